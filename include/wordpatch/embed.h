@@ -1,0 +1,49 @@
+/* embed.h: one image or one caption through its tower, with the dense outputs FILIP and SPARC use.
+ *
+ * Shapes: P patches (row-major grid x grid), T valid tokens (start, caption, end), E projection
+ * dim. "Unit" arrays are L2-normalised (x / max(||x||, 1e-6)); "raw" arrays are the projections
+ * before normalisation (SPARC's similarities use them).
+ *
+ * Thread contract: reads the model only; results belong to the caller. */
+#pragma once
+
+#include <glib.h>
+
+#include "wordpatch/image.h"
+#include "wordpatch/model.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  int         n_patches;
+  int         grid;
+  int         dim;
+  float      *global;      /* (E) unit: CLIP's pooled image embedding */
+  float      *patches;     /* (P, E) unit */
+  float      *patches_raw; /* (P, E) */
+  WpImageCrop crop;        /* the original image's region the patches cover */
+} WpImageEmbedding;
+
+typedef struct {
+  int    n_tokens;
+  int    dim;
+  int   *ids;           /* (T) */
+  int   *word_of_token; /* (T) as wp_tokenizer_encode(); -1 for start and end */
+  float *global;        /* (E) unit: CLIP's pooled text embedding (the end token) */
+  float *tokens;        /* (T, E) unit */
+  float *tokens_raw;    /* (T, E) */
+} WpTextEmbedding;
+
+WpImageEmbedding *wp_embed_image (const WpModel *model,
+                                  const WpImage *image) G_GNUC_WARN_UNUSED_RESULT;
+void              wp_image_embedding_free (WpImageEmbedding *embedding);
+
+/* The caption is truncated to the model's context length. */
+WpTextEmbedding *wp_embed_text (const WpModel *model,
+                                const char    *text) G_GNUC_WARN_UNUSED_RESULT;
+void             wp_text_embedding_free (WpTextEmbedding *embedding);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpImageEmbedding, wp_image_embedding_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpTextEmbedding, wp_text_embedding_free)
+
+G_END_DECLS

@@ -1,0 +1,49 @@
+/* encoder.h: the transformer layer stack both towers share (pre-LN CLIP encoder layers).
+ *
+ * Layer: x1 = x + out_proj(attention(layer_norm1(x))); x2 = x1 + fc2(act(fc1(layer_norm2(x1)))).
+ * Shapes: B sequences of T tokens, N = B x T rows, C width, I MLP width, NH heads. The state keeps
+ * every layer's activations for the backward pass; it is sized once for the largest B and T. */
+#pragma once
+
+#include <glib.h>
+
+#include "wordpatch/config.h"
+#include "wordpatch/model.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  float *ln1, *ln1_mean, *ln1_rstd; /* (N, C), (N), (N) */
+  float *q, *k, *v;                 /* (N, C) */
+  float *att;                       /* (B, NH, T, T) softmax probabilities */
+  float *attn;                      /* (N, C) heads' outputs before out_proj */
+  float *resid1;                    /* (N, C) */
+  float *ln2, *ln2_mean, *ln2_rstd; /* (N, C), (N), (N) */
+  float *fc1;                       /* (N, I) before the activation */
+  float *act;                       /* (N, I) */
+  float *resid2;                    /* (N, C) the layer's output */
+} WpEncoderLayerActs;
+
+typedef struct {
+  WpTowerConfig      tower;
+  int                max_B, max_T;
+  float             *buffer;
+  WpEncoderLayerActs layers[WP_MAX_LAYERS];
+} WpEncoderState;
+
+void wp_encoder_state_init (WpEncoderState      *state,
+                            const WpTowerConfig *tower,
+                            int                  max_B,
+                            int                  max_T);
+void wp_encoder_state_clear (WpEncoderState *state);
+
+/* inp (B, T, C), B <= max_B, T <= max_T. Returns the last layer's output (B, T, C), owned by the
+ * state. */
+const float *wp_encoder_forward (WpEncoderState      *state,
+                                 const WpLayerParams *layers,
+                                 const float         *inp,
+                                 int                  B,
+                                 int                  T,
+                                 gboolean             causal);
+
+G_END_DECLS

@@ -1,0 +1,56 @@
+/* image.h: decoding images and CLIP's preprocessing.
+ *
+ * Decoding: PNG, JPEG, BMP, GIF (first frame), TGA, PNM through stb_image, converted to 8-bit RGB;
+ * alpha is dropped. Images above WP_IMAGE_MAX_SIDE pixels on a side are rejected before decoding.
+ *
+ * Preprocessing as transformers' CLIPImageProcessor: resize so the shorter side is S (bicubic with
+ * antialiasing, as PIL, rounded to 8 bits), centre crop S x S (offset floor((size - S) / 2)), scale
+ * to [0, 1], subtract the mean and divide by the std per channel. An image already S x S is not
+ * resampled. WpImageCrop records which region of the original image the crop covers, so patch
+ * maps can be drawn back onto it. */
+#pragma once
+
+#include <glib.h>
+
+#include "wordpatch/config.h"
+
+G_BEGIN_DECLS
+
+#define WP_IMAGE_MAX_SIDE 16384
+
+typedef struct {
+  int     width;
+  int     height;
+  guint8 *rgb; /* (height, width, 3) */
+} WpImage;
+
+/* The region of the original image (in its pixels) that became the S x S model input. */
+typedef struct {
+  double x, y, width, height;
+} WpImageCrop;
+
+WpImage *wp_image_new (int width,
+                       int height) G_GNUC_WARN_UNUSED_RESULT;
+WpImage *wp_image_load (const char *path,
+                        GError    **error) G_GNUC_WARN_UNUSED_RESULT;
+/* data: an encoded image file in memory; name is used in error messages. */
+WpImage *wp_image_load_from_memory (const guint8 *data,
+                                    gsize         len,
+                                    const char   *name,
+                                    GError      **error) G_GNUC_WARN_UNUSED_RESULT;
+void     wp_image_free (WpImage *image);
+
+/* Resamples to width x height (bicubic, antialiased when shrinking). */
+WpImage *wp_image_resize (const WpImage *image,
+                          int            width,
+                          int            height) G_GNUC_WARN_UNUSED_RESULT;
+
+/* pixels (3, S, S) with S = config->image_size; crop may be NULL. */
+void wp_image_preprocess (const WpImage      *image,
+                          const WpClipConfig *config,
+                          float              *pixels,
+                          WpImageCrop        *crop);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpImage, wp_image_free)
+
+G_END_DECLS

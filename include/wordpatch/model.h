@@ -1,0 +1,113 @@
+/* model.h: a CLIP dual encoder in transformers' CLIPModel layout, its parameters and their files.
+ *
+ * A model folder holds config.json (see config.h), model.safetensors with transformers' tensor
+ * names and shapes, vocab.json and merges.txt (see tokenizer.h). A bare .safetensors file may stand
+ * for the folder when its "__metadata__" holds "wordpatch.config", "wordpatch.vocab" and
+ * "wordpatch.merges" (the three files' texts). "wordpatch.step" in the metadata, when present, is
+ * the training step of a checkpoint.
+ *
+ * All parameters live in one float buffer laid out by a table of WpTensorSpec (one entry per
+ * transformers tensor, in a fixed order); WpParams is a set of named pointers into any buffer of
+ * that layout (the weights, their gradients, optimiser moments), filled once.
+ *
+ * Thread contract: a loaded WpModel is read-only during forward passes and may be shared between
+ * threads. */
+#pragma once
+
+#include <glib.h>
+
+#include "wordpatch/config.h"
+#include "wordpatch/tokenizer.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  char  *name; /* transformers' name, e.g. "vision_model.encoder.layers.3.mlp.fc1.weight" */
+  gsize  offset;
+  gsize  numel;
+  int    ndim;
+  gint64 shape[4];
+  /* FALSE for biases, layer-norm gains, embeddings and the logit scale: AdamW decays the rest. */
+  gboolean decay;
+} WpTensorSpec;
+
+/* One encoder layer; shapes with C the tower's width and I its MLP width. Linear weights are
+ * (out, in) as torch stores them. */
+typedef struct {
+  float *ln1_w, *ln1_b; /* (C) */
+  float *q_w, *q_b;     /* (C, C), (C) */
+  float *k_w, *k_b;     /* (C, C), (C) */
+  float *v_w, *v_b;     /* (C, C), (C) */
+  float *out_w, *out_b; /* (C, C), (C) */
+  float *ln2_w, *ln2_b; /* (C) */
+  float *fc1_w, *fc1_b; /* (I, C), (I) */
+  float *fc2_w, *fc2_b; /* (C, I), (C) */
+} WpLayerParams;
+
+typedef struct {
+  /* Text tower: V vocabulary, K context length, Ct width. */
+  float        *token_embedding; /* (V, Ct) */
+  float        *text_position;   /* (K, Ct) */
+  WpLayerParams text_layers[WP_MAX_LAYERS];
+  float        *final_ln_w, *final_ln_b; /* (Ct) */
+  /* Vision tower: Cv width, p patch size, P patches. */
+  float        *class_embedding;     /* (Cv) */
+  float        *patch_embedding;     /* (Cv, 3, p, p) */
+  float        *vision_position;     /* (P + 1, Cv) */
+  float        *pre_ln_w, *pre_ln_b; /* (Cv) */
+  WpLayerParams vision_layers[WP_MAX_LAYERS];
+  float        *post_ln_w, *post_ln_b; /* (Cv) */
+  float        *visual_projection;     /* (E, Cv) */
+  float        *text_projection;       /* (E, Ct) */
+  float        *logit_scale;           /* (1), log of the inverse temperature */
+} WpParams;
+
+typedef struct {
+  WpClipConfig  config;
+  WpTokenizer  *tokenizer;
+  WpTensorSpec *specs;
+  guint         n_specs;
+  gsize         n_params;
+  float        *params; /* n_params floats, laid out by specs */
+  WpParams      p;      /* views into params */
+  gint64        step;   /* training step of a checkpoint, 0 otherwise */
+  char         *path;   /* where it was loaded from, NULL for a new model */
+} WpModel;
+
+/* Builds the layout table for config; returns the number of specs and the total element count. */
+WpTensorSpec *wp_tensor_specs_new (const WpClipConfig *config,
+                                   guint              *n_specs,
+                                   gsize              *n_params);
+void          wp_tensor_specs_free (WpTensorSpec *specs,
+                                    guint         n_specs);
+/* Points every field of params at its place in base (a buffer of the specs' layout). */
+void wp_params_init_views (WpParams           *params,
+                           const WpClipConfig *config,
+                           const WpTensorSpec *specs,
+                           float              *base);
+
+/* A model with random weights (normal, std 0.02; layer norms at 1 and 0; logit scale at its
+ * initial value), for training from scratch and for tests. The tokenizer is taken over. */
+WpModel *wp_model_new_random (const WpClipConfig *config,
+                              WpTokenizer        *tokenizer,
+                              guint64             seed,
+                              GError            **error) G_GNUC_WARN_UNUSED_RESULT;
+/* path: a model folder or a bare .safetensors file (see above). */
+WpModel *wp_model_load (const char *path,
+                        GError    **error) G_GNUC_WARN_UNUSED_RESULT;
+/* Writes config.json, model.safetensors (F32), vocab.json and merges.txt into dir (created if
+ * needed), each through a temporary file renamed into place. */
+gboolean wp_model_save (const WpModel *model,
+                        const char    *dir,
+                        GError       **error);
+void     wp_model_free (WpModel *model);
+
+/* A bundled data file or folder: the first of $WORDPATCH_DATADIR, the installed data folder and the
+ * source tree's data/ (for running from the build folder) that holds relative. NULL if none does. */
+char *wp_data_find (const char *relative) G_GNUC_WARN_UNUSED_RESULT;
+/* The folder of the bundled default model (data/model), or NULL. */
+char *wp_model_find_default (void) G_GNUC_WARN_UNUSED_RESULT;
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpModel, wp_model_free)
+
+G_END_DECLS

@@ -1,0 +1,37 @@
+/* text.h: the causal text tower (token and position embeddings, causal encoder layers, final
+ * layer norm, projection).
+ *
+ * Shapes: B captions padded to T tokens (T <= context length); lengths[b] counts the valid tokens
+ * (start, caption, end). Causal attention means padding after a caption never changes its valid
+ * tokens, so padding ids may be anything in the vocabulary. C width, E projection dim.
+ *
+ * Thread contract: as vision.h. */
+#pragma once
+
+#include <glib.h>
+
+#include "wordpatch/model.h"
+
+G_BEGIN_DECLS
+
+typedef struct _WpTextState WpTextState;
+
+WpTextState *wp_text_state_new (const WpClipConfig *config,
+                                int                 max_B) G_GNUC_WARN_UNUSED_RESULT;
+void         wp_text_state_free (WpTextState *state);
+
+/* ids (B, T) with every id in [0, vocab_size); lengths (B) in [1, T]. */
+void wp_text_forward (const WpModel *model,
+                      WpTextState   *state,
+                      const int     *ids,
+                      const int     *lengths,
+                      int            B,
+                      int            T);
+
+/* (B, T, E): every token through final_layer_norm and text_projection, not normalised. CLIP's
+ * pooled text embedding of caption b is its token lengths[b] - 1 (the end token). */
+const float *wp_text_state_get_output (const WpTextState *state);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpTextState, wp_text_state_free)
+
+G_END_DECLS

@@ -1,0 +1,15 @@
+/* wordpatch.h: the engine's public API in one include. */
+#pragma once
+
+#include "wordpatch/config.h"
+#include "wordpatch/embed.h"
+#include "wordpatch/encoder.h"
+#include "wordpatch/error.h"
+#include "wordpatch/image.h"
+#include "wordpatch/kernels.h"
+#include "wordpatch/model.h"
+#include "wordpatch/rng.h"
+#include "wordpatch/safetensors.h"
+#include "wordpatch/text.h"
+#include "wordpatch/tokenizer.h"
+#include "wordpatch/vision.h"

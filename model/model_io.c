@@ -1,0 +1,526 @@
+#include "wordpatch/model.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "wordpatch/error.h"
+#include "wordpatch/rng.h"
+#include "wordpatch/safetensors.h"
+
+typedef struct {
+  GArray *specs;
+  gsize   offset;
+} SpecBuilder;
+
+static void
+add_spec (SpecBuilder *b,
+          gboolean     decay,
+          int          ndim,
+          const gint64 shape[],
+          const char  *format,
+          ...) G_GNUC_PRINTF (5, 6);
+
+static void
+add_spec (SpecBuilder *b,
+          gboolean     decay,
+          int          ndim,
+          const gint64 shape[],
+          const char  *format,
+          ...)
+{
+  WpTensorSpec spec = { 0 };
+  va_list      args;
+
+  va_start (args, format);
+  spec.name = g_strdup_vprintf (format, args);
+  va_end (args);
+  spec.offset = b->offset;
+  spec.ndim = ndim;
+  spec.numel = 1;
+  spec.decay = decay;
+  for (int d = 0; d < ndim; d++) {
+    spec.shape[d] = shape[d];
+    spec.numel *= (gsize) shape[d];
+  }
+  b->offset += spec.numel;
+  g_array_append_val (b->specs, spec);
+}
+
+#define SHAPE(...) ((const gint64[]){ __VA_ARGS__ })
+
+static void
+add_encoder_layers (SpecBuilder         *b,
+                    const char          *tower,
+                    const WpTowerConfig *t)
+{
+  static const char *const projections[] = { "k_proj", "v_proj", "q_proj", "out_proj" };
+  const gint64             C = t->width, I = t->mlp_width;
+
+  for (int l = 0; l < t->n_layers; l++) {
+    for (gsize i = 0; i < G_N_ELEMENTS (projections); i++) {
+      add_spec (b, TRUE, 2, SHAPE (C, C), "%s.encoder.layers.%d.self_attn.%s.weight", tower, l, projections[i]);
+      add_spec (b, FALSE, 1, SHAPE (C), "%s.encoder.layers.%d.self_attn.%s.bias", tower, l, projections[i]);
+    }
+    add_spec (b, FALSE, 1, SHAPE (C), "%s.encoder.layers.%d.layer_norm1.weight", tower, l);
+    add_spec (b, FALSE, 1, SHAPE (C), "%s.encoder.layers.%d.layer_norm1.bias", tower, l);
+    add_spec (b, TRUE, 2, SHAPE (I, C), "%s.encoder.layers.%d.mlp.fc1.weight", tower, l);
+    add_spec (b, FALSE, 1, SHAPE (I), "%s.encoder.layers.%d.mlp.fc1.bias", tower, l);
+    add_spec (b, TRUE, 2, SHAPE (C, I), "%s.encoder.layers.%d.mlp.fc2.weight", tower, l);
+    add_spec (b, FALSE, 1, SHAPE (C), "%s.encoder.layers.%d.mlp.fc2.bias", tower, l);
+    add_spec (b, FALSE, 1, SHAPE (C), "%s.encoder.layers.%d.layer_norm2.weight", tower, l);
+    add_spec (b, FALSE, 1, SHAPE (C), "%s.encoder.layers.%d.layer_norm2.bias", tower, l);
+  }
+}
+
+/* The order follows transformers' state_dict, so a listing of our tensors reads like theirs. */
+WpTensorSpec *
+wp_tensor_specs_new (const WpClipConfig *config,
+                     guint              *n_specs,
+                     gsize              *n_params)
+{
+  SpecBuilder  b = { g_array_new (FALSE, FALSE, sizeof (WpTensorSpec)), 0 };
+  const gint64 Ct = config->text.width, Cv = config->vision.width, E = config->projection_dim;
+  const gint64 p = config->patch_size, P = wp_clip_config_n_patches (config);
+
+  add_spec (&b, FALSE, 2, SHAPE (config->vocab_size, Ct), "text_model.embeddings.token_embedding.weight");
+  add_spec (&b, FALSE, 2, SHAPE (config->context_length, Ct), "text_model.embeddings.position_embedding.weight");
+  add_encoder_layers (&b, "text_model", &config->text);
+  add_spec (&b, FALSE, 1, SHAPE (Ct), "text_model.final_layer_norm.weight");
+  add_spec (&b, FALSE, 1, SHAPE (Ct), "text_model.final_layer_norm.bias");
+  add_spec (&b, FALSE, 1, SHAPE (Cv), "vision_model.embeddings.class_embedding");
+  add_spec (&b, FALSE, 4, SHAPE (Cv, 3, p, p), "vision_model.embeddings.patch_embedding.weight");
+  add_spec (&b, FALSE, 2, SHAPE (P + 1, Cv), "vision_model.embeddings.position_embedding.weight");
+  add_spec (&b, FALSE, 1, SHAPE (Cv), "vision_model.pre_layrnorm.weight");
+  add_spec (&b, FALSE, 1, SHAPE (Cv), "vision_model.pre_layrnorm.bias");
+  add_encoder_layers (&b, "vision_model", &config->vision);
+  add_spec (&b, FALSE, 1, SHAPE (Cv), "vision_model.post_layernorm.weight");
+  add_spec (&b, FALSE, 1, SHAPE (Cv), "vision_model.post_layernorm.bias");
+  add_spec (&b, TRUE, 2, SHAPE (E, Cv), "visual_projection.weight");
+  add_spec (&b, TRUE, 2, SHAPE (E, Ct), "text_projection.weight");
+  add_spec (&b, FALSE, 0, NULL, "logit_scale");
+
+  *n_specs = b.specs->len;
+  *n_params = b.offset;
+  return (WpTensorSpec *) g_array_free (b.specs, FALSE);
+}
+
+void
+wp_tensor_specs_free (WpTensorSpec *specs,
+                      guint         n_specs)
+{
+  for (guint i = 0; i < n_specs; i++)
+    g_free (specs[i].name);
+  g_free (specs);
+}
+
+static void
+init_layer_views (WpLayerParams      *layer,
+                  const WpTensorSpec *specs,
+                  float              *base,
+                  guint              *i)
+{
+  float **order[] = {
+    &layer->k_w, &layer->k_b, &layer->v_w, &layer->v_b, &layer->q_w, &layer->q_b, &layer->out_w, &layer->out_b,
+    &layer->ln1_w, &layer->ln1_b, &layer->fc1_w, &layer->fc1_b, &layer->fc2_w, &layer->fc2_b, &layer->ln2_w, &layer->ln2_b
+  };
+
+  for (gsize k = 0; k < G_N_ELEMENTS (order); k++)
+    *order[k] = base + specs[(*i)++].offset;
+}
+
+/* Mirrors the order of wp_tensor_specs_new() exactly. */
+void
+wp_params_init_views (WpParams           *params,
+                      const WpClipConfig *config,
+                      const WpTensorSpec *specs,
+                      float              *base)
+{
+  guint i = 0;
+
+  memset (params, 0, sizeof *params);
+  params->token_embedding = base + specs[i++].offset;
+  params->text_position = base + specs[i++].offset;
+  for (int l = 0; l < config->text.n_layers; l++)
+    init_layer_views (&params->text_layers[l], specs, base, &i);
+  params->final_ln_w = base + specs[i++].offset;
+  params->final_ln_b = base + specs[i++].offset;
+  params->class_embedding = base + specs[i++].offset;
+  params->patch_embedding = base + specs[i++].offset;
+  params->vision_position = base + specs[i++].offset;
+  params->pre_ln_w = base + specs[i++].offset;
+  params->pre_ln_b = base + specs[i++].offset;
+  for (int l = 0; l < config->vision.n_layers; l++)
+    init_layer_views (&params->vision_layers[l], specs, base, &i);
+  params->post_ln_w = base + specs[i++].offset;
+  params->post_ln_b = base + specs[i++].offset;
+  params->visual_projection = base + specs[i++].offset;
+  params->text_projection = base + specs[i++].offset;
+  params->logit_scale = base + specs[i++].offset;
+}
+
+static WpModel *
+model_new (const WpClipConfig *config,
+           WpTokenizer        *tokenizer,
+           GError            **error)
+{
+  g_autoptr (WpModel) model = g_new0 (WpModel, 1);
+
+  model->tokenizer = tokenizer;
+  if (!wp_clip_config_validate (config, error))
+    return NULL;
+  if (wp_tokenizer_get_n_vocab (tokenizer) > config->vocab_size) {
+    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "the tokenizer has %d tokens but text_config.vocab_size is %d",
+                 wp_tokenizer_get_n_vocab (tokenizer), config->vocab_size);
+    return NULL;
+  }
+  model->config = *config;
+  model->specs = wp_tensor_specs_new (config, &model->n_specs, &model->n_params);
+  model->params = g_try_new0 (float, model->n_params);
+  if (model->params == NULL) {
+    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "cannot allocate %" G_GSIZE_FORMAT " parameters", model->n_params);
+    return NULL;
+  }
+  wp_params_init_views (&model->p, config, model->specs, model->params);
+  return g_steal_pointer (&model);
+}
+
+static gboolean
+is_layer_norm (const char *name)
+{
+  return strstr (name, "layer_norm") != NULL || strstr (name, "layrnorm") != NULL || strstr (name, "layernorm") != NULL;
+}
+
+WpModel *
+wp_model_new_random (const WpClipConfig *config,
+                     WpTokenizer        *tokenizer,
+                     guint64             seed,
+                     GError            **error)
+{
+  WpModel *model = model_new (config, tokenizer, error);
+  WpRng    rng;
+
+  if (model == NULL)
+    return NULL;
+  wp_rng_init (&rng, seed);
+  for (guint i = 0; i < model->n_specs; i++) {
+    const WpTensorSpec *spec = &model->specs[i];
+    float              *data = model->params + spec->offset;
+    gboolean            bias = g_str_has_suffix (spec->name, ".bias");
+
+    if (is_layer_norm (spec->name)) {
+      for (gsize k = 0; k < spec->numel; k++)
+        data[k] = bias ? 0.0f : 1.0f;
+    } else if (bias) {
+      memset (data, 0, spec->numel * sizeof (float));
+    } else {
+      for (gsize k = 0; k < spec->numel; k++)
+        data[k] = (float) (0.02 * wp_rng_normal (&rng));
+    }
+  }
+  *model->p.logit_scale = config->logit_scale_init;
+  return model;
+}
+
+static char *
+shape_to_string (int           ndim,
+                 const gint64 *shape)
+{
+  GString *s = g_string_new ("[");
+
+  for (int d = 0; d < ndim; d++)
+    g_string_append_printf (s, "%s%" G_GINT64_FORMAT, d ? "," : "", shape[d]);
+  g_string_append_c (s, ']');
+  return g_string_free (s, FALSE);
+}
+
+static gboolean
+shape_matches (const WpTensorSpec        *spec,
+               const WpSafetensorsTensor *tensor)
+{
+  /* A scalar may be stored as [] (transformers) or [1]. */
+  if (spec->ndim == 0)
+    return tensor->numel == 1 && tensor->ndim <= 1;
+  if (spec->ndim != tensor->ndim)
+    return FALSE;
+  for (int d = 0; d < spec->ndim; d++) {
+    if (spec->shape[d] != tensor->shape[d])
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+load_tensors (WpModel             *model,
+              const WpSafetensors *st,
+              GError             **error)
+{
+  const char *path = wp_safetensors_get_path (st);
+
+  for (guint i = 0; i < model->n_specs; i++) {
+    const WpTensorSpec        *spec = &model->specs[i];
+    const WpSafetensorsTensor *tensor = wp_safetensors_lookup (st, spec->name);
+
+    if (tensor == NULL) {
+      g_set_error (error, WP_ERROR, WP_ERROR_MISSING, "%s: tensor '%s' is missing", path, spec->name);
+      return FALSE;
+    }
+    if (!shape_matches (spec, tensor)) {
+      g_autofree char *got = shape_to_string (tensor->ndim, tensor->shape);
+      g_autofree char *want = shape_to_string (spec->ndim, spec->shape);
+
+      g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "%s: tensor '%s' has shape %s, expected %s", path, spec->name, got, want);
+      return FALSE;
+    }
+    if (!wp_safetensors_read_f32 (st, tensor, model->params + spec->offset, TRUE, error))
+      return FALSE;
+  }
+  /* Anything else means the file and config.json describe different models. transformers keeps
+   * position_ids buffers in some files; they carry no weights. */
+  for (guint i = 0; i < wp_safetensors_get_n_tensors (st); i++) {
+    const char *name = wp_safetensors_get_tensor (st, i)->name;
+    gboolean    known = g_str_has_suffix (name, "embeddings.position_ids");
+
+    for (guint k = 0; !known && k < model->n_specs; k++)
+      known = strcmp (name, model->specs[k].name) == 0;
+    if (!known) {
+      g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "%s: unexpected tensor '%s' (config.json describes a different model)",
+                   path, name);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+static gboolean
+parse_step (WpModel             *model,
+            const WpSafetensors *st,
+            GError             **error)
+{
+  const char *step = wp_safetensors_get_metadata (st, "wordpatch.step");
+  guint64     value;
+
+  if (step == NULL)
+    return TRUE;
+  if (!g_ascii_string_to_unsigned (step, 10, 0, G_MAXINT64, &value, NULL)) {
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: metadata wordpatch.step '%s' is not a step number",
+                 wp_safetensors_get_path (st), step);
+    return FALSE;
+  }
+  model->step = (gint64) value;
+  return TRUE;
+}
+
+static WpModel *
+load_folder (const char *dir,
+             GError    **error)
+{
+  g_autofree char *config_path = g_build_filename (dir, "config.json", NULL);
+  g_autofree char *weights_path = g_build_filename (dir, "model.safetensors", NULL);
+  g_autofree char *vocab_path = g_build_filename (dir, "vocab.json", NULL);
+  g_autofree char *merges_path = g_build_filename (dir, "merges.txt", NULL);
+  g_autofree char *config_text = NULL;
+  g_autoptr (WpSafetensors) st = NULL;
+  g_autoptr (WpModel) model = NULL;
+  WpTokenizer *tokenizer;
+  WpClipConfig config;
+  gsize        config_len;
+
+  if (!g_file_get_contents (config_path, &config_text, &config_len, error))
+    return NULL;
+  if (!wp_clip_config_parse (&config, config_text, config_len, error)) {
+    g_prefix_error (error, "%s: ", config_path);
+    return NULL;
+  }
+  if (!g_file_test (weights_path, G_FILE_TEST_EXISTS)) {
+    g_autofree char *bin_path = g_build_filename (dir, "pytorch_model.bin", NULL);
+
+    g_set_error (error, WP_ERROR, WP_ERROR_MISSING, "%s: no model.safetensors%s", dir,
+                 g_file_test (bin_path, G_FILE_TEST_EXISTS) ? " (pytorch_model.bin is not read: save the model with safe_serialization=True)" : "");
+    return NULL;
+  }
+  tokenizer = wp_tokenizer_new_from_files (vocab_path, merges_path, error);
+  if (tokenizer == NULL)
+    return NULL;
+  model = model_new (&config, tokenizer, error);
+  if (model == NULL) {
+    g_prefix_error (error, "%s: ", dir);
+    return NULL;
+  }
+  st = wp_safetensors_open (weights_path, error);
+  if (st == NULL || !load_tensors (model, st, error) || !parse_step (model, st, error))
+    return NULL;
+  return g_steal_pointer (&model);
+}
+
+static const char *
+require_metadata (const WpSafetensors *st,
+                  const char          *key,
+                  GError             **error)
+{
+  const char *value = wp_safetensors_get_metadata (st, key);
+
+  if (value == NULL)
+    g_set_error (error, WP_ERROR, WP_ERROR_MISSING,
+                 "%s: a single-file model needs metadata \"%s\" (config, vocab and merges embedded); or give the model's folder",
+                 wp_safetensors_get_path (st), key);
+  return value;
+}
+
+static WpModel *
+load_bare_file (const char *path,
+                GError    **error)
+{
+  g_autoptr (WpSafetensors) st = wp_safetensors_open (path, error);
+  g_autoptr (WpModel) model = NULL;
+  const char  *config_text, *vocab, *merges;
+  WpTokenizer *tokenizer;
+  WpClipConfig config;
+
+  if (st == NULL)
+    return NULL;
+  if ((config_text = require_metadata (st, "wordpatch.config", error)) == NULL ||
+      (vocab = require_metadata (st, "wordpatch.vocab", error)) == NULL ||
+      (merges = require_metadata (st, "wordpatch.merges", error)) == NULL)
+    return NULL;
+  if (!wp_clip_config_parse (&config, config_text, strlen (config_text), error)) {
+    g_prefix_error (error, "%s: metadata wordpatch.config: ", path);
+    return NULL;
+  }
+  tokenizer = wp_tokenizer_new_from_data (vocab, strlen (vocab), merges, strlen (merges), error);
+  if (tokenizer == NULL) {
+    g_prefix_error (error, "%s: embedded tokenizer: ", path);
+    return NULL;
+  }
+  model = model_new (&config, tokenizer, error);
+  if (model == NULL) {
+    g_prefix_error (error, "%s: ", path);
+    return NULL;
+  }
+  if (!load_tensors (model, st, error) || !parse_step (model, st, error))
+    return NULL;
+  return g_steal_pointer (&model);
+}
+
+WpModel *
+wp_model_load (const char *path,
+               GError    **error)
+{
+  WpModel *model;
+
+  g_return_val_if_fail (path != NULL, NULL);
+
+  if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
+    model = load_folder (path, error);
+  } else if (g_file_test (path, G_FILE_TEST_IS_REGULAR)) {
+    model = load_bare_file (path, error);
+  } else {
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "%s: no such model folder or file", path);
+    return NULL;
+  }
+  if (model != NULL)
+    model->path = g_strdup (path);
+  return model;
+}
+
+static gboolean
+write_weights (const WpModel *model,
+               const char    *path,
+               GHashTable    *metadata,
+               GError       **error)
+{
+  g_autofree WpSafetensorsEntry *entries = g_new0 (WpSafetensorsEntry, model->n_specs);
+
+  for (guint i = 0; i < model->n_specs; i++) {
+    entries[i].name = model->specs[i].name;
+    entries[i].ndim = model->specs[i].ndim;
+    entries[i].shape = model->specs[i].shape;
+    entries[i].data = model->params + model->specs[i].offset;
+  }
+  return wp_safetensors_write (path, entries, model->n_specs, metadata, error);
+}
+
+gboolean
+wp_model_save (const WpModel *model,
+               const char    *path,
+               GError       **error)
+{
+  g_autoptr (GHashTable) metadata = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  g_autofree char *config_json = wp_clip_config_to_json (&model->config);
+  g_autofree char *weights_path = NULL;
+  const char      *vocab, *merges;
+  gsize            vocab_len, merges_len;
+
+  g_return_val_if_fail (model != NULL && path != NULL, FALSE);
+
+  vocab = wp_tokenizer_get_vocab_json (model->tokenizer, &vocab_len);
+  merges = wp_tokenizer_get_merges_txt (model->tokenizer, &merges_len);
+  g_hash_table_insert (metadata, "format", g_strdup ("pt"));
+  if (model->step > 0)
+    g_hash_table_insert (metadata, "wordpatch.step", g_strdup_printf ("%" G_GINT64_FORMAT, model->step));
+
+  if (g_str_has_suffix (path, ".safetensors")) {
+    g_hash_table_insert (metadata, "wordpatch.config", g_strdup (config_json));
+    g_hash_table_insert (metadata, "wordpatch.vocab", g_strndup (vocab, vocab_len));
+    g_hash_table_insert (metadata, "wordpatch.merges", g_strndup (merges, merges_len));
+    return write_weights (model, path, metadata, error);
+  }
+
+  if (g_mkdir_with_parents (path, 0755) != 0) {
+    int saved_errno = errno;
+
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno), "%s: cannot create folder: %s", path,
+                 g_strerror (saved_errno));
+    return FALSE;
+  }
+  weights_path = g_build_filename (path, "model.safetensors", NULL);
+  {
+    g_autofree char *config_path = g_build_filename (path, "config.json", NULL);
+    g_autofree char *vocab_path = g_build_filename (path, "vocab.json", NULL);
+    g_autofree char *merges_path = g_build_filename (path, "merges.txt", NULL);
+
+    /* g_file_set_contents writes a temporary file and renames it, so each file is whole. */
+    return write_weights (model, weights_path, metadata, error) &&
+           g_file_set_contents (config_path, config_json, -1, error) &&
+           g_file_set_contents (vocab_path, vocab, (gssize) vocab_len, error) &&
+           g_file_set_contents (merges_path, merges, (gssize) merges_len, error);
+  }
+}
+
+void
+wp_model_free (WpModel *model)
+{
+  if (model == NULL)
+    return;
+  g_clear_pointer (&model->tokenizer, wp_tokenizer_free);
+  if (model->specs != NULL)
+    wp_tensor_specs_free (model->specs, model->n_specs);
+  g_free (model->params);
+  g_free (model->path);
+  g_free (model);
+}
+
+char *
+wp_data_find (const char *relative)
+{
+  const char *candidates[] = { g_getenv ("WORDPATCH_DATADIR"), WP_DATADIR, WP_SOURCE_DATADIR };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (candidates); i++) {
+    g_autofree char *path = NULL;
+
+    if (candidates[i] == NULL)
+      continue;
+    path = g_build_filename (candidates[i], relative, NULL);
+    if (g_file_test (path, G_FILE_TEST_EXISTS))
+      return g_steal_pointer (&path);
+  }
+  return NULL;
+}
+
+char *
+wp_model_find_default (void)
+{
+  g_autofree char *config = wp_data_find ("model/config.json");
+
+  return config != NULL ? g_path_get_dirname (config) : NULL;
+}

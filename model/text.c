@@ -1,0 +1,82 @@
+#include "wordpatch/text.h"
+
+#include <string.h>
+
+#include "wordpatch/encoder.h"
+#include "wordpatch/kernels.h"
+
+struct _WpTextState {
+  int            max_B;
+  float         *embed; /* (B, T, C) */
+  WpEncoderState encoder;
+  float         *final_ln, *final_mean, *final_rstd; /* (B, T, C), (B, T), (B, T) */
+  float         *output;                             /* (B, T, E) */
+};
+
+WpTextState *
+wp_text_state_new (const WpClipConfig *config,
+                   int                 max_B)
+{
+  WpTextState *s = g_new0 (WpTextState, 1);
+  const gsize  BT = (gsize) max_B * config->context_length, C = config->text.width;
+
+  s->max_B = max_B;
+  s->embed = g_new (float, BT *C);
+  wp_encoder_state_init (&s->encoder, &config->text, max_B, config->context_length);
+  s->final_ln = g_new (float, BT *C);
+  s->final_mean = g_new (float, BT);
+  s->final_rstd = g_new (float, BT);
+  s->output = g_new (float, BT * config->projection_dim);
+  return s;
+}
+
+void
+wp_text_state_free (WpTextState *state)
+{
+  if (state == NULL)
+    return;
+  wp_encoder_state_clear (&state->encoder);
+  g_free (state->embed);
+  g_free (state->final_ln);
+  g_free (state->final_mean);
+  g_free (state->final_rstd);
+  g_free (state->output);
+  g_free (state);
+}
+
+void
+wp_text_forward (const WpModel *model,
+                 WpTextState   *s,
+                 const int     *ids,
+                 const int     *lengths,
+                 int            B,
+                 int            T)
+{
+  const WpClipConfig *config = &model->config;
+  const WpParams     *w = &model->p;
+  const int           C = config->text.width, E = config->projection_dim;
+  const float        *hidden;
+
+  g_return_if_fail (B >= 1 && B <= s->max_B && T >= 1 && T <= config->context_length);
+
+  for (int b = 0; b < B; b++) {
+    g_return_if_fail (lengths[b] >= 1 && lengths[b] <= T);
+    for (int t = 0; t < T; t++) {
+      const int id = ids[(gsize) b * T + t];
+      float    *x = s->embed + ((gsize) b * T + t) * C;
+
+      g_return_if_fail (id >= 0 && id < config->vocab_size);
+      wp_residual_forward (x, w->token_embedding + (gsize) id * C, w->text_position + (gsize) t * C, C);
+    }
+  }
+  hidden = wp_encoder_forward (&s->encoder, w->text_layers, s->embed, B, T, TRUE);
+  wp_layernorm_forward (s->final_ln, s->final_mean, s->final_rstd, hidden, w->final_ln_w, w->final_ln_b, B * T, C,
+                        config->text.layer_norm_eps);
+  wp_matmul_forward (s->output, s->final_ln, w->text_projection, NULL, B * T, C, E);
+}
+
+const float *
+wp_text_state_get_output (const WpTextState *state)
+{
+  return state->output;
+}

@@ -1,0 +1,121 @@
+#include "wordpatch/vision.h"
+
+#include <string.h>
+
+#include "wordpatch/encoder.h"
+#include "wordpatch/kernels.h"
+
+struct _WpVisionState {
+  int            max_B;
+  float         *patches;                      /* (B, P, 3 p p) pixels of each patch, im2col */
+  float         *embed;                        /* (B, T, C) */
+  float         *pre_ln, *pre_mean, *pre_rstd; /* (B, T, C), (B, T), (B, T) */
+  WpEncoderState encoder;
+  float         *post_ln, *post_mean, *post_rstd; /* (B, T, C), (B, T), (B, T) */
+  float         *output;                          /* (B, T, E) */
+};
+
+WpVisionState *
+wp_vision_state_new (const WpClipConfig *config,
+                     int                 max_B)
+{
+  WpVisionState *s = g_new0 (WpVisionState, 1);
+  const int      P = wp_clip_config_n_patches (config), T = P + 1, p = config->patch_size;
+  const gsize    BT = (gsize) max_B * T, C = config->vision.width;
+
+  s->max_B = max_B;
+  s->patches = g_new (float, (gsize) max_B *P * 3 * p * p);
+  s->embed = g_new (float, BT *C);
+  s->pre_ln = g_new (float, BT *C);
+  s->pre_mean = g_new (float, BT);
+  s->pre_rstd = g_new (float, BT);
+  wp_encoder_state_init (&s->encoder, &config->vision, max_B, T);
+  s->post_ln = g_new (float, BT *C);
+  s->post_mean = g_new (float, BT);
+  s->post_rstd = g_new (float, BT);
+  s->output = g_new (float, BT * config->projection_dim);
+  return s;
+}
+
+void
+wp_vision_state_free (WpVisionState *state)
+{
+  if (state == NULL)
+    return;
+  wp_encoder_state_clear (&state->encoder);
+  g_free (state->patches);
+  g_free (state->embed);
+  g_free (state->pre_ln);
+  g_free (state->pre_mean);
+  g_free (state->pre_rstd);
+  g_free (state->post_ln);
+  g_free (state->post_mean);
+  g_free (state->post_rstd);
+  g_free (state->output);
+  g_free (state);
+}
+
+/* Lays out each patch's pixels as [channel][row][column], the order of a Conv2d weight
+ * (C, 3, p, p), so the patch embedding is one matrix product. */
+static void
+im2col (float       *patches,
+        const float *pixels,
+        int          B,
+        int          S,
+        int          p)
+{
+  const int G = S / p;
+
+  for (int b = 0; b < B; b++) {
+    for (int gy = 0; gy < G; gy++) {
+      for (int gx = 0; gx < G; gx++) {
+        float *dst = patches + (((gsize) b * G + gy) * G + gx) * 3 * p * p;
+
+        for (int c = 0; c < 3; c++) {
+          for (int y = 0; y < p; y++) {
+            const float *src = pixels + (((gsize) b * 3 + c) * S + gy * p + y) * S + gx * p;
+
+            memcpy (dst, src, (gsize) p * sizeof (float));
+            dst += p;
+          }
+        }
+      }
+    }
+  }
+}
+
+void
+wp_vision_forward (const WpModel *model,
+                   WpVisionState *s,
+                   const float   *pixels,
+                   int            B)
+{
+  const WpClipConfig *config = &model->config;
+  const WpParams     *w = &model->p;
+  const int           S = config->image_size, p = config->patch_size;
+  const int           P = wp_clip_config_n_patches (config), T = P + 1;
+  const int           C = config->vision.width, E = config->projection_dim;
+  const float         eps = config->vision.layer_norm_eps;
+  const float        *hidden;
+
+  g_return_if_fail (B >= 1 && B <= s->max_B);
+
+  im2col (s->patches, pixels, B, S, p);
+  for (int b = 0; b < B; b++) {
+    float *tokens = s->embed + (gsize) b * T * C;
+
+    memcpy (tokens, w->class_embedding, (gsize) C * sizeof (float));
+    wp_matmul_forward (tokens + C, s->patches + (gsize) b * P * 3 * p * p, w->patch_embedding, NULL, P, 3 * p * p, C);
+    wp_residual_forward (tokens, tokens, w->vision_position, (gsize) T * C);
+  }
+  wp_layernorm_forward (s->pre_ln, s->pre_mean, s->pre_rstd, s->embed, w->pre_ln_w, w->pre_ln_b, B * T, C, eps);
+  hidden = wp_encoder_forward (&s->encoder, w->vision_layers, s->pre_ln, B, T, FALSE);
+  wp_layernorm_forward (s->post_ln, s->post_mean, s->post_rstd, hidden, w->post_ln_w, w->post_ln_b, B * T, C, eps);
+  wp_matmul_forward (s->output, s->post_ln, w->visual_projection, NULL, B * T, C, E);
+}
+
+const float *
+wp_vision_state_get_output (const WpVisionState *state)
+{
+  return state->output;
+}

@@ -1,0 +1,44 @@
+/* cli.h: what the wordpatch-cli commands share. */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "wordpatch/wordpatch.h"
+
+G_BEGIN_DECLS
+
+/* Each command parses its own arguments and returns the process exit status. */
+typedef int (*WpCliCommand) (int    argc,
+                             char **argv);
+
+int wp_cli_embed (int    argc,
+                  char **argv);
+int wp_cli_info (int    argc,
+                 char **argv);
+int wp_cli_init (int    argc,
+                 char **argv);
+
+/* Parses argv with entries; prints the error and returns FALSE on bad arguments. Leftover
+ * positional arguments are an error too. */
+gboolean wp_cli_parse (int          *argc,
+                       char       ***argv,
+                       const char   *command,
+                       const char   *summary,
+                       GOptionEntry *entries);
+
+/* Loads --model, or the bundled default model when path is NULL. */
+WpModel *wp_cli_load_model (const char *path,
+                            GError    **error);
+
+/* Prints "wordpatch-cli: message" on stderr and returns the exit status for failures. */
+int wp_cli_fail (const GError *error);
+
+/* Pretty JSON of root on stdout, with a final newline. */
+void wp_cli_print_json (JsonNode *root);
+
+void wp_cli_add_float_array (JsonBuilder *builder,
+                             const float *values,
+                             int          n);
+
+G_END_DECLS

@@ -1,0 +1,47 @@
+/* wordpatch-cli: the command-line front end of the engine. */
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+  const char  *name;
+  WpCliCommand run;
+  const char  *summary;
+} commands[] = {
+  { "info", wp_cli_info, "describe a model: configuration, parameters, tokenizer, training step" },
+  { "embed", wp_cli_embed, "embed an image and a caption; print tokens, global, patch and token embeddings as JSON" },
+  { "init", wp_cli_init, "write a new model with random weights in the transformers CLIPModel layout" },
+};
+
+static void
+print_usage (FILE *out)
+{
+  fprintf (out, "Usage: wordpatch-cli COMMAND [OPTIONS]\n\nCommands:\n");
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    fprintf (out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+  fprintf (out, "\n'wordpatch-cli COMMAND --help' describes a command's options.\n");
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  setlocale (LC_ALL, "");
+  if (argc < 2) {
+    print_usage (stderr);
+    return 2;
+  }
+  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0 || strcmp (argv[1], "help") == 0) {
+    print_usage (stdout);
+    return 0;
+  }
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++) {
+    if (strcmp (argv[1], commands[i].name) == 0)
+      return commands[i].run (argc - 1, argv + 1);
+  }
+  fprintf (stderr, "wordpatch-cli: unknown command '%s'\n\n", argv[1]);
+  print_usage (stderr);
+  return 2;
+}

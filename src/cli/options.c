@@ -1,0 +1,75 @@
+#include "cli.h"
+
+#include <stdio.h>
+
+gboolean
+wp_cli_parse (int          *argc,
+              char       ***argv,
+              const char   *command,
+              const char   *summary,
+              GOptionEntry *entries)
+{
+  g_autofree char *parameter = g_strdup_printf ("%s - %s", command, summary);
+  g_autoptr (GOptionContext) context = g_option_context_new (parameter);
+  g_autoptr (GError) error = NULL;
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, argc, argv, &error)) {
+    fprintf (stderr, "wordpatch-cli %s: %s (see --help)\n", command, error->message);
+    return FALSE;
+  }
+  if (*argc > 1) {
+    fprintf (stderr, "wordpatch-cli %s: unexpected argument '%s' (see --help)\n", command, (*argv)[1]);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+WpModel *
+wp_cli_load_model (const char *path,
+                   GError    **error)
+{
+  g_autofree char *bundled = NULL;
+
+  if (path == NULL) {
+    bundled = wp_model_find_default ();
+    if (bundled == NULL) {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                   "no --model given and no bundled model found (set WORDPATCH_DATADIR or pass --model DIR)");
+      return NULL;
+    }
+    path = bundled;
+  }
+  return wp_model_load (path, error);
+}
+
+int
+wp_cli_fail (const GError *error)
+{
+  fprintf (stderr, "wordpatch-cli: %s\n", error->message);
+  return 1;
+}
+
+void
+wp_cli_print_json (JsonNode *root)
+{
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
+  g_autofree char *text = NULL;
+
+  json_generator_set_root (generator, root);
+  json_generator_set_pretty (generator, TRUE);
+  json_generator_set_indent (generator, 2);
+  text = json_generator_to_data (generator, NULL);
+  printf ("%s\n", text);
+}
+
+void
+wp_cli_add_float_array (JsonBuilder *builder,
+                        const float *values,
+                        int          n)
+{
+  json_builder_begin_array (builder);
+  for (int i = 0; i < n; i++)
+    json_builder_add_double_value (builder, values[i]);
+  json_builder_end_array (builder);
+}

@@ -1,0 +1,866 @@
+/* test-cli.c: wordpatch-cli end to end ($WORDPATCH_CLI, run with g_spawn_sync).
+ *
+ * One tiny random model is made with "init" in a temporary folder and shared by the tests; broken
+ * copies of it are made per test. Every failure must print exactly one line on stderr, starting
+ * "wordpatch-cli:" and naming the file or tensor, nothing on stdout, and exit with status 1; bad
+ * usage exits with status 2.
+ *
+ * Assertions are non-fatal here and tests return once they have failed, so the teardown still
+ * runs and deletes the temporary models (about 60 MB each) before GTest stops on the failure. */
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <stb_image_write.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "wordpatch/wordpatch.h"
+
+/* Fails the running test unless text holds fragment. */
+static void
+check_mentions (const char *text,
+                const char *fragment,
+                const char *file,
+                int         line,
+                const char *func)
+{
+  g_autofree char *message = NULL;
+
+  if (strstr (text, fragment) != NULL)
+    return;
+  message = g_strdup_printf ("\"%s\" does not mention \"%s\"", text, fragment);
+  g_assertion_message (G_LOG_DOMAIN, file, line, func, message);
+}
+
+#define assert_mentions(text, fragment) \
+  check_mentions ((text), (fragment), __FILE__, __LINE__, G_STRFUNC)
+
+/* Made once by ensure_model(), deleted by teardown() after a failure and at the end. */
+static const char *cli;
+static char       *tmp_dir;
+static char       *model_dir;
+static char       *image_path;
+static char       *vocab_dir;
+static WpModel    *model;
+
+typedef struct {
+  char *copy; /* a per-test folder under tmp_dir, or NULL */
+} Fixture;
+
+typedef struct {
+  int   status; /* exit status, or -1 when killed by a signal */
+  char *out;
+  char *err;
+} Run;
+
+static void
+run_clear (Run *run)
+{
+  g_clear_pointer (&run->out, g_free);
+  g_clear_pointer (&run->err, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Run, run_clear)
+
+/* Runs the CLI with the NULL-terminated arguments. */
+static void run_cli (Run *run,
+                     ...) G_GNUC_NULL_TERMINATED;
+
+static void
+run_cli (Run *run,
+         ...)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
+  const char *arg;
+  va_list     args;
+  int         wait_status = 0;
+
+  g_ptr_array_add (argv, (gpointer) cli);
+  va_start (args, run);
+  while ((arg = va_arg (args, const char *)) != NULL)
+    g_ptr_array_add (argv, (gpointer) arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+
+  run->status = -1;
+  if (!g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &run->out,
+                     &run->err, &wait_status, &error)) {
+    g_test_fail_printf ("cannot run %s: %s", cli, error->message);
+    run->out = g_strdup ("");
+    run->err = g_strdup ("");
+    return;
+  }
+  if (WIFEXITED (wait_status))
+    run->status = WEXITSTATUS (wait_status);
+}
+
+static void
+remove_tree (const char *dir)
+{
+  g_autoptr (GDir) handle = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  if (handle == NULL)
+    return;
+  while ((name = g_dir_read_name (handle)) != NULL) {
+    g_autofree char *path = g_build_filename (dir, name, NULL);
+
+    if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+      remove_tree (path);
+    else
+      g_unlink (path);
+  }
+  g_rmdir (dir);
+}
+
+static void
+remove_everything (void)
+{
+  g_clear_pointer (&model, wp_model_free);
+  if (tmp_dir != NULL)
+    remove_tree (tmp_dir);
+  g_clear_pointer (&tmp_dir, g_free);
+  g_clear_pointer (&model_dir, g_free);
+  g_clear_pointer (&image_path, g_free);
+}
+
+static void
+append_cb (void *context,
+           void *data,
+           int   size)
+{
+  g_byte_array_append (context, data, (guint) size);
+}
+
+/* An 80 x 60 PNG: a red disc on white. */
+static gboolean
+write_test_image (const char *path)
+{
+  const int          W = 80, H = 60;
+  g_autofree guint8 *pixels = g_new (guint8, W * H * 3);
+  g_autoptr (GByteArray) png = g_byte_array_new ();
+  g_autoptr (GError) error = NULL;
+
+  for (int y = 0; y < H; y++) {
+    for (int x = 0; x < W; x++) {
+      guint8  *p = pixels + (y * W + x) * 3;
+      gboolean inside = (x - 40) * (x - 40) + (y - 30) * (y - 30) < 20 * 20;
+
+      p[0] = 255;
+      p[1] = inside ? 0 : 255;
+      p[2] = inside ? 0 : 255;
+    }
+  }
+  g_assert_true (stbi_write_png_to_func (append_cb, png, W, H, 3, pixels, W * 3));
+  g_file_set_contents (path, (const char *) png->data, png->len, &error);
+  g_assert_no_error (error);
+  return error == NULL;
+}
+
+/* Makes the shared model once. FALSE when the test cannot go on (skipped without $WORDPATCH_CLI,
+ * failed if init fails). */
+static gboolean
+ensure_model (void)
+{
+  g_auto (Run) run = { 0 };
+  g_autoptr (GError) error = NULL;
+
+  if (model != NULL)
+    return TRUE;
+  cli = g_getenv ("WORDPATCH_CLI");
+  if (cli == NULL) {
+    g_test_skip ("WORDPATCH_CLI is not set");
+    return FALSE;
+  }
+  tmp_dir = g_dir_make_tmp ("wp-test-cli-XXXXXX", &error);
+  g_assert_no_error (error);
+  if (tmp_dir == NULL)
+    return FALSE;
+  model_dir = g_build_filename (tmp_dir, "tiny", NULL);
+  image_path = g_build_filename (tmp_dir, "disc.png", NULL);
+  if (!write_test_image (image_path))
+    return FALSE;
+
+  run_cli (&run, "init", "--config", "tiny", "--out", model_dir, "--vocab", vocab_dir, NULL);
+  if (run.status != 0) {
+    g_test_fail_printf ("wordpatch-cli init failed with status %d: %s", run.status, run.err);
+    return FALSE;
+  }
+  g_assert_cmpstr (run.err, ==, "");
+  assert_mentions (run.out, model_dir);
+
+  /* The same model through the library, for building broken copies and checking numbers. */
+  model = wp_model_load (model_dir, &error);
+  g_assert_no_error (error);
+  return model != NULL && !g_test_failed ();
+}
+
+static void
+setup (Fixture      *fixture,
+       gconstpointer data)
+{
+  fixture->copy = NULL;
+}
+
+/* A failed test stops the program right after this: leave nothing behind. */
+static void
+teardown (Fixture      *fixture,
+          gconstpointer data)
+{
+  if (fixture->copy != NULL)
+    remove_tree (fixture->copy);
+  g_clear_pointer (&fixture->copy, g_free);
+  if (g_test_failed ())
+    remove_everything ();
+}
+
+/* A copy of the shared model in the fixture's folder: config.json copied, the tokenizer files
+ * linked, model.safetensors linked only with_weights. */
+static gboolean
+make_copy (Fixture    *fixture,
+           const char *name,
+           gboolean    with_weights)
+{
+  const char *files[] = { "config.json", "vocab.json", "merges.txt", "model.safetensors" };
+  g_autoptr (GError) error = NULL;
+
+  fixture->copy = g_build_filename (tmp_dir, name, NULL);
+  g_assert_cmpint (g_mkdir (fixture->copy, 0755), ==, 0);
+  for (gsize i = 0; i < G_N_ELEMENTS (files); i++) {
+    g_autofree char *from = g_build_filename (model_dir, files[i], NULL);
+    g_autofree char *to = g_build_filename (fixture->copy, files[i], NULL);
+
+    if (i == 0) {
+      g_autofree char *text = NULL;
+      gsize            len = 0;
+
+      g_file_get_contents (from, &text, &len, &error);
+      g_assert_no_error (error);
+      g_file_set_contents (to, text, (gssize) len, &error);
+      g_assert_no_error (error);
+    } else if (i < 3 || with_weights) {
+      g_assert_cmpint (symlink (from, to), ==, 0);
+    }
+  }
+  return !g_test_failed ();
+}
+
+typedef enum {
+  EDIT_DROP,
+  EDIT_TRANSPOSE,
+} Edit;
+
+/* Writes dir/model.safetensors: the shared model's weights with the named tensor dropped or its
+ * two dimensions swapped. */
+static gboolean
+write_edited_weights (const char *dir,
+                      Edit        edit,
+                      const char *name)
+{
+  g_autofree char               *path = g_build_filename (dir, "model.safetensors", NULL);
+  g_autofree WpSafetensorsEntry *entries = g_new0 (WpSafetensorsEntry, model->n_specs);
+  g_autoptr (GError) error = NULL;
+  gint64 transposed[2];
+  guint  n = 0, found = 0;
+
+  for (guint i = 0; i < model->n_specs; i++) {
+    const WpTensorSpec *spec = &model->specs[i];
+
+    entries[n] = (WpSafetensorsEntry){ spec->name, spec->ndim, spec->shape,
+                                       model->params + spec->offset };
+    if (strcmp (spec->name, name) == 0) {
+      found++;
+      if (edit == EDIT_DROP)
+        continue;
+      transposed[0] = spec->shape[1];
+      transposed[1] = spec->shape[0];
+      entries[n].shape = transposed;
+    }
+    n++;
+  }
+  g_assert_cmpuint (found, ==, 1);
+  wp_safetensors_write (path, entries, n, NULL, &error);
+  g_assert_no_error (error);
+  return !g_test_failed ();
+}
+
+/* Exit status 1, nothing on stdout, one stderr line "wordpatch-cli: ..." holding each fragment. */
+static void
+assert_failure (const Run  *run,
+                const char *fragment1,
+                const char *fragment2,
+                const char *fragment3)
+{
+  const char *newline = strchr (run->err, '\n');
+
+  g_assert_cmpint (run->status, ==, 1);
+  g_assert_cmpstr (run->out, ==, "");
+  if (!g_str_has_prefix (run->err, "wordpatch-cli: ") || newline == NULL || newline[1] != '\0')
+    g_test_fail_printf ("stderr is not one line \"wordpatch-cli: ...\": \"%s\"", run->err);
+  if (fragment1 != NULL)
+    assert_mentions (run->err, fragment1);
+  if (fragment2 != NULL)
+    assert_mentions (run->err, fragment2);
+  if (fragment3 != NULL)
+    assert_mentions (run->err, fragment3);
+}
+
+/* The root object of a JSON text, or NULL (and the test failed). */
+static JsonObject *
+parse_object (JsonParser *parser,
+              const char *text)
+{
+  g_autoptr (GError) error = NULL;
+  JsonNode *root;
+
+  if (!json_parser_load_from_data (parser, text, -1, &error)) {
+    g_test_fail_printf ("output is not JSON (%s): %s", error->message, text);
+    return NULL;
+  }
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)) {
+    g_test_fail_printf ("output is not a JSON object: %s", text);
+    return NULL;
+  }
+  return json_node_get_object (root);
+}
+
+/* The member key of obj, of the given node type, or NULL (and the test failed). */
+static JsonNode *
+get_member (JsonObject  *obj,
+            const char  *key,
+            JsonNodeType type)
+{
+  JsonNode *node = json_object_get_member (obj, key);
+
+  if (node == NULL || json_node_get_node_type (node) != type) {
+    g_test_fail_printf ("JSON has no member \"%s\" of the expected type", key);
+    return NULL;
+  }
+  return node;
+}
+
+/* An integer member of obj, or -1000 when it is missing or not an integer. */
+static gint64
+int_member (JsonObject *obj,
+            const char *key)
+{
+  JsonNode *node = obj != NULL ? json_object_get_member (obj, key) : NULL;
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
+      json_node_get_value_type (node) != G_TYPE_INT64)
+    return -1000;
+  return json_node_get_int (node);
+}
+
+/* A JSON array of n numbers with Euclidean norm one. */
+static gboolean
+check_unit_vector (JsonNode   *node,
+                   guint       n,
+                   const char *what)
+{
+  JsonArray *array;
+  double     sum = 0.0;
+
+  if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node)) {
+    g_test_fail_printf ("%s is not an array", what);
+    return FALSE;
+  }
+  array = json_node_get_array (node);
+  if (json_array_get_length (array) != n) {
+    g_test_fail_printf ("%s has %u elements, expected %u", what, json_array_get_length (array), n);
+    return FALSE;
+  }
+  for (guint i = 0; i < n; i++) {
+    JsonNode *element = json_array_get_element (array, i);
+    double    v;
+
+    if (!JSON_NODE_HOLDS_VALUE (element) || json_node_get_value_type (element) != G_TYPE_DOUBLE) {
+      g_test_fail_printf ("%s[%u] is not a number", what, i);
+      return FALSE;
+    }
+    v = json_node_get_double (element);
+    sum += v * v;
+  }
+  if (!(fabs (sqrt (sum) - 1.0) <= 1e-4)) {
+    g_test_fail_printf ("%s has norm %.9g", what, sqrt (sum));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* ---- success ---- */
+
+static void
+test_init_folder (Fixture      *fixture,
+                  gconstpointer data)
+{
+  const char *files[] = { "config.json", "model.safetensors", "vocab.json", "merges.txt" };
+
+  if (!ensure_model ())
+    return;
+  for (gsize i = 0; i < G_N_ELEMENTS (files); i++) {
+    g_autofree char *path = g_build_filename (model_dir, files[i], NULL);
+
+    g_assert_true (g_file_test (path, G_FILE_TEST_IS_REGULAR));
+  }
+  g_assert_cmpint (model->config.image_size, ==, 64);
+  g_assert_cmpint (model->config.patch_size, ==, 8);
+  g_assert_cmpint (model->config.vision.width, ==, 192);
+  g_assert_cmpint (model->config.vocab_size, ==, 49408);
+}
+
+static void
+test_info_text (Fixture      *fixture,
+                gconstpointer data)
+{
+  g_auto (Run) run = { 0 };
+
+  if (!ensure_model ())
+    return;
+  run_cli (&run, "info", "--model", model_dir, NULL);
+  g_assert_cmpint (run.status, ==, 0);
+  g_assert_cmpstr (run.err, ==, "");
+  assert_mentions (run.out, model_dir);
+  assert_mentions (run.out, "parameters: ");
+  assert_mentions (run.out, "tokenizer: 49408 tokens");
+}
+
+static void
+test_info_json (Fixture      *fixture,
+                gconstpointer data)
+{
+  g_auto (Run) run = { 0 };
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+  JsonObject   *root;
+  JsonNode     *node;
+  WpClipConfig  tiny;
+  WpTensorSpec *specs;
+  guint         n_specs;
+  gsize         n_params;
+
+  if (!ensure_model ())
+    return;
+  run_cli (&run, "info", "--model", model_dir, "--json", NULL);
+  g_assert_cmpint (run.status, ==, 0);
+  g_assert_cmpstr (run.err, ==, "");
+  if ((root = parse_object (parser, run.out)) == NULL)
+    return;
+
+  /* The parameter count of the tiny preset, from the layout table. */
+  wp_clip_config_init_preset (&tiny, "tiny", 49408, &error);
+  g_assert_no_error (error);
+  specs = wp_tensor_specs_new (&tiny, &n_specs, &n_params);
+  wp_tensor_specs_free (specs, n_specs);
+  if ((node = get_member (root, "parameters", JSON_NODE_VALUE)) != NULL)
+    g_assert_cmpint (json_node_get_int (node), ==, (gint64) n_params);
+  if ((node = get_member (root, "step", JSON_NODE_VALUE)) != NULL)
+    g_assert_cmpint (json_node_get_int (node), ==, 0);
+  if ((node = get_member (root, "tokenizer_vocab", JSON_NODE_VALUE)) != NULL)
+    g_assert_cmpint (json_node_get_int (node), ==, 49408);
+  if ((node = get_member (root, "config", JSON_NODE_OBJECT)) != NULL) {
+    JsonObject *config = json_node_get_object (node);
+    JsonNode   *vision = get_member (config, "vision_config", JSON_NODE_OBJECT);
+    JsonNode   *text = get_member (config, "text_config", JSON_NODE_OBJECT);
+
+    if (vision != NULL)
+      g_assert_cmpint (int_member (json_node_get_object (vision), "image_size"), ==, 64);
+    if (text != NULL)
+      g_assert_cmpint (int_member (json_node_get_object (text), "hidden_size"), ==, 192);
+  }
+}
+
+/* init can write one self-contained file, which info reads like a folder. */
+static void
+test_init_bare_file (Fixture      *fixture,
+                     gconstpointer data)
+{
+  g_autofree char *path = NULL;
+  g_auto (Run) init = { 0 };
+  g_auto (Run) info = { 0 };
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *root;
+
+  if (!ensure_model ())
+    return;
+  path = g_build_filename (tmp_dir, "bare.safetensors", NULL);
+  run_cli (&init, "init", "--out", path, "--vocab", vocab_dir, "--seed", "3", NULL);
+  g_assert_cmpint (init.status, ==, 0);
+  g_assert_true (g_file_test (path, G_FILE_TEST_IS_REGULAR));
+  if (g_test_failed ())
+    return;
+  run_cli (&info, "info", "--json", "--model", path, NULL);
+  g_unlink (path);
+  g_assert_cmpint (info.status, ==, 0);
+  if ((root = parse_object (parser, info.out)) == NULL)
+    return;
+  g_assert_cmpint (int_member (root, "parameters"), ==, (gint64) model->n_params);
+}
+
+static void
+test_embed (Fixture      *fixture,
+            gconstpointer data)
+{
+  static const struct {
+    const char  *key;
+    JsonNodeType type;
+  } members[] = {
+    { "tokens", JSON_NODE_ARRAY },
+    { "grid", JSON_NODE_ARRAY },
+    { "crop", JSON_NODE_ARRAY },
+    { "cosine", JSON_NODE_VALUE },
+    { "image_embedding", JSON_NODE_ARRAY },
+    { "text_embedding", JSON_NODE_ARRAY },
+    { "patch_embeddings", JSON_NODE_ARRAY },
+    { "token_embeddings", JSON_NODE_ARRAY },
+  };
+  const char *texts[] = { "<|startoftext|>", "a", "red", "circle", "<|endoftext|>" };
+  const int   E = 128;
+  g_auto (Run) run = { 0 };
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *root;
+  JsonArray  *tokens, *grid, *crop, *patches, *token_embeddings, *image_embedding, *text_embedding;
+  double      cosine = 0.0;
+
+  if (!ensure_model ())
+    return;
+  run_cli (&run, "embed", "--model", model_dir, "--image", image_path, "--text", "a red circle",
+           NULL);
+  g_assert_cmpint (run.status, ==, 0);
+  g_assert_cmpstr (run.err, ==, "");
+  if ((root = parse_object (parser, run.out)) == NULL)
+    return;
+  for (gsize i = 0; i < G_N_ELEMENTS (members); i++)
+    get_member (root, members[i].key, members[i].type);
+  if (g_test_failed ())
+    return;
+
+  tokens = json_object_get_array_member (root, "tokens");
+  g_assert_cmpuint (json_array_get_length (tokens), ==, 5);
+  if (g_test_failed ())
+    return;
+  for (guint t = 0; t < 5; t++) {
+    JsonObject *token = json_array_get_object_element (tokens, t);
+
+    g_assert_cmpstr (json_object_get_string_member_with_default (token, "text", ""), ==, texts[t]);
+    g_assert_cmpint (int_member (token, "word"), ==, t == 0 || t == 4 ? -1 : (gint64) t - 1);
+  }
+  g_assert_cmpint (int_member (json_array_get_object_element (tokens, 0), "id"), ==, 49406);
+  g_assert_cmpint (int_member (json_array_get_object_element (tokens, 4), "id"), ==, 49407);
+
+  grid = json_object_get_array_member (root, "grid");
+  g_assert_cmpuint (json_array_get_length (grid), ==, 2);
+  if (json_array_get_length (grid) == 2) {
+    g_assert_cmpint (json_array_get_int_element (grid, 0), ==, 8);
+    g_assert_cmpint (json_array_get_int_element (grid, 1), ==, 8);
+  }
+
+  /* 80 x 60 at S = 64: height 60 -> 64, width int(64 * 80 / 60) = 85, crop left
+   * (85 - 64) / 2 = 10 in the resized image. */
+  crop = json_object_get_array_member (root, "crop");
+  g_assert_cmpuint (json_array_get_length (crop), ==, 4);
+  if (json_array_get_length (crop) == 4) {
+    g_assert_cmpfloat_with_epsilon (json_array_get_double_element (crop, 0), 10.0 * 80 / 85, 1e-6);
+    g_assert_cmpfloat_with_epsilon (json_array_get_double_element (crop, 1), 0.0, 1e-6);
+    g_assert_cmpfloat_with_epsilon (json_array_get_double_element (crop, 2), 64.0 * 80 / 85, 1e-6);
+    g_assert_cmpfloat_with_epsilon (json_array_get_double_element (crop, 3), 60.0, 1e-6);
+  }
+
+  if (!check_unit_vector (json_object_get_member (root, "image_embedding"), E, "image_embedding") ||
+      !check_unit_vector (json_object_get_member (root, "text_embedding"), E, "text_embedding"))
+    return;
+  image_embedding = json_object_get_array_member (root, "image_embedding");
+  text_embedding = json_object_get_array_member (root, "text_embedding");
+  for (int e = 0; e < E; e++) {
+    const double a = json_array_get_double_element (image_embedding, e);
+    const double b = json_array_get_double_element (text_embedding, e);
+
+    cosine += a * b;
+  }
+  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (root, "cosine"), cosine, 1e-5);
+
+  patches = json_object_get_array_member (root, "patch_embeddings");
+  g_assert_cmpuint (json_array_get_length (patches), ==, 64);
+  for (guint p = 0; p < json_array_get_length (patches); p++) {
+    g_autofree char *what = g_strdup_printf ("patch_embeddings[%u]", p);
+
+    if (!check_unit_vector (json_array_get_element (patches, p), E, what))
+      return;
+  }
+  token_embeddings = json_object_get_array_member (root, "token_embeddings");
+  g_assert_cmpuint (json_array_get_length (token_embeddings), ==, 5);
+  for (guint t = 0; t < json_array_get_length (token_embeddings); t++) {
+    g_autofree char *what = g_strdup_printf ("token_embeddings[%u]", t);
+
+    if (!check_unit_vector (json_array_get_element (token_embeddings, t), E, what))
+      return;
+  }
+  /* The pooled text embedding is the end token's. */
+  if (json_array_get_length (token_embeddings) == 5) {
+    JsonArray *end = json_array_get_array_element (token_embeddings, 4);
+
+    for (int e = 0; e < E; e++)
+      g_assert_cmpfloat_with_epsilon (json_array_get_double_element (text_embedding, e),
+                                      json_array_get_double_element (end, e), 1e-6);
+  }
+}
+
+/* ---- failures ---- */
+
+static void
+test_missing_tensor (Fixture      *fixture,
+                     gconstpointer data)
+{
+  g_autofree char *weights = NULL;
+  g_auto (Run) run = { 0 };
+
+  if (!ensure_model () || !make_copy (fixture, "missing-tensor", FALSE) ||
+      !write_edited_weights (fixture->copy, EDIT_DROP, "text_projection.weight"))
+    return;
+  weights = g_build_filename (fixture->copy, "model.safetensors", NULL);
+  run_cli (&run, "embed", "--model", fixture->copy, "--image", image_path, "--text", "a cat", NULL);
+  assert_failure (&run, weights, "'text_projection.weight'", "missing");
+}
+
+static void
+test_wrong_shape (Fixture      *fixture,
+                  gconstpointer data)
+{
+  g_autofree char *weights = NULL;
+  g_auto (Run) run = { 0 };
+
+  if (!ensure_model () || !make_copy (fixture, "wrong-shape", FALSE) ||
+      !write_edited_weights (fixture->copy, EDIT_TRANSPOSE, "visual_projection.weight"))
+    return;
+  weights = g_build_filename (fixture->copy, "model.safetensors", NULL);
+  run_cli (&run, "embed", "--model", fixture->copy, "--image", image_path, "--text", "a cat", NULL);
+  assert_failure (&run, weights, "visual_projection.weight", "[192,128]");
+  assert_mentions (run.err, "[128,192]");
+}
+
+static void
+test_truncated_weights (Fixture      *fixture,
+                        gconstpointer data)
+{
+  g_autofree char *weights = NULL;
+  g_autofree char *good = NULL;
+  g_autofree char *contents = NULL;
+  g_autoptr (GError) error = NULL;
+  g_auto (Run) run = { 0 };
+  gsize len = 0;
+
+  if (!ensure_model () || !make_copy (fixture, "truncated", FALSE))
+    return;
+  weights = g_build_filename (fixture->copy, "model.safetensors", NULL);
+  good = g_build_filename (model_dir, "model.safetensors", NULL);
+  g_file_get_contents (good, &contents, &len, &error);
+  g_assert_no_error (error);
+  g_file_set_contents (weights, contents, (gssize) (len / 2), &error);
+  g_assert_no_error (error);
+  if (g_test_failed ())
+    return;
+  run_cli (&run, "info", "--model", fixture->copy, NULL);
+  assert_failure (&run, weights, "truncated", NULL);
+}
+
+static void
+check_config_failure (Fixture    *fixture,
+                      const char *name,
+                      const char *text,
+                      const char *fragment)
+{
+  g_autofree char *config = NULL;
+  g_autoptr (GError) error = NULL;
+  g_auto (Run) run = { 0 };
+
+  if (!ensure_model () || !make_copy (fixture, name, TRUE))
+    return;
+  config = g_build_filename (fixture->copy, "config.json", NULL);
+  g_file_set_contents (config, text, -1, &error);
+  g_assert_no_error (error);
+  run_cli (&run, "embed", "--model", fixture->copy, "--image", image_path, "--text", "a cat", NULL);
+  assert_failure (&run, config, fragment, NULL);
+}
+
+static void
+test_malformed_config (Fixture      *fixture,
+                       gconstpointer data)
+{
+  check_config_failure (fixture, "malformed-config", "{\"text_config\": {\"hidden_size\": 192,",
+                        "JSON");
+}
+
+static void
+test_empty_config (Fixture      *fixture,
+                   gconstpointer data)
+{
+  check_config_failure (fixture, "empty-config", "", NULL);
+}
+
+static void
+test_corrupt_image (Fixture      *fixture,
+                    gconstpointer data)
+{
+  g_autofree char *path = NULL;
+  g_autoptr (GRand) rand = g_rand_new_with_seed (3);
+  g_autoptr (GError) error = NULL;
+  g_auto (Run) run = { 0 };
+  char bytes[512];
+
+  if (!ensure_model ())
+    return;
+  path = g_build_filename (tmp_dir, "noise.png", NULL);
+  for (gsize i = 0; i < sizeof bytes; i++)
+    bytes[i] = (char) g_rand_int_range (rand, 0, 256);
+  g_file_set_contents (path, bytes, sizeof bytes, &error);
+  g_assert_no_error (error);
+  run_cli (&run, "embed", "--model", model_dir, "--image", path, "--text", "a cat", NULL);
+  g_unlink (path);
+  assert_failure (&run, path, NULL, NULL);
+}
+
+static void
+test_missing_image (Fixture      *fixture,
+                    gconstpointer data)
+{
+  g_autofree char *path = NULL;
+  g_auto (Run) run = { 0 };
+
+  if (!ensure_model ())
+    return;
+  path = g_build_filename (tmp_dir, "absent.png", NULL);
+  run_cli (&run, "embed", "--model", model_dir, "--image", path, "--text", "a cat", NULL);
+  assert_failure (&run, path, NULL, NULL);
+}
+
+static void
+test_missing_model (Fixture      *fixture,
+                    gconstpointer data)
+{
+  g_autofree char *path = NULL;
+  g_auto (Run) run = { 0 };
+
+  if (!ensure_model ())
+    return;
+  path = g_build_filename (tmp_dir, "no-such-model", NULL);
+  run_cli (&run, "embed", "--model", path, "--image", image_path, "--text", "a cat", NULL);
+  assert_failure (&run, path, NULL, NULL);
+}
+
+static void
+test_init_unknown_size (Fixture      *fixture,
+                        gconstpointer data)
+{
+  g_autofree char *out = NULL;
+  g_auto (Run) run = { 0 };
+
+  if (!ensure_model ())
+    return;
+  out = g_build_filename (tmp_dir, "huge", NULL);
+  run_cli (&run, "init", "--config", "huge", "--out", out, "--vocab", vocab_dir, NULL);
+  assert_failure (&run, "'huge'", NULL, NULL);
+  g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+}
+
+/* ---- usage ---- */
+
+static void
+assert_usage_error (const Run  *run,
+                    const char *fragment)
+{
+  g_assert_cmpint (run->status, ==, 2);
+  g_assert_cmpstr (run->out, ==, "");
+  g_assert_true (g_str_has_prefix (run->err, "wordpatch-cli"));
+  assert_mentions (run->err, fragment);
+}
+
+static void
+test_usage (Fixture      *fixture,
+            gconstpointer data)
+{
+  if (!ensure_model ())
+    return;
+  {
+    g_auto (Run) run = { 0 };
+
+    run_cli (&run, "embed", "--model", model_dir, "--image", image_path, "--text", "a cat",
+             "--bogus", NULL);
+    assert_usage_error (&run, "--bogus");
+  }
+  {
+    g_auto (Run) run = { 0 };
+
+    run_cli (&run, "embed", "--model", model_dir, "--text", "a cat", NULL);
+    assert_usage_error (&run, "--image");
+  }
+  {
+    g_auto (Run) run = { 0 };
+
+    run_cli (&run, "info", "--model", model_dir, "stray", NULL);
+    assert_usage_error (&run, "stray");
+  }
+  {
+    g_auto (Run) run = { 0 };
+
+    run_cli (&run, "init", "--config", "tiny", NULL);
+    assert_usage_error (&run, "--out");
+  }
+}
+
+static void
+test_unknown_command (Fixture      *fixture,
+                      gconstpointer data)
+{
+  g_auto (Run) run = { 0 };
+  g_auto (Run) none = { 0 };
+  g_auto (Run) help = { 0 };
+
+  if (!ensure_model ())
+    return;
+  run_cli (&run, "frobnicate", NULL);
+  assert_usage_error (&run, "'frobnicate'");
+  run_cli (&none, NULL);
+  g_assert_cmpint (none.status, ==, 2);
+  assert_mentions (none.err, "Usage");
+  run_cli (&help, "--help", NULL);
+  g_assert_cmpint (help.status, ==, 0);
+  assert_mentions (help.out, "embed");
+}
+
+#define add_test(path, func) g_test_add (path, Fixture, NULL, setup, func, teardown)
+
+int
+main (int   argc,
+      char *argv[])
+{
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+  g_test_set_nonfatal_assertions ();
+  vocab_dir = g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", NULL);
+
+  add_test ("/cli/init/folder", test_init_folder);
+  add_test ("/cli/init/bare-file", test_init_bare_file);
+  add_test ("/cli/init/unknown-size", test_init_unknown_size);
+  add_test ("/cli/info/text", test_info_text);
+  add_test ("/cli/info/json", test_info_json);
+  add_test ("/cli/embed/json", test_embed);
+  add_test ("/cli/fail/missing-tensor", test_missing_tensor);
+  add_test ("/cli/fail/wrong-shape", test_wrong_shape);
+  add_test ("/cli/fail/truncated-weights", test_truncated_weights);
+  add_test ("/cli/fail/malformed-config", test_malformed_config);
+  add_test ("/cli/fail/empty-config", test_empty_config);
+  add_test ("/cli/fail/corrupt-image", test_corrupt_image);
+  add_test ("/cli/fail/missing-image", test_missing_image);
+  add_test ("/cli/fail/missing-model", test_missing_model);
+  add_test ("/cli/usage/bad-options", test_usage);
+  add_test ("/cli/usage/unknown-command", test_unknown_command);
+
+  status = g_test_run ();
+  remove_everything ();
+  g_free (vocab_dir);
+  return status;
+}

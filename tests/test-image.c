@@ -1,0 +1,732 @@
+/* test-image.c: image decoding and CLIP's preprocessing.
+ *
+ * Images are made here: PNG and JPEG through stb_image_write (compiled into libstb like
+ * stb_image), oversized headers byte by byte. Preprocessing is checked against its definition:
+ * (x / 255 - mean) / std with no resampling at S x S, PIL-style antialiased bicubic otherwise, and
+ * the centre crop's place in the original image. */
+#include <glib/gstdio.h>
+#include <math.h>
+#include <stb_image_write.h>
+#include <string.h>
+
+#include "wordpatch/config.h"
+#include "wordpatch/error.h"
+#include "wordpatch/image.h"
+
+/* Fails the running test unless error is set and its message holds fragment. (A missing error
+ * was already reported by g_assert_error.) */
+static void
+check_error_mentions (const GError *error,
+                      const char   *fragment,
+                      const char   *file,
+                      int           line,
+                      const char   *func)
+{
+  g_autofree char *text = NULL;
+
+  if (error == NULL || strstr (error->message, fragment) != NULL)
+    return;
+  text = g_strdup_printf ("error message \"%s\" does not mention \"%s\"", error->message, fragment);
+  g_assertion_message (G_LOG_DOMAIN, file, line, func, text);
+}
+
+#define assert_error_mentions(error, fragment) \
+  check_error_mentions ((error), (fragment), __FILE__, __LINE__, G_STRFUNC)
+
+/* The engine must not log warnings or criticals for any input. GTest makes them fatal, which kills
+ * the program without naming the test; main() makes them non-fatal and this handler fails the
+ * running test instead, with the message. */
+static void
+log_cb (const char    *log_domain,
+        GLogLevelFlags log_level,
+        const char    *message,
+        gpointer       user_data)
+{
+  if (log_level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
+    g_test_fail_printf ("unexpected log message (%s): %s", log_domain ? log_domain : "no domain",
+                        message);
+  g_log_default_handler (log_domain, log_level, message, user_data);
+}
+
+static char *
+make_tmp_dir (void)
+{
+  g_autoptr (GError) error = NULL;
+  char *dir = g_dir_make_tmp ("wp-test-image-XXXXXX", &error);
+
+  g_assert_no_error (error);
+  return dir;
+}
+
+static void
+remove_tree (const char *dir)
+{
+  g_autoptr (GDir) handle = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  g_assert_nonnull (handle);
+  while ((name = g_dir_read_name (handle)) != NULL) {
+    g_autofree char *path = g_build_filename (dir, name, NULL);
+
+    g_assert_cmpint (g_unlink (path), ==, 0);
+  }
+  g_assert_cmpint (g_rmdir (dir), ==, 0);
+}
+
+static void
+append_cb (void *context,
+           void *data,
+           int   size)
+{
+  g_byte_array_append (context, data, (guint) size);
+}
+
+/* An encoded image in memory: "png" or "jpg" of width x height pixels with comp channels. */
+static GByteArray *
+encode (const char   *format,
+        const guint8 *pixels,
+        int           width,
+        int           height,
+        int           comp)
+{
+  GByteArray *bytes = g_byte_array_new ();
+  int         ok;
+
+  if (strcmp (format, "png") == 0)
+    ok = stbi_write_png_to_func (append_cb, bytes, width, height, comp, pixels, width * comp);
+  else
+    ok = stbi_write_jpg_to_func (append_cb, bytes, width, height, comp, pixels, 100);
+  g_assert_true (ok);
+  return bytes;
+}
+
+static char *
+write_bytes (const char   *dir,
+             const char   *name,
+             const guint8 *data,
+             gsize         len)
+{
+  char *path = g_build_filename (dir, name, NULL);
+  g_autoptr (GError) error = NULL;
+
+  g_file_set_contents (path, (const char *) data, (gssize) len, &error);
+  g_assert_no_error (error);
+  return path;
+}
+
+static guint8 *
+pattern (int width,
+         int height,
+         int comp)
+{
+  guint8 *pixels = g_new (guint8, (gsize) width * height * comp);
+
+  for (int y = 0; y < height; y++) {
+    for (int x = 0; x < width; x++) {
+      for (int c = 0; c < comp; c++)
+        pixels[((gsize) y * width + x) * comp + c] = (guint8) (x * 37 + y * 11 + c * 90);
+    }
+  }
+  return pixels;
+}
+
+/* ---- decoding ---- */
+
+static void
+test_load_png_rgb (void)
+{
+  g_autofree char   *dir = make_tmp_dir ();
+  g_autofree guint8 *pixels = pattern (7, 5, 3);
+  g_autoptr (GByteArray) png = encode ("png", pixels, 7, 5, 3);
+  g_autofree char *path = write_bytes (dir, "x.png", png->data, png->len);
+  g_autoptr (WpImage) image = NULL;
+  g_autoptr (GError) error = NULL;
+
+  image = wp_image_load (path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (image->width, ==, 7);
+  g_assert_cmpint (image->height, ==, 5);
+  g_assert_cmpmem (image->rgb, 7 * 5 * 3, pixels, 7 * 5 * 3);
+  remove_tree (dir);
+}
+
+/* Alpha is dropped, grey is spread over the three channels. */
+static void
+test_load_png_rgba_and_grey (void)
+{
+  g_autofree guint8 *rgba = pattern (4, 3, 4);
+  g_autofree guint8 *grey = pattern (4, 3, 1);
+  g_autoptr (GByteArray) rgba_png = encode ("png", rgba, 4, 3, 4);
+  g_autoptr (GByteArray) grey_png = encode ("png", grey, 4, 3, 1);
+  g_autoptr (WpImage) image = NULL;
+  g_autoptr (GError) error = NULL;
+
+  image = wp_image_load_from_memory (rgba_png->data, rgba_png->len, "rgba.png", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (image->width, ==, 4);
+  g_assert_cmpint (image->height, ==, 3);
+  for (int i = 0; i < 4 * 3; i++)
+    g_assert_cmpmem (image->rgb + 3 * i, 3, rgba + 4 * i, 3);
+  g_clear_pointer (&image, wp_image_free);
+
+  image = wp_image_load_from_memory (grey_png->data, grey_png->len, "grey.png", &error);
+  g_assert_no_error (error);
+  for (int i = 0; i < 4 * 3; i++) {
+    g_assert_cmpuint (image->rgb[3 * i], ==, grey[i]);
+    g_assert_cmpuint (image->rgb[3 * i + 1], ==, grey[i]);
+    g_assert_cmpuint (image->rgb[3 * i + 2], ==, grey[i]);
+  }
+}
+
+static void
+test_load_jpeg (void)
+{
+  g_autofree char   *dir = make_tmp_dir ();
+  g_autofree guint8 *pixels = g_new (guint8, 16 * 16 * 3);
+  g_autoptr (GByteArray) jpg = NULL;
+  g_autofree char *path = NULL;
+  g_autoptr (WpImage) image = NULL;
+  g_autoptr (GError) error = NULL;
+
+  /* Flat colour survives JPEG almost exactly. */
+  for (int i = 0; i < 16 * 16; i++) {
+    pixels[3 * i] = 200;
+    pixels[3 * i + 1] = 40;
+    pixels[3 * i + 2] = 90;
+  }
+  jpg = encode ("jpg", pixels, 16, 16, 3);
+  g_assert_cmpuint (jpg->data[0], ==, 0xff);
+  g_assert_cmpuint (jpg->data[1], ==, 0xd8);
+  path = write_bytes (dir, "x.jpg", jpg->data, jpg->len);
+  image = wp_image_load (path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (image->width, ==, 16);
+  g_assert_cmpint (image->height, ==, 16);
+  for (int i = 0; i < 16 * 16 * 3; i++)
+    g_assert_cmpint (abs ((int) image->rgb[i] - (int) pixels[i]), <=, 3);
+  remove_tree (dir);
+}
+
+static void
+expect_load_error (const char   *dir,
+                   const char   *name,
+                   const guint8 *data,
+                   gsize         len,
+                   int           code)
+{
+  g_autofree char *path = write_bytes (dir, name, data, len);
+  g_autoptr (WpImage) image = NULL;
+  g_autoptr (GError) error = NULL;
+
+  image = wp_image_load (path, &error);
+  g_assert_null (image);
+  g_assert_error (error, WP_ERROR, code);
+  assert_error_mentions (error, path);
+}
+
+static void
+test_load_random_bytes (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  g_autoptr (GRand) rand = g_rand_new_with_seed (42);
+  guint8 bytes[1000];
+
+  for (gsize i = 0; i < sizeof bytes; i++)
+    bytes[i] = (guint8) g_rand_int_range (rand, 0, 256);
+  expect_load_error (dir, "noise.png", bytes, sizeof bytes, WP_ERROR_FORMAT);
+  remove_tree (dir);
+}
+
+/* The header survives, the pixel data does not: stb_image_info accepts it, decoding does not. */
+static void
+test_load_truncated_png (void)
+{
+  g_autofree char   *dir = make_tmp_dir ();
+  g_autofree guint8 *pixels = pattern (64, 64, 3);
+  g_autoptr (GByteArray) png = encode ("png", pixels, 64, 64, 3);
+
+  g_assert_cmpuint (png->len, >, 200);
+  expect_load_error (dir, "cut.png", png->data, png->len / 2, WP_ERROR_FORMAT);
+  expect_load_error (dir, "header-only.png", png->data, 40, WP_ERROR_FORMAT);
+  remove_tree (dir);
+}
+
+static void
+test_load_empty_file (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+
+  expect_load_error (dir, "empty.png", (const guint8 *) "", 0, WP_ERROR_FORMAT);
+  remove_tree (dir);
+}
+
+static void
+test_load_missing_file (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *path = g_build_filename (dir, "absent.png", NULL);
+  g_autoptr (WpImage) image = NULL;
+  g_autoptr (GError) error = NULL;
+
+  image = wp_image_load (path, &error);
+  g_assert_null (image);
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+  assert_error_mentions (error, path);
+  remove_tree (dir);
+}
+
+static void
+put_be32 (guint8 *p,
+          guint32 v)
+{
+  p[0] = (guint8) (v >> 24);
+  p[1] = (guint8) (v >> 16);
+  p[2] = (guint8) (v >> 8);
+  p[3] = (guint8) v;
+}
+
+static void
+put_le32 (guint8 *p,
+          guint32 v)
+{
+  p[0] = (guint8) v;
+  p[1] = (guint8) (v >> 8);
+  p[2] = (guint8) (v >> 16);
+  p[3] = (guint8) (v >> 24);
+}
+
+/* A PNG signature and IHDR chunk claiming width x height of 8-bit colour_type pixels, followed
+ * by a few bytes of an IDAT chunk. No CRC is checked by stb_image; the decoder would fail on the
+ * data long after allocating for the claimed size. */
+static gsize
+fake_png (guint8 *out,
+          guint32 width,
+          guint32 height,
+          guint8  colour_type)
+{
+  static const guint8 signature[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+  gsize               n = 0;
+
+  memcpy (out, signature, 8);
+  n += 8;
+  put_be32 (out + n, 13);
+  memcpy (out + n + 4, "IHDR", 4);
+  n += 8;
+  put_be32 (out + n, width);
+  put_be32 (out + n + 4, height);
+  out[n + 8] = 8;
+  out[n + 9] = colour_type;
+  out[n + 10] = 0;
+  out[n + 11] = 0;
+  out[n + 12] = 0;
+  n += 13;
+  put_be32 (out + n, 0); /* CRC */
+  n += 4;
+  put_be32 (out + n, 4);
+  memcpy (out + n + 4, "IDAT", 4);
+  memset (out + n + 8, 0, 8);
+  n += 16;
+  return n;
+}
+
+static void
+expect_too_large (const guint8 *data,
+                  gsize         len,
+                  const char   *name)
+{
+  g_autoptr (WpImage) image = NULL;
+  g_autoptr (GError) error = NULL;
+
+  image = wp_image_load_from_memory (data, len, name, &error);
+  g_assert_null (image);
+  g_assert_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED);
+  assert_error_mentions (error, name);
+  assert_error_mentions (error, "20000");
+}
+
+static void
+test_too_large_png_grey (void)
+{
+  guint8 png[64];
+  gsize  len = fake_png (png, 20000, 20000, 0);
+
+  expect_too_large (png, len, "huge-grey.png");
+}
+
+static void
+test_too_large_png_rgb (void)
+{
+  guint8 png[64];
+  gsize  len = fake_png (png, 20000, 20000, 2);
+
+  expect_too_large (png, len, "huge-rgb.png");
+}
+
+/* Only one side too long. */
+static void
+test_too_large_png_wide (void)
+{
+  guint8 png[64];
+  gsize  len = fake_png (png, 20000, 10, 2);
+
+  expect_too_large (png, len, "wide.png");
+}
+
+static void
+test_too_large_bmp (void)
+{
+  guint8 bmp[54] = { 'B', 'M' };
+
+  put_le32 (bmp + 2, sizeof bmp);
+  put_le32 (bmp + 10, 54); /* pixel data offset */
+  put_le32 (bmp + 14, 40); /* BITMAPINFOHEADER */
+  put_le32 (bmp + 18, 20000);
+  put_le32 (bmp + 22, 20000);
+  bmp[26] = 1;  /* planes */
+  bmp[28] = 24; /* bits per pixel */
+  expect_too_large (bmp, sizeof bmp, "huge.bmp");
+}
+
+/* ---- resizing and preprocessing ---- */
+
+static WpImage *
+constant_image (int    width,
+                int    height,
+                guint8 r,
+                guint8 g,
+                guint8 b)
+{
+  WpImage *image = wp_image_new (width, height);
+
+  for (int i = 0; i < width * height; i++) {
+    image->rgb[3 * i] = r;
+    image->rgb[3 * i + 1] = g;
+    image->rgb[3 * i + 2] = b;
+  }
+  return image;
+}
+
+static void
+test_resize_constant (void)
+{
+  g_autoptr (WpImage) image = constant_image (37, 23, 10, 128, 250);
+  const int sizes[][2] = { { 16, 9 }, { 50, 40 }, { 37, 5 }, { 1, 1 }, { 100, 23 } };
+
+  for (gsize s = 0; s < G_N_ELEMENTS (sizes); s++) {
+    g_autoptr (WpImage) resized = wp_image_resize (image, sizes[s][0], sizes[s][1]);
+
+    g_assert_cmpint (resized->width, ==, sizes[s][0]);
+    g_assert_cmpint (resized->height, ==, sizes[s][1]);
+    for (int i = 0; i < resized->width * resized->height; i++) {
+      const guint8 *p = resized->rgb + 3 * i;
+
+      if (p[0] != 10 || p[1] != 128 || p[2] != 250) {
+        g_test_fail_printf ("resize to %d x %d: pixel %d is (%d, %d, %d), expected (10, 128, 250)",
+                            sizes[s][0], sizes[s][1], i, p[0], p[1], p[2]);
+        return;
+      }
+    }
+  }
+}
+
+/* Pillow 9.4's Image.resize (BICUBIC) of the 13 x 9 pattern() image, as transformers'
+ * CLIPImageProcessor calls it: downscaled to 6 x 4 (both axes shrink) and resized to 5 x 12 (one
+ * shrinks, one grows). */
+static const guint8 pil_6x4[6 * 4 * 3] = {
+  30, 122, 200, 107, 199, 78, 197, 89, 109, 75, 96, 197, 87, 191, 64, 172, 137, 89,
+  54, 151, 175, 133, 182, 58, 205, 48, 139, 82, 128, 201, 113, 202, 74, 197, 66, 115,
+  80, 182, 106, 165, 115, 73, 174, 64, 172, 55, 162, 160, 145, 156, 58, 219, 52, 146,
+  104, 207, 44, 190, 110, 103, 102, 85, 193, 78, 188, 88, 175, 157, 84, 154, 65, 170
+};
+
+static const guint8 pil_5x12[5 * 12 * 3] = {
+  31, 126, 214, 132, 183, 97, 142, 64, 150, 54, 158, 104, 155, 160, 67, 38, 133, 176,
+  139, 196, 70, 149, 73, 161, 61, 165, 111, 162, 174, 74, 47, 145, 156, 148, 169, 56,
+  158, 73, 173, 70, 173, 120, 171, 140, 83, 55, 158, 170, 156, 116, 68, 167, 67, 181,
+  78, 180, 129, 179, 74, 91, 64, 166, 183, 165, 128, 77, 179, 76, 190, 87, 189, 141,
+  188, 87, 99, 72, 175, 117, 173, 144, 84, 119, 84, 184, 95, 201, 88, 196, 101, 112,
+  80, 178, 81, 181, 113, 91, 86, 97, 184, 103, 188, 60, 204, 82, 124, 88, 177, 98,
+  190, 57, 99, 102, 113, 194, 111, 161, 75, 213, 44, 131, 96, 186, 110, 199, 69, 107,
+  113, 121, 205, 119, 171, 84, 225, 55, 139, 108, 194, 58, 180, 78, 125, 72, 129, 164,
+  137, 180, 65, 173, 64, 151, 119, 203, 32, 173, 87, 140, 52, 138, 144, 152, 189, 58,
+  147, 73, 162, 126, 210, 45, 183, 94, 146, 64, 145, 156, 158, 196, 68, 160, 80, 169
+};
+
+static void
+check_against_pil (const WpImage *image,
+                   int            width,
+                   int            height,
+                   const guint8  *want)
+{
+  g_autoptr (WpImage) resized = wp_image_resize (image, width, height);
+  int max_diff = 0;
+
+  for (int i = 0; i < width * height * 3; i++)
+    max_diff = MAX (max_diff, abs ((int) resized->rgb[i] - (int) want[i]));
+  /* Pillow works in fixed point; one level of rounding difference is allowed. */
+  if (max_diff > 1)
+    g_test_fail_printf ("resize to %d x %d differs from Pillow by up to %d levels", width, height,
+                        max_diff);
+}
+
+static void
+test_resize_matches_pil (void)
+{
+  g_autofree guint8 *pixels = pattern (13, 9, 3);
+  g_autoptr (WpImage) image = wp_image_new (13, 9);
+
+  memcpy (image->rgb, pixels, 13 * 9 * 3);
+  check_against_pil (image, 6, 4, pil_6x4);
+  check_against_pil (image, 5, 12, pil_5x12);
+}
+
+/* A 1-pixel checkerboard halved: antialiasing averages it to grey; point sampling would keep one
+ * colour of the two everywhere. */
+static void
+test_resize_antialiased (void)
+{
+  g_autoptr (WpImage) board = wp_image_new (32, 32);
+  g_autoptr (WpImage) half = NULL;
+  int min = 255, max = 0;
+
+  for (int y = 0; y < 32; y++) {
+    for (int x = 0; x < 32; x++)
+      memset (board->rgb + ((gsize) y * 32 + x) * 3, (x + y) % 2 ? 255 : 0, 3);
+  }
+  half = wp_image_resize (board, 16, 16);
+  for (int y = 0; y < 16; y++) {
+    for (int x = 0; x < 16; x++) {
+      const int v = half->rgb[((gsize) y * 16 + x) * 3];
+
+      min = MIN (min, v);
+      max = MAX (max, v);
+      /* Away from the borders every output pixel sees the same mix. */
+      if (x >= 2 && x < 14 && y >= 2 && y < 14 && abs (v - 128) > 2)
+        g_test_fail_printf ("pixel (%d, %d) is %d, expected about 128", x, y, v);
+    }
+  }
+  g_assert_cmpint (min, >=, 96);
+  g_assert_cmpint (max, <=, 160);
+}
+
+/* Upscaling by 2 keeps the image's values where the kernel lands on source pixels' neighbourhood:
+ * a horizontal ramp stays monotonic and within its range. */
+static void
+test_resize_upscale_ramp (void)
+{
+  g_autoptr (WpImage) ramp = wp_image_new (8, 2);
+  g_autoptr (WpImage) big = NULL;
+
+  for (int y = 0; y < 2; y++) {
+    for (int x = 0; x < 8; x++)
+      memset (ramp->rgb + ((gsize) y * 8 + x) * 3, 30 * x, 3);
+  }
+  big = wp_image_resize (ramp, 16, 4);
+  for (int y = 0; y < 4; y++) {
+    for (int x = 1; x < 16; x++)
+      g_assert_cmpuint (big->rgb[((gsize) y * 16 + x) * 3], >=,
+                        big->rgb[((gsize) y * 16 + x - 1) * 3]);
+  }
+  g_assert_cmpuint (big->rgb[0], <=, 10);
+  g_assert_cmpuint (big->rgb[15 * 3], >=, 200);
+}
+
+static void
+small_config (WpClipConfig *config,
+              int           S)
+{
+  wp_clip_config_init_default (config);
+  config->image_size = S;
+  config->patch_size = S / 2;
+}
+
+/* An image already S x S is only normalised: (x / 255 - mean) / std, channel-major. */
+static void
+test_preprocess_exact_size (void)
+{
+  const int    S = 8;
+  WpClipConfig config;
+  g_autoptr (WpImage) image = wp_image_new (S, S);
+  g_autofree float *pixels = g_new (float, 3 * S * S);
+  g_autoptr (GRand) rand = g_rand_new_with_seed (7);
+  WpImageCrop crop;
+
+  small_config (&config, S);
+  config.image_mean[1] = 0.25f;
+  config.image_std[2] = 0.125f;
+  for (int i = 0; i < S * S * 3; i++)
+    image->rgb[i] = (guint8) g_rand_int_range (rand, 0, 256);
+  image->rgb[0] = 0;
+  image->rgb[1] = 255;
+  wp_image_preprocess (image, &config, pixels, &crop);
+  for (int c = 0; c < 3; c++) {
+    for (int y = 0; y < S; y++) {
+      for (int x = 0; x < S; x++) {
+        const double value = image->rgb[(y * S + x) * 3 + c] / 255.0;
+        const double want = (value - config.image_mean[c]) / config.image_std[c];
+        const float  got = pixels[(c * S + y) * S + x];
+
+        if (fabs (got - want) > 1e-5 * (1.0 + fabs (want))) {
+          g_test_fail_printf ("pixel (c %d, y %d, x %d) is %.9g, expected %.9g", c, y, x, got,
+                              want);
+          return;
+        }
+      }
+    }
+  }
+  g_assert_cmpfloat (crop.x, ==, 0.0);
+  g_assert_cmpfloat (crop.y, ==, 0.0);
+  g_assert_cmpfloat (crop.width, ==, S);
+  g_assert_cmpfloat (crop.height, ==, S);
+}
+
+/* The crop of a 300 x 200 image at S = 100: shorter side 200 -> 100, width 150, crop left 25 in
+ * the resized image, so x = 50 and width = 200 in the original. */
+static void
+test_preprocess_crop_landscape (void)
+{
+  WpClipConfig config;
+  g_autoptr (WpImage) image = constant_image (300, 200, 255, 255, 255);
+  g_autofree float *pixels = g_new (float, 3 * 100 * 100);
+  WpImageCrop       crop;
+
+  small_config (&config, 100);
+  /* Black outside the columns the crop keeps: only the borders of the crop may see it. */
+  for (int y = 0; y < 200; y++) {
+    memset (image->rgb + (gsize) y * 300 * 3, 0, 50 * 3);
+    memset (image->rgb + ((gsize) y * 300 + 250) * 3, 0, 50 * 3);
+  }
+  wp_image_preprocess (image, &config, pixels, &crop);
+  g_assert_cmpfloat_with_epsilon (crop.x, 50.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon (crop.y, 0.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon (crop.width, 200.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon (crop.height, 200.0, 1e-9);
+  for (int c = 0; c < 3; c++) {
+    const float white = (1.0f - config.image_mean[c]) / config.image_std[c];
+
+    for (int y = 0; y < 100; y++) {
+      for (int x = 4; x < 96; x++)
+        g_assert_cmpfloat_with_epsilon (pixels[(c * 100 + y) * 100 + x], white, 1e-4);
+    }
+  }
+}
+
+static void
+test_preprocess_crop_portrait (void)
+{
+  WpClipConfig config;
+  g_autoptr (WpImage) image = constant_image (200, 300, 1, 2, 3);
+  g_autofree float *pixels = g_new (float, 3 * 100 * 100);
+  WpImageCrop       crop;
+
+  small_config (&config, 100);
+  wp_image_preprocess (image, &config, pixels, &crop);
+  g_assert_cmpfloat_with_epsilon (crop.x, 0.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon (crop.y, 50.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon (crop.width, 200.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon (crop.height, 200.0, 1e-9);
+  /* A constant image stays constant through resize and crop. */
+  for (int c = 0; c < 3; c++) {
+    const float want = ((c + 1) / 255.0f - config.image_mean[c]) / config.image_std[c];
+
+    for (int i = 0; i < 100 * 100; i++)
+      g_assert_cmpfloat_with_epsilon (pixels[c * 100 * 100 + i], want, 1e-4);
+  }
+}
+
+/* A square image of another size is resized whole: the crop is the entire image. */
+static void
+test_preprocess_square_resized (void)
+{
+  WpClipConfig config;
+  g_autoptr (WpImage) image = constant_image (33, 33, 0, 0, 0);
+  g_autofree float *pixels = g_new (float, 3 * 16 * 16);
+  WpImageCrop       crop;
+
+  small_config (&config, 16);
+  wp_image_preprocess (image, &config, pixels, &crop);
+  g_assert_cmpfloat_with_epsilon (crop.x, 0.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon (crop.y, 0.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon (crop.width, 33.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon (crop.height, 33.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon (pixels[0], -config.image_mean[0] / config.image_std[0], 1e-5);
+}
+
+/* A very thin image: the shorter side (3) becomes S, the longer one grows to match. */
+static void
+test_preprocess_thin (void)
+{
+  WpClipConfig config;
+  g_autoptr (WpImage) image = constant_image (3, 90, 255, 0, 0);
+  g_autofree float *pixels = g_new (float, 3 * 16 * 16);
+  WpImageCrop       crop;
+
+  small_config (&config, 16);
+  wp_image_preprocess (image, &config, pixels, &crop);
+  g_assert_cmpfloat_with_epsilon (crop.width, 3.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon (crop.x, 0.0, 1e-9);
+  /* 90 * 16 / 3 = 480 rows, crop top (480 - 16) / 2 = 232, that is 232 * 90 / 480 = 43.5. */
+  g_assert_cmpfloat_with_epsilon (crop.y, 43.5, 1e-9);
+  g_assert_cmpfloat_with_epsilon (crop.height, 3.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon (pixels[5 * 16 + 5],
+                                  (1.0f - config.image_mean[0]) / config.image_std[0], 1e-4);
+}
+
+/* A banner 10 x 1000 pixels: the shorter side becomes S = 224, so the resized image would be
+ * 224 x 22400, taller than WP_IMAGE_MAX_SIDE. Preprocessing cannot fail; it must still give the
+ * centre crop: rows 495 to 505 of the original. */
+static void
+test_preprocess_extreme_aspect (void)
+{
+  WpClipConfig config;
+  g_autoptr (WpImage) image = constant_image (10, 1000, 10, 20, 30);
+  g_autofree float *pixels = g_new (float, 3 * 224 * 224);
+  WpImageCrop       crop;
+
+  wp_clip_config_init_default (&config);
+  wp_image_preprocess (image, &config, pixels, &crop);
+  g_assert_cmpfloat_with_epsilon (crop.x, 0.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon (crop.y, 495.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon (crop.width, 10.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon (crop.height, 10.0, 1e-9);
+  for (int c = 0; c < 3; c++) {
+    const float want = ((c + 1) * 10 / 255.0f - config.image_mean[c]) / config.image_std[c];
+
+    for (int i = 0; i < 224 * 224; i++)
+      g_assert_cmpfloat_with_epsilon (pixels[c * 224 * 224 + i], want, 1e-4);
+  }
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+  /* Every test runs and reports, also after another has failed. */
+  g_test_set_nonfatal_assertions ();
+  g_log_set_always_fatal (G_LOG_FATAL_MASK);
+  g_log_set_default_handler (log_cb, NULL);
+
+  g_test_add_func ("/image/load/png-rgb", test_load_png_rgb);
+  g_test_add_func ("/image/load/png-rgba-and-grey", test_load_png_rgba_and_grey);
+  g_test_add_func ("/image/load/jpeg", test_load_jpeg);
+  g_test_add_func ("/image/load/random-bytes", test_load_random_bytes);
+  g_test_add_func ("/image/load/truncated-png", test_load_truncated_png);
+  g_test_add_func ("/image/load/empty-file", test_load_empty_file);
+  g_test_add_func ("/image/load/missing-file", test_load_missing_file);
+  g_test_add_func ("/image/load/too-large-png-grey", test_too_large_png_grey);
+  g_test_add_func ("/image/load/too-large-png-rgb", test_too_large_png_rgb);
+  g_test_add_func ("/image/load/too-large-png-wide", test_too_large_png_wide);
+  g_test_add_func ("/image/load/too-large-bmp", test_too_large_bmp);
+  g_test_add_func ("/image/resize/constant", test_resize_constant);
+  g_test_add_func ("/image/resize/antialiased", test_resize_antialiased);
+  g_test_add_func ("/image/resize/matches-pil", test_resize_matches_pil);
+  g_test_add_func ("/image/resize/upscale-ramp", test_resize_upscale_ramp);
+  g_test_add_func ("/image/preprocess/exact-size", test_preprocess_exact_size);
+  g_test_add_func ("/image/preprocess/crop-landscape", test_preprocess_crop_landscape);
+  g_test_add_func ("/image/preprocess/crop-portrait", test_preprocess_crop_portrait);
+  g_test_add_func ("/image/preprocess/square-resized", test_preprocess_square_resized);
+  g_test_add_func ("/image/preprocess/thin", test_preprocess_thin);
+  g_test_add_func ("/image/preprocess/extreme-aspect", test_preprocess_extreme_aspect);
+  return g_test_run ();
+}

@@ -1,0 +1,872 @@
+/* test-safetensors.c: the safetensors reader and writer.
+ *
+ * Round trips through wp_safetensors_write, half-precision files built byte by byte here (header
+ * JSON and little-endian data written by the test, not by the engine), and one test per malformed
+ * input: each must fail with its WP_ERROR code and a message naming the file and the problem. */
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wordpatch/error.h"
+#include "wordpatch/safetensors.h"
+
+/* Fails the running test unless error is set and its message holds fragment. (A missing error
+ * was already reported by g_assert_error.) */
+static void
+check_error_mentions (const GError *error,
+                      const char   *fragment,
+                      const char   *file,
+                      int           line,
+                      const char   *func)
+{
+  g_autofree char *text = NULL;
+
+  if (error == NULL || strstr (error->message, fragment) != NULL)
+    return;
+  text = g_strdup_printf ("error message \"%s\" does not mention \"%s\"", error->message, fragment);
+  g_assertion_message (G_LOG_DOMAIN, file, line, func, text);
+}
+
+#define assert_error_mentions(error, fragment) \
+  check_error_mentions ((error), (fragment), __FILE__, __LINE__, G_STRFUNC)
+
+/* The engine must not log warnings or criticals for any input. GTest makes them fatal, which kills
+ * the program without naming the test; main() makes them non-fatal and this handler fails the
+ * running test instead, with the message. */
+static void
+log_cb (const char    *log_domain,
+        GLogLevelFlags log_level,
+        const char    *message,
+        gpointer       user_data)
+{
+  if (log_level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
+    g_test_fail_printf ("unexpected log message (%s): %s", log_domain ? log_domain : "no domain",
+                        message);
+  g_log_default_handler (log_domain, log_level, message, user_data);
+}
+
+static char *
+make_tmp_dir (void)
+{
+  g_autoptr (GError) error = NULL;
+  char *dir = g_dir_make_tmp ("wp-test-safetensors-XXXXXX", &error);
+
+  g_assert_no_error (error);
+  return dir;
+}
+
+static void
+remove_tree (const char *dir)
+{
+  g_autoptr (GDir) handle = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  g_assert_nonnull (handle);
+  while ((name = g_dir_read_name (handle)) != NULL) {
+    g_autofree char *path = g_build_filename (dir, name, NULL);
+
+    g_assert_cmpint (g_unlink (path), ==, 0);
+  }
+  g_assert_cmpint (g_rmdir (dir), ==, 0);
+}
+
+/* A safetensors file byte by byte: the 8-byte little-endian length field, the header text, then
+ * data_len bytes of data (zeros when data is NULL). */
+static char *
+write_raw (const char   *dir,
+           const char   *name,
+           guint64       length_field,
+           const char   *header,
+           const guint8 *data,
+           gsize         data_len)
+{
+  g_autoptr (GByteArray) bytes = g_byte_array_new ();
+  g_autoptr (GError) error = NULL;
+  char   *path = g_build_filename (dir, name, NULL);
+  guint8  len_bytes[8];
+  guint8 *zeros = g_malloc0 (data_len + 1);
+
+  for (int i = 0; i < 8; i++)
+    len_bytes[i] = (guint8) (length_field >> (8 * i));
+  g_byte_array_append (bytes, len_bytes, 8);
+  g_byte_array_append (bytes, (const guint8 *) header, (guint) strlen (header));
+  g_byte_array_append (bytes, data != NULL ? data : zeros, (guint) data_len);
+  g_free (zeros);
+  g_file_set_contents (path, (const char *) bytes->data, (gssize) bytes->len, &error);
+  g_assert_no_error (error);
+  return path;
+}
+
+static char *
+write_file (const char   *dir,
+            const char   *header,
+            const guint8 *data,
+            gsize         data_len)
+{
+  return write_raw (dir, "t.safetensors", strlen (header), header, data, data_len);
+}
+
+static void
+assert_same_bits (float       got,
+                  float       want,
+                  const char *what)
+{
+  guint32 got_bits, want_bits;
+
+  memcpy (&got_bits, &got, 4);
+  memcpy (&want_bits, &want, 4);
+  if (isnan (want)) {
+    if (!isnan (got))
+      g_test_fail_printf ("%s: got %g, expected NaN", what, got);
+  } else if (got_bits != want_bits) {
+    g_test_fail_printf ("%s: got %.9g (0x%08x), expected %.9g (0x%08x)", what, got, got_bits,
+                        want, want_bits);
+  }
+}
+
+/* ---- writing and reading back ---- */
+
+static void
+test_write_round_trip (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *path = g_build_filename (dir, "x.safetensors", NULL);
+  g_autoptr (GHashTable) metadata = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (WpSafetensors) st = NULL;
+  g_autoptr (GError) error = NULL;
+  const gint64 shape_a[] = { 2, 3 }, shape_b[] = { 5 }, shape_empty[] = { 0, 4 },
+               shape_4d[] = { 1, 2, 1, 2 };
+  float   a[6], b[5], scalar = -1.5f, empty = 0.0f, four[4] = { 1, 2, 3, 4 };
+  guint32 nan_payload = 0x7fc01234u;
+  float   out[6];
+
+  /* Values that a lossy path would change: -0, a subnormal, the extremes, NaN with a payload. */
+  a[0] = -0.0f;
+  a[1] = 1e-40f;
+  a[2] = 3.4028235e38f;
+  a[3] = -INFINITY;
+  memcpy (&a[4], &nan_payload, 4);
+  a[5] = 0.1f;
+  for (int i = 0; i < 5; i++)
+    b[i] = (float) i / 7.0f;
+  {
+    const WpSafetensorsEntry entries[] = {
+      { "text_model.a.weight", 2, shape_a, a },
+      { "b", 1, shape_b, b },
+      { "scalar", 0, NULL, &scalar },
+      { "empty", 2, shape_empty, &empty },
+      { "four.d", 4, shape_4d, four },
+    };
+
+    g_hash_table_insert (metadata, "format", "pt");
+    g_hash_table_insert (metadata, "text", "quote \" backslash \\ newline \n café");
+    wp_safetensors_write (path, entries, G_N_ELEMENTS (entries), metadata, &error);
+    g_assert_no_error (error);
+  }
+
+  st = wp_safetensors_open (path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (wp_safetensors_get_path (st), ==, path);
+  g_assert_cmpuint (wp_safetensors_get_n_tensors (st), ==, 5);
+  g_assert_cmpstr (wp_safetensors_get_metadata (st, "format"), ==, "pt");
+  g_assert_cmpstr (wp_safetensors_get_metadata (st, "text"), ==,
+                   "quote \" backslash \\ newline \n café");
+  g_assert_null (wp_safetensors_get_metadata (st, "absent"));
+  g_assert_null (wp_safetensors_lookup (st, "absent"));
+  g_assert_null (wp_safetensors_lookup (st, "__metadata__"));
+
+  {
+    const WpSafetensorsTensor *t = wp_safetensors_lookup (st, "text_model.a.weight");
+
+    g_assert_nonnull (t);
+    g_assert_cmpstr (t->name, ==, "text_model.a.weight");
+    g_assert_cmpstr (t->dtype_name, ==, "F32");
+    g_assert_cmpint (t->dtype, ==, WP_DTYPE_F32);
+    g_assert_cmpint (t->ndim, ==, 2);
+    g_assert_cmpint (t->shape[0], ==, 2);
+    g_assert_cmpint (t->shape[1], ==, 3);
+    g_assert_cmpuint (t->numel, ==, 6);
+    g_assert_cmpuint (t->n_bytes, ==, 24);
+    wp_safetensors_read_f32 (st, t, out, FALSE, &error);
+    g_assert_no_error (error);
+    g_assert_cmpmem (out, sizeof a, a, sizeof a);
+  }
+  {
+    const WpSafetensorsTensor *t = wp_safetensors_lookup (st, "b");
+
+    g_assert_nonnull (t);
+    g_assert_cmpint (t->ndim, ==, 1);
+    g_assert_cmpint (t->shape[0], ==, 5);
+    wp_safetensors_read_f32 (st, t, out, TRUE, &error);
+    g_assert_no_error (error);
+    g_assert_cmpmem (out, sizeof b, b, sizeof b);
+  }
+  {
+    const WpSafetensorsTensor *t = wp_safetensors_lookup (st, "scalar");
+
+    g_assert_nonnull (t);
+    g_assert_cmpint (t->ndim, ==, 0);
+    g_assert_cmpuint (t->numel, ==, 1);
+    wp_safetensors_read_f32 (st, t, out, TRUE, &error);
+    g_assert_no_error (error);
+    g_assert_cmpfloat (out[0], ==, -1.5f);
+  }
+  {
+    const WpSafetensorsTensor *t = wp_safetensors_lookup (st, "empty");
+
+    g_assert_nonnull (t);
+    g_assert_cmpint (t->ndim, ==, 2);
+    g_assert_cmpint (t->shape[0], ==, 0);
+    g_assert_cmpint (t->shape[1], ==, 4);
+    g_assert_cmpuint (t->numel, ==, 0);
+    g_assert_cmpuint (t->n_bytes, ==, 0);
+  }
+  {
+    const WpSafetensorsTensor *t = wp_safetensors_lookup (st, "four.d");
+
+    g_assert_nonnull (t);
+    g_assert_cmpint (t->ndim, ==, 4);
+    for (int d = 0; d < 4; d++)
+      g_assert_cmpint (t->shape[d], ==, shape_4d[d]);
+    wp_safetensors_read_f32 (st, t, out, TRUE, &error);
+    g_assert_no_error (error);
+    g_assert_cmpmem (out, sizeof four, four, sizeof four);
+  }
+  /* Every listed tensor is reachable by index too, and its name looks up to itself. */
+  for (guint i = 0; i < wp_safetensors_get_n_tensors (st); i++) {
+    const WpSafetensorsTensor *t = wp_safetensors_get_tensor (st, i);
+
+    g_assert_true (wp_safetensors_lookup (st, t->name) == t);
+  }
+
+  g_clear_pointer (&st, wp_safetensors_free);
+  remove_tree (dir);
+}
+
+/* The header is padded so the data section starts 8-byte aligned, and tensors follow each other. */
+static void
+test_write_layout (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *path = g_build_filename (dir, "x.safetensors", NULL);
+  g_autofree char *contents = NULL;
+  g_autoptr (WpSafetensors) st = NULL;
+  g_autoptr (GError) error = NULL;
+  const gint64             shape_a[] = { 3 }, shape_b[] = { 2 };
+  const float              a[] = { 1, 2, 3 }, b[] = { 4, 5 };
+  const WpSafetensorsEntry entries[] = { { "a", 1, shape_a, a }, { "b", 1, shape_b, b } };
+  gsize                    len;
+  guint64                  header_len = 0;
+
+  wp_safetensors_write (path, entries, 2, NULL, &error);
+  g_assert_no_error (error);
+  g_file_get_contents (path, &contents, &len, &error);
+  g_assert_no_error (error);
+  for (int i = 7; i >= 0; i--)
+    header_len = (header_len << 8) | (guint8) contents[i];
+  g_assert_cmpuint ((8 + header_len) % 8, ==, 0);
+  g_assert_cmpuint (len, ==, 8 + header_len + sizeof a + sizeof b);
+  g_assert_cmpmem (contents + 8 + header_len, sizeof a, a, sizeof a);
+  g_assert_cmpmem (contents + 8 + header_len + sizeof a, sizeof b, b, sizeof b);
+
+  st = wp_safetensors_open (path, &error);
+  g_assert_no_error (error);
+  g_assert_null (wp_safetensors_get_metadata (st, "format"));
+  g_assert_cmpuint (wp_safetensors_lookup (st, "a")->begin, ==, 0);
+  g_assert_cmpuint (wp_safetensors_lookup (st, "b")->begin, ==, sizeof a);
+  g_clear_pointer (&st, wp_safetensors_free);
+  remove_tree (dir);
+}
+
+static void
+test_write_no_tensors (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *path = g_build_filename (dir, "x.safetensors", NULL);
+  g_autoptr (WpSafetensors) st = NULL;
+  g_autoptr (GError) error = NULL;
+
+  wp_safetensors_write (path, NULL, 0, NULL, &error);
+  g_assert_no_error (error);
+  st = wp_safetensors_open (path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (wp_safetensors_get_n_tensors (st), ==, 0);
+  g_clear_pointer (&st, wp_safetensors_free);
+  remove_tree (dir);
+}
+
+static void
+test_write_no_temp_file (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *path = g_build_filename (dir, "x.safetensors", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GDir) handle = NULL;
+  const gint64             shape[] = { 4 };
+  const float              data[] = { 1, 2, 3, 4 };
+  const WpSafetensorsEntry entry = { "a", 1, shape, data };
+  const char              *name;
+  int                      n_files = 0;
+
+  wp_safetensors_write (path, &entry, 1, NULL, &error);
+  g_assert_no_error (error);
+  handle = g_dir_open (dir, 0, &error);
+  g_assert_no_error (error);
+  while ((name = g_dir_read_name (handle)) != NULL) {
+    g_assert_cmpstr (name, ==, "x.safetensors");
+    n_files++;
+  }
+  g_assert_cmpint (n_files, ==, 1);
+  g_clear_pointer (&handle, g_dir_close);
+  remove_tree (dir);
+}
+
+/* A larger file under the same name is replaced whole, not overwritten in place. */
+static void
+test_write_replaces_existing (void)
+{
+  g_autofree char  *dir = make_tmp_dir ();
+  g_autofree char  *path = g_build_filename (dir, "x.safetensors", NULL);
+  g_autofree float *big = g_new (float, 1000);
+  g_autoptr (WpSafetensors) st = NULL;
+  g_autoptr (GError) error = NULL;
+  const gint64 big_shape[] = { 1000 }, small_shape[] = { 2 };
+  const float  small[] = { 7, 8 };
+  float        out[2];
+  GStatBuf     buf;
+
+  for (int i = 0; i < 1000; i++)
+    big[i] = (float) i;
+  {
+    const WpSafetensorsEntry entry = { "big", 1, big_shape, big };
+
+    wp_safetensors_write (path, &entry, 1, NULL, &error);
+    g_assert_no_error (error);
+  }
+  {
+    const WpSafetensorsEntry entry = { "small", 1, small_shape, small };
+
+    wp_safetensors_write (path, &entry, 1, NULL, &error);
+    g_assert_no_error (error);
+  }
+  st = wp_safetensors_open (path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (wp_safetensors_get_n_tensors (st), ==, 1);
+  g_assert_null (wp_safetensors_lookup (st, "big"));
+  g_assert_nonnull (wp_safetensors_lookup (st, "small"));
+  wp_safetensors_read_f32 (st, wp_safetensors_lookup (st, "small"), out, TRUE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpmem (out, sizeof out, small, sizeof small);
+  g_assert_cmpint (g_stat (path, &buf), ==, 0);
+  g_assert_cmpint (buf.st_size, <, 1000);
+  g_clear_pointer (&st, wp_safetensors_free);
+  remove_tree (dir);
+}
+
+static void
+test_write_missing_folder (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *path = g_build_filename (dir, "no-such-folder", "x.safetensors", NULL);
+  g_autoptr (GError) error = NULL;
+  const gint64             shape[] = { 1 };
+  const float              data[] = { 1 };
+  const WpSafetensorsEntry entry = { "a", 1, shape, data };
+
+  g_assert_false (wp_safetensors_write (path, &entry, 1, NULL, &error));
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+  assert_error_mentions (error, path);
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  remove_tree (dir);
+}
+
+/* ---- half precision ---- */
+
+typedef struct {
+  guint16 bits;
+  float   value;
+} HalfCase;
+
+static const HalfCase f16_cases[] = {
+  { 0x0000, 0.0f },
+  { 0x8000, -0.0f },
+  { 0x3c00, 1.0f },
+  { 0xbc00, -1.0f },
+  { 0xc000, -2.0f },
+  { 0x3555, 0.333251953125f },
+  { 0x7bff, 65504.0f },
+  { 0x0001, 5.9604644775390625e-08f }, /* 2^-24, the smallest subnormal */
+  { 0x03ff, 6.097555160522461e-05f },  /* the largest subnormal, 1023 * 2^-24 */
+  { 0x0400, 6.103515625e-05f },        /* the smallest normal, 2^-14 */
+  { 0x8001, -5.9604644775390625e-08f },
+  { 0x7c00, INFINITY },
+  { 0xfc00, -INFINITY },
+  { 0x7e00, NAN },
+  { 0x7c01, NAN },
+  { 0xfe00, NAN },
+};
+
+static const HalfCase bf16_cases[] = {
+  { 0x0000, 0.0f },
+  { 0x8000, -0.0f },
+  { 0x3f80, 1.0f },
+  { 0xc000, -2.0f },
+  { 0x4049, 3.140625f },
+  { 0x477f, 65280.0f },
+  { 0x7f7f, 3.3895313892515355e38f },  /* the largest finite bfloat16 */
+  { 0x0080, 1.1754943508222875e-38f }, /* the smallest normal, 2^-126 */
+  { 0x0001, 9.183549615799121e-41f },  /* a subnormal, 2^-133 */
+  { 0x7f80, INFINITY },
+  { 0xff80, -INFINITY },
+  { 0x7fc0, NAN },
+  { 0xffc1, NAN },
+};
+
+static void
+test_f16_to_f32 (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (f16_cases); i++) {
+    g_autofree char *what = g_strdup_printf ("wp_f16_to_f32 (0x%04x)", f16_cases[i].bits);
+
+    assert_same_bits (wp_f16_to_f32 (f16_cases[i].bits), f16_cases[i].value, what);
+  }
+}
+
+/* Every half value against the IEEE formula, evaluated in double. */
+static void
+test_f16_to_f32_exhaustive (void)
+{
+  for (guint h = 0; h < 65536; h++) {
+    const int sign = (h >> 15) & 1, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
+    float     got = wp_f16_to_f32 ((guint16) h);
+    double    want;
+
+    if (exponent == 31)
+      want = mantissa == 0 ? INFINITY : NAN;
+    else if (exponent == 0)
+      want = ldexp (mantissa, -24);
+    else
+      want = ldexp (1024 + mantissa, exponent - 25);
+    if (sign)
+      want = -want;
+    if (isnan (want) ? !isnan (got) : (got != (float) want || !signbit (got) != !signbit (want))) {
+      g_test_fail_printf ("wp_f16_to_f32 (0x%04x) = %.9g, expected %.9g", h, got, want);
+      return;
+    }
+  }
+}
+
+static void
+test_bf16_to_f32 (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (bf16_cases); i++) {
+    g_autofree char *what = g_strdup_printf ("wp_bf16_to_f32 (0x%04x)", bf16_cases[i].bits);
+
+    assert_same_bits (wp_bf16_to_f32 (bf16_cases[i].bits), bf16_cases[i].value, what);
+  }
+}
+
+/* A file holding one half-precision tensor "h" of the cases' bit patterns, read back as float. */
+static void
+check_half_file (const char     *dtype,
+                 const HalfCase *cases,
+                 gsize           n_cases)
+{
+  g_autofree char   *dir = make_tmp_dir ();
+  g_autofree guint8 *data = g_new (guint8, 2 * n_cases);
+  g_autofree char   *header = g_strdup_printf ("{\"h\":{\"dtype\":\"%s\","
+                                                 "\"shape\":[%" G_GSIZE_FORMAT "],"
+                                                 "\"data_offsets\":[0,%" G_GSIZE_FORMAT "]}}",
+                                               dtype, n_cases, 2 * n_cases);
+  g_autofree float  *out = g_new (float, n_cases);
+  g_autofree char   *path = NULL;
+  g_autoptr (WpSafetensors) st = NULL;
+  g_autoptr (GError) error = NULL;
+  const WpSafetensorsTensor *t;
+  gsize                      first_non_finite = n_cases;
+
+  for (gsize i = 0; i < n_cases; i++) {
+    data[2 * i] = (guint8) (cases[i].bits & 0xff);
+    data[2 * i + 1] = (guint8) (cases[i].bits >> 8);
+    if (!isfinite (cases[i].value) && first_non_finite == n_cases)
+      first_non_finite = i;
+  }
+  path = write_file (dir, header, data, 2 * n_cases);
+  st = wp_safetensors_open (path, &error);
+  g_assert_no_error (error);
+  t = wp_safetensors_lookup (st, "h");
+  g_assert_nonnull (t);
+  g_assert_cmpstr (t->dtype_name, ==, dtype);
+  g_assert_cmpint (t->dtype, ==, strcmp (dtype, "F16") == 0 ? WP_DTYPE_F16 : WP_DTYPE_BF16);
+  g_assert_cmpuint (t->numel, ==, n_cases);
+  g_assert_cmpuint (t->n_bytes, ==, 2 * n_cases);
+  wp_safetensors_read_f32 (st, t, out, FALSE, &error);
+  g_assert_no_error (error);
+  for (gsize i = 0; i < n_cases; i++) {
+    g_autofree char *what = g_strdup_printf ("%s element %" G_GSIZE_FORMAT " (0x%04x)", dtype, i,
+                                             cases[i].bits);
+
+    assert_same_bits (out[i], cases[i].value, what);
+  }
+
+  /* The same file with non-finite values refused. */
+  g_assert_false (wp_safetensors_read_f32 (st, t, out, TRUE, &error));
+  g_assert_error (error, WP_ERROR, WP_ERROR_NOT_FINITE);
+  assert_error_mentions (error, path);
+  assert_error_mentions (error, "'h'");
+  {
+    g_autofree char *element = g_strdup_printf ("%" G_GSIZE_FORMAT, first_non_finite);
+
+    assert_error_mentions (error, element);
+  }
+  g_clear_pointer (&st, wp_safetensors_free);
+  remove_tree (dir);
+}
+
+static void
+test_read_f16 (void)
+{
+  check_half_file ("F16", f16_cases, G_N_ELEMENTS (f16_cases));
+}
+
+static void
+test_read_bf16 (void)
+{
+  check_half_file ("BF16", bf16_cases, G_N_ELEMENTS (bf16_cases));
+}
+
+/* Tensors need not be aligned: a 3-byte U8 tensor puts the F32 one at an odd offset. */
+static void
+test_read_unaligned (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  const char      *header = "{\"u\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[0,3]},"
+                            "\"f\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[3,11]},"
+                            "\"h\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[11,13]}}";
+  const float      values[2] = { 1.25f, -3.5f };
+  guint8           data[13] = { 1, 2, 3 };
+  float            out[2];
+  g_autofree char *path = NULL;
+  g_autoptr (WpSafetensors) st = NULL;
+  g_autoptr (GError) error = NULL;
+
+  memcpy (data + 3, values, sizeof values);
+  data[11] = 0x00;
+  data[12] = 0x3c;
+  path = write_file (dir, header, data, sizeof data);
+  st = wp_safetensors_open (path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (wp_safetensors_get_n_tensors (st), ==, 3);
+  g_assert_cmpint (wp_safetensors_lookup (st, "u")->dtype, ==, WP_DTYPE_OTHER);
+  wp_safetensors_read_f32 (st, wp_safetensors_lookup (st, "f"), out, TRUE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpmem (out, sizeof out, values, sizeof values);
+  wp_safetensors_read_f32 (st, wp_safetensors_lookup (st, "h"), out, TRUE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpfloat (out[0], ==, 1.0f);
+  g_clear_pointer (&st, wp_safetensors_free);
+  remove_tree (dir);
+}
+
+/* An I64 buffer (transformers' position_ids) is listed but cannot be read as float. */
+static void
+test_read_other_dtype (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *path = write_file (dir,
+                                      "{\"text_model.embeddings.position_ids\":"
+                                      "{\"dtype\":\"I64\",\"shape\":[1,4],"
+                                      "\"data_offsets\":[0,32]}}",
+                                      NULL, 32);
+  g_autoptr (WpSafetensors) st = NULL;
+  g_autoptr (GError) error = NULL;
+  const WpSafetensorsTensor *t;
+  float                      out[4];
+
+  st = wp_safetensors_open (path, &error);
+  g_assert_no_error (error);
+  t = wp_safetensors_lookup (st, "text_model.embeddings.position_ids");
+  g_assert_nonnull (t);
+  g_assert_cmpint (t->dtype, ==, WP_DTYPE_OTHER);
+  g_assert_cmpstr (t->dtype_name, ==, "I64");
+  g_assert_cmpuint (t->numel, ==, 4);
+  g_assert_false (wp_safetensors_read_f32 (st, t, out, FALSE, &error));
+  g_assert_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED);
+  assert_error_mentions (error, path);
+  assert_error_mentions (error, "text_model.embeddings.position_ids");
+  assert_error_mentions (error, "I64");
+  g_clear_pointer (&st, wp_safetensors_free);
+  remove_tree (dir);
+}
+
+static void
+test_read_non_finite (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *path = g_build_filename (dir, "x.safetensors", NULL);
+  g_autoptr (WpSafetensors) st = NULL;
+  g_autoptr (GError) error = NULL;
+  const gint64             shape[] = { 3 };
+  const float              with_nan[] = { 1, NAN, 2 }, with_inf[] = { 1, 2, -INFINITY };
+  const WpSafetensorsEntry entries[] = { { "nan", 1, shape, with_nan },
+                                         { "inf", 1, shape, with_inf } };
+  float                    out[3];
+
+  wp_safetensors_write (path, entries, 2, NULL, &error);
+  g_assert_no_error (error);
+  st = wp_safetensors_open (path, &error);
+  g_assert_no_error (error);
+
+  g_assert_false (wp_safetensors_read_f32 (st, wp_safetensors_lookup (st, "nan"), out, TRUE,
+                                           &error));
+  g_assert_error (error, WP_ERROR, WP_ERROR_NOT_FINITE);
+  assert_error_mentions (error, path);
+  assert_error_mentions (error, "'nan'");
+  assert_error_mentions (error, "element 1");
+  g_clear_error (&error);
+
+  g_assert_false (wp_safetensors_read_f32 (st, wp_safetensors_lookup (st, "inf"), out, TRUE,
+                                           &error));
+  g_assert_error (error, WP_ERROR, WP_ERROR_NOT_FINITE);
+  assert_error_mentions (error, "'inf'");
+  assert_error_mentions (error, "element 2");
+  g_clear_error (&error);
+
+  /* Without the check the values arrive as they are. */
+  g_assert_true (wp_safetensors_read_f32 (st, wp_safetensors_lookup (st, "nan"), out, FALSE,
+                                          &error));
+  g_assert_no_error (error);
+  g_assert_true (isnan (out[1]));
+  g_assert_true (wp_safetensors_read_f32 (st, wp_safetensors_lookup (st, "inf"), out, FALSE,
+                                          &error));
+  g_assert_no_error (error);
+  g_assert_true (isinf (out[2]) && out[2] < 0);
+  g_clear_pointer (&st, wp_safetensors_free);
+  remove_tree (dir);
+}
+
+/* ---- malformed files ---- */
+
+static void
+expect_open_error (const char *path,
+                   int         code,
+                   const char *fragment)
+{
+  g_autoptr (WpSafetensors) st = NULL;
+  g_autoptr (GError) error = NULL;
+
+  st = wp_safetensors_open (path, &error);
+  g_assert_null (st);
+  g_assert_error (error, WP_ERROR, code);
+  assert_error_mentions (error, path);
+  assert_error_mentions (error, fragment);
+}
+
+static void
+test_open_missing_file (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *path = g_build_filename (dir, "absent.safetensors", NULL);
+  g_autoptr (WpSafetensors) st = NULL;
+  g_autoptr (GError) error = NULL;
+
+  st = wp_safetensors_open (path, &error);
+  g_assert_null (st);
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+  assert_error_mentions (error, path);
+  remove_tree (dir);
+}
+
+static void
+test_header_too_short (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *path = g_build_filename (dir, "short.safetensors", NULL);
+
+  g_file_set_contents (path, "\x02\0\0\0\0", 5, NULL);
+  expect_open_error (path, WP_ERROR_FORMAT, "too short");
+  remove_tree (dir);
+}
+
+static void
+test_header_empty_file (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *path = g_build_filename (dir, "empty.safetensors", NULL);
+
+  g_file_set_contents (path, "", 0, NULL);
+  expect_open_error (path, WP_ERROR_FORMAT, "too short");
+  remove_tree (dir);
+}
+
+static void
+test_header_beyond_file (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *path = write_raw (dir, "t.safetensors", 1000, "{}", NULL, 0);
+
+  expect_open_error (path, WP_ERROR_FORMAT, "1000");
+  remove_tree (dir);
+}
+
+static void
+test_header_length_huge (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *path = write_raw (dir, "t.safetensors", G_MAXUINT64, "{}", NULL, 0);
+
+  expect_open_error (path, WP_ERROR_FORMAT, "header length");
+  remove_tree (dir);
+}
+
+/* A header length above the limit in a file long enough to hold it: only the limit can refuse it.
+ * The file is sparse, so this costs no disk space. */
+static void
+test_header_too_large (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  const guint64    length = (guint64) WP_SAFETENSORS_MAX_HEADER + 1;
+  g_autofree char *path = write_raw (dir, "t.safetensors", length, "{}", NULL, 0);
+  g_autofree char *number = g_strdup_printf ("%" G_GUINT64_FORMAT, length);
+
+  g_assert_cmpint (truncate (path, (off_t) (8 + length + 64)), ==, 0);
+  expect_open_error (path, WP_ERROR_FORMAT, number);
+  remove_tree (dir);
+}
+
+typedef struct {
+  const char *name;
+  const char *header;
+  gsize       data_len;
+  int         code;
+  const char *fragment; /* the message holds it besides the file's path */
+} BadCase;
+
+/* Every header here is otherwise valid: one tensor "t" of 4 F32 values over 16 data bytes. */
+static const BadCase bad_cases[] = {
+  { "header/not-json", "{\"t\": {\"dtype\": ", 16, WP_ERROR_FORMAT, "JSON" },
+  { "header/blank", "        ", 16, WP_ERROR_FORMAT, "JSON" },
+  { "header/not-object", "[1, 2, 3]", 16, WP_ERROR_FORMAT, "not a JSON object" },
+  { "header/string", "\"model\"", 16, WP_ERROR_FORMAT, "not a JSON object" },
+  { "tensor/not-object", "{\"t\": [4]}", 16, WP_ERROR_FORMAT, "'t'" },
+  { "dtype/missing", "{\"t\": {\"shape\": [4], \"data_offsets\": [0, 16]}}",
+    16, WP_ERROR_FORMAT, "dtype" },
+  { "dtype/not-string", "{\"t\": {\"dtype\": 32, \"shape\": [4], \"data_offsets\": [0, 16]}}",
+    16, WP_ERROR_FORMAT, "dtype" },
+  { "dtype/array", "{\"t\": {\"dtype\": [\"F32\"], \"shape\": [4], \"data_offsets\": [0, 16]}}",
+    16, WP_ERROR_FORMAT, "dtype" },
+  { "dtype/unknown", "{\"t\": {\"dtype\": \"Q4_K\", \"shape\": [4], \"data_offsets\": [0, 16]}}",
+    16, WP_ERROR_UNSUPPORTED, "Q4_K" },
+  { "shape/missing", "{\"t\": {\"dtype\": \"F32\", \"data_offsets\": [0, 16]}}",
+    16, WP_ERROR_FORMAT, "shape" },
+  { "shape/not-array", "{\"t\": {\"dtype\": \"F32\", \"shape\": 4, \"data_offsets\": [0, 16]}}",
+    16, WP_ERROR_FORMAT, "shape" },
+  { "shape/negative", "{\"t\": {\"dtype\": \"F32\", \"shape\": [-4], \"data_offsets\": [0, 16]}}",
+    16, WP_ERROR_FORMAT, "shape" },
+  { "shape/fraction", "{\"t\": {\"dtype\": \"F32\", \"shape\": [4.0], \"data_offsets\": [0, 16]}}",
+    16, WP_ERROR_FORMAT, "shape" },
+  { "shape/string", "{\"t\": {\"dtype\": \"F32\", \"shape\": [\"4\"], \"data_offsets\": [0, 16]}}",
+    16, WP_ERROR_FORMAT, "shape" },
+  { "shape/too-many-dims",
+    "{\"t\": {\"dtype\": \"F32\", \"shape\": [1, 1, 1, 1, 1, 1, 1, 1, 4], "
+    "\"data_offsets\": [0, 16]}}",
+    16, WP_ERROR_FORMAT, "shape" },
+  /* 2^32 * 2^32 elements: the element count wraps past 2^64. */
+  { "shape/overflow",
+    "{\"t\": {\"dtype\": \"F32\", \"shape\": [4294967296, 4294967296, 4], "
+    "\"data_offsets\": [0, 16]}}",
+    16, WP_ERROR_FORMAT, "shape" },
+  /* 2^62 elements of 4 bytes: the count fits, the byte count wraps. */
+  { "shape/byte-overflow",
+    "{\"t\": {\"dtype\": \"F32\", \"shape\": [4611686018427387904], \"data_offsets\": [0, 0]}}",
+    16, WP_ERROR_FORMAT, "'t'" },
+  { "offsets/missing", "{\"t\": {\"dtype\": \"F32\", \"shape\": [4]}}",
+    16, WP_ERROR_FORMAT, "data_offsets" },
+  { "offsets/not-array", "{\"t\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": 16}}",
+    16, WP_ERROR_FORMAT, "data_offsets" },
+  { "offsets/one-value", "{\"t\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [16]}}",
+    16, WP_ERROR_FORMAT, "data_offsets" },
+  { "offsets/negative", "{\"t\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [-16, 0]}}",
+    16, WP_ERROR_FORMAT, "data_offsets" },
+  { "offsets/reversed", "{\"t\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [16, 0]}}",
+    32, WP_ERROR_FORMAT, "data_offsets" },
+  { "offsets/beyond-data",
+    "{\"t\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 16]}}",
+    12, WP_ERROR_FORMAT, "truncated" },
+  { "offsets/size-mismatch",
+    "{\"t\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 12]}}",
+    16, WP_ERROR_FORMAT, "do not match" },
+  { "offsets/size-mismatch-f16",
+    "{\"t\": {\"dtype\": \"F16\", \"shape\": [4], \"data_offsets\": [0, 16]}}",
+    16, WP_ERROR_FORMAT, "do not match" },
+  { "metadata/not-string",
+    "{\"__metadata__\": {\"format\": \"pt\", \"step\": 12}, \"t\": {\"dtype\": \"F32\", "
+    "\"shape\": [4], \"data_offsets\": [0, 16]}}",
+    16, WP_ERROR_FORMAT, "'step'" },
+  { "metadata/not-object",
+    "{\"__metadata__\": [\"pt\"], \"t\": {\"dtype\": \"F32\", \"shape\": [4], "
+    "\"data_offsets\": [0, 16]}}",
+    16, WP_ERROR_FORMAT, "__metadata__" },
+};
+
+static void
+test_bad_header (gconstpointer data)
+{
+  const BadCase   *c = data;
+  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *path = write_file (dir, c->header, NULL, c->data_len);
+
+  expect_open_error (path, c->code, c->fragment);
+  remove_tree (dir);
+}
+
+/* The header length counted as header when there is no data: an empty header is not an object. */
+static void
+test_header_zero_length (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *path = write_raw (dir, "t.safetensors", 0, "", NULL, 0);
+
+  expect_open_error (path, WP_ERROR_FORMAT, "JSON");
+  remove_tree (dir);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+  /* Every test runs and reports, also after another has failed. */
+  g_test_set_nonfatal_assertions ();
+  g_log_set_always_fatal (G_LOG_FATAL_MASK);
+  g_log_set_default_handler (log_cb, NULL);
+
+  g_test_add_func ("/safetensors/write/round-trip", test_write_round_trip);
+  g_test_add_func ("/safetensors/write/layout", test_write_layout);
+  g_test_add_func ("/safetensors/write/no-tensors", test_write_no_tensors);
+  g_test_add_func ("/safetensors/write/no-temp-file", test_write_no_temp_file);
+  g_test_add_func ("/safetensors/write/replaces-existing", test_write_replaces_existing);
+  g_test_add_func ("/safetensors/write/missing-folder", test_write_missing_folder);
+  g_test_add_func ("/safetensors/convert/f16", test_f16_to_f32);
+  g_test_add_func ("/safetensors/convert/f16-exhaustive", test_f16_to_f32_exhaustive);
+  g_test_add_func ("/safetensors/convert/bf16", test_bf16_to_f32);
+  g_test_add_func ("/safetensors/read/f16", test_read_f16);
+  g_test_add_func ("/safetensors/read/bf16", test_read_bf16);
+  g_test_add_func ("/safetensors/read/unaligned", test_read_unaligned);
+  g_test_add_func ("/safetensors/read/other-dtype", test_read_other_dtype);
+  g_test_add_func ("/safetensors/read/non-finite", test_read_non_finite);
+  g_test_add_func ("/safetensors/open/missing-file", test_open_missing_file);
+  g_test_add_func ("/safetensors/header/too-short", test_header_too_short);
+  g_test_add_func ("/safetensors/header/empty-file", test_header_empty_file);
+  g_test_add_func ("/safetensors/header/beyond-file", test_header_beyond_file);
+  g_test_add_func ("/safetensors/header/length-huge", test_header_length_huge);
+  g_test_add_func ("/safetensors/header/too-large", test_header_too_large);
+  g_test_add_func ("/safetensors/header/zero-length", test_header_zero_length);
+  for (gsize i = 0; i < G_N_ELEMENTS (bad_cases); i++) {
+    g_autofree char *path = g_strdup_printf ("/safetensors/%s", bad_cases[i].name);
+
+    g_test_add_data_func (path, &bad_cases[i], test_bad_header);
+  }
+  return g_test_run ();
+}
