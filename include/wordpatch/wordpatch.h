@@ -8,6 +8,7 @@
 #include "wordpatch/image.h"
 #include "wordpatch/kernels.h"
 #include "wordpatch/model.h"
+#include "wordpatch/objectives.h"
 #include "wordpatch/rng.h"
 #include "wordpatch/safetensors.h"
 #include "wordpatch/text.h"

@@ -1,0 +1,45 @@
+/* objectives.h: the contrastive objectives on embeddings (../ALGORITHMS in the README's terms).
+ *
+ * Shapes: B image-text pairs (pair i is the positive of row i), E embedding dim, P patches per
+ * image, K token slots per caption of which lengths[j] are valid (start, caption, end). Inputs
+ * are unit vectors (L2-normalised by the caller, who also owns the chain rule through the
+ * normalisation). lambda = exp(logit_scale).
+ *
+ * Each function returns the loss and, when the gradient pointers are not NULL, ACCUMULATES the
+ * gradient with respect to each input and to logit_scale. Cross-entropies use the log-sum-exp
+ * with the row maximum subtracted, in double precision. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* CLIP: G = lambda img txt^T; loss = (CE over rows of G + CE over rows of G^T) / 2, diagonal
+ * targets, each CE averaged over B. img, txt (B, E). */
+double wp_loss_clip (const float *img,
+                     const float *txt,
+                     float        logit_scale,
+                     int          B,
+                     int          E,
+                     float       *dimg,
+                     float       *dtxt,
+                     float       *dlogit_scale);
+
+/* FILIP token-wise late interaction: sI_ij = mean over patches p of max over valid tokens l of
+ * <v_ip, t_jl>; sT_ij = mean over valid tokens of max over patches. A = lambda sI (rows images),
+ * C_ji = lambda sT_ij (rows texts); loss = (CE_rows(A) + CE_rows(C)) / 2. The gradient of a max
+ * flows to its first arg-max. patches (B, P, E), tokens (B, K, E) with lengths (B) in [1, K];
+ * padding slots are never read. */
+double wp_loss_filip (const float *patches,
+                      const float *tokens,
+                      const int   *lengths,
+                      float        logit_scale,
+                      int          B,
+                      int          P,
+                      int          K,
+                      int          E,
+                      float       *dpatches,
+                      float       *dtokens,
+                      float       *dlogit_scale);
+
+G_END_DECLS

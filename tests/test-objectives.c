@@ -1,0 +1,266 @@
+/* test-objectives.c: the contrastive losses against naive double-precision implementations
+ * written here from the definitions, and their gradients against central finite differences of
+ * those naive losses. */
+#include <math.h>
+
+#include "wordpatch/objectives.h"
+#include "wordpatch/rng.h"
+
+#define B 4
+#define E 6
+#define P 5
+#define K 4
+
+static void
+fill_random (float *x,
+             gsize  n,
+             WpRng *rng)
+{
+  for (gsize i = 0; i < n; i++)
+    x[i] = (float) wp_rng_normal (rng) * 0.5f;
+}
+
+static double
+dot (const double *a,
+     const double *b,
+     int           n)
+{
+  double s = 0.0;
+
+  for (int i = 0; i < n; i++)
+    s += a[i] * b[i];
+  return s;
+}
+
+/* Mean CE over rows of m (n x n, row stride n) with diagonal targets. */
+static double
+naive_ce_rows (const double *m,
+               int           n)
+{
+  double loss = 0.0;
+
+  for (int i = 0; i < n; i++) {
+    double sum = 0.0;
+
+    for (int j = 0; j < n; j++)
+      sum += exp (m[i * n + j]);
+    loss += log (sum) - m[i * n + i];
+  }
+  return loss / n;
+}
+
+static double
+naive_clip (const double *img,
+            const double *txt,
+            double        logit_scale)
+{
+  double g[B * B], gt[B * B];
+
+  for (int i = 0; i < B; i++) {
+    for (int j = 0; j < B; j++) {
+      g[i * B + j] = exp (logit_scale) * dot (img + i * E, txt + j * E, E);
+      gt[j * B + i] = g[i * B + j];
+    }
+  }
+  return 0.5 * (naive_ce_rows (g, B) + naive_ce_rows (gt, B));
+}
+
+static const int lengths[B] = { 4, 2, 3, 1 };
+
+static double
+naive_filip (const double *v,
+             const double *t,
+             double        logit_scale)
+{
+  double a[B * B], c[B * B];
+
+  for (int i = 0; i < B; i++) {
+    for (int j = 0; j < B; j++) {
+      double s_image = 0.0, s_text = 0.0;
+
+      for (int p = 0; p < P; p++) {
+        double best = -INFINITY;
+
+        for (int l = 0; l < lengths[j]; l++)
+          best = fmax (best, dot (v + (i * P + p) * E, t + (j * K + l) * E, E));
+        s_image += best;
+      }
+      for (int l = 0; l < lengths[j]; l++) {
+        double best = -INFINITY;
+
+        for (int p = 0; p < P; p++)
+          best = fmax (best, dot (v + (i * P + p) * E, t + (j * K + l) * E, E));
+        s_text += best;
+      }
+      a[i * B + j] = exp (logit_scale) * s_image / P;
+      c[j * B + i] = exp (logit_scale) * s_text / lengths[j];
+    }
+  }
+  return 0.5 * (naive_ce_rows (a, B) + naive_ce_rows (c, B));
+}
+
+typedef double (*NaiveLoss) (const double *x,
+                             const double *y,
+                             double        logit_scale);
+
+/* Compares analytic gradients of x, y and the logit scale with central differences of naive. */
+static void
+check_gradients (const char  *what,
+                 NaiveLoss    naive,
+                 const float *x,
+                 gsize        nx,
+                 const float *y,
+                 gsize        ny,
+                 float        logit_scale,
+                 const float *dx,
+                 const float *dy,
+                 float        dscale)
+{
+  g_autofree double *xd = g_new (double, nx);
+  g_autofree double *yd = g_new (double, ny);
+  const double       h = 1e-5;
+  double             worst = 0.0, max_grad = 1e-12;
+  const char        *worst_name = "";
+  gsize              worst_index = 0;
+
+  for (gsize i = 0; i < nx; i++)
+    xd[i] = x[i];
+  for (gsize i = 0; i < ny; i++)
+    yd[i] = y[i];
+  for (int which = 0; which < 3; which++) {
+    gsize        n = which == 0 ? nx : which == 1 ? ny
+                                                  : 1;
+    double      *base = which == 0 ? xd : yd;
+    const float *analytic = which == 0 ? dx : which == 1 ? dy
+                                                         : &dscale;
+
+    for (gsize k = 0; k < n; k++) {
+      double numeric;
+
+      if (which == 2) {
+        numeric = (naive (xd, yd, logit_scale + h) - naive (xd, yd, logit_scale - h)) / (2 * h);
+      } else {
+        double saved = base[k];
+
+        base[k] = saved + h;
+        numeric = naive (xd, yd, logit_scale);
+        base[k] = saved - h;
+        numeric -= naive (xd, yd, logit_scale);
+        base[k] = saved;
+        numeric /= 2 * h;
+      }
+      max_grad = fmax (max_grad, fabs (numeric));
+      if (fabs (numeric - analytic[k]) > worst) {
+        worst = fabs (numeric - analytic[k]);
+        worst_name = which == 0 ? "first input" : which == 1 ? "second input"
+                                                             : "logit_scale";
+        worst_index = k;
+      }
+    }
+  }
+  if (worst > 1e-3 * max_grad)
+    g_test_fail_printf ("%s: gradient of the %s element %" G_GSIZE_FORMAT " off by %g (largest gradient %g)", what, worst_name,
+                        worst_index, worst, max_grad);
+}
+
+static void
+test_clip_matches_definition (void)
+{
+  float  img[B * E], txt[B * E], dimg[B * E] = { 0 }, dtxt[B * E] = { 0 }, dscale = 0.0f;
+  double imgd[B * E], txtd[B * E], loss;
+  WpRng  rng;
+
+  wp_rng_init (&rng, 7);
+  fill_random (img, B * E, &rng);
+  fill_random (txt, B * E, &rng);
+  for (int i = 0; i < B * E; i++) {
+    imgd[i] = img[i];
+    txtd[i] = txt[i];
+  }
+  loss = wp_loss_clip (img, txt, 1.2f, B, E, dimg, dtxt, &dscale);
+  g_assert_cmpfloat_with_epsilon (loss, naive_clip (imgd, txtd, 1.2f), 1e-5 * fabs (loss));
+  check_gradients ("clip", naive_clip, img, B * E, txt, B * E, 1.2f, dimg, dtxt, dscale);
+  g_assert_cmpfloat_with_epsilon (wp_loss_clip (img, txt, 1.2f, B, E, NULL, NULL, NULL), loss, 1e-12);
+}
+
+static void
+test_clip_accumulates (void)
+{
+  float img[B * E], txt[B * E], d1[B * E] = { 0 }, d2[B * E] = { 0 }, s1 = 0.0f, s2 = 0.0f;
+  float dtxt[B * E] = { 0 };
+  WpRng rng;
+
+  wp_rng_init (&rng, 8);
+  fill_random (img, B * E, &rng);
+  fill_random (txt, B * E, &rng);
+  wp_loss_clip (img, txt, 0.5f, B, E, d1, dtxt, &s1);
+  wp_loss_clip (img, txt, 0.5f, B, E, d2, dtxt, &s2);
+  wp_loss_clip (img, txt, 0.5f, B, E, d2, dtxt, &s2);
+  for (int i = 0; i < B * E; i++)
+    g_assert_cmpfloat_with_epsilon (d2[i], 2.0f * d1[i], 1e-6);
+  g_assert_cmpfloat_with_epsilon (s2, 2.0f * s1, 1e-6);
+}
+
+static void
+test_clip_large_scale_is_finite (void)
+{
+  float img[B * E], txt[B * E];
+  WpRng rng;
+
+  wp_rng_init (&rng, 9);
+  fill_random (img, B * E, &rng);
+  fill_random (txt, B * E, &rng);
+  /* lambda = e^20: a naive exp would overflow; the log-sum-exp must not. */
+  g_assert_true (isfinite (wp_loss_clip (img, txt, 20.0f, B, E, NULL, NULL, NULL)));
+}
+
+static void
+test_filip_matches_definition (void)
+{
+  float  v[B * P * E], t[B * K * E], dv[B * P * E] = { 0 }, dt[B * K * E] = { 0 }, dscale = 0.0f;
+  double vd[B * P * E], td[B * K * E], loss;
+  WpRng  rng;
+
+  wp_rng_init (&rng, 11);
+  fill_random (v, B * P * E, &rng);
+  fill_random (t, B * K * E, &rng);
+  /* Padding slots hold NaN: the loss must never read them. */
+  for (int j = 0; j < B; j++) {
+    for (int l = lengths[j]; l < K; l++) {
+      for (int e = 0; e < E; e++)
+        t[(j * K + l) * E + e] = NAN;
+    }
+  }
+  for (int i = 0; i < B * P * E; i++)
+    vd[i] = v[i];
+  for (int i = 0; i < B * K * E; i++)
+    td[i] = t[i];
+  loss = wp_loss_filip (v, t, lengths, 0.7f, B, P, K, E, dv, dt, &dscale);
+  g_assert_true (isfinite (loss));
+  g_assert_cmpfloat_with_epsilon (loss, naive_filip (vd, td, 0.7f), 1e-5 * fabs (loss));
+  for (int j = 0; j < B; j++) {
+    for (int l = lengths[j]; l < K; l++) {
+      for (int e = 0; e < E; e++)
+        g_assert_cmpfloat (dt[(j * K + l) * E + e], ==, 0.0f);
+    }
+  }
+  /* Finite differences need finite inputs everywhere; the padding gradients were checked above. */
+  for (int i = 0; i < B * K * E; i++) {
+    if (isnan (t[i]))
+      t[i] = 0.0f;
+  }
+  check_gradients ("filip", naive_filip, v, B * P * E, t, B * K * E, 0.7f, dv, dt, dscale);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_set_nonfatal_assertions ();
+  g_test_add_func ("/objectives/clip/matches-definition", test_clip_matches_definition);
+  g_test_add_func ("/objectives/clip/accumulates", test_clip_accumulates);
+  g_test_add_func ("/objectives/clip/large-scale-is-finite", test_clip_large_scale_is_finite);
+  g_test_add_func ("/objectives/filip/matches-definition", test_filip_matches_definition);
+  return g_test_run ();
+}
