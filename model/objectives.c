@@ -190,3 +190,309 @@ wp_loss_filip (const float *patches,
   }
   return loss;
 }
+
+/* Row-wise min-max normalisation and sparsification of s (L, P) into weights; keeps, per row, the
+ * normalised values (shat), the arg-min and arg-max, the range and the kept sum for backward. A
+ * range below 1e-8 marks the row uniform (range 0). */
+typedef struct {
+  double *shat;            /* (L, P) */
+  int    *argmin, *argmax; /* (L) */
+  double *range, *kept;    /* (L) */
+} SparcCache;
+
+static void
+sparc_weights_rows (double       *a,
+                    SparcCache   *cache,
+                    const double *s,
+                    int           L,
+                    int           P)
+{
+  const double threshold = 1.0 / P;
+
+  for (int l = 0; l < L; l++) {
+    const double *row = s + (gsize) l * P;
+    double       *shat = cache->shat + (gsize) l * P;
+    double       *out = a + (gsize) l * P;
+    int           lo = 0, hi = 0;
+    double        range, kept = 0.0;
+
+    for (int p = 1; p < P; p++) {
+      if (row[p] < row[lo])
+        lo = p;
+      if (row[p] > row[hi])
+        hi = p;
+    }
+    range = row[hi] - row[lo];
+    cache->argmin[l] = lo;
+    cache->argmax[l] = hi;
+    if (range < 1e-8) {
+      for (int p = 0; p < P; p++)
+        out[p] = threshold;
+      cache->range[l] = 0.0;
+      continue;
+    }
+    for (int p = 0; p < P; p++) {
+      shat[p] = (row[p] - row[lo]) / range;
+      out[p] = shat[p] >= threshold ? shat[p] : 0.0;
+      kept += out[p];
+    }
+    /* The maximum always survives (shat = 1), so kept >= 1. */
+    for (int p = 0; p < P; p++)
+      out[p] /= kept;
+    cache->range[l] = range;
+    cache->kept[l] = kept;
+  }
+}
+
+static SparcCache
+sparc_cache_new (int L,
+                 int P)
+{
+  SparcCache cache = {
+    g_new (double, (gsize) L *P),
+    g_new (int, L),
+    g_new (int, L),
+    g_new (double, L),
+    g_new (double, L),
+  };
+
+  return cache;
+}
+
+static void
+sparc_cache_clear (SparcCache *cache)
+{
+  g_free (cache->shat);
+  g_free (cache->argmin);
+  g_free (cache->argmax);
+  g_free (cache->range);
+  g_free (cache->kept);
+}
+
+/* s (L, P) = tokens (L, E) . patches (P, E)^T in double. */
+static void
+similarities (double      *s,
+              const float *tokens,
+              const float *patches,
+              int          L,
+              int          P,
+              int          E)
+{
+  for (int l = 0; l < L; l++) {
+    for (int p = 0; p < P; p++) {
+      double sum = 0.0;
+
+      for (int e = 0; e < E; e++)
+        sum += (double) tokens[(gsize) l * E + e] * patches[(gsize) p * E + e];
+      s[(gsize) l * P + p] = sum;
+    }
+  }
+}
+
+void
+wp_sparc_weights (float       *weights,
+                  const float *tokens,
+                  const float *patches,
+                  int          L,
+                  int          P,
+                  int          E)
+{
+  g_autofree double *s = g_new (double, (gsize) L *P);
+  g_autofree double *a = g_new (double, (gsize) L *P);
+  SparcCache         cache = sparc_cache_new (L, P);
+
+  similarities (s, tokens, patches, L, P, E);
+  sparc_weights_rows (a, &cache, s, L, P);
+  for (gsize k = 0; k < (gsize) L * P; k++)
+    weights[k] = (float) a[k];
+  sparc_cache_clear (&cache);
+}
+
+/* y = x / max(||x||, 1e-6) for a row of n doubles; returns the divisor. */
+static double
+normalize (double       *y,
+           const double *x,
+           int           n)
+{
+  double norm = 0.0;
+
+  for (int i = 0; i < n; i++)
+    norm += x[i] * x[i];
+  norm = fmax (sqrt (norm), 1e-6);
+  for (int i = 0; i < n; i++)
+    y[i] = x[i] / norm;
+  return norm;
+}
+
+/* Accumulates into dx the gradient through y = x / max(||x||, 1e-6). */
+static void
+normalize_backward (double       *dx,
+                    const double *dy,
+                    const double *y,
+                    double        divisor,
+                    int           n)
+{
+  double projection = 0.0;
+
+  /* Below the floor the divisor is a constant and only the scaling remains. */
+  if (divisor > 1e-6) {
+    for (int i = 0; i < n; i++)
+      projection += y[i] * dy[i];
+  }
+  for (int i = 0; i < n; i++)
+    dx[i] += (dy[i] - y[i] * projection) / divisor;
+}
+
+/* Everything of one pair, forward and backward. Returns the pair's summed CE of both directions
+ * (before the division by the token count); with dv non-NULL accumulates weight times its
+ * gradient. */
+static double
+sparc_pair (const float *v,
+            const float *t,
+            int          L,
+            int          P,
+            int          E,
+            double       lambda,
+            double       weight,
+            float       *dv,
+            float       *dt,
+            double      *dscale)
+{
+  const gsize        LP = (gsize) L * P, LE = (gsize) L * E, LL = (gsize) L * L;
+  g_autofree double *s = g_new (double, LP);
+  g_autofree double *a = g_new (double, LP);
+  g_autofree double *c = g_new0 (double, LE);
+  g_autofree double *chat = g_new (double, LE);
+  g_autofree double *that = g_new (double, LE);
+  g_autofree double *c_norm = g_new (double, L);
+  g_autofree double *t_norm = g_new (double, L);
+  g_autofree double *z = g_new (double, LL);
+  g_autofree double *zt = g_new (double, LL);
+  g_autofree double *dz = dv != NULL ? g_new (double, LL) : NULL;
+  g_autofree double *dzt = dv != NULL ? g_new (double, LL) : NULL;
+  g_autofree double *td = g_new (double, LE);
+  SparcCache         cache = sparc_cache_new (L, P);
+  double             loss;
+
+  similarities (s, t, v, L, P, E);
+  sparc_weights_rows (a, &cache, s, L, P);
+  for (int l = 0; l < L; l++) {
+    for (int p = 0; p < P; p++) {
+      const double w = a[(gsize) l * P + p];
+
+      for (int e = 0; e < E && w != 0.0; e++)
+        c[(gsize) l * E + e] += w * v[(gsize) p * E + e];
+    }
+    for (int e = 0; e < E; e++)
+      td[(gsize) l * E + e] = t[(gsize) l * E + e];
+    c_norm[l] = normalize (chat + (gsize) l * E, c + (gsize) l * E, E);
+    t_norm[l] = normalize (that + (gsize) l * E, td + (gsize) l * E, E);
+  }
+  for (int l = 0; l < L; l++) {
+    for (int k = 0; k < L; k++) {
+      double sum = 0.0;
+
+      for (int e = 0; e < E; e++)
+        sum += chat[(gsize) l * E + e] * that[(gsize) k * E + e];
+      z[(gsize) l * L + k] = lambda * sum;
+      zt[(gsize) k * L + l] = lambda * sum;
+    }
+  }
+  /* cross_entropy_rows returns means over the L rows; the loss wants sums. */
+  loss = L * (cross_entropy_rows (z, dz, L, weight * L) + cross_entropy_rows (zt, dzt, L, weight * L));
+  if (dv != NULL) {
+    g_autofree double *dchat = g_new0 (double, LE);
+    g_autofree double *dthat = g_new0 (double, LE);
+    g_autofree double *dc = g_new0 (double, LE);
+    g_autofree double *dtd = g_new0 (double, LE);
+    g_autofree double *ds = g_new0 (double, LP);
+
+    for (int l = 0; l < L; l++) {
+      for (int k = 0; k < L; k++) {
+        const double g = dz[(gsize) l * L + k] + dzt[(gsize) k * L + l];
+
+        *dscale += g * z[(gsize) l * L + k];
+        for (int e = 0; e < E; e++) {
+          dchat[(gsize) l * E + e] += lambda * g * that[(gsize) k * E + e];
+          dthat[(gsize) k * E + e] += lambda * g * chat[(gsize) l * E + e];
+        }
+      }
+    }
+    for (int l = 0; l < L; l++) {
+      const double *dcl = dc + (gsize) l * E;
+      double       *da = g_newa (double, P);
+      double       *dshat = g_newa (double, P);
+      const double *arow = a + (gsize) l * P;
+      const double *shat = cache.shat + (gsize) l * P;
+      double       *dsrow = ds + (gsize) l * P;
+      const double  range = cache.range[l];
+      double        mean_da = 0.0;
+
+      normalize_backward (dc + (gsize) l * E, dchat + (gsize) l * E, chat + (gsize) l * E, c_norm[l], E);
+      normalize_backward (dtd + (gsize) l * E, dthat + (gsize) l * E, that + (gsize) l * E, t_norm[l], E);
+      for (int p = 0; p < P; p++) {
+        da[p] = 0.0;
+        for (int e = 0; e < E; e++)
+          da[p] += dcl[e] * v[(gsize) p * E + e];
+        mean_da += da[p] * arow[p];
+        if (arow[p] != 0.0) {
+          for (int e = 0; e < E; e++)
+            dv[(gsize) p * E + e] += (float) (arow[p] * dcl[e]);
+        }
+      }
+      /* A uniform row is a constant: nothing flows back into the similarities. */
+      if (range == 0.0)
+        continue;
+      for (int p = 0; p < P; p++) {
+        /* a = kept-entry / kept-sum; the threshold zeroes the rest. */
+        dshat[p] = arow[p] != 0.0 ? (da[p] - mean_da) / cache.kept[l] : 0.0;
+        dsrow[p] += dshat[p] / range;
+        dsrow[cache.argmin[l]] += dshat[p] * (shat[p] - 1.0) / range;
+        dsrow[cache.argmax[l]] -= dshat[p] * shat[p] / range;
+      }
+    }
+    for (int l = 0; l < L; l++) {
+      for (int p = 0; p < P; p++) {
+        const double g = ds[(gsize) l * P + p];
+
+        for (int e = 0; e < E && g != 0.0; e++) {
+          dtd[(gsize) l * E + e] += g * v[(gsize) p * E + e];
+          dv[(gsize) p * E + e] += (float) (g * t[(gsize) l * E + e]);
+        }
+      }
+    }
+    for (gsize k = 0; k < LE; k++)
+      dt[k] += (float) dtd[k];
+  }
+  sparc_cache_clear (&cache);
+  return loss;
+}
+
+double
+wp_loss_sparc_fine (const float *patches,
+                    const float *tokens,
+                    const int   *lengths,
+                    float        logit_scale,
+                    int          B,
+                    int          P,
+                    int          K,
+                    int          E,
+                    float       *dpatches,
+                    float       *dtokens,
+                    float       *dlogit_scale)
+{
+  const double lambda = exp (logit_scale);
+  double       loss = 0.0, dscale = 0.0;
+  int          n_tokens = 0;
+
+  for (int b = 0; b < B; b++)
+    n_tokens += lengths[b];
+  for (int b = 0; b < B; b++) {
+    loss += sparc_pair (patches + (gsize) b * P * E, tokens + (gsize) b * K * E, lengths[b], P, E, lambda, 0.5 / n_tokens,
+                        dpatches != NULL ? dpatches + (gsize) b * P * E : NULL,
+                        dtokens != NULL ? dtokens + (gsize) b * K * E : NULL, &dscale);
+  }
+  if (dpatches != NULL)
+    *dlogit_scale += (float) dscale;
+  return 0.5 * loss / n_tokens;
+}

@@ -99,6 +99,58 @@ naive_filip (const double *v,
   return 0.5 * (naive_ce_rows (a, B) + naive_ce_rows (c, B));
 }
 
+/* SPARC's fine-grained loss, written from its definition with no shortcuts. */
+static double
+naive_sparc (const double *v,
+             const double *t,
+             double        logit_scale)
+{
+  double loss = 0.0;
+  int    n_tokens = 0;
+
+  for (int b = 0; b < B; b++) {
+    const int     L = lengths[b];
+    const double *vb = v + b * P * E, *tb = t + b * K * E;
+    double        c[K][E], chat[K][E], that[K][E], z[K * K], zt[K * K];
+
+    n_tokens += L;
+    for (int l = 0; l < L; l++) {
+      double s[P], lo = INFINITY, hi = -INFINITY, kept = 0.0, a[P], norm_c = 0.0, norm_t = 0.0;
+
+      for (int p = 0; p < P; p++) {
+        s[p] = dot (tb + l * E, vb + p * E, E);
+        lo = fmin (lo, s[p]);
+        hi = fmax (hi, s[p]);
+      }
+      for (int p = 0; p < P; p++) {
+        double shat = (s[p] - lo) / (hi - lo);
+
+        a[p] = shat >= 1.0 / P ? shat : 0.0;
+        kept += a[p];
+      }
+      for (int e = 0; e < E; e++) {
+        c[l][e] = 0.0;
+        for (int p = 0; p < P; p++)
+          c[l][e] += a[p] / kept * vb[p * E + e];
+        norm_c += c[l][e] * c[l][e];
+        norm_t += tb[l * E + e] * tb[l * E + e];
+      }
+      for (int e = 0; e < E; e++) {
+        chat[l][e] = c[l][e] / sqrt (norm_c);
+        that[l][e] = tb[l * E + e] / sqrt (norm_t);
+      }
+    }
+    for (int l = 0; l < L; l++) {
+      for (int k = 0; k < L; k++) {
+        z[l * L + k] = exp (logit_scale) * dot (chat[l], that[k], E);
+        zt[k * L + l] = z[l * L + k];
+      }
+    }
+    loss += L * (naive_ce_rows (z, L) + naive_ce_rows (zt, L));
+  }
+  return 0.5 * loss / n_tokens;
+}
+
 typedef double (*NaiveLoss) (const double *x,
                              const double *y,
                              double        logit_scale);
@@ -252,6 +304,64 @@ test_filip_matches_definition (void)
   check_gradients ("filip", naive_filip, v, B * P * E, t, B * K * E, 0.7f, dv, dt, dscale);
 }
 
+static void
+test_sparc_matches_definition (void)
+{
+  float  v[B * P * E], t[B * K * E], dv[B * P * E] = { 0 }, dt[B * K * E] = { 0 }, dscale = 0.0f;
+  double vd[B * P * E], td[B * K * E], loss;
+  WpRng  rng;
+
+  wp_rng_init (&rng, 13);
+  fill_random (v, B * P * E, &rng);
+  fill_random (t, B * K * E, &rng);
+  for (int i = 0; i < B * P * E; i++)
+    vd[i] = v[i];
+  for (int i = 0; i < B * K * E; i++)
+    td[i] = t[i];
+  loss = wp_loss_sparc_fine (v, t, lengths, 0.9f, B, P, K, E, dv, dt, &dscale);
+  g_assert_cmpfloat_with_epsilon (loss, naive_sparc (vd, td, 0.9f), 1e-6 * fabs (loss));
+  check_gradients ("sparc", naive_sparc, v, B * P * E, t, B * K * E, 0.9f, dv, dt, dscale);
+  for (int j = 0; j < B; j++) {
+    for (int l = lengths[j]; l < K; l++) {
+      for (int e = 0; e < E; e++)
+        g_assert_cmpfloat (dt[(j * K + l) * E + e], ==, 0.0f);
+    }
+  }
+}
+
+static void
+test_sparc_weights_sparse_rows (void)
+{
+  float w[K * P], v[P * E], t[K * E];
+  WpRng rng;
+
+  wp_rng_init (&rng, 17);
+  fill_random (v, P * E, &rng);
+  fill_random (t, K * E, &rng);
+  /* Token 3 equals zero: every similarity ties, so its row is uniform. */
+  for (int e = 0; e < E; e++)
+    t[3 * E + e] = 0.0f;
+  wp_sparc_weights (w, t, v, K, P, E);
+  for (int l = 0; l < K; l++) {
+    double sum = 0.0;
+    int    zeros = 0;
+
+    for (int p = 0; p < P; p++) {
+      g_assert_cmpfloat (w[l * P + p], >=, 0.0f);
+      sum += w[l * P + p];
+      zeros += w[l * P + p] == 0.0f;
+    }
+    g_assert_cmpfloat_with_epsilon (sum, 1.0, 1e-6);
+    if (l == 3) {
+      for (int p = 0; p < P; p++)
+        g_assert_cmpfloat_with_epsilon (w[l * P + p], 1.0f / P, 1e-7);
+    } else {
+      /* The minimum's normalised value is 0 < 1/P: at least one patch is always dropped. */
+      g_assert_cmpint (zeros, >=, 1);
+    }
+  }
+}
+
 int
 main (int    argc,
       char **argv)
@@ -262,5 +372,7 @@ main (int    argc,
   g_test_add_func ("/objectives/clip/accumulates", test_clip_accumulates);
   g_test_add_func ("/objectives/clip/large-scale-is-finite", test_clip_large_scale_is_finite);
   g_test_add_func ("/objectives/filip/matches-definition", test_filip_matches_definition);
+  g_test_add_func ("/objectives/sparc/matches-definition", test_sparc_matches_definition);
+  g_test_add_func ("/objectives/sparc/weights-sparse-rows", test_sparc_weights_sparse_rows);
   return g_test_run ();
 }

@@ -42,4 +42,34 @@ double wp_loss_filip (const float *patches,
                       float       *dtokens,
                       float       *dlogit_scale);
 
+/* SPARC's alignment weights of one pair: s = tokens patches^T (L, P) on un-normalised embeddings;
+ * each row min-max normalised, entries below 1/P set to 0, the row renormalised to sum to 1 (a
+ * row whose range is below 1e-8 becomes uniform 1/P). tokens (L, E), patches (P, E),
+ * weights (L, P). */
+void wp_sparc_weights (float       *weights,
+                       const float *tokens,
+                       const float *patches,
+                       int          L,
+                       int          P,
+                       int          E);
+
+/* SPARC's fine-grained loss L_f: for each pair, language-grouped vision embeddings
+ * c_l = sum_p a_lp v_p, logits Z = lambda c^ t^^T over the pair's valid L x L block, and
+ * (CE over rows of Z + CE over rows of Z^T) / 2 with diagonal targets, each summed over the
+ * batch's valid tokens and divided by their count. patches (B, P, E) and tokens (B, K, E) are
+ * NOT normalised; the normalisation of c and t is part of the loss. Gradients flow through the
+ * min and max (to their first arg-indices) and the renormalisation; the threshold has none. The
+ * global part of SPARC is wp_loss_clip() on the pooled embeddings. */
+double wp_loss_sparc_fine (const float *patches,
+                           const float *tokens,
+                           const int   *lengths,
+                           float        logit_scale,
+                           int          B,
+                           int          P,
+                           int          K,
+                           int          E,
+                           float       *dpatches,
+                           float       *dtokens,
+                           float       *dlogit_scale);
+
 G_END_DECLS
