@@ -1,5 +1,7 @@
 #include "wordpatch/encoder.h"
 
+#include <string.h>
+
 #include "wordpatch/kernels.h"
 
 void
@@ -13,6 +15,7 @@ wp_encoder_state_init (WpEncoderState      *state,
   const gsize per_layer = 8 * N * C + 4 * N + 2 * N * I + att;
   float      *p;
 
+  memset (state, 0, sizeof *state);
   state->tower = *tower;
   state->max_B = max_B;
   state->max_T = max_T;
@@ -40,6 +43,7 @@ void
 wp_encoder_state_clear (WpEncoderState *state)
 {
   g_clear_pointer (&state->buffer, g_free);
+  g_clear_pointer (&state->scratch, g_free);
 }
 
 const float *
@@ -55,6 +59,8 @@ wp_encoder_forward (WpEncoderState      *state,
   const float         *x = inp;
 
   g_assert (B <= state->max_B && T <= state->max_T);
+  state->B = B;
+  state->T = T;
 
   for (int l = 0; l < t->n_layers; l++) {
     const WpLayerParams *w = &layers[l];
@@ -76,4 +82,61 @@ wp_encoder_forward (WpEncoderState      *state,
     x = a->resid2;
   }
   return x;
+}
+
+void
+wp_encoder_backward (WpEncoderState      *state,
+                     const WpLayerParams *layers,
+                     WpLayerParams       *grads,
+                     const float         *inp,
+                     const float         *dout,
+                     float               *dinp,
+                     gboolean             causal)
+{
+  const WpTowerConfig *t = &state->tower;
+  const int            B = state->B, T = state->T, N = B * T, C = t->width, I = t->mlp_width;
+  const gsize          NC = (gsize) state->max_B * state->max_T * C, NI = (gsize) state->max_B * state->max_T * I;
+  const gsize          att = (gsize) state->max_B * t->n_heads * state->max_T * state->max_T;
+  float               *dresid, *dln, *dattn, *dq, *dk, *dv, *dfc1, *dact, *datt;
+
+  if (state->scratch == NULL)
+    state->scratch = g_new (float, 6 * NC + 2 * NI + att);
+  dresid = state->scratch; /* the gradient flowing down the residual stream */
+  dln = dresid + NC;
+  dattn = dln + NC;
+  dq = dattn + NC;
+  dk = dq + NC;
+  dv = dk + NC;
+  dfc1 = dv + NC;
+  dact = dfc1 + NI;
+  datt = dact + NI;
+
+  memcpy (dresid, dout, (gsize) N * C * sizeof (float));
+  for (int l = t->n_layers - 1; l >= 0; l--) {
+    const WpLayerParams      *w = &layers[l];
+    WpLayerParams            *g = &grads[l];
+    const WpEncoderLayerActs *a = &state->layers[l];
+    const float              *x = l == 0 ? inp : state->layers[l - 1].resid2;
+
+    /* MLP branch: dresid is the gradient of resid2 and, through the skip, of resid1. */
+    memset (dact, 0, (gsize) N * I * sizeof (float));
+    wp_matmul_backward (dact, g->fc2_w, g->fc2_b, dresid, a->act, w->fc2_w, N, I, C);
+    memset (dfc1, 0, (gsize) N * I * sizeof (float));
+    wp_activation_backward (dfc1, dact, a->fc1, (gsize) N * I, t->activation);
+    memset (dln, 0, (gsize) N * C * sizeof (float));
+    wp_matmul_backward (dln, g->fc1_w, g->fc1_b, dfc1, a->ln2, w->fc1_w, N, C, I);
+    wp_layernorm_backward (dresid, g->ln2_w, g->ln2_b, dln, a->resid1, w->ln2_w, a->ln2_mean, a->ln2_rstd, N, C);
+
+    /* Attention branch: dresid is now the gradient of resid1 and, through the skip, of x. */
+    memset (dattn, 0, (gsize) N * C * sizeof (float));
+    wp_matmul_backward (dattn, g->out_w, g->out_b, dresid, a->attn, w->out_w, N, C, C);
+    memset (dq, 0, (gsize) 3 * NC * sizeof (float));
+    wp_attention_backward (dq, dk, dv, datt, dattn, a->q, a->k, a->v, a->att, B, T, C, t->n_heads, causal);
+    memset (dln, 0, (gsize) N * C * sizeof (float));
+    wp_matmul_backward (dln, g->q_w, g->q_b, dq, a->ln1, w->q_w, N, C, C);
+    wp_matmul_backward (dln, g->k_w, g->k_b, dk, a->ln1, w->k_w, N, C, C);
+    wp_matmul_backward (dln, g->v_w, g->v_b, dv, a->ln1, w->v_w, N, C, C);
+    wp_layernorm_backward (dresid, g->ln1_w, g->ln1_b, dln, x, w->ln1_w, a->ln1_mean, a->ln1_rstd, N, C);
+  }
+  memcpy (dinp, dresid, (gsize) N * C * sizeof (float));
 }

@@ -27,8 +27,10 @@ typedef struct {
 typedef struct {
   WpTowerConfig      tower;
   int                max_B, max_T;
+  int                B, T; /* of the last forward pass */
   float             *buffer;
   WpEncoderLayerActs layers[WP_MAX_LAYERS];
+  float             *scratch; /* backward's gradients of activations, allocated on first use */
 } WpEncoderState;
 
 void wp_encoder_state_init (WpEncoderState      *state,
@@ -45,5 +47,16 @@ const float *wp_encoder_forward (WpEncoderState      *state,
                                  int                  B,
                                  int                  T,
                                  gboolean             causal);
+
+/* Backward through the last forward pass: inp is the input that pass was given, dout (B, T, C)
+ * the gradient of its output. Writes dinp (B, T, C) (overwritten, not accumulated) and
+ * ACCUMULATES the parameters' gradients into grads (views of a gradient buffer). */
+void wp_encoder_backward (WpEncoderState      *state,
+                          const WpLayerParams *layers,
+                          WpLayerParams       *grads,
+                          const float         *inp,
+                          const float         *dout,
+                          float               *dinp,
+                          gboolean             causal);
 
 G_END_DECLS

@@ -3,7 +3,12 @@
  * Shapes: N rows (batch x tokens), C input width, OC output width, B batch, T tokens, NH heads,
  * HS = C / NH head size. Arrays are row-major and contiguous unless a leading dimension says
  * otherwise. Kernels do not allocate and do not fail: shapes were validated when the model was
- * loaded. Forward kernels keep what backward needs in the caches their callers pass. */
+ * loaded. Forward kernels keep what backward needs in the caches their callers pass.
+ *
+ * Each *_backward sits next to its forward, takes the gradients first (d + the forward's name),
+ * then the upstream gradient dout, then the forward's inputs and caches, and ACCUMULATES (+=) into
+ * every gradient: the caller zeroes them once per step. Gradient arrays must not alias dout or
+ * any input. */
 #pragma once
 
 #include <glib.h>
@@ -21,6 +26,18 @@ void wp_matmul_forward (float       *out,
                         int          C,
                         int          OC);
 
+/* dinp (N, C) += dout (N, OC) . weight (OC, C); dweight (OC, C) += dout^T . inp (N, C);
+ * dbias (OC) += the column sums of dout. dbias may be NULL (a layer without bias). */
+void wp_matmul_backward (float       *dinp,
+                         float       *dweight,
+                         float       *dbias,
+                         const float *dout,
+                         const float *inp,
+                         const float *weight,
+                         int          N,
+                         int          C,
+                         int          OC);
+
 /* out, inp (N, C); mean, rstd (N) kept for backward; weight, bias (C). */
 void wp_layernorm_forward (float       *out,
                            float       *mean,
@@ -31,6 +48,19 @@ void wp_layernorm_forward (float       *out,
                            int          N,
                            int          C,
                            float        eps);
+
+/* dinp, dweight, dbias += the gradients of wp_layernorm_forward. dinp, dout, inp (N, C);
+ * weight, dweight, dbias (C); mean, rstd (N) as the forward left them. */
+void wp_layernorm_backward (float       *dinp,
+                            float       *dweight,
+                            float       *dbias,
+                            const float *dout,
+                            const float *inp,
+                            const float *weight,
+                            const float *mean,
+                            const float *rstd,
+                            int          N,
+                            int          C);
 
 /* out, inp (n); quick_gelu or exact GELU. */
 void wp_activation_forward (float       *out,
@@ -51,6 +81,33 @@ void wp_attention_forward (float       *out,
                            int          NH,
                            gboolean     causal);
 
+/* dinp (n) += dout (n) * activation'(inp (n)). inp is the forward's input (pre-activation). */
+void wp_activation_backward (float       *dinp,
+                             const float *dout,
+                             const float *inp,
+                             gsize        n,
+                             WpActivation activation);
+
+/* dq, dk, dv (B, T, C) += the gradients of wp_attention_forward, heads side by side in C; dout,
+ * q, k, v (B, T, C) and att (B, NH, T, T) as the forward used and left them. datt_scratch
+ * (B, NH, T, T) is caller-provided scratch: it is overwritten (afterwards it holds the gradient
+ * with respect to the unscaled scores q.k^T, zero where the causal mask applies) and may be reused
+ * freely once the call returns. */
+void wp_attention_backward (float       *dq,
+                            float       *dk,
+                            float       *dv,
+                            float       *datt_scratch,
+                            const float *dout,
+                            const float *q,
+                            const float *k,
+                            const float *v,
+                            const float *att,
+                            int          B,
+                            int          T,
+                            int          C,
+                            int          NH,
+                            gboolean     causal);
+
 /* out (n) = a (n) + b (n); out may alias a. */
 void wp_residual_forward (float       *out,
                           const float *a,
@@ -64,5 +121,15 @@ void wp_l2_normalize_rows (float       *out,
                            const float *inp,
                            int          N,
                            int          C);
+
+/* dinp (N, C) += the gradient of wp_l2_normalize_rows; dout, inp (N, C); norms (N) as the
+ * forward returned them (required here). Rows whose norm is below 1e-6 were divided by 1e-6, so
+ * their gradient is dout / 1e-6. */
+void wp_l2_normalize_rows_backward (float       *dinp,
+                                    const float *dout,
+                                    const float *inp,
+                                    const float *norms,
+                                    int          N,
+                                    int          C);
 
 G_END_DECLS
