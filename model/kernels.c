@@ -35,7 +35,8 @@ wp_matmul_backward (float       *dinp,
                     int          OC)
 {
   /* beta = 1: sgemm adds the product to what the gradients already hold. */
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
+  if (dinp != NULL)
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
   cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
   if (dbias != NULL) {
     for (int n = 0; n < N; n++) {

@@ -11,6 +11,9 @@ struct _WpTextState {
   WpEncoderState encoder;
   float         *final_ln, *final_mean, *final_rstd; /* (B, T, C), (B, T), (B, T) */
   float         *output;                             /* (B, T, E) */
+  int            B, T;                               /* of the last forward pass */
+  int           *ids;                                /* (B, T) of the last forward pass */
+  float         *dhidden, *dnormed;                  /* (B, T, C) backward scratch, on first use */
 };
 
 WpTextState *
@@ -27,6 +30,7 @@ wp_text_state_new (const WpClipConfig *config,
   s->final_mean = g_new (float, BT);
   s->final_rstd = g_new (float, BT);
   s->output = g_new (float, BT * config->projection_dim);
+  s->ids = g_new (int, BT);
   return s;
 }
 
@@ -41,6 +45,9 @@ wp_text_state_free (WpTextState *state)
   g_free (state->final_mean);
   g_free (state->final_rstd);
   g_free (state->output);
+  g_free (state->ids);
+  g_free (state->dhidden);
+  g_free (state->dnormed);
   g_free (state);
 }
 
@@ -58,6 +65,10 @@ wp_text_forward (const WpModel *model,
   const float        *hidden;
 
   g_return_if_fail (B >= 1 && B <= s->max_B && T >= 1 && T <= config->context_length);
+
+  s->B = B;
+  s->T = T;
+  memcpy (s->ids, ids, (gsize) B * T * sizeof (int));
 
   for (int b = 0; b < B; b++) {
     g_return_if_fail (lengths[b] >= 1 && lengths[b] <= T);
@@ -79,4 +90,37 @@ const float *
 wp_text_state_get_output (const WpTextState *state)
 {
   return state->output;
+}
+
+void
+wp_text_backward (const WpModel *model,
+                  WpTextState   *s,
+                  const float   *doutput,
+                  WpParams      *grads)
+{
+  const WpClipConfig *config = &model->config;
+  const WpParams     *w = &model->p;
+  const int           B = s->B, T = s->T, C = config->text.width, E = config->projection_dim;
+  const gsize         BKC = (gsize) s->max_B * config->context_length * C;
+  const float        *hidden = s->encoder.layers[config->text.n_layers - 1].resid2;
+
+  if (s->dhidden == NULL) {
+    s->dhidden = g_new (float, BKC);
+    s->dnormed = g_new (float, BKC);
+  }
+  memset (s->dnormed, 0, (gsize) B * T * C * sizeof (float));
+  wp_matmul_backward (s->dnormed, grads->text_projection, NULL, doutput, s->final_ln, w->text_projection, B * T, C, E);
+  memset (s->dhidden, 0, (gsize) B * T * C * sizeof (float));
+  wp_layernorm_backward (s->dhidden, grads->final_ln_w, grads->final_ln_b, s->dnormed, hidden, w->final_ln_w, s->final_mean,
+                         s->final_rstd, B * T, C);
+  wp_encoder_backward (&s->encoder, w->text_layers, grads->text_layers, s->embed, s->dhidden, s->dnormed, TRUE);
+  for (int b = 0; b < B; b++) {
+    for (int t = 0; t < T; t++) {
+      const float *d = s->dnormed + ((gsize) b * T + t) * C;
+      float       *dtoken = grads->token_embedding + (gsize) s->ids[(gsize) b * T + t] * C;
+
+      wp_residual_forward (dtoken, dtoken, d, C);
+      wp_residual_forward (grads->text_position + (gsize) t * C, grads->text_position + (gsize) t * C, d, C);
+    }
+  }
 }

@@ -13,6 +13,8 @@ struct _WpVisionState {
   WpEncoderState encoder;
   float         *post_ln, *post_mean, *post_rstd; /* (B, T, C), (B, T), (B, T) */
   float         *output;                          /* (B, T, E) */
+  int            B;                               /* of the last forward pass */
+  float         *dhidden, *dnormed;               /* (B, T, C) backward scratch, on first use */
 };
 
 WpVisionState *
@@ -52,6 +54,8 @@ wp_vision_state_free (WpVisionState *state)
   g_free (state->post_mean);
   g_free (state->post_rstd);
   g_free (state->output);
+  g_free (state->dhidden);
+  g_free (state->dnormed);
   g_free (state);
 }
 
@@ -100,6 +104,7 @@ wp_vision_forward (const WpModel *model,
 
   g_return_if_fail (B >= 1 && B <= s->max_B);
 
+  s->B = B;
   im2col (s->patches, pixels, B, S, p);
   for (int b = 0; b < B; b++) {
     float *tokens = s->embed + (gsize) b * T * C;
@@ -118,4 +123,42 @@ const float *
 wp_vision_state_get_output (const WpVisionState *state)
 {
   return state->output;
+}
+
+void
+wp_vision_backward (const WpModel *model,
+                    WpVisionState *s,
+                    const float   *doutput,
+                    WpParams      *grads)
+{
+  const WpClipConfig *config = &model->config;
+  const WpParams     *w = &model->p;
+  const int           B = s->B, p = config->patch_size;
+  const int           P = wp_clip_config_n_patches (config), T = P + 1;
+  const int           C = config->vision.width, E = config->projection_dim;
+  const gsize         BTC = (gsize) s->max_B * T * C;
+  const float        *hidden = s->encoder.layers[config->vision.n_layers - 1].resid2;
+
+  if (s->dhidden == NULL) {
+    s->dhidden = g_new (float, BTC);
+    s->dnormed = g_new (float, BTC);
+  }
+  memset (s->dnormed, 0, (gsize) B * T * C * sizeof (float));
+  wp_matmul_backward (s->dnormed, grads->visual_projection, NULL, doutput, s->post_ln, w->visual_projection, B * T, C, E);
+  memset (s->dhidden, 0, (gsize) B * T * C * sizeof (float));
+  wp_layernorm_backward (s->dhidden, grads->post_ln_w, grads->post_ln_b, s->dnormed, hidden, w->post_ln_w, s->post_mean,
+                         s->post_rstd, B * T, C);
+  /* dnormed now receives the gradient of the encoder's input (the pre-LN output). */
+  wp_encoder_backward (&s->encoder, w->vision_layers, grads->vision_layers, s->pre_ln, s->dhidden, s->dnormed, FALSE);
+  memset (s->dhidden, 0, (gsize) B * T * C * sizeof (float));
+  wp_layernorm_backward (s->dhidden, grads->pre_ln_w, grads->pre_ln_b, s->dnormed, s->embed, w->pre_ln_w, s->pre_mean,
+                         s->pre_rstd, B * T, C);
+  for (int b = 0; b < B; b++) {
+    const float *dtokens = s->dhidden + (gsize) b * T * C;
+
+    wp_residual_forward (grads->class_embedding, grads->class_embedding, dtokens, C);
+    wp_residual_forward (grads->vision_position, grads->vision_position, dtokens, (gsize) T * C);
+    wp_matmul_backward (NULL, grads->patch_embedding, NULL, dtokens + C, s->patches + (gsize) b * P * 3 * p * p,
+                        w->patch_embedding, P, 3 * p * p, C);
+  }
 }

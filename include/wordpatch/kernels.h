@@ -27,7 +27,8 @@ void wp_matmul_forward (float       *out,
                         int          OC);
 
 /* dinp (N, C) += dout (N, OC) . weight (OC, C); dweight (OC, C) += dout^T . inp (N, C);
- * dbias (OC) += the column sums of dout. dbias may be NULL (a layer without bias). */
+ * dbias (OC) += the column sums of dout. dbias may be NULL (a layer without bias), and dinp
+ * NULL when the input needs no gradient (pixels). */
 void wp_matmul_backward (float       *dinp,
                          float       *dweight,
                          float       *dbias,

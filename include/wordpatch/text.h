@@ -32,6 +32,13 @@ void wp_text_forward (const WpModel *model,
  * pooled text embedding of caption b is its token lengths[b] - 1 (the end token). */
 const float *wp_text_state_get_output (const WpTextState *state);
 
+/* Backward through the last wp_text_forward() on this state: doutput (B, T, E) is the gradient
+ * of its output (zero at padding). ACCUMULATES into grads (views of a gradient buffer). */
+void wp_text_backward (const WpModel *model,
+                       WpTextState   *state,
+                       const float   *doutput,
+                       WpParams      *grads);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpTextState, wp_text_state_free)
 
 G_END_DECLS

@@ -30,6 +30,13 @@ void wp_vision_forward (const WpModel *model,
  * of each image is CLIP's pooled image embedding; tokens 1..P are the patches. */
 const float *wp_vision_state_get_output (const WpVisionState *state);
 
+/* Backward through the last wp_vision_forward() on this state: doutput (B, T, E) is the gradient
+ * of its output. ACCUMULATES into grads (views of a gradient buffer); no pixel gradient. */
+void wp_vision_backward (const WpModel *model,
+                         WpVisionState *state,
+                         const float   *doutput,
+                         WpParams      *grads);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpVisionState, wp_vision_state_free)
 
 G_END_DECLS
