@@ -2,11 +2,13 @@
 #pragma once
 
 #include "wordpatch/config.h"
+#include "wordpatch/dataset.h"
 #include "wordpatch/embed.h"
 #include "wordpatch/encoder.h"
 #include "wordpatch/error.h"
 #include "wordpatch/image.h"
 #include "wordpatch/kernels.h"
+#include "wordpatch/loss.h"
 #include "wordpatch/model.h"
 #include "wordpatch/objectives.h"
 #include "wordpatch/rng.h"

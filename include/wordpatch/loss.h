@@ -1,0 +1,68 @@
+/* loss.h: one batch through both towers and an objective, and back to every parameter.
+ *
+ * Shapes: B pairs, images (B, 3, S, S) normalised, captions (B, T) padded with any valid id,
+ * lengths (B) valid tokens each. Objectives (see objectives.h):
+ *   clip:  L_CLIP on the pooled embeddings;
+ *   filip: L_FILIP on the unit patch and valid token embeddings;
+ *   sparc: lambda_global L_CLIP + lambda_fine L_f (L_f on the un-normalised embeddings).
+ * All share the model's logit_scale (not clamped here; the optimiser clamps it).
+ *
+ * Thread contract: a WpLossState belongs to one thread; the model is only read. */
+#pragma once
+
+#include <glib.h>
+
+#include "wordpatch/model.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  WP_OBJECTIVE_CLIP,
+  WP_OBJECTIVE_FILIP,
+  WP_OBJECTIVE_SPARC,
+} WpObjective;
+
+typedef struct {
+  WpObjective objective;
+  float       lambda_global; /* SPARC's weight of L_CLIP, default 0.5 */
+  float       lambda_fine;   /* SPARC's weight of L_f, default 1.0 */
+} WpLossOptions;
+
+typedef struct {
+  double total;
+  double clip;  /* L_CLIP, unweighted (clip and sparc) */
+  double filip; /* L_FILIP (filip) */
+  double fine;  /* L_f, unweighted (sparc) */
+} WpLossParts;
+
+typedef struct _WpLossState WpLossState;
+
+void wp_loss_options_init (WpLossOptions *options,
+                           WpObjective    objective);
+/* "clip", "filip" or "sparc"; FALSE for anything else. */
+gboolean    wp_objective_from_string (const char  *name,
+                                      WpObjective *objective);
+const char *wp_objective_to_string (WpObjective objective);
+
+WpLossState *wp_loss_state_new (const WpClipConfig *config,
+                                int                 max_B) G_GNUC_WARN_UNUSED_RESULT;
+void         wp_loss_state_free (WpLossState *state);
+
+/* Forward, loss and, when grads is not NULL, backward: ACCUMULATES the gradient of the total
+ * loss into grads (views of a gradient buffer of the model's layout). A non-finite loss is
+ * WP_ERROR_NOT_FINITE and leaves grads untouched. */
+gboolean wp_loss_compute (const WpModel       *model,
+                          WpLossState         *state,
+                          const WpLossOptions *options,
+                          const float         *pixels,
+                          const int           *ids,
+                          const int           *lengths,
+                          int                  B,
+                          int                  T,
+                          WpParams            *grads,
+                          WpLossParts         *parts,
+                          GError             **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpLossState, wp_loss_state_free)
+
+G_END_DECLS

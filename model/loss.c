@@ -1,0 +1,248 @@
+#include "wordpatch/loss.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "wordpatch/error.h"
+#include "wordpatch/kernels.h"
+#include "wordpatch/objectives.h"
+#include "wordpatch/text.h"
+#include "wordpatch/vision.h"
+
+struct _WpLossState {
+  int            max_B;
+  WpVisionState *vision;
+  WpTextState   *text;
+  /* Embeddings gathered per objective: P patches and K = context-length token slots per pair. */
+  float *img_raw, *txt_raw, *img, *txt;              /* (B, E) pooled, raw and unit */
+  float *img_norm, *txt_norm;                        /* (B) */
+  float *patches, *patches_unit, *patches_norm;      /* (B, P, E), (B, P, E), (B, P) */
+  float *tokens, *tokens_unit, *tokens_norm;         /* (B, K, E), (B, K, E), (B, K) */
+  float *dimg, *dtxt, *dpatches_unit, *dtokens_unit; /* gradients of the unit embeddings */
+  float *dpatches, *dtokens;                         /* gradients of the raw embeddings */
+  float *dvision, *dtext;                            /* (B, P + 1, E), (B, K, E) */
+};
+
+void
+wp_loss_options_init (WpLossOptions *options,
+                      WpObjective    objective)
+{
+  options->objective = objective;
+  options->lambda_global = 0.5f;
+  options->lambda_fine = 1.0f;
+}
+
+static const char *const objective_names[] = { "clip", "filip", "sparc" };
+
+gboolean
+wp_objective_from_string (const char  *name,
+                          WpObjective *objective)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (objective_names); i++) {
+    if (g_strcmp0 (name, objective_names[i]) == 0) {
+      *objective = (WpObjective) i;
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+const char *
+wp_objective_to_string (WpObjective objective)
+{
+  return objective_names[objective];
+}
+
+WpLossState *
+wp_loss_state_new (const WpClipConfig *config,
+                   int                 max_B)
+{
+  WpLossState *s = g_new0 (WpLossState, 1);
+  const gsize  B = max_B, E = config->projection_dim, P = wp_clip_config_n_patches (config), K = config->context_length;
+
+  s->max_B = max_B;
+  s->vision = wp_vision_state_new (config, max_B);
+  s->text = wp_text_state_new (config, max_B);
+  s->img_raw = g_new (float, B *E);
+  s->txt_raw = g_new (float, B *E);
+  s->img = g_new (float, B *E);
+  s->txt = g_new (float, B *E);
+  s->img_norm = g_new (float, B);
+  s->txt_norm = g_new (float, B);
+  s->patches = g_new (float, B *P *E);
+  s->patches_unit = g_new (float, B *P *E);
+  s->patches_norm = g_new (float, B *P);
+  s->tokens = g_new0 (float, B *K *E);
+  s->tokens_unit = g_new0 (float, B *K *E);
+  s->tokens_norm = g_new0 (float, B *K);
+  s->dimg = g_new (float, B *E);
+  s->dtxt = g_new (float, B *E);
+  s->dpatches_unit = g_new (float, B *P *E);
+  s->dtokens_unit = g_new (float, B *K *E);
+  s->dpatches = g_new (float, B *P *E);
+  s->dtokens = g_new (float, B *K *E);
+  s->dvision = g_new (float, B *(P + 1) * E);
+  s->dtext = g_new (float, B *K *E);
+  return s;
+}
+
+void
+wp_loss_state_free (WpLossState *s)
+{
+  if (s == NULL)
+    return;
+  wp_vision_state_free (s->vision);
+  wp_text_state_free (s->text);
+  g_free (s->img_raw);
+  g_free (s->txt_raw);
+  g_free (s->img);
+  g_free (s->txt);
+  g_free (s->img_norm);
+  g_free (s->txt_norm);
+  g_free (s->patches);
+  g_free (s->patches_unit);
+  g_free (s->patches_norm);
+  g_free (s->tokens);
+  g_free (s->tokens_unit);
+  g_free (s->tokens_norm);
+  g_free (s->dimg);
+  g_free (s->dtxt);
+  g_free (s->dpatches_unit);
+  g_free (s->dtokens_unit);
+  g_free (s->dpatches);
+  g_free (s->dtokens);
+  g_free (s->dvision);
+  g_free (s->dtext);
+  g_free (s);
+}
+
+static void
+scale (float *x,
+       gsize  n,
+       float  factor)
+{
+  for (gsize i = 0; i < n; i++)
+    x[i] *= factor;
+}
+
+/* Copies the towers' outputs into per-objective layouts and normalises them. Padding token
+ * slots keep zeros: no objective reads them. */
+static void
+gather (WpLossState *s,
+        const int   *lengths,
+        int          B,
+        int          T,
+        int          P,
+        int          K,
+        int          E)
+{
+  const float *vout = wp_vision_state_get_output (s->vision);
+  const float *tout = wp_text_state_get_output (s->text);
+
+  for (int b = 0; b < B; b++) {
+    memcpy (s->img_raw + (gsize) b * E, vout + (gsize) b * (P + 1) * E, (gsize) E * sizeof (float));
+    memcpy (s->txt_raw + (gsize) b * E, tout + ((gsize) b * T + lengths[b] - 1) * E, (gsize) E * sizeof (float));
+    memcpy (s->patches + (gsize) b * P * E, vout + ((gsize) b * (P + 1) + 1) * E, (gsize) P * E * sizeof (float));
+    memset (s->tokens + (gsize) b * K * E, 0, (gsize) K * E * sizeof (float));
+    memcpy (s->tokens + (gsize) b * K * E, tout + (gsize) b * T * E, (gsize) lengths[b] * E * sizeof (float));
+  }
+  wp_l2_normalize_rows (s->img, s->img_norm, s->img_raw, B, E);
+  wp_l2_normalize_rows (s->txt, s->txt_norm, s->txt_raw, B, E);
+  wp_l2_normalize_rows (s->patches_unit, s->patches_norm, s->patches, B * P, E);
+  wp_l2_normalize_rows (s->tokens_unit, s->tokens_norm, s->tokens, B * K, E);
+}
+
+gboolean
+wp_loss_compute (const WpModel       *model,
+                 WpLossState         *s,
+                 const WpLossOptions *options,
+                 const float         *pixels,
+                 const int           *ids,
+                 const int           *lengths,
+                 int                  B,
+                 int                  T,
+                 WpParams            *grads,
+                 WpLossParts         *parts,
+                 GError             **error)
+{
+  const WpClipConfig *config = &model->config;
+  const int           E = config->projection_dim, P = wp_clip_config_n_patches (config), K = config->context_length;
+  const float         logit_scale = *model->p.logit_scale;
+  const gboolean      backward = grads != NULL;
+  float               dscale_global = 0.0f, dscale_fine = 0.0f;
+  float               weight_global = 1.0f, weight_fine = 1.0f;
+
+  g_return_val_if_fail (B >= 1 && B <= s->max_B && T >= 1 && T <= K, FALSE);
+
+  memset (parts, 0, sizeof *parts);
+  wp_vision_forward (model, s->vision, pixels, B);
+  wp_text_forward (model, s->text, ids, lengths, B, T);
+  gather (s, lengths, B, T, P, K, E);
+
+  if (backward) {
+    memset (s->dimg, 0, (gsize) B * E * sizeof (float));
+    memset (s->dtxt, 0, (gsize) B * E * sizeof (float));
+    memset (s->dpatches_unit, 0, (gsize) B * P * E * sizeof (float));
+    memset (s->dtokens_unit, 0, (gsize) B * K * E * sizeof (float));
+    memset (s->dpatches, 0, (gsize) B * P * E * sizeof (float));
+    memset (s->dtokens, 0, (gsize) B * K * E * sizeof (float));
+  }
+  switch (options->objective) {
+  case WP_OBJECTIVE_CLIP:
+    parts->clip = wp_loss_clip (s->img, s->txt, logit_scale, B, E, backward ? s->dimg : NULL, s->dtxt, &dscale_global);
+    parts->total = parts->clip;
+    break;
+  case WP_OBJECTIVE_FILIP:
+    parts->filip = wp_loss_filip (s->patches_unit, s->tokens_unit, lengths, logit_scale, B, P, K, E,
+                                  backward ? s->dpatches_unit : NULL, s->dtokens_unit, &dscale_global);
+    parts->total = parts->filip;
+    break;
+  case WP_OBJECTIVE_SPARC:
+  default:
+    weight_global = options->lambda_global;
+    weight_fine = options->lambda_fine;
+    parts->clip = wp_loss_clip (s->img, s->txt, logit_scale, B, E, backward ? s->dimg : NULL, s->dtxt, &dscale_global);
+    parts->fine = wp_loss_sparc_fine (s->patches, s->tokens, lengths, logit_scale, B, P, K, E,
+                                      backward ? s->dpatches : NULL, s->dtokens, &dscale_fine);
+    parts->total = weight_global * parts->clip + weight_fine * parts->fine;
+    break;
+  }
+  if (!isfinite (parts->total)) {
+    g_set_error (error, WP_ERROR, WP_ERROR_NOT_FINITE, "the %s loss is not finite (%g)", wp_objective_to_string (options->objective),
+                 parts->total);
+    return FALSE;
+  }
+  if (!backward)
+    return TRUE;
+
+  /* Each objective wrote into its own buffers, so weighting is a scaling of those. */
+  scale (s->dimg, (gsize) B * E, weight_global);
+  scale (s->dtxt, (gsize) B * E, weight_global);
+  scale (s->dpatches, (gsize) B * P * E, weight_fine);
+  scale (s->dtokens, (gsize) B * K * E, weight_fine);
+  *grads->logit_scale += weight_global * dscale_global + weight_fine * dscale_fine;
+
+  /* Back through the normalisations into the towers' outputs: raw gradients first, then the
+   * unit ones accumulate on top. */
+  memset (s->dvision, 0, (gsize) B * (P + 1) * E * sizeof (float));
+  memset (s->dtext, 0, (gsize) B * T * E * sizeof (float));
+  for (int b = 0; b < B; b++) {
+    float *dv = s->dvision + (gsize) b * (P + 1) * E;
+    float *dt = s->dtext + (gsize) b * T * E;
+    float *dpatch = s->dpatches + (gsize) b * P * E;
+    float *dtoken = s->dtokens + (gsize) b * K * E;
+
+    wp_l2_normalize_rows_backward (dv, s->dimg + (gsize) b * E, s->img_raw + (gsize) b * E, s->img_norm + b, 1, E);
+    wp_residual_forward (dv + E, dv + E, dpatch, (gsize) P * E);
+    wp_l2_normalize_rows_backward (dv + E, s->dpatches_unit + (gsize) b * P * E, s->patches + (gsize) b * P * E,
+                                   s->patches_norm + (gsize) b * P, P, E);
+    wp_residual_forward (dt, dt, dtoken, (gsize) lengths[b] * E);
+    wp_l2_normalize_rows_backward (dt, s->dtokens_unit + (gsize) b * K * E, s->tokens + (gsize) b * K * E,
+                                   s->tokens_norm + (gsize) b * K, lengths[b], E);
+    wp_l2_normalize_rows_backward (dt + (gsize) (lengths[b] - 1) * E, s->dtxt + (gsize) b * E, s->txt_raw + (gsize) b * E,
+                                   s->txt_norm + b, 1, E);
+  }
+  wp_vision_backward (model, s->vision, s->dvision, grads);
+  wp_text_backward (model, s->text, s->dtext, grads);
+  return TRUE;
+}

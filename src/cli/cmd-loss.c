@@ -1,0 +1,133 @@
+#include <stdio.h>
+
+#include "cli.h"
+
+static gboolean
+write_gradients (const WpModel *model,
+                 const float   *grads,
+                 const char    *path,
+                 GError       **error)
+{
+  g_autofree WpSafetensorsEntry *entries = g_new0 (WpSafetensorsEntry, model->n_specs);
+
+  for (guint i = 0; i < model->n_specs; i++) {
+    entries[i].name = model->specs[i].name;
+    entries[i].ndim = model->specs[i].ndim;
+    entries[i].shape = model->specs[i].shape;
+    entries[i].data = grads + model->specs[i].offset;
+  }
+  return wp_safetensors_write (path, entries, model->n_specs, NULL, error);
+}
+
+static void
+print_parts (const WpLossParts *parts,
+             int                B,
+             gboolean           json)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
+  const char  *names[] = { "loss", "loss_clip", "loss_filip", "loss_fine" };
+  const double values[] = { parts->total, parts->clip, parts->filip, parts->fine };
+
+  if (!json) {
+    printf ("pairs %d: loss %.6f (clip %.6f, filip %.6f, sparc fine %.6f)\n", B, parts->total, parts->clip, parts->filip, parts->fine);
+    return;
+  }
+  json_builder_begin_object (builder);
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++) {
+    json_builder_set_member_name (builder, names[i]);
+    json_builder_add_double_value (builder, values[i]);
+  }
+  json_builder_set_member_name (builder, "pairs");
+  json_builder_add_int_value (builder, B);
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  wp_cli_print_json (root);
+}
+
+int
+wp_cli_loss (int    argc,
+             char **argv)
+{
+  g_autofree char *model_path = NULL;
+  g_autofree char *data_dir = NULL;
+  g_autofree char *objective_name = NULL;
+  g_autofree char *grads_path = NULL;
+  gint             B = 8;
+  gdouble          lambda_global = 0.5, lambda_fine = 1.0;
+  gboolean         json = FALSE;
+  GOptionEntry     entries[] = {
+        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "Model folder or .safetensors file (default: the bundled model)", "DIR" },
+        { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Dataset folder (captions.jsonl or captions.tsv)", "DIR" },
+        { "loss", 'l', 0, G_OPTION_ARG_STRING, &objective_name, "Objective: clip, filip or sparc (default sparc)", "NAME" },
+        { "batch", 'b', 0, G_OPTION_ARG_INT, &B, "Number of pairs, the first ones in file order (default 8)", "B" },
+        { "lambda-global", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_global, "SPARC's weight of the global CLIP loss (default 0.5)", "W" },
+        { "lambda-fine", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_fine, "SPARC's weight of the fine-grained loss (default 1.0)", "W" },
+        { "grads", 'g', 0, G_OPTION_ARG_FILENAME, &grads_path, "Write every parameter's gradient here, under its tensor name", "OUT.safetensors" },
+        { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
+        { NULL }
+  };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (WpModel) model = NULL;
+  g_autoptr (WpDataset) dataset = NULL;
+  g_autoptr (WpLossState) state = NULL;
+  g_autofree guint *indices = NULL;
+  g_autofree float *pixels = NULL;
+  g_autofree int   *ids = NULL;
+  g_autofree int   *lengths = NULL;
+  g_autofree float *grads = NULL;
+  WpLossOptions     options;
+  WpObjective       objective = WP_OBJECTIVE_SPARC;
+  WpLossParts       parts;
+  WpParams          views;
+  int               T, S;
+
+  if (!wp_cli_parse (&argc, &argv, "loss", "the loss and its gradients on the first pairs of a dataset", entries))
+    return 2;
+  if (data_dir == NULL) {
+    fprintf (stderr, "wordpatch-cli loss: --data is required\n");
+    return 2;
+  }
+  if (objective_name != NULL && !wp_objective_from_string (objective_name, &objective)) {
+    fprintf (stderr, "wordpatch-cli loss: unknown --loss '%s' (clip, filip or sparc)\n", objective_name);
+    return 2;
+  }
+  if (B < 1 || B > 4096 || !(lambda_global >= 0.0) || !(lambda_fine >= 0.0)) {
+    fprintf (stderr, "wordpatch-cli loss: --batch must be in 1..4096 and the lambdas non-negative\n");
+    return 2;
+  }
+  model = wp_cli_load_model (model_path, &error);
+  if (model == NULL)
+    return wp_cli_fail (error);
+  dataset = wp_dataset_open (data_dir, &error);
+  if (dataset == NULL)
+    return wp_cli_fail (error);
+  if ((guint) B > wp_dataset_get_n_pairs (dataset)) {
+    g_set_error (&error, WP_ERROR, WP_ERROR_DATASET, "%s: --batch %d but the dataset has %u pairs", data_dir, B,
+                 wp_dataset_get_n_pairs (dataset));
+    return wp_cli_fail (error);
+  }
+  wp_loss_options_init (&options, objective);
+  options.lambda_global = (float) lambda_global;
+  options.lambda_fine = (float) lambda_fine;
+
+  S = model->config.image_size;
+  indices = g_new (guint, B);
+  for (int b = 0; b < B; b++)
+    indices[b] = (guint) b;
+  pixels = g_new (float, (gsize) B * 3 * S * S);
+  ids = g_new (int, (gsize) B * model->config.context_length);
+  lengths = g_new (int, B);
+  if (!wp_dataset_load_batch (dataset, model, indices, B, pixels, ids, lengths, &T, &error))
+    return wp_cli_fail (error);
+
+  state = wp_loss_state_new (&model->config, B);
+  grads = g_new0 (float, model->n_params);
+  wp_params_init_views (&views, &model->config, model->specs, grads);
+  if (!wp_loss_compute (model, state, &options, pixels, ids, lengths, B, T, &views, &parts, &error))
+    return wp_cli_fail (error);
+  if (grads_path != NULL && !write_gradients (model, grads, grads_path, &error))
+    return wp_cli_fail (error);
+  print_parts (&parts, B, json);
+  return 0;
+}
