@@ -1,6 +1,7 @@
 /* wordpatch.h: the engine's public API in one include. */
 #pragma once
 
+#include "wordpatch/adamw.h"
 #include "wordpatch/config.h"
 #include "wordpatch/dataset.h"
 #include "wordpatch/embed.h"
