@@ -830,6 +830,98 @@ test_unknown_command (Fixture      *fixture,
   assert_mentions (help.out, "embed");
 }
 
+/* A dataset folder under tmp_dir holding the test image twice and the given captions file. */
+static char *
+make_dataset (const char *name,
+              const char *file,
+              const char *contents)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *image = NULL;
+  g_autofree char *target = NULL;
+  char            *dir = g_build_filename (tmp_dir, name, NULL);
+
+  g_mkdir_with_parents (dir, 0755);
+  image = g_build_filename (dir, "disc.png", NULL);
+  g_assert_true (write_test_image (image));
+  target = g_build_filename (dir, file, NULL);
+  g_file_set_contents (target, contents, -1, &error);
+  g_assert_no_error (error);
+  return dir;
+}
+
+static void
+test_loss_json (Fixture      *fixture,
+                gconstpointer data)
+{
+  static const char *const objectives[] = { "clip", "filip", "sparc" };
+  g_autofree char         *dir = NULL;
+  g_autofree char         *grads = NULL;
+
+  if (!ensure_model ())
+    return;
+  dir = make_dataset ("loss-ok", "captions.tsv", "disc.png\ta red disc\ndisc.png\tsomething white\n");
+  grads = g_build_filename (tmp_dir, "grads.safetensors", NULL);
+  for (gsize i = 0; i < G_N_ELEMENTS (objectives); i++) {
+    g_auto (Run) run = { 0 };
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    g_autoptr (WpSafetensors) st = NULL;
+    g_autoptr (GError) error = NULL;
+    JsonObject *obj;
+
+    run_cli (&run, "loss", "--model", model_dir, "--data", dir, "--loss", objectives[i], "--batch", "2", "--grads", grads,
+             "--json", NULL);
+    g_assert_cmpint (run.status, ==, 0);
+    json_parser_load_from_data (parser, run.out, -1, &error);
+    g_assert_no_error (error);
+    obj = json_node_get_object (json_parser_get_root (parser));
+    g_assert_cmpint (json_object_get_int_member (obj, "pairs"), ==, 2);
+    g_assert_true (isfinite (json_object_get_double_member (obj, "loss")));
+    g_assert_cmpfloat (json_object_get_double_member (obj, "loss"), >, 0.0);
+    st = wp_safetensors_open (grads, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (wp_safetensors_get_n_tensors (st), ==, model->n_specs);
+    g_assert_nonnull (wp_safetensors_lookup (st, "visual_projection.weight"));
+  }
+}
+
+static void
+test_loss_bad_data (Fixture      *fixture,
+                    gconstpointer data)
+{
+  g_autofree char *empty = NULL;
+  g_autofree char *malformed = NULL;
+  g_autofree char *missing_image = NULL;
+  g_autofree char *absent = NULL;
+  g_auto (Run) run_empty = { 0 };
+  g_auto (Run) run_malformed = { 0 };
+  g_auto (Run) run_missing = { 0 };
+  g_auto (Run) run_too_many = { 0 };
+  g_auto (Run) run_objective = { 0 };
+
+  if (!ensure_model ())
+    return;
+  empty = make_dataset ("loss-empty", "captions.jsonl", "\n\n");
+  run_cli (&run_empty, "loss", "--model", model_dir, "--data", empty, "--batch", "1", NULL);
+  assert_failure (&run_empty, empty, "empty", NULL);
+
+  malformed = make_dataset ("loss-malformed", "captions.jsonl", "{\"image\": \"disc.png\", \"caption\": \"ok\"}\n{\"image\": 3}\n");
+  run_cli (&run_malformed, "loss", "--model", model_dir, "--data", malformed, "--batch", "1", NULL);
+  assert_failure (&run_malformed, "captions.jsonl line 2", "caption", NULL);
+
+  missing_image = make_dataset ("loss-missing-image", "captions.tsv", "nowhere.png\ta cat\n");
+  absent = g_build_filename (missing_image, "nowhere.png", NULL);
+  run_cli (&run_missing, "loss", "--model", model_dir, "--data", missing_image, "--batch", "1", NULL);
+  assert_failure (&run_missing, absent, NULL, NULL);
+
+  run_cli (&run_too_many, "loss", "--model", model_dir, "--data", missing_image, "--batch", "5", NULL);
+  assert_failure (&run_too_many, "1 pairs", NULL, NULL);
+
+  run_cli (&run_objective, "loss", "--model", model_dir, "--data", missing_image, "--loss", "mse", NULL);
+  g_assert_cmpint (run_objective.status, ==, 2);
+  assert_mentions (run_objective.err, "mse");
+}
+
 #define add_test(path, func) g_test_add (path, Fixture, NULL, setup, func, teardown)
 
 int
@@ -848,6 +940,8 @@ main (int   argc,
   add_test ("/cli/info/text", test_info_text);
   add_test ("/cli/info/json", test_info_json);
   add_test ("/cli/embed/json", test_embed);
+  add_test ("/cli/loss/json-and-gradients", test_loss_json);
+  add_test ("/cli/loss/bad-data", test_loss_bad_data);
   add_test ("/cli/fail/missing-tensor", test_missing_tensor);
   add_test ("/cli/fail/wrong-shape", test_wrong_shape);
   add_test ("/cli/fail/truncated-weights", test_truncated_weights);
