@@ -423,11 +423,12 @@ wp_model_load (const char *path,
   return model;
 }
 
-static gboolean
-write_weights (const WpModel *model,
-               const char    *path,
-               GHashTable    *metadata,
-               GError       **error)
+gboolean
+wp_params_write (const WpModel *model,
+                 const float   *buffer,
+                 const char    *path,
+                 GHashTable    *metadata,
+                 GError       **error)
 {
   g_autofree WpSafetensorsEntry *entries = g_new0 (WpSafetensorsEntry, model->n_specs);
 
@@ -435,7 +436,7 @@ write_weights (const WpModel *model,
     entries[i].name = model->specs[i].name;
     entries[i].ndim = model->specs[i].ndim;
     entries[i].shape = model->specs[i].shape;
-    entries[i].data = model->params + model->specs[i].offset;
+    entries[i].data = buffer + model->specs[i].offset;
   }
   return wp_safetensors_write (path, entries, model->n_specs, metadata, error);
 }
@@ -463,7 +464,7 @@ wp_model_save (const WpModel *model,
     g_hash_table_insert (metadata, "wordpatch.config", g_strdup (config_json));
     g_hash_table_insert (metadata, "wordpatch.vocab", g_strndup (vocab, vocab_len));
     g_hash_table_insert (metadata, "wordpatch.merges", g_strndup (merges, merges_len));
-    return write_weights (model, path, metadata, error);
+    return wp_params_write (model, model->params, path, metadata, error);
   }
 
   if (g_mkdir_with_parents (path, 0755) != 0) {
@@ -480,7 +481,7 @@ wp_model_save (const WpModel *model,
     g_autofree char *merges_path = g_build_filename (path, "merges.txt", NULL);
 
     /* g_file_set_contents writes a temporary file and renames it, so each file is whole. */
-    return write_weights (model, weights_path, metadata, error) &&
+    return wp_params_write (model, model->params, weights_path, metadata, error) &&
            g_file_set_contents (config_path, config_json, -1, error) &&
            g_file_set_contents (vocab_path, vocab, (gssize) vocab_len, error) &&
            g_file_set_contents (merges_path, merges, (gssize) merges_len, error);

@@ -101,6 +101,13 @@ gboolean wp_model_save (const WpModel *model,
                         const char    *dir,
                         GError       **error);
 void     wp_model_free (WpModel *model);
+/* Writes buffer (the model's parameter layout: weights, gradients, moments) as F32 safetensors
+ * under the tensor names; metadata (string -> string) may be NULL. Temporary file + rename. */
+gboolean wp_params_write (const WpModel *model,
+                          const float   *buffer,
+                          const char    *path,
+                          GHashTable    *metadata,
+                          GError       **error);
 
 /* A bundled data file or folder: the first of $WORDPATCH_DATADIR, the installed data folder and the
  * source tree's data/ (for running from the build folder) that holds relative. NULL if none does. */

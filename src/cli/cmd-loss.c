@@ -2,23 +2,6 @@
 
 #include "cli.h"
 
-static gboolean
-write_gradients (const WpModel *model,
-                 const float   *grads,
-                 const char    *path,
-                 GError       **error)
-{
-  g_autofree WpSafetensorsEntry *entries = g_new0 (WpSafetensorsEntry, model->n_specs);
-
-  for (guint i = 0; i < model->n_specs; i++) {
-    entries[i].name = model->specs[i].name;
-    entries[i].ndim = model->specs[i].ndim;
-    entries[i].shape = model->specs[i].shape;
-    entries[i].data = grads + model->specs[i].offset;
-  }
-  return wp_safetensors_write (path, entries, model->n_specs, NULL, error);
-}
-
 static void
 print_parts (const WpLossParts *parts,
              int                B,
@@ -126,7 +109,7 @@ wp_cli_loss (int    argc,
   wp_params_init_views (&views, &model->config, model->specs, grads);
   if (!wp_loss_compute (model, state, &options, pixels, ids, lengths, B, T, &views, &parts, &error))
     return wp_cli_fail (error);
-  if (grads_path != NULL && !write_gradients (model, grads, grads_path, &error))
+  if (grads_path != NULL && !wp_params_write (model, grads, grads_path, NULL, &error))
     return wp_cli_fail (error);
   print_parts (&parts, B, json);
   return 0;
