@@ -820,6 +820,89 @@ test_load_files (void)
   g_assert_cmpint (g_rmdir (dir), ==, 0);
 }
 
+static const char *const learn_corpus[] = {
+  "a red circle above a blue square",
+  "two green circles",
+  "a small red star left of a big circle",
+  "the circle is red; the square is blue",
+  "Circles, squares and stars!",
+};
+
+static void
+test_learn_compresses_frequent_words (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (WpTokenizer) learnt = wp_tokenizer_learn (learn_corpus, G_N_ELEMENTS (learn_corpus), 600, &error);
+  g_autofree char *circle = NULL;
+  int              ids[16];
+  int              n;
+
+  g_assert_no_error (error);
+  g_assert_cmpint (wp_tokenizer_get_n_vocab (learnt), <=, 600);
+  /* Each merge adds at most one token to the 512 byte symbols and the two special tokens. */
+  g_assert_cmpint (wp_tokenizer_get_n_merges (learnt), >, 0);
+  g_assert_cmpint (wp_tokenizer_get_n_vocab (learnt), <=, 514 + wp_tokenizer_get_n_merges (learnt));
+  g_assert_cmpstr (wp_tokenizer_get_token_symbol (learnt, 0), ==, "!");
+  g_assert_cmpstr (wp_tokenizer_get_token_symbol (learnt, 256), ==, "!</w>");
+  g_assert_cmpint (wp_tokenizer_get_eos_id (learnt), ==, wp_tokenizer_get_n_vocab (learnt) - 1);
+  /* "circle" occurs five times: it must have become one token. */
+  n = wp_tokenizer_encode (learnt, "circle", ids, NULL, 16);
+  g_assert_cmpint (n, ==, 3);
+  circle = wp_tokenizer_dup_token_text (learnt, ids[1]);
+  g_assert_cmpstr (circle, ==, "circle");
+  /* Words never seen still encode, byte by byte at worst, and decode to themselves. */
+  n = wp_tokenizer_encode (learnt, "zebra", ids, NULL, 16);
+  g_assert_cmpint (n, >=, 3);
+  {
+    g_autoptr (GString) text = g_string_new (NULL);
+
+    for (int i = 1; i < n - 1; i++) {
+      g_autofree char *piece = wp_tokenizer_dup_token_text (learnt, ids[i]);
+
+      g_string_append (text, piece);
+    }
+    g_assert_cmpstr (text->str, ==, "zebra");
+  }
+}
+
+static void
+test_learn_is_deterministic_and_round_trips (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (WpTokenizer) first = wp_tokenizer_learn (learn_corpus, G_N_ELEMENTS (learn_corpus), 560, &error);
+  g_autoptr (WpTokenizer) second = wp_tokenizer_learn (learn_corpus, G_N_ELEMENTS (learn_corpus), 560, &error);
+  g_autoptr (WpTokenizer) reloaded = NULL;
+  const char *vocab1, *vocab2, *merges1, *merges2;
+  gsize       vocab1_len, vocab2_len, merges1_len, merges2_len;
+
+  g_assert_no_error (error);
+  vocab1 = wp_tokenizer_get_vocab_json (first, &vocab1_len);
+  vocab2 = wp_tokenizer_get_vocab_json (second, &vocab2_len);
+  merges1 = wp_tokenizer_get_merges_txt (first, &merges1_len);
+  merges2 = wp_tokenizer_get_merges_txt (second, &merges2_len);
+  g_assert_cmpmem (vocab1, vocab1_len, vocab2, vocab2_len);
+  g_assert_cmpmem (merges1, merges1_len, merges2, merges2_len);
+  reloaded = wp_tokenizer_new_from_data (vocab1, vocab1_len, merges1, merges1_len, &error);
+  g_assert_no_error (error);
+  for (gsize i = 0; i < G_N_ELEMENTS (learn_corpus); i++) {
+    int a[32], b[32];
+    int na = wp_tokenizer_encode (first, learn_corpus[i], a, NULL, 32);
+    int nb = wp_tokenizer_encode (reloaded, learn_corpus[i], b, NULL, 32);
+
+    g_assert_cmpmem (a, na * sizeof (int), b, nb * sizeof (int));
+  }
+}
+
+static void
+test_learn_rejects_tiny_vocabulary (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (WpTokenizer) learnt = wp_tokenizer_learn (learn_corpus, G_N_ELEMENTS (learn_corpus), 100, &error);
+
+  g_assert_null (learnt);
+  g_assert_error (error, WP_ERROR, WP_ERROR_INVALID);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -847,6 +930,9 @@ main (int   argc,
     g_test_add_data_func (path, &reference_cases[i], test_encode_case);
   }
   g_test_add_func ("/tokenizer/encode/truncated-keeps-end-token", test_encode_truncated);
+  g_test_add_func ("/tokenizer/learn/compresses-frequent-words", test_learn_compresses_frequent_words);
+  g_test_add_func ("/tokenizer/learn/deterministic-and-round-trips", test_learn_is_deterministic_and_round_trips);
+  g_test_add_func ("/tokenizer/learn/rejects-tiny-vocabulary", test_learn_rejects_tiny_vocabulary);
   g_test_add_func ("/tokenizer/encode/max-tokens-small", test_encode_max_tokens_small);
   g_test_add_func ("/tokenizer/encode/word-of-token", test_encode_word_of_token);
   g_test_add_func ("/tokenizer/encode/invalid-utf8", test_encode_invalid_utf8);

@@ -44,6 +44,14 @@ WpTokenizer *wp_tokenizer_new_from_data (const char *vocab_json,
                                          const char *merges_txt,
                                          gsize       merges_len,
                                          GError    **error) G_GNUC_WARN_UNUSED_RESULT;
+/* Learns a CLIP-format vocabulary of vocab_size tokens from texts: the 512 byte symbols (with and
+ * without "</w>") in CLIP's order, then merges of the most frequent adjacent pair (ties to the
+ * smaller pair, so the result depends on the texts only) over the words as encoding cleans and
+ * splits them, then the start and end tokens. Stops early when no pair occurs twice. */
+WpTokenizer *wp_tokenizer_learn (const char *const *texts,
+                                 guint              n_texts,
+                                 int                vocab_size,
+                                 GError           **error) G_GNUC_WARN_UNUSED_RESULT;
 void         wp_tokenizer_free (WpTokenizer *tokenizer);
 
 int wp_tokenizer_get_n_vocab (const WpTokenizer *tokenizer);
