@@ -19,6 +19,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clip_reference as ref  # noqa: E402  (found beside this file)
+from tap import Tap  # noqa: E402
 
 TOLERANCE = 1e-4
 CLI_TIMEOUT = 120  # seconds per run; the tiny models take a fraction of a second
@@ -48,21 +49,6 @@ CASES = [
 ODD_SIZE = (50, 41)  # width, height
 
 OUTPUTS = ('image_embedding', 'text_embedding', 'patch_embeddings', 'token_embeddings')
-
-
-class Tap:
-    def __init__(self, planned):
-        self.count = 0
-        self.failed = 0
-        print(f'1..{planned}', flush=True)
-
-    def result(self, passed, description, lines):
-        self.count += 1
-        self.failed += not passed
-        print(f'{"ok" if passed else "not ok"} {self.count} - {description}')
-        for line in lines:
-            print(f'# {line}')
-        sys.stdout.flush()
 
 
 def run_cli(cli, model, image, caption):

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clip_reference as ref  # noqa: E402  (found beside this file)
+from tap import Tap  # noqa: E402
 
 LOSS_TOL = 1e-4     # relative, per reported loss value
 GRAD_TOL = 1e-3     # max|ours - ref| <= GRAD_TOL * max|ref| per tensor ...
@@ -356,21 +357,6 @@ def write_dataset(folder, size):
 
 # ---------------------------------------------------------------------------------------------
 # CLI and comparison.
-
-class Tap:
-    def __init__(self, planned):
-        self.count = 0
-        self.failed = 0
-        print(f'1..{planned}', flush=True)
-
-    def result(self, passed, description, lines):
-        self.count += 1
-        self.failed += not passed
-        print(f'{"ok" if passed else "not ok"} {self.count} - {description}')
-        for line in lines:
-            print(f'# {line}')
-        sys.stdout.flush()
-
 
 def run(cmd):
     try:
