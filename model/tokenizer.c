@@ -73,18 +73,19 @@ struct _WpTokenizer {
 /* GPT-2's bytes_to_unicode(): printable Latin-1 bytes stand for themselves, the others are moved
  * to U+0100 and up in byte order, so every symbol is a printable character. */
 static void
-init_byte_map (WpTokenizer *tokenizer)
+init_byte_map (gunichar byte_char[256],
+               int      char_byte[BYTE_CHAR_LIMIT])
 {
   int n_moved = 0;
 
   for (int c = 0; c < BYTE_CHAR_LIMIT; c++)
-    tokenizer->char_byte[c] = -1;
+    char_byte[c] = -1;
   for (int b = 0; b < 256; b++) {
     gboolean printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
     gunichar c = printable ? (gunichar) b : (gunichar) (256 + n_moved++);
 
-    tokenizer->byte_char[b] = c;
-    tokenizer->char_byte[c] = b;
+    byte_char[b] = c;
+    char_byte[c] = b;
   }
 }
 
@@ -386,7 +387,7 @@ tokenizer_new (const char *vocab_json,
   tokenizer->cache = g_new0 (WordCache, 1);
   g_mutex_init (&tokenizer->cache->lock);
   tokenizer->cache->words = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  init_byte_map (tokenizer);
+  init_byte_map (tokenizer->byte_char, tokenizer->char_byte);
 
   if (!parse_vocab (tokenizer, error)) {
     g_prefix_error (error, "%s: ", vocab_name);
@@ -1184,7 +1185,8 @@ wp_tokenizer_learn (const char *const *texts,
                     int                vocab_size,
                     GError           **error)
 {
-  WpTokenizer map = { 0 };
+  gunichar byte_char[256];
+  int      char_byte[BYTE_CHAR_LIMIT];
   g_autoptr (GPtrArray) words = NULL;
   g_autoptr (GPtrArray) vocab = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GHashTable) known = g_hash_table_new (g_str_hash, g_str_equal);
@@ -1202,23 +1204,22 @@ wp_tokenizer_learn (const char *const *texts,
                  vocab_size, WP_TOKENIZER_MAX_VOCAB);
     return NULL;
   }
-  /* Only the byte map of a tokenizer is needed here. */
-  init_byte_map (&map);
+  init_byte_map (byte_char, char_byte);
   /* CLIP's order: byte symbols by code point (printable bytes first), then the same with "</w>". */
   for (int c = 0; c < BYTE_CHAR_LIMIT; c++) {
-    if (map.char_byte[c] >= 0)
-      by_symbol[n_bytes++] = map.char_byte[c];
+    if (char_byte[c] >= 0)
+      by_symbol[n_bytes++] = char_byte[c];
   }
   for (int end = 0; end < 2; end++) {
     for (int i = 0; i < 256; i++) {
       char utf8[8] = { 0 };
 
-      g_unichar_to_utf8 (map.byte_char[by_symbol[i]], utf8);
+      g_unichar_to_utf8 (byte_char[by_symbol[i]], utf8);
       g_ptr_array_add (vocab, g_strconcat (utf8, end ? END_OF_WORD : "", NULL));
       g_hash_table_add (known, g_ptr_array_index (vocab, vocab->len - 1));
     }
   }
-  words = collect_words (texts, n_texts, map.byte_char);
+  words = collect_words (texts, n_texts, byte_char);
   while ((int) vocab->len < vocab_size - 2 && best_pair (words, &left, &right)) {
     char *merged = g_strconcat (left, right, NULL);
 
