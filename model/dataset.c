@@ -1,14 +1,18 @@
 #include "wordpatch/dataset.h"
 
 #include <json-glib/json-glib.h>
+#include <math.h>
 #include <string.h>
 
 #include "wordpatch/error.h"
 #include "wordpatch/image.h"
 
 struct _WpDataset {
-  char   *dir;
-  GArray *pairs; /* of WpPair */
+  char      *dir;
+  char      *file;
+  GArray    *pairs; /* of WpPair */
+  guint      n_skipped[WP_SKIP_N_REASONS];
+  GPtrArray *warnings;
 };
 
 static void
@@ -18,34 +22,43 @@ pair_clear (gpointer data)
 
   g_free (pair->image_path);
   g_free (pair->caption);
+  for (guint i = 0; i < pair->n_boxes; i++)
+    g_free (pair->boxes[i].word);
+  g_free (pair->boxes);
+}
+
+G_GNUC_PRINTF (3, 4)
+static void
+skip (WpDataset   *dataset,
+      WpSkipReason reason,
+      const char  *format,
+      ...)
+{
+  va_list args;
+
+  dataset->n_skipped[reason]++;
+  if (dataset->warnings->len >= WP_DATASET_MAX_WARNINGS)
+    return;
+  va_start (args, format);
+  g_ptr_array_add (dataset->warnings, g_strdup_vprintf (format, args));
+  va_end (args);
 }
 
 static gboolean
-add_pair (WpDataset  *dataset,
-          const char *image,
-          const char *caption,
-          const char *file,
-          guint       line,
-          GError    **error)
+number_member (JsonObject *obj,
+               const char *key,
+               double     *value)
 {
-  WpPair pair;
+  JsonNode *node = json_object_get_member (obj, key);
+  GType     type;
 
-  if (image[0] == '\0') {
-    g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s line %u: empty image path", file, line);
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node))
     return FALSE;
-  }
-  if (strlen (caption) > WP_DATASET_MAX_CAPTION) {
-    g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s line %u: caption longer than %d bytes", file, line, WP_DATASET_MAX_CAPTION);
+  type = json_node_get_value_type (node);
+  if (type != G_TYPE_INT64 && type != G_TYPE_DOUBLE)
     return FALSE;
-  }
-  if (dataset->pairs->len >= WP_DATASET_MAX_PAIRS) {
-    g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: more than %d pairs", file, WP_DATASET_MAX_PAIRS);
-    return FALSE;
-  }
-  pair.image_path = g_path_is_absolute (image) ? g_strdup (image) : g_build_filename (dataset->dir, image, NULL);
-  pair.caption = g_strdup (caption);
-  g_array_append_val (dataset->pairs, pair);
-  return TRUE;
+  *value = json_node_get_double (node);
+  return isfinite (*value);
 }
 
 static const char *
@@ -59,51 +72,144 @@ string_member (JsonObject *obj,
   return json_node_get_string (node);
 }
 
-static gboolean
+/* Fills pair's boxes from the "boxes" member, or returns a description of what is wrong. */
+static const char *
+parse_boxes (JsonObject *obj,
+             WpPair     *pair)
+{
+  JsonNode  *node = json_object_get_member (obj, "boxes");
+  JsonArray *array;
+
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return NULL;
+  if (!JSON_NODE_HOLDS_ARRAY (node))
+    return "\"boxes\" must be an array";
+  array = json_node_get_array (node);
+  if (json_array_get_length (array) > WP_DATASET_MAX_BOXES)
+    return "more than " G_STRINGIFY (WP_DATASET_MAX_BOXES) " boxes";
+  pair->boxes = g_new0 (WpBox, json_array_get_length (array));
+  for (guint i = 0; i < json_array_get_length (array); i++) {
+    JsonNode   *element = json_array_get_element (array, i);
+    JsonObject *box_obj;
+    WpBox       box = { 0 };
+    const char *word;
+    double      occurrence = 0.0;
+
+    if (!JSON_NODE_HOLDS_OBJECT (element))
+      return "every box must be an object";
+    box_obj = json_node_get_object (element);
+    word = string_member (box_obj, "word");
+    if (word == NULL || word[0] == '\0')
+      return "every box needs a non-empty string \"word\"";
+    if (!number_member (box_obj, "x", &box.x) || !number_member (box_obj, "y", &box.y) || !number_member (box_obj, "w", &box.w) ||
+        !number_member (box_obj, "h", &box.h))
+      return "every box needs numbers \"x\", \"y\", \"w\" and \"h\"";
+    if (!(box.w > 0.0) || !(box.h > 0.0))
+      return "a box has a zero or negative size";
+    if (json_object_has_member (box_obj, "occurrence") &&
+        (!number_member (box_obj, "occurrence", &occurrence) || occurrence < 0.0 || occurrence > 1000.0 || occurrence != floor (occurrence)))
+      return "a box's \"occurrence\" must be a whole number from 0";
+    box.occurrence = (int) occurrence;
+    box.word = g_strdup (word);
+    pair->boxes[pair->n_boxes++] = box;
+  }
+  return NULL;
+}
+
+static void
+add_pair (WpDataset  *dataset,
+          WpPair     *pair,
+          const char *image,
+          const char *caption,
+          guint       line)
+{
+  if (image[0] == '\0') {
+    skip (dataset, WP_SKIP_BAD_LINE, "%s line %u: empty image path", dataset->file, line);
+    pair_clear (pair);
+    return;
+  }
+  if (strlen (caption) > WP_DATASET_MAX_CAPTION) {
+    skip (dataset, WP_SKIP_BAD_LINE, "%s line %u: caption longer than %d bytes", dataset->file, line, WP_DATASET_MAX_CAPTION);
+    pair_clear (pair);
+    return;
+  }
+  pair->image_path = g_path_is_absolute (image) ? g_strdup (image) : g_build_filename (dataset->dir, image, NULL);
+  pair->caption = g_strdup (caption);
+  pair->line = line;
+  if (!g_file_test (pair->image_path, G_FILE_TEST_IS_REGULAR)) {
+    skip (dataset, WP_SKIP_MISSING_IMAGE, "%s line %u: image %s does not exist", dataset->file, line, pair->image_path);
+    pair_clear (pair);
+    return;
+  }
+  g_array_append_val (dataset->pairs, *pair);
+}
+
+static void
 parse_jsonl_line (WpDataset  *dataset,
                   const char *text,
-                  const char *file,
-                  guint       line,
-                  GError    **error)
+                  guint       line)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (GError) local_error = NULL;
+  WpPair      pair = { 0 };
   JsonNode   *root;
-  const char *image, *caption;
+  const char *image, *caption, *problem;
 
   if (!json_parser_load_from_data (parser, text, -1, &local_error)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s line %u: not valid JSON: %s", file, line, local_error->message);
-    return FALSE;
+    skip (dataset, WP_SKIP_BAD_LINE, "%s line %u: not valid JSON: %s", dataset->file, line, local_error->message);
+    return;
   }
   root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s line %u: not a JSON object", file, line);
-    return FALSE;
+    skip (dataset, WP_SKIP_BAD_LINE, "%s line %u: not a JSON object", dataset->file, line);
+    return;
   }
   image = string_member (json_node_get_object (root), "image");
   caption = string_member (json_node_get_object (root), "caption");
   if (image == NULL || caption == NULL) {
-    g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s line %u: needs string members \"image\" and \"caption\"", file, line);
-    return FALSE;
+    skip (dataset, WP_SKIP_BAD_LINE, "%s line %u: needs string members \"image\" and \"caption\"", dataset->file, line);
+    return;
   }
-  return add_pair (dataset, image, caption, file, line, error);
+  problem = parse_boxes (json_node_get_object (root), &pair);
+  if (problem != NULL) {
+    skip (dataset, WP_SKIP_BAD_LINE, "%s line %u: %s", dataset->file, line, problem);
+    pair_clear (&pair);
+    return;
+  }
+  add_pair (dataset, &pair, image, caption, line);
+}
+
+static void
+parse_tsv_line (WpDataset *dataset,
+                char      *text,
+                guint      line)
+{
+  char  *tab = strchr (text, '\t');
+  WpPair pair = { 0 };
+
+  if (tab == NULL) {
+    skip (dataset, WP_SKIP_BAD_LINE, "%s line %u: expected image<TAB>caption", dataset->file, line);
+    return;
+  }
+  *tab = '\0';
+  add_pair (dataset, &pair, text, tab + 1, line);
 }
 
 static gboolean
-parse_tsv_line (WpDataset  *dataset,
-                char       *text,
-                const char *file,
-                guint       line,
-                GError    **error)
+check_not_empty (const WpDataset *dataset,
+                 GError         **error)
 {
-  char *tab = strchr (text, '\t');
+  g_autofree char *skipped = NULL;
 
-  if (tab == NULL) {
-    g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s line %u: expected image<TAB>caption", file, line);
-    return FALSE;
-  }
-  *tab = '\0';
-  return add_pair (dataset, text, tab + 1, file, line, error);
+  if (dataset->pairs->len > 0)
+    return TRUE;
+  skipped = wp_dataset_describe_skipped (dataset);
+  if (skipped == NULL)
+    g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: the dataset is empty", dataset->dir);
+  else
+    g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: the dataset has no usable pair (%s; the first: %s)", dataset->dir, skipped,
+                 (const char *) dataset->warnings->pdata[0]);
+  return FALSE;
 }
 
 WpDataset *
@@ -115,12 +221,13 @@ wp_dataset_open (const char *dir,
   g_autofree char *tsv = g_build_filename (dir, "captions.tsv", NULL);
   g_autofree char *contents = NULL;
   g_auto (GStrv) lines = NULL;
-  gboolean    is_jsonl = g_file_test (jsonl, G_FILE_TEST_EXISTS);
-  const char *file = is_jsonl ? jsonl : tsv;
+  gboolean is_jsonl = g_file_test (jsonl, G_FILE_TEST_EXISTS);
 
   dataset->dir = g_strdup (dir);
+  dataset->file = g_strdup (is_jsonl ? jsonl : tsv);
   dataset->pairs = g_array_new (FALSE, FALSE, sizeof (WpPair));
   g_array_set_clear_func (dataset->pairs, pair_clear);
+  dataset->warnings = g_ptr_array_new_with_free_func (g_free);
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
     g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: not a dataset folder", dir);
     return NULL;
@@ -129,10 +236,10 @@ wp_dataset_open (const char *dir,
     g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: no captions.jsonl or captions.tsv", dir);
     return NULL;
   }
-  if (!g_file_get_contents (file, &contents, NULL, error))
+  if (!g_file_get_contents (dataset->file, &contents, NULL, error))
     return NULL;
   if (!g_utf8_validate (contents, -1, NULL)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: not valid UTF-8 text", file);
+    g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: not valid UTF-8 text", dataset->file);
     return NULL;
   }
   lines = g_strsplit (contents, "\n", -1);
@@ -141,13 +248,17 @@ wp_dataset_open (const char *dir,
 
     if (text[0] == '\0')
       continue;
-    if (!(is_jsonl ? parse_jsonl_line (dataset, text, file, i + 1, error) : parse_tsv_line (dataset, text, file, i + 1, error)))
+    if (dataset->pairs->len >= WP_DATASET_MAX_PAIRS) {
+      g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: more than %d pairs", dataset->file, WP_DATASET_MAX_PAIRS);
       return NULL;
+    }
+    if (is_jsonl)
+      parse_jsonl_line (dataset, text, i + 1);
+    else
+      parse_tsv_line (dataset, text, i + 1);
   }
-  if (dataset->pairs->len == 0) {
-    g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: the dataset is empty", dir);
+  if (!check_not_empty (dataset, error))
     return NULL;
-  }
   return g_steal_pointer (&dataset);
 }
 
@@ -157,8 +268,22 @@ wp_dataset_free (WpDataset *dataset)
   if (dataset == NULL)
     return;
   g_clear_pointer (&dataset->pairs, g_array_unref);
+  g_clear_pointer (&dataset->warnings, g_ptr_array_unref);
   g_free (dataset->dir);
+  g_free (dataset->file);
   g_free (dataset);
+}
+
+const char *
+wp_dataset_get_dir (const WpDataset *dataset)
+{
+  return dataset->dir;
+}
+
+const char *
+wp_dataset_get_file (const WpDataset *dataset)
+{
+  return dataset->file;
 }
 
 guint
@@ -175,16 +300,138 @@ wp_dataset_get_pair (const WpDataset *dataset,
   return &g_array_index (dataset->pairs, WpPair, index);
 }
 
+guint
+wp_dataset_get_n_skipped (const WpDataset *dataset,
+                          WpSkipReason     reason)
+{
+  g_return_val_if_fail (reason < WP_SKIP_N_REASONS, 0);
+  return dataset->n_skipped[reason];
+}
+
+const GPtrArray *
+wp_dataset_get_warnings (const WpDataset *dataset)
+{
+  return dataset->warnings;
+}
+
+char *
+wp_dataset_describe_skipped (const WpDataset *dataset)
+{
+  static const char *const names[WP_SKIP_N_REASONS][2] = {
+    { "bad line", "bad lines" },
+    { "missing image", "missing images" },
+    { "undecodable image", "undecodable images" },
+  };
+  GString *text;
+  guint    total = 0;
+
+  for (int r = 0; r < WP_SKIP_N_REASONS; r++)
+    total += dataset->n_skipped[r];
+  if (total == 0)
+    return NULL;
+  text = g_string_new (NULL);
+  g_string_append_printf (text, "%u %s skipped:", total, total == 1 ? "pair" : "pairs");
+  for (int r = 0, listed = 0; r < WP_SKIP_N_REASONS; r++) {
+    if (dataset->n_skipped[r] == 0)
+      continue;
+    g_string_append_printf (text, "%s %u %s", listed++ > 0 ? "," : "", dataset->n_skipped[r], names[r][dataset->n_skipped[r] != 1]);
+  }
+  return g_string_free (text, FALSE);
+}
+
+typedef struct {
+  const WpDataset *dataset;
+  GCancellable    *cancellable;
+  char           **problems; /* (n_pairs) NULL for a good image */
+  gint             next;
+} CheckJob;
+
+static gpointer
+check_worker (gpointer user_data)
+{
+  CheckJob *job = user_data;
+  gint      i;
+
+  while ((i = g_atomic_int_add (&job->next, 1)) < (gint) job->dataset->pairs->len) {
+    const WpPair *pair = &g_array_index (job->dataset->pairs, WpPair, i);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (WpImage) image = NULL;
+
+    if (g_cancellable_is_cancelled (job->cancellable))
+      break;
+    image = wp_image_load (pair->image_path, &error);
+    if (image == NULL)
+      job->problems[i] = g_strdup (error->message);
+  }
+  return NULL;
+}
+
 gboolean
-wp_dataset_load_batch (const WpDataset *dataset,
-                       const WpModel   *model,
-                       const guint     *indices,
-                       int              B,
-                       float           *pixels,
-                       int             *ids,
-                       int             *lengths,
-                       int             *T,
-                       GError         **error)
+wp_dataset_check_images (WpDataset    *dataset,
+                         int           n_threads,
+                         GCancellable *cancellable,
+                         GError      **error)
+{
+  const guint n = dataset->pairs->len;
+  CheckJob    job = { dataset, cancellable, g_new0 (char *, n), 0 };
+  GThread    *threads[64];
+  const int   n_workers = CLAMP (n_threads, 1, (int) G_N_ELEMENTS (threads));
+  guint       kept = 0;
+
+  for (int t = 0; t < n_workers; t++)
+    threads[t] = g_thread_new ("wp-check-images", check_worker, &job);
+  for (int t = 0; t < n_workers; t++)
+    g_thread_join (threads[t]);
+  if (g_cancellable_set_error_if_cancelled (cancellable, error)) {
+    for (guint i = 0; i < n; i++)
+      g_free (job.problems[i]);
+    g_free (job.problems);
+    return FALSE;
+  }
+  for (guint i = 0; i < n; i++) {
+    WpPair *pair = &g_array_index (dataset->pairs, WpPair, i);
+
+    if (job.problems[i] != NULL) {
+      skip (dataset, WP_SKIP_BAD_IMAGE, "%s line %u: %s", dataset->file, pair->line, job.problems[i]);
+      pair_clear (pair);
+      g_free (job.problems[i]);
+    } else {
+      g_array_index (dataset->pairs, WpPair, kept++) = *pair;
+    }
+  }
+  g_free (job.problems);
+  /* The dropped pairs were cleared above; shrinking must not clear the moved ones again. */
+  g_array_set_clear_func (dataset->pairs, NULL);
+  g_array_set_size (dataset->pairs, kept);
+  g_array_set_clear_func (dataset->pairs, pair_clear);
+  return check_not_empty (dataset, error);
+}
+
+gboolean
+wp_caption_has_sides (const char *caption)
+{
+  g_autofree char *lower = g_utf8_strdown (caption, -1);
+  g_auto (GStrv) words = g_regex_split_simple ("[^a-z]+", lower, 0, 0);
+
+  for (guint i = 0; words[i] != NULL; i++) {
+    if (strcmp (words[i], "left") == 0 || strcmp (words[i], "right") == 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+gboolean
+wp_dataset_load_batch (const WpDataset        *dataset,
+                       const WpModel          *model,
+                       const guint            *indices,
+                       int                     B,
+                       const WpAugmentOptions *augment,
+                       const guint64          *seeds,
+                       float                  *pixels,
+                       int                    *ids,
+                       int                    *lengths,
+                       int                    *T,
+                       GError                **error)
 {
   const WpClipConfig *config = &model->config;
   const int           K = config->context_length, S = config->image_size;
@@ -195,10 +442,14 @@ wp_dataset_load_batch (const WpDataset *dataset,
   for (int b = 0; b < B; b++) {
     const WpPair *pair = wp_dataset_get_pair (dataset, indices[b]);
     g_autoptr (WpImage) image = wp_image_load (pair->image_path, error);
+    float *out = pixels + (gsize) b * 3 * S * S;
 
     if (image == NULL)
       return FALSE;
-    wp_image_preprocess (image, config, pixels + (gsize) b * 3 * S * S, NULL);
+    if (augment != NULL)
+      wp_augment_image (image, config, augment, !wp_caption_has_sides (pair->caption), seeds[b], out);
+    else
+      wp_image_preprocess (image, config, out, NULL);
     lengths[b] = wp_tokenizer_encode (model->tokenizer, pair->caption, encoded + (gsize) b * K, NULL, K);
     longest = MAX (longest, lengths[b]);
   }

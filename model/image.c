@@ -220,6 +220,49 @@ resize_window (const WpImage *image,
 }
 
 WpImage *
+wp_image_crop (const WpImage *image,
+               int            x,
+               int            y,
+               int            width,
+               int            height)
+{
+  WpImage *out;
+
+  g_return_val_if_fail (x >= 0 && y >= 0 && width > 0 && height > 0, NULL);
+  g_return_val_if_fail (x + width <= image->width && y + height <= image->height, NULL);
+  out = wp_image_new (width, height);
+  for (int row = 0; row < height; row++)
+    memcpy (out->rgb + (gsize) row * width * 3, image->rgb + ((gsize) (y + row) * image->width + x) * 3, (gsize) width * 3);
+  return out;
+}
+
+void
+wp_image_to_unit_pixels (const WpImage *image,
+                         float         *pixels)
+{
+  const gsize plane = (gsize) image->width * image->height;
+
+  for (gsize i = 0; i < plane; i++) {
+    for (int c = 0; c < 3; c++)
+      pixels[c * plane + i] = image->rgb[i * 3 + c] / 255.0f;
+  }
+}
+
+void
+wp_image_normalise_pixels (const WpClipConfig *config,
+                           float              *pixels)
+{
+  const gsize plane = (gsize) config->image_size * config->image_size;
+
+  for (int c = 0; c < 3; c++) {
+    const float mean = config->image_mean[c], inv_std = 1.0f / config->image_std[c];
+
+    for (gsize i = 0; i < plane; i++)
+      pixels[c * plane + i] = (pixels[c * plane + i] - mean) * inv_std;
+  }
+}
+
+WpImage *
 wp_image_resize (const WpImage *image,
                  int            width,
                  int            height)
@@ -250,17 +293,8 @@ wp_image_preprocess (const WpImage      *image,
     cropped = resize_window (image, (int) width, (int) height, left, top, S, S);
     src = cropped;
   }
-  for (int c = 0; c < 3; c++) {
-    const float mean = config->image_mean[c], inv_std = 1.0f / config->image_std[c];
-
-    for (int y = 0; y < S; y++) {
-      const guint8 *row = src->rgb + (gsize) y * S * 3 + c;
-      float        *out = pixels + ((gsize) c * S + y) * S;
-
-      for (int x = 0; x < S; x++)
-        out[x] = (row[(gsize) x * 3] / 255.0f - mean) * inv_std;
-    }
-  }
+  wp_image_to_unit_pixels (src, pixels);
+  wp_image_normalise_pixels (config, pixels);
   if (crop != NULL) {
     const double sx = (double) image->width / width, sy = (double) image->height / height;
 

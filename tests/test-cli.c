@@ -893,6 +893,8 @@ test_loss_bad_data (Fixture      *fixture,
   g_autofree char *malformed = NULL;
   g_autofree char *missing_image = NULL;
   g_autofree char *absent = NULL;
+  g_autofree char *junk = NULL;
+  g_autofree char *two = NULL;
   g_auto (Run) run_empty = { 0 };
   g_auto (Run) run_malformed = { 0 };
   g_auto (Run) run_missing = { 0 };
@@ -905,17 +907,27 @@ test_loss_bad_data (Fixture      *fixture,
   run_cli (&run_empty, "loss", "--model", model_dir, "--data", empty, "--batch", "1", NULL);
   assert_failure (&run_empty, empty, "empty", NULL);
 
-  malformed = make_dataset ("loss-malformed", "captions.jsonl", "{\"image\": \"disc.png\", \"caption\": \"ok\"}\n{\"image\": 3}\n");
+  malformed = make_dataset ("loss-malformed", "captions.jsonl",
+                            "{\"image\": \"disc.png\", \"caption\": \"ok\"}\n{\"image\": 3}\n{\"image\": \"gone.png\", \"caption\": \"x\"}\n"
+                            "{\"image\": \"junk.png\", \"caption\": \"x\"}\n{\"image\": \"disc.png\", \"caption\": \"x\", \"boxes\": [{\"word\": \"x\"}]}\n");
+  junk = g_build_filename (malformed, "junk.png", NULL);
+  g_assert_true (g_file_set_contents (junk, "\x89PNG not really", -1, NULL));
   run_cli (&run_malformed, "loss", "--model", model_dir, "--data", malformed, "--batch", "1", NULL);
-  assert_failure (&run_malformed, "captions.jsonl line 2", "caption", NULL);
+  g_assert_cmpint (run_malformed.status, ==, 0);
+  assert_mentions (run_malformed.err, "captions.jsonl line 2");
+  assert_mentions (run_malformed.err, "gone.png does not exist");
+  assert_mentions (run_malformed.err, "junk.png");
+  assert_mentions (run_malformed.err, "line 5: every box needs numbers");
+  assert_mentions (run_malformed.err, "4 pairs skipped: 2 bad lines, 1 missing image, 1 undecodable image; using the other 1");
 
   missing_image = make_dataset ("loss-missing-image", "captions.tsv", "nowhere.png\ta cat\n");
   absent = g_build_filename (missing_image, "nowhere.png", NULL);
   run_cli (&run_missing, "loss", "--model", model_dir, "--data", missing_image, "--batch", "1", NULL);
-  assert_failure (&run_missing, absent, NULL, NULL);
+  assert_failure (&run_missing, "no usable pair", absent, NULL);
 
-  run_cli (&run_too_many, "loss", "--model", model_dir, "--data", missing_image, "--batch", "5", NULL);
-  assert_failure (&run_too_many, "1 pairs", NULL, NULL);
+  two = make_dataset ("loss-two", "captions.tsv", "disc.png\ta red disc\ndisc.png\tsomething white\n");
+  run_cli (&run_too_many, "loss", "--model", model_dir, "--data", two, "--batch", "5", NULL);
+  assert_failure (&run_too_many, "2 pairs", NULL, NULL);
 
   run_cli (&run_objective, "loss", "--model", model_dir, "--data", missing_image, "--loss", "mse", NULL);
   g_assert_cmpint (run_objective.status, ==, 2);

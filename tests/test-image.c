@@ -9,6 +9,7 @@
 #include <stb_image_write.h>
 #include <string.h>
 
+#include "wordpatch/augment.h"
 #include "wordpatch/config.h"
 #include "wordpatch/error.h"
 #include "wordpatch/image.h"
@@ -697,6 +698,112 @@ test_preprocess_extreme_aspect (void)
   }
 }
 
+/* ---- augmentation ---- */
+
+static WpImage *
+gradient_image (int width,
+                int height)
+{
+  WpImage *image = wp_image_new (width, height);
+
+  for (int y = 0; y < height; y++) {
+    for (int x = 0; x < width; x++) {
+      guint8 *px = image->rgb + ((gsize) y * width + x) * 3;
+
+      px[0] = (guint8) (x * 255 / (width - 1));
+      px[1] = (guint8) (y * 255 / (height - 1));
+      px[2] = (guint8) ((x * 7 + y * 13) % 256);
+    }
+  }
+  return image;
+}
+
+static void
+test_augment_identity (void)
+{
+  WpClipConfig config;
+  g_autoptr (WpImage) image = gradient_image (16, 16);
+  g_autofree float *expected = g_new (float, 3 * 16 * 16);
+  g_autofree float *got = g_new (float, 3 * 16 * 16);
+  WpAugmentOptions  options = { 1.0, 1.0, 0.0, 0.0, 0.0, FALSE };
+
+  wp_clip_config_init_default (&config);
+  config.image_size = 16;
+  wp_image_preprocess (image, &config, expected, NULL);
+  wp_augment_image (image, &config, &options, TRUE, 42, got);
+  for (int i = 0; i < 3 * 16 * 16; i++)
+    g_assert_cmpfloat_with_epsilon (got[i], expected[i], 1e-5);
+}
+
+static void
+test_augment_flip_and_determinism (void)
+{
+  WpClipConfig config;
+  g_autoptr (WpImage) image = gradient_image (16, 16);
+  g_autofree float *plain = g_new (float, 3 * 16 * 16);
+  g_autofree float *again = g_new (float, 3 * 16 * 16);
+  g_autofree float *other = g_new (float, 3 * 16 * 16);
+  WpAugmentOptions  options = { 1.0, 1.0, 0.0, 0.0, 0.0, TRUE };
+  int               flipped = 0, unflipped = 0;
+
+  wp_clip_config_init_default (&config);
+  config.image_size = 16;
+  wp_image_preprocess (image, &config, plain, NULL);
+  for (guint64 seed = 0; seed < 40; seed++) {
+    gboolean same = TRUE, mirrored = TRUE;
+
+    wp_augment_image (image, &config, &options, TRUE, seed, other);
+    for (int c = 0; c < 3; c++) {
+      for (int y = 0; y < 16; y++) {
+        for (int x = 0; x < 16; x++) {
+          const float v = other[(c * 16 + y) * 16 + x];
+
+          same = same && fabsf (v - plain[(c * 16 + y) * 16 + x]) < 1e-5f;
+          mirrored = mirrored && fabsf (v - plain[(c * 16 + y) * 16 + 15 - x]) < 1e-5f;
+        }
+      }
+    }
+    g_assert_true (same != mirrored);
+    flipped += mirrored;
+    unflipped += same;
+    /* A caption with "left" or "right" is never flipped. */
+    wp_augment_image (image, &config, &options, FALSE, seed, other);
+    g_assert_cmpmem (other, 3 * 16 * 16 * sizeof (float), plain, 3 * 16 * 16 * sizeof (float));
+  }
+  g_assert_cmpint (flipped, >, 5);
+  g_assert_cmpint (unflipped, >, 5);
+
+  wp_augment_options_init (&options);
+  wp_augment_image (image, &config, &options, TRUE, 7, other);
+  wp_augment_image (image, &config, &options, TRUE, 7, again);
+  g_assert_cmpmem (other, 3 * 16 * 16 * sizeof (float), again, 3 * 16 * 16 * sizeof (float));
+  wp_augment_image (image, &config, &options, TRUE, 8, again);
+  g_assert_true (memcmp (other, again, 3 * 16 * 16 * sizeof (float)) != 0);
+}
+
+/* Jitter changes brightness, contrast and saturation but never turns one hue into another. */
+static void
+test_augment_keeps_hue (void)
+{
+  WpClipConfig config;
+  g_autoptr (WpImage) image = constant_image (20, 20, 200, 40, 30);
+  g_autofree float *pixels = g_new (float, 3 * 16 * 16);
+  WpAugmentOptions  options;
+
+  wp_clip_config_init_default (&config);
+  config.image_size = 16;
+  wp_augment_options_init (&options);
+  for (guint64 seed = 0; seed < 50; seed++) {
+    float rgb[3];
+
+    wp_augment_image (image, &config, &options, TRUE, seed, pixels);
+    for (int c = 0; c < 3; c++)
+      rgb[c] = pixels[c * 256 + 100] * config.image_std[c] + config.image_mean[c];
+    g_assert_cmpfloat (rgb[0], >, rgb[1] + 0.3f);
+    g_assert_cmpfloat (rgb[0], >, rgb[2] + 0.3f);
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -728,5 +835,8 @@ main (int   argc,
   g_test_add_func ("/image/preprocess/square-resized", test_preprocess_square_resized);
   g_test_add_func ("/image/preprocess/thin", test_preprocess_thin);
   g_test_add_func ("/image/preprocess/extreme-aspect", test_preprocess_extreme_aspect);
+  g_test_add_func ("/image/augment/identity", test_augment_identity);
+  g_test_add_func ("/image/augment/flip-and-determinism", test_augment_flip_and_determinism);
+  g_test_add_func ("/image/augment/keeps-hue", test_augment_keeps_hue);
   return g_test_run ();
 }

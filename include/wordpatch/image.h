@@ -45,6 +45,18 @@ WpImage *wp_image_resize (const WpImage *image,
                           int            width,
                           int            height) G_GNUC_WARN_UNUSED_RESULT;
 
+/* A copy of the width x height region at (x, y), which must lie inside the image. */
+WpImage *wp_image_crop (const WpImage *image,
+                        int            x,
+                        int            y,
+                        int            width,
+                        int            height) G_GNUC_WARN_UNUSED_RESULT;
+/* pixels (3, height, width) in [0, 1]. */
+void wp_image_to_unit_pixels (const WpImage *image,
+                              float         *pixels);
+/* Subtracts the config's mean and divides by its std, per channel, over (3, S, S). */
+void wp_image_normalise_pixels (const WpClipConfig *config,
+                                float              *pixels);
 /* pixels (3, S, S) with S = config->image_size; crop may be NULL. */
 void wp_image_preprocess (const WpImage      *image,
                           const WpClipConfig *config,

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "wordpatch/adamw.h"
+#include "wordpatch/augment.h"
 #include "wordpatch/config.h"
 #include "wordpatch/dataset.h"
 #include "wordpatch/embed.h"

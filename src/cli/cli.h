@@ -33,6 +33,11 @@ gboolean wp_cli_parse (int          *argc,
 WpModel *wp_cli_load_model (const char *path,
                             GError    **error);
 
+/* Opens a dataset folder, drops the pairs whose image does not decode, and prints on stderr a
+ * warning for each skipped line (the first WP_DATASET_MAX_WARNINGS) and a summary. */
+WpDataset *wp_cli_open_dataset (const char *dir,
+                                GError    **error);
+
 /* Prints "wordpatch-cli: message" on stderr and returns the exit status for failures. */
 int wp_cli_fail (const GError *error);
 

@@ -82,7 +82,7 @@ wp_cli_loss (int    argc,
   model = wp_cli_load_model (model_path, &error);
   if (model == NULL)
     return wp_cli_fail (error);
-  dataset = wp_dataset_open (data_dir, &error);
+  dataset = wp_cli_open_dataset (data_dir, &error);
   if (dataset == NULL)
     return wp_cli_fail (error);
   if ((guint) B > wp_dataset_get_n_pairs (dataset)) {
@@ -101,7 +101,7 @@ wp_cli_loss (int    argc,
   pixels = g_new (float, (gsize) B * 3 * S * S);
   ids = g_new (int, (gsize) B * model->config.context_length);
   lengths = g_new (int, B);
-  if (!wp_dataset_load_batch (dataset, model, indices, B, pixels, ids, lengths, &T, &error))
+  if (!wp_dataset_load_batch (dataset, model, indices, B, NULL, NULL, pixels, ids, lengths, &T, &error))
     return wp_cli_fail (error);
 
   state = wp_loss_state_new (&model->config, B);

@@ -43,6 +43,25 @@ wp_cli_load_model (const char *path,
   return wp_model_load (path, error);
 }
 
+WpDataset *
+wp_cli_open_dataset (const char *dir,
+                     GError    **error)
+{
+  g_autoptr (WpDataset) dataset = wp_dataset_open (dir, error);
+  g_autofree char *summary = NULL;
+  const GPtrArray *warnings;
+
+  if (dataset == NULL || !wp_dataset_check_images (dataset, (int) g_get_num_processors (), NULL, error))
+    return NULL;
+  warnings = wp_dataset_get_warnings (dataset);
+  for (guint i = 0; i < warnings->len; i++)
+    fprintf (stderr, "wordpatch-cli: warning: %s\n", (const char *) warnings->pdata[i]);
+  summary = wp_dataset_describe_skipped (dataset);
+  if (summary != NULL)
+    fprintf (stderr, "wordpatch-cli: warning: %s; using the other %u\n", summary, wp_dataset_get_n_pairs (dataset));
+  return g_steal_pointer (&dataset);
+}
+
 int
 wp_cli_fail (const GError *error)
 {
