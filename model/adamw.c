@@ -89,6 +89,8 @@ wp_adamw_update (WpAdamW              *adamw,
       sum_squares += (double) grads[k] * grads[k];
   }
   norm = sqrt (sum_squares);
+  if (!isfinite (norm))
+    return norm;
   if (options->clip_norm > 0.0f && norm > options->clip_norm)
     clip = (float) (options->clip_norm / norm);
 

@@ -250,10 +250,12 @@ shape_matches (const WpTensorSpec        *spec,
   return TRUE;
 }
 
+/* Reads every tensor of the model's layout from st into buffer, by name and shape. */
 static gboolean
-load_tensors (WpModel             *model,
-              const WpSafetensors *st,
-              GError             **error)
+read_layout (const WpModel       *model,
+             const WpSafetensors *st,
+             float               *buffer,
+             GError             **error)
 {
   const char *path = wp_safetensors_get_path (st);
 
@@ -272,7 +274,7 @@ load_tensors (WpModel             *model,
       g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "%s: tensor '%s' has shape %s, expected %s", path, spec->name, got, want);
       return FALSE;
     }
-    if (!wp_safetensors_read_f32 (st, tensor, model->params + spec->offset, TRUE, error))
+    if (!wp_safetensors_read_f32 (st, tensor, buffer + spec->offset, TRUE, error))
       return FALSE;
   }
   /* Anything else means the file and config.json describe different models. transformers keeps
@@ -348,7 +350,7 @@ load_folder (const char *dir,
     return NULL;
   }
   st = wp_safetensors_open (weights_path, error);
-  if (st == NULL || !load_tensors (model, st, error) || !parse_step (model, st, error))
+  if (st == NULL || !read_layout (model, st, model->params, error) || !parse_step (model, st, error))
     return NULL;
   return g_steal_pointer (&model);
 }
@@ -397,7 +399,7 @@ load_bare_file (const char *path,
     g_prefix_error (error, "%s: ", path);
     return NULL;
   }
-  if (!load_tensors (model, st, error) || !parse_step (model, st, error))
+  if (!read_layout (model, st, model->params, error) || !parse_step (model, st, error))
     return NULL;
   return g_steal_pointer (&model);
 }
@@ -411,7 +413,14 @@ wp_model_load (const char *path,
   g_return_val_if_fail (path != NULL, NULL);
 
   if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
-    model = load_folder (path, error);
+    g_autofree char *config_path = g_build_filename (path, "config.json", NULL);
+    g_autofree char *latest = g_build_filename (path, "latest", NULL);
+
+    /* A training run's folder stands for its latest checkpoint. */
+    if (!g_file_test (config_path, G_FILE_TEST_EXISTS) && g_file_test (latest, G_FILE_TEST_IS_DIR))
+      model = load_folder (latest, error);
+    else
+      model = load_folder (path, error);
   } else if (g_file_test (path, G_FILE_TEST_IS_REGULAR)) {
     model = load_bare_file (path, error);
   } else {
@@ -421,6 +430,36 @@ wp_model_load (const char *path,
   if (model != NULL)
     model->path = g_strdup (path);
   return model;
+}
+
+gboolean
+wp_params_read (const WpModel *model,
+                const char    *path,
+                float         *buffer,
+                GError       **error)
+{
+  g_autoptr (WpSafetensors) st = wp_safetensors_open (path, error);
+
+  return st != NULL && read_layout (model, st, buffer, error);
+}
+
+WpModel *
+wp_model_copy (const WpModel *model)
+{
+  gsize        vocab_len, merges_len;
+  const char  *vocab = wp_tokenizer_get_vocab_json (model->tokenizer, &vocab_len);
+  const char  *merges = wp_tokenizer_get_merges_txt (model->tokenizer, &merges_len);
+  WpTokenizer *tokenizer = wp_tokenizer_new_from_data (vocab, vocab_len, merges, merges_len, NULL);
+  WpModel     *copy;
+
+  g_assert (tokenizer != NULL);
+  copy = model_new (&model->config, tokenizer, NULL);
+  if (copy == NULL)
+    return NULL;
+  memcpy (copy->params, model->params, model->n_params * sizeof (float));
+  copy->step = model->step;
+  copy->path = g_strdup (model->path);
+  return copy;
 }
 
 gboolean

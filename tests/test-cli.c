@@ -15,105 +15,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli-harness.h"
 #include "wordpatch/wordpatch.h"
 
-/* Fails the running test unless text holds fragment. */
-static void
-check_mentions (const char *text,
-                const char *fragment,
-                const char *file,
-                int         line,
-                const char *func)
-{
-  g_autofree char *message = NULL;
-
-  if (strstr (text, fragment) != NULL)
-    return;
-  message = g_strdup_printf ("\"%s\" does not mention \"%s\"", text, fragment);
-  g_assertion_message (G_LOG_DOMAIN, file, line, func, message);
-}
-
-#define assert_mentions(text, fragment) \
-  check_mentions ((text), (fragment), __FILE__, __LINE__, G_STRFUNC)
-
 /* Made once by ensure_model(), deleted by teardown() after a failure and at the end. */
-static const char *cli;
-static char       *tmp_dir;
-static char       *model_dir;
-static char       *image_path;
-static char       *vocab_dir;
-static WpModel    *model;
+static char    *tmp_dir;
+static char    *model_dir;
+static char    *image_path;
+static char    *vocab_dir;
+static WpModel *model;
 
 typedef struct {
   char *copy; /* a per-test folder under tmp_dir, or NULL */
 } Fixture;
-
-typedef struct {
-  int   status; /* exit status, or -1 when killed by a signal */
-  char *out;
-  char *err;
-} Run;
-
-static void
-run_clear (Run *run)
-{
-  g_clear_pointer (&run->out, g_free);
-  g_clear_pointer (&run->err, g_free);
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Run, run_clear)
-
-/* Runs the CLI with the NULL-terminated arguments. */
-static void run_cli (Run *run,
-                     ...) G_GNUC_NULL_TERMINATED;
-
-static void
-run_cli (Run *run,
-         ...)
-{
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr (GError) error = NULL;
-  const char *arg;
-  va_list     args;
-  int         wait_status = 0;
-
-  g_ptr_array_add (argv, (gpointer) cli);
-  va_start (args, run);
-  while ((arg = va_arg (args, const char *)) != NULL)
-    g_ptr_array_add (argv, (gpointer) arg);
-  va_end (args);
-  g_ptr_array_add (argv, NULL);
-
-  run->status = -1;
-  if (!g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &run->out,
-                     &run->err, &wait_status, &error)) {
-    g_test_fail_printf ("cannot run %s: %s", cli, error->message);
-    run->out = g_strdup ("");
-    run->err = g_strdup ("");
-    return;
-  }
-  if (WIFEXITED (wait_status))
-    run->status = WEXITSTATUS (wait_status);
-}
-
-static void
-remove_tree (const char *dir)
-{
-  g_autoptr (GDir) handle = g_dir_open (dir, 0, NULL);
-  const char *name;
-
-  if (handle == NULL)
-    return;
-  while ((name = g_dir_read_name (handle)) != NULL) {
-    g_autofree char *path = g_build_filename (dir, name, NULL);
-
-    if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-      remove_tree (path);
-    else
-      g_unlink (path);
-  }
-  g_rmdir (dir);
-}
 
 static void
 remove_everything (void)
@@ -126,39 +40,6 @@ remove_everything (void)
   g_clear_pointer (&image_path, g_free);
 }
 
-static void
-append_cb (void *context,
-           void *data,
-           int   size)
-{
-  g_byte_array_append (context, data, (guint) size);
-}
-
-/* An 80 x 60 PNG: a red disc on white. */
-static gboolean
-write_test_image (const char *path)
-{
-  const int          W = 80, H = 60;
-  g_autofree guint8 *pixels = g_new (guint8, W * H * 3);
-  g_autoptr (GByteArray) png = g_byte_array_new ();
-  g_autoptr (GError) error = NULL;
-
-  for (int y = 0; y < H; y++) {
-    for (int x = 0; x < W; x++) {
-      guint8  *p = pixels + (y * W + x) * 3;
-      gboolean inside = (x - 40) * (x - 40) + (y - 30) * (y - 30) < 20 * 20;
-
-      p[0] = 255;
-      p[1] = inside ? 0 : 255;
-      p[2] = inside ? 0 : 255;
-    }
-  }
-  g_assert_true (stbi_write_png_to_func (append_cb, png, W, H, 3, pixels, W * 3));
-  g_file_set_contents (path, (const char *) png->data, png->len, &error);
-  g_assert_no_error (error);
-  return error == NULL;
-}
-
 /* Makes the shared model once. FALSE when the test cannot go on (skipped without $WORDPATCH_CLI,
  * failed if init fails). */
 static gboolean
@@ -169,8 +50,7 @@ ensure_model (void)
 
   if (model != NULL)
     return TRUE;
-  cli = g_getenv ("WORDPATCH_CLI");
-  if (cli == NULL) {
+  if (g_getenv ("WORDPATCH_CLI") == NULL) {
     g_test_skip ("WORDPATCH_CLI is not set");
     return FALSE;
   }
@@ -284,27 +164,6 @@ write_edited_weights (const char *dir,
   wp_safetensors_write (path, entries, n, NULL, &error);
   g_assert_no_error (error);
   return !g_test_failed ();
-}
-
-/* Exit status 1, nothing on stdout, one stderr line "wordpatch-cli: ..." holding each fragment. */
-static void
-assert_failure (const Run  *run,
-                const char *fragment1,
-                const char *fragment2,
-                const char *fragment3)
-{
-  const char *newline = strchr (run->err, '\n');
-
-  g_assert_cmpint (run->status, ==, 1);
-  g_assert_cmpstr (run->out, ==, "");
-  if (!g_str_has_prefix (run->err, "wordpatch-cli: ") || newline == NULL || newline[1] != '\0')
-    g_test_fail_printf ("stderr is not one line \"wordpatch-cli: ...\": \"%s\"", run->err);
-  if (fragment1 != NULL)
-    assert_mentions (run->err, fragment1);
-  if (fragment2 != NULL)
-    assert_mentions (run->err, fragment2);
-  if (fragment3 != NULL)
-    assert_mentions (run->err, fragment3);
 }
 
 /* The root object of a JSON text, or NULL (and the test failed). */

@@ -48,7 +48,8 @@ gboolean wp_adamw_is_trainable (const WpAdamWOptions *options,
                                 const WpTensorSpec   *spec);
 
 /* One update of model->params from grads (the model's layout); grads of trainable tensors are
- * scaled in place when clipping. Returns the global gradient norm before clipping. */
+ * scaled in place when clipping. Returns the global gradient norm before clipping; when it is not
+ * finite nothing is updated (the step count neither). */
 double wp_adamw_update (WpAdamW              *adamw,
                         WpModel              *model,
                         float                *grads,

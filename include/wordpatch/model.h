@@ -92,7 +92,8 @@ WpModel *wp_model_new_random (const WpClipConfig *config,
                               WpTokenizer        *tokenizer,
                               guint64             seed,
                               GError            **error) G_GNUC_WARN_UNUSED_RESULT;
-/* path: a model folder or a bare .safetensors file (see above). */
+/* path: a model folder, a bare .safetensors file (see above), or a training run's output folder
+ * (see trainer.h), which stands for its latest checkpoint. */
 WpModel *wp_model_load (const char *path,
                         GError    **error) G_GNUC_WARN_UNUSED_RESULT;
 /* Writes config.json, model.safetensors (F32), vocab.json and merges.txt into dir (created if
@@ -108,6 +109,17 @@ gboolean wp_params_write (const WpModel *model,
                           const char    *path,
                           GHashTable    *metadata,
                           GError       **error);
+
+/* Reads a safetensors file of the model's parameter layout (every tensor by name and shape,
+ * any dtype wp_safetensors_read_f32 converts) into buffer; errors name the file and tensor. */
+gboolean wp_params_read (const WpModel *model,
+                         const char    *path,
+                         float         *buffer,
+                         GError       **error);
+
+/* An independent copy (weights, tokenizer, step), e.g. for inference on a training snapshot;
+ * NULL when the memory for it cannot be allocated. */
+WpModel *wp_model_copy (const WpModel *model) G_GNUC_WARN_UNUSED_RESULT;
 
 /* A bundled data file or folder: the first of $WORDPATCH_DATADIR, the installed data folder and the
  * source tree's data/ (for running from the build folder) that holds relative. NULL if none does. */

@@ -14,12 +14,16 @@ typedef int (*WpCliCommand) (int    argc,
 
 int wp_cli_embed (int    argc,
                   char **argv);
+int wp_cli_eval (int    argc,
+                 char **argv);
 int wp_cli_info (int    argc,
                  char **argv);
 int wp_cli_init (int    argc,
                  char **argv);
 int wp_cli_loss (int    argc,
                  char **argv);
+int wp_cli_train (int    argc,
+                  char **argv);
 
 /* Parses argv with entries; prints the error and returns FALSE on bad arguments. Leftover
  * positional arguments are an error too. */

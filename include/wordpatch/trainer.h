@@ -1,0 +1,148 @@
+/* trainer.h: the training loop, one for the command line and the app.
+ *
+ * A run trains a model (fine-tuned from --init, or from scratch with a preset size and a BPE
+ * vocabulary learnt from the training captions) on a dataset folder (dataset.h) with one
+ * objective (loss.h) and AdamW (adamw.h), and keeps everything in its output folder:
+ *
+ *   OUT/settings.json          the run's settings and the dataset's fingerprint
+ *   OUT/metrics.jsonl          one JSON object a step ({"step", "loss", ...}) or evaluation
+ *                              ({"step", "eval": {...}}), appended as the run goes
+ *   OUT/checkpoints/step-N/    a model folder (config.json, model.safetensors, vocab.json,
+ *                              merges.txt) plus adam_m.safetensors, adam_v.safetensors and
+ *                              state.json (step, seed, format)
+ *   OUT/latest                 symbolic link to the newest checkpoint
+ *
+ * A checkpoint is written into a temporary folder and renamed into place, so every step-N folder
+ * that exists is complete; a run killed at any moment leaves the previous ones intact. The step-0
+ * checkpoint (the untrained model) is written when the run starts; older checkpoints beyond
+ * `keep` are removed, except step 0.
+ *
+ * Determinism: the held-out split, each epoch's shuffle and each sample's augmentation are pure
+ * functions of the seed, the epoch and the step, so a resumed run repeats an uninterrupted one
+ * bit for bit (with the same number of threads).
+ *
+ * Threads: wp_trainer_run() runs on one thread (the app's worker); wp_trainer_set_paused() and
+ * wp_trainer_request_snapshot() / wp_trainer_copy_snapshot() may be called from any thread.
+ * Images are decoded on a background thread one batch ahead. */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "wordpatch/adamw.h"
+#include "wordpatch/augment.h"
+#include "wordpatch/dataset.h"
+#include "wordpatch/loss.h"
+#include "wordpatch/model.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  char            *data_dir;
+  char            *out_dir;
+  char            *init_model; /* fine-tune this model; NULL: from scratch */
+  char            *preset;     /* size from scratch: "tiny", "small" or "vit-b32" */
+  int              vocab_size; /* learnt vocabulary from scratch, default 1024 */
+  WpLossOptions    loss;
+  gint64           steps;        /* total updates; 0: from epochs */
+  double           epochs;       /* passes over the training pairs when steps is 0, default 10 */
+  int              batch;        /* pairs a step, default 32 */
+  double           lr;           /* peak learning rate; 0: 5e-4 from scratch, 1e-5 fine-tuning */
+  double           warmup;       /* fraction of the steps with a linear warm-up, default 0.05 */
+  double           weight_decay; /* default 0.1 */
+  gboolean         freeze_text;
+  gboolean         freeze_vision;
+  int              threads; /* OpenBLAS threads (process-wide); 0: the number of processors */
+  guint64          seed;
+  gint64           save_every; /* steps between checkpoints, default 200 */
+  gint64           eval_every; /* steps between held-out evaluations; 0: at checkpoints */
+  double           holdout;    /* fraction of pairs held out, default 0.1 */
+  int              eval_max;   /* held-out pairs evaluated at most, default 500 */
+  gboolean         augment;
+  WpAugmentOptions augment_options;
+  int              keep; /* checkpoints kept besides step 0, default 2 */
+} WpTrainSettings;
+
+typedef enum {
+  WP_TRAIN_EVENT_STEP,       /* an update was done */
+  WP_TRAIN_EVENT_EVAL,       /* a held-out evaluation finished */
+  WP_TRAIN_EVENT_CHECKPOINT, /* a checkpoint was written */
+} WpTrainEvent;
+
+typedef struct {
+  WpTrainEvent event;
+  gint64       step; /* updates done */
+  gint64       total_steps;
+  double       epoch; /* fractional epochs done */
+  WpLossParts  loss;  /* of the last step */
+  float        lr;
+  double       grad_norm;
+  float        logit_scale; /* exp of the parameter */
+  double       pairs_per_second;
+  double       elapsed_seconds; /* since this wp_trainer_run() started */
+  double       eta_seconds;
+  /* WP_TRAIN_EVENT_EVAL: held-out retrieval, global similarity */
+  guint  eval_pairs;
+  double i2t_r1, i2t_r5, t2i_r1, t2i_r5;
+  /* WP_TRAIN_EVENT_CHECKPOINT */
+  const char *checkpoint_dir;
+} WpTrainProgress;
+
+/* Called on the training thread between steps; must not block for long. */
+typedef void (*WpTrainProgressFunc) (const WpTrainProgress *progress,
+                                     gpointer               user_data);
+
+typedef struct _WpTrainer WpTrainer;
+
+void wp_train_settings_init (WpTrainSettings *settings);
+void wp_train_settings_clear (WpTrainSettings *settings);
+
+/* Starts a new run in settings->out_dir, which must not hold one already: opens and checks the
+ * dataset, splits it, builds or loads the model, writes settings.json and the step-0 checkpoint. */
+WpTrainer *wp_trainer_new (const WpTrainSettings *settings,
+                           GError               **error) G_GNUC_WARN_UNUSED_RESULT;
+/* Continues the run in out_dir from its newest checkpoint, with the settings it started with;
+ * data_dir, when not NULL, replaces the dataset's location (its contents must be the same), and
+ * threads, when above 0, the thread count. */
+WpTrainer *wp_trainer_resume (const char *out_dir,
+                              const char *data_dir,
+                              int         threads,
+                              GError    **error) G_GNUC_WARN_UNUSED_RESULT;
+void       wp_trainer_free (WpTrainer *trainer);
+
+/* Trains to the run's total steps. Cancelling stops at the next step boundary, writes a
+ * checkpoint and returns FALSE with G_IO_ERROR_CANCELLED. A non-finite loss or gradient stops
+ * without touching the weights or the checkpoints (WP_ERROR_NOT_FINITE, naming the step and the
+ * last checkpoint). */
+gboolean wp_trainer_run (WpTrainer          *trainer,
+                         WpTrainProgressFunc progress,
+                         gpointer            user_data,
+                         GCancellable       *cancellable,
+                         GError            **error);
+
+/* While paused, the loop waits between steps (cancelling still stops it). */
+void wp_trainer_set_paused (WpTrainer *trainer,
+                            gboolean   paused);
+
+/* Asks for a copy of the weights at the next step boundary. */
+void wp_trainer_request_snapshot (WpTrainer *trainer);
+/* Copies the newest snapshot into a model of the run's layout (from wp_trainer_get_model() and
+ * wp_model_copy()) and returns its generation, counting from 1; 0 when there is none yet. */
+guint wp_trainer_copy_snapshot (WpTrainer *trainer,
+                                WpModel   *model);
+
+/* The live model: its config and tokenizer may be read from any thread, its weights only from
+ * the training thread (use snapshots). */
+const WpModel         *wp_trainer_get_model (const WpTrainer *trainer);
+const WpDataset       *wp_trainer_get_dataset (const WpTrainer *trainer);
+const WpTrainSettings *wp_trainer_get_settings (const WpTrainer *trainer);
+gint64                 wp_trainer_get_step (const WpTrainer *trainer);
+gint64                 wp_trainer_get_total_steps (const WpTrainer *trainer);
+guint                  wp_trainer_get_n_train (const WpTrainer *trainer);
+guint                  wp_trainer_get_n_holdout (const WpTrainer *trainer);
+/* The newest complete checkpoint folder of the run, or NULL. */
+const char *wp_trainer_get_checkpoint_dir (const WpTrainer *trainer);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpTrainer, wp_trainer_free)
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WpTrainSettings, wp_train_settings_clear)
+
+G_END_DECLS

@@ -1,0 +1,839 @@
+#include "wordpatch/evaluate.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wordpatch/embed.h"
+#include "wordpatch/error.h"
+#include "wordpatch/kernels.h"
+#include "wordpatch/maps.h"
+
+/* Shapes: U distinct images, V distinct captions, P patches, E projection dim, T tokens of one
+ * caption, NT the tokens of a block of captions. */
+
+/* Bound on U x V, so that the two similarity matrices stay within 2 GB. */
+#define MAX_SIMILARITIES ((gsize) 1 << 28)
+/* Captions' tokens multiplied against one image's patches at a time. */
+#define TOKEN_BLOCK 4096
+
+static const char *const class_names[WP_WORD_CLASS_N] = { "colour", "shape", "size", "other" };
+
+void
+wp_eval_options_init (WpEvalOptions *options)
+{
+  memset (options, 0, sizeof *options);
+  options->retrieval = WP_RETRIEVAL_GLOBAL;
+}
+
+const char *
+wp_retrieval_to_string (WpRetrieval retrieval)
+{
+  return retrieval == WP_RETRIEVAL_FILIP ? "filip" : "global";
+}
+
+gboolean
+wp_retrieval_from_string (const char  *name,
+                          WpRetrieval *retrieval)
+{
+  if (g_strcmp0 (name, "global") == 0)
+    *retrieval = WP_RETRIEVAL_GLOBAL;
+  else if (g_strcmp0 (name, "filip") == 0)
+    *retrieval = WP_RETRIEVAL_FILIP;
+  else
+    return FALSE;
+  return TRUE;
+}
+
+const char *
+wp_word_class_to_string (WpWordClass word_class)
+{
+  g_return_val_if_fail (word_class < WP_WORD_CLASS_N, NULL);
+  return class_names[word_class];
+}
+
+WpWordClass
+wp_word_class (const char *word)
+{
+  static const char *const colours[] = { "red", "green", "blue", "yellow", "purple", "orange", "pink", "white", "black", "grey", "gray", "brown" };
+  static const char *const shapes[] = { "circle", "square", "triangle", "star", "cross", "diamond",
+                                        "circles", "squares", "triangles", "stars", "crosses", "diamonds" };
+  static const char *const sizes[] = { "small", "big", "large", "tiny" };
+  g_autofree char         *lower = NULL;
+
+  g_return_val_if_fail (word != NULL, WP_WORD_CLASS_OTHER);
+  lower = g_utf8_strdown (word, -1);
+  for (gsize i = 0; i < G_N_ELEMENTS (colours); i++) {
+    if (strcmp (lower, colours[i]) == 0)
+      return WP_WORD_CLASS_COLOUR;
+  }
+  for (gsize i = 0; i < G_N_ELEMENTS (shapes); i++) {
+    if (strcmp (lower, shapes[i]) == 0)
+      return WP_WORD_CLASS_SHAPE;
+  }
+  for (gsize i = 0; i < G_N_ELEMENTS (sizes); i++) {
+    if (strcmp (lower, sizes[i]) == 0)
+      return WP_WORD_CLASS_SIZE;
+  }
+  return WP_WORD_CLASS_OTHER;
+}
+
+char *
+wp_caption_key (const char *caption)
+{
+  g_autofree char *valid = g_utf8_make_valid (caption, -1);
+  g_autofree char *lower = g_utf8_strdown (valid, -1);
+  GString         *key = g_string_new (NULL);
+  gboolean         space = FALSE;
+
+  for (const char *p = lower; *p != '\0'; p = g_utf8_next_char (p)) {
+    const gunichar c = g_utf8_get_char (p);
+
+    if (g_unichar_isspace (c)) {
+      space = key->len > 0;
+      continue;
+    }
+    if (space)
+      g_string_append_c (key, ' ');
+    space = FALSE;
+    g_string_append_unichar (key, c);
+  }
+  return g_string_free (key, FALSE);
+}
+
+/* ---- retrieval ---- */
+
+int
+wp_retrieval_rank (const float  *scores,
+                   const guint8 *correct,
+                   int           n)
+{
+  float    best = NAN;
+  gboolean any = FALSE;
+  int      rank = 0;
+
+  for (int c = 0; c < n; c++) {
+    if (!correct[c])
+      continue;
+    if (!any || isnan (best) || scores[c] > best)
+      best = scores[c];
+    any = TRUE;
+  }
+  if (!any)
+    return -1;
+  /* A wrong candidate beats the query unless it is strictly below the best correct score:
+   * ties and NaNs count against the query. */
+  for (int c = 0; c < n; c++) {
+    if (!correct[c] && !(scores[c] < best))
+      rank++;
+  }
+  return rank;
+}
+
+double
+wp_recall_at_k (const float  *sim,
+                const guint8 *correct,
+                int           n_rows,
+                int           n_cols,
+                int           k)
+{
+  int hits = 0;
+
+  g_return_val_if_fail (n_rows > 0, NAN);
+  for (int r = 0; r < n_rows; r++) {
+    const int rank = wp_retrieval_rank (sim + (gsize) r * n_cols, correct + (gsize) r * n_cols, n_cols);
+
+    if (rank >= 0 && rank < k)
+      hits++;
+  }
+  return (double) hits / n_rows;
+}
+
+/* ---- localisation geometry ---- */
+
+static gboolean
+rect_contains (double x,
+               double y,
+               double w,
+               double h,
+               double px,
+               double py)
+{
+  return px >= x && px <= x + w && py >= y && py <= y + h;
+}
+
+gboolean
+wp_pointing_hit (const float       *map,
+                 int                grid,
+                 const WpImageCrop *crop,
+                 const WpBox       *boxes,
+                 guint              n_boxes)
+{
+  const int   peak = wp_map_peak (map, grid * grid);
+  WpImageCrop rect;
+  double      cx, cy;
+
+  wp_patch_rect (crop, grid, peak, &rect);
+  cx = rect.x + rect.width / 2.0;
+  cy = rect.y + rect.height / 2.0;
+  for (guint b = 0; b < n_boxes; b++) {
+    if (rect_contains (boxes[b].x, boxes[b].y, boxes[b].w, boxes[b].h, cx, cy))
+      return TRUE;
+  }
+  return FALSE;
+}
+
+int
+wp_region_filip (guint8      *selected,
+                 const float *map,
+                 int          P)
+{
+  const int   peak = wp_map_peak (map, P);
+  const float max = map[peak];
+  int         n = 0;
+
+  for (int p = 0; p < P; p++) {
+    selected[p] = max > 0.0f ? map[p] >= 0.5f * max : p == peak;
+    n += selected[p];
+  }
+  return n;
+}
+
+int
+wp_region_sparc (guint8      *selected,
+                 const float *map,
+                 int          P)
+{
+  int n = 0;
+
+  for (int p = 0; p < P; p++) {
+    selected[p] = map[p] > 0.0f;
+    n += selected[p];
+  }
+  return n;
+}
+
+static int
+compare_doubles (const void *a,
+                 const void *b)
+{
+  const double x = *(const double *) a, y = *(const double *) b;
+
+  return (x > y) - (x < y);
+}
+
+/* Sorts edges (n) and drops duplicates; returns how many are left. */
+static int
+sort_unique (double *edges,
+             int     n)
+{
+  int kept = 0;
+
+  qsort (edges, n, sizeof *edges, compare_doubles);
+  for (int i = 0; i < n; i++) {
+    if (kept == 0 || edges[i] != edges[kept - 1])
+      edges[kept++] = edges[i];
+  }
+  return kept;
+}
+
+/* Whether (x, y), strictly inside a cell, is in one of the selected patches. */
+static gboolean
+in_region (const guint8      *selected,
+           int                grid,
+           const WpImageCrop *crop,
+           double             x,
+           double             y)
+{
+  const double col = floor ((x - crop->x) * grid / crop->width);
+  const double row = floor ((y - crop->y) * grid / crop->height);
+
+  if (!(col >= 0 && col < grid && row >= 0 && row < grid))
+    return FALSE;
+  return selected[(int) row * grid + (int) col] != 0;
+}
+
+double
+wp_region_iou (const guint8      *selected,
+               int                grid,
+               const WpImageCrop *crop,
+               int                width,
+               int                height,
+               const WpBox       *boxes,
+               guint              n_boxes)
+{
+  /* Cell edges: the patch grid's lines, the boxes' sides and the image's borders, clipped. */
+  const int          n_edges = grid + 1 + 2 * (int) n_boxes + 2;
+  g_autofree double *xs = g_new (double, n_edges);
+  g_autofree double *ys = g_new (double, n_edges);
+  int                nx = 0, ny = 0;
+  double             inter = 0.0, uni = 0.0;
+
+  for (int i = 0; i <= grid; i++) {
+    xs[nx++] = CLAMP (crop->x + i * crop->width / grid, 0.0, (double) width);
+    ys[ny++] = CLAMP (crop->y + i * crop->height / grid, 0.0, (double) height);
+  }
+  for (guint b = 0; b < n_boxes; b++) {
+    xs[nx++] = CLAMP (boxes[b].x, 0.0, (double) width);
+    xs[nx++] = CLAMP (boxes[b].x + boxes[b].w, 0.0, (double) width);
+    ys[ny++] = CLAMP (boxes[b].y, 0.0, (double) height);
+    ys[ny++] = CLAMP (boxes[b].y + boxes[b].h, 0.0, (double) height);
+  }
+  xs[nx++] = 0.0;
+  xs[nx++] = width;
+  ys[ny++] = 0.0;
+  ys[ny++] = height;
+  nx = sort_unique (xs, nx);
+  ny = sort_unique (ys, ny);
+
+  for (int j = 0; j + 1 < ny; j++) {
+    const double y = 0.5 * (ys[j] + ys[j + 1]), dy = ys[j + 1] - ys[j];
+
+    for (int i = 0; i + 1 < nx; i++) {
+      const double   x = 0.5 * (xs[i] + xs[i + 1]), area = (xs[i + 1] - xs[i]) * dy;
+      const gboolean in_map = in_region (selected, grid, crop, x, y);
+      gboolean       in_box = FALSE;
+
+      for (guint b = 0; b < n_boxes && !in_box; b++)
+        in_box = x > boxes[b].x && x < boxes[b].x + boxes[b].w && y > boxes[b].y && y < boxes[b].y + boxes[b].h;
+      if (in_map && in_box)
+        inter += area;
+      if (in_map || in_box)
+        uni += area;
+    }
+  }
+  return uni > 0.0 ? inter / uni : 0.0;
+}
+
+/* ---- accumulating results ---- */
+
+static void
+word_init (WpEvalWord *word,
+           const char *name)
+{
+  memset (word, 0, sizeof *word);
+  word->word = g_strdup (name);
+}
+
+static void
+word_add (WpEvalWord *word,
+          gboolean    pointing_filip,
+          gboolean    pointing_sparc,
+          double      iou_filip,
+          double      iou_sparc)
+{
+  word->count++;
+  word->pointing_filip += pointing_filip;
+  word->pointing_sparc += pointing_sparc;
+  word->iou_filip += iou_filip;
+  word->iou_sparc += iou_sparc;
+  word->iou_hit_filip += iou_filip >= 0.5;
+  word->iou_hit_sparc += iou_sparc >= 0.5;
+}
+
+/* Turns the sums into means, NAN for an empty set. */
+static void
+word_finish (WpEvalWord *word)
+{
+  double *values[] = { &word->pointing_filip, &word->pointing_sparc, &word->iou_filip,
+                       &word->iou_sparc, &word->iou_hit_filip, &word->iou_hit_sparc };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (values); i++)
+    *values[i] = word->count > 0 ? *values[i] / word->count : NAN;
+}
+
+static void
+word_clear (gpointer data)
+{
+  WpEvalWord *word = data;
+
+  g_clear_pointer (&word->word, g_free);
+}
+
+static int
+compare_words (gconstpointer a,
+               gconstpointer b)
+{
+  return strcmp (((const WpEvalWord *) a)->word, ((const WpEvalWord *) b)->word);
+}
+
+typedef struct {
+  WpEvalWord  overall;
+  WpEvalWord  classes[WP_WORD_CLASS_N];
+  GArray     *words;   /* of WpEvalWord */
+  GHashTable *by_word; /* word -> index in words + 1 */
+  guint       unmatched;
+} Localisation;
+
+static void
+localisation_init (Localisation *loc)
+{
+  word_init (&loc->overall, "all");
+  for (int c = 0; c < WP_WORD_CLASS_N; c++)
+    word_init (&loc->classes[c], class_names[c]);
+  loc->words = g_array_new (FALSE, FALSE, sizeof (WpEvalWord));
+  g_array_set_clear_func (loc->words, word_clear);
+  loc->by_word = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  loc->unmatched = 0;
+}
+
+static void
+localisation_clear (Localisation *loc)
+{
+  word_clear (&loc->overall);
+  for (int c = 0; c < WP_WORD_CLASS_N; c++)
+    word_clear (&loc->classes[c]);
+  g_clear_pointer (&loc->words, g_array_unref);
+  g_clear_pointer (&loc->by_word, g_hash_table_unref);
+}
+
+static WpEvalWord *
+localisation_word (Localisation *loc,
+                   const char   *name)
+{
+  guint index = GPOINTER_TO_UINT (g_hash_table_lookup (loc->by_word, name));
+
+  if (index == 0) {
+    WpEvalWord word;
+
+    word_init (&word, name);
+    g_array_append_val (loc->words, word);
+    index = loc->words->len;
+    g_hash_table_insert (loc->by_word, g_strdup (name), GUINT_TO_POINTER (index));
+  }
+  return &g_array_index (loc->words, WpEvalWord, index - 1);
+}
+
+/* Scores every boxed word of one pair. image_width x image_height: the original image. */
+static void
+localise_pair (Localisation           *loc,
+               const WpModel          *model,
+               const WpPair           *pair,
+               const WpImageEmbedding *image,
+               int                     image_width,
+               int                     image_height,
+               const WpTextEmbedding  *text)
+{
+  const int P = image->n_patches, grid = image->grid;
+  g_autoptr (WpWordMaps) maps = wp_word_maps_new (model, image, text);
+  g_autofree gboolean *done = g_new0 (gboolean, pair->n_boxes);
+  g_autofree WpBox    *group = g_new (WpBox, pair->n_boxes);
+  g_autofree guint8   *selected = g_new (guint8, P);
+
+  for (guint b = 0; b < pair->n_boxes; b++) {
+    g_autofree char *lower = NULL;
+    const WpWordMap *word;
+    guint            n_group = 0;
+    int              w;
+    gboolean         pointing_filip, pointing_sparc;
+    double           iou_filip, iou_sparc;
+
+    if (done[b])
+      continue;
+    /* The word's region: every box of the same word (lowercased) and occurrence. */
+    lower = g_utf8_strdown (pair->boxes[b].word, -1);
+    for (guint c = b; c < pair->n_boxes; c++) {
+      g_autofree char *other = NULL;
+
+      if (done[c] || pair->boxes[c].occurrence != pair->boxes[b].occurrence)
+        continue;
+      other = g_utf8_strdown (pair->boxes[c].word, -1);
+      if (strcmp (other, lower) != 0)
+        continue;
+      done[c] = TRUE;
+      group[n_group++] = pair->boxes[c];
+    }
+    w = wp_word_maps_find_word (maps, lower, pair->boxes[b].occurrence);
+    if (w < 0) {
+      loc->unmatched += n_group;
+      continue;
+    }
+    word = wp_word_maps_get_word (maps, w);
+    pointing_filip = wp_pointing_hit (word->filip, grid, &image->crop, group, n_group);
+    pointing_sparc = wp_pointing_hit (word->sparc, grid, &image->crop, group, n_group);
+    wp_region_filip (selected, word->filip, P);
+    iou_filip = wp_region_iou (selected, grid, &image->crop, image_width, image_height, group, n_group);
+    wp_region_sparc (selected, word->sparc, P);
+    iou_sparc = wp_region_iou (selected, grid, &image->crop, image_width, image_height, group, n_group);
+
+    word_add (&loc->overall, pointing_filip, pointing_sparc, iou_filip, iou_sparc);
+    word_add (&loc->classes[wp_word_class (lower)], pointing_filip, pointing_sparc, iou_filip, iou_sparc);
+    word_add (localisation_word (loc, lower), pointing_filip, pointing_sparc, iou_filip, iou_sparc);
+  }
+}
+
+/* ---- grouping pairs into distinct images and captions ---- */
+
+/* Assigns each of the n keys a group, in order of first appearance; returns the number of
+ * groups and, in first (n), the first item of each group. */
+static guint
+assign_groups (char *const *keys,
+               guint        n,
+               guint       *group,
+               guint       *first)
+{
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  guint n_groups = 0;
+
+  for (guint i = 0; i < n; i++) {
+    gpointer value;
+
+    if (g_hash_table_lookup_extended (seen, keys[i], NULL, &value)) {
+      group[i] = GPOINTER_TO_UINT (value);
+    } else {
+      group[i] = n_groups;
+      first[n_groups] = i;
+      g_hash_table_insert (seen, keys[i], GUINT_TO_POINTER (n_groups));
+      n_groups++;
+    }
+  }
+  return n_groups;
+}
+
+/* The items 0..n-1 listed by group: those of group g are members[offsets[g] .. offsets[g+1]-1],
+ * in increasing order. offsets (n_groups + 1), members (n). */
+static void
+list_groups (guint       *offsets,
+             guint       *members,
+             const guint *group,
+             guint        n,
+             guint        n_groups)
+{
+  g_autofree guint *fill = g_new0 (guint, n_groups);
+
+  memset (offsets, 0, (n_groups + 1) * sizeof *offsets);
+  for (guint i = 0; i < n; i++)
+    offsets[group[i] + 1]++;
+  for (guint g = 0; g < n_groups; g++)
+    offsets[g + 1] += offsets[g];
+  for (guint i = 0; i < n; i++)
+    members[offsets[group[i]] + fill[group[i]]++] = i;
+}
+
+/* ---- similarities ---- */
+
+/* FILIP over every image and caption: i2t (U, V) = sI, t2i (V, U) = sT. patches (U, P, E) unit;
+ * tokens (sum of lengths, E) unit, caption v's at rows offsets[v] .. offsets[v+1]-1. */
+static gboolean
+filip_similarities (float        *i2t,
+                    float        *t2i,
+                    const float  *patches,
+                    const float  *tokens,
+                    const guint  *offsets,
+                    int           U,
+                    int           V,
+                    int           P,
+                    int           E,
+                    GCancellable *cancellable,
+                    GError      **error)
+{
+  g_autofree float *block = NULL;
+  guint             max_tokens = 0;
+
+  for (int v = 0; v < V; v++)
+    max_tokens = MAX (max_tokens, offsets[v + 1] - offsets[v]);
+  block = g_new (float, (gsize) P *MAX (max_tokens, TOKEN_BLOCK));
+
+  for (int v0 = 0; v0 < V;) {
+    int v1 = v0 + 1;
+    int NT;
+
+    while (v1 < V && offsets[v1 + 1] - offsets[v0] <= TOKEN_BLOCK)
+      v1++;
+    NT = (int) (offsets[v1] - offsets[v0]);
+    for (int u = 0; u < U; u++) {
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      /* block (P, NT) = patches_u (P, E) . tokens (NT, E)^T */
+      wp_matmul_forward (block, patches + (gsize) u * P * E, tokens + (gsize) offsets[v0] * E, NULL, P, E, NT);
+      for (int v = v0; v < v1; v++) {
+        const int first = (int) (offsets[v] - offsets[v0]), T = (int) (offsets[v + 1] - offsets[v]);
+        double    s_image = 0.0, s_text = 0.0;
+
+        for (int p = 0; p < P; p++) {
+          const float *row = block + (gsize) p * NT + first;
+          float        best = row[0];
+
+          for (int l = 1; l < T; l++)
+            best = MAX (best, row[l]);
+          s_image += best;
+        }
+        for (int l = 0; l < T; l++) {
+          float best = block[first + l];
+
+          for (int p = 1; p < P; p++)
+            best = MAX (best, block[(gsize) p * NT + first + l]);
+          s_text += best;
+        }
+        i2t[(gsize) u * V + v] = (float) (s_image / P);
+        t2i[(gsize) v * U + u] = (float) (s_text / T);
+      }
+    }
+    v0 = v1;
+  }
+  return TRUE;
+}
+
+/* Recall@1, 5, 10 of the n_rows queries of sim (n_rows, n_cols); the correct candidates of row
+ * r are the groups other_group[m] of the members m of row r's list (offsets, members). */
+static void
+recalls (double      *r1,
+         double      *r5,
+         double      *r10,
+         const float *sim,
+         int          n_rows,
+         int          n_cols,
+         const guint *offsets,
+         const guint *members,
+         const guint *other_group)
+{
+  g_autofree guint8 *correct = g_new0 (guint8, n_cols);
+  int                hits[3] = { 0, 0, 0 };
+
+  for (int r = 0; r < n_rows; r++) {
+    int rank;
+
+    for (guint m = offsets[r]; m < offsets[r + 1]; m++)
+      correct[other_group[members[m]]] = 1;
+    rank = wp_retrieval_rank (sim + (gsize) r * n_cols, correct, n_cols);
+    g_assert (rank >= 0);
+    hits[0] += rank < 1;
+    hits[1] += rank < 5;
+    hits[2] += rank < 10;
+    for (guint m = offsets[r]; m < offsets[r + 1]; m++)
+      correct[other_group[members[m]]] = 0;
+  }
+  *r1 = (double) hits[0] / n_rows;
+  *r5 = (double) hits[1] / n_rows;
+  *r10 = (double) hits[2] / n_rows;
+}
+
+/* ---- the evaluation ---- */
+
+typedef struct {
+  guint             n;                             /* pairs */
+  const WpPair    **pairs;                         /* (n) */
+  guint             U, V;                          /* distinct images and captions */
+  guint            *image_of;                      /* (n) */
+  guint            *text_of;                       /* (n) */
+  guint            *image_first;                   /* (U) first pair of each image */
+  guint            *text_first;                    /* (V) first pair of each caption */
+  guint            *image_offsets, *image_members; /* pairs by image: (U + 1), (n) */
+  guint            *text_offsets, *text_members;   /* pairs by caption: (V + 1), (n) */
+  WpTextEmbedding **texts;                         /* (V) */
+} Eval;
+
+static void
+eval_clear (Eval *ev)
+{
+  if (ev->texts != NULL) {
+    for (guint v = 0; v < ev->V; v++)
+      wp_text_embedding_free (ev->texts[v]);
+  }
+  g_free (ev->texts);
+  g_free (ev->pairs);
+  g_free (ev->image_of);
+  g_free (ev->text_of);
+  g_free (ev->image_first);
+  g_free (ev->text_first);
+  g_free (ev->image_offsets);
+  g_free (ev->image_members);
+  g_free (ev->text_offsets);
+  g_free (ev->text_members);
+}
+
+static void
+eval_group (Eval *ev)
+{
+  const guint n = ev->n;
+  char      **image_keys = g_new (char *, n);
+  char      **text_keys = g_new (char *, n);
+
+  for (guint i = 0; i < n; i++) {
+    image_keys[i] = g_canonicalize_filename (ev->pairs[i]->image_path, NULL);
+    text_keys[i] = wp_caption_key (ev->pairs[i]->caption);
+  }
+  ev->image_of = g_new (guint, n);
+  ev->text_of = g_new (guint, n);
+  ev->image_first = g_new (guint, n);
+  ev->text_first = g_new (guint, n);
+  ev->U = assign_groups (image_keys, n, ev->image_of, ev->image_first);
+  ev->V = assign_groups (text_keys, n, ev->text_of, ev->text_first);
+  ev->image_offsets = g_new (guint, ev->U + 1);
+  ev->image_members = g_new (guint, n);
+  ev->text_offsets = g_new (guint, ev->V + 1);
+  ev->text_members = g_new (guint, n);
+  list_groups (ev->image_offsets, ev->image_members, ev->image_of, n, ev->U);
+  list_groups (ev->text_offsets, ev->text_members, ev->text_of, n, ev->V);
+  for (guint i = 0; i < n; i++) {
+    g_free (image_keys[i]);
+    g_free (text_keys[i]);
+  }
+  g_free (image_keys);
+  g_free (text_keys);
+}
+
+static void
+fill_localisation (WpEvalResult *result,
+                   Localisation *loc)
+{
+  word_finish (&loc->overall);
+  result->boxed_words = loc->overall.count;
+  result->unmatched_boxes = loc->unmatched;
+  result->pointing_filip = loc->overall.pointing_filip;
+  result->pointing_sparc = loc->overall.pointing_sparc;
+  result->iou_filip = loc->overall.iou_filip;
+  result->iou_sparc = loc->overall.iou_sparc;
+  result->iou_hit_filip = loc->overall.iou_hit_filip;
+  result->iou_hit_sparc = loc->overall.iou_hit_sparc;
+  for (int c = 0; c < WP_WORD_CLASS_N; c++) {
+    word_finish (&loc->classes[c]);
+    result->classes[c] = loc->classes[c];
+    loc->classes[c].word = NULL; /* moved into result */
+  }
+  for (guint w = 0; w < loc->words->len; w++)
+    word_finish (&g_array_index (loc->words, WpEvalWord, w));
+  g_array_sort (loc->words, compare_words);
+  result->words = g_steal_pointer (&loc->words);
+}
+
+gboolean
+wp_evaluate (const WpModel       *model,
+             const WpDataset     *dataset,
+             const guint         *indices,
+             guint                n,
+             const WpEvalOptions *options,
+             GCancellable        *cancellable,
+             WpEvalResult        *result,
+             GError             **error)
+{
+  const int         E = model->config.projection_dim, P = wp_clip_config_n_patches (&model->config);
+  const gboolean    filip = options != NULL && options->retrieval == WP_RETRIEVAL_FILIP;
+  const guint       n_dataset = wp_dataset_get_n_pairs (dataset);
+  Eval              ev = { 0 };
+  Localisation      loc;
+  g_autofree float *image_global = NULL;
+  g_autofree float *image_patches = NULL;
+  g_autofree float *text_global = NULL;
+  g_autofree float *text_tokens = NULL;
+  g_autofree guint *token_offsets = NULL;
+  g_autofree float *i2t = NULL;
+  g_autofree float *t2i = NULL;
+  gboolean          ok = FALSE;
+
+  g_return_val_if_fail (model != NULL && dataset != NULL && result != NULL, FALSE);
+  memset (result, 0, sizeof *result);
+  ev.n = indices != NULL ? n : n_dataset;
+  if (ev.n == 0) {
+    g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s: no pair to evaluate", wp_dataset_get_dir (dataset));
+    return FALSE;
+  }
+  ev.pairs = g_new (const WpPair *, ev.n);
+  for (guint i = 0; i < ev.n; i++) {
+    const guint index = indices != NULL ? indices[i] : i;
+
+    if (index >= n_dataset) {
+      g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s: pair %u out of range (%u pairs)", wp_dataset_get_dir (dataset), index, n_dataset);
+      g_free (ev.pairs);
+      return FALSE;
+    }
+    ev.pairs[i] = wp_dataset_get_pair (dataset, index);
+  }
+  eval_group (&ev);
+  localisation_init (&loc);
+  if ((gsize) ev.U * ev.V > MAX_SIMILARITIES) {
+    g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s: %u images x %u captions are too many to rank (at most %" G_GSIZE_FORMAT " pairs of them)",
+                 wp_dataset_get_dir (dataset), ev.U, ev.V, MAX_SIMILARITIES);
+    goto out;
+  }
+
+  /* Captions: each distinct one embedded once. */
+  ev.texts = g_new0 (WpTextEmbedding *, ev.V);
+  token_offsets = g_new (guint, ev.V + 1);
+  token_offsets[0] = 0;
+  for (guint v = 0; v < ev.V; v++) {
+    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+      goto out;
+    ev.texts[v] = wp_embed_text (model, ev.pairs[ev.text_first[v]]->caption);
+    token_offsets[v + 1] = token_offsets[v] + (guint) ev.texts[v]->n_tokens;
+  }
+  text_global = g_new (float, (gsize) ev.V *E);
+  for (guint v = 0; v < ev.V; v++)
+    memcpy (text_global + (gsize) v * E, ev.texts[v]->global, E * sizeof (float));
+  if (filip) {
+    text_tokens = g_new (float, (gsize) token_offsets[ev.V] * E);
+    for (guint v = 0; v < ev.V; v++)
+      memcpy (text_tokens + (gsize) token_offsets[v] * E, ev.texts[v]->tokens, (gsize) ev.texts[v]->n_tokens * E * sizeof (float));
+  }
+
+  /* Images: each distinct one embedded once, its boxed pairs localised right away, and only
+   * what retrieval needs kept. */
+  image_global = g_new (float, (gsize) ev.U *E);
+  if (filip)
+    image_patches = g_new (float, (gsize) ev.U *P *E);
+  for (guint u = 0; u < ev.U; u++) {
+    g_autoptr (WpImage) image = NULL;
+    g_autoptr (WpImageEmbedding) embedding = NULL;
+
+    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+      goto out;
+    image = wp_image_load (ev.pairs[ev.image_first[u]]->image_path, error);
+    if (image == NULL)
+      goto out;
+    embedding = wp_embed_image (model, image);
+    for (guint m = ev.image_offsets[u]; m < ev.image_offsets[u + 1]; m++) {
+      const guint   i = ev.image_members[m];
+      const WpPair *pair = ev.pairs[i];
+      const guint   v = ev.text_of[i];
+      g_autoptr (WpTextEmbedding) own = NULL;
+
+      if (pair->n_boxes == 0)
+        continue;
+      /* Same key, different text ("A red circle"): the maps need this caption's own words. */
+      if (strcmp (pair->caption, ev.pairs[ev.text_first[v]]->caption) != 0)
+        own = wp_embed_text (model, pair->caption);
+      localise_pair (&loc, model, pair, embedding, image->width, image->height, own != NULL ? own : ev.texts[v]);
+    }
+    memcpy (image_global + (gsize) u * E, embedding->global, E * sizeof (float));
+    if (filip)
+      memcpy (image_patches + (gsize) u * P * E, embedding->patches, (gsize) P * E * sizeof (float));
+  }
+
+  /* Similarities: i2t (U, V), t2i (V, U). */
+  i2t = g_new (float, (gsize) ev.U *ev.V);
+  t2i = g_new (float, (gsize) ev.V *ev.U);
+  if (filip) {
+    if (!filip_similarities (i2t, t2i, image_patches, text_tokens, token_offsets, (int) ev.U, (int) ev.V, P, E, cancellable, error))
+      goto out;
+  } else {
+    wp_matmul_forward (i2t, image_global, text_global, NULL, (int) ev.U, E, (int) ev.V);
+    for (guint u = 0; u < ev.U; u++) {
+      for (guint v = 0; v < ev.V; v++)
+        t2i[(gsize) v * ev.U + u] = i2t[(gsize) u * ev.V + v];
+    }
+  }
+
+  result->pairs = ev.n;
+  result->images = ev.U;
+  result->texts = ev.V;
+  recalls (&result->i2t_r1, &result->i2t_r5, &result->i2t_r10, i2t, (int) ev.U, (int) ev.V, ev.image_offsets, ev.image_members, ev.text_of);
+  recalls (&result->t2i_r1, &result->t2i_r5, &result->t2i_r10, t2i, (int) ev.V, (int) ev.U, ev.text_offsets, ev.text_members, ev.image_of);
+  fill_localisation (result, &loc);
+  ok = TRUE;
+
+out:
+  localisation_clear (&loc);
+  eval_clear (&ev);
+  return ok;
+}
+
+void
+wp_eval_result_clear (WpEvalResult *result)
+{
+  if (result == NULL)
+    return;
+  for (int c = 0; c < WP_WORD_CLASS_N; c++)
+    g_free (result->classes[c].word);
+  g_clear_pointer (&result->words, g_array_unref);
+  memset (result, 0, sizeof *result);
+}

@@ -1,0 +1,221 @@
+#include <math.h>
+#include <stdio.h>
+
+#include "cli.h"
+
+/* ---- JSON ---- */
+
+static void
+add_number (JsonBuilder *builder,
+            const char  *name,
+            double       value)
+{
+  json_builder_set_member_name (builder, name);
+  if (isfinite (value))
+    json_builder_add_double_value (builder, value);
+  else
+    json_builder_add_null_value (builder);
+}
+
+static void
+add_word_members (JsonBuilder      *builder,
+                  const WpEvalWord *word)
+{
+  json_builder_set_member_name (builder, "count");
+  json_builder_add_int_value (builder, word->count);
+  add_number (builder, "pointing_filip", word->pointing_filip);
+  add_number (builder, "pointing_sparc", word->pointing_sparc);
+  add_number (builder, "iou_filip", word->iou_filip);
+  add_number (builder, "iou_sparc", word->iou_sparc);
+  add_number (builder, "iou_hit_filip", word->iou_hit_filip);
+  add_number (builder, "iou_hit_sparc", word->iou_hit_sparc);
+}
+
+static void
+print_json (const WpEvalResult *result,
+            WpRetrieval         retrieval)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "pairs");
+  json_builder_add_int_value (builder, result->pairs);
+  json_builder_set_member_name (builder, "images");
+  json_builder_add_int_value (builder, result->images);
+  json_builder_set_member_name (builder, "texts");
+  json_builder_add_int_value (builder, result->texts);
+  json_builder_set_member_name (builder, "similarity");
+  json_builder_add_string_value (builder, wp_retrieval_to_string (retrieval));
+  add_number (builder, "i2t_r1", result->i2t_r1);
+  add_number (builder, "i2t_r5", result->i2t_r5);
+  add_number (builder, "i2t_r10", result->i2t_r10);
+  add_number (builder, "t2i_r1", result->t2i_r1);
+  add_number (builder, "t2i_r5", result->t2i_r5);
+  add_number (builder, "t2i_r10", result->t2i_r10);
+  json_builder_set_member_name (builder, "boxed_words");
+  json_builder_add_int_value (builder, result->boxed_words);
+  json_builder_set_member_name (builder, "unmatched_boxes");
+  json_builder_add_int_value (builder, result->unmatched_boxes);
+  add_number (builder, "pointing_filip", result->pointing_filip);
+  add_number (builder, "pointing_sparc", result->pointing_sparc);
+  add_number (builder, "iou_filip", result->iou_filip);
+  add_number (builder, "iou_sparc", result->iou_sparc);
+  add_number (builder, "iou_hit_filip", result->iou_hit_filip);
+  add_number (builder, "iou_hit_sparc", result->iou_hit_sparc);
+
+  json_builder_set_member_name (builder, "classes");
+  json_builder_begin_object (builder);
+  for (int c = 0; c < WP_WORD_CLASS_N; c++) {
+    json_builder_set_member_name (builder, result->classes[c].word);
+    json_builder_begin_object (builder);
+    add_word_members (builder, &result->classes[c]);
+    json_builder_end_object (builder);
+  }
+  json_builder_end_object (builder);
+
+  json_builder_set_member_name (builder, "words");
+  json_builder_begin_object (builder);
+  for (guint w = 0; w < result->words->len; w++) {
+    const WpEvalWord *word = &g_array_index (result->words, WpEvalWord, w);
+
+    json_builder_set_member_name (builder, word->word);
+    json_builder_begin_object (builder);
+    add_word_members (builder, word);
+    json_builder_end_object (builder);
+  }
+  json_builder_end_object (builder);
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  wp_cli_print_json (root);
+}
+
+/* ---- text ---- */
+
+/* A value in a 6-character column, "-" when undefined. */
+static void
+print_value (double value)
+{
+  if (isfinite (value))
+    printf ("  %5.3f", value);
+  else
+    printf ("  %5s", "-");
+}
+
+static void
+print_word_row (const char       *name,
+                const WpEvalWord *word)
+{
+  printf ("  %-16s %5u ", name, word->count);
+  print_value (word->pointing_filip);
+  print_value (word->pointing_sparc);
+  printf (" ");
+  print_value (word->iou_filip);
+  print_value (word->iou_sparc);
+  printf (" ");
+  print_value (word->iou_hit_filip);
+  print_value (word->iou_hit_sparc);
+  printf ("\n");
+}
+
+static void
+print_text (const WpEvalResult *result,
+            WpRetrieval         retrieval)
+{
+  const WpEvalWord overall = { NULL, result->boxed_words, result->pointing_filip, result->pointing_sparc, result->iou_filip,
+                               result->iou_sparc, result->iou_hit_filip, result->iou_hit_sparc };
+
+  printf ("pairs: %u (%u distinct images, %u distinct captions)\n\n", result->pairs, result->images, result->texts);
+  printf ("retrieval by %s similarity (%s)\n", wp_retrieval_to_string (retrieval),
+          retrieval == WP_RETRIEVAL_FILIP ? "FILIP's sI image -> text, sT text -> image" : "cosine of the pooled embeddings");
+  printf ("  %-14s  %5s  %5s  %5s\n", "", "R@1", "R@5", "R@10");
+  printf ("  %-14s", "image -> text");
+  print_value (result->i2t_r1);
+  print_value (result->i2t_r5);
+  print_value (result->i2t_r10);
+  printf ("\n  %-14s", "text -> image");
+  print_value (result->t2i_r1);
+  print_value (result->t2i_r5);
+  print_value (result->t2i_r10);
+  printf ("\n\n");
+
+  printf ("localisation: %u boxed %s, %u unmatched %s; FILIP map vs SPARC grouping\n", result->boxed_words,
+          result->boxed_words == 1 ? "word" : "words", result->unmatched_boxes, result->unmatched_boxes == 1 ? "box" : "boxes");
+  printf ("  %-16s %5s %14s %14s %14s\n", "", "", "pointing game", "mean IoU", "IoU >= 0.5");
+  printf ("  %-16s %5s %14s %14s %14s\n", "", "count", "FILIP  SPARC", "FILIP  SPARC", "FILIP  SPARC");
+  print_word_row ("all", &overall);
+  for (int c = 0; c < WP_WORD_CLASS_N; c++) {
+    g_autofree char *name = g_strdup_printf ("class %s", result->classes[c].word);
+
+    print_word_row (name, &result->classes[c]);
+  }
+  if (result->words->len > 0)
+    printf ("per word:\n");
+  for (guint w = 0; w < result->words->len; w++) {
+    const WpEvalWord *word = &g_array_index (result->words, WpEvalWord, w);
+
+    print_word_row (word->word, word);
+  }
+}
+
+int
+wp_cli_eval (int    argc,
+             char **argv)
+{
+  g_autofree char *model_path = NULL;
+  g_autofree char *data_dir = NULL;
+  g_autofree char *similarity = NULL;
+  gint             limit = G_MININT; /* not given */
+  gboolean         json = FALSE;
+  GOptionEntry     entries[] = {
+        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "Model folder or .safetensors file (default: the bundled model)", "DIR" },
+        { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Dataset folder (captions.jsonl or captions.tsv; boxes for localisation)", "DIR" },
+        { "similarity", 's', 0, G_OPTION_ARG_STRING, &similarity, "Retrieval similarity: global (cosine of the pooled embeddings, default) or filip (sI / sT)", "NAME" },
+        { "limit", 'n', 0, G_OPTION_ARG_INT, &limit, "Evaluate only the first N pairs, in file order", "N" },
+        { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
+        { NULL }
+  };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (WpModel) model = NULL;
+  g_autoptr (WpDataset) dataset = NULL;
+  g_autofree guint *indices = NULL;
+  g_auto (WpEvalResult) result = { 0 };
+  WpEvalOptions options;
+  guint         n;
+
+  if (!wp_cli_parse (&argc, &argv, "eval", "retrieval and word localisation of a model on a dataset", entries))
+    return 2;
+  wp_eval_options_init (&options);
+  if (similarity != NULL && !wp_retrieval_from_string (similarity, &options.retrieval)) {
+    fprintf (stderr, "wordpatch-cli eval: unknown --similarity '%s' (global or filip)\n", similarity);
+    return 2;
+  }
+  if (limit != G_MININT && limit < 1) {
+    fprintf (stderr, "wordpatch-cli eval: --limit must be at least 1\n");
+    return 2;
+  }
+  if (data_dir == NULL) {
+    fprintf (stderr, "wordpatch-cli: eval needs --data DIR, a dataset folder\n");
+    return 1;
+  }
+  model = wp_cli_load_model (model_path, &error);
+  if (model == NULL)
+    return wp_cli_fail (error);
+  dataset = wp_cli_open_dataset (data_dir, &error);
+  if (dataset == NULL)
+    return wp_cli_fail (error);
+
+  n = wp_dataset_get_n_pairs (dataset);
+  if (limit != G_MININT && (guint) limit < n)
+    n = (guint) limit;
+  indices = g_new (guint, n);
+  for (guint i = 0; i < n; i++)
+    indices[i] = i;
+  if (!wp_evaluate (model, dataset, indices, n, &options, NULL, &result, &error))
+    return wp_cli_fail (error);
+  if (json)
+    print_json (&result, options.retrieval);
+  else
+    print_text (&result, options.retrieval);
+  return 0;
+}

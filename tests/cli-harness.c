@@ -1,0 +1,128 @@
+#include "cli-harness.h"
+
+#include <glib/gstdio.h>
+#include <stb_image_write.h>
+#include <string.h>
+#include <sys/wait.h>
+
+void
+wp_test_check_mentions (const char *text,
+                        const char *fragment,
+                        const char *file,
+                        int         line,
+                        const char *func)
+{
+  g_autofree char *message = NULL;
+
+  if (strstr (text, fragment) != NULL)
+    return;
+  message = g_strdup_printf ("\"%s\" does not mention \"%s\"", text, fragment);
+  g_assertion_message (G_LOG_DOMAIN, file, line, func, message);
+}
+
+void
+wp_test_run_clear (Run *run)
+{
+  g_clear_pointer (&run->out, g_free);
+  g_clear_pointer (&run->err, g_free);
+}
+
+void
+run_cli (Run *run,
+         ...)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
+  const char *arg;
+  va_list     args;
+  int         wait_status = 0;
+
+  g_ptr_array_add (argv, (gpointer) g_getenv ("WORDPATCH_CLI"));
+  va_start (args, run);
+  while ((arg = va_arg (args, const char *)) != NULL)
+    g_ptr_array_add (argv, (gpointer) arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+
+  run->status = -1;
+  if (!g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &run->out,
+                     &run->err, &wait_status, &error)) {
+    g_test_fail_printf ("cannot run %s: %s", g_getenv ("WORDPATCH_CLI"), error->message);
+    run->out = g_strdup ("");
+    run->err = g_strdup ("");
+    return;
+  }
+  if (WIFEXITED (wait_status))
+    run->status = WEXITSTATUS (wait_status);
+}
+
+void
+remove_tree (const char *dir)
+{
+  g_autoptr (GDir) handle = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  if (handle == NULL)
+    return;
+  while ((name = g_dir_read_name (handle)) != NULL) {
+    g_autofree char *path = g_build_filename (dir, name, NULL);
+
+    if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+      remove_tree (path);
+    else
+      g_unlink (path);
+  }
+  g_rmdir (dir);
+}
+
+static void
+append_cb (void *context,
+           void *data,
+           int   size)
+{
+  g_byte_array_append (context, data, (guint) size);
+}
+
+gboolean
+write_test_image (const char *path)
+{
+  const int          W = 80, H = 60;
+  g_autofree guint8 *pixels = g_new (guint8, W * H * 3);
+  g_autoptr (GByteArray) png = g_byte_array_new ();
+  g_autoptr (GError) error = NULL;
+
+  for (int y = 0; y < H; y++) {
+    for (int x = 0; x < W; x++) {
+      guint8  *p = pixels + (y * W + x) * 3;
+      gboolean inside = (x - 40) * (x - 40) + (y - 30) * (y - 30) < 20 * 20;
+
+      p[0] = 255;
+      p[1] = inside ? 0 : 255;
+      p[2] = inside ? 0 : 255;
+    }
+  }
+  g_assert_true (stbi_write_png_to_func (append_cb, png, W, H, 3, pixels, W * 3));
+  g_file_set_contents (path, (const char *) png->data, png->len, &error);
+  g_assert_no_error (error);
+  return error == NULL;
+}
+
+void
+assert_failure (const Run  *run,
+                const char *fragment1,
+                const char *fragment2,
+                const char *fragment3)
+{
+  const char *newline = strchr (run->err, '\n');
+
+  g_assert_cmpint (run->status, ==, 1);
+  g_assert_cmpstr (run->out, ==, "");
+  if (!g_str_has_prefix (run->err, "wordpatch-cli: ") || newline == NULL || newline[1] != '\0')
+    g_test_fail_printf ("stderr is not one line \"wordpatch-cli: ...\": \"%s\"", run->err);
+  if (fragment1 != NULL)
+    assert_mentions (run->err, fragment1);
+  if (fragment2 != NULL)
+    assert_mentions (run->err, fragment2);
+  if (fragment3 != NULL)
+    assert_mentions (run->err, fragment3);
+}

@@ -1,0 +1,45 @@
+/* cli-harness.h: what the end-to-end tests share to run wordpatch-cli ($WORDPATCH_CLI) and check
+ * what it prints. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Fails the running test (non-fatally) unless text holds fragment. */
+void wp_test_check_mentions (const char *text,
+                             const char *fragment,
+                             const char *file,
+                             int         line,
+                             const char *func);
+
+#define assert_mentions(text, fragment) \
+  wp_test_check_mentions ((text), (fragment), __FILE__, __LINE__, G_STRFUNC)
+
+typedef struct {
+  int   status; /* exit status, or -1 when killed by a signal */
+  char *out;
+  char *err;
+} Run;
+
+void wp_test_run_clear (Run *run);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Run, wp_test_run_clear)
+
+/* Runs $WORDPATCH_CLI with the NULL-terminated arguments and waits for it. */
+void run_cli (Run *run,
+              ...) G_GNUC_NULL_TERMINATED;
+
+/* Exit status 1, nothing on stdout, one stderr line "wordpatch-cli: ..." holding each fragment
+ * that is not NULL. */
+void assert_failure (const Run  *run,
+                     const char *fragment1,
+                     const char *fragment2,
+                     const char *fragment3);
+
+/* Deletes a folder and everything in it (symbolic links are removed, not followed). */
+void remove_tree (const char *dir);
+
+/* An 80 x 60 PNG: a red disc on white. */
+gboolean write_test_image (const char *path);
+
+G_END_DECLS

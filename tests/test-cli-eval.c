@@ -1,0 +1,402 @@
+/* test-cli-eval.c: wordpatch-cli eval end to end ($WORDPATCH_CLI, run with g_spawn_sync).
+ *
+ * A tiny random model is made with "init" and a dataset folder of PNGs and a captions.jsonl with
+ * boxes (one with a word the caption lacks, one pair without boxes) in a temporary folder shared
+ * by the tests and deleted at the end. Assertions are non-fatal so that the cleanup runs. */
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <stb_image_write.h>
+#include <string.h>
+
+#include "cli-harness.h"
+
+static char    *tmp_dir;
+static char    *model_dir;
+static char    *data_dir;
+static char    *vocab_dir;
+static gboolean made;
+
+static void
+append_cb (void *context,
+           void *data,
+           int   size)
+{
+  g_byte_array_append (context, data, (guint) size);
+}
+
+/* A W x H PNG: a disc of colour rgb on white. */
+static gboolean
+write_image (const char *path,
+             int         W,
+             int         H,
+             guint32     rgb)
+{
+  g_autofree guint8 *pixels = g_new (guint8, W * H * 3);
+  g_autoptr (GByteArray) png = g_byte_array_new ();
+  g_autoptr (GError) error = NULL;
+
+  for (int y = 0; y < H; y++) {
+    for (int x = 0; x < W; x++) {
+      guint8  *p = pixels + (y * W + x) * 3;
+      gboolean inside = (x - W / 2) * (x - W / 2) + (y - H / 2) * (y - H / 2) < (H / 3) * (H / 3);
+
+      p[0] = inside ? (guint8) (rgb >> 16) : 255;
+      p[1] = inside ? (guint8) (rgb >> 8) : 255;
+      p[2] = inside ? (guint8) rgb : 255;
+    }
+  }
+  g_assert_true (stbi_write_png_to_func (append_cb, png, W, H, 3, pixels, W * 3));
+  g_file_set_contents (path, (const char *) png->data, png->len, &error);
+  g_assert_no_error (error);
+  return error == NULL;
+}
+
+static const char captions[] =
+  "{\"image\": \"red.png\", \"caption\": \"a red circle\", \"boxes\": ["
+  "{\"word\": \"red\", \"x\": 20, \"y\": 10, \"w\": 40, \"h\": 40}, {\"word\": \"circle\", \"x\": 20, \"y\": 10, \"w\": 40, \"h\": 40},"
+  "{\"word\": \"dog\", \"x\": 0, \"y\": 0, \"w\": 10, \"h\": 10}]}\n"
+  "{\"image\": \"blue.png\", \"caption\": \"a small blue circle\", \"boxes\": ["
+  "{\"word\": \"small\", \"x\": 16, \"y\": 16, \"w\": 32, \"h\": 32}, {\"word\": \"Blue\", \"x\": 16, \"y\": 16, \"w\": 32, \"h\": 32}]}\n"
+  "{\"image\": \"green.png\", \"caption\": \"a green circle\"}\n"
+  "{\"image\": \"red.png\", \"caption\": \"A red circle\"}\n";
+
+/* Makes the model and the dataset once. FALSE when the test cannot go on. */
+static gboolean
+ensure_setup (void)
+{
+  g_auto (Run) run = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *file = NULL;
+  const struct {
+    const char *name;
+    int         W, H;
+    guint32     rgb;
+  } images[] = { { "red.png", 80, 60, 0xff0000 }, { "blue.png", 64, 64, 0x0000ff }, { "green.png", 50, 90, 0x00c000 } };
+
+  if (made)
+    return TRUE;
+  if (g_getenv ("WORDPATCH_CLI") == NULL) {
+    g_test_skip ("WORDPATCH_CLI is not set");
+    return FALSE;
+  }
+  tmp_dir = g_dir_make_tmp ("wp-test-cli-eval-XXXXXX", &error);
+  g_assert_no_error (error);
+  if (tmp_dir == NULL)
+    return FALSE;
+  model_dir = g_build_filename (tmp_dir, "model", NULL);
+  data_dir = g_build_filename (tmp_dir, "data", NULL);
+  g_mkdir (data_dir, 0755);
+  for (gsize i = 0; i < G_N_ELEMENTS (images); i++) {
+    g_autofree char *path = g_build_filename (data_dir, images[i].name, NULL);
+
+    if (!write_image (path, images[i].W, images[i].H, images[i].rgb))
+      return FALSE;
+  }
+  file = g_build_filename (data_dir, "captions.jsonl", NULL);
+  g_file_set_contents (file, captions, -1, &error);
+  g_assert_no_error (error);
+
+  run_cli (&run, "init", "--config", "tiny", "--out", model_dir, "--vocab", vocab_dir, NULL);
+  if (run.status != 0) {
+    g_test_fail_printf ("wordpatch-cli init failed with status %d: %s", run.status, run.err);
+    return FALSE;
+  }
+  made = TRUE;
+  return !g_test_failed ();
+}
+
+/* The root object of a JSON text, or NULL (and the test failed). */
+static JsonObject *
+parse_object (JsonParser *parser,
+              const char *text)
+{
+  g_autoptr (GError) error = NULL;
+  JsonNode *root;
+
+  if (!json_parser_load_from_data (parser, text, -1, &error)) {
+    g_test_fail_printf ("output is not JSON (%s): %s", error->message, text);
+    return NULL;
+  }
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)) {
+    g_test_fail_printf ("output is not a JSON object: %s", text);
+    return NULL;
+  }
+  return json_node_get_object (root);
+}
+
+/* The object member key of obj, or NULL when it is missing or not an object. */
+static JsonObject *
+object_member (JsonObject *obj,
+               const char *key)
+{
+  JsonNode *node = obj != NULL ? json_object_get_member (obj, key) : NULL;
+
+  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+}
+
+/* An integer member, or -1000 when missing or not an integer. */
+static gint64
+int_member (JsonObject *obj,
+            const char *key)
+{
+  JsonNode *node = json_object_get_member (obj, key);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64) {
+    g_test_fail_printf ("\"%s\" is not an integer", key);
+    return -1000;
+  }
+  return json_node_get_int (node);
+}
+
+/* A member that is a number in [0, 1], or null when null_ok; NAN for null. */
+static double
+fraction_member (JsonObject *obj,
+                 const char *key,
+                 gboolean    null_ok)
+{
+  JsonNode *node = json_object_get_member (obj, key);
+  double    value;
+
+  if (node != NULL && JSON_NODE_HOLDS_NULL (node) && null_ok)
+    return NAN;
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
+      (json_node_get_value_type (node) != G_TYPE_DOUBLE && json_node_get_value_type (node) != G_TYPE_INT64)) {
+    g_test_fail_printf ("\"%s\" is not a number", key);
+    return NAN;
+  }
+  value = json_node_get_double (node);
+  if (!(value >= 0.0 && value <= 1.0))
+    g_test_fail_printf ("\"%s\" = %g is outside [0, 1]", key, value);
+  return value;
+}
+
+static void
+check_word_object (JsonObject *obj,
+                   const char *name,
+                   gint64      count)
+{
+  const char *const keys[] = { "pointing_filip", "pointing_sparc", "iou_filip", "iou_sparc", "iou_hit_filip", "iou_hit_sparc" };
+
+  if (obj == NULL) {
+    g_test_fail_printf ("no object for \"%s\"", name);
+    return;
+  }
+  /* count < 0: the top level, which has "boxed_words" instead. */
+  if (count >= 0 && int_member (obj, "count") != count)
+    g_test_fail_printf ("\"%s\" has count %" G_GINT64_FORMAT ", expected %" G_GINT64_FORMAT, name, int_member (obj, "count"), count);
+  for (gsize i = 0; i < G_N_ELEMENTS (keys); i++) {
+    const double value = fraction_member (obj, keys[i], count == 0);
+
+    if (count == 0 && !isnan (value))
+      g_test_fail_printf ("\"%s\".%s should be null without words", name, keys[i]);
+  }
+}
+
+static void
+check_json (const char *similarity,
+            const char *limit)
+{
+  const char *const recalls[] = { "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10" };
+  g_auto (Run) run = { 0 };
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *root, *classes, *words;
+
+  if (limit != NULL)
+    run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, "--json", "--similarity", similarity, "--limit", limit, NULL);
+  else
+    run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, "--json", "--similarity", similarity, NULL);
+  g_assert_cmpint (run.status, ==, 0);
+  g_assert_cmpstr (run.err, ==, "");
+  root = parse_object (parser, run.out);
+  if (root == NULL)
+    return;
+
+  g_assert_true (json_object_has_member (root, "similarity"));
+  g_assert_cmpstr (json_object_get_string_member (root, "similarity"), ==, similarity);
+  for (gsize i = 0; i < G_N_ELEMENTS (recalls); i++)
+    fraction_member (root, recalls[i], FALSE);
+  g_assert_cmpfloat (json_object_get_double_member (root, "i2t_r1"), <=, json_object_get_double_member (root, "i2t_r5"));
+  g_assert_cmpfloat (json_object_get_double_member (root, "t2i_r5"), <=, json_object_get_double_member (root, "t2i_r10"));
+
+  if (limit != NULL) {
+    /* The first pair alone: one image, one caption, its two boxed words and "dog". */
+    g_assert_cmpint (int_member (root, "pairs"), ==, 1);
+    g_assert_cmpfloat (json_object_get_double_member (root, "i2t_r1"), ==, 1.0);
+    g_assert_cmpint (int_member (root, "boxed_words"), ==, 2);
+    g_assert_cmpint (int_member (root, "unmatched_boxes"), ==, 1);
+    return;
+  }
+  /* Four pairs; red.png twice with the same caption (case aside): 3 images, 3 captions. */
+  g_assert_cmpint (int_member (root, "pairs"), ==, 4);
+  g_assert_cmpint (int_member (root, "images"), ==, 3);
+  g_assert_cmpint (int_member (root, "texts"), ==, 3);
+  g_assert_cmpint (int_member (root, "boxed_words"), ==, 4);
+  g_assert_cmpint (int_member (root, "unmatched_boxes"), ==, 1);
+  check_word_object (root, "overall", -1);
+
+  classes = object_member (root, "classes");
+  if (classes == NULL) {
+    g_test_fail_printf ("no \"classes\" object");
+    return;
+  }
+  check_word_object (object_member (classes, "colour"), "colour", 2);
+  check_word_object (object_member (classes, "shape"), "shape", 1);
+  check_word_object (object_member (classes, "size"), "size", 1);
+  check_word_object (object_member (classes, "other"), "other", 0);
+
+  words = object_member (root, "words");
+  if (words == NULL) {
+    g_test_fail_printf ("no \"words\" object");
+    return;
+  }
+  g_assert_cmpuint (json_object_get_size (words), ==, 4);
+  check_word_object (object_member (words, "red"), "red", 1);
+  check_word_object (object_member (words, "circle"), "circle", 1);
+  check_word_object (object_member (words, "small"), "small", 1);
+  check_word_object (object_member (words, "blue"), "blue", 1);
+  g_assert_false (json_object_has_member (words, "dog"));
+}
+
+static void
+test_json_global (void)
+{
+  if (ensure_setup ())
+    check_json ("global", NULL);
+}
+
+static void
+test_json_filip (void)
+{
+  if (ensure_setup ())
+    check_json ("filip", NULL);
+}
+
+static void
+test_json_limit (void)
+{
+  if (ensure_setup ())
+    check_json ("global", "1");
+}
+
+static void
+test_text (void)
+{
+  g_auto (Run) run = { 0 };
+  g_auto (Run) filip = { 0 };
+
+  if (!ensure_setup ())
+    return;
+  run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, NULL);
+  g_assert_cmpint (run.status, ==, 0);
+  g_assert_cmpstr (run.err, ==, "");
+  assert_mentions (run.out, "pairs: 4");
+  assert_mentions (run.out, "global similarity");
+  assert_mentions (run.out, "R@10");
+  assert_mentions (run.out, "pointing");
+  assert_mentions (run.out, "IoU");
+  assert_mentions (run.out, "FILIP");
+  assert_mentions (run.out, "SPARC");
+  assert_mentions (run.out, "4 boxed words, 1 unmatched box");
+  assert_mentions (run.out, "class colour");
+  assert_mentions (run.out, "blue");
+  run_cli (&filip, "eval", "--model", model_dir, "--data", data_dir, "--similarity", "filip", NULL);
+  g_assert_cmpint (filip.status, ==, 0);
+  assert_mentions (filip.out, "filip similarity");
+}
+
+static void
+assert_usage_error (const Run  *run,
+                    const char *fragment)
+{
+  g_assert_cmpint (run->status, ==, 2);
+  g_assert_cmpstr (run->out, ==, "");
+  assert_mentions (run->err, fragment);
+}
+
+static void
+test_usage (void)
+{
+  if (!ensure_setup ())
+    return;
+  {
+    g_auto (Run) run = { 0 };
+
+    run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, "--similarity", "dot", NULL);
+    assert_usage_error (&run, "'dot'");
+  }
+  {
+    g_auto (Run) run = { 0 };
+
+    run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, "--limit", "0", NULL);
+    assert_usage_error (&run, "--limit");
+  }
+  {
+    g_auto (Run) run = { 0 };
+
+    run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, "--bogus", NULL);
+    assert_usage_error (&run, "--bogus");
+  }
+  {
+    g_auto (Run) run = { 0 };
+
+    run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, "stray", NULL);
+    assert_usage_error (&run, "stray");
+  }
+}
+
+static void
+test_failures (void)
+{
+  g_autofree char *absent = NULL;
+
+  if (!ensure_setup ())
+    return;
+  {
+    g_auto (Run) run = { 0 };
+
+    run_cli (&run, "eval", "--model", model_dir, NULL);
+    assert_failure (&run, "--data", NULL, NULL);
+  }
+  {
+    g_auto (Run) run = { 0 };
+
+    absent = g_build_filename (tmp_dir, "no-such-data", NULL);
+    run_cli (&run, "eval", "--model", model_dir, "--data", absent, NULL);
+    assert_failure (&run, absent, NULL, NULL);
+  }
+  {
+    g_auto (Run) run = { 0 };
+
+    run_cli (&run, "eval", "--model", absent, "--data", data_dir, NULL);
+    assert_failure (&run, absent, NULL, NULL);
+  }
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+  g_test_set_nonfatal_assertions ();
+  vocab_dir = g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", NULL);
+
+  g_test_add_func ("/cli/eval/json-global", test_json_global);
+  g_test_add_func ("/cli/eval/json-filip", test_json_filip);
+  g_test_add_func ("/cli/eval/json-limit", test_json_limit);
+  g_test_add_func ("/cli/eval/text", test_text);
+  g_test_add_func ("/cli/eval/usage", test_usage);
+  g_test_add_func ("/cli/eval/failures", test_failures);
+
+  status = g_test_run ();
+  if (tmp_dir != NULL)
+    remove_tree (tmp_dir);
+  g_free (tmp_dir);
+  g_free (model_dir);
+  g_free (data_dir);
+  g_free (vocab_dir);
+  return status;
+}

@@ -1,0 +1,861 @@
+/* test-evaluate.c: per-word maps against naive computations on a random tiny model, the
+ * evaluation's building blocks (ranks, recall, pointing game, regions, IoU) against hand-computed
+ * values, and wp_evaluate() on small dataset folders against recomputations from its parts. */
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <stb_image_write.h>
+#include <string.h>
+
+#include "wordpatch/wordpatch.h"
+
+/* ---- a random tiny model, made once ---- */
+
+static WpModel *tiny_model;
+
+static const WpModel *
+get_model (void)
+{
+  if (tiny_model == NULL) {
+    g_autofree char *vocab = g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "vocab.json", NULL);
+    g_autofree char *merges = g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "merges.txt", NULL);
+    g_autoptr (GError) error = NULL;
+    WpTokenizer *tokenizer = wp_tokenizer_new_from_files (vocab, merges, &error);
+    WpClipConfig config;
+
+    g_assert_no_error (error);
+    wp_clip_config_init_preset (&config, "tiny", wp_tokenizer_get_n_vocab (tokenizer), &error);
+    g_assert_no_error (error);
+    tiny_model = wp_model_new_random (&config, tokenizer, 11, &error);
+    g_assert_no_error (error);
+  }
+  return tiny_model;
+}
+
+/* A width x height image of smooth colour gradients and a disc, different per seed. */
+static WpImage *
+make_image (int width,
+            int height,
+            int seed)
+{
+  WpImage *image = wp_image_new (width, height);
+
+  for (int y = 0; y < height; y++) {
+    for (int x = 0; x < width; x++) {
+      guint8  *p = image->rgb + ((gsize) y * width + x) * 3;
+      gboolean disc = (x - width / 3) * (x - width / 3) + (y - height / 2) * (y - height / 2) < (width / 5) * (width / 5);
+
+      p[0] = (guint8) ((x * 255 / width + 60 * seed) % 256);
+      p[1] = disc ? (guint8) (40 * seed) : (guint8) (y * 255 / height);
+      p[2] = (guint8) ((x + y + 90 * seed) % 256);
+    }
+  }
+  return image;
+}
+
+/* ---- maps against naive computations ---- */
+
+/* SPARC's weights as ALGORITHMS.md writes them, in double: row l of weights (L, P). */
+static void
+naive_sparc_row (double      *row,
+                 double      *normalised,
+                 const float *token,
+                 const float *patches,
+                 int          P,
+                 int          E)
+{
+  double min = INFINITY, max = -INFINITY, sum = 0.0;
+
+  for (int p = 0; p < P; p++) {
+    double s = 0.0;
+
+    for (int e = 0; e < E; e++)
+      s += (double) token[e] * patches[(gsize) p * E + e];
+    row[p] = s;
+    min = fmin (min, s);
+    max = fmax (max, s);
+  }
+  if (max - min < 1e-8) {
+    for (int p = 0; p < P; p++) {
+      row[p] = 1.0 / P;
+      normalised[p] = 1.0;
+    }
+    return;
+  }
+  for (int p = 0; p < P; p++) {
+    normalised[p] = (row[p] - min) / (max - min);
+    row[p] = normalised[p] >= 1.0 / P ? normalised[p] : 0.0;
+    sum += row[p];
+  }
+  for (int p = 0; p < P; p++)
+    row[p] /= sum;
+}
+
+static double
+naive_cosine (const float *a,
+              const float *b,
+              int          E)
+{
+  double dot = 0.0, na = 0.0, nb = 0.0;
+
+  for (int e = 0; e < E; e++) {
+    dot += (double) a[e] * b[e];
+    na += (double) a[e] * a[e];
+    nb += (double) b[e] * b[e];
+  }
+  return dot / (fmax (sqrt (na), 1e-6) * fmax (sqrt (nb), 1e-6));
+}
+
+static void
+test_maps_naive (void)
+{
+  const WpModel *model = get_model ();
+  g_autoptr (WpImage) image = make_image (80, 60, 1);
+  g_autoptr (WpImageEmbedding) iemb = wp_embed_image (model, image);
+  g_autoptr (WpTextEmbedding) temb = wp_embed_text (model, "a red xylophonists circle, unbelievably");
+  g_autoptr (WpWordMaps) maps = wp_word_maps_new (model, iemb, temb);
+  const char *const  expected[] = { "a", "red", "xylophonists", "circle", ",", "unbelievably" };
+  const int          P = iemb->n_patches, T = temb->n_tokens, E = iemb->dim;
+  g_autofree double *sparc = g_new (double, (gsize) T *P);
+  g_autofree double *normalised = g_new (double, (gsize) T *P);
+  g_autofree double *cosine = g_new (double, (gsize) T *P);
+  int                zeros = 0, near_threshold = 0;
+
+  g_assert_cmpint (maps->n_patches, ==, 64);
+  g_assert_cmpint (maps->grid, ==, 8);
+  g_assert_cmpint (maps->n_tokens, ==, T);
+  g_assert_cmpint (wp_word_maps_get_n_words (maps), ==, G_N_ELEMENTS (expected));
+  g_assert_cmpint (wp_word_maps_get_word_of_token (maps, 0), ==, -1);
+  g_assert_cmpint (wp_word_maps_get_word_of_token (maps, T - 1), ==, -1);
+  g_assert_cmpint (wp_word_maps_get_word_of_token (maps, T), ==, -1);
+
+  for (int t = 0; t < T; t++) {
+    naive_sparc_row (sparc + (gsize) t * P, normalised + (gsize) t * P, temb->tokens_raw + (gsize) t * E, iemb->patches_raw, P, E);
+    for (int p = 0; p < P; p++)
+      cosine[(gsize) t * P + p] = naive_cosine (temb->tokens_raw + (gsize) t * E, iemb->patches_raw + (gsize) p * E, E);
+  }
+
+  /* Token rows: FILIP cosines, SPARC weights summing to 1 with exact zeros below 1/P. */
+  for (int t = 0; t < T; t++) {
+    double sum = 0.0;
+
+    for (int p = 0; p < P; p++) {
+      const gsize  k = (gsize) t * P + p;
+      const double margin = fabs (normalised[k] - 1.0 / P);
+
+      g_assert_cmpfloat_with_epsilon (maps->token_filip[k], cosine[k], 1e-5);
+      sum += maps->token_sparc[k];
+      if (margin < 1e-5) {
+        near_threshold++;
+        continue;
+      }
+      if (normalised[k] < 1.0 / P) {
+        g_assert_cmpfloat (maps->token_sparc[k], ==, 0.0f);
+        zeros++;
+      } else {
+        g_assert_cmpfloat (maps->token_sparc[k], >, 0.0f);
+        g_assert_cmpfloat_with_epsilon (maps->token_sparc[k], sparc[k], 1e-5);
+      }
+    }
+    g_assert_cmpfloat_with_epsilon (sum, 1.0, 1e-5);
+  }
+  g_assert_cmpint (zeros, >, 0);
+  g_assert_cmpint (near_threshold, <, T);
+
+  /* Words: text, token ranges, mean rows. */
+  for (int w = 0, next_token = 1; w < maps->n_words; w++) {
+    const WpWordMap *word = wp_word_maps_get_word (maps, w);
+    double           sparc_sum = 0.0;
+
+    g_assert_cmpstr (word->text, ==, expected[w]);
+    g_assert_cmpint (word->first_token, ==, next_token);
+    g_assert_cmpint (word->n_tokens, >=, 1);
+    next_token += word->n_tokens;
+    for (int t = word->first_token; t < word->first_token + word->n_tokens; t++)
+      g_assert_cmpint (wp_word_maps_get_word_of_token (maps, t), ==, w);
+    for (int p = 0; p < P; p++) {
+      double filip = 0.0, weight = 0.0;
+
+      for (int t = word->first_token; t < word->first_token + word->n_tokens; t++) {
+        filip += maps->token_filip[(gsize) t * P + p];
+        weight += maps->token_sparc[(gsize) t * P + p];
+      }
+      g_assert_cmpfloat_with_epsilon (word->filip[p], filip / word->n_tokens, 1e-6);
+      g_assert_cmpfloat_with_epsilon (word->sparc[p], weight / word->n_tokens, 1e-6);
+      sparc_sum += word->sparc[p];
+    }
+    g_assert_cmpfloat_with_epsilon (sparc_sum, 1.0, 1e-5);
+    if (w == maps->n_words - 1)
+      g_assert_cmpint (next_token, ==, T - 1);
+  }
+  /* The split word: four BPE tokens ("xy", "lo", "ph", "onists") with different maps. */
+  {
+    const WpWordMap *split = wp_word_maps_get_word (maps, 2);
+    double           diff = 0.0;
+
+    g_assert_cmpint (split->n_tokens, ==, 4);
+    for (int p = 0; p < P; p++)
+      diff += fabs (maps->token_filip[(gsize) split->first_token * P + p] - split->filip[p]);
+    g_assert_cmpfloat (diff, >, 1e-6);
+  }
+
+  /* Labels: the first most similar token per patch; the word with the largest SPARC weight. */
+  for (int p = 0; p < P; p++) {
+    int   best_token = 0, best_word = -1;
+    float best_weight = 0.0f;
+
+    for (int t = 1; t < T; t++) {
+      if (maps->token_filip[(gsize) t * P + p] > maps->token_filip[(gsize) best_token * P + p])
+        best_token = t;
+    }
+    g_assert_cmpint (maps->filip_labels[p], ==, best_token);
+    for (int w = 0; w < maps->n_words; w++) {
+      if (maps->words[w].sparc[p] > best_weight) {
+        best_weight = maps->words[w].sparc[p];
+        best_word = w;
+      }
+    }
+    g_assert_cmpint (maps->sparc_labels[p], ==, best_word);
+  }
+
+  /* Finding words by text and occurrence, case-insensitively. */
+  g_assert_cmpint (wp_word_maps_find_word (maps, "Circle", 0), ==, 3);
+  g_assert_cmpint (wp_word_maps_find_word (maps, "xylophonists", 0), ==, 2);
+  g_assert_cmpint (wp_word_maps_find_word (maps, "circle", 1), ==, -1);
+  g_assert_cmpint (wp_word_maps_find_word (maps, "xylophone", 0), ==, -1);
+  g_assert_cmpint (wp_word_maps_find_word (maps, "red circle", 0), ==, -1);
+}
+
+static void
+test_maps_repeated_and_truncated_words (void)
+{
+  const WpModel *model = get_model ();
+  g_autoptr (WpImage) image = make_image (64, 64, 2);
+  g_autoptr (WpImageEmbedding) iemb = wp_embed_image (model, image);
+  g_autoptr (GString) caption = g_string_new ("red circle and red square");
+  g_autoptr (WpTextEmbedding) short_text = NULL;
+  g_autoptr (WpWordMaps) short_maps = NULL;
+  g_autoptr (WpTextEmbedding) long_text = NULL;
+  g_autoptr (WpWordMaps) long_maps = NULL;
+  const int K = model->config.context_length;
+
+  short_text = wp_embed_text (model, caption->str);
+  short_maps = wp_word_maps_new (model, iemb, short_text);
+  g_assert_cmpint (wp_word_maps_find_word (short_maps, "red", 0), ==, 0);
+  g_assert_cmpint (wp_word_maps_find_word (short_maps, "red", 1), ==, 3);
+  g_assert_cmpint (wp_word_maps_find_word (short_maps, "red", 2), ==, -1);
+
+  /* Past the context length: "xylophonists" at the end is cut (entirely or in part). */
+  for (int i = 0; i < K; i++)
+    g_string_append (caption, " and");
+  g_string_append (caption, " xylophonists");
+  long_text = wp_embed_text (model, caption->str);
+  long_maps = wp_word_maps_new (model, iemb, long_text);
+  g_assert_cmpint (long_maps->n_tokens, ==, K);
+  g_assert_cmpint (wp_word_maps_find_word (long_maps, "xylophonists", 0), ==, -1);
+  g_assert_cmpint (wp_word_maps_get_word_of_token (long_maps, K - 1), ==, -1);
+  g_assert_cmpint (long_maps->words[long_maps->n_words - 1].first_token + long_maps->words[long_maps->n_words - 1].n_tokens, ==, K - 1);
+}
+
+static void
+test_maps_geometry (void)
+{
+  const WpImageCrop crop = { 10.0, 0.0, 60.0, 60.0 }; /* 80 x 60 image, centre crop */
+  const float       map[4] = { 0.1f, 0.7f, 0.7f, NAN };
+  const float       nan_first[3] = { NAN, -2.0f, -1.0f };
+  WpImageCrop       rect;
+
+  wp_patch_rect (&crop, 4, 0, &rect);
+  g_assert_cmpfloat (rect.x, ==, 10.0);
+  g_assert_cmpfloat (rect.y, ==, 0.0);
+  g_assert_cmpfloat (rect.width, ==, 15.0);
+  g_assert_cmpfloat (rect.height, ==, 15.0);
+  wp_patch_rect (&crop, 4, 6, &rect); /* row 1, column 2 */
+  g_assert_cmpfloat (rect.x, ==, 40.0);
+  g_assert_cmpfloat (rect.y, ==, 15.0);
+  wp_patch_rect (&crop, 4, 15, &rect);
+  g_assert_cmpfloat (rect.x + rect.width, ==, 70.0);
+  g_assert_cmpfloat (rect.y + rect.height, ==, 60.0);
+
+  g_assert_cmpint (wp_map_peak (map, 4), ==, 1);
+  g_assert_cmpint (wp_map_peak (nan_first, 3), ==, 2);
+}
+
+/* ---- building blocks ---- */
+
+static void
+test_rank (void)
+{
+  const float  scores[5] = { 0.9f, 0.5f, 0.5f, 0.7f, NAN };
+  const guint8 own_mid[5] = { 0, 1, 0, 0, 0 };
+  const guint8 two[5] = { 0, 1, 0, 1, 0 };
+  const guint8 top[5] = { 1, 0, 0, 0, 0 };
+  const guint8 tied[5] = { 0, 1, 1, 0, 0 };
+  const guint8 none[5] = { 0 };
+  const guint8 nan_only[5] = { 0, 0, 0, 0, 1 };
+
+  /* 0.9, 0.7 above, 0.5 tied (against the query), NaN against: 4. */
+  g_assert_cmpint (wp_retrieval_rank (scores, own_mid, 5), ==, 4);
+  /* The best correct one (0.7) counts: only 0.9 and the NaN beat it. */
+  g_assert_cmpint (wp_retrieval_rank (scores, two, 5), ==, 2);
+  g_assert_cmpint (wp_retrieval_rank (scores, top, 5), ==, 1);
+  /* Two correct candidates tied with each other do not hurt. */
+  g_assert_cmpint (wp_retrieval_rank (scores, tied, 5), ==, 3);
+  g_assert_cmpint (wp_retrieval_rank (scores, none, 5), ==, -1);
+  /* A NaN correct score loses to every wrong candidate. */
+  g_assert_cmpint (wp_retrieval_rank (scores, nan_only, 5), ==, 4);
+}
+
+static void
+test_recall (void)
+{
+  /* Three queries over four candidates; candidates 2 and 3 are the same caption (both correct for
+   * query 2). */
+  const float sim[12] = {
+    0.9f, 0.1f, 0.2f, 0.2f, /* query 0: own (0) first */
+    0.8f, 0.8f, 0.3f, 0.3f, /* query 1: own (1) tied with 0: rank 1 */
+    0.9f, 0.6f, 0.5f, 0.7f, /* query 2: best correct (3) behind 0: rank 1 */
+  };
+  const guint8 correct[12] = {
+    1,
+    0,
+    0,
+    0,
+    0,
+    1,
+    0,
+    0,
+    0,
+    0,
+    1,
+    1,
+  };
+
+  g_assert_cmpfloat_with_epsilon (wp_recall_at_k (sim, correct, 3, 4, 1), 1.0 / 3, 1e-12);
+  g_assert_cmpfloat_with_epsilon (wp_recall_at_k (sim, correct, 3, 4, 2), 1.0, 1e-12);
+  g_assert_cmpfloat_with_epsilon (wp_recall_at_k (sim, correct, 3, 4, 10), 1.0, 1e-12);
+}
+
+static void
+test_caption_key_and_classes (void)
+{
+  g_autofree char *a = wp_caption_key ("  A red\t\tCircle \n");
+  g_autofree char *b = wp_caption_key ("a red circle");
+  g_autofree char *c = wp_caption_key ("a red circles");
+
+  g_assert_cmpstr (a, ==, "a red circle");
+  g_assert_cmpstr (a, ==, b);
+  g_assert_cmpstr (b, !=, c);
+
+  g_assert_cmpint (wp_word_class ("red"), ==, WP_WORD_CLASS_COLOUR);
+  g_assert_cmpint (wp_word_class ("Grey"), ==, WP_WORD_CLASS_COLOUR);
+  g_assert_cmpint (wp_word_class ("gray"), ==, WP_WORD_CLASS_COLOUR);
+  g_assert_cmpint (wp_word_class ("crosses"), ==, WP_WORD_CLASS_SHAPE);
+  g_assert_cmpint (wp_word_class ("diamond"), ==, WP_WORD_CLASS_SHAPE);
+  g_assert_cmpint (wp_word_class ("tiny"), ==, WP_WORD_CLASS_SIZE);
+  g_assert_cmpint (wp_word_class ("reddish"), ==, WP_WORD_CLASS_OTHER);
+  g_assert_cmpint (wp_word_class ("cat"), ==, WP_WORD_CLASS_OTHER);
+  g_assert_cmpstr (wp_word_class_to_string (WP_WORD_CLASS_COLOUR), ==, "colour");
+  g_assert_cmpstr (wp_word_class_to_string (WP_WORD_CLASS_OTHER), ==, "other");
+}
+
+static void
+test_pointing (void)
+{
+  /* An 80 x 60 image, centre crop x 10..70, grid 2: patches 30 x 30, centres (25, 15), (55, 15),
+   * (25, 45), (55, 45). */
+  const WpImageCrop crop = { 10.0, 0.0, 60.0, 60.0 };
+  const float       top_right[4] = { 0.1f, 0.9f, 0.2f, 0.3f };
+  const float       negative[4] = { -0.5f, -0.4f, -0.1f, -0.3f };
+  const float       tie[4] = { 0.5f, 0.2f, 0.5f, 0.1f };
+  const WpBox       right_half = { NULL, 0, 40.0, 0.0, 40.0, 60.0 };
+  const WpBox       edge = { NULL, 0, 55.0, 15.0, 5.0, 5.0 }; /* the centre on its corner */
+  const WpBox       two[2] = { { NULL, 0, 0.0, 0.0, 20.0, 20.0 }, { NULL, 0, 20.0, 40.0, 10.0, 10.0 } };
+  const WpBox       uncropped_only = { NULL, 0, 0.0, 0.0, 10.0, 60.0 };
+
+  g_assert_true (wp_pointing_hit (top_right, 2, &crop, &right_half, 1));
+  g_assert_true (wp_pointing_hit (top_right, 2, &crop, &edge, 1));
+  g_assert_false (wp_pointing_hit (top_right, 2, &crop, two, 2));
+  /* Negative cosines: the peak is still the maximum (-0.1, bottom left, centre (25, 45)). */
+  g_assert_true (wp_pointing_hit (negative, 2, &crop, two, 2));
+  g_assert_false (wp_pointing_hit (negative, 2, &crop, two, 1));
+  /* Ties go to the first patch (top left, centre (25, 15)). */
+  g_assert_false (wp_pointing_hit (tie, 2, &crop, two, 2));
+  /* Nothing can point into the part the crop cut away. */
+  g_assert_false (wp_pointing_hit (top_right, 2, &crop, &uncropped_only, 1));
+  g_assert_false (wp_pointing_hit (negative, 2, &crop, &uncropped_only, 1));
+}
+
+static void
+test_regions (void)
+{
+  const float positive[4] = { 1.0f, 0.5f, 0.49f, -1.0f };
+  const float negative[4] = { -0.5f, -0.1f, -0.1f, -0.3f };
+  const float sparse[4] = { 0.0f, 0.75f, 0.25f, 0.0f };
+  guint8      selected[4];
+
+  g_assert_cmpint (wp_region_filip (selected, positive, 4), ==, 2);
+  g_assert_cmpint (selected[0], ==, 1);
+  g_assert_cmpint (selected[1], ==, 1); /* >= 0.5 x max, the edge included */
+  g_assert_cmpint (selected[2], ==, 0);
+  g_assert_cmpint (selected[3], ==, 0);
+  /* All cosines negative: the peak alone (the first maximum). */
+  g_assert_cmpint (wp_region_filip (selected, negative, 4), ==, 1);
+  g_assert_cmpint (selected[1], ==, 1);
+  g_assert_cmpint (wp_region_sparc (selected, sparse, 4), ==, 2);
+  g_assert_cmpint (selected[0], ==, 0);
+  g_assert_cmpint (selected[1], ==, 1);
+  g_assert_cmpint (selected[2], ==, 1);
+}
+
+static void
+test_iou (void)
+{
+  /* 80 x 60 image, crop x 10..70, grid 2 (30 x 30 patches). */
+  const WpImageCrop crop = { 10.0, 0.0, 60.0, 60.0 };
+  const guint8      top_left[4] = { 1, 0, 0, 0 };
+  const guint8      top_row[4] = { 1, 1, 0, 0 };
+  const guint8      none[4] = { 0, 0, 0, 0 };
+  const WpBox       same = { NULL, 0, 10.0, 0.0, 30.0, 30.0 };
+  const WpBox       shifted = { NULL, 0, 25.0, 0.0, 30.0, 30.0 };
+  const WpBox       halves[2] = { { NULL, 0, 10.0, 0.0, 30.0, 15.0 }, { NULL, 0, 40.0, 0.0, 30.0, 15.0 } };
+  const WpBox       overlapping[2] = { { NULL, 0, 10.0, 0.0, 20.0, 30.0 }, { NULL, 0, 20.0, 0.0, 20.0, 30.0 } };
+  const WpBox       outside = { NULL, 0, -20.0, -10.0, 30.0, 20.0 };
+  const WpBox       beyond = { NULL, 0, 60.0, 40.0, 100.0, 100.0 };
+  const WpImageCrop wide = { 0.0, 15.0, 60.0, 60.0 }; /* 60 x 90 image, crop y 15..75 */
+  const WpBox       tall = { NULL, 0, 0.0, 0.0, 30.0, 45.0 };
+
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, &crop, 80, 60, &same, 1), 1.0, 1e-12);
+  /* Intersection 15 x 30, union 2 x 900 - 450. */
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, &crop, 80, 60, &shifted, 1), 450.0 / 1350.0, 1e-12);
+  /* Two boxes, the top halves of both patches: 900 / 1800. */
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_row, 2, &crop, 80, 60, halves, 2), 0.5, 1e-12);
+  /* Overlapping boxes count their overlap once: union x 10..40 = the patch. */
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, &crop, 80, 60, overlapping, 2), 1.0, 1e-12);
+  /* A box partly outside the image is clipped to 10 x 10 at the origin, in the cut-away part. */
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, &crop, 80, 60, &outside, 1), 0.0, 1e-12);
+  /* Clipped to 20 x 20 at (60, 40) (the rest is past the image); the bottom-right patch covers
+   * 40..70 x 30..60: intersection 10 x 20, union 900 + 400 - 200. */
+  {
+    const guint8 bottom_right[4] = { 0, 0, 0, 1 };
+
+    g_assert_cmpfloat_with_epsilon (wp_region_iou (bottom_right, 2, &crop, 80, 60, &beyond, 1), 200.0 / 1100.0, 1e-12);
+  }
+  /* Nothing selected: intersection 0. */
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (none, 2, &crop, 80, 60, &same, 1), 0.0, 1e-12);
+  /* A tall image cropped vertically: the top-left patch is 0..30 x 15..45. */
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, &wide, 60, 90, &tall, 1), 900.0 / 1350.0, 1e-12);
+}
+
+/* ---- wp_evaluate on dataset folders ---- */
+
+static void
+append_cb (void *context,
+           void *data,
+           int   size)
+{
+  g_byte_array_append (context, data, (guint) size);
+}
+
+static void
+write_png (const char *path,
+           WpImage    *image)
+{
+  g_autoptr (GByteArray) png = g_byte_array_new ();
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (stbi_write_png_to_func (append_cb, png, image->width, image->height, 3, image->rgb, image->width * 3));
+  g_file_set_contents (path, (const char *) png->data, png->len, &error);
+  g_assert_no_error (error);
+}
+
+static void
+remove_tree (const char *dir)
+{
+  g_autoptr (GDir) handle = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  if (handle == NULL)
+    return;
+  while ((name = g_dir_read_name (handle)) != NULL) {
+    g_autofree char *path = g_build_filename (dir, name, NULL);
+
+    g_unlink (path);
+  }
+  g_rmdir (dir);
+}
+
+/* A dataset folder with images img0.png .. img{n_images-1}.png (sizes vary) and captions.jsonl. */
+static char *
+make_dataset (int         n_images,
+              const char *jsonl)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *captions = NULL;
+  char            *dir = g_dir_make_tmp ("wp-test-evaluate-XXXXXX", &error);
+
+  g_assert_no_error (error);
+  for (int i = 0; i < n_images; i++) {
+    g_autofree char *name = g_strdup_printf ("img%d.png", i);
+    g_autofree char *path = g_build_filename (dir, name, NULL);
+    g_autoptr (WpImage) image = make_image (64 + 16 * (i % 3), 64 + 8 * (i % 2), i);
+
+    write_png (path, image);
+  }
+  captions = g_build_filename (dir, "captions.jsonl", NULL);
+  g_file_set_contents (captions, jsonl, -1, &error);
+  g_assert_no_error (error);
+  return dir;
+}
+
+static const char dataset_lines[] =
+  "{\"image\": \"img0.png\", \"caption\": \"a red circle\", \"boxes\": ["
+  "{\"word\": \"red\", \"x\": 10, \"y\": 10, \"w\": 30, \"h\": 30}, {\"word\": \"Circle\", \"x\": 10, \"y\": 10, \"w\": 30, \"h\": 30},"
+  "{\"word\": \"dog\", \"x\": 0, \"y\": 0, \"w\": 5, \"h\": 5}, {\"word\": \"Dog\", \"x\": 50, \"y\": 0, \"w\": 5, \"h\": 5}]}\n"
+  "{\"image\": \"img1.png\", \"caption\": \"two green squares\", \"boxes\": ["
+  "{\"word\": \"squares\", \"x\": 0, \"y\": 0, \"w\": 20, \"h\": 20}, {\"word\": \"squares\", \"x\": 40, \"y\": 40, \"w\": 20, \"h\": 20},"
+  "{\"word\": \"green\", \"x\": 0, \"y\": 0, \"w\": 20, \"h\": 20}, {\"word\": \"green\", \"occurrence\": 1, \"x\": 1, \"y\": 1, \"w\": 2, \"h\": 2}]}\n"
+  "{\"image\": \"img2.png\", \"caption\": \"A  red circle\"}\n"
+  "{\"image\": \"img3.png\", \"caption\": \"a small blue triangle\", \"boxes\": ["
+  "{\"word\": \"small\", \"x\": 5, \"y\": 5, \"w\": 40, \"h\": 30}, {\"word\": \"triangle\", \"x\": 5, \"y\": 5, \"w\": 40, \"h\": 30}]}\n"
+  "{\"image\": \"img1.png\", \"caption\": \"a picture\"}\n"
+  "{\"image\": \"img4.png\", \"caption\": \"Two green squares\", \"boxes\": ["
+  "{\"word\": \"two\", \"x\": 10, \"y\": 20, \"w\": 30, \"h\": 30}]}\n";
+
+/* Recall@1, 5, 10 of naive similarities (rows: queries) with the dataset's groups. */
+static void
+naive_recalls (double      *r,
+               const float *sim,
+               const int   *row_group_of_pair,
+               const int   *col_group_of_pair,
+               int          n_pairs,
+               int          n_rows,
+               int          n_cols)
+{
+  g_autofree guint8 *correct = g_new0 (guint8, (gsize) n_rows * n_cols);
+  const int          ks[3] = { 1, 5, 10 };
+
+  for (int i = 0; i < n_pairs; i++)
+    correct[(gsize) row_group_of_pair[i] * n_cols + col_group_of_pair[i]] = 1;
+  for (int k = 0; k < 3; k++)
+    r[k] = wp_recall_at_k (sim, correct, n_rows, n_cols, ks[k]);
+}
+
+static void
+check_retrieval (const WpModel   *model,
+                 const WpDataset *dataset,
+                 WpRetrieval      retrieval)
+{
+  const guint n = wp_dataset_get_n_pairs (dataset);
+  /* Groups by hand: images img0 img1 img2 img3 img1 img4 -> 0 1 2 3 1 4; captions "a red
+   * circle" x 2, "two green squares" x 2, "a small blue triangle", "a picture" -> 0 1 0 2 3 1. */
+  const int image_of[6] = { 0, 1, 2, 3, 1, 4 };
+  const int text_of[6] = { 0, 1, 0, 2, 3, 1 };
+  const int first_image[5] = { 0, 1, 2, 3, 5 };
+  const int first_text[4] = { 0, 1, 3, 4 };
+  const int U = 5, V = 4, E = model->config.projection_dim;
+  g_autoptr (GPtrArray) images = g_ptr_array_new_with_free_func ((GDestroyNotify) wp_image_embedding_free);
+  g_autoptr (GPtrArray) texts = g_ptr_array_new_with_free_func ((GDestroyNotify) wp_text_embedding_free);
+  float  i2t[5 * 4], t2i[4 * 5];
+  double expected_i2t[3], expected_t2i[3];
+  g_auto (WpEvalResult) result = { 0 };
+  g_autoptr (GError) error = NULL;
+  WpEvalOptions options;
+
+  g_assert_cmpuint (n, ==, 6);
+  for (int u = 0; u < U; u++) {
+    g_autoptr (WpImage) image = wp_image_load (wp_dataset_get_pair (dataset, first_image[u])->image_path, &error);
+
+    g_assert_no_error (error);
+    g_ptr_array_add (images, wp_embed_image (model, image));
+  }
+  for (int v = 0; v < V; v++)
+    g_ptr_array_add (texts, wp_embed_text (model, wp_dataset_get_pair (dataset, first_text[v])->caption));
+  for (int u = 0; u < U; u++) {
+    const WpImageEmbedding *im = images->pdata[u];
+
+    for (int v = 0; v < V; v++) {
+      const WpTextEmbedding *tx = texts->pdata[v];
+
+      if (retrieval == WP_RETRIEVAL_GLOBAL) {
+        i2t[u * V + v] = t2i[v * U + u] = (float) naive_cosine (im->global, tx->global, E);
+      } else {
+        /* FILIP: sI = mean over patches of the max over tokens; sT the other way. */
+        double s_image = 0.0, s_text = 0.0;
+
+        for (int p = 0; p < im->n_patches; p++) {
+          double best = -INFINITY;
+
+          for (int l = 0; l < tx->n_tokens; l++)
+            best = fmax (best, naive_cosine (im->patches_raw + (gsize) p * E, tx->tokens_raw + (gsize) l * E, E));
+          s_image += best;
+        }
+        for (int l = 0; l < tx->n_tokens; l++) {
+          double best = -INFINITY;
+
+          for (int p = 0; p < im->n_patches; p++)
+            best = fmax (best, naive_cosine (im->patches_raw + (gsize) p * E, tx->tokens_raw + (gsize) l * E, E));
+          s_text += best;
+        }
+        i2t[u * V + v] = (float) (s_image / im->n_patches);
+        t2i[v * U + u] = (float) (s_text / tx->n_tokens);
+      }
+    }
+  }
+  naive_recalls (expected_i2t, i2t, image_of, text_of, 6, U, V);
+  naive_recalls (expected_t2i, t2i, text_of, image_of, 6, V, U);
+
+  wp_eval_options_init (&options);
+  options.retrieval = retrieval;
+  g_assert_true (wp_evaluate (model, dataset, NULL, 0, &options, NULL, &result, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (result.pairs, ==, 6);
+  g_assert_cmpuint (result.images, ==, 5);
+  g_assert_cmpuint (result.texts, ==, 4);
+  g_assert_cmpfloat_with_epsilon (result.i2t_r1, expected_i2t[0], 1e-12);
+  g_assert_cmpfloat_with_epsilon (result.i2t_r5, expected_i2t[1], 1e-12);
+  g_assert_cmpfloat_with_epsilon (result.i2t_r10, expected_i2t[2], 1e-12);
+  g_assert_cmpfloat_with_epsilon (result.t2i_r1, expected_t2i[0], 1e-12);
+  g_assert_cmpfloat_with_epsilon (result.t2i_r5, expected_t2i[1], 1e-12);
+  g_assert_cmpfloat_with_epsilon (result.t2i_r10, expected_t2i[2], 1e-12);
+  /* Five or fewer candidates: everything is within the top 5. */
+  g_assert_cmpfloat (result.i2t_r5, ==, 1.0);
+  g_assert_cmpfloat (result.t2i_r5, ==, 1.0);
+}
+
+static void
+test_evaluate_retrieval (void)
+{
+  const WpModel   *model = get_model ();
+  g_autofree char *dir = make_dataset (5, dataset_lines);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (WpDataset) dataset = wp_dataset_open (dir, &error);
+
+  g_assert_no_error (error);
+  check_retrieval (model, dataset, WP_RETRIEVAL_GLOBAL);
+  check_retrieval (model, dataset, WP_RETRIEVAL_FILIP);
+  remove_tree (dir);
+}
+
+/* Localisation of one word recomputed from the maps and the building blocks. */
+static void
+expected_word (WpEvalWord      *out,
+               const WpModel   *model,
+               const WpDataset *dataset,
+               guint            pair_index,
+               const char      *word,
+               int              occurrence)
+{
+  const WpPair *pair = wp_dataset_get_pair (dataset, pair_index);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (WpImage) image = wp_image_load (pair->image_path, &error);
+  g_autoptr (WpImageEmbedding) iemb = wp_embed_image (model, image);
+  g_autoptr (WpTextEmbedding) temb = wp_embed_text (model, pair->caption);
+  g_autoptr (WpWordMaps) maps = wp_word_maps_new (model, iemb, temb);
+  g_autofree WpBox  *boxes = g_new (WpBox, pair->n_boxes);
+  g_autofree guint8 *selected = g_new (guint8, maps->n_patches);
+  const WpWordMap   *map;
+  guint              n_boxes = 0;
+
+  for (guint b = 0; b < pair->n_boxes; b++) {
+    if (g_ascii_strcasecmp (pair->boxes[b].word, word) == 0 && pair->boxes[b].occurrence == occurrence)
+      boxes[n_boxes++] = pair->boxes[b];
+  }
+  g_assert_cmpuint (n_boxes, >, 0);
+  map = wp_word_maps_get_word (maps, wp_word_maps_find_word (maps, word, occurrence));
+  out->count = 1;
+  out->pointing_filip = wp_pointing_hit (map->filip, maps->grid, &maps->crop, boxes, n_boxes);
+  out->pointing_sparc = wp_pointing_hit (map->sparc, maps->grid, &maps->crop, boxes, n_boxes);
+  wp_region_filip (selected, map->filip, maps->n_patches);
+  out->iou_filip = wp_region_iou (selected, maps->grid, &maps->crop, image->width, image->height, boxes, n_boxes);
+  wp_region_sparc (selected, map->sparc, maps->n_patches);
+  out->iou_sparc = wp_region_iou (selected, maps->grid, &maps->crop, image->width, image->height, boxes, n_boxes);
+}
+
+static void
+add_expected (WpEvalWord       *sum,
+              const WpEvalWord *word)
+{
+  sum->count++;
+  sum->pointing_filip += word->pointing_filip;
+  sum->pointing_sparc += word->pointing_sparc;
+  sum->iou_filip += word->iou_filip;
+  sum->iou_sparc += word->iou_sparc;
+}
+
+static void
+test_evaluate_localisation (void)
+{
+  const WpModel   *model = get_model ();
+  g_autofree char *dir = make_dataset (5, dataset_lines);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (WpDataset) dataset = wp_dataset_open (dir, &error);
+  /* The boxed words by hand: red, circle (pair 0; "dog" and "Dog" unmatched: 2 boxes), squares (2 boxes), green
+   * (pair 1; its occurrence 1 unmatched), small, triangle (pair 3), two (pair 5). */
+  const struct {
+    guint       pair;
+    const char *word;
+    WpWordClass word_class;
+  } boxed[] = {
+    { 0, "red", WP_WORD_CLASS_COLOUR },
+    { 0, "circle", WP_WORD_CLASS_SHAPE },
+    { 1, "squares", WP_WORD_CLASS_SHAPE },
+    { 1, "green", WP_WORD_CLASS_COLOUR },
+    { 3, "small", WP_WORD_CLASS_SIZE },
+    { 3, "triangle", WP_WORD_CLASS_SHAPE },
+    { 5, "two", WP_WORD_CLASS_OTHER },
+  };
+  const char *const sorted[] = { "circle", "green", "red", "small", "squares", "triangle", "two" };
+  WpEvalWord        sum = { 0 }, class_sum[WP_WORD_CLASS_N] = { { 0 } };
+  g_auto (WpEvalResult) result = { 0 };
+  WpEvalOptions options;
+
+  g_assert_no_error (error);
+  wp_eval_options_init (&options);
+  g_assert_true (wp_evaluate (model, dataset, NULL, 0, &options, NULL, &result, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (result.boxed_words, ==, G_N_ELEMENTS (boxed));
+  g_assert_cmpuint (result.unmatched_boxes, ==, 3);
+  g_assert_cmpuint (result.words->len, ==, G_N_ELEMENTS (sorted));
+
+  for (gsize i = 0; i < G_N_ELEMENTS (boxed); i++) {
+    WpEvalWord        expected = { 0 };
+    const WpEvalWord *got = NULL;
+
+    expected_word (&expected, model, dataset, boxed[i].pair, boxed[i].word, 0);
+    for (guint w = 0; w < result.words->len; w++) {
+      if (strcmp (g_array_index (result.words, WpEvalWord, w).word, boxed[i].word) == 0)
+        got = &g_array_index (result.words, WpEvalWord, w);
+    }
+    g_assert_nonnull (got);
+    g_assert_cmpuint (got->count, ==, 1);
+    g_assert_cmpfloat (got->pointing_filip, ==, expected.pointing_filip);
+    g_assert_cmpfloat (got->pointing_sparc, ==, expected.pointing_sparc);
+    g_assert_cmpfloat_with_epsilon (got->iou_filip, expected.iou_filip, 1e-9);
+    g_assert_cmpfloat_with_epsilon (got->iou_sparc, expected.iou_sparc, 1e-9);
+    g_assert_cmpfloat (got->iou_hit_filip, ==, expected.iou_filip >= 0.5);
+    g_assert_cmpfloat (got->iou_hit_sparc, ==, expected.iou_sparc >= 0.5);
+    g_assert_cmpfloat (got->iou_filip, >=, 0.0);
+    g_assert_cmpfloat (got->iou_filip, <=, 1.0);
+    g_assert_cmpfloat (got->iou_sparc, >=, 0.0);
+    g_assert_cmpfloat (got->iou_sparc, <=, 1.0);
+    add_expected (&sum, &expected);
+    add_expected (&class_sum[boxed[i].word_class], &expected);
+  }
+  for (guint w = 0; w < result.words->len; w++)
+    g_assert_cmpstr (g_array_index (result.words, WpEvalWord, w).word, ==, sorted[w]);
+
+  g_assert_cmpfloat_with_epsilon (result.pointing_filip, sum.pointing_filip / sum.count, 1e-12);
+  g_assert_cmpfloat_with_epsilon (result.pointing_sparc, sum.pointing_sparc / sum.count, 1e-12);
+  g_assert_cmpfloat_with_epsilon (result.iou_filip, sum.iou_filip / sum.count, 1e-9);
+  g_assert_cmpfloat_with_epsilon (result.iou_sparc, sum.iou_sparc / sum.count, 1e-9);
+  for (int c = 0; c < WP_WORD_CLASS_N; c++) {
+    g_assert_cmpstr (result.classes[c].word, ==, wp_word_class_to_string (c));
+    g_assert_cmpuint (result.classes[c].count, ==, class_sum[c].count);
+    g_assert_cmpfloat_with_epsilon (result.classes[c].iou_sparc, class_sum[c].iou_sparc / class_sum[c].count, 1e-9);
+    g_assert_cmpfloat_with_epsilon (result.classes[c].pointing_filip, class_sum[c].pointing_filip / class_sum[c].count, 1e-12);
+  }
+  remove_tree (dir);
+}
+
+static void
+test_evaluate_subsets_and_errors (void)
+{
+  const WpModel   *model = get_model ();
+  g_autofree char *dir = make_dataset (5, dataset_lines);
+  g_autofree char *gone = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (WpDataset) dataset = wp_dataset_open (dir, &error);
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  WpEvalOptions options;
+
+  g_assert_no_error (error);
+  wp_eval_options_init (&options);
+  g_assert_cmpint (options.retrieval, ==, WP_RETRIEVAL_GLOBAL);
+
+  /* Pairs 2 and 4: no boxes, distinct images and captions. */
+  {
+    const guint indices[2] = { 2, 4 };
+    g_auto (WpEvalResult) result = { 0 };
+
+    g_assert_true (wp_evaluate (model, dataset, indices, 2, &options, NULL, &result, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (result.pairs, ==, 2);
+    g_assert_cmpuint (result.images, ==, 2);
+    g_assert_cmpuint (result.boxed_words, ==, 0);
+    g_assert_true (isnan (result.pointing_filip));
+    g_assert_true (isnan (result.iou_hit_sparc));
+    g_assert_true (isnan (result.classes[WP_WORD_CLASS_COLOUR].iou_filip));
+    g_assert_cmpuint (result.words->len, ==, 0);
+    g_assert_cmpfloat (result.i2t_r5, ==, 1.0);
+    g_assert_cmpfloat (result.i2t_r1, >=, 0.0);
+    g_assert_cmpfloat (result.i2t_r1, <=, 1.0);
+  }
+  /* Pairs 0 and 2 share their caption ("a red circle", "A  red circle"): one text, so every
+   * query has its answer first. */
+  {
+    const guint indices[2] = { 0, 2 };
+    g_auto (WpEvalResult) result = { 0 };
+
+    g_assert_true (wp_evaluate (model, dataset, indices, 2, &options, NULL, &result, &error));
+    g_assert_cmpuint (result.texts, ==, 1);
+    g_assert_cmpfloat (result.i2t_r1, ==, 1.0);
+    g_assert_cmpfloat (result.t2i_r1, ==, 1.0);
+  }
+  /* Pairs 1 and 4 share their image: one image, every query right at rank 0. */
+  {
+    const guint indices[2] = { 1, 4 };
+    g_auto (WpEvalResult) result = { 0 };
+
+    g_assert_true (wp_evaluate (model, dataset, indices, 2, &options, NULL, &result, &error));
+    g_assert_cmpuint (result.images, ==, 1);
+    g_assert_cmpfloat (result.i2t_r1, ==, 1.0);
+    g_assert_cmpfloat (result.t2i_r1, ==, 1.0);
+    g_assert_cmpuint (result.boxed_words, ==, 2);
+  }
+  /* Cancelled. */
+  {
+    g_auto (WpEvalResult) result = { 0 };
+
+    g_cancellable_cancel (cancellable);
+    g_assert_false (wp_evaluate (model, dataset, NULL, 0, &options, cancellable, &result, &error));
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    g_clear_error (&error);
+  }
+  /* An image that became unreadable after the dataset was opened: the error names it. */
+  {
+    g_auto (WpEvalResult) result = { 0 };
+
+    gone = g_build_filename (dir, "img3.png", NULL);
+    g_assert_true (g_file_set_contents (gone, "not a png", -1, NULL));
+    g_assert_false (wp_evaluate (model, dataset, NULL, 0, &options, NULL, &result, &error));
+    g_assert_nonnull (error);
+    g_assert_nonnull (strstr (error->message, gone));
+    g_clear_error (&error);
+  }
+  remove_tree (dir);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/maps/words/naive", test_maps_naive);
+  g_test_add_func ("/maps/words/repeated-and-truncated", test_maps_repeated_and_truncated_words);
+  g_test_add_func ("/maps/geometry/patch-rect-and-peak", test_maps_geometry);
+  g_test_add_func ("/evaluate/rank/ties-against-the-query", test_rank);
+  g_test_add_func ("/evaluate/recall/duplicates", test_recall);
+  g_test_add_func ("/evaluate/words/caption-key-and-classes", test_caption_key_and_classes);
+  g_test_add_func ("/evaluate/pointing/crop-and-boxes", test_pointing);
+  g_test_add_func ("/evaluate/regions/threshold", test_regions);
+  g_test_add_func ("/evaluate/iou/exact-areas", test_iou);
+  g_test_add_func ("/evaluate/dataset/retrieval", test_evaluate_retrieval);
+  g_test_add_func ("/evaluate/dataset/localisation", test_evaluate_localisation);
+  g_test_add_func ("/evaluate/dataset/subsets-and-errors", test_evaluate_subsets_and_errors);
+  status = g_test_run ();
+  g_clear_pointer (&tiny_model, wp_model_free);
+  return status;
+}

@@ -1,0 +1,578 @@
+/* test-train.c: training end to end: `wordpatch-cli train` as a user runs it (learning, resume,
+ * Ctrl-C, SIGKILL, NaN, bad data, usage) and the trainer's API as the app uses it (pause,
+ * snapshot, cancel).
+ *
+ * The dataset is made here: 64 x 64 scenes of one coloured disc or square at a random place on
+ * grey, captioned "a red disc", so that a few dozen steps of a tiny model learn something. */
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <signal.h>
+#include <stb_image_write.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli-harness.h"
+#include "wordpatch/wordpatch.h"
+
+static char *tmp_dir;
+static char *data_dir;
+
+static const struct {
+  const char *name;
+  guint8      rgb[3];
+} colours[] = {
+  { "red", { 220, 30, 30 } },
+  { "green", { 30, 190, 40 } },
+  { "blue", { 30, 50, 220 } },
+  { "yellow", { 235, 225, 30 } },
+};
+
+static void
+write_scene (const char *path,
+             int         colour,
+             gboolean    disc,
+             WpRng      *rng)
+{
+  const int S = 64, r = 10 + (int) (wp_rng_uniform (rng) * 6);
+  const int cx = r + (int) (wp_rng_uniform (rng) * (S - 2 * r)), cy = r + (int) (wp_rng_uniform (rng) * (S - 2 * r));
+  guint8    pixels[64 * 64 * 3];
+
+  for (int y = 0; y < S; y++) {
+    for (int x = 0; x < S; x++) {
+      const gboolean inside = disc ? (x - cx) * (x - cx) + (y - cy) * (y - cy) <= r * r : ABS (x - cx) <= r && ABS (y - cy) <= r;
+
+      for (int c = 0; c < 3; c++)
+        pixels[(y * S + x) * 3 + c] = inside ? colours[colour].rgb[c] : 128;
+    }
+  }
+  g_assert_true (stbi_write_png (path, S, S, 3, pixels, S * 3));
+}
+
+/* n scenes in dir/images and their captions.jsonl, with extra lines appended. */
+static char *
+make_dataset (const char *name,
+              int         n,
+              const char *extra_lines)
+{
+  char            *dir = g_build_filename (tmp_dir, name, NULL);
+  g_autofree char *images = g_build_filename (dir, "images", NULL);
+  g_autofree char *captions = g_build_filename (dir, "captions.jsonl", NULL);
+  g_autoptr (GString) lines = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  WpRng rng;
+
+  wp_rng_init (&rng, 11);
+  g_assert_cmpint (g_mkdir_with_parents (images, 0755), ==, 0);
+  for (int i = 0; i < n; i++) {
+    const int        colour = i % 4;
+    const gboolean   disc = (i / 4) % 2 == 0;
+    g_autofree char *file = g_strdup_printf ("images/%04d.png", i);
+    g_autofree char *path = g_build_filename (dir, file, NULL);
+
+    write_scene (path, colour, disc, &rng);
+    g_string_append_printf (lines, "{\"image\": \"%s\", \"caption\": \"a %s %s\"}\n", file, colours[colour].name, disc ? "disc" : "square");
+  }
+  g_string_append (lines, extra_lines);
+  g_file_set_contents (captions, lines->str, (gssize) lines->len, &error);
+  g_assert_no_error (error);
+  return dir;
+}
+
+static gboolean
+ensure_data (void)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (g_getenv ("WORDPATCH_CLI") == NULL) {
+    g_test_skip ("WORDPATCH_CLI is not set");
+    return FALSE;
+  }
+  if (data_dir != NULL)
+    return TRUE;
+  tmp_dir = g_dir_make_tmp ("wp-test-train-XXXXXX", &error);
+  g_assert_no_error (error);
+  data_dir = make_dataset ("scenes", 160, "");
+  return !g_test_failed ();
+}
+
+static char *
+out_path (const char *name)
+{
+  return g_build_filename (tmp_dir, name, NULL);
+}
+
+#define TRAIN_ARGS(out, steps, save_every)                                                                           \
+  "train", "--config", "tiny", "--data", data_dir, "--out", (out), "--batch", "16", "--threads", "1", "--seed", "5", \
+    "--holdout", "0.2", "--vocab-size", "600", "--steps", (steps), "--save-every", (save_every)
+
+typedef struct {
+  GArray *losses;      /* of double, index step - 1 */
+  GArray *eval_steps;  /* of gint64 */
+  GArray *eval_recall; /* of double: i2t_r1 + t2i_r1 */
+} Metrics;
+
+static void
+metrics_clear (Metrics *m)
+{
+  g_clear_pointer (&m->losses, g_array_unref);
+  g_clear_pointer (&m->eval_steps, g_array_unref);
+  g_clear_pointer (&m->eval_recall, g_array_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Metrics, metrics_clear)
+
+static void
+read_metrics (const char *out,
+              Metrics    *m)
+{
+  g_autofree char *path = g_build_filename (out, "metrics.jsonl", NULL);
+  g_autofree char *text = NULL;
+  g_auto (GStrv) lines = NULL;
+  g_autoptr (GError) error = NULL;
+
+  m->losses = g_array_new (FALSE, FALSE, sizeof (double));
+  m->eval_steps = g_array_new (FALSE, FALSE, sizeof (gint64));
+  m->eval_recall = g_array_new (FALSE, FALSE, sizeof (double));
+  g_file_get_contents (path, &text, NULL, &error);
+  g_assert_no_error (error);
+  if (text == NULL)
+    return;
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL && lines[i][0] != '\0'; i++) {
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    JsonObject *obj;
+    gint64      step;
+
+    json_parser_load_from_data (parser, lines[i], -1, &error);
+    g_assert_no_error (error);
+    obj = json_node_get_object (json_parser_get_root (parser));
+    step = json_object_get_int_member (obj, "step");
+    if (json_object_has_member (obj, "eval")) {
+      JsonObject *eval = json_object_get_object_member (obj, "eval");
+      double      recall = json_object_get_double_member (eval, "i2t_r1") + json_object_get_double_member (eval, "t2i_r1");
+
+      g_array_append_val (m->eval_steps, step);
+      g_array_append_val (m->eval_recall, recall);
+    } else {
+      double loss = json_object_get_double_member (obj, "loss");
+
+      g_assert_cmpint (step, ==, m->losses->len + 1);
+      g_array_append_val (m->losses, loss);
+    }
+  }
+}
+
+static double
+mean_loss (const Metrics *m,
+           guint          first,
+           guint          n)
+{
+  double sum = 0.0;
+
+  for (guint i = first; i < first + n; i++)
+    sum += g_array_index (m->losses, double, i);
+  return sum / n;
+}
+
+static void
+test_learns (void)
+{
+  g_autofree char *out = NULL;
+  g_auto (Run) run = { 0 };
+  g_auto (Run) info = { 0 };
+  g_auto (Metrics) metrics = { 0 };
+  double before, after;
+
+  if (!ensure_data ())
+    return;
+  out = out_path ("learns");
+  run_cli (&run, TRAIN_ARGS (out, "50", "25"), "--loss", "sparc", NULL);
+  g_assert_cmpint (run.status, ==, 0);
+  assert_mentions (run.err, "128 training pairs, 32 held out; 50 steps");
+  assert_mentions (run.err, "held-out retrieval on 32 pairs");
+  assert_mentions (run.out, "trained 50 steps");
+
+  read_metrics (out, &metrics);
+  g_assert_cmpuint (metrics.losses->len, ==, 50);
+  g_assert_cmpfloat (mean_loss (&metrics, 0, 10), >, mean_loss (&metrics, 40, 10) + 0.3);
+  g_assert_cmpuint (metrics.eval_steps->len, ==, 3);
+  g_assert_cmpint (g_array_index (metrics.eval_steps, gint64, 0), ==, 0);
+  before = g_array_index (metrics.eval_recall, double, 0);
+  after = g_array_index (metrics.eval_recall, double, 2);
+  g_test_message ("held-out i2t + t2i R@1: %.3f untrained, %.3f after 50 steps", before, after);
+  g_assert_cmpfloat (after, >, before + 0.4);
+
+  /* The output folder stands for its newest checkpoint, which is a model folder. */
+  run_cli (&info, "info", "--model", out, NULL);
+  g_assert_cmpint (info.status, ==, 0);
+  assert_mentions (info.out, "50");
+}
+
+static void
+assert_same_files (const char *dir_a,
+                   const char *dir_b,
+                   const char *name)
+{
+  g_autofree char *a = g_build_filename (dir_a, name, NULL);
+  g_autofree char *b = g_build_filename (dir_b, name, NULL);
+  g_autoptr (GMappedFile) fa = g_mapped_file_new (a, FALSE, NULL);
+  g_autoptr (GMappedFile) fb = g_mapped_file_new (b, FALSE, NULL);
+
+  g_assert_nonnull (fa);
+  g_assert_nonnull (fb);
+  if (fa == NULL || fb == NULL)
+    return;
+  g_assert_cmpmem (g_mapped_file_get_contents (fa), g_mapped_file_get_length (fa), g_mapped_file_get_contents (fb),
+                   g_mapped_file_get_length (fb));
+}
+
+/* Starts the CLI without waiting; the caller signals and reaps it. */
+static GPid
+spawn_cli (const char *const *args)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
+  GPid pid = 0;
+
+  g_ptr_array_add (argv, (gpointer) g_getenv ("WORDPATCH_CLI"));
+  for (gsize i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  g_spawn_async (NULL, (char **) argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+                 NULL, NULL, &pid, &error);
+  g_assert_no_error (error);
+  return pid;
+}
+
+/* Waits until the run in out has logged at least min_step steps (or stopped). */
+static void
+wait_for_step (const char *out,
+               guint       min_step,
+               GPid        pid)
+{
+  g_autofree char *path = g_build_filename (out, "metrics.jsonl", NULL);
+
+  for (;;) {
+    g_autofree char *text = NULL;
+    guint            steps = 0;
+
+    if (waitpid (pid, NULL, WNOHANG) != 0) {
+      g_test_fail_printf ("the run in %s stopped before step %u", out, min_step);
+      return;
+    }
+    if (g_file_get_contents (path, &text, NULL, NULL)) {
+      for (const char *p = text; (p = strstr (p, "\"loss\"")) != NULL; p++)
+        steps++;
+    }
+    if (steps >= min_step)
+      return;
+    g_usleep (20000);
+  }
+}
+
+static int
+reap (GPid pid)
+{
+  int status = 0;
+
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  return status;
+}
+
+static void
+test_resume_bit_exact (void)
+{
+  g_autofree char *straight = NULL;
+  g_autofree char *interrupted = NULL;
+  g_autofree char *killed = NULL;
+  g_autofree char *straight_latest = NULL;
+  g_autofree char *interrupted_latest = NULL;
+  g_autofree char *killed_latest = NULL;
+  g_auto (Run) run = { 0 };
+  g_auto (Run) resumed = { 0 };
+  g_auto (Run) info = { 0 };
+  g_auto (Run) resumed_after_kill = { 0 };
+  g_auto (Metrics) straight_metrics = { 0 };
+  g_auto (Metrics) resumed_metrics = { 0 };
+  GPid pid;
+  int  status;
+
+  if (!ensure_data ())
+    return;
+  straight = out_path ("straight");
+  interrupted = out_path ("interrupted");
+  killed = out_path ("killed");
+  run_cli (&run, TRAIN_ARGS (straight, "20", "10"), NULL);
+  g_assert_cmpint (run.status, ==, 0);
+
+  /* Ctrl-C: a checkpoint at the step reached, exit status 130, then --resume to the end. */
+  {
+    const char *args[] = { TRAIN_ARGS (interrupted, "20", "10"), NULL };
+
+    pid = spawn_cli (args);
+    wait_for_step (interrupted, 3, pid);
+    kill (pid, SIGINT);
+    status = reap (pid);
+    g_assert_true (WIFEXITED (status));
+    g_assert_cmpint (WEXITSTATUS (status), ==, 130);
+  }
+  run_cli (&resumed, "train", "--out", interrupted, "--resume", NULL);
+  g_assert_cmpint (resumed.status, ==, 0);
+  assert_mentions (resumed.err, "resuming at step");
+  straight_latest = g_build_filename (straight, "latest", NULL);
+  interrupted_latest = g_build_filename (interrupted, "latest", NULL);
+  assert_same_files (straight_latest, interrupted_latest, "model.safetensors");
+  assert_same_files (straight_latest, interrupted_latest, "adam_m.safetensors");
+  assert_same_files (straight_latest, interrupted_latest, "adam_v.safetensors");
+  read_metrics (straight, &straight_metrics);
+  read_metrics (interrupted, &resumed_metrics);
+  g_assert_cmpuint (resumed_metrics.losses->len, ==, 20);
+  g_assert_cmpmem (straight_metrics.losses->data, 20 * sizeof (double), resumed_metrics.losses->data, 20 * sizeof (double));
+
+  /* SIGKILL between checkpoints: what is left loads, and resuming still ends where the
+   * uninterrupted run did (checkpoint cadence does not change the arithmetic). */
+  {
+    const char *args[] = { TRAIN_ARGS (killed, "20", "1"), NULL };
+
+    pid = spawn_cli (args);
+    wait_for_step (killed, 4, pid);
+    kill (pid, SIGKILL);
+    status = reap (pid);
+    g_assert_true (WIFSIGNALED (status));
+  }
+  run_cli (&info, "info", "--model", killed, NULL);
+  g_assert_cmpint (info.status, ==, 0);
+  run_cli (&resumed_after_kill, "train", "--out", killed, "--resume", NULL);
+  g_assert_cmpint (resumed_after_kill.status, ==, 0);
+  killed_latest = g_build_filename (killed, "latest", NULL);
+  assert_same_files (straight_latest, killed_latest, "model.safetensors");
+}
+
+static void
+test_not_finite (void)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *step0 = NULL;
+  g_auto (Run) run = { 0 };
+  g_auto (Run) info = { 0 };
+
+  if (!ensure_data ())
+    return;
+  out = out_path ("nan");
+  run_cli (&run, TRAIN_ARGS (out, "40", "100"), "--lr", "1e25", "--warmup", "0", NULL);
+  g_assert_cmpint (run.status, ==, 1);
+  assert_mentions (run.err, "not finite");
+  assert_mentions (run.err, "training stopped, the weights of");
+  step0 = g_build_filename (out, "checkpoints", "step-000000000", NULL);
+  assert_mentions (run.err, step0);
+  run_cli (&info, "info", "--model", out, NULL);
+  g_assert_cmpint (info.status, ==, 0);
+}
+
+static void
+test_bad_data (void)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *junk = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *empty = NULL;
+  g_autofree char *empty_out = NULL;
+  g_auto (Run) run = { 0 };
+  g_auto (Run) run_empty = { 0 };
+
+  if (!ensure_data ())
+    return;
+  dir = make_dataset ("bad-data", 40,
+                      "{\"image\": \"images/0000.png\", \"caption\": \n"
+                      "{\"image\": \"images/missing.png\", \"caption\": \"a red disc\"}\n"
+                      "{\"image\": \"images/junk.png\", \"caption\": \"a red disc\"}\n");
+  junk = g_build_filename (dir, "images", "junk.png", NULL);
+  g_assert_true (g_file_set_contents (junk, "\x89PNG\r\n\x1a\n truncated", -1, NULL));
+  out = out_path ("bad-data-run");
+  run_cli (&run, "train", "--config", "tiny", "--data", dir, "--out", out, "--batch", "8", "--steps", "2", "--threads", "1",
+           "--vocab-size", "600", NULL);
+  g_assert_cmpint (run.status, ==, 0);
+  assert_mentions (run.err, "captions.jsonl line 41: not valid JSON");
+  assert_mentions (run.err, "missing.png does not exist");
+  assert_mentions (run.err, "junk.png");
+  assert_mentions (run.err, "3 pairs skipped: 1 bad line, 1 missing image, 1 undecodable image");
+  assert_mentions (run.err, "36 training pairs, 4 held out");
+
+  empty = make_dataset ("all-bad", 0, "{\"image\": \"images/missing.png\", \"caption\": \"a red disc\"}\n");
+  empty_out = out_path ("all-bad-run");
+  run_cli (&run_empty, "train", "--config", "tiny", "--data", empty, "--out", empty_out, NULL);
+  assert_failure (&run_empty, empty, "no usable pair", "missing.png");
+}
+
+static void
+test_usage (void)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *nowhere = NULL;
+  g_auto (Run) no_out = { 0 };
+  g_auto (Run) both = { 0 };
+  g_auto (Run) resume_options = { 0 };
+  g_auto (Run) first = { 0 };
+  g_auto (Run) again = { 0 };
+  g_auto (Run) no_run = { 0 };
+  g_auto (Run) loss = { 0 };
+  g_auto (Run) big_batch = { 0 };
+
+  if (!ensure_data ())
+    return;
+  run_cli (&no_out, "train", "--config", "tiny", "--data", data_dir, NULL);
+  g_assert_cmpint (no_out.status, ==, 2);
+  assert_mentions (no_out.err, "--out");
+  out = out_path ("usage");
+  run_cli (&both, "train", "--config", "tiny", "--init", out, "--data", data_dir, "--out", out, NULL);
+  g_assert_cmpint (both.status, ==, 2);
+  run_cli (&resume_options, "train", "--out", out, "--resume", "--config", "tiny", NULL);
+  g_assert_cmpint (resume_options.status, ==, 2);
+  assert_mentions (resume_options.err, "--resume");
+  run_cli (&loss, "train", "--config", "tiny", "--data", data_dir, "--out", out, "--loss", "mse", NULL);
+  g_assert_cmpint (loss.status, ==, 2);
+  assert_mentions (loss.err, "mse");
+
+  run_cli (&first, TRAIN_ARGS (out, "1", "1"), NULL);
+  g_assert_cmpint (first.status, ==, 0);
+  run_cli (&again, TRAIN_ARGS (out, "1", "1"), NULL);
+  assert_failure (&again, out, "already holds a training run", NULL);
+  nowhere = out_path ("no-run-here");
+  run_cli (&no_run, "train", "--out", nowhere, "--resume", NULL);
+  assert_failure (&no_run, nowhere, "no training run to resume", NULL);
+  run_cli (&big_batch, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere, "--batch", "1000", NULL);
+  assert_failure (&big_batch, "fewer than the batch of 1000", NULL, NULL);
+}
+
+/* ---- the library as the app drives it ---- */
+
+typedef struct {
+  GCancellable *cancellable;
+  gint64        cancel_at;
+  gint64        last_step;
+  gint64        checkpoints;
+} ApiRun;
+
+static void
+api_progress_cb (const WpTrainProgress *progress,
+                 gpointer               user_data)
+{
+  ApiRun *run = user_data;
+
+  if (progress->event == WP_TRAIN_EVENT_CHECKPOINT)
+    run->checkpoints++;
+  if (progress->event != WP_TRAIN_EVENT_STEP)
+    return;
+  g_assert_cmpint (progress->step, ==, run->last_step + 1);
+  g_assert_cmpint (progress->total_steps, ==, 6);
+  g_assert_true (isfinite (progress->loss.total));
+  run->last_step = progress->step;
+  if (progress->step == run->cancel_at)
+    g_cancellable_cancel (run->cancellable);
+}
+
+typedef struct {
+  WpTrainer *trainer;
+  ApiRun    *run;
+  GError    *error;
+  gboolean   ok;
+} Worker;
+
+static gpointer
+api_worker (gpointer user_data)
+{
+  Worker *worker = user_data;
+
+  worker->ok = wp_trainer_run (worker->trainer, api_progress_cb, worker->run, worker->run->cancellable, &worker->error);
+  return NULL;
+}
+
+static void
+test_api_pause_snapshot_cancel (void)
+{
+  g_auto (WpTrainSettings) settings;
+  g_autoptr (WpTrainer) trainer = NULL;
+  g_autoptr (WpModel) snapshot = NULL;
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *step3 = NULL;
+  ApiRun           run = { cancellable, 3, 0, 0 };
+  Worker           worker = { NULL, &run, NULL, FALSE };
+  GThread         *thread;
+
+  if (!ensure_data ())
+    return;
+  wp_train_settings_init (&settings);
+  settings.data_dir = g_strdup (data_dir);
+  settings.out_dir = out_path ("api");
+  settings.preset = g_strdup ("tiny");
+  settings.vocab_size = 600;
+  settings.batch = 8;
+  settings.steps = 6;
+  settings.threads = 1;
+  settings.holdout = 0.0;
+  trainer = wp_trainer_new (&settings, &error);
+  g_assert_no_error (error);
+  if (trainer == NULL)
+    return;
+  g_assert_cmpint (wp_trainer_get_step (trainer), ==, 0);
+  snapshot = wp_model_copy (wp_trainer_get_model (trainer));
+  g_assert_cmpuint (wp_trainer_copy_snapshot (trainer, snapshot), ==, 0);
+
+  /* Paused before it starts: no step happens until it is resumed. */
+  wp_trainer_set_paused (trainer, TRUE);
+  wp_trainer_request_snapshot (trainer);
+  worker.trainer = trainer;
+  thread = g_thread_new ("test-train", api_worker, &worker);
+  g_usleep (300000);
+  g_assert_cmpint (run.last_step, ==, 0);
+  wp_trainer_set_paused (trainer, FALSE);
+  g_thread_join (thread);
+
+  /* Cancelled from the progress callback after step 3: a checkpoint there, CANCELLED. */
+  g_assert_false (worker.ok);
+  g_assert_error (worker.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&worker.error);
+  g_assert_cmpint (wp_trainer_get_step (trainer), ==, 3);
+  g_assert_cmpint (run.checkpoints, ==, 1);
+  step3 = g_build_filename (settings.out_dir, "checkpoints", "step-000000003", "state.json", NULL);
+  g_assert_true (g_file_test (step3, G_FILE_TEST_EXISTS));
+  g_assert_cmpstr (wp_trainer_get_checkpoint_dir (trainer), !=, NULL);
+
+  /* The snapshot asked for while paused was taken after the first step. */
+  g_assert_cmpuint (wp_trainer_copy_snapshot (trainer, snapshot), ==, 1);
+  g_assert_cmpint (snapshot->step, ==, 1);
+  wp_trainer_request_snapshot (trainer);
+
+  /* Running again goes on to the end, and the new snapshot is the final weights. */
+  g_cancellable_reset (cancellable);
+  run.cancel_at = -1;
+  g_assert_true (wp_trainer_run (trainer, api_progress_cb, &run, cancellable, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (run.last_step, ==, 6);
+  g_assert_cmpuint (wp_trainer_copy_snapshot (trainer, snapshot), ==, 2);
+  g_assert_cmpint (snapshot->step, ==, 4);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/train/learns", test_learns);
+  g_test_add_func ("/train/resume-bit-exact", test_resume_bit_exact);
+  g_test_add_func ("/train/not-finite", test_not_finite);
+  g_test_add_func ("/train/bad-data", test_bad_data);
+  g_test_add_func ("/train/usage", test_usage);
+  g_test_add_func ("/train/api", test_api_pause_snapshot_cancel);
+  status = g_test_run ();
+  if (tmp_dir != NULL)
+    remove_tree (tmp_dir);
+  g_free (tmp_dir);
+  g_free (data_dir);
+  return status;
+}
