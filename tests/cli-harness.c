@@ -126,3 +126,22 @@ assert_failure (const Run  *run,
   if (fragment3 != NULL)
     assert_mentions (run->err, fragment3);
 }
+
+JsonObject *
+parse_object (JsonParser *parser,
+              const char *text)
+{
+  g_autoptr (GError) error = NULL;
+  JsonNode *root;
+
+  if (!json_parser_load_from_data (parser, text, -1, &error)) {
+    g_test_fail_printf ("output is not JSON (%s): %s", error->message, text);
+    return NULL;
+  }
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)) {
+    g_test_fail_printf ("output is not a JSON object: %s", text);
+    return NULL;
+  }
+  return json_node_get_object (root);
+}

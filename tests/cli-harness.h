@@ -3,6 +3,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -41,5 +42,9 @@ void remove_tree (const char *dir);
 
 /* An 80 x 60 PNG: a red disc on white. */
 gboolean write_test_image (const char *path);
+
+/* The root object of a JSON text (parsed by parser, which owns it), or NULL and the test failed. */
+JsonObject *parse_object (JsonParser *parser,
+                          const char *text);
 
 G_END_DECLS

@@ -106,26 +106,6 @@ ensure_setup (void)
   return !g_test_failed ();
 }
 
-/* The root object of a JSON text, or NULL (and the test failed). */
-static JsonObject *
-parse_object (JsonParser *parser,
-              const char *text)
-{
-  g_autoptr (GError) error = NULL;
-  JsonNode *root;
-
-  if (!json_parser_load_from_data (parser, text, -1, &error)) {
-    g_test_fail_printf ("output is not JSON (%s): %s", error->message, text);
-    return NULL;
-  }
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)) {
-    g_test_fail_printf ("output is not a JSON object: %s", text);
-    return NULL;
-  }
-  return json_node_get_object (root);
-}
-
 /* The object member key of obj, or NULL when it is missing or not an object. */
 static JsonObject *
 object_member (JsonObject *obj,
