@@ -63,6 +63,13 @@ void wp_image_preprocess (const WpImage      *image,
                           float              *pixels,
                           WpImageCrop        *crop);
 
+/* Writes an 8-bit RGB PNG under a temporary name in path's folder, then renames it into place.
+ * text (may be NULL) maps tEXt keywords to values, printable ASCII, written in keyword order. */
+gboolean wp_image_save_png (const WpImage *image,
+                            const char    *path,
+                            GHashTable    *text,
+                            GError       **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpImage, wp_image_free)
 
 G_END_DECLS

@@ -22,6 +22,8 @@ int wp_cli_init (int    argc,
                  char **argv);
 int wp_cli_loss (int    argc,
                  char **argv);
+int wp_cli_shapes (int    argc,
+                   char **argv);
 int wp_cli_train (int    argc,
                   char **argv);
 

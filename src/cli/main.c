@@ -16,6 +16,7 @@ static const struct {
   { "train", wp_cli_train, "train or fine-tune with clip, filip or sparc; checkpoints, metrics, resume" },
   { "eval", wp_cli_eval, "retrieval recall and word localisation (pointing game, box IoU) of a model on a dataset" },
   { "init", wp_cli_init, "write a new model with random weights in the transformers CLIPModel layout" },
+  { "shapes", wp_cli_shapes, "write a synthetic dataset of coloured shapes: PNG images, captions and a box for each word" },
 };
 
 static void
