@@ -47,11 +47,13 @@ compare_keys (gconstpointer a,
   return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
-/* A tEXt keyword is 1 to 79 printable Latin-1 characters without leading, trailing or double
- * spaces; this writer accepts the ASCII ones. Values are printable ASCII or newlines. */
+/* A keyword is 1 to 79 printable Latin-1 characters without leading, trailing or double spaces;
+ * this writer accepts the ASCII ones. Values are UTF-8 without control characters but newlines:
+ * printable ASCII goes into a tEXt chunk, anything else into an iTXt chunk (*utf8 set). */
 static gboolean
 check_text (const char *key,
             const char *value,
+            gboolean   *utf8,
             GError    **error)
 {
   const gsize len = strlen (key);
@@ -71,12 +73,17 @@ check_text (const char *key,
       return FALSE;
     }
   }
-  for (const char *p = value; *p != '\0'; p++) {
-    if ((*p < 0x20 && *p != '\n') || *p > 0x7e) {
-      g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
-                   "PNG text '%s' holds a character that is not printable ASCII", key);
+  if (!g_utf8_validate (value, -1, NULL)) {
+    g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "PNG text '%s' is not valid UTF-8", key);
+    return FALSE;
+  }
+  *utf8 = FALSE;
+  for (const guchar *p = (const guchar *) value; *p != '\0'; p++) {
+    if ((*p < 0x20 && *p != '\n') || *p == 0x7f) {
+      g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "PNG text '%s' holds a control character", key);
       return FALSE;
     }
+    *utf8 = *utf8 || *p > 0x7f;
   }
   return TRUE;
 }
@@ -144,15 +151,22 @@ wp_image_save_png (const WpImage *image,
     texts = g_new0 (png_text, MAX (n_keys, 1));
     for (guint i = 0; i < n_keys; i++) {
       const char *value = g_hash_table_lookup (text, keys[i]);
+      gboolean    utf8;
 
-      if (!check_text (keys[i], value, error)) {
+      if (!check_text (keys[i], value, &utf8, error)) {
         g_prefix_error (error, "%s: ", path);
         return FALSE;
       }
-      texts[i].compression = PNG_TEXT_COMPRESSION_NONE;
+      texts[i].compression = utf8 ? PNG_ITXT_COMPRESSION_NONE : PNG_TEXT_COMPRESSION_NONE;
       texts[i].key = keys[i];
       texts[i].text = (png_charp) value;
-      texts[i].text_length = strlen (value);
+      if (utf8) {
+        texts[i].itxt_length = strlen (value);
+        texts[i].lang = (png_charp) "";
+        texts[i].lang_key = (png_charp) "";
+      } else {
+        texts[i].text_length = strlen (value);
+      }
     }
   }
   rows = g_new (png_bytep, image->height);

@@ -18,6 +18,8 @@ int wp_cli_eval (int    argc,
                  char **argv);
 int wp_cli_info (int    argc,
                  char **argv);
+int wp_cli_heatmap (int    argc,
+                    char **argv);
 int wp_cli_init (int    argc,
                  char **argv);
 int wp_cli_loss (int    argc,
@@ -53,5 +55,16 @@ void wp_cli_print_json (JsonNode *root);
 void wp_cli_add_float_array (JsonBuilder *builder,
                              const float *values,
                              int          n);
+
+/* "name": [[row 0], [row 1], ...] */
+void wp_cli_add_matrix (JsonBuilder *builder,
+                        const char  *name,
+                        const float *values,
+                        int          rows,
+                        int          cols);
+/* "tokens": [{"id", "text", "word"}, ...] of a caption's valid tokens. */
+void wp_cli_add_tokens (JsonBuilder           *builder,
+                        const WpModel         *model,
+                        const WpTextEmbedding *text);
 
 G_END_DECLS

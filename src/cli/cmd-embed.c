@@ -2,42 +2,6 @@
 
 #include "cli.h"
 
-static void
-add_matrix (JsonBuilder *builder,
-            const char  *name,
-            const float *values,
-            int          rows,
-            int          cols)
-{
-  json_builder_set_member_name (builder, name);
-  json_builder_begin_array (builder);
-  for (int r = 0; r < rows; r++)
-    wp_cli_add_float_array (builder, values + (gsize) r * cols, cols);
-  json_builder_end_array (builder);
-}
-
-static void
-add_tokens (JsonBuilder           *builder,
-            const WpModel         *model,
-            const WpTextEmbedding *text)
-{
-  json_builder_set_member_name (builder, "tokens");
-  json_builder_begin_array (builder);
-  for (int t = 0; t < text->n_tokens; t++) {
-    g_autofree char *token_text = wp_tokenizer_dup_token_text (model->tokenizer, text->ids[t]);
-
-    json_builder_begin_object (builder);
-    json_builder_set_member_name (builder, "id");
-    json_builder_add_int_value (builder, text->ids[t]);
-    json_builder_set_member_name (builder, "text");
-    json_builder_add_string_value (builder, token_text);
-    json_builder_set_member_name (builder, "word");
-    json_builder_add_int_value (builder, text->word_of_token[t]);
-    json_builder_end_object (builder);
-  }
-  json_builder_end_array (builder);
-}
-
 static JsonNode *
 build_output (const WpModel          *model,
               const WpImageEmbedding *image,
@@ -53,7 +17,7 @@ build_output (const WpModel          *model,
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "model");
   json_builder_add_string_value (builder, model->path);
-  add_tokens (builder, model, text);
+  wp_cli_add_tokens (builder, model, text);
   json_builder_set_member_name (builder, "grid");
   json_builder_begin_array (builder);
   json_builder_add_int_value (builder, image->grid);
@@ -72,8 +36,8 @@ build_output (const WpModel          *model,
   wp_cli_add_float_array (builder, image->global, E);
   json_builder_set_member_name (builder, "text_embedding");
   wp_cli_add_float_array (builder, text->global, E);
-  add_matrix (builder, "patch_embeddings", image->patches, image->n_patches, E);
-  add_matrix (builder, "token_embeddings", text->tokens, text->n_tokens, E);
+  wp_cli_add_matrix (builder, "patch_embeddings", image->patches, image->n_patches, E);
+  wp_cli_add_matrix (builder, "token_embeddings", text->tokens, text->n_tokens, E);
   json_builder_end_object (builder);
   return json_builder_get_root (builder);
 }

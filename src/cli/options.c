@@ -92,3 +92,39 @@ wp_cli_add_float_array (JsonBuilder *builder,
     json_builder_add_double_value (builder, values[i]);
   json_builder_end_array (builder);
 }
+
+void
+wp_cli_add_matrix (JsonBuilder *builder,
+                   const char  *name,
+                   const float *values,
+                   int          rows,
+                   int          cols)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_begin_array (builder);
+  for (int r = 0; r < rows; r++)
+    wp_cli_add_float_array (builder, values + (gsize) r * cols, cols);
+  json_builder_end_array (builder);
+}
+
+void
+wp_cli_add_tokens (JsonBuilder           *builder,
+                   const WpModel         *model,
+                   const WpTextEmbedding *text)
+{
+  json_builder_set_member_name (builder, "tokens");
+  json_builder_begin_array (builder);
+  for (int t = 0; t < text->n_tokens; t++) {
+    g_autofree char *token_text = wp_tokenizer_dup_token_text (model->tokenizer, text->ids[t]);
+
+    json_builder_begin_object (builder);
+    json_builder_set_member_name (builder, "id");
+    json_builder_add_int_value (builder, text->ids[t]);
+    json_builder_set_member_name (builder, "text");
+    json_builder_add_string_value (builder, token_text);
+    json_builder_set_member_name (builder, "word");
+    json_builder_add_int_value (builder, text->word_of_token[t]);
+    json_builder_end_object (builder);
+  }
+  json_builder_end_array (builder);
+}

@@ -1,0 +1,252 @@
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "figure.h"
+
+/* --scale auto | fixed:LO,HI */
+static gboolean
+parse_scale (const char    *text,
+             WpFigureStyle *style)
+{
+  char *end;
+
+  if (text == NULL || strcmp (text, "auto") == 0)
+    return TRUE;
+  if (!g_str_has_prefix (text, "fixed:"))
+    return FALSE;
+  style->lo = g_ascii_strtod (text + 6, &end);
+  if (end == text + 6 || *end != ',')
+    return FALSE;
+  text = end + 1;
+  style->hi = g_ascii_strtod (text, &end);
+  style->fixed_scale = TRUE;
+  return end != text && *end == '\0' && isfinite (style->lo) && isfinite (style->hi) && style->hi > style->lo;
+}
+
+/* The words named in --tokens (comma-separated, "word" or "word#occurrence" counted from 0). */
+static gboolean
+select_words (const WpWordMaps *maps,
+              const char       *list,
+              GArray           *words,
+              GError          **error)
+{
+  g_auto (GStrv) names = g_strsplit (list, ",", -1);
+
+  for (guint i = 0; names[i] != NULL; i++) {
+    char   *name = g_strstrip (names[i]);
+    char   *hash = strchr (name, '#');
+    guint64 occurrence = 0;
+    int     word;
+
+    if (hash != NULL) {
+      *hash = '\0';
+      if (!g_ascii_string_to_unsigned (hash + 1, 10, 0, 1000, &occurrence, NULL)) {
+        g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "--tokens: '%s#%s' is not word#occurrence", name, hash + 1);
+        return FALSE;
+      }
+    }
+    word = wp_word_maps_find_word (maps, name, (int) occurrence);
+    if (word < 0) {
+      g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "--tokens: the caption has no word '%s'%s", name,
+                   occurrence > 0 ? " that often" : "");
+      return FALSE;
+    }
+    g_array_append_val (words, word);
+  }
+  return TRUE;
+}
+
+static void
+add_maps_json (const WpModel         *model,
+               const WpWordMaps      *maps,
+               const WpTextEmbedding *text,
+               const char            *image_path,
+               const char            *caption,
+               const char            *path,
+               GError               **error)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
+  g_autoptr (JsonNode) root = NULL;
+  const int P = maps->n_patches;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "image");
+  json_builder_add_string_value (builder, image_path);
+  json_builder_set_member_name (builder, "caption");
+  json_builder_add_string_value (builder, caption);
+  json_builder_set_member_name (builder, "grid");
+  json_builder_add_int_value (builder, maps->grid);
+  json_builder_set_member_name (builder, "crop");
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "x");
+  json_builder_add_double_value (builder, maps->crop.x);
+  json_builder_set_member_name (builder, "y");
+  json_builder_add_double_value (builder, maps->crop.y);
+  json_builder_set_member_name (builder, "width");
+  json_builder_add_double_value (builder, maps->crop.width);
+  json_builder_set_member_name (builder, "height");
+  json_builder_add_double_value (builder, maps->crop.height);
+  json_builder_end_object (builder);
+  wp_cli_add_tokens (builder, model, text);
+  wp_cli_add_matrix (builder, "token_filip", maps->token_filip, maps->n_tokens, P);
+  wp_cli_add_matrix (builder, "token_sparc", maps->token_sparc, maps->n_tokens, P);
+  json_builder_set_member_name (builder, "words");
+  json_builder_begin_array (builder);
+  for (int w = 0; w < maps->n_words; w++) {
+    json_builder_begin_object (builder);
+    json_builder_set_member_name (builder, "text");
+    json_builder_add_string_value (builder, maps->words[w].text);
+    json_builder_set_member_name (builder, "first_token");
+    json_builder_add_int_value (builder, maps->words[w].first_token);
+    json_builder_set_member_name (builder, "n_tokens");
+    json_builder_add_int_value (builder, maps->words[w].n_tokens);
+    json_builder_set_member_name (builder, "filip");
+    wp_cli_add_float_array (builder, maps->words[w].filip, P);
+    json_builder_set_member_name (builder, "sparc");
+    wp_cli_add_float_array (builder, maps->words[w].sparc, P);
+    json_builder_end_object (builder);
+  }
+  json_builder_end_array (builder);
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  json_generator_set_root (generator, root);
+  json_generator_to_file (generator, path, error);
+}
+
+/* The command line that makes this figure again, for the PNG's metadata. */
+static char *
+quoted_command (int    argc,
+                char **argv)
+{
+  GString *command = g_string_new ("wordpatch-cli heatmap");
+
+  for (int i = 0; i < argc; i++) {
+    g_autofree char *quoted = g_shell_quote (argv[i]);
+
+    g_string_append_printf (command, " %s", quoted);
+  }
+  return g_string_free (command, FALSE);
+}
+
+int
+wp_cli_heatmap (int    argc,
+                char **argv)
+{
+  g_auto (GStrv) original = g_strdupv (argv);
+  g_autofree char *model_path = NULL;
+  g_autofree char *image_path = NULL;
+  g_autofree char *caption = NULL;
+  g_autofree char *tokens = NULL;
+  g_autofree char *method_name = NULL;
+  g_autofree char *scale = NULL;
+  g_autofree char *colormap_name = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *json_path = NULL;
+  gint             width = 900, height = 600;
+  gdouble          opacity = -1.0;
+  gboolean         grid = FALSE, smooth = FALSE, patch_grid = FALSE;
+  GOptionEntry     entries[] = {
+        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "Model folder, .safetensors or training run (default: the bundled model)", "DIR" },
+        { "image", 'i', 0, G_OPTION_ARG_FILENAME, &image_path, "Image file", "IMG" },
+        { "text", 't', 0, G_OPTION_ARG_STRING, &caption, "Caption", "TEXT" },
+        { "tokens", 'w', 0, G_OPTION_ARG_STRING, &tokens, "Words to show, comma-separated, word#N for its N-th occurrence (default: all)", "a,b" },
+        { "method", 0, 0, G_OPTION_ARG_STRING, &method_name, "filip (default), sparc or labels", "NAME" },
+        { "grid", 0, 0, G_OPTION_ARG_NONE, &grid, "One small view per word", NULL },
+        { "scale", 0, 0, G_OPTION_ARG_STRING, &scale, "auto (per map, default) or fixed:LO,HI shared by every map", "SCALE" },
+        { "colormap", 0, 0, G_OPTION_ARG_STRING, &colormap_name, "viridis (default), magma or coolwarm", "NAME" },
+        { "opacity", 0, 0, G_OPTION_ARG_DOUBLE, &opacity, "Overlay opacity, 0 to 1 (default 0.65)", "A" },
+        { "smooth", 0, 0, G_OPTION_ARG_NONE, &smooth, "Bilinear between patch centres instead of blocks", NULL },
+        { "patch-grid", 0, 0, G_OPTION_ARG_NONE, &patch_grid, "Draw the patch boundaries", NULL },
+        { "width", 0, 0, G_OPTION_ARG_INT, &width, "Figure width in pixels (default 900)", "W" },
+        { "height", 0, 0, G_OPTION_ARG_INT, &height, "Figure height in pixels (default 600)", "H" },
+        { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Figure file: .png, .svg or .pdf", "FIG" },
+        { "json", 0, 0, G_OPTION_ARG_FILENAME, &json_path, "Also write every token's and word's maps as JSON", "MAPS.json" },
+        { NULL }
+  };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (WpModel) model = NULL;
+  g_autoptr (WpImage) image = NULL;
+  g_autoptr (WpImageEmbedding) image_embedding = NULL;
+  g_autoptr (WpTextEmbedding) text_embedding = NULL;
+  g_autoptr (WpWordMaps) maps = NULL;
+  g_autoptr (GArray) words = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autoptr (GHashTable) png_text = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  g_autoptr (GString) word_list = g_string_new (NULL);
+  WpFigure figure = { 0 };
+
+  wp_figure_style_init (&figure.style);
+  if (!wp_cli_parse (&argc, &argv, "heatmap", "draw a caption's word maps over an image as a PNG, SVG or PDF figure", entries))
+    return 2;
+  if (image_path == NULL || caption == NULL || (out == NULL && json_path == NULL)) {
+    fprintf (stderr, "wordpatch-cli heatmap: --image, --text and --out (or --json) are required\n");
+    return 2;
+  }
+  if (method_name != NULL && !wp_figure_method_from_string (method_name, &figure.style.method)) {
+    fprintf (stderr, "wordpatch-cli heatmap: unknown --method '%s' (filip, sparc or labels)\n", method_name);
+    return 2;
+  }
+  if (colormap_name != NULL && !wp_colormap_from_string (colormap_name, &figure.style.colormap)) {
+    fprintf (stderr, "wordpatch-cli heatmap: unknown --colormap '%s' (viridis, magma or coolwarm)\n", colormap_name);
+    return 2;
+  }
+  if (!parse_scale (scale, &figure.style)) {
+    fprintf (stderr, "wordpatch-cli heatmap: --scale must be auto or fixed:LO,HI with LO < HI\n");
+    return 2;
+  }
+  if (opacity > 1.0 || (opacity < 0.0 && opacity != -1.0)) {
+    fprintf (stderr, "wordpatch-cli heatmap: --opacity must be between 0 and 1\n");
+    return 2;
+  }
+  if (opacity >= 0.0)
+    figure.style.opacity = opacity;
+  figure.style.grid = grid;
+  figure.style.smooth = smooth;
+  figure.style.patch_grid = patch_grid;
+
+  model = wp_cli_load_model (model_path, &error);
+  if (model == NULL)
+    return wp_cli_fail (error);
+  image = wp_image_load (image_path, &error);
+  if (image == NULL)
+    return wp_cli_fail (error);
+  image_embedding = wp_embed_image (model, image);
+  text_embedding = wp_embed_text (model, caption);
+  maps = wp_word_maps_new (model, image_embedding, text_embedding);
+  if (tokens != NULL && !select_words (maps, tokens, words, &error))
+    return wp_cli_fail (error);
+  if (json_path != NULL) {
+    add_maps_json (model, maps, text_embedding, image_path, caption, json_path, &error);
+    if (error != NULL)
+      return wp_cli_fail (error);
+  }
+  if (out == NULL)
+    return 0;
+
+  figure.image = image;
+  figure.maps = maps;
+  figure.caption = caption;
+  figure.words = tokens != NULL ? (const int *) words->data : NULL;
+  figure.n_words = tokens != NULL ? (int) words->len : 0;
+  for (int i = 0; i < (tokens != NULL ? (int) words->len : maps->n_words); i++)
+    g_string_append_printf (word_list, "%s%s", i > 0 ? "," : "", maps->words[tokens != NULL ? g_array_index (words, int, i) : i].text);
+  g_hash_table_insert (png_text, "Software", g_strdup ("wordpatch " WP_VERSION));
+  g_hash_table_insert (png_text, "wordpatch.model", g_strdup (model->path != NULL ? model->path : "(bundled)"));
+  g_hash_table_insert (png_text, "wordpatch.model_sha256",
+                       g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) model->params, model->n_params * sizeof (float)));
+  g_hash_table_insert (png_text, "wordpatch.step", g_strdup_printf ("%" G_GINT64_FORMAT, model->step));
+  g_hash_table_insert (png_text, "wordpatch.image", g_strdup (image_path));
+  g_hash_table_insert (png_text, "wordpatch.caption", g_strdup (caption));
+  g_hash_table_insert (png_text, "wordpatch.words", g_strdup (word_list->str));
+  g_hash_table_insert (png_text, "wordpatch.method", g_strdup (wp_figure_method_to_string (figure.style.method)));
+  g_hash_table_insert (png_text, "wordpatch.scale",
+                       figure.style.fixed_scale ? g_strdup_printf ("fixed:%g,%g", figure.style.lo, figure.style.hi) : g_strdup ("auto"));
+  g_hash_table_insert (png_text, "wordpatch.colormap", g_strdup (wp_colormap_to_string (figure.style.colormap)));
+  g_hash_table_insert (png_text, "wordpatch.command", quoted_command (g_strv_length (original) - 1, original + 1));
+  if (!wp_figure_export (&figure, out, width, height, png_text, &error))
+    return wp_cli_fail (error);
+  printf ("wrote %s\n", out);
+  return 0;
+}

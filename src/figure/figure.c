@@ -1,0 +1,566 @@
+#include "figure.h"
+
+#include <cairo-pdf.h>
+#include <cairo-svg.h>
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wordpatch/error.h"
+
+/* Colour maps as stops at t = 0, 0.1, ..., 1 (matplotlib's viridis and magma; coolwarm as
+ * Moreland's diverging map, 5 stops spread over the same 11). */
+static const guint32 viridis[11] = { 0x440154, 0x482475, 0x414487, 0x355f8d, 0x2a788e, 0x21918c,
+                                     0x22a884, 0x44bf70, 0x7ad151, 0xbddf26, 0xfde725 };
+static const guint32 magma[11] = { 0x000004, 0x140e36, 0x3b0f70, 0x641a80, 0x8c2981, 0xb73779,
+                                   0xde4968, 0xf7705c, 0xfe9f6d, 0xfecf92, 0xfcfdbf };
+static const guint32 coolwarm[11] = { 0x3b4cc0, 0x5977e3, 0x7b9ff9, 0x9ebeff, 0xc0d4f5, 0xdddddd,
+                                      0xf2cbb7, 0xf7ac8e, 0xee8468, 0xd65244, 0xb40426 };
+/* Distinct colours for words shown together (matplotlib's tab10). */
+static const guint32 word_colours[10] = { 0x1f77b4, 0xff7f0e, 0x2ca02c, 0xd62728, 0x9467bd,
+                                          0x8c564b, 0xe377c2, 0x7f7f7f, 0xbcbd22, 0x17becf };
+
+static const char *const method_names[] = { "filip", "sparc", "labels" };
+static const char *const method_titles[] = { "FILIP map", "SPARC grouping", "FILIP label map" };
+static const char *const colormap_names[] = { "viridis", "magma", "coolwarm" };
+
+void
+wp_figure_style_init (WpFigureStyle *style)
+{
+  memset (style, 0, sizeof *style);
+  style->method = WP_FIGURE_FILIP;
+  style->colormap = WP_COLORMAP_VIRIDIS;
+  style->opacity = 0.65;
+}
+
+gboolean
+wp_figure_method_from_string (const char     *name,
+                              WpFigureMethod *method)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (method_names); i++) {
+    if (g_strcmp0 (name, method_names[i]) == 0) {
+      *method = (WpFigureMethod) i;
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+const char *
+wp_figure_method_to_string (WpFigureMethod method)
+{
+  return method_names[method];
+}
+
+gboolean
+wp_colormap_from_string (const char *name,
+                         WpColormap *colormap)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (colormap_names); i++) {
+    if (g_strcmp0 (name, colormap_names[i]) == 0) {
+      *colormap = (WpColormap) i;
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+const char *
+wp_colormap_to_string (WpColormap colormap)
+{
+  return colormap_names[colormap];
+}
+
+static void
+hex_rgb (guint32 hex,
+         double *rgb)
+{
+  rgb[0] = ((hex >> 16) & 0xff) / 255.0;
+  rgb[1] = ((hex >> 8) & 0xff) / 255.0;
+  rgb[2] = (hex & 0xff) / 255.0;
+}
+
+void
+wp_colormap_rgb (WpColormap colormap,
+                 double     t,
+                 double    *rgb)
+{
+  const guint32 *stops = colormap == WP_COLORMAP_MAGMA ? magma : colormap == WP_COLORMAP_COOLWARM ? coolwarm
+                                                                                                  : viridis;
+  const double   x = (isfinite (t) ? CLAMP (t, 0.0, 1.0) : 0.0) * 10.0;
+  const int      i = MIN ((int) x, 9);
+  double         a[3], b[3];
+
+  hex_rgb (stops[i], a);
+  hex_rgb (stops[i + 1], b);
+  for (int c = 0; c < 3; c++)
+    rgb[c] = a[c] + (b[c] - a[c]) * (x - i);
+}
+
+static const float *
+word_values (const WpFigure *figure,
+             int             word)
+{
+  const WpWordMap *map = &figure->maps->words[word];
+
+  return figure->style.method == WP_FIGURE_SPARC ? map->sparc : map->filip;
+}
+
+void
+wp_figure_word_range (const WpFigure *figure,
+                      int             word,
+                      double         *lo,
+                      double         *hi)
+{
+  const float *values = word_values (figure, word);
+  const int    P = figure->maps->n_patches;
+
+  if (figure->style.fixed_scale) {
+    *lo = figure->style.lo;
+    *hi = figure->style.hi;
+    return;
+  }
+  *lo = figure->style.method == WP_FIGURE_SPARC ? 0.0 : INFINITY;
+  *hi = -INFINITY;
+  for (int p = 0; p < P; p++) {
+    if (!isfinite (values[p]))
+      continue;
+    *lo = MIN (*lo, values[p]);
+    *hi = MAX (*hi, values[p]);
+  }
+  if (!isfinite (*lo) || !isfinite (*hi)) {
+    *lo = 0.0;
+    *hi = 1.0;
+  }
+}
+
+static double
+normalised (double v,
+            double lo,
+            double hi)
+{
+  return hi > lo ? CLAMP ((v - lo) / (hi - lo), 0.0, 1.0) : (v >= hi ? 1.0 : 0.0);
+}
+
+static guint32
+premultiplied (const double *rgb,
+               double        alpha)
+{
+  const guint32 a = (guint32) lround (CLAMP (alpha, 0.0, 1.0) * 255.0);
+
+  return a << 24 | (guint32) lround (rgb[0] * a) << 16 | (guint32) lround (rgb[1] * a) << 8 | (guint32) lround (rgb[2] * a);
+}
+
+/* The colour a patch gets for the words shown in one panel: one word uses the colour map, several
+ * words their own colours, the word matching best winning the patch. */
+static guint32
+patch_colour (const WpFigure *figure,
+              const int      *words,
+              int             n_words,
+              int             p)
+{
+  const WpFigureStyle *style = &figure->style;
+  double               rgb[3];
+
+  if (style->method == WP_FIGURE_LABELS) {
+    const int token = figure->maps->filip_labels[p];
+    const int word = token >= 0 ? figure->maps->word_of_token[token] : -1;
+
+    for (int i = 0; i < n_words; i++) {
+      if (words[i] == word) {
+        hex_rgb (word_colours[i % G_N_ELEMENTS (word_colours)], rgb);
+        return premultiplied (rgb, style->opacity);
+      }
+    }
+    /* The start or end token, or a word not shown. */
+    rgb[0] = rgb[1] = rgb[2] = 0.5;
+    return premultiplied (rgb, style->opacity * 0.5);
+  }
+  if (n_words == 1) {
+    const float v = word_values (figure, words[0])[p];
+    double      lo, hi;
+
+    if (style->method == WP_FIGURE_SPARC && v <= 0.0f)
+      return 0;
+    wp_figure_word_range (figure, words[0], &lo, &hi);
+    wp_colormap_rgb (style->colormap, normalised (v, lo, hi), rgb);
+    return premultiplied (rgb, style->opacity);
+  }
+  {
+    double best = 0.0;
+    int    best_i = -1;
+
+    for (int i = 0; i < n_words; i++) {
+      const float v = word_values (figure, words[i])[p];
+      double      lo, hi, t;
+
+      if (style->method == WP_FIGURE_SPARC && v <= 0.0f)
+        continue;
+      wp_figure_word_range (figure, words[i], &lo, &hi);
+      t = normalised (v, lo, hi);
+      if (best_i < 0 || t > best) {
+        best = t;
+        best_i = i;
+      }
+    }
+    if (best_i < 0)
+      return 0;
+    hex_rgb (word_colours[best_i % G_N_ELEMENTS (word_colours)], rgb);
+    return premultiplied (rgb, style->opacity * best);
+  }
+}
+
+static cairo_surface_t *
+image_surface (const WpImage *image)
+{
+  cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_RGB24, image->width, image->height);
+  const int        stride = cairo_image_surface_get_stride (surface);
+  guint8          *data;
+
+  cairo_surface_flush (surface);
+  data = cairo_image_surface_get_data (surface);
+  for (int y = 0; y < image->height; y++) {
+    guint32      *row = (guint32 *) (data + (gsize) y * stride);
+    const guint8 *src = image->rgb + (gsize) y * image->width * 3;
+
+    for (int x = 0; x < image->width; x++)
+      row[x] = (guint32) src[3 * x] << 16 | (guint32) src[3 * x + 1] << 8 | src[3 * x + 2];
+  }
+  cairo_surface_mark_dirty (surface);
+  return surface;
+}
+
+static void
+draw_text (cairo_t    *cr,
+           const char *text,
+           double      x,
+           double      y,
+           double      size,
+           double      max_width)
+{
+  cairo_text_extents_t extents;
+
+  cairo_select_font_face (cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size (cr, size);
+  cairo_text_extents (cr, text, &extents);
+  if (extents.width > max_width && extents.width > 0.0) {
+    cairo_set_font_size (cr, MAX (4.0, size * max_width / extents.width));
+  }
+  cairo_move_to (cr, x, y);
+  cairo_show_text (cr, text);
+}
+
+/* The image, fitted into the box, with the words' overlay on the region the model saw. */
+static void
+draw_panel (cairo_t        *cr,
+            const WpFigure *figure,
+            const int      *words,
+            int             n_words,
+            double          x,
+            double          y,
+            double          width,
+            double          height)
+{
+  const WpImage     *image = figure->image;
+  const WpWordMaps  *maps = figure->maps;
+  const WpImageCrop *crop = &maps->crop;
+  const int          grid = maps->grid;
+  const double       scale = MIN (width / image->width, height / image->height);
+  const double       ox = x + (width - image->width * scale) / 2, oy = y + (height - image->height * scale) / 2;
+  cairo_surface_t   *picture = image_surface (image);
+  cairo_surface_t   *overlay = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, grid, grid);
+  const int          stride = cairo_image_surface_get_stride (overlay);
+  cairo_pattern_t   *pattern;
+  cairo_matrix_t     matrix;
+  guint8            *data;
+
+  cairo_save (cr);
+  cairo_translate (cr, ox, oy);
+  cairo_scale (cr, scale, scale);
+  cairo_set_source_surface (cr, picture, 0, 0);
+  cairo_pattern_set_filter (cairo_get_source (cr), CAIRO_FILTER_GOOD);
+  cairo_paint (cr);
+
+  cairo_surface_flush (overlay);
+  data = cairo_image_surface_get_data (overlay);
+  for (int p = 0; p < grid * grid; p++)
+    ((guint32 *) (data + (gsize) (p / grid) * stride))[p % grid] = patch_colour (figure, words, n_words, p);
+  cairo_surface_mark_dirty (overlay);
+
+  cairo_rectangle (cr, crop->x, crop->y, crop->width, crop->height);
+  cairo_clip (cr);
+  pattern = cairo_pattern_create_for_surface (overlay);
+  cairo_matrix_init_scale (&matrix, grid / crop->width, grid / crop->height);
+  cairo_matrix_translate (&matrix, -crop->x, -crop->y);
+  cairo_pattern_set_matrix (pattern, &matrix);
+  cairo_pattern_set_filter (pattern, figure->style.smooth ? CAIRO_FILTER_BILINEAR : CAIRO_FILTER_NEAREST);
+  cairo_pattern_set_extend (pattern, CAIRO_EXTEND_PAD);
+  cairo_set_source (cr, pattern);
+  cairo_paint (cr);
+  cairo_pattern_destroy (pattern);
+
+  if (figure->style.patch_grid) {
+    cairo_set_source_rgba (cr, 1, 1, 1, 0.35);
+    cairo_set_line_width (cr, 1.0 / scale);
+    for (int i = 0; i <= grid; i++) {
+      cairo_move_to (cr, crop->x + crop->width * i / grid, crop->y);
+      cairo_line_to (cr, crop->x + crop->width * i / grid, crop->y + crop->height);
+      cairo_move_to (cr, crop->x, crop->y + crop->height * i / grid);
+      cairo_line_to (cr, crop->x + crop->width, crop->y + crop->height * i / grid);
+    }
+    cairo_stroke (cr);
+  }
+  cairo_restore (cr);
+  cairo_surface_destroy (overlay);
+  cairo_surface_destroy (picture);
+}
+
+static void
+draw_colour_bar (cairo_t        *cr,
+                 const WpFigure *figure,
+                 const int      *words,
+                 int             n_words,
+                 double          x,
+                 double          y,
+                 double          width,
+                 double          height,
+                 double          font)
+{
+  const double     bar = MIN (width * 0.3, font * 1.4);
+  const gboolean   per_map = !figure->style.fixed_scale && n_words > 1;
+  cairo_pattern_t *gradient = cairo_pattern_create_linear (0, y + height, 0, y);
+  char             label[64];
+  double           lo = 0.0, hi = 1.0;
+
+  for (int i = 0; i <= 20; i++) {
+    double rgb[3];
+
+    wp_colormap_rgb (figure->style.colormap, i / 20.0, rgb);
+    cairo_pattern_add_color_stop_rgb (gradient, i / 20.0, rgb[0], rgb[1], rgb[2]);
+  }
+  cairo_rectangle (cr, x, y, bar, height);
+  cairo_set_source (cr, gradient);
+  cairo_fill (cr);
+  cairo_pattern_destroy (gradient);
+  cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
+  if (!per_map)
+    wp_figure_word_range (figure, words[0], &lo, &hi);
+  g_snprintf (label, sizeof label, per_map ? "max" : "%.3g", hi);
+  draw_text (cr, label, x + bar + font * 0.3, y + font * 0.8, font * 0.8, width - bar - font * 0.3);
+  g_snprintf (label, sizeof label, per_map ? "min" : "%.3g", lo);
+  draw_text (cr, label, x + bar + font * 0.3, y + height, font * 0.8, width - bar - font * 0.3);
+  if (figure->style.method == WP_FIGURE_SPARC && !per_map && hi > lo) {
+    /* Weights below 1/P were dropped before renormalising: mark where that would sit. */
+    const double threshold = 1.0 / figure->maps->n_patches;
+    const double ty = y + height * (1.0 - normalised (threshold, lo, hi));
+
+    cairo_move_to (cr, x - font * 0.2, ty);
+    cairo_line_to (cr, x + bar + font * 0.2, ty);
+    cairo_set_line_width (cr, MAX (1.0, font * 0.08));
+    cairo_stroke (cr);
+    draw_text (cr, "1/P", x + bar + font * 0.3, ty + font * 0.3, font * 0.7, width - bar - font * 0.3);
+  }
+}
+
+static void
+draw_legend (cairo_t        *cr,
+             const WpFigure *figure,
+             const int      *words,
+             int             n_words,
+             double          x,
+             double          y,
+             double          width,
+             double          font)
+{
+  for (int i = 0; i < n_words; i++) {
+    double rgb[3];
+
+    hex_rgb (word_colours[i % G_N_ELEMENTS (word_colours)], rgb);
+    cairo_set_source_rgb (cr, rgb[0], rgb[1], rgb[2]);
+    cairo_rectangle (cr, x, y + i * font * 1.4, font, font);
+    cairo_fill (cr);
+    cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
+    draw_text (cr, figure->maps->words[words[i]].text, x + font * 1.4, y + i * font * 1.4 + font * 0.85, font * 0.9,
+               width - font * 1.4);
+  }
+}
+
+void
+wp_figure_draw (cairo_t        *cr,
+                const WpFigure *figure,
+                double          width,
+                double          height)
+{
+  const WpFigureStyle *style = &figure->style;
+  const int            n_all = figure->maps->n_words;
+  g_autofree int      *all = g_new (int, MAX (n_all, 1));
+  const int           *words = figure->words;
+  int                  n_words = figure->n_words;
+  const double         font = MAX (9.0, MIN (width, height) * 0.035);
+  const double         margin = font * 0.8;
+  const double         side = MIN (width * 0.2, font * 8);
+  const double         top = font * 2.0;
+  const gboolean       legend = style->method == WP_FIGURE_LABELS || (!style->grid && n_words > 1);
+  g_autofree char     *title = NULL;
+  GString             *names = g_string_new (NULL);
+
+  if (words == NULL) {
+    for (int i = 0; i < n_all; i++)
+      all[i] = i;
+    words = all;
+    n_words = n_all;
+  }
+  cairo_save (cr);
+  cairo_set_source_rgb (cr, 1, 1, 1);
+  cairo_rectangle (cr, 0, 0, width, height);
+  cairo_fill (cr);
+
+  for (int i = 0; i < n_words && !style->grid; i++)
+    g_string_append_printf (names, "%s%s", i > 0 ? ", " : "", figure->maps->words[words[i]].text);
+  title = g_strdup_printf ("\"%s\" - %s%s%s", figure->caption != NULL ? figure->caption : "", method_titles[style->method],
+                           names->len > 0 ? ": " : "", names->str);
+  g_string_free (names, TRUE);
+  cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
+  draw_text (cr, title, margin, margin + font, font, width - 2 * margin);
+
+  if (n_words == 0) {
+    draw_panel (cr, figure, words, 0, margin, top + margin, width - side - 3 * margin, height - top - 2 * margin);
+  } else if (style->grid && style->method != WP_FIGURE_LABELS) {
+    const int    cols = (int) ceil (sqrt (n_words)), rows = (n_words + cols - 1) / cols;
+    const double cell_w = (width - side - 3 * margin) / cols, cell_h = (height - top - 2 * margin) / rows;
+
+    for (int i = 0; i < n_words; i++) {
+      const double cx = margin + (i % cols) * cell_w, cy = top + margin + (i / cols) * cell_h;
+
+      cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
+      draw_text (cr, figure->maps->words[words[i]].text, cx + font * 0.2, cy + font * 0.8, font * 0.8, cell_w - font * 0.4);
+      draw_panel (cr, figure, words + i, 1, cx + font * 0.2, cy + font * 1.1, cell_w - font * 0.4, cell_h - font * 1.3);
+    }
+  } else {
+    draw_panel (cr, figure, words, n_words, margin, top + margin, width - side - 3 * margin, height - top - 2 * margin);
+  }
+
+  if (legend)
+    draw_legend (cr, figure, words, n_words, width - side - margin, top + margin, side, font);
+  else if (n_words > 0)
+    draw_colour_bar (cr, figure, words, style->grid ? n_words : 1, width - side - margin, top + margin + font, side,
+                     MIN (height - top - 2 * margin - 2 * font, font * 12), font);
+  cairo_restore (cr);
+}
+
+static gboolean
+cairo_failed (cairo_status_t status,
+              const char    *path,
+              GError       **error)
+{
+  if (status == CAIRO_STATUS_SUCCESS)
+    return FALSE;
+  g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_IO, "%s: cannot draw the figure: %s", path, cairo_status_to_string (status));
+  return TRUE;
+}
+
+static gboolean
+export_png (const WpFigure *figure,
+            const char     *path,
+            int             width,
+            int             height,
+            GHashTable     *png_text,
+            GError        **error)
+{
+  cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_RGB24, width, height);
+  cairo_t         *cr = cairo_create (surface);
+  g_autoptr (WpImage) image = NULL;
+  const guint8  *data;
+  int            stride;
+  cairo_status_t status;
+
+  wp_figure_draw (cr, figure, width, height);
+  status = cairo_status (cr);
+  cairo_destroy (cr);
+  if (cairo_failed (status, path, error)) {
+    cairo_surface_destroy (surface);
+    return FALSE;
+  }
+  cairo_surface_flush (surface);
+  data = cairo_image_surface_get_data (surface);
+  stride = cairo_image_surface_get_stride (surface);
+  image = wp_image_new (width, height);
+  for (int y = 0; y < height; y++) {
+    const guint32 *row = (const guint32 *) (data + (gsize) y * stride);
+
+    for (int x = 0; x < width; x++) {
+      guint8 *px = image->rgb + ((gsize) y * width + x) * 3;
+
+      px[0] = (guint8) (row[x] >> 16);
+      px[1] = (guint8) (row[x] >> 8);
+      px[2] = (guint8) row[x];
+    }
+  }
+  cairo_surface_destroy (surface);
+  return wp_image_save_png (image, path, png_text, error);
+}
+
+/* SVG and PDF surfaces write to a name: a temporary one next to path, renamed when complete. */
+static gboolean
+export_vector (const WpFigure *figure,
+               const char     *path,
+               gboolean        svg,
+               int             width,
+               int             height,
+               GError        **error)
+{
+  g_autofree char *tmp = g_strdup_printf ("%s.XXXXXX", path);
+  cairo_surface_t *surface;
+  cairo_t         *cr;
+  cairo_status_t   status;
+  int              fd = g_mkstemp (tmp);
+
+  if (fd < 0) {
+    int saved_errno = errno;
+
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno), "%s: cannot create: %s", path, g_strerror (saved_errno));
+    return FALSE;
+  }
+  close (fd);
+  surface = svg ? cairo_svg_surface_create (tmp, width, height) : cairo_pdf_surface_create (tmp, width, height);
+  cr = cairo_create (surface);
+  wp_figure_draw (cr, figure, width, height);
+  cairo_show_page (cr);
+  status = cairo_status (cr);
+  cairo_destroy (cr);
+  cairo_surface_finish (surface);
+  if (status == CAIRO_STATUS_SUCCESS)
+    status = cairo_surface_status (surface);
+  cairo_surface_destroy (surface);
+  if (cairo_failed (status, path, error) || g_rename (tmp, path) != 0) {
+    if (error != NULL && *error == NULL)
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: cannot write: %s", path, g_strerror (errno));
+    g_unlink (tmp);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+wp_figure_export (const WpFigure *figure,
+                  const char     *path,
+                  int             width,
+                  int             height,
+                  GHashTable     *png_text,
+                  GError        **error)
+{
+  g_autofree char *lower = g_ascii_strdown (path, -1);
+
+  if (width < 64 || height < 64 || width > 16384 || height > 16384) {
+    g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s: a figure must be 64 to 16384 pixels on a side", path);
+    return FALSE;
+  }
+  if (g_str_has_suffix (lower, ".png"))
+    return export_png (figure, path, width, height, png_text, error);
+  if (g_str_has_suffix (lower, ".svg") || g_str_has_suffix (lower, ".pdf"))
+    return export_vector (figure, path, g_str_has_suffix (lower, ".svg"), width, height, error);
+  g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED, "%s: the figure's name must end in .png, .svg or .pdf", path);
+  return FALSE;
+}

@@ -1,0 +1,246 @@
+/* test-heatmap.c: `wordpatch-cli heatmap` end to end: its maps equal the similarities computed
+ * from `embed`'s own output, its PNG carries the colour map's colours and the metadata that makes
+ * the figure again, SVG and PDF are written, and bad input gets one clear line. */
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+#include "cli-harness.h"
+#include "wordpatch/wordpatch.h"
+
+static char *tmp_dir;
+static char *model_dir;
+static char *image_path;
+static char *vocab_dir;
+
+static gboolean
+ensure_model (void)
+{
+  g_auto (Run) run = { 0 };
+  g_autoptr (GError) error = NULL;
+
+  if (g_getenv ("WORDPATCH_CLI") == NULL) {
+    g_test_skip ("WORDPATCH_CLI is not set");
+    return FALSE;
+  }
+  if (model_dir != NULL)
+    return TRUE;
+  tmp_dir = g_dir_make_tmp ("wp-test-heatmap-XXXXXX", &error);
+  g_assert_no_error (error);
+  model_dir = g_build_filename (tmp_dir, "tiny", NULL);
+  image_path = g_build_filename (tmp_dir, "disc.png", NULL);
+  g_assert_true (write_test_image (image_path));
+  run_cli (&run, "init", "--config", "tiny", "--out", model_dir, "--vocab", vocab_dir, NULL);
+  g_assert_cmpint (run.status, ==, 0);
+  return run.status == 0;
+}
+
+static const char caption[] = "a red disc on whiteness";
+
+static double
+dot (JsonArray *a,
+     JsonArray *b)
+{
+  double sum = 0.0;
+
+  g_assert_cmpuint (json_array_get_length (a), ==, json_array_get_length (b));
+  for (guint i = 0; i < json_array_get_length (a); i++)
+    sum += json_array_get_double_element (a, i) * json_array_get_double_element (b, i);
+  return sum;
+}
+
+static void
+test_json_matches_embed (void)
+{
+  g_autofree char *json_path = NULL;
+  g_autofree char *json_text = NULL;
+  g_autoptr (JsonParser) embed_parser = json_parser_new ();
+  g_autoptr (JsonParser) maps_parser = json_parser_new ();
+  g_auto (Run) embed = { 0 };
+  g_auto (Run) heatmap = { 0 };
+  JsonObject *e, *m;
+  JsonArray  *patches, *tokens, *token_filip, *words, *token_info;
+  int         checked_words = 0;
+
+  if (!ensure_model ())
+    return;
+  json_path = g_build_filename (tmp_dir, "maps.json", NULL);
+  run_cli (&embed, "embed", "--model", model_dir, "--image", image_path, "--text", caption, NULL);
+  g_assert_cmpint (embed.status, ==, 0);
+  run_cli (&heatmap, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption, "--json", json_path, NULL);
+  g_assert_cmpint (heatmap.status, ==, 0);
+  g_assert_true (g_file_get_contents (json_path, &json_text, NULL, NULL));
+  e = parse_object (embed_parser, embed.out);
+  m = parse_object (maps_parser, json_text);
+  g_assert_nonnull (e);
+  g_assert_nonnull (m);
+  if (e == NULL || m == NULL)
+    return;
+  patches = json_object_get_array_member (e, "patch_embeddings");
+  tokens = json_object_get_array_member (e, "token_embeddings");
+  token_filip = json_object_get_array_member (m, "token_filip");
+  token_info = json_object_get_array_member (m, "tokens");
+  g_assert_cmpuint (json_array_get_length (token_filip), ==, json_array_get_length (tokens));
+  g_assert_cmpint (json_object_get_int_member (m, "grid") * json_object_get_int_member (m, "grid"), ==,
+                   json_array_get_length (patches));
+  for (guint t = 0; t < json_array_get_length (tokens); t++) {
+    JsonArray *row = json_array_get_array_element (token_filip, t);
+
+    for (guint p = 0; p < json_array_get_length (patches); p++) {
+      const double cosine = dot (json_array_get_array_element (patches, p), json_array_get_array_element (tokens, t));
+
+      g_assert_cmpfloat_with_epsilon (json_array_get_double_element (row, p), cosine, 1e-5);
+    }
+  }
+  /* A word's map is the mean of its tokens' rows. */
+  words = json_object_get_array_member (m, "words");
+  for (guint w = 0; w < json_array_get_length (words); w++) {
+    JsonObject *word = json_array_get_object_element (words, w);
+    JsonArray  *filip = json_object_get_array_member (word, "filip");
+    const int   first = (int) json_object_get_int_member (word, "first_token");
+    const int   n = (int) json_object_get_int_member (word, "n_tokens");
+
+    for (int t = first; t < first + n; t++)
+      g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (token_info, t), "word"), ==, w);
+    for (guint p = 0; p < json_array_get_length (filip); p++) {
+      double mean = 0.0;
+
+      for (int t = first; t < first + n; t++)
+        mean += json_array_get_double_element (json_array_get_array_element (token_filip, t), p) / n;
+      g_assert_cmpfloat_with_epsilon (json_array_get_double_element (filip, p), mean, 1e-5);
+    }
+    checked_words++;
+  }
+  g_assert_cmpint (checked_words, ==, 5);
+}
+
+static gboolean
+has_colour (const WpImage *image,
+            guint32        rgb)
+{
+  for (int i = 0; i < image->width * image->height; i++) {
+    const guint8 *px = image->rgb + (gsize) i * 3;
+
+    if (ABS (px[0] - (int) (rgb >> 16)) <= 2 && ABS (px[1] - (int) ((rgb >> 8) & 0xff)) <= 2 && ABS (px[2] - (int) (rgb & 0xff)) <= 2)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* Whether the binary data holds text (g_strstr_len stops at the first NUL byte). */
+static gboolean
+contains (const char *data,
+          gsize       len,
+          const char *text)
+{
+  const gsize n = strlen (text);
+
+  for (gsize i = 0; i + n <= len; i++) {
+    if (memcmp (data + i, text, n) == 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+static void
+test_png_svg_pdf (void)
+{
+  g_autofree char *png = NULL;
+  g_autofree char *svg = NULL;
+  g_autofree char *pdf = NULL;
+  g_autofree char *bytes = NULL;
+  g_autofree char *svg_text = NULL;
+  g_autofree char *pdf_text = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (WpImage) figure = NULL;
+  g_auto (Run) run_png = { 0 };
+  g_auto (Run) run_svg = { 0 };
+  g_auto (Run) run_pdf = { 0 };
+  gsize len = 0;
+
+  if (!ensure_model ())
+    return;
+  png = g_build_filename (tmp_dir, "fig.png", NULL);
+  svg = g_build_filename (tmp_dir, "fig.svg", NULL);
+  pdf = g_build_filename (tmp_dir, "fig.pdf", NULL);
+  /* Opaque blocks: the panel shows the colour map's own colours, its two ends among them. */
+  run_cli (&run_png, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption, "--tokens", "red", "--opacity", "1",
+           "--out", png, NULL);
+  g_assert_cmpint (run_png.status, ==, 0);
+  figure = wp_image_load (png, &error);
+  g_assert_no_error (error);
+  if (figure == NULL)
+    return;
+  g_assert_cmpint (figure->width, ==, 900);
+  g_assert_cmpint (figure->height, ==, 600);
+  g_assert_true (has_colour (figure, 0xfde725));
+  g_assert_true (has_colour (figure, 0x440154));
+  g_assert_true (g_file_get_contents (png, &bytes, &len, NULL));
+  g_assert_true (contains (bytes, len, "wordpatch.command"));
+  g_assert_true (contains (bytes, len, "wordpatch-cli heatmap"));
+  g_assert_true (contains (bytes, len, "wordpatch.model_sha256"));
+  g_assert_true (contains (bytes, len, caption));
+
+  run_cli (&run_svg, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption, "--grid", "--method", "sparc", "--out",
+           svg, NULL);
+  g_assert_cmpint (run_svg.status, ==, 0);
+  g_assert_true (g_file_get_contents (svg, &svg_text, NULL, NULL));
+  g_assert_nonnull (strstr (svg_text, "<svg"));
+  run_cli (&run_pdf, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption, "--method", "labels", "--out", pdf, NULL);
+  g_assert_cmpint (run_pdf.status, ==, 0);
+  g_assert_true (g_file_get_contents (pdf, &pdf_text, NULL, NULL));
+  g_assert_true (g_str_has_prefix (pdf_text, "%PDF"));
+}
+
+static void
+test_bad_input (void)
+{
+  g_autofree char *junk = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *bad_ext = NULL;
+  g_auto (Run) run_junk = { 0 };
+  g_auto (Run) run_word = { 0 };
+  g_auto (Run) run_scale = { 0 };
+  g_auto (Run) run_ext = { 0 };
+  g_auto (Run) run_missing = { 0 };
+
+  if (!ensure_model ())
+    return;
+  junk = g_build_filename (tmp_dir, "junk.png", NULL);
+  out = g_build_filename (tmp_dir, "never.png", NULL);
+  bad_ext = g_build_filename (tmp_dir, "fig.gif", NULL);
+  g_assert_true (g_file_set_contents (junk, "not an image", -1, NULL));
+  run_cli (&run_junk, "heatmap", "--model", model_dir, "--image", junk, "--text", caption, "--out", out, NULL);
+  assert_failure (&run_junk, junk, NULL, NULL);
+  run_cli (&run_word, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption, "--tokens", "dog", "--out", out, NULL);
+  assert_failure (&run_word, "no word 'dog'", NULL, NULL);
+  run_cli (&run_scale, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption, "--scale", "fixed:1,0", "--out", out,
+           NULL);
+  g_assert_cmpint (run_scale.status, ==, 2);
+  run_cli (&run_ext, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption, "--out", bad_ext, NULL);
+  assert_failure (&run_ext, bad_ext, ".png, .svg or .pdf", NULL);
+  run_cli (&run_missing, "heatmap", "--model", model_dir, "--text", caption, "--out", out, NULL);
+  g_assert_cmpint (run_missing.status, ==, 2);
+  g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+  vocab_dir = g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", NULL);
+  g_test_add_func ("/heatmap/json-matches-embed", test_json_matches_embed);
+  g_test_add_func ("/heatmap/png-svg-pdf", test_png_svg_pdf);
+  g_test_add_func ("/heatmap/bad-input", test_bad_input);
+  status = g_test_run ();
+  if (tmp_dir != NULL)
+    remove_tree (tmp_dir);
+  g_free (tmp_dir);
+  g_free (model_dir);
+  g_free (image_path);
+  g_free (vocab_dir);
+  return status;
+}
