@@ -237,11 +237,40 @@ test_png_bad_text (void)
     assert_mentions (error->message, path);
   g_clear_error (&error);
   g_hash_table_remove_all (text);
-  g_hash_table_insert (text, "Title", "caf\xc3\xa9");
+  g_hash_table_insert (text, "Title", "caf\xc3");
+  g_assert_false (wp_image_save_png (image, path, text, &error));
+  g_assert_error (error, WP_ERROR, WP_ERROR_INVALID);
+  g_clear_error (&error);
+  g_hash_table_insert (text, "Title", "tab\there");
   g_assert_false (wp_image_save_png (image, path, text, &error));
   g_assert_error (error, WP_ERROR, WP_ERROR_INVALID);
   names = list_dir (dir);
   g_assert_cmpstr (names, ==, "");
+  remove_tree (dir);
+}
+
+/* Text beyond ASCII goes into an iTXt chunk, byte for byte. */
+static void
+test_png_utf8_text (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *path = g_build_filename (dir, "x.png", NULL);
+  g_autoptr (WpImage) image = pattern_image (4, 4);
+  g_autoptr (GHashTable) text = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) bytes = NULL;
+  gsize       len;
+  const char *data;
+  gboolean    found = FALSE;
+
+  g_hash_table_insert (text, "Title", "caf\xc3\xa9 \xe2\x86\x92 ok");
+  g_assert_true (wp_image_save_png (image, path, text, &error));
+  g_assert_no_error (error);
+  bytes = read_file (path);
+  data = g_bytes_get_data (bytes, &len);
+  for (gsize i = 0; i + 4 <= len && !found; i++)
+    found = memcmp (data + i, "iTXt", 4) == 0 && i + 4 + 6 + 3 + 10 <= len && memcmp (data + i + 4, "Title", 5) == 0;
+  g_assert_true (found);
   remove_tree (dir);
 }
 
@@ -1160,6 +1189,7 @@ main (int   argc,
   g_log_set_default_handler (log_cb, NULL);
 
   g_test_add_func ("/shapes/png/round-trip", test_png_round_trip);
+  g_test_add_func ("/shapes/png/utf8-text", test_png_utf8_text);
   g_test_add_func ("/shapes/png/unwritable-path", test_png_unwritable);
   g_test_add_func ("/shapes/png/bad-text", test_png_bad_text);
   g_test_add_func ("/shapes/scene/deterministic", test_scene_deterministic);
