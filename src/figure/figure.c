@@ -35,17 +35,28 @@ wp_figure_style_init (WpFigureStyle *style)
   style->opacity = 0.65;
 }
 
+/* The index of name in names, or -1. */
+static int
+name_index (const char *const *names,
+            gsize              n,
+            const char        *name)
+{
+  for (gsize i = 0; i < n; i++) {
+    if (g_strcmp0 (name, names[i]) == 0)
+      return (int) i;
+  }
+  return -1;
+}
+
 gboolean
 wp_figure_method_from_string (const char     *name,
                               WpFigureMethod *method)
 {
-  for (gsize i = 0; i < G_N_ELEMENTS (method_names); i++) {
-    if (g_strcmp0 (name, method_names[i]) == 0) {
-      *method = (WpFigureMethod) i;
-      return TRUE;
-    }
-  }
-  return FALSE;
+  const int i = name_index (method_names, G_N_ELEMENTS (method_names), name);
+
+  if (i >= 0)
+    *method = (WpFigureMethod) i;
+  return i >= 0;
 }
 
 const char *
@@ -58,13 +69,11 @@ gboolean
 wp_colormap_from_string (const char *name,
                          WpColormap *colormap)
 {
-  for (gsize i = 0; i < G_N_ELEMENTS (colormap_names); i++) {
-    if (g_strcmp0 (name, colormap_names[i]) == 0) {
-      *colormap = (WpColormap) i;
-      return TRUE;
-    }
-  }
-  return FALSE;
+  const int i = name_index (colormap_names, G_N_ELEMENTS (colormap_names), name);
+
+  if (i >= 0)
+    *colormap = (WpColormap) i;
+  return i >= 0;
 }
 
 const char *
