@@ -224,6 +224,47 @@ test_bad_input (void)
   g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
 }
 
+static void
+test_batch (void)
+{
+  g_autofree char *data = NULL;
+  g_autofree char *captions = NULL;
+  g_autofree char *image_copy = NULL;
+  g_autofree char *out_dir = NULL;
+  g_autofree char *first = NULL;
+  g_autofree char *second = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (WpImage) figure = NULL;
+  g_auto (Run) run = { 0 };
+  g_auto (Run) run_format = { 0 };
+  g_auto (Run) run_mixed = { 0 };
+
+  if (!ensure_model ())
+    return;
+  data = g_build_filename (tmp_dir, "batch-data", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (data, 0755), ==, 0);
+  image_copy = g_build_filename (data, "disc.png", NULL);
+  g_assert_true (write_test_image (image_copy));
+  captions = g_build_filename (data, "captions.tsv", NULL);
+  g_assert_true (g_file_set_contents (captions, "disc.png\ta red disc\ndisc.png\ta white page\n", -1, NULL));
+  out_dir = g_build_filename (tmp_dir, "batch-out", NULL);
+  /* "red" is drawn where a caption has it and left out where it does not. */
+  run_cli (&run, "heatmap", "--model", model_dir, "--data", data, "--out-dir", out_dir, "--tokens", "red", NULL);
+  g_assert_cmpint (run.status, ==, 0);
+  assert_mentions (run.out, "wrote 2 figures");
+  assert_mentions (run.err, "2/2");
+  first = g_build_filename (out_dir, "000000-disc.png", NULL);
+  second = g_build_filename (out_dir, "000001-disc.png", NULL);
+  figure = wp_image_load (first, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_file_test (second, G_FILE_TEST_EXISTS));
+
+  run_cli (&run_format, "heatmap", "--model", model_dir, "--data", data, "--out-dir", out_dir, "--format", "gif", NULL);
+  g_assert_cmpint (run_format.status, ==, 2);
+  run_cli (&run_mixed, "heatmap", "--model", model_dir, "--data", data, "--out", first, NULL);
+  g_assert_cmpint (run_mixed.status, ==, 2);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -235,6 +276,7 @@ main (int   argc,
   g_test_add_func ("/heatmap/json-matches-embed", test_json_matches_embed);
   g_test_add_func ("/heatmap/png-svg-pdf", test_png_svg_pdf);
   g_test_add_func ("/heatmap/bad-input", test_bad_input);
+  g_test_add_func ("/heatmap/batch", test_batch);
   status = g_test_run ();
   if (tmp_dir != NULL)
     remove_tree (tmp_dir);

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,6 +30,7 @@ parse_scale (const char    *text,
 static gboolean
 select_words (const WpWordMaps *maps,
               const char       *list,
+              gboolean          skip_absent,
               GArray           *words,
               GError          **error)
 {
@@ -48,6 +50,8 @@ select_words (const WpWordMaps *maps,
       }
     }
     word = wp_word_maps_find_word (maps, name, (int) occurrence);
+    if (word < 0 && skip_absent)
+      continue;
     if (word < 0) {
       g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "--tokens: the caption has no word '%s'%s", name,
                    occurrence > 0 ? " that often" : "");
@@ -116,26 +120,177 @@ add_maps_json (const WpModel         *model,
   json_generator_to_file (generator, path, error);
 }
 
-/* The command line that makes this figure again, for the PNG's metadata. */
-static char *
-quoted_command (int    argc,
-                char **argv)
+/* What every figure of one invocation shares. */
+typedef struct {
+  WpModel      *model;
+  const char   *model_path; /* as given, NULL for the bundled model */
+  char         *model_sha256;
+  WpFigureStyle style;
+  const char   *tokens;
+  int           width, height;
+} Job;
+
+static void
+append_option (GString    *command,
+               const char *option,
+               const char *value)
 {
-  GString *command = g_string_new ("wordpatch-cli heatmap");
+  g_autofree char *quoted = value != NULL ? g_shell_quote (value) : NULL;
 
-  for (int i = 0; i < argc; i++) {
-    g_autofree char *quoted = g_shell_quote (argv[i]);
+  g_string_append_printf (command, " %s%s%s", option, quoted != NULL ? " " : "", quoted != NULL ? quoted : "");
+}
 
-    g_string_append_printf (command, " %s", quoted);
+/* The command line that draws this one figure again, for the PNG's metadata. */
+static char *
+figure_command (const Job  *job,
+                const char *image_path,
+                const char *caption,
+                const char *out)
+{
+  GString         *command = g_string_new ("wordpatch-cli heatmap");
+  g_autofree char *size = NULL;
+
+  if (job->model_path != NULL)
+    append_option (command, "--model", job->model_path);
+  append_option (command, "--image", image_path);
+  append_option (command, "--text", caption);
+  if (job->tokens != NULL)
+    append_option (command, "--tokens", job->tokens);
+  append_option (command, "--method", wp_figure_method_to_string (job->style.method));
+  append_option (command, "--colormap", wp_colormap_to_string (job->style.colormap));
+  if (job->style.fixed_scale) {
+    g_autofree char *scale = g_strdup_printf ("fixed:%.17g,%.17g", job->style.lo, job->style.hi);
+
+    append_option (command, "--scale", scale);
   }
+  size = g_strdup_printf ("%.6g", job->style.opacity);
+  append_option (command, "--opacity", size);
+  g_clear_pointer (&size, g_free);
+  if (job->style.grid)
+    append_option (command, "--grid", NULL);
+  if (job->style.smooth)
+    append_option (command, "--smooth", NULL);
+  if (job->style.patch_grid)
+    append_option (command, "--patch-grid", NULL);
+  size = g_strdup_printf ("%d", job->width);
+  append_option (command, "--width", size);
+  g_clear_pointer (&size, g_free);
+  size = g_strdup_printf ("%d", job->height);
+  append_option (command, "--height", size);
+  append_option (command, "--out", out);
   return g_string_free (command, FALSE);
+}
+
+/* One image and caption: the maps, the JSON (when json_path is set), the figure (when out is). */
+static gboolean
+render_one (const Job  *job,
+            const char *image_path,
+            const char *caption,
+            gboolean    skip_absent_words,
+            const char *out,
+            const char *json_path,
+            GError    **error)
+{
+  const WpModel *model = job->model;
+  g_autoptr (WpImage) image = wp_image_load (image_path, error);
+  g_autoptr (WpImageEmbedding) image_embedding = NULL;
+  g_autoptr (WpTextEmbedding) text_embedding = NULL;
+  g_autoptr (WpWordMaps) maps = NULL;
+  g_autoptr (GArray) words = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autoptr (GHashTable) png_text = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  g_autoptr (GString) word_list = g_string_new (NULL);
+  WpFigure figure = { 0 };
+
+  if (image == NULL)
+    return FALSE;
+  image_embedding = wp_embed_image (model, image);
+  text_embedding = wp_embed_text (model, caption);
+  maps = wp_word_maps_new (model, image_embedding, text_embedding);
+  if (job->tokens != NULL && !select_words (maps, job->tokens, skip_absent_words, words, error))
+    return FALSE;
+  if (json_path != NULL) {
+    add_maps_json (model, maps, text_embedding, image_path, caption, json_path, error);
+    if (error != NULL && *error != NULL)
+      return FALSE;
+  }
+  if (out == NULL)
+    return TRUE;
+
+  figure.image = image;
+  figure.maps = maps;
+  figure.caption = caption;
+  figure.style = job->style;
+  figure.words = words->len > 0 ? (const int *) words->data : NULL;
+  figure.n_words = (int) words->len;
+  for (int i = 0; i < (words->len > 0 ? (int) words->len : maps->n_words); i++)
+    g_string_append_printf (word_list, "%s%s", i > 0 ? "," : "", maps->words[words->len > 0 ? g_array_index (words, int, i) : i].text);
+  g_hash_table_insert (png_text, "Software", g_strdup ("wordpatch " WP_VERSION));
+  g_hash_table_insert (png_text, "wordpatch.model", g_strdup (model->path != NULL ? model->path : "(bundled)"));
+  g_hash_table_insert (png_text, "wordpatch.model_sha256", g_strdup (job->model_sha256));
+  g_hash_table_insert (png_text, "wordpatch.step", g_strdup_printf ("%" G_GINT64_FORMAT, model->step));
+  g_hash_table_insert (png_text, "wordpatch.image", g_strdup (image_path));
+  g_hash_table_insert (png_text, "wordpatch.caption", g_strdup (caption));
+  g_hash_table_insert (png_text, "wordpatch.words", g_strdup (word_list->str));
+  g_hash_table_insert (png_text, "wordpatch.method", g_strdup (wp_figure_method_to_string (figure.style.method)));
+  g_hash_table_insert (png_text, "wordpatch.scale",
+                       figure.style.fixed_scale ? g_strdup_printf ("fixed:%g,%g", figure.style.lo, figure.style.hi) : g_strdup ("auto"));
+  g_hash_table_insert (png_text, "wordpatch.colormap", g_strdup (wp_colormap_to_string (figure.style.colormap)));
+  g_hash_table_insert (png_text, "wordpatch.command", figure_command (job, image_path, caption, out));
+  return wp_figure_export (&figure, out, job->width, job->height, png_text, error);
+}
+
+static void
+print_progress (guint done,
+                guint total)
+{
+  const int width = 30, filled = (int) ((guint64) done * width / MAX (total, 1));
+
+  fprintf (stderr, "\r[%.*s%*s] %u/%u", filled, "##############################", width - filled, "", done, total);
+  if (done == total)
+    fputc ('\n', stderr);
+}
+
+/* Every pair of a dataset (or every image with one caption): one figure each in out_dir. */
+static int
+render_dataset (const Job  *job,
+                const char *data_dir,
+                const char *caption,
+                const char *out_dir,
+                const char *format)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (WpDataset) dataset = wp_cli_open_dataset (data_dir, &error);
+  guint n, failed = 0;
+
+  if (dataset == NULL)
+    return wp_cli_fail (error);
+  if (g_mkdir_with_parents (out_dir, 0755) != 0) {
+    g_set_error (&error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: cannot create folder: %s", out_dir, g_strerror (errno));
+    return wp_cli_fail (error);
+  }
+  n = wp_dataset_get_n_pairs (dataset);
+  for (guint i = 0; i < n; i++) {
+    const WpPair    *pair = wp_dataset_get_pair (dataset, i);
+    g_autofree char *base = g_path_get_basename (pair->image_path);
+    g_autofree char *dot = strrchr (base, '.') != NULL ? g_strndup (base, (gsize) (strrchr (base, '.') - base)) : g_strdup (base);
+    g_autofree char *name = g_strdup_printf ("%06u-%s.%s", i, dot, format);
+    g_autofree char *out = g_build_filename (out_dir, name, NULL);
+
+    if (!render_one (job, pair->image_path, caption != NULL ? caption : pair->caption, TRUE, out, NULL, &error)) {
+      fprintf (stderr, "\nwordpatch-cli: warning: %s\n", error->message);
+      g_clear_error (&error);
+      failed++;
+    }
+    print_progress (i + 1, n);
+  }
+  printf ("wrote %u figures to %s\n", n - failed, out_dir);
+  return failed == 0 ? 0 : 1;
 }
 
 int
 wp_cli_heatmap (int    argc,
                 char **argv)
 {
-  g_auto (GStrv) original = g_strdupv (argv);
   g_autofree char *model_path = NULL;
   g_autofree char *image_path = NULL;
   g_autofree char *caption = NULL;
@@ -145,6 +300,9 @@ wp_cli_heatmap (int    argc,
   g_autofree char *colormap_name = NULL;
   g_autofree char *out = NULL;
   g_autofree char *json_path = NULL;
+  g_autofree char *data_dir = NULL;
+  g_autofree char *out_dir = NULL;
+  g_autofree char *format = NULL;
   gint             width = 900, height = 600;
   gdouble          opacity = -1.0;
   gboolean         grid = FALSE, smooth = FALSE, patch_grid = FALSE;
@@ -164,35 +322,37 @@ wp_cli_heatmap (int    argc,
         { "height", 0, 0, G_OPTION_ARG_INT, &height, "Figure height in pixels (default 600)", "H" },
         { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Figure file: .png, .svg or .pdf", "FIG" },
         { "json", 0, 0, G_OPTION_ARG_FILENAME, &json_path, "Also write every token's and word's maps as JSON", "MAPS.json" },
+        { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Batch: every image of a dataset folder, with its caption or --text", "DIR" },
+        { "out-dir", 0, 0, G_OPTION_ARG_FILENAME, &out_dir, "Batch: folder for the figures, NNNNNN-IMAGE.FORMAT", "DIR" },
+        { "format", 0, 0, G_OPTION_ARG_STRING, &format, "Batch: png (default), svg or pdf", "FMT" },
         { NULL }
   };
   g_autoptr (GError) error = NULL;
   g_autoptr (WpModel) model = NULL;
-  g_autoptr (WpImage) image = NULL;
-  g_autoptr (WpImageEmbedding) image_embedding = NULL;
-  g_autoptr (WpTextEmbedding) text_embedding = NULL;
-  g_autoptr (WpWordMaps) maps = NULL;
-  g_autoptr (GArray) words = g_array_new (FALSE, FALSE, sizeof (int));
-  g_autoptr (GHashTable) png_text = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
-  g_autoptr (GString) word_list = g_string_new (NULL);
-  WpFigure figure = { 0 };
+  Job job = { 0 };
+  int status = 0;
 
-  wp_figure_style_init (&figure.style);
+  wp_figure_style_init (&job.style);
   if (!wp_cli_parse (&argc, &argv, "heatmap", "draw a caption's word maps over an image as a PNG, SVG or PDF figure", entries))
     return 2;
-  if (image_path == NULL || caption == NULL || (out == NULL && json_path == NULL)) {
-    fprintf (stderr, "wordpatch-cli heatmap: --image, --text and --out (or --json) are required\n");
+  if (data_dir != NULL ? (out_dir == NULL || image_path != NULL || out != NULL || json_path != NULL)
+                       : (image_path == NULL || caption == NULL || (out == NULL && json_path == NULL))) {
+    fprintf (stderr, "wordpatch-cli heatmap: give --image, --text and --out (or --json), or --data and --out-dir\n");
     return 2;
   }
-  if (method_name != NULL && !wp_figure_method_from_string (method_name, &figure.style.method)) {
+  if (format != NULL && strcmp (format, "png") != 0 && strcmp (format, "svg") != 0 && strcmp (format, "pdf") != 0) {
+    fprintf (stderr, "wordpatch-cli heatmap: unknown --format '%s' (png, svg or pdf)\n", format);
+    return 2;
+  }
+  if (method_name != NULL && !wp_figure_method_from_string (method_name, &job.style.method)) {
     fprintf (stderr, "wordpatch-cli heatmap: unknown --method '%s' (filip, sparc or labels)\n", method_name);
     return 2;
   }
-  if (colormap_name != NULL && !wp_colormap_from_string (colormap_name, &figure.style.colormap)) {
+  if (colormap_name != NULL && !wp_colormap_from_string (colormap_name, &job.style.colormap)) {
     fprintf (stderr, "wordpatch-cli heatmap: unknown --colormap '%s' (viridis, magma or coolwarm)\n", colormap_name);
     return 2;
   }
-  if (!parse_scale (scale, &figure.style)) {
+  if (!parse_scale (scale, &job.style)) {
     fprintf (stderr, "wordpatch-cli heatmap: --scale must be auto or fixed:LO,HI with LO < HI\n");
     return 2;
   }
@@ -201,52 +361,26 @@ wp_cli_heatmap (int    argc,
     return 2;
   }
   if (opacity >= 0.0)
-    figure.style.opacity = opacity;
-  figure.style.grid = grid;
-  figure.style.smooth = smooth;
-  figure.style.patch_grid = patch_grid;
+    job.style.opacity = opacity;
+  job.style.grid = grid;
+  job.style.smooth = smooth;
+  job.style.patch_grid = patch_grid;
 
   model = wp_cli_load_model (model_path, &error);
   if (model == NULL)
     return wp_cli_fail (error);
-  image = wp_image_load (image_path, &error);
-  if (image == NULL)
-    return wp_cli_fail (error);
-  image_embedding = wp_embed_image (model, image);
-  text_embedding = wp_embed_text (model, caption);
-  maps = wp_word_maps_new (model, image_embedding, text_embedding);
-  if (tokens != NULL && !select_words (maps, tokens, words, &error))
-    return wp_cli_fail (error);
-  if (json_path != NULL) {
-    add_maps_json (model, maps, text_embedding, image_path, caption, json_path, &error);
-    if (error != NULL)
-      return wp_cli_fail (error);
-  }
-  if (out == NULL)
-    return 0;
-
-  figure.image = image;
-  figure.maps = maps;
-  figure.caption = caption;
-  figure.words = tokens != NULL ? (const int *) words->data : NULL;
-  figure.n_words = tokens != NULL ? (int) words->len : 0;
-  for (int i = 0; i < (tokens != NULL ? (int) words->len : maps->n_words); i++)
-    g_string_append_printf (word_list, "%s%s", i > 0 ? "," : "", maps->words[tokens != NULL ? g_array_index (words, int, i) : i].text);
-  g_hash_table_insert (png_text, "Software", g_strdup ("wordpatch " WP_VERSION));
-  g_hash_table_insert (png_text, "wordpatch.model", g_strdup (model->path != NULL ? model->path : "(bundled)"));
-  g_hash_table_insert (png_text, "wordpatch.model_sha256",
-                       g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) model->params, model->n_params * sizeof (float)));
-  g_hash_table_insert (png_text, "wordpatch.step", g_strdup_printf ("%" G_GINT64_FORMAT, model->step));
-  g_hash_table_insert (png_text, "wordpatch.image", g_strdup (image_path));
-  g_hash_table_insert (png_text, "wordpatch.caption", g_strdup (caption));
-  g_hash_table_insert (png_text, "wordpatch.words", g_strdup (word_list->str));
-  g_hash_table_insert (png_text, "wordpatch.method", g_strdup (wp_figure_method_to_string (figure.style.method)));
-  g_hash_table_insert (png_text, "wordpatch.scale",
-                       figure.style.fixed_scale ? g_strdup_printf ("fixed:%g,%g", figure.style.lo, figure.style.hi) : g_strdup ("auto"));
-  g_hash_table_insert (png_text, "wordpatch.colormap", g_strdup (wp_colormap_to_string (figure.style.colormap)));
-  g_hash_table_insert (png_text, "wordpatch.command", quoted_command (g_strv_length (original) - 1, original + 1));
-  if (!wp_figure_export (&figure, out, width, height, png_text, &error))
-    return wp_cli_fail (error);
-  printf ("wrote %s\n", out);
-  return 0;
+  job.model = model;
+  job.model_path = model_path;
+  job.model_sha256 = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) model->params, model->n_params * sizeof (float));
+  job.tokens = tokens;
+  job.width = width;
+  job.height = height;
+  if (data_dir != NULL)
+    status = render_dataset (&job, data_dir, caption, out_dir, format != NULL ? format : "png");
+  else if (!render_one (&job, image_path, caption, FALSE, out, json_path, &error))
+    status = wp_cli_fail (error);
+  else if (out != NULL)
+    printf ("wrote %s\n", out);
+  g_free (job.model_sha256);
+  return status;
 }
