@@ -411,7 +411,7 @@ wp_figure_draw (cairo_t        *cr,
   const double         margin = font * 0.8;
   const double         side = MIN (width * 0.2, font * 8);
   const double         top = font * 2.0;
-  const gboolean       legend = style->method == WP_FIGURE_LABELS || (!style->grid && n_words > 1);
+  gboolean             legend;
   g_autofree char     *title = NULL;
   GString             *names = g_string_new (NULL);
 
@@ -421,6 +421,7 @@ wp_figure_draw (cairo_t        *cr,
     words = all;
     n_words = n_all;
   }
+  legend = style->method == WP_FIGURE_LABELS || (!style->grid && n_words > 1);
   cairo_save (cr);
   cairo_set_source_rgb (cr, 1, 1, 1);
   cairo_rectangle (cr, 0, 0, width, height);

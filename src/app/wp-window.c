@@ -1,0 +1,655 @@
+#define G_LOG_DOMAIN "wp-window"
+
+#include "wp-window.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "figure.h"
+#include "wordpatch/wordpatch.h"
+
+/* A model shared with the worker threads that embed with it: freed when the last one lets go,
+ * so opening another model never pulls one from under a running task. */
+typedef struct {
+  WpModel *model;
+} ModelRef;
+
+static void
+model_ref_clear (gpointer data)
+{
+  ModelRef *ref = data;
+
+  g_clear_pointer (&ref->model, wp_model_free);
+}
+
+static ModelRef *
+model_ref_new (WpModel *model)
+{
+  ModelRef *ref = g_atomic_rc_box_new0 (ModelRef);
+
+  ref->model = model;
+  return ref;
+}
+
+static ModelRef *
+model_ref_acquire (ModelRef *ref)
+{
+  return g_atomic_rc_box_acquire (ref);
+}
+
+static void
+model_ref_release (gpointer ref)
+{
+  g_atomic_rc_box_release_full (ref, model_ref_clear);
+}
+
+struct _WpWindow {
+  GtkApplicationWindow parent_instance;
+
+  /* Template widgets */
+  GtkEntry        *caption_entry;
+  GtkFlowBox      *words_box;
+  GtkDrawingArea  *canvas;
+  GtkLabel        *scores_label;
+  GtkLabel        *status_label;
+  GtkDropDown     *method_dropdown;
+  GtkToggleButton *grid_toggle;
+
+  /* Owned */
+  ModelRef         *model;
+  char             *image_path;
+  WpImage          *image;
+  WpImageEmbedding *image_embedding;
+  WpTextEmbedding  *text;
+  WpWordMaps       *maps;
+  GPtrArray        *selected; /* texts of the words shown; empty: every word */
+  GCancellable     *image_cancellable;
+  GCancellable     *text_cancellable;
+  guint             pending;
+  WpFigureStyle     style;
+  char             *status;
+  char             *scores;
+};
+
+G_DEFINE_FINAL_TYPE (WpWindow, wp_window, GTK_TYPE_APPLICATION_WINDOW)
+
+static void
+set_status (WpWindow   *self,
+            const char *status)
+{
+  g_free (self->status);
+  self->status = g_strdup (status != NULL ? status : "");
+  gtk_label_set_text (self->status_label, self->status);
+}
+
+/* ---- maps, scores, word chips ---- */
+
+static void
+update_scores (WpWindow *self)
+{
+  const WpWordMaps *maps = self->maps;
+  double            global = 0.0, image_to_text = 0.0, text_to_image = 0.0;
+
+  g_clear_pointer (&self->scores, g_free);
+  if (maps != NULL) {
+    const int P = maps->n_patches, T = maps->n_tokens;
+
+    for (int e = 0; e < self->image_embedding->dim; e++)
+      global += (double) self->image_embedding->global[e] * self->text->global[e];
+    /* FILIP: each patch's best token, averaged over patches; each token's best patch, over tokens. */
+    for (int p = 0; p < P; p++) {
+      float best = -INFINITY;
+
+      for (int t = 0; t < T; t++)
+        best = MAX (best, maps->token_filip[(gsize) t * P + p]);
+      image_to_text += best / P;
+    }
+    for (int t = 0; t < T; t++) {
+      float best = -INFINITY;
+
+      for (int p = 0; p < P; p++)
+        best = MAX (best, maps->token_filip[(gsize) t * P + p]);
+      text_to_image += best / T;
+    }
+    self->scores = g_strdup_printf ("global cosine %.3f    FILIP image→text %.3f    FILIP text→image %.3f", global, image_to_text,
+                                    text_to_image);
+  }
+  gtk_label_set_text (self->scores_label, self->scores != NULL ? self->scores : "");
+}
+
+static gboolean
+is_selected (WpWindow   *self,
+             const char *word)
+{
+  for (guint i = 0; i < self->selected->len; i++) {
+    if (strcmp (self->selected->pdata[i], word) == 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+static void
+chip_toggled_cb (GtkToggleButton *chip,
+                 WpWindow        *self)
+{
+  const char *word = gtk_button_get_label (GTK_BUTTON (chip));
+
+  if (gtk_toggle_button_get_active (chip)) {
+    if (!is_selected (self, word))
+      g_ptr_array_add (self->selected, g_strdup (word));
+  } else {
+    for (guint i = 0; i < self->selected->len; i++) {
+      if (strcmp (self->selected->pdata[i], word) == 0)
+        g_ptr_array_remove_index (self->selected, i--);
+    }
+  }
+  gtk_widget_queue_draw (GTK_WIDGET (self->canvas));
+}
+
+static void
+rebuild_chips (WpWindow *self)
+{
+  GtkWidget *child;
+
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->words_box))) != NULL)
+    gtk_flow_box_remove (self->words_box, child);
+  for (int w = 0; self->maps != NULL && w < self->maps->n_words; w++) {
+    GtkWidget *chip = gtk_toggle_button_new_with_label (self->maps->words[w].text);
+
+    gtk_widget_set_tooltip_text (chip, self->maps->words[w].n_tokens > 1 ? "several BPE tokens: the map is their mean" : NULL);
+    gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (chip), is_selected (self, self->maps->words[w].text));
+    g_signal_connect (chip, "toggled", G_CALLBACK (chip_toggled_cb), self);
+    gtk_flow_box_append (self->words_box, chip);
+  }
+}
+
+static void
+update_maps (WpWindow *self)
+{
+  g_clear_pointer (&self->maps, wp_word_maps_free);
+  if (self->image_embedding != NULL && self->text != NULL)
+    self->maps = wp_word_maps_new (self->model->model, self->image_embedding, self->text);
+  rebuild_chips (self);
+  update_scores (self);
+  gtk_widget_queue_draw (GTK_WIDGET (self->canvas));
+}
+
+/* ---- the figure ---- */
+
+/* The words shown, as indices; NULL (every word) when none is selected or none is in the caption. */
+static GArray *
+selected_indices (WpWindow *self)
+{
+  GArray *words = g_array_new (FALSE, FALSE, sizeof (int));
+
+  for (int w = 0; self->maps != NULL && w < self->maps->n_words; w++) {
+    if (is_selected (self, self->maps->words[w].text))
+      g_array_append_val (words, w);
+  }
+  return words;
+}
+
+static void
+fill_figure (WpWindow *self,
+             WpFigure *figure,
+             GArray   *words)
+{
+  memset (figure, 0, sizeof *figure);
+  figure->image = self->image;
+  figure->maps = self->maps;
+  figure->caption = gtk_editable_get_text (GTK_EDITABLE (self->caption_entry));
+  figure->words = words->len > 0 ? (const int *) words->data : NULL;
+  figure->n_words = (int) words->len;
+  figure->style = self->style;
+}
+
+static void
+draw_cb (GtkDrawingArea *area,
+         cairo_t        *cr,
+         int             width,
+         int             height,
+         gpointer        user_data)
+{
+  WpWindow *self = user_data;
+  g_autoptr (GArray) words = selected_indices (self);
+  WpFigure figure;
+
+  if (self->image == NULL || self->maps == NULL) {
+    cairo_set_source_rgb (cr, 1, 1, 1);
+    cairo_paint (cr);
+    return;
+  }
+  fill_figure (self, &figure, words);
+  wp_figure_draw (cr, &figure, width, height);
+}
+
+gboolean
+wp_window_export (WpWindow   *self,
+                  const char *path,
+                  int         width,
+                  int         height,
+                  GError    **error)
+{
+  g_autoptr (GArray) words = selected_indices (self);
+  g_autoptr (GHashTable) text = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  WpFigure figure;
+
+  if (self->maps == NULL) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_PENDING, "%s: nothing to export yet", path);
+    return FALSE;
+  }
+  fill_figure (self, &figure, words);
+  g_hash_table_insert (text, "Software", g_strdup ("wordpatch " WP_VERSION));
+  g_hash_table_insert (text, "wordpatch.model", g_strdup (self->model->model->path != NULL ? self->model->model->path : "(new)"));
+  g_hash_table_insert (text, "wordpatch.step", g_strdup_printf ("%" G_GINT64_FORMAT, self->model->model->step));
+  g_hash_table_insert (text, "wordpatch.image", g_strdup (self->image_path));
+  g_hash_table_insert (text, "wordpatch.caption", g_strdup (figure.caption));
+  g_hash_table_insert (text, "wordpatch.method", g_strdup (wp_figure_method_to_string (self->style.method)));
+  return wp_figure_export (&figure, path, width, height, text, error);
+}
+
+/* ---- workers ---- */
+
+typedef struct {
+  ModelRef         *model;
+  char             *path;
+  char             *caption;
+  WpImage          *image;
+  WpImageEmbedding *image_embedding;
+  WpTextEmbedding  *text;
+} Work;
+
+static void
+work_free (gpointer data)
+{
+  Work *work = data;
+
+  g_clear_pointer (&work->model, model_ref_release);
+  g_free (work->path);
+  g_free (work->caption);
+  g_clear_pointer (&work->image, wp_image_free);
+  g_clear_pointer (&work->image_embedding, wp_image_embedding_free);
+  g_clear_pointer (&work->text, wp_text_embedding_free);
+  g_free (work);
+}
+
+static void
+embed_image_worker (GTask        *task,
+                    gpointer      source_object,
+                    gpointer      task_data,
+                    GCancellable *cancellable)
+{
+  Work   *work = task_data;
+  GError *error = NULL;
+
+  work->image = wp_image_load (work->path, &error);
+  if (work->image == NULL) {
+    g_task_return_error (task, error);
+    return;
+  }
+  if (!g_task_return_error_if_cancelled (task)) {
+    work->image_embedding = wp_embed_image (work->model->model, work->image);
+    g_task_return_boolean (task, TRUE);
+  }
+}
+
+static void
+embed_text_worker (GTask        *task,
+                   gpointer      source_object,
+                   gpointer      task_data,
+                   GCancellable *cancellable)
+{
+  Work *work = task_data;
+
+  work->text = wp_embed_text (work->model->model, work->caption);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void start_text (WpWindow *self);
+
+static void
+image_done_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  WpWindow *self = WP_WINDOW (source);
+  GTask    *task = G_TASK (result);
+  Work     *work = g_task_get_task_data (task);
+  g_autoptr (GError) error = NULL;
+
+  self->pending--;
+  if (!g_task_propagate_boolean (task, &error)) {
+    if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      set_status (self, error->message);
+    return;
+  }
+  if (g_task_get_cancellable (task) != self->image_cancellable)
+    return;
+  g_clear_pointer (&self->image, wp_image_free);
+  g_clear_pointer (&self->image_embedding, wp_image_embedding_free);
+  g_free (self->image_path);
+  self->image_path = g_steal_pointer (&work->path);
+  self->image = g_steal_pointer (&work->image);
+  self->image_embedding = g_steal_pointer (&work->image_embedding);
+  set_status (self, self->image_path);
+  update_maps (self);
+}
+
+static void
+text_done_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  WpWindow *self = WP_WINDOW (source);
+  GTask    *task = G_TASK (result);
+  Work     *work = g_task_get_task_data (task);
+
+  self->pending--;
+  /* Only the newest caption's result is applied. */
+  if (!g_task_propagate_boolean (task, NULL) || g_task_get_cancellable (task) != self->text_cancellable)
+    return;
+  g_clear_pointer (&self->text, wp_text_embedding_free);
+  self->text = g_steal_pointer (&work->text);
+  update_maps (self);
+}
+
+static void
+start_text (WpWindow *self)
+{
+  g_autoptr (GTask) task = NULL;
+  Work *work;
+
+  if (self->model == NULL)
+    return;
+  g_cancellable_cancel (self->text_cancellable);
+  g_clear_object (&self->text_cancellable);
+  self->text_cancellable = g_cancellable_new ();
+  work = g_new0 (Work, 1);
+  work->model = model_ref_acquire (self->model);
+  work->caption = g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->caption_entry)));
+  task = g_task_new (self, self->text_cancellable, text_done_cb, NULL);
+  g_task_set_task_data (task, work, work_free);
+  g_task_set_name (task, "[wp] embed caption");
+  self->pending++;
+  g_task_run_in_thread (task, embed_text_worker);
+}
+
+void
+wp_window_open_image (WpWindow   *self,
+                      const char *path)
+{
+  g_autoptr (GTask) task = NULL;
+  Work *work;
+
+  if (self->model == NULL)
+    return;
+  g_cancellable_cancel (self->image_cancellable);
+  g_clear_object (&self->image_cancellable);
+  self->image_cancellable = g_cancellable_new ();
+  work = g_new0 (Work, 1);
+  work->model = model_ref_acquire (self->model);
+  work->path = g_strdup (path);
+  task = g_task_new (self, self->image_cancellable, image_done_cb, NULL);
+  g_task_set_task_data (task, work, work_free);
+  g_task_set_name (task, "[wp] embed image");
+  self->pending++;
+  set_status (self, "computing the image's patch embeddings…");
+  g_task_run_in_thread (task, embed_image_worker);
+}
+
+void
+wp_window_open_model (WpWindow   *self,
+                      const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  WpModel *model = wp_model_load (path, &error);
+
+  if (model == NULL) {
+    set_status (self, error->message);
+    return;
+  }
+  g_clear_pointer (&self->model, model_ref_release);
+  self->model = model_ref_new (model);
+  g_clear_pointer (&self->maps, wp_word_maps_free);
+  g_clear_pointer (&self->image_embedding, wp_image_embedding_free);
+  g_clear_pointer (&self->text, wp_text_embedding_free);
+  if (self->image_path != NULL) {
+    g_autofree char *image_path = g_strdup (self->image_path);
+
+    wp_window_open_image (self, image_path);
+  }
+  start_text (self);
+}
+
+void
+wp_window_set_caption (WpWindow   *self,
+                       const char *caption)
+{
+  gtk_editable_set_text (GTK_EDITABLE (self->caption_entry), caption);
+}
+
+gboolean
+wp_window_select_word (WpWindow   *self,
+                       const char *word)
+{
+  g_ptr_array_set_size (self->selected, 0);
+  if (word != NULL && (self->maps == NULL || wp_word_maps_find_word (self->maps, word, 0) < 0))
+    return FALSE;
+  if (word != NULL)
+    g_ptr_array_add (self->selected, g_strdup (word));
+  rebuild_chips (self);
+  gtk_widget_queue_draw (GTK_WIDGET (self->canvas));
+  return TRUE;
+}
+
+gboolean
+wp_window_is_idle (WpWindow *self)
+{
+  return self->pending == 0;
+}
+
+const char *
+wp_window_get_status (WpWindow *self)
+{
+  return self->status != NULL ? self->status : "";
+}
+
+const char *
+wp_window_get_scores (WpWindow *self)
+{
+  return self->scores != NULL ? self->scores : "";
+}
+
+/* ---- actions and signals ---- */
+
+static void
+caption_changed_cb (WpWindow *self)
+{
+  start_text (self);
+}
+
+static void
+style_changed_cb (WpWindow *self)
+{
+  self->style.method = (WpFigureMethod) gtk_drop_down_get_selected (self->method_dropdown);
+  self->style.grid = gtk_toggle_button_get_active (self->grid_toggle);
+  gtk_widget_queue_draw (GTK_WIDGET (self->canvas));
+}
+
+static void
+open_response_cb (GtkNativeDialog *dialog,
+                  int              response,
+                  WpWindow        *self)
+{
+  if (response == GTK_RESPONSE_ACCEPT) {
+    g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+    g_autofree char *path = g_file_get_path (file);
+    const char      *kind = g_object_get_data (G_OBJECT (dialog), "wp-kind");
+
+    if (g_strcmp0 (kind, "model") == 0)
+      wp_window_open_model (self, path);
+    else if (g_strcmp0 (kind, "image") == 0)
+      wp_window_open_image (self, path);
+    else {
+      g_autoptr (GError) error = NULL;
+
+      if (!wp_window_export (self, path, 1200, 800, &error))
+        set_status (self, error->message);
+      else
+        set_status (self, path);
+    }
+  }
+  g_object_unref (dialog);
+}
+
+static void
+run_chooser (WpWindow            *self,
+             const char          *title,
+             GtkFileChooserAction action,
+             const char          *kind)
+{
+  GtkFileChooserNative *dialog = gtk_file_chooser_native_new (title, GTK_WINDOW (self), action, NULL, NULL);
+
+  g_object_set_data_full (G_OBJECT (dialog), "wp-kind", g_strdup (kind), g_free);
+  g_signal_connect (dialog, "response", G_CALLBACK (open_response_cb), self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+}
+
+static void
+open_image_action (GtkWidget  *widget,
+                   const char *action_name,
+                   GVariant   *parameter)
+{
+  run_chooser (WP_WINDOW (widget), "Open Image", GTK_FILE_CHOOSER_ACTION_OPEN, "image");
+}
+
+static void
+open_model_action (GtkWidget  *widget,
+                   const char *action_name,
+                   GVariant   *parameter)
+{
+  run_chooser (WP_WINDOW (widget), "Open Model Folder", GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, "model");
+}
+
+static void
+export_action (GtkWidget  *widget,
+               const char *action_name,
+               GVariant   *parameter)
+{
+  run_chooser (WP_WINDOW (widget), "Export Figure (.png, .svg or .pdf)", GTK_FILE_CHOOSER_ACTION_SAVE, "export");
+}
+
+static gboolean
+drop_cb (GtkDropTarget *target,
+         const GValue  *value,
+         double         x,
+         double         y,
+         WpWindow      *self)
+{
+  g_autofree char *path = g_file_get_path (g_value_get_object (value));
+
+  if (path == NULL)
+    return FALSE;
+  wp_window_open_image (self, path);
+  return TRUE;
+}
+
+/* The bundled model and the first bundled demo scene with its caption. */
+static void
+open_default (WpWindow *self)
+{
+  g_autofree char *model_dir = wp_model_find_default ();
+  g_autofree char *demo_dir = wp_data_find ("demo/scenes");
+  g_autoptr (WpDataset) demo = demo_dir != NULL ? wp_dataset_open (demo_dir, NULL) : NULL;
+
+  if (model_dir == NULL) {
+    set_status (self, "no bundled model found: open a model folder");
+    return;
+  }
+  wp_window_open_model (self, model_dir);
+  if (demo != NULL) {
+    const WpPair *pair = wp_dataset_get_pair (demo, MIN (3, wp_dataset_get_n_pairs (demo) - 1));
+
+    wp_window_open_image (self, pair->image_path);
+    wp_window_set_caption (self, pair->caption);
+  }
+}
+
+static void
+wp_window_dispose (GObject *object)
+{
+  WpWindow *self = WP_WINDOW (object);
+
+  g_cancellable_cancel (self->image_cancellable);
+  g_cancellable_cancel (self->text_cancellable);
+  gtk_widget_dispose_template (GTK_WIDGET (self), WP_TYPE_WINDOW);
+  G_OBJECT_CLASS (wp_window_parent_class)->dispose (object);
+}
+
+static void
+wp_window_finalize (GObject *object)
+{
+  WpWindow *self = WP_WINDOW (object);
+
+  g_clear_object (&self->image_cancellable);
+  g_clear_object (&self->text_cancellable);
+  g_clear_pointer (&self->maps, wp_word_maps_free);
+  g_clear_pointer (&self->text, wp_text_embedding_free);
+  g_clear_pointer (&self->image_embedding, wp_image_embedding_free);
+  g_clear_pointer (&self->image, wp_image_free);
+  g_clear_pointer (&self->model, model_ref_release);
+  g_clear_pointer (&self->selected, g_ptr_array_unref);
+  g_free (self->image_path);
+  g_free (self->status);
+  g_free (self->scores);
+  G_OBJECT_CLASS (wp_window_parent_class)->finalize (object);
+}
+
+static void
+wp_window_class_init (WpWindowClass *klass)
+{
+  GObjectClass   *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->dispose = wp_window_dispose;
+  object_class->finalize = wp_window_finalize;
+  gtk_widget_class_set_template_from_resource (widget_class, "/org/wordpatch/app/wp-window.ui");
+  gtk_widget_class_bind_template_child (widget_class, WpWindow, caption_entry);
+  gtk_widget_class_bind_template_child (widget_class, WpWindow, words_box);
+  gtk_widget_class_bind_template_child (widget_class, WpWindow, canvas);
+  gtk_widget_class_bind_template_child (widget_class, WpWindow, scores_label);
+  gtk_widget_class_bind_template_child (widget_class, WpWindow, status_label);
+  gtk_widget_class_bind_template_child (widget_class, WpWindow, method_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, WpWindow, grid_toggle);
+  gtk_widget_class_install_action (widget_class, "win.open-image", NULL, open_image_action);
+  gtk_widget_class_install_action (widget_class, "win.open-model", NULL, open_model_action);
+  gtk_widget_class_install_action (widget_class, "win.export", NULL, export_action);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_o, GDK_CONTROL_MASK, "win.open-image", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_e, GDK_CONTROL_MASK, "win.export", NULL);
+}
+
+static void
+wp_window_init (WpWindow *self)
+{
+  GtkDropTarget *drop = gtk_drop_target_new (G_TYPE_FILE, GDK_ACTION_COPY);
+
+  gtk_widget_init_template (GTK_WIDGET (self));
+  self->selected = g_ptr_array_new_with_free_func (g_free);
+  wp_figure_style_init (&self->style);
+  /* Every word's own small map until words are picked. */
+  self->style.grid = TRUE;
+  gtk_toggle_button_set_active (self->grid_toggle, TRUE);
+  gtk_drawing_area_set_draw_func (self->canvas, draw_cb, self, NULL);
+  g_signal_connect_swapped (self->caption_entry, "changed", G_CALLBACK (caption_changed_cb), self);
+  g_signal_connect_swapped (self->method_dropdown, "notify::selected", G_CALLBACK (style_changed_cb), self);
+  g_signal_connect_swapped (self->grid_toggle, "toggled", G_CALLBACK (style_changed_cb), self);
+  g_signal_connect (drop, "drop", G_CALLBACK (drop_cb), self);
+  gtk_widget_add_controller (GTK_WIDGET (self->canvas), GTK_EVENT_CONTROLLER (drop));
+  open_default (self);
+}
+
+WpWindow *
+wp_window_new (GtkApplication *application)
+{
+  return g_object_new (WP_TYPE_WINDOW, "application", application, NULL);
+}

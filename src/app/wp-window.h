@@ -1,0 +1,41 @@
+/* wp-window.h: the main window: an image, a caption, and the caption's word maps over the image.
+ *
+ * The image's patch embeddings are computed once per image on a worker thread (GTask); editing
+ * the caption re-runs only the text tower and the maps, also off the main thread, the newest edit
+ * winning. Errors (an unreadable image, a broken model) are shown in the window. */
+#pragma once
+
+#include <gtk/gtk.h>
+
+G_BEGIN_DECLS
+
+#define WP_TYPE_WINDOW (wp_window_get_type ())
+
+G_DECLARE_FINAL_TYPE (WpWindow, wp_window, WP, WINDOW, GtkApplicationWindow)
+
+WpWindow *wp_window_new (GtkApplication *application);
+
+/* Loads the model folder (or file) and recomputes; errors are shown in the window. */
+void wp_window_open_model (WpWindow   *self,
+                           const char *path);
+void wp_window_open_image (WpWindow   *self,
+                           const char *path);
+void wp_window_set_caption (WpWindow   *self,
+                            const char *caption);
+/* Shows this word of the caption (by text, first occurrence), or every word for NULL. */
+gboolean wp_window_select_word (WpWindow   *self,
+                                const char *word);
+
+/* TRUE when no computation is pending and the shown maps belong to the current image and caption. */
+gboolean    wp_window_is_idle (WpWindow *self);
+const char *wp_window_get_status (WpWindow *self);
+const char *wp_window_get_scores (WpWindow *self);
+
+/* Writes the current view as PNG, SVG or PDF (by extension), width x height. */
+gboolean wp_window_export (WpWindow   *self,
+                           const char *path,
+                           int         width,
+                           int         height,
+                           GError    **error);
+
+G_END_DECLS

@@ -1,0 +1,101 @@
+/* test-gui.c: the real window under a display (Xvfb in CI): it opens on the bundled model and
+ * demo scene, follows a typed caption, shows one selected word, exports the view, and reports a
+ * bad image in the window instead of crashing. */
+#include <glib/gstdio.h>
+#include <gtk/gtk.h>
+#include <math.h>
+#include <string.h>
+
+#include "wordpatch/wordpatch.h"
+#include "wp-window.h"
+
+/* Runs the main loop until the window has no computation pending (at most about 60 s). */
+static gboolean
+wait_idle (WpWindow *window)
+{
+  for (int i = 0; i < 6000; i++) {
+    while (g_main_context_iteration (NULL, FALSE))
+      ;
+    if (wp_window_is_idle (window))
+      return TRUE;
+    g_usleep (10000);
+  }
+  return FALSE;
+}
+
+static int
+count_colour (const WpImage *image,
+              guint32        rgb)
+{
+  int n = 0;
+
+  for (int i = 0; i < image->width * image->height; i++) {
+    const guint8 *px = image->rgb + (gsize) i * 3;
+
+    n += ABS (px[0] - (int) (rgb >> 16)) <= 3 && ABS (px[1] - (int) ((rgb >> 8) & 0xff)) <= 3 && ABS (px[2] - (int) (rgb & 0xff)) <= 3;
+  }
+  return n;
+}
+
+static void
+test_window (void)
+{
+  g_autoptr (GtkApplication) application = gtk_application_new ("org.wordpatch.Test", G_APPLICATION_NON_UNIQUE);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *tmp_dir = g_dir_make_tmp ("wp-test-gui-XXXXXX", NULL);
+  g_autofree char *png = g_build_filename (tmp_dir, "view.png", NULL);
+  g_autofree char *junk = g_build_filename (tmp_dir, "junk.png", NULL);
+  g_autoptr (WpImage) view = NULL;
+  WpWindow *window;
+
+  g_assert_true (g_application_register (G_APPLICATION (application), NULL, &error));
+  g_assert_no_error (error);
+  window = wp_window_new (application);
+  gtk_window_present (GTK_WINDOW (window));
+  g_assert_true (wait_idle (window));
+  g_assert_cmpstr (wp_window_get_status (window), !=, "");
+  g_assert_nonnull (strstr (wp_window_get_scores (window), "global cosine"));
+
+  /* Typing: the maps follow the caption. */
+  wp_window_set_caption (window, "a blue circle");
+  g_assert_true (wait_idle (window));
+  g_assert_true (wp_window_select_word (window, "circle"));
+  g_assert_false (wp_window_select_word (window, "star"));
+  g_assert_true (wp_window_select_word (window, "circle"));
+
+  /* The exported view shows the colour map's two ends: the map is high in places, low in others. */
+  g_assert_true (wp_window_export (window, png, 900, 600, &error));
+  g_assert_no_error (error);
+  view = wp_image_load (png, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (count_colour (view, 0xfde725), >, 20);
+  g_assert_cmpint (count_colour (view, 0x440154), >, 20);
+
+  /* A file that is not an image: a message in the window, the previous view kept. */
+  g_assert_true (g_file_set_contents (junk, "not an image", -1, NULL));
+  wp_window_open_image (window, junk);
+  g_assert_true (wait_idle (window));
+  g_assert_nonnull (strstr (wp_window_get_status (window), junk));
+  g_assert_nonnull (strstr (wp_window_get_scores (window), "global cosine"));
+
+  /* A broken model folder: a message, the model in use kept. */
+  wp_window_open_model (window, tmp_dir);
+  g_assert_nonnull (strstr (wp_window_get_status (window), tmp_dir));
+  g_assert_true (wait_idle (window));
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_unlink (png);
+  g_unlink (junk);
+  g_rmdir (tmp_dir);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  gtk_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/gui/window", test_window);
+  return g_test_run ();
+}
