@@ -20,6 +20,7 @@ main (int   argc,
   g_autoptr (GtkApplication) application = gtk_application_new ("org.wordpatch.App", G_APPLICATION_DEFAULT_FLAGS);
 
   g_set_application_name ("wordpatch");
+  gtk_window_set_default_icon_name ("org.wordpatch.App");
   g_signal_connect (application, "activate", G_CALLBACK (activate_cb), NULL);
   return g_application_run (G_APPLICATION (application), argc, argv);
 }

@@ -539,6 +539,18 @@ export_action (GtkWidget  *widget,
   run_chooser (WP_WINDOW (widget), "Export Figure (.png, .svg or .pdf)", GTK_FILE_CHOOSER_ACTION_SAVE, "export");
 }
 
+static void
+about_action (GtkWidget  *widget,
+              const char *action_name,
+              GVariant   *parameter)
+{
+  static const char *const authors[] = { "The wordpatch developers", NULL };
+
+  gtk_show_about_dialog (GTK_WINDOW (widget), "program-name", "wordpatch", "version", WP_VERSION, "logo-icon-name", "org.wordpatch.App",
+                         "comments", "Which image patches does each word of a caption align with? FILIP and SPARC, trained and shown in C.",
+                         "license-type", GTK_LICENSE_MIT_X11, "authors", authors, NULL);
+}
+
 static gboolean
 drop_cb (GtkDropTarget *target,
          const GValue  *value,
@@ -624,7 +636,10 @@ wp_window_class_init (WpWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.open-image", NULL, open_image_action);
   gtk_widget_class_install_action (widget_class, "win.open-model", NULL, open_model_action);
   gtk_widget_class_install_action (widget_class, "win.export", NULL, export_action);
+  gtk_widget_class_install_action (widget_class, "win.about", NULL, about_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_o, GDK_CONTROL_MASK, "win.open-image", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_m, GDK_CONTROL_MASK, "win.open-model", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F1, 0, "win.about", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_e, GDK_CONTROL_MASK, "win.export", NULL);
 }
 
