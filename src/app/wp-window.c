@@ -54,6 +54,14 @@ struct _WpWindow {
   GtkLabel        *status_label;
   GtkDropDown     *method_dropdown;
   GtkToggleButton *grid_toggle;
+  GtkDropDown     *colormap_dropdown;
+  GtkScale        *opacity_scale;
+  GtkCheckButton  *smooth_check;
+  GtkCheckButton  *patch_grid_check;
+  GtkCheckButton  *fixed_scale_check;
+  GtkSpinButton   *scale_lo_spin;
+  GtkSpinButton   *scale_hi_spin;
+  GtkLabel        *hover_label;
 
   /* Owned */
   ModelRef         *model;
@@ -471,8 +479,18 @@ caption_changed_cb (WpWindow *self)
 static void
 style_changed_cb (WpWindow *self)
 {
+  const double lo = gtk_spin_button_get_value (self->scale_lo_spin), hi = gtk_spin_button_get_value (self->scale_hi_spin);
+
   self->style.method = (WpFigureMethod) gtk_drop_down_get_selected (self->method_dropdown);
   self->style.grid = gtk_toggle_button_get_active (self->grid_toggle);
+  self->style.colormap = (WpColormap) gtk_drop_down_get_selected (self->colormap_dropdown);
+  self->style.opacity = gtk_range_get_value (GTK_RANGE (self->opacity_scale));
+  self->style.smooth = gtk_check_button_get_active (self->smooth_check);
+  self->style.patch_grid = gtk_check_button_get_active (self->patch_grid_check);
+  /* A fixed scale needs lo < hi; otherwise each map keeps its own. */
+  self->style.fixed_scale = gtk_check_button_get_active (self->fixed_scale_check) && lo < hi;
+  self->style.lo = lo;
+  self->style.hi = hi;
   gtk_widget_queue_draw (GTK_WIDGET (self->canvas));
 }
 
@@ -537,6 +555,37 @@ export_action (GtkWidget  *widget,
                GVariant   *parameter)
 {
   run_chooser (WP_WINDOW (widget), "Export Figure (.png, .svg or .pdf)", GTK_FILE_CHOOSER_ACTION_SAVE, "export");
+}
+
+/* Hovering shows the patch under the pointer and the values of the words shown there. */
+static void
+motion_cb (GtkEventControllerMotion *motion,
+           double                    x,
+           double                    y,
+           WpWindow                 *self)
+{
+  g_autoptr (GArray) words = selected_indices (self);
+  g_autoptr (GString) text = g_string_new (NULL);
+  WpFigure figure;
+  int      word, patch;
+
+  if (self->maps == NULL)
+    return;
+  fill_figure (self, &figure, words);
+  if (!wp_figure_hit (&figure, gtk_widget_get_width (GTK_WIDGET (self->canvas)), gtk_widget_get_height (GTK_WIDGET (self->canvas)), x, y,
+                      &word, &patch)) {
+    gtk_label_set_text (self->hover_label, "");
+    return;
+  }
+  g_string_printf (text, "patch row %d, column %d:", patch / self->maps->grid, patch % self->maps->grid);
+  for (int w = 0; w < self->maps->n_words; w++) {
+    const WpWordMap *map = &self->maps->words[w];
+
+    if (word >= 0 ? w != word : (words->len > 0 && !is_selected (self, map->text)))
+      continue;
+    g_string_append_printf (text, "  %s %.3f", map->text, self->style.method == WP_FIGURE_SPARC ? map->sparc[patch] : map->filip[patch]);
+  }
+  gtk_label_set_text (self->hover_label, text->str);
 }
 
 static void
@@ -633,6 +682,14 @@ wp_window_class_init (WpWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, WpWindow, status_label);
   gtk_widget_class_bind_template_child (widget_class, WpWindow, method_dropdown);
   gtk_widget_class_bind_template_child (widget_class, WpWindow, grid_toggle);
+  gtk_widget_class_bind_template_child (widget_class, WpWindow, colormap_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, WpWindow, opacity_scale);
+  gtk_widget_class_bind_template_child (widget_class, WpWindow, smooth_check);
+  gtk_widget_class_bind_template_child (widget_class, WpWindow, patch_grid_check);
+  gtk_widget_class_bind_template_child (widget_class, WpWindow, fixed_scale_check);
+  gtk_widget_class_bind_template_child (widget_class, WpWindow, scale_lo_spin);
+  gtk_widget_class_bind_template_child (widget_class, WpWindow, scale_hi_spin);
+  gtk_widget_class_bind_template_child (widget_class, WpWindow, hover_label);
   gtk_widget_class_install_action (widget_class, "win.open-image", NULL, open_image_action);
   gtk_widget_class_install_action (widget_class, "win.open-model", NULL, open_model_action);
   gtk_widget_class_install_action (widget_class, "win.export", NULL, export_action);
@@ -646,7 +703,8 @@ wp_window_class_init (WpWindowClass *klass)
 static void
 wp_window_init (WpWindow *self)
 {
-  GtkDropTarget *drop = gtk_drop_target_new (G_TYPE_FILE, GDK_ACTION_COPY);
+  GtkDropTarget      *drop = gtk_drop_target_new (G_TYPE_FILE, GDK_ACTION_COPY);
+  GtkEventController *motion;
 
   gtk_widget_init_template (GTK_WIDGET (self));
   self->selected = g_ptr_array_new_with_free_func (g_free);
@@ -658,6 +716,16 @@ wp_window_init (WpWindow *self)
   g_signal_connect_swapped (self->caption_entry, "changed", G_CALLBACK (caption_changed_cb), self);
   g_signal_connect_swapped (self->method_dropdown, "notify::selected", G_CALLBACK (style_changed_cb), self);
   g_signal_connect_swapped (self->grid_toggle, "toggled", G_CALLBACK (style_changed_cb), self);
+  g_signal_connect_swapped (self->colormap_dropdown, "notify::selected", G_CALLBACK (style_changed_cb), self);
+  g_signal_connect_swapped (self->opacity_scale, "value-changed", G_CALLBACK (style_changed_cb), self);
+  g_signal_connect_swapped (self->smooth_check, "toggled", G_CALLBACK (style_changed_cb), self);
+  g_signal_connect_swapped (self->patch_grid_check, "toggled", G_CALLBACK (style_changed_cb), self);
+  g_signal_connect_swapped (self->fixed_scale_check, "toggled", G_CALLBACK (style_changed_cb), self);
+  g_signal_connect_swapped (self->scale_lo_spin, "value-changed", G_CALLBACK (style_changed_cb), self);
+  g_signal_connect_swapped (self->scale_hi_spin, "value-changed", G_CALLBACK (style_changed_cb), self);
+  motion = gtk_event_controller_motion_new ();
+  g_signal_connect (motion, "motion", G_CALLBACK (motion_cb), self);
+  gtk_widget_add_controller (GTK_WIDGET (self->canvas), motion);
   g_signal_connect (drop, "drop", G_CALLBACK (drop_cb), self);
   gtk_widget_add_controller (GTK_WIDGET (self->canvas), GTK_EVENT_CONTROLLER (drop));
   open_default (self);

@@ -10,6 +10,9 @@
 
 #include "wordpatch/error.h"
 
+/* Small multiples drawn at most (more words than this are left out of the grid). */
+#define WP_MAPS_MAX_PANELS 64
+
 /* Colour maps as stops at t = 0, 0.1, ..., 1 (matplotlib's viridis and magma; coolwarm as
  * Moreland's diverging map, 5 stops spread over the same 11). */
 static const guint32 viridis[11] = { 0x440154, 0x482475, 0x414487, 0x355f8d, 0x2a788e, 0x21918c,
@@ -396,6 +399,74 @@ draw_legend (cairo_t        *cr,
   }
 }
 
+/* Where everything of a figure goes; drawing and hit-testing share it. */
+typedef struct {
+  int       *all; /* owned: 0 .. W-1 when the figure shows every word */
+  const int *words;
+  int        n_words;
+  double     font, margin, side, top;
+  int        n_panels;
+  double     panel[WP_MAPS_MAX_PANELS][4]; /* x, y, width, height of each image panel */
+  double     label[WP_MAPS_MAX_PANELS][2]; /* where a grid panel's word goes */
+  gboolean   legend, grid;
+} Layout;
+
+static void
+layout_init (Layout         *l,
+             const WpFigure *figure,
+             double          width,
+             double          height)
+{
+  const WpFigureStyle *style = &figure->style;
+
+  memset (l, 0, sizeof *l);
+  l->words = figure->words;
+  l->n_words = figure->n_words;
+  if (l->words == NULL) {
+    l->all = g_new (int, MAX (figure->maps->n_words, 1));
+    for (int i = 0; i < figure->maps->n_words; i++)
+      l->all[i] = i;
+    l->words = l->all;
+    l->n_words = figure->maps->n_words;
+  }
+  l->font = MAX (9.0, MIN (width, height) * 0.035);
+  l->margin = l->font * 0.8;
+  l->side = MIN (width * 0.2, l->font * 8);
+  l->top = l->font * 2.0;
+  l->legend = style->method == WP_FIGURE_LABELS || (!style->grid && l->n_words > 1);
+  l->grid = style->grid && style->method != WP_FIGURE_LABELS && l->n_words > 0;
+  if (l->grid) {
+    const int    n = MIN (l->n_words, WP_MAPS_MAX_PANELS);
+    const int    cols = (int) ceil (sqrt (n)), rows = (n + cols - 1) / cols;
+    const double cell_w = (width - l->side - 3 * l->margin) / cols, cell_h = (height - l->top - 2 * l->margin) / rows;
+
+    l->n_words = n;
+    l->n_panels = n;
+    for (int i = 0; i < n; i++) {
+      const double cx = l->margin + (i % cols) * cell_w, cy = l->top + l->margin + (i / cols) * cell_h;
+
+      l->label[i][0] = cx + l->font * 0.2;
+      l->label[i][1] = cy + l->font * 0.8;
+      l->panel[i][0] = cx + l->font * 0.2;
+      l->panel[i][1] = cy + l->font * 1.1;
+      l->panel[i][2] = cell_w - l->font * 0.4;
+      l->panel[i][3] = cell_h - l->font * 1.3;
+    }
+  } else {
+    l->n_panels = 1;
+    l->panel[0][0] = l->margin;
+    l->panel[0][1] = l->top + l->margin;
+    l->panel[0][2] = width - l->side - 3 * l->margin;
+    l->panel[0][3] = height - l->top - 2 * l->margin;
+  }
+}
+
+static void
+layout_clear (Layout *l)
+{
+  g_clear_pointer (&l->all, g_free);
+}
+
 void
 wp_figure_draw (cairo_t        *cr,
                 const WpFigure *figure,
@@ -403,61 +474,73 @@ wp_figure_draw (cairo_t        *cr,
                 double          height)
 {
   const WpFigureStyle *style = &figure->style;
-  const int            n_all = figure->maps->n_words;
-  g_autofree int      *all = g_new (int, MAX (n_all, 1));
-  const int           *words = figure->words;
-  int                  n_words = figure->n_words;
-  const double         font = MAX (9.0, MIN (width, height) * 0.035);
-  const double         margin = font * 0.8;
-  const double         side = MIN (width * 0.2, font * 8);
-  const double         top = font * 2.0;
-  gboolean             legend;
   g_autofree char     *title = NULL;
   GString             *names = g_string_new (NULL);
+  Layout               l;
 
-  if (words == NULL) {
-    for (int i = 0; i < n_all; i++)
-      all[i] = i;
-    words = all;
-    n_words = n_all;
-  }
-  legend = style->method == WP_FIGURE_LABELS || (!style->grid && n_words > 1);
+  layout_init (&l, figure, width, height);
   cairo_save (cr);
   cairo_set_source_rgb (cr, 1, 1, 1);
   cairo_rectangle (cr, 0, 0, width, height);
   cairo_fill (cr);
 
-  for (int i = 0; i < n_words && !style->grid; i++)
-    g_string_append_printf (names, "%s%s", i > 0 ? ", " : "", figure->maps->words[words[i]].text);
+  for (int i = 0; i < l.n_words && !style->grid; i++)
+    g_string_append_printf (names, "%s%s", i > 0 ? ", " : "", figure->maps->words[l.words[i]].text);
   title = g_strdup_printf ("\"%s\" - %s%s%s", figure->caption != NULL ? figure->caption : "", method_titles[style->method],
                            names->len > 0 ? ": " : "", names->str);
   g_string_free (names, TRUE);
   cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
-  draw_text (cr, title, margin, margin + font, font, width - 2 * margin);
+  draw_text (cr, title, l.margin, l.margin + l.font, l.font, width - 2 * l.margin);
 
-  if (n_words == 0) {
-    draw_panel (cr, figure, words, 0, margin, top + margin, width - side - 3 * margin, height - top - 2 * margin);
-  } else if (style->grid && style->method != WP_FIGURE_LABELS) {
-    const int    cols = (int) ceil (sqrt (n_words)), rows = (n_words + cols - 1) / cols;
-    const double cell_w = (width - side - 3 * margin) / cols, cell_h = (height - top - 2 * margin) / rows;
-
-    for (int i = 0; i < n_words; i++) {
-      const double cx = margin + (i % cols) * cell_w, cy = top + margin + (i / cols) * cell_h;
-
+  for (int i = 0; i < l.n_panels; i++) {
+    if (l.grid) {
       cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
-      draw_text (cr, figure->maps->words[words[i]].text, cx + font * 0.2, cy + font * 0.8, font * 0.8, cell_w - font * 0.4);
-      draw_panel (cr, figure, words + i, 1, cx + font * 0.2, cy + font * 1.1, cell_w - font * 0.4, cell_h - font * 1.3);
+      draw_text (cr, figure->maps->words[l.words[i]].text, l.label[i][0], l.label[i][1], l.font * 0.8, l.panel[i][2]);
     }
-  } else {
-    draw_panel (cr, figure, words, n_words, margin, top + margin, width - side - 3 * margin, height - top - 2 * margin);
+    draw_panel (cr, figure, l.grid ? l.words + i : l.words, l.grid ? 1 : l.n_words, l.panel[i][0], l.panel[i][1], l.panel[i][2],
+                l.panel[i][3]);
   }
 
-  if (legend)
-    draw_legend (cr, figure, words, n_words, width - side - margin, top + margin, side, font);
-  else if (n_words > 0)
-    draw_colour_bar (cr, figure, words, style->grid ? n_words : 1, width - side - margin, top + margin + font, side,
-                     MIN (height - top - 2 * margin - 2 * font, font * 12), font);
+  if (l.legend)
+    draw_legend (cr, figure, l.words, l.n_words, width - l.side - l.margin, l.top + l.margin, l.side, l.font);
+  else if (l.n_words > 0)
+    draw_colour_bar (cr, figure, l.words, style->grid ? l.n_words : 1, width - l.side - l.margin, l.top + l.margin + l.font, l.side,
+                     MIN (height - l.top - 2 * l.margin - 2 * l.font, l.font * 12), l.font);
   cairo_restore (cr);
+  layout_clear (&l);
+}
+
+gboolean
+wp_figure_hit (const WpFigure *figure,
+               double          width,
+               double          height,
+               double          x,
+               double          y,
+               int            *word,
+               int            *patch)
+{
+  const WpImageCrop *crop = &figure->maps->crop;
+  const int          grid = figure->maps->grid;
+  gboolean           hit = FALSE;
+  Layout             l;
+
+  layout_init (&l, figure, width, height);
+  for (int i = 0; i < l.n_panels && !hit; i++) {
+    const double *r = l.panel[i];
+    const double  scale = MIN (r[2] / figure->image->width, r[3] / figure->image->height);
+    const double  ox = r[0] + (r[2] - figure->image->width * scale) / 2, oy = r[1] + (r[3] - figure->image->height * scale) / 2;
+    const double  ix = (x - ox) / scale, iy = (y - oy) / scale;
+    const int     col = (int) floor ((ix - crop->x) / crop->width * grid), row = (int) floor ((iy - crop->y) / crop->height * grid);
+
+    if (col < 0 || row < 0 || col >= grid || row >= grid)
+      continue;
+    *patch = row * grid + col;
+    *word = l.grid ? l.words[i] : l.n_words == 1 ? l.words[0]
+                                                 : -1;
+    hit = TRUE;
+  }
+  layout_clear (&l);
+  return hit;
 }
 
 static gboolean

@@ -79,6 +79,16 @@ void wp_figure_draw (cairo_t        *cr,
                      double          width,
                      double          height);
 
+/* The patch under (x, y) of the figure drawn at width x height: its index, and the word of the
+ * panel there (-1 when the panel shows several words). FALSE outside every map. */
+gboolean wp_figure_hit (const WpFigure *figure,
+                        double          width,
+                        double          height,
+                        double          x,
+                        double          y,
+                        int            *word,
+                        int            *patch);
+
 /* Writes the figure to path as PNG, SVG or PDF (by its extension) at width x height pixels
  * (points for SVG and PDF). png_text (keyword -> value, may be NULL) becomes PNG text chunks. The
  * file appears whole or not at all (temporary file renamed). */
