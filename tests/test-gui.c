@@ -71,6 +71,18 @@ test_window (void)
   g_assert_cmpint (count_colour (view, 0xfde725), >, 20);
   g_assert_cmpint (count_colour (view, 0x440154), >, 20);
 
+  /* Pasting an image (Ctrl+Shift+V) opens it. */
+  {
+    g_autoptr (GFile) file = g_file_new_for_path (png);
+    g_autoptr (GdkTexture) texture = gdk_texture_new_from_file (file, &error);
+
+    g_assert_no_error (error);
+    gdk_clipboard_set_texture (gtk_widget_get_clipboard (GTK_WIDGET (window)), texture);
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.paste-image", NULL));
+    g_assert_true (wait_idle (window));
+    g_assert_nonnull (strstr (wp_window_get_status (window), "pasted.png"));
+  }
+
   /* A file that is not an image: a message in the window, the previous view kept. */
   g_assert_true (g_file_set_contents (junk, "not an image", -1, NULL));
   wp_window_open_image (window, junk);
@@ -95,7 +107,18 @@ int
 main (int   argc,
       char *argv[])
 {
+  g_autofree char *cache = g_dir_make_tmp ("wp-test-gui-cache-XXXXXX", NULL);
+  g_autofree char *pasted_dir = g_build_filename (cache, "wordpatch", NULL);
+  g_autofree char *pasted = g_build_filename (pasted_dir, "pasted.png", NULL);
+  int              status;
+
+  /* Pasted images go to the cache folder: a temporary one here, not the user's. */
+  g_setenv ("XDG_CACHE_HOME", cache, TRUE);
   gtk_test_init (&argc, &argv, NULL);
   g_test_add_func ("/gui/window", test_window);
-  return g_test_run ();
+  status = g_test_run ();
+  g_unlink (pasted);
+  g_rmdir (pasted_dir);
+  g_rmdir (cache);
+  return status;
 }

@@ -557,6 +557,43 @@ export_action (GtkWidget  *widget,
   run_chooser (WP_WINDOW (widget), "Export Figure (.png, .svg or .pdf)", GTK_FILE_CHOOSER_ACTION_SAVE, "export");
 }
 
+static void
+paste_texture_cb (GObject      *clipboard,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr (WpWindow) self = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GdkTexture) texture = gdk_clipboard_read_texture_finish (GDK_CLIPBOARD (clipboard), result, &error);
+  g_autofree char *dir = g_build_filename (g_get_user_cache_dir (), "wordpatch", NULL);
+  g_autofree char *path = g_build_filename (dir, "pasted.png", NULL);
+
+  self->pending--;
+  if (texture == NULL) {
+    set_status (self, "the clipboard holds no image");
+    return;
+  }
+  /* The pipeline reads files: the pasted image becomes one in the cache folder. */
+  if (g_mkdir_with_parents (dir, 0755) != 0 || !gdk_texture_save_to_png (texture, path)) {
+    g_autofree char *message = g_strdup_printf ("%s: cannot save the pasted image", path);
+
+    set_status (self, message);
+    return;
+  }
+  wp_window_open_image (self, path);
+}
+
+static void
+paste_action (GtkWidget  *widget,
+              const char *action_name,
+              GVariant   *parameter)
+{
+  GdkClipboard *clipboard = gtk_widget_get_clipboard (widget);
+
+  WP_WINDOW (widget)->pending++;
+  gdk_clipboard_read_texture_async (clipboard, NULL, paste_texture_cb, g_object_ref (widget));
+}
+
 /* Hovering shows the patch under the pointer and the values of the words shown there. */
 static void
 motion_cb (GtkEventControllerMotion *motion,
@@ -694,6 +731,8 @@ wp_window_class_init (WpWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.open-model", NULL, open_model_action);
   gtk_widget_class_install_action (widget_class, "win.export", NULL, export_action);
   gtk_widget_class_install_action (widget_class, "win.about", NULL, about_action);
+  gtk_widget_class_install_action (widget_class, "win.paste-image", NULL, paste_action);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_v, GDK_CONTROL_MASK | GDK_SHIFT_MASK, "win.paste-image", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_o, GDK_CONTROL_MASK, "win.open-image", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_m, GDK_CONTROL_MASK, "win.open-model", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F1, 0, "win.about", NULL);
