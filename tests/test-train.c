@@ -292,7 +292,6 @@ test_resume_bit_exact (void)
   g_autofree char *killed_latest = NULL;
   g_auto (Run) run = { 0 };
   g_auto (Run) resumed = { 0 };
-  g_auto (Run) info = { 0 };
   g_auto (Run) resumed_after_kill = { 0 };
   g_auto (Metrics) straight_metrics = { 0 };
   g_auto (Metrics) resumed_metrics = { 0 };
@@ -331,19 +330,23 @@ test_resume_bit_exact (void)
   g_assert_cmpuint (resumed_metrics.losses->len, ==, 20);
   g_assert_cmpmem (straight_metrics.losses->data, 20 * sizeof (double), resumed_metrics.losses->data, 20 * sizeof (double));
 
-  /* SIGKILL between checkpoints: what is left loads, and resuming still ends where the
-   * uninterrupted run did (checkpoint cadence does not change the arithmetic). */
-  {
-    const char *args[] = { TRAIN_ARGS (killed, "20", "1"), NULL };
+  /* SIGKILL three times at a random moment (while a step computes or a checkpoint is written),
+   * resuming in between: each time what is left loads, and the run still ends where the
+   * uninterrupted one did (checkpoint cadence does not change the arithmetic). */
+  for (int trial = 0; trial < 3; trial++) {
+    const char *fresh[] = { TRAIN_ARGS (killed, "20", "1"), NULL };
+    const char *resume[] = { "train", "--out", killed, "--resume", NULL };
+    g_auto (Run) info = { 0 };
 
-    pid = spawn_cli (args);
-    wait_for_step (killed, 4, pid);
+    pid = spawn_cli (trial == 0 ? fresh : resume);
+    wait_for_step (killed, 4 + 5 * (guint) trial, pid);
+    g_usleep ((gulong) g_test_rand_int_range (0, 200000));
     kill (pid, SIGKILL);
     status = reap (pid);
     g_assert_true (WIFSIGNALED (status));
+    run_cli (&info, "info", "--model", killed, NULL);
+    g_assert_cmpint (info.status, ==, 0);
   }
-  run_cli (&info, "info", "--model", killed, NULL);
-  g_assert_cmpint (info.status, ==, 0);
   run_cli (&resumed_after_kill, "train", "--out", killed, "--resume", NULL);
   g_assert_cmpint (resumed_after_kill.status, ==, 0);
   killed_latest = g_build_filename (killed, "latest", NULL);
