@@ -5,6 +5,7 @@
 #
 #   data/make-default-model.sh [BUILD_DIR [WORK_DIR]]      defaults: build, build/default-model
 #   LOSS=sparc data/make-default-model.sh                   the SPARC variant, for comparison
+#   INSTALL=0 STEPS=60 data/make-default-model.sh build W   a short run that leaves data/model alone
 #
 # About 25 minutes on a 2-core machine for the training. Same seeds, same thread count: the same
 # weights and metrics, bit for bit. Only the default loss (filip) replaces data/model; other
@@ -16,6 +17,7 @@ WORK=${2:-$BUILD/default-model}
 LOSS=${LOSS:-filip}
 STEPS=${STEPS:-3000}
 THREADS=${THREADS:-2}
+INSTALL=${INSTALL:-1}
 CLI=$BUILD/src/cli/wordpatch-cli
 HERE=$(dirname "$0")
 
@@ -28,7 +30,7 @@ rm -rf "$WORK/run-$LOSS"
   --batch 32 --augment --seed 1 --holdout 0.02 --save-every 500 --threads "$THREADS"
 "$CLI" eval --model "$WORK/run-$LOSS" --data "$WORK/check" --similarity filip --limit 100
 
-if [ "$LOSS" = filip ]; then
+if [ "$LOSS" = filip ] && [ "$INSTALL" != 0 ]; then
   mkdir -p "$HERE/model"
   for f in config.json model.safetensors vocab.json merges.txt; do
     cp "$WORK/run-$LOSS/latest/$f" "$HERE/model/$f"
