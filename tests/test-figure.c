@@ -88,6 +88,39 @@ test_hit_matches_drawing (void)
   wp_image_free (scene.image);
 }
 
+/* Token mode: items are rows of the token maps, labelled by the caller. */
+static void
+test_token_mode (void)
+{
+  static const char *const labels[] = { "<start>", "re", "d", "<end>" };
+  float                    token_rows[4 * 4];
+  Scene                    scene;
+  WpFigure                 figure = { 0 };
+  int                      tokens[] = { 2 };
+  double                   lo, hi;
+  int                      item, patch;
+
+  scene_init (&scene);
+  for (int t = 0; t < 4; t++) {
+    for (int p = 0; p < 4; p++)
+      token_rows[t * 4 + p] = (float) (t * 10 + p);
+  }
+  scene.maps.n_tokens = 4;
+  scene.maps.token_filip = token_rows;
+  figure.image = scene.image;
+  figure.maps = &scene.maps;
+  figure.token_labels = labels;
+  figure.words = tokens;
+  figure.n_words = 1;
+  wp_figure_style_init (&figure.style);
+  wp_figure_word_range (&figure, 2, &lo, &hi);
+  g_assert_cmpfloat (lo, ==, 20.0);
+  g_assert_cmpfloat (hi, ==, 23.0);
+  g_assert_true (wp_figure_hit (&figure, 400, 300, 150, 150, &item, &patch));
+  g_assert_cmpint (item, ==, 2);
+  wp_image_free (scene.image);
+}
+
 static void
 test_colormaps_and_ranges (void)
 {
@@ -131,5 +164,6 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/figure/hit-matches-drawing", test_hit_matches_drawing);
   g_test_add_func ("/figure/colormaps-and-ranges", test_colormaps_and_ranges);
+  g_test_add_func ("/figure/token-mode", test_token_mode);
   return g_test_run ();
 }

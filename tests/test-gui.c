@@ -71,6 +71,20 @@ test_window (void)
   g_assert_cmpint (count_colour (view, 0xfde725), >, 20);
   g_assert_cmpint (count_colour (view, 0x440154), >, 20);
 
+  /* A word the vocabulary splits: each BPE piece has its own map and can be shown alone. */
+  wp_window_set_caption (window, "a zebra circle");
+  g_assert_true (wait_idle (window));
+  g_assert_false (wp_window_select_piece (window, "circle", 0));
+  g_assert_true (wp_window_select_piece (window, "zebra", 1));
+  g_assert_true (wp_window_export (window, png, 900, 600, &error));
+  g_assert_no_error (error);
+  {
+    g_autoptr (WpImage) piece_view = wp_image_load (png, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpint (count_colour (piece_view, 0xfde725), >, 20);
+  }
+
   /* Pasting an image (Ctrl+Shift+V) opens it. */
   {
     g_autoptr (GFile) file = g_file_new_for_path (png);

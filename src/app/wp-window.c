@@ -70,7 +70,8 @@ struct _WpWindow {
   WpImageEmbedding *image_embedding;
   WpTextEmbedding  *text;
   WpWordMaps       *maps;
-  GPtrArray        *selected; /* texts of the words shown; empty: every word */
+  GPtrArray        *selected;     /* words shown ("word") or BPE pieces ("word\tk"); empty: every word */
+  GPtrArray        *token_labels; /* the caption's token texts, for piece chips and token figures */
   GCancellable     *image_cancellable;
   GCancellable     *text_cancellable;
   guint             pending;
@@ -136,15 +137,36 @@ is_selected (WpWindow   *self,
   return FALSE;
 }
 
+static void rebuild_chips (WpWindow *self);
+
+static gboolean
+rebuild_chips_idle (gpointer user_data)
+{
+  rebuild_chips (user_data);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 chip_toggled_cb (GtkToggleButton *chip,
                  WpWindow        *self)
 {
-  const char *word = gtk_button_get_label (GTK_BUTTON (chip));
+  const char    *word = g_object_get_data (G_OBJECT (chip), "wp-key");
+  const gboolean piece = strchr (word, '\t') != NULL;
 
   if (gtk_toggle_button_get_active (chip)) {
+    gboolean other_kind = FALSE;
+
+    /* Words and pieces are not shown together: picking one kind drops the other. */
+    for (guint i = 0; i < self->selected->len; i++) {
+      if ((strchr (self->selected->pdata[i], '\t') != NULL) != piece) {
+        g_ptr_array_remove_index (self->selected, i--);
+        other_kind = TRUE;
+      }
+    }
     if (!is_selected (self, word))
       g_ptr_array_add (self->selected, g_strdup (word));
+    if (other_kind)
+      g_idle_add_full (G_PRIORITY_DEFAULT, rebuild_chips_idle, g_object_ref (self), g_object_unref);
   } else {
     for (guint i = 0; i < self->selected->len; i++) {
       if (strcmp (self->selected->pdata[i], word) == 0)
@@ -152,6 +174,22 @@ chip_toggled_cb (GtkToggleButton *chip,
     }
   }
   gtk_widget_queue_draw (GTK_WIDGET (self->canvas));
+}
+
+/* key: "word" or "word\tk" (k-th piece), taken over. */
+static void
+add_chip (WpWindow   *self,
+          char       *key,
+          const char *label,
+          const char *tooltip)
+{
+  GtkWidget *chip = gtk_toggle_button_new_with_label (label);
+
+  gtk_widget_set_tooltip_text (chip, tooltip);
+  g_object_set_data_full (G_OBJECT (chip), "wp-key", key, g_free);
+  gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (chip), is_selected (self, key));
+  g_signal_connect (chip, "toggled", G_CALLBACK (chip_toggled_cb), self);
+  gtk_flow_box_append (self->words_box, chip);
 }
 
 static void
@@ -162,12 +200,15 @@ rebuild_chips (WpWindow *self)
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->words_box))) != NULL)
     gtk_flow_box_remove (self->words_box, child);
   for (int w = 0; self->maps != NULL && w < self->maps->n_words; w++) {
-    GtkWidget *chip = gtk_toggle_button_new_with_label (self->maps->words[w].text);
+    const WpWordMap *map = &self->maps->words[w];
 
-    gtk_widget_set_tooltip_text (chip, self->maps->words[w].n_tokens > 1 ? "several BPE tokens: the map is their mean" : NULL);
-    gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (chip), is_selected (self, self->maps->words[w].text));
-    g_signal_connect (chip, "toggled", G_CALLBACK (chip_toggled_cb), self);
-    gtk_flow_box_append (self->words_box, chip);
+    /* A word's chip, then one chip for each of its BPE pieces when it has several. */
+    add_chip (self, g_strdup (map->text), map->text, map->n_tokens > 1 ? "several BPE tokens: the word's map is their mean" : NULL);
+    for (int k = 0; map->n_tokens > 1 && k < map->n_tokens; k++) {
+      g_autofree char *label = g_strdup_printf ("·%s", (const char *) self->token_labels->pdata[map->first_token + k]);
+
+      add_chip (self, g_strdup_printf ("%s\t%d", map->text, k), label, "one BPE piece of the word, with its own map");
+    }
   }
 }
 
@@ -175,8 +216,12 @@ static void
 update_maps (WpWindow *self)
 {
   g_clear_pointer (&self->maps, wp_word_maps_free);
-  if (self->image_embedding != NULL && self->text != NULL)
+  g_ptr_array_set_size (self->token_labels, 0);
+  if (self->image_embedding != NULL && self->text != NULL) {
     self->maps = wp_word_maps_new (self->model->model, self->image_embedding, self->text);
+    for (int t = 0; t < self->text->n_tokens; t++)
+      g_ptr_array_add (self->token_labels, wp_tokenizer_dup_token_text (self->model->model->tokenizer, self->text->ids[t]));
+  }
   rebuild_chips (self);
   update_scores (self);
   gtk_widget_queue_draw (GTK_WIDGET (self->canvas));
@@ -186,21 +231,37 @@ update_maps (WpWindow *self)
 
 /* The words shown, as indices; NULL (every word) when none is selected or none is in the caption. */
 static GArray *
-selected_indices (WpWindow *self)
+selected_indices (WpWindow *self,
+                  gboolean *pieces)
 {
-  GArray *words = g_array_new (FALSE, FALSE, sizeof (int));
+  GArray *items = g_array_new (FALSE, FALSE, sizeof (int));
 
+  *pieces = FALSE;
   for (int w = 0; self->maps != NULL && w < self->maps->n_words; w++) {
-    if (is_selected (self, self->maps->words[w].text))
-      g_array_append_val (words, w);
+    const WpWordMap *map = &self->maps->words[w];
+
+    if (is_selected (self, map->text))
+      g_array_append_val (items, w);
+    for (int k = 0; map->n_tokens > 1 && k < map->n_tokens; k++) {
+      g_autofree char *key = g_strdup_printf ("%s\t%d", map->text, k);
+      const int        token = map->first_token + k;
+
+      if (is_selected (self, key)) {
+        if (!*pieces)
+          g_array_set_size (items, 0);
+        *pieces = TRUE;
+        g_array_append_val (items, token);
+      }
+    }
   }
-  return words;
+  return items;
 }
 
 static void
 fill_figure (WpWindow *self,
              WpFigure *figure,
-             GArray   *words)
+             GArray   *words,
+             gboolean  pieces)
 {
   memset (figure, 0, sizeof *figure);
   figure->image = self->image;
@@ -209,6 +270,7 @@ fill_figure (WpWindow *self,
   figure->words = words->len > 0 ? (const int *) words->data : NULL;
   figure->n_words = (int) words->len;
   figure->style = self->style;
+  figure->token_labels = pieces ? (const char *const *) self->token_labels->pdata : NULL;
 }
 
 static void
@@ -219,7 +281,8 @@ draw_cb (GtkDrawingArea *area,
          gpointer        user_data)
 {
   WpWindow *self = user_data;
-  g_autoptr (GArray) words = selected_indices (self);
+  gboolean  pieces;
+  g_autoptr (GArray) words = selected_indices (self, &pieces);
   WpFigure figure;
 
   if (self->image == NULL || self->maps == NULL) {
@@ -227,7 +290,7 @@ draw_cb (GtkDrawingArea *area,
     cairo_paint (cr);
     return;
   }
-  fill_figure (self, &figure, words);
+  fill_figure (self, &figure, words, pieces);
   wp_figure_draw (cr, &figure, width, height);
 }
 
@@ -238,7 +301,8 @@ wp_window_export (WpWindow   *self,
                   int         height,
                   GError    **error)
 {
-  g_autoptr (GArray) words = selected_indices (self);
+  gboolean pieces;
+  g_autoptr (GArray) words = selected_indices (self, &pieces);
   g_autoptr (GHashTable) text = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   WpFigure figure;
 
@@ -246,7 +310,7 @@ wp_window_export (WpWindow   *self,
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_PENDING, "%s: nothing to export yet", path);
     return FALSE;
   }
-  fill_figure (self, &figure, words);
+  fill_figure (self, &figure, words, pieces);
   g_hash_table_insert (text, "Software", g_strdup ("wordpatch " WP_VERSION));
   g_hash_table_insert (text, "wordpatch.model", g_strdup (self->model->model->path != NULL ? self->model->model->path : "(new)"));
   g_hash_table_insert (text, "wordpatch.step", g_strdup_printf ("%" G_GINT64_FORMAT, self->model->model->step));
@@ -451,6 +515,22 @@ wp_window_select_word (WpWindow   *self,
 }
 
 gboolean
+wp_window_select_piece (WpWindow   *self,
+                        const char *word,
+                        int         piece)
+{
+  const int w = self->maps != NULL ? wp_word_maps_find_word (self->maps, word, 0) : -1;
+
+  g_ptr_array_set_size (self->selected, 0);
+  if (w < 0 || piece < 0 || piece >= self->maps->words[w].n_tokens || self->maps->words[w].n_tokens < 2)
+    return FALSE;
+  g_ptr_array_add (self->selected, g_strdup_printf ("%s\t%d", self->maps->words[w].text, piece));
+  rebuild_chips (self);
+  gtk_widget_queue_draw (GTK_WIDGET (self->canvas));
+  return TRUE;
+}
+
+gboolean
 wp_window_is_idle (WpWindow *self)
 {
   return self->pending == 0;
@@ -601,21 +681,33 @@ motion_cb (GtkEventControllerMotion *motion,
            double                    y,
            WpWindow                 *self)
 {
-  g_autoptr (GArray) words = selected_indices (self);
+  gboolean pieces;
+  g_autoptr (GArray) words = selected_indices (self, &pieces);
   g_autoptr (GString) text = g_string_new (NULL);
   WpFigure figure;
   int      word, patch;
 
   if (self->maps == NULL)
     return;
-  fill_figure (self, &figure, words);
+  fill_figure (self, &figure, words, pieces);
   if (!wp_figure_hit (&figure, gtk_widget_get_width (GTK_WIDGET (self->canvas)), gtk_widget_get_height (GTK_WIDGET (self->canvas)), x, y,
                       &word, &patch)) {
     gtk_label_set_text (self->hover_label, "");
     return;
   }
   g_string_printf (text, "patch row %d, column %d:", patch / self->maps->grid, patch % self->maps->grid);
-  for (int w = 0; w < self->maps->n_words; w++) {
+  if (pieces) {
+    const int    P = self->maps->n_patches;
+    const float *rows = self->style.method == WP_FIGURE_SPARC ? self->maps->token_sparc : self->maps->token_filip;
+
+    for (guint i = 0; i < words->len; i++) {
+      const int token = g_array_index (words, int, i);
+
+      if (word < 0 || word == token)
+        g_string_append_printf (text, "  ·%s %.3f", (const char *) self->token_labels->pdata[token], rows[(gsize) token * P + patch]);
+    }
+  }
+  for (int w = 0; !pieces && w < self->maps->n_words; w++) {
     const WpWordMap *map = &self->maps->words[w];
 
     if (word >= 0 ? w != word : (words->len > 0 && !is_selected (self, map->text)))
@@ -697,6 +789,7 @@ wp_window_finalize (GObject *object)
   g_clear_pointer (&self->image, wp_image_free);
   g_clear_pointer (&self->model, model_ref_release);
   g_clear_pointer (&self->selected, g_ptr_array_unref);
+  g_clear_pointer (&self->token_labels, g_ptr_array_unref);
   g_free (self->image_path);
   g_free (self->status);
   g_free (self->scores);
@@ -747,6 +840,7 @@ wp_window_init (WpWindow *self)
 
   gtk_widget_init_template (GTK_WIDGET (self));
   self->selected = g_ptr_array_new_with_free_func (g_free);
+  self->token_labels = g_ptr_array_new_with_free_func (g_free);
   wp_figure_style_init (&self->style);
   /* Every word's own small map until words are picked. */
   self->style.grid = TRUE;

@@ -26,6 +26,11 @@ void wp_window_set_caption (WpWindow   *self,
 gboolean wp_window_select_word (WpWindow   *self,
                                 const char *word);
 
+/* Shows one BPE piece (0-based) of a word split into several tokens; FALSE if there is none. */
+gboolean wp_window_select_piece (WpWindow   *self,
+                                 const char *word,
+                                 int         piece);
+
 /* TRUE when no computation is pending and the shown maps belong to the current image and caption. */
 gboolean    wp_window_is_idle (WpWindow *self);
 const char *wp_window_get_status (WpWindow *self);

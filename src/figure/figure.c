@@ -111,13 +111,31 @@ wp_colormap_rgb (WpColormap colormap,
     rgb[c] = a[c] + (b[c] - a[c]) * (x - i);
 }
 
+/* What a figure shows are items: caption words, or in token mode their BPE tokens. */
 static const float *
 word_values (const WpFigure *figure,
-             int             word)
+             int             item)
 {
-  const WpWordMap *map = &figure->maps->words[word];
+  const WpWordMaps *maps = figure->maps;
+  const WpWordMap  *map;
 
+  if (figure->token_labels != NULL)
+    return (figure->style.method == WP_FIGURE_SPARC ? maps->token_sparc : maps->token_filip) + (gsize) item * maps->n_patches;
+  map = &maps->words[item];
   return figure->style.method == WP_FIGURE_SPARC ? map->sparc : map->filip;
+}
+
+static const char *
+item_text (const WpFigure *figure,
+           int             item)
+{
+  return figure->token_labels != NULL ? figure->token_labels[item] : figure->maps->words[item].text;
+}
+
+static int
+n_items (const WpFigure *figure)
+{
+  return figure->token_labels != NULL ? figure->maps->n_tokens : figure->maps->n_words;
 }
 
 void
@@ -178,7 +196,8 @@ patch_colour (const WpFigure *figure,
 
   if (style->method == WP_FIGURE_LABELS) {
     const int token = figure->maps->filip_labels[p];
-    const int word = token >= 0 ? figure->maps->word_of_token[token] : -1;
+    const int word = figure->token_labels != NULL ? token : token >= 0 ? figure->maps->word_of_token[token]
+                                                                       : -1;
 
     for (int i = 0; i < n_words; i++) {
       if (words[i] == word) {
@@ -394,7 +413,7 @@ draw_legend (cairo_t        *cr,
     cairo_rectangle (cr, x, y + i * font * 1.4, font, font);
     cairo_fill (cr);
     cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
-    draw_text (cr, figure->maps->words[words[i]].text, x + font * 1.4, y + i * font * 1.4 + font * 0.85, font * 0.9,
+    draw_text (cr, item_text (figure, words[i]), x + font * 1.4, y + i * font * 1.4 + font * 0.85, font * 0.9,
                width - font * 1.4);
   }
 }
@@ -423,11 +442,11 @@ layout_init (Layout         *l,
   l->words = figure->words;
   l->n_words = figure->n_words;
   if (l->words == NULL) {
-    l->all = g_new (int, MAX (figure->maps->n_words, 1));
-    for (int i = 0; i < figure->maps->n_words; i++)
+    l->all = g_new (int, MAX (n_items (figure), 1));
+    for (int i = 0; i < n_items (figure); i++)
       l->all[i] = i;
     l->words = l->all;
-    l->n_words = figure->maps->n_words;
+    l->n_words = n_items (figure);
   }
   l->font = MAX (9.0, MIN (width, height) * 0.035);
   l->margin = l->font * 0.8;
@@ -485,7 +504,7 @@ wp_figure_draw (cairo_t        *cr,
   cairo_fill (cr);
 
   for (int i = 0; i < l.n_words && !style->grid; i++)
-    g_string_append_printf (names, "%s%s", i > 0 ? ", " : "", figure->maps->words[l.words[i]].text);
+    g_string_append_printf (names, "%s%s", i > 0 ? ", " : "", item_text (figure, l.words[i]));
   title = g_strdup_printf ("\"%s\" - %s%s%s", figure->caption != NULL ? figure->caption : "", method_titles[style->method],
                            names->len > 0 ? ": " : "", names->str);
   g_string_free (names, TRUE);
@@ -495,7 +514,7 @@ wp_figure_draw (cairo_t        *cr,
   for (int i = 0; i < l.n_panels; i++) {
     if (l.grid) {
       cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
-      draw_text (cr, figure->maps->words[l.words[i]].text, l.label[i][0], l.label[i][1], l.font * 0.8, l.panel[i][2]);
+      draw_text (cr, item_text (figure, l.words[i]), l.label[i][0], l.label[i][1], l.font * 0.8, l.panel[i][2]);
     }
     draw_panel (cr, figure, l.grid ? l.words + i : l.words, l.grid ? 1 : l.n_words, l.panel[i][0], l.panel[i][1], l.panel[i][2],
                 l.panel[i][3]);

@@ -47,10 +47,14 @@ typedef struct {
 typedef struct {
   const WpImage    *image;
   const WpWordMaps *maps;
-  const int        *words; /* indices into maps->words; NULL: every word */
+  const int        *words; /* indices into maps->words (or tokens, see below); NULL: all of them */
   int               n_words;
-  const char       *caption;
-  WpFigureStyle     style;
+  /* Token mode: when not NULL, the figure shows BPE tokens (rows of maps->token_filip /
+   * token_sparc) instead of words, these (maps->n_tokens) being their labels, and words holds
+   * token indices. */
+  const char *const *token_labels;
+  const char        *caption;
+  WpFigureStyle      style;
 } WpFigure;
 
 void wp_figure_style_init (WpFigureStyle *style);
@@ -80,7 +84,7 @@ void wp_figure_draw (cairo_t        *cr,
                      double          height);
 
 /* The patch under (x, y) of the figure drawn at width x height: its index, and the word of the
- * panel there (-1 when the panel shows several words). FALSE outside every map. */
+ * panel there (a token in token mode; -1 when the panel shows several). FALSE outside every map. */
 gboolean wp_figure_hit (const WpFigure *figure,
                         double          width,
                         double          height,
