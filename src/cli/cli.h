@@ -41,10 +41,12 @@ gboolean wp_cli_parse (int          *argc,
 WpModel *wp_cli_load_model (const char *path,
                             GError    **error);
 
-/* Opens a dataset folder, drops the pairs whose image does not decode, and prints on stderr a
- * warning for each skipped line (the first WP_DATASET_MAX_WARNINGS) and a summary. */
+/* Opens a dataset folder, drops the pairs whose image does not decode, and prints its warnings
+ * (below). */
 WpDataset *wp_cli_open_dataset (const char *dir,
                                 GError    **error);
+/* On stderr, a warning for each skipped line (the first WP_DATASET_MAX_WARNINGS) and a summary. */
+void wp_cli_print_dataset_warnings (const WpDataset *dataset);
 
 /* Prints "wordpatch-cli: message" on stderr and returns the exit status for failures. */
 int wp_cli_fail (const GError *error);

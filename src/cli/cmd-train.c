@@ -113,14 +113,7 @@ sigint_cb (gpointer user_data)
 static void
 print_dataset_summary (const WpTrainer *trainer)
 {
-  const WpDataset *dataset = wp_trainer_get_dataset (trainer);
-  const GPtrArray *warnings = wp_dataset_get_warnings (dataset);
-  g_autofree char *skipped = wp_dataset_describe_skipped (dataset);
-
-  for (guint i = 0; i < warnings->len; i++)
-    fprintf (stderr, "wordpatch-cli: warning: %s\n", (const char *) warnings->pdata[i]);
-  if (skipped != NULL)
-    fprintf (stderr, "wordpatch-cli: warning: %s\n", skipped);
+  wp_cli_print_dataset_warnings (wp_trainer_get_dataset (trainer));
   fprintf (stderr, "%u training pairs, %u held out; %" G_GINT64_FORMAT " steps of %d pairs; %" G_GSIZE_FORMAT " parameters\n",
            wp_trainer_get_n_train (trainer), wp_trainer_get_n_holdout (trainer), wp_trainer_get_total_steps (trainer),
            wp_trainer_get_settings (trainer)->batch, wp_trainer_get_model (trainer)->n_params);

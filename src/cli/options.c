@@ -48,18 +48,23 @@ wp_cli_open_dataset (const char *dir,
                      GError    **error)
 {
   g_autoptr (WpDataset) dataset = wp_dataset_open (dir, error);
-  g_autofree char *summary = NULL;
-  const GPtrArray *warnings;
 
   if (dataset == NULL || !wp_dataset_check_images (dataset, (int) g_get_num_processors (), NULL, error))
     return NULL;
-  warnings = wp_dataset_get_warnings (dataset);
+  wp_cli_print_dataset_warnings (dataset);
+  return g_steal_pointer (&dataset);
+}
+
+void
+wp_cli_print_dataset_warnings (const WpDataset *dataset)
+{
+  const GPtrArray *warnings = wp_dataset_get_warnings (dataset);
+  g_autofree char *summary = wp_dataset_describe_skipped (dataset);
+
   for (guint i = 0; i < warnings->len; i++)
     fprintf (stderr, "wordpatch-cli: warning: %s\n", (const char *) warnings->pdata[i]);
-  summary = wp_dataset_describe_skipped (dataset);
   if (summary != NULL)
     fprintf (stderr, "wordpatch-cli: warning: %s; using the other %u\n", summary, wp_dataset_get_n_pairs (dataset));
-  return g_steal_pointer (&dataset);
 }
 
 int
