@@ -108,6 +108,58 @@ settings_copy (WpTrainSettings       *dst,
 
 /* ---- settings.json ---- */
 
+/* The plain numeric and boolean settings, written and read by the same list. */
+typedef enum {
+  FIELD_INT,
+  FIELD_INT64,
+  FIELD_FLOAT,
+  FIELD_DOUBLE,
+  FIELD_BOOL,
+} FieldKind;
+
+static const struct {
+  const char *name;
+  FieldKind   kind;
+  gsize       offset;
+} settings_fields[] = {
+  { "vocab_size", FIELD_INT, G_STRUCT_OFFSET (WpTrainSettings, vocab_size) },
+  { "lambda_global", FIELD_FLOAT, G_STRUCT_OFFSET (WpTrainSettings, loss.lambda_global) },
+  { "lambda_fine", FIELD_FLOAT, G_STRUCT_OFFSET (WpTrainSettings, loss.lambda_fine) },
+  { "epochs", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, epochs) },
+  { "batch", FIELD_INT, G_STRUCT_OFFSET (WpTrainSettings, batch) },
+  { "lr", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, lr) },
+  { "warmup", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, warmup) },
+  { "weight_decay", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, weight_decay) },
+  { "freeze_text", FIELD_BOOL, G_STRUCT_OFFSET (WpTrainSettings, freeze_text) },
+  { "freeze_vision", FIELD_BOOL, G_STRUCT_OFFSET (WpTrainSettings, freeze_vision) },
+  { "threads", FIELD_INT, G_STRUCT_OFFSET (WpTrainSettings, threads) },
+  { "save_every", FIELD_INT64, G_STRUCT_OFFSET (WpTrainSettings, save_every) },
+  { "eval_every", FIELD_INT64, G_STRUCT_OFFSET (WpTrainSettings, eval_every) },
+  { "holdout", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, holdout) },
+  { "eval_max", FIELD_INT, G_STRUCT_OFFSET (WpTrainSettings, eval_max) },
+  { "augment", FIELD_BOOL, G_STRUCT_OFFSET (WpTrainSettings, augment) },
+  { "crop_scale_min", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, augment_options.crop_scale_min) },
+  { "crop_ratio_max", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, augment_options.crop_ratio_max) },
+  { "brightness", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, augment_options.brightness) },
+  { "contrast", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, augment_options.contrast) },
+  { "saturation", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, augment_options.saturation) },
+  { "flip", FIELD_BOOL, G_STRUCT_OFFSET (WpTrainSettings, augment_options.flip) },
+  { "keep", FIELD_INT, G_STRUCT_OFFSET (WpTrainSettings, keep) },
+};
+
+/* NULL becomes null. */
+static void
+add_string (JsonBuilder *b,
+            const char  *name,
+            const char  *value)
+{
+  json_builder_set_member_name (b, name);
+  if (value != NULL)
+    json_builder_add_string_value (b, value);
+  else
+    json_builder_add_null_value (b);
+}
+
 static char *
 settings_to_json (const WpTrainer *trainer)
 {
@@ -120,73 +172,37 @@ settings_to_json (const WpTrainer *trainer)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "format");
   json_builder_add_int_value (b, SETTINGS_FORMAT);
-  json_builder_set_member_name (b, "data");
-  json_builder_add_string_value (b, s->data_dir);
-  json_builder_set_member_name (b, "dataset_fingerprint");
-  json_builder_add_string_value (b, trainer->fingerprint);
-  json_builder_set_member_name (b, "init");
-  if (s->init_model != NULL)
-    json_builder_add_string_value (b, s->init_model);
-  else
-    json_builder_add_null_value (b);
-  json_builder_set_member_name (b, "config");
-  if (s->preset != NULL)
-    json_builder_add_string_value (b, s->preset);
-  else
-    json_builder_add_null_value (b);
-  json_builder_set_member_name (b, "vocab_size");
-  json_builder_add_int_value (b, s->vocab_size);
-  json_builder_set_member_name (b, "loss");
-  json_builder_add_string_value (b, wp_objective_to_string (s->loss.objective));
-  json_builder_set_member_name (b, "lambda_global");
-  json_builder_add_double_value (b, s->loss.lambda_global);
-  json_builder_set_member_name (b, "lambda_fine");
-  json_builder_add_double_value (b, s->loss.lambda_fine);
+  add_string (b, "data", s->data_dir);
+  add_string (b, "dataset_fingerprint", trainer->fingerprint);
+  add_string (b, "init", s->init_model);
+  add_string (b, "config", s->preset);
+  add_string (b, "loss", wp_objective_to_string (s->loss.objective));
   json_builder_set_member_name (b, "total_steps");
   json_builder_add_int_value (b, trainer->total_steps);
-  json_builder_set_member_name (b, "epochs");
-  json_builder_add_double_value (b, s->epochs);
-  json_builder_set_member_name (b, "batch");
-  json_builder_add_int_value (b, s->batch);
-  json_builder_set_member_name (b, "lr");
-  json_builder_add_double_value (b, s->lr);
-  json_builder_set_member_name (b, "warmup");
-  json_builder_add_double_value (b, s->warmup);
-  json_builder_set_member_name (b, "weight_decay");
-  json_builder_add_double_value (b, s->weight_decay);
-  json_builder_set_member_name (b, "freeze_text");
-  json_builder_add_boolean_value (b, s->freeze_text);
-  json_builder_set_member_name (b, "freeze_vision");
-  json_builder_add_boolean_value (b, s->freeze_vision);
-  json_builder_set_member_name (b, "threads");
-  json_builder_add_int_value (b, s->threads);
   /* A string: JSON numbers lose 64-bit integers in many readers. */
-  json_builder_set_member_name (b, "seed");
-  json_builder_add_string_value (b, seed);
-  json_builder_set_member_name (b, "save_every");
-  json_builder_add_int_value (b, s->save_every);
-  json_builder_set_member_name (b, "eval_every");
-  json_builder_add_int_value (b, s->eval_every);
-  json_builder_set_member_name (b, "holdout");
-  json_builder_add_double_value (b, s->holdout);
-  json_builder_set_member_name (b, "eval_max");
-  json_builder_add_int_value (b, s->eval_max);
-  json_builder_set_member_name (b, "augment");
-  json_builder_add_boolean_value (b, s->augment);
-  json_builder_set_member_name (b, "crop_scale_min");
-  json_builder_add_double_value (b, s->augment_options.crop_scale_min);
-  json_builder_set_member_name (b, "crop_ratio_max");
-  json_builder_add_double_value (b, s->augment_options.crop_ratio_max);
-  json_builder_set_member_name (b, "brightness");
-  json_builder_add_double_value (b, s->augment_options.brightness);
-  json_builder_set_member_name (b, "contrast");
-  json_builder_add_double_value (b, s->augment_options.contrast);
-  json_builder_set_member_name (b, "saturation");
-  json_builder_add_double_value (b, s->augment_options.saturation);
-  json_builder_set_member_name (b, "flip");
-  json_builder_add_boolean_value (b, s->augment_options.flip);
-  json_builder_set_member_name (b, "keep");
-  json_builder_add_int_value (b, s->keep);
+  add_string (b, "seed", seed);
+  for (gsize i = 0; i < G_N_ELEMENTS (settings_fields); i++) {
+    const guint8 *field = (const guint8 *) s + settings_fields[i].offset;
+
+    json_builder_set_member_name (b, settings_fields[i].name);
+    switch (settings_fields[i].kind) {
+    case FIELD_INT:
+      json_builder_add_int_value (b, *(const int *) field);
+      break;
+    case FIELD_INT64:
+      json_builder_add_int_value (b, *(const gint64 *) field);
+      break;
+    case FIELD_FLOAT:
+      json_builder_add_double_value (b, *(const float *) field);
+      break;
+    case FIELD_DOUBLE:
+      json_builder_add_double_value (b, *(const double *) field);
+      break;
+    case FIELD_BOOL:
+      json_builder_add_boolean_value (b, *(const gboolean *) field);
+      break;
+    }
+  }
   json_builder_end_object (b);
   root = json_builder_get_root (b);
   json_generator_set_root (generator, root);
@@ -258,6 +274,26 @@ read_string (SettingsReader *r,
   return node != NULL ? g_strdup (json_node_get_string (node)) : NULL;
 }
 
+/* The root object of a JSON file, owned by parser; errors name the file. */
+static JsonObject *
+load_json_object (JsonParser *parser,
+                  const char *path,
+                  GError    **error)
+{
+  JsonNode *root;
+
+  if (!json_parser_load_from_file (parser, path, error)) {
+    g_prefix_error (error, "%s: ", path);
+    return NULL;
+  }
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)) {
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: not a JSON object", path);
+    return NULL;
+  }
+  return json_node_get_object (root);
+}
+
 /* Fills trainer->settings, fingerprint and total_steps from OUT/settings.json. */
 static gboolean
 settings_load (WpTrainer  *trainer,
@@ -270,15 +306,9 @@ settings_load (WpTrainer  *trainer,
   g_autofree char *objective = NULL;
   g_autofree char *seed = NULL;
 
-  if (!json_parser_load_from_file (parser, path, error)) {
-    g_prefix_error (error, "%s: ", path);
+  r.obj = load_json_object (parser, path, error);
+  if (r.obj == NULL)
     return FALSE;
-  }
-  if (json_parser_get_root (parser) == NULL || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: not a JSON object", path);
-    return FALSE;
-  }
-  r.obj = json_node_get_object (json_parser_get_root (parser));
   if (read_int (&r, "format") != SETTINGS_FORMAT && r.ok) {
     g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED, "%s: unknown format (this version reads %d)", path, SETTINGS_FORMAT);
     return FALSE;
@@ -288,32 +318,30 @@ settings_load (WpTrainer  *trainer,
   trainer->fingerprint = read_string (&r, "dataset_fingerprint");
   s->init_model = read_string (&r, "init");
   s->preset = read_string (&r, "config");
-  s->vocab_size = (int) read_int (&r, "vocab_size");
   objective = read_string (&r, "loss");
-  s->loss.lambda_global = (float) read_double (&r, "lambda_global");
-  s->loss.lambda_fine = (float) read_double (&r, "lambda_fine");
   trainer->total_steps = read_int (&r, "total_steps");
-  s->epochs = read_double (&r, "epochs");
-  s->batch = (int) read_int (&r, "batch");
-  s->lr = read_double (&r, "lr");
-  s->warmup = read_double (&r, "warmup");
-  s->weight_decay = read_double (&r, "weight_decay");
-  s->freeze_text = read_bool (&r, "freeze_text");
-  s->freeze_vision = read_bool (&r, "freeze_vision");
-  s->threads = (int) read_int (&r, "threads");
   seed = read_string (&r, "seed");
-  s->save_every = read_int (&r, "save_every");
-  s->eval_every = read_int (&r, "eval_every");
-  s->holdout = read_double (&r, "holdout");
-  s->eval_max = (int) read_int (&r, "eval_max");
-  s->augment = read_bool (&r, "augment");
-  s->augment_options.crop_scale_min = read_double (&r, "crop_scale_min");
-  s->augment_options.crop_ratio_max = read_double (&r, "crop_ratio_max");
-  s->augment_options.brightness = read_double (&r, "brightness");
-  s->augment_options.contrast = read_double (&r, "contrast");
-  s->augment_options.saturation = read_double (&r, "saturation");
-  s->augment_options.flip = read_bool (&r, "flip");
-  s->keep = (int) read_int (&r, "keep");
+  for (gsize i = 0; i < G_N_ELEMENTS (settings_fields); i++) {
+    guint8 *field = (guint8 *) s + settings_fields[i].offset;
+
+    switch (settings_fields[i].kind) {
+    case FIELD_INT:
+      *(int *) field = (int) read_int (&r, settings_fields[i].name);
+      break;
+    case FIELD_INT64:
+      *(gint64 *) field = read_int (&r, settings_fields[i].name);
+      break;
+    case FIELD_FLOAT:
+      *(float *) field = (float) read_double (&r, settings_fields[i].name);
+      break;
+    case FIELD_DOUBLE:
+      *(double *) field = read_double (&r, settings_fields[i].name);
+      break;
+    case FIELD_BOOL:
+      *(gboolean *) field = read_bool (&r, settings_fields[i].name);
+      break;
+    }
+  }
   if (!r.ok)
     return FALSE;
   if (s->data_dir == NULL || trainer->fingerprint == NULL || objective == NULL || seed == NULL ||
@@ -687,15 +715,9 @@ load_checkpoint (WpTrainer *trainer,
   if (trainer->model == NULL)
     return FALSE;
   state_path = g_build_filename (dir, "state.json", NULL);
-  if (!json_parser_load_from_file (parser, state_path, error)) {
-    g_prefix_error (error, "%s: ", state_path);
+  r.obj = load_json_object (parser, state_path, error);
+  if (r.obj == NULL)
     return FALSE;
-  }
-  if (json_parser_get_root (parser) == NULL || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: not a JSON object", state_path);
-    return FALSE;
-  }
-  r.obj = json_node_get_object (json_parser_get_root (parser));
   r.path = state_path;
   step = read_int (&r, "step");
   if (!r.ok)

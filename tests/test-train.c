@@ -516,6 +516,12 @@ test_api_pause_snapshot_cancel (void)
   settings.steps = 6;
   settings.threads = 1;
   settings.holdout = 0.0;
+  settings.augment = TRUE;
+  settings.augment_options.crop_scale_min = 0.8;
+  settings.augment_options.brightness = 0.1;
+  settings.augment_options.flip = FALSE;
+  settings.loss.lambda_fine = 0.25f;
+  settings.eval_every = 7;
   trainer = wp_trainer_new (&settings, &error);
   g_assert_no_error (error);
   if (trainer == NULL)
@@ -557,6 +563,35 @@ test_api_pause_snapshot_cancel (void)
   g_assert_cmpint (run.last_step, ==, 6);
   g_assert_cmpuint (wp_trainer_copy_snapshot (trainer, snapshot), ==, 2);
   g_assert_cmpint (snapshot->step, ==, 4);
+
+  /* settings.json gives back every setting the run started with. */
+  {
+    g_autoptr (WpTrainer) resumed = wp_trainer_resume (settings.out_dir, NULL, 0, &error);
+    const WpTrainSettings *back;
+
+    g_assert_no_error (error);
+    if (resumed == NULL)
+      return;
+    back = wp_trainer_get_settings (resumed);
+    g_assert_cmpint (wp_trainer_get_step (resumed), ==, 6);
+    g_assert_cmpint (wp_trainer_get_total_steps (resumed), ==, 6);
+    g_assert_cmpint (back->batch, ==, 8);
+    g_assert_cmpint (back->vocab_size, ==, 600);
+    g_assert_cmpint (back->threads, ==, 1);
+    g_assert_cmpint (back->eval_every, ==, 7);
+    g_assert_cmpint (back->save_every, ==, settings.save_every);
+    g_assert_true (back->augment);
+    g_assert_false (back->augment_options.flip);
+    g_assert_cmpfloat (back->augment_options.crop_scale_min, ==, 0.8);
+    g_assert_cmpfloat (back->augment_options.brightness, ==, 0.1);
+    g_assert_cmpfloat (back->augment_options.saturation, ==, settings.augment_options.saturation);
+    g_assert_cmpfloat (back->loss.lambda_fine, ==, 0.25f);
+    g_assert_cmpfloat (back->loss.lambda_global, ==, settings.loss.lambda_global);
+    g_assert_cmpfloat (back->holdout, ==, 0.0);
+    g_assert_cmpstr (back->preset, ==, "tiny");
+    g_assert_null (back->init_model);
+    g_assert_cmpint (back->loss.objective, ==, WP_OBJECTIVE_SPARC);
+  }
 }
 
 int
