@@ -189,6 +189,7 @@ static guint32
 patch_colour (const WpFigure *figure,
               const int      *words,
               int             n_words,
+              const double   *ranges,
               int             p)
 {
   const WpFigureStyle *style = &figure->style;
@@ -211,12 +212,10 @@ patch_colour (const WpFigure *figure,
   }
   if (n_words == 1) {
     const float v = word_values (figure, words[0])[p];
-    double      lo, hi;
 
     if (style->method == WP_FIGURE_SPARC && v <= 0.0f)
       return 0;
-    wp_figure_word_range (figure, words[0], &lo, &hi);
-    wp_colormap_rgb (style->colormap, normalised (v, lo, hi), rgb);
+    wp_colormap_rgb (style->colormap, normalised (v, ranges[0], ranges[1]), rgb);
     return premultiplied (rgb, style->opacity);
   }
   {
@@ -225,12 +224,11 @@ patch_colour (const WpFigure *figure,
 
     for (int i = 0; i < n_words; i++) {
       const float v = word_values (figure, words[i])[p];
-      double      lo, hi, t;
+      double      t;
 
       if (style->method == WP_FIGURE_SPARC && v <= 0.0f)
         continue;
-      wp_figure_word_range (figure, words[i], &lo, &hi);
-      t = normalised (v, lo, hi);
+      t = normalised (v, ranges[2 * i], ranges[2 * i + 1]);
       if (best_i < 0 || t > best) {
         best = t;
         best_i = i;
@@ -306,6 +304,7 @@ draw_panel (cairo_t        *cr,
   cairo_pattern_t   *pattern;
   cairo_matrix_t     matrix;
   guint8            *data;
+  g_autofree double *ranges = g_new (double, 2 * MAX (n_words, 1));
 
   cairo_save (cr);
   cairo_translate (cr, ox, oy);
@@ -316,8 +315,11 @@ draw_panel (cairo_t        *cr,
 
   cairo_surface_flush (overlay);
   data = cairo_image_surface_get_data (overlay);
+  /* Each word's range once, not once a patch. */
+  for (int i = 0; i < n_words; i++)
+    wp_figure_word_range (figure, words[i], &ranges[2 * i], &ranges[2 * i + 1]);
   for (int p = 0; p < grid * grid; p++)
-    ((guint32 *) (data + (gsize) (p / grid) * stride))[p % grid] = patch_colour (figure, words, n_words, p);
+    ((guint32 *) (data + (gsize) (p / grid) * stride))[p % grid] = patch_colour (figure, words, n_words, ranges, p);
   cairo_surface_mark_dirty (overlay);
 
   cairo_rectangle (cr, crop->x, crop->y, crop->width, crop->height);
