@@ -211,3 +211,28 @@ wp_map_peak (const float *map,
   }
   return MAX (best, 0);
 }
+
+void
+wp_word_maps_get_filip_scores (const WpWordMaps *maps,
+                               double           *image_to_text,
+                               double           *text_to_image)
+{
+  const int P = maps->n_patches, T = maps->n_tokens;
+
+  *image_to_text = 0.0;
+  *text_to_image = 0.0;
+  for (int p = 0; p < P; p++) {
+    float best = -INFINITY;
+
+    for (int t = 0; t < T; t++)
+      best = MAX (best, maps->token_filip[(gsize) t * P + p]);
+    *image_to_text += best / P;
+  }
+  for (int t = 0; t < T; t++) {
+    float best = -INFINITY;
+
+    for (int p = 0; p < P; p++)
+      best = MAX (best, maps->token_filip[(gsize) t * P + p]);
+    *text_to_image += best / T;
+  }
+}

@@ -218,6 +218,29 @@ test_maps_naive (void)
     g_assert_cmpint (maps->sparc_labels[p], ==, best_word);
   }
 
+  /* FILIP's pair similarities from the same cosines. */
+  {
+    double image_to_text = 0.0, text_to_image = 0.0, got_i2t, got_t2i;
+
+    for (int p = 0; p < P; p++) {
+      double best = -INFINITY;
+
+      for (int t = 0; t < T; t++)
+        best = MAX (best, cosine[(gsize) t * P + p]);
+      image_to_text += best / P;
+    }
+    for (int t = 0; t < T; t++) {
+      double best = -INFINITY;
+
+      for (int p = 0; p < P; p++)
+        best = MAX (best, cosine[(gsize) t * P + p]);
+      text_to_image += best / T;
+    }
+    wp_word_maps_get_filip_scores (maps, &got_i2t, &got_t2i);
+    g_assert_cmpfloat_with_epsilon (got_i2t, image_to_text, 1e-5);
+    g_assert_cmpfloat_with_epsilon (got_t2i, text_to_image, 1e-5);
+  }
+
   /* Finding words by text and occurrence, case-insensitively. */
   g_assert_cmpint (wp_word_maps_find_word (maps, "Circle", 0), ==, 3);
   g_assert_cmpint (wp_word_maps_find_word (maps, "xylophonists", 0), ==, 2);

@@ -61,6 +61,13 @@ WpWordMaps *wp_word_maps_new (const WpModel          *model,
                               const WpTextEmbedding  *text) G_GNUC_WARN_UNUSED_RESULT;
 void        wp_word_maps_free (WpWordMaps *maps);
 
+/* FILIP's two similarities of this image and caption (ALGORITHMS.md): image-to-text, the mean
+ * over patches of the best valid token's cosine, and text-to-image, the mean over valid tokens of
+ * the best patch's cosine. */
+void wp_word_maps_get_filip_scores (const WpWordMaps *maps,
+                                    double           *image_to_text,
+                                    double           *text_to_image);
+
 int              wp_word_maps_get_n_words (const WpWordMaps *maps);
 const WpWordMap *wp_word_maps_get_word (const WpWordMaps *maps,
                                         int               word);

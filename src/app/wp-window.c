@@ -101,25 +101,9 @@ update_scores (WpWindow *self)
 
   g_clear_pointer (&self->scores, g_free);
   if (maps != NULL) {
-    const int P = maps->n_patches, T = maps->n_tokens;
-
     for (int e = 0; e < self->image_embedding->dim; e++)
       global += (double) self->image_embedding->global[e] * self->text->global[e];
-    /* FILIP: each patch's best token, averaged over patches; each token's best patch, over tokens. */
-    for (int p = 0; p < P; p++) {
-      float best = -INFINITY;
-
-      for (int t = 0; t < T; t++)
-        best = MAX (best, maps->token_filip[(gsize) t * P + p]);
-      image_to_text += best / P;
-    }
-    for (int t = 0; t < T; t++) {
-      float best = -INFINITY;
-
-      for (int p = 0; p < P; p++)
-        best = MAX (best, maps->token_filip[(gsize) t * P + p]);
-      text_to_image += best / T;
-    }
+    wp_word_maps_get_filip_scores (maps, &image_to_text, &text_to_image);
     self->scores = g_strdup_printf ("global cosine %.3f    FILIP image→text %.3f    FILIP text→image %.3f", global, image_to_text,
                                     text_to_image);
   }
