@@ -10,7 +10,8 @@
 struct _WpDataset {
   char      *dir;
   char      *file;
-  GArray    *pairs; /* of WpPair */
+  char      *checksum; /* SHA-256 of the captions file */
+  GArray    *pairs;    /* of WpPair */
   guint      n_skipped[WP_SKIP_N_REASONS];
   GPtrArray *warnings;
 };
@@ -222,6 +223,7 @@ wp_dataset_open (const char *dir,
   g_autofree char *contents = NULL;
   g_auto (GStrv) lines = NULL;
   gboolean is_jsonl = g_file_test (jsonl, G_FILE_TEST_EXISTS);
+  gsize    length;
 
   dataset->dir = g_strdup (dir);
   dataset->file = g_strdup (is_jsonl ? jsonl : tsv);
@@ -236,8 +238,9 @@ wp_dataset_open (const char *dir,
     g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: no captions.jsonl or captions.tsv", dir);
     return NULL;
   }
-  if (!g_file_get_contents (dataset->file, &contents, NULL, error))
+  if (!g_file_get_contents (dataset->file, &contents, &length, error))
     return NULL;
+  dataset->checksum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) contents, length);
   if (!g_utf8_validate (contents, -1, NULL)) {
     g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: not valid UTF-8 text", dataset->file);
     return NULL;
@@ -271,6 +274,7 @@ wp_dataset_free (WpDataset *dataset)
   g_clear_pointer (&dataset->warnings, g_ptr_array_unref);
   g_free (dataset->dir);
   g_free (dataset->file);
+  g_free (dataset->checksum);
   g_free (dataset);
 }
 
@@ -284,6 +288,12 @@ const char *
 wp_dataset_get_file (const WpDataset *dataset)
 {
   return dataset->file;
+}
+
+const char *
+wp_dataset_get_checksum (const WpDataset *dataset)
+{
+  return dataset->checksum;
 }
 
 guint

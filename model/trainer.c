@@ -459,19 +459,13 @@ open_dataset (WpTrainer  *trainer,
               const char *expected_fingerprint,
               GError    **error)
 {
-  g_autofree char *contents = NULL;
-  g_autofree char *checksum = NULL;
-  gsize            len;
-
   trainer->dataset = wp_dataset_open (trainer->settings.data_dir, error);
   if (trainer->dataset == NULL)
     return FALSE;
   if (!wp_dataset_check_images (trainer->dataset, (int) g_get_num_processors (), NULL, error))
     return FALSE;
-  if (!g_file_get_contents (wp_dataset_get_file (trainer->dataset), &contents, &len, error))
-    return FALSE;
-  checksum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) contents, len);
-  trainer->fingerprint = g_strdup_printf ("sha256:%s pairs:%u", checksum, wp_dataset_get_n_pairs (trainer->dataset));
+  trainer->fingerprint =
+    g_strdup_printf ("sha256:%s pairs:%u", wp_dataset_get_checksum (trainer->dataset), wp_dataset_get_n_pairs (trainer->dataset));
   if (expected_fingerprint != NULL && strcmp (expected_fingerprint, trainer->fingerprint) != 0) {
     g_set_error (error, WP_ERROR, WP_ERROR_DATASET,
                  "%s: the dataset is not the one the run started with (its captions file or usable images changed)",

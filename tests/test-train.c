@@ -592,6 +592,18 @@ test_api_pause_snapshot_cancel (void)
     g_assert_null (back->init_model);
     g_assert_cmpint (back->loss.objective, ==, WP_OBJECTIVE_SPARC);
   }
+
+  /* Resuming on other data is refused, naming the folder. */
+  {
+    g_autofree char *other = make_dataset ("changed", 20, "");
+    g_autoptr (WpTrainer) refused = wp_trainer_resume (settings.out_dir, other, 0, &error);
+
+    g_assert_null (refused);
+    g_assert_error (error, WP_ERROR, WP_ERROR_DATASET);
+    if (error != NULL)
+      g_assert_nonnull (strstr (error->message, "not the one the run started with"));
+    g_clear_error (&error);
+  }
 }
 
 int

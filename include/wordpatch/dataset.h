@@ -55,7 +55,9 @@ WpDataset  *wp_dataset_open (const char *dir,
 void        wp_dataset_free (WpDataset *dataset);
 const char *wp_dataset_get_dir (const WpDataset *dataset);
 /* The captions file it was read from. */
-const char   *wp_dataset_get_file (const WpDataset *dataset);
+const char *wp_dataset_get_file (const WpDataset *dataset);
+/* The SHA-256 (hex) of the captions file as it was read. */
+const char   *wp_dataset_get_checksum (const WpDataset *dataset);
 guint         wp_dataset_get_n_pairs (const WpDataset *dataset);
 const WpPair *wp_dataset_get_pair (const WpDataset *dataset,
                                    guint            index);
