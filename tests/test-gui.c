@@ -70,6 +70,22 @@ test_window (void)
   g_assert_no_error (error);
   g_assert_cmpint (count_colour (view, 0xfde725), >, 20);
   g_assert_cmpint (count_colour (view, 0x440154), >, 20);
+  {
+    g_autoptr (GFile) file = g_file_new_for_path (png);
+    g_autoptr (GBytes) bytes = g_file_load_bytes (file, NULL, NULL, &error);
+    gsize       len = 0;
+    const char *data = bytes != NULL ? g_bytes_get_data (bytes, &len) : NULL;
+    const char *keys[] = { "wordpatch.model_sha256", "wordpatch.words", "wordpatch.caption", "a blue circle" };
+
+    g_assert_no_error (error);
+    for (gsize k = 0; k < G_N_ELEMENTS (keys); k++) {
+      gboolean found = FALSE;
+
+      for (gsize i = 0; !found && i + strlen (keys[k]) <= len; i++)
+        found = memcmp (data + i, keys[k], strlen (keys[k])) == 0;
+      g_assert_true (found);
+    }
+  }
 
   /* A word the vocabulary splits: each BPE piece has its own map and can be shown alone. */
   wp_window_set_caption (window, "a zebra circle");

@@ -287,20 +287,19 @@ wp_window_export (WpWindow   *self,
 {
   gboolean pieces;
   g_autoptr (GArray) words = selected_indices (self, &pieces);
-  g_autoptr (GHashTable) text = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
-  WpFigure figure;
+  g_autoptr (GHashTable) text = NULL;
+  g_autofree char *sha256 = NULL;
+  WpFigure         figure;
 
   if (self->maps == NULL) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_PENDING, "%s: nothing to export yet", path);
     return FALSE;
   }
   fill_figure (self, &figure, words, pieces);
-  g_hash_table_insert (text, "Software", g_strdup ("wordpatch " WP_VERSION));
-  g_hash_table_insert (text, "wordpatch.model", g_strdup (self->model->model->path != NULL ? self->model->model->path : "(new)"));
-  g_hash_table_insert (text, "wordpatch.step", g_strdup_printf ("%" G_GINT64_FORMAT, self->model->model->step));
-  g_hash_table_insert (text, "wordpatch.image", g_strdup (self->image_path));
-  g_hash_table_insert (text, "wordpatch.caption", g_strdup (figure.caption));
-  g_hash_table_insert (text, "wordpatch.method", g_strdup (wp_figure_method_to_string (self->style.method)));
+  /* Hashed at export only: large models take a moment. */
+  sha256 = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) self->model->model->params,
+                                        self->model->model->n_params * sizeof (float));
+  text = wp_figure_new_png_text (&figure, self->model->model, sha256, self->image_path, NULL);
   return wp_figure_export (&figure, path, width, height, text, error);
 }
 

@@ -197,9 +197,9 @@ render_one (const Job  *job,
   g_autoptr (WpTextEmbedding) text_embedding = NULL;
   g_autoptr (WpWordMaps) maps = NULL;
   g_autoptr (GArray) words = g_array_new (FALSE, FALSE, sizeof (int));
-  g_autoptr (GHashTable) png_text = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
-  g_autoptr (GString) word_list = g_string_new (NULL);
-  WpFigure figure = { 0 };
+  g_autoptr (GHashTable) png_text = NULL;
+  g_autofree char *command = NULL;
+  WpFigure         figure = { 0 };
 
   if (image == NULL)
     return FALSE;
@@ -222,20 +222,8 @@ render_one (const Job  *job,
   figure.style = job->style;
   figure.words = words->len > 0 ? (const int *) words->data : NULL;
   figure.n_words = (int) words->len;
-  for (int i = 0; i < (words->len > 0 ? (int) words->len : maps->n_words); i++)
-    g_string_append_printf (word_list, "%s%s", i > 0 ? "," : "", maps->words[words->len > 0 ? g_array_index (words, int, i) : i].text);
-  g_hash_table_insert (png_text, "Software", g_strdup ("wordpatch " WP_VERSION));
-  g_hash_table_insert (png_text, "wordpatch.model", g_strdup (model->path != NULL ? model->path : "(bundled)"));
-  g_hash_table_insert (png_text, "wordpatch.model_sha256", g_strdup (job->model_sha256));
-  g_hash_table_insert (png_text, "wordpatch.step", g_strdup_printf ("%" G_GINT64_FORMAT, model->step));
-  g_hash_table_insert (png_text, "wordpatch.image", g_strdup (image_path));
-  g_hash_table_insert (png_text, "wordpatch.caption", g_strdup (caption));
-  g_hash_table_insert (png_text, "wordpatch.words", g_strdup (word_list->str));
-  g_hash_table_insert (png_text, "wordpatch.method", g_strdup (wp_figure_method_to_string (figure.style.method)));
-  g_hash_table_insert (png_text, "wordpatch.scale",
-                       figure.style.fixed_scale ? g_strdup_printf ("fixed:%g,%g", figure.style.lo, figure.style.hi) : g_strdup ("auto"));
-  g_hash_table_insert (png_text, "wordpatch.colormap", g_strdup (wp_colormap_to_string (figure.style.colormap)));
-  g_hash_table_insert (png_text, "wordpatch.command", figure_command (job, image_path, caption, out));
+  command = figure_command (job, image_path, caption, out);
+  png_text = wp_figure_new_png_text (&figure, model, job->model_sha256, image_path, command);
   return wp_figure_export (&figure, out, job->width, job->height, png_text, error);
 }
 

@@ -564,6 +564,36 @@ wp_figure_hit (const WpFigure *figure,
   return hit;
 }
 
+GHashTable *
+wp_figure_new_png_text (const WpFigure *figure,
+                        const WpModel  *model,
+                        const char     *model_sha256,
+                        const char     *image_path,
+                        const char     *command)
+{
+  GHashTable *text = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  GString    *words = g_string_new (NULL);
+  const int   n = figure->words != NULL ? figure->n_words : n_items (figure);
+
+  for (int i = 0; i < n; i++)
+    g_string_append_printf (words, "%s%s", i > 0 ? "," : "", item_text (figure, figure->words != NULL ? figure->words[i] : i));
+  g_hash_table_insert (text, "Software", g_strdup ("wordpatch " WP_VERSION));
+  g_hash_table_insert (text, "wordpatch.model", g_strdup (model->path != NULL ? model->path : "(bundled)"));
+  if (model_sha256 != NULL)
+    g_hash_table_insert (text, "wordpatch.model_sha256", g_strdup (model_sha256));
+  g_hash_table_insert (text, "wordpatch.step", g_strdup_printf ("%" G_GINT64_FORMAT, model->step));
+  g_hash_table_insert (text, "wordpatch.image", g_strdup (image_path));
+  g_hash_table_insert (text, "wordpatch.caption", g_strdup (figure->caption != NULL ? figure->caption : ""));
+  g_hash_table_insert (text, figure->token_labels != NULL ? "wordpatch.tokens" : "wordpatch.words", g_string_free (words, FALSE));
+  g_hash_table_insert (text, "wordpatch.method", g_strdup (wp_figure_method_to_string (figure->style.method)));
+  g_hash_table_insert (text, "wordpatch.scale",
+                       figure->style.fixed_scale ? g_strdup_printf ("fixed:%g,%g", figure->style.lo, figure->style.hi) : g_strdup ("auto"));
+  g_hash_table_insert (text, "wordpatch.colormap", g_strdup (wp_colormap_to_string (figure->style.colormap)));
+  if (command != NULL)
+    g_hash_table_insert (text, "wordpatch.command", g_strdup (command));
+  return text;
+}
+
 static gboolean
 cairo_failed (cairo_status_t status,
               const char    *path,

@@ -18,6 +18,7 @@
 
 #include "wordpatch/image.h"
 #include "wordpatch/maps.h"
+#include "wordpatch/model.h"
 
 G_BEGIN_DECLS
 
@@ -92,6 +93,15 @@ gboolean wp_figure_hit (const WpFigure *figure,
                         double          y,
                         int            *word,
                         int            *patch);
+
+/* The PNG text chunks that record how a figure was made: model path, model_sha256 (the weights'
+ * SHA-256, when not NULL), step, image, caption, words (or tokens), method, scale, colour map, and
+ * the command that draws it again (when not NULL). */
+GHashTable *wp_figure_new_png_text (const WpFigure *figure,
+                                    const WpModel  *model,
+                                    const char     *model_sha256,
+                                    const char     *image_path,
+                                    const char     *command) G_GNUC_WARN_UNUSED_RESULT;
 
 /* Writes the figure to path as PNG, SVG or PDF (by its extension) at width x height pixels
  * (points for SVG and PDF). png_text (keyword -> value, may be NULL) becomes PNG text chunks. The
