@@ -470,3 +470,98 @@ wp_dataset_load_batch (const WpDataset        *dataset,
   *T = longest;
   return TRUE;
 }
+
+typedef struct {
+  guint    count;
+  gboolean whole;
+} WordCount;
+
+static int
+compare_split_words (gconstpointer a,
+                     gconstpointer b,
+                     gpointer      user_data)
+{
+  GHashTable      *counts = user_data;
+  const WordCount *ca = g_hash_table_lookup (counts, *(const char *const *) a);
+  const WordCount *cb = g_hash_table_lookup (counts, *(const char *const *) b);
+
+  if (ca->count != cb->count)
+    return ca->count > cb->count ? -1 : 1;
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+void
+wp_dataset_get_vocabulary_coverage (const WpDataset      *dataset,
+                                    const WpModel        *model,
+                                    WpVocabularyCoverage *coverage)
+{
+  const int K = model->config.context_length;
+  /* One slot more than the context tells a caption that fits from one that was cut. */
+  g_autofree int *ids = g_new (int, K + 1);
+  g_autofree int *word_of_token = g_new (int, K + 1);
+  g_autoptr (GHashTable) counts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr (GPtrArray) split = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer       key, value;
+
+  memset (coverage, 0, sizeof *coverage);
+  coverage->split = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < dataset->pairs->len; i++) {
+    const WpPair  *pair = wp_dataset_get_pair (dataset, i);
+    const int      n = wp_tokenizer_encode (model->tokenizer, pair->caption, ids, word_of_token, K + 1);
+    const gboolean truncated = n > K;
+    const int      limit = truncated ? K - 1 : n - 1;
+
+    coverage->captions++;
+    coverage->truncated += truncated;
+    for (int t = 1; t < limit;) {
+      const int  word = word_of_token[t];
+      GString   *text = g_string_new (NULL);
+      int        end = t;
+      WordCount *count;
+
+      while (end < n - 1 && word_of_token[end] == word) {
+        g_autofree char *piece = wp_tokenizer_dup_token_text (model->tokenizer, ids[end]);
+
+        g_string_append (text, piece);
+        end++;
+      }
+      /* The word cut by the context is not what the caption says. */
+      if (end > limit) {
+        g_string_free (text, TRUE);
+        break;
+      }
+      count = g_hash_table_lookup (counts, text->str);
+      if (count == NULL) {
+        count = g_new0 (WordCount, 1);
+        count->whole = end - t == 1;
+        g_hash_table_insert (counts, g_string_free (text, FALSE), count);
+      } else {
+        g_string_free (text, TRUE);
+      }
+      count->count++;
+      coverage->words++;
+      coverage->whole += end - t == 1;
+      t = end;
+    }
+  }
+  g_hash_table_iter_init (&iter, counts);
+  while (g_hash_table_iter_next (&iter, &key, &value)) {
+    const WordCount *count = value;
+
+    coverage->distinct++;
+    coverage->whole_distinct += count->whole;
+    if (!count->whole)
+      g_ptr_array_add (split, key);
+  }
+  g_ptr_array_sort_with_data (split, compare_split_words, counts);
+  for (guint i = 0; i < MIN (split->len, 5); i++)
+    g_ptr_array_add (coverage->split, g_strdup (split->pdata[i]));
+}
+
+void
+wp_vocabulary_coverage_clear (WpVocabularyCoverage *coverage)
+{
+  g_clear_pointer (&coverage->split, g_ptr_array_unref);
+  memset (coverage, 0, sizeof *coverage);
+}

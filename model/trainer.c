@@ -1049,19 +1049,46 @@ log_step (WpTrainer             *trainer,
   return append_metrics_line (trainer, line, error);
 }
 
+gboolean
+wp_trainer_evaluate (const WpTrainer *trainer,
+                     const WpModel   *model,
+                     GCancellable    *cancellable,
+                     WpEvalResult    *result,
+                     GError         **error)
+{
+  WpEvalOptions options;
+
+  if (trainer->n_holdout == 0) {
+    g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s: the run holds no pair out to evaluate on (holdout 0)", trainer->settings.out_dir);
+    return FALSE;
+  }
+  wp_eval_options_init (&options);
+  return wp_evaluate (model, trainer->dataset, trainer->holdout_indices, MIN (trainer->n_holdout, (guint) trainer->settings.eval_max),
+                      &options, cancellable, result, error);
+}
+
+/* JSON has no NaN: a metric without data is null. */
+static void
+append_metric (GString    *line,
+               const char *name,
+               double      value)
+{
+  if (isfinite (value))
+    g_string_append_printf (line, ", \"%s\": %.6g", name, value);
+  else
+    g_string_append_printf (line, ", \"%s\": null", name);
+}
+
 static gboolean
 evaluate_holdout (WpTrainer       *trainer,
                   WpTrainProgress *progress,
                   GCancellable    *cancellable,
                   GError         **error)
 {
-  const guint      n = MIN (trainer->n_holdout, (guint) trainer->settings.eval_max);
-  g_autofree char *line = NULL;
-  WpEvalOptions    options;
-  WpEvalResult     result = { 0 };
+  g_autoptr (GString) line = g_string_new (NULL);
+  WpEvalResult result = { 0 };
 
-  wp_eval_options_init (&options);
-  if (!wp_evaluate (trainer->model, trainer->dataset, trainer->holdout_indices, n, &options, cancellable, &result, error))
+  if (!wp_trainer_evaluate (trainer, trainer->model, cancellable, &result, error))
     return FALSE;
   progress->event = WP_TRAIN_EVENT_EVAL;
   progress->eval_pairs = result.pairs;
@@ -1069,12 +1096,24 @@ evaluate_holdout (WpTrainer       *trainer,
   progress->i2t_r5 = result.i2t_r5;
   progress->t2i_r1 = result.t2i_r1;
   progress->t2i_r5 = result.t2i_r5;
-  line = g_strdup_printf ("{\"step\": %" G_GINT64_FORMAT ", \"eval\": {\"pairs\": %u, \"i2t_r1\": %.6g, \"i2t_r5\": %.6g, "
-                          "\"i2t_r10\": %.6g, \"t2i_r1\": %.6g, \"t2i_r5\": %.6g, \"t2i_r10\": %.6g}}",
-                          trainer->adamw->step, result.pairs, result.i2t_r1, result.i2t_r5, result.i2t_r10, result.t2i_r1,
-                          result.t2i_r5, result.t2i_r10);
+  progress->eval_boxed_words = result.boxed_words;
+  progress->pointing_filip = result.pointing_filip;
+  progress->pointing_sparc = result.pointing_sparc;
+  g_string_printf (line, "{\"step\": %" G_GINT64_FORMAT ", \"eval\": {\"pairs\": %u", trainer->adamw->step, result.pairs);
+  append_metric (line, "i2t_r1", result.i2t_r1);
+  append_metric (line, "i2t_r5", result.i2t_r5);
+  append_metric (line, "i2t_r10", result.i2t_r10);
+  append_metric (line, "t2i_r1", result.t2i_r1);
+  append_metric (line, "t2i_r5", result.t2i_r5);
+  append_metric (line, "t2i_r10", result.t2i_r10);
+  if (result.boxed_words > 0) {
+    g_string_append_printf (line, ", \"boxed_words\": %u", result.boxed_words);
+    append_metric (line, "pointing_filip", result.pointing_filip);
+    append_metric (line, "pointing_sparc", result.pointing_sparc);
+  }
+  g_string_append (line, "}}");
   wp_eval_result_clear (&result);
-  return append_metrics_line (trainer, line, error);
+  return append_metrics_line (trainer, line->str, error);
 }
 
 static gboolean

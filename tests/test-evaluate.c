@@ -545,6 +545,39 @@ static const char dataset_lines[] =
   "{\"image\": \"img4.png\", \"caption\": \"Two green squares\", \"boxes\": ["
   "{\"word\": \"two\", \"x\": 10, \"y\": 20, \"w\": 30, \"h\": 30}]}\n";
 
+/* Words the vocabulary holds whole, words it splits, and a caption cut by the context. */
+static void
+test_vocabulary_coverage (void)
+{
+  const WpModel *model = get_model ();
+  const int      K = model->config.context_length;
+  g_autoptr (GString) jsonl = g_string_new ("{\"image\": \"img0.png\", \"caption\": \"a red circle\"}\n"
+                                            "{\"image\": \"img0.png\", \"caption\": \"a xylophonists circle\"}\n"
+                                            "{\"image\": \"img0.png\", \"caption\": \"a");
+  g_autofree char *dir = NULL;
+  g_autoptr (WpDataset) dataset = NULL;
+  g_autoptr (GError) error = NULL;
+  g_auto (WpVocabularyCoverage) coverage = { 0 };
+
+  for (int i = 0; i < K; i++)
+    g_string_append (jsonl, " and");
+  g_string_append (jsonl, " xylophonists\"}\n");
+  dir = make_dataset (1, jsonl->str);
+  dataset = wp_dataset_open (dir, &error);
+  g_assert_no_error (error);
+  wp_dataset_get_vocabulary_coverage (dataset, model, &coverage);
+  g_assert_cmpuint (coverage.captions, ==, 3);
+  g_assert_cmpuint (coverage.truncated, ==, 1);
+  /* The cut caption counts the K - 2 words that fit, all whole ("a" and "and"). */
+  g_assert_cmpuint (coverage.words, ==, 3 + 3 + (guint) (K - 2));
+  g_assert_cmpuint (coverage.whole, ==, 3 + 2 + (guint) (K - 2));
+  g_assert_cmpuint (coverage.distinct, ==, 5);
+  g_assert_cmpuint (coverage.whole_distinct, ==, 4);
+  g_assert_cmpuint (coverage.split->len, ==, 1);
+  g_assert_cmpstr (coverage.split->pdata[0], ==, "xylophonists");
+  remove_tree (dir);
+}
+
 /* Recall@1, 5, 10 of naive similarities (rows: queries) with the dataset's groups. */
 static void
 naive_recalls (double      *r,
@@ -875,6 +908,7 @@ main (int   argc,
   g_test_add_func ("/evaluate/pointing/crop-and-boxes", test_pointing);
   g_test_add_func ("/evaluate/regions/threshold", test_regions);
   g_test_add_func ("/evaluate/iou/exact-areas", test_iou);
+  g_test_add_func ("/evaluate/dataset/vocabulary-coverage", test_vocabulary_coverage);
   g_test_add_func ("/evaluate/dataset/retrieval", test_evaluate_retrieval);
   g_test_add_func ("/evaluate/dataset/localisation", test_evaluate_localisation);
   g_test_add_func ("/evaluate/dataset/subsets-and-errors", test_evaluate_subsets_and_errors);

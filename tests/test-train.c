@@ -564,6 +564,15 @@ test_api_pause_snapshot_cancel (void)
   g_assert_cmpuint (wp_trainer_copy_snapshot (trainer, snapshot), ==, 2);
   g_assert_cmpint (snapshot->step, ==, 4);
 
+  /* Nothing held out: nothing to evaluate, said plainly. */
+  {
+    WpEvalResult result = { 0 };
+
+    g_assert_false (wp_trainer_evaluate (trainer, snapshot, NULL, &result, &error));
+    g_assert_error (error, WP_ERROR, WP_ERROR_INVALID);
+    g_clear_error (&error);
+  }
+
   /* settings.json gives back every setting the run started with. */
   {
     g_autoptr (WpTrainer) resumed = wp_trainer_resume (settings.out_dir, NULL, 0, &error);
@@ -606,6 +615,68 @@ test_api_pause_snapshot_cancel (void)
   }
 }
 
+/* Eval lines during training carry the pointing game when the data has boxes, and
+ * wp_trainer_evaluate() on the run's final model gives the same figures as its last eval line. */
+static void
+test_eval_pointing (void)
+{
+  g_autofree char *shapes = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *metrics_path = NULL;
+  g_autofree char *text = NULL;
+  g_auto (Run) generate = { 0 };
+  g_auto (Run) run = { 0 };
+  g_auto (WpEvalResult) result = { 0 };
+  g_autoptr (WpTrainer) resumed = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) lines = NULL;
+  JsonObject *eval = NULL;
+
+  if (!ensure_data ())
+    return;
+  shapes = out_path ("boxed");
+  out = out_path ("boxed-run");
+  run_cli (&generate, "shapes", "--out", shapes, "--count", "48", "--seed", "3", "--size", "64", NULL);
+  g_assert_cmpint (generate.status, ==, 0);
+  run_cli (&run, "train", "--config", "tiny", "--data", shapes, "--out", out, "--batch", "8", "--threads", "1", "--seed", "2",
+           "--holdout", "0.25", "--vocab-size", "600", "--steps", "4", "--save-every", "4", NULL);
+  g_assert_cmpint (run.status, ==, 0);
+  assert_mentions (run.err, "held-out pointing game on");
+
+  metrics_path = g_build_filename (out, "metrics.jsonl", NULL);
+  g_file_get_contents (metrics_path, &text, NULL, &error);
+  g_assert_no_error (error);
+  lines = g_strsplit (text != NULL ? text : "", "\n", -1);
+  for (guint i = 0; lines[i] != NULL && lines[i][0] != '\0'; i++) {
+    JsonObject *obj;
+
+    json_parser_load_from_data (parser, lines[i], -1, &error);
+    g_assert_no_error (error);
+    obj = json_node_get_object (json_parser_get_root (parser));
+    if (json_object_has_member (obj, "eval") && json_object_get_int_member (obj, "step") == 4)
+      eval = json_object_ref (json_object_get_object_member (obj, "eval"));
+  }
+  g_assert_nonnull (eval);
+  if (eval == NULL)
+    return;
+  g_assert_cmpint (json_object_get_int_member (eval, "boxed_words"), >, 0);
+  g_assert_cmpfloat (json_object_get_double_member (eval, "pointing_filip"), >=, 0.0);
+  g_assert_cmpfloat (json_object_get_double_member (eval, "pointing_sparc"), <=, 1.0);
+
+  resumed = wp_trainer_resume (out, NULL, 1, &error);
+  g_assert_no_error (error);
+  if (resumed != NULL) {
+    g_assert_true (wp_trainer_evaluate (resumed, wp_trainer_get_model (resumed), NULL, &result, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (result.boxed_words, ==, json_object_get_int_member (eval, "boxed_words"));
+    g_assert_cmpfloat_with_epsilon (result.pointing_filip, json_object_get_double_member (eval, "pointing_filip"), 1e-6);
+    g_assert_cmpfloat_with_epsilon (result.pointing_sparc, json_object_get_double_member (eval, "pointing_sparc"), 1e-6);
+    g_assert_cmpfloat_with_epsilon (result.t2i_r1, json_object_get_double_member (eval, "t2i_r1"), 1e-6);
+  }
+  json_object_unref (eval);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -619,6 +690,7 @@ main (int   argc,
   g_test_add_func ("/train/bad-data", test_bad_data);
   g_test_add_func ("/train/usage", test_usage);
   g_test_add_func ("/train/api", test_api_pause_snapshot_cancel);
+  g_test_add_func ("/train/eval-pointing", test_eval_pointing);
   status = g_test_run ();
   if (tmp_dir != NULL)
     remove_tree (tmp_dir);

@@ -77,6 +77,24 @@ const GPtrArray *wp_dataset_get_warnings (const WpDataset *dataset);
 /* "3 pairs skipped: 1 bad line, 1 missing image, 1 undecodable image", or NULL when none was. */
 char *wp_dataset_describe_skipped (const WpDataset *dataset) G_GNUC_WARN_UNUSED_RESULT;
 
+/* How well a model's vocabulary knows a dataset's captions, as the tokenizer splits them into
+ * words: a word is "whole" when the vocabulary has it as one token; split words are learnt from
+ * pieces, which is slower and what a from-scratch vocabulary would avoid. */
+typedef struct {
+  guint      captions;
+  guint      truncated;      /* captions longer than the context, cut */
+  guint      words;          /* word occurrences */
+  guint      whole;          /* occurrences that are one token */
+  guint      distinct;       /* distinct words */
+  guint      whole_distinct; /* distinct words that are one token */
+  GPtrArray *split;          /* the most frequent split words (at most 5), most frequent first */
+} WpVocabularyCoverage;
+
+void wp_dataset_get_vocabulary_coverage (const WpDataset      *dataset,
+                                         const WpModel        *model,
+                                         WpVocabularyCoverage *coverage);
+void wp_vocabulary_coverage_clear (WpVocabularyCoverage *coverage);
+
 /* Whether the caption holds "left" or "right" as a word, so that a horizontal flip would make it
  * false. */
 gboolean wp_caption_has_sides (const char *caption);
@@ -100,5 +118,6 @@ gboolean wp_dataset_load_batch (const WpDataset        *dataset,
                                 GError                **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpDataset, wp_dataset_free)
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WpVocabularyCoverage, wp_vocabulary_coverage_clear)
 
 G_END_DECLS

@@ -31,6 +31,7 @@
 #include "wordpatch/adamw.h"
 #include "wordpatch/augment.h"
 #include "wordpatch/dataset.h"
+#include "wordpatch/evaluate.h"
 #include "wordpatch/loss.h"
 #include "wordpatch/model.h"
 
@@ -80,9 +81,12 @@ typedef struct {
   double       pairs_per_second;
   double       elapsed_seconds; /* since this wp_trainer_run() started */
   double       eta_seconds;
-  /* WP_TRAIN_EVENT_EVAL: held-out retrieval, global similarity */
+  /* WP_TRAIN_EVENT_EVAL: held-out retrieval (global similarity) and, when the held-out pairs have
+   * boxes, the pointing game (NAN without boxes) */
   guint  eval_pairs;
   double i2t_r1, i2t_r5, t2i_r1, t2i_r5;
+  guint  eval_boxed_words;
+  double pointing_filip, pointing_sparc;
   /* WP_TRAIN_EVENT_CHECKPOINT */
   const char *checkpoint_dir;
 } WpTrainProgress;
@@ -129,6 +133,16 @@ void wp_trainer_request_snapshot (WpTrainer *trainer);
  * wp_model_copy()) and returns its generation, counting from 1; 0 when there is none yet. */
 guint wp_trainer_copy_snapshot (WpTrainer *trainer,
                                 WpModel   *model);
+
+/* Evaluates model (the run's model at any step: a snapshot or a checkpoint) on the run's
+ * held-out pairs (at most eval_max of them), as the evaluations during training do. Reads only
+ * the dataset and the split, so it may run on another thread while training goes on. Fails when
+ * the run holds nothing out. */
+gboolean wp_trainer_evaluate (const WpTrainer *trainer,
+                              const WpModel   *model,
+                              GCancellable    *cancellable,
+                              WpEvalResult    *result,
+                              GError         **error);
 
 /* The live model: its config and tokenizer may be read from any thread, its weights only from
  * the training thread (use snapshots). */

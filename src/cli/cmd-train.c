@@ -74,6 +74,9 @@ progress_cb (const WpTrainProgress *p,
     end_progress_line (run);
     fprintf (stderr, "step %" G_GINT64_FORMAT ": held-out retrieval on %u pairs: image-to-text R@1 %.3f R@5 %.3f, text-to-image R@1 %.3f R@5 %.3f\n",
              p->step, p->eval_pairs, p->i2t_r1, p->i2t_r5, p->t2i_r1, p->t2i_r5);
+    if (p->eval_boxed_words > 0)
+      fprintf (stderr, "step %" G_GINT64_FORMAT ": held-out pointing game on %u boxed words: FILIP map %.3f, SPARC grouping %.3f\n", p->step,
+               p->eval_boxed_words, p->pointing_filip, p->pointing_sparc);
     break;
   case WP_TRAIN_EVENT_CHECKPOINT:
     end_progress_line (run);
