@@ -595,9 +595,9 @@ list_checkpoints (const char *out_dir)
   return steps;
 }
 
-static char *
-checkpoint_path (const char *out_dir,
-                 gint64      step)
+char *
+wp_train_checkpoint_path (const char *out_dir,
+                          gint64      step)
 {
   g_autofree char *name = g_strdup_printf ("step-%09" G_GINT64_FORMAT, step);
 
@@ -641,7 +641,7 @@ save_checkpoint (WpTrainer *trainer,
 {
   const char      *out = trainer->settings.out_dir;
   const gint64     step = trainer->adamw->step;
-  g_autofree char *final = checkpoint_path (out, step);
+  g_autofree char *final = wp_train_checkpoint_path (out, step);
   g_autofree char *name = g_path_get_basename (final);
   g_autofree char *root = g_build_filename (out, "checkpoints", NULL);
   g_autofree char *tmp = g_strdup_printf ("%s/.tmp-%s", root, name);
@@ -672,7 +672,7 @@ save_checkpoint (WpTrainer *trainer,
   steps = list_checkpoints (out);
   for (guint i = 0; i + (guint) trainer->settings.keep < steps->len; i++) {
     const gint64     old = g_array_index (steps, gint64, i);
-    g_autofree char *old_path = checkpoint_path (out, old);
+    g_autofree char *old_path = wp_train_checkpoint_path (out, old);
 
     if (old != 0 && !remove_tree (old_path, error))
       return FALSE;
@@ -695,7 +695,7 @@ load_checkpoint (WpTrainer *trainer,
   gint64         step;
 
   for (guint i = steps->len; i > 0 && dir == NULL; i--) {
-    g_autofree char *candidate = checkpoint_path (out, g_array_index (steps, gint64, i - 1));
+    g_autofree char *candidate = wp_train_checkpoint_path (out, g_array_index (steps, gint64, i - 1));
     g_autofree char *state = g_build_filename (candidate, "state.json", NULL);
 
     if (g_file_test (state, G_FILE_TEST_EXISTS))
@@ -1006,26 +1006,8 @@ wake_paused (GCancellable *cancellable,
 }
 
 static void
-wait_while_paused (WpTrainer    *trainer,
-                   GCancellable *cancellable,
-                   GTimer       *timer)
+take_snapshot (WpTrainer *trainer)
 {
-  g_mutex_lock (&trainer->pause_lock);
-  if (trainer->paused) {
-    /* Time spent paused does not count in the throughput and ETA. */
-    g_timer_stop (timer);
-    while (trainer->paused && !g_cancellable_is_cancelled (cancellable))
-      g_cond_wait (&trainer->pause_cond, &trainer->pause_lock);
-    g_timer_continue (timer);
-  }
-  g_mutex_unlock (&trainer->pause_lock);
-}
-
-static void
-take_snapshot_if_wanted (WpTrainer *trainer)
-{
-  if (!g_atomic_int_compare_and_exchange (&trainer->snapshot_wanted, 1, 0))
-    return;
   g_mutex_lock (&trainer->snapshot_lock);
   if (trainer->snapshot == NULL)
     trainer->snapshot = g_new (float, trainer->model->n_params);
@@ -1033,6 +1015,44 @@ take_snapshot_if_wanted (WpTrainer *trainer)
   trainer->snapshot_step = trainer->adamw->step;
   trainer->snapshot_generation++;
   g_mutex_unlock (&trainer->snapshot_lock);
+}
+
+static void
+take_snapshot_if_wanted (WpTrainer *trainer)
+{
+  if (g_atomic_int_compare_and_exchange (&trainer->snapshot_wanted, 1, 0))
+    take_snapshot (trainer);
+}
+
+/* A pause starts with a snapshot and a PAUSED event, so that what is explored while paused is
+ * the weights training will go on from. */
+static void
+wait_while_paused (WpTrainer          *trainer,
+                   WpTrainProgress    *progress,
+                   WpTrainProgressFunc callback,
+                   gpointer            user_data,
+                   GCancellable       *cancellable,
+                   GTimer             *timer)
+{
+  gboolean paused;
+
+  g_mutex_lock (&trainer->pause_lock);
+  paused = trainer->paused && !g_cancellable_is_cancelled (cancellable);
+  g_mutex_unlock (&trainer->pause_lock);
+  if (!paused)
+    return;
+  /* Time spent paused does not count in the throughput and ETA. */
+  g_timer_stop (timer);
+  take_snapshot (trainer);
+  progress->event = WP_TRAIN_EVENT_PAUSED;
+  progress->step = trainer->adamw->step;
+  if (callback != NULL)
+    callback (progress, user_data);
+  g_mutex_lock (&trainer->pause_lock);
+  while (trainer->paused && !g_cancellable_is_cancelled (cancellable))
+    g_cond_wait (&trainer->pause_cond, &trainer->pause_lock);
+  g_mutex_unlock (&trainer->pause_lock);
+  g_timer_continue (timer);
 }
 
 static gboolean
@@ -1166,7 +1186,7 @@ train_steps (WpTrainer          *trainer,
     Batch       *batch;
     double       elapsed, done;
 
-    wait_while_paused (trainer, cancellable, timer);
+    wait_while_paused (trainer, &progress, callback, user_data, cancellable, timer);
     if (g_cancellable_is_cancelled (cancellable)) {
       if (!checkpoint_and_report (trainer, &progress, callback, user_data, error))
         return FALSE;

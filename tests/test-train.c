@@ -456,6 +456,7 @@ typedef struct {
   gint64        cancel_at;
   gint64        last_step;
   gint64        checkpoints;
+  gint          pauses; /* read by the test's thread while the worker runs */
 } ApiRun;
 
 static void
@@ -466,6 +467,8 @@ api_progress_cb (const WpTrainProgress *progress,
 
   if (progress->event == WP_TRAIN_EVENT_CHECKPOINT)
     run->checkpoints++;
+  if (progress->event == WP_TRAIN_EVENT_PAUSED)
+    g_atomic_int_inc (&run->pauses);
   if (progress->event != WP_TRAIN_EVENT_STEP)
     return;
   g_assert_cmpint (progress->step, ==, run->last_step + 1);
@@ -501,7 +504,7 @@ test_api_pause_snapshot_cancel (void)
   g_autoptr (GCancellable) cancellable = g_cancellable_new ();
   g_autoptr (GError) error = NULL;
   g_autofree char *step3 = NULL;
-  ApiRun           run = { cancellable, 3, 0, 0 };
+  ApiRun           run = { cancellable, 3, 0, 0, 0 };
   Worker           worker = { NULL, &run, NULL, FALSE };
   GThread         *thread;
 
@@ -535,7 +538,10 @@ test_api_pause_snapshot_cancel (void)
   wp_trainer_request_snapshot (trainer);
   worker.trainer = trainer;
   thread = g_thread_new ("test-train", api_worker, &worker);
-  g_usleep (300000);
+  /* The loop says when it has paused; a while later it still has not stepped. */
+  while (g_atomic_int_get (&run.pauses) == 0)
+    g_usleep (10000);
+  g_usleep (200000);
   g_assert_cmpint (run.last_step, ==, 0);
   wp_trainer_set_paused (trainer, FALSE);
   g_thread_join (thread);
@@ -550,8 +556,10 @@ test_api_pause_snapshot_cancel (void)
   g_assert_true (g_file_test (step3, G_FILE_TEST_EXISTS));
   g_assert_cmpstr (wp_trainer_get_checkpoint_dir (trainer), !=, NULL);
 
-  /* The snapshot asked for while paused was taken after the first step. */
-  g_assert_cmpuint (wp_trainer_copy_snapshot (trainer, snapshot), ==, 1);
+  /* The pause took a snapshot of the weights it stopped at (step 0) and said so once; the one
+   * asked for while paused was taken after the first step. */
+  g_assert_cmpint (run.pauses, ==, 1);
+  g_assert_cmpuint (wp_trainer_copy_snapshot (trainer, snapshot), ==, 2);
   g_assert_cmpint (snapshot->step, ==, 1);
   wp_trainer_request_snapshot (trainer);
 
@@ -561,7 +569,7 @@ test_api_pause_snapshot_cancel (void)
   g_assert_true (wp_trainer_run (trainer, api_progress_cb, &run, cancellable, &error));
   g_assert_no_error (error);
   g_assert_cmpint (run.last_step, ==, 6);
-  g_assert_cmpuint (wp_trainer_copy_snapshot (trainer, snapshot), ==, 2);
+  g_assert_cmpuint (wp_trainer_copy_snapshot (trainer, snapshot), ==, 3);
   g_assert_cmpint (snapshot->step, ==, 4);
 
   /* Nothing held out: nothing to evaluate, said plainly. */

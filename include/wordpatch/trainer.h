@@ -67,6 +67,7 @@ typedef enum {
   WP_TRAIN_EVENT_STEP,       /* an update was done */
   WP_TRAIN_EVENT_EVAL,       /* a held-out evaluation finished */
   WP_TRAIN_EVENT_CHECKPOINT, /* a checkpoint was written */
+  WP_TRAIN_EVENT_PAUSED,     /* the loop paused; a snapshot of the weights it stopped at was taken */
 } WpTrainEvent;
 
 typedef struct {
@@ -123,7 +124,8 @@ gboolean wp_trainer_run (WpTrainer          *trainer,
                          GCancellable       *cancellable,
                          GError            **error);
 
-/* While paused, the loop waits between steps (cancelling still stops it). */
+/* While paused, the loop waits between steps (cancelling still stops it); it takes a snapshot
+ * and reports WP_TRAIN_EVENT_PAUSED as it starts waiting. */
 void wp_trainer_set_paused (WpTrainer *trainer,
                             gboolean   paused);
 
@@ -153,6 +155,9 @@ gint64                 wp_trainer_get_step (const WpTrainer *trainer);
 gint64                 wp_trainer_get_total_steps (const WpTrainer *trainer);
 guint                  wp_trainer_get_n_train (const WpTrainer *trainer);
 guint                  wp_trainer_get_n_holdout (const WpTrainer *trainer);
+/* OUT/checkpoints/step-N: where a run's checkpoint of that step is. */
+char *wp_train_checkpoint_path (const char *out_dir,
+                                gint64      step) G_GNUC_WARN_UNUSED_RESULT;
 /* The newest complete checkpoint folder of the run, or NULL. */
 const char *wp_trainer_get_checkpoint_dir (const WpTrainer *trainer);
 

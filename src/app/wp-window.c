@@ -7,41 +7,7 @@
 
 #include "figure.h"
 #include "wordpatch/wordpatch.h"
-
-/* A model shared with the worker threads that embed with it: freed when the last one lets go,
- * so opening another model never pulls one from under a running task. */
-typedef struct {
-  WpModel *model;
-} ModelRef;
-
-static void
-model_ref_clear (gpointer data)
-{
-  ModelRef *ref = data;
-
-  g_clear_pointer (&ref->model, wp_model_free);
-}
-
-static ModelRef *
-model_ref_new (WpModel *model)
-{
-  ModelRef *ref = g_atomic_rc_box_new0 (ModelRef);
-
-  ref->model = model;
-  return ref;
-}
-
-static ModelRef *
-model_ref_acquire (ModelRef *ref)
-{
-  return g_atomic_rc_box_acquire (ref);
-}
-
-static void
-model_ref_release (gpointer ref)
-{
-  g_atomic_rc_box_release_full (ref, model_ref_clear);
-}
+#include "wp-model-ref.h"
 
 struct _WpWindow {
   GtkApplicationWindow parent_instance;
@@ -64,7 +30,7 @@ struct _WpWindow {
   GtkLabel        *hover_label;
 
   /* Owned */
-  ModelRef         *model;
+  WpModelRef       *model;
   char             *image_path;
   WpImage          *image;
   WpImageEmbedding *image_embedding;
@@ -306,7 +272,7 @@ wp_window_export (WpWindow   *self,
 /* ---- workers ---- */
 
 typedef struct {
-  ModelRef         *model;
+  WpModelRef       *model;
   char             *path;
   char             *caption;
   WpImage          *image;
@@ -319,7 +285,7 @@ work_free (gpointer data)
 {
   Work *work = data;
 
-  g_clear_pointer (&work->model, model_ref_release);
+  g_clear_pointer (&work->model, wp_model_ref_release);
   g_free (work->path);
   g_free (work->caption);
   g_clear_pointer (&work->image, wp_image_free);
@@ -420,7 +386,7 @@ start_text (WpWindow *self)
   g_clear_object (&self->text_cancellable);
   self->text_cancellable = g_cancellable_new ();
   work = g_new0 (Work, 1);
-  work->model = model_ref_acquire (self->model);
+  work->model = wp_model_ref_acquire (self->model);
   work->caption = g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->caption_entry)));
   task = g_task_new (self, self->text_cancellable, text_done_cb, NULL);
   g_task_set_task_data (task, work, work_free);
@@ -442,7 +408,7 @@ wp_window_open_image (WpWindow   *self,
   g_clear_object (&self->image_cancellable);
   self->image_cancellable = g_cancellable_new ();
   work = g_new0 (Work, 1);
-  work->model = model_ref_acquire (self->model);
+  work->model = wp_model_ref_acquire (self->model);
   work->path = g_strdup (path);
   task = g_task_new (self, self->image_cancellable, image_done_cb, NULL);
   g_task_set_task_data (task, work, work_free);
@@ -463,8 +429,8 @@ wp_window_open_model (WpWindow   *self,
     set_status (self, error->message);
     return;
   }
-  g_clear_pointer (&self->model, model_ref_release);
-  self->model = model_ref_new (model);
+  g_clear_pointer (&self->model, wp_model_ref_release);
+  self->model = wp_model_ref_new (model);
   g_clear_pointer (&self->maps, wp_word_maps_free);
   g_clear_pointer (&self->image_embedding, wp_image_embedding_free);
   g_clear_pointer (&self->text, wp_text_embedding_free);
@@ -770,7 +736,7 @@ wp_window_finalize (GObject *object)
   g_clear_pointer (&self->text, wp_text_embedding_free);
   g_clear_pointer (&self->image_embedding, wp_image_embedding_free);
   g_clear_pointer (&self->image, wp_image_free);
-  g_clear_pointer (&self->model, model_ref_release);
+  g_clear_pointer (&self->model, wp_model_ref_release);
   g_clear_pointer (&self->selected, g_ptr_array_unref);
   g_clear_pointer (&self->token_labels, g_ptr_array_unref);
   g_free (self->image_path);

@@ -82,6 +82,8 @@ progress_cb (const WpTrainProgress *p,
     end_progress_line (run);
     fprintf (stderr, "step %" G_GINT64_FORMAT ": checkpoint %s\n", p->step, p->checkpoint_dir);
     break;
+  case WP_TRAIN_EVENT_PAUSED: /* the command line never pauses */
+    break;
   }
 }
 
