@@ -1,5 +1,6 @@
 /* test-figure.c: the figure renderer: hit-testing agrees with drawing (the patch reported under a
- * point is the one whose colour is drawn there), colour maps, value ranges. */
+ * point is the one whose colour is drawn there), colour maps, value ranges, and the comparison of
+ * two models (their shared range, the difference panel's colours, which column a point hits). */
 #include <math.h>
 #include <string.h>
 
@@ -157,6 +158,381 @@ test_colormaps_and_ranges (void)
   wp_image_free (scene.image);
 }
 
+/* Two models' maps of "red disc" on 2 x 2 grids (B's grid can be made 3 x 3): for "red", A is
+ * high on patch 0 and B on patch 3. */
+typedef struct {
+  WpImage   *image;
+  WpWordMaps a, b;
+  WpWordMap  a_words[2], b_words[2];
+  float      a_values[2][9], b_values[2][9];
+  float      sparc[9];
+  int        word_of_token[4];
+  int        a_labels[9], b_labels[9];
+} Pair;
+
+static const float red_a[4] = { 1, 0, 0, 0 }, red_b[4] = { 0, 0, 0, 1 };
+static const float disc_a[4] = { 0.2f, 0.4f, 0.6f, 0.8f }, disc_b[4] = { 0.1f, 0.3f, 0.5f, 0.5f };
+
+static void
+pair_maps_init (WpWordMaps *maps,
+                WpWordMap  *words,
+                float (*values)[9],
+                float *sparc,
+                int   *word_of_token,
+                int   *labels,
+                int    grid)
+{
+  static char *const texts[2] = { "red", "disc" };
+
+  maps->n_patches = grid * grid;
+  maps->grid = grid;
+  maps->crop = (WpImageCrop){ 0, 0, 100, 100 };
+  maps->n_tokens = 4;
+  maps->word_of_token = word_of_token;
+  maps->filip_labels = labels;
+  maps->n_words = 2;
+  maps->words = words;
+  for (int w = 0; w < 2; w++) {
+    words[w].text = texts[w];
+    words[w].first_token = w + 1;
+    words[w].n_tokens = 1;
+    words[w].filip = values[w];
+    words[w].sparc = sparc;
+  }
+}
+
+static void
+pair_init (Pair *pair,
+           int   b_grid)
+{
+  memset (pair, 0, sizeof *pair);
+  pair->image = wp_image_new (100, 100);
+  memset (pair->image->rgb, 128, 100 * 100 * 3);
+  for (int p = 0; p < 9; p++)
+    pair->sparc[p] = 1.0f / 9;
+  pair->word_of_token[0] = pair->word_of_token[3] = -1;
+  pair->word_of_token[1] = 0;
+  pair->word_of_token[2] = 1;
+  for (int p = 0; p < 4; p++) {
+    pair->a_values[0][p] = red_a[p];
+    pair->b_values[0][p] = red_b[p];
+    pair->a_values[1][p] = disc_a[p];
+    pair->b_values[1][p] = disc_b[p];
+    /* Label maps: A gives the top row to "red", B the left column. */
+    pair->a_labels[p] = p < 2 ? 1 : 2;
+  }
+  for (int p = 0; p < b_grid * b_grid; p++)
+    pair->b_labels[p] = p % b_grid == 0 ? 1 : 2;
+  pair_maps_init (&pair->a, pair->a_words, pair->a_values, pair->sparc, pair->word_of_token, pair->a_labels, 2);
+  pair_maps_init (&pair->b, pair->b_words, pair->b_values, pair->sparc, pair->word_of_token, pair->b_labels, b_grid);
+}
+
+static void
+pair_figure (Pair     *pair,
+             WpFigure *figure)
+{
+  memset (figure, 0, sizeof *figure);
+  figure->image = pair->image;
+  figure->maps = &pair->a;
+  figure->other_maps = &pair->b;
+  figure->caption = "red disc";
+  figure->label = "step 0";
+  figure->other_label = "step 200";
+  wp_figure_style_init (&figure->style);
+  figure->style.opacity = 1.0;
+}
+
+static cairo_surface_t *
+draw_figure (const WpFigure *figure,
+             int             width,
+             int             height)
+{
+  cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_RGB24, width, height);
+  cairo_t         *cr = cairo_create (surface);
+
+  wp_figure_draw (cr, figure, width, height);
+  g_assert_cmpint (cairo_status (cr), ==, CAIRO_STATUS_SUCCESS);
+  cairo_destroy (cr);
+  cairo_surface_flush (surface);
+  return surface;
+}
+
+static void
+pixel_rgb (cairo_surface_t *surface,
+           int              x,
+           int              y,
+           double          *rgb)
+{
+  const guint8 *data = cairo_image_surface_get_data (surface);
+  const guint32 pixel = ((const guint32 *) (data + (gsize) y * cairo_image_surface_get_stride (surface)))[x];
+
+  rgb[0] = ((pixel >> 16) & 0xff) / 255.0;
+  rgb[1] = ((pixel >> 8) & 0xff) / 255.0;
+  rgb[2] = (pixel & 0xff) / 255.0;
+}
+
+static gboolean
+same_colour (const double *a,
+             const double *b)
+{
+  return fabs (a[0] - b[0]) < 0.02 && fabs (a[1] - b[1]) < 0.02 && fabs (a[2] - b[2]) < 0.02;
+}
+
+/* Every point hit in every column is drawn in the colour of the word, patch and column reported:
+ * A and B on the shared range of the word (computed here from the values), B - A on coolwarm over
+ * +-max |B - A|; and "red"'s difference is red where B gained (patch 3), blue where A was high. */
+static void
+test_compare_hit_matches_drawing (void)
+{
+  const int        W = 600, H = 400;
+  const double     lo[2] = { 0.0, 0.1 }, hi[2] = { 1.0, 0.8 }, half[2] = { 1.0, 0.3 };
+  Pair             pair;
+  WpFigure         figure;
+  cairo_surface_t *surface;
+  int              hits[3] = { 0 }, misses[3] = { 0 }, words_seen[2] = { 0 }, reddish = 0, bluish = 0;
+  double           range_lo, range_hi;
+
+  pair_init (&pair, 2);
+  pair_figure (&pair, &figure);
+  g_assert_true (wp_figure_compares_word (&figure, 0));
+  g_assert_true (wp_figure_compares_word (&figure, 1));
+  g_assert_false (wp_figure_compares_word (&figure, 2));
+  g_assert_cmpfloat_with_epsilon (wp_figure_difference (&figure, 0, 3), 1.0, 1e-6);
+  g_assert_cmpfloat_with_epsilon (wp_figure_difference (&figure, 0, 0), -1.0, 1e-6);
+  g_assert_cmpfloat_with_epsilon (wp_figure_difference (&figure, 1, 3), -0.3, 1e-6);
+  wp_figure_word_range (&figure, 1, &range_lo, &range_hi);
+  g_assert_cmpfloat_with_epsilon (range_lo, 0.1, 1e-6);
+  g_assert_cmpfloat_with_epsilon (range_hi, 0.8, 1e-6);
+
+  surface = draw_figure (&figure, W, H);
+  for (int y = 1; y < H; y += 3) {
+    for (int x = 1; x < W; x += 3) {
+      int    word, patch, column, old_word, old_patch;
+      double rgb[3], expected[3];
+      float  a, b;
+
+      if (!wp_figure_hit_panel (&figure, W, H, x + 0.5, y + 0.5, &word, &patch, &column)) {
+        g_assert_false (wp_figure_hit (&figure, W, H, x + 0.5, y + 0.5, &old_word, &old_patch));
+        continue;
+      }
+      g_assert_true (wp_figure_hit (&figure, W, H, x + 0.5, y + 0.5, &old_word, &old_patch));
+      g_assert_cmpint (old_word, ==, word);
+      g_assert_cmpint (old_patch, ==, patch);
+      g_assert_cmpint (column, >=, 0);
+      g_assert_cmpint (column, <=, 2);
+      g_assert_cmpint (word, >=, 0);
+      g_assert_cmpint (word, <=, 1);
+      g_assert_cmpint (patch, >=, 0);
+      g_assert_cmpint (patch, <, 4);
+      a = pair.a_values[word][patch];
+      b = pair.b_values[word][patch];
+      if (column == 2)
+        wp_colormap_rgb (WP_COLORMAP_COOLWARM, 0.5 + 0.5 * (b - a) / half[word], expected);
+      else
+        wp_colormap_rgb (WP_COLORMAP_VIRIDIS, ((column == 0 ? a : b) - lo[word]) / (hi[word] - lo[word]), expected);
+      pixel_rgb (surface, x, y, rgb);
+      /* Pixels on a patch edge blend two patches; the rest must be the patch's colour. */
+      if (!same_colour (rgb, expected)) {
+        misses[column]++;
+        continue;
+      }
+      hits[column]++;
+      words_seen[word]++;
+      if (column == 2 && word == 0 && patch == 3) {
+        g_assert_cmpfloat (rgb[0], >, rgb[2] + 0.4);
+        reddish++;
+      }
+      if (column == 2 && word == 0 && patch == 0) {
+        g_assert_cmpfloat (rgb[2], >, rgb[0] + 0.4);
+        bluish++;
+      }
+    }
+  }
+  for (int c = 0; c < 3; c++) {
+    g_assert_cmpint (hits[c], >, 100);
+    g_assert_cmpint (misses[c], <=, hits[c] / 20);
+  }
+  g_assert_cmpint (words_seen[0], >, 100);
+  g_assert_cmpint (words_seen[1], >, 100);
+  g_assert_cmpint (reddish, >, 10);
+  g_assert_cmpint (bluish, >, 10);
+  cairo_surface_destroy (surface);
+  wp_image_free (pair.image);
+}
+
+/* A point of the figure's difference panel (column 2), or FALSE. */
+static gboolean
+find_difference_point (const WpFigure *figure,
+                       int             width,
+                       int             height,
+                       double         *px,
+                       double         *py)
+{
+  for (int y = 0; y < height; y += 2) {
+    for (int x = 0; x < width; x += 2) {
+      int word, patch, column;
+
+      if (wp_figure_hit_panel (figure, width, height, x, y, &word, &patch, &column) && column == 2) {
+        *px = x;
+        *py = y;
+        return TRUE;
+      }
+    }
+  }
+  return FALSE;
+}
+
+/* B on a 3 x 3 grid: A and B are drawn, there is no difference panel (where it would be, nothing
+ * is hit) and B's panel reports patches of its own grid. */
+static void
+test_compare_different_grids (void)
+{
+  const int        W = 600, H = 400;
+  Pair             same, different;
+  WpFigure         figure;
+  cairo_surface_t *surface;
+  double           x = -1.0, y = -1.0;
+  int              word, patch, column, b_max_patch = -1, columns_seen[3] = { 0 };
+
+  pair_init (&same, 2);
+  pair_figure (&same, &figure);
+  g_assert_true (find_difference_point (&figure, W, H, &x, &y));
+  wp_image_free (same.image);
+
+  pair_init (&different, 3);
+  pair_figure (&different, &figure);
+  g_assert_true (isnan (wp_figure_difference (&figure, 0, 0)));
+  g_assert_false (wp_figure_hit_panel (&figure, W, H, x, y, &word, &patch, &column));
+  surface = draw_figure (&figure, W, H);
+  cairo_surface_destroy (surface);
+  for (int py = 0; py < H; py += 3) {
+    for (int px = 0; px < W; px += 3) {
+      if (!wp_figure_hit_panel (&figure, W, H, px, py, &word, &patch, &column))
+        continue;
+      columns_seen[column]++;
+      if (column == 1)
+        b_max_patch = MAX (b_max_patch, patch);
+      else
+        g_assert_cmpint (patch, <, 4);
+    }
+  }
+  g_assert_cmpint (columns_seen[0], >, 0);
+  g_assert_cmpint (columns_seen[1], >, 0);
+  g_assert_cmpint (columns_seen[2], ==, 0);
+  g_assert_cmpint (b_max_patch, ==, 8);
+  wp_image_free (different.image);
+}
+
+/* A word whose text differs between the two maps gets no row; none left: nothing to hit. */
+static void
+test_compare_skips_other_words (void)
+{
+  const int        W = 600, H = 400;
+  static char      disk[] = "disk";
+  const int        only_disc[] = { 1 };
+  Pair             pair;
+  WpFigure         figure;
+  cairo_surface_t *surface;
+  int              word, patch, column, hits = 0;
+
+  pair_init (&pair, 2);
+  pair.b_words[1].text = disk;
+  pair_figure (&pair, &figure);
+  g_assert_false (wp_figure_compares_word (&figure, 1));
+  g_assert_true (isnan (wp_figure_difference (&figure, 1, 0)));
+  for (int y = 0; y < H; y += 3) {
+    for (int x = 0; x < W; x += 3) {
+      if (wp_figure_hit_panel (&figure, W, H, x, y, &word, &patch, &column)) {
+        g_assert_cmpint (word, ==, 0);
+        hits++;
+      }
+    }
+  }
+  g_assert_cmpint (hits, >, 100);
+
+  figure.words = only_disc;
+  figure.n_words = 1;
+  surface = draw_figure (&figure, W, H);
+  cairo_surface_destroy (surface);
+  for (int y = 0; y < H; y += 5) {
+    for (int x = 0; x < W; x += 5)
+      g_assert_false (wp_figure_hit_panel (&figure, W, H, x, y, &word, &patch, &column));
+  }
+  wp_image_free (pair.image);
+}
+
+/* The label map compares the two label maps: two columns, each patch in the colour of the word
+ * its own model's label map gives it, no difference; token mode is ignored. */
+static void
+test_compare_labels (void)
+{
+  static const char *const labels[] = { "<start>", "red", "disc", "<end>" };
+  /* tab10's first two colours, "red" and "disc" in the order shown */
+  static const guint32 word_colours[2] = { 0x1f77b4, 0xff7f0e };
+  const int            W = 600, H = 400;
+  Pair                 pair;
+  WpFigure             figure;
+  cairo_surface_t     *surface;
+  int                  word, patch, column, hits[3] = { 0 }, misses[3] = { 0 };
+
+  pair_init (&pair, 2);
+  pair_figure (&pair, &figure);
+  figure.style.method = WP_FIGURE_LABELS;
+  figure.token_labels = labels;
+  g_assert_true (isnan (wp_figure_difference (&figure, 0, 0)));
+  surface = draw_figure (&figure, W, H);
+  for (int y = 1; y < H; y += 3) {
+    for (int x = 1; x < W; x += 3) {
+      const int *token_labels;
+      guint32    hex;
+      double     rgb[3], expected[3];
+
+      if (!wp_figure_hit_panel (&figure, W, H, x + 0.5, y + 0.5, &word, &patch, &column))
+        continue;
+      g_assert_cmpint (word, ==, -1);
+      g_assert_cmpint (column, <=, 1);
+      token_labels = column == 0 ? pair.a_labels : pair.b_labels;
+      hex = word_colours[pair.word_of_token[token_labels[patch]]];
+      expected[0] = (hex >> 16) / 255.0;
+      expected[1] = ((hex >> 8) & 0xff) / 255.0;
+      expected[2] = (hex & 0xff) / 255.0;
+      pixel_rgb (surface, x, y, rgb);
+      if (same_colour (rgb, expected))
+        hits[column]++;
+      else
+        misses[column]++;
+    }
+  }
+  for (int c = 0; c < 2; c++) {
+    g_assert_cmpint (hits[c], >, 100);
+    g_assert_cmpint (misses[c], <=, hits[c] / 20);
+  }
+  cairo_surface_destroy (surface);
+  wp_image_free (pair.image);
+}
+
+static void
+test_compare_png_text (void)
+{
+  static const char *const labels[] = { "<start>", "red", "disc", "<end>" };
+  WpModel                  model = { 0 };
+  Pair                     pair;
+  WpFigure                 figure;
+  g_autoptr (GHashTable) text = NULL;
+  g_autoptr (GHashTable) unnamed = NULL;
+
+  pair_init (&pair, 2);
+  pair_figure (&pair, &figure);
+  figure.token_labels = labels;
+  text = wp_figure_new_png_text (&figure, &model, NULL, "img.png", NULL);
+  g_assert_cmpstr (g_hash_table_lookup (text, "wordpatch.compare"), ==, "step 200");
+  g_assert_cmpstr (g_hash_table_lookup (text, "wordpatch.words"), ==, "red,disc");
+  figure.other_label = NULL;
+  unnamed = wp_figure_new_png_text (&figure, &model, NULL, "img.png", NULL);
+  g_assert_cmpstr (g_hash_table_lookup (unnamed, "wordpatch.compare"), ==, "B");
+  wp_image_free (pair.image);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -165,5 +541,10 @@ main (int   argc,
   g_test_add_func ("/figure/hit-matches-drawing", test_hit_matches_drawing);
   g_test_add_func ("/figure/colormaps-and-ranges", test_colormaps_and_ranges);
   g_test_add_func ("/figure/token-mode", test_token_mode);
+  g_test_add_func ("/figure/compare/hit-matches-drawing", test_compare_hit_matches_drawing);
+  g_test_add_func ("/figure/compare/different-grids", test_compare_different_grids);
+  g_test_add_func ("/figure/compare/skips-other-words", test_compare_skips_other_words);
+  g_test_add_func ("/figure/compare/labels", test_compare_labels);
+  g_test_add_func ("/figure/compare/png-text", test_compare_png_text);
   return g_test_run ();
 }

@@ -1,6 +1,7 @@
 /* test-heatmap.c: `wordpatch-cli heatmap` end to end: its maps equal the similarities computed
  * from `embed`'s own output, its PNG carries the colour map's colours and the metadata that makes
- * the figure again, SVG and PDF are written, and bad input gets one clear line. */
+ * the figure again, SVG and PDF are written, --compare's differences are the two models' own maps
+ * subtracted, and bad input gets one clear line. */
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 static char *tmp_dir;
 static char *model_dir;
+static char *other_model_dir; /* the same size, another seed */
 static char *image_path;
 static char *vocab_dir;
 
@@ -31,6 +33,21 @@ ensure_model (void)
   image_path = g_build_filename (tmp_dir, "disc.png", NULL);
   g_assert_true (write_test_image (image_path));
   run_cli (&run, "init", "--config", "tiny", "--out", model_dir, "--vocab", vocab_dir, NULL);
+  g_assert_cmpint (run.status, ==, 0);
+  return run.status == 0;
+}
+
+static gboolean
+ensure_other_model (void)
+{
+  g_auto (Run) run = { 0 };
+
+  if (!ensure_model ())
+    return FALSE;
+  if (other_model_dir != NULL)
+    return TRUE;
+  other_model_dir = g_build_filename (tmp_dir, "tiny-seed-2", NULL);
+  run_cli (&run, "init", "--config", "tiny", "--seed", "2", "--out", other_model_dir, "--vocab", vocab_dir, NULL);
   g_assert_cmpint (run.status, ==, 0);
   return run.status == 0;
 }
@@ -259,10 +276,171 @@ test_batch (void)
   g_assert_no_error (error);
   g_assert_true (g_file_test (second, G_FILE_TEST_EXISTS));
 
+  /* --compare: the same code path, one comparison a pair. */
+  if (ensure_other_model ()) {
+    g_autofree char *compare_dir = g_build_filename (tmp_dir, "batch-compare", NULL);
+    g_autofree char *compared = g_build_filename (compare_dir, "000001-disc.png", NULL);
+    g_auto (Run) run_compare = { 0 };
+
+    run_cli (&run_compare, "heatmap", "--model", model_dir, "--compare", other_model_dir, "--data", data, "--out-dir", compare_dir, NULL);
+    g_assert_cmpint (run_compare.status, ==, 0);
+    assert_mentions (run_compare.out, "wrote 2 figures");
+    g_assert_true (g_file_test (compared, G_FILE_TEST_EXISTS));
+  }
+
   run_cli (&run_format, "heatmap", "--model", model_dir, "--data", data, "--out-dir", out_dir, "--format", "gif", NULL);
   g_assert_cmpint (run_format.status, ==, 2);
   run_cli (&run_mixed, "heatmap", "--model", model_dir, "--data", data, "--out", first, NULL);
   g_assert_cmpint (run_mixed.status, ==, 2);
+}
+
+/* `heatmap --json` of the caption on the test image (with --compare other when not NULL), parsed
+ * by parser; NULL (and the test failed) when it did not run. */
+static JsonObject *
+run_json (JsonParser *parser,
+          const char *model,
+          const char *other,
+          const char *name)
+{
+  g_autofree char *path = g_build_filename (tmp_dir, name, NULL);
+  g_autofree char *text = NULL;
+  g_auto (Run) run = { 0 };
+
+  if (other != NULL)
+    run_cli (&run, "heatmap", "--model", model, "--compare", other, "--image", image_path, "--text", caption, "--json", path, NULL);
+  else
+    run_cli (&run, "heatmap", "--model", model, "--image", image_path, "--text", caption, "--json", path, NULL);
+  g_assert_cmpint (run.status, ==, 0);
+  if (run.status != 0 || !g_file_get_contents (path, &text, NULL, NULL))
+    return NULL;
+  return parse_object (parser, text);
+}
+
+/* A word's map ("filip" or "sparc") in a --json object, or in its "difference". */
+static JsonArray *
+word_map (JsonObject *maps,
+          guint       word,
+          const char *difference,
+          const char *method)
+{
+  JsonObject *object = json_array_get_object_element (json_object_get_array_member (maps, "words"), word);
+
+  if (difference != NULL)
+    object = json_object_get_object_member (object, difference);
+  return json_object_get_array_member (object, method);
+}
+
+/* The same model twice: every difference is exactly 0. */
+static void
+test_compare_same_model (void)
+{
+  static const char *const methods[] = { "filip", "sparc" };
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *maps, *compare;
+  guint       n_words, checked = 0;
+
+  if (!ensure_model ())
+    return;
+  maps = run_json (parser, model_dir, model_dir, "same.json");
+  if (maps == NULL)
+    return;
+  compare = json_object_get_object_member (maps, "compare");
+  g_assert_cmpstr (json_object_get_string_member (compare, "model"), ==, model_dir);
+  n_words = json_array_get_length (json_object_get_array_member (compare, "words"));
+  g_assert_cmpuint (n_words, ==, 5);
+  for (guint w = 0; w < n_words; w++) {
+    for (guint m = 0; m < G_N_ELEMENTS (methods); m++) {
+      JsonArray *difference = word_map (compare, w, "difference", methods[m]);
+
+      g_assert_cmpuint (json_array_get_length (difference), ==, json_array_get_length (word_map (maps, w, NULL, methods[m])));
+      for (guint p = 0; p < json_array_get_length (difference); p++) {
+        g_assert_cmpfloat (json_array_get_double_element (difference, p), ==, 0.0);
+        checked++;
+      }
+    }
+  }
+  g_assert_cmpuint (checked, >, 0);
+}
+
+/* Two models: A's maps are its own (as without --compare), compare's are B's own, and the
+ * difference is B's minus A's; the PNG records the other model and the command with --compare. */
+static void
+test_compare_two_models (void)
+{
+  static const char *const methods[] = { "filip", "sparc" };
+  g_autoptr (JsonParser) a_parser = json_parser_new ();
+  g_autoptr (JsonParser) b_parser = json_parser_new ();
+  g_autoptr (JsonParser) ab_parser = json_parser_new ();
+  g_autofree char *png = NULL;
+  g_autofree char *bytes = NULL;
+  g_autofree char *quoted = NULL;
+  g_autofree char *command = NULL;
+  g_auto (Run) run_png = { 0 };
+  JsonObject *a, *b, *ab, *compare;
+  double      largest = 0.0;
+  gsize       len = 0;
+
+  if (!ensure_other_model ())
+    return;
+  a = run_json (a_parser, model_dir, NULL, "a.json");
+  b = run_json (b_parser, other_model_dir, NULL, "b.json");
+  ab = run_json (ab_parser, model_dir, other_model_dir, "ab.json");
+  if (a == NULL || b == NULL || ab == NULL)
+    return;
+  compare = json_object_get_object_member (ab, "compare");
+  g_assert_cmpstr (json_object_get_string_member (compare, "model"), ==, other_model_dir);
+  for (guint w = 0; w < 5; w++) {
+    for (guint m = 0; m < G_N_ELEMENTS (methods); m++) {
+      JsonArray *a_map = word_map (a, w, NULL, methods[m]);
+      JsonArray *b_map = word_map (b, w, NULL, methods[m]);
+      JsonArray *difference = word_map (compare, w, "difference", methods[m]);
+
+      g_assert_cmpuint (json_array_get_length (difference), ==, json_array_get_length (a_map));
+      for (guint p = 0; p < json_array_get_length (a_map); p++) {
+        const double a_value = json_array_get_double_element (a_map, p), b_value = json_array_get_double_element (b_map, p);
+
+        g_assert_cmpfloat (json_array_get_double_element (word_map (ab, w, NULL, methods[m]), p), ==, a_value);
+        g_assert_cmpfloat (json_array_get_double_element (word_map (compare, w, NULL, methods[m]), p), ==, b_value);
+        g_assert_cmpfloat_with_epsilon (json_array_get_double_element (difference, p), b_value - a_value, 1e-6);
+        largest = MAX (largest, fabs (b_value - a_value));
+      }
+    }
+  }
+  /* Different seeds: a test of subtraction, not of zeros. */
+  g_assert_cmpfloat (largest, >, 1e-3);
+
+  png = g_build_filename (tmp_dir, "compare.png", NULL);
+  run_cli (&run_png, "heatmap", "--model", model_dir, "--compare", other_model_dir, "--image", image_path, "--text", caption, "--out", png,
+           NULL);
+  g_assert_cmpint (run_png.status, ==, 0);
+  g_assert_true (g_file_get_contents (png, &bytes, &len, NULL));
+  quoted = g_shell_quote (other_model_dir);
+  command = g_strdup_printf ("--compare %s", quoted);
+  g_assert_true (contains (bytes, len, command));
+  g_assert_true (contains (bytes, len, "wordpatch.compare_model_sha256"));
+  g_assert_true (contains (bytes, len, "wordpatch.compare_model"));
+}
+
+static void
+test_compare_bad_folder (void)
+{
+  g_autofree char *missing = NULL;
+  g_autofree char *empty = NULL;
+  g_autofree char *out = NULL;
+  g_auto (Run) run_missing = { 0 };
+  g_auto (Run) run_empty = { 0 };
+
+  if (!ensure_model ())
+    return;
+  missing = g_build_filename (tmp_dir, "no-such-model", NULL);
+  empty = g_build_filename (tmp_dir, "not-a-model", NULL);
+  out = g_build_filename (tmp_dir, "never-compared.png", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (empty, 0755), ==, 0);
+  run_cli (&run_missing, "heatmap", "--model", model_dir, "--compare", missing, "--image", image_path, "--text", caption, "--out", out, NULL);
+  assert_failure (&run_missing, missing, NULL, NULL);
+  run_cli (&run_empty, "heatmap", "--model", model_dir, "--compare", empty, "--image", image_path, "--text", caption, "--out", out, NULL);
+  assert_failure (&run_empty, empty, NULL, NULL);
+  g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
 }
 
 int
@@ -277,11 +455,15 @@ main (int   argc,
   g_test_add_func ("/heatmap/png-svg-pdf", test_png_svg_pdf);
   g_test_add_func ("/heatmap/bad-input", test_bad_input);
   g_test_add_func ("/heatmap/batch", test_batch);
+  g_test_add_func ("/heatmap/compare/same-model", test_compare_same_model);
+  g_test_add_func ("/heatmap/compare/two-models", test_compare_two_models);
+  g_test_add_func ("/heatmap/compare/bad-folder", test_compare_bad_folder);
   status = g_test_run ();
   if (tmp_dir != NULL)
     remove_tree (tmp_dir);
   g_free (tmp_dir);
   g_free (model_dir);
+  g_free (other_model_dir);
   g_free (image_path);
   g_free (vocab_dir);
   return status;

@@ -62,25 +62,34 @@ select_words (const WpWordMaps *maps,
   return TRUE;
 }
 
+/* "name": b - a over P patches */
 static void
-add_maps_json (const WpModel         *model,
-               const WpWordMaps      *maps,
-               const WpTextEmbedding *text,
-               const char            *image_path,
-               const char            *caption,
-               const char            *path,
-               GError               **error)
+add_difference (JsonBuilder *builder,
+                const char  *name,
+                const float *b,
+                const float *a,
+                int          P)
 {
-  g_autoptr (JsonBuilder) builder = json_builder_new ();
-  g_autoptr (JsonGenerator) generator = json_generator_new ();
-  g_autoptr (JsonNode) root = NULL;
+  g_autofree float *difference = g_new (float, P);
+
+  for (int p = 0; p < P; p++)
+    difference[p] = b[p] - a[p];
+  json_builder_set_member_name (builder, name);
+  wp_cli_add_float_array (builder, difference, P);
+}
+
+/* One model's maps as members of the object being built. With compared (the other model's maps,
+ * against compared->maps), each word the figure compares also gets its "difference", these maps
+ * minus compared->maps, when the two have the same patch grid. */
+static void
+add_maps_members (JsonBuilder           *builder,
+                  const WpModel         *model,
+                  const WpWordMaps      *maps,
+                  const WpTextEmbedding *text,
+                  const WpFigure        *compared)
+{
   const int P = maps->n_patches;
 
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "image");
-  json_builder_add_string_value (builder, image_path);
-  json_builder_set_member_name (builder, "caption");
-  json_builder_add_string_value (builder, caption);
   json_builder_set_member_name (builder, "grid");
   json_builder_add_int_value (builder, maps->grid);
   json_builder_set_member_name (builder, "crop");
@@ -111,9 +120,50 @@ add_maps_json (const WpModel         *model,
     wp_cli_add_float_array (builder, maps->words[w].filip, P);
     json_builder_set_member_name (builder, "sparc");
     wp_cli_add_float_array (builder, maps->words[w].sparc, P);
+    if (compared != NULL && wp_figure_compares_word (compared, w) && compared->maps->grid == maps->grid) {
+      const WpWordMap *base = &compared->maps->words[w];
+
+      json_builder_set_member_name (builder, "difference");
+      json_builder_begin_object (builder);
+      add_difference (builder, "filip", maps->words[w].filip, base->filip, P);
+      add_difference (builder, "sparc", maps->words[w].sparc, base->sparc, P);
+      json_builder_end_object (builder);
+    }
     json_builder_end_object (builder);
   }
   json_builder_end_array (builder);
+}
+
+/* The maps of the figure (and of its comparison, other_path being the second model as given). */
+static void
+add_maps_json (const WpFigure        *figure,
+               const WpModel         *model,
+               const WpTextEmbedding *text,
+               const WpModel         *other,
+               const char            *other_path,
+               const WpTextEmbedding *other_text,
+               const char            *image_path,
+               const char            *path,
+               GError               **error)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
+  g_autoptr (JsonNode) root = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "image");
+  json_builder_add_string_value (builder, image_path);
+  json_builder_set_member_name (builder, "caption");
+  json_builder_add_string_value (builder, figure->caption);
+  add_maps_members (builder, model, figure->maps, text, NULL);
+  if (figure->other_maps != NULL) {
+    json_builder_set_member_name (builder, "compare");
+    json_builder_begin_object (builder);
+    json_builder_set_member_name (builder, "model");
+    json_builder_add_string_value (builder, other_path);
+    add_maps_members (builder, other, figure->other_maps, other_text, figure);
+    json_builder_end_object (builder);
+  }
   json_builder_end_object (builder);
   root = json_builder_get_root (builder);
   json_generator_set_root (generator, root);
@@ -122,13 +172,36 @@ add_maps_json (const WpModel         *model,
 
 /* What every figure of one invocation shares. */
 typedef struct {
-  WpModel      *model;
-  const char   *model_path; /* as given, NULL for the bundled model */
-  char         *model_sha256;
+  WpModel    *model;
+  const char *model_path; /* as given, NULL for the bundled model */
+  char       *model_sha256;
+  char       *label;
+  /* --compare: the second model, NULL without */
+  WpModel      *other;
+  const char   *other_path;
+  char         *other_sha256;
+  char         *other_label;
   WpFigureStyle style;
   const char   *tokens;
   int           width, height;
 } Job;
+
+static char *
+weights_sha256 (const WpModel *model)
+{
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) model->params, model->n_params * sizeof (float));
+}
+
+/* A comparison's column title: the model as given on the command line, and its step when it is
+ * a checkpoint. */
+static char *
+model_label (const char    *path,
+             const WpModel *model)
+{
+  const char *name = path != NULL ? path : "bundled";
+
+  return model->step > 0 ? g_strdup_printf ("%s, step %" G_GINT64_FORMAT, name, model->step) : g_strdup (name);
+}
 
 static void
 append_option (GString    *command,
@@ -152,6 +225,8 @@ figure_command (const Job  *job,
 
   if (job->model_path != NULL)
     append_option (command, "--model", job->model_path);
+  if (job->other_path != NULL)
+    append_option (command, "--compare", job->other_path);
   append_option (command, "--image", image_path);
   append_option (command, "--text", caption);
   if (job->tokens != NULL)
@@ -181,21 +256,37 @@ figure_command (const Job  *job,
   return g_string_free (command, FALSE);
 }
 
-/* One image and caption: the maps, the JSON (when json_path is set), the figure (when out is). */
+/* The maps of image and caption under model, and the caption's embedding (for its tokens). */
+static WpWordMaps *
+embed_maps (const WpModel    *model,
+            const WpImage    *image,
+            const char       *caption,
+            WpTextEmbedding **text)
+{
+  g_autoptr (WpImageEmbedding) image_embedding = wp_embed_image (model, image);
+
+  *text = wp_embed_text (model, caption);
+  return wp_word_maps_new (model, image_embedding, *text);
+}
+
+/* One image and caption: the maps, the JSON (when json_path is set), the figure (when out is). In
+ * batch mode words of --tokens the caption lacks are skipped, and warnings start a new line under
+ * the progress bar. */
 static gboolean
 render_one (const Job  *job,
             const char *image_path,
             const char *caption,
-            gboolean    skip_absent_words,
+            gboolean    batch,
             const char *out,
             const char *json_path,
             GError    **error)
 {
   const WpModel *model = job->model;
   g_autoptr (WpImage) image = wp_image_load (image_path, error);
-  g_autoptr (WpImageEmbedding) image_embedding = NULL;
-  g_autoptr (WpTextEmbedding) text_embedding = NULL;
+  g_autoptr (WpTextEmbedding) text = NULL;
+  g_autoptr (WpTextEmbedding) other_text = NULL;
   g_autoptr (WpWordMaps) maps = NULL;
+  g_autoptr (WpWordMaps) other_maps = NULL;
   g_autoptr (GArray) words = g_array_new (FALSE, FALSE, sizeof (int));
   g_autoptr (GHashTable) png_text = NULL;
   g_autofree char *command = NULL;
@@ -203,27 +294,42 @@ render_one (const Job  *job,
 
   if (image == NULL)
     return FALSE;
-  image_embedding = wp_embed_image (model, image);
-  text_embedding = wp_embed_text (model, caption);
-  maps = wp_word_maps_new (model, image_embedding, text_embedding);
-  if (job->tokens != NULL && !select_words (maps, job->tokens, skip_absent_words, words, error))
+  maps = embed_maps (model, image, caption, &text);
+  if (job->tokens != NULL && !select_words (maps, job->tokens, batch, words, error))
     return FALSE;
-  if (json_path != NULL) {
-    add_maps_json (model, maps, text_embedding, image_path, caption, json_path, error);
-    if (error != NULL && *error != NULL)
-      return FALSE;
-  }
-  if (out == NULL)
-    return TRUE;
-
   figure.image = image;
   figure.maps = maps;
   figure.caption = caption;
   figure.style = job->style;
   figure.words = words->len > 0 ? (const int *) words->data : NULL;
   figure.n_words = (int) words->len;
+  if (job->other != NULL) {
+    other_maps = embed_maps (job->other, image, caption, &other_text);
+    figure.other_maps = other_maps;
+    figure.label = job->label;
+    figure.other_label = job->other_label;
+    for (int i = 0; i < (figure.words != NULL ? figure.n_words : maps->n_words); i++) {
+      const int word = figure.words != NULL ? figure.words[i] : i;
+
+      if (!wp_figure_compares_word (&figure, word))
+        fprintf (stderr, "%swordpatch-cli: warning: %s: %s splits the caption's word '%s' differently: left out of the comparison\n",
+                 batch ? "\n" : "", image_path, job->other_path, maps->words[word].text);
+    }
+  }
+  if (json_path != NULL) {
+    add_maps_json (&figure, model, text, job->other, job->other_path, other_text, image_path, json_path, error);
+    if (error != NULL && *error != NULL)
+      return FALSE;
+  }
+  if (out == NULL)
+    return TRUE;
+
   command = figure_command (job, image_path, caption, out);
   png_text = wp_figure_new_png_text (&figure, model, job->model_sha256, image_path, command);
+  if (job->other != NULL) {
+    g_hash_table_insert (png_text, "wordpatch.compare_model", g_strdup (job->other->path));
+    g_hash_table_insert (png_text, "wordpatch.compare_model_sha256", g_strdup (job->other_sha256));
+  }
   return wp_figure_export (&figure, out, job->width, job->height, png_text, error);
 }
 
@@ -280,6 +386,7 @@ wp_cli_heatmap (int    argc,
                 char **argv)
 {
   g_autofree char *model_path = NULL;
+  g_autofree char *compare_path = NULL;
   g_autofree char *image_path = NULL;
   g_autofree char *caption = NULL;
   g_autofree char *tokens = NULL;
@@ -296,6 +403,8 @@ wp_cli_heatmap (int    argc,
   gboolean         grid = FALSE, smooth = FALSE, patch_grid = FALSE;
   GOptionEntry     entries[] = {
         { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "Model folder, .safetensors or training run (default: the bundled model)", "DIR" },
+        { "compare", 0, 0, G_OPTION_ARG_FILENAME, &compare_path,
+          "Compare with a second model (model folder, .safetensors or training run): per word both maps and their difference", "DIR2" },
         { "image", 'i', 0, G_OPTION_ARG_FILENAME, &image_path, "Image file", "IMG" },
         { "text", 't', 0, G_OPTION_ARG_STRING, &caption, "Caption", "TEXT" },
         { "tokens", 'w', 0, G_OPTION_ARG_STRING, &tokens, "Words to show, comma-separated, word#N for its N-th occurrence (default: all)", "a,b" },
@@ -317,6 +426,7 @@ wp_cli_heatmap (int    argc,
   };
   g_autoptr (GError) error = NULL;
   g_autoptr (WpModel) model = NULL;
+  g_autoptr (WpModel) other = NULL;
   Job job = { 0 };
   int status = 0;
 
@@ -357,9 +467,18 @@ wp_cli_heatmap (int    argc,
   model = wp_cli_load_model (model_path, &error);
   if (model == NULL)
     return wp_cli_fail (error);
+  if (compare_path != NULL && (other = wp_model_load (compare_path, &error)) == NULL)
+    return wp_cli_fail (error);
   job.model = model;
   job.model_path = model_path;
-  job.model_sha256 = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) model->params, model->n_params * sizeof (float));
+  job.model_sha256 = weights_sha256 (model);
+  job.label = model_label (model_path, model);
+  if (other != NULL) {
+    job.other = other;
+    job.other_path = compare_path;
+    job.other_sha256 = weights_sha256 (other);
+    job.other_label = model_label (compare_path, other);
+  }
   job.tokens = tokens;
   job.width = width;
   job.height = height;
@@ -370,5 +489,8 @@ wp_cli_heatmap (int    argc,
   else if (out != NULL)
     printf ("wrote %s\n", out);
   g_free (job.model_sha256);
+  g_free (job.label);
+  g_free (job.other_sha256);
+  g_free (job.other_label);
   return status;
 }

@@ -10,7 +10,8 @@
 
 #include "wordpatch/error.h"
 
-/* Small multiples drawn at most (more words than this are left out of the grid). */
+/* Small multiples drawn at most (more words than this are left out of the grid, and a comparison
+ * keeps the rows that fit in as many panels). */
 #define WP_MAPS_MAX_PANELS 64
 
 /* Colour maps as stops at t = 0, 0.1, ..., 1 (matplotlib's viridis and magma; coolwarm as
@@ -138,11 +139,61 @@ n_items (const WpFigure *figure)
   return figure->token_labels != NULL ? figure->maps->n_tokens : figure->maps->n_words;
 }
 
-void
-wp_figure_word_range (const WpFigure *figure,
+/* One model's side of a comparison as a figure of its own, so that everything drawing a single
+ * model's maps draws either column: column 1 shows the other model's maps, both show words.
+ * Outside compare mode, the figure itself. */
+static void
+column_figure (const WpFigure *figure,
+               int             column,
+               WpFigure       *out)
+{
+  *out = *figure;
+  if (figure->other_maps == NULL)
+    return;
+  if (column == 1)
+    out->maps = figure->other_maps;
+  out->other_maps = NULL;
+  out->token_labels = NULL;
+}
+
+gboolean
+wp_figure_compares_word (const WpFigure *figure,
+                         int             word)
+{
+  const WpWordMaps *a = figure->maps, *b = figure->other_maps;
+
+  return b != NULL && word >= 0 && word < a->n_words && word < b->n_words && g_strcmp0 (a->words[word].text, b->words[word].text) == 0;
+}
+
+static gboolean
+same_grid (const WpFigure *figure)
+{
+  const WpWordMaps *a = figure->maps, *b = figure->other_maps;
+
+  return b != NULL && a->grid == b->grid && a->n_patches == b->n_patches;
+}
+
+float
+wp_figure_difference (const WpFigure *figure,
                       int             word,
-                      double         *lo,
-                      double         *hi)
+                      int             patch)
+{
+  WpFigure a, b;
+
+  if (figure->style.method == WP_FIGURE_LABELS || !same_grid (figure) || !wp_figure_compares_word (figure, word) || patch < 0 ||
+      patch >= figure->maps->n_patches)
+    return NAN;
+  column_figure (figure, 0, &a);
+  column_figure (figure, 1, &b);
+  return word_values (&b, word)[patch] - word_values (&a, word)[patch];
+}
+
+/* The range of one map (outside compare mode, or one column of a comparison). */
+static void
+map_range (const WpFigure *figure,
+           int             word,
+           double         *lo,
+           double         *hi)
 {
   const float *values = word_values (figure, word);
   const int    P = figure->maps->n_patches;
@@ -164,6 +215,43 @@ wp_figure_word_range (const WpFigure *figure,
     *lo = 0.0;
     *hi = 1.0;
   }
+}
+
+void
+wp_figure_word_range (const WpFigure *figure,
+                      int             word,
+                      double         *lo,
+                      double         *hi)
+{
+  WpFigure column;
+  double   other_lo, other_hi;
+
+  column_figure (figure, 0, &column);
+  map_range (&column, word, lo, hi);
+  if (!wp_figure_compares_word (figure, word))
+    return;
+  column_figure (figure, 1, &column);
+  map_range (&column, word, &other_lo, &other_hi);
+  *lo = MIN (*lo, other_lo);
+  *hi = MAX (*hi, other_hi);
+}
+
+/* The half-width of the range, centred on 0, that word's difference is coloured with. */
+static double
+difference_range (const WpFigure *figure,
+                  int             word)
+{
+  double range = 0.0;
+
+  if (figure->style.fixed_scale)
+    return figure->style.hi - figure->style.lo;
+  for (int p = 0; p < figure->maps->n_patches; p++) {
+    const float d = wp_figure_difference (figure, word, p);
+
+    if (isfinite (d))
+      range = MAX (range, fabs (d));
+  }
+  return range;
 }
 
 static double
@@ -241,6 +329,25 @@ patch_colour (const WpFigure *figure,
   }
 }
 
+/* A patch of a difference panel: B - A on the diverging map, white at 0, the ends at -+range. */
+static guint32
+difference_colour (const WpFigure *figure,
+                   int             word,
+                   double          range,
+                   int             p)
+{
+  const float d = wp_figure_difference (figure, word, p);
+  double      rgb[3];
+
+  /* Zero SPARC weights are transparent in the A and B panels; where both are zero the word is
+   * absent from the patch under either model, which a white "no change" would hide. */
+  if (!isfinite (d) ||
+      (figure->style.method == WP_FIGURE_SPARC && figure->maps->words[word].sparc[p] <= 0.0f && figure->other_maps->words[word].sparc[p] <= 0.0f))
+    return 0;
+  wp_colormap_rgb (WP_COLORMAP_COOLWARM, range > 0.0 ? 0.5 + 0.5 * d / range : 0.5, rgb);
+  return premultiplied (rgb, figure->style.opacity);
+}
+
 static cairo_surface_t *
 image_surface (const WpImage *image)
 {
@@ -281,31 +388,40 @@ draw_text (cairo_t    *cr,
   cairo_show_text (cr, text);
 }
 
-/* The image, fitted into the box, with the words' overlay on the region the model saw. */
+/* Where the image goes in a panel's box (x, y, width, height): fitted and centred. */
 static void
-draw_panel (cairo_t        *cr,
-            const WpFigure *figure,
-            const int      *words,
-            int             n_words,
-            double          x,
-            double          y,
-            double          width,
-            double          height)
+panel_fit (const WpImage *image,
+           const double  *box,
+           double        *scale,
+           double        *ox,
+           double        *oy)
+{
+  *scale = MIN (box[2] / image->width, box[3] / image->height);
+  *ox = box[0] + (box[2] - image->width * *scale) / 2;
+  *oy = box[1] + (box[3] - image->height * *scale) / 2;
+}
+
+/* The image fitted into the box, with colours (one premultiplied colour a patch of maps,
+ * row-major) over the region the model saw. */
+static void
+draw_panel (cairo_t          *cr,
+            const WpFigure   *figure,
+            const WpWordMaps *maps,
+            const guint32    *colours,
+            const double     *box)
 {
   const WpImage     *image = figure->image;
-  const WpWordMaps  *maps = figure->maps;
   const WpImageCrop *crop = &maps->crop;
   const int          grid = maps->grid;
-  const double       scale = MIN (width / image->width, height / image->height);
-  const double       ox = x + (width - image->width * scale) / 2, oy = y + (height - image->height * scale) / 2;
   cairo_surface_t   *picture = image_surface (image);
   cairo_surface_t   *overlay = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, grid, grid);
   const int          stride = cairo_image_surface_get_stride (overlay);
   cairo_pattern_t   *pattern;
   cairo_matrix_t     matrix;
   guint8            *data;
-  g_autofree double *ranges = g_new (double, 2 * MAX (n_words, 1));
+  double             scale, ox, oy;
 
+  panel_fit (image, box, &scale, &ox, &oy);
   cairo_save (cr);
   cairo_translate (cr, ox, oy);
   cairo_scale (cr, scale, scale);
@@ -315,11 +431,8 @@ draw_panel (cairo_t        *cr,
 
   cairo_surface_flush (overlay);
   data = cairo_image_surface_get_data (overlay);
-  /* Each word's range once, not once a patch. */
-  for (int i = 0; i < n_words; i++)
-    wp_figure_word_range (figure, words[i], &ranges[2 * i], &ranges[2 * i + 1]);
-  for (int p = 0; p < grid * grid; p++)
-    ((guint32 *) (data + (gsize) (p / grid) * stride))[p % grid] = patch_colour (figure, words, n_words, ranges, p);
+  for (int p = 0; p < maps->n_patches; p++)
+    ((guint32 *) (data + (gsize) (p / grid) * stride))[p % grid] = colours[p];
   cairo_surface_mark_dirty (overlay);
 
   cairo_rectangle (cr, crop->x, crop->y, crop->width, crop->height);
@@ -350,27 +463,46 @@ draw_panel (cairo_t        *cr,
   cairo_surface_destroy (picture);
 }
 
+/* A panel of the words (one: the colour map over ranges, a lo and hi pair a word; several: each
+ * patch in the colour of the best). */
 static void
-draw_colour_bar (cairo_t        *cr,
-                 const WpFigure *figure,
-                 const int      *words,
-                 int             n_words,
-                 double          x,
-                 double          y,
-                 double          width,
-                 double          height,
-                 double          font)
+draw_words_panel (cairo_t        *cr,
+                  const WpFigure *figure,
+                  const int      *words,
+                  int             n_words,
+                  const double   *ranges,
+                  const double   *box)
+{
+  g_autofree guint32 *colours = g_new (guint32, figure->maps->n_patches);
+
+  for (int p = 0; p < figure->maps->n_patches; p++)
+    colours[p] = patch_colour (figure, words, n_words, ranges, p);
+  draw_panel (cr, figure, figure->maps, colours, box);
+}
+
+/* A colour bar from lo (bottom) to hi (top), labelled "min" and "max" when it stands for several
+ * ranges; threshold, when finite, is marked. */
+static void
+draw_colour_bar (cairo_t   *cr,
+                 WpColormap colormap,
+                 double     lo,
+                 double     hi,
+                 gboolean   per_map,
+                 double     threshold,
+                 double     x,
+                 double     y,
+                 double     width,
+                 double     height,
+                 double     font)
 {
   const double     bar = MIN (width * 0.3, font * 1.4);
-  const gboolean   per_map = !figure->style.fixed_scale && n_words > 1;
   cairo_pattern_t *gradient = cairo_pattern_create_linear (0, y + height, 0, y);
   char             label[64];
-  double           lo = 0.0, hi = 1.0;
 
   for (int i = 0; i <= 20; i++) {
     double rgb[3];
 
-    wp_colormap_rgb (figure->style.colormap, i / 20.0, rgb);
+    wp_colormap_rgb (colormap, i / 20.0, rgb);
     cairo_pattern_add_color_stop_rgb (gradient, i / 20.0, rgb[0], rgb[1], rgb[2]);
   }
   cairo_rectangle (cr, x, y, bar, height);
@@ -378,15 +510,11 @@ draw_colour_bar (cairo_t        *cr,
   cairo_fill (cr);
   cairo_pattern_destroy (gradient);
   cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
-  if (!per_map)
-    wp_figure_word_range (figure, words[0], &lo, &hi);
   g_snprintf (label, sizeof label, per_map ? "max" : "%.3g", hi);
   draw_text (cr, label, x + bar + font * 0.3, y + font * 0.8, font * 0.8, width - bar - font * 0.3);
   g_snprintf (label, sizeof label, per_map ? "min" : "%.3g", lo);
   draw_text (cr, label, x + bar + font * 0.3, y + height, font * 0.8, width - bar - font * 0.3);
-  if (figure->style.method == WP_FIGURE_SPARC && !per_map && hi > lo) {
-    /* Weights below 1/P were dropped before renormalising: mark where that would sit. */
-    const double threshold = 1.0 / figure->maps->n_patches;
+  if (isfinite (threshold) && !per_map && hi > lo) {
     const double ty = y + height * (1.0 - normalised (threshold, lo, hi));
 
     cairo_move_to (cr, x - font * 0.2, ty);
@@ -422,15 +550,70 @@ draw_legend (cairo_t        *cr,
 
 /* Where everything of a figure goes; drawing and hit-testing share it. */
 typedef struct {
-  int       *all; /* owned: 0 .. W-1 when the figure shows every word */
+  int       *all; /* owned: the words shown when they are not figure->words as given */
   const int *words;
   int        n_words;
   double     font, margin, side, top;
   int        n_panels;
   double     panel[WP_MAPS_MAX_PANELS][4]; /* x, y, width, height of each image panel */
-  double     label[WP_MAPS_MAX_PANELS][2]; /* where a grid panel's word goes */
+  double     label[WP_MAPS_MAX_PANELS][2]; /* where a grid panel's word goes (compare mode: its row's) */
   gboolean   legend, grid;
+  /* Compare mode: panel i is column i % n_columns of row i / n_columns, the row of words[row] (one
+   * row of every word for the label map). The difference column is laid out even when it is not
+   * drawn, so that the note saying why takes its place. */
+  gboolean compare, difference;
+  int      n_columns;
+  double   row_font;   /* of the rows' words */
+  double   name_width; /* room for a row's word */
+  double   heading;    /* baseline of the column titles */
 } Layout;
+
+static void
+layout_compare (Layout         *l,
+                const WpFigure *figure,
+                double          width,
+                double          height)
+{
+  const gboolean labels = figure->style.method == WP_FIGURE_LABELS;
+  const int      n = figure->words != NULL ? figure->n_words : figure->maps->n_words;
+  const double   y0 = l->top + l->margin + l->font * 1.3;
+  /* Each row's word on its left: rows are short, the width is shared by three panels. */
+  const double names = labels ? 0.0 : MIN (width * 0.12, l->font * 5);
+  double       cell_w, cell_h;
+  int          n_rows;
+
+  l->all = g_new (int, MAX (n, 1));
+  for (int i = 0; i < n; i++) {
+    const int word = figure->words != NULL ? figure->words[i] : i;
+
+    if (wp_figure_compares_word (figure, word))
+      l->all[l->n_words++] = word;
+  }
+  l->words = l->all;
+  l->compare = TRUE;
+  l->legend = labels;
+  l->difference = !labels && same_grid (figure);
+  l->n_columns = labels ? 2 : 3;
+  if (!labels)
+    l->n_words = MIN (l->n_words, WP_MAPS_MAX_PANELS / l->n_columns);
+  n_rows = labels ? 1 : l->n_words;
+  l->heading = l->top + l->margin + l->font * 0.8;
+  cell_w = (width - names - l->side - 3 * l->margin) / l->n_columns;
+  cell_h = (height - y0 - l->margin) / MAX (n_rows, 1);
+  l->row_font = MIN (l->font * 0.8, cell_h / 2);
+  l->n_panels = n_rows * l->n_columns;
+  for (int i = 0; i < l->n_panels; i++) {
+    const double cx = l->margin + names + (i % l->n_columns) * cell_w, cy = y0 + (i / l->n_columns) * cell_h;
+
+    l->label[i][0] = l->margin;
+    l->label[i][1] = cy + cell_h / 2 + l->row_font * 0.35;
+    l->panel[i][0] = cx + l->font * 0.2;
+    l->panel[i][1] = cy + l->font * 0.1;
+    l->panel[i][2] = cell_w - l->font * 0.4;
+    l->panel[i][3] = cell_h - l->font * 0.2;
+  }
+  l->name_width = names - l->font * 0.2;
+}
 
 static void
 layout_init (Layout         *l,
@@ -441,6 +624,14 @@ layout_init (Layout         *l,
   const WpFigureStyle *style = &figure->style;
 
   memset (l, 0, sizeof *l);
+  l->font = MAX (9.0, MIN (width, height) * 0.035);
+  l->margin = l->font * 0.8;
+  l->side = MIN (width * 0.2, l->font * 8);
+  l->top = l->font * 2.0;
+  if (figure->other_maps != NULL) {
+    layout_compare (l, figure, width, height);
+    return;
+  }
   l->words = figure->words;
   l->n_words = figure->n_words;
   if (l->words == NULL) {
@@ -450,10 +641,6 @@ layout_init (Layout         *l,
     l->words = l->all;
     l->n_words = n_items (figure);
   }
-  l->font = MAX (9.0, MIN (width, height) * 0.035);
-  l->margin = l->font * 0.8;
-  l->side = MIN (width * 0.2, l->font * 8);
-  l->top = l->font * 2.0;
   l->legend = style->method == WP_FIGURE_LABELS || (!style->grid && l->n_words > 1);
   l->grid = style->grid && style->method != WP_FIGURE_LABELS && l->n_words > 0;
   if (l->grid) {
@@ -488,6 +675,92 @@ layout_clear (Layout *l)
   g_clear_pointer (&l->all, g_free);
 }
 
+/* The word panel i shows, -1 when it shows several. */
+static int
+panel_word (const Layout *l,
+            int           i)
+{
+  if (l->compare && !l->legend)
+    return l->words[i / l->n_columns];
+  if (l->grid)
+    return l->words[i];
+  return l->n_words == 1 ? l->words[0] : -1;
+}
+
+/* The rows of a comparison: A, B and B - A panels with their titles, and per row the colour bar
+ * A and B share and the difference's own (the label map: the two maps and the legend). */
+static void
+draw_compare (cairo_t        *cr,
+              const WpFigure *figure,
+              const Layout   *l,
+              double          width)
+{
+  const WpFigureStyle *style = &figure->style;
+  const double         bar_x = width - l->side - l->margin, bar_w = l->side / 2;
+  g_autofree char     *a_title = figure->label != NULL ? g_strdup_printf ("A: %s", figure->label) : g_strdup ("A");
+  g_autofree char     *b_title = figure->other_label != NULL ? g_strdup_printf ("B: %s", figure->other_label) : g_strdup ("B");
+  const char          *titles[3] = { a_title, b_title, "B − A" };
+  g_autofree guint32  *colours = g_new (guint32, figure->maps->n_patches);
+  WpFigure             columns[2];
+
+  column_figure (figure, 0, &columns[0]);
+  column_figure (figure, 1, &columns[1]);
+  cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
+  if (l->n_panels == 0) {
+    draw_text (cr, "no word to compare", l->margin, l->heading, l->font * 0.9, width - 2 * l->margin);
+    return;
+  }
+  for (int c = 0; c < l->n_columns; c++) {
+    double scale, ox, oy;
+
+    if (c == 2 && !l->difference)
+      continue;
+    /* Over the image, which its box centres. */
+    panel_fit (figure->image, l->panel[c], &scale, &ox, &oy);
+    draw_text (cr, titles[c], ox, l->heading, l->font * 0.9, l->panel[c][2] - (ox - l->panel[c][0]));
+  }
+  if (l->legend) {
+    for (int c = 0; c < 2; c++)
+      draw_words_panel (cr, &columns[c], l->words, l->n_words, NULL, l->panel[c]);
+    draw_legend (cr, &columns[0], l->words, l->n_words, bar_x, l->top + l->margin + l->font * 1.3, l->side, l->font);
+    return;
+  }
+  draw_text (cr, "A, B", bar_x, l->heading, l->font * 0.8, bar_w);
+  if (l->difference) {
+    draw_text (cr, "B − A", bar_x + bar_w, l->heading, l->font * 0.8, bar_w);
+  } else {
+    double scale, ox, oy;
+
+    panel_fit (figure->image, l->panel[2], &scale, &ox, &oy);
+    draw_text (cr, "different patch grids: no difference map", ox, oy + l->font, l->font * 0.8, l->panel[2][2] - (ox - l->panel[2][0]));
+  }
+  for (int row = 0; row < l->n_words; row++) {
+    const int     i = row * l->n_columns, word = l->words[row];
+    const double *box = l->panel[i];
+    const double  half = l->difference ? difference_range (figure, word) : 0.0;
+    double        range[2], scale, ox, oy, font;
+
+    wp_figure_word_range (figure, word, &range[0], &range[1]);
+    cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
+    draw_text (cr, columns[0].maps->words[word].text, l->label[i][0], l->label[i][1], l->row_font, l->name_width);
+    for (int c = 0; c < 2; c++)
+      draw_words_panel (cr, &columns[c], &word, 1, range, l->panel[i + c]);
+    if (l->difference) {
+      for (int p = 0; p < figure->maps->n_patches; p++)
+        colours[p] = difference_colour (figure, word, half, p);
+      draw_panel (cr, figure, figure->maps, colours, l->panel[i + 2]);
+    }
+    /* Beside the row, as tall as its images. */
+    panel_fit (figure->image, box, &scale, &ox, &oy);
+    font = MIN (l->font, figure->image->height * scale / 2.5);
+    draw_colour_bar (cr, style->colormap, range[0], range[1], FALSE,
+                     style->method == WP_FIGURE_SPARC && same_grid (figure) ? 1.0 / figure->maps->n_patches : NAN, bar_x, oy, bar_w,
+                     figure->image->height * scale, font);
+    if (l->difference)
+      draw_colour_bar (cr, WP_COLORMAP_COOLWARM, -half, half, FALSE, NAN, bar_x + bar_w, oy, bar_w, figure->image->height * scale, font);
+  }
+}
+
 void
 wp_figure_draw (cairo_t        *cr,
                 const WpFigure *figure,
@@ -505,7 +778,8 @@ wp_figure_draw (cairo_t        *cr,
   cairo_rectangle (cr, 0, 0, width, height);
   cairo_fill (cr);
 
-  for (int i = 0; i < l.n_words && !style->grid; i++)
+  /* A comparison names its words on their rows. */
+  for (int i = 0; i < l.n_words && !style->grid && !l.compare; i++)
     g_string_append_printf (names, "%s%s", i > 0 ? ", " : "", item_text (figure, l.words[i]));
   title = g_strdup_printf ("\"%s\" - %s%s%s", figure->caption != NULL ? figure->caption : "", method_titles[style->method],
                            names->len > 0 ? ": " : "", names->str);
@@ -513,22 +787,82 @@ wp_figure_draw (cairo_t        *cr,
   cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
   draw_text (cr, title, l.margin, l.margin + l.font, l.font, width - 2 * l.margin);
 
+  if (l.compare) {
+    draw_compare (cr, figure, &l, width);
+    cairo_restore (cr);
+    layout_clear (&l);
+    return;
+  }
   for (int i = 0; i < l.n_panels; i++) {
+    const int         *words = l.grid ? l.words + i : l.words;
+    const int          n_words = l.grid ? 1 : l.n_words;
+    g_autofree double *ranges = g_new (double, 2 * MAX (n_words, 1));
+
     if (l.grid) {
       cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
       draw_text (cr, item_text (figure, l.words[i]), l.label[i][0], l.label[i][1], l.font * 0.8, l.panel[i][2]);
     }
-    draw_panel (cr, figure, l.grid ? l.words + i : l.words, l.grid ? 1 : l.n_words, l.panel[i][0], l.panel[i][1], l.panel[i][2],
-                l.panel[i][3]);
+    /* Each word's range once, not once a patch. */
+    for (int w = 0; w < n_words; w++)
+      wp_figure_word_range (figure, words[w], &ranges[2 * w], &ranges[2 * w + 1]);
+    draw_words_panel (cr, figure, words, n_words, ranges, l.panel[i]);
   }
 
-  if (l.legend)
+  if (l.legend) {
     draw_legend (cr, figure, l.words, l.n_words, width - l.side - l.margin, l.top + l.margin, l.side, l.font);
-  else if (l.n_words > 0)
-    draw_colour_bar (cr, figure, l.words, style->grid ? l.n_words : 1, width - l.side - l.margin, l.top + l.margin + l.font, l.side,
-                     MIN (height - l.top - 2 * l.margin - 2 * l.font, l.font * 12), l.font);
+  } else if (l.n_words > 0) {
+    const gboolean per_map = !style->fixed_scale && style->grid && l.n_words > 1;
+    double         lo = 0.0, hi = 1.0;
+
+    if (!per_map)
+      wp_figure_word_range (figure, l.words[0], &lo, &hi);
+    /* Weights below 1/P were dropped before renormalising: the mark shows where that would sit. */
+    draw_colour_bar (cr, style->colormap, lo, hi, per_map, style->method == WP_FIGURE_SPARC ? 1.0 / figure->maps->n_patches : NAN,
+                     width - l.side - l.margin, l.top + l.margin + l.font, l.side, MIN (height - l.top - 2 * l.margin - 2 * l.font, l.font * 12),
+                     l.font);
+  }
   cairo_restore (cr);
   layout_clear (&l);
+}
+
+gboolean
+wp_figure_hit_panel (const WpFigure *figure,
+                     double          width,
+                     double          height,
+                     double          x,
+                     double          y,
+                     int            *word,
+                     int            *patch,
+                     int            *column)
+{
+  gboolean hit = FALSE;
+  Layout   l;
+
+  layout_init (&l, figure, width, height);
+  for (int i = 0; i < l.n_panels && !hit; i++) {
+    const int          c = l.compare ? i % l.n_columns : 0;
+    const WpWordMaps  *maps = c == 1 ? figure->other_maps : figure->maps;
+    const WpImageCrop *crop = &maps->crop;
+    const int          grid = maps->grid;
+    double             scale, ox, oy, ix, iy;
+    int                col, row;
+
+    if (c == 2 && !l.difference)
+      continue;
+    panel_fit (figure->image, l.panel[i], &scale, &ox, &oy);
+    ix = (x - ox) / scale;
+    iy = (y - oy) / scale;
+    col = (int) floor ((ix - crop->x) / crop->width * grid);
+    row = (int) floor ((iy - crop->y) / crop->height * grid);
+    if (col < 0 || row < 0 || col >= grid || row >= grid)
+      continue;
+    *patch = row * grid + col;
+    *word = panel_word (&l, i);
+    *column = c;
+    hit = TRUE;
+  }
+  layout_clear (&l);
+  return hit;
 }
 
 gboolean
@@ -540,28 +874,9 @@ wp_figure_hit (const WpFigure *figure,
                int            *word,
                int            *patch)
 {
-  const WpImageCrop *crop = &figure->maps->crop;
-  const int          grid = figure->maps->grid;
-  gboolean           hit = FALSE;
-  Layout             l;
+  int column;
 
-  layout_init (&l, figure, width, height);
-  for (int i = 0; i < l.n_panels && !hit; i++) {
-    const double *r = l.panel[i];
-    const double  scale = MIN (r[2] / figure->image->width, r[3] / figure->image->height);
-    const double  ox = r[0] + (r[2] - figure->image->width * scale) / 2, oy = r[1] + (r[3] - figure->image->height * scale) / 2;
-    const double  ix = (x - ox) / scale, iy = (y - oy) / scale;
-    const int     col = (int) floor ((ix - crop->x) / crop->width * grid), row = (int) floor ((iy - crop->y) / crop->height * grid);
-
-    if (col < 0 || row < 0 || col >= grid || row >= grid)
-      continue;
-    *patch = row * grid + col;
-    *word = l.grid ? l.words[i] : l.n_words == 1 ? l.words[0]
-                                                 : -1;
-    hit = TRUE;
-  }
-  layout_clear (&l);
-  return hit;
+  return wp_figure_hit_panel (figure, width, height, x, y, word, patch, &column);
 }
 
 GHashTable *
@@ -573,10 +888,14 @@ wp_figure_new_png_text (const WpFigure *figure,
 {
   GHashTable *text = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   GString    *words = g_string_new (NULL);
-  const int   n = figure->words != NULL ? figure->n_words : n_items (figure);
+  WpFigure    shown;
+  int         n;
 
+  /* A comparison shows words even when token labels are set. */
+  column_figure (figure, 0, &shown);
+  n = shown.words != NULL ? shown.n_words : n_items (&shown);
   for (int i = 0; i < n; i++)
-    g_string_append_printf (words, "%s%s", i > 0 ? "," : "", item_text (figure, figure->words != NULL ? figure->words[i] : i));
+    g_string_append_printf (words, "%s%s", i > 0 ? "," : "", item_text (&shown, shown.words != NULL ? shown.words[i] : i));
   g_hash_table_insert (text, "Software", g_strdup ("wordpatch " WP_VERSION));
   g_hash_table_insert (text, "wordpatch.model", g_strdup (model->path != NULL ? model->path : "(bundled)"));
   if (model_sha256 != NULL)
@@ -584,11 +903,13 @@ wp_figure_new_png_text (const WpFigure *figure,
   g_hash_table_insert (text, "wordpatch.step", g_strdup_printf ("%" G_GINT64_FORMAT, model->step));
   g_hash_table_insert (text, "wordpatch.image", g_strdup (image_path));
   g_hash_table_insert (text, "wordpatch.caption", g_strdup (figure->caption != NULL ? figure->caption : ""));
-  g_hash_table_insert (text, figure->token_labels != NULL ? "wordpatch.tokens" : "wordpatch.words", g_string_free (words, FALSE));
+  g_hash_table_insert (text, shown.token_labels != NULL ? "wordpatch.tokens" : "wordpatch.words", g_string_free (words, FALSE));
   g_hash_table_insert (text, "wordpatch.method", g_strdup (wp_figure_method_to_string (figure->style.method)));
   g_hash_table_insert (text, "wordpatch.scale",
                        figure->style.fixed_scale ? g_strdup_printf ("fixed:%g,%g", figure->style.lo, figure->style.hi) : g_strdup ("auto"));
   g_hash_table_insert (text, "wordpatch.colormap", g_strdup (wp_colormap_to_string (figure->style.colormap)));
+  if (figure->other_maps != NULL)
+    g_hash_table_insert (text, "wordpatch.compare", g_strdup (figure->other_label != NULL ? figure->other_label : "B"));
   if (command != NULL)
     g_hash_table_insert (text, "wordpatch.command", g_strdup (command));
   return text;

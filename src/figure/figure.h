@@ -10,7 +10,11 @@
  * label map (each patch in the colour of its most similar word). Several words in one view get
  * distinct colours, each patch showing the word it matches best; the grid layout draws one small
  * view per word instead. Scale: per map (FILIP: min..max, SPARC: 0..max) or one fixed range shared
- * by every map, so that "this word matches nothing" stays visible. */
+ * by every map, so that "this word matches nothing" stays visible.
+ *
+ * Comparison (other_maps set): the same image and caption under a second model, to see what
+ * training changed. Each word gets a row: this model's map (column 0, "A"), the other's (column
+ * 1, "B") and their difference B - A (column 2) on the diverging colour map. */
 #pragma once
 
 #include <cairo.h>
@@ -56,6 +60,20 @@ typedef struct {
   const char *const *token_labels;
   const char        *caption;
   WpFigureStyle      style;
+  /* Comparison: the same caption's maps under a second model (same image, same caption). Each
+   * word shown gets a row of three panels: this model, the other, and the difference other minus
+   * this on the diverging colour map (coolwarm), centred on 0; the style's colour map and the
+   * method apply to the first two. Words are matched by index (both maps split the caption into
+   * words the same way); a word whose text differs between the two, or that one of them lacks,
+   * is left out (wp_figure_compares_word()). Token mode (token_labels) and the style's grid flag
+   * are ignored. The A and B panels of a word share one range (min..max of both maps, 0..max for
+   * SPARC, or the fixed scale), so that "this word matches nothing in B" shows; the difference
+   * spans +-max |B - A| of the word (+-(hi - lo) with a fixed scale), with its own colour bar.
+   * With the FILIP label map: one row, the two label maps, no difference. When the two maps have
+   * different patch grids there is no difference panel, only a note where it would be. */
+  const WpWordMaps *other_maps;
+  const char       *label;       /* column title of this model (e.g. its folder or "step 200"); NULL: "A" */
+  const char       *other_label; /* NULL: "B" */
 } WpFigure;
 
 void wp_figure_style_init (WpFigureStyle *style);
@@ -72,7 +90,8 @@ void wp_colormap_rgb (WpColormap colormap,
                       double     t,
                       double    *rgb);
 
-/* The value range a word's map is coloured with under the figure's style. */
+/* The value range a word's map is coloured with under the figure's style; in compare mode, the
+ * range its two maps share. */
 void wp_figure_word_range (const WpFigure *figure,
                            int             word,
                            double         *lo,
@@ -84,6 +103,18 @@ void wp_figure_draw (cairo_t        *cr,
                      double          width,
                      double          height);
 
+/* Compare mode: whether word (an index into both maps' words) has a row: both maps have it, with
+ * the same text. */
+gboolean wp_figure_compares_word (const WpFigure *figure,
+                                  int             word);
+
+/* Compare mode: word's value at patch under the other model minus under this one, in the
+ * figure's method (FILIP cosine or SPARC weight); what the difference panel shows. NaN when
+ * there is no difference panel for it (not compared, different patch grids, label map). */
+float wp_figure_difference (const WpFigure *figure,
+                            int             word,
+                            int             patch);
+
 /* The patch under (x, y) of the figure drawn at width x height: its index, and the word of the
  * panel there (a token in token mode; -1 when the panel shows several). FALSE outside every map. */
 gboolean wp_figure_hit (const WpFigure *figure,
@@ -94,9 +125,23 @@ gboolean wp_figure_hit (const WpFigure *figure,
                         int            *word,
                         int            *patch);
 
+/* wp_figure_hit(), and the column of the panel hit: 0 outside compare mode; in compare mode 0
+ * for this model, 1 for the other, 2 for the difference. The patch indexes the grid of the
+ * column's maps (other_maps' in column 1; column 2 exists only when the two grids are equal). */
+gboolean wp_figure_hit_panel (const WpFigure *figure,
+                              double          width,
+                              double          height,
+                              double          x,
+                              double          y,
+                              int            *word,
+                              int            *patch,
+                              int            *column);
+
 /* The PNG text chunks that record how a figure was made: model path, model_sha256 (the weights'
  * SHA-256, when not NULL), step, image, caption, words (or tokens), method, scale, colour map, and
- * the command that draws it again (when not NULL). */
+ * the command that draws it again (when not NULL). In compare mode also "wordpatch.compare", the
+ * other model's label; the caller adds "wordpatch.compare_model" (its path) and
+ * "wordpatch.compare_model_sha256" (its weights' SHA-256), which this function cannot know. */
 GHashTable *wp_figure_new_png_text (const WpFigure *figure,
                                     const WpModel  *model,
                                     const char     *model_sha256,
