@@ -95,9 +95,9 @@ wp_train_settings_clear (WpTrainSettings *settings)
   g_clear_pointer (&settings->preset, g_free);
 }
 
-static void
-settings_copy (WpTrainSettings       *dst,
-               const WpTrainSettings *src)
+void
+wp_train_settings_copy (WpTrainSettings       *dst,
+                        const WpTrainSettings *src)
 {
   *dst = *src;
   dst->data_dir = g_strdup (src->data_dir);
@@ -829,7 +829,7 @@ wp_trainer_new (const WpTrainSettings *settings,
 
   if (!settings_validate (settings, error))
     return NULL;
-  settings_copy (&trainer->settings, settings);
+  wp_train_settings_copy (&trainer->settings, settings);
   absolute_data = g_canonicalize_filename (settings->data_dir, NULL);
   g_free (trainer->settings.data_dir);
   trainer->settings.data_dir = g_steal_pointer (&absolute_data);

@@ -1,11 +1,15 @@
 /* test-gui.c: the real window under a display (Xvfb in CI): it opens on the bundled model and
  * demo scene, follows a typed caption, shows one selected word, exports the view, and reports a
- * bad image in the window instead of crashing. */
+ * bad image in the window instead of crashing; it fine-tunes from the Fine-Tune page (pause,
+ * resume, stop, evaluate, compare with the start, close during training), measuring how long the
+ * main loop is ever kept from running meanwhile. */
 #include <glib/gstdio.h>
 #include <gtk/gtk.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "cli-harness.h"
 #include "wordpatch/wordpatch.h"
 #include "wp-window.h"
 
@@ -24,17 +28,26 @@ wait_idle (WpWindow *window)
 }
 
 static int
-count_colour (const WpImage *image,
-              guint32        rgb)
+count_near (const WpImage *image,
+            guint32        rgb,
+            int            tolerance)
 {
   int n = 0;
 
   for (int i = 0; i < image->width * image->height; i++) {
     const guint8 *px = image->rgb + (gsize) i * 3;
 
-    n += ABS (px[0] - (int) (rgb >> 16)) <= 3 && ABS (px[1] - (int) ((rgb >> 8) & 0xff)) <= 3 && ABS (px[2] - (int) (rgb & 0xff)) <= 3;
+    n += ABS (px[0] - (int) (rgb >> 16)) <= tolerance && ABS (px[1] - (int) ((rgb >> 8) & 0xff)) <= tolerance &&
+         ABS (px[2] - (int) (rgb & 0xff)) <= tolerance;
   }
   return n;
+}
+
+static int
+count_colour (const WpImage *image,
+              guint32        rgb)
+{
+  return count_near (image, rgb, 3);
 }
 
 static void
@@ -133,22 +146,291 @@ test_window (void)
   g_rmdir (tmp_dir);
 }
 
+/* ---- fine-tuning from the app ---- */
+
+static void
+set_spin (WpTrainView *view,
+          const char  *name,
+          double       value)
+{
+  GObject *spin = gtk_widget_get_template_child (GTK_WIDGET (view), WP_TYPE_TRAIN_VIEW, name);
+
+  g_assert_nonnull (spin);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (spin), value);
+}
+
+/* The main loop's responsiveness: the largest gap between ticks of a 5 ms timer. */
+typedef struct {
+  gint64 last;
+  gint64 largest;
+  guint  ticks;
+} Ticks;
+
+static gboolean
+tick_cb (gpointer user_data)
+{
+  Ticks       *ticks = user_data;
+  const gint64 now = g_get_monotonic_time ();
+
+  if (ticks->last > 0)
+    ticks->largest = MAX (ticks->largest, now - ticks->last);
+  ticks->last = now;
+  ticks->ticks++;
+  return G_SOURCE_CONTINUE;
+}
+
+/* Runs the main loop until done (checked after each pass) or about 120 s. */
+static gboolean
+wait_for (gboolean (*done) (gpointer),
+          gpointer data)
+{
+  for (int i = 0; i < 24000; i++) {
+    g_main_context_iteration (NULL, FALSE);
+    if (done (data))
+      return TRUE;
+    if (!g_main_context_pending (NULL))
+      g_usleep (5000);
+  }
+  return FALSE;
+}
+
+static void run_loop_for (int milliseconds);
+
+/* With WP_TEST_SCREENSHOTS=DIR, the window as drawn goes to DIR/name.png, to look at. */
+static void
+save_screenshot (WpWindow   *window,
+                 const char *page,
+                 const char *name)
+{
+  const char      *dir = g_getenv ("WP_TEST_SCREENSHOTS");
+  GObject         *stack = gtk_widget_get_template_child (GTK_WIDGET (window), WP_TYPE_WINDOW, "stack");
+  GtkWidget       *widget = GTK_WIDGET (window);
+  GdkPaintable    *paintable;
+  GtkSnapshot     *snapshot;
+  GskRenderNode   *node;
+  GdkTexture      *texture;
+  g_autofree char *path = NULL;
+
+  if (dir == NULL)
+    return;
+  gtk_stack_set_visible_child_name (GTK_STACK (stack), page);
+  run_loop_for (300);
+  paintable = gtk_widget_paintable_new (widget);
+  snapshot = gtk_snapshot_new ();
+  gdk_paintable_snapshot (paintable, snapshot, gtk_widget_get_width (widget), gtk_widget_get_height (widget));
+  node = gtk_snapshot_free_to_node (snapshot);
+  texture = gsk_renderer_render_texture (gtk_native_get_renderer (gtk_widget_get_native (widget)), node, NULL);
+  path = g_strdup_printf ("%s/%s.png", dir, name);
+  gdk_texture_save_to_png (texture, path);
+  g_object_unref (texture);
+  gsk_render_node_unref (node);
+  g_object_unref (paintable);
+  gtk_stack_set_visible_child_name (GTK_STACK (stack), "explore");
+}
+
+/* Keeps the main loop running (the test's own waiting must not count as a stall). */
+static void
+run_loop_for (int milliseconds)
+{
+  const gint64 end = g_get_monotonic_time () + milliseconds * 1000;
+
+  while (g_get_monotonic_time () < end) {
+    g_main_context_iteration (NULL, FALSE);
+    if (!g_main_context_pending (NULL))
+      g_usleep (2000);
+  }
+}
+
+static gboolean
+view_idle (gpointer view)
+{
+  return wp_train_view_is_idle (view);
+}
+
+static gint64 wanted_step;
+
+static gboolean
+reached_step (gpointer session)
+{
+  return wp_train_session_get_progress (session)->step >= wanted_step || !wp_train_session_is_active (session);
+}
+
+static gboolean
+is_paused (gpointer session)
+{
+  return wp_train_session_get_state (session) == WP_TRAIN_STATE_PAUSED;
+}
+
+static gboolean
+is_inactive (gpointer session)
+{
+  return !wp_train_session_is_active (session);
+}
+
+static gboolean
+window_idle (gpointer window)
+{
+  return wp_window_is_idle (window);
+}
+
+static gboolean
+pointer_cleared (gpointer pointer)
+{
+  return *(gpointer *) pointer == NULL;
+}
+
+static void
+test_fine_tune (void)
+{
+  g_autoptr (GtkApplication) application = gtk_application_new ("org.wordpatch.TestTrain", G_APPLICATION_NON_UNIQUE);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *tmp_dir = g_dir_make_tmp ("wp-test-gui-train-XXXXXX", NULL);
+  g_autofree char *data_dir = g_build_filename (tmp_dir, "scenes", NULL);
+  g_autofree char *out_dir = g_build_filename (tmp_dir, "run", NULL);
+  g_autofree char *out_dir2 = g_build_filename (tmp_dir, "run2", NULL);
+  g_autofree char *png = g_build_filename (tmp_dir, "compare.png", NULL);
+  g_autofree char *start_dir = NULL;
+  g_autofree char *last = NULL;
+  g_autoptr (WpModel) saved = NULL;
+  g_autoptr (WpImage) view_png = NULL;
+  WpShapesOptions options;
+  WpWindow       *window;
+  WpTrainView    *view;
+  WpTrainSession *session;
+  const double   *steps, *values;
+  Ticks           ticks = { 0 };
+  guint           n, tick_source;
+  gint64          paused_step;
+  gboolean        live;
+
+  wp_shapes_options_init (&options);
+  options.seed = 5;
+  g_assert_true (wp_shapes_write_dataset (data_dir, 64, &options, &error));
+  g_assert_no_error (error);
+
+  g_assert_true (g_application_register (G_APPLICATION (application), NULL, &error));
+  window = wp_window_new (application);
+  gtk_window_present (GTK_WINDOW (window));
+  g_assert_true (wait_idle (window));
+  view = wp_window_get_train_view (window);
+  session = wp_train_view_get_session (view);
+
+  /* The dataset is checked and summarised when chosen. */
+  wp_train_view_set_data_dir (view, data_dir);
+  g_assert_true (wait_for (view_idle, view));
+  g_assert_nonnull (strstr (wp_train_view_get_data_summary (view), "64 pairs ready"));
+  g_assert_nonnull (strstr (wp_train_view_get_data_summary (view), "word boxes"));
+  g_assert_nonnull (strstr (wp_train_view_get_data_summary (view), "whole tokens"));
+
+  set_spin (view, "steps_spin", 16);
+  set_spin (view, "batch_spin", 8);
+  set_spin (view, "save_every_spin", 4);
+  set_spin (view, "threads_spin", 1);
+  wp_train_view_set_out_dir (view, out_dir);
+  wp_train_session_set_snapshot_every (session, 1);
+
+  tick_source = g_timeout_add (5, tick_cb, &ticks);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (view), "train.start", NULL));
+  g_assert_cmpint (wp_train_session_get_state (session), ==, WP_TRAIN_STATE_PREPARING);
+
+  /* Pause: the explore page shows the weights training stopped at, and stays there. */
+  wanted_step = 3;
+  g_assert_true (wait_for (reached_step, session));
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (view), "train.pause", NULL));
+  g_assert_true (wait_for (is_paused, session));
+  g_assert_true (wait_for (window_idle, window));
+  paused_step = wp_train_session_get_progress (session)->step;
+  g_assert_cmpint (wp_window_get_model_step (window, &live), ==, paused_step);
+  g_assert_true (live);
+  run_loop_for (300);
+  g_assert_cmpint (wp_train_session_get_progress (session)->step, ==, paused_step);
+  save_screenshot (window, "train", "fine-tune-paused");
+  save_screenshot (window, "explore", "explore-paused");
+
+  /* Resume, then stop: a checkpoint where it stopped, which loads. */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (view), "train.pause", NULL));
+  wanted_step = paused_step + 4;
+  g_assert_true (wait_for (reached_step, session));
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (view), "train.stop", NULL));
+  g_assert_true (wait_for (is_inactive, session));
+  g_source_remove (tick_source);
+  g_assert_cmpint (wp_train_session_get_state (session), ==, WP_TRAIN_STATE_STOPPED);
+  g_assert_cmpuint (wp_train_session_get_checkpoints (session)->len, >=, 2);
+  last = g_strdup (g_ptr_array_index (wp_train_session_get_checkpoints (session), wp_train_session_get_checkpoints (session)->len - 1));
+  saved = wp_model_load (last, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (saved);
+  g_assert_cmpint (saved->step, ==, wp_train_session_get_progress (session)->step);
+  g_assert_cmpint (saved->step, >, paused_step);
+  wp_train_session_get_curve (session, WP_CURVE_LOSS, &steps, &values, &n);
+  g_assert_cmpuint (n, ==, (guint) saved->step);
+  g_assert_true (isfinite (values[n - 1]));
+  wp_train_session_get_curve (session, WP_CURVE_POINTING_FILIP, &steps, &values, &n);
+  g_assert_cmpuint (n, >=, 2);
+  g_test_message ("main loop during training: %u ticks, largest gap %.1f ms", ticks.ticks, ticks.largest / 1000.0);
+  printf ("# largest main-loop gap while training: %.1f ms (%u ticks of a 5 ms timer)\n", ticks.largest / 1000.0, ticks.ticks);
+
+  /* Evaluate: held-out recall and pointing, before and after. */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (view), "train.evaluate", NULL));
+  g_assert_true (wait_for (view_idle, view));
+  g_assert_nonnull (strstr (wp_train_view_get_evaluation (view), "text→image R@1\t"));
+  g_assert_nonnull (strstr (wp_train_view_get_evaluation (view), "pointing, FILIP map\t"));
+
+  /* Compare the fine-tuned weights with where they started: A, B and the B - A map. */
+  g_assert_true (wait_for (window_idle, window));
+  start_dir = wp_train_checkpoint_path (out_dir, 0);
+  wp_window_compare_model (window, start_dir);
+  g_assert_true (wait_for (window_idle, window));
+  g_assert_true (wp_window_is_comparing (window));
+  g_assert_true (wp_window_select_word (window, NULL));
+  g_assert_true (wp_window_export (window, png, 1200, 900, &error));
+  g_assert_no_error (error);
+  view_png = wp_image_load (png, &error);
+  g_assert_no_error (error);
+  /* The difference's colour bar runs from coolwarm's blue end to its red end. */
+  g_assert_cmpint (count_near (view_png, 0x3b4cc0, 12), >, 10);
+  g_assert_cmpint (count_near (view_png, 0xb40426, 12), >, 10);
+  g_unlink (png);
+  wp_window_compare_model (window, NULL);
+  g_assert_true (wait_for (window_idle, window));
+  g_assert_false (wp_window_is_comparing (window));
+
+  /* Closing during training asks; stopping saves a checkpoint before the window goes. */
+  wp_train_view_set_out_dir (view, out_dir2);
+  set_spin (view, "steps_spin", 100000);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (view), "train.start", NULL));
+  wanted_step = 2;
+  g_assert_true (wait_for (reached_step, session));
+  g_object_add_weak_pointer (G_OBJECT (window), (gpointer *) &window);
+  gtk_window_close (GTK_WINDOW (window));
+  g_assert_nonnull (wp_window_get_close_dialog (window));
+  gtk_dialog_response (GTK_DIALOG (wp_window_get_close_dialog (window)), GTK_RESPONSE_ACCEPT);
+  g_assert_true (wait_for (pointer_cleared, &window));
+  {
+    g_autoptr (WpModel) latest = wp_model_load (out_dir2, &error);
+
+    g_assert_no_error (error);
+    g_assert_nonnull (latest);
+    g_assert_cmpint (latest->step, >=, 2);
+  }
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  remove_tree (tmp_dir);
+}
+
 int
 main (int   argc,
       char *argv[])
 {
   g_autofree char *cache = g_dir_make_tmp ("wp-test-gui-cache-XXXXXX", NULL);
-  g_autofree char *pasted_dir = g_build_filename (cache, "wordpatch", NULL);
-  g_autofree char *pasted = g_build_filename (pasted_dir, "pasted.png", NULL);
   int              status;
 
   /* Pasted images go to the cache folder: a temporary one here, not the user's. */
   g_setenv ("XDG_CACHE_HOME", cache, TRUE);
   gtk_test_init (&argc, &argv, NULL);
   g_test_add_func ("/gui/window", test_window);
+  g_test_add_func ("/gui/fine-tune", test_fine_tune);
   status = g_test_run ();
-  g_unlink (pasted);
-  g_rmdir (pasted_dir);
-  g_rmdir (cache);
+  remove_tree (cache);
   return status;
 }

@@ -100,6 +100,9 @@ typedef struct _WpTrainer WpTrainer;
 
 void wp_train_settings_init (WpTrainSettings *settings);
 void wp_train_settings_clear (WpTrainSettings *settings);
+/* dst receives copies of src's strings; clear it when done. */
+void wp_train_settings_copy (WpTrainSettings       *dst,
+                             const WpTrainSettings *src);
 
 /* Starts a new run in settings->out_dir, which must not hold one already: opens and checks the
  * dataset, splits it, builds or loads the model, writes settings.json and the step-0 checkpoint. */

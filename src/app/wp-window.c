@@ -8,6 +8,7 @@
 #include "figure.h"
 #include "wordpatch/wordpatch.h"
 #include "wp-model-ref.h"
+#include "wp-train-view.h"
 
 struct _WpWindow {
   GtkApplicationWindow parent_instance;
@@ -28,6 +29,11 @@ struct _WpWindow {
   GtkSpinButton   *scale_lo_spin;
   GtkSpinButton   *scale_hi_spin;
   GtkLabel        *hover_label;
+  GtkStack        *stack;
+  WpTrainView     *train_view;
+  GtkWidget       *snapshot_box;
+  GtkLabel        *snapshot_label;
+  GtkScale        *snapshot_scale;
 
   /* Owned */
   WpModelRef       *model;
@@ -44,6 +50,18 @@ struct _WpWindow {
   WpFigureStyle     style;
   char             *status;
   char             *scores;
+  /* Comparison: the compare model is the baseline A, the open model B (B - A: what changed). */
+  WpModelRef       *compare_model;
+  WpImageEmbedding *compare_image_embedding;
+  WpTextEmbedding  *compare_text;
+  WpWordMaps       *compare_maps;
+  char             *model_label;
+  char             *compare_label;
+  /* Training: the view follows the newest snapshot while live. */
+  gboolean   live;
+  gboolean   updating_slider;
+  GtkWidget *close_dialog;
+  gboolean   close_after_stop;
 };
 
 G_DEFINE_FINAL_TYPE (WpWindow, wp_window, GTK_TYPE_APPLICATION_WINDOW)
@@ -166,6 +184,9 @@ static void
 update_maps (WpWindow *self)
 {
   g_clear_pointer (&self->maps, wp_word_maps_free);
+  g_clear_pointer (&self->compare_maps, wp_word_maps_free);
+  if (self->compare_model != NULL && self->compare_image_embedding != NULL && self->compare_text != NULL)
+    self->compare_maps = wp_word_maps_new (self->compare_model->model, self->compare_image_embedding, self->compare_text);
   g_ptr_array_set_size (self->token_labels, 0);
   if (self->image_embedding != NULL && self->text != NULL) {
     self->maps = wp_word_maps_new (self->model->model, self->image_embedding, self->text);
@@ -221,6 +242,12 @@ fill_figure (WpWindow *self,
   figure->n_words = (int) words->len;
   figure->style = self->style;
   figure->token_labels = pieces ? (const char *const *) self->token_labels->pdata : NULL;
+  if (self->compare_maps != NULL && self->maps != NULL) {
+    figure->maps = self->compare_maps;
+    figure->other_maps = self->maps;
+    figure->label = self->compare_label;
+    figure->other_label = self->model_label;
+  }
 }
 
 static void
@@ -265,7 +292,17 @@ wp_window_export (WpWindow   *self,
   /* Hashed at export only: large models take a moment. */
   sha256 = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) self->model->model->params,
                                         self->model->model->n_params * sizeof (float));
-  text = wp_figure_new_png_text (&figure, self->model->model, sha256, self->image_path, NULL);
+  if (figure.other_maps != NULL) {
+    const WpModel *baseline = self->compare_model->model;
+
+    text = wp_figure_new_png_text (&figure, baseline, NULL, self->image_path, NULL);
+    g_hash_table_insert (text, "wordpatch.model_sha256",
+                         g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) baseline->params, baseline->n_params * sizeof (float)));
+    g_hash_table_insert (text, "wordpatch.compare_model", g_strdup (self->model->model->path != NULL ? self->model->model->path : "(unsaved)"));
+    g_hash_table_insert (text, "wordpatch.compare_model_sha256", g_steal_pointer (&sha256));
+  } else {
+    text = wp_figure_new_png_text (&figure, self->model->model, sha256, self->image_path, NULL);
+  }
   return wp_figure_export (&figure, path, width, height, text, error);
 }
 
@@ -273,11 +310,14 @@ wp_window_export (WpWindow   *self,
 
 typedef struct {
   WpModelRef       *model;
+  WpModelRef       *compare_model; /* NULL when not comparing */
   char             *path;
   char             *caption;
   WpImage          *image;
   WpImageEmbedding *image_embedding;
+  WpImageEmbedding *compare_image_embedding;
   WpTextEmbedding  *text;
+  WpTextEmbedding  *compare_text;
 } Work;
 
 static void
@@ -286,6 +326,9 @@ work_free (gpointer data)
   Work *work = data;
 
   g_clear_pointer (&work->model, wp_model_ref_release);
+  g_clear_pointer (&work->compare_model, wp_model_ref_release);
+  g_clear_pointer (&work->compare_image_embedding, wp_image_embedding_free);
+  g_clear_pointer (&work->compare_text, wp_text_embedding_free);
   g_free (work->path);
   g_free (work->caption);
   g_clear_pointer (&work->image, wp_image_free);
@@ -310,6 +353,8 @@ embed_image_worker (GTask        *task,
   }
   if (!g_task_return_error_if_cancelled (task)) {
     work->image_embedding = wp_embed_image (work->model->model, work->image);
+    if (work->compare_model != NULL)
+      work->compare_image_embedding = wp_embed_image (work->compare_model->model, work->image);
     g_task_return_boolean (task, TRUE);
   }
 }
@@ -323,6 +368,8 @@ embed_text_worker (GTask        *task,
   Work *work = task_data;
 
   work->text = wp_embed_text (work->model->model, work->caption);
+  if (work->compare_model != NULL)
+    work->compare_text = wp_embed_text (work->compare_model->model, work->caption);
   g_task_return_boolean (task, TRUE);
 }
 
@@ -352,6 +399,8 @@ image_done_cb (GObject      *source,
   self->image_path = g_steal_pointer (&work->path);
   self->image = g_steal_pointer (&work->image);
   self->image_embedding = g_steal_pointer (&work->image_embedding);
+  g_clear_pointer (&self->compare_image_embedding, wp_image_embedding_free);
+  self->compare_image_embedding = g_steal_pointer (&work->compare_image_embedding);
   set_status (self, self->image_path);
   update_maps (self);
 }
@@ -371,6 +420,8 @@ text_done_cb (GObject      *source,
     return;
   g_clear_pointer (&self->text, wp_text_embedding_free);
   self->text = g_steal_pointer (&work->text);
+  g_clear_pointer (&self->compare_text, wp_text_embedding_free);
+  self->compare_text = g_steal_pointer (&work->compare_text);
   update_maps (self);
 }
 
@@ -387,6 +438,7 @@ start_text (WpWindow *self)
   self->text_cancellable = g_cancellable_new ();
   work = g_new0 (Work, 1);
   work->model = wp_model_ref_acquire (self->model);
+  work->compare_model = self->compare_model != NULL ? wp_model_ref_acquire (self->compare_model) : NULL;
   work->caption = g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->caption_entry)));
   task = g_task_new (self, self->text_cancellable, text_done_cb, NULL);
   g_task_set_task_data (task, work, work_free);
@@ -409,6 +461,7 @@ wp_window_open_image (WpWindow   *self,
   self->image_cancellable = g_cancellable_new ();
   work = g_new0 (Work, 1);
   work->model = wp_model_ref_acquire (self->model);
+  work->compare_model = self->compare_model != NULL ? wp_model_ref_acquire (self->compare_model) : NULL;
   work->path = g_strdup (path);
   task = g_task_new (self, self->image_cancellable, image_done_cb, NULL);
   g_task_set_task_data (task, work, work_free);
@@ -418,28 +471,103 @@ wp_window_open_image (WpWindow   *self,
   g_task_run_in_thread (task, embed_image_worker);
 }
 
-void
-wp_window_open_model (WpWindow   *self,
-                      const char *path)
+static char *
+describe_model (const WpModel *model)
 {
-  g_autoptr (GError) error = NULL;
-  WpModel *model = wp_model_load (path, &error);
+  g_autofree char *name = model->path != NULL ? g_path_get_basename (model->path) : g_strdup ("model");
 
-  if (model == NULL) {
-    set_status (self, error->message);
-    return;
-  }
-  g_clear_pointer (&self->model, wp_model_ref_release);
-  self->model = wp_model_ref_new (model);
+  return g_strdup_printf ("%s, step %" G_GINT64_FORMAT, name, model->step);
+}
+
+/* Everything computed with the models is computed again: the image and the caption. */
+static void
+restart_embeddings (WpWindow *self)
+{
   g_clear_pointer (&self->maps, wp_word_maps_free);
+  g_clear_pointer (&self->compare_maps, wp_word_maps_free);
   g_clear_pointer (&self->image_embedding, wp_image_embedding_free);
   g_clear_pointer (&self->text, wp_text_embedding_free);
+  g_clear_pointer (&self->compare_image_embedding, wp_image_embedding_free);
+  g_clear_pointer (&self->compare_text, wp_text_embedding_free);
   if (self->image_path != NULL) {
     g_autofree char *image_path = g_strdup (self->image_path);
 
     wp_window_open_image (self, image_path);
   }
   start_text (self);
+}
+
+static void
+set_model (WpWindow   *self,
+           WpModelRef *model,
+           const char *label)
+{
+  if (self->model == model)
+    return;
+  g_clear_pointer (&self->model, wp_model_ref_release);
+  self->model = wp_model_ref_acquire (model);
+  g_free (self->model_label);
+  self->model_label = g_strdup (label);
+  restart_embeddings (self);
+}
+
+static void
+set_compare_model (WpWindow   *self,
+                   WpModelRef *model,
+                   const char *label)
+{
+  g_clear_pointer (&self->compare_model, wp_model_ref_release);
+  self->compare_model = model != NULL ? wp_model_ref_acquire (model) : NULL;
+  g_free (self->compare_label);
+  self->compare_label = g_strdup (label);
+  restart_embeddings (self);
+}
+
+void
+wp_window_open_model (WpWindow   *self,
+                      const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  WpModel *model = wp_model_load (path, &error);
+  g_autoptr (WpModelRef) ref = NULL;
+  g_autofree char *label = NULL;
+
+  if (model == NULL) {
+    set_status (self, error->message);
+    return;
+  }
+  ref = wp_model_ref_new (model);
+  label = describe_model (model);
+  /* A model the user opens stays, whatever training does next. */
+  self->live = FALSE;
+  set_model (self, ref, label);
+  wp_train_view_set_model (self->train_view, ref);
+}
+
+void
+wp_window_compare_model (WpWindow   *self,
+                         const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  WpModel *model = path != NULL ? wp_model_load (path, &error) : NULL;
+  g_autoptr (WpModelRef) ref = NULL;
+  g_autofree char *label = NULL;
+
+  if (path != NULL && model == NULL) {
+    set_status (self, error->message);
+    return;
+  }
+  if (model != NULL) {
+    ref = wp_model_ref_new (model);
+    label = describe_model (model);
+  }
+  set_compare_model (self, ref, label);
+}
+
+gboolean
+wp_window_is_comparing (WpWindow *self)
+{
+  return self->compare_maps != NULL;
 }
 
 void
@@ -634,14 +762,28 @@ motion_cb (GtkEventControllerMotion *motion,
   g_autoptr (GArray) words = selected_indices (self, &pieces);
   g_autoptr (GString) text = g_string_new (NULL);
   WpFigure figure;
-  int      word, patch;
+  int      word, patch, column;
 
   if (self->maps == NULL)
     return;
   fill_figure (self, &figure, words, pieces);
-  if (!wp_figure_hit (&figure, gtk_widget_get_width (GTK_WIDGET (self->canvas)), gtk_widget_get_height (GTK_WIDGET (self->canvas)), x, y,
-                      &word, &patch)) {
+  if (!wp_figure_hit_panel (&figure, gtk_widget_get_width (GTK_WIDGET (self->canvas)), gtk_widget_get_height (GTK_WIDGET (self->canvas)), x,
+                            y, &word, &patch, &column)) {
     gtk_label_set_text (self->hover_label, "");
+    return;
+  }
+  if (figure.other_maps != NULL) {
+    const WpWordMaps *maps = column == 1 ? figure.other_maps : figure.maps;
+    const gboolean    sparc = self->style.method == WP_FIGURE_SPARC;
+    const WpWordMap  *a = &figure.maps->words[word], *b = &figure.other_maps->words[word];
+
+    g_string_printf (text, "%s, patch row %d, column %d:", a->text, patch / maps->grid, patch % maps->grid);
+    if (figure.maps->grid == figure.other_maps->grid)
+      g_string_append_printf (text, "  A %.3f  B %.3f  B − A %.3f", sparc ? a->sparc[patch] : a->filip[patch],
+                              sparc ? b->sparc[patch] : b->filip[patch], wp_figure_difference (&figure, word, patch));
+    else
+      g_string_append_printf (text, "  %s %.3f", column == 1 ? "B" : "A", column == 1 ? (sparc ? b->sparc[patch] : b->filip[patch]) : (sparc ? a->sparc[patch] : a->filip[patch]));
+    gtk_label_set_text (self->hover_label, text->str);
     return;
   }
   g_string_printf (text, "patch row %d, column %d:", patch / self->maps->grid, patch % self->maps->grid);
@@ -664,6 +806,199 @@ motion_cb (GtkEventControllerMotion *motion,
     g_string_append_printf (text, "  %s %.3f", map->text, self->style.method == WP_FIGURE_SPARC ? map->sparc[patch] : map->filip[patch]);
   }
   gtk_label_set_text (self->hover_label, text->str);
+}
+
+static void
+compare_response_cb (GtkNativeDialog *dialog,
+                     int              response,
+                     WpWindow        *self)
+{
+  if (response == GTK_RESPONSE_ACCEPT) {
+    g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+    g_autofree char *path = g_file_get_path (file);
+
+    wp_window_compare_model (self, path);
+  }
+  g_object_unref (dialog);
+}
+
+static void
+compare_model_action (GtkWidget  *widget,
+                      const char *action_name,
+                      GVariant   *parameter)
+{
+  GtkFileChooserNative *dialog = gtk_file_chooser_native_new ("Compare with a Model Folder (the baseline)", GTK_WINDOW (widget),
+                                                              GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, NULL, NULL);
+
+  g_signal_connect (dialog, "response", G_CALLBACK (compare_response_cb), widget);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+}
+
+/* The weights the fine-tuning run started from (its first snapshot) become the baseline. */
+static void
+compare_start_action (GtkWidget  *widget,
+                      const char *action_name,
+                      GVariant   *parameter)
+{
+  WpWindow        *self = WP_WINDOW (widget);
+  WpTrainSession  *session = wp_train_view_get_session (self->train_view);
+  g_autofree char *label = NULL;
+  WpModelRef      *start;
+
+  if (wp_train_session_get_n_snapshots (session) == 0) {
+    set_status (self, "no fine-tuning run yet: start one in the Fine-Tune page");
+    return;
+  }
+  start = wp_train_session_get_snapshot (session, 0);
+  label = g_strdup_printf ("run start, step %" G_GINT64_FORMAT, start->model->step);
+  set_compare_model (self, start, label);
+}
+
+static void
+compare_off_action (GtkWidget  *widget,
+                    const char *action_name,
+                    GVariant   *parameter)
+{
+  set_compare_model (WP_WINDOW (widget), NULL, NULL);
+}
+
+/* ---- following training ---- */
+
+static void
+show_snapshot (WpWindow *self,
+               guint     index)
+{
+  WpTrainSession  *session = wp_train_view_get_session (self->train_view);
+  WpModelRef      *snapshot = wp_train_session_get_snapshot (session, index);
+  g_autofree char *label = g_strdup_printf ("%s step %" G_GINT64_FORMAT, self->live ? "training live," : "training,", snapshot->model->step);
+
+  gtk_label_set_text (self->snapshot_label, label);
+  set_model (self, snapshot, label);
+}
+
+/* The slider spans the snapshots kept; at its right end the view is live. */
+static void
+update_snapshot_slider (WpWindow *self)
+{
+  WpTrainSession *session = wp_train_view_get_session (self->train_view);
+  const guint     n = wp_train_session_get_n_snapshots (session);
+  guint           index = n > 0 ? n - 1 : 0;
+
+  gtk_widget_set_visible (self->snapshot_box, n > 0);
+  if (n == 0)
+    return;
+  /* Thinning moves indices: a scrubbed view keeps its step. */
+  for (guint i = 0; !self->live && i < n; i++) {
+    if (wp_train_session_get_snapshot (session, i) == self->model)
+      index = i;
+  }
+  self->updating_slider = TRUE;
+  gtk_range_set_range (GTK_RANGE (self->snapshot_scale), 0, MAX (n - 1, 1));
+  gtk_range_set_value (GTK_RANGE (self->snapshot_scale), index);
+  self->updating_slider = FALSE;
+}
+
+static void
+snapshot_added_cb (WpTrainSession *session,
+                   guint           index,
+                   WpWindow       *self)
+{
+  update_snapshot_slider (self);
+  if (self->live)
+    show_snapshot (self, index);
+}
+
+static void
+snapshot_scale_changed_cb (WpWindow *self)
+{
+  WpTrainSession *session = wp_train_view_get_session (self->train_view);
+  const guint     n = wp_train_session_get_n_snapshots (session);
+  guint           index;
+
+  if (self->updating_slider || n == 0)
+    return;
+  index = (guint) CLAMP (lround (gtk_range_get_value (GTK_RANGE (self->snapshot_scale))), 0, (long) n - 1);
+  self->live = index == n - 1;
+  show_snapshot (self, index);
+}
+
+static void
+train_state_changed_cb (WpTrainSession *session,
+                        WpWindow       *self)
+{
+  /* A new run starts live. */
+  if (wp_train_session_get_state (session) == WP_TRAIN_STATE_PREPARING)
+    self->live = TRUE;
+  update_snapshot_slider (self);
+  if (self->close_after_stop && !wp_train_session_is_active (session))
+    gtk_window_destroy (GTK_WINDOW (self));
+}
+
+static void
+open_checkpoint_cb (WpTrainView *view,
+                    const char  *path,
+                    WpWindow    *self)
+{
+  wp_window_open_model (self, path);
+  gtk_stack_set_visible_child_name (self->stack, "explore");
+}
+
+static void
+close_response_cb (GtkDialog *dialog,
+                   int        response,
+                   WpWindow  *self)
+{
+  self->close_dialog = NULL;
+  gtk_window_destroy (GTK_WINDOW (dialog));
+  if (response != GTK_RESPONSE_ACCEPT)
+    return;
+  /* The window goes once the run has written its checkpoint (train_state_changed_cb). */
+  self->close_after_stop = TRUE;
+  set_status (self, "stopping training and writing a checkpoint…");
+  wp_train_session_stop (wp_train_view_get_session (self->train_view));
+}
+
+static gboolean
+wp_window_close_request (GtkWindow *window)
+{
+  WpWindow  *self = WP_WINDOW (window);
+  GtkWidget *dialog;
+
+  if (!wp_train_session_is_active (wp_train_view_get_session (self->train_view)))
+    return GTK_WINDOW_CLASS (wp_window_parent_class)->close_request (window);
+  if (self->close_after_stop || self->close_dialog != NULL)
+    return TRUE;
+  dialog = gtk_message_dialog_new (window, GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT, GTK_MESSAGE_QUESTION, GTK_BUTTONS_NONE,
+                                   "Training is running");
+  gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (dialog),
+                                            "Stop it, write a checkpoint of the current weights, and close? The run can be resumed "
+                                            "later with wordpatch-cli train --resume.");
+  gtk_dialog_add_buttons (GTK_DIALOG (dialog), "Keep Training", GTK_RESPONSE_CANCEL, "Stop, Save and Close", GTK_RESPONSE_ACCEPT, NULL);
+  g_signal_connect (dialog, "response", G_CALLBACK (close_response_cb), self);
+  self->close_dialog = dialog;
+  gtk_window_present (GTK_WINDOW (dialog));
+  return TRUE;
+}
+
+WpTrainView *
+wp_window_get_train_view (WpWindow *self)
+{
+  return self->train_view;
+}
+
+gint64
+wp_window_get_model_step (WpWindow *self,
+                          gboolean *live)
+{
+  if (live != NULL)
+    *live = self->live;
+  return self->model != NULL ? self->model->model->step : -1;
+}
+
+GtkWidget *
+wp_window_get_close_dialog (WpWindow *self)
+{
+  return self->close_dialog;
 }
 
 static void
@@ -721,6 +1056,8 @@ wp_window_dispose (GObject *object)
 
   g_cancellable_cancel (self->image_cancellable);
   g_cancellable_cancel (self->text_cancellable);
+  if (self->train_view != NULL)
+    g_signal_handlers_disconnect_by_data (wp_train_view_get_session (self->train_view), self);
   gtk_widget_dispose_template (GTK_WIDGET (self), WP_TYPE_WINDOW);
   G_OBJECT_CLASS (wp_window_parent_class)->dispose (object);
 }
@@ -737,6 +1074,12 @@ wp_window_finalize (GObject *object)
   g_clear_pointer (&self->image_embedding, wp_image_embedding_free);
   g_clear_pointer (&self->image, wp_image_free);
   g_clear_pointer (&self->model, wp_model_ref_release);
+  g_clear_pointer (&self->compare_maps, wp_word_maps_free);
+  g_clear_pointer (&self->compare_text, wp_text_embedding_free);
+  g_clear_pointer (&self->compare_image_embedding, wp_image_embedding_free);
+  g_clear_pointer (&self->compare_model, wp_model_ref_release);
+  g_free (self->model_label);
+  g_free (self->compare_label);
   g_clear_pointer (&self->selected, g_ptr_array_unref);
   g_clear_pointer (&self->token_labels, g_ptr_array_unref);
   g_free (self->image_path);
@@ -753,6 +1096,8 @@ wp_window_class_init (WpWindowClass *klass)
 
   object_class->dispose = wp_window_dispose;
   object_class->finalize = wp_window_finalize;
+  GTK_WINDOW_CLASS (klass)->close_request = wp_window_close_request;
+  g_type_ensure (WP_TYPE_TRAIN_VIEW);
   gtk_widget_class_set_template_from_resource (widget_class, "/org/wordpatch/app/wp-window.ui");
   gtk_widget_class_bind_template_child (widget_class, WpWindow, caption_entry);
   gtk_widget_class_bind_template_child (widget_class, WpWindow, words_box);
@@ -769,6 +1114,15 @@ wp_window_class_init (WpWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, WpWindow, scale_lo_spin);
   gtk_widget_class_bind_template_child (widget_class, WpWindow, scale_hi_spin);
   gtk_widget_class_bind_template_child (widget_class, WpWindow, hover_label);
+  gtk_widget_class_bind_template_child (widget_class, WpWindow, stack);
+  gtk_widget_class_bind_template_child (widget_class, WpWindow, train_view);
+  gtk_widget_class_bind_template_child (widget_class, WpWindow, snapshot_box);
+  gtk_widget_class_bind_template_child (widget_class, WpWindow, snapshot_label);
+  gtk_widget_class_bind_template_child (widget_class, WpWindow, snapshot_scale);
+  gtk_widget_class_install_action (widget_class, "win.compare-model", NULL, compare_model_action);
+  gtk_widget_class_install_action (widget_class, "win.compare-start", NULL, compare_start_action);
+  gtk_widget_class_install_action (widget_class, "win.compare-off", NULL, compare_off_action);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_m, GDK_CONTROL_MASK | GDK_SHIFT_MASK, "win.compare-model", NULL);
   gtk_widget_class_install_action (widget_class, "win.open-image", NULL, open_image_action);
   gtk_widget_class_install_action (widget_class, "win.open-model", NULL, open_model_action);
   gtk_widget_class_install_action (widget_class, "win.export", NULL, export_action);
@@ -809,6 +1163,10 @@ wp_window_init (WpWindow *self)
   g_signal_connect (motion, "motion", G_CALLBACK (motion_cb), self);
   gtk_widget_add_controller (GTK_WIDGET (self->canvas), motion);
   g_signal_connect (drop, "drop", G_CALLBACK (drop_cb), self);
+  g_signal_connect_swapped (self->snapshot_scale, "value-changed", G_CALLBACK (snapshot_scale_changed_cb), self);
+  g_signal_connect (self->train_view, "open-checkpoint", G_CALLBACK (open_checkpoint_cb), self);
+  g_signal_connect (wp_train_view_get_session (self->train_view), "snapshot-added", G_CALLBACK (snapshot_added_cb), self);
+  g_signal_connect (wp_train_view_get_session (self->train_view), "changed", G_CALLBACK (train_state_changed_cb), self);
   gtk_widget_add_controller (GTK_WIDGET (self->canvas), GTK_EVENT_CONTROLLER (drop));
   open_default (self);
 }

@@ -1,4 +1,6 @@
-/* wp-window.h: the main window: an image, a caption, and the caption's word maps over the image.
+/* wp-window.h: the main window. Explore: an image, a caption, and the caption's word maps over
+ * the image, optionally compared with a second model. Fine-tune: the training view
+ * (wp-train-view.h), whose weight snapshots the explore page follows live or scrubs through.
  *
  * The image's patch embeddings are computed once per image on a worker thread (GTask); editing
  * the caption re-runs only the text tower and the maps, also off the main thread, the newest edit
@@ -6,6 +8,8 @@
 #pragma once
 
 #include <gtk/gtk.h>
+
+#include "wp-train-view.h"
 
 G_BEGIN_DECLS
 
@@ -18,10 +22,15 @@ WpWindow *wp_window_new (GtkApplication *application);
 /* Loads the model folder (or file) and recomputes; errors are shown in the window. */
 void wp_window_open_model (WpWindow   *self,
                            const char *path);
-void wp_window_open_image (WpWindow   *self,
-                           const char *path);
-void wp_window_set_caption (WpWindow   *self,
-                            const char *caption);
+/* Compares with the model at path (the baseline A; the open model is B), or stops comparing for
+ * NULL. */
+void     wp_window_compare_model (WpWindow   *self,
+                                  const char *path);
+gboolean wp_window_is_comparing (WpWindow *self);
+void     wp_window_open_image (WpWindow   *self,
+                               const char *path);
+void     wp_window_set_caption (WpWindow   *self,
+                                const char *caption);
 /* Shows this word of the caption (by text, first occurrence), or every word for NULL. */
 gboolean wp_window_select_word (WpWindow   *self,
                                 const char *word);
@@ -42,5 +51,12 @@ gboolean wp_window_export (WpWindow   *self,
                            int         width,
                            int         height,
                            GError    **error);
+
+WpTrainView *wp_window_get_train_view (WpWindow *self);
+/* The step of the weights the explore page shows, and whether it follows training live. */
+gint64 wp_window_get_model_step (WpWindow *self,
+                                 gboolean *live);
+/* The question asked when the window is closed during training, or NULL. */
+GtkWidget *wp_window_get_close_dialog (WpWindow *self);
 
 G_END_DECLS

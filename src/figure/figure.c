@@ -86,9 +86,9 @@ wp_colormap_to_string (WpColormap colormap)
   return colormap_names[colormap];
 }
 
-static void
-hex_rgb (guint32 hex,
-         double *rgb)
+void
+wp_rgb_from_hex (guint32 hex,
+                 double *rgb)
 {
   rgb[0] = ((hex >> 16) & 0xff) / 255.0;
   rgb[1] = ((hex >> 8) & 0xff) / 255.0;
@@ -106,8 +106,8 @@ wp_colormap_rgb (WpColormap colormap,
   const int      i = MIN ((int) x, 9);
   double         a[3], b[3];
 
-  hex_rgb (stops[i], a);
-  hex_rgb (stops[i + 1], b);
+  wp_rgb_from_hex (stops[i], a);
+  wp_rgb_from_hex (stops[i + 1], b);
   for (int c = 0; c < 3; c++)
     rgb[c] = a[c] + (b[c] - a[c]) * (x - i);
 }
@@ -290,7 +290,7 @@ patch_colour (const WpFigure *figure,
 
     for (int i = 0; i < n_words; i++) {
       if (words[i] == word) {
-        hex_rgb (word_colours[i % G_N_ELEMENTS (word_colours)], rgb);
+        wp_rgb_from_hex (word_colours[i % G_N_ELEMENTS (word_colours)], rgb);
         return premultiplied (rgb, style->opacity);
       }
     }
@@ -324,7 +324,7 @@ patch_colour (const WpFigure *figure,
     }
     if (best_i < 0)
       return 0;
-    hex_rgb (word_colours[best_i % G_N_ELEMENTS (word_colours)], rgb);
+    wp_rgb_from_hex (word_colours[best_i % G_N_ELEMENTS (word_colours)], rgb);
     return premultiplied (rgb, style->opacity * best);
   }
 }
@@ -538,7 +538,7 @@ draw_legend (cairo_t        *cr,
   for (int i = 0; i < n_words; i++) {
     double rgb[3];
 
-    hex_rgb (word_colours[i % G_N_ELEMENTS (word_colours)], rgb);
+    wp_rgb_from_hex (word_colours[i % G_N_ELEMENTS (word_colours)], rgb);
     cairo_set_source_rgb (cr, rgb[0], rgb[1], rgb[2]);
     cairo_rectangle (cr, x, y + i * font * 1.4, font, font);
     cairo_fill (cr);

@@ -85,6 +85,10 @@ gboolean    wp_colormap_from_string (const char *name,
                                      WpColormap *colormap);
 const char *wp_colormap_to_string (WpColormap colormap);
 
+/* 0xRRGGBB as red, green, blue in [0, 1]. */
+void wp_rgb_from_hex (guint32 hex,
+                      double *rgb);
+
 /* The colour of t in [0, 1] (clamped). */
 void wp_colormap_rgb (WpColormap colormap,
                       double     t,

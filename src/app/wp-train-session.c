@@ -1,0 +1,679 @@
+#define G_LOG_DOMAIN "wp-train-session"
+
+#include "wp-train-session.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Bytes of snapshot weights kept for scrubbing back through a run. */
+#define SNAPSHOT_BUDGET (1024.0 * 1024.0 * 1024.0)
+/* Seconds between snapshots at least, however fast the steps are. */
+#define SNAPSHOT_MIN_INTERVAL 0.25
+
+typedef struct {
+  WpCurve curve;
+  double  step, value;
+} Point;
+
+/* What the worker and the main thread share, reference-counted (each pending idle and task holds
+ * a reference). */
+typedef struct {
+  /* Set before the worker starts, then read-only. */
+  WpTrainSettings settings;
+  GMainContext   *main_context;
+  GWeakRef        session;
+
+  GMutex     lock; /* guards what follows, up to the worker's own fields */
+  WpTrainer *trainer;
+  gboolean   paused;
+  int        snapshot_every;
+  /* the mailbox */
+  gboolean        pending;
+  gboolean        has_progress;
+  gboolean        paused_reported;
+  WpTrainProgress progress;
+  GArray         *points;
+  GPtrArray      *checkpoints;
+  GPtrArray      *snapshots;
+
+  /* The worker's own. */
+  WpModel *template; /* the run's layout and tokenizer, for snapshot copies */
+  guint    generation;
+  gboolean requested;
+  gint64   requested_step;
+  GTimer  *since_request;
+} RunData;
+
+struct _WpTrainSession {
+  GObject parent_instance;
+
+  RunData        *run;
+  GCancellable   *cancellable;
+  WpTrainState    state;
+  char           *error;
+  WpTrainProgress progress;
+  GArray         *curves[WP_N_CURVES][2]; /* steps, values */
+  GPtrArray      *checkpoints;
+  GPtrArray      *snapshots;
+  int             snapshot_every;
+};
+
+G_DEFINE_FINAL_TYPE (WpTrainSession, wp_train_session, G_TYPE_OBJECT)
+
+enum {
+  SIGNAL_CHANGED,
+  SIGNAL_CHECKPOINT_ADDED,
+  SIGNAL_SNAPSHOT_ADDED,
+  N_SIGNALS,
+};
+
+static guint signals[N_SIGNALS];
+
+static void
+run_data_clear (gpointer pointer)
+{
+  RunData *data = pointer;
+
+  wp_train_settings_clear (&data->settings);
+  g_main_context_unref (data->main_context);
+  g_weak_ref_clear (&data->session);
+  g_clear_pointer (&data->trainer, wp_trainer_free);
+  g_clear_pointer (&data->points, g_array_unref);
+  g_clear_pointer (&data->checkpoints, g_ptr_array_unref);
+  g_clear_pointer (&data->snapshots, g_ptr_array_unref);
+  g_clear_pointer (&data->template, wp_model_free);
+  g_clear_pointer (&data->since_request, g_timer_destroy);
+  g_mutex_clear (&data->lock);
+}
+
+static void
+run_data_unref (gpointer data)
+{
+  g_atomic_rc_box_release_full (data, run_data_clear);
+}
+
+static RunData *
+run_data_new (WpTrainSession        *session,
+              const WpTrainSettings *settings)
+{
+  RunData *data = g_atomic_rc_box_new0 (RunData);
+
+  wp_train_settings_copy (&data->settings, settings);
+  data->main_context = g_main_context_ref_thread_default ();
+  g_weak_ref_init (&data->session, session);
+  g_mutex_init (&data->lock);
+  data->snapshot_every = session->snapshot_every;
+  data->points = g_array_new (FALSE, FALSE, sizeof (Point));
+  data->checkpoints = g_ptr_array_new_with_free_func (g_free);
+  data->snapshots = g_ptr_array_new_with_free_func (wp_model_ref_release);
+  data->since_request = g_timer_new ();
+  return data;
+}
+
+/* ---- the worker's side ---- */
+
+static gboolean apply_mailbox_cb (gpointer user_data);
+
+/* Called with the lock held. */
+static void
+schedule_locked (RunData *data)
+{
+  GSource *source;
+
+  if (data->pending)
+    return;
+  data->pending = TRUE;
+  source = g_idle_source_new ();
+  g_source_set_callback (source, apply_mailbox_cb, g_atomic_rc_box_acquire (data), run_data_unref);
+  g_source_set_static_name (source, "[wp] train progress");
+  g_source_attach (source, data->main_context);
+  g_source_unref (source);
+}
+
+static void
+post_point (RunData *data,
+            WpCurve  curve,
+            gint64   step,
+            double   value)
+{
+  const Point point = { curve, (double) step, value };
+
+  if (isfinite (value))
+    g_array_append_val (data->points, point);
+}
+
+static void
+post_snapshot (RunData *data,
+               WpModel *model)
+{
+  g_mutex_lock (&data->lock);
+  g_ptr_array_add (data->snapshots, wp_model_ref_new (model));
+  schedule_locked (data);
+  g_mutex_unlock (&data->lock);
+}
+
+/* The engine's newest snapshot as a model of its own, if it is newer than the last one posted. */
+static void
+collect_snapshot (RunData *data)
+{
+  WpModel *model = wp_model_copy (data->template);
+  guint    generation = wp_trainer_copy_snapshot (data->trainer, model);
+
+  if (generation == data->generation) {
+    wp_model_free (model);
+    return;
+  }
+  data->generation = generation;
+  post_snapshot (data, model);
+}
+
+static void
+progress_cb (const WpTrainProgress *progress,
+             gpointer               user_data)
+{
+  RunData *data = user_data;
+  int      every;
+
+  if (progress->event == WP_TRAIN_EVENT_STEP && data->requested) {
+    collect_snapshot (data);
+    data->requested = FALSE;
+  } else if (progress->event == WP_TRAIN_EVENT_PAUSED) {
+    collect_snapshot (data);
+  }
+
+  g_mutex_lock (&data->lock);
+  every = data->snapshot_every;
+  switch (progress->event) {
+  case WP_TRAIN_EVENT_STEP:
+    data->progress = *progress;
+    data->progress.checkpoint_dir = NULL;
+    data->has_progress = TRUE;
+    post_point (data, WP_CURVE_LOSS, progress->step, progress->loss.total);
+    post_point (data, WP_CURVE_LOGIT_SCALE, progress->step, progress->logit_scale);
+    /* CLIP's and FILIP's loss is their one term; SPARC's has two. */
+    if (data->settings.loss.objective == WP_OBJECTIVE_SPARC) {
+      post_point (data, WP_CURVE_LOSS_CLIP, progress->step, progress->loss.clip);
+      post_point (data, WP_CURVE_LOSS_FINE, progress->step, progress->loss.fine);
+    }
+    break;
+  case WP_TRAIN_EVENT_EVAL:
+    post_point (data, WP_CURVE_I2T_R1, progress->step, progress->i2t_r1);
+    post_point (data, WP_CURVE_T2I_R1, progress->step, progress->t2i_r1);
+    if (progress->eval_boxed_words > 0) {
+      post_point (data, WP_CURVE_POINTING_FILIP, progress->step, progress->pointing_filip);
+      post_point (data, WP_CURVE_POINTING_SPARC, progress->step, progress->pointing_sparc);
+    }
+    break;
+  case WP_TRAIN_EVENT_CHECKPOINT:
+    g_ptr_array_add (data->checkpoints, g_strdup (progress->checkpoint_dir));
+    break;
+  case WP_TRAIN_EVENT_PAUSED:
+    data->paused_reported = TRUE;
+    break;
+  }
+  schedule_locked (data);
+  g_mutex_unlock (&data->lock);
+
+  /* Asked for now, taken by the engine after the next update, collected at the next step. */
+  if (progress->event == WP_TRAIN_EVENT_STEP && progress->step < progress->total_steps &&
+      (progress->step - data->requested_step >= every || progress->step + 1 == progress->total_steps) &&
+      g_timer_elapsed (data->since_request, NULL) >= SNAPSHOT_MIN_INTERVAL) {
+    wp_trainer_request_snapshot (data->trainer);
+    data->requested = TRUE;
+    data->requested_step = progress->step;
+    g_timer_start (data->since_request);
+  }
+}
+
+static void
+run_worker (GTask        *task,
+            gpointer      source_object,
+            gpointer      task_data,
+            GCancellable *cancellable)
+{
+  RunData   *data = task_data;
+  GError    *error = NULL;
+  WpTrainer *trainer = wp_trainer_new (&data->settings, &error);
+  gboolean   ok;
+
+  if (trainer == NULL) {
+    g_task_return_error (task, error);
+    return;
+  }
+  /* This thread owns the live weights, so it may copy them: the first snapshot. */
+  data->template = wp_model_copy (wp_trainer_get_model (trainer));
+  g_mutex_lock (&data->lock);
+  data->trainer = trainer;
+  wp_trainer_set_paused (trainer, data->paused);
+  g_mutex_unlock (&data->lock);
+  post_snapshot (data, wp_model_copy (data->template));
+  data->requested_step = wp_trainer_get_step (trainer);
+
+  ok = wp_trainer_run (trainer, progress_cb, data, cancellable, &error);
+  if (wp_trainer_get_step (trainer) > data->requested_step)
+    post_snapshot (data, wp_model_copy (wp_trainer_get_model (trainer)));
+  if (ok)
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+/* ---- the main thread's side ---- */
+
+static void
+set_state (WpTrainSession *self,
+           WpTrainState    state)
+{
+  self->state = state;
+  g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+}
+
+/* Keeps the first and the newest snapshot and drops every other one between while over budget. */
+static void
+thin_snapshots (WpTrainSession *self)
+{
+  const WpModelRef *first = self->snapshots->len > 0 ? self->snapshots->pdata[0] : NULL;
+  guint             keep;
+
+  if (first == NULL)
+    return;
+  keep = (guint) MAX (2.0, SNAPSHOT_BUDGET / (first->model->n_params * sizeof (float)));
+  while (self->snapshots->len > keep) {
+    for (guint i = 1; i + 1 < self->snapshots->len; i++)
+      g_ptr_array_remove_index (self->snapshots, i);
+  }
+}
+
+static void
+drain_mailbox (WpTrainSession *self,
+               RunData        *data)
+{
+  g_autoptr (GArray) points = NULL;
+  g_autoptr (GPtrArray) checkpoints = NULL;
+  g_autoptr (GPtrArray) snapshots = NULL;
+  gboolean has_progress, paused_reported;
+
+  g_mutex_lock (&data->lock);
+  points = g_steal_pointer (&data->points);
+  checkpoints = g_steal_pointer (&data->checkpoints);
+  snapshots = g_steal_pointer (&data->snapshots);
+  data->points = g_array_new (FALSE, FALSE, sizeof (Point));
+  data->checkpoints = g_ptr_array_new_with_free_func (g_free);
+  data->snapshots = g_ptr_array_new_with_free_func (wp_model_ref_release);
+  has_progress = data->has_progress;
+  paused_reported = data->paused_reported;
+  if (has_progress)
+    self->progress = data->progress;
+  data->has_progress = FALSE;
+  data->paused_reported = FALSE;
+  data->pending = FALSE;
+  g_mutex_unlock (&data->lock);
+
+  for (guint i = 0; i < points->len; i++) {
+    const Point *point = &g_array_index (points, Point, i);
+
+    g_array_append_val (self->curves[point->curve][0], point->step);
+    g_array_append_val (self->curves[point->curve][1], point->value);
+  }
+  for (guint i = 0; i < checkpoints->len; i++) {
+    g_ptr_array_add (self->checkpoints, g_strdup (checkpoints->pdata[i]));
+    g_signal_emit (self, signals[SIGNAL_CHECKPOINT_ADDED], 0, checkpoints->pdata[i]);
+  }
+  for (guint i = 0; i < snapshots->len; i++) {
+    g_ptr_array_add (self->snapshots, wp_model_ref_acquire (snapshots->pdata[i]));
+    thin_snapshots (self);
+    g_signal_emit (self, signals[SIGNAL_SNAPSHOT_ADDED], 0, self->snapshots->len - 1);
+  }
+  if (paused_reported && self->state == WP_TRAIN_STATE_PAUSING)
+    self->state = WP_TRAIN_STATE_PAUSED;
+  else if (has_progress && self->state == WP_TRAIN_STATE_PREPARING)
+    self->state = WP_TRAIN_STATE_RUNNING;
+  g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+}
+
+static gboolean
+apply_mailbox_cb (gpointer user_data)
+{
+  RunData *data = user_data;
+  g_autoptr (WpTrainSession) self = g_weak_ref_get (&data->session);
+
+  if (self != NULL && self->run == data)
+    drain_mailbox (self, data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+run_done_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  WpTrainSession *self = WP_TRAIN_SESSION (source);
+  g_autoptr (GError) error = NULL;
+  RunData *data = g_task_get_task_data (G_TASK (result));
+
+  if (self->run == data)
+    drain_mailbox (self, data);
+  if (g_task_propagate_boolean (G_TASK (result), &error)) {
+    set_state (self, WP_TRAIN_STATE_FINISHED);
+  } else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    set_state (self, WP_TRAIN_STATE_STOPPED);
+  } else {
+    g_free (self->error);
+    self->error = g_strdup (error->message);
+    set_state (self, WP_TRAIN_STATE_FAILED);
+  }
+  g_clear_object (&self->cancellable);
+}
+
+gboolean
+wp_train_session_is_active (WpTrainSession *self)
+{
+  return self->state == WP_TRAIN_STATE_PREPARING || self->state == WP_TRAIN_STATE_RUNNING || self->state == WP_TRAIN_STATE_PAUSING ||
+         self->state == WP_TRAIN_STATE_PAUSED || self->state == WP_TRAIN_STATE_STOPPING;
+}
+
+gboolean
+wp_train_session_start (WpTrainSession        *self,
+                        const WpTrainSettings *settings,
+                        GError               **error)
+{
+  g_autoptr (GTask) task = NULL;
+
+  if (wp_train_session_is_active (self)) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_BUSY, "a training run is going: stop it first");
+    return FALSE;
+  }
+  g_clear_pointer (&self->run, run_data_unref);
+  g_clear_pointer (&self->error, g_free);
+  for (int c = 0; c < WP_N_CURVES; c++) {
+    g_array_set_size (self->curves[c][0], 0);
+    g_array_set_size (self->curves[c][1], 0);
+  }
+  g_ptr_array_set_size (self->checkpoints, 0);
+  g_ptr_array_set_size (self->snapshots, 0);
+  memset (&self->progress, 0, sizeof self->progress);
+  self->run = run_data_new (self, settings);
+  self->cancellable = g_cancellable_new ();
+  task = g_task_new (self, self->cancellable, run_done_cb, NULL);
+  g_task_set_task_data (task, g_atomic_rc_box_acquire (self->run), run_data_unref);
+  g_task_set_name (task, "[wp] train");
+  g_task_run_in_thread (task, run_worker);
+  set_state (self, WP_TRAIN_STATE_PREPARING);
+  return TRUE;
+}
+
+void
+wp_train_session_set_paused (WpTrainSession *self,
+                             gboolean        paused)
+{
+  if (self->run == NULL || self->state == WP_TRAIN_STATE_STOPPING || !wp_train_session_is_active (self))
+    return;
+  g_mutex_lock (&self->run->lock);
+  self->run->paused = paused;
+  if (self->run->trainer != NULL)
+    wp_trainer_set_paused (self->run->trainer, paused);
+  g_mutex_unlock (&self->run->lock);
+  if (paused && self->state != WP_TRAIN_STATE_PAUSED)
+    set_state (self, WP_TRAIN_STATE_PAUSING);
+  else if (!paused)
+    set_state (self, self->progress.step > 0 || self->state != WP_TRAIN_STATE_PREPARING ? WP_TRAIN_STATE_RUNNING : WP_TRAIN_STATE_PREPARING);
+}
+
+void
+wp_train_session_stop (WpTrainSession *self)
+{
+  if (self->cancellable == NULL || !wp_train_session_is_active (self))
+    return;
+  g_cancellable_cancel (self->cancellable);
+  set_state (self, WP_TRAIN_STATE_STOPPING);
+}
+
+WpTrainState
+wp_train_session_get_state (WpTrainSession *self)
+{
+  return self->state;
+}
+
+const char *
+wp_train_state_to_string (WpTrainState state)
+{
+  static const char *const names[] = { "idle", "preparing", "running", "pausing", "paused", "stopping", "finished", "stopped", "failed" };
+
+  return names[state];
+}
+
+const char *
+wp_train_session_get_error (WpTrainSession *self)
+{
+  return self->error;
+}
+
+const char *
+wp_train_session_get_out_dir (WpTrainSession *self)
+{
+  return self->run != NULL ? self->run->settings.out_dir : NULL;
+}
+
+const WpTrainProgress *
+wp_train_session_get_progress (WpTrainSession *self)
+{
+  return &self->progress;
+}
+
+void
+wp_train_session_get_curve (WpTrainSession *self,
+                            WpCurve         curve,
+                            const double  **steps,
+                            const double  **values,
+                            guint          *n)
+{
+  *steps = (const double *) (void *) self->curves[curve][0]->data;
+  *values = (const double *) (void *) self->curves[curve][1]->data;
+  *n = self->curves[curve][0]->len;
+}
+
+const GPtrArray *
+wp_train_session_get_checkpoints (WpTrainSession *self)
+{
+  return self->checkpoints;
+}
+
+guint
+wp_train_session_get_n_snapshots (WpTrainSession *self)
+{
+  return self->snapshots->len;
+}
+
+WpModelRef *
+wp_train_session_get_snapshot (WpTrainSession *self,
+                               guint           index)
+{
+  g_return_val_if_fail (index < self->snapshots->len, NULL);
+  return self->snapshots->pdata[index];
+}
+
+void
+wp_train_session_set_snapshot_every (WpTrainSession *self,
+                                     int             steps)
+{
+  self->snapshot_every = MAX (1, steps);
+  if (self->run != NULL) {
+    g_mutex_lock (&self->run->lock);
+    self->run->snapshot_every = self->snapshot_every;
+    g_mutex_unlock (&self->run->lock);
+  }
+}
+
+/* ---- evaluation before and after ---- */
+
+typedef struct {
+  RunData     *run;
+  WpModelRef  *after;      /* the newest snapshot, or NULL: */
+  char        *after_path; /* the newest checkpoint */
+  char        *before_path;
+  WpEvalResult before_result, after_result;
+  gint64       after_step;
+} EvalWork;
+
+static void
+eval_work_free (gpointer pointer)
+{
+  EvalWork *work = pointer;
+
+  g_clear_pointer (&work->run, run_data_unref);
+  g_clear_pointer (&work->after, wp_model_ref_release);
+  g_free (work->after_path);
+  g_free (work->before_path);
+  wp_eval_result_clear (&work->before_result);
+  wp_eval_result_clear (&work->after_result);
+  g_free (work);
+}
+
+static void
+evaluate_worker (GTask        *task,
+                 gpointer      source_object,
+                 gpointer      task_data,
+                 GCancellable *cancellable)
+{
+  EvalWork *work = task_data;
+  GError   *error = NULL;
+  g_autoptr (WpModel) before = wp_model_load (work->before_path, &error);
+  g_autoptr (WpModel) loaded = NULL;
+  const WpModel *after;
+
+  if (before == NULL) {
+    g_task_return_error (task, error);
+    return;
+  }
+  if (work->after != NULL) {
+    after = work->after->model;
+  } else {
+    loaded = wp_model_load (work->after_path, &error);
+    if (loaded == NULL) {
+      g_task_return_error (task, error);
+      return;
+    }
+    after = loaded;
+  }
+  work->after_step = after->step;
+  if (!wp_trainer_evaluate (work->run->trainer, before, cancellable, &work->before_result, &error) ||
+      !wp_trainer_evaluate (work->run->trainer, after, cancellable, &work->after_result, &error)) {
+    g_task_return_error (task, error);
+    return;
+  }
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+wp_train_session_evaluate_async (WpTrainSession     *self,
+                                 GCancellable       *cancellable,
+                                 GAsyncReadyCallback callback,
+                                 gpointer            user_data)
+{
+  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
+  EvalWork *work;
+  gboolean  ready;
+
+  g_task_set_name (task, "[wp] evaluate run");
+  if (self->run != NULL) {
+    g_mutex_lock (&self->run->lock);
+    ready = self->run->trainer != NULL;
+    g_mutex_unlock (&self->run->lock);
+  } else {
+    ready = FALSE;
+  }
+  if (!ready || (self->snapshots->len == 0 && self->checkpoints->len == 0)) {
+    g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED, "start a training run first: evaluation uses its held-out pairs");
+    return;
+  }
+  work = g_new0 (EvalWork, 1);
+  work->run = g_atomic_rc_box_acquire (self->run);
+  if (self->snapshots->len > 0)
+    work->after = wp_model_ref_acquire (self->snapshots->pdata[self->snapshots->len - 1]);
+  else
+    work->after_path = g_strdup (self->checkpoints->pdata[self->checkpoints->len - 1]);
+  work->before_path = wp_train_checkpoint_path (self->run->settings.out_dir, 0);
+  g_task_set_task_data (task, work, eval_work_free);
+  g_task_run_in_thread (task, evaluate_worker);
+}
+
+gboolean
+wp_train_session_evaluate_finish (WpTrainSession *self,
+                                  GAsyncResult   *result,
+                                  WpEvalResult   *before,
+                                  WpEvalResult   *after,
+                                  gint64         *after_step,
+                                  GError        **error)
+{
+  EvalWork *work = g_task_get_task_data (G_TASK (result));
+
+  if (!g_task_propagate_boolean (G_TASK (result), error))
+    return FALSE;
+  *before = work->before_result;
+  *after = work->after_result;
+  *after_step = work->after_step;
+  memset (&work->before_result, 0, sizeof work->before_result);
+  memset (&work->after_result, 0, sizeof work->after_result);
+  return TRUE;
+}
+
+/* ---- the object ---- */
+
+static void
+wp_train_session_dispose (GObject *object)
+{
+  WpTrainSession *self = WP_TRAIN_SESSION (object);
+
+  /* The worker holds the session's task, so a run still going keeps the session alive: by
+   * here it has ended. */
+  g_clear_pointer (&self->run, run_data_unref);
+  G_OBJECT_CLASS (wp_train_session_parent_class)->dispose (object);
+}
+
+static void
+wp_train_session_finalize (GObject *object)
+{
+  WpTrainSession *self = WP_TRAIN_SESSION (object);
+
+  g_clear_object (&self->cancellable);
+  g_free (self->error);
+  for (int c = 0; c < WP_N_CURVES; c++) {
+    g_array_unref (self->curves[c][0]);
+    g_array_unref (self->curves[c][1]);
+  }
+  g_ptr_array_unref (self->checkpoints);
+  g_ptr_array_unref (self->snapshots);
+  G_OBJECT_CLASS (wp_train_session_parent_class)->finalize (object);
+}
+
+static void
+wp_train_session_class_init (WpTrainSessionClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = wp_train_session_dispose;
+  object_class->finalize = wp_train_session_finalize;
+  signals[SIGNAL_CHANGED] = g_signal_new ("changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIGNAL_CHECKPOINT_ADDED] =
+    g_signal_new ("checkpoint-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+  signals[SIGNAL_SNAPSHOT_ADDED] =
+    g_signal_new ("snapshot-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
+}
+
+static void
+wp_train_session_init (WpTrainSession *self)
+{
+  for (int c = 0; c < WP_N_CURVES; c++) {
+    self->curves[c][0] = g_array_new (FALSE, FALSE, sizeof (double));
+    self->curves[c][1] = g_array_new (FALSE, FALSE, sizeof (double));
+  }
+  self->checkpoints = g_ptr_array_new_with_free_func (g_free);
+  self->snapshots = g_ptr_array_new_with_free_func (wp_model_ref_release);
+  self->snapshot_every = 5;
+}
+
+WpTrainSession *
+wp_train_session_new (void)
+{
+  return g_object_new (WP_TYPE_TRAIN_SESSION, NULL);
+}
