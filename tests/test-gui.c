@@ -362,6 +362,10 @@ test_fine_tune (void)
   g_assert_nonnull (saved);
   g_assert_cmpint (saved->step, ==, wp_train_session_get_progress (session)->step);
   g_assert_cmpint (saved->step, >, paused_step);
+  /* Snapshots from the start to where it stopped, once each. */
+  g_assert_cmpint (wp_train_session_get_snapshot (session, 0)->model->step, ==, 0);
+  g_assert_cmpint (wp_train_session_get_snapshot (session, wp_train_session_get_n_snapshots (session) - 1)->model->step, ==, saved->step);
+  g_assert_cmpint (wp_train_session_get_snapshot (session, wp_train_session_get_n_snapshots (session) - 2)->model->step, <, saved->step);
   wp_train_session_get_curve (session, WP_CURVE_LOSS, &steps, &values, &n);
   g_assert_cmpuint (n, ==, (guint) saved->step);
   g_assert_true (isfinite (values[n - 1]));

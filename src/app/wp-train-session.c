@@ -41,6 +41,7 @@ typedef struct {
   guint    generation;
   gboolean requested;
   gint64   requested_step;
+  gint64   posted_step; /* of the newest snapshot posted */
   GTimer  *since_request;
 } RunData;
 
@@ -146,6 +147,7 @@ static void
 post_snapshot (RunData *data,
                WpModel *model)
 {
+  data->posted_step = model->step;
   g_mutex_lock (&data->lock);
   g_ptr_array_add (data->snapshots, wp_model_ref_new (model));
   schedule_locked (data);
@@ -242,6 +244,8 @@ run_worker (GTask        *task,
   }
   /* This thread owns the live weights, so it may copy them: the first snapshot. */
   data->template = wp_model_copy (wp_trainer_get_model (trainer));
+  /* A fine-tuned model may carry the step of its own training; snapshots count this run's. */
+  data->template->step = wp_trainer_get_step (trainer);
   g_mutex_lock (&data->lock);
   data->trainer = trainer;
   wp_trainer_set_paused (trainer, data->paused);
@@ -250,7 +254,7 @@ run_worker (GTask        *task,
   data->requested_step = wp_trainer_get_step (trainer);
 
   ok = wp_trainer_run (trainer, progress_cb, data, cancellable, &error);
-  if (wp_trainer_get_step (trainer) > data->requested_step)
+  if (wp_trainer_get_step (trainer) != data->posted_step)
     post_snapshot (data, wp_model_copy (wp_trainer_get_model (trainer)));
   if (ok)
     g_task_return_boolean (task, TRUE);
