@@ -386,6 +386,8 @@ test_fine_tune (void)
   wp_window_compare_model (window, start_dir);
   g_assert_true (wait_for (window_idle, window));
   g_assert_true (wp_window_is_comparing (window));
+  g_assert_nonnull (strstr (wp_window_get_scores (window), "A: global cosine"));
+  g_assert_nonnull (strstr (wp_window_get_scores (window), "B: global cosine"));
   g_assert_true (wp_window_select_word (window, NULL));
   g_assert_true (wp_window_export (window, png, 1200, 900, &error));
   g_assert_no_error (error);

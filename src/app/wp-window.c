@@ -77,19 +77,30 @@ set_status (WpWindow   *self,
 
 /* ---- maps, scores, word chips ---- */
 
+static char *
+format_scores (const WpImageEmbedding *image,
+               const WpTextEmbedding  *text,
+               const WpWordMaps       *maps)
+{
+  double global = 0.0, image_to_text = 0.0, text_to_image = 0.0;
+
+  for (int e = 0; e < image->dim; e++)
+    global += (double) image->global[e] * text->global[e];
+  wp_word_maps_get_filip_scores (maps, &image_to_text, &text_to_image);
+  return g_strdup_printf ("global cosine %.3f    FILIP image→text %.3f    FILIP text→image %.3f", global, image_to_text, text_to_image);
+}
+
 static void
 update_scores (WpWindow *self)
 {
-  const WpWordMaps *maps = self->maps;
-  double            global = 0.0, image_to_text = 0.0, text_to_image = 0.0;
-
   g_clear_pointer (&self->scores, g_free);
-  if (maps != NULL) {
-    for (int e = 0; e < self->image_embedding->dim; e++)
-      global += (double) self->image_embedding->global[e] * self->text->global[e];
-    wp_word_maps_get_filip_scores (maps, &image_to_text, &text_to_image);
-    self->scores = g_strdup_printf ("global cosine %.3f    FILIP image→text %.3f    FILIP text→image %.3f", global, image_to_text,
-                                    text_to_image);
+  if (self->maps != NULL && self->compare_maps != NULL) {
+    g_autofree char *a = format_scores (self->compare_image_embedding, self->compare_text, self->compare_maps);
+    g_autofree char *b = format_scores (self->image_embedding, self->text, self->maps);
+
+    self->scores = g_strdup_printf ("A: %s\nB: %s", a, b);
+  } else if (self->maps != NULL) {
+    self->scores = format_scores (self->image_embedding, self->text, self->maps);
   }
   gtk_label_set_text (self->scores_label, self->scores != NULL ? self->scores : "");
 }
