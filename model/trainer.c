@@ -655,8 +655,15 @@ save_checkpoint (WpTrainer *trainer,
     g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: cannot create folder: %s", root, g_strerror (errno));
     return FALSE;
   }
-  if (!remove_tree (tmp, error) || !write_checkpoint_files (trainer, tmp, error))
+  if (!remove_tree (tmp, error))
     return FALSE;
+  if (!write_checkpoint_files (trainer, tmp, error)) {
+    /* A full disk is the likely cause: give the partial copy's space back. */
+    remove_tree (tmp, NULL);
+    g_prefix_error (error, "the checkpoint of step %" G_GINT64_FORMAT " was not written (the newest complete one is %s): ", step,
+                    trainer->checkpoint_dir != NULL ? trainer->checkpoint_dir : "none");
+    return FALSE;
+  }
   if (g_file_test (final, G_FILE_TEST_EXISTS) && !remove_tree (final, error))
     return FALSE;
   if (!rename_or_fail (tmp, final, error))

@@ -28,25 +28,23 @@ wp_test_run_clear (Run *run)
 }
 
 void
-run_cli (Run *run,
-         ...)
+run_cli_argv (Run                 *run,
+              const char *const   *args,
+              GSpawnChildSetupFunc child_setup,
+              gpointer             user_data)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_autoptr (GError) error = NULL;
-  const char *arg;
-  va_list     args;
-  int         wait_status = 0;
+  int wait_status = 0;
 
   g_ptr_array_add (argv, (gpointer) g_getenv ("WORDPATCH_CLI"));
-  va_start (args, run);
-  while ((arg = va_arg (args, const char *)) != NULL)
-    g_ptr_array_add (argv, (gpointer) arg);
-  va_end (args);
+  for (gsize i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
   g_ptr_array_add (argv, NULL);
 
   run->status = -1;
-  if (!g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &run->out,
-                     &run->err, &wait_status, &error)) {
+  if (!g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, child_setup, user_data, &run->out, &run->err, &wait_status,
+                     &error)) {
     g_test_fail_printf ("cannot run %s: %s", g_getenv ("WORDPATCH_CLI"), error->message);
     run->out = g_strdup ("");
     run->err = g_strdup ("");
@@ -54,6 +52,22 @@ run_cli (Run *run,
   }
   if (WIFEXITED (wait_status))
     run->status = WEXITSTATUS (wait_status);
+}
+
+void
+run_cli (Run *run,
+         ...)
+{
+  g_autoptr (GPtrArray) args = g_ptr_array_new ();
+  const char *arg;
+  va_list     ap;
+
+  va_start (ap, run);
+  while ((arg = va_arg (ap, const char *)) != NULL)
+    g_ptr_array_add (args, (gpointer) arg);
+  va_end (ap);
+  g_ptr_array_add (args, NULL);
+  run_cli_argv (run, (const char *const *) args->pdata, NULL, NULL);
 }
 
 void

@@ -29,6 +29,12 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Run, wp_test_run_clear)
 /* Runs $WORDPATCH_CLI with the NULL-terminated arguments and waits for it. */
 void run_cli (Run *run,
               ...) G_GNUC_NULL_TERMINATED;
+/* The same with an argument vector (NULL-terminated) and a function run in the child before the
+ * command starts (e.g. to set resource limits), which may be NULL. */
+void run_cli_argv (Run                 *run,
+                   const char *const   *args,
+                   GSpawnChildSetupFunc child_setup,
+                   gpointer             user_data);
 
 /* Exit status 1, nothing on stdout, one stderr line "wordpatch-cli: ..." holding each fragment
  * that is not NULL. */

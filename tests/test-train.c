@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stb_image_write.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -351,6 +352,68 @@ test_resume_bit_exact (void)
   g_assert_cmpint (resumed_after_kill.status, ==, 0);
   killed_latest = g_build_filename (killed, "latest", NULL);
   assert_same_files (straight_latest, killed_latest, "model.safetensors");
+}
+
+/* In the child: files may grow to this many bytes, and going past fails the write (EFBIG) instead
+ * of killing the process, as a full disk fails it with ENOSPC. */
+static void
+limit_file_size_cb (gpointer user_data)
+{
+  const struct rlimit limit = { GPOINTER_TO_SIZE (user_data), GPOINTER_TO_SIZE (user_data) };
+
+  signal (SIGXFSZ, SIG_IGN);
+  setrlimit (RLIMIT_FSIZE, &limit);
+}
+
+/* A checkpoint that cannot be written (the disk is full): training stops with a message naming
+ * the step and the newest complete checkpoint, leaves no partial folder, and that checkpoint still
+ * loads and resumes. */
+static void
+test_disk_full (void)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *partial = NULL;
+  g_autofree char *failed = NULL;
+  g_autofree char *kept = NULL;
+  g_auto (Run) full = { 0 };
+  g_auto (Run) info = { 0 };
+  g_auto (Run) resumed = { 0 };
+  GPid pid;
+
+  if (!ensure_data ())
+    return;
+  out = out_path ("disk-full");
+  {
+    const char *args[] = { TRAIN_ARGS (out, "12", "10"), NULL };
+
+    pid = spawn_cli (args);
+    wait_for_step (out, 3, pid);
+    kill (pid, SIGINT);
+    g_assert_cmpint (WEXITSTATUS (reap (pid)), ==, 130);
+  }
+  /* The run's small files fit, a checkpoint's weights do not. */
+  {
+    const char *args[] = { "train", "--out", out, "--resume", NULL };
+
+    run_cli_argv (&full, args, limit_file_size_cb, GSIZE_TO_POINTER (256 * 1024));
+  }
+  g_assert_cmpint (full.status, ==, 1);
+  assert_mentions (full.err, "the checkpoint of step 10 was not written");
+  assert_mentions (full.err, "File too large");
+  kept = g_build_filename (out, "checkpoints", NULL);
+  assert_mentions (full.err, kept);
+  partial = g_build_filename (out, "checkpoints", ".tmp-step-000000010", NULL);
+  failed = g_build_filename (out, "checkpoints", "step-000000010", NULL);
+  g_assert_false (g_file_test (partial, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (failed, G_FILE_TEST_EXISTS));
+  run_cli (&info, "info", "--model", out, NULL);
+  g_assert_cmpint (info.status, ==, 0);
+
+  /* Space again: the run goes on from the kept checkpoint to the end. */
+  run_cli (&resumed, "train", "--out", out, "--resume", NULL);
+  g_assert_cmpint (resumed.status, ==, 0);
+  assert_mentions (resumed.err, "resuming at step");
+  assert_mentions (resumed.out, "trained");
 }
 
 static void
@@ -695,6 +758,7 @@ main (int   argc,
   g_test_add_func ("/train/learns", test_learns);
   g_test_add_func ("/train/resume-bit-exact", test_resume_bit_exact);
   g_test_add_func ("/train/not-finite", test_not_finite);
+  g_test_add_func ("/train/disk-full", test_disk_full);
   g_test_add_func ("/train/bad-data", test_bad_data);
   g_test_add_func ("/train/usage", test_usage);
   g_test_add_func ("/train/api", test_api_pause_snapshot_cancel);
