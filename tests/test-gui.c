@@ -379,6 +379,7 @@ test_fine_tune (void)
   g_assert_true (wait_for (view_idle, view));
   g_assert_nonnull (strstr (wp_train_view_get_evaluation (view), "text→image R@1\t"));
   g_assert_nonnull (strstr (wp_train_view_get_evaluation (view), "pointing, FILIP map\t"));
+  save_screenshot (window, "train", "fine-tune-evaluated");
 
   /* Compare the fine-tuned weights with where they started: A, B and the B - A map. */
   g_assert_true (wait_for (window_idle, window));
@@ -388,6 +389,7 @@ test_fine_tune (void)
   g_assert_true (wp_window_is_comparing (window));
   g_assert_nonnull (strstr (wp_window_get_scores (window), "A: global cosine"));
   g_assert_nonnull (strstr (wp_window_get_scores (window), "B: global cosine"));
+  save_screenshot (window, "explore", "compare");
   g_assert_true (wp_window_select_word (window, NULL));
   g_assert_true (wp_window_export (window, png, 1200, 900, &error));
   g_assert_no_error (error);
