@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "json-private.h"
 #include "wordpatch/error.h"
 
 void
@@ -191,16 +192,19 @@ wp_clip_config_parse (WpClipConfig *config,
                       GError      **error)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
-  g_autoptr (GError) local_error = NULL;
   JsonObject *root, *text, *vision;
   JsonNode   *extra;
   int         num_channels = 3;
 
   wp_clip_config_init_default (config);
-  if (!json_parser_load_from_data (parser, json, (gssize) len, &local_error)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "not valid JSON: %s", local_error->message);
+  if (len > WP_CONFIG_MAX_BYTES) {
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%" G_GSIZE_FORMAT " bytes, more than the limit of %d for a config",
+                 len, WP_CONFIG_MAX_BYTES);
     return FALSE;
   }
+  /* Every byte could be a value; the size limit above bounds the tree. */
+  if (!wp_json_parser_load (parser, json, len, G_MAXSIZE, error))
+    return FALSE;
   /* json-glib accepts blank input and gives no root. */
   if (json_parser_get_root (parser) == NULL || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
     g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "not a JSON object");
@@ -281,6 +285,31 @@ validate_tower (const WpTowerConfig *tower,
   return TRUE;
 }
 
+/* One encoder layer: q, k, v and out projections with biases, two layer norms, the MLP. */
+static guint64
+count_layer_parameters (const WpTowerConfig *tower)
+{
+  const guint64 C = (guint64) tower->width, I = (guint64) tower->mlp_width;
+
+  return 4 * (C * C + C) + 2 * C + (I * C + I) + (C * I + C) + 2 * C;
+}
+
+/* The element count of wp_tensor_specs_new()'s layout, for sizes already within their bounds
+ * (no product overflows 64 bits). */
+static guint64
+count_parameters (const WpClipConfig *config)
+{
+  const guint64 Ct = (guint64) config->text.width, Cv = (guint64) config->vision.width;
+  const guint64 E = (guint64) config->projection_dim, p = (guint64) config->patch_size;
+  const guint64 P = (guint64) wp_clip_config_n_patches (config);
+  const guint64 text = ((guint64) config->vocab_size + (guint64) config->context_length) * Ct +
+                       (guint64) config->text.n_layers * count_layer_parameters (&config->text) + 2 * Ct;
+  const guint64 vision = Cv + Cv * 3 * p * p + (P + 1) * Cv + 2 * Cv +
+                         (guint64) config->vision.n_layers * count_layer_parameters (&config->vision) + 2 * Cv;
+
+  return text + vision + E * (Cv + Ct) + 1;
+}
+
 gboolean
 wp_clip_config_validate (const WpClipConfig *config,
                          GError            **error)
@@ -300,6 +329,16 @@ wp_clip_config_validate (const WpClipConfig *config,
   if (config->image_size % config->patch_size != 0) {
     g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "vision_config.image_size %d is not a multiple of patch_size %d",
                  config->image_size, config->patch_size);
+    return FALSE;
+  }
+  if (wp_clip_config_n_patches (config) > WP_MAX_PATCHES) {
+    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "vision_config.image_size %d and patch_size %d make %d patches; at most %d are supported",
+                 config->image_size, config->patch_size, wp_clip_config_n_patches (config), WP_MAX_PATCHES);
+    return FALSE;
+  }
+  if (count_parameters (config) > WP_MAX_PARAMETERS) {
+    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "the config describes %" G_GUINT64_FORMAT " parameters; at most %d are supported",
+                 count_parameters (config), WP_MAX_PARAMETERS);
     return FALSE;
   }
   if (!isfinite (config->logit_scale_init)) {

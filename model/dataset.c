@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "json-private.h"
 #include "wordpatch/error.h"
 #include "wordpatch/image.h"
 
@@ -156,8 +157,9 @@ parse_jsonl_line (WpDataset  *dataset,
   JsonNode   *root;
   const char *image, *caption, *problem;
 
-  if (!json_parser_load_from_data (parser, text, -1, &local_error)) {
-    skip (dataset, WP_SKIP_BAD_LINE, "%s line %u: not valid JSON: %s", dataset->file, line, local_error->message);
+  /* The line length limit bounds the tree. */
+  if (!wp_json_parser_load (parser, text, strlen (text), G_MAXSIZE, &local_error)) {
+    skip (dataset, WP_SKIP_BAD_LINE, "%s line %u: %s", dataset->file, line, local_error->message);
     return;
   }
   root = json_parser_get_root (parser);
@@ -220,6 +222,7 @@ wp_dataset_open (const char *dir,
   g_autoptr (WpDataset) dataset = g_new0 (WpDataset, 1);
   g_autofree char *jsonl = g_build_filename (dir, "captions.jsonl", NULL);
   g_autofree char *tsv = g_build_filename (dir, "captions.tsv", NULL);
+  g_autoptr (GMappedFile) mapped = NULL;
   g_autofree char *contents = NULL;
   g_auto (GStrv) lines = NULL;
   gboolean is_jsonl = g_file_test (jsonl, G_FILE_TEST_EXISTS);
@@ -238,10 +241,23 @@ wp_dataset_open (const char *dir,
     g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: no captions.jsonl or captions.tsv", dir);
     return NULL;
   }
-  if (!g_file_get_contents (dataset->file, &contents, &length, error))
+  /* Mapped, so that the size limit applies before the text is copied. */
+  mapped = g_mapped_file_new (dataset->file, FALSE, error);
+  if (mapped == NULL)
     return NULL;
+  length = g_mapped_file_get_length (mapped);
+  if (length > WP_DATASET_MAX_BYTES) {
+    g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: %" G_GSIZE_FORMAT " bytes, more than the limit of %" G_GUINT64_FORMAT,
+                 dataset->file, length, WP_DATASET_MAX_BYTES);
+    return NULL;
+  }
+  contents = g_malloc (length + 1);
+  if (length > 0)
+    memcpy (contents, g_mapped_file_get_contents (mapped), length);
+  contents[length] = '\0';
   dataset->checksum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) contents, length);
-  if (!g_utf8_validate (contents, -1, NULL)) {
+  /* With the length given, a NUL byte is invalid too: the lines after it would vanish unseen. */
+  if (!g_utf8_validate (contents, (gssize) length, NULL)) {
     g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: not valid UTF-8 text", dataset->file);
     return NULL;
   }
@@ -251,6 +267,10 @@ wp_dataset_open (const char *dir,
 
     if (text[0] == '\0')
       continue;
+    if (strlen (text) > WP_DATASET_MAX_LINE) {
+      skip (dataset, WP_SKIP_BAD_LINE, "%s line %u: longer than %d bytes", dataset->file, i + 1, WP_DATASET_MAX_LINE);
+      continue;
+    }
     if (dataset->pairs->len >= WP_DATASET_MAX_PAIRS) {
       g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: more than %d pairs", dataset->file, WP_DATASET_MAX_PAIRS);
       return NULL;

@@ -47,6 +47,112 @@ png_header_size (const guint8 *data,
   return TRUE;
 }
 
+/* stb_image 2.27 (Debian 12's libstb) trusts a JPEG's Huffman tables in two ways that the fuzz
+ * target fuzz-image.c found: it builds a table from its 16 code counts without checking that they
+ * add up to at most 256 symbols (writing past the table), and it decodes a scan with tables that
+ * were never defined (reading far outside them; stb 2.28 checks both). So the segments are read
+ * here first, as stb reads them: skipped by their length, the entropy-coded data after a scan
+ * header skipped up to the next marker (progressive files define tables between scans), each
+ * table's counts read even past the end of its segment, and each scan's components checked for
+ * the tables its kind of scan decodes with. Not a JPEG is valid. */
+static gboolean
+jpeg_huffman_tables_valid (const guint8 *data,
+                           gsize         len)
+{
+  guint defined = 0; /* bit th: DC table th; bit 4 + th: AC table th */
+  gsize i = 0;
+
+  /* stb, like the JPEG standard, takes any number of 0xFF fill bytes before a marker, the
+   * start-of-image marker too. */
+  while (i < len && data[i] == 0xFF)
+    i++;
+  if (i == 0 || i == len || data[i] != 0xD8)
+    return TRUE;
+  i++;
+  while (i + 1 < len) {
+    const guint8 marker = data[i + 1];
+    gsize        end;
+
+    /* Entropy-coded data, a fill byte, a stuffed 0xFF, or a marker without a length. */
+    if (data[i] != 0xFF || marker == 0xFF) {
+      i++;
+      continue;
+    }
+    /* stb stops at the end-of-image marker; some files carry other data after it. */
+    if (marker == 0xD9)
+      return TRUE;
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) {
+      i += 2;
+      continue;
+    }
+    if (i + 4 > len)
+      break;
+    end = i + 2 + ((gsize) data[i + 2] << 8 | data[i + 3]);
+    for (gsize t = i + 4; marker == 0xC4 && t < end && t < len;) {
+      const guint tc = data[t] >> 4, th = data[t] & 15;
+      guint       n = 0;
+
+      for (gsize k = t + 1; k <= t + 16 && k < len; k++)
+        n += data[k];
+      if (n > 256)
+        return FALSE;
+      if (tc <= 1 && th <= 3)
+        defined |= 1u << (tc * 4 + th);
+      t += 17 + n;
+    }
+    if (marker == 0xDA && i + 5 <= len) {
+      const gsize n_components = data[i + 4], params = i + 5 + 2 * n_components;
+
+      if (params + 3 <= len) {
+        const guint8 first = data[params], last = data[params + 1], high = data[params + 2] >> 4;
+        /* Baseline and progressive first DC scans decode DC codes; every scan past
+         * coefficient 0 decodes AC codes; DC refinement decodes none. */
+        const gboolean dc = first == 0 && high == 0, ac = last > 0;
+
+        for (gsize c = 0; c < n_components; c++) {
+          const guint td = data[i + 6 + 2 * c] >> 4, ta = data[i + 6 + 2 * c] & 15;
+
+          if ((dc && (td > 3 || !(defined & (1u << td)))) || (ac && (ta > 3 || !(defined & (1u << (4 + ta))))))
+            return FALSE;
+        }
+      }
+    }
+    i = end;
+  }
+  return TRUE;
+}
+
+/* stb_image 2.27 reads the width, height and maximum of a PNM header into ints without a bound
+ * (signed overflow, found by tests/fuzz/fuzz-image.c): a number of more than 9 digits is refused
+ * first, the header read as stb reads it (whitespace and "#" comments before each number). */
+static gboolean
+pnm_header_valid (const guint8 *data,
+                  gsize         len)
+{
+  gsize i = 2;
+
+  if (len < 2 || data[0] != 'P' || (data[1] != '5' && data[1] != '6'))
+    return TRUE;
+  for (int n = 0; n < 3; n++) {
+    gsize digits = 0;
+
+    for (;;) {
+      /* C's isspace(), with \v, which g_ascii_isspace() leaves out. */
+      while (i < len && (data[i] == ' ' || (data[i] >= '\t' && data[i] <= '\r')))
+        i++;
+      if (i >= len || data[i] != '#')
+        break;
+      while (i < len && data[i] != '\n' && data[i] != '\r')
+        i++;
+    }
+    for (; i < len && g_ascii_isdigit (data[i]); i++)
+      digits++;
+    if (digits > 9)
+      return FALSE;
+  }
+  return TRUE;
+}
+
 WpImage *
 wp_image_load_from_memory (const guint8 *data,
                            gsize         len,
@@ -61,6 +167,15 @@ wp_image_load_from_memory (const guint8 *data,
     g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: %s", name, len == 0 ? "empty file, not an image" : "file too large");
     return NULL;
   }
+  /* Before stbi_info, which reads the tables in front of the frame header. */
+  if (!jpeg_huffman_tables_valid (data, len)) {
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: not a readable image (a JPEG scan with an undefined Huffman table, or one of more than 256 codes)", name);
+    return NULL;
+  }
+  if (!pnm_header_valid (data, len)) {
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: not a readable image (a PNM header number of more than 9 digits)", name);
+    return NULL;
+  }
   /* Check the size in the header before stb allocates for it. stb refuses PNGs above its own
    * limit inside stbi_info, so read a PNG's IHDR ourselves to say why. */
   if (!png_header_size (data, len, &width, &height) && !stbi_info_from_memory (data, (int) len, &width, &height, &channels)) {
@@ -70,6 +185,17 @@ wp_image_load_from_memory (const guint8 *data,
   if (width < 1 || height < 1 || width > WP_IMAGE_MAX_SIDE || height > WP_IMAGE_MAX_SIDE) {
     g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED, "%s: image of %d x %d pixels exceeds the %d-pixel limit per side", name,
                  width, height, WP_IMAGE_MAX_SIDE);
+    return NULL;
+  }
+  if ((gint64) width * height > WP_IMAGE_MAX_PIXELS) {
+    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED, "%s: image of %d x %d pixels exceeds the limit of %d million pixels", name,
+                 width, height, WP_IMAGE_MAX_PIXELS / 1000000);
+    return NULL;
+  }
+  /* stb_image 2.27 converts a 16-bit PNM to RGB in a buffer sized for 8 bits and reads past it
+   * (found by tests/fuzz/fuzz-image.c; fixed in 2.28): refused, from the maximum in its header. */
+  if (data[0] == 'P' && len >= 2 && (data[1] == '5' || data[1] == '6') && stbi_is_16_bit_from_memory (data, (int) len)) {
+    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED, "%s: 16-bit PNM images are not supported", name);
     return NULL;
   }
   pixels = stbi_load_from_memory (data, (int) len, &width, &height, &channels, 3);

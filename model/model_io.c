@@ -159,6 +159,7 @@ wp_params_init_views (WpParams           *params,
   params->logit_scale = base + specs[i++].offset;
 }
 
+/* Validates and lays out the model; the parameters are allocated by alloc_params(). */
 static WpModel *
 model_new (const WpClipConfig *config,
            WpTokenizer        *tokenizer,
@@ -176,13 +177,20 @@ model_new (const WpClipConfig *config,
   }
   model->config = *config;
   model->specs = wp_tensor_specs_new (config, &model->n_specs, &model->n_params);
+  return g_steal_pointer (&model);
+}
+
+static gboolean
+alloc_params (WpModel *model,
+              GError **error)
+{
   model->params = g_try_new0 (float, model->n_params);
   if (model->params == NULL) {
     g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "cannot allocate %" G_GSIZE_FORMAT " parameters", model->n_params);
-    return NULL;
+    return FALSE;
   }
-  wp_params_init_views (&model->p, config, model->specs, model->params);
-  return g_steal_pointer (&model);
+  wp_params_init_views (&model->p, &model->config, model->specs, model->params);
+  return TRUE;
 }
 
 static gboolean
@@ -197,10 +205,10 @@ wp_model_new_random (const WpClipConfig *config,
                      guint64             seed,
                      GError            **error)
 {
-  WpModel *model = model_new (config, tokenizer, error);
-  WpRng    rng;
+  g_autoptr (WpModel) model = model_new (config, tokenizer, error);
+  WpRng rng;
 
-  if (model == NULL)
+  if (model == NULL || !alloc_params (model, error))
     return NULL;
   wp_rng_init (&rng, seed);
   for (guint i = 0; i < model->n_specs; i++) {
@@ -219,7 +227,7 @@ wp_model_new_random (const WpClipConfig *config,
     }
   }
   *model->p.logit_scale = config->logit_scale_init;
-  return model;
+  return g_steal_pointer (&model);
 }
 
 static char *
@@ -250,12 +258,11 @@ shape_matches (const WpTensorSpec        *spec,
   return TRUE;
 }
 
-/* Reads every tensor of the model's layout from st into buffer, by name and shape. */
+/* Checks that st holds every tensor of the model's layout, by name and shape, and nothing else. */
 static gboolean
-read_layout (const WpModel       *model,
-             const WpSafetensors *st,
-             float               *buffer,
-             GError             **error)
+check_layout (const WpModel       *model,
+              const WpSafetensors *st,
+              GError             **error)
 {
   const char *path = wp_safetensors_get_path (st);
 
@@ -274,8 +281,6 @@ read_layout (const WpModel       *model,
       g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "%s: tensor '%s' has shape %s, expected %s", path, spec->name, got, want);
       return FALSE;
     }
-    if (!wp_safetensors_read_f32 (st, tensor, buffer + spec->offset, TRUE, error))
-      return FALSE;
   }
   /* Anything else means the file and config.json describe different models. transformers keeps
    * position_ids buffers in some files; they carry no weights. */
@@ -290,6 +295,22 @@ read_layout (const WpModel       *model,
                    path, name);
       return FALSE;
     }
+  }
+  return TRUE;
+}
+
+/* Reads every tensor of the model's layout from st (checked by check_layout) into buffer. */
+static gboolean
+read_layout (const WpModel       *model,
+             const WpSafetensors *st,
+             float               *buffer,
+             GError             **error)
+{
+  for (guint i = 0; i < model->n_specs; i++) {
+    const WpTensorSpec *spec = &model->specs[i];
+
+    if (!wp_safetensors_read_f32 (st, wp_safetensors_lookup (st, spec->name), buffer + spec->offset, TRUE, error))
+      return FALSE;
   }
   return TRUE;
 }
@@ -321,16 +342,17 @@ load_folder (const char *dir,
   g_autofree char *weights_path = g_build_filename (dir, "model.safetensors", NULL);
   g_autofree char *vocab_path = g_build_filename (dir, "vocab.json", NULL);
   g_autofree char *merges_path = g_build_filename (dir, "merges.txt", NULL);
-  g_autofree char *config_text = NULL;
+  g_autoptr (GMappedFile) config_file = NULL;
   g_autoptr (WpSafetensors) st = NULL;
   g_autoptr (WpModel) model = NULL;
   WpTokenizer *tokenizer;
   WpClipConfig config;
-  gsize        config_len;
 
-  if (!g_file_get_contents (config_path, &config_text, &config_len, error))
+  /* Mapped, so that the size limit applies before anything is allocated for the text. */
+  config_file = g_mapped_file_new (config_path, FALSE, error);
+  if (config_file == NULL)
     return NULL;
-  if (!wp_clip_config_parse (&config, config_text, config_len, error)) {
+  if (!wp_clip_config_parse (&config, g_mapped_file_get_contents (config_file), g_mapped_file_get_length (config_file), error)) {
     g_prefix_error (error, "%s: ", config_path);
     return NULL;
   }
@@ -349,8 +371,11 @@ load_folder (const char *dir,
     g_prefix_error (error, "%s: ", dir);
     return NULL;
   }
+  /* The file must hold every tensor before the parameters are allocated: a small file's
+   * config.json may describe a model of gigabytes. */
   st = wp_safetensors_open (weights_path, error);
-  if (st == NULL || !read_layout (model, st, model->params, error) || !parse_step (model, st, error))
+  if (st == NULL || !check_layout (model, st, error) || !alloc_params (model, error) ||
+      !read_layout (model, st, model->params, error) || !parse_step (model, st, error))
     return NULL;
   return g_steal_pointer (&model);
 }
@@ -399,7 +424,8 @@ load_bare_file (const char *path,
     g_prefix_error (error, "%s: ", path);
     return NULL;
   }
-  if (!read_layout (model, st, model->params, error) || !parse_step (model, st, error))
+  if (!check_layout (model, st, error) || !alloc_params (model, error) ||
+      !read_layout (model, st, model->params, error) || !parse_step (model, st, error))
     return NULL;
   return g_steal_pointer (&model);
 }
@@ -440,7 +466,7 @@ wp_params_read (const WpModel *model,
 {
   g_autoptr (WpSafetensors) st = wp_safetensors_open (path, error);
 
-  return st != NULL && read_layout (model, st, buffer, error);
+  return st != NULL && check_layout (model, st, error) && read_layout (model, st, buffer, error);
 }
 
 WpModel *
@@ -454,8 +480,10 @@ wp_model_copy (const WpModel *model)
 
   g_assert (tokenizer != NULL);
   copy = model_new (&model->config, tokenizer, NULL);
-  if (copy == NULL)
+  if (copy == NULL || !alloc_params (copy, NULL)) {
+    wp_model_free (copy);
     return NULL;
+  }
   memcpy (copy->params, model->params, model->n_params * sizeof (float));
   copy->step = model->step;
   copy->path = g_strdup (model->path);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "json-private.h"
 #include "wordpatch/error.h"
 
 /* Tensors are copied and written as raw little-endian bytes. */
@@ -175,15 +176,14 @@ parse_header (WpSafetensors *st,
               GError       **error)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
-  g_autoptr (GError) local_error = NULL;
   JsonObjectIter iter;
   JsonObject    *root;
   const char    *name;
   JsonNode      *node;
   guint          n = 0;
 
-  if (!json_parser_load_from_data (parser, header, (gssize) header_len, &local_error)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "header is not valid JSON: %s", local_error->message);
+  if (!wp_json_parser_load (parser, header, header_len, WP_SAFETENSORS_MAX_VALUES, error)) {
+    g_prefix_error (error, "header: ");
     return FALSE;
   }
   /* json-glib accepts blank input and gives no root. */

@@ -8,6 +8,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "json-private.h"
 #include "wordpatch/error.h"
 
 #define START_SYMBOL "<|startoftext|>"
@@ -24,9 +25,10 @@
 #define WORD_CACHE_MAX_WORDS 65536
 #define WORD_CACHE_MAX_BYTES 256
 
-/* JSON-GLib builds a tree of the whole vocab.json (some 200 bytes per token) before the tokens
- * can be counted, so the text is bounded first; OpenAI's 49408 tokens take 0.9 MB. */
-#define VOCAB_MAX_BYTES (64 << 20)
+/* Bounds on the texts, checked before they are copied; OpenAI's 49408 tokens take 0.9 MB and its
+ * 48894 merges 0.5 MB. */
+#define VOCAB_MAX_BYTES  (64 << 20)
+#define MERGES_MAX_BYTES (64 << 20)
 
 /* GPT-2's byte symbols use code points up to U+0143 (256 + the 68 unprintable bytes). */
 #define BYTE_CHAR_LIMIT 0x144
@@ -125,7 +127,6 @@ parse_vocab (WpTokenizer *tokenizer,
              GError     **error)
 {
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
-  g_autoptr (GError) json_error = NULL;
   JsonNode      *root;
   JsonObject    *object;
   JsonObjectIter iter;
@@ -133,11 +134,11 @@ parse_vocab (WpTokenizer *tokenizer,
   JsonNode      *node;
   guint          n_members;
 
-  if (!json_parser_load_from_data (parser, tokenizer->vocab_json, tokenizer->vocab_len,
-                                   &json_error)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "not valid JSON: %s", json_error->message);
+  /* The tokens are counted before JSON-GLib builds its tree of them; a flat object has one
+   * value a token. */
+  if (!wp_json_parser_load (parser, tokenizer->vocab_json, tokenizer->vocab_len,
+                            WP_TOKENIZER_MAX_VOCAB, error))
     return FALSE;
-  }
   root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)) {
     g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
@@ -146,12 +147,6 @@ parse_vocab (WpTokenizer *tokenizer,
   }
   object = json_node_get_object (root);
   n_members = json_object_get_size (object);
-  if (n_members > WP_TOKENIZER_MAX_VOCAB) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%u tokens, more than the limit of %d",
-                 n_members, WP_TOKENIZER_MAX_VOCAB);
-    return FALSE;
-  }
-
   tokenizer->n_vocab = (int) n_members;
   tokenizer->symbols = g_new0 (const char *, n_members);
   json_object_iter_init (&iter, object);
@@ -371,14 +366,23 @@ tokenizer_new (const char *vocab_json,
                  VOCAB_MAX_BYTES);
     return NULL;
   }
+  if (merges_len > MERGES_MAX_BYTES) {
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
+                 "%s: %" G_GSIZE_FORMAT " bytes, more than the limit of %d", merges_name, merges_len,
+                 MERGES_MAX_BYTES);
+    return NULL;
+  }
 
   tokenizer = g_new0 (WpTokenizer, 1);
+  /* An empty mapped file has no contents pointer, which memcpy must not be given. */
   tokenizer->vocab_json = g_malloc (vocab_len + 1);
-  memcpy (tokenizer->vocab_json, vocab_json, vocab_len);
+  if (vocab_len > 0)
+    memcpy (tokenizer->vocab_json, vocab_json, vocab_len);
   tokenizer->vocab_json[vocab_len] = '\0';
   tokenizer->vocab_len = vocab_len;
   tokenizer->merges_txt = g_malloc (merges_len + 1);
-  memcpy (tokenizer->merges_txt, merges_txt, merges_len);
+  if (merges_len > 0)
+    memcpy (tokenizer->merges_txt, merges_txt, merges_len);
   tokenizer->merges_txt[merges_len] = '\0';
   tokenizer->merges_len = merges_len;
 
@@ -425,19 +429,20 @@ wp_tokenizer_new_from_files (const char *vocab_path,
                              const char *merges_path,
                              GError    **error)
 {
-  g_autofree char *vocab_json = NULL;
-  g_autofree char *merges_txt = NULL;
-  gsize            vocab_len, merges_len;
+  g_autoptr (GMappedFile) vocab = NULL;
+  g_autoptr (GMappedFile) merges = NULL;
 
   g_return_val_if_fail (vocab_path != NULL, NULL);
   g_return_val_if_fail (merges_path != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!g_file_get_contents (vocab_path, &vocab_json, &vocab_len, error) ||
-      !g_file_get_contents (merges_path, &merges_txt, &merges_len, error))
+  /* Mapped rather than read, so that the size limits apply before the texts are copied. */
+  if ((vocab = g_mapped_file_new (vocab_path, FALSE, error)) == NULL ||
+      (merges = g_mapped_file_new (merges_path, FALSE, error)) == NULL)
     return NULL;
-  return tokenizer_new (vocab_json, vocab_len, vocab_path, merges_txt, merges_len, merges_path,
-                        error);
+  return tokenizer_new (g_mapped_file_get_contents (vocab), g_mapped_file_get_length (vocab),
+                        vocab_path, g_mapped_file_get_contents (merges),
+                        g_mapped_file_get_length (merges), merges_path, error);
 }
 
 void

@@ -308,6 +308,16 @@ static const BadConfig bad_configs[] = {
   { "std-zero",
     "{\"text_config\": {}, \"vision_config\": {}, \"wordpatch\": {\"image_std\": [0.5, 0, 0.5]}}",
     WP_ERROR_SHAPE, "image_std" },
+  { "too-many-patches", "{\"text_config\": {}, \"vision_config\": {\"image_size\": 2048, \"patch_size\": 16}}",
+    WP_ERROR_SHAPE, "make 16384 patches; at most 4096 are supported" },
+  { "too-many-parameters",
+    "{\"text_config\": {\"vocab_size\": 1048576, \"hidden_size\": 8192, \"num_attention_heads\": 8}, \"vision_config\": {}}",
+    WP_ERROR_SHAPE, "parameters; at most 2147483647 are supported" },
+  { "nested-too-deep",
+    "{\"text_config\": {}, \"vision_config\": {}, \"x\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+    WP_ERROR_FORMAT, "JSON nested more than 64 levels deep" },
+  { "comment", "{\"text_config\": {}, /* ViT-B/32 */ \"vision_config\": {}}",
+    WP_ERROR_FORMAT, "comments and single quotes are not JSON" },
 };
 
 static void
@@ -1020,6 +1030,35 @@ test_load_invalid_config (void)
   saved_clear (&s);
 }
 
+/* A config.json may describe a model of gigabytes (here 0.7 billion parameters, a 1048576-token
+ * vocabulary) next to a small model.safetensors: the file's shapes are checked first, so loading
+ * fails without allocating for the parameters. */
+static void
+test_load_config_larger_than_weights (void)
+{
+  Saved s;
+
+  saved_init (&s);
+  write_text (s.model_dir, "config.json", "{\"text_config\": {\"vocab_size\": 1048576}, \"vision_config\": {}}");
+  expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_SHAPE, s.weights, "expected [1048576,512]");
+  saved_clear (&s);
+}
+
+/* Larger than any config: refused on its size, before it is read. */
+static void
+test_load_config_too_large (void)
+{
+  Saved            s;
+  g_autofree char *config = NULL;
+  g_autofree char *text = g_strnfill (WP_CONFIG_MAX_BYTES + 1, ' ');
+
+  saved_init (&s);
+  config = g_build_filename (s.model_dir, "config.json", NULL);
+  write_text (s.model_dir, "config.json", text);
+  expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_FORMAT, config, "1048577 bytes, more than the limit of 1048576");
+  saved_clear (&s);
+}
+
 static void
 test_load_missing_weights (void)
 {
@@ -1281,6 +1320,8 @@ main (int   argc,
   g_test_add_func ("/model/load/vocab-larger-than-config", test_load_vocab_larger_than_config);
   g_test_add_func ("/model/load/bare-without-metadata", test_load_bare_without_metadata);
   g_test_add_func ("/model/load/bare-missing-tensor", test_load_bare_missing_tensor);
+  g_test_add_func ("/model/load/config-larger-than-weights", test_load_config_larger_than_weights);
+  g_test_add_func ("/model/load/config-too-large", test_load_config_too_large);
   status = g_test_run ();
   g_clear_pointer (&shared_model, wp_model_free);
   return status;

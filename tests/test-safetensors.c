@@ -832,6 +832,32 @@ test_header_zero_length (void)
   remove_tree (dir);
 }
 
+/* JSON-GLib would recurse once per level (100,000 levels overflow the stack) and build a tree
+ * far larger than the text: both are refused from a scan of the text first. */
+static void
+test_header_json_limits (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  g_autoptr (GString) deep = g_string_new ("{\"t\": ");
+  g_autoptr (GString) wide = g_string_new ("{\"__metadata__\": {}, \"t\": [0");
+  g_autofree char *deep_path = NULL;
+  g_autofree char *wide_path = NULL;
+  g_autofree char *comment_path = NULL;
+
+  for (int i = 0; i < 100000; i++)
+    g_string_append_c (deep, '[');
+  deep_path = write_raw (dir, "deep.safetensors", deep->len, deep->str, NULL, 0);
+  expect_open_error (deep_path, WP_ERROR_FORMAT, "header: JSON nested more than 64 levels deep");
+  for (int i = 0; i < WP_SAFETENSORS_MAX_VALUES; i++)
+    g_string_append (wide, ",0");
+  g_string_append (wide, "]}");
+  wide_path = write_raw (dir, "wide.safetensors", wide->len, wide->str, NULL, 0);
+  expect_open_error (wide_path, WP_ERROR_FORMAT, "header: more than 1048576 JSON values");
+  comment_path = write_raw (dir, "comment.safetensors", strlen ("{/* [ */ }"), "{/* [ */ }", NULL, 0);
+  expect_open_error (comment_path, WP_ERROR_FORMAT, "comments and single quotes are not JSON");
+  remove_tree (dir);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -863,6 +889,7 @@ main (int   argc,
   g_test_add_func ("/safetensors/header/length-huge", test_header_length_huge);
   g_test_add_func ("/safetensors/header/too-large", test_header_too_large);
   g_test_add_func ("/safetensors/header/zero-length", test_header_zero_length);
+  g_test_add_func ("/safetensors/header/json-limits", test_header_json_limits);
   for (gsize i = 0; i < G_N_ELEMENTS (bad_cases); i++) {
     g_autofree char *path = g_strdup_printf ("/safetensors/%s", bad_cases[i].name);
 

@@ -12,12 +12,17 @@
 
 G_BEGIN_DECLS
 
-/* Bounds that keep every buffer size well inside memory and int BLAS dimensions. */
-#define WP_MAX_LAYERS  64
-#define WP_MAX_WIDTH   8192
-#define WP_MAX_CONTEXT 1024
-#define WP_MAX_VOCAB   (1 << 20)
-#define WP_MAX_IMAGE   2048
+/* Bounds that keep every buffer size well inside memory and int BLAS dimensions. The parameter
+ * count bounds the whole model (8 GiB as F32; OpenAI's largest CLIP has 0.43 billion) and keeps
+ * every tensor's element offsets inside an int; the patch count bounds attention's P x P scores. */
+#define WP_MAX_LAYERS       64
+#define WP_MAX_WIDTH        8192
+#define WP_MAX_CONTEXT      1024
+#define WP_MAX_VOCAB        (1 << 20)
+#define WP_MAX_IMAGE        2048
+#define WP_MAX_PATCHES      4096
+#define WP_MAX_PARAMETERS   G_MAXINT32
+#define WP_CONFIG_MAX_BYTES (1 << 20)
 
 typedef enum {
   WP_ACTIVATION_QUICK_GELU, /* x * sigmoid(1.702 x), OpenAI's CLIP */
@@ -61,12 +66,13 @@ gboolean wp_clip_config_init_preset (WpClipConfig *config,
                                      int           vocab_size,
                                      GError      **error);
 
+/* json: at most WP_CONFIG_MAX_BYTES, validated as wp_clip_config_validate() does. */
 gboolean wp_clip_config_parse (WpClipConfig *config,
                                const char   *json,
                                gsize         len,
                                GError      **error);
 /* Checks sizes are positive, within the bounds above and consistent (heads divide the width,
- * patches tile the image). */
+ * patches tile the image, at most WP_MAX_PATCHES of them, at most WP_MAX_PARAMETERS in all). */
 gboolean wp_clip_config_validate (const WpClipConfig *config,
                                   GError            **error);
 char    *wp_clip_config_to_json (const WpClipConfig *config) G_GNUC_WARN_UNUSED_RESULT;

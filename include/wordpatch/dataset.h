@@ -9,10 +9,14 @@
  * which of its whole-word occurrences, counted from 0 left to right. Several boxes may share a
  * word and occurrence ("two green squares"): together they are that word's region.
  *
- * Unusable lines do not stop a dataset from opening: a line that is not valid JSON, lacks
- * "image" or "caption", has malformed boxes or a caption longer than WP_DATASET_MAX_CAPTION
- * bytes, or names an image file that does not exist, is skipped, counted by reason and
- * described in a warning. wp_dataset_check_images() also drops pairs whose image cannot be
+ * Limits: a captions file of at most WP_DATASET_MAX_BYTES (checked before it is read), at most
+ * WP_DATASET_MAX_PAIRS pairs; beyond them the folder is an error.
+ *
+ * Unusable lines do not stop a dataset from opening: a line longer than WP_DATASET_MAX_LINE
+ * bytes, not valid JSON (or nested more than 64 deep), lacking "image" or "caption", with
+ * malformed boxes (more than WP_DATASET_MAX_BOXES) or a caption longer than
+ * WP_DATASET_MAX_CAPTION bytes, or naming an image file that does not exist, is skipped, counted
+ * by reason and described in a warning. wp_dataset_check_images() also drops pairs whose image cannot be
  * decoded. A folder left with no pair is an error naming it. */
 #pragma once
 
@@ -24,6 +28,8 @@
 G_BEGIN_DECLS
 
 #define WP_DATASET_MAX_PAIRS   10000000
+#define WP_DATASET_MAX_BYTES   (G_GUINT64_CONSTANT (2) << 30)
+#define WP_DATASET_MAX_LINE    (1 << 20)
 #define WP_DATASET_MAX_CAPTION 65536
 #define WP_DATASET_MAX_BOXES   256
 

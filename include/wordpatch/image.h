@@ -1,7 +1,8 @@
 /* image.h: decoding images and CLIP's preprocessing.
  *
  * Decoding: PNG, JPEG, BMP, GIF (first frame), TGA, PNM through stb_image, converted to 8-bit RGB;
- * alpha is dropped. Images above WP_IMAGE_MAX_SIDE pixels on a side are rejected before decoding.
+ * alpha is dropped. Images above WP_IMAGE_MAX_SIDE pixels on a side or WP_IMAGE_MAX_PIXELS in all
+ * (their 8-bit RGB takes 300 MB) are rejected from the size in their header, before decoding.
  *
  * Preprocessing as transformers' CLIPImageProcessor: resize so the shorter side is S (bicubic with
  * antialiasing, as PIL, rounded to 8 bits), centre crop S x S (offset floor((size - S) / 2)), scale
@@ -17,6 +18,13 @@
 G_BEGIN_DECLS
 
 #define WP_IMAGE_MAX_SIDE 16384
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+/* A few bytes of TGA may claim 38 Mpixel, seconds of work under the sanitizers; fuzzing explores
+ * more with a lower limit, still on its boundary. */
+#define WP_IMAGE_MAX_PIXELS 1000000
+#else
+#define WP_IMAGE_MAX_PIXELS 100000000
+#endif
 
 typedef struct {
   int     width;

@@ -5,7 +5,9 @@
  * optional "__metadata__" object of string values; then the data, offsets relative to its start.
  *
  * Limits on untrusted files: header at most WP_SAFETENSORS_MAX_HEADER bytes and within the file,
- * at most WP_SAFETENSORS_MAX_DIMS dimensions, every tensor's byte range inside the data and equal
+ * holding at most WP_SAFETENSORS_MAX_VALUES JSON values (array elements and object members, about
+ * six a tensor; checked before the JSON tree is built) nested at most 64 deep, at most
+ * WP_SAFETENSORS_MAX_DIMS dimensions, every tensor's byte range inside the data and equal
  * to its element count times its element size (overflow-checked). Files are memory-mapped; reading
  * converts F32, F16 and BF16 to float. Other dtypes are listed but cannot be read as float.
  *
@@ -18,6 +20,7 @@
 G_BEGIN_DECLS
 
 #define WP_SAFETENSORS_MAX_HEADER (100 * 1024 * 1024)
+#define WP_SAFETENSORS_MAX_VALUES (1 << 20)
 #define WP_SAFETENSORS_MAX_DIMS   8
 
 typedef enum {

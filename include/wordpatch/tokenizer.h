@@ -26,7 +26,9 @@ G_BEGIN_DECLS
 
 typedef struct _WpTokenizer WpTokenizer;
 
-/* Limits on untrusted input: larger files are rejected with WP_ERROR_FORMAT. */
+/* Limits on untrusted input, checked before anything is allocated for it (larger inputs are
+ * rejected with WP_ERROR_FORMAT): tokens, merges, 64 MiB for each text, JSON nested at most 64
+ * deep. */
 #define WP_TOKENIZER_MAX_VOCAB  (1 << 20)
 #define WP_TOKENIZER_MAX_MERGES (1 << 20)
 

@@ -1,0 +1,31 @@
+/* fuzz.h: what the fuzz targets share.
+ *
+ * Each fuzz-<target>.c feeds one input to a parser through its public API in
+ * LLVMFuzzerTestOneInput(). Built with -Dfuzz=true (clang) they are libFuzzer programs; otherwise
+ * replay-main.c drives the same functions over the kept inputs, so every build replays them. */
+#pragma once
+
+#include <glib.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wordpatch/tokenizer.h"
+
+G_BEGIN_DECLS
+
+int LLVMFuzzerInitialize (int    *argc,
+                          char ***argv);
+int LLVMFuzzerTestOneInput (const uint8_t *data,
+                            size_t         size);
+
+/* Makes warnings and criticals fatal (the engine must log none, whatever the input) and creates a
+ * private temporary folder, removed with its files at exit. Returns the folder. */
+const char *fuzz_init (void);
+/* Writes size bytes to path, replacing it; aborts when the disk refuses. */
+void fuzz_write_file (const char    *path,
+                      const uint8_t *data,
+                      size_t         size);
+/* The bundled CLIP tokenizer (data/clip-bpe), loaded once. */
+WpTokenizer *fuzz_clip_tokenizer (void);
+
+G_END_DECLS
