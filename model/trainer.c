@@ -13,6 +13,8 @@
 #include "wordpatch/evaluate.h"
 #include "wordpatch/rng.h"
 
+#include "json-private.h"
+
 #define SETTINGS_FORMAT 1
 
 /* What each derived random stream is for, so that streams never coincide. */
@@ -280,9 +282,14 @@ load_json_object (JsonParser *parser,
                   const char *path,
                   GError    **error)
 {
-  JsonNode *root;
+  g_autofree char *text = NULL;
+  gsize            len = 0;
+  JsonNode        *root;
 
-  if (!json_parser_load_from_file (parser, path, error)) {
+  /* A run folder may come from someone else: its JSON gets the same limits as any file's. */
+  if (!g_file_get_contents (path, &text, &len, error))
+    return NULL;
+  if (!wp_json_parser_load (parser, text, len, 4096, error)) {
     g_prefix_error (error, "%s: ", path);
     return NULL;
   }
@@ -789,7 +796,7 @@ truncate_metrics (WpTrainer *trainer,
     g_autoptr (JsonParser) parser = json_parser_new ();
     JsonNode *root;
 
-    if (lines[i][0] == '\0' || !json_parser_load_from_data (parser, lines[i], -1, NULL))
+    if (lines[i][0] == '\0' || !wp_json_parser_load (parser, lines[i], strlen (lines[i]), 4096, NULL))
       continue;
     root = json_parser_get_root (parser);
     if (root != NULL && JSON_NODE_HOLDS_OBJECT (root) &&
