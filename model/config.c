@@ -346,8 +346,8 @@ wp_clip_config_validate (const WpClipConfig *config,
     return FALSE;
   }
   for (int c = 0; c < 3; c++) {
-    if (!(config->image_std[c] > 0.0f) || !isfinite (config->image_mean[c])) {
-      g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "wordpatch.image_std must be positive and image_mean finite");
+    if (!(config->image_std[c] > 0.0f) || !isfinite (config->image_std[c]) || !isfinite (config->image_mean[c])) {
+      g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "wordpatch.image_std must be positive and finite, and image_mean finite");
       return FALSE;
     }
   }

@@ -294,6 +294,9 @@ static const BadConfig bad_configs[] = {
     WP_ERROR_SHAPE, "patch_size" },
   { "too-many-layers", "{\"text_config\": {\"num_hidden_layers\": 65}, \"vision_config\": {}}",
     WP_ERROR_SHAPE, "num_hidden_layers" },
+  /* Found by fuzzing: an exponent too large for a float made an infinite std look positive. */
+  { "image-std-infinite", "{\"text_config\": {}, \"vision_config\": {}, \"wordpatch\": {\"image_std\": [0.2, 0.2, 0.2E5167]}}",
+    WP_ERROR_SHAPE, "image_std must be positive and finite" },
   { "gelu-new", "{\"text_config\": {\"hidden_act\": \"gelu_new\"}, \"vision_config\": {}}",
     WP_ERROR_UNSUPPORTED, "gelu_new" },
   { "hidden-act-number", "{\"text_config\": {}, \"vision_config\": {\"hidden_act\": 1}}",
