@@ -12,6 +12,8 @@ G_BEGIN_DECLS
 typedef int (*WpCliCommand) (int    argc,
                              char **argv);
 
+int wp_cli_bench (int    argc,
+                  char **argv);
 int wp_cli_embed (int    argc,
                   char **argv);
 int wp_cli_eval (int    argc,

@@ -18,6 +18,7 @@ static const struct {
   { "eval", wp_cli_eval, "retrieval recall and word localisation (pointing game, box IoU) of a model on a dataset" },
   { "init", wp_cli_init, "write a new model with random weights in the transformers CLIPModel layout" },
   { "shapes", wp_cli_shapes, "write a synthetic dataset of coloured shapes: PNG images, captions and a box for each word" },
+  { "bench", wp_cli_bench, "time the towers, a training step and the word maps on this machine; sgemm peak, memory" },
 };
 
 static void
