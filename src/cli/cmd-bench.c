@@ -326,7 +326,7 @@ print_table (const BenchResult *r)
   printf ("%-32s %10.2f ms   %10.1f captions/s\n", "text encoder forward (batch)", r->text_s * 1e3, r->B / r->text_s);
   printf ("%-32s %10.2f ms   %10.1f pairs/s\n", "training step (loss + AdamW)", r->train_s * 1e3, r->B / r->train_s);
   printf ("%-32s %10.2f ms\n", "caption edit to word maps", r->heatmap_s * 1e3);
-  printf ("%-32s %10.1f GFLOP/s (%.1f GFLOP a step)\n", "training step", train_gflops, r->train_flop / 1e9);
+  printf ("%-32s %10.1f GFLOP/s (%.1f GFLOP a step)\n", "training matrix products", train_gflops, r->train_flop / 1e9);
   printf ("%-32s %10.1f GFLOP/s\n", "sgemm peak (1024, 2048)", r->sgemm_gflops);
   printf ("%-32s %10.1f %%\n", "training / sgemm peak", 100.0 * train_gflops / r->sgemm_gflops);
   printf ("%-32s %10.1f MB\n", "peak resident memory", r->rss_mb);
