@@ -536,28 +536,23 @@ wp_dataset_get_vocabulary_coverage (const WpDataset      *dataset,
     coverage->truncated += truncated;
     for (int t = 1; t < limit;) {
       const int  word = word_of_token[t];
-      GString   *text = g_string_new (NULL);
       int        end = t;
+      char      *text;
       WordCount *count;
 
-      while (end < n - 1 && word_of_token[end] == word) {
-        g_autofree char *piece = wp_tokenizer_dup_token_text (model->tokenizer, ids[end]);
-
-        g_string_append (text, piece);
+      while (end < n - 1 && word_of_token[end] == word)
         end++;
-      }
       /* The word cut by the context is not what the caption says. */
-      if (end > limit) {
-        g_string_free (text, TRUE);
+      if (end > limit)
         break;
-      }
-      count = g_hash_table_lookup (counts, text->str);
+      text = wp_tokenizer_dup_tokens_text (model->tokenizer, ids + t, end - t);
+      count = g_hash_table_lookup (counts, text);
       if (count == NULL) {
         count = g_new0 (WordCount, 1);
         count->whole = end - t == 1;
-        g_hash_table_insert (counts, g_string_free (text, FALSE), count);
+        g_hash_table_insert (counts, text, count);
       } else {
-        g_string_free (text, TRUE);
+        g_free (text);
       }
       count->count++;
       coverage->words++;

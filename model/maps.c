@@ -20,7 +20,6 @@ group_words (WpWordMaps            *maps,
   for (int t = 0; t < T; t++) {
     const int index = text->word_of_token[t];
     WpWordMap word = { 0 };
-    GString  *buffer;
     int       end = t + 1;
 
     if (index < 0) {
@@ -29,15 +28,9 @@ group_words (WpWordMaps            *maps,
     }
     while (end < T && text->word_of_token[end] == index)
       end++;
-    buffer = g_string_new (NULL);
-    for (int u = t; u < end; u++) {
-      g_autofree char *piece = wp_tokenizer_dup_token_text (model->tokenizer, text->ids[u]);
-
-      if (piece != NULL)
-        g_string_append (buffer, piece);
+    for (int u = t; u < end; u++)
       maps->word_of_token[u] = (int) words->len;
-    }
-    word.text = g_string_free (buffer, FALSE);
+    word.text = wp_tokenizer_dup_tokens_text (model->tokenizer, text->ids + t, end - t);
     word.first_token = t;
     word.n_tokens = end - t;
     g_array_append_val (words, word);

@@ -1054,6 +1054,22 @@ wp_tokenizer_dup_token_text (const WpTokenizer *tokenizer,
   return g_utf8_make_valid (bytes->str, (gssize) bytes->len);
 }
 
+char *
+wp_tokenizer_dup_tokens_text (const WpTokenizer *tokenizer,
+                              const int         *ids,
+                              int                n)
+{
+  GString *text = g_string_new (NULL);
+
+  for (int i = 0; i < n; i++) {
+    g_autofree char *piece = wp_tokenizer_dup_token_text (tokenizer, ids[i]);
+
+    if (piece != NULL)
+      g_string_append (text, piece);
+  }
+  return g_string_free (text, FALSE);
+}
+
 /* Learning a vocabulary: the words of the corpus (cleaned and split exactly as encoding does)
  * as sequences of symbol strings, each with its count. */
 typedef struct {

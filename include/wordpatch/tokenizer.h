@@ -86,6 +86,11 @@ const char *wp_tokenizer_get_token_symbol (const WpTokenizer *tokenizer,
  * (so does the byte 0). The special tokens give their symbol. NULL when id is out of range. */
 char *wp_tokenizer_dup_token_text (const WpTokenizer *tokenizer,
                                    int                id) G_GNUC_WARN_UNUSED_RESULT;
+/* The text of n consecutive tokens (a word split into BPE pieces), as above; ids out of range
+ * add nothing. */
+char *wp_tokenizer_dup_tokens_text (const WpTokenizer *tokenizer,
+                                    const int         *ids,
+                                    int                n) G_GNUC_WARN_UNUSED_RESULT;
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpTokenizer, wp_tokenizer_free)
 

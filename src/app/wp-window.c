@@ -674,6 +674,8 @@ open_response_cb (GtkNativeDialog *dialog,
 
     if (g_strcmp0 (kind, "model") == 0)
       wp_window_open_model (self, path);
+    else if (g_strcmp0 (kind, "compare") == 0)
+      wp_window_compare_model (self, path);
     else if (g_strcmp0 (kind, "image") == 0)
       wp_window_open_image (self, path);
     else {
@@ -820,29 +822,11 @@ motion_cb (GtkEventControllerMotion *motion,
 }
 
 static void
-compare_response_cb (GtkNativeDialog *dialog,
-                     int              response,
-                     WpWindow        *self)
-{
-  if (response == GTK_RESPONSE_ACCEPT) {
-    g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-    g_autofree char *path = g_file_get_path (file);
-
-    wp_window_compare_model (self, path);
-  }
-  g_object_unref (dialog);
-}
-
-static void
 compare_model_action (GtkWidget  *widget,
                       const char *action_name,
                       GVariant   *parameter)
 {
-  GtkFileChooserNative *dialog = gtk_file_chooser_native_new ("Compare with a Model Folder (the baseline)", GTK_WINDOW (widget),
-                                                              GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, NULL, NULL);
-
-  g_signal_connect (dialog, "response", G_CALLBACK (compare_response_cb), widget);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+  run_chooser (WP_WINDOW (widget), "Compare with a Model Folder (the baseline)", GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, "compare");
 }
 
 /* The weights the fine-tuning run started from (its first snapshot) become the baseline. */
