@@ -315,6 +315,20 @@ test_fine_tune (void)
   view = wp_window_get_train_view (window);
   session = wp_train_view_get_session (view);
 
+  /* A folder that is no dataset, and a learning rate that is no number: said in the page. */
+  wp_train_view_set_data_dir (view, tmp_dir);
+  g_assert_true (wait_for (view_idle, view));
+  g_assert_nonnull (strstr (wp_train_view_get_data_summary (view), tmp_dir));
+  {
+    GObject *lr = gtk_widget_get_template_child (GTK_WIDGET (view), WP_TYPE_TRAIN_VIEW, "lr_entry");
+
+    gtk_editable_set_text (GTK_EDITABLE (lr), "fast");
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (view), "train.start", NULL));
+    g_assert_nonnull (strstr (wp_train_view_get_status (view), "learning rate 'fast'"));
+    g_assert_false (wp_train_session_is_active (session));
+    gtk_editable_set_text (GTK_EDITABLE (lr), "1e-5");
+  }
+
   /* The dataset is checked and summarised when chosen. */
   wp_train_view_set_data_dir (view, data_dir);
   g_assert_true (wait_for (view_idle, view));
