@@ -30,6 +30,7 @@ wp_loss_options_init (WpLossOptions *options,
   options->objective = objective;
   options->lambda_global = 0.5f;
   options->lambda_fine = 1.0f;
+  options->filip_patch_fraction = 1.0f;
 }
 
 static const char *const objective_names[] = { "clip", "filip", "sparc" };
@@ -193,7 +194,7 @@ wp_loss_compute (const WpModel       *model,
     parts->total = parts->clip;
     break;
   case WP_OBJECTIVE_FILIP:
-    parts->filip = wp_loss_filip (s->patches_unit, s->tokens_unit, lengths, logit_scale, B, P, K, E,
+    parts->filip = wp_loss_filip (s->patches_unit, s->tokens_unit, lengths, logit_scale, options->filip_patch_fraction, B, P, K, E,
                                   backward ? s->dpatches_unit : NULL, s->dtokens_unit, &dscale_global);
     parts->total = parts->filip;
     break;

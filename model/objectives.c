@@ -91,11 +91,45 @@ wp_loss_clip (const float *img,
   return loss;
 }
 
+/* The kept patches of each image: the k with the highest token-wise maximum similarity over all
+ * the batch's texts (FILIP's token selection), ties to the lower index. patch_best (B, B, P) holds
+ * each patch's maximum over one text's valid tokens; keep (B, P) receives 1 for kept patches. */
+static void
+select_patches (guint8      *keep,
+                const float *patch_best,
+                int          B,
+                int          P,
+                int          k)
+{
+  g_autofree float *score = g_new (float, P);
+
+  for (int i = 0; i < B; i++) {
+    guint8 *row = keep + (gsize) i * P;
+
+    for (int p = 0; p < P; p++) {
+      score[p] = -G_MAXFLOAT;
+      for (int j = 0; j < B; j++)
+        score[p] = fmaxf (score[p], patch_best[((gsize) i * B + j) * P + p]);
+    }
+    memset (row, 0, P);
+    for (int n = 0; n < k; n++) {
+      int best = -1;
+
+      for (int p = 0; p < P; p++) {
+        if (!row[p] && (best < 0 || score[p] > score[best]))
+          best = p;
+      }
+      row[best] = 1;
+    }
+  }
+}
+
 double
 wp_loss_filip (const float *patches,
                const float *tokens,
                const int   *lengths,
                float        logit_scale,
+               double       patch_fraction,
                int          B,
                int          P,
                int          K,
@@ -107,10 +141,13 @@ wp_loss_filip (const float *patches,
   const double      lambda = exp (logit_scale);
   const gboolean    backward = dpatches != NULL;
   const gsize       BB = (gsize) B * B;
+  const int         n_kept = wp_filip_kept_patches (patch_fraction, P);
   g_autofree float *sim = g_new (float, (gsize) P *K);
   /* Arg-maxes of every (image i, text j) block: over tokens for each patch, over patches for each
    * valid token; kept for the backward pass. */
   g_autofree int    *best_token = g_new (int, BB *P);
+  g_autofree float  *patch_best = g_new (float, BB *P);
+  g_autofree guint8 *keep = g_new (guint8, (gsize) B * P);
   g_autofree int    *best_patch = g_new (int, BB *K);
   g_autofree double *a = g_new (double, BB); /* A_ij = lambda sI_ij */
   g_autofree double *c = g_new (double, BB); /* C_ji = lambda sT_ij */
@@ -125,7 +162,7 @@ wp_loss_filip (const float *patches,
       const float *t = tokens + (gsize) j * K * E;
       const int    L = lengths[j];
       const gsize  ij = (gsize) i * B + j;
-      double       s_image = 0.0, s_text = 0.0;
+      double       s_text = 0.0;
 
       cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, P, L, E, 1.0f, v, E, t, E, 0.0f, sim, L);
       for (int p = 0; p < P; p++) {
@@ -137,7 +174,7 @@ wp_loss_filip (const float *patches,
             best = l;
         }
         best_token[ij * P + p] = best;
-        s_image += row[best];
+        patch_best[ij * P + p] = row[best];
       }
       for (int l = 0; l < L; l++) {
         int best = 0;
@@ -149,8 +186,23 @@ wp_loss_filip (const float *patches,
         best_patch[ij * K + l] = best;
         s_text += sim[(gsize) best * L + l];
       }
-      a[ij] = lambda * s_image / P;
       c[(gsize) j * B + i] = lambda * s_text / L;
+    }
+  }
+  if (n_kept < P)
+    select_patches (keep, patch_best, B, P, n_kept);
+  else
+    memset (keep, 1, (gsize) B * P);
+  for (int i = 0; i < B; i++) {
+    for (int j = 0; j < B; j++) {
+      const gsize ij = (gsize) i * B + j;
+      double      s_image = 0.0;
+
+      for (int p = 0; p < P; p++) {
+        if (keep[(gsize) i * P + p])
+          s_image += patch_best[ij * P + p];
+      }
+      a[ij] = lambda * s_image / n_kept;
     }
   }
   loss = 0.5 * cross_entropy_rows (a, da, B, 0.5) + 0.5 * cross_entropy_rows (c, dc, B, 0.5);
@@ -169,12 +221,14 @@ wp_loss_filip (const float *patches,
         float       *dt = dtokens + (gsize) j * K * E;
         const int    L = lengths[j];
         const gsize  ij = (gsize) i * B + j, ji = (gsize) j * B + i;
-        const float  g_image = (float) (lambda * da[ij] / P), g_text = (float) (lambda * dc[ji] / L);
+        const float  g_image = (float) (lambda * da[ij] / n_kept), g_text = (float) (lambda * dc[ji] / L);
 
         dscale += da[ij] * a[ij] + dc[ji] * c[ji];
         for (int p = 0; p < P; p++) {
           const int l = best_token[ij * P + p];
 
+          if (!keep[(gsize) i * P + p])
+            continue;
           cblas_saxpy (E, g_image, t + (gsize) l * E, 1, dv + (gsize) p * E, 1);
           cblas_saxpy (E, g_image, v + (gsize) p * E, 1, dt + (gsize) l * E, 1);
         }
@@ -189,6 +243,13 @@ wp_loss_filip (const float *patches,
     *dlogit_scale += (float) dscale;
   }
   return loss;
+}
+
+int
+wp_filip_kept_patches (double patch_fraction,
+                       int    P)
+{
+  return CLAMP ((int) ceil (patch_fraction * P - 1e-9), 1, P);
 }
 
 /* Row-wise min-max normalisation and sparsification of s (L, P) into weights; keeps, per row, the

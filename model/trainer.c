@@ -119,14 +119,17 @@ typedef enum {
   FIELD_BOOL,
 } FieldKind;
 
+/* optional: added after runs were first written; a run without it keeps the default. */
 static const struct {
   const char *name;
   FieldKind   kind;
   gsize       offset;
+  gboolean    optional;
 } settings_fields[] = {
   { "vocab_size", FIELD_INT, G_STRUCT_OFFSET (WpTrainSettings, vocab_size) },
   { "lambda_global", FIELD_FLOAT, G_STRUCT_OFFSET (WpTrainSettings, loss.lambda_global) },
   { "lambda_fine", FIELD_FLOAT, G_STRUCT_OFFSET (WpTrainSettings, loss.lambda_fine) },
+  { "filip_patch_fraction", FIELD_FLOAT, G_STRUCT_OFFSET (WpTrainSettings, loss.filip_patch_fraction), TRUE },
   { "epochs", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, epochs) },
   { "batch", FIELD_INT, G_STRUCT_OFFSET (WpTrainSettings, batch) },
   { "lr", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, lr) },
@@ -331,6 +334,8 @@ settings_load (WpTrainer  *trainer,
   for (gsize i = 0; i < G_N_ELEMENTS (settings_fields); i++) {
     guint8 *field = (guint8 *) s + settings_fields[i].offset;
 
+    if (settings_fields[i].optional && !json_object_has_member (r.obj, settings_fields[i].name))
+      continue;
     switch (settings_fields[i].kind) {
     case FIELD_INT:
       *(int *) field = (int) read_int (&r, settings_fields[i].name);
@@ -386,6 +391,8 @@ settings_validate (const WpTrainSettings *s,
     problem = "the learnt vocabulary must have 600 to 65536 tokens (512 byte symbols, merges, 2 special tokens)";
   else if (!(s->loss.lambda_global >= 0.0f) || !(s->loss.lambda_fine >= 0.0f))
     problem = "the SPARC weights must be non-negative";
+  else if (!(s->loss.filip_patch_fraction > 0.0f && s->loss.filip_patch_fraction <= 1.0f))
+    problem = "FILIP's patch fraction must be in (0, 1]";
   if (problem != NULL) {
     g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s", problem);
     return FALSE;

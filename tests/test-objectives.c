@@ -67,6 +67,32 @@ naive_clip (const double *img,
 
 static const int lengths[B] = { 4, 2, 3, 1 };
 
+/* How many patches of each image naive_filip's sI keeps (FILIP's token selection). */
+static int naive_filip_kept = P;
+
+/* Whether patch p of image i is among the naive_filip_kept with the highest similarity to any
+ * valid token of any text of the batch: fewer than that many patches score higher. */
+static gboolean
+naive_patch_kept (const double *v,
+                  const double *t,
+                  int           i,
+                  int           p)
+{
+  double score[P];
+  int    higher = 0;
+
+  for (int q = 0; q < P; q++) {
+    score[q] = -INFINITY;
+    for (int j = 0; j < B; j++) {
+      for (int l = 0; l < lengths[j]; l++)
+        score[q] = fmax (score[q], dot (v + (i * P + q) * E, t + (j * K + l) * E, E));
+    }
+  }
+  for (int q = 0; q < P; q++)
+    higher += score[q] > score[p];
+  return higher < naive_filip_kept;
+}
+
 static double
 naive_filip (const double *v,
              const double *t,
@@ -81,6 +107,8 @@ naive_filip (const double *v,
       for (int p = 0; p < P; p++) {
         double best = -INFINITY;
 
+        if (!naive_patch_kept (v, t, i, p))
+          continue;
         for (int l = 0; l < lengths[j]; l++)
           best = fmax (best, dot (v + (i * P + p) * E, t + (j * K + l) * E, E));
         s_image += best;
@@ -92,7 +120,7 @@ naive_filip (const double *v,
           best = fmax (best, dot (v + (i * P + p) * E, t + (j * K + l) * E, E));
         s_text += best;
       }
-      a[i * B + j] = exp (logit_scale) * s_image / P;
+      a[i * B + j] = exp (logit_scale) * s_image / naive_filip_kept;
       c[j * B + i] = exp (logit_scale) * s_text / lengths[j];
     }
   }
@@ -267,12 +295,15 @@ test_clip_large_scale_is_finite (void)
 }
 
 static void
-test_filip_matches_definition (void)
+check_filip (double patch_fraction,
+             int    kept)
 {
   float  v[B * P * E], t[B * K * E], dv[B * P * E] = { 0 }, dt[B * K * E] = { 0 }, dscale = 0.0f;
   double vd[B * P * E], td[B * K * E], loss;
   WpRng  rng;
 
+  g_assert_cmpint (wp_filip_kept_patches (patch_fraction, P), ==, kept);
+  naive_filip_kept = kept;
   wp_rng_init (&rng, 11);
   fill_random (v, B * P * E, &rng);
   fill_random (t, B * K * E, &rng);
@@ -287,7 +318,7 @@ test_filip_matches_definition (void)
     vd[i] = v[i];
   for (int i = 0; i < B * K * E; i++)
     td[i] = t[i];
-  loss = wp_loss_filip (v, t, lengths, 0.7f, B, P, K, E, dv, dt, &dscale);
+  loss = wp_loss_filip (v, t, lengths, 0.7f, patch_fraction, B, P, K, E, dv, dt, &dscale);
   g_assert_true (isfinite (loss));
   g_assert_cmpfloat_with_epsilon (loss, naive_filip (vd, td, 0.7f), 1e-5 * fabs (loss));
   for (int j = 0; j < B; j++) {
@@ -302,6 +333,32 @@ test_filip_matches_definition (void)
       t[i] = 0.0f;
   }
   check_gradients ("filip", naive_filip, v, B * P * E, t, B * K * E, 0.7f, dv, dt, dscale);
+}
+
+static void
+test_filip_matches_definition (void)
+{
+  check_filip (1.0, P);
+}
+
+static void
+test_filip_patch_selection (void)
+{
+  float v[B * P * E], t[B * K * E];
+  WpRng rng;
+
+  g_assert_cmpint (wp_filip_kept_patches (0.25, 64), ==, 16);
+  g_assert_cmpint (wp_filip_kept_patches (0.1, 64), ==, 7);
+  g_assert_cmpint (wp_filip_kept_patches (1e-6, 64), ==, 1);
+  check_filip (0.4, 2);
+  check_filip (0.01, 1);
+  /* Keeping fewer patches changes sI, so the loss must differ from the full one. */
+  wp_rng_init (&rng, 11);
+  fill_random (v, B * P * E, &rng);
+  fill_random (t, B * K * E, &rng);
+  g_assert_cmpfloat (fabs (wp_loss_filip (v, t, lengths, 0.7f, 0.4, B, P, K, E, NULL, NULL, NULL) -
+                           wp_loss_filip (v, t, lengths, 0.7f, 1.0, B, P, K, E, NULL, NULL, NULL)),
+                     >, 1e-4);
 }
 
 static void
@@ -372,6 +429,7 @@ main (int    argc,
   g_test_add_func ("/objectives/clip/accumulates", test_clip_accumulates);
   g_test_add_func ("/objectives/clip/large-scale-is-finite", test_clip_large_scale_is_finite);
   g_test_add_func ("/objectives/filip/matches-definition", test_filip_matches_definition);
+  g_test_add_func ("/objectives/filip/patch-selection", test_filip_patch_selection);
   g_test_add_func ("/objectives/sparc/matches-definition", test_sparc_matches_definition);
   g_test_add_func ("/objectives/sparc/weights-sparse-rows", test_sparc_weights_sparse_rows);
   return g_test_run ();

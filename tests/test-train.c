@@ -485,6 +485,9 @@ test_usage (void)
   g_auto (Run) no_run = { 0 };
   g_auto (Run) loss = { 0 };
   g_auto (Run) big_batch = { 0 };
+  g_auto (Run) bad_fraction = { 0 };
+  g_auto (Run) selected = { 0 };
+  g_autofree char *selected_out = NULL;
 
   if (!ensure_data ())
     return;
@@ -510,6 +513,12 @@ test_usage (void)
   assert_failure (&no_run, nowhere, "no training run to resume", NULL);
   run_cli (&big_batch, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere, "--batch", "1000", NULL);
   assert_failure (&big_batch, "fewer than the batch of 1000", NULL, NULL);
+  run_cli (&bad_fraction, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere, "--loss", "filip", "--filip-patches", "1.5",
+           NULL);
+  assert_failure (&bad_fraction, "patch fraction must be in (0, 1]", NULL, NULL);
+  selected_out = out_path ("filip-patches");
+  run_cli (&selected, TRAIN_ARGS (selected_out, "1", "1"), "--loss", "filip", "--filip-patches", "0.25", NULL);
+  g_assert_cmpint (selected.status, ==, 0);
 }
 
 /* ---- the library as the app drives it ---- */
@@ -587,6 +596,7 @@ test_api_pause_snapshot_cancel (void)
   settings.augment_options.brightness = 0.1;
   settings.augment_options.flip = FALSE;
   settings.loss.lambda_fine = 0.25f;
+  settings.loss.filip_patch_fraction = 0.5f;
   settings.eval_every = 7;
   trainer = wp_trainer_new (&settings, &error);
   g_assert_no_error (error);
@@ -666,6 +676,7 @@ test_api_pause_snapshot_cancel (void)
     g_assert_cmpfloat (back->augment_options.brightness, ==, 0.1);
     g_assert_cmpfloat (back->augment_options.saturation, ==, settings.augment_options.saturation);
     g_assert_cmpfloat (back->loss.lambda_fine, ==, 0.25f);
+    g_assert_cmpfloat (back->loss.filip_patch_fraction, ==, 0.5f);
     g_assert_cmpfloat (back->loss.lambda_global, ==, settings.loss.lambda_global);
     g_assert_cmpfloat (back->holdout, ==, 0.0);
     g_assert_cmpstr (back->preset, ==, "tiny");

@@ -24,8 +24,9 @@ typedef enum {
 
 typedef struct {
   WpObjective objective;
-  float       lambda_global; /* SPARC's weight of L_CLIP, default 0.5 */
-  float       lambda_fine;   /* SPARC's weight of L_f, default 1.0 */
+  float       lambda_global;        /* SPARC's weight of L_CLIP, default 0.5 */
+  float       lambda_fine;          /* SPARC's weight of L_f, default 1.0 */
+  float       filip_patch_fraction; /* FILIP: share of each image's patches in sI, default 1 */
 } WpLossOptions;
 
 typedef struct {

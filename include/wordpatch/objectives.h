@@ -29,11 +29,16 @@ double wp_loss_clip (const float *img,
  * <v_ip, t_jl>; sT_ij = mean over valid tokens of max over patches. A = lambda sI (rows images),
  * C_ji = lambda sT_ij (rows texts); loss = (CE_rows(A) + CE_rows(C)) / 2. The gradient of a max
  * flows to its first arg-max. patches (B, P, E), tokens (B, K, E) with lengths (B) in [1, K];
- * padding slots are never read. */
+ * padding slots are never read.
+ *
+ * patch_fraction below 1 applies FILIP's token selection on the image side: sI_ij averages only
+ * over the wp_filip_kept_patches() patches of image i with the highest maximum similarity to any
+ * valid token of the batch (ties to the lower index); the others get no gradient from sI. */
 double wp_loss_filip (const float *patches,
                       const float *tokens,
                       const int   *lengths,
                       float        logit_scale,
+                      double       patch_fraction,
                       int          B,
                       int          P,
                       int          K,
@@ -41,6 +46,11 @@ double wp_loss_filip (const float *patches,
                       float       *dpatches,
                       float       *dtokens,
                       float       *dlogit_scale);
+
+/* How many of P patches FILIP's sI keeps for a patch fraction in (0, 1]: ceil(fraction P), at
+ * least 1. */
+int wp_filip_kept_patches (double patch_fraction,
+                           int    P);
 
 /* SPARC's alignment weights of one pair: s = tokens patches^T (L, P) on un-normalised embeddings;
  * each row min-max normalised, entries below 1/P set to 0, the row renormalised to sum to 1 (a

@@ -167,9 +167,10 @@ wp_cli_train (int    argc,
   g_autofree char *objective_name = NULL;
   g_autoptr (WpTrainer) trainer = NULL;
   g_autoptr (GError) error = NULL;
-  gint         steps = 0, threads = 0, save_every = 0, eval_every = 0, eval_max = 0, keep = 0, vocab_size = 0, batch = 0;
-  gint64       seed = 0;
-  gdouble      epochs = 0.0, lr = 0.0, warmup = -1.0, weight_decay = -1.0, holdout = -1.0, lambda_global = -1.0, lambda_fine = -1.0;
+  gint    steps = 0, threads = 0, save_every = 0, eval_every = 0, eval_max = 0, keep = 0, vocab_size = 0, batch = 0;
+  gint64  seed = 0;
+  gdouble epochs = 0.0, lr = 0.0, warmup = -1.0, weight_decay = -1.0, holdout = -1.0, lambda_global = -1.0, lambda_fine = -1.0,
+          filip_patches = -1.0;
   gboolean     resume = FALSE, augment = FALSE, freeze_text = FALSE, freeze_vision = FALSE;
   GOptionEntry entries[] = {
     { "data", 'd', 0, G_OPTION_ARG_FILENAME, NULL, "Dataset folder (captions.jsonl or captions.tsv)", "DIR" },
@@ -185,6 +186,7 @@ wp_cli_train (int    argc,
     { "weight-decay", 0, 0, G_OPTION_ARG_DOUBLE, &weight_decay, "AdamW weight decay (default 0.1)", "W" },
     { "lambda-global", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_global, "SPARC's weight of the global loss (default 0.5)", "W" },
     { "lambda-fine", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_fine, "SPARC's weight of the fine-grained loss (default 1.0)", "W" },
+    { "filip-patches", 0, 0, G_OPTION_ARG_DOUBLE, &filip_patches, "FILIP: share of each image's patches in the image-to-text similarity, the most similar ones (default 1)", "F" },
     { "freeze-text", 0, 0, G_OPTION_ARG_NONE, &freeze_text, "Keep the text tower as it is", NULL },
     { "freeze-vision", 0, 0, G_OPTION_ARG_NONE, &freeze_vision, "Keep the image tower as it is", NULL },
     { "augment", 'a', 0, G_OPTION_ARG_NONE, &augment, "Random resized crops, colour jitter and flips (not for left/right captions)", NULL },
@@ -249,6 +251,8 @@ wp_cli_train (int    argc,
     settings.loss.lambda_global = (float) lambda_global;
   if (lambda_fine >= 0.0)
     settings.loss.lambda_fine = (float) lambda_fine;
+  if (filip_patches != -1.0)
+    settings.loss.filip_patch_fraction = (float) filip_patches;
   if (holdout >= 0.0)
     settings.holdout = holdout;
   if (save_every > 0)
