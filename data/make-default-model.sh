@@ -5,6 +5,7 @@
 #
 #   data/make-default-model.sh [BUILD_DIR [WORK_DIR]]      defaults: build, build/default-model
 #   LOSS=sparc data/make-default-model.sh                   the SPARC variant, for comparison
+#   FILIP_PATCHES=1 data/make-default-model.sh              FILIP without token selection
 #   INSTALL=0 STEPS=60 data/make-default-model.sh build W   a short run that leaves data/model alone
 #
 # About 25 minutes on a 2-core machine for the training. Same seeds, same thread count: the same
@@ -15,6 +16,7 @@ set -eu
 BUILD=${1:-build}
 WORK=${2:-$BUILD/default-model}
 LOSS=${LOSS:-filip}
+FILIP_PATCHES=${FILIP_PATCHES:-0.1}
 STEPS=${STEPS:-3000}
 THREADS=${THREADS:-2}
 INSTALL=${INSTALL:-1}
@@ -27,7 +29,7 @@ test -f "$WORK/train/captions.jsonl" || "$CLI" shapes --out "$WORK/train" --coun
 test -f "$WORK/check/captions.jsonl" || "$CLI" shapes --out "$WORK/check" --count 500 --seed 7 --split test
 rm -rf "$WORK/run-$LOSS"
 "$CLI" train --config tiny --data "$WORK/train" --out "$WORK/run-$LOSS" --loss "$LOSS" --steps "$STEPS" \
-  --batch 32 --augment --seed 1 --holdout 0.02 --save-every 500 --threads "$THREADS"
+  --batch 32 --augment --seed 1 --holdout 0.02 --save-every 500 --threads "$THREADS" --filip-patches "$FILIP_PATCHES"
 "$CLI" eval --model "$WORK/run-$LOSS" --data "$WORK/check" --similarity filip --limit 100
 
 if [ "$LOSS" = filip ] && [ "$INSTALL" != 0 ]; then

@@ -5,6 +5,7 @@
  * main loop is ever kept from running meanwhile. */
 #include <glib/gstdio.h>
 #include <gtk/gtk.h>
+#include <json-glib/json-glib.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -340,6 +341,7 @@ test_fine_tune (void)
   set_spin (view, "batch_spin", 8);
   set_spin (view, "save_every_spin", 4);
   set_spin (view, "threads_spin", 1);
+  set_spin (view, "filip_patches_spin", 0.5);
   wp_train_view_set_out_dir (view, out_dir);
   wp_train_session_set_snapshot_every (session, 1);
 
@@ -394,6 +396,18 @@ test_fine_tune (void)
   g_assert_nonnull (strstr (wp_train_view_get_evaluation (view), "text→image R@1\t"));
   g_assert_nonnull (strstr (wp_train_view_get_evaluation (view), "pointing, FILIP map\t"));
   save_screenshot (window, "train", "fine-tune-evaluated");
+
+  /* The form's settings are the run's. */
+  {
+    g_autofree char *settings_path = g_build_filename (out_dir, "settings.json", NULL);
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    g_autoptr (GError) parse_error = NULL;
+
+    g_assert_true (json_parser_load_from_file (parser, settings_path, &parse_error));
+    g_assert_no_error (parse_error);
+    g_assert_cmpfloat (json_object_get_double_member (json_node_get_object (json_parser_get_root (parser)), "filip_patch_fraction"), ==, 0.5);
+    g_assert_cmpint (json_object_get_int_member (json_node_get_object (json_parser_get_root (parser)), "batch"), ==, 8);
+  }
 
   /* Compare the fine-tuned weights with where they started: A, B and the B - A map. */
   g_assert_true (wait_for (window_idle, window));

@@ -16,6 +16,7 @@ struct _WpTrainView {
   GtkDropDown    *objective_dropdown;
   GtkSpinButton  *lambda_global_spin;
   GtkSpinButton  *lambda_fine_spin;
+  GtkSpinButton  *filip_patches_spin;
   GtkEntry       *lr_entry;
   GtkSpinButton  *batch_spin;
   GtkSpinButton  *steps_spin;
@@ -398,6 +399,7 @@ read_settings (WpTrainView     *self,
   wp_loss_options_init (&settings->loss, (WpObjective) gtk_drop_down_get_selected (self->objective_dropdown));
   settings->loss.lambda_global = (float) gtk_spin_button_get_value (self->lambda_global_spin);
   settings->loss.lambda_fine = (float) gtk_spin_button_get_value (self->lambda_fine_spin);
+  settings->loss.filip_patch_fraction = (float) gtk_spin_button_get_value (self->filip_patches_spin);
   settings->lr = lr;
   settings->batch = gtk_spin_button_get_value_as_int (self->batch_spin);
   settings->steps = (gint64) gtk_spin_button_get_value (self->steps_spin);
@@ -712,6 +714,7 @@ wp_train_view_class_init (WpTrainViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, objective_dropdown);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, lambda_global_spin);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, lambda_fine_spin);
+  gtk_widget_class_bind_template_child (widget_class, WpTrainView, filip_patches_spin);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, lr_entry);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, batch_spin);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, steps_spin);
