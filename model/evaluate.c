@@ -363,6 +363,9 @@ typedef struct {
   GArray     *words;   /* of WpEvalWord */
   GHashTable *by_word; /* word -> index in words + 1 */
   guint       unmatched;
+  guint       background;                        /* patches outside every box */
+  guint       background_label[WP_WORD_CLASS_N]; /* ... whose FILIP label is a word of a class */
+  guint       background_label_special;          /* ... whose FILIP label is the start or end */
 } Localisation;
 
 static void
@@ -375,6 +378,9 @@ localisation_init (Localisation *loc)
   g_array_set_clear_func (loc->words, word_clear);
   loc->by_word = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   loc->unmatched = 0;
+  loc->background = 0;
+  memset (loc->background_label, 0, sizeof loc->background_label);
+  loc->background_label_special = 0;
 }
 
 static void
@@ -402,6 +408,37 @@ localisation_word (Localisation *loc,
     g_hash_table_insert (loc->by_word, g_strdup (name), GUINT_TO_POINTER (index));
   }
   return &g_array_index (loc->words, WpEvalWord, index - 1);
+}
+
+/* Tallies the FILIP labels of the pair's patches whose centre is outside every one of its boxes. */
+static void
+count_background_labels (Localisation     *loc,
+                         const WpWordMaps *maps,
+                         const WpPair     *pair)
+{
+  for (int p = 0; p < maps->n_patches; p++) {
+    WpImageCrop rect;
+    gboolean    inside = FALSE;
+    int         word;
+
+    wp_patch_rect (&maps->crop, maps->grid, p, &rect);
+    for (guint b = 0; b < pair->n_boxes && !inside; b++) {
+      const WpBox *box = &pair->boxes[b];
+
+      inside = rect_contains (box->x, box->y, box->w, box->h, rect.x + rect.width / 2.0, rect.y + rect.height / 2.0);
+    }
+    if (inside)
+      continue;
+    loc->background++;
+    word = wp_word_maps_get_word_of_token (maps, maps->filip_labels[p]);
+    if (word < 0) {
+      loc->background_label_special++;
+    } else {
+      g_autofree char *lower = g_utf8_strdown (wp_word_maps_get_word (maps, word)->text, -1);
+
+      loc->background_label[wp_word_class (lower)]++;
+    }
+  }
 }
 
 /* Scores every boxed word of one pair. image_width x image_height: the original image. */
@@ -460,6 +497,7 @@ localise_pair (Localisation           *loc,
     word_add (&loc->classes[wp_word_class (lower)], pointing_filip, pointing_sparc, iou_filip, iou_sparc);
     word_add (localisation_word (loc, lower), pointing_filip, pointing_sparc, iou_filip, iou_sparc);
   }
+  count_background_labels (loc, maps, pair);
 }
 
 /* ---- grouping pairs into distinct images and captions ---- */
@@ -695,6 +733,10 @@ fill_localisation (WpEvalResult *result,
     word_finish (&g_array_index (loc->words, WpEvalWord, w));
   g_array_sort (loc->words, compare_words);
   result->words = g_steal_pointer (&loc->words);
+  result->background_patches = loc->background;
+  for (int c = 0; c < WP_WORD_CLASS_N; c++)
+    result->background_label[c] = loc->background > 0 ? (double) loc->background_label[c] / loc->background : NAN;
+  result->background_label_special = loc->background > 0 ? (double) loc->background_label_special / loc->background : NAN;
 }
 
 gboolean

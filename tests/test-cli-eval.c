@@ -181,7 +181,7 @@ check_json (const char *similarity,
   const char *const recalls[] = { "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10" };
   g_auto (Run) run = { 0 };
   g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonObject *root, *classes, *words;
+  JsonObject *root, *classes, *words, *background;
 
   if (limit != NULL)
     run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, "--json", "--similarity", similarity, "--limit", limit, NULL);
@@ -225,6 +225,21 @@ check_json (const char *similarity,
   check_word_object (object_member (classes, "shape"), "shape", 1);
   check_word_object (object_member (classes, "size"), "size", 1);
   check_word_object (object_member (classes, "other"), "other", 0);
+
+  background = object_member (root, "background");
+  if (background == NULL) {
+    g_test_fail_printf ("no \"background\" object");
+    return;
+  }
+  g_assert_cmpint (int_member (background, "patches"), >, 0);
+  {
+    const char *const shares[] = { "colour", "shape", "size", "other", "start_end" };
+    double            total = 0.0;
+
+    for (gsize i = 0; i < G_N_ELEMENTS (shares); i++)
+      total += fraction_member (background, shares[i], FALSE);
+    g_assert_cmpfloat_with_epsilon (total, 1.0, 1e-9);
+  }
 
   words = object_member (root, "words");
   if (words == NULL) {

@@ -739,6 +739,60 @@ add_expected (WpEvalWord       *sum,
   sum->iou_sparc += word->iou_sparc;
 }
 
+/* The background's FILIP labels recomputed from the token maps: counts[class] for words of each
+ * class, counts[WP_WORD_CLASS_N] for the start and end tokens; returns the patches counted. */
+static guint
+expected_background (guint           *counts,
+                     const WpModel   *model,
+                     const WpDataset *dataset)
+{
+  guint patches = 0;
+
+  memset (counts, 0, (WP_WORD_CLASS_N + 1) * sizeof *counts);
+  for (guint i = 0; i < wp_dataset_get_n_pairs (dataset); i++) {
+    const WpPair *pair = wp_dataset_get_pair (dataset, i);
+    g_autoptr (WpImage) image = NULL;
+    g_autoptr (WpImageEmbedding) iemb = NULL;
+    g_autoptr (WpTextEmbedding) temb = NULL;
+    g_autoptr (WpWordMaps) maps = NULL;
+
+    if (pair->n_boxes == 0)
+      continue;
+    image = wp_image_load (pair->image_path, NULL);
+    iemb = wp_embed_image (model, image);
+    temb = wp_embed_text (model, pair->caption);
+    maps = wp_word_maps_new (model, iemb, temb);
+    for (int p = 0; p < maps->n_patches; p++) {
+      const double x = maps->crop.x + (p % maps->grid + 0.5) * maps->crop.width / maps->grid;
+      const double y = maps->crop.y + (p / maps->grid + 0.5) * maps->crop.height / maps->grid;
+      gboolean     inside = FALSE;
+      int          best = 0, word;
+
+      for (guint b = 0; b < pair->n_boxes; b++) {
+        const WpBox *box = &pair->boxes[b];
+
+        inside |= x >= box->x && x <= box->x + box->w && y >= box->y && y <= box->y + box->h;
+      }
+      if (inside)
+        continue;
+      patches++;
+      for (int l = 1; l < maps->n_tokens; l++) {
+        if (maps->token_filip[(gsize) l * maps->n_patches + p] > maps->token_filip[(gsize) best * maps->n_patches + p])
+          best = l;
+      }
+      word = maps->word_of_token[best];
+      if (word < 0) {
+        counts[WP_WORD_CLASS_N]++;
+      } else {
+        g_autofree char *lower = g_utf8_strdown (maps->words[word].text, -1);
+
+        counts[wp_word_class (lower)]++;
+      }
+    }
+  }
+  return patches;
+}
+
 static void
 test_evaluate_localisation (void)
 {
@@ -810,6 +864,21 @@ test_evaluate_localisation (void)
     g_assert_cmpuint (result.classes[c].count, ==, class_sum[c].count);
     g_assert_cmpfloat_with_epsilon (result.classes[c].iou_sparc, class_sum[c].iou_sparc / class_sum[c].count, 1e-9);
     g_assert_cmpfloat_with_epsilon (result.classes[c].pointing_filip, class_sum[c].pointing_filip / class_sum[c].count, 1e-12);
+  }
+
+  {
+    guint  counts[WP_WORD_CLASS_N + 1];
+    guint  patches = expected_background (counts, model, dataset);
+    double total = result.background_label_special;
+
+    g_assert_cmpuint (patches, >, 0);
+    g_assert_cmpuint (result.background_patches, ==, patches);
+    for (int c = 0; c < WP_WORD_CLASS_N; c++) {
+      g_assert_cmpfloat_with_epsilon (result.background_label[c], (double) counts[c] / patches, 1e-12);
+      total += result.background_label[c];
+    }
+    g_assert_cmpfloat_with_epsilon (result.background_label_special, (double) counts[WP_WORD_CLASS_N] / patches, 1e-12);
+    g_assert_cmpfloat_with_epsilon (total, 1.0, 1e-12);
   }
   remove_tree (dir);
 }

@@ -84,6 +84,13 @@ typedef struct {
   double     iou_hit_filip, iou_hit_sparc;
   WpEvalWord classes[WP_WORD_CLASS_N]; /* word: "colour", "shape", "size", "other" */
   GArray    *words;                    /* of WpEvalWord, sorted by word (strcmp) */
+  /* Where the background goes in the FILIP label map: of the patches whose centre lies outside
+   * every box of their boxed pair, the share whose most similar token is a word of each class,
+   * and the start or end token (NAN when there are none). A word class that collects the
+   * background here has its maps pulled there too. */
+  guint  background_patches;
+  double background_label[WP_WORD_CLASS_N];
+  double background_label_special;
 } WpEvalResult;
 
 /* retrieval = WP_RETRIEVAL_GLOBAL. */

@@ -74,6 +74,15 @@ print_json (const WpEvalResult *result,
   }
   json_builder_end_object (builder);
 
+  json_builder_set_member_name (builder, "background");
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "patches");
+  json_builder_add_int_value (builder, result->background_patches);
+  for (int c = 0; c < WP_WORD_CLASS_N; c++)
+    add_number (builder, result->classes[c].word, result->background_label[c]);
+  add_number (builder, "start_end", result->background_label_special);
+  json_builder_end_object (builder);
+
   json_builder_set_member_name (builder, "words");
   json_builder_begin_object (builder);
   for (guint w = 0; w < result->words->len; w++) {
@@ -148,6 +157,12 @@ print_text (const WpEvalResult *result,
     g_autofree char *name = g_strdup_printf ("class %s", result->classes[c].word);
 
     print_word_row (name, &result->classes[c]);
+  }
+  if (result->background_patches > 0) {
+    printf ("  background: %u patches outside every box; their most similar token (FILIP label) is a\n ", result->background_patches);
+    for (int c = 0; c < WP_WORD_CLASS_N; c++)
+      printf (" %s word %.3f,", result->classes[c].word, result->background_label[c]);
+    printf (" start/end token %.3f\n", result->background_label_special);
   }
   if (result->words->len > 0)
     printf ("per word:\n");
