@@ -8,9 +8,10 @@
 
 #include "cli-harness.h"
 
-/* Floors under the values measured on this set (seed 4242: colour 0.61, shape 0.89 for both
- * maps; text-to-image R@1 0.45); README reports those of 500 scenes of seed 1000. */
-#define FLOOR_COLOUR 0.50
+/* Floors under the values measured on this set (seed 4242: colour 0.90 FILIP map, 0.91 SPARC
+ * grouping; shape 0.92 and 0.90; text-to-image R@1 0.43); README reports those of 500 scenes of
+ * seed 1000. */
+#define FLOOR_COLOUR 0.80
 #define FLOOR_SHAPE  0.80
 #define FLOOR_T2I_R1 0.35
 
