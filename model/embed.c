@@ -49,7 +49,7 @@ wp_embed_text (const WpModel *model,
 {
   const WpClipConfig *config = &model->config;
   const int           K = config->context_length, E = config->projection_dim;
-  g_autoptr (WpTextState) state = wp_text_state_new (config, 1);
+  g_autoptr (WpTextState) state = NULL;
   WpTextEmbedding *out = g_new0 (WpTextEmbedding, 1);
   const float     *projected;
   int              T;
@@ -57,6 +57,9 @@ wp_embed_text (const WpModel *model,
   out->ids = g_new (int, K);
   out->word_of_token = g_new (int, K);
   T = wp_tokenizer_encode (model->tokenizer, text, out->ids, out->word_of_token, K);
+  /* Causal attention: the caption's T tokens never see what would follow them, so the tower runs
+   * over those alone, with buffers for T tokens rather than the whole context. */
+  state = wp_text_state_new_sized (config, 1, T);
   wp_text_forward (model, state, out->ids, &T, 1, T);
   projected = wp_text_state_get_output (state);
 

@@ -23,12 +23,13 @@ wp_encoder_state_init (WpEncoderState      *state,
   p = state->buffer;
   for (int l = 0; l < tower->n_layers; l++) {
     WpEncoderLayerActs *a = &state->layers[l];
-    float             **slots[] = { &a->ln1, &a->q, &a->k, &a->v, &a->attn, &a->resid1, &a->ln2, &a->resid2 };
+    float             **slots[] = { &a->ln1, &a->attn, &a->resid1, &a->ln2, &a->resid2 };
 
     for (gsize i = 0; i < G_N_ELEMENTS (slots); i++) {
       *slots[i] = p;
       p += N * C;
     }
+    a->kvq = p, p += 3 * N * C;
     a->ln1_mean = p, p += N;
     a->ln1_rstd = p, p += N;
     a->ln2_mean = p, p += N;
@@ -44,6 +45,17 @@ wp_encoder_state_clear (WpEncoderState *state)
 {
   g_clear_pointer (&state->buffer, g_free);
   g_clear_pointer (&state->scratch, g_free);
+}
+
+/* The k, v and q projections are one product over k_w, the (3C, C) matrix the three weights
+ * form in the model's layout (model.h); anything else laid out differently is a bug. */
+static void
+assert_kvq_adjacent (const WpLayerParams *w,
+                     int                  C)
+{
+  const gsize CC = (gsize) C * C;
+
+  g_assert (w->v_w == w->k_w + CC && w->q_w == w->v_w + CC && w->v_b == w->k_b + C && w->q_b == w->v_b + C);
 }
 
 const float *
@@ -66,11 +78,10 @@ wp_encoder_forward (WpEncoderState      *state,
     const WpLayerParams *w = &layers[l];
     WpEncoderLayerActs  *a = &state->layers[l];
 
+    assert_kvq_adjacent (w, C);
     wp_layernorm_forward (a->ln1, a->ln1_mean, a->ln1_rstd, x, w->ln1_w, w->ln1_b, N, C, t->layer_norm_eps);
-    wp_matmul_forward (a->q, a->ln1, w->q_w, w->q_b, N, C, C);
-    wp_matmul_forward (a->k, a->ln1, w->k_w, w->k_b, N, C, C);
-    wp_matmul_forward (a->v, a->ln1, w->v_w, w->v_b, N, C, C);
-    wp_attention_forward (a->attn, a->att, a->q, a->k, a->v, B, T, C, t->n_heads, causal);
+    wp_matmul_forward (a->kvq, a->ln1, w->k_w, w->k_b, N, C, 3 * C);
+    wp_attention_forward (a->attn, a->att, a->kvq + 2 * C, a->kvq, a->kvq + C, 3 * C, B, T, C, t->n_heads, causal);
     /* out_proj lands in resid1, then the residual is added in place. */
     wp_matmul_forward (a->resid1, a->attn, w->out_w, w->out_b, N, C, C);
     wp_residual_forward (a->resid1, a->resid1, x, (gsize) N * C);
@@ -97,17 +108,15 @@ wp_encoder_backward (WpEncoderState      *state,
   const int            B = state->B, T = state->T, N = B * T, C = t->width, I = t->mlp_width;
   const gsize          NC = (gsize) state->max_B * state->max_T * C, NI = (gsize) state->max_B * state->max_T * I;
   const gsize          att = (gsize) state->max_B * t->n_heads * state->max_T * state->max_T;
-  float               *dresid, *dln, *dattn, *dq, *dk, *dv, *dfc1, *dact, *datt;
+  float               *dresid, *dln, *dattn, *dkvq, *dfc1, *dact, *datt;
 
   if (state->scratch == NULL)
     state->scratch = g_new (float, 6 * NC + 2 * NI + att);
   dresid = state->scratch; /* the gradient flowing down the residual stream */
   dln = dresid + NC;
   dattn = dln + NC;
-  dq = dattn + NC;
-  dk = dq + NC;
-  dv = dk + NC;
-  dfc1 = dv + NC;
+  dkvq = dattn + NC; /* (N, 3C) as the forward's kvq */
+  dfc1 = dkvq + 3 * NC;
   dact = dfc1 + NI;
   datt = dact + NI;
 
@@ -130,12 +139,12 @@ wp_encoder_backward (WpEncoderState      *state,
     /* Attention branch: dresid is now the gradient of resid1 and, through the skip, of x. */
     memset (dattn, 0, (gsize) N * C * sizeof (float));
     wp_matmul_backward (dattn, g->out_w, g->out_b, dresid, a->attn, w->out_w, N, C, C);
-    memset (dq, 0, (gsize) 3 * NC * sizeof (float));
-    wp_attention_backward (dq, dk, dv, datt, dattn, a->q, a->k, a->v, a->att, B, T, C, t->n_heads, causal);
+    memset (dkvq, 0, (gsize) 3 * N * C * sizeof (float));
+    wp_attention_backward (dkvq + 2 * C, dkvq, dkvq + C, 3 * C, datt, dattn, a->kvq + 2 * C, a->kvq, a->kvq + C, a->att, B, T, C,
+                           t->n_heads, causal);
     memset (dln, 0, (gsize) N * C * sizeof (float));
-    wp_matmul_backward (dln, g->q_w, g->q_b, dq, a->ln1, w->q_w, N, C, C);
-    wp_matmul_backward (dln, g->k_w, g->k_b, dk, a->ln1, w->k_w, N, C, C);
-    wp_matmul_backward (dln, g->v_w, g->v_b, dv, a->ln1, w->v_w, N, C, C);
+    assert_kvq_adjacent (g, C);
+    wp_matmul_backward (dln, g->k_w, g->k_b, dkvq, a->ln1, w->k_w, N, C, 3 * C);
     wp_layernorm_backward (dresid, g->ln1_w, g->ln1_b, dln, x, w->ln1_w, a->ln1_mean, a->ln1_rstd, N, C);
   }
   memcpy (dinp, dresid, (gsize) N * C * sizeof (float));

@@ -4,6 +4,158 @@
 #include <math.h>
 #include <string.h>
 
+#include "simd-private.h"
+
+/* ---- threads ---- */
+
+typedef struct {
+  WpParallelFunc func;
+  gpointer       data;
+  gsize          n, chunk;
+  int            n_chunks;
+  int            next; /* the next chunk to claim, atomic */
+  int            done; /* chunks finished, under lock */
+  GMutex         lock;
+  GCond          cond;
+} ParallelJob;
+
+static void
+parallel_job_clear (gpointer data)
+{
+  ParallelJob *job = data;
+
+  g_mutex_clear (&job->lock);
+  g_cond_clear (&job->cond);
+}
+
+/* Claims chunks until none is left; the caller and the helpers all run this, so a helper that
+ * starts late (or never, on a busy machine) only means the others take its share. */
+static void
+parallel_run (ParallelJob *job)
+{
+  int finished = 0;
+
+  for (;;) {
+    const int   c = g_atomic_int_add (&job->next, 1);
+    const gsize first = (gsize) c * job->chunk;
+
+    if (c >= job->n_chunks)
+      break;
+    job->func (job->data, first, MIN (job->n, first + job->chunk));
+    finished++;
+  }
+  if (finished > 0) {
+    g_mutex_lock (&job->lock);
+    job->done += finished;
+    if (job->done == job->n_chunks)
+      g_cond_signal (&job->cond);
+    g_mutex_unlock (&job->lock);
+  }
+}
+
+/* A helper holds a reference to the job, so one that starts after the caller returned finds no
+ * chunk left and frees nothing the caller still uses. */
+static void
+parallel_helper (gpointer item,
+                 gpointer user_data)
+{
+  ParallelJob *job = item;
+
+  parallel_run (job);
+  g_atomic_rc_box_release_full (job, parallel_job_clear);
+}
+
+static gpointer
+parallel_pool_new (gpointer data)
+{
+  return g_thread_pool_new (parallel_helper, NULL, (int) g_get_num_processors (), FALSE, NULL);
+}
+
+/* Chunks a helper's wake-up is worth: with four a thread, a thread that another process delays
+ * leaves its share to the others. */
+#define CHUNKS_PER_THREAD 4
+
+void
+wp_parallel_for (gsize          n,
+                 gsize          grain,
+                 WpParallelFunc func,
+                 gpointer       data)
+{
+  static GOnce pool_once = G_ONCE_INIT;
+  const int    threads = MAX (openblas_get_num_threads (), 1);
+  gsize        n_chunks = MIN ((gsize) threads * CHUNKS_PER_THREAD, n / MAX (grain, 1));
+  ParallelJob *job;
+  GThreadPool *pool;
+
+  if (threads == 1 || n_chunks < 2) {
+    if (n > 0)
+      func (data, 0, n);
+    return;
+  }
+  pool = g_once (&pool_once, parallel_pool_new, NULL);
+  job = g_atomic_rc_box_new0 (ParallelJob);
+  job->func = func;
+  job->data = data;
+  job->n = n;
+  job->chunk = (n + n_chunks - 1) / n_chunks;
+  job->n_chunks = (int) ((n + job->chunk - 1) / job->chunk);
+  g_mutex_init (&job->lock);
+  g_cond_init (&job->cond);
+  for (int t = 1; t < MIN (threads, job->n_chunks); t++)
+    g_thread_pool_push (pool, g_atomic_rc_box_acquire (job), NULL);
+  parallel_run (job);
+  g_mutex_lock (&job->lock);
+  while (job->done < job->n_chunks)
+    g_cond_wait (&job->cond, &job->lock);
+  g_mutex_unlock (&job->lock);
+  g_atomic_rc_box_release_full (job, parallel_job_clear);
+}
+
+/* Work items worth handing to another thread: below these a kernel runs on the calling thread
+ * alone, as a helper's wake-up (tens of microseconds) would cost more than it saves. */
+#define GRAIN_ELEMENTS     32768
+#define GRAIN_ROW_ELEMENTS 16384
+
+/* Rows of C elements a chunk of row-wise work should hold at least. */
+static gsize
+row_grain (int C)
+{
+  return MAX (GRAIN_ROW_ELEMENTS / MAX (C, 1), 1);
+}
+
+/* OpenBLAS runs a product of M N K below 2^18 multiply-adds on the calling thread (its default
+ * GEMM_MULTITHREAD_THRESHOLD); above, it splits even a small product across its threads, whose
+ * start and wait (worse when another process holds a core) cost more than they save. */
+#define BLAS_SERIAL_MNK (1 << 18)
+
+/* Products of at most this many rows (one caption's tokens) stream the weight matrix once and do
+ * little work per weight: split across OpenBLAS's threads they ran at a third of the speed of one
+ * thread (12 x 512 x 2048: 1.6 ms against 0.6 ms). */
+#define SKINNY_MAX_ROWS 16
+
+typedef struct {
+  float       *out;
+  const float *inp, *weight;
+  int          N, C, OC, cols;
+  float        beta;
+} SkinnyMatmul;
+
+/* Output columns of blocks first .. end - 1, cols each, every product below BLAS_SERIAL_MNK. */
+static void
+skinny_matmul_blocks (gpointer data,
+                      gsize    first,
+                      gsize    end)
+{
+  const SkinnyMatmul *a = data;
+
+  for (gsize b = first; b < end; b++) {
+    const int o0 = (int) b * a->cols, n = MIN (a->cols, a->OC - o0);
+
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, a->N, n, a->C, 1.0f, a->inp, a->C, a->weight + (gsize) o0 * a->C, a->C,
+                 a->beta, a->out + o0, a->OC);
+  }
+}
+
 void
 wp_matmul_forward (float       *out,
                    const float *inp,
@@ -13,11 +165,53 @@ wp_matmul_forward (float       *out,
                    int          C,
                    int          OC)
 {
+  const float beta = bias != NULL ? 1.0f : 0.0f;
+
   if (bias != NULL) {
     for (int n = 0; n < N; n++)
       memcpy (out + (gsize) n * OC, bias, (gsize) OC * sizeof (float));
   }
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, bias != NULL ? 1.0f : 0.0f, out, OC);
+  if (N <= SKINNY_MAX_ROWS && (gsize) N * C * OC >= BLAS_SERIAL_MNK) {
+    /* Column blocks, each a product OpenBLAS keeps on its calling thread, spread over ours; the
+     * blocks depend on the shape only. */
+    const int    max_cols = MAX ((BLAS_SERIAL_MNK - 1) / (N * C), 1);
+    const int    n_blocks = (OC + max_cols - 1) / max_cols;
+    SkinnyMatmul a = { out, inp, weight, N, C, OC, (OC + n_blocks - 1) / n_blocks, beta };
+
+    wp_parallel_for (n_blocks, MAX (4 * BLAS_SERIAL_MNK / ((gsize) N * C * a.cols), 1), skinny_matmul_blocks, &a);
+    return;
+  }
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
+}
+
+typedef struct {
+  float       *dbias;
+  const float *dout;
+  int          N, OC;
+} ColumnSums;
+
+/* dbias[o] += dout[n][o] over n in order, for the columns of quads first .. end - 1 (4 columns
+ * each): one thread owns each column, so every sum runs in the serial order. */
+static void
+column_sums_range (gpointer data,
+                   gsize    first,
+                   gsize    end)
+{
+  const ColumnSums *a = data;
+  const int         o0 = (int) first * 4, o1 = MIN (a->OC, (int) end * 4);
+
+  for (int n = 0; n < a->N; n++) {
+    const float *d = a->dout + (gsize) n * a->OC;
+    int          o = o0;
+
+    for (; o + 4 <= o1; o += 4)
+      store4 (a->dbias + o, load4 (a->dbias + o) + load4 (d + o));
+    if (o < o1) {
+      const int k = o1 - o;
+
+      store_tail (a->dbias + o, load_tail (a->dbias + o, k) + load_tail (d + o, k), k);
+    }
+  }
 }
 
 /* dinp (N, C) += dout (N, OC) . weight (OC, C)
@@ -39,12 +233,58 @@ wp_matmul_backward (float       *dinp,
     cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
   cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
   if (dbias != NULL) {
-    for (int n = 0; n < N; n++) {
-      const float *d = dout + (gsize) n * OC;
+    ColumnSums a = { dbias, dout, N, OC };
 
-      for (int o = 0; o < OC; o++)
-        dbias[o] += d[o];
+    wp_parallel_for ((gsize) (OC + 3) / 4, MAX ((gsize) GRAIN_ELEMENTS / MAX ((gsize) N * 4, 1), 1), column_sums_range, &a);
+  }
+}
+
+typedef struct {
+  float       *out, *mean, *rstd;
+  const float *inp, *weight, *bias;
+  int          C;
+  float        eps;
+} LayerNormForward;
+
+static void
+layernorm_forward_rows (gpointer data,
+                        gsize    first,
+                        gsize    end)
+{
+  const LayerNormForward *a = data;
+  const int               C = a->C, C4 = C & ~3, k = C - C4;
+
+  for (gsize n = first; n < end; n++) {
+    const float *x = a->inp + n * C;
+    float       *y = a->out + n * C;
+    v2d          sum = { 0.0, 0.0 }, var = { 0.0, 0.0 };
+    float        m, s;
+    v4f          vm, vs;
+
+    for (int c = 0; c < C4; c += 4)
+      sum = add_wide (sum, load4 (x + c));
+    if (k > 0)
+      sum = add_wide (sum, load_tail (x + C4, k));
+    m = (float) (sum_wide (sum) / C);
+    vm = splat (m);
+    for (int c = 0; c < C4; c += 4) {
+      const v4f d = load4 (x + c) - vm;
+
+      var = add_wide (var, d * d);
     }
+    if (k > 0) {
+      const v4f d = keep_lanes (load_tail (x + C4, k) - vm, k);
+
+      var = add_wide (var, d * d);
+    }
+    s = (float) (1.0 / sqrt (sum_wide (var) / C + a->eps));
+    vs = splat (s);
+    for (int c = 0; c < C4; c += 4)
+      store4 (y + c, (load4 (x + c) - vm) * vs * load4 (a->weight + c) + load4 (a->bias + c));
+    if (k > 0)
+      store_tail (y + C4, (load_tail (x + C4, k) - vm) * vs * load_tail (a->weight + C4, k) + load_tail (a->bias + C4, k), k);
+    a->mean[n] = m;
+    a->rstd[n] = s;
   }
 }
 
@@ -59,25 +299,102 @@ wp_layernorm_forward (float       *out,
                       int          C,
                       float        eps)
 {
-  for (int n = 0; n < N; n++) {
-    const float *x = inp + (gsize) n * C;
-    float       *y = out + (gsize) n * C;
-    double       sum = 0.0, var = 0.0;
-    float        m, s;
+  LayerNormForward a = { out, mean, rstd, inp, weight, bias, C, eps };
 
-    for (int c = 0; c < C; c++)
-      sum += x[c];
-    m = (float) (sum / C);
-    for (int c = 0; c < C; c++) {
-      double d = x[c] - m;
+  wp_parallel_for (N, row_grain (C), layernorm_forward_rows, &a);
+}
 
-      var += d * d;
+typedef struct {
+  float       *dinp, *dweight, *dbias;
+  const float *dout, *inp, *weight, *mean, *rstd;
+  int          N, C;
+} LayerNormBackward;
+
+/* One quad of a row's g = dout * weight and xhat = (x - mean) * rstd. */
+static inline void
+layernorm_quad (v4f  x,
+                v4f  dy,
+                v4f  w,
+                v4f  m,
+                v4f  s,
+                v4f *g,
+                v4f *xhat)
+{
+  *g = dy * w;
+  *xhat = (x - m) * s;
+}
+
+/* dx for rows first .. end - 1. */
+static void
+layernorm_backward_rows (gpointer data,
+                         gsize    first,
+                         gsize    end)
+{
+  const LayerNormBackward *a = data;
+  const int                C = a->C, C4 = C & ~3, k = C - C4;
+  const float             *w = a->weight;
+
+  for (gsize n = first; n < end; n++) {
+    const float *x = a->inp + n * C;
+    const float *dy = a->dout + n * C;
+    float       *dx = a->dinp + n * C;
+    const v4f    m = splat (a->mean[n]), s = splat (a->rstd[n]);
+    v2d          sum_g = { 0.0, 0.0 }, sum_g_xhat = { 0.0, 0.0 };
+    v4f          g, xhat, mean_g, mean_g_xhat;
+
+    for (int c = 0; c < C4; c += 4) {
+      layernorm_quad (load4 (x + c), load4 (dy + c), load4 (w + c), m, s, &g, &xhat);
+      sum_g = add_wide (sum_g, g);
+      sum_g_xhat = add_wide (sum_g_xhat, g * xhat);
     }
-    s = (float) (1.0 / sqrt (var / C + eps));
-    for (int c = 0; c < C; c++)
-      y[c] = (x[c] - m) * s * weight[c] + bias[c];
-    mean[n] = m;
-    rstd[n] = s;
+    if (k > 0) {
+      /* The tail's missing lanes have g = 0 and add nothing to either sum. */
+      layernorm_quad (load_tail (x + C4, k), load_tail (dy + C4, k), load_tail (w + C4, k), m, s, &g, &xhat);
+      sum_g = add_wide (sum_g, g);
+      sum_g_xhat = add_wide (sum_g_xhat, g * xhat);
+    }
+    mean_g = splat ((float) (sum_wide (sum_g) / C));
+    mean_g_xhat = splat ((float) (sum_wide (sum_g_xhat) / C));
+    for (int c = 0; c < C4; c += 4) {
+      layernorm_quad (load4 (x + c), load4 (dy + c), load4 (w + c), m, s, &g, &xhat);
+      store4 (dx + c, load4 (dx + c) + s * (g - mean_g - xhat * mean_g_xhat));
+    }
+    if (k > 0) {
+      layernorm_quad (load_tail (x + C4, k), load_tail (dy + C4, k), load_tail (w + C4, k), m, s, &g, &xhat);
+      store_tail (dx + C4, load_tail (dx + C4, k) + s * (g - mean_g - xhat * mean_g_xhat), k);
+    }
+  }
+}
+
+/* dweight and dbias for the columns of quads first .. end - 1, rows in order. */
+static void
+layernorm_backward_columns (gpointer data,
+                            gsize    first,
+                            gsize    end)
+{
+  const LayerNormBackward *a = data;
+  const int                C = a->C, c0 = (int) first * 4, c1 = MIN (C, (int) end * 4);
+  float                   *dw = a->dweight, *db = a->dbias;
+
+  for (int n = 0; n < a->N; n++) {
+    const float *x = a->inp + (gsize) n * C;
+    const float *dy = a->dout + (gsize) n * C;
+    const v4f    m = splat (a->mean[n]), s = splat (a->rstd[n]);
+    int          c = c0;
+
+    for (; c + 4 <= c1; c += 4) {
+      const v4f d = load4 (dy + c);
+
+      store4 (db + c, load4 (db + c) + d);
+      store4 (dw + c, load4 (dw + c) + (load4 (x + c) - m) * s * d);
+    }
+    if (c < c1) {
+      const int k = c1 - c;
+      const v4f d = load_tail (dy + c, k);
+
+      store_tail (db + c, load_tail (db + c, k) + d, k);
+      store_tail (dw + c, load_tail (dw + c, k) + (load_tail (x + c, k) - m) * s * d, k);
+    }
   }
 }
 
@@ -96,31 +413,60 @@ wp_layernorm_backward (float       *dinp,
                        int          N,
                        int          C)
 {
-  for (int n = 0; n < N; n++) {
-    const float *x = inp + (gsize) n * C;
-    const float *dy = dout + (gsize) n * C;
-    float       *dx = dinp + (gsize) n * C;
-    const float  m = mean[n], s = rstd[n];
-    double       sum_g = 0.0, sum_g_xhat = 0.0;
-    float        mean_g, mean_g_xhat;
+  LayerNormBackward a = { dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C };
 
-    for (int c = 0; c < C; c++) {
-      const float xhat = (x[c] - m) * s;
-      const float g = dy[c] * weight[c];
+  wp_parallel_for (N, row_grain (C), layernorm_backward_rows, &a);
+  wp_parallel_for ((gsize) (C + 3) / 4, MAX ((gsize) GRAIN_ELEMENTS / MAX ((gsize) N * 4, 1), 1), layernorm_backward_columns, &a);
+}
 
-      sum_g += g;
-      sum_g_xhat += (double) g * xhat;
-    }
-    mean_g = (float) (sum_g / C);
-    mean_g_xhat = (float) (sum_g_xhat / C);
-    for (int c = 0; c < C; c++) {
-      const float xhat = (x[c] - m) * s;
-      const float g = dy[c] * weight[c];
+/* quick_gelu's sigmoid(1.702 x) of four lanes. */
+static inline v4f
+quick_gelu_sigmoid (v4f x)
+{
+  return splat (1.0f) / (splat (1.0f) + exp4 (splat (-1.702f) * x));
+}
 
-      dbias[c] += dy[c];
-      dweight[c] += xhat * dy[c];
-      dx[c] += s * (g - mean_g - xhat * mean_g_xhat);
-    }
+/* dy/dx of quick_gelu times dout: x * s first, since in the tails one of s, 1 - s is exactly 0
+ * and the product stays finite. */
+static inline v4f
+quick_gelu_backward (v4f x,
+                     v4f dout)
+{
+  const v4f s = quick_gelu_sigmoid (x);
+
+  return dout * (s + x * s * (splat (1.0f) - s) * splat (1.702f));
+}
+
+typedef struct {
+  float       *out;
+  const float *inp, *dout;
+  WpActivation activation;
+} Activation;
+
+static void
+activation_forward_range (gpointer data,
+                          gsize    first,
+                          gsize    end)
+{
+  const Activation *a = data;
+
+  if (a->activation == WP_ACTIVATION_GELU) {
+    for (gsize i = first; i < end; i++)
+      a->out[i] = 0.5f * a->inp[i] * (1.0f + erff (a->inp[i] * (float) M_SQRT1_2));
+    return;
+  }
+  gsize i = first;
+
+  for (; i + 4 <= end; i += 4) {
+    const v4f x = load4 (a->inp + i);
+
+    store4 (a->out + i, x * quick_gelu_sigmoid (x));
+  }
+  if (i < end) {
+    const int k = (int) (end - i);
+    const v4f x = load_tail (a->inp + i, k);
+
+    store_tail (a->out + i, x * quick_gelu_sigmoid (x), k);
   }
 }
 
@@ -130,18 +476,45 @@ wp_activation_forward (float       *out,
                        gsize        n,
                        WpActivation activation)
 {
-  if (activation == WP_ACTIVATION_GELU) {
-    for (gsize i = 0; i < n; i++)
-      out[i] = 0.5f * inp[i] * (1.0f + erff (inp[i] * (float) M_SQRT1_2));
-  } else {
-    for (gsize i = 0; i < n; i++)
-      out[i] = inp[i] / (1.0f + expf (-1.702f * inp[i]));
+  Activation a = { out, inp, NULL, activation };
+
+  wp_parallel_for (n, GRAIN_ELEMENTS, activation_forward_range, &a);
+}
+
+/* quick_gelu: y = x s with s = sigmoid(1.702 x), so dy/dx = s + 1.702 x s (1 - s).
+ * GELU: y = x Phi(x), so dy/dx = Phi(x) + x phi(x) with phi the standard normal density. */
+static void
+activation_backward_range (gpointer data,
+                           gsize    first,
+                           gsize    end)
+{
+  const Activation *a = data;
+
+  if (a->activation == WP_ACTIVATION_GELU) {
+    const float inv_sqrt_2pi = (float) (0.5 * M_2_SQRTPI * M_SQRT1_2);
+
+    for (gsize i = first; i < end; i++) {
+      const float x = a->inp[i];
+      const float cdf = 0.5f * (1.0f + erff (x * (float) M_SQRT1_2));
+      /* For |x| past ~13, x * x overflows to inf and expf gives 0: the tails stay finite. */
+      const float pdf = inv_sqrt_2pi * expf (-0.5f * x * x);
+
+      a->out[i] += a->dout[i] * (cdf + x * pdf);
+    }
+    return;
+  }
+  gsize i = first;
+
+  for (; i + 4 <= end; i += 4)
+    store4 (a->out + i, load4 (a->out + i) + quick_gelu_backward (load4 (a->inp + i), load4 (a->dout + i)));
+  if (i < end) {
+    const int k = (int) (end - i);
+
+    store_tail (a->out + i, load_tail (a->out + i, k) + quick_gelu_backward (load_tail (a->inp + i, k), load_tail (a->dout + i, k)), k);
   }
 }
 
-/* dinp, dout, inp (n); inp is the forward's input.
- * quick_gelu: y = x s with s = sigmoid(1.702 x), so dy/dx = s + 1.702 x s (1 - s).
- * GELU: y = x Phi(x), so dy/dx = Phi(x) + x phi(x) with phi the standard normal density. */
+/* dinp, dout, inp (n); inp is the forward's input. */
 void
 wp_activation_backward (float       *dinp,
                         const float *dout,
@@ -149,24 +522,139 @@ wp_activation_backward (float       *dinp,
                         gsize        n,
                         WpActivation activation)
 {
-  if (activation == WP_ACTIVATION_GELU) {
-    const float inv_sqrt_2pi = (float) (0.5 * M_2_SQRTPI * M_SQRT1_2);
+  Activation a = { dinp, inp, dout, activation };
 
-    for (gsize i = 0; i < n; i++) {
-      const float x = inp[i];
-      const float cdf = 0.5f * (1.0f + erff (x * (float) M_SQRT1_2));
-      /* For |x| past ~13, x * x overflows to inf and expf gives 0: the tails stay finite. */
-      const float pdf = inv_sqrt_2pi * expf (-0.5f * x * x);
+  wp_parallel_for (n, GRAIN_ELEMENTS, activation_backward_range, &a);
+}
 
-      dinp[i] += dout[i] * (cdf + x * pdf);
+typedef struct {
+  float       *rows;  /* (B, NH, T, T): scores to probabilities, or dP to dS */
+  const float *probs; /* the forward's probabilities, for the backward */
+  int          T;
+  gboolean     causal;
+} SoftmaxRows;
+
+/* Row r of a (B, NH, T, T) array belongs to query t = r % T, which sees keys 0 .. t when causal. */
+static int
+softmax_n_keys (const SoftmaxRows *a,
+                gsize              r)
+{
+  return a->causal ? (int) (r % (gsize) a->T) + 1 : a->T;
+}
+
+/* Softmax over each row's keys, in place, zeros after them. */
+static void
+softmax_rows (gpointer data,
+              gsize    first,
+              gsize    end)
+{
+  const SoftmaxRows *a = data;
+  const int          T = a->T;
+
+  for (gsize r = first; r < end; r++) {
+    float    *row = a->rows + r * T;
+    const int n_keys = softmax_n_keys (a, r), n4 = n_keys & ~3, k = n_keys - n4;
+    float     max = row[0];
+    v4f       vmax, sum = splat (0.0f), vtotal;
+
+    for (int u = 1; u < n_keys; u++)
+      max = fmaxf (max, row[u]);
+    vmax = splat (max);
+    for (int u = 0; u < n4; u += 4) {
+      const v4f e = exp4 (load4 (row + u) - vmax);
+
+      store4 (row + u, e);
+      sum += e;
     }
-  } else {
-    for (gsize i = 0; i < n; i++) {
-      const float x = inp[i];
-      const float s = 1.0f / (1.0f + expf (-1.702f * x));
+    if (k > 0) {
+      const v4f e = keep_lanes (exp4 (load_tail (row + n4, k) - vmax), k);
 
-      /* x * s first: in the tails one of s, 1 - s is exactly 0 and the product stays finite. */
-      dinp[i] += dout[i] * (s + x * s * (1.0f - s) * 1.702f);
+      store_tail (row + n4, e, k);
+      sum += e;
+    }
+    vtotal = splat ((sum[0] + sum[1]) + (sum[2] + sum[3]));
+    for (int u = 0; u < n4; u += 4)
+      store4 (row + u, load4 (row + u) / vtotal);
+    if (k > 0)
+      store_tail (row + n4, load_tail (row + n4, k) / vtotal, k);
+    memset (row + n_keys, 0, (gsize) (T - n_keys) * sizeof (float));
+  }
+}
+
+/* Attention's per-head products are tiny, so each head takes its queries in blocks that keep every
+ * product below BLAS_SERIAL_MNK (on the calling thread), and the heads run side by side on
+ * wp_parallel_for()'s threads instead. The blocks depend only on T and HS, so results do not
+ * depend on the thread count. */
+
+typedef struct {
+  float       *out, *att; /* forward's results */
+  const float *q, *k, *v;
+  const float *probs, *dout; /* backward's inputs */
+  float       *dq, *dk, *dv, *datt;
+  int          ld; /* of q, k, v and their gradients */
+  int          T, C, NH;
+  gboolean     causal;
+} Attention;
+
+/* Query rows a block of one head's products takes: as few blocks as keep R T HS below the limit,
+ * of equal size. */
+static int
+attention_block_rows (int T,
+                      int HS)
+{
+  const int max_rows = MAX ((BLAS_SERIAL_MNK - 1) / (T * HS), 1);
+  const int n_blocks = (T + max_rows - 1) / max_rows;
+
+  return (T + n_blocks - 1) / n_blocks;
+}
+
+/* Heads a thread should take at least: one caption's heads (T = 12) are not worth a wake-up. */
+static gsize
+attention_grain (int T,
+                 int HS)
+{
+  return MAX (BLAS_SERIAL_MNK / ((gsize) T * T * HS), 1);
+}
+
+/* Where head bh (= b NH + h) starts in q, k, v and their gradients (rows ld apart) and in out and
+ * dout (rows C apart). */
+static void
+attention_head (const Attention *a,
+                gsize            bh,
+                gsize           *head,
+                gsize           *head_out)
+{
+  const gsize b = bh / a->NH, h = bh % a->NH, HS = a->C / a->NH;
+
+  *head = b * a->T * a->ld + h * HS;
+  *head_out = b * a->T * a->C + h * HS;
+}
+
+static void
+attention_forward_heads (gpointer data,
+                         gsize    first,
+                         gsize    end)
+{
+  const Attention *a = data;
+  const int        T = a->T, C = a->C, HS = C / a->NH, R = attention_block_rows (T, HS);
+  const float      scale = 1.0f / sqrtf ((float) HS);
+
+  for (gsize bh = first; bh < end; bh++) {
+    float *att = a->att + bh * T * T;
+    gsize  head, head_out;
+
+    attention_head (a, bh, &head, &head_out);
+    for (int t0 = 0; t0 < T; t0 += R) {
+      const int   rows = MIN (R, T - t0);
+      SoftmaxRows softmax = { att, NULL, T, a->causal };
+
+      /* Scores of queries t0 .. t0 + rows - 1: (rows, HS) . (T, HS)^T, the head's columns read in
+       * place; then their softmax and weighted values (rows, T) . (T, HS). */
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, rows, T, HS, scale, a->q + head + (gsize) t0 * a->ld, a->ld, a->k + head,
+                   a->ld, 0.0f, att + (gsize) t0 * T, T);
+      softmax_rows (&softmax, t0, t0 + rows);
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, HS, T, 1.0f, att + (gsize) t0 * T, T, a->v + head, a->ld, 0.0f,
+                   a->out + head_out + (gsize) t0 * C, C);
     }
   }
 }
@@ -177,53 +665,95 @@ wp_attention_forward (float       *out,
                       const float *q,
                       const float *k,
                       const float *v,
+                      int          ld,
                       int          B,
                       int          T,
                       int          C,
                       int          NH,
                       gboolean     causal)
 {
-  const int   HS = C / NH;
-  const float scale = 1.0f / sqrtf ((float) HS);
+  Attention a = { .out = out, .att = att, .q = q, .k = k, .v = v, .ld = ld, .T = T, .C = C, .NH = NH, .causal = causal };
 
-  for (int b = 0; b < B; b++) {
-    for (int h = 0; h < NH; h++) {
-      const gsize head = (gsize) b * T * C + (gsize) h * HS;
-      float      *a = att + ((gsize) b * NH + h) * T * T;
+  wp_parallel_for ((gsize) B * NH, attention_grain (T, C / NH), attention_forward_heads, &a);
+}
 
-      /* Scores for one head: (T, HS) . (T, HS)^T, reading the head's columns in place. */
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, q + head, C, k + head, C, 0.0f, a, T);
-      for (int t = 0; t < T; t++) {
-        float *row = a + (gsize) t * T;
-        int    n_keys = causal ? t + 1 : T;
-        float  max = row[0], sum = 0.0f;
+/* Softmax backward, row by row, in place: dP becomes dS = P * (dP - rowsum(P * dP)). */
+static void
+softmax_backward_rows (gpointer data,
+                       gsize    first,
+                       gsize    end)
+{
+  const SoftmaxRows *a = data;
+  const int          T = a->T;
 
-        for (int u = 1; u < n_keys; u++)
-          max = fmaxf (max, row[u]);
-        for (int u = 0; u < n_keys; u++) {
-          row[u] = expf (row[u] - max);
-          sum += row[u];
-        }
-        for (int u = 0; u < n_keys; u++)
-          row[u] /= sum;
-        for (int u = n_keys; u < T; u++)
-          row[u] = 0.0f;
-      }
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, a, T, v + head, C, 0.0f, out + head, C);
+  for (gsize r = first; r < end; r++) {
+    const float *p = a->probs + r * T;
+    float       *d = a->rows + r * T;
+    const int    n_keys = softmax_n_keys (a, r), n4 = n_keys & ~3, k = n_keys - n4;
+    v4f          dot = splat (0.0f), vtotal;
+
+    for (int u = 0; u < n4; u += 4)
+      dot += load4 (p + u) * load4 (d + u);
+    if (k > 0)
+      dot += load_tail (p + n4, k) * load_tail (d + n4, k);
+    vtotal = splat ((dot[0] + dot[1]) + (dot[2] + dot[3]));
+    for (int u = 0; u < n4; u += 4)
+      store4 (d + u, load4 (p + u) * (load4 (d + u) - vtotal));
+    if (k > 0)
+      store_tail (d + n4, load_tail (p + n4, k) * (load_tail (d + n4, k) - vtotal), k);
+    memset (d + n_keys, 0, (gsize) (T - n_keys) * sizeof (float));
+  }
+}
+
+/* dout (B, T, C); dq, dk, dv, q, k, v (B, T) rows of C, ld apart; heads side by side in C;
+ * att (B, NH, T, T) the forward's probabilities; datt_scratch (B, NH, T, T) caller-provided
+ * scratch, overwritten.
+ * Per head, with S = scale q k^T, P = softmax(S) (masked), out = P v:
+ *   dP = dout v^T;  dv += P^T dout;  dS = P * (dP - rowsum(P * dP));
+ *   dq += scale dS k;  dk += scale dS^T q.
+ * Masked entries have P = 0, hence dS = 0: no separate mask is needed. Each head's query blocks
+ * (see BLAS_SERIAL_MNK) run in order on one thread, which alone writes the head's columns. */
+static void
+attention_backward_heads (gpointer data,
+                          gsize    first,
+                          gsize    end)
+{
+  const Attention *a = data;
+  const int        T = a->T, C = a->C, HS = C / a->NH, R = attention_block_rows (T, HS);
+  const float      scale = 1.0f / sqrtf ((float) HS);
+
+  for (gsize bh = first; bh < end; bh++) {
+    const int    ld = a->ld;
+    const float *p = a->probs + bh * T * T;
+    float       *d = a->datt + bh * T * T;
+    gsize        head, head_out;
+
+    attention_head (a, bh, &head, &head_out);
+    for (int t0 = 0; t0 < T; t0 += R) {
+      const int   rows = MIN (R, T - t0);
+      const gsize q0 = head + (gsize) t0 * ld, dout0 = head_out + (gsize) t0 * C;
+      SoftmaxRows softmax = { d, p, T, a->causal };
+
+      /* dP (rows, T) = dout (rows, HS) . v (T, HS)^T; dv (T, HS) += P^T (T, rows) . dout (rows, HS). */
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, rows, T, HS, 1.0f, a->dout + dout0, C, a->v + head, ld, 0.0f,
+                   d + (gsize) t0 * T, T);
+      cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, rows, 1.0f, p + (gsize) t0 * T, T, a->dout + dout0, C, 1.0f,
+                   a->dv + head, ld);
+      softmax_backward_rows (&softmax, t0, t0 + rows);
+      /* dq (rows, HS) += scale dS (rows, T) . k (T, HS); dk (T, HS) += scale dS^T (T, rows) . q (rows, HS). */
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, HS, T, scale, d + (gsize) t0 * T, T, a->k + head, ld, 1.0f,
+                   a->dq + q0, ld);
+      cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, rows, scale, d + (gsize) t0 * T, T, a->q + q0, ld, 1.0f,
+                   a->dk + head, ld);
     }
   }
 }
 
-/* dq, dk, dv, dout, q, k, v (B, T, C), heads side by side in C; att (B, NH, T, T) the forward's
- * probabilities; datt_scratch (B, NH, T, T) caller-provided scratch, overwritten.
- * Per head, with S = scale q k^T, P = softmax(S) (masked), out = P v:
- *   dP = dout v^T;  dv += P^T dout;  dS = P * (dP - rowsum(P * dP));
- *   dq += scale dS k;  dk += scale dS^T q.
- * Masked entries have P = 0, hence dS = 0: no separate mask is needed. */
 void
 wp_attention_backward (float       *dq,
                        float       *dk,
                        float       *dv,
+                       int          ld,
                        float       *datt_scratch,
                        const float *dout,
                        const float *q,
@@ -236,36 +766,32 @@ wp_attention_backward (float       *dq,
                        int          NH,
                        gboolean     causal)
 {
-  const int   HS = C / NH;
-  const float scale = 1.0f / sqrtf ((float) HS);
+  Attention a = {
+    .probs = att, .q = q, .k = k, .v = v, .dq = dq, .dk = dk, .dv = dv, .datt = datt_scratch, .dout = dout, .ld = ld, .T = T, .C = C, .NH = NH, .causal = causal
+  };
 
-  for (int b = 0; b < B; b++) {
-    for (int h = 0; h < NH; h++) {
-      const gsize  head = (gsize) b * T * C + (gsize) h * HS;
-      const float *p = att + ((gsize) b * NH + h) * T * T;
-      float       *d = datt_scratch + ((gsize) b * NH + h) * T * T;
+  wp_parallel_for ((gsize) B * NH, attention_grain (T, C / NH), attention_backward_heads, &a);
+}
 
-      /* dP (T, T) = dout (T, HS) . v (T, HS)^T, then dv (T, HS) += P^T (T, T) . dout (T, HS). */
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, 1.0f, dout + head, C, v + head, C, 0.0f, d, T);
-      cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.0f, p, T, dout + head, C, 1.0f, dv + head, C);
-      /* Softmax backward, row by row, in place: dP becomes dS. */
-      for (int t = 0; t < T; t++) {
-        const float *prow = p + (gsize) t * T;
-        float       *drow = d + (gsize) t * T;
-        const int    n_keys = causal ? t + 1 : T;
-        float        dot = 0.0f;
+typedef struct {
+  float       *out;
+  const float *a, *b;
+} Residual;
 
-        for (int u = 0; u < n_keys; u++)
-          dot += prow[u] * drow[u];
-        for (int u = 0; u < n_keys; u++)
-          drow[u] = prow[u] * (drow[u] - dot);
-        for (int u = n_keys; u < T; u++)
-          drow[u] = 0.0f;
-      }
-      /* dq (T, HS) += scale dS (T, T) . k (T, HS); dk (T, HS) += scale dS^T . q (T, HS). */
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, scale, d, T, k + head, C, 1.0f, dq + head, C);
-      cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, scale, d, T, q + head, C, 1.0f, dk + head, C);
-    }
+static void
+residual_range (gpointer data,
+                gsize    first,
+                gsize    end)
+{
+  const Residual *r = data;
+  gsize           i = first;
+
+  for (; i + 4 <= end; i += 4)
+    store4 (r->out + i, load4 (r->a + i) + load4 (r->b + i));
+  if (i < end) {
+    const int k = (int) (end - i);
+
+    store_tail (r->out + i, load_tail (r->a + i, k) + load_tail (r->b + i, k), k);
   }
 }
 
@@ -275,8 +801,9 @@ wp_residual_forward (float       *out,
                      const float *b,
                      gsize        n)
 {
-  for (gsize i = 0; i < n; i++)
-    out[i] = a[i] + b[i];
+  Residual r = { out, a, b };
+
+  wp_parallel_for (n, GRAIN_ELEMENTS, residual_range, &r);
 }
 
 void

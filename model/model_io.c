@@ -54,14 +54,18 @@ add_encoder_layers (SpecBuilder         *b,
                     const char          *tower,
                     const WpTowerConfig *t)
 {
-  static const char *const projections[] = { "k_proj", "v_proj", "q_proj", "out_proj" };
+  static const char *const projections[] = { "k_proj", "v_proj", "q_proj" };
   const gint64             C = t->width, I = t->mlp_width;
 
   for (int l = 0; l < t->n_layers; l++) {
-    for (gsize i = 0; i < G_N_ELEMENTS (projections); i++) {
+    /* k, v and q weights one after the other, then their biases: one (3C, C) matrix and one (3C)
+     * vector, so the encoder computes the three projections as one product (model.h). */
+    for (gsize i = 0; i < G_N_ELEMENTS (projections); i++)
       add_spec (b, TRUE, 2, SHAPE (C, C), "%s.encoder.layers.%d.self_attn.%s.weight", tower, l, projections[i]);
+    for (gsize i = 0; i < G_N_ELEMENTS (projections); i++)
       add_spec (b, FALSE, 1, SHAPE (C), "%s.encoder.layers.%d.self_attn.%s.bias", tower, l, projections[i]);
-    }
+    add_spec (b, TRUE, 2, SHAPE (C, C), "%s.encoder.layers.%d.self_attn.out_proj.weight", tower, l);
+    add_spec (b, FALSE, 1, SHAPE (C), "%s.encoder.layers.%d.self_attn.out_proj.bias", tower, l);
     add_spec (b, FALSE, 1, SHAPE (C), "%s.encoder.layers.%d.layer_norm1.weight", tower, l);
     add_spec (b, FALSE, 1, SHAPE (C), "%s.encoder.layers.%d.layer_norm1.bias", tower, l);
     add_spec (b, TRUE, 2, SHAPE (I, C), "%s.encoder.layers.%d.mlp.fc1.weight", tower, l);
@@ -73,7 +77,8 @@ add_encoder_layers (SpecBuilder         *b,
   }
 }
 
-/* The order follows transformers' state_dict, so a listing of our tensors reads like theirs. */
+/* The order follows transformers' state_dict, so a listing of our tensors reads like theirs, except
+ * within a layer's self-attention (add_encoder_layers()). */
 WpTensorSpec *
 wp_tensor_specs_new (const WpClipConfig *config,
                      guint              *n_specs,
@@ -121,7 +126,7 @@ init_layer_views (WpLayerParams      *layer,
                   guint              *i)
 {
   float **order[] = {
-    &layer->k_w, &layer->k_b, &layer->v_w, &layer->v_b, &layer->q_w, &layer->q_b, &layer->out_w, &layer->out_b,
+    &layer->k_w, &layer->v_w, &layer->q_w, &layer->k_b, &layer->v_b, &layer->q_b, &layer->out_w, &layer->out_b,
     &layer->ln1_w, &layer->ln1_b, &layer->fc1_w, &layer->fc1_b, &layer->fc2_w, &layer->fc2_b, &layer->ln2_w, &layer->ln2_b
   };
 

@@ -6,7 +6,7 @@
 #include "wordpatch/kernels.h"
 
 struct _WpTextState {
-  int            max_B;
+  int            max_B, max_T;
   float         *embed; /* (B, T, C) */
   WpEncoderState encoder;
   float         *final_ln, *final_mean, *final_rstd; /* (B, T, C), (B, T), (B, T) */
@@ -20,12 +20,26 @@ WpTextState *
 wp_text_state_new (const WpClipConfig *config,
                    int                 max_B)
 {
-  WpTextState *s = g_new0 (WpTextState, 1);
-  const gsize  BT = (gsize) max_B * config->context_length, C = config->text.width;
+  return wp_text_state_new_sized (config, max_B, config->context_length);
+}
 
+WpTextState *
+wp_text_state_new_sized (const WpClipConfig *config,
+                         int                 max_B,
+                         int                 max_T)
+{
+  WpTextState *s;
+  gsize        BT, C;
+
+  g_return_val_if_fail (max_B >= 1 && max_T >= 1 && max_T <= config->context_length, NULL);
+
+  s = g_new0 (WpTextState, 1);
+  BT = (gsize) max_B * max_T;
+  C = config->text.width;
   s->max_B = max_B;
+  s->max_T = max_T;
   s->embed = g_new (float, BT *C);
-  wp_encoder_state_init (&s->encoder, &config->text, max_B, config->context_length);
+  wp_encoder_state_init (&s->encoder, &config->text, max_B, max_T);
   s->final_ln = g_new (float, BT *C);
   s->final_mean = g_new (float, BT);
   s->final_rstd = g_new (float, BT);
@@ -64,7 +78,7 @@ wp_text_forward (const WpModel *model,
   const int           C = config->text.width, E = config->projection_dim;
   const float        *hidden;
 
-  g_return_if_fail (B >= 1 && B <= s->max_B && T >= 1 && T <= config->context_length);
+  g_return_if_fail (B >= 1 && B <= s->max_B && T >= 1 && T <= s->max_T);
 
   s->B = B;
   s->T = T;
@@ -101,7 +115,7 @@ wp_text_backward (const WpModel *model,
   const WpClipConfig *config = &model->config;
   const WpParams     *w = &model->p;
   const int           B = s->B, T = s->T, C = config->text.width, E = config->projection_dim;
-  const gsize         BKC = (gsize) s->max_B * config->context_length * C;
+  const gsize         BKC = (gsize) s->max_B * s->max_T * C;
   const float        *hidden = s->encoder.layers[config->text.n_layers - 1].resid2;
 
   if (s->dhidden == NULL) {

@@ -6,6 +6,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "wordpatch/kernels.h"
 
 /* The engine must not log warnings or criticals for any input. GTest makes them fatal, which kills
@@ -96,6 +98,9 @@ test_matmul (void)
   check_matmul (17, 64, 33, TRUE);
   check_matmul (64, 33, 17, FALSE);
   check_matmul (1, 96, 200, TRUE);
+  /* Few rows and enough work: the column-block path. */
+  check_matmul (12, 96, 300, TRUE);
+  check_matmul (5, 700, 100, FALSE);
 }
 
 /* ---- layer norm ---- */
@@ -256,7 +261,7 @@ check_attention (int      B,
 
   for (gsize i = 0; i < n_att; i++)
     att[i] = 1e30f;
-  wp_attention_forward (out, att, q, k, v, B, T, C, NH, causal);
+  wp_attention_forward (out, att, q, k, v, C, B, T, C, NH, causal);
 
   for (int b = 0; b < B; b++) {
     for (int h = 0; h < NH; h++) {
@@ -342,7 +347,7 @@ test_attention_large_scores (void)
     k[i] = (float) (100 * (i / C));
     v[i] = (float) (i / C);
   }
-  wp_attention_forward (out, att, q, k, v, 1, T, C, 1, FALSE);
+  wp_attention_forward (out, att, q, k, v, C, 1, T, C, 1, FALSE);
   for (int i = 0; i < T * T; i++)
     g_assert_true (isfinite (att[i]));
   /* Key 2 scores far above the others: every query takes its value. */
@@ -848,11 +853,11 @@ check_attention_backward (int      B,
   float             *got[] = { dq, dk, dv };
   FdCase             fd = { { q_d, k_d, v_d }, dout_d, NULL, 0, C, 0, B, T, NH, causal };
 
-  wp_attention_forward (out, att, q, k, v, B, T, C, NH, causal);
+  wp_attention_forward (out, att, q, k, v, C, B, T, C, NH, causal);
   /* Garbage in the scratch: the kernel must not read it before writing it. */
   for (gsize i = 0; i < n_att; i++)
     scratch[i] = 1e30f;
-  wp_attention_backward (dq, dk, dv, scratch, dout, q, k, v, att, B, T, C, NH, causal);
+  wp_attention_backward (dq, dk, dv, C, scratch, dout, q, k, v, att, B, T, C, NH, causal);
   for (int i = 0; i < 3; i++) {
     numeric_grad (want, fd.x[i], n, 1e-6, attention_loss, &fd);
     what = g_strdup_printf ("%s: %s", prefix, names[i]);
@@ -861,7 +866,7 @@ check_attention_backward (int      B,
   }
 
   for (int i = 0; i < 2; i++)
-    wp_attention_backward (dq2, dk2, dv2, scratch, dout, q, k, v, att, B, T, C, NH, causal);
+    wp_attention_backward (dq2, dk2, dv2, C, scratch, dout, q, k, v, att, B, T, C, NH, causal);
   what = g_strdup_printf ("%s accumulates: dq", prefix);
   check_doubled (what, dq, dq2, n);
   g_free (what);
@@ -968,6 +973,223 @@ test_l2_normalize_backward_degenerate (void)
   }
 }
 
+/* ---- attention over packed k, v, q in query blocks ---- */
+
+/* Attention of one (B, T, 3C) array holding k, v, q side by side, in double: out (B, T, C) and,
+ * for dout (B, T, C), the gradients dkvq (B, T, 3C) laid out like kvq. */
+static void
+reference_attention (double      *out,
+                     double      *dkvq,
+                     const float *kvq,
+                     const float *dout,
+                     int          B,
+                     int          T,
+                     int          C,
+                     int          NH,
+                     gboolean     causal)
+{
+  const int          HS = C / NH, ld = 3 * C;
+  g_autofree double *p = g_new (double, (gsize) T *T);
+  g_autofree double *dp = g_new (double, (gsize) T *T);
+
+  for (int b = 0; b < B; b++) {
+    for (int h = 0; h < NH; h++) {
+      const float *k = kvq + (gsize) b * T * ld + h * HS, *v = k + C, *q = k + 2 * C;
+      const float *dy = dout + (gsize) b * T * C + h * HS;
+      double      *o = out + (gsize) b * T * C + h * HS;
+      double      *dk = dkvq + (gsize) b * T * ld + h * HS, *dv = dk + C, *dq = dk + 2 * C;
+
+      for (int t = 0; t < T; t++) {
+        const int n_keys = causal ? t + 1 : T;
+        double    max = -INFINITY, sum = 0.0, dot = 0.0;
+
+        for (int u = 0; u < T; u++) {
+          double s = 0.0;
+
+          for (int i = 0; i < HS; i++)
+            s += (double) q[t * ld + i] * k[u * ld + i];
+          p[t * T + u] = s / sqrt (HS);
+          if (u < n_keys)
+            max = fmax (max, p[t * T + u]);
+        }
+        for (int u = 0; u < T; u++) {
+          p[t * T + u] = u < n_keys ? exp (p[t * T + u] - max) : 0.0;
+          sum += p[t * T + u];
+        }
+        for (int u = 0; u < T; u++) {
+          p[t * T + u] /= sum;
+          dp[t * T + u] = 0.0;
+          for (int i = 0; i < HS; i++)
+            dp[t * T + u] += (double) dy[t * C + i] * v[u * ld + i];
+          dot += p[t * T + u] * dp[t * T + u];
+        }
+        for (int i = 0; i < HS; i++) {
+          o[t * C + i] = 0.0;
+          for (int u = 0; u < T; u++)
+            o[t * C + i] += p[t * T + u] * v[u * ld + i];
+        }
+        /* dS = P (dP - rowsum(P dP)), in place of dP. */
+        for (int u = 0; u < T; u++)
+          dp[t * T + u] = p[t * T + u] * (dp[t * T + u] - dot);
+      }
+      for (int t = 0; t < T; t++) {
+        for (int i = 0; i < HS; i++) {
+          double gq = 0.0, gk = 0.0, gv = 0.0;
+
+          for (int u = 0; u < T; u++) {
+            gq += dp[t * T + u] * k[u * ld + i];
+            gk += dp[u * T + t] * q[u * ld + i];
+            gv += p[u * T + t] * dy[u * C + i];
+          }
+          dq[t * ld + i] = gq / sqrt (HS);
+          dk[t * ld + i] = gk / sqrt (HS);
+          dv[t * ld + i] = gv;
+        }
+      }
+    }
+  }
+}
+
+/* The encoder's layout (k, v, q as column blocks of one array, rows 3C apart) with T large enough
+ * that each head's products are split into query blocks. */
+static void
+check_attention_packed (int      B,
+                        int      T,
+                        int      C,
+                        int      NH,
+                        gboolean causal)
+{
+  const gsize n = (gsize) B * T * C, n_att = (gsize) B * NH * T * T;
+  g_autoptr (GRand) rand = g_rand_new_with_seed ((guint32) (B + T + C + NH + causal));
+  g_autofree float  *kvq = random_array (rand, 3 * n, 1.0);
+  g_autofree float  *dout = random_array (rand, n, 1.0);
+  g_autofree float  *out = g_new (float, n);
+  g_autofree float  *att = g_new (float, n_att);
+  g_autofree float  *scratch = g_new (float, n_att);
+  g_autofree float  *dkvq = g_new0 (float, 3 * n);
+  g_autofree double *want = g_new (double, n);
+  g_autofree double *want_dkvq = g_new (double, 3 * n);
+  g_autofree char   *what = g_strdup_printf ("packed attention B=%d T=%d C=%d NH=%d%s", B, T, C, NH, causal ? " causal" : "");
+  g_autofree char   *what_out = g_strconcat (what, ": out", NULL);
+  g_autofree char   *what_grad = g_strconcat (what, ": dkvq", NULL);
+
+  wp_attention_forward (out, att, kvq + 2 * C, kvq, kvq + C, 3 * C, B, T, C, NH, causal);
+  wp_attention_backward (dkvq + 2 * C, dkvq, dkvq + C, 3 * C, scratch, dout, kvq + 2 * C, kvq, kvq + C, att, B, T, C, NH, causal);
+  reference_attention (want, want_dkvq, kvq, dout, B, T, C, NH, causal);
+  check_close (what_out, out, want, n, 1e-5);
+  check_close (what_grad, dkvq, want_dkvq, 3 * n, 1e-4);
+}
+
+static void
+test_attention_packed (void)
+{
+  /* T T HS = 409,600 multiply-adds a head: above BLAS_SERIAL_MNK, two query blocks. */
+  check_attention_packed (2, 80, 128, 2, FALSE);
+  check_attention_packed (2, 80, 128, 2, TRUE);
+  check_attention_packed (1, 5, 12, 3, TRUE);
+}
+
+/* ---- threads ---- */
+
+/* The arrays one pass through the threaded kernels produces. */
+enum {
+  RUN_LN,
+  RUN_MEAN,
+  RUN_RSTD,
+  RUN_ACT,
+  RUN_DACT,
+  RUN_DX,
+  RUN_DW,
+  RUN_DB,
+  RUN_OUT,
+  RUN_ATT,
+  RUN_DKVQ,
+  RUN_MATMUL,
+  RUN_N_ARRAYS
+};
+
+/* Sizes that split every kernel's work into several chunks at the kernels' grains. */
+#define RUN_B   8
+#define RUN_T   80
+#define RUN_N   (RUN_B * RUN_T)
+#define RUN_C   128
+#define RUN_MLP (4 * RUN_C)
+#define RUN_OC  2048
+
+static const struct {
+  const char *name;
+  gsize       size;
+} run_arrays[RUN_N_ARRAYS] = {
+  { "layernorm out", RUN_N *RUN_C },
+  { "layernorm mean", RUN_N },
+  { "layernorm rstd", RUN_N },
+  { "quick_gelu", RUN_N *RUN_MLP },
+  { "quick_gelu backward + residual", RUN_N *RUN_MLP },
+  { "layernorm dinp", RUN_N *RUN_C },
+  { "layernorm dweight", RUN_C },
+  { "layernorm dbias", RUN_C },
+  { "attention out", RUN_N *RUN_C },
+  { "attention probabilities", RUN_B * 2 * RUN_T *RUN_T },
+  { "attention dkvq", 3 * RUN_N *RUN_C },
+  { "matmul (12 rows)", 12 * RUN_OC },
+};
+
+/* One pass through every kernel that spreads work over wp_parallel_for() (attention with two
+ * heads), at the current thread count. */
+static void
+thread_run (float       *r[RUN_N_ARRAYS],
+            const float *x,
+            const float *w,
+            const float *kvq,
+            const float *dout)
+{
+  const int         N = RUN_N, C = RUN_C, MLP = RUN_MLP;
+  g_autofree float *scratch = g_new (float, run_arrays[RUN_ATT].size);
+
+  for (int a = 0; a < RUN_N_ARRAYS; a++)
+    r[a] = g_new0 (float, run_arrays[a].size);
+  wp_layernorm_forward (r[RUN_LN], r[RUN_MEAN], r[RUN_RSTD], x, w, w + C, N, C, 1e-5f);
+  wp_layernorm_backward (r[RUN_DX], r[RUN_DW], r[RUN_DB], dout, x, w, r[RUN_MEAN], r[RUN_RSTD], N, C);
+  wp_activation_forward (r[RUN_ACT], kvq, (gsize) N * MLP, WP_ACTIVATION_QUICK_GELU);
+  wp_activation_backward (r[RUN_DACT], kvq + (gsize) N * MLP, kvq, (gsize) N * MLP, WP_ACTIVATION_QUICK_GELU);
+  wp_residual_forward (r[RUN_DACT], r[RUN_DACT], r[RUN_ACT], (gsize) N * MLP);
+  wp_attention_forward (r[RUN_OUT], r[RUN_ATT], kvq + 2 * C, kvq, kvq + C, 3 * C, RUN_B, RUN_T, C, 2, TRUE);
+  wp_attention_backward (r[RUN_DKVQ] + 2 * C, r[RUN_DKVQ], r[RUN_DKVQ] + C, 3 * C, scratch, dout, kvq + 2 * C, kvq, kvq + C,
+                         r[RUN_ATT], RUN_B, RUN_T, C, 2, TRUE);
+  wp_matmul_forward (r[RUN_MATMUL], x, kvq, NULL, 12, C, RUN_OC);
+}
+
+/* Every element's result is the same on one thread and on several (kernels.h): the split moves
+ * work between threads, never changes an element's arithmetic. */
+static void
+test_threads_same_results (void)
+{
+  const int saved = openblas_get_num_threads ();
+  g_autoptr (GRand) rand = g_rand_new_with_seed (99);
+  g_autofree float *x = random_array (rand, RUN_N * RUN_C, 2.0);
+  g_autofree float *w = random_array (rand, 2 * RUN_C, 1.0);
+  g_autofree float *kvq = random_array (rand, 2 * RUN_N * RUN_MLP, 3.0);
+  g_autofree float *dout = random_array (rand, RUN_N * RUN_C, 1.0);
+  float            *one[RUN_N_ARRAYS], *two[RUN_N_ARRAYS];
+
+  openblas_set_num_threads (1);
+  thread_run (one, x, w, kvq, dout);
+  openblas_set_num_threads (2);
+  thread_run (two, x, w, kvq, dout);
+  openblas_set_num_threads (saved);
+  for (int a = 0; a < RUN_N_ARRAYS; a++) {
+    for (gsize i = 0; i < run_arrays[a].size; i++) {
+      if (memcmp (&two[a][i], &one[a][i], sizeof (float)) != 0) {
+        g_test_fail_printf ("%s[%" G_GSIZE_FORMAT "] = %.9g on two threads, %.9g on one", run_arrays[a].name, i, two[a][i],
+                            one[a][i]);
+        break;
+      }
+    }
+    g_free (one[a]);
+    g_free (two[a]);
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -986,6 +1208,7 @@ main (int   argc,
   g_test_add_func ("/kernels/activation/in-place", test_activation_in_place);
   g_test_add_func ("/kernels/attention/naive", test_attention);
   g_test_add_func ("/kernels/attention/large-scores", test_attention_large_scores);
+  g_test_add_func ("/kernels/attention/packed-blocks", test_attention_packed);
   g_test_add_func ("/kernels/residual/add", test_residual);
   g_test_add_func ("/kernels/l2-normalize/rows", test_l2_normalize);
   g_test_add_func ("/kernels/matmul/backward-finite-difference", test_matmul_backward);
@@ -995,5 +1218,6 @@ main (int   argc,
   g_test_add_func ("/kernels/attention/backward-finite-difference", test_attention_backward);
   g_test_add_func ("/kernels/l2-normalize/backward-finite-difference", test_l2_normalize_backward);
   g_test_add_func ("/kernels/l2-normalize/backward-degenerate", test_l2_normalize_backward_degenerate);
+  g_test_add_func ("/kernels/threads/same-results", test_threads_same_results);
   return g_test_run ();
 }

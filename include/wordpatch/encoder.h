@@ -14,7 +14,7 @@ G_BEGIN_DECLS
 
 typedef struct {
   float *ln1, *ln1_mean, *ln1_rstd; /* (N, C), (N), (N) */
-  float *q, *k, *v;                 /* (N, C) */
+  float *kvq;                       /* (N, 3C): each row k, v, q (one product, see model.h) */
   float *att;                       /* (B, NH, T, T) softmax probabilities */
   float *attn;                      /* (N, C) heads' outputs before out_proj */
   float *resid1;                    /* (N, C) */

@@ -8,7 +8,12 @@
  * Each *_backward sits next to its forward, takes the gradients first (d + the forward's name),
  * then the upstream gradient dout, then the forward's inputs and caches, and ACCUMULATES (+=) into
  * every gradient: the caller zeroes them once per step. Gradient arrays must not alias dout or
- * any input. */
+ * any input.
+ *
+ * Threads: the element-wise, row-wise and softmax work runs on as many threads as OpenBLAS is set
+ * to use (openblas_set_num_threads(), one count for the whole process), through
+ * wp_parallel_for(); the matrix products run on OpenBLAS's own threads. Every element's result is
+ * the same whatever the thread count. Kernels may be called from several threads at once. */
 #pragma once
 
 #include <glib.h>
@@ -16,6 +21,21 @@
 #include "wordpatch/config.h"
 
 G_BEGIN_DECLS
+
+/* Work on items first .. end - 1 of a wp_parallel_for() range. */
+typedef void (*WpParallelFunc) (gpointer data,
+                                gsize    first,
+                                gsize    end);
+
+/* Runs func over items 0 .. n - 1 in contiguous chunks of at least grain items, on up to
+ * openblas_get_num_threads() threads of a process-wide pool, the calling thread included, and
+ * returns when every chunk has run. With one thread, or n below two grains, func runs once over
+ * the whole range on the calling thread. func must give each item the same result whichever
+ * chunk holds it, and must not call wp_parallel_for() itself. */
+void wp_parallel_for (gsize          n,
+                      gsize          grain,
+                      WpParallelFunc func,
+                      gpointer       data);
 
 /* out (N, OC) = inp (N, C) . weight (OC, C)^T + bias (OC); bias may be NULL. */
 void wp_matmul_forward (float       *out,
@@ -69,13 +89,16 @@ void wp_activation_forward (float       *out,
                             gsize        n,
                             WpActivation activation);
 
-/* out, q, k, v (B, T, C) with heads side by side in C; att (B, NH, T, T) receives the softmax
- * probabilities (kept for backward). With causal set, token t attends to tokens 0..t only. */
+/* out (B, T, C); q, k, v (B, T) rows of C floats, ld >= C apart (C for arrays of their own, 3C
+ * for the column blocks of one (B, T, 3C) array); heads side by side in C. att (B, NH, T, T)
+ * receives the softmax probabilities (kept for backward). With causal set, token t attends to
+ * tokens 0..t only. */
 void wp_attention_forward (float       *out,
                            float       *att,
                            const float *q,
                            const float *k,
                            const float *v,
+                           int          ld,
                            int          B,
                            int          T,
                            int          C,
@@ -89,14 +112,15 @@ void wp_activation_backward (float       *dinp,
                              gsize        n,
                              WpActivation activation);
 
-/* dq, dk, dv (B, T, C) += the gradients of wp_attention_forward, heads side by side in C; dout,
- * q, k, v (B, T, C) and att (B, NH, T, T) as the forward used and left them. datt_scratch
+/* dq, dk, dv += the gradients of wp_attention_forward, laid out as q, k, v (rows ld apart); dout
+ * (B, T, C), q, k, v and att (B, NH, T, T) as the forward used and left them. datt_scratch
  * (B, NH, T, T) is caller-provided scratch: it is overwritten (afterwards it holds the gradient
  * with respect to the unscaled scores q.k^T, zero where the causal mask applies) and may be reused
  * freely once the call returns. */
 void wp_attention_backward (float       *dq,
                             float       *dk,
                             float       *dv,
+                            int          ld,
                             float       *datt_scratch,
                             const float *dout,
                             const float *q,

@@ -32,7 +32,9 @@ typedef struct {
 } WpTensorSpec;
 
 /* One encoder layer; shapes with C the tower's width and I its MLP width. Linear weights are
- * (out, in) as torch stores them. */
+ * (out, in) as torch stores them. In every buffer of the model's layout k_w, v_w and q_w are
+ * adjacent, in that order, and so are k_b, v_b and q_b: k_w is the (3C, C) matrix and k_b the
+ * (3C) bias of the three projections together. */
 typedef struct {
   float *ln1_w, *ln1_b; /* (C) */
   float *q_w, *q_b;     /* (C, C), (C) */

@@ -18,9 +18,15 @@ typedef struct _WpTextState WpTextState;
 
 WpTextState *wp_text_state_new (const WpClipConfig *config,
                                 int                 max_B) G_GNUC_WARN_UNUSED_RESULT;
+/* A state for captions of at most max_T <= context length tokens: one caption's embedding needs
+ * buffers for its own tokens only, not for the whole context. */
+WpTextState *wp_text_state_new_sized (const WpClipConfig *config,
+                                      int                 max_B,
+                                      int                 max_T) G_GNUC_WARN_UNUSED_RESULT;
 void         wp_text_state_free (WpTextState *state);
 
-/* ids (B, T) with every id in [0, vocab_size); lengths (B) in [1, T]. */
+/* ids (B, T) with every id in [0, vocab_size); lengths (B) in [1, T]; T at most the state's
+ * max_T (the context length for wp_text_state_new()). */
 void wp_text_forward (const WpModel *model,
                       WpTextState   *state,
                       const int     *ids,
