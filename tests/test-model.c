@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "assert-config.h"
 #include "wordpatch/config.h"
 #include "wordpatch/error.h"
 #include "wordpatch/model.h"
@@ -136,43 +137,10 @@ new_tiny_model (guint64 seed)
 }
 
 static void
-assert_tower_equal (const WpTowerConfig *a,
-                    const WpTowerConfig *b)
-{
-  g_assert_cmpint (a->width, ==, b->width);
-  g_assert_cmpint (a->mlp_width, ==, b->mlp_width);
-  g_assert_cmpint (a->n_heads, ==, b->n_heads);
-  g_assert_cmpint (a->n_layers, ==, b->n_layers);
-  g_assert_cmpint (a->activation, ==, b->activation);
-  g_assert_cmpfloat (a->layer_norm_eps, ==, b->layer_norm_eps);
-}
-
-static void
-assert_config_equal (const WpClipConfig *a,
-                     const WpClipConfig *b)
-{
-  assert_tower_equal (&a->text, &b->text);
-  assert_tower_equal (&a->vision, &b->vision);
-  g_assert_cmpint (a->vocab_size, ==, b->vocab_size);
-  g_assert_cmpint (a->context_length, ==, b->context_length);
-  g_assert_cmpint (a->bos_token_id, ==, b->bos_token_id);
-  g_assert_cmpint (a->eos_token_id, ==, b->eos_token_id);
-  g_assert_cmpint (a->pad_token_id, ==, b->pad_token_id);
-  g_assert_cmpint (a->image_size, ==, b->image_size);
-  g_assert_cmpint (a->patch_size, ==, b->patch_size);
-  g_assert_cmpint (a->projection_dim, ==, b->projection_dim);
-  g_assert_cmpfloat (a->logit_scale_init, ==, b->logit_scale_init);
-  for (int c = 0; c < 3; c++) {
-    g_assert_cmpfloat (a->image_mean[c], ==, b->image_mean[c]);
-    g_assert_cmpfloat (a->image_std[c], ==, b->image_std[c]);
-  }
-}
-
-static void
 assert_models_equal (const WpModel *a,
                      const WpModel *b)
 {
-  assert_config_equal (&a->config, &b->config);
+  wp_assert_clip_config_equal (&a->config, &b->config);
   g_assert_cmpuint (a->n_specs, ==, b->n_specs);
   g_assert_cmpuint (a->n_params, ==, b->n_params);
   g_assert_cmpint (a->step, ==, b->step);
@@ -203,7 +171,7 @@ test_config_minimal (void)
   wp_clip_config_parse (&config, json, strlen (json), &error);
   g_assert_no_error (error);
   wp_clip_config_init_default (&defaults);
-  assert_config_equal (&config, &defaults);
+  wp_assert_clip_config_equal (&config, &defaults);
 
   /* transformers' CLIPConfig defaults: OpenAI's ViT-B/32. */
   g_assert_cmpint (config.text.width, ==, 512);
@@ -368,7 +336,7 @@ test_config_round_trip (void)
   json = wp_clip_config_to_json (&config);
   wp_clip_config_parse (&parsed, json, strlen (json), &error);
   g_assert_no_error (error);
-  assert_config_equal (&parsed, &config);
+  wp_assert_clip_config_equal (&parsed, &config);
 
   /* The defaults too, and the JSON is what transformers reads. */
   wp_clip_config_init_default (&config);
@@ -379,7 +347,7 @@ test_config_round_trip (void)
   g_assert_nonnull (strstr (json, "\"quick_gelu\""));
   wp_clip_config_parse (&parsed, json, strlen (json), &error);
   g_assert_no_error (error);
-  assert_config_equal (&parsed, &config);
+  wp_assert_clip_config_equal (&parsed, &config);
 }
 
 static void
@@ -423,7 +391,7 @@ test_config_presets (void)
   wp_clip_config_init_preset (&config, "vit-b32", CLIP_VOCAB, &error);
   g_assert_no_error (error);
   wp_clip_config_init_default (&defaults);
-  assert_config_equal (&config, &defaults);
+  wp_assert_clip_config_equal (&config, &defaults);
 
   g_assert_false (wp_clip_config_init_preset (&config, "huge", CLIP_VOCAB, &error));
   g_assert_error (error, WP_ERROR, WP_ERROR_INVALID);
