@@ -162,18 +162,18 @@ rect_contains (double x,
   return px >= x && px <= x + w && py >= y && py <= y + h;
 }
 
-gboolean
-wp_pointing_hit (const float       *map,
-                 int                grid,
-                 const WpImageCrop *crop,
-                 const WpBox       *boxes,
-                 guint              n_boxes)
+/* Whether the centre of patch p, in original-image pixels, lies inside one of the boxes. */
+static gboolean
+patch_centre_in_boxes (const WpImageCrop *crop,
+                       int                grid,
+                       int                p,
+                       const WpBox       *boxes,
+                       guint              n_boxes)
 {
-  const int   peak = wp_map_peak (map, grid * grid);
   WpImageCrop rect;
   double      cx, cy;
 
-  wp_patch_rect (crop, grid, peak, &rect);
+  wp_patch_rect (crop, grid, p, &rect);
   cx = rect.x + rect.width / 2.0;
   cy = rect.y + rect.height / 2.0;
   for (guint b = 0; b < n_boxes; b++) {
@@ -181,6 +181,16 @@ wp_pointing_hit (const float       *map,
       return TRUE;
   }
   return FALSE;
+}
+
+gboolean
+wp_pointing_hit (const float       *map,
+                 int                grid,
+                 const WpImageCrop *crop,
+                 const WpBox       *boxes,
+                 guint              n_boxes)
+{
+  return patch_centre_in_boxes (crop, grid, wp_map_peak (map, grid * grid), boxes, n_boxes);
 }
 
 int
@@ -417,17 +427,9 @@ count_background_labels (Localisation     *loc,
                          const WpPair     *pair)
 {
   for (int p = 0; p < maps->n_patches; p++) {
-    WpImageCrop rect;
-    gboolean    inside = FALSE;
-    int         word;
+    int word;
 
-    wp_patch_rect (&maps->crop, maps->grid, p, &rect);
-    for (guint b = 0; b < pair->n_boxes && !inside; b++) {
-      const WpBox *box = &pair->boxes[b];
-
-      inside = rect_contains (box->x, box->y, box->w, box->h, rect.x + rect.width / 2.0, rect.y + rect.height / 2.0);
-    }
-    if (inside)
+    if (patch_centre_in_boxes (&maps->crop, maps->grid, p, pair->boxes, pair->n_boxes))
       continue;
     loc->background++;
     word = wp_word_maps_get_word_of_token (maps, maps->filip_labels[p]);
