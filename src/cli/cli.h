@@ -56,6 +56,11 @@ int wp_cli_fail (const GError *error);
 /* Pretty JSON of root on stdout, with a final newline. */
 void wp_cli_print_json (JsonNode *root);
 
+/* "name": value, or null when value is NaN or infinite (JSON has neither). */
+void wp_cli_add_number (JsonBuilder *builder,
+                        const char  *name,
+                        double       value);
+
 void wp_cli_add_float_array (JsonBuilder *builder,
                              const float *values,
                              int          n);

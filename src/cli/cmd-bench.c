@@ -250,15 +250,6 @@ typedef struct {
 } BenchResult;
 
 static void
-add_number (JsonBuilder *builder,
-            const char  *name,
-            double       value)
-{
-  json_builder_set_member_name (builder, name);
-  json_builder_add_double_value (builder, value);
-}
-
-static void
 add_int (JsonBuilder *builder,
          const char  *name,
          gint64       value)
@@ -296,18 +287,18 @@ print_json (const BenchResult *r)
   add_int (builder, "warmup", BENCH_WARMUP);
   add_int (builder, "caption_tokens", r->T);
   add_int (builder, "parameters", (gint64) r->n_params);
-  add_number (builder, "image_fwd_ms", r->image_s * 1e3);
-  add_number (builder, "image_fwd_per_s", r->B / r->image_s);
-  add_number (builder, "text_fwd_ms", r->text_s * 1e3);
-  add_number (builder, "text_fwd_per_s", r->B / r->text_s);
-  add_number (builder, "train_step_ms", r->train_s * 1e3);
-  add_number (builder, "train_pairs_per_s", r->B / r->train_s);
-  add_number (builder, "heatmap_ms", r->heatmap_s * 1e3);
-  add_number (builder, "train_gflop_per_step", r->train_flop / 1e9);
-  add_number (builder, "train_gflops", train_gflops);
-  add_number (builder, "sgemm_peak_gflops", r->sgemm_gflops);
-  add_number (builder, "train_fraction_of_peak", train_gflops / r->sgemm_gflops);
-  add_number (builder, "peak_rss_mb", r->rss_mb);
+  wp_cli_add_number (builder, "image_fwd_ms", r->image_s * 1e3);
+  wp_cli_add_number (builder, "image_fwd_per_s", r->B / r->image_s);
+  wp_cli_add_number (builder, "text_fwd_ms", r->text_s * 1e3);
+  wp_cli_add_number (builder, "text_fwd_per_s", r->B / r->text_s);
+  wp_cli_add_number (builder, "train_step_ms", r->train_s * 1e3);
+  wp_cli_add_number (builder, "train_pairs_per_s", r->B / r->train_s);
+  wp_cli_add_number (builder, "heatmap_ms", r->heatmap_s * 1e3);
+  wp_cli_add_number (builder, "train_gflop_per_step", r->train_flop / 1e9);
+  wp_cli_add_number (builder, "train_gflops", train_gflops);
+  wp_cli_add_number (builder, "sgemm_peak_gflops", r->sgemm_gflops);
+  wp_cli_add_number (builder, "train_fraction_of_peak", train_gflops / r->sgemm_gflops);
+  wp_cli_add_number (builder, "peak_rss_mb", r->rss_mb);
   json_builder_end_object (builder);
   root = json_builder_get_root (builder);
   wp_cli_print_json (root);
@@ -482,7 +473,7 @@ wp_cli_bench (int    argc,
         { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "Or this model folder or .safetensors file", "DIR" },
         { "loss", 'l', 0, G_OPTION_ARG_STRING, &objective_name, "Objective of the training step: clip, filip or sparc (default sparc)", "NAME" },
         { "batch", 'b', 0, G_OPTION_ARG_INT, &B, "Images, captions and pairs a batch (default 32)", "B" },
-        { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "OpenBLAS threads (default: all processors)", "T" },
+        { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "Threads of the engine: OpenBLAS's and its own pool's (default: all processors)", "T" },
         { "iterations", 'n', 0, G_OPTION_ARG_INT, &iterations, "Timed runs of each measurement, after one warm-up (default 10)", "N" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
         { NULL }

@@ -6,29 +6,17 @@
 /* ---- JSON ---- */
 
 static void
-add_number (JsonBuilder *builder,
-            const char  *name,
-            double       value)
-{
-  json_builder_set_member_name (builder, name);
-  if (isfinite (value))
-    json_builder_add_double_value (builder, value);
-  else
-    json_builder_add_null_value (builder);
-}
-
-static void
 add_word_members (JsonBuilder      *builder,
                   const WpEvalWord *word)
 {
   json_builder_set_member_name (builder, "count");
   json_builder_add_int_value (builder, word->count);
-  add_number (builder, "pointing_filip", word->pointing_filip);
-  add_number (builder, "pointing_sparc", word->pointing_sparc);
-  add_number (builder, "iou_filip", word->iou_filip);
-  add_number (builder, "iou_sparc", word->iou_sparc);
-  add_number (builder, "iou_hit_filip", word->iou_hit_filip);
-  add_number (builder, "iou_hit_sparc", word->iou_hit_sparc);
+  wp_cli_add_number (builder, "pointing_filip", word->pointing_filip);
+  wp_cli_add_number (builder, "pointing_sparc", word->pointing_sparc);
+  wp_cli_add_number (builder, "iou_filip", word->iou_filip);
+  wp_cli_add_number (builder, "iou_sparc", word->iou_sparc);
+  wp_cli_add_number (builder, "iou_hit_filip", word->iou_hit_filip);
+  wp_cli_add_number (builder, "iou_hit_sparc", word->iou_hit_sparc);
 }
 
 static void
@@ -47,22 +35,22 @@ print_json (const WpEvalResult *result,
   json_builder_add_int_value (builder, result->texts);
   json_builder_set_member_name (builder, "similarity");
   json_builder_add_string_value (builder, wp_retrieval_to_string (retrieval));
-  add_number (builder, "i2t_r1", result->i2t_r1);
-  add_number (builder, "i2t_r5", result->i2t_r5);
-  add_number (builder, "i2t_r10", result->i2t_r10);
-  add_number (builder, "t2i_r1", result->t2i_r1);
-  add_number (builder, "t2i_r5", result->t2i_r5);
-  add_number (builder, "t2i_r10", result->t2i_r10);
+  wp_cli_add_number (builder, "i2t_r1", result->i2t_r1);
+  wp_cli_add_number (builder, "i2t_r5", result->i2t_r5);
+  wp_cli_add_number (builder, "i2t_r10", result->i2t_r10);
+  wp_cli_add_number (builder, "t2i_r1", result->t2i_r1);
+  wp_cli_add_number (builder, "t2i_r5", result->t2i_r5);
+  wp_cli_add_number (builder, "t2i_r10", result->t2i_r10);
   json_builder_set_member_name (builder, "boxed_words");
   json_builder_add_int_value (builder, result->boxed_words);
   json_builder_set_member_name (builder, "unmatched_boxes");
   json_builder_add_int_value (builder, result->unmatched_boxes);
-  add_number (builder, "pointing_filip", result->pointing_filip);
-  add_number (builder, "pointing_sparc", result->pointing_sparc);
-  add_number (builder, "iou_filip", result->iou_filip);
-  add_number (builder, "iou_sparc", result->iou_sparc);
-  add_number (builder, "iou_hit_filip", result->iou_hit_filip);
-  add_number (builder, "iou_hit_sparc", result->iou_hit_sparc);
+  wp_cli_add_number (builder, "pointing_filip", result->pointing_filip);
+  wp_cli_add_number (builder, "pointing_sparc", result->pointing_sparc);
+  wp_cli_add_number (builder, "iou_filip", result->iou_filip);
+  wp_cli_add_number (builder, "iou_sparc", result->iou_sparc);
+  wp_cli_add_number (builder, "iou_hit_filip", result->iou_hit_filip);
+  wp_cli_add_number (builder, "iou_hit_sparc", result->iou_hit_sparc);
 
   json_builder_set_member_name (builder, "classes");
   json_builder_begin_object (builder);
@@ -79,8 +67,8 @@ print_json (const WpEvalResult *result,
   json_builder_set_member_name (builder, "patches");
   json_builder_add_int_value (builder, result->background_patches);
   for (int c = 0; c < WP_WORD_CLASS_N; c++)
-    add_number (builder, result->classes[c].word, result->background_label[c]);
-  add_number (builder, "start_end", result->background_label_special);
+    wp_cli_add_number (builder, result->classes[c].word, result->background_label[c]);
+  wp_cli_add_number (builder, "start_end", result->background_label_special);
   json_builder_end_object (builder);
 
   json_builder_set_member_name (builder, "words");

@@ -196,7 +196,7 @@ wp_cli_train (int    argc,
     { "eval-max", 0, 0, G_OPTION_ARG_INT, &eval_max, "Held-out pairs evaluated at most (default 500)", "N" },
     { "save-every", 0, 0, G_OPTION_ARG_INT, &save_every, "Steps between checkpoints (default 200)", "N" },
     { "keep", 0, 0, G_OPTION_ARG_INT, &keep, "Checkpoints kept besides step 0 (default 2)", "N" },
-    { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "Threads for matrix work (default: all processors)", "T" },
+    { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "Threads of the engine: OpenBLAS's and its own pool's (default: all processors)", "T" },
     { "seed", 's', 0, G_OPTION_ARG_INT64, &seed, "Seed of the split, order, augmentation and initial weights (default 0)", "S" },
     { "resume", 'r', 0, G_OPTION_ARG_NONE, &resume, "Continue the run in --out with its own settings", NULL },
     { NULL }

@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <math.h>
 #include <stdio.h>
 
 gboolean
@@ -85,6 +86,18 @@ wp_cli_print_json (JsonNode *root)
   json_generator_set_indent (generator, 2);
   text = json_generator_to_data (generator, NULL);
   printf ("%s\n", text);
+}
+
+void
+wp_cli_add_number (JsonBuilder *builder,
+                   const char  *name,
+                   double       value)
+{
+  json_builder_set_member_name (builder, name);
+  if (isfinite (value))
+    json_builder_add_double_value (builder, value);
+  else
+    json_builder_add_null_value (builder);
 }
 
 void
