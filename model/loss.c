@@ -31,6 +31,7 @@ wp_loss_options_init (WpLossOptions *options,
   options->lambda_global = 0.5f;
   options->lambda_fine = 1.0f;
   options->filip_patch_fraction = 1.0f;
+  options->filip_global = 0.0f;
 }
 
 static const char *const objective_names[] = { "clip", "filip", "sparc" };
@@ -195,8 +196,13 @@ wp_loss_compute (const WpModel       *model,
     break;
   case WP_OBJECTIVE_FILIP:
     parts->filip = wp_loss_filip (s->patches_unit, s->tokens_unit, lengths, logit_scale, options->filip_patch_fraction, B, P, K, E,
-                                  backward ? s->dpatches_unit : NULL, s->dtokens_unit, &dscale_global);
+                                  backward ? s->dpatches_unit : NULL, s->dtokens_unit, &dscale_fine);
     parts->total = parts->filip;
+    if (options->filip_global > 0.0f) {
+      weight_global = options->filip_global;
+      parts->clip = wp_loss_clip (s->img, s->txt, logit_scale, B, E, backward ? s->dimg : NULL, s->dtxt, &dscale_global);
+      parts->total += weight_global * parts->clip;
+    }
     break;
   case WP_OBJECTIVE_SPARC:
   default:

@@ -130,6 +130,7 @@ static const struct {
   { "lambda_global", FIELD_FLOAT, G_STRUCT_OFFSET (WpTrainSettings, loss.lambda_global) },
   { "lambda_fine", FIELD_FLOAT, G_STRUCT_OFFSET (WpTrainSettings, loss.lambda_fine) },
   { "filip_patch_fraction", FIELD_FLOAT, G_STRUCT_OFFSET (WpTrainSettings, loss.filip_patch_fraction), TRUE },
+  { "filip_global", FIELD_FLOAT, G_STRUCT_OFFSET (WpTrainSettings, loss.filip_global), TRUE },
   { "epochs", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, epochs) },
   { "batch", FIELD_INT, G_STRUCT_OFFSET (WpTrainSettings, batch) },
   { "lr", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, lr) },
@@ -393,6 +394,8 @@ settings_validate (const WpTrainSettings *s,
     problem = "the SPARC weights must be non-negative";
   else if (!(s->loss.filip_patch_fraction > 0.0f && s->loss.filip_patch_fraction <= 1.0f))
     problem = "FILIP's patch fraction must be in (0, 1]";
+  else if (!(s->loss.filip_global >= 0.0f && s->loss.filip_global <= 1e6f))
+    problem = "FILIP's global loss weight must be a number from 0 to 1e6";
   if (problem != NULL) {
     g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s", problem);
     return FALSE;

@@ -342,6 +342,7 @@ test_fine_tune (void)
   set_spin (view, "save_every_spin", 4);
   set_spin (view, "threads_spin", 1);
   set_spin (view, "filip_patches_spin", 0.5);
+  set_spin (view, "filip_global_spin", 0.25);
   wp_train_view_set_out_dir (view, out_dir);
   wp_train_session_set_snapshot_every (session, 1);
 
@@ -406,6 +407,7 @@ test_fine_tune (void)
     g_assert_true (json_parser_load_from_file (parser, settings_path, &parse_error));
     g_assert_no_error (parse_error);
     g_assert_cmpfloat (json_object_get_double_member (json_node_get_object (json_parser_get_root (parser)), "filip_patch_fraction"), ==, 0.5);
+    g_assert_cmpfloat (json_object_get_double_member (json_node_get_object (json_parser_get_root (parser)), "filip_global"), ==, 0.25);
     g_assert_cmpint (json_object_get_int_member (json_node_get_object (json_parser_get_root (parser)), "batch"), ==, 8);
   }
 

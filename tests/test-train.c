@@ -487,7 +487,10 @@ test_usage (void)
   g_auto (Run) big_batch = { 0 };
   g_auto (Run) bad_fraction = { 0 };
   g_auto (Run) selected = { 0 };
+  g_auto (Run) bad_global = { 0 };
+  g_auto (Run) global = { 0 };
   g_autofree char *selected_out = NULL;
+  g_autofree char *global_out = NULL;
 
   if (!ensure_data ())
     return;
@@ -519,6 +522,14 @@ test_usage (void)
   selected_out = out_path ("filip-patches");
   run_cli (&selected, TRAIN_ARGS (selected_out, "1", "1"), "--loss", "filip", "--filip-patches", "0.25", NULL);
   g_assert_cmpint (selected.status, ==, 0);
+  run_cli (&bad_global, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere, "--loss", "filip", "--filip-global", "-2", NULL);
+  assert_failure (&bad_global, "global loss weight must be a number from 0 to 1e6", NULL, NULL);
+  global_out = out_path ("filip-global");
+  run_cli (&global, TRAIN_ARGS (global_out, "1", "1"), "--loss", "filip", "--filip-global", "0.5", NULL);
+  g_assert_cmpint (global.status, ==, 0);
+  /* Both terms are reported, and the global one is really computed. */
+  assert_mentions (global.err, "[filip ");
+  g_assert_null (strstr (global.err, "clip 0.0000]"));
 }
 
 /* ---- the library as the app drives it ---- */
@@ -597,6 +608,7 @@ test_api_pause_snapshot_cancel (void)
   settings.augment_options.flip = FALSE;
   settings.loss.lambda_fine = 0.25f;
   settings.loss.filip_patch_fraction = 0.5f;
+  settings.loss.filip_global = 0.75f;
   settings.eval_every = 7;
   trainer = wp_trainer_new (&settings, &error);
   g_assert_no_error (error);
@@ -677,6 +689,7 @@ test_api_pause_snapshot_cancel (void)
     g_assert_cmpfloat (back->augment_options.saturation, ==, settings.augment_options.saturation);
     g_assert_cmpfloat (back->loss.lambda_fine, ==, 0.25f);
     g_assert_cmpfloat (back->loss.filip_patch_fraction, ==, 0.5f);
+    g_assert_cmpfloat (back->loss.filip_global, ==, 0.75f);
     g_assert_cmpfloat (back->loss.lambda_global, ==, settings.loss.lambda_global);
     g_assert_cmpfloat (back->holdout, ==, 0.0);
     g_assert_cmpstr (back->preset, ==, "tiny");

@@ -3,7 +3,8 @@
  * Shapes: B pairs, images (B, 3, S, S) normalised, captions (B, T) padded with any valid id,
  * lengths (B) valid tokens each. Objectives (see objectives.h):
  *   clip:  L_CLIP on the pooled embeddings;
- *   filip: L_FILIP on the unit patch and valid token embeddings;
+ *   filip: L_FILIP on the unit patch and valid token embeddings, plus filip_global L_CLIP
+ *          (default 0: FILIP alone);
  *   sparc: lambda_global L_CLIP + lambda_fine L_f (L_f on the un-normalised embeddings).
  * All share the model's logit_scale (not clamped here; the optimiser clamps it).
  *
@@ -27,11 +28,12 @@ typedef struct {
   float       lambda_global;        /* SPARC's weight of L_CLIP, default 0.5 */
   float       lambda_fine;          /* SPARC's weight of L_f, default 1.0 */
   float       filip_patch_fraction; /* FILIP: share of each image's patches in sI, default 1 */
+  float       filip_global;         /* FILIP: weight of an added L_CLIP, default 0 */
 } WpLossOptions;
 
 typedef struct {
   double total;
-  double clip;  /* L_CLIP, unweighted (clip and sparc) */
+  double clip;  /* L_CLIP, unweighted (clip, sparc, and filip with filip_global) */
   double filip; /* L_FILIP (filip) */
   double fine;  /* L_f, unweighted (sparc) */
 } WpLossParts;

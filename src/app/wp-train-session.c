@@ -192,10 +192,13 @@ progress_cb (const WpTrainProgress *progress,
     data->has_progress = TRUE;
     post_point (data, WP_CURVE_LOSS, progress->step, progress->loss.total);
     post_point (data, WP_CURVE_LOGIT_SCALE, progress->step, progress->logit_scale);
-    /* CLIP's and FILIP's loss is their one term; SPARC's has two. */
+    /* CLIP's loss is its one term, FILIP's too unless a global term is added; SPARC's has two. */
     if (data->settings.loss.objective == WP_OBJECTIVE_SPARC) {
       post_point (data, WP_CURVE_LOSS_CLIP, progress->step, progress->loss.clip);
       post_point (data, WP_CURVE_LOSS_FINE, progress->step, progress->loss.fine);
+    } else if (data->settings.loss.objective == WP_OBJECTIVE_FILIP && data->settings.loss.filip_global > 0.0f) {
+      post_point (data, WP_CURVE_LOSS_CLIP, progress->step, progress->loss.clip);
+      post_point (data, WP_CURVE_LOSS_FINE, progress->step, progress->loss.filip);
     }
     break;
   case WP_TRAIN_EVENT_EVAL:

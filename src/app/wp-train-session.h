@@ -25,8 +25,8 @@ typedef enum {
 
 typedef enum {
   WP_CURVE_LOSS,
-  WP_CURVE_LOSS_CLIP, /* SPARC's terms, unweighted */
-  WP_CURVE_LOSS_FINE,
+  WP_CURVE_LOSS_CLIP, /* two-term objectives' terms, unweighted: L_CLIP and SPARC's L_f, */
+  WP_CURVE_LOSS_FINE, /* or L_CLIP and L_FILIP for FILIP with a global term */
   WP_CURVE_LOGIT_SCALE,
   WP_CURVE_I2T_R1, /* held-out evaluations */
   WP_CURVE_T2I_R1,

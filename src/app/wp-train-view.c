@@ -17,6 +17,7 @@ struct _WpTrainView {
   GtkSpinButton  *lambda_global_spin;
   GtkSpinButton  *lambda_fine_spin;
   GtkSpinButton  *filip_patches_spin;
+  GtkSpinButton  *filip_global_spin;
   GtkEntry       *lr_entry;
   GtkSpinButton  *batch_spin;
   GtkSpinButton  *steps_spin;
@@ -232,7 +233,7 @@ draw_loss_cb (GtkDrawingArea *area,
               gpointer        user_data)
 {
   static const WpCurve curves[] = { WP_CURVE_LOSS, WP_CURVE_LOSS_CLIP, WP_CURVE_LOSS_FINE };
-  static const char   *labels[] = { "loss", "L_CLIP (SPARC)", "L_fine (SPARC)" };
+  static const char   *labels[] = { "loss", "L_CLIP (global term)", "fine-grained term (SPARC's L_f or L_FILIP)" };
   WpTrainView         *self = user_data;
 
   draw_plot (cr, width, height, self, "training loss", curves, labels, G_N_ELEMENTS (curves), TRUE,
@@ -323,7 +324,9 @@ refresh (WpTrainView *self)
     break;
   }
   default:
-    terms = p->loss.fine != 0.0 ? g_strdup_printf (" (L_CLIP %.4f, L_fine %.4f)", p->loss.clip, p->loss.fine) : g_strdup ("");
+    terms = p->loss.fine != 0.0                           ? g_strdup_printf (" (L_CLIP %.4f, L_fine %.4f)", p->loss.clip, p->loss.fine)
+            : p->loss.filip != 0.0 && p->loss.clip != 0.0 ? g_strdup_printf (" (L_FILIP %.4f, L_CLIP %.4f)", p->loss.filip, p->loss.clip)
+                                                          : g_strdup ("");
     status = g_strdup_printf ("loss %.4f%s, lr %.3g, grad norm %.3g, logit scale %.2f, %.1f pairs/s, ETA %s%s", p->loss.total, terms, p->lr,
                               p->grad_norm, p->logit_scale, p->pairs_per_second, eta,
                               state == WP_TRAIN_STATE_STOPPING ? " — stopping, writing a checkpoint…" : state == WP_TRAIN_STATE_PAUSING ? " — pausing after this step…"
@@ -400,6 +403,7 @@ read_settings (WpTrainView     *self,
   settings->loss.lambda_global = (float) gtk_spin_button_get_value (self->lambda_global_spin);
   settings->loss.lambda_fine = (float) gtk_spin_button_get_value (self->lambda_fine_spin);
   settings->loss.filip_patch_fraction = (float) gtk_spin_button_get_value (self->filip_patches_spin);
+  settings->loss.filip_global = (float) gtk_spin_button_get_value (self->filip_global_spin);
   settings->lr = lr;
   settings->batch = gtk_spin_button_get_value_as_int (self->batch_spin);
   settings->steps = (gint64) gtk_spin_button_get_value (self->steps_spin);
@@ -715,6 +719,7 @@ wp_train_view_class_init (WpTrainViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, lambda_global_spin);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, lambda_fine_spin);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, filip_patches_spin);
+  gtk_widget_class_bind_template_child (widget_class, WpTrainView, filip_global_spin);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, lr_entry);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, batch_spin);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, steps_spin);

@@ -37,7 +37,7 @@ wp_cli_loss (int    argc,
   g_autofree char *objective_name = NULL;
   g_autofree char *grads_path = NULL;
   gint             B = 8;
-  gdouble          lambda_global = 0.5, lambda_fine = 1.0;
+  gdouble          lambda_global = 0.5, lambda_fine = 1.0, filip_global = 0.0;
   gboolean         json = FALSE;
   GOptionEntry     entries[] = {
         { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "Model folder or .safetensors file (default: the bundled model)", "DIR" },
@@ -46,6 +46,7 @@ wp_cli_loss (int    argc,
         { "batch", 'b', 0, G_OPTION_ARG_INT, &B, "Number of pairs, the first ones in file order (default 8)", "B" },
         { "lambda-global", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_global, "SPARC's weight of the global CLIP loss (default 0.5)", "W" },
         { "lambda-fine", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_fine, "SPARC's weight of the fine-grained loss (default 1.0)", "W" },
+        { "filip-global", 0, 0, G_OPTION_ARG_DOUBLE, &filip_global, "FILIP: weight of an added global CLIP loss (default 0)", "W" },
         { "grads", 'g', 0, G_OPTION_ARG_FILENAME, &grads_path, "Write every parameter's gradient here, under its tensor name", "OUT.safetensors" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
         { NULL }
@@ -75,8 +76,8 @@ wp_cli_loss (int    argc,
     fprintf (stderr, "wordpatch-cli loss: unknown --loss '%s' (clip, filip or sparc)\n", objective_name);
     return 2;
   }
-  if (B < 1 || B > 4096 || !(lambda_global >= 0.0) || !(lambda_fine >= 0.0)) {
-    fprintf (stderr, "wordpatch-cli loss: --batch must be in 1..4096 and the lambdas non-negative\n");
+  if (B < 1 || B > 4096 || !(lambda_global >= 0.0) || !(lambda_fine >= 0.0) || !(filip_global >= 0.0)) {
+    fprintf (stderr, "wordpatch-cli loss: --batch must be in 1..4096 and the loss weights non-negative\n");
     return 2;
   }
   model = wp_cli_load_model (model_path, &error);
@@ -93,6 +94,7 @@ wp_cli_loss (int    argc,
   wp_loss_options_init (&options, objective);
   options.lambda_global = (float) lambda_global;
   options.lambda_fine = (float) lambda_fine;
+  options.filip_global = (float) filip_global;
 
   S = model->config.image_size;
   indices = g_new (guint, B);

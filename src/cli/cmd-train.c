@@ -44,16 +44,18 @@ static void
 print_step (TrainRun              *run,
             const WpTrainProgress *p)
 {
-  const WpObjective objective = wp_trainer_get_settings (run->trainer)->loss.objective;
-  char              eta[32];
-  char              parts[96] = "";
+  const WpLossOptions *loss = &wp_trainer_get_settings (run->trainer)->loss;
+  char                 eta[32];
+  char                 parts[96] = "";
 
   /* Off a terminal (logs, CI), one line every 10 steps is plenty. */
   if (!run->tty && p->step % 10 != 0 && p->step != p->total_steps)
     return;
   format_duration (eta, sizeof eta, p->eta_seconds);
-  if (objective == WP_OBJECTIVE_SPARC)
+  if (loss->objective == WP_OBJECTIVE_SPARC)
     g_snprintf (parts, sizeof parts, " [clip %.4f, fine %.4f]", p->loss.clip, p->loss.fine);
+  else if (loss->objective == WP_OBJECTIVE_FILIP && loss->filip_global > 0.0f)
+    g_snprintf (parts, sizeof parts, " [filip %.4f, clip %.4f]", p->loss.filip, p->loss.clip);
   fprintf (stderr, "%sstep %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " (epoch %.2f)  loss %.4f%s  lr %.2e  %.1f pairs/s  ETA %s%s",
            run->tty ? "\r\033[K" : "", p->step, p->total_steps, p->epoch, p->loss.total, parts, p->lr, p->pairs_per_second, eta,
            run->tty ? "" : "\n");
@@ -170,7 +172,7 @@ wp_cli_train (int    argc,
   gint    steps = 0, threads = 0, save_every = 0, eval_every = 0, eval_max = 0, keep = 0, vocab_size = 0, batch = 0;
   gint64  seed = 0;
   gdouble epochs = 0.0, lr = 0.0, warmup = -1.0, weight_decay = -1.0, holdout = -1.0, lambda_global = -1.0, lambda_fine = -1.0,
-          filip_patches = -1.0;
+          filip_patches = -1.0, filip_global = -1.0;
   gboolean     resume = FALSE, augment = FALSE, freeze_text = FALSE, freeze_vision = FALSE;
   GOptionEntry entries[] = {
     { "data", 'd', 0, G_OPTION_ARG_FILENAME, NULL, "Dataset folder (captions.jsonl or captions.tsv)", "DIR" },
@@ -187,6 +189,7 @@ wp_cli_train (int    argc,
     { "lambda-global", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_global, "SPARC's weight of the global loss (default 0.5)", "W" },
     { "lambda-fine", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_fine, "SPARC's weight of the fine-grained loss (default 1.0)", "W" },
     { "filip-patches", 0, 0, G_OPTION_ARG_DOUBLE, &filip_patches, "FILIP: share of each image's patches in the image-to-text similarity, the most similar ones (default 1)", "F" },
+    { "filip-global", 0, 0, G_OPTION_ARG_DOUBLE, &filip_global, "FILIP: weight of an added global contrastive loss on the pooled embeddings (default 0)", "W" },
     { "freeze-text", 0, 0, G_OPTION_ARG_NONE, &freeze_text, "Keep the text tower as it is", NULL },
     { "freeze-vision", 0, 0, G_OPTION_ARG_NONE, &freeze_vision, "Keep the image tower as it is", NULL },
     { "augment", 'a', 0, G_OPTION_ARG_NONE, &augment, "Random resized crops, colour jitter and flips (not for left/right captions)", NULL },
@@ -253,6 +256,8 @@ wp_cli_train (int    argc,
     settings.loss.lambda_fine = (float) lambda_fine;
   if (filip_patches != -1.0)
     settings.loss.filip_patch_fraction = (float) filip_patches;
+  if (filip_global != -1.0)
+    settings.loss.filip_global = (float) filip_global;
   if (holdout >= 0.0)
     settings.holdout = holdout;
   if (save_every > 0)

@@ -45,9 +45,11 @@ KNOWN_IDS = {
     'cat': [49406, 2368, 49407],  # 'cat</w>' is 2368 in 'a photo of a cat'
 }
 
-# (objective, lambda_global, lambda_fine or None for the CLI defaults)
-RUNS = [('clip', None, None), ('filip', None, None), ('sparc', None, None), ('sparc', 0.3, 2.0)]
-DEFAULT_LG, DEFAULT_LF = 0.5, 1.0
+# (objective, global weight, lambda_fine or None for the CLI defaults): the global weight is
+# SPARC's lambda_global, or for FILIP the weight of the added CLIP loss (--filip-global).
+RUNS = [('clip', None, None), ('filip', None, None), ('filip', 0.4, None), ('sparc', None, None),
+        ('sparc', 0.3, 2.0)]
+DEFAULT_LG, DEFAULT_LF, DEFAULT_FILIP_GLOBAL = 0.5, 1.0, 0.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,6 +183,9 @@ def reference_losses(config, weights, pixels, ids, objective, lg=DEFAULT_LG, lf=
     elif objective == 'filip':
         parts['loss_filip'] = filip_loss(patches, tokens, lam)
         total = parts['loss_filip']
+        if lg > 0:
+            parts['loss_clip'] = clip_loss(vg, tg, lam)
+            total = total + lg * parts['loss_clip']
     else:
         parts['loss_clip'] = clip_loss(vg, tg, lam)
         parts['loss_fine'] = sparc_fine(patches, tokens, lam)
@@ -316,7 +321,7 @@ def reference_losses_nograd(config, weights, pixels, ids, objective, lg, lf):
     if objective == 'clip':
         return clip_loss(vg, tg, lam).item()
     if objective == 'filip':
-        return filip_loss(patches, tokens, lam).item()
+        return (filip_loss(patches, tokens, lam) + lg * clip_loss(vg, tg, lam)).item()
     return (lg * clip_loss(vg, tg, lam) + lf * sparc_fine(patches, tokens, lam)).item()
 
 
@@ -462,6 +467,12 @@ def check_losses(out, want, objective, lg, lf):
             passed = False
             lines.append(f'loss {out["loss"]:.9g} != {lg}*loss_clip + {lf}*loss_fine = '
                          f'{comb:.9g} (are the components reported weighted?)')
+    if objective == 'filip' and lg > 0 and all(isinstance(out.get(k), (int, float))
+                                               for k in ('loss', 'loss_clip', 'loss_filip')):
+        comb = out['loss_filip'] + lg * out['loss_clip']
+        if abs(comb - out['loss']) > 1e-5 * abs(out['loss']):
+            passed = False
+            lines.append(f'loss {out["loss"]:.9g} != loss_filip + {lg}*loss_clip = {comb:.9g}')
     return passed, lines
 
 
@@ -513,8 +524,12 @@ def main(argv):
         used = {i for seq in ids for i in seq}
 
         for objective, lg, lf in RUNS:
-            desc = objective + ('' if lg is None else f' lambda_global={lg} lambda_fine={lf}')
-            rlg = DEFAULT_LG if lg is None else lg
+            if objective == 'filip':
+                desc = objective + ('' if lg is None else f' filip_global={lg}')
+                rlg = DEFAULT_FILIP_GLOBAL if lg is None else lg
+            else:
+                desc = objective + ('' if lg is None else f' lambda_global={lg} lambda_fine={lf}')
+                rlg = DEFAULT_LG if lg is None else lg
             rlf = DEFAULT_LF if lf is None else lf
             want, grads, margin = reference_losses(config, weights, pixels, ids, objective,
                                                    rlg, rlf)
@@ -525,7 +540,9 @@ def main(argv):
             grads_path = os.path.join(tmp, f'grads-{len(summary)}.safetensors')
             cmd = [cli, 'loss', '--model', model, '--data', data, '--loss', objective,
                    '--batch', str(BATCH), '--grads', grads_path, '--json']
-            if lg is not None:
+            if lg is not None and objective == 'filip':
+                cmd += ['--filip-global', str(lg)]
+            elif lg is not None:
                 cmd += ['--lambda-global', str(lg), '--lambda-fine', str(lf)]
             out, error = run(cmd)
             if error:
