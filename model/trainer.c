@@ -23,6 +23,7 @@ enum {
   STREAM_SHUFFLE,
   STREAM_AUGMENT,
   STREAM_INIT,
+  STREAM_GROUP,
 };
 
 typedef struct {
@@ -55,10 +56,13 @@ struct _WpTrainer {
   guint           n_train;
   guint          *holdout_indices;
   guint           n_holdout;
-  gint64          steps_per_epoch;
-  gint64          total_steps;
-  char           *checkpoint_dir;
-  gint64          checkpoint_step;
+  /* group_by_word: each pair's grouping words (ids), pair i's at word_ids[word_starts[i]..[i+1]) */
+  guint *word_starts;
+  guint *word_ids;
+  gint64 steps_per_epoch;
+  gint64 total_steps;
+  char  *checkpoint_dir;
+  gint64 checkpoint_step;
 
   GMutex   pause_lock;
   GCond    pause_cond;
@@ -133,6 +137,7 @@ static const struct {
   { "filip_global", FIELD_FLOAT, G_STRUCT_OFFSET (WpTrainSettings, loss.filip_global), TRUE },
   { "epochs", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, epochs) },
   { "batch", FIELD_INT, G_STRUCT_OFFSET (WpTrainSettings, batch) },
+  { "group_by_word", FIELD_INT, G_STRUCT_OFFSET (WpTrainSettings, group_by_word), TRUE },
   { "lr", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, lr) },
   { "warmup", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, warmup) },
   { "weight_decay", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, weight_decay) },
@@ -394,6 +399,8 @@ settings_validate (const WpTrainSettings *s,
     problem = "the SPARC weights must be non-negative";
   else if (!(s->loss.filip_patch_fraction > 0.0f && s->loss.filip_patch_fraction <= 1.0f))
     problem = "FILIP's patch fraction must be in (0, 1]";
+  else if (s->group_by_word < 0 || s->group_by_word > s->batch)
+    problem = "the word groups must hold 0 (off) to a batch of pairs";
   else if (!(s->loss.filip_global >= 0.0f && s->loss.filip_global <= 1e6f))
     problem = "FILIP's global loss weight must be a number from 0 to 1e6";
   if (problem != NULL) {
@@ -441,6 +448,81 @@ compare_uint (gconstpointer a,
   return (x > y) - (x < y);
 }
 
+/* The caption's words, lower case, each once: runs of letters and digits. */
+static GPtrArray *
+caption_words (const char *caption)
+{
+  GPtrArray  *words = g_ptr_array_new_with_free_func (g_free);
+  const char *p = caption;
+
+  while (*p != '\0') {
+    const char *start;
+    char       *word;
+
+    while (*p != '\0' && !g_unichar_isalnum (g_utf8_get_char (p)))
+      p = g_utf8_next_char (p);
+    start = p;
+    while (*p != '\0' && g_unichar_isalnum (g_utf8_get_char (p)))
+      p = g_utf8_next_char (p);
+    if (p == start)
+      break;
+    word = g_utf8_strdown (start, p - start);
+    if (!g_ptr_array_find_with_equal_func (words, word, g_str_equal, NULL))
+      g_ptr_array_add (words, word);
+    else
+      g_free (word);
+  }
+  return words;
+}
+
+/* The words a training pair can be grouped by: those of its caption that at most half of the
+ * training captions hold, so that "a" or "the" never make a group. */
+static void
+index_grouping_words (WpTrainer *trainer)
+{
+  const guint n = wp_dataset_get_n_pairs (trainer->dataset);
+  g_autoptr (GHashTable) ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GArray) counts = g_array_new (FALSE, TRUE, sizeof (guint));
+  g_autoptr (GPtrArray) pair_words = g_ptr_array_new_full (n, (GDestroyNotify) g_array_unref);
+  g_autoptr (GArray) kept = g_array_new (FALSE, FALSE, sizeof (guint));
+
+  for (guint i = 0; i < n; i++)
+    g_ptr_array_add (pair_words, g_array_new (FALSE, FALSE, sizeof (guint)));
+  for (guint t = 0; t < trainer->n_train; t++) {
+    const guint pair = trainer->train_indices[t];
+    g_autoptr (GPtrArray) words = caption_words (wp_dataset_get_pair (trainer->dataset, pair)->caption);
+
+    for (guint w = 0; w < words->len; w++) {
+      gpointer value;
+      guint    id;
+
+      if (g_hash_table_lookup_extended (ids, words->pdata[w], NULL, &value)) {
+        id = GPOINTER_TO_UINT (value);
+      } else {
+        id = g_hash_table_size (ids);
+        g_hash_table_insert (ids, g_strdup (words->pdata[w]), GUINT_TO_POINTER (id));
+        g_array_set_size (counts, id + 1);
+      }
+      g_array_index (counts, guint, id)++;
+      g_array_append_val (pair_words->pdata[pair], id);
+    }
+  }
+  trainer->word_starts = g_new (guint, n + 1);
+  for (guint i = 0; i < n; i++) {
+    const GArray *words = pair_words->pdata[i];
+
+    trainer->word_starts[i] = kept->len;
+    for (guint w = 0; w < words->len; w++) {
+      const guint id = g_array_index (words, guint, w);
+
+      if (2 * (guint64) g_array_index (counts, guint, id) <= trainer->n_train)
+        g_array_append_val (kept, id);
+    }
+  }
+  trainer->word_starts[n] = kept->len;
+  trainer->word_ids = (guint *) g_array_steal (kept, NULL);
+}
+
 /* The held-out pairs are a seeded random subset; both lists are kept in dataset order. */
 static gboolean
 split_dataset (WpTrainer *trainer,
@@ -468,6 +550,8 @@ split_dataset (WpTrainer *trainer,
     qsort (trainer->holdout_indices, n_holdout, sizeof (guint), compare_uint);
   qsort (trainer->train_indices, trainer->n_train, sizeof (guint), compare_uint);
   trainer->steps_per_epoch = trainer->n_train / (guint) trainer->settings.batch;
+  if (trainer->settings.group_by_word > 0)
+    index_grouping_words (trainer);
   return TRUE;
 }
 
@@ -920,6 +1004,8 @@ wp_trainer_free (WpTrainer *trainer)
   g_clear_pointer (&trainer->model, wp_model_free);
   g_clear_pointer (&trainer->adamw, wp_adamw_free);
   g_free (trainer->train_indices);
+  g_free (trainer->word_starts);
+  g_free (trainer->word_ids);
   g_free (trainer->holdout_indices);
   g_free (trainer->checkpoint_dir);
   g_free (trainer->snapshot);
@@ -930,6 +1016,57 @@ wp_trainer_free (WpTrainer *trainer)
 }
 
 /* ---- batches, one ahead on a background thread ---- */
+
+typedef struct {
+  guint key; /* a grouping word's id; G_MAXUINT for a pair without one */
+  guint position;
+} Keyed;
+
+static int
+compare_keyed (gconstpointer a,
+               gconstpointer b)
+{
+  const Keyed *x = a, *y = b;
+
+  if (x->key != y->key)
+    return (x->key > y->key) - (x->key < y->key);
+  return (x->position > y->position) - (x->position < y->position);
+}
+
+/* Hard negatives from the captions alone: each pair draws one of its grouping words, pairs are
+ * sorted by it (the shuffle breaks ties), cut into runs of group_by_word pairs, and the runs
+ * shuffled. A batch is then a few runs whose pairs share a word ("red": told apart by their
+ * shapes) and differ from the other runs'. Still a permutation, so an epoch is unchanged. */
+static void
+group_by_word (const WpTrainer *trainer,
+               guint           *order,
+               gint64           epoch)
+{
+  const guint       n = trainer->n_train, run = (guint) trainer->settings.group_by_word;
+  const guint       n_runs = (n + run - 1) / run;
+  g_autofree Keyed *keyed = g_new (Keyed, n);
+  g_autofree guint *runs = g_new (guint, n_runs);
+  g_autofree guint *grouped = g_new (guint, n);
+  guint             out = 0;
+  WpRng             rng;
+
+  wp_rng_init (&rng, derive_seed (trainer->settings.seed, STREAM_GROUP, (guint64) epoch));
+  for (guint i = 0; i < n; i++) {
+    const guint first = trainer->word_starts[order[i]], n_words = trainer->word_starts[order[i] + 1] - first;
+
+    keyed[i].key = n_words > 0 ? trainer->word_ids[first + wp_rng_next (&rng) % n_words] : G_MAXUINT;
+    keyed[i].position = i;
+  }
+  qsort (keyed, n, sizeof *keyed, compare_keyed);
+  for (guint r = 0; r < n_runs; r++)
+    runs[r] = r;
+  shuffle (runs, n_runs, wp_rng_next (&rng));
+  for (guint r = 0; r < n_runs; r++) {
+    for (guint i = runs[r] * run; i < MIN (n, (runs[r] + 1) * run); i++)
+      grouped[out++] = order[keyed[i].position];
+  }
+  memcpy (order, grouped, n * sizeof (guint));
+}
 
 static void
 batch_indices (const WpTrainer *trainer,
@@ -946,6 +1083,8 @@ batch_indices (const WpTrainer *trainer,
   if (*order_epoch != epoch) {
     memcpy (order, trainer->train_indices, trainer->n_train * sizeof (guint));
     shuffle (order, trainer->n_train, derive_seed (trainer->settings.seed, STREAM_SHUFFLE, (guint64) epoch));
+    if (trainer->settings.group_by_word > 0)
+      group_by_word (trainer, order, epoch);
     *order_epoch = epoch;
   }
   for (int b = 0; b < B; b++) {
@@ -1366,6 +1505,19 @@ guint
 wp_trainer_get_n_holdout (const WpTrainer *trainer)
 {
   return trainer->n_holdout;
+}
+
+void
+wp_trainer_get_batch (const WpTrainer *trainer,
+                      gint64           step,
+                      guint           *indices)
+{
+  g_autofree guint   *order = g_new (guint, trainer->n_train);
+  g_autofree guint64 *seeds = g_new (guint64, trainer->settings.batch);
+  gint64              order_epoch = -1;
+
+  g_return_if_fail (step >= 0);
+  batch_indices (trainer, step, order, &order_epoch, indices, seeds);
 }
 
 const char *

@@ -578,6 +578,103 @@ api_worker (gpointer user_data)
   return NULL;
 }
 
+/* A small run from scratch on the test scenes, on one thread, into OUT/name. */
+static void
+api_settings (WpTrainSettings *settings,
+              const char      *name,
+              int              batch,
+              gint64           steps,
+              double           holdout)
+{
+  wp_train_settings_init (settings);
+  settings->data_dir = g_strdup (data_dir);
+  settings->out_dir = out_path (name);
+  settings->preset = g_strdup ("tiny");
+  settings->vocab_size = 600;
+  settings->batch = batch;
+  settings->steps = steps;
+  settings->threads = 1;
+  settings->holdout = holdout;
+}
+
+/* Runs of n consecutive pairs in the epoch's batches whose captions share a word other than "a". */
+static guint
+runs_sharing_a_word (WpTrainer *trainer,
+                     int        n)
+{
+  const WpTrainSettings *settings = wp_trainer_get_settings (trainer);
+  const gint64           steps_per_epoch = wp_trainer_get_n_train (trainer) / (guint) settings->batch;
+  g_autofree guint      *indices = g_new (guint, settings->batch);
+  g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
+  guint sharing = 0;
+
+  for (gint64 step = 0; step < steps_per_epoch; step++) {
+    wp_trainer_get_batch (trainer, step, indices);
+    for (int first = 0; first + n <= settings->batch; first += n) {
+      g_auto (GStrv) words = g_strsplit (wp_dataset_get_pair (wp_trainer_get_dataset (trainer), indices[first])->caption, " ", -1);
+      gboolean shared = FALSE;
+
+      for (int w = 0; words[w] != NULL && !shared; w++) {
+        gboolean all = g_strcmp0 (words[w], "a") != 0;
+
+        for (int k = first + 1; k < first + n && all; k++) {
+          g_auto (GStrv) other = g_strsplit (wp_dataset_get_pair (wp_trainer_get_dataset (trainer), indices[k])->caption, " ", -1);
+
+          all = g_strv_contains ((const char *const *) other, words[w]);
+        }
+        shared = all;
+      }
+      sharing += shared;
+    }
+    /* Every training pair once an epoch. */
+    for (int b = 0; b < settings->batch; b++) {
+      g_assert_false (g_hash_table_contains (seen, GUINT_TO_POINTER (indices[b] + 1)));
+      g_hash_table_add (seen, GUINT_TO_POINTER (indices[b] + 1));
+    }
+  }
+  g_assert_cmpuint (g_hash_table_size (seen), ==, steps_per_epoch * settings->batch);
+  return sharing;
+}
+
+static void
+test_group_by_word (void)
+{
+  g_autoptr (GError) error = NULL;
+  guint sharing[2];
+
+  if (!ensure_data ())
+    return;
+  /* 128 training pairs, 8 batches of 16 an epoch, so 32 runs of 4. */
+  for (int grouped = 0; grouped < 2; grouped++) {
+    g_auto (WpTrainSettings) settings;
+    g_autoptr (WpTrainer) trainer = NULL;
+    g_autoptr (WpTrainer) resumed = NULL;
+    g_autofree guint *batch = g_new (guint, 16);
+    g_autofree guint *again = g_new (guint, 16);
+
+    api_settings (&settings, grouped ? "grouped" : "ungrouped", 16, 1, 0.2);
+    settings.group_by_word = grouped ? 4 : 0;
+    trainer = wp_trainer_new (&settings, &error);
+    g_assert_no_error (error);
+    if (trainer == NULL)
+      return;
+    sharing[grouped] = runs_sharing_a_word (trainer, 4);
+    /* A resumed run draws the same batches. */
+    resumed = wp_trainer_resume (settings.out_dir, NULL, 1, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (wp_trainer_get_settings (resumed)->group_by_word, ==, settings.group_by_word);
+    for (gint64 step = 0; step < 20; step += 7) {
+      wp_trainer_get_batch (trainer, step, batch);
+      wp_trainer_get_batch (resumed, step, again);
+      g_assert_cmpmem (batch, 16 * sizeof (guint), again, 16 * sizeof (guint));
+    }
+  }
+  g_test_message ("runs of 4 sharing a word: %u grouped, %u shuffled (of 32)", sharing[1], sharing[0]);
+  /* 6 words ("red" ... "square") cut at most 6 runs; shuffled pairs rarely share a word. */
+  g_assert_cmpuint (sharing[1], >=, 26);
+  g_assert_cmpuint (sharing[0], <, 16);
+}
+
 static void
 test_api_pause_snapshot_cancel (void)
 {
@@ -593,15 +690,7 @@ test_api_pause_snapshot_cancel (void)
 
   if (!ensure_data ())
     return;
-  wp_train_settings_init (&settings);
-  settings.data_dir = g_strdup (data_dir);
-  settings.out_dir = out_path ("api");
-  settings.preset = g_strdup ("tiny");
-  settings.vocab_size = 600;
-  settings.batch = 8;
-  settings.steps = 6;
-  settings.threads = 1;
-  settings.holdout = 0.0;
+  api_settings (&settings, "api", 8, 6, 0.0);
   settings.augment = TRUE;
   settings.augment_options.crop_scale_min = 0.8;
   settings.augment_options.brightness = 0.1;
@@ -786,6 +875,7 @@ main (int   argc,
   g_test_add_func ("/train/bad-data", test_bad_data);
   g_test_add_func ("/train/usage", test_usage);
   g_test_add_func ("/train/api", test_api_pause_snapshot_cancel);
+  g_test_add_func ("/train/group-by-word", test_group_by_word);
   g_test_add_func ("/train/eval-pointing", test_eval_pointing);
   status = g_test_run ();
   if (tmp_dir != NULL)

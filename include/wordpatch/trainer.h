@@ -44,12 +44,13 @@ typedef struct {
   char            *preset;     /* size from scratch: "tiny", "small" or "vit-b32" */
   int              vocab_size; /* learnt vocabulary from scratch, default 1024 */
   WpLossOptions    loss;
-  gint64           steps;        /* total updates; 0: from epochs */
-  double           epochs;       /* passes over the training pairs when steps is 0, default 10 */
-  int              batch;        /* pairs a step, default 32 */
-  double           lr;           /* peak learning rate; 0: 5e-4 from scratch, 1e-5 fine-tuning */
-  double           warmup;       /* fraction of the steps with a linear warm-up, default 0.05 */
-  double           weight_decay; /* default 0.1 */
+  gint64           steps;         /* total updates; 0: from epochs */
+  double           epochs;        /* passes over the training pairs when steps is 0, default 10 */
+  int              batch;         /* pairs a step, default 32 */
+  int              group_by_word; /* 0, or runs of this many pairs sharing a caption word (below) */
+  double           lr;            /* peak learning rate; 0: 5e-4 from scratch, 1e-5 fine-tuning */
+  double           warmup;        /* fraction of the steps with a linear warm-up, default 0.05 */
+  double           weight_decay;  /* default 0.1 */
   gboolean         freeze_text;
   gboolean         freeze_vision;
   int              threads; /* OpenBLAS threads (process-wide); 0: the number of processors */
@@ -158,6 +159,10 @@ gint64                 wp_trainer_get_step (const WpTrainer *trainer);
 gint64                 wp_trainer_get_total_steps (const WpTrainer *trainer);
 guint                  wp_trainer_get_n_train (const WpTrainer *trainer);
 guint                  wp_trainer_get_n_holdout (const WpTrainer *trainer);
+/* The dataset indices of the pairs that step (from 0) trains on, settings.batch of them. */
+void wp_trainer_get_batch (const WpTrainer *trainer,
+                           gint64           step,
+                           guint           *indices);
 /* OUT/checkpoints/step-N: where a run's checkpoint of that step is. */
 char *wp_train_checkpoint_path (const char *out_dir,
                                 gint64      step) G_GNUC_WARN_UNUSED_RESULT;

@@ -169,7 +169,8 @@ wp_cli_train (int    argc,
   g_autofree char *objective_name = NULL;
   g_autoptr (WpTrainer) trainer = NULL;
   g_autoptr (GError) error = NULL;
-  gint    steps = 0, threads = 0, save_every = 0, eval_every = 0, eval_max = 0, keep = 0, vocab_size = 0, batch = 0;
+  gint steps = 0, threads = 0, save_every = 0, eval_every = 0, eval_max = 0, keep = 0, vocab_size = 0, batch = 0,
+       group_by_word = 0;
   gint64  seed = 0;
   gdouble epochs = 0.0, lr = 0.0, warmup = -1.0, weight_decay = -1.0, holdout = -1.0, lambda_global = -1.0, lambda_fine = -1.0,
           filip_patches = -1.0, filip_global = -1.0;
@@ -183,6 +184,7 @@ wp_cli_train (int    argc,
     { "steps", 0, 0, G_OPTION_ARG_INT, &steps, "Total updates (default: from --epochs)", "N" },
     { "epochs", 0, 0, G_OPTION_ARG_DOUBLE, &epochs, "Passes over the training pairs (default 10)", "N" },
     { "batch", 'b', 0, G_OPTION_ARG_INT, &batch, "Pairs a step (default 32)", "B" },
+    { "group-by-word", 0, 0, G_OPTION_ARG_INT, &group_by_word, "Build batches from runs of N pairs whose captions share a word, as hard negatives (default 0: off)", "N" },
     { "lr", 0, 0, G_OPTION_ARG_DOUBLE, &lr, "Peak learning rate (default 5e-4 from scratch, 1e-5 fine-tuning)", "LR" },
     { "warmup", 0, 0, G_OPTION_ARG_DOUBLE, &warmup, "Fraction of the steps warming up (default 0.05)", "F" },
     { "weight-decay", 0, 0, G_OPTION_ARG_DOUBLE, &weight_decay, "AdamW weight decay (default 0.1)", "W" },
@@ -219,7 +221,7 @@ wp_cli_train (int    argc,
   }
   if (resume) {
     if (settings.init_model != NULL || settings.preset != NULL || objective_name != NULL || steps != 0 || epochs != 0.0 ||
-        batch != 0 || lr != 0.0 || seed != 0 || augment) {
+        batch != 0 || lr != 0.0 || seed != 0 || augment || group_by_word != 0) {
       fprintf (stderr, "wordpatch-cli train: --resume continues with the run's own settings; only --out, --data and --threads may be given\n");
       return 2;
     }
@@ -235,7 +237,7 @@ wp_cli_train (int    argc,
     return 2;
   }
   if (steps < 0 || epochs < 0.0 || batch < 0 || lr < 0.0 || threads < 0 || save_every < 0 || eval_every < 0 || eval_max < 0 ||
-      keep < 0 || vocab_size < 0 || seed < 0) {
+      keep < 0 || vocab_size < 0 || seed < 0 || group_by_word < 0) {
     fprintf (stderr, "wordpatch-cli train: counts, rates and the seed cannot be negative\n");
     return 2;
   }
@@ -245,6 +247,7 @@ wp_cli_train (int    argc,
     settings.epochs = epochs;
   if (batch > 0)
     settings.batch = batch;
+  settings.group_by_word = group_by_word;
   settings.lr = lr;
   if (warmup >= 0.0)
     settings.warmup = warmup;
