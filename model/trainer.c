@@ -448,29 +448,18 @@ compare_uint (gconstpointer a,
   return (x > y) - (x < y);
 }
 
-/* The caption's words, lower case, each once: runs of letters and digits. */
+/* The caption's words, lower case, each once: runs of letters and digits (as dataset.c's
+ * wp_caption_has_sides splits, with letters beyond ASCII). */
 static GPtrArray *
 caption_words (const char *caption)
 {
-  GPtrArray  *words = g_ptr_array_new_with_free_func (g_free);
-  const char *p = caption;
+  g_autofree char *lower = g_utf8_strdown (caption, -1);
+  g_auto (GStrv) split = g_regex_split_simple ("[^\\p{L}\\p{Nd}]+", lower, 0, 0);
+  GPtrArray *words = g_ptr_array_new_with_free_func (g_free);
 
-  while (*p != '\0') {
-    const char *start;
-    char       *word;
-
-    while (*p != '\0' && !g_unichar_isalnum (g_utf8_get_char (p)))
-      p = g_utf8_next_char (p);
-    start = p;
-    while (*p != '\0' && g_unichar_isalnum (g_utf8_get_char (p)))
-      p = g_utf8_next_char (p);
-    if (p == start)
-      break;
-    word = g_utf8_strdown (start, p - start);
-    if (!g_ptr_array_find_with_equal_func (words, word, g_str_equal, NULL))
-      g_ptr_array_add (words, word);
-    else
-      g_free (word);
+  for (guint i = 0; split[i] != NULL; i++) {
+    if (split[i][0] != '\0' && !g_ptr_array_find_with_equal_func (words, split[i], g_str_equal, NULL))
+      g_ptr_array_add (words, g_strdup (split[i]));
   }
   return words;
 }

@@ -488,6 +488,7 @@ test_usage (void)
   g_auto (Run) bad_fraction = { 0 };
   g_auto (Run) selected = { 0 };
   g_auto (Run) bad_global = { 0 };
+  g_auto (Run) bad_groups = { 0 };
   g_auto (Run) global = { 0 };
   g_autofree char *selected_out = NULL;
   g_autofree char *global_out = NULL;
@@ -522,6 +523,8 @@ test_usage (void)
   selected_out = out_path ("filip-patches");
   run_cli (&selected, TRAIN_ARGS (selected_out, "1", "1"), "--loss", "filip", "--filip-patches", "0.25", NULL);
   g_assert_cmpint (selected.status, ==, 0);
+  run_cli (&bad_groups, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere, "--batch", "8", "--group-by-word", "9", NULL);
+  assert_failure (&bad_groups, "word groups must hold 0 (off) to a batch of pairs", NULL, NULL);
   run_cli (&bad_global, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere, "--loss", "filip", "--filip-global", "-2", NULL);
   assert_failure (&bad_global, "global loss weight must be a number from 0 to 1e6", NULL, NULL);
   global_out = out_path ("filip-global");
