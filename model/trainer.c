@@ -131,6 +131,8 @@ static const struct {
   gboolean    optional;
 } settings_fields[] = {
   { "vocab_size", FIELD_INT, G_STRUCT_OFFSET (WpTrainSettings, vocab_size) },
+  { "image_size", FIELD_INT, G_STRUCT_OFFSET (WpTrainSettings, image_size), TRUE },
+  { "patch_size", FIELD_INT, G_STRUCT_OFFSET (WpTrainSettings, patch_size), TRUE },
   { "lambda_global", FIELD_FLOAT, G_STRUCT_OFFSET (WpTrainSettings, loss.lambda_global) },
   { "lambda_fine", FIELD_FLOAT, G_STRUCT_OFFSET (WpTrainSettings, loss.lambda_fine) },
   { "filip_patch_fraction", FIELD_FLOAT, G_STRUCT_OFFSET (WpTrainSettings, loss.filip_patch_fraction), TRUE },
@@ -373,11 +375,28 @@ settings_load (WpTrainer  *trainer,
 
 /* ---- validation, data split and order ---- */
 
+/* The architecture trained from scratch: the preset, with the image and patch sides asked for. */
+static gboolean
+config_from_scratch (const WpTrainSettings *s,
+                     int                    vocab_size,
+                     WpClipConfig          *config,
+                     GError               **error)
+{
+  if (!wp_clip_config_init_preset (config, s->preset, vocab_size, error))
+    return FALSE;
+  if (s->image_size > 0)
+    config->image_size = s->image_size;
+  if (s->patch_size > 0)
+    config->patch_size = s->patch_size;
+  return wp_clip_config_validate (config, error);
+}
+
 static gboolean
 settings_validate (const WpTrainSettings *s,
                    GError               **error)
 {
-  const char *problem = NULL;
+  const char  *problem = NULL;
+  WpClipConfig config;
 
   if (s->data_dir == NULL || s->out_dir == NULL)
     problem = "a dataset folder and an output folder are needed";
@@ -403,11 +422,15 @@ settings_validate (const WpTrainSettings *s,
     problem = "the word groups must hold 0 (off) to a batch of pairs";
   else if (!(s->loss.filip_global >= 0.0f && s->loss.filip_global <= 1e6f))
     problem = "FILIP's global loss weight must be a number from 0 to 1e6";
+  else if (s->image_size < 0 || s->patch_size < 0)
+    problem = "the image and patch sizes must be positive (0: the preset's)";
+  else if (s->init_model != NULL && (s->image_size > 0 || s->patch_size > 0))
+    problem = "the image and patch sizes are chosen only from scratch; a fine-tuned model keeps its own";
   if (problem != NULL) {
     g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s", problem);
     return FALSE;
   }
-  return TRUE;
+  return s->preset == NULL || config_from_scratch (s, s->vocab_size, &config, error);
 }
 
 /* A seed for one purpose and index, independent of every other (purpose, index). */
@@ -596,7 +619,7 @@ new_model_from_scratch (WpTrainer *trainer,
   tokenizer = wp_tokenizer_learn (texts, trainer->n_train, trainer->settings.vocab_size, error);
   if (tokenizer == NULL)
     return NULL;
-  if (!wp_clip_config_init_preset (&config, trainer->settings.preset, wp_tokenizer_get_n_vocab (tokenizer), error)) {
+  if (!config_from_scratch (&trainer->settings, wp_tokenizer_get_n_vocab (tokenizer), &config, error)) {
     wp_tokenizer_free (tokenizer);
     return NULL;
   }

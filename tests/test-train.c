@@ -490,7 +490,14 @@ test_usage (void)
   g_auto (Run) bad_global = { 0 };
   g_auto (Run) bad_groups = { 0 };
   g_auto (Run) global = { 0 };
+  g_auto (Run) bad_patch = { 0 };
+  g_auto (Run) sized_init = { 0 };
+  g_auto (Run) sized = { 0 };
   g_autofree char *selected_out = NULL;
+  g_autofree char *sized_out = NULL;
+  g_autofree char *sized_model = NULL;
+  g_autoptr (WpModel) sized_trained = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *global_out = NULL;
 
   if (!ensure_data ())
@@ -533,6 +540,19 @@ test_usage (void)
   /* Both terms are reported, and the global one is really computed. */
   assert_mentions (global.err, "[filip ");
   g_assert_null (strstr (global.err, "clip 0.0000]"));
+
+  run_cli (&bad_patch, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere, "--image-size", "48", "--patch-size", "10", NULL);
+  assert_failure (&bad_patch, "image_size 48 is not a multiple of patch_size 10", NULL, NULL);
+  run_cli (&sized_init, "train", "--init", out, "--data", data_dir, "--out", nowhere, "--patch-size", "16", NULL);
+  assert_failure (&sized_init, "chosen only from scratch", NULL, NULL);
+  sized_out = out_path ("sized");
+  run_cli (&sized, TRAIN_ARGS (sized_out, "1", "1"), "--image-size", "48", "--patch-size", "12", NULL);
+  g_assert_cmpint (sized.status, ==, 0);
+  sized_model = g_build_filename (sized_out, "latest", NULL);
+  sized_trained = wp_model_load (sized_model, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (sized_trained->config.image_size, ==, 48);
+  g_assert_cmpint (sized_trained->config.patch_size, ==, 12);
 }
 
 /* ---- the library as the app drives it ---- */

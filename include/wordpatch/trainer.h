@@ -43,6 +43,8 @@ typedef struct {
   char            *init_model; /* fine-tune this model; NULL: from scratch */
   char            *preset;     /* size from scratch: "tiny", "small" or "vit-b32" */
   int              vocab_size; /* learnt vocabulary from scratch, default 1024 */
+  int              image_size; /* from scratch: image side in pixels; 0: the preset's */
+  int              patch_size; /* from scratch: patch side in pixels; 0: the preset's */
   WpLossOptions    loss;
   gint64           steps;         /* total updates; 0: from epochs */
   double           epochs;        /* passes over the training pairs when steps is 0, default 10 */

@@ -170,7 +170,7 @@ wp_cli_train (int    argc,
   g_autoptr (WpTrainer) trainer = NULL;
   g_autoptr (GError) error = NULL;
   gint steps = 0, threads = 0, save_every = 0, eval_every = 0, eval_max = 0, keep = 0, vocab_size = 0, batch = 0,
-       group_by_word = 0;
+       group_by_word = 0, image_size = 0, patch_size = 0;
   gint64  seed = 0;
   gdouble epochs = 0.0, lr = 0.0, warmup = -1.0, weight_decay = -1.0, holdout = -1.0, lambda_global = -1.0, lambda_fine = -1.0,
           filip_patches = -1.0, filip_global = -1.0;
@@ -196,6 +196,8 @@ wp_cli_train (int    argc,
     { "freeze-vision", 0, 0, G_OPTION_ARG_NONE, &freeze_vision, "Keep the image tower as it is", NULL },
     { "augment", 'a', 0, G_OPTION_ARG_NONE, &augment, "Random resized crops, colour jitter and flips (not for left/right captions)", NULL },
     { "vocab-size", 0, 0, G_OPTION_ARG_INT, &vocab_size, "Tokens of the vocabulary learnt from scratch (default 1024)", "N" },
+    { "image-size", 0, 0, G_OPTION_ARG_INT, &image_size, "From scratch: image side in pixels (default: the size's; tiny 64, small 96, vit-b32 224)", "PX" },
+    { "patch-size", 0, 0, G_OPTION_ARG_INT, &patch_size, "From scratch: patch side in pixels, dividing the image side (tiny 8, small 12, vit-b32 32)", "PX" },
     { "holdout", 0, 0, G_OPTION_ARG_DOUBLE, &holdout, "Fraction of pairs held out for evaluation (default 0.1)", "F" },
     { "eval-every", 0, 0, G_OPTION_ARG_INT, &eval_every, "Steps between held-out evaluations (default: at checkpoints)", "N" },
     { "eval-max", 0, 0, G_OPTION_ARG_INT, &eval_max, "Held-out pairs evaluated at most (default 500)", "N" },
@@ -221,7 +223,8 @@ wp_cli_train (int    argc,
   }
   if (resume) {
     if (settings.init_model != NULL || settings.preset != NULL || objective_name != NULL || steps != 0 || epochs != 0.0 ||
-        batch != 0 || lr != 0.0 || seed != 0 || augment || group_by_word != 0) {
+        batch != 0 || lr != 0.0 || seed != 0 || augment || group_by_word != 0 ||
+        image_size != 0 || patch_size != 0) {
       fprintf (stderr, "wordpatch-cli train: --resume continues with the run's own settings; only --out, --data and --threads may be given\n");
       return 2;
     }
@@ -237,7 +240,7 @@ wp_cli_train (int    argc,
     return 2;
   }
   if (steps < 0 || epochs < 0.0 || batch < 0 || lr < 0.0 || threads < 0 || save_every < 0 || eval_every < 0 || eval_max < 0 ||
-      keep < 0 || vocab_size < 0 || seed < 0 || group_by_word < 0) {
+      keep < 0 || vocab_size < 0 || seed < 0 || group_by_word < 0 || image_size < 0 || patch_size < 0) {
     fprintf (stderr, "wordpatch-cli train: counts, rates and the seed cannot be negative\n");
     return 2;
   }
@@ -271,6 +274,8 @@ wp_cli_train (int    argc,
     settings.keep = keep;
   if (vocab_size > 0)
     settings.vocab_size = vocab_size;
+  settings.image_size = image_size;
+  settings.patch_size = patch_size;
   settings.eval_every = eval_every;
   settings.threads = threads;
   settings.seed = (guint64) seed;
