@@ -1251,6 +1251,17 @@ wp_shapes_scene_to_json (const WpShapesScene *scene,
                             ", \"occurrence\": %d, \"x\": %d, \"y\": %d, \"w\": %d, \"h\": %d}",
                             box->occurrence, box->x, box->y, box->w, box->h);
   }
+  g_string_append (line, "], \"objects\": [");
+  for (guint k = 0; k < scene->n_objects; k++) {
+    const WpShapesObject *object = &scene->objects[k];
+
+    g_string_append_printf (line,
+                            "%s{\"colour\": \"%s\", \"shape\": \"%s\", \"size\": \"%s\", "
+                            "\"captioned\": %s, \"x\": %d, \"y\": %d, \"w\": %d, \"h\": %d}",
+                            k > 0 ? ", " : "", colour_names[object->colour], shape_names[object->shape],
+                            object->big ? "big" : "small", object->captioned ? "true" : "false",
+                            object->x, object->y, object->w, object->h);
+  }
   g_string_append (line, "]}");
   return g_string_free (line, FALSE);
 }

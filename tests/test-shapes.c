@@ -392,6 +392,46 @@ test_dataset_deterministic (void)
 }
 
 /* The lines' layout, and the dataset reader's view of them. */
+/* "objects" lists the scene's objects in drawing order with their names; every box of the
+ * caption is the box of a captioned object, and distractors are not captioned. Returns the
+ * number of distractors. */
+static guint
+check_objects_member (const WpShapesScene *scene,
+                      JsonArray           *objects)
+{
+  guint captioned = 0;
+
+  g_assert_cmpuint (json_array_get_length (objects), ==, scene->n_objects);
+  for (guint k = 0; k < scene->n_objects; k++) {
+    JsonObject           *object = json_array_get_object_element (objects, k);
+    const WpShapesObject *drawn = &scene->objects[k];
+
+    g_assert_cmpstr (json_object_get_string_member (object, "colour"), ==, colours[drawn->colour]);
+    g_assert_cmpstr (json_object_get_string_member (object, "shape"), ==, shapes[drawn->shape]);
+    g_assert_cmpstr (json_object_get_string_member (object, "size"), ==, drawn->big ? "big" : "small");
+    g_assert_cmpint (json_object_get_boolean_member (object, "captioned"), ==, drawn->captioned);
+    g_assert_cmpint (json_object_get_int_member (object, "x"), ==, drawn->x);
+    g_assert_cmpint (json_object_get_int_member (object, "y"), ==, drawn->y);
+    g_assert_cmpint (json_object_get_int_member (object, "w"), ==, drawn->w);
+    g_assert_cmpint (json_object_get_int_member (object, "h"), ==, drawn->h);
+    captioned += drawn->captioned;
+  }
+  g_assert_cmpuint (captioned, >=, 1);
+  for (guint b = 0; b < scene->n_boxes; b++) {
+    const WpShapesBox *box = &scene->boxes[b];
+    gboolean           found = FALSE;
+
+    for (guint k = 0; k < scene->n_objects && !found; k++) {
+      const WpShapesObject *drawn = &scene->objects[k];
+
+      found = drawn->captioned && drawn->x == box->x && drawn->y == box->y && drawn->w == box->w &&
+              drawn->h == box->h;
+    }
+    g_assert_true (found);
+  }
+  return scene->n_objects - captioned;
+}
+
 static void
 test_dataset_format (void)
 {
@@ -402,6 +442,7 @@ test_dataset_format (void)
   g_autoptr (WpDataset) dataset = NULL;
   g_autoptr (GError) error = NULL;
   g_auto (GStrv) lines = NULL;
+  guint distractors = 0;
 
   g_assert_true (wp_shapes_write_dataset (dir, 8, &options, &error));
   g_assert_no_error (error);
@@ -425,11 +466,13 @@ test_dataset_format (void)
     g_assert_no_error (error);
     object = json_node_get_object (json_parser_get_root (parser));
     members = json_object_get_members (object);
-    g_assert_cmpuint (g_list_length (members), ==, 3);
+    g_assert_cmpuint (g_list_length (members), ==, 4);
     g_assert_cmpstr (members->data, ==, "image");
     g_assert_cmpstr (members->next->data, ==, "caption");
     g_assert_cmpstr (members->next->next->data, ==, "boxes");
+    g_assert_cmpstr (members->next->next->next->data, ==, "objects");
     g_list_free (members);
+    distractors += check_objects_member (scene, json_object_get_array_member (object, "objects"));
     boxes = json_object_get_array_member (object, "boxes");
     g_assert_cmpuint (json_array_get_length (boxes), ==, scene->n_boxes);
     for (guint b = 0; b < scene->n_boxes; b++) {
@@ -442,6 +485,7 @@ test_dataset_format (void)
       g_assert_cmpint (json_object_get_int_member (box, "h"), ==, scene->boxes[b].h);
     }
   }
+  g_assert_cmpuint (distractors, >, 0);
 
   dataset = wp_dataset_open (dir, &error);
   g_assert_no_error (error);

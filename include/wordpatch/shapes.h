@@ -134,7 +134,10 @@ void           wp_shapes_scene_free (WpShapesScene *scene);
 
 /* The scene's captions.jsonl line, without a newline, its image saved as image_name:
  * {"image": "images/000123.png", "caption": "...", "boxes": [{"word": "red", "occurrence": 0,
- * "x": 3, "y": 5, "w": 12, "h": 11}, ...]} */
+ * "x": 3, "y": 5, "w": 12, "h": 11}, ...], "objects": [{"colour": "red", "shape": "star", "size":
+ * "small", "captioned": true, "x": 3, "y": 5, "w": 12, "h": 11}, ...]}; "objects" lists every
+ * drawn object, distractors too, in drawing order, so that a map's peak can be traced to what it
+ * landed on. */
 char *wp_shapes_scene_to_json (const WpShapesScene *scene,
                                const char          *image_name) G_GNUC_WARN_UNUSED_RESULT;
 
