@@ -27,6 +27,11 @@ pair_clear (gpointer data)
   for (guint i = 0; i < pair->n_boxes; i++)
     g_free (pair->boxes[i].word);
   g_free (pair->boxes);
+  for (guint i = 0; i < pair->n_objects; i++) {
+    g_free (pair->objects[i].colour);
+    g_free (pair->objects[i].shape);
+  }
+  g_free (pair->objects);
 }
 
 G_GNUC_PRINTF (3, 4)
@@ -74,21 +79,68 @@ string_member (JsonObject *obj,
   return json_node_get_string (node);
 }
 
+typedef enum {
+  LIST_BOXES,
+  LIST_OBJECTS,
+} ListKind;
+
+/* A box's or an object's "x", "y", "w" and "h", or a description of what is wrong. */
+static const char *
+parse_rectangle (JsonObject *obj,
+                 ListKind    kind,
+                 double     *x,
+                 double     *y,
+                 double     *w,
+                 double     *h)
+{
+  static const char *const missing[] = { "every box needs numbers \"x\", \"y\", \"w\" and \"h\"",
+                                         "every object needs numbers \"x\", \"y\", \"w\" and \"h\"" };
+  static const char *const empty[] = { "a box has a zero or negative size", "an object has a zero or negative size" };
+
+  if (!number_member (obj, "x", x) || !number_member (obj, "y", y) || !number_member (obj, "w", w) || !number_member (obj, "h", h))
+    return missing[kind];
+  if (!(*w > 0.0) || !(*h > 0.0))
+    return empty[kind];
+  return NULL;
+}
+
+/* The "boxes" or "objects" array of a line: NULL with *problem NULL when it is absent or null,
+ * NULL with *problem describing what is wrong when it is malformed. */
+static JsonArray *
+list_member (JsonObject  *obj,
+             ListKind     kind,
+             const char **problem)
+{
+  static const char *const names[] = { "boxes", "objects" };
+  static const char *const not_array[] = { "\"boxes\" must be an array", "\"objects\" must be an array" };
+  static const char *const too_many[] = { "more than " G_STRINGIFY (WP_DATASET_MAX_BOXES) " boxes",
+                                          "more than " G_STRINGIFY (WP_DATASET_MAX_BOXES) " objects" };
+  JsonNode                *node = json_object_get_member (obj, names[kind]);
+
+  *problem = NULL;
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return NULL;
+  if (!JSON_NODE_HOLDS_ARRAY (node)) {
+    *problem = not_array[kind];
+    return NULL;
+  }
+  if (json_array_get_length (json_node_get_array (node)) > WP_DATASET_MAX_BOXES) {
+    *problem = too_many[kind];
+    return NULL;
+  }
+  return json_node_get_array (node);
+}
+
 /* Fills pair's boxes from the "boxes" member, or returns a description of what is wrong. */
 static const char *
 parse_boxes (JsonObject *obj,
              WpPair     *pair)
 {
-  JsonNode  *node = json_object_get_member (obj, "boxes");
-  JsonArray *array;
+  const char *problem;
+  JsonArray  *array = list_member (obj, LIST_BOXES, &problem);
 
-  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
-    return NULL;
-  if (!JSON_NODE_HOLDS_ARRAY (node))
-    return "\"boxes\" must be an array";
-  array = json_node_get_array (node);
-  if (json_array_get_length (array) > WP_DATASET_MAX_BOXES)
-    return "more than " G_STRINGIFY (WP_DATASET_MAX_BOXES) " boxes";
+  if (array == NULL)
+    return problem;
   pair->boxes = g_new0 (WpBox, json_array_get_length (array));
   for (guint i = 0; i < json_array_get_length (array); i++) {
     JsonNode   *element = json_array_get_element (array, i);
@@ -103,17 +155,49 @@ parse_boxes (JsonObject *obj,
     word = string_member (box_obj, "word");
     if (word == NULL || word[0] == '\0')
       return "every box needs a non-empty string \"word\"";
-    if (!number_member (box_obj, "x", &box.x) || !number_member (box_obj, "y", &box.y) || !number_member (box_obj, "w", &box.w) ||
-        !number_member (box_obj, "h", &box.h))
-      return "every box needs numbers \"x\", \"y\", \"w\" and \"h\"";
-    if (!(box.w > 0.0) || !(box.h > 0.0))
-      return "a box has a zero or negative size";
+    problem = parse_rectangle (box_obj, LIST_BOXES, &box.x, &box.y, &box.w, &box.h);
+    if (problem != NULL)
+      return problem;
     if (json_object_has_member (box_obj, "occurrence") &&
         (!number_member (box_obj, "occurrence", &occurrence) || occurrence < 0.0 || occurrence > 1000.0 || occurrence != floor (occurrence)))
       return "a box's \"occurrence\" must be a whole number from 0";
     box.occurrence = (int) occurrence;
     box.word = g_strdup (word);
     pair->boxes[pair->n_boxes++] = box;
+  }
+  return NULL;
+}
+
+/* Fills pair's objects from the "objects" member, or returns a description of what is wrong. */
+static const char *
+parse_objects (JsonObject *obj,
+               WpPair     *pair)
+{
+  const char *problem;
+  JsonArray  *array = list_member (obj, LIST_OBJECTS, &problem);
+
+  if (array == NULL)
+    return problem;
+  pair->objects = g_new0 (WpObject, json_array_get_length (array));
+  for (guint i = 0; i < json_array_get_length (array); i++) {
+    JsonNode   *element = json_array_get_element (array, i);
+    JsonObject *object_obj;
+    WpObject    object = { 0 };
+    const char *colour, *shape;
+
+    if (!JSON_NODE_HOLDS_OBJECT (element))
+      return "every object must be a JSON object";
+    object_obj = json_node_get_object (element);
+    colour = string_member (object_obj, "colour");
+    shape = string_member (object_obj, "shape");
+    if (colour == NULL || colour[0] == '\0' || shape == NULL || shape[0] == '\0')
+      return "every object needs non-empty strings \"colour\" and \"shape\"";
+    problem = parse_rectangle (object_obj, LIST_OBJECTS, &object.x, &object.y, &object.w, &object.h);
+    if (problem != NULL)
+      return problem;
+    object.colour = g_strdup (colour);
+    object.shape = g_strdup (shape);
+    pair->objects[pair->n_objects++] = object;
   }
   return NULL;
 }
@@ -174,6 +258,8 @@ parse_jsonl_line (WpDataset  *dataset,
     return;
   }
   problem = parse_boxes (json_node_get_object (root), &pair);
+  if (problem == NULL)
+    problem = parse_objects (json_node_get_object (root), &pair);
   if (problem != NULL) {
     skip (dataset, WP_SKIP_BAD_LINE, "%s line %u: %s", dataset->file, line, problem);
     pair_clear (&pair);

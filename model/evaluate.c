@@ -370,8 +370,9 @@ compare_words (gconstpointer a,
 typedef struct {
   WpEvalWord  overall;
   WpEvalWord  classes[WP_WORD_CLASS_N];
-  GArray     *words;   /* of WpEvalWord */
-  GHashTable *by_word; /* word -> index in words + 1 */
+  WpEvalWord  rivals[2][2]; /* as WpEvalResult's */
+  GArray     *words;        /* of WpEvalWord */
+  GHashTable *by_word;      /* word -> index in words + 1 */
   guint       unmatched;
   guint       background;                        /* patches outside every box */
   guint       background_label[WP_WORD_CLASS_N]; /* ... whose FILIP label is a word of a class */
@@ -384,6 +385,13 @@ localisation_init (Localisation *loc)
   word_init (&loc->overall, "all");
   for (int c = 0; c < WP_WORD_CLASS_N; c++)
     word_init (&loc->classes[c], class_names[c]);
+  for (int c = 0; c < 2; c++) {
+    for (int r = 0; r < 2; r++) {
+      g_autofree char *name = g_strdup_printf ("%s, %s", class_names[c], r ? "rival" : "no rival");
+
+      word_init (&loc->rivals[c][r], name);
+    }
+  }
   loc->words = g_array_new (FALSE, FALSE, sizeof (WpEvalWord));
   g_array_set_clear_func (loc->words, word_clear);
   loc->by_word = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -399,6 +407,10 @@ localisation_clear (Localisation *loc)
   word_clear (&loc->overall);
   for (int c = 0; c < WP_WORD_CLASS_N; c++)
     word_clear (&loc->classes[c]);
+  for (int c = 0; c < 2; c++) {
+    for (int r = 0; r < 2; r++)
+      word_clear (&loc->rivals[c][r]);
+  }
   g_clear_pointer (&loc->words, g_array_unref);
   g_clear_pointer (&loc->by_word, g_hash_table_unref);
 }
@@ -443,6 +455,45 @@ count_background_labels (Localisation     *loc,
   }
 }
 
+G_STATIC_ASSERT (WP_WORD_CLASS_COLOUR == 0 && WP_WORD_CLASS_SHAPE == 1); /* they index rivals */
+
+static gboolean
+same_rectangle (const WpObject *object,
+                const WpBox    *box)
+{
+  return fabs (object->x - box->x) <= 0.5 && fabs (object->y - box->y) <= 0.5 && fabs (object->w - box->w) <= 0.5 &&
+         fabs (object->h - box->h) <= 0.5;
+}
+
+/* 1 when an object of the word's (boxes, n_boxes) has a rival among the pair's objects, 0 when
+ * none has, -1 when no object is the word's. */
+static int
+has_rival (const WpPair *pair,
+           const WpBox  *boxes,
+           guint         n_boxes)
+{
+  g_autofree gboolean *mine = g_new0 (gboolean, pair->n_objects + 1);
+  gboolean             any = FALSE;
+
+  for (guint o = 0; o < pair->n_objects; o++) {
+    for (guint b = 0; b < n_boxes && !mine[o]; b++)
+      mine[o] = same_rectangle (&pair->objects[o], &boxes[b]);
+    any = any || mine[o];
+  }
+  if (!any)
+    return -1;
+  for (guint o = 0; o < pair->n_objects; o++) {
+    if (!mine[o])
+      continue;
+    for (guint q = 0; q < pair->n_objects; q++) {
+      if (!mine[q] && g_ascii_strcasecmp (pair->objects[q].colour, pair->objects[o].colour) == 0 &&
+          g_ascii_strcasecmp (pair->objects[q].shape, pair->objects[o].shape) != 0)
+        return 1;
+    }
+  }
+  return 0;
+}
+
 /* Scores every boxed word of one pair. image_width x image_height: the original image. */
 static void
 localise_pair (Localisation           *loc,
@@ -466,6 +517,7 @@ localise_pair (Localisation           *loc,
     int              w;
     gboolean         pointing_filip, pointing_sparc;
     double           iou_filip, iou_sparc;
+    WpWordClass      word_class;
 
     if (done[b])
       continue;
@@ -495,9 +547,16 @@ localise_pair (Localisation           *loc,
     wp_region_sparc (selected, word->sparc, P);
     iou_sparc = wp_region_iou (selected, grid, &image->crop, image_width, image_height, group, n_group);
 
+    word_class = wp_word_class (lower);
     word_add (&loc->overall, pointing_filip, pointing_sparc, iou_filip, iou_sparc);
-    word_add (&loc->classes[wp_word_class (lower)], pointing_filip, pointing_sparc, iou_filip, iou_sparc);
+    word_add (&loc->classes[word_class], pointing_filip, pointing_sparc, iou_filip, iou_sparc);
     word_add (localisation_word (loc, lower), pointing_filip, pointing_sparc, iou_filip, iou_sparc);
+    if (pair->n_objects > 0 && (word_class == WP_WORD_CLASS_COLOUR || word_class == WP_WORD_CLASS_SHAPE)) {
+      const int rival = has_rival (pair, group, n_group);
+
+      if (rival >= 0)
+        word_add (&loc->rivals[word_class][rival], pointing_filip, pointing_sparc, iou_filip, iou_sparc);
+    }
   }
   count_background_labels (loc, maps, pair);
 }
@@ -731,6 +790,13 @@ fill_localisation (WpEvalResult *result,
     result->classes[c] = loc->classes[c];
     loc->classes[c].word = NULL; /* moved into result */
   }
+  for (int c = 0; c < 2; c++) {
+    for (int r = 0; r < 2; r++) {
+      word_finish (&loc->rivals[c][r]);
+      result->rivals[c][r] = loc->rivals[c][r];
+      loc->rivals[c][r].word = NULL;
+    }
+  }
   for (guint w = 0; w < loc->words->len; w++)
     word_finish (&g_array_index (loc->words, WpEvalWord, w));
   g_array_sort (loc->words, compare_words);
@@ -878,6 +944,10 @@ wp_eval_result_clear (WpEvalResult *result)
     return;
   for (int c = 0; c < WP_WORD_CLASS_N; c++)
     g_free (result->classes[c].word);
+  for (int c = 0; c < 2; c++) {
+    for (int r = 0; r < 2; r++)
+      g_free (result->rivals[c][r].word);
+  }
   g_clear_pointer (&result->words, g_array_unref);
   memset (result, 0, sizeof *result);
 }

@@ -55,7 +55,9 @@ write_image (const char *path,
 static const char captions[] =
   "{\"image\": \"red.png\", \"caption\": \"a red circle\", \"boxes\": ["
   "{\"word\": \"red\", \"x\": 20, \"y\": 10, \"w\": 40, \"h\": 40}, {\"word\": \"circle\", \"x\": 20, \"y\": 10, \"w\": 40, \"h\": 40},"
-  "{\"word\": \"dog\", \"x\": 0, \"y\": 0, \"w\": 10, \"h\": 10}]}\n"
+  "{\"word\": \"dog\", \"x\": 0, \"y\": 0, \"w\": 10, \"h\": 10}], \"objects\": ["
+  "{\"colour\": \"red\", \"shape\": \"circle\", \"x\": 20, \"y\": 10, \"w\": 40, \"h\": 40},"
+  "{\"colour\": \"red\", \"shape\": \"square\", \"x\": 62, \"y\": 2, \"w\": 10, \"h\": 10}]}\n"
   "{\"image\": \"blue.png\", \"caption\": \"a small blue circle\", \"boxes\": ["
   "{\"word\": \"small\", \"x\": 16, \"y\": 16, \"w\": 32, \"h\": 32}, {\"word\": \"Blue\", \"x\": 16, \"y\": 16, \"w\": 32, \"h\": 32}]}\n"
   "{\"image\": \"green.png\", \"caption\": \"a green circle\"}\n"
@@ -181,7 +183,7 @@ check_json (const char *similarity,
   const char *const recalls[] = { "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10" };
   g_auto (Run) run = { 0 };
   g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonObject *root, *classes, *words, *background;
+  JsonObject *root, *classes, *rivals, *words, *background;
 
   if (limit != NULL)
     run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, "--json", "--similarity", similarity, "--limit", limit, NULL);
@@ -225,6 +227,17 @@ check_json (const char *similarity,
   check_word_object (object_member (classes, "shape"), "shape", 1);
   check_word_object (object_member (classes, "size"), "size", 1);
   check_word_object (object_member (classes, "other"), "other", 0);
+
+  /* Only red.png lists its objects: its red circle has a red square for a rival. */
+  rivals = object_member (root, "rivals");
+  if (rivals == NULL) {
+    g_test_fail_printf ("no \"rivals\" object");
+    return;
+  }
+  check_word_object (object_member (object_member (rivals, "colour"), "rival"), "colour, rival", 1);
+  check_word_object (object_member (object_member (rivals, "colour"), "no_rival"), "colour, no rival", 0);
+  check_word_object (object_member (object_member (rivals, "shape"), "rival"), "shape, rival", 1);
+  check_word_object (object_member (object_member (rivals, "shape"), "no_rival"), "shape, no rival", 0);
 
   background = object_member (root, "background");
   if (background == NULL) {
@@ -295,6 +308,8 @@ test_text (void)
   assert_mentions (run.out, "SPARC");
   assert_mentions (run.out, "4 boxed words, 1 unmatched box");
   assert_mentions (run.out, "class colour");
+  assert_mentions (run.out, "by rival");
+  assert_mentions (run.out, "shape, rival");
   assert_mentions (run.out, "blue");
   run_cli (&filip, "eval", "--model", model_dir, "--data", data_dir, "--similarity", "filip", NULL);
   g_assert_cmpint (filip.status, ==, 0);

@@ -883,6 +883,87 @@ test_evaluate_localisation (void)
   remove_tree (dir);
 }
 
+/* Pair 0: a red square is the red circle's rival, a blue circle is not; pair 1: another green
+ * square is no rival of the two; pair 2: the triangle's rectangle is within half a pixel and a
+ * "Blue" "Star" (case ignored) is its rival; pair 3: no object has the words' rectangle. Lines 5
+ * to 8 list malformed objects and are skipped. */
+static const char rival_lines[] =
+  "{\"image\": \"img0.png\", \"caption\": \"a red circle\", \"boxes\": ["
+  "{\"word\": \"red\", \"x\": 10, \"y\": 10, \"w\": 30, \"h\": 30}, {\"word\": \"circle\", \"x\": 10, \"y\": 10, \"w\": 30, \"h\": 30}],"
+  " \"objects\": [{\"colour\": \"red\", \"shape\": \"circle\", \"x\": 10, \"y\": 10, \"w\": 30, \"h\": 30},"
+  " {\"colour\": \"red\", \"shape\": \"square\", \"x\": 44, \"y\": 40, \"w\": 16, \"h\": 16},"
+  " {\"colour\": \"blue\", \"shape\": \"circle\", \"x\": 0, \"y\": 44, \"w\": 16, \"h\": 16}]}\n"
+  "{\"image\": \"img1.png\", \"caption\": \"two green squares\", \"boxes\": ["
+  "{\"word\": \"squares\", \"x\": 0, \"y\": 0, \"w\": 20, \"h\": 20}, {\"word\": \"squares\", \"x\": 40, \"y\": 40, \"w\": 20, \"h\": 20},"
+  "{\"word\": \"green\", \"x\": 0, \"y\": 0, \"w\": 20, \"h\": 20}, {\"word\": \"green\", \"x\": 40, \"y\": 40, \"w\": 20, \"h\": 20}],"
+  " \"objects\": [{\"colour\": \"green\", \"shape\": \"square\", \"size\": \"big\", \"x\": 0, \"y\": 0, \"w\": 20, \"h\": 20},"
+  " {\"colour\": \"green\", \"shape\": \"square\", \"x\": 40, \"y\": 40, \"w\": 20, \"h\": 20},"
+  " {\"colour\": \"green\", \"shape\": \"square\", \"captioned\": false, \"x\": 22, \"y\": 0, \"w\": 10, \"h\": 10}]}\n"
+  "{\"image\": \"img2.png\", \"caption\": \"a small blue triangle\", \"boxes\": ["
+  "{\"word\": \"small\", \"x\": 5, \"y\": 5, \"w\": 40, \"h\": 30}, {\"word\": \"triangle\", \"x\": 5, \"y\": 5, \"w\": 40, \"h\": 30}],"
+  " \"objects\": [{\"colour\": \"blue\", \"shape\": \"triangle\", \"x\": 5.4, \"y\": 4.6, \"w\": 40, \"h\": 30.5},"
+  " {\"colour\": \"Blue\", \"shape\": \"Star\", \"x\": 50, \"y\": 50, \"w\": 10, \"h\": 10}]}\n"
+  "{\"image\": \"img3.png\", \"caption\": \"a red star\", \"boxes\": [{\"word\": \"red\", \"x\": 5, \"y\": 5, \"w\": 20, \"h\": 20}],"
+  " \"objects\": [{\"colour\": \"red\", \"shape\": \"star\", \"x\": 6, \"y\": 5, \"w\": 20, \"h\": 20},"
+  " {\"colour\": \"red\", \"shape\": \"cross\", \"x\": 40, \"y\": 40, \"w\": 20, \"h\": 20}]}\n"
+  "{\"image\": \"img0.png\", \"caption\": \"x\", \"objects\": {\"colour\": \"red\"}}\n"
+  "{\"image\": \"img0.png\", \"caption\": \"x\", \"objects\": [{\"colour\": \"red\", \"x\": 1, \"y\": 1, \"w\": 1, \"h\": 1}]}\n"
+  "{\"image\": \"img0.png\", \"caption\": \"x\", \"objects\": [{\"colour\": \"red\", \"shape\": \"star\", \"x\": 1, \"y\": 1, \"w\": 0, \"h\": 1}]}\n"
+  "{\"image\": \"img0.png\", \"caption\": \"x\", \"objects\": [{\"colour\": \"red\", \"shape\": \"star\", \"x\": \"1\", \"y\": 1, \"w\": 1, \"h\": 1}]}\n";
+
+static void
+test_evaluate_rivals (void)
+{
+  const WpModel   *model = get_model ();
+  g_autofree char *dir = make_dataset (4, rival_lines);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (WpDataset) dataset = wp_dataset_open (dir, &error);
+  const char *const problems[] = { "line 5: \"objects\" must be an array", "line 6: every object needs non-empty strings",
+                                   "line 7: an object has a zero or negative size", "line 8: every object needs numbers" };
+  /* [class][rival]: the expected words, by pair and word. */
+  WpEvalWord expected[2][2] = { { { 0 } } };
+  const struct {
+    guint       pair;
+    const char *word;
+    int         word_class, rival;
+  } split[] = { { 0, "red", 0, 1 }, { 0, "circle", 1, 1 }, { 1, "green", 0, 0 }, { 1, "squares", 1, 0 }, { 2, "triangle", 1, 1 } };
+  g_auto (WpEvalResult) result = { 0 };
+  const GPtrArray *warnings;
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (wp_dataset_get_n_pairs (dataset), ==, 4);
+  warnings = wp_dataset_get_warnings (dataset);
+  g_assert_cmpuint (warnings->len, ==, G_N_ELEMENTS (problems));
+  for (guint i = 0; i < warnings->len; i++)
+    g_assert_nonnull (strstr (g_ptr_array_index (warnings, i), problems[i]));
+  g_assert_cmpuint (wp_dataset_get_pair (dataset, 2)->n_objects, ==, 2);
+  g_assert_cmpstr (wp_dataset_get_pair (dataset, 2)->objects[1].shape, ==, "Star");
+
+  for (gsize i = 0; i < G_N_ELEMENTS (split); i++) {
+    WpEvalWord word = { 0 };
+
+    expected_word (&word, model, dataset, split[i].pair, split[i].word, 0);
+    add_expected (&expected[split[i].word_class][split[i].rival], &word);
+  }
+  g_assert_true (wp_evaluate (model, dataset, NULL, 0, NULL, NULL, &result, &error));
+  g_assert_no_error (error);
+  for (int c = 0; c < 2; c++) {
+    for (int r = 0; r < 2; r++) {
+      const WpEvalWord *got = &result.rivals[c][r];
+      g_autofree char  *name = g_strdup_printf ("%s, %s", wp_word_class_to_string (c), r ? "rival" : "no rival");
+
+      g_assert_cmpstr (got->word, ==, name);
+      g_assert_cmpuint (got->count, ==, expected[c][r].count);
+      g_assert_cmpfloat_with_epsilon (got->pointing_filip, expected[c][r].pointing_filip / expected[c][r].count, 1e-12);
+      g_assert_cmpfloat_with_epsilon (got->pointing_sparc, expected[c][r].pointing_sparc / expected[c][r].count, 1e-12);
+      g_assert_cmpfloat_with_epsilon (got->iou_filip, expected[c][r].iou_filip / expected[c][r].count, 1e-9);
+    }
+  }
+  /* Pair 3's "red" (no object with its rectangle) and pair 2's "small" (a size word) are left out. */
+  g_assert_cmpuint (result.classes[WP_WORD_CLASS_COLOUR].count, ==, 3);
+  remove_tree (dir);
+}
+
 static void
 test_evaluate_subsets_and_errors (void)
 {
@@ -972,6 +1053,7 @@ main (int   argc,
   g_test_add_func ("/maps/words/repeated-and-truncated", test_maps_repeated_and_truncated_words);
   g_test_add_func ("/maps/geometry/patch-rect-and-peak", test_maps_geometry);
   g_test_add_func ("/evaluate/rank/ties-against-the-query", test_rank);
+  g_test_add_func ("/evaluate/localisation/rivals", test_evaluate_rivals);
   g_test_add_func ("/evaluate/recall/duplicates", test_recall);
   g_test_add_func ("/evaluate/words/caption-key-and-classes", test_caption_key_and_classes);
   g_test_add_func ("/evaluate/pointing/crop-and-boxes", test_pointing);

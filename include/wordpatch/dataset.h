@@ -9,12 +9,17 @@
  * which of its whole-word occurrences, counted from 0 left to right. Several boxes may share a
  * word and occurrence ("two green squares"): together they are that word's region.
  *
+ * Optionally "objects": [{"colour", "shape", "x", "y", "w", "h"}] lists every object drawn in
+ * the image, captioned or not (as `wordpatch-cli shapes` writes it; other members are ignored).
+ * Evaluation uses it to tell words whose object has a rival, an object of the same colour and
+ * another shape, from the rest.
+ *
  * Limits: a captions file of at most WP_DATASET_MAX_BYTES (checked before it is read), at most
  * WP_DATASET_MAX_PAIRS pairs; beyond them the folder is an error.
  *
  * Unusable lines do not stop a dataset from opening: a line longer than WP_DATASET_MAX_LINE
  * bytes, not valid JSON (or nested more than 64 deep), lacking "image" or "caption", with
- * malformed boxes (more than WP_DATASET_MAX_BOXES) or a caption longer than
+ * malformed boxes or objects (more than WP_DATASET_MAX_BOXES of either) or a caption longer than
  * WP_DATASET_MAX_CAPTION bytes, or naming an image file that does not exist, is skipped, counted
  * by reason and described in a warning. wp_dataset_check_images() also drops pairs whose image cannot be
  * decoded. A folder left with no pair is an error naming it. */
@@ -40,11 +45,18 @@ typedef struct {
 } WpBox;
 
 typedef struct {
-  char  *image_path; /* resolved against the folder */
-  char  *caption;
-  WpBox *boxes;
-  guint  n_boxes;
-  guint  line; /* in the captions file, from 1 */
+  char  *colour, *shape; /* as written */
+  double x, y, w, h;
+} WpObject;
+
+typedef struct {
+  char     *image_path; /* resolved against the folder */
+  char     *caption;
+  WpBox    *boxes;
+  guint     n_boxes;
+  WpObject *objects;
+  guint     n_objects;
+  guint     line; /* in the captions file, from 1 */
 } WpPair;
 
 typedef enum {

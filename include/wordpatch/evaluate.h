@@ -33,6 +33,14 @@
  *   into cells that are wholly in or out of each union). An IoU >= 0.5 is a hit.
  * Averages are over boxed words overall, per word class (wp_word_class()) and per word.
  *
+ * Rivals. For pairs whose dataset line lists its objects (dataset.h), the colour and shape words
+ * are also split by whether their object has a rival: the word's objects are those whose
+ * rectangle equals one of its boxes (to within half a pixel), and a rival is another object of
+ * the image with the same colour as one of them and another shape (names compared lowercased).
+ * A colour word cannot tell its object from a rival by itself ("red" in "a red star" beside a red
+ * square); a shape word, which follows its colour, can. Words none of whose boxes is an object's
+ * are left out of the split.
+ *
  * Thread contract: wp_evaluate() reads the model and the dataset only and runs in the calling
  * thread (matrix products use OpenBLAS's threads). */
 #pragma once
@@ -83,7 +91,11 @@ typedef struct {
   double     iou_filip, iou_sparc;
   double     iou_hit_filip, iou_hit_sparc;
   WpEvalWord classes[WP_WORD_CLASS_N]; /* word: "colour", "shape", "size", "other" */
-  GArray    *words;                    /* of WpEvalWord, sorted by word (strcmp) */
+  /* rivals[c][r], c WP_WORD_CLASS_COLOUR or WP_WORD_CLASS_SHAPE, r 1 for the words whose object
+   * has a rival and 0 for the others; word: "colour, rival", "colour, no rival", ... All counts
+   * are 0 when no pair lists its objects. */
+  WpEvalWord rivals[2][2];
+  GArray    *words; /* of WpEvalWord, sorted by word (strcmp) */
   /* Where the background goes in the FILIP label map: of the patches whose centre lies outside
    * every box of their boxed pair, the share whose most similar token is a word of each class,
    * and the start or end token (NAN when there are none). A word class that collects the

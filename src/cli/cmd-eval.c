@@ -62,6 +62,21 @@ print_json (const WpEvalResult *result,
   }
   json_builder_end_object (builder);
 
+  json_builder_set_member_name (builder, "rivals");
+  json_builder_begin_object (builder);
+  for (int c = 0; c < 2; c++) {
+    json_builder_set_member_name (builder, result->classes[c].word);
+    json_builder_begin_object (builder);
+    for (int r = 1; r >= 0; r--) {
+      json_builder_set_member_name (builder, r ? "rival" : "no_rival");
+      json_builder_begin_object (builder);
+      add_word_members (builder, &result->rivals[c][r]);
+      json_builder_end_object (builder);
+    }
+    json_builder_end_object (builder);
+  }
+  json_builder_end_object (builder);
+
   json_builder_set_member_name (builder, "background");
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "patches");
@@ -145,6 +160,13 @@ print_text (const WpEvalResult *result,
     g_autofree char *name = g_strdup_printf ("class %s", result->classes[c].word);
 
     print_word_row (name, &result->classes[c]);
+  }
+  if (result->rivals[0][0].count + result->rivals[0][1].count + result->rivals[1][0].count + result->rivals[1][1].count > 0) {
+    printf ("  by rival (an object of the same colour and another shape; from the dataset's objects):\n");
+    for (int c = 0; c < 2; c++) {
+      for (int r = 1; r >= 0; r--)
+        print_word_row (result->rivals[c][r].word, &result->rivals[c][r]);
+    }
   }
   if (result->background_patches > 0) {
     printf ("  background: %u patches outside every box; their most similar token (FILIP label) is a\n ", result->background_patches);
