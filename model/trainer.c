@@ -826,7 +826,7 @@ load_checkpoint (WpTrainer *trainer,
     return FALSE;
   }
   trainer->model = wp_model_load (dir, error);
-  if (trainer->model == NULL)
+  if (trainer->model == NULL || !wp_loss_state_check_fits (&trainer->model->config, trainer->settings.batch, error))
     return FALSE;
   state_path = g_build_filename (dir, "state.json", NULL);
   r.obj = load_json_object (parser, state_path, error);
@@ -964,7 +964,7 @@ wp_trainer_new (const WpTrainSettings *settings,
   trainer->total_steps = settings->steps > 0 ? settings->steps
                                              : MAX (1, (gint64) ceil (settings->epochs * (double) trainer->steps_per_epoch));
   trainer->model = settings->init_model != NULL ? wp_model_load (settings->init_model, error) : new_model_from_scratch (trainer, error);
-  if (trainer->model == NULL)
+  if (trainer->model == NULL || !wp_loss_state_check_fits (&trainer->model->config, settings->batch, error))
     return NULL;
   trainer->model->step = 0;
   setup_optimiser (trainer);

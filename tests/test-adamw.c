@@ -1,10 +1,11 @@
 /* test-adamw.c: the optimiser on a real model and batch: one step lowers the batch's loss under
  * each objective, the logit scale is clamped, decay, freezing, clipping and the schedule do
- * what their definitions say. */
+ * what their definitions say; a loss state too large for the machine is refused. */
 #include <math.h>
 #include <string.h>
 
 #include "wordpatch/adamw.h"
+#include "wordpatch/error.h"
 #include "wordpatch/loss.h"
 #include "wordpatch/rng.h"
 
@@ -203,6 +204,30 @@ test_schedule (void)
   g_assert_cmpfloat_with_epsilon (wp_adamw_learning_rate (&options, 500), options.lr_min, 1e-9);
 }
 
+/* The memory a loss state needs grows with the batch; a batch that cannot fit is refused with a
+ * message instead of aborting in an allocation. */
+static void
+test_loss_state_memory (void)
+{
+  g_autoptr (GError) error = NULL;
+  WpClipConfig config;
+
+  g_assert_true (wp_clip_config_init_preset (&config, "tiny", 1024, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (wp_loss_state_bytes (&config, 32), >, 0);
+  g_assert_cmpuint (wp_loss_state_bytes (&config, 32), <, G_GUINT64_CONSTANT (1) << 30);
+  g_assert_cmpuint (wp_loss_state_bytes (&config, 64), >, wp_loss_state_bytes (&config, 32));
+  g_assert_true (wp_loss_state_check_fits (&config, 32, &error));
+  g_assert_no_error (error);
+
+  /* 4,096 patches of one pixel, 4,096 pairs: attention maps alone are terabytes. */
+  config.patch_size = 1;
+  g_assert_false (wp_loss_state_check_fits (&config, 4096, &error));
+  g_assert_error (error, WP_ERROR, WP_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "a batch of 4096 pairs with 4096 patches an image"));
+  g_assert_nonnull (strstr (error->message, "lower the batch"));
+}
+
 int
 main (int    argc,
       char **argv)
@@ -216,5 +241,6 @@ main (int    argc,
   g_test_add_func ("/adamw/decay/only-decayed-tensors-and-not-frozen", test_decay_and_freeze);
   g_test_add_func ("/adamw/clipping/global-norm", test_clipping);
   g_test_add_func ("/adamw/schedule/warmup-cosine", test_schedule);
+  g_test_add_func ("/loss/state/memory-check", test_loss_state_memory);
   return g_test_run ();
 }

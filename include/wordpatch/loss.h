@@ -47,6 +47,16 @@ gboolean    wp_objective_from_string (const char  *name,
                                       WpObjective *objective);
 const char *wp_objective_to_string (WpObjective objective);
 
+/* Bytes a loss state of max_B pairs holds at its largest (both towers' saved activations and
+ * backward scratch, the batch's embeddings), computed without allocating. */
+guint64 wp_loss_state_bytes (const WpClipConfig *config,
+                             int                 max_B);
+/* FALSE with WP_ERROR_INVALID, naming the batch, the patches and both sizes, when a loss state of
+ * max_B pairs would not fit in this machine's physical memory: a clear message instead of an
+ * allocation failure that aborts the process. */
+gboolean     wp_loss_state_check_fits (const WpClipConfig *config,
+                                       int                 max_B,
+                                       GError            **error);
 WpLossState *wp_loss_state_new (const WpClipConfig *config,
                                 int                 max_B) G_GNUC_WARN_UNUSED_RESULT;
 void         wp_loss_state_free (WpLossState *state);

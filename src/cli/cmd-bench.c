@@ -418,6 +418,8 @@ run_bench (Bench       *bench,
   const WpClipConfig *config = &bench->model->config;
   WpRng               rng;
 
+  if (!wp_loss_state_check_fits (config, bench->B, error))
+    return FALSE;
   wp_rng_init (&rng, 1);
   fill_batch (bench, &rng);
   r->T = bench->T;

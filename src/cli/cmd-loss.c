@@ -96,6 +96,8 @@ wp_cli_loss (int    argc,
   options.lambda_fine = (float) lambda_fine;
   options.filip_global = (float) filip_global;
 
+  if (!wp_loss_state_check_fits (&model->config, B, &error))
+    return wp_cli_fail (error);
   S = model->config.image_size;
   indices = g_new (guint, B);
   for (int b = 0; b < B; b++)
