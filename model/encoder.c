@@ -4,6 +4,36 @@
 
 #include "wordpatch/kernels.h"
 
+/* Floats of one layer's saved activations (the slots wp_encoder_state_init lays out). */
+static guint64
+layer_floats (const WpTowerConfig *tower,
+              int                  max_B,
+              int                  max_T)
+{
+  const guint64 N = (guint64) max_B * max_T, C = tower->width, I = tower->mlp_width;
+
+  return 8 * N * C + 4 * N + 2 * N * I + (guint64) max_B * tower->n_heads * max_T * max_T;
+}
+
+/* Floats of the backward's scratch (the gradients wp_encoder_backward lays out). */
+static guint64
+scratch_floats (const WpTowerConfig *tower,
+                int                  max_B,
+                int                  max_T)
+{
+  const guint64 N = (guint64) max_B * max_T, C = tower->width, I = tower->mlp_width;
+
+  return 6 * N * C + 2 * N * I + (guint64) max_B * tower->n_heads * max_T * max_T;
+}
+
+guint64
+wp_encoder_state_bytes (const WpTowerConfig *tower,
+                        int                  max_B,
+                        int                  max_T)
+{
+  return sizeof (float) * (layer_floats (tower, max_B, max_T) * tower->n_layers + scratch_floats (tower, max_B, max_T));
+}
+
 void
 wp_encoder_state_init (WpEncoderState      *state,
                        const WpTowerConfig *tower,
@@ -12,7 +42,7 @@ wp_encoder_state_init (WpEncoderState      *state,
 {
   const gsize N = (gsize) max_B * max_T, C = tower->width, I = tower->mlp_width;
   const gsize att = (gsize) max_B * tower->n_heads * max_T * max_T;
-  const gsize per_layer = 8 * N * C + 4 * N + 2 * N * I + att;
+  const gsize per_layer = layer_floats (tower, max_B, max_T);
   float      *p;
 
   memset (state, 0, sizeof *state);
@@ -38,6 +68,7 @@ wp_encoder_state_init (WpEncoderState      *state,
     a->act = p, p += N * I;
     a->att = p, p += att;
   }
+  g_assert (p == state->buffer + per_layer * tower->n_layers); /* layer_floats() counts these slots */
 }
 
 void
@@ -107,11 +138,10 @@ wp_encoder_backward (WpEncoderState      *state,
   const WpTowerConfig *t = &state->tower;
   const int            B = state->B, T = state->T, N = B * T, C = t->width, I = t->mlp_width;
   const gsize          NC = (gsize) state->max_B * state->max_T * C, NI = (gsize) state->max_B * state->max_T * I;
-  const gsize          att = (gsize) state->max_B * t->n_heads * state->max_T * state->max_T;
   float               *dresid, *dln, *dattn, *dkvq, *dfc1, *dact, *datt;
 
   if (state->scratch == NULL)
-    state->scratch = g_new (float, 6 * NC + 2 * NI + att);
+    state->scratch = g_new (float, scratch_floats (t, state->max_B, state->max_T));
   dresid = state->scratch; /* the gradient flowing down the residual stream */
   dln = dresid + NC;
   dattn = dln + NC;

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "wordpatch/encoder.h"
 #include "wordpatch/error.h"
 #include "wordpatch/kernels.h"
 #include "wordpatch/objectives.h"
@@ -56,26 +57,14 @@ wp_objective_to_string (WpObjective objective)
   return objective_names[objective];
 }
 
-/* One tower's encoder at its largest: the activations its forward saves and its backward's
- * scratch (encoder.c). */
-static guint64
-encoder_bytes (const WpTowerConfig *tower,
-               int                  max_B,
-               int                  max_T)
-{
-  const guint64 N = (guint64) max_B * max_T, C = tower->width, I = tower->mlp_width;
-  const guint64 att = (guint64) max_B * tower->n_heads * max_T * max_T;
-
-  return sizeof (float) * ((8 * N * C + 4 * N + 2 * N * I + att) * tower->n_layers + 6 * N * C + 2 * N * I + att);
-}
-
 guint64
 wp_loss_state_bytes (const WpClipConfig *config,
                      int                 max_B)
 {
   const guint64 B = max_B, E = config->projection_dim, P = wp_clip_config_n_patches (config), K = config->context_length;
   const guint64 p = config->patch_size, Cv = config->vision.width, Ct = config->text.width;
-  const guint64 towers = encoder_bytes (&config->vision, max_B, (int) P + 1) + encoder_bytes (&config->text, max_B, (int) K);
+  const guint64 towers =
+    wp_encoder_state_bytes (&config->vision, max_B, (int) P + 1) + wp_encoder_state_bytes (&config->text, max_B, (int) K);
   /* Patch pixels, the towers' other (B, T, C) buffers and their gradients, the embeddings. */
   const guint64 rest = sizeof (float) * (B * P * 3 * p * p + 8 * B * (P + 1) * Cv + 8 * B * K * Ct + 4 * B * (P + K) * E);
 

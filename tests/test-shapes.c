@@ -391,7 +391,6 @@ test_dataset_deterministic (void)
   remove_tree (root);
 }
 
-/* The lines' layout, and the dataset reader's view of them. */
 /* "objects" lists the scene's objects in drawing order with their names; every box of the
  * caption is the box of a captioned object, and distractors are not captioned. Returns the
  * number of distractors. */
@@ -432,6 +431,7 @@ check_objects_member (const WpShapesScene *scene,
   return scene->n_objects - captioned;
 }
 
+/* The lines' layout, and the dataset reader's view of them. */
 static void
 test_dataset_format (void)
 {

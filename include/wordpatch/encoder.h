@@ -38,6 +38,11 @@ void wp_encoder_state_init (WpEncoderState      *state,
                             int                  max_B,
                             int                  max_T);
 void wp_encoder_state_clear (WpEncoderState *state);
+/* Bytes a state of (max_B, max_T) holds once its backward has run: every layer's activations and
+ * the backward's scratch. */
+guint64 wp_encoder_state_bytes (const WpTowerConfig *tower,
+                                int                  max_B,
+                                int                  max_T);
 
 /* inp (B, T, C), B <= max_B, T <= max_T. Returns the last layer's output (B, T, C), owned by the
  * state. */

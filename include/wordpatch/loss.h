@@ -47,8 +47,9 @@ gboolean    wp_objective_from_string (const char  *name,
                                       WpObjective *objective);
 const char *wp_objective_to_string (WpObjective objective);
 
-/* Bytes a loss state of max_B pairs holds at its largest (both towers' saved activations and
- * backward scratch, the batch's embeddings), computed without allocating. */
+/* About the bytes a loss state of max_B pairs holds at its largest, computed without allocating:
+ * both towers' encoder states exactly (wp_encoder_state_bytes()), their other per-token buffers
+ * and the batch's embeddings as an estimate. */
 guint64 wp_loss_state_bytes (const WpClipConfig *config,
                              int                 max_B);
 /* FALSE with WP_ERROR_INVALID, naming the batch, the patches and both sizes, when a loss state of
