@@ -56,15 +56,18 @@ wp_adamw_learning_rate (const WpAdamWOptions *options,
   if (decay_steps <= 0)
     return options->lr_max;
   progress = MIN (1.0, (double) (step - options->warmup_steps) / (double) decay_steps);
-  return (float) (options->lr_min + 0.5 * (options->lr_max - options->lr_min) * (1.0 + cos (G_PI * progress)));
+  return (float) (options->lr_min +
+                  0.5 * (options->lr_max - options->lr_min) * (1.0 + cos (G_PI * progress)));
 }
 
 gboolean
 wp_adamw_is_trainable (const WpAdamWOptions *options,
                        const WpTensorSpec   *spec)
 {
-  const gboolean text = g_str_has_prefix (spec->name, "text_model.") || g_str_has_prefix (spec->name, "text_projection");
-  const gboolean vision = g_str_has_prefix (spec->name, "vision_model.") || g_str_has_prefix (spec->name, "visual_projection");
+  const gboolean text = g_str_has_prefix (spec->name, "text_model.") ||
+                        g_str_has_prefix (spec->name, "text_projection");
+  const gboolean vision = g_str_has_prefix (spec->name, "vision_model.") ||
+                          g_str_has_prefix (spec->name, "visual_projection");
 
   return !(text && options->freeze_text) && !(vision && options->freeze_vision);
 }

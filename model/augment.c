@@ -72,7 +72,8 @@ wp_augment_image (const WpImage          *image,
   }
   mean_gray /= (double) plane;
   for (gsize i = 0; i < plane; i++) {
-    const double gray = 0.299 * pixels[i] + 0.587 * pixels[plane + i] + 0.114 * pixels[2 * plane + i];
+    const double gray =
+      0.299 * pixels[i] + 0.587 * pixels[plane + i] + 0.114 * pixels[2 * plane + i];
 
     for (int c = 0; c < 3; c++) {
       double v = gray + (pixels[c * plane + i] - gray) * saturation;

@@ -52,7 +52,8 @@ wp_clip_config_init_preset (WpClipConfig *config,
     config->context_length = 32;
     config->projection_dim = 256;
   } else if (strcmp (name, "vit-b32") != 0) {
-    g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "unknown model size '%s' (tiny, small or vit-b32)", name);
+    g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
+                 "unknown model size '%s' (tiny, small or vit-b32)", name);
     return FALSE;
   }
   return wp_clip_config_validate (config, error);
@@ -78,7 +79,8 @@ read_int (JsonObject *obj,
     return TRUE;
   if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64 ||
       (v = json_node_get_int (node)) < G_MININT || v > G_MAXINT) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s%s%s must be an integer", section, *section ? "." : "", key);
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s%s%s must be an integer", section,
+                 *section ? "." : "", key);
     return FALSE;
   }
   *value = (int) v;
@@ -99,7 +101,8 @@ read_float (JsonObject *obj,
     return TRUE;
   type = JSON_NODE_HOLDS_VALUE (node) ? json_node_get_value_type (node) : G_TYPE_INVALID;
   if (type != G_TYPE_INT64 && type != G_TYPE_DOUBLE) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s%s%s must be a number", section, *section ? "." : "", key);
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s%s%s must be a number", section,
+                 *section ? "." : "", key);
     return FALSE;
   }
   *value = (float) json_node_get_double (node);
@@ -120,15 +123,18 @@ read_float3 (JsonObject *obj,
     return TRUE;
   array = JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
   if (array == NULL || json_array_get_length (array) != 3) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s.%s must be an array of 3 numbers", section, key);
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s.%s must be an array of 3 numbers", section,
+                 key);
     return FALSE;
   }
   for (guint i = 0; i < 3; i++) {
     JsonNode *element = json_array_get_element (array, i);
-    GType     type = JSON_NODE_HOLDS_VALUE (element) ? json_node_get_value_type (element) : G_TYPE_INVALID;
+    GType     type =
+      JSON_NODE_HOLDS_VALUE (element) ? json_node_get_value_type (element) : G_TYPE_INVALID;
 
     if (type != G_TYPE_INT64 && type != G_TYPE_DOUBLE) {
-      g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s.%s must be an array of 3 numbers", section, key);
+      g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s.%s must be an array of 3 numbers", section,
+                   key);
       return FALSE;
     }
     value[i] = (float) json_node_get_double (element);
@@ -152,14 +158,18 @@ read_tower (JsonObject    *obj,
     return FALSE;
   act = json_object_get_member (obj, "hidden_act");
   if (act != NULL) {
-    const char *name = JSON_NODE_HOLDS_VALUE (act) && json_node_get_value_type (act) == G_TYPE_STRING ? json_node_get_string (act) : NULL;
+    const char *name =
+      JSON_NODE_HOLDS_VALUE (act) && json_node_get_value_type (act) == G_TYPE_STRING
+        ? json_node_get_string (act)
+        : NULL;
 
     if (g_strcmp0 (name, "quick_gelu") == 0) {
       tower->activation = WP_ACTIVATION_QUICK_GELU;
     } else if (g_strcmp0 (name, "gelu") == 0) {
       tower->activation = WP_ACTIVATION_GELU;
     } else {
-      g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED, "%s.hidden_act '%s' is not supported (quick_gelu or gelu)", section,
+      g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
+                   "%s.hidden_act '%s' is not supported (quick_gelu or gelu)", section,
                    name ? name : "(not a string)");
       return FALSE;
     }
@@ -175,7 +185,8 @@ get_section (JsonObject *root,
   JsonNode *node = json_object_get_member (root, key);
 
   if (node == NULL) {
-    g_set_error (error, WP_ERROR, WP_ERROR_MISSING, "no \"%s\" object (is this a CLIPModel config?)", key);
+    g_set_error (error, WP_ERROR, WP_ERROR_MISSING,
+                 "no \"%s\" object (is this a CLIPModel config?)", key);
     return NULL;
   }
   if (!JSON_NODE_HOLDS_OBJECT (node)) {
@@ -198,15 +209,17 @@ wp_clip_config_parse (WpClipConfig *config,
 
   wp_clip_config_init_default (config);
   if (len > WP_CONFIG_MAX_BYTES) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%" G_GSIZE_FORMAT " bytes, more than the limit of %d for a config",
-                 len, WP_CONFIG_MAX_BYTES);
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
+                 "%" G_GSIZE_FORMAT " bytes, more than the limit of %d for a config", len,
+                 WP_CONFIG_MAX_BYTES);
     return FALSE;
   }
   /* Every byte could be a value; the size limit above bounds the tree. */
   if (!wp_json_parser_load (parser, json, len, G_MAXSIZE, error))
     return FALSE;
   /* json-glib accepts blank input and gives no root. */
-  if (json_parser_get_root (parser) == NULL || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
+  if (json_parser_get_root (parser) == NULL ||
+      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
     g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "not a JSON object");
     return FALSE;
   }
@@ -228,7 +241,8 @@ wp_clip_config_parse (WpClipConfig *config,
       !read_int (vision, "vision_config", "num_channels", &num_channels, error))
     return FALSE;
   if (num_channels != 3) {
-    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED, "vision_config.num_channels is %d; only RGB (3) images are supported",
+    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
+                 "vision_config.num_channels is %d; only RGB (3) images are supported",
                  num_channels);
     return FALSE;
   }
@@ -238,8 +252,10 @@ wp_clip_config_parse (WpClipConfig *config,
       g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "\"wordpatch\" is not an object");
       return FALSE;
     }
-    if (!read_float3 (json_node_get_object (extra), "wordpatch", "image_mean", config->image_mean, error) ||
-        !read_float3 (json_node_get_object (extra), "wordpatch", "image_std", config->image_std, error))
+    if (!read_float3 (json_node_get_object (extra), "wordpatch", "image_mean", config->image_mean,
+                      error) ||
+        !read_float3 (json_node_get_object (extra), "wordpatch", "image_std", config->image_std,
+                      error))
       return FALSE;
   }
   return wp_clip_config_validate (config, error);
@@ -252,7 +268,8 @@ check_range (int         value,
              GError    **error)
 {
   if (value < 1 || value > max) {
-    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "%s is %d; it must be between 1 and %d", name, value, max);
+    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "%s is %d; it must be between 1 and %d", name,
+                 value, max);
     return FALSE;
   }
   return TRUE;
@@ -274,7 +291,8 @@ validate_tower (const WpTowerConfig *tower,
       !check_range (tower->n_layers, WP_MAX_LAYERS, layers, error))
     return FALSE;
   if (tower->width % tower->n_heads != 0) {
-    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "%s.hidden_size %d is not divisible by num_attention_heads %d", section,
+    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE,
+                 "%s.hidden_size %d is not divisible by num_attention_heads %d", section,
                  tower->width, tower->n_heads);
     return FALSE;
   }
@@ -303,9 +321,11 @@ count_parameters (const WpClipConfig *config)
   const guint64 E = (guint64) config->projection_dim, p = (guint64) config->patch_size;
   const guint64 P = (guint64) wp_clip_config_n_patches (config);
   const guint64 text = ((guint64) config->vocab_size + (guint64) config->context_length) * Ct +
-                       (guint64) config->text.n_layers * count_layer_parameters (&config->text) + 2 * Ct;
-  const guint64 vision = Cv + Cv * 3 * p * p + (P + 1) * Cv + 2 * Cv +
-                         (guint64) config->vision.n_layers * count_layer_parameters (&config->vision) + 2 * Cv;
+                       (guint64) config->text.n_layers * count_layer_parameters (&config->text) +
+                       2 * Ct;
+  const guint64 vision =
+    Cv + Cv * 3 * p * p + (P + 1) * Cv + 2 * Cv +
+    (guint64) config->vision.n_layers * count_layer_parameters (&config->vision) + 2 * Cv;
 
   return text + vision + E * (Cv + Ct) + 1;
 }
@@ -317,37 +337,46 @@ wp_clip_config_validate (const WpClipConfig *config,
   if (!validate_tower (&config->text, "text_config", error) ||
       !validate_tower (&config->vision, "vision_config", error) ||
       !check_range (config->vocab_size, WP_MAX_VOCAB, "text_config.vocab_size", error) ||
-      !check_range (config->context_length, WP_MAX_CONTEXT, "text_config.max_position_embeddings", error) ||
+      !check_range (config->context_length, WP_MAX_CONTEXT, "text_config.max_position_embeddings",
+                    error) ||
       !check_range (config->image_size, WP_MAX_IMAGE, "vision_config.image_size", error) ||
       !check_range (config->patch_size, config->image_size, "vision_config.patch_size", error) ||
       !check_range (config->projection_dim, WP_MAX_WIDTH, "projection_dim", error))
     return FALSE;
   if (config->context_length < 2) {
-    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "text_config.max_position_embeddings must hold the start and end tokens");
+    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE,
+                 "text_config.max_position_embeddings must hold the start and end tokens");
     return FALSE;
   }
   if (config->image_size % config->patch_size != 0) {
-    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "vision_config.image_size %d is not a multiple of patch_size %d",
+    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE,
+                 "vision_config.image_size %d is not a multiple of patch_size %d",
                  config->image_size, config->patch_size);
     return FALSE;
   }
   if (wp_clip_config_n_patches (config) > WP_MAX_PATCHES) {
-    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "vision_config.image_size %d and patch_size %d make %d patches; at most %d are supported",
-                 config->image_size, config->patch_size, wp_clip_config_n_patches (config), WP_MAX_PATCHES);
+    g_set_error (
+      error, WP_ERROR, WP_ERROR_SHAPE,
+      "vision_config.image_size %d and patch_size %d make %d patches; at most %d are supported",
+      config->image_size, config->patch_size, wp_clip_config_n_patches (config), WP_MAX_PATCHES);
     return FALSE;
   }
   if (count_parameters (config) > WP_MAX_PARAMETERS) {
-    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "the config describes %" G_GUINT64_FORMAT " parameters; at most %d are supported",
+    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE,
+                 "the config describes %" G_GUINT64_FORMAT " parameters; at most %d are supported",
                  count_parameters (config), WP_MAX_PARAMETERS);
     return FALSE;
   }
   if (!isfinite (config->logit_scale_init)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_NOT_FINITE, "logit_scale_init_value is not a finite float");
+    g_set_error (error, WP_ERROR, WP_ERROR_NOT_FINITE,
+                 "logit_scale_init_value is not a finite float");
     return FALSE;
   }
   for (int c = 0; c < 3; c++) {
-    if (!(config->image_std[c] > 0.0f) || !isfinite (config->image_std[c]) || !isfinite (config->image_mean[c])) {
-      g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "wordpatch.image_std must be positive and finite, and image_mean finite");
+    if (!(config->image_std[c] > 0.0f) || !isfinite (config->image_std[c]) ||
+        !isfinite (config->image_mean[c])) {
+      g_set_error (error, WP_ERROR, WP_ERROR_SHAPE,
+                   "wordpatch.image_std must be positive and finite, and image_mean finite");
       return FALSE;
     }
   }

@@ -74,7 +74,8 @@ string_member (JsonObject *obj,
 {
   JsonNode *node = json_object_get_member (obj, key);
 
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
+      json_node_get_value_type (node) != G_TYPE_STRING)
     return NULL;
   return json_node_get_string (node);
 }
@@ -93,11 +94,15 @@ parse_rectangle (JsonObject *obj,
                  double     *w,
                  double     *h)
 {
-  static const char *const missing[] = { "every box needs numbers \"x\", \"y\", \"w\" and \"h\"",
-                                         "every object needs numbers \"x\", \"y\", \"w\" and \"h\"" };
-  static const char *const empty[] = { "a box has a zero or negative size", "an object has a zero or negative size" };
+  static const char *const missing[] = {
+    "every box needs numbers \"x\", \"y\", \"w\" and \"h\"",
+    "every object needs numbers \"x\", \"y\", \"w\" and \"h\""
+  };
+  static const char *const empty[] = { "a box has a zero or negative size",
+                                       "an object has a zero or negative size" };
 
-  if (!number_member (obj, "x", x) || !number_member (obj, "y", y) || !number_member (obj, "w", w) || !number_member (obj, "h", h))
+  if (!number_member (obj, "x", x) || !number_member (obj, "y", y) ||
+      !number_member (obj, "w", w) || !number_member (obj, "h", h))
     return missing[kind];
   if (!(*w > 0.0) || !(*h > 0.0))
     return empty[kind];
@@ -112,9 +117,11 @@ list_member (JsonObject  *obj,
              const char **problem)
 {
   static const char *const names[] = { "boxes", "objects" };
-  static const char *const not_array[] = { "\"boxes\" must be an array", "\"objects\" must be an array" };
+  static const char *const not_array[] = { "\"boxes\" must be an array",
+                                           "\"objects\" must be an array" };
   static const char *const too_many[] = { "more than " G_STRINGIFY (WP_DATASET_MAX_BOXES) " boxes",
-                                          "more than " G_STRINGIFY (WP_DATASET_MAX_BOXES) " objects" };
+                                          "more than " G_STRINGIFY (
+                                            WP_DATASET_MAX_BOXES) " objects" };
   JsonNode                *node = json_object_get_member (obj, names[kind]);
 
   *problem = NULL;
@@ -159,7 +166,8 @@ parse_boxes (JsonObject *obj,
     if (problem != NULL)
       return problem;
     if (json_object_has_member (box_obj, "occurrence") &&
-        (!number_member (box_obj, "occurrence", &occurrence) || occurrence < 0.0 || occurrence > 1000.0 || occurrence != floor (occurrence)))
+        (!number_member (box_obj, "occurrence", &occurrence) || occurrence < 0.0 ||
+         occurrence > 1000.0 || occurrence != floor (occurrence)))
       return "a box's \"occurrence\" must be a whole number from 0";
     box.occurrence = (int) occurrence;
     box.word = g_strdup (word);
@@ -192,7 +200,8 @@ parse_objects (JsonObject *obj,
     shape = string_member (object_obj, "shape");
     if (colour == NULL || colour[0] == '\0' || shape == NULL || shape[0] == '\0')
       return "every object needs non-empty strings \"colour\" and \"shape\"";
-    problem = parse_rectangle (object_obj, LIST_OBJECTS, &object.x, &object.y, &object.w, &object.h);
+    problem =
+      parse_rectangle (object_obj, LIST_OBJECTS, &object.x, &object.y, &object.w, &object.h);
     if (problem != NULL)
       return problem;
     object.colour = g_strdup (colour);
@@ -215,15 +224,18 @@ add_pair (WpDataset  *dataset,
     return;
   }
   if (strlen (caption) > WP_DATASET_MAX_CAPTION) {
-    skip (dataset, WP_SKIP_BAD_LINE, "%s line %u: caption longer than %d bytes", dataset->file, line, WP_DATASET_MAX_CAPTION);
+    skip (dataset, WP_SKIP_BAD_LINE, "%s line %u: caption longer than %d bytes", dataset->file,
+          line, WP_DATASET_MAX_CAPTION);
     pair_clear (pair);
     return;
   }
-  pair->image_path = g_path_is_absolute (image) ? g_strdup (image) : g_build_filename (dataset->dir, image, NULL);
+  pair->image_path =
+    g_path_is_absolute (image) ? g_strdup (image) : g_build_filename (dataset->dir, image, NULL);
   pair->caption = g_strdup (caption);
   pair->line = line;
   if (!g_file_test (pair->image_path, G_FILE_TEST_IS_REGULAR)) {
-    skip (dataset, WP_SKIP_MISSING_IMAGE, "%s line %u: image %s does not exist", dataset->file, line, pair->image_path);
+    skip (dataset, WP_SKIP_MISSING_IMAGE, "%s line %u: image %s does not exist", dataset->file,
+          line, pair->image_path);
     pair_clear (pair);
     return;
   }
@@ -254,7 +266,8 @@ parse_jsonl_line (WpDataset  *dataset,
   image = string_member (json_node_get_object (root), "image");
   caption = string_member (json_node_get_object (root), "caption");
   if (image == NULL || caption == NULL) {
-    skip (dataset, WP_SKIP_BAD_LINE, "%s line %u: needs string members \"image\" and \"caption\"", dataset->file, line);
+    skip (dataset, WP_SKIP_BAD_LINE, "%s line %u: needs string members \"image\" and \"caption\"",
+          dataset->file, line);
     return;
   }
   problem = parse_boxes (json_node_get_object (root), &pair);
@@ -296,7 +309,8 @@ check_not_empty (const WpDataset *dataset,
   if (skipped == NULL)
     g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: the dataset is empty", dataset->dir);
   else
-    g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: the dataset has no usable pair (%s; the first: %s)", dataset->dir, skipped,
+    g_set_error (error, WP_ERROR, WP_ERROR_DATASET,
+                 "%s: the dataset has no usable pair (%s; the first: %s)", dataset->dir, skipped,
                  (const char *) dataset->warnings->pdata[0]);
   return FALSE;
 }
@@ -333,7 +347,8 @@ wp_dataset_open (const char *dir,
     return NULL;
   length = g_mapped_file_get_length (mapped);
   if (length > WP_DATASET_MAX_BYTES) {
-    g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: %" G_GSIZE_FORMAT " bytes, more than the limit of %" G_GUINT64_FORMAT,
+    g_set_error (error, WP_ERROR, WP_ERROR_DATASET,
+                 "%s: %" G_GSIZE_FORMAT " bytes, more than the limit of %" G_GUINT64_FORMAT,
                  dataset->file, length, WP_DATASET_MAX_BYTES);
     return NULL;
   }
@@ -341,7 +356,8 @@ wp_dataset_open (const char *dir,
   if (length > 0)
     memcpy (contents, g_mapped_file_get_contents (mapped), length);
   contents[length] = '\0';
-  dataset->checksum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) contents, length);
+  dataset->checksum =
+    g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) contents, length);
   /* With the length given, a NUL byte is invalid too: the lines after it would vanish unseen. */
   if (!g_utf8_validate (contents, (gssize) length, NULL)) {
     g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: not valid UTF-8 text", dataset->file);
@@ -354,11 +370,13 @@ wp_dataset_open (const char *dir,
     if (text[0] == '\0')
       continue;
     if (strlen (text) > WP_DATASET_MAX_LINE) {
-      skip (dataset, WP_SKIP_BAD_LINE, "%s line %u: longer than %d bytes", dataset->file, i + 1, WP_DATASET_MAX_LINE);
+      skip (dataset, WP_SKIP_BAD_LINE, "%s line %u: longer than %d bytes", dataset->file, i + 1,
+            WP_DATASET_MAX_LINE);
       continue;
     }
     if (dataset->pairs->len >= WP_DATASET_MAX_PAIRS) {
-      g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: more than %d pairs", dataset->file, WP_DATASET_MAX_PAIRS);
+      g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: more than %d pairs", dataset->file,
+                   WP_DATASET_MAX_PAIRS);
       return NULL;
     }
     if (is_jsonl)
@@ -450,7 +468,8 @@ wp_dataset_describe_skipped (const WpDataset *dataset)
   for (int r = 0, listed = 0; r < WP_SKIP_N_REASONS; r++) {
     if (dataset->n_skipped[r] == 0)
       continue;
-    g_string_append_printf (text, "%s %u %s", listed++ > 0 ? "," : "", dataset->n_skipped[r], names[r][dataset->n_skipped[r] != 1]);
+    g_string_append_printf (text, "%s %u %s", listed++ > 0 ? "," : "", dataset->n_skipped[r],
+                            names[r][dataset->n_skipped[r] != 1]);
   }
   return g_string_free (text, FALSE);
 }
@@ -508,7 +527,8 @@ wp_dataset_check_images (WpDataset    *dataset,
     WpPair *pair = &g_array_index (dataset->pairs, WpPair, i);
 
     if (job.problems[i] != NULL) {
-      skip (dataset, WP_SKIP_BAD_IMAGE, "%s line %u: %s", dataset->file, pair->line, job.problems[i]);
+      skip (dataset, WP_SKIP_BAD_IMAGE, "%s line %u: %s", dataset->file, pair->line,
+            job.problems[i]);
       pair_clear (pair);
       g_free (job.problems[i]);
     } else {
@@ -563,10 +583,12 @@ wp_dataset_load_batch (const WpDataset        *dataset,
     if (image == NULL)
       return FALSE;
     if (augment != NULL)
-      wp_augment_image (image, config, augment, !wp_caption_has_sides (pair->caption), seeds[b], out);
+      wp_augment_image (image, config, augment, !wp_caption_has_sides (pair->caption), seeds[b],
+                        out);
     else
       wp_image_preprocess (image, config, out, NULL);
-    lengths[b] = wp_tokenizer_encode (model->tokenizer, pair->caption, encoded + (gsize) b * K, NULL, K);
+    lengths[b] =
+      wp_tokenizer_encode (model->tokenizer, pair->caption, encoded + (gsize) b * K, NULL, K);
     longest = MAX (longest, lengths[b]);
   }
   for (int b = 0; b < B; b++) {
@@ -613,8 +635,9 @@ wp_dataset_get_vocabulary_coverage (const WpDataset      *dataset,
   memset (coverage, 0, sizeof *coverage);
   coverage->split = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; i < dataset->pairs->len; i++) {
-    const WpPair  *pair = wp_dataset_get_pair (dataset, i);
-    const int      n = wp_tokenizer_encode (model->tokenizer, pair->caption, ids, word_of_token, K + 1);
+    const WpPair *pair = wp_dataset_get_pair (dataset, i);
+    const int     n =
+      wp_tokenizer_encode (model->tokenizer, pair->caption, ids, word_of_token, K + 1);
     const gboolean truncated = n > K;
     const int      limit = truncated ? K - 1 : n - 1;
 

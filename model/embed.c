@@ -11,7 +11,8 @@ wp_embed_image (const WpModel *model,
                 const WpImage *image)
 {
   const WpClipConfig *config = &model->config;
-  const int           S = config->image_size, P = wp_clip_config_n_patches (config), E = config->projection_dim;
+  const int           S = config->image_size, P = wp_clip_config_n_patches (config),
+            E = config->projection_dim;
   g_autoptr (WpVisionState) state = wp_vision_state_new (config, 1);
   g_autofree float *pixels = g_new (float, (gsize) 3 * S * S);
   WpImageEmbedding *out = g_new0 (WpImageEmbedding, 1);

@@ -31,7 +31,8 @@ wp_encoder_state_bytes (const WpTowerConfig *tower,
                         int                  max_B,
                         int                  max_T)
 {
-  return sizeof (float) * (layer_floats (tower, max_B, max_T) * tower->n_layers + scratch_floats (tower, max_B, max_T));
+  return sizeof (float) * (layer_floats (tower, max_B, max_T) * tower->n_layers +
+                           scratch_floats (tower, max_B, max_T));
 }
 
 void
@@ -68,7 +69,8 @@ wp_encoder_state_init (WpEncoderState      *state,
     a->act = p, p += N * I;
     a->att = p, p += att;
   }
-  g_assert (p == state->buffer + per_layer * tower->n_layers); /* layer_floats() counts these slots */
+  g_assert (p ==
+            state->buffer + per_layer * tower->n_layers); /* layer_floats() counts these slots */
 }
 
 void
@@ -86,7 +88,8 @@ assert_kvq_adjacent (const WpLayerParams *w,
 {
   const gsize CC = (gsize) C * C;
 
-  g_assert (w->v_w == w->k_w + CC && w->q_w == w->v_w + CC && w->v_b == w->k_b + C && w->q_b == w->v_b + C);
+  g_assert (w->v_w == w->k_w + CC && w->q_w == w->v_w + CC && w->v_b == w->k_b + C &&
+            w->q_b == w->v_b + C);
 }
 
 const float *
@@ -110,13 +113,16 @@ wp_encoder_forward (WpEncoderState      *state,
     WpEncoderLayerActs  *a = &state->layers[l];
 
     assert_kvq_adjacent (w, C);
-    wp_layernorm_forward (a->ln1, a->ln1_mean, a->ln1_rstd, x, w->ln1_w, w->ln1_b, N, C, t->layer_norm_eps);
+    wp_layernorm_forward (a->ln1, a->ln1_mean, a->ln1_rstd, x, w->ln1_w, w->ln1_b, N, C,
+                          t->layer_norm_eps);
     wp_matmul_forward (a->kvq, a->ln1, w->k_w, w->k_b, N, C, 3 * C);
-    wp_attention_forward (a->attn, a->att, a->kvq + 2 * C, a->kvq, a->kvq + C, 3 * C, B, T, C, t->n_heads, causal);
+    wp_attention_forward (a->attn, a->att, a->kvq + 2 * C, a->kvq, a->kvq + C, 3 * C, B, T, C,
+                          t->n_heads, causal);
     /* out_proj lands in resid1, then the residual is added in place. */
     wp_matmul_forward (a->resid1, a->attn, w->out_w, w->out_b, N, C, C);
     wp_residual_forward (a->resid1, a->resid1, x, (gsize) N * C);
-    wp_layernorm_forward (a->ln2, a->ln2_mean, a->ln2_rstd, a->resid1, w->ln2_w, w->ln2_b, N, C, t->layer_norm_eps);
+    wp_layernorm_forward (a->ln2, a->ln2_mean, a->ln2_rstd, a->resid1, w->ln2_w, w->ln2_b, N, C,
+                          t->layer_norm_eps);
     wp_matmul_forward (a->fc1, a->ln2, w->fc1_w, w->fc1_b, N, C, I);
     wp_activation_forward (a->act, a->fc1, (gsize) N * I, t->activation);
     wp_matmul_forward (a->resid2, a->act, w->fc2_w, w->fc2_b, N, I, C);
@@ -137,8 +143,9 @@ wp_encoder_backward (WpEncoderState      *state,
 {
   const WpTowerConfig *t = &state->tower;
   const int            B = state->B, T = state->T, N = B * T, C = t->width, I = t->mlp_width;
-  const gsize          NC = (gsize) state->max_B * state->max_T * C, NI = (gsize) state->max_B * state->max_T * I;
-  float               *dresid, *dln, *dattn, *dkvq, *dfc1, *dact, *datt;
+  const gsize          NC = (gsize) state->max_B * state->max_T * C,
+              NI = (gsize) state->max_B * state->max_T * I;
+  float *dresid, *dln, *dattn, *dkvq, *dfc1, *dact, *datt;
 
   if (state->scratch == NULL)
     state->scratch = g_new (float, scratch_floats (t, state->max_B, state->max_T));
@@ -164,18 +171,20 @@ wp_encoder_backward (WpEncoderState      *state,
     wp_activation_backward (dfc1, dact, a->fc1, (gsize) N * I, t->activation);
     memset (dln, 0, (gsize) N * C * sizeof (float));
     wp_matmul_backward (dln, g->fc1_w, g->fc1_b, dfc1, a->ln2, w->fc1_w, N, C, I);
-    wp_layernorm_backward (dresid, g->ln2_w, g->ln2_b, dln, a->resid1, w->ln2_w, a->ln2_mean, a->ln2_rstd, N, C);
+    wp_layernorm_backward (dresid, g->ln2_w, g->ln2_b, dln, a->resid1, w->ln2_w, a->ln2_mean,
+                           a->ln2_rstd, N, C);
 
     /* Attention branch: dresid is now the gradient of resid1 and, through the skip, of x. */
     memset (dattn, 0, (gsize) N * C * sizeof (float));
     wp_matmul_backward (dattn, g->out_w, g->out_b, dresid, a->attn, w->out_w, N, C, C);
     memset (dkvq, 0, (gsize) 3 * N * C * sizeof (float));
-    wp_attention_backward (dkvq + 2 * C, dkvq, dkvq + C, 3 * C, datt, dattn, a->kvq + 2 * C, a->kvq, a->kvq + C, a->att, B, T, C,
-                           t->n_heads, causal);
+    wp_attention_backward (dkvq + 2 * C, dkvq, dkvq + C, 3 * C, datt, dattn, a->kvq + 2 * C, a->kvq,
+                           a->kvq + C, a->att, B, T, C, t->n_heads, causal);
     memset (dln, 0, (gsize) N * C * sizeof (float));
     assert_kvq_adjacent (g, C);
     wp_matmul_backward (dln, g->k_w, g->k_b, dkvq, a->ln1, w->k_w, N, C, 3 * C);
-    wp_layernorm_backward (dresid, g->ln1_w, g->ln1_b, dln, x, w->ln1_w, a->ln1_mean, a->ln1_rstd, N, C);
+    wp_layernorm_backward (dresid, g->ln1_w, g->ln1_b, dln, x, w->ln1_w, a->ln1_mean, a->ln1_rstd,
+                           N, C);
   }
   memcpy (dinp, dresid, (gsize) N * C * sizeof (float));
 }

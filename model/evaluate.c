@@ -55,9 +55,11 @@ wp_word_class_to_string (WpWordClass word_class)
 WpWordClass
 wp_word_class (const char *word)
 {
-  static const char *const colours[] = { "red", "green", "blue", "yellow", "purple", "orange", "pink", "white", "black", "grey", "gray", "brown" };
-  static const char *const shapes[] = { "circle", "square", "triangle", "star", "cross", "diamond",
-                                        "circles", "squares", "triangles", "stars", "crosses", "diamonds" };
+  static const char *const colours[] = { "red", "green", "blue", "yellow", "purple", "orange",
+                                         "pink", "white", "black", "grey", "gray", "brown" };
+  static const char *const shapes[] = { "circle", "square", "triangle", "star",
+                                        "cross", "diamond", "circles", "squares",
+                                        "triangles", "stars", "crosses", "diamonds" };
   static const char *const sizes[] = { "small", "big", "large", "tiny" };
   g_autofree char         *lower = NULL;
 
@@ -141,7 +143,8 @@ wp_recall_at_k (const float  *sim,
 
   g_return_val_if_fail (n_rows > 0, NAN);
   for (int r = 0; r < n_rows; r++) {
-    const int rank = wp_retrieval_rank (sim + (gsize) r * n_cols, correct + (gsize) r * n_cols, n_cols);
+    const int rank =
+      wp_retrieval_rank (sim + (gsize) r * n_cols, correct + (gsize) r * n_cols, n_cols);
 
     if (rank >= 0 && rank < k)
       hits++;
@@ -305,7 +308,8 @@ wp_region_iou (const guint8      *selected,
       gboolean       in_box = FALSE;
 
       for (guint b = 0; b < n_boxes && !in_box; b++)
-        in_box = x > boxes[b].x && x < boxes[b].x + boxes[b].w && y > boxes[b].y && y < boxes[b].y + boxes[b].h;
+        in_box = x > boxes[b].x && x < boxes[b].x + boxes[b].w && y > boxes[b].y &&
+                 y < boxes[b].y + boxes[b].h;
       if (in_map && in_box)
         inter += area;
       if (in_map || in_box)
@@ -461,8 +465,8 @@ static gboolean
 same_rectangle (const WpObject *object,
                 const WpBox    *box)
 {
-  return fabs (object->x - box->x) <= 0.5 && fabs (object->y - box->y) <= 0.5 && fabs (object->w - box->w) <= 0.5 &&
-         fabs (object->h - box->h) <= 0.5;
+  return fabs (object->x - box->x) <= 0.5 && fabs (object->y - box->y) <= 0.5 &&
+         fabs (object->w - box->w) <= 0.5 && fabs (object->h - box->h) <= 0.5;
 }
 
 /* 1 when an object of the word's (boxes, n_boxes) has a rival among the pair's objects, 0 when
@@ -543,19 +547,23 @@ localise_pair (Localisation           *loc,
     pointing_filip = wp_pointing_hit (word->filip, grid, &image->crop, group, n_group);
     pointing_sparc = wp_pointing_hit (word->sparc, grid, &image->crop, group, n_group);
     wp_region_filip (selected, word->filip, P);
-    iou_filip = wp_region_iou (selected, grid, &image->crop, image_width, image_height, group, n_group);
+    iou_filip =
+      wp_region_iou (selected, grid, &image->crop, image_width, image_height, group, n_group);
     wp_region_sparc (selected, word->sparc, P);
-    iou_sparc = wp_region_iou (selected, grid, &image->crop, image_width, image_height, group, n_group);
+    iou_sparc =
+      wp_region_iou (selected, grid, &image->crop, image_width, image_height, group, n_group);
 
     word_class = wp_word_class (lower);
     word_add (&loc->overall, pointing_filip, pointing_sparc, iou_filip, iou_sparc);
     word_add (&loc->classes[word_class], pointing_filip, pointing_sparc, iou_filip, iou_sparc);
     word_add (localisation_word (loc, lower), pointing_filip, pointing_sparc, iou_filip, iou_sparc);
-    if (pair->n_objects > 0 && (word_class == WP_WORD_CLASS_COLOUR || word_class == WP_WORD_CLASS_SHAPE)) {
+    if (pair->n_objects > 0 &&
+        (word_class == WP_WORD_CLASS_COLOUR || word_class == WP_WORD_CLASS_SHAPE)) {
       const int rival = has_rival (pair, group, n_group);
 
       if (rival >= 0)
-        word_add (&loc->rivals[word_class][rival], pointing_filip, pointing_sparc, iou_filip, iou_sparc);
+        word_add (&loc->rivals[word_class][rival], pointing_filip, pointing_sparc, iou_filip,
+                  iou_sparc);
     }
   }
   count_background_labels (loc, maps, pair);
@@ -644,7 +652,8 @@ filip_similarities (float        *i2t,
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
       /* block (P, NT) = patches_u (P, E) . tokens (NT, E)^T */
-      wp_matmul_forward (block, patches + (gsize) u * P * E, tokens + (gsize) offsets[v0] * E, NULL, P, E, NT);
+      wp_matmul_forward (block, patches + (gsize) u * P * E, tokens + (gsize) offsets[v0] * E, NULL,
+                         P, E, NT);
       for (int v = v0; v < v1; v++) {
         const int first = (int) (offsets[v] - offsets[v0]), T = (int) (offsets[v + 1] - offsets[v]);
         double    s_image = 0.0, s_text = 0.0;
@@ -803,8 +812,10 @@ fill_localisation (WpEvalResult *result,
   result->words = g_steal_pointer (&loc->words);
   result->background_patches = loc->background;
   for (int c = 0; c < WP_WORD_CLASS_N; c++)
-    result->background_label[c] = loc->background > 0 ? (double) loc->background_label[c] / loc->background : NAN;
-  result->background_label_special = loc->background > 0 ? (double) loc->background_label_special / loc->background : NAN;
+    result->background_label[c] =
+      loc->background > 0 ? (double) loc->background_label[c] / loc->background : NAN;
+  result->background_label_special =
+    loc->background > 0 ? (double) loc->background_label_special / loc->background : NAN;
 }
 
 gboolean
@@ -835,7 +846,8 @@ wp_evaluate (const WpModel       *model,
   memset (result, 0, sizeof *result);
   ev.n = indices != NULL ? n : n_dataset;
   if (ev.n == 0) {
-    g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s: no pair to evaluate", wp_dataset_get_dir (dataset));
+    g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s: no pair to evaluate",
+                 wp_dataset_get_dir (dataset));
     return FALSE;
   }
   ev.pairs = g_new (const WpPair *, ev.n);
@@ -843,7 +855,8 @@ wp_evaluate (const WpModel       *model,
     const guint index = indices != NULL ? indices[i] : i;
 
     if (index >= n_dataset) {
-      g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s: pair %u out of range (%u pairs)", wp_dataset_get_dir (dataset), index, n_dataset);
+      g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s: pair %u out of range (%u pairs)",
+                   wp_dataset_get_dir (dataset), index, n_dataset);
       g_free (ev.pairs);
       return FALSE;
     }
@@ -852,7 +865,9 @@ wp_evaluate (const WpModel       *model,
   eval_group (&ev);
   localisation_init (&loc);
   if ((gsize) ev.U * ev.V > MAX_SIMILARITIES) {
-    g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s: %u images x %u captions are too many to rank (at most %" G_GSIZE_FORMAT " pairs of them)",
+    g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
+                 "%s: %u images x %u captions are too many to rank (at most %" G_GSIZE_FORMAT
+                 " pairs of them)",
                  wp_dataset_get_dir (dataset), ev.U, ev.V, MAX_SIMILARITIES);
     goto out;
   }
@@ -873,7 +888,8 @@ wp_evaluate (const WpModel       *model,
   if (filip) {
     text_tokens = g_new (float, (gsize) token_offsets[ev.V] * E);
     for (guint v = 0; v < ev.V; v++)
-      memcpy (text_tokens + (gsize) token_offsets[v] * E, ev.texts[v]->tokens, (gsize) ev.texts[v]->n_tokens * E * sizeof (float));
+      memcpy (text_tokens + (gsize) token_offsets[v] * E, ev.texts[v]->tokens,
+              (gsize) ev.texts[v]->n_tokens * E * sizeof (float));
   }
 
   /* Images: each distinct one embedded once, its boxed pairs localised right away, and only
@@ -902,18 +918,21 @@ wp_evaluate (const WpModel       *model,
       /* Same key, different text ("A red circle"): the maps need this caption's own words. */
       if (strcmp (pair->caption, ev.pairs[ev.text_first[v]]->caption) != 0)
         own = wp_embed_text (model, pair->caption);
-      localise_pair (&loc, model, pair, embedding, image->width, image->height, own != NULL ? own : ev.texts[v]);
+      localise_pair (&loc, model, pair, embedding, image->width, image->height,
+                     own != NULL ? own : ev.texts[v]);
     }
     memcpy (image_global + (gsize) u * E, embedding->global, E * sizeof (float));
     if (filip)
-      memcpy (image_patches + (gsize) u * P * E, embedding->patches, (gsize) P * E * sizeof (float));
+      memcpy (image_patches + (gsize) u * P * E, embedding->patches,
+              (gsize) P * E * sizeof (float));
   }
 
   /* Similarities: i2t (U, V), t2i (V, U). */
   i2t = g_new (float, (gsize) ev.U *ev.V);
   t2i = g_new (float, (gsize) ev.V *ev.U);
   if (filip) {
-    if (!filip_similarities (i2t, t2i, image_patches, text_tokens, token_offsets, (int) ev.U, (int) ev.V, P, E, cancellable, error))
+    if (!filip_similarities (i2t, t2i, image_patches, text_tokens, token_offsets, (int) ev.U,
+                             (int) ev.V, P, E, cancellable, error))
       goto out;
   } else {
     wp_matmul_forward (i2t, image_global, text_global, NULL, (int) ev.U, E, (int) ev.V);
@@ -926,8 +945,10 @@ wp_evaluate (const WpModel       *model,
   result->pairs = ev.n;
   result->images = ev.U;
   result->texts = ev.V;
-  recalls (&result->i2t_r1, &result->i2t_r5, &result->i2t_r10, i2t, (int) ev.U, (int) ev.V, ev.image_offsets, ev.image_members, ev.text_of);
-  recalls (&result->t2i_r1, &result->t2i_r5, &result->t2i_r10, t2i, (int) ev.V, (int) ev.U, ev.text_offsets, ev.text_members, ev.image_of);
+  recalls (&result->i2t_r1, &result->i2t_r5, &result->i2t_r10, i2t, (int) ev.U, (int) ev.V,
+           ev.image_offsets, ev.image_members, ev.text_of);
+  recalls (&result->t2i_r1, &result->t2i_r5, &result->t2i_r10, t2i, (int) ev.V, (int) ev.U,
+           ev.text_offsets, ev.text_members, ev.image_of);
   fill_localisation (result, &loc);
   ok = TRUE;
 

@@ -12,7 +12,8 @@ wp_image_new (int width,
 {
   WpImage *image = g_new0 (WpImage, 1);
 
-  g_return_val_if_fail (width > 0 && height > 0 && width <= WP_IMAGE_MAX_SIDE && height <= WP_IMAGE_MAX_SIDE, NULL);
+  g_return_val_if_fail (
+    width > 0 && height > 0 && width <= WP_IMAGE_MAX_SIDE && height <= WP_IMAGE_MAX_SIDE, NULL);
 
   image->width = width;
   image->height = height;
@@ -38,7 +39,8 @@ png_header_size (const guint8 *data,
   static const guint8 signature[] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
   guint32             w, h;
 
-  if (len < 24 || memcmp (data, signature, sizeof signature) != 0 || memcmp (data + 12, "IHDR", 4) != 0)
+  if (len < 24 || memcmp (data, signature, sizeof signature) != 0 ||
+      memcmp (data + 12, "IHDR", 4) != 0)
     return FALSE;
   w = (guint32) data[16] << 24 | (guint32) data[17] << 16 | (guint32) data[18] << 8 | data[19];
   h = (guint32) data[20] << 24 | (guint32) data[21] << 16 | (guint32) data[22] << 8 | data[23];
@@ -112,7 +114,8 @@ jpeg_huffman_tables_valid (const guint8 *data,
         for (gsize c = 0; c < n_components; c++) {
           const guint td = data[i + 6 + 2 * c] >> 4, ta = data[i + 6 + 2 * c] & 15;
 
-          if ((dc && (td > 3 || !(defined & (1u << td)))) || (ac && (ta > 3 || !(defined & (1u << (4 + ta))))))
+          if ((dc && (td > 3 || !(defined & (1u << td)))) ||
+              (ac && (ta > 3 || !(defined & (1u << (4 + ta))))))
             return FALSE;
         }
       }
@@ -164,43 +167,55 @@ wp_image_load_from_memory (const guint8 *data,
   unsigned char *pixels;
 
   if (len == 0 || len > G_MAXINT) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: %s", name, len == 0 ? "empty file, not an image" : "file too large");
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: %s", name,
+                 len == 0 ? "empty file, not an image" : "file too large");
     return NULL;
   }
   /* Before stbi_info, which reads the tables in front of the frame header. */
   if (!jpeg_huffman_tables_valid (data, len)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: not a readable image (a JPEG scan with an undefined Huffman table, or one of more than 256 codes)", name);
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
+                 "%s: not a readable image (a JPEG scan with an undefined Huffman table, or one of "
+                 "more than 256 codes)",
+                 name);
     return NULL;
   }
   if (!pnm_header_valid (data, len)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: not a readable image (a PNM header number of more than 9 digits)", name);
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
+                 "%s: not a readable image (a PNM header number of more than 9 digits)", name);
     return NULL;
   }
   /* Check the size in the header before stb allocates for it. stb refuses PNGs above its own
    * limit inside stbi_info, so read a PNG's IHDR ourselves to say why. */
-  if (!png_header_size (data, len, &width, &height) && !stbi_info_from_memory (data, (int) len, &width, &height, &channels)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: not a readable image (%s)", name, stbi_failure_reason ());
+  if (!png_header_size (data, len, &width, &height) &&
+      !stbi_info_from_memory (data, (int) len, &width, &height, &channels)) {
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: not a readable image (%s)", name,
+                 stbi_failure_reason ());
     return NULL;
   }
   if (width < 1 || height < 1 || width > WP_IMAGE_MAX_SIDE || height > WP_IMAGE_MAX_SIDE) {
-    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED, "%s: image of %d x %d pixels exceeds the %d-pixel limit per side", name,
-                 width, height, WP_IMAGE_MAX_SIDE);
+    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
+                 "%s: image of %d x %d pixels exceeds the %d-pixel limit per side", name, width,
+                 height, WP_IMAGE_MAX_SIDE);
     return NULL;
   }
   if ((gint64) width * height > WP_IMAGE_MAX_PIXELS) {
-    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED, "%s: image of %d x %d pixels exceeds the limit of %d million pixels", name,
-                 width, height, WP_IMAGE_MAX_PIXELS / 1000000);
+    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
+                 "%s: image of %d x %d pixels exceeds the limit of %d million pixels", name, width,
+                 height, WP_IMAGE_MAX_PIXELS / 1000000);
     return NULL;
   }
   /* stb_image 2.27 converts a 16-bit PNM to RGB in a buffer sized for 8 bits and reads past it
    * (found by tests/fuzz/fuzz-image.c; fixed in 2.28): refused, from the maximum in its header. */
-  if (data[0] == 'P' && len >= 2 && (data[1] == '5' || data[1] == '6') && stbi_is_16_bit_from_memory (data, (int) len)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED, "%s: 16-bit PNM images are not supported", name);
+  if (data[0] == 'P' && len >= 2 && (data[1] == '5' || data[1] == '6') &&
+      stbi_is_16_bit_from_memory (data, (int) len)) {
+    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED, "%s: 16-bit PNM images are not supported",
+                 name);
     return NULL;
   }
   pixels = stbi_load_from_memory (data, (int) len, &width, &height, &channels, 3);
   if (pixels == NULL) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: cannot decode image (%s)", name, stbi_failure_reason ());
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: cannot decode image (%s)", name,
+                 stbi_failure_reason ());
     return NULL;
   }
   image = g_new0 (WpImage, 1);
@@ -219,8 +234,8 @@ wp_image_load (const char *path,
 
   if (file == NULL)
     return NULL;
-  return wp_image_load_from_memory ((const guint8 *) g_mapped_file_get_contents (file), g_mapped_file_get_length (file), path,
-                                    error);
+  return wp_image_load_from_memory ((const guint8 *) g_mapped_file_get_contents (file),
+                                    g_mapped_file_get_length (file), path, error);
 }
 
 /* PIL's bicubic kernel (a = -0.5). */
@@ -259,7 +274,8 @@ compute_weights (int      n_in,
 
   for (int i = 0; i < n_window; i++) {
     const double center = (window + i + 0.5) * scale;
-    int          lo = (int) floor (center - support + 0.5), hi = (int) floor (center + support + 0.5);
+    int          lo = (int) floor (center - support + 0.5);
+    int          hi = (int) floor (center + support + 0.5);
     double       total = 0.0;
 
     lo = MAX (lo, 0);
@@ -305,7 +321,8 @@ resample_axis (const guint8 *src,
   g_autofree int    *first = NULL;
   g_autofree int    *count = NULL;
   g_autofree double *weights = NULL;
-  const int          taps = compute_weights (n_in, n_out, window, n_window, &first, &count, &weights);
+  const int          taps =
+    compute_weights (n_in, n_out, window, n_window, &first, &count, &weights);
 
   for (int line = 0; line < n_lines; line++) {
     for (int i = 0; i < n_window; i++) {
@@ -338,10 +355,10 @@ resize_window (const WpImage *image,
   WpImage *out = wp_image_new (crop_width, crop_height);
 
   /* Rows first, then columns, rounding to 8 bits in between as PIL does for RGB images. */
-  resample_axis (image->rgb, horizontal->rgb, image->width, width, left, crop_width, image->height, 3,
-                 (gsize) image->width * 3, 3, (gsize) crop_width * 3);
-  resample_axis (horizontal->rgb, out->rgb, image->height, height, top, crop_height, crop_width, (gsize) crop_width * 3, 3,
-                 (gsize) crop_width * 3, 3);
+  resample_axis (image->rgb, horizontal->rgb, image->width, width, left, crop_width, image->height,
+                 3, (gsize) image->width * 3, 3, (gsize) crop_width * 3);
+  resample_axis (horizontal->rgb, out->rgb, image->height, height, top, crop_height, crop_width,
+                 (gsize) crop_width * 3, 3, (gsize) crop_width * 3, 3);
   return out;
 }
 
@@ -358,7 +375,8 @@ wp_image_crop (const WpImage *image,
   g_return_val_if_fail (x + width <= image->width && y + height <= image->height, NULL);
   out = wp_image_new (width, height);
   for (int row = 0; row < height; row++)
-    memcpy (out->rgb + (gsize) row * width * 3, image->rgb + ((gsize) (y + row) * image->width + x) * 3, (gsize) width * 3);
+    memcpy (out->rgb + (gsize) row * width * 3,
+            image->rgb + ((gsize) (y + row) * image->width + x) * 3, (gsize) width * 3);
   return out;
 }
 

@@ -80,7 +80,8 @@ check_text (const char *key,
   *utf8 = FALSE;
   for (const guchar *p = (const guchar *) value; *p != '\0'; p++) {
     if ((*p < 0x20 && *p != '\n') || *p == 0x7f) {
-      g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "PNG text '%s' holds a control character", key);
+      g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "PNG text '%s' holds a control character",
+                   key);
       return FALSE;
     }
     *utf8 = *utf8 || *p > 0x7f;

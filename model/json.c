@@ -26,7 +26,8 @@ wp_json_parser_load (JsonParser *parser,
     case '[':
     case '{':
       if (++depth > WP_JSON_MAX_DEPTH) {
-        g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "JSON nested more than %d levels deep", WP_JSON_MAX_DEPTH);
+        g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "JSON nested more than %d levels deep",
+                     WP_JSON_MAX_DEPTH);
         return FALSE;
       }
       /* A container's first element; each comma adds one more. An empty container counts one
@@ -45,14 +46,16 @@ wp_json_parser_load (JsonParser *parser,
     case '/':
     case '\'':
       g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
-                   "not valid JSON: '%c' outside a string at byte %" G_GSIZE_FORMAT " (comments and single quotes are not JSON)",
+                   "not valid JSON: '%c' outside a string at byte %" G_GSIZE_FORMAT
+                   " (comments and single quotes are not JSON)",
                    text[i], i);
       return FALSE;
     default:
       break;
     }
     if (n_values > max_values) {
-      g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "more than %" G_GSIZE_FORMAT " JSON values", max_values);
+      g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "more than %" G_GSIZE_FORMAT " JSON values",
+                   max_values);
       return FALSE;
     }
   }

@@ -151,8 +151,8 @@ skinny_matmul_blocks (gpointer data,
   for (gsize b = first; b < end; b++) {
     const int o0 = (int) b * a->cols, n = MIN (a->cols, a->OC - o0);
 
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, a->N, n, a->C, 1.0f, a->inp, a->C, a->weight + (gsize) o0 * a->C, a->C,
-                 a->beta, a->out + o0, a->OC);
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, a->N, n, a->C, 1.0f, a->inp, a->C,
+                 a->weight + (gsize) o0 * a->C, a->C, a->beta, a->out + o0, a->OC);
   }
 }
 
@@ -178,10 +178,12 @@ wp_matmul_forward (float       *out,
     const int    n_blocks = (OC + max_cols - 1) / max_cols;
     SkinnyMatmul a = { out, inp, weight, N, C, OC, (OC + n_blocks - 1) / n_blocks, beta };
 
-    wp_parallel_for (n_blocks, MAX (4 * BLAS_SERIAL_MNK / ((gsize) N * C * a.cols), 1), skinny_matmul_blocks, &a);
+    wp_parallel_for (n_blocks, MAX (4 * BLAS_SERIAL_MNK / ((gsize) N * C * a.cols), 1),
+                     skinny_matmul_blocks, &a);
     return;
   }
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, beta,
+               out, OC);
 }
 
 typedef struct {
@@ -230,12 +232,15 @@ wp_matmul_backward (float       *dinp,
 {
   /* beta = 1: sgemm adds the product to what the gradients already hold. */
   if (dinp != NULL)
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
-  cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C,
+                 1.0f, dinp, C);
+  cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f,
+               dweight, C);
   if (dbias != NULL) {
     ColumnSums a = { dbias, dout, N, OC };
 
-    wp_parallel_for ((gsize) (OC + 3) / 4, MAX ((gsize) GRAIN_ELEMENTS / MAX ((gsize) N * 4, 1), 1), column_sums_range, &a);
+    wp_parallel_for ((gsize) (OC + 3) / 4, MAX ((gsize) GRAIN_ELEMENTS / MAX ((gsize) N * 4, 1), 1),
+                     column_sums_range, &a);
   }
 }
 
@@ -282,7 +287,10 @@ layernorm_forward_rows (gpointer data,
     for (int c = 0; c < C4; c += 4)
       store4 (y + c, (load4 (x + c) - vm) * vs * load4 (a->weight + c) + load4 (a->bias + c));
     if (k > 0)
-      store_tail (y + C4, (load_tail (x + C4, k) - vm) * vs * load_tail (a->weight + C4, k) + load_tail (a->bias + C4, k), k);
+      store_tail (y + C4,
+                  (load_tail (x + C4, k) - vm) * vs * load_tail (a->weight + C4, k) +
+                    load_tail (a->bias + C4, k),
+                  k);
     a->mean[n] = m;
     a->rstd[n] = s;
   }
@@ -349,7 +357,8 @@ layernorm_backward_rows (gpointer data,
     }
     if (k > 0) {
       /* The tail's missing lanes have g = 0 and add nothing to either sum. */
-      layernorm_quad (load_tail (x + C4, k), load_tail (dy + C4, k), load_tail (w + C4, k), m, s, &g, &xhat);
+      layernorm_quad (load_tail (x + C4, k), load_tail (dy + C4, k), load_tail (w + C4, k), m, s,
+                      &g, &xhat);
       sum_g = add_wide (sum_g, g);
       sum_g_xhat = add_wide (sum_g_xhat, g * xhat);
     }
@@ -360,7 +369,8 @@ layernorm_backward_rows (gpointer data,
       store4 (dx + c, load4 (dx + c) + s * (g - mean_g - xhat * mean_g_xhat));
     }
     if (k > 0) {
-      layernorm_quad (load_tail (x + C4, k), load_tail (dy + C4, k), load_tail (w + C4, k), m, s, &g, &xhat);
+      layernorm_quad (load_tail (x + C4, k), load_tail (dy + C4, k), load_tail (w + C4, k), m, s,
+                      &g, &xhat);
       store_tail (dx + C4, load_tail (dx + C4, k) + s * (g - mean_g - xhat * mean_g_xhat), k);
     }
   }
@@ -416,7 +426,8 @@ wp_layernorm_backward (float       *dinp,
   LayerNormBackward a = { dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C };
 
   wp_parallel_for (N, row_grain (C), layernorm_backward_rows, &a);
-  wp_parallel_for ((gsize) (C + 3) / 4, MAX ((gsize) GRAIN_ELEMENTS / MAX ((gsize) N * 4, 1), 1), layernorm_backward_columns, &a);
+  wp_parallel_for ((gsize) (C + 3) / 4, MAX ((gsize) GRAIN_ELEMENTS / MAX ((gsize) N * 4, 1), 1),
+                   layernorm_backward_columns, &a);
 }
 
 /* quick_gelu's sigmoid(1.702 x) of four lanes. */
@@ -506,11 +517,15 @@ activation_backward_range (gpointer data,
   gsize i = first;
 
   for (; i + 4 <= end; i += 4)
-    store4 (a->out + i, load4 (a->out + i) + quick_gelu_backward (load4 (a->inp + i), load4 (a->dout + i)));
+    store4 (a->out + i,
+            load4 (a->out + i) + quick_gelu_backward (load4 (a->inp + i), load4 (a->dout + i)));
   if (i < end) {
     const int k = (int) (end - i);
 
-    store_tail (a->out + i, load_tail (a->out + i, k) + quick_gelu_backward (load_tail (a->inp + i, k), load_tail (a->dout + i, k)), k);
+    store_tail (a->out + i,
+                load_tail (a->out + i, k) +
+                  quick_gelu_backward (load_tail (a->inp + i, k), load_tail (a->dout + i, k)),
+                k);
   }
 }
 
@@ -650,10 +665,12 @@ attention_forward_heads (gpointer data,
 
       /* Scores of queries t0 .. t0 + rows - 1: (rows, HS) . (T, HS)^T, the head's columns read in
        * place; then their softmax and weighted values (rows, T) . (T, HS). */
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, rows, T, HS, scale, a->q + head + (gsize) t0 * a->ld, a->ld, a->k + head,
-                   a->ld, 0.0f, att + (gsize) t0 * T, T);
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, rows, T, HS, scale,
+                   a->q + head + (gsize) t0 * a->ld, a->ld, a->k + head, a->ld, 0.0f,
+                   att + (gsize) t0 * T, T);
       softmax_rows (&softmax, t0, t0 + rows);
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, HS, T, 1.0f, att + (gsize) t0 * T, T, a->v + head, a->ld, 0.0f,
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, HS, T, 1.0f,
+                   att + (gsize) t0 * T, T, a->v + head, a->ld, 0.0f,
                    a->out + head_out + (gsize) t0 * C, C);
     }
   }
@@ -672,7 +689,16 @@ wp_attention_forward (float       *out,
                       int          NH,
                       gboolean     causal)
 {
-  Attention a = { .out = out, .att = att, .q = q, .k = k, .v = v, .ld = ld, .T = T, .C = C, .NH = NH, .causal = causal };
+  Attention a = { .out = out,
+                  .att = att,
+                  .q = q,
+                  .k = k,
+                  .v = v,
+                  .ld = ld,
+                  .T = T,
+                  .C = C,
+                  .NH = NH,
+                  .causal = causal };
 
   wp_parallel_for ((gsize) B * NH, attention_grain (T, C / NH), attention_forward_heads, &a);
 }
@@ -734,17 +760,19 @@ attention_backward_heads (gpointer data,
       const gsize q0 = head + (gsize) t0 * ld, dout0 = head_out + (gsize) t0 * C;
       SoftmaxRows softmax = { d, p, T, a->causal };
 
-      /* dP (rows, T) = dout (rows, HS) . v (T, HS)^T; dv (T, HS) += P^T (T, rows) . dout (rows, HS). */
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, rows, T, HS, 1.0f, a->dout + dout0, C, a->v + head, ld, 0.0f,
-                   d + (gsize) t0 * T, T);
-      cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, rows, 1.0f, p + (gsize) t0 * T, T, a->dout + dout0, C, 1.0f,
-                   a->dv + head, ld);
+      /* dP (rows, T) = dout (rows, HS) . v (T, HS)^T; dv (T, HS) += P^T (T, rows) . dout (rows,
+       * HS). */
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, rows, T, HS, 1.0f, a->dout + dout0, C,
+                   a->v + head, ld, 0.0f, d + (gsize) t0 * T, T);
+      cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, rows, 1.0f, p + (gsize) t0 * T,
+                   T, a->dout + dout0, C, 1.0f, a->dv + head, ld);
       softmax_backward_rows (&softmax, t0, t0 + rows);
-      /* dq (rows, HS) += scale dS (rows, T) . k (T, HS); dk (T, HS) += scale dS^T (T, rows) . q (rows, HS). */
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, HS, T, scale, d + (gsize) t0 * T, T, a->k + head, ld, 1.0f,
-                   a->dq + q0, ld);
-      cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, rows, scale, d + (gsize) t0 * T, T, a->q + q0, ld, 1.0f,
-                   a->dk + head, ld);
+      /* dq (rows, HS) += scale dS (rows, T) . k (T, HS); dk (T, HS) += scale dS^T (T, rows) . q
+       * (rows, HS). */
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, HS, T, scale,
+                   d + (gsize) t0 * T, T, a->k + head, ld, 1.0f, a->dq + q0, ld);
+      cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, rows, scale, d + (gsize) t0 * T,
+                   T, a->q + q0, ld, 1.0f, a->dk + head, ld);
     }
   }
 }
@@ -766,9 +794,20 @@ wp_attention_backward (float       *dq,
                        int          NH,
                        gboolean     causal)
 {
-  Attention a = {
-    .probs = att, .q = q, .k = k, .v = v, .dq = dq, .dk = dk, .dv = dv, .datt = datt_scratch, .dout = dout, .ld = ld, .T = T, .C = C, .NH = NH, .causal = causal
-  };
+  Attention a = { .probs = att,
+                  .q = q,
+                  .k = k,
+                  .v = v,
+                  .dq = dq,
+                  .dk = dk,
+                  .dv = dv,
+                  .datt = datt_scratch,
+                  .dout = dout,
+                  .ld = ld,
+                  .T = T,
+                  .C = C,
+                  .NH = NH,
+                  .causal = causal };
 
   wp_parallel_for ((gsize) B * NH, attention_grain (T, C / NH), attention_backward_heads, &a);
 }

@@ -61,12 +61,14 @@ guint64
 wp_loss_state_bytes (const WpClipConfig *config,
                      int                 max_B)
 {
-  const guint64 B = max_B, E = config->projection_dim, P = wp_clip_config_n_patches (config), K = config->context_length;
+  const guint64 B = max_B, E = config->projection_dim, P = wp_clip_config_n_patches (config),
+                K = config->context_length;
   const guint64 p = config->patch_size, Cv = config->vision.width, Ct = config->text.width;
-  const guint64 towers =
-    wp_encoder_state_bytes (&config->vision, max_B, (int) P + 1) + wp_encoder_state_bytes (&config->text, max_B, (int) K);
+  const guint64 towers = wp_encoder_state_bytes (&config->vision, max_B, (int) P + 1) +
+                         wp_encoder_state_bytes (&config->text, max_B, (int) K);
   /* Patch pixels, the towers' other (B, T, C) buffers and their gradients, the embeddings. */
-  const guint64 rest = sizeof (float) * (B * P * 3 * p * p + 8 * B * (P + 1) * Cv + 8 * B * K * Ct + 4 * B * (P + K) * E);
+  const guint64 rest = sizeof (float) * (B * P * 3 * p * p + 8 * B * (P + 1) * Cv + 8 * B * K * Ct +
+                                         4 * B * (P + K) * E);
 
   return towers + rest;
 }
@@ -78,14 +80,17 @@ wp_loss_state_check_fits (const WpClipConfig *config,
 {
   const long    pages = sysconf (_SC_PHYS_PAGES), page_size = sysconf (_SC_PAGESIZE);
   const guint64 needed = wp_loss_state_bytes (config, max_B);
-  const guint64 physical = pages > 0 && page_size > 0 ? (guint64) pages * (guint64) page_size : G_MAXUINT64;
+  const guint64 physical =
+    pages > 0 && page_size > 0 ? (guint64) pages * (guint64) page_size : G_MAXUINT64;
 
   if (needed <= physical)
     return TRUE;
   g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
-               "a batch of %d pairs with %d patches an image needs about %.1f GiB for its activations, more than this "
+               "a batch of %d pairs with %d patches an image needs about %.1f GiB for its "
+               "activations, more than this "
                "machine's %.1f GiB of memory: lower the batch, or raise the patch size",
-               max_B, wp_clip_config_n_patches (config), needed / 1073741824.0, physical / 1073741824.0);
+               max_B, wp_clip_config_n_patches (config), needed / 1073741824.0,
+               physical / 1073741824.0);
   return FALSE;
 }
 
@@ -94,7 +99,8 @@ wp_loss_state_new (const WpClipConfig *config,
                    int                 max_B)
 {
   WpLossState *s = g_new0 (WpLossState, 1);
-  const gsize  B = max_B, E = config->projection_dim, P = wp_clip_config_n_patches (config), K = config->context_length;
+  const gsize  B = max_B, E = config->projection_dim, P = wp_clip_config_n_patches (config),
+              K = config->context_length;
 
   s->max_B = max_B;
   s->vision = wp_vision_state_new (config, max_B);
@@ -177,10 +183,13 @@ gather (WpLossState *s,
 
   for (int b = 0; b < B; b++) {
     memcpy (s->img_raw + (gsize) b * E, vout + (gsize) b * (P + 1) * E, (gsize) E * sizeof (float));
-    memcpy (s->txt_raw + (gsize) b * E, tout + ((gsize) b * T + lengths[b] - 1) * E, (gsize) E * sizeof (float));
-    memcpy (s->patches + (gsize) b * P * E, vout + ((gsize) b * (P + 1) + 1) * E, (gsize) P * E * sizeof (float));
+    memcpy (s->txt_raw + (gsize) b * E, tout + ((gsize) b * T + lengths[b] - 1) * E,
+            (gsize) E * sizeof (float));
+    memcpy (s->patches + (gsize) b * P * E, vout + ((gsize) b * (P + 1) + 1) * E,
+            (gsize) P * E * sizeof (float));
     memset (s->tokens + (gsize) b * K * E, 0, (gsize) K * E * sizeof (float));
-    memcpy (s->tokens + (gsize) b * K * E, tout + (gsize) b * T * E, (gsize) lengths[b] * E * sizeof (float));
+    memcpy (s->tokens + (gsize) b * K * E, tout + (gsize) b * T * E,
+            (gsize) lengths[b] * E * sizeof (float));
   }
   wp_l2_normalize_rows (s->img, s->img_norm, s->img_raw, B, E);
   wp_l2_normalize_rows (s->txt, s->txt_norm, s->txt_raw, B, E);
@@ -202,11 +211,12 @@ wp_loss_compute (const WpModel       *model,
                  GError             **error)
 {
   const WpClipConfig *config = &model->config;
-  const int           E = config->projection_dim, P = wp_clip_config_n_patches (config), K = config->context_length;
-  const float         logit_scale = *model->p.logit_scale;
-  const gboolean      backward = grads != NULL;
-  float               dscale_global = 0.0f, dscale_fine = 0.0f;
-  float               weight_global = 1.0f, weight_fine = 1.0f;
+  const int           E = config->projection_dim, P = wp_clip_config_n_patches (config),
+            K = config->context_length;
+  const float    logit_scale = *model->p.logit_scale;
+  const gboolean backward = grads != NULL;
+  float          dscale_global = 0.0f, dscale_fine = 0.0f;
+  float          weight_global = 1.0f, weight_fine = 1.0f;
 
   g_return_val_if_fail (B >= 1 && B <= s->max_B && T >= 1 && T <= K, FALSE);
 
@@ -225,16 +235,19 @@ wp_loss_compute (const WpModel       *model,
   }
   switch (options->objective) {
   case WP_OBJECTIVE_CLIP:
-    parts->clip = wp_loss_clip (s->img, s->txt, logit_scale, B, E, backward ? s->dimg : NULL, s->dtxt, &dscale_global);
+    parts->clip = wp_loss_clip (s->img, s->txt, logit_scale, B, E, backward ? s->dimg : NULL,
+                                s->dtxt, &dscale_global);
     parts->total = parts->clip;
     break;
   case WP_OBJECTIVE_FILIP:
-    parts->filip = wp_loss_filip (s->patches_unit, s->tokens_unit, lengths, logit_scale, options->filip_patch_fraction, B, P, K, E,
-                                  backward ? s->dpatches_unit : NULL, s->dtokens_unit, &dscale_fine);
+    parts->filip = wp_loss_filip (
+      s->patches_unit, s->tokens_unit, lengths, logit_scale, options->filip_patch_fraction, B, P, K,
+      E, backward ? s->dpatches_unit : NULL, s->dtokens_unit, &dscale_fine);
     parts->total = parts->filip;
     if (options->filip_global > 0.0f) {
       weight_global = options->filip_global;
-      parts->clip = wp_loss_clip (s->img, s->txt, logit_scale, B, E, backward ? s->dimg : NULL, s->dtxt, &dscale_global);
+      parts->clip = wp_loss_clip (s->img, s->txt, logit_scale, B, E, backward ? s->dimg : NULL,
+                                  s->dtxt, &dscale_global);
       parts->total += weight_global * parts->clip;
     }
     break;
@@ -242,15 +255,16 @@ wp_loss_compute (const WpModel       *model,
   default:
     weight_global = options->lambda_global;
     weight_fine = options->lambda_fine;
-    parts->clip = wp_loss_clip (s->img, s->txt, logit_scale, B, E, backward ? s->dimg : NULL, s->dtxt, &dscale_global);
+    parts->clip = wp_loss_clip (s->img, s->txt, logit_scale, B, E, backward ? s->dimg : NULL,
+                                s->dtxt, &dscale_global);
     parts->fine = wp_loss_sparc_fine (s->patches, s->tokens, lengths, logit_scale, B, P, K, E,
                                       backward ? s->dpatches : NULL, s->dtokens, &dscale_fine);
     parts->total = weight_global * parts->clip + weight_fine * parts->fine;
     break;
   }
   if (!isfinite (parts->total)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_NOT_FINITE, "the %s loss is not finite (%g)", wp_objective_to_string (options->objective),
-                 parts->total);
+    g_set_error (error, WP_ERROR, WP_ERROR_NOT_FINITE, "the %s loss is not finite (%g)",
+                 wp_objective_to_string (options->objective), parts->total);
     return FALSE;
   }
   if (!backward)
@@ -273,15 +287,18 @@ wp_loss_compute (const WpModel       *model,
     float *dpatch = s->dpatches + (gsize) b * P * E;
     float *dtoken = s->dtokens + (gsize) b * K * E;
 
-    wp_l2_normalize_rows_backward (dv, s->dimg + (gsize) b * E, s->img_raw + (gsize) b * E, s->img_norm + b, 1, E);
+    wp_l2_normalize_rows_backward (dv, s->dimg + (gsize) b * E, s->img_raw + (gsize) b * E,
+                                   s->img_norm + b, 1, E);
     wp_residual_forward (dv + E, dv + E, dpatch, (gsize) P * E);
-    wp_l2_normalize_rows_backward (dv + E, s->dpatches_unit + (gsize) b * P * E, s->patches + (gsize) b * P * E,
-                                   s->patches_norm + (gsize) b * P, P, E);
+    wp_l2_normalize_rows_backward (dv + E, s->dpatches_unit + (gsize) b * P * E,
+                                   s->patches + (gsize) b * P * E, s->patches_norm + (gsize) b * P,
+                                   P, E);
     wp_residual_forward (dt, dt, dtoken, (gsize) lengths[b] * E);
-    wp_l2_normalize_rows_backward (dt, s->dtokens_unit + (gsize) b * K * E, s->tokens + (gsize) b * K * E,
-                                   s->tokens_norm + (gsize) b * K, lengths[b], E);
-    wp_l2_normalize_rows_backward (dt + (gsize) (lengths[b] - 1) * E, s->dtxt + (gsize) b * E, s->txt_raw + (gsize) b * E,
-                                   s->txt_norm + b, 1, E);
+    wp_l2_normalize_rows_backward (dt, s->dtokens_unit + (gsize) b * K * E,
+                                   s->tokens + (gsize) b * K * E, s->tokens_norm + (gsize) b * K,
+                                   lengths[b], E);
+    wp_l2_normalize_rows_backward (dt + (gsize) (lengths[b] - 1) * E, s->dtxt + (gsize) b * E,
+                                   s->txt_raw + (gsize) b * E, s->txt_norm + b, 1, E);
   }
   wp_vision_backward (model, s->vision, s->dvision, grads);
   wp_text_backward (model, s->text, s->dtext, grads);

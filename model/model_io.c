@@ -61,9 +61,11 @@ add_encoder_layers (SpecBuilder         *b,
     /* k, v and q weights one after the other, then their biases: one (3C, C) matrix and one (3C)
      * vector, so the encoder computes the three projections as one product (model.h). */
     for (gsize i = 0; i < G_N_ELEMENTS (projections); i++)
-      add_spec (b, TRUE, 2, SHAPE (C, C), "%s.encoder.layers.%d.self_attn.%s.weight", tower, l, projections[i]);
+      add_spec (b, TRUE, 2, SHAPE (C, C), "%s.encoder.layers.%d.self_attn.%s.weight", tower, l,
+                projections[i]);
     for (gsize i = 0; i < G_N_ELEMENTS (projections); i++)
-      add_spec (b, FALSE, 1, SHAPE (C), "%s.encoder.layers.%d.self_attn.%s.bias", tower, l, projections[i]);
+      add_spec (b, FALSE, 1, SHAPE (C), "%s.encoder.layers.%d.self_attn.%s.bias", tower, l,
+                projections[i]);
     add_spec (b, TRUE, 2, SHAPE (C, C), "%s.encoder.layers.%d.self_attn.out_proj.weight", tower, l);
     add_spec (b, FALSE, 1, SHAPE (C), "%s.encoder.layers.%d.self_attn.out_proj.bias", tower, l);
     add_spec (b, FALSE, 1, SHAPE (C), "%s.encoder.layers.%d.layer_norm1.weight", tower, l);
@@ -88,8 +90,10 @@ wp_tensor_specs_new (const WpClipConfig *config,
   const gint64 Ct = config->text.width, Cv = config->vision.width, E = config->projection_dim;
   const gint64 p = config->patch_size, P = wp_clip_config_n_patches (config);
 
-  add_spec (&b, FALSE, 2, SHAPE (config->vocab_size, Ct), "text_model.embeddings.token_embedding.weight");
-  add_spec (&b, FALSE, 2, SHAPE (config->context_length, Ct), "text_model.embeddings.position_embedding.weight");
+  add_spec (&b, FALSE, 2, SHAPE (config->vocab_size, Ct),
+            "text_model.embeddings.token_embedding.weight");
+  add_spec (&b, FALSE, 2, SHAPE (config->context_length, Ct),
+            "text_model.embeddings.position_embedding.weight");
   add_encoder_layers (&b, "text_model", &config->text);
   add_spec (&b, FALSE, 1, SHAPE (Ct), "text_model.final_layer_norm.weight");
   add_spec (&b, FALSE, 1, SHAPE (Ct), "text_model.final_layer_norm.bias");
@@ -125,10 +129,10 @@ init_layer_views (WpLayerParams      *layer,
                   float              *base,
                   guint              *i)
 {
-  float **order[] = {
-    &layer->k_w, &layer->v_w, &layer->q_w, &layer->k_b, &layer->v_b, &layer->q_b, &layer->out_w, &layer->out_b,
-    &layer->ln1_w, &layer->ln1_b, &layer->fc1_w, &layer->fc1_b, &layer->fc2_w, &layer->fc2_b, &layer->ln2_w, &layer->ln2_b
-  };
+  float **order[] = { &layer->k_w, &layer->v_w, &layer->q_w, &layer->k_b,
+                      &layer->v_b, &layer->q_b, &layer->out_w, &layer->out_b,
+                      &layer->ln1_w, &layer->ln1_b, &layer->fc1_w, &layer->fc1_b,
+                      &layer->fc2_w, &layer->fc2_b, &layer->ln2_w, &layer->ln2_b };
 
   for (gsize k = 0; k < G_N_ELEMENTS (order); k++)
     *order[k] = base + specs[(*i)++].offset;
@@ -176,7 +180,8 @@ model_new (const WpClipConfig *config,
   if (!wp_clip_config_validate (config, error))
     return NULL;
   if (wp_tokenizer_get_n_vocab (tokenizer) > config->vocab_size) {
-    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "the tokenizer has %d tokens but text_config.vocab_size is %d",
+    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE,
+                 "the tokenizer has %d tokens but text_config.vocab_size is %d",
                  wp_tokenizer_get_n_vocab (tokenizer), config->vocab_size);
     return NULL;
   }
@@ -191,7 +196,8 @@ alloc_params (WpModel *model,
 {
   model->params = g_try_new0 (float, model->n_params);
   if (model->params == NULL) {
-    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "cannot allocate %" G_GSIZE_FORMAT " parameters", model->n_params);
+    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "cannot allocate %" G_GSIZE_FORMAT " parameters",
+                 model->n_params);
     return FALSE;
   }
   wp_params_init_views (&model->p, &model->config, model->specs, model->params);
@@ -201,7 +207,8 @@ alloc_params (WpModel *model,
 static gboolean
 is_layer_norm (const char *name)
 {
-  return strstr (name, "layer_norm") != NULL || strstr (name, "layrnorm") != NULL || strstr (name, "layernorm") != NULL;
+  return strstr (name, "layer_norm") != NULL || strstr (name, "layrnorm") != NULL ||
+         strstr (name, "layernorm") != NULL;
 }
 
 WpModel *
@@ -276,14 +283,16 @@ check_layout (const WpModel       *model,
     const WpSafetensorsTensor *tensor = wp_safetensors_lookup (st, spec->name);
 
     if (tensor == NULL) {
-      g_set_error (error, WP_ERROR, WP_ERROR_MISSING, "%s: tensor '%s' is missing", path, spec->name);
+      g_set_error (error, WP_ERROR, WP_ERROR_MISSING, "%s: tensor '%s' is missing", path,
+                   spec->name);
       return FALSE;
     }
     if (!shape_matches (spec, tensor)) {
       g_autofree char *got = shape_to_string (tensor->ndim, tensor->shape);
       g_autofree char *want = shape_to_string (spec->ndim, spec->shape);
 
-      g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "%s: tensor '%s' has shape %s, expected %s", path, spec->name, got, want);
+      g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "%s: tensor '%s' has shape %s, expected %s",
+                   path, spec->name, got, want);
       return FALSE;
     }
   }
@@ -296,8 +305,9 @@ check_layout (const WpModel       *model,
     for (guint k = 0; !known && k < model->n_specs; k++)
       known = strcmp (name, model->specs[k].name) == 0;
     if (!known) {
-      g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "%s: unexpected tensor '%s' (config.json describes a different model)",
-                   path, name);
+      g_set_error (error, WP_ERROR, WP_ERROR_SHAPE,
+                   "%s: unexpected tensor '%s' (config.json describes a different model)", path,
+                   name);
       return FALSE;
     }
   }
@@ -314,7 +324,8 @@ read_layout (const WpModel       *model,
   for (guint i = 0; i < model->n_specs; i++) {
     const WpTensorSpec *spec = &model->specs[i];
 
-    if (!wp_safetensors_read_f32 (st, wp_safetensors_lookup (st, spec->name), buffer + spec->offset, TRUE, error))
+    if (!wp_safetensors_read_f32 (st, wp_safetensors_lookup (st, spec->name), buffer + spec->offset,
+                                  TRUE, error))
       return FALSE;
   }
   return TRUE;
@@ -331,7 +342,8 @@ parse_step (WpModel             *model,
   if (step == NULL)
     return TRUE;
   if (!g_ascii_string_to_unsigned (step, 10, 0, G_MAXINT64, &value, NULL)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: metadata wordpatch.step '%s' is not a step number",
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
+                 "%s: metadata wordpatch.step '%s' is not a step number",
                  wp_safetensors_get_path (st), step);
     return FALSE;
   }
@@ -357,7 +369,8 @@ load_folder (const char *dir,
   config_file = g_mapped_file_new (config_path, FALSE, error);
   if (config_file == NULL)
     return NULL;
-  if (!wp_clip_config_parse (&config, g_mapped_file_get_contents (config_file), g_mapped_file_get_length (config_file), error)) {
+  if (!wp_clip_config_parse (&config, g_mapped_file_get_contents (config_file),
+                             g_mapped_file_get_length (config_file), error)) {
     g_prefix_error (error, "%s: ", config_path);
     return NULL;
   }
@@ -365,7 +378,9 @@ load_folder (const char *dir,
     g_autofree char *bin_path = g_build_filename (dir, "pytorch_model.bin", NULL);
 
     g_set_error (error, WP_ERROR, WP_ERROR_MISSING, "%s: no model.safetensors%s", dir,
-                 g_file_test (bin_path, G_FILE_TEST_EXISTS) ? " (pytorch_model.bin is not read: save the model with safe_serialization=True)" : "");
+                 g_file_test (bin_path, G_FILE_TEST_EXISTS)
+                   ? " (pytorch_model.bin is not read: save the model with safe_serialization=True)"
+                   : "");
     return NULL;
   }
   tokenizer = wp_tokenizer_new_from_files (vocab_path, merges_path, error);
@@ -394,7 +409,8 @@ require_metadata (const WpSafetensors *st,
 
   if (value == NULL)
     g_set_error (error, WP_ERROR, WP_ERROR_MISSING,
-                 "%s: a single-file model needs metadata \"%s\" (config, vocab and merges embedded); or give the model's folder",
+                 "%s: a single-file model needs metadata \"%s\" (config, vocab and merges "
+                 "embedded); or give the model's folder",
                  wp_safetensors_get_path (st), key);
   return value;
 }
@@ -530,7 +546,8 @@ wp_model_save (const WpModel *model,
   merges = wp_tokenizer_get_merges_txt (model->tokenizer, &merges_len);
   g_hash_table_insert (metadata, "format", g_strdup ("pt"));
   if (model->step > 0)
-    g_hash_table_insert (metadata, "wordpatch.step", g_strdup_printf ("%" G_GINT64_FORMAT, model->step));
+    g_hash_table_insert (metadata, "wordpatch.step",
+                         g_strdup_printf ("%" G_GINT64_FORMAT, model->step));
 
   if (g_str_has_suffix (path, ".safetensors")) {
     g_hash_table_insert (metadata, "wordpatch.config", g_strdup (config_json));
@@ -542,8 +559,8 @@ wp_model_save (const WpModel *model,
   if (g_mkdir_with_parents (path, 0755) != 0) {
     int saved_errno = errno;
 
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno), "%s: cannot create folder: %s", path,
-                 g_strerror (saved_errno));
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+                 "%s: cannot create folder: %s", path, g_strerror (saved_errno));
     return FALSE;
   }
   weights_path = g_build_filename (path, "model.safetensors", NULL);

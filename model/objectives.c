@@ -62,11 +62,13 @@ wp_loss_clip (const float *img,
   g_autofree double *dlogits_t = backward ? g_new (double, BB) : NULL;
   double             loss;
 
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, B, B, E, 1.0f, img, E, txt, E, 0.0f, dots, B);
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, B, B, E, 1.0f, img, E, txt, E, 0.0f, dots,
+               B);
   for (gsize k = 0; k < BB; k++)
     logits[k] = lambda * dots[k];
   transpose (logits_t, logits, B);
-  loss = 0.5 * cross_entropy_rows (logits, dlogits, B, 0.5) + 0.5 * cross_entropy_rows (logits_t, dlogits_t, B, 0.5);
+  loss = 0.5 * cross_entropy_rows (logits, dlogits, B, 0.5) +
+         0.5 * cross_entropy_rows (logits_t, dlogits_t, B, 0.5);
   if (!backward)
     return loss;
 
@@ -84,8 +86,10 @@ wp_loss_clip (const float *img,
         dscaled[(gsize) i * B + j] = (float) (lambda * dg);
       }
     }
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, B, 1.0f, dscaled, B, txt, E, 1.0f, dimg, E);
-    cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, B, E, B, 1.0f, dscaled, B, img, E, 1.0f, dtxt, E);
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, B, 1.0f, dscaled, B, txt, E, 1.0f,
+                 dimg, E);
+    cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, B, E, B, 1.0f, dscaled, B, img, E, 1.0f,
+                 dtxt, E);
     *dlogit_scale += (float) dscale;
   }
   return loss;
@@ -164,7 +168,8 @@ wp_loss_filip (const float *patches,
       const gsize  ij = (gsize) i * B + j;
       double       s_text = 0.0;
 
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, P, L, E, 1.0f, v, E, t, E, 0.0f, sim, L);
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, P, L, E, 1.0f, v, E, t, E, 0.0f, sim,
+                   L);
       for (int p = 0; p < P; p++) {
         const float *row = sim + (gsize) p * L;
         int          best = 0;
@@ -221,7 +226,8 @@ wp_loss_filip (const float *patches,
         float       *dt = dtokens + (gsize) j * K * E;
         const int    L = lengths[j];
         const gsize  ij = (gsize) i * B + j, ji = (gsize) j * B + i;
-        const float  g_image = (float) (lambda * da[ij] / n_kept), g_text = (float) (lambda * dc[ji] / L);
+        const float  g_image = (float) (lambda * da[ij] / n_kept),
+                    g_text = (float) (lambda * dc[ji] / L);
 
         dscale += da[ij] * a[ij] + dc[ji] * c[ji];
         for (int p = 0; p < P; p++) {
@@ -460,7 +466,8 @@ sparc_pair (const float *v,
     }
   }
   /* cross_entropy_rows returns means over the L rows; the loss wants sums. */
-  loss = L * (cross_entropy_rows (z, dz, L, weight * L) + cross_entropy_rows (zt, dzt, L, weight * L));
+  loss =
+    L * (cross_entropy_rows (z, dz, L, weight * L) + cross_entropy_rows (zt, dzt, L, weight * L));
   if (dv != NULL) {
     g_autofree double *dchat = g_new0 (double, LE);
     g_autofree double *dthat = g_new0 (double, LE);
@@ -489,8 +496,10 @@ sparc_pair (const float *v,
       const double  range = cache.range[l];
       double        mean_da = 0.0;
 
-      normalize_backward (dc + (gsize) l * E, dchat + (gsize) l * E, chat + (gsize) l * E, c_norm[l], E);
-      normalize_backward (dtd + (gsize) l * E, dthat + (gsize) l * E, that + (gsize) l * E, t_norm[l], E);
+      normalize_backward (dc + (gsize) l * E, dchat + (gsize) l * E, chat + (gsize) l * E,
+                          c_norm[l], E);
+      normalize_backward (dtd + (gsize) l * E, dthat + (gsize) l * E, that + (gsize) l * E,
+                          t_norm[l], E);
       for (int p = 0; p < P; p++) {
         da[p] = 0.0;
         for (int e = 0; e < E; e++)
@@ -549,9 +558,10 @@ wp_loss_sparc_fine (const float *patches,
   for (int b = 0; b < B; b++)
     n_tokens += lengths[b];
   for (int b = 0; b < B; b++) {
-    loss += sparc_pair (patches + (gsize) b * P * E, tokens + (gsize) b * K * E, lengths[b], P, E, lambda, 0.5 / n_tokens,
-                        dpatches != NULL ? dpatches + (gsize) b * P * E : NULL,
-                        dtokens != NULL ? dtokens + (gsize) b * K * E : NULL, &dscale);
+    loss +=
+      sparc_pair (patches + (gsize) b * P * E, tokens + (gsize) b * K * E, lengths[b], P, E, lambda,
+                  0.5 / n_tokens, dpatches != NULL ? dpatches + (gsize) b * P * E : NULL,
+                  dtokens != NULL ? dtokens + (gsize) b * K * E : NULL, &dscale);
   }
   if (dpatches != NULL)
     *dlogit_scale += (float) dscale;

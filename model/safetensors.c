@@ -63,7 +63,8 @@ static gboolean
 node_get_size (JsonNode *node,
                gint64   *value)
 {
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
+      json_node_get_value_type (node) != G_TYPE_INT64)
     return FALSE;
   *value = json_node_get_int (node);
   return *value >= 0;
@@ -84,25 +85,31 @@ parse_tensor (WpSafetensors       *st,
   gint64      begin, end;
 
   if (!JSON_NODE_HOLDS_OBJECT (node)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "tensor '%s': header entry is not an object", name);
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "tensor '%s': header entry is not an object",
+                 name);
     return FALSE;
   }
   obj = json_node_get_object (node);
   member = json_object_get_member (obj, "dtype");
-  dtype_name = member != NULL && JSON_NODE_HOLDS_VALUE (member) && json_node_get_value_type (member) == G_TYPE_STRING ? json_node_get_string (member) : NULL;
+  dtype_name = member != NULL && JSON_NODE_HOLDS_VALUE (member) &&
+                   json_node_get_value_type (member) == G_TYPE_STRING
+                 ? json_node_get_string (member)
+                 : NULL;
   if (dtype_name == NULL) {
     g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "tensor '%s': missing \"dtype\" string", name);
     return FALSE;
   }
   if (!dtype_from_name (dtype_name, &tensor->dtype, &element_size)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED, "tensor '%s': unknown dtype '%s'", name, dtype_name);
+    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED, "tensor '%s': unknown dtype '%s'", name,
+                 dtype_name);
     return FALSE;
   }
   member = json_object_get_member (obj, "shape");
   shape = member != NULL && JSON_NODE_HOLDS_ARRAY (member) ? json_node_get_array (member) : NULL;
   if (shape == NULL || json_array_get_length (shape) > WP_SAFETENSORS_MAX_DIMS) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "tensor '%s': \"shape\" must be an array of at most %d sizes",
-                 name, WP_SAFETENSORS_MAX_DIMS);
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
+                 "tensor '%s': \"shape\" must be an array of at most %d sizes", name,
+                 WP_SAFETENSORS_MAX_DIMS);
     return FALSE;
   }
   tensor->ndim = (int) json_array_get_length (shape);
@@ -111,7 +118,8 @@ parse_tensor (WpSafetensors       *st,
 
     if (!node_get_size (json_array_get_element (shape, d), &dim) ||
         !g_size_checked_mul (&numel, numel, (gsize) dim)) {
-      g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "tensor '%s': invalid shape dimension %d", name, d);
+      g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "tensor '%s': invalid shape dimension %d",
+                   name, d);
       return FALSE;
     }
     tensor->shape[d] = dim;
@@ -121,20 +129,22 @@ parse_tensor (WpSafetensors       *st,
   if (offsets == NULL || json_array_get_length (offsets) != 2 ||
       !node_get_size (json_array_get_element (offsets, 0), &begin) ||
       !node_get_size (json_array_get_element (offsets, 1), &end) || begin > end) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "tensor '%s': \"data_offsets\" must be [begin, end] with begin <= end", name);
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
+                 "tensor '%s': \"data_offsets\" must be [begin, end] with begin <= end", name);
     return FALSE;
   }
   if ((guint64) end > st->data_size) {
     g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
-                 "tensor '%s': data ends at byte %" G_GINT64_FORMAT " but the file holds only %" G_GSIZE_FORMAT
-                 " data bytes (truncated file?)",
+                 "tensor '%s': data ends at byte %" G_GINT64_FORMAT
+                 " but the file holds only %" G_GSIZE_FORMAT " data bytes (truncated file?)",
                  name, end, st->data_size);
     return FALSE;
   }
-  if (!g_size_checked_mul (&expected_bytes, numel, element_size) || expected_bytes != (gsize) (end - begin)) {
+  if (!g_size_checked_mul (&expected_bytes, numel, element_size) ||
+      expected_bytes != (gsize) (end - begin)) {
     g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
-                 "tensor '%s': %" G_GINT64_FORMAT " data bytes do not match its shape and dtype %s", name,
-                 end - begin, dtype_name);
+                 "tensor '%s': %" G_GINT64_FORMAT " data bytes do not match its shape and dtype %s",
+                 name, end - begin, dtype_name);
     return FALSE;
   }
   tensor->name = g_string_chunk_insert (st->strings, name);
@@ -161,7 +171,8 @@ parse_metadata (WpSafetensors *st,
   json_object_iter_init (&iter, json_node_get_object (node));
   while (json_object_iter_next (&iter, &key, &value)) {
     if (!JSON_NODE_HOLDS_VALUE (value) || json_node_get_value_type (value) != G_TYPE_STRING) {
-      g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "\"__metadata__\" value of '%s' is not a string", key);
+      g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
+                   "\"__metadata__\" value of '%s' is not a string", key);
       return FALSE;
     }
     g_hash_table_insert (st->metadata, g_strdup (key), g_strdup (json_node_get_string (value)));
@@ -187,7 +198,8 @@ parse_header (WpSafetensors *st,
     return FALSE;
   }
   /* json-glib accepts blank input and gives no root. */
-  if (json_parser_get_root (parser) == NULL || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
+  if (json_parser_get_root (parser) == NULL ||
+      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
     g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "header is not a JSON object");
     return FALSE;
   }
@@ -230,7 +242,8 @@ wp_safetensors_open (const char *path,
   bytes = (const guint8 *) g_mapped_file_get_contents (st->mapped);
   size = g_mapped_file_get_length (st->mapped);
   if (size < 8) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: file of %" G_GSIZE_FORMAT " bytes is too short for a safetensors header",
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
+                 "%s: file of %" G_GSIZE_FORMAT " bytes is too short for a safetensors header",
                  path, size);
     return NULL;
   }
@@ -238,7 +251,8 @@ wp_safetensors_open (const char *path,
     header_len = (header_len << 8) | bytes[i];
   if (header_len > WP_SAFETENSORS_MAX_HEADER || header_len > size - 8) {
     g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
-                 "%s: header length %" G_GUINT64_FORMAT " exceeds the file (%" G_GSIZE_FORMAT " bytes) or the %d MiB limit",
+                 "%s: header length %" G_GUINT64_FORMAT " exceeds the file (%" G_GSIZE_FORMAT
+                 " bytes) or the %d MiB limit",
                  path, header_len, size, WP_SAFETENSORS_MAX_HEADER >> 20);
     return NULL;
   }
@@ -354,14 +368,16 @@ wp_safetensors_read_f32 (const WpSafetensors       *st,
     break;
   case WP_DTYPE_OTHER:
   default:
-    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED, "%s: tensor '%s' has dtype %s; only F32, F16 and BF16 can be read",
-                 st->path, tensor->name, tensor->dtype_name);
+    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
+                 "%s: tensor '%s' has dtype %s; only F32, F16 and BF16 can be read", st->path,
+                 tensor->name, tensor->dtype_name);
     return FALSE;
   }
   if (reject_non_finite) {
     for (gsize i = 0; i < tensor->numel; i++) {
       if (!isfinite (out[i])) {
-        g_set_error (error, WP_ERROR, WP_ERROR_NOT_FINITE, "%s: tensor '%s' holds a non-finite value at element %" G_GSIZE_FORMAT,
+        g_set_error (error, WP_ERROR, WP_ERROR_NOT_FINITE,
+                     "%s: tensor '%s' holds a non-finite value at element %" G_GSIZE_FORMAT,
                      st->path, tensor->name, i);
         return FALSE;
       }
@@ -470,8 +486,8 @@ wp_safetensors_write (const char               *path,
   if (file == NULL) {
     int saved_errno = errno;
 
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno), "%s: cannot create: %s", tmp_path,
-                 g_strerror (saved_errno));
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+                 "%s: cannot create: %s", tmp_path, g_strerror (saved_errno));
     return FALSE;
   }
   ok = write_all (file, len_bytes, 8) && write_all (file, header, header_len);
@@ -489,16 +505,17 @@ wp_safetensors_write (const char               *path,
     int saved_errno = errno;
 
     g_unlink (tmp_path);
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno), "%s: write failed: %s", path,
-                 g_strerror (saved_errno));
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno), "%s: write failed: %s",
+                 path, g_strerror (saved_errno));
     return FALSE;
   }
   if (g_rename (tmp_path, path) != 0) {
     int saved_errno = errno;
 
     g_unlink (tmp_path);
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno), "%s: cannot rename the written file into place: %s",
-                 path, g_strerror (saved_errno));
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+                 "%s: cannot rename the written file into place: %s", path,
+                 g_strerror (saved_errno));
     return FALSE;
   }
   return TRUE;

@@ -20,19 +20,20 @@
 #include "wordpatch/error.h"
 #include "wordpatch/rng.h"
 
-#define SUPERSAMPLE       4
-#define MIN_VISIBLE       0.6
-#define MAX_VERTICES      12
-#define MAX_GROUPS        2
-#define N_TRAIN_BGS       4
-#define N_TEST_BGS        6
-#define HELD_OUT_FORCED   0.7 /* test scenes drawn to caption a held-out pair */
-#define PLACE_ATTEMPTS    40  /* placements tried before a distractor is dropped */
-#define PLAN_ATTEMPTS     20  /* plans tried before falling back to one object */
-#define BG_CONTRAST       0.3 /* RGB distance between the background and every object's fill */
-#define HALF_DIAGONAL     0.7072
-#define RELATION_GAP      0.03 /* of the side: the gap between related objects along the axis */
-#define RELATION_ACROSS   0.6  /* of the half extents' sum: the most their centres are offset across it */
+#define SUPERSAMPLE     4
+#define MIN_VISIBLE     0.6
+#define MAX_VERTICES    12
+#define MAX_GROUPS      2
+#define N_TRAIN_BGS     4
+#define N_TEST_BGS      6
+#define HELD_OUT_FORCED 0.7 /* test scenes drawn to caption a held-out pair */
+#define PLACE_ATTEMPTS  40  /* placements tried before a distractor is dropped */
+#define PLAN_ATTEMPTS   20  /* plans tried before falling back to one object */
+#define BG_CONTRAST     0.3 /* RGB distance between the background and every object's fill */
+#define HALF_DIAGONAL   0.7072
+#define RELATION_GAP    0.03 /* of the side: the gap between related objects along the axis */
+#define RELATION_ACROSS \
+  0.6 /* of the half extents' sum: the most their centres are offset across it */
 #define DEFAULT_SIZE      64
 #define DEFAULT_SEED      1
 #define MIN_IMAGE_DIGITS  6
@@ -245,7 +246,14 @@ hsv_to_rgb (double  h,
   const int    sector = (int) hh;
   const double f = hh - sector;
   const double p = v * (1.0 - s), q = v * (1.0 - s * f), t = v * (1.0 - s * (1.0 - f));
-  const double table[6][3] = { { v, t, p }, { q, v, p }, { p, v, t }, { p, q, v }, { t, p, v }, { v, p, q } };
+  const double table[6][3] = {
+    { v, t, p },
+    { q, v, p },
+    { p, v, t },
+    { p, q, v },
+    { t, p, v },
+    { v, p, q },
+  };
 
   memcpy (rgb, table[CLAMP (sector, 0, 5)], sizeof table[0]);
 }
@@ -530,7 +538,8 @@ place_object (Object *object,
 }
 
 /* a REL b holds without doubt: their extents do not overlap along the axis (with a gap) but
- * largely overlap across it, so that no other relation holds too ("left of" is not also "above"). */
+ * largely overlap across it, so that no other relation holds too ("left of" is not also "above").
+ */
 static gboolean
 relation_holds (const Object *a,
                 const Object *b,
@@ -1143,8 +1152,8 @@ wp_shapes_scene_new (const WpShapesOptions *options,
   g_return_val_if_fail (options != NULL, NULL);
   g_return_val_if_fail (options->size >= WP_SHAPES_MIN_SIZE && options->size <= WP_SHAPES_MAX_SIZE,
                         NULL);
-  g_return_val_if_fail (options->split == WP_SHAPES_SPLIT_TRAIN || options->split == WP_SHAPES_SPLIT_TEST,
-                        NULL);
+  g_return_val_if_fail (
+    options->split == WP_SHAPES_SPLIT_TRAIN || options->split == WP_SHAPES_SPLIT_TEST, NULL);
 
   S = options->size;
 
@@ -1258,9 +1267,10 @@ wp_shapes_scene_to_json (const WpShapesScene *scene,
     g_string_append_printf (line,
                             "%s{\"colour\": \"%s\", \"shape\": \"%s\", \"size\": \"%s\", "
                             "\"captioned\": %s, \"x\": %d, \"y\": %d, \"w\": %d, \"h\": %d}",
-                            k > 0 ? ", " : "", colour_names[object->colour], shape_names[object->shape],
-                            object->big ? "big" : "small", object->captioned ? "true" : "false",
-                            object->x, object->y, object->w, object->h);
+                            k > 0 ? ", " : "", colour_names[object->colour],
+                            shape_names[object->shape], object->big ? "big" : "small",
+                            object->captioned ? "true" : "false", object->x, object->y, object->w,
+                            object->h);
   }
   g_string_append (line, "]}");
   return g_string_free (line, FALSE);

@@ -91,12 +91,13 @@ wp_text_forward (const WpModel *model,
       float    *x = s->embed + ((gsize) b * T + t) * C;
 
       g_return_if_fail (id >= 0 && id < config->vocab_size);
-      wp_residual_forward (x, w->token_embedding + (gsize) id * C, w->text_position + (gsize) t * C, C);
+      wp_residual_forward (x, w->token_embedding + (gsize) id * C, w->text_position + (gsize) t * C,
+                           C);
     }
   }
   hidden = wp_encoder_forward (&s->encoder, w->text_layers, s->embed, B, T, TRUE);
-  wp_layernorm_forward (s->final_ln, s->final_mean, s->final_rstd, hidden, w->final_ln_w, w->final_ln_b, B * T, C,
-                        config->text.layer_norm_eps);
+  wp_layernorm_forward (s->final_ln, s->final_mean, s->final_rstd, hidden, w->final_ln_w,
+                        w->final_ln_b, B * T, C, config->text.layer_norm_eps);
   wp_matmul_forward (s->output, s->final_ln, w->text_projection, NULL, B * T, C, E);
 }
 
@@ -123,18 +124,21 @@ wp_text_backward (const WpModel *model,
     s->dnormed = g_new (float, BKC);
   }
   memset (s->dnormed, 0, (gsize) B * T * C * sizeof (float));
-  wp_matmul_backward (s->dnormed, grads->text_projection, NULL, doutput, s->final_ln, w->text_projection, B * T, C, E);
+  wp_matmul_backward (s->dnormed, grads->text_projection, NULL, doutput, s->final_ln,
+                      w->text_projection, B * T, C, E);
   memset (s->dhidden, 0, (gsize) B * T * C * sizeof (float));
-  wp_layernorm_backward (s->dhidden, grads->final_ln_w, grads->final_ln_b, s->dnormed, hidden, w->final_ln_w, s->final_mean,
-                         s->final_rstd, B * T, C);
-  wp_encoder_backward (&s->encoder, w->text_layers, grads->text_layers, s->embed, s->dhidden, s->dnormed, TRUE);
+  wp_layernorm_backward (s->dhidden, grads->final_ln_w, grads->final_ln_b, s->dnormed, hidden,
+                         w->final_ln_w, s->final_mean, s->final_rstd, B * T, C);
+  wp_encoder_backward (&s->encoder, w->text_layers, grads->text_layers, s->embed, s->dhidden,
+                       s->dnormed, TRUE);
   for (int b = 0; b < B; b++) {
     for (int t = 0; t < T; t++) {
       const float *d = s->dnormed + ((gsize) b * T + t) * C;
       float       *dtoken = grads->token_embedding + (gsize) s->ids[(gsize) b * T + t] * C;
 
       wp_residual_forward (dtoken, dtoken, d, C);
-      wp_residual_forward (grads->text_position + (gsize) t * C, grads->text_position + (gsize) t * C, d, C);
+      wp_residual_forward (grads->text_position + (gsize) t * C,
+                           grads->text_position + (gsize) t * C, d, C);
     }
   }
 }

@@ -368,8 +368,8 @@ tokenizer_new (const char *vocab_json,
   }
   if (merges_len > MERGES_MAX_BYTES) {
     g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
-                 "%s: %" G_GSIZE_FORMAT " bytes, more than the limit of %d", merges_name, merges_len,
-                 MERGES_MAX_BYTES);
+                 "%s: %" G_GSIZE_FORMAT " bytes, more than the limit of %d", merges_name,
+                 merges_len, MERGES_MAX_BYTES);
     return NULL;
   }
 
@@ -1103,7 +1103,8 @@ best_pair (GPtrArray *words,
     const LearnWord *word = g_ptr_array_index (words, w);
 
     for (guint i = 0; i + 1 < word->symbols->len; i++) {
-      char *pair = g_strconcat (g_ptr_array_index (word->symbols, i), " ", g_ptr_array_index (word->symbols, i + 1), NULL);
+      char *pair = g_strconcat (g_ptr_array_index (word->symbols, i), " ",
+                                g_ptr_array_index (word->symbols, i + 1), NULL);
       guint count = GPOINTER_TO_UINT (g_hash_table_lookup (counts, pair)) + word->count;
 
       g_hash_table_replace (counts, pair, GUINT_TO_POINTER (count));
@@ -1134,7 +1135,8 @@ apply_merge (GPtrArray  *words,
     GPtrArray *symbols = ((LearnWord *) g_ptr_array_index (words, w))->symbols;
 
     for (guint i = 0; i + 1 < symbols->len; i++) {
-      if (strcmp (g_ptr_array_index (symbols, i), left) == 0 && strcmp (g_ptr_array_index (symbols, i + 1), right) == 0) {
+      if (strcmp (g_ptr_array_index (symbols, i), left) == 0 &&
+          strcmp (g_ptr_array_index (symbols, i + 1), right) == 0) {
         char *merged = g_strconcat (left, right, NULL);
 
         g_free (g_ptr_array_index (symbols, i));
@@ -1158,7 +1160,8 @@ collect_words (const char *const *texts,
                const gunichar     byte_char[256])
 {
   g_autoptr (GHashTable) counts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_autoptr (GRegex) regex = g_regex_new (WORD_PATTERN, G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, NULL);
+  g_autoptr (GRegex) regex =
+    g_regex_new (WORD_PATTERN, G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, NULL);
   GPtrArray     *words = g_ptr_array_new_with_free_func (learn_word_free);
   GHashTableIter iter;
   gpointer       key, value;
@@ -1172,7 +1175,8 @@ collect_words (const char *const *texts,
     while (g_match_info_matches (match)) {
       char *word = g_match_info_fetch (match, 0);
 
-      g_hash_table_replace (counts, word, GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (counts, word)) + 1));
+      g_hash_table_replace (
+        counts, word, GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (counts, word)) + 1));
       g_match_info_next (match, NULL);
     }
     g_match_info_free (match);
@@ -1193,7 +1197,8 @@ collect_words (const char *const *texts,
       char utf8[8] = { 0 };
 
       g_unichar_to_utf8 (byte_char[(guint8) text[b]], utf8);
-      g_ptr_array_add (word->symbols, b + 1 == len ? g_strconcat (utf8, END_OF_WORD, NULL) : g_strdup (utf8));
+      g_ptr_array_add (word->symbols,
+                       b + 1 == len ? g_strconcat (utf8, END_OF_WORD, NULL) : g_strdup (utf8));
     }
     g_ptr_array_add (words, word);
   }
@@ -1221,7 +1226,9 @@ wp_tokenizer_learn (const char *const *texts,
   char            *left, *right;
 
   if (vocab_size < 514 || vocab_size > WP_TOKENIZER_MAX_VOCAB) {
-    g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "vocabulary size %d must be between 514 (the byte symbols and the start and end tokens) and %d",
+    g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
+                 "vocabulary size %d must be between 514 (the byte symbols and the start and end "
+                 "tokens) and %d",
                  vocab_size, WP_TOKENIZER_MAX_VOCAB);
     return NULL;
   }
@@ -1268,5 +1275,6 @@ wp_tokenizer_learn (const char *const *texts,
   root = json_builder_get_root (builder);
   json_generator_set_root (generator, root);
   vocab_json = json_generator_to_data (generator, NULL);
-  return wp_tokenizer_new_from_data (vocab_json, strlen (vocab_json), merges->str, merges->len, error);
+  return wp_tokenizer_new_from_data (vocab_json, strlen (vocab_json), merges->str, merges->len,
+                                     error);
 }

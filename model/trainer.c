@@ -135,7 +135,8 @@ static const struct {
   { "patch_size", FIELD_INT, G_STRUCT_OFFSET (WpTrainSettings, patch_size), TRUE },
   { "lambda_global", FIELD_FLOAT, G_STRUCT_OFFSET (WpTrainSettings, loss.lambda_global) },
   { "lambda_fine", FIELD_FLOAT, G_STRUCT_OFFSET (WpTrainSettings, loss.lambda_fine) },
-  { "filip_patch_fraction", FIELD_FLOAT, G_STRUCT_OFFSET (WpTrainSettings, loss.filip_patch_fraction), TRUE },
+  { "filip_patch_fraction", FIELD_FLOAT,
+    G_STRUCT_OFFSET (WpTrainSettings, loss.filip_patch_fraction), TRUE },
   { "filip_global", FIELD_FLOAT, G_STRUCT_OFFSET (WpTrainSettings, loss.filip_global), TRUE },
   { "epochs", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, epochs) },
   { "batch", FIELD_INT, G_STRUCT_OFFSET (WpTrainSettings, batch) },
@@ -151,8 +152,10 @@ static const struct {
   { "holdout", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, holdout) },
   { "eval_max", FIELD_INT, G_STRUCT_OFFSET (WpTrainSettings, eval_max) },
   { "augment", FIELD_BOOL, G_STRUCT_OFFSET (WpTrainSettings, augment) },
-  { "crop_scale_min", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, augment_options.crop_scale_min) },
-  { "crop_ratio_max", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, augment_options.crop_ratio_max) },
+  { "crop_scale_min", FIELD_DOUBLE,
+    G_STRUCT_OFFSET (WpTrainSettings, augment_options.crop_scale_min) },
+  { "crop_ratio_max", FIELD_DOUBLE,
+    G_STRUCT_OFFSET (WpTrainSettings, augment_options.crop_ratio_max) },
   { "brightness", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, augment_options.brightness) },
   { "contrast", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, augment_options.contrast) },
   { "saturation", FIELD_DOUBLE, G_STRUCT_OFFSET (WpTrainSettings, augment_options.saturation) },
@@ -243,8 +246,10 @@ member (SettingsReader *r,
   if (node != NULL && JSON_NODE_HOLDS_NULL (node) && type == G_TYPE_STRING)
     return NULL;
   if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      !(json_node_get_value_type (node) == type || (type == G_TYPE_DOUBLE && json_node_get_value_type (node) == G_TYPE_INT64))) {
-    g_set_error (r->error, WP_ERROR, WP_ERROR_FORMAT, "%s: \"%s\" is missing or of the wrong type", r->path, key);
+      !(json_node_get_value_type (node) == type ||
+        (type == G_TYPE_DOUBLE && json_node_get_value_type (node) == G_TYPE_INT64))) {
+    g_set_error (r->error, WP_ERROR, WP_ERROR_FORMAT, "%s: \"%s\" is missing or of the wrong type",
+                 r->path, key);
     r->ok = FALSE;
     return NULL;
   }
@@ -328,7 +333,8 @@ settings_load (WpTrainer  *trainer,
   if (r.obj == NULL)
     return FALSE;
   if (read_int (&r, "format") != SETTINGS_FORMAT && r.ok) {
-    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED, "%s: unknown format (this version reads %d)", path, SETTINGS_FORMAT);
+    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
+                 "%s: unknown format (this version reads %d)", path, SETTINGS_FORMAT);
     return FALSE;
   }
   wp_train_settings_init (s);
@@ -366,8 +372,11 @@ settings_load (WpTrainer  *trainer,
     return FALSE;
   if (s->data_dir == NULL || trainer->fingerprint == NULL || objective == NULL || seed == NULL ||
       !wp_objective_from_string (objective, &s->loss.objective) ||
-      !g_ascii_string_to_unsigned (seed, 10, 0, G_MAXUINT64, &s->seed, NULL) || trainer->total_steps < 1 || s->batch < 1) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: \"data\", \"loss\", \"seed\", \"total_steps\" or \"batch\" is not valid", path);
+      !g_ascii_string_to_unsigned (seed, 10, 0, G_MAXUINT64, &s->seed, NULL) ||
+      trainer->total_steps < 1 || s->batch < 1) {
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
+                 "%s: \"data\", \"loss\", \"seed\", \"total_steps\" or \"batch\" is not valid",
+                 path);
     return FALSE;
   }
   return TRUE;
@@ -406,14 +415,19 @@ settings_validate (const WpTrainSettings *s,
     problem = "the batch must hold 2 to 4096 pairs (contrastive losses need negatives)";
   else if (s->steps < 0 || (s->steps == 0 && !(s->epochs > 0.0 && s->epochs <= 1e6)))
     problem = "the steps must be positive, or the epochs in (0, 1e6]";
-  else if (!(s->lr >= 0.0 && s->lr < 1e30) || !(s->warmup >= 0.0 && s->warmup <= 1.0) || !(s->weight_decay >= 0.0))
-    problem = "the learning rate, warm-up fraction (0..1) and weight decay must be non-negative numbers";
+  else if (!(s->lr >= 0.0 && s->lr < 1e30) || !(s->warmup >= 0.0 && s->warmup <= 1.0) ||
+           !(s->weight_decay >= 0.0))
+    problem =
+      "the learning rate, warm-up fraction (0..1) and weight decay must be non-negative numbers";
   else if (!(s->holdout >= 0.0 && s->holdout < 1.0))
     problem = "the held-out fraction must be in [0, 1)";
-  else if (s->save_every < 1 || s->eval_every < 0 || s->keep < 1 || s->eval_max < 1 || s->threads < 0 || s->threads > 256)
-    problem = "save-every, keep and eval-max must be at least 1, eval-every and threads not negative";
+  else if (s->save_every < 1 || s->eval_every < 0 || s->keep < 1 || s->eval_max < 1 ||
+           s->threads < 0 || s->threads > 256)
+    problem =
+      "save-every, keep and eval-max must be at least 1, eval-every and threads not negative";
   else if (s->preset != NULL && (s->vocab_size < 600 || s->vocab_size > 65536))
-    problem = "the learnt vocabulary must have 600 to 65536 tokens (512 byte symbols, merges, 2 special tokens)";
+    problem = "the learnt vocabulary must have 600 to 65536 tokens (512 byte symbols, merges, 2 "
+              "special tokens)";
   else if (!(s->loss.lambda_global >= 0.0f) || !(s->loss.lambda_fine >= 0.0f))
     problem = "the SPARC weights must be non-negative";
   else if (!(s->loss.filip_patch_fraction > 0.0f && s->loss.filip_patch_fraction <= 1.0f))
@@ -425,7 +439,8 @@ settings_validate (const WpTrainSettings *s,
   else if (s->image_size < 0 || s->patch_size < 0)
     problem = "the image and patch sizes must be positive (0: the preset's)";
   else if (s->init_model != NULL && (s->image_size > 0 || s->patch_size > 0))
-    problem = "the image and patch sizes are chosen only from scratch; a fine-tuned model keeps its own";
+    problem =
+      "the image and patch sizes are chosen only from scratch; a fine-tuned model keeps its own";
   if (problem != NULL) {
     g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s", problem);
     return FALSE;
@@ -481,7 +496,8 @@ caption_words (const char *caption)
   GPtrArray *words = g_ptr_array_new_with_free_func (g_free);
 
   for (guint i = 0; split[i] != NULL; i++) {
-    if (split[i][0] != '\0' && !g_ptr_array_find_with_equal_func (words, split[i], g_str_equal, NULL))
+    if (split[i][0] != '\0' &&
+        !g_ptr_array_find_with_equal_func (words, split[i], g_str_equal, NULL))
       g_ptr_array_add (words, g_strdup (split[i]));
   }
   return words;
@@ -502,7 +518,8 @@ index_grouping_words (WpTrainer *trainer)
     g_ptr_array_add (pair_words, g_array_new (FALSE, FALSE, sizeof (guint)));
   for (guint t = 0; t < trainer->n_train; t++) {
     const guint pair = trainer->train_indices[t];
-    g_autoptr (GPtrArray) words = caption_words (wp_dataset_get_pair (trainer->dataset, pair)->caption);
+    g_autoptr (GPtrArray) words =
+      caption_words (wp_dataset_get_pair (trainer->dataset, pair)->caption);
 
     for (guint w = 0; w < words->len; w++) {
       gpointer value;
@@ -552,7 +569,8 @@ split_dataset (WpTrainer *trainer,
   trainer->n_holdout = n_holdout;
   trainer->n_train = n - n_holdout;
   if (trainer->n_train < (guint) trainer->settings.batch) {
-    g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: %u training pairs (%u held out) are fewer than the batch of %d",
+    g_set_error (error, WP_ERROR, WP_ERROR_DATASET,
+                 "%s: %u training pairs (%u held out) are fewer than the batch of %d",
                  trainer->settings.data_dir, trainer->n_train, n_holdout, trainer->settings.batch);
     return FALSE;
   }
@@ -578,10 +596,12 @@ open_dataset (WpTrainer  *trainer,
   if (!wp_dataset_check_images (trainer->dataset, (int) g_get_num_processors (), NULL, error))
     return FALSE;
   trainer->fingerprint =
-    g_strdup_printf ("sha256:%s pairs:%u", wp_dataset_get_checksum (trainer->dataset), wp_dataset_get_n_pairs (trainer->dataset));
+    g_strdup_printf ("sha256:%s pairs:%u", wp_dataset_get_checksum (trainer->dataset),
+                     wp_dataset_get_n_pairs (trainer->dataset));
   if (expected_fingerprint != NULL && strcmp (expected_fingerprint, trainer->fingerprint) != 0) {
     g_set_error (error, WP_ERROR, WP_ERROR_DATASET,
-                 "%s: the dataset is not the one the run started with (its captions file or usable images changed)",
+                 "%s: the dataset is not the one the run started with (its captions file or usable "
+                 "images changed)",
                  trainer->settings.data_dir);
     return FALSE;
   }
@@ -619,11 +639,13 @@ new_model_from_scratch (WpTrainer *trainer,
   tokenizer = wp_tokenizer_learn (texts, trainer->n_train, trainer->settings.vocab_size, error);
   if (tokenizer == NULL)
     return NULL;
-  if (!config_from_scratch (&trainer->settings, wp_tokenizer_get_n_vocab (tokenizer), &config, error)) {
+  if (!config_from_scratch (&trainer->settings, wp_tokenizer_get_n_vocab (tokenizer), &config,
+                            error)) {
     wp_tokenizer_free (tokenizer);
     return NULL;
   }
-  return wp_model_new_random (&config, tokenizer, derive_seed (trainer->settings.seed, STREAM_INIT, 0), error);
+  return wp_model_new_random (&config, tokenizer,
+                              derive_seed (trainer->settings.seed, STREAM_INIT, 0), error);
 }
 
 /* ---- files ---- */
@@ -648,7 +670,8 @@ remove_tree (const char *path,
   if (g_remove (path) != 0 && errno != ENOENT) {
     int saved_errno = errno;
 
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno), "%s: cannot remove: %s", path, g_strerror (saved_errno));
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+                 "%s: cannot remove: %s", path, g_strerror (saved_errno));
     return FALSE;
   }
   return TRUE;
@@ -662,8 +685,8 @@ rename_or_fail (const char *from,
   if (g_rename (from, to) != 0) {
     int saved_errno = errno;
 
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno), "cannot rename %s to %s: %s", from, to,
-                 g_strerror (saved_errno));
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+                 "cannot rename %s to %s: %s", from, to, g_strerror (saved_errno));
     return FALSE;
   }
   return TRUE;
@@ -674,7 +697,8 @@ parse_checkpoint_name (const char *name)
 {
   guint64 step;
 
-  if (!g_str_has_prefix (name, "step-") || !g_ascii_string_to_unsigned (name + 5, 10, 0, G_MAXINT64, &step, NULL))
+  if (!g_str_has_prefix (name, "step-") ||
+      !g_ascii_string_to_unsigned (name + 5, 10, 0, G_MAXINT64, &step, NULL))
     return -1;
   return (gint64) step;
 }
@@ -698,7 +722,8 @@ list_checkpoints (const char *out_dir)
       g_array_append_val (steps, step);
   }
   for (guint i = 1; i < steps->len; i++) {
-    for (guint j = i; j > 0 && g_array_index (steps, gint64, j - 1) > g_array_index (steps, gint64, j); j--) {
+    for (guint j = i;
+         j > 0 && g_array_index (steps, gint64, j - 1) > g_array_index (steps, gint64, j); j--) {
       const gint64 tmp = g_array_index (steps, gint64, j);
 
       g_array_index (steps, gint64, j) = g_array_index (steps, gint64, j - 1);
@@ -737,12 +762,16 @@ write_checkpoint_files (WpTrainer  *trainer,
   g_autofree char *m_path = g_build_filename (dir, "adam_m.safetensors", NULL);
   g_autofree char *v_path = g_build_filename (dir, "adam_v.safetensors", NULL);
   g_autofree char *state_path = g_build_filename (dir, "state.json", NULL);
-  g_autofree char *state = g_strdup_printf ("{\n  \"format\": %d,\n  \"step\": %" G_GINT64_FORMAT ",\n  \"seed\": \"%" G_GUINT64_FORMAT "\"\n}\n",
-                                            SETTINGS_FORMAT, trainer->model->step, trainer->settings.seed);
+  g_autofree char *state =
+    g_strdup_printf ("{\n  \"format\": %d,\n  \"step\": %" G_GINT64_FORMAT
+                     ",\n  \"seed\": \"%" G_GUINT64_FORMAT "\"\n}\n",
+                     SETTINGS_FORMAT, trainer->model->step, trainer->settings.seed);
 
   /* state.json comes last: a folder holding it is complete. */
-  if (!wp_model_save (trainer->model, dir, error) || !wp_params_write (trainer->model, trainer->adamw->m, m_path, NULL, error) ||
-      !wp_params_write (trainer->model, trainer->adamw->v, v_path, NULL, error) || !g_file_set_contents (state_path, state, -1, error))
+  if (!wp_model_save (trainer->model, dir, error) ||
+      !wp_params_write (trainer->model, trainer->adamw->m, m_path, NULL, error) ||
+      !wp_params_write (trainer->model, trainer->adamw->v, v_path, NULL, error) ||
+      !g_file_set_contents (state_path, state, -1, error))
     return FALSE;
   fsync_dir (dir);
   return TRUE;
@@ -765,7 +794,8 @@ save_checkpoint (WpTrainer *trainer,
 
   trainer->model->step = step;
   if (g_mkdir_with_parents (root, 0755) != 0) {
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: cannot create folder: %s", root, g_strerror (errno));
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
+                 "%s: cannot create folder: %s", root, g_strerror (errno));
     return FALSE;
   }
   if (!remove_tree (tmp, error))
@@ -773,8 +803,10 @@ save_checkpoint (WpTrainer *trainer,
   if (!write_checkpoint_files (trainer, tmp, error)) {
     /* A full disk is the likely cause: give the partial copy's space back. */
     remove_tree (tmp, NULL);
-    g_prefix_error (error, "the checkpoint of step %" G_GINT64_FORMAT " was not written (the newest complete one is %s): ", step,
-                    trainer->checkpoint_dir != NULL ? trainer->checkpoint_dir : "none");
+    g_prefix_error (error,
+                    "the checkpoint of step %" G_GINT64_FORMAT
+                    " was not written (the newest complete one is %s): ",
+                    step, trainer->checkpoint_dir != NULL ? trainer->checkpoint_dir : "none");
     return FALSE;
   }
   if (g_file_test (final, G_FILE_TEST_EXISTS) && !remove_tree (final, error))
@@ -815,18 +847,21 @@ load_checkpoint (WpTrainer *trainer,
   gint64         step;
 
   for (guint i = steps->len; i > 0 && dir == NULL; i--) {
-    g_autofree char *candidate = wp_train_checkpoint_path (out, g_array_index (steps, gint64, i - 1));
+    g_autofree char *candidate =
+      wp_train_checkpoint_path (out, g_array_index (steps, gint64, i - 1));
     g_autofree char *state = g_build_filename (candidate, "state.json", NULL);
 
     if (g_file_test (state, G_FILE_TEST_EXISTS))
       dir = g_steal_pointer (&candidate);
   }
   if (dir == NULL) {
-    g_set_error (error, WP_ERROR, WP_ERROR_MISSING, "%s: the run has no complete checkpoint to resume from", out);
+    g_set_error (error, WP_ERROR, WP_ERROR_MISSING,
+                 "%s: the run has no complete checkpoint to resume from", out);
     return FALSE;
   }
   trainer->model = wp_model_load (dir, error);
-  if (trainer->model == NULL || !wp_loss_state_check_fits (&trainer->model->config, trainer->settings.batch, error))
+  if (trainer->model == NULL ||
+      !wp_loss_state_check_fits (&trainer->model->config, trainer->settings.batch, error))
     return FALSE;
   state_path = g_build_filename (dir, "state.json", NULL);
   r.obj = load_json_object (parser, state_path, error);
@@ -837,7 +872,8 @@ load_checkpoint (WpTrainer *trainer,
   if (!r.ok)
     return FALSE;
   if (step != trainer->model->step || step < 0 || step > trainer->total_steps) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: step %" G_GINT64_FORMAT " does not match the weights' step %" G_GINT64_FORMAT,
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
+                 "%s: step %" G_GINT64_FORMAT " does not match the weights' step %" G_GINT64_FORMAT,
                  state_path, step, trainer->model->step);
     return FALSE;
   }
@@ -863,7 +899,8 @@ append_metrics_line (WpTrainer  *trainer,
   gboolean         ok;
 
   if (file == NULL) {
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: cannot open: %s", path, g_strerror (errno));
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: cannot open: %s", path,
+                 g_strerror (errno));
     return FALSE;
   }
   ok = fputs (line, file) >= 0 && fputc ('\n', file) != EOF;
@@ -902,11 +939,14 @@ truncate_metrics (WpTrainer *trainer,
     g_autoptr (JsonParser) parser = json_parser_new ();
     JsonNode *root;
 
-    if (lines[i][0] == '\0' || !wp_json_parser_load (parser, lines[i], strlen (lines[i]), 4096, NULL))
+    if (lines[i][0] == '\0' ||
+        !wp_json_parser_load (parser, lines[i], strlen (lines[i]), 4096, NULL))
       continue;
     root = json_parser_get_root (parser);
     if (root != NULL && JSON_NODE_HOLDS_OBJECT (root) &&
-        keep_metrics_line (json_object_get_int_member_with_default (json_node_get_object (root), "step", G_MAXINT64), trainer->checkpoint_step))
+        keep_metrics_line (
+          json_object_get_int_member_with_default (json_node_get_object (root), "step", G_MAXINT64),
+          trainer->checkpoint_step))
       g_string_append_printf (kept, "%s\n", lines[i]);
   }
   return g_file_set_contents (path, kept->str, (gssize) kept->len, error);
@@ -932,7 +972,8 @@ make_out_dir (const char *out,
   if (g_mkdir_with_parents (out, 0755) != 0) {
     int saved_errno = errno;
 
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno), "%s: cannot create folder: %s", out, g_strerror (saved_errno));
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+                 "%s: cannot create folder: %s", out, g_strerror (saved_errno));
     return FALSE;
   }
   return TRUE;
@@ -955,21 +996,27 @@ wp_trainer_new (const WpTrainSettings *settings,
   trainer->settings.data_dir = g_steal_pointer (&absolute_data);
   settings_path = g_build_filename (settings->out_dir, "settings.json", NULL);
   if (g_file_test (settings_path, G_FILE_TEST_EXISTS)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s already holds a training run: resume it or choose another output folder",
+    g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
+                 "%s already holds a training run: resume it or choose another output folder",
                  settings->out_dir);
     return NULL;
   }
   if (!open_dataset (trainer, NULL, error))
     return NULL;
-  trainer->total_steps = settings->steps > 0 ? settings->steps
-                                             : MAX (1, (gint64) ceil (settings->epochs * (double) trainer->steps_per_epoch));
-  trainer->model = settings->init_model != NULL ? wp_model_load (settings->init_model, error) : new_model_from_scratch (trainer, error);
-  if (trainer->model == NULL || !wp_loss_state_check_fits (&trainer->model->config, settings->batch, error))
+  trainer->total_steps =
+    settings->steps > 0
+      ? settings->steps
+      : MAX (1, (gint64) ceil (settings->epochs * (double) trainer->steps_per_epoch));
+  trainer->model = settings->init_model != NULL ? wp_model_load (settings->init_model, error)
+                                                : new_model_from_scratch (trainer, error);
+  if (trainer->model == NULL ||
+      !wp_loss_state_check_fits (&trainer->model->config, settings->batch, error))
     return NULL;
   trainer->model->step = 0;
   setup_optimiser (trainer);
   settings_json = settings_to_json (trainer);
-  if (!make_out_dir (settings->out_dir, error) || !g_file_set_contents (settings_path, settings_json, -1, error))
+  if (!make_out_dir (settings->out_dir, error) ||
+      !g_file_set_contents (settings_path, settings_json, -1, error))
     return NULL;
   if (!save_checkpoint (trainer, error))
     return NULL;
@@ -987,7 +1034,8 @@ wp_trainer_resume (const char *out_dir,
   g_autofree char *fingerprint = NULL;
 
   if (!g_file_test (settings_path, G_FILE_TEST_EXISTS)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_MISSING, "%s: no training run to resume (settings.json is missing)", out_dir);
+    g_set_error (error, WP_ERROR, WP_ERROR_MISSING,
+                 "%s: no training run to resume (settings.json is missing)", out_dir);
     return NULL;
   }
   if (!settings_load (trainer, settings_path, error))
@@ -1000,7 +1048,8 @@ wp_trainer_resume (const char *out_dir,
   if (threads > 0)
     trainer->settings.threads = threads;
   fingerprint = g_steal_pointer (&trainer->fingerprint);
-  if (!open_dataset (trainer, fingerprint, error) || !load_checkpoint (trainer, error) || !truncate_metrics (trainer, error))
+  if (!open_dataset (trainer, fingerprint, error) || !load_checkpoint (trainer, error) ||
+      !truncate_metrics (trainer, error))
     return NULL;
   return g_steal_pointer (&trainer);
 }
@@ -1064,9 +1113,11 @@ group_by_word (const WpTrainer *trainer,
 
   wp_rng_init (&rng, derive_seed (trainer->settings.seed, STREAM_GROUP, (guint64) epoch));
   for (guint i = 0; i < n; i++) {
-    const guint first = trainer->word_starts[order[i]], n_words = trainer->word_starts[order[i] + 1] - first;
+    const guint first = trainer->word_starts[order[i]],
+                n_words = trainer->word_starts[order[i] + 1] - first;
 
-    keyed[i].key = n_words > 0 ? trainer->word_ids[first + wp_rng_next (&rng) % n_words] : G_MAXUINT;
+    keyed[i].key =
+      n_words > 0 ? trainer->word_ids[first + wp_rng_next (&rng) % n_words] : G_MAXUINT;
     keyed[i].position = i;
   }
   qsort (keyed, n, sizeof *keyed, compare_keyed);
@@ -1094,7 +1145,8 @@ batch_indices (const WpTrainer *trainer,
 
   if (*order_epoch != epoch) {
     memcpy (order, trainer->train_indices, trainer->n_train * sizeof (guint));
-    shuffle (order, trainer->n_train, derive_seed (trainer->settings.seed, STREAM_SHUFFLE, (guint64) epoch));
+    shuffle (order, trainer->n_train,
+             derive_seed (trainer->settings.seed, STREAM_SHUFFLE, (guint64) epoch));
     if (trainer->settings.group_by_word > 0)
       group_by_word (trainer, order, epoch);
     *order_epoch = epoch;
@@ -1124,8 +1176,10 @@ prefetch_worker (gpointer user_data)
     batch_indices (trainer, step, order, &order_epoch, indices, seeds);
     batch->step = step;
     g_clear_error (&batch->error);
-    wp_dataset_load_batch (trainer->dataset, trainer->model, indices, B, trainer->settings.augment ? &trainer->settings.augment_options : NULL,
-                           seeds, batch->pixels, batch->ids, batch->lengths, &batch->T, &batch->error);
+    wp_dataset_load_batch (trainer->dataset, trainer->model, indices, B,
+                           trainer->settings.augment ? &trainer->settings.augment_options : NULL,
+                           seeds, batch->pixels, batch->ids, batch->lengths, &batch->T,
+                           &batch->error);
     g_async_queue_push (prefetch->ready_slots, batch);
   }
   return NULL;
@@ -1144,7 +1198,8 @@ prefetch_start (Prefetch  *prefetch,
   prefetch->free_slots = g_async_queue_new ();
   prefetch->ready_slots = g_async_queue_new ();
   for (int i = 0; i < 2; i++) {
-    prefetch->slots[i].pixels = g_new (float, (gsize) B * 3 * config->image_size * config->image_size);
+    prefetch->slots[i].pixels =
+      g_new (float, (gsize) B * 3 * config->image_size * config->image_size);
     prefetch->slots[i].ids = g_new (int, (gsize) B * config->context_length);
     prefetch->slots[i].lengths = g_new (int, B);
     g_async_queue_push (prefetch->free_slots, &prefetch->slots[i]);
@@ -1236,10 +1291,12 @@ log_step (WpTrainer             *trainer,
           GError               **error)
 {
   g_autofree char *line = g_strdup_printf (
-    "{\"step\": %" G_GINT64_FORMAT ", \"epoch\": %.4f, \"loss\": %.7g, \"loss_clip\": %.7g, \"loss_filip\": %.7g, \"loss_fine\": %.7g, "
-    "\"lr\": %.6g, \"grad_norm\": %.6g, \"logit_scale\": %.6g, \"pairs_per_s\": %.2f, \"elapsed_s\": %.2f}",
-    p->step, p->epoch, p->loss.total, p->loss.clip, p->loss.filip, p->loss.fine, p->lr, p->grad_norm, p->logit_scale,
-    p->pairs_per_second, p->elapsed_seconds);
+    "{\"step\": %" G_GINT64_FORMAT ", \"epoch\": %.4f, \"loss\": %.7g, \"loss_clip\": %.7g, "
+    "\"loss_filip\": %.7g, \"loss_fine\": %.7g, "
+    "\"lr\": %.6g, \"grad_norm\": %.6g, \"logit_scale\": %.6g, \"pairs_per_s\": %.2f, "
+    "\"elapsed_s\": %.2f}",
+    p->step, p->epoch, p->loss.total, p->loss.clip, p->loss.filip, p->loss.fine, p->lr,
+    p->grad_norm, p->logit_scale, p->pairs_per_second, p->elapsed_seconds);
 
   return append_metrics_line (trainer, line, error);
 }
@@ -1254,12 +1311,15 @@ wp_trainer_evaluate (const WpTrainer *trainer,
   WpEvalOptions options;
 
   if (trainer->n_holdout == 0) {
-    g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s: the run holds no pair out to evaluate on (holdout 0)", trainer->settings.out_dir);
+    g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
+                 "%s: the run holds no pair out to evaluate on (holdout 0)",
+                 trainer->settings.out_dir);
     return FALSE;
   }
   wp_eval_options_init (&options);
-  return wp_evaluate (model, trainer->dataset, trainer->holdout_indices, MIN (trainer->n_holdout, (guint) trainer->settings.eval_max),
-                      &options, cancellable, result, error);
+  return wp_evaluate (model, trainer->dataset, trainer->holdout_indices,
+                      MIN (trainer->n_holdout, (guint) trainer->settings.eval_max), &options,
+                      cancellable, result, error);
 }
 
 /* JSON has no NaN: a metric without data is null. */
@@ -1294,7 +1354,8 @@ evaluate_holdout (WpTrainer       *trainer,
   progress->eval_boxed_words = result.boxed_words;
   progress->pointing_filip = result.pointing_filip;
   progress->pointing_sparc = result.pointing_sparc;
-  g_string_printf (line, "{\"step\": %" G_GINT64_FORMAT ", \"eval\": {\"pairs\": %u", trainer->adamw->step, result.pairs);
+  g_string_printf (line, "{\"step\": %" G_GINT64_FORMAT ", \"eval\": {\"pairs\": %u",
+                   trainer->adamw->step, result.pairs);
   append_metric (line, "i2t_r1", result.i2t_r1);
   append_metric (line, "i2t_r5", result.i2t_r5);
   append_metric (line, "i2t_r10", result.i2t_r10);
@@ -1340,7 +1401,8 @@ train_steps (WpTrainer          *trainer,
   WpModel     *model = trainer->model;
   const int    B = trainer->settings.batch;
   const gint64 first = trainer->adamw->step;
-  const gint64 eval_every = trainer->settings.eval_every > 0 ? trainer->settings.eval_every : trainer->settings.save_every;
+  const gint64 eval_every =
+    trainer->settings.eval_every > 0 ? trainer->settings.eval_every : trainer->settings.save_every;
   g_autoptr (WpLossState) state = wp_loss_state_new (&model->config, B);
   g_autofree float *grads = g_new (float, model->n_params);
   g_autoptr (GTimer) timer = g_timer_new ();
@@ -1370,13 +1432,14 @@ train_steps (WpTrainer          *trainer,
     batch = g_async_queue_pop (prefetch->ready_slots);
     g_assert (batch->step == step);
     if (batch->error != NULL) {
-      g_propagate_prefixed_error (error, g_steal_pointer (&batch->error), "step %" G_GINT64_FORMAT ": ", step + 1);
+      g_propagate_prefixed_error (error, g_steal_pointer (&batch->error),
+                                  "step %" G_GINT64_FORMAT ": ", step + 1);
       g_async_queue_push (prefetch->free_slots, batch);
       return FALSE;
     }
     memset (grads, 0, model->n_params * sizeof (float));
-    if (!wp_loss_compute (model, state, &trainer->settings.loss, batch->pixels, batch->ids, batch->lengths, B, batch->T, &grad_views,
-                          &progress.loss, error)) {
+    if (!wp_loss_compute (model, state, &trainer->settings.loss, batch->pixels, batch->ids,
+                          batch->lengths, B, batch->T, &grad_views, &progress.loss, error)) {
       g_prefix_error (error, "step %" G_GINT64_FORMAT ": ", step + 1);
       g_async_queue_push (prefetch->free_slots, batch);
       goto not_finite;
@@ -1385,7 +1448,8 @@ train_steps (WpTrainer          *trainer,
     progress.lr = wp_adamw_learning_rate (&trainer->adamw_options, step);
     progress.grad_norm = wp_adamw_update (trainer->adamw, model, grads, &trainer->adamw_options);
     if (!isfinite (progress.grad_norm)) {
-      g_set_error (error, WP_ERROR, WP_ERROR_NOT_FINITE, "step %" G_GINT64_FORMAT ": the gradient is not finite (norm %g)", step + 1,
+      g_set_error (error, WP_ERROR, WP_ERROR_NOT_FINITE,
+                   "step %" G_GINT64_FORMAT ": the gradient is not finite (norm %g)", step + 1,
                    progress.grad_norm);
       goto not_finite;
     }
@@ -1399,18 +1463,21 @@ train_steps (WpTrainer          *trainer,
     progress.logit_scale = expf (*model->p.logit_scale);
     progress.elapsed_seconds = elapsed;
     progress.pairs_per_second = elapsed > 0.0 ? done * B / elapsed : 0.0;
-    progress.eta_seconds = done > 0.0 ? elapsed / done * (double) (trainer->total_steps - progress.step) : 0.0;
+    progress.eta_seconds =
+      done > 0.0 ? elapsed / done * (double) (trainer->total_steps - progress.step) : 0.0;
     if (!log_step (trainer, &progress, error))
       return FALSE;
     if (callback != NULL)
       callback (&progress, user_data);
-    if (trainer->n_holdout > 0 && (progress.step % eval_every == 0 || progress.step == trainer->total_steps)) {
+    if (trainer->n_holdout > 0 &&
+        (progress.step % eval_every == 0 || progress.step == trainer->total_steps)) {
       if (!evaluate_holdout (trainer, &progress, NULL, error))
         return FALSE;
       if (callback != NULL)
         callback (&progress, user_data);
     }
-    if ((progress.step % trainer->settings.save_every == 0 || progress.step == trainer->total_steps) &&
+    if ((progress.step % trainer->settings.save_every == 0 ||
+         progress.step == trainer->total_steps) &&
         !checkpoint_and_report (trainer, &progress, callback, user_data, error))
       return FALSE;
   }

@@ -110,12 +110,15 @@ wp_vision_forward (const WpModel *model,
     float *tokens = s->embed + (gsize) b * T * C;
 
     memcpy (tokens, w->class_embedding, (gsize) C * sizeof (float));
-    wp_matmul_forward (tokens + C, s->patches + (gsize) b * P * 3 * p * p, w->patch_embedding, NULL, P, 3 * p * p, C);
+    wp_matmul_forward (tokens + C, s->patches + (gsize) b * P * 3 * p * p, w->patch_embedding, NULL,
+                       P, 3 * p * p, C);
     wp_residual_forward (tokens, tokens, w->vision_position, (gsize) T * C);
   }
-  wp_layernorm_forward (s->pre_ln, s->pre_mean, s->pre_rstd, s->embed, w->pre_ln_w, w->pre_ln_b, B * T, C, eps);
+  wp_layernorm_forward (s->pre_ln, s->pre_mean, s->pre_rstd, s->embed, w->pre_ln_w, w->pre_ln_b,
+                        B * T, C, eps);
   hidden = wp_encoder_forward (&s->encoder, w->vision_layers, s->pre_ln, B, T, FALSE);
-  wp_layernorm_forward (s->post_ln, s->post_mean, s->post_rstd, hidden, w->post_ln_w, w->post_ln_b, B * T, C, eps);
+  wp_layernorm_forward (s->post_ln, s->post_mean, s->post_rstd, hidden, w->post_ln_w, w->post_ln_b,
+                        B * T, C, eps);
   wp_matmul_forward (s->output, s->post_ln, w->visual_projection, NULL, B * T, C, E);
 }
 
@@ -144,21 +147,24 @@ wp_vision_backward (const WpModel *model,
     s->dnormed = g_new (float, BTC);
   }
   memset (s->dnormed, 0, (gsize) B * T * C * sizeof (float));
-  wp_matmul_backward (s->dnormed, grads->visual_projection, NULL, doutput, s->post_ln, w->visual_projection, B * T, C, E);
+  wp_matmul_backward (s->dnormed, grads->visual_projection, NULL, doutput, s->post_ln,
+                      w->visual_projection, B * T, C, E);
   memset (s->dhidden, 0, (gsize) B * T * C * sizeof (float));
-  wp_layernorm_backward (s->dhidden, grads->post_ln_w, grads->post_ln_b, s->dnormed, hidden, w->post_ln_w, s->post_mean,
-                         s->post_rstd, B * T, C);
+  wp_layernorm_backward (s->dhidden, grads->post_ln_w, grads->post_ln_b, s->dnormed, hidden,
+                         w->post_ln_w, s->post_mean, s->post_rstd, B * T, C);
   /* dnormed now receives the gradient of the encoder's input (the pre-LN output). */
-  wp_encoder_backward (&s->encoder, w->vision_layers, grads->vision_layers, s->pre_ln, s->dhidden, s->dnormed, FALSE);
+  wp_encoder_backward (&s->encoder, w->vision_layers, grads->vision_layers, s->pre_ln, s->dhidden,
+                       s->dnormed, FALSE);
   memset (s->dhidden, 0, (gsize) B * T * C * sizeof (float));
-  wp_layernorm_backward (s->dhidden, grads->pre_ln_w, grads->pre_ln_b, s->dnormed, s->embed, w->pre_ln_w, s->pre_mean,
-                         s->pre_rstd, B * T, C);
+  wp_layernorm_backward (s->dhidden, grads->pre_ln_w, grads->pre_ln_b, s->dnormed, s->embed,
+                         w->pre_ln_w, s->pre_mean, s->pre_rstd, B * T, C);
   for (int b = 0; b < B; b++) {
     const float *dtokens = s->dhidden + (gsize) b * T * C;
 
     wp_residual_forward (grads->class_embedding, grads->class_embedding, dtokens, C);
     wp_residual_forward (grads->vision_position, grads->vision_position, dtokens, (gsize) T * C);
-    wp_matmul_backward (NULL, grads->patch_embedding, NULL, dtokens + C, s->patches + (gsize) b * P * 3 * p * p,
-                        w->patch_embedding, P, 3 * p * p, C);
+    wp_matmul_backward (NULL, grads->patch_embedding, NULL, dtokens + C,
+                        s->patches + (gsize) b * P * 3 * p * p, w->patch_embedding, P, 3 * p * p,
+                        C);
   }
 }

@@ -40,7 +40,9 @@ int
 main (int   argc,
       char *argv[])
 {
-  static const char *const words[] = { "a", "small", "green", "star", "above", "a", "blue", "circle" };
+  static const char *const words[] = {
+    "a", "small", "green", "star", "above", "a", "blue", "circle"
+  };
   g_autoptr (GtkApplication) application = NULL;
   const int          n = argc > 2 ? atoi (argv[2]) : 30;
   g_autofree double *ms = g_new (double, MAX (n, 1));
@@ -77,8 +79,9 @@ main (int   argc,
     ms[i] = (g_get_monotonic_time () - start) / 1000.0;
   }
   qsort (ms, n, sizeof (double), compare_doubles);
-  printf ("caption edit to redrawn maps over %d edits: median %.1f ms, 90th percentile %.1f ms (%s)\n", n, ms[n / 2],
-          ms[(int) (n * 0.9)], wp_window_get_status (window));
+  printf (
+    "caption edit to redrawn maps over %d edits: median %.1f ms, 90th percentile %.1f ms (%s)\n", n,
+    ms[n / 2], ms[(int) (n * 0.9)], wp_window_get_status (window));
   gtk_window_destroy (GTK_WINDOW (window));
   return 0;
 }

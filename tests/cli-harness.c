@@ -43,8 +43,8 @@ run_cli_argv (Run                 *run,
   g_ptr_array_add (argv, NULL);
 
   run->status = -1;
-  if (!g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, child_setup, user_data, &run->out, &run->err, &wait_status,
-                     &error)) {
+  if (!g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, child_setup, user_data,
+                     &run->out, &run->err, &wait_status, &error)) {
     g_test_fail_printf ("cannot run %s: %s", g_getenv ("WORDPATCH_CLI"), error->message);
     run->out = g_strdup ("");
     run->err = g_strdup ("");

@@ -22,9 +22,13 @@ typedef struct {
 static void
 batch_init (Batch *batch)
 {
-  static const char *const captions[BATCH] = { "a red circle", "two green squares above a big blue star", "cat", "a photo of a dog" };
-  g_autofree char         *vocab = g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "vocab.json", NULL);
-  g_autofree char         *merges = g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "merges.txt", NULL);
+  static const char *const captions[BATCH] = { "a red circle",
+                                               "two green squares above a big blue star", "cat",
+                                               "a photo of a dog" };
+  g_autofree char         *vocab =
+    g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "vocab.json", NULL);
+  g_autofree char *merges =
+    g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "merges.txt", NULL);
   g_autoptr (GError) error = NULL;
   WpTokenizer *tokenizer = wp_tokenizer_new_from_files (vocab, merges, &error);
   WpClipConfig config;
@@ -46,12 +50,14 @@ batch_init (Batch *batch)
     batch->pixels[i] = (float) wp_rng_normal (&rng);
   batch->T = 1;
   for (int b = 0; b < BATCH; b++) {
-    batch->lengths[b] = wp_tokenizer_encode (batch->model->tokenizer, captions[b], encoded[b], NULL, 32);
+    batch->lengths[b] =
+      wp_tokenizer_encode (batch->model->tokenizer, captions[b], encoded[b], NULL, 32);
     batch->T = MAX (batch->T, batch->lengths[b]);
   }
   for (int b = 0; b < BATCH; b++) {
     for (int t = 0; t < batch->T; t++)
-      batch->ids[b * batch->T + t] = t < batch->lengths[b] ? encoded[b][t] : encoded[b][batch->lengths[b] - 1];
+      batch->ids[b * batch->T + t] =
+        t < batch->lengths[b] ? encoded[b][t] : encoded[b][batch->lengths[b] - 1];
   }
 }
 
@@ -78,8 +84,8 @@ loss_and_grads (Batch       *batch,
     memset (grads, 0, batch->model->n_params * sizeof (float));
     wp_params_init_views (&views, &batch->model->config, batch->model->specs, grads);
   }
-  wp_loss_compute (batch->model, state, &options, batch->pixels, batch->ids, batch->lengths, BATCH, batch->T,
-                   grads != NULL ? &views : NULL, &parts, &error);
+  wp_loss_compute (batch->model, state, &options, batch->pixels, batch->ids, batch->lengths, BATCH,
+                   batch->T, grads != NULL ? &views : NULL, &parts, &error);
   g_assert_no_error (error);
   return parts.total;
 }
@@ -154,11 +160,13 @@ test_decay_and_freeze (void)
   wp_adamw_update (adamw, batch.model, grads, &options);
   for (guint i = 0; i < batch.model->n_specs; i++) {
     const WpTensorSpec *spec = &batch.model->specs[i];
-    gboolean            changed = memcmp (before + spec->offset, batch.model->params + spec->offset, spec->numel * sizeof (float)) != 0;
+    gboolean            changed = memcmp (before + spec->offset, batch.model->params + spec->offset,
+                                          spec->numel * sizeof (float)) != 0;
     gboolean            expected = spec->decay && wp_adamw_is_trainable (&options, spec);
 
     if (changed != expected)
-      g_test_fail_printf ("'%s' %s under weight decay with the text tower frozen", spec->name, changed ? "changed" : "did not change");
+      g_test_fail_printf ("'%s' %s under weight decay with the text tower frozen", spec->name,
+                          changed ? "changed" : "did not change");
   }
   g_assert_false (wp_adamw_is_trainable (&options, &batch.model->specs[0]));
   batch_clear (&batch);
@@ -199,7 +207,8 @@ test_schedule (void)
   g_assert_cmpfloat_with_epsilon (wp_adamw_learning_rate (&options, 0), options.lr_max / 10, 1e-9);
   g_assert_cmpfloat_with_epsilon (wp_adamw_learning_rate (&options, 9), options.lr_max, 1e-9);
   g_assert_cmpfloat_with_epsilon (wp_adamw_learning_rate (&options, 10), options.lr_max, 1e-9);
-  g_assert_cmpfloat_with_epsilon (wp_adamw_learning_rate (&options, 60), (options.lr_max + options.lr_min) / 2, 1e-8);
+  g_assert_cmpfloat_with_epsilon (wp_adamw_learning_rate (&options, 60),
+                                  (options.lr_max + options.lr_min) / 2, 1e-8);
   g_assert_cmpfloat_with_epsilon (wp_adamw_learning_rate (&options, 110), options.lr_min, 1e-9);
   g_assert_cmpfloat_with_epsilon (wp_adamw_learning_rate (&options, 500), options.lr_min, 1e-9);
 }
@@ -234,9 +243,12 @@ main (int    argc,
 {
   g_test_init (&argc, &argv, NULL);
   g_test_set_nonfatal_assertions ();
-  g_test_add_data_func ("/adamw/step/lowers-clip-loss", GINT_TO_POINTER (WP_OBJECTIVE_CLIP), test_step_lowers_loss);
-  g_test_add_data_func ("/adamw/step/lowers-filip-loss", GINT_TO_POINTER (WP_OBJECTIVE_FILIP), test_step_lowers_loss);
-  g_test_add_data_func ("/adamw/step/lowers-sparc-loss", GINT_TO_POINTER (WP_OBJECTIVE_SPARC), test_step_lowers_loss);
+  g_test_add_data_func ("/adamw/step/lowers-clip-loss", GINT_TO_POINTER (WP_OBJECTIVE_CLIP),
+                        test_step_lowers_loss);
+  g_test_add_data_func ("/adamw/step/lowers-filip-loss", GINT_TO_POINTER (WP_OBJECTIVE_FILIP),
+                        test_step_lowers_loss);
+  g_test_add_data_func ("/adamw/step/lowers-sparc-loss", GINT_TO_POINTER (WP_OBJECTIVE_SPARC),
+                        test_step_lowers_loss);
   g_test_add_func ("/adamw/logit-scale/clamped-at-100", test_logit_scale_clamped);
   g_test_add_func ("/adamw/decay/only-decayed-tensors-and-not-frozen", test_decay_and_freeze);
   g_test_add_func ("/adamw/clipping/global-norm", test_clipping);

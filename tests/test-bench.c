@@ -60,7 +60,8 @@ test_json (void)
    * B = 4: 2*4^2*128 + 4*(4*12*64*128 + 2*12^2*128) = 1,724,416; a step is three times
    * 4 * 415,928,832 + 1,724,416. */
   g_assert_cmpint (json_object_get_int_member (root, "caption_tokens"), ==, 12);
-  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (root, "train_gflop_per_step"), 4.996319232, 1e-9);
+  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (root, "train_gflop_per_step"),
+                                  4.996319232, 1e-9);
 }
 
 /* Usage errors: exit status 2, nothing on stdout, one line naming the option. */
@@ -73,7 +74,8 @@ assert_usage_error (const Run  *run,
 
   g_assert_cmpint (run->status, ==, 2);
   g_assert_cmpstr (run->out, ==, "");
-  if (!g_str_has_prefix (run->err, "wordpatch-cli bench: ") || newline == NULL || newline[1] != '\0')
+  if (!g_str_has_prefix (run->err, "wordpatch-cli bench: ") || newline == NULL ||
+      newline[1] != '\0')
     g_test_fail_printf ("stderr is not one line \"wordpatch-cli bench: ...\": \"%s\"", run->err);
   assert_mentions (run->err, fragment1);
   if (fragment2 != NULL)

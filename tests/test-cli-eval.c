@@ -54,12 +54,14 @@ write_image (const char *path,
 
 static const char captions[] =
   "{\"image\": \"red.png\", \"caption\": \"a red circle\", \"boxes\": ["
-  "{\"word\": \"red\", \"x\": 20, \"y\": 10, \"w\": 40, \"h\": 40}, {\"word\": \"circle\", \"x\": 20, \"y\": 10, \"w\": 40, \"h\": 40},"
+  "{\"word\": \"red\", \"x\": 20, \"y\": 10, \"w\": 40, \"h\": 40}, {\"word\": \"circle\", \"x\": "
+  "20, \"y\": 10, \"w\": 40, \"h\": 40},"
   "{\"word\": \"dog\", \"x\": 0, \"y\": 0, \"w\": 10, \"h\": 10}], \"objects\": ["
   "{\"colour\": \"red\", \"shape\": \"circle\", \"x\": 20, \"y\": 10, \"w\": 40, \"h\": 40},"
   "{\"colour\": \"red\", \"shape\": \"square\", \"x\": 62, \"y\": 2, \"w\": 10, \"h\": 10}]}\n"
   "{\"image\": \"blue.png\", \"caption\": \"a small blue circle\", \"boxes\": ["
-  "{\"word\": \"small\", \"x\": 16, \"y\": 16, \"w\": 32, \"h\": 32}, {\"word\": \"Blue\", \"x\": 16, \"y\": 16, \"w\": 32, \"h\": 32}]}\n"
+  "{\"word\": \"small\", \"x\": 16, \"y\": 16, \"w\": 32, \"h\": 32}, {\"word\": \"Blue\", \"x\": "
+  "16, \"y\": 16, \"w\": 32, \"h\": 32}]}\n"
   "{\"image\": \"green.png\", \"caption\": \"a green circle\"}\n"
   "{\"image\": \"red.png\", \"caption\": \"A red circle\"}\n";
 
@@ -74,7 +76,9 @@ ensure_setup (void)
     const char *name;
     int         W, H;
     guint32     rgb;
-  } images[] = { { "red.png", 80, 60, 0xff0000 }, { "blue.png", 64, 64, 0x0000ff }, { "green.png", 50, 90, 0x00c000 } };
+  } images[] = { { "red.png", 80, 60, 0xff0000 },
+                 { "blue.png", 64, 64, 0x0000ff },
+                 { "green.png", 50, 90, 0x00c000 } };
 
   if (made)
     return TRUE;
@@ -125,7 +129,8 @@ int_member (JsonObject *obj,
 {
   JsonNode *node = json_object_get_member (obj, key);
 
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64) {
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
+      json_node_get_value_type (node) != G_TYPE_INT64) {
     g_test_fail_printf ("\"%s\" is not an integer", key);
     return -1000;
   }
@@ -144,7 +149,8 @@ fraction_member (JsonObject *obj,
   if (node != NULL && JSON_NODE_HOLDS_NULL (node) && null_ok)
     return NAN;
   if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      (json_node_get_value_type (node) != G_TYPE_DOUBLE && json_node_get_value_type (node) != G_TYPE_INT64)) {
+      (json_node_get_value_type (node) != G_TYPE_DOUBLE &&
+       json_node_get_value_type (node) != G_TYPE_INT64)) {
     g_test_fail_printf ("\"%s\" is not a number", key);
     return NAN;
   }
@@ -159,7 +165,8 @@ check_word_object (JsonObject *obj,
                    const char *name,
                    gint64      count)
 {
-  const char *const keys[] = { "pointing_filip", "pointing_sparc", "iou_filip", "iou_sparc", "iou_hit_filip", "iou_hit_sparc" };
+  const char *const keys[] = { "pointing_filip", "pointing_sparc", "iou_filip",
+                               "iou_sparc", "iou_hit_filip", "iou_hit_sparc" };
 
   if (obj == NULL) {
     g_test_fail_printf ("no object for \"%s\"", name);
@@ -167,7 +174,8 @@ check_word_object (JsonObject *obj,
   }
   /* count < 0: the top level, which has "boxed_words" instead. */
   if (count >= 0 && int_member (obj, "count") != count)
-    g_test_fail_printf ("\"%s\" has count %" G_GINT64_FORMAT ", expected %" G_GINT64_FORMAT, name, int_member (obj, "count"), count);
+    g_test_fail_printf ("\"%s\" has count %" G_GINT64_FORMAT ", expected %" G_GINT64_FORMAT, name,
+                        int_member (obj, "count"), count);
   for (gsize i = 0; i < G_N_ELEMENTS (keys); i++) {
     const double value = fraction_member (obj, keys[i], count == 0);
 
@@ -186,9 +194,11 @@ check_json (const char *similarity,
   JsonObject *root, *classes, *rivals, *words, *background;
 
   if (limit != NULL)
-    run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, "--json", "--similarity", similarity, "--limit", limit, NULL);
+    run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, "--json", "--similarity",
+             similarity, "--limit", limit, NULL);
   else
-    run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, "--json", "--similarity", similarity, NULL);
+    run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, "--json", "--similarity",
+             similarity, NULL);
   g_assert_cmpint (run.status, ==, 0);
   g_assert_cmpstr (run.err, ==, "");
   root = parse_object (parser, run.out);
@@ -199,8 +209,10 @@ check_json (const char *similarity,
   g_assert_cmpstr (json_object_get_string_member (root, "similarity"), ==, similarity);
   for (gsize i = 0; i < G_N_ELEMENTS (recalls); i++)
     fraction_member (root, recalls[i], FALSE);
-  g_assert_cmpfloat (json_object_get_double_member (root, "i2t_r1"), <=, json_object_get_double_member (root, "i2t_r5"));
-  g_assert_cmpfloat (json_object_get_double_member (root, "t2i_r5"), <=, json_object_get_double_member (root, "t2i_r10"));
+  g_assert_cmpfloat (json_object_get_double_member (root, "i2t_r1"), <=,
+                     json_object_get_double_member (root, "i2t_r5"));
+  g_assert_cmpfloat (json_object_get_double_member (root, "t2i_r5"), <=,
+                     json_object_get_double_member (root, "t2i_r10"));
 
   if (limit != NULL) {
     /* The first pair alone: one image, one caption, its two boxed words and "dog". */
@@ -235,9 +247,11 @@ check_json (const char *similarity,
     return;
   }
   check_word_object (object_member (object_member (rivals, "colour"), "rival"), "colour, rival", 1);
-  check_word_object (object_member (object_member (rivals, "colour"), "no_rival"), "colour, no rival", 0);
+  check_word_object (object_member (object_member (rivals, "colour"), "no_rival"),
+                     "colour, no rival", 0);
   check_word_object (object_member (object_member (rivals, "shape"), "rival"), "shape, rival", 1);
-  check_word_object (object_member (object_member (rivals, "shape"), "no_rival"), "shape, no rival", 0);
+  check_word_object (object_member (object_member (rivals, "shape"), "no_rival"), "shape, no rival",
+                     0);
 
   background = object_member (root, "background");
   if (background == NULL) {

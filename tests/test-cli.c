@@ -699,7 +699,8 @@ test_loss_json (Fixture      *fixture,
 
   if (!ensure_model ())
     return;
-  dir = make_dataset ("loss-ok", "captions.tsv", "disc.png\ta red disc\ndisc.png\tsomething white\n");
+  dir =
+    make_dataset ("loss-ok", "captions.tsv", "disc.png\ta red disc\ndisc.png\tsomething white\n");
   grads = g_build_filename (tmp_dir, "grads.safetensors", NULL);
   for (gsize i = 0; i < G_N_ELEMENTS (objectives); i++) {
     g_auto (Run) run = { 0 };
@@ -708,8 +709,8 @@ test_loss_json (Fixture      *fixture,
     g_autoptr (GError) error = NULL;
     JsonObject *obj;
 
-    run_cli (&run, "loss", "--model", model_dir, "--data", dir, "--loss", objectives[i], "--batch", "2", "--grads", grads,
-             "--json", NULL);
+    run_cli (&run, "loss", "--model", model_dir, "--data", dir, "--loss", objectives[i], "--batch",
+             "2", "--grads", grads, "--json", NULL);
     g_assert_cmpint (run.status, ==, 0);
     json_parser_load_from_data (parser, run.out, -1, &error);
     g_assert_no_error (error);
@@ -747,8 +748,10 @@ test_loss_bad_data (Fixture      *fixture,
   assert_failure (&run_empty, empty, "empty", NULL);
 
   malformed = make_dataset ("loss-malformed", "captions.jsonl",
-                            "{\"image\": \"disc.png\", \"caption\": \"ok\"}\n{\"image\": 3}\n{\"image\": \"gone.png\", \"caption\": \"x\"}\n"
-                            "{\"image\": \"junk.png\", \"caption\": \"x\"}\n{\"image\": \"disc.png\", \"caption\": \"x\", \"boxes\": [{\"word\": \"x\"}]}\n");
+                            "{\"image\": \"disc.png\", \"caption\": \"ok\"}\n{\"image\": "
+                            "3}\n{\"image\": \"gone.png\", \"caption\": \"x\"}\n"
+                            "{\"image\": \"junk.png\", \"caption\": \"x\"}\n{\"image\": "
+                            "\"disc.png\", \"caption\": \"x\", \"boxes\": [{\"word\": \"x\"}]}\n");
   junk = g_build_filename (malformed, "junk.png", NULL);
   g_assert_true (g_file_set_contents (junk, "\x89PNG not really", -1, NULL));
   run_cli (&run_malformed, "loss", "--model", model_dir, "--data", malformed, "--batch", "1", NULL);
@@ -757,18 +760,23 @@ test_loss_bad_data (Fixture      *fixture,
   assert_mentions (run_malformed.err, "gone.png does not exist");
   assert_mentions (run_malformed.err, "junk.png");
   assert_mentions (run_malformed.err, "line 5: every box needs numbers");
-  assert_mentions (run_malformed.err, "4 pairs skipped: 2 bad lines, 1 missing image, 1 undecodable image; using the other 1");
+  assert_mentions (
+    run_malformed.err,
+    "4 pairs skipped: 2 bad lines, 1 missing image, 1 undecodable image; using the other 1");
 
   missing_image = make_dataset ("loss-missing-image", "captions.tsv", "nowhere.png\ta cat\n");
   absent = g_build_filename (missing_image, "nowhere.png", NULL);
-  run_cli (&run_missing, "loss", "--model", model_dir, "--data", missing_image, "--batch", "1", NULL);
+  run_cli (&run_missing, "loss", "--model", model_dir, "--data", missing_image, "--batch", "1",
+           NULL);
   assert_failure (&run_missing, "no usable pair", absent, NULL);
 
-  two = make_dataset ("loss-two", "captions.tsv", "disc.png\ta red disc\ndisc.png\tsomething white\n");
+  two =
+    make_dataset ("loss-two", "captions.tsv", "disc.png\ta red disc\ndisc.png\tsomething white\n");
   run_cli (&run_too_many, "loss", "--model", model_dir, "--data", two, "--batch", "5", NULL);
   assert_failure (&run_too_many, "2 pairs", NULL, NULL);
 
-  run_cli (&run_objective, "loss", "--model", model_dir, "--data", missing_image, "--loss", "mse", NULL);
+  run_cli (&run_objective, "loss", "--model", model_dir, "--data", missing_image, "--loss", "mse",
+           NULL);
   g_assert_cmpint (run_objective.status, ==, 2);
   assert_mentions (run_objective.err, "mse");
 }

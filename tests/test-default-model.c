@@ -53,7 +53,8 @@ test_held_out_floors (void)
   tmp_dir = g_dir_make_tmp ("wp-test-default-model-XXXXXX", &error);
   g_assert_no_error (error);
   data_dir = g_build_filename (tmp_dir, "held-out", NULL);
-  run_cli (&shapes, "shapes", "--out", data_dir, "--count", "100", "--seed", "4242", "--split", "test", NULL);
+  run_cli (&shapes, "shapes", "--out", data_dir, "--count", "100", "--seed", "4242", "--split",
+           "test", NULL);
   g_assert_cmpint (shapes.status, ==, 0);
   run_cli (&eval, "eval", "--data", data_dir, "--similarity", "filip", "--json", NULL);
   g_assert_cmpint (eval.status, ==, 0);
@@ -68,7 +69,8 @@ test_held_out_floors (void)
         const double value = class_value (result, "classes", classes[c], NULL, keys[k]);
         const double unrivalled = class_value (result, "rivals", classes[c], "no_rival", keys[k]);
 
-        g_test_message ("%s %s: %.3f, without a rival %.3f", classes[c], keys[k], value, unrivalled);
+        g_test_message ("%s %s: %.3f, without a rival %.3f", classes[c], keys[k], value,
+                        unrivalled);
         g_assert_cmpfloat (value, >=, c == 0 ? FLOOR_COLOUR : FLOOR_SHAPE);
         g_assert_cmpfloat (unrivalled, >=, FLOOR_NO_RIVAL);
       }

@@ -23,8 +23,10 @@ tower_init (Tower       *tw,
 {
   const gsize C = 6, I = 8;
   /* The model's layout (model.h): the k, v, q weights adjacent, then their biases. */
-  const gsize sizes[16] = { C, C, C * C, C * C, C * C, C, C, C, C * C, C, C, C, I * C, I, C * I, C };
-  gsize       per_layer = 0, offset = 0;
+  const gsize sizes[16] = {
+    C, C, C * C, C * C, C * C, C, C, C, C * C, C, C, C, I * C, I, C * I, C
+  };
+  gsize per_layer = 0, offset = 0;
 
   tw->tower = (WpTowerConfig){ (int) C, (int) I, 2, N_LAYERS, activation, 1e-5f };
   for (int k = 0; k < 16; k++)
@@ -40,8 +42,9 @@ tower_init (Tower       *tw,
 
     for (int v = 0; v < 2; v++) {
       float **slots[16] = {
-        &views[v]->ln1_w, &views[v]->ln1_b, &views[v]->k_w, &views[v]->v_w, &views[v]->q_w, &views[v]->k_b,
-        &views[v]->v_b, &views[v]->q_b, &views[v]->out_w, &views[v]->out_b, &views[v]->ln2_w, &views[v]->ln2_b,
+        &views[v]->ln1_w, &views[v]->ln1_b, &views[v]->k_w, &views[v]->v_w,
+        &views[v]->q_w, &views[v]->k_b, &views[v]->v_b, &views[v]->q_b,
+        &views[v]->out_w, &views[v]->out_b, &views[v]->ln2_w, &views[v]->ln2_b,
         &views[v]->fc1_w, &views[v]->fc1_b, &views[v]->fc2_w, &views[v]->fc2_b
       };
       gsize o = offset;
@@ -109,7 +112,8 @@ check (float          *x,
     }
   }
   if (worst > 2e-3 * largest + 1e-4)
-    g_test_fail_printf ("%s: element %" G_GSIZE_FORMAT " off by %g (largest gradient %g)", what, worst_index, worst, largest);
+    g_test_fail_printf ("%s: element %" G_GSIZE_FORMAT " off by %g (largest gradient %g)", what,
+                        worst_index, worst, largest);
 }
 
 static void

@@ -17,8 +17,10 @@ static const WpModel *
 get_model (void)
 {
   if (tiny_model == NULL) {
-    g_autofree char *vocab = g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "vocab.json", NULL);
-    g_autofree char *merges = g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "merges.txt", NULL);
+    g_autofree char *vocab =
+      g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "vocab.json", NULL);
+    g_autofree char *merges =
+      g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "merges.txt", NULL);
     g_autoptr (GError) error = NULL;
     WpTokenizer *tokenizer = wp_tokenizer_new_from_files (vocab, merges, &error);
     WpClipConfig config;
@@ -43,7 +45,8 @@ make_image (int width,
   for (int y = 0; y < height; y++) {
     for (int x = 0; x < width; x++) {
       guint8  *p = image->rgb + ((gsize) y * width + x) * 3;
-      gboolean disc = (x - width / 3) * (x - width / 3) + (y - height / 2) * (y - height / 2) < (width / 5) * (width / 5);
+      gboolean disc = (x - width / 3) * (x - width / 3) + (y - height / 2) * (y - height / 2) <
+                      (width / 5) * (width / 5);
 
       p[0] = (guint8) ((x * 255 / width + 60 * seed) % 256);
       p[1] = disc ? (guint8) (40 * seed) : (guint8) (y * 255 / height);
@@ -112,7 +115,8 @@ test_maps_naive (void)
   const WpModel *model = get_model ();
   g_autoptr (WpImage) image = make_image (80, 60, 1);
   g_autoptr (WpImageEmbedding) iemb = wp_embed_image (model, image);
-  g_autoptr (WpTextEmbedding) temb = wp_embed_text (model, "a red xylophonists circle, unbelievably");
+  g_autoptr (WpTextEmbedding) temb =
+    wp_embed_text (model, "a red xylophonists circle, unbelievably");
   g_autoptr (WpWordMaps) maps = wp_word_maps_new (model, iemb, temb);
   const char *const  expected[] = { "a", "red", "xylophonists", "circle", ",", "unbelievably" };
   const int          P = iemb->n_patches, T = temb->n_tokens, E = iemb->dim;
@@ -130,9 +134,11 @@ test_maps_naive (void)
   g_assert_cmpint (wp_word_maps_get_word_of_token (maps, T), ==, -1);
 
   for (int t = 0; t < T; t++) {
-    naive_sparc_row (sparc + (gsize) t * P, normalised + (gsize) t * P, temb->tokens_raw + (gsize) t * E, iemb->patches_raw, P, E);
+    naive_sparc_row (sparc + (gsize) t * P, normalised + (gsize) t * P,
+                     temb->tokens_raw + (gsize) t * E, iemb->patches_raw, P, E);
     for (int p = 0; p < P; p++)
-      cosine[(gsize) t * P + p] = naive_cosine (temb->tokens_raw + (gsize) t * E, iemb->patches_raw + (gsize) p * E, E);
+      cosine[(gsize) t * P + p] =
+        naive_cosine (temb->tokens_raw + (gsize) t * E, iemb->patches_raw + (gsize) p * E, E);
   }
 
   /* Token rows: FILIP cosines, SPARC weights summing to 1 with exact zeros below 1/P. */
@@ -277,7 +283,9 @@ test_maps_repeated_and_truncated_words (void)
   g_assert_cmpint (long_maps->n_tokens, ==, K);
   g_assert_cmpint (wp_word_maps_find_word (long_maps, "xylophonists", 0), ==, -1);
   g_assert_cmpint (wp_word_maps_get_word_of_token (long_maps, K - 1), ==, -1);
-  g_assert_cmpint (long_maps->words[long_maps->n_words - 1].first_token + long_maps->words[long_maps->n_words - 1].n_tokens, ==, K - 1);
+  g_assert_cmpint (long_maps->words[long_maps->n_words - 1].first_token +
+                     long_maps->words[long_maps->n_words - 1].n_tokens,
+                   ==, K - 1);
 }
 
 static void
@@ -393,8 +401,11 @@ test_pointing (void)
   const float       tie[4] = { 0.5f, 0.2f, 0.5f, 0.1f };
   const WpBox       right_half = { NULL, 0, 40.0, 0.0, 40.0, 60.0 };
   const WpBox       edge = { NULL, 0, 55.0, 15.0, 5.0, 5.0 }; /* the centre on its corner */
-  const WpBox       two[2] = { { NULL, 0, 0.0, 0.0, 20.0, 20.0 }, { NULL, 0, 20.0, 40.0, 10.0, 10.0 } };
-  const WpBox       uncropped_only = { NULL, 0, 0.0, 0.0, 10.0, 60.0 };
+  const WpBox       two[2] = {
+          { NULL, 0, 0.0, 0.0, 20.0, 20.0 },
+          { NULL, 0, 20.0, 40.0, 10.0, 10.0 },
+  };
+  const WpBox uncropped_only = { NULL, 0, 0.0, 0.0, 10.0, 60.0 };
 
   g_assert_true (wp_pointing_hit (top_right, 2, &crop, &right_half, 1));
   g_assert_true (wp_pointing_hit (top_right, 2, &crop, &edge, 1));
@@ -441,8 +452,10 @@ test_iou (void)
   const guint8      none[4] = { 0, 0, 0, 0 };
   const WpBox       same = { NULL, 0, 10.0, 0.0, 30.0, 30.0 };
   const WpBox       shifted = { NULL, 0, 25.0, 0.0, 30.0, 30.0 };
-  const WpBox       halves[2] = { { NULL, 0, 10.0, 0.0, 30.0, 15.0 }, { NULL, 0, 40.0, 0.0, 30.0, 15.0 } };
-  const WpBox       overlapping[2] = { { NULL, 0, 10.0, 0.0, 20.0, 30.0 }, { NULL, 0, 20.0, 0.0, 20.0, 30.0 } };
+  const WpBox       halves[2] = { { NULL, 0, 10.0, 0.0, 30.0, 15.0 },
+                                  { NULL, 0, 40.0, 0.0, 30.0, 15.0 } };
+  const WpBox       overlapping[2] = { { NULL, 0, 10.0, 0.0, 20.0, 30.0 },
+                                       { NULL, 0, 20.0, 0.0, 20.0, 30.0 } };
   const WpBox       outside = { NULL, 0, -20.0, -10.0, 30.0, 20.0 };
   const WpBox       beyond = { NULL, 0, 60.0, 40.0, 100.0, 100.0 };
   const WpImageCrop wide = { 0.0, 15.0, 60.0, 60.0 }; /* 60 x 90 image, crop y 15..75 */
@@ -450,24 +463,29 @@ test_iou (void)
 
   g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, &crop, 80, 60, &same, 1), 1.0, 1e-12);
   /* Intersection 15 x 30, union 2 x 900 - 450. */
-  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, &crop, 80, 60, &shifted, 1), 450.0 / 1350.0, 1e-12);
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, &crop, 80, 60, &shifted, 1),
+                                  450.0 / 1350.0, 1e-12);
   /* Two boxes, the top halves of both patches: 900 / 1800. */
   g_assert_cmpfloat_with_epsilon (wp_region_iou (top_row, 2, &crop, 80, 60, halves, 2), 0.5, 1e-12);
   /* Overlapping boxes count their overlap once: union x 10..40 = the patch. */
-  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, &crop, 80, 60, overlapping, 2), 1.0, 1e-12);
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, &crop, 80, 60, overlapping, 2), 1.0,
+                                  1e-12);
   /* A box partly outside the image is clipped to 10 x 10 at the origin, in the cut-away part. */
-  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, &crop, 80, 60, &outside, 1), 0.0, 1e-12);
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, &crop, 80, 60, &outside, 1), 0.0,
+                                  1e-12);
   /* Clipped to 20 x 20 at (60, 40) (the rest is past the image); the bottom-right patch covers
    * 40..70 x 30..60: intersection 10 x 20, union 900 + 400 - 200. */
   {
     const guint8 bottom_right[4] = { 0, 0, 0, 1 };
 
-    g_assert_cmpfloat_with_epsilon (wp_region_iou (bottom_right, 2, &crop, 80, 60, &beyond, 1), 200.0 / 1100.0, 1e-12);
+    g_assert_cmpfloat_with_epsilon (wp_region_iou (bottom_right, 2, &crop, 80, 60, &beyond, 1),
+                                    200.0 / 1100.0, 1e-12);
   }
   /* Nothing selected: intersection 0. */
   g_assert_cmpfloat_with_epsilon (wp_region_iou (none, 2, &crop, 80, 60, &same, 1), 0.0, 1e-12);
   /* A tall image cropped vertically: the top-left patch is 0..30 x 15..45. */
-  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, &wide, 60, 90, &tall, 1), 900.0 / 1350.0, 1e-12);
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, &wide, 60, 90, &tall, 1),
+                                  900.0 / 1350.0, 1e-12);
 }
 
 /* ---- wp_evaluate on dataset folders ---- */
@@ -487,7 +505,8 @@ write_png (const char *path,
   g_autoptr (GByteArray) png = g_byte_array_new ();
   g_autoptr (GError) error = NULL;
 
-  g_assert_true (stbi_write_png_to_func (append_cb, png, image->width, image->height, 3, image->rgb, image->width * 3));
+  g_assert_true (stbi_write_png_to_func (append_cb, png, image->width, image->height, 3, image->rgb,
+                                         image->width * 3));
   g_file_set_contents (path, (const char *) png->data, png->len, &error);
   g_assert_no_error (error);
 }
@@ -533,14 +552,19 @@ make_dataset (int         n_images,
 
 static const char dataset_lines[] =
   "{\"image\": \"img0.png\", \"caption\": \"a red circle\", \"boxes\": ["
-  "{\"word\": \"red\", \"x\": 10, \"y\": 10, \"w\": 30, \"h\": 30}, {\"word\": \"Circle\", \"x\": 10, \"y\": 10, \"w\": 30, \"h\": 30},"
-  "{\"word\": \"dog\", \"x\": 0, \"y\": 0, \"w\": 5, \"h\": 5}, {\"word\": \"Dog\", \"x\": 50, \"y\": 0, \"w\": 5, \"h\": 5}]}\n"
+  "{\"word\": \"red\", \"x\": 10, \"y\": 10, \"w\": 30, \"h\": 30}, {\"word\": \"Circle\", \"x\": "
+  "10, \"y\": 10, \"w\": 30, \"h\": 30},"
+  "{\"word\": \"dog\", \"x\": 0, \"y\": 0, \"w\": 5, \"h\": 5}, {\"word\": \"Dog\", \"x\": 50, "
+  "\"y\": 0, \"w\": 5, \"h\": 5}]}\n"
   "{\"image\": \"img1.png\", \"caption\": \"two green squares\", \"boxes\": ["
-  "{\"word\": \"squares\", \"x\": 0, \"y\": 0, \"w\": 20, \"h\": 20}, {\"word\": \"squares\", \"x\": 40, \"y\": 40, \"w\": 20, \"h\": 20},"
-  "{\"word\": \"green\", \"x\": 0, \"y\": 0, \"w\": 20, \"h\": 20}, {\"word\": \"green\", \"occurrence\": 1, \"x\": 1, \"y\": 1, \"w\": 2, \"h\": 2}]}\n"
+  "{\"word\": \"squares\", \"x\": 0, \"y\": 0, \"w\": 20, \"h\": 20}, {\"word\": \"squares\", "
+  "\"x\": 40, \"y\": 40, \"w\": 20, \"h\": 20},"
+  "{\"word\": \"green\", \"x\": 0, \"y\": 0, \"w\": 20, \"h\": 20}, {\"word\": \"green\", "
+  "\"occurrence\": 1, \"x\": 1, \"y\": 1, \"w\": 2, \"h\": 2}]}\n"
   "{\"image\": \"img2.png\", \"caption\": \"A  red circle\"}\n"
   "{\"image\": \"img3.png\", \"caption\": \"a small blue triangle\", \"boxes\": ["
-  "{\"word\": \"small\", \"x\": 5, \"y\": 5, \"w\": 40, \"h\": 30}, {\"word\": \"triangle\", \"x\": 5, \"y\": 5, \"w\": 40, \"h\": 30}]}\n"
+  "{\"word\": \"small\", \"x\": 5, \"y\": 5, \"w\": 40, \"h\": 30}, {\"word\": \"triangle\", "
+  "\"x\": 5, \"y\": 5, \"w\": 40, \"h\": 30}]}\n"
   "{\"image\": \"img1.png\", \"caption\": \"a picture\"}\n"
   "{\"image\": \"img4.png\", \"caption\": \"Two green squares\", \"boxes\": ["
   "{\"word\": \"two\", \"x\": 10, \"y\": 20, \"w\": 30, \"h\": 30}]}\n";
@@ -551,9 +575,10 @@ test_vocabulary_coverage (void)
 {
   const WpModel *model = get_model ();
   const int      K = model->config.context_length;
-  g_autoptr (GString) jsonl = g_string_new ("{\"image\": \"img0.png\", \"caption\": \"a red circle\"}\n"
-                                            "{\"image\": \"img0.png\", \"caption\": \"a xylophonists circle\"}\n"
-                                            "{\"image\": \"img0.png\", \"caption\": \"a");
+  g_autoptr (GString) jsonl =
+    g_string_new ("{\"image\": \"img0.png\", \"caption\": \"a red circle\"}\n"
+                  "{\"image\": \"img0.png\", \"caption\": \"a xylophonists circle\"}\n"
+                  "{\"image\": \"img0.png\", \"caption\": \"a");
   g_autofree char *dir = NULL;
   g_autoptr (WpDataset) dataset = NULL;
   g_autoptr (GError) error = NULL;
@@ -610,8 +635,10 @@ check_retrieval (const WpModel   *model,
   const int first_image[5] = { 0, 1, 2, 3, 5 };
   const int first_text[4] = { 0, 1, 3, 4 };
   const int U = 5, V = 4, E = model->config.projection_dim;
-  g_autoptr (GPtrArray) images = g_ptr_array_new_with_free_func ((GDestroyNotify) wp_image_embedding_free);
-  g_autoptr (GPtrArray) texts = g_ptr_array_new_with_free_func ((GDestroyNotify) wp_text_embedding_free);
+  g_autoptr (GPtrArray) images =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) wp_image_embedding_free);
+  g_autoptr (GPtrArray) texts =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) wp_text_embedding_free);
   float  i2t[5 * 4], t2i[4 * 5];
   double expected_i2t[3], expected_t2i[3];
   g_auto (WpEvalResult) result = { 0 };
@@ -620,13 +647,15 @@ check_retrieval (const WpModel   *model,
 
   g_assert_cmpuint (n, ==, 6);
   for (int u = 0; u < U; u++) {
-    g_autoptr (WpImage) image = wp_image_load (wp_dataset_get_pair (dataset, first_image[u])->image_path, &error);
+    g_autoptr (WpImage) image =
+      wp_image_load (wp_dataset_get_pair (dataset, first_image[u])->image_path, &error);
 
     g_assert_no_error (error);
     g_ptr_array_add (images, wp_embed_image (model, image));
   }
   for (int v = 0; v < V; v++)
-    g_ptr_array_add (texts, wp_embed_text (model, wp_dataset_get_pair (dataset, first_text[v])->caption));
+    g_ptr_array_add (texts,
+                     wp_embed_text (model, wp_dataset_get_pair (dataset, first_text[v])->caption));
   for (int u = 0; u < U; u++) {
     const WpImageEmbedding *im = images->pdata[u];
 
@@ -643,14 +672,16 @@ check_retrieval (const WpModel   *model,
           double best = -INFINITY;
 
           for (int l = 0; l < tx->n_tokens; l++)
-            best = fmax (best, naive_cosine (im->patches_raw + (gsize) p * E, tx->tokens_raw + (gsize) l * E, E));
+            best = fmax (best, naive_cosine (im->patches_raw + (gsize) p * E,
+                                             tx->tokens_raw + (gsize) l * E, E));
           s_image += best;
         }
         for (int l = 0; l < tx->n_tokens; l++) {
           double best = -INFINITY;
 
           for (int p = 0; p < im->n_patches; p++)
-            best = fmax (best, naive_cosine (im->patches_raw + (gsize) p * E, tx->tokens_raw + (gsize) l * E, E));
+            best = fmax (best, naive_cosine (im->patches_raw + (gsize) p * E,
+                                             tx->tokens_raw + (gsize) l * E, E));
           s_text += best;
         }
         i2t[u * V + v] = (float) (s_image / im->n_patches);
@@ -714,7 +745,8 @@ expected_word (WpEvalWord      *out,
   guint              n_boxes = 0;
 
   for (guint b = 0; b < pair->n_boxes; b++) {
-    if (g_ascii_strcasecmp (pair->boxes[b].word, word) == 0 && pair->boxes[b].occurrence == occurrence)
+    if (g_ascii_strcasecmp (pair->boxes[b].word, word) == 0 &&
+        pair->boxes[b].occurrence == occurrence)
       boxes[n_boxes++] = pair->boxes[b];
   }
   g_assert_cmpuint (n_boxes, >, 0);
@@ -723,9 +755,11 @@ expected_word (WpEvalWord      *out,
   out->pointing_filip = wp_pointing_hit (map->filip, maps->grid, &maps->crop, boxes, n_boxes);
   out->pointing_sparc = wp_pointing_hit (map->sparc, maps->grid, &maps->crop, boxes, n_boxes);
   wp_region_filip (selected, map->filip, maps->n_patches);
-  out->iou_filip = wp_region_iou (selected, maps->grid, &maps->crop, image->width, image->height, boxes, n_boxes);
+  out->iou_filip =
+    wp_region_iou (selected, maps->grid, &maps->crop, image->width, image->height, boxes, n_boxes);
   wp_region_sparc (selected, map->sparc, maps->n_patches);
-  out->iou_sparc = wp_region_iou (selected, maps->grid, &maps->crop, image->width, image->height, boxes, n_boxes);
+  out->iou_sparc =
+    wp_region_iou (selected, maps->grid, &maps->crop, image->width, image->height, boxes, n_boxes);
 }
 
 static void
@@ -777,7 +811,8 @@ expected_background (guint           *counts,
         continue;
       patches++;
       for (int l = 1; l < maps->n_tokens; l++) {
-        if (maps->token_filip[(gsize) l * maps->n_patches + p] > maps->token_filip[(gsize) best * maps->n_patches + p])
+        if (maps->token_filip[(gsize) l * maps->n_patches + p] >
+            maps->token_filip[(gsize) best * maps->n_patches + p])
           best = l;
       }
       word = maps->word_of_token[best];
@@ -800,8 +835,8 @@ test_evaluate_localisation (void)
   g_autofree char *dir = make_dataset (5, dataset_lines);
   g_autoptr (GError) error = NULL;
   g_autoptr (WpDataset) dataset = wp_dataset_open (dir, &error);
-  /* The boxed words by hand: red, circle (pair 0; "dog" and "Dog" unmatched: 2 boxes), squares (2 boxes), green
-   * (pair 1; its occurrence 1 unmatched), small, triangle (pair 3), two (pair 5). */
+  /* The boxed words by hand: red, circle (pair 0; "dog" and "Dog" unmatched: 2 boxes), squares (2
+   * boxes), green (pair 1; its occurrence 1 unmatched), small, triangle (pair 3), two (pair 5). */
   const struct {
     guint       pair;
     const char *word;
@@ -862,8 +897,10 @@ test_evaluate_localisation (void)
   for (int c = 0; c < WP_WORD_CLASS_N; c++) {
     g_assert_cmpstr (result.classes[c].word, ==, wp_word_class_to_string (c));
     g_assert_cmpuint (result.classes[c].count, ==, class_sum[c].count);
-    g_assert_cmpfloat_with_epsilon (result.classes[c].iou_sparc, class_sum[c].iou_sparc / class_sum[c].count, 1e-9);
-    g_assert_cmpfloat_with_epsilon (result.classes[c].pointing_filip, class_sum[c].pointing_filip / class_sum[c].count, 1e-12);
+    g_assert_cmpfloat_with_epsilon (result.classes[c].iou_sparc,
+                                    class_sum[c].iou_sparc / class_sum[c].count, 1e-9);
+    g_assert_cmpfloat_with_epsilon (result.classes[c].pointing_filip,
+                                    class_sum[c].pointing_filip / class_sum[c].count, 1e-12);
   }
 
   {
@@ -874,10 +911,12 @@ test_evaluate_localisation (void)
     g_assert_cmpuint (patches, >, 0);
     g_assert_cmpuint (result.background_patches, ==, patches);
     for (int c = 0; c < WP_WORD_CLASS_N; c++) {
-      g_assert_cmpfloat_with_epsilon (result.background_label[c], (double) counts[c] / patches, 1e-12);
+      g_assert_cmpfloat_with_epsilon (result.background_label[c], (double) counts[c] / patches,
+                                      1e-12);
       total += result.background_label[c];
     }
-    g_assert_cmpfloat_with_epsilon (result.background_label_special, (double) counts[WP_WORD_CLASS_N] / patches, 1e-12);
+    g_assert_cmpfloat_with_epsilon (result.background_label_special,
+                                    (double) counts[WP_WORD_CLASS_N] / patches, 1e-12);
     g_assert_cmpfloat_with_epsilon (total, 1.0, 1e-12);
   }
   remove_tree (dir);
@@ -889,27 +928,40 @@ test_evaluate_localisation (void)
  * to 8 list malformed objects and are skipped. */
 static const char rival_lines[] =
   "{\"image\": \"img0.png\", \"caption\": \"a red circle\", \"boxes\": ["
-  "{\"word\": \"red\", \"x\": 10, \"y\": 10, \"w\": 30, \"h\": 30}, {\"word\": \"circle\", \"x\": 10, \"y\": 10, \"w\": 30, \"h\": 30}],"
-  " \"objects\": [{\"colour\": \"red\", \"shape\": \"circle\", \"x\": 10, \"y\": 10, \"w\": 30, \"h\": 30},"
+  "{\"word\": \"red\", \"x\": 10, \"y\": 10, \"w\": 30, \"h\": 30}, {\"word\": \"circle\", \"x\": "
+  "10, \"y\": 10, \"w\": 30, \"h\": 30}],"
+  " \"objects\": [{\"colour\": \"red\", \"shape\": \"circle\", \"x\": 10, \"y\": 10, \"w\": 30, "
+  "\"h\": 30},"
   " {\"colour\": \"red\", \"shape\": \"square\", \"x\": 44, \"y\": 40, \"w\": 16, \"h\": 16},"
   " {\"colour\": \"blue\", \"shape\": \"circle\", \"x\": 0, \"y\": 44, \"w\": 16, \"h\": 16}]}\n"
   "{\"image\": \"img1.png\", \"caption\": \"two green squares\", \"boxes\": ["
-  "{\"word\": \"squares\", \"x\": 0, \"y\": 0, \"w\": 20, \"h\": 20}, {\"word\": \"squares\", \"x\": 40, \"y\": 40, \"w\": 20, \"h\": 20},"
-  "{\"word\": \"green\", \"x\": 0, \"y\": 0, \"w\": 20, \"h\": 20}, {\"word\": \"green\", \"x\": 40, \"y\": 40, \"w\": 20, \"h\": 20}],"
-  " \"objects\": [{\"colour\": \"green\", \"shape\": \"square\", \"size\": \"big\", \"x\": 0, \"y\": 0, \"w\": 20, \"h\": 20},"
+  "{\"word\": \"squares\", \"x\": 0, \"y\": 0, \"w\": 20, \"h\": 20}, {\"word\": \"squares\", "
+  "\"x\": 40, \"y\": 40, \"w\": 20, \"h\": 20},"
+  "{\"word\": \"green\", \"x\": 0, \"y\": 0, \"w\": 20, \"h\": 20}, {\"word\": \"green\", \"x\": "
+  "40, \"y\": 40, \"w\": 20, \"h\": 20}],"
+  " \"objects\": [{\"colour\": \"green\", \"shape\": \"square\", \"size\": \"big\", \"x\": 0, "
+  "\"y\": 0, \"w\": 20, \"h\": 20},"
   " {\"colour\": \"green\", \"shape\": \"square\", \"x\": 40, \"y\": 40, \"w\": 20, \"h\": 20},"
-  " {\"colour\": \"green\", \"shape\": \"square\", \"captioned\": false, \"x\": 22, \"y\": 0, \"w\": 10, \"h\": 10}]}\n"
+  " {\"colour\": \"green\", \"shape\": \"square\", \"captioned\": false, \"x\": 22, \"y\": 0, "
+  "\"w\": 10, \"h\": 10}]}\n"
   "{\"image\": \"img2.png\", \"caption\": \"a small blue triangle\", \"boxes\": ["
-  "{\"word\": \"small\", \"x\": 5, \"y\": 5, \"w\": 40, \"h\": 30}, {\"word\": \"triangle\", \"x\": 5, \"y\": 5, \"w\": 40, \"h\": 30}],"
-  " \"objects\": [{\"colour\": \"blue\", \"shape\": \"triangle\", \"x\": 5.4, \"y\": 4.6, \"w\": 40, \"h\": 30.5},"
+  "{\"word\": \"small\", \"x\": 5, \"y\": 5, \"w\": 40, \"h\": 30}, {\"word\": \"triangle\", "
+  "\"x\": 5, \"y\": 5, \"w\": 40, \"h\": 30}],"
+  " \"objects\": [{\"colour\": \"blue\", \"shape\": \"triangle\", \"x\": 5.4, \"y\": 4.6, \"w\": "
+  "40, \"h\": 30.5},"
   " {\"colour\": \"Blue\", \"shape\": \"Star\", \"x\": 50, \"y\": 50, \"w\": 10, \"h\": 10}]}\n"
-  "{\"image\": \"img3.png\", \"caption\": \"a red star\", \"boxes\": [{\"word\": \"red\", \"x\": 5, \"y\": 5, \"w\": 20, \"h\": 20}],"
-  " \"objects\": [{\"colour\": \"red\", \"shape\": \"star\", \"x\": 6, \"y\": 5, \"w\": 20, \"h\": 20},"
+  "{\"image\": \"img3.png\", \"caption\": \"a red star\", \"boxes\": [{\"word\": \"red\", \"x\": "
+  "5, \"y\": 5, \"w\": 20, \"h\": 20}],"
+  " \"objects\": [{\"colour\": \"red\", \"shape\": \"star\", \"x\": 6, \"y\": 5, \"w\": 20, \"h\": "
+  "20},"
   " {\"colour\": \"red\", \"shape\": \"cross\", \"x\": 40, \"y\": 40, \"w\": 20, \"h\": 20}]}\n"
   "{\"image\": \"img0.png\", \"caption\": \"x\", \"objects\": {\"colour\": \"red\"}}\n"
-  "{\"image\": \"img0.png\", \"caption\": \"x\", \"objects\": [{\"colour\": \"red\", \"x\": 1, \"y\": 1, \"w\": 1, \"h\": 1}]}\n"
-  "{\"image\": \"img0.png\", \"caption\": \"x\", \"objects\": [{\"colour\": \"red\", \"shape\": \"star\", \"x\": 1, \"y\": 1, \"w\": 0, \"h\": 1}]}\n"
-  "{\"image\": \"img0.png\", \"caption\": \"x\", \"objects\": [{\"colour\": \"red\", \"shape\": \"star\", \"x\": \"1\", \"y\": 1, \"w\": 1, \"h\": 1}]}\n";
+  "{\"image\": \"img0.png\", \"caption\": \"x\", \"objects\": [{\"colour\": \"red\", \"x\": 1, "
+  "\"y\": 1, \"w\": 1, \"h\": 1}]}\n"
+  "{\"image\": \"img0.png\", \"caption\": \"x\", \"objects\": [{\"colour\": \"red\", \"shape\": "
+  "\"star\", \"x\": 1, \"y\": 1, \"w\": 0, \"h\": 1}]}\n"
+  "{\"image\": \"img0.png\", \"caption\": \"x\", \"objects\": [{\"colour\": \"red\", \"shape\": "
+  "\"star\", \"x\": \"1\", \"y\": 1, \"w\": 1, \"h\": 1}]}\n";
 
 static void
 test_evaluate_rivals (void)
@@ -918,15 +970,21 @@ test_evaluate_rivals (void)
   g_autofree char *dir = make_dataset (4, rival_lines);
   g_autoptr (GError) error = NULL;
   g_autoptr (WpDataset) dataset = wp_dataset_open (dir, &error);
-  const char *const problems[] = { "line 5: \"objects\" must be an array", "line 6: every object needs non-empty strings",
-                                   "line 7: an object has a zero or negative size", "line 8: every object needs numbers" };
+  const char *const problems[] = { "line 5: \"objects\" must be an array",
+                                   "line 6: every object needs non-empty strings",
+                                   "line 7: an object has a zero or negative size",
+                                   "line 8: every object needs numbers" };
   /* [class][rival]: the expected words, by pair and word. */
   WpEvalWord expected[2][2] = { { { 0 } } };
   const struct {
     guint       pair;
     const char *word;
     int         word_class, rival;
-  } split[] = { { 0, "red", 0, 1 }, { 0, "circle", 1, 1 }, { 1, "green", 0, 0 }, { 1, "squares", 1, 0 }, { 2, "triangle", 1, 1 } };
+  } split[] = { { 0, "red", 0, 1 },
+                { 0, "circle", 1, 1 },
+                { 1, "green", 0, 0 },
+                { 1, "squares", 1, 0 },
+                { 2, "triangle", 1, 1 } };
   g_auto (WpEvalResult) result = { 0 };
   const GPtrArray *warnings;
 
@@ -950,16 +1008,21 @@ test_evaluate_rivals (void)
   for (int c = 0; c < 2; c++) {
     for (int r = 0; r < 2; r++) {
       const WpEvalWord *got = &result.rivals[c][r];
-      g_autofree char  *name = g_strdup_printf ("%s, %s", wp_word_class_to_string (c), r ? "rival" : "no rival");
+      g_autofree char  *name =
+        g_strdup_printf ("%s, %s", wp_word_class_to_string (c), r ? "rival" : "no rival");
 
       g_assert_cmpstr (got->word, ==, name);
       g_assert_cmpuint (got->count, ==, expected[c][r].count);
-      g_assert_cmpfloat_with_epsilon (got->pointing_filip, expected[c][r].pointing_filip / expected[c][r].count, 1e-12);
-      g_assert_cmpfloat_with_epsilon (got->pointing_sparc, expected[c][r].pointing_sparc / expected[c][r].count, 1e-12);
-      g_assert_cmpfloat_with_epsilon (got->iou_filip, expected[c][r].iou_filip / expected[c][r].count, 1e-9);
+      g_assert_cmpfloat_with_epsilon (got->pointing_filip,
+                                      expected[c][r].pointing_filip / expected[c][r].count, 1e-12);
+      g_assert_cmpfloat_with_epsilon (got->pointing_sparc,
+                                      expected[c][r].pointing_sparc / expected[c][r].count, 1e-12);
+      g_assert_cmpfloat_with_epsilon (got->iou_filip,
+                                      expected[c][r].iou_filip / expected[c][r].count, 1e-9);
     }
   }
-  /* Pair 3's "red" (no object with its rectangle) and pair 2's "small" (a size word) are left out. */
+  /* Pair 3's "red" (no object with its rectangle) and pair 2's "small" (a size word) are left out.
+   */
   g_assert_cmpuint (result.classes[WP_WORD_CLASS_COLOUR].count, ==, 3);
   remove_tree (dir);
 }

@@ -70,7 +70,8 @@ test_hit_matches_drawing (void)
         g_assert_cmpint (word, ==, 0);
         wp_colormap_rgb (figure.style.colormap, scene.values[patch], rgb);
         /* Pixels on a patch edge blend two patches; the rest must be the patch's colour. */
-        if (fabs (((pixel >> 16) & 0xff) / 255.0 - rgb[0]) < 0.02 && fabs (((pixel >> 8) & 0xff) / 255.0 - rgb[1]) < 0.02 &&
+        if (fabs (((pixel >> 16) & 0xff) / 255.0 - rgb[0]) < 0.02 &&
+            fabs (((pixel >> 8) & 0xff) / 255.0 - rgb[1]) < 0.02 &&
             fabs ((pixel & 0xff) / 255.0 - rgb[2]) < 0.02)
           hits++;
         else
@@ -223,8 +224,10 @@ pair_init (Pair *pair,
   }
   for (int p = 0; p < b_grid * b_grid; p++)
     pair->b_labels[p] = p % b_grid == 0 ? 1 : 2;
-  pair_maps_init (&pair->a, pair->a_words, pair->a_values, pair->sparc, pair->word_of_token, pair->a_labels, 2);
-  pair_maps_init (&pair->b, pair->b_words, pair->b_values, pair->sparc, pair->word_of_token, pair->b_labels, b_grid);
+  pair_maps_init (&pair->a, pair->a_words, pair->a_values, pair->sparc, pair->word_of_token,
+                  pair->a_labels, 2);
+  pair_maps_init (&pair->b, pair->b_words, pair->b_values, pair->sparc, pair->word_of_token,
+                  pair->b_labels, b_grid);
 }
 
 static void
@@ -264,7 +267,8 @@ pixel_rgb (cairo_surface_t *surface,
            double          *rgb)
 {
   const guint8 *data = cairo_image_surface_get_data (surface);
-  const guint32 pixel = ((const guint32 *) (data + (gsize) y * cairo_image_surface_get_stride (surface)))[x];
+  const guint32 pixel =
+    ((const guint32 *) (data + (gsize) y * cairo_image_surface_get_stride (surface)))[x];
 
   rgb[0] = ((pixel >> 16) & 0xff) / 255.0;
   rgb[1] = ((pixel >> 8) & 0xff) / 255.0;
@@ -289,7 +293,8 @@ test_compare_hit_matches_drawing (void)
   Pair             pair;
   WpFigure         figure;
   cairo_surface_t *surface;
-  int              hits[3] = { 0 }, misses[3] = { 0 }, words_seen[2] = { 0 }, reddish = 0, bluish = 0;
+  int              hits[3] = { 0 }, misses[3] = { 0 }, words_seen[2] = { 0 };
+  int              reddish = 0, bluish = 0;
   double           range_lo, range_hi;
 
   pair_init (&pair, 2);
@@ -329,7 +334,8 @@ test_compare_hit_matches_drawing (void)
       if (column == 2)
         wp_colormap_rgb (WP_COLORMAP_COOLWARM, 0.5 + 0.5 * (b - a) / half[word], expected);
       else
-        wp_colormap_rgb (WP_COLORMAP_VIRIDIS, ((column == 0 ? a : b) - lo[word]) / (hi[word] - lo[word]), expected);
+        wp_colormap_rgb (WP_COLORMAP_VIRIDIS,
+                         ((column == 0 ? a : b) - lo[word]) / (hi[word] - lo[word]), expected);
       pixel_rgb (surface, x, y, rgb);
       /* Pixels on a patch edge blend two patches; the rest must be the patch's colour. */
       if (!same_colour (rgb, expected)) {
@@ -372,7 +378,8 @@ find_difference_point (const WpFigure *figure,
     for (int x = 0; x < width; x += 2) {
       int word, patch, column;
 
-      if (wp_figure_hit_panel (figure, width, height, x, y, &word, &patch, &column) && column == 2) {
+      if (wp_figure_hit_panel (figure, width, height, x, y, &word, &patch, &column) &&
+          column == 2) {
         *px = x;
         *py = y;
         return TRUE;

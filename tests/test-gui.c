@@ -38,7 +38,8 @@ count_near (const WpImage *image,
   for (int i = 0; i < image->width * image->height; i++) {
     const guint8 *px = image->rgb + (gsize) i * 3;
 
-    n += ABS (px[0] - (int) (rgb >> 16)) <= tolerance && ABS (px[1] - (int) ((rgb >> 8) & 0xff)) <= tolerance &&
+    n += ABS (px[0] - (int) (rgb >> 16)) <= tolerance &&
+         ABS (px[1] - (int) ((rgb >> 8) & 0xff)) <= tolerance &&
          ABS (px[2] - (int) (rgb & 0xff)) <= tolerance;
   }
   return n;
@@ -54,7 +55,8 @@ count_colour (const WpImage *image,
 static void
 test_window (void)
 {
-  g_autoptr (GtkApplication) application = gtk_application_new ("org.wordpatch.Test", G_APPLICATION_NON_UNIQUE);
+  g_autoptr (GtkApplication) application =
+    gtk_application_new ("org.wordpatch.Test", G_APPLICATION_NON_UNIQUE);
   g_autoptr (GError) error = NULL;
   g_autofree char *tmp_dir = g_dir_make_tmp ("wp-test-gui-XXXXXX", NULL);
   g_autofree char *png = g_build_filename (tmp_dir, "view.png", NULL);
@@ -89,7 +91,8 @@ test_window (void)
     g_autoptr (GBytes) bytes = g_file_load_bytes (file, NULL, NULL, &error);
     gsize       len = 0;
     const char *data = bytes != NULL ? g_bytes_get_data (bytes, &len) : NULL;
-    const char *keys[] = { "wordpatch.model_sha256", "wordpatch.words", "wordpatch.caption", "a blue circle" };
+    const char *keys[] = { "wordpatch.model_sha256", "wordpatch.words", "wordpatch.caption",
+                           "a blue circle" };
 
     g_assert_no_error (error);
     for (gsize k = 0; k < G_N_ELEMENTS (keys); k++) {
@@ -203,8 +206,9 @@ save_screenshot (WpWindow   *window,
                  const char *page,
                  const char *name)
 {
-  const char      *dir = g_getenv ("WP_TEST_SCREENSHOTS");
-  GObject         *stack = gtk_widget_get_template_child (GTK_WIDGET (window), WP_TYPE_WINDOW, "stack");
+  const char *dir = g_getenv ("WP_TEST_SCREENSHOTS");
+  GObject    *stack =
+    gtk_widget_get_template_child (GTK_WIDGET (window), WP_TYPE_WINDOW, "stack");
   GtkWidget       *widget = GTK_WIDGET (window);
   GdkPaintable    *paintable;
   GtkSnapshot     *snapshot;
@@ -218,9 +222,11 @@ save_screenshot (WpWindow   *window,
   run_loop_for (300);
   paintable = gtk_widget_paintable_new (widget);
   snapshot = gtk_snapshot_new ();
-  gdk_paintable_snapshot (paintable, snapshot, gtk_widget_get_width (widget), gtk_widget_get_height (widget));
+  gdk_paintable_snapshot (paintable, snapshot, gtk_widget_get_width (widget),
+                          gtk_widget_get_height (widget));
   node = gtk_snapshot_free_to_node (snapshot);
-  texture = gsk_renderer_render_texture (gtk_native_get_renderer (gtk_widget_get_native (widget)), node, NULL);
+  texture = gsk_renderer_render_texture (gtk_native_get_renderer (gtk_widget_get_native (widget)),
+                                         node, NULL);
   path = g_strdup_printf ("%s/%s.png", dir, name);
   gdk_texture_save_to_png (texture, path);
   g_object_unref (texture);
@@ -253,7 +259,8 @@ static gint64 wanted_step;
 static gboolean
 reached_step (gpointer session)
 {
-  return wp_train_session_get_progress (session)->step >= wanted_step || !wp_train_session_is_active (session);
+  return wp_train_session_get_progress (session)->step >= wanted_step ||
+         !wp_train_session_is_active (session);
 }
 
 static gboolean
@@ -283,7 +290,8 @@ pointer_cleared (gpointer pointer)
 static void
 test_fine_tune (void)
 {
-  g_autoptr (GtkApplication) application = gtk_application_new ("org.wordpatch.TestTrain", G_APPLICATION_NON_UNIQUE);
+  g_autoptr (GtkApplication) application =
+    gtk_application_new ("org.wordpatch.TestTrain", G_APPLICATION_NON_UNIQUE);
   g_autoptr (GError) error = NULL;
   g_autofree char *tmp_dir = g_dir_make_tmp ("wp-test-gui-train-XXXXXX", NULL);
   g_autofree char *data_dir = g_build_filename (tmp_dir, "scenes", NULL);
@@ -373,7 +381,8 @@ test_fine_tune (void)
   g_source_remove (tick_source);
   g_assert_cmpint (wp_train_session_get_state (session), ==, WP_TRAIN_STATE_STOPPED);
   g_assert_cmpuint (wp_train_session_get_checkpoints (session)->len, >=, 2);
-  last = g_strdup (g_ptr_array_index (wp_train_session_get_checkpoints (session), wp_train_session_get_checkpoints (session)->len - 1));
+  last = g_strdup (g_ptr_array_index (wp_train_session_get_checkpoints (session),
+                                      wp_train_session_get_checkpoints (session)->len - 1));
   saved = wp_model_load (last, &error);
   g_assert_no_error (error);
   g_assert_nonnull (saved);
@@ -381,15 +390,23 @@ test_fine_tune (void)
   g_assert_cmpint (saved->step, >, paused_step);
   /* Snapshots from the start to where it stopped, once each. */
   g_assert_cmpint (wp_train_session_get_snapshot (session, 0)->model->step, ==, 0);
-  g_assert_cmpint (wp_train_session_get_snapshot (session, wp_train_session_get_n_snapshots (session) - 1)->model->step, ==, saved->step);
-  g_assert_cmpint (wp_train_session_get_snapshot (session, wp_train_session_get_n_snapshots (session) - 2)->model->step, <, saved->step);
+  g_assert_cmpint (
+    wp_train_session_get_snapshot (session, wp_train_session_get_n_snapshots (session) - 1)
+      ->model->step,
+    ==, saved->step);
+  g_assert_cmpint (
+    wp_train_session_get_snapshot (session, wp_train_session_get_n_snapshots (session) - 2)
+      ->model->step,
+    <, saved->step);
   wp_train_session_get_curve (session, WP_CURVE_LOSS, &steps, &values, &n);
   g_assert_cmpuint (n, ==, (guint) saved->step);
   g_assert_true (isfinite (values[n - 1]));
   wp_train_session_get_curve (session, WP_CURVE_POINTING_FILIP, &steps, &values, &n);
   g_assert_cmpuint (n, >=, 2);
-  g_test_message ("main loop during training: %u ticks, largest gap %.1f ms", ticks.ticks, ticks.largest / 1000.0);
-  printf ("# largest main-loop gap while training: %.1f ms (%u ticks of a 5 ms timer)\n", ticks.largest / 1000.0, ticks.ticks);
+  g_test_message ("main loop during training: %u ticks, largest gap %.1f ms", ticks.ticks,
+                  ticks.largest / 1000.0);
+  printf ("# largest main-loop gap while training: %.1f ms (%u ticks of a 5 ms timer)\n",
+          ticks.largest / 1000.0, ticks.ticks);
 
   /* Evaluate: held-out recall and pointing, before and after. */
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (view), "train.evaluate", NULL));
@@ -406,9 +423,16 @@ test_fine_tune (void)
 
     g_assert_true (json_parser_load_from_file (parser, settings_path, &parse_error));
     g_assert_no_error (parse_error);
-    g_assert_cmpfloat (json_object_get_double_member (json_node_get_object (json_parser_get_root (parser)), "filip_patch_fraction"), ==, 0.5);
-    g_assert_cmpfloat (json_object_get_double_member (json_node_get_object (json_parser_get_root (parser)), "filip_global"), ==, 0.25);
-    g_assert_cmpint (json_object_get_int_member (json_node_get_object (json_parser_get_root (parser)), "batch"), ==, 8);
+    g_assert_cmpfloat (
+      json_object_get_double_member (json_node_get_object (json_parser_get_root (parser)),
+                                     "filip_patch_fraction"),
+      ==, 0.5);
+    g_assert_cmpfloat (json_object_get_double_member (
+                         json_node_get_object (json_parser_get_root (parser)), "filip_global"),
+                       ==, 0.25);
+    g_assert_cmpint (
+      json_object_get_int_member (json_node_get_object (json_parser_get_root (parser)), "batch"),
+      ==, 8);
   }
 
   /* Compare the fine-tuned weights with where they started: A, B and the B - A map. */

@@ -47,7 +47,8 @@ ensure_other_model (void)
   if (other_model_dir != NULL)
     return TRUE;
   other_model_dir = g_build_filename (tmp_dir, "tiny-seed-2", NULL);
-  run_cli (&run, "init", "--config", "tiny", "--seed", "2", "--out", other_model_dir, "--vocab", vocab_dir, NULL);
+  run_cli (&run, "init", "--config", "tiny", "--seed", "2", "--out", other_model_dir, "--vocab",
+           vocab_dir, NULL);
   g_assert_cmpint (run.status, ==, 0);
   return run.status == 0;
 }
@@ -84,7 +85,8 @@ test_json_matches_embed (void)
   json_path = g_build_filename (tmp_dir, "maps.json", NULL);
   run_cli (&embed, "embed", "--model", model_dir, "--image", image_path, "--text", caption, NULL);
   g_assert_cmpint (embed.status, ==, 0);
-  run_cli (&heatmap, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption, "--json", json_path, NULL);
+  run_cli (&heatmap, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption,
+           "--json", json_path, NULL);
   g_assert_cmpint (heatmap.status, ==, 0);
   g_assert_true (g_file_get_contents (json_path, &json_text, NULL, NULL));
   e = parse_object (embed_parser, embed.out);
@@ -98,13 +100,14 @@ test_json_matches_embed (void)
   token_filip = json_object_get_array_member (m, "token_filip");
   token_info = json_object_get_array_member (m, "tokens");
   g_assert_cmpuint (json_array_get_length (token_filip), ==, json_array_get_length (tokens));
-  g_assert_cmpint (json_object_get_int_member (m, "grid") * json_object_get_int_member (m, "grid"), ==,
-                   json_array_get_length (patches));
+  g_assert_cmpint (json_object_get_int_member (m, "grid") * json_object_get_int_member (m, "grid"),
+                   ==, json_array_get_length (patches));
   for (guint t = 0; t < json_array_get_length (tokens); t++) {
     JsonArray *row = json_array_get_array_element (token_filip, t);
 
     for (guint p = 0; p < json_array_get_length (patches); p++) {
-      const double cosine = dot (json_array_get_array_element (patches, p), json_array_get_array_element (tokens, t));
+      const double cosine =
+        dot (json_array_get_array_element (patches, p), json_array_get_array_element (tokens, t));
 
       g_assert_cmpfloat_with_epsilon (json_array_get_double_element (row, p), cosine, 1e-5);
     }
@@ -118,12 +121,14 @@ test_json_matches_embed (void)
     const int   n = (int) json_object_get_int_member (word, "n_tokens");
 
     for (int t = first; t < first + n; t++)
-      g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (token_info, t), "word"), ==, w);
+      g_assert_cmpint (
+        json_object_get_int_member (json_array_get_object_element (token_info, t), "word"), ==, w);
     for (guint p = 0; p < json_array_get_length (filip); p++) {
       double mean = 0.0;
 
       for (int t = first; t < first + n; t++)
-        mean += json_array_get_double_element (json_array_get_array_element (token_filip, t), p) / n;
+        mean +=
+          json_array_get_double_element (json_array_get_array_element (token_filip, t), p) / n;
       g_assert_cmpfloat_with_epsilon (json_array_get_double_element (filip, p), mean, 1e-5);
     }
     checked_words++;
@@ -138,7 +143,8 @@ has_colour (const WpImage *image,
   for (int i = 0; i < image->width * image->height; i++) {
     const guint8 *px = image->rgb + (gsize) i * 3;
 
-    if (ABS (px[0] - (int) (rgb >> 16)) <= 2 && ABS (px[1] - (int) ((rgb >> 8) & 0xff)) <= 2 && ABS (px[2] - (int) (rgb & 0xff)) <= 2)
+    if (ABS (px[0] - (int) (rgb >> 16)) <= 2 && ABS (px[1] - (int) ((rgb >> 8) & 0xff)) <= 2 &&
+        ABS (px[2] - (int) (rgb & 0xff)) <= 2)
       return TRUE;
   }
   return FALSE;
@@ -181,8 +187,8 @@ test_png_svg_pdf (void)
   svg = g_build_filename (tmp_dir, "fig.svg", NULL);
   pdf = g_build_filename (tmp_dir, "fig.pdf", NULL);
   /* Opaque blocks: the panel shows the colour map's own colours, its two ends among them. */
-  run_cli (&run_png, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption, "--tokens", "red", "--opacity", "1",
-           "--out", png, NULL);
+  run_cli (&run_png, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption,
+           "--tokens", "red", "--opacity", "1", "--out", png, NULL);
   g_assert_cmpint (run_png.status, ==, 0);
   figure = wp_image_load (png, &error);
   g_assert_no_error (error);
@@ -198,12 +204,13 @@ test_png_svg_pdf (void)
   g_assert_true (contains (bytes, len, "wordpatch.model_sha256"));
   g_assert_true (contains (bytes, len, caption));
 
-  run_cli (&run_svg, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption, "--grid", "--method", "sparc", "--out",
-           svg, NULL);
+  run_cli (&run_svg, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption,
+           "--grid", "--method", "sparc", "--out", svg, NULL);
   g_assert_cmpint (run_svg.status, ==, 0);
   g_assert_true (g_file_get_contents (svg, &svg_text, NULL, NULL));
   g_assert_nonnull (strstr (svg_text, "<svg"));
-  run_cli (&run_pdf, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption, "--method", "labels", "--out", pdf, NULL);
+  run_cli (&run_pdf, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption,
+           "--method", "labels", "--out", pdf, NULL);
   g_assert_cmpint (run_pdf.status, ==, 0);
   g_assert_true (g_file_get_contents (pdf, &pdf_text, NULL, NULL));
   g_assert_true (g_str_has_prefix (pdf_text, "%PDF"));
@@ -227,14 +234,17 @@ test_bad_input (void)
   out = g_build_filename (tmp_dir, "never.png", NULL);
   bad_ext = g_build_filename (tmp_dir, "fig.gif", NULL);
   g_assert_true (g_file_set_contents (junk, "not an image", -1, NULL));
-  run_cli (&run_junk, "heatmap", "--model", model_dir, "--image", junk, "--text", caption, "--out", out, NULL);
+  run_cli (&run_junk, "heatmap", "--model", model_dir, "--image", junk, "--text", caption, "--out",
+           out, NULL);
   assert_failure (&run_junk, junk, NULL, NULL);
-  run_cli (&run_word, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption, "--tokens", "dog", "--out", out, NULL);
+  run_cli (&run_word, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption,
+           "--tokens", "dog", "--out", out, NULL);
   assert_failure (&run_word, "no word 'dog'", NULL, NULL);
-  run_cli (&run_scale, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption, "--scale", "fixed:1,0", "--out", out,
-           NULL);
+  run_cli (&run_scale, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption,
+           "--scale", "fixed:1,0", "--out", out, NULL);
   g_assert_cmpint (run_scale.status, ==, 2);
-  run_cli (&run_ext, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption, "--out", bad_ext, NULL);
+  run_cli (&run_ext, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption,
+           "--out", bad_ext, NULL);
   assert_failure (&run_ext, bad_ext, ".png, .svg or .pdf", NULL);
   run_cli (&run_missing, "heatmap", "--model", model_dir, "--text", caption, "--out", out, NULL);
   g_assert_cmpint (run_missing.status, ==, 2);
@@ -263,10 +273,12 @@ test_batch (void)
   image_copy = g_build_filename (data, "disc.png", NULL);
   g_assert_true (write_test_image (image_copy));
   captions = g_build_filename (data, "captions.tsv", NULL);
-  g_assert_true (g_file_set_contents (captions, "disc.png\ta red disc\ndisc.png\ta white page\n", -1, NULL));
+  g_assert_true (
+    g_file_set_contents (captions, "disc.png\ta red disc\ndisc.png\ta white page\n", -1, NULL));
   out_dir = g_build_filename (tmp_dir, "batch-out", NULL);
   /* "red" is drawn where a caption has it and left out where it does not. */
-  run_cli (&run, "heatmap", "--model", model_dir, "--data", data, "--out-dir", out_dir, "--tokens", "red", NULL);
+  run_cli (&run, "heatmap", "--model", model_dir, "--data", data, "--out-dir", out_dir, "--tokens",
+           "red", NULL);
   g_assert_cmpint (run.status, ==, 0);
   assert_mentions (run.out, "wrote 2 figures");
   assert_mentions (run.err, "2/2");
@@ -282,13 +294,15 @@ test_batch (void)
     g_autofree char *compared = g_build_filename (compare_dir, "000001-disc.png", NULL);
     g_auto (Run) run_compare = { 0 };
 
-    run_cli (&run_compare, "heatmap", "--model", model_dir, "--compare", other_model_dir, "--data", data, "--out-dir", compare_dir, NULL);
+    run_cli (&run_compare, "heatmap", "--model", model_dir, "--compare", other_model_dir, "--data",
+             data, "--out-dir", compare_dir, NULL);
     g_assert_cmpint (run_compare.status, ==, 0);
     assert_mentions (run_compare.out, "wrote 2 figures");
     g_assert_true (g_file_test (compared, G_FILE_TEST_EXISTS));
   }
 
-  run_cli (&run_format, "heatmap", "--model", model_dir, "--data", data, "--out-dir", out_dir, "--format", "gif", NULL);
+  run_cli (&run_format, "heatmap", "--model", model_dir, "--data", data, "--out-dir", out_dir,
+           "--format", "gif", NULL);
   g_assert_cmpint (run_format.status, ==, 2);
   run_cli (&run_mixed, "heatmap", "--model", model_dir, "--data", data, "--out", first, NULL);
   g_assert_cmpint (run_mixed.status, ==, 2);
@@ -307,9 +321,11 @@ run_json (JsonParser *parser,
   g_auto (Run) run = { 0 };
 
   if (other != NULL)
-    run_cli (&run, "heatmap", "--model", model, "--compare", other, "--image", image_path, "--text", caption, "--json", path, NULL);
+    run_cli (&run, "heatmap", "--model", model, "--compare", other, "--image", image_path, "--text",
+             caption, "--json", path, NULL);
   else
-    run_cli (&run, "heatmap", "--model", model, "--image", image_path, "--text", caption, "--json", path, NULL);
+    run_cli (&run, "heatmap", "--model", model, "--image", image_path, "--text", caption, "--json",
+             path, NULL);
   g_assert_cmpint (run.status, ==, 0);
   if (run.status != 0 || !g_file_get_contents (path, &text, NULL, NULL))
     return NULL;
@@ -323,7 +339,8 @@ word_map (JsonObject *maps,
           const char *difference,
           const char *method)
 {
-  JsonObject *object = json_array_get_object_element (json_object_get_array_member (maps, "words"), word);
+  JsonObject *object =
+    json_array_get_object_element (json_object_get_array_member (maps, "words"), word);
 
   if (difference != NULL)
     object = json_object_get_object_member (object, difference);
@@ -352,7 +369,8 @@ test_compare_same_model (void)
     for (guint m = 0; m < G_N_ELEMENTS (methods); m++) {
       JsonArray *difference = word_map (compare, w, "difference", methods[m]);
 
-      g_assert_cmpuint (json_array_get_length (difference), ==, json_array_get_length (word_map (maps, w, NULL, methods[m])));
+      g_assert_cmpuint (json_array_get_length (difference), ==,
+                        json_array_get_length (word_map (maps, w, NULL, methods[m])));
       for (guint p = 0; p < json_array_get_length (difference); p++) {
         g_assert_cmpfloat (json_array_get_double_element (difference, p), ==, 0.0);
         checked++;
@@ -397,11 +415,15 @@ test_compare_two_models (void)
 
       g_assert_cmpuint (json_array_get_length (difference), ==, json_array_get_length (a_map));
       for (guint p = 0; p < json_array_get_length (a_map); p++) {
-        const double a_value = json_array_get_double_element (a_map, p), b_value = json_array_get_double_element (b_map, p);
+        const double a_value = json_array_get_double_element (a_map, p),
+                     b_value = json_array_get_double_element (b_map, p);
 
-        g_assert_cmpfloat (json_array_get_double_element (word_map (ab, w, NULL, methods[m]), p), ==, a_value);
-        g_assert_cmpfloat (json_array_get_double_element (word_map (compare, w, NULL, methods[m]), p), ==, b_value);
-        g_assert_cmpfloat_with_epsilon (json_array_get_double_element (difference, p), b_value - a_value, 1e-6);
+        g_assert_cmpfloat (json_array_get_double_element (word_map (ab, w, NULL, methods[m]), p),
+                           ==, a_value);
+        g_assert_cmpfloat (
+          json_array_get_double_element (word_map (compare, w, NULL, methods[m]), p), ==, b_value);
+        g_assert_cmpfloat_with_epsilon (json_array_get_double_element (difference, p),
+                                        b_value - a_value, 1e-6);
         largest = MAX (largest, fabs (b_value - a_value));
       }
     }
@@ -410,8 +432,8 @@ test_compare_two_models (void)
   g_assert_cmpfloat (largest, >, 1e-3);
 
   png = g_build_filename (tmp_dir, "compare.png", NULL);
-  run_cli (&run_png, "heatmap", "--model", model_dir, "--compare", other_model_dir, "--image", image_path, "--text", caption, "--out", png,
-           NULL);
+  run_cli (&run_png, "heatmap", "--model", model_dir, "--compare", other_model_dir, "--image",
+           image_path, "--text", caption, "--out", png, NULL);
   g_assert_cmpint (run_png.status, ==, 0);
   g_assert_true (g_file_get_contents (png, &bytes, &len, NULL));
   quoted = g_shell_quote (other_model_dir);
@@ -436,9 +458,11 @@ test_compare_bad_folder (void)
   empty = g_build_filename (tmp_dir, "not-a-model", NULL);
   out = g_build_filename (tmp_dir, "never-compared.png", NULL);
   g_assert_cmpint (g_mkdir_with_parents (empty, 0755), ==, 0);
-  run_cli (&run_missing, "heatmap", "--model", model_dir, "--compare", missing, "--image", image_path, "--text", caption, "--out", out, NULL);
+  run_cli (&run_missing, "heatmap", "--model", model_dir, "--compare", missing, "--image",
+           image_path, "--text", caption, "--out", out, NULL);
   assert_failure (&run_missing, missing, NULL, NULL);
-  run_cli (&run_empty, "heatmap", "--model", model_dir, "--compare", empty, "--image", image_path, "--text", caption, "--out", out, NULL);
+  run_cli (&run_empty, "heatmap", "--model", model_dir, "--compare", empty, "--image", image_path,
+           "--text", caption, "--out", out, NULL);
   assert_failure (&run_empty, empty, NULL, NULL);
   g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
 }

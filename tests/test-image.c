@@ -400,7 +400,8 @@ test_too_many_pixels (void)
   image = wp_image_load_from_memory (png, len, "huge.png", &error);
   g_assert_null (image);
   g_assert_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED);
-  assert_error_mentions (error, "huge.png: image of 16000 x 16000 pixels exceeds the limit of 100 million pixels");
+  assert_error_mentions (
+    error, "huge.png: image of 16000 x 16000 pixels exceeds the limit of 100 million pixels");
 }
 
 typedef struct {
@@ -414,15 +415,21 @@ typedef struct {
 /* Inputs on which Debian 12's stb_image 2.27 writes or reads out of bounds, or overflows an int
  * (tests/fuzz/regressions/image holds the files the fuzzer found): refused before stb reads
  * them. */
-static const guint8   jpeg_huffman_300_codes[] = { 0xFF, 0xD8, 0xFF, 0xC4, 0x00, 0x13, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 45 };
-static const guint8   jpeg_undefined_table[] = { 0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x11, 0x00, 0x3F, 0x00, 0xFF, 0xD9 };
+static const guint8   jpeg_huffman_300_codes[] = { 0xFF, 0xD8, 0xFF, 0xC4, 0x00, 0x13, 0x00, 0,
+                                                   0, 0, 0, 0, 0, 0, 0, 0,
+                                                   0, 0, 0, 0, 0, 0xFF, 45 };
+static const guint8   jpeg_undefined_table[] = { 0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x08, 0x01,
+                                                 0x01, 0x11, 0x00, 0x3F, 0x00, 0xFF, 0xD9 };
 static const guint8   pnm_16_bit[] = "P5 2 1 65535\n\1\2\3\4";
 static const guint8   pnm_huge_number[] = "P6\v2 1 99999999999\n\1\2\3\4\5\6";
 static const BadImage bad_images[] = {
-  { "jpeg-huffman-300-codes", jpeg_huffman_300_codes, sizeof jpeg_huffman_300_codes, WP_ERROR_FORMAT, "more than 256 codes" },
-  { "jpeg-undefined-table", jpeg_undefined_table, sizeof jpeg_undefined_table, WP_ERROR_FORMAT, "undefined Huffman table" },
+  { "jpeg-huffman-300-codes", jpeg_huffman_300_codes, sizeof jpeg_huffman_300_codes,
+    WP_ERROR_FORMAT, "more than 256 codes" },
+  { "jpeg-undefined-table", jpeg_undefined_table, sizeof jpeg_undefined_table, WP_ERROR_FORMAT,
+    "undefined Huffman table" },
   { "pnm-16-bit", pnm_16_bit, sizeof pnm_16_bit - 1, WP_ERROR_UNSUPPORTED, "16-bit PNM" },
-  { "pnm-huge-number", pnm_huge_number, sizeof pnm_huge_number - 1, WP_ERROR_FORMAT, "more than 9 digits" },
+  { "pnm-huge-number", pnm_huge_number, sizeof pnm_huge_number - 1, WP_ERROR_FORMAT,
+    "more than 9 digits" },
 };
 
 static void

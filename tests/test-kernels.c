@@ -489,7 +489,8 @@ check_grad (const char   *what,
   for (gsize i = 0; i < n; i++)
     max_want = fmax (max_want, fabs (want[i]));
   for (gsize i = 0; i < n; i++) {
-    const double err = fabs (got[i] - want[i]) / fmax (fmax (fabs (want[i]), 1e-2 * max_want), 1e-4);
+    const double err =
+      fabs (got[i] - want[i]) / fmax (fmax (fabs (want[i]), 1e-2 * max_want), 1e-4);
 
     if (!isfinite (got[i]) || !(err <= worst)) {
       worst = isfinite (got[i]) ? err : INFINITY;
@@ -570,7 +571,14 @@ check_matmul_backward (int      N,
   g_autofree char   *prefix = g_strdup_printf ("matmul_backward N=%d C=%d OC=%d%s", N, C, OC,
                                              with_bias ? "" : " no bias");
   g_autofree char   *what = NULL;
-  FdCase             fd = { { inp_d, weight_d, with_bias ? bias_d : NULL }, dout_d, NULL, N, C, OC };
+  FdCase             fd = {
+                { inp_d, weight_d, with_bias ? bias_d : NULL },
+                dout_d,
+                NULL,
+                N,
+                C,
+                OC,
+  };
 
   wp_matmul_backward (dinp, dweight, with_bias ? dbias : NULL, dout, inp, weight, N, C, OC);
   numeric_grad (want_inp, inp_d, n_inp, 1e-6, matmul_loss, &fd);
@@ -1069,12 +1077,14 @@ check_attention_packed (int      B,
   g_autofree float  *dkvq = g_new0 (float, 3 * n);
   g_autofree double *want = g_new (double, n);
   g_autofree double *want_dkvq = g_new (double, 3 * n);
-  g_autofree char   *what = g_strdup_printf ("packed attention B=%d T=%d C=%d NH=%d%s", B, T, C, NH, causal ? " causal" : "");
+  g_autofree char   *what = g_strdup_printf ("packed attention B=%d T=%d C=%d NH=%d%s", B, T, C, NH,
+                                           causal ? " causal" : "");
   g_autofree char   *what_out = g_strconcat (what, ": out", NULL);
   g_autofree char   *what_grad = g_strconcat (what, ": dkvq", NULL);
 
   wp_attention_forward (out, att, kvq + 2 * C, kvq, kvq + C, 3 * C, B, T, C, NH, causal);
-  wp_attention_backward (dkvq + 2 * C, dkvq, dkvq + C, 3 * C, scratch, dout, kvq + 2 * C, kvq, kvq + C, att, B, T, C, NH, causal);
+  wp_attention_backward (dkvq + 2 * C, dkvq, dkvq + C, 3 * C, scratch, dout, kvq + 2 * C, kvq,
+                         kvq + C, att, B, T, C, NH, causal);
   reference_attention (want, want_dkvq, kvq, dout, B, T, C, NH, causal);
   check_close (what_out, out, want, n, 1e-5);
   check_close (what_grad, dkvq, want_dkvq, 3 * n, 1e-4);
@@ -1149,13 +1159,16 @@ thread_run (float       *r[RUN_N_ARRAYS],
   for (int a = 0; a < RUN_N_ARRAYS; a++)
     r[a] = g_new0 (float, run_arrays[a].size);
   wp_layernorm_forward (r[RUN_LN], r[RUN_MEAN], r[RUN_RSTD], x, w, w + C, N, C, 1e-5f);
-  wp_layernorm_backward (r[RUN_DX], r[RUN_DW], r[RUN_DB], dout, x, w, r[RUN_MEAN], r[RUN_RSTD], N, C);
+  wp_layernorm_backward (r[RUN_DX], r[RUN_DW], r[RUN_DB], dout, x, w, r[RUN_MEAN], r[RUN_RSTD], N,
+                         C);
   wp_activation_forward (r[RUN_ACT], kvq, (gsize) N * MLP, WP_ACTIVATION_QUICK_GELU);
-  wp_activation_backward (r[RUN_DACT], kvq + (gsize) N * MLP, kvq, (gsize) N * MLP, WP_ACTIVATION_QUICK_GELU);
+  wp_activation_backward (r[RUN_DACT], kvq + (gsize) N * MLP, kvq, (gsize) N * MLP,
+                          WP_ACTIVATION_QUICK_GELU);
   wp_residual_forward (r[RUN_DACT], r[RUN_DACT], r[RUN_ACT], (gsize) N * MLP);
-  wp_attention_forward (r[RUN_OUT], r[RUN_ATT], kvq + 2 * C, kvq, kvq + C, 3 * C, RUN_B, RUN_T, C, 2, TRUE);
-  wp_attention_backward (r[RUN_DKVQ] + 2 * C, r[RUN_DKVQ], r[RUN_DKVQ] + C, 3 * C, scratch, dout, kvq + 2 * C, kvq, kvq + C,
-                         r[RUN_ATT], RUN_B, RUN_T, C, 2, TRUE);
+  wp_attention_forward (r[RUN_OUT], r[RUN_ATT], kvq + 2 * C, kvq, kvq + C, 3 * C, RUN_B, RUN_T, C,
+                        2, TRUE);
+  wp_attention_backward (r[RUN_DKVQ] + 2 * C, r[RUN_DKVQ], r[RUN_DKVQ] + C, 3 * C, scratch, dout,
+                         kvq + 2 * C, kvq, kvq + C, r[RUN_ATT], RUN_B, RUN_T, C, 2, TRUE);
   wp_matmul_forward (r[RUN_MATMUL], x, kvq, NULL, 12, C, RUN_OC);
 }
 
@@ -1180,8 +1193,8 @@ test_threads_same_results (void)
   for (int a = 0; a < RUN_N_ARRAYS; a++) {
     for (gsize i = 0; i < run_arrays[a].size; i++) {
       if (memcmp (&two[a][i], &one[a][i], sizeof (float)) != 0) {
-        g_test_fail_printf ("%s[%" G_GSIZE_FORMAT "] = %.9g on two threads, %.9g on one", run_arrays[a].name, i, two[a][i],
-                            one[a][i]);
+        g_test_fail_printf ("%s[%" G_GSIZE_FORMAT "] = %.9g on two threads, %.9g on one",
+                            run_arrays[a].name, i, two[a][i], one[a][i]);
         break;
       }
     }
@@ -1217,7 +1230,8 @@ main (int   argc,
   g_test_add_func ("/kernels/activation/backward-extremes", test_activation_backward_extremes);
   g_test_add_func ("/kernels/attention/backward-finite-difference", test_attention_backward);
   g_test_add_func ("/kernels/l2-normalize/backward-finite-difference", test_l2_normalize_backward);
-  g_test_add_func ("/kernels/l2-normalize/backward-degenerate", test_l2_normalize_backward_degenerate);
+  g_test_add_func ("/kernels/l2-normalize/backward-degenerate",
+                   test_l2_normalize_backward_degenerate);
   g_test_add_func ("/kernels/threads/same-results", test_threads_same_results);
   return g_test_run ();
 }

@@ -244,8 +244,8 @@ static const BadConfig bad_configs[] = {
   { "not-object", "[]", WP_ERROR_FORMAT, "object" },
   { "no-text-config", "{\"vision_config\": {}}", WP_ERROR_MISSING, "text_config" },
   { "no-vision-config", "{\"text_config\": {}}", WP_ERROR_MISSING, "vision_config" },
-  { "text-config-not-object", "{\"text_config\": 3, \"vision_config\": {}}",
-    WP_ERROR_FORMAT, "text_config" },
+  { "text-config-not-object", "{\"text_config\": 3, \"vision_config\": {}}", WP_ERROR_FORMAT,
+    "text_config" },
   { "hidden-size-string", "{\"text_config\": {\"hidden_size\": \"512\"}, \"vision_config\": {}}",
     WP_ERROR_FORMAT, "text_config.hidden_size" },
   { "hidden-size-fraction", "{\"text_config\": {}, \"vision_config\": {\"hidden_size\": 76.8}}",
@@ -263,7 +263,9 @@ static const BadConfig bad_configs[] = {
   { "too-many-layers", "{\"text_config\": {\"num_hidden_layers\": 65}, \"vision_config\": {}}",
     WP_ERROR_SHAPE, "num_hidden_layers" },
   /* Found by fuzzing: an exponent too large for a float made an infinite std look positive. */
-  { "image-std-infinite", "{\"text_config\": {}, \"vision_config\": {}, \"wordpatch\": {\"image_std\": [0.2, 0.2, 0.2E5167]}}",
+  { "image-std-infinite",
+    "{\"text_config\": {}, \"vision_config\": {}, \"wordpatch\": {\"image_std\": [0.2, 0.2, "
+    "0.2E5167]}}",
     WP_ERROR_SHAPE, "image_std must be positive and finite" },
   { "gelu-new", "{\"text_config\": {\"hidden_act\": \"gelu_new\"}, \"vision_config\": {}}",
     WP_ERROR_UNSUPPORTED, "gelu_new" },
@@ -279,16 +281,20 @@ static const BadConfig bad_configs[] = {
   { "std-zero",
     "{\"text_config\": {}, \"vision_config\": {}, \"wordpatch\": {\"image_std\": [0.5, 0, 0.5]}}",
     WP_ERROR_SHAPE, "image_std" },
-  { "too-many-patches", "{\"text_config\": {}, \"vision_config\": {\"image_size\": 2048, \"patch_size\": 16}}",
+  { "too-many-patches",
+    "{\"text_config\": {}, \"vision_config\": {\"image_size\": 2048, \"patch_size\": 16}}",
     WP_ERROR_SHAPE, "make 16384 patches; at most 4096 are supported" },
   { "too-many-parameters",
-    "{\"text_config\": {\"vocab_size\": 1048576, \"hidden_size\": 8192, \"num_attention_heads\": 8}, \"vision_config\": {}}",
+    "{\"text_config\": {\"vocab_size\": 1048576, \"hidden_size\": 8192, \"num_attention_heads\": "
+    "8}, \"vision_config\": {}}",
     WP_ERROR_SHAPE, "parameters; at most 2147483647 are supported" },
   { "nested-too-deep",
-    "{\"text_config\": {}, \"vision_config\": {}, \"x\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+    "{\"text_config\": {}, \"vision_config\": {}, \"x\": "
+    "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+    "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
     WP_ERROR_FORMAT, "JSON nested more than 64 levels deep" },
-  { "comment", "{\"text_config\": {}, /* ViT-B/32 */ \"vision_config\": {}}",
-    WP_ERROR_FORMAT, "comments and single quotes are not JSON" },
+  { "comment", "{\"text_config\": {}, /* ViT-B/32 */ \"vision_config\": {}}", WP_ERROR_FORMAT,
+    "comments and single quotes are not JSON" },
 };
 
 static void
@@ -1010,7 +1016,8 @@ test_load_config_larger_than_weights (void)
   Saved s;
 
   saved_init (&s);
-  write_text (s.model_dir, "config.json", "{\"text_config\": {\"vocab_size\": 1048576}, \"vision_config\": {}}");
+  write_text (s.model_dir, "config.json",
+              "{\"text_config\": {\"vocab_size\": 1048576}, \"vision_config\": {}}");
   expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_SHAPE, s.weights, "expected [1048576,512]");
   saved_clear (&s);
 }
@@ -1026,7 +1033,8 @@ test_load_config_too_large (void)
   saved_init (&s);
   config = g_build_filename (s.model_dir, "config.json", NULL);
   write_text (s.model_dir, "config.json", text);
-  expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_FORMAT, config, "1048577 bytes, more than the limit of 1048576");
+  expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_FORMAT, config,
+                     "1048577 bytes, more than the limit of 1048576");
   saved_clear (&s);
 }
 

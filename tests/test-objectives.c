@@ -239,8 +239,9 @@ check_gradients (const char  *what,
     }
   }
   if (worst > 1e-3 * max_grad)
-    g_test_fail_printf ("%s: gradient of the %s element %" G_GSIZE_FORMAT " off by %g (largest gradient %g)", what, worst_name,
-                        worst_index, worst, max_grad);
+    g_test_fail_printf ("%s: gradient of the %s element %" G_GSIZE_FORMAT
+                        " off by %g (largest gradient %g)",
+                        what, worst_name, worst_index, worst, max_grad);
 }
 
 static void
@@ -260,7 +261,8 @@ test_clip_matches_definition (void)
   loss = wp_loss_clip (img, txt, 1.2f, B, E, dimg, dtxt, &dscale);
   g_assert_cmpfloat_with_epsilon (loss, naive_clip (imgd, txtd, 1.2f), 1e-5 * fabs (loss));
   check_gradients ("clip", naive_clip, img, B * E, txt, B * E, 1.2f, dimg, dtxt, dscale);
-  g_assert_cmpfloat_with_epsilon (wp_loss_clip (img, txt, 1.2f, B, E, NULL, NULL, NULL), loss, 1e-12);
+  g_assert_cmpfloat_with_epsilon (wp_loss_clip (img, txt, 1.2f, B, E, NULL, NULL, NULL), loss,
+                                  1e-12);
 }
 
 static void

@@ -57,7 +57,8 @@ test_range_skips_gaps (void)
   const double x2[] = { 10, 11 };
   const double y2[] = { 7, NAN };
   const double nans[] = { NAN, NAN };
-  WpPlotSeries series[2] = { { "train", 0x1f77b4, x, y, G_N_ELEMENTS (y) }, { "eval", 0xff7f0e, x2, y2, 2 } };
+  WpPlotSeries series[2] = { { "train", 0x1f77b4, x, y, G_N_ELEMENTS (y) },
+                             { "eval", 0xff7f0e, x2, y2, 2 } };
   WpPlot       plot = { NULL, "step", FALSE, 0.0, series, 1 };
   double       lo, hi;
 
@@ -287,7 +288,8 @@ static gboolean
 has_ink_near_centre (cairo_surface_t *surface,
                      int              r)
 {
-  const int width = cairo_image_surface_get_width (surface), height = cairo_image_surface_get_height (surface);
+  const int width = cairo_image_surface_get_width (surface),
+            height = cairo_image_surface_get_height (surface);
 
   for (int y = height / 2 - r; y <= height / 2 + r; y++) {
     for (int x = width / 2 - r * 4; x <= width / 2 + r * 4; x++) {
@@ -332,13 +334,24 @@ test_draw_degenerate (void)
     { "tiny", { 0, 1, 2 }, { 5e-324, 1e-320, 0 }, 3, FALSE, 0.5, TRUE, 0 },
     { "nearly constant", { 0, 1, 2 }, { 1, 1 + 1e-15, 1 }, 3, FALSE, 0.0, TRUE, 1 + 1e-15 },
   };
-  static const int    sizes[][2] = { { W, H }, { 1, 1 }, { 3, 2 }, { 40, 20 }, { 2000, 30 }, { 30, 900 } };
+  static const int sizes[][2] = {
+    { W, H },
+    { 1, 1 },
+    { 3, 2 },
+    { 40, 20 },
+    { 2000, 30 },
+    { 30, 900 },
+  };
   static const double black[3] = { 0, 0, 0 };
 
   for (gsize c = 0; c < G_N_ELEMENTS (cases); c++) {
     const Degenerate *d = &cases[c];
-    WpPlotSeries      series[2] = { { d->name, 0x9467bd, d->n > 0 ? d->x : NULL, d->n > 0 ? d->y : NULL, d->n }, { "empty", 0, NULL, NULL, 0 } };
-    WpPlot            plot = { d->name, "step", d->log_y, d->smoothing, series, 2 };
+    const double     *x = d->n > 0 ? d->x : NULL, *y = d->n > 0 ? d->y : NULL;
+    WpPlotSeries      series[2] = {
+           { d->name, 0x9467bd, x, y, d->n },
+           { "empty", 0, NULL, NULL, 0 },
+    };
+    WpPlot plot = { d->name, "step", d->log_y, d->smoothing, series, 2 };
 
     g_test_message ("%s", d->name);
     for (gsize s = 0; s < G_N_ELEMENTS (sizes); s++) {
@@ -348,7 +361,8 @@ test_draw_degenerate (void)
 
       /* The black underneath is covered. */
       g_assert_cmpfloat (colour_distance (surface, 0, 0, black), >, 0.5);
-      g_assert_cmpint (wp_plot_to_device (&plot, width, height, d->x[0], d->y[0], &dx, &dy), ==, d->drawable);
+      g_assert_cmpint (wp_plot_to_device (&plot, width, height, d->x[0], d->y[0], &dx, &dy), ==,
+                       d->drawable);
       if (d->drawable)
         g_assert_true (inside (dx, dy, width, height));
       if (d->drawable && !isnan (d->probe_y)) {

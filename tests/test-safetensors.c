@@ -853,7 +853,8 @@ test_header_json_limits (void)
   g_string_append (wide, "]}");
   wide_path = write_raw (dir, "wide.safetensors", wide->len, wide->str, NULL, 0);
   expect_open_error (wide_path, WP_ERROR_FORMAT, "header: more than 1048576 JSON values");
-  comment_path = write_raw (dir, "comment.safetensors", strlen ("{/* [ */ }"), "{/* [ */ }", NULL, 0);
+  comment_path =
+    write_raw (dir, "comment.safetensors", strlen ("{/* [ */ }"), "{/* [ */ }", NULL, 0);
   expect_open_error (comment_path, WP_ERROR_FORMAT, "comments and single quotes are not JSON");
   remove_tree (dir);
 }

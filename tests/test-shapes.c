@@ -269,7 +269,8 @@ test_png_utf8_text (void)
   bytes = read_file (path);
   data = g_bytes_get_data (bytes, &len);
   for (gsize i = 0; i + 4 <= len && !found; i++)
-    found = memcmp (data + i, "iTXt", 4) == 0 && i + 4 + 6 + 3 + 10 <= len && memcmp (data + i + 4, "Title", 5) == 0;
+    found = memcmp (data + i, "iTXt", 4) == 0 && i + 4 + 6 + 3 + 10 <= len &&
+            memcmp (data + i + 4, "Title", 5) == 0;
   g_assert_true (found);
   remove_tree (dir);
 }
@@ -407,7 +408,8 @@ check_objects_member (const WpShapesScene *scene,
 
     g_assert_cmpstr (json_object_get_string_member (object, "colour"), ==, colours[drawn->colour]);
     g_assert_cmpstr (json_object_get_string_member (object, "shape"), ==, shapes[drawn->shape]);
-    g_assert_cmpstr (json_object_get_string_member (object, "size"), ==, drawn->big ? "big" : "small");
+    g_assert_cmpstr (json_object_get_string_member (object, "size"), ==,
+                     drawn->big ? "big" : "small");
     g_assert_cmpint (json_object_get_boolean_member (object, "captioned"), ==, drawn->captioned);
     g_assert_cmpint (json_object_get_int_member (object, "x"), ==, drawn->x);
     g_assert_cmpint (json_object_get_int_member (object, "y"), ==, drawn->y);
@@ -779,7 +781,8 @@ check_scene (const WpShapesScene *scene,
    * shows 20% (the averages are checked in test_vocabulary_covered). */
   for (int p = 0; p < n_phrases; p++) {
     const WpShapesBox *boxes[WP_SHAPES_MAX_OBJECTS];
-    const int          n = phrases[p].size >= 0 ? boxes_of (scene, tokens, phrases[p].size, boxes) : 0;
+    const int          n =
+      phrases[p].size >= 0 ? boxes_of (scene, tokens, phrases[p].size, boxes) : 0;
 
     for (int k = 0; k < n && k < WP_SHAPES_MAX_OBJECTS; k++) {
       const int longer = MAX (boxes[k]->w, boxes[k]->h);
@@ -1191,8 +1194,8 @@ test_cli_writes_and_refuses (void)
   captions = g_build_filename (dir, "captions.jsonl", NULL);
   reference_captions = g_build_filename (reference, "captions.jsonl", NULL);
 
-  run_cli (&run, "shapes", "--out", dir, "--count", "4", "--seed", "99", "--split", "test", "--size",
-           "48", NULL);
+  run_cli (&run, "shapes", "--out", dir, "--count", "4", "--seed", "99", "--split", "test",
+           "--size", "48", NULL);
   g_assert_cmpint (run.status, ==, 0);
   g_assert_cmpstr (run.err, ==, "");
   expected = g_strdup_printf ("wrote 4 scenes to %s", dir);

@@ -30,7 +30,8 @@ static const Case readme_cases[] = {
   { "a diagram", { BOS, 320, 22697, EOS } },
   { "A PHOTO OF A CAT.", { BOS, 320, 1125, 539, 320, 2368, 269, EOS } },
   { "it's I'm we'll don't", { BOS, 585, 568, 328, 880, 649, 1342, 847, 713, EOS } },
-  { "Café au lait — naïve 🙂", { BOS, 15304, 2566, 572, 585, 2005, 1097, 35689, 563, 14860, EOS } },
+  { "Café au lait — naïve 🙂",
+    { BOS, 15304, 2566, 572, 585, 2005, 1097, 35689, 563, 14860, EOS } },
   { "猫が好き", { BOS, 163, 234, 104, 4813, 234, 29290, 121, 4813, 491, EOS } },
   { "Tom &amp;amp; Jerry &lt;3", { BOS, 2435, 261, 9164, 283, 274, EOS } },
   { "supercalifragilisticexpialidocious",
@@ -859,7 +860,8 @@ static void
 test_learn_compresses_frequent_words (void)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (WpTokenizer) learnt = wp_tokenizer_learn (learn_corpus, G_N_ELEMENTS (learn_corpus), 600, &error);
+  g_autoptr (WpTokenizer) learnt =
+    wp_tokenizer_learn (learn_corpus, G_N_ELEMENTS (learn_corpus), 600, &error);
   g_autofree char *circle = NULL;
   int              ids[16];
   int              n;
@@ -896,8 +898,10 @@ static void
 test_learn_is_deterministic_and_round_trips (void)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (WpTokenizer) first = wp_tokenizer_learn (learn_corpus, G_N_ELEMENTS (learn_corpus), 560, &error);
-  g_autoptr (WpTokenizer) second = wp_tokenizer_learn (learn_corpus, G_N_ELEMENTS (learn_corpus), 560, &error);
+  g_autoptr (WpTokenizer) first =
+    wp_tokenizer_learn (learn_corpus, G_N_ELEMENTS (learn_corpus), 560, &error);
+  g_autoptr (WpTokenizer) second =
+    wp_tokenizer_learn (learn_corpus, G_N_ELEMENTS (learn_corpus), 560, &error);
   g_autoptr (WpTokenizer) reloaded = NULL;
   const char *vocab1, *vocab2, *merges1, *merges2;
   gsize       vocab1_len, vocab2_len, merges1_len, merges2_len;
@@ -924,7 +928,8 @@ static void
 test_learn_rejects_tiny_vocabulary (void)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (WpTokenizer) learnt = wp_tokenizer_learn (learn_corpus, G_N_ELEMENTS (learn_corpus), 100, &error);
+  g_autoptr (WpTokenizer) learnt =
+    wp_tokenizer_learn (learn_corpus, G_N_ELEMENTS (learn_corpus), 100, &error);
 
   g_assert_null (learnt);
   g_assert_error (error, WP_ERROR, WP_ERROR_INVALID);
@@ -957,8 +962,10 @@ main (int   argc,
     g_test_add_data_func (path, &reference_cases[i], test_encode_case);
   }
   g_test_add_func ("/tokenizer/encode/truncated-keeps-end-token", test_encode_truncated);
-  g_test_add_func ("/tokenizer/learn/compresses-frequent-words", test_learn_compresses_frequent_words);
-  g_test_add_func ("/tokenizer/learn/deterministic-and-round-trips", test_learn_is_deterministic_and_round_trips);
+  g_test_add_func ("/tokenizer/learn/compresses-frequent-words",
+                   test_learn_compresses_frequent_words);
+  g_test_add_func ("/tokenizer/learn/deterministic-and-round-trips",
+                   test_learn_is_deterministic_and_round_trips);
   g_test_add_func ("/tokenizer/learn/rejects-tiny-vocabulary", test_learn_rejects_tiny_vocabulary);
   g_test_add_func ("/tokenizer/encode/max-tokens-small", test_encode_max_tokens_small);
   g_test_add_func ("/tokenizer/encode/word-of-token", test_encode_word_of_token);

@@ -22,8 +22,10 @@ typedef struct {
 static WpModel *
 small_model (void)
 {
-  g_autofree char *vocab = g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "vocab.json", NULL);
-  g_autofree char *merges = g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "merges.txt", NULL);
+  g_autofree char *vocab =
+    g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "vocab.json", NULL);
+  g_autofree char *merges =
+    g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "merges.txt", NULL);
   g_autoptr (GError) error = NULL;
   WpTokenizer *tokenizer = wp_tokenizer_new_from_files (vocab, merges, &error);
   WpClipConfig config;
@@ -44,8 +46,10 @@ small_model (void)
   wp_rng_init (&rng, 5);
   for (guint i = 0; i < model->n_specs; i++) {
     const WpTensorSpec *spec = &model->specs[i];
-    gboolean            gain = g_str_has_suffix (spec->name, "norm.weight") || g_str_has_suffix (spec->name, "norm1.weight") ||
-                    g_str_has_suffix (spec->name, "norm2.weight") || g_str_has_suffix (spec->name, "layrnorm.weight");
+    gboolean            gain = g_str_has_suffix (spec->name, "norm.weight") ||
+                    g_str_has_suffix (spec->name, "norm1.weight") ||
+                    g_str_has_suffix (spec->name, "norm2.weight") ||
+                    g_str_has_suffix (spec->name, "layrnorm.weight");
 
     for (gsize k = 0; k < spec->numel; k++)
       model->params[spec->offset + k] = (float) ((gain ? 1.0 : 0.0) + 0.4 * wp_rng_normal (&rng));
@@ -120,11 +124,13 @@ test_backward_matches_finite_differences (void)
 
   for (guint i = 0; i < f.model->n_specs; i++) {
     const WpTensorSpec *spec = &f.model->specs[i];
-    const gboolean      tokens = strcmp (spec->name, "text_model.embeddings.token_embedding.weight") == 0;
+    const gboolean      tokens =
+      strcmp (spec->name, "text_model.embeddings.token_embedding.weight") == 0;
 
     for (int sample = 0; sample < 6; sample++) {
-      gsize  k = tokens ? (gsize) f.ids[sample % (BATCH * SEQ)] * c->text.width + sample % c->text.width
-                        : (gsize) (wp_rng_next (&rng) % spec->numel);
+      gsize  k = tokens
+                   ? (gsize) f.ids[sample % (BATCH * SEQ)] * c->text.width + sample % c->text.width
+                   : (gsize) (wp_rng_next (&rng) % spec->numel);
       float *x = f.model->params + spec->offset + k;
       float  saved = *x;
       double numeric;
@@ -142,7 +148,8 @@ test_backward_matches_finite_differences (void)
     }
   }
   if (worst > 2e-3 * largest)
-    g_test_fail_printf ("gradient of '%s' off by %g (largest gradient %g)", worst_name, worst, largest);
+    g_test_fail_printf ("gradient of '%s' off by %g (largest gradient %g)", worst_name, worst,
+                        largest);
   g_test_message ("worst gradient error %g, largest gradient %g", worst, largest);
 
   wp_vision_state_free (f.vision);

@@ -37,12 +37,14 @@ write_scene (const char *path,
              WpRng      *rng)
 {
   const int S = 64, r = 10 + (int) (wp_rng_uniform (rng) * 6);
-  const int cx = r + (int) (wp_rng_uniform (rng) * (S - 2 * r)), cy = r + (int) (wp_rng_uniform (rng) * (S - 2 * r));
-  guint8    pixels[64 * 64 * 3];
+  const int cx = r + (int) (wp_rng_uniform (rng) * (S - 2 * r)),
+            cy = r + (int) (wp_rng_uniform (rng) * (S - 2 * r));
+  guint8 pixels[64 * 64 * 3];
 
   for (int y = 0; y < S; y++) {
     for (int x = 0; x < S; x++) {
-      const gboolean inside = disc ? (x - cx) * (x - cx) + (y - cy) * (y - cy) <= r * r : ABS (x - cx) <= r && ABS (y - cy) <= r;
+      const gboolean inside = disc ? (x - cx) * (x - cx) + (y - cy) * (y - cy) <= r * r
+                                   : ABS (x - cx) <= r && ABS (y - cy) <= r;
 
       for (int c = 0; c < 3; c++)
         pixels[(y * S + x) * 3 + c] = inside ? colours[colour].rgb[c] : 128;
@@ -73,7 +75,8 @@ make_dataset (const char *name,
     g_autofree char *path = g_build_filename (dir, file, NULL);
 
     write_scene (path, colour, disc, &rng);
-    g_string_append_printf (lines, "{\"image\": \"%s\", \"caption\": \"a %s %s\"}\n", file, colours[colour].name, disc ? "disc" : "square");
+    g_string_append_printf (lines, "{\"image\": \"%s\", \"caption\": \"a %s %s\"}\n", file,
+                            colours[colour].name, disc ? "disc" : "square");
   }
   g_string_append (lines, extra_lines);
   g_file_set_contents (captions, lines->str, (gssize) lines->len, &error);
@@ -104,9 +107,10 @@ out_path (const char *name)
   return g_build_filename (tmp_dir, name, NULL);
 }
 
-#define TRAIN_ARGS(out, steps, save_every)                                                                           \
-  "train", "--config", "tiny", "--data", data_dir, "--out", (out), "--batch", "16", "--threads", "1", "--seed", "5", \
-    "--holdout", "0.2", "--vocab-size", "600", "--steps", (steps), "--save-every", (save_every)
+#define TRAIN_ARGS(out, steps, save_every)                                                       \
+  "train", "--config", "tiny", "--data", data_dir, "--out", (out), "--batch", "16", "--threads", \
+    "1", "--seed", "5", "--holdout", "0.2", "--vocab-size", "600", "--steps", (steps),           \
+    "--save-every", (save_every)
 
 typedef struct {
   GArray *losses;      /* of double, index step - 1 */
@@ -152,7 +156,8 @@ read_metrics (const char *out,
     step = json_object_get_int_member (obj, "step");
     if (json_object_has_member (obj, "eval")) {
       JsonObject *eval = json_object_get_object_member (obj, "eval");
-      double      recall = json_object_get_double_member (eval, "i2t_r1") + json_object_get_double_member (eval, "t2i_r1");
+      double      recall = json_object_get_double_member (eval, "i2t_r1") +
+                      json_object_get_double_member (eval, "t2i_r1");
 
       g_array_append_val (m->eval_steps, step);
       g_array_append_val (m->eval_recall, recall);
@@ -225,8 +230,8 @@ assert_same_files (const char *dir_a,
   g_assert_nonnull (fb);
   if (fa == NULL || fb == NULL)
     return;
-  g_assert_cmpmem (g_mapped_file_get_contents (fa), g_mapped_file_get_length (fa), g_mapped_file_get_contents (fb),
-                   g_mapped_file_get_length (fb));
+  g_assert_cmpmem (g_mapped_file_get_contents (fa), g_mapped_file_get_length (fa),
+                   g_mapped_file_get_contents (fb), g_mapped_file_get_length (fb));
 }
 
 /* Starts the CLI without waiting; the caller signals and reaps it. */
@@ -241,7 +246,9 @@ spawn_cli (const char *const *args)
   for (gsize i = 0; args[i] != NULL; i++)
     g_ptr_array_add (argv, (gpointer) args[i]);
   g_ptr_array_add (argv, NULL);
-  g_spawn_async (NULL, (char **) argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+  g_spawn_async (NULL, (char **) argv->pdata, NULL,
+                 G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL |
+                   G_SPAWN_STDERR_TO_DEV_NULL,
                  NULL, NULL, &pid, &error);
   g_assert_no_error (error);
   return pid;
@@ -329,7 +336,8 @@ test_resume_bit_exact (void)
   read_metrics (straight, &straight_metrics);
   read_metrics (interrupted, &resumed_metrics);
   g_assert_cmpuint (resumed_metrics.losses->len, ==, 20);
-  g_assert_cmpmem (straight_metrics.losses->data, 20 * sizeof (double), resumed_metrics.losses->data, 20 * sizeof (double));
+  g_assert_cmpmem (straight_metrics.losses->data, 20 * sizeof (double),
+                   resumed_metrics.losses->data, 20 * sizeof (double));
 
   /* SIGKILL three times at a random moment (while a step computes or a checkpoint is written),
    * resuming in between: each time what is left loads, and the run still ends where the
@@ -457,8 +465,8 @@ test_bad_data (void)
   junk = g_build_filename (dir, "images", "junk.png", NULL);
   g_assert_true (g_file_set_contents (junk, "\x89PNG\r\n\x1a\n truncated", -1, NULL));
   out = out_path ("bad-data-run");
-  run_cli (&run, "train", "--config", "tiny", "--data", dir, "--out", out, "--batch", "8", "--steps", "2", "--threads", "1",
-           "--vocab-size", "600", NULL);
+  run_cli (&run, "train", "--config", "tiny", "--data", dir, "--out", out, "--batch", "8",
+           "--steps", "2", "--threads", "1", "--vocab-size", "600", NULL);
   g_assert_cmpint (run.status, ==, 0);
   assert_mentions (run.err, "captions.jsonl line 41: not valid JSON");
   assert_mentions (run.err, "missing.png does not exist");
@@ -466,7 +474,8 @@ test_bad_data (void)
   assert_mentions (run.err, "3 pairs skipped: 1 bad line, 1 missing image, 1 undecodable image");
   assert_mentions (run.err, "36 training pairs, 4 held out");
 
-  empty = make_dataset ("all-bad", 0, "{\"image\": \"images/missing.png\", \"caption\": \"a red disc\"}\n");
+  empty = make_dataset ("all-bad", 0,
+                        "{\"image\": \"images/missing.png\", \"caption\": \"a red disc\"}\n");
   empty_out = out_path ("all-bad-run");
   run_cli (&run_empty, "train", "--config", "tiny", "--data", empty, "--out", empty_out, NULL);
   assert_failure (&run_empty, empty, "no usable pair", "missing.png");
@@ -506,12 +515,14 @@ test_usage (void)
   g_assert_cmpint (no_out.status, ==, 2);
   assert_mentions (no_out.err, "--out");
   out = out_path ("usage");
-  run_cli (&both, "train", "--config", "tiny", "--init", out, "--data", data_dir, "--out", out, NULL);
+  run_cli (&both, "train", "--config", "tiny", "--init", out, "--data", data_dir, "--out", out,
+           NULL);
   g_assert_cmpint (both.status, ==, 2);
   run_cli (&resume_options, "train", "--out", out, "--resume", "--config", "tiny", NULL);
   g_assert_cmpint (resume_options.status, ==, 2);
   assert_mentions (resume_options.err, "--resume");
-  run_cli (&loss, "train", "--config", "tiny", "--data", data_dir, "--out", out, "--loss", "mse", NULL);
+  run_cli (&loss, "train", "--config", "tiny", "--data", data_dir, "--out", out, "--loss", "mse",
+           NULL);
   g_assert_cmpint (loss.status, ==, 2);
   assert_mentions (loss.err, "mse");
 
@@ -522,31 +533,39 @@ test_usage (void)
   nowhere = out_path ("no-run-here");
   run_cli (&no_run, "train", "--out", nowhere, "--resume", NULL);
   assert_failure (&no_run, nowhere, "no training run to resume", NULL);
-  run_cli (&big_batch, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere, "--batch", "1000", NULL);
+  run_cli (&big_batch, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere, "--batch",
+           "1000", NULL);
   assert_failure (&big_batch, "fewer than the batch of 1000", NULL, NULL);
-  run_cli (&bad_fraction, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere, "--loss", "filip", "--filip-patches", "1.5",
-           NULL);
+  run_cli (&bad_fraction, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere,
+           "--loss", "filip", "--filip-patches", "1.5", NULL);
   assert_failure (&bad_fraction, "patch fraction must be in (0, 1]", NULL, NULL);
   selected_out = out_path ("filip-patches");
-  run_cli (&selected, TRAIN_ARGS (selected_out, "1", "1"), "--loss", "filip", "--filip-patches", "0.25", NULL);
+  run_cli (&selected, TRAIN_ARGS (selected_out, "1", "1"), "--loss", "filip", "--filip-patches",
+           "0.25", NULL);
   g_assert_cmpint (selected.status, ==, 0);
-  run_cli (&bad_groups, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere, "--batch", "8", "--group-by-word", "9", NULL);
+  run_cli (&bad_groups, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere,
+           "--batch", "8", "--group-by-word", "9", NULL);
   assert_failure (&bad_groups, "word groups must hold 0 (off) to a batch of pairs", NULL, NULL);
-  run_cli (&bad_global, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere, "--loss", "filip", "--filip-global", "-2", NULL);
+  run_cli (&bad_global, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere, "--loss",
+           "filip", "--filip-global", "-2", NULL);
   assert_failure (&bad_global, "global loss weight must be a number from 0 to 1e6", NULL, NULL);
   global_out = out_path ("filip-global");
-  run_cli (&global, TRAIN_ARGS (global_out, "1", "1"), "--loss", "filip", "--filip-global", "0.5", NULL);
+  run_cli (&global, TRAIN_ARGS (global_out, "1", "1"), "--loss", "filip", "--filip-global", "0.5",
+           NULL);
   g_assert_cmpint (global.status, ==, 0);
   /* Both terms are reported, and the global one is really computed. */
   assert_mentions (global.err, "[filip ");
   g_assert_null (strstr (global.err, "clip 0.0000]"));
 
-  run_cli (&bad_patch, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere, "--image-size", "48", "--patch-size", "10", NULL);
+  run_cli (&bad_patch, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere,
+           "--image-size", "48", "--patch-size", "10", NULL);
   assert_failure (&bad_patch, "image_size 48 is not a multiple of patch_size 10", NULL, NULL);
-  run_cli (&sized_init, "train", "--init", out, "--data", data_dir, "--out", nowhere, "--patch-size", "16", NULL);
+  run_cli (&sized_init, "train", "--init", out, "--data", data_dir, "--out", nowhere,
+           "--patch-size", "16", NULL);
   assert_failure (&sized_init, "chosen only from scratch", NULL, NULL);
   sized_out = out_path ("sized");
-  run_cli (&sized, TRAIN_ARGS (sized_out, "1", "1"), "--image-size", "48", "--patch-size", "12", NULL);
+  run_cli (&sized, TRAIN_ARGS (sized_out, "1", "1"), "--image-size", "48", "--patch-size", "12",
+           NULL);
   g_assert_cmpint (sized.status, ==, 0);
   sized_model = g_build_filename (sized_out, "latest", NULL);
   sized_trained = wp_model_load (sized_model, &error);
@@ -597,7 +616,8 @@ api_worker (gpointer user_data)
 {
   Worker *worker = user_data;
 
-  worker->ok = wp_trainer_run (worker->trainer, api_progress_cb, worker->run, worker->run->cancellable, &worker->error);
+  worker->ok = wp_trainer_run (worker->trainer, api_progress_cb, worker->run,
+                               worker->run->cancellable, &worker->error);
   return NULL;
 }
 
@@ -626,22 +646,25 @@ runs_sharing_a_word (WpTrainer *trainer,
                      int        n)
 {
   const WpTrainSettings *settings = wp_trainer_get_settings (trainer);
-  const gint64           steps_per_epoch = wp_trainer_get_n_train (trainer) / (guint) settings->batch;
-  g_autofree guint      *indices = g_new (guint, settings->batch);
+  const gint64           steps_per_epoch =
+    wp_trainer_get_n_train (trainer) / (guint) settings->batch;
+  g_autofree guint *indices = g_new (guint, settings->batch);
   g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
   guint sharing = 0;
 
   for (gint64 step = 0; step < steps_per_epoch; step++) {
     wp_trainer_get_batch (trainer, step, indices);
     for (int first = 0; first + n <= settings->batch; first += n) {
-      g_auto (GStrv) words = g_strsplit (wp_dataset_get_pair (wp_trainer_get_dataset (trainer), indices[first])->caption, " ", -1);
+      g_auto (GStrv) words = g_strsplit (
+        wp_dataset_get_pair (wp_trainer_get_dataset (trainer), indices[first])->caption, " ", -1);
       gboolean shared = FALSE;
 
       for (int w = 0; words[w] != NULL && !shared; w++) {
         gboolean all = g_strcmp0 (words[w], "a") != 0;
 
         for (int k = first + 1; k < first + n && all; k++) {
-          g_auto (GStrv) other = g_strsplit (wp_dataset_get_pair (wp_trainer_get_dataset (trainer), indices[k])->caption, " ", -1);
+          g_auto (GStrv) other = g_strsplit (
+            wp_dataset_get_pair (wp_trainer_get_dataset (trainer), indices[k])->caption, " ", -1);
 
           all = g_strv_contains ((const char *const *) other, words[w]);
         }
@@ -692,7 +715,8 @@ test_group_by_word (void)
       g_assert_cmpmem (batch, 16 * sizeof (guint), again, 16 * sizeof (guint));
     }
   }
-  g_test_message ("runs of 4 sharing a word: %u grouped, %u shuffled (of 32)", sharing[1], sharing[0]);
+  g_test_message ("runs of 4 sharing a word: %u grouped, %u shuffled (of 32)", sharing[1],
+                  sharing[0]);
   /* 6 words ("red" ... "square") cut at most 6 runs; shuffled pairs rarely share a word. */
   g_assert_cmpuint (sharing[1], >=, 26);
   g_assert_cmpuint (sharing[0], <, 16);
@@ -844,10 +868,12 @@ test_eval_pointing (void)
     return;
   shapes = out_path ("boxed");
   out = out_path ("boxed-run");
-  run_cli (&generate, "shapes", "--out", shapes, "--count", "48", "--seed", "3", "--size", "64", NULL);
+  run_cli (&generate, "shapes", "--out", shapes, "--count", "48", "--seed", "3", "--size", "64",
+           NULL);
   g_assert_cmpint (generate.status, ==, 0);
-  run_cli (&run, "train", "--config", "tiny", "--data", shapes, "--out", out, "--batch", "8", "--threads", "1", "--seed", "2",
-           "--holdout", "0.25", "--vocab-size", "600", "--steps", "4", "--save-every", "4", NULL);
+  run_cli (&run, "train", "--config", "tiny", "--data", shapes, "--out", out, "--batch", "8",
+           "--threads", "1", "--seed", "2", "--holdout", "0.25", "--vocab-size", "600", "--steps",
+           "4", "--save-every", "4", NULL);
   g_assert_cmpint (run.status, ==, 0);
   assert_mentions (run.err, "held-out pointing game on");
 
@@ -874,12 +900,16 @@ test_eval_pointing (void)
   resumed = wp_trainer_resume (out, NULL, 1, &error);
   g_assert_no_error (error);
   if (resumed != NULL) {
-    g_assert_true (wp_trainer_evaluate (resumed, wp_trainer_get_model (resumed), NULL, &result, &error));
+    g_assert_true (
+      wp_trainer_evaluate (resumed, wp_trainer_get_model (resumed), NULL, &result, &error));
     g_assert_no_error (error);
     g_assert_cmpuint (result.boxed_words, ==, json_object_get_int_member (eval, "boxed_words"));
-    g_assert_cmpfloat_with_epsilon (result.pointing_filip, json_object_get_double_member (eval, "pointing_filip"), 1e-6);
-    g_assert_cmpfloat_with_epsilon (result.pointing_sparc, json_object_get_double_member (eval, "pointing_sparc"), 1e-6);
-    g_assert_cmpfloat_with_epsilon (result.t2i_r1, json_object_get_double_member (eval, "t2i_r1"), 1e-6);
+    g_assert_cmpfloat_with_epsilon (result.pointing_filip,
+                                    json_object_get_double_member (eval, "pointing_filip"), 1e-6);
+    g_assert_cmpfloat_with_epsilon (result.pointing_sparc,
+                                    json_object_get_double_member (eval, "pointing_sparc"), 1e-6);
+    g_assert_cmpfloat_with_epsilon (result.t2i_r1, json_object_get_double_member (eval, "t2i_r1"),
+                                    1e-6);
   }
   json_object_unref (eval);
 }

@@ -124,7 +124,8 @@ gboolean wp_params_read (const WpModel *model,
 WpModel *wp_model_copy (const WpModel *model) G_GNUC_WARN_UNUSED_RESULT;
 
 /* A bundled data file or folder: the first of $WORDPATCH_DATADIR, the installed data folder and the
- * source tree's data/ (for running from the build folder) that holds relative. NULL if none does. */
+ * source tree's data/ (for running from the build folder) that holds relative. NULL if none does.
+ */
 char *wp_data_find (const char *relative) G_GNUC_WARN_UNUSED_RESULT;
 /* The folder of the bundled default model (data/model), or NULL. */
 char *wp_model_find_default (void) G_GNUC_WARN_UNUSED_RESULT;

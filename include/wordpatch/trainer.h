@@ -70,7 +70,8 @@ typedef enum {
   WP_TRAIN_EVENT_STEP,       /* an update was done */
   WP_TRAIN_EVENT_EVAL,       /* a held-out evaluation finished */
   WP_TRAIN_EVENT_CHECKPOINT, /* a checkpoint was written */
-  WP_TRAIN_EVENT_PAUSED,     /* the loop paused; a snapshot of the weights it stopped at was taken */
+  /* The loop paused; a snapshot of the weights it stopped at was taken. */
+  WP_TRAIN_EVENT_PAUSED,
 } WpTrainEvent;
 
 typedef struct {

@@ -17,7 +17,8 @@ int
 main (int   argc,
       char *argv[])
 {
-  g_autoptr (GtkApplication) application = gtk_application_new ("org.wordpatch.App", G_APPLICATION_DEFAULT_FLAGS);
+  g_autoptr (GtkApplication) application =
+    gtk_application_new ("org.wordpatch.App", G_APPLICATION_DEFAULT_FLAGS);
 
   g_set_application_name ("wordpatch");
   gtk_window_set_default_icon_name ("org.wordpatch.App");

@@ -196,7 +196,8 @@ progress_cb (const WpTrainProgress *progress,
     if (data->settings.loss.objective == WP_OBJECTIVE_SPARC) {
       post_point (data, WP_CURVE_LOSS_CLIP, progress->step, progress->loss.clip);
       post_point (data, WP_CURVE_LOSS_FINE, progress->step, progress->loss.fine);
-    } else if (data->settings.loss.objective == WP_OBJECTIVE_FILIP && data->settings.loss.filip_global > 0.0f) {
+    } else if (data->settings.loss.objective == WP_OBJECTIVE_FILIP &&
+               data->settings.loss.filip_global > 0.0f) {
       post_point (data, WP_CURVE_LOSS_CLIP, progress->step, progress->loss.clip);
       post_point (data, WP_CURVE_LOSS_FINE, progress->step, progress->loss.filip);
     }
@@ -221,7 +222,8 @@ progress_cb (const WpTrainProgress *progress,
 
   /* Asked for now, taken by the engine after the next update, collected at the next step. */
   if (progress->event == WP_TRAIN_EVENT_STEP && progress->step < progress->total_steps &&
-      (progress->step - data->requested_step >= every || progress->step + 1 == progress->total_steps) &&
+      (progress->step - data->requested_step >= every ||
+       progress->step + 1 == progress->total_steps) &&
       g_timer_elapsed (data->since_request, NULL) >= SNAPSHOT_MIN_INTERVAL) {
     wp_trainer_request_snapshot (data->trainer);
     data->requested = TRUE;
@@ -375,8 +377,9 @@ run_done_cb (GObject      *source,
 gboolean
 wp_train_session_is_active (WpTrainSession *self)
 {
-  return self->state == WP_TRAIN_STATE_PREPARING || self->state == WP_TRAIN_STATE_RUNNING || self->state == WP_TRAIN_STATE_PAUSING ||
-         self->state == WP_TRAIN_STATE_PAUSED || self->state == WP_TRAIN_STATE_STOPPING;
+  return self->state == WP_TRAIN_STATE_PREPARING || self->state == WP_TRAIN_STATE_RUNNING ||
+         self->state == WP_TRAIN_STATE_PAUSING || self->state == WP_TRAIN_STATE_PAUSED ||
+         self->state == WP_TRAIN_STATE_STOPPING;
 }
 
 gboolean
@@ -413,7 +416,8 @@ void
 wp_train_session_set_paused (WpTrainSession *self,
                              gboolean        paused)
 {
-  if (self->run == NULL || self->state == WP_TRAIN_STATE_STOPPING || !wp_train_session_is_active (self))
+  if (self->run == NULL || self->state == WP_TRAIN_STATE_STOPPING ||
+      !wp_train_session_is_active (self))
     return;
   g_mutex_lock (&self->run->lock);
   self->run->paused = paused;
@@ -423,7 +427,9 @@ wp_train_session_set_paused (WpTrainSession *self,
   if (paused && self->state != WP_TRAIN_STATE_PAUSED)
     set_state (self, WP_TRAIN_STATE_PAUSING);
   else if (!paused)
-    set_state (self, self->progress.step > 0 || self->state != WP_TRAIN_STATE_PREPARING ? WP_TRAIN_STATE_RUNNING : WP_TRAIN_STATE_PREPARING);
+    set_state (self, self->progress.step > 0 || self->state != WP_TRAIN_STATE_PREPARING
+                       ? WP_TRAIN_STATE_RUNNING
+                       : WP_TRAIN_STATE_PREPARING);
 }
 
 void
@@ -444,7 +450,8 @@ wp_train_session_get_state (WpTrainSession *self)
 const char *
 wp_train_state_to_string (WpTrainState state)
 {
-  static const char *const names[] = { "idle", "preparing", "running", "pausing", "paused", "stopping", "finished", "stopped", "failed" };
+  static const char *const names[] = { "idle", "preparing", "running", "pausing", "paused",
+                                       "stopping", "finished", "stopped", "failed" };
 
   return names[state];
 }
@@ -563,7 +570,8 @@ evaluate_worker (GTask        *task,
     after = loaded;
   }
   work->after_step = after->step;
-  if (!wp_trainer_evaluate (work->run->trainer, before, cancellable, &work->before_result, &error) ||
+  if (!wp_trainer_evaluate (work->run->trainer, before, cancellable, &work->before_result,
+                            &error) ||
       !wp_trainer_evaluate (work->run->trainer, after, cancellable, &work->after_result, &error)) {
     g_task_return_error (task, error);
     return;
@@ -590,7 +598,8 @@ wp_train_session_evaluate_async (WpTrainSession     *self,
     ready = FALSE;
   }
   if (!ready || (self->snapshots->len == 0 && self->checkpoints->len == 0)) {
-    g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED, "start a training run first: evaluation uses its held-out pairs");
+    g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED,
+                             "start a training run first: evaluation uses its held-out pairs");
     return;
   }
   work = g_new0 (EvalWork, 1);
@@ -660,11 +669,14 @@ wp_train_session_class_init (WpTrainSessionClass *klass)
 
   object_class->dispose = wp_train_session_dispose;
   object_class->finalize = wp_train_session_finalize;
-  signals[SIGNAL_CHANGED] = g_signal_new ("changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIGNAL_CHANGED] = g_signal_new ("changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                          0, NULL, NULL, NULL, G_TYPE_NONE, 0);
   signals[SIGNAL_CHECKPOINT_ADDED] =
-    g_signal_new ("checkpoint-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+    g_signal_new ("checkpoint-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                  NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
   signals[SIGNAL_SNAPSHOT_ADDED] =
-    g_signal_new ("snapshot-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
+    g_signal_new ("snapshot-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                  NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
 }
 
 static void

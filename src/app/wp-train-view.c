@@ -137,13 +137,17 @@ check_worker (GTask        *task,
   else
     g_string_append (text, "No word boxes: retrieval only, no pointing game.\n");
   wp_dataset_get_vocabulary_coverage (dataset, check->model->model, &coverage);
-  g_string_append_printf (text, "Vocabulary: %.1f%% of %u words are whole tokens (%u of %u distinct)", 100.0 * coverage.whole / MAX (coverage.words, 1),
-                          coverage.words, coverage.whole_distinct, coverage.distinct);
+  g_string_append_printf (text,
+                          "Vocabulary: %.1f%% of %u words are whole tokens (%u of %u distinct)",
+                          100.0 * coverage.whole / MAX (coverage.words, 1), coverage.words,
+                          coverage.whole_distinct, coverage.distinct);
   for (guint i = 0; i < coverage.split->len; i++)
-    g_string_append_printf (text, "%s%s", i == 0 ? "; split most often: " : ", ", (const char *) coverage.split->pdata[i]);
+    g_string_append_printf (text, "%s%s", i == 0 ? "; split most often: " : ", ",
+                            (const char *) coverage.split->pdata[i]);
   g_string_append (text, ".");
   if (coverage.truncated > 0)
-    g_string_append_printf (text, "\n%u captions are longer than %d tokens and are cut.", coverage.truncated, check->model->model->config.context_length);
+    g_string_append_printf (text, "\n%u captions are longer than %d tokens and are cut.",
+                            coverage.truncated, check->model->model->config.context_length);
   check->summary = g_string_free (text, FALSE);
   g_task_return_boolean (task, TRUE);
 }
@@ -233,7 +237,8 @@ draw_loss_cb (GtkDrawingArea *area,
               gpointer        user_data)
 {
   static const WpCurve curves[] = { WP_CURVE_LOSS, WP_CURVE_LOSS_CLIP, WP_CURVE_LOSS_FINE };
-  static const char   *labels[] = { "loss", "L_CLIP (global term)", "fine-grained term (SPARC's L_f or L_FILIP)" };
+  static const char   *labels[] = { "loss", "L_CLIP (global term)",
+                                    "fine-grained term (SPARC's L_f or L_FILIP)" };
   WpTrainView         *self = user_data;
 
   draw_plot (cr, width, height, self, "training loss", curves, labels, G_N_ELEMENTS (curves), TRUE,
@@ -260,10 +265,13 @@ draw_eval_cb (GtkDrawingArea *area,
               int             height,
               gpointer        user_data)
 {
-  static const WpCurve curves[] = { WP_CURVE_I2T_R1, WP_CURVE_T2I_R1, WP_CURVE_POINTING_FILIP, WP_CURVE_POINTING_SPARC };
-  static const char   *labels[] = { "image→text R@1", "text→image R@1", "pointing (FILIP)", "pointing (SPARC)" };
+  static const WpCurve curves[] = { WP_CURVE_I2T_R1, WP_CURVE_T2I_R1, WP_CURVE_POINTING_FILIP,
+                                    WP_CURVE_POINTING_SPARC };
+  static const char   *labels[] = { "image→text R@1", "text→image R@1", "pointing (FILIP)",
+                                    "pointing (SPARC)" };
 
-  draw_plot (cr, width, height, user_data, "held out", curves, labels, G_N_ELEMENTS (curves), FALSE, FALSE);
+  draw_plot (cr, width, height, user_data, "held out", curves, labels, G_N_ELEMENTS (curves), FALSE,
+             FALSE);
 }
 
 /* ---- the session's state shown ---- */
@@ -274,7 +282,8 @@ format_duration (double seconds)
   const gint64 s = (gint64) MAX (0.0, seconds);
 
   if (s >= 3600)
-    return g_strdup_printf ("%" G_GINT64_FORMAT ":%02d:%02d", s / 3600, (int) (s / 60 % 60), (int) (s % 60));
+    return g_strdup_printf ("%" G_GINT64_FORMAT ":%02d:%02d", s / 3600, (int) (s / 60 % 60),
+                            (int) (s % 60));
   return g_strdup_printf ("%d:%02d", (int) (s / 60), (int) (s % 60));
 }
 
@@ -291,13 +300,18 @@ refresh (WpTrainView *self)
   g_autofree char       *terms = NULL;
 
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.start", !active && self->model != NULL);
-  gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.pause", active && state != WP_TRAIN_STATE_STOPPING);
-  gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.stop", active && state != WP_TRAIN_STATE_STOPPING);
-  gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.evaluate", self->eval_cancellable == NULL && wp_train_session_get_n_snapshots (self->session) > 0);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.pause",
+                                 active && state != WP_TRAIN_STATE_STOPPING);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.stop",
+                                 active && state != WP_TRAIN_STATE_STOPPING);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.evaluate",
+                                 self->eval_cancellable == NULL &&
+                                   wp_train_session_get_n_snapshots (self->session) > 0);
   gtk_button_set_label (self->pause_button, paused ? "Resume" : "Pause");
 
   if (p->total_steps > 0) {
-    fraction = g_strdup_printf ("step %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " (%s)", p->step, p->total_steps, wp_train_state_to_string (state));
+    fraction = g_strdup_printf ("step %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " (%s)", p->step,
+                                p->total_steps, wp_train_state_to_string (state));
     gtk_progress_bar_set_fraction (self->progress_bar, (double) p->step / (double) p->total_steps);
   } else {
     fraction = g_strdup (wp_train_state_to_string (state));
@@ -307,10 +321,12 @@ refresh (WpTrainView *self)
 
   switch (state) {
   case WP_TRAIN_STATE_IDLE:
-    status = g_strdup ("Pick a dataset folder and start: the open model is fine-tuned, each checkpoint a model folder.");
+    status = g_strdup ("Pick a dataset folder and start: the open model is fine-tuned, each "
+                       "checkpoint a model folder.");
     break;
   case WP_TRAIN_STATE_PREPARING:
-    status = g_strdup ("Preparing: checking every image, splitting off held-out pairs, writing the step-0 checkpoint…");
+    status = g_strdup ("Preparing: checking every image, splitting off held-out pairs, writing the "
+                       "step-0 checkpoint…");
     break;
   case WP_TRAIN_STATE_FAILED:
     status = g_strdup_printf ("Training failed: %s", wp_train_session_get_error (self->session));
@@ -319,18 +335,24 @@ refresh (WpTrainView *self)
   case WP_TRAIN_STATE_FINISHED: {
     const GPtrArray *checkpoints = wp_train_session_get_checkpoints (self->session);
 
-    status = g_strdup_printf ("%s at step %" G_GINT64_FORMAT "; the last checkpoint is %s", state == WP_TRAIN_STATE_STOPPED ? "Stopped" : "Finished",
-                              p->step, checkpoints->len > 0 ? (const char *) checkpoints->pdata[checkpoints->len - 1] : "(none)");
+    status = g_strdup_printf (
+      "%s at step %" G_GINT64_FORMAT "; the last checkpoint is %s",
+      state == WP_TRAIN_STATE_STOPPED ? "Stopped" : "Finished", p->step,
+      checkpoints->len > 0 ? (const char *) checkpoints->pdata[checkpoints->len - 1] : "(none)");
     break;
   }
   default:
-    terms = p->loss.fine != 0.0                           ? g_strdup_printf (" (L_CLIP %.4f, L_fine %.4f)", p->loss.clip, p->loss.fine)
-            : p->loss.filip != 0.0 && p->loss.clip != 0.0 ? g_strdup_printf (" (L_FILIP %.4f, L_CLIP %.4f)", p->loss.filip, p->loss.clip)
-                                                          : g_strdup ("");
-    status = g_strdup_printf ("loss %.4f%s, lr %.3g, grad norm %.3g, logit scale %.2f, %.1f pairs/s, ETA %s%s", p->loss.total, terms, p->lr,
-                              p->grad_norm, p->logit_scale, p->pairs_per_second, eta,
-                              state == WP_TRAIN_STATE_STOPPING ? " — stopping, writing a checkpoint…" : state == WP_TRAIN_STATE_PAUSING ? " — pausing after this step…"
-                                                                                                                                        : "");
+    terms = p->loss.fine != 0.0
+              ? g_strdup_printf (" (L_CLIP %.4f, L_fine %.4f)", p->loss.clip, p->loss.fine)
+            : p->loss.filip != 0.0 && p->loss.clip != 0.0
+              ? g_strdup_printf (" (L_FILIP %.4f, L_CLIP %.4f)", p->loss.filip, p->loss.clip)
+              : g_strdup ("");
+    status = g_strdup_printf (
+      "loss %.4f%s, lr %.3g, grad norm %.3g, logit scale %.2f, %.1f pairs/s, ETA %s%s",
+      p->loss.total, terms, p->lr, p->grad_norm, p->logit_scale, p->pairs_per_second, eta,
+      state == WP_TRAIN_STATE_STOPPING  ? " — stopping, writing a checkpoint…"
+      : state == WP_TRAIN_STATE_PAUSING ? " — pausing after this step…"
+                                        : "");
     break;
   }
   set_status (self, status);
@@ -388,21 +410,25 @@ read_settings (WpTrainView     *self,
     return FALSE;
   }
   if (end == lr_text || *end != '\0' || !isfinite (lr) || lr <= 0.0 || lr >= 1.0) {
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "learning rate '%s': give a number between 0 and 1, e.g. 1e-5", lr_text);
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                 "learning rate '%s': give a number between 0 and 1, e.g. 1e-5", lr_text);
     return FALSE;
   }
   if (out_dir[0] == '\0') {
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "choose an output folder for the run");
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                 "choose an output folder for the run");
     return FALSE;
   }
   wp_train_settings_init (settings);
   settings->data_dir = g_strdup (data_dir);
   settings->out_dir = g_strdup (out_dir);
   settings->init_model = g_strdup (self->model->model->path);
-  wp_loss_options_init (&settings->loss, (WpObjective) gtk_drop_down_get_selected (self->objective_dropdown));
+  wp_loss_options_init (&settings->loss,
+                        (WpObjective) gtk_drop_down_get_selected (self->objective_dropdown));
   settings->loss.lambda_global = (float) gtk_spin_button_get_value (self->lambda_global_spin);
   settings->loss.lambda_fine = (float) gtk_spin_button_get_value (self->lambda_fine_spin);
-  settings->loss.filip_patch_fraction = (float) gtk_spin_button_get_value (self->filip_patches_spin);
+  settings->loss.filip_patch_fraction =
+    (float) gtk_spin_button_get_value (self->filip_patches_spin);
   settings->loss.filip_global = (float) gtk_spin_button_get_value (self->filip_global_spin);
   settings->lr = lr;
   settings->batch = gtk_spin_button_get_value_as_int (self->batch_spin);
@@ -430,7 +456,8 @@ start_action (GtkWidget  *widget,
     set_status (self, "open a model folder first: fine-tuning starts from it");
     return;
   }
-  if (!read_settings (self, &settings, &error) || !wp_train_session_start (self->session, &settings, &error)) {
+  if (!read_settings (self, &settings, &error) ||
+      !wp_train_session_start (self->session, &settings, &error)) {
     set_status (self, error->message);
     return;
   }
@@ -446,7 +473,8 @@ pause_action (GtkWidget  *widget,
   WpTrainView       *self = WP_TRAIN_VIEW (widget);
   const WpTrainState state = wp_train_session_get_state (self->session);
 
-  wp_train_session_set_paused (self->session, state != WP_TRAIN_STATE_PAUSED && state != WP_TRAIN_STATE_PAUSING);
+  wp_train_session_set_paused (self->session,
+                               state != WP_TRAIN_STATE_PAUSED && state != WP_TRAIN_STATE_PAUSING);
 }
 
 static void
@@ -510,13 +538,17 @@ show_evaluation (WpTrainView        *self,
   add_eval_row (self, row++, "text→image R@1", before->t2i_r1, after->t2i_r1);
   add_eval_row (self, row++, "text→image R@5", before->t2i_r5, after->t2i_r5);
   if (after->boxed_words > 0) {
-    add_eval_row (self, row++, "pointing, FILIP map", before->pointing_filip, after->pointing_filip);
-    add_eval_row (self, row++, "pointing, SPARC grouping", before->pointing_sparc, after->pointing_sparc);
+    add_eval_row (self, row++, "pointing, FILIP map", before->pointing_filip,
+                  after->pointing_filip);
+    add_eval_row (self, row++, "pointing, SPARC grouping", before->pointing_sparc,
+                  after->pointing_sparc);
     for (int k = 0; k < WP_WORD_CLASS_N; k++) {
-      g_autofree char *name = g_strdup_printf ("pointing, %s words (FILIP)", wp_word_class_to_string ((WpWordClass) k));
+      g_autofree char *name =
+        g_strdup_printf ("pointing, %s words (FILIP)", wp_word_class_to_string ((WpWordClass) k));
 
       if (after->classes[k].count > 0)
-        add_eval_row (self, row++, name, before->classes[k].pointing_filip, after->classes[k].pointing_filip);
+        add_eval_row (self, row++, name, before->classes[k].pointing_filip,
+                      after->classes[k].pointing_filip);
     }
   }
 }
@@ -534,7 +566,8 @@ evaluate_done_cb (GObject      *source,
 
   self->pending--;
   g_clear_object (&self->eval_cancellable);
-  if (!wp_train_session_evaluate_finish (WP_TRAIN_SESSION (source), result, &before, &after, &after_step, &error)) {
+  if (!wp_train_session_evaluate_finish (WP_TRAIN_SESSION (source), result, &before, &after,
+                                         &after_step, &error)) {
     if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
       set_status (self, error->message);
   } else {
@@ -553,7 +586,8 @@ evaluate_action (GtkWidget  *widget,
 
   self->eval_cancellable = g_cancellable_new ();
   self->pending++;
-  wp_train_session_evaluate_async (self->session, self->eval_cancellable, evaluate_done_cb, g_object_ref (self));
+  wp_train_session_evaluate_async (self->session, self->eval_cancellable, evaluate_done_cb,
+                                   g_object_ref (self));
   refresh (self);
 }
 
@@ -584,7 +618,8 @@ choose_folder (WpTrainView *self,
 {
   GtkRoot              *root = gtk_widget_get_root (GTK_WIDGET (self));
   GtkFileChooserNative *dialog =
-    gtk_file_chooser_native_new (title, GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL, GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, NULL, NULL);
+    gtk_file_chooser_native_new (title, GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL,
+                                 GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, NULL, NULL);
 
   if (out)
     g_object_set_data (G_OBJECT (dialog), "wp-out", GINT_TO_POINTER (1));
@@ -605,7 +640,8 @@ choose_out_action (GtkWidget  *widget,
                    const char *action_name,
                    GVariant   *parameter)
 {
-  choose_folder (WP_TRAIN_VIEW (widget), "Folder for the Run (a new \"run\" folder goes inside)", TRUE);
+  choose_folder (WP_TRAIN_VIEW (widget), "Folder for the Run (a new \"run\" folder goes inside)",
+                 TRUE);
 }
 
 /* ---- public ---- */
@@ -625,7 +661,9 @@ wp_train_view_set_model (WpTrainView *self,
   g_clear_pointer (&self->model, wp_model_ref_release);
   self->model = model != NULL ? wp_model_ref_acquire (model) : NULL;
   if (self->model != NULL)
-    text = g_strdup_printf ("from %s (step %" G_GINT64_FORMAT ")", self->model->model->path != NULL ? self->model->model->path : "(unsaved model)",
+    text = g_strdup_printf ("from %s (step %" G_GINT64_FORMAT ")",
+                            self->model->model->path != NULL ? self->model->model->path
+                                                             : "(unsaved model)",
                             self->model->model->step);
   gtk_label_set_text (self->model_label, text != NULL ? text : "no model open");
   start_check (self);
@@ -710,7 +748,8 @@ wp_train_view_class_init (WpTrainViewClass *klass)
   object_class->dispose = wp_train_view_dispose;
   object_class->finalize = wp_train_view_finalize;
   signals[SIGNAL_OPEN_CHECKPOINT] =
-    g_signal_new ("open-checkpoint", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+    g_signal_new ("open-checkpoint", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                  NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
   gtk_widget_class_set_template_from_resource (widget_class, "/org/wordpatch/app/wp-train-view.ui");
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, model_label);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, data_entry);
@@ -771,9 +810,11 @@ wp_train_view_init (WpTrainView *self)
   gtk_drawing_area_set_draw_func (self->eval_plot, draw_eval_cb, self, NULL);
   g_signal_connect (self->session, "changed", G_CALLBACK (session_changed_cb), self);
   g_signal_connect (self->session, "checkpoint-added", G_CALLBACK (checkpoint_added_cb), self);
-  g_signal_connect (self->checkpoints_list, "row-activated", G_CALLBACK (checkpoint_activated_cb), self);
+  g_signal_connect (self->checkpoints_list, "row-activated", G_CALLBACK (checkpoint_activated_cb),
+                    self);
   g_signal_connect_swapped (self->data_entry, "activate", G_CALLBACK (start_check), self);
-  g_signal_connect_swapped (self->smoothing_scale, "value-changed", G_CALLBACK (plots_changed_cb), self);
+  g_signal_connect_swapped (self->smoothing_scale, "value-changed", G_CALLBACK (plots_changed_cb),
+                            self);
   g_signal_connect_swapped (self->log_check, "toggled", G_CALLBACK (plots_changed_cb), self);
   refresh (self);
 }

@@ -42,7 +42,7 @@ struct _WpWindow {
   WpImageEmbedding *image_embedding;
   WpTextEmbedding  *text;
   WpWordMaps       *maps;
-  GPtrArray        *selected;     /* words shown ("word") or BPE pieces ("word\tk"); empty: every word */
+  GPtrArray        *selected;     /* words ("word") or BPE pieces ("word\tk") shown; empty: all */
   GPtrArray        *token_labels; /* the caption's token texts, for piece chips and token figures */
   GCancellable     *image_cancellable;
   GCancellable     *text_cancellable;
@@ -87,7 +87,9 @@ format_scores (const WpImageEmbedding *image,
   for (int e = 0; e < image->dim; e++)
     global += (double) image->global[e] * text->global[e];
   wp_word_maps_get_filip_scores (maps, &image_to_text, &text_to_image);
-  return g_strdup_printf ("global cosine %.3f    FILIP image→text %.3f    FILIP text→image %.3f", global, image_to_text, text_to_image);
+  return g_strdup_printf ("global cosine %.3f    FILIP image→text %.3f    "
+                          "FILIP text→image %.3f",
+                          global, image_to_text, text_to_image);
 }
 
 static void
@@ -95,7 +97,8 @@ update_scores (WpWindow *self)
 {
   g_clear_pointer (&self->scores, g_free);
   if (self->maps != NULL && self->compare_maps != NULL) {
-    g_autofree char *a = format_scores (self->compare_image_embedding, self->compare_text, self->compare_maps);
+    g_autofree char *a =
+      format_scores (self->compare_image_embedding, self->compare_text, self->compare_maps);
     g_autofree char *b = format_scores (self->image_embedding, self->text, self->maps);
 
     self->scores = g_strdup_printf ("A: %s\nB: %s", a, b);
@@ -182,11 +185,14 @@ rebuild_chips (WpWindow *self)
     const WpWordMap *map = &self->maps->words[w];
 
     /* A word's chip, then one chip for each of its BPE pieces when it has several. */
-    add_chip (self, g_strdup (map->text), map->text, map->n_tokens > 1 ? "several BPE tokens: the word's map is their mean" : NULL);
+    add_chip (self, g_strdup (map->text), map->text,
+              map->n_tokens > 1 ? "several BPE tokens: the word's map is their mean" : NULL);
     for (int k = 0; map->n_tokens > 1 && k < map->n_tokens; k++) {
-      g_autofree char *label = g_strdup_printf ("·%s", (const char *) self->token_labels->pdata[map->first_token + k]);
+      g_autofree char *label =
+        g_strdup_printf ("·%s", (const char *) self->token_labels->pdata[map->first_token + k]);
 
-      add_chip (self, g_strdup_printf ("%s\t%d", map->text, k), label, "one BPE piece of the word, with its own map");
+      add_chip (self, g_strdup_printf ("%s\t%d", map->text, k), label,
+                "one BPE piece of the word, with its own map");
     }
   }
 }
@@ -196,13 +202,16 @@ update_maps (WpWindow *self)
 {
   g_clear_pointer (&self->maps, wp_word_maps_free);
   g_clear_pointer (&self->compare_maps, wp_word_maps_free);
-  if (self->compare_model != NULL && self->compare_image_embedding != NULL && self->compare_text != NULL)
-    self->compare_maps = wp_word_maps_new (self->compare_model->model, self->compare_image_embedding, self->compare_text);
+  if (self->compare_model != NULL && self->compare_image_embedding != NULL &&
+      self->compare_text != NULL)
+    self->compare_maps = wp_word_maps_new (self->compare_model->model,
+                                           self->compare_image_embedding, self->compare_text);
   g_ptr_array_set_size (self->token_labels, 0);
   if (self->image_embedding != NULL && self->text != NULL) {
     self->maps = wp_word_maps_new (self->model->model, self->image_embedding, self->text);
     for (int t = 0; t < self->text->n_tokens; t++)
-      g_ptr_array_add (self->token_labels, wp_tokenizer_dup_token_text (self->model->model->tokenizer, self->text->ids[t]));
+      g_ptr_array_add (self->token_labels, wp_tokenizer_dup_token_text (
+                                             self->model->model->tokenizer, self->text->ids[t]));
   }
   rebuild_chips (self);
   update_scores (self);
@@ -211,7 +220,8 @@ update_maps (WpWindow *self)
 
 /* ---- the figure ---- */
 
-/* The words shown, as indices; NULL (every word) when none is selected or none is in the caption. */
+/* The words shown, as indices; NULL (every word) when none is selected or none is in the caption.
+ */
 static GArray *
 selected_indices (WpWindow *self,
                   gboolean *pieces)
@@ -301,15 +311,20 @@ wp_window_export (WpWindow   *self,
   }
   fill_figure (self, &figure, words, pieces);
   /* Hashed at export only: large models take a moment. */
-  sha256 = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) self->model->model->params,
-                                        self->model->model->n_params * sizeof (float));
+  sha256 =
+    g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) self->model->model->params,
+                                 self->model->model->n_params * sizeof (float));
   if (figure.other_maps != NULL) {
     const WpModel *baseline = self->compare_model->model;
 
     text = wp_figure_new_png_text (&figure, baseline, NULL, self->image_path, NULL);
     g_hash_table_insert (text, "wordpatch.model_sha256",
-                         g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) baseline->params, baseline->n_params * sizeof (float)));
-    g_hash_table_insert (text, "wordpatch.compare_model", g_strdup (self->model->model->path != NULL ? self->model->model->path : "(unsaved)"));
+                         g_compute_checksum_for_data (G_CHECKSUM_SHA256,
+                                                      (const guchar *) baseline->params,
+                                                      baseline->n_params * sizeof (float)));
+    g_hash_table_insert (
+      text, "wordpatch.compare_model",
+      g_strdup (self->model->model->path != NULL ? self->model->model->path : "(unsaved)"));
     g_hash_table_insert (text, "wordpatch.compare_model_sha256", g_steal_pointer (&sha256));
   } else {
     text = wp_figure_new_png_text (&figure, self->model->model, sha256, self->image_path, NULL);
@@ -427,7 +442,8 @@ text_done_cb (GObject      *source,
 
   self->pending--;
   /* Only the newest caption's result is applied. */
-  if (!g_task_propagate_boolean (task, NULL) || g_task_get_cancellable (task) != self->text_cancellable)
+  if (!g_task_propagate_boolean (task, NULL) ||
+      g_task_get_cancellable (task) != self->text_cancellable)
     return;
   g_clear_pointer (&self->text, wp_text_embedding_free);
   self->text = g_steal_pointer (&work->text);
@@ -449,7 +465,8 @@ start_text (WpWindow *self)
   self->text_cancellable = g_cancellable_new ();
   work = g_new0 (Work, 1);
   work->model = wp_model_ref_acquire (self->model);
-  work->compare_model = self->compare_model != NULL ? wp_model_ref_acquire (self->compare_model) : NULL;
+  work->compare_model =
+    self->compare_model != NULL ? wp_model_ref_acquire (self->compare_model) : NULL;
   work->caption = g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->caption_entry)));
   task = g_task_new (self, self->text_cancellable, text_done_cb, NULL);
   g_task_set_task_data (task, work, work_free);
@@ -472,7 +489,8 @@ wp_window_open_image (WpWindow   *self,
   self->image_cancellable = g_cancellable_new ();
   work = g_new0 (Work, 1);
   work->model = wp_model_ref_acquire (self->model);
-  work->compare_model = self->compare_model != NULL ? wp_model_ref_acquire (self->compare_model) : NULL;
+  work->compare_model =
+    self->compare_model != NULL ? wp_model_ref_acquire (self->compare_model) : NULL;
   work->path = g_strdup (path);
   task = g_task_new (self, self->image_cancellable, image_done_cb, NULL);
   g_task_set_task_data (task, work, work_free);
@@ -485,7 +503,8 @@ wp_window_open_image (WpWindow   *self,
 static char *
 describe_model (const WpModel *model)
 {
-  g_autofree char *name = model->path != NULL ? g_path_get_basename (model->path) : g_strdup ("model");
+  g_autofree char *name =
+    model->path != NULL ? g_path_get_basename (model->path) : g_strdup ("model");
 
   return g_strdup_printf ("%s, step %" G_GINT64_FORMAT, name, model->step);
 }
@@ -610,7 +629,8 @@ wp_window_select_piece (WpWindow   *self,
   const int w = self->maps != NULL ? wp_word_maps_find_word (self->maps, word, 0) : -1;
 
   g_ptr_array_set_size (self->selected, 0);
-  if (w < 0 || piece < 0 || piece >= self->maps->words[w].n_tokens || self->maps->words[w].n_tokens < 2)
+  if (w < 0 || piece < 0 || piece >= self->maps->words[w].n_tokens ||
+      self->maps->words[w].n_tokens < 2)
     return FALSE;
   g_ptr_array_add (self->selected, g_strdup_printf ("%s\t%d", self->maps->words[w].text, piece));
   rebuild_chips (self);
@@ -647,7 +667,8 @@ caption_changed_cb (WpWindow *self)
 static void
 style_changed_cb (WpWindow *self)
 {
-  const double lo = gtk_spin_button_get_value (self->scale_lo_spin), hi = gtk_spin_button_get_value (self->scale_hi_spin);
+  const double lo = gtk_spin_button_get_value (self->scale_lo_spin),
+               hi = gtk_spin_button_get_value (self->scale_hi_spin);
 
   self->style.method = (WpFigureMethod) gtk_drop_down_get_selected (self->method_dropdown);
   self->style.grid = gtk_toggle_button_get_active (self->grid_toggle);
@@ -696,7 +717,8 @@ run_chooser (WpWindow            *self,
              GtkFileChooserAction action,
              const char          *kind)
 {
-  GtkFileChooserNative *dialog = gtk_file_chooser_native_new (title, GTK_WINDOW (self), action, NULL, NULL);
+  GtkFileChooserNative *dialog =
+    gtk_file_chooser_native_new (title, GTK_WINDOW (self), action, NULL, NULL);
 
   g_object_set_data_full (G_OBJECT (dialog), "wp-kind", g_strdup (kind), g_free);
   g_signal_connect (dialog, "response", G_CALLBACK (open_response_cb), self);
@@ -716,7 +738,8 @@ open_model_action (GtkWidget  *widget,
                    const char *action_name,
                    GVariant   *parameter)
 {
-  run_chooser (WP_WINDOW (widget), "Open Model Folder", GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, "model");
+  run_chooser (WP_WINDOW (widget), "Open Model Folder", GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER,
+               "model");
 }
 
 static void
@@ -724,7 +747,8 @@ export_action (GtkWidget  *widget,
                const char *action_name,
                GVariant   *parameter)
 {
-  run_chooser (WP_WINDOW (widget), "Export Figure (.png, .svg or .pdf)", GTK_FILE_CHOOSER_ACTION_SAVE, "export");
+  run_chooser (WP_WINDOW (widget), "Export Figure (.png, .svg or .pdf)",
+               GTK_FILE_CHOOSER_ACTION_SAVE, "export");
 }
 
 static void
@@ -734,7 +758,8 @@ paste_texture_cb (GObject      *clipboard,
 {
   g_autoptr (WpWindow) self = user_data;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GdkTexture) texture = gdk_clipboard_read_texture_finish (GDK_CLIPBOARD (clipboard), result, &error);
+  g_autoptr (GdkTexture) texture =
+    gdk_clipboard_read_texture_finish (GDK_CLIPBOARD (clipboard), result, &error);
   g_autofree char *dir = g_build_filename (g_get_user_cache_dir (), "wordpatch", NULL);
   g_autofree char *path = g_build_filename (dir, "pasted.png", NULL);
 
@@ -780,8 +805,9 @@ motion_cb (GtkEventControllerMotion *motion,
   if (self->maps == NULL)
     return;
   fill_figure (self, &figure, words, pieces);
-  if (!wp_figure_hit_panel (&figure, gtk_widget_get_width (GTK_WIDGET (self->canvas)), gtk_widget_get_height (GTK_WIDGET (self->canvas)), x,
-                            y, &word, &patch, &column)) {
+  if (!wp_figure_hit_panel (&figure, gtk_widget_get_width (GTK_WIDGET (self->canvas)),
+                            gtk_widget_get_height (GTK_WIDGET (self->canvas)), x, y, &word, &patch,
+                            &column)) {
     gtk_label_set_text (self->hover_label, "");
     return;
   }
@@ -790,25 +816,33 @@ motion_cb (GtkEventControllerMotion *motion,
     const gboolean    sparc = self->style.method == WP_FIGURE_SPARC;
     const WpWordMap  *a = &figure.maps->words[word], *b = &figure.other_maps->words[word];
 
-    g_string_printf (text, "%s, patch row %d, column %d:", a->text, patch / maps->grid, patch % maps->grid);
+    g_string_printf (text, "%s, patch row %d, column %d:", a->text, patch / maps->grid,
+                     patch % maps->grid);
     if (figure.maps->grid == figure.other_maps->grid)
-      g_string_append_printf (text, "  A %.3f  B %.3f  B − A %.3f", sparc ? a->sparc[patch] : a->filip[patch],
-                              sparc ? b->sparc[patch] : b->filip[patch], wp_figure_difference (&figure, word, patch));
+      g_string_append_printf (
+        text, "  A %.3f  B %.3f  B − A %.3f", sparc ? a->sparc[patch] : a->filip[patch],
+        sparc ? b->sparc[patch] : b->filip[patch], wp_figure_difference (&figure, word, patch));
     else
-      g_string_append_printf (text, "  %s %.3f", column == 1 ? "B" : "A", column == 1 ? (sparc ? b->sparc[patch] : b->filip[patch]) : (sparc ? a->sparc[patch] : a->filip[patch]));
+      g_string_append_printf (text, "  %s %.3f", column == 1 ? "B" : "A",
+                              column == 1 ? (sparc ? b->sparc[patch] : b->filip[patch])
+                                          : (sparc ? a->sparc[patch] : a->filip[patch]));
     gtk_label_set_text (self->hover_label, text->str);
     return;
   }
-  g_string_printf (text, "patch row %d, column %d:", patch / self->maps->grid, patch % self->maps->grid);
+  g_string_printf (text, "patch row %d, column %d:", patch / self->maps->grid,
+                   patch % self->maps->grid);
   if (pieces) {
     const int    P = self->maps->n_patches;
-    const float *rows = self->style.method == WP_FIGURE_SPARC ? self->maps->token_sparc : self->maps->token_filip;
+    const float *rows =
+      self->style.method == WP_FIGURE_SPARC ? self->maps->token_sparc : self->maps->token_filip;
 
     for (guint i = 0; i < words->len; i++) {
       const int token = g_array_index (words, int, i);
 
       if (word < 0 || word == token)
-        g_string_append_printf (text, "  ·%s %.3f", (const char *) self->token_labels->pdata[token], rows[(gsize) token * P + patch]);
+        g_string_append_printf (text, "  ·%s %.3f",
+                                (const char *) self->token_labels->pdata[token],
+                                rows[(gsize) token * P + patch]);
     }
   }
   for (int w = 0; !pieces && w < self->maps->n_words; w++) {
@@ -816,7 +850,9 @@ motion_cb (GtkEventControllerMotion *motion,
 
     if (word >= 0 ? w != word : (words->len > 0 && !is_selected (self, map->text)))
       continue;
-    g_string_append_printf (text, "  %s %.3f", map->text, self->style.method == WP_FIGURE_SPARC ? map->sparc[patch] : map->filip[patch]);
+    g_string_append_printf (text, "  %s %.3f", map->text,
+                            self->style.method == WP_FIGURE_SPARC ? map->sparc[patch]
+                                                                  : map->filip[patch]);
   }
   gtk_label_set_text (self->hover_label, text->str);
 }
@@ -826,7 +862,8 @@ compare_model_action (GtkWidget  *widget,
                       const char *action_name,
                       GVariant   *parameter)
 {
-  run_chooser (WP_WINDOW (widget), "Compare with a Model Folder (the baseline)", GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, "compare");
+  run_chooser (WP_WINDOW (widget), "Compare with a Model Folder (the baseline)",
+               GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, "compare");
 }
 
 /* The weights the fine-tuning run started from (its first snapshot) become the baseline. */
@@ -865,7 +902,9 @@ show_snapshot (WpWindow *self,
 {
   WpTrainSession  *session = wp_train_view_get_session (self->train_view);
   WpModelRef      *snapshot = wp_train_session_get_snapshot (session, index);
-  g_autofree char *label = g_strdup_printf ("%s step %" G_GINT64_FORMAT, self->live ? "training live," : "training,", snapshot->model->step);
+  g_autofree char *label =
+    g_strdup_printf ("%s step %" G_GINT64_FORMAT, self->live ? "training live," : "training,",
+                     snapshot->model->step);
 
   gtk_label_set_text (self->snapshot_label, label);
   set_model (self, snapshot, label);
@@ -912,7 +951,8 @@ snapshot_scale_changed_cb (WpWindow *self)
 
   if (self->updating_slider || n == 0)
     return;
-  index = (guint) CLAMP (lround (gtk_range_get_value (GTK_RANGE (self->snapshot_scale))), 0, (long) n - 1);
+  index = (guint) CLAMP (lround (gtk_range_get_value (GTK_RANGE (self->snapshot_scale))), 0,
+                         (long) n - 1);
   self->live = index == n - 1;
   show_snapshot (self, index);
 }
@@ -963,12 +1003,14 @@ wp_window_close_request (GtkWindow *window)
     return GTK_WINDOW_CLASS (wp_window_parent_class)->close_request (window);
   if (self->close_after_stop || self->close_dialog != NULL)
     return TRUE;
-  dialog = gtk_message_dialog_new (window, GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT, GTK_MESSAGE_QUESTION, GTK_BUTTONS_NONE,
-                                   "Training is running");
-  gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (dialog),
-                                            "Stop it, write a checkpoint of the current weights, and close? The run can be resumed "
-                                            "later with wordpatch-cli train --resume.");
-  gtk_dialog_add_buttons (GTK_DIALOG (dialog), "Keep Training", GTK_RESPONSE_CANCEL, "Stop, Save and Close", GTK_RESPONSE_ACCEPT, NULL);
+  dialog = gtk_message_dialog_new (window, GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
+                                   GTK_MESSAGE_QUESTION, GTK_BUTTONS_NONE, "Training is running");
+  gtk_message_dialog_format_secondary_text (
+    GTK_MESSAGE_DIALOG (dialog),
+    "Stop it, write a checkpoint of the current weights, and close? The run can be resumed "
+    "later with wordpatch-cli train --resume.");
+  gtk_dialog_add_buttons (GTK_DIALOG (dialog), "Keep Training", GTK_RESPONSE_CANCEL,
+                          "Stop, Save and Close", GTK_RESPONSE_ACCEPT, NULL);
   g_signal_connect (dialog, "response", G_CALLBACK (close_response_cb), self);
   self->close_dialog = dialog;
   gtk_window_present (GTK_WINDOW (dialog));
@@ -1003,8 +1045,10 @@ about_action (GtkWidget  *widget,
 {
   static const char *const authors[] = { "The wordpatch developers", NULL };
 
-  gtk_show_about_dialog (GTK_WINDOW (widget), "program-name", "wordpatch", "version", WP_VERSION, "logo-icon-name", "org.wordpatch.App",
-                         "comments", "Which image patches does each word of a caption align with? FILIP and SPARC, trained and shown in C.",
+  gtk_show_about_dialog (GTK_WINDOW (widget), "program-name", "wordpatch", "version", WP_VERSION,
+                         "logo-icon-name", "org.wordpatch.App", "comments",
+                         "Which image patches does each word of a caption align with? FILIP and "
+                         "SPARC, trained and shown in C.",
                          "license-type", GTK_LICENSE_MIT_X11, "authors", authors, NULL);
 }
 
@@ -1117,17 +1161,22 @@ wp_window_class_init (WpWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.compare-model", NULL, compare_model_action);
   gtk_widget_class_install_action (widget_class, "win.compare-start", NULL, compare_start_action);
   gtk_widget_class_install_action (widget_class, "win.compare-off", NULL, compare_off_action);
-  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_m, GDK_CONTROL_MASK | GDK_SHIFT_MASK, "win.compare-model", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_m, GDK_CONTROL_MASK | GDK_SHIFT_MASK,
+                                       "win.compare-model", NULL);
   gtk_widget_class_install_action (widget_class, "win.open-image", NULL, open_image_action);
   gtk_widget_class_install_action (widget_class, "win.open-model", NULL, open_model_action);
   gtk_widget_class_install_action (widget_class, "win.export", NULL, export_action);
   gtk_widget_class_install_action (widget_class, "win.about", NULL, about_action);
   gtk_widget_class_install_action (widget_class, "win.paste-image", NULL, paste_action);
-  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_v, GDK_CONTROL_MASK | GDK_SHIFT_MASK, "win.paste-image", NULL);
-  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_o, GDK_CONTROL_MASK, "win.open-image", NULL);
-  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_m, GDK_CONTROL_MASK, "win.open-model", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_v, GDK_CONTROL_MASK | GDK_SHIFT_MASK,
+                                       "win.paste-image", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_o, GDK_CONTROL_MASK, "win.open-image",
+                                       NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_m, GDK_CONTROL_MASK, "win.open-model",
+                                       NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F1, 0, "win.about", NULL);
-  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_e, GDK_CONTROL_MASK, "win.export", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_e, GDK_CONTROL_MASK, "win.export",
+                                       NULL);
 }
 
 static void
@@ -1145,23 +1194,32 @@ wp_window_init (WpWindow *self)
   gtk_toggle_button_set_active (self->grid_toggle, TRUE);
   gtk_drawing_area_set_draw_func (self->canvas, draw_cb, self, NULL);
   g_signal_connect_swapped (self->caption_entry, "changed", G_CALLBACK (caption_changed_cb), self);
-  g_signal_connect_swapped (self->method_dropdown, "notify::selected", G_CALLBACK (style_changed_cb), self);
+  g_signal_connect_swapped (self->method_dropdown, "notify::selected",
+                            G_CALLBACK (style_changed_cb), self);
   g_signal_connect_swapped (self->grid_toggle, "toggled", G_CALLBACK (style_changed_cb), self);
-  g_signal_connect_swapped (self->colormap_dropdown, "notify::selected", G_CALLBACK (style_changed_cb), self);
-  g_signal_connect_swapped (self->opacity_scale, "value-changed", G_CALLBACK (style_changed_cb), self);
+  g_signal_connect_swapped (self->colormap_dropdown, "notify::selected",
+                            G_CALLBACK (style_changed_cb), self);
+  g_signal_connect_swapped (self->opacity_scale, "value-changed", G_CALLBACK (style_changed_cb),
+                            self);
   g_signal_connect_swapped (self->smooth_check, "toggled", G_CALLBACK (style_changed_cb), self);
   g_signal_connect_swapped (self->patch_grid_check, "toggled", G_CALLBACK (style_changed_cb), self);
-  g_signal_connect_swapped (self->fixed_scale_check, "toggled", G_CALLBACK (style_changed_cb), self);
-  g_signal_connect_swapped (self->scale_lo_spin, "value-changed", G_CALLBACK (style_changed_cb), self);
-  g_signal_connect_swapped (self->scale_hi_spin, "value-changed", G_CALLBACK (style_changed_cb), self);
+  g_signal_connect_swapped (self->fixed_scale_check, "toggled", G_CALLBACK (style_changed_cb),
+                            self);
+  g_signal_connect_swapped (self->scale_lo_spin, "value-changed", G_CALLBACK (style_changed_cb),
+                            self);
+  g_signal_connect_swapped (self->scale_hi_spin, "value-changed", G_CALLBACK (style_changed_cb),
+                            self);
   motion = gtk_event_controller_motion_new ();
   g_signal_connect (motion, "motion", G_CALLBACK (motion_cb), self);
   gtk_widget_add_controller (GTK_WIDGET (self->canvas), motion);
   g_signal_connect (drop, "drop", G_CALLBACK (drop_cb), self);
-  g_signal_connect_swapped (self->snapshot_scale, "value-changed", G_CALLBACK (snapshot_scale_changed_cb), self);
+  g_signal_connect_swapped (self->snapshot_scale, "value-changed",
+                            G_CALLBACK (snapshot_scale_changed_cb), self);
   g_signal_connect (self->train_view, "open-checkpoint", G_CALLBACK (open_checkpoint_cb), self);
-  g_signal_connect (wp_train_view_get_session (self->train_view), "snapshot-added", G_CALLBACK (snapshot_added_cb), self);
-  g_signal_connect (wp_train_view_get_session (self->train_view), "changed", G_CALLBACK (train_state_changed_cb), self);
+  g_signal_connect (wp_train_view_get_session (self->train_view), "snapshot-added",
+                    G_CALLBACK (snapshot_added_cb), self);
+  g_signal_connect (wp_train_view_get_session (self->train_view), "changed",
+                    G_CALLBACK (train_state_changed_cb), self);
   gtk_widget_add_controller (GTK_WIDGET (self->canvas), GTK_EVENT_CONTROLLER (drop));
   open_default (self);
 }

@@ -40,7 +40,8 @@ gboolean wp_window_select_piece (WpWindow   *self,
                                  const char *word,
                                  int         piece);
 
-/* TRUE when no computation is pending and the shown maps belong to the current image and caption. */
+/* TRUE when no computation is pending and the shown maps belong to the current image and caption.
+ */
 gboolean    wp_window_is_idle (WpWindow *self);
 const char *wp_window_get_status (WpWindow *self);
 const char *wp_window_get_scores (WpWindow *self);

@@ -74,12 +74,13 @@ train_step (Bench   *bench,
   double      norm;
 
   memset (bench->grads, 0, bench->model->n_params * sizeof (float));
-  if (!wp_loss_compute (bench->model, bench->loss, &bench->loss_options, bench->pixels, bench->ids, bench->lengths, bench->B,
-                        bench->T, &bench->grad_views, &parts, error))
+  if (!wp_loss_compute (bench->model, bench->loss, &bench->loss_options, bench->pixels, bench->ids,
+                        bench->lengths, bench->B, bench->T, &bench->grad_views, &parts, error))
     return FALSE;
   norm = wp_adamw_update (bench->adamw, bench->model, bench->grads, &bench->adamw_options);
   if (!isfinite (norm)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_NOT_FINITE, "the gradient is not finite (norm %g)", norm);
+    g_set_error (error, WP_ERROR, WP_ERROR_NOT_FINITE, "the gradient is not finite (norm %g)",
+                 norm);
     return FALSE;
   }
   return TRUE;
@@ -147,7 +148,8 @@ vision_flops (const WpClipConfig *config)
   const double P = wp_clip_config_n_patches (config), p = config->patch_size;
   const double C = config->vision.width, E = config->projection_dim;
 
-  return 2.0 * P * 3.0 * p * p * C + encoder_flops (&config->vision, P + 1.0) + 2.0 * (P + 1.0) * C * E;
+  return 2.0 * P * 3.0 * p * p * C + encoder_flops (&config->vision, P + 1.0) +
+         2.0 * (P + 1.0) * C * E;
 }
 
 /* One caption of T tokens: the encoder and the projection of every token 2 T Ct E. */
@@ -191,7 +193,8 @@ train_flops (const WpClipConfig *config,
              int                 B,
              int                 T)
 {
-  return 3.0 * (B * (vision_flops (config) + text_flops (config, T)) + objective_flops (config, objective, B, T));
+  return 3.0 * (B * (vision_flops (config) + text_flops (config, T)) +
+                objective_flops (config, objective, B, T));
 }
 
 /* This machine's matrix-product speed with the same library and threads: the best of several
@@ -218,7 +221,8 @@ sgemm_peak_gflops (WpRng *rng)
       const gint64 start = g_get_monotonic_time ();
       double       seconds;
 
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
+                   n);
       seconds = (double) (g_get_monotonic_time () - start) / G_USEC_PER_SEC;
       if (r >= 0 && seconds > 0.0)
         best = MAX (best, 2.0 * n * n * n / seconds / 1e9);
@@ -310,14 +314,20 @@ print_table (const BenchResult *r)
   const double train_gflops = r->train_flop / r->train_s / 1e9;
 
   printf ("%s (%.2f M parameters), %s loss, batch %d, captions of %d tokens, %d thread%s\n",
-          r->config_name != NULL ? r->config_name : r->model_path, r->n_params / 1e6, wp_objective_to_string (r->objective), r->B, r->T,
-          r->threads, r->threads == 1 ? "" : "s");
-  printf ("median of %d run%s after %d warm-up\n\n", r->iterations, r->iterations == 1 ? "" : "s", BENCH_WARMUP);
-  printf ("%-32s %10.2f ms   %10.1f images/s\n", "image encoder forward (batch)", r->image_s * 1e3, r->B / r->image_s);
-  printf ("%-32s %10.2f ms   %10.1f captions/s\n", "text encoder forward (batch)", r->text_s * 1e3, r->B / r->text_s);
-  printf ("%-32s %10.2f ms   %10.1f pairs/s\n", "training step (loss + AdamW)", r->train_s * 1e3, r->B / r->train_s);
+          r->config_name != NULL ? r->config_name : r->model_path, r->n_params / 1e6,
+          wp_objective_to_string (r->objective), r->B, r->T, r->threads,
+          r->threads == 1 ? "" : "s");
+  printf ("median of %d run%s after %d warm-up\n\n", r->iterations, r->iterations == 1 ? "" : "s",
+          BENCH_WARMUP);
+  printf ("%-32s %10.2f ms   %10.1f images/s\n", "image encoder forward (batch)", r->image_s * 1e3,
+          r->B / r->image_s);
+  printf ("%-32s %10.2f ms   %10.1f captions/s\n", "text encoder forward (batch)", r->text_s * 1e3,
+          r->B / r->text_s);
+  printf ("%-32s %10.2f ms   %10.1f pairs/s\n", "training step (loss + AdamW)", r->train_s * 1e3,
+          r->B / r->train_s);
   printf ("%-32s %10.2f ms\n", "caption edit to word maps", r->heatmap_s * 1e3);
-  printf ("%-32s %10.1f GFLOP/s (%.1f GFLOP a step)\n", "training matrix products", train_gflops, r->train_flop / 1e9);
+  printf ("%-32s %10.1f GFLOP/s (%.1f GFLOP a step)\n", "training matrix products", train_gflops,
+          r->train_flop / 1e9);
   printf ("%-32s %10.1f GFLOP/s\n", "sgemm peak (1024, 2048)", r->sgemm_gflops);
   printf ("%-32s %10.1f %%\n", "training / sgemm peak", 100.0 * train_gflops / r->sgemm_gflops);
   printf ("%-32s %10.1f MB\n", "peak resident memory", r->rss_mb);
@@ -334,7 +344,8 @@ new_random_model (const char *config_name,
   WpClipConfig     config;
 
   if (vocab_dir == NULL) {
-    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "the bundled CLIP vocabulary (data/clip-bpe) is missing; use --model DIR");
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                 "the bundled CLIP vocabulary (data/clip-bpe) is missing; use --model DIR");
     return NULL;
   }
   vocab_path = g_build_filename (vocab_dir, "vocab.json", NULL);
@@ -342,7 +353,8 @@ new_random_model (const char *config_name,
   tokenizer = wp_tokenizer_new_from_files (vocab_path, merges_path, error);
   if (tokenizer == NULL)
     return NULL;
-  if (!wp_clip_config_init_preset (&config, config_name, wp_tokenizer_get_n_vocab (tokenizer), error)) {
+  if (!wp_clip_config_init_preset (&config, config_name, wp_tokenizer_get_n_vocab (tokenizer),
+                                   error)) {
     g_prefix_error (error, "--config: ");
     wp_tokenizer_free (tokenizer);
     return NULL;
@@ -471,12 +483,19 @@ wp_cli_bench (int    argc,
   gint             B = 32, threads = 0, iterations = 10;
   gboolean         json = FALSE;
   GOptionEntry     entries[] = {
-        { "config", 'c', 0, G_OPTION_ARG_STRING, &config_name, "A model with random weights of this size: tiny, small or vit-b32 (default tiny)", "SIZE" },
-        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "Or this model folder or .safetensors file", "DIR" },
-        { "loss", 'l', 0, G_OPTION_ARG_STRING, &objective_name, "Objective of the training step: clip, filip or sparc (default sparc)", "NAME" },
-        { "batch", 'b', 0, G_OPTION_ARG_INT, &B, "Images, captions and pairs a batch (default 32)", "B" },
-        { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "Threads of the engine: OpenBLAS's and its own pool's (default: all processors)", "T" },
-        { "iterations", 'n', 0, G_OPTION_ARG_INT, &iterations, "Timed runs of each measurement, after one warm-up (default 10)", "N" },
+        { "config", 'c', 0, G_OPTION_ARG_STRING, &config_name,
+          "A model with random weights of this size: tiny, small or vit-b32 (default tiny)",
+          "SIZE" },
+        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
+          "Or this model folder or .safetensors file", "DIR" },
+        { "loss", 'l', 0, G_OPTION_ARG_STRING, &objective_name,
+          "Objective of the training step: clip, filip or sparc (default sparc)", "NAME" },
+        { "batch", 'b', 0, G_OPTION_ARG_INT, &B, "Images, captions and pairs a batch (default 32)",
+          "B" },
+        { "threads", 't', 0, G_OPTION_ARG_INT, &threads,
+          "Threads of the engine: OpenBLAS's and its own pool's (default: all processors)", "T" },
+        { "iterations", 'n', 0, G_OPTION_ARG_INT, &iterations,
+          "Timed runs of each measurement, after one warm-up (default 10)", "N" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
         { NULL }
   };
@@ -484,14 +503,16 @@ wp_cli_bench (int    argc,
   g_auto (Bench) bench = { 0 };
   BenchResult result = { 0 };
 
-  if (!wp_cli_parse (&argc, &argv, "bench", "time the towers, a training step and the word maps", entries))
+  if (!wp_cli_parse (&argc, &argv, "bench", "time the towers, a training step and the word maps",
+                     entries))
     return 2;
   if (config_name != NULL && model_path != NULL) {
     fprintf (stderr, "wordpatch-cli bench: give --config or --model, not both\n");
     return 2;
   }
   if (objective_name != NULL && !wp_objective_from_string (objective_name, &result.objective)) {
-    fprintf (stderr, "wordpatch-cli bench: unknown --loss '%s' (clip, filip or sparc)\n", objective_name);
+    fprintf (stderr, "wordpatch-cli bench: unknown --loss '%s' (clip, filip or sparc)\n",
+             objective_name);
     return 2;
   }
   if (objective_name == NULL)
@@ -501,11 +522,14 @@ wp_cli_bench (int    argc,
     return 2;
   }
   if (threads < 0 || threads > 256) {
-    fprintf (stderr, "wordpatch-cli bench: --threads must be in 0..256 (0: all processors), not %d\n", threads);
+    fprintf (stderr,
+             "wordpatch-cli bench: --threads must be in 0..256 (0: all processors), not %d\n",
+             threads);
     return 2;
   }
   if (iterations < 1 || iterations > 100000) {
-    fprintf (stderr, "wordpatch-cli bench: --iterations must be in 1..100000, not %d\n", iterations);
+    fprintf (stderr, "wordpatch-cli bench: --iterations must be in 1..100000, not %d\n",
+             iterations);
     return 2;
   }
   if (threads == 0)

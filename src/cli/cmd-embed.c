@@ -49,12 +49,13 @@ wp_cli_embed (int    argc,
   g_autofree char *model_path = NULL;
   g_autofree char *image_path = NULL;
   g_autofree char *text = NULL;
-  GOptionEntry     entries[] = {
-        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "Model folder or .safetensors file (default: the bundled model)", "DIR" },
-        { "image", 'i', 0, G_OPTION_ARG_FILENAME, &image_path, "Image file (PNG, JPEG, BMP, GIF, TGA, PNM)", "IMG" },
-        { "text", 't', 0, G_OPTION_ARG_STRING, &text, "Caption", "TEXT" },
-        { NULL }
-  };
+  GOptionEntry     entries[] = { { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
+                                   "Model folder or .safetensors file (default: the bundled model)",
+                                   "DIR" },
+                                 { "image", 'i', 0, G_OPTION_ARG_FILENAME, &image_path,
+                                   "Image file (PNG, JPEG, BMP, GIF, TGA, PNM)", "IMG" },
+                                 { "text", 't', 0, G_OPTION_ARG_STRING, &text, "Caption", "TEXT" },
+                                 { NULL } };
   g_autoptr (GError) error = NULL;
   g_autoptr (WpModel) model = NULL;
   g_autoptr (WpImage) image = NULL;

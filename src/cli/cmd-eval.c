@@ -134,12 +134,20 @@ static void
 print_text (const WpEvalResult *result,
             WpRetrieval         retrieval)
 {
-  const WpEvalWord overall = { NULL, result->boxed_words, result->pointing_filip, result->pointing_sparc, result->iou_filip,
-                               result->iou_sparc, result->iou_hit_filip, result->iou_hit_sparc };
+  const WpEvalWord overall = { NULL,
+                               result->boxed_words,
+                               result->pointing_filip,
+                               result->pointing_sparc,
+                               result->iou_filip,
+                               result->iou_sparc,
+                               result->iou_hit_filip,
+                               result->iou_hit_sparc };
 
-  printf ("pairs: %u (%u distinct images, %u distinct captions)\n\n", result->pairs, result->images, result->texts);
+  printf ("pairs: %u (%u distinct images, %u distinct captions)\n\n", result->pairs, result->images,
+          result->texts);
   printf ("retrieval by %s similarity (%s)\n", wp_retrieval_to_string (retrieval),
-          retrieval == WP_RETRIEVAL_FILIP ? "FILIP's sI image -> text, sT text -> image" : "cosine of the pooled embeddings");
+          retrieval == WP_RETRIEVAL_FILIP ? "FILIP's sI image -> text, sT text -> image"
+                                          : "cosine of the pooled embeddings");
   printf ("  %-14s  %5s  %5s  %5s\n", "", "R@1", "R@5", "R@10");
   printf ("  %-14s", "image -> text");
   print_value (result->i2t_r1);
@@ -151,25 +159,32 @@ print_text (const WpEvalResult *result,
   print_value (result->t2i_r10);
   printf ("\n\n");
 
-  printf ("localisation: %u boxed %s, %u unmatched %s; FILIP map vs SPARC grouping\n", result->boxed_words,
-          result->boxed_words == 1 ? "word" : "words", result->unmatched_boxes, result->unmatched_boxes == 1 ? "box" : "boxes");
+  printf ("localisation: %u boxed %s, %u unmatched %s; FILIP map vs SPARC grouping\n",
+          result->boxed_words, result->boxed_words == 1 ? "word" : "words", result->unmatched_boxes,
+          result->unmatched_boxes == 1 ? "box" : "boxes");
   printf ("  %-16s %5s %14s %14s %14s\n", "", "", "pointing game", "mean IoU", "IoU >= 0.5");
-  printf ("  %-16s %5s %14s %14s %14s\n", "", "count", "FILIP  SPARC", "FILIP  SPARC", "FILIP  SPARC");
+  printf ("  %-16s %5s %14s %14s %14s\n", "", "count", "FILIP  SPARC", "FILIP  SPARC",
+          "FILIP  SPARC");
   print_word_row ("all", &overall);
   for (int c = 0; c < WP_WORD_CLASS_N; c++) {
     g_autofree char *name = g_strdup_printf ("class %s", result->classes[c].word);
 
     print_word_row (name, &result->classes[c]);
   }
-  if (result->rivals[0][0].count + result->rivals[0][1].count + result->rivals[1][0].count + result->rivals[1][1].count > 0) {
-    printf ("  by rival (an object of the same colour and another shape; from the dataset's objects):\n");
+  if (result->rivals[0][0].count + result->rivals[0][1].count + result->rivals[1][0].count +
+        result->rivals[1][1].count >
+      0) {
+    printf (
+      "  by rival (an object of the same colour and another shape; from the dataset's objects):\n");
     for (int c = 0; c < 2; c++) {
       for (int r = 1; r >= 0; r--)
         print_word_row (result->rivals[c][r].word, &result->rivals[c][r]);
     }
   }
   if (result->background_patches > 0) {
-    printf ("  background: %u patches outside every box; their most similar token (FILIP label) is a\n ", result->background_patches);
+    printf (
+      "  background: %u patches outside every box; their most similar token (FILIP label) is a\n ",
+      result->background_patches);
     for (int c = 0; c < WP_WORD_CLASS_N; c++)
       printf (" %s word %.3f,", result->classes[c].word, result->background_label[c]);
     printf (" start/end token %.3f\n", result->background_label_special);
@@ -193,10 +208,17 @@ wp_cli_eval (int    argc,
   gint             limit = G_MININT; /* not given */
   gboolean         json = FALSE;
   GOptionEntry     entries[] = {
-        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "Model folder or .safetensors file (default: the bundled model)", "DIR" },
-        { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Dataset folder (captions.jsonl or captions.tsv; boxes for localisation)", "DIR" },
-        { "similarity", 's', 0, G_OPTION_ARG_STRING, &similarity, "Retrieval similarity: global (cosine of the pooled embeddings, default) or filip (sI / sT)", "NAME" },
-        { "limit", 'n', 0, G_OPTION_ARG_INT, &limit, "Evaluate only the first N pairs, in file order", "N" },
+        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
+          "Model folder or .safetensors file (default: the bundled model)", "DIR" },
+        { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir,
+          "Dataset folder (captions.jsonl or captions.tsv; boxes for localisation)", "DIR" },
+        { "similarity", 's', 0, G_OPTION_ARG_STRING, &similarity,
+          "Retrieval similarity: global (cosine of the pooled embeddings, default) or filip "
+              "(sI / sT)",
+          "NAME" },
+        { "limit", 'n', 0, G_OPTION_ARG_INT, &limit,
+          "Evaluate only the first N pairs, in file order",
+          "N" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
         { NULL }
   };
@@ -208,11 +230,13 @@ wp_cli_eval (int    argc,
   WpEvalOptions options;
   guint         n;
 
-  if (!wp_cli_parse (&argc, &argv, "eval", "retrieval and word localisation of a model on a dataset", entries))
+  if (!wp_cli_parse (&argc, &argv, "eval",
+                     "retrieval and word localisation of a model on a dataset", entries))
     return 2;
   wp_eval_options_init (&options);
   if (similarity != NULL && !wp_retrieval_from_string (similarity, &options.retrieval)) {
-    fprintf (stderr, "wordpatch-cli eval: unknown --similarity '%s' (global or filip)\n", similarity);
+    fprintf (stderr, "wordpatch-cli eval: unknown --similarity '%s' (global or filip)\n",
+             similarity);
     return 2;
   }
   if (limit != G_MININT && limit < 1) {

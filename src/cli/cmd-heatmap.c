@@ -23,7 +23,8 @@ parse_scale (const char    *text,
   text = end + 1;
   style->hi = g_ascii_strtod (text, &end);
   style->fixed_scale = TRUE;
-  return end != text && *end == '\0' && isfinite (style->lo) && isfinite (style->hi) && style->hi > style->lo;
+  return end != text && *end == '\0' && isfinite (style->lo) && isfinite (style->hi) &&
+         style->hi > style->lo;
 }
 
 /* The words named in --tokens (comma-separated, "word" or "word#occurrence" counted from 0). */
@@ -45,7 +46,8 @@ select_words (const WpWordMaps *maps,
     if (hash != NULL) {
       *hash = '\0';
       if (!g_ascii_string_to_unsigned (hash + 1, 10, 0, 1000, &occurrence, NULL)) {
-        g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "--tokens: '%s#%s' is not word#occurrence", name, hash + 1);
+        g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "--tokens: '%s#%s' is not word#occurrence",
+                     name, hash + 1);
         return FALSE;
       }
     }
@@ -53,8 +55,8 @@ select_words (const WpWordMaps *maps,
     if (word < 0 && skip_absent)
       continue;
     if (word < 0) {
-      g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "--tokens: the caption has no word '%s'%s", name,
-                   occurrence > 0 ? " that often" : "");
+      g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "--tokens: the caption has no word '%s'%s",
+                   name, occurrence > 0 ? " that often" : "");
       return FALSE;
     }
     g_array_append_val (words, word);
@@ -120,7 +122,8 @@ add_maps_members (JsonBuilder           *builder,
     wp_cli_add_float_array (builder, maps->words[w].filip, P);
     json_builder_set_member_name (builder, "sparc");
     wp_cli_add_float_array (builder, maps->words[w].sparc, P);
-    if (compared != NULL && wp_figure_compares_word (compared, w) && compared->maps->grid == maps->grid) {
+    if (compared != NULL && wp_figure_compares_word (compared, w) &&
+        compared->maps->grid == maps->grid) {
       const WpWordMap *base = &compared->maps->words[w];
 
       json_builder_set_member_name (builder, "difference");
@@ -189,7 +192,8 @@ typedef struct {
 static char *
 weights_sha256 (const WpModel *model)
 {
-  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) model->params, model->n_params * sizeof (float));
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) model->params,
+                                      model->n_params * sizeof (float));
 }
 
 /* A comparison's column title: the model as given on the command line, and its step when it is
@@ -200,7 +204,8 @@ model_label (const char    *path,
 {
   const char *name = path != NULL ? path : "bundled";
 
-  return model->step > 0 ? g_strdup_printf ("%s, step %" G_GINT64_FORMAT, name, model->step) : g_strdup (name);
+  return model->step > 0 ? g_strdup_printf ("%s, step %" G_GINT64_FORMAT, name, model->step)
+                         : g_strdup (name);
 }
 
 static void
@@ -210,7 +215,8 @@ append_option (GString    *command,
 {
   g_autofree char *quoted = value != NULL ? g_shell_quote (value) : NULL;
 
-  g_string_append_printf (command, " %s%s%s", option, quoted != NULL ? " " : "", quoted != NULL ? quoted : "");
+  g_string_append_printf (command, " %s%s%s", option, quoted != NULL ? " " : "",
+                          quoted != NULL ? quoted : "");
 }
 
 /* The command line that draws this one figure again, for the PNG's metadata. */
@@ -312,12 +318,15 @@ render_one (const Job  *job,
       const int word = figure.words != NULL ? figure.words[i] : i;
 
       if (!wp_figure_compares_word (&figure, word))
-        fprintf (stderr, "%swordpatch-cli: warning: %s: %s splits the caption's word '%s' differently: left out of the comparison\n",
+        fprintf (stderr,
+                 "%swordpatch-cli: warning: %s: %s splits the caption's word '%s' differently: "
+                 "left out of the comparison\n",
                  batch ? "\n" : "", image_path, job->other_path, maps->words[word].text);
     }
   }
   if (json_path != NULL) {
-    add_maps_json (&figure, model, text, job->other, job->other_path, other_text, image_path, json_path, error);
+    add_maps_json (&figure, model, text, job->other, job->other_path, other_text, image_path,
+                   json_path, error);
     if (error != NULL && *error != NULL)
       return FALSE;
   }
@@ -339,7 +348,8 @@ print_progress (guint done,
 {
   const int width = 30, filled = (int) ((guint64) done * width / MAX (total, 1));
 
-  fprintf (stderr, "\r[%.*s%*s] %u/%u", filled, "##############################", width - filled, "", done, total);
+  fprintf (stderr, "\r[%.*s%*s] %u/%u", filled, "##############################", width - filled,
+           "", done, total);
   if (done == total)
     fputc ('\n', stderr);
 }
@@ -359,18 +369,22 @@ render_dataset (const Job  *job,
   if (dataset == NULL)
     return wp_cli_fail (error);
   if (g_mkdir_with_parents (out_dir, 0755) != 0) {
-    g_set_error (&error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: cannot create folder: %s", out_dir, g_strerror (errno));
+    g_set_error (&error, G_FILE_ERROR, g_file_error_from_errno (errno),
+                 "%s: cannot create folder: %s", out_dir, g_strerror (errno));
     return wp_cli_fail (error);
   }
   n = wp_dataset_get_n_pairs (dataset);
   for (guint i = 0; i < n; i++) {
     const WpPair    *pair = wp_dataset_get_pair (dataset, i);
     g_autofree char *base = g_path_get_basename (pair->image_path);
-    g_autofree char *dot = strrchr (base, '.') != NULL ? g_strndup (base, (gsize) (strrchr (base, '.') - base)) : g_strdup (base);
+    g_autofree char *dot = strrchr (base, '.') != NULL
+                             ? g_strndup (base, (gsize) (strrchr (base, '.') - base))
+                             : g_strdup (base);
     g_autofree char *name = g_strdup_printf ("%06u-%s.%s", i, dot, format);
     g_autofree char *out = g_build_filename (out_dir, name, NULL);
 
-    if (!render_one (job, pair->image_path, caption != NULL ? caption : pair->caption, TRUE, out, NULL, &error)) {
+    if (!render_one (job, pair->image_path, caption != NULL ? caption : pair->caption, TRUE, out,
+                     NULL, &error)) {
       fprintf (stderr, "\nwordpatch-cli: warning: %s\n", error->message);
       g_clear_error (&error);
       failed++;
@@ -402,25 +416,38 @@ wp_cli_heatmap (int    argc,
   gdouble          opacity = -1.0;
   gboolean         grid = FALSE, smooth = FALSE, patch_grid = FALSE;
   GOptionEntry     entries[] = {
-        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "Model folder, .safetensors or training run (default: the bundled model)", "DIR" },
+        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
+          "Model folder, .safetensors or training run (default: the bundled model)", "DIR" },
         { "compare", 0, 0, G_OPTION_ARG_FILENAME, &compare_path,
-          "Compare with a second model (model folder, .safetensors or training run): per word both maps and their difference", "DIR2" },
+          "Compare with a second model (model folder, .safetensors or training run): per word both "
+              "maps and their difference",
+          "DIR2" },
         { "image", 'i', 0, G_OPTION_ARG_FILENAME, &image_path, "Image file", "IMG" },
         { "text", 't', 0, G_OPTION_ARG_STRING, &caption, "Caption", "TEXT" },
-        { "tokens", 'w', 0, G_OPTION_ARG_STRING, &tokens, "Words to show, comma-separated, word#N for its N-th occurrence (default: all)", "a,b" },
-        { "method", 0, 0, G_OPTION_ARG_STRING, &method_name, "filip (default), sparc or labels", "NAME" },
+        { "tokens", 'w', 0, G_OPTION_ARG_STRING, &tokens,
+          "Words to show, comma-separated, word#N for its N-th occurrence (default: all)", "a,b" },
+        { "method", 0, 0, G_OPTION_ARG_STRING, &method_name, "filip (default), sparc or labels",
+          "NAME" },
         { "grid", 0, 0, G_OPTION_ARG_NONE, &grid, "One small view per word", NULL },
-        { "scale", 0, 0, G_OPTION_ARG_STRING, &scale, "auto (per map, default) or fixed:LO,HI shared by every map", "SCALE" },
-        { "colormap", 0, 0, G_OPTION_ARG_STRING, &colormap_name, "viridis (default), magma or coolwarm", "NAME" },
-        { "opacity", 0, 0, G_OPTION_ARG_DOUBLE, &opacity, "Overlay opacity, 0 to 1 (default 0.65)", "A" },
-        { "smooth", 0, 0, G_OPTION_ARG_NONE, &smooth, "Bilinear between patch centres instead of blocks", NULL },
+        { "scale", 0, 0, G_OPTION_ARG_STRING, &scale,
+          "auto (per map, default) or fixed:LO,HI shared by every map", "SCALE" },
+        { "colormap", 0, 0, G_OPTION_ARG_STRING, &colormap_name,
+          "viridis (default), magma or coolwarm",
+          "NAME" },
+        { "opacity", 0, 0, G_OPTION_ARG_DOUBLE, &opacity, "Overlay opacity, 0 to 1 (default 0.65)",
+          "A" },
+        { "smooth", 0, 0, G_OPTION_ARG_NONE, &smooth,
+          "Bilinear between patch centres instead of blocks", NULL },
         { "patch-grid", 0, 0, G_OPTION_ARG_NONE, &patch_grid, "Draw the patch boundaries", NULL },
         { "width", 0, 0, G_OPTION_ARG_INT, &width, "Figure width in pixels (default 900)", "W" },
         { "height", 0, 0, G_OPTION_ARG_INT, &height, "Figure height in pixels (default 600)", "H" },
         { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Figure file: .png, .svg or .pdf", "FIG" },
-        { "json", 0, 0, G_OPTION_ARG_FILENAME, &json_path, "Also write every token's and word's maps as JSON", "MAPS.json" },
-        { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Batch: every image of a dataset folder, with its caption or --text", "DIR" },
-        { "out-dir", 0, 0, G_OPTION_ARG_FILENAME, &out_dir, "Batch: folder for the figures, NNNNNN-IMAGE.FORMAT", "DIR" },
+        { "json", 0, 0, G_OPTION_ARG_FILENAME, &json_path,
+          "Also write every token's and word's maps as JSON", "MAPS.json" },
+        { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir,
+          "Batch: every image of a dataset folder, with its caption or --text", "DIR" },
+        { "out-dir", 0, 0, G_OPTION_ARG_FILENAME, &out_dir,
+          "Batch: folder for the figures, NNNNNN-IMAGE.FORMAT", "DIR" },
         { "format", 0, 0, G_OPTION_ARG_STRING, &format, "Batch: png (default), svg or pdf", "FMT" },
         { NULL }
   };
@@ -431,23 +458,31 @@ wp_cli_heatmap (int    argc,
   int status = 0;
 
   wp_figure_style_init (&job.style);
-  if (!wp_cli_parse (&argc, &argv, "heatmap", "draw a caption's word maps over an image as a PNG, SVG or PDF figure", entries))
+  if (!wp_cli_parse (&argc, &argv, "heatmap",
+                     "draw a caption's word maps over an image as a PNG, SVG or PDF figure",
+                     entries))
     return 2;
-  if (data_dir != NULL ? (out_dir == NULL || image_path != NULL || out != NULL || json_path != NULL)
-                       : (image_path == NULL || caption == NULL || (out == NULL && json_path == NULL))) {
-    fprintf (stderr, "wordpatch-cli heatmap: give --image, --text and --out (or --json), or --data and --out-dir\n");
+  if (data_dir != NULL
+        ? (out_dir == NULL || image_path != NULL || out != NULL || json_path != NULL)
+        : (image_path == NULL || caption == NULL || (out == NULL && json_path == NULL))) {
+    fprintf (stderr, "wordpatch-cli heatmap: give --image, --text and --out (or --json), or --data "
+                     "and --out-dir\n");
     return 2;
   }
-  if (format != NULL && strcmp (format, "png") != 0 && strcmp (format, "svg") != 0 && strcmp (format, "pdf") != 0) {
+  if (format != NULL && strcmp (format, "png") != 0 && strcmp (format, "svg") != 0 &&
+      strcmp (format, "pdf") != 0) {
     fprintf (stderr, "wordpatch-cli heatmap: unknown --format '%s' (png, svg or pdf)\n", format);
     return 2;
   }
   if (method_name != NULL && !wp_figure_method_from_string (method_name, &job.style.method)) {
-    fprintf (stderr, "wordpatch-cli heatmap: unknown --method '%s' (filip, sparc or labels)\n", method_name);
+    fprintf (stderr, "wordpatch-cli heatmap: unknown --method '%s' (filip, sparc or labels)\n",
+             method_name);
     return 2;
   }
   if (colormap_name != NULL && !wp_colormap_from_string (colormap_name, &job.style.colormap)) {
-    fprintf (stderr, "wordpatch-cli heatmap: unknown --colormap '%s' (viridis, magma or coolwarm)\n", colormap_name);
+    fprintf (stderr,
+             "wordpatch-cli heatmap: unknown --colormap '%s' (viridis, magma or coolwarm)\n",
+             colormap_name);
     return 2;
   }
   if (!parse_scale (scale, &job.style)) {

@@ -21,8 +21,8 @@ static void
 print_tower (const char          *name,
              const WpTowerConfig *t)
 {
-  printf ("  %s tower: width %d, %d layers, %d heads, MLP %d, %s\n", name, t->width, t->n_layers, t->n_heads, t->mlp_width,
-          wp_activation_to_string (t->activation));
+  printf ("  %s tower: width %d, %d layers, %d heads, MLP %d, %s\n", name, t->width, t->n_layers,
+          t->n_heads, t->mlp_width, wp_activation_to_string (t->activation));
 }
 
 static void
@@ -34,14 +34,16 @@ print_text (const WpModel *model)
   printf ("model: %s\n", model->path);
   if (model->step > 0)
     printf ("training step: %" G_GINT64_FORMAT "\n", model->step);
-  printf ("parameters: %" G_GSIZE_FORMAT " (text %" G_GSIZE_FORMAT ", vision %" G_GSIZE_FORMAT ")\n", model->n_params,
-          count_params (model, "text_model."), count_params (model, "vision_model."));
-  printf ("images: %d x %d pixels, patch %d, %d x %d = %d patches\n", c->image_size, c->image_size, c->patch_size, G, G, G * G);
+  printf (
+    "parameters: %" G_GSIZE_FORMAT " (text %" G_GSIZE_FORMAT ", vision %" G_GSIZE_FORMAT ")\n",
+    model->n_params, count_params (model, "text_model."), count_params (model, "vision_model."));
+  printf ("images: %d x %d pixels, patch %d, %d x %d = %d patches\n", c->image_size, c->image_size,
+          c->patch_size, G, G, G * G);
   print_tower ("vision", &c->vision);
   printf ("text: context %d tokens, vocabulary %d\n", c->context_length, c->vocab_size);
   print_tower ("text", &c->text);
-  printf ("projection: %d, logit scale %.4f (inverse temperature %.2f)\n", c->projection_dim, *model->p.logit_scale,
-          exp (*model->p.logit_scale));
+  printf ("projection: %d, logit scale %.4f (inverse temperature %.2f)\n", c->projection_dim,
+          *model->p.logit_scale, exp (*model->p.logit_scale));
   printf ("tokenizer: %d tokens, %d merges\n", wp_tokenizer_get_n_vocab (model->tokenizer),
           wp_tokenizer_get_n_merges (model->tokenizer));
 }
@@ -89,7 +91,8 @@ wp_cli_info (int    argc,
   g_autofree char *model_path = NULL;
   gboolean         json = FALSE;
   GOptionEntry     entries[] = {
-        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "Model folder or .safetensors file (default: the bundled model)", "DIR" },
+        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
+          "Model folder or .safetensors file (default: the bundled model)", "DIR" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
         { NULL }
   };

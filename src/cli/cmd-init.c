@@ -11,9 +11,12 @@ wp_cli_init (int    argc,
   g_autofree char *vocab_dir = NULL;
   gint64           seed = 1;
   GOptionEntry     entries[] = {
-        { "config", 'c', 0, G_OPTION_ARG_STRING, &size, "Model size: tiny, small or vit-b32 (default tiny)", "SIZE" },
-        { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Output model folder, or FILE.safetensors for one self-contained file", "DIR" },
-        { "vocab", 0, 0, G_OPTION_ARG_FILENAME, &vocab_dir, "Folder with vocab.json and merges.txt (default: OpenAI's CLIP vocabulary)", "DIR" },
+        { "config", 'c', 0, G_OPTION_ARG_STRING, &size,
+          "Model size: tiny, small or vit-b32 (default tiny)", "SIZE" },
+        { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out,
+          "Output model folder, or FILE.safetensors for one self-contained file", "DIR" },
+        { "vocab", 0, 0, G_OPTION_ARG_FILENAME, &vocab_dir,
+          "Folder with vocab.json and merges.txt (default: OpenAI's CLIP vocabulary)", "DIR" },
         { "seed", 's', 0, G_OPTION_ARG_INT64, &seed, "Random seed (default 1)", "S" },
         { NULL }
   };
@@ -31,20 +34,23 @@ wp_cli_init (int    argc,
     return 2;
   }
   if (vocab_dir == NULL && (vocab_dir = wp_data_find ("clip-bpe")) == NULL) {
-    g_set_error (&error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "the bundled CLIP vocabulary (data/clip-bpe) is missing; pass --vocab DIR");
+    g_set_error (&error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                 "the bundled CLIP vocabulary (data/clip-bpe) is missing; pass --vocab DIR");
     return wp_cli_fail (error);
   }
   vocab_path = g_build_filename (vocab_dir, "vocab.json", NULL);
   merges_path = g_build_filename (vocab_dir, "merges.txt", NULL);
   tokenizer = wp_tokenizer_new_from_files (vocab_path, merges_path, &error);
   if (tokenizer == NULL ||
-      !wp_clip_config_init_preset (&config, size ? size : "tiny", wp_tokenizer_get_n_vocab (tokenizer), &error)) {
+      !wp_clip_config_init_preset (&config, size ? size : "tiny",
+                                   wp_tokenizer_get_n_vocab (tokenizer), &error)) {
     g_clear_pointer (&tokenizer, wp_tokenizer_free);
     return wp_cli_fail (error);
   }
   model = wp_model_new_random (&config, tokenizer, (guint64) seed, &error);
   if (model == NULL || !wp_model_save (model, out, &error))
     return wp_cli_fail (error);
-  printf ("wrote a %s model with random weights (%" G_GSIZE_FORMAT " parameters) to %s\n", size ? size : "tiny", model->n_params, out);
+  printf ("wrote a %s model with random weights (%" G_GSIZE_FORMAT " parameters) to %s\n",
+          size ? size : "tiny", model->n_params, out);
   return 0;
 }

@@ -13,7 +13,8 @@ print_parts (const WpLossParts *parts,
   const double values[] = { parts->total, parts->clip, parts->filip, parts->fine };
 
   if (!json) {
-    printf ("pairs %d: loss %.6f (clip %.6f, filip %.6f, sparc fine %.6f)\n", B, parts->total, parts->clip, parts->filip, parts->fine);
+    printf ("pairs %d: loss %.6f (clip %.6f, filip %.6f, sparc fine %.6f)\n", B, parts->total,
+            parts->clip, parts->filip, parts->fine);
     return;
   }
   json_builder_begin_object (builder);
@@ -40,14 +41,22 @@ wp_cli_loss (int    argc,
   gdouble          lambda_global = 0.5, lambda_fine = 1.0, filip_global = 0.0;
   gboolean         json = FALSE;
   GOptionEntry     entries[] = {
-        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "Model folder or .safetensors file (default: the bundled model)", "DIR" },
-        { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "Dataset folder (captions.jsonl or captions.tsv)", "DIR" },
-        { "loss", 'l', 0, G_OPTION_ARG_STRING, &objective_name, "Objective: clip, filip or sparc (default sparc)", "NAME" },
-        { "batch", 'b', 0, G_OPTION_ARG_INT, &B, "Number of pairs, the first ones in file order (default 8)", "B" },
-        { "lambda-global", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_global, "SPARC's weight of the global CLIP loss (default 0.5)", "W" },
-        { "lambda-fine", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_fine, "SPARC's weight of the fine-grained loss (default 1.0)", "W" },
-        { "filip-global", 0, 0, G_OPTION_ARG_DOUBLE, &filip_global, "FILIP: weight of an added global CLIP loss (default 0)", "W" },
-        { "grads", 'g', 0, G_OPTION_ARG_FILENAME, &grads_path, "Write every parameter's gradient here, under its tensor name", "OUT.safetensors" },
+        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
+          "Model folder or .safetensors file (default: the bundled model)", "DIR" },
+        { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir,
+          "Dataset folder (captions.jsonl or captions.tsv)", "DIR" },
+        { "loss", 'l', 0, G_OPTION_ARG_STRING, &objective_name,
+          "Objective: clip, filip or sparc (default sparc)", "NAME" },
+        { "batch", 'b', 0, G_OPTION_ARG_INT, &B,
+          "Number of pairs, the first ones in file order (default 8)", "B" },
+        { "lambda-global", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_global,
+          "SPARC's weight of the global CLIP loss (default 0.5)", "W" },
+        { "lambda-fine", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_fine,
+          "SPARC's weight of the fine-grained loss (default 1.0)", "W" },
+        { "filip-global", 0, 0, G_OPTION_ARG_DOUBLE, &filip_global,
+          "FILIP: weight of an added global CLIP loss (default 0)", "W" },
+        { "grads", 'g', 0, G_OPTION_ARG_FILENAME, &grads_path,
+          "Write every parameter's gradient here, under its tensor name", "OUT.safetensors" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
         { NULL }
   };
@@ -66,18 +75,22 @@ wp_cli_loss (int    argc,
   WpParams          views;
   int               T, S;
 
-  if (!wp_cli_parse (&argc, &argv, "loss", "the loss and its gradients on the first pairs of a dataset", entries))
+  if (!wp_cli_parse (&argc, &argv, "loss",
+                     "the loss and its gradients on the first pairs of a dataset", entries))
     return 2;
   if (data_dir == NULL) {
     fprintf (stderr, "wordpatch-cli loss: --data is required\n");
     return 2;
   }
   if (objective_name != NULL && !wp_objective_from_string (objective_name, &objective)) {
-    fprintf (stderr, "wordpatch-cli loss: unknown --loss '%s' (clip, filip or sparc)\n", objective_name);
+    fprintf (stderr, "wordpatch-cli loss: unknown --loss '%s' (clip, filip or sparc)\n",
+             objective_name);
     return 2;
   }
-  if (B < 1 || B > 4096 || !(lambda_global >= 0.0) || !(lambda_fine >= 0.0) || !(filip_global >= 0.0)) {
-    fprintf (stderr, "wordpatch-cli loss: --batch must be in 1..4096 and the loss weights non-negative\n");
+  if (B < 1 || B > 4096 || !(lambda_global >= 0.0) || !(lambda_fine >= 0.0) ||
+      !(filip_global >= 0.0)) {
+    fprintf (stderr,
+             "wordpatch-cli loss: --batch must be in 1..4096 and the loss weights non-negative\n");
     return 2;
   }
   model = wp_cli_load_model (model_path, &error);
@@ -87,8 +100,8 @@ wp_cli_loss (int    argc,
   if (dataset == NULL)
     return wp_cli_fail (error);
   if ((guint) B > wp_dataset_get_n_pairs (dataset)) {
-    g_set_error (&error, WP_ERROR, WP_ERROR_DATASET, "%s: --batch %d but the dataset has %u pairs", data_dir, B,
-                 wp_dataset_get_n_pairs (dataset));
+    g_set_error (&error, WP_ERROR, WP_ERROR_DATASET, "%s: --batch %d but the dataset has %u pairs",
+                 data_dir, B, wp_dataset_get_n_pairs (dataset));
     return wp_cli_fail (error);
   }
   wp_loss_options_init (&options, objective);
@@ -105,7 +118,8 @@ wp_cli_loss (int    argc,
   pixels = g_new (float, (gsize) B * 3 * S * S);
   ids = g_new (int, (gsize) B * model->config.context_length);
   lengths = g_new (int, B);
-  if (!wp_dataset_load_batch (dataset, model, indices, B, NULL, NULL, pixels, ids, lengths, &T, &error))
+  if (!wp_dataset_load_batch (dataset, model, indices, B, NULL, NULL, pixels, ids, lengths, &T,
+                              &error))
     return wp_cli_fail (error);
 
   state = wp_loss_state_new (&model->config, B);

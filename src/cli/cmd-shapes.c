@@ -40,14 +40,17 @@ wp_cli_shapes (int    argc,
         { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out,
           "Output dataset folder: images/ and captions.jsonl (must not hold a captions.jsonl yet)",
           "DIR" },
-        { "count", 'n', 0, G_OPTION_ARG_STRING, &count_text, "Number of scenes, 1 to 1000000", "N" },
+        { "count", 'n', 0, G_OPTION_ARG_STRING, &count_text, "Number of scenes, 1 to 1000000",
+          "N" },
         { "seed", 's', 0, G_OPTION_ARG_STRING, &seed_text,
           "Random seed, a whole number from 0; scene i depends only on the seed, split, i and size",
           "S" },
-        { "size", 0, 0, G_OPTION_ARG_STRING, &size_text, "Image side in pixels, 32 to 512 (default 64)",
+        { "size", 0, 0, G_OPTION_ARG_STRING, &size_text,
+          "Image side in pixels, 32 to 512 (default 64)",
           "PX" },
         { "split", 0, 0, G_OPTION_ARG_STRING, &split,
-          "train or test: test holds the held-out colour-shape pairs, outer hues and new backgrounds "
+          "train or test: test holds the held-out colour-shape pairs, outer hues and new "
+              "backgrounds "
               "(default train)",
           "SPLIT" },
         { NULL }

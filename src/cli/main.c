@@ -11,14 +11,23 @@ static const struct {
   const char  *summary;
 } commands[] = {
   { "info", wp_cli_info, "describe a model: configuration, parameters, tokenizer, training step" },
-  { "embed", wp_cli_embed, "embed an image and a caption; print tokens, global, patch and token embeddings as JSON" },
-  { "loss", wp_cli_loss, "the loss (clip, filip or sparc) and every parameter's gradient on the first pairs of a dataset" },
-  { "heatmap", wp_cli_heatmap, "draw a caption's word maps (FILIP, SPARC, labels) over an image as PNG, SVG or PDF" },
-  { "train", wp_cli_train, "train or fine-tune with clip, filip or sparc; checkpoints, metrics, resume" },
-  { "eval", wp_cli_eval, "retrieval recall and word localisation (pointing game, box IoU) of a model on a dataset" },
-  { "init", wp_cli_init, "write a new model with random weights in the transformers CLIPModel layout" },
-  { "shapes", wp_cli_shapes, "write a synthetic dataset of coloured shapes: PNG images, captions and a box for each word" },
-  { "bench", wp_cli_bench, "time the towers, a training step and the word maps on this machine; sgemm peak, memory" },
+  { "embed", wp_cli_embed,
+    "embed an image and a caption; print tokens, global, patch and token embeddings as JSON" },
+  { "loss", wp_cli_loss,
+    "the loss (clip, filip or sparc) and every parameter's gradient on the first pairs of a "
+    "dataset" },
+  { "heatmap", wp_cli_heatmap,
+    "draw a caption's word maps (FILIP, SPARC, labels) over an image as PNG, SVG or PDF" },
+  { "train", wp_cli_train,
+    "train or fine-tune with clip, filip or sparc; checkpoints, metrics, resume" },
+  { "eval", wp_cli_eval,
+    "retrieval recall and word localisation (pointing game, box IoU) of a model on a dataset" },
+  { "init", wp_cli_init,
+    "write a new model with random weights in the transformers CLIPModel layout" },
+  { "shapes", wp_cli_shapes,
+    "write a synthetic dataset of coloured shapes: PNG images, captions and a box for each word" },
+  { "bench", wp_cli_bench,
+    "time the towers, a training step and the word maps on this machine; sgemm peak, memory" },
 };
 
 static void
@@ -39,7 +48,8 @@ main (int    argc,
     print_usage (stderr);
     return 2;
   }
-  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0 || strcmp (argv[1], "help") == 0) {
+  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0 ||
+      strcmp (argv[1], "help") == 0) {
     print_usage (stdout);
     return 0;
   }

@@ -20,7 +20,8 @@ wp_cli_parse (int          *argc,
     return FALSE;
   }
   if (*argc > 1) {
-    fprintf (stderr, "wordpatch-cli %s: unexpected argument '%s' (see --help)\n", command, (*argv)[1]);
+    fprintf (stderr, "wordpatch-cli %s: unexpected argument '%s' (see --help)\n", command,
+             (*argv)[1]);
     return FALSE;
   }
   return TRUE;
@@ -35,8 +36,9 @@ wp_cli_load_model (const char *path,
   if (path == NULL) {
     bundled = wp_model_find_default ();
     if (bundled == NULL) {
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
-                   "no --model given and no bundled model found (set WORDPATCH_DATADIR or pass --model DIR)");
+      g_set_error (
+        error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+        "no --model given and no bundled model found (set WORDPATCH_DATADIR or pass --model DIR)");
       return NULL;
     }
     path = bundled;
@@ -50,7 +52,8 @@ wp_cli_open_dataset (const char *dir,
 {
   g_autoptr (WpDataset) dataset = wp_dataset_open (dir, error);
 
-  if (dataset == NULL || !wp_dataset_check_images (dataset, (int) g_get_num_processors (), NULL, error))
+  if (dataset == NULL ||
+      !wp_dataset_check_images (dataset, (int) g_get_num_processors (), NULL, error))
     return NULL;
   wp_cli_print_dataset_warnings (dataset);
   return g_steal_pointer (&dataset);
@@ -65,7 +68,8 @@ wp_cli_print_dataset_warnings (const WpDataset *dataset)
   for (guint i = 0; i < warnings->len; i++)
     fprintf (stderr, "wordpatch-cli: warning: %s\n", (const char *) warnings->pdata[i]);
   if (summary != NULL)
-    fprintf (stderr, "wordpatch-cli: warning: %s; using the other %u\n", summary, wp_dataset_get_n_pairs (dataset));
+    fprintf (stderr, "wordpatch-cli: warning: %s; using the other %u\n", summary,
+             wp_dataset_get_n_pairs (dataset));
 }
 
 int

@@ -100,8 +100,9 @@ wp_colormap_rgb (WpColormap colormap,
                  double     t,
                  double    *rgb)
 {
-  const guint32 *stops = colormap == WP_COLORMAP_MAGMA ? magma : colormap == WP_COLORMAP_COOLWARM ? coolwarm
-                                                                                                  : viridis;
+  const guint32 *stops = colormap == WP_COLORMAP_MAGMA      ? magma
+                         : colormap == WP_COLORMAP_COOLWARM ? coolwarm
+                                                            : viridis;
   const double   x = (isfinite (t) ? CLAMP (t, 0.0, 1.0) : 0.0) * 10.0;
   const int      i = MIN ((int) x, 9);
   double         a[3], b[3];
@@ -121,7 +122,8 @@ word_values (const WpFigure *figure,
   const WpWordMap  *map;
 
   if (figure->token_labels != NULL)
-    return (figure->style.method == WP_FIGURE_SPARC ? maps->token_sparc : maps->token_filip) + (gsize) item * maps->n_patches;
+    return (figure->style.method == WP_FIGURE_SPARC ? maps->token_sparc : maps->token_filip) +
+           (gsize) item * maps->n_patches;
   map = &maps->words[item];
   return figure->style.method == WP_FIGURE_SPARC ? map->sparc : map->filip;
 }
@@ -162,7 +164,8 @@ wp_figure_compares_word (const WpFigure *figure,
 {
   const WpWordMaps *a = figure->maps, *b = figure->other_maps;
 
-  return b != NULL && word >= 0 && word < a->n_words && word < b->n_words && g_strcmp0 (a->words[word].text, b->words[word].text) == 0;
+  return b != NULL && word >= 0 && word < a->n_words && word < b->n_words &&
+         g_strcmp0 (a->words[word].text, b->words[word].text) == 0;
 }
 
 static gboolean
@@ -180,8 +183,8 @@ wp_figure_difference (const WpFigure *figure,
 {
   WpFigure a, b;
 
-  if (figure->style.method == WP_FIGURE_LABELS || !same_grid (figure) || !wp_figure_compares_word (figure, word) || patch < 0 ||
-      patch >= figure->maps->n_patches)
+  if (figure->style.method == WP_FIGURE_LABELS || !same_grid (figure) ||
+      !wp_figure_compares_word (figure, word) || patch < 0 || patch >= figure->maps->n_patches)
     return NAN;
   column_figure (figure, 0, &a);
   column_figure (figure, 1, &b);
@@ -268,7 +271,8 @@ premultiplied (const double *rgb,
 {
   const guint32 a = (guint32) lround (CLAMP (alpha, 0.0, 1.0) * 255.0);
 
-  return a << 24 | (guint32) lround (rgb[0] * a) << 16 | (guint32) lround (rgb[1] * a) << 8 | (guint32) lround (rgb[2] * a);
+  return a << 24 | (guint32) lround (rgb[0] * a) << 16 | (guint32) lround (rgb[1] * a) << 8 |
+         (guint32) lround (rgb[2] * a);
 }
 
 /* The colour a patch gets for the words shown in one panel: one word uses the colour map, several
@@ -285,8 +289,9 @@ patch_colour (const WpFigure *figure,
 
   if (style->method == WP_FIGURE_LABELS) {
     const int token = figure->maps->filip_labels[p];
-    const int word = figure->token_labels != NULL ? token : token >= 0 ? figure->maps->word_of_token[token]
-                                                                       : -1;
+    const int word = figure->token_labels != NULL ? token
+                     : token >= 0                 ? figure->maps->word_of_token[token]
+                                                  : -1;
 
     for (int i = 0; i < n_words; i++) {
       if (words[i] == word) {
@@ -342,7 +347,8 @@ difference_colour (const WpFigure *figure,
   /* Zero SPARC weights are transparent in the A and B panels; where both are zero the word is
    * absent from the patch under either model, which a white "no change" would hide. */
   if (!isfinite (d) ||
-      (figure->style.method == WP_FIGURE_SPARC && figure->maps->words[word].sparc[p] <= 0.0f && figure->other_maps->words[word].sparc[p] <= 0.0f))
+      (figure->style.method == WP_FIGURE_SPARC && figure->maps->words[word].sparc[p] <= 0.0f &&
+       figure->other_maps->words[word].sparc[p] <= 0.0f))
     return 0;
   wp_colormap_rgb (WP_COLORMAP_COOLWARM, range > 0.0 ? 0.5 + 0.5 * d / range : 0.5, rgb);
   return premultiplied (rgb, figure->style.opacity);
@@ -351,9 +357,10 @@ difference_colour (const WpFigure *figure,
 static cairo_surface_t *
 image_surface (const WpImage *image)
 {
-  cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_RGB24, image->width, image->height);
-  const int        stride = cairo_image_surface_get_stride (surface);
-  guint8          *data;
+  cairo_surface_t *surface =
+    cairo_image_surface_create (CAIRO_FORMAT_RGB24, image->width, image->height);
+  const int stride = cairo_image_surface_get_stride (surface);
+  guint8   *data;
 
   cairo_surface_flush (surface);
   data = cairo_image_surface_get_data (surface);
@@ -441,7 +448,8 @@ draw_panel (cairo_t          *cr,
   cairo_matrix_init_scale (&matrix, grid / crop->width, grid / crop->height);
   cairo_matrix_translate (&matrix, -crop->x, -crop->y);
   cairo_pattern_set_matrix (pattern, &matrix);
-  cairo_pattern_set_filter (pattern, figure->style.smooth ? CAIRO_FILTER_BILINEAR : CAIRO_FILTER_NEAREST);
+  cairo_pattern_set_filter (pattern,
+                            figure->style.smooth ? CAIRO_FILTER_BILINEAR : CAIRO_FILTER_NEAREST);
   cairo_pattern_set_extend (pattern, CAIRO_EXTEND_PAD);
   cairo_set_source (cr, pattern);
   cairo_paint (cr);
@@ -521,7 +529,8 @@ draw_colour_bar (cairo_t   *cr,
     cairo_line_to (cr, x + bar + font * 0.2, ty);
     cairo_set_line_width (cr, MAX (1.0, font * 0.08));
     cairo_stroke (cr);
-    draw_text (cr, "1/P", x + bar + font * 0.3, ty + font * 0.3, font * 0.7, width - bar - font * 0.3);
+    draw_text (cr, "1/P", x + bar + font * 0.3, ty + font * 0.3, font * 0.7,
+               width - bar - font * 0.3);
   }
 }
 
@@ -543,8 +552,8 @@ draw_legend (cairo_t        *cr,
     cairo_rectangle (cr, x, y + i * font * 1.4, font, font);
     cairo_fill (cr);
     cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
-    draw_text (cr, item_text (figure, words[i]), x + font * 1.4, y + i * font * 1.4 + font * 0.85, font * 0.9,
-               width - font * 1.4);
+    draw_text (cr, item_text (figure, words[i]), x + font * 1.4, y + i * font * 1.4 + font * 0.85,
+               font * 0.9, width - font * 1.4);
   }
 }
 
@@ -556,8 +565,9 @@ typedef struct {
   double     font, margin, side, top;
   int        n_panels;
   double     panel[WP_MAPS_MAX_PANELS][4]; /* x, y, width, height of each image panel */
-  double     label[WP_MAPS_MAX_PANELS][2]; /* where a grid panel's word goes (compare mode: its row's) */
-  gboolean   legend, grid;
+  double     label[WP_MAPS_MAX_PANELS]
+              [2]; /* where a grid panel's word goes (compare mode: its row's) */
+  gboolean legend, grid;
   /* Compare mode: panel i is column i % n_columns of row i / n_columns, the row of words[row] (one
    * row of every word for the label map). The difference column is laid out even when it is not
    * drawn, so that the note saying why takes its place. */
@@ -603,7 +613,8 @@ layout_compare (Layout         *l,
   l->row_font = MIN (l->font * 0.8, cell_h / 2);
   l->n_panels = n_rows * l->n_columns;
   for (int i = 0; i < l->n_panels; i++) {
-    const double cx = l->margin + names + (i % l->n_columns) * cell_w, cy = y0 + (i / l->n_columns) * cell_h;
+    const double cx = l->margin + names + (i % l->n_columns) * cell_w,
+                 cy = y0 + (i / l->n_columns) * cell_h;
 
     l->label[i][0] = l->margin;
     l->label[i][1] = cy + cell_h / 2 + l->row_font * 0.35;
@@ -646,12 +657,14 @@ layout_init (Layout         *l,
   if (l->grid) {
     const int    n = MIN (l->n_words, WP_MAPS_MAX_PANELS);
     const int    cols = (int) ceil (sqrt (n)), rows = (n + cols - 1) / cols;
-    const double cell_w = (width - l->side - 3 * l->margin) / cols, cell_h = (height - l->top - 2 * l->margin) / rows;
+    const double cell_w = (width - l->side - 3 * l->margin) / cols,
+                 cell_h = (height - l->top - 2 * l->margin) / rows;
 
     l->n_words = n;
     l->n_panels = n;
     for (int i = 0; i < n; i++) {
-      const double cx = l->margin + (i % cols) * cell_w, cy = l->top + l->margin + (i / cols) * cell_h;
+      const double cx = l->margin + (i % cols) * cell_w,
+                   cy = l->top + l->margin + (i / cols) * cell_h;
 
       l->label[i][0] = cx + l->font * 0.2;
       l->label[i][1] = cy + l->font * 0.8;
@@ -697,17 +710,20 @@ draw_compare (cairo_t        *cr,
 {
   const WpFigureStyle *style = &figure->style;
   const double         bar_x = width - l->side - l->margin, bar_w = l->side / 2;
-  g_autofree char     *a_title = figure->label != NULL ? g_strdup_printf ("A: %s", figure->label) : g_strdup ("A");
-  g_autofree char     *b_title = figure->other_label != NULL ? g_strdup_printf ("B: %s", figure->other_label) : g_strdup ("B");
-  const char          *titles[3] = { a_title, b_title, "B − A" };
-  g_autofree guint32  *colours = g_new (guint32, figure->maps->n_patches);
-  WpFigure             columns[2];
+  g_autofree char     *a_title =
+    figure->label != NULL ? g_strdup_printf ("A: %s", figure->label) : g_strdup ("A");
+  g_autofree char *b_title =
+    figure->other_label != NULL ? g_strdup_printf ("B: %s", figure->other_label) : g_strdup ("B");
+  const char         *titles[3] = { a_title, b_title, "B − A" };
+  g_autofree guint32 *colours = g_new (guint32, figure->maps->n_patches);
+  WpFigure            columns[2];
 
   column_figure (figure, 0, &columns[0]);
   column_figure (figure, 1, &columns[1]);
   cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
   if (l->n_panels == 0) {
-    draw_text (cr, "no word to compare", l->margin, l->heading, l->font * 0.9, width - 2 * l->margin);
+    draw_text (cr, "no word to compare", l->margin, l->heading, l->font * 0.9,
+               width - 2 * l->margin);
     return;
   }
   for (int c = 0; c < l->n_columns; c++) {
@@ -717,12 +733,14 @@ draw_compare (cairo_t        *cr,
       continue;
     /* Over the image, which its box centres. */
     panel_fit (figure->image, l->panel[c], &scale, &ox, &oy);
-    draw_text (cr, titles[c], ox, l->heading, l->font * 0.9, l->panel[c][2] - (ox - l->panel[c][0]));
+    draw_text (cr, titles[c], ox, l->heading, l->font * 0.9,
+               l->panel[c][2] - (ox - l->panel[c][0]));
   }
   if (l->legend) {
     for (int c = 0; c < 2; c++)
       draw_words_panel (cr, &columns[c], l->words, l->n_words, NULL, l->panel[c]);
-    draw_legend (cr, &columns[0], l->words, l->n_words, bar_x, l->top + l->margin + l->font * 1.3, l->side, l->font);
+    draw_legend (cr, &columns[0], l->words, l->n_words, bar_x, l->top + l->margin + l->font * 1.3,
+                 l->side, l->font);
     return;
   }
   draw_text (cr, "A, B", bar_x, l->heading, l->font * 0.8, bar_w);
@@ -732,7 +750,8 @@ draw_compare (cairo_t        *cr,
     double scale, ox, oy;
 
     panel_fit (figure->image, l->panel[2], &scale, &ox, &oy);
-    draw_text (cr, "different patch grids: no difference map", ox, oy + l->font, l->font * 0.8, l->panel[2][2] - (ox - l->panel[2][0]));
+    draw_text (cr, "different patch grids: no difference map", ox, oy + l->font, l->font * 0.8,
+               l->panel[2][2] - (ox - l->panel[2][0]));
   }
   for (int row = 0; row < l->n_words; row++) {
     const int     i = row * l->n_columns, word = l->words[row];
@@ -742,7 +761,8 @@ draw_compare (cairo_t        *cr,
 
     wp_figure_word_range (figure, word, &range[0], &range[1]);
     cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
-    draw_text (cr, columns[0].maps->words[word].text, l->label[i][0], l->label[i][1], l->row_font, l->name_width);
+    draw_text (cr, columns[0].maps->words[word].text, l->label[i][0], l->label[i][1], l->row_font,
+               l->name_width);
     for (int c = 0; c < 2; c++)
       draw_words_panel (cr, &columns[c], &word, 1, range, l->panel[i + c]);
     if (l->difference) {
@@ -753,11 +773,13 @@ draw_compare (cairo_t        *cr,
     /* Beside the row, as tall as its images. */
     panel_fit (figure->image, box, &scale, &ox, &oy);
     font = MIN (l->font, figure->image->height * scale / 2.5);
-    draw_colour_bar (cr, style->colormap, range[0], range[1], FALSE,
-                     style->method == WP_FIGURE_SPARC && same_grid (figure) ? 1.0 / figure->maps->n_patches : NAN, bar_x, oy, bar_w,
-                     figure->image->height * scale, font);
+    draw_colour_bar (
+      cr, style->colormap, range[0], range[1], FALSE,
+      style->method == WP_FIGURE_SPARC && same_grid (figure) ? 1.0 / figure->maps->n_patches : NAN,
+      bar_x, oy, bar_w, figure->image->height * scale, font);
     if (l->difference)
-      draw_colour_bar (cr, WP_COLORMAP_COOLWARM, -half, half, FALSE, NAN, bar_x + bar_w, oy, bar_w, figure->image->height * scale, font);
+      draw_colour_bar (cr, WP_COLORMAP_COOLWARM, -half, half, FALSE, NAN, bar_x + bar_w, oy, bar_w,
+                       figure->image->height * scale, font);
   }
 }
 
@@ -781,8 +803,8 @@ wp_figure_draw (cairo_t        *cr,
   /* A comparison names its words on their rows. */
   for (int i = 0; i < l.n_words && !style->grid && !l.compare; i++)
     g_string_append_printf (names, "%s%s", i > 0 ? ", " : "", item_text (figure, l.words[i]));
-  title = g_strdup_printf ("\"%s\" - %s%s%s", figure->caption != NULL ? figure->caption : "", method_titles[style->method],
-                           names->len > 0 ? ": " : "", names->str);
+  title = g_strdup_printf ("\"%s\" - %s%s%s", figure->caption != NULL ? figure->caption : "",
+                           method_titles[style->method], names->len > 0 ? ": " : "", names->str);
   g_string_free (names, TRUE);
   cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
   draw_text (cr, title, l.margin, l.margin + l.font, l.font, width - 2 * l.margin);
@@ -800,7 +822,8 @@ wp_figure_draw (cairo_t        *cr,
 
     if (l.grid) {
       cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
-      draw_text (cr, item_text (figure, l.words[i]), l.label[i][0], l.label[i][1], l.font * 0.8, l.panel[i][2]);
+      draw_text (cr, item_text (figure, l.words[i]), l.label[i][0], l.label[i][1], l.font * 0.8,
+                 l.panel[i][2]);
     }
     /* Each word's range once, not once a patch. */
     for (int w = 0; w < n_words; w++)
@@ -809,7 +832,8 @@ wp_figure_draw (cairo_t        *cr,
   }
 
   if (l.legend) {
-    draw_legend (cr, figure, l.words, l.n_words, width - l.side - l.margin, l.top + l.margin, l.side, l.font);
+    draw_legend (cr, figure, l.words, l.n_words, width - l.side - l.margin, l.top + l.margin,
+                 l.side, l.font);
   } else if (l.n_words > 0) {
     const gboolean per_map = !style->fixed_scale && style->grid && l.n_words > 1;
     double         lo = 0.0, hi = 1.0;
@@ -817,9 +841,10 @@ wp_figure_draw (cairo_t        *cr,
     if (!per_map)
       wp_figure_word_range (figure, l.words[0], &lo, &hi);
     /* Weights below 1/P were dropped before renormalising: the mark shows where that would sit. */
-    draw_colour_bar (cr, style->colormap, lo, hi, per_map, style->method == WP_FIGURE_SPARC ? 1.0 / figure->maps->n_patches : NAN,
-                     width - l.side - l.margin, l.top + l.margin + l.font, l.side, MIN (height - l.top - 2 * l.margin - 2 * l.font, l.font * 12),
-                     l.font);
+    draw_colour_bar (cr, style->colormap, lo, hi, per_map,
+                     style->method == WP_FIGURE_SPARC ? 1.0 / figure->maps->n_patches : NAN,
+                     width - l.side - l.margin, l.top + l.margin + l.font, l.side,
+                     MIN (height - l.top - 2 * l.margin - 2 * l.font, l.font * 12), l.font);
   }
   cairo_restore (cr);
   layout_clear (&l);
@@ -895,21 +920,30 @@ wp_figure_new_png_text (const WpFigure *figure,
   column_figure (figure, 0, &shown);
   n = shown.words != NULL ? shown.n_words : n_items (&shown);
   for (int i = 0; i < n; i++)
-    g_string_append_printf (words, "%s%s", i > 0 ? "," : "", item_text (&shown, shown.words != NULL ? shown.words[i] : i));
+    g_string_append_printf (words, "%s%s", i > 0 ? "," : "",
+                            item_text (&shown, shown.words != NULL ? shown.words[i] : i));
   g_hash_table_insert (text, "Software", g_strdup ("wordpatch " WP_VERSION));
-  g_hash_table_insert (text, "wordpatch.model", g_strdup (model->path != NULL ? model->path : "(bundled)"));
+  g_hash_table_insert (text, "wordpatch.model",
+                       g_strdup (model->path != NULL ? model->path : "(bundled)"));
   if (model_sha256 != NULL)
     g_hash_table_insert (text, "wordpatch.model_sha256", g_strdup (model_sha256));
   g_hash_table_insert (text, "wordpatch.step", g_strdup_printf ("%" G_GINT64_FORMAT, model->step));
   g_hash_table_insert (text, "wordpatch.image", g_strdup (image_path));
-  g_hash_table_insert (text, "wordpatch.caption", g_strdup (figure->caption != NULL ? figure->caption : ""));
-  g_hash_table_insert (text, shown.token_labels != NULL ? "wordpatch.tokens" : "wordpatch.words", g_string_free (words, FALSE));
-  g_hash_table_insert (text, "wordpatch.method", g_strdup (wp_figure_method_to_string (figure->style.method)));
+  g_hash_table_insert (text, "wordpatch.caption",
+                       g_strdup (figure->caption != NULL ? figure->caption : ""));
+  g_hash_table_insert (text, shown.token_labels != NULL ? "wordpatch.tokens" : "wordpatch.words",
+                       g_string_free (words, FALSE));
+  g_hash_table_insert (text, "wordpatch.method",
+                       g_strdup (wp_figure_method_to_string (figure->style.method)));
   g_hash_table_insert (text, "wordpatch.scale",
-                       figure->style.fixed_scale ? g_strdup_printf ("fixed:%g,%g", figure->style.lo, figure->style.hi) : g_strdup ("auto"));
-  g_hash_table_insert (text, "wordpatch.colormap", g_strdup (wp_colormap_to_string (figure->style.colormap)));
+                       figure->style.fixed_scale
+                         ? g_strdup_printf ("fixed:%g,%g", figure->style.lo, figure->style.hi)
+                         : g_strdup ("auto"));
+  g_hash_table_insert (text, "wordpatch.colormap",
+                       g_strdup (wp_colormap_to_string (figure->style.colormap)));
   if (figure->other_maps != NULL)
-    g_hash_table_insert (text, "wordpatch.compare", g_strdup (figure->other_label != NULL ? figure->other_label : "B"));
+    g_hash_table_insert (text, "wordpatch.compare",
+                         g_strdup (figure->other_label != NULL ? figure->other_label : "B"));
   if (command != NULL)
     g_hash_table_insert (text, "wordpatch.command", g_strdup (command));
   return text;
@@ -922,7 +956,8 @@ cairo_failed (cairo_status_t status,
 {
   if (status == CAIRO_STATUS_SUCCESS)
     return FALSE;
-  g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_IO, "%s: cannot draw the figure: %s", path, cairo_status_to_string (status));
+  g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_IO, "%s: cannot draw the figure: %s", path,
+               cairo_status_to_string (status));
   return TRUE;
 }
 
@@ -985,11 +1020,13 @@ export_vector (const WpFigure *figure,
   if (fd < 0) {
     int saved_errno = errno;
 
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno), "%s: cannot create: %s", path, g_strerror (saved_errno));
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+                 "%s: cannot create: %s", path, g_strerror (saved_errno));
     return FALSE;
   }
   close (fd);
-  surface = svg ? cairo_svg_surface_create (tmp, width, height) : cairo_pdf_surface_create (tmp, width, height);
+  surface = svg ? cairo_svg_surface_create (tmp, width, height)
+                : cairo_pdf_surface_create (tmp, width, height);
   cr = cairo_create (surface);
   wp_figure_draw (cr, figure, width, height);
   cairo_show_page (cr);
@@ -1001,7 +1038,8 @@ export_vector (const WpFigure *figure,
   cairo_surface_destroy (surface);
   if (cairo_failed (status, path, error) || g_rename (tmp, path) != 0) {
     if (error != NULL && *error == NULL)
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: cannot write: %s", path, g_strerror (errno));
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: cannot write: %s",
+                   path, g_strerror (errno));
     g_unlink (tmp);
     return FALSE;
   }
@@ -1019,13 +1057,15 @@ wp_figure_export (const WpFigure *figure,
   g_autofree char *lower = g_ascii_strdown (path, -1);
 
   if (width < 64 || height < 64 || width > 16384 || height > 16384) {
-    g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s: a figure must be 64 to 16384 pixels on a side", path);
+    g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
+                 "%s: a figure must be 64 to 16384 pixels on a side", path);
     return FALSE;
   }
   if (g_str_has_suffix (lower, ".png"))
     return export_png (figure, path, width, height, png_text, error);
   if (g_str_has_suffix (lower, ".svg") || g_str_has_suffix (lower, ".pdf"))
     return export_vector (figure, path, g_str_has_suffix (lower, ".svg"), width, height, error);
-  g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED, "%s: the figure's name must end in .png, .svg or .pdf", path);
+  g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
+               "%s: the figure's name must end in .png, .svg or .pdf", path);
   return FALSE;
 }

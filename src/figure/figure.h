@@ -72,7 +72,7 @@ typedef struct {
    * With the FILIP label map: one row, the two label maps, no difference. When the two maps have
    * different patch grids there is no difference panel, only a note where it would be. */
   const WpWordMaps *other_maps;
-  const char       *label;       /* column title of this model (e.g. its folder or "step 200"); NULL: "A" */
+  const char       *label;       /* this model's column title (its folder, "step 200"); NULL: "A" */
   const char       *other_label; /* NULL: "B" */
 } WpFigure;
 

@@ -42,7 +42,8 @@ static double
 axis_y (const WpPlot *plot,
         double        y)
 {
-  return plot->log_y ? CLAMP (log10 (y), -LOG_AXIS_LIMIT, LOG_AXIS_LIMIT) : CLAMP (y, -AXIS_LIMIT, AXIS_LIMIT);
+  return plot->log_y ? CLAMP (log10 (y), -LOG_AXIS_LIMIT, LOG_AXIS_LIMIT)
+                     : CLAMP (y, -AXIS_LIMIT, AXIS_LIMIT);
 }
 
 /* The ranges of the drawable points of all series, in data units: FALSE when there are none. */
@@ -219,7 +220,8 @@ log_ticks (Ticks *t,
     decade_ticks (t, lo, hi, 1, MAX (1, (n_decades + target - 1) / target), size);
   /* Padding takes the range past 1e+-300, where the powers of ten would overflow. */
   if (t->n < 2)
-    linear_ticks (t, pow (10.0, MAX (lo, -LOG_AXIS_LIMIT)), pow (10.0, MIN (hi, LOG_AXIS_LIMIT)), MIN (target, 3), TRUE, size);
+    linear_ticks (t, pow (10.0, MAX (lo, -LOG_AXIS_LIMIT)), pow (10.0, MIN (hi, LOG_AXIS_LIMIT)),
+                  MIN (target, 3), TRUE, size);
 }
 
 static double
@@ -274,7 +276,8 @@ layout_init (Layout       *l,
   l->x1 = width - right;
   if (!l->empty) {
     /* Fewer x ticks until their labels fit side by side. */
-    for (target = CLAMP ((int) ((l->x1 - l->x0) / (l->font * 5)), 2, MAX_TICKS); target >= 1; target--) {
+    for (target = CLAMP ((int) ((l->x1 - l->x0) / (l->font * 5)), 2, MAX_TICKS); target >= 1;
+         target--) {
       linear_ticks (&l->x_ticks, l->x_lo, l->x_hi, target, FALSE, size);
       if (l->x_ticks.n * (l->x_ticks.width + l->font) <= l->x1 - l->x0)
         break;
@@ -365,17 +368,20 @@ draw_axes (cairo_t      *cr,
   }
   cairo_stroke (cr);
   cairo_set_source_rgb (cr, 0.55, 0.55, 0.55);
-  cairo_rectangle (cr, crisp (l->x0), crisp (l->y0), crisp (l->x1) - crisp (l->x0), crisp (l->y1) - crisp (l->y0));
+  cairo_rectangle (cr, crisp (l->x0), crisp (l->y0), crisp (l->x1) - crisp (l->x0),
+                   crisp (l->y1) - crisp (l->y0));
   cairo_stroke (cr);
 
   cairo_set_source_rgb (cr, 0.25, 0.25, 0.25);
   for (int i = 0; i < l->y_ticks.n; i++)
-    draw_text (cr, l->y_ticks.label[i], l->x0 - l->font * 0.4, map_y (l, l->y_ticks.at[i]) + size * 0.35, 1.0, size,
-               l->x0 - l->font * 0.5);
+    draw_text (cr, l->y_ticks.label[i], l->x0 - l->font * 0.4,
+               map_y (l, l->y_ticks.at[i]) + size * 0.35, 1.0, size, l->x0 - l->font * 0.5);
   for (int i = 0; i < l->x_ticks.n; i++)
-    draw_text (cr, l->x_ticks.label[i], map_x (l, l->x_ticks.at[i]), l->y1 + size * 1.3, 0.5, size, l->x1 - l->x0);
+    draw_text (cr, l->x_ticks.label[i], map_x (l, l->x_ticks.at[i]), l->y1 + size * 1.3, 0.5, size,
+               l->x1 - l->x0);
   if (plot->x_label != NULL)
-    draw_text (cr, plot->x_label, (l->x0 + l->x1) / 2, height - l->font * 0.45, 0.5, l->font, l->x1 - l->x0);
+    draw_text (cr, plot->x_label, (l->x0 + l->x1) / 2, height - l->font * 0.45, 0.5, l->font,
+               l->x1 - l->x0);
   cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
   if (plot->title != NULL)
     draw_text (cr, plot->title, width / 2, l->font * 1.5, 0.5, l->font * 1.1, width - 2 * l->font);
@@ -388,7 +394,8 @@ isolated (const WpPlot *plot,
           guint         n,
           guint         i)
 {
-  return (i == 0 || !drawable (plot, x[i - 1], y[i - 1])) && (i + 1 == n || !drawable (plot, x[i + 1], y[i + 1]));
+  return (i == 0 || !drawable (plot, x[i - 1], y[i - 1])) &&
+         (i + 1 == n || !drawable (plot, x[i + 1], y[i + 1]));
 }
 
 /* Consecutive points in one pixel column: drawing only the first, lowest, highest and last of them
@@ -480,7 +487,8 @@ trace (cairo_t      *cr,
   for (guint i = 0; i < n; i++) {
     if (drawable (plot, x[i], y[i]) && isolated (plot, x, y, n, i)) {
       cairo_new_sub_path (cr);
-      cairo_arc (cr, map_x (l, x[i]), map_y (l, axis_y (plot, y[i])), line_width (l) * 1.5, 0, 2 * G_PI);
+      cairo_arc (cr, map_x (l, x[i]), map_y (l, axis_y (plot, y[i])), line_width (l) * 1.5, 0,
+                 2 * G_PI);
     }
   }
   cairo_fill (cr);
@@ -554,7 +562,8 @@ draw_legend (cairo_t      *cr,
     cairo_line_to (cr, x + pad + swatch, middle);
     cairo_stroke (cr);
     cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
-    draw_text (cr, plot->series[s].label, x + swatch + 2 * pad, middle + size * 0.35, 0.0, size, box_width - swatch - 3 * pad);
+    draw_text (cr, plot->series[s].label, x + swatch + 2 * pad, middle + size * 0.35, 0.0, size,
+               box_width - swatch - 3 * pad);
     r++;
   }
 }
@@ -582,7 +591,8 @@ wp_plot_draw (cairo_t      *cr,
     draw_axes (cr, plot, &l, width, height);
   if (l.empty && !l.bare) {
     cairo_set_source_rgb (cr, 0.5, 0.5, 0.5);
-    draw_text (cr, "no data yet", (l.x0 + l.x1) / 2, (l.y0 + l.y1) / 2 + l.font * 0.35, 0.5, l.font, l.x1 - l.x0);
+    draw_text (cr, "no data yet", (l.x0 + l.x1) / 2, (l.y0 + l.y1) / 2 + l.font * 0.35, 0.5, l.font,
+               l.x1 - l.x0);
   } else if (!l.empty) {
     cairo_save (cr);
     cairo_rectangle (cr, l.x0, l.y0, l.x1 - l.x0, l.y1 - l.y0);
@@ -605,7 +615,8 @@ wp_plot_smooth (const double *y,
                 gboolean      skip_non_positive,
                 double       *out)
 {
-  double last = 0.0, zero_weight = 1.0; /* smoothing^k: what the average still owes its zero start */
+  double last = 0.0,
+         zero_weight = 1.0; /* smoothing^k: what the average still owes its zero start */
 
   g_return_if_fail (smoothing >= 0.0 && smoothing < 1.0);
 
