@@ -7,30 +7,42 @@
 #include "wordpatch/vision.h"
 
 WpImageEmbedding *
+wp_embed_image_view (const WpModel       *model,
+                     const WpImage       *image,
+                     const WpViewOptions *view,
+                     guint                methods,
+                     GError             **error)
+{
+  WpImageEmbedding *out;
+  g_autofree float *pixels = NULL;
+  WpImageCrop       crop;
+  int               rows, cols;
+
+  pixels = wp_image_preprocess_view (image, &model->config, view, &rows, &cols, &crop, error);
+  if (pixels == NULL)
+    return NULL;
+  out = g_new0 (WpImageEmbedding, 1);
+  out->dense = wp_dense_image_new (model, pixels, rows, cols, methods);
+  out->rows = rows;
+  out->cols = cols;
+  out->n_patches = rows * cols;
+  out->dim = model->config.projection_dim;
+  out->crop = crop;
+  out->global = wp_dense_image_get_pooled (out->dense, TRUE);
+  out->patches = wp_dense_image_get_features (out->dense, WP_MAP_FILIP, TRUE);
+  out->patches_raw = wp_dense_image_get_features (out->dense, WP_MAP_FILIP, FALSE);
+  return out;
+}
+
+WpImageEmbedding *
 wp_embed_image (const WpModel *model,
                 const WpImage *image)
 {
-  const WpClipConfig *config = &model->config;
-  const int           S = config->image_size, P = wp_clip_config_n_patches (config),
-            E = config->projection_dim;
-  g_autoptr (WpVisionState) state = wp_vision_state_new (config, 1);
-  g_autofree float *pixels = g_new (float, (gsize) 3 * S * S);
-  WpImageEmbedding *out = g_new0 (WpImageEmbedding, 1);
-  const float      *projected;
+  const WpViewOptions view = { WP_CROP_CENTER, 0 };
 
-  wp_image_preprocess (image, config, pixels, &out->crop);
-  wp_vision_forward (model, state, pixels, 1);
-  projected = wp_vision_state_get_output (state);
-
-  out->n_patches = P;
-  out->grid = wp_clip_config_grid (config);
-  out->dim = E;
-  out->global = g_new (float, E);
-  out->patches = g_new (float, (gsize) P *E);
-  out->patches_raw = g_memdup2 (projected + E, (gsize) P * E * sizeof (float));
-  wp_l2_normalize_rows (out->global, NULL, projected, 1, E);
-  wp_l2_normalize_rows (out->patches, NULL, out->patches_raw, P, E);
-  return out;
+  /* CLIP's own view never fails: the model's image size passed validation. */
+  return wp_embed_image_view (model, image, &view,
+                              WP_MAP_BIT (WP_MAP_FILIP) | WP_MAP_BIT (WP_MAP_SPARC), NULL);
 }
 
 void
@@ -38,9 +50,7 @@ wp_image_embedding_free (WpImageEmbedding *embedding)
 {
   if (embedding == NULL)
     return;
-  g_free (embedding->global);
-  g_free (embedding->patches);
-  g_free (embedding->patches_raw);
+  wp_dense_image_free (embedding->dense);
   g_free (embedding);
 }
 
@@ -55,6 +65,7 @@ wp_embed_text (const WpModel *model,
   const float     *projected;
   int              T;
 
+  out->text = g_strdup (text);
   out->ids = g_new (int, K);
   out->word_of_token = g_new (int, K);
   T = wp_tokenizer_encode (model->tokenizer, text, out->ids, out->word_of_token, K);
@@ -79,6 +90,7 @@ wp_text_embedding_free (WpTextEmbedding *embedding)
 {
   if (embedding == NULL)
     return;
+  g_free (embedding->text);
   g_free (embedding->ids);
   g_free (embedding->word_of_token);
   g_free (embedding->global);

@@ -24,6 +24,8 @@ wp_eval_options_init (WpEvalOptions *options)
 {
   memset (options, 0, sizeof *options);
   options->retrieval = WP_RETRIEVAL_GLOBAL;
+  wp_map_options_init (&options->maps);
+  options->view.crop = WP_CROP_CENTER;
 }
 
 const char *
@@ -168,7 +170,8 @@ rect_contains (double x,
 /* Whether the centre of patch p, in original-image pixels, lies inside one of the boxes. */
 static gboolean
 patch_centre_in_boxes (const WpImageCrop *crop,
-                       int                grid,
+                       int                rows,
+                       int                cols,
                        int                p,
                        const WpBox       *boxes,
                        guint              n_boxes)
@@ -176,7 +179,7 @@ patch_centre_in_boxes (const WpImageCrop *crop,
   WpImageCrop rect;
   double      cx, cy;
 
-  wp_patch_rect (crop, grid, p, &rect);
+  wp_patch_rect (crop, rows, cols, p, &rect);
   cx = rect.x + rect.width / 2.0;
   cy = rect.y + rect.height / 2.0;
   for (guint b = 0; b < n_boxes; b++) {
@@ -188,12 +191,13 @@ patch_centre_in_boxes (const WpImageCrop *crop,
 
 gboolean
 wp_pointing_hit (const float       *map,
-                 int                grid,
+                 int                rows,
+                 int                cols,
                  const WpImageCrop *crop,
                  const WpBox       *boxes,
                  guint              n_boxes)
 {
-  return patch_centre_in_boxes (crop, grid, wp_map_peak (map, grid * grid), boxes, n_boxes);
+  return patch_centre_in_boxes (crop, rows, cols, wp_map_peak (map, rows * cols), boxes, n_boxes);
 }
 
 int
@@ -253,22 +257,24 @@ sort_unique (double *edges,
 /* Whether (x, y), strictly inside a cell, is in one of the selected patches. */
 static gboolean
 in_region (const guint8      *selected,
-           int                grid,
+           int                rows,
+           int                cols,
            const WpImageCrop *crop,
            double             x,
            double             y)
 {
-  const double col = floor ((x - crop->x) * grid / crop->width);
-  const double row = floor ((y - crop->y) * grid / crop->height);
+  const double col = floor ((x - crop->x) * cols / crop->width);
+  const double row = floor ((y - crop->y) * rows / crop->height);
 
-  if (!(col >= 0 && col < grid && row >= 0 && row < grid))
+  if (!(col >= 0 && col < cols && row >= 0 && row < rows))
     return FALSE;
-  return selected[(int) row * grid + (int) col] != 0;
+  return selected[(int) row * cols + (int) col] != 0;
 }
 
 double
 wp_region_iou (const guint8      *selected,
-               int                grid,
+               int                rows,
+               int                cols,
                const WpImageCrop *crop,
                int                width,
                int                height,
@@ -276,16 +282,16 @@ wp_region_iou (const guint8      *selected,
                guint              n_boxes)
 {
   /* Cell edges: the patch grid's lines, the boxes' sides and the image's borders, clipped. */
-  const int          n_edges = grid + 1 + 2 * (int) n_boxes + 2;
+  const int          n_edges = MAX (rows, cols) + 1 + 2 * (int) n_boxes + 2;
   g_autofree double *xs = g_new (double, n_edges);
   g_autofree double *ys = g_new (double, n_edges);
   int                nx = 0, ny = 0;
   double             inter = 0.0, uni = 0.0;
 
-  for (int i = 0; i <= grid; i++) {
-    xs[nx++] = CLAMP (crop->x + i * crop->width / grid, 0.0, (double) width);
-    ys[ny++] = CLAMP (crop->y + i * crop->height / grid, 0.0, (double) height);
-  }
+  for (int i = 0; i <= cols; i++)
+    xs[nx++] = CLAMP (crop->x + i * crop->width / cols, 0.0, (double) width);
+  for (int i = 0; i <= rows; i++)
+    ys[ny++] = CLAMP (crop->y + i * crop->height / rows, 0.0, (double) height);
   for (guint b = 0; b < n_boxes; b++) {
     xs[nx++] = CLAMP (boxes[b].x, 0.0, (double) width);
     xs[nx++] = CLAMP (boxes[b].x + boxes[b].w, 0.0, (double) width);
@@ -304,7 +310,7 @@ wp_region_iou (const guint8      *selected,
 
     for (int i = 0; i + 1 < nx; i++) {
       const double   x = 0.5 * (xs[i] + xs[i + 1]), area = (xs[i + 1] - xs[i]) * dy;
-      const gboolean in_map = in_region (selected, grid, crop, x, y);
+      const gboolean in_map = in_region (selected, rows, cols, crop, x, y);
       gboolean       in_box = FALSE;
 
       for (guint b = 0; b < n_boxes && !in_box; b++)
@@ -329,31 +335,37 @@ word_init (WpEvalWord *word,
   word->word = g_strdup (name);
 }
 
+/* Adds one boxed word's scores: pointing hits and IoUs (WP_N_MAP_METHODS) of the methods in
+ * the mask. */
 static void
-word_add (WpEvalWord *word,
-          gboolean    pointing_filip,
-          gboolean    pointing_sparc,
-          double      iou_filip,
-          double      iou_sparc)
+word_add (WpEvalWord     *word,
+          guint           methods,
+          const gboolean *pointing,
+          const double   *iou)
 {
   word->count++;
-  word->pointing_filip += pointing_filip;
-  word->pointing_sparc += pointing_sparc;
-  word->iou_filip += iou_filip;
-  word->iou_sparc += iou_sparc;
-  word->iou_hit_filip += iou_filip >= 0.5;
-  word->iou_hit_sparc += iou_sparc >= 0.5;
+  for (int m = 0; m < WP_N_MAP_METHODS; m++) {
+    if (!(methods & WP_MAP_BIT (m)))
+      continue;
+    word->scores[m].pointing += pointing[m];
+    word->scores[m].iou += iou[m];
+    word->scores[m].iou_hit += iou[m] >= 0.5;
+  }
 }
 
-/* Turns the sums into means, NAN for an empty set. */
+/* Turns the sums into means, NAN for an empty set and for the methods not evaluated. */
 static void
-word_finish (WpEvalWord *word)
+word_finish (WpEvalWord *word,
+             guint       methods)
 {
-  double *values[] = { &word->pointing_filip, &word->pointing_sparc, &word->iou_filip,
-                       &word->iou_sparc, &word->iou_hit_filip, &word->iou_hit_sparc };
+  for (int m = 0; m < WP_N_MAP_METHODS; m++) {
+    WpEvalScore *score = &word->scores[m];
+    const double n = word->count > 0 && (methods & WP_MAP_BIT (m)) ? word->count : NAN;
 
-  for (gsize i = 0; i < G_N_ELEMENTS (values); i++)
-    *values[i] = word->count > 0 ? *values[i] / word->count : NAN;
+    score->pointing /= n;
+    score->iou /= n;
+    score->iou_hit /= n;
+  }
 }
 
 static void
@@ -445,7 +457,8 @@ count_background_labels (Localisation     *loc,
   for (int p = 0; p < maps->n_patches; p++) {
     int word;
 
-    if (patch_centre_in_boxes (&maps->crop, maps->grid, p, pair->boxes, pair->n_boxes))
+    if (patch_centre_in_boxes (&maps->crop, maps->rows, maps->cols, p, pair->boxes,
+                               pair->n_boxes))
       continue;
     loc->background++;
     word = wp_word_maps_get_word_of_token (maps, maps->filip_labels[p]);
@@ -498,29 +511,34 @@ has_rival (const WpPair *pair,
   return 0;
 }
 
-/* Scores every boxed word of one pair. image_width x image_height: the original image. */
-static void
+/* Scores every boxed word of one pair by every method of options. image_width x image_height:
+ * the original image. FALSE when cancelled. */
+static gboolean
 localise_pair (Localisation           *loc,
                const WpModel          *model,
                const WpPair           *pair,
                const WpImageEmbedding *image,
                int                     image_width,
                int                     image_height,
-               const WpTextEmbedding  *text)
+               const WpTextEmbedding  *text,
+               const WpMapOptions     *options,
+               GCancellable           *cancellable)
 {
-  const int P = image->n_patches, grid = image->grid;
-  g_autoptr (WpWordMaps) maps = wp_word_maps_new (model, image, text);
+  const int P = image->n_patches, rows = image->rows, cols = image->cols;
+  g_autoptr (WpWordMaps) maps = wp_word_maps_new_full (model, image, text, options, cancellable);
   g_autofree gboolean *done = g_new0 (gboolean, pair->n_boxes);
   g_autofree WpBox    *group = g_new (WpBox, pair->n_boxes);
   g_autofree guint8   *selected = g_new (guint8, P);
 
+  if (maps == NULL)
+    return FALSE;
   for (guint b = 0; b < pair->n_boxes; b++) {
     g_autofree char *lower = NULL;
     const WpWordMap *word;
     guint            n_group = 0;
     int              w;
-    gboolean         pointing_filip, pointing_sparc;
-    double           iou_filip, iou_sparc;
+    gboolean         pointing[WP_N_MAP_METHODS] = { FALSE };
+    double           iou[WP_N_MAP_METHODS] = { 0.0 };
     WpWordClass      word_class;
 
     if (done[b])
@@ -544,29 +562,32 @@ localise_pair (Localisation           *loc,
       continue;
     }
     word = wp_word_maps_get_word (maps, w);
-    pointing_filip = wp_pointing_hit (word->filip, grid, &image->crop, group, n_group);
-    pointing_sparc = wp_pointing_hit (word->sparc, grid, &image->crop, group, n_group);
-    wp_region_filip (selected, word->filip, P);
-    iou_filip =
-      wp_region_iou (selected, grid, &image->crop, image_width, image_height, group, n_group);
-    wp_region_sparc (selected, word->sparc, P);
-    iou_sparc =
-      wp_region_iou (selected, grid, &image->crop, image_width, image_height, group, n_group);
+    for (int m = 0; m < WP_N_MAP_METHODS; m++) {
+      if (!(maps->methods & WP_MAP_BIT (m)))
+        continue;
+      pointing[m] = wp_pointing_hit (word->values[m], rows, cols, &image->crop, group, n_group);
+      if (m == WP_MAP_SPARC)
+        wp_region_sparc (selected, word->values[m], P);
+      else
+        wp_region_filip (selected, word->values[m], P);
+      iou[m] = wp_region_iou (selected, rows, cols, &image->crop, image_width, image_height, group,
+                              n_group);
+    }
 
     word_class = wp_word_class (lower);
-    word_add (&loc->overall, pointing_filip, pointing_sparc, iou_filip, iou_sparc);
-    word_add (&loc->classes[word_class], pointing_filip, pointing_sparc, iou_filip, iou_sparc);
-    word_add (localisation_word (loc, lower), pointing_filip, pointing_sparc, iou_filip, iou_sparc);
+    word_add (&loc->overall, maps->methods, pointing, iou);
+    word_add (&loc->classes[word_class], maps->methods, pointing, iou);
+    word_add (localisation_word (loc, lower), maps->methods, pointing, iou);
     if (pair->n_objects > 0 &&
         (word_class == WP_WORD_CLASS_COLOUR || word_class == WP_WORD_CLASS_SHAPE)) {
       const int rival = has_rival (pair, group, n_group);
 
       if (rival >= 0)
-        word_add (&loc->rivals[word_class][rival], pointing_filip, pointing_sparc, iou_filip,
-                  iou_sparc);
+        word_add (&loc->rivals[word_class][rival], maps->methods, pointing, iou);
     }
   }
   count_background_labels (loc, maps, pair);
+  return TRUE;
 }
 
 /* ---- grouping pairs into distinct images and captions ---- */
@@ -783,31 +804,28 @@ eval_group (Eval *ev)
 
 static void
 fill_localisation (WpEvalResult *result,
-                   Localisation *loc)
+                   Localisation *loc,
+                   guint         methods)
 {
-  word_finish (&loc->overall);
+  word_finish (&loc->overall, methods);
+  result->methods = methods;
   result->boxed_words = loc->overall.count;
   result->unmatched_boxes = loc->unmatched;
-  result->pointing_filip = loc->overall.pointing_filip;
-  result->pointing_sparc = loc->overall.pointing_sparc;
-  result->iou_filip = loc->overall.iou_filip;
-  result->iou_sparc = loc->overall.iou_sparc;
-  result->iou_hit_filip = loc->overall.iou_hit_filip;
-  result->iou_hit_sparc = loc->overall.iou_hit_sparc;
+  memcpy (result->scores, loc->overall.scores, sizeof result->scores);
   for (int c = 0; c < WP_WORD_CLASS_N; c++) {
-    word_finish (&loc->classes[c]);
+    word_finish (&loc->classes[c], methods);
     result->classes[c] = loc->classes[c];
     loc->classes[c].word = NULL; /* moved into result */
   }
   for (int c = 0; c < 2; c++) {
     for (int r = 0; r < 2; r++) {
-      word_finish (&loc->rivals[c][r]);
+      word_finish (&loc->rivals[c][r], methods);
       result->rivals[c][r] = loc->rivals[c][r];
       loc->rivals[c][r].word = NULL;
     }
   }
   for (guint w = 0; w < loc->words->len; w++)
-    word_finish (&g_array_index (loc->words, WpEvalWord, w));
+    word_finish (&g_array_index (loc->words, WpEvalWord, w), methods);
   g_array_sort (loc->words, compare_words);
   result->words = g_steal_pointer (&loc->words);
   result->background_patches = loc->background;
@@ -829,7 +847,8 @@ wp_evaluate (const WpModel       *model,
              GError             **error)
 {
   const int         E = model->config.projection_dim, P = wp_clip_config_n_patches (&model->config);
-  const gboolean    filip = options != NULL && options->retrieval == WP_RETRIEVAL_FILIP;
+  WpEvalOptions     defaults;
+  gboolean          filip, default_view;
   const guint       n_dataset = wp_dataset_get_n_pairs (dataset);
   Eval              ev = { 0 };
   Localisation      loc;
@@ -844,6 +863,16 @@ wp_evaluate (const WpModel       *model,
 
   g_return_val_if_fail (model != NULL && dataset != NULL && result != NULL, FALSE);
   memset (result, 0, sizeof *result);
+  if (options == NULL) {
+    wp_eval_options_init (&defaults);
+    options = &defaults;
+  }
+  filip = options->retrieval == WP_RETRIEVAL_FILIP;
+  /* Retrieval compares every image with every caption in CLIP's own view; localisation sees the
+   * images as options->view says, which needs a second pass when that view is another. */
+  default_view = options->view.crop == WP_CROP_CENTER &&
+                 (options->view.resolution == 0 ||
+                  options->view.resolution == model->config.image_size);
   ev.n = indices != NULL ? n : n_dataset;
   if (ev.n == 0) {
     g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s: no pair to evaluate",
@@ -900,13 +929,20 @@ wp_evaluate (const WpModel       *model,
   for (guint u = 0; u < ev.U; u++) {
     g_autoptr (WpImage) image = NULL;
     g_autoptr (WpImageEmbedding) embedding = NULL;
+    g_autoptr (WpImageEmbedding) clip_view = NULL;
 
     if (g_cancellable_set_error_if_cancelled (cancellable, error))
       goto out;
     image = wp_image_load (ev.pairs[ev.image_first[u]]->image_path, error);
     if (image == NULL)
       goto out;
-    embedding = wp_embed_image (model, image);
+    embedding = wp_embed_image_view (model, image, &options->view, options->maps.methods, error);
+    if (embedding == NULL) {
+      g_prefix_error (error, "%s: ", ev.pairs[ev.image_first[u]]->image_path);
+      goto out;
+    }
+    if (!default_view)
+      clip_view = wp_embed_image (model, image);
     for (guint m = ev.image_offsets[u]; m < ev.image_offsets[u + 1]; m++) {
       const guint   i = ev.image_members[m];
       const WpPair *pair = ev.pairs[i];
@@ -918,12 +954,16 @@ wp_evaluate (const WpModel       *model,
       /* Same key, different text ("A red circle"): the maps need this caption's own words. */
       if (strcmp (pair->caption, ev.pairs[ev.text_first[v]]->caption) != 0)
         own = wp_embed_text (model, pair->caption);
-      localise_pair (&loc, model, pair, embedding, image->width, image->height,
-                     own != NULL ? own : ev.texts[v]);
+      if (!localise_pair (&loc, model, pair, embedding, image->width, image->height,
+                          own != NULL ? own : ev.texts[v], &options->maps, cancellable)) {
+        g_cancellable_set_error_if_cancelled (cancellable, error);
+        goto out;
+      }
     }
-    memcpy (image_global + (gsize) u * E, embedding->global, E * sizeof (float));
+    memcpy (image_global + (gsize) u * E, (clip_view ? clip_view : embedding)->global,
+            E * sizeof (float));
     if (filip)
-      memcpy (image_patches + (gsize) u * P * E, embedding->patches,
+      memcpy (image_patches + (gsize) u * P * E, (clip_view ? clip_view : embedding)->patches,
               (gsize) P * E * sizeof (float));
   }
 
@@ -949,7 +989,7 @@ wp_evaluate (const WpModel       *model,
            ev.image_offsets, ev.image_members, ev.text_of);
   recalls (&result->t2i_r1, &result->t2i_r5, &result->t2i_r10, t2i, (int) ev.V, (int) ev.U,
            ev.text_offsets, ev.text_members, ev.image_of);
-  fill_localisation (result, &loc);
+  fill_localisation (result, &loc, options->maps.methods | WP_MAP_BIT (WP_MAP_FILIP));
   ok = TRUE;
 
 out:

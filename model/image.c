@@ -392,18 +392,25 @@ wp_image_to_unit_pixels (const WpImage *image,
   }
 }
 
-void
-wp_image_normalise_pixels (const WpClipConfig *config,
-                           float              *pixels)
+/* pixels (3, plane) */
+static void
+normalise_plane (const WpClipConfig *config,
+                 float              *pixels,
+                 gsize               plane)
 {
-  const gsize plane = (gsize) config->image_size * config->image_size;
-
   for (int c = 0; c < 3; c++) {
     const float mean = config->image_mean[c], inv_std = 1.0f / config->image_std[c];
 
     for (gsize i = 0; i < plane; i++)
       pixels[c * plane + i] = (pixels[c * plane + i] - mean) * inv_std;
   }
+}
+
+void
+wp_image_normalise_pixels (const WpClipConfig *config,
+                           float              *pixels)
+{
+  normalise_plane (config, pixels, (gsize) config->image_size * config->image_size);
 }
 
 WpImage *
@@ -414,13 +421,15 @@ wp_image_resize (const WpImage *image,
   return resize_window (image, width, height, 0, 0, width, height);
 }
 
-void
-wp_image_preprocess (const WpImage      *image,
-                     const WpClipConfig *config,
-                     float              *pixels,
-                     WpImageCrop        *crop)
+/* The centre S x S square of the image resized so that its shorter side is S, as
+ * transformers' CLIPImageProcessor crops; pixels (3, S, S) normalised. */
+static void
+preprocess_square (const WpImage      *image,
+                   const WpClipConfig *config,
+                   int                 S,
+                   float              *pixels,
+                   WpImageCrop        *crop)
 {
-  const int S = config->image_size;
   g_autoptr (WpImage) cropped = NULL;
   const WpImage *src = image;
   gint64         width = S, height = S;
@@ -438,7 +447,7 @@ wp_image_preprocess (const WpImage      *image,
     src = cropped;
   }
   wp_image_to_unit_pixels (src, pixels);
-  wp_image_normalise_pixels (config, pixels);
+  normalise_plane (config, pixels, (gsize) S * S);
   if (crop != NULL) {
     const double sx = (double) image->width / width, sy = (double) image->height / height;
 
@@ -447,4 +456,75 @@ wp_image_preprocess (const WpImage      *image,
     crop->width = S * sx;
     crop->height = S * sy;
   }
+}
+
+void
+wp_image_preprocess (const WpImage      *image,
+                     const WpClipConfig *config,
+                     float              *pixels,
+                     WpImageCrop        *crop)
+{
+  preprocess_square (image, config, config->image_size, pixels, crop);
+}
+
+/* The multiple of p nearest x, at least p. */
+static gint64
+round_to_patches (double x,
+                  int    p)
+{
+  return (gint64) MAX (1.0, floor (x / p + 0.5)) * p;
+}
+
+float *
+wp_image_preprocess_view (const WpImage       *image,
+                          const WpClipConfig  *config,
+                          const WpViewOptions *view,
+                          int                 *rows,
+                          int                 *cols,
+                          WpImageCrop         *crop,
+                          GError             **error)
+{
+  const int    p = config->patch_size;
+  const int    resolution = view->resolution > 0 ? view->resolution : config->image_size;
+  const int    shorter = MIN (image->width, image->height);
+  const gint64 side = round_to_patches (resolution, p);
+  gint64       width = side, height = side;
+  float       *pixels;
+
+  if (view->resolution < 0 || view->resolution > WP_IMAGE_MAX_VIEW) {
+    g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
+                 "resolution %d is out of range (1 to %d pixels, or 0 for the model's %d)",
+                 view->resolution, WP_IMAGE_MAX_VIEW, config->image_size);
+    return NULL;
+  }
+  if (view->crop == WP_CROP_NONE) {
+    width = round_to_patches ((double) image->width * side / shorter, p);
+    height = round_to_patches ((double) image->height * side / shorter, p);
+  }
+  if ((width / p) * (height / p) > WP_MAX_PATCHES) {
+    g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
+                 "a %dx%d image seen at %d pixels makes %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
+                 " patches of %d pixels; at most %d patches are supported: lower the resolution",
+                 image->width, image->height, resolution, height / p, width / p, p,
+                 WP_MAX_PATCHES);
+    return NULL;
+  }
+  *rows = (int) (height / p);
+  *cols = (int) (width / p);
+  pixels = g_new (float, (gsize) 3 * width * height);
+  if (view->crop == WP_CROP_CENTER) {
+    preprocess_square (image, config, (int) side, pixels, crop);
+    return pixels;
+  }
+  if (image->width == width && image->height == height) {
+    wp_image_to_unit_pixels (image, pixels);
+  } else {
+    g_autoptr (WpImage) resized = wp_image_resize (image, (int) width, (int) height);
+
+    wp_image_to_unit_pixels (resized, pixels);
+  }
+  normalise_plane (config, pixels, (gsize) width * height);
+  if (crop != NULL)
+    *crop = (WpImageCrop){ 0.0, 0.0, image->width, image->height };
+  return pixels;
 }

@@ -234,8 +234,9 @@ wp_matmul_backward (float       *dinp,
   if (dinp != NULL)
     cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C,
                  1.0f, dinp, C);
-  cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f,
-               dweight, C);
+  if (dweight != NULL)
+    cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f,
+                 dweight, C);
   if (dbias != NULL) {
     ColumnSums a = { dbias, dout, N, OC };
 
@@ -426,6 +427,8 @@ wp_layernorm_backward (float       *dinp,
   LayerNormBackward a = { dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C };
 
   wp_parallel_for (N, row_grain (C), layernorm_backward_rows, &a);
+  if (dweight == NULL)
+    return;
   wp_parallel_for ((gsize) (C + 3) / 4, MAX ((gsize) GRAIN_ELEMENTS / MAX ((gsize) N * 4, 1), 1),
                    layernorm_backward_columns, &a);
 }

@@ -6,16 +6,24 @@
 #include "wordpatch/kernels.h"
 #include "wordpatch/objectives.h"
 
-/* Shapes: P patches, T valid tokens, W words, E projection dim. */
+/* Shapes: P patches, T valid tokens, W words (queries), Q query vectors, E projection dim. */
 
-/* Fills word_of_token and words (text and token range) from the tokenizer's word indices. */
+void
+wp_map_options_init (WpMapOptions *options)
+{
+  memset (options, 0, sizeof *options);
+  options->methods = WP_MAP_BIT (WP_MAP_FILIP) | WP_MAP_BIT (WP_MAP_SPARC);
+  options->query = WP_QUERY_TOKEN;
+}
+
+/* Fills word_of_token (T) and appends the caption's words (text and token range). */
 static void
-group_words (WpWordMaps            *maps,
+group_words (GArray                *words,
+             int                   *word_of_token,
              const WpModel         *model,
              const WpTextEmbedding *text)
 {
   const int T = text->n_tokens;
-  GArray   *words = g_array_new (FALSE, TRUE, sizeof (WpWordMap));
 
   for (int t = 0; t < T; t++) {
     const int index = text->word_of_token[t];
@@ -23,21 +31,73 @@ group_words (WpWordMaps            *maps,
     int       end = t + 1;
 
     if (index < 0) {
-      maps->word_of_token[t] = -1;
+      word_of_token[t] = -1;
       continue;
     }
     while (end < T && text->word_of_token[end] == index)
       end++;
     for (int u = t; u < end; u++)
-      maps->word_of_token[u] = (int) words->len;
+      word_of_token[u] = (int) words->len;
     word.text = wp_tokenizer_dup_tokens_text (model->tokenizer, text->ids + t, end - t);
     word.first_token = t;
     word.n_tokens = end - t;
     g_array_append_val (words, word);
     t = end - 1;
   }
-  maps->n_words = (int) words->len;
-  maps->words = (WpWordMap *) (void *) g_array_free (words, FALSE);
+}
+
+GPtrArray *
+wp_prompt_queries (const WpModel *model,
+                   const char    *caption)
+{
+  GPtrArray *queries = g_ptr_array_new_with_free_func (g_free);
+
+  if (strchr (caption, ',') != NULL) {
+    g_auto (GStrv) phrases = g_strsplit (caption, ",", -1);
+
+    for (int i = 0; phrases[i] != NULL; i++) {
+      const char *phrase = g_strstrip (phrases[i]);
+
+      if (*phrase != '\0')
+        g_ptr_array_add (queries, g_strdup (phrase));
+    }
+  } else {
+    g_autoptr (WpTextEmbedding) text = wp_embed_text (model, caption);
+    g_autoptr (GArray) words = g_array_new (FALSE, TRUE, sizeof (WpWordMap));
+    g_autofree int *word_of_token = g_new (int, text->n_tokens);
+
+    group_words (words, word_of_token, model, text);
+    for (guint w = 0; w < words->len; w++)
+      g_ptr_array_add (queries, g_array_index (words, WpWordMap, w).text);
+  }
+  return queries;
+}
+
+/* The template with its first "{}" replaced by query (or query appended when it has none). */
+static char *
+fill_template (const char *template_text,
+               const char *query)
+{
+  const char *hole = strstr (template_text, "{}");
+
+  if (hole == NULL)
+    return g_strconcat (template_text, query, NULL);
+  return g_strdup_printf ("%.*s%s%s", (int) (hole - template_text), template_text, query, hole + 2);
+}
+
+/* unit and raw (E): the pooled embedding of text encoded alone. */
+static void
+embed_pooled (const WpModel *model,
+              const char    *text,
+              float         *unit,
+              float         *raw)
+{
+  g_autoptr (WpTextEmbedding) embedding = wp_embed_text (model, text);
+  const int E = embedding->dim;
+
+  memcpy (unit, embedding->global, (gsize) E * sizeof (float));
+  memcpy (raw, embedding->tokens_raw + (gsize) (embedding->n_tokens - 1) * E,
+          (gsize) E * sizeof (float));
 }
 
 /* out (P) = the mean of rows first .. first + n - 1 of rows (T, P). */
@@ -57,32 +117,158 @@ mean_rows (float       *out,
   }
 }
 
+/* Query vectors: Q rows of unit and raw embeddings, and which of them a map is needed for. */
+typedef struct {
+  int       Q;
+  float    *unit, *raw; /* (Q, E) */
+  gboolean *wanted;     /* (Q) */
+} QueryVectors;
+
+static void
+query_vectors_clear (QueryVectors *v)
+{
+  g_free (v->unit);
+  g_free (v->raw);
+  g_free (v->wanted);
+}
+
+/* values (Q, P): every wanted vector's map by method (unwanted rows of gradient methods are NaN).
+ * FALSE if cancelled. */
+static gboolean
+vector_maps (const WpModel          *model,
+             const WpImageEmbedding *image,
+             const QueryVectors     *v,
+             WpMapMethod             method,
+             const WpMapOptions     *options,
+             GCancellable           *cancellable,
+             float                  *values)
+{
+  const int P = image->n_patches, E = image->dim;
+
+  if (method == WP_MAP_SPARC) {
+    wp_sparc_weights (values, v->raw, image->patches_raw, v->Q, P, E);
+    return TRUE;
+  }
+  if (!(WP_MAP_GRADIENT_METHODS & WP_MAP_BIT (method))) {
+    wp_matmul_forward (values, v->unit, wp_dense_image_get_features (image->dense, method, TRUE),
+                       NULL, v->Q, E, P);
+    return TRUE;
+  }
+  for (int q = 0; q < v->Q; q++) {
+    float *row = values + (gsize) q * P;
+
+    if (g_cancellable_is_cancelled (cancellable))
+      return FALSE;
+    if (!v->wanted[q]) {
+      for (int p = 0; p < P; p++)
+        row[p] = NAN;
+      continue;
+    }
+    wp_dense_image_gradient_map (image->dense, model, method, v->unit + (gsize) q * E,
+                                 options->legrad_layers, row);
+  }
+  return TRUE;
+}
+
+/* Surgery on one forward method: every word's map (and its token rows) minus the words' mean map
+ * at each patch, or with a single word minus the empty query's map. */
+static void
+apply_surgery (WpWordMaps             *maps,
+               const WpModel          *model,
+               const WpImageEmbedding *image,
+               const WpMapOptions     *options,
+               WpMapMethod             method)
+{
+  const int         P = maps->n_patches, W = maps->n_words, E = image->dim;
+  g_autofree float *offset = g_new0 (float, P);
+
+  if (W == 0)
+    return;
+  if (W >= 2) {
+    for (int p = 0; p < P; p++) {
+      double sum = 0.0;
+
+      for (int w = 0; w < W; w++)
+        sum += maps->words[w].values[method][p];
+      offset[p] = (float) (sum / W);
+    }
+  } else {
+    g_autofree float *unit = g_new (float, E), *raw = g_new (float, E);
+    g_autofree char  *empty = NULL;
+
+    if (options->query == WP_QUERY_PROMPT)
+      empty = fill_template (options->template_text ? options->template_text : WP_DEFAULT_TEMPLATE,
+                             "");
+    embed_pooled (model, empty != NULL ? empty : "", unit, raw);
+    wp_matmul_forward (offset, unit, wp_dense_image_get_features (image->dense, method, TRUE),
+                       NULL, 1, E, P);
+  }
+  for (int w = 0; w < W; w++) {
+    for (int p = 0; p < P; p++)
+      maps->words[w].values[method][p] -= offset[p];
+  }
+  for (int t = 0; maps->token_values[method] != NULL && t < maps->n_tokens; t++) {
+    for (int p = 0; p < P; p++)
+      maps->token_values[method][(gsize) t * P + p] -= offset[p];
+  }
+}
+
+/* labels (P): the word with the largest map at each patch (first on ties); -1 where none is above
+ * 0 for sparc. */
+static void
+label_patches (const WpWordMaps *maps,
+               WpMapMethod       method,
+               int              *labels)
+{
+  for (int p = 0; p < maps->n_patches; p++) {
+    int   best = -1;
+    float best_value = method == WP_MAP_SPARC ? 0.0f : -INFINITY;
+
+    for (int w = 0; w < maps->n_words; w++) {
+      const float value = maps->words[w].values[method][p];
+
+      if (value > best_value) {
+        best = w;
+        best_value = value;
+      }
+    }
+    labels[p] = best;
+  }
+}
+
 WpWordMaps *
-wp_word_maps_new (const WpModel          *model,
-                  const WpImageEmbedding *image,
-                  const WpTextEmbedding  *text)
+wp_word_maps_new_full (const WpModel          *model,
+                       const WpImageEmbedding *image,
+                       const WpTextEmbedding  *text,
+                       const WpMapOptions     *options,
+                       GCancellable           *cancellable)
 {
   const int   P = image->n_patches, T = text->n_tokens, E = image->dim;
-  WpWordMaps *maps;
+  const char *template_text = options->template_text ? options->template_text
+                                                     : WP_DEFAULT_TEMPLATE;
+  g_autoptr (GArray) words = g_array_new (FALSE, TRUE, sizeof (WpWordMap));
+  g_autoptr (WpWordMaps) maps = NULL;
+  QueryVectors v = { 0 };
 
-  g_return_val_if_fail (model != NULL && image != NULL && text != NULL, NULL);
+  g_return_val_if_fail (model != NULL && image != NULL && text != NULL && options != NULL, NULL);
   g_return_val_if_fail (text->dim == E && T >= 1 && P >= 1, NULL);
+  g_return_val_if_fail ((options->methods & ~wp_dense_image_get_methods (image->dense)) == 0,
+                        NULL);
 
   maps = g_new0 (WpWordMaps, 1);
   maps->n_patches = P;
-  maps->grid = image->grid;
+  maps->rows = image->rows;
+  maps->cols = image->cols;
   maps->crop = image->crop;
+  maps->methods = options->methods | WP_MAP_BIT (WP_MAP_FILIP);
+  maps->query = options->query;
   maps->n_tokens = T;
   maps->token_filip = g_new (float, (gsize) T *P);
-  maps->token_sparc = g_new (float, (gsize) T *P);
   maps->word_of_token = g_new (int, T);
   maps->filip_labels = g_new (int, P);
-  maps->sparc_labels = g_new (int, P);
 
   /* token_filip (T, P) = tokens (T, E) . patches (P, E)^T, both unit. */
   wp_matmul_forward (maps->token_filip, text->tokens, image->patches, NULL, T, E, P);
-  wp_sparc_weights (maps->token_sparc, text->tokens_raw, image->patches_raw, T, P, E);
-
   for (int p = 0; p < P; p++) {
     int best = 0;
 
@@ -92,30 +278,81 @@ wp_word_maps_new (const WpModel          *model,
     }
     maps->filip_labels[p] = best;
   }
+  group_words (words, maps->word_of_token, model, text);
 
-  group_words (maps, model, text);
-  for (int w = 0; w < maps->n_words; w++) {
-    WpWordMap *word = &maps->words[w];
+  if (options->query == WP_QUERY_TOKEN) {
+    v.Q = T;
+    v.unit = g_memdup2 (text->tokens, (gsize) T * E * sizeof (float));
+    v.raw = g_memdup2 (text->tokens_raw, (gsize) T * E * sizeof (float));
+    v.wanted = g_new (gboolean, T);
+    for (int t = 0; t < T; t++)
+      v.wanted[t] = maps->word_of_token[t] >= 0;
+  } else {
+    g_autoptr (GPtrArray) queries = wp_prompt_queries (model, text->text);
 
-    word->filip = g_new (float, P);
-    word->sparc = g_new (float, P);
-    mean_rows (word->filip, maps->token_filip, word->first_token, word->n_tokens, P);
-    mean_rows (word->sparc, maps->token_sparc, word->first_token, word->n_tokens, P);
-  }
+    for (guint w = 0; w < words->len; w++)
+      g_free (g_array_index (words, WpWordMap, w).text);
+    g_array_set_size (words, 0);
+    v.Q = (int) queries->len;
+    v.unit = g_new (float, (gsize) MAX (v.Q, 1) * E);
+    v.raw = g_new (float, (gsize) MAX (v.Q, 1) * E);
+    v.wanted = g_new (gboolean, MAX (v.Q, 1));
+    for (int q = 0; q < v.Q; q++) {
+      g_autofree char *prompt = fill_template (template_text, queries->pdata[q]);
+      WpWordMap        word = { g_strdup (queries->pdata[q]), -1, 0, { NULL } };
 
-  for (int p = 0; p < P; p++) {
-    int   best = -1;
-    float best_weight = 0.0f;
-
-    for (int w = 0; w < maps->n_words; w++) {
-      if (maps->words[w].sparc[p] > best_weight) {
-        best = w;
-        best_weight = maps->words[w].sparc[p];
-      }
+      embed_pooled (model, prompt, v.unit + (gsize) q * E, v.raw + (gsize) q * E);
+      v.wanted[q] = TRUE;
+      g_array_append_val (words, word);
     }
-    maps->sparc_labels[p] = best;
   }
-  return maps;
+  maps->n_words = (int) words->len;
+  maps->words = (WpWordMap *) (void *) g_array_free (g_steal_pointer (&words), FALSE);
+
+  for (int m = 0; m < WP_N_MAP_METHODS; m++) {
+    g_autofree float *values = NULL;
+
+    if (!(maps->methods & WP_MAP_BIT (m)))
+      continue;
+    values = g_new (float, (gsize) MAX (v.Q, 1) * P);
+    if (v.Q > 0 && !vector_maps (model, image, &v, (WpMapMethod) m, options, cancellable, values)) {
+      query_vectors_clear (&v);
+      return NULL;
+    }
+    for (int w = 0; w < maps->n_words; w++) {
+      WpWordMap *word = &maps->words[w];
+
+      word->values[m] = g_new (float, P);
+      if (options->query == WP_QUERY_TOKEN)
+        mean_rows (word->values[m], values, word->first_token, word->n_tokens, P);
+      else
+        memcpy (word->values[m], values + (gsize) w * P, (gsize) P * sizeof (float));
+    }
+    if (options->query == WP_QUERY_TOKEN)
+      maps->token_values[m] = g_steal_pointer (&values);
+    if (options->surgery && (WP_MAP_SURGERY_METHODS & WP_MAP_BIT (m)))
+      apply_surgery (maps, model, image, options, (WpMapMethod) m);
+    maps->labels[m] = g_new (int, P);
+    if (m == WP_MAP_FILIP && options->query == WP_QUERY_TOKEN) {
+      for (int p = 0; p < P; p++)
+        maps->labels[m][p] = maps->word_of_token[maps->filip_labels[p]];
+    } else {
+      label_patches (maps, (WpMapMethod) m, maps->labels[m]);
+    }
+  }
+  query_vectors_clear (&v);
+  return g_steal_pointer (&maps);
+}
+
+WpWordMaps *
+wp_word_maps_new (const WpModel          *model,
+                  const WpImageEmbedding *image,
+                  const WpTextEmbedding  *text)
+{
+  WpMapOptions options;
+
+  wp_map_options_init (&options);
+  return wp_word_maps_new_full (model, image, text, &options, NULL);
 }
 
 void
@@ -125,15 +362,17 @@ wp_word_maps_free (WpWordMaps *maps)
     return;
   for (int w = 0; w < maps->n_words; w++) {
     g_free (maps->words[w].text);
-    g_free (maps->words[w].filip);
-    g_free (maps->words[w].sparc);
+    for (int m = 0; m < WP_N_MAP_METHODS; m++)
+      g_free (maps->words[w].values[m]);
+  }
+  for (int m = 0; m < WP_N_MAP_METHODS; m++) {
+    g_free (maps->token_values[m]);
+    g_free (maps->labels[m]);
   }
   g_free (maps->words);
   g_free (maps->token_filip);
-  g_free (maps->token_sparc);
   g_free (maps->word_of_token);
   g_free (maps->filip_labels);
-  g_free (maps->sparc_labels);
   g_free (maps);
 }
 
@@ -178,16 +417,17 @@ wp_word_maps_find_word (const WpWordMaps *maps,
 
 void
 wp_patch_rect (const WpImageCrop *crop,
-               int                grid,
+               int                rows,
+               int                cols,
                int                p,
                WpImageCrop       *rect)
 {
-  const int row = p / grid, col = p % grid;
+  const int row = p / cols, col = p % cols;
 
-  rect->x = crop->x + col * crop->width / grid;
-  rect->y = crop->y + row * crop->height / grid;
-  rect->width = crop->x + (col + 1) * crop->width / grid - rect->x;
-  rect->height = crop->y + (row + 1) * crop->height / grid - rect->y;
+  rect->x = crop->x + col * crop->width / cols;
+  rect->y = crop->y + row * crop->height / rows;
+  rect->width = crop->x + (col + 1) * crop->width / cols - rect->x;
+  rect->height = crop->y + (row + 1) * crop->height / rows - rect->y;
 }
 
 int

@@ -1352,8 +1352,8 @@ evaluate_holdout (WpTrainer       *trainer,
   progress->t2i_r1 = result.t2i_r1;
   progress->t2i_r5 = result.t2i_r5;
   progress->eval_boxed_words = result.boxed_words;
-  progress->pointing_filip = result.pointing_filip;
-  progress->pointing_sparc = result.pointing_sparc;
+  progress->pointing_filip = result.scores[WP_MAP_FILIP].pointing;
+  progress->pointing_sparc = result.scores[WP_MAP_SPARC].pointing;
   g_string_printf (line, "{\"step\": %" G_GINT64_FORMAT ", \"eval\": {\"pairs\": %u",
                    trainer->adamw->step, result.pairs);
   append_metric (line, "i2t_r1", result.i2t_r1);
@@ -1364,8 +1364,8 @@ evaluate_holdout (WpTrainer       *trainer,
   append_metric (line, "t2i_r10", result.t2i_r10);
   if (result.boxed_words > 0) {
     g_string_append_printf (line, ", \"boxed_words\": %u", result.boxed_words);
-    append_metric (line, "pointing_filip", result.pointing_filip);
-    append_metric (line, "pointing_sparc", result.pointing_sparc);
+    append_metric (line, "pointing_filip", result.scores[WP_MAP_FILIP].pointing);
+    append_metric (line, "pointing_sparc", result.scores[WP_MAP_SPARC].pointing);
   }
   g_string_append (line, "}}");
   wp_eval_result_clear (&result);

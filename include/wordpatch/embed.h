@@ -1,6 +1,6 @@
 /* embed.h: one image or one caption through its tower, with the dense outputs FILIP and SPARC use.
  *
- * Shapes: P patches (row-major grid x grid), T valid tokens (start, caption, end), E projection
+ * Shapes: P patches (row-major rows x cols), T valid tokens (start, caption, end), E projection
  * dim. "Unit" arrays are L2-normalised (x / max(||x||, 1e-6)); "raw" arrays are the projections
  * before normalisation (SPARC's similarities use them).
  *
@@ -9,22 +9,25 @@
 
 #include <glib.h>
 
+#include "wordpatch/dense.h"
 #include "wordpatch/image.h"
 #include "wordpatch/model.h"
 
 G_BEGIN_DECLS
 
 typedef struct {
-  int         n_patches;
-  int         grid;
-  int         dim;
-  float      *global;      /* (E) unit: CLIP's pooled image embedding */
-  float      *patches;     /* (P, E) unit */
-  float      *patches_raw; /* (P, E) */
-  WpImageCrop crop;        /* the original image's region the patches cover */
+  int           n_patches; /* P = rows * cols */
+  int           rows, cols;
+  int           dim;
+  const float  *global;      /* (E) unit: CLIP's pooled image embedding */
+  const float  *patches;     /* (P, E) unit, the standard last block's (filip) */
+  const float  *patches_raw; /* (P, E) */
+  WpImageCrop   crop;        /* the original image's region the patches cover */
+  WpDenseImage *dense;       /* owns the arrays above and the other methods' features */
 } WpImageEmbedding;
 
 typedef struct {
+  char  *text; /* the caption as given */
   int    n_tokens;
   int    dim;
   int   *ids;           /* (T) */
@@ -34,8 +37,16 @@ typedef struct {
   float *tokens_raw;    /* (T, E) */
 } WpTextEmbedding;
 
+/* CLIP's view (centre crop at the model's size), for the filip and sparc maps. */
 WpImageEmbedding *wp_embed_image (const WpModel *model,
                                   const WpImage *image) G_GNUC_WARN_UNUSED_RESULT;
+/* The image seen as view says (image.h), ready for the maps of methods (a WpMapMethod bit mask,
+ * dense.h); NULL with an error when the view is out of range. */
+WpImageEmbedding *wp_embed_image_view (const WpModel       *model,
+                                       const WpImage       *image,
+                                       const WpViewOptions *view,
+                                       guint                methods,
+                                       GError             **error) G_GNUC_WARN_UNUSED_RESULT;
 void              wp_image_embedding_free (WpImageEmbedding *embedding);
 
 /* The caption is truncated to the model's context length. */

@@ -49,6 +49,7 @@
 
 #include "wordpatch/dataset.h"
 #include "wordpatch/image.h"
+#include "wordpatch/maps.h"
 #include "wordpatch/model.h"
 
 G_BEGIN_DECLS
@@ -67,30 +68,35 @@ typedef enum {
 } WpWordClass;
 
 typedef struct {
-  WpRetrieval retrieval;
+  WpRetrieval   retrieval;
+  WpMapOptions  maps; /* the methods scored, their queries and options */
+  WpViewOptions view; /* how localisation sees the images */
 } WpEvalOptions;
 
-/* Localisation of a set of boxed words; the doubles are NAN when count is 0. */
+/* One method's localisation of a set of boxed words; NAN when there are none. */
 typedef struct {
-  char  *word; /* the word (lowercase), or the class name */
-  guint  count;
-  double pointing_filip, pointing_sparc; /* hit fraction of the pointing game */
-  double iou_filip, iou_sparc;           /* mean IoU */
-  double iou_hit_filip, iou_hit_sparc;   /* fraction with IoU >= 0.5 */
+  double pointing; /* hit fraction of the pointing game */
+  double iou;      /* mean IoU */
+  double iou_hit;  /* fraction with IoU >= 0.5 */
+} WpEvalScore;
+
+typedef struct {
+  char       *word; /* the word (lowercase), or the class name */
+  guint       count;
+  WpEvalScore scores[WP_N_MAP_METHODS]; /* NAN for the methods not evaluated */
 } WpEvalWord;
 
 typedef struct {
-  guint      pairs;
-  guint      images; /* distinct images: the image-to-text queries */
-  guint      texts;  /* distinct captions: the text-to-image queries */
-  double     i2t_r1, i2t_r5, i2t_r10;
-  double     t2i_r1, t2i_r5, t2i_r10;
-  guint      boxed_words;
-  guint      unmatched_boxes;
-  double     pointing_filip, pointing_sparc; /* NAN when boxed_words == 0, like the four below */
-  double     iou_filip, iou_sparc;
-  double     iou_hit_filip, iou_hit_sparc;
-  WpEvalWord classes[WP_WORD_CLASS_N]; /* word: "colour", "shape", "size", "other" */
+  guint       pairs;
+  guint       images; /* distinct images: the image-to-text queries */
+  guint       texts;  /* distinct captions: the text-to-image queries */
+  double      i2t_r1, i2t_r5, i2t_r10;
+  double      t2i_r1, t2i_r5, t2i_r10;
+  guint       boxed_words;
+  guint       unmatched_boxes;
+  guint       methods;                  /* those scored: the options' and filip */
+  WpEvalScore scores[WP_N_MAP_METHODS]; /* over every boxed word */
+  WpEvalWord  classes[WP_WORD_CLASS_N]; /* word: "colour", "shape", "size", "other" */
   /* rivals[c][r], c WP_WORD_CLASS_COLOUR or WP_WORD_CLASS_SHAPE, r 1 for the words whose object
    * has a rival and 0 for the others; word: "colour, rival", "colour, no rival", ... All counts
    * are 0 when no pair lists its objects. */
@@ -105,7 +111,7 @@ typedef struct {
   double background_label_special;
 } WpEvalResult;
 
-/* retrieval = WP_RETRIEVAL_GLOBAL. */
+/* retrieval = WP_RETRIEVAL_GLOBAL; maps as wp_map_options_init(); CLIP's own view. */
 void wp_eval_options_init (WpEvalOptions *options);
 
 /* Evaluates pairs indices[0..n-1] of dataset (all pairs when indices is NULL; n is then
@@ -155,9 +161,10 @@ double wp_recall_at_k (const float  *sim,
                        int           k);
 
 /* Whether the centre of map's peak patch lies inside one of the boxes (edges included). map
- * (grid x grid) in patch order; crop and boxes in original-image pixels. */
+ * (rows x cols) in patch order; crop and boxes in original-image pixels. */
 gboolean wp_pointing_hit (const float       *map,
-                          int                grid,
+                          int                rows,
+                          int                cols,
                           const WpImageCrop *crop,
                           const WpBox       *boxes,
                           guint              n_boxes);
@@ -172,7 +179,8 @@ int wp_region_sparc (guint8      *selected,
 /* The IoU of the union of the selected patches' rectangles and the union of the boxes, both
  * clipped to the width x height image; 0 when both are empty. */
 double wp_region_iou (const guint8      *selected,
-                      int                grid,
+                      int                rows,
+                      int                cols,
                       const WpImageCrop *crop,
                       int                width,
                       int                height,

@@ -71,6 +71,37 @@ void wp_image_preprocess (const WpImage      *image,
                           float              *pixels,
                           WpImageCrop        *crop);
 
+/* How an image is seen for word maps. */
+typedef enum {
+  WP_CROP_CENTER, /* shorter side resized to the resolution, then the centre square (CLIP's) */
+  WP_CROP_NONE,   /* the whole image, its aspect kept: rows x cols patches */
+} WpCropMode;
+
+/* The largest resolution a view may ask for, in pixels of the shorter side. */
+#define WP_IMAGE_MAX_VIEW 4096
+
+typedef struct {
+  WpCropMode crop;
+  int        resolution; /* pixels of the shorter side; 0: the model's image size */
+} WpViewOptions;
+
+/* The image as the model sees it under view: *rows x *cols patches of the model's patch size;
+ * returns pixels (3, rows * p, cols * p) normalised as wp_image_preprocess() does (free with
+ * g_free()), and crop the region of the original they cover. The resolution is rounded to the
+ * nearest multiple of the patch size. WP_CROP_CENTER: that square, centred, from the image resized
+ * so its shorter side has that size (at the model's image size exactly wp_image_preprocess()).
+ * WP_CROP_NONE: the whole image resized so its shorter side has that size and each side is the
+ * multiple of the patch size nearest to the aspect-preserving length (not resampled when it
+ * already has those sides). NULL with an error for a resolution out of range or a view of more
+ * than WP_MAX_PATCHES patches. */
+float *wp_image_preprocess_view (const WpImage       *image,
+                                 const WpClipConfig  *config,
+                                 const WpViewOptions *view,
+                                 int                 *rows,
+                                 int                 *cols,
+                                 WpImageCrop         *crop,
+                                 GError             **error) G_GNUC_WARN_UNUSED_RESULT;
+
 /* Writes an 8-bit RGB PNG under a temporary name in path's folder, then renames it into place.
  * text (may be NULL) maps tEXt keywords to values, printable ASCII, written in keyword order. */
 gboolean wp_image_save_png (const WpImage *image,

@@ -47,8 +47,8 @@ void wp_matmul_forward (float       *out,
                         int          OC);
 
 /* dinp (N, C) += dout (N, OC) . weight (OC, C); dweight (OC, C) += dout^T . inp (N, C);
- * dbias (OC) += the column sums of dout. dbias may be NULL (a layer without bias), and dinp
- * NULL when the input needs no gradient (pixels). */
+ * dbias (OC) += the column sums of dout. dbias may be NULL (a layer without bias), dinp NULL
+ * when the input needs no gradient (pixels), dweight NULL when the weights need none (maps). */
 void wp_matmul_backward (float       *dinp,
                          float       *dweight,
                          float       *dbias,
@@ -71,7 +71,8 @@ void wp_layernorm_forward (float       *out,
                            float        eps);
 
 /* dinp, dweight, dbias += the gradients of wp_layernorm_forward. dinp, dout, inp (N, C);
- * weight, dweight, dbias (C); mean, rstd (N) as the forward left them. */
+ * weight, dweight, dbias (C); mean, rstd (N) as the forward left them. dweight and dbias may both
+ * be NULL when only dinp is wanted. */
 void wp_layernorm_backward (float       *dinp,
                             float       *dweight,
                             float       *dbias,

@@ -1,65 +1,111 @@
-/* maps.h: per-word alignment maps of one image and one caption, as the app shows them and the
- * evaluation scores them (ALGORITHMS.md, "What the app shows").
+/* maps.h: per-word maps of one image and one caption, by any map method, as the app shows them
+ * and the evaluation scores them (docs/algorithms.md, "What the app shows" and "Maps for any
+ * CLIP model").
  *
- * Shapes: P patches on a grid x grid raster (row-major: patch p is at row p / grid, column
- * p % grid), T valid tokens (start, caption, end), W caption words, E projection dim.
+ * Shapes: P patches on a rows x cols raster (row-major: patch p is at row p / cols, column
+ * p % cols), T valid tokens of the caption (start, caption, end), W queries, E projection dim.
  *
- * - Token maps. FILIP: the cosines <v^_p, t^_l> over the patches (unit embeddings). SPARC: the
- *   alignment weights a_l of wp_sparc_weights() on the raw (un-normalised) embeddings, computed
- *   once for all T valid tokens as SPARC's loss does; each row sums to 1 and its patches below
- *   the threshold are exactly 0.
- * - Words. Tokens with the same word_of_token index (wp_tokenizer_encode()) form one word; the
- *   start and end tokens belong to none. A word's text is its tokens' texts concatenated
- *   (wp_tokenizer_dup_token_text(), so it is lowercase as the tokenizer cleans it; a character
- *   split across two tokens shows as U+FFFD). A word's map is the mean of its tokens' rows
- *   (ours): its SPARC map still sums to 1 and is zero where all its tokens are.
- * - Labels. FILIP label map: for each patch the valid token (0..T-1, start and end included)
- *   with the largest cosine, the first on ties. SPARC label map: for each patch the word with
- *   the largest SPARC weight, the first on ties, -1 where every word's weight is 0.
- * - Geometry. Patches map back to the original image through the crop of CLIP's preprocessing
+ * - Queries. Token queries: the caption's words; tokens with the same word_of_token index
+ *   (wp_tokenizer_encode()) form one word, the start and end tokens belong to none, a word's
+ *   text is its tokens' texts concatenated (lowercase as the tokenizer cleans it; a character
+ *   split across two tokens shows as U+FFFD), and each token is a query vector: its unit
+ *   embedding (its raw one for sparc). Prompt queries: the caption's comma-separated phrases, or
+ *   its words, each put into the template and encoded alone; the vector is the pooled (end)
+ *   embedding.
+ * - Maps. filip and the other forward methods: <F^_p, e^> over their dense features (dense.h);
+ *   sparc: the alignment weights of wp_sparc_weights() on the raw embeddings, computed for all
+ *   vectors at once as SPARC's loss does (each row sums to 1, exactly 0 below the threshold);
+ *   gradient methods: wp_dense_image_gradient_map(). A word of several tokens gets the mean of
+ *   its tokens' maps (ours). Surgery, on forward methods: with two or more queries each map
+ *   minus the queries' mean map at that patch; with one, minus the map of the empty query (the
+ *   template filled with "", or the empty caption's pooled embedding for token queries).
+ * - Labels: for each patch the query whose map is largest (see labels below); FILIP's token
+ *   label map: the valid token (start and end included) with the largest cosine, first on ties.
+ * - Geometry. Patches map back to the original image through the region the model saw
  *   (WpImageCrop, in original pixels): patch p covers
- *   [crop.x + col * crop.width / grid, crop.x + (col + 1) * crop.width / grid) horizontally and
+ *   [crop.x + col * crop.width / cols, crop.x + (col + 1) * crop.width / cols) horizontally and
  *   likewise vertically. Regions the crop cut away have no values.
  *
- * Thread contract: wp_word_maps_new() reads the model and the embeddings only; the maps belong to
+ * Thread contract: the constructors read the model and the embeddings only; the maps belong to
  * the caller and are not modified afterwards. */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
+#include "wordpatch/dense.h"
 #include "wordpatch/embed.h"
 #include "wordpatch/image.h"
 #include "wordpatch/model.h"
 
 G_BEGIN_DECLS
 
+typedef enum {
+  WP_QUERY_TOKEN,  /* a word's own token embeddings in the caption */
+  WP_QUERY_PROMPT, /* each word or phrase encoded alone through a template, pooled */
+} WpQueryKind;
+
+#define WP_DEFAULT_TEMPLATE "a photo of a {}."
+
 typedef struct {
-  char  *text;        /* the word as the tokenizer cleaned it, e.g. "circles" */
-  int    first_token; /* index of its first token among the T valid tokens (0 is the start) */
-  int    n_tokens;    /* its tokens are first_token .. first_token + n_tokens - 1 */
-  float *filip;       /* (P) mean of its tokens' FILIP maps */
-  float *sparc;       /* (P) mean of its tokens' SPARC weights; sums to 1 */
+  guint       methods; /* bit mask of WpMapMethod (dense.h); filip is always computed */
+  WpQueryKind query;
+  const char *template_text; /* prompt queries: "{}" stands for the word; NULL: the default */
+  gboolean    surgery;       /* forward methods: subtract the queries' mean map */
+  int         legrad_layers; /* legrad's last K blocks; 0: all */
+} WpMapOptions;
+
+/* filip and sparc, token queries, no surgery, every legrad layer. */
+void wp_map_options_init (WpMapOptions *options);
+
+typedef struct {
+  char *text;                      /* token queries: the word as the tokenizer cleaned it, e.g. "circles";
+                                    * prompt queries: the word or phrase as it reads */
+  int    first_token;              /* token queries: its first token among the T valid tokens; prompt: -1 */
+  int    n_tokens;                 /* token queries: its tokens are first_token .. + n_tokens - 1; prompt: 0 */
+  float *values[WP_N_MAP_METHODS]; /* (P) each computed method's map, NULL for the others */
 } WpWordMap;
 
 typedef struct {
-  int         n_patches; /* P */
-  int         grid;
+  int         n_patches; /* P = rows * cols */
+  int         rows, cols;
   WpImageCrop crop;
-  int         n_tokens;      /* T */
-  float      *token_filip;   /* (T, P) cosines <v^_p, t^_l> */
-  float      *token_sparc;   /* (T, P) SPARC weights a_lp, rows sum to 1 */
-  int        *word_of_token; /* (T) index into words, -1 for the start and end tokens */
-  int        *filip_labels;  /* (P) token with the largest cosine */
-  int        *sparc_labels;  /* (P) word with the largest SPARC weight, -1 if none > 0 */
-  int         n_words;       /* W */
-  WpWordMap  *words;         /* (W) in caption order */
+  guint       methods; /* those computed */
+  WpQueryKind query;
+  int         n_tokens;    /* T, the caption's valid tokens */
+  float      *token_filip; /* (T, P) their cosines <v^_p, t^_l>, for either query kind */
+  /* (T, P) per computed method, token queries only (NULL for prompt queries): each token's map,
+   * the rows a word's map is the mean of, surgery applied (NaN for the start and end tokens of
+   * gradient methods, which no word holds). */
+  float *token_values[WP_N_MAP_METHODS];
+  int   *word_of_token; /* (T) index into words, -1 for the start and end tokens */
+  int   *filip_labels;  /* (P) the caption token with the largest cosine */
+  /* (P) per computed method: the word whose map is largest at each patch, the first on ties; -1
+   * where no sparc weight is above 0, and for filip with token queries where the best token is
+   * the start or end token (filip_labels' word). */
+  int       *labels[WP_N_MAP_METHODS];
+  int        n_words; /* W, the queries */
+  WpWordMap *words;   /* (W) in caption order */
 } WpWordMaps;
 
-/* The maps of one image and one caption, embedded by the same model. */
+/* The filip and sparc maps of one image and one caption, embedded by the same model, with token
+ * queries. */
 WpWordMaps *wp_word_maps_new (const WpModel          *model,
                               const WpImageEmbedding *image,
                               const WpTextEmbedding  *text) G_GNUC_WARN_UNUSED_RESULT;
+/* Every map options asks for (its methods must have been asked of image, see
+ * wp_embed_image_view()). Gradient methods cost a backward pass per token or prompt; between them
+ * cancellable is checked, and a cancelled computation returns NULL. */
+WpWordMaps *wp_word_maps_new_full (const WpModel          *model,
+                                   const WpImageEmbedding *image,
+                                   const WpTextEmbedding  *text,
+                                   const WpMapOptions     *options,
+                                   GCancellable           *cancellable) G_GNUC_WARN_UNUSED_RESULT;
 void        wp_word_maps_free (WpWordMaps *maps);
+
+/* The queries of a caption for prompt queries: its comma-separated phrases when it has a comma,
+ * otherwise its words as the tokenizer splits them. */
+GPtrArray *wp_prompt_queries (const WpModel *model,
+                              const char    *caption) G_GNUC_WARN_UNUSED_RESULT;
 
 /* FILIP's two similarities of this image and caption (ALGORITHMS.md): image-to-text, the mean
  * over patches of the best valid token's cosine, and text-to-image, the mean over valid tokens of
@@ -81,9 +127,10 @@ int wp_word_maps_find_word (const WpWordMaps *maps,
                             const char       *word,
                             int               occurrence);
 
-/* The region of patch p of a grid x grid map in original-image pixels. */
+/* The region of patch p of a rows x cols map in original-image pixels. */
 void wp_patch_rect (const WpImageCrop *crop,
-                    int                grid,
+                    int                rows,
+                    int                cols,
                     int                p,
                     WpImageCrop       *rect);
 /* The peak of a map of P values: the first index of the maximum (NaN values never win). */

@@ -5,6 +5,7 @@
 #include "wordpatch/augment.h"
 #include "wordpatch/config.h"
 #include "wordpatch/dataset.h"
+#include "wordpatch/dense.h"
 #include "wordpatch/embed.h"
 #include "wordpatch/encoder.h"
 #include "wordpatch/error.h"

@@ -20,8 +20,8 @@ build_output (const WpModel          *model,
   wp_cli_add_tokens (builder, model, text);
   json_builder_set_member_name (builder, "grid");
   json_builder_begin_array (builder);
-  json_builder_add_int_value (builder, image->grid);
-  json_builder_add_int_value (builder, image->grid);
+  json_builder_add_int_value (builder, image->rows);
+  json_builder_add_int_value (builder, image->cols);
   json_builder_end_array (builder);
   json_builder_set_member_name (builder, "crop");
   json_builder_begin_array (builder);

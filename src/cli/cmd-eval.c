@@ -1,7 +1,9 @@
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
+#include "map-options.h"
 
 /* ---- JSON ---- */
 
@@ -11,17 +13,56 @@ add_word_members (JsonBuilder      *builder,
 {
   json_builder_set_member_name (builder, "count");
   json_builder_add_int_value (builder, word->count);
-  wp_cli_add_number (builder, "pointing_filip", word->pointing_filip);
-  wp_cli_add_number (builder, "pointing_sparc", word->pointing_sparc);
-  wp_cli_add_number (builder, "iou_filip", word->iou_filip);
-  wp_cli_add_number (builder, "iou_sparc", word->iou_sparc);
-  wp_cli_add_number (builder, "iou_hit_filip", word->iou_hit_filip);
-  wp_cli_add_number (builder, "iou_hit_sparc", word->iou_hit_sparc);
+  wp_cli_add_number (builder, "pointing_filip", word->scores[WP_MAP_FILIP].pointing);
+  wp_cli_add_number (builder, "pointing_sparc", word->scores[WP_MAP_SPARC].pointing);
+  wp_cli_add_number (builder, "iou_filip", word->scores[WP_MAP_FILIP].iou);
+  wp_cli_add_number (builder, "iou_sparc", word->scores[WP_MAP_SPARC].iou);
+  wp_cli_add_number (builder, "iou_hit_filip", word->scores[WP_MAP_FILIP].iou_hit);
+  wp_cli_add_number (builder, "iou_hit_sparc", word->scores[WP_MAP_SPARC].iou_hit);
+}
+
+static void
+add_score_members (JsonBuilder       *builder,
+                   const WpEvalScore *score)
+{
+  wp_cli_add_number (builder, "pointing", score->pointing);
+  wp_cli_add_number (builder, "iou", score->iou);
+  wp_cli_add_number (builder, "iou_hit", score->iou_hit);
+}
+
+/* "methods": {"legrad": {"pointing", "iou", "iou_hit", "classes": {"colour": {"count", ...}}}} */
+static void
+add_methods (JsonBuilder        *builder,
+             const WpEvalResult *result)
+{
+  json_builder_set_member_name (builder, "methods");
+  json_builder_begin_object (builder);
+  for (int m = 0; m < WP_N_MAP_METHODS; m++) {
+    if (!(result->methods & WP_MAP_BIT (m)))
+      continue;
+    json_builder_set_member_name (builder, wp_map_method_to_string ((WpMapMethod) m));
+    json_builder_begin_object (builder);
+    add_score_members (builder, &result->scores[m]);
+    json_builder_set_member_name (builder, "classes");
+    json_builder_begin_object (builder);
+    for (int c = 0; c < WP_WORD_CLASS_N; c++) {
+      json_builder_set_member_name (builder, result->classes[c].word);
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "count");
+      json_builder_add_int_value (builder, result->classes[c].count);
+      add_score_members (builder, &result->classes[c].scores[m]);
+      json_builder_end_object (builder);
+    }
+    json_builder_end_object (builder);
+    json_builder_end_object (builder);
+  }
+  json_builder_end_object (builder);
 }
 
 static void
 print_json (const WpEvalResult *result,
-            WpRetrieval         retrieval)
+            WpRetrieval         retrieval,
+            const WpCliMapArgs *maps)
 {
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   g_autoptr (JsonNode) root = NULL;
@@ -45,12 +86,16 @@ print_json (const WpEvalResult *result,
   json_builder_add_int_value (builder, result->boxed_words);
   json_builder_set_member_name (builder, "unmatched_boxes");
   json_builder_add_int_value (builder, result->unmatched_boxes);
-  wp_cli_add_number (builder, "pointing_filip", result->pointing_filip);
-  wp_cli_add_number (builder, "pointing_sparc", result->pointing_sparc);
-  wp_cli_add_number (builder, "iou_filip", result->iou_filip);
-  wp_cli_add_number (builder, "iou_sparc", result->iou_sparc);
-  wp_cli_add_number (builder, "iou_hit_filip", result->iou_hit_filip);
-  wp_cli_add_number (builder, "iou_hit_sparc", result->iou_hit_sparc);
+  wp_cli_add_number (builder, "pointing_filip", result->scores[WP_MAP_FILIP].pointing);
+  wp_cli_add_number (builder, "pointing_sparc", result->scores[WP_MAP_SPARC].pointing);
+  wp_cli_add_number (builder, "iou_filip", result->scores[WP_MAP_FILIP].iou);
+  wp_cli_add_number (builder, "iou_sparc", result->scores[WP_MAP_SPARC].iou);
+  wp_cli_add_number (builder, "iou_hit_filip", result->scores[WP_MAP_FILIP].iou_hit);
+  wp_cli_add_number (builder, "iou_hit_sparc", result->scores[WP_MAP_SPARC].iou_hit);
+  json_builder_set_member_name (builder, "query");
+  json_builder_add_string_value (builder,
+                                 maps->maps.query == WP_QUERY_PROMPT ? "prompt" : "token");
+  add_methods (builder, result);
 
   json_builder_set_member_name (builder, "classes");
   json_builder_begin_object (builder);
@@ -118,30 +163,66 @@ static void
 print_word_row (const char       *name,
                 const WpEvalWord *word)
 {
+  const WpEvalScore *filip = &word->scores[WP_MAP_FILIP], *sparc = &word->scores[WP_MAP_SPARC];
+
   printf ("  %-16s %5u ", name, word->count);
-  print_value (word->pointing_filip);
-  print_value (word->pointing_sparc);
+  print_value (filip->pointing);
+  print_value (sparc->pointing);
   printf (" ");
-  print_value (word->iou_filip);
-  print_value (word->iou_sparc);
+  print_value (filip->iou);
+  print_value (sparc->iou);
   printf (" ");
-  print_value (word->iou_hit_filip);
-  print_value (word->iou_hit_sparc);
+  print_value (filip->iou_hit);
+  print_value (sparc->iou_hit);
   printf ("\n");
+}
+
+/* One row a method: pointing, IoU and IoU >= 0.5 over all boxed words, then pointing per word
+ * class. */
+static void
+print_methods (const WpEvalResult *result,
+               const WpCliMapArgs *maps)
+{
+  printf ("\nmaps by method (%s queries%s%s%s, %s view%s):\n",
+          maps->maps.query == WP_QUERY_PROMPT ? "prompt" : "token",
+          maps->maps.query == WP_QUERY_PROMPT ? " through \"" : "",
+          maps->maps.query == WP_QUERY_PROMPT
+            ? (maps->maps.template_text != NULL ? maps->maps.template_text : WP_DEFAULT_TEMPLATE)
+            : "",
+          maps->maps.query == WP_QUERY_PROMPT ? "\"" : "",
+          maps->view.crop == WP_CROP_NONE ? "whole-image" : "centre-crop",
+          maps->maps.surgery ? ", surgery" : "");
+  printf ("  %-10s %8s %8s %8s   pointing:", "method", "pointing", "IoU", "IoU>=0.5");
+  for (int c = 0; c < WP_WORD_CLASS_N; c++)
+    printf ("  %6.6s", result->classes[c].word);
+  printf ("\n");
+  for (int i = 0; i < maps->n_order; i++) {
+    const WpMapMethod  m = maps->order[i];
+    const WpEvalScore *score = &result->scores[m];
+
+    printf ("  %-10s  ", wp_map_method_to_string (m));
+    print_value (score->pointing);
+    printf (" ");
+    print_value (score->iou);
+    printf (" ");
+    print_value (score->iou_hit);
+    printf ("%10s", "");
+    for (int c = 0; c < WP_WORD_CLASS_N; c++) {
+      printf (" ");
+      print_value (result->classes[c].scores[m].pointing);
+    }
+    printf ("\n");
+  }
 }
 
 static void
 print_text (const WpEvalResult *result,
-            WpRetrieval         retrieval)
+            WpRetrieval         retrieval,
+            const WpCliMapArgs *maps)
 {
-  const WpEvalWord overall = { NULL,
-                               result->boxed_words,
-                               result->pointing_filip,
-                               result->pointing_sparc,
-                               result->iou_filip,
-                               result->iou_sparc,
-                               result->iou_hit_filip,
-                               result->iou_hit_sparc };
+  WpEvalWord overall = { NULL, result->boxed_words, { { 0 } } };
+
+  memcpy (overall.scores, result->scores, sizeof overall.scores);
 
   printf ("pairs: %u (%u distinct images, %u distinct captions)\n\n", result->pairs, result->images,
           result->texts);
@@ -196,6 +277,8 @@ print_text (const WpEvalResult *result,
 
     print_word_row (word->word, word);
   }
+  if (maps->method != NULL)
+    print_methods (result, maps);
 }
 
 int
@@ -227,11 +310,15 @@ wp_cli_eval (int    argc,
   g_autoptr (WpDataset) dataset = NULL;
   g_autofree guint *indices = NULL;
   g_auto (WpEvalResult) result = { 0 };
-  WpEvalOptions options;
-  guint         n;
+  g_auto (WpCliMapArgs) map_args;
+  g_autofree GOptionEntry *all_entries = NULL;
+  WpEvalOptions            options;
+  guint                    n;
 
+  wp_cli_map_args_init (&map_args);
+  all_entries = wp_cli_map_args_entries (&map_args, entries);
   if (!wp_cli_parse (&argc, &argv, "eval",
-                     "retrieval and word localisation of a model on a dataset", entries))
+                     "retrieval and word localisation of a model on a dataset", all_entries))
     return 2;
   wp_eval_options_init (&options);
   if (similarity != NULL && !wp_retrieval_from_string (similarity, &options.retrieval)) {
@@ -250,6 +337,12 @@ wp_cli_eval (int    argc,
   model = wp_cli_load_model (model_path, &error);
   if (model == NULL)
     return wp_cli_fail (error);
+  if (!wp_cli_map_args_finish (&map_args, model, &error)) {
+    fprintf (stderr, "wordpatch-cli eval: %s\n", error->message);
+    return 2;
+  }
+  options.maps = map_args.maps;
+  options.view = map_args.view;
   dataset = wp_cli_open_dataset (data_dir, &error);
   if (dataset == NULL)
     return wp_cli_fail (error);
@@ -263,8 +356,8 @@ wp_cli_eval (int    argc,
   if (!wp_evaluate (model, dataset, indices, n, &options, NULL, &result, &error))
     return wp_cli_fail (error);
   if (json)
-    print_json (&result, options.retrieval);
+    print_json (&result, options.retrieval, &map_args);
   else
-    print_text (&result, options.retrieval);
+    print_text (&result, options.retrieval, &map_args);
   return 0;
 }

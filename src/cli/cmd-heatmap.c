@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "figure.h"
+#include "map-options.h"
 
 /* --scale auto | fixed:LO,HI */
 static gboolean
@@ -80,9 +81,10 @@ add_difference (JsonBuilder *builder,
   wp_cli_add_float_array (builder, difference, P);
 }
 
-/* One model's maps as members of the object being built. With compared (the other model's maps,
- * against compared->maps), each word the figure compares also gets its "difference", these maps
- * minus compared->maps, when the two have the same patch grid. */
+/* One model's maps as members of the object being built: the grid, the tokens, and per query
+ * its text and one array per computed method. With compared (the other model's maps, against
+ * compared->maps), each word the figure compares also gets its "difference", these maps minus
+ * compared->maps (filip and sparc), when the two have the same patch grid. */
 static void
 add_maps_members (JsonBuilder           *builder,
                   const WpModel         *model,
@@ -92,8 +94,14 @@ add_maps_members (JsonBuilder           *builder,
 {
   const int P = maps->n_patches;
 
-  json_builder_set_member_name (builder, "grid");
-  json_builder_add_int_value (builder, maps->grid);
+  json_builder_set_member_name (builder, "rows");
+  json_builder_add_int_value (builder, maps->rows);
+  json_builder_set_member_name (builder, "cols");
+  json_builder_add_int_value (builder, maps->cols);
+  if (maps->rows == maps->cols) {
+    json_builder_set_member_name (builder, "grid");
+    json_builder_add_int_value (builder, maps->rows);
+  }
   json_builder_set_member_name (builder, "crop");
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "x");
@@ -107,34 +115,54 @@ add_maps_members (JsonBuilder           *builder,
   json_builder_end_object (builder);
   wp_cli_add_tokens (builder, model, text);
   wp_cli_add_matrix (builder, "token_filip", maps->token_filip, maps->n_tokens, P);
-  wp_cli_add_matrix (builder, "token_sparc", maps->token_sparc, maps->n_tokens, P);
+  if (maps->token_values[WP_MAP_SPARC] != NULL)
+    wp_cli_add_matrix (builder, "token_sparc", maps->token_values[WP_MAP_SPARC], maps->n_tokens,
+                       P);
   json_builder_set_member_name (builder, "words");
   json_builder_begin_array (builder);
   for (int w = 0; w < maps->n_words; w++) {
+    const WpWordMap *word = &maps->words[w];
+
     json_builder_begin_object (builder);
     json_builder_set_member_name (builder, "text");
-    json_builder_add_string_value (builder, maps->words[w].text);
-    json_builder_set_member_name (builder, "first_token");
-    json_builder_add_int_value (builder, maps->words[w].first_token);
-    json_builder_set_member_name (builder, "n_tokens");
-    json_builder_add_int_value (builder, maps->words[w].n_tokens);
-    json_builder_set_member_name (builder, "filip");
-    wp_cli_add_float_array (builder, maps->words[w].filip, P);
-    json_builder_set_member_name (builder, "sparc");
-    wp_cli_add_float_array (builder, maps->words[w].sparc, P);
+    json_builder_add_string_value (builder, word->text);
+    if (maps->query == WP_QUERY_TOKEN) {
+      json_builder_set_member_name (builder, "first_token");
+      json_builder_add_int_value (builder, word->first_token);
+      json_builder_set_member_name (builder, "n_tokens");
+      json_builder_add_int_value (builder, word->n_tokens);
+    }
+    for (int m = 0; m < WP_N_MAP_METHODS; m++) {
+      if (word->values[m] == NULL)
+        continue;
+      json_builder_set_member_name (builder, wp_map_method_to_string ((WpMapMethod) m));
+      wp_cli_add_float_array (builder, word->values[m], P);
+    }
     if (compared != NULL && wp_figure_compares_word (compared, w) &&
-        compared->maps->grid == maps->grid) {
+        compared->maps->rows == maps->rows && compared->maps->cols == maps->cols) {
       const WpWordMap *base = &compared->maps->words[w];
 
       json_builder_set_member_name (builder, "difference");
       json_builder_begin_object (builder);
-      add_difference (builder, "filip", maps->words[w].filip, base->filip, P);
-      add_difference (builder, "sparc", maps->words[w].sparc, base->sparc, P);
+      add_difference (builder, "filip", word->values[WP_MAP_FILIP], base->values[WP_MAP_FILIP], P);
+      add_difference (builder, "sparc", word->values[WP_MAP_SPARC], base->values[WP_MAP_SPARC], P);
       json_builder_end_object (builder);
     }
     json_builder_end_object (builder);
   }
   json_builder_end_array (builder);
+  json_builder_set_member_name (builder, "labels");
+  json_builder_begin_object (builder);
+  for (int m = 0; m < WP_N_MAP_METHODS; m++) {
+    if (maps->labels[m] == NULL)
+      continue;
+    json_builder_set_member_name (builder, wp_map_method_to_string ((WpMapMethod) m));
+    json_builder_begin_array (builder);
+    for (int p = 0; p < P; p++)
+      json_builder_add_int_value (builder, maps->labels[m][p]);
+    json_builder_end_array (builder);
+  }
+  json_builder_end_object (builder);
 }
 
 /* The maps of the figure (and of its comparison, other_path being the second model as given). */
@@ -146,18 +174,33 @@ add_maps_json (const WpFigure        *figure,
                const char            *other_path,
                const WpTextEmbedding *other_text,
                const char            *image_path,
+               const WpCliMapArgs    *args,
                const char            *path,
                GError               **error)
 {
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   g_autoptr (JsonGenerator) generator = json_generator_new ();
   g_autoptr (JsonNode) root = NULL;
+  g_autofree char *methods = wp_cli_map_args_to_string (args);
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "image");
   json_builder_add_string_value (builder, image_path);
   json_builder_set_member_name (builder, "caption");
   json_builder_add_string_value (builder, figure->caption);
+  json_builder_set_member_name (builder, "method");
+  json_builder_add_string_value (builder, methods);
+  json_builder_set_member_name (builder, "query");
+  json_builder_add_string_value (builder,
+                                 args->maps.query == WP_QUERY_PROMPT ? "prompt" : "token");
+  if (args->maps.query == WP_QUERY_PROMPT) {
+    json_builder_set_member_name (builder, "template");
+    json_builder_add_string_value (builder, args->maps.template_text != NULL
+                                              ? args->maps.template_text
+                                              : WP_DEFAULT_TEMPLATE);
+  }
+  json_builder_set_member_name (builder, "surgery");
+  json_builder_add_boolean_value (builder, args->maps.surgery);
   add_maps_members (builder, model, figure->maps, text, NULL);
   if (figure->other_maps != NULL) {
     json_builder_set_member_name (builder, "compare");
@@ -180,13 +223,14 @@ typedef struct {
   char       *model_sha256;
   char       *label;
   /* --compare: the second model, NULL without */
-  WpModel      *other;
-  const char   *other_path;
-  char         *other_sha256;
-  char         *other_label;
-  WpFigureStyle style;
-  const char   *tokens;
-  int           width, height;
+  WpModel            *other;
+  const char         *other_path;
+  char               *other_sha256;
+  char               *other_label;
+  WpFigureStyle       style;
+  const WpCliMapArgs *maps;
+  const char         *tokens;
+  int                 width, height;
 } Job;
 
 static char *
@@ -237,7 +281,27 @@ figure_command (const Job  *job,
   append_option (command, "--text", caption);
   if (job->tokens != NULL)
     append_option (command, "--tokens", job->tokens);
-  append_option (command, "--method", wp_figure_method_to_string (job->style.method));
+  {
+    g_autofree char *methods = wp_cli_map_args_to_string (job->maps);
+    g_autofree char *number = NULL;
+
+    append_option (command, "--method", methods);
+    append_option (command, "--query", job->maps->maps.query == WP_QUERY_PROMPT ? "prompt" : "token");
+    if (job->maps->template_text != NULL)
+      append_option (command, "--template", job->maps->template_text);
+    if (job->maps->surgery)
+      append_option (command, "--surgery", NULL);
+    if (job->maps->legrad_layers > 0) {
+      number = g_strdup_printf ("%d", job->maps->legrad_layers);
+      append_option (command, "--legrad-layers", number);
+      g_clear_pointer (&number, g_free);
+    }
+    append_option (command, "--crop", job->maps->view.crop == WP_CROP_NONE ? "none" : "center");
+    if (job->maps->resolution > 0) {
+      number = g_strdup_printf ("%d", job->maps->resolution);
+      append_option (command, "--resolution", number);
+    }
+  }
   append_option (command, "--colormap", wp_colormap_to_string (job->style.colormap));
   if (job->style.fixed_scale) {
     g_autofree char *scale = g_strdup_printf ("fixed:%.17g,%.17g", job->style.lo, job->style.hi);
@@ -262,17 +326,26 @@ figure_command (const Job  *job,
   return g_string_free (command, FALSE);
 }
 
-/* The maps of image and caption under model, and the caption's embedding (for its tokens). */
+/* The maps of image and caption under model as args ask, and the caption's embedding (for its
+ * tokens); NULL with an error naming the image when it cannot be seen that way. */
 static WpWordMaps *
-embed_maps (const WpModel    *model,
-            const WpImage    *image,
-            const char       *caption,
-            WpTextEmbedding **text)
+embed_maps (const WpModel      *model,
+            const WpImage      *image,
+            const char         *image_path,
+            const char         *caption,
+            const WpCliMapArgs *args,
+            WpTextEmbedding   **text,
+            GError            **error)
 {
-  g_autoptr (WpImageEmbedding) image_embedding = wp_embed_image (model, image);
+  g_autoptr (WpImageEmbedding) image_embedding =
+    wp_embed_image_view (model, image, &args->view, args->maps.methods, error);
 
+  if (image_embedding == NULL) {
+    g_prefix_error (error, "%s: ", image_path);
+    return NULL;
+  }
   *text = wp_embed_text (model, caption);
-  return wp_word_maps_new (model, image_embedding, *text);
+  return wp_word_maps_new_full (model, image_embedding, *text, &args->maps, NULL);
 }
 
 /* One image and caption: the maps, the JSON (when json_path is set), the figure (when out is). In
@@ -300,17 +373,28 @@ render_one (const Job  *job,
 
   if (image == NULL)
     return FALSE;
-  maps = embed_maps (model, image, caption, &text);
+  maps = embed_maps (model, image, image_path, caption, job->maps, &text, error);
+  if (maps == NULL)
+    return FALSE;
   if (job->tokens != NULL && !select_words (maps, job->tokens, batch, words, error))
     return FALSE;
   figure.image = image;
   figure.maps = maps;
   figure.caption = caption;
   figure.style = job->style;
+  figure.style.method = job->maps->order[0];
+  figure.style.labels = job->maps->labels;
+  if (job->maps->n_order >= 2) {
+    figure.methods = job->maps->order;
+    figure.n_methods = job->maps->n_order;
+  }
   figure.words = words->len > 0 ? (const int *) words->data : NULL;
   figure.n_words = (int) words->len;
   if (job->other != NULL) {
-    other_maps = embed_maps (job->other, image, caption, &other_text);
+    other_maps =
+      embed_maps (job->other, image, image_path, caption, job->maps, &other_text, error);
+    if (other_maps == NULL)
+      return FALSE;
     figure.other_maps = other_maps;
     figure.label = job->label;
     figure.other_label = job->other_label;
@@ -326,7 +410,7 @@ render_one (const Job  *job,
   }
   if (json_path != NULL) {
     add_maps_json (&figure, model, text, job->other, job->other_path, other_text, image_path,
-                   json_path, error);
+                   job->maps, json_path, error);
     if (error != NULL && *error != NULL)
       return FALSE;
   }
@@ -404,7 +488,6 @@ wp_cli_heatmap (int    argc,
   g_autofree char *image_path = NULL;
   g_autofree char *caption = NULL;
   g_autofree char *tokens = NULL;
-  g_autofree char *method_name = NULL;
   g_autofree char *scale = NULL;
   g_autofree char *colormap_name = NULL;
   g_autofree char *out = NULL;
@@ -426,8 +509,6 @@ wp_cli_heatmap (int    argc,
         { "text", 't', 0, G_OPTION_ARG_STRING, &caption, "Caption", "TEXT" },
         { "tokens", 'w', 0, G_OPTION_ARG_STRING, &tokens,
           "Words to show, comma-separated, word#N for its N-th occurrence (default: all)", "a,b" },
-        { "method", 0, 0, G_OPTION_ARG_STRING, &method_name, "filip (default), sparc or labels",
-          "NAME" },
         { "grid", 0, 0, G_OPTION_ARG_NONE, &grid, "One small view per word", NULL },
         { "scale", 0, 0, G_OPTION_ARG_STRING, &scale,
           "auto (per map, default) or fixed:LO,HI shared by every map", "SCALE" },
@@ -454,13 +535,17 @@ wp_cli_heatmap (int    argc,
   g_autoptr (GError) error = NULL;
   g_autoptr (WpModel) model = NULL;
   g_autoptr (WpModel) other = NULL;
-  Job job = { 0 };
-  int status = 0;
+  g_auto (WpCliMapArgs) map_args;
+  g_autofree GOptionEntry *all_entries = NULL;
+  Job                      job = { 0 };
+  int                      status = 0;
 
   wp_figure_style_init (&job.style);
+  wp_cli_map_args_init (&map_args);
+  all_entries = wp_cli_map_args_entries (&map_args, entries);
   if (!wp_cli_parse (&argc, &argv, "heatmap",
                      "draw a caption's word maps over an image as a PNG, SVG or PDF figure",
-                     entries))
+                     all_entries))
     return 2;
   if (data_dir != NULL
         ? (out_dir == NULL || image_path != NULL || out != NULL || json_path != NULL)
@@ -472,11 +557,6 @@ wp_cli_heatmap (int    argc,
   if (format != NULL && strcmp (format, "png") != 0 && strcmp (format, "svg") != 0 &&
       strcmp (format, "pdf") != 0) {
     fprintf (stderr, "wordpatch-cli heatmap: unknown --format '%s' (png, svg or pdf)\n", format);
-    return 2;
-  }
-  if (method_name != NULL && !wp_figure_method_from_string (method_name, &job.style.method)) {
-    fprintf (stderr, "wordpatch-cli heatmap: unknown --method '%s' (filip, sparc or labels)\n",
-             method_name);
     return 2;
   }
   if (colormap_name != NULL && !wp_colormap_from_string (colormap_name, &job.style.colormap)) {
@@ -502,6 +582,16 @@ wp_cli_heatmap (int    argc,
   model = wp_cli_load_model (model_path, &error);
   if (model == NULL)
     return wp_cli_fail (error);
+  if (!wp_cli_map_args_finish (&map_args, model, &error)) {
+    fprintf (stderr, "wordpatch-cli heatmap: %s\n", error->message);
+    return 2;
+  }
+  if (compare_path != NULL && map_args.n_order > 1) {
+    fprintf (stderr, "wordpatch-cli heatmap: --compare shows one method; --method names %d\n",
+             map_args.n_order);
+    return 2;
+  }
+  job.maps = &map_args;
   if (compare_path != NULL && (other = wp_model_load (compare_path, &error)) == NULL)
     return wp_cli_fail (error);
   job.model = model;

@@ -26,15 +26,24 @@ static const guint32 coolwarm[11] = { 0x3b4cc0, 0x5977e3, 0x7b9ff9, 0x9ebeff, 0x
 static const guint32 word_colours[10] = { 0x1f77b4, 0xff7f0e, 0x2ca02c, 0xd62728, 0x9467bd,
                                           0x8c564b, 0xe377c2, 0x7f7f7f, 0xbcbd22, 0x17becf };
 
-static const char *const method_names[] = { "filip", "sparc", "labels" };
-static const char *const method_titles[] = { "FILIP map", "SPARC grouping", "FILIP label map" };
+static const char *const method_titles[WP_N_MAP_METHODS] = {
+  "FILIP map",
+  "SPARC grouping",
+  "MaskCLIP map",
+  "SCLIP map",
+  "ClearCLIP map",
+  "NACLIP map",
+  "Grad-CAM map",
+  "Chefer map",
+  "LeGrad map",
+};
 static const char *const colormap_names[] = { "viridis", "magma", "coolwarm" };
 
 void
 wp_figure_style_init (WpFigureStyle *style)
 {
   memset (style, 0, sizeof *style);
-  style->method = WP_FIGURE_FILIP;
+  style->method = WP_MAP_FILIP;
   style->colormap = WP_COLORMAP_VIRIDIS;
   style->opacity = 0.65;
 }
@@ -53,20 +62,44 @@ name_index (const char *const *names,
 }
 
 gboolean
-wp_figure_method_from_string (const char     *name,
-                              WpFigureMethod *method)
+wp_figure_method_from_string (const char    *name,
+                              WpFigureStyle *style)
 {
-  const int i = name_index (method_names, G_N_ELEMENTS (method_names), name);
+  g_autofree char *method = NULL;
 
-  if (i >= 0)
-    *method = (WpFigureMethod) i;
-  return i >= 0;
+  if (g_strcmp0 (name, "labels") == 0) {
+    style->method = WP_MAP_FILIP;
+    style->labels = TRUE;
+    return TRUE;
+  }
+  if (g_str_has_suffix (name, " labels")) {
+    method = g_strndup (name, strlen (name) - strlen (" labels"));
+    style->labels = TRUE;
+  } else {
+    method = g_strdup (name);
+    style->labels = FALSE;
+  }
+  return wp_map_method_from_string (method, &style->method);
 }
 
-const char *
-wp_figure_method_to_string (WpFigureMethod method)
+char *
+wp_figure_method_to_string (const WpFigureStyle *style)
 {
-  return method_names[method];
+  if (style->labels && style->method == WP_MAP_FILIP)
+    return g_strdup ("labels");
+  return g_strdup_printf ("%s%s", wp_map_method_to_string (style->method),
+                          style->labels ? " labels" : "");
+}
+
+/* The title of what a figure of this style shows. */
+static char *
+method_title (const WpFigureStyle *style)
+{
+  const char *title = method_titles[style->method];
+
+  if (!style->labels)
+    return g_strdup (title);
+  return g_strdup_printf ("%.*s label map", (int) (strlen (title) - strlen (" map")), title);
 }
 
 gboolean
@@ -122,10 +155,9 @@ word_values (const WpFigure *figure,
   const WpWordMap  *map;
 
   if (figure->token_labels != NULL)
-    return (figure->style.method == WP_FIGURE_SPARC ? maps->token_sparc : maps->token_filip) +
-           (gsize) item * maps->n_patches;
+    return maps->token_values[figure->style.method] + (gsize) item * maps->n_patches;
   map = &maps->words[item];
-  return figure->style.method == WP_FIGURE_SPARC ? map->sparc : map->filip;
+  return map->values[figure->style.method];
 }
 
 static const char *
@@ -141,15 +173,22 @@ n_items (const WpFigure *figure)
   return figure->token_labels != NULL ? figure->maps->n_tokens : figure->maps->n_words;
 }
 
-/* One model's side of a comparison as a figure of its own, so that everything drawing a single
- * model's maps draws either column: column 1 shows the other model's maps, both show words.
- * Outside compare mode, the figure itself. */
+/* One column of a comparison as a figure of its own, so that everything drawing a single map
+ * draws any column: of two models, column 1 shows the other model's maps; of methods, column c
+ * the c-th method's. Outside compare mode, the figure itself. */
 static void
 column_figure (const WpFigure *figure,
                int             column,
                WpFigure       *out)
 {
   *out = *figure;
+  if (figure->methods != NULL) {
+    out->style.method = figure->methods[column];
+    out->methods = NULL;
+    out->n_methods = 0;
+    out->token_labels = NULL;
+    return;
+  }
   if (figure->other_maps == NULL)
     return;
   if (column == 1)
@@ -173,7 +212,7 @@ same_grid (const WpFigure *figure)
 {
   const WpWordMaps *a = figure->maps, *b = figure->other_maps;
 
-  return b != NULL && a->grid == b->grid && a->n_patches == b->n_patches;
+  return b != NULL && a->rows == b->rows && a->cols == b->cols;
 }
 
 float
@@ -183,7 +222,7 @@ wp_figure_difference (const WpFigure *figure,
 {
   WpFigure a, b;
 
-  if (figure->style.method == WP_FIGURE_LABELS || !same_grid (figure) ||
+  if (figure->style.labels || !same_grid (figure) ||
       !wp_figure_compares_word (figure, word) || patch < 0 || patch >= figure->maps->n_patches)
     return NAN;
   column_figure (figure, 0, &a);
@@ -206,7 +245,7 @@ map_range (const WpFigure *figure,
     *hi = figure->style.hi;
     return;
   }
-  *lo = figure->style.method == WP_FIGURE_SPARC ? 0.0 : INFINITY;
+  *lo = figure->style.method == WP_MAP_SPARC ? 0.0 : INFINITY;
   *hi = -INFINITY;
   for (int p = 0; p < P; p++) {
     if (!isfinite (values[p]))
@@ -275,6 +314,31 @@ premultiplied (const double *rgb,
          (guint32) lround (rgb[2] * a);
 }
 
+/* The item a label map gives patch p: the word of maps->labels (for FILIP with token queries the
+ * word of the best token, none for the start and end tokens), in token mode FILIP's best token or
+ * the token with the largest map. -1 for none. */
+static int
+patch_label (const WpFigure *figure,
+             int             p)
+{
+  const WpWordMaps *maps = figure->maps;
+  const WpMapMethod method = figure->style.method;
+  const float      *rows = maps->token_values[method];
+  int               best = -1;
+
+  if (figure->token_labels == NULL)
+    return maps->labels[method][p];
+  if (method == WP_MAP_FILIP)
+    return maps->filip_labels[p];
+  for (int t = 0; t < maps->n_tokens; t++) {
+    const float v = rows[(gsize) t * maps->n_patches + p];
+
+    if (isfinite (v) && (best < 0 || v > rows[(gsize) best * maps->n_patches + p]))
+      best = t;
+  }
+  return best;
+}
+
 /* The colour a patch gets for the words shown in one panel: one word uses the colour map, several
  * words their own colours, the word matching best winning the patch. */
 static guint32
@@ -287,11 +351,8 @@ patch_colour (const WpFigure *figure,
   const WpFigureStyle *style = &figure->style;
   double               rgb[3];
 
-  if (style->method == WP_FIGURE_LABELS) {
-    const int token = figure->maps->filip_labels[p];
-    const int word = figure->token_labels != NULL ? token
-                     : token >= 0                 ? figure->maps->word_of_token[token]
-                                                  : -1;
+  if (style->labels) {
+    const int word = patch_label (figure, p);
 
     for (int i = 0; i < n_words; i++) {
       if (words[i] == word) {
@@ -306,7 +367,7 @@ patch_colour (const WpFigure *figure,
   if (n_words == 1) {
     const float v = word_values (figure, words[0])[p];
 
-    if (style->method == WP_FIGURE_SPARC && v <= 0.0f)
+    if (style->method == WP_MAP_SPARC && v <= 0.0f)
       return 0;
     wp_colormap_rgb (style->colormap, normalised (v, ranges[0], ranges[1]), rgb);
     return premultiplied (rgb, style->opacity);
@@ -319,7 +380,7 @@ patch_colour (const WpFigure *figure,
       const float v = word_values (figure, words[i])[p];
       double      t;
 
-      if (style->method == WP_FIGURE_SPARC && v <= 0.0f)
+      if (style->method == WP_MAP_SPARC && v <= 0.0f)
         continue;
       t = normalised (v, ranges[2 * i], ranges[2 * i + 1]);
       if (best_i < 0 || t > best) {
@@ -347,8 +408,9 @@ difference_colour (const WpFigure *figure,
   /* Zero SPARC weights are transparent in the A and B panels; where both are zero the word is
    * absent from the patch under either model, which a white "no change" would hide. */
   if (!isfinite (d) ||
-      (figure->style.method == WP_FIGURE_SPARC && figure->maps->words[word].sparc[p] <= 0.0f &&
-       figure->other_maps->words[word].sparc[p] <= 0.0f))
+      (figure->style.method == WP_MAP_SPARC &&
+       figure->maps->words[word].values[WP_MAP_SPARC][p] <= 0.0f &&
+       figure->other_maps->words[word].values[WP_MAP_SPARC][p] <= 0.0f))
     return 0;
   wp_colormap_rgb (WP_COLORMAP_COOLWARM, range > 0.0 ? 0.5 + 0.5 * d / range : 0.5, rgb);
   return premultiplied (rgb, figure->style.opacity);
@@ -419,9 +481,9 @@ draw_panel (cairo_t          *cr,
 {
   const WpImage     *image = figure->image;
   const WpImageCrop *crop = &maps->crop;
-  const int          grid = maps->grid;
+  const int          rows = maps->rows, cols = maps->cols;
   cairo_surface_t   *picture = image_surface (image);
-  cairo_surface_t   *overlay = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, grid, grid);
+  cairo_surface_t   *overlay = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, cols, rows);
   const int          stride = cairo_image_surface_get_stride (overlay);
   cairo_pattern_t   *pattern;
   cairo_matrix_t     matrix;
@@ -439,13 +501,13 @@ draw_panel (cairo_t          *cr,
   cairo_surface_flush (overlay);
   data = cairo_image_surface_get_data (overlay);
   for (int p = 0; p < maps->n_patches; p++)
-    ((guint32 *) (data + (gsize) (p / grid) * stride))[p % grid] = colours[p];
+    ((guint32 *) (data + (gsize) (p / cols) * stride))[p % cols] = colours[p];
   cairo_surface_mark_dirty (overlay);
 
   cairo_rectangle (cr, crop->x, crop->y, crop->width, crop->height);
   cairo_clip (cr);
   pattern = cairo_pattern_create_for_surface (overlay);
-  cairo_matrix_init_scale (&matrix, grid / crop->width, grid / crop->height);
+  cairo_matrix_init_scale (&matrix, cols / crop->width, rows / crop->height);
   cairo_matrix_translate (&matrix, -crop->x, -crop->y);
   cairo_pattern_set_matrix (pattern, &matrix);
   cairo_pattern_set_filter (pattern,
@@ -458,11 +520,13 @@ draw_panel (cairo_t          *cr,
   if (figure->style.patch_grid) {
     cairo_set_source_rgba (cr, 1, 1, 1, 0.35);
     cairo_set_line_width (cr, 1.0 / scale);
-    for (int i = 0; i <= grid; i++) {
-      cairo_move_to (cr, crop->x + crop->width * i / grid, crop->y);
-      cairo_line_to (cr, crop->x + crop->width * i / grid, crop->y + crop->height);
-      cairo_move_to (cr, crop->x, crop->y + crop->height * i / grid);
-      cairo_line_to (cr, crop->x + crop->width, crop->y + crop->height * i / grid);
+    for (int i = 0; i <= cols; i++) {
+      cairo_move_to (cr, crop->x + crop->width * i / cols, crop->y);
+      cairo_line_to (cr, crop->x + crop->width * i / cols, crop->y + crop->height);
+    }
+    for (int i = 0; i <= rows; i++) {
+      cairo_move_to (cr, crop->x, crop->y + crop->height * i / rows);
+      cairo_line_to (cr, crop->x + crop->width, crop->y + crop->height * i / rows);
     }
     cairo_stroke (cr);
   }
@@ -568,9 +632,10 @@ typedef struct {
   double     label[WP_MAPS_MAX_PANELS]
               [2]; /* where a grid panel's word goes (compare mode: its row's) */
   gboolean legend, grid;
-  /* Compare mode: panel i is column i % n_columns of row i / n_columns, the row of words[row] (one
-   * row of every word for the label map). The difference column is laid out even when it is not
-   * drawn, so that the note saying why takes its place. */
+  /* Compare mode (of models or of methods): panel i is column i % n_columns of row
+   * i / n_columns, the row of words[row] (one row of every word for label maps). The difference
+   * column of a model comparison is laid out even when it is not drawn, so that the note saying
+   * why takes its place. */
   gboolean compare, difference;
   int      n_columns;
   double   row_font;   /* of the rows' words */
@@ -584,7 +649,7 @@ layout_compare (Layout         *l,
                 double          width,
                 double          height)
 {
-  const gboolean labels = figure->style.method == WP_FIGURE_LABELS;
+  const gboolean labels = figure->style.labels, methods = figure->methods != NULL;
   const int      n = figure->words != NULL ? figure->n_words : figure->maps->n_words;
   const double   y0 = l->top + l->margin + l->font * 1.3;
   /* Each row's word on its left: rows are short, the width is shared by three panels. */
@@ -596,14 +661,15 @@ layout_compare (Layout         *l,
   for (int i = 0; i < n; i++) {
     const int word = figure->words != NULL ? figure->words[i] : i;
 
-    if (wp_figure_compares_word (figure, word))
+    if (methods || wp_figure_compares_word (figure, word))
       l->all[l->n_words++] = word;
   }
   l->words = l->all;
   l->compare = TRUE;
   l->legend = labels;
-  l->difference = !labels && same_grid (figure);
-  l->n_columns = labels ? 2 : 3;
+  l->difference = !labels && !methods && same_grid (figure);
+  l->n_columns = methods ? figure->n_methods : labels ? 2
+                                                      : 3;
   if (!labels)
     l->n_words = MIN (l->n_words, WP_MAPS_MAX_PANELS / l->n_columns);
   n_rows = labels ? 1 : l->n_words;
@@ -639,7 +705,7 @@ layout_init (Layout         *l,
   l->margin = l->font * 0.8;
   l->side = MIN (width * 0.2, l->font * 8);
   l->top = l->font * 2.0;
-  if (figure->other_maps != NULL) {
+  if (figure->other_maps != NULL || figure->methods != NULL) {
     layout_compare (l, figure, width, height);
     return;
   }
@@ -652,8 +718,8 @@ layout_init (Layout         *l,
     l->words = l->all;
     l->n_words = n_items (figure);
   }
-  l->legend = style->method == WP_FIGURE_LABELS || (!style->grid && l->n_words > 1);
-  l->grid = style->grid && style->method != WP_FIGURE_LABELS && l->n_words > 0;
+  l->legend = style->labels || (!style->grid && l->n_words > 1);
+  l->grid = style->grid && !style->labels && l->n_words > 0;
   if (l->grid) {
     const int    n = MIN (l->n_words, WP_MAPS_MAX_PANELS);
     const int    cols = (int) ceil (sqrt (n)), rows = (n + cols - 1) / cols;
@@ -700,8 +766,24 @@ panel_word (const Layout *l,
   return l->n_words == 1 ? l->words[0] : -1;
 }
 
+/* The column titles of a comparison: A, B and B - A, or the methods' names. */
+static char *
+column_title (const WpFigure *figure,
+              int             column)
+{
+  if (figure->methods != NULL)
+    return g_strdup (method_titles[figure->methods[column]]);
+  if (column == 0)
+    return figure->label != NULL ? g_strdup_printf ("A: %s", figure->label) : g_strdup ("A");
+  if (column == 1)
+    return figure->other_label != NULL ? g_strdup_printf ("B: %s", figure->other_label)
+                                       : g_strdup ("B");
+  return g_strdup ("B − A");
+}
+
 /* The rows of a comparison: A, B and B - A panels with their titles, and per row the colour bar
- * A and B share and the difference's own (the label map: the two maps and the legend). */
+ * A and B share and the difference's own (label maps: one row of them and the legend); or one
+ * panel a method, each on its own range, and a per-map colour bar. */
 static void
 draw_compare (cairo_t        *cr,
               const WpFigure *figure,
@@ -709,17 +791,14 @@ draw_compare (cairo_t        *cr,
               double          width)
 {
   const WpFigureStyle *style = &figure->style;
+  const gboolean       methods = figure->methods != NULL;
   const double         bar_x = width - l->side - l->margin, bar_w = l->side / 2;
-  g_autofree char     *a_title =
-    figure->label != NULL ? g_strdup_printf ("A: %s", figure->label) : g_strdup ("A");
-  g_autofree char *b_title =
-    figure->other_label != NULL ? g_strdup_printf ("B: %s", figure->other_label) : g_strdup ("B");
-  const char         *titles[3] = { a_title, b_title, "B − A" };
-  g_autofree guint32 *colours = g_new (guint32, figure->maps->n_patches);
-  WpFigure            columns[2];
+  const int            n_maps = methods ? l->n_columns : 2;
+  g_autofree guint32  *colours = g_new (guint32, figure->maps->n_patches);
+  g_autofree WpFigure *columns = g_new (WpFigure, n_maps);
 
-  column_figure (figure, 0, &columns[0]);
-  column_figure (figure, 1, &columns[1]);
+  for (int c = 0; c < n_maps; c++)
+    column_figure (figure, c, &columns[c]);
   cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
   if (l->n_panels == 0) {
     draw_text (cr, "no word to compare", l->margin, l->heading, l->font * 0.9,
@@ -727,31 +806,33 @@ draw_compare (cairo_t        *cr,
     return;
   }
   for (int c = 0; c < l->n_columns; c++) {
-    double scale, ox, oy;
+    g_autofree char *title = column_title (figure, c);
+    double           scale, ox, oy;
 
-    if (c == 2 && !l->difference)
+    if (c == 2 && !methods && !l->difference)
       continue;
     /* Over the image, which its box centres. */
     panel_fit (figure->image, l->panel[c], &scale, &ox, &oy);
-    draw_text (cr, titles[c], ox, l->heading, l->font * 0.9,
-               l->panel[c][2] - (ox - l->panel[c][0]));
+    draw_text (cr, title, ox, l->heading, l->font * 0.9, l->panel[c][2] - (ox - l->panel[c][0]));
   }
   if (l->legend) {
-    for (int c = 0; c < 2; c++)
+    for (int c = 0; c < n_maps; c++)
       draw_words_panel (cr, &columns[c], l->words, l->n_words, NULL, l->panel[c]);
     draw_legend (cr, &columns[0], l->words, l->n_words, bar_x, l->top + l->margin + l->font * 1.3,
                  l->side, l->font);
     return;
   }
-  draw_text (cr, "A, B", bar_x, l->heading, l->font * 0.8, bar_w);
-  if (l->difference) {
-    draw_text (cr, "B − A", bar_x + bar_w, l->heading, l->font * 0.8, bar_w);
-  } else {
-    double scale, ox, oy;
+  if (!methods) {
+    draw_text (cr, "A, B", bar_x, l->heading, l->font * 0.8, bar_w);
+    if (l->difference) {
+      draw_text (cr, "B − A", bar_x + bar_w, l->heading, l->font * 0.8, bar_w);
+    } else {
+      double scale, ox, oy;
 
-    panel_fit (figure->image, l->panel[2], &scale, &ox, &oy);
-    draw_text (cr, "different patch grids: no difference map", ox, oy + l->font, l->font * 0.8,
-               l->panel[2][2] - (ox - l->panel[2][0]));
+      panel_fit (figure->image, l->panel[2], &scale, &ox, &oy);
+      draw_text (cr, "different patch grids: no difference map", ox, oy + l->font, l->font * 0.8,
+                 l->panel[2][2] - (ox - l->panel[2][0]));
+    }
   }
   for (int row = 0; row < l->n_words; row++) {
     const int     i = row * l->n_columns, word = l->words[row];
@@ -759,12 +840,16 @@ draw_compare (cairo_t        *cr,
     const double  half = l->difference ? difference_range (figure, word) : 0.0;
     double        range[2], scale, ox, oy, font;
 
-    wp_figure_word_range (figure, word, &range[0], &range[1]);
     cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
     draw_text (cr, columns[0].maps->words[word].text, l->label[i][0], l->label[i][1], l->row_font,
                l->name_width);
-    for (int c = 0; c < 2; c++)
+    if (!methods)
+      wp_figure_word_range (figure, word, &range[0], &range[1]);
+    for (int c = 0; c < n_maps; c++) {
+      if (methods)
+        map_range (&columns[c], word, &range[0], &range[1]);
       draw_words_panel (cr, &columns[c], &word, 1, range, l->panel[i + c]);
+    }
     if (l->difference) {
       for (int p = 0; p < figure->maps->n_patches; p++)
         colours[p] = difference_colour (figure, word, half, p);
@@ -773,9 +858,14 @@ draw_compare (cairo_t        *cr,
     /* Beside the row, as tall as its images. */
     panel_fit (figure->image, box, &scale, &ox, &oy);
     font = MIN (l->font, figure->image->height * scale / 2.5);
+    if (methods) {
+      draw_colour_bar (cr, style->colormap, style->lo, style->hi, !style->fixed_scale, NAN, bar_x,
+                       oy, bar_w, figure->image->height * scale, font);
+      continue;
+    }
     draw_colour_bar (
       cr, style->colormap, range[0], range[1], FALSE,
-      style->method == WP_FIGURE_SPARC && same_grid (figure) ? 1.0 / figure->maps->n_patches : NAN,
+      style->method == WP_MAP_SPARC && same_grid (figure) ? 1.0 / figure->maps->n_patches : NAN,
       bar_x, oy, bar_w, figure->image->height * scale, font);
     if (l->difference)
       draw_colour_bar (cr, WP_COLORMAP_COOLWARM, -half, half, FALSE, NAN, bar_x + bar_w, oy, bar_w,
@@ -790,7 +880,7 @@ wp_figure_draw (cairo_t        *cr,
                 double          height)
 {
   const WpFigureStyle *style = &figure->style;
-  g_autofree char     *title = NULL;
+  g_autofree char     *title = NULL, *what = NULL;
   GString             *names = g_string_new (NULL);
   Layout               l;
 
@@ -803,8 +893,10 @@ wp_figure_draw (cairo_t        *cr,
   /* A comparison names its words on their rows. */
   for (int i = 0; i < l.n_words && !style->grid && !l.compare; i++)
     g_string_append_printf (names, "%s%s", i > 0 ? ", " : "", item_text (figure, l.words[i]));
+  what = figure->methods != NULL ? g_strdup (style->labels ? "label maps" : "maps")
+                                 : method_title (style);
   title = g_strdup_printf ("\"%s\" - %s%s%s", figure->caption != NULL ? figure->caption : "",
-                           method_titles[style->method], names->len > 0 ? ": " : "", names->str);
+                           what, names->len > 0 ? ": " : "", names->str);
   g_string_free (names, TRUE);
   cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
   draw_text (cr, title, l.margin, l.margin + l.font, l.font, width - 2 * l.margin);
@@ -842,7 +934,7 @@ wp_figure_draw (cairo_t        *cr,
       wp_figure_word_range (figure, l.words[0], &lo, &hi);
     /* Weights below 1/P were dropped before renormalising: the mark shows where that would sit. */
     draw_colour_bar (cr, style->colormap, lo, hi, per_map,
-                     style->method == WP_FIGURE_SPARC ? 1.0 / figure->maps->n_patches : NAN,
+                     style->method == WP_MAP_SPARC ? 1.0 / figure->maps->n_patches : NAN,
                      width - l.side - l.margin, l.top + l.margin + l.font, l.side,
                      MIN (height - l.top - 2 * l.margin - 2 * l.font, l.font * 12), l.font);
   }
@@ -866,22 +958,22 @@ wp_figure_hit_panel (const WpFigure *figure,
   layout_init (&l, figure, width, height);
   for (int i = 0; i < l.n_panels && !hit; i++) {
     const int          c = l.compare ? i % l.n_columns : 0;
-    const WpWordMaps  *maps = c == 1 ? figure->other_maps : figure->maps;
+    const WpWordMaps  *maps = c == 1 && figure->methods == NULL ? figure->other_maps : figure->maps;
     const WpImageCrop *crop = &maps->crop;
-    const int          grid = maps->grid;
+    const int          rows = maps->rows, cols = maps->cols;
     double             scale, ox, oy, ix, iy;
     int                col, row;
 
-    if (c == 2 && !l.difference)
+    if (c == 2 && figure->methods == NULL && !l.difference)
       continue;
     panel_fit (figure->image, l.panel[i], &scale, &ox, &oy);
     ix = (x - ox) / scale;
     iy = (y - oy) / scale;
-    col = (int) floor ((ix - crop->x) / crop->width * grid);
-    row = (int) floor ((iy - crop->y) / crop->height * grid);
-    if (col < 0 || row < 0 || col >= grid || row >= grid)
+    col = (int) floor ((ix - crop->x) / crop->width * cols);
+    row = (int) floor ((iy - crop->y) / crop->height * rows);
+    if (col < 0 || row < 0 || col >= cols || row >= rows)
       continue;
-    *patch = row * grid + col;
+    *patch = row * cols + col;
     *word = panel_word (&l, i);
     *column = c;
     hit = TRUE;
@@ -933,8 +1025,18 @@ wp_figure_new_png_text (const WpFigure *figure,
                        g_strdup (figure->caption != NULL ? figure->caption : ""));
   g_hash_table_insert (text, shown.token_labels != NULL ? "wordpatch.tokens" : "wordpatch.words",
                        g_string_free (words, FALSE));
-  g_hash_table_insert (text, "wordpatch.method",
-                       g_strdup (wp_figure_method_to_string (figure->style.method)));
+  if (figure->methods != NULL) {
+    GString *methods = g_string_new (NULL);
+
+    for (int m = 0; m < figure->n_methods; m++)
+      g_string_append_printf (methods, "%s%s", m > 0 ? "," : "",
+                              wp_map_method_to_string (figure->methods[m]));
+    if (figure->style.labels)
+      g_string_append (methods, " labels");
+    g_hash_table_insert (text, "wordpatch.method", g_string_free (methods, FALSE));
+  } else {
+    g_hash_table_insert (text, "wordpatch.method", wp_figure_method_to_string (&figure->style));
+  }
   g_hash_table_insert (text, "wordpatch.scale",
                        figure->style.fixed_scale
                          ? g_strdup_printf ("fixed:%g,%g", figure->style.lo, figure->style.hi)

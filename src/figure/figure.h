@@ -5,16 +5,20 @@
  * original image with per-word maps (maps.h) laid over the region the model saw (CLIP's centre
  * crop; cropped-away parts carry no values), titles, and a colour bar or a legend.
  *
- * Methods: FILIP map (cosine of patch and word embeddings), SPARC grouping (sparse alignment
- * weights; zero weights are transparent, the 1/P threshold is marked on the colour bar), FILIP
- * label map (each patch in the colour of its most similar word). Several words in one view get
+ * Methods (dense.h): the FILIP map (cosine of patch and word embeddings) and the other methods'
+ * maps on the colour map, the SPARC grouping (sparse alignment weights; zero weights are
+ * transparent, the 1/P threshold is marked on the colour bar), and for any method its label map
+ * (each patch in the colour of the word whose map is largest there). Several words in one view get
  * distinct colours, each patch showing the word it matches best; the grid layout draws one small
- * view per word instead. Scale: per map (FILIP: min..max, SPARC: 0..max) or one fixed range shared
- * by every map, so that "this word matches nothing" stays visible.
+ * view per word instead. Scale: per map (min..max, SPARC: 0..max) or one fixed range shared by
+ * every map, so that "this word matches nothing" stays visible.
  *
  * Comparison (other_maps set): the same image and caption under a second model, to see what
  * training changed. Each word gets a row: this model's map (column 0, "A"), the other's (column
- * 1, "B") and their difference B - A (column 2) on the diverging colour map. */
+ * 1, "B") and their difference B - A (column 2) on the diverging colour map.
+ *
+ * Methods side by side (methods set): the same layout with one column per method and one row
+ * per word, each panel on its own range. */
 #pragma once
 
 #include <cairo.h>
@@ -27,19 +31,14 @@
 G_BEGIN_DECLS
 
 typedef enum {
-  WP_FIGURE_FILIP,
-  WP_FIGURE_SPARC,
-  WP_FIGURE_LABELS,
-} WpFigureMethod;
-
-typedef enum {
   WP_COLORMAP_VIRIDIS,
   WP_COLORMAP_MAGMA,
   WP_COLORMAP_COOLWARM, /* diverging: blue, white, red */
 } WpColormap;
 
 typedef struct {
-  WpFigureMethod method;
+  WpMapMethod    method;
+  gboolean       labels; /* the method's label map */
   WpColormap     colormap;
   double         opacity;    /* of the overlay, 0..1; default 0.65 */
   gboolean       smooth;     /* bilinear between patch centres instead of blocks */
@@ -54,9 +53,8 @@ typedef struct {
   const WpWordMaps *maps;
   const int        *words; /* indices into maps->words (or tokens, see below); NULL: all of them */
   int               n_words;
-  /* Token mode: when not NULL, the figure shows BPE tokens (rows of maps->token_filip /
-   * token_sparc) instead of words, these (maps->n_tokens) being their labels, and words holds
-   * token indices. */
+  /* Token mode: when not NULL, the figure shows BPE tokens (rows of maps->token_values) instead
+   * of words, these (maps->n_tokens) being their labels, and words holds token indices. */
   const char *const *token_labels;
   const char        *caption;
   WpFigureStyle      style;
@@ -74,13 +72,18 @@ typedef struct {
   const WpWordMaps *other_maps;
   const char       *label;       /* this model's column title (its folder, "step 200"); NULL: "A" */
   const char       *other_label; /* NULL: "B" */
+  /* Methods side by side: n_methods >= 2 methods of maps, one column each (the style's method is
+   * ignored); not with other_maps or token mode. */
+  const WpMapMethod *methods;
+  int                n_methods;
 } WpFigure;
 
 void wp_figure_style_init (WpFigureStyle *style);
 
-gboolean    wp_figure_method_from_string (const char     *name,
-                                          WpFigureMethod *method);
-const char *wp_figure_method_to_string (WpFigureMethod method);
+/* "filip", "legrad", ..., with " labels" for a label map; "labels" alone is FILIP's label map. */
+gboolean wp_figure_method_from_string (const char    *name,
+                                       WpFigureStyle *style);
+char    *wp_figure_method_to_string (const WpFigureStyle *style) G_GNUC_WARN_UNUSED_RESULT;
 gboolean    wp_colormap_from_string (const char *name,
                                      WpColormap *colormap);
 const char *wp_colormap_to_string (WpColormap colormap);
@@ -131,7 +134,8 @@ gboolean wp_figure_hit (const WpFigure *figure,
 
 /* wp_figure_hit(), and the column of the panel hit: 0 outside compare mode; in compare mode 0
  * for this model, 1 for the other, 2 for the difference. The patch indexes the grid of the
- * column's maps (other_maps' in column 1; column 2 exists only when the two grids are equal). */
+ * column's maps (other_maps' in column 1; column 2 exists only when the two grids are equal).
+ * With methods side by side, the column is the index into methods. */
 gboolean wp_figure_hit_panel (const WpFigure *figure,
                               double          width,
                               double          height,

@@ -1,0 +1,725 @@
+#include "wordpatch/dense.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "wordpatch/encoder.h"
+#include "wordpatch/error.h"
+#include "wordpatch/kernels.h"
+
+/* Shapes as dense.h: P patches, T = P + 1 tokens, C width, M MLP width (dense.h's I, a name
+ * complex.h takes), E projection, NH heads. */
+
+/* NACLIP's neighbourhood width, in patches. */
+#define NACLIP_SIGMA 5.0
+
+static const char *const method_names[WP_N_MAP_METHODS] = {
+  "filip",
+  "sparc",
+  "maskclip",
+  "sclip",
+  "clearclip",
+  "naclip",
+  "gradcam",
+  "chefer",
+  "legrad",
+};
+
+const char *
+wp_map_method_to_string (WpMapMethod method)
+{
+  g_return_val_if_fail (method < WP_N_MAP_METHODS, NULL);
+  return method_names[method];
+}
+
+gboolean
+wp_map_method_from_string (const char  *name,
+                           WpMapMethod *method)
+{
+  for (int m = 0; m < WP_N_MAP_METHODS; m++) {
+    if (g_strcmp0 (name, method_names[m]) == 0) {
+      *method = (WpMapMethod) m;
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+gboolean
+wp_map_methods_parse (const char  *list,
+                      guint       *methods,
+                      WpMapMethod *order,
+                      int         *n_order,
+                      GError     **error)
+{
+  g_auto (GStrv) names = g_strsplit (list, ",", -1);
+  int n = 0;
+
+  *methods = 0;
+  if (g_strcmp0 (g_strstrip (names[0]), "all") == 0 && names[1] == NULL) {
+    *methods = WP_MAP_ALL;
+    for (int m = 0; m < WP_N_MAP_METHODS; m++) {
+      if (order != NULL)
+        order[n] = (WpMapMethod) m;
+      n++;
+    }
+  }
+  for (int i = 0; *methods != WP_MAP_ALL && names[i] != NULL; i++) {
+    const char *name = g_strstrip (names[i]);
+    WpMapMethod method;
+
+    if (!wp_map_method_from_string (name, &method)) {
+      g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
+                   "unknown map method '%s' (filip, sparc, maskclip, sclip, clearclip, naclip, "
+                   "gradcam, chefer, legrad, or all)",
+                   name);
+      return FALSE;
+    }
+    if (*methods & WP_MAP_BIT (method)) {
+      g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "map method '%s' is named twice", name);
+      return FALSE;
+    }
+    *methods |= WP_MAP_BIT (method);
+    if (order != NULL)
+      order[n] = method;
+    n++;
+  }
+  if (n_order != NULL)
+    *n_order = n;
+  return TRUE;
+}
+
+/* The forward methods that have dense features of their own. */
+static gboolean
+has_features (WpMapMethod method)
+{
+  return method == WP_MAP_FILIP || method == WP_MAP_MASKCLIP || method == WP_MAP_SCLIP ||
+         method == WP_MAP_CLEARCLIP || method == WP_MAP_NACLIP;
+}
+
+struct _WpDenseImage {
+  int            rows, cols, P, T, C, E;
+  guint          methods;
+  float         *pooled_raw, *pooled; /* (E) */
+  float         *features_raw[WP_N_MAP_METHODS];
+  float         *features[WP_N_MAP_METHODS]; /* (P, E), forward methods asked for */
+  WpEncoderState encoder;                    /* every layer's activations, kept for gradient methods */
+  gboolean       has_activations;
+};
+
+/* torch's cubic convolution weights (a = -0.75) of the four taps around a sample at fraction t
+ * past its floor. */
+static void
+cubic_weights (double  t,
+               double *w)
+{
+  const double a = -0.75, s = t + 1.0, u = 1.0 - t, v = 2.0 - t;
+
+  w[0] = ((a * s - 5.0 * a) * s + 8.0 * a) * s - 4.0 * a;
+  w[1] = ((a + 2.0) * t - (a + 3.0)) * t * t + 1.0;
+  w[2] = ((a + 2.0) * u - (a + 3.0)) * u * u + 1.0;
+  w[3] = ((a * v - 5.0 * a) * v + 8.0 * a) * v - 4.0 * a;
+}
+
+/* For each of n_out outputs resampled from n_in inputs (align_corners false): its four taps'
+ * input indices, clamped, and weights. */
+static void
+cubic_taps (int     n_in,
+            int     n_out,
+            int    *index,
+            double *weight)
+{
+  const double scale = (double) n_in / n_out;
+
+  for (int i = 0; i < n_out; i++) {
+    const double src = scale * (i + 0.5) - 0.5, floor_src = floor (src);
+
+    cubic_weights (src - floor_src, weight + 4 * i);
+    for (int k = 0; k < 4; k++)
+      index[4 * i + k] = CLAMP ((int) floor_src - 1 + k, 0, n_in - 1);
+  }
+}
+
+void
+wp_position_interpolate (float       *out,
+                         const float *pos,
+                         int          grid,
+                         int          rows,
+                         int          cols,
+                         int          C)
+{
+  g_autofree int    *row_index = g_new (int, 4 * rows), *col_index = g_new (int, 4 * cols);
+  g_autofree double *row_weight = g_new (double, 4 * rows), *col_weight = g_new (double, 4 * cols);
+
+  memcpy (out, pos, (gsize) C * sizeof (float));
+  if (rows == grid && cols == grid) {
+    memcpy (out + C, pos + C, (gsize) grid * grid * C * sizeof (float));
+    return;
+  }
+  cubic_taps (grid, rows, row_index, row_weight);
+  cubic_taps (grid, cols, col_index, col_weight);
+  for (int r = 0; r < rows; r++) {
+    for (int c = 0; c < cols; c++) {
+      float *dst = out + ((gsize) 1 + (gsize) r * cols + c) * C;
+
+      for (int ch = 0; ch < C; ch++) {
+        double sum = 0.0;
+
+        for (int i = 0; i < 4; i++) {
+          for (int j = 0; j < 4; j++) {
+            const gsize src = 1 + (gsize) row_index[4 * r + i] * grid + col_index[4 * c + j];
+
+            sum += row_weight[4 * r + i] * col_weight[4 * c + j] * pos[src * C + ch];
+          }
+        }
+        dst[ch] = (float) sum;
+      }
+    }
+  }
+}
+
+/* Lays out each patch's pixels as [channel][row][column], the order of a Conv2d weight
+ * (C, 3, p, p), so the patch embedding is one matrix product. pixels (3, rows p, cols p). */
+static void
+im2col (float       *patches,
+        const float *pixels,
+        int          rows,
+        int          cols,
+        int          p)
+{
+  const gsize height = (gsize) rows * p, width = (gsize) cols * p;
+
+  for (int gy = 0; gy < rows; gy++) {
+    for (int gx = 0; gx < cols; gx++) {
+      float *dst = patches + ((gsize) gy * cols + gx) * 3 * p * p;
+
+      for (int c = 0; c < 3; c++) {
+        for (int y = 0; y < p; y++) {
+          memcpy (dst, pixels + (c * height + (gsize) gy * p + y) * width + (gsize) gx * p,
+                  (gsize) p * sizeof (float));
+          dst += p;
+        }
+      }
+    }
+  }
+}
+
+/* Scratch of one block's worth of rows: (T, C), (T, M) and (NH, T, T) arrays. */
+typedef struct {
+  float *a, *b, *c, *d; /* (T, C) */
+  float *wide1, *wide2; /* (T, M) */
+  float *kvq;           /* (T, 3C) */
+  float *att1, *att2;   /* (NH, T, T) */
+  float *mean, *rstd;   /* (T) */
+  float *row, *row2;    /* (max(C, E)) for the methods */
+  float *score[4];      /* (max(C, E)) pooled_score_backward's own */
+  float *buffer;
+} Scratch;
+
+static void
+scratch_init (Scratch             *s,
+              const WpTowerConfig *t,
+              int                  T,
+              int                  E)
+{
+  const gsize TC = (gsize) T * t->width, TI = (gsize) T * t->mlp_width;
+  const gsize TT = (gsize) t->n_heads * T * T, R = MAX (t->width, E);
+  float      *p;
+
+  s->buffer = g_new (float, 4 * TC + 2 * TI + 3 * TC + 2 * TT + 2 * (gsize) T + 6 * R);
+  p = s->buffer;
+  s->a = p, p += TC;
+  s->b = p, p += TC;
+  s->c = p, p += TC;
+  s->d = p, p += TC;
+  s->wide1 = p, p += TI;
+  s->wide2 = p, p += TI;
+  s->kvq = p, p += 3 * TC;
+  s->att1 = p, p += TT;
+  s->att2 = p, p += TT;
+  s->mean = p, p += T;
+  s->rstd = p, p += T;
+  s->row = p, p += R;
+  s->row2 = p, p += R;
+  for (int i = 0; i < 4; i++)
+    s->score[i] = p, p += R;
+  g_assert (p == s->buffer + 4 * TC + 2 * TI + 3 * TC + 2 * TT + 2 * (gsize) T + 6 * R);
+}
+
+static void
+scratch_clear (Scratch *s)
+{
+  g_clear_pointer (&s->buffer, g_free);
+}
+
+/* y (T, C) += mlp(layer_norm2(y)), the second half of a block. */
+static void
+add_mlp (float               *y,
+         const WpTowerConfig *t,
+         const WpLayerParams *w,
+         int                  T,
+         Scratch             *s)
+{
+  const int C = t->width, M = t->mlp_width;
+
+  wp_layernorm_forward (s->c, s->mean, s->rstd, y, w->ln2_w, w->ln2_b, T, C, t->layer_norm_eps);
+  wp_matmul_forward (s->wide1, s->c, w->fc1_w, w->fc1_b, T, C, M);
+  wp_activation_forward (s->wide2, s->wide1, (gsize) T * M, t->activation);
+  wp_matmul_forward (s->d, s->wide2, w->fc2_w, w->fc2_b, T, M, C);
+  wp_residual_forward (y, y, s->d, (gsize) T * C);
+}
+
+/* out (T, C) = attention of q and k (rows ld apart, heads side by side) over v, with NACLIP's
+ * Gaussian neighbourhood added to the scaled scores between patches: softmax(s q k^T + Omega). */
+static void
+attention_with_neighbourhood (float       *out,
+                              float       *att,
+                              const float *q,
+                              const float *k,
+                              const float *v,
+                              int          ld,
+                              int          rows,
+                              int          cols,
+                              int          C,
+                              int          NH)
+{
+  const int   T = rows * cols + 1, HS = C / NH;
+  const float scale = 1.0f / sqrtf ((float) HS);
+
+  for (int h = 0; h < NH; h++) {
+    float *a = att + (gsize) h * T * T;
+
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, q + h * HS, ld,
+                 k + h * HS, ld, 0.0f, a, T);
+    for (int i = 0; i < T; i++) {
+      float *row = a + (gsize) i * T;
+      float  max = -INFINITY;
+      double sum = 0.0;
+
+      for (int j = 1; i > 0 && j < T; j++) {
+        const double dy = (i - 1) / cols - (j - 1) / cols, dx = (i - 1) % cols - (j - 1) % cols;
+
+        row[j] += (float) exp (-(dy * dy + dx * dx) / (2.0 * NACLIP_SIGMA * NACLIP_SIGMA));
+      }
+      for (int j = 0; j < T; j++)
+        max = MAX (max, row[j]);
+      for (int j = 0; j < T; j++) {
+        row[j] = expf (row[j] - max);
+        sum += row[j];
+      }
+      for (int j = 0; j < T; j++)
+        row[j] = (float) (row[j] / sum);
+    }
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, a, T, v + h * HS, ld,
+                 0.0f, out + h * HS, C);
+  }
+}
+
+/* y (T, C): the last block's output under a forward method, from its input x (T, C) and the
+ * standard pass's activations a of that block (its k, v, q are the same for every method). */
+static void
+last_block (WpMapMethod               method,
+            const WpTowerConfig      *t,
+            const WpLayerParams      *w,
+            const WpEncoderLayerActs *a,
+            const float              *x,
+            int                       rows,
+            int                       cols,
+            Scratch                  *s,
+            float                    *y)
+{
+  const int    T = rows * cols + 1, C = t->width, NH = t->n_heads;
+  const float *k = a->kvq, *v = a->kvq + C, *q = a->kvq + 2 * C;
+  gboolean     residual = TRUE;
+
+  switch (method) {
+  case WP_MAP_MASKCLIP:
+    for (int i = 0; i < T; i++)
+      memcpy (s->a + (gsize) i * C, v + (gsize) i * 3 * C, (gsize) C * sizeof (float));
+    break;
+  case WP_MAP_SCLIP:
+    wp_attention_forward (s->a, s->att1, q, q, v, 3 * C, 1, T, C, NH, FALSE);
+    wp_attention_forward (s->b, s->att1, k, k, v, 3 * C, 1, T, C, NH, FALSE);
+    wp_residual_forward (s->a, s->a, s->b, (gsize) T * C);
+    break;
+  case WP_MAP_CLEARCLIP:
+    wp_attention_forward (s->a, s->att1, q, q, v, 3 * C, 1, T, C, NH, FALSE);
+    residual = FALSE;
+    break;
+  case WP_MAP_NACLIP:
+    attention_with_neighbourhood (s->a, s->att1, k, k, v, 3 * C, rows, cols, C, NH);
+    residual = FALSE;
+    break;
+  case WP_MAP_FILIP:
+  case WP_MAP_SPARC:
+  case WP_MAP_GRADCAM:
+  case WP_MAP_CHEFER:
+  case WP_MAP_LEGRAD:
+  case WP_N_MAP_METHODS:
+    g_assert_not_reached ();
+  }
+  wp_matmul_forward (y, s->a, w->out_w, w->out_b, T, C, C);
+  if (residual) {
+    wp_residual_forward (y, y, x, (gsize) T * C);
+    add_mlp (y, t, w, T, s);
+  }
+}
+
+/* out (T, E) = visual_projection (post_layernorm (y (T, C))). */
+static void
+project (const WpModel *model,
+         const float   *y,
+         int            T,
+         Scratch       *s,
+         float         *out)
+{
+  const WpClipConfig *config = &model->config;
+
+  wp_layernorm_forward (s->c, s->mean, s->rstd, y, model->p.post_ln_w, model->p.post_ln_b, T,
+                        config->vision.width, config->vision.layer_norm_eps);
+  wp_matmul_forward (out, s->c, model->p.visual_projection, NULL, T, config->vision.width,
+                     config->projection_dim);
+}
+
+/* Keeps the patch rows of out (T, E) as a method's features, un-normalised and unit. */
+static void
+keep_features (WpDenseImage *image,
+               WpMapMethod   method,
+               const float  *out)
+{
+  const gsize PE = (gsize) image->P * image->E;
+
+  image->features_raw[method] = g_memdup2 (out + image->E, PE * sizeof (float));
+  image->features[method] = g_new (float, PE);
+  wp_l2_normalize_rows (image->features[method], NULL, image->features_raw[method], image->P,
+                        image->E);
+}
+
+WpDenseImage *
+wp_dense_image_new (const WpModel *model,
+                    const float   *pixels,
+                    int            rows,
+                    int            cols,
+                    guint          methods)
+{
+  const WpClipConfig  *config = &model->config;
+  const WpTowerConfig *t = &config->vision;
+  const WpParams      *w = &model->p;
+  const int            p = config->patch_size, grid = wp_clip_config_grid (config);
+  const int            P = rows * cols, T = P + 1, C = t->width, E = config->projection_dim;
+  const int            L = t->n_layers;
+  WpDenseImage        *image = g_new0 (WpDenseImage, 1);
+  g_autofree float    *patches = g_new (float, (gsize) P * 3 * p * p);
+  g_autofree float    *tokens = g_new (float, (gsize) T *C);
+  g_autofree float    *normed = g_new (float, (gsize) T *C);
+  g_autofree float    *out = g_new (float, (gsize) T *E);
+  g_autofree float    *y = g_new (float, (gsize) T *C);
+  Scratch              s;
+  const float         *hidden, *block_input;
+
+  g_return_val_if_fail (rows >= 1 && cols >= 1 && P <= WP_MAX_PATCHES, NULL);
+  image->rows = rows;
+  image->cols = cols;
+  image->P = P;
+  image->T = T;
+  image->C = C;
+  image->E = E;
+  image->methods = methods | WP_MAP_BIT (WP_MAP_FILIP);
+  scratch_init (&s, t, T, E);
+
+  im2col (patches, pixels, rows, cols, p);
+  memcpy (tokens, w->class_embedding, (gsize) C * sizeof (float));
+  wp_matmul_forward (tokens + C, patches, w->patch_embedding, NULL, P, 3 * p * p, C);
+  wp_position_interpolate (y, w->vision_position, grid, rows, cols, C);
+  wp_residual_forward (tokens, tokens, y, (gsize) T * C);
+  wp_layernorm_forward (normed, s.mean, s.rstd, tokens, w->pre_ln_w, w->pre_ln_b, T, C,
+                        t->layer_norm_eps);
+  wp_encoder_state_init (&image->encoder, t, 1, T);
+  hidden = wp_encoder_forward (&image->encoder, w->vision_layers, normed, 1, T, FALSE);
+
+  project (model, hidden, T, &s, out);
+  image->pooled_raw = g_memdup2 (out, (gsize) E * sizeof (float));
+  image->pooled = g_new (float, E);
+  wp_l2_normalize_rows (image->pooled, NULL, image->pooled_raw, 1, E);
+  keep_features (image, WP_MAP_FILIP, out);
+
+  block_input = L >= 2 ? image->encoder.layers[L - 2].resid2 : normed;
+  for (int m = 0; m < WP_N_MAP_METHODS; m++) {
+    if (m == WP_MAP_FILIP || !has_features ((WpMapMethod) m) || !(methods & WP_MAP_BIT (m)))
+      continue;
+    last_block ((WpMapMethod) m, t, &w->vision_layers[L - 1], &image->encoder.layers[L - 1],
+                block_input, rows, cols, &s, y);
+    project (model, y, T, &s, out);
+    keep_features (image, (WpMapMethod) m, out);
+  }
+  scratch_clear (&s);
+  image->has_activations = (methods & WP_MAP_GRADIENT_METHODS) != 0;
+  if (!image->has_activations)
+    wp_encoder_state_clear (&image->encoder);
+  return image;
+}
+
+void
+wp_dense_image_free (WpDenseImage *image)
+{
+  if (image == NULL)
+    return;
+  for (int m = 0; m < WP_N_MAP_METHODS; m++) {
+    g_free (image->features_raw[m]);
+    g_free (image->features[m]);
+  }
+  g_free (image->pooled_raw);
+  g_free (image->pooled);
+  wp_encoder_state_clear (&image->encoder);
+  g_free (image);
+}
+
+int
+wp_dense_image_get_rows (const WpDenseImage *image)
+{
+  return image->rows;
+}
+
+int
+wp_dense_image_get_cols (const WpDenseImage *image)
+{
+  return image->cols;
+}
+
+guint
+wp_dense_image_get_methods (const WpDenseImage *image)
+{
+  return image->methods;
+}
+
+const float *
+wp_dense_image_get_pooled (const WpDenseImage *image,
+                           gboolean            unit)
+{
+  return unit ? image->pooled : image->pooled_raw;
+}
+
+const float *
+wp_dense_image_get_features (const WpDenseImage *image,
+                             WpMapMethod         method,
+                             gboolean            unit)
+{
+  g_return_val_if_fail (method < WP_N_MAP_METHODS, NULL);
+  return unit ? image->features[method] : image->features_raw[method];
+}
+
+/* dy (C) = dS/dy for S = <normalize(visual_projection(post_layernorm(y))), e> with y (C) and
+ * e (E) a unit query. */
+static void
+pooled_score_backward (const WpModel *model,
+                       const float   *y,
+                       const float   *e,
+                       Scratch       *s,
+                       float         *dy)
+{
+  const WpClipConfig *config = &model->config;
+  const int           C = config->vision.width, E = config->projection_dim;
+  float              *normed = s->score[0], *projected = s->score[1], *dprojected = s->score[2];
+  float              *dnormed = s->score[3], mean, rstd, norm;
+
+  wp_layernorm_forward (normed, &mean, &rstd, y, model->p.post_ln_w, model->p.post_ln_b, 1, C,
+                        config->vision.layer_norm_eps);
+  wp_matmul_forward (projected, normed, model->p.visual_projection, NULL, 1, C, E);
+  wp_l2_normalize_rows (dprojected, &norm, projected, 1, E);
+  memset (dprojected, 0, (gsize) E * sizeof (float));
+  wp_l2_normalize_rows_backward (dprojected, e, projected, &norm, 1, E);
+  memset (dnormed, 0, (gsize) C * sizeof (float));
+  wp_matmul_backward (dnormed, NULL, NULL, dprojected, normed, model->p.visual_projection, 1, C, E);
+  memset (dy, 0, (gsize) C * sizeof (float));
+  wp_layernorm_backward (dy, NULL, NULL, dnormed, y, model->p.post_ln_w, &mean, &rstd, 1, C);
+}
+
+/* Backward through one block from the gradient of its output to the gradient of its heads'
+ * outputs before out_proj, dattn (n, C), for the block's first n rows: dy holds n rows, or one row
+ * standing for all n when broadcast is set (the mean-pooled scores of LeGrad). Rows past n are
+ * left alone, which is exact when their output gradient is zero: the MLP and layer norms work
+ * row by row. */
+static void
+block_backward_to_heads (const WpTowerConfig      *t,
+                         const WpLayerParams      *w,
+                         const WpEncoderLayerActs *a,
+                         const float              *dy,
+                         gboolean                  broadcast,
+                         int                       n,
+                         Scratch                  *s,
+                         float                    *dattn)
+{
+  const int C = t->width, M = t->mlp_width;
+
+  memset (s->wide1, 0, (gsize) (broadcast ? 1 : n) * M * sizeof (float));
+  wp_matmul_backward (s->wide1, NULL, NULL, dy, a->act, w->fc2_w, broadcast ? 1 : n, M, C);
+  for (int i = broadcast ? 1 : n; i < n; i++)
+    memcpy (s->wide1 + (gsize) i * M, s->wide1, (gsize) M * sizeof (float));
+  memset (s->wide2, 0, (gsize) n * M * sizeof (float));
+  wp_activation_backward (s->wide2, s->wide1, a->fc1, (gsize) n * M, t->activation);
+  memset (s->b, 0, (gsize) n * C * sizeof (float));
+  wp_matmul_backward (s->b, NULL, NULL, s->wide2, a->ln2, w->fc1_w, n, C, M);
+  for (int i = 0; i < n; i++)
+    memcpy (s->a + (gsize) i * C, broadcast ? dy : dy + (gsize) i * C, (gsize) C * sizeof (float));
+  wp_layernorm_backward (s->a, NULL, NULL, s->b, a->resid1, w->ln2_w, a->ln2_mean, a->ln2_rstd, n,
+                         C);
+  memset (dattn, 0, (gsize) n * C * sizeof (float));
+  wp_matmul_backward (dattn, NULL, NULL, s->a, a->attn, w->out_w, n, C, C);
+}
+
+/* dprobs (NH, n, T): the gradient of the attention probabilities of the first n query rows, from
+ * dattn (n, C) and the block's values. */
+static void
+heads_backward_to_probabilities (const WpTowerConfig      *t,
+                                 const WpEncoderLayerActs *a,
+                                 const float              *dattn,
+                                 int                       n,
+                                 int                       T,
+                                 float                    *dprobs)
+{
+  const int C = t->width, HS = C / t->n_heads;
+
+  for (int h = 0; h < t->n_heads; h++)
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, T, HS, 1.0f, dattn + h * HS, C,
+                 a->kvq + C + h * HS, 3 * C, 0.0f, dprobs + (gsize) h * n * T, T);
+}
+
+static void
+gradcam_map (const WpDenseImage *image,
+             const WpModel      *model,
+             const float        *query,
+             Scratch            *s,
+             float              *out)
+{
+  const WpTowerConfig      *t = &model->config.vision;
+  const int                 L = t->n_layers, C = t->width, T = image->T, P = image->P;
+  const WpLayerParams      *w = &model->p.vision_layers[L - 1];
+  const WpEncoderLayerActs *a = &image->encoder.layers[L - 1];
+  g_autofree double        *alpha = g_new0 (double, C);
+  float                    *dy = s->row, *dattn = s->c, *dkvq = s->kvq, *dh = s->d;
+
+  pooled_score_backward (model, a->resid2, query, s, dy);
+  memset (dattn, 0, (gsize) T * C * sizeof (float));
+  block_backward_to_heads (t, w, a, dy, FALSE, 1, s, dattn);
+  memset (dkvq, 0, (gsize) T * 3 * C * sizeof (float));
+  wp_attention_backward (dkvq + 2 * C, dkvq, dkvq + C, 3 * C, s->att1, dattn, a->kvq + 2 * C,
+                         a->kvq, a->kvq + C, a->att, 1, T, C, t->n_heads, FALSE);
+  memset (dh, 0, (gsize) T * C * sizeof (float));
+  wp_matmul_backward (dh, NULL, NULL, dkvq, a->ln1, w->k_w, T, C, 3 * C);
+  for (int p = 0; p < P; p++) {
+    for (int c = 0; c < C; c++)
+      alpha[c] += dh[(gsize) (1 + p) * C + c];
+  }
+  for (int p = 0; p < P; p++) {
+    const float *h = a->ln1 + (gsize) (1 + p) * C;
+    double       dot = 0.0;
+
+    for (int c = 0; c < C; c++)
+      dot += alpha[c] / P * h[c];
+    out[p] = (float) MAX (dot, 0.0);
+  }
+}
+
+static void
+chefer_map (const WpDenseImage *image,
+            const WpModel      *model,
+            const float        *query,
+            Scratch            *s,
+            float              *out)
+{
+  const WpTowerConfig      *t = &model->config.vision;
+  const int                 L = t->n_layers, NH = t->n_heads, T = image->T, P = image->P;
+  const WpEncoderLayerActs *a = &image->encoder.layers[L - 1];
+  float                    *dy = s->row, *dattn = s->c, *dprobs = s->att2;
+
+  pooled_score_backward (model, a->resid2, query, s, dy);
+  block_backward_to_heads (t, &model->p.vision_layers[L - 1], a, dy, FALSE, 1, s, dattn);
+  heads_backward_to_probabilities (t, a, dattn, 1, T, dprobs);
+  for (int p = 0; p < P; p++) {
+    double sum = 0.0;
+
+    for (int h = 0; h < NH; h++) {
+      const double g = dprobs[(gsize) h * T + 1 + p], att = a->att[(gsize) h * T * T + 1 + p];
+
+      sum += MAX (g * att, 0.0);
+    }
+    out[p] = (float) (sum / NH);
+  }
+}
+
+static void
+legrad_map (const WpDenseImage *image,
+            const WpModel      *model,
+            const float        *query,
+            int                 legrad_layers,
+            Scratch            *s,
+            float              *out)
+{
+  const WpTowerConfig *t = &model->config.vision;
+  const int            L = t->n_layers, NH = t->n_heads, C = t->width, T = image->T;
+  const int            P = image->P, K = legrad_layers <= 0 || legrad_layers > L ? L : legrad_layers;
+  g_autofree double   *sum = g_new0 (double, P);
+  float               *z = s->row, *dz = s->row2, *dattn = s->c, *dprobs = s->att2;
+
+  for (int l = L - K; l < L; l++) {
+    const WpEncoderLayerActs *a = &image->encoder.layers[l];
+
+    for (int c = 0; c < C; c++) {
+      double mean = 0.0;
+
+      for (int i = 0; i < T; i++)
+        mean += a->resid2[(gsize) i * C + c];
+      z[c] = (float) (mean / T);
+    }
+    pooled_score_backward (model, z, query, s, dz);
+    for (int c = 0; c < C; c++)
+      dz[c] /= T;
+    block_backward_to_heads (t, &model->p.vision_layers[l], a, dz, TRUE, T, s, dattn);
+    heads_backward_to_probabilities (t, a, dattn, T, T, dprobs);
+    for (int h = 0; h < NH; h++) {
+      for (int i = 0; i < T; i++) {
+        const float *row = dprobs + ((gsize) h * T + i) * T + 1;
+
+        for (int p = 0; p < P; p++)
+          sum[p] += MAX (row[p], 0.0f);
+      }
+    }
+  }
+  for (int p = 0; p < P; p++)
+    out[p] = (float) (sum[p] / ((double) NH * T));
+}
+
+void
+wp_dense_image_gradient_map (const WpDenseImage *image,
+                             const WpModel      *model,
+                             WpMapMethod         method,
+                             const float        *query,
+                             int                 legrad_layers,
+                             float              *out)
+{
+  Scratch s;
+
+  g_return_if_fail (image->has_activations && (image->methods & WP_MAP_BIT (method)));
+  scratch_init (&s, &model->config.vision, image->T, image->E);
+  switch (method) {
+  case WP_MAP_GRADCAM:
+    gradcam_map (image, model, query, &s, out);
+    break;
+  case WP_MAP_CHEFER:
+    chefer_map (image, model, query, &s, out);
+    break;
+  case WP_MAP_LEGRAD:
+    legrad_map (image, model, query, legrad_layers, &s, out);
+    break;
+  case WP_MAP_FILIP:
+  case WP_MAP_SPARC:
+  case WP_MAP_MASKCLIP:
+  case WP_MAP_SCLIP:
+  case WP_MAP_CLEARCLIP:
+  case WP_MAP_NACLIP:
+  case WP_N_MAP_METHODS:
+    g_return_if_reached ();
+  }
+  scratch_clear (&s);
+}
