@@ -126,7 +126,8 @@ test_maps_naive (void)
   int                zeros = 0, near_threshold = 0;
 
   g_assert_cmpint (maps->n_patches, ==, 64);
-  g_assert_cmpint (maps->grid, ==, 8);
+  g_assert_cmpint (maps->rows, ==, 8);
+  g_assert_cmpint (maps->cols, ==, 8);
   g_assert_cmpint (maps->n_tokens, ==, T);
   g_assert_cmpint (wp_word_maps_get_n_words (maps), ==, G_N_ELEMENTS (expected));
   g_assert_cmpint (wp_word_maps_get_word_of_token (maps, 0), ==, -1);
@@ -150,17 +151,17 @@ test_maps_naive (void)
       const double margin = fabs (normalised[k] - 1.0 / P);
 
       g_assert_cmpfloat_with_epsilon (maps->token_filip[k], cosine[k], 1e-5);
-      sum += maps->token_sparc[k];
+      sum += maps->token_values[WP_MAP_SPARC][k];
       if (margin < 1e-5) {
         near_threshold++;
         continue;
       }
       if (normalised[k] < 1.0 / P) {
-        g_assert_cmpfloat (maps->token_sparc[k], ==, 0.0f);
+        g_assert_cmpfloat (maps->token_values[WP_MAP_SPARC][k], ==, 0.0f);
         zeros++;
       } else {
-        g_assert_cmpfloat (maps->token_sparc[k], >, 0.0f);
-        g_assert_cmpfloat_with_epsilon (maps->token_sparc[k], sparc[k], 1e-5);
+        g_assert_cmpfloat (maps->token_values[WP_MAP_SPARC][k], >, 0.0f);
+        g_assert_cmpfloat_with_epsilon (maps->token_values[WP_MAP_SPARC][k], sparc[k], 1e-5);
       }
     }
     g_assert_cmpfloat_with_epsilon (sum, 1.0, 1e-5);
@@ -184,11 +185,11 @@ test_maps_naive (void)
 
       for (int t = word->first_token; t < word->first_token + word->n_tokens; t++) {
         filip += maps->token_filip[(gsize) t * P + p];
-        weight += maps->token_sparc[(gsize) t * P + p];
+        weight += maps->token_values[WP_MAP_SPARC][(gsize) t * P + p];
       }
-      g_assert_cmpfloat_with_epsilon (word->filip[p], filip / word->n_tokens, 1e-6);
-      g_assert_cmpfloat_with_epsilon (word->sparc[p], weight / word->n_tokens, 1e-6);
-      sparc_sum += word->sparc[p];
+      g_assert_cmpfloat_with_epsilon (word->values[WP_MAP_FILIP][p], filip / word->n_tokens, 1e-6);
+      g_assert_cmpfloat_with_epsilon (word->values[WP_MAP_SPARC][p], weight / word->n_tokens, 1e-6);
+      sparc_sum += word->values[WP_MAP_SPARC][p];
     }
     g_assert_cmpfloat_with_epsilon (sparc_sum, 1.0, 1e-5);
     if (w == maps->n_words - 1)
@@ -201,7 +202,7 @@ test_maps_naive (void)
 
     g_assert_cmpint (split->n_tokens, ==, 4);
     for (int p = 0; p < P; p++)
-      diff += fabs (maps->token_filip[(gsize) split->first_token * P + p] - split->filip[p]);
+      diff += fabs (maps->token_filip[(gsize) split->first_token * P + p] - split->values[WP_MAP_FILIP][p]);
     g_assert_cmpfloat (diff, >, 1e-6);
   }
 
@@ -216,12 +217,12 @@ test_maps_naive (void)
     }
     g_assert_cmpint (maps->filip_labels[p], ==, best_token);
     for (int w = 0; w < maps->n_words; w++) {
-      if (maps->words[w].sparc[p] > best_weight) {
-        best_weight = maps->words[w].sparc[p];
+      if (maps->words[w].values[WP_MAP_SPARC][p] > best_weight) {
+        best_weight = maps->words[w].values[WP_MAP_SPARC][p];
         best_word = w;
       }
     }
-    g_assert_cmpint (maps->sparc_labels[p], ==, best_word);
+    g_assert_cmpint (maps->labels[WP_MAP_SPARC][p], ==, best_word);
   }
 
   /* FILIP's pair similarities from the same cosines. */
@@ -296,15 +297,15 @@ test_maps_geometry (void)
   const float       nan_first[3] = { NAN, -2.0f, -1.0f };
   WpImageCrop       rect;
 
-  wp_patch_rect (&crop, 4, 0, &rect);
+  wp_patch_rect (&crop, 4, 4, 0, &rect);
   g_assert_cmpfloat (rect.x, ==, 10.0);
   g_assert_cmpfloat (rect.y, ==, 0.0);
   g_assert_cmpfloat (rect.width, ==, 15.0);
   g_assert_cmpfloat (rect.height, ==, 15.0);
-  wp_patch_rect (&crop, 4, 6, &rect); /* row 1, column 2 */
+  wp_patch_rect (&crop, 4, 4, 6, &rect); /* row 1, column 2 */
   g_assert_cmpfloat (rect.x, ==, 40.0);
   g_assert_cmpfloat (rect.y, ==, 15.0);
-  wp_patch_rect (&crop, 4, 15, &rect);
+  wp_patch_rect (&crop, 4, 4, 15, &rect);
   g_assert_cmpfloat (rect.x + rect.width, ==, 70.0);
   g_assert_cmpfloat (rect.y + rect.height, ==, 60.0);
 
@@ -407,17 +408,17 @@ test_pointing (void)
   };
   const WpBox uncropped_only = { NULL, 0, 0.0, 0.0, 10.0, 60.0 };
 
-  g_assert_true (wp_pointing_hit (top_right, 2, &crop, &right_half, 1));
-  g_assert_true (wp_pointing_hit (top_right, 2, &crop, &edge, 1));
-  g_assert_false (wp_pointing_hit (top_right, 2, &crop, two, 2));
+  g_assert_true (wp_pointing_hit (top_right, 2, 2, &crop, &right_half, 1));
+  g_assert_true (wp_pointing_hit (top_right, 2, 2, &crop, &edge, 1));
+  g_assert_false (wp_pointing_hit (top_right, 2, 2, &crop, two, 2));
   /* Negative cosines: the peak is still the maximum (-0.1, bottom left, centre (25, 45)). */
-  g_assert_true (wp_pointing_hit (negative, 2, &crop, two, 2));
-  g_assert_false (wp_pointing_hit (negative, 2, &crop, two, 1));
+  g_assert_true (wp_pointing_hit (negative, 2, 2, &crop, two, 2));
+  g_assert_false (wp_pointing_hit (negative, 2, 2, &crop, two, 1));
   /* Ties go to the first patch (top left, centre (25, 15)). */
-  g_assert_false (wp_pointing_hit (tie, 2, &crop, two, 2));
+  g_assert_false (wp_pointing_hit (tie, 2, 2, &crop, two, 2));
   /* Nothing can point into the part the crop cut away. */
-  g_assert_false (wp_pointing_hit (top_right, 2, &crop, &uncropped_only, 1));
-  g_assert_false (wp_pointing_hit (negative, 2, &crop, &uncropped_only, 1));
+  g_assert_false (wp_pointing_hit (top_right, 2, 2, &crop, &uncropped_only, 1));
+  g_assert_false (wp_pointing_hit (negative, 2, 2, &crop, &uncropped_only, 1));
 }
 
 static void
@@ -461,30 +462,30 @@ test_iou (void)
   const WpImageCrop wide = { 0.0, 15.0, 60.0, 60.0 }; /* 60 x 90 image, crop y 15..75 */
   const WpBox       tall = { NULL, 0, 0.0, 0.0, 30.0, 45.0 };
 
-  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, &crop, 80, 60, &same, 1), 1.0, 1e-12);
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, 2, &crop, 80, 60, &same, 1), 1.0, 1e-12);
   /* Intersection 15 x 30, union 2 x 900 - 450. */
-  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, &crop, 80, 60, &shifted, 1),
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, 2, &crop, 80, 60, &shifted, 1),
                                   450.0 / 1350.0, 1e-12);
   /* Two boxes, the top halves of both patches: 900 / 1800. */
-  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_row, 2, &crop, 80, 60, halves, 2), 0.5, 1e-12);
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_row, 2, 2, &crop, 80, 60, halves, 2), 0.5, 1e-12);
   /* Overlapping boxes count their overlap once: union x 10..40 = the patch. */
-  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, &crop, 80, 60, overlapping, 2), 1.0,
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, 2, &crop, 80, 60, overlapping, 2), 1.0,
                                   1e-12);
   /* A box partly outside the image is clipped to 10 x 10 at the origin, in the cut-away part. */
-  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, &crop, 80, 60, &outside, 1), 0.0,
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, 2, &crop, 80, 60, &outside, 1), 0.0,
                                   1e-12);
   /* Clipped to 20 x 20 at (60, 40) (the rest is past the image); the bottom-right patch covers
    * 40..70 x 30..60: intersection 10 x 20, union 900 + 400 - 200. */
   {
     const guint8 bottom_right[4] = { 0, 0, 0, 1 };
 
-    g_assert_cmpfloat_with_epsilon (wp_region_iou (bottom_right, 2, &crop, 80, 60, &beyond, 1),
+    g_assert_cmpfloat_with_epsilon (wp_region_iou (bottom_right, 2, 2, &crop, 80, 60, &beyond, 1),
                                     200.0 / 1100.0, 1e-12);
   }
   /* Nothing selected: intersection 0. */
-  g_assert_cmpfloat_with_epsilon (wp_region_iou (none, 2, &crop, 80, 60, &same, 1), 0.0, 1e-12);
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (none, 2, 2, &crop, 80, 60, &same, 1), 0.0, 1e-12);
   /* A tall image cropped vertically: the top-left patch is 0..30 x 15..45. */
-  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, &wide, 60, 90, &tall, 1),
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, 2, &wide, 60, 90, &tall, 1),
                                   900.0 / 1350.0, 1e-12);
 }
 
@@ -752,14 +753,14 @@ expected_word (WpEvalWord      *out,
   g_assert_cmpuint (n_boxes, >, 0);
   map = wp_word_maps_get_word (maps, wp_word_maps_find_word (maps, word, occurrence));
   out->count = 1;
-  out->pointing_filip = wp_pointing_hit (map->filip, maps->grid, &maps->crop, boxes, n_boxes);
-  out->pointing_sparc = wp_pointing_hit (map->sparc, maps->grid, &maps->crop, boxes, n_boxes);
-  wp_region_filip (selected, map->filip, maps->n_patches);
-  out->iou_filip =
-    wp_region_iou (selected, maps->grid, &maps->crop, image->width, image->height, boxes, n_boxes);
-  wp_region_sparc (selected, map->sparc, maps->n_patches);
-  out->iou_sparc =
-    wp_region_iou (selected, maps->grid, &maps->crop, image->width, image->height, boxes, n_boxes);
+  out->scores[WP_MAP_FILIP].pointing = wp_pointing_hit (map->values[WP_MAP_FILIP], maps->rows, maps->cols, &maps->crop, boxes, n_boxes);
+  out->scores[WP_MAP_SPARC].pointing = wp_pointing_hit (map->values[WP_MAP_SPARC], maps->rows, maps->cols, &maps->crop, boxes, n_boxes);
+  wp_region_filip (selected, map->values[WP_MAP_FILIP], maps->n_patches);
+  out->scores[WP_MAP_FILIP].iou =
+    wp_region_iou (selected, maps->rows, maps->cols, &maps->crop, image->width, image->height, boxes, n_boxes);
+  wp_region_sparc (selected, map->values[WP_MAP_SPARC], maps->n_patches);
+  out->scores[WP_MAP_SPARC].iou =
+    wp_region_iou (selected, maps->rows, maps->cols, &maps->crop, image->width, image->height, boxes, n_boxes);
 }
 
 static void
@@ -767,10 +768,10 @@ add_expected (WpEvalWord       *sum,
               const WpEvalWord *word)
 {
   sum->count++;
-  sum->pointing_filip += word->pointing_filip;
-  sum->pointing_sparc += word->pointing_sparc;
-  sum->iou_filip += word->iou_filip;
-  sum->iou_sparc += word->iou_sparc;
+  sum->scores[WP_MAP_FILIP].pointing += word->scores[WP_MAP_FILIP].pointing;
+  sum->scores[WP_MAP_SPARC].pointing += word->scores[WP_MAP_SPARC].pointing;
+  sum->scores[WP_MAP_FILIP].iou += word->scores[WP_MAP_FILIP].iou;
+  sum->scores[WP_MAP_SPARC].iou += word->scores[WP_MAP_SPARC].iou;
 }
 
 /* The background's FILIP labels recomputed from the token maps: counts[class] for words of each
@@ -797,8 +798,8 @@ expected_background (guint           *counts,
     temb = wp_embed_text (model, pair->caption);
     maps = wp_word_maps_new (model, iemb, temb);
     for (int p = 0; p < maps->n_patches; p++) {
-      const double x = maps->crop.x + (p % maps->grid + 0.5) * maps->crop.width / maps->grid;
-      const double y = maps->crop.y + (p / maps->grid + 0.5) * maps->crop.height / maps->grid;
+      const double x = maps->crop.x + (p % maps->cols + 0.5) * maps->crop.width / maps->cols;
+      const double y = maps->crop.y + (p / maps->cols + 0.5) * maps->crop.height / maps->rows;
       gboolean     inside = FALSE;
       int          best = 0, word;
 
@@ -874,33 +875,33 @@ test_evaluate_localisation (void)
     }
     g_assert_nonnull (got);
     g_assert_cmpuint (got->count, ==, 1);
-    g_assert_cmpfloat (got->pointing_filip, ==, expected.pointing_filip);
-    g_assert_cmpfloat (got->pointing_sparc, ==, expected.pointing_sparc);
-    g_assert_cmpfloat_with_epsilon (got->iou_filip, expected.iou_filip, 1e-9);
-    g_assert_cmpfloat_with_epsilon (got->iou_sparc, expected.iou_sparc, 1e-9);
-    g_assert_cmpfloat (got->iou_hit_filip, ==, expected.iou_filip >= 0.5);
-    g_assert_cmpfloat (got->iou_hit_sparc, ==, expected.iou_sparc >= 0.5);
-    g_assert_cmpfloat (got->iou_filip, >=, 0.0);
-    g_assert_cmpfloat (got->iou_filip, <=, 1.0);
-    g_assert_cmpfloat (got->iou_sparc, >=, 0.0);
-    g_assert_cmpfloat (got->iou_sparc, <=, 1.0);
+    g_assert_cmpfloat (got->scores[WP_MAP_FILIP].pointing, ==, expected.scores[WP_MAP_FILIP].pointing);
+    g_assert_cmpfloat (got->scores[WP_MAP_SPARC].pointing, ==, expected.scores[WP_MAP_SPARC].pointing);
+    g_assert_cmpfloat_with_epsilon (got->scores[WP_MAP_FILIP].iou, expected.scores[WP_MAP_FILIP].iou, 1e-9);
+    g_assert_cmpfloat_with_epsilon (got->scores[WP_MAP_SPARC].iou, expected.scores[WP_MAP_SPARC].iou, 1e-9);
+    g_assert_cmpfloat (got->scores[WP_MAP_FILIP].iou_hit, ==, expected.scores[WP_MAP_FILIP].iou >= 0.5);
+    g_assert_cmpfloat (got->scores[WP_MAP_SPARC].iou_hit, ==, expected.scores[WP_MAP_SPARC].iou >= 0.5);
+    g_assert_cmpfloat (got->scores[WP_MAP_FILIP].iou, >=, 0.0);
+    g_assert_cmpfloat (got->scores[WP_MAP_FILIP].iou, <=, 1.0);
+    g_assert_cmpfloat (got->scores[WP_MAP_SPARC].iou, >=, 0.0);
+    g_assert_cmpfloat (got->scores[WP_MAP_SPARC].iou, <=, 1.0);
     add_expected (&sum, &expected);
     add_expected (&class_sum[boxed[i].word_class], &expected);
   }
   for (guint w = 0; w < result.words->len; w++)
     g_assert_cmpstr (g_array_index (result.words, WpEvalWord, w).word, ==, sorted[w]);
 
-  g_assert_cmpfloat_with_epsilon (result.pointing_filip, sum.pointing_filip / sum.count, 1e-12);
-  g_assert_cmpfloat_with_epsilon (result.pointing_sparc, sum.pointing_sparc / sum.count, 1e-12);
-  g_assert_cmpfloat_with_epsilon (result.iou_filip, sum.iou_filip / sum.count, 1e-9);
-  g_assert_cmpfloat_with_epsilon (result.iou_sparc, sum.iou_sparc / sum.count, 1e-9);
+  g_assert_cmpfloat_with_epsilon (result.scores[WP_MAP_FILIP].pointing, sum.scores[WP_MAP_FILIP].pointing / sum.count, 1e-12);
+  g_assert_cmpfloat_with_epsilon (result.scores[WP_MAP_SPARC].pointing, sum.scores[WP_MAP_SPARC].pointing / sum.count, 1e-12);
+  g_assert_cmpfloat_with_epsilon (result.scores[WP_MAP_FILIP].iou, sum.scores[WP_MAP_FILIP].iou / sum.count, 1e-9);
+  g_assert_cmpfloat_with_epsilon (result.scores[WP_MAP_SPARC].iou, sum.scores[WP_MAP_SPARC].iou / sum.count, 1e-9);
   for (int c = 0; c < WP_WORD_CLASS_N; c++) {
     g_assert_cmpstr (result.classes[c].word, ==, wp_word_class_to_string (c));
     g_assert_cmpuint (result.classes[c].count, ==, class_sum[c].count);
-    g_assert_cmpfloat_with_epsilon (result.classes[c].iou_sparc,
-                                    class_sum[c].iou_sparc / class_sum[c].count, 1e-9);
-    g_assert_cmpfloat_with_epsilon (result.classes[c].pointing_filip,
-                                    class_sum[c].pointing_filip / class_sum[c].count, 1e-12);
+    g_assert_cmpfloat_with_epsilon (result.classes[c].scores[WP_MAP_SPARC].iou,
+                                    class_sum[c].scores[WP_MAP_SPARC].iou / class_sum[c].count, 1e-9);
+    g_assert_cmpfloat_with_epsilon (result.classes[c].scores[WP_MAP_FILIP].pointing,
+                                    class_sum[c].scores[WP_MAP_FILIP].pointing / class_sum[c].count, 1e-12);
   }
 
   {
@@ -1013,12 +1014,12 @@ test_evaluate_rivals (void)
 
       g_assert_cmpstr (got->word, ==, name);
       g_assert_cmpuint (got->count, ==, expected[c][r].count);
-      g_assert_cmpfloat_with_epsilon (got->pointing_filip,
-                                      expected[c][r].pointing_filip / expected[c][r].count, 1e-12);
-      g_assert_cmpfloat_with_epsilon (got->pointing_sparc,
-                                      expected[c][r].pointing_sparc / expected[c][r].count, 1e-12);
-      g_assert_cmpfloat_with_epsilon (got->iou_filip,
-                                      expected[c][r].iou_filip / expected[c][r].count, 1e-9);
+      g_assert_cmpfloat_with_epsilon (got->scores[WP_MAP_FILIP].pointing,
+                                      expected[c][r].scores[WP_MAP_FILIP].pointing / expected[c][r].count, 1e-12);
+      g_assert_cmpfloat_with_epsilon (got->scores[WP_MAP_SPARC].pointing,
+                                      expected[c][r].scores[WP_MAP_SPARC].pointing / expected[c][r].count, 1e-12);
+      g_assert_cmpfloat_with_epsilon (got->scores[WP_MAP_FILIP].iou,
+                                      expected[c][r].scores[WP_MAP_FILIP].iou / expected[c][r].count, 1e-9);
     }
   }
   /* Pair 3's "red" (no object with its rectangle) and pair 2's "small" (a size word) are left out.
@@ -1052,9 +1053,9 @@ test_evaluate_subsets_and_errors (void)
     g_assert_cmpuint (result.pairs, ==, 2);
     g_assert_cmpuint (result.images, ==, 2);
     g_assert_cmpuint (result.boxed_words, ==, 0);
-    g_assert_true (isnan (result.pointing_filip));
-    g_assert_true (isnan (result.iou_hit_sparc));
-    g_assert_true (isnan (result.classes[WP_WORD_CLASS_COLOUR].iou_filip));
+    g_assert_true (isnan (result.scores[WP_MAP_FILIP].pointing));
+    g_assert_true (isnan (result.scores[WP_MAP_SPARC].iou_hit));
+    g_assert_true (isnan (result.classes[WP_WORD_CLASS_COLOUR].scores[WP_MAP_FILIP].iou));
     g_assert_cmpuint (result.words->len, ==, 0);
     g_assert_cmpfloat (result.i2t_r5, ==, 1.0);
     g_assert_cmpfloat (result.i2t_r1, >=, 0.0);

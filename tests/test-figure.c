@@ -28,10 +28,10 @@ scene_init (Scene *scene)
   scene->word.text = (char *) "red";
   scene->word.n_tokens = 1;
   scene->word.first_token = 1;
-  scene->word.filip = scene->values;
-  scene->word.sparc = scene->sparc;
+  scene->word.values[WP_MAP_FILIP] = scene->values;
+  scene->word.values[WP_MAP_SPARC] = scene->sparc;
   scene->maps.n_patches = 4;
-  scene->maps.grid = 2;
+  scene->maps.rows = scene->maps.cols = 2;
   scene->maps.crop = (WpImageCrop){ 0, 0, 100, 100 };
   scene->maps.n_words = 1;
   scene->maps.words = &scene->word;
@@ -108,7 +108,7 @@ test_token_mode (void)
       token_rows[t * 4 + p] = (float) (t * 10 + p);
   }
   scene.maps.n_tokens = 4;
-  scene.maps.token_filip = token_rows;
+  scene.maps.token_values[WP_MAP_FILIP] = token_rows;
   figure.image = scene.image;
   figure.maps = &scene.maps;
   figure.token_labels = labels;
@@ -146,7 +146,7 @@ test_colormaps_and_ranges (void)
   wp_figure_word_range (&figure, 0, &lo, &hi);
   g_assert_cmpfloat_with_epsilon (lo, 0.0, 1e-6);
   g_assert_cmpfloat_with_epsilon (hi, 1.0, 1e-6);
-  figure.style.method = WP_FIGURE_SPARC;
+  figure.style.method = WP_MAP_SPARC;
   wp_figure_word_range (&figure, 0, &lo, &hi);
   g_assert_cmpfloat (lo, ==, 0.0);
   g_assert_cmpfloat_with_epsilon (hi, 0.25, 1e-6);
@@ -168,7 +168,8 @@ typedef struct {
   float      a_values[2][9], b_values[2][9];
   float      sparc[9];
   int        word_of_token[4];
-  int        a_labels[9], b_labels[9];
+  int        a_labels[9], b_labels[9];           /* best token */
+  int        a_word_labels[9], b_word_labels[9]; /* its word */
 } Pair;
 
 static const float red_a[4] = { 1, 0, 0, 0 }, red_b[4] = { 0, 0, 0, 1 };
@@ -181,24 +182,28 @@ pair_maps_init (WpWordMaps *maps,
                 float *sparc,
                 int   *word_of_token,
                 int   *labels,
+                int   *word_labels,
                 int    grid)
 {
   static char *const texts[2] = { "red", "disc" };
 
   maps->n_patches = grid * grid;
-  maps->grid = grid;
+  maps->rows = maps->cols = grid;
   maps->crop = (WpImageCrop){ 0, 0, 100, 100 };
   maps->n_tokens = 4;
   maps->word_of_token = word_of_token;
   maps->filip_labels = labels;
+  maps->labels[WP_MAP_FILIP] = word_labels;
+  for (int p = 0; p < grid * grid; p++)
+    word_labels[p] = word_of_token[labels[p]];
   maps->n_words = 2;
   maps->words = words;
   for (int w = 0; w < 2; w++) {
     words[w].text = texts[w];
     words[w].first_token = w + 1;
     words[w].n_tokens = 1;
-    words[w].filip = values[w];
-    words[w].sparc = sparc;
+    words[w].values[WP_MAP_FILIP] = values[w];
+    words[w].values[WP_MAP_SPARC] = sparc;
   }
 }
 
@@ -225,9 +230,9 @@ pair_init (Pair *pair,
   for (int p = 0; p < b_grid * b_grid; p++)
     pair->b_labels[p] = p % b_grid == 0 ? 1 : 2;
   pair_maps_init (&pair->a, pair->a_words, pair->a_values, pair->sparc, pair->word_of_token,
-                  pair->a_labels, 2);
+                  pair->a_labels, pair->a_word_labels, 2);
   pair_maps_init (&pair->b, pair->b_words, pair->b_values, pair->sparc, pair->word_of_token,
-                  pair->b_labels, b_grid);
+                  pair->b_labels, pair->b_word_labels, b_grid);
 }
 
 static void
@@ -484,7 +489,7 @@ test_compare_labels (void)
 
   pair_init (&pair, 2);
   pair_figure (&pair, &figure);
-  figure.style.method = WP_FIGURE_LABELS;
+  figure.style.labels = TRUE;
   figure.token_labels = labels;
   g_assert_true (isnan (wp_figure_difference (&figure, 0, 0)));
   surface = draw_figure (&figure, W, H);

@@ -904,9 +904,9 @@ test_eval_pointing (void)
       wp_trainer_evaluate (resumed, wp_trainer_get_model (resumed), NULL, &result, &error));
     g_assert_no_error (error);
     g_assert_cmpuint (result.boxed_words, ==, json_object_get_int_member (eval, "boxed_words"));
-    g_assert_cmpfloat_with_epsilon (result.pointing_filip,
+    g_assert_cmpfloat_with_epsilon (result.scores[WP_MAP_FILIP].pointing,
                                     json_object_get_double_member (eval, "pointing_filip"), 1e-6);
-    g_assert_cmpfloat_with_epsilon (result.pointing_sparc,
+    g_assert_cmpfloat_with_epsilon (result.scores[WP_MAP_SPARC].pointing,
                                     json_object_get_double_member (eval, "pointing_sparc"), 1e-6);
     g_assert_cmpfloat_with_epsilon (result.t2i_r1, json_object_get_double_member (eval, "t2i_r1"),
                                     1e-6);

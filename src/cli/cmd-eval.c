@@ -177,6 +177,17 @@ print_word_row (const char       *name,
   printf ("\n");
 }
 
+/* value right-aligned in width characters, "-" when undefined. */
+static void
+print_cell (double value,
+            int    width)
+{
+  if (isfinite (value))
+    printf ("%*.3f", width, value);
+  else
+    printf ("%*s", width, "-");
+}
+
 /* One row a method: pointing, IoU and IoU >= 0.5 over all boxed words, then pointing per word
  * class. */
 static void
@@ -192,25 +203,21 @@ print_methods (const WpEvalResult *result,
           maps->maps.query == WP_QUERY_PROMPT ? "\"" : "",
           maps->view.crop == WP_CROP_NONE ? "whole-image" : "centre-crop",
           maps->maps.surgery ? ", surgery" : "");
-  printf ("  %-10s %8s %8s %8s   pointing:", "method", "pointing", "IoU", "IoU>=0.5");
+  printf ("  %-10s %8s %8s %8s  |  pointing:", "method", "pointing", "IoU", "IoU>=0.5");
   for (int c = 0; c < WP_WORD_CLASS_N; c++)
-    printf ("  %6.6s", result->classes[c].word);
+    printf (" %7.7s", result->classes[c].word);
   printf ("\n");
   for (int i = 0; i < maps->n_order; i++) {
     const WpMapMethod  m = maps->order[i];
     const WpEvalScore *score = &result->scores[m];
 
-    printf ("  %-10s  ", wp_map_method_to_string (m));
-    print_value (score->pointing);
-    printf (" ");
-    print_value (score->iou);
-    printf (" ");
-    print_value (score->iou_hit);
-    printf ("%10s", "");
-    for (int c = 0; c < WP_WORD_CLASS_N; c++) {
-      printf (" ");
-      print_value (result->classes[c].scores[m].pointing);
-    }
+    printf ("  %-10s", wp_map_method_to_string (m));
+    print_cell (score->pointing, 9);
+    print_cell (score->iou, 9);
+    print_cell (score->iou_hit, 9);
+    printf ("  |  %9s", "");
+    for (int c = 0; c < WP_WORD_CLASS_N; c++)
+      print_cell (result->classes[c].scores[m].pointing, 8);
     printf ("\n");
   }
 }
