@@ -51,9 +51,11 @@ wp_clip_config_init_preset (WpClipConfig *config,
     config->patch_size = 12;
     config->context_length = 32;
     config->projection_dim = 256;
+  } else if (strcmp (name, "vit-b16") == 0) {
+    config->patch_size = 16;
   } else if (strcmp (name, "vit-b32") != 0) {
     g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
-                 "unknown model size '%s' (tiny, small or vit-b32)", name);
+                 "unknown model size '%s' (tiny, small, vit-b16 or vit-b32)", name);
     return FALSE;
   }
   return wp_clip_config_validate (config, error);

@@ -220,14 +220,13 @@ typedef struct {
 static void
 scratch_init (Scratch             *s,
               const WpTowerConfig *t,
-              int                  T,
-              int                  E)
+              int                  T)
 {
   const gsize TC = (gsize) T * t->width, TI = (gsize) T * t->mlp_width;
-  const gsize TT = (gsize) t->n_heads * T * T, R = MAX (t->width, E);
+  const gsize TT = (gsize) t->n_heads * T * T;
   float      *p;
 
-  s->buffer = g_new (float, 4 * TC + 2 * TI + 3 * TC + 2 * TT + 2 * (gsize) T + 6 * R);
+  s->buffer = g_new (float, 4 * TC + 2 * TI + 3 * TC + 2 * TT + 2 * (gsize) T);
   p = s->buffer;
   s->a = p, p += TC;
   s->b = p, p += TC;
@@ -240,11 +239,7 @@ scratch_init (Scratch             *s,
   s->att2 = p, p += TT;
   s->mean = p, p += T;
   s->rstd = p, p += T;
-  s->row = p, p += R;
-  s->row2 = p, p += R;
-  for (int i = 0; i < 4; i++)
-    s->score[i] = p, p += R;
-  g_assert (p == s->buffer + 4 * TC + 2 * TI + 3 * TC + 2 * TT + 2 * (gsize) T + 6 * R);
+  g_assert (p == s->buffer + 4 * TC + 2 * TI + 3 * TC + 2 * TT + 2 * (gsize) T);
 }
 
 static void
@@ -426,7 +421,7 @@ wp_dense_image_new (const WpModel *model,
   image->C = C;
   image->E = E;
   image->methods = methods | WP_MAP_BIT (WP_MAP_FILIP);
-  scratch_init (&s, t, T, E);
+  scratch_init (&s, t, T);
 
   im2col (patches, pixels, rows, cols, p);
   memcpy (tokens, w->class_embedding, (gsize) C * sizeof (float));
@@ -509,13 +504,55 @@ wp_dense_image_get_features (const WpDenseImage *image,
   return unit ? image->features[method] : image->features_raw[method];
 }
 
+/* Scratch of a batch of Q queries' backward passes through one block: Q n rows at most, n <= T. */
+typedef struct {
+  int    Q, T;
+  float *dy;           /* (Q, C) the gradient of each query's pooled input */
+  float *rows_c[3];    /* (Q T, C) */
+  float *rows_m[2];    /* (Q T, M) */
+  float *dkvq;         /* (T, 3C) gradcam, one query at a time */
+  float *att, *dprobs; /* (NH, T, T) and (Q, NH, T, T) */
+  float *score[4];     /* (max(C, E)) pooled_score_backward's own */
+  float *buffer;
+} GradScratch;
+
+static void
+grad_scratch_init (GradScratch         *s,
+                   const WpTowerConfig *t,
+                   int                  Q,
+                   int                  T,
+                   int                  E)
+{
+  const gsize QTC = (gsize) Q * T * t->width, QTM = (gsize) Q * T * t->mlp_width;
+  const gsize TT = (gsize) t->n_heads * T * T, R = MAX (t->width, E);
+  const gsize total = (gsize) Q * t->width + 3 * QTC + 2 * QTM + (gsize) 3 * T * t->width +
+                      TT * (1 + (gsize) Q) + 4 * R;
+  float *p;
+
+  s->Q = Q;
+  s->T = T;
+  s->buffer = g_new (float, total);
+  p = s->buffer;
+  s->dy = p, p += (gsize) Q * t->width;
+  for (int i = 0; i < 3; i++)
+    s->rows_c[i] = p, p += QTC;
+  for (int i = 0; i < 2; i++)
+    s->rows_m[i] = p, p += QTM;
+  s->dkvq = p, p += (gsize) 3 * T * t->width;
+  s->att = p, p += TT;
+  s->dprobs = p, p += TT * Q;
+  for (int i = 0; i < 4; i++)
+    s->score[i] = p, p += R;
+  g_assert (p == s->buffer + total);
+}
+
 /* dy (C) = dS/dy for S = <normalize(visual_projection(post_layernorm(y))), e> with y (C) and
  * e (E) a unit query. */
 static void
 pooled_score_backward (const WpModel *model,
                        const float   *y,
                        const float   *e,
-                       Scratch       *s,
+                       GradScratch   *s,
                        float         *dy)
 {
   const WpClipConfig *config = &model->config;
@@ -535,37 +572,45 @@ pooled_score_backward (const WpModel *model,
   wp_layernorm_backward (dy, NULL, NULL, dnormed, y, model->p.post_ln_w, &mean, &rstd, 1, C);
 }
 
-/* Backward through one block from the gradient of its output to the gradient of its heads'
- * outputs before out_proj, dattn (n, C), for the block's first n rows: dy holds n rows, or one row
- * standing for all n when broadcast is set (the mean-pooled scores of LeGrad). Rows past n are
- * left alone, which is exact when their output gradient is zero: the MLP and layer norms work
- * row by row. */
+/* Backward of Q queries through one block, from the gradient of its output to the gradient of
+ * its heads' outputs before out_proj, dattn (Q n, C), for the block's first n rows: query q's
+ * output gradient is s->dy's row q on each of its n rows (LeGrad's mean-pooled score spreads
+ * evenly) or, with n = 1, on row 0 alone (the class token's score). Rows past n are left out,
+ * which is exact when their output gradient is zero: the MLP and layer norms work row by row.
+ * The queries' rows go through each product together. */
 static void
 block_backward_to_heads (const WpTowerConfig      *t,
                          const WpLayerParams      *w,
                          const WpEncoderLayerActs *a,
-                         const float              *dy,
-                         gboolean                  broadcast,
+                         int                       Q,
                          int                       n,
-                         Scratch                  *s,
+                         GradScratch              *s,
                          float                    *dattn)
 {
-  const int C = t->width, M = t->mlp_width;
+  const int C = t->width, M = t->mlp_width, N = Q * n;
+  float    *dact = s->rows_m[0], *dfc1 = s->rows_m[1], *dresid = s->rows_c[1], *dln = s->rows_c[2];
 
-  memset (s->wide1, 0, (gsize) (broadcast ? 1 : n) * M * sizeof (float));
-  wp_matmul_backward (s->wide1, NULL, NULL, dy, a->act, w->fc2_w, broadcast ? 1 : n, M, C);
-  for (int i = broadcast ? 1 : n; i < n; i++)
-    memcpy (s->wide1 + (gsize) i * M, s->wide1, (gsize) M * sizeof (float));
-  memset (s->wide2, 0, (gsize) n * M * sizeof (float));
-  wp_activation_backward (s->wide2, s->wide1, a->fc1, (gsize) n * M, t->activation);
-  memset (s->b, 0, (gsize) n * C * sizeof (float));
-  wp_matmul_backward (s->b, NULL, NULL, s->wide2, a->ln2, w->fc1_w, n, C, M);
-  for (int i = 0; i < n; i++)
-    memcpy (s->a + (gsize) i * C, broadcast ? dy : dy + (gsize) i * C, (gsize) C * sizeof (float));
-  wp_layernorm_backward (s->a, NULL, NULL, s->b, a->resid1, w->ln2_w, a->ln2_mean, a->ln2_rstd, n,
-                         C);
-  memset (dattn, 0, (gsize) n * C * sizeof (float));
-  wp_matmul_backward (dattn, NULL, NULL, s->a, a->attn, w->out_w, n, C, C);
+  /* Every row of query q has the same output gradient: one product for the Q distinct rows. */
+  memset (dact, 0, (gsize) Q * M * sizeof (float));
+  wp_matmul_backward (dact, NULL, NULL, s->dy, a->act, w->fc2_w, Q, M, C);
+  for (int q = Q - 1; q >= 0; q--) {
+    for (int i = n - 1; i >= 0; i--)
+      memmove (dact + ((gsize) q * n + i) * M, dact + (gsize) q * M, (gsize) M * sizeof (float));
+  }
+  memset (dfc1, 0, (gsize) N * M * sizeof (float));
+  for (int q = 0; q < Q; q++)
+    wp_activation_backward (dfc1 + (gsize) q * n * M, dact + (gsize) q * n * M, a->fc1,
+                            (gsize) n * M, t->activation);
+  memset (dln, 0, (gsize) N * C * sizeof (float));
+  wp_matmul_backward (dln, NULL, NULL, dfc1, a->ln2, w->fc1_w, N, C, M);
+  for (int q = 0; q < Q; q++) {
+    for (int i = 0; i < n; i++)
+      memcpy (dresid + ((gsize) q * n + i) * C, s->dy + (gsize) q * C, (gsize) C * sizeof (float));
+    wp_layernorm_backward (dresid + (gsize) q * n * C, NULL, NULL, dln + (gsize) q * n * C,
+                           a->resid1, w->ln2_w, a->ln2_mean, a->ln2_rstd, n, C);
+  }
+  memset (dattn, 0, (gsize) N * C * sizeof (float));
+  wp_matmul_backward (dattn, NULL, NULL, dresid, a->attn, w->out_w, N, C, C);
 }
 
 /* dprobs (NH, n, T): the gradient of the attention probabilities of the first n query rows, from
@@ -585,82 +630,104 @@ heads_backward_to_probabilities (const WpTowerConfig      *t,
                  a->kvq + C + h * HS, 3 * C, 0.0f, dprobs + (gsize) h * n * T, T);
 }
 
+/* Grad-CAM on the last block's layer_norm1 output H: out (Q, P). */
 static void
-gradcam_map (const WpDenseImage *image,
-             const WpModel      *model,
-             const float        *query,
-             Scratch            *s,
-             float              *out)
+gradcam_maps (const WpDenseImage *image,
+              const WpModel      *model,
+              const float        *queries,
+              int                 Q,
+              GradScratch        *s,
+              float              *out)
 {
   const WpTowerConfig      *t = &model->config.vision;
   const int                 L = t->n_layers, C = t->width, T = image->T, P = image->P;
   const WpLayerParams      *w = &model->p.vision_layers[L - 1];
   const WpEncoderLayerActs *a = &image->encoder.layers[L - 1];
-  g_autofree double        *alpha = g_new0 (double, C);
-  float                    *dy = s->row, *dattn = s->c, *dkvq = s->kvq, *dh = s->d;
+  g_autofree double        *alpha = g_new (double, C);
+  float                    *dattn = s->rows_c[0], *dh = s->rows_c[1], *dkvq = s->dkvq, *dattn_rows = s->rows_c[2];
 
-  pooled_score_backward (model, a->resid2, query, s, dy);
-  memset (dattn, 0, (gsize) T * C * sizeof (float));
-  block_backward_to_heads (t, w, a, dy, FALSE, 1, s, dattn);
-  memset (dkvq, 0, (gsize) T * 3 * C * sizeof (float));
-  wp_attention_backward (dkvq + 2 * C, dkvq, dkvq + C, 3 * C, s->att1, dattn, a->kvq + 2 * C,
-                         a->kvq, a->kvq + C, a->att, 1, T, C, t->n_heads, FALSE);
-  memset (dh, 0, (gsize) T * C * sizeof (float));
-  wp_matmul_backward (dh, NULL, NULL, dkvq, a->ln1, w->k_w, T, C, 3 * C);
-  for (int p = 0; p < P; p++) {
-    for (int c = 0; c < C; c++)
-      alpha[c] += dh[(gsize) (1 + p) * C + c];
-  }
-  for (int p = 0; p < P; p++) {
-    const float *h = a->ln1 + (gsize) (1 + p) * C;
-    double       dot = 0.0;
+  for (int q = 0; q < Q; q++)
+    pooled_score_backward (model, a->resid2, queries + (gsize) q * image->E, s,
+                           s->dy + (gsize) q * C);
+  block_backward_to_heads (t, w, a, Q, 1, s, dattn);
+  for (int q = 0; q < Q; q++) {
+    /* Only the class row's output has a gradient. */
+    memset (dattn_rows, 0, (gsize) T * C * sizeof (float));
+    memcpy (dattn_rows, dattn + (gsize) q * C, (gsize) C * sizeof (float));
+    memset (dkvq, 0, (gsize) T * 3 * C * sizeof (float));
+    wp_attention_backward (dkvq + 2 * C, dkvq, dkvq + C, 3 * C, s->att, dattn_rows,
+                           a->kvq + 2 * C, a->kvq, a->kvq + C, a->att, 1, T, C, t->n_heads,
+                           FALSE);
+    memset (dh, 0, (gsize) T * C * sizeof (float));
+    wp_matmul_backward (dh, NULL, NULL, dkvq, a->ln1, w->k_w, T, C, 3 * C);
+    memset (alpha, 0, (gsize) C * sizeof (double));
+    for (int p = 0; p < P; p++) {
+      for (int c = 0; c < C; c++)
+        alpha[c] += dh[(gsize) (1 + p) * C + c];
+    }
+    for (int p = 0; p < P; p++) {
+      const float *h = a->ln1 + (gsize) (1 + p) * C;
+      double       dot = 0.0;
 
-    for (int c = 0; c < C; c++)
-      dot += alpha[c] / P * h[c];
-    out[p] = (float) MAX (dot, 0.0);
+      for (int c = 0; c < C; c++)
+        dot += alpha[c] / P * h[c];
+      out[(gsize) q * P + p] = (float) MAX (dot, 0.0);
+    }
   }
 }
 
+/* Chefer et al.'s last-layer relevance of the class row: out (Q, P). */
 static void
-chefer_map (const WpDenseImage *image,
-            const WpModel      *model,
-            const float        *query,
-            Scratch            *s,
-            float              *out)
+chefer_maps (const WpDenseImage *image,
+             const WpModel      *model,
+             const float        *queries,
+             int                 Q,
+             GradScratch        *s,
+             float              *out)
 {
   const WpTowerConfig      *t = &model->config.vision;
-  const int                 L = t->n_layers, NH = t->n_heads, T = image->T, P = image->P;
+  const int                 L = t->n_layers, NH = t->n_heads, C = t->width;
+  const int                 T = image->T, P = image->P;
   const WpEncoderLayerActs *a = &image->encoder.layers[L - 1];
-  float                    *dy = s->row, *dattn = s->c, *dprobs = s->att2;
+  float                    *dattn = s->rows_c[0], *dprobs = s->dprobs;
 
-  pooled_score_backward (model, a->resid2, query, s, dy);
-  block_backward_to_heads (t, &model->p.vision_layers[L - 1], a, dy, FALSE, 1, s, dattn);
-  heads_backward_to_probabilities (t, a, dattn, 1, T, dprobs);
-  for (int p = 0; p < P; p++) {
-    double sum = 0.0;
+  for (int q = 0; q < Q; q++)
+    pooled_score_backward (model, a->resid2, queries + (gsize) q * image->E, s,
+                           s->dy + (gsize) q * C);
+  block_backward_to_heads (t, &model->p.vision_layers[L - 1], a, Q, 1, s, dattn);
+  /* One row a query: heads_backward_to_probabilities over the Q rows gives (NH, Q, T). */
+  heads_backward_to_probabilities (t, a, dattn, Q, T, dprobs);
+  for (int q = 0; q < Q; q++) {
+    for (int p = 0; p < P; p++) {
+      double sum = 0.0;
 
-    for (int h = 0; h < NH; h++) {
-      const double g = dprobs[(gsize) h * T + 1 + p], att = a->att[(gsize) h * T * T + 1 + p];
+      for (int h = 0; h < NH; h++) {
+        const double g = dprobs[((gsize) h * Q + q) * T + 1 + p];
+        const double att = a->att[(gsize) h * T * T + 1 + p];
 
-      sum += MAX (g * att, 0.0);
+        sum += MAX (g * att, 0.0);
+      }
+      out[(gsize) q * P + p] = (float) (sum / NH);
     }
-    out[p] = (float) (sum / NH);
   }
 }
 
+/* LeGrad over the last K blocks: out (Q, P). */
 static void
-legrad_map (const WpDenseImage *image,
-            const WpModel      *model,
-            const float        *query,
-            int                 legrad_layers,
-            Scratch            *s,
-            float              *out)
+legrad_maps (const WpDenseImage *image,
+             const WpModel      *model,
+             const float        *queries,
+             int                 Q,
+             int                 legrad_layers,
+             GradScratch        *s,
+             float              *out)
 {
   const WpTowerConfig *t = &model->config.vision;
   const int            L = t->n_layers, NH = t->n_heads, C = t->width, T = image->T;
   const int            P = image->P, K = legrad_layers <= 0 || legrad_layers > L ? L : legrad_layers;
-  g_autofree double   *sum = g_new0 (double, P);
-  float               *z = s->row, *dz = s->row2, *dattn = s->c, *dprobs = s->att2;
+  g_autofree double   *sum = g_new0 (double, (gsize) Q *P);
+  g_autofree float    *z = g_new (float, C);
+  float               *dattn = s->rows_c[0], *dprobs = s->dprobs;
 
   for (int l = L - K; l < L; l++) {
     const WpEncoderLayerActs *a = &image->encoder.layers[l];
@@ -672,45 +739,53 @@ legrad_map (const WpDenseImage *image,
         mean += a->resid2[(gsize) i * C + c];
       z[c] = (float) (mean / T);
     }
-    pooled_score_backward (model, z, query, s, dz);
-    for (int c = 0; c < C; c++)
-      dz[c] /= T;
-    block_backward_to_heads (t, &model->p.vision_layers[l], a, dz, TRUE, T, s, dattn);
-    heads_backward_to_probabilities (t, a, dattn, T, T, dprobs);
-    for (int h = 0; h < NH; h++) {
-      for (int i = 0; i < T; i++) {
-        const float *row = dprobs + ((gsize) h * T + i) * T + 1;
+    for (int q = 0; q < Q; q++) {
+      float *dz = s->dy + (gsize) q * C;
 
-        for (int p = 0; p < P; p++)
-          sum[p] += MAX (row[p], 0.0f);
+      pooled_score_backward (model, z, queries + (gsize) q * image->E, s, dz);
+      for (int c = 0; c < C; c++)
+        dz[c] /= T;
+    }
+    block_backward_to_heads (t, &model->p.vision_layers[l], a, Q, T, s, dattn);
+    for (int q = 0; q < Q; q++) {
+      heads_backward_to_probabilities (t, a, dattn + (gsize) q * T * C, T, T, dprobs);
+      for (int h = 0; h < NH; h++) {
+        for (int i = 0; i < T; i++) {
+          const float *row = dprobs + ((gsize) h * T + i) * T + 1;
+          double      *acc = sum + (gsize) q * P;
+
+          for (int p = 0; p < P; p++)
+            acc[p] += MAX (row[p], 0.0f);
+        }
       }
     }
   }
-  for (int p = 0; p < P; p++)
-    out[p] = (float) (sum[p] / ((double) NH * T));
+  for (gsize i = 0; i < (gsize) Q * P; i++)
+    out[i] = (float) (sum[i] / ((double) NH * T));
 }
 
 void
-wp_dense_image_gradient_map (const WpDenseImage *image,
-                             const WpModel      *model,
-                             WpMapMethod         method,
-                             const float        *query,
-                             int                 legrad_layers,
-                             float              *out)
+wp_dense_image_gradient_maps (const WpDenseImage *image,
+                              const WpModel      *model,
+                              WpMapMethod         method,
+                              const float        *queries,
+                              int                 Q,
+                              int                 legrad_layers,
+                              float              *out)
 {
-  Scratch s;
+  GradScratch s;
 
   g_return_if_fail (image->has_activations && (image->methods & WP_MAP_BIT (method)));
-  scratch_init (&s, &model->config.vision, image->T, image->E);
+  grad_scratch_init (&s, &model->config.vision, Q, image->T, image->E);
   switch (method) {
   case WP_MAP_GRADCAM:
-    gradcam_map (image, model, query, &s, out);
+    gradcam_maps (image, model, queries, Q, &s, out);
     break;
   case WP_MAP_CHEFER:
-    chefer_map (image, model, query, &s, out);
+    chefer_maps (image, model, queries, Q, &s, out);
     break;
   case WP_MAP_LEGRAD:
-    legrad_map (image, model, query, legrad_layers, &s, out);
+    legrad_maps (image, model, queries, Q, legrad_layers, &s, out);
     break;
   case WP_MAP_FILIP:
   case WP_MAP_SPARC:
@@ -719,7 +794,7 @@ wp_dense_image_gradient_map (const WpDenseImage *image,
   case WP_MAP_CLEARCLIP:
   case WP_MAP_NACLIP:
   case WP_N_MAP_METHODS:
-    g_return_if_reached ();
+    g_assert_not_reached ();
   }
-  scratch_clear (&s);
+  g_free (s.buffer);
 }

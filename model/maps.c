@@ -8,6 +8,10 @@
 
 /* Shapes: P patches, T valid tokens, W words (queries), Q query vectors, E projection dim. */
 
+/* Query vectors a gradient method's backward passes take together: enough rows for efficient
+ * products, few enough for cancellation to be checked often. */
+#define GRADIENT_BATCH 8
+
 void
 wp_map_options_init (WpMapOptions *options)
 {
@@ -143,7 +147,8 @@ vector_maps (const WpModel          *model,
              GCancellable           *cancellable,
              float                  *values)
 {
-  const int P = image->n_patches, E = image->dim;
+  const int         P = image->n_patches, E = image->dim;
+  g_autofree float *batch = NULL, *batch_maps = NULL;
 
   if (method == WP_MAP_SPARC) {
     wp_sparc_weights (values, v->raw, image->patches_raw, v->Q, P, E);
@@ -154,18 +159,31 @@ vector_maps (const WpModel          *model,
                        NULL, v->Q, E, P);
     return TRUE;
   }
-  for (int q = 0; q < v->Q; q++) {
-    float *row = values + (gsize) q * P;
+  /* The wanted vectors in batches that share each backward pass's products. */
+  batch = g_new (float, (gsize) GRADIENT_BATCH *E);
+  batch_maps = g_new (float, (gsize) GRADIENT_BATCH *P);
+  for (int q = 0; q < v->Q;) {
+    int n = 0, end = q;
 
     if (g_cancellable_is_cancelled (cancellable))
       return FALSE;
-    if (!v->wanted[q]) {
+    for (; end < v->Q && n < GRADIENT_BATCH; end++) {
+      if (v->wanted[end])
+        memcpy (batch + (gsize) n++ * E, v->unit + (gsize) end * E, (gsize) E * sizeof (float));
+    }
+    if (n > 0)
+      wp_dense_image_gradient_maps (image->dense, model, method, batch, n, options->legrad_layers,
+                                    batch_maps);
+    for (n = 0; q < end; q++) {
+      float *row = values + (gsize) q * P;
+
+      if (v->wanted[q]) {
+        memcpy (row, batch_maps + (gsize) n++ * P, (gsize) P * sizeof (float));
+        continue;
+      }
       for (int p = 0; p < P; p++)
         row[p] = NAN;
-      continue;
     }
-    wp_dense_image_gradient_map (image->dense, model, method, v->unit + (gsize) q * E,
-                                 options->legrad_layers, row);
   }
   return TRUE;
 }

@@ -59,8 +59,8 @@ void wp_clip_config_init_default (WpClipConfig *config);
 
 /* Sizes by name: "tiny" (64 px images, patch 8, width 192, 6 vision and 4 text layers, 3 heads,
  * MLP 768, context 32, projection 128), "small" (96 px, patch 12, width 256, 8 and 6 layers,
- * 4 heads, MLP 1024, context 32, projection 256) or "vit-b32" (OpenAI's ViT-B/32). The vocabulary
- * size is the tokenizer's. */
+ * 4 heads, MLP 1024, context 32, projection 256), "vit-b32" (OpenAI's ViT-B/32) or "vit-b16"
+ * (OpenAI's ViT-B/16: ViT-B/32 with 16-pixel patches). The vocabulary size is the tokenizer's. */
 gboolean wp_clip_config_init_preset (WpClipConfig *config,
                                      const char   *name,
                                      int           vocab_size,

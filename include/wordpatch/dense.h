@@ -84,15 +84,17 @@ const float *wp_dense_image_get_features (const WpDenseImage *image,
                                           WpMapMethod         method,
                                           gboolean            unit);
 
-/* out (P): a gradient method's map (gradcam, chefer or legrad, asked for at creation) for the
- * unit query e (E). legrad_layers: legrad's last K blocks (0, or more than L: all of them).
- * Allocates its own scratch, so several threads may call it on one image. */
-void wp_dense_image_gradient_map (const WpDenseImage *image,
-                                  const WpModel      *model,
-                                  WpMapMethod         method,
-                                  const float        *query,
-                                  int                 legrad_layers,
-                                  float              *out);
+/* out (Q, P): a gradient method's maps (gradcam, chefer or legrad, asked for at creation) for Q
+ * unit queries (Q, E), which go through the backward pass together. legrad_layers: legrad's last
+ * K blocks (0, or more than L: all of them). Allocates its own scratch (about Q T (3C + 2I) +
+ * (Q + 1) NH T T floats), so several threads may call it on one image. */
+void wp_dense_image_gradient_maps (const WpDenseImage *image,
+                                   const WpModel      *model,
+                                   WpMapMethod         method,
+                                   const float        *queries,
+                                   int                 Q,
+                                   int                 legrad_layers,
+                                   float              *out);
 
 /* out (1 + rows * cols, C): pos (1 + grid * grid, C) with its patch rows resized to rows x cols
  * as described above. */

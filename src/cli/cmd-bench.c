@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "cli.h"
+#include "bench.h"
 
 /* Untimed runs before each measurement: the first run pays page faults on fresh buffers and
  * OpenBLAS's thread start-up, which no later run does. */
@@ -481,10 +481,10 @@ wp_cli_bench (int    argc,
   g_autofree char *model_path = NULL;
   g_autofree char *objective_name = NULL;
   gint             B = 32, threads = 0, iterations = 10;
-  gboolean         json = FALSE;
+  gboolean         json = FALSE, maps = FALSE;
   GOptionEntry     entries[] = {
         { "config", 'c', 0, G_OPTION_ARG_STRING, &config_name,
-          "A model with random weights of this size: tiny, small or vit-b32 (default tiny)",
+          "A model with random weights of this size: tiny, small, vit-b16 or vit-b32 (default tiny)",
           "SIZE" },
         { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
           "Or this model folder or .safetensors file", "DIR" },
@@ -497,14 +497,20 @@ wp_cli_bench (int    argc,
         { "iterations", 'n', 0, G_OPTION_ARG_INT, &iterations,
           "Timed runs of each measurement, after one warm-up (default 10)", "N" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
+        { "maps", 0, 0, G_OPTION_ARG_NONE, &maps,
+          "Time the map methods instead (--method, default all; --crop, --resolution, ...)", NULL },
         { NULL }
   };
   g_autoptr (GError) error = NULL;
   g_auto (Bench) bench = { 0 };
-  BenchResult result = { 0 };
+  g_auto (WpCliMapArgs) map_args;
+  g_autofree GOptionEntry *all_entries = NULL;
+  BenchResult              result = { 0 };
 
+  wp_cli_map_args_init (&map_args);
+  all_entries = wp_cli_map_args_entries (&map_args, entries);
   if (!wp_cli_parse (&argc, &argv, "bench", "time the towers, a training step and the word maps",
-                     entries))
+                     all_entries))
     return 2;
   if (config_name != NULL && model_path != NULL) {
     fprintf (stderr, "wordpatch-cli bench: give --config or --model, not both\n");
@@ -547,6 +553,16 @@ wp_cli_bench (int    argc,
       return wp_cli_fail (error);
   }
   openblas_set_num_threads (threads);
+  if (maps) {
+    if (map_args.method == NULL)
+      map_args.method = g_strdup ("all");
+    if (!wp_cli_map_args_finish (&map_args, bench.model, &error)) {
+      fprintf (stderr, "wordpatch-cli bench: %s\n", error->message);
+      return 2;
+    }
+    return wp_cli_bench_maps (bench.model, model_path != NULL ? model_path : config_name,
+                              &map_args, threads, iterations, json);
+  }
   bench.B = B;
   result.config_name = config_name;
   result.model_path = model_path;

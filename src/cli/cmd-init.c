@@ -12,7 +12,7 @@ wp_cli_init (int    argc,
   gint64           seed = 1;
   GOptionEntry     entries[] = {
         { "config", 'c', 0, G_OPTION_ARG_STRING, &size,
-          "Model size: tiny, small or vit-b32 (default tiny)", "SIZE" },
+          "Model size: tiny, small, vit-b16 or vit-b32 (default tiny)", "SIZE" },
         { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out,
           "Output model folder, or FILE.safetensors for one self-contained file", "DIR" },
         { "vocab", 0, 0, G_OPTION_ARG_FILENAME, &vocab_dir,
