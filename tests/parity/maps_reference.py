@@ -46,8 +46,7 @@ CONTEXT_LENGTH = 77
 
 # ---------------------------------------------------------------------------------------------
 # Tokenizer: OpenAI CLIP's simple_tokenizer.py over the transformers files (vocab.json and
-# merges.txt). Its ftfy.fix_text step is replaced by NFC normalisation, as the vocabulary's
-# README says the published ids do without it.
+# merges.txt), without its ftfy.fix_text step (as the ids of data/clip-bpe/README.md).
 
 def _bytes_to_unicode():
     """GPT-2's map: printable Latin-1 bytes stand for themselves, the rest move to U+0100 on."""
@@ -83,7 +82,6 @@ class Tokenizer:
 
     @staticmethod
     def clean(text):
-        text = unicodedata.normalize('NFC', text)
         text = html.unescape(html.unescape(text)).strip()
         return re.sub(r'\s+', ' ', text).strip().lower()
 
