@@ -130,13 +130,16 @@ def read_safetensors(path):
 # ---------------------------------------------------------------------------------------------
 # Model files.
 
-def make_config(preset='tiny', act='quick_gelu', dtype='F32'):
-    """A transformers CLIPConfig dict (config.json) for a preset."""
+def make_config(preset='tiny', act='quick_gelu', dtype='F32', image_size=None):
+    """A transformers CLIPConfig dict (config.json) for a preset, its input size replaced by
+    image_size when given (a larger grid from the same small widths)."""
     p = PRESETS[preset]
     common = dict(hidden_act=act, layer_norm_eps=1e-5, projection_dim=p['projection_dim'])
     text = dict(model_type='clip_text_model', vocab_size=VOCAB_SIZE, **p['text'], **common,
                 bos_token_id=START_ID, eos_token_id=END_ID, pad_token_id=PAD_ID)
     vision = dict(model_type='clip_vision_model', **p['vision'], num_channels=3, **common)
+    if image_size is not None:
+        vision['image_size'] = image_size
     return {
         'architectures': ['CLIPModel'],
         'model_type': 'clip',
@@ -238,10 +241,11 @@ def _read_bpe():
     return texts
 
 
-def make_model(out_dir=None, seed=0, dtype='F32', preset='tiny', act='quick_gelu', bare=None):
+def make_model(out_dir=None, seed=0, dtype='F32', preset='tiny', act='quick_gelu', bare=None,
+               image_size=None):
     """Write a random model as a transformers folder (out_dir) and/or one bare .safetensors file
     with config and tokenizer in its metadata (bare). Returns the config."""
-    config = make_config(preset, act, dtype)
+    config = make_config(preset, act, dtype, image_size)
     weights = init_weights(config, seed)
     config_text = json.dumps(config, indent=2) + '\n'
     if out_dir is not None:
