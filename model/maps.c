@@ -77,16 +77,17 @@ wp_prompt_queries (const WpModel *model,
   return queries;
 }
 
-/* The template with its first "{}" replaced by query (or query appended when it has none). */
+/* The template with every "{}" replaced by query (query appended when it has none). */
 static char *
 fill_template (const char *template_text,
                const char *query)
 {
-  const char *hole = strstr (template_text, "{}");
+  g_auto (GStrv) parts = NULL;
 
-  if (hole == NULL)
+  if (strstr (template_text, "{}") == NULL)
     return g_strconcat (template_text, query, NULL);
-  return g_strdup_printf ("%.*s%s%s", (int) (hole - template_text), template_text, query, hole + 2);
+  parts = g_strsplit (template_text, "{}", -1);
+  return g_strjoinv (query, parts);
 }
 
 /* unit and raw (E): the pooled embedding of text encoded alone. */

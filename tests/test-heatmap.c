@@ -467,6 +467,145 @@ test_compare_bad_folder (void)
   g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
 }
 
+/* Every method with prompt queries on the whole 80 x 60 image: the JSON names the methods and
+ * the grid (60 pixels become 64, 80 become 88: 8 x 11 patches), each query has one array a
+ * method of rows x cols values and a label map a method; gradient maps are not negative, and
+ * surgery leaves the queries' forward maps summing to zero at every patch. */
+static void
+test_methods_json (void)
+{
+  static const char *const methods[] = { "filip", "sparc", "maskclip", "sclip", "clearclip",
+                                         "naclip", "gradcam", "chefer", "legrad" };
+  static const char *const queries[] = { "a", "red", "disc", "on", "whiteness" };
+
+  if (!ensure_model ())
+    return;
+  for (int surgery = 0; surgery < 2; surgery++) {
+    g_autofree char *json_path = g_build_filename (tmp_dir, "methods.json", NULL);
+    g_autofree char *json_text = NULL;
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    g_auto (Run) run = { 0 };
+    JsonObject *root;
+    JsonArray  *words;
+    int         P;
+
+    run_cli (&run, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption,
+             "--method", "all", "--query", "prompt", "--crop", "none", "--json", json_path,
+             surgery ? "--surgery" : NULL, NULL);
+    g_assert_cmpint (run.status, ==, 0);
+    g_assert_true (g_file_get_contents (json_path, &json_text, NULL, NULL));
+    root = parse_object (parser, json_text);
+    g_assert_nonnull (root);
+    g_assert_cmpint (json_object_get_int_member (root, "rows"), ==, 8);
+    g_assert_cmpint (json_object_get_int_member (root, "cols"), ==, 11);
+    g_assert_false (json_object_has_member (root, "grid"));
+    g_assert_cmpstr (json_object_get_string_member (root, "query"), ==, "prompt");
+    g_assert_cmpstr (json_object_get_string_member (root, "method"), ==,
+                     "filip,sparc,maskclip,sclip,clearclip,naclip,gradcam,chefer,legrad");
+    g_assert_true (json_object_get_boolean_member (root, "surgery") == surgery);
+    P = 8 * 11;
+    words = json_object_get_array_member (root, "words");
+    g_assert_cmpuint (json_array_get_length (words), ==, G_N_ELEMENTS (queries));
+    for (gsize w = 0; w < G_N_ELEMENTS (queries); w++) {
+      JsonObject *word = json_array_get_object_element (words, (guint) w);
+
+      g_assert_cmpstr (json_object_get_string_member (word, "text"), ==, queries[w]);
+      g_assert_false (json_object_has_member (word, "first_token"));
+      for (gsize m = 0; m < G_N_ELEMENTS (methods); m++) {
+        JsonArray *map = json_object_get_array_member (word, methods[m]);
+
+        g_assert_nonnull (map);
+        g_assert_cmpuint (json_array_get_length (map), ==, P);
+        for (int p = 0; p < P && m >= 6; p++)
+          g_assert_cmpfloat (json_array_get_double_element (map, p), >=, 0.0);
+      }
+    }
+    for (gsize m = 0; m < G_N_ELEMENTS (methods); m++) {
+      JsonArray *labels =
+        json_object_get_array_member (json_object_get_object_member (root, "labels"), methods[m]);
+
+      g_assert_cmpuint (json_array_get_length (labels), ==, P);
+    }
+    for (int p = 0; surgery && p < P; p++) {
+      double sum = 0.0;
+
+      for (gsize w = 0; w < G_N_ELEMENTS (queries); w++)
+        sum += json_array_get_double_element (
+          json_object_get_array_member (json_array_get_object_element (words, (guint) w),
+                                        "maskclip"),
+          p);
+      g_assert_cmpfloat (fabs (sum), <, 1e-5);
+    }
+  }
+}
+
+/* Methods side by side: one figure in every format, its PNG records the methods. */
+static void
+test_methods_figure (void)
+{
+  static const char *const formats[] = { "png", "svg", "pdf" };
+
+  if (!ensure_model ())
+    return;
+  for (gsize f = 0; f < G_N_ELEMENTS (formats); f++) {
+    g_autofree char *name = g_strdup_printf ("methods.%s", formats[f]);
+    g_autofree char *out = g_build_filename (tmp_dir, name, NULL);
+    g_autofree char *contents = NULL;
+    gsize            length;
+    g_auto (Run) run = { 0 };
+
+    run_cli (&run, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption,
+             "--method", "maskclip,legrad,filip", "--crop", "none", "--resolution", "128", "--out",
+             out, NULL);
+    g_assert_cmpint (run.status, ==, 0);
+    g_assert_true (g_file_get_contents (out, &contents, &length, NULL));
+    g_assert_cmpuint (length, >, 1000);
+    if (f == 0) {
+      g_assert_true (contains (contents, length, "maskclip,legrad,filip"));
+      g_assert_true (contains (contents, length, "--resolution"));
+    }
+  }
+}
+
+/* Each map option's bad value is a usage error (status 2) naming the option; a view of more
+ * patches than the engine takes is an error naming the image. */
+static void
+test_methods_bad_options (void)
+{
+  static const char *const cases[][3] = {
+    { "--method", "filip,dino", "dino" },
+    { "--method", "legrad,legrad", "twice" },
+    { "--query", "word", "--query" },
+    { "--template", "a photo", "--template" },
+    { "--crop", "square", "--crop" },
+    { "--resolution", "-5", "--resolution" },
+    { "--legrad-layers", "-1", "--legrad-layers" },
+  };
+  g_autofree char *out = NULL;
+  g_auto (Run) run_compare = { 0 };
+  g_auto (Run) run_huge = { 0 };
+
+  if (!ensure_other_model ())
+    return;
+  out = g_build_filename (tmp_dir, "never.png", NULL);
+  for (gsize c = 0; c < G_N_ELEMENTS (cases); c++) {
+    g_auto (Run) run = { 0 };
+
+    run_cli (&run, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption,
+             cases[c][0], cases[c][1], "--out", out, NULL);
+    g_assert_cmpint (run.status, ==, 2);
+    assert_mentions (run.err, cases[c][2]);
+  }
+  run_cli (&run_compare, "heatmap", "--model", model_dir, "--compare", other_model_dir, "--image",
+           image_path, "--text", caption, "--method", "filip,legrad", "--out", out, NULL);
+  g_assert_cmpint (run_compare.status, ==, 2);
+  assert_mentions (run_compare.err, "--compare");
+  run_cli (&run_huge, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption,
+           "--crop", "none", "--resolution", "4000", "--out", out, NULL);
+  assert_failure (&run_huge, image_path, "at most 4096 patches", NULL);
+  g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -482,6 +621,9 @@ main (int   argc,
   g_test_add_func ("/heatmap/compare/same-model", test_compare_same_model);
   g_test_add_func ("/heatmap/compare/two-models", test_compare_two_models);
   g_test_add_func ("/heatmap/compare/bad-folder", test_compare_bad_folder);
+  g_test_add_func ("/heatmap/methods/json", test_methods_json);
+  g_test_add_func ("/heatmap/methods/figure", test_methods_figure);
+  g_test_add_func ("/heatmap/methods/bad-options", test_methods_bad_options);
   status = g_test_run ();
   if (tmp_dir != NULL)
     remove_tree (tmp_dir);
