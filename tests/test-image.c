@@ -599,6 +599,66 @@ small_config (WpClipConfig *config,
   config->patch_size = S / 2;
 }
 
+/* How a view sees an image: the grid, the region and the pixels. Centre crop at the model's own
+ * size is exactly CLIP's preprocessing; the whole image keeps its aspect in multiples of the
+ * patch; a view of too many patches or out of range is an error. */
+static void
+test_preprocess_view (void)
+{
+  WpClipConfig config;
+  g_autoptr (WpImage) image = wp_image_new (80, 60);
+  g_autoptr (GRand) rand = g_rand_new_with_seed (3);
+  g_autofree float *clip = NULL, *centre = NULL, *whole = NULL, *bigger = NULL;
+  g_autoptr (GError) error = NULL;
+  const WpViewOptions own = { WP_CROP_CENTER, 0 }, none = { WP_CROP_NONE, 0 };
+  const WpViewOptions twice = { WP_CROP_CENTER, 33 }, huge = { WP_CROP_NONE, 4000 };
+  const WpViewOptions negative = { WP_CROP_NONE, -1 };
+  WpImageCrop         clip_crop, crop;
+  int                 rows, cols;
+
+  small_config (&config, 16);
+  config.patch_size = 4;
+  for (int i = 0; i < 80 * 60 * 3; i++)
+    image->rgb[i] = (guint8) g_rand_int_range (rand, 0, 256);
+  clip = g_new (float, 3 * 16 * 16);
+  wp_image_preprocess (image, &config, clip, &clip_crop);
+
+  centre = wp_image_preprocess_view (image, &config, &own, &rows, &cols, &crop, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (rows, ==, 4);
+  g_assert_cmpint (cols, ==, 4);
+  g_assert_cmpmem (centre, 3 * 16 * 16 * sizeof (float), clip, 3 * 16 * 16 * sizeof (float));
+  g_assert_cmpmem (&crop, sizeof crop, &clip_crop, sizeof clip_crop);
+
+  /* 60 pixels become 16, 80 become 21.3: 20, the nearest multiple of 4. */
+  whole = wp_image_preprocess_view (image, &config, &none, &rows, &cols, &crop, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (rows, ==, 4);
+  g_assert_cmpint (cols, ==, 5);
+  g_assert_cmpfloat (crop.x, ==, 0.0);
+  g_assert_cmpfloat (crop.y, ==, 0.0);
+  g_assert_cmpfloat (crop.width, ==, 80.0);
+  g_assert_cmpfloat (crop.height, ==, 60.0);
+
+  /* 33 pixels round to 32: an 8 x 8 centre square of the image resized to 42 x 32 (transformers
+   * truncates the longer side), in original pixels 32 x 80 / 42 wide. */
+  bigger = wp_image_preprocess_view (image, &config, &twice, &rows, &cols, &crop, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (rows, ==, 8);
+  g_assert_cmpint (cols, ==, 8);
+  g_assert_cmpfloat_with_epsilon (crop.height, 60.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon (crop.width, 32.0 * 80.0 / 42.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon (crop.x, 5.0 * 80.0 / 42.0, 1e-9);
+
+  g_assert_null (wp_image_preprocess_view (image, &config, &huge, &rows, &cols, &crop, &error));
+  g_assert_error (error, WP_ERROR, WP_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "at most"));
+  g_clear_error (&error);
+  g_assert_null (
+    wp_image_preprocess_view (image, &config, &negative, &rows, &cols, &crop, &error));
+  g_assert_error (error, WP_ERROR, WP_ERROR_INVALID);
+}
+
 /* An image already S x S is only normalised: (x / 255 - mean) / std, channel-major. */
 static void
 test_preprocess_exact_size (void)
@@ -899,6 +959,7 @@ main (int   argc,
   g_test_add_func ("/image/preprocess/square-resized", test_preprocess_square_resized);
   g_test_add_func ("/image/preprocess/thin", test_preprocess_thin);
   g_test_add_func ("/image/preprocess/extreme-aspect", test_preprocess_extreme_aspect);
+  g_test_add_func ("/image/preprocess/view", test_preprocess_view);
   g_test_add_func ("/image/augment/identity", test_augment_identity);
   g_test_add_func ("/image/augment/flip-and-determinism", test_augment_flip_and_determinism);
   g_test_add_func ("/image/augment/keeps-hue", test_augment_keeps_hue);
