@@ -202,7 +202,8 @@ test_maps_naive (void)
 
     g_assert_cmpint (split->n_tokens, ==, 4);
     for (int p = 0; p < P; p++)
-      diff += fabs (maps->token_filip[(gsize) split->first_token * P + p] - split->values[WP_MAP_FILIP][p]);
+      diff += fabs (maps->token_filip[(gsize) split->first_token * P + p] -
+                    split->values[WP_MAP_FILIP][p]);
     g_assert_cmpfloat (diff, >, 1e-6);
   }
 
@@ -462,15 +463,17 @@ test_iou (void)
   const WpImageCrop wide = { 0.0, 15.0, 60.0, 60.0 }; /* 60 x 90 image, crop y 15..75 */
   const WpBox       tall = { NULL, 0, 0.0, 0.0, 30.0, 45.0 };
 
-  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, 2, &crop, 80, 60, &same, 1), 1.0, 1e-12);
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, 2, &crop, 80, 60, &same, 1), 1.0,
+                                  1e-12);
   /* Intersection 15 x 30, union 2 x 900 - 450. */
   g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, 2, &crop, 80, 60, &shifted, 1),
                                   450.0 / 1350.0, 1e-12);
   /* Two boxes, the top halves of both patches: 900 / 1800. */
-  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_row, 2, 2, &crop, 80, 60, halves, 2), 0.5, 1e-12);
-  /* Overlapping boxes count their overlap once: union x 10..40 = the patch. */
-  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, 2, &crop, 80, 60, overlapping, 2), 1.0,
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_row, 2, 2, &crop, 80, 60, halves, 2), 0.5,
                                   1e-12);
+  /* Overlapping boxes count their overlap once: union x 10..40 = the patch. */
+  g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, 2, &crop, 80, 60, overlapping, 2),
+                                  1.0, 1e-12);
   /* A box partly outside the image is clipped to 10 x 10 at the origin, in the cut-away part. */
   g_assert_cmpfloat_with_epsilon (wp_region_iou (top_left, 2, 2, &crop, 80, 60, &outside, 1), 0.0,
                                   1e-12);
@@ -753,14 +756,16 @@ expected_word (WpEvalWord      *out,
   g_assert_cmpuint (n_boxes, >, 0);
   map = wp_word_maps_get_word (maps, wp_word_maps_find_word (maps, word, occurrence));
   out->count = 1;
-  out->scores[WP_MAP_FILIP].pointing = wp_pointing_hit (map->values[WP_MAP_FILIP], maps->rows, maps->cols, &maps->crop, boxes, n_boxes);
-  out->scores[WP_MAP_SPARC].pointing = wp_pointing_hit (map->values[WP_MAP_SPARC], maps->rows, maps->cols, &maps->crop, boxes, n_boxes);
+  out->scores[WP_MAP_FILIP].pointing = wp_pointing_hit (map->values[WP_MAP_FILIP], maps->rows,
+                                                        maps->cols, &maps->crop, boxes, n_boxes);
+  out->scores[WP_MAP_SPARC].pointing = wp_pointing_hit (map->values[WP_MAP_SPARC], maps->rows,
+                                                        maps->cols, &maps->crop, boxes, n_boxes);
   wp_region_filip (selected, map->values[WP_MAP_FILIP], maps->n_patches);
-  out->scores[WP_MAP_FILIP].iou =
-    wp_region_iou (selected, maps->rows, maps->cols, &maps->crop, image->width, image->height, boxes, n_boxes);
+  out->scores[WP_MAP_FILIP].iou = wp_region_iou (selected, maps->rows, maps->cols, &maps->crop,
+                                                 image->width, image->height, boxes, n_boxes);
   wp_region_sparc (selected, map->values[WP_MAP_SPARC], maps->n_patches);
-  out->scores[WP_MAP_SPARC].iou =
-    wp_region_iou (selected, maps->rows, maps->cols, &maps->crop, image->width, image->height, boxes, n_boxes);
+  out->scores[WP_MAP_SPARC].iou = wp_region_iou (selected, maps->rows, maps->cols, &maps->crop,
+                                                 image->width, image->height, boxes, n_boxes);
 }
 
 static void
@@ -875,12 +880,18 @@ test_evaluate_localisation (void)
     }
     g_assert_nonnull (got);
     g_assert_cmpuint (got->count, ==, 1);
-    g_assert_cmpfloat (got->scores[WP_MAP_FILIP].pointing, ==, expected.scores[WP_MAP_FILIP].pointing);
-    g_assert_cmpfloat (got->scores[WP_MAP_SPARC].pointing, ==, expected.scores[WP_MAP_SPARC].pointing);
-    g_assert_cmpfloat_with_epsilon (got->scores[WP_MAP_FILIP].iou, expected.scores[WP_MAP_FILIP].iou, 1e-9);
-    g_assert_cmpfloat_with_epsilon (got->scores[WP_MAP_SPARC].iou, expected.scores[WP_MAP_SPARC].iou, 1e-9);
-    g_assert_cmpfloat (got->scores[WP_MAP_FILIP].iou_hit, ==, expected.scores[WP_MAP_FILIP].iou >= 0.5);
-    g_assert_cmpfloat (got->scores[WP_MAP_SPARC].iou_hit, ==, expected.scores[WP_MAP_SPARC].iou >= 0.5);
+    g_assert_cmpfloat (got->scores[WP_MAP_FILIP].pointing, ==,
+                       expected.scores[WP_MAP_FILIP].pointing);
+    g_assert_cmpfloat (got->scores[WP_MAP_SPARC].pointing, ==,
+                       expected.scores[WP_MAP_SPARC].pointing);
+    g_assert_cmpfloat_with_epsilon (got->scores[WP_MAP_FILIP].iou,
+                                    expected.scores[WP_MAP_FILIP].iou, 1e-9);
+    g_assert_cmpfloat_with_epsilon (got->scores[WP_MAP_SPARC].iou,
+                                    expected.scores[WP_MAP_SPARC].iou, 1e-9);
+    g_assert_cmpfloat (got->scores[WP_MAP_FILIP].iou_hit, ==,
+                       expected.scores[WP_MAP_FILIP].iou >= 0.5);
+    g_assert_cmpfloat (got->scores[WP_MAP_SPARC].iou_hit, ==,
+                       expected.scores[WP_MAP_SPARC].iou >= 0.5);
     g_assert_cmpfloat (got->scores[WP_MAP_FILIP].iou, >=, 0.0);
     g_assert_cmpfloat (got->scores[WP_MAP_FILIP].iou, <=, 1.0);
     g_assert_cmpfloat (got->scores[WP_MAP_SPARC].iou, >=, 0.0);
@@ -891,17 +902,23 @@ test_evaluate_localisation (void)
   for (guint w = 0; w < result.words->len; w++)
     g_assert_cmpstr (g_array_index (result.words, WpEvalWord, w).word, ==, sorted[w]);
 
-  g_assert_cmpfloat_with_epsilon (result.scores[WP_MAP_FILIP].pointing, sum.scores[WP_MAP_FILIP].pointing / sum.count, 1e-12);
-  g_assert_cmpfloat_with_epsilon (result.scores[WP_MAP_SPARC].pointing, sum.scores[WP_MAP_SPARC].pointing / sum.count, 1e-12);
-  g_assert_cmpfloat_with_epsilon (result.scores[WP_MAP_FILIP].iou, sum.scores[WP_MAP_FILIP].iou / sum.count, 1e-9);
-  g_assert_cmpfloat_with_epsilon (result.scores[WP_MAP_SPARC].iou, sum.scores[WP_MAP_SPARC].iou / sum.count, 1e-9);
+  g_assert_cmpfloat_with_epsilon (result.scores[WP_MAP_FILIP].pointing,
+                                  sum.scores[WP_MAP_FILIP].pointing / sum.count, 1e-12);
+  g_assert_cmpfloat_with_epsilon (result.scores[WP_MAP_SPARC].pointing,
+                                  sum.scores[WP_MAP_SPARC].pointing / sum.count, 1e-12);
+  g_assert_cmpfloat_with_epsilon (result.scores[WP_MAP_FILIP].iou,
+                                  sum.scores[WP_MAP_FILIP].iou / sum.count, 1e-9);
+  g_assert_cmpfloat_with_epsilon (result.scores[WP_MAP_SPARC].iou,
+                                  sum.scores[WP_MAP_SPARC].iou / sum.count, 1e-9);
   for (int c = 0; c < WP_WORD_CLASS_N; c++) {
     g_assert_cmpstr (result.classes[c].word, ==, wp_word_class_to_string (c));
     g_assert_cmpuint (result.classes[c].count, ==, class_sum[c].count);
     g_assert_cmpfloat_with_epsilon (result.classes[c].scores[WP_MAP_SPARC].iou,
-                                    class_sum[c].scores[WP_MAP_SPARC].iou / class_sum[c].count, 1e-9);
+                                    class_sum[c].scores[WP_MAP_SPARC].iou / class_sum[c].count,
+                                    1e-9);
     g_assert_cmpfloat_with_epsilon (result.classes[c].scores[WP_MAP_FILIP].pointing,
-                                    class_sum[c].scores[WP_MAP_FILIP].pointing / class_sum[c].count, 1e-12);
+                                    class_sum[c].scores[WP_MAP_FILIP].pointing / class_sum[c].count,
+                                    1e-12);
   }
 
   {
@@ -1014,12 +1031,15 @@ test_evaluate_rivals (void)
 
       g_assert_cmpstr (got->word, ==, name);
       g_assert_cmpuint (got->count, ==, expected[c][r].count);
-      g_assert_cmpfloat_with_epsilon (got->scores[WP_MAP_FILIP].pointing,
-                                      expected[c][r].scores[WP_MAP_FILIP].pointing / expected[c][r].count, 1e-12);
-      g_assert_cmpfloat_with_epsilon (got->scores[WP_MAP_SPARC].pointing,
-                                      expected[c][r].scores[WP_MAP_SPARC].pointing / expected[c][r].count, 1e-12);
-      g_assert_cmpfloat_with_epsilon (got->scores[WP_MAP_FILIP].iou,
-                                      expected[c][r].scores[WP_MAP_FILIP].iou / expected[c][r].count, 1e-9);
+      g_assert_cmpfloat_with_epsilon (
+        got->scores[WP_MAP_FILIP].pointing,
+        expected[c][r].scores[WP_MAP_FILIP].pointing / expected[c][r].count, 1e-12);
+      g_assert_cmpfloat_with_epsilon (
+        got->scores[WP_MAP_SPARC].pointing,
+        expected[c][r].scores[WP_MAP_SPARC].pointing / expected[c][r].count, 1e-12);
+      g_assert_cmpfloat_with_epsilon (
+        got->scores[WP_MAP_FILIP].iou,
+        expected[c][r].scores[WP_MAP_FILIP].iou / expected[c][r].count, 1e-9);
     }
   }
   /* Pair 3's "red" (no object with its rectangle) and pair 2's "small" (a size word) are left out.
@@ -1106,6 +1126,104 @@ test_evaluate_subsets_and_errors (void)
   remove_tree (dir);
 }
 
+/* Method lists: names in the order given, "all", and an error naming a repeated or unknown name. */
+static void
+test_map_methods_parse (void)
+{
+  g_autoptr (GError) error = NULL;
+  WpMapMethod order[WP_N_MAP_METHODS];
+  guint       methods;
+  int         n;
+
+  g_assert_true (wp_map_methods_parse ("legrad, maskclip", &methods, order, &n, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (n, ==, 2);
+  g_assert_cmpint (order[0], ==, WP_MAP_LEGRAD);
+  g_assert_cmpint (order[1], ==, WP_MAP_MASKCLIP);
+  g_assert_cmpuint (methods, ==, WP_MAP_BIT (WP_MAP_LEGRAD) | WP_MAP_BIT (WP_MAP_MASKCLIP));
+  g_assert_true (wp_map_methods_parse ("all", &methods, order, &n, &error));
+  g_assert_cmpint (n, ==, WP_N_MAP_METHODS);
+  g_assert_cmpuint (methods, ==, WP_MAP_ALL);
+  for (int m = 0; m < WP_N_MAP_METHODS; m++)
+    g_assert_cmpint (order[m], ==, m);
+  g_assert_false (wp_map_methods_parse ("filip,filip", &methods, order, &n, &error));
+  g_assert_nonnull (strstr (error->message, "twice"));
+  g_clear_error (&error);
+  g_assert_false (wp_map_methods_parse ("filip,gradient", &methods, order, &n, &error));
+  g_assert_nonnull (strstr (error->message, "'gradient'"));
+}
+
+/* Prompt queries: a caption's words as the tokenizer splits them, or with a comma its phrases,
+ * stripped, the empty ones left out. */
+static void
+test_prompt_queries (void)
+{
+  const WpModel *model = get_model ();
+  g_autoptr (GPtrArray) words = wp_prompt_queries (model, "A red circle.");
+  g_autoptr (GPtrArray) phrases = wp_prompt_queries (model, " a red circle ,, a Blue square,");
+
+  g_assert_cmpuint (words->len, ==, 4);
+  g_assert_cmpstr (words->pdata[0], ==, "a");
+  g_assert_cmpstr (words->pdata[1], ==, "red");
+  g_assert_cmpstr (words->pdata[2], ==, "circle");
+  g_assert_cmpstr (words->pdata[3], ==, ".");
+  g_assert_cmpuint (phrases->len, ==, 2);
+  g_assert_cmpstr (phrases->pdata[0], ==, "a red circle");
+  g_assert_cmpstr (phrases->pdata[1], ==, "a Blue square");
+}
+
+/* Prompt queries' maps are their pooled embeddings' cosines with the patches, through the
+ * template; surgery subtracts the queries' mean map; gradient maps are computed for every
+ * query and never negative. */
+static void
+test_prompt_maps (void)
+{
+  const WpModel *model = get_model ();
+  g_autoptr (WpImage) image = make_image (64, 64, 5);
+  g_autoptr (WpImageEmbedding) embedding = NULL;
+  g_autoptr (WpTextEmbedding) text = wp_embed_text (model, "red, a blue square");
+  g_autoptr (WpWordMaps) plain = NULL;
+  g_autoptr (WpWordMaps) surgery = NULL;
+  const WpViewOptions view = { WP_CROP_CENTER, 0 };
+  WpMapOptions        options;
+  const int           E = model->config.projection_dim;
+
+  embedding = wp_embed_image_view (model, image, &view,
+                                   WP_MAP_BIT (WP_MAP_FILIP) | WP_MAP_BIT (WP_MAP_LEGRAD), NULL);
+  wp_map_options_init (&options);
+  options.methods = WP_MAP_BIT (WP_MAP_FILIP) | WP_MAP_BIT (WP_MAP_LEGRAD);
+  options.query = WP_QUERY_PROMPT;
+  options.template_text = "{} here";
+  plain = wp_word_maps_new_full (model, embedding, text, &options, NULL);
+  options.surgery = TRUE;
+  surgery = wp_word_maps_new_full (model, embedding, text, &options, NULL);
+  g_assert_cmpint (plain->n_words, ==, 2);
+  g_assert_null (plain->token_values[WP_MAP_FILIP]);
+  for (int w = 0; w < 2; w++) {
+    const char *prompt = w == 0 ? "red here" : "a blue square here";
+    g_autoptr (WpTextEmbedding) alone = wp_embed_text (model, prompt);
+
+    g_assert_cmpint (plain->words[w].first_token, ==, -1);
+    for (int p = 0; p < plain->n_patches; p++) {
+      double cosine = 0.0;
+
+      for (int e = 0; e < E; e++)
+        cosine += (double) alone->global[e] * embedding->patches[(gsize) p * E + e];
+      g_assert_cmpfloat_with_epsilon (plain->words[w].values[WP_MAP_FILIP][p], cosine, 1e-5);
+      g_assert_cmpfloat (plain->words[w].values[WP_MAP_LEGRAD][p], >=, 0.0f);
+      g_assert_cmpfloat (surgery->words[w].values[WP_MAP_LEGRAD][p], ==,
+                         plain->words[w].values[WP_MAP_LEGRAD][p]);
+    }
+  }
+  for (int p = 0; p < plain->n_patches; p++) {
+    const float *a = plain->words[0].values[WP_MAP_FILIP],
+                *b = plain->words[1].values[WP_MAP_FILIP];
+
+    g_assert_cmpfloat_with_epsilon (surgery->words[0].values[WP_MAP_FILIP][p],
+                                    (a[p] - b[p]) / 2.0, 1e-6);
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1124,6 +1242,9 @@ main (int   argc,
   g_test_add_func ("/evaluate/regions/threshold", test_regions);
   g_test_add_func ("/evaluate/iou/exact-areas", test_iou);
   g_test_add_func ("/evaluate/dataset/vocabulary-coverage", test_vocabulary_coverage);
+  g_test_add_func ("/maps/methods/parse", test_map_methods_parse);
+  g_test_add_func ("/maps/prompt/queries", test_prompt_queries);
+  g_test_add_func ("/maps/prompt/maps", test_prompt_maps);
   g_test_add_func ("/evaluate/dataset/retrieval", test_evaluate_retrieval);
   g_test_add_func ("/evaluate/dataset/localisation", test_evaluate_localisation);
   g_test_add_func ("/evaluate/dataset/subsets-and-errors", test_evaluate_subsets_and_errors);
