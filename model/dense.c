@@ -99,12 +99,13 @@ has_features (WpMapMethod method)
 }
 
 struct _WpDenseImage {
-  int            rows, cols, P, T, C, E;
-  guint          methods;
-  float         *pooled_raw, *pooled; /* (E) */
-  float         *features_raw[WP_N_MAP_METHODS];
-  float         *features[WP_N_MAP_METHODS]; /* (P, E), forward methods asked for */
-  WpEncoderState encoder;                    /* every layer's activations, kept for gradient methods */
+  int    rows, cols, P, T, C, E;
+  guint  methods;
+  float *pooled_raw, *pooled; /* (E) */
+  float *features_raw[WP_N_MAP_METHODS];
+  float *features[WP_N_MAP_METHODS]; /* (P, E), forward methods asked for */
+  /* Every layer's activations, kept for gradient methods. */
+  WpEncoderState encoder;
   gboolean       has_activations;
 };
 
@@ -644,7 +645,8 @@ gradcam_maps (const WpDenseImage *image,
   const WpLayerParams      *w = &model->p.vision_layers[L - 1];
   const WpEncoderLayerActs *a = &image->encoder.layers[L - 1];
   g_autofree double        *alpha = g_new (double, C);
-  float                    *dattn = s->rows_c[0], *dh = s->rows_c[1], *dkvq = s->dkvq, *dattn_rows = s->rows_c[2];
+  float                    *dattn = s->rows_c[0], *dh = s->rows_c[1], *dkvq = s->dkvq;
+  float                    *dattn_rows = s->rows_c[2];
 
   for (int q = 0; q < Q; q++)
     pooled_score_backward (model, a->resid2, queries + (gsize) q * image->E, s,
@@ -724,7 +726,8 @@ legrad_maps (const WpDenseImage *image,
 {
   const WpTowerConfig *t = &model->config.vision;
   const int            L = t->n_layers, NH = t->n_heads, C = t->width, T = image->T;
-  const int            P = image->P, K = legrad_layers <= 0 || legrad_layers > L ? L : legrad_layers;
+  const int            P = image->P;
+  const int            K = legrad_layers <= 0 || legrad_layers > L ? L : legrad_layers;
   g_autofree double   *sum = g_new0 (double, (gsize) Q *P);
   g_autofree float    *z = g_new (float, C);
   float               *dattn = s->rows_c[0], *dprobs = s->dprobs;

@@ -58,10 +58,11 @@ typedef struct {
 void wp_map_options_init (WpMapOptions *options);
 
 typedef struct {
-  char *text;                      /* token queries: the word as the tokenizer cleaned it, e.g. "circles";
-                                    * prompt queries: the word or phrase as it reads */
-  int    first_token;              /* token queries: its first token among the T valid tokens; prompt: -1 */
-  int    n_tokens;                 /* token queries: its tokens are first_token .. + n_tokens - 1; prompt: 0 */
+  /* Token queries: the word as the tokenizer cleaned it ("circles"), its first token among the T
+   * valid tokens and their count. Prompt queries: the word or phrase as it reads, -1 and 0. */
+  char  *text;
+  int    first_token;
+  int    n_tokens;
   float *values[WP_N_MAP_METHODS]; /* (P) each computed method's map, NULL for the others */
 } WpWordMap;
 

@@ -484,7 +484,8 @@ wp_cli_bench (int    argc,
   gboolean         json = FALSE, maps = FALSE;
   GOptionEntry     entries[] = {
         { "config", 'c', 0, G_OPTION_ARG_STRING, &config_name,
-          "A model with random weights of this size: tiny, small, vit-b16 or vit-b32 (default tiny)",
+          "A model with random weights of this size: tiny, small, vit-b16 or vit-b32 "
+              "(default tiny)",
           "SIZE" },
         { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
           "Or this model folder or .safetensors file", "DIR" },

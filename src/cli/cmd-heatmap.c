@@ -286,7 +286,8 @@ figure_command (const Job  *job,
     g_autofree char *number = NULL;
 
     append_option (command, "--method", methods);
-    append_option (command, "--query", job->maps->maps.query == WP_QUERY_PROMPT ? "prompt" : "token");
+    append_option (command, "--query",
+                   job->maps->maps.query == WP_QUERY_PROMPT ? "prompt" : "token");
     if (job->maps->template_text != NULL)
       append_option (command, "--template", job->maps->template_text);
     if (job->maps->surgery)

@@ -147,7 +147,8 @@ wp_cli_map_args_to_string (const WpCliMapArgs *args)
   GString *out = g_string_new (NULL);
 
   for (int i = 0; i < args->n_order; i++)
-    g_string_append_printf (out, "%s%s", i > 0 ? "," : "", wp_map_method_to_string (args->order[i]));
+    g_string_append_printf (out, "%s%s", i > 0 ? "," : "",
+                            wp_map_method_to_string (args->order[i]));
   if (args->labels)
     g_string_append (out, ",labels");
   return g_string_free (out, FALSE);

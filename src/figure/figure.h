@@ -37,15 +37,15 @@ typedef enum {
 } WpColormap;
 
 typedef struct {
-  WpMapMethod    method;
-  gboolean       labels; /* the method's label map */
-  WpColormap     colormap;
-  double         opacity;    /* of the overlay, 0..1; default 0.65 */
-  gboolean       smooth;     /* bilinear between patch centres instead of blocks */
-  gboolean       patch_grid; /* draw the patch boundaries */
-  gboolean       grid;       /* one small view per word */
-  gboolean       fixed_scale;
-  double         lo, hi; /* the fixed scale */
+  WpMapMethod method;
+  gboolean    labels; /* the method's label map */
+  WpColormap  colormap;
+  double      opacity;    /* of the overlay, 0..1; default 0.65 */
+  gboolean    smooth;     /* bilinear between patch centres instead of blocks */
+  gboolean    patch_grid; /* draw the patch boundaries */
+  gboolean    grid;       /* one small view per word */
+  gboolean    fixed_scale;
+  double      lo, hi; /* the fixed scale */
 } WpFigureStyle;
 
 typedef struct {
@@ -81,9 +81,9 @@ typedef struct {
 void wp_figure_style_init (WpFigureStyle *style);
 
 /* "filip", "legrad", ..., with " labels" for a label map; "labels" alone is FILIP's label map. */
-gboolean wp_figure_method_from_string (const char    *name,
-                                       WpFigureStyle *style);
-char    *wp_figure_method_to_string (const WpFigureStyle *style) G_GNUC_WARN_UNUSED_RESULT;
+gboolean    wp_figure_method_from_string (const char    *name,
+                                          WpFigureStyle *style);
+char       *wp_figure_method_to_string (const WpFigureStyle *style) G_GNUC_WARN_UNUSED_RESULT;
 gboolean    wp_colormap_from_string (const char *name,
                                      WpColormap *colormap);
 const char *wp_colormap_to_string (WpColormap colormap);
