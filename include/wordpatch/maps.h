@@ -1,5 +1,5 @@
 /* maps.h: per-word alignment maps of one image and one caption, as the app shows them and the
- * evaluation scores them (ALGORITHMS.md, "What the app shows").
+ * evaluation scores them (docs/algorithms.md, "Maps").
  *
  * Shapes: P patches on a grid x grid raster (row-major: patch p is at row p / grid, column
  * p % grid), T valid tokens (start, caption, end), W caption words, E projection dim.
@@ -61,9 +61,9 @@ WpWordMaps *wp_word_maps_new (const WpModel          *model,
                               const WpTextEmbedding  *text) G_GNUC_WARN_UNUSED_RESULT;
 void        wp_word_maps_free (WpWordMaps *maps);
 
-/* FILIP's two similarities of this image and caption (ALGORITHMS.md): image-to-text, the mean
- * over patches of the best valid token's cosine, and text-to-image, the mean over valid tokens of
- * the best patch's cosine. */
+/* FILIP's two similarities of this image and caption (docs/algorithms.md, "FILIP"):
+ * image-to-text, the mean over patches of the best valid token's cosine, and text-to-image, the
+ * mean over valid tokens of the best patch's cosine. */
 void wp_word_maps_get_filip_scores (const WpWordMaps *maps,
                                     double           *image_to_text,
                                     double           *text_to_image);
