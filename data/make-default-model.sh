@@ -12,7 +12,7 @@
 # at this size). Same seeds, same thread count: the same weights and metrics, bit for bit. Only
 # the default loss (filip) replaces data/model; other variants are written to WORK_DIR/run-LOSS
 # and evaluated the same way. No augmentation: the random crops blur shapes of 6 to 10 pixels and
-# cost pointing on the held-out scenes (README, "The bundled model").
+# cost pointing on the held-out scenes (docs/bundled-model.md, "No augmentation").
 set -eu
 
 BUILD=${1:-build}

@@ -1,6 +1,6 @@
 /* test-bench.c: `wordpatch-cli bench` end to end: one quick run prints every figure as a positive,
- * finite number with the FLOP count of the README's formula, and bad options get one clear line.
- * Nothing here depends on how fast the machine is. */
+ * finite number with the FLOP count of docs/performance.md's formula, and bad options get one
+ * clear line. Nothing here depends on how fast the machine is. */
 #include <math.h>
 #include <string.h>
 
@@ -54,7 +54,7 @@ test_json (void)
   g_assert_true (json_object_get_null_member (root, "model"));
   g_assert_cmpint (json_object_get_int_member (root, "batch"), ==, 4);
   g_assert_cmpint (json_object_get_int_member (root, "iterations"), ==, 1);
-  /* The bench caption is 12 CLIP tokens. By the README's formula, per pair: vision
+  /* The bench caption is 12 CLIP tokens. By docs/performance.md's formula, per pair: vision
    * 2*64*192*192 + 6*(2*65*(4*192^2 + 2*192*768) + 4*65^2*192) + 2*65*192*128 = 372,429,312;
    * text 4*(2*12*(4*192^2 + 2*192*768) + 4*12^2*192) + 2*12*192*128 = 43,499,520; SPARC for
    * B = 4: 2*4^2*128 + 4*(4*12*64*128 + 2*12^2*128) = 1,724,416; a step is three times

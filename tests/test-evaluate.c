@@ -58,7 +58,8 @@ make_image (int width,
 
 /* ---- maps against naive computations ---- */
 
-/* SPARC's weights as ALGORITHMS.md writes them, in double: row l of weights (L, P). */
+/* SPARC's weights as docs/algorithms.md ("SPARC") writes them, in double: row l of weights
+ * (L, P). */
 static void
 naive_sparc_row (double      *row,
                  double      *normalised,

@@ -1,5 +1,5 @@
-/* evaluate.h: retrieval and word localisation of a model on a dataset (ALGORITHMS.md,
- * "Localization metrics").
+/* evaluate.h: retrieval and word localisation of a model on a dataset (docs/algorithms.md,
+ * "Localisation metrics", "Retrieval", "The rival split", "The background statistic").
  *
  * Every image gets CLIP's preprocessing (no augmentation); captions are truncated to the
  * context length as in training.

@@ -1,4 +1,5 @@
-/* objectives.h: the contrastive objectives on embeddings (../ALGORITHMS in the README's terms).
+/* objectives.h: the contrastive objectives on embeddings (docs/algorithms.md: "CLIP", "FILIP",
+ * "SPARC").
  *
  * Shapes: B image-text pairs (pair i is the positive of row i), E embedding dim, P patches per
  * image, K token slots per caption of which lengths[j] are valid (start, caption, end). Inputs

@@ -9,7 +9,7 @@ for `wordpatch-cli bench` (tests/bench/compare.sh runs both on one model).
 DIR is a wordpatch model folder or .safetensors file (`wordpatch-cli init --config SIZE --out DIR`);
 tests/parity/clip_reference.py reads its configuration and weights, used here in float32. The
 towers and objectives are batched versions of clip_reference.py's towers and of the objectives of
-tests/parity/test_loss_parity.py (ALGORITHMS.md), which run one sequence or one pair at a time and
+tests/parity/test_loss_parity.py (docs/algorithms.md), that run one sequence or pair at a time and
 would time Python rather than torch; --self-check compares the two. Every caption of the batch has
 K tokens (start, K - 2 others, end), like the bench's; images are random normalised pixels. The
 training step is wordpatch's: forward, loss, backward, gradient clipping at norm 1,
@@ -138,7 +138,7 @@ def text_tower(config, w, ids):
 
 
 # ---------------------------------------------------------------------------------------------
-# Batched objectives (ALGORITHMS.md), every caption with all its T tokens valid.
+# Batched objectives (docs/algorithms.md), every caption with all its T tokens valid.
 
 def filip_loss(patches, tokens, lam):
     """patches [B, P, E], tokens [B, T, E], un-normalised."""

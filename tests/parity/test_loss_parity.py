@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Parity test: `wordpatch-cli loss` (losses and parameter gradients) against a float64 torch
-reference of the CLIP, FILIP and SPARC objectives as /work/shared/ALGORITHMS.md defines them.
+reference of the CLIP, FILIP and SPARC objectives as docs/algorithms.md defines them.
 
 Usage: test_loss_parity.py [WORDPATCH_CLI]   (default: $WORDPATCH_CLI). Output is TAP.
        test_loss_parity.py --self-check      (reference only: no CLI needed)
@@ -53,7 +53,7 @@ DEFAULT_LG, DEFAULT_LF, DEFAULT_FILIP_GLOBAL = 0.5, 1.0, 0.0
 
 
 # ---------------------------------------------------------------------------------------------
-# Objectives, float64, from ALGORITHMS.md.
+# Objectives, float64, from docs/algorithms.md ("CLIP", "FILIP", "SPARC").
 
 def unit(x):
     return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-6)

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Times loading a model and embedding one image and caption with wordpatch-cli: a random model of
 # the given size (default OpenAI's ViT-B/32 sizes), best of N runs of each command.
-# Usage: tests/bench-embed.sh [BUILD_DIR] [SIZE] [RUNS]
+# Usage: tests/bench/bench-embed.sh [BUILD_DIR] [SIZE] [RUNS]
 set -euo pipefail
 build=${1:-build}
 size=${2:-vit-b32}
 runs=${3:-5}
 cli="$build/src/cli/wordpatch-cli"
-here=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
