@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <math.h>
 #include <string.h>
 
 #include "wordpatch/error.h"
@@ -511,11 +512,12 @@ wp_model_copy (const WpModel *model)
   return copy;
 }
 
-gboolean
-wp_params_write (const WpModel *model,
+static gboolean
+params_write_as (const WpModel *model,
                  const float   *buffer,
                  const char    *path,
                  GHashTable    *metadata,
+                 WpDtype        dtype,
                  GError       **error)
 {
   g_autofree WpSafetensorsEntry *entries = g_new0 (WpSafetensorsEntry, model->n_specs);
@@ -525,8 +527,41 @@ wp_params_write (const WpModel *model,
     entries[i].ndim = model->specs[i].ndim;
     entries[i].shape = model->specs[i].shape;
     entries[i].data = buffer + model->specs[i].offset;
+    entries[i].dtype = dtype;
   }
   return wp_safetensors_write (path, entries, model->n_specs, metadata, error);
+}
+
+gboolean
+wp_params_write (const WpModel *model,
+                 const float   *buffer,
+                 const char    *path,
+                 GHashTable    *metadata,
+                 GError       **error)
+{
+  return params_write_as (model, buffer, path, metadata, WP_DTYPE_F32, error);
+}
+
+/* A weight F16 would store as infinity, which no loader accepts. */
+static gboolean
+check_fits_f16 (const WpModel *model,
+                GError       **error)
+{
+  for (guint i = 0; i < model->n_specs; i++) {
+    const WpTensorSpec *spec = &model->specs[i];
+
+    for (gsize k = 0; k < spec->numel; k++) {
+      const float value = model->params[spec->offset + k];
+
+      if (isinf (wp_f16_to_f32 (wp_f32_to_f16 (value)))) {
+        g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
+                     "tensor '%s' holds %g, beyond F16's range (65504): save it as F32 or BF16",
+                     spec->name, value);
+        return FALSE;
+      }
+    }
+  }
+  return TRUE;
 }
 
 gboolean
@@ -534,13 +569,26 @@ wp_model_save (const WpModel *model,
                const char    *path,
                GError       **error)
 {
+  return wp_model_save_as (model, path, WP_DTYPE_F32, error);
+}
+
+gboolean
+wp_model_save_as (const WpModel *model,
+                  const char    *path,
+                  WpDtype        dtype,
+                  GError       **error)
+{
   g_autoptr (GHashTable) metadata = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   g_autofree char *config_json = wp_clip_config_to_json (&model->config);
   g_autofree char *weights_path = NULL;
   const char      *vocab, *merges;
   gsize            vocab_len, merges_len;
 
-  g_return_val_if_fail (model != NULL && path != NULL, FALSE);
+  g_return_val_if_fail (model != NULL && path != NULL && dtype != WP_DTYPE_OTHER, FALSE);
+  if (dtype == WP_DTYPE_F16 && !check_fits_f16 (model, error)) {
+    g_prefix_error (error, "%s: ", path);
+    return FALSE;
+  }
 
   vocab = wp_tokenizer_get_vocab_json (model->tokenizer, &vocab_len);
   merges = wp_tokenizer_get_merges_txt (model->tokenizer, &merges_len);
@@ -553,7 +601,7 @@ wp_model_save (const WpModel *model,
     g_hash_table_insert (metadata, "wordpatch.config", g_strdup (config_json));
     g_hash_table_insert (metadata, "wordpatch.vocab", g_strndup (vocab, vocab_len));
     g_hash_table_insert (metadata, "wordpatch.merges", g_strndup (merges, merges_len));
-    return wp_params_write (model, model->params, path, metadata, error);
+    return params_write_as (model, model->params, path, metadata, dtype, error);
   }
 
   if (g_mkdir_with_parents (path, 0755) != 0) {
@@ -570,7 +618,7 @@ wp_model_save (const WpModel *model,
     g_autofree char *merges_path = g_build_filename (path, "merges.txt", NULL);
 
     /* g_file_set_contents writes a temporary file and renames it, so each file is whole. */
-    return wp_params_write (model, model->params, weights_path, metadata, error) &&
+    return params_write_as (model, model->params, weights_path, metadata, dtype, error) &&
            g_file_set_contents (config_path, config_json, -1, error) &&
            g_file_set_contents (vocab_path, vocab, (gssize) vocab_len, error) &&
            g_file_set_contents (merges_path, merges, (gssize) merges_len, error);

@@ -335,6 +335,48 @@ wp_f16_to_f32 (guint16 h)
   return f;
 }
 
+guint16
+wp_f32_to_f16 (float f)
+{
+  guint32 bits, sign, exponent, mantissa;
+
+  memcpy (&bits, &f, sizeof bits);
+  sign = (bits >> 16) & 0x8000;
+  exponent = (bits >> 23) & 0xff;
+  mantissa = bits & 0x7fffff;
+  if (exponent == 0xff)
+    return (guint16) (sign | 0x7c00 | (mantissa != 0 ? 0x200 : 0));
+  if (exponent > 142)
+    return (guint16) (sign | 0x7c00);
+  if (exponent >= 113) {
+    /* Normal: drop 13 mantissa bits, rounding to nearest even; a carry may reach infinity. */
+    const guint32 half = ((exponent - 112) << 10) | (mantissa >> 13);
+    const guint32 rest = mantissa & 0x1fff;
+
+    return (guint16) (sign | (half + (rest > 0x1000 || (rest == 0x1000 && (half & 1)))));
+  }
+  if (exponent >= 102) {
+    /* Subnormal: the implicit one joins the mantissa, shifted into place with the same rounding. */
+    const guint32 full = mantissa | 0x800000;
+    const int     shift = 126 - (int) exponent;
+    const guint32 half = full >> shift, rest = full & ((1u << shift) - 1), tie = 1u << (shift - 1);
+
+    return (guint16) (sign | (half + (rest > tie || (rest == tie && (half & 1)))));
+  }
+  return (guint16) sign;
+}
+
+guint16
+wp_f32_to_bf16 (float f)
+{
+  guint32 bits;
+
+  memcpy (&bits, &f, sizeof bits);
+  if ((bits & 0x7fffffff) > 0x7f800000)
+    return (guint16) ((bits >> 16) | 0x40);
+  return (guint16) ((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);
+}
+
 float
 wp_bf16_to_f32 (guint16 b)
 {
@@ -393,6 +435,44 @@ compare_strings (const void *a,
   return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
+static const char *const dtype_names[] = { "F32", "F16", "BF16" };
+
+static gboolean write_all (FILE       *file,
+                           const void *data,
+                           gsize       size);
+
+static gsize
+dtype_size (WpDtype dtype)
+{
+  return dtype == WP_DTYPE_F32 ? 4 : 2;
+}
+
+/* Writes numel floats as dtype, little-endian, in blocks. */
+static gboolean
+write_converted (FILE        *file,
+                 const float *data,
+                 gsize        numel,
+                 WpDtype      dtype)
+{
+  guint8 block[8192];
+
+  if (dtype == WP_DTYPE_F32)
+    return write_all (file, data, numel * sizeof (float));
+  for (gsize i = 0; i < numel;) {
+    gsize n = 0;
+
+    for (; i < numel && n + 2 <= sizeof block; i++, n += 2) {
+      const guint16 h = dtype == WP_DTYPE_F16 ? wp_f32_to_f16 (data[i]) : wp_f32_to_bf16 (data[i]);
+
+      block[n] = (guint8) h;
+      block[n + 1] = (guint8) (h >> 8);
+    }
+    if (!write_all (file, block, n))
+      return FALSE;
+  }
+  return TRUE;
+}
+
 static char *
 build_header (const WpSafetensorsEntry *entries,
               guint                     n_entries,
@@ -428,7 +508,7 @@ build_header (const WpSafetensorsEntry *entries,
     json_builder_set_member_name (builder, entries[i].name);
     json_builder_begin_object (builder);
     json_builder_set_member_name (builder, "dtype");
-    json_builder_add_string_value (builder, "F32");
+    json_builder_add_string_value (builder, dtype_names[entries[i].dtype]);
     json_builder_set_member_name (builder, "shape");
     json_builder_begin_array (builder);
     for (int d = 0; d < entries[i].ndim; d++)
@@ -437,7 +517,7 @@ build_header (const WpSafetensorsEntry *entries,
     json_builder_set_member_name (builder, "data_offsets");
     json_builder_begin_array (builder);
     json_builder_add_int_value (builder, (gint64) offset);
-    offset += numel * sizeof (float);
+    offset += numel * dtype_size (entries[i].dtype);
     json_builder_add_int_value (builder, (gint64) offset);
     json_builder_end_array (builder);
     json_builder_end_object (builder);
@@ -477,6 +557,8 @@ wp_safetensors_write (const char               *path,
   gboolean         ok;
 
   g_return_val_if_fail (path != NULL, FALSE);
+  for (guint i = 0; i < n_entries; i++)
+    g_return_val_if_fail (entries[i].dtype != WP_DTYPE_OTHER, FALSE);
 
   header = build_header (entries, n_entries, metadata, &header_len);
   for (int i = 0; i < 8; i++)
@@ -496,7 +578,7 @@ wp_safetensors_write (const char               *path,
 
     for (int d = 0; d < entries[i].ndim; d++)
       numel *= (gsize) entries[i].shape[d];
-    ok = write_all (file, entries[i].data, numel * sizeof (float));
+    ok = write_converted (file, entries[i].data, numel, entries[i].dtype);
   }
   ok = ok && fflush (file) == 0 && fsync (fileno (file)) == 0;
   if (fclose (file) != 0)

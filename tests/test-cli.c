@@ -339,6 +339,43 @@ test_init_bare_file (Fixture      *fixture,
   g_assert_cmpint (int_member (root, "parameters"), ==, (gint64) model->n_params);
 }
 
+/* convert writes a model in F16 that info reads with the same parameter count, half the size on
+ * disk; a bad --dtype or a missing --out is a usage error. */
+static void
+test_convert (Fixture      *fixture,
+              gconstpointer data)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *weights = NULL;
+  g_auto (Run) convert = { 0 };
+  g_auto (Run) info = { 0 };
+  g_auto (Run) bad_dtype = { 0 };
+  g_auto (Run) no_out = { 0 };
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *root;
+  GStatBuf    stat_half;
+
+  if (!ensure_model ())
+    return;
+  out = g_build_filename (tmp_dir, "half", NULL);
+  run_cli (&convert, "convert", "--model", model_dir, "--out", out, "--dtype", "f16", NULL);
+  g_assert_cmpint (convert.status, ==, 0);
+  assert_mentions (convert.out, "F16");
+  weights = g_build_filename (out, "model.safetensors", NULL);
+  g_assert_cmpint (g_stat (weights, &stat_half), ==, 0);
+  g_assert_cmpint (stat_half.st_size, <, (goffset) (model->n_params * 2 + 100000));
+  run_cli (&info, "info", "--json", "--model", out, NULL);
+  g_assert_cmpint (info.status, ==, 0);
+  if ((root = parse_object (parser, info.out)) != NULL)
+    g_assert_cmpint (int_member (root, "parameters"), ==, (gint64) model->n_params);
+  run_cli (&bad_dtype, "convert", "--model", model_dir, "--out", out, "--dtype", "f8", NULL);
+  g_assert_cmpint (bad_dtype.status, ==, 2);
+  assert_mentions (bad_dtype.err, "--dtype");
+  run_cli (&no_out, "convert", "--model", model_dir, NULL);
+  g_assert_cmpint (no_out.status, ==, 2);
+  remove_tree (out);
+}
+
 static void
 test_embed (Fixture      *fixture,
             gconstpointer data)
@@ -795,6 +832,7 @@ main (int   argc,
 
   add_test ("/cli/init/folder", test_init_folder);
   add_test ("/cli/init/bare-file", test_init_bare_file);
+  add_test ("/cli/convert/f16", test_convert);
   add_test ("/cli/init/unknown-size", test_init_unknown_size);
   add_test ("/cli/info/text", test_info_text);
   add_test ("/cli/info/json", test_info_json);

@@ -796,6 +796,45 @@ test_save_load_bare_file (void)
   remove_tree (dir);
 }
 
+/* A model saved in F16 or BF16 loads as its weights rounded to that precision, half the size; a
+ * weight beyond F16's range is refused with the tensor's name and nothing is written. */
+static void
+test_save_half (void)
+{
+  static const WpDtype dtypes[] = { WP_DTYPE_F16, WP_DTYPE_BF16 };
+  g_autofree char     *dir = make_tmp_dir ();
+  g_autofree char     *huge = g_build_filename (dir, "huge", NULL);
+  g_autoptr (WpModel) model = new_tiny_model (6);
+  g_autoptr (GError) error = NULL;
+
+  for (gsize d = 0; d < G_N_ELEMENTS (dtypes); d++) {
+    g_autofree char *path = g_build_filename (dir, d == 0 ? "f16" : "bf16", NULL);
+    g_autofree char *weights = g_build_filename (path, "model.safetensors", NULL);
+    g_autoptr (WpModel) loaded = NULL;
+    GStatBuf info;
+
+    g_assert_true (wp_model_save_as (model, path, dtypes[d], &error));
+    g_assert_no_error (error);
+    g_assert_cmpint (g_stat (weights, &info), ==, 0);
+    g_assert_cmpint (info.st_size, <, (goffset) (model->n_params * 2 + 100000));
+    loaded = wp_model_load (path, &error);
+    g_assert_no_error (error);
+    for (gsize i = 0; i < model->n_params; i++) {
+      const float want = dtypes[d] == WP_DTYPE_F16
+                           ? wp_f16_to_f32 (wp_f32_to_f16 (model->params[i]))
+                           : wp_bf16_to_f32 (wp_f32_to_bf16 (model->params[i]));
+
+      g_assert_cmpfloat (loaded->params[i], ==, want);
+    }
+  }
+  model->p.text_projection[3] = 1e6f;
+  g_assert_false (wp_model_save_as (model, huge, WP_DTYPE_F16, &error));
+  g_assert_error (error, WP_ERROR, WP_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "text_projection.weight"));
+  g_assert_false (g_file_test (huge, G_FILE_TEST_EXISTS));
+  remove_tree (dir);
+}
+
 static void
 test_save_load_step (void)
 {
@@ -1281,6 +1320,7 @@ main (int   argc,
   g_test_add_func ("/model/save/folder-round-trip", test_save_load_folder);
   g_test_add_func ("/model/save/bare-file-round-trip", test_save_load_bare_file);
   g_test_add_func ("/model/save/step", test_save_load_step);
+  g_test_add_func ("/model/save/half", test_save_half);
   g_test_add_func ("/model/load/missing-folder", test_load_missing_folder);
   g_test_add_func ("/model/load/missing-config", test_load_missing_config);
   g_test_add_func ("/model/load/malformed-config", test_load_malformed_config);

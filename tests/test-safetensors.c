@@ -859,6 +859,74 @@ test_header_json_limits (void)
   remove_tree (dir);
 }
 
+/* Writing half precision: every finite F16 and BF16 value comes back as itself, a value halfway
+ * between two neighbours goes to the one with an even mantissa, values past F16's range become
+ * infinite, and NaN stays NaN. */
+static void
+test_f32_to_half (void)
+{
+  for (guint32 h = 0; h < 0x10000; h++) {
+    const float f16 = wp_f16_to_f32 ((guint16) h), bf16 = wp_bf16_to_f32 ((guint16) h);
+
+    if (!isnan (f16))
+      g_assert_cmphex (wp_f32_to_f16 (f16), ==, h);
+    else
+      g_assert_true (isnan (wp_f16_to_f32 (wp_f32_to_f16 (f16))));
+    if (!isnan (bf16))
+      g_assert_cmphex (wp_f32_to_bf16 (bf16), ==, h);
+    else
+      g_assert_true (isnan (wp_bf16_to_f32 (wp_f32_to_bf16 (bf16))));
+  }
+  for (guint32 h = 1; h < 0x7bff; h++) {
+    const double lo = wp_f16_to_f32 ((guint16) h), hi = wp_f16_to_f32 ((guint16) (h + 1));
+    const float  mid = (float) ((lo + hi) / 2.0);
+
+    g_assert_cmphex (wp_f32_to_f16 (mid), ==, h % 2 == 0 ? h : h + 1);
+    g_assert_cmphex (wp_f32_to_f16 (nextafterf (mid, 0.0f)), ==, h);
+    g_assert_cmphex (wp_f32_to_f16 (nextafterf (mid, INFINITY)), ==, h + 1);
+  }
+  g_assert_cmphex (wp_f32_to_f16 (65520.0f), ==, 0x7c00);
+  g_assert_cmphex (wp_f32_to_f16 (-1e30f), ==, 0xfc00);
+  g_assert_cmphex (wp_f32_to_f16 (1e-9f), ==, 0x0000);
+  g_assert_true (isnan (wp_f16_to_f32 (wp_f32_to_f16 (NAN))));
+}
+
+/* Tensors written as F16 and BF16 read back as the rounded values, with their dtype named. */
+static void
+test_write_half (void)
+{
+  static const float   values[] = { 1.0f, -2.5f, 0.1f, 3e-6f, 70000.0f };
+  static const gint64  shape[] = { 5 };
+  static const WpDtype dtypes[] = { WP_DTYPE_F16, WP_DTYPE_BF16 };
+  g_autofree char     *dir = g_dir_make_tmp ("wp-test-half-XXXXXX", NULL);
+
+  for (gsize d = 0; d < G_N_ELEMENTS (dtypes); d++) {
+    g_autofree char         *path = g_build_filename (dir, "half.safetensors", NULL);
+    const WpSafetensorsEntry entry = { "w", 1, shape, values, dtypes[d] };
+    g_autoptr (GError) error = NULL;
+    g_autoptr (WpSafetensors) st = NULL;
+    const WpSafetensorsTensor *tensor;
+    float                      back[5];
+
+    g_assert_true (wp_safetensors_write (path, &entry, 1, NULL, &error));
+    g_assert_no_error (error);
+    st = wp_safetensors_open (path, &error);
+    g_assert_no_error (error);
+    tensor = wp_safetensors_lookup (st, "w");
+    g_assert_cmpint (tensor->dtype, ==, dtypes[d]);
+    g_assert_cmpuint (tensor->n_bytes, ==, 10);
+    g_assert_true (wp_safetensors_read_f32 (st, tensor, back, FALSE, &error));
+    for (int i = 0; i < 5; i++) {
+      const float want = dtypes[d] == WP_DTYPE_F16 ? wp_f16_to_f32 (wp_f32_to_f16 (values[i]))
+                                                   : wp_bf16_to_f32 (wp_f32_to_bf16 (values[i]));
+
+      g_assert_cmpfloat (back[i], ==, want);
+    }
+    g_unlink (path);
+  }
+  g_rmdir (dir);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -891,6 +959,8 @@ main (int   argc,
   g_test_add_func ("/safetensors/header/too-large", test_header_too_large);
   g_test_add_func ("/safetensors/header/zero-length", test_header_zero_length);
   g_test_add_func ("/safetensors/header/json-limits", test_header_json_limits);
+  g_test_add_func ("/safetensors/half/from-f32", test_f32_to_half);
+  g_test_add_func ("/safetensors/half/write", test_write_half);
   for (gsize i = 0; i < G_N_ELEMENTS (bad_cases); i++) {
     g_autofree char *path = g_strdup_printf ("/safetensors/%s", bad_cases[i].name);
 

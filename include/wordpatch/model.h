@@ -17,6 +17,7 @@
 #include <glib.h>
 
 #include "wordpatch/config.h"
+#include "wordpatch/safetensors.h"
 #include "wordpatch/tokenizer.h"
 
 G_BEGIN_DECLS
@@ -103,6 +104,12 @@ WpModel *wp_model_load (const char *path,
 gboolean wp_model_save (const WpModel *model,
                         const char    *dir,
                         GError       **error);
+/* As wp_model_save(), the weights stored as dtype: WP_DTYPE_F32, WP_DTYPE_F16 (refused, naming
+ * the tensor, when a weight lies beyond its range) or WP_DTYPE_BF16. */
+gboolean wp_model_save_as (const WpModel *model,
+                           const char    *dir,
+                           WpDtype        dtype,
+                           GError       **error);
 void     wp_model_free (WpModel *model);
 /* Writes buffer (the model's parameter layout: weights, gradients, moments) as F32 safetensors
  * under the tensor names; metadata (string -> string) may be NULL. Temporary file + rename. */

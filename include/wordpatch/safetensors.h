@@ -11,8 +11,9 @@
  * to its element count times its element size (overflow-checked). Files are memory-mapped; reading
  * converts F32, F16 and BF16 to float. Other dtypes are listed but cannot be read as float.
  *
- * Writing always produces F32, to a temporary file in the same folder renamed over the target, so
- * an interrupted write never leaves a truncated file under the final name. */
+ * Writing produces F32, F16 or BF16 (rounded to nearest, ties to even; an F32 value beyond F16's
+ * range becomes infinite), to a temporary file in the same folder renamed over the target, so an
+ * interrupted write never leaves a truncated file under the final name. */
 #pragma once
 
 #include <glib.h>
@@ -71,6 +72,7 @@ typedef struct {
   int           ndim;
   const gint64 *shape;
   const float  *data;
+  WpDtype       dtype; /* as written: F32 (0, the default), F16 or BF16 */
 } WpSafetensorsEntry;
 
 /* metadata: string -> string, or NULL. */
@@ -81,8 +83,10 @@ gboolean wp_safetensors_write (const char               *path,
                                GError                  **error);
 
 /* Half-precision conversions, exposed for tests. */
-float wp_f16_to_f32 (guint16 h);
-float wp_bf16_to_f32 (guint16 b);
+float   wp_f16_to_f32 (guint16 h);
+float   wp_bf16_to_f32 (guint16 b);
+guint16 wp_f32_to_f16 (float f);
+guint16 wp_f32_to_bf16 (float f);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpSafetensors, wp_safetensors_free)
 

@@ -14,6 +14,8 @@ typedef int (*WpCliCommand) (int    argc,
 
 int wp_cli_bench (int    argc,
                   char **argv);
+int wp_cli_convert (int    argc,
+                    char **argv);
 int wp_cli_embed (int    argc,
                   char **argv);
 int wp_cli_eval (int    argc,

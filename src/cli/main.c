@@ -24,6 +24,7 @@ static const struct {
     "retrieval recall and word localisation (pointing game, box IoU) of a model on a dataset" },
   { "init", wp_cli_init,
     "write a new model with random weights in the transformers CLIPModel layout" },
+  { "convert", wp_cli_convert, "write a model again, its weights stored as F32, F16 or BF16" },
   { "shapes", wp_cli_shapes,
     "write a synthetic dataset of coloured shapes: PNG images, captions and a box for each word" },
   { "bench", wp_cli_bench,
