@@ -481,6 +481,21 @@ test_bad_data (void)
   assert_failure (&run_empty, empty, "no usable pair", "missing.png");
 }
 
+/* Bad usage: exit status 2, nothing on stdout, one line "wordpatch-cli train: ..." naming it. */
+static void
+assert_usage (const Run  *run,
+              const char *fragment)
+{
+  const char *newline = strchr (run->err, '\n');
+
+  g_assert_cmpint (run->status, ==, 2);
+  g_assert_cmpstr (run->out, ==, "");
+  if (!g_str_has_prefix (run->err, "wordpatch-cli train: ") || newline == NULL ||
+      newline[1] != '\0')
+    g_test_fail_printf ("stderr is not one line \"wordpatch-cli train: ...\": \"%s\"", run->err);
+  assert_mentions (run->err, fragment);
+}
+
 static void
 test_usage (void)
 {
@@ -502,6 +517,8 @@ test_usage (void)
   g_auto (Run) bad_patch = { 0 };
   g_auto (Run) sized_init = { 0 };
   g_auto (Run) sized = { 0 };
+  g_auto (Run) big_seed = { 0 };
+  g_auto (Run) huge = { 0 };
   g_autofree char *selected_out = NULL;
   g_autofree char *sized_out = NULL;
   g_autofree char *sized_model = NULL;
@@ -512,19 +529,21 @@ test_usage (void)
   if (!ensure_data ())
     return;
   run_cli (&no_out, "train", "--config", "tiny", "--data", data_dir, NULL);
-  g_assert_cmpint (no_out.status, ==, 2);
-  assert_mentions (no_out.err, "--out");
+  assert_usage (&no_out, "--out");
   out = out_path ("usage");
   run_cli (&both, "train", "--config", "tiny", "--init", out, "--data", data_dir, "--out", out,
            NULL);
-  g_assert_cmpint (both.status, ==, 2);
+  assert_usage (&both, "--init");
   run_cli (&resume_options, "train", "--out", out, "--resume", "--config", "tiny", NULL);
-  g_assert_cmpint (resume_options.status, ==, 2);
-  assert_mentions (resume_options.err, "--resume");
+  assert_usage (&resume_options, "--resume");
   run_cli (&loss, "train", "--config", "tiny", "--data", data_dir, "--out", out, "--loss", "mse",
            NULL);
-  g_assert_cmpint (loss.status, ==, 2);
-  assert_mentions (loss.err, "mse");
+  assert_usage (&loss, "'mse'");
+  run_cli (&big_seed, "train", "--config", "tiny", "--data", data_dir, "--out", out, "--seed",
+           "-1", NULL);
+  assert_usage (&big_seed, "--seed");
+  run_cli (&huge, "train", "--config", "huge", "--data", data_dir, "--out", out, NULL);
+  assert_usage (&huge, "'huge'");
 
   run_cli (&first, TRAIN_ARGS (out, "1", "1"), NULL);
   g_assert_cmpint (first.status, ==, 0);
@@ -538,17 +557,17 @@ test_usage (void)
   assert_failure (&big_batch, "fewer than the batch of 1000", NULL, NULL);
   run_cli (&bad_fraction, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere,
            "--loss", "filip", "--filip-patches", "1.5", NULL);
-  assert_failure (&bad_fraction, "patch fraction must be in (0, 1]", NULL, NULL);
+  assert_usage (&bad_fraction, "--filip-patches must be in (0, 1], not 1.5");
   selected_out = out_path ("filip-patches");
   run_cli (&selected, TRAIN_ARGS (selected_out, "1", "1"), "--loss", "filip", "--filip-patches",
            "0.25", NULL);
   g_assert_cmpint (selected.status, ==, 0);
   run_cli (&bad_groups, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere,
            "--batch", "8", "--group-by-word", "9", NULL);
-  assert_failure (&bad_groups, "word groups must hold 0 (off) to a batch of pairs", NULL, NULL);
+  assert_usage (&bad_groups, "word groups must hold 0 (off) to a batch of pairs");
   run_cli (&bad_global, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere, "--loss",
            "filip", "--filip-global", "-2", NULL);
-  assert_failure (&bad_global, "global loss weight must be a number from 0 to 1e6", NULL, NULL);
+  assert_usage (&bad_global, "--filip-global must be in [0, 1000000], not -2");
   global_out = out_path ("filip-global");
   run_cli (&global, TRAIN_ARGS (global_out, "1", "1"), "--loss", "filip", "--filip-global", "0.5",
            NULL);
@@ -559,10 +578,10 @@ test_usage (void)
 
   run_cli (&bad_patch, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere,
            "--image-size", "48", "--patch-size", "10", NULL);
-  assert_failure (&bad_patch, "image_size 48 is not a multiple of patch_size 10", NULL, NULL);
+  assert_usage (&bad_patch, "image_size 48 is not a multiple of patch_size 10");
   run_cli (&sized_init, "train", "--init", out, "--data", data_dir, "--out", nowhere,
            "--patch-size", "16", NULL);
-  assert_failure (&sized_init, "chosen only from scratch", NULL, NULL);
+  assert_usage (&sized_init, "chosen only from scratch");
   sized_out = out_path ("sized");
   run_cli (&sized, TRAIN_ARGS (sized_out, "1", "1"), "--image-size", "48", "--patch-size", "12",
            NULL);
@@ -572,6 +591,237 @@ test_usage (void)
   g_assert_no_error (error);
   g_assert_cmpint (sized_trained->config.image_size, ==, 48);
   g_assert_cmpint (sized_trained->config.patch_size, ==, 12);
+}
+
+/* A value the option takes, the default where there is one: refusing it on --resume is about
+ * giving the option, whatever its value. NULL for a flag. */
+static char *
+option_value (const WpTrainSetting *setting)
+{
+  g_auto (WpTrainSettings) defaults = { 0 };
+
+  wp_train_settings_init (&defaults);
+  switch (setting->type) {
+  case WP_SETTING_BOOL:
+    return NULL;
+  case WP_SETTING_PATH:
+    return g_strdup (data_dir);
+  case WP_SETTING_STRING:
+    return g_strdup ("tiny");
+  case WP_SETTING_INT:
+  case WP_SETTING_INT64:
+  case WP_SETTING_UINT64:
+  case WP_SETTING_FLOAT:
+  case WP_SETTING_DOUBLE:
+  case WP_SETTING_OBJECTIVE:
+    break;
+  }
+  return wp_train_setting_to_string (setting, &defaults);
+}
+
+static char *
+read_text (const char *dir,
+           const char *name)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_autoptr (GError) error = NULL;
+  char *text = NULL;
+
+  g_file_get_contents (path, &text, NULL, &error);
+  g_assert_no_error (error);
+  return text;
+}
+
+/* train --resume: every option the run keeps is refused by name (from the settings table, so
+ * none can be forgotten), and the ones it may change take effect and are recorded. */
+static void
+test_resume_options (void)
+{
+  static const char *const from_issue[] = {
+    "--warmup",
+    "--weight-decay",
+    "--lambda-global",
+    "--lambda-fine",
+    "--filip-patches",
+    "--filip-global",
+    "--holdout",
+    "--eval-max",
+    "--freeze-text",
+    "--freeze-vision",
+  };
+  g_autofree char *out = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *checkpoints = NULL;
+  g_autoptr (GPtrArray) refused = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GDir) dir = NULL;
+  g_autoptr (GError) error = NULL;
+  g_auto (Run) first = { 0 };
+  g_auto (Run) extended = { 0 };
+  g_auto (Run) by_epochs = { 0 };
+  g_auto (Metrics) metrics = { 0 };
+  g_auto (WpTrainSettings) recorded = { 0 };
+  const WpTrainSetting *table;
+  const gint64          eval_steps[] = { 0, 2, 4, 6, 8 };
+  guint                 n, n_checkpoints = 0;
+
+  if (!ensure_data ())
+    return;
+  out = out_path ("resume-options");
+  run_cli (&first, TRAIN_ARGS (out, "4", "2"), NULL);
+  g_assert_cmpint (first.status, ==, 0);
+  before = read_text (out, "settings.json");
+
+  table = wp_train_settings_table (&n);
+  for (guint i = 0; i < n; i++) {
+    g_auto (Run) run = { 0 };
+    g_autofree char *option = NULL;
+    g_autofree char *value = NULL;
+
+    if (table[i].option == NULL || table[i].flags & WP_SETTING_RESUMABLE)
+      continue;
+    option = g_strdup_printf ("--%s", table[i].option);
+    value = option_value (&table[i]);
+    run_cli (&run, "train", "--out", out, "--resume", option, value, NULL);
+    assert_usage (&run, option);
+    assert_mentions (run.err, "cannot change on --resume");
+    g_ptr_array_add (refused, g_steal_pointer (&option));
+  }
+  for (gsize i = 0; i < G_N_ELEMENTS (from_issue); i++) {
+    if (!g_ptr_array_find_with_equal_func (refused, from_issue[i], g_str_equal, NULL))
+      g_test_fail_printf ("%s is not refused on --resume", from_issue[i]);
+  }
+  g_test_message ("%u options refused on --resume", refused->len);
+  after = read_text (out, "settings.json");
+  g_assert_cmpstr (after, ==, before);
+
+  /* Longer, saving and evaluating at other steps, keeping one checkpoint. */
+  run_cli (&extended, "train", "--out", out, "--resume", "--steps", "8", "--save-every", "3",
+           "--eval-every", "2", "--keep", "1", "--threads", "1", "--data", data_dir, NULL);
+  g_assert_cmpint (extended.status, ==, 0);
+  assert_mentions (extended.err, "resuming at step 4");
+  assert_mentions (extended.out, "trained 8 steps");
+  read_metrics (out, &metrics);
+  g_assert_cmpuint (metrics.losses->len, ==, 8);
+  g_assert_cmpmem (metrics.eval_steps->data, metrics.eval_steps->len * sizeof (gint64), eval_steps,
+                   sizeof eval_steps);
+  checkpoints = g_build_filename (out, "checkpoints", NULL);
+  dir = g_dir_open (checkpoints, 0, &error);
+  g_assert_no_error (error);
+  while (dir != NULL && g_dir_read_name (dir) != NULL)
+    n_checkpoints++;
+  g_assert_cmpuint (n_checkpoints, ==, 2); /* step 0 and step 8 */
+  wp_train_settings_load (&recorded, out, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (recorded.steps, ==, 8);
+  g_assert_cmpint (recorded.save_every, ==, 3);
+  g_assert_cmpint (recorded.eval_every, ==, 2);
+  g_assert_cmpint (recorded.keep, ==, 1);
+
+  /* --epochs alone replaces --steps: 128 training pairs in batches of 16 make 8 steps an epoch. */
+  run_cli (&by_epochs, "train", "--out", out, "--resume", "--epochs", "1.5", NULL);
+  g_assert_cmpint (by_epochs.status, ==, 0);
+  assert_mentions (by_epochs.out, "trained 12 steps");
+}
+
+static const WpTrainSetting *
+find_setting (const char *name)
+{
+  const WpTrainSetting *table;
+  guint                 n;
+
+  table = wp_train_settings_table (&n);
+  for (guint i = 0; i < n; i++) {
+    if (strcmp (table[i].name, name) == 0)
+      return &table[i];
+  }
+  g_test_fail_printf ("no setting \"%s\"", name);
+  return NULL;
+}
+
+/* Sets the setting from text and checks the error: NULL for none, else a fragment of it. */
+static void
+check_parse (WpTrainSettings *settings,
+             const char      *name,
+             const char      *text,
+             const char      *problem)
+{
+  const WpTrainSetting *setting = find_setting (name);
+  g_autoptr (GError) error = NULL;
+
+  if (setting == NULL)
+    return;
+  wp_train_setting_parse (setting, settings, text, name, &error);
+  if (problem == NULL) {
+    g_assert_no_error (error);
+  } else {
+    g_assert_error (error, WP_ERROR, WP_ERROR_INVALID);
+    if (error != NULL)
+      assert_mentions (error->message, problem);
+  }
+}
+
+/* The settings table: one row per setting and option, defaults that agree with the loss's and
+ * the augmentation's own and pass validation, values parsed by type and range. */
+static void
+test_settings_table (void)
+{
+  g_auto (WpTrainSettings) settings = { 0 };
+  g_autoptr (GHashTable) names = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GHashTable) options = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GError) error = NULL;
+  const WpTrainSetting *table;
+  WpLossOptions         loss;
+  WpAugmentOptions      augment;
+  guint                 n;
+
+  wp_train_settings_init (&settings);
+  wp_loss_options_init (&loss, WP_OBJECTIVE_SPARC);
+  wp_augment_options_init (&augment);
+  g_assert_cmpint (settings.loss.objective, ==, loss.objective);
+  g_assert_cmpfloat (settings.loss.lambda_global, ==, loss.lambda_global);
+  g_assert_cmpfloat (settings.loss.lambda_fine, ==, loss.lambda_fine);
+  g_assert_cmpfloat (settings.loss.filip_patch_fraction, ==, loss.filip_patch_fraction);
+  g_assert_cmpfloat (settings.loss.filip_global, ==, loss.filip_global);
+  g_assert_cmpfloat (settings.augment_options.crop_scale_min, ==, augment.crop_scale_min);
+  g_assert_cmpfloat (settings.augment_options.crop_ratio_max, ==, augment.crop_ratio_max);
+  g_assert_cmpfloat (settings.augment_options.brightness, ==, augment.brightness);
+  g_assert_cmpfloat (settings.augment_options.contrast, ==, augment.contrast);
+  g_assert_cmpfloat (settings.augment_options.saturation, ==, augment.saturation);
+  g_assert_cmpint (settings.augment_options.flip, ==, augment.flip);
+
+  table = wp_train_settings_table (&n);
+  for (guint i = 0; i < n; i++) {
+    g_autofree char *short_option = g_strdup_printf ("-%c", table[i].short_option);
+
+    if (!g_hash_table_add (names, (gpointer) table[i].name))
+      g_test_fail_printf ("setting \"%s\" twice", table[i].name);
+    if (table[i].option != NULL && !g_hash_table_add (options, (gpointer) table[i].option))
+      g_test_fail_printf ("option --%s twice", table[i].option);
+    if (table[i].short_option != 0 &&
+        !g_hash_table_add (options, (gpointer) g_intern_string (short_option)))
+      g_test_fail_printf ("option %s twice", short_option);
+  }
+  settings.data_dir = g_strdup ("data");
+  settings.out_dir = g_strdup ("out");
+  settings.preset = g_strdup ("tiny");
+  g_assert_true (wp_train_settings_validate (&settings, &error));
+  g_assert_no_error (error);
+
+  check_parse (&settings, "batch", "3", NULL);
+  g_assert_cmpint (settings.batch, ==, 3);
+  check_parse (&settings, "batch", "1", "batch must be in [2, 4096], not 1");
+  check_parse (&settings, "batch", "3.5", "batch must be a whole number");
+  check_parse (&settings, "holdout", "1", "holdout must be in [0, 1), not 1");
+  check_parse (&settings, "holdout", "nan", "holdout must be in [0, 1)");
+  check_parse (&settings, "loss", "filip", NULL);
+  g_assert_cmpint (settings.loss.objective, ==, WP_OBJECTIVE_FILIP);
+  check_parse (&settings, "loss", "mse", "clip, filip or sparc");
+  check_parse (&settings, "seed", "18446744073709551615", NULL);
+  g_assert_cmpuint (settings.seed, ==, G_MAXUINT64);
+  check_parse (&settings, "freeze_text", "true", NULL);
+  g_assert_true (settings.freeze_text);
+  check_parse (&settings, "lr", "1e30", "lr must be in [0, 1e+30)");
 }
 
 /* ---- the library as the app drives it ---- */
@@ -636,7 +886,6 @@ api_settings (WpTrainSettings *settings,
   settings->vocab_size = 600;
   settings->batch = batch;
   settings->steps = steps;
-  settings->threads = 1;
   settings->holdout = holdout;
 }
 
@@ -706,7 +955,7 @@ test_group_by_word (void)
       return;
     sharing[grouped] = runs_sharing_a_word (trainer, 4);
     /* A resumed run draws the same batches. */
-    resumed = wp_trainer_resume (settings.out_dir, NULL, 1, &error);
+    resumed = wp_trainer_resume (settings.out_dir, NULL, &error);
     g_assert_no_error (error);
     g_assert_cmpint (wp_trainer_get_settings (resumed)->group_by_word, ==, settings.group_by_word);
     for (gint64 step = 0; step < 20; step += 7) {
@@ -804,7 +1053,7 @@ test_api_pause_snapshot_cancel (void)
 
   /* settings.json gives back every setting the run started with. */
   {
-    g_autoptr (WpTrainer) resumed = wp_trainer_resume (settings.out_dir, NULL, 0, &error);
+    g_autoptr (WpTrainer) resumed = wp_trainer_resume (settings.out_dir, NULL, &error);
     const WpTrainSettings *back;
 
     g_assert_no_error (error);
@@ -833,10 +1082,42 @@ test_api_pause_snapshot_cancel (void)
     g_assert_cmpint (back->loss.objective, ==, WP_OBJECTIVE_SPARC);
   }
 
+  /* A resume may change what the run's arithmetic does not depend on, nothing else. */
+  {
+    g_auto (WpTrainSettings) changed = { 0 };
+    g_autoptr (WpTrainer) longer = NULL;
+    g_autoptr (WpTrainer) refused = NULL;
+
+    wp_train_settings_load (&changed, settings.out_dir, &error);
+    g_assert_no_error (error);
+    changed.steps = 7;
+    changed.keep = 5;
+    longer = wp_trainer_resume (settings.out_dir, &changed, &error);
+    g_assert_no_error (error);
+    if (longer != NULL) {
+      g_assert_cmpint (wp_trainer_get_total_steps (longer), ==, 7);
+      g_assert_cmpint (wp_trainer_get_settings (longer)->keep, ==, 5);
+    }
+    changed.warmup = 0.5;
+    refused = wp_trainer_resume (settings.out_dir, &changed, &error);
+    g_assert_null (refused);
+    g_assert_error (error, WP_ERROR, WP_ERROR_INVALID);
+    if (error != NULL)
+      assert_mentions (error->message, "warmup cannot change when the run resumes");
+    g_clear_error (&error);
+  }
+
   /* Resuming on other data is refused, naming the folder. */
   {
     g_autofree char *other = make_dataset ("changed", 20, "");
-    g_autoptr (WpTrainer) refused = wp_trainer_resume (settings.out_dir, other, 0, &error);
+    g_auto (WpTrainSettings) moved = { 0 };
+    g_autoptr (WpTrainer) refused = NULL;
+
+    wp_train_settings_load (&moved, settings.out_dir, &error);
+    g_assert_no_error (error);
+    g_free (moved.data_dir);
+    moved.data_dir = g_strdup (other);
+    refused = wp_trainer_resume (settings.out_dir, &moved, &error);
 
     g_assert_null (refused);
     g_assert_error (error, WP_ERROR, WP_ERROR_DATASET);
@@ -897,7 +1178,7 @@ test_eval_pointing (void)
   g_assert_cmpfloat (json_object_get_double_member (eval, "pointing_filip"), >=, 0.0);
   g_assert_cmpfloat (json_object_get_double_member (eval, "pointing_sparc"), <=, 1.0);
 
-  resumed = wp_trainer_resume (out, NULL, 1, &error);
+  resumed = wp_trainer_resume (out, NULL, &error);
   g_assert_no_error (error);
   if (resumed != NULL) {
     g_assert_true (
@@ -921,12 +1202,16 @@ main (int   argc,
   int status;
 
   g_test_init (&argc, &argv, NULL);
+  /* The runs through the library record the thread count this sets. */
+  wp_set_threads (1);
   g_test_add_func ("/train/learns", test_learns);
   g_test_add_func ("/train/resume-bit-exact", test_resume_bit_exact);
   g_test_add_func ("/train/not-finite", test_not_finite);
   g_test_add_func ("/train/disk-full", test_disk_full);
   g_test_add_func ("/train/bad-data", test_bad_data);
   g_test_add_func ("/train/usage", test_usage);
+  g_test_add_func ("/train/resume-options", test_resume_options);
+  g_test_add_func ("/train/settings-table", test_settings_table);
   g_test_add_func ("/train/api", test_api_pause_snapshot_cancel);
   g_test_add_func ("/train/group-by-word", test_group_by_word);
   g_test_add_func ("/train/eval-pointing", test_eval_pointing);

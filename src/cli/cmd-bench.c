@@ -521,10 +521,10 @@ wp_cli_bench (int    argc,
     fprintf (stderr, "wordpatch-cli bench: --batch must be in 1..4096, not %d\n", B);
     return 2;
   }
-  if (threads < 0 || threads > 256) {
+  if (threads < 0 || threads > WP_MAX_THREADS) {
     fprintf (stderr,
-             "wordpatch-cli bench: --threads must be in 0..256 (0: all processors), not %d\n",
-             threads);
+             "wordpatch-cli bench: --threads must be in 0..%d (0: all processors), not %d\n",
+             WP_MAX_THREADS, threads);
     return 2;
   }
   if (iterations < 1 || iterations > 100000) {
@@ -532,8 +532,6 @@ wp_cli_bench (int    argc,
              iterations);
     return 2;
   }
-  if (threads == 0)
-    threads = (int) g_get_num_processors ();
 
   if (model_path != NULL) {
     bench.model = wp_model_load (model_path, &error);
@@ -546,12 +544,12 @@ wp_cli_bench (int    argc,
     if (bench.model == NULL)
       return wp_cli_fail (error);
   }
-  openblas_set_num_threads (threads);
+  wp_set_threads (threads);
   bench.B = B;
   result.config_name = config_name;
   result.model_path = model_path;
   result.B = B;
-  result.threads = threads;
+  result.threads = wp_get_threads ();
   result.iterations = iterations;
   if (!run_bench (&bench, &result, &error))
     return wp_cli_fail (error);
