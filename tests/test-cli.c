@@ -600,7 +600,9 @@ test_init_unknown_size (Fixture      *fixture,
     return;
   out = g_build_filename (tmp_dir, "huge", NULL);
   run_cli (&run, "init", "--config", "huge", "--out", out, "--vocab", vocab_dir, NULL);
-  assert_failure (&run, "'huge'", NULL, NULL);
+  g_assert_cmpint (run.status, ==, 2);
+  assert_mentions (run.err, "--config");
+  assert_mentions (run.err, "'huge'");
   g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
 }
 
@@ -646,6 +648,63 @@ test_usage (Fixture      *fixture,
 
     run_cli (&run, "init", "--config", "tiny", NULL);
     assert_usage_error (&run, "--out");
+  }
+}
+
+/* Every command: an unknown option, and a wrong or missing value, exit with status 2 and one line
+ * "wordpatch-cli COMMAND: ..." naming the problem. */
+static void
+test_usage_every_command (Fixture      *fixture,
+                          gconstpointer data)
+{
+  static const char *const commands[] = { "info", "embed", "init", "loss", "shapes",
+                                          "heatmap", "train", "eval", "bench" };
+  static const struct {
+    const char *args[12];
+    const char *fragment;
+  } cases[] = {
+    { { "info", "--model", "M", "stray" }, "stray" },
+    { { "embed", "--model", "M", "--text", "a cat" }, "--image" },
+    { { "init", "--config", "huge", "--out", "O" }, "'huge'" },
+    { { "loss", "--model", "M" }, "--data" },
+    { { "loss", "--model", "M", "--data", "D", "--lambda-fine", "-1" }, "--lambda-fine" },
+    { { "shapes", "--out", "O", "--count", "0", "--seed", "1" }, "--count" },
+    { { "heatmap", "--image", "I", "--text", "a", "--out", "F.png", "--method", "x" }, "'x'" },
+    { { "heatmap", "--image", "I", "--text", "a", "--out", "F.bmp" }, ".png, .svg or .pdf" },
+    { { "train", "--config", "tiny", "--data", "D", "--out", "O", "--batch", "1" }, "--batch" },
+    { { "eval", "--model", "M" }, "--data" },
+    { { "bench", "--iterations", "0" }, "--iterations" },
+    { { "bench", "--config", "huge" }, "'huge'" },
+  };
+
+  if (!ensure_model ())
+    return;
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++) {
+    g_autofree char *prefix = g_strdup_printf ("wordpatch-cli %s: ", commands[i]);
+    g_auto (Run) run = { 0 };
+
+    run_cli (&run, commands[i], "--bogus", NULL);
+    assert_usage_error (&run, "--bogus");
+    assert_mentions (run.err, prefix);
+  }
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree char *prefix = g_strdup_printf ("wordpatch-cli %s: ", cases[i].args[0]);
+    const char      *args[G_N_ELEMENTS (cases[i].args) + 1] = { NULL };
+    g_auto (Run) run = { 0 };
+
+    /* M, D, I: the shared model, a folder, the test image; O, F: under tmp_dir, never made. */
+    for (gsize a = 0; cases[i].args[a] != NULL; a++) {
+      const char *arg = cases[i].args[a];
+
+      args[a] = strcmp (arg, "M") == 0   ? model_dir
+                : strcmp (arg, "D") == 0 ? tmp_dir
+                : strcmp (arg, "I") == 0 ? image_path
+                                         : arg;
+    }
+    run_cli_argv (&run, args, NULL, NULL);
+    assert_usage_error (&run, cases[i].fragment);
+    if (!g_str_has_prefix (run.err, prefix) || strchr (run.err, '\n')[1] != '\0')
+      g_test_fail_printf ("not one line \"%s...\": \"%s\"", prefix, run.err);
   }
 }
 
@@ -811,6 +870,7 @@ main (int   argc,
   add_test ("/cli/fail/missing-model", test_missing_model);
   add_test ("/cli/usage/bad-options", test_usage);
   add_test ("/cli/usage/unknown-command", test_unknown_command);
+  add_test ("/cli/usage/every-command", test_usage_every_command);
 
   status = g_test_run ();
   remove_everything ();

@@ -1181,6 +1181,8 @@ test_eval_pointing (void)
   resumed = wp_trainer_resume (out, NULL, &error);
   g_assert_no_error (error);
   if (resumed != NULL) {
+    /* The checkpoint records the objective it was trained with. */
+    g_assert_cmpstr (wp_trainer_get_model (resumed)->config.objective, ==, "sparc");
     g_assert_true (
       wp_trainer_evaluate (resumed, wp_trainer_get_model (resumed), NULL, &result, &error));
     g_assert_no_error (error);

@@ -72,6 +72,10 @@ char *wp_cli_setting_option (const WpTrainSetting *setting) G_GNUC_WARN_UNUSED_R
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WpCliSettings, wp_cli_settings_clear)
 
+/* Whether name is a model size (--config); prints the usage error when it is not. */
+gboolean wp_cli_check_size (const char *command,
+                            const char *name);
+
 /* Loads --model, or the bundled default model when path is NULL. */
 WpModel *wp_cli_load_model (const char *path,
                             GError    **error);

@@ -54,6 +54,20 @@ wp_cli_usage_error (const char *command,
   return 2;
 }
 
+gboolean
+wp_cli_check_size (const char *command,
+                   const char *name)
+{
+  g_autoptr (GError) error = NULL;
+  WpClipConfig config;
+
+  /* Any vocabulary: only the name is in question. */
+  if (wp_clip_config_init_preset (&config, name, 1024, &error))
+    return TRUE;
+  wp_cli_usage_error (command, "--config: %s", error->message);
+  return FALSE;
+}
+
 WpModel *
 wp_cli_load_model (const char *path,
                    GError    **error)
