@@ -113,6 +113,16 @@ wp_train_settings_table (guint *n_settings)
   return settings_table;
 }
 
+const WpTrainSetting *
+wp_train_settings_find (const char *name)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (settings_table); i++) {
+    if (strcmp (settings_table[i].name, name) == 0)
+      return &settings_table[i];
+  }
+  return NULL;
+}
+
 /* ---- one field ---- */
 
 #define FIELD_OF(type, settings, setting) G_STRUCT_MEMBER (type, settings, (setting)->offset)

@@ -415,15 +415,6 @@ test_objective_record (void)
 }
 
 static void
-assert_usage_error (const Run  *run,
-                    const char *fragment)
-{
-  g_assert_cmpint (run->status, ==, 2);
-  g_assert_cmpstr (run->out, ==, "");
-  assert_mentions (run->err, fragment);
-}
-
-static void
 test_usage (void)
 {
   if (!ensure_setup ())
@@ -432,31 +423,31 @@ test_usage (void)
     g_auto (Run) run = { 0 };
 
     run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, "--similarity", "dot", NULL);
-    assert_usage_error (&run, "'dot'");
+    assert_usage_error (&run, "eval", "'dot'");
   }
   {
     g_auto (Run) run = { 0 };
 
     run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, "--limit", "0", NULL);
-    assert_usage_error (&run, "--limit");
+    assert_usage_error (&run, "eval", "--limit");
   }
   {
     g_auto (Run) run = { 0 };
 
     run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, "--bogus", NULL);
-    assert_usage_error (&run, "--bogus");
+    assert_usage_error (&run, "eval", "--bogus");
   }
   {
     g_auto (Run) run = { 0 };
 
     run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, "stray", NULL);
-    assert_usage_error (&run, "stray");
+    assert_usage_error (&run, "eval", "stray");
   }
   {
     g_auto (Run) run = { 0 };
 
     run_cli (&run, "eval", "--model", model_dir, NULL);
-    assert_usage_error (&run, "--data");
+    assert_usage_error (&run, "eval", "--data");
   }
 }
 

@@ -234,26 +234,6 @@ assert_same_files (const char *dir_a,
                    g_mapped_file_get_contents (fb), g_mapped_file_get_length (fb));
 }
 
-/* Starts the CLI without waiting; the caller signals and reaps it. */
-static GPid
-spawn_cli (const char *const *args)
-{
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr (GError) error = NULL;
-  GPid pid = 0;
-
-  g_ptr_array_add (argv, (gpointer) g_getenv ("WORDPATCH_CLI"));
-  for (gsize i = 0; args[i] != NULL; i++)
-    g_ptr_array_add (argv, (gpointer) args[i]);
-  g_ptr_array_add (argv, NULL);
-  g_spawn_async (NULL, (char **) argv->pdata, NULL,
-                 G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL |
-                   G_SPAWN_STDERR_TO_DEV_NULL,
-                 NULL, NULL, &pid, &error);
-  g_assert_no_error (error);
-  return pid;
-}
-
 /* Waits until the run in out has logged at least min_step steps (or stopped). */
 static void
 wait_for_step (const char *out,
@@ -481,21 +461,6 @@ test_bad_data (void)
   assert_failure (&run_empty, empty, "no usable pair", "missing.png");
 }
 
-/* Bad usage: exit status 2, nothing on stdout, one line "wordpatch-cli train: ..." naming it. */
-static void
-assert_usage (const Run  *run,
-              const char *fragment)
-{
-  const char *newline = strchr (run->err, '\n');
-
-  g_assert_cmpint (run->status, ==, 2);
-  g_assert_cmpstr (run->out, ==, "");
-  if (!g_str_has_prefix (run->err, "wordpatch-cli train: ") || newline == NULL ||
-      newline[1] != '\0')
-    g_test_fail_printf ("stderr is not one line \"wordpatch-cli train: ...\": \"%s\"", run->err);
-  assert_mentions (run->err, fragment);
-}
-
 static void
 test_usage (void)
 {
@@ -529,21 +494,21 @@ test_usage (void)
   if (!ensure_data ())
     return;
   run_cli (&no_out, "train", "--config", "tiny", "--data", data_dir, NULL);
-  assert_usage (&no_out, "--out");
+  assert_usage_error (&no_out, "train", "--out");
   out = out_path ("usage");
   run_cli (&both, "train", "--config", "tiny", "--init", out, "--data", data_dir, "--out", out,
            NULL);
-  assert_usage (&both, "--init");
+  assert_usage_error (&both, "train", "--init");
   run_cli (&resume_options, "train", "--out", out, "--resume", "--config", "tiny", NULL);
-  assert_usage (&resume_options, "--resume");
+  assert_usage_error (&resume_options, "train", "--resume");
   run_cli (&loss, "train", "--config", "tiny", "--data", data_dir, "--out", out, "--loss", "mse",
            NULL);
-  assert_usage (&loss, "'mse'");
+  assert_usage_error (&loss, "train", "'mse'");
   run_cli (&big_seed, "train", "--config", "tiny", "--data", data_dir, "--out", out, "--seed",
            "-1", NULL);
-  assert_usage (&big_seed, "--seed");
+  assert_usage_error (&big_seed, "train", "--seed");
   run_cli (&huge, "train", "--config", "huge", "--data", data_dir, "--out", out, NULL);
-  assert_usage (&huge, "'huge'");
+  assert_usage_error (&huge, "train", "'huge'");
 
   run_cli (&first, TRAIN_ARGS (out, "1", "1"), NULL);
   g_assert_cmpint (first.status, ==, 0);
@@ -557,17 +522,17 @@ test_usage (void)
   assert_failure (&big_batch, "fewer than the batch of 1000", NULL, NULL);
   run_cli (&bad_fraction, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere,
            "--loss", "filip", "--filip-patches", "1.5", NULL);
-  assert_usage (&bad_fraction, "--filip-patches must be in (0, 1], not 1.5");
+  assert_usage_error (&bad_fraction, "train", "--filip-patches must be in (0, 1], not 1.5");
   selected_out = out_path ("filip-patches");
   run_cli (&selected, TRAIN_ARGS (selected_out, "1", "1"), "--loss", "filip", "--filip-patches",
            "0.25", NULL);
   g_assert_cmpint (selected.status, ==, 0);
   run_cli (&bad_groups, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere,
            "--batch", "8", "--group-by-word", "9", NULL);
-  assert_usage (&bad_groups, "word groups must hold 0 (off) to a batch of pairs");
+  assert_usage_error (&bad_groups, "train", "word groups must hold 0 (off) to a batch of pairs");
   run_cli (&bad_global, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere, "--loss",
            "filip", "--filip-global", "-2", NULL);
-  assert_usage (&bad_global, "--filip-global must be in [0, 1000000], not -2");
+  assert_usage_error (&bad_global, "train", "--filip-global must be in [0, 1000000], not -2");
   global_out = out_path ("filip-global");
   run_cli (&global, TRAIN_ARGS (global_out, "1", "1"), "--loss", "filip", "--filip-global", "0.5",
            NULL);
@@ -578,10 +543,10 @@ test_usage (void)
 
   run_cli (&bad_patch, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere,
            "--image-size", "48", "--patch-size", "10", NULL);
-  assert_usage (&bad_patch, "image_size 48 is not a multiple of patch_size 10");
+  assert_usage_error (&bad_patch, "train", "image_size 48 is not a multiple of patch_size 10");
   run_cli (&sized_init, "train", "--init", out, "--data", data_dir, "--out", nowhere,
            "--patch-size", "16", NULL);
-  assert_usage (&sized_init, "chosen only from scratch");
+  assert_usage_error (&sized_init, "train", "chosen only from scratch");
   sized_out = out_path ("sized");
   run_cli (&sized, TRAIN_ARGS (sized_out, "1", "1"), "--image-size", "48", "--patch-size", "12",
            NULL);
@@ -683,7 +648,7 @@ test_resume_options (void)
     option = g_strdup_printf ("--%s", table[i].option);
     value = option_value (&table[i]);
     run_cli (&run, "train", "--out", out, "--resume", option, value, NULL);
-    assert_usage (&run, option);
+    assert_usage_error (&run, "train", option);
     assert_mentions (run.err, "cannot change on --resume");
     g_ptr_array_add (refused, g_steal_pointer (&option));
   }
@@ -724,21 +689,6 @@ test_resume_options (void)
   assert_mentions (by_epochs.out, "trained 12 steps");
 }
 
-static const WpTrainSetting *
-find_setting (const char *name)
-{
-  const WpTrainSetting *table;
-  guint                 n;
-
-  table = wp_train_settings_table (&n);
-  for (guint i = 0; i < n; i++) {
-    if (strcmp (table[i].name, name) == 0)
-      return &table[i];
-  }
-  g_test_fail_printf ("no setting \"%s\"", name);
-  return NULL;
-}
-
 /* Sets the setting from text and checks the error: NULL for none, else a fragment of it. */
 static void
 check_parse (WpTrainSettings *settings,
@@ -746,11 +696,10 @@ check_parse (WpTrainSettings *settings,
              const char      *text,
              const char      *problem)
 {
-  const WpTrainSetting *setting = find_setting (name);
+  const WpTrainSetting *setting = wp_train_settings_find (name);
   g_autoptr (GError) error = NULL;
 
-  if (setting == NULL)
-    return;
+  g_assert_nonnull (setting);
   wp_train_setting_parse (setting, settings, text, name, &error);
   if (problem == NULL) {
     g_assert_no_error (error);

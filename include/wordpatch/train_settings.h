@@ -87,6 +87,8 @@ typedef struct {
 
 /* Every setting, in settings.json's order; n_settings receives the count. */
 const WpTrainSetting *wp_train_settings_table (guint *n_settings);
+/* The setting of that settings.json name, or NULL. */
+const WpTrainSetting *wp_train_settings_find (const char *name);
 
 /* Every setting at its default. */
 void wp_train_settings_init (WpTrainSettings *settings);

@@ -1,6 +1,5 @@
 #include <glib-unix.h>
 #include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -231,18 +230,14 @@ resume_run (WpCliSettings *cs)
   return trainer != NULL ? run_trainer (trainer) : wp_cli_fail (error);
 }
 
-static guint
-row_of (const char *name)
+/* Whether the setting's option was given; it can be set, as if it had been. */
+static gboolean *
+given (WpCliSettings *cs,
+       const char    *name)
 {
-  const WpTrainSetting *table;
-  guint                 n;
+  guint n;
 
-  table = wp_train_settings_table (&n);
-  for (guint i = 0; i < n; i++) {
-    if (strcmp (table[i].name, name) == 0)
-      return i;
-  }
-  g_return_val_if_reached (0);
+  return &cs->given[wp_train_settings_find (name) - wp_train_settings_table (&n)];
 }
 
 int
@@ -266,9 +261,9 @@ wp_cli_train (int    argc,
   if (cs.settings.out_dir == NULL)
     return wp_cli_usage_error ("train", "--out is required");
   /* --epochs alone sets the length, also for a run that started with --steps. */
-  if (cs.given[row_of ("epochs")] && !cs.given[row_of ("steps")]) {
+  if (*given (&cs, "epochs") && !*given (&cs, "steps")) {
     cs.settings.steps = 0;
-    cs.given[row_of ("steps")] = TRUE;
+    *given (&cs, "steps") = TRUE;
   }
   if (resume)
     return resume_run (&cs);
