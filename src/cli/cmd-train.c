@@ -200,8 +200,9 @@ refused_on_resume (const WpCliSettings *cs,
   return refused->len > 0 ? g_string_free (g_steal_pointer (&refused), FALSE) : NULL;
 }
 
-/* The run's own settings with the options given: the trainer refuses the rest, but the options
- * were checked above. */
+/* Resumes with the run's own settings and the options given, once refused_on_resume() found
+ * only options a resumed run may change (the trainer would refuse the others too, by their
+ * settings.json names). */
 static int
 resume_run (WpCliSettings *cs)
 {
