@@ -6,6 +6,7 @@
 
 #include "json-private.h"
 #include "wordpatch/error.h"
+#include "wordpatch/loss.h"
 
 void
 wp_clip_config_init_default (WpClipConfig *config)
@@ -145,6 +146,31 @@ read_float3 (JsonObject *obj,
 }
 
 static gboolean
+read_objective (JsonObject   *obj,
+                WpClipConfig *config,
+                GError      **error)
+{
+  JsonNode   *node = json_object_get_member (obj, "objective");
+  const char *name;
+  WpObjective objective;
+
+  if (node == NULL)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING) {
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "wordpatch.objective must be a string");
+    return FALSE;
+  }
+  name = json_node_get_string (node);
+  if (!wp_objective_from_string (name, &objective)) {
+    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
+                 "wordpatch.objective '%s' is not known (clip, filip or sparc)", name);
+    return FALSE;
+  }
+  config->objective = wp_objective_to_string (objective);
+  return TRUE;
+}
+
+static gboolean
 read_tower (JsonObject    *obj,
             const char    *section,
             WpTowerConfig *tower,
@@ -257,7 +283,8 @@ wp_clip_config_parse (WpClipConfig *config,
     if (!read_float3 (json_node_get_object (extra), "wordpatch", "image_mean", config->image_mean,
                       error) ||
         !read_float3 (json_node_get_object (extra), "wordpatch", "image_std", config->image_std,
-                      error))
+                      error) ||
+        !read_objective (json_node_get_object (extra), config, error))
       return FALSE;
   }
   return wp_clip_config_validate (config, error);
@@ -473,6 +500,8 @@ wp_clip_config_to_json (const WpClipConfig *config)
   json_builder_begin_object (builder);
   add_float3 (builder, "image_mean", config->image_mean);
   add_float3 (builder, "image_std", config->image_std);
+  if (config->objective != NULL)
+    add_string (builder, "objective", config->objective);
   json_builder_end_object (builder);
   json_builder_end_object (builder);
 

@@ -27,20 +27,28 @@ wp_test_run_clear (Run *run)
   g_clear_pointer (&run->err, g_free);
 }
 
+/* $WORDPATCH_CLI and args, NULL-terminated. */
+static GPtrArray *
+cli_argv (const char *const *args)
+{
+  GPtrArray *argv = g_ptr_array_new ();
+
+  g_ptr_array_add (argv, (gpointer) g_getenv ("WORDPATCH_CLI"));
+  for (gsize i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  return argv;
+}
+
 void
 run_cli_argv (Run                 *run,
               const char *const   *args,
               GSpawnChildSetupFunc child_setup,
               gpointer             user_data)
 {
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GPtrArray) argv = cli_argv (args);
   g_autoptr (GError) error = NULL;
   int wait_status = 0;
-
-  g_ptr_array_add (argv, (gpointer) g_getenv ("WORDPATCH_CLI"));
-  for (gsize i = 0; args[i] != NULL; i++)
-    g_ptr_array_add (argv, (gpointer) args[i]);
-  g_ptr_array_add (argv, NULL);
 
   run->status = -1;
   if (!g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, child_setup, user_data,
@@ -52,6 +60,21 @@ run_cli_argv (Run                 *run,
   }
   if (WIFEXITED (wait_status))
     run->status = WEXITSTATUS (wait_status);
+}
+
+GPid
+spawn_cli (const char *const *args)
+{
+  g_autoptr (GPtrArray) argv = cli_argv (args);
+  g_autoptr (GError) error = NULL;
+  GPid pid = 0;
+
+  g_spawn_async (NULL, (char **) argv->pdata, NULL,
+                 G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL |
+                   G_SPAWN_STDERR_TO_DEV_NULL,
+                 NULL, NULL, &pid, &error);
+  g_assert_no_error (error);
+  return pid;
 }
 
 void
@@ -139,6 +162,21 @@ assert_failure (const Run  *run,
     assert_mentions (run->err, fragment2);
   if (fragment3 != NULL)
     assert_mentions (run->err, fragment3);
+}
+
+void
+assert_usage_error (const Run  *run,
+                    const char *command,
+                    const char *fragment)
+{
+  g_autofree char *prefix = g_strdup_printf ("wordpatch-cli %s: ", command);
+  const char      *newline = strchr (run->err, '\n');
+
+  g_assert_cmpint (run->status, ==, 2);
+  g_assert_cmpstr (run->out, ==, "");
+  if (!g_str_has_prefix (run->err, prefix) || newline == NULL || newline[1] != '\0')
+    g_test_fail_printf ("stderr is not one line \"%s...\": \"%s\"", prefix, run->err);
+  assert_mentions (run->err, fragment);
 }
 
 JsonObject *

@@ -36,12 +36,22 @@ void run_cli_argv (Run                 *run,
                    GSpawnChildSetupFunc child_setup,
                    gpointer             user_data);
 
+/* Starts $WORDPATCH_CLI with args (NULL-terminated) without waiting, its output discarded; the
+ * caller signals and reaps it. */
+GPid spawn_cli (const char *const *args);
+
 /* Exit status 1, nothing on stdout, one stderr line "wordpatch-cli: ..." holding each fragment
  * that is not NULL. */
 void assert_failure (const Run  *run,
                      const char *fragment1,
                      const char *fragment2,
                      const char *fragment3);
+
+/* Bad usage: exit status 2, nothing on stdout, one stderr line "wordpatch-cli COMMAND: ..."
+ * holding fragment. */
+void assert_usage_error (const Run  *run,
+                         const char *command,
+                         const char *fragment);
 
 /* Deletes a folder and everything in it (symbolic links are removed, not followed). */
 void remove_tree (const char *dir);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli-harness.h"
+#include "wordpatch/wordpatch.h"
 
 static char    *tmp_dir;
 static char    *model_dir;
@@ -330,13 +331,87 @@ test_text (void)
   assert_mentions (filip.out, "filip similarity");
 }
 
-static void
-assert_usage_error (const Run  *run,
-                    const char *fragment)
+/* A copy of the shared model under tmp_dir that records objective (NULL: none). */
+static char *
+model_trained_with (const char *objective)
 {
-  g_assert_cmpint (run->status, ==, 2);
-  g_assert_cmpstr (run->out, ==, "");
-  assert_mentions (run->err, fragment);
+  g_autofree char *name = g_strdup_printf ("model-%s", objective != NULL ? objective : "none");
+  char            *dir = g_build_filename (tmp_dir, name, NULL);
+  g_autoptr (WpModel) model = NULL;
+  g_autoptr (GError) error = NULL;
+
+  model = wp_model_load (model_dir, &error);
+  g_assert_no_error (error);
+  if (model == NULL)
+    return dir;
+  model->config.objective = objective;
+  wp_model_save (model, dir, &error);
+  g_assert_no_error (error);
+  return dir;
+}
+
+/* Without --similarity, eval ranks by the similarity the model's objective trains, and says so:
+ * FILIP's for a FILIP model, the global one for SPARC and for a model that does not say. */
+static void
+test_default_similarity (void)
+{
+  static const struct {
+    const char *objective;
+    const char *similarity;
+    const char *why;
+  } cases[] = {
+    { "filip", "filip similarity", "the default for a model trained with filip" },
+    { "sparc", "global similarity", "the default for a model trained with sparc" },
+    { NULL, "global similarity", "does not record the objective" },
+  };
+
+  if (!ensure_setup ())
+    return;
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree char *dir = model_trained_with (cases[i].objective);
+    g_auto (Run) text = { 0 };
+    g_auto (Run) json = { 0 };
+    g_auto (Run) asked = { 0 };
+
+    run_cli (&text, "eval", "--model", dir, "--data", data_dir, NULL);
+    g_assert_cmpint (text.status, ==, 0);
+    assert_mentions (text.out, cases[i].similarity);
+    assert_mentions (text.out, cases[i].why);
+    /* The same figures as asking for that similarity. */
+    run_cli (&json, "eval", "--model", dir, "--data", data_dir, "--json", NULL);
+    run_cli (&asked, "eval", "--model", dir, "--data", data_dir, "--json", "--similarity",
+             cases[i].objective != NULL && strcmp (cases[i].objective, "filip") == 0 ? "filip"
+                                                                                     : "global",
+             NULL);
+    g_assert_cmpint (json.status, ==, 0);
+    g_assert_cmpstr (json.out, ==, asked.out);
+  }
+}
+
+/* config.json's record of the objective: written back, and refused when it is not one. */
+static void
+test_objective_record (void)
+{
+  static const char head[] = "{\"text_config\": {}, \"vision_config\": {}, \"wordpatch\": ";
+  g_autoptr (GError) error = NULL;
+  g_autofree char *written = NULL;
+  g_autofree char *good = g_strdup_printf ("%s{\"objective\": \"clip\"}}", head);
+  g_autofree char *unknown = g_strdup_printf ("%s{\"objective\": \"mse\"}}", head);
+  g_autofree char *number = g_strdup_printf ("%s{\"objective\": 3}}", head);
+  WpClipConfig     config;
+
+  g_assert_true (wp_clip_config_parse (&config, good, strlen (good), &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (config.objective, ==, "clip");
+  written = wp_clip_config_to_json (&config);
+  assert_mentions (written, "\"objective\" : \"clip\"");
+  g_assert_false (wp_clip_config_parse (&config, unknown, strlen (unknown), &error));
+  g_assert_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED);
+  if (error != NULL)
+    assert_mentions (error->message, "wordpatch.objective 'mse'");
+  g_clear_error (&error);
+  g_assert_false (wp_clip_config_parse (&config, number, strlen (number), &error));
+  g_assert_error (error, WP_ERROR, WP_ERROR_FORMAT);
 }
 
 static void
@@ -348,25 +423,31 @@ test_usage (void)
     g_auto (Run) run = { 0 };
 
     run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, "--similarity", "dot", NULL);
-    assert_usage_error (&run, "'dot'");
+    assert_usage_error (&run, "eval", "'dot'");
   }
   {
     g_auto (Run) run = { 0 };
 
     run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, "--limit", "0", NULL);
-    assert_usage_error (&run, "--limit");
+    assert_usage_error (&run, "eval", "--limit");
   }
   {
     g_auto (Run) run = { 0 };
 
     run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, "--bogus", NULL);
-    assert_usage_error (&run, "--bogus");
+    assert_usage_error (&run, "eval", "--bogus");
   }
   {
     g_auto (Run) run = { 0 };
 
     run_cli (&run, "eval", "--model", model_dir, "--data", data_dir, "stray", NULL);
-    assert_usage_error (&run, "stray");
+    assert_usage_error (&run, "eval", "stray");
+  }
+  {
+    g_auto (Run) run = { 0 };
+
+    run_cli (&run, "eval", "--model", model_dir, NULL);
+    assert_usage_error (&run, "eval", "--data");
   }
 }
 
@@ -377,12 +458,6 @@ test_failures (void)
 
   if (!ensure_setup ())
     return;
-  {
-    g_auto (Run) run = { 0 };
-
-    run_cli (&run, "eval", "--model", model_dir, NULL);
-    assert_failure (&run, "--data", NULL, NULL);
-  }
   {
     g_auto (Run) run = { 0 };
 
@@ -412,6 +487,8 @@ main (int   argc,
   g_test_add_func ("/cli/eval/json-filip", test_json_filip);
   g_test_add_func ("/cli/eval/json-limit", test_json_limit);
   g_test_add_func ("/cli/eval/text", test_text);
+  g_test_add_func ("/cli/eval/default-similarity", test_default_similarity);
+  g_test_add_func ("/cli/eval/objective-record", test_objective_record);
   g_test_add_func ("/cli/eval/usage", test_usage);
   g_test_add_func ("/cli/eval/failures", test_failures);
 

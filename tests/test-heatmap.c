@@ -85,8 +85,9 @@ test_json_matches_embed (void)
   json_path = g_build_filename (tmp_dir, "maps.json", NULL);
   run_cli (&embed, "embed", "--model", model_dir, "--image", image_path, "--text", caption, NULL);
   g_assert_cmpint (embed.status, ==, 0);
+  /* Token queries: a model without a recorded objective defaults to prompt queries. */
   run_cli (&heatmap, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption,
-           "--json", json_path, NULL);
+           "--query", "token", "--json", json_path, NULL);
   g_assert_cmpint (heatmap.status, ==, 0);
   g_assert_true (g_file_get_contents (json_path, &json_text, NULL, NULL));
   e = parse_object (embed_parser, embed.out);
@@ -245,7 +246,8 @@ test_bad_input (void)
   g_assert_cmpint (run_scale.status, ==, 2);
   run_cli (&run_ext, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption,
            "--out", bad_ext, NULL);
-  assert_failure (&run_ext, bad_ext, ".png, .svg or .pdf", NULL);
+  g_assert_cmpint (run_ext.status, ==, 2);
+  assert_mentions (run_ext.err, ".png, .svg or .pdf");
   run_cli (&run_missing, "heatmap", "--model", model_dir, "--text", caption, "--out", out, NULL);
   g_assert_cmpint (run_missing.status, ==, 2);
   g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
@@ -322,10 +324,10 @@ run_json (JsonParser *parser,
 
   if (other != NULL)
     run_cli (&run, "heatmap", "--model", model, "--compare", other, "--image", image_path, "--text",
-             caption, "--json", path, NULL);
+             caption, "--query", "token", "--json", path, NULL);
   else
-    run_cli (&run, "heatmap", "--model", model, "--image", image_path, "--text", caption, "--json",
-             path, NULL);
+    run_cli (&run, "heatmap", "--model", model, "--image", image_path, "--text", caption,
+             "--query", "token", "--json", path, NULL);
   g_assert_cmpint (run.status, ==, 0);
   if (run.status != 0 || !g_file_get_contents (path, &text, NULL, NULL))
     return NULL;
@@ -465,6 +467,38 @@ test_compare_bad_folder (void)
            "--text", caption, "--out", out, NULL);
   assert_failure (&run_empty, empty, NULL, NULL);
   g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+}
+
+/* Without --query, maps use prompt queries for a model that records no objective (as OpenAI's and
+ * open_clip's checkpoints) and token queries for the bundled FILIP model. */
+static void
+test_default_query (void)
+{
+  static const struct {
+    gboolean    bundled;
+    const char *query;
+  } cases[] = { { FALSE, "prompt" }, { TRUE, "token" } };
+
+  if (!ensure_model ())
+    return;
+  for (gsize c = 0; c < G_N_ELEMENTS (cases); c++) {
+    g_autofree char *json_path = g_build_filename (tmp_dir, "default-query.json", NULL);
+    g_autofree char *json_text = NULL;
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    g_auto (Run) run = { 0 };
+    JsonObject *root;
+
+    if (cases[c].bundled)
+      run_cli (&run, "heatmap", "--image", image_path, "--text", caption, "--json", json_path,
+               NULL);
+    else
+      run_cli (&run, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption,
+               "--json", json_path, NULL);
+    g_assert_cmpint (run.status, ==, 0);
+    g_assert_true (g_file_get_contents (json_path, &json_text, NULL, NULL));
+    if ((root = parse_object (parser, json_text)) != NULL)
+      g_assert_cmpstr (json_object_get_string_member (root, "query"), ==, cases[c].query);
+  }
 }
 
 /* Every method with prompt queries on the whole 80 x 60 image: the JSON names the methods and
@@ -622,6 +656,7 @@ main (int   argc,
   g_test_add_func ("/heatmap/compare/two-models", test_compare_two_models);
   g_test_add_func ("/heatmap/compare/bad-folder", test_compare_bad_folder);
   g_test_add_func ("/heatmap/methods/json", test_methods_json);
+  g_test_add_func ("/heatmap/methods/default-query", test_default_query);
   g_test_add_func ("/heatmap/methods/figure", test_methods_figure);
   g_test_add_func ("/heatmap/methods/bad-options", test_methods_bad_options);
   status = g_test_run ();

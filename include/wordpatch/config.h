@@ -5,7 +5,10 @@
  * hidden_act, layer_norm_eps, bos_token_id, eos_token_id, pad_token_id} and "vision_config"
  * {hidden_size, intermediate_size, num_attention_heads, num_hidden_layers, image_size, patch_size,
  * num_channels, hidden_act, layer_norm_eps}. Keys left out take transformers' defaults (those of
- * OpenAI's ViT-B/32), as transformers does. Optional "wordpatch" object: image_mean, image_std. */
+ * OpenAI's ViT-B/32), as transformers does. Optional "wordpatch" object, which transformers
+ * ignores: image_mean, image_std, and "objective", the objective the model was trained with
+ * ("clip", "filip" or "sparc"; written by the trainer, absent from OpenAI's and Hugging Face's
+ * folders). */
 #pragma once
 
 #include <glib.h>
@@ -52,6 +55,9 @@ typedef struct {
   float         logit_scale_init;
   float         image_mean[3];
   float         image_std[3];
+  /* The objective the model was trained with: one of wp_objective_to_string()'s names (static
+   * strings), or NULL when the model does not say. */
+  const char *objective;
 } WpClipConfig;
 
 /* OpenAI's ViT-B/32 (transformers' defaults). */

@@ -10,32 +10,18 @@
  * every gradient: the caller zeroes them once per step. Gradient arrays must not alias dout or
  * any input.
  *
- * Threads: the element-wise, row-wise and softmax work runs on as many threads as OpenBLAS is set
- * to use (openblas_set_num_threads(), one count for the whole process), through
- * wp_parallel_for(); the matrix products run on OpenBLAS's own threads. Every element's result is
- * the same whatever the thread count. Kernels may be called from several threads at once. */
+ * Threads: the element-wise, row-wise and softmax work runs on wp_parallel_for()'s pool and the
+ * matrix products on OpenBLAS's threads, as many as wp_set_threads() (parallel.h) says. Every
+ * element's result is the same whatever the thread count. Kernels may be called from several
+ * threads at once. */
 #pragma once
 
 #include <glib.h>
 
 #include "wordpatch/config.h"
+#include "wordpatch/parallel.h"
 
 G_BEGIN_DECLS
-
-/* Work on items first .. end - 1 of a wp_parallel_for() range. */
-typedef void (*WpParallelFunc) (gpointer data,
-                                gsize    first,
-                                gsize    end);
-
-/* Runs func over items 0 .. n - 1 in contiguous chunks of at least grain items, on up to
- * openblas_get_num_threads() threads of a process-wide pool, the calling thread included, and
- * returns when every chunk has run. With one thread, or n below two grains, func runs once over
- * the whole range on the calling thread. func must give each item the same result whichever
- * chunk holds it, and must not call wp_parallel_for() itself. */
-void wp_parallel_for (gsize          n,
-                      gsize          grain,
-                      WpParallelFunc func,
-                      gpointer       data);
 
 /* out (N, OC) = inp (N, C) . weight (OC, C)^T + bias (OC); bias may be NULL. */
 void wp_matmul_forward (float       *out,

@@ -19,7 +19,10 @@
  *
  * Determinism: the held-out split, each epoch's shuffle and each sample's augmentation are pure
  * functions of the seed, the epoch and the step, so a resumed run repeats an uninterrupted one
- * bit for bit (with the same number of threads).
+ * bit for bit (with the same number of threads). The trainer never sets the thread count
+ * (parallel.h); it records the count in effect in settings.json.
+ *
+ * The models it saves record the objective they are trained with (config.h).
  *
  * Threads: wp_trainer_run() runs on one thread (the app's worker); wp_trainer_set_paused() and
  * wp_trainer_request_snapshot() / wp_trainer_copy_snapshot() may be called from any thread.
@@ -29,42 +32,12 @@
 #include <gio/gio.h>
 
 #include "wordpatch/adamw.h"
-#include "wordpatch/augment.h"
 #include "wordpatch/dataset.h"
 #include "wordpatch/evaluate.h"
-#include "wordpatch/loss.h"
 #include "wordpatch/model.h"
+#include "wordpatch/train_settings.h"
 
 G_BEGIN_DECLS
-
-typedef struct {
-  char            *data_dir;
-  char            *out_dir;
-  char            *init_model; /* fine-tune this model; NULL: from scratch */
-  char            *preset;     /* size from scratch: "tiny", "small" or "vit-b32" */
-  int              vocab_size; /* learnt vocabulary from scratch, default 1024 */
-  int              image_size; /* from scratch: image side in pixels; 0: the preset's */
-  int              patch_size; /* from scratch: patch side in pixels; 0: the preset's */
-  WpLossOptions    loss;
-  gint64           steps;         /* total updates; 0: from epochs */
-  double           epochs;        /* passes over the training pairs when steps is 0, default 10 */
-  int              batch;         /* pairs a step, default 32 */
-  int              group_by_word; /* 0, or runs of this many pairs sharing a caption word (below) */
-  double           lr;            /* peak learning rate; 0: 5e-4 from scratch, 1e-5 fine-tuning */
-  double           warmup;        /* fraction of the steps with a linear warm-up, default 0.05 */
-  double           weight_decay;  /* default 0.1 */
-  gboolean         freeze_text;
-  gboolean         freeze_vision;
-  int              threads; /* OpenBLAS threads (process-wide); 0: the number of processors */
-  guint64          seed;
-  gint64           save_every; /* steps between checkpoints, default 200 */
-  gint64           eval_every; /* steps between held-out evaluations; 0: at checkpoints */
-  double           holdout;    /* fraction of pairs held out, default 0.1 */
-  int              eval_max;   /* held-out pairs evaluated at most, default 500 */
-  gboolean         augment;
-  WpAugmentOptions augment_options;
-  int              keep; /* checkpoints kept besides step 0, default 2 */
-} WpTrainSettings;
 
 typedef enum {
   WP_TRAIN_EVENT_STEP,       /* an update was done */
@@ -102,23 +75,18 @@ typedef void (*WpTrainProgressFunc) (const WpTrainProgress *progress,
 
 typedef struct _WpTrainer WpTrainer;
 
-void wp_train_settings_init (WpTrainSettings *settings);
-void wp_train_settings_clear (WpTrainSettings *settings);
-/* dst receives copies of src's strings; clear it when done. */
-void wp_train_settings_copy (WpTrainSettings       *dst,
-                             const WpTrainSettings *src);
-
-/* Starts a new run in settings->out_dir, which must not hold one already: opens and checks the
- * dataset, splits it, builds or loads the model, writes settings.json and the step-0 checkpoint. */
+/* Starts a new run in settings->out_dir, which must not hold one already: validates the settings,
+ * opens and checks the dataset, splits it, builds or loads the model, writes settings.json and
+ * the step-0 checkpoint. */
 WpTrainer *wp_trainer_new (const WpTrainSettings *settings,
                            GError               **error) G_GNUC_WARN_UNUSED_RESULT;
-/* Continues the run in out_dir from its newest checkpoint, with the settings it started with;
- * data_dir, when not NULL, replaces the dataset's location (its contents must be the same), and
- * threads, when above 0, the thread count. */
-WpTrainer *wp_trainer_resume (const char *out_dir,
-                              const char *data_dir,
-                              int         threads,
-                              GError    **error) G_GNUC_WARN_UNUSED_RESULT;
+/* Continues the run in out_dir from its newest checkpoint, with the settings it started with,
+ * or with settings (from wp_train_settings_load(), changed) when not NULL: a setting a resumed
+ * run may change (train_settings.h) is applied and recorded in settings.json, any other that
+ * differs fails with WP_ERROR_INVALID naming it. The data may move but not change. */
+WpTrainer *wp_trainer_resume (const char            *out_dir,
+                              const WpTrainSettings *settings,
+                              GError               **error) G_GNUC_WARN_UNUSED_RESULT;
 void       wp_trainer_free (WpTrainer *trainer);
 
 /* Trains to the run's total steps. Cancelling stops at the next step boundary, writes a
@@ -173,6 +141,5 @@ char *wp_train_checkpoint_path (const char *out_dir,
 const char *wp_trainer_get_checkpoint_dir (const WpTrainer *trainer);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpTrainer, wp_trainer_free)
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WpTrainSettings, wp_train_settings_clear)
 
 G_END_DECLS

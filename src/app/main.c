@@ -1,6 +1,8 @@
 /* wordpatch: the GTK application. */
 #include <gtk/gtk.h>
 
+#include "wordpatch/parallel.h"
+
 #include "wp-window.h"
 
 static void
@@ -20,6 +22,8 @@ main (int   argc,
   g_autoptr (GtkApplication) application =
     gtk_application_new ("org.wordpatch.App", G_APPLICATION_DEFAULT_FLAGS);
 
+  /* Once for the whole app: training and exploring share the engine's threads. */
+  wp_set_threads (0);
   g_set_application_name ("wordpatch");
   gtk_window_set_default_icon_name ("org.wordpatch.App");
   g_signal_connect (application, "activate", G_CALLBACK (activate_cb), NULL);

@@ -40,6 +40,43 @@ gboolean wp_cli_parse (int          *argc,
                        const char   *command,
                        const char   *summary,
                        GOptionEntry *entries);
+/* The same with a group of options as the command's own (the parse takes it). */
+gboolean wp_cli_parse_group (int          *argc,
+                             char       ***argv,
+                             const char   *command,
+                             const char   *summary,
+                             GOptionGroup *group);
+/* Prints "wordpatch-cli COMMAND: message" on stderr and returns the exit status of bad usage. */
+int wp_cli_usage_error (const char *command,
+                        const char *format,
+                        ...) G_GNUC_PRINTF (2, 3);
+
+/* Training settings as command-line options, one for each row of the settings table that has
+ * one (train_settings.h): parsed into settings with the table's types and ranges, no option
+ * variables of their own. */
+typedef struct {
+  WpTrainSettings settings;  /* the table's defaults, then what the options say */
+  gboolean       *given;     /* per table row: its option was on the command line */
+  GPtrArray      *strings;   /* the texts the option entries point at */
+  gboolean        resumable; /* the help says which options --resume may change */
+} WpCliSettings;
+
+void wp_cli_settings_init (WpCliSettings *cs,
+                           gboolean       resumable);
+void wp_cli_settings_clear (WpCliSettings *cs);
+/* A group holding the options of the settings named (their settings.json names, NULL-terminated;
+ * NULL: every setting with an option) and then extra (may be NULL). */
+GOptionGroup *wp_cli_settings_group (WpCliSettings      *cs,
+                                     const char *const  *names,
+                                     const GOptionEntry *extra);
+/* The option of a setting: "--batch". */
+char *wp_cli_setting_option (const WpTrainSetting *setting) G_GNUC_WARN_UNUSED_RESULT;
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WpCliSettings, wp_cli_settings_clear)
+
+/* Whether name is a model size (--config); prints the usage error when it is not. */
+gboolean wp_cli_check_size (const char *command,
+                            const char *name);
 
 /* Loads --model, or the bundled default model when path is NULL. */
 WpModel *wp_cli_load_model (const char *path,

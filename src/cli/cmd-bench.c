@@ -513,34 +513,23 @@ wp_cli_bench (int    argc,
   if (!wp_cli_parse (&argc, &argv, "bench", "time the towers, a training step and the word maps",
                      all_entries))
     return 2;
-  if (config_name != NULL && model_path != NULL) {
-    fprintf (stderr, "wordpatch-cli bench: give --config or --model, not both\n");
+  if (config_name != NULL && model_path != NULL)
+    return wp_cli_usage_error ("bench", "give --config or --model, not both");
+  if (config_name != NULL && !wp_cli_check_size ("bench", config_name))
     return 2;
-  }
-  if (objective_name != NULL && !wp_objective_from_string (objective_name, &result.objective)) {
-    fprintf (stderr, "wordpatch-cli bench: unknown --loss '%s' (clip, filip or sparc)\n",
-             objective_name);
-    return 2;
-  }
+  if (objective_name != NULL && !wp_objective_from_string (objective_name, &result.objective))
+    return wp_cli_usage_error ("bench", "unknown --loss '%s' (clip, filip or sparc)",
+                               objective_name);
   if (objective_name == NULL)
     result.objective = WP_OBJECTIVE_SPARC;
-  if (B < 1 || B > 4096) {
-    fprintf (stderr, "wordpatch-cli bench: --batch must be in 1..4096, not %d\n", B);
-    return 2;
-  }
-  if (threads < 0 || threads > 256) {
-    fprintf (stderr,
-             "wordpatch-cli bench: --threads must be in 0..256 (0: all processors), not %d\n",
-             threads);
-    return 2;
-  }
-  if (iterations < 1 || iterations > 100000) {
-    fprintf (stderr, "wordpatch-cli bench: --iterations must be in 1..100000, not %d\n",
-             iterations);
-    return 2;
-  }
-  if (threads == 0)
-    threads = (int) g_get_num_processors ();
+  if (B < 1 || B > 4096)
+    return wp_cli_usage_error ("bench", "--batch must be in 1..4096, not %d", B);
+  if (threads < 0 || threads > WP_MAX_THREADS)
+    return wp_cli_usage_error ("bench", "--threads must be in 0..%d (0: all processors), not %d",
+                               WP_MAX_THREADS, threads);
+  if (iterations < 1 || iterations > 100000)
+    return wp_cli_usage_error ("bench", "--iterations must be in 1..100000, not %d",
+                               iterations);
 
   if (model_path != NULL) {
     bench.model = wp_model_load (model_path, &error);
@@ -553,14 +542,12 @@ wp_cli_bench (int    argc,
     if (bench.model == NULL)
       return wp_cli_fail (error);
   }
-  openblas_set_num_threads (threads);
+  wp_set_threads (threads);
   if (maps) {
     if (map_args.method == NULL)
       map_args.method = g_strdup ("all");
-    if (!wp_cli_map_args_finish (&map_args, bench.model, &error)) {
-      fprintf (stderr, "wordpatch-cli bench: %s\n", error->message);
-      return 2;
-    }
+    if (!wp_cli_map_args_finish (&map_args, bench.model, &error))
+      return wp_cli_usage_error ("bench", "%s", error->message);
     return wp_cli_bench_maps (bench.model, model_path != NULL ? model_path : config_name,
                               &map_args, threads, iterations, json);
   }
@@ -568,7 +555,7 @@ wp_cli_bench (int    argc,
   result.config_name = config_name;
   result.model_path = model_path;
   result.B = B;
-  result.threads = threads;
+  result.threads = wp_get_threads ();
   result.iterations = iterations;
   if (!run_bench (&bench, &result, &error))
     return wp_cli_fail (error);

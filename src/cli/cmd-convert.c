@@ -26,10 +26,8 @@ wp_cli_convert (int    argc,
   if (!wp_cli_parse (&argc, &argv, "convert", "write a model again, its weights in F32, F16 or BF16",
                      entries))
     return 2;
-  if (out == NULL) {
-    fprintf (stderr, "wordpatch-cli convert: --out is required\n");
-    return 2;
-  }
+  if (out == NULL)
+    return wp_cli_usage_error ("convert", "--out is required");
   if (dtype_name == NULL || strcmp (dtype_name, "f32") == 0) {
     dtype = WP_DTYPE_F32;
   } else if (strcmp (dtype_name, "f16") == 0) {
@@ -37,9 +35,7 @@ wp_cli_convert (int    argc,
   } else if (strcmp (dtype_name, "bf16") == 0) {
     dtype = WP_DTYPE_BF16;
   } else {
-    fprintf (stderr, "wordpatch-cli convert: unknown --dtype '%s' (f32, f16 or bf16)\n",
-             dtype_name);
-    return 2;
+    return wp_cli_usage_error ("convert", "unknown --dtype '%s' (f32, f16 or bf16)", dtype_name);
   }
   model = wp_cli_load_model (model_path, &error);
   if (model == NULL || !wp_model_save_as (model, out, dtype, &error))

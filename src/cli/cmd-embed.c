@@ -65,10 +65,8 @@ wp_cli_embed (int    argc,
 
   if (!wp_cli_parse (&argc, &argv, "embed", "embed an image and a caption", entries))
     return 2;
-  if (image_path == NULL || text == NULL) {
-    fprintf (stderr, "wordpatch-cli embed: --image and --text are required\n");
-    return 2;
-  }
+  if (image_path == NULL || text == NULL)
+    return wp_cli_usage_error ("embed", "--image and --text are required");
   model = wp_cli_load_model (model_path, &error);
   if (model == NULL)
     return wp_cli_fail (error);

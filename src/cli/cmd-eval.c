@@ -62,6 +62,7 @@ add_methods (JsonBuilder        *builder,
 static void
 print_json (const WpEvalResult *result,
             WpRetrieval         retrieval,
+            const char         *objective,
             const WpCliMapArgs *maps)
 {
   g_autoptr (JsonBuilder) builder = json_builder_new ();
@@ -76,6 +77,11 @@ print_json (const WpEvalResult *result,
   json_builder_add_int_value (builder, result->texts);
   json_builder_set_member_name (builder, "similarity");
   json_builder_add_string_value (builder, wp_retrieval_to_string (retrieval));
+  json_builder_set_member_name (builder, "objective");
+  if (objective != NULL)
+    json_builder_add_string_value (builder, objective);
+  else
+    json_builder_add_null_value (builder);
   wp_cli_add_number (builder, "i2t_r1", result->i2t_r1);
   wp_cli_add_number (builder, "i2t_r5", result->i2t_r5);
   wp_cli_add_number (builder, "i2t_r10", result->i2t_r10);
@@ -225,6 +231,7 @@ print_methods (const WpEvalResult *result,
 static void
 print_text (const WpEvalResult *result,
             WpRetrieval         retrieval,
+            const char         *why,
             const WpCliMapArgs *maps)
 {
   WpEvalWord overall = { NULL, result->boxed_words, { { 0 } } };
@@ -233,9 +240,10 @@ print_text (const WpEvalResult *result,
 
   printf ("pairs: %u (%u distinct images, %u distinct captions)\n\n", result->pairs, result->images,
           result->texts);
-  printf ("retrieval by %s similarity (%s)\n", wp_retrieval_to_string (retrieval),
+  printf ("retrieval by %s similarity (%s; %s)\n", wp_retrieval_to_string (retrieval),
           retrieval == WP_RETRIEVAL_FILIP ? "FILIP's sI image -> text, sT text -> image"
-                                          : "cosine of the pooled embeddings");
+                                          : "cosine of the pooled embeddings",
+          why);
   printf ("  %-14s  %5s  %5s  %5s\n", "", "R@1", "R@5", "R@10");
   printf ("  %-14s", "image -> text");
   print_value (result->i2t_r1);
@@ -288,6 +296,23 @@ print_text (const WpEvalResult *result,
     print_methods (result, maps);
 }
 
+/* The similarity the model's objective trains: FILIP's token-wise one for a FILIP model, the
+ * pooled embeddings' cosine for CLIP and SPARC (whose fine-grained term shapes the patches but
+ * whose retrieval is global) and for models that do not say. why receives the reason. */
+static WpRetrieval
+default_retrieval (const WpModel *model,
+                   char         **why)
+{
+  const char *objective = model->config.objective;
+
+  if (objective == NULL) {
+    *why = g_strdup ("the default; the model does not record the objective it was trained with");
+    return WP_RETRIEVAL_GLOBAL;
+  }
+  *why = g_strdup_printf ("the default for a model trained with %s", objective);
+  return strcmp (objective, "filip") == 0 ? WP_RETRIEVAL_FILIP : WP_RETRIEVAL_GLOBAL;
+}
+
 int
 wp_cli_eval (int    argc,
              char **argv)
@@ -295,6 +320,7 @@ wp_cli_eval (int    argc,
   g_autofree char *model_path = NULL;
   g_autofree char *data_dir = NULL;
   g_autofree char *similarity = NULL;
+  g_autofree char *why = NULL;
   gint             limit = G_MININT; /* not given */
   gboolean         json = FALSE;
   GOptionEntry     entries[] = {
@@ -303,8 +329,9 @@ wp_cli_eval (int    argc,
         { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir,
           "Dataset folder (captions.jsonl or captions.tsv; boxes for localisation)", "DIR" },
         { "similarity", 's', 0, G_OPTION_ARG_STRING, &similarity,
-          "Retrieval similarity: global (cosine of the pooled embeddings, default) or filip "
-              "(sI / sT)",
+          "Retrieval similarity: global (cosine of the pooled embeddings) or filip (sI / sT); "
+              "default: the one the model's objective trains (filip for FILIP models, else "
+              "global)",
           "NAME" },
         { "limit", 'n', 0, G_OPTION_ARG_INT, &limit,
           "Evaluate only the first N pairs, in file order",
@@ -328,28 +355,24 @@ wp_cli_eval (int    argc,
                      "retrieval and word localisation of a model on a dataset", all_entries))
     return 2;
   wp_eval_options_init (&options);
-  if (similarity != NULL && !wp_retrieval_from_string (similarity, &options.retrieval)) {
-    fprintf (stderr, "wordpatch-cli eval: unknown --similarity '%s' (global or filip)\n",
-             similarity);
-    return 2;
-  }
-  if (limit != G_MININT && limit < 1) {
-    fprintf (stderr, "wordpatch-cli eval: --limit must be at least 1\n");
-    return 2;
-  }
-  if (data_dir == NULL) {
-    fprintf (stderr, "wordpatch-cli: eval needs --data DIR, a dataset folder\n");
-    return 1;
-  }
+  if (similarity != NULL && !wp_retrieval_from_string (similarity, &options.retrieval))
+    return wp_cli_usage_error ("eval", "unknown --similarity '%s' (global or filip)",
+                               similarity);
+  if (limit != G_MININT && limit < 1)
+    return wp_cli_usage_error ("eval", "--limit must be at least 1");
+  if (data_dir == NULL)
+    return wp_cli_usage_error ("eval", "--data DIR is required, a dataset folder");
   model = wp_cli_load_model (model_path, &error);
   if (model == NULL)
     return wp_cli_fail (error);
-  if (!wp_cli_map_args_finish (&map_args, model, &error)) {
-    fprintf (stderr, "wordpatch-cli eval: %s\n", error->message);
-    return 2;
-  }
+  if (!wp_cli_map_args_finish (&map_args, model, &error))
+    return wp_cli_usage_error ("eval", "%s", error->message);
   options.maps = map_args.maps;
   options.view = map_args.view;
+  if (similarity == NULL)
+    options.retrieval = default_retrieval (model, &why);
+  else
+    why = g_strdup ("as --similarity asked");
   dataset = wp_cli_open_dataset (data_dir, &error);
   if (dataset == NULL)
     return wp_cli_fail (error);
@@ -363,8 +386,8 @@ wp_cli_eval (int    argc,
   if (!wp_evaluate (model, dataset, indices, n, &options, NULL, &result, &error))
     return wp_cli_fail (error);
   if (json)
-    print_json (&result, options.retrieval, &map_args);
+    print_json (&result, options.retrieval, model->config.objective, &map_args);
   else
-    print_text (&result, options.retrieval, &map_args);
+    print_text (&result, options.retrieval, why, &map_args);
   return 0;
 }

@@ -480,6 +480,14 @@ render_dataset (const Job  *job,
   return failed == 0 ? 0 : 1;
 }
 
+/* A figure format, as the name's extension too (any case, as wp_figure_export() takes it). */
+static gboolean
+known_format (const char *name)
+{
+  return g_ascii_strcasecmp (name, "png") == 0 || g_ascii_strcasecmp (name, "svg") == 0 ||
+         g_ascii_strcasecmp (name, "pdf") == 0;
+}
+
 int
 wp_cli_heatmap (int    argc,
                 char **argv)
@@ -550,30 +558,20 @@ wp_cli_heatmap (int    argc,
     return 2;
   if (data_dir != NULL
         ? (out_dir == NULL || image_path != NULL || out != NULL || json_path != NULL)
-        : (image_path == NULL || caption == NULL || (out == NULL && json_path == NULL))) {
-    fprintf (stderr, "wordpatch-cli heatmap: give --image, --text and --out (or --json), or --data "
-                     "and --out-dir\n");
-    return 2;
-  }
-  if (format != NULL && strcmp (format, "png") != 0 && strcmp (format, "svg") != 0 &&
-      strcmp (format, "pdf") != 0) {
-    fprintf (stderr, "wordpatch-cli heatmap: unknown --format '%s' (png, svg or pdf)\n", format);
-    return 2;
-  }
-  if (colormap_name != NULL && !wp_colormap_from_string (colormap_name, &job.style.colormap)) {
-    fprintf (stderr,
-             "wordpatch-cli heatmap: unknown --colormap '%s' (viridis, magma or coolwarm)\n",
-             colormap_name);
-    return 2;
-  }
-  if (!parse_scale (scale, &job.style)) {
-    fprintf (stderr, "wordpatch-cli heatmap: --scale must be auto or fixed:LO,HI with LO < HI\n");
-    return 2;
-  }
-  if (opacity > 1.0 || (opacity < 0.0 && opacity != -1.0)) {
-    fprintf (stderr, "wordpatch-cli heatmap: --opacity must be between 0 and 1\n");
-    return 2;
-  }
+        : (image_path == NULL || caption == NULL || (out == NULL && json_path == NULL)))
+    return wp_cli_usage_error ("heatmap", "give --image, --text and --out (or --json), or --data "
+                                          "and --out-dir");
+  if (format != NULL && !known_format (format))
+    return wp_cli_usage_error ("heatmap", "unknown --format '%s' (png, svg or pdf)", format);
+  if (out != NULL && (strrchr (out, '.') == NULL || !known_format (strrchr (out, '.') + 1)))
+    return wp_cli_usage_error ("heatmap", "--out %s must end in .png, .svg or .pdf", out);
+  if (colormap_name != NULL && !wp_colormap_from_string (colormap_name, &job.style.colormap))
+    return wp_cli_usage_error ("heatmap", "unknown --colormap '%s' (viridis, magma or coolwarm)",
+                               colormap_name);
+  if (!parse_scale (scale, &job.style))
+    return wp_cli_usage_error ("heatmap", "--scale must be auto or fixed:LO,HI with LO < HI");
+  if (opacity > 1.0 || (opacity < 0.0 && opacity != -1.0))
+    return wp_cli_usage_error ("heatmap", "--opacity must be between 0 and 1");
   if (opacity >= 0.0)
     job.style.opacity = opacity;
   job.style.grid = grid;
@@ -583,15 +581,11 @@ wp_cli_heatmap (int    argc,
   model = wp_cli_load_model (model_path, &error);
   if (model == NULL)
     return wp_cli_fail (error);
-  if (!wp_cli_map_args_finish (&map_args, model, &error)) {
-    fprintf (stderr, "wordpatch-cli heatmap: %s\n", error->message);
-    return 2;
-  }
-  if (compare_path != NULL && map_args.n_order > 1) {
-    fprintf (stderr, "wordpatch-cli heatmap: --compare shows one method; --method names %d\n",
-             map_args.n_order);
-    return 2;
-  }
+  if (!wp_cli_map_args_finish (&map_args, model, &error))
+    return wp_cli_usage_error ("heatmap", "%s", error->message);
+  if (compare_path != NULL && map_args.n_order > 1)
+    return wp_cli_usage_error ("heatmap", "--compare shows one method; --method names %d",
+                               map_args.n_order);
   job.maps = &map_args;
   if (compare_path != NULL && (other = wp_model_load (compare_path, &error)) == NULL)
     return wp_cli_fail (error);

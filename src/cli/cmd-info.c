@@ -34,6 +34,8 @@ print_text (const WpModel *model)
   printf ("model: %s\n", model->path);
   if (model->step > 0)
     printf ("training step: %" G_GINT64_FORMAT "\n", model->step);
+  if (c->objective != NULL)
+    printf ("trained with: %s\n", c->objective);
   printf (
     "parameters: %" G_GSIZE_FORMAT " (text %" G_GSIZE_FORMAT ", vision %" G_GSIZE_FORMAT ")\n",
     model->n_params, count_params (model, "text_model."), count_params (model, "vision_model."));

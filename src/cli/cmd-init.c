@@ -29,10 +29,10 @@ wp_cli_init (int    argc,
 
   if (!wp_cli_parse (&argc, &argv, "init", "write a model with random weights", entries))
     return 2;
-  if (out == NULL) {
-    fprintf (stderr, "wordpatch-cli init: --out is required\n");
+  if (out == NULL)
+    return wp_cli_usage_error ("init", "--out is required");
+  if (size != NULL && !wp_cli_check_size ("init", size))
     return 2;
-  }
   if (vocab_dir == NULL && (vocab_dir = wp_data_find ("clip-bpe")) == NULL) {
     g_set_error (&error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
                  "the bundled CLIP vocabulary (data/clip-bpe) is missing; pass --vocab DIR");

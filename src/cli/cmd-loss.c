@@ -33,33 +33,27 @@ int
 wp_cli_loss (int    argc,
              char **argv)
 {
-  g_autofree char *model_path = NULL;
-  g_autofree char *data_dir = NULL;
-  g_autofree char *objective_name = NULL;
-  g_autofree char *grads_path = NULL;
-  gint             B = 8;
-  gdouble          lambda_global = 0.5, lambda_fine = 1.0, filip_global = 0.0;
-  gboolean         json = FALSE;
-  GOptionEntry     entries[] = {
-        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
-          "Model folder or .safetensors file (default: the bundled model)", "DIR" },
-        { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir,
-          "Dataset folder (captions.jsonl or captions.tsv)", "DIR" },
-        { "loss", 'l', 0, G_OPTION_ARG_STRING, &objective_name,
-          "Objective: clip, filip or sparc (default sparc)", "NAME" },
-        { "batch", 'b', 0, G_OPTION_ARG_INT, &B,
-          "Number of pairs, the first ones in file order (default 8)", "B" },
-        { "lambda-global", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_global,
-          "SPARC's weight of the global CLIP loss (default 0.5)", "W" },
-        { "lambda-fine", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_fine,
-          "SPARC's weight of the fine-grained loss (default 1.0)", "W" },
-        { "filip-global", 0, 0, G_OPTION_ARG_DOUBLE, &filip_global,
-          "FILIP: weight of an added global CLIP loss (default 0)", "W" },
-        { "grads", 'g', 0, G_OPTION_ARG_FILENAME, &grads_path,
-          "Write every parameter's gradient here, under its tensor name", "OUT.safetensors" },
-        { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
-        { NULL }
+  static const char *const settings[] = {
+    "loss", "lambda_global", "lambda_fine", "filip_patch_fraction", "filip_global", NULL
   };
+  g_autofree char   *model_path = NULL;
+  g_autofree char   *data_dir = NULL;
+  g_autofree char   *grads_path = NULL;
+  gint               B = 8;
+  gboolean           json = FALSE;
+  const GOptionEntry entries[] = {
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
+      "Model folder or .safetensors file (default: the bundled model)", "DIR" },
+    { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir,
+      "Dataset folder (captions.jsonl or captions.tsv)", "DIR" },
+    { "batch", 'b', 0, G_OPTION_ARG_INT, &B,
+      "Number of pairs, the first ones in file order (default 8)", "B" },
+    { "grads", 'g', 0, G_OPTION_ARG_FILENAME, &grads_path,
+      "Write every parameter's gradient here, under its tensor name", "OUT.safetensors" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
+    { NULL }
+  };
+  g_auto (WpCliSettings) cs = { 0 };
   g_autoptr (GError) error = NULL;
   g_autoptr (WpModel) model = NULL;
   g_autoptr (WpDataset) dataset = NULL;
@@ -69,30 +63,21 @@ wp_cli_loss (int    argc,
   g_autofree int   *ids = NULL;
   g_autofree int   *lengths = NULL;
   g_autofree float *grads = NULL;
-  WpLossOptions     options;
-  WpObjective       objective = WP_OBJECTIVE_SPARC;
   WpLossParts       parts;
   WpParams          views;
   int               T, S;
 
-  if (!wp_cli_parse (&argc, &argv, "loss",
-                     "the loss and its gradients on the first pairs of a dataset", entries))
+  /* The objective's options are the training settings' own, so the loss is the one train
+   * would differentiate. */
+  wp_cli_settings_init (&cs, FALSE);
+  if (!wp_cli_parse_group (&argc, &argv, "loss",
+                           "the loss and its gradients on the first pairs of a dataset",
+                           wp_cli_settings_group (&cs, settings, entries)))
     return 2;
-  if (data_dir == NULL) {
-    fprintf (stderr, "wordpatch-cli loss: --data is required\n");
-    return 2;
-  }
-  if (objective_name != NULL && !wp_objective_from_string (objective_name, &objective)) {
-    fprintf (stderr, "wordpatch-cli loss: unknown --loss '%s' (clip, filip or sparc)\n",
-             objective_name);
-    return 2;
-  }
-  if (B < 1 || B > 4096 || !(lambda_global >= 0.0) || !(lambda_fine >= 0.0) ||
-      !(filip_global >= 0.0)) {
-    fprintf (stderr,
-             "wordpatch-cli loss: --batch must be in 1..4096 and the loss weights non-negative\n");
-    return 2;
-  }
+  if (data_dir == NULL)
+    return wp_cli_usage_error ("loss", "--data is required");
+  if (B < 1 || B > 4096)
+    return wp_cli_usage_error ("loss", "--batch must be in 1..4096, not %d", B);
   model = wp_cli_load_model (model_path, &error);
   if (model == NULL)
     return wp_cli_fail (error);
@@ -104,11 +89,6 @@ wp_cli_loss (int    argc,
                  data_dir, B, wp_dataset_get_n_pairs (dataset));
     return wp_cli_fail (error);
   }
-  wp_loss_options_init (&options, objective);
-  options.lambda_global = (float) lambda_global;
-  options.lambda_fine = (float) lambda_fine;
-  options.filip_global = (float) filip_global;
-
   if (!wp_loss_state_check_fits (&model->config, B, &error))
     return wp_cli_fail (error);
   S = model->config.image_size;
@@ -125,7 +105,8 @@ wp_cli_loss (int    argc,
   state = wp_loss_state_new (&model->config, B);
   grads = g_new0 (float, model->n_params);
   wp_params_init_views (&views, &model->config, model->specs, grads);
-  if (!wp_loss_compute (model, state, &options, pixels, ids, lengths, B, T, &views, &parts, &error))
+  if (!wp_loss_compute (model, state, &cs.settings.loss, pixels, ids, lengths, B, T, &views,
+                        &parts, &error))
     return wp_cli_fail (error);
   if (grads_path != NULL && !wp_params_write (model, grads, grads_path, NULL, &error))
     return wp_cli_fail (error);

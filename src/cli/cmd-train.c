@@ -174,167 +174,107 @@ run_trainer (WpTrainer *trainer)
   return 0;
 }
 
+/* The options given that a resumed run keeps as they are, "--warmup, --lr", or NULL. */
+static char *
+refused_on_resume (const WpCliSettings *cs,
+                   GString             *allowed)
+{
+  const WpTrainSetting *table;
+  g_autoptr (GString) refused = g_string_new (NULL);
+  guint n;
+
+  table = wp_train_settings_table (&n);
+  for (guint i = 0; i < n; i++) {
+    g_autofree char *option = NULL;
+    GString         *list;
+
+    if (table[i].option == NULL || table[i].flags & WP_SETTING_UNSAVED)
+      continue;
+    list = table[i].flags & WP_SETTING_RESUMABLE ? allowed : cs->given[i] ? refused
+                                                                          : NULL;
+    if (list == NULL)
+      continue;
+    option = wp_cli_setting_option (&table[i]);
+    g_string_append_printf (list, "%s%s", list->len > 0 ? ", " : "", option);
+  }
+  return refused->len > 0 ? g_string_free (g_steal_pointer (&refused), FALSE) : NULL;
+}
+
+/* Resumes with the run's own settings and the options given, once refused_on_resume() found
+ * only options a resumed run may change (the trainer would refuse the others too, by their
+ * settings.json names). */
+static int
+resume_run (WpCliSettings *cs)
+{
+  g_autoptr (GString) allowed = g_string_new (NULL);
+  g_autofree char *refused = refused_on_resume (cs, allowed);
+  g_auto (WpTrainSettings) run = { 0 };
+  g_autoptr (WpTrainer) trainer = NULL;
+  g_autoptr (GError) error = NULL;
+  const WpTrainSetting *table;
+  guint                 n;
+
+  if (refused != NULL)
+    return wp_cli_usage_error ("train",
+                               "%s cannot change on --resume: the run keeps its own settings "
+                               "(these may change: %s)",
+                               refused, allowed->str);
+  if (!wp_train_settings_load (&run, cs->settings.out_dir, &error))
+    return wp_cli_fail (error);
+  table = wp_train_settings_table (&n);
+  for (guint i = 0; i < n; i++) {
+    if (cs->given[i])
+      wp_train_setting_copy (&table[i], &run, &cs->settings);
+  }
+  wp_set_threads (run.threads);
+  trainer = wp_trainer_resume (run.out_dir, &run, &error);
+  return trainer != NULL ? run_trainer (trainer) : wp_cli_fail (error);
+}
+
+/* Whether the setting's option was given; it can be set, as if it had been. */
+static gboolean *
+given (WpCliSettings *cs,
+       const char    *name)
+{
+  guint n;
+
+  return &cs->given[wp_train_settings_find (name) - wp_train_settings_table (&n)];
+}
+
 int
 wp_cli_train (int    argc,
               char **argv)
 {
-  g_auto (WpTrainSettings) settings;
-  g_autofree char *objective_name = NULL;
+  g_auto (WpCliSettings) cs = { 0 };
   g_autoptr (WpTrainer) trainer = NULL;
   g_autoptr (GError) error = NULL;
-  gint steps = 0, threads = 0, save_every = 0, eval_every = 0, eval_max = 0, keep = 0,
-       vocab_size = 0, batch = 0, group_by_word = 0, image_size = 0, patch_size = 0;
-  gint64  seed = 0;
-  gdouble epochs = 0.0, lr = 0.0, warmup = -1.0, weight_decay = -1.0, holdout = -1.0,
-          lambda_global = -1.0, lambda_fine = -1.0, filip_patches = -1.0, filip_global = -1.0;
-  gboolean     resume = FALSE, augment = FALSE, freeze_text = FALSE, freeze_vision = FALSE;
-  GOptionEntry entries[] = {
-    { "data", 'd', 0, G_OPTION_ARG_FILENAME, NULL,
-      "Dataset folder (captions.jsonl or captions.tsv)", "DIR" },
-    { "init", 'i', 0, G_OPTION_ARG_FILENAME, NULL, "Fine-tune this model (folder or .safetensors)",
-      "MODEL" },
-    { "config", 'c', 0, G_OPTION_ARG_STRING, NULL,
-      "Train from scratch at this size: tiny, small or vit-b32", "SIZE" },
-    { "out", 'o', 0, G_OPTION_ARG_FILENAME, NULL,
-      "Output folder: checkpoints, metrics.jsonl, settings.json", "DIR" },
-    { "loss", 'l', 0, G_OPTION_ARG_STRING, &objective_name,
-      "Objective: clip, filip or sparc (default sparc)", "NAME" },
-    { "steps", 0, 0, G_OPTION_ARG_INT, &steps, "Total updates (default: from --epochs)", "N" },
-    { "epochs", 0, 0, G_OPTION_ARG_DOUBLE, &epochs, "Passes over the training pairs (default 10)",
-      "N" },
-    { "batch", 'b', 0, G_OPTION_ARG_INT, &batch, "Pairs a step (default 32)", "B" },
-    { "group-by-word", 0, 0, G_OPTION_ARG_INT, &group_by_word,
-      "Build batches from runs of N pairs whose captions share a word, as hard negatives (default "
-      "0: off)",
-      "N" },
-    { "lr", 0, 0, G_OPTION_ARG_DOUBLE, &lr,
-      "Peak learning rate (default 5e-4 from scratch, 1e-5 fine-tuning)", "LR" },
-    { "warmup", 0, 0, G_OPTION_ARG_DOUBLE, &warmup,
-      "Fraction of the steps warming up (default 0.05)", "F" },
-    { "weight-decay", 0, 0, G_OPTION_ARG_DOUBLE, &weight_decay, "AdamW weight decay (default 0.1)",
-      "W" },
-    { "lambda-global", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_global,
-      "SPARC's weight of the global loss (default 0.5)", "W" },
-    { "lambda-fine", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_fine,
-      "SPARC's weight of the fine-grained loss (default 1.0)", "W" },
-    { "filip-patches", 0, 0, G_OPTION_ARG_DOUBLE, &filip_patches,
-      "FILIP: share of each image's patches in the image-to-text similarity, the most similar ones "
-      "(default 1)",
-      "F" },
-    { "filip-global", 0, 0, G_OPTION_ARG_DOUBLE, &filip_global,
-      "FILIP: weight of an added global contrastive loss on the pooled embeddings (default 0)",
-      "W" },
-    { "freeze-text", 0, 0, G_OPTION_ARG_NONE, &freeze_text, "Keep the text tower as it is", NULL },
-    { "freeze-vision", 0, 0, G_OPTION_ARG_NONE, &freeze_vision, "Keep the image tower as it is",
-      NULL },
-    { "augment", 'a', 0, G_OPTION_ARG_NONE, &augment,
-      "Random resized crops, colour jitter and flips (not for left/right captions)", NULL },
-    { "vocab-size", 0, 0, G_OPTION_ARG_INT, &vocab_size,
-      "Tokens of the vocabulary learnt from scratch (default 1024)", "N" },
-    { "image-size", 0, 0, G_OPTION_ARG_INT, &image_size,
-      "From scratch: image side in pixels (default: the size's; tiny 64, small 96, vit-b32 224)",
-      "PX" },
-    { "patch-size", 0, 0, G_OPTION_ARG_INT, &patch_size,
-      "From scratch: patch side in pixels, dividing the image side (tiny 8, small 12, vit-b32 32)",
-      "PX" },
-    { "holdout", 0, 0, G_OPTION_ARG_DOUBLE, &holdout,
-      "Fraction of pairs held out for evaluation (default 0.1)", "F" },
-    { "eval-every", 0, 0, G_OPTION_ARG_INT, &eval_every,
-      "Steps between held-out evaluations (default: at checkpoints)", "N" },
-    { "eval-max", 0, 0, G_OPTION_ARG_INT, &eval_max,
-      "Held-out pairs evaluated at most (default 500)", "N" },
-    { "save-every", 0, 0, G_OPTION_ARG_INT, &save_every, "Steps between checkpoints (default 200)",
-      "N" },
-    { "keep", 0, 0, G_OPTION_ARG_INT, &keep, "Checkpoints kept besides step 0 (default 2)", "N" },
-    { "threads", 't', 0, G_OPTION_ARG_INT, &threads,
-      "Threads of the engine: OpenBLAS's and its own pool's (default: all processors)", "T" },
-    { "seed", 's', 0, G_OPTION_ARG_INT64, &seed,
-      "Seed of the split, order, augmentation and initial weights (default 0)", "S" },
+  gboolean           resume = FALSE;
+  const GOptionEntry extra[] = {
     { "resume", 'r', 0, G_OPTION_ARG_NONE, &resume,
-      "Continue the run in --out with its own settings", NULL },
+      "Continue the run in --out with its own settings; the options marked so may change", NULL },
     { NULL }
   };
-  WpObjective objective = WP_OBJECTIVE_SPARC;
 
-  wp_train_settings_init (&settings);
-  entries[0].arg_data = &settings.data_dir;
-  entries[1].arg_data = &settings.init_model;
-  entries[2].arg_data = &settings.preset;
-  entries[3].arg_data = &settings.out_dir;
-  if (!wp_cli_parse (&argc, &argv, "train", "train or fine-tune a model on a dataset folder",
-                     entries))
+  wp_cli_settings_init (&cs, TRUE);
+  if (!wp_cli_parse_group (&argc, &argv, "train", "train or fine-tune a model on a dataset folder",
+                           wp_cli_settings_group (&cs, NULL, extra)))
     return 2;
-  if (settings.out_dir == NULL) {
-    fprintf (stderr, "wordpatch-cli train: --out is required\n");
-    return 2;
+  if (cs.settings.out_dir == NULL)
+    return wp_cli_usage_error ("train", "--out is required");
+  /* --epochs alone sets the length, also for a run that started with --steps. */
+  if (*given (&cs, "epochs") && !*given (&cs, "steps")) {
+    cs.settings.steps = 0;
+    *given (&cs, "steps") = TRUE;
   }
-  if (resume) {
-    if (settings.init_model != NULL || settings.preset != NULL || objective_name != NULL ||
-        steps != 0 || epochs != 0.0 || batch != 0 || lr != 0.0 || seed != 0 || augment ||
-        group_by_word != 0 || image_size != 0 || patch_size != 0) {
-      fprintf (stderr, "wordpatch-cli train: --resume continues with the run's own settings; only "
-                       "--out, --data and --threads may be given\n");
-      return 2;
-    }
-    trainer = wp_trainer_resume (settings.out_dir, settings.data_dir, threads, &error);
-    return trainer != NULL ? run_trainer (trainer) : wp_cli_fail (error);
-  }
-  if (settings.data_dir == NULL || (settings.init_model == NULL) == (settings.preset == NULL)) {
-    fprintf (
-      stderr,
-      "wordpatch-cli train: give --data and either --init MODEL or --config tiny|small|vit-b32\n");
-    return 2;
-  }
-  if (objective_name != NULL && !wp_objective_from_string (objective_name, &objective)) {
-    fprintf (stderr, "wordpatch-cli train: unknown --loss '%s' (clip, filip or sparc)\n",
-             objective_name);
-    return 2;
-  }
-  if (steps < 0 || epochs < 0.0 || batch < 0 || lr < 0.0 || threads < 0 || save_every < 0 ||
-      eval_every < 0 || eval_max < 0 || keep < 0 || vocab_size < 0 || seed < 0 ||
-      group_by_word < 0 || image_size < 0 || patch_size < 0) {
-    fprintf (stderr, "wordpatch-cli train: counts, rates and the seed cannot be negative\n");
-    return 2;
-  }
-  wp_loss_options_init (&settings.loss, objective);
-  settings.steps = steps;
-  if (epochs > 0.0)
-    settings.epochs = epochs;
-  if (batch > 0)
-    settings.batch = batch;
-  settings.group_by_word = group_by_word;
-  settings.lr = lr;
-  if (warmup >= 0.0)
-    settings.warmup = warmup;
-  if (weight_decay >= 0.0)
-    settings.weight_decay = weight_decay;
-  if (lambda_global >= 0.0)
-    settings.loss.lambda_global = (float) lambda_global;
-  if (lambda_fine >= 0.0)
-    settings.loss.lambda_fine = (float) lambda_fine;
-  if (filip_patches != -1.0)
-    settings.loss.filip_patch_fraction = (float) filip_patches;
-  if (filip_global != -1.0)
-    settings.loss.filip_global = (float) filip_global;
-  if (holdout >= 0.0)
-    settings.holdout = holdout;
-  if (save_every > 0)
-    settings.save_every = save_every;
-  if (eval_max > 0)
-    settings.eval_max = eval_max;
-  if (keep > 0)
-    settings.keep = keep;
-  if (vocab_size > 0)
-    settings.vocab_size = vocab_size;
-  settings.image_size = image_size;
-  settings.patch_size = patch_size;
-  settings.eval_every = eval_every;
-  settings.threads = threads;
-  settings.seed = (guint64) seed;
-  settings.augment = augment;
-  settings.freeze_text = freeze_text;
-  settings.freeze_vision = freeze_vision;
-
-  trainer = wp_trainer_new (&settings, &error);
+  if (resume)
+    return resume_run (&cs);
+  if (cs.settings.data_dir == NULL ||
+      (cs.settings.init_model == NULL) == (cs.settings.preset == NULL))
+    return wp_cli_usage_error (
+      "train", "give --data and either --init MODEL or --config tiny|small|vit-b32");
+  if (!wp_train_settings_validate (&cs.settings, &error))
+    return wp_cli_usage_error ("train", "%s", error->message);
+  wp_set_threads (cs.settings.threads);
+  trainer = wp_trainer_new (&cs.settings, &error);
   return trainer != NULL ? run_trainer (trainer) : wp_cli_fail (error);
 }

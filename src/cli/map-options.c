@@ -80,7 +80,11 @@ usage (GError    **error,
 WpQueryKind
 wp_cli_default_query (const WpModel *model)
 {
-  return WP_QUERY_TOKEN;
+  const char *objective = model->config.objective;
+
+  return g_strcmp0 (objective, "filip") == 0 || g_strcmp0 (objective, "sparc") == 0
+           ? WP_QUERY_TOKEN
+           : WP_QUERY_PROMPT;
 }
 
 gboolean

@@ -4,27 +4,68 @@
 #include <stdio.h>
 
 gboolean
+wp_cli_parse_group (int          *argc,
+                    char       ***argv,
+                    const char   *command,
+                    const char   *summary,
+                    GOptionGroup *group)
+{
+  g_autofree char *parameter = g_strdup_printf ("%s - %s", command, summary);
+  g_autoptr (GOptionContext) context = g_option_context_new (parameter);
+  g_autoptr (GError) error = NULL;
+
+  g_option_context_set_main_group (context, group);
+  if (!g_option_context_parse (context, argc, argv, &error)) {
+    wp_cli_usage_error (command, "%s (see --help)", error->message);
+    return FALSE;
+  }
+  if (*argc > 1) {
+    wp_cli_usage_error (command, "unexpected argument '%s' (see --help)", (*argv)[1]);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
 wp_cli_parse (int          *argc,
               char       ***argv,
               const char   *command,
               const char   *summary,
               GOptionEntry *entries)
 {
-  g_autofree char *parameter = g_strdup_printf ("%s - %s", command, summary);
-  g_autoptr (GOptionContext) context = g_option_context_new (parameter);
-  g_autoptr (GError) error = NULL;
+  GOptionGroup *group = g_option_group_new (command, summary, summary, NULL, NULL);
 
-  g_option_context_add_main_entries (context, entries, NULL);
-  if (!g_option_context_parse (context, argc, argv, &error)) {
-    fprintf (stderr, "wordpatch-cli %s: %s (see --help)\n", command, error->message);
-    return FALSE;
-  }
-  if (*argc > 1) {
-    fprintf (stderr, "wordpatch-cli %s: unexpected argument '%s' (see --help)\n", command,
-             (*argv)[1]);
-    return FALSE;
-  }
-  return TRUE;
+  g_option_group_add_entries (group, entries);
+  return wp_cli_parse_group (argc, argv, command, summary, group);
+}
+
+int
+wp_cli_usage_error (const char *command,
+                    const char *format,
+                    ...)
+{
+  g_autofree char *message = NULL;
+  va_list          ap;
+
+  va_start (ap, format);
+  message = g_strdup_vprintf (format, ap);
+  va_end (ap);
+  fprintf (stderr, "wordpatch-cli %s: %s\n", command, message);
+  return 2;
+}
+
+gboolean
+wp_cli_check_size (const char *command,
+                   const char *name)
+{
+  g_autoptr (GError) error = NULL;
+  WpClipConfig config;
+
+  /* Any vocabulary: only the name is in question. */
+  if (wp_clip_config_init_preset (&config, name, 1024, &error))
+    return TRUE;
+  wp_cli_usage_error (command, "--config: %s", error->message);
+  return FALSE;
 }
 
 WpModel *

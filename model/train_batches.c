@@ -1,0 +1,328 @@
+/* The training pairs and their batches: the held-out split, each epoch's order, group-by-word,
+ * and the prefetch thread that loads them one batch ahead. */
+#include <math.h>
+#include <string.h>
+
+#include "wordpatch/error.h"
+#include "wordpatch/rng.h"
+
+#include "trainer-private.h"
+
+guint64
+wp_train_derive_seed (guint64 seed,
+                      guint64 purpose,
+                      guint64 index)
+{
+  WpRng rng;
+
+  wp_rng_init (&rng, seed ^ (purpose * 0x9e3779b97f4a7c15ull) ^ (index * 0xd1b54a32d192ed03ull));
+  return wp_rng_next (&rng);
+}
+
+static void
+shuffle (guint  *items,
+         guint   n,
+         guint64 seed)
+{
+  WpRng rng;
+
+  wp_rng_init (&rng, seed);
+  for (guint i = n; i > 1; i--) {
+    const guint j = (guint) (wp_rng_next (&rng) % i);
+    const guint tmp = items[i - 1];
+
+    items[i - 1] = items[j];
+    items[j] = tmp;
+  }
+}
+
+static int
+compare_uint (gconstpointer a,
+              gconstpointer b)
+{
+  const guint x = *(const guint *) a, y = *(const guint *) b;
+
+  return (x > y) - (x < y);
+}
+
+/* ---- the split ---- */
+
+/* The caption's words, lower case, each once: runs of letters and digits (as dataset.c's
+ * wp_caption_has_sides splits, with letters beyond ASCII). */
+static GPtrArray *
+caption_words (const char *caption)
+{
+  g_autofree char *lower = g_utf8_strdown (caption, -1);
+  g_auto (GStrv) split = g_regex_split_simple ("[^\\p{L}\\p{Nd}]+", lower, 0, 0);
+  GPtrArray *words = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; split[i] != NULL; i++) {
+    if (split[i][0] != '\0' &&
+        !g_ptr_array_find_with_equal_func (words, split[i], g_str_equal, NULL))
+      g_ptr_array_add (words, g_strdup (split[i]));
+  }
+  return words;
+}
+
+/* The words a training pair can be grouped by: those of its caption that at most half of the
+ * training captions hold, so that "a" or "the" never make a group. */
+static void
+index_grouping_words (WpTrainSplit    *split,
+                      const WpDataset *dataset)
+{
+  const guint n = wp_dataset_get_n_pairs (dataset);
+  g_autoptr (GHashTable) ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GArray) counts = g_array_new (FALSE, TRUE, sizeof (guint));
+  g_autoptr (GPtrArray) pair_words = g_ptr_array_new_full (n, (GDestroyNotify) g_array_unref);
+  g_autoptr (GArray) kept = g_array_new (FALSE, FALSE, sizeof (guint));
+
+  for (guint i = 0; i < n; i++)
+    g_ptr_array_add (pair_words, g_array_new (FALSE, FALSE, sizeof (guint)));
+  for (guint t = 0; t < split->n_train; t++) {
+    const guint pair = split->train_indices[t];
+    g_autoptr (GPtrArray) words = caption_words (wp_dataset_get_pair (dataset, pair)->caption);
+
+    for (guint w = 0; w < words->len; w++) {
+      gpointer value;
+      guint    id;
+
+      if (g_hash_table_lookup_extended (ids, words->pdata[w], NULL, &value)) {
+        id = GPOINTER_TO_UINT (value);
+      } else {
+        id = g_hash_table_size (ids);
+        g_hash_table_insert (ids, g_strdup (words->pdata[w]), GUINT_TO_POINTER (id));
+        g_array_set_size (counts, id + 1);
+      }
+      g_array_index (counts, guint, id)++;
+      g_array_append_val (pair_words->pdata[pair], id);
+    }
+  }
+  split->word_starts = g_new (guint, n + 1);
+  for (guint i = 0; i < n; i++) {
+    const GArray *words = pair_words->pdata[i];
+
+    split->word_starts[i] = kept->len;
+    for (guint w = 0; w < words->len; w++) {
+      const guint id = g_array_index (words, guint, w);
+
+      if (2 * (guint64) g_array_index (counts, guint, id) <= split->n_train)
+        g_array_append_val (kept, id);
+    }
+  }
+  split->word_starts[n] = kept->len;
+  split->word_ids = (guint *) g_array_steal (kept, NULL);
+}
+
+gboolean
+wp_train_split_init (WpTrainSplit          *split,
+                     const WpDataset       *dataset,
+                     const WpTrainSettings *settings,
+                     GError               **error)
+{
+  const guint       n = wp_dataset_get_n_pairs (dataset);
+  g_autofree guint *order = g_new (guint, n);
+  guint             n_holdout = (guint) floor (settings->holdout * n + 0.5);
+
+  memset (split, 0, sizeof *split);
+  split->seed = settings->seed;
+  split->batch = settings->batch;
+  split->group_by_word = settings->group_by_word;
+  if (settings->holdout > 0.0 && n >= 2)
+    n_holdout = MAX (n_holdout, 1);
+  for (guint i = 0; i < n; i++)
+    order[i] = i;
+  shuffle (order, n, wp_train_derive_seed (settings->seed, WP_STREAM_SPLIT, 0));
+  split->n_holdout = n_holdout;
+  split->n_train = n - n_holdout;
+  if (split->n_train < (guint) settings->batch) {
+    g_set_error (error, WP_ERROR, WP_ERROR_DATASET,
+                 "%s: %u training pairs (%u held out) are fewer than the batch of %d",
+                 settings->data_dir, split->n_train, n_holdout, settings->batch);
+    return FALSE;
+  }
+  split->holdout_indices = g_memdup2 (order, n_holdout * sizeof (guint));
+  split->train_indices = g_memdup2 (order + n_holdout, split->n_train * sizeof (guint));
+  if (n_holdout > 0)
+    qsort (split->holdout_indices, n_holdout, sizeof (guint), compare_uint);
+  qsort (split->train_indices, split->n_train, sizeof (guint), compare_uint);
+  split->steps_per_epoch = split->n_train / (guint) settings->batch;
+  if (settings->group_by_word > 0)
+    index_grouping_words (split, dataset);
+  return TRUE;
+}
+
+void
+wp_train_split_clear (WpTrainSplit *split)
+{
+  g_clear_pointer (&split->train_indices, g_free);
+  g_clear_pointer (&split->holdout_indices, g_free);
+  g_clear_pointer (&split->word_starts, g_free);
+  g_clear_pointer (&split->word_ids, g_free);
+}
+
+/* ---- each epoch's order ---- */
+
+typedef struct {
+  guint key; /* a grouping word's id; G_MAXUINT for a pair without one */
+  guint position;
+} Keyed;
+
+static int
+compare_keyed (gconstpointer a,
+               gconstpointer b)
+{
+  const Keyed *x = a, *y = b;
+
+  if (x->key != y->key)
+    return (x->key > y->key) - (x->key < y->key);
+  return (x->position > y->position) - (x->position < y->position);
+}
+
+/* Hard negatives from the captions alone: each pair draws one of its grouping words, pairs are
+ * sorted by it (the shuffle breaks ties), cut into runs of group_by_word pairs, and the runs
+ * shuffled. A batch is then a few runs whose pairs share a word ("red": told apart by their
+ * shapes) and differ from the other runs'. Still a permutation, so an epoch is unchanged. */
+static void
+group_by_word (const WpTrainSplit *split,
+               guint              *order,
+               gint64              epoch)
+{
+  const guint       n = split->n_train, run = (guint) split->group_by_word;
+  const guint       n_runs = (n + run - 1) / run;
+  g_autofree Keyed *keyed = g_new (Keyed, n);
+  g_autofree guint *runs = g_new (guint, n_runs);
+  g_autofree guint *grouped = g_new (guint, n);
+  guint             out = 0;
+  WpRng             rng;
+
+  wp_rng_init (&rng, wp_train_derive_seed (split->seed, WP_STREAM_GROUP, (guint64) epoch));
+  for (guint i = 0; i < n; i++) {
+    const guint first = split->word_starts[order[i]],
+                n_words = split->word_starts[order[i] + 1] - first;
+
+    keyed[i].key = n_words > 0 ? split->word_ids[first + wp_rng_next (&rng) % n_words] : G_MAXUINT;
+    keyed[i].position = i;
+  }
+  qsort (keyed, n, sizeof *keyed, compare_keyed);
+  for (guint r = 0; r < n_runs; r++)
+    runs[r] = r;
+  shuffle (runs, n_runs, wp_rng_next (&rng));
+  for (guint r = 0; r < n_runs; r++) {
+    for (guint i = runs[r] * run; i < MIN (n, (runs[r] + 1) * run); i++)
+      grouped[out++] = order[keyed[i].position];
+  }
+  memcpy (order, grouped, n * sizeof (guint));
+}
+
+void
+wp_train_split_batch (const WpTrainSplit *split,
+                      gint64              step,
+                      guint              *order,
+                      gint64             *order_epoch,
+                      guint              *indices,
+                      guint64            *seeds)
+{
+  const int    B = split->batch;
+  const gint64 epoch = step / split->steps_per_epoch;
+  const gint64 slot = step % split->steps_per_epoch;
+
+  if (*order_epoch != epoch) {
+    memcpy (order, split->train_indices, split->n_train * sizeof (guint));
+    shuffle (order, split->n_train,
+             wp_train_derive_seed (split->seed, WP_STREAM_SHUFFLE, (guint64) epoch));
+    if (split->group_by_word > 0)
+      group_by_word (split, order, epoch);
+    *order_epoch = epoch;
+  }
+  for (int b = 0; b < B; b++) {
+    indices[b] = order[slot * B + b];
+    seeds[b] = wp_train_derive_seed (split->seed, WP_STREAM_AUGMENT, (guint64) (step * B + b));
+  }
+}
+
+/* ---- batches, one ahead on a background thread ---- */
+
+static gpointer
+prefetch_worker (gpointer user_data)
+{
+  WpPrefetch         *prefetch = user_data;
+  const int           B = prefetch->split->batch;
+  g_autofree guint   *order = g_new (guint, prefetch->split->n_train);
+  g_autofree guint   *indices = g_new (guint, B);
+  g_autofree guint64 *seeds = g_new (guint64, B);
+  gint64              order_epoch = -1;
+
+  for (gint64 step = prefetch->first_step; step < prefetch->total_steps; step++) {
+    WpTrainBatch *batch = g_async_queue_pop (prefetch->free_slots);
+
+    if (batch == &prefetch->stop_marker)
+      break;
+    wp_train_split_batch (prefetch->split, step, order, &order_epoch, indices, seeds);
+    batch->step = step;
+    g_clear_error (&batch->error);
+    wp_dataset_load_batch (prefetch->dataset, prefetch->model, indices, B, prefetch->augment,
+                           seeds, batch->pixels, batch->ids, batch->lengths, &batch->T,
+                           &batch->error);
+    g_async_queue_push (prefetch->ready_slots, batch);
+  }
+  return NULL;
+}
+
+void
+wp_prefetch_start (WpPrefetch             *prefetch,
+                   const WpTrainSplit     *split,
+                   const WpDataset        *dataset,
+                   const WpModel          *model,
+                   const WpAugmentOptions *augment,
+                   gint64                  first_step,
+                   gint64                  total_steps)
+{
+  const WpClipConfig *config = &model->config;
+  const int           B = split->batch;
+
+  memset (prefetch, 0, sizeof *prefetch);
+  prefetch->split = split;
+  prefetch->dataset = dataset;
+  prefetch->model = model;
+  prefetch->augment = augment;
+  prefetch->first_step = first_step;
+  prefetch->total_steps = total_steps;
+  prefetch->free_slots = g_async_queue_new ();
+  prefetch->ready_slots = g_async_queue_new ();
+  for (int i = 0; i < 2; i++) {
+    prefetch->slots[i].pixels =
+      g_new (float, (gsize) B * 3 * config->image_size * config->image_size);
+    prefetch->slots[i].ids = g_new (int, (gsize) B * config->context_length);
+    prefetch->slots[i].lengths = g_new (int, B);
+    g_async_queue_push (prefetch->free_slots, &prefetch->slots[i]);
+  }
+  prefetch->thread = g_thread_new ("wp-prefetch", prefetch_worker, prefetch);
+}
+
+WpTrainBatch *
+wp_prefetch_next (WpPrefetch *prefetch)
+{
+  return g_async_queue_pop (prefetch->ready_slots);
+}
+
+void
+wp_prefetch_release (WpPrefetch   *prefetch,
+                     WpTrainBatch *batch)
+{
+  g_async_queue_push (prefetch->free_slots, batch);
+}
+
+void
+wp_prefetch_stop (WpPrefetch *prefetch)
+{
+  g_async_queue_push (prefetch->free_slots, &prefetch->stop_marker);
+  g_thread_join (prefetch->thread);
+  for (int i = 0; i < 2; i++) {
+    g_free (prefetch->slots[i].pixels);
+    g_free (prefetch->slots[i].ids);
+    g_free (prefetch->slots[i].lengths);
+    g_clear_error (&prefetch->slots[i].error);
+  }
+  g_async_queue_unref (prefetch->free_slots);
+  g_async_queue_unref (prefetch->ready_slots);
+}

@@ -1,0 +1,163 @@
+/* trainer-private.h: what the trainer's files share: settings.json (train_settings.c), the run
+ * folder (run_folder.c), the split and the batches (train_batches.c), used by trainer.c. */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+#include "wordpatch/trainer.h"
+
+G_BEGIN_DECLS
+
+/* ---- settings.json (train_settings.c) ---- */
+
+/* OUT/settings.json: the settings (out_dir excepted) with the run's own facts: the dataset's
+ * fingerprint and the total steps. Replaces the file whole (temporary file and rename). */
+gboolean wp_train_settings_write (const WpTrainSettings *settings,
+                                  const char            *fingerprint,
+                                  gint64                 total_steps,
+                                  GError               **error);
+/* Initialises settings and reads OUT/settings.json into them and, when not NULL, the
+ * fingerprint and the total steps: wp_train_settings_load() with the run's own facts. */
+gboolean wp_train_settings_read (WpTrainSettings *settings,
+                                 const char      *out_dir,
+                                 char           **fingerprint,
+                                 gint64          *total_steps,
+                                 GError         **error);
+/* The root object of a run's JSON file, owned by parser; errors name the file. */
+JsonObject *wp_train_read_json_object (JsonParser *parser,
+                                       const char *path,
+                                       GError    **error);
+/* The architecture trained from scratch: the preset, with the image and patch sides asked for. */
+gboolean wp_train_config_from_scratch (const WpTrainSettings *settings,
+                                       int                    vocab_size,
+                                       WpClipConfig          *config,
+                                       GError               **error);
+
+/* ---- the run folder (run_folder.c) ---- */
+
+/* Creates path and its parents; a G_FILE_ERROR naming it otherwise. */
+gboolean wp_run_make_folder (const char *path,
+                             GError    **error);
+/* Writes OUT/checkpoints/step-N for the model at adamw's step (model->step is set to it) into a
+ * temporary folder and renames it into place, points OUT/latest at it and removes the oldest
+ * beyond keep (step 0 stays). *checkpoint_dir names the newest complete checkpoint before the
+ * call (NULL: none) and the new one after it. */
+gboolean wp_run_save_checkpoint (const char    *out_dir,
+                                 WpModel       *model,
+                                 const WpAdamW *adamw,
+                                 guint64        seed,
+                                 int            keep,
+                                 char         **checkpoint_dir,
+                                 GError       **error);
+/* The newest complete checkpoint folder of the run; WP_ERROR_MISSING when there is none.
+ * Removes what an interrupted save left. */
+char *wp_run_find_checkpoint (const char *out_dir,
+                              GError    **error) G_GNUC_WARN_UNUSED_RESULT;
+/* The step a checkpoint folder's state.json gives. */
+gboolean wp_run_read_checkpoint_step (const char *dir,
+                                      gint64     *step,
+                                      GError    **error);
+/* A checkpoint's AdamW moments into adamw (of the model's layout). */
+gboolean wp_run_read_moments (const char    *dir,
+                              const WpModel *model,
+                              WpAdamW       *adamw,
+                              GError       **error);
+/* One line of OUT/metrics.jsonl for a step, or for an evaluation at step. */
+gboolean wp_run_log_step (const char            *out_dir,
+                          const WpTrainProgress *progress,
+                          GError               **error);
+gboolean wp_run_log_eval (const char         *out_dir,
+                          gint64              step,
+                          const WpEvalResult *result,
+                          GError            **error);
+/* Keeps the lines of OUT/metrics.jsonl up to the checkpoint a run resumes from, so that the steps
+ * it repeats appear once. */
+gboolean wp_run_truncate_metrics (const char *out_dir,
+                                  gint64      checkpoint_step,
+                                  GError    **error);
+
+/* ---- the split and the batches (train_batches.c) ---- */
+
+/* What each random stream of a run is for, so that streams never coincide. */
+enum {
+  WP_STREAM_SPLIT = 1,
+  WP_STREAM_SHUFFLE,
+  WP_STREAM_AUGMENT,
+  WP_STREAM_INIT,
+  WP_STREAM_GROUP,
+};
+
+/* A seed for one purpose and index, independent of every other (purpose, index): every random
+ * draw of a run comes from one, so a resumed run repeats an uninterrupted one. */
+guint64 wp_train_derive_seed (guint64 seed,
+                              guint64 purpose,
+                              guint64 index);
+
+typedef struct {
+  guint  *train_indices; /* dataset order */
+  guint   n_train;
+  guint  *holdout_indices; /* dataset order */
+  guint   n_holdout;
+  gint64  steps_per_epoch;
+  guint64 seed;
+  int     batch;
+  int     group_by_word;
+  /* group_by_word: each pair's grouping words (ids), pair i's at word_ids[word_starts[i]..[i+1]) */
+  guint *word_starts;
+  guint *word_ids;
+} WpTrainSplit;
+
+/* The held-out pairs, a seeded random subset, and the training pairs; WP_ERROR_DATASET when the
+ * training pairs do not fill a batch. */
+gboolean wp_train_split_init (WpTrainSplit          *split,
+                              const WpDataset       *dataset,
+                              const WpTrainSettings *settings,
+                              GError               **error);
+void     wp_train_split_clear (WpTrainSplit *split);
+/* The dataset indices of step's batch and each pair's augmentation seed. order (n_train) holds
+ * the epoch's order, computed again when the step's epoch is not *order_epoch (-1: none yet). */
+void wp_train_split_batch (const WpTrainSplit *split,
+                           gint64              step,
+                           guint              *order,
+                           gint64             *order_epoch,
+                           guint              *indices,
+                           guint64            *seeds);
+
+typedef struct {
+  gint64  step;
+  float  *pixels;
+  int    *ids;
+  int    *lengths;
+  int     T;
+  GError *error; /* the batch could not be loaded */
+} WpTrainBatch;
+
+/* Loads the batches of steps first_step .. total_steps - 1 on a thread of its own, one ahead. */
+typedef struct {
+  const WpTrainSplit     *split;
+  const WpDataset        *dataset;
+  const WpModel          *model; /* its config and tokenizer only */
+  const WpAugmentOptions *augment;
+  gint64                  first_step, total_steps;
+  GAsyncQueue            *free_slots;
+  GAsyncQueue            *ready_slots;
+  GThread                *thread;
+  WpTrainBatch            slots[2];
+  WpTrainBatch            stop_marker;
+} WpPrefetch;
+
+/* augment: NULL for none. Everything passed must outlive wp_prefetch_stop(). */
+void wp_prefetch_start (WpPrefetch             *prefetch,
+                        const WpTrainSplit     *split,
+                        const WpDataset        *dataset,
+                        const WpModel          *model,
+                        const WpAugmentOptions *augment,
+                        gint64                  first_step,
+                        gint64                  total_steps);
+/* The next step's batch; give it back with wp_prefetch_release() once used. */
+WpTrainBatch *wp_prefetch_next (WpPrefetch *prefetch);
+void          wp_prefetch_release (WpPrefetch   *prefetch,
+                                   WpTrainBatch *batch);
+void          wp_prefetch_stop (WpPrefetch *prefetch);
+
+G_END_DECLS

@@ -1,0 +1,38 @@
+/* train-scenes.h: what test-train.c and test-trainer.c share: a dataset of 64 x 64 scenes of one
+ * coloured disc or square at a random place on grey, captioned "a red disc", so that a few dozen
+ * steps of a tiny model learn something, in a temporary folder; and a run's metrics.jsonl. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* The temporary folder and the dataset in it, made by ensure_data(). */
+extern char *tmp_dir;
+extern char *data_dir;
+
+/* n scenes in tmp_dir/name/images and their captions.jsonl, with extra lines appended. */
+char *make_dataset (const char *name,
+                    int         n,
+                    const char *extra_lines) G_GNUC_WARN_UNUSED_RESULT;
+/* Makes the 160-scene dataset once; FALSE (test skipped) without $WORDPATCH_CLI. */
+gboolean ensure_data (void);
+/* tmp_dir/name */
+char *out_path (const char *name) G_GNUC_WARN_UNUSED_RESULT;
+/* Deletes tmp_dir and everything in it. */
+void remove_scenes (void);
+
+typedef struct {
+  GArray *losses;      /* of double, index step - 1 */
+  GArray *eval_steps;  /* of gint64 */
+  GArray *eval_recall; /* of double: i2t_r1 + t2i_r1 */
+} Metrics;
+
+void metrics_clear (Metrics *m);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Metrics, metrics_clear)
+
+/* Reads OUT/metrics.jsonl: a loss for each step in order, and the evaluations. */
+void read_metrics (const char *out,
+                   Metrics    *m);
+
+G_END_DECLS
