@@ -1,8 +1,8 @@
 /* test-gui.c: the real window under a display (Xvfb in CI): it opens on the bundled model and
- * demo scene, follows a typed caption, shows one selected word, exports the view, and reports a
- * bad image in the window instead of crashing; it fine-tunes from the Fine-Tune page (pause,
- * resume, stop, evaluate, compare with the start, close during training), measuring how long the
- * main loop is ever kept from running meanwhile. */
+ * demo scene, follows a typed caption, shows one selected word and reads out its value under the
+ * pointer, exports the view, and reports a bad image in the window instead of crashing; it
+ * fine-tunes from the Fine-Tune page (pause, resume, stop, evaluate, compare with the start, close
+ * during training), measuring how long the main loop is ever kept from running meanwhile. */
 #include <glib/gstdio.h>
 #include <gtk/gtk.h>
 #include <json-glib/json-glib.h>
@@ -12,6 +12,7 @@
 
 #include "cli-harness.h"
 #include "wordpatch/wordpatch.h"
+#include "wp-image-view.h"
 #include "wp-window.h"
 
 /* Runs the main loop until the window has no computation pending (at most about 60 s). */
@@ -52,6 +53,33 @@ count_colour (const WpImage *image,
   return count_near (image, rgb, 3);
 }
 
+/* Hovering the middle of the view, over the one map shown, reads out a patch and the word's value
+ * there; the view's top-left corner, in the title, reads out nothing. */
+static void
+hover_reads_word (WpWindow   *window,
+                  const char *word)
+{
+  GtkWidget *view = GTK_WIDGET (
+    gtk_widget_get_template_child (GTK_WIDGET (window), WP_TYPE_WINDOW, "image_view"));
+  g_autoptr (GListModel) controllers = gtk_widget_observe_controllers (view);
+  g_autofree char *value = g_strdup_printf ("  %s ", word);
+  GObject         *motion = NULL;
+
+  for (guint i = 0; motion == NULL && i < g_list_model_get_n_items (controllers); i++) {
+    g_autoptr (GObject) controller = g_list_model_get_item (controllers, i);
+
+    if (GTK_IS_EVENT_CONTROLLER_MOTION (controller))
+      motion = controller;
+  }
+  g_assert_nonnull (motion);
+  g_signal_emit_by_name (motion, "motion", gtk_widget_get_width (view) / 2.0,
+                         gtk_widget_get_height (view) / 2.0);
+  g_assert_true (g_str_has_prefix (wp_image_view_get_readout (WP_IMAGE_VIEW (view)), "patch row "));
+  g_assert_nonnull (strstr (wp_image_view_get_readout (WP_IMAGE_VIEW (view)), value));
+  g_signal_emit_by_name (motion, "motion", 1.0, 1.0);
+  g_assert_cmpstr (wp_image_view_get_readout (WP_IMAGE_VIEW (view)), ==, "");
+}
+
 static void
 test_window (void)
 {
@@ -78,6 +106,8 @@ test_window (void)
   g_assert_true (wp_window_select_word (window, "circle"));
   g_assert_false (wp_window_select_word (window, "star"));
   g_assert_true (wp_window_select_word (window, "circle"));
+  g_assert_true (wait_idle (window));
+  hover_reads_word (window, "circle");
 
   /* The exported view shows the colour map's two ends: the map is high in places, low in others. */
   g_assert_true (wp_window_export (window, png, 900, 600, &error));
