@@ -14,6 +14,11 @@
 #include "wordpatch/wordpatch.h"
 #include "wp-image-view.h"
 #include "wp-window.h"
+#include "wp-worker.h"
+
+#ifdef __linux__
+#include <sys/resource.h>
+#endif
 
 /* Runs the main loop until the window has no computation pending (at most about 60 s). */
 static gboolean
@@ -560,6 +565,40 @@ test_fine_tune (void)
   remove_tree (tmp_dir);
 }
 
+/* ---- workers ---- */
+
+#ifdef __linux__
+static void
+report_priority_worker (GTask        *task,
+                        gpointer      source_object,
+                        gpointer      task_data,
+                        GCancellable *cancellable)
+{
+  g_task_return_int (task, getpriority (PRIO_PROCESS, 0));
+}
+#endif
+
+/* A worker runs nicer than the main thread, which keeps its own priority. */
+static void
+test_worker_priority (void)
+{
+#ifdef __linux__
+  g_autoptr (GTask) task = g_task_new (NULL, NULL, NULL, NULL);
+  g_autoptr (GError) error = NULL;
+  const int main_nice = getpriority (PRIO_PROCESS, 0);
+
+  wp_worker_run (task, report_priority_worker);
+  while (!g_task_get_completed (task))
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpint (g_task_propagate_int (task, &error), ==,
+                   MIN (main_nice + WP_WORKER_NICENESS, 19));
+  g_assert_no_error (error);
+  g_assert_cmpint (getpriority (PRIO_PROCESS, 0), ==, main_nice);
+#else
+  g_test_skip ("a thread's own priority is Linux's");
+#endif
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -570,6 +609,7 @@ main (int   argc,
   /* Pasted images go to the cache folder: a temporary one here, not the user's. */
   g_setenv ("XDG_CACHE_HOME", cache, TRUE);
   gtk_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/gui/worker/nicer-than-main-thread", test_worker_priority);
   g_test_add_func ("/gui/window", test_window);
   g_test_add_func ("/gui/fine-tune", test_fine_tune);
   status = g_test_run ();

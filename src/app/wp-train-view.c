@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "plot.h"
+#include "wp-worker.h"
 
 struct _WpTrainView {
   GtkBox parent_instance;
@@ -194,7 +195,7 @@ start_check (WpTrainView *self)
   g_task_set_name (task, "[wp] check dataset");
   self->pending++;
   set_data_summary (self, "checking the dataset's images…", FALSE);
-  g_task_run_in_thread (task, check_worker);
+  wp_worker_run (task, check_worker);
 }
 
 /* ---- plots ---- */

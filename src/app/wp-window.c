@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "wp-window-private.h"
+#include "wp-worker.h"
 
 G_DEFINE_FINAL_TYPE (WpWindow, wp_window, GTK_TYPE_APPLICATION_WINDOW)
 
@@ -236,7 +237,7 @@ start_text (WpWindow *self)
   g_task_set_task_data (task, work, work_free);
   g_task_set_name (task, "[wp] embed caption");
   self->pending++;
-  g_task_run_in_thread (task, embed_text_worker);
+  wp_worker_run (task, embed_text_worker);
 }
 
 void
@@ -261,7 +262,7 @@ wp_window_open_image (WpWindow   *self,
   g_task_set_name (task, "[wp] embed image");
   self->pending++;
   wp_window_set_status (self, "computing the image's patch embeddings…");
-  g_task_run_in_thread (task, embed_image_worker);
+  wp_worker_run (task, embed_image_worker);
 }
 
 static char *
