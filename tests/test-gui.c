@@ -9,6 +9,7 @@
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli-harness.h"
 #include "wordpatch/wordpatch.h"
@@ -258,17 +259,27 @@ largest_gap_until (WpTrainSession *session,
   return ticks.largest / 1000.0;
 }
 
-/* One CPU-bound process per core, as when another program keeps the machine busy. Each ends by
- * itself once this process is gone, should the test die before stopping them. */
+static void
+new_session (gpointer user_data)
+{
+  setsid ();
+}
+
+/* One CPU-bound process per core, as when another program keeps the machine busy: each in a
+ * session of its own, as a program started elsewhere is (Linux schedules a session's processes
+ * as a group: children in the test's session would share its CPU time instead of competing with
+ * it). Each ends by itself once this process is gone, should the test die before stopping them. */
 static GPtrArray *
 start_busy_processes (void)
 {
+  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
   GPtrArray *busy = g_ptr_array_new_with_free_func (g_object_unref);
 
+  g_subprocess_launcher_set_child_setup (launcher, new_session, NULL, NULL);
   for (guint i = 0; i < g_get_num_processors (); i++) {
     g_autoptr (GError) error = NULL;
-    GSubprocess *process = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, &error, "sh", "-c",
-                                             "while kill -0 $PPID 2>/dev/null; do :; done", NULL);
+    GSubprocess *process = g_subprocess_launcher_spawn (
+      launcher, &error, "sh", "-c", "while kill -0 $PPID 2>/dev/null; do :; done", NULL);
 
     g_assert_no_error (error);
     g_ptr_array_add (busy, process);
