@@ -2,6 +2,8 @@
 
 #include "wp-window-private.h"
 
+#include <string.h>
+
 gboolean
 wp_window_export (WpWindow   *self,
                   const char *path,
@@ -42,21 +44,34 @@ wp_window_export (WpWindow   *self,
 
 /* ---- file choosers ---- */
 
+/* The actions that ask for a file first. */
+static const struct {
+  const char          *action;
+  const char          *title;
+  GtkFileChooserAction mode;
+} choosers[] = {
+  { "win.open-image", "Open Image", GTK_FILE_CHOOSER_ACTION_OPEN },
+  { "win.open-model", "Open Model Folder", GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER },
+  { "win.compare-model", "Compare with a Model Folder (the baseline)",
+    GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER },
+  { "win.export", "Export Figure (.png, .svg or .pdf)", GTK_FILE_CHOOSER_ACTION_SAVE },
+};
+
 static void
-open_response_cb (GtkNativeDialog *dialog,
-                  int              response,
-                  WpWindow        *self)
+chooser_response_cb (GtkNativeDialog *dialog,
+                     int              response,
+                     WpWindow        *self)
 {
   if (response == GTK_RESPONSE_ACCEPT) {
     g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
     g_autofree char *path = g_file_get_path (file);
-    const char      *kind = g_object_get_data (G_OBJECT (dialog), "wp-kind");
+    const char      *action = g_object_get_data (G_OBJECT (dialog), "wp-action");
 
-    if (g_strcmp0 (kind, "model") == 0)
+    if (g_strcmp0 (action, "win.open-model") == 0)
       wp_window_open_model (self, path);
-    else if (g_strcmp0 (kind, "compare") == 0)
+    else if (g_strcmp0 (action, "win.compare-model") == 0)
       wp_window_compare_model (self, path);
-    else if (g_strcmp0 (kind, "image") == 0)
+    else if (g_strcmp0 (action, "win.open-image") == 0)
       wp_window_open_image (self, path);
     else {
       g_autoptr (GError) error = NULL;
@@ -71,52 +86,22 @@ open_response_cb (GtkNativeDialog *dialog,
 }
 
 static void
-run_chooser (WpWindow            *self,
-             const char          *title,
-             GtkFileChooserAction action,
-             const char          *kind)
+chooser_action (GtkWidget  *widget,
+                const char *action_name,
+                GVariant   *parameter)
 {
-  GtkFileChooserNative *dialog =
-    gtk_file_chooser_native_new (title, GTK_WINDOW (self), action, NULL, NULL);
+  for (gsize i = 0; i < G_N_ELEMENTS (choosers); i++) {
+    GtkFileChooserNative *dialog;
 
-  g_object_set_data_full (G_OBJECT (dialog), "wp-kind", g_strdup (kind), g_free);
-  g_signal_connect (dialog, "response", G_CALLBACK (open_response_cb), self);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
-}
-
-static void
-open_image_action (GtkWidget  *widget,
-                   const char *action_name,
-                   GVariant   *parameter)
-{
-  run_chooser (WP_WINDOW (widget), "Open Image", GTK_FILE_CHOOSER_ACTION_OPEN, "image");
-}
-
-static void
-open_model_action (GtkWidget  *widget,
-                   const char *action_name,
-                   GVariant   *parameter)
-{
-  run_chooser (WP_WINDOW (widget), "Open Model Folder", GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER,
-               "model");
-}
-
-static void
-export_action (GtkWidget  *widget,
-               const char *action_name,
-               GVariant   *parameter)
-{
-  run_chooser (WP_WINDOW (widget), "Export Figure (.png, .svg or .pdf)",
-               GTK_FILE_CHOOSER_ACTION_SAVE, "export");
-}
-
-static void
-compare_model_action (GtkWidget  *widget,
-                      const char *action_name,
-                      GVariant   *parameter)
-{
-  run_chooser (WP_WINDOW (widget), "Compare with a Model Folder (the baseline)",
-               GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, "compare");
+    if (strcmp (choosers[i].action, action_name) != 0)
+      continue;
+    dialog =
+      gtk_file_chooser_native_new (choosers[i].title, GTK_WINDOW (widget), choosers[i].mode, NULL,
+                                   NULL);
+    g_object_set_data (G_OBJECT (dialog), "wp-action", (gpointer) choosers[i].action);
+    g_signal_connect (dialog, "response", G_CALLBACK (chooser_response_cb), widget);
+    gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+  }
 }
 
 /* ---- the clipboard ---- */
@@ -208,14 +193,12 @@ wp_window_class_actions_init (WpWindowClass *klass)
 {
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
-  gtk_widget_class_install_action (widget_class, "win.compare-model", NULL, compare_model_action);
+  for (gsize i = 0; i < G_N_ELEMENTS (choosers); i++)
+    gtk_widget_class_install_action (widget_class, choosers[i].action, NULL, chooser_action);
   gtk_widget_class_install_action (widget_class, "win.compare-start", NULL, compare_start_action);
   gtk_widget_class_install_action (widget_class, "win.compare-off", NULL, compare_off_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_m, GDK_CONTROL_MASK | GDK_SHIFT_MASK,
                                        "win.compare-model", NULL);
-  gtk_widget_class_install_action (widget_class, "win.open-image", NULL, open_image_action);
-  gtk_widget_class_install_action (widget_class, "win.open-model", NULL, open_model_action);
-  gtk_widget_class_install_action (widget_class, "win.export", NULL, export_action);
   gtk_widget_class_install_action (widget_class, "win.about", NULL, about_action);
   gtk_widget_class_install_action (widget_class, "win.paste-image", NULL, paste_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_v, GDK_CONTROL_MASK | GDK_SHIFT_MASK,
