@@ -14,9 +14,10 @@ G_BEGIN_DECLS
 #define WP_WORKER_NICENESS 10
 
 /* Like g_task_run_in_thread(): runs task_func on a new worker thread, which returns the task's
- * result (the callback runs on the task's context as usual). The worker holds a reference to the
- * task until task_func returns and drops it on the task's context, never finalizing the source
- * object off the main thread. */
+ * result (the callback runs on the task's context as usual). Unlike it, the callback may run as
+ * soon as the result is returned, so task_func returns it last. The worker holds a reference to
+ * the task until task_func returns and drops it on the task's context, never finalizing the
+ * source object off the main thread. */
 void wp_worker_run (GTask          *task,
                     GTaskThreadFunc task_func);
 
