@@ -35,6 +35,21 @@ wait_idle (WpWindow *window)
   return FALSE;
 }
 
+/* Runs the main loop until done (checked after each pass) or about 120 s. */
+static gboolean
+wait_for (gboolean (*done) (gpointer),
+          gpointer data)
+{
+  for (int i = 0; i < 24000; i++) {
+    g_main_context_iteration (NULL, FALSE);
+    if (done (data))
+      return TRUE;
+    if (!g_main_context_pending (NULL))
+      g_usleep (5000);
+  }
+  return FALSE;
+}
+
 static int
 count_near (const WpImage *image,
             guint32        rgb,
@@ -84,6 +99,30 @@ hover_reads_word (WpWindow   *window,
   g_assert_nonnull (strstr (wp_image_view_get_readout (WP_IMAGE_VIEW (view)), value));
   g_signal_emit_by_name (motion, "motion", 1.0, 1.0);
   g_assert_cmpstr (wp_image_view_get_readout (WP_IMAGE_VIEW (view)), ==, "");
+}
+
+/* Whether the dialog has loaded the file it was given (it does so on the main loop). */
+static gboolean
+chooser_has_file (gpointer dialog)
+{
+  g_autoptr (GFile) file = gtk_file_chooser_get_file (dialog);
+
+  return file != NULL;
+}
+
+/* The file chooser dialog a window action opened (GTK's own, without a portal under Xvfb). */
+static GtkWindow *
+find_file_chooser (void)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++) {
+    g_autoptr (GtkWindow) toplevel = g_list_model_get_item (toplevels, i);
+
+    if (GTK_IS_FILE_CHOOSER (toplevel))
+      return toplevel;
+  }
+  return NULL;
 }
 
 static void
@@ -166,6 +205,23 @@ test_window (void)
     g_assert_nonnull (strstr (wp_window_get_status (window), "pasted.png"));
   }
 
+  /* Open Image… (Ctrl+O) opens the file chosen in its dialog. */
+  {
+    g_autoptr (GFile) file = g_file_new_for_path (png);
+    GtkWindow *dialog;
+
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.open-image", NULL));
+    dialog = find_file_chooser ();
+    g_assert_nonnull (dialog);
+    g_assert_cmpstr (gtk_window_get_title (dialog), ==, "Open Image");
+    g_assert_true (gtk_file_chooser_set_file (GTK_FILE_CHOOSER (dialog), file, &error));
+    g_assert_no_error (error);
+    g_assert_true (wait_for (chooser_has_file, dialog));
+    gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_ACCEPT);
+    g_assert_true (wait_idle (window));
+    g_assert_cmpstr (wp_window_get_status (window), ==, png);
+  }
+
   /* A file that is not an image: a message in the window, the previous view kept. */
   g_assert_true (g_file_set_contents (junk, "not an image", -1, NULL));
   wp_window_open_image (window, junk);
@@ -217,21 +273,6 @@ tick_cb (gpointer user_data)
   ticks->last = now;
   ticks->ticks++;
   return G_SOURCE_CONTINUE;
-}
-
-/* Runs the main loop until done (checked after each pass) or about 120 s. */
-static gboolean
-wait_for (gboolean (*done) (gpointer),
-          gpointer data)
-{
-  for (int i = 0; i < 24000; i++) {
-    g_main_context_iteration (NULL, FALSE);
-    if (done (data))
-      return TRUE;
-    if (!g_main_context_pending (NULL))
-      g_usleep (5000);
-  }
-  return FALSE;
 }
 
 static gint64 wanted_step;
@@ -622,6 +663,9 @@ main (int   argc,
   /* On Xvfb, GL is software rendering that competes with what is measured; the cairo renderer
    * is the one the measured figures are for, unless the environment names another. */
   g_setenv ("GSK_RENDERER", "cairo", FALSE);
+  /* The file chooser keeps settings and recently used files: in memory, under a name. */
+  g_setenv ("GSETTINGS_BACKEND", "memory", FALSE);
+  g_set_application_name ("wordpatch tests");
   gtk_test_init (&argc, &argv, NULL);
   g_test_add_func ("/gui/worker/nicer-than-main-thread", test_worker_priority);
   g_test_add_func ("/gui/window", test_window);

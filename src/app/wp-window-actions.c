@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "wp-file-chooser.h"
+
 gboolean
 wp_window_export (WpWindow   *self,
                   const char *path,
@@ -58,31 +60,26 @@ static const struct {
 };
 
 static void
-chooser_response_cb (GtkNativeDialog *dialog,
-                     int              response,
-                     WpWindow        *self)
+file_chosen_cb (GtkWidget  *widget,
+                const char *path,
+                gpointer    action)
 {
-  if (response == GTK_RESPONSE_ACCEPT) {
-    g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-    g_autofree char *path = g_file_get_path (file);
-    const char      *action = g_object_get_data (G_OBJECT (dialog), "wp-action");
+  WpWindow *self = WP_WINDOW (widget);
 
-    if (g_strcmp0 (action, "win.open-model") == 0)
-      wp_window_open_model (self, path);
-    else if (g_strcmp0 (action, "win.compare-model") == 0)
-      wp_window_compare_model (self, path);
-    else if (g_strcmp0 (action, "win.open-image") == 0)
-      wp_window_open_image (self, path);
-    else {
-      g_autoptr (GError) error = NULL;
+  if (g_strcmp0 (action, "win.open-model") == 0)
+    wp_window_open_model (self, path);
+  else if (g_strcmp0 (action, "win.compare-model") == 0)
+    wp_window_compare_model (self, path);
+  else if (g_strcmp0 (action, "win.open-image") == 0)
+    wp_window_open_image (self, path);
+  else {
+    g_autoptr (GError) error = NULL;
 
-      if (!wp_window_export (self, path, 1200, 800, &error))
-        wp_window_set_status (self, error->message);
-      else
-        wp_window_set_status (self, path);
-    }
+    if (!wp_window_export (self, path, 1200, 800, &error))
+      wp_window_set_status (self, error->message);
+    else
+      wp_window_set_status (self, path);
   }
-  g_object_unref (dialog);
 }
 
 static void
@@ -91,16 +88,9 @@ chooser_action (GtkWidget  *widget,
                 GVariant   *parameter)
 {
   for (gsize i = 0; i < G_N_ELEMENTS (choosers); i++) {
-    GtkFileChooserNative *dialog;
-
-    if (strcmp (choosers[i].action, action_name) != 0)
-      continue;
-    dialog =
-      gtk_file_chooser_native_new (choosers[i].title, GTK_WINDOW (widget), choosers[i].mode, NULL,
-                                   NULL);
-    g_object_set_data (G_OBJECT (dialog), "wp-action", (gpointer) choosers[i].action);
-    g_signal_connect (dialog, "response", G_CALLBACK (chooser_response_cb), widget);
-    gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+    if (strcmp (choosers[i].action, action_name) == 0)
+      wp_file_chooser_run (widget, choosers[i].title, choosers[i].mode, file_chosen_cb,
+                           (gpointer) choosers[i].action);
   }
 }
 
