@@ -5,6 +5,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "wp-worker.h"
+
 /* Bytes of snapshot weights kept for scrubbing back through a run. */
 #define SNAPSHOT_BUDGET (1024.0 * 1024.0 * 1024.0)
 /* Seconds between snapshots at least, however fast the steps are. */
@@ -407,7 +409,7 @@ wp_train_session_start (WpTrainSession        *self,
   task = g_task_new (self, self->cancellable, run_done_cb, NULL);
   g_task_set_task_data (task, g_atomic_rc_box_acquire (self->run), run_data_unref);
   g_task_set_name (task, "[wp] train");
-  g_task_run_in_thread (task, run_worker);
+  wp_worker_run (task, run_worker);
   set_state (self, WP_TRAIN_STATE_PREPARING);
   return TRUE;
 }
@@ -610,7 +612,7 @@ wp_train_session_evaluate_async (WpTrainSession     *self,
     work->after_path = g_strdup (self->checkpoints->pdata[self->checkpoints->len - 1]);
   work->before_path = wp_train_checkpoint_path (self->run->settings.out_dir, 0);
   g_task_set_task_data (task, work, eval_work_free);
-  g_task_run_in_thread (task, evaluate_worker);
+  wp_worker_run (task, evaluate_worker);
 }
 
 gboolean

@@ -5,6 +5,8 @@
 #include <math.h>
 
 #include "plot.h"
+#include "wp-file-chooser.h"
+#include "wp-worker.h"
 
 struct _WpTrainView {
   GtkBox parent_instance;
@@ -194,7 +196,7 @@ start_check (WpTrainView *self)
   g_task_set_name (task, "[wp] check dataset");
   self->pending++;
   set_data_summary (self, "checking the dataset's images…", FALSE);
-  g_task_run_in_thread (task, check_worker);
+  wp_worker_run (task, check_worker);
 }
 
 /* ---- plots ---- */
@@ -592,39 +594,21 @@ evaluate_action (GtkWidget  *widget,
 }
 
 static void
-choose_response_cb (GtkNativeDialog *dialog,
-                    int              response,
-                    WpTrainView     *self)
+data_dir_chosen_cb (GtkWidget  *widget,
+                    const char *path,
+                    gpointer    user_data)
 {
-  if (response == GTK_RESPONSE_ACCEPT) {
-    g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-    g_autofree char *path = g_file_get_path (file);
-
-    if (g_object_get_data (G_OBJECT (dialog), "wp-out") != NULL) {
-      g_autofree char *run = g_build_filename (path, "run", NULL);
-
-      wp_train_view_set_out_dir (self, run);
-    } else {
-      wp_train_view_set_data_dir (self, path);
-    }
-  }
-  g_object_unref (dialog);
+  wp_train_view_set_data_dir (WP_TRAIN_VIEW (widget), path);
 }
 
 static void
-choose_folder (WpTrainView *self,
-               const char  *title,
-               gboolean     out)
+out_dir_chosen_cb (GtkWidget  *widget,
+                   const char *path,
+                   gpointer    user_data)
 {
-  GtkRoot              *root = gtk_widget_get_root (GTK_WIDGET (self));
-  GtkFileChooserNative *dialog =
-    gtk_file_chooser_native_new (title, GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL,
-                                 GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, NULL, NULL);
+  g_autofree char *run = g_build_filename (path, "run", NULL);
 
-  if (out)
-    g_object_set_data (G_OBJECT (dialog), "wp-out", GINT_TO_POINTER (1));
-  g_signal_connect (dialog, "response", G_CALLBACK (choose_response_cb), self);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+  wp_train_view_set_out_dir (WP_TRAIN_VIEW (widget), run);
 }
 
 static void
@@ -632,7 +616,8 @@ choose_data_action (GtkWidget  *widget,
                     const char *action_name,
                     GVariant   *parameter)
 {
-  choose_folder (WP_TRAIN_VIEW (widget), "Dataset Folder", FALSE);
+  wp_file_chooser_run (widget, "Dataset Folder", GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER,
+                       data_dir_chosen_cb, NULL);
 }
 
 static void
@@ -640,8 +625,8 @@ choose_out_action (GtkWidget  *widget,
                    const char *action_name,
                    GVariant   *parameter)
 {
-  choose_folder (WP_TRAIN_VIEW (widget), "Folder for the Run (a new \"run\" folder goes inside)",
-                 TRUE);
+  wp_file_chooser_run (widget, "Folder for the Run (a new \"run\" folder goes inside)",
+                       GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, out_dir_chosen_cb, NULL);
 }
 
 /* ---- public ---- */
