@@ -51,7 +51,7 @@ map_value (const WpFigure  *figure,
            const WpWordMap *map,
            int              patch)
 {
-  return figure->style.method == WP_FIGURE_SPARC ? map->sparc[patch] : map->filip[patch];
+  return map->values[figure->style.method][patch];
 }
 
 /* A comparison's read-out: the word of the row, and both models' values with their difference
@@ -66,9 +66,10 @@ describe_compare (const WpFigure *figure,
   const WpWordMaps *maps = column == 1 ? figure->other_maps : figure->maps;
   const WpWordMap  *a = &figure->maps->words[word], *b = &figure->other_maps->words[word];
 
-  g_string_printf (text, "%s, patch row %d, column %d:", a->text, patch / maps->grid,
-                   patch % maps->grid);
-  if (figure->maps->grid == figure->other_maps->grid)
+  g_string_printf (text, "%s, patch row %d, column %d:", a->text, patch / maps->cols,
+                   patch % maps->cols);
+  if (figure->maps->rows == figure->other_maps->rows &&
+      figure->maps->cols == figure->other_maps->cols)
     g_string_append_printf (text, "  A %.3f  B %.3f  B − A %.3f", map_value (figure, a, patch),
                             map_value (figure, b, patch),
                             wp_figure_difference (figure, word, patch));
@@ -87,11 +88,10 @@ describe_patch (const WpFigure *figure,
 {
   const WpWordMaps *maps = figure->maps;
 
-  g_string_printf (text, "patch row %d, column %d:", patch / maps->grid, patch % maps->grid);
+  g_string_printf (text, "patch row %d, column %d:", patch / maps->cols, patch % maps->cols);
   if (figure->token_labels != NULL) {
     const int    P = maps->n_patches;
-    const float *rows =
-      figure->style.method == WP_FIGURE_SPARC ? maps->token_sparc : maps->token_filip;
+    const float *rows = maps->token_values[figure->style.method];
 
     for (int i = 0; i < figure->n_words; i++) {
       const int token = figure->words[i];

@@ -540,17 +540,17 @@ show_evaluation (WpTrainView        *self,
   add_eval_row (self, row++, "text→image R@1", before->t2i_r1, after->t2i_r1);
   add_eval_row (self, row++, "text→image R@5", before->t2i_r5, after->t2i_r5);
   if (after->boxed_words > 0) {
-    add_eval_row (self, row++, "pointing, FILIP map", before->pointing_filip,
-                  after->pointing_filip);
-    add_eval_row (self, row++, "pointing, SPARC grouping", before->pointing_sparc,
-                  after->pointing_sparc);
+    add_eval_row (self, row++, "pointing, FILIP map", before->scores[WP_MAP_FILIP].pointing,
+                  after->scores[WP_MAP_FILIP].pointing);
+    add_eval_row (self, row++, "pointing, SPARC grouping", before->scores[WP_MAP_SPARC].pointing,
+                  after->scores[WP_MAP_SPARC].pointing);
     for (int k = 0; k < WP_WORD_CLASS_N; k++) {
       g_autofree char *name =
         g_strdup_printf ("pointing, %s words (FILIP)", wp_word_class_to_string ((WpWordClass) k));
 
       if (after->classes[k].count > 0)
-        add_eval_row (self, row++, name, before->classes[k].pointing_filip,
-                      after->classes[k].pointing_filip);
+        add_eval_row (self, row++, name, before->classes[k].scores[WP_MAP_FILIP].pointing,
+                      after->classes[k].scores[WP_MAP_FILIP].pointing);
     }
   }
 }

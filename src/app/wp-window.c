@@ -420,7 +420,21 @@ style_changed_cb (WpWindow *self)
   const double lo = gtk_spin_button_get_value (self->scale_lo_spin),
                hi = gtk_spin_button_get_value (self->scale_hi_spin);
 
-  self->style.method = (WpFigureMethod) gtk_drop_down_get_selected (self->method_dropdown);
+  /* The drop-down's entries: FILIP map, SPARC grouping, FILIP label map. */
+  switch (gtk_drop_down_get_selected (self->method_dropdown)) {
+  case 1:
+    self->style.method = WP_MAP_SPARC;
+    self->style.labels = FALSE;
+    break;
+  case 2:
+    self->style.method = WP_MAP_FILIP;
+    self->style.labels = TRUE;
+    break;
+  default:
+    self->style.method = WP_MAP_FILIP;
+    self->style.labels = FALSE;
+    break;
+  }
   self->style.grid = gtk_toggle_button_get_active (self->grid_toggle);
   self->style.colormap = (WpColormap) gtk_drop_down_get_selected (self->colormap_dropdown);
   self->style.opacity = gtk_range_get_value (GTK_RANGE (self->opacity_scale));
