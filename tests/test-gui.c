@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli-harness.h"
+#include "shapes.h"
 #include "wordpatch/wordpatch.h"
 #include "wp-window.h"
 

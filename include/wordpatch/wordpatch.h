@@ -17,7 +17,6 @@
 #include "wordpatch/objectives.h"
 #include "wordpatch/rng.h"
 #include "wordpatch/safetensors.h"
-#include "wordpatch/shapes.h"
 #include "wordpatch/text.h"
 #include "wordpatch/tokenizer.h"
 #include "wordpatch/trainer.h"

@@ -7,7 +7,7 @@
  * drawing order over the background. Everything random comes from one WpRng per scene.
  *
  * Coordinates are in pixels with y down; pixel (x, y) covers [x, x + 1) x [y, y + 1). */
-#include "wordpatch/shapes.h"
+#include "shapes.h"
 
 #include <errno.h>
 #include <fcntl.h>
