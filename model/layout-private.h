@@ -24,7 +24,8 @@ gpointer wp_layout_take (WpLayout *layout,
                          guint64   n,
                          gsize     size);
 /* Points array at the next n elements of its own type. */
-#define WP_LAYOUT_ARRAY(layout, array, n) ((array) = wp_layout_take ((layout), (n), sizeof *(array)))
+#define WP_LAYOUT_ARRAY(layout, array, n) \
+  ((array) = wp_layout_take ((layout), (n), sizeof *(array)))
 
 /* Allocates a zeroed buffer for what layout measured and rewinds layout to lay out into it.
  * Returns the block to g_free(). */
