@@ -2,28 +2,55 @@
 
 #include <string.h>
 
+#include "layout-private.h"
 #include "wordpatch/kernels.h"
 
-/* Floats of one layer's saved activations (the slots wp_encoder_state_init lays out). */
-static guint64
-layer_floats (const WpTowerConfig *tower,
-              int                  max_B,
-              int                  max_T)
+/* Every layer's activations for the backward pass, then the backward's own scratch: the
+ * gradients of one layer's activations, reused by every layer. */
+static void
+lay_out (WpEncoderState *state,
+         WpLayout       *layout)
 {
-  const guint64 N = (guint64) max_B * max_T, C = tower->width, I = tower->mlp_width;
+  const WpTowerConfig *t = &state->tower;
+  const guint64        N = (guint64) state->max_B * state->max_T, C = t->width, I = t->mlp_width;
+  const guint64        att = (guint64) state->max_B * t->n_heads * state->max_T * state->max_T;
 
-  return 8 * N * C + 4 * N + 2 * N * I + (guint64) max_B * tower->n_heads * max_T * max_T;
+  for (int l = 0; l < t->n_layers; l++) {
+    WpEncoderLayerActs *a = &state->layers[l];
+
+    WP_LAYOUT_ARRAY (layout, a->ln1, N * C);
+    WP_LAYOUT_ARRAY (layout, a->attn, N * C);
+    WP_LAYOUT_ARRAY (layout, a->resid1, N * C);
+    WP_LAYOUT_ARRAY (layout, a->ln2, N * C);
+    WP_LAYOUT_ARRAY (layout, a->resid2, N * C);
+    WP_LAYOUT_ARRAY (layout, a->kvq, 3 * N * C);
+    WP_LAYOUT_ARRAY (layout, a->ln1_mean, N);
+    WP_LAYOUT_ARRAY (layout, a->ln1_rstd, N);
+    WP_LAYOUT_ARRAY (layout, a->ln2_mean, N);
+    WP_LAYOUT_ARRAY (layout, a->ln2_rstd, N);
+    WP_LAYOUT_ARRAY (layout, a->fc1, N * I);
+    WP_LAYOUT_ARRAY (layout, a->act, N * I);
+    WP_LAYOUT_ARRAY (layout, a->att, att);
+  }
+  WP_LAYOUT_ARRAY (layout, state->dresid, N * C);
+  WP_LAYOUT_ARRAY (layout, state->dln, N * C);
+  WP_LAYOUT_ARRAY (layout, state->dattn, N * C);
+  WP_LAYOUT_ARRAY (layout, state->dkvq, 3 * N * C);
+  WP_LAYOUT_ARRAY (layout, state->dfc1, N * I);
+  WP_LAYOUT_ARRAY (layout, state->dact, N * I);
+  WP_LAYOUT_ARRAY (layout, state->datt, att);
 }
 
-/* Floats of the backward's scratch (the gradients wp_encoder_backward lays out). */
-static guint64
-scratch_floats (const WpTowerConfig *tower,
-                int                  max_B,
-                int                  max_T)
+static void
+set_dims (WpEncoderState      *state,
+          const WpTowerConfig *tower,
+          int                  max_B,
+          int                  max_T)
 {
-  const guint64 N = (guint64) max_B * max_T, C = tower->width, I = tower->mlp_width;
-
-  return 6 * N * C + 2 * N * I + (guint64) max_B * tower->n_heads * max_T * max_T;
+  memset (state, 0, sizeof *state);
+  state->tower = *tower;
+  state->max_B = max_B;
+  state->max_T = max_T;
 }
 
 guint64
@@ -31,8 +58,12 @@ wp_encoder_state_bytes (const WpTowerConfig *tower,
                         int                  max_B,
                         int                  max_T)
 {
-  return sizeof (float) * (layer_floats (tower, max_B, max_T) * tower->n_layers +
-                           scratch_floats (tower, max_B, max_T));
+  WpEncoderState measure;
+  WpLayout       layout = { 0 };
+
+  set_dims (&measure, tower, max_B, max_T);
+  lay_out (&measure, &layout);
+  return layout.used;
 }
 
 void
@@ -41,43 +72,19 @@ wp_encoder_state_init (WpEncoderState      *state,
                        int                  max_B,
                        int                  max_T)
 {
-  const gsize N = (gsize) max_B * max_T, C = tower->width, I = tower->mlp_width;
-  const gsize att = (gsize) max_B * tower->n_heads * max_T * max_T;
-  const gsize per_layer = layer_floats (tower, max_B, max_T);
-  float      *p;
+  WpLayout layout = { 0 };
 
-  memset (state, 0, sizeof *state);
-  state->tower = *tower;
-  state->max_B = max_B;
-  state->max_T = max_T;
-  state->buffer = g_new0 (float, per_layer * tower->n_layers);
-  p = state->buffer;
-  for (int l = 0; l < tower->n_layers; l++) {
-    WpEncoderLayerActs *a = &state->layers[l];
-    float             **slots[] = { &a->ln1, &a->attn, &a->resid1, &a->ln2, &a->resid2 };
-
-    for (gsize i = 0; i < G_N_ELEMENTS (slots); i++) {
-      *slots[i] = p;
-      p += N * C;
-    }
-    a->kvq = p, p += 3 * N * C;
-    a->ln1_mean = p, p += N;
-    a->ln1_rstd = p, p += N;
-    a->ln2_mean = p, p += N;
-    a->ln2_rstd = p, p += N;
-    a->fc1 = p, p += N * I;
-    a->act = p, p += N * I;
-    a->att = p, p += att;
-  }
-  g_assert (p ==
-            state->buffer + per_layer * tower->n_layers); /* layer_floats() counts these slots */
+  set_dims (state, tower, max_B, max_T);
+  lay_out (state, &layout);
+  state->buffer = wp_layout_alloc (&layout);
+  lay_out (state, &layout);
+  wp_layout_check (&layout);
 }
 
 void
 wp_encoder_state_clear (WpEncoderState *state)
 {
   g_clear_pointer (&state->buffer, g_free);
-  g_clear_pointer (&state->scratch, g_free);
 }
 
 /* The k, v and q projections are one product over k_w, the (3C, C) matrix the three weights
@@ -143,19 +150,9 @@ wp_encoder_backward (WpEncoderState      *state,
 {
   const WpTowerConfig *t = &state->tower;
   const int            B = state->B, T = state->T, N = B * T, C = t->width, I = t->mlp_width;
-  const gsize          NC = (gsize) state->max_B * state->max_T * C,
-              NI = (gsize) state->max_B * state->max_T * I;
-  float *dresid, *dln, *dattn, *dkvq, *dfc1, *dact, *datt;
-
-  if (state->scratch == NULL)
-    state->scratch = g_new (float, scratch_floats (t, state->max_B, state->max_T));
-  dresid = state->scratch; /* the gradient flowing down the residual stream */
-  dln = dresid + NC;
-  dattn = dln + NC;
-  dkvq = dattn + NC; /* (N, 3C) as the forward's kvq */
-  dfc1 = dkvq + 3 * NC;
-  dact = dfc1 + NI;
-  datt = dact + NI;
+  float               *dresid = state->dresid, *dln = state->dln, *dattn = state->dattn;
+  float               *dkvq = state->dkvq, *dfc1 = state->dfc1;
+  float               *dact = state->dact, *datt = state->datt;
 
   memcpy (dresid, dout, (gsize) N * C * sizeof (float));
   for (int l = t->n_layers - 1; l >= 0; l--) {

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "wordpatch/encoder.h"
+#include "layout-private.h"
 #include "wordpatch/error.h"
 #include "wordpatch/kernels.h"
 #include "wordpatch/objectives.h"
@@ -12,9 +12,11 @@
 #include "wordpatch/vision.h"
 
 struct _WpLossState {
-  int            max_B;
-  WpVisionState *vision;
-  WpTextState   *text;
+  int               max_B;
+  WpVisionState    *vision;
+  WpTextState      *text;
+  WpObjectiveCaches objectives;
+  gpointer          buffer; /* the arrays below */
   /* Embeddings gathered per objective: P patches and K = context-length token slots per pair. */
   float *img_raw, *txt_raw, *img, *txt;              /* (B, E) pooled, raw and unit */
   float *img_norm, *txt_norm;                        /* (B) */
@@ -57,20 +59,50 @@ wp_objective_to_string (WpObjective objective)
   return objective_names[objective];
 }
 
+/* The state's own arrays: the batch's embeddings in each objective's layout, and their
+ * gradients. The towers and the objectives' caches are laid out by their own lists. */
+static void
+lay_out (WpLossState        *s,
+         const WpClipConfig *config,
+         WpLayout           *layout)
+{
+  const guint64 B = s->max_B, E = config->projection_dim, P = wp_clip_config_n_patches (config),
+                K = config->context_length;
+
+  WP_LAYOUT_ARRAY (layout, s->img_raw, B * E);
+  WP_LAYOUT_ARRAY (layout, s->txt_raw, B * E);
+  WP_LAYOUT_ARRAY (layout, s->img, B * E);
+  WP_LAYOUT_ARRAY (layout, s->txt, B * E);
+  WP_LAYOUT_ARRAY (layout, s->img_norm, B);
+  WP_LAYOUT_ARRAY (layout, s->txt_norm, B);
+  WP_LAYOUT_ARRAY (layout, s->patches, B * P * E);
+  WP_LAYOUT_ARRAY (layout, s->patches_unit, B * P * E);
+  WP_LAYOUT_ARRAY (layout, s->patches_norm, B * P);
+  WP_LAYOUT_ARRAY (layout, s->tokens, B * K * E);
+  WP_LAYOUT_ARRAY (layout, s->tokens_unit, B * K * E);
+  WP_LAYOUT_ARRAY (layout, s->tokens_norm, B * K);
+  WP_LAYOUT_ARRAY (layout, s->dimg, B * E);
+  WP_LAYOUT_ARRAY (layout, s->dtxt, B * E);
+  WP_LAYOUT_ARRAY (layout, s->dpatches_unit, B * P * E);
+  WP_LAYOUT_ARRAY (layout, s->dtokens_unit, B * K * E);
+  WP_LAYOUT_ARRAY (layout, s->dpatches, B * P * E);
+  WP_LAYOUT_ARRAY (layout, s->dtokens, B * K * E);
+  WP_LAYOUT_ARRAY (layout, s->dvision, B * (P + 1) * E);
+  WP_LAYOUT_ARRAY (layout, s->dtext, B * K * E);
+}
+
 guint64
 wp_loss_state_bytes (const WpClipConfig *config,
                      int                 max_B)
 {
-  const guint64 B = max_B, E = config->projection_dim, P = wp_clip_config_n_patches (config),
-                K = config->context_length;
-  const guint64 p = config->patch_size, Cv = config->vision.width, Ct = config->text.width;
-  const guint64 towers = wp_encoder_state_bytes (&config->vision, max_B, (int) P + 1) +
-                         wp_encoder_state_bytes (&config->text, max_B, (int) K);
-  /* Patch pixels, the towers' other (B, T, C) buffers and their gradients, the embeddings. */
-  const guint64 rest = sizeof (float) * (B * P * 3 * p * p + 8 * B * (P + 1) * Cv + 8 * B * K * Ct +
-                                         4 * B * (P + K) * E);
+  WpLossState measure = { .max_B = max_B };
+  WpLayout    layout = { 0 };
 
-  return towers + rest;
+  lay_out (&measure, config, &layout);
+  return layout.used + wp_vision_state_bytes (config, max_B) +
+         wp_text_state_bytes (config, max_B) +
+         wp_objective_caches_bytes (max_B, wp_clip_config_n_patches (config),
+                                    config->context_length, config->projection_dim);
 }
 
 gboolean
@@ -99,32 +131,17 @@ wp_loss_state_new (const WpClipConfig *config,
                    int                 max_B)
 {
   WpLossState *s = g_new0 (WpLossState, 1);
-  const gsize  B = max_B, E = config->projection_dim, P = wp_clip_config_n_patches (config),
-              K = config->context_length;
+  WpLayout     layout = { 0 };
 
   s->max_B = max_B;
   s->vision = wp_vision_state_new (config, max_B);
   s->text = wp_text_state_new (config, max_B);
-  s->img_raw = g_new (float, B *E);
-  s->txt_raw = g_new (float, B *E);
-  s->img = g_new (float, B *E);
-  s->txt = g_new (float, B *E);
-  s->img_norm = g_new (float, B);
-  s->txt_norm = g_new (float, B);
-  s->patches = g_new (float, B *P *E);
-  s->patches_unit = g_new (float, B *P *E);
-  s->patches_norm = g_new (float, B *P);
-  s->tokens = g_new0 (float, B *K *E);
-  s->tokens_unit = g_new0 (float, B *K *E);
-  s->tokens_norm = g_new0 (float, B *K);
-  s->dimg = g_new (float, B *E);
-  s->dtxt = g_new (float, B *E);
-  s->dpatches_unit = g_new (float, B *P *E);
-  s->dtokens_unit = g_new (float, B *K *E);
-  s->dpatches = g_new (float, B *P *E);
-  s->dtokens = g_new (float, B *K *E);
-  s->dvision = g_new (float, B *(P + 1) * E);
-  s->dtext = g_new (float, B *K *E);
+  wp_objective_caches_init (&s->objectives, max_B, wp_clip_config_n_patches (config),
+                            config->context_length, config->projection_dim);
+  lay_out (s, config, &layout);
+  s->buffer = wp_layout_alloc (&layout);
+  lay_out (s, config, &layout);
+  wp_layout_check (&layout);
   return s;
 }
 
@@ -135,26 +152,8 @@ wp_loss_state_free (WpLossState *s)
     return;
   wp_vision_state_free (s->vision);
   wp_text_state_free (s->text);
-  g_free (s->img_raw);
-  g_free (s->txt_raw);
-  g_free (s->img);
-  g_free (s->txt);
-  g_free (s->img_norm);
-  g_free (s->txt_norm);
-  g_free (s->patches);
-  g_free (s->patches_unit);
-  g_free (s->patches_norm);
-  g_free (s->tokens);
-  g_free (s->tokens_unit);
-  g_free (s->tokens_norm);
-  g_free (s->dimg);
-  g_free (s->dtxt);
-  g_free (s->dpatches_unit);
-  g_free (s->dtokens_unit);
-  g_free (s->dpatches);
-  g_free (s->dtokens);
-  g_free (s->dvision);
-  g_free (s->dtext);
+  wp_objective_caches_clear (&s->objectives);
+  g_free (s->buffer);
   g_free (s);
 }
 
@@ -225,29 +224,20 @@ wp_loss_compute (const WpModel       *model,
   wp_text_forward (model, s->text, ids, lengths, B, T);
   gather (s, lengths, B, T, P, K, E);
 
-  if (backward) {
-    memset (s->dimg, 0, (gsize) B * E * sizeof (float));
-    memset (s->dtxt, 0, (gsize) B * E * sizeof (float));
-    memset (s->dpatches_unit, 0, (gsize) B * P * E * sizeof (float));
-    memset (s->dtokens_unit, 0, (gsize) B * K * E * sizeof (float));
-    memset (s->dpatches, 0, (gsize) B * P * E * sizeof (float));
-    memset (s->dtokens, 0, (gsize) B * K * E * sizeof (float));
-  }
+  /* Forward: each objective records in its cache what its backward needs. */
   switch (options->objective) {
   case WP_OBJECTIVE_CLIP:
-    parts->clip = wp_loss_clip (s->img, s->txt, logit_scale, B, E, backward ? s->dimg : NULL,
-                                s->dtxt, &dscale_global);
+    parts->clip = wp_loss_clip_forward (&s->objectives.clip, s->img, s->txt, logit_scale, B, E);
     parts->total = parts->clip;
     break;
   case WP_OBJECTIVE_FILIP:
-    parts->filip = wp_loss_filip (
-      s->patches_unit, s->tokens_unit, lengths, logit_scale, options->filip_patch_fraction, B, P, K,
-      E, backward ? s->dpatches_unit : NULL, s->dtokens_unit, &dscale_fine);
+    parts->filip =
+      wp_loss_filip_forward (&s->objectives.filip, s->patches_unit, s->tokens_unit, lengths,
+                             logit_scale, options->filip_patch_fraction, B, P, K, E);
     parts->total = parts->filip;
     if (options->filip_global > 0.0f) {
       weight_global = options->filip_global;
-      parts->clip = wp_loss_clip (s->img, s->txt, logit_scale, B, E, backward ? s->dimg : NULL,
-                                  s->dtxt, &dscale_global);
+      parts->clip = wp_loss_clip_forward (&s->objectives.clip, s->img, s->txt, logit_scale, B, E);
       parts->total += weight_global * parts->clip;
     }
     break;
@@ -255,10 +245,9 @@ wp_loss_compute (const WpModel       *model,
   default:
     weight_global = options->lambda_global;
     weight_fine = options->lambda_fine;
-    parts->clip = wp_loss_clip (s->img, s->txt, logit_scale, B, E, backward ? s->dimg : NULL,
-                                s->dtxt, &dscale_global);
-    parts->fine = wp_loss_sparc_fine (s->patches, s->tokens, lengths, logit_scale, B, P, K, E,
-                                      backward ? s->dpatches : NULL, s->dtokens, &dscale_fine);
+    parts->clip = wp_loss_clip_forward (&s->objectives.clip, s->img, s->txt, logit_scale, B, E);
+    parts->fine = wp_loss_sparc_fine_forward (&s->objectives.sparc, s->patches, s->tokens, lengths,
+                                              logit_scale, B, P, K, E);
     parts->total = weight_global * parts->clip + weight_fine * parts->fine;
     break;
   }
@@ -269,6 +258,24 @@ wp_loss_compute (const WpModel       *model,
   }
   if (!backward)
     return TRUE;
+
+  /* Backward through the objectives that ran, each into its own gradient buffers. */
+  memset (s->dimg, 0, (gsize) B * E * sizeof (float));
+  memset (s->dtxt, 0, (gsize) B * E * sizeof (float));
+  memset (s->dpatches_unit, 0, (gsize) B * P * E * sizeof (float));
+  memset (s->dtokens_unit, 0, (gsize) B * K * E * sizeof (float));
+  memset (s->dpatches, 0, (gsize) B * P * E * sizeof (float));
+  memset (s->dtokens, 0, (gsize) B * K * E * sizeof (float));
+  if (options->objective != WP_OBJECTIVE_FILIP || options->filip_global > 0.0f)
+    wp_loss_clip_backward (s->dimg, s->dtxt, &dscale_global, &s->objectives.clip, s->img, s->txt,
+                           logit_scale, B, E);
+  if (options->objective == WP_OBJECTIVE_FILIP)
+    wp_loss_filip_backward (s->dpatches_unit, s->dtokens_unit, &dscale_fine, &s->objectives.filip,
+                            s->patches_unit, s->tokens_unit, lengths, logit_scale,
+                            options->filip_patch_fraction, B, P, K, E);
+  else if (options->objective != WP_OBJECTIVE_CLIP)
+    wp_loss_sparc_fine_backward (s->dpatches, s->dtokens, &dscale_fine, &s->objectives.sparc,
+                                 s->patches, s->tokens, lengths, logit_scale, B, P, K, E);
 
   /* Each objective wrote into its own buffers, so weighting is a scaling of those. */
   scale (s->dimg, (gsize) B * E, weight_global);

@@ -4,13 +4,131 @@
 #include <math.h>
 #include <string.h>
 
-/* Adds to loss the mean cross-entropy of the rows of logits (n, n) with diagonal targets, and
- * writes into dlogits (n, n) its gradient scaled by weight: weight (softmax - onehot) / n. */
+#include "layout-private.h"
+
+/* FILIP's and SPARC's caches share the bytes after CLIP's: no loss runs both, and FILIP's grows
+ * as B^2 where SPARC's grows as B, so the larger of the two is what a state pays for. */
+static void
+lay_out (WpObjectiveCaches *caches,
+         WpLayout          *layout)
+{
+  const guint64 B = caches->max_B, P = caches->P, K = caches->K, E = caches->E, BB = B * B;
+  WpClipCache  *clip = &caches->clip;
+  WpFilipCache *filip = &caches->filip;
+  WpSparcCache *sparc = &caches->sparc;
+  guint64       shared, filip_end;
+
+  WP_LAYOUT_ARRAY (layout, clip->dots, BB);
+  WP_LAYOUT_ARRAY (layout, clip->logits, BB);
+  WP_LAYOUT_ARRAY (layout, clip->logits_t, BB);
+  WP_LAYOUT_ARRAY (layout, clip->row_max, 2 * B);
+  WP_LAYOUT_ARRAY (layout, clip->row_sum, 2 * B);
+  WP_LAYOUT_ARRAY (layout, clip->dlogits, BB);
+  WP_LAYOUT_ARRAY (layout, clip->dlogits_t, BB);
+  WP_LAYOUT_ARRAY (layout, clip->dscaled, BB);
+
+  shared = layout->used;
+  WP_LAYOUT_ARRAY (layout, filip->sim, P * K);
+  WP_LAYOUT_ARRAY (layout, filip->patch_best, B * P);
+  WP_LAYOUT_ARRAY (layout, filip->score, P);
+  WP_LAYOUT_ARRAY (layout, filip->best_token, BB * P);
+  WP_LAYOUT_ARRAY (layout, filip->best_patch, BB * K);
+  WP_LAYOUT_ARRAY (layout, filip->keep, B * P);
+  WP_LAYOUT_ARRAY (layout, filip->a, BB);
+  WP_LAYOUT_ARRAY (layout, filip->c, BB);
+  WP_LAYOUT_ARRAY (layout, filip->row_max, 2 * B);
+  WP_LAYOUT_ARRAY (layout, filip->row_sum, 2 * B);
+  WP_LAYOUT_ARRAY (layout, filip->da, BB);
+  WP_LAYOUT_ARRAY (layout, filip->dc, BB);
+  filip_end = layout->used;
+
+  layout->used = shared;
+  WP_LAYOUT_ARRAY (layout, sparc->a, B * K * P);
+  WP_LAYOUT_ARRAY (layout, sparc->shat, B * K * P);
+  WP_LAYOUT_ARRAY (layout, sparc->argmin, B * K);
+  WP_LAYOUT_ARRAY (layout, sparc->argmax, B * K);
+  WP_LAYOUT_ARRAY (layout, sparc->range, B * K);
+  WP_LAYOUT_ARRAY (layout, sparc->kept, B * K);
+  WP_LAYOUT_ARRAY (layout, sparc->chat, B * K * E);
+  WP_LAYOUT_ARRAY (layout, sparc->that, B * K * E);
+  WP_LAYOUT_ARRAY (layout, sparc->c_norm, B * K);
+  WP_LAYOUT_ARRAY (layout, sparc->t_norm, B * K);
+  WP_LAYOUT_ARRAY (layout, sparc->z, B * K * K);
+  WP_LAYOUT_ARRAY (layout, sparc->zt, B * K * K);
+  WP_LAYOUT_ARRAY (layout, sparc->row_max, B * 2 * K);
+  WP_LAYOUT_ARRAY (layout, sparc->row_sum, B * 2 * K);
+  WP_LAYOUT_ARRAY (layout, sparc->s, K * P);
+  WP_LAYOUT_ARRAY (layout, sparc->c, K * E);
+  WP_LAYOUT_ARRAY (layout, sparc->td, K * E);
+  WP_LAYOUT_ARRAY (layout, sparc->dz, K * K);
+  WP_LAYOUT_ARRAY (layout, sparc->dzt, K * K);
+  WP_LAYOUT_ARRAY (layout, sparc->dchat, K * E);
+  WP_LAYOUT_ARRAY (layout, sparc->dthat, K * E);
+  WP_LAYOUT_ARRAY (layout, sparc->dc, K * E);
+  WP_LAYOUT_ARRAY (layout, sparc->dtd, K * E);
+  WP_LAYOUT_ARRAY (layout, sparc->ds, K * P);
+  WP_LAYOUT_ARRAY (layout, sparc->da, P);
+  WP_LAYOUT_ARRAY (layout, sparc->dshat, P);
+  layout->used = MAX (layout->used, filip_end);
+}
+
+static void
+set_dims (WpObjectiveCaches *caches,
+          int                max_B,
+          int                P,
+          int                K,
+          int                E)
+{
+  memset (caches, 0, sizeof *caches);
+  caches->max_B = max_B;
+  caches->P = P;
+  caches->K = K;
+  caches->E = E;
+}
+
+guint64
+wp_objective_caches_bytes (int max_B,
+                           int P,
+                           int K,
+                           int E)
+{
+  WpObjectiveCaches measure;
+  WpLayout          layout = { 0 };
+
+  set_dims (&measure, max_B, P, K, E);
+  lay_out (&measure, &layout);
+  return layout.used;
+}
+
+void
+wp_objective_caches_init (WpObjectiveCaches *caches,
+                          int                max_B,
+                          int                P,
+                          int                K,
+                          int                E)
+{
+  WpLayout layout = { 0 };
+
+  set_dims (caches, max_B, P, K, E);
+  lay_out (caches, &layout);
+  caches->buffer = wp_layout_alloc (&layout);
+  lay_out (caches, &layout);
+  wp_layout_check (&layout);
+}
+
+void
+wp_objective_caches_clear (WpObjectiveCaches *caches)
+{
+  g_clear_pointer (&caches->buffer, g_free);
+}
+
+/* The mean cross-entropy of the rows of logits (n, n) with diagonal targets. Records each row's
+ * maximum and its sum of exp(x - max) for the backward. */
 static double
-cross_entropy_rows (const double *logits,
-                    double       *dlogits,
-                    int           n,
-                    double        weight)
+cross_entropy_rows_forward (double       *row_max,
+                            double       *row_sum,
+                            const double *logits,
+                            int           n)
 {
   double loss = 0.0;
 
@@ -23,12 +141,28 @@ cross_entropy_rows (const double *logits,
     for (int j = 0; j < n; j++)
       sum += exp (row[j] - max);
     loss += max + log (sum) - row[i];
-    if (dlogits != NULL) {
-      for (int j = 0; j < n; j++)
-        dlogits[(gsize) i * n + j] = weight * (exp (row[j] - max) / sum - (i == j)) / n;
-    }
+    row_max[i] = max;
+    row_sum[i] = sum;
   }
   return loss / n;
+}
+
+/* Writes into dlogits (n, n) the gradient of weight times that mean: weight (softmax - onehot)
+ * / n. */
+static void
+cross_entropy_rows_backward (double       *dlogits,
+                             const double *logits,
+                             const double *row_max,
+                             const double *row_sum,
+                             int           n,
+                             double        weight)
+{
+  for (int i = 0; i < n; i++) {
+    const double *row = logits + (gsize) i * n;
+
+    for (int j = 0; j < n; j++)
+      dlogits[(gsize) i * n + j] = weight * (exp (row[j] - row_max[i]) / row_sum[i] - (i == j)) / n;
+  }
 }
 
 static void
@@ -43,129 +177,123 @@ transpose (double       *out,
 }
 
 double
-wp_loss_clip (const float *img,
-              const float *txt,
-              float        logit_scale,
-              int          B,
-              int          E,
-              float       *dimg,
-              float       *dtxt,
-              float       *dlogit_scale)
+wp_loss_clip_forward (WpClipCache *cache,
+                      const float *img,
+                      const float *txt,
+                      float        logit_scale,
+                      int          B,
+                      int          E)
 {
-  const double       lambda = exp (logit_scale);
-  const gboolean     backward = dimg != NULL;
-  const gsize        BB = (gsize) B * B;
-  g_autofree float  *dots = g_new (float, BB);
-  g_autofree double *logits = g_new (double, BB);
-  g_autofree double *logits_t = g_new (double, BB);
-  g_autofree double *dlogits = backward ? g_new (double, BB) : NULL;
-  g_autofree double *dlogits_t = backward ? g_new (double, BB) : NULL;
-  double             loss;
+  const double lambda = exp (logit_scale);
 
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, B, B, E, 1.0f, img, E, txt, E, 0.0f, dots,
-               B);
-  for (gsize k = 0; k < BB; k++)
-    logits[k] = lambda * dots[k];
-  transpose (logits_t, logits, B);
-  loss = 0.5 * cross_entropy_rows (logits, dlogits, B, 0.5) +
-         0.5 * cross_entropy_rows (logits_t, dlogits_t, B, 0.5);
-  if (!backward)
-    return loss;
-
-  {
-    g_autofree float *dscaled = g_new (float, BB);
-    double            dscale = 0.0;
-
-    /* dG (rows images) = dlogits + dlogits_t^T; G = lambda dots, so d dots = lambda dG and
-     * d logit_scale = sum dG * G. */
-    for (int i = 0; i < B; i++) {
-      for (int j = 0; j < B; j++) {
-        const double dg = dlogits[(gsize) i * B + j] + dlogits_t[(gsize) j * B + i];
-
-        dscale += dg * logits[(gsize) i * B + j];
-        dscaled[(gsize) i * B + j] = (float) (lambda * dg);
-      }
-    }
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, B, 1.0f, dscaled, B, txt, E, 1.0f,
-                 dimg, E);
-    cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, B, E, B, 1.0f, dscaled, B, img, E, 1.0f,
-                 dtxt, E);
-    *dlogit_scale += (float) dscale;
-  }
-  return loss;
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, B, B, E, 1.0f, img, E, txt, E, 0.0f,
+               cache->dots, B);
+  for (gsize k = 0; k < (gsize) B * B; k++)
+    cache->logits[k] = lambda * cache->dots[k];
+  transpose (cache->logits_t, cache->logits, B);
+  return 0.5 * cross_entropy_rows_forward (cache->row_max, cache->row_sum, cache->logits, B) +
+         0.5 * cross_entropy_rows_forward (cache->row_max + B, cache->row_sum + B, cache->logits_t,
+                                           B);
 }
 
-/* The kept patches of each image: the k with the highest token-wise maximum similarity over all
- * the batch's texts (FILIP's token selection), ties to the lower index. patch_best (B, B, P) holds
- * each patch's maximum over one text's valid tokens; keep (B, P) receives 1 for kept patches. */
+void
+wp_loss_clip_backward (float       *dimg,
+                       float       *dtxt,
+                       float       *dlogit_scale,
+                       WpClipCache *cache,
+                       const float *img,
+                       const float *txt,
+                       float        logit_scale,
+                       int          B,
+                       int          E)
+{
+  const double lambda = exp (logit_scale);
+  double       dscale = 0.0;
+
+  cross_entropy_rows_backward (cache->dlogits, cache->logits, cache->row_max, cache->row_sum, B,
+                               0.5);
+  cross_entropy_rows_backward (cache->dlogits_t, cache->logits_t, cache->row_max + B,
+                               cache->row_sum + B, B, 0.5);
+  /* dG (rows images) = dlogits + dlogits_t^T; G = lambda dots, so d dots = lambda dG and
+   * d logit_scale = sum dG * G. */
+  for (int i = 0; i < B; i++) {
+    for (int j = 0; j < B; j++) {
+      const double dg = cache->dlogits[(gsize) i * B + j] + cache->dlogits_t[(gsize) j * B + i];
+
+      dscale += dg * cache->logits[(gsize) i * B + j];
+      cache->dscaled[(gsize) i * B + j] = (float) (lambda * dg);
+    }
+  }
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, B, 1.0f, cache->dscaled, B, txt, E,
+               1.0f, dimg, E);
+  cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, B, E, B, 1.0f, cache->dscaled, B, img, E,
+               1.0f, dtxt, E);
+  *dlogit_scale += (float) dscale;
+}
+
+int
+wp_filip_kept_patches (double patch_fraction,
+                       int    P)
+{
+  return CLAMP ((int) ceil (patch_fraction * P - 1e-9), 1, P);
+}
+
+/* The kept patches of one image: the k with the highest token-wise maximum similarity over all
+ * the batch's texts (FILIP's token selection), ties to the lower index. patch_best (B, P) holds
+ * each patch's maximum over each text's valid tokens; keep (P) receives 1 for kept patches;
+ * score (P) is scratch. */
 static void
 select_patches (guint8      *keep,
+                float       *score,
                 const float *patch_best,
                 int          B,
                 int          P,
                 int          k)
 {
-  g_autofree float *score = g_new (float, P);
-
-  for (int i = 0; i < B; i++) {
-    guint8 *row = keep + (gsize) i * P;
+  for (int p = 0; p < P; p++) {
+    score[p] = -G_MAXFLOAT;
+    for (int j = 0; j < B; j++)
+      score[p] = fmaxf (score[p], patch_best[(gsize) j * P + p]);
+  }
+  memset (keep, 0, P);
+  for (int n = 0; n < k; n++) {
+    int best = -1;
 
     for (int p = 0; p < P; p++) {
-      score[p] = -G_MAXFLOAT;
-      for (int j = 0; j < B; j++)
-        score[p] = fmaxf (score[p], patch_best[((gsize) i * B + j) * P + p]);
+      if (!keep[p] && (best < 0 || score[p] > score[best]))
+        best = p;
     }
-    memset (row, 0, P);
-    for (int n = 0; n < k; n++) {
-      int best = -1;
-
-      for (int p = 0; p < P; p++) {
-        if (!row[p] && (best < 0 || score[p] > score[best]))
-          best = p;
-      }
-      row[best] = 1;
-    }
+    keep[best] = 1;
   }
 }
 
 double
-wp_loss_filip (const float *patches,
-               const float *tokens,
-               const int   *lengths,
-               float        logit_scale,
-               double       patch_fraction,
-               int          B,
-               int          P,
-               int          K,
-               int          E,
-               float       *dpatches,
-               float       *dtokens,
-               float       *dlogit_scale)
+wp_loss_filip_forward (WpFilipCache *cache,
+                       const float  *patches,
+                       const float  *tokens,
+                       const int    *lengths,
+                       float         logit_scale,
+                       double        patch_fraction,
+                       int           B,
+                       int           P,
+                       int           K,
+                       int           E)
 {
-  const double      lambda = exp (logit_scale);
-  const gboolean    backward = dpatches != NULL;
-  const gsize       BB = (gsize) B * B;
-  const int         n_kept = wp_filip_kept_patches (patch_fraction, P);
-  g_autofree float *sim = g_new (float, (gsize) P *K);
-  /* Arg-maxes of every (image i, text j) block: over tokens for each patch, over patches for each
-   * valid token; kept for the backward pass. */
-  g_autofree int    *best_token = g_new (int, BB *P);
-  g_autofree float  *patch_best = g_new (float, BB *P);
-  g_autofree guint8 *keep = g_new (guint8, (gsize) B * P);
-  g_autofree int    *best_patch = g_new (int, BB *K);
-  g_autofree double *a = g_new (double, BB); /* A_ij = lambda sI_ij */
-  g_autofree double *c = g_new (double, BB); /* C_ji = lambda sT_ij */
-  g_autofree double *da = backward ? g_new (double, BB) : NULL;
-  g_autofree double *dc = backward ? g_new (double, BB) : NULL;
-  double             loss;
+  const double lambda = exp (logit_scale);
+  const int    n_kept = wp_filip_kept_patches (patch_fraction, P);
+  float       *sim = cache->sim;
 
+  /* Image by image: the selection of an image's patches needs its blocks with every text, and
+   * then its sI row can be summed. */
   for (int i = 0; i < B; i++) {
     const float *v = patches + (gsize) i * P * E;
+    guint8      *keep = cache->keep + (gsize) i * P;
 
     for (int j = 0; j < B; j++) {
       const float *t = tokens + (gsize) j * K * E;
       const int    L = lengths[j];
       const gsize  ij = (gsize) i * B + j;
+      float       *patch_best = cache->patch_best + (gsize) j * P;
       double       s_text = 0.0;
 
       cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, P, L, E, 1.0f, v, E, t, E, 0.0f, sim,
@@ -178,8 +306,8 @@ wp_loss_filip (const float *patches,
           if (row[l] > row[best])
             best = l;
         }
-        best_token[ij * P + p] = best;
-        patch_best[ij * P + p] = row[best];
+        cache->best_token[ij * P + p] = best;
+        patch_best[p] = row[best];
       }
       for (int l = 0; l < L; l++) {
         int best = 0;
@@ -188,88 +316,130 @@ wp_loss_filip (const float *patches,
           if (sim[(gsize) p * L + l] > sim[(gsize) best * L + l])
             best = p;
         }
-        best_patch[ij * K + l] = best;
+        cache->best_patch[ij * K + l] = best;
         s_text += sim[(gsize) best * L + l];
       }
-      c[(gsize) j * B + i] = lambda * s_text / L;
+      cache->c[(gsize) j * B + i] = lambda * s_text / L;
     }
-  }
-  if (n_kept < P)
-    select_patches (keep, patch_best, B, P, n_kept);
-  else
-    memset (keep, 1, (gsize) B * P);
-  for (int i = 0; i < B; i++) {
+    if (n_kept < P)
+      select_patches (keep, cache->score, cache->patch_best, B, P, n_kept);
+    else
+      memset (keep, 1, P);
     for (int j = 0; j < B; j++) {
-      const gsize ij = (gsize) i * B + j;
-      double      s_image = 0.0;
+      const float *patch_best = cache->patch_best + (gsize) j * P;
+      double       s_image = 0.0;
 
       for (int p = 0; p < P; p++) {
-        if (keep[(gsize) i * P + p])
-          s_image += patch_best[ij * P + p];
+        if (keep[p])
+          s_image += patch_best[p];
       }
-      a[ij] = lambda * s_image / n_kept;
+      cache->a[(gsize) i * B + j] = lambda * s_image / n_kept;
     }
   }
-  loss = 0.5 * cross_entropy_rows (a, da, B, 0.5) + 0.5 * cross_entropy_rows (c, dc, B, 0.5);
-  if (!backward)
-    return loss;
-
-  {
-    double dscale = 0.0;
-
-    for (int i = 0; i < B; i++) {
-      const float *v = patches + (gsize) i * P * E;
-      float       *dv = dpatches + (gsize) i * P * E;
-
-      for (int j = 0; j < B; j++) {
-        const float *t = tokens + (gsize) j * K * E;
-        float       *dt = dtokens + (gsize) j * K * E;
-        const int    L = lengths[j];
-        const gsize  ij = (gsize) i * B + j, ji = (gsize) j * B + i;
-        const float  g_image = (float) (lambda * da[ij] / n_kept),
-                    g_text = (float) (lambda * dc[ji] / L);
-
-        dscale += da[ij] * a[ij] + dc[ji] * c[ji];
-        for (int p = 0; p < P; p++) {
-          const int l = best_token[ij * P + p];
-
-          if (!keep[(gsize) i * P + p])
-            continue;
-          cblas_saxpy (E, g_image, t + (gsize) l * E, 1, dv + (gsize) p * E, 1);
-          cblas_saxpy (E, g_image, v + (gsize) p * E, 1, dt + (gsize) l * E, 1);
-        }
-        for (int l = 0; l < L; l++) {
-          const int p = best_patch[ij * K + l];
-
-          cblas_saxpy (E, g_text, v + (gsize) p * E, 1, dt + (gsize) l * E, 1);
-          cblas_saxpy (E, g_text, t + (gsize) l * E, 1, dv + (gsize) p * E, 1);
-        }
-      }
-    }
-    *dlogit_scale += (float) dscale;
-  }
-  return loss;
+  return 0.5 * cross_entropy_rows_forward (cache->row_max, cache->row_sum, cache->a, B) +
+         0.5 * cross_entropy_rows_forward (cache->row_max + B, cache->row_sum + B, cache->c, B);
 }
 
-int
-wp_filip_kept_patches (double patch_fraction,
-                       int    P)
+void
+wp_loss_filip_backward (float        *dpatches,
+                        float        *dtokens,
+                        float        *dlogit_scale,
+                        WpFilipCache *cache,
+                        const float  *patches,
+                        const float  *tokens,
+                        const int    *lengths,
+                        float         logit_scale,
+                        double        patch_fraction,
+                        int           B,
+                        int           P,
+                        int           K,
+                        int           E)
 {
-  return CLAMP ((int) ceil (patch_fraction * P - 1e-9), 1, P);
+  const double lambda = exp (logit_scale);
+  const int    n_kept = wp_filip_kept_patches (patch_fraction, P);
+  double       dscale = 0.0;
+
+  cross_entropy_rows_backward (cache->da, cache->a, cache->row_max, cache->row_sum, B, 0.5);
+  cross_entropy_rows_backward (cache->dc, cache->c, cache->row_max + B, cache->row_sum + B, B,
+                               0.5);
+  /* Each similarity's gradient flows to the arg-maxes the forward recorded. */
+  for (int i = 0; i < B; i++) {
+    const float  *v = patches + (gsize) i * P * E;
+    float        *dv = dpatches + (gsize) i * P * E;
+    const guint8 *keep = cache->keep + (gsize) i * P;
+
+    for (int j = 0; j < B; j++) {
+      const float *t = tokens + (gsize) j * K * E;
+      float       *dt = dtokens + (gsize) j * K * E;
+      const int    L = lengths[j];
+      const gsize  ij = (gsize) i * B + j, ji = (gsize) j * B + i;
+      const float  g_image = (float) (lambda * cache->da[ij] / n_kept),
+                  g_text = (float) (lambda * cache->dc[ji] / L);
+
+      dscale += cache->da[ij] * cache->a[ij] + cache->dc[ji] * cache->c[ji];
+      for (int p = 0; p < P; p++) {
+        const int l = cache->best_token[ij * P + p];
+
+        if (!keep[p])
+          continue;
+        cblas_saxpy (E, g_image, t + (gsize) l * E, 1, dv + (gsize) p * E, 1);
+        cblas_saxpy (E, g_image, v + (gsize) p * E, 1, dt + (gsize) l * E, 1);
+      }
+      for (int l = 0; l < L; l++) {
+        const int p = cache->best_patch[ij * K + l];
+
+        cblas_saxpy (E, g_text, v + (gsize) p * E, 1, dt + (gsize) l * E, 1);
+        cblas_saxpy (E, g_text, t + (gsize) l * E, 1, dv + (gsize) p * E, 1);
+      }
+    }
+  }
+  *dlogit_scale += (float) dscale;
 }
 
-/* Row-wise min-max normalisation and sparsification of s (L, P) into weights; keeps, per row, the
- * normalised values (shat), the arg-min and arg-max, the range and the kept sum for backward. A
- * range below 1e-8 marks the row uniform (range 0). */
+/* One pair's part of a WpSparcCache: its arrays for L valid tokens (see objectives.h). */
 typedef struct {
-  double *shat;            /* (L, P) */
-  int    *argmin, *argmax; /* (L) */
-  double *range, *kept;    /* (L) */
-} SparcCache;
+  double *a, *shat;          /* (L, P) */
+  int    *argmin, *argmax;   /* (L) */
+  double *range, *kept;      /* (L) */
+  double *chat, *that;       /* (L, E) */
+  double *c_norm, *t_norm;   /* (L) */
+  double *z, *zt;            /* (L, L) */
+  double *row_max, *row_sum; /* (2L): the rows of z, then those of zt */
+} SparcPair;
 
+static SparcPair
+sparc_pair (const WpSparcCache *cache,
+            int                 b,
+            int                 P,
+            int                 K,
+            int                 E)
+{
+  const gsize KP = (gsize) b * K * P, KE = (gsize) b * K * E, K1 = (gsize) b * K;
+  SparcPair   pair = {
+      cache->a + KP,
+      cache->shat + KP,
+      cache->argmin + K1,
+      cache->argmax + K1,
+      cache->range + K1,
+      cache->kept + K1,
+      cache->chat + KE,
+      cache->that + KE,
+      cache->c_norm + K1,
+      cache->t_norm + K1,
+      cache->z + (gsize) b * K * K,
+      cache->zt + (gsize) b * K * K,
+      cache->row_max + 2 * K1,
+      cache->row_sum + 2 * K1,
+  };
+
+  return pair;
+}
+
+/* Row-wise min-max normalisation and sparsification of s (L, P) into pair->a; records the
+ * normalised values, the arg-min and arg-max, the range and the kept sum of each row for the
+ * backward. A range below 1e-8 marks the row uniform (range 0). */
 static void
-sparc_weights_rows (double       *a,
-                    SparcCache   *cache,
+sparc_weights_rows (SparcPair    *pair,
                     const double *s,
                     int           L,
                     int           P)
@@ -278,8 +448,8 @@ sparc_weights_rows (double       *a,
 
   for (int l = 0; l < L; l++) {
     const double *row = s + (gsize) l * P;
-    double       *shat = cache->shat + (gsize) l * P;
-    double       *out = a + (gsize) l * P;
+    double       *shat = pair->shat + (gsize) l * P;
+    double       *out = pair->a + (gsize) l * P;
     int           lo = 0, hi = 0;
     double        range, kept = 0.0;
 
@@ -290,12 +460,12 @@ sparc_weights_rows (double       *a,
         hi = p;
     }
     range = row[hi] - row[lo];
-    cache->argmin[l] = lo;
-    cache->argmax[l] = hi;
+    pair->argmin[l] = lo;
+    pair->argmax[l] = hi;
     if (range < 1e-8) {
       for (int p = 0; p < P; p++)
         out[p] = threshold;
-      cache->range[l] = 0.0;
+      pair->range[l] = 0.0;
       continue;
     }
     for (int p = 0; p < P; p++) {
@@ -306,34 +476,9 @@ sparc_weights_rows (double       *a,
     /* The maximum always survives (shat = 1), so kept >= 1. */
     for (int p = 0; p < P; p++)
       out[p] /= kept;
-    cache->range[l] = range;
-    cache->kept[l] = kept;
+    pair->range[l] = range;
+    pair->kept[l] = kept;
   }
-}
-
-static SparcCache
-sparc_cache_new (int L,
-                 int P)
-{
-  SparcCache cache = {
-    g_new (double, (gsize) L *P),
-    g_new (int, L),
-    g_new (int, L),
-    g_new (double, L),
-    g_new (double, L),
-  };
-
-  return cache;
-}
-
-static void
-sparc_cache_clear (SparcCache *cache)
-{
-  g_free (cache->shat);
-  g_free (cache->argmin);
-  g_free (cache->argmax);
-  g_free (cache->range);
-  g_free (cache->kept);
 }
 
 /* s (L, P) = tokens (L, E) . patches (P, E)^T in double. */
@@ -364,15 +509,23 @@ wp_sparc_weights (float       *weights,
                   int          P,
                   int          E)
 {
-  g_autofree double *s = g_new (double, (gsize) L *P);
-  g_autofree double *a = g_new (double, (gsize) L *P);
-  SparcCache         cache = sparc_cache_new (L, P);
+  const gsize        LP = (gsize) L * P;
+  g_autofree double *s = g_new (double, LP);
+  g_autofree double *a = g_new (double, LP);
+  g_autofree double *shat = g_new (double, LP);
+  g_autofree int    *args = g_new (int, 2 * (gsize) L);
+  g_autofree double *stats = g_new (double, 2 * (gsize) L);
+  SparcPair          pair = { .a = a,
+                              .shat = shat,
+                              .argmin = args,
+                              .argmax = args + L,
+                              .range = stats,
+                              .kept = stats + L };
 
   similarities (s, tokens, patches, L, P, E);
-  sparc_weights_rows (a, &cache, s, L, P);
-  for (gsize k = 0; k < (gsize) L * P; k++)
+  sparc_weights_rows (&pair, s, L, P);
+  for (gsize k = 0; k < LP; k++)
     weights[k] = (float) a[k];
-  sparc_cache_clear (&cache);
 }
 
 /* y = x / max(||x||, 1e-6) for a row of n doubles; returns the divisor. */
@@ -410,160 +563,194 @@ normalize_backward (double       *dx,
     dx[i] += (dy[i] - y[i] * projection) / divisor;
 }
 
-/* Everything of one pair, forward and backward. Returns the pair's summed CE of both directions
- * (before the division by the token count); with dv non-NULL accumulates weight times its
- * gradient. */
+/* One pair's forward: v (P, E) patches, t (L, E) valid tokens. Returns the pair's summed CE of
+ * both directions, before the division by the batch's token count. */
 static double
-sparc_pair (const float *v,
-            const float *t,
-            int          L,
-            int          P,
-            int          E,
-            double       lambda,
-            double       weight,
-            float       *dv,
-            float       *dt,
-            double      *dscale)
+sparc_pair_forward (SparcPair    *pair,
+                    WpSparcCache *cache,
+                    const float  *v,
+                    const float  *t,
+                    int           L,
+                    int           P,
+                    int           E,
+                    double        lambda)
 {
-  const gsize        LP = (gsize) L * P, LE = (gsize) L * E, LL = (gsize) L * L;
-  g_autofree double *s = g_new (double, LP);
-  g_autofree double *a = g_new (double, LP);
-  g_autofree double *c = g_new0 (double, LE);
-  g_autofree double *chat = g_new (double, LE);
-  g_autofree double *that = g_new (double, LE);
-  g_autofree double *c_norm = g_new (double, L);
-  g_autofree double *t_norm = g_new (double, L);
-  g_autofree double *z = g_new (double, LL);
-  g_autofree double *zt = g_new (double, LL);
-  g_autofree double *dz = dv != NULL ? g_new (double, LL) : NULL;
-  g_autofree double *dzt = dv != NULL ? g_new (double, LL) : NULL;
-  g_autofree double *td = g_new (double, LE);
-  SparcCache         cache = sparc_cache_new (L, P);
-  double             loss;
+  double *c = cache->c, *td = cache->td;
 
-  similarities (s, t, v, L, P, E);
-  sparc_weights_rows (a, &cache, s, L, P);
+  similarities (cache->s, t, v, L, P, E);
+  sparc_weights_rows (pair, cache->s, L, P);
+  memset (c, 0, (gsize) L * E * sizeof (double));
   for (int l = 0; l < L; l++) {
     for (int p = 0; p < P; p++) {
-      const double w = a[(gsize) l * P + p];
+      const double w = pair->a[(gsize) l * P + p];
 
       for (int e = 0; e < E && w != 0.0; e++)
         c[(gsize) l * E + e] += w * v[(gsize) p * E + e];
     }
     for (int e = 0; e < E; e++)
       td[(gsize) l * E + e] = t[(gsize) l * E + e];
-    c_norm[l] = normalize (chat + (gsize) l * E, c + (gsize) l * E, E);
-    t_norm[l] = normalize (that + (gsize) l * E, td + (gsize) l * E, E);
+    pair->c_norm[l] = normalize (pair->chat + (gsize) l * E, c + (gsize) l * E, E);
+    pair->t_norm[l] = normalize (pair->that + (gsize) l * E, td + (gsize) l * E, E);
   }
   for (int l = 0; l < L; l++) {
     for (int k = 0; k < L; k++) {
       double sum = 0.0;
 
       for (int e = 0; e < E; e++)
-        sum += chat[(gsize) l * E + e] * that[(gsize) k * E + e];
-      z[(gsize) l * L + k] = lambda * sum;
-      zt[(gsize) k * L + l] = lambda * sum;
+        sum += pair->chat[(gsize) l * E + e] * pair->that[(gsize) k * E + e];
+      pair->z[(gsize) l * L + k] = lambda * sum;
+      pair->zt[(gsize) k * L + l] = lambda * sum;
     }
   }
-  /* cross_entropy_rows returns means over the L rows; the loss wants sums. */
-  loss =
-    L * (cross_entropy_rows (z, dz, L, weight * L) + cross_entropy_rows (zt, dzt, L, weight * L));
-  if (dv != NULL) {
-    g_autofree double *dchat = g_new0 (double, LE);
-    g_autofree double *dthat = g_new0 (double, LE);
-    g_autofree double *dc = g_new0 (double, LE);
-    g_autofree double *dtd = g_new0 (double, LE);
-    g_autofree double *ds = g_new0 (double, LP);
-
-    for (int l = 0; l < L; l++) {
-      for (int k = 0; k < L; k++) {
-        const double g = dz[(gsize) l * L + k] + dzt[(gsize) k * L + l];
-
-        *dscale += g * z[(gsize) l * L + k];
-        for (int e = 0; e < E; e++) {
-          dchat[(gsize) l * E + e] += lambda * g * that[(gsize) k * E + e];
-          dthat[(gsize) k * E + e] += lambda * g * chat[(gsize) l * E + e];
-        }
-      }
-    }
-    for (int l = 0; l < L; l++) {
-      const double *dcl = dc + (gsize) l * E;
-      double       *da = g_newa (double, P);
-      double       *dshat = g_newa (double, P);
-      const double *arow = a + (gsize) l * P;
-      const double *shat = cache.shat + (gsize) l * P;
-      double       *dsrow = ds + (gsize) l * P;
-      const double  range = cache.range[l];
-      double        mean_da = 0.0;
-
-      normalize_backward (dc + (gsize) l * E, dchat + (gsize) l * E, chat + (gsize) l * E,
-                          c_norm[l], E);
-      normalize_backward (dtd + (gsize) l * E, dthat + (gsize) l * E, that + (gsize) l * E,
-                          t_norm[l], E);
-      for (int p = 0; p < P; p++) {
-        da[p] = 0.0;
-        for (int e = 0; e < E; e++)
-          da[p] += dcl[e] * v[(gsize) p * E + e];
-        mean_da += da[p] * arow[p];
-        if (arow[p] != 0.0) {
-          for (int e = 0; e < E; e++)
-            dv[(gsize) p * E + e] += (float) (arow[p] * dcl[e]);
-        }
-      }
-      /* A uniform row is a constant: nothing flows back into the similarities. */
-      if (range == 0.0)
-        continue;
-      for (int p = 0; p < P; p++) {
-        /* a = kept-entry / kept-sum; the threshold zeroes the rest. */
-        dshat[p] = arow[p] != 0.0 ? (da[p] - mean_da) / cache.kept[l] : 0.0;
-        dsrow[p] += dshat[p] / range;
-        dsrow[cache.argmin[l]] += dshat[p] * (shat[p] - 1.0) / range;
-        dsrow[cache.argmax[l]] -= dshat[p] * shat[p] / range;
-      }
-    }
-    for (int l = 0; l < L; l++) {
-      for (int p = 0; p < P; p++) {
-        const double g = ds[(gsize) l * P + p];
-
-        for (int e = 0; e < E && g != 0.0; e++) {
-          dtd[(gsize) l * E + e] += g * v[(gsize) p * E + e];
-          dv[(gsize) p * E + e] += (float) (g * t[(gsize) l * E + e]);
-        }
-      }
-    }
-    for (gsize k = 0; k < LE; k++)
-      dt[k] += (float) dtd[k];
-  }
-  sparc_cache_clear (&cache);
-  return loss;
+  /* The cross-entropies are means over the L rows; the loss wants sums. */
+  return L * (cross_entropy_rows_forward (pair->row_max, pair->row_sum, pair->z, L) +
+              cross_entropy_rows_forward (pair->row_max + L, pair->row_sum + L, pair->zt, L));
 }
 
-double
-wp_loss_sparc_fine (const float *patches,
-                    const float *tokens,
-                    const int   *lengths,
-                    float        logit_scale,
-                    int          B,
-                    int          P,
-                    int          K,
-                    int          E,
-                    float       *dpatches,
-                    float       *dtokens,
-                    float       *dlogit_scale)
+/* One pair's backward: accumulates weight times the gradient of its summed CE into dv (P, E),
+ * dt (L, E) and dscale. */
+static void
+sparc_pair_backward (float           *dv,
+                     float           *dt,
+                     double          *dscale,
+                     const SparcPair *pair,
+                     WpSparcCache    *cache,
+                     const float     *v,
+                     const float     *t,
+                     int              L,
+                     int              P,
+                     int              E,
+                     double           lambda,
+                     double           weight)
 {
-  const double lambda = exp (logit_scale);
-  double       loss = 0.0, dscale = 0.0;
-  int          n_tokens = 0;
+  const gsize LE = (gsize) L * E;
+  double     *dz = cache->dz, *dzt = cache->dzt, *dchat = cache->dchat, *dthat = cache->dthat;
+  double     *dc = cache->dc, *dtd = cache->dtd, *ds = cache->ds, *da = cache->da;
+  double     *dshat = cache->dshat;
+
+  cross_entropy_rows_backward (dz, pair->z, pair->row_max, pair->row_sum, L, weight * L);
+  cross_entropy_rows_backward (dzt, pair->zt, pair->row_max + L, pair->row_sum + L, L, weight * L);
+  memset (dchat, 0, LE * sizeof (double));
+  memset (dthat, 0, LE * sizeof (double));
+  memset (dc, 0, LE * sizeof (double));
+  memset (dtd, 0, LE * sizeof (double));
+  memset (ds, 0, (gsize) L * P * sizeof (double));
+  for (int l = 0; l < L; l++) {
+    for (int k = 0; k < L; k++) {
+      const double g = dz[(gsize) l * L + k] + dzt[(gsize) k * L + l];
+
+      *dscale += g * pair->z[(gsize) l * L + k];
+      for (int e = 0; e < E; e++) {
+        dchat[(gsize) l * E + e] += lambda * g * pair->that[(gsize) k * E + e];
+        dthat[(gsize) k * E + e] += lambda * g * pair->chat[(gsize) l * E + e];
+      }
+    }
+  }
+  for (int l = 0; l < L; l++) {
+    const double *dcl = dc + (gsize) l * E;
+    const double *arow = pair->a + (gsize) l * P;
+    const double *shat = pair->shat + (gsize) l * P;
+    double       *dsrow = ds + (gsize) l * P;
+    const double  range = pair->range[l];
+    double        mean_da = 0.0;
+
+    normalize_backward (dc + (gsize) l * E, dchat + (gsize) l * E, pair->chat + (gsize) l * E,
+                        pair->c_norm[l], E);
+    normalize_backward (dtd + (gsize) l * E, dthat + (gsize) l * E, pair->that + (gsize) l * E,
+                        pair->t_norm[l], E);
+    for (int p = 0; p < P; p++) {
+      da[p] = 0.0;
+      for (int e = 0; e < E; e++)
+        da[p] += dcl[e] * v[(gsize) p * E + e];
+      mean_da += da[p] * arow[p];
+      if (arow[p] != 0.0) {
+        for (int e = 0; e < E; e++)
+          dv[(gsize) p * E + e] += (float) (arow[p] * dcl[e]);
+      }
+    }
+    /* A uniform row is a constant: nothing flows back into the similarities. */
+    if (range == 0.0)
+      continue;
+    for (int p = 0; p < P; p++) {
+      /* a = kept-entry / kept-sum; the threshold zeroes the rest. */
+      dshat[p] = arow[p] != 0.0 ? (da[p] - mean_da) / pair->kept[l] : 0.0;
+      dsrow[p] += dshat[p] / range;
+      dsrow[pair->argmin[l]] += dshat[p] * (shat[p] - 1.0) / range;
+      dsrow[pair->argmax[l]] -= dshat[p] * shat[p] / range;
+    }
+  }
+  for (int l = 0; l < L; l++) {
+    for (int p = 0; p < P; p++) {
+      const double g = ds[(gsize) l * P + p];
+
+      for (int e = 0; e < E && g != 0.0; e++) {
+        dtd[(gsize) l * E + e] += g * v[(gsize) p * E + e];
+        dv[(gsize) p * E + e] += (float) (g * t[(gsize) l * E + e]);
+      }
+    }
+  }
+  for (gsize k = 0; k < LE; k++)
+    dt[k] += (float) dtd[k];
+}
+
+static int
+count_tokens (const int *lengths,
+              int        B)
+{
+  int n_tokens = 0;
 
   for (int b = 0; b < B; b++)
     n_tokens += lengths[b];
+  return n_tokens;
+}
+
+double
+wp_loss_sparc_fine_forward (WpSparcCache *cache,
+                            const float  *patches,
+                            const float  *tokens,
+                            const int    *lengths,
+                            float         logit_scale,
+                            int           B,
+                            int           P,
+                            int           K,
+                            int           E)
+{
+  const double lambda = exp (logit_scale);
+  double       loss = 0.0;
+
   for (int b = 0; b < B; b++) {
-    loss +=
-      sparc_pair (patches + (gsize) b * P * E, tokens + (gsize) b * K * E, lengths[b], P, E, lambda,
-                  0.5 / n_tokens, dpatches != NULL ? dpatches + (gsize) b * P * E : NULL,
-                  dtokens != NULL ? dtokens + (gsize) b * K * E : NULL, &dscale);
+    SparcPair pair = sparc_pair (cache, b, P, K, E);
+
+    loss += sparc_pair_forward (&pair, cache, patches + (gsize) b * P * E,
+                                tokens + (gsize) b * K * E, lengths[b], P, E, lambda);
   }
-  if (dpatches != NULL)
-    *dlogit_scale += (float) dscale;
-  return 0.5 * loss / n_tokens;
+  return 0.5 * loss / count_tokens (lengths, B);
+}
+
+void
+wp_loss_sparc_fine_backward (float        *dpatches,
+                             float        *dtokens,
+                             float        *dlogit_scale,
+                             WpSparcCache *cache,
+                             const float  *patches,
+                             const float  *tokens,
+                             const int    *lengths,
+                             float         logit_scale,
+                             int           B,
+                             int           P,
+                             int           K,
+                             int           E)
+{
+  const double lambda = exp (logit_scale);
+  const double weight = 0.5 / count_tokens (lengths, B);
+  double       dscale = 0.0;
+
+  for (int b = 0; b < B; b++) {
+    const SparcPair pair = sparc_pair (cache, b, P, K, E);
+
+    sparc_pair_backward (dpatches + (gsize) b * P * E, dtokens + (gsize) b * K * E, &dscale, &pair,
+                         cache, patches + (gsize) b * P * E, tokens + (gsize) b * K * E,
+                         lengths[b], P, E, lambda, weight);
+  }
+  *dlogit_scale += (float) dscale;
 }

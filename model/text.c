@@ -2,19 +2,50 @@
 
 #include <string.h>
 
+#include "layout-private.h"
 #include "wordpatch/encoder.h"
 #include "wordpatch/kernels.h"
 
 struct _WpTextState {
   int            max_B, max_T;
+  int            B, T; /* of the last forward pass */
+  gpointer       buffer;
   float         *embed; /* (B, T, C) */
   WpEncoderState encoder;
   float         *final_ln, *final_mean, *final_rstd; /* (B, T, C), (B, T), (B, T) */
   float         *output;                             /* (B, T, E) */
-  int            B, T;                               /* of the last forward pass */
   int           *ids;                                /* (B, T) of the last forward pass */
-  float         *dhidden, *dnormed;                  /* (B, T, C) backward scratch, on first use */
+  float         *dhidden, *dnormed;                  /* (B, T, C) backward scratch */
 };
+
+/* The tower's own arrays; the encoder lays out its layers in its own buffer. */
+static void
+lay_out (WpTextState        *s,
+         const WpClipConfig *config,
+         WpLayout           *layout)
+{
+  const guint64 BT = (guint64) s->max_B * s->max_T, C = config->text.width;
+
+  WP_LAYOUT_ARRAY (layout, s->embed, BT * C);
+  WP_LAYOUT_ARRAY (layout, s->final_ln, BT * C);
+  WP_LAYOUT_ARRAY (layout, s->final_mean, BT);
+  WP_LAYOUT_ARRAY (layout, s->final_rstd, BT);
+  WP_LAYOUT_ARRAY (layout, s->output, BT * config->projection_dim);
+  WP_LAYOUT_ARRAY (layout, s->ids, BT);
+  WP_LAYOUT_ARRAY (layout, s->dhidden, BT * C);
+  WP_LAYOUT_ARRAY (layout, s->dnormed, BT * C);
+}
+
+guint64
+wp_text_state_bytes (const WpClipConfig *config,
+                     int                 max_B)
+{
+  WpTextState measure = { .max_B = max_B, .max_T = config->context_length };
+  WpLayout    layout = { 0 };
+
+  lay_out (&measure, config, &layout);
+  return layout.used + wp_encoder_state_bytes (&config->text, max_B, config->context_length);
+}
 
 WpTextState *
 wp_text_state_new (const WpClipConfig *config,
@@ -29,22 +60,18 @@ wp_text_state_new_sized (const WpClipConfig *config,
                          int                 max_T)
 {
   WpTextState *s;
-  gsize        BT, C;
+  WpLayout     layout = { 0 };
 
   g_return_val_if_fail (max_B >= 1 && max_T >= 1 && max_T <= config->context_length, NULL);
 
   s = g_new0 (WpTextState, 1);
-  BT = (gsize) max_B * max_T;
-  C = config->text.width;
   s->max_B = max_B;
   s->max_T = max_T;
-  s->embed = g_new (float, BT *C);
+  lay_out (s, config, &layout);
+  s->buffer = wp_layout_alloc (&layout);
+  lay_out (s, config, &layout);
+  wp_layout_check (&layout);
   wp_encoder_state_init (&s->encoder, &config->text, max_B, max_T);
-  s->final_ln = g_new (float, BT *C);
-  s->final_mean = g_new (float, BT);
-  s->final_rstd = g_new (float, BT);
-  s->output = g_new (float, BT * config->projection_dim);
-  s->ids = g_new (int, BT);
   return s;
 }
 
@@ -54,14 +81,7 @@ wp_text_state_free (WpTextState *state)
   if (state == NULL)
     return;
   wp_encoder_state_clear (&state->encoder);
-  g_free (state->embed);
-  g_free (state->final_ln);
-  g_free (state->final_mean);
-  g_free (state->final_rstd);
-  g_free (state->output);
-  g_free (state->ids);
-  g_free (state->dhidden);
-  g_free (state->dnormed);
+  g_free (state->buffer);
   g_free (state);
 }
 
@@ -116,13 +136,8 @@ wp_text_backward (const WpModel *model,
   const WpClipConfig *config = &model->config;
   const WpParams     *w = &model->p;
   const int           B = s->B, T = s->T, C = config->text.width, E = config->projection_dim;
-  const gsize         BKC = (gsize) s->max_B * s->max_T * C;
   const float        *hidden = s->encoder.layers[config->text.n_layers - 1].resid2;
 
-  if (s->dhidden == NULL) {
-    s->dhidden = g_new (float, BKC);
-    s->dnormed = g_new (float, BKC);
-  }
   memset (s->dnormed, 0, (gsize) B * T * C * sizeof (float));
   wp_matmul_backward (s->dnormed, grads->text_projection, NULL, doutput, s->final_ln,
                       w->text_projection, B * T, C, E);

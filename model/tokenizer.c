@@ -2,23 +2,16 @@
  *
  * Symbols are handled as vocabulary ids from the start: load checks that every byte symbol and
  * every merge result is in the vocabulary, so BPE never meets a symbol without an id and a merge
- * is a lookup of (left id, right id) -> (rank, result id). */
+ * is a lookup of (left id, right id) -> (rank, result id). A caption is cleaned and split into
+ * words by tokenizer_clean.c; tokenizer_learn.c learns a vocabulary in this format. */
 #include "wordpatch/tokenizer.h"
 
 #include <json-glib/json-glib.h>
 #include <string.h>
 
 #include "json-private.h"
+#include "tokenizer-private.h"
 #include "wordpatch/error.h"
-
-#define START_SYMBOL "<|startoftext|>"
-#define END_SYMBOL   "<|endoftext|>"
-#define END_OF_WORD  "</w>"
-
-/* OpenAI's pattern with its \s written as " ": cleaning leaves no other whitespace, and PCRE's
- * \s would also take U+180E, which Python's regex module counts as punctuation. */
-#define WORD_PATTERN "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d" \
-                     "|[\\p{L}]+|[\\p{N}]|[^ \\p{L}\\p{N}]+"
 
 /* The word cache is emptied when it reaches this many words, and longer words are not cached:
  * a long-running app or a large dataset must not grow it without bound. */
@@ -29,9 +22,6 @@
  * 48894 merges 0.5 MB. */
 #define VOCAB_MAX_BYTES  (64 << 20)
 #define MERGES_MAX_BYTES (64 << 20)
-
-/* GPT-2's byte symbols use code points up to U+0143 (256 + the 68 unprintable bytes). */
-#define BYTE_CHAR_LIMIT 0x144
 
 typedef struct {
   int rank; /* -1 marks an empty slot */
@@ -58,10 +48,10 @@ struct _WpTokenizer {
   int           bos_id;
   int           eos_id;
 
-  gunichar byte_char[256];             /* byte -> its symbol's code point */
-  int      char_byte[BYTE_CHAR_LIMIT]; /* code point -> byte, or -1 */
-  int      byte_ids[256];              /* byte -> id of its symbol inside a word */
-  int      byte_end_ids[256];          /* byte -> id of its symbol + "</w>", a word's last byte */
+  gunichar byte_char[256];                /* byte -> its symbol's code point */
+  int      char_byte[WP_BYTE_CHAR_LIMIT]; /* code point -> byte, or -1 */
+  int      byte_ids[256];                 /* byte -> id of its symbol inside a word */
+  int      byte_end_ids[256];             /* byte -> id of its symbol + "</w>" (a word's end) */
 
   int        n_merges;
   MergeSlot *merge_slots; /* open addressing, linear probing, n_merge_slots a power of two */
@@ -74,13 +64,13 @@ struct _WpTokenizer {
 
 /* GPT-2's bytes_to_unicode(): printable Latin-1 bytes stand for themselves, the others are moved
  * to U+0100 and up in byte order, so every symbol is a printable character. */
-static void
-init_byte_map (gunichar byte_char[256],
-               int      char_byte[BYTE_CHAR_LIMIT])
+void
+wp_tokenizer_init_byte_map (gunichar byte_char[256],
+                            int      char_byte[WP_BYTE_CHAR_LIMIT])
 {
   int n_moved = 0;
 
-  for (int c = 0; c < BYTE_CHAR_LIMIT; c++)
+  for (int c = 0; c < WP_BYTE_CHAR_LIMIT; c++)
     char_byte[c] = -1;
   for (int b = 0; b < 256; b++) {
     gboolean printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
@@ -176,12 +166,12 @@ parse_vocab (WpTokenizer *tokenizer,
     g_hash_table_insert (tokenizer->ids, (gpointer) tokenizer->symbols[id], GINT_TO_POINTER (id));
   }
 
-  if (!lookup_id (tokenizer, START_SYMBOL, &tokenizer->bos_id)) {
-    g_set_error_literal (error, WP_ERROR, WP_ERROR_MISSING, "token '" START_SYMBOL "' missing");
+  if (!lookup_id (tokenizer, WP_START_SYMBOL, &tokenizer->bos_id)) {
+    g_set_error_literal (error, WP_ERROR, WP_ERROR_MISSING, "token '" WP_START_SYMBOL "' missing");
     return FALSE;
   }
-  if (!lookup_id (tokenizer, END_SYMBOL, &tokenizer->eos_id)) {
-    g_set_error_literal (error, WP_ERROR, WP_ERROR_MISSING, "token '" END_SYMBOL "' missing");
+  if (!lookup_id (tokenizer, WP_END_SYMBOL, &tokenizer->eos_id)) {
+    g_set_error_literal (error, WP_ERROR, WP_ERROR_MISSING, "token '" WP_END_SYMBOL "' missing");
     return FALSE;
   }
   for (int b = 0; b < 256; b++) {
@@ -194,7 +184,7 @@ parse_vocab (WpTokenizer *tokenizer,
                    symbol_text, (guint) b);
       return FALSE;
     }
-    strcpy (symbol_text + len, END_OF_WORD);
+    strcpy (symbol_text + len, WP_END_OF_WORD);
     if (!lookup_id (tokenizer, symbol_text, &tokenizer->byte_end_ids[b])) {
       g_set_error (error, WP_ERROR, WP_ERROR_MISSING,
                    "token '%s' (byte 0x%02x at the end of a word) missing", symbol_text, (guint) b);
@@ -358,7 +348,6 @@ tokenizer_new (const char *vocab_json,
                GError    **error)
 {
   g_autoptr (WpTokenizer) tokenizer = NULL;
-  g_autoptr (GError) regex_error = NULL;
 
   if (vocab_len > VOCAB_MAX_BYTES) {
     g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
@@ -391,7 +380,7 @@ tokenizer_new (const char *vocab_json,
   tokenizer->cache = g_new0 (WordCache, 1);
   g_mutex_init (&tokenizer->cache->lock);
   tokenizer->cache->words = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  init_byte_map (tokenizer->byte_char, tokenizer->char_byte);
+  wp_tokenizer_init_byte_map (tokenizer->byte_char, tokenizer->char_byte);
 
   if (!parse_vocab (tokenizer, error)) {
     g_prefix_error (error, "%s: ", vocab_name);
@@ -402,10 +391,7 @@ tokenizer_new (const char *vocab_json,
     return NULL;
   }
 
-  /* Caseless as OpenAI's: after lowercasing, that still lets "'ſ" match "'s". */
-  tokenizer->word_regex = g_regex_new (WORD_PATTERN, G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0,
-                                       &regex_error);
-  g_assert_no_error (regex_error);
+  tokenizer->word_regex = wp_tokenizer_word_regex_new ();
   return g_steal_pointer (&tokenizer);
 }
 
@@ -503,282 +489,6 @@ wp_tokenizer_get_merges_txt (const WpTokenizer *tokenizer,
   if (len != NULL)
     *len = tokenizer->merges_len;
   return tokenizer->merges_txt;
-}
-
-/* Python's html.unescape for the numeric references: the HTML5 rules for code points that
- * cannot be characters. Returns FALSE when the reference stands for nothing. */
-static gboolean
-numeric_reference_char (guint32   value,
-                        gunichar *c)
-{
-  /* Windows-1252 for 0x80-0x9F, as browsers read them; 0 means the control code itself. */
-  static const guint16 cp1252[32] = {
-    0x20AC, 0, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
-    0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0, 0x017D, 0,
-    0, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
-    0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0, 0x017E, 0x0178
-  };
-
-  if (value == 0 || (value >= 0xD800 && value <= 0xDFFF) || value > 0x10FFFF)
-    *c = 0xFFFD;
-  else if (value == 0x0D)
-    *c = value;
-  else if (value >= 0x80 && value <= 0x9F)
-    *c = cp1252[value - 0x80] != 0 ? cp1252[value - 0x80] : value;
-  else if ((value >= 0x01 && value <= 0x08) || value == 0x0B || (value >= 0x0E && value <= 0x1F) ||
-           value == 0x7F || (value >= 0xFDD0 && value <= 0xFDEF) || (value & 0xFFFE) == 0xFFFE)
-    return FALSE;
-  else
-    *c = value;
-  return TRUE;
-}
-
-/* Unescapes "#123;" / "#x1F;" (";" optional) after an "&" into out; returns the bytes used, 0
- * if none. */
-static gsize
-unescape_numeric_reference (const char *p,
-                            GString    *out)
-{
-  gunichar c;
-  gboolean hex = p[1] == 'x' || p[1] == 'X';
-  gsize    i = hex ? 2 : 1;
-  gsize    start = i;
-  guint32  value = 0;
-
-  for (; hex ? g_ascii_isxdigit (p[i]) : g_ascii_isdigit (p[i]); i++) {
-    /* Saturate: any larger value is out of range all the same. */
-    if (value <= 0x10FFFF)
-      value = value * (hex ? 16 : 10) + (guint32) (hex ? g_ascii_xdigit_value (p[i]) : p[i] - '0');
-  }
-  if (i == start)
-    return 0;
-  if (p[i] == ';')
-    i++;
-  if (numeric_reference_char (value, &c))
-    g_string_append_unichar (out, c);
-  return i;
-}
-
-typedef struct {
-  const char *name;
-  const char *text;
-  gboolean    legacy; /* also recognised without ";" (and as a prefix), as HTML5 allows */
-} Entity;
-
-/* The named references captions use; Python knows all 2231 of HTML5, the rest stay as written. */
-static const Entity entities[] = {
-  { "amp", "&", TRUE },
-  { "AMP", "&", TRUE },
-  { "lt", "<", TRUE },
-  { "LT", "<", TRUE },
-  { "gt", ">", TRUE },
-  { "GT", ">", TRUE },
-  { "quot", "\"", TRUE },
-  { "QUOT", "\"", TRUE },
-  { "apos", "'", FALSE },
-  { "nbsp", "\u00A0", TRUE },
-  { "copy", "\u00A9", TRUE },
-  { "reg", "\u00AE", TRUE },
-  { "deg", "\u00B0", TRUE },
-  { "times", "\u00D7", TRUE },
-  { "middot", "\u00B7", TRUE },
-  { "laquo", "\u00AB", TRUE },
-  { "raquo", "\u00BB", TRUE },
-  { "hellip", "\u2026", FALSE },
-  { "mdash", "\u2014", FALSE },
-  { "ndash", "\u2013", FALSE },
-  { "lsquo", "\u2018", FALSE },
-  { "rsquo", "\u2019", FALSE },
-  { "ldquo", "\u201C", FALSE },
-  { "rdquo", "\u201D", FALSE },
-  { "trade", "\u2122", FALSE },
-};
-
-/* Python's html.unescape on a named reference: the name is up to 32 characters other than
- * "\t\n\f <&#;", then an optional ";". A known name replaces the whole; otherwise the longest
- * legacy name that starts it is replaced and the rest kept ("&amplifier" -> "&lifier"). Appends
- * the result and returns the bytes used after the "&", 0 if no name follows. */
-static gsize
-unescape_named_reference (const char *p,
-                          GString    *out)
-{
-  const char   *name_end = p;
-  gsize         name_len, used;
-  const Entity *best = NULL;
-
-  for (int n = 0; n < 32 && *name_end != '\0' && strchr ("\t\n\f <&#;", *name_end) == NULL; n++)
-    name_end = g_utf8_next_char (name_end);
-  name_len = (gsize) (name_end - p);
-  if (name_len == 0)
-    return 0;
-  used = name_len + (*name_end == ';');
-
-  for (gsize i = 0; i < G_N_ELEMENTS (entities); i++) {
-    const Entity *entity = &entities[i];
-    gsize         len = strlen (entity->name);
-
-    if (len == name_len && memcmp (entity->name, p, len) == 0 &&
-        (entity->legacy || *name_end == ';')) {
-      g_string_append (out, entity->text);
-      return used;
-    }
-    if (entity->legacy && len < name_len && memcmp (entity->name, p, len) == 0 &&
-        (best == NULL || len > strlen (best->name)))
-      best = entity;
-  }
-  if (best != NULL) {
-    g_string_append (out, best->text);
-    g_string_append_len (out, p + strlen (best->name), (gssize) (used - strlen (best->name)));
-  } else {
-    g_string_append_c (out, '&');
-    g_string_append_len (out, p, (gssize) used);
-  }
-  return used;
-}
-
-static char *
-html_unescape (const char *text)
-{
-  GString *out = g_string_sized_new (strlen (text));
-
-  for (const char *p = text; *p != '\0';) {
-    const char *amp = strchr (p, '&');
-    gsize       used;
-
-    if (amp == NULL) {
-      g_string_append (out, p);
-      break;
-    }
-    g_string_append_len (out, p, amp - p);
-    used = amp[1] == '#' ? unescape_numeric_reference (amp + 1, out)
-                         : unescape_named_reference (amp + 1, out);
-    if (used == 0)
-      g_string_append_c (out, '&');
-    p = amp + 1 + used;
-  }
-  return g_string_free (out, FALSE);
-}
-
-/* Python's str.isspace(), which its re's \s and str.strip() use: wider than g_unichar_isspace()
- * (it adds \v, U+001C-U+001F and U+0085). */
-static gboolean
-is_python_space (gunichar c)
-{
-  GUnicodeType type;
-
-  if ((c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85)
-    return TRUE;
-  type = g_unichar_type (c);
-  return type == G_UNICODE_SPACE_SEPARATOR || type == G_UNICODE_LINE_SEPARATOR ||
-         type == G_UNICODE_PARAGRAPH_SEPARATOR;
-}
-
-static char *
-collapse_whitespace (const char *text)
-{
-  GString *out = g_string_sized_new (strlen (text));
-  gboolean pending_space = FALSE;
-
-  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p)) {
-    gunichar c = g_utf8_get_char (p);
-
-    if (is_python_space (c)) {
-      pending_space = out->len > 0;
-      continue;
-    }
-    if (pending_space)
-      g_string_append_c (out, ' ');
-    pending_space = FALSE;
-    g_string_append_len (out, p, g_utf8_next_char (p) - p);
-  }
-  return g_string_free (out, FALSE);
-}
-
-/* Unicode's Cased: the cased letters, plus the letters, numerals and symbols that are
- * Other_Lowercase or Other_Uppercase without being modifiers (those are case-ignorable first). */
-static gboolean
-is_cased (gunichar c)
-{
-  return g_unichar_isupper (c) || g_unichar_islower (c) || g_unichar_istitle (c) || c == 0xAA ||
-         c == 0xBA || (c >= 0x2160 && c <= 0x217F) || (c >= 0x24B6 && c <= 0x24E9) ||
-         (c >= 0x1F130 && c <= 0x1F149) || (c >= 0x1F150 && c <= 0x1F169) ||
-         (c >= 0x1F170 && c <= 0x1F189);
-}
-
-/* Unicode's Case_Ignorable: marks, format characters, modifiers and the in-word punctuation. */
-static gboolean
-is_case_ignorable (gunichar c)
-{
-  static const gunichar in_word[] = {
-    0x0027, 0x002E, 0x003A, 0x00B7, 0x0387, 0x055F, 0x05F4, 0x2018, 0x2019,
-    0x2024, 0x2027, 0xFE13, 0xFE52, 0xFE55, 0xFF07, 0xFF0E, 0xFF1A
-  };
-  GUnicodeType type = g_unichar_type (c);
-
-  if (type == G_UNICODE_NON_SPACING_MARK || type == G_UNICODE_ENCLOSING_MARK ||
-      type == G_UNICODE_FORMAT || type == G_UNICODE_MODIFIER_LETTER ||
-      type == G_UNICODE_MODIFIER_SYMBOL)
-    return TRUE;
-  for (gsize i = 0; i < G_N_ELEMENTS (in_word); i++) {
-    if (c == in_word[i])
-      return TRUE;
-  }
-  return FALSE;
-}
-
-/* Python's str.lower(): Unicode's full lowercase mapping with no locale tailoring.
- * g_utf8_strdown() follows the process locale (in Turkish, "I" becomes dotless "ı") and tests
- * only the next character for the final sigma. */
-static char *
-lowercase (const char *text)
-{
-  glong                n;
-  g_autofree gunichar *chars = g_utf8_to_ucs4_fast (text, -1, &n);
-  GString             *out = g_string_sized_new (strlen (text));
-
-  for (glong i = 0; i < n; i++) {
-    gunichar c = chars[i];
-
-    if (c == 0x0130) {
-      /* Capital I with dot: its only unconditional mapping is two characters. */
-      g_string_append (out, "i\u0307");
-    } else if (c == 0x03A3) {
-      /* Capital sigma is final after a cased character and not before one, case-ignorable
-       * characters skipped. */
-      glong    j = i - 1;
-      gboolean final;
-
-      while (j >= 0 && is_case_ignorable (chars[j]))
-        j--;
-      final = j >= 0 && is_cased (chars[j]);
-      j = i + 1;
-      while (final && j < n && is_case_ignorable (chars[j]))
-        j++;
-      final = final && (j >= n || !is_cased (chars[j]));
-      g_string_append_unichar (out, final ? 0x03C2 : 0x03C3);
-    } else if (c >= 0x2160 && c <= 0x216F) {
-      /* g_unichar_tolower() maps letters only; Unicode also lowercases the Roman numerals and
-       * the circled letters. */
-      g_string_append_unichar (out, c + 0x10);
-    } else if (c >= 0x24B6 && c <= 0x24CF) {
-      g_string_append_unichar (out, c + 0x1A);
-    } else {
-      g_string_append_unichar (out, g_unichar_tolower (c));
-    }
-  }
-  return g_string_free (out, FALSE);
-}
-
-/* OpenAI's whitespace_clean(basic_clean(text)).lower(), without ftfy. */
-static char *
-clean_text (const char *text)
-{
-  g_autofree char *valid = g_utf8_make_valid (text, -1);
-  g_autofree char *once = html_unescape (valid);
-  g_autofree char *twice = html_unescape (once);
-  g_autofree char *collapsed = collapse_whitespace (twice);
-
-  return lowercase (collapsed);
 }
 
 static void
@@ -928,11 +638,11 @@ encode_word (const WpTokenizer *tokenizer,
   int              n = 0;
 
   /* The pattern's first two alternatives: OpenAI's cache holds the special tokens. */
-  if (strcmp (key, START_SYMBOL) == 0) {
+  if (strcmp (key, WP_START_SYMBOL) == 0) {
     out[0] = tokenizer->bos_id;
     return 1;
   }
-  if (strcmp (key, END_SYMBOL) == 0) {
+  if (strcmp (key, WP_END_SYMBOL) == 0) {
     out[0] = tokenizer->eos_id;
     return 1;
   }
@@ -983,7 +693,7 @@ wp_tokenizer_encode (const WpTokenizer *tokenizer,
   g_return_val_if_fail (ids != NULL, 0);
   g_return_val_if_fail (max_tokens >= 2, 0);
 
-  clean = clean_text (text);
+  clean = wp_tokenizer_clean_text (text);
   /* A word has at most one token per byte. */
   word_ids = g_new (int, strlen (clean) + 1);
 
@@ -1038,15 +748,15 @@ wp_tokenizer_dup_token_text (const WpTokenizer *tokenizer,
     return g_strdup (symbol);
 
   end = symbol + strlen (symbol);
-  if (g_str_has_suffix (symbol, END_OF_WORD))
-    end -= strlen (END_OF_WORD);
+  if (g_str_has_suffix (symbol, WP_END_OF_WORD))
+    end -= strlen (WP_END_OF_WORD);
   bytes = g_string_sized_new ((gsize) (end - symbol));
   for (const char *p = symbol; p < end; p = g_utf8_next_char (p)) {
     gunichar c = g_utf8_get_char (p);
 
     /* A character outside the byte map cannot come from byte-level BPE, but a hand-made
      * vocabulary may hold one: it stands for itself. */
-    if (c < BYTE_CHAR_LIMIT && tokenizer->char_byte[c] >= 0)
+    if (c < WP_BYTE_CHAR_LIMIT && tokenizer->char_byte[c] >= 0)
       g_string_append_c (bytes, (char) tokenizer->char_byte[c]);
     else
       g_string_append_unichar (bytes, c);
@@ -1068,213 +778,4 @@ wp_tokenizer_dup_tokens_text (const WpTokenizer *tokenizer,
       g_string_append (text, piece);
   }
   return g_string_free (text, FALSE);
-}
-
-/* Learning a vocabulary: the words of the corpus (cleaned and split exactly as encoding does)
- * as sequences of symbol strings, each with its count. */
-typedef struct {
-  GPtrArray *symbols; /* of char*, owned */
-  guint      count;
-} LearnWord;
-
-static void
-learn_word_free (gpointer data)
-{
-  LearnWord *word = data;
-
-  g_ptr_array_unref (word->symbols);
-  g_free (word);
-}
-
-/* The most frequent adjacent pair over all words; ties go to the smaller "a b" string, so the
- * result does not depend on hash order. Returns FALSE when no pair occurs twice. */
-static gboolean
-best_pair (GPtrArray *words,
-           char     **best_left,
-           char     **best_right)
-{
-  g_autoptr (GHashTable) counts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  GHashTableIter iter;
-  gpointer       key, value;
-  const char    *best = NULL;
-  guint          best_count = 1;
-
-  for (guint w = 0; w < words->len; w++) {
-    const LearnWord *word = g_ptr_array_index (words, w);
-
-    for (guint i = 0; i + 1 < word->symbols->len; i++) {
-      char *pair = g_strconcat (g_ptr_array_index (word->symbols, i), " ",
-                                g_ptr_array_index (word->symbols, i + 1), NULL);
-      guint count = GPOINTER_TO_UINT (g_hash_table_lookup (counts, pair)) + word->count;
-
-      g_hash_table_replace (counts, pair, GUINT_TO_POINTER (count));
-    }
-  }
-  g_hash_table_iter_init (&iter, counts);
-  while (g_hash_table_iter_next (&iter, &key, &value)) {
-    const guint count = GPOINTER_TO_UINT (value);
-
-    if (count > best_count || (count == best_count && best != NULL && strcmp (key, best) < 0)) {
-      best = key;
-      best_count = count;
-    }
-  }
-  if (best == NULL)
-    return FALSE;
-  *best_left = g_strndup (best, strchr (best, ' ') - best);
-  *best_right = g_strdup (strchr (best, ' ') + 1);
-  return TRUE;
-}
-
-static void
-apply_merge (GPtrArray  *words,
-             const char *left,
-             const char *right)
-{
-  for (guint w = 0; w < words->len; w++) {
-    GPtrArray *symbols = ((LearnWord *) g_ptr_array_index (words, w))->symbols;
-
-    for (guint i = 0; i + 1 < symbols->len; i++) {
-      if (strcmp (g_ptr_array_index (symbols, i), left) == 0 &&
-          strcmp (g_ptr_array_index (symbols, i + 1), right) == 0) {
-        char *merged = g_strconcat (left, right, NULL);
-
-        g_free (g_ptr_array_index (symbols, i));
-        symbols->pdata[i] = merged;
-        g_ptr_array_remove_index (symbols, i + 1);
-      }
-    }
-  }
-}
-
-static int
-compare_strings (gconstpointer a,
-                 gconstpointer b)
-{
-  return strcmp (*(const char *const *) a, *(const char *const *) b);
-}
-
-static GPtrArray *
-collect_words (const char *const *texts,
-               guint              n_texts,
-               const gunichar     byte_char[256])
-{
-  g_autoptr (GHashTable) counts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_autoptr (GRegex) regex =
-    g_regex_new (WORD_PATTERN, G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, NULL);
-  GPtrArray     *words = g_ptr_array_new_with_free_func (learn_word_free);
-  GHashTableIter iter;
-  gpointer       key, value;
-  g_autoptr (GPtrArray) sorted = g_ptr_array_new ();
-
-  for (guint t = 0; t < n_texts; t++) {
-    g_autofree char *clean = clean_text (texts[t]);
-    GMatchInfo      *match = NULL;
-
-    g_regex_match (regex, clean, 0, &match);
-    while (g_match_info_matches (match)) {
-      char *word = g_match_info_fetch (match, 0);
-
-      g_hash_table_replace (
-        counts, word, GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (counts, word)) + 1));
-      g_match_info_next (match, NULL);
-    }
-    g_match_info_free (match);
-  }
-  /* Sorted words make the learnt vocabulary a function of the captions alone. */
-  g_hash_table_iter_init (&iter, counts);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    g_ptr_array_add (sorted, key);
-  g_ptr_array_sort (sorted, compare_strings);
-  for (guint i = 0; i < sorted->len; i++) {
-    const char *text = g_ptr_array_index (sorted, i);
-    LearnWord  *word = g_new0 (LearnWord, 1);
-    gsize       len = strlen (text);
-
-    word->count = GPOINTER_TO_UINT (g_hash_table_lookup (counts, text));
-    word->symbols = g_ptr_array_new_with_free_func (g_free);
-    for (gsize b = 0; b < len; b++) {
-      char utf8[8] = { 0 };
-
-      g_unichar_to_utf8 (byte_char[(guint8) text[b]], utf8);
-      g_ptr_array_add (word->symbols,
-                       b + 1 == len ? g_strconcat (utf8, END_OF_WORD, NULL) : g_strdup (utf8));
-    }
-    g_ptr_array_add (words, word);
-  }
-  return words;
-}
-
-WpTokenizer *
-wp_tokenizer_learn (const char *const *texts,
-                    guint              n_texts,
-                    int                vocab_size,
-                    GError           **error)
-{
-  gunichar byte_char[256];
-  int      char_byte[BYTE_CHAR_LIMIT];
-  g_autoptr (GPtrArray) words = NULL;
-  g_autoptr (GPtrArray) vocab = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GHashTable) known = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr (JsonBuilder) builder = json_builder_new ();
-  g_autoptr (JsonGenerator) generator = json_generator_new ();
-  g_autoptr (JsonNode) root = NULL;
-  g_autoptr (GString) merges = g_string_new ("#version: 0.2\n");
-  g_autofree char *vocab_json = NULL;
-  int              by_symbol[256];
-  int              n_bytes = 0;
-  char            *left, *right;
-
-  if (vocab_size < 514 || vocab_size > WP_TOKENIZER_MAX_VOCAB) {
-    g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
-                 "vocabulary size %d must be between 514 (the byte symbols and the start and end "
-                 "tokens) and %d",
-                 vocab_size, WP_TOKENIZER_MAX_VOCAB);
-    return NULL;
-  }
-  init_byte_map (byte_char, char_byte);
-  /* CLIP's order: byte symbols by code point (printable bytes first), then the same with "</w>". */
-  for (int c = 0; c < BYTE_CHAR_LIMIT; c++) {
-    if (char_byte[c] >= 0)
-      by_symbol[n_bytes++] = char_byte[c];
-  }
-  for (int end = 0; end < 2; end++) {
-    for (int i = 0; i < 256; i++) {
-      char utf8[8] = { 0 };
-
-      g_unichar_to_utf8 (byte_char[by_symbol[i]], utf8);
-      g_ptr_array_add (vocab, g_strconcat (utf8, end ? END_OF_WORD : "", NULL));
-      g_hash_table_add (known, g_ptr_array_index (vocab, vocab->len - 1));
-    }
-  }
-  words = collect_words (texts, n_texts, byte_char);
-  while ((int) vocab->len < vocab_size - 2 && best_pair (words, &left, &right)) {
-    char *merged = g_strconcat (left, right, NULL);
-
-    /* Two different pairs can spell the same symbol ("ab" "c", "a" "bc"): one id serves both. */
-    g_string_append_printf (merges, "%s %s\n", left, right);
-    if (g_hash_table_contains (known, merged)) {
-      g_free (merged);
-    } else {
-      g_ptr_array_add (vocab, merged);
-      g_hash_table_add (known, merged);
-    }
-    apply_merge (words, left, right);
-    g_free (left);
-    g_free (right);
-  }
-  g_ptr_array_add (vocab, g_strdup (START_SYMBOL));
-  g_ptr_array_add (vocab, g_strdup (END_SYMBOL));
-
-  json_builder_begin_object (builder);
-  for (guint i = 0; i < vocab->len; i++) {
-    json_builder_set_member_name (builder, g_ptr_array_index (vocab, i));
-    json_builder_add_int_value (builder, i);
-  }
-  json_builder_end_object (builder);
-  root = json_builder_get_root (builder);
-  json_generator_set_root (generator, root);
-  vocab_json = json_generator_to_data (generator, NULL);
-  return wp_tokenizer_new_from_data (vocab_json, strlen (vocab_json), merges->str, merges->len,
-                                     error);
 }

@@ -2,40 +2,71 @@
 
 #include <string.h>
 
+#include "layout-private.h"
 #include "wordpatch/encoder.h"
 #include "wordpatch/kernels.h"
 
 struct _WpVisionState {
   int            max_B;
+  int            B; /* of the last forward pass */
+  gpointer       buffer;
   float         *patches;                      /* (B, P, 3 p p) pixels of each patch, im2col */
   float         *embed;                        /* (B, T, C) */
   float         *pre_ln, *pre_mean, *pre_rstd; /* (B, T, C), (B, T), (B, T) */
   WpEncoderState encoder;
   float         *post_ln, *post_mean, *post_rstd; /* (B, T, C), (B, T), (B, T) */
   float         *output;                          /* (B, T, E) */
-  int            B;                               /* of the last forward pass */
-  float         *dhidden, *dnormed;               /* (B, T, C) backward scratch, on first use */
+  float         *dhidden, *dnormed;               /* (B, T, C) backward scratch */
 };
+
+/* The tower's own arrays; the encoder lays out its layers in its own buffer. */
+static void
+lay_out (WpVisionState      *s,
+         const WpClipConfig *config,
+         WpLayout           *layout)
+{
+  const guint64 P = wp_clip_config_n_patches (config), p = config->patch_size;
+  const guint64 BT = (guint64) s->max_B * (P + 1), C = config->vision.width;
+
+  WP_LAYOUT_ARRAY (layout, s->patches, s->max_B * P * 3 * p * p);
+  WP_LAYOUT_ARRAY (layout, s->embed, BT * C);
+  WP_LAYOUT_ARRAY (layout, s->pre_ln, BT * C);
+  WP_LAYOUT_ARRAY (layout, s->pre_mean, BT);
+  WP_LAYOUT_ARRAY (layout, s->pre_rstd, BT);
+  WP_LAYOUT_ARRAY (layout, s->post_ln, BT * C);
+  WP_LAYOUT_ARRAY (layout, s->post_mean, BT);
+  WP_LAYOUT_ARRAY (layout, s->post_rstd, BT);
+  WP_LAYOUT_ARRAY (layout, s->output, BT * config->projection_dim);
+  WP_LAYOUT_ARRAY (layout, s->dhidden, BT * C);
+  WP_LAYOUT_ARRAY (layout, s->dnormed, BT * C);
+}
+
+guint64
+wp_vision_state_bytes (const WpClipConfig *config,
+                       int                 max_B)
+{
+  WpVisionState measure = { .max_B = max_B };
+  WpLayout      layout = { 0 };
+
+  lay_out (&measure, config, &layout);
+  return layout.used +
+         wp_encoder_state_bytes (&config->vision, max_B, wp_clip_config_n_patches (config) + 1);
+}
 
 WpVisionState *
 wp_vision_state_new (const WpClipConfig *config,
                      int                 max_B)
 {
   WpVisionState *s = g_new0 (WpVisionState, 1);
-  const int      P = wp_clip_config_n_patches (config), T = P + 1, p = config->patch_size;
-  const gsize    BT = (gsize) max_B * T, C = config->vision.width;
+  const int      T = wp_clip_config_n_patches (config) + 1;
+  WpLayout       layout = { 0 };
 
   s->max_B = max_B;
-  s->patches = g_new (float, (gsize) max_B *P * 3 * p * p);
-  s->embed = g_new (float, BT *C);
-  s->pre_ln = g_new (float, BT *C);
-  s->pre_mean = g_new (float, BT);
-  s->pre_rstd = g_new (float, BT);
+  lay_out (s, config, &layout);
+  s->buffer = wp_layout_alloc (&layout);
+  lay_out (s, config, &layout);
+  wp_layout_check (&layout);
   wp_encoder_state_init (&s->encoder, &config->vision, max_B, T);
-  s->post_ln = g_new (float, BT *C);
-  s->post_mean = g_new (float, BT);
-  s->post_rstd = g_new (float, BT);
-  s->output = g_new (float, BT * config->projection_dim);
   return s;
 }
 
@@ -45,17 +76,7 @@ wp_vision_state_free (WpVisionState *state)
   if (state == NULL)
     return;
   wp_encoder_state_clear (&state->encoder);
-  g_free (state->patches);
-  g_free (state->embed);
-  g_free (state->pre_ln);
-  g_free (state->pre_mean);
-  g_free (state->pre_rstd);
-  g_free (state->post_ln);
-  g_free (state->post_mean);
-  g_free (state->post_rstd);
-  g_free (state->output);
-  g_free (state->dhidden);
-  g_free (state->dnormed);
+  g_free (state->buffer);
   g_free (state);
 }
 
@@ -139,13 +160,8 @@ wp_vision_backward (const WpModel *model,
   const int           B = s->B, p = config->patch_size;
   const int           P = wp_clip_config_n_patches (config), T = P + 1;
   const int           C = config->vision.width, E = config->projection_dim;
-  const gsize         BTC = (gsize) s->max_B * T * C;
   const float        *hidden = s->encoder.layers[config->vision.n_layers - 1].resid2;
 
-  if (s->dhidden == NULL) {
-    s->dhidden = g_new (float, BTC);
-    s->dnormed = g_new (float, BTC);
-  }
   memset (s->dnormed, 0, (gsize) B * T * C * sizeof (float));
   wp_matmul_backward (s->dnormed, grads->visual_projection, NULL, doutput, s->post_ln,
                       w->visual_projection, B * T, C, E);

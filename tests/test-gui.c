@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli-harness.h"
+#include "shapes.h"
 #include "wordpatch/wordpatch.h"
 #include "wp-image-view.h"
 #include "wp-window.h"

@@ -1,7 +1,8 @@
 /* test-objectives.c: the contrastive losses against naive double-precision implementations
  * written here from the definitions, and their gradients against central finite differences of
- * those naive losses. */
+ * those naive losses; the caches' reuse and sizing. */
 #include <math.h>
+#include <string.h>
 
 #include "wordpatch/objectives.h"
 #include "wordpatch/rng.h"
@@ -10,6 +11,9 @@
 #define E 6
 #define P 5
 #define K 4
+/* The caches hold more pairs than the batches use: a stride taken from the caches' size instead
+ * of the batch's would show. */
+#define MAX_B (B + 3)
 
 static void
 fill_random (float *x,
@@ -66,6 +70,49 @@ naive_clip (const double *img,
 }
 
 static const int lengths[B] = { 4, 2, 3, 1 };
+
+typedef enum {
+  OBJECTIVE_CLIP,
+  OBJECTIVE_FILIP,
+  OBJECTIVE_SPARC,
+} Objective;
+
+/* One forward and one backward of an objective on caches: x and y are img and txt (B, E) for
+ * CLIP, patches (B, P, E) and tokens (B, K, E) otherwise. The gradients accumulate into dx, dy
+ * and dscale; returns the loss. */
+static double
+run (WpObjectiveCaches *caches,
+     Objective          objective,
+     const float       *x,
+     const float       *y,
+     float              logit_scale,
+     double             patch_fraction,
+     float             *dx,
+     float             *dy,
+     float             *dscale)
+{
+  double loss;
+
+  switch (objective) {
+  case OBJECTIVE_CLIP:
+    loss = wp_loss_clip_forward (&caches->clip, x, y, logit_scale, B, E);
+    wp_loss_clip_backward (dx, dy, dscale, &caches->clip, x, y, logit_scale, B, E);
+    break;
+  case OBJECTIVE_FILIP:
+    loss = wp_loss_filip_forward (&caches->filip, x, y, lengths, logit_scale, patch_fraction,
+                                  B, P, K, E);
+    wp_loss_filip_backward (dx, dy, dscale, &caches->filip, x, y, lengths, logit_scale,
+                            patch_fraction, B, P, K, E);
+    break;
+  case OBJECTIVE_SPARC:
+  default:
+    loss = wp_loss_sparc_fine_forward (&caches->sparc, x, y, lengths, logit_scale, B, P, K, E);
+    wp_loss_sparc_fine_backward (dx, dy, dscale, &caches->sparc, x, y, lengths, logit_scale,
+                                 B, P, K, E);
+    break;
+  }
+  return loss;
+}
 
 /* How many patches of each image naive_filip's sI keeps (FILIP's token selection). */
 static int naive_filip_kept = P;
@@ -247,9 +294,10 @@ check_gradients (const char  *what,
 static void
 test_clip_matches_definition (void)
 {
-  float  img[B * E], txt[B * E], dimg[B * E] = { 0 }, dtxt[B * E] = { 0 }, dscale = 0.0f;
-  double imgd[B * E], txtd[B * E], loss;
-  WpRng  rng;
+  float             img[B * E], txt[B * E], dimg[B * E] = { 0 }, dtxt[B * E] = { 0 }, dscale = 0.0f;
+  double            imgd[B * E], txtd[B * E], loss;
+  WpObjectiveCaches caches;
+  WpRng             rng;
 
   wp_rng_init (&rng, 7);
   fill_random (img, B * E, &rng);
@@ -258,51 +306,67 @@ test_clip_matches_definition (void)
     imgd[i] = img[i];
     txtd[i] = txt[i];
   }
-  loss = wp_loss_clip (img, txt, 1.2f, B, E, dimg, dtxt, &dscale);
+  wp_objective_caches_init (&caches, MAX_B, P, K, E);
+  loss = run (&caches, OBJECTIVE_CLIP, img, txt, 1.2f, 1.0, dimg, dtxt, &dscale);
   g_assert_cmpfloat_with_epsilon (loss, naive_clip (imgd, txtd, 1.2f), 1e-5 * fabs (loss));
   check_gradients ("clip", naive_clip, img, B * E, txt, B * E, 1.2f, dimg, dtxt, dscale);
-  g_assert_cmpfloat_with_epsilon (wp_loss_clip (img, txt, 1.2f, B, E, NULL, NULL, NULL), loss,
-                                  1e-12);
+  wp_objective_caches_clear (&caches);
 }
 
+/* Backward functions add to the gradients they are given, as the kernels' do. */
 static void
-test_clip_accumulates (void)
+test_backward_accumulates (gconstpointer data)
 {
-  float img[B * E], txt[B * E], d1[B * E] = { 0 }, d2[B * E] = { 0 }, s1 = 0.0f, s2 = 0.0f;
-  float dtxt[B * E] = { 0 };
-  WpRng rng;
+  const Objective   objective = GPOINTER_TO_INT (data);
+  const gsize       nx = objective == OBJECTIVE_CLIP ? B * E : B * P * E;
+  const gsize       ny = objective == OBJECTIVE_CLIP ? B * E : B * K * E;
+  float             x[B * P * E], y[B * K * E], dx1[B * P * E] = { 0 }, dy1[B * K * E] = { 0 };
+  float             dx2[B * P * E] = { 0 }, dy2[B * K * E] = { 0 }, s1 = 0.0f, s2 = 0.0f;
+  WpObjectiveCaches caches;
+  WpRng             rng;
 
   wp_rng_init (&rng, 8);
-  fill_random (img, B * E, &rng);
-  fill_random (txt, B * E, &rng);
-  wp_loss_clip (img, txt, 0.5f, B, E, d1, dtxt, &s1);
-  wp_loss_clip (img, txt, 0.5f, B, E, d2, dtxt, &s2);
-  wp_loss_clip (img, txt, 0.5f, B, E, d2, dtxt, &s2);
-  for (int i = 0; i < B * E; i++)
-    g_assert_cmpfloat_with_epsilon (d2[i], 2.0f * d1[i], 1e-6);
+  fill_random (x, nx, &rng);
+  fill_random (y, ny, &rng);
+  wp_objective_caches_init (&caches, MAX_B, P, K, E);
+  run (&caches, objective, x, y, 0.5f, 0.4, dx1, dy1, &s1);
+  run (&caches, objective, x, y, 0.5f, 0.4, dx2, dy2, &s2);
+  run (&caches, objective, x, y, 0.5f, 0.4, dx2, dy2, &s2);
+  for (gsize i = 0; i < nx; i++)
+    g_assert_cmpfloat_with_epsilon (dx2[i], 2.0f * dx1[i], 1e-6);
+  for (gsize i = 0; i < ny; i++)
+    g_assert_cmpfloat_with_epsilon (dy2[i], 2.0f * dy1[i], 1e-6);
   g_assert_cmpfloat_with_epsilon (s2, 2.0f * s1, 1e-6);
+  wp_objective_caches_clear (&caches);
 }
 
 static void
 test_clip_large_scale_is_finite (void)
 {
-  float img[B * E], txt[B * E];
-  WpRng rng;
+  float             img[B * E], txt[B * E], dimg[B * E] = { 0 }, dtxt[B * E] = { 0 }, dscale = 0;
+  double            loss;
+  WpObjectiveCaches caches;
+  WpRng             rng;
 
   wp_rng_init (&rng, 9);
   fill_random (img, B * E, &rng);
   fill_random (txt, B * E, &rng);
+  wp_objective_caches_init (&caches, MAX_B, P, K, E);
   /* lambda = e^20: a naive exp would overflow; the log-sum-exp must not. */
-  g_assert_true (isfinite (wp_loss_clip (img, txt, 20.0f, B, E, NULL, NULL, NULL)));
+  loss = run (&caches, OBJECTIVE_CLIP, img, txt, 20.0f, 1.0, dimg, dtxt, &dscale);
+  g_assert_true (isfinite (loss));
+  wp_objective_caches_clear (&caches);
 }
 
 static void
 check_filip (double patch_fraction,
              int    kept)
 {
-  float  v[B * P * E], t[B * K * E], dv[B * P * E] = { 0 }, dt[B * K * E] = { 0 }, dscale = 0.0f;
-  double vd[B * P * E], td[B * K * E], loss;
-  WpRng  rng;
+  float             v[B * P * E], t[B * K * E], dv[B * P * E] = { 0 }, dt[B * K * E] = { 0 };
+  float             dscale = 0.0f;
+  double            vd[B * P * E], td[B * K * E], loss;
+  WpObjectiveCaches caches;
+  WpRng             rng;
 
   g_assert_cmpint (wp_filip_kept_patches (patch_fraction, P), ==, kept);
   naive_filip_kept = kept;
@@ -320,7 +384,9 @@ check_filip (double patch_fraction,
     vd[i] = v[i];
   for (int i = 0; i < B * K * E; i++)
     td[i] = t[i];
-  loss = wp_loss_filip (v, t, lengths, 0.7f, patch_fraction, B, P, K, E, dv, dt, &dscale);
+  wp_objective_caches_init (&caches, MAX_B, P, K, E);
+  loss = run (&caches, OBJECTIVE_FILIP, v, t, 0.7f, patch_fraction, dv, dt, &dscale);
+  wp_objective_caches_clear (&caches);
   g_assert_true (isfinite (loss));
   g_assert_cmpfloat_with_epsilon (loss, naive_filip (vd, td, 0.7f), 1e-5 * fabs (loss));
   for (int j = 0; j < B; j++) {
@@ -346,8 +412,9 @@ test_filip_matches_definition (void)
 static void
 test_filip_patch_selection (void)
 {
-  float v[B * P * E], t[B * K * E];
-  WpRng rng;
+  float             v[B * P * E], t[B * K * E];
+  WpObjectiveCaches caches;
+  WpRng             rng;
 
   g_assert_cmpint (wp_filip_kept_patches (0.25, 64), ==, 16);
   g_assert_cmpint (wp_filip_kept_patches (0.1, 64), ==, 7);
@@ -358,17 +425,22 @@ test_filip_patch_selection (void)
   wp_rng_init (&rng, 11);
   fill_random (v, B * P * E, &rng);
   fill_random (t, B * K * E, &rng);
-  g_assert_cmpfloat (fabs (wp_loss_filip (v, t, lengths, 0.7f, 0.4, B, P, K, E, NULL, NULL, NULL) -
-                           wp_loss_filip (v, t, lengths, 0.7f, 1.0, B, P, K, E, NULL, NULL, NULL)),
-                     >, 1e-4);
+  wp_objective_caches_init (&caches, MAX_B, P, K, E);
+  g_assert_cmpfloat (
+    fabs (wp_loss_filip_forward (&caches.filip, v, t, lengths, 0.7f, 0.4, B, P, K, E) -
+          wp_loss_filip_forward (&caches.filip, v, t, lengths, 0.7f, 1.0, B, P, K, E)),
+    >, 1e-4);
+  wp_objective_caches_clear (&caches);
 }
 
 static void
 test_sparc_matches_definition (void)
 {
-  float  v[B * P * E], t[B * K * E], dv[B * P * E] = { 0 }, dt[B * K * E] = { 0 }, dscale = 0.0f;
-  double vd[B * P * E], td[B * K * E], loss;
-  WpRng  rng;
+  float             v[B * P * E], t[B * K * E], dv[B * P * E] = { 0 }, dt[B * K * E] = { 0 };
+  float             dscale = 0.0f;
+  double            vd[B * P * E], td[B * K * E], loss;
+  WpObjectiveCaches caches;
+  WpRng             rng;
 
   wp_rng_init (&rng, 13);
   fill_random (v, B * P * E, &rng);
@@ -377,7 +449,9 @@ test_sparc_matches_definition (void)
     vd[i] = v[i];
   for (int i = 0; i < B * K * E; i++)
     td[i] = t[i];
-  loss = wp_loss_sparc_fine (v, t, lengths, 0.9f, B, P, K, E, dv, dt, &dscale);
+  wp_objective_caches_init (&caches, MAX_B, P, K, E);
+  loss = run (&caches, OBJECTIVE_SPARC, v, t, 0.9f, 1.0, dv, dt, &dscale);
+  wp_objective_caches_clear (&caches);
   g_assert_cmpfloat_with_epsilon (loss, naive_sparc (vd, td, 0.9f), 1e-6 * fabs (loss));
   check_gradients ("sparc", naive_sparc, v, B * P * E, t, B * K * E, 0.9f, dv, dt, dscale);
   for (int j = 0; j < B; j++) {
@@ -385,6 +459,59 @@ test_sparc_matches_definition (void)
       for (int e = 0; e < E; e++)
         g_assert_cmpfloat (dt[(j * K + l) * E + e], ==, 0.0f);
     }
+  }
+}
+
+/* Caches are reused step after step, and FILIP's and SPARC's share their memory: whatever ran on
+ * them before, and however much larger than the batch they are, a loss and its gradients are
+ * the same bits as on fresh caches of the batch's size. */
+static void
+test_caches_reused (void)
+{
+  const Objective   order[] = { OBJECTIVE_SPARC, OBJECTIVE_FILIP, OBJECTIVE_CLIP, OBJECTIVE_SPARC,
+                                OBJECTIVE_FILIP };
+  float             v[B * P * E], t[B * K * E], other_v[B * P * E], other_t[B * K * E];
+  WpObjectiveCaches reused;
+  WpRng             rng;
+
+  wp_rng_init (&rng, 19);
+  fill_random (v, B * P * E, &rng);
+  fill_random (t, B * K * E, &rng);
+  fill_random (other_v, B * P * E, &rng);
+  fill_random (other_t, B * K * E, &rng);
+  wp_objective_caches_init (&reused, MAX_B, P, K, E);
+  for (gsize i = 0; i < G_N_ELEMENTS (order); i++) {
+    float             dv[2][B * P * E] = { { 0 } }, dt[2][B * K * E] = { { 0 } };
+    float             dscale[2] = { 0 };
+    double            loss[2];
+    WpObjectiveCaches fresh;
+
+    /* Another batch first, so that the reused caches hold its records. */
+    run (&reused, order[(i + 1) % G_N_ELEMENTS (order)], other_v, other_t, 1.1f, 0.4, dv[0], dt[0],
+         &dscale[0]);
+    memset (dv, 0, sizeof dv);
+    memset (dt, 0, sizeof dt);
+    dscale[0] = 0.0f;
+    loss[0] = run (&reused, order[i], v, t, 0.8f, 0.4, dv[0], dt[0], &dscale[0]);
+    wp_objective_caches_init (&fresh, B, P, K, E);
+    loss[1] = run (&fresh, order[i], v, t, 0.8f, 0.4, dv[1], dt[1], &dscale[1]);
+    wp_objective_caches_clear (&fresh);
+    g_assert_true (loss[0] == loss[1]);
+    g_assert_true (dscale[0] == dscale[1]);
+    g_assert_cmpmem (dv[0], sizeof dv[0], dv[1], sizeof dv[1]);
+    g_assert_cmpmem (dt[0], sizeof dt[0], dt[1], sizeof dt[1]);
+  }
+  wp_objective_caches_clear (&reused);
+}
+
+/* The memory estimate covers what grows fastest with the batch: FILIP's arg-maxes of every
+ * (image, text) block, B^2 (P + K) of them. */
+static void
+test_caches_bytes (void)
+{
+  for (guint64 max_B = 32; max_B <= 1024; max_B *= 4) {
+    g_assert_cmpuint (wp_objective_caches_bytes ((int) max_B, 64, 32, 128), >=,
+                      max_B * max_B * (64 + 32) * sizeof (int));
   }
 }
 
@@ -428,11 +555,18 @@ main (int    argc,
   g_test_init (&argc, &argv, NULL);
   g_test_set_nonfatal_assertions ();
   g_test_add_func ("/objectives/clip/matches-definition", test_clip_matches_definition);
-  g_test_add_func ("/objectives/clip/accumulates", test_clip_accumulates);
   g_test_add_func ("/objectives/clip/large-scale-is-finite", test_clip_large_scale_is_finite);
   g_test_add_func ("/objectives/filip/matches-definition", test_filip_matches_definition);
   g_test_add_func ("/objectives/filip/patch-selection", test_filip_patch_selection);
   g_test_add_func ("/objectives/sparc/matches-definition", test_sparc_matches_definition);
   g_test_add_func ("/objectives/sparc/weights-sparse-rows", test_sparc_weights_sparse_rows);
+  g_test_add_data_func ("/objectives/clip/backward-accumulates", GINT_TO_POINTER (OBJECTIVE_CLIP),
+                        test_backward_accumulates);
+  g_test_add_data_func ("/objectives/filip/backward-accumulates",
+                        GINT_TO_POINTER (OBJECTIVE_FILIP), test_backward_accumulates);
+  g_test_add_data_func ("/objectives/sparc/backward-accumulates",
+                        GINT_TO_POINTER (OBJECTIVE_SPARC), test_backward_accumulates);
+  g_test_add_func ("/objectives/caches/reused", test_caches_reused);
+  g_test_add_func ("/objectives/caches/bytes", test_caches_bytes);
   return g_test_run ();
 }

@@ -13,10 +13,10 @@
 #include <sys/wait.h>
 
 #include "cli-harness.h"
+#include "shapes.h"
 #include "wordpatch/dataset.h"
 #include "wordpatch/error.h"
 #include "wordpatch/image.h"
-#include "wordpatch/shapes.h"
 
 #define N_SCENES 400
 

@@ -28,9 +28,11 @@ typedef struct {
   WpTowerConfig      tower;
   int                max_B, max_T;
   int                B, T; /* of the last forward pass */
-  float             *buffer;
+  gpointer           buffer;
   WpEncoderLayerActs layers[WP_MAX_LAYERS];
-  float             *scratch; /* backward's gradients of activations, allocated on first use */
+  /* The backward's gradients of one layer's activations, as their namesakes above; dresid is
+   * the gradient flowing down the residual stream. */
+  float *dresid, *dln, *dattn, *dkvq, *dfc1, *dact, *datt;
 } WpEncoderState;
 
 void wp_encoder_state_init (WpEncoderState      *state,
@@ -38,8 +40,8 @@ void wp_encoder_state_init (WpEncoderState      *state,
                             int                  max_B,
                             int                  max_T);
 void wp_encoder_state_clear (WpEncoderState *state);
-/* Bytes a state of (max_B, max_T) holds once its backward has run: every layer's activations and
- * the backward's scratch. */
+/* Bytes a state of (max_B, max_T) allocates: every layer's activations and the backward's
+ * scratch, from the list wp_encoder_state_init() lays out. */
 guint64 wp_encoder_state_bytes (const WpTowerConfig *tower,
                                 int                  max_B,
                                 int                  max_T);

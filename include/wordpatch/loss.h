@@ -47,9 +47,11 @@ gboolean    wp_objective_from_string (const char  *name,
                                       WpObjective *objective);
 const char *wp_objective_to_string (WpObjective objective);
 
-/* About the bytes a loss state of max_B pairs holds at its largest, computed without allocating:
- * both towers' encoder states exactly (wp_encoder_state_bytes()), their other per-token buffers
- * and the batch's embeddings as an estimate. */
+/* The bytes wp_loss_state_new() allocates for max_B pairs, computed without allocating from the
+ * lists it lays its parts out by: both towers' states (wp_vision_state_bytes(),
+ * wp_text_state_bytes()), the batch's embeddings and their gradients, and the objectives' caches
+ * (wp_objective_caches_bytes(): a state serves every objective, so it holds CLIP's and the larger
+ * of FILIP's and SPARC's). */
 guint64 wp_loss_state_bytes (const WpClipConfig *config,
                              int                 max_B);
 /* FALSE with WP_ERROR_INVALID, naming the batch, the patches and both sizes, when a loss state of

@@ -6,47 +6,134 @@
  * are unit vectors (L2-normalised by the caller, who also owns the chain rule through the
  * normalisation). lambda = exp(logit_scale).
  *
- * Each function returns the loss and, when the gradient pointers are not NULL, ACCUMULATES the
- * gradient with respect to each input and to logit_scale. Cross-entropies use the log-sum-exp
- * with the row maximum subtracted, in double precision. */
+ * Each objective is a pair like the kernels': a forward that returns the loss and records in its
+ * cache what the backward needs, and a backward through the last forward on that cache, given
+ * the same inputs and dims, that ACCUMULATES the gradient with respect to each input and to
+ * logit_scale. Neither allocates: the caches are sized once for the largest batch. Cross-entropies
+ * use the log-sum-exp with the row maximum subtracted, in double precision.
+ *
+ * Thread contract: a cache belongs to one thread. */
 #pragma once
 
 #include <glib.h>
 
 G_BEGIN_DECLS
 
+/* What the CLIP forward records, for up to max_B pairs (rows of B at the current batch). */
+typedef struct {
+  float  *dots;                /* (B, B) img txt^T */
+  double *logits, *logits_t;   /* (B, B) G = lambda dots (rows images) and its transpose */
+  double *row_max, *row_sum;   /* (2B) each row's maximum and sum of exp(x - max): G's, G^T's */
+  double *dlogits, *dlogits_t; /* (B, B) backward scratch: the gradients of G and G^T */
+  float  *dscaled;             /* (B, B) backward scratch: lambda dG */
+} WpClipCache;
+
+/* What the FILIP forward records. */
+typedef struct {
+  float  *sim;               /* (P, K) one (image, text) block's similarities, forward scratch */
+  float  *patch_best;        /* (B, P) one image's patch maxima over each text's valid tokens */
+  float  *score;             /* (P) one image's patch scores for the selection, forward scratch */
+  int    *best_token;        /* (B, B, P) arg-max token of each patch, per (image, text) */
+  int    *best_patch;        /* (B, B, K) arg-max patch of each valid token, per (image, text) */
+  guint8 *keep;              /* (B, P) 1 for the patches sI keeps */
+  double *a, *c;             /* (B, B) A = lambda sI (rows images), C = lambda sT^T (rows texts) */
+  double *row_max, *row_sum; /* (2B) as CLIP's: A's rows, C's rows */
+  double *da, *dc;           /* (B, B) backward scratch */
+} WpFilipCache;
+
+/* What the SPARC forward records: per pair b, arrays of K rows (the first lengths[b] used). */
+typedef struct {
+  double *a, *shat;          /* (B, K, P) alignment weights; min-max normalised similarities */
+  int    *argmin, *argmax;   /* (B, K) each row's arg-min and arg-max similarity */
+  double *range, *kept;      /* (B, K) each row's range (0: uniform row) and kept sum */
+  double *chat, *that;       /* (B, K, E) unit grouped-vision and token embeddings */
+  double *c_norm, *t_norm;   /* (B, K) their divisors */
+  double *z, *zt;            /* (B, K, K) Z = lambda c^ t^^T over the valid block, and Z^T */
+  double *row_max, *row_sum; /* (B, 2K) as CLIP's: Z's rows, Z^T's rows */
+  /* One pair's scratch, forward: */
+  double *s;      /* (K, P) similarities */
+  double *c, *td; /* (K, E) grouped vision embeddings, the tokens in double */
+  /* and backward: */
+  double *dz, *dzt;                 /* (K, K) */
+  double *dchat, *dthat, *dc, *dtd; /* (K, E) */
+  double *ds;                       /* (K, P) */
+  double *da, *dshat;               /* (P) */
+} WpSparcCache;
+
+/* The three caches in one buffer, for up to max_B pairs of P patches and K token slots of E
+ * dims. FILIP's and SPARC's share their memory (a forward of one overwrites the other's
+ * record); CLIP's has its own, so CLIP runs beside either. */
+typedef struct {
+  WpClipCache  clip;
+  WpFilipCache filip;
+  WpSparcCache sparc;
+  int          max_B, P, K, E;
+  gpointer     buffer;
+} WpObjectiveCaches;
+
+void wp_objective_caches_init (WpObjectiveCaches *caches,
+                               int                max_B,
+                               int                P,
+                               int                K,
+                               int                E);
+void wp_objective_caches_clear (WpObjectiveCaches *caches);
+/* Bytes wp_objective_caches_init() allocates, computed without allocating from the list it lays
+ * the caches out by. */
+guint64 wp_objective_caches_bytes (int max_B,
+                                   int P,
+                                   int K,
+                                   int E);
+
 /* CLIP: G = lambda img txt^T; loss = (CE over rows of G + CE over rows of G^T) / 2, diagonal
- * targets, each CE averaged over B. img, txt (B, E). */
-double wp_loss_clip (const float *img,
-                     const float *txt,
-                     float        logit_scale,
-                     int          B,
-                     int          E,
-                     float       *dimg,
-                     float       *dtxt,
-                     float       *dlogit_scale);
+ * targets, each CE averaged over B. img, txt (B, E); dimg, dtxt (B, E). */
+double wp_loss_clip_forward (WpClipCache *cache,
+                             const float *img,
+                             const float *txt,
+                             float        logit_scale,
+                             int          B,
+                             int          E);
+void   wp_loss_clip_backward (float       *dimg,
+                              float       *dtxt,
+                              float       *dlogit_scale,
+                              WpClipCache *cache,
+                              const float *img,
+                              const float *txt,
+                              float        logit_scale,
+                              int          B,
+                              int          E);
 
 /* FILIP token-wise late interaction: sI_ij = mean over patches p of max over valid tokens l of
  * <v_ip, t_jl>; sT_ij = mean over valid tokens of max over patches. A = lambda sI (rows images),
  * C_ji = lambda sT_ij (rows texts); loss = (CE_rows(A) + CE_rows(C)) / 2. The gradient of a max
  * flows to its first arg-max. patches (B, P, E), tokens (B, K, E) with lengths (B) in [1, K];
- * padding slots are never read.
+ * padding slots are never read nor given gradient. dpatches (B, P, E), dtokens (B, K, E).
  *
  * patch_fraction below 1 applies FILIP's token selection on the image side: sI_ij averages only
  * over the wp_filip_kept_patches() patches of image i with the highest maximum similarity to any
  * valid token of the batch (ties to the lower index); the others get no gradient from sI. */
-double wp_loss_filip (const float *patches,
-                      const float *tokens,
-                      const int   *lengths,
-                      float        logit_scale,
-                      double       patch_fraction,
-                      int          B,
-                      int          P,
-                      int          K,
-                      int          E,
-                      float       *dpatches,
-                      float       *dtokens,
-                      float       *dlogit_scale);
+double wp_loss_filip_forward (WpFilipCache *cache,
+                              const float  *patches,
+                              const float  *tokens,
+                              const int    *lengths,
+                              float         logit_scale,
+                              double        patch_fraction,
+                              int           B,
+                              int           P,
+                              int           K,
+                              int           E);
+void   wp_loss_filip_backward (float        *dpatches,
+                               float        *dtokens,
+                               float        *dlogit_scale,
+                               WpFilipCache *cache,
+                               const float  *patches,
+                               const float  *tokens,
+                               const int    *lengths,
+                               float         logit_scale,
+                               double        patch_fraction,
+                               int           B,
+                               int           P,
+                               int           K,
+                               int           E);
 
 /* How many of P patches FILIP's sI keeps for a patch fraction in (0, 1]: ceil(fraction P), at
  * least 1. */
@@ -56,7 +143,7 @@ int wp_filip_kept_patches (double patch_fraction,
 /* SPARC's alignment weights of one pair: s = tokens patches^T (L, P) on un-normalised embeddings;
  * each row min-max normalised, entries below 1/P set to 0, the row renormalised to sum to 1 (a
  * row whose range is below 1e-8 becomes uniform 1/P). tokens (L, E), patches (P, E),
- * weights (L, P). */
+ * weights (L, P). For the maps: it allocates its own scratch. */
 void wp_sparc_weights (float       *weights,
                        const float *tokens,
                        const float *patches,
@@ -69,18 +156,28 @@ void wp_sparc_weights (float       *weights,
  * (CE over rows of Z + CE over rows of Z^T) / 2 with diagonal targets, each summed over the
  * batch's valid tokens and divided by their count. patches (B, P, E) and tokens (B, K, E) are
  * NOT normalised; the normalisation of c and t is part of the loss. Gradients flow through the
- * min and max (to their first arg-indices) and the renormalisation; the threshold has none. The
- * global part of SPARC is wp_loss_clip() on the pooled embeddings. */
-double wp_loss_sparc_fine (const float *patches,
-                           const float *tokens,
-                           const int   *lengths,
-                           float        logit_scale,
-                           int          B,
-                           int          P,
-                           int          K,
-                           int          E,
-                           float       *dpatches,
-                           float       *dtokens,
-                           float       *dlogit_scale);
+ * min and max (to their first arg-indices) and the renormalisation; the threshold has none;
+ * padding slots get none. The global part of SPARC is CLIP's loss on the pooled embeddings. */
+double wp_loss_sparc_fine_forward (WpSparcCache *cache,
+                                   const float  *patches,
+                                   const float  *tokens,
+                                   const int    *lengths,
+                                   float         logit_scale,
+                                   int           B,
+                                   int           P,
+                                   int           K,
+                                   int           E);
+void   wp_loss_sparc_fine_backward (float        *dpatches,
+                                    float        *dtokens,
+                                    float        *dlogit_scale,
+                                    WpSparcCache *cache,
+                                    const float  *patches,
+                                    const float  *tokens,
+                                    const int    *lengths,
+                                    float         logit_scale,
+                                    int           B,
+                                    int           P,
+                                    int           K,
+                                    int           E);
 
 G_END_DECLS

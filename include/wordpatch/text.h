@@ -24,6 +24,10 @@ WpTextState *wp_text_state_new_sized (const WpClipConfig *config,
                                       int                 max_B,
                                       int                 max_T) G_GNUC_WARN_UNUSED_RESULT;
 void         wp_text_state_free (WpTextState *state);
+/* Bytes wp_text_state_new() allocates for max_B captions of the context length, computed
+ * without allocating from the list the state is laid out by. */
+guint64 wp_text_state_bytes (const WpClipConfig *config,
+                             int                 max_B);
 
 /* ids (B, T) with every id in [0, vocab_size); lengths (B) in [1, T]; T at most the state's
  * max_T (the context length for wp_text_state_new()). */

@@ -19,6 +19,10 @@ typedef struct _WpVisionState WpVisionState;
 WpVisionState *wp_vision_state_new (const WpClipConfig *config,
                                     int                 max_B) G_GNUC_WARN_UNUSED_RESULT;
 void           wp_vision_state_free (WpVisionState *state);
+/* Bytes a state of max_B images allocates (its arrays and its encoder's), computed without
+ * allocating from the list the state is laid out by. */
+guint64 wp_vision_state_bytes (const WpClipConfig *config,
+                               int                 max_B);
 
 /* pixels (B, 3, S, S), already normalised (see image.h); B <= max_B. */
 void wp_vision_forward (const WpModel *model,

@@ -19,7 +19,6 @@
 #include "wordpatch/parallel.h"
 #include "wordpatch/rng.h"
 #include "wordpatch/safetensors.h"
-#include "wordpatch/shapes.h"
 #include "wordpatch/text.h"
 #include "wordpatch/tokenizer.h"
 #include "wordpatch/trainer.h"

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "shapes.h"
 
 #define MAX_COUNT 1000000
 
