@@ -23,8 +23,8 @@ wp_cli_convert (int    argc,
   g_autoptr (WpModel) model = NULL;
   WpDtype dtype = WP_DTYPE_F32;
 
-  if (!wp_cli_parse (&argc, &argv, "convert", "write a model again, its weights in F32, F16 or BF16",
-                     entries))
+  if (!wp_cli_parse (&argc, &argv, "convert",
+                     "write a model again, its weights in F32, F16 or BF16", entries))
     return 2;
   if (out == NULL)
     return wp_cli_usage_error ("convert", "--out is required");
