@@ -20,6 +20,16 @@ wp_map_options_init (WpMapOptions *options)
   options->query = WP_QUERY_TOKEN;
 }
 
+WpQueryKind
+wp_map_default_query (const WpModel *model)
+{
+  const char *objective = model->config.objective;
+
+  return g_strcmp0 (objective, "filip") == 0 || g_strcmp0 (objective, "sparc") == 0
+           ? WP_QUERY_TOKEN
+           : WP_QUERY_PROMPT;
+}
+
 /* Fills word_of_token (T) and appends the caption's words (text and token range). */
 static void
 group_words (GArray                *words,

@@ -57,6 +57,11 @@ typedef struct {
 /* filip and sparc, token queries, no surgery, every legrad layer. */
 void wp_map_options_init (WpMapOptions *options);
 
+/* The query kind a model's maps default to: token queries for models that record a FILIP or
+ * SPARC objective (config.h), prompt queries for CLIP-objective models and for models that record
+ * none (checkpoints trained elsewhere). */
+WpQueryKind wp_map_default_query (const WpModel *model);
+
 typedef struct {
   /* Token queries: the word as the tokenizer cleaned it ("circles"), its first token among the T
    * valid tokens and their count. Prompt queries: the word or phrase as it reads, -1 and 0. */

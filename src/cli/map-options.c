@@ -77,16 +77,6 @@ usage (GError    **error,
   return FALSE;
 }
 
-WpQueryKind
-wp_cli_default_query (const WpModel *model)
-{
-  const char *objective = model->config.objective;
-
-  return g_strcmp0 (objective, "filip") == 0 || g_strcmp0 (objective, "sparc") == 0
-           ? WP_QUERY_TOKEN
-           : WP_QUERY_PROMPT;
-}
-
 gboolean
 wp_cli_map_args_finish (WpCliMapArgs  *args,
                         const WpModel *model,
@@ -117,7 +107,7 @@ wp_cli_map_args_finish (WpCliMapArgs  *args,
   args->maps.methods |= WP_MAP_BIT (WP_MAP_FILIP) | WP_MAP_BIT (WP_MAP_SPARC);
 
   if (args->query == NULL)
-    args->maps.query = wp_cli_default_query (model);
+    args->maps.query = wp_map_default_query (model);
   else if (strcmp (args->query, "token") == 0)
     args->maps.query = WP_QUERY_TOKEN;
   else if (strcmp (args->query, "prompt") == 0)

@@ -38,10 +38,6 @@ gboolean wp_cli_map_args_finish (WpCliMapArgs  *args,
 /* The methods as named, with ",labels" when asked: the JSON's and the figure's record. */
 char *wp_cli_map_args_to_string (const WpCliMapArgs *args) G_GNUC_WARN_UNUSED_RESULT;
 
-/* The query kind a model's maps default to: token for FILIP and SPARC models, prompt for the
- * others. */
-WpQueryKind wp_cli_default_query (const WpModel *model);
-
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WpCliMapArgs, wp_cli_map_args_clear)
 
 G_END_DECLS
