@@ -2,7 +2,6 @@
  * opening an image to its first maps, and from a caption edit to the new maps, on a 640 x 480
  * picture seen as the map options say. */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "bench.h"
 
@@ -35,23 +34,6 @@ typedef struct {
   double      open_s, edit_s;
   int         rows, cols;
 } MethodTiming;
-
-static int
-compare_doubles (const void *a,
-                 const void *b)
-{
-  const double x = *(const double *) a, y = *(const double *) b;
-
-  return (x > y) - (x < y);
-}
-
-static double
-median (double *values,
-        int     n)
-{
-  qsort (values, n, sizeof (double), compare_doubles);
-  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
 
 static double
 seconds_since (gint64 start)
@@ -98,8 +80,8 @@ time_method (const WpModel      *model,
     if (i >= 0)
       edit[i] = seconds_since (start);
   }
-  timing->open_s = median (open, iterations);
-  timing->edit_s = median (edit, iterations);
+  timing->open_s = wp_bench_median (open, iterations);
+  timing->edit_s = wp_bench_median (edit, iterations);
   return TRUE;
 }
 
