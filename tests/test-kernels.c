@@ -167,6 +167,22 @@ test_layernorm_constant_row (void)
 
 /* ---- activations ---- */
 
+#define N_ACTIVATIONS 3
+
+static const WpActivation activations[N_ACTIVATIONS] = {
+  WP_ACTIVATION_QUICK_GELU,
+  WP_ACTIVATION_GELU,
+  WP_ACTIVATION_GELU_TANH,
+};
+
+/* transformers' gelu_new as it is written there:
+ * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+static double
+gelu_tanh_reference (double x)
+{
+  return 0.5 * x * (1.0 + tanh (sqrt (2.0 / G_PI) * (x + 0.044715 * pow (x, 3.0))));
+}
+
 static void
 test_activation (void)
 {
@@ -190,6 +206,12 @@ test_activation (void)
     want[i] = 0.5 * inp[i] * (1.0 + erf (inp[i] / sqrt (2.0)));
   check_close ("gelu", out, want, n, 1e-6);
   g_assert_cmpfloat (out[1000], ==, 0.0f);
+
+  wp_activation_forward (out, inp, n, WP_ACTIVATION_GELU_TANH);
+  for (gsize i = 0; i < n; i++)
+    want[i] = gelu_tanh_reference (inp[i]);
+  check_close ("gelu_new", out, want, n, 1e-6);
+  g_assert_cmpfloat (out[1000], ==, 0.0f);
 }
 
 /* Far out in the tails the functions are 0 and x, never NaN. */
@@ -199,8 +221,8 @@ test_activation_extremes (void)
   const float inp[] = { -1e30f, -100.0f, -88.0f, 88.0f, 100.0f, 1e30f };
   float       out[G_N_ELEMENTS (inp)];
 
-  for (int kind = 0; kind < 2; kind++) {
-    WpActivation activation = kind ? WP_ACTIVATION_GELU : WP_ACTIVATION_QUICK_GELU;
+  for (int kind = 0; kind < N_ACTIVATIONS; kind++) {
+    WpActivation activation = activations[kind];
 
     wp_activation_forward (out, inp, G_N_ELEMENTS (inp), activation);
     for (gsize i = 0; i < G_N_ELEMENTS (inp); i++) {
@@ -700,10 +722,14 @@ activation_loss (const FdCase *fd)
   double        loss = 0.0;
 
   for (int i = 0; i < fd->N; i++) {
-    const double y = fd->activation == WP_ACTIVATION_GELU
-                       ? 0.5 * x[i] * (1.0 + erf (x[i] / sqrt (2.0)))
-                       : x[i] / (1.0 + exp (-1.702 * x[i]));
+    double y;
 
+    if (fd->activation == WP_ACTIVATION_GELU)
+      y = 0.5 * x[i] * (1.0 + erf (x[i] / sqrt (2.0)));
+    else if (fd->activation == WP_ACTIVATION_GELU_TANH)
+      y = gelu_tanh_reference (x[i]);
+    else
+      y = x[i] / (1.0 + exp (-1.702 * x[i]));
     loss += fd->dout[i] * y;
   }
   return loss;
@@ -714,8 +740,8 @@ test_activation_backward (void)
 {
   const int n = 64;
 
-  for (int kind = 0; kind < 2; kind++) {
-    const WpActivation activation = kind ? WP_ACTIVATION_GELU : WP_ACTIVATION_QUICK_GELU;
+  for (int kind = 0; kind < N_ACTIVATIONS; kind++) {
+    const WpActivation activation = activations[kind];
     g_autoptr (GRand) rand = g_rand_new_with_seed (13 + kind);
     g_autofree float  *inp = random_array (rand, n, 4.0);
     g_autofree float  *dout = random_array (rand, n, 1.0);
@@ -754,8 +780,8 @@ test_activation_backward_extremes (void)
 
   for (gsize i = 0; i < G_N_ELEMENTS (inp); i++)
     dout[i] = 1.0f;
-  for (int kind = 0; kind < 2; kind++) {
-    WpActivation activation = kind ? WP_ACTIVATION_GELU : WP_ACTIVATION_QUICK_GELU;
+  for (int kind = 0; kind < N_ACTIVATIONS; kind++) {
+    WpActivation activation = activations[kind];
 
     memset (dinp, 0, sizeof dinp);
     wp_activation_backward (dinp, dout, inp, G_N_ELEMENTS (inp), activation);

@@ -205,8 +205,8 @@ static const BadConfig bad_configs[] = {
     "{\"text_config\": {}, \"vision_config\": {}, \"wordpatch\": {\"image_std\": [0.2, 0.2, "
     "0.2E5167]}}",
     WP_ERROR_SHAPE, "image_std must be positive and finite" },
-  { "gelu-new", "{\"text_config\": {\"hidden_act\": \"gelu_new\"}, \"vision_config\": {}}",
-    WP_ERROR_UNSUPPORTED, "gelu_new" },
+  { "relu", "{\"text_config\": {\"hidden_act\": \"relu\"}, \"vision_config\": {}}",
+    WP_ERROR_UNSUPPORTED, "text_config.hidden_act 'relu' is not supported" },
   { "hidden-act-number", "{\"text_config\": {}, \"vision_config\": {\"hidden_act\": 1}}",
     WP_ERROR_UNSUPPORTED, "vision_config.hidden_act" },
   { "one-channel", "{\"text_config\": {}, \"vision_config\": {\"num_channels\": 1}}",
@@ -979,8 +979,8 @@ test_load_invalid_config (void)
   saved_init (&s);
   config = g_build_filename (s.model_dir, "config.json", NULL);
   write_text (s.model_dir, "config.json",
-              "{\"text_config\": {\"hidden_act\": \"gelu_new\"}, \"vision_config\": {}}");
-  expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_UNSUPPORTED, config, "gelu_new");
+              "{\"text_config\": {\"hidden_act\": \"relu\"}, \"vision_config\": {}}");
+  expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_UNSUPPORTED, config, "relu");
   saved_clear (&s);
 }
 
