@@ -223,6 +223,10 @@ wp_model_new_random (const WpClipConfig *config,
 
   if (model == NULL || !alloc_params (model, error))
     return NULL;
+  /* The config names the tokenizer's own start and end tokens (a learnt vocabulary has them
+   * elsewhere than OpenAI's), so that transformers pools the text where we do. */
+  model->config.bos_token_id = wp_tokenizer_get_bos_id (tokenizer);
+  model->config.eos_token_id = wp_tokenizer_get_eos_id (tokenizer);
   wp_rng_init (&rng, seed);
   for (guint i = 0; i < model->n_specs; i++) {
     const WpTensorSpec *spec = &model->specs[i];
