@@ -30,6 +30,15 @@ write_text (const char *dir,
   g_assert_no_error (error);
 }
 
+static void
+remove_file (const char *dir,
+             const char *name)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+
+  g_assert_cmpint (g_unlink (path), ==, 0);
+}
+
 static WpTokenizer *
 load_clip_tokenizer (void)
 {
@@ -993,6 +1002,7 @@ test_load_config_larger_than_weights (void)
   Saved s;
 
   saved_init (&s);
+  remove_file (s.model_dir, "preprocessor_config.json");
   write_text (s.model_dir, "config.json",
               "{\"text_config\": {\"vocab_size\": 1048576}, \"vision_config\": {}}");
   expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_SHAPE, s.weights, "expected [1048576,512]");
