@@ -845,7 +845,7 @@ typedef struct {
   OcKind kind;
   guint  spec; /* our tensor; for OC_IN_PROJ the layer's k_proj weight or bias */
   int    ndim;
-  gint64 shape[2];
+  gint64 shape[4];
   gsize  numel;
 } OcTensor;
 
