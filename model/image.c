@@ -465,10 +465,10 @@ preprocess_square (const WpImage      *image,
 {
   const WpPreprocess *pre = &config->preprocess;
   g_autoptr (WpImage) cropped = NULL;
-  const gint64 R =
-    MAX (S, (gint64) llround ((double) S * wp_clip_config_resize_size (config) / config->image_size));
-  gint64 width = R, height = R;
-  int    left, top;
+  const double scale = (double) wp_clip_config_resize_size (config) / config->image_size;
+  const gint64 R = MAX (S, (gint64) llround (S * scale));
+  gint64       width = R, height = R;
+  int          left, top;
 
   /* transformers and torchvision: the shorter side becomes R, the longer int(R * long / short). */
   if (pre->resize_mode == WP_RESIZE_SHORTEST) {

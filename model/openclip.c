@@ -36,7 +36,7 @@ unsupported (GError    **error,
 {
   g_autofree char *text = value_text (node);
 
-  g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED, "%s.%s is %s: %s are not supported", section,
+  g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED, "%s.%s is %s: not supported (%s)", section,
                key, text, what);
   return FALSE;
 }
@@ -89,7 +89,7 @@ typedef enum {
 typedef struct {
   const char *key;
   KeyKind     kind;
-  const char *what; /* KEY_OFF, KEY_CHOICE: what a different value asks for, plural */
+  const char *what; /* KEY_OFF, KEY_CHOICE: what a different value asks for */
   const char *choices[3];
 } KeyRule;
 
@@ -154,7 +154,7 @@ static const KeyRule model_rules[] = {
   { "genlap_cfg", KEY_OFF, "generative audio models (GenLAP)", { NULL } },
   { "audio_naflex_cfg", KEY_OFF, "audio models", { NULL } },
   { "custom_text", KEY_OFF, "custom text towers (CustomTextCLIP)", { NULL } },
-  { "init_logit_bias", KEY_OFF, "a logit bias (sigmoid-loss models such as SigLIP)", { NULL } },
+  { "init_logit_bias", KEY_OFF, "a logit bias: sigmoid-loss models such as SigLIP", { NULL } },
   { "embed_dim", KEY_READ, NULL, { NULL } },
   { "vision_cfg", KEY_READ, NULL, { NULL } },
   { "text_cfg", KEY_READ, NULL, { NULL } },
@@ -174,7 +174,10 @@ static const KeyRule vision_rules[] = {
   { "pool_type", KEY_CHOICE, "image poolings other than the class token", { "tok", NULL } },
   { "no_ln_pre", KEY_OFF, "towers without ln_pre", { NULL } },
   { "final_ln_after_pool", KEY_OFF, "ln_post after pooling", { NULL } },
-  { "pos_embed_type", KEY_CHOICE, "position embeddings other than learnt ones", { "learnable", NULL } },
+  { "pos_embed_type",
+    KEY_CHOICE,
+    "position embeddings other than learnt ones",
+    { "learnable", NULL } },
   { "ls_init_value", KEY_OFF, "layer scale", { NULL } },
   { "block_type", KEY_CHOICE, CUSTOM_BLOCKS, { "default", NULL } },
   { "qk_norm", KEY_OFF, CUSTOM_BLOCKS, { NULL } },
@@ -278,7 +281,8 @@ read_int (JsonObject *obj,
 
   if (is_null (node))
     return TRUE;
-  if (square && JSON_NODE_HOLDS_ARRAY (node) && json_array_get_length (json_node_get_array (node)) == 2) {
+  if (square && JSON_NODE_HOLDS_ARRAY (node) &&
+      json_array_get_length (json_node_get_array (node)) == 2) {
     n = 2;
     for (int i = 0; i < 2; i++) {
       JsonNode *element = json_array_get_element (json_node_get_array (node), i);
@@ -559,7 +563,10 @@ read_preprocess (JsonObject   *obj,
 {
   static const KeyRule rules[] = {
     { "mode", KEY_CHOICE, "colour modes other than RGB", { "RGB", NULL } },
-    { "resize_mode", KEY_CHOICE, "resize modes that pad (longest)", { "shortest", "squash", NULL } },
+    { "resize_mode",
+      KEY_CHOICE,
+      "resize modes that pad (longest)",
+      { "shortest", "squash", NULL } },
     { "interpolation",
       KEY_CHOICE,
       "interpolations other than bicubic and bilinear",
@@ -717,7 +724,8 @@ mlp_ratio_for (const WpTowerConfig *tower,
     }
   }
   g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
-               "open_clip cannot express the %s tower's MLP width %d as width %d times a ratio", name,
+               "open_clip cannot express the %s tower's MLP width %d as width %d times a ratio",
+               name,
                tower->mlp_width, tower->width);
   return FALSE;
 }

@@ -161,7 +161,8 @@ wp_weights_open_index (const char *index_path,
     if (found != NULL)
       base = g_path_get_basename (wp_safetensors_get_path (found->file));
     if (found == NULL || strcmp (base, json_node_get_string (value)) != 0) {
-      g_set_error (error, WP_ERROR, WP_ERROR_MISSING, "%s: tensor '%s' is not in %s, as its index says",
+      g_set_error (error, WP_ERROR, WP_ERROR_MISSING,
+                   "%s: tensor '%s' is not in %s, as its index says",
                    index_path, name, json_node_get_string (value));
       return NULL;
     }

@@ -241,40 +241,61 @@ typedef struct {
   "\"embed_dim\": 8, \"vision_cfg\": {\"image_size\": 16, \"patch_size\": 8, \"width\": 16, " \
   "\"head_width\": 8, \"layers\": 1}, \"text_cfg\": {\"width\": 16, \"heads\": 2, \"layers\": 1}"
 
+/* Vision and text sections that are all defaults, for entries about something else. */
+#define DEFAULT_TOWERS "\"embed_dim\": 8, \"vision_cfg\": {}, \"text_cfg\": {}"
+
 static const BadOpenclip bad_openclip[] = {
-  { "timm", "\"embed_dim\": 8, \"vision_cfg\": {\"timm_model_name\": \"vit_base_patch16_siglip_224\"}, \"text_cfg\": {}",
-    WP_ERROR_UNSUPPORTED, "model_cfg.vision_cfg.timm_model_name is \"vit_base_patch16_siglip_224\": timm image towers" },
+  { "timm",
+    "\"embed_dim\": 8, \"vision_cfg\": {\"timm_model_name\": \"vit_base_patch16_siglip_224\"}, "
+    "\"text_cfg\": {}",
+    WP_ERROR_UNSUPPORTED,
+    "model_cfg.vision_cfg.timm_model_name is \"vit_base_patch16_siglip_224\": not supported "
+    "(timm image towers)" },
   { "resnet", "\"embed_dim\": 8, \"vision_cfg\": {\"layers\": [3, 4, 6, 3]}, \"text_cfg\": {}",
     WP_ERROR_UNSUPPORTED, "ResNet image towers" },
-  { "hf-text", "\"embed_dim\": 8, \"vision_cfg\": {}, \"text_cfg\": {\"hf_model_name\": \"xlm-roberta-base\"}",
+  { "hf-text",
+    "\"embed_dim\": 8, \"vision_cfg\": {}, \"text_cfg\": {\"hf_model_name\": "
+    "\"xlm-roberta-base\"}",
     WP_ERROR_UNSUPPORTED, "model_cfg.text_cfg.hf_model_name" },
-  { "hf-tokenizer", "\"embed_dim\": 8, \"vision_cfg\": {}, \"text_cfg\": {\"hf_tokenizer_name\": \"google/mt5-base\"}",
+  { "hf-tokenizer",
+    "\"embed_dim\": 8, \"vision_cfg\": {}, \"text_cfg\": {\"hf_tokenizer_name\": "
+    "\"google/mt5-base\"}",
     WP_ERROR_UNSUPPORTED, "tokenizers other than OpenAI's CLIP BPE" },
   { "custom-text", STD_TOWERS ", \"custom_text\": true", WP_ERROR_UNSUPPORTED,
-    "model_cfg.custom_text is true: custom text towers" },
+    "model_cfg.custom_text is true: not supported (custom text towers" },
   { "coca", STD_TOWERS ", \"multimodal_cfg\": {\"width\": 16}", WP_ERROR_UNSUPPORTED, "CoCa" },
   { "logit-bias", STD_TOWERS ", \"init_logit_bias\": -10", WP_ERROR_UNSUPPORTED, "logit bias" },
-  { "layer-scale", "\"embed_dim\": 8, \"vision_cfg\": {\"ls_init_value\": 0.0001}, \"text_cfg\": {}",
+  { "layer-scale",
+    "\"embed_dim\": 8, \"vision_cfg\": {\"ls_init_value\": 0.0001}, \"text_cfg\": {}",
     WP_ERROR_UNSUPPORTED, "layer scale" },
   { "avg-pool", "\"embed_dim\": 8, \"vision_cfg\": {\"pool_type\": \"avg\"}, \"text_cfg\": {}",
     WP_ERROR_UNSUPPORTED, "model_cfg.vision_cfg.pool_type is \"avg\"" },
-  { "text-last", "\"embed_dim\": 8, \"vision_cfg\": {}, \"text_cfg\": {\"pool_type\": \"last\"}",
+  { "text-last",
+    "\"embed_dim\": 8, \"vision_cfg\": {}, \"text_cfg\": {\"pool_type\": \"last\"}",
     WP_ERROR_UNSUPPORTED, "model_cfg.text_cfg.pool_type" },
-  { "bidirectional", "\"embed_dim\": 8, \"vision_cfg\": {}, \"text_cfg\": {\"no_causal_mask\": true}",
+  { "bidirectional",
+    "\"embed_dim\": 8, \"vision_cfg\": {}, \"text_cfg\": {\"no_causal_mask\": true}",
     WP_ERROR_UNSUPPORTED, "bidirectional" },
-  { "canonicalize", "\"embed_dim\": 8, \"vision_cfg\": {}, \"text_cfg\": {\"tokenizer_kwargs\": {\"clean\": \"canonicalize\"}}",
+  { "canonicalize",
+    "\"embed_dim\": 8, \"vision_cfg\": {}, \"text_cfg\": {\"tokenizer_kwargs\": {\"clean\": "
+    "\"canonicalize\"}}",
     WP_ERROR_UNSUPPORTED, "tokenizer_kwargs.clean" },
-  { "eos-without-id", "\"embed_dim\": 8, \"vision_cfg\": {}, \"text_cfg\": {\"pool_type\": \"eos\"}",
+  { "eos-without-id",
+    "\"embed_dim\": 8, \"vision_cfg\": {}, \"text_cfg\": {\"pool_type\": \"eos\"}",
     WP_ERROR_MISSING, "eos_id" },
   { "unknown-key", STD_TOWERS ", \"fancy_new_option\": 1", WP_ERROR_UNSUPPORTED,
     "model_cfg.fancy_new_option is not a key this reader knows" },
-  { "head-width", "\"embed_dim\": 8, \"vision_cfg\": {\"width\": 100, \"head_width\": 64}, \"text_cfg\": {}",
+  { "head-width",
+    "\"embed_dim\": 8, \"vision_cfg\": {\"width\": 100, \"head_width\": 64}, \"text_cfg\": {}",
     WP_ERROR_SHAPE, "head_width 64 does not divide width 100" },
-  { "non-square", "\"embed_dim\": 8, \"vision_cfg\": {\"image_size\": [224, 256]}, \"text_cfg\": {}",
+  { "non-square",
+    "\"embed_dim\": 8, \"vision_cfg\": {\"image_size\": [224, 256]}, \"text_cfg\": {}",
     WP_ERROR_UNSUPPORTED, "only square sizes" },
   { "no-embed-dim", "\"vision_cfg\": {}, \"text_cfg\": {}", WP_ERROR_MISSING, "embed_dim" },
   { "no-model-cfg", "!{\"preprocess_cfg\": {}}", WP_ERROR_MISSING, "model_cfg" },
-  { "longest", "!{\"model_cfg\": {" STD_TOWERS "}, \"preprocess_cfg\": {\"resize_mode\": \"longest\"}}",
+  { "longest",
+    "!{\"model_cfg\": {" DEFAULT_TOWERS "}, \"preprocess_cfg\": {\"resize_mode\": "
+    "\"longest\"}}",
     WP_ERROR_UNSUPPORTED, "preprocess_cfg.resize_mode is \"longest\"" },
   { "not-json", "!{\"model_cfg\": ", WP_ERROR_FORMAT, "JSON" },
 };
@@ -619,7 +640,8 @@ shard_folder (const char *folder,
   g_autofree char *path = g_build_filename (folder, "model.safetensors", NULL);
   g_autoptr (WpSafetensors) st = NULL;
   g_autoptr (GPtrArray) buffers = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GString) index = g_string_new ("{\"metadata\": {\"total_size\": 0}, \"weight_map\": {");
+  g_autoptr (GString) index =
+    g_string_new ("{\"metadata\": {\"total_size\": 0}, \"weight_map\": {");
   g_autoptr (GError) error = NULL;
 
   st = wp_safetensors_open (path, &error);
@@ -640,8 +662,9 @@ shard_folder (const char *folder,
       g_ptr_array_add (buffers, data);
       e.data = data;
       g_array_append_val (entries, e);
-      g_string_append_printf (index, "%s\"%s\": \"%s\"", index->str[index->len - 1] == '{' ? "" : ", ",
-                              t->name, name);
+      const char *separator = index->str[index->len - 1] == '{' ? "" : ", ";
+
+      g_string_append_printf (index, "%s\"%s\": \"%s\"", separator, t->name, name);
     }
     g_assert_true (wp_safetensors_write (shard, (WpSafetensorsEntry *) (gpointer) entries->data,
                                          entries->len, metadata, &error));
@@ -683,7 +706,8 @@ typedef struct {
 } BadIndex;
 
 static const BadIndex bad_indexes[] = {
-  { "outside-folder", "\"model-00001-of-00002.safetensors\"", "\"../model-00001-of-00002.safetensors\"",
+  { "outside-folder", "\"model-00001-of-00002.safetensors\"",
+    "\"../model-00001-of-00002.safetensors\"",
     WP_ERROR_FORMAT, "must name a .safetensors file in the same folder" },
   { "wrong-shard", "\"logit_scale\": \"model-00002-of-00002.safetensors\"",
     "\"logit_scale\": \"model-00001-of-00002.safetensors\"", WP_ERROR_MISSING,
@@ -1069,7 +1093,8 @@ main (int    argc,
     g_test_add_data_func (path, &bad_openclip[i], test_openclip_config_bad);
   }
   g_test_add_func ("/checkpoints/openclip-config/round-trip", test_openclip_config_round_trip);
-  g_test_add_func ("/checkpoints/openclip-config/write-refused", test_openclip_config_write_refused);
+  g_test_add_func ("/checkpoints/openclip-config/write-refused",
+                   test_openclip_config_write_refused);
   g_test_add_func ("/checkpoints/openclip/round-trip", test_openclip_round_trip);
   g_test_add_func ("/checkpoints/openclip/bf16", test_openclip_bf16);
   g_test_add_func ("/checkpoints/openclip/bundled-vocabulary", test_openclip_bundled_vocabulary);

@@ -253,7 +253,8 @@ static const BadConfig bad_configs[] = {
   { "interpolation-nearest",
     "{\"text_config\": {}, \"vision_config\": {}, \"wordpatch\": {\"interpolation\": "
     "\"nearest\"}}",
-    WP_ERROR_UNSUPPORTED, "wordpatch.interpolation 'nearest' is not supported (bicubic, bilinear)" },
+    WP_ERROR_UNSUPPORTED,
+    "wordpatch.interpolation 'nearest' is not supported (bicubic, bilinear)" },
 };
 
 static void

@@ -43,7 +43,8 @@ wp_cli_init (int    argc,
                                format_name);
   if (g_str_has_suffix (out, ".safetensors")) {
     if (format == WP_MODEL_FORMAT_OPEN_CLIP)
-      return wp_cli_usage_error ("init", "--format open_clip writes a folder; --out %s names a file",
+      return wp_cli_usage_error ("init",
+                                 "--format open_clip writes a folder; --out %s names a file",
                                  out);
     format = WP_MODEL_FORMAT_FILE;
   }
