@@ -15,6 +15,8 @@
 #define OC_LAYER_NORM_EPS    1e-5f
 #define OC_INIT_LOGIT_SCALE  2.659260036932778 /* log(1 / 0.07) */
 #define OC_VALUE_TEXT_LENGTH 60
+#define OC_START_ID          49406 /* OpenAI's vocabulary, which open_clip's tokenizer uses */
+#define OC_END_ID            49407
 
 /* The JSON text of a value, shortened, for messages. */
 static char *
@@ -148,12 +150,12 @@ check_keys (JsonObject    *obj,
 }
 
 static const KeyRule model_rules[] = {
-  { "multimodal_cfg", KEY_OFF, "CoCa models (multimodal_cfg)", { NULL } },
-  { "audio_cfg", KEY_OFF, "audio models (CLAP)", { NULL } },
-  { "genlip_cfg", KEY_OFF, "generative models (GenLIP)", { NULL } },
-  { "genlap_cfg", KEY_OFF, "generative audio models (GenLAP)", { NULL } },
+  { "multimodal_cfg", KEY_OFF, "CoCa models", { NULL } },
+  { "audio_cfg", KEY_OFF, "audio models: CLAP", { NULL } },
+  { "genlip_cfg", KEY_OFF, "generative models: GenLIP", { NULL } },
+  { "genlap_cfg", KEY_OFF, "generative audio models: GenLAP", { NULL } },
   { "audio_naflex_cfg", KEY_OFF, "audio models", { NULL } },
-  { "custom_text", KEY_OFF, "custom text towers (CustomTextCLIP)", { NULL } },
+  { "custom_text", KEY_OFF, "custom text towers: CustomTextCLIP", { NULL } },
   { "init_logit_bias", KEY_OFF, "a logit bias: sigmoid-loss models such as SigLIP", { NULL } },
   { "embed_dim", KEY_READ, NULL, { NULL } },
   { "vision_cfg", KEY_READ, NULL, { NULL } },
@@ -214,7 +216,7 @@ static const KeyRule text_rules[] = {
   { "variable_text", KEY_OFF, "variable-length text towers", { NULL } },
   { "hf_tokenizer_name", KEY_OFF, "tokenizers other than OpenAI's CLIP BPE", { NULL } },
   { "tokenizer_type", KEY_OFF, "tokenizers other than OpenAI's CLIP BPE", { NULL } },
-  { "embed_cls", KEY_OFF, "text class tokens (CoCa)", { NULL } },
+  { "embed_cls", KEY_OFF, "text class tokens: CoCa", { NULL } },
   { "no_causal_mask", KEY_OFF, "bidirectional text towers", { NULL } },
   { "pool_type", KEY_CHOICE, "text poolings other than at the end token", { "argmax", "eos" } },
   { "final_ln_after_pool", KEY_OFF, "ln_final after pooling", { NULL } },
@@ -565,7 +567,7 @@ read_preprocess (JsonObject   *obj,
     { "mode", KEY_CHOICE, "colour modes other than RGB", { "RGB", NULL } },
     { "resize_mode",
       KEY_CHOICE,
-      "resize modes that pad (longest)",
+      "resize modes that pad",
       { "shortest", "squash", NULL } },
     { "interpolation",
       KEY_CHOICE,
@@ -806,10 +808,14 @@ wp_openclip_config_to_json (const WpClipConfig *config,
   add_int (builder, "heads", config->text.n_heads);
   if (!add_tower (builder, &config->text, "text", error))
     return NULL;
-  if (config->text_pooling == WP_TEXT_POOL_EOS) {
+  /* open_clip uses eos_id for "eos" pooling only, and bos_id not at all; both are written when
+   * they are not OpenAI's, so that the config reads back whole. */
+  if (config->text_pooling == WP_TEXT_POOL_EOS)
     add_string (builder, "pool_type", "eos");
+  if (config->text_pooling == WP_TEXT_POOL_EOS || config->eos_token_id != OC_END_ID)
     add_int (builder, "eos_id", config->eos_token_id);
-  }
+  if (config->bos_token_id != OC_START_ID)
+    add_int (builder, "bos_id", config->bos_token_id);
   json_builder_end_object (builder);
   json_builder_end_object (builder);
 
