@@ -25,6 +25,10 @@ WpTokenizer *wp_model_load_folder_tokenizer (const char *dir,
                                              gboolean   *bundled,
                                              GError    **error) G_GNUC_WARN_UNUSED_RESULT;
 
+/* "[d0,d1,...]", as error messages show shapes. */
+char *wp_model_shape_to_string (int           ndim,
+                                const gint64 *shape) G_GNUC_WARN_UNUSED_RESULT;
+
 /* Reads "wordpatch.step" from the weights' metadata into model->step. */
 gboolean wp_model_read_step (WpModel         *model,
                              const WpWeights *weights,

@@ -248,9 +248,9 @@ wp_model_new_random (const WpClipConfig *config,
   return g_steal_pointer (&model);
 }
 
-static char *
-shape_to_string (int           ndim,
-                 const gint64 *shape)
+char *
+wp_model_shape_to_string (int           ndim,
+                          const gint64 *shape)
 {
   GString *s = g_string_new ("[");
 
@@ -293,8 +293,9 @@ check_layout (const WpModel   *model,
       return FALSE;
     }
     if (!shape_matches (spec, found->tensor)) {
-      g_autofree char *got = shape_to_string (found->tensor->ndim, found->tensor->shape);
-      g_autofree char *want = shape_to_string (spec->ndim, spec->shape);
+      const WpSafetensorsTensor *tensor = found->tensor;
+      g_autofree char           *got = wp_model_shape_to_string (tensor->ndim, tensor->shape);
+      g_autofree char           *want = wp_model_shape_to_string (spec->ndim, spec->shape);
 
       g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "%s: tensor '%s' has shape %s, expected %s",
                    wp_safetensors_get_path (found->file), spec->name, got, want);

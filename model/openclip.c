@@ -992,18 +992,6 @@ oc_layout_init (OcLayout      *layout,
                                                                   c->text.n_layers));
 }
 
-static char *
-shape_text (int           ndim,
-            const gint64 *shape)
-{
-  GString *s = g_string_new ("[");
-
-  for (int d = 0; d < ndim; d++)
-    g_string_append_printf (s, "%s%" G_GINT64_FORMAT, d ? "," : "", shape[d]);
-  g_string_append_c (s, ']');
-  return g_string_free (s, FALSE);
-}
-
 static gboolean
 oc_shape_matches (const OcTensor            *t,
                   const WpSafetensorsTensor *tensor)
@@ -1038,8 +1026,9 @@ oc_check_layout (const OcLayout  *layout,
       return FALSE;
     }
     if (!oc_shape_matches (t, found->tensor)) {
-      g_autofree char *got = shape_text (found->tensor->ndim, found->tensor->shape);
-      g_autofree char *want = shape_text (t->ndim, t->shape);
+      const WpSafetensorsTensor *tensor = found->tensor;
+      g_autofree char           *got = wp_model_shape_to_string (tensor->ndim, tensor->shape);
+      g_autofree char           *want = wp_model_shape_to_string (t->ndim, t->shape);
 
       g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "%s: tensor '%s' has shape %s, expected %s",
                    wp_safetensors_get_path (found->file), t->name, got, want);
