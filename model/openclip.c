@@ -866,6 +866,7 @@ typedef struct {
 typedef struct {
   GArray     *tensors; /* OcTensor */
   GHashTable *specs;   /* our name -> index + 1 */
+  const char *prefix;  /* before every name: "module." in a state dict saved from DDP */
 } OcLayout;
 
 static void
@@ -898,10 +899,12 @@ oc_add (OcLayout      *layout,
   OcTensor            t = { 0 };
   const WpTensorSpec *spec;
   va_list             args;
+  g_autofree char    *name = NULL;
 
   va_start (args, format);
-  t.name = g_strdup_vprintf (format, args);
+  name = g_strdup_vprintf (format, args);
   va_end (args);
+  t.name = g_strconcat (layout->prefix, name, NULL);
   t.kind = kind;
   t.spec = GPOINTER_TO_UINT (g_hash_table_lookup (layout->specs, ours));
   g_assert (t.spec > 0);
@@ -955,13 +958,16 @@ oc_add_blocks (OcLayout      *layout,
   }
 }
 
-/* open_clip's tensors for the model's layout, in the order of open_clip's state_dict. */
+/* open_clip's tensors for the model's layout, in the order of open_clip's state_dict, each name
+ * after prefix. */
 static void
 oc_layout_init (OcLayout      *layout,
-                const WpModel *model)
+                const WpModel *model,
+                const char    *prefix)
 {
   const WpClipConfig *c = &model->config;
 
+  layout->prefix = prefix;
   layout->tensors = g_array_new (FALSE, FALSE, sizeof (OcTensor));
   layout->specs = g_hash_table_new (g_str_hash, g_str_equal);
   for (guint i = 0; i < model->n_specs; i++)
@@ -1038,11 +1044,13 @@ oc_check_layout (const OcLayout  *layout,
   for (guint i = 0; i < wp_weights_get_n_tensors (weights); i++) {
     const WpWeightsTensor *entry = wp_weights_get_tensor (weights, i);
     const char            *name = entry->tensor->name;
+    const char            *bare =
+      g_str_has_prefix (name, layout->prefix) ? name + strlen (layout->prefix) : name;
 
     /* The causal mask, a buffer older open_clip versions saved. */
-    if (g_hash_table_contains (names, name) || strcmp (name, "attn_mask") == 0)
+    if (g_hash_table_contains (names, name) || strcmp (bare, "attn_mask") == 0)
       continue;
-    if (strcmp (name, "logit_bias") == 0)
+    if (strcmp (bare, "logit_bias") == 0)
       g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
                    "%s: tensor 'logit_bias' (a sigmoid-loss model) is not supported",
                    wp_safetensors_get_path (entry->file));
@@ -1211,7 +1219,12 @@ wp_openclip_load (const char *dir,
     g_prefix_error (error, "%s: ", dir);
     return NULL;
   }
-  oc_layout_init (&layout, model);
+  /* open_clip's training script saves the state dict of its DistributedDataParallel wrapper. */
+  oc_layout_init (&layout, model,
+                  wp_weights_lookup (weights, "logit_scale") == NULL &&
+                      wp_weights_lookup (weights, "module.logit_scale") != NULL
+                    ? "module."
+                    : "");
   /* Every tensor checked before the parameters are allocated, as for transformers' folders. */
   if (!oc_check_layout (&layout, weights, error) || !wp_model_alloc_params (model, error) ||
       !oc_read (&layout, model, weights, error) || !wp_model_read_step (model, weights, error))
@@ -1237,7 +1250,7 @@ wp_openclip_save (const WpModel *model,
     g_prefix_error (error, "%s: ", dir);
     return FALSE;
   }
-  oc_layout_init (&layout, model);
+  oc_layout_init (&layout, model, "");
   return wp_model_make_folder (dir, error) &&
          oc_write (&layout, model, weights_path, dtype, error) &&
          g_file_set_contents (config_path, config_json, -1, error) &&

@@ -602,6 +602,44 @@ test_openclip_attn_mask_ignored (void)
   openclip_fixture_clear (&f);
 }
 
+/* A state dict saved from open_clip's DistributedDataParallel: every name after "module.". */
+static void
+test_openclip_ddp_prefix (void)
+{
+  OpenclipFixture  f;
+  g_autofree char *path = NULL;
+  g_autofree char *tmp = NULL;
+  g_autoptr (WpSafetensors) st = NULL;
+  g_autoptr (GArray) entries = g_array_new (FALSE, TRUE, sizeof (WpSafetensorsEntry));
+  g_autoptr (GPtrArray) keep = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (WpModel) loaded = NULL;
+  g_autoptr (GError) error = NULL;
+
+  openclip_fixture_init (&f);
+  path = g_build_filename (f.folder, "open_clip_model.safetensors", NULL);
+  tmp = g_build_filename (f.folder, "renamed.safetensors", NULL);
+  st = wp_safetensors_open (path, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < wp_safetensors_get_n_tensors (st); i++) {
+    const WpSafetensorsTensor *t = wp_safetensors_get_tensor (st, i);
+    char                      *name = g_strconcat ("module.", t->name, NULL);
+    float                     *data = g_new (float, MAX (t->numel, 1));
+    WpSafetensorsEntry         e = { name, t->ndim, t->shape, data, WP_DTYPE_F32 };
+
+    g_assert_true (wp_safetensors_read_f32 (st, t, data, TRUE, NULL));
+    g_ptr_array_add (keep, name);
+    g_ptr_array_add (keep, data);
+    g_array_append_val (entries, e);
+  }
+  g_assert_true (wp_safetensors_write (tmp, (WpSafetensorsEntry *) (gpointer) entries->data,
+                                       entries->len, NULL, &error));
+  g_clear_pointer (&st, wp_safetensors_free);
+  g_assert_cmpint (g_rename (tmp, path), ==, 0);
+  loaded = load_ok (f.folder);
+  assert_params_equal (loaded, f.model);
+  openclip_fixture_clear (&f);
+}
+
 /* Each broken file: one error naming the file and the tensor. */
 static void
 test_openclip_errors (void)
@@ -1141,6 +1179,7 @@ main (int    argc,
   g_test_add_func ("/checkpoints/openclip/bf16", test_openclip_bf16);
   g_test_add_func ("/checkpoints/openclip/bundled-vocabulary", test_openclip_bundled_vocabulary);
   g_test_add_func ("/checkpoints/openclip/attn-mask-ignored", test_openclip_attn_mask_ignored);
+  g_test_add_func ("/checkpoints/openclip/ddp-prefix", test_openclip_ddp_prefix);
   g_test_add_func ("/checkpoints/openclip/errors", test_openclip_errors);
   g_test_add_func ("/checkpoints/openclip/both-layouts", test_openclip_both_layouts);
   g_test_add_func ("/checkpoints/sharded/load", test_sharded_load);

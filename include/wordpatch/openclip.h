@@ -27,7 +27,9 @@
  * visual_projection), token_embedding.weight, positional_embedding, transformer.resblocks.N (as the
  * vision's), ln_final, text_projection (width x embed_dim) and logit_scale. attn.in_proj_* are q,
  * k and v stacked; they are split on reading and stacked again on writing, so an F32 checkpoint
- * saved back is bit-identical. An attn_mask buffer, which older open_clip saved, is ignored.
+ * saved back is bit-identical. An attn_mask buffer, which older open_clip saved, is ignored; names
+ * may all start with "module." (a state dict saved from open_clip's DistributedDataParallel
+ * training, its epoch_N.pt's "state_dict" written with safetensors).
  * open_clip_pytorch_model.bin (a pickle) is not read.
  *
  * Writing refuses what open_clip cannot express: towers with different activations where one is
