@@ -123,8 +123,9 @@ WpModel *wp_model_new_random (const WpClipConfig *config,
  * (see trainer.h), which stands for its latest checkpoint. */
 WpModel *wp_model_load (const char *path,
                         GError    **error) G_GNUC_WARN_UNUSED_RESULT;
-/* Writes config.json, model.safetensors (F32), vocab.json and merges.txt into dir (created if
- * needed), each through a temporary file renamed into place. */
+/* Writes config.json, model.safetensors (F32), preprocessor_config.json, vocab.json and
+ * merges.txt into dir (created if needed), each through a temporary file renamed into place; a
+ * path ending in .safetensors gets one self-contained file instead. */
 gboolean wp_model_save (const WpModel *model,
                         const char    *dir,
                         GError       **error);
