@@ -8,12 +8,14 @@
 #include <gtk/gtk.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli-harness.h"
 #include "shapes.h"
 #include "wordpatch/wordpatch.h"
+#include "wp-application.h"
 #include "wp-image-view.h"
 #include "wp-window.h"
 #include "wp-worker.h"
@@ -618,6 +620,167 @@ test_fine_tune (void)
   remove_tree (tmp_dir);
 }
 
+/* ---- the app's exit ---- */
+
+/* This program, run again as the app for /gui/exit/during-training. */
+static const char *test_program;
+
+#define EXIT_CHILD_DATA "WP_TEST_EXIT_CHILD_DATA"
+#define EXIT_CHILD_OUT  "WP_TEST_EXIT_CHILD_OUT"
+
+/* The steps the child trains before it closes its window: enough for the Explore page to follow
+ * the run's snapshots, so that it computes maps when the window goes. */
+#define EXIT_CHILD_STEPS 3
+
+/* The child's script, polled from the app's main loop: once the window has drawn its maps, check
+ * the dataset; once checked, start; after a few steps, close the window and answer "Stop, Save
+ * and Close". */
+static gboolean
+exit_child_tick_cb (gpointer user_data)
+{
+  GtkApplication *application = user_data;
+  GtkWindow      *toplevel = gtk_application_get_active_window (application);
+  WpWindow       *window;
+  WpTrainView    *view;
+  WpTrainSession *session;
+  static int      phase;
+
+  if (toplevel == NULL || !WP_IS_WINDOW (toplevel))
+    return phase < 3 ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+  window = WP_WINDOW (toplevel);
+  view = wp_window_get_train_view (window);
+  session = wp_train_view_get_session (view);
+  if (phase == 0 && wp_window_is_idle (window)) {
+    wp_train_view_set_data_dir (view, g_getenv (EXIT_CHILD_DATA));
+    wp_train_view_set_out_dir (view, g_getenv (EXIT_CHILD_OUT));
+    set_spin (view, "steps_spin", 100000);
+    set_spin (view, "batch_spin", 8);
+    phase = 1;
+  } else if (phase == 1 && wp_train_view_is_idle (view)) {
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (view), "train.start", NULL));
+    phase = 2;
+  } else if (phase == 2 && wp_train_session_get_progress (session)->step >= EXIT_CHILD_STEPS) {
+    const gint64 step = wp_train_session_get_progress (session)->step;
+
+    gtk_window_close (toplevel);
+    g_assert_nonnull (wp_window_get_close_dialog (window));
+    gtk_dialog_response (GTK_DIALOG (wp_window_get_close_dialog (window)), GTK_RESPONSE_ACCEPT);
+    printf ("closing at step %" G_GINT64_FORMAT "\n", step);
+    fflush (stdout);
+    phase = 3;
+    return G_SOURCE_REMOVE;
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+exit_child_activate_cb (GtkApplication *application)
+{
+  g_timeout_add (20, exit_child_tick_cb, application);
+}
+
+/* The app as main.c runs it, scripted: its exit status is main()'s, and it then goes through
+ * exit() and the libraries' exit handlers as the app does. */
+static int
+run_exit_child (char **argv)
+{
+  g_autoptr (WpApplication) application =
+    wp_application_new ("org.wordpatch.TestExit", G_APPLICATION_NON_UNIQUE);
+
+  g_signal_connect_after (application, "activate", G_CALLBACK (exit_child_activate_cb), NULL);
+  return g_application_run (G_APPLICATION (application), 1, argv);
+}
+
+typedef struct {
+  GMainLoop *loop;
+  gboolean   exited;
+} ChildWait;
+
+static void
+exit_child_exited_cb (GObject      *process,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  ChildWait *wait = user_data;
+
+  wait->exited = g_subprocess_wait_finish (G_SUBPROCESS (process), result, NULL);
+  g_main_loop_quit (wait->loop);
+}
+
+static gboolean
+quit_loop_cb (gpointer loop)
+{
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+/* Closing the window during training through its dialog ends the process (issue 20: it stayed in
+ * exit(), where OpenBLAS's exit handler waited for a thread of its own that a worker still
+ * computing had handed work to). The app runs as a child process; from "Stop, Save and Close" it
+ * has 10 s to write its checkpoint and exit. */
+static void
+test_exit_during_training (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *tmp_dir = g_dir_make_tmp ("wp-test-gui-exit-XXXXXX", NULL);
+  g_autofree char *data_dir = g_build_filename (tmp_dir, "scenes", NULL);
+  g_autofree char *out_dir = g_build_filename (tmp_dir, "run", NULL);
+  g_autoptr (GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr (GSubprocess) process = NULL;
+  g_autoptr (GDataInputStream) output = NULL;
+  g_autofree char *line = NULL;
+  g_autoptr (WpModel) latest = NULL;
+  ChildWait       wait = { g_main_loop_new (NULL, FALSE), FALSE };
+  WpShapesOptions options;
+  gint64          closed_step = -1, closed_at;
+  guint           timeout;
+  double          seconds;
+
+  wp_shapes_options_init (&options);
+  options.seed = 7;
+  g_assert_true (wp_shapes_write_dataset (data_dir, 128, &options, &error));
+  g_assert_no_error (error);
+
+  g_subprocess_launcher_setenv (launcher, EXIT_CHILD_DATA, data_dir, TRUE);
+  g_subprocess_launcher_setenv (launcher, EXIT_CHILD_OUT, out_dir, TRUE);
+  /* OpenBLAS with threads of its own, as a user runs the app (the tests run it with one). */
+  g_subprocess_launcher_unsetenv (launcher, "OPENBLAS_NUM_THREADS");
+  process = g_subprocess_launcher_spawn (launcher, &error, test_program, NULL);
+  g_assert_no_error (error);
+  output = g_data_input_stream_new (g_subprocess_get_stdout_pipe (process));
+  line = g_data_input_stream_read_line (output, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (line);
+  g_assert_true (sscanf (line, "closing at step %" G_GINT64_FORMAT, &closed_step) == 1);
+  closed_at = g_get_monotonic_time ();
+
+  g_subprocess_wait_async (process, NULL, exit_child_exited_cb, &wait);
+  timeout = g_timeout_add (10000, quit_loop_cb, wait.loop);
+  g_main_loop_run (wait.loop);
+  seconds = (g_get_monotonic_time () - closed_at) / 1e6;
+  if (!wait.exited) {
+    g_subprocess_force_exit (process);
+    while (!wait.exited)
+      g_main_context_iteration (NULL, TRUE);
+    g_main_loop_unref (wait.loop);
+    remove_tree (tmp_dir);
+    g_test_fail_printf ("the app still runs %.1f s after \"Stop, Save and Close\"", seconds);
+    return;
+  }
+  g_source_remove (timeout);
+  g_main_loop_unref (wait.loop);
+  g_test_message ("the app exited %.1f s after \"Stop, Save and Close\" at step %" G_GINT64_FORMAT,
+                  seconds, closed_step);
+  g_assert_true (g_subprocess_get_if_exited (process));
+  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 0);
+  /* It stopped where it was, with a checkpoint. */
+  latest = wp_model_load (out_dir, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (latest->step, >=, closed_step);
+  remove_tree (tmp_dir);
+}
+
 /* ---- workers ---- */
 
 #ifdef __linux__
@@ -666,11 +829,18 @@ main (int   argc,
   g_setenv ("GSK_RENDERER", "cairo", FALSE);
   /* The file chooser keeps settings and recently used files: in memory, under a name. */
   g_setenv ("GSETTINGS_BACKEND", "memory", FALSE);
+  if (g_getenv (EXIT_CHILD_DATA) != NULL) {
+    status = run_exit_child (argv);
+    remove_tree (cache);
+    return status;
+  }
+  test_program = argv[0];
   g_set_application_name ("wordpatch tests");
   gtk_test_init (&argc, &argv, NULL);
   g_test_add_func ("/gui/worker/nicer-than-main-thread", test_worker_priority);
   g_test_add_func ("/gui/window", test_window);
   g_test_add_func ("/gui/fine-tune", test_fine_tune);
+  g_test_add_func ("/gui/exit/during-training", test_exit_during_training);
   status = g_test_run ();
   remove_tree (cache);
   return status;
