@@ -449,18 +449,66 @@ style_changed_cb (WpWindow *self)
 
 /* ---- following training ---- */
 
+/* Live only while the run goes on: a paused or ended run says so. */
+static char *
+describe_snapshot (WpWindow *self,
+                   gint64    step)
+{
+  const char *how = NULL;
+
+  switch (wp_train_session_get_state (wp_train_view_get_session (self->train_view))) {
+  case WP_TRAIN_STATE_PAUSING:
+  case WP_TRAIN_STATE_PAUSED:
+    how = "paused";
+    break;
+  case WP_TRAIN_STATE_STOPPING:
+  case WP_TRAIN_STATE_STOPPED:
+    how = "stopped";
+    break;
+  case WP_TRAIN_STATE_FINISHED:
+    how = "finished";
+    break;
+  case WP_TRAIN_STATE_FAILED:
+    how = "failed";
+    break;
+  case WP_TRAIN_STATE_IDLE:
+  case WP_TRAIN_STATE_PREPARING:
+  case WP_TRAIN_STATE_RUNNING:
+    how = self->live ? "live" : NULL;
+    break;
+  }
+  return how != NULL ? g_strdup_printf ("training %s, step %" G_GINT64_FORMAT, how, step)
+                     : g_strdup_printf ("training, step %" G_GINT64_FORMAT, step);
+}
+
 static void
 show_snapshot (WpWindow *self,
                guint     index)
 {
   WpTrainSession  *session = wp_train_view_get_session (self->train_view);
   WpModelRef      *snapshot = wp_train_session_get_snapshot (session, index);
-  g_autofree char *label =
-    g_strdup_printf ("%s step %" G_GINT64_FORMAT, self->live ? "training live," : "training,",
-                     snapshot->model->step);
+  g_autofree char *label = describe_snapshot (self, snapshot->model->step);
 
   gtk_label_set_text (self->snapshot_label, label);
   set_model (self, snapshot, label);
+}
+
+/* The run's state changed under the snapshot shown. */
+static void
+update_snapshot_label (WpWindow *self)
+{
+  WpTrainSession  *session = wp_train_view_get_session (self->train_view);
+  g_autofree char *label = NULL;
+
+  for (guint i = 0; i < wp_train_session_get_n_snapshots (session); i++) {
+    if (wp_train_session_get_snapshot (session, i) == self->model)
+      label = describe_snapshot (self, self->model->model->step);
+  }
+  if (label == NULL)
+    return;
+  gtk_label_set_text (self->snapshot_label, label);
+  g_free (self->model_label);
+  self->model_label = g_steal_pointer (&label);
 }
 
 /* The slider spans the snapshots kept; at its right end the view is live. */
@@ -518,6 +566,7 @@ train_state_changed_cb (WpTrainSession *session,
   if (wp_train_session_get_state (session) == WP_TRAIN_STATE_PREPARING)
     self->live = TRUE;
   update_snapshot_slider (self);
+  update_snapshot_label (self);
   if (self->close_after_stop && !wp_train_session_is_active (session))
     gtk_window_destroy (GTK_WINDOW (self));
 }
@@ -560,8 +609,8 @@ wp_window_close_request (GtkWindow *window)
                                    GTK_MESSAGE_QUESTION, GTK_BUTTONS_NONE, "Training is running");
   gtk_message_dialog_format_secondary_text (
     GTK_MESSAGE_DIALOG (dialog),
-    "Stop it, write a checkpoint of the current weights, and close? The run can be resumed "
-    "later with wordpatch-cli train --resume.");
+    "Stop it, write a checkpoint of the current weights, and close? Start with the same output "
+    "folder continues the run later, as wordpatch-cli train --resume does.");
   gtk_dialog_add_buttons (GTK_DIALOG (dialog), "Keep Training", GTK_RESPONSE_CANCEL,
                           "Stop, Save and Close", GTK_RESPONSE_ACCEPT, NULL);
   g_signal_connect (dialog, "response", G_CALLBACK (close_response_cb), self);
