@@ -135,7 +135,8 @@ field_setting (const FormField *field)
   return setting;
 }
 
-/* A spin button's range is the setting's; an open end is one increment inside it. */
+/* A spin button's range is the setting's; an open end is the smallest step the button shows
+ * inside it. */
 static void
 init_field (WpTrainView     *self,
             const FormField *field)
@@ -145,15 +146,14 @@ init_field (WpTrainView     *self,
 
   gtk_widget_set_tooltip_text (widget, setting->help);
   if (field->kind == FIELD_SPIN) {
-    GtkAdjustment *adjustment = gtk_spin_button_get_adjustment (GTK_SPIN_BUTTON (widget));
-    const double   step = gtk_adjustment_get_step_increment (adjustment);
+    GtkSpinButton *spin = GTK_SPIN_BUTTON (widget);
+    GtkAdjustment *adjustment = gtk_spin_button_get_adjustment (spin);
+    const double   inside = pow (10.0, -(double) gtk_spin_button_get_digits (spin));
 
-    gtk_adjustment_set_lower (adjustment, setting->min + (setting->flags & WP_SETTING_MIN_OPEN
-                                                            ? step
-                                                            : 0.0));
-    gtk_adjustment_set_upper (adjustment, setting->max - (setting->flags & WP_SETTING_MAX_OPEN
-                                                            ? step
-                                                            : 0.0));
+    gtk_adjustment_set_lower (adjustment,
+                              setting->min + (setting->flags & WP_SETTING_MIN_OPEN ? inside : 0.0));
+    gtk_adjustment_set_upper (adjustment,
+                              setting->max - (setting->flags & WP_SETTING_MAX_OPEN ? inside : 0.0));
   } else if (field->kind == FIELD_ENTRY && setting->default_help != NULL) {
     g_autofree char *tooltip = g_strdup_printf ("%s; empty: %s", setting->help,
                                                 setting->default_help);
@@ -213,6 +213,8 @@ read_form (WpTrainView     *self,
 
     switch (form_fields[i].kind) {
     case FIELD_SPIN:
+      /* Text typed and not yet taken (the focus still in the field) counts. */
+      gtk_spin_button_update (GTK_SPIN_BUTTON (widget));
       text = g_strdup (g_ascii_dtostr (number, sizeof number,
                                        gtk_spin_button_get_value (GTK_SPIN_BUTTON (widget))));
       break;
