@@ -1099,19 +1099,29 @@ test_fine_tune_continue (void)
 
 /* ---- the app's exit ---- */
 
-/* This program, run again as the app for /gui/exit/during-training. */
+/* This program, run again as the app for /gui/exit/. */
 static const char *test_program;
 
 #define EXIT_CHILD_DATA "WP_TEST_EXIT_CHILD_DATA"
 #define EXIT_CHILD_OUT  "WP_TEST_EXIT_CHILD_OUT"
+#define EXIT_CHILD_HOW  "WP_TEST_EXIT_CHILD_HOW"
 
-/* The steps the child trains before it closes its window: enough for the Explore page to follow
- * the run's snapshots, so that it computes maps when the window goes. */
+/* The steps the child trains before it ends: enough for the Explore page to follow the run's
+ * snapshots, so that it computes maps when the app ends. */
 #define EXIT_CHILD_STEPS 3
 
+/* How the child ends the app during training. */
+typedef struct {
+  const char *how;  /* EXIT_CHILD_HOW's value */
+  const char *what; /* for messages */
+} ExitWay;
+
+static const ExitWay exit_by_dialog = { "dialog", "\"Stop, Save and Close\"" };
+static const ExitWay exit_by_quit = { "quit", "the app was told to quit" };
+
 /* The child's script, polled from the app's main loop: once the window has drawn its maps, check
- * the dataset; once checked, start; after a few steps, close the window and answer "Stop, Save
- * and Close". */
+ * the dataset; once checked, start; after a few steps, either close the window and answer "Stop,
+ * Save and Close", or have the app quit with the window open (as a session ending does). */
 static gboolean
 exit_child_tick_cb (gpointer user_data)
 {
@@ -1139,10 +1149,14 @@ exit_child_tick_cb (gpointer user_data)
   } else if (phase == 2 && wp_train_session_get_progress (session)->step >= EXIT_CHILD_STEPS) {
     const gint64 step = wp_train_session_get_progress (session)->step;
 
-    gtk_window_close (toplevel);
-    g_assert_nonnull (wp_window_get_close_dialog (window));
-    gtk_dialog_response (GTK_DIALOG (wp_window_get_close_dialog (window)), GTK_RESPONSE_ACCEPT);
-    printf ("closing at step %" G_GINT64_FORMAT "\n", step);
+    if (g_strcmp0 (g_getenv (EXIT_CHILD_HOW), exit_by_quit.how) == 0) {
+      g_application_quit (G_APPLICATION (application));
+    } else {
+      gtk_window_close (toplevel);
+      g_assert_nonnull (wp_window_get_close_dialog (window));
+      gtk_dialog_response (GTK_DIALOG (wp_window_get_close_dialog (window)), GTK_RESPONSE_ACCEPT);
+    }
+    printf ("ending at step %" G_GINT64_FORMAT "\n", step);
     fflush (stdout);
     phase = 3;
     return G_SOURCE_REMOVE;
@@ -1191,13 +1205,14 @@ quit_loop_cb (gpointer loop)
   return G_SOURCE_REMOVE;
 }
 
-/* Closing the window during training through its dialog ends the process (issue 20: it stayed in
- * exit(), where OpenBLAS's exit handler waited for a thread of its own that a worker still
- * computing had handed work to). The app runs as a child process; from "Stop, Save and Close" it
- * has 10 s to write its checkpoint and exit. */
+/* Ending the app during training ends the process (issue 20: after "Stop, Save and Close" it
+ * stayed in exit(), where OpenBLAS's exit handler waited for a thread of its own that a worker
+ * still computing had handed work to). The app runs as a child process; from the moment it is
+ * told to end, it has 10 s to write its checkpoint and exit. */
 static void
-test_exit_during_training (void)
+test_exit_during_training (gconstpointer data)
 {
+  const ExitWay *way = data;
   g_autoptr (GError) error = NULL;
   g_autofree char *tmp_dir = g_dir_make_tmp ("wp-test-gui-exit-XXXXXX", NULL);
   g_autofree char *data_dir = g_build_filename (tmp_dir, "scenes", NULL);
@@ -1221,6 +1236,7 @@ test_exit_during_training (void)
 
   g_subprocess_launcher_setenv (launcher, EXIT_CHILD_DATA, data_dir, TRUE);
   g_subprocess_launcher_setenv (launcher, EXIT_CHILD_OUT, out_dir, TRUE);
+  g_subprocess_launcher_setenv (launcher, EXIT_CHILD_HOW, way->how, TRUE);
   /* OpenBLAS with threads of its own, as a user runs the app (the tests run it with one). */
   g_subprocess_launcher_unsetenv (launcher, "OPENBLAS_NUM_THREADS");
   process = g_subprocess_launcher_spawn (launcher, &error, test_program, NULL);
@@ -1229,7 +1245,7 @@ test_exit_during_training (void)
   line = g_data_input_stream_read_line (output, NULL, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (line);
-  g_assert_true (sscanf (line, "closing at step %" G_GINT64_FORMAT, &closed_step) == 1);
+  g_assert_true (sscanf (line, "ending at step %" G_GINT64_FORMAT, &closed_step) == 1);
   closed_at = g_get_monotonic_time ();
 
   g_subprocess_wait_async (process, NULL, exit_child_exited_cb, &wait);
@@ -1242,13 +1258,13 @@ test_exit_during_training (void)
       g_main_context_iteration (NULL, TRUE);
     g_main_loop_unref (wait.loop);
     remove_tree (tmp_dir);
-    g_test_fail_printf ("the app still runs %.1f s after \"Stop, Save and Close\"", seconds);
+    g_test_fail_printf ("the app still runs %.1f s after %s", seconds, way->what);
     return;
   }
   g_source_remove (timeout);
   g_main_loop_unref (wait.loop);
-  g_test_message ("the app exited %.1f s after \"Stop, Save and Close\" at step %" G_GINT64_FORMAT,
-                  seconds, closed_step);
+  g_test_message ("the app exited %.1f s after %s at step %" G_GINT64_FORMAT, seconds, way->what,
+                  closed_step);
   g_assert_true (g_subprocess_get_if_exited (process));
   g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 0);
   /* It stopped where it was, with a checkpoint. */
@@ -1319,7 +1335,9 @@ main (int   argc,
   g_test_add_func ("/gui/fine-tune", test_fine_tune);
   g_test_add_func ("/gui/fine-tune/small-window", test_fine_tune_small_window);
   g_test_add_func ("/gui/fine-tune/continue", test_fine_tune_continue);
-  g_test_add_func ("/gui/exit/during-training", test_exit_during_training);
+  g_test_add_data_func ("/gui/exit/during-training", &exit_by_dialog, test_exit_during_training);
+  g_test_add_data_func ("/gui/exit/quit-during-training", &exit_by_quit,
+                        test_exit_during_training);
   status = g_test_run ();
   remove_tree (cache);
   return status;
