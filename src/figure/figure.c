@@ -39,7 +39,15 @@ static const struct {
 
 /* Each method as figures name it; its map is "<name> map" (SPARC's: "SPARC grouping"). */
 static const char *const method_names[WP_N_MAP_METHODS] = {
-  "FILIP", "SPARC", "MaskCLIP", "SCLIP", "ClearCLIP", "NACLIP", "Grad-CAM", "Chefer", "LeGrad",
+  "FILIP",
+  "SPARC",
+  "MaskCLIP",
+  "SCLIP",
+  "ClearCLIP",
+  "NACLIP",
+  "Grad-CAM",
+  "Chefer",
+  "LeGrad",
 };
 static const char *const colormap_names[] = { "viridis", "magma", "coolwarm" };
 
@@ -407,9 +415,9 @@ patch_label (const WpFigure *figure,
 /* The words shown in one panel, with what colouring them takes: their ranges (a lo and hi pair
  * each) and the palette. */
 typedef struct {
-  const int    *words;
-  int           n_words;
-  const double *ranges;
+  const int     *words;
+  int            n_words;
+  const double  *ranges;
   const guint32 *colours;
   int            n_colours;
 } PanelWords;
@@ -547,7 +555,7 @@ fit_text (cairo_t    *cr,
   cut = g_string_new (NULL);
   end = text;
   while (*end != '\0') {
-    const char *next = g_utf8_find_next_char (end, NULL);
+    const char      *next = g_utf8_find_next_char (end, NULL);
     g_autofree char *candidate =
       g_strdup_printf ("%.*s…", (int) ((next != NULL ? next : end + strlen (end)) - text), text);
 
@@ -1450,8 +1458,8 @@ describe_compare (const WpFigure     *figure,
   g_string_append_printf (text, "patch row %d, column %d:", spot->patch / spot->cols,
                           spot->patch % spot->cols);
   if (figure->style.labels) {
-    const WpFigure *shown = spot->column == 1 ? &b : &a;
-    const int       label = shown->maps->labels[shown->style.method][spot->patch];
+    const WpFigure  *shown = spot->column == 1 ? &b : &a;
+    const int        label = shown->maps->labels[shown->style.method][spot->patch];
     g_autofree char *name = label >= 0 ? wp_figure_dup_item_label (shown, label) : NULL;
 
     g_string_append_printf (text, "  %s label %s", spot->column == 1 ? "B" : "A",
@@ -1511,10 +1519,10 @@ char *
 wp_figure_describe_spot (const WpFigure     *figure,
                          const WpFigureSpot *spot)
 {
-  GString         *text = g_string_new (NULL);
-  g_autofree int  *words = NULL;
+  GString           *text = g_string_new (NULL);
+  g_autofree int    *words = NULL;
   g_autofree double *ranges = NULL;
-  int              n;
+  int                n;
 
   if (figure->other_maps != NULL) {
     describe_compare (figure, spot, text);
@@ -1754,10 +1762,10 @@ pdf_add_metadata (cairo_surface_t *surface,
                                                  : NULL;
   const char      *command =
     provenance != NULL ? g_hash_table_lookup (provenance, "wordpatch.command") : NULL;
+  const char *what =
+    figure->methods != NULL ? "maps" : wp_map_method_to_string (figure->style.method);
 
-  title = g_strdup_printf ("\"%s\" - %s", figure->caption != NULL ? figure->caption : "",
-                           figure->methods != NULL ? "maps"
-                                                   : wp_map_method_to_string (figure->style.method));
+  title = g_strdup_printf ("\"%s\" - %s", figure->caption != NULL ? figure->caption : "", what);
   cairo_pdf_surface_set_metadata (surface, CAIRO_PDF_METADATA_TITLE, title);
   cairo_pdf_surface_set_metadata (surface, CAIRO_PDF_METADATA_CREATOR,
                                   software != NULL ? software : "wordpatch " WP_VERSION);

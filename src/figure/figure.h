@@ -209,9 +209,10 @@ int wp_figure_get_palette (const WpFigure *figure,
 /* The text that records how a figure was made (keyword -> value; PNG text chunks, SVG metadata,
  * PDF document information): model path, model_sha256 (the weights' SHA-256, when not NULL),
  * step, image, caption, words (or tokens, as --tokens names them), method (every method side by
- * side), scale, colour map, and the command that draws it again (when not NULL). In compare mode also "wordpatch.compare", the
- * other model's label; the caller adds "wordpatch.compare_model" (its path) and
- * "wordpatch.compare_model_sha256" (its weights' SHA-256), which this function cannot know. */
+ * side), scale, colour map, and the command that draws it again (when not NULL). In compare
+ * mode also "wordpatch.compare", the other model's label; the caller adds
+ * "wordpatch.compare_model" (its path) and "wordpatch.compare_model_sha256" (its weights'
+ * SHA-256), which this function cannot know. */
 GHashTable *wp_figure_new_png_text (const WpFigure *figure,
                                     const WpModel  *model,
                                     const char     *model_sha256,
