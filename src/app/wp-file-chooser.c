@@ -74,7 +74,7 @@ typedef struct {
 static const char *
 filter_extension (GtkFileChooser *chooser)
 {
-  g_autoptr (GtkFileFilter) filter = gtk_file_chooser_get_filter (chooser);
+  GtkFileFilter *filter = gtk_file_chooser_get_filter (chooser);
 
   return filter != NULL ? g_object_get_data (G_OBJECT (filter), "wp-extension") : NULL;
 }
