@@ -642,7 +642,8 @@ test_explore_repeated_words (void)
   g_assert_true (wp_window_select_word (window, "red#1"));
   g_assert_cmpint (shown_figure (window)->words[0], ==, 5);
 
-  /* A piece of "zebra" (the bundled vocabulary spells it out): the picked word is set aside, then shown again. */
+  /* A piece of "zebra" (the bundled vocabulary spells it out): the picked word is set aside,
+   * then shown again. */
   piece = find_chip (window, "·z");
   g_assert_nonnull (piece);
   gtk_toggle_button_set_active (piece, TRUE);
