@@ -827,7 +827,7 @@ draw_colour_bar (cairo_t   *cr,
 }
 
 /* Each word's colour and label; with ranges (a lo and hi pair a word), the range its colour's
- * strength spans under the label. */
+ * strength spans under the label. Within height: many words get smaller entries. */
 static void
 draw_legend (cairo_t          *cr,
              const WpFigure   *figure,
@@ -835,9 +835,12 @@ draw_legend (cairo_t          *cr,
              double            x,
              double            y,
              double            width,
-             double            font)
+             double            height,
+             double            size)
 {
-  const double step = shown->ranges != NULL ? font * 2.3 : font * 1.4;
+  const double lines = shown->ranges != NULL ? 2.3 : 1.4;
+  const double font = MIN (size, height / (MAX (shown->n_words, 1) * lines));
+  const double step = font * lines;
 
   for (int i = 0; i < shown->n_words; i++) {
     g_autofree char *label = wp_figure_dup_item_label (figure, shown->words[i]);
@@ -1099,7 +1102,8 @@ static void
 draw_compare (cairo_t        *cr,
               const WpFigure *figure,
               const Layout   *l,
-              double          width)
+              double          width,
+              double          height)
 {
   const WpFigureStyle *style = &figure->style;
   const gboolean       methods = figure->methods != NULL;
@@ -1137,7 +1141,7 @@ draw_compare (cairo_t        *cr,
     for (int c = 0; c < n_maps; c++)
       draw_words_panel (cr, &columns[c], &shown, l->panel[c]);
     draw_legend (cr, &columns[0], &shown, bar_x, l->top + l->margin + l->font * 1.3, l->side,
-                 l->font);
+                 height - l->top - 2 * l->margin - l->font * 1.3, l->font);
     return;
   }
   if (!methods) {
@@ -1231,7 +1235,7 @@ wp_figure_draw (cairo_t        *cr,
   draw_text (cr, title, l.margin, l.margin + l.font, l.font, width - 2 * l.margin);
 
   if (l.compare) {
-    draw_compare (cr, figure, &l, width);
+    draw_compare (cr, figure, &l, width, height);
     cairo_restore (cr);
     layout_clear (&l);
     return;
@@ -1260,7 +1264,7 @@ wp_figure_draw (cairo_t        *cr,
                                  palette_colours, n_colours };
 
       draw_legend (cr, figure, &shown, width - l.side - l.margin, l.top + l.margin, l.side,
-                   l.font);
+                   height - l.top - 2 * l.margin, l.font);
     } else if (l.n_words > 0) {
       /* Weights below 1/P were dropped before renormalising: the mark shows where that would
        * sit. */
@@ -1473,12 +1477,12 @@ describe_compare (const WpFigure     *figure,
     g_string_prepend (text, name);
   }
   if (same_grid (figure))
-    g_string_append_printf (text, "  A %.3f  B %.3f  B − A %.3f",
+    g_string_append_printf (text, "  A %.3g  B %.3g  B − A %.3g",
                             word_values (&a, spot->word)[spot->patch],
                             word_values (&b, spot->word)[spot->patch],
                             wp_figure_difference (figure, spot->word, spot->patch));
   else
-    g_string_append_printf (text, "  %s %.3f", spot->column == 1 ? "B" : "A",
+    g_string_append_printf (text, "  %s %.3g", spot->column == 1 ? "B" : "A",
                             word_values (spot->column == 1 ? &b : &a, spot->word)[spot->patch]);
 }
 
@@ -1510,7 +1514,7 @@ describe_methods (const WpFigure     *figure,
     if (k >= 0 && k == spot->column)
       continue;
     column_figure (figure, c, &column);
-    g_string_append_printf (text, "  %s %.3f", method_names[column.style.method],
+    g_string_append_printf (text, "  %s %.3g", method_names[column.style.method],
                             word_values (&column, spot->word)[spot->patch]);
   }
 }
@@ -1557,7 +1561,7 @@ wp_figure_describe_spot (const WpFigure     *figure,
     const float      v = word_values (figure, words[i])[spot->patch];
     g_autofree char *name = wp_figure_dup_item_label (figure, words[i]);
 
-    g_string_append_printf (text, "  %s%s %.3f", figure->token_labels != NULL ? "·" : "", name,
+    g_string_append_printf (text, "  %s%s %.3g", figure->token_labels != NULL ? "·" : "", name,
                             v);
     /* What the colour's strength encodes where several words share a panel. */
     if (n > 1 && !figure->style.labels)
