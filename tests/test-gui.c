@@ -666,6 +666,53 @@ test_explore_repeated_words (void)
     ;
 }
 
+/* Which model is open: the title names its folder, objective and step; a folder without a model
+ * says which files it lacks; the app's icon is found (the About dialog shows it) uninstalled. A
+ * chip keeps the keyboard focus when it is toggled. */
+static void
+test_explore_model_title (void)
+{
+  g_autoptr (GtkApplication) application =
+    gtk_application_new ("org.wordpatch.TestTitle", G_APPLICATION_NON_UNIQUE);
+  g_autofree char *empty = g_dir_make_tmp ("wp-test-gui-empty-XXXXXX", NULL);
+  WpWindow        *window = explore_window (application);
+  GtkToggleButton *chip;
+
+  g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (window)), ==,
+                   "wordpatch — model · FILIP · step 3000");
+  g_assert_cmpstr (gtk_label_get_text (window_child (window, "subtitle_label")), ==,
+                   "model · FILIP · step 3000");
+  wp_window_open_model (window, empty);
+  g_assert_true (g_str_has_prefix (wp_window_get_status (window), empty));
+  g_assert_nonnull (strstr (wp_window_get_status (window), "not a model folder"));
+  g_assert_nonnull (strstr (wp_window_get_status (window), "config.json"));
+  g_assert_null (strstr (wp_window_get_status (window), "Failed to open"));
+  g_assert_cmpstr (gtk_label_get_text (window_child (window, "subtitle_label")), ==,
+                   "model · FILIP · step 3000");
+  g_assert_true (gtk_icon_theme_has_icon (
+    gtk_icon_theme_get_for_display (gtk_widget_get_display (GTK_WIDGET (window))),
+    "org.wordpatch.App"));
+
+  wp_window_set_caption (window, "a red circle");
+  g_assert_true (wait_idle (window));
+  chip = find_chip (window, "circle");
+  g_assert_nonnull (chip);
+  gtk_widget_grab_focus (GTK_WIDGET (chip));
+  gtk_toggle_button_set_active (chip, TRUE);
+  run_loop_for (100);
+  g_assert_true (gtk_window_get_focus (GTK_WINDOW (window)) == GTK_WIDGET (chip));
+  /* New maps for the same words keep the chips. */
+  wp_window_set_caption (window, "a red circle ");
+  g_assert_true (wait_idle (window));
+  g_assert_true (find_chip (window, "circle") == chip);
+  g_assert_true (gtk_toggle_button_get_active (chip));
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_rmdir (empty);
+}
+
 /* The share of pixels of a raster within tolerance of rgb. */
 static int
 count_in_texture (GdkTexture *texture,
@@ -1351,6 +1398,7 @@ main (int   argc,
   g_test_add_func ("/gui/explore/readout", test_explore_readout);
   g_test_add_func ("/gui/explore/repeated-words", test_explore_repeated_words);
   g_test_add_func ("/gui/explore/export", test_explore_export);
+  g_test_add_func ("/gui/explore/model-title", test_explore_model_title);
   g_test_add_func ("/gui/explore/small-window", test_explore_small_window);
   g_test_add_func ("/gui/fine-tune", test_fine_tune);
   status = g_test_run ();
