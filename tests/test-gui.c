@@ -513,6 +513,7 @@ test_explore_readout (void)
   g_autofree char *tmp_dir = g_dir_make_tmp ("wp-test-gui-readout-XXXXXX", NULL);
   g_autofree char *other_dir = g_build_filename (tmp_dir, "other", NULL);
   g_autofree char *disc = g_build_filename (tmp_dir, "disc.png", NULL);
+  g_autofree char *bundled = wp_model_find_default ();
   WpWindow        *window = explore_window (application);
   WpImageView     *view = window_view (window);
   GObject         *motion = motion_controller (view);
@@ -558,13 +559,22 @@ test_explore_readout (void)
   ASSERT_READOUT_CURRENT ();
 
   /* The comparison: A, B and B - A at the pointer, or nothing where no map is. */
-  wp_window_compare_model (window, wp_model_find_default ());
+  wp_window_compare_model (window, bundled);
   g_assert_true (wait_idle (window));
   g_assert_true (wp_window_is_comparing (window));
   ASSERT_READOUT_CURRENT ();
   wp_window_compare_model (window, NULL);
   g_assert_true (wait_idle (window));
   ASSERT_READOUT_CURRENT ();
+
+  /* Zooming about the pointer keeps the same patch under it; zooming back out resets. */
+  g_free (readout);
+  readout = g_strdup (wp_image_view_get_readout (view));
+  wp_image_view_zoom (view, 2.0, x, y);
+  g_assert_cmpfloat (wp_image_view_get_zoom (view), ==, 2.0);
+  g_assert_cmpstr (wp_image_view_get_readout (view), ==, readout);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (view), "view.zoom", "d", 1.0));
+  g_assert_cmpfloat (wp_image_view_get_zoom (view), ==, 1.0);
 
   /* The keyboard's cursor: the middle patch of the first map, then one to its right. */
   g_assert_true (wp_window_select_word (window, "star"));
@@ -924,9 +934,10 @@ test_explore_small_window (void)
 {
   g_autoptr (GtkApplication) application =
     gtk_application_new ("org.wordpatch.TestSmall", G_APPLICATION_NON_UNIQUE);
-  WpWindow  *window;
-  GtkWidget *page, *header;
-  int        min_width, min_height, header_height, nat, width, height;
+  g_autofree char *bundled = wp_model_find_default ();
+  WpWindow        *window;
+  GtkWidget       *page, *header;
+  int              min_width, min_height, header_height, nat, width, height;
 
   g_assert_true (g_application_register (G_APPLICATION (application), NULL, NULL));
   window = wp_window_new (application);
@@ -954,7 +965,7 @@ test_explore_small_window (void)
   gtk_check_button_set_active (window_child (window, "side_by_side_check"), TRUE);
   g_assert_true (wait_idle (window));
   gtk_toggle_button_set_active (window_child (window, "labels_toggle"), TRUE);
-  wp_window_compare_model (window, wp_model_find_default ());
+  wp_window_compare_model (window, bundled);
   g_assert_true (wait_idle (window));
   run_loop_for (300);
   g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (window)), ==, width);
