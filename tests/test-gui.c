@@ -677,8 +677,9 @@ test_explore_repeated_words (void)
 }
 
 /* Which model is open: the title names its folder, objective and step; a folder without a model
- * says which files it lacks; the app's icon is found (the About dialog shows it) uninstalled. A
- * chip keeps the keyboard focus when it is toggled. */
+ * says which files it lacks; the app's icon is found (the About dialog shows it) uninstalled; the
+ * bundled CLIP-trained model opens from the Open menu with prompt queries. A chip keeps the
+ * keyboard focus when it is toggled. */
 static void
 test_explore_model_title (void)
 {
@@ -702,6 +703,14 @@ test_explore_model_title (void)
   g_assert_true (gtk_icon_theme_has_icon (
     gtk_icon_theme_get_for_display (gtk_widget_get_display (GTK_WIDGET (window))),
     "org.wordpatch.App"));
+
+  /* The bundled CLIP-trained model: named so, and asked with prompts. */
+  g_assert_true (
+    gtk_widget_activate_action (GTK_WIDGET (window), "win.open-bundled", "s", "model-clip"));
+  g_assert_true (wait_idle (window));
+  g_assert_true (g_str_has_prefix (gtk_window_get_title (GTK_WINDOW (window)),
+                                   "wordpatch — model-clip · CLIP · step "));
+  g_assert_cmpint (shown_figure (window)->maps->query, ==, WP_QUERY_PROMPT);
 
   wp_window_set_caption (window, "a red circle");
   g_assert_true (wait_idle (window));

@@ -244,6 +244,26 @@ chooser_action (GtkWidget  *widget,
   }
 }
 
+/* A bundled model by its folder in the data ("model": FILIP-trained, "model-clip": trained with
+ * the CLIP objective, where the raw map fails and the other methods show why). */
+static void
+open_bundled_action (GtkWidget  *widget,
+                     const char *action_name,
+                     GVariant   *parameter)
+{
+  WpWindow        *self = WP_WINDOW (widget);
+  const char      *name = g_variant_get_string (parameter, NULL);
+  g_autofree char *dir = wp_data_find (name);
+
+  if (dir == NULL) {
+    g_autofree char *message = g_strdup_printf ("%s: no such bundled model here", name);
+
+    wp_window_set_status (self, message);
+    return;
+  }
+  wp_window_open_model (self, dir);
+}
+
 static void
 export_chosen_cb (GtkWidget  *widget,
                   const char *path,
@@ -360,6 +380,7 @@ wp_window_class_actions_init (WpWindowClass *klass)
   for (gsize i = 0; i < G_N_ELEMENTS (choosers); i++)
     gtk_widget_class_install_action (widget_class, choosers[i].action, NULL, chooser_action);
   gtk_widget_class_install_action (widget_class, "win.export", NULL, export_action);
+  gtk_widget_class_install_action (widget_class, "win.open-bundled", "s", open_bundled_action);
   gtk_widget_class_install_action (widget_class, "win.compare-start", NULL, compare_start_action);
   gtk_widget_class_install_action (widget_class, "win.compare-off", NULL, compare_off_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_m, GDK_CONTROL_MASK | GDK_SHIFT_MASK,

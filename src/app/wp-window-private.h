@@ -28,6 +28,13 @@ typedef struct {
   WpImage *image;
 } WpPicture;
 
+/* A model's prompt embeddings kept across caption edits, shared by the workers that make its
+ * maps (atomic reference count; the cache itself is thread-safe). */
+typedef struct {
+  WpModelRef    *model;
+  WpPromptCache *cache;
+} WpPrompts;
+
 /* An image as the models see it under one view, with the methods asked of it: computed once, on
  * a worker, and shared (atomic reference count) by every map computation that reads it. */
 typedef struct {
@@ -36,6 +43,8 @@ typedef struct {
   guint             methods;
   WpModelRef       *model;
   WpModelRef       *compare_model; /* NULL when not comparing */
+  WpPrompts        *prompts;       /* the models' prompt caches, for their maps */
+  WpPrompts        *compare_prompts;
   WpImageEmbedding *embedding;
   WpImageEmbedding *compare_embedding;
 } WpFeatures;
@@ -91,6 +100,7 @@ struct _WpWindow {
 
   /* Owned */
   WpModelRef   *model;
+  WpPrompts    *prompts; /* the model's */
   char         *model_label;
   char         *image_path; /* the image asked for last (it may still be loading) */
   WpPicture    *picture;    /* the image last decoded */
@@ -113,6 +123,7 @@ struct _WpWindow {
   char         *scores;
   /* Comparison: the compare model is the baseline A, the open model B (B - A: what changed). */
   WpModelRef *compare_model;
+  WpPrompts  *compare_prompts;
   char       *compare_label;
   /* Training: the view follows the newest snapshot while live. */
   gboolean   live;

@@ -63,6 +63,41 @@ same_view (const WpViewOptions *a,
 }
 
 static void
+prompts_clear (gpointer data)
+{
+  WpPrompts *prompts = data;
+
+  g_clear_pointer (&prompts->cache, wp_prompt_cache_free);
+  g_clear_pointer (&prompts->model, wp_model_ref_release);
+}
+
+static void
+prompts_unref (gpointer prompts)
+{
+  g_atomic_rc_box_release_full (prompts, prompts_clear);
+}
+
+/* A prompt cache for model (NULL: none). */
+static WpPrompts *
+prompts_new (WpModelRef *model)
+{
+  WpPrompts *prompts;
+
+  if (model == NULL)
+    return NULL;
+  prompts = g_atomic_rc_box_new0 (WpPrompts);
+  prompts->model = wp_model_ref_acquire (model);
+  prompts->cache = wp_prompt_cache_new (model->model);
+  return prompts;
+}
+
+static WpPrompts *
+prompts_ref (WpPrompts *prompts)
+{
+  return prompts != NULL ? g_atomic_rc_box_acquire (prompts) : NULL;
+}
+
+static void
 features_clear (gpointer data)
 {
   WpFeatures *features = data;
@@ -70,6 +105,8 @@ features_clear (gpointer data)
   g_clear_pointer (&features->picture, picture_unref);
   g_clear_pointer (&features->model, wp_model_ref_release);
   g_clear_pointer (&features->compare_model, wp_model_ref_release);
+  g_clear_pointer (&features->prompts, prompts_unref);
+  g_clear_pointer (&features->compare_prompts, prompts_unref);
   g_clear_pointer (&features->embedding, wp_image_embedding_free);
   g_clear_pointer (&features->compare_embedding, wp_image_embedding_free);
 }
@@ -214,6 +251,8 @@ typedef struct {
   guint         methods;
   WpModelRef   *model;
   WpModelRef   *compare_model;
+  WpPrompts    *prompts;
+  WpPrompts    *compare_prompts;
   WpFeatures   *features; /* the result */
 } ImageWork;
 
@@ -226,6 +265,8 @@ image_work_free (gpointer data)
   g_free (work->path);
   g_clear_pointer (&work->model, wp_model_ref_release);
   g_clear_pointer (&work->compare_model, wp_model_ref_release);
+  g_clear_pointer (&work->prompts, prompts_unref);
+  g_clear_pointer (&work->compare_prompts, prompts_unref);
   g_clear_pointer (&work->features, features_unref);
   g_free (work);
 }
@@ -258,6 +299,8 @@ image_worker (GTask        *task,
   features->model = wp_model_ref_acquire (work->model);
   if (work->compare_model != NULL)
     features->compare_model = wp_model_ref_acquire (work->compare_model);
+  features->prompts = prompts_ref (work->prompts);
+  features->compare_prompts = prompts_ref (work->compare_prompts);
   if (g_task_return_error_if_cancelled (task))
     return;
   features->embedding = wp_embed_image_view (work->model->model, work->picture->image, &work->view,
@@ -337,9 +380,10 @@ query_pieces (const WpModel    *model,
   return pieces;
 }
 
-/* Maps of one model; NULL when cancelled. */
+/* Maps of one model (prompts: its prompt cache); NULL when cancelled. */
 static WpWordMaps *
 compute_maps (const WpModel          *model,
+              WpPrompts              *prompts,
               const WpImageEmbedding *image,
               const WpTextEmbedding  *text,
               const WpMapSettings    *settings,
@@ -349,6 +393,7 @@ compute_maps (const WpModel          *model,
   WpMapOptions options;
 
   wp_map_options_init (&options);
+  options.prompt_cache = prompts->cache;
   options.methods = settings->methods & methods;
   options.query = settings->query;
   options.template_text = settings->template_text;
@@ -373,13 +418,14 @@ maps_worker (GTask        *task,
   shown->caption = g_strdup (work->caption);
   map_settings_copy (&shown->settings, &work->settings);
   shown->text = wp_embed_text (model, work->caption);
-  shown->maps = compute_maps (model, features->embedding, shown->text, &work->settings,
-                              features->methods, cancellable);
+  shown->maps = compute_maps (model, features->prompts, features->embedding, shown->text,
+                              &work->settings, features->methods, cancellable);
   if (shown->maps != NULL && features->compare_model != NULL) {
     shown->compare_text = wp_embed_text (features->compare_model->model, work->caption);
     shown->compare_maps =
-      compute_maps (features->compare_model->model, features->compare_embedding,
-                    shown->compare_text, &work->settings, features->methods, cancellable);
+      compute_maps (features->compare_model->model, features->compare_prompts,
+                    features->compare_embedding, shown->compare_text, &work->settings,
+                    features->methods, cancellable);
   }
   if (shown->maps == NULL || (features->compare_model != NULL && shown->compare_maps == NULL)) {
     g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "superseded");
@@ -515,6 +561,8 @@ start_image (WpWindow *self,
   work->model = wp_model_ref_acquire (self->model);
   work->compare_model =
     self->compare_model != NULL ? wp_model_ref_acquire (self->compare_model) : NULL;
+  work->prompts = prompts_ref (self->prompts);
+  work->compare_prompts = prompts_ref (self->compare_prompts);
   task = g_task_new (self, self->image_cancellable, image_done_cb, NULL);
   g_task_set_task_data (task, work, image_work_free);
   g_task_set_name (task, "[wp] embed image");
@@ -629,6 +677,8 @@ set_model (WpWindow   *self,
     return;
   g_clear_pointer (&self->model, wp_model_ref_release);
   self->model = wp_model_ref_acquire (model);
+  g_clear_pointer (&self->prompts, prompts_unref);
+  self->prompts = prompts_new (model);
   g_free (self->model_label);
   self->model_label = g_strdup (label);
   update_title (self);
@@ -645,6 +695,8 @@ wp_window_set_compare_model (WpWindow   *self,
 {
   g_clear_pointer (&self->compare_model, wp_model_ref_release);
   self->compare_model = model != NULL ? wp_model_ref_acquire (model) : NULL;
+  g_clear_pointer (&self->compare_prompts, prompts_unref);
+  self->compare_prompts = prompts_new (model);
   g_free (self->compare_label);
   self->compare_label = g_strdup (label);
   /* Methods side by side are not drawn while two models are. */
@@ -1133,6 +1185,8 @@ wp_window_finalize (GObject *object)
   g_clear_pointer (&self->picture, picture_unref);
   g_clear_pointer (&self->model, wp_model_ref_release);
   g_clear_pointer (&self->compare_model, wp_model_ref_release);
+  g_clear_pointer (&self->prompts, prompts_unref);
+  g_clear_pointer (&self->compare_prompts, prompts_unref);
   map_settings_clear (&self->settings);
   g_free (self->model_label);
   g_free (self->compare_label);
