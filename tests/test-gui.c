@@ -1254,6 +1254,9 @@ test_fine_tune (void)
   g_assert_true (live);
   run_loop_for (300);
   g_assert_cmpint (wp_train_session_get_progress (session)->step, ==, paused_step);
+  /* The header names the run's state as the slider does. */
+  assert_mentions (gtk_label_get_text (window_child (window, "subtitle_label")),
+                   "training paused");
   save_screenshot (window, "train", "fine-tune-paused");
   save_screenshot (window, "explore", "explore-paused");
 
@@ -1276,6 +1279,8 @@ test_fine_tune (void)
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (view), "train.stop", NULL));
   g_assert_true (wait_for (is_inactive, session));
   g_assert_cmpint (wp_train_session_get_state (session), ==, WP_TRAIN_STATE_STOPPED);
+  assert_mentions (gtk_label_get_text (window_child (window, "subtitle_label")),
+                   "training stopped");
   g_assert_cmpuint (wp_train_session_get_checkpoints (session)->len, >=, 2);
   last = g_strdup (g_ptr_array_index (wp_train_session_get_checkpoints (session),
                                       wp_train_session_get_checkpoints (session)->len - 1));

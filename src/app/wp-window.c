@@ -993,6 +993,9 @@ update_snapshot_label (WpWindow *self)
   gtk_label_set_text (self->snapshot_label, label);
   g_free (self->model_label);
   self->model_label = g_steal_pointer (&label);
+  /* The title and the figure's column title name the same run state as the slider. */
+  update_title (self);
+  update_view (self);
 }
 
 /* The slider spans the snapshots kept; at its right end the view is live. */
