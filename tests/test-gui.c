@@ -941,6 +941,65 @@ test_explore_export (void)
   remove_tree (tmp_dir);
 }
 
+typedef struct {
+  const char *caption;
+  const char *image_name;
+  const char *model_name;
+  gboolean    checked;
+} CommandLineCheck;
+
+/* Once the window the command line opened is idle: it shows what the arguments named. */
+static gboolean
+check_command_line_window (gpointer data)
+{
+  CommandLineCheck *check = data;
+  GtkApplication   *application = GTK_APPLICATION (g_application_get_default ());
+  WpWindow         *window = WP_WINDOW (gtk_application_get_active_window (application));
+
+  if (window == NULL || !wp_window_is_idle (window))
+    return G_SOURCE_CONTINUE;
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (window_child (window, "caption_entry"))),
+                   ==, check->caption);
+  assert_mentions (gtk_label_get_text (window_child (window, "subtitle_label")),
+                   check->model_name);
+  assert_mentions (wp_window_get_status (window), check->image_name);
+  check->checked = TRUE;
+  gtk_window_destroy (GTK_WINDOW (window));
+  return G_SOURCE_REMOVE;
+}
+
+/* `wordpatch --model DIR --caption TEXT IMAGE` opens on them; two images are a usage error. */
+static void
+test_command_line (void)
+{
+  g_autofree char *bundled = wp_model_find_default ();
+  g_autofree char *demo = wp_data_find ("demo/scenes");
+  g_autofree char *image = g_build_filename (demo, "images", "000001.png", NULL);
+  g_autofree char *tmp_dir = g_dir_make_tmp ("wp-test-gui-args-XXXXXX", NULL);
+  g_autofree char *link = g_build_filename (tmp_dir, "model-by-argument", NULL);
+  CommandLineCheck check = { "a red circle", "000001.png", "model-by-argument", FALSE };
+  char            *argv[] = { "wordpatch", "--model", link, "--caption", "a red circle", image,
+                              NULL };
+  char            *two[] = { "wordpatch", image, image, NULL };
+
+  g_assert_cmpint (symlink (bundled, link), ==, 0);
+  {
+    g_autoptr (WpApplication) application = wp_application_new (
+      "org.wordpatch.TestArgs", G_APPLICATION_HANDLES_COMMAND_LINE | G_APPLICATION_NON_UNIQUE);
+
+    g_timeout_add (20, check_command_line_window, &check);
+    g_assert_cmpint (g_application_run (G_APPLICATION (application), 6, argv), ==, 0);
+    g_assert_true (check.checked);
+  }
+  {
+    g_autoptr (WpApplication) application = wp_application_new (
+      "org.wordpatch.TestArgs", G_APPLICATION_HANDLES_COMMAND_LINE | G_APPLICATION_NON_UNIQUE);
+
+    g_assert_cmpint (g_application_run (G_APPLICATION (application), 3, two), ==, 2);
+  }
+  remove_tree (tmp_dir);
+}
+
 /* An 800 x 600 window: the Explore page and the header fit, and nothing the page does (a long
  * caption, comparing methods or models, label maps, the stale mark) makes the window grow. */
 static void
@@ -2105,6 +2164,7 @@ main (int   argc,
   g_test_add_func ("/gui/explore/export", test_explore_export);
   g_test_add_func ("/gui/explore/model-title", test_explore_model_title);
   g_test_add_func ("/gui/explore/small-window", test_explore_small_window);
+  g_test_add_func ("/gui/command-line", test_command_line);
   g_test_add_func ("/gui/fine-tune", test_fine_tune);
   g_test_add_func ("/gui/fine-tune/small-window", test_fine_tune_small_window);
   g_test_add_func ("/gui/fine-tune/continue", test_fine_tune_continue);
