@@ -570,6 +570,13 @@ load_folder (const char *dir,
   const gboolean transformers_weights =
     folder_has (dir, "model.safetensors") || folder_has (dir, "model.safetensors.index.json");
 
+  if (!folder_has (dir, "config.json") && !folder_has (dir, "open_clip_config.json")) {
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                 "%s: not a model folder: it has neither config.json (transformers' CLIPModel) "
+                 "nor open_clip_config.json (open_clip), nor a training run's latest",
+                 dir);
+    return NULL;
+  }
   if (folder_has (dir, "open_clip_config.json") &&
       !(folder_has (dir, "config.json") && transformers_weights))
     return wp_openclip_load (dir, error);

@@ -342,6 +342,8 @@ test_unsupported (void)
   g_auto (Run) timm = { 0 };
   g_auto (Run) copy = { 0 };
   g_auto (Run) missing = { 0 };
+  g_auto (Run) none = { 0 };
+  g_autofree char *empty = NULL;
   g_autoptr (GError) error = NULL;
 
   if (!ensure_models ())
@@ -368,6 +370,12 @@ test_unsupported (void)
   remove_file (broken, "model-00002-of-00003.safetensors");
   run_cli (&missing, "info", "--model", broken, NULL);
   assert_failure (&missing, "model-00002-of-00003.safetensors", NULL, NULL);
+
+  /* A folder with no model in it says what a model folder holds. */
+  empty = g_build_filename (tmp_dir, "empty", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (empty, 0755), ==, 0);
+  run_cli (&none, "info", "--model", empty, NULL);
+  assert_failure (&none, "not a model folder", "config.json", "open_clip_config.json");
 }
 
 int

@@ -717,6 +717,26 @@ test_explore_model_title (void)
                                    "wordpatch — model-clip · CLIP · step "));
   g_assert_cmpint (shown_figure (window)->maps->query, ==, WP_QUERY_PROMPT);
 
+  /* An open_clip folder (no config.json, no model.safetensors) opens as any model does. */
+  {
+    g_autofree char *open_clip = g_build_filename (empty, "open-clip-model", NULL);
+    g_autofree char *bundled = wp_model_find_default ();
+    g_autoptr (GError) error = NULL;
+    WpModel *model = wp_model_load (bundled, &error);
+
+    g_assert_no_error (error);
+    g_assert_true (
+      wp_model_save_format (model, open_clip, WP_MODEL_FORMAT_OPEN_CLIP, WP_DTYPE_F16, &error));
+    g_assert_no_error (error);
+    wp_model_free (model);
+    wp_window_open_model (window, open_clip);
+    g_assert_true (wait_idle (window));
+    g_assert_true (g_str_has_prefix (gtk_label_get_text (window_child (window, "subtitle_label")),
+                                     "open-clip-model · "));
+    g_assert_nonnull (shown_figure (window)->maps);
+    remove_tree (open_clip);
+  }
+
   wp_window_set_caption (window, "a red circle");
   g_assert_true (wait_idle (window));
   chip = find_chip (window, "circle");

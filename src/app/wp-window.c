@@ -705,45 +705,14 @@ wp_window_set_compare_model (WpWindow   *self,
   recompute (self);
 }
 
-/* A folder that is not a model says which of a model's files it lacks, instead of the first
- * one the loader tripped over. NULL when path is no folder or has them. */
-static char *
-missing_model_files (const char *path)
-{
-  static const char *const files[] = { "config.json", "model.safetensors", "vocab.json",
-                                       "merges.txt" };
-  g_autoptr (GString) missing = g_string_new (NULL);
-  g_autofree char *latest = g_build_filename (path, "latest", NULL);
-
-  if (!g_file_test (path, G_FILE_TEST_IS_DIR) || g_file_test (latest, G_FILE_TEST_IS_DIR))
-    return NULL;
-  for (gsize i = 0; i < G_N_ELEMENTS (files); i++) {
-    g_autofree char *file = g_build_filename (path, files[i], NULL);
-
-    if (!g_file_test (file, G_FILE_TEST_EXISTS))
-      g_string_append_printf (missing, "%s%s", missing->len > 0 ? ", " : "", files[i]);
-  }
-  if (missing->len == 0)
-    return NULL;
-  return g_strdup_printf ("%s: not a model folder: it has no %s (a model folder holds "
-                          "config.json, model.safetensors, vocab.json and merges.txt)",
-                          path, missing->str);
-}
-
 /* A model loaded or its error: said in the window. */
 static WpModel *
 load_model (WpWindow   *self,
             const char *path)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *missing = missing_model_files (path);
-  WpModel         *model;
+  WpModel *model = wp_model_load (path, &error);
 
-  if (missing != NULL) {
-    wp_window_set_status (self, missing);
-    return NULL;
-  }
-  model = wp_model_load (path, &error);
   if (model == NULL)
     wp_window_set_status (self, error->message);
   return model;
