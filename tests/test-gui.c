@@ -725,6 +725,8 @@ test_explore_model_title (void)
     WpModel *model = wp_model_load (bundled, &error);
 
     g_assert_no_error (error);
+    /* As a checkpoint trained elsewhere: no objective recorded. */
+    model->config.objective = NULL;
     g_assert_true (
       wp_model_save_format (model, open_clip, WP_MODEL_FORMAT_OPEN_CLIP, WP_DTYPE_F16, &error));
     g_assert_no_error (error);
@@ -732,7 +734,9 @@ test_explore_model_title (void)
     wp_window_open_model (window, open_clip);
     g_assert_true (wait_idle (window));
     g_assert_true (g_str_has_prefix (gtk_label_get_text (window_child (window, "subtitle_label")),
-                                     "open-clip-model · "));
+                                     "open-clip-model · open_clip · step 3000"));
+    assert_mentions (gtk_widget_get_tooltip_text (window_child (window, "subtitle_label")),
+                     "(open_clip folder, F16");
     g_assert_nonnull (shown_figure (window)->maps);
     remove_tree (open_clip);
   }

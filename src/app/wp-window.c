@@ -622,8 +622,10 @@ wp_window_describe_model (const WpModel *model)
   const char      *objective = model->config.objective;
   g_autofree char *kind = objective != NULL ? g_ascii_strup (objective, -1) : NULL;
 
+  /* A model trained elsewhere records no objective: where it came from says more. */
   return g_strdup_printf ("%s · %s · step %" G_GINT64_FORMAT, name,
-                          kind != NULL ? kind : "objective not recorded", model->step);
+                          kind != NULL ? kind : wp_model_format_to_string (model->format),
+                          model->step);
 }
 
 /* The window's title and the header's subtitle name the model the page shows. */
@@ -631,6 +633,8 @@ static void
 update_title (WpWindow *self)
 {
   g_autofree char *title = NULL;
+  g_autofree char *summary = NULL;
+  g_autofree char *tooltip = NULL;
 
   if (self->model_label == NULL) {
     gtk_window_set_title (GTK_WINDOW (self), "wordpatch");
@@ -640,9 +644,12 @@ update_title (WpWindow *self)
   title = g_strdup_printf ("wordpatch — %s", self->model_label);
   gtk_window_set_title (GTK_WINDOW (self), title);
   gtk_label_set_text (self->subtitle_label, self->model_label);
-  gtk_widget_set_tooltip_text (GTK_WIDGET (self->subtitle_label),
-                               self->model->model->path != NULL ? self->model->model->path
-                                                                : self->model_label);
+  summary = wp_model_dup_summary (self->model->model);
+  tooltip = g_strdup_printf ("%s\n%s",
+                             self->model->model->path != NULL ? self->model->model->path
+                                                              : self->model_label,
+                             summary);
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->subtitle_label), tooltip);
 }
 
 /* The resolution choices say what they are for this model. */
