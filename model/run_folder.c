@@ -183,8 +183,14 @@ write_checkpoint_files (const char    *dir,
   g_autofree char *v_path = g_build_filename (dir, "adam_v.safetensors", NULL);
   g_autofree char *state_path = g_build_filename (dir, "state.json", NULL);
 
-  /* state.json comes last: a folder holding it is complete. */
-  if (!wp_model_save (model, dir, error) ||
+  /* A model fine-tuned from an open_clip folder is written back in open_clip's layout; any
+   * other in transformers' (a checkpoint is a folder, never one file). state.json comes last: a
+   * folder holding it is complete. */
+  const WpModelFormat format = model->format == WP_MODEL_FORMAT_OPEN_CLIP
+                                 ? WP_MODEL_FORMAT_OPEN_CLIP
+                                 : WP_MODEL_FORMAT_TRANSFORMERS;
+
+  if (!wp_model_save_format (model, dir, format, WP_DTYPE_F32, error) ||
       !wp_params_write (model, adamw->m, m_path, NULL, error) ||
       !wp_params_write (model, adamw->v, v_path, NULL, error) ||
       !write_state (state_path, model->step, seed, error))

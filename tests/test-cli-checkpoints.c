@@ -8,6 +8,7 @@
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli-harness.h"
 #include "wordpatch/wordpatch.h"
@@ -378,6 +379,60 @@ test_unsupported (void)
   assert_failure (&none, "not a model folder", "config.json", "open_clip_config.json");
 }
 
+/* Fine-tuning an open_clip model writes open_clip checkpoints, and resuming from one continues
+ * bit for bit. */
+static void
+test_fine_tune_open_clip (void)
+{
+  g_autofree char *demo = wp_data_find ("demo/scenes");
+  g_autofree char *run_a = NULL, *run_b = NULL, *step_2 = NULL, *step_4_b = NULL;
+  g_autofree char *config = NULL, *transformers_config = NULL, *latest = NULL;
+  g_autofree char *weights_a = NULL, *weights_b = NULL;
+  g_autofree char *bytes_a = NULL, *bytes_b = NULL;
+  gsize            len_a, len_b;
+  g_auto (Run) train = { 0 };
+  g_auto (Run) resume = { 0 };
+
+  if (!ensure_models ())
+    return;
+  run_a = g_build_filename (tmp_dir, "run-open-clip", NULL);
+  run_b = g_build_filename (tmp_dir, "run-open-clip-resumed", NULL);
+  run_cli (&train, "train", "--init", openclip_dir, "--data", demo, "--out", run_a, "--steps", "4",
+           "--batch", "4", "--loss", "clip", "--threads", "1", "--save-every", "2", "--keep", "10",
+           NULL);
+  g_assert_cmpint (train.status, ==, 0);
+  config = g_build_filename (run_a, "checkpoints", "step-000000004", "open_clip_config.json", NULL);
+  transformers_config =
+    g_build_filename (run_a, "checkpoints", "step-000000004", "config.json", NULL);
+  g_assert_true (g_file_test (config, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (transformers_config, G_FILE_TEST_EXISTS));
+
+  /* The same run, cut after step 2. */
+  {
+    const char *argv[] = { "cp", "-a", run_a, run_b, NULL };
+    int         status = -1;
+
+    g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
+                                 NULL, &status, NULL));
+    g_assert_cmpint (status, ==, 0);
+  }
+  step_4_b = g_build_filename (run_b, "checkpoints", "step-000000004", NULL);
+  remove_tree (step_4_b);
+  latest = g_build_filename (run_b, "latest", NULL);
+  step_2 = g_build_filename ("checkpoints", "step-000000002", NULL);
+  g_assert_cmpint (g_unlink (latest), ==, 0);
+  g_assert_cmpint (symlink (step_2, latest), ==, 0);
+  run_cli (&resume, "train", "--out", run_b, "--resume", "--threads", "1", NULL);
+  g_assert_cmpint (resume.status, ==, 0);
+
+  weights_a = g_build_filename (run_a, "checkpoints", "step-000000004",
+                                "open_clip_model.safetensors", NULL);
+  weights_b = g_build_filename (step_4_b, "open_clip_model.safetensors", NULL);
+  g_assert_true (g_file_get_contents (weights_a, &bytes_a, &len_a, NULL));
+  g_assert_true (g_file_get_contents (weights_b, &bytes_b, &len_b, NULL));
+  g_assert_cmpmem (bytes_a, len_a, bytes_b, len_b);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -387,6 +442,7 @@ main (int    argc,
   wp_test_init (&argc, &argv);
   vocab_dir = g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", NULL);
   g_test_add_func ("/cli-checkpoints/info", test_info);
+  g_test_add_func ("/cli-checkpoints/fine-tune/open-clip", test_fine_tune_open_clip);
   g_test_add_func ("/cli-checkpoints/convert/round-trip", test_convert_round_trip);
   g_test_add_func ("/cli-checkpoints/convert/refused", test_convert_refused);
   g_test_add_func ("/cli-checkpoints/embed/same-keys", test_embed_keys);
