@@ -570,7 +570,10 @@ load_folder (const char *dir,
   const gboolean transformers_weights =
     folder_has (dir, "model.safetensors") || folder_has (dir, "model.safetensors.index.json");
 
-  if (!folder_has (dir, "config.json") && !folder_has (dir, "open_clip_config.json")) {
+  /* A folder with weights but no config is a transformers folder missing its config.json, which
+   * the loader names. */
+  if (!folder_has (dir, "config.json") && !folder_has (dir, "open_clip_config.json") &&
+      !transformers_weights) {
     g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
                  "%s: not a model folder: it has neither config.json (transformers' CLIPModel) "
                  "nor open_clip_config.json (open_clip), nor a training run's latest",
