@@ -966,10 +966,11 @@ test_explore_export (void)
 }
 
 typedef struct {
-  const char *caption;
-  const char *image_name;
-  const char *model_name;
-  gboolean    checked;
+  GtkApplication *application;
+  const char     *caption;
+  const char     *image_name;
+  const char     *model_name;
+  gboolean        checked;
 } CommandLineCheck;
 
 /* Once the window the command line opened is idle: it shows what the arguments named. */
@@ -977,8 +978,7 @@ static gboolean
 check_command_line_window (gpointer data)
 {
   CommandLineCheck *check = data;
-  GtkApplication   *application = GTK_APPLICATION (g_application_get_default ());
-  WpWindow         *window = WP_WINDOW (gtk_application_get_active_window (application));
+  WpWindow         *window = WP_WINDOW (gtk_application_get_active_window (check->application));
 
   if (window == NULL || !wp_window_is_idle (window))
     return G_SOURCE_CONTINUE;
@@ -1001,7 +1001,7 @@ test_command_line (void)
   g_autofree char *image = g_build_filename (demo, "images", "000001.png", NULL);
   g_autofree char *tmp_dir = g_dir_make_tmp ("wp-test-gui-args-XXXXXX", NULL);
   g_autofree char *link = g_build_filename (tmp_dir, "model-by-argument", NULL);
-  CommandLineCheck check = { "a red circle", "000001.png", "model-by-argument", FALSE };
+  CommandLineCheck check = { NULL, "a red circle", "000001.png", "model-by-argument", FALSE };
   char            *argv[] = { "wordpatch", "--model", link, "--caption", "a red circle", image,
                               NULL };
   char            *two[] = { "wordpatch", image, image, NULL };
@@ -1011,6 +1011,7 @@ test_command_line (void)
     g_autoptr (WpApplication) application = wp_application_new (
       "org.wordpatch.TestArgs", G_APPLICATION_HANDLES_COMMAND_LINE | G_APPLICATION_NON_UNIQUE);
 
+    check.application = GTK_APPLICATION (application);
     g_timeout_add (20, check_command_line_window, &check);
     g_assert_cmpint (g_application_run (G_APPLICATION (application), 6, argv), ==, 0);
     g_assert_true (check.checked);
