@@ -971,6 +971,7 @@ typedef struct {
   const char     *image_name;
   const char     *model_name;
   gboolean        checked;
+  int             tries;
 } CommandLineCheck;
 
 /* Once the window the command line opened is idle: it shows what the arguments named. */
@@ -980,6 +981,8 @@ check_command_line_window (gpointer data)
   CommandLineCheck *check = data;
   WpWindow         *window = WP_WINDOW (gtk_application_get_active_window (check->application));
 
+  /* A minute at most, as wait_idle(). */
+  g_assert_cmpint (++check->tries, <, 3000);
   if (window == NULL || !wp_window_is_idle (window))
     return G_SOURCE_CONTINUE;
   g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (window_child (window, "caption_entry"))),
@@ -1001,7 +1004,7 @@ test_command_line (void)
   g_autofree char *image = g_build_filename (demo, "images", "000001.png", NULL);
   g_autofree char *tmp_dir = g_dir_make_tmp ("wp-test-gui-args-XXXXXX", NULL);
   g_autofree char *link = g_build_filename (tmp_dir, "model-by-argument", NULL);
-  CommandLineCheck check = { NULL, "a red circle", "000001.png", "model-by-argument", FALSE };
+  CommandLineCheck check = { NULL, "a red circle", "000001.png", "model-by-argument", FALSE, 0 };
   char            *argv[] = { "wordpatch", "--model", link, "--caption", "a red circle", image,
                               NULL };
   char            *two[] = { "wordpatch", image, image, NULL };
