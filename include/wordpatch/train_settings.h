@@ -22,28 +22,23 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  char            *data_dir; /* a dataset: folder, file or shard pattern (dataset.h) */
-  WpDatasetOptions dataset;  /* how to read it */
-  char            *out_dir;
-  char            *init_model; /* fine-tune this model; NULL: from scratch */
-  char            *preset;     /* size from scratch: "tiny", "small" or "vit-b32" */
-  int              vocab_size; /* learnt vocabulary from scratch */
-  int              image_size; /* from scratch: image side in pixels; 0: the preset's */
-  int              patch_size; /* from scratch: patch side in pixels; 0: the preset's */
-  WpLossOptions    loss;
-  gint64           steps;         /* total updates; 0: from epochs */
-  double           epochs;        /* passes over the training pairs when steps is 0 */
-  int              batch;         /* pairs a step */
-  int              group_by_word; /* 0, or runs of this many pairs sharing a caption word */
-  /* Pairs shuffled at a time: 0 shuffles each epoch whole (WebDataset: a buffer of
-   * WP_SHUFFLE_BUFFER_SHARDS, the shards in a shuffled order), 1 keeps the dataset's order, N
-   * streams the pairs (the shards in a shuffled order) through a buffer of N. */
-  int      shuffle_buffer;
-  double   lr;     /* peak learning rate; 0: 5e-4 from scratch, 1e-5 fine-tuning */
-  double   warmup; /* fraction of the steps with a linear warm-up */
-  double   weight_decay;
-  gboolean freeze_text;
-  gboolean freeze_vision;
+  char         *data_dir;
+  char         *out_dir;
+  char         *init_model; /* fine-tune this model; NULL: from scratch */
+  char         *preset;     /* size from scratch: "tiny", "small" or "vit-b32" */
+  int           vocab_size; /* learnt vocabulary from scratch */
+  int           image_size; /* from scratch: image side in pixels; 0: the preset's */
+  int           patch_size; /* from scratch: patch side in pixels; 0: the preset's */
+  WpLossOptions loss;
+  gint64        steps;         /* total updates; 0: from epochs */
+  double        epochs;        /* passes over the training pairs when steps is 0 */
+  int           batch;         /* pairs a step */
+  int           group_by_word; /* 0, or runs of this many pairs sharing a caption word */
+  double        lr;            /* peak learning rate; 0: 5e-4 from scratch, 1e-5 fine-tuning */
+  double        warmup;        /* fraction of the steps with a linear warm-up */
+  double        weight_decay;
+  gboolean      freeze_text;
+  gboolean      freeze_vision;
   /* The engine's thread count the run used (parallel.h); the trainer records it and never sets
    * it: a front end applies it with wp_set_threads() before the run starts. */
   int              threads;
@@ -55,6 +50,12 @@ typedef struct {
   gboolean         augment;
   WpAugmentOptions augment_options;
   int              keep; /* checkpoints kept besides step 0 */
+  /* How to read data_dir, a folder, a file or shards (dataset.h). */
+  WpDatasetOptions dataset;
+  /* Pairs shuffled at a time: 0 shuffles each epoch whole (WebDataset: a buffer of
+   * WP_SHUFFLE_BUFFER_SHARDS, the shards in a shuffled order), 1 keeps the dataset's order, N
+   * streams the pairs (the shards in a shuffled order) through a buffer of N. */
+  int shuffle_buffer;
 } WpTrainSettings;
 
 #define WP_SHUFFLE_BUFFER_SHARDS 1000
