@@ -1127,7 +1127,8 @@ wp_dataset_load_batch (const WpDataset        *dataset,
                        int                    *T,
                        GError                **error)
 {
-  return wp_dataset_load_batch_with (dataset, model, indices, B, load_image_cb, NULL, augment, seeds,
+  return wp_dataset_load_batch_with (dataset, model, indices, B, load_image_cb, NULL, augment,
+                                     seeds,
                                      pixels, ids, lengths, T, error);
 }
 

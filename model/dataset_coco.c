@@ -689,7 +689,8 @@ wp_dataset_read_coco (WpDataset              *dataset,
     g_array_unref (empty);
     return FALSE;
   }
-  images = options->images != NULL ? g_strdup (options->images) : find_images (dataset->file, error);
+  images =
+    options->images != NULL ? g_strdup (options->images) : find_images (dataset->file, error);
   if (images == NULL) {
     g_array_unref (empty);
     return FALSE;

@@ -165,8 +165,9 @@ WpImage *wp_dataset_load_image (const WpDataset *dataset,
                                 guint            index,
                                 GError         **error) G_GNUC_WARN_UNUSED_RESULT;
 
-/* Decodes every image on n_threads threads (a shard's images on one thread, read in order) and drops the pairs whose image fails (keeping the
- * others' order). FALSE with an error when cancelled or when no pair is left. */
+/* Decodes every image on n_threads threads (a shard's images on one thread, read in order) and
+ * drops the pairs whose image fails (keeping the others' order). FALSE with an error when
+ * cancelled or when no pair is left. */
 gboolean wp_dataset_check_images (WpDataset    *dataset,
                                   int           n_threads,
                                   GCancellable *cancellable,

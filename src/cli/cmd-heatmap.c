@@ -349,9 +349,9 @@ embed_maps (const WpModel      *model,
   return wp_word_maps_new_full (model, image_embedding, *text, &args->maps, NULL);
 }
 
-/* One image (pair index of dataset, or the file) and caption: the maps, the JSON (when json_path is set), the figure (when out is). In
- * batch mode words of --tokens the caption lacks are skipped, and warnings start a new line under
- * the progress bar. */
+/* One image (pair index of dataset, or the file) and caption: the maps, the JSON (when
+ * json_path is set), the figure (when out is). In batch mode words of --tokens the caption lacks
+ * are skipped, and warnings start a new line under the progress bar. */
 static gboolean
 render_one (const Job       *job,
             const WpDataset *dataset,
