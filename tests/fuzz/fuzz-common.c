@@ -133,6 +133,8 @@ fuzz_use_dataset (WpDataset *dataset)
     const WpPair *pair = wp_dataset_get_pair (dataset, i);
     g_autoptr (WpImage) image = wp_dataset_load_image (dataset, i, NULL);
 
+    if (image != NULL)
+      g_assert_true (image->width > 0 && image->height > 0);
     g_assert_true (g_utf8_validate (pair->caption, -1, NULL));
     g_assert_cmpuint (strlen (pair->caption), <=, WP_DATASET_MAX_CAPTION);
     g_assert_cmpuint (pair->n_boxes, <=, WP_DATASET_MAX_BOXES);
