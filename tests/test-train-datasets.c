@@ -206,7 +206,8 @@ test_shards_resume_bit_exact (void)
   /* Steps 3 to 7 of 8 an epoch are reached with both shards begun: the stream stopped inside
    * one of them. */
   position = stream_position (parser, killed);
-  g_test_message ("killed at epoch %" G_GINT64_FORMAT " shard %" G_GINT64_FORMAT " (%s) sample %" G_GINT64_FORMAT,
+  g_test_message ("killed at epoch %" G_GINT64_FORMAT " shard %" G_GINT64_FORMAT
+                  " (%s) sample %" G_GINT64_FORMAT,
                   json_object_get_int_member (position, "epoch"),
                   json_object_get_int_member (position, "shard"),
                   json_object_get_string_member (position, "file"),
