@@ -390,6 +390,9 @@ wp_dataset_add_entry (WpDataset      *dataset,
   where = wp_dataset_describe_entry (dataset, entry);
   if (image[0] == '\0')
     wp_dataset_skip (dataset, WP_SKIP_BAD_LINE, "%s: empty image path", where);
+  /* A caption without a word gives the text tower nothing but its start and end tokens. */
+  else if (caption[strspn (caption, " \t\n\v\f\r")] == '\0')
+    wp_dataset_skip (dataset, WP_SKIP_BAD_LINE, "%s: empty caption", where);
   else if (strlen (caption) > WP_DATASET_MAX_CAPTION)
     wp_dataset_skip (dataset, WP_SKIP_BAD_LINE, "%s: caption longer than %d bytes", where,
                      WP_DATASET_MAX_CAPTION);

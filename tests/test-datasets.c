@@ -654,12 +654,10 @@ int
 main (int   argc,
       char *argv[])
 {
-  g_autoptr (GError) error = NULL;
   int status;
 
-  g_test_init (&argc, &argv, NULL);
-  tmp = g_dir_make_tmp ("wp-test-datasets-XXXXXX", &error);
-  g_assert_no_error (error);
+  wp_test_init (&argc, &argv);
+  tmp = wp_test_make_tmp_dir ("datasets");
   g_test_add_func ("/datasets/csv/open-clip", test_csv);
   g_test_add_func ("/datasets/csv/options", test_csv_options);
   g_test_add_func ("/datasets/csv/malformed-lines-skipped", test_csv_malformed);

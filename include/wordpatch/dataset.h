@@ -53,8 +53,8 @@
  * Unusable lines do not stop a dataset from opening: a line (CSV record, JSON array element,
  * shard sample) longer than WP_DATASET_MAX_LINE bytes, not valid JSON (or nested more than 64
  * deep), lacking its image or caption, with malformed boxes or objects (more than
- * WP_DATASET_MAX_BOXES of either) or a caption longer than WP_DATASET_MAX_CAPTION bytes, or
- * naming an image file that does not exist, is skipped, counted by reason and described in a
+ * WP_DATASET_MAX_BOXES of either), an empty caption (no character but spaces) or one longer than
+ * WP_DATASET_MAX_CAPTION bytes, or naming an image file that does not exist, is skipped, counted by reason and described in a
  * warning naming the file and the line (the array element, the shard member). A Flickr30k
  * Entities caption whose annotation file is missing, malformed or holds no box is skipped too; a
  * COCO or shard file broken part way keeps the pairs before the break. wp_dataset_check_images()
