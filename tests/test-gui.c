@@ -1494,6 +1494,24 @@ test_fine_tune_small_window (void)
   assert_window_size (window);
   assert_start_shows (window, view);
   save_screenshot (window, "train", "fine-tune-800x600-advanced");
+
+  /* The page names the open model's folder: a long path must not widen the window. */
+  {
+    g_autofree char *bundled = wp_model_find_default ();
+    g_autofree char *tmp_dir = g_dir_make_tmp ("wp-test-gui-a-folder-whose-name-alone-is-wider-"
+                                               "than-the-left-column-of-the-page-XXXXXX",
+                                               NULL);
+    g_autofree char *link = g_build_filename (tmp_dir, "model-with-a-long-name-too", NULL);
+
+    g_assert_nonnull (tmp_dir);
+    g_assert_cmpint (symlink (bundled, link), ==, 0);
+    wp_window_open_model (window, link);
+    g_assert_true (wait_idle (window));
+    show_page (window, "train");
+    assert_window_size (window);
+    save_screenshot (window, "train", "fine-tune-800x600-long-path");
+    remove_tree (tmp_dir);
+  }
   gtk_window_destroy (GTK_WINDOW (window));
   while (g_main_context_iteration (NULL, FALSE))
     ;

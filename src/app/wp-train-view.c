@@ -916,6 +916,24 @@ format_metric (double value)
   return isfinite (value) ? g_strdup_printf ("%.3f", value) : g_strdup ("–");
 }
 
+/* The names' column gives way first (cut, whole in the tooltip), so that the table never
+ * widens the window. */
+static GtkWidget *
+eval_cell (const char *text,
+           int         column)
+{
+  GtkWidget *label = gtk_label_new (text);
+
+  gtk_label_set_xalign (GTK_LABEL (label), column == 0 ? 0.0f : 1.0f);
+  if (column == 0) {
+    gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_END);
+    gtk_label_set_width_chars (GTK_LABEL (label), 10);
+    gtk_widget_set_hexpand (label, TRUE);
+    gtk_widget_set_tooltip_text (label, text);
+  }
+  return label;
+}
+
 static void
 add_eval_row (WpTrainView *self,
               int          row,
@@ -927,12 +945,8 @@ add_eval_row (WpTrainView *self,
   g_autofree char *a = format_metric (after);
   const char      *cells[] = { name, b, a };
 
-  for (int c = 0; c < 3; c++) {
-    GtkWidget *label = gtk_label_new (cells[c]);
-
-    gtk_label_set_xalign (GTK_LABEL (label), c == 0 ? 0.0f : 1.0f);
-    gtk_grid_attach (self->eval_grid, label, c, row, 1, 1);
-  }
+  for (int c = 0; c < 3; c++)
+    gtk_grid_attach (self->eval_grid, eval_cell (cells[c], c), c, row, 1, 1);
   g_string_append_printf (self->evaluation, "%s\t%s\t%s\n", name, b, a);
 }
 
@@ -949,10 +963,9 @@ show_evaluation (WpTrainView        *self,
 
   clear_evaluation (self);
   for (int c = 0; c < 3; c++) {
-    GtkWidget *label = gtk_label_new (titles[c]);
+    GtkWidget *label = eval_cell (titles[c], c);
 
     gtk_widget_add_css_class (label, "heading");
-    gtk_label_set_xalign (GTK_LABEL (label), c == 0 ? 0.0f : 1.0f);
     gtk_grid_attach (self->eval_grid, label, c, 0, 1, 1);
   }
   add_eval_row (self, row++, "image→text R@1", before->i2t_r1, after->i2t_r1);
@@ -1075,6 +1088,9 @@ wp_train_view_set_model (WpTrainView *self,
                                                              : "(unsaved model)",
                             self->model->model->step);
   gtk_label_set_text (self->model_label, text != NULL ? text : "no model open");
+  /* A long path is cut in the middle so that the window never grows for it; the whole of it
+   * is a hover away. */
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->model_label), text);
   start_check (self);
   refresh (self);
 }
