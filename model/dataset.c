@@ -810,11 +810,13 @@ check_not_empty (const WpDataset *dataset,
   skipped = wp_dataset_describe_skipped (dataset);
   if (dataset->warnings->len == 0)
     g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: the dataset is empty", dataset->path);
+  else if (skipped == NULL)
+    g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: the dataset has no pair (%s)",
+                 dataset->path, (const char *) dataset->warnings->pdata[0]);
   else
     g_set_error (error, WP_ERROR, WP_ERROR_DATASET,
                  "%s: the dataset has no usable pair (%s; the first: %s)", dataset->path,
-                 skipped != NULL ? skipped : "none was read",
-                 (const char *) dataset->warnings->pdata[0]);
+                 skipped, (const char *) dataset->warnings->pdata[0]);
   return FALSE;
 }
 

@@ -17,13 +17,13 @@
 /* ---- the scanner ---- */
 
 /* Receives one array element: its text (NULL when it was longer than WP_DATASET_MAX_LINE) and the
- * line it starts on. */
-typedef void (*ElementFunc) (const char *array,
-                             guint       index,
-                             const char *text,
-                             gsize       len,
-                             guint       line,
-                             gpointer    user_data);
+ * line it starts on. FALSE stops the scan: the file is not what it was taken for. */
+typedef gboolean (*ElementFunc) (const char *array,
+                                 guint       index,
+                                 const char *text,
+                                 gsize       len,
+                                 guint       line,
+                                 gpointer    user_data);
 
 static void
 skip_space (WpByteReader *r)
@@ -158,7 +158,10 @@ scan_array (WpByteReader *r,
     g_string_truncate (text, 0);
     if (!scan_value (r, text, WP_DATASET_MAX_LINE, &too_long, problem))
       return FALSE;
-    element_func (name, index, too_long ? NULL : text->str, text->len, line, user_data);
+    if (!element_func (name, index, too_long ? NULL : text->str, text->len, line, user_data)) {
+      *problem = NULL;
+      return FALSE;
+    }
     skip_space (r);
     switch (wp_byte_reader_next (r)) {
     case ',':
@@ -173,7 +176,8 @@ scan_array (WpByteReader *r,
 }
 
 /* Walks the top-level object, handing the elements of the arrays named in arrays to
- * element_func. FALSE with *problem (the reader's line says where) when the structure breaks. */
+ * element_func. FALSE with *problem (the reader's line says where) when the structure breaks,
+ * or with *problem NULL when element_func stopped it. */
 static gboolean
 scan_object (WpByteReader      *r,
              const char *const *arrays,
@@ -229,7 +233,8 @@ scan_object (WpByteReader      *r,
   }
 }
 
-/* Reads path's arrays; a broken structure is a warning, what was read before it is kept. */
+/* Reads path's arrays; a broken structure is a warning, what was read before it is kept. FALSE
+ * with no error when element_func stopped the scan. */
 static gboolean
 scan_file (WpDataset         *dataset,
            const char        *path,
@@ -244,9 +249,14 @@ scan_file (WpDataset         *dataset,
 
   if (!wp_byte_reader_open (&r, path, checksum, error))
     return FALSE;
-  if (!scan_object (&r, arrays, element_func, user_data, &problem))
+  if (!scan_object (&r, arrays, element_func, user_data, &problem)) {
+    if (problem == NULL) {
+      wp_byte_reader_close (&r, NULL);
+      return FALSE;
+    }
     wp_dataset_warn (dataset, "%s line %u: %s; the rest of the file is not read", path, r.line,
                      problem);
+  }
   /* The checksum covers the whole file. */
   while (!r.eof) {
     r.pos = r.len;
@@ -336,6 +346,7 @@ typedef struct {
   GHashTable *instances;   /* image id -> GArray of Instance */
   GHashTable *first_words; /* a category form's first word -> GPtrArray of (Category, form) */
   gboolean    too_many;    /* more captions than WP_DATASET_MAX_PAIRS */
+  GError     *wrong_kind;  /* the file is of the other kind: what stopped its scan */
 } Coco;
 
 static void
@@ -357,7 +368,7 @@ category_free (gpointer data)
   g_free (category);
 }
 
-static void
+static gboolean
 captions_element_cb (const char *array,
                      guint       index,
                      const char *text,
@@ -379,7 +390,17 @@ captions_element_cb (const char *array,
         (name = string_member (obj, "file_name")) != NULL && name[0] != '\0' &&
         !g_hash_table_contains (coco->file_names, &id))
       g_hash_table_insert (coco->file_names, g_memdup2 (&id, sizeof id), g_strdup (name));
-    return;
+    return TRUE;
+  }
+  /* Instances and keypoints files share the captions file's arrays; the first annotation tells
+   * them apart, before every line of a file hundreds of megabytes long is skipped. */
+  if (index == 0 && obj != NULL && !json_object_has_member (obj, "caption") &&
+      (json_object_has_member (obj, "bbox") || json_object_has_member (obj, "category_id"))) {
+    g_set_error (&coco->wrong_kind, WP_ERROR, WP_ERROR_DATASET,
+                 "%s: COCO instances, not captions (annotations[0] on line %u has a \"bbox\" "
+                 "and no \"caption\"): give it as instances, beside its captions_*.json",
+                 coco->path, line);
+    return FALSE;
   }
   if (obj != NULL && (!integer_member (obj, "image_id", &id) ||
                       (name = string_member (obj, "caption")) == NULL))
@@ -387,14 +408,15 @@ captions_element_cb (const char *array,
   if (problem != NULL) {
     wp_dataset_skip (coco->dataset, WP_SKIP_BAD_LINE, "%s line %u, annotations[%u]: %s",
                      coco->path, line, index, problem);
-    return;
+    return TRUE;
   }
   if (coco->captions->len >= WP_DATASET_MAX_PAIRS) {
     coco->too_many = TRUE;
-    return;
+    return TRUE;
   }
   g_array_append_val (coco->captions,
                       ((Caption){ id, g_strstrip (g_strdup (name)), line, index }));
+  return TRUE;
 }
 
 /* The plural of a category name's last word, as captions write it. */
@@ -475,7 +497,7 @@ add_category (Coco       *coco,
     add_first_word (coco, category, category->plural);
 }
 
-static void
+static gboolean
 instances_element_cb (const char *array,
                       guint       index,
                       const char *text,
@@ -498,7 +520,15 @@ instances_element_cb (const char *array,
     /* A malformed category leaves its instances without a name to be found by. */
     if (obj != NULL)
       add_category (coco, obj);
-    return;
+    return TRUE;
+  }
+  if (index == 0 && obj != NULL && json_object_has_member (obj, "caption") &&
+      !json_object_has_member (obj, "bbox")) {
+    g_set_error (&coco->wrong_kind, WP_ERROR, WP_ERROR_DATASET,
+                 "%s: COCO captions, not instances (annotations[0] on line %u has a \"caption\" "
+                 "and no \"bbox\"): instances takes an instances_*.json",
+                 coco->path, line);
+    return FALSE;
   }
   if (obj != NULL) {
     if (json_object_has_member (obj, "bbox") &&
@@ -534,17 +564,18 @@ instances_element_cb (const char *array,
   if (problem != NULL) {
     wp_dataset_warn (coco->dataset, "%s line %u, annotations[%u]: %s; the box is not used",
                      coco->path, line, index, problem);
-    return;
+    return TRUE;
   }
   /* A crowd's region holds many objects, none of which it outlines. */
   if (crowd != 0)
-    return;
+    return TRUE;
   list = g_hash_table_lookup (coco->instances, &image_id);
   if (list == NULL) {
     list = g_array_new (FALSE, FALSE, sizeof (Instance));
     g_hash_table_insert (coco->instances, g_memdup2 (&image_id, sizeof image_id), list);
   }
   g_array_append_val (list, instance);
+  return TRUE;
 }
 
 /* ---- grounding ---- */
@@ -685,7 +716,7 @@ wp_dataset_read_coco (WpDataset              *dataset,
   gboolean         ok = FALSE;
 
   if (options->images != NULL && !g_file_test (options->images, G_FILE_TEST_IS_DIR)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: not an image folder", options->images);
+    g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: no such image folder", options->images);
     g_array_unref (empty);
     return FALSE;
   }
@@ -743,6 +774,8 @@ wp_dataset_read_coco (WpDataset              *dataset,
   ok = TRUE;
 
 out:
+  if (coco.wrong_kind != NULL)
+    g_propagate_error (error, g_steal_pointer (&coco.wrong_kind));
   dataset->checksum = g_strdup (g_checksum_get_string (checksum));
   g_array_unref (empty);
   coco_clear (&coco);

@@ -336,6 +336,7 @@ read_shard (WpDataset  *dataset,
   g_autofree char *broken = NULL;
   Sample           sample = { 0 };
   guint            number = 0;
+  GStatBuf         st;
 
   g_checksum_update (checksum, (const guchar *) name, -1);
   archive_read_support_format_tar (a);
@@ -369,8 +370,14 @@ read_shard (WpDataset  *dataset,
     if (sample.key != NULL)
       wp_dataset_skip (dataset, WP_SKIP_BAD_LINE, "%s sample %u (%s): %s", shard, sample.number,
                        sample.key, broken);
+    else if (archive_read_header_position (a) <= 0 && g_stat (shard, &st) == 0 && st.st_size == 0)
+      wp_dataset_warn (dataset, "%s: an empty file, not a tar archive", shard);
+    else if (archive_read_header_position (a) <= 0)
+      wp_dataset_warn (dataset, "%s: not a tar archive (%s)", shard, broken);
     else
       wp_dataset_warn (dataset, "%s: %s", shard, broken);
+  } else if (number == 0) {
+    wp_dataset_warn (dataset, "%s: an empty tar archive: no file in it", shard);
   } else {
     finish_sample (dataset, shard, shard_index, &sample);
   }
@@ -385,13 +392,30 @@ wp_dataset_read_shards (WpDataset *dataset,
 {
   g_autoptr (GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
 
+  const char *missing = NULL;
+  guint       n_missing = 0;
+
   dataset->shards = shards;
   for (guint i = 0; i < shards->len; i++) {
     if (!g_file_test (shards->pdata[i], G_FILE_TEST_IS_REGULAR)) {
-      g_set_error (error, WP_ERROR, WP_ERROR_DATASET, "%s: no such shard",
-                   (const char *) shards->pdata[i]);
-      return FALSE;
+      missing = missing != NULL ? missing : shards->pdata[i];
+      n_missing++;
     }
+  }
+  /* Only a pattern names shards that may not exist: a folder's and a file's were found. */
+  if (n_missing == shards->len && shards->len > 1) {
+    g_set_error (error, WP_ERROR, WP_ERROR_DATASET,
+                 "%s: no shard matches the pattern: none of the %u it stands for exists (%s to "
+                 "%s)",
+                 dataset->path, shards->len, (const char *) shards->pdata[0],
+                 (const char *) shards->pdata[shards->len - 1]);
+    return FALSE;
+  }
+  if (n_missing > 0) {
+    g_set_error (error, WP_ERROR, WP_ERROR_DATASET,
+                 "%s: no such shard (%u of the %u shards of %s missing)", missing, n_missing,
+                 shards->len, dataset->path);
+    return FALSE;
   }
   for (guint i = 0; i < shards->len && dataset->entries->len < WP_DATASET_MAX_PAIRS; i++)
     read_shard (dataset, shards->pdata[i], i, checksum);

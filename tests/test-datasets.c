@@ -553,7 +553,7 @@ test_shards_malformed (void)
   g_autofree char *cut = path_in ("shards-bad", "bad-1.tar", NULL);
   g_autofree char *pattern = path_in ("shards-bad", "bad-{0,1}.tar", NULL);
   g_autofree char *open_ended = path_in ("shards-bad", "bad-{0..}.tar", NULL);
-  g_autofree char *absent = path_in ("shards-bad", "bad-{2..3}.tar", NULL);
+  g_autofree char *absent = path_in ("shards-bad", "bad-{1..2}.tar", NULL);
   g_autoptr (GBytes) png = fixture_png (8, 8, 1, 2, 3);
   g_autoptr (WpDataset) dataset = NULL;
   g_autoptr (GError) error = NULL;
@@ -608,7 +608,88 @@ test_shards_malformed (void)
   g_clear_error (&error);
   dataset = wp_dataset_open (absent, &error);
   g_assert_error (error, WP_ERROR, WP_ERROR_DATASET);
-  assert_mentions (error->message, "bad-2.tar: no such shard");
+  assert_mentions (error->message, "bad-2.tar: no such shard (1 of the 2 shards of ");
+}
+
+/* ---- inputs that cannot be a dataset: one error naming the file and the problem ---- */
+
+/* Fails unless opening path (with options) fails with WP_ERROR_DATASET mentioning both. */
+static void
+assert_open_fails (const char             *path,
+                   const WpDatasetOptions *options,
+                   const char             *fragment1,
+                   const char             *fragment2)
+{
+  g_autoptr (WpDataset) dataset = NULL;
+  g_autoptr (GError) error = NULL;
+
+  dataset = wp_dataset_open_full (path, options, &error);
+  g_assert_null (dataset);
+  g_assert_error (error, WP_ERROR, WP_ERROR_DATASET);
+  assert_mentions (error->message, fragment1);
+  assert_mentions (error->message, fragment2);
+}
+
+static void
+test_bad_input (void)
+{
+  g_autofree char *coco = path_in ("bad-input", "coco", NULL);
+  g_autofree char *captions = path_in ("bad-input", "coco", "captions_val2017.json", NULL);
+  g_autofree char *instances = path_in ("bad-input", "coco", "instances_val2017.json", NULL);
+  g_autofree char *flickr = path_in ("bad-input", "flickr", NULL);
+  g_autofree char *csv = path_in ("bad-input", "columns.csv", NULL);
+  g_autofree char *empty_file = path_in ("bad-input", "zero.tar", NULL);
+  g_autofree char *empty_tar = path_in ("bad-input", "ends.tar", NULL);
+  g_autofree char *not_tar = path_in ("bad-input", "text.tar", NULL);
+  g_autofree char *nothing = path_in ("bad-input", "none-{00..03}.tar", NULL);
+  WpDatasetOptions options = { 0 };
+
+  /* Image folders: COCO's beside its JSON, one given that does not exist, Flickr30k's. */
+  put ("bad-input/coco", "captions_val2017.json", coco_captions);
+  put ("bad-input/coco", "instances_val2017.json", coco_instances);
+  assert_open_fails (captions, NULL, "captions_val2017.json: no image folder val2017",
+                     "give it as images");
+  options.images = path_in ("bad-input", "coco", "val2017", NULL);
+  assert_open_fails (captions, &options, "coco/val2017: ", "no such image folder");
+  put ("bad-input/flickr", "Sentences/1.txt", "[/EN#1/people A man] .\n");
+  put ("bad-input/flickr", "Annotations/1.xml", flickr_annotation);
+  assert_open_fails (flickr, NULL, "flickr: no image folder flickr30k-images", "give the folder");
+  assert_open_fails (flickr, &options, "flickr: no image folder ", "coco/val2017");
+
+  /* A COCO file of the other kind, either way round, stops at its first annotation. */
+  g_assert_cmpint (g_mkdir_with_parents (options.images, 0755), ==, 0);
+  assert_open_fails (instances, &options, "instances_val2017.json: COCO instances, not captions",
+                     "give it as instances");
+  options.instances = captions;
+  assert_open_fails (captions, &options, "captions_val2017.json: COCO captions, not instances",
+                     "instances_*.json");
+  g_free (options.images);
+  options = (WpDatasetOptions){ 0 };
+
+  /* A CSV without the columns named. */
+  fixture_write (csv, "image,text\na.png,a dog\n");
+  options.csv_separator = ",";
+  assert_open_fails (csv, &options, "columns.csv: the header has no column 'filepath'",
+                     "'image', 'text'");
+  options.csv_img_key = "image";
+  options.csv_caption_key = "caption";
+  assert_open_fails (csv, &options, "columns.csv: the header has no column 'caption'", "'text'");
+  options = (WpDatasetOptions){ 0 };
+
+  /* Tars with no sample: an empty file, an archive that only ends, text. */
+  fixture_write (empty_file, "");
+  assert_open_fails (empty_file, NULL, "zero.tar: the dataset has no pair",
+                     "zero.tar: an empty file, not a tar archive");
+  fixture_tar_close (fixture_tar_new (empty_tar));
+  assert_open_fails (empty_tar, NULL, "ends.tar: the dataset has no pair",
+                     "ends.tar: an empty tar archive: no file in it");
+  fixture_write (not_tar, "a caption, not a tar archive\n");
+  assert_open_fails (not_tar, NULL, "text.tar: the dataset has no pair",
+                     "text.tar: not a tar archive");
+
+  /* A pattern none of whose shards exists (test_shards_malformed: one of them missing). */
+  assert_open_fails (nothing, NULL, "none-{00..03}.tar: no shard matches the pattern",
+                     "none of the 4 it stands for exists (");
 }
 
 /* ---- what a folder holds ---- */
@@ -666,6 +747,7 @@ main (int   argc,
   g_test_add_func ("/datasets/flickr30k/phrases-and-boxes", test_flickr30k);
   g_test_add_func ("/datasets/shards/folder-pattern-file", test_shards);
   g_test_add_func ("/datasets/shards/malformed-samples-skipped", test_shards_malformed);
+  g_test_add_func ("/datasets/bad-input/clear-errors", test_bad_input);
   g_test_add_func ("/datasets/detect", test_detect);
   status = g_test_run ();
   remove_tree (tmp);

@@ -20,7 +20,8 @@
  *   "annotations": [{"image_id", "category_id", "bbox": [x, y, w, h], "iscrowd"}]), each run of
  *   caption words that names a category (its last word possibly in the plural) is a grounded
  *   phrase whose type is the category's supercategory, boxed by that category's instances in the
- *   image (crowd regions excepted).
+ *   image (crowd regions excepted). A captions file whose first annotation is an instance (a
+ *   "bbox", no "caption"), or an instances file whose first is a caption, is an error.
  * - Flickr30k Entities: a folder holding Sentences/ID.txt (one caption a line, phrases marked
  *   "[/EN#chain/type words]"), Annotations/ID.xml (VOC-style boxes, 1-based, under each chain's
  *   "name") and the images as flickr30k-images/ID.jpg (or in options->images). options->split
@@ -54,12 +55,13 @@
  * shard sample) longer than WP_DATASET_MAX_LINE bytes, not valid JSON (or nested more than 64
  * deep), lacking its image or caption, with malformed boxes or objects (more than
  * WP_DATASET_MAX_BOXES of either), an empty caption (no character but spaces) or one longer than
- * WP_DATASET_MAX_CAPTION bytes, or naming an image file that does not exist, is skipped, counted by reason and described in a
- * warning naming the file and the line (the array element, the shard member). A Flickr30k
- * Entities caption whose annotation file is missing, malformed or holds no box is skipped too; a
- * COCO or shard file broken part way keeps the pairs before the break. wp_dataset_check_images()
- * also drops pairs whose image cannot be decoded. A dataset left with no pair is an error naming
- * it. */
+ * WP_DATASET_MAX_CAPTION bytes, or naming an image file that does not exist, is skipped,
+ * counted by reason and described in a warning naming the file and the line (the array element,
+ * the shard member). A Flickr30k Entities caption whose annotation file is missing, malformed or
+ * holds no box is skipped too; a COCO or shard file broken part way keeps the pairs before the
+ * break; a shard that is not a tar archive, or holds no file, is a warning.
+ * wp_dataset_check_images() also drops pairs whose image cannot be decoded. A dataset left with
+ * no pair is an error naming it and its first problem. */
 #pragma once
 
 #include <gio/gio.h>
