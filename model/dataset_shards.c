@@ -482,8 +482,12 @@ reader_open (WpShardReader *reader,
     return FALSE;
   }
   reader->archive = archive_read_new ();
+  /* Named, not detected: detection from a member's header rejects some headers (a mode field
+   * with a stray digit) that the tar reader accepts when it reads on from the start, so a member
+   * read alone would fail where the index and the image checks, reading on, read it. */
   archive_read_support_format_tar (reader->archive);
-  if (archive_read_open_fd (reader->archive, reader->fd, BLOCK) != ARCHIVE_OK) {
+  if (archive_read_set_format (reader->archive, ARCHIVE_FORMAT_TAR) != ARCHIVE_OK ||
+      archive_read_open_fd (reader->archive, reader->fd, BLOCK) != ARCHIVE_OK) {
     g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: %s", path,
                  archive_error_string (reader->archive));
     reader_close (reader);

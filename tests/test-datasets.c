@@ -611,6 +611,50 @@ test_shards_malformed (void)
   assert_mentions (error->message, "bad-2.tar: no such shard (1 of the 2 shards of ");
 }
 
+/* A member header that reading on from the shard's start accepts but format detection does not
+ * (a mode field with a digit that is not octal): its image read alone, as evaluation reads it,
+ * is the image the index found (regressions/shards/mode-not-octal-read-alone.tar). */
+static void
+test_shards_odd_header (void)
+{
+  g_autofree char *shard = path_in ("shards-odd", "odd.tar", NULL);
+  g_autoptr (GBytes) png = fixture_png (8, 8, 1, 2, 3);
+  g_autoptr (WpDataset) dataset = NULL;
+  g_autoptr (WpImage) image = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *contents = NULL;
+  const gsize      png_blocks = (g_bytes_get_size (png) + 511) / 512;
+  guint8          *header;
+  guint            sum = 0;
+  gsize            len;
+  FixtureTar      *tar = fixture_tar_new (shard);
+
+  fixture_tar_add (tar, "a.png", g_bytes_get_data (png, NULL), g_bytes_get_size (png));
+  fixture_tar_add_text (tar, "a.txt", "first");
+  fixture_tar_add (tar, "b.png", g_bytes_get_data (png, NULL), g_bytes_get_size (png));
+  fixture_tar_add_text (tar, "b.txt", "second");
+  fixture_tar_close (tar);
+  g_file_get_contents (shard, &contents, &len, &error);
+  g_assert_no_error (error);
+  /* b.png's header follows a.png's header and data and a.txt's header and block. */
+  header = (guint8 *) contents + 512 * (1 + png_blocks + 2);
+  g_assert_cmpmem (header, 5, "b.png", 5);
+  memcpy (header + 100, "0090644", 8);
+  memset (header + 148, ' ', 8);
+  for (int i = 0; i < 512; i++)
+    sum += header[i];
+  g_snprintf ((char *) header + 148, 8, "%06o", sum);
+  fixture_write_data (shard, contents, len);
+
+  dataset = wp_dataset_open (shard, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (wp_dataset_get_n_pairs (dataset), ==, 2);
+  g_assert_cmpstr (wp_dataset_get_pair (dataset, 1)->caption, ==, "second");
+  image = wp_dataset_load_image (dataset, 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (image->width, ==, 8);
+}
+
 /* ---- inputs that cannot be a dataset: one error naming the file and the problem ---- */
 
 /* Fails unless opening path (with options) fails with WP_ERROR_DATASET mentioning both. */
@@ -747,6 +791,7 @@ main (int   argc,
   g_test_add_func ("/datasets/flickr30k/phrases-and-boxes", test_flickr30k);
   g_test_add_func ("/datasets/shards/folder-pattern-file", test_shards);
   g_test_add_func ("/datasets/shards/malformed-samples-skipped", test_shards_malformed);
+  g_test_add_func ("/datasets/shards/odd-header-read-alone", test_shards_odd_header);
   g_test_add_func ("/datasets/bad-input/clear-errors", test_bad_input);
   g_test_add_func ("/datasets/detect", test_detect);
   status = g_test_run ();
