@@ -567,6 +567,7 @@ wp_dataset_load_batch (const WpDataset        *dataset,
                        int                    *ids,
                        int                    *lengths,
                        int                    *T,
+                       WpAugmentation         *augmentations,
                        GError                **error)
 {
   const WpClipConfig *config = &model->config;
@@ -578,15 +579,20 @@ wp_dataset_load_batch (const WpDataset        *dataset,
   for (int b = 0; b < B; b++) {
     const WpPair *pair = wp_dataset_get_pair (dataset, indices[b]);
     g_autoptr (WpImage) image = wp_image_load (pair->image_path, error);
-    float *out = pixels + (gsize) b * 3 * S * S;
+    float         *out = pixels + (gsize) b * 3 * S * S;
+    WpAugmentation augmentation = { .brightness = 1.0, .contrast = 1.0, .saturation = 1.0 };
 
     if (image == NULL)
       return FALSE;
-    if (augment != NULL)
-      wp_augment_image (image, config, augment, !wp_caption_has_sides (pair->caption), seeds[b],
-                        out);
-    else
-      wp_image_preprocess (image, config, out, NULL);
+    if (augment != NULL) {
+      wp_augment_draw (image->width, image->height, augment,
+                       !wp_caption_has_sides (pair->caption), seeds[b], &augmentation);
+      wp_augment_apply (image, config, &augmentation, out);
+    } else {
+      wp_image_preprocess (image, config, out, &augmentation.crop);
+    }
+    if (augmentations != NULL)
+      augmentations[b] = augmentation;
     lengths[b] =
       wp_tokenizer_encode (model->tokenizer, pair->caption, encoded + (gsize) b * K, NULL, K);
     longest = MAX (longest, lengths[b]);

@@ -245,12 +245,13 @@ wp_train_split_batch (const WpTrainSplit *split,
 static gpointer
 prefetch_worker (gpointer user_data)
 {
-  WpPrefetch         *prefetch = user_data;
-  const int           B = prefetch->split->batch;
-  g_autofree guint   *order = g_new (guint, prefetch->split->n_train);
-  g_autofree guint   *indices = g_new (guint, B);
-  g_autofree guint64 *seeds = g_new (guint64, B);
-  gint64              order_epoch = -1;
+  WpPrefetch                *prefetch = user_data;
+  const int                  B = prefetch->split->batch;
+  g_autofree guint          *order = g_new (guint, prefetch->split->n_train);
+  g_autofree guint          *indices = g_new (guint, B);
+  g_autofree guint64        *seeds = g_new (guint64, B);
+  g_autofree WpAugmentation *augmentations = g_new (WpAugmentation, B);
+  gint64                     order_epoch = -1;
 
   for (gint64 step = prefetch->first_step; step < prefetch->total_steps; step++) {
     WpTrainBatch *batch = g_async_queue_pop (prefetch->free_slots);
@@ -260,9 +261,16 @@ prefetch_worker (gpointer user_data)
     wp_train_split_batch (prefetch->split, step, order, &order_epoch, indices, seeds);
     batch->step = step;
     g_clear_error (&batch->error);
-    wp_dataset_load_batch (prefetch->dataset, prefetch->model, indices, B, prefetch->augment,
-                           seeds, batch->pixels, batch->ids, batch->lengths, &batch->T,
-                           &batch->error);
+    batch->boxes.n_words = 0;
+    if (wp_dataset_load_batch (prefetch->dataset, prefetch->model, indices, B, prefetch->augment,
+                               seeds, batch->pixels, batch->ids, batch->lengths, &batch->T,
+                               augmentations, &batch->error) &&
+        prefetch->box_words) {
+      for (int b = 0; b < B; b++)
+        wp_box_words_add_pair (&batch->boxes, prefetch->model,
+                               wp_dataset_get_pair (prefetch->dataset, indices[b]), b,
+                               &augmentations[b]);
+    }
     g_async_queue_push (prefetch->ready_slots, batch);
   }
   return NULL;
@@ -274,6 +282,7 @@ wp_prefetch_start (WpPrefetch             *prefetch,
                    const WpDataset        *dataset,
                    const WpModel          *model,
                    const WpAugmentOptions *augment,
+                   gboolean                box_words,
                    gint64                  first_step,
                    gint64                  total_steps)
 {
@@ -285,6 +294,7 @@ wp_prefetch_start (WpPrefetch             *prefetch,
   prefetch->dataset = dataset;
   prefetch->model = model;
   prefetch->augment = augment;
+  prefetch->box_words = box_words;
   prefetch->first_step = first_step;
   prefetch->total_steps = total_steps;
   prefetch->free_slots = g_async_queue_new ();
@@ -294,6 +304,9 @@ wp_prefetch_start (WpPrefetch             *prefetch,
       g_new (float, (gsize) B * 3 * config->image_size * config->image_size);
     prefetch->slots[i].ids = g_new (int, (gsize) B * config->context_length);
     prefetch->slots[i].lengths = g_new (int, B);
+    if (box_words)
+      wp_box_words_init (&prefetch->slots[i].boxes, wp_box_words_capacity (config, B),
+                         wp_clip_config_n_patches (config));
     g_async_queue_push (prefetch->free_slots, &prefetch->slots[i]);
   }
   prefetch->thread = g_thread_new ("wp-prefetch", prefetch_worker, prefetch);
@@ -321,6 +334,7 @@ wp_prefetch_stop (WpPrefetch *prefetch)
     g_free (prefetch->slots[i].pixels);
     g_free (prefetch->slots[i].ids);
     g_free (prefetch->slots[i].lengths);
+    wp_box_words_clear (&prefetch->slots[i].boxes);
     g_clear_error (&prefetch->slots[i].error);
   }
   g_async_queue_unref (prefetch->free_slots);

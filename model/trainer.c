@@ -526,7 +526,8 @@ train_steps (WpTrainer          *trainer,
     }
     memset (grads, 0, model->n_params * sizeof (float));
     if (!wp_loss_compute (model, state, &trainer->settings.loss, batch->pixels, batch->ids,
-                          batch->lengths, B, batch->T, &grad_views, &progress.loss, error)) {
+                          batch->lengths, B, batch->T, &batch->boxes, &grad_views, &progress.loss,
+                          error)) {
       g_prefix_error (error, "step %" G_GINT64_FORMAT ": ", step + 1);
       wp_prefetch_release (prefetch, batch);
       goto not_finite;
@@ -592,7 +593,8 @@ wp_trainer_run (WpTrainer          *trainer,
     handler = g_cancellable_connect (cancellable, G_CALLBACK (wake_paused), trainer, NULL);
   wp_prefetch_start (&prefetch, &trainer->split, trainer->dataset, trainer->model,
                      trainer->settings.augment ? &trainer->settings.augment_options : NULL,
-                     trainer->adamw->step, trainer->total_steps);
+                     trainer->settings.loss.box_weight > 0.0f, trainer->adamw->step,
+                     trainer->total_steps);
   ok = train_steps (trainer, &prefetch, progress, user_data, cancellable, error);
   wp_prefetch_stop (&prefetch);
   if (cancellable != NULL)
