@@ -180,6 +180,16 @@ wp_trainer_new (const WpTrainSettings *settings,
   if (trainer->model == NULL ||
       !wp_loss_state_check_fits (&trainer->model->config, settings->batch, error))
     return NULL;
+  /* A box term without boxed words would train nothing while looking switched on. */
+  if (settings->loss.box_weight > 0.0f &&
+      wp_box_words_count (trainer->dataset, trainer->model) == 0) {
+    g_set_error (error, WP_ERROR, WP_ERROR_DATASET,
+                 "%s: box_weight is %g but no box of the dataset names a word of its caption "
+                 "(within the model's context of %d tokens)",
+                 trainer->settings.data_dir, settings->loss.box_weight,
+                 trainer->model->config.context_length);
+    return NULL;
+  }
   trainer->model->step = 0;
   prepare_training (trainer);
   if (!wp_run_make_folder (settings->out_dir, error) ||
