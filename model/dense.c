@@ -631,6 +631,26 @@ heads_backward_to_probabilities (const WpTowerConfig      *t,
                  a->kvq + C + h * HS, 3 * C, 0.0f, dprobs + (gsize) h * n * T, T);
 }
 
+/* The backward both class-token methods start with: each query's score of the pooled class token
+ * into s->dy, then through the last block to its heads' outputs, dattn (Q, C) (row 0 only). */
+static void
+class_scores_to_heads (const WpDenseImage *image,
+                       const WpModel      *model,
+                       const float        *queries,
+                       int                 Q,
+                       GradScratch        *s,
+                       float              *dattn)
+{
+  const WpTowerConfig      *t = &model->config.vision;
+  const int                 L = t->n_layers;
+  const WpEncoderLayerActs *a = &image->encoder.layers[L - 1];
+
+  for (int q = 0; q < Q; q++)
+    pooled_score_backward (model, a->resid2, queries + (gsize) q * image->E, s,
+                           s->dy + (gsize) q * t->width);
+  block_backward_to_heads (t, &model->p.vision_layers[L - 1], a, Q, 1, s, dattn);
+}
+
 /* Grad-CAM on the last block's layer_norm1 output H: out (Q, P). */
 static void
 gradcam_maps (const WpDenseImage *image,
@@ -648,10 +668,7 @@ gradcam_maps (const WpDenseImage *image,
   float                    *dattn = s->rows_c[0], *dh = s->rows_c[1], *dkvq = s->dkvq;
   float                    *dattn_rows = s->rows_c[2];
 
-  for (int q = 0; q < Q; q++)
-    pooled_score_backward (model, a->resid2, queries + (gsize) q * image->E, s,
-                           s->dy + (gsize) q * C);
-  block_backward_to_heads (t, w, a, Q, 1, s, dattn);
+  class_scores_to_heads (image, model, queries, Q, s, dattn);
   for (int q = 0; q < Q; q++) {
     /* Only the class row's output has a gradient. */
     memset (dattn_rows, 0, (gsize) T * C * sizeof (float));
@@ -688,15 +705,12 @@ chefer_maps (const WpDenseImage *image,
              float              *out)
 {
   const WpTowerConfig      *t = &model->config.vision;
-  const int                 L = t->n_layers, NH = t->n_heads, C = t->width;
+  const int                 L = t->n_layers, NH = t->n_heads;
   const int                 T = image->T, P = image->P;
   const WpEncoderLayerActs *a = &image->encoder.layers[L - 1];
   float                    *dattn = s->rows_c[0], *dprobs = s->dprobs;
 
-  for (int q = 0; q < Q; q++)
-    pooled_score_backward (model, a->resid2, queries + (gsize) q * image->E, s,
-                           s->dy + (gsize) q * C);
-  block_backward_to_heads (t, &model->p.vision_layers[L - 1], a, Q, 1, s, dattn);
+  class_scores_to_heads (image, model, queries, Q, s, dattn);
   /* One row a query: heads_backward_to_probabilities over the Q rows gives (NH, Q, T). */
   heads_backward_to_probabilities (t, a, dattn, Q, T, dprobs);
   for (int q = 0; q < Q; q++) {

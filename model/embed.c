@@ -86,6 +86,42 @@ wp_embed_text (const WpModel *model,
 }
 
 void
+wp_embed_pooled_texts (const WpModel     *model,
+                       const char *const *texts,
+                       int                n,
+                       float             *unit,
+                       float             *raw)
+{
+  const WpClipConfig *config = &model->config;
+  const int           K = config->context_length, E = config->projection_dim;
+  g_autofree int     *ids = g_new (int, (gsize) MAX (n, 1) * K);
+  g_autofree int     *lengths = g_new (int, MAX (n, 1));
+  g_autoptr (WpTextState) state = NULL;
+  const float *projected;
+  int          T = 1;
+
+  if (n == 0)
+    return;
+  for (int i = 0; i < n; i++) {
+    lengths[i] = wp_tokenizer_encode (model->tokenizer, texts[i], ids + (gsize) i * K, NULL, K);
+    T = MAX (T, lengths[i]);
+  }
+  /* Rows of T ids: causal attention keeps each text's tokens blind to the padding after them. */
+  for (int i = 0; i < n; i++) {
+    memmove (ids + (gsize) i * T, ids + (gsize) i * K, (gsize) lengths[i] * sizeof (int));
+    for (int t = lengths[i]; t < T; t++)
+      ids[(gsize) i * T + t] = ids[(gsize) i * T + lengths[i] - 1];
+  }
+  state = wp_text_state_new_sized (config, n, T);
+  wp_text_forward (model, state, ids, lengths, n, T);
+  projected = wp_text_state_get_output (state);
+  for (int i = 0; i < n; i++)
+    memcpy (raw + (gsize) i * E, projected + ((gsize) i * T + lengths[i] - 1) * E,
+            (gsize) E * sizeof (float));
+  wp_l2_normalize_rows (unit, NULL, raw, n, E);
+}
+
+void
 wp_text_embedding_free (WpTextEmbedding *embedding)
 {
   if (embedding == NULL)

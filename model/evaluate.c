@@ -846,8 +846,10 @@ wp_evaluate (const WpModel       *model,
              WpEvalResult        *result,
              GError             **error)
 {
-  const int         E = model->config.projection_dim, P = wp_clip_config_n_patches (&model->config);
-  WpEvalOptions     defaults;
+  const int     E = model->config.projection_dim, P = wp_clip_config_n_patches (&model->config);
+  WpEvalOptions defaults;
+  WpMapOptions  maps;
+  g_autoptr (WpPromptCache) prompt_cache = NULL;
   gboolean          filip, default_view;
   const guint       n_dataset = wp_dataset_get_n_pairs (dataset);
   Eval              ev = { 0 };
@@ -868,6 +870,10 @@ wp_evaluate (const WpModel       *model,
     options = &defaults;
   }
   filip = options->retrieval == WP_RETRIEVAL_FILIP;
+  /* Captions repeat their words: each prompt goes through the text tower once. */
+  maps = options->maps;
+  if (maps.query == WP_QUERY_PROMPT && maps.prompt_cache == NULL)
+    maps.prompt_cache = prompt_cache = wp_prompt_cache_new (model);
   /* Retrieval compares every image with every caption in CLIP's own view; localisation sees the
    * images as options->view says, which needs a second pass when that view is another. */
   default_view = options->view.crop == WP_CROP_CENTER &&
@@ -955,7 +961,7 @@ wp_evaluate (const WpModel       *model,
       if (strcmp (pair->caption, ev.pairs[ev.text_first[v]]->caption) != 0)
         own = wp_embed_text (model, pair->caption);
       if (!localise_pair (&loc, model, pair, embedding, image->width, image->height,
-                          own != NULL ? own : ev.texts[v], &options->maps, cancellable)) {
+                          own != NULL ? own : ev.texts[v], &maps, cancellable)) {
         g_cancellable_set_error_if_cancelled (cancellable, error);
         goto out;
       }

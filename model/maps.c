@@ -30,17 +30,18 @@ wp_map_default_query (const WpModel *model)
            : WP_QUERY_PROMPT;
 }
 
-/* Fills word_of_token (T) and appends the caption's words (text and token range). */
+/* From a caption's T token ids and the tokenizer's word of each (wp_tokenizer_encode()): fills
+ * word_of_token (T) with indices into words and appends the words (text and token range). */
 static void
-group_words (GArray                *words,
-             int                   *word_of_token,
-             const WpModel         *model,
-             const WpTextEmbedding *text)
+group_words (GArray        *words,
+             int           *word_of_token,
+             const WpModel *model,
+             const int     *ids,
+             const int     *tokenizer_words,
+             int            T)
 {
-  const int T = text->n_tokens;
-
   for (int t = 0; t < T; t++) {
-    const int index = text->word_of_token[t];
+    const int index = tokenizer_words[t];
     WpWordMap word = { 0 };
     int       end = t + 1;
 
@@ -48,11 +49,11 @@ group_words (GArray                *words,
       word_of_token[t] = -1;
       continue;
     }
-    while (end < T && text->word_of_token[end] == index)
+    while (end < T && tokenizer_words[end] == index)
       end++;
     for (int u = t; u < end; u++)
       word_of_token[u] = (int) words->len;
-    word.text = wp_tokenizer_dup_tokens_text (model->tokenizer, text->ids + t, end - t);
+    word.text = wp_tokenizer_dup_tokens_text (model->tokenizer, ids + t, end - t);
     word.first_token = t;
     word.n_tokens = end - t;
     g_array_append_val (words, word);
@@ -76,11 +77,13 @@ wp_prompt_queries (const WpModel *model,
         g_ptr_array_add (queries, g_strdup (phrase));
     }
   } else {
-    g_autoptr (WpTextEmbedding) text = wp_embed_text (model, caption);
+    const int K = model->config.context_length;
     g_autoptr (GArray) words = g_array_new (FALSE, TRUE, sizeof (WpWordMap));
-    g_autofree int *word_of_token = g_new (int, text->n_tokens);
+    g_autofree int *ids = g_new (int, K), *tokenizer_words = g_new (int, K);
+    g_autofree int *word_of_token = g_new (int, K);
+    const int       T = wp_tokenizer_encode (model->tokenizer, caption, ids, tokenizer_words, K);
 
-    group_words (words, word_of_token, model, text);
+    group_words (words, word_of_token, model, ids, tokenizer_words, T);
     for (guint w = 0; w < words->len; w++)
       g_ptr_array_add (queries, g_array_index (words, WpWordMap, w).text);
   }
@@ -100,19 +103,90 @@ fill_template (const char *template_text,
   return g_strjoinv (query, parts);
 }
 
-/* unit and raw (E): the pooled embedding of text encoded alone. */
-static void
-embed_pooled (const WpModel *model,
-              const char    *text,
-              float         *unit,
-              float         *raw)
-{
-  g_autoptr (WpTextEmbedding) embedding = wp_embed_text (model, text);
-  const int E = embedding->dim;
+struct _WpPromptCache {
+  const WpModel *model;
+  GMutex         lock;
+  GHashTable    *embeddings; /* prompt -> (2E) unit then raw */
+};
 
-  memcpy (unit, embedding->global, (gsize) E * sizeof (float));
-  memcpy (raw, embedding->tokens_raw + (gsize) (embedding->n_tokens - 1) * E,
-          (gsize) E * sizeof (float));
+WpPromptCache *
+wp_prompt_cache_new (const WpModel *model)
+{
+  WpPromptCache *cache = g_new0 (WpPromptCache, 1);
+
+  cache->model = model;
+  g_mutex_init (&cache->lock);
+  cache->embeddings = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  return cache;
+}
+
+void
+wp_prompt_cache_free (WpPromptCache *cache)
+{
+  if (cache == NULL)
+    return;
+  g_hash_table_unref (cache->embeddings);
+  g_mutex_clear (&cache->lock);
+  g_free (cache);
+}
+
+/* unit and raw (n, E): the pooled embeddings of n prompts, each encoded alone; those the cache
+ * (may be NULL) lacks go through the text tower in one batch, and into the cache. */
+static void
+embed_prompts (const WpModel     *model,
+               WpPromptCache     *cache,
+               const char *const *prompts,
+               int                n,
+               float             *unit,
+               float             *raw)
+{
+  const int E = model->config.projection_dim;
+  g_autoptr (GPtrArray) missing = g_ptr_array_new ();
+  g_autoptr (GArray) where = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autofree float *new_unit = NULL, *new_raw = NULL;
+
+  g_return_if_fail (cache == NULL || cache->model == model);
+  if (cache != NULL)
+    g_mutex_lock (&cache->lock);
+  for (int i = 0; i < n; i++) {
+    const float *hit = cache != NULL ? g_hash_table_lookup (cache->embeddings, prompts[i]) : NULL;
+
+    if (hit == NULL) {
+      g_ptr_array_add (missing, (gpointer) prompts[i]);
+      g_array_append_val (where, i);
+      continue;
+    }
+    memcpy (unit + (gsize) i * E, hit, (gsize) E * sizeof (float));
+    memcpy (raw + (gsize) i * E, hit + E, (gsize) E * sizeof (float));
+  }
+  if (cache != NULL)
+    g_mutex_unlock (&cache->lock);
+  if (missing->len == 0)
+    return;
+  new_unit = g_new (float, (gsize) missing->len *E);
+  new_raw = g_new (float, (gsize) missing->len *E);
+  wp_embed_pooled_texts (model, (const char *const *) missing->pdata, (int) missing->len, new_unit,
+                         new_raw);
+  if (cache != NULL) {
+    g_mutex_lock (&cache->lock);
+    if (g_hash_table_size (cache->embeddings) + missing->len > WP_PROMPT_CACHE_MAX)
+      g_hash_table_remove_all (cache->embeddings);
+  }
+  for (guint m = 0; m < missing->len; m++) {
+    const int i = g_array_index (where, int, m);
+
+    memcpy (unit + (gsize) i * E, new_unit + (gsize) m * E, (gsize) E * sizeof (float));
+    memcpy (raw + (gsize) i * E, new_raw + (gsize) m * E, (gsize) E * sizeof (float));
+    if (cache != NULL) {
+      float *entry = g_new (float, 2 * (gsize) E);
+
+      memcpy (entry, new_unit + (gsize) m * E, (gsize) E * sizeof (float));
+      memcpy (entry + E, new_raw + (gsize) m * E, (gsize) E * sizeof (float));
+      g_hash_table_replace (cache->embeddings, g_strdup (missing->pdata[m]), entry);
+    }
+  }
+  if (cache != NULL)
+    g_mutex_unlock (&cache->lock);
 }
 
 /* out (P) = the mean of rows first .. first + n - 1 of rows (T, P). */
@@ -228,7 +302,8 @@ apply_surgery (WpWordMaps             *maps,
     if (options->query == WP_QUERY_PROMPT)
       empty = fill_template (options->template_text ? options->template_text : WP_DEFAULT_TEMPLATE,
                              "");
-    embed_pooled (model, empty != NULL ? empty : "", unit, raw);
+    embed_prompts (model, options->prompt_cache, (const char *const[]){ empty ? empty : "" }, 1,
+                   unit, raw);
     wp_matmul_forward (offset, unit, wp_dense_image_get_features (image->dense, method, TRUE),
                        NULL, 1, E, P);
   }
@@ -307,7 +382,7 @@ wp_word_maps_new_full (const WpModel          *model,
     }
     maps->filip_labels[p] = best;
   }
-  group_words (words, maps->word_of_token, model, text);
+  group_words (words, maps->word_of_token, model, text->ids, text->word_of_token, T);
 
   if (options->query == WP_QUERY_TOKEN) {
     v.Q = T;
@@ -322,18 +397,21 @@ wp_word_maps_new_full (const WpModel          *model,
     for (guint w = 0; w < words->len; w++)
       g_free (g_array_index (words, WpWordMap, w).text);
     g_array_set_size (words, 0);
+    g_autoptr (GPtrArray) prompts = g_ptr_array_new_with_free_func (g_free);
+
     v.Q = (int) queries->len;
     v.unit = g_new (float, (gsize) MAX (v.Q, 1) * E);
     v.raw = g_new (float, (gsize) MAX (v.Q, 1) * E);
     v.wanted = g_new (gboolean, MAX (v.Q, 1));
     for (int q = 0; q < v.Q; q++) {
-      g_autofree char *prompt = fill_template (template_text, queries->pdata[q]);
-      WpWordMap        word = { g_strdup (queries->pdata[q]), -1, 0, { NULL } };
+      WpWordMap word = { g_strdup (queries->pdata[q]), -1, 0, { NULL } };
 
-      embed_pooled (model, prompt, v.unit + (gsize) q * E, v.raw + (gsize) q * E);
+      g_ptr_array_add (prompts, fill_template (template_text, queries->pdata[q]));
       v.wanted[q] = TRUE;
       g_array_append_val (words, word);
     }
+    embed_prompts (model, options->prompt_cache, (const char *const *) prompts->pdata, v.Q, v.unit,
+                   v.raw);
   }
   maps->n_words = (int) words->len;
   maps->words = (WpWordMap *) (void *) g_array_free (g_steal_pointer (&words), FALSE);

@@ -93,25 +93,6 @@ run_cli (Run *run,
   run_cli_argv (run, (const char *const *) args->pdata, NULL, NULL);
 }
 
-void
-remove_tree (const char *dir)
-{
-  g_autoptr (GDir) handle = g_dir_open (dir, 0, NULL);
-  const char *name;
-
-  if (handle == NULL)
-    return;
-  while ((name = g_dir_read_name (handle)) != NULL) {
-    g_autofree char *path = g_build_filename (dir, name, NULL);
-
-    if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-      remove_tree (path);
-    else
-      g_unlink (path);
-  }
-  g_rmdir (dir);
-}
-
 static void
 append_cb (void *context,
            void *data,

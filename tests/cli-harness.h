@@ -5,6 +5,8 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "test-util.h"
+
 G_BEGIN_DECLS
 
 /* Fails the running test (non-fatally) unless text holds fragment. */
@@ -52,9 +54,6 @@ void assert_failure (const Run  *run,
 void assert_usage_error (const Run  *run,
                          const char *command,
                          const char *fragment);
-
-/* Deletes a folder and everything in it (symbolic links are removed, not followed). */
-void remove_tree (const char *dir);
 
 /* An 80 x 60 PNG: a red disc on white. */
 gboolean write_test_image (const char *path);

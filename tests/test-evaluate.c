@@ -7,6 +7,7 @@
 #include <stb_image_write.h>
 #include <string.h>
 
+#include "test-util.h"
 #include "wordpatch/wordpatch.h"
 
 /* ---- a random tiny model, made once ---- */
@@ -514,22 +515,6 @@ write_png (const char *path,
                                          image->width * 3));
   g_file_set_contents (path, (const char *) png->data, png->len, &error);
   g_assert_no_error (error);
-}
-
-static void
-remove_tree (const char *dir)
-{
-  g_autoptr (GDir) handle = g_dir_open (dir, 0, NULL);
-  const char *name;
-
-  if (handle == NULL)
-    return;
-  while ((name = g_dir_read_name (handle)) != NULL) {
-    g_autofree char *path = g_build_filename (dir, name, NULL);
-
-    g_unlink (path);
-  }
-  g_rmdir (dir);
 }
 
 /* A dataset folder with images img0.png .. img{n_images-1}.png (sizes vary) and captions.jsonl. */

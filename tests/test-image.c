@@ -9,70 +9,11 @@
 #include <stb_image_write.h>
 #include <string.h>
 
+#include "test-util.h"
 #include "wordpatch/augment.h"
 #include "wordpatch/config.h"
 #include "wordpatch/error.h"
 #include "wordpatch/image.h"
-
-/* Fails the running test unless error is set and its message holds fragment. (A missing error
- * was already reported by g_assert_error.) */
-static void
-check_error_mentions (const GError *error,
-                      const char   *fragment,
-                      const char   *file,
-                      int           line,
-                      const char   *func)
-{
-  g_autofree char *text = NULL;
-
-  if (error == NULL || strstr (error->message, fragment) != NULL)
-    return;
-  text = g_strdup_printf ("error message \"%s\" does not mention \"%s\"", error->message, fragment);
-  g_assertion_message (G_LOG_DOMAIN, file, line, func, text);
-}
-
-#define assert_error_mentions(error, fragment) \
-  check_error_mentions ((error), (fragment), __FILE__, __LINE__, G_STRFUNC)
-
-/* The engine must not log warnings or criticals for any input. GTest makes them fatal, which kills
- * the program without naming the test; main() makes them non-fatal and this handler fails the
- * running test instead, with the message. */
-static void
-log_cb (const char    *log_domain,
-        GLogLevelFlags log_level,
-        const char    *message,
-        gpointer       user_data)
-{
-  if (log_level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
-    g_test_fail_printf ("unexpected log message (%s): %s", log_domain ? log_domain : "no domain",
-                        message);
-  g_log_default_handler (log_domain, log_level, message, user_data);
-}
-
-static char *
-make_tmp_dir (void)
-{
-  g_autoptr (GError) error = NULL;
-  char *dir = g_dir_make_tmp ("wp-test-image-XXXXXX", &error);
-
-  g_assert_no_error (error);
-  return dir;
-}
-
-static void
-remove_tree (const char *dir)
-{
-  g_autoptr (GDir) handle = g_dir_open (dir, 0, NULL);
-  const char *name;
-
-  g_assert_nonnull (handle);
-  while ((name = g_dir_read_name (handle)) != NULL) {
-    g_autofree char *path = g_build_filename (dir, name, NULL);
-
-    g_assert_cmpint (g_unlink (path), ==, 0);
-  }
-  g_assert_cmpint (g_rmdir (dir), ==, 0);
-}
 
 static void
 append_cb (void *context,
@@ -136,7 +77,7 @@ pattern (int width,
 static void
 test_load_png_rgb (void)
 {
-  g_autofree char   *dir = make_tmp_dir ();
+  g_autofree char   *dir = wp_test_make_tmp_dir ("image");
   g_autofree guint8 *pixels = pattern (7, 5, 3);
   g_autoptr (GByteArray) png = encode ("png", pixels, 7, 5, 3);
   g_autofree char *path = write_bytes (dir, "x.png", png->data, png->len);
@@ -182,7 +123,7 @@ test_load_png_rgba_and_grey (void)
 static void
 test_load_jpeg (void)
 {
-  g_autofree char   *dir = make_tmp_dir ();
+  g_autofree char   *dir = wp_test_make_tmp_dir ("image");
   g_autofree guint8 *pixels = g_new (guint8, 16 * 16 * 3);
   g_autoptr (GByteArray) jpg = NULL;
   g_autofree char *path = NULL;
@@ -228,7 +169,7 @@ expect_load_error (const char   *dir,
 static void
 test_load_random_bytes (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("image");
   g_autoptr (GRand) rand = g_rand_new_with_seed (42);
   guint8 bytes[1000];
 
@@ -242,7 +183,7 @@ test_load_random_bytes (void)
 static void
 test_load_truncated_png (void)
 {
-  g_autofree char   *dir = make_tmp_dir ();
+  g_autofree char   *dir = wp_test_make_tmp_dir ("image");
   g_autofree guint8 *pixels = pattern (64, 64, 3);
   g_autoptr (GByteArray) png = encode ("png", pixels, 64, 64, 3);
 
@@ -255,7 +196,7 @@ test_load_truncated_png (void)
 static void
 test_load_empty_file (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("image");
 
   expect_load_error (dir, "empty.png", (const guint8 *) "", 0, WP_ERROR_FORMAT);
   remove_tree (dir);
@@ -264,7 +205,7 @@ test_load_empty_file (void)
 static void
 test_load_missing_file (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("image");
   g_autofree char *path = g_build_filename (dir, "absent.png", NULL);
   g_autoptr (WpImage) image = NULL;
   g_autoptr (GError) error = NULL;
@@ -926,11 +867,7 @@ int
 main (int   argc,
       char *argv[])
 {
-  g_test_init (&argc, &argv, NULL);
-  /* Every test runs and reports, also after another has failed. */
-  g_test_set_nonfatal_assertions ();
-  g_log_set_always_fatal (G_LOG_FATAL_MASK);
-  g_log_set_default_handler (log_cb, NULL);
+  wp_test_init (&argc, &argv);
 
   g_test_add_func ("/image/load/png-rgb", test_load_png_rgb);
   g_test_add_func ("/image/load/png-rgba-and-grey", test_load_png_rgba_and_grey);

@@ -8,22 +8,8 @@
 
 #include <cblas.h>
 
+#include "test-util.h"
 #include "wordpatch/kernels.h"
-
-/* The engine must not log warnings or criticals for any input. GTest makes them fatal, which kills
- * the program without naming the test; main() makes them non-fatal and this handler fails the
- * running test instead, with the message. */
-static void
-log_cb (const char    *log_domain,
-        GLogLevelFlags log_level,
-        const char    *message,
-        gpointer       user_data)
-{
-  if (log_level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
-    g_test_fail_printf ("unexpected log message (%s): %s", log_domain ? log_domain : "no domain",
-                        message);
-  g_log_default_handler (log_domain, log_level, message, user_data);
-}
 
 static float *
 random_array (GRand *rand,
@@ -1207,11 +1193,7 @@ int
 main (int   argc,
       char *argv[])
 {
-  g_test_init (&argc, &argv, NULL);
-  /* Every test runs and reports, also after another has failed. */
-  g_test_set_nonfatal_assertions ();
-  g_log_set_always_fatal (G_LOG_FATAL_MASK);
-  g_log_set_default_handler (log_cb, NULL);
+  wp_test_init (&argc, &argv);
 
   g_test_add_func ("/kernels/matmul/naive", test_matmul);
   g_test_add_func ("/kernels/layernorm/naive", test_layernorm);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "assert-config.h"
+#include "test-util.h"
 #include "wordpatch/config.h"
 #include "wordpatch/error.h"
 #include "wordpatch/model.h"
@@ -16,69 +17,6 @@
 #include "wordpatch/tokenizer.h"
 
 #define CLIP_VOCAB 49408
-
-/* Fails the running test unless error is set and its message holds fragment. (A missing error
- * was already reported by g_assert_error.) */
-static void
-check_error_mentions (const GError *error,
-                      const char   *fragment,
-                      const char   *file,
-                      int           line,
-                      const char   *func)
-{
-  g_autofree char *text = NULL;
-
-  if (error == NULL || strstr (error->message, fragment) != NULL)
-    return;
-  text = g_strdup_printf ("error message \"%s\" does not mention \"%s\"", error->message, fragment);
-  g_assertion_message (G_LOG_DOMAIN, file, line, func, text);
-}
-
-#define assert_error_mentions(error, fragment) \
-  check_error_mentions ((error), (fragment), __FILE__, __LINE__, G_STRFUNC)
-
-/* The engine must not log warnings or criticals for any input. GTest makes them fatal, which kills
- * the program without naming the test; main() makes them non-fatal and this handler fails the
- * running test instead, with the message. */
-static void
-log_cb (const char    *log_domain,
-        GLogLevelFlags log_level,
-        const char    *message,
-        gpointer       user_data)
-{
-  if (log_level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
-    g_test_fail_printf ("unexpected log message (%s): %s", log_domain ? log_domain : "no domain",
-                        message);
-  g_log_default_handler (log_domain, log_level, message, user_data);
-}
-
-static char *
-make_tmp_dir (void)
-{
-  g_autoptr (GError) error = NULL;
-  char *dir = g_dir_make_tmp ("wp-test-model-XXXXXX", &error);
-
-  g_assert_no_error (error);
-  return dir;
-}
-
-static void
-remove_tree (const char *dir)
-{
-  g_autoptr (GDir) handle = g_dir_open (dir, 0, NULL);
-  const char *name;
-
-  g_assert_nonnull (handle);
-  while ((name = g_dir_read_name (handle)) != NULL) {
-    g_autofree char *path = g_build_filename (dir, name, NULL);
-
-    if (g_file_test (path, G_FILE_TEST_IS_DIR))
-      remove_tree (path);
-    else
-      g_assert_cmpint (g_unlink (path), ==, 0);
-  }
-  g_assert_cmpint (g_rmdir (dir), ==, 0);
-}
 
 static void
 write_text (const char *dir,
@@ -724,7 +662,7 @@ test_new_random_invalid_config (void)
 static void
 test_save_load_folder (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("model");
   g_autofree char *model_dir = g_build_filename (dir, "nested", "model", NULL);
   g_autoptr (WpModel) model = new_tiny_model (3);
   g_autoptr (WpModel) loaded = NULL;
@@ -773,7 +711,7 @@ test_save_load_folder (void)
 static void
 test_save_load_bare_file (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("model");
   g_autofree char *path = g_build_filename (dir, "x.safetensors", NULL);
   g_autoptr (WpModel) model = new_tiny_model (4);
   g_autoptr (WpModel) loaded = NULL;
@@ -802,7 +740,7 @@ static void
 test_save_half (void)
 {
   static const WpDtype dtypes[] = { WP_DTYPE_F16, WP_DTYPE_BF16 };
-  g_autofree char     *dir = make_tmp_dir ();
+  g_autofree char     *dir = wp_test_make_tmp_dir ("model");
   g_autofree char     *huge = g_build_filename (dir, "huge", NULL);
   g_autoptr (WpModel) model = new_tiny_model (6);
   g_autoptr (GError) error = NULL;
@@ -838,7 +776,7 @@ test_save_half (void)
 static void
 test_save_load_step (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("model");
   g_autofree char *folder = g_build_filename (dir, "m", NULL);
   g_autofree char *file = g_build_filename (dir, "m.safetensors", NULL);
   g_autofree char *weights = g_build_filename (folder, "model.safetensors", NULL);
@@ -948,7 +886,7 @@ saved_init (Saved *s)
 
   if (shared_model == NULL)
     shared_model = new_tiny_model (11);
-  s->dir = make_tmp_dir ();
+  s->dir = wp_test_make_tmp_dir ("model");
   s->model_dir = g_build_filename (s->dir, "model", NULL);
   s->weights = g_build_filename (s->model_dir, "model.safetensors", NULL);
   s->model = shared_model;
@@ -986,7 +924,7 @@ expect_load_error (const char *path,
 static void
 test_load_missing_folder (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("model");
   g_autofree char *path = g_build_filename (dir, "absent", NULL);
 
   expect_load_error (path, G_FILE_ERROR, G_FILE_ERROR_NOENT, path, NULL);
@@ -1243,7 +1181,7 @@ test_load_vocab_larger_than_config (void)
 static void
 test_load_bare_without_metadata (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("model");
   g_autofree char *path = g_build_filename (dir, "bare.safetensors", NULL);
   g_autoptr (WpModel) model = new_tiny_model (1);
 
@@ -1255,7 +1193,7 @@ test_load_bare_without_metadata (void)
 static void
 test_load_bare_missing_tensor (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("model");
   g_autofree char *path = g_build_filename (dir, "x.safetensors", NULL);
   g_autoptr (WpModel) model = new_tiny_model (1);
   g_autoptr (WpSafetensors) st = NULL;
@@ -1295,11 +1233,7 @@ main (int   argc,
 {
   int status;
 
-  g_test_init (&argc, &argv, NULL);
-  /* Every test runs and reports, also after another has failed. */
-  g_test_set_nonfatal_assertions ();
-  g_log_set_always_fatal (G_LOG_FATAL_MASK);
-  g_log_set_default_handler (log_cb, NULL);
+  wp_test_init (&argc, &argv);
 
   g_test_add_func ("/model/config/minimal-takes-defaults", test_config_minimal);
   g_test_add_func ("/model/config/partial", test_config_partial);

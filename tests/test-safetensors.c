@@ -8,68 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "test-util.h"
 #include "wordpatch/error.h"
 #include "wordpatch/safetensors.h"
-
-/* Fails the running test unless error is set and its message holds fragment. (A missing error
- * was already reported by g_assert_error.) */
-static void
-check_error_mentions (const GError *error,
-                      const char   *fragment,
-                      const char   *file,
-                      int           line,
-                      const char   *func)
-{
-  g_autofree char *text = NULL;
-
-  if (error == NULL || strstr (error->message, fragment) != NULL)
-    return;
-  text = g_strdup_printf ("error message \"%s\" does not mention \"%s\"", error->message, fragment);
-  g_assertion_message (G_LOG_DOMAIN, file, line, func, text);
-}
-
-#define assert_error_mentions(error, fragment) \
-  check_error_mentions ((error), (fragment), __FILE__, __LINE__, G_STRFUNC)
-
-/* The engine must not log warnings or criticals for any input. GTest makes them fatal, which kills
- * the program without naming the test; main() makes them non-fatal and this handler fails the
- * running test instead, with the message. */
-static void
-log_cb (const char    *log_domain,
-        GLogLevelFlags log_level,
-        const char    *message,
-        gpointer       user_data)
-{
-  if (log_level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
-    g_test_fail_printf ("unexpected log message (%s): %s", log_domain ? log_domain : "no domain",
-                        message);
-  g_log_default_handler (log_domain, log_level, message, user_data);
-}
-
-static char *
-make_tmp_dir (void)
-{
-  g_autoptr (GError) error = NULL;
-  char *dir = g_dir_make_tmp ("wp-test-safetensors-XXXXXX", &error);
-
-  g_assert_no_error (error);
-  return dir;
-}
-
-static void
-remove_tree (const char *dir)
-{
-  g_autoptr (GDir) handle = g_dir_open (dir, 0, NULL);
-  const char *name;
-
-  g_assert_nonnull (handle);
-  while ((name = g_dir_read_name (handle)) != NULL) {
-    g_autofree char *path = g_build_filename (dir, name, NULL);
-
-    g_assert_cmpint (g_unlink (path), ==, 0);
-  }
-  g_assert_cmpint (g_rmdir (dir), ==, 0);
-}
 
 /* A safetensors file byte by byte: the 8-byte little-endian length field, the header text, then
  * data_len bytes of data (zeros when data is NULL). */
@@ -130,7 +71,7 @@ assert_same_bits (float       got,
 static void
 test_write_round_trip (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   g_autofree char *path = g_build_filename (dir, "x.safetensors", NULL);
   g_autoptr (GHashTable) metadata = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr (WpSafetensors) st = NULL;
@@ -248,7 +189,7 @@ test_write_round_trip (void)
 static void
 test_write_layout (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   g_autofree char *path = g_build_filename (dir, "x.safetensors", NULL);
   g_autofree char *contents = NULL;
   g_autoptr (WpSafetensors) st = NULL;
@@ -282,7 +223,7 @@ test_write_layout (void)
 static void
 test_write_no_tensors (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   g_autofree char *path = g_build_filename (dir, "x.safetensors", NULL);
   g_autoptr (WpSafetensors) st = NULL;
   g_autoptr (GError) error = NULL;
@@ -299,7 +240,7 @@ test_write_no_tensors (void)
 static void
 test_write_no_temp_file (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   g_autofree char *path = g_build_filename (dir, "x.safetensors", NULL);
   g_autoptr (GError) error = NULL;
   g_autoptr (GDir) handle = NULL;
@@ -326,7 +267,7 @@ test_write_no_temp_file (void)
 static void
 test_write_replaces_existing (void)
 {
-  g_autofree char  *dir = make_tmp_dir ();
+  g_autofree char  *dir = wp_test_make_tmp_dir ("safetensors");
   g_autofree char  *path = g_build_filename (dir, "x.safetensors", NULL);
   g_autofree float *big = g_new (float, 1000);
   g_autoptr (WpSafetensors) st = NULL;
@@ -367,7 +308,7 @@ test_write_replaces_existing (void)
 static void
 test_write_missing_folder (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   g_autofree char *path = g_build_filename (dir, "no-such-folder", "x.safetensors", NULL);
   g_autoptr (GError) error = NULL;
   const gint64             shape[] = { 1 };
@@ -473,7 +414,7 @@ check_half_file (const char     *dtype,
                  const HalfCase *cases,
                  gsize           n_cases)
 {
-  g_autofree char   *dir = make_tmp_dir ();
+  g_autofree char   *dir = wp_test_make_tmp_dir ("safetensors");
   g_autofree guint8 *data = g_new (guint8, 2 * n_cases);
   g_autofree char   *header = g_strdup_printf ("{\"h\":{\"dtype\":\"%s\","
                                                  "\"shape\":[%" G_GSIZE_FORMAT "],"
@@ -540,7 +481,7 @@ test_read_bf16 (void)
 static void
 test_read_unaligned (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   const char      *header = "{\"u\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[0,3]},"
                             "\"f\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[3,11]},"
                             "\"h\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[11,13]}}";
@@ -573,7 +514,7 @@ test_read_unaligned (void)
 static void
 test_read_other_dtype (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   g_autofree char *path = write_file (dir,
                                       "{\"text_model.embeddings.position_ids\":"
                                       "{\"dtype\":\"I64\",\"shape\":[1,4],"
@@ -603,7 +544,7 @@ test_read_other_dtype (void)
 static void
 test_read_non_finite (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   g_autofree char *path = g_build_filename (dir, "x.safetensors", NULL);
   g_autoptr (WpSafetensors) st = NULL;
   g_autoptr (GError) error = NULL;
@@ -666,7 +607,7 @@ expect_open_error (const char *path,
 static void
 test_open_missing_file (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   g_autofree char *path = g_build_filename (dir, "absent.safetensors", NULL);
   g_autoptr (WpSafetensors) st = NULL;
   g_autoptr (GError) error = NULL;
@@ -681,7 +622,7 @@ test_open_missing_file (void)
 static void
 test_header_too_short (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   g_autofree char *path = g_build_filename (dir, "short.safetensors", NULL);
 
   g_file_set_contents (path, "\x02\0\0\0\0", 5, NULL);
@@ -692,7 +633,7 @@ test_header_too_short (void)
 static void
 test_header_empty_file (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   g_autofree char *path = g_build_filename (dir, "empty.safetensors", NULL);
 
   g_file_set_contents (path, "", 0, NULL);
@@ -703,7 +644,7 @@ test_header_empty_file (void)
 static void
 test_header_beyond_file (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   g_autofree char *path = write_raw (dir, "t.safetensors", 1000, "{}", NULL, 0);
 
   expect_open_error (path, WP_ERROR_FORMAT, "1000");
@@ -713,7 +654,7 @@ test_header_beyond_file (void)
 static void
 test_header_length_huge (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   g_autofree char *path = write_raw (dir, "t.safetensors", G_MAXUINT64, "{}", NULL, 0);
 
   expect_open_error (path, WP_ERROR_FORMAT, "header length");
@@ -725,7 +666,7 @@ test_header_length_huge (void)
 static void
 test_header_too_large (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   const guint64    length = (guint64) WP_SAFETENSORS_MAX_HEADER + 1;
   g_autofree char *path = write_raw (dir, "t.safetensors", length, "{}", NULL, 0);
   g_autofree char *number = g_strdup_printf ("%" G_GUINT64_FORMAT, length);
@@ -814,7 +755,7 @@ static void
 test_bad_header (gconstpointer data)
 {
   const BadCase   *c = data;
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   g_autofree char *path = write_file (dir, c->header, NULL, c->data_len);
 
   expect_open_error (path, c->code, c->fragment);
@@ -825,7 +766,7 @@ test_bad_header (gconstpointer data)
 static void
 test_header_zero_length (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   g_autofree char *path = write_raw (dir, "t.safetensors", 0, "", NULL, 0);
 
   expect_open_error (path, WP_ERROR_FORMAT, "JSON");
@@ -837,7 +778,7 @@ test_header_zero_length (void)
 static void
 test_header_json_limits (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   g_autoptr (GString) deep = g_string_new ("{\"t\": ");
   g_autoptr (GString) wide = g_string_new ("{\"__metadata__\": {}, \"t\": [0");
   g_autofree char *deep_path = NULL;
@@ -931,11 +872,7 @@ int
 main (int   argc,
       char *argv[])
 {
-  g_test_init (&argc, &argv, NULL);
-  /* Every test runs and reports, also after another has failed. */
-  g_test_set_nonfatal_assertions ();
-  g_log_set_always_fatal (G_LOG_FATAL_MASK);
-  g_log_set_default_handler (log_cb, NULL);
+  wp_test_init (&argc, &argv);
 
   g_test_add_func ("/safetensors/write/round-trip", test_write_round_trip);
   g_test_add_func ("/safetensors/write/layout", test_write_layout);

@@ -14,6 +14,7 @@
 
 #include "cli-harness.h"
 #include "shapes.h"
+#include "test-util.h"
 #include "wordpatch/dataset.h"
 #include "wordpatch/error.h"
 #include "wordpatch/image.h"
@@ -35,30 +36,6 @@ static const char *const held_out[] = { "star", "cross", "triangle", "diamond",
 static const double hue_centre[] = { 0.0, 122.0, 222.0, 55.0, 280.0, 30.0, 330.0 };
 static const double hue_half[] = { 8.0, 22.0, 16.0, 6.0, 12.0, 6.0, 10.0 };
 #define WHITE_SPLIT_SATURATION 0.05
-
-/* The engine must not log warnings or criticals; main() makes them non-fatal and this handler
- * fails the running test instead, with the message. */
-static void
-log_cb (const char    *log_domain,
-        GLogLevelFlags log_level,
-        const char    *message,
-        gpointer       user_data)
-{
-  if (log_level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
-    g_test_fail_printf ("unexpected log message (%s): %s", log_domain ? log_domain : "no domain",
-                        message);
-  g_log_default_handler (log_domain, log_level, message, user_data);
-}
-
-static char *
-make_tmp_dir (void)
-{
-  g_autoptr (GError) error = NULL;
-  char *dir = g_dir_make_tmp ("wp-test-shapes-XXXXXX", &error);
-
-  g_assert_no_error (error);
-  return dir;
-}
 
 static GBytes *
 read_file (const char *path)
@@ -153,7 +130,7 @@ pattern_image (int width,
 static void
 test_png_round_trip (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("shapes");
   g_autofree char *path = g_build_filename (dir, "x.png", NULL);
   g_autoptr (WpImage) image = pattern_image (13, 7);
   g_autoptr (WpImage) other = pattern_image (5, 9);
@@ -208,7 +185,7 @@ test_png_round_trip (void)
 static void
 test_png_unwritable (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("shapes");
   g_autofree char *path = g_build_filename (dir, "absent", "x.png", NULL);
   g_autoptr (WpImage) image = pattern_image (4, 4);
   g_autoptr (GError) error = NULL;
@@ -223,7 +200,7 @@ test_png_unwritable (void)
 static void
 test_png_bad_text (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("shapes");
   g_autofree char *path = g_build_filename (dir, "x.png", NULL);
   g_autoptr (WpImage) image = pattern_image (4, 4);
   g_autoptr (GHashTable) text = g_hash_table_new (g_str_hash, g_str_equal);
@@ -253,7 +230,7 @@ test_png_bad_text (void)
 static void
 test_png_utf8_text (void)
 {
-  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *dir = wp_test_make_tmp_dir ("shapes");
   g_autofree char *path = g_build_filename (dir, "x.png", NULL);
   g_autoptr (WpImage) image = pattern_image (4, 4);
   g_autoptr (GHashTable) text = g_hash_table_new (g_str_hash, g_str_equal);
@@ -338,7 +315,7 @@ static void
 test_dataset_deterministic (void)
 {
   const WpShapesOptions options = options_for (WP_SHAPES_SPLIT_TEST, 11);
-  g_autofree char      *root = make_tmp_dir ();
+  g_autofree char      *root = wp_test_make_tmp_dir ("shapes");
   g_autofree char      *a = g_build_filename (root, "a", NULL);
   g_autofree char      *b = g_build_filename (root, "b", NULL);
   g_autofree char      *c = g_build_filename (root, "c", NULL);
@@ -438,7 +415,7 @@ static void
 test_dataset_format (void)
 {
   const WpShapesOptions options = options_for (WP_SHAPES_SPLIT_TRAIN, 3);
-  g_autofree char      *dir = make_tmp_dir ();
+  g_autofree char      *dir = wp_test_make_tmp_dir ("shapes");
   g_autofree char      *path = g_build_filename (dir, "captions.jsonl", NULL);
   g_autoptr (GBytes) bytes = NULL;
   g_autoptr (WpDataset) dataset = NULL;
@@ -510,7 +487,7 @@ test_dataset_refuses_overwrite (void)
 {
   const WpShapesOptions options = options_for (WP_SHAPES_SPLIT_TRAIN, 1);
   const WpShapesOptions other = options_for (WP_SHAPES_SPLIT_TRAIN, 2);
-  g_autofree char      *dir = make_tmp_dir ();
+  g_autofree char      *dir = wp_test_make_tmp_dir ("shapes");
   g_autofree char      *path = g_build_filename (dir, "captions.jsonl", NULL);
   g_autoptr (GBytes) before = NULL;
   g_autoptr (GBytes) after = NULL;
@@ -1139,7 +1116,7 @@ test_cli_arguments (void)
 
   if (cli == NULL)
     return;
-  root = make_tmp_dir ();
+  root = wp_test_make_tmp_dir ("shapes");
   dir = g_build_filename (root, "out", NULL);
   run_cli (&run, "shapes", "--count", "3", "--seed", "1", NULL);
   expect_usage_error (cli, dir, "--out is required", &run);
@@ -1188,7 +1165,7 @@ test_cli_writes_and_refuses (void)
 
   if (cli == NULL)
     return;
-  root = make_tmp_dir ();
+  root = wp_test_make_tmp_dir ("shapes");
   dir = g_build_filename (root, "out", NULL);
   reference = g_build_filename (root, "reference", NULL);
   captions = g_build_filename (dir, "captions.jsonl", NULL);
@@ -1229,11 +1206,7 @@ int
 main (int   argc,
       char *argv[])
 {
-  g_test_init (&argc, &argv, NULL);
-  /* Every test runs and reports, also after another has failed. */
-  g_test_set_nonfatal_assertions ();
-  g_log_set_always_fatal (G_LOG_FATAL_MASK);
-  g_log_set_default_handler (log_cb, NULL);
+  wp_test_init (&argc, &argv);
 
   g_test_add_func ("/shapes/png/round-trip", test_png_round_trip);
   g_test_add_func ("/shapes/png/utf8-text", test_png_utf8_text);

@@ -54,6 +54,15 @@ WpTextEmbedding *wp_embed_text (const WpModel *model,
                                 const char    *text) G_GNUC_WARN_UNUSED_RESULT;
 void             wp_text_embedding_free (WpTextEmbedding *embedding);
 
+/* unit and raw (n, E): the pooled (end-token) embeddings of n texts, each encoded alone as
+ * wp_embed_text() would (truncated to the context length), through one batch of the text tower;
+ * unit rows normalised, raw rows not. */
+void wp_embed_pooled_texts (const WpModel     *model,
+                            const char *const *texts,
+                            int                n,
+                            float             *unit,
+                            float             *raw);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpImageEmbedding, wp_image_embedding_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpTextEmbedding, wp_text_embedding_free)
 

@@ -46,12 +46,24 @@ typedef enum {
 
 #define WP_DEFAULT_TEMPLATE "a photo of a {}."
 
+/* Pooled prompt embeddings of one model kept across calls: a caption edit changes one word at a
+ * time, and an evaluation meets the same words again. Safe to share between threads; at most
+ * WP_PROMPT_CACHE_MAX prompts (then it starts afresh). */
+typedef struct _WpPromptCache WpPromptCache;
+
+#define WP_PROMPT_CACHE_MAX 10000
+
+WpPromptCache *wp_prompt_cache_new (const WpModel *model) G_GNUC_WARN_UNUSED_RESULT;
+void           wp_prompt_cache_free (WpPromptCache *cache);
+
 typedef struct {
   guint       methods; /* bit mask of WpMapMethod (dense.h); filip is always computed */
   WpQueryKind query;
   const char *template_text; /* prompt queries: "{}" stands for the word; NULL: the default */
   gboolean    surgery;       /* forward methods: subtract the queries' mean map */
   int         legrad_layers; /* legrad's last K blocks; 0: all */
+  /* Prompt embeddings of the model the maps are made with, kept for the next call; NULL: none. */
+  WpPromptCache *prompt_cache;
 } WpMapOptions;
 
 /* filip and sparc, token queries, no surgery, every legrad layer. */
@@ -144,5 +156,6 @@ int wp_map_peak (const float *map,
                  int          P);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpWordMaps, wp_word_maps_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpPromptCache, wp_prompt_cache_free)
 
 G_END_DECLS

@@ -97,9 +97,9 @@ compare_doubles (const void *a,
 }
 
 /* The median is robust to the odd run slowed by another process, which a mean is not. */
-static double
-median (double *values,
-        int     n)
+double
+wp_bench_median (double *values,
+                 int     n)
 {
   qsort (values, n, sizeof (double), compare_doubles);
   return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
@@ -123,7 +123,7 @@ time_median (Bench    *bench,
     if (i >= 0)
       runs[i] = (double) (g_get_monotonic_time () - start) / G_USEC_PER_SEC;
   }
-  *seconds = median (runs, iterations);
+  *seconds = wp_bench_median (runs, iterations);
   return TRUE;
 }
 

@@ -1,0 +1,71 @@
+#include "test-util.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+static void
+log_cb (const char    *log_domain,
+        GLogLevelFlags log_level,
+        const char    *message,
+        gpointer       user_data)
+{
+  if (log_level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
+    g_test_fail_printf ("unexpected log message (%s): %s", log_domain ? log_domain : "no domain",
+                        message);
+  g_log_default_handler (log_domain, log_level, message, user_data);
+}
+
+void
+wp_test_init (int    *argc,
+              char ***argv)
+{
+  g_test_init (argc, argv, NULL);
+  g_test_set_nonfatal_assertions ();
+  g_log_set_always_fatal (G_LOG_FATAL_MASK);
+  g_log_set_default_handler (log_cb, NULL);
+}
+
+char *
+wp_test_make_tmp_dir (const char *name)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *pattern = g_strdup_printf ("wp-test-%s-XXXXXX", name);
+  char            *dir = g_dir_make_tmp (pattern, &error);
+
+  g_assert_no_error (error);
+  return dir;
+}
+
+void
+remove_tree (const char *dir)
+{
+  g_autoptr (GDir) handle = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  if (handle == NULL)
+    return;
+  while ((name = g_dir_read_name (handle)) != NULL) {
+    g_autofree char *path = g_build_filename (dir, name, NULL);
+
+    if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+      remove_tree (path);
+    else
+      g_unlink (path);
+  }
+  g_rmdir (dir);
+}
+
+void
+wp_test_check_error_mentions (const GError *error,
+                              const char   *fragment,
+                              const char   *file,
+                              int           line,
+                              const char   *func)
+{
+  g_autofree char *text = NULL;
+
+  if (error == NULL || strstr (error->message, fragment) != NULL)
+    return;
+  text = g_strdup_printf ("error message \"%s\" does not mention \"%s\"", error->message, fragment);
+  g_assertion_message (G_LOG_DOMAIN, file, line, func, text);
+}

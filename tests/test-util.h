@@ -1,0 +1,33 @@
+/* test-util.h: what the test programs share: a start that makes engine warnings fail the running
+ * test, temporary folders, and error-message checks. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* g_test_init(), then every failed assertion reports and the next test runs, and a warning or
+ * critical logged by the engine fails the running test with its message instead of aborting the
+ * program without naming the test (the engine must not log them for any input). */
+void wp_test_init (int    *argc,
+                   char ***argv);
+
+/* A new temporary folder wp-test-NAME-XXXXXX. */
+char *wp_test_make_tmp_dir (const char *name) G_GNUC_WARN_UNUSED_RESULT;
+
+/* Deletes a folder and everything in it (symbolic links are removed, not followed); a folder
+ * that does not exist is left alone. */
+void remove_tree (const char *dir);
+
+/* Fails the running test unless error is unset (already reported by g_assert_error) or its
+ * message holds fragment. */
+void wp_test_check_error_mentions (const GError *error,
+                                   const char   *fragment,
+                                   const char   *file,
+                                   int           line,
+                                   const char   *func);
+
+#define assert_error_mentions(error, fragment) \
+  wp_test_check_error_mentions ((error), (fragment), __FILE__, __LINE__, G_STRFUNC)
+
+G_END_DECLS
