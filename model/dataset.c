@@ -223,6 +223,12 @@ add_pair (WpDataset  *dataset,
     pair_clear (pair);
     return;
   }
+  /* A caption without a word gives the text tower nothing but its start and end tokens. */
+  if (caption[strspn (caption, " \t\n\v\f\r")] == '\0') {
+    skip (dataset, WP_SKIP_BAD_LINE, "%s line %u: empty caption", dataset->file, line);
+    pair_clear (pair);
+    return;
+  }
   if (strlen (caption) > WP_DATASET_MAX_CAPTION) {
     skip (dataset, WP_SKIP_BAD_LINE, "%s line %u: caption longer than %d bytes", dataset->file,
           line, WP_DATASET_MAX_CAPTION);

@@ -471,18 +471,6 @@ wp_dense_image_free (WpDenseImage *image)
   g_free (image);
 }
 
-int
-wp_dense_image_get_rows (const WpDenseImage *image)
-{
-  return image->rows;
-}
-
-int
-wp_dense_image_get_cols (const WpDenseImage *image)
-{
-  return image->cols;
-}
-
 guint
 wp_dense_image_get_methods (const WpDenseImage *image)
 {

@@ -1,8 +1,12 @@
 /* test-figure.c: the figure renderer: hit-testing agrees with drawing (the patch reported under a
  * point is the one whose colour is drawn there), colour maps, value ranges, and the comparison of
- * two models (their shared range, the difference panel's colours, which column a point hits). */
+ * two models (their shared range, the difference panel's colours, which column a point hits),
+ * labels and colours of words shown together, read-outs, grids, and SVG and PDF files. */
+#include <cairo-svg.h>
+#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "figure.h"
 
@@ -545,6 +549,263 @@ test_compare_png_text (void)
   wp_image_free (pair.image);
 }
 
+/* Repeated words are labelled apart as --tokens names them; the palette leaves out the colours
+ * the caption names. */
+static void
+test_labels_and_palette (void)
+{
+  static const char *const expected[4] = { "red", "disc", "red#1", "blue" };
+  char                    *texts[4] = { "red", "disc", "red", "blue" };
+  WpWordMap                words[4] = { 0 };
+  WpWordMaps               maps = { 0 };
+  WpFigure                 figure = { 0 };
+  guint32                  colours[WP_FIGURE_MAX_COLOURS];
+  int                      n;
+
+  for (int w = 0; w < 4; w++)
+    words[w].text = texts[w];
+  maps.n_words = 4;
+  maps.words = words;
+  figure.maps = &maps;
+  for (int w = 0; w < 4; w++) {
+    g_autofree char *label = wp_figure_dup_item_label (&figure, w);
+
+    g_assert_cmpstr (label, ==, expected[w]);
+  }
+  n = wp_figure_get_palette (&figure, colours);
+  /* tab10 without its red and its two blues (blue and cyan). */
+  g_assert_cmpint (n, ==, WP_FIGURE_MAX_COLOURS - 3);
+  for (int i = 0; i < n; i++) {
+    g_assert_cmpuint (colours[i], !=, 0xd62728);
+    g_assert_cmpuint (colours[i], !=, 0x1f77b4);
+    g_assert_cmpuint (colours[i], !=, 0x17becf);
+  }
+  g_assert_cmpuint (colours[0], ==, 0xff7f0e);
+  /* Colour words inside a phrase count too, in any case. */
+  words[1].text = (char *) "a GREEN disc";
+  g_assert_cmpint (wp_figure_get_palette (&figure, colours), ==, WP_FIGURE_MAX_COLOURS - 5);
+}
+
+/* Every spot a point locates is the spot of its patch, whose rectangle holds the point; the
+ * panels are counted; a single map's read-out gives the word's value there. */
+static void
+test_spots (void)
+{
+  const int W = 400, H = 300;
+  Scene     scene;
+  WpFigure  figure = { 0 };
+  int       located = 0;
+
+  scene_init (&scene);
+  figure.image = scene.image;
+  figure.maps = &scene.maps;
+  figure.caption = "a red thing";
+  wp_figure_style_init (&figure.style);
+  g_assert_cmpint (wp_figure_get_n_panels (&figure, W, H), ==, 1);
+  for (int y = 0; y < H; y += 5) {
+    for (int x = 0; x < W; x += 5) {
+      WpFigureSpot spot, again;
+      double       rect[4];
+
+      if (!wp_figure_locate (&figure, W, H, x + 0.5, y + 0.5, &spot))
+        continue;
+      located++;
+      g_assert_true (wp_figure_get_spot (&figure, W, H, spot.panel, spot.patch, &again, rect));
+      g_assert_cmpint (again.patch, ==, spot.patch);
+      g_assert_cmpint (again.word, ==, 0);
+      g_assert_cmpfloat (x + 0.5, >=, rect[0]);
+      g_assert_cmpfloat (x + 0.5, <, rect[0] + rect[2]);
+      g_assert_cmpfloat (y + 0.5, >=, rect[1]);
+      g_assert_cmpfloat (y + 0.5, <, rect[1] + rect[3]);
+      if (spot.patch == 3) {
+        g_autofree char *text = wp_figure_describe_spot (&figure, &spot);
+
+        g_assert_cmpstr (text, ==, "patch row 1, column 1:  red 1");
+      }
+    }
+  }
+  g_assert_cmpint (located, >, 100);
+  {
+    WpFigureSpot spot;
+
+    g_assert_false (wp_figure_get_spot (&figure, W, H, 1, 0, &spot, NULL));
+    g_assert_false (wp_figure_get_spot (&figure, W, H, 0, 4, &spot, NULL));
+  }
+  wp_image_free (scene.image);
+}
+
+/* Two words in one panel: the read-out names the word a patch is drawn as and gives each word's
+ * value relative to its own range, what the colour's strength encodes. */
+static void
+test_readout_relative (void)
+{
+  static const float other[4] = { 10, 10, 30, 20 };
+  Scene              scene;
+  WpWordMap          words[2];
+  WpFigure           figure = { 0 };
+  WpFigureSpot       spot = { 0, 0, -1, 3, 2, 2 };
+  g_autofree char   *text = NULL;
+
+  scene_init (&scene);
+  words[0] = scene.word;
+  words[1] = scene.word;
+  words[1].text = (char *) "disc";
+  words[1].values[WP_MAP_FILIP] = (float *) other;
+  scene.maps.n_words = 2;
+  scene.maps.words = words;
+  figure.image = scene.image;
+  figure.maps = &scene.maps;
+  wp_figure_style_init (&figure.style);
+  /* Patch 3: "red" 1 is its maximum (1.00), "disc" 20 is half its range (0.50). */
+  text = wp_figure_describe_spot (&figure, &spot);
+  g_assert_cmpstr (text, ==,
+                   "patch row 1, column 1, drawn as red:  red 1 (1.00 of its range)  disc 20 "
+                   "(0.50 of its range)");
+  wp_image_free (scene.image);
+}
+
+static cairo_status_t
+append_cb (void                *closure,
+           const unsigned char *data,
+           unsigned int         length)
+{
+  g_byte_array_append (closure, data, length);
+  return CAIRO_STATUS_SUCCESS;
+}
+
+/* In an SVG the patches are blocks of several pixels each: a viewer's smoothing blurs their edges
+ * by a pixel, not a patch; the screen's drawing paints the patches' own grid. */
+static void
+test_svg_blocks (void)
+{
+  Scene    scene;
+  WpFigure figure = { 0 };
+  g_autoptr (GByteArray) svg = g_byte_array_new ();
+  cairo_surface_t *surface = cairo_svg_surface_create_for_stream (append_cb, svg, 400, 300);
+  cairo_t         *cr = cairo_create (surface);
+  g_autofree char *text = NULL;
+  const char      *image;
+  int              width = 0;
+
+  scene_init (&scene);
+  figure.image = scene.image;
+  figure.maps = &scene.maps;
+  wp_figure_style_init (&figure.style);
+  wp_figure_draw (cr, &figure, 400, 300);
+  cairo_destroy (cr);
+  cairo_surface_finish (surface);
+  cairo_surface_destroy (surface);
+  text = g_strndup ((const char *) svg->data, svg->len);
+  /* The 100 x 100 image first, then the overlay of 2 x 2 patches. */
+  image = strstr (text, "<image ");
+  g_assert_nonnull (image);
+  image = strstr (image + 1, "<image ");
+  g_assert_nonnull (image);
+  g_assert_true (sscanf (image, "<image id=\"%*[^\"]\" width=\"%d\"", &width) == 1);
+  g_assert_cmpint (width, >=, 2 * 100);
+  wp_image_free (scene.image);
+}
+
+/* Whether text occurs in data (which may hold NUL bytes). */
+static gboolean
+contains (const char *data,
+          gsize       len,
+          const char *text)
+{
+  for (gsize i = 0; i + strlen (text) <= len; i++) {
+    if (memcmp (data + i, text, strlen (text)) == 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* SVG and PDF carry the provenance, and are written with the permissions the umask leaves. */
+static void
+test_export_provenance (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("wp-test-figure-XXXXXX", NULL);
+  g_autofree char *svg = g_build_filename (dir, "f.svg", NULL);
+  g_autofree char *pdf = g_build_filename (dir, "f.pdf", NULL);
+  g_autofree char *svg_text = NULL;
+  g_autofree char *pdf_text = NULL;
+  gsize            pdf_len = 0;
+  g_autoptr (GHashTable) provenance = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GError) error = NULL;
+  const mode_t old_umask = umask (027);
+  Scene        scene;
+  WpFigure     figure = { 0 };
+  GStatBuf     st;
+
+  scene_init (&scene);
+  figure.image = scene.image;
+  figure.maps = &scene.maps;
+  figure.caption = "a red <thing>";
+  wp_figure_style_init (&figure.style);
+  g_hash_table_insert (provenance, "wordpatch.caption", "a red <thing>");
+  g_hash_table_insert (provenance, "wordpatch.command", "wordpatch-cli heatmap --out f.pdf");
+  g_assert_true (wp_figure_export (&figure, svg, 400, 300, provenance, &error));
+  g_assert_no_error (error);
+  g_assert_true (wp_figure_export (&figure, pdf, 400, 300, provenance, &error));
+  g_assert_no_error (error);
+  umask (old_umask);
+  g_assert_true (g_file_get_contents (svg, &svg_text, NULL, NULL));
+  g_assert_nonnull (strstr (svg_text, "<metadata>"));
+  g_assert_nonnull (
+    strstr (svg_text, "<wordpatch:entry key=\"wordpatch.caption\">a red &lt;thing&gt;<"));
+  g_assert_true (g_file_get_contents (pdf, &pdf_text, &pdf_len, NULL));
+  g_assert_true (contains (pdf_text, pdf_len, "wordpatch.caption=a red <thing>"));
+  g_assert_true (contains (pdf_text, pdf_len, "/Subject (wordpatch-cli heatmap --out f.pdf)"));
+  g_assert_cmpint (g_stat (svg, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0640);
+  g_assert_cmpint (g_stat (pdf, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0640);
+  g_assert_true (wp_figure_format_supported ("x.PDF"));
+  g_assert_false (wp_figure_format_supported ("x.jpg"));
+  g_assert_false (wp_figure_export (&figure, svg, 400, 300, NULL, &error) &&
+                  wp_figure_export (&figure, "x.jpg", 400, 300, NULL, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "x.jpg"));
+  g_unlink (svg);
+  g_unlink (pdf);
+  g_rmdir (dir);
+  wp_image_free (scene.image);
+}
+
+/* A grid's maps are as large as a grid of the window's shape allows: eight square maps in a wide
+ * area take two rows of four, not three rows of three. */
+static void
+test_grid_shape (void)
+{
+  static char *const texts[8] = { "a", "b", "c", "d", "e", "f", "g", "h" };
+  Scene              scene;
+  WpWordMap          words[8];
+  WpFigure           figure = { 0 };
+  WpFigureSpot       first, fifth;
+  double             rect0[4], rect4[4];
+
+  scene_init (&scene);
+  for (int w = 0; w < 8; w++) {
+    words[w] = scene.word;
+    words[w].text = texts[w];
+  }
+  scene.maps.n_words = 8;
+  scene.maps.words = words;
+  figure.image = scene.image;
+  figure.maps = &scene.maps;
+  wp_figure_style_init (&figure.style);
+  figure.style.grid = TRUE;
+  g_assert_cmpint (wp_figure_get_n_panels (&figure, 1200, 500), ==, 8);
+  g_assert_true (wp_figure_get_spot (&figure, 1200, 500, 0, 0, &first, rect0));
+  g_assert_true (wp_figure_get_spot (&figure, 1200, 500, 4, 0, &fifth, rect4));
+  g_assert_cmpint (fifth.word, ==, 4);
+  /* The fifth map starts the second row. */
+  g_assert_cmpfloat (fabs (rect4[0] - rect0[0]), <, 1.0);
+  g_assert_cmpfloat (rect4[1], >, rect0[1] + rect0[3]);
+  /* A patch of a 2 x 2 map is a quarter of it: maps over 150 pixels wide here. */
+  g_assert_cmpfloat (rect0[2] * 2, >, 150.0);
+  wp_image_free (scene.image);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -558,5 +819,11 @@ main (int   argc,
   g_test_add_func ("/figure/compare/skips-other-words", test_compare_skips_other_words);
   g_test_add_func ("/figure/compare/labels", test_compare_labels);
   g_test_add_func ("/figure/compare/png-text", test_compare_png_text);
+  g_test_add_func ("/figure/labels-and-palette", test_labels_and_palette);
+  g_test_add_func ("/figure/spots", test_spots);
+  g_test_add_func ("/figure/readout-relative", test_readout_relative);
+  g_test_add_func ("/figure/svg-blocks", test_svg_blocks);
+  g_test_add_func ("/figure/export-provenance", test_export_provenance);
+  g_test_add_func ("/figure/grid-shape", test_grid_shape);
   return g_test_run ();
 }

@@ -19,10 +19,11 @@
  *
  * Unusable lines do not stop a dataset from opening: a line longer than WP_DATASET_MAX_LINE
  * bytes, not valid JSON (or nested more than 64 deep), lacking "image" or "caption", with
- * malformed boxes or objects (more than WP_DATASET_MAX_BOXES of either) or a caption longer than
- * WP_DATASET_MAX_CAPTION bytes, or naming an image file that does not exist, is skipped, counted
- * by reason and described in a warning. wp_dataset_check_images() also drops pairs whose image
- * cannot be decoded. A folder left with no pair is an error naming it. */
+ * malformed boxes or objects (more than WP_DATASET_MAX_BOXES of either), an empty caption (no
+ * character but spaces) or one longer than WP_DATASET_MAX_CAPTION bytes, or naming an image file
+ * that does not exist, is skipped, counted by reason and described in a warning.
+ * wp_dataset_check_images() also drops pairs whose image cannot be decoded. A folder left with
+ * no pair is an error naming it. */
 #pragma once
 
 #include <gio/gio.h>

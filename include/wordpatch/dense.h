@@ -72,8 +72,6 @@ WpDenseImage *wp_dense_image_new (const WpModel *model,
                                   guint          methods) G_GNUC_WARN_UNUSED_RESULT;
 void          wp_dense_image_free (WpDenseImage *image);
 
-int   wp_dense_image_get_rows (const WpDenseImage *image);
-int   wp_dense_image_get_cols (const WpDenseImage *image);
 guint wp_dense_image_get_methods (const WpDenseImage *image);
 /* (E) CLIP's pooled image embedding (the class token's), unit or un-normalised. */
 const float *wp_dense_image_get_pooled (const WpDenseImage *image,

@@ -1,5 +1,6 @@
-/* wp-file-chooser.h: asking the user for a file or a folder (GtkFileChooserNative: the desktop's
- * own dialog where a portal offers one), then acting on the answer. */
+/* wp-file-chooser.h: asking the user for a file or a folder, then acting on the answer. Opening
+ * uses GtkFileChooserNative (the desktop's own dialog where a portal offers one); saving a figure
+ * uses GTK's own dialog, which can refuse a name before it closes. */
 #pragma once
 
 #include <gtk/gtk.h>
@@ -18,5 +19,16 @@ void wp_file_chooser_run (GtkWidget           *widget,
                           GtkFileChooserAction action,
                           WpFileChosenFunc     func,
                           gpointer             user_data);
+
+/* Asks where to save a figure, offering name (its extension picks the format first) in folder
+ * (NULL: the dialog's choice). A format picker (PNG, SVG, PDF) sets the name's extension; a name
+ * without one gets the picker's; a name in any other format is refused with a message in the
+ * dialog, which stays open. func follows with the path accepted. */
+void wp_file_chooser_save_figure (GtkWidget       *widget,
+                                  const char      *title,
+                                  const char      *folder,
+                                  const char      *name,
+                                  WpFileChosenFunc func,
+                                  gpointer         user_data);
 
 G_END_DECLS

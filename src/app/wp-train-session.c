@@ -2,6 +2,7 @@
 
 #include "wp-train-session.h"
 
+#include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@ typedef struct {
 typedef struct {
   /* Set before the worker starts, then read-only. */
   WpTrainSettings settings;
+  gboolean        resume; /* continue the run in settings.out_dir */
   GMainContext   *main_context;
   GWeakRef        session;
 
@@ -31,11 +33,13 @@ typedef struct {
   int        snapshot_every;
   /* the mailbox */
   gboolean        pending;
+  gboolean        started; /* the trainer is ready, at start_step of start_total */
+  gint64          start_step, start_total;
   gboolean        has_progress;
   gboolean        paused_reported;
+  gboolean        checkpoint_written;
   WpTrainProgress progress;
   GArray         *points;
-  GPtrArray      *checkpoints;
   GPtrArray      *snapshots;
 
   /* The worker's own. */
@@ -50,13 +54,17 @@ typedef struct {
 struct _WpTrainSession {
   GObject parent_instance;
 
-  RunData        *run;
+  RunData        *run;      /* the run shown */
+  RunData        *starting; /* a run whose trainer is not ready yet */
   GCancellable   *cancellable;
   WpTrainState    state;
+  WpTrainState    state_before; /* the shown run's, while another starts */
   char           *error;
+  gboolean        error_at_start; /* the error stopped a run from starting */
   WpTrainProgress progress;
   GArray         *curves[WP_N_CURVES][2]; /* steps, values */
-  GPtrArray      *checkpoints;
+  GPtrArray      *checkpoints;            /* paths */
+  GArray         *checkpoint_steps;
   GPtrArray      *snapshots;
   int             snapshot_every;
 };
@@ -65,7 +73,8 @@ G_DEFINE_FINAL_TYPE (WpTrainSession, wp_train_session, G_TYPE_OBJECT)
 
 enum {
   SIGNAL_CHANGED,
-  SIGNAL_CHECKPOINT_ADDED,
+  SIGNAL_RUN_STARTED,
+  SIGNAL_CHECKPOINTS_CHANGED,
   SIGNAL_SNAPSHOT_ADDED,
   N_SIGNALS,
 };
@@ -82,7 +91,6 @@ run_data_clear (gpointer pointer)
   g_weak_ref_clear (&data->session);
   g_clear_pointer (&data->trainer, wp_trainer_free);
   g_clear_pointer (&data->points, g_array_unref);
-  g_clear_pointer (&data->checkpoints, g_ptr_array_unref);
   g_clear_pointer (&data->snapshots, g_ptr_array_unref);
   g_clear_pointer (&data->template, wp_model_free);
   g_clear_pointer (&data->since_request, g_timer_destroy);
@@ -97,17 +105,18 @@ run_data_unref (gpointer data)
 
 static RunData *
 run_data_new (WpTrainSession        *session,
-              const WpTrainSettings *settings)
+              const WpTrainSettings *settings,
+              gboolean               resume)
 {
   RunData *data = g_atomic_rc_box_new0 (RunData);
 
   wp_train_settings_copy (&data->settings, settings);
+  data->resume = resume;
   data->main_context = g_main_context_ref_thread_default ();
   g_weak_ref_init (&data->session, session);
   g_mutex_init (&data->lock);
   data->snapshot_every = session->snapshot_every;
   data->points = g_array_new (FALSE, FALSE, sizeof (Point));
-  data->checkpoints = g_ptr_array_new_with_free_func (g_free);
   data->snapshots = g_ptr_array_new_with_free_func (wp_model_ref_release);
   data->since_request = g_timer_new ();
   return data;
@@ -143,6 +152,94 @@ post_point (RunData *data,
 
   if (isfinite (value))
     g_array_append_val (data->points, point);
+}
+
+/* Called with the lock held: a step's points, the same for a live step and a logged one. */
+static void
+post_step_points (RunData           *data,
+                  gint64             step,
+                  const WpLossParts *loss,
+                  double             logit_scale)
+{
+  post_point (data, WP_CURVE_LOSS, step, loss->total);
+  post_point (data, WP_CURVE_LOGIT_SCALE, step, logit_scale);
+  /* CLIP's loss is its one term, FILIP's too unless a global term is added; SPARC's has two. */
+  if (data->settings.loss.objective == WP_OBJECTIVE_SPARC) {
+    post_point (data, WP_CURVE_LOSS_CLIP, step, loss->clip);
+    post_point (data, WP_CURVE_LOSS_FINE, step, loss->fine);
+  } else if (data->settings.loss.objective == WP_OBJECTIVE_FILIP &&
+             data->settings.loss.filip_global > 0.0f) {
+    post_point (data, WP_CURVE_LOSS_CLIP, step, loss->clip);
+    post_point (data, WP_CURVE_LOSS_FINE, step, loss->filip);
+  }
+}
+
+/* Called with the lock held; pointing is NAN without boxed words. */
+static void
+post_eval_points (RunData *data,
+                  gint64   step,
+                  double   i2t_r1,
+                  double   t2i_r1,
+                  double   pointing_filip,
+                  double   pointing_sparc)
+{
+  post_point (data, WP_CURVE_I2T_R1, step, i2t_r1);
+  post_point (data, WP_CURVE_T2I_R1, step, t2i_r1);
+  post_point (data, WP_CURVE_POINTING_FILIP, step, pointing_filip);
+  post_point (data, WP_CURVE_POINTING_SPARC, step, pointing_sparc);
+}
+
+static double
+member_number (JsonObject *object,
+               const char *name)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  return node != NULL && JSON_NODE_HOLDS_VALUE (node) ? json_node_get_double (node) : NAN;
+}
+
+/* A continued run's curves up to its checkpoint, from the metrics.jsonl the trainer keeps (and
+ * has cut back to that checkpoint). A line that does not parse adds nothing. */
+static void
+post_logged_points (RunData *data)
+{
+  g_autofree char *path = g_build_filename (data->settings.out_dir, "metrics.jsonl", NULL);
+  g_autofree char *contents = NULL;
+  g_auto (GStrv) lines = NULL;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    return;
+  lines = g_strsplit (contents, "\n", -1);
+  g_mutex_lock (&data->lock);
+  for (guint i = 0; lines[i] != NULL; i++) {
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    JsonObject *line, *eval;
+    gint64      step;
+
+    if (lines[i][0] == '\0' || !json_parser_load_from_data (parser, lines[i], -1, NULL) ||
+        !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+      continue;
+    line = json_node_get_object (json_parser_get_root (parser));
+    step = json_object_get_int_member_with_default (line, "step", -1);
+    eval = json_object_has_member (line, "eval")
+             ? json_object_get_object_member (line, "eval")
+             : NULL;
+    if (step < 0) {
+      continue;
+    } else if (eval != NULL) {
+      post_eval_points (data, step, member_number (eval, "i2t_r1"), member_number (eval, "t2i_r1"),
+                        member_number (eval, "pointing_filip"),
+                        member_number (eval, "pointing_sparc"));
+    } else {
+      const WpLossParts loss = { member_number (line, "loss"), member_number (line, "loss_clip"),
+                                 member_number (line, "loss_filip"),
+                                 member_number (line, "loss_fine") };
+
+      post_step_points (data, step, &loss, member_number (line, "logit_scale"));
+    }
+  }
+  schedule_locked (data);
+  g_mutex_unlock (&data->lock);
 }
 
 static void
@@ -192,28 +289,15 @@ progress_cb (const WpTrainProgress *progress,
     data->progress = *progress;
     data->progress.checkpoint_dir = NULL;
     data->has_progress = TRUE;
-    post_point (data, WP_CURVE_LOSS, progress->step, progress->loss.total);
-    post_point (data, WP_CURVE_LOGIT_SCALE, progress->step, progress->logit_scale);
-    /* CLIP's loss is its one term, FILIP's too unless a global term is added; SPARC's has two. */
-    if (data->settings.loss.objective == WP_OBJECTIVE_SPARC) {
-      post_point (data, WP_CURVE_LOSS_CLIP, progress->step, progress->loss.clip);
-      post_point (data, WP_CURVE_LOSS_FINE, progress->step, progress->loss.fine);
-    } else if (data->settings.loss.objective == WP_OBJECTIVE_FILIP &&
-               data->settings.loss.filip_global > 0.0f) {
-      post_point (data, WP_CURVE_LOSS_CLIP, progress->step, progress->loss.clip);
-      post_point (data, WP_CURVE_LOSS_FINE, progress->step, progress->loss.filip);
-    }
+    post_step_points (data, progress->step, &progress->loss, progress->logit_scale);
     break;
   case WP_TRAIN_EVENT_EVAL:
-    post_point (data, WP_CURVE_I2T_R1, progress->step, progress->i2t_r1);
-    post_point (data, WP_CURVE_T2I_R1, progress->step, progress->t2i_r1);
-    if (progress->eval_boxed_words > 0) {
-      post_point (data, WP_CURVE_POINTING_FILIP, progress->step, progress->pointing_filip);
-      post_point (data, WP_CURVE_POINTING_SPARC, progress->step, progress->pointing_sparc);
-    }
+    post_eval_points (data, progress->step, progress->i2t_r1, progress->t2i_r1,
+                      progress->eval_boxed_words > 0 ? progress->pointing_filip : NAN,
+                      progress->eval_boxed_words > 0 ? progress->pointing_sparc : NAN);
     break;
   case WP_TRAIN_EVENT_CHECKPOINT:
-    g_ptr_array_add (data->checkpoints, g_strdup (progress->checkpoint_dir));
+    data->checkpoint_written = TRUE;
     break;
   case WP_TRAIN_EVENT_PAUSED:
     data->paused_reported = TRUE;
@@ -242,7 +326,9 @@ run_worker (GTask        *task,
 {
   RunData   *data = task_data;
   GError    *error = NULL;
-  WpTrainer *trainer = wp_trainer_new (&data->settings, &error);
+  WpTrainer *trainer = data->resume ? wp_trainer_resume (data->settings.out_dir, &data->settings,
+                                                         &error)
+                                    : wp_trainer_new (&data->settings, &error);
   gboolean   ok;
 
   if (trainer == NULL) {
@@ -256,7 +342,20 @@ run_worker (GTask        *task,
   g_mutex_lock (&data->lock);
   data->trainer = trainer;
   wp_trainer_set_paused (trainer, data->paused);
+  data->started = TRUE;
+  data->start_step = wp_trainer_get_step (trainer);
+  data->start_total = wp_trainer_get_total_steps (trainer);
+  schedule_locked (data);
   g_mutex_unlock (&data->lock);
+  if (data->start_step > 0) {
+    g_autofree char *start_path = wp_train_checkpoint_path (data->settings.out_dir, 0);
+    WpModel         *start = wp_model_load (start_path, NULL);
+
+    /* The first snapshot is the run's start, as for a new run, when its checkpoint is there. */
+    if (start != NULL)
+      post_snapshot (data, start);
+    post_logged_points (data);
+  }
   post_snapshot (data, wp_model_copy (data->template));
   data->requested_step = wp_trainer_get_step (trainer);
 
@@ -295,41 +394,139 @@ thin_snapshots (WpTrainSession *self)
   }
 }
 
+static int
+compare_steps (gconstpointer a,
+               gconstpointer b)
+{
+  const gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+
+  return (x > y) - (x < y);
+}
+
+GArray *
+wp_train_run_list_checkpoints (const char *out_dir)
+{
+  g_autofree char *root = g_build_filename (out_dir, "checkpoints", NULL);
+  g_autoptr (GDir) dir = g_dir_open (root, 0, NULL);
+  GArray     *steps = g_array_new (FALSE, FALSE, sizeof (gint64));
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
+    g_autofree char *path = NULL;
+    g_autofree char *state = NULL;
+    guint64          step;
+
+    /* A folder the engine names so (wp_train_checkpoint_path()), complete once state.json is
+     * written: what the trainer itself would resume from. */
+    if (!g_str_has_prefix (name, "step-") ||
+        !g_ascii_string_to_unsigned (name + 5, 10, 0, G_MAXINT64, &step, NULL))
+      continue;
+    path = wp_train_checkpoint_path (out_dir, (gint64) step);
+    state = g_build_filename (path, "state.json", NULL);
+    if (g_str_has_suffix (path, name) && g_file_test (state, G_FILE_TEST_IS_REGULAR))
+      g_array_append_val (steps, step);
+  }
+  g_array_sort (steps, compare_steps);
+  return steps;
+}
+
+void
+wp_train_session_update_checkpoints (WpTrainSession *self)
+{
+  g_autoptr (GArray) steps = self->run != NULL
+                               ? wp_train_run_list_checkpoints (self->run->settings.out_dir)
+                               : g_array_new (FALSE, FALSE, sizeof (gint64));
+  g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+  gboolean same;
+
+  for (guint i = 0; i < steps->len; i++)
+    g_ptr_array_add (paths, wp_train_checkpoint_path (self->run->settings.out_dir,
+                                                      g_array_index (steps, gint64, i)));
+  same = paths->len == self->checkpoints->len;
+  for (guint i = 0; same && i < paths->len; i++)
+    same = strcmp (paths->pdata[i], self->checkpoints->pdata[i]) == 0;
+  if (same)
+    return;
+  g_ptr_array_unref (self->checkpoints);
+  self->checkpoints = g_steal_pointer (&paths);
+  g_array_unref (self->checkpoint_steps);
+  self->checkpoint_steps = g_steal_pointer (&steps);
+  g_signal_emit (self, signals[SIGNAL_CHECKPOINTS_CHANGED], 0);
+}
+
+gint64
+wp_train_session_get_checkpoint_step (WpTrainSession *self,
+                                      guint           index)
+{
+  g_return_val_if_fail (index < self->checkpoint_steps->len, -1);
+  return g_array_index (self->checkpoint_steps, gint64, index);
+}
+
+/* The run's trainer is ready: what is shown becomes the run's. */
+static void
+show_run (WpTrainSession *self,
+          gint64          step,
+          gint64          total_steps)
+{
+  g_clear_pointer (&self->run, run_data_unref);
+  self->run = g_steal_pointer (&self->starting);
+  for (int c = 0; c < WP_N_CURVES; c++) {
+    g_array_set_size (self->curves[c][0], 0);
+    g_array_set_size (self->curves[c][1], 0);
+  }
+  g_ptr_array_set_size (self->snapshots, 0);
+  memset (&self->progress, 0, sizeof self->progress);
+  self->progress.step = step;
+  self->progress.total_steps = total_steps;
+  if (self->state == WP_TRAIN_STATE_PREPARING)
+    self->state = WP_TRAIN_STATE_RUNNING;
+  g_signal_emit (self, signals[SIGNAL_RUN_STARTED], 0);
+  wp_train_session_update_checkpoints (self);
+}
+
 static void
 drain_mailbox (WpTrainSession *self,
                RunData        *data)
 {
   g_autoptr (GArray) points = NULL;
-  g_autoptr (GPtrArray) checkpoints = NULL;
   g_autoptr (GPtrArray) snapshots = NULL;
-  gboolean has_progress, paused_reported;
+  gboolean        started, has_progress, paused_reported, checkpoint_written;
+  gint64          start_step, start_total;
+  WpTrainProgress progress;
 
   g_mutex_lock (&data->lock);
   points = g_steal_pointer (&data->points);
-  checkpoints = g_steal_pointer (&data->checkpoints);
   snapshots = g_steal_pointer (&data->snapshots);
   data->points = g_array_new (FALSE, FALSE, sizeof (Point));
-  data->checkpoints = g_ptr_array_new_with_free_func (g_free);
   data->snapshots = g_ptr_array_new_with_free_func (wp_model_ref_release);
+  started = data->started;
+  start_step = data->start_step;
+  start_total = data->start_total;
   has_progress = data->has_progress;
   paused_reported = data->paused_reported;
-  if (has_progress)
-    self->progress = data->progress;
+  checkpoint_written = data->checkpoint_written;
+  data->started = FALSE;
   data->has_progress = FALSE;
   data->paused_reported = FALSE;
+  data->checkpoint_written = FALSE;
   data->pending = FALSE;
+  progress = data->progress;
   g_mutex_unlock (&data->lock);
 
+  if (started && data == self->starting)
+    show_run (self, start_step, start_total);
+  if (data != self->run)
+    return;
+  if (has_progress)
+    self->progress = progress;
   for (guint i = 0; i < points->len; i++) {
     const Point *point = &g_array_index (points, Point, i);
 
     g_array_append_val (self->curves[point->curve][0], point->step);
     g_array_append_val (self->curves[point->curve][1], point->value);
   }
-  for (guint i = 0; i < checkpoints->len; i++) {
-    g_ptr_array_add (self->checkpoints, g_strdup (checkpoints->pdata[i]));
-    g_signal_emit (self, signals[SIGNAL_CHECKPOINT_ADDED], 0, checkpoints->pdata[i]);
-  }
+  if (checkpoint_written)
+    wp_train_session_update_checkpoints (self);
   for (guint i = 0; i < snapshots->len; i++) {
     g_ptr_array_add (self->snapshots, wp_model_ref_acquire (snapshots->pdata[i]));
     thin_snapshots (self);
@@ -337,8 +534,6 @@ drain_mailbox (WpTrainSession *self,
   }
   if (paused_reported && self->state == WP_TRAIN_STATE_PAUSING)
     self->state = WP_TRAIN_STATE_PAUSED;
-  else if (has_progress && self->state == WP_TRAIN_STATE_PREPARING)
-    self->state = WP_TRAIN_STATE_RUNNING;
   g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
 }
 
@@ -348,7 +543,7 @@ apply_mailbox_cb (gpointer user_data)
   RunData *data = user_data;
   g_autoptr (WpTrainSession) self = g_weak_ref_get (&data->session);
 
-  if (self != NULL && self->run == data)
+  if (self != NULL && (self->run == data || self->starting == data))
     drain_mailbox (self, data);
   return G_SOURCE_REMOVE;
 }
@@ -361,19 +556,28 @@ run_done_cb (GObject      *source,
   WpTrainSession *self = WP_TRAIN_SESSION (source);
   g_autoptr (GError) error = NULL;
   RunData *data = g_task_get_task_data (G_TASK (result));
+  gboolean ok;
 
-  if (self->run == data)
+  if (self->run == data || self->starting == data)
     drain_mailbox (self, data);
-  if (g_task_propagate_boolean (G_TASK (result), &error)) {
+  ok = g_task_propagate_boolean (G_TASK (result), &error);
+  g_clear_object (&self->cancellable);
+  if (!ok && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    g_free (self->error);
+    self->error = g_strdup (error->message);
+    self->error_at_start = self->starting == data;
+  }
+  if (self->starting == data) {
+    /* It never started (or was stopped before it did): the run shown stays as it was. */
+    g_clear_pointer (&self->starting, run_data_unref);
+    set_state (self, self->state_before);
+  } else if (ok) {
     set_state (self, WP_TRAIN_STATE_FINISHED);
   } else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
     set_state (self, WP_TRAIN_STATE_STOPPED);
   } else {
-    g_free (self->error);
-    self->error = g_strdup (error->message);
     set_state (self, WP_TRAIN_STATE_FAILED);
   }
-  g_clear_object (&self->cancellable);
 }
 
 gboolean
@@ -384,10 +588,11 @@ wp_train_session_is_active (WpTrainSession *self)
          self->state == WP_TRAIN_STATE_STOPPING;
 }
 
-gboolean
-wp_train_session_start (WpTrainSession        *self,
-                        const WpTrainSettings *settings,
-                        GError               **error)
+static gboolean
+start_run (WpTrainSession        *self,
+           const WpTrainSettings *settings,
+           gboolean               resume,
+           GError               **error)
 {
   g_autoptr (GTask) task = NULL;
 
@@ -395,43 +600,60 @@ wp_train_session_start (WpTrainSession        *self,
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_BUSY, "a training run is going: stop it first");
     return FALSE;
   }
-  g_clear_pointer (&self->run, run_data_unref);
   g_clear_pointer (&self->error, g_free);
-  for (int c = 0; c < WP_N_CURVES; c++) {
-    g_array_set_size (self->curves[c][0], 0);
-    g_array_set_size (self->curves[c][1], 0);
-  }
-  g_ptr_array_set_size (self->checkpoints, 0);
-  g_ptr_array_set_size (self->snapshots, 0);
-  memset (&self->progress, 0, sizeof self->progress);
-  self->run = run_data_new (self, settings);
+  self->state_before = self->state;
+  self->starting = run_data_new (self, settings, resume);
   self->cancellable = g_cancellable_new ();
   task = g_task_new (self, self->cancellable, run_done_cb, NULL);
-  g_task_set_task_data (task, g_atomic_rc_box_acquire (self->run), run_data_unref);
-  g_task_set_name (task, "[wp] train");
+  g_task_set_task_data (task, g_atomic_rc_box_acquire (self->starting), run_data_unref);
+  g_task_set_name (task, resume ? "[wp] continue training" : "[wp] train");
   wp_worker_run (task, run_worker);
   set_state (self, WP_TRAIN_STATE_PREPARING);
   return TRUE;
+}
+
+gboolean
+wp_train_session_start (WpTrainSession        *self,
+                        const WpTrainSettings *settings,
+                        GError               **error)
+{
+  return start_run (self, settings, FALSE, error);
+}
+
+gboolean
+wp_train_session_resume (WpTrainSession        *self,
+                         const WpTrainSettings *settings,
+                         GError               **error)
+{
+  return start_run (self, settings, TRUE, error);
+}
+
+/* The run going: starting, or started. */
+static RunData *
+active_run (WpTrainSession *self)
+{
+  if (!wp_train_session_is_active (self))
+    return NULL;
+  return self->starting != NULL ? self->starting : self->run;
 }
 
 void
 wp_train_session_set_paused (WpTrainSession *self,
                              gboolean        paused)
 {
-  if (self->run == NULL || self->state == WP_TRAIN_STATE_STOPPING ||
-      !wp_train_session_is_active (self))
+  RunData *run = active_run (self);
+
+  if (run == NULL || self->state == WP_TRAIN_STATE_STOPPING)
     return;
-  g_mutex_lock (&self->run->lock);
-  self->run->paused = paused;
-  if (self->run->trainer != NULL)
-    wp_trainer_set_paused (self->run->trainer, paused);
-  g_mutex_unlock (&self->run->lock);
+  g_mutex_lock (&run->lock);
+  run->paused = paused;
+  if (run->trainer != NULL)
+    wp_trainer_set_paused (run->trainer, paused);
+  g_mutex_unlock (&run->lock);
   if (paused && self->state != WP_TRAIN_STATE_PAUSED)
     set_state (self, WP_TRAIN_STATE_PAUSING);
   else if (!paused)
-    set_state (self, self->progress.step > 0 || self->state != WP_TRAIN_STATE_PREPARING
-                       ? WP_TRAIN_STATE_RUNNING
-                       : WP_TRAIN_STATE_PREPARING);
+    set_state (self, self->starting != NULL ? WP_TRAIN_STATE_PREPARING : WP_TRAIN_STATE_RUNNING);
 }
 
 void
@@ -459,9 +681,21 @@ wp_train_state_to_string (WpTrainState state)
 }
 
 const char *
-wp_train_session_get_error (WpTrainSession *self)
+wp_train_session_get_error (WpTrainSession *self,
+                            gboolean       *at_start)
 {
+  if (at_start != NULL)
+    *at_start = self->error_at_start;
   return self->error;
+}
+
+void
+wp_train_session_clear_error (WpTrainSession *self)
+{
+  if (self->error == NULL)
+    return;
+  g_clear_pointer (&self->error, g_free);
+  g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
 }
 
 const char *
@@ -512,11 +746,15 @@ void
 wp_train_session_set_snapshot_every (WpTrainSession *self,
                                      int             steps)
 {
+  RunData *runs[] = { self->run, self->starting };
+
   self->snapshot_every = MAX (1, steps);
-  if (self->run != NULL) {
-    g_mutex_lock (&self->run->lock);
-    self->run->snapshot_every = self->snapshot_every;
-    g_mutex_unlock (&self->run->lock);
+  for (gsize i = 0; i < G_N_ELEMENTS (runs); i++) {
+    if (runs[i] == NULL)
+      continue;
+    g_mutex_lock (&runs[i]->lock);
+    runs[i]->snapshot_every = self->snapshot_every;
+    g_mutex_unlock (&runs[i]->lock);
   }
 }
 
@@ -645,6 +883,7 @@ wp_train_session_dispose (GObject *object)
   /* The worker holds the session's task, so a run still going keeps the session alive: by
    * here it has ended. */
   g_clear_pointer (&self->run, run_data_unref);
+  g_clear_pointer (&self->starting, run_data_unref);
   G_OBJECT_CLASS (wp_train_session_parent_class)->dispose (object);
 }
 
@@ -660,6 +899,7 @@ wp_train_session_finalize (GObject *object)
     g_array_unref (self->curves[c][1]);
   }
   g_ptr_array_unref (self->checkpoints);
+  g_array_unref (self->checkpoint_steps);
   g_ptr_array_unref (self->snapshots);
   G_OBJECT_CLASS (wp_train_session_parent_class)->finalize (object);
 }
@@ -673,9 +913,12 @@ wp_train_session_class_init (WpTrainSessionClass *klass)
   object_class->finalize = wp_train_session_finalize;
   signals[SIGNAL_CHANGED] = g_signal_new ("changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                           0, NULL, NULL, NULL, G_TYPE_NONE, 0);
-  signals[SIGNAL_CHECKPOINT_ADDED] =
-    g_signal_new ("checkpoint-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
-                  NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+  signals[SIGNAL_RUN_STARTED] =
+    g_signal_new ("run-started", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 0);
+  signals[SIGNAL_CHECKPOINTS_CHANGED] =
+    g_signal_new ("checkpoints-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                  NULL, NULL, G_TYPE_NONE, 0);
   signals[SIGNAL_SNAPSHOT_ADDED] =
     g_signal_new ("snapshot-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
                   NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
@@ -689,6 +932,7 @@ wp_train_session_init (WpTrainSession *self)
     self->curves[c][1] = g_array_new (FALSE, FALSE, sizeof (double));
   }
   self->checkpoints = g_ptr_array_new_with_free_func (g_free);
+  self->checkpoint_steps = g_array_new (FALSE, FALSE, sizeof (gint64));
   self->snapshots = g_ptr_array_new_with_free_func (wp_model_ref_release);
   self->snapshot_every = 5;
 }

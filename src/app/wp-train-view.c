@@ -3,10 +3,14 @@
 #include "wp-train-view.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "plot.h"
 #include "wp-file-chooser.h"
 #include "wp-worker.h"
+
+/* Skipped lines the dataset summary names; the rest are counted. */
+#define SUMMARY_WARNINGS 5
 
 struct _WpTrainView {
   GtkBox parent_instance;
@@ -16,9 +20,13 @@ struct _WpTrainView {
   GtkEntry       *data_entry;
   GtkLabel       *data_summary_label;
   GtkDropDown    *objective_dropdown;
+  GtkLabel       *lambda_global_label;
   GtkSpinButton  *lambda_global_spin;
+  GtkLabel       *lambda_fine_label;
   GtkSpinButton  *lambda_fine_spin;
+  GtkLabel       *filip_patches_label;
   GtkSpinButton  *filip_patches_spin;
+  GtkLabel       *filip_global_label;
   GtkSpinButton  *filip_global_spin;
   GtkEntry       *lr_entry;
   GtkSpinButton  *batch_spin;
@@ -27,9 +35,14 @@ struct _WpTrainView {
   GtkCheckButton *freeze_text_check;
   GtkCheckButton *freeze_vision_check;
   GtkCheckButton *augment_check;
-  GtkSpinButton  *threads_spin;
   GtkSpinButton  *save_every_spin;
   GtkEntry       *out_entry;
+  GtkEntry       *seed_entry;
+  GtkSpinButton  *warmup_spin;
+  GtkSpinButton  *weight_decay_spin;
+  GtkSpinButton  *holdout_spin;
+  GtkSpinButton  *keep_spin;
+  GtkLabel       *threads_label;
   GtkButton      *pause_button;
   GtkGrid        *eval_grid;
   GtkProgressBar *progress_bar;
@@ -49,7 +62,10 @@ struct _WpTrainView {
   guint           pending;
   char           *data_summary;
   char           *status;
+  char           *notice; /* what an action said, shown until the session changes */
   GString        *evaluation;
+  GtkWidget      *continue_dialog;
+  WpTrainSettings continue_settings; /* the run the dialog offers to continue */
 };
 
 G_DEFINE_FINAL_TYPE (WpTrainView, wp_train_view, GTK_TYPE_BOX)
@@ -64,13 +80,200 @@ static guint signals[N_SIGNALS];
 /* matplotlib's tab10, as the figures use for words */
 static const guint32 curve_colours[] = { 0x1f77b4, 0xff7f0e, 0x2ca02c, 0xd62728 };
 
-static void
-set_status (WpTrainView *self,
-            const char  *status)
+/* ---- the form: the engine's settings, one widget each ---- */
+
+typedef enum {
+  FIELD_SPIN,
+  FIELD_CHECK,
+  FIELD_ENTRY,
+  FIELD_OBJECTIVE, /* a drop-down in WpObjective's order */
+} FieldKind;
+
+typedef struct {
+  const char *name;  /* in the settings table */
+  const char *label; /* as the form says it, in messages */
+  gsize       offset;
+  FieldKind   kind;
+} FormField;
+
+#define WIDGET(member) G_STRUCT_OFFSET (WpTrainView, member)
+
+static const FormField form_fields[] = {
+  { "loss", "objective", WIDGET (objective_dropdown), FIELD_OBJECTIVE },
+  { "lambda_global", "SPARC λ global", WIDGET (lambda_global_spin), FIELD_SPIN },
+  { "lambda_fine", "SPARC λ fine", WIDGET (lambda_fine_spin), FIELD_SPIN },
+  { "filip_patch_fraction", "FILIP patches kept", WIDGET (filip_patches_spin), FIELD_SPIN },
+  { "filip_global", "FILIP global weight", WIDGET (filip_global_spin), FIELD_SPIN },
+  { "lr", "learning rate", WIDGET (lr_entry), FIELD_ENTRY },
+  { "batch", "batch", WIDGET (batch_spin), FIELD_SPIN },
+  { "steps", "steps", WIDGET (steps_spin), FIELD_SPIN },
+  { "epochs", "epochs", WIDGET (epochs_spin), FIELD_SPIN },
+  { "freeze_text", "freeze the text tower", WIDGET (freeze_text_check), FIELD_CHECK },
+  { "freeze_vision", "freeze the image tower", WIDGET (freeze_vision_check), FIELD_CHECK },
+  { "augment", "augment images", WIDGET (augment_check), FIELD_CHECK },
+  { "save_every", "checkpoint every", WIDGET (save_every_spin), FIELD_SPIN },
+  { "seed", "seed", WIDGET (seed_entry), FIELD_ENTRY },
+  { "warmup", "warm-up share", WIDGET (warmup_spin), FIELD_SPIN },
+  { "weight_decay", "weight decay", WIDGET (weight_decay_spin), FIELD_SPIN },
+  { "holdout", "hold-out share", WIDGET (holdout_spin), FIELD_SPIN },
+  { "keep", "checkpoints kept", WIDGET (keep_spin), FIELD_SPIN },
+};
+
+static GtkWidget *
+field_widget (WpTrainView     *self,
+              const FormField *field)
 {
-  g_free (self->status);
-  self->status = g_strdup (status);
-  gtk_label_set_text (self->status_label, status);
+  return G_STRUCT_MEMBER (GtkWidget *, self, field->offset);
+}
+
+static const WpTrainSetting *
+field_setting (const FormField *field)
+{
+  const WpTrainSetting *setting = wp_train_settings_find (field->name);
+
+  g_assert (setting != NULL);
+  return setting;
+}
+
+/* A spin button's range is the setting's; an open end is the smallest step the button shows
+ * inside it. */
+static void
+init_field (WpTrainView     *self,
+            const FormField *field)
+{
+  const WpTrainSetting *setting = field_setting (field);
+  GtkWidget            *widget = field_widget (self, field);
+
+  gtk_widget_set_tooltip_text (widget, setting->help);
+  if (field->kind == FIELD_SPIN) {
+    GtkSpinButton *spin = GTK_SPIN_BUTTON (widget);
+    GtkAdjustment *adjustment = gtk_spin_button_get_adjustment (spin);
+    const double   inside = pow (10.0, -(double) gtk_spin_button_get_digits (spin));
+
+    gtk_adjustment_set_lower (adjustment,
+                              setting->min + (setting->flags & WP_SETTING_MIN_OPEN ? inside : 0.0));
+    gtk_adjustment_set_upper (adjustment,
+                              setting->max - (setting->flags & WP_SETTING_MAX_OPEN ? inside : 0.0));
+  } else if (field->kind == FIELD_ENTRY && setting->default_help != NULL) {
+    g_autofree char *tooltip = g_strdup_printf ("%s; empty: %s", setting->help,
+                                                setting->default_help);
+
+    /* An empty entry is the engine's default, which may depend on the run (the learning rate). */
+    gtk_entry_set_placeholder_text (GTK_ENTRY (widget), setting->default_help);
+    gtk_widget_set_tooltip_text (widget, tooltip);
+  }
+}
+
+/* Shows settings in the form: the engine's defaults, or a run's own. */
+static void
+fill_form (WpTrainView           *self,
+           const WpTrainSettings *settings)
+{
+  g_auto (WpTrainSettings) defaults = { 0 };
+
+  wp_train_settings_init (&defaults);
+  for (gsize i = 0; i < G_N_ELEMENTS (form_fields); i++) {
+    const WpTrainSetting *setting = field_setting (&form_fields[i]);
+    GtkWidget            *widget = field_widget (self, &form_fields[i]);
+    g_autofree char      *text = wp_train_setting_to_string (setting, settings);
+
+    switch (form_fields[i].kind) {
+    case FIELD_SPIN:
+      gtk_spin_button_set_value (GTK_SPIN_BUTTON (widget), g_ascii_strtod (text, NULL));
+      break;
+    case FIELD_CHECK:
+      gtk_check_button_set_active (GTK_CHECK_BUTTON (widget), strcmp (text, "true") == 0);
+      break;
+    case FIELD_ENTRY:
+      gtk_editable_set_text (GTK_EDITABLE (widget),
+                             setting->default_help != NULL &&
+                                 wp_train_setting_equal (setting, settings, &defaults)
+                               ? ""
+                               : text);
+      break;
+    case FIELD_OBJECTIVE:
+      gtk_drop_down_set_selected (GTK_DROP_DOWN (widget), settings->loss.objective);
+      break;
+    }
+  }
+}
+
+/* The form's settings over settings' own, each checked against its range; FALSE with an error
+ * naming the field as the form does otherwise. */
+static gboolean
+read_form (WpTrainView     *self,
+           WpTrainSettings *settings,
+           GError         **error)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (form_fields); i++) {
+    const WpTrainSetting *setting = field_setting (&form_fields[i]);
+    GtkWidget            *widget = field_widget (self, &form_fields[i]);
+    g_autofree char      *text = NULL;
+    char                  number[G_ASCII_DTOSTR_BUF_SIZE];
+
+    switch (form_fields[i].kind) {
+    case FIELD_SPIN:
+      /* Text typed and not yet taken (the focus still in the field) counts. */
+      gtk_spin_button_update (GTK_SPIN_BUTTON (widget));
+      text = g_strdup (g_ascii_dtostr (number, sizeof number,
+                                       gtk_spin_button_get_value (GTK_SPIN_BUTTON (widget))));
+      break;
+    case FIELD_CHECK:
+      text = g_strdup (gtk_check_button_get_active (GTK_CHECK_BUTTON (widget)) ? "true" : "false");
+      break;
+    case FIELD_ENTRY:
+      text = g_strstrip (g_strdup (gtk_editable_get_text (GTK_EDITABLE (widget))));
+      if (text[0] == '\0' && setting->default_help != NULL) {
+        g_auto (WpTrainSettings) defaults = { 0 };
+
+        wp_train_settings_init (&defaults);
+        wp_train_setting_copy (setting, settings, &defaults);
+        continue;
+      }
+      break;
+    case FIELD_OBJECTIVE:
+      text = g_strdup (
+        wp_objective_to_string ((WpObjective) gtk_drop_down_get_selected (GTK_DROP_DOWN (widget))));
+      break;
+    }
+    if (!wp_train_setting_parse (setting, settings, text, form_fields[i].label, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* The objective's own weights are the ones that can be set. */
+static void
+objective_changed_cb (WpTrainView *self)
+{
+  const WpObjective objective = (WpObjective) gtk_drop_down_get_selected (self->objective_dropdown);
+  GtkWidget        *sparc[] = { GTK_WIDGET (self->lambda_global_label),
+                                GTK_WIDGET (self->lambda_global_spin),
+                                GTK_WIDGET (self->lambda_fine_label),
+                                GTK_WIDGET (self->lambda_fine_spin) };
+  GtkWidget        *filip[] = { GTK_WIDGET (self->filip_patches_label),
+                                GTK_WIDGET (self->filip_patches_spin),
+                                GTK_WIDGET (self->filip_global_label),
+                                GTK_WIDGET (self->filip_global_spin) };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (sparc); i++)
+    gtk_widget_set_sensitive (sparc[i], objective == WP_OBJECTIVE_SPARC);
+  for (gsize i = 0; i < G_N_ELEMENTS (filip); i++)
+    gtk_widget_set_sensitive (filip[i], objective == WP_OBJECTIVE_FILIP);
+}
+
+/* ---- messages ---- */
+
+static void refresh (WpTrainView *self);
+static void clear_evaluation (WpTrainView *self);
+
+static void
+set_notice (WpTrainView *self,
+            const char  *notice)
+{
+  g_free (self->notice);
+  self->notice = g_strdup (notice);
+  refresh (self);
 }
 
 static void
@@ -92,7 +295,6 @@ set_data_summary (WpTrainView *self,
 typedef struct {
   WpModelRef *model;
   char       *dir;
-  int         threads;
   char       *summary;
 } Check;
 
@@ -105,6 +307,30 @@ check_free (gpointer data)
   g_free (check->dir);
   g_free (check->summary);
   g_free (check);
+}
+
+/* The skipped lines, as the command line prints them, without the captions file's name that
+ * the summary's first line gives. */
+static void
+append_skipped (GString         *text,
+                const WpDataset *dataset)
+{
+  const GPtrArray *warnings = wp_dataset_get_warnings (dataset);
+  const char      *file = wp_dataset_get_file (dataset);
+  const guint      named = MIN (warnings->len, SUMMARY_WARNINGS);
+  guint            skipped = 0;
+
+  for (int r = 0; r < WP_SKIP_N_REASONS; r++)
+    skipped += wp_dataset_get_n_skipped (dataset, (WpSkipReason) r);
+  for (guint i = 0; i < named; i++) {
+    const char *warning = warnings->pdata[i];
+
+    if (g_str_has_prefix (warning, file) && warning[strlen (file)] == ' ')
+      warning += strlen (file) + 1;
+    g_string_append_printf (text, "  %s\n", warning);
+  }
+  if (skipped > named)
+    g_string_append_printf (text, "  … and %u more\n", skipped - named);
 }
 
 static void
@@ -121,7 +347,8 @@ check_worker (GTask        *task,
   g_auto (WpVocabularyCoverage) coverage = { 0 };
   guint boxed = 0, n;
 
-  if (dataset == NULL || !wp_dataset_check_images (dataset, check->threads, cancellable, &error)) {
+  if (dataset == NULL ||
+      !wp_dataset_check_images (dataset, wp_get_threads (), cancellable, &error)) {
     g_string_free (text, TRUE);
     g_task_return_error (task, error);
     return;
@@ -131,9 +358,12 @@ check_worker (GTask        *task,
     boxed += wp_dataset_get_pair (dataset, i)->n_boxes > 0;
   skipped = wp_dataset_describe_skipped (dataset);
   g_string_append_printf (text, "%u pairs ready in %s", n, wp_dataset_get_file (dataset));
-  if (skipped != NULL)
-    g_string_append_printf (text, " (%s)", skipped);
-  g_string_append (text, ".\n");
+  if (skipped != NULL) {
+    g_string_append_printf (text, " (%s):\n", skipped);
+    append_skipped (text, dataset);
+  } else {
+    g_string_append (text, ".\n");
+  }
   if (boxed > 0)
     g_string_append_printf (text, "%u with word boxes: the pointing game is tracked.\n", boxed);
   else
@@ -190,13 +420,22 @@ start_check (WpTrainView *self)
   check = g_new0 (Check, 1);
   check->model = wp_model_ref_acquire (self->model);
   check->dir = g_strdup (dir);
-  check->threads = gtk_spin_button_get_value_as_int (self->threads_spin);
   task = g_task_new (self, self->check_cancellable, check_done_cb, NULL);
   g_task_set_task_data (task, check, check_free);
   g_task_set_name (task, "[wp] check dataset");
   self->pending++;
   set_data_summary (self, "checking the dataset's images…", FALSE);
   wp_worker_run (task, check_worker);
+}
+
+/* Another dataset: what went wrong with the previous one is no longer news. */
+static void
+data_dir_changed (WpTrainView *self)
+{
+  g_clear_pointer (&self->notice, g_free);
+  wp_train_session_clear_error (self->session);
+  start_check (self);
+  refresh (self);
 }
 
 /* ---- plots ---- */
@@ -289,6 +528,60 @@ format_duration (double seconds)
   return g_strdup_printf ("%d:%02d", (int) (s / 60), (int) (s % 60));
 }
 
+static char *
+describe_state (WpTrainView *self)
+{
+  const WpTrainState     state = wp_train_session_get_state (self->session);
+  const WpTrainProgress *p = wp_train_session_get_progress (self->session);
+  const GPtrArray       *checkpoints = wp_train_session_get_checkpoints (self->session);
+  const char            *last =
+    checkpoints->len > 0 ? checkpoints->pdata[checkpoints->len - 1] : "(none)";
+  gboolean         at_start = FALSE;
+  const char      *error = wp_train_session_get_error (self->session, &at_start);
+  g_autofree char *eta = NULL;
+  g_autofree char *terms = NULL;
+
+  /* A start that failed says so over the state of the run it left in place. */
+  if (error != NULL && at_start && !wp_train_session_is_active (self->session))
+    return g_strdup_printf ("Not started: %s", error);
+  switch (state) {
+  case WP_TRAIN_STATE_PREPARING:
+    return g_strdup ("Preparing: checking every image, splitting off held-out pairs, writing or "
+                     "reading the checkpoint…");
+  case WP_TRAIN_STATE_STOPPED:
+    return g_strdup_printf ("Stopped at step %" G_GINT64_FORMAT "; its last checkpoint is %s. "
+                            "Start in the same output folder continues it.",
+                            p->step, last);
+  case WP_TRAIN_STATE_FINISHED:
+    return g_strdup_printf ("Finished at step %" G_GINT64_FORMAT "; its last checkpoint is %s.",
+                            p->step, last);
+  case WP_TRAIN_STATE_FAILED:
+  case WP_TRAIN_STATE_IDLE:
+    if (error != NULL)
+      return g_strdup_printf ("Training failed: %s", error);
+    return g_strdup ("Pick a dataset folder and start: the open model is fine-tuned, each "
+                     "checkpoint a model folder.");
+  case WP_TRAIN_STATE_RUNNING:
+  case WP_TRAIN_STATE_PAUSING:
+  case WP_TRAIN_STATE_PAUSED:
+  case WP_TRAIN_STATE_STOPPING:
+    break;
+  }
+  eta = format_duration (p->eta_seconds);
+  terms = p->loss.fine != 0.0 ? g_strdup_printf (" (L_CLIP %.4f, L_fine %.4f)", p->loss.clip,
+                                                 p->loss.fine)
+          : p->loss.filip != 0.0 && p->loss.clip != 0.0
+            ? g_strdup_printf (" (L_FILIP %.4f, L_CLIP %.4f)", p->loss.filip, p->loss.clip)
+            : g_strdup ("");
+  return g_strdup_printf (
+    "loss %.4f%s, lr %.3g, grad norm %.3g, logit scale %.2f, %.1f pairs/s, ETA %s%s",
+    p->loss.total, terms, p->lr, p->grad_norm, p->logit_scale, p->pairs_per_second, eta,
+    state == WP_TRAIN_STATE_STOPPING  ? " — stopping, writing a checkpoint…"
+    : state == WP_TRAIN_STATE_PAUSING ? " — pausing after this step…"
+    : state == WP_TRAIN_STATE_PAUSED  ? " — paused"
+                                      : "");
+}
+
 static void
 refresh (WpTrainView *self)
 {
@@ -297,11 +590,9 @@ refresh (WpTrainView *self)
   const gboolean         active = wp_train_session_is_active (self->session);
   const gboolean         paused = state == WP_TRAIN_STATE_PAUSED || state == WP_TRAIN_STATE_PAUSING;
   g_autofree char       *fraction = NULL;
-  g_autofree char       *status = NULL;
-  g_autofree char       *eta = format_duration (p->eta_seconds);
-  g_autofree char       *terms = NULL;
 
-  gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.start", !active && self->model != NULL);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.start",
+                                 !active && self->model != NULL && self->continue_dialog == NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.pause",
                                  active && state != WP_TRAIN_STATE_STOPPING);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.stop",
@@ -311,7 +602,8 @@ refresh (WpTrainView *self)
                                    wp_train_session_get_n_snapshots (self->session) > 0);
   gtk_button_set_label (self->pause_button, paused ? "Resume" : "Pause");
 
-  if (p->total_steps > 0) {
+  /* While a run prepares, the progress is still the previous run's. */
+  if (p->total_steps > 0 && state != WP_TRAIN_STATE_PREPARING) {
     fraction = g_strdup_printf ("step %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " (%s)", p->step,
                                 p->total_steps, wp_train_state_to_string (state));
     gtk_progress_bar_set_fraction (self->progress_bar, (double) p->step / (double) p->total_steps);
@@ -321,43 +613,9 @@ refresh (WpTrainView *self)
   }
   gtk_progress_bar_set_text (self->progress_bar, fraction);
 
-  switch (state) {
-  case WP_TRAIN_STATE_IDLE:
-    status = g_strdup ("Pick a dataset folder and start: the open model is fine-tuned, each "
-                       "checkpoint a model folder.");
-    break;
-  case WP_TRAIN_STATE_PREPARING:
-    status = g_strdup ("Preparing: checking every image, splitting off held-out pairs, writing the "
-                       "step-0 checkpoint…");
-    break;
-  case WP_TRAIN_STATE_FAILED:
-    status = g_strdup_printf ("Training failed: %s", wp_train_session_get_error (self->session));
-    break;
-  case WP_TRAIN_STATE_STOPPED:
-  case WP_TRAIN_STATE_FINISHED: {
-    const GPtrArray *checkpoints = wp_train_session_get_checkpoints (self->session);
-
-    status = g_strdup_printf (
-      "%s at step %" G_GINT64_FORMAT "; the last checkpoint is %s",
-      state == WP_TRAIN_STATE_STOPPED ? "Stopped" : "Finished", p->step,
-      checkpoints->len > 0 ? (const char *) checkpoints->pdata[checkpoints->len - 1] : "(none)");
-    break;
-  }
-  default:
-    terms = p->loss.fine != 0.0
-              ? g_strdup_printf (" (L_CLIP %.4f, L_fine %.4f)", p->loss.clip, p->loss.fine)
-            : p->loss.filip != 0.0 && p->loss.clip != 0.0
-              ? g_strdup_printf (" (L_FILIP %.4f, L_CLIP %.4f)", p->loss.filip, p->loss.clip)
-              : g_strdup ("");
-    status = g_strdup_printf (
-      "loss %.4f%s, lr %.3g, grad norm %.3g, logit scale %.2f, %.1f pairs/s, ETA %s%s",
-      p->loss.total, terms, p->lr, p->grad_norm, p->logit_scale, p->pairs_per_second, eta,
-      state == WP_TRAIN_STATE_STOPPING  ? " — stopping, writing a checkpoint…"
-      : state == WP_TRAIN_STATE_PAUSING ? " — pausing after this step…"
-                                        : "");
-    break;
-  }
-  set_status (self, status);
+  g_free (self->status);
+  self->status = self->notice != NULL ? g_strdup (self->notice) : describe_state (self);
+  gtk_label_set_text (self->status_label, self->status);
   gtk_widget_queue_draw (GTK_WIDGET (self->loss_plot));
   gtk_widget_queue_draw (GTK_WIDGET (self->scale_plot));
   gtk_widget_queue_draw (GTK_WIDGET (self->eval_plot));
@@ -367,30 +625,60 @@ static void
 session_changed_cb (WpTrainSession *session,
                     WpTrainView    *self)
 {
+  g_clear_pointer (&self->notice, g_free);
   refresh (self);
 }
 
 static void
-checkpoint_added_cb (WpTrainSession *session,
-                     const char     *path,
-                     WpTrainView    *self)
+run_started_cb (WpTrainSession *session,
+                WpTrainView    *self)
 {
-  g_autofree char *name = g_path_get_basename (path);
-  GtkWidget       *label = gtk_label_new (name);
-
-  gtk_label_set_xalign (GTK_LABEL (label), 0.0);
-  gtk_widget_set_tooltip_text (label, path);
-  g_object_set_data_full (G_OBJECT (label), "wp-path", g_strdup (path), g_free);
-  gtk_list_box_append (self->checkpoints_list, label);
+  clear_evaluation (self);
 }
 
+/* The list is what the session found on disk; step 0 is where fine-tuning started. */
+static void
+checkpoints_changed_cb (WpTrainSession *session,
+                        WpTrainView    *self)
+{
+  const GPtrArray *paths = wp_train_session_get_checkpoints (session);
+  GtkWidget       *child;
+
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->checkpoints_list))) != NULL)
+    gtk_list_box_remove (self->checkpoints_list, child);
+  for (guint i = 0; i < paths->len; i++) {
+    const gint64     step = wp_train_session_get_checkpoint_step (session, i);
+    g_autofree char *name = step == 0 ? g_strdup ("start (step 0)")
+                                      : g_strdup_printf ("step %" G_GINT64_FORMAT, step);
+    GtkWidget       *label = gtk_label_new (name);
+
+    gtk_label_set_xalign (GTK_LABEL (label), 0.0);
+    gtk_widget_set_tooltip_text (label, paths->pdata[i]);
+    g_object_set_data_full (G_OBJECT (label), "wp-path", g_strdup (paths->pdata[i]), g_free);
+    gtk_list_box_append (self->checkpoints_list, label);
+  }
+  refresh (self);
+}
+
+/* The engine may have removed it since the list was read (it keeps the newest few): then the
+ * list is read again instead of opening what is not there. */
 static void
 checkpoint_activated_cb (GtkListBox    *list,
                          GtkListBoxRow *row,
                          WpTrainView   *self)
 {
-  const char *path = g_object_get_data (G_OBJECT (gtk_list_box_row_get_child (row)), "wp-path");
+  g_autofree char *path =
+    g_strdup (g_object_get_data (G_OBJECT (gtk_list_box_row_get_child (row)), "wp-path"));
+  g_autofree char *state = g_build_filename (path, "state.json", NULL);
 
+  if (!g_file_test (state, G_FILE_TEST_IS_REGULAR)) {
+    g_autofree char *notice =
+      g_strdup_printf ("%s is no longer on disk: the run keeps only its newest checkpoints", path);
+
+    wp_train_session_update_checkpoints (self->session);
+    set_notice (self, notice);
+    return;
+  }
   g_signal_emit (self, signals[SIGNAL_OPEN_CHECKPOINT], 0, path);
 }
 
@@ -403,17 +691,9 @@ read_settings (WpTrainView     *self,
 {
   const char *data_dir = gtk_editable_get_text (GTK_EDITABLE (self->data_entry));
   const char *out_dir = gtk_editable_get_text (GTK_EDITABLE (self->out_entry));
-  const char *lr_text = gtk_editable_get_text (GTK_EDITABLE (self->lr_entry));
-  char       *end;
-  double      lr = g_ascii_strtod (lr_text, &end);
 
   if (data_dir[0] == '\0') {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "choose a dataset folder first");
-    return FALSE;
-  }
-  if (end == lr_text || *end != '\0' || !isfinite (lr) || lr <= 0.0 || lr >= 1.0) {
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                 "learning rate '%s': give a number between 0 and 1, e.g. 1e-5", lr_text);
     return FALSE;
   }
   if (out_dir[0] == '\0') {
@@ -422,26 +702,155 @@ read_settings (WpTrainView     *self,
     return FALSE;
   }
   wp_train_settings_init (settings);
+  if (!read_form (self, settings, error))
+    return FALSE;
   settings->data_dir = g_strdup (data_dir);
   settings->out_dir = g_strdup (out_dir);
   settings->init_model = g_strdup (self->model->model->path);
-  wp_loss_options_init (&settings->loss,
-                        (WpObjective) gtk_drop_down_get_selected (self->objective_dropdown));
-  settings->loss.lambda_global = (float) gtk_spin_button_get_value (self->lambda_global_spin);
-  settings->loss.lambda_fine = (float) gtk_spin_button_get_value (self->lambda_fine_spin);
-  settings->loss.filip_patch_fraction =
-    (float) gtk_spin_button_get_value (self->filip_patches_spin);
-  settings->loss.filip_global = (float) gtk_spin_button_get_value (self->filip_global_spin);
-  settings->lr = lr;
-  settings->batch = gtk_spin_button_get_value_as_int (self->batch_spin);
-  settings->steps = (gint64) gtk_spin_button_get_value (self->steps_spin);
-  settings->epochs = gtk_spin_button_get_value (self->epochs_spin);
-  settings->freeze_text = gtk_check_button_get_active (self->freeze_text_check);
-  settings->freeze_vision = gtk_check_button_get_active (self->freeze_vision_check);
-  settings->augment = gtk_check_button_get_active (self->augment_check);
-  settings->threads = gtk_spin_button_get_value_as_int (self->threads_spin);
-  settings->save_every = gtk_spin_button_get_value_as_int (self->save_every_spin);
+  /* The app sets the count once for training and exploring alike; the run records it. */
+  settings->threads = wp_get_threads ();
+  return wp_train_settings_validate (settings, error);
+}
+
+static void
+start_new (WpTrainView           *self,
+           const WpTrainSettings *settings)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!wp_train_session_start (self->session, settings, &error))
+    set_notice (self, error->message);
+}
+
+/* A sibling of out_dir that does not exist yet: "run-2", "run-3", … */
+static char *
+new_folder_beside (const char *out_dir)
+{
+  g_autofree char *base = g_strdup (out_dir);
+
+  while (g_str_has_suffix (base, G_DIR_SEPARATOR_S) && strlen (base) > 1)
+    base[strlen (base) - 1] = '\0';
+  for (int i = 2;; i++) {
+    g_autofree char *candidate = g_strdup_printf ("%s-%d", base, i);
+
+    if (!g_file_test (candidate, G_FILE_TEST_EXISTS))
+      return g_steal_pointer (&candidate);
+  }
+}
+
+static void
+continue_response_cb (GtkDialog   *dialog,
+                      int          response,
+                      WpTrainView *self)
+{
+  g_auto (WpTrainSettings) run = self->continue_settings;
+  g_autoptr (GError) error = NULL;
+
+  memset (&self->continue_settings, 0, sizeof self->continue_settings);
+  self->continue_dialog = NULL;
+  gtk_window_destroy (GTK_WINDOW (dialog));
+  if (response == GTK_RESPONSE_ACCEPT) {
+    /* The form shows what runs: the run's own settings, with the changes it accepts. */
+    fill_form (self, &run);
+    if (!wp_train_session_resume (self->session, &run, &error))
+      set_notice (self, error->message);
+  } else if (response == WP_TRAIN_VIEW_RESPONSE_NEW_FOLDER) {
+    g_auto (WpTrainSettings) settings = { 0 };
+    g_autofree char *out_dir = new_folder_beside (run.out_dir);
+
+    wp_train_view_set_out_dir (self, out_dir);
+    if (read_settings (self, &settings, &error))
+      start_new (self, &settings);
+    else
+      set_notice (self, error->message);
+  } else {
+    refresh (self);
+  }
+}
+
+/* The run in the output folder, with what the form may change in it: the settings a resumed
+ * run may change (train_settings.h) that the form shows, the dataset and the threads. Fills
+ * differ with the form's other settings that are not the run's, which it keeps. */
+static gboolean
+prepare_continue (WpTrainView           *self,
+                  const WpTrainSettings *form,
+                  WpTrainSettings       *run,
+                  GString               *differ,
+                  GError               **error)
+{
+  static const char *const outside_form[] = { "data", "out", "threads" };
+
+  if (!wp_train_settings_load (run, form->out_dir, error))
+    return FALSE;
+  for (gsize i = 0; i < G_N_ELEMENTS (outside_form); i++)
+    wp_train_setting_copy (wp_train_settings_find (outside_form[i]), run, form);
+  for (gsize i = 0; i < G_N_ELEMENTS (form_fields); i++) {
+    const WpTrainSetting *setting = field_setting (&form_fields[i]);
+
+    if (setting->flags & WP_SETTING_RESUMABLE)
+      wp_train_setting_copy (setting, run, form);
+    else if (!wp_train_setting_equal (setting, run, form))
+      g_string_append_printf (differ, "%s%s", differ->len > 0 ? ", " : "", form_fields[i].label);
+  }
+  if (g_strcmp0 (run->init_model, form->init_model) != 0)
+    g_string_append_printf (differ, "%sthe model it fine-tunes (%s)", differ->len > 0 ? ", " : "",
+                            run->init_model != NULL ? run->init_model : "none: from scratch");
   return TRUE;
+}
+
+static void
+ask_continue (WpTrainView           *self,
+              const WpTrainSettings *form)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) differ = g_string_new (NULL);
+  g_autoptr (GArray) steps = wp_train_run_list_checkpoints (form->out_dir);
+  g_autofree char *keeps = NULL;
+  g_autofree char *stopped = NULL;
+  GtkWidget       *dialog;
+  GtkRoot         *root = gtk_widget_get_root (GTK_WIDGET (self));
+
+  wp_train_settings_clear (&self->continue_settings);
+  if (!prepare_continue (self, form, &self->continue_settings, differ, &error)) {
+    g_autofree char *notice = g_strdup_printf ("%s holds a run that cannot be continued (%s): "
+                                               "choose another output folder",
+                                               form->out_dir, error->message);
+
+    set_notice (self, notice);
+    return;
+  }
+  if (steps->len == 0) {
+    g_autofree char *notice = g_strdup_printf (
+      "%s holds a run without a checkpoint to continue from: choose another output folder",
+      form->out_dir);
+
+    set_notice (self, notice);
+    return;
+  }
+  stopped = g_strdup_printf ("%s holds a run whose newest checkpoint is at step %" G_GINT64_FORMAT
+                             ".",
+                             form->out_dir, g_array_index (steps, gint64, steps->len - 1));
+  keeps = differ->len > 0
+            ? g_strdup_printf (" It keeps its own %s: the form shows them as the run has them.",
+                               differ->str)
+            : g_strdup ("");
+  dialog = gtk_message_dialog_new (GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL,
+                                   GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
+                                   GTK_MESSAGE_QUESTION, GTK_BUTTONS_NONE,
+                                   "Continue the run in this folder?");
+  gtk_message_dialog_format_secondary_text (
+    GTK_MESSAGE_DIALOG (dialog),
+    "%s Continuing trains on from there, with the dataset, steps, epochs, checkpoint interval "
+    "and checkpoints kept given here.%s",
+    stopped, keeps);
+  gtk_dialog_add_buttons (GTK_DIALOG (dialog), "Cancel", GTK_RESPONSE_CANCEL,
+                          "New Run in Another Folder", WP_TRAIN_VIEW_RESPONSE_NEW_FOLDER,
+                          "Continue Run", GTK_RESPONSE_ACCEPT, NULL);
+  gtk_dialog_set_default_response (GTK_DIALOG (dialog), GTK_RESPONSE_ACCEPT);
+  g_signal_connect (dialog, "response", G_CALLBACK (continue_response_cb), self);
+  self->continue_dialog = dialog;
+  gtk_window_present (GTK_WINDOW (dialog));
+  refresh (self);
 }
 
 static void
@@ -452,19 +861,22 @@ start_action (GtkWidget  *widget,
   WpTrainView *self = WP_TRAIN_VIEW (widget);
   g_auto (WpTrainSettings) settings = { 0 };
   g_autoptr (GError) error = NULL;
-  GtkWidget *child;
+  g_autofree char *settings_path = NULL;
 
+  g_clear_pointer (&self->notice, g_free);
   if (self->model == NULL || self->model->model->path == NULL) {
-    set_status (self, "open a model folder first: fine-tuning starts from it");
+    set_notice (self, "open a model folder first: fine-tuning starts from it");
     return;
   }
-  if (!read_settings (self, &settings, &error) ||
-      !wp_train_session_start (self->session, &settings, &error)) {
-    set_status (self, error->message);
+  if (!read_settings (self, &settings, &error)) {
+    set_notice (self, error->message);
     return;
   }
-  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->checkpoints_list))) != NULL)
-    gtk_list_box_remove (self->checkpoints_list, child);
+  settings_path = g_build_filename (settings.out_dir, "settings.json", NULL);
+  if (g_file_test (settings_path, G_FILE_TEST_EXISTS))
+    ask_continue (self, &settings);
+  else
+    start_new (self, &settings);
 }
 
 static void
@@ -487,10 +899,39 @@ stop_action (GtkWidget  *widget,
   wp_train_session_stop (WP_TRAIN_VIEW (widget)->session);
 }
 
+/* A new run's table starts empty: the one shown described the previous run. */
+static void
+clear_evaluation (WpTrainView *self)
+{
+  GtkWidget *child;
+
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->eval_grid))) != NULL)
+    gtk_grid_remove (self->eval_grid, child);
+  g_string_truncate (self->evaluation, 0);
+}
+
 static char *
 format_metric (double value)
 {
   return isfinite (value) ? g_strdup_printf ("%.3f", value) : g_strdup ("–");
+}
+
+/* The names' column gives way first (cut, whole in the tooltip), so that the table never
+ * widens the window. */
+static GtkWidget *
+eval_cell (const char *text,
+           int         column)
+{
+  GtkWidget *label = gtk_label_new (text);
+
+  gtk_label_set_xalign (GTK_LABEL (label), column == 0 ? 0.0f : 1.0f);
+  if (column == 0) {
+    gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_END);
+    gtk_label_set_width_chars (GTK_LABEL (label), 10);
+    gtk_widget_set_hexpand (label, TRUE);
+    gtk_widget_set_tooltip_text (label, text);
+  }
+  return label;
 }
 
 static void
@@ -504,12 +945,8 @@ add_eval_row (WpTrainView *self,
   g_autofree char *a = format_metric (after);
   const char      *cells[] = { name, b, a };
 
-  for (int c = 0; c < 3; c++) {
-    GtkWidget *label = gtk_label_new (cells[c]);
-
-    gtk_label_set_xalign (GTK_LABEL (label), c == 0 ? 0.0f : 1.0f);
-    gtk_grid_attach (self->eval_grid, label, c, row, 1, 1);
-  }
+  for (int c = 0; c < 3; c++)
+    gtk_grid_attach (self->eval_grid, eval_cell (cells[c], c), c, row, 1, 1);
   g_string_append_printf (self->evaluation, "%s\t%s\t%s\n", name, b, a);
 }
 
@@ -522,17 +959,13 @@ show_evaluation (WpTrainView        *self,
   g_autofree char *after_title = g_strdup_printf ("step %" G_GINT64_FORMAT, after_step);
   g_autofree char *pairs = g_strdup_printf ("held out: %u pairs", after->pairs);
   const char      *titles[] = { pairs, "before (step 0)", after_title };
-  GtkWidget       *child;
   int              row = 1;
 
-  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->eval_grid))) != NULL)
-    gtk_grid_remove (self->eval_grid, child);
-  g_string_truncate (self->evaluation, 0);
+  clear_evaluation (self);
   for (int c = 0; c < 3; c++) {
-    GtkWidget *label = gtk_label_new (titles[c]);
+    GtkWidget *label = eval_cell (titles[c], c);
 
     gtk_widget_add_css_class (label, "heading");
-    gtk_label_set_xalign (GTK_LABEL (label), c == 0 ? 0.0f : 1.0f);
     gtk_grid_attach (self->eval_grid, label, c, 0, 1, 1);
   }
   add_eval_row (self, row++, "image→text R@1", before->i2t_r1, after->i2t_r1);
@@ -571,7 +1004,7 @@ evaluate_done_cb (GObject      *source,
   if (!wp_train_session_evaluate_finish (WP_TRAIN_SESSION (source), result, &before, &after,
                                          &after_step, &error)) {
     if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-      set_status (self, error->message);
+      set_notice (self, error->message);
   } else {
     show_evaluation (self, &before, &after, after_step);
   }
@@ -586,6 +1019,7 @@ evaluate_action (GtkWidget  *widget,
 {
   WpTrainView *self = WP_TRAIN_VIEW (widget);
 
+  g_clear_pointer (&self->notice, g_free);
   self->eval_cancellable = g_cancellable_new ();
   self->pending++;
   wp_train_session_evaluate_async (self->session, self->eval_cancellable, evaluate_done_cb,
@@ -607,8 +1041,11 @@ out_dir_chosen_cb (GtkWidget  *widget,
                    gpointer    user_data)
 {
   g_autofree char *run = g_build_filename (path, "run", NULL);
+  g_autofree char *settings = g_build_filename (path, "settings.json", NULL);
 
-  wp_train_view_set_out_dir (WP_TRAIN_VIEW (widget), run);
+  /* A folder that holds a run is that run's; any other gets a new "run" folder inside. */
+  wp_train_view_set_out_dir (WP_TRAIN_VIEW (widget),
+                             g_file_test (settings, G_FILE_TEST_EXISTS) ? path : run);
 }
 
 static void
@@ -625,7 +1062,7 @@ choose_out_action (GtkWidget  *widget,
                    const char *action_name,
                    GVariant   *parameter)
 {
-  wp_file_chooser_run (widget, "Folder for the Run (a new \"run\" folder goes inside)",
+  wp_file_chooser_run (widget, "Folder for the Run (a run's own, or one a new \"run\" goes in)",
                        GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, out_dir_chosen_cb, NULL);
 }
 
@@ -651,6 +1088,9 @@ wp_train_view_set_model (WpTrainView *self,
                                                              : "(unsaved model)",
                             self->model->model->step);
   gtk_label_set_text (self->model_label, text != NULL ? text : "no model open");
+  /* A long path is cut in the middle so that the window never grows for it; the whole of it
+   * is a hover away. */
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->model_label), text);
   start_check (self);
   refresh (self);
 }
@@ -660,7 +1100,7 @@ wp_train_view_set_data_dir (WpTrainView *self,
                             const char  *dir)
 {
   gtk_editable_set_text (GTK_EDITABLE (self->data_entry), dir);
-  start_check (self);
+  data_dir_changed (self);
 }
 
 void
@@ -694,6 +1134,12 @@ wp_train_view_get_evaluation (WpTrainView *self)
   return self->evaluation->str;
 }
 
+GtkWidget *
+wp_train_view_get_continue_dialog (WpTrainView *self)
+{
+  return self->continue_dialog;
+}
+
 /* ---- the object ---- */
 
 static void
@@ -703,6 +1149,8 @@ wp_train_view_dispose (GObject *object)
 
   g_cancellable_cancel (self->check_cancellable);
   g_cancellable_cancel (self->eval_cancellable);
+  if (self->continue_dialog != NULL)
+    gtk_window_destroy (GTK_WINDOW (g_steal_pointer (&self->continue_dialog)));
   if (self->session != NULL)
     g_signal_handlers_disconnect_by_data (self->session, self);
   gtk_widget_dispose_template (GTK_WIDGET (self), WP_TYPE_TRAIN_VIEW);
@@ -720,7 +1168,9 @@ wp_train_view_finalize (GObject *object)
   g_clear_pointer (&self->model, wp_model_ref_release);
   g_free (self->data_summary);
   g_free (self->status);
+  g_free (self->notice);
   g_string_free (self->evaluation, TRUE);
+  wp_train_settings_clear (&self->continue_settings);
   G_OBJECT_CLASS (wp_train_view_parent_class)->finalize (object);
 }
 
@@ -740,9 +1190,13 @@ wp_train_view_class_init (WpTrainViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, data_entry);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, data_summary_label);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, objective_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, WpTrainView, lambda_global_label);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, lambda_global_spin);
+  gtk_widget_class_bind_template_child (widget_class, WpTrainView, lambda_fine_label);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, lambda_fine_spin);
+  gtk_widget_class_bind_template_child (widget_class, WpTrainView, filip_patches_label);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, filip_patches_spin);
+  gtk_widget_class_bind_template_child (widget_class, WpTrainView, filip_global_label);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, filip_global_spin);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, lr_entry);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, batch_spin);
@@ -751,9 +1205,14 @@ wp_train_view_class_init (WpTrainViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, freeze_text_check);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, freeze_vision_check);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, augment_check);
-  gtk_widget_class_bind_template_child (widget_class, WpTrainView, threads_spin);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, save_every_spin);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, out_entry);
+  gtk_widget_class_bind_template_child (widget_class, WpTrainView, seed_entry);
+  gtk_widget_class_bind_template_child (widget_class, WpTrainView, warmup_spin);
+  gtk_widget_class_bind_template_child (widget_class, WpTrainView, weight_decay_spin);
+  gtk_widget_class_bind_template_child (widget_class, WpTrainView, holdout_spin);
+  gtk_widget_class_bind_template_child (widget_class, WpTrainView, keep_spin);
+  gtk_widget_class_bind_template_child (widget_class, WpTrainView, threads_label);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, pause_button);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, eval_grid);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, progress_bar);
@@ -764,6 +1223,9 @@ wp_train_view_class_init (WpTrainViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, scale_plot);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, eval_plot);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, checkpoints_list);
+  /* For gtk_widget_get_template_child() alone (tests). */
+  gtk_widget_class_bind_template_child_full (widget_class, "start_button", FALSE, 0);
+  gtk_widget_class_bind_template_child_full (widget_class, "advanced_expander", FALSE, 0);
   gtk_widget_class_install_action (widget_class, "train.start", NULL, start_action);
   gtk_widget_class_install_action (widget_class, "train.pause", NULL, pause_action);
   gtk_widget_class_install_action (widget_class, "train.stop", NULL, stop_action);
@@ -784,20 +1246,35 @@ wp_train_view_init (WpTrainView *self)
   g_autoptr (GDateTime) now = g_date_time_new_now_local ();
   g_autofree char *stamp = g_date_time_format (now, "%Y%m%d-%H%M%S");
   g_autofree char *out = g_build_filename (g_get_home_dir (), "wordpatch-runs", stamp, NULL);
+  g_autofree char *threads = NULL;
+  g_auto (WpTrainSettings) defaults = { 0 };
 
   gtk_widget_init_template (GTK_WIDGET (self));
   self->session = wp_train_session_new ();
   self->evaluation = g_string_new (NULL);
-  gtk_spin_button_set_value (self->threads_spin, g_get_num_processors ());
+  for (gsize i = 0; i < G_N_ELEMENTS (form_fields); i++)
+    init_field (self, &form_fields[i]);
+  wp_train_settings_init (&defaults);
+  fill_form (self, &defaults);
+  objective_changed_cb (self);
+  threads = g_strdup_printf ("Threads: %d, shared by training and exploring (all processors, set "
+                             "when the app starts). A run records the count; continuing it with "
+                             "another is not bit for bit what training on would have been.",
+                             wp_get_threads ());
+  gtk_label_set_text (self->threads_label, threads);
   gtk_editable_set_text (GTK_EDITABLE (self->out_entry), out);
   gtk_drawing_area_set_draw_func (self->loss_plot, draw_loss_cb, self, NULL);
   gtk_drawing_area_set_draw_func (self->scale_plot, draw_scale_cb, self, NULL);
   gtk_drawing_area_set_draw_func (self->eval_plot, draw_eval_cb, self, NULL);
   g_signal_connect (self->session, "changed", G_CALLBACK (session_changed_cb), self);
-  g_signal_connect (self->session, "checkpoint-added", G_CALLBACK (checkpoint_added_cb), self);
+  g_signal_connect (self->session, "run-started", G_CALLBACK (run_started_cb), self);
+  g_signal_connect (self->session, "checkpoints-changed", G_CALLBACK (checkpoints_changed_cb),
+                    self);
   g_signal_connect (self->checkpoints_list, "row-activated", G_CALLBACK (checkpoint_activated_cb),
                     self);
-  g_signal_connect_swapped (self->data_entry, "activate", G_CALLBACK (start_check), self);
+  g_signal_connect_swapped (self->data_entry, "activate", G_CALLBACK (data_dir_changed), self);
+  g_signal_connect_swapped (self->objective_dropdown, "notify::selected",
+                            G_CALLBACK (objective_changed_cb), self);
   g_signal_connect_swapped (self->smoothing_scale, "value-changed", G_CALLBACK (plots_changed_cb),
                             self);
   g_signal_connect_swapped (self->log_check, "toggled", G_CALLBACK (plots_changed_cb), self);

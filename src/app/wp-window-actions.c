@@ -6,6 +6,135 @@
 
 #include "wp-file-chooser.h"
 
+/* Whether model is one of the fine-tuning run's snapshots: weights no file holds. */
+static gboolean
+is_snapshot (WpWindow   *self,
+             WpModelRef *model)
+{
+  WpTrainSession *session = wp_train_view_get_session (self->train_view);
+
+  for (guint i = 0; i < wp_train_session_get_n_snapshots (session); i++) {
+    if (wp_train_session_get_snapshot (session, i) == model)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+static void
+append_option (GString    *command,
+               const char *option,
+               const char *value)
+{
+  g_autofree char *quoted = value != NULL ? g_shell_quote (value) : NULL;
+
+  g_string_append_printf (command, " %s%s%s", option, quoted != NULL ? " " : "",
+                          quoted != NULL ? quoted : "");
+}
+
+/* The methods as heatmap's --method names them. */
+static char *
+methods_option (const WpFigure *figure)
+{
+  GString *methods = g_string_new (NULL);
+
+  if (figure->methods == NULL) {
+    g_string_append (methods, wp_map_method_to_string (figure->style.method));
+  } else {
+    for (int m = 0; m < figure->n_methods; m++)
+      g_string_append_printf (methods, "%s%s", m > 0 ? "," : "",
+                              wp_map_method_to_string (figure->methods[m]));
+  }
+  if (figure->style.labels)
+    g_string_append (methods, ",labels");
+  return g_string_free (methods, FALSE);
+}
+
+/* The command line that draws the figure shown again, into out; NULL when the command line
+ * cannot: weights from the fine-tuning run that no file holds, or BPE pieces (heatmap shows
+ * words). */
+static char *
+figure_command (WpWindow       *self,
+                const WpFigure *figure,
+                const char     *out,
+                int             width,
+                int             height)
+{
+  const WpShown   *shown = self->shown;
+  const gboolean   comparing = figure->other_maps != NULL;
+  WpModelRef      *a = comparing ? shown->features->compare_model : shown->features->model;
+  WpModelRef      *b = comparing ? shown->features->model : NULL;
+  GString         *command;
+  g_autofree char *methods = methods_option (figure);
+  g_autofree char *number = NULL;
+
+  if (figure->token_labels != NULL || a->model->path == NULL || is_snapshot (self, a) ||
+      (b != NULL && (b->model->path == NULL || is_snapshot (self, b))))
+    return NULL;
+  command = g_string_new ("wordpatch-cli heatmap");
+  append_option (command, "--model", a->model->path);
+  if (b != NULL)
+    append_option (command, "--compare", b->model->path);
+  append_option (command, "--image", shown->features->picture->path);
+  append_option (command, "--text", figure->caption);
+  if (figure->words != NULL) {
+    GString *words = g_string_new (NULL);
+
+    for (int i = 0; i < figure->n_words; i++) {
+      g_autofree char *label = wp_figure_dup_item_label (figure, figure->words[i]);
+
+      g_string_append_printf (words, "%s%s", i > 0 ? "," : "", label);
+    }
+    append_option (command, "--tokens", words->str);
+    g_string_free (words, TRUE);
+  }
+  append_option (command, "--method", methods);
+  append_option (command, "--query", shown->settings.query == WP_QUERY_PROMPT ? "prompt" : "token");
+  if (shown->settings.query == WP_QUERY_PROMPT && shown->settings.template_text != NULL)
+    append_option (command, "--template", shown->settings.template_text);
+  if (shown->settings.surgery)
+    append_option (command, "--surgery", NULL);
+  if (shown->settings.legrad_layers > 0) {
+    number = g_strdup_printf ("%d", shown->settings.legrad_layers);
+    append_option (command, "--legrad-layers", number);
+    g_clear_pointer (&number, g_free);
+  }
+  append_option (command, "--crop", shown->settings.view.crop == WP_CROP_NONE ? "none" : "center");
+  if (shown->settings.view.resolution > 0) {
+    number = g_strdup_printf ("%d", shown->settings.view.resolution);
+    append_option (command, "--resolution", number);
+    g_clear_pointer (&number, g_free);
+  }
+  append_option (command, "--colormap", wp_colormap_to_string (figure->style.colormap));
+  if (figure->style.fixed_scale) {
+    number = g_strdup_printf ("fixed:%.17g,%.17g", figure->style.lo, figure->style.hi);
+    append_option (command, "--scale", number);
+    g_clear_pointer (&number, g_free);
+  }
+  number = g_strdup_printf ("%.6g", figure->style.opacity);
+  append_option (command, "--opacity", number);
+  g_clear_pointer (&number, g_free);
+  if (figure->style.grid)
+    append_option (command, "--grid", NULL);
+  if (figure->style.smooth)
+    append_option (command, "--smooth", NULL);
+  if (figure->style.patch_grid)
+    append_option (command, "--patch-grid", NULL);
+  number = g_strdup_printf ("%d", width);
+  append_option (command, "--width", number);
+  g_clear_pointer (&number, g_free);
+  number = g_strdup_printf ("%d", height);
+  append_option (command, "--height", number);
+  append_option (command, "--out", out);
+  return g_string_free (command, FALSE);
+}
+
+static char *
+weights_sha256 (const WpModel *model)
+{
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) model->params,
+                                      model->n_params * sizeof (float));
+}
+
 gboolean
 wp_window_export (WpWindow   *self,
                   const char *path,
@@ -16,37 +145,67 @@ wp_window_export (WpWindow   *self,
   /* What the view shows is what is written. */
   const WpFigure *figure = wp_image_view_get_figure (self->image_view);
   g_autoptr (GHashTable) text = NULL;
-  g_autofree char *sha256 = NULL;
+  g_autofree char *command = NULL;
+  const char      *image_path;
 
-  if (figure->maps == NULL) {
+  if (figure->maps == NULL || self->shown == NULL) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_PENDING, "%s: nothing to export yet", path);
     return FALSE;
   }
+  image_path = self->shown->features->picture->path;
+  command = figure_command (self, figure, path, width, height);
   /* Hashed at export only: large models take a moment. */
-  sha256 =
-    g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) self->model->model->params,
-                                 self->model->model->n_params * sizeof (float));
   if (figure->other_maps != NULL) {
-    const WpModel *baseline = self->compare_model->model;
+    const WpModel *baseline = self->shown->features->compare_model->model;
+    const WpModel *model = self->shown->features->model->model;
 
-    text = wp_figure_new_png_text (figure, baseline, NULL, self->image_path, NULL);
-    g_hash_table_insert (text, "wordpatch.model_sha256",
-                         g_compute_checksum_for_data (G_CHECKSUM_SHA256,
-                                                      (const guchar *) baseline->params,
-                                                      baseline->n_params * sizeof (float)));
-    g_hash_table_insert (
-      text, "wordpatch.compare_model",
-      g_strdup (self->model->model->path != NULL ? self->model->model->path : "(unsaved)"));
-    g_hash_table_insert (text, "wordpatch.compare_model_sha256", g_steal_pointer (&sha256));
+    text = wp_figure_new_png_text (figure, baseline, NULL, image_path, command);
+    g_hash_table_insert (text, "wordpatch.model_sha256", weights_sha256 (baseline));
+    g_hash_table_insert (text, "wordpatch.compare_model",
+                         g_strdup (model->path != NULL ? model->path : "(unsaved)"));
+    g_hash_table_insert (text, "wordpatch.compare_model_sha256", weights_sha256 (model));
   } else {
-    text = wp_figure_new_png_text (figure, self->model->model, sha256, self->image_path, NULL);
+    g_autofree char *sha256 = weights_sha256 (self->shown->features->model->model);
+
+    text = wp_figure_new_png_text (figure, self->shown->features->model->model, sha256,
+                                   image_path, command);
   }
   return wp_figure_export (figure, path, width, height, text, error);
 }
 
+/* A name for the figure: the model's folder, the caption's first words, the method, as
+ * "model_a-red-ball_legrad.png". */
+static char *
+default_export_name (WpWindow *self)
+{
+  const WpFigure  *figure = wp_image_view_get_figure (self->image_view);
+  g_autofree char *model =
+    self->model != NULL && self->model->model->path != NULL
+      ? g_path_get_basename (self->model->model->path)
+      : g_strdup ("wordpatch");
+  g_autofree char *methods = figure->maps != NULL ? methods_option (figure) : g_strdup ("maps");
+  GString         *name = g_string_new (NULL);
+  GString         *slug = g_string_new (NULL);
+
+  for (const char *p = figure->caption != NULL ? figure->caption : ""; *p != '\0' && slug->len < 32;
+       p++) {
+    if (g_ascii_isalnum (*p))
+      g_string_append_c (slug, g_ascii_tolower (*p));
+    else if (slug->len > 0 && slug->str[slug->len - 1] != '-')
+      g_string_append_c (slug, '-');
+  }
+  while (slug->len > 0 && slug->str[slug->len - 1] == '-')
+    g_string_truncate (slug, slug->len - 1);
+  g_strdelimit (methods, ",", '-');
+  g_string_append_printf (name, "%s%s%s_%s.png", model, slug->len > 0 ? "_" : "", slug->str,
+                          methods);
+  g_string_free (slug, TRUE);
+  return g_string_free (name, FALSE);
+}
+
 /* ---- file choosers ---- */
 
-/* The actions that ask for a file first. */
+/* The actions that ask for a file to open first. */
 static const struct {
   const char          *action;
   const char          *title;
@@ -56,7 +215,6 @@ static const struct {
   { "win.open-model", "Open Model Folder", GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER },
   { "win.compare-model", "Compare with a Model Folder (the baseline)",
     GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER },
-  { "win.export", "Export Figure (.png, .svg or .pdf)", GTK_FILE_CHOOSER_ACTION_SAVE },
 };
 
 static void
@@ -70,16 +228,8 @@ file_chosen_cb (GtkWidget  *widget,
     wp_window_open_model (self, path);
   else if (g_strcmp0 (action, "win.compare-model") == 0)
     wp_window_compare_model (self, path);
-  else if (g_strcmp0 (action, "win.open-image") == 0)
+  else
     wp_window_open_image (self, path);
-  else {
-    g_autoptr (GError) error = NULL;
-
-    if (!wp_window_export (self, path, 1200, 800, &error))
-      wp_window_set_status (self, error->message);
-    else
-      wp_window_set_status (self, path);
-  }
 }
 
 static void
@@ -92,6 +242,50 @@ chooser_action (GtkWidget  *widget,
       wp_file_chooser_run (widget, choosers[i].title, choosers[i].mode, file_chosen_cb,
                            (gpointer) choosers[i].action);
   }
+}
+
+/* A bundled model by its folder in the data ("model": FILIP-trained, "model-clip": trained with
+ * the CLIP objective, where the raw map fails and the other methods show why). */
+static void
+open_bundled_action (GtkWidget  *widget,
+                     const char *action_name,
+                     GVariant   *parameter)
+{
+  WpWindow        *self = WP_WINDOW (widget);
+  const char      *name = g_variant_get_string (parameter, NULL);
+  g_autofree char *dir = wp_data_find (name);
+
+  if (dir == NULL) {
+    g_autofree char *message = g_strdup_printf ("%s: no such bundled model here", name);
+
+    wp_window_set_status (self, message);
+    return;
+  }
+  wp_window_open_model (self, dir);
+}
+
+static void
+export_chosen_cb (GtkWidget  *widget,
+                  const char *path,
+                  gpointer    user_data)
+{
+  WpWindow *self = WP_WINDOW (widget);
+  g_autoptr (GError) error = NULL;
+
+  if (!wp_window_export (self, path, WP_FIGURE_DEFAULT_WIDTH, WP_FIGURE_DEFAULT_HEIGHT, &error))
+    wp_window_set_status (self, error->message);
+  else
+    wp_window_set_status (self, path);
+}
+
+static void
+export_action (GtkWidget  *widget,
+               const char *action_name,
+               GVariant   *parameter)
+{
+  g_autofree char *name = default_export_name (WP_WINDOW (widget));
+
+  wp_file_chooser_save_figure (widget, "Export Figure", NULL, name, export_chosen_cb, NULL);
 }
 
 /* ---- the clipboard ---- */
@@ -173,8 +367,8 @@ about_action (GtkWidget  *widget,
 
   gtk_show_about_dialog (GTK_WINDOW (widget), "program-name", "wordpatch", "version", WP_VERSION,
                          "logo-icon-name", "org.wordpatch.App", "comments",
-                         "Which image patches does each word of a caption align with? FILIP and "
-                         "SPARC, trained and shown in C.",
+                         "Which image patches does each word of a caption align with? Word maps "
+                         "of CLIP-style models by nine methods, FILIP and SPARC fine-tuning, in C.",
                          "license-type", GTK_LICENSE_MIT_X11, "authors", authors, NULL);
 }
 
@@ -185,6 +379,8 @@ wp_window_class_actions_init (WpWindowClass *klass)
 
   for (gsize i = 0; i < G_N_ELEMENTS (choosers); i++)
     gtk_widget_class_install_action (widget_class, choosers[i].action, NULL, chooser_action);
+  gtk_widget_class_install_action (widget_class, "win.export", NULL, export_action);
+  gtk_widget_class_install_action (widget_class, "win.open-bundled", "s", open_bundled_action);
   gtk_widget_class_install_action (widget_class, "win.compare-start", NULL, compare_start_action);
   gtk_widget_class_install_action (widget_class, "win.compare-off", NULL, compare_off_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_m, GDK_CONTROL_MASK | GDK_SHIFT_MASK,

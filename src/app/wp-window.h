@@ -1,10 +1,13 @@
 /* wp-window.h: the main window. Explore: an image, a caption, and the caption's word maps over
- * the image, optionally compared with a second model. Fine-tune: the training view
- * (wp-train-view.h), whose weight snapshots the explore page follows live or scrubs through.
+ * the image by any map method (or several side by side), optionally compared with a second
+ * model. Fine-tune: the training view (wp-train-view.h), whose weight snapshots the explore page
+ * follows live or scrubs through.
  *
- * The image's patch embeddings are computed once per image on a worker thread (GTask); editing
- * the caption re-runs only the text tower and the maps, also off the main thread, the newest edit
- * winning. Errors (an unreadable image, a broken model) are shown in the window. */
+ * Work runs on worker threads (GTask), the newest request winning and the one it replaces
+ * cancelled: the image's features once per image, model, view and set of methods; the caption's
+ * maps over them at every edit (text tower, then the maps; gradient methods take a backward pass
+ * per word). Meanwhile the previous maps stay drawn, marked stale. Errors (an unreadable image, a
+ * folder that is no model) are shown in the window. */
 #pragma once
 
 #include <gtk/gtk.h>
@@ -31,22 +34,26 @@ void     wp_window_open_image (WpWindow   *self,
                                const char *path);
 void     wp_window_set_caption (WpWindow   *self,
                                 const char *caption);
-/* Shows this word of the caption (by text, first occurrence), or every word for NULL. */
+/* Shows this word of the caption ("red", or "red#1" for its second occurrence, as heatmap's
+ * --tokens names it), or every word for NULL. */
 gboolean wp_window_select_word (WpWindow   *self,
                                 const char *word);
 
-/* Shows one BPE piece (0-based) of a word split into several tokens; FALSE if there is none. */
+/* Shows one BPE piece (0-based) of a word ("red" or "red#1") split into several tokens; FALSE if
+ * there is none. */
 gboolean wp_window_select_piece (WpWindow   *self,
                                  const char *word,
                                  int         piece);
 
-/* TRUE when no computation is pending and the shown maps belong to the current image and caption.
- */
+/* TRUE when no computation is pending: the maps shown are those of the image, caption, models
+ * and settings asked for last. */
 gboolean    wp_window_is_idle (WpWindow *self);
 const char *wp_window_get_status (WpWindow *self);
 const char *wp_window_get_scores (WpWindow *self);
 
-/* Writes the current view as PNG, SVG or PDF (by extension), width x height. */
+/* Writes the figure shown as PNG, SVG or PDF (by extension), width x height, with its provenance
+ * (figure.h) and, when the command line can draw it again (weights from files, words rather than
+ * BPE pieces), the command that does. */
 gboolean wp_window_export (WpWindow   *self,
                            const char *path,
                            int         width,

@@ -50,13 +50,6 @@ wp_shapes_shape_name (WpShapesShape shape)
   return shape_names[shape];
 }
 
-const char *
-wp_shapes_shape_plural (WpShapesShape shape)
-{
-  g_return_val_if_fail (shape < WP_SHAPES_N_SHAPES, NULL);
-  return shape_plurals[shape];
-}
-
 void
 wp_shapes_options_init (WpShapesOptions *options)
 {

@@ -121,9 +121,8 @@ typedef struct {
 void wp_shapes_options_init (WpShapesOptions *options);
 
 const char *wp_shapes_colour_name (WpShapesColour colour);
-/* Singular and plural nouns: "cross", "crosses". */
+/* The singular noun: "cross". */
 const char *wp_shapes_shape_name (WpShapesShape shape);
-const char *wp_shapes_shape_plural (WpShapesShape shape);
 /* The shape that train scenes never show in colour. */
 WpShapesShape wp_shapes_get_held_out_shape (WpShapesColour colour);
 
