@@ -136,6 +136,7 @@ gboolean wp_dataset_load_batch_with (const WpDataset        *dataset,
                                      int                    *ids,
                                      int                    *lengths,
                                      int                    *T,
+                                     WpAugmentation         *augmentations,
                                      GError                **error);
 
 /* Counts the words of a caption as the tokenizer splits them (cleaned, so lower case), to give

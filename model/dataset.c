@@ -1130,11 +1130,11 @@ wp_dataset_load_batch (const WpDataset        *dataset,
                        int                    *ids,
                        int                    *lengths,
                        int                    *T,
+                       WpAugmentation         *augmentations,
                        GError                **error)
 {
   return wp_dataset_load_batch_with (dataset, model, indices, B, load_image_cb, NULL, augment,
-                                     seeds,
-                                     pixels, ids, lengths, T, error);
+                                     seeds, pixels, ids, lengths, T, augmentations, error);
 }
 
 gboolean
@@ -1150,6 +1150,7 @@ wp_dataset_load_batch_with (const WpDataset        *dataset,
                             int                    *ids,
                             int                    *lengths,
                             int                    *T,
+                            WpAugmentation         *augmentations,
                             GError                **error)
 {
   const WpClipConfig *config = &model->config;
@@ -1161,15 +1162,20 @@ wp_dataset_load_batch_with (const WpDataset        *dataset,
   for (int b = 0; b < B; b++) {
     const WpPair *pair = wp_dataset_get_pair (dataset, indices[b]);
     g_autoptr (WpImage) image = load_image (dataset, indices[b], user_data, error);
-    float *out = pixels + (gsize) b * 3 * S * S;
+    float         *out = pixels + (gsize) b * 3 * S * S;
+    WpAugmentation augmentation = { .brightness = 1.0, .contrast = 1.0, .saturation = 1.0 };
 
     if (image == NULL)
       return FALSE;
-    if (augment != NULL)
-      wp_augment_image (image, config, augment, !wp_caption_has_sides (pair->caption), seeds[b],
-                        out);
-    else
-      wp_image_preprocess (image, config, out, NULL);
+    if (augment != NULL) {
+      wp_augment_draw (image->width, image->height, augment,
+                       !wp_caption_has_sides (pair->caption), seeds[b], &augmentation);
+      wp_augment_apply (image, config, &augmentation, out);
+    } else {
+      wp_image_preprocess (image, config, out, &augmentation.crop);
+    }
+    if (augmentations != NULL)
+      augmentations[b] = augmentation;
     lengths[b] =
       wp_tokenizer_encode (model->tokenizer, pair->caption, encoded + (gsize) b * K, NULL, K);
     longest = MAX (longest, lengths[b]);

@@ -7,7 +7,7 @@
 #include "layout-private.h"
 #include "wordpatch/error.h"
 #include "wordpatch/kernels.h"
-#include "wordpatch/objectives.h"
+#include "wordpatch/maps.h"
 #include "wordpatch/text.h"
 #include "wordpatch/vision.h"
 
@@ -36,6 +36,8 @@ wp_loss_options_init (WpLossOptions *options,
   options->lambda_fine = 1.0f;
   options->filip_patch_fraction = 1.0f;
   options->filip_global = 0.0f;
+  options->box_weight = 0.0f;
+  options->box_tau = 0.07f;
 }
 
 static const char *const objective_names[] = { "clip", "filip", "sparc" };
@@ -197,6 +199,29 @@ gather (WpLossState *s,
   wp_l2_normalize_rows (s->tokens_unit, s->tokens_norm, s->tokens, B * K, E);
 }
 
+/* Whether every word lies within the batch: its pair, its valid tokens, a patch of the model's
+ * count inside its boxes. */
+static gboolean
+box_words_fit (const WpBoxWords *words,
+               const int        *lengths,
+               int               B,
+               int               P,
+               int               K)
+{
+  if (words->n_words == 0)
+    return TRUE;
+  if (words->P != P || words->n_words > B * K)
+    return FALSE;
+  for (int w = 0; w < words->n_words; w++) {
+    const int b = words->pair[w];
+
+    if (b < 0 || b >= B || words->n_tokens[w] < 1 || words->first[w] < 0 ||
+        words->first[w] + words->n_tokens[w] > lengths[b])
+      return FALSE;
+  }
+  return TRUE;
+}
+
 gboolean
 wp_loss_compute (const WpModel       *model,
                  WpLossState         *s,
@@ -206,6 +231,7 @@ wp_loss_compute (const WpModel       *model,
                  const int           *lengths,
                  int                  B,
                  int                  T,
+                 const WpBoxWords    *boxes,
                  WpParams            *grads,
                  WpLossParts         *parts,
                  GError             **error)
@@ -213,12 +239,16 @@ wp_loss_compute (const WpModel       *model,
   const WpClipConfig *config = &model->config;
   const int           E = config->projection_dim, P = wp_clip_config_n_patches (config),
             K = config->context_length;
-  const float    logit_scale = *model->p.logit_scale;
-  const gboolean backward = grads != NULL;
-  float          dscale_global = 0.0f, dscale_fine = 0.0f;
-  float          weight_global = 1.0f, weight_fine = 1.0f;
+  const float      logit_scale = *model->p.logit_scale;
+  const gboolean   backward = grads != NULL, boxed = options->box_weight > 0.0f;
+  const WpBoxWords no_words = { 0 };
+  float            dscale_global = 0.0f, dscale_fine = 0.0f;
+  float            weight_global = 1.0f, weight_fine = 1.0f;
 
   g_return_val_if_fail (B >= 1 && B <= s->max_B && T >= 1 && T <= K, FALSE);
+  if (boxes == NULL || !boxed)
+    boxes = &no_words;
+  g_return_val_if_fail (box_words_fit (boxes, lengths, B, P, K), FALSE);
 
   memset (parts, 0, sizeof *parts);
   wp_vision_forward (model, s->vision, pixels, B);
@@ -252,6 +282,13 @@ wp_loss_compute (const WpModel       *model,
     parts->total = weight_global * parts->clip + weight_fine * parts->fine;
     break;
   }
+  parts->box = NAN;
+  if (boxed) {
+    parts->box_words = boxes->n_words;
+    parts->box = wp_loss_box_forward (&s->objectives.box, s->patches_unit, s->tokens_unit, boxes,
+                                      options->box_tau, P, K, E);
+    parts->total += options->box_weight * parts->box;
+  }
   if (!isfinite (parts->total)) {
     g_set_error (error, WP_ERROR, WP_ERROR_NOT_FINITE, "the %s loss is not finite (%g)",
                  wp_objective_to_string (options->objective), parts->total);
@@ -270,6 +307,13 @@ wp_loss_compute (const WpModel       *model,
   if (options->objective != WP_OBJECTIVE_FILIP || options->filip_global > 0.0f)
     wp_loss_clip_backward (s->dimg, s->dtxt, &dscale_global, &s->objectives.clip, s->img, s->txt,
                            logit_scale, B, E);
+  /* The box term first, so that scaling its buffers by its weight leaves FILIP's alone. */
+  if (boxed) {
+    wp_loss_box_backward (s->dpatches_unit, s->dtokens_unit, &s->objectives.box, s->patches_unit,
+                          s->tokens_unit, boxes, options->box_tau, P, K, E);
+    scale (s->dpatches_unit, (gsize) B * P * E, options->box_weight);
+    scale (s->dtokens_unit, (gsize) B * K * E, options->box_weight);
+  }
   if (options->objective == WP_OBJECTIVE_FILIP)
     wp_loss_filip_backward (s->dpatches_unit, s->dtokens_unit, &dscale_fine, &s->objectives.filip,
                             s->patches_unit, s->tokens_unit, lengths, logit_scale,
@@ -312,4 +356,189 @@ wp_loss_compute (const WpModel       *model,
   wp_vision_backward (model, s->vision, s->dvision, grads);
   wp_text_backward (model, s->text, s->dtext, grads);
   return TRUE;
+}
+
+/* ---- the boxed words of a batch ---- */
+
+int
+wp_box_words_capacity (const WpClipConfig *config,
+                       int                 B)
+{
+  return B * config->context_length;
+}
+
+/* A caption word as the tokenizer splits words: its text (tokens' texts joined), its tokens,
+ * and whether the context cuts it (a batch then holds part of it, or none). */
+typedef struct {
+  char    *text;
+  int      first, n_tokens;
+  gboolean cut;
+} CaptionWord;
+
+static void
+caption_word_clear (gpointer data)
+{
+  g_free (((CaptionWord *) data)->text);
+}
+
+static GArray *
+caption_words (const WpModel *model,
+               const char    *caption)
+{
+  const int K = model->config.context_length;
+  /* One slot more than the context tells a word that fits from one that was cut. */
+  g_autofree int *ids = g_new (int, K + 1);
+  g_autofree int *word_of_token = g_new (int, K + 1);
+  const int       n = wp_tokenizer_encode (model->tokenizer, caption, ids, word_of_token, K + 1);
+  /* A batch encodes with K slots: its end token is at the smaller of n and K, minus one. */
+  const int limit = MIN (n, K) - 1;
+  GArray   *words = g_array_new (FALSE, FALSE, sizeof (CaptionWord));
+
+  g_array_set_clear_func (words, caption_word_clear);
+  for (int t = 1; t < n - 1;) {
+    CaptionWord word;
+    int         end = t + 1;
+
+    while (end < n - 1 && word_of_token[end] == word_of_token[t])
+      end++;
+    word.text = wp_tokenizer_dup_tokens_text (model->tokenizer, ids + t, end - t);
+    word.first = t;
+    word.n_tokens = end - t;
+    word.cut = end > limit;
+    g_array_append_val (words, word);
+    t = end;
+  }
+  return words;
+}
+
+typedef void (*BoxWordFunc) (const CaptionWord *word,
+                             const WpBox       *boxes,
+                             guint              n_boxes,
+                             gpointer           user_data);
+
+/* Calls func for each word of the caption that boxes of the pair name and the context holds
+ * whole, with those boxes: every box of the same text (lowercased) and occurrence. */
+static void
+for_each_box_word (const WpModel *model,
+                   const WpPair  *pair,
+                   BoxWordFunc    func,
+                   gpointer       user_data)
+{
+  g_autoptr (GArray) words = NULL;
+  g_autofree gboolean *done = NULL;
+  g_autofree WpBox    *group = NULL;
+
+  if (pair->n_boxes == 0)
+    return;
+  words = caption_words (model, pair->caption);
+  done = g_new0 (gboolean, pair->n_boxes);
+  group = g_new (WpBox, pair->n_boxes);
+  for (guint b = 0; b < pair->n_boxes; b++) {
+    g_autofree char *lower = NULL;
+    guint            n_group = 0;
+    int              occurrence = pair->boxes[b].occurrence;
+
+    if (done[b])
+      continue;
+    lower = g_utf8_strdown (pair->boxes[b].word, -1);
+    for (guint c = b; c < pair->n_boxes; c++) {
+      g_autofree char *other = NULL;
+
+      if (done[c] || pair->boxes[c].occurrence != pair->boxes[b].occurrence)
+        continue;
+      other = g_utf8_strdown (pair->boxes[c].word, -1);
+      if (strcmp (other, lower) != 0)
+        continue;
+      done[c] = TRUE;
+      group[n_group++] = pair->boxes[c];
+    }
+    for (guint w = 0; w < words->len; w++) {
+      const CaptionWord *word = &g_array_index (words, CaptionWord, w);
+
+      if (strcmp (word->text, lower) != 0 || occurrence-- > 0)
+        continue;
+      if (!word->cut)
+        func (word, group, n_group, user_data);
+      break;
+    }
+  }
+}
+
+typedef struct {
+  WpBoxWords           *words;
+  const WpAugmentation *augmentation;
+  int                   b, rows, cols;
+  int                   added;
+} AddPair;
+
+static void
+add_word (const CaptionWord *word,
+          const WpBox       *boxes,
+          guint              n_boxes,
+          gpointer           user_data)
+{
+  AddPair    *add = user_data;
+  WpBoxWords *words = add->words;
+  const int   P = add->rows * add->cols;
+  guint8     *inside;
+  int         n_inside = 0;
+
+  g_return_if_fail (words->n_words < words->max_words);
+  inside = words->inside + (gsize) words->n_words * P;
+  for (int p = 0; p < P; p++) {
+    WpImageCrop rect;
+    double      x, y;
+
+    wp_augment_patch_rect (add->augmentation, add->rows, add->cols, p, &rect);
+    x = rect.x + rect.width / 2.0;
+    y = rect.y + rect.height / 2.0;
+    inside[p] = 0;
+    for (guint k = 0; k < n_boxes && !inside[p]; k++) {
+      inside[p] = x >= boxes[k].x && x <= boxes[k].x + boxes[k].w && y >= boxes[k].y &&
+                  y <= boxes[k].y + boxes[k].h;
+    }
+    n_inside += inside[p];
+  }
+  if (n_inside == 0)
+    return;
+  words->pair[words->n_words] = add->b;
+  words->first[words->n_words] = word->first;
+  words->n_tokens[words->n_words] = word->n_tokens;
+  words->n_words++;
+  add->added++;
+}
+
+int
+wp_box_words_add_pair (WpBoxWords           *words,
+                       const WpModel        *model,
+                       const WpPair         *pair,
+                       int                   b,
+                       const WpAugmentation *augmentation)
+{
+  const int side = wp_clip_config_grid (&model->config);
+  AddPair   add = { words, augmentation, b, side, side, 0 };
+
+  g_return_val_if_fail (words->P == wp_clip_config_n_patches (&model->config), 0);
+  for_each_box_word (model, pair, add_word, &add);
+  return add.added;
+}
+
+static void
+count_word (const CaptionWord *word,
+            const WpBox       *boxes,
+            guint              n_boxes,
+            gpointer           user_data)
+{
+  (*(guint *) user_data)++;
+}
+
+guint
+wp_box_words_count (const WpDataset *dataset,
+                    const WpModel   *model)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < wp_dataset_get_n_pairs (dataset); i++)
+    for_each_box_word (model, wp_dataset_get_pair (dataset, i), count_word, &n);
+  return n;
 }

@@ -6,8 +6,9 @@
 
 #include "layout-private.h"
 
-/* FILIP's and SPARC's caches share the bytes after CLIP's: no loss runs both, and FILIP's grows
- * as B^2 where SPARC's grows as B, so the larger of the two is what a state pays for. */
+/* FILIP's and SPARC's caches share the bytes after CLIP's and the box term's: no loss runs both,
+ * and FILIP's grows as B^2 where SPARC's grows as B, so the larger of the two is what a state
+ * pays for. */
 static void
 lay_out (WpObjectiveCaches *caches,
          WpLayout          *layout)
@@ -16,6 +17,7 @@ lay_out (WpObjectiveCaches *caches,
   WpClipCache  *clip = &caches->clip;
   WpFilipCache *filip = &caches->filip;
   WpSparcCache *sparc = &caches->sparc;
+  WpBoxCache   *box = &caches->box;
   guint64       shared, filip_end;
 
   WP_LAYOUT_ARRAY (layout, clip->dots, BB);
@@ -26,6 +28,11 @@ lay_out (WpObjectiveCaches *caches,
   WP_LAYOUT_ARRAY (layout, clip->dlogits, BB);
   WP_LAYOUT_ARRAY (layout, clip->dlogits_t, BB);
   WP_LAYOUT_ARRAY (layout, clip->dscaled, BB);
+
+  WP_LAYOUT_ARRAY (layout, box->word, B * K * E);
+  WP_LAYOUT_ARRAY (layout, box->map, B * K * P);
+  WP_LAYOUT_ARRAY (layout, box->lse, B * K);
+  WP_LAYOUT_ARRAY (layout, box->dword, E);
 
   shared = layout->used;
   WP_LAYOUT_ARRAY (layout, filip->sim, P * K);
@@ -753,4 +760,119 @@ wp_loss_sparc_fine_backward (float        *dpatches,
                          lengths[b], P, E, lambda, weight);
   }
   *dlogit_scale += (float) dscale;
+}
+
+void
+wp_box_words_init (WpBoxWords *words,
+                   int         max_words,
+                   int         P)
+{
+  memset (words, 0, sizeof *words);
+  words->max_words = max_words;
+  words->P = P;
+  words->pair = g_new (int, max_words);
+  words->first = g_new (int, max_words);
+  words->n_tokens = g_new (int, max_words);
+  words->inside = g_new (guint8, (gsize) max_words * P);
+}
+
+void
+wp_box_words_clear (WpBoxWords *words)
+{
+  g_clear_pointer (&words->pair, g_free);
+  g_clear_pointer (&words->first, g_free);
+  g_clear_pointer (&words->n_tokens, g_free);
+  g_clear_pointer (&words->inside, g_free);
+  words->n_words = 0;
+}
+
+double
+wp_loss_box_forward (WpBoxCache       *cache,
+                     const float      *patches,
+                     const float      *tokens,
+                     const WpBoxWords *words,
+                     double            tau,
+                     int               P,
+                     int               K,
+                     int               E)
+{
+  const int W = words->n_words;
+  double    loss = 0.0;
+
+  for (int w = 0; w < W; w++) {
+    const float  *v = patches + (gsize) words->pair[w] * P * E;
+    const float  *t = tokens + ((gsize) words->pair[w] * K + words->first[w]) * E;
+    const guint8 *inside = words->inside + (gsize) w * P;
+    double       *word = cache->word + (gsize) w * E, *map = cache->map + (gsize) w * P;
+    double        max = -G_MAXDOUBLE, sum = 0.0, target = 0.0;
+    int           n_inside = 0;
+
+    for (int e = 0; e < E; e++) {
+      word[e] = 0.0;
+      for (int l = 0; l < words->n_tokens[w]; l++)
+        word[e] += t[(gsize) l * E + e];
+      word[e] /= words->n_tokens[w];
+    }
+    for (int p = 0; p < P; p++) {
+      map[p] = 0.0;
+      for (int e = 0; e < E; e++)
+        map[p] += (double) v[(gsize) p * E + e] * word[e];
+      max = fmax (max, map[p] / tau);
+      if (inside[p]) {
+        target += map[p] / tau;
+        n_inside++;
+      }
+    }
+    for (int p = 0; p < P; p++)
+      sum += exp (map[p] / tau - max);
+    cache->lse[w] = max + log (sum);
+    /* -sum_p q_p log pi_p with q uniform on the inside patches. */
+    loss += cache->lse[w] - target / n_inside;
+  }
+  return W > 0 ? loss / W : 0.0;
+}
+
+void
+wp_loss_box_backward (float            *dpatches,
+                      float            *dtokens,
+                      WpBoxCache       *cache,
+                      const float      *patches,
+                      const float      *tokens,
+                      const WpBoxWords *words,
+                      double            tau,
+                      int               P,
+                      int               K,
+                      int               E)
+{
+  const int W = words->n_words;
+  double   *dword = cache->dword;
+
+  for (int w = 0; w < W; w++) {
+    const gsize   b = (gsize) words->pair[w];
+    const float  *v = patches + b * P * E;
+    float        *dv = dpatches + b * P * E;
+    float        *dt = dtokens + (b * K + words->first[w]) * E;
+    const guint8 *inside = words->inside + (gsize) w * P;
+    const double *word = cache->word + (gsize) w * E, *map = cache->map + (gsize) w * P;
+    int           n_inside = 0;
+
+    for (int p = 0; p < P; p++)
+      n_inside += inside[p];
+    memset (dword, 0, (gsize) E * sizeof (double));
+    for (int p = 0; p < P; p++) {
+      /* d L_w / d m_p = (pi_p - q_p) / tau, and the loss is the mean over the words. */
+      const double pi = exp (map[p] / tau - cache->lse[w]);
+      const double g = (pi - (inside[p] ? 1.0 / n_inside : 0.0)) / (tau * W);
+
+      for (int e = 0; e < E; e++) {
+        dv[(gsize) p * E + e] += (float) (g * word[e]);
+        dword[e] += g * v[(gsize) p * E + e];
+      }
+    }
+    /* The word is the mean of its tokens. */
+    for (int l = 0; l < words->n_tokens[w]; l++) {
+      for (int e = 0; e < E; e++)
+        dt[(gsize) l * E + e] += (float) (dword[e] / words->n_tokens[w]);
+    }
+  }
 }

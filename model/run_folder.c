@@ -436,6 +436,8 @@ wp_run_log_step (const char            *out_dir,
   add_number (b, "loss_clip", p->loss.clip);
   add_number (b, "loss_filip", p->loss.filip);
   add_number (b, "loss_fine", p->loss.fine);
+  if (!isnan (p->loss.box))
+    add_number (b, "loss_box", p->loss.box);
   add_number (b, "lr", p->lr);
   add_number (b, "grad_norm", p->grad_norm);
   add_number (b, "logit_scale", p->logit_scale);

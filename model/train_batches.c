@@ -501,13 +501,14 @@ file_image_cb (const WpDataset *dataset,
 static gpointer
 prefetch_worker (gpointer user_data)
 {
-  WpPrefetch         *prefetch = user_data;
-  const WpTrainSplit *split = prefetch->split;
-  const int           B = split->batch;
-  g_autofree guint   *indices = g_new (guint, B);
-  g_autofree guint64 *seeds = g_new (guint64, B);
-  WpEpochOrder        order;
-  StreamLoad          load = { prefetch->stream, &order, split->n_train };
+  WpPrefetch                *prefetch = user_data;
+  const WpTrainSplit        *split = prefetch->split;
+  const int                  B = split->batch;
+  g_autofree guint          *indices = g_new (guint, B);
+  g_autofree guint64        *seeds = g_new (guint64, B);
+  g_autofree WpAugmentation *augmentations = g_new (WpAugmentation, B);
+  WpEpochOrder               order;
+  StreamLoad                 load = { prefetch->stream, &order, split->n_train };
 
   wp_epoch_order_init (&order, split);
   for (gint64 step = prefetch->first_step; step < prefetch->total_steps; step++) {
@@ -521,10 +522,17 @@ prefetch_worker (gpointer user_data)
                           (guint) (step % split->steps_per_epoch) * (guint) B);
     batch->step = step;
     g_clear_error (&batch->error);
-    wp_dataset_load_batch_with (prefetch->dataset, prefetch->model, indices, B,
-                                load.stream != NULL ? stream_image_cb : file_image_cb, &load,
-                                prefetch->augment, seeds, batch->pixels, batch->ids,
-                                batch->lengths, &batch->T, &batch->error);
+    batch->boxes.n_words = 0;
+    if (wp_dataset_load_batch_with (prefetch->dataset, prefetch->model, indices, B,
+                                    load.stream != NULL ? stream_image_cb : file_image_cb, &load,
+                                    prefetch->augment, seeds, batch->pixels, batch->ids,
+                                    batch->lengths, &batch->T, augmentations, &batch->error) &&
+        prefetch->box_words) {
+      for (int b = 0; b < B; b++)
+        wp_box_words_add_pair (&batch->boxes, prefetch->model,
+                               wp_dataset_get_pair (prefetch->dataset, indices[b]), b,
+                               &augmentations[b]);
+    }
     g_async_queue_push (prefetch->ready_slots, batch);
   }
   wp_epoch_order_clear (&order);
@@ -537,6 +545,7 @@ wp_prefetch_start (WpPrefetch             *prefetch,
                    const WpDataset        *dataset,
                    const WpModel          *model,
                    const WpAugmentOptions *augment,
+                   gboolean                box_words,
                    gint64                  first_step,
                    gint64                  total_steps)
 {
@@ -549,6 +558,7 @@ wp_prefetch_start (WpPrefetch             *prefetch,
   prefetch->stream = split->streamed ? stream_new (dataset) : NULL;
   prefetch->model = model;
   prefetch->augment = augment;
+  prefetch->box_words = box_words;
   prefetch->first_step = first_step;
   prefetch->total_steps = total_steps;
   prefetch->free_slots = g_async_queue_new ();
@@ -558,6 +568,9 @@ wp_prefetch_start (WpPrefetch             *prefetch,
       g_new (float, (gsize) B * 3 * config->image_size * config->image_size);
     prefetch->slots[i].ids = g_new (int, (gsize) B * config->context_length);
     prefetch->slots[i].lengths = g_new (int, B);
+    if (box_words)
+      wp_box_words_init (&prefetch->slots[i].boxes, wp_box_words_capacity (config, B),
+                         wp_clip_config_n_patches (config));
     g_async_queue_push (prefetch->free_slots, &prefetch->slots[i]);
   }
   prefetch->thread = g_thread_new ("wp-prefetch", prefetch_worker, prefetch);
@@ -585,6 +598,7 @@ wp_prefetch_stop (WpPrefetch *prefetch)
     g_free (prefetch->slots[i].pixels);
     g_free (prefetch->slots[i].ids);
     g_free (prefetch->slots[i].lengths);
+    wp_box_words_clear (&prefetch->slots[i].boxes);
     g_clear_error (&prefetch->slots[i].error);
   }
   g_async_queue_unref (prefetch->free_slots);

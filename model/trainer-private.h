@@ -4,6 +4,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "wordpatch/loss.h"
 #include "wordpatch/trainer.h"
 
 G_BEGIN_DECLS
@@ -173,12 +174,13 @@ void wp_stream_position_clear (WpStreamPosition *position);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WpStreamPosition, wp_stream_position_clear)
 
 typedef struct {
-  gint64  step;
-  float  *pixels;
-  int    *ids;
-  int    *lengths;
-  int     T;
-  GError *error; /* the batch could not be loaded */
+  gint64     step;
+  float     *pixels;
+  int       *ids;
+  int       *lengths;
+  int        T;
+  WpBoxWords boxes; /* empty unless the prefetch gathers boxed words */
+  GError    *error; /* the batch could not be loaded */
 } WpTrainBatch;
 
 /* Loads the batches of steps first_step .. total_steps - 1 on a thread of its own, one ahead. */
@@ -190,6 +192,7 @@ typedef struct {
   WpPrefetchStream       *stream; /* streamed splits: the shard reader and the pairs read ahead */
   const WpModel          *model;  /* its config and tokenizer only */
   const WpAugmentOptions *augment;
+  gboolean                box_words; /* gather each batch's boxed words (the box term) */
   gint64                  first_step, total_steps;
   GAsyncQueue            *free_slots;
   GAsyncQueue            *ready_slots;
@@ -204,6 +207,7 @@ void wp_prefetch_start (WpPrefetch             *prefetch,
                         const WpDataset        *dataset,
                         const WpModel          *model,
                         const WpAugmentOptions *augment,
+                        gboolean                box_words,
                         gint64                  first_step,
                         gint64                  total_steps);
 /* The next step's batch; give it back with wp_prefetch_release() once used. */

@@ -237,6 +237,16 @@ wp_trainer_new (const WpTrainSettings *settings,
   if (trainer->model == NULL ||
       !wp_loss_state_check_fits (&trainer->model->config, settings->batch, error))
     return NULL;
+  /* A box term without boxed words would train nothing while looking switched on. */
+  if (settings->loss.box_weight > 0.0f &&
+      wp_box_words_count (trainer->dataset, trainer->model) == 0) {
+    g_set_error (error, WP_ERROR, WP_ERROR_DATASET,
+                 "%s: box_weight is %g but no box of the dataset names a word of its caption "
+                 "(within the model's context of %d tokens)",
+                 trainer->settings.data_dir, settings->loss.box_weight,
+                 trainer->model->config.context_length);
+    return NULL;
+  }
   trainer->model->step = 0;
   prepare_training (trainer);
   if (!wp_run_make_folder (settings->out_dir, error) ||
@@ -580,7 +590,8 @@ train_steps (WpTrainer          *trainer,
     }
     memset (grads, 0, model->n_params * sizeof (float));
     if (!wp_loss_compute (model, state, &trainer->settings.loss, batch->pixels, batch->ids,
-                          batch->lengths, B, batch->T, &grad_views, &progress.loss, error)) {
+                          batch->lengths, B, batch->T, &batch->boxes, &grad_views, &progress.loss,
+                          error)) {
       g_prefix_error (error, "step %" G_GINT64_FORMAT ": ", step + 1);
       wp_prefetch_release (prefetch, batch);
       goto not_finite;
@@ -646,7 +657,8 @@ wp_trainer_run (WpTrainer          *trainer,
     handler = g_cancellable_connect (cancellable, G_CALLBACK (wake_paused), trainer, NULL);
   wp_prefetch_start (&prefetch, &trainer->split, trainer->dataset, trainer->model,
                      trainer->settings.augment ? &trainer->settings.augment_options : NULL,
-                     trainer->adamw->step, trainer->total_steps);
+                     trainer->settings.loss.box_weight > 0.0f, trainer->adamw->step,
+                     trainer->total_steps);
   ok = train_steps (trainer, &prefetch, progress, user_data, cancellable, error);
   wp_prefetch_stop (&prefetch);
   if (cancellable != NULL)

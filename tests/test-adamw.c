@@ -85,7 +85,7 @@ loss_and_grads (Batch       *batch,
     wp_params_init_views (&views, &batch->model->config, batch->model->specs, grads);
   }
   wp_loss_compute (batch->model, state, &options, batch->pixels, batch->ids, batch->lengths, BATCH,
-                   batch->T, grads != NULL ? &views : NULL, &parts, &error);
+                   batch->T, NULL, grads != NULL ? &views : NULL, &parts, &error);
   g_assert_no_error (error);
   return parts.total;
 }

@@ -6,7 +6,9 @@
  * and beside a busy process on every core. The Fine-Tune page's own state: the engine's defaults,
  * the checkpoint list equal to the run folder, a failed start leaving the previous run in place,
  * a stopped run continued from its last checkpoint, Start in view in an 800x600 window that never
- * changes size. The app, run as a child process, exits once closed during training. */
+ * changes size, the box term's fields following the dataset and a CLIP-objective model learning
+ * with it where its words are. The app, run as a child process, exits once closed during
+ * training. */
 #include <glib/gstdio.h>
 #include <gtk/gtk.h>
 #include <json-glib/json-glib.h>
@@ -1950,6 +1952,154 @@ test_fine_tune_continue (void)
   remove_tree (tmp_dir);
 }
 
+/* ---- the box term from the Fine-Tune page ---- */
+
+static gboolean
+box_fields_enabled (WpTrainView *view)
+{
+  return gtk_widget_get_sensitive (train_child (view, "box_weight_spin")) &&
+         gtk_widget_get_sensitive (train_child (view, "box_tau_spin"));
+}
+
+static gboolean
+box_fields_disabled (WpTrainView *view)
+{
+  return !gtk_widget_get_sensitive (train_child (view, "box_weight_spin")) &&
+         !gtk_widget_get_sensitive (train_child (view, "box_tau_spin")) &&
+         spin_value (view, "box_weight_spin") == 0.0;
+}
+
+/* The box term's fields follow the dataset: off without boxed words (and the weight 0), on with
+ * them, the summary naming how many words it would train. A CLIP-objective model fine-tuned with
+ * it from the page learns where its words are: the held-out pointing at the end is well above
+ * the start, and the loss plot has the term's own curve. */
+static void
+test_fine_tune_box_term (void)
+{
+  g_autoptr (GtkApplication) application =
+    gtk_application_new ("org.wordpatch.TestBox", G_APPLICATION_NON_UNIQUE);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *tmp_dir = g_dir_make_tmp ("wp-test-gui-box-XXXXXX", NULL);
+  g_autofree char *data_dir = g_build_filename (tmp_dir, "scenes", NULL);
+  g_autofree char *plain_dir = g_build_filename (tmp_dir, "plain", NULL);
+  g_autofree char *out_dir = g_build_filename (tmp_dir, "run", NULL);
+  g_autofree char *model_dir = wp_data_find ("model-clip");
+  g_autofree char *expected = NULL;
+  g_autoptr (WpModel) model = NULL;
+  g_autoptr (WpDataset) dataset = NULL;
+  WpShapesOptions options;
+  WpWindow       *window;
+  WpTrainView    *view;
+  WpTrainSession *session;
+  const double   *steps, *values;
+  guint           n;
+
+  g_assert_nonnull (model_dir);
+  wp_shapes_options_init (&options);
+  options.seed = 17;
+  g_assert_true (wp_shapes_write_dataset (data_dir, 128, &options, &error));
+  g_assert_no_error (error);
+  {
+    /* The same images without boxes. */
+    g_autofree char *tsv = g_build_filename (plain_dir, "captions.tsv", NULL);
+    g_autofree char *image = g_build_filename (data_dir, "images", "000000.png", NULL);
+    g_autofree char *text = g_strdup_printf ("%s\ta scene\n%s\tthe same scene\n", image, image);
+
+    g_assert_cmpint (g_mkdir_with_parents (plain_dir, 0755), ==, 0);
+    g_assert_true (g_file_set_contents (tsv, text, -1, &error));
+    g_assert_no_error (error);
+  }
+  model = wp_model_load (model_dir, &error);
+  g_assert_no_error (error);
+  dataset = wp_dataset_open (data_dir, &error);
+  g_assert_no_error (error);
+  expected = g_strdup_printf ("a box weight trains the maps of %u boxed words",
+                              wp_box_words_count (dataset, model));
+  g_assert_cmpuint (wp_box_words_count (dataset, model), >, 128);
+
+  g_assert_true (g_application_register (G_APPLICATION (application), NULL, &error));
+  window = new_small_window (application);
+  g_assert_true (
+    gtk_widget_activate_action (GTK_WIDGET (window), "win.open-bundled", "s", "model-clip"));
+  g_assert_true (wait_idle (window));
+  view = wp_window_get_train_view (window);
+  session = wp_train_view_get_session (view);
+  g_assert_true (box_fields_disabled (view));
+
+  wp_train_view_set_data_dir (view, plain_dir);
+  g_assert_true (wait_for (view_idle, view));
+  g_assert_nonnull (strstr (wp_train_view_get_data_summary (view), "no box term"));
+  g_assert_true (box_fields_disabled (view));
+
+  wp_train_view_set_data_dir (view, data_dir);
+  g_assert_true (wait_for (view_idle, view));
+  g_assert_nonnull (strstr (wp_train_view_get_data_summary (view), expected));
+  g_assert_true (box_fields_enabled (view));
+
+  set_objective (view, WP_OBJECTIVE_CLIP);
+  set_spin (view, "box_weight_spin", 1.0);
+  set_spin (view, "box_tau_spin", 0.05);
+  set_spin (view, "steps_spin", 40);
+  set_spin (view, "batch_spin", 16);
+  set_spin (view, "save_every_spin", 10);
+  set_spin (view, "holdout_spin", 0.25);
+  gtk_editable_set_text (GTK_EDITABLE (train_child (view, "lr_entry")), "2e-4");
+  wp_train_view_set_out_dir (view, out_dir);
+  gtk_expander_set_expanded (GTK_EXPANDER (train_child (view, "advanced_expander")), TRUE);
+  show_page (window, "train");
+  assert_window_size (window);
+  save_screenshot (window, "train", "fine-tune-box-term");
+  /* The form scrolls to the focused field: the advanced settings' box τ. */
+  gtk_widget_grab_focus (train_child (view, "box_tau_spin"));
+  save_screenshot (window, "train", "fine-tune-box-term-tau");
+
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (view), "train.start", NULL));
+  wanted_step = 2;
+  g_assert_true (wait_for (reached_step, session));
+  g_assert_nonnull (strstr (wp_train_view_get_status (view), ", L_box "));
+  g_assert_true (wait_for (is_inactive, session));
+  g_assert_cmpint (wp_train_session_get_state (session), ==, WP_TRAIN_STATE_FINISHED);
+  show_page (window, "train");
+  assert_window_size (window);
+  save_screenshot (window, "train", "fine-tune-box-term-finished");
+
+  {
+    g_autofree char *settings_path = g_build_filename (out_dir, "settings.json", NULL);
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    JsonObject *settings;
+
+    g_assert_true (json_parser_load_from_file (parser, settings_path, &error));
+    g_assert_no_error (error);
+    settings = json_node_get_object (json_parser_get_root (parser));
+    g_assert_cmpstr (json_object_get_string_member (settings, "loss"), ==, "clip");
+    g_assert_cmpfloat (json_object_get_double_member (settings, "box_weight"), ==, 1.0);
+    g_assert_cmpfloat_with_epsilon (json_object_get_double_member (settings, "box_tau"), 0.05,
+                                    1e-6);
+  }
+  wp_train_session_get_curve (session, WP_CURVE_LOSS_BOX, &steps, &values, &n);
+  g_assert_cmpuint (n, ==, 40);
+  for (guint i = 0; i < n; i++)
+    g_assert_true (isfinite (values[i]) && values[i] > 0.0);
+  /* Held out at steps 0, 10, 20, 30 and 40. */
+  wp_train_session_get_curve (session, WP_CURVE_POINTING_FILIP, &steps, &values, &n);
+  g_assert_cmpuint (n, ==, 5);
+  g_test_message ("held-out pointing (FILIP map) from step 0 to 40: %.3f %.3f %.3f %.3f %.3f",
+                  values[0], values[1], values[2], values[3], values[4]);
+  g_assert_cmpfloat (steps[0], ==, 0.0);
+  g_assert_cmpfloat (steps[n - 1], ==, 40.0);
+  g_assert_cmpfloat (values[n - 1], >, values[0] + 0.1);
+
+  /* A dataset without boxes turns the term off again. */
+  wp_train_view_set_data_dir (view, plain_dir);
+  g_assert_true (wait_for (view_idle, view));
+  g_assert_true (box_fields_disabled (view));
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  remove_tree (tmp_dir);
+}
+
 /* ---- the app's exit ---- */
 
 /* This program, run again as the app for /gui/exit/. */
@@ -2196,6 +2346,7 @@ main (int   argc,
   g_test_add_func ("/gui/fine-tune", test_fine_tune);
   g_test_add_func ("/gui/fine-tune/small-window", test_fine_tune_small_window);
   g_test_add_func ("/gui/fine-tune/continue", test_fine_tune_continue);
+  g_test_add_func ("/gui/fine-tune/box-term", test_fine_tune_box_term);
   g_test_add_data_func ("/gui/exit/during-training", &exit_by_dialog, test_exit_during_training);
   g_test_add_data_func ("/gui/exit/quit-during-training", &exit_by_quit,
                         test_exit_during_training);

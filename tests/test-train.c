@@ -1,6 +1,7 @@
 /* test-train.c: training end to end, `wordpatch-cli train` as a user runs it: learning, resume
  * (bit for bit, after Ctrl-C and SIGKILL, with options it may or may not change), a full disk,
- * NaN, bad data, usage, held-out evaluation. The trainer's API is test-trainer.c's. */
+ * NaN, bad data, usage, held-out evaluation, the box term. The trainer's API is
+ * test-trainer.c's. */
 #include <json-glib/json-glib.h>
 #include <signal.h>
 #include <string.h>
@@ -566,6 +567,8 @@ test_eval_pointing (void)
            "4", "--save-every", "4", NULL);
   g_assert_cmpint (run.status, ==, 0);
   assert_mentions (run.err, "held-out pointing game on");
+  /* Boxes alone do not switch the box term on. */
+  g_assert_null (strstr (run.err, "[box "));
 
   metrics_path = g_build_filename (out, "metrics.jsonl", NULL);
   g_file_get_contents (metrics_path, &text, NULL, &error);
@@ -577,6 +580,7 @@ test_eval_pointing (void)
     json_parser_load_from_data (parser, lines[i], -1, &error);
     g_assert_no_error (error);
     obj = json_node_get_object (json_parser_get_root (parser));
+    g_assert_false (json_object_has_member (obj, "loss_box"));
     if (json_object_has_member (obj, "eval") && json_object_get_int_member (obj, "step") == 4)
       eval = json_object_ref (json_object_get_object_member (obj, "eval"));
   }
@@ -606,6 +610,99 @@ test_eval_pointing (void)
   json_object_unref (eval);
 }
 
+/* How many lines of OUT/metrics.jsonl are steps, and how many of those have a finite
+ * "loss_box". */
+static void
+count_box_lines (const char *out,
+                 guint      *steps,
+                 guint      *with_box)
+{
+  g_autofree char *text = read_text (out, "metrics.jsonl");
+  g_auto (GStrv) lines = g_strsplit (text != NULL ? text : "", "\n", -1);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+
+  *steps = *with_box = 0;
+  for (guint i = 0; lines[i] != NULL && lines[i][0] != '\0'; i++) {
+    JsonObject *obj = parse_object (parser, lines[i]);
+
+    if (obj == NULL || !json_object_has_member (obj, "loss"))
+      continue;
+    (*steps)++;
+    if (json_object_has_member (obj, "loss_box") &&
+        json_object_get_double_member (obj, "loss_box") > 0.0)
+      (*with_box)++;
+  }
+}
+
+/* train --box-weight: the term's part on the progress line and in every step's metrics line,
+ * with augmentation (the boxes follow the crops and flips); Ctrl-C and --resume end bit for bit
+ * where the uninterrupted run did, and the resumed run keeps the term. A dataset without boxes
+ * is refused. */
+static void
+test_box_term (void)
+{
+  g_autofree char *shapes = NULL;
+  g_autofree char *straight = NULL;
+  g_autofree char *interrupted = NULL;
+  g_autofree char *unboxed = NULL;
+  g_autofree char *straight_latest = NULL;
+  g_autofree char *interrupted_latest = NULL;
+  g_autofree char *settings = NULL;
+  g_auto (Run) generate = { 0 };
+  g_auto (Run) run = { 0 };
+  g_auto (Run) resumed = { 0 };
+  g_auto (Run) refused = { 0 };
+  guint steps, with_box;
+  int   status;
+
+#define BOX_ARGS(data, out)                                                                   \
+  "train", "--config", "tiny", "--data", (data), "--out", (out), "--batch", "8", "--threads", \
+    "1", "--seed", "4", "--holdout", "0.25", "--vocab-size", "600", "--steps", "12",          \
+    "--save-every", "6", "--box-weight", "0.5", "--box-tau", "0.1", "--augment"
+
+  if (!ensure_data ())
+    return;
+  shapes = out_path ("box-shapes");
+  straight = out_path ("box-straight");
+  interrupted = out_path ("box-interrupted");
+  unboxed = out_path ("box-unboxed");
+  run_cli (&generate, "shapes", "--out", shapes, "--count", "48", "--seed", "9", "--size", "64",
+           NULL);
+  g_assert_cmpint (generate.status, ==, 0);
+
+  run_cli (&run, BOX_ARGS (shapes, straight), NULL);
+  g_assert_cmpint (run.status, ==, 0);
+  assert_mentions (run.err, "[box ");
+  count_box_lines (straight, &steps, &with_box);
+  g_assert_cmpuint (steps, ==, 12);
+  g_assert_cmpuint (with_box, ==, 12);
+  settings = read_text (straight, "settings.json");
+  assert_mentions (settings, "\"box_weight\" : 0.5");
+  assert_mentions (settings, "\"box_tau\" : 0.1");
+
+  {
+    const char *args[] = { BOX_ARGS (shapes, interrupted), NULL };
+    GPid        pid = spawn_cli (args);
+
+    wait_for_step (interrupted, 7, pid);
+    kill (pid, SIGINT);
+    status = reap (pid);
+    g_assert_true (WIFEXITED (status));
+    g_assert_cmpint (WEXITSTATUS (status), ==, 130);
+  }
+  run_cli (&resumed, "train", "--out", interrupted, "--resume", NULL);
+  g_assert_cmpint (resumed.status, ==, 0);
+  assert_mentions (resumed.err, "[box ");
+  straight_latest = g_build_filename (straight, "latest", NULL);
+  interrupted_latest = g_build_filename (interrupted, "latest", NULL);
+  assert_same_files (straight_latest, interrupted_latest, "model.safetensors");
+  assert_same_files (straight_latest, interrupted_latest, "adam_m.safetensors");
+
+  run_cli (&refused, BOX_ARGS (data_dir, unboxed), NULL);
+  assert_failure (&refused, data_dir, "box_weight is 0.5", "no box of the dataset");
+#undef BOX_ARGS
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -621,6 +718,7 @@ main (int   argc,
   g_test_add_func ("/train/usage", test_usage);
   g_test_add_func ("/train/resume-options", test_resume_options);
   g_test_add_func ("/train/eval-pointing", test_eval_pointing);
+  g_test_add_func ("/train/box-term", test_box_term);
   status = g_test_run ();
   remove_scenes ();
   return status;

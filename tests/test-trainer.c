@@ -50,6 +50,9 @@ test_settings_table (void)
   g_assert_cmpfloat (settings.loss.lambda_fine, ==, loss.lambda_fine);
   g_assert_cmpfloat (settings.loss.filip_patch_fraction, ==, loss.filip_patch_fraction);
   g_assert_cmpfloat (settings.loss.filip_global, ==, loss.filip_global);
+  g_assert_cmpfloat (settings.loss.box_weight, ==, loss.box_weight);
+  g_assert_cmpfloat (settings.loss.box_tau, ==, loss.box_tau);
+  g_assert_cmpfloat (loss.box_weight, ==, 0.0f);
   g_assert_cmpfloat (settings.augment_options.crop_scale_min, ==, augment.crop_scale_min);
   g_assert_cmpfloat (settings.augment_options.crop_ratio_max, ==, augment.crop_ratio_max);
   g_assert_cmpfloat (settings.augment_options.brightness, ==, augment.brightness);
@@ -89,6 +92,128 @@ test_settings_table (void)
   check_parse (&settings, "freeze_text", "true", NULL);
   g_assert_true (settings.freeze_text);
   check_parse (&settings, "lr", "1e30", "lr must be in [0, 1e+30)");
+  check_parse (&settings, "box_tau", "0", "box_tau must be in (0, 100]");
+  check_parse (&settings, "box_weight", "-1", "box_weight must be in [0, 1000000]");
+  check_parse (&settings, "box_weight", "2", NULL);
+  g_assert_cmpfloat (settings.loss.box_weight, ==, 2.0f);
+}
+
+/* ---- the box term's words ---- */
+
+static WpModel *
+clip_bpe_model (void)
+{
+  g_autofree char *vocab = g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "vocab.json",
+                                                  NULL);
+  g_autofree char *merges =
+    g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "merges.txt", NULL);
+  g_autoptr (GError) error = NULL;
+  WpTokenizer *tokenizer = wp_tokenizer_new_from_files (vocab, merges, &error);
+  WpClipConfig config;
+  WpModel     *model;
+
+  g_assert_no_error (error);
+  wp_clip_config_init_preset (&config, "tiny", wp_tokenizer_get_n_vocab (tokenizer), &error);
+  g_assert_no_error (error);
+  model = wp_model_new_random (&config, tokenizer, 3, &error);
+  g_assert_no_error (error);
+  return model;
+}
+
+/* The patches set in inside (P) as a list "p,q,...". */
+static char *
+patch_list (const guint8 *inside,
+            int           P)
+{
+  GString *list = g_string_new (NULL);
+
+  for (int p = 0; p < P; p++) {
+    if (inside[p])
+      g_string_append_printf (list, "%s%d", list->len > 0 ? "," : "", p);
+  }
+  return g_string_free (list, FALSE);
+}
+
+/* Which words a pair's boxes give the box term, with which tokens and which patches: the
+ * occurrence and case of a box's word, a word split into BPE pieces, boxes through a crop and a
+ * flip (a box of zero size on a patch centre holds it: edges are inside), and the words skipped:
+ * a box naming no word of the caption, boxes holding no patch centre, a word the context cuts. */
+static void
+test_box_words (void)
+{
+  g_autoptr (WpModel) model = clip_bpe_model ();
+  const int       K = model->config.context_length, P = wp_clip_config_n_patches (&model->config);
+  g_autofree int *ids = g_new (int, K);
+  g_autofree int *word_of_token = g_new (int, K);
+  g_autoptr (GString) long_caption = g_string_new (NULL);
+  /* The tiny preset: 64 x 64 inputs of 8 x 8 patches. The crop's 32 x 32 pixels from (16, 8):
+   * 4 x 4 pixels a patch, so input patch (row r, column c) is centred on (18 + 4 c, 10 + 4 r),
+   * or flipped on (46 - 4 c, 10 + 4 r). */
+  WpAugmentation augmentation = { { 16, 8, 32, 32 }, 1.0, 1.0, 1.0, TRUE };
+  WpBox          boxes[] = {
+             { "Red", 1, 16, 8, 8, 4 },          /* the second "red": centres x 18 and 22, y 10 */
+             { "disc", 0, 26, 14, 0, 0 },        /* one centre, on the box's edges */
+             { "disc", 0, 0, 60, 4, 4 },         /* outside the crop: adds nothing */
+             { "flummoxing", 0, 40, 20, 12, 4 }, /* x 42..50: flipped columns 1, 0; y 22: row 3 */
+             { "square", 0, 0, 0, 10, 10 },      /* outside the crop: no centre */
+             { "blue", 0, 16, 8, 32, 32 },       /* not in the caption */
+  };
+  WpPair pair = { NULL, "a red disc, a red square, a flummoxing red", boxes, G_N_ELEMENTS (boxes) };
+  g_auto (WpBoxWords) words = { 0 };
+  g_autofree char *red = NULL;
+  g_autofree char *disc = NULL;
+  g_autofree char *split = NULL;
+  int              n, split_first = -1, split_tokens = 0;
+
+  /* Where the tokenizer puts the split word. */
+  n = wp_tokenizer_encode (model->tokenizer, pair.caption, ids, word_of_token, K);
+  for (int t = 1; t < n - 1; t++) {
+    g_autofree char *text = wp_tokenizer_dup_token_text (model->tokenizer, ids[t]);
+
+    if (split_first < 0 && g_str_has_prefix ("flummoxing", text) && text[0] == 'f')
+      split_first = t;
+    if (split_first >= 0 && word_of_token[t] == word_of_token[split_first])
+      split_tokens++;
+  }
+  g_assert_cmpint (split_tokens, >=, 2);
+
+  wp_box_words_init (&words, wp_box_words_capacity (&model->config, 2), P);
+  g_assert_cmpint (wp_box_words_add_pair (&words, model, &pair, 1, &augmentation), ==, 3);
+  g_assert_cmpint (words.n_words, ==, 3);
+  for (int w = 0; w < words.n_words; w++)
+    g_assert_cmpint (words.pair[w], ==, 1);
+  /* In the boxes' order: "red" (token 6: start, a, red, disc, ",", a, red), "disc" (3), then the
+   * split word. */
+  g_assert_cmpint (words.first[0], ==, 6);
+  g_assert_cmpint (words.n_tokens[0], ==, 1);
+  g_assert_cmpint (words.first[1], ==, 3);
+  g_assert_cmpint (words.n_tokens[1], ==, 1);
+  g_assert_cmpint (words.first[2], ==, split_first);
+  g_assert_cmpint (words.n_tokens[2], ==, split_tokens);
+  red = patch_list (words.inside, P);
+  disc = patch_list (words.inside + P, P);
+  split = patch_list (words.inside + 2 * P, P);
+  g_assert_cmpstr (red, ==, "6,7");
+  g_assert_cmpstr (disc, ==, "13");
+  g_assert_cmpstr (split, ==, "24,25");
+
+  /* Unflipped, the same boxes hold the mirrored columns; words append after those there. */
+  augmentation.flipped = FALSE;
+  g_assert_cmpint (wp_box_words_add_pair (&words, model, &pair, 0, &augmentation), ==, 3);
+  g_free (red);
+  red = patch_list (words.inside + 3 * P, P);
+  g_assert_cmpstr (red, ==, "0,1");
+  g_assert_cmpint (words.pair[3], ==, 0);
+
+  /* A word the context cuts: 29 words before it leave it slots 30 and 31, the last the end
+   * token's. */
+  for (int i = 0; i < 29; i++)
+    g_string_append (long_caption, "a ");
+  g_string_append (long_caption, "flummoxing disc");
+  pair.caption = long_caption->str;
+  words.n_words = 0;
+  g_assert_cmpint (wp_box_words_add_pair (&words, model, &pair, 0, &augmentation), ==, 0);
+  g_assert_cmpint (words.n_words, ==, 0);
 }
 
 /* ---- the library as the app drives it ---- */
@@ -406,6 +531,7 @@ main (int   argc,
   g_test_add_func ("/trainer/settings-table", test_settings_table);
   g_test_add_func ("/trainer/api", test_api_pause_snapshot_cancel);
   g_test_add_func ("/trainer/group-by-word", test_group_by_word);
+  g_test_add_func ("/trainer/box-words", test_box_words);
   status = g_test_run ();
   remove_scenes ();
   return status;

@@ -25,12 +25,43 @@ typedef struct {
 
 void wp_augment_options_init (WpAugmentOptions *options);
 
-/* pixels (3, S, S), normalised like wp_image_preprocess(). */
+/* pixels (3, S, S), normalised like wp_image_preprocess(): wp_augment_draw() then
+ * wp_augment_apply(). */
 void wp_augment_image (const WpImage          *image,
                        const WpClipConfig     *config,
                        const WpAugmentOptions *options,
                        gboolean                may_flip,
                        guint64                 seed,
                        float                  *pixels);
+
+/* What one sample's input shows: the region of the original image (in its pixels) that was
+ * resized to S x S, the jitter factors and the flip. A sample without augmentation has the
+ * preprocessing's crop (WpImageCrop), factors 1 and no flip. */
+typedef struct {
+  WpImageCrop crop;
+  double      brightness, contrast, saturation;
+  gboolean    flipped;
+} WpAugmentation;
+
+/* The draws of wp_augment_image() for an image of width x height: a crop in whole pixels. */
+void wp_augment_draw (int                     width,
+                      int                     height,
+                      const WpAugmentOptions *options,
+                      gboolean                may_flip,
+                      guint64                 seed,
+                      WpAugmentation         *augmentation);
+/* pixels (3, S, S): the image under augmentation (from wp_augment_draw() for this image). */
+void wp_augment_apply (const WpImage        *image,
+                       const WpClipConfig   *config,
+                       const WpAugmentation *augmentation,
+                       float                *pixels);
+/* The region of the original image, in its pixels, that patch p of a rows x cols input under
+ * augmentation shows (wp_patch_rect() of the crop, mirrored by a flip): what a box is tested
+ * against, so that boxes follow the crop and the flip exactly as the pixels do. */
+void wp_augment_patch_rect (const WpAugmentation *augmentation,
+                            int                   rows,
+                            int                   cols,
+                            int                   p,
+                            WpImageCrop          *rect);
 
 G_END_DECLS

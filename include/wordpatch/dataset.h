@@ -210,8 +210,9 @@ gboolean wp_caption_has_sides (const char *caption);
  * model: pixels (B, 3, S, S); ids (B, K) with K the context length, each caption padded with the
  * end token after its lengths[b] valid tokens; *T receives the longest length, and rows are laid
  * out with stride T, ready for wp_loss_compute(). With augment not NULL, pair b is augmented with
- * the random stream seeded by seeds[b] (see augment.h), otherwise it gets CLIP's preprocessing.
- * An unreadable image is an error naming it. */
+ * the random stream seeded by seeds[b] (see augment.h), otherwise it gets CLIP's preprocessing;
+ * augmentations (B), when not NULL, receives what each input shows (the preprocessing's crop
+ * when not augmented). An unreadable image is an error naming it. */
 gboolean wp_dataset_load_batch (const WpDataset        *dataset,
                                 const WpModel          *model,
                                 const guint            *indices,
@@ -222,6 +223,7 @@ gboolean wp_dataset_load_batch (const WpDataset        *dataset,
                                 int                    *ids,
                                 int                    *lengths,
                                 int                    *T,
+                                WpAugmentation         *augmentations,
                                 GError                **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpDataset, wp_dataset_free)

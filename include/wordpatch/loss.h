@@ -6,14 +6,19 @@
  *   filip: L_FILIP on the unit patch and valid token embeddings, plus filip_global L_CLIP
  *          (default 0: FILIP alone);
  *   sparc: lambda_global L_CLIP + lambda_fine L_f (L_f on the un-normalised embeddings).
- * All share the model's logit_scale (not clamped here; the optimiser clamps it).
+ * All share the model's logit_scale (not clamped here; the optimiser clamps it). Any of them may
+ * add box_weight L_box, the box term on the word maps of the batch's boxed words (objectives.h;
+ * docs/algorithms.md, "Box-supervised word maps"), which does not involve the logit scale.
  *
  * Thread contract: a WpLossState belongs to one thread; the model is only read. */
 #pragma once
 
 #include <glib.h>
 
+#include "wordpatch/augment.h"
+#include "wordpatch/dataset.h"
 #include "wordpatch/model.h"
+#include "wordpatch/objectives.h"
 
 G_BEGIN_DECLS
 
@@ -29,13 +34,17 @@ typedef struct {
   float       lambda_fine;          /* SPARC's weight of L_f, default 1.0 */
   float       filip_patch_fraction; /* FILIP: share of each image's patches in sI, default 1 */
   float       filip_global;         /* FILIP: weight of an added L_CLIP, default 0 */
+  float       box_weight;           /* weight of L_box, default 0: off */
+  float       box_tau;              /* L_box's temperature, default 0.07 */
 } WpLossOptions;
 
 typedef struct {
   double total;
-  double clip;  /* L_CLIP, unweighted (clip, sparc, and filip with filip_global) */
-  double filip; /* L_FILIP (filip) */
-  double fine;  /* L_f, unweighted (sparc) */
+  double clip;      /* L_CLIP, unweighted (clip, sparc, and filip with filip_global) */
+  double filip;     /* L_FILIP (filip) */
+  double fine;      /* L_f, unweighted (sparc) */
+  double box;       /* L_box, unweighted; NAN when box_weight is 0 */
+  int    box_words; /* the boxed words L_box averaged over */
 } WpLossParts;
 
 typedef struct _WpLossState WpLossState;
@@ -65,8 +74,9 @@ WpLossState *wp_loss_state_new (const WpClipConfig *config,
 void         wp_loss_state_free (WpLossState *state);
 
 /* Forward, loss and, when grads is not NULL, backward: ACCUMULATES the gradient of the total
- * loss into grads (views of a gradient buffer of the model's layout). A non-finite loss is
- * WP_ERROR_NOT_FINITE and leaves grads untouched. */
+ * loss into grads (views of a gradient buffer of the model's layout). boxes: the batch's boxed
+ * words (wp_box_words_add_pair()), read when options->box_weight > 0; NULL is none. A
+ * non-finite loss is WP_ERROR_NOT_FINITE and leaves grads untouched. */
 gboolean wp_loss_compute (const WpModel       *model,
                           WpLossState         *state,
                           const WpLossOptions *options,
@@ -75,9 +85,33 @@ gboolean wp_loss_compute (const WpModel       *model,
                           const int           *lengths,
                           int                  B,
                           int                  T,
+                          const WpBoxWords    *boxes,
                           WpParams            *grads,
                           WpLossParts         *parts,
                           GError             **error);
+
+/* The most boxed words a batch of B pairs can hold for model: one per valid token slot. */
+int wp_box_words_capacity (const WpClipConfig *config,
+                           int                 B);
+
+/* Appends to words the boxed words of pair, which is pair b of a batch, seen as augmentation
+ * says (wp_dataset_load_batch()). A word's boxes are those of its text (lowercased) and
+ * occurrence, as the evaluation groups them; they name the occurrence-th caption word of that
+ * text as the tokenizer splits words (wp_word_maps_find_word()'s rule); its patches are those
+ * whose centre, in original-image pixels (wp_augment_patch_rect()), lies inside one of the boxes,
+ * edges included (the pointing game's test). Skipped: boxes naming no word of the caption, words
+ * cut by the context, words whose boxes hold no patch centre. Returns the words appended. */
+int wp_box_words_add_pair (WpBoxWords           *words,
+                           const WpModel        *model,
+                           const WpPair         *pair,
+                           int                   b,
+                           const WpAugmentation *augmentation);
+
+/* The boxed words the dataset's captions give the box term under model's tokenizer and context:
+ * wp_box_words_add_pair()'s words but for the patch test, which depends on each sample's crop.
+ * 0 when the dataset has no boxes. */
+guint wp_box_words_count (const WpDataset *dataset,
+                          const WpModel   *model);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpLossState, wp_loss_state_free)
 

@@ -1,5 +1,5 @@
 /* objectives.h: the contrastive objectives on embeddings (docs/algorithms.md: "CLIP", "FILIP",
- * "SPARC").
+ * "SPARC") and the box term on word maps ("Box-supervised word maps").
  *
  * Shapes: B image-text pairs (pair i is the positive of row i), E embedding dim, P patches per
  * image, K token slots per caption of which lengths[j] are valid (start, caption, end). Inputs
@@ -60,13 +60,23 @@ typedef struct {
   double *da, *dshat;               /* (P) */
 } WpSparcCache;
 
-/* The three caches in one buffer, for up to max_B pairs of P patches and K token slots of E
+/* What the box term's forward records, for up to max_B K words (a word holds at least one of
+ * its pair's K token slots). */
+typedef struct {
+  double *word;  /* (W, E) each word's mean unit token */
+  double *map;   /* (W, P) its map: <v_p, word> */
+  double *lse;   /* (W) the log-sum-exp of map / tau */
+  double *dword; /* (E) backward scratch */
+} WpBoxCache;
+
+/* The four caches in one buffer, for up to max_B pairs of P patches and K token slots of E
  * dims. FILIP's and SPARC's share their memory (a forward of one overwrites the other's
- * record); CLIP's has its own, so CLIP runs beside either. */
+ * record); CLIP's and the box term's have their own, so they run beside either. */
 typedef struct {
   WpClipCache  clip;
   WpFilipCache filip;
   WpSparcCache sparc;
+  WpBoxCache   box;
   int          max_B, P, K, E;
   gpointer     buffer;
 } WpObjectiveCaches;
@@ -179,5 +189,46 @@ void   wp_loss_sparc_fine_backward (float        *dpatches,
                                     int           P,
                                     int           K,
                                     int           E);
+
+/* The boxed words of a batch, the box term's targets: word w is the n_tokens[w] valid tokens
+ * from first[w] of pair pair[w], and its boxes hold the patches p with inside[w * P + p] = 1
+ * (at least one). Sized once for max_words words of P patches. */
+typedef struct {
+  int     max_words, P;
+  int     n_words;
+  int    *pair, *first, *n_tokens; /* (max_words) */
+  guint8 *inside;                  /* (max_words, P) */
+} WpBoxWords;
+
+/* Empty, for up to max_words words. */
+void wp_box_words_init (WpBoxWords *words,
+                        int         max_words,
+                        int         P);
+void wp_box_words_clear (WpBoxWords *words);
+
+/* The box term (ours): for each word w, its map m_p = (1/n) sum_l <v_p, t_l> over its n tokens,
+ * pi = softmax_p (m / tau) and q uniform on the patches its boxes hold; L_w = -sum_p q_p log pi_p
+ * and the loss is the mean of L_w over the words (0 without words). patches (B, P, E), tokens
+ * (B, K, E); dpatches (B, P, E), dtokens (B, K, E); only the words' tokens get gradient. */
+double wp_loss_box_forward (WpBoxCache       *cache,
+                            const float      *patches,
+                            const float      *tokens,
+                            const WpBoxWords *words,
+                            double            tau,
+                            int               P,
+                            int               K,
+                            int               E);
+void   wp_loss_box_backward (float            *dpatches,
+                             float            *dtokens,
+                             WpBoxCache       *cache,
+                             const float      *patches,
+                             const float      *tokens,
+                             const WpBoxWords *words,
+                             double            tau,
+                             int               P,
+                             int               K,
+                             int               E);
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WpBoxWords, wp_box_words_clear)
 
 G_END_DECLS

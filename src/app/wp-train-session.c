@@ -172,6 +172,8 @@ post_step_points (RunData           *data,
     post_point (data, WP_CURVE_LOSS_CLIP, step, loss->clip);
     post_point (data, WP_CURVE_LOSS_FINE, step, loss->filip);
   }
+  /* NAN, hence no point, without the box term. */
+  post_point (data, WP_CURVE_LOSS_BOX, step, loss->box);
 }
 
 /* Called with the lock held; pointing is NAN without boxed words. */
@@ -233,7 +235,8 @@ post_logged_points (RunData *data)
     } else {
       const WpLossParts loss = { member_number (line, "loss"), member_number (line, "loss_clip"),
                                  member_number (line, "loss_filip"),
-                                 member_number (line, "loss_fine") };
+                                 member_number (line, "loss_fine"),
+                                 member_number (line, "loss_box") };
 
       post_step_points (data, step, &loss, member_number (line, "logit_scale"));
     }

@@ -31,6 +31,7 @@ typedef enum {
   WP_CURVE_LOSS,
   WP_CURVE_LOSS_CLIP, /* two-term objectives' terms, unweighted: L_CLIP and SPARC's L_f, */
   WP_CURVE_LOSS_FINE, /* or L_CLIP and L_FILIP for FILIP with a global term */
+  WP_CURVE_LOSS_BOX,  /* the box term, unweighted, when the run has it */
   WP_CURVE_LOGIT_SCALE,
   WP_CURVE_I2T_R1, /* held-out evaluations */
   WP_CURVE_T2I_R1,

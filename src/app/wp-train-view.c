@@ -28,6 +28,8 @@ struct _WpTrainView {
   GtkSpinButton  *filip_patches_spin;
   GtkLabel       *filip_global_label;
   GtkSpinButton  *filip_global_spin;
+  GtkLabel       *box_weight_label;
+  GtkSpinButton  *box_weight_spin;
   GtkEntry       *lr_entry;
   GtkSpinButton  *batch_spin;
   GtkSpinButton  *steps_spin;
@@ -42,6 +44,8 @@ struct _WpTrainView {
   GtkSpinButton  *weight_decay_spin;
   GtkSpinButton  *holdout_spin;
   GtkSpinButton  *keep_spin;
+  GtkLabel       *box_tau_label;
+  GtkSpinButton  *box_tau_spin;
   GtkLabel       *threads_label;
   GtkButton      *pause_button;
   GtkGrid        *eval_grid;
@@ -104,6 +108,7 @@ static const FormField form_fields[] = {
   { "lambda_fine", "SPARC λ fine", WIDGET (lambda_fine_spin), FIELD_SPIN },
   { "filip_patch_fraction", "FILIP patches kept", WIDGET (filip_patches_spin), FIELD_SPIN },
   { "filip_global", "FILIP global weight", WIDGET (filip_global_spin), FIELD_SPIN },
+  { "box_weight", "box weight", WIDGET (box_weight_spin), FIELD_SPIN },
   { "lr", "learning rate", WIDGET (lr_entry), FIELD_ENTRY },
   { "batch", "batch", WIDGET (batch_spin), FIELD_SPIN },
   { "steps", "steps", WIDGET (steps_spin), FIELD_SPIN },
@@ -117,6 +122,7 @@ static const FormField form_fields[] = {
   { "weight_decay", "weight decay", WIDGET (weight_decay_spin), FIELD_SPIN },
   { "holdout", "hold-out share", WIDGET (holdout_spin), FIELD_SPIN },
   { "keep", "checkpoints kept", WIDGET (keep_spin), FIELD_SPIN },
+  { "box_tau", "box τ", WIDGET (box_tau_spin), FIELD_SPIN },
 };
 
 static GtkWidget *
@@ -290,12 +296,28 @@ set_data_summary (WpTrainView *self,
     gtk_widget_remove_css_class (GTK_WIDGET (self->data_summary_label), "error");
 }
 
+/* The box term needs boxed words: without them its fields are off, and its weight 0 so that the
+ * form shows what a run would do. */
+static void
+set_box_words (WpTrainView *self,
+               guint        box_words)
+{
+  GtkWidget *fields[] = { GTK_WIDGET (self->box_weight_label), GTK_WIDGET (self->box_weight_spin),
+                          GTK_WIDGET (self->box_tau_label), GTK_WIDGET (self->box_tau_spin) };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (fields); i++)
+    gtk_widget_set_sensitive (fields[i], box_words > 0);
+  if (box_words == 0)
+    gtk_spin_button_set_value (self->box_weight_spin, 0.0);
+}
+
 /* ---- the dataset check ---- */
 
 typedef struct {
   WpModelRef *model;
   char       *dir;
   char       *summary;
+  guint       box_words; /* what the box term would train on */
 } Check;
 
 static void
@@ -364,10 +386,17 @@ check_worker (GTask        *task,
   } else {
     g_string_append (text, ".\n");
   }
-  if (boxed > 0)
-    g_string_append_printf (text, "%u with word boxes: the pointing game is tracked.\n", boxed);
-  else
-    g_string_append (text, "No word boxes: retrieval only, no pointing game.\n");
+  if (boxed > 0) {
+    check->box_words = wp_box_words_count (dataset, check->model->model);
+    g_string_append_printf (text, "%u with word boxes: the pointing game is tracked", boxed);
+    if (check->box_words > 0)
+      g_string_append_printf (text, "; a box weight trains the maps of %u boxed words.\n",
+                              check->box_words);
+    else
+      g_string_append (text, ", but no box names a word of its caption: no box term.\n");
+  } else {
+    g_string_append (text, "No word boxes: retrieval only, no pointing game, no box term.\n");
+  }
   wp_dataset_get_vocabulary_coverage (dataset, check->model->model, &coverage);
   g_string_append_printf (text,
                           "Vocabulary: %.1f%% of %u words are whole tokens (%u of %u distinct)",
@@ -395,12 +424,16 @@ check_done_cb (GObject      *source,
 
   self->pending--;
   if (!g_task_propagate_boolean (G_TASK (result), &error)) {
-    if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
       set_data_summary (self, error->message, TRUE);
+      set_box_words (self, 0);
+    }
     return;
   }
-  if (g_task_get_cancellable (G_TASK (result)) == self->check_cancellable)
+  if (g_task_get_cancellable (G_TASK (result)) == self->check_cancellable) {
     set_data_summary (self, check->summary, FALSE);
+    set_box_words (self, check->box_words);
+  }
 }
 
 static void
@@ -414,6 +447,7 @@ start_check (WpTrainView *self)
   g_clear_object (&self->check_cancellable);
   if (dir[0] == '\0' || self->model == NULL) {
     set_data_summary (self, "", FALSE);
+    set_box_words (self, 0);
     return;
   }
   self->check_cancellable = g_cancellable_new ();
@@ -477,9 +511,11 @@ draw_loss_cb (GtkDrawingArea *area,
               int             height,
               gpointer        user_data)
 {
-  static const WpCurve curves[] = { WP_CURVE_LOSS, WP_CURVE_LOSS_CLIP, WP_CURVE_LOSS_FINE };
+  static const WpCurve curves[] = { WP_CURVE_LOSS, WP_CURVE_LOSS_CLIP, WP_CURVE_LOSS_FINE,
+                                    WP_CURVE_LOSS_BOX };
   static const char   *labels[] = { "loss", "L_CLIP (global term)",
-                                    "fine-grained term (SPARC's L_f or L_FILIP)" };
+                                    "fine-grained term (SPARC's L_f or L_FILIP)",
+                                    "L_box (box term)" };
   WpTrainView         *self = user_data;
 
   draw_plot (cr, width, height, self, "training loss", curves, labels, G_N_ELEMENTS (curves), TRUE,
@@ -539,7 +575,7 @@ describe_state (WpTrainView *self)
   gboolean         at_start = FALSE;
   const char      *error = wp_train_session_get_error (self->session, &at_start);
   g_autofree char *eta = NULL;
-  g_autofree char *terms = NULL;
+  g_autoptr (GString) terms = g_string_new (NULL);
 
   /* A start that failed says so over the state of the run it left in place. */
   if (error != NULL && at_start && !wp_train_session_is_active (self->session))
@@ -568,14 +604,23 @@ describe_state (WpTrainView *self)
     break;
   }
   eta = format_duration (p->eta_seconds);
-  terms = p->loss.fine != 0.0 ? g_strdup_printf (" (L_CLIP %.4f, L_fine %.4f)", p->loss.clip,
-                                                 p->loss.fine)
-          : p->loss.filip != 0.0 && p->loss.clip != 0.0
-            ? g_strdup_printf (" (L_FILIP %.4f, L_CLIP %.4f)", p->loss.filip, p->loss.clip)
-            : g_strdup ("");
+  if (p->loss.fine != 0.0)
+    g_string_printf (terms, "L_CLIP %.4f, L_fine %.4f", p->loss.clip, p->loss.fine);
+  else if (p->loss.filip != 0.0 && p->loss.clip != 0.0)
+    g_string_printf (terms, "L_FILIP %.4f, L_CLIP %.4f", p->loss.filip, p->loss.clip);
+  else if (isfinite (p->loss.box))
+    g_string_printf (terms, "%s %.4f", p->loss.filip != 0.0 ? "L_FILIP" : "L_CLIP",
+                     p->loss.filip != 0.0 ? p->loss.filip : p->loss.clip);
+  /* NAN without the box term. */
+  if (isfinite (p->loss.box))
+    g_string_append_printf (terms, ", L_box %.4f over %d words", p->loss.box, p->loss.box_words);
+  if (terms->len > 0) {
+    g_string_prepend (terms, " (");
+    g_string_append_c (terms, ')');
+  }
   return g_strdup_printf (
     "loss %.4f%s, lr %.3g, grad norm %.3g, logit scale %.2f, %.1f pairs/s, ETA %s%s",
-    p->loss.total, terms, p->lr, p->grad_norm, p->logit_scale, p->pairs_per_second, eta,
+    p->loss.total, terms->str, p->lr, p->grad_norm, p->logit_scale, p->pairs_per_second, eta,
     state == WP_TRAIN_STATE_STOPPING  ? " — stopping, writing a checkpoint…"
     : state == WP_TRAIN_STATE_PAUSING ? " — pausing after this step…"
     : state == WP_TRAIN_STATE_PAUSED  ? " — paused"
@@ -1198,6 +1243,8 @@ wp_train_view_class_init (WpTrainViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, filip_patches_spin);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, filip_global_label);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, filip_global_spin);
+  gtk_widget_class_bind_template_child (widget_class, WpTrainView, box_weight_label);
+  gtk_widget_class_bind_template_child (widget_class, WpTrainView, box_weight_spin);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, lr_entry);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, batch_spin);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, steps_spin);
@@ -1212,6 +1259,8 @@ wp_train_view_class_init (WpTrainViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, weight_decay_spin);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, holdout_spin);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, keep_spin);
+  gtk_widget_class_bind_template_child (widget_class, WpTrainView, box_tau_label);
+  gtk_widget_class_bind_template_child (widget_class, WpTrainView, box_tau_spin);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, threads_label);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, pause_button);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, eval_grid);
@@ -1257,6 +1306,7 @@ wp_train_view_init (WpTrainView *self)
   wp_train_settings_init (&defaults);
   fill_form (self, &defaults);
   objective_changed_cb (self);
+  set_box_words (self, 0);
   threads = g_strdup_printf ("Threads: %d, shared by training and exploring (all processors, set "
                              "when the app starts). A run records the count; continuing it with "
                              "another is not bit for bit what training on would have been.",

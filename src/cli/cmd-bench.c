@@ -75,7 +75,8 @@ train_step (Bench   *bench,
 
   memset (bench->grads, 0, bench->model->n_params * sizeof (float));
   if (!wp_loss_compute (bench->model, bench->loss, &bench->loss_options, bench->pixels, bench->ids,
-                        bench->lengths, bench->B, bench->T, &bench->grad_views, &parts, error))
+                        bench->lengths, bench->B, bench->T, NULL, &bench->grad_views, &parts,
+                        error))
     return FALSE;
   norm = wp_adamw_update (bench->adamw, bench->model, bench->grads, &bench->adamw_options);
   if (!isfinite (norm)) {

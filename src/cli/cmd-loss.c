@@ -1,20 +1,56 @@
+#include <math.h>
 #include <stdio.h>
 
 #include "cli.h"
 
 static void
-print_parts (const WpLossParts *parts,
-             int                B,
-             gboolean           json)
+add_augmentations (JsonBuilder          *builder,
+                   const WpAugmentation *augmentations,
+                   int                   B)
+{
+  json_builder_set_member_name (builder, "augmentations");
+  json_builder_begin_array (builder);
+  for (int b = 0; b < B; b++) {
+    const WpAugmentation *a = &augmentations[b];
+    const double          crop[] = { a->crop.x, a->crop.y, a->crop.width, a->crop.height };
+
+    json_builder_begin_object (builder);
+    json_builder_set_member_name (builder, "crop");
+    json_builder_begin_array (builder);
+    for (gsize i = 0; i < G_N_ELEMENTS (crop); i++)
+      json_builder_add_double_value (builder, crop[i]);
+    json_builder_end_array (builder);
+    wp_cli_add_number (builder, "brightness", a->brightness);
+    wp_cli_add_number (builder, "contrast", a->contrast);
+    wp_cli_add_number (builder, "saturation", a->saturation);
+    json_builder_set_member_name (builder, "flipped");
+    json_builder_add_boolean_value (builder, a->flipped);
+    json_builder_end_object (builder);
+  }
+  json_builder_end_array (builder);
+}
+
+/* augmentations: NULL when the batch was not augmented. */
+static void
+print_parts (const WpLossParts    *parts,
+             int                   B,
+             const WpAugmentation *augmentations,
+             gboolean              json)
 {
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   g_autoptr (JsonNode) root = NULL;
-  const char  *names[] = { "loss", "loss_clip", "loss_filip", "loss_fine" };
-  const double values[] = { parts->total, parts->clip, parts->filip, parts->fine };
+  const gboolean box = !isnan (parts->box);
+  const char    *names[] = { "loss", "loss_clip", "loss_filip", "loss_fine", "loss_box" };
+  /* Like the parts no objective computed, an unused box term is 0. */
+  const double values[] = { parts->total, parts->clip, parts->filip, parts->fine,
+                            box ? parts->box : 0.0 };
 
   if (!json) {
-    printf ("pairs %d: loss %.6f (clip %.6f, filip %.6f, sparc fine %.6f)\n", B, parts->total,
+    printf ("pairs %d: loss %.6f (clip %.6f, filip %.6f, sparc fine %.6f", B, parts->total,
             parts->clip, parts->filip, parts->fine);
+    if (box)
+      printf (", box %.6f over %d boxed words", parts->box, parts->box_words);
+    printf (")\n");
     return;
   }
   json_builder_begin_object (builder);
@@ -22,8 +58,12 @@ print_parts (const WpLossParts *parts,
     json_builder_set_member_name (builder, names[i]);
     json_builder_add_double_value (builder, values[i]);
   }
+  json_builder_set_member_name (builder, "box_words");
+  json_builder_add_int_value (builder, parts->box_words);
   json_builder_set_member_name (builder, "pairs");
   json_builder_add_int_value (builder, B);
+  if (augmentations != NULL)
+    add_augmentations (builder, augmentations, B);
   json_builder_end_object (builder);
   root = json_builder_get_root (builder);
   wp_cli_print_json (root);
@@ -38,6 +78,10 @@ wp_cli_loss (int    argc,
                                           "lambda_fine",
                                           "filip_patch_fraction",
                                           "filip_global",
+                                          "box_weight",
+                                          "box_tau",
+                                          "augment",
+                                          "seed",
                                           WP_CLI_DATASET_SETTINGS,
                                           NULL };
   g_autofree char         *model_path = NULL;
@@ -64,14 +108,17 @@ wp_cli_loss (int    argc,
   g_autoptr (WpModel) model = NULL;
   g_autoptr (WpDataset) dataset = NULL;
   g_autoptr (WpLossState) state = NULL;
-  g_autofree guint *indices = NULL;
-  g_autofree float *pixels = NULL;
-  g_autofree int   *ids = NULL;
-  g_autofree int   *lengths = NULL;
-  g_autofree float *grads = NULL;
-  WpLossParts       parts;
-  WpParams          views;
-  int               T, S;
+  g_autofree guint          *indices = NULL;
+  g_autofree float          *pixels = NULL;
+  g_autofree int            *ids = NULL;
+  g_autofree int            *lengths = NULL;
+  g_autofree float          *grads = NULL;
+  g_autofree guint64        *seeds = NULL;
+  g_autofree WpAugmentation *augmentations = NULL;
+  g_auto (WpBoxWords) boxes = { 0 };
+  WpLossParts parts;
+  WpParams    views;
+  int         T, S;
 
   /* The objective's options are the training settings' own, so the loss is the one train
    * would differentiate. */
@@ -104,18 +151,29 @@ wp_cli_loss (int    argc,
   pixels = g_new (float, (gsize) B * 3 * S * S);
   ids = g_new (int, (gsize) B * model->config.context_length);
   lengths = g_new (int, B);
-  if (!wp_dataset_load_batch (dataset, model, indices, B, NULL, NULL, pixels, ids, lengths, &T,
-                              &error))
+  seeds = g_new (guint64, B);
+  augmentations = g_new (WpAugmentation, B);
+  /* Pair b's augmentation is the stream of seed + b: a batch anyone can reproduce. */
+  for (int b = 0; b < B; b++)
+    seeds[b] = cs.settings.seed + (guint64) b;
+  if (!wp_dataset_load_batch (dataset, model, indices, B,
+                              cs.settings.augment ? &cs.settings.augment_options : NULL, seeds,
+                              pixels, ids, lengths, &T, augmentations, &error))
     return wp_cli_fail (error);
+  wp_box_words_init (&boxes, wp_box_words_capacity (&model->config, B),
+                     wp_clip_config_n_patches (&model->config));
+  for (int b = 0; b < B; b++)
+    wp_box_words_add_pair (&boxes, model, wp_dataset_get_pair (dataset, indices[b]), b,
+                           &augmentations[b]);
 
   state = wp_loss_state_new (&model->config, B);
   grads = g_new0 (float, model->n_params);
   wp_params_init_views (&views, &model->config, model->specs, grads);
-  if (!wp_loss_compute (model, state, &cs.settings.loss, pixels, ids, lengths, B, T, &views,
-                        &parts, &error))
+  if (!wp_loss_compute (model, state, &cs.settings.loss, pixels, ids, lengths, B, T, &boxes,
+                        &views, &parts, &error))
     return wp_cli_fail (error);
   if (grads_path != NULL && !wp_params_write (model, grads, grads_path, NULL, &error))
     return wp_cli_fail (error);
-  print_parts (&parts, B, json);
+  print_parts (&parts, B, cs.settings.augment ? augmentations : NULL, json);
   return 0;
 }

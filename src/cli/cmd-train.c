@@ -1,5 +1,6 @@
 #include <glib-unix.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -46,7 +47,7 @@ print_step (TrainRun              *run,
 {
   const WpLossOptions *loss = &wp_trainer_get_settings (run->trainer)->loss;
   char                 eta[32];
-  char                 parts[96] = "";
+  char                 parts[128] = "";
 
   /* Off a terminal (logs, CI), one line every 10 steps is plenty. */
   if (!run->tty && p->step % 10 != 0 && p->step != p->total_steps)
@@ -56,6 +57,11 @@ print_step (TrainRun              *run,
     g_snprintf (parts, sizeof parts, " [clip %.4f, fine %.4f]", p->loss.clip, p->loss.fine);
   else if (loss->objective == WP_OBJECTIVE_FILIP && loss->filip_global > 0.0f)
     g_snprintf (parts, sizeof parts, " [filip %.4f, clip %.4f]", p->loss.filip, p->loss.clip);
+  if (loss->box_weight > 0.0f) {
+    const gsize used = strlen (parts);
+
+    g_snprintf (parts + used, sizeof parts - used, " [box %.4f]", p->loss.box);
+  }
   fprintf (stderr,
            "%sstep %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT
            " (epoch %.2f)  loss %.4f%s  lr %.2e  %.1f pairs/s  ETA %s%s",

@@ -152,9 +152,9 @@ fuzz_use_dataset (WpDataset *dataset)
     seeds[b] = (guint64) b;
   }
   g_assert_true (wp_dataset_load_batch (dataset, model, indices, B, NULL, NULL, pixels, ids,
-                                        lengths, &T, NULL));
+                                        lengths, &T, NULL, NULL));
   g_assert_true (wp_dataset_load_batch (dataset, model, indices, B, &augment, seeds, pixels, ids,
-                                        lengths, &T, NULL));
+                                        lengths, &T, NULL, NULL));
   g_assert_cmpint (T, >=, 2);
   g_assert_cmpint (T, <=, K);
 }

@@ -78,9 +78,9 @@ load_batches (const WpDataset *dataset)
     seeds[b] = (guint64) b;
   }
   g_assert_true (wp_dataset_load_batch (dataset, model, indices, batch, NULL, NULL, pixels, ids,
-                                        lengths, &T, NULL));
+                                        lengths, &T, NULL, NULL));
   g_assert_true (wp_dataset_load_batch (dataset, model, indices, batch, &augment, seeds, pixels,
-                                        ids, lengths, &T, NULL));
+                                        ids, lengths, &T, NULL, NULL));
   g_assert_cmpint (T, >=, 2);
   g_assert_cmpint (T, <=, K);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Parity test: `wordpatch-cli loss` (losses and parameter gradients) against a float64 torch
-reference of the CLIP, FILIP and SPARC objectives as docs/algorithms.md defines them.
+reference of the CLIP, FILIP and SPARC objectives and of the box term as docs/algorithms.md
+defines them.
 
 Usage: test_loss_parity.py [WORDPATCH_CLI]   (default: $WORDPATCH_CLI). Output is TAP.
        test_loss_parity.py --self-check      (reference only: no CLI needed)
@@ -11,6 +12,15 @@ a temporary folder. For each objective the CLI's losses must be within LOSS_TOL 
 reference, and every gradient tensor within GRAD_TOL of that tensor's largest reference magnitude
 (absolute floor GRAD_FLOOR). The reference is the forward of clip_reference.py run under torch
 autograd in float64 on the stored float32 weights; it never calls wordpatch code.
+
+The box term (--box-weight) runs on a second 4-pair dataset whose captions carry boxes: a word
+split into four BPE pieces, a word whose box holds no patch centre, a word of two boxes, the second
+occurrence of a word, a box naming no caption word, images that are not square (one resampled by
+the preprocessing, so boxes go through its crop) and, in one run, the training augmentation
+(`--augment --seed`: crops, flips, jitter). The reference does the preprocessing and the
+augmentation itself, from the crop, factors and flip that `loss --json` reports for each pair
+(PIL's bicubic resampling with double weights, rounded to 8 bits after each pass, as
+docs/algorithms.md describes wordpatch's), and maps the boxes to patches itself.
 """
 
 import json
@@ -50,6 +60,24 @@ KNOWN_IDS = {
 RUNS = [('clip', None, None), ('filip', None, None), ('filip', 0.4, None), ('sparc', None, None),
         ('sparc', 0.3, 2.0)]
 DEFAULT_LG, DEFAULT_LF, DEFAULT_FILIP_GLOBAL = 0.5, 1.0, 0.0
+
+# The box dataset: (width, height, caption, boxes as (word, occurrence, x, y, w, h)). The model
+# input is 32 x 32 pixels of 4 x 4 patches of 8 pixels, centred on 4, 12, 20, 28.
+BOX_PAIRS = [
+    (32, 32, 'a red circle and a flummoxing square',
+     [('red', 0, 6, 5, 16, 16), ('circle', 0, 6, 5, 16, 16), ('flummoxing', 0, 18, 20, 12, 10),
+      ('square', 0, 1, 1, 1, 1)]),   # 'square': between the patch centres
+    (48, 40, 'two green squares above a big blue star',   # resampled to 38 x 32, cropped
+     [('green', 0, 4, 2, 12, 12), ('green', 0, 30, 2, 12, 12), ('squares', 0, 4, 2, 38, 12),
+      ('star', 0, 14, 20, 22, 18), ('Blue', 0, 14, 20, 22, 18)]),
+    (32, 32, 'a red dog and a red cat',
+     [('red', 1, 17, 3, 12, 26), ('Cat', 0, 17, 3, 12, 26), ('dog', 0, 2, 8, 12, 20),
+      ('zebra', 0, 0, 0, 32, 32)]),   # 'zebra': in no caption
+    (40, 32, 'cat', [('cat', 0, 20, 4, 16, 24)]),   # centre crop from x = 4, not resampled
+]
+# (objective, box weight, box tau, augmentation seed or None)
+BOX_RUNS = [('clip', 1.0, None, None), ('sparc', 0.5, 0.1, None), ('filip', 1.0, None, 7)]
+DEFAULT_BOX_TAU = 0.07
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,6 +153,18 @@ def sparc_fine(patches, tokens, lam):
     return 0.5 * (total_v2l / n + total_l2v / n)
 
 
+def box_loss(patches, tokens, words, tau):
+    """L_box: words is a list of (pair, token indices, inside [P] bool); each word's map is the
+    mean over its tokens of the cosines with the patches, L_w the cross-entropy of the softmax of
+    map / tau against the uniform distribution on its inside patches; the mean over the words."""
+    losses = []
+    for b, toks, inside in words:
+        m = (unit(patches[b]) @ unit(tokens[b][toks]).T).mean(dim=1)
+        q = inside.to(torch.float64) / inside.sum()
+        losses.append(-(q * F.log_softmax(m / tau, dim=0)).sum())
+    return torch.stack(losses).mean() if losses else torch.zeros((), dtype=torch.float64)
+
+
 def decision_margin(patches, tokens, objective):
     """Smallest distance of any discrete decision (argmax, argmin, 1/P threshold) from a tie, so
     a float32 implementation cannot legitimately take a different branch."""
@@ -162,8 +202,10 @@ def embeddings(config, w, pixels, ids):
     return vision[0], text[end], vision[1:], text
 
 
-def reference_losses(config, weights, pixels, ids, objective, lg=DEFAULT_LG, lf=DEFAULT_LF):
-    """({key: float}, {name: float64 gradient of the total}, decision margin)."""
+def reference_losses(config, weights, pixels, ids, objective, lg=DEFAULT_LG, lf=DEFAULT_LF,
+                     box=None):
+    """({key: float}, {name: float64 gradient of the total}, decision margin). box: None, or
+    (weight, tau, words) adding weight * L_box."""
     names = [n for n, _, _ in ref.tensor_layout(config)]
     w = {n: weights[n].detach().clone().requires_grad_(True) for n in names}
     vg, tg, patches, tokens = [], [], [], []
@@ -176,7 +218,7 @@ def reference_losses(config, weights, pixels, ids, objective, lg=DEFAULT_LG, lf=
     vg, tg = torch.stack(vg), torch.stack(tg)
     lam = w['logit_scale'].exp()  # no clamp in the loss
     zero = torch.zeros((), dtype=torch.float64)
-    parts = {'loss_clip': zero, 'loss_filip': zero, 'loss_fine': zero}
+    parts = {'loss_clip': zero, 'loss_filip': zero, 'loss_fine': zero, 'loss_box': zero}
     if objective == 'clip':
         parts['loss_clip'] = clip_loss(vg, tg, lam)
         total = parts['loss_clip']
@@ -190,6 +232,9 @@ def reference_losses(config, weights, pixels, ids, objective, lg=DEFAULT_LG, lf=
         parts['loss_clip'] = clip_loss(vg, tg, lam)
         parts['loss_fine'] = sparc_fine(patches, tokens, lam)
         total = lg * parts['loss_clip'] + lf * parts['loss_fine']
+    if box is not None:
+        parts['loss_box'] = box_loss(patches, tokens, box[2], box[1])
+        total = total + box[0] * parts['loss_box']
     grads = torch.autograd.grad(total, [w[n] for n in names], allow_unused=True)
     out = {n: (g if g is not None else torch.zeros_like(w[n])).detach()
            for n, g in zip(names, grads)}
@@ -246,6 +291,18 @@ def _naive_sparc(patches, tokens, lam):
     return 0.5 * (tot1 / n + tot2 / n)
 
 
+def _naive_box(patches, tokens, words, tau):
+    total = 0.0
+    for b, toks, inside in words:
+        v = [x / max(np.linalg.norm(x), 1e-6) for x in patches[b].numpy()]
+        t = [x / max(np.linalg.norm(x), 1e-6) for x in tokens[b].numpy()[toks]]
+        m = np.array([sum(float(vp @ tl) for tl in t) / len(t) for vp in v]) / tau
+        log_pi = m - m.max() - np.log(np.sum(np.exp(m - m.max())))
+        inside = inside.numpy()
+        total += -np.sum(log_pi[inside]) / inside.sum()
+    return total / len(words)
+
+
 def self_check():
     """Raise AssertionError on any disagreement."""
     g = torch.Generator().manual_seed(5)
@@ -258,6 +315,17 @@ def self_check():
     assert abs(got - want) < 1e-12, f'self-check: FILIP {got} vs naive {want}'
     got, want = sparc_fine(patches, tokens, lam).item(), _naive_sparc(patches, tokens, lam)
     assert abs(got - want) < 1e-12, f'self-check: SPARC {got} vs naive {want}'
+
+    # The box term against a loop: two words of pair 0 (one of two tokens), one of pair 2.
+    tau = 0.2
+    inside = [torch.tensor([0, 1, 1, 0, 0, 0, 0, 0, 0], dtype=torch.bool),
+              torch.tensor([1, 0, 0, 0, 0, 0, 0, 0, 1], dtype=torch.bool),
+              torch.tensor([0, 0, 0, 0, 1, 0, 0, 0, 0], dtype=torch.bool)]
+    words = [(0, [0, 1], inside[0]), (0, [2], inside[1]), (2, [1], inside[2])]
+    got, want = box_loss(patches, tokens, words, tau).item(), _naive_box(patches, tokens, words,
+                                                                         tau)
+    assert abs(got - want) < 1e-12, f'self-check: box term {got} vs naive {want}'
+    assert box_loss(patches, tokens, [], tau).item() == 0.0
 
     # FILIP: C is not A^T. One image with P=1 patch and two texts: sI = sT for every pair, so
     # then they coincide; with two patches they differ.
@@ -290,8 +358,11 @@ def self_check():
               ('vision_model.post_layernorm.weight', (5,)),
               ('text_model.embeddings.token_embedding.weight', (2368, 4)),
               ('vision_model.encoder.layers.1.mlp.fc1.bias', (10,))]
-    for objective in ('clip', 'filip', 'sparc'):
-        values, grads, _ = reference_losses(config, weights, pixels, ids, objective, 0.4, 1.3)
+    box = (0.7, 0.3, [(0, [1, 2], torch.tensor([1] + [0] * 15, dtype=torch.bool)),
+                      (2, [3], torch.tensor([0] * 9 + [1, 1] + [0] * 5, dtype=torch.bool))])
+    for objective, with_box in (('clip', None), ('filip', None), ('sparc', None), ('clip', box)):
+        values, grads, _ = reference_losses(config, weights, pixels, ids, objective, 0.4, 1.3,
+                                            with_box)
         for name, index in probes:
             h = 1e-6
             plus = {k: v.clone() for k, v in weights.items()}
@@ -299,8 +370,10 @@ def self_check():
             plus[name][index] += h
             minus[name][index] -= h
             with torch.no_grad():
-                fp = reference_losses_nograd(config, plus, pixels, ids, objective, 0.4, 1.3)
-                fm = reference_losses_nograd(config, minus, pixels, ids, objective, 0.4, 1.3)
+                fp = reference_losses_nograd(config, plus, pixels, ids, objective, 0.4, 1.3,
+                                             with_box)
+                fm = reference_losses_nograd(config, minus, pixels, ids, objective, 0.4, 1.3,
+                                             with_box)
             fd = (fp - fm) / (2 * h)
             an = grads[name][index].item()
             assert abs(fd - an) <= 1e-6 * max(1.0, abs(an)), \
@@ -308,7 +381,7 @@ def self_check():
         assert grads['text_model.embeddings.token_embedding.weight'][5000].abs().max() == 0
 
 
-def reference_losses_nograd(config, weights, pixels, ids, objective, lg, lf):
+def reference_losses_nograd(config, weights, pixels, ids, objective, lg, lf, box=None):
     vg, tg, patches, tokens = [], [], [], []
     for px, tid in zip(pixels, ids):
         a, b, c, d = embeddings(config, weights, px, tid)
@@ -318,11 +391,12 @@ def reference_losses_nograd(config, weights, pixels, ids, objective, lg, lf):
         tokens.append(d)
     vg, tg = torch.stack(vg), torch.stack(tg)
     lam = weights['logit_scale'].exp()
+    extra = 0.0 if box is None else box[0] * box_loss(patches, tokens, box[2], box[1]).item()
     if objective == 'clip':
-        return clip_loss(vg, tg, lam).item()
+        return clip_loss(vg, tg, lam).item() + extra
     if objective == 'filip':
-        return (filip_loss(patches, tokens, lam) + lg * clip_loss(vg, tg, lam)).item()
-    return (lg * clip_loss(vg, tg, lam) + lf * sparc_fine(patches, tokens, lam)).item()
+        return (filip_loss(patches, tokens, lam) + lg * clip_loss(vg, tg, lam)).item() + extra
+    return (lg * clip_loss(vg, tg, lam) + lf * sparc_fine(patches, tokens, lam)).item() + extra
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,6 +435,155 @@ def write_dataset(folder, size):
 
 
 # ---------------------------------------------------------------------------------------------
+# The box dataset: its images, their preprocessing and augmentation, and the boxes' patches.
+
+def draw_box_image(k, width, height):
+    """The boxed objects of BOX_PAIRS[k] over a gradient: each box filled with a colour of its
+    own (shared by boxes of the same position), so the resampled pixels vary."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    img = np.stack([40 + 150 * x / width, 60 + 120 * y / height,
+                    110 + 70 * np.sin(0.5 * (x + y) + k)], axis=-1)
+    for n, (_, _, bx, by, bw, bh) in enumerate(BOX_PAIRS[k][3]):
+        inside = (x >= bx) & (x < bx + bw) & (y >= by) & (y < by + bh)
+        img[inside] = (255 - 40 * n, 30 + 50 * n, (90 * n + 60 * k) % 256)
+    img[(x.astype(int) + y.astype(int)) % 5 == 0] *= 0.8
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def write_box_dataset(folder):
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, 'captions.jsonl'), 'w', encoding='utf-8') as f:
+        for k, (width, height, caption, boxes) in enumerate(BOX_PAIRS):
+            ref.write_png(os.path.join(folder, f'img{k}.png'), draw_box_image(k, width, height))
+            f.write(json.dumps({
+                'image': f'img{k}.png', 'caption': caption,
+                'boxes': [{'word': w, 'occurrence': o, 'x': x, 'y': y, 'w': bw, 'h': bh}
+                          for w, o, x, y, bw, bh in boxes]}) + '\n')
+
+
+def _bicubic(x):
+    """PIL's bicubic kernel, a = -0.5."""
+    a, x = -0.5, abs(x)
+    if x < 1.0:
+        return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0
+    if x < 2.0:
+        return (((x - 5.0) * x + 8.0) * x - 4.0) * a
+    return 0.0
+
+
+def _resample_axis(img, n_out, first, count):
+    """Resamples axis 0 of img (n_in, ..., 3) float64 to n_out samples as PIL does (the kernel
+    stretched by the scale when shrinking, weights normalised per output sample), keeping the
+    count outputs from first, rounded to 8 bits; also returns how many values were exactly
+    halfway (summed tap by tap, in order, so that such ties round as wordpatch's do)."""
+    n_in = img.shape[0]
+    scale = n_in / n_out
+    filter_scale = max(scale, 1.0)
+    support = 2.0 * filter_scale
+    taps = int(np.ceil(support)) * 2 + 1
+    out = []
+    for i in range(first, first + count):
+        center = (i + 0.5) * scale
+        lo = max(int(np.floor(center - support + 0.5)), 0)
+        hi = min(int(np.floor(center + support + 0.5)), n_in, lo + taps)
+        w = [_bicubic((j - center + 0.5) / filter_scale) for j in range(lo, hi)]
+        total = 0.0
+        for x in w:
+            total += x
+        acc = np.zeros(img.shape[1:])
+        for k, j in enumerate(range(lo, hi)):
+            acc = acc + (w[k] / total) * img[j]
+        out.append(acc)
+    out = np.stack(out)
+    ties = int((out - np.floor(out) == 0.5).sum())
+    return np.clip(np.floor(out + 0.5), 0, 255), ties
+
+
+def resize_window(rgb, width, height, left, top, crop_width, crop_height):
+    """The crop_width x crop_height window at (left, top) of rgb resized to width x height: rows
+    first (each image row resampled along x), then columns, 8-bit rounding in between."""
+    img = rgb.astype(np.float64)
+    horizontal, ties1 = _resample_axis(img.transpose(1, 0, 2), width, left, crop_width)
+    out, ties2 = _resample_axis(horizontal.transpose(1, 0, 2), height, top, crop_height)
+    return out, ties1 + ties2
+
+
+def normalise(unit_rgb):
+    """[H, W, 3] in [0, 1] to the model's input [3, H, W]."""
+    x = torch.from_numpy(unit_rgb).permute(2, 0, 1)
+    mean = torch.tensor(ref.CLIP_MEAN, dtype=torch.float64)[:, None, None]
+    std = torch.tensor(ref.CLIP_STD, dtype=torch.float64)[:, None, None]
+    return (x - mean) / std
+
+
+def preprocess(rgb, size):
+    """CLIP's preprocessing: the shorter side resized to size (the longer to int(size * long /
+    short)), the centre square. (pixels [3, S, S], crop (x, y, w, h) in original pixels,
+    rounding ties)."""
+    h, w = rgb.shape[:2]
+    if (w, h) == (size, size):
+        return normalise(rgb / 255.0), (0.0, 0.0, float(w), float(h)), 0
+    width, height = (size, size * h // w) if w <= h else (size * w // h, size)
+    left, top = (width - size) // 2, (height - size) // 2
+    out, ties = resize_window(rgb, width, height, left, top, size, size)
+    sx, sy = w / width, h / height
+    return normalise(out / 255.0), (left * sx, top * sy, size * sx, size * sy), ties
+
+
+def augment(rgb, size, aug):
+    """docs/algorithms.md's augmentation with the draws `loss --json` reports: the crop resized
+    to size x size, brightness, saturation around each pixel's grey, contrast around the mean
+    grey, clamping, the flip. (pixels [3, S, S], rounding ties)."""
+    x, y, w, h = (int(v) for v in aug['crop'])
+    out, ties = resize_window(rgb[y:y + h, x:x + w], size, size, 0, 0, size, size)
+    p = out / 255.0 * aug['brightness']
+    grey = p @ np.array([0.299, 0.587, 0.114])
+    p = grey[..., None] + (p - grey[..., None]) * aug['saturation']
+    p = grey.mean() + (p - grey.mean()) * aug['contrast']
+    p = np.clip(p, 0.0, 1.0)
+    if aug['flipped']:
+        p = p[:, ::-1].copy()
+    return normalise(p), ties
+
+
+def caption_words(tokens):
+    """[(text, token indices)] of the caption's words, from `embed`'s tokens ("word" index)."""
+    words = {}
+    for i, t in enumerate(tokens):
+        if t['word'] >= 0:
+            words.setdefault(t['word'], []).append(i)
+    return [(''.join(tokens[i]['text'] for i in idx), idx) for _, idx in sorted(words.items())]
+
+
+def box_targets(b, boxes, tokens, crop, flipped, grid):
+    """The box term's words of pair b: its boxes grouped by word (lowercased) and occurrence,
+    each group naming the occurrence-th caption word of that text; the patches of the grid x grid
+    input whose centre, in original-image pixels through crop and flip, lies inside one of the
+    group's boxes (edges included). Groups naming no word or holding no centre are left out."""
+    groups = {}
+    for word, occ, x, y, w, h in boxes:
+        groups.setdefault((word.lower(), occ), []).append((x, y, w, h))
+    words = caption_words(tokens)
+    out = []
+    for (text, occ), rects in groups.items():
+        matches = [idx for t, idx in words if t == text]
+        if occ >= len(matches):
+            continue
+        inside = torch.zeros(grid * grid, dtype=torch.bool)
+        cx0, cy0, cw, ch = crop
+        for p in range(grid * grid):
+            row, col = divmod(p, grid)
+            src = grid - 1 - col if flipped else col
+            x0, y0 = cx0 + src * cw / grid, cy0 + row * ch / grid
+            x1, y1 = cx0 + (src + 1) * cw / grid, cy0 + (row + 1) * ch / grid
+            px, py = x0 + (x1 - x0) / 2.0, y0 + (y1 - y0) / 2.0
+            inside[p] = any(x <= px <= x + w and y <= py <= y + h for x, y, w, h in rects)
+        if inside.any():
+            out.append((b, matches[occ], inside))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # CLI and comparison.
 
 def run(cmd):
@@ -377,14 +600,20 @@ def run(cmd):
         return None, f'stdout is not one JSON object ({e}): {proc.stdout[:300]!r}'
 
 
-def cli_ids(cli, model, image, caption):
+def cli_tokens(cli, model, image, caption):
     out, error = run([cli, 'embed', '--model', model, '--image', image, '--text', caption])
     if error:
         return None, error
     try:
-        return [int(t['id']) for t in out['tokens']], None
+        return [{'id': int(t['id']), 'text': str(t['text']), 'word': int(t['word'])}
+                for t in out['tokens']], None
     except (KeyError, TypeError, ValueError):
         return None, f'embed: malformed "tokens": {str(out.get("tokens"))[:200]}'
+
+
+def cli_ids(cli, model, image, caption):
+    tokens, error = cli_tokens(cli, model, image, caption)
+    return (None, error) if error else ([t['id'] for t in tokens], None)
 
 
 def compare_grads(ours, want, used_ids):
@@ -443,9 +672,9 @@ def compare_grads(ours, want, used_ids):
     return passed, lines, worst
 
 
-def check_losses(out, want, objective, lg, lf):
+def check_losses(out, want, objective, lg, lf, batch=BATCH, box_weight=0.0):
     passed, lines = True, []
-    for key in ('loss', 'loss_clip', 'loss_filip', 'loss_fine'):
+    for key in ('loss', 'loss_clip', 'loss_filip', 'loss_fine', 'loss_box'):
         got = out.get(key)
         if not isinstance(got, (int, float)):
             passed = False
@@ -457,23 +686,98 @@ def check_losses(out, want, objective, lg, lf):
         rel = abs(got - w) / abs(w) if w != 0 else abs(got)
         lines.append(f'{key}: ours {got:.9g}, ref {w:.9g}, rel err {rel:.3g}'
                      + ('' if ok else '  <-- MISMATCH'))
-    if out.get('pairs') != BATCH:
+    if out.get('pairs') != batch:
         passed = False
-        lines.append(f'pairs {out.get("pairs")!r}, expected {BATCH}')
+        lines.append(f'pairs {out.get("pairs")!r}, expected {batch}')
     if objective == 'sparc' and all(isinstance(out.get(k), (int, float))
                                     for k in ('loss', 'loss_clip', 'loss_fine')):
-        comb = lg * out['loss_clip'] + lf * out['loss_fine']
+        comb = lg * out['loss_clip'] + lf * out['loss_fine'] + box_weight * out['loss_box']
         if abs(comb - out['loss']) > 1e-5 * abs(out['loss']):
             passed = False
-            lines.append(f'loss {out["loss"]:.9g} != {lg}*loss_clip + {lf}*loss_fine = '
-                         f'{comb:.9g} (are the components reported weighted?)')
-    if objective == 'filip' and lg > 0 and all(isinstance(out.get(k), (int, float))
-                                               for k in ('loss', 'loss_clip', 'loss_filip')):
-        comb = out['loss_filip'] + lg * out['loss_clip']
+            lines.append(f'loss {out["loss"]:.9g} != {lg}*loss_clip + {lf}*loss_fine + '
+                         f'{box_weight}*loss_box = {comb:.9g} (are the components reported '
+                         'weighted?)')
+    if objective == 'filip' and all(isinstance(out.get(k), (int, float))
+                                    for k in ('loss', 'loss_clip', 'loss_filip', 'loss_box')):
+        comb = out['loss_filip'] + lg * out['loss_clip'] + box_weight * out['loss_box']
         if abs(comb - out['loss']) > 1e-5 * abs(out['loss']):
             passed = False
-            lines.append(f'loss {out["loss"]:.9g} != loss_filip + {lg}*loss_clip = {comb:.9g}')
+            lines.append(f'loss {out["loss"]:.9g} != loss_filip + {lg}*loss_clip + '
+                         f'{box_weight}*loss_box = {comb:.9g}')
     return passed, lines
+
+
+def box_run(cli, tmp, model, config, weights, data, images, tokens, objective, weight, tau, seed,
+            index):
+    """One `loss --box-weight` run against the reference: (description, (passed, lines, summary
+    line))."""
+    size = config['vision_config']['image_size']
+    grid = size // config['vision_config']['patch_size']
+    desc = (f'{objective} box_weight={weight}' + ('' if tau is None else f' box_tau={tau}') +
+            ('' if seed is None else f' augmented (seed {seed})'))
+    tau = DEFAULT_BOX_TAU if tau is None else tau
+    grads_path = os.path.join(tmp, f'grads-box-{index}.safetensors')
+    cmd = [cli, 'loss', '--model', model, '--data', data, '--loss', objective, '--batch',
+           str(len(images)), '--box-weight', str(weight), '--grads', grads_path, '--json']
+    if tau != DEFAULT_BOX_TAU:
+        cmd += ['--box-tau', str(tau)]
+    if seed is not None:
+        cmd += ['--augment', '--seed', str(seed)]
+    out, error = run(cmd)
+    if error:
+        return desc, (False, [error], 'CLI failed')
+    lines, passed = [], True
+    augs = out.get('augmentations') if seed is not None else None
+    if seed is not None and (not isinstance(augs, list) or len(augs) != len(images)):
+        return desc, (False, [f'"augmentations" missing or malformed: {str(augs)[:200]}'],
+                      'no augmentations')
+    if seed is not None:
+        flips = sum(bool(a['flipped']) for a in augs)
+        whole = sum(a['crop'][2:] == [float(w), float(h)]
+                    for a, (w, h, _, _) in zip(augs, BOX_PAIRS))
+        lines.append(f'augmentation: {flips} of {len(augs)} flipped, {whole} uncropped')
+        if flips == 0 or flips == len(augs) or whole == len(augs):
+            passed = False
+            lines.append('the seed neither flips some pairs and not others nor crops: change it')
+    pixels, words, ties = [], [], 0
+    for b, (path, (_, _, _, boxes)) in enumerate(zip(images, BOX_PAIRS)):
+        rgb = ref.read_png(path)
+        if seed is None:
+            px, crop, n = preprocess(rgb, size)
+            flipped = False
+        else:
+            px, n = augment(rgb, size, augs[b])
+            crop, flipped = tuple(augs[b]['crop']), bool(augs[b]['flipped'])
+        pixels.append(px)
+        ties += n
+        words += box_targets(b, boxes, tokens[b], crop, flipped, grid)
+    ids = [[t['id'] for t in seq] for seq in tokens]
+    lg = DEFAULT_FILIP_GLOBAL if objective == 'filip' else DEFAULT_LG
+    want, grads, decisions = reference_losses(config, weights, pixels, ids, objective, lg,
+                                              DEFAULT_LF, (weight, tau, words))
+    split = max(len(idx) for _, idx, _ in words)
+    lines.append(f'reference: {len(words)} boxed words (longest {split} tokens), decision margin '
+                 f'{decisions:.3g}, {ties} resampled values exactly halfway')
+    if decisions < MARGIN_MIN:
+        passed = False
+        lines.append('test data too close to a tie; change the data or the seed')
+    if out.get('box_words') != len(words):
+        passed = False
+        lines.append(f'box_words {out.get("box_words")!r}, the reference has {len(words)}')
+    ok, more = check_losses(out, want, objective, lg, DEFAULT_LF, len(images), weight)
+    passed &= ok
+    lines += more
+    try:
+        ours, _ = ref.read_safetensors(grads_path)
+    except (OSError, ValueError, KeyError) as e:
+        return desc, (False, lines + [f'cannot read {grads_path}: {e}'], 'no gradient file')
+    ok, more, worst = compare_grads(ours, grads, {i for seq in ids for i in seq})
+    passed &= ok
+    lines += more
+    lines.append(f'worst gradient tensor: {worst[0]} rel err {worst[1]:.3g}')
+    rel = abs(out.get('loss', float('nan')) - want['loss']) / abs(want['loss'])
+    return desc, (passed, lines, f'loss rel err {rel:.3g}, worst gradient {worst[0]} '
+                                 f'{worst[1]:.3g}')
 
 
 def main(argv):
@@ -486,7 +790,7 @@ def main(argv):
         print(f'Bail out! wordpatch-cli not found or not executable: {cli!r} '
               '(pass it as argv[1] or set WORDPATCH_CLI)')
         return 1
-    tap = Tap(2 + len(RUNS))
+    tap = Tap(2 + len(RUNS) + len(BOX_RUNS))
     try:
         self_check()
         tap.result(True, 'reference self-check (naive loops, hand values, finite differences)',
@@ -565,6 +869,23 @@ def main(argv):
             loss_rel = abs(out.get('loss', float('nan')) - want['loss']) / abs(want['loss'])
             summary.append(f'{desc}: loss rel err {loss_rel:.3g}, '
                            f'worst gradient {worst[0]} {worst[1]:.3g}')
+            tap.result(passed, desc, lines)
+
+        box_data = os.path.join(tmp, 'boxes')
+        write_box_dataset(box_data)
+        box_images = [os.path.join(box_data, f'img{k}.png') for k in range(len(BOX_PAIRS))]
+        box_tokens = []
+        for image, (_, _, caption, _) in zip(box_images, BOX_PAIRS):
+            tokens, error = cli_tokens(cli, model, image, caption)
+            if error:
+                print(f'Bail out! cannot tokenize the box captions: {error}')
+                return 1
+            box_tokens.append(tokens)
+        for objective, weight, tau, seed in BOX_RUNS:
+            desc, result = box_run(cli, tmp, model, config, weights, box_data, box_images,
+                                   box_tokens, objective, weight, tau, seed, len(summary))
+            passed, lines, line = result
+            summary.append(f'{desc}: {line}')
             tap.result(passed, desc, lines)
 
     print(f'# tolerances: loss {LOSS_TOL:g} relative; gradients {GRAD_TOL:g} of max|ref| '
