@@ -1313,9 +1313,31 @@ test_fine_tune (void)
   /* The dataset is checked and summarised when chosen. */
   wp_train_view_set_data_dir (view, data_dir);
   g_assert_true (wait_for (view_idle, view));
-  g_assert_nonnull (strstr (wp_train_view_get_data_summary (view), "64 pairs ready"));
+  g_assert_nonnull (
+    strstr (wp_train_view_get_data_summary (view), "64 pairs (captions.jsonl) ready"));
   g_assert_nonnull (strstr (wp_train_view_get_data_summary (view), "word boxes"));
   g_assert_nonnull (strstr (wp_train_view_get_data_summary (view), "whole tokens"));
+
+  /* Another layout, named in the summary: an open_clip CSV of three of the same images. */
+  {
+    g_autoptr (WpDataset) scenes = wp_dataset_open (data_dir, &error);
+    g_autofree char *csv = g_build_filename (tmp_dir, "pairs.csv", NULL);
+    g_autoptr (GString) text = g_string_new ("filepath\ttitle\n");
+
+    g_assert_no_error (error);
+    for (guint i = 0; i < 3; i++) {
+      const WpPair *pair = wp_dataset_get_pair (scenes, i);
+
+      g_string_append_printf (text, "%s\t%s\n", pair->image_path, pair->caption);
+    }
+    g_assert_true (g_file_set_contents (csv, text->str, -1, &error));
+    wp_train_view_set_data_dir (view, csv);
+    g_assert_true (wait_for (view_idle, view));
+    assert_mentions (wp_train_view_get_data_summary (view), "3 pairs (open_clip CSV) ready");
+    assert_mentions (wp_train_view_get_data_summary (view), "No word boxes");
+    wp_train_view_set_data_dir (view, data_dir);
+    g_assert_true (wait_for (view_idle, view));
+  }
 
   set_spin (view, "steps_spin", 16);
   set_spin (view, "batch_spin", 8);
@@ -1804,7 +1826,7 @@ test_fine_tune_continue (void)
   /* The summary names the skipped lines, as the command line does. */
   wp_train_view_set_data_dir (view, data_dir);
   g_assert_true (wait_for (view_idle, view));
-  assert_mentions (wp_train_view_get_data_summary (view), "48 pairs ready");
+  assert_mentions (wp_train_view_get_data_summary (view), "48 pairs (captions.jsonl) ready");
   assert_mentions (wp_train_view_get_data_summary (view), "2 pairs skipped: 2 bad lines");
   assert_mentions (wp_train_view_get_data_summary (view), "line 49: empty caption");
   assert_mentions (wp_train_view_get_data_summary (view), "line 50: ");
