@@ -25,6 +25,18 @@ wp_test_init (int    *argc,
   g_log_set_default_handler (log_cb, NULL);
 }
 
+float *
+wp_test_random_floats (GRand *rand,
+                       gsize  n,
+                       double scale)
+{
+  float *a = g_new (float, n);
+
+  for (gsize i = 0; i < n; i++)
+    a[i] = (float) g_rand_double_range (rand, -scale, scale);
+  return a;
+}
+
 char *
 wp_test_make_tmp_dir (const char *name)
 {

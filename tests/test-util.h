@@ -1,5 +1,5 @@
 /* test-util.h: what the test programs share: a start that makes engine warnings fail the running
- * test, temporary folders, and error-message checks. */
+ * test, random inputs, temporary folders, and error-message checks. */
 #pragma once
 
 #include <glib.h>
@@ -11,6 +11,11 @@ G_BEGIN_DECLS
  * program without naming the test (the engine must not log them for any input). */
 void wp_test_init (int    *argc,
                    char ***argv);
+
+/* n floats drawn uniformly from [-scale, scale), freed with g_free. */
+float *wp_test_random_floats (GRand *rand,
+                              gsize  n,
+                              double scale) G_GNUC_WARN_UNUSED_RESULT;
 
 /* A new temporary folder wp-test-NAME-XXXXXX. */
 char *wp_test_make_tmp_dir (const char *name) G_GNUC_WARN_UNUSED_RESULT;
