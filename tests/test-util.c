@@ -37,6 +37,22 @@ wp_test_random_floats (GRand *rand,
   return a;
 }
 
+guint8 *
+wp_test_pattern_pixels (int width,
+                        int height,
+                        int comp)
+{
+  guint8 *pixels = g_new (guint8, (gsize) width * height * comp);
+
+  for (int y = 0; y < height; y++) {
+    for (int x = 0; x < width; x++) {
+      for (int c = 0; c < comp; c++)
+        pixels[((gsize) y * width + x) * comp + c] = (guint8) (x * 37 + y * 11 + c * 90);
+    }
+  }
+  return pixels;
+}
+
 char *
 wp_test_make_tmp_dir (const char *name)
 {

@@ -17,6 +17,12 @@ float *wp_test_random_floats (GRand *rand,
                               gsize  n,
                               double scale) G_GNUC_WARN_UNUSED_RESULT;
 
+/* A width x height image of comp-channel 8-bit pixels whose every byte depends on its place
+ * ((x * 37 + y * 11 + c * 90) mod 256), freed with g_free. */
+guint8 *wp_test_pattern_pixels (int width,
+                                int height,
+                                int comp) G_GNUC_WARN_UNUSED_RESULT;
+
 /* A new temporary folder wp-test-NAME-XXXXXX. */
 char *wp_test_make_tmp_dir (const char *name) G_GNUC_WARN_UNUSED_RESULT;
 
