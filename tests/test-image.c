@@ -128,6 +128,21 @@ test_load_jpeg (void)
   remove_tree (dir);
 }
 
+/* Loading path fails with the error domain and code, naming the file. */
+static void
+expect_path_error (const char *path,
+                   GQuark      domain,
+                   int         code)
+{
+  g_autoptr (WpImage) image = NULL;
+  g_autoptr (GError) error = NULL;
+
+  image = wp_image_load (path, &error);
+  g_assert_null (image);
+  g_assert_error (error, domain, code);
+  assert_error_mentions (error, path);
+}
+
 static void
 expect_load_error (const char   *dir,
                    const char   *name,
@@ -136,13 +151,8 @@ expect_load_error (const char   *dir,
                    int           code)
 {
   g_autofree char *path = write_bytes (dir, name, data, len);
-  g_autoptr (WpImage) image = NULL;
-  g_autoptr (GError) error = NULL;
 
-  image = wp_image_load (path, &error);
-  g_assert_null (image);
-  g_assert_error (error, WP_ERROR, code);
-  assert_error_mentions (error, path);
+  expect_path_error (path, WP_ERROR, code);
 }
 
 static void
@@ -186,13 +196,8 @@ test_load_missing_file (void)
 {
   g_autofree char *dir = wp_test_make_tmp_dir ("image");
   g_autofree char *path = g_build_filename (dir, "absent.png", NULL);
-  g_autoptr (WpImage) image = NULL;
-  g_autoptr (GError) error = NULL;
 
-  image = wp_image_load (path, &error);
-  g_assert_null (image);
-  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
-  assert_error_mentions (error, path);
+  expect_path_error (path, G_FILE_ERROR, G_FILE_ERROR_NOENT);
   remove_tree (dir);
 }
 
@@ -265,32 +270,29 @@ expect_too_large (const guint8 *data,
   assert_error_mentions (error, "20000");
 }
 
+/* PNG headers claiming too large an image, each a test of its own. */
+typedef struct {
+  const char *test;
+  guint32     width, height;
+  guint8      colour_type;
+  const char *name;
+} LargePng;
+
+static const LargePng large_pngs[] = {
+  { "/image/load/too-large-png-grey", 20000, 20000, 0, "huge-grey.png" },
+  { "/image/load/too-large-png-rgb", 20000, 20000, 2, "huge-rgb.png" },
+  /* Only one side too long. */
+  { "/image/load/too-large-png-wide", 20000, 10, 2, "wide.png" },
+};
+
 static void
-test_too_large_png_grey (void)
+test_too_large_png (gconstpointer data)
 {
-  guint8 png[64];
-  gsize  len = fake_png (png, 20000, 20000, 0);
+  const LargePng *c = data;
+  guint8          png[64];
+  gsize           len = fake_png (png, c->width, c->height, c->colour_type);
 
-  expect_too_large (png, len, "huge-grey.png");
-}
-
-static void
-test_too_large_png_rgb (void)
-{
-  guint8 png[64];
-  gsize  len = fake_png (png, 20000, 20000, 2);
-
-  expect_too_large (png, len, "huge-rgb.png");
-}
-
-/* Only one side too long. */
-static void
-test_too_large_png_wide (void)
-{
-  guint8 png[64];
-  gsize  len = fake_png (png, 20000, 10, 2);
-
-  expect_too_large (png, len, "wide.png");
+  expect_too_large (png, len, c->name);
 }
 
 static void
@@ -379,9 +381,8 @@ main (int   argc,
   g_test_add_func ("/image/load/truncated-png", test_load_truncated_png);
   g_test_add_func ("/image/load/empty-file", test_load_empty_file);
   g_test_add_func ("/image/load/missing-file", test_load_missing_file);
-  g_test_add_func ("/image/load/too-large-png-grey", test_too_large_png_grey);
-  g_test_add_func ("/image/load/too-large-png-rgb", test_too_large_png_rgb);
-  g_test_add_func ("/image/load/too-large-png-wide", test_too_large_png_wide);
+  for (gsize i = 0; i < G_N_ELEMENTS (large_pngs); i++)
+    g_test_add_data_func (large_pngs[i].test, &large_pngs[i], test_too_large_png);
   g_test_add_func ("/image/load/too-large-bmp", test_too_large_bmp);
   g_test_add_func ("/image/load/too-many-pixels", test_too_many_pixels);
   for (gsize i = 0; i < G_N_ELEMENTS (bad_images); i++) {
