@@ -43,14 +43,7 @@ oc_layout_clear (OcLayout *layout)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (OcLayout, oc_layout_clear)
 
-static void
-oc_add (OcLayout      *layout,
-        const WpModel *model,
-        OcKind         kind,
-        const char    *ours,
-        const char    *format,
-        ...) G_GNUC_PRINTF (5, 6);
-
+G_GNUC_PRINTF (5, 6)
 static void
 oc_add (OcLayout      *layout,
         const WpModel *model,
