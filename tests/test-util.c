@@ -84,16 +84,18 @@ remove_tree (const char *dir)
 }
 
 void
-wp_test_check_error_mentions (const GError *error,
-                              const char   *fragment,
-                              const char   *file,
-                              int           line,
-                              const char   *func)
+wp_test_check_mentions (const char *what,
+                        const char *text,
+                        const char *fragment,
+                        const char *file,
+                        int         line,
+                        const char *func)
 {
-  g_autofree char *text = NULL;
+  g_autofree char *message = NULL;
 
-  if (error == NULL || strstr (error->message, fragment) != NULL)
+  if (text != NULL && strstr (text, fragment) != NULL)
     return;
-  text = g_strdup_printf ("error message \"%s\" does not mention \"%s\"", error->message, fragment);
-  g_assertion_message (G_LOG_DOMAIN, file, line, func, text);
+  message = g_strdup_printf ("%s\"%s\" does not mention \"%s\"", what,
+                             text != NULL ? text : "(null)", fragment);
+  g_assertion_message (G_LOG_DOMAIN, file, line, func, message);
 }

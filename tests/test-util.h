@@ -30,15 +30,28 @@ char *wp_test_make_tmp_dir (const char *name) G_GNUC_WARN_UNUSED_RESULT;
  * that does not exist is left alone. */
 void remove_tree (const char *dir);
 
+/* Fails the running test (non-fatally) unless text holds fragment; what names the text in the
+ * failure ("" or "error message "). */
+void wp_test_check_mentions (const char *what,
+                             const char *text,
+                             const char *fragment,
+                             const char *file,
+                             int         line,
+                             const char *func);
+
+#define assert_mentions(text, fragment) \
+  wp_test_check_mentions ("", (text), (fragment), __FILE__, __LINE__, G_STRFUNC)
+
 /* Fails the running test unless error is unset (already reported by g_assert_error) or its
  * message holds fragment. */
-void wp_test_check_error_mentions (const GError *error,
-                                   const char   *fragment,
-                                   const char   *file,
-                                   int           line,
-                                   const char   *func);
-
-#define assert_error_mentions(error, fragment) \
-  wp_test_check_error_mentions ((error), (fragment), __FILE__, __LINE__, G_STRFUNC)
+#define assert_error_mentions(error, fragment)                                                 \
+  G_STMT_START                                                                                 \
+  {                                                                                            \
+    const GError *wp_test_error_ = (error);                                                    \
+    if (wp_test_error_ != NULL)                                                                \
+      wp_test_check_mentions ("error message ", wp_test_error_->message, (fragment), __FILE__, \
+                              __LINE__, G_STRFUNC);                                            \
+  }                                                                                            \
+  G_STMT_END
 
 G_END_DECLS
