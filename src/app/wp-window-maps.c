@@ -428,28 +428,72 @@ maps_worker (GTask        *task,
 static void start_image (WpWindow *self,
                          gboolean  decode);
 
+/* A worker finished, and the window counts it so. TRUE when it was the newest request's (its
+ * cancellable is still current), with its outcome in ok; an error other than a cancellation is
+ * shown in the status line. */
+static gboolean
+finish_task (WpWindow     *self,
+             GAsyncResult *result,
+             GCancellable *current,
+             gboolean     *ok,
+             GError      **error)
+{
+  GTask *task = G_TASK (result);
+
+  *ok = g_task_propagate_boolean (task, error);
+  self->pending--;
+  if (g_task_get_cancellable (task) != current)
+    return FALSE;
+  if (!*ok && !g_error_matches (*error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    wp_window_set_status (self, (*error)->message);
+  return TRUE;
+}
+
+/* Runs worker over work (freed with free_work) on a worker thread as the request cancellable
+ * belongs to; done follows on the main thread. */
+static void
+run_request (WpWindow           *self,
+             GCancellable       *cancellable,
+             const char         *name,
+             gpointer            work,
+             GDestroyNotify      free_work,
+             GAsyncReadyCallback done,
+             GTaskThreadFunc     worker)
+{
+  g_autoptr (GTask) task = g_task_new (self, cancellable, done, NULL);
+
+  g_task_set_task_data (task, work, free_work);
+  g_task_set_name (task, name);
+  self->pending++;
+  update_stale (self);
+  wp_worker_run (task, worker);
+}
+
+/* Cancels the request in flight, if any. */
+static void
+cancel_request (GCancellable **cancellable)
+{
+  g_cancellable_cancel (*cancellable);
+  g_clear_object (cancellable);
+}
+
 static void
 maps_done_cb (GObject      *source,
               GAsyncResult *result,
               gpointer      user_data)
 {
   WpWindow *self = WP_WINDOW (source);
-  GTask    *task = G_TASK (result);
-  MapsWork *work = g_task_get_task_data (task);
+  MapsWork *work = g_task_get_task_data (G_TASK (result));
   g_autoptr (GError) error = NULL;
-  const gboolean ok = g_task_propagate_boolean (task, &error);
+  gboolean ok;
 
-  self->pending--;
   /* Only the newest request's maps are shown. */
-  if (g_task_get_cancellable (task) != self->maps_cancellable)
+  if (!finish_task (self, result, self->maps_cancellable, &ok, &error))
     return;
   self->maps_busy = FALSE;
   update_stale (self);
-  if (!ok) {
-    if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-      wp_window_set_status (self, error->message);
+  if (!ok)
     return;
-  }
   g_clear_pointer (&self->shown, wp_shown_free);
   self->shown = g_steal_pointer (&work->shown);
   wp_word_bar_set_words (self->word_bar, self->shown->maps,
@@ -462,11 +506,9 @@ maps_done_cb (GObject      *source,
 static void
 start_maps (WpWindow *self)
 {
-  g_autoptr (GTask) task = NULL;
   MapsWork *work;
 
-  g_cancellable_cancel (self->maps_cancellable);
-  g_clear_object (&self->maps_cancellable);
+  cancel_request (&self->maps_cancellable);
   self->maps_cancellable = g_cancellable_new ();
   self->maps_busy = TRUE;
   self->maps_wanted = FALSE;
@@ -474,12 +516,8 @@ start_maps (WpWindow *self)
   work->features = g_atomic_rc_box_acquire (self->features);
   work->caption = g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->caption_entry)));
   map_settings_copy (&work->settings, &self->settings);
-  task = g_task_new (self, self->maps_cancellable, maps_done_cb, NULL);
-  g_task_set_task_data (task, work, maps_work_free);
-  g_task_set_name (task, "[wp] word maps");
-  self->pending++;
-  update_stale (self);
-  wp_worker_run (task, maps_worker);
+  run_request (self, self->maps_cancellable, "[wp] word maps", work, maps_work_free, maps_done_cb,
+               maps_worker);
 }
 
 static void
@@ -488,18 +526,14 @@ image_done_cb (GObject      *source,
                gpointer      user_data)
 {
   WpWindow  *self = WP_WINDOW (source);
-  GTask     *task = G_TASK (result);
-  ImageWork *work = g_task_get_task_data (task);
+  ImageWork *work = g_task_get_task_data (G_TASK (result));
   g_autoptr (GError) error = NULL;
-  const gboolean ok = g_task_propagate_boolean (task, &error);
+  gboolean ok;
 
-  self->pending--;
-  if (g_task_get_cancellable (task) != self->image_cancellable)
+  if (!finish_task (self, result, self->image_cancellable, &ok, &error))
     return;
   self->image_busy = FALSE;
   if (!ok) {
-    if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-      wp_window_set_status (self, error->message);
     /* The image shown stays: later edits are computed over it. */
     g_free (self->image_path);
     self->image_path = self->picture != NULL ? g_strdup (self->picture->path) : NULL;
@@ -522,15 +556,12 @@ static void
 start_image (WpWindow *self,
              gboolean  decode)
 {
-  g_autoptr (GTask) task = NULL;
   ImageWork *work;
 
-  g_cancellable_cancel (self->image_cancellable);
-  g_clear_object (&self->image_cancellable);
+  cancel_request (&self->image_cancellable);
   self->image_cancellable = g_cancellable_new ();
   /* The maps in flight were asked of features about to be replaced. */
-  g_cancellable_cancel (self->maps_cancellable);
-  g_clear_object (&self->maps_cancellable);
+  cancel_request (&self->maps_cancellable);
   self->maps_busy = FALSE;
   self->image_busy = TRUE;
   self->maps_wanted = TRUE;
@@ -545,14 +576,10 @@ start_image (WpWindow *self,
     self->compare_model != NULL ? wp_model_ref_acquire (self->compare_model) : NULL;
   work->prompts = prompts_ref (self->prompts);
   work->compare_prompts = prompts_ref (self->compare_prompts);
-  task = g_task_new (self, self->image_cancellable, image_done_cb, NULL);
-  g_task_set_task_data (task, work, image_work_free);
-  g_task_set_name (task, "[wp] embed image");
-  self->pending++;
-  update_stale (self);
   if (work->picture == NULL)
     wp_window_set_status (self, "computing the image's patch embeddings…");
-  wp_worker_run (task, image_worker);
+  run_request (self, self->image_cancellable, "[wp] embed image", work, image_work_free,
+               image_done_cb, image_worker);
 }
 
 /* Whether the newest features are those of the image, models, view and methods asked for. */
