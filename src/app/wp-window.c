@@ -332,11 +332,9 @@ style_changed_cb (WpWindow *self)
 static void
 settings_changed_cb (WpWindow *self)
 {
-  if (self->updating_controls)
-    return;
-  wp_window_read_settings (self);
-  wp_window_update_view (self);
-  wp_window_recompute (self);
+  style_changed_cb (self);
+  if (!self->updating_controls)
+    wp_window_recompute (self);
 }
 
 static void
