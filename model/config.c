@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "json-private.h"
+#include "json-write-private.h"
 #include "wordpatch/error.h"
 #include "wordpatch/loss.h"
 
@@ -579,69 +580,18 @@ wp_clip_config_validate (const WpClipConfig *config,
   return TRUE;
 }
 
-static char *
-builder_to_text (JsonBuilder *builder)
-{
-  g_autoptr (JsonGenerator) generator = json_generator_new ();
-  g_autoptr (JsonNode) root = json_builder_get_root (builder);
-
-  json_generator_set_root (generator, root);
-  json_generator_set_pretty (generator, TRUE);
-  json_generator_set_indent (generator, 2);
-  return json_generator_to_data (generator, NULL);
-}
-
-static void
-add_int (JsonBuilder *builder,
-         const char  *key,
-         gint64       value)
-{
-  json_builder_set_member_name (builder, key);
-  json_builder_add_int_value (builder, value);
-}
-
-static void
-add_double (JsonBuilder *builder,
-            const char  *key,
-            double       value)
-{
-  json_builder_set_member_name (builder, key);
-  json_builder_add_double_value (builder, value);
-}
-
-static void
-add_string (JsonBuilder *builder,
-            const char  *key,
-            const char  *value)
-{
-  json_builder_set_member_name (builder, key);
-  json_builder_add_string_value (builder, value);
-}
-
 static void
 add_tower (JsonBuilder         *builder,
            const WpTowerConfig *tower,
            int                  projection_dim)
 {
-  add_int (builder, "hidden_size", tower->width);
-  add_int (builder, "intermediate_size", tower->mlp_width);
-  add_int (builder, "num_attention_heads", tower->n_heads);
-  add_int (builder, "num_hidden_layers", tower->n_layers);
-  add_string (builder, "hidden_act", wp_activation_to_string (tower->activation));
-  add_double (builder, "layer_norm_eps", tower->layer_norm_eps);
-  add_int (builder, "projection_dim", projection_dim);
-}
-
-static void
-add_float3 (JsonBuilder *builder,
-            const char  *key,
-            const float  value[3])
-{
-  json_builder_set_member_name (builder, key);
-  json_builder_begin_array (builder);
-  for (int i = 0; i < 3; i++)
-    json_builder_add_double_value (builder, value[i]);
-  json_builder_end_array (builder);
+  wp_json_add_int (builder, "hidden_size", tower->width);
+  wp_json_add_int (builder, "intermediate_size", tower->mlp_width);
+  wp_json_add_int (builder, "num_attention_heads", tower->n_heads);
+  wp_json_add_int (builder, "num_hidden_layers", tower->n_layers);
+  wp_json_add_string (builder, "hidden_act", wp_activation_to_string (tower->activation));
+  wp_json_add_double (builder, "layer_norm_eps", tower->layer_norm_eps);
+  wp_json_add_int (builder, "projection_dim", projection_dim);
 }
 
 char *
@@ -654,46 +604,47 @@ wp_clip_config_to_json (const WpClipConfig *config)
   json_builder_begin_array (builder);
   json_builder_add_string_value (builder, "CLIPModel");
   json_builder_end_array (builder);
-  add_string (builder, "model_type", "clip");
-  add_int (builder, "projection_dim", config->projection_dim);
-  add_double (builder, "logit_scale_init_value", config->logit_scale_init);
+  wp_json_add_string (builder, "model_type", "clip");
+  wp_json_add_int (builder, "projection_dim", config->projection_dim);
+  wp_json_add_double (builder, "logit_scale_init_value", config->logit_scale_init);
   json_builder_set_member_name (builder, "text_config");
   json_builder_begin_object (builder);
   add_tower (builder, &config->text, config->projection_dim);
-  add_int (builder, "vocab_size", config->vocab_size);
-  add_int (builder, "max_position_embeddings", config->context_length);
-  add_int (builder, "bos_token_id", config->bos_token_id);
-  add_int (builder, "eos_token_id", config->eos_token_id);
-  add_int (builder, "pad_token_id", config->pad_token_id);
+  wp_json_add_int (builder, "vocab_size", config->vocab_size);
+  wp_json_add_int (builder, "max_position_embeddings", config->context_length);
+  wp_json_add_int (builder, "bos_token_id", config->bos_token_id);
+  wp_json_add_int (builder, "eos_token_id", config->eos_token_id);
+  wp_json_add_int (builder, "pad_token_id", config->pad_token_id);
   json_builder_end_object (builder);
   json_builder_set_member_name (builder, "vision_config");
   json_builder_begin_object (builder);
   add_tower (builder, &config->vision, config->projection_dim);
-  add_int (builder, "image_size", config->image_size);
-  add_int (builder, "patch_size", config->patch_size);
-  add_int (builder, "num_channels", 3);
+  wp_json_add_int (builder, "image_size", config->image_size);
+  wp_json_add_int (builder, "patch_size", config->patch_size);
+  wp_json_add_int (builder, "num_channels", 3);
   json_builder_end_object (builder);
   json_builder_set_member_name (builder, "wordpatch");
   json_builder_begin_object (builder);
-  add_float3 (builder, "image_mean", config->image_mean);
-  add_float3 (builder, "image_std", config->image_std);
+  wp_json_add_float3 (builder, "image_mean", config->image_mean);
+  wp_json_add_float3 (builder, "image_std", config->image_std);
   /* Only what differs from the defaults, so that the config.json of a model that never had these
    * reads as before. */
   if (config->preprocess.resize_size != 0)
-    add_int (builder, "resize_size", config->preprocess.resize_size);
+    wp_json_add_int (builder, "resize_size", config->preprocess.resize_size);
   if (config->preprocess.resize_mode != WP_RESIZE_SHORTEST)
-    add_string (builder, "resize_mode", resize_mode_names[config->preprocess.resize_mode]);
+    wp_json_add_string (builder, "resize_mode", resize_mode_names[config->preprocess.resize_mode]);
   if (config->preprocess.interpolation != WP_INTERPOLATION_BICUBIC)
-    add_string (builder, "interpolation", interpolation_names[config->preprocess.interpolation]);
+    wp_json_add_string (builder, "interpolation",
+                        interpolation_names[config->preprocess.interpolation]);
   if (config->preprocess.crop_offset != WP_CROP_OFFSET_FLOOR)
-    add_string (builder, "crop_offset", crop_offset_names[config->preprocess.crop_offset]);
+    wp_json_add_string (builder, "crop_offset", crop_offset_names[config->preprocess.crop_offset]);
   if (config->text_pooling != (config->eos_token_id == 2 ? WP_TEXT_POOL_ARGMAX : WP_TEXT_POOL_EOS))
-    add_string (builder, "text_pooling", text_pooling_names[config->text_pooling]);
+    wp_json_add_string (builder, "text_pooling", text_pooling_names[config->text_pooling]);
   if (config->objective != NULL)
-    add_string (builder, "objective", config->objective);
+    wp_json_add_string (builder, "objective", config->objective);
   json_builder_end_object (builder);
   json_builder_end_object (builder);
-  return builder_to_text (builder);
+  return wp_json_builder_to_text (builder);
 }
 
 /* ---- preprocessor_config.json ---- */
@@ -833,10 +784,10 @@ add_size (JsonBuilder *builder,
   json_builder_set_member_name (builder, key);
   json_builder_begin_object (builder);
   if (square) {
-    add_int (builder, "height", size);
-    add_int (builder, "width", size);
+    wp_json_add_int (builder, "height", size);
+    wp_json_add_int (builder, "width", size);
   } else {
-    add_int (builder, "shortest_edge", size);
+    wp_json_add_int (builder, "shortest_edge", size);
   }
   json_builder_end_object (builder);
 }
@@ -848,7 +799,7 @@ wp_preprocess_to_json (const WpClipConfig *config)
 
   json_builder_begin_object (builder);
   add_size (builder, "crop_size", config->image_size, TRUE);
-  add_string (builder, "image_processor_type", "CLIPImageProcessor");
+  wp_json_add_string (builder, "image_processor_type", "CLIPImageProcessor");
   json_builder_set_member_name (builder, "do_center_crop");
   json_builder_add_boolean_value (builder, TRUE);
   json_builder_set_member_name (builder, "do_convert_rgb");
@@ -859,13 +810,13 @@ wp_preprocess_to_json (const WpClipConfig *config)
   json_builder_add_boolean_value (builder, TRUE);
   json_builder_set_member_name (builder, "do_resize");
   json_builder_add_boolean_value (builder, TRUE);
-  add_float3 (builder, "image_mean", config->image_mean);
-  add_float3 (builder, "image_std", config->image_std);
-  add_int (builder, "resample",
-           config->preprocess.interpolation == WP_INTERPOLATION_BILINEAR ? 2 : 3);
-  add_double (builder, "rescale_factor", 1.0 / 255.0);
+  wp_json_add_float3 (builder, "image_mean", config->image_mean);
+  wp_json_add_float3 (builder, "image_std", config->image_std);
+  wp_json_add_int (builder, "resample",
+                   config->preprocess.interpolation == WP_INTERPOLATION_BILINEAR ? 2 : 3);
+  wp_json_add_double (builder, "rescale_factor", 1.0 / 255.0);
   add_size (builder, "size", wp_clip_config_resize_size (config),
             config->preprocess.resize_mode == WP_RESIZE_SQUASH);
   json_builder_end_object (builder);
-  return builder_to_text (builder);
+  return wp_json_builder_to_text (builder);
 }
