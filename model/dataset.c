@@ -7,6 +7,7 @@
 #include "json-private.h"
 #include "wordpatch/error.h"
 #include "wordpatch/image.h"
+#include "wordpatch/text.h"
 
 struct _WpDataset {
   char      *dir;
@@ -577,7 +578,7 @@ wp_dataset_load_batch (const WpDataset        *dataset,
 {
   const WpClipConfig *config = &model->config;
   const int           K = config->context_length, S = config->image_size;
-  const int           pad = wp_tokenizer_get_eos_id (model->tokenizer);
+  const int           pad = wp_tokenizer_get_pad_id (model->tokenizer);
   g_autofree int     *encoded = g_new (int, (gsize) B *K);
   int                 longest = 1;
 
@@ -597,6 +598,7 @@ wp_dataset_load_batch (const WpDataset        *dataset,
       wp_tokenizer_encode (model->tokenizer, pair->caption, encoded + (gsize) b * K, NULL, K);
     longest = MAX (longest, lengths[b]);
   }
+  longest = wp_text_run_length (config, longest);
   for (int b = 0; b < B; b++) {
     for (int t = 0; t < longest; t++)
       ids[(gsize) b * longest + t] = t < lengths[b] ? encoded[(gsize) b * K + t] : pad;

@@ -7,6 +7,7 @@
 #include "wordpatch/encoder.h"
 #include "wordpatch/error.h"
 #include "wordpatch/kernels.h"
+#include "wordpatch/vision.h"
 
 /* Shapes as dense.h: P patches, T = P + 1 tokens, C width, M MLP width (dense.h's I, a name
  * complex.h takes), E projection, NH heads. */
@@ -150,26 +151,37 @@ wp_position_interpolate (float       *out,
                          int          cols,
                          int          C)
 {
+  memcpy (out, pos, (gsize) C * sizeof (float));
+  wp_position_interpolate_patches (out + C, pos + C, grid, rows, cols, C);
+}
+
+void
+wp_position_interpolate_patches (float       *out,
+                                 const float *pos,
+                                 int          grid,
+                                 int          rows,
+                                 int          cols,
+                                 int          C)
+{
   g_autofree int    *row_index = g_new (int, 4 * rows), *col_index = g_new (int, 4 * cols);
   g_autofree double *row_weight = g_new (double, 4 * rows), *col_weight = g_new (double, 4 * cols);
 
-  memcpy (out, pos, (gsize) C * sizeof (float));
   if (rows == grid && cols == grid) {
-    memcpy (out + C, pos + C, (gsize) grid * grid * C * sizeof (float));
+    memcpy (out, pos, (gsize) grid * grid * C * sizeof (float));
     return;
   }
   cubic_taps (grid, rows, row_index, row_weight);
   cubic_taps (grid, cols, col_index, col_weight);
   for (int r = 0; r < rows; r++) {
     for (int c = 0; c < cols; c++) {
-      float *dst = out + ((gsize) 1 + (gsize) r * cols + c) * C;
+      float *dst = out + ((gsize) r * cols + c) * C;
 
       for (int ch = 0; ch < C; ch++) {
         double sum = 0.0;
 
         for (int i = 0; i < 4; i++) {
           for (int j = 0; j < 4; j++) {
-            const gsize src = 1 + (gsize) row_index[4 * r + i] * grid + col_index[4 * c + j];
+            const gsize src = (gsize) row_index[4 * r + i] * grid + col_index[4 * c + j];
 
             sum += row_weight[4 * r + i] * col_weight[4 * c + j] * pos[src * C + ch];
           }
@@ -277,10 +289,11 @@ attention_with_neighbourhood (float       *out,
                               int          ld,
                               int          rows,
                               int          cols,
+                              int          n_cls,
                               int          C,
                               int          NH)
 {
-  const int   T = rows * cols + 1, HS = C / NH;
+  const int   T = rows * cols + n_cls, HS = C / NH;
   const float scale = 1.0f / sqrtf ((float) HS);
 
   for (int h = 0; h < NH; h++) {
@@ -293,8 +306,9 @@ attention_with_neighbourhood (float       *out,
       float  max = -INFINITY;
       double sum = 0.0;
 
-      for (int j = 1; i > 0 && j < T; j++) {
-        const double dy = (i - 1) / cols - (j - 1) / cols, dx = (i - 1) % cols - (j - 1) % cols;
+      for (int j = n_cls; i >= n_cls && j < T; j++) {
+        const int    pi = i - n_cls, pj = j - n_cls;
+        const double dy = pi / cols - pj / cols, dx = pi % cols - pj % cols;
 
         row[j] += (float) exp (-(dy * dy + dx * dx) / (2.0 * NACLIP_SIGMA * NACLIP_SIGMA));
       }
@@ -322,10 +336,11 @@ last_block (WpMapMethod               method,
             const float              *x,
             int                       rows,
             int                       cols,
+            int                       n_cls,
             Scratch                  *s,
             float                    *y)
 {
-  const int    T = rows * cols + 1, C = t->width, NH = t->n_heads;
+  const int    T = rows * cols + n_cls, C = t->width, NH = t->n_heads;
   const float *k = a->kvq, *v = a->kvq + C, *q = a->kvq + 2 * C;
   gboolean     residual = TRUE;
 
@@ -344,7 +359,7 @@ last_block (WpMapMethod               method,
     residual = FALSE;
     break;
   case WP_MAP_NACLIP:
-    attention_with_neighbourhood (s->a, s->att1, k, k, v, 3 * C, rows, cols, C, NH);
+    attention_with_neighbourhood (s->a, s->att1, k, k, v, 3 * C, rows, cols, n_cls, C, NH);
     residual = FALSE;
     break;
   case WP_MAP_FILIP:
@@ -362,7 +377,9 @@ last_block (WpMapMethod               method,
   }
 }
 
-/* out (T, E) = visual_projection (post_layernorm (y (T, C))). */
+/* out (T, E) = visual_projection (post_layernorm (y (T, C))). SigLIP, y (P, C) without a class
+ * token: out (1 + P, E) = the pooling head over post_layernorm (y), the pooled embedding first,
+ * then each patch's (vision.h). */
 static void
 project (const WpModel *model,
          const float   *y,
@@ -372,6 +389,16 @@ project (const WpModel *model,
 {
   const WpClipConfig *config = &model->config;
 
+  if (config->family == WP_MODEL_FAMILY_SIGLIP) {
+    WpSiglipHeadActs head;
+
+    wp_layernorm_forward (s->c, s->mean, s->rstd, y, model->p.post_ln_w, model->p.post_ln_b, T,
+                          config->vision.width, config->vision.layer_norm_eps);
+    wp_siglip_head_acts_init (&head, config, 1, T);
+    wp_siglip_head_forward (model, &head, s->c, 1, T, out);
+    wp_siglip_head_acts_clear (&head);
+    return;
+  }
   wp_layernorm_forward (s->c, s->mean, s->rstd, y, model->p.post_ln_w, model->p.post_ln_b, T,
                         config->vision.width, config->vision.layer_norm_eps);
   wp_matmul_forward (out, s->c, model->p.visual_projection, NULL, T, config->vision.width,
@@ -403,13 +430,15 @@ wp_dense_image_new (const WpModel *model,
   const WpTowerConfig *t = &config->vision;
   const WpParams      *w = &model->p;
   const int            p = config->patch_size, grid = wp_clip_config_grid (config);
-  const int            P = rows * cols, T = P + 1, C = t->width, E = config->projection_dim;
+  const gboolean       siglip = config->family == WP_MODEL_FAMILY_SIGLIP;
+  const int            n_cls = siglip ? 0 : 1;
+  const int            P = rows * cols, T = P + n_cls, C = t->width, E = config->projection_dim;
   const int            L = t->n_layers;
   WpDenseImage        *image = g_new0 (WpDenseImage, 1);
   g_autofree float    *patches = g_new (float, (gsize) P * 3 * p * p);
   g_autofree float    *tokens = g_new (float, (gsize) T *C);
   g_autofree float    *normed = g_new (float, (gsize) T *C);
-  g_autofree float    *out = g_new (float, (gsize) T *E);
+  g_autofree float    *out = g_new (float, (gsize) (P + 1) * E);
   g_autofree float    *y = g_new (float, (gsize) T *C);
   Scratch              s;
   const float         *hidden, *block_input;
@@ -425,12 +454,19 @@ wp_dense_image_new (const WpModel *model,
   scratch_init (&s, t, T);
 
   im2col (patches, pixels, rows, cols, p);
-  memcpy (tokens, w->class_embedding, (gsize) C * sizeof (float));
-  wp_matmul_forward (tokens + C, patches, w->patch_embedding, NULL, P, 3 * p * p, C);
-  wp_position_interpolate (y, w->vision_position, grid, rows, cols, C);
-  wp_residual_forward (tokens, tokens, y, (gsize) T * C);
-  wp_layernorm_forward (normed, s.mean, s.rstd, tokens, w->pre_ln_w, w->pre_ln_b, T, C,
-                        t->layer_norm_eps);
+  if (siglip) {
+    /* No class token and no pre-LN: the encoder's input is the embedded patches. */
+    wp_matmul_forward (tokens, patches, w->patch_embedding, w->patch_bias, P, 3 * p * p, C);
+    wp_position_interpolate_patches (y, w->vision_position, grid, rows, cols, C);
+    wp_residual_forward (normed, tokens, y, (gsize) T * C);
+  } else {
+    memcpy (tokens, w->class_embedding, (gsize) C * sizeof (float));
+    wp_matmul_forward (tokens + C, patches, w->patch_embedding, NULL, P, 3 * p * p, C);
+    wp_position_interpolate (y, w->vision_position, grid, rows, cols, C);
+    wp_residual_forward (tokens, tokens, y, (gsize) T * C);
+    wp_layernorm_forward (normed, s.mean, s.rstd, tokens, w->pre_ln_w, w->pre_ln_b, T, C,
+                          t->layer_norm_eps);
+  }
   wp_encoder_state_init (&image->encoder, t, 1, T);
   hidden = wp_encoder_forward (&image->encoder, w->vision_layers, normed, 1, T, FALSE);
 
@@ -445,7 +481,7 @@ wp_dense_image_new (const WpModel *model,
     if (m == WP_MAP_FILIP || !has_features ((WpMapMethod) m) || !(methods & WP_MAP_BIT (m)))
       continue;
     last_block ((WpMapMethod) m, t, &w->vision_layers[L - 1], &image->encoder.layers[L - 1],
-                block_input, rows, cols, &s, y);
+                block_input, rows, cols, n_cls, &s, y);
     project (model, y, T, &s, out);
     keep_features (image, (WpMapMethod) m, out);
   }

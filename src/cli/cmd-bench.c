@@ -371,8 +371,13 @@ fill_batch (Bench *bench,
   const gsize         n_pixels = (gsize) bench->B * 3 * config->image_size * config->image_size;
   const int           K = config->context_length;
   g_autofree int     *caption = g_new (int, K);
+  const int           n =
+    wp_tokenizer_encode (bench->model->tokenizer, bench_caption, caption, NULL, K);
 
-  bench->T = wp_tokenizer_encode (bench->model->tokenizer, bench_caption, caption, NULL, K);
+  /* SigLIP's text tower runs on the whole context, its padding included. */
+  bench->T = wp_text_run_length (config, n);
+  for (int t = n; t < bench->T; t++)
+    caption[t] = wp_tokenizer_get_pad_id (bench->model->tokenizer);
   bench->pixels = g_new (float, n_pixels);
   for (gsize i = 0; i < n_pixels; i++)
     bench->pixels[i] = (float) wp_rng_normal (rng);
@@ -380,7 +385,7 @@ fill_batch (Bench *bench,
   bench->lengths = g_new (int, bench->B);
   for (int b = 0; b < bench->B; b++) {
     memcpy (bench->ids + (gsize) b * bench->T, caption, (gsize) bench->T * sizeof (int));
-    bench->lengths[b] = bench->T;
+    bench->lengths[b] = n;
   }
 }
 
