@@ -265,7 +265,7 @@ read_objective (JsonObject   *obj,
   name = json_node_get_string (node);
   if (!wp_objective_from_string (name, &objective)) {
     g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
-                 "wordpatch.objective '%s' is not known (clip, filip or sparc)", name);
+                 "wordpatch.objective '%s' is not known (clip, filip, sparc or sigmoid)", name);
     return FALSE;
   }
   config->objective = wp_objective_to_string (objective);

@@ -661,7 +661,7 @@ wp_openclip_config_parse (WpClipConfig *config,
       return FALSE;
     if (name != NULL && !wp_objective_from_string (name, &objective)) {
       g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
-                   "wordpatch.objective '%s' is not known (clip, filip or sparc)", name);
+                   "wordpatch.objective '%s' is not known (clip, filip, sparc or sigmoid)", name);
       return FALSE;
     }
     if (name != NULL)

@@ -5,7 +5,9 @@
  *   clip:  L_CLIP on the pooled embeddings;
  *   filip: L_FILIP on the unit patch and valid token embeddings, plus filip_global L_CLIP
  *          (default 0: FILIP alone);
- *   sparc: lambda_global L_CLIP + lambda_fine L_f (L_f on the un-normalised embeddings).
+ *   sparc: lambda_global L_CLIP + lambda_fine L_f (L_f on the un-normalised embeddings);
+ *   sigmoid: SigLIP's sigmoid loss on the pooled embeddings, with the model's logit_bias (a
+ *          model without one, CLIP's, is refused with WP_ERROR_INVALID).
  * All share the model's logit_scale (not clamped here; the optimiser clamps it).
  *
  * Thread contract: a WpLossState belongs to one thread; the model is only read. */
@@ -21,6 +23,7 @@ typedef enum {
   WP_OBJECTIVE_CLIP,
   WP_OBJECTIVE_FILIP,
   WP_OBJECTIVE_SPARC,
+  WP_OBJECTIVE_SIGMOID,
 } WpObjective;
 
 typedef struct {
@@ -33,16 +36,17 @@ typedef struct {
 
 typedef struct {
   double total;
-  double clip;  /* L_CLIP, unweighted (clip, sparc, and filip with filip_global) */
-  double filip; /* L_FILIP (filip) */
-  double fine;  /* L_f, unweighted (sparc) */
+  double clip;    /* L_CLIP, unweighted (clip, sparc, and filip with filip_global) */
+  double filip;   /* L_FILIP (filip) */
+  double fine;    /* L_f, unweighted (sparc) */
+  double sigmoid; /* the sigmoid loss (sigmoid) */
 } WpLossParts;
 
 typedef struct _WpLossState WpLossState;
 
 void wp_loss_options_init (WpLossOptions *options,
                            WpObjective    objective);
-/* "clip", "filip" or "sparc"; FALSE for anything else. */
+/* "clip", "filip", "sparc" or "sigmoid"; FALSE for anything else. */
 gboolean    wp_objective_from_string (const char  *name,
                                       WpObjective *objective);
 const char *wp_objective_to_string (WpObjective objective);

@@ -174,6 +174,7 @@ objective_flops (const WpClipConfig *config,
 
   switch (objective) {
   case WP_OBJECTIVE_CLIP:
+  case WP_OBJECTIVE_SIGMOID:
     return 2.0 * B * B * E;
   case WP_OBJECTIVE_FILIP:
     return 2.0 * B * B * P * T * E;
@@ -495,7 +496,7 @@ wp_cli_bench (int    argc,
         { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
           "Or this model folder or .safetensors file", "DIR" },
         { "loss", 'l', 0, G_OPTION_ARG_STRING, &objective_name,
-          "Objective of the training step: clip, filip or sparc (default sparc)", "NAME" },
+          "Objective of the training step: clip, filip, sparc or sigmoid (default sparc)", "NAME" },
         { "batch", 'b', 0, G_OPTION_ARG_INT, &B, "Images, captions and pairs a batch (default 32)",
           "B" },
         { "threads", 't', 0, G_OPTION_ARG_INT, &threads,
@@ -523,7 +524,7 @@ wp_cli_bench (int    argc,
   if (config_name != NULL && !wp_cli_check_size ("bench", config_name))
     return 2;
   if (objective_name != NULL && !wp_objective_from_string (objective_name, &result.objective))
-    return wp_cli_usage_error ("bench", "unknown --loss '%s' (clip, filip or sparc)",
+    return wp_cli_usage_error ("bench", "unknown --loss '%s' (clip, filip, sparc or sigmoid)",
                                objective_name);
   if (objective_name == NULL)
     result.objective = WP_OBJECTIVE_SPARC;

@@ -9,12 +9,12 @@ print_parts (const WpLossParts *parts,
 {
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   g_autoptr (JsonNode) root = NULL;
-  const char  *names[] = { "loss", "loss_clip", "loss_filip", "loss_fine" };
-  const double values[] = { parts->total, parts->clip, parts->filip, parts->fine };
+  const char  *names[] = { "loss", "loss_clip", "loss_filip", "loss_fine", "loss_sigmoid" };
+  const double values[] = { parts->total, parts->clip, parts->filip, parts->fine, parts->sigmoid };
 
   if (!json) {
-    printf ("pairs %d: loss %.6f (clip %.6f, filip %.6f, sparc fine %.6f)\n", B, parts->total,
-            parts->clip, parts->filip, parts->fine);
+    printf ("pairs %d: loss %.6f (clip %.6f, filip %.6f, sparc fine %.6f, sigmoid %.6f)\n", B,
+            parts->total, parts->clip, parts->filip, parts->fine, parts->sigmoid);
     return;
   }
   json_builder_begin_object (builder);
