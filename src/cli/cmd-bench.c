@@ -354,8 +354,9 @@ new_random_model (const char *config_name,
   tokenizer = wp_tokenizer_new_from_files (vocab_path, merges_path, error);
   if (tokenizer == NULL)
     return NULL;
-  if (!wp_clip_config_init_preset (&config, config_name, wp_tokenizer_get_n_vocab (tokenizer),
-                                   error)) {
+  /* A SigLIP size keeps CLIP's vocabulary: the benchmark's text is ids, whatever their pieces. */
+  if (!wp_cli_config_init_preset (&config, config_name, wp_tokenizer_get_n_vocab (tokenizer),
+                                  error)) {
     g_prefix_error (error, "--config: ");
     wp_tokenizer_free (tokenizer);
     return NULL;
@@ -490,8 +491,8 @@ wp_cli_bench (int    argc,
   gboolean         json = FALSE, maps = FALSE;
   GOptionEntry     entries[] = {
         { "config", 'c', 0, G_OPTION_ARG_STRING, &config_name,
-          "A model with random weights of this size: tiny, small, vit-b16 or vit-b32 "
-              "(default tiny)",
+          "A model with random weights of this size: tiny, small, vit-b16, vit-b32, "
+              "siglip-tiny, siglip-small or siglip-b16 (default tiny)",
           "SIZE" },
         { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
           "Or this model folder or .safetensors file", "DIR" },
