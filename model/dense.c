@@ -805,6 +805,192 @@ legrad_maps (const WpDenseImage *image,
     out[i] = (float) (sum[i] / ((double) NH * T));
 }
 
+/* ---- SigLIP: the scores of the attention-pooling head (docs/algorithms.md, "SigLIP") ---- */
+
+/* For tokens x (n, C), post_layernorm'ed, and Q unit queries (Q, E): the head's attention A
+ * (NH, n) and, for each query's score S = <normalize(pool(x)), e>, G (Q, NH, n) = dS/dA and,
+ * when dx is not NULL, dx (Q, n, C) = dS/dx. */
+static void
+siglip_head_scores (const WpModel *model,
+                    const float   *x,
+                    int            n,
+                    const float   *queries,
+                    int            Q,
+                    float         *A,
+                    float         *G,
+                    float         *dx)
+{
+  const WpClipConfig *config = &model->config;
+  const WpParams     *w = &model->p;
+  const int           C = config->vision.width, M = config->vision.mlp_width;
+  const int           NH = config->vision.n_heads, HS = C / NH;
+  const gsize         CC = (gsize) C * C;
+  WpSiglipHeadActs    a;
+  g_autofree float   *out = g_new (float, (gsize) (n + 1) * C);
+  g_autofree float   *row = g_new (float, 5 * (gsize) C + 2 * (gsize) M);
+  g_autofree float   *dkv = dx != NULL ? g_new (float, (gsize) n * 2 * C) : NULL;
+  float              *unit = row, *dpooled = row + C, *dln = row + 2 * C, *dhx = row + 3 * C;
+  float              *dattn = row + 4 * C, *dact = row + 5 * C, *dfc1 = dact + M, norm;
+
+  wp_siglip_head_acts_init (&a, config, 1, n);
+  wp_siglip_head_forward (model, &a, x, 1, n, out);
+  memcpy (A, a.att, (gsize) NH * n * sizeof (float));
+  wp_l2_normalize_rows (unit, &norm, out, 1, C);
+  for (int q = 0; q < Q; q++) {
+    const float *kv = a.kv;
+
+    /* Row 0 alone: the pooled output h + mlp(layernorm(h)), back to the heads' output. */
+    memset (dpooled, 0, (gsize) C * sizeof (float));
+    wp_l2_normalize_rows_backward (dpooled, queries + (gsize) q * C, out, &norm, 1, C);
+    memset (dact, 0, (gsize) M * sizeof (float));
+    wp_matmul_backward (dact, NULL, NULL, dpooled, a.act, w->head_fc2_w, 1, M, C);
+    memset (dfc1, 0, (gsize) M * sizeof (float));
+    wp_activation_backward (dfc1, dact, a.fc1, M, config->vision.activation);
+    memset (dln, 0, (gsize) C * sizeof (float));
+    wp_matmul_backward (dln, NULL, NULL, dfc1, a.ln, w->head_fc1_w, 1, C, M);
+    memcpy (dhx, dpooled, (gsize) C * sizeof (float));
+    wp_layernorm_backward (dhx, NULL, NULL, dln, a.x, w->head_ln_w, a.mean, a.rstd, 1, C);
+    memset (dattn, 0, (gsize) C * sizeof (float));
+    wp_matmul_backward (dattn, NULL, NULL, dhx, a.in, w->head_out_w, 1, C, C);
+    /* out_h = sum_p A_hp v_hp, so dS/dA_hp = dout_h . v_hp. */
+    for (int h = 0; h < NH; h++) {
+      for (int p = 0; p < n; p++) {
+        const float *v = kv + (gsize) p * 2 * C + C + h * HS;
+        double       sum = 0.0;
+
+        for (int i = 0; i < HS; i++)
+          sum += (double) dattn[h * HS + i] * v[i];
+        G[((gsize) q * NH + h) * n + p] = (float) sum;
+      }
+    }
+    if (dx != NULL) {
+      float *dxq = dx + (gsize) q * n * C;
+
+      memset (dkv, 0, (gsize) n * 2 * C * sizeof (float));
+      memset (dln, 0, (gsize) C * sizeof (float));
+      wp_probe_attention_backward (dln, dkv, dkv + C, 2 * C, dattn, a.q, kv, kv + C, a.att, 1, n,
+                                   C, NH);
+      memset (dxq, 0, (gsize) n * C * sizeof (float));
+      wp_matmul_backward (dxq, NULL, NULL, dkv, x, w->head_in_w + CC, n, C, 2 * C);
+    }
+  }
+  wp_siglip_head_acts_clear (&a);
+}
+
+/* x (P, C) = post_layernorm (y (P, C)), its mean and rstd (P) kept. */
+static void
+siglip_post_ln (const WpModel *model,
+                const float   *y,
+                int            P,
+                float         *x,
+                float         *mean,
+                float         *rstd)
+{
+  wp_layernorm_forward (x, mean, rstd, y, model->p.post_ln_w, model->p.post_ln_b, P,
+                        model->config.vision.width, model->config.vision.layer_norm_eps);
+}
+
+/* Grad-CAM on the last block's layer_norm1 output H, every token a patch: out (Q, P). */
+static void
+siglip_gradcam_maps (const WpDenseImage *image,
+                     const WpModel      *model,
+                     const float        *queries,
+                     int                 Q,
+                     float              *out)
+{
+  const WpTowerConfig      *t = &model->config.vision;
+  const int                 L = t->n_layers, C = t->width, M = t->mlp_width, NH = t->n_heads;
+  const int                 P = image->P;
+  const gsize               PC = (gsize) P * C, PM = (gsize) P * M;
+  const WpLayerParams      *w = &model->p.vision_layers[L - 1];
+  const WpEncoderLayerActs *a = &image->encoder.layers[L - 1];
+  g_autofree float         *x = g_new (float, PC), *mean = g_new (float, P);
+  g_autofree float         *rstd = g_new (float, P), *A = g_new (float, (gsize) NH *P);
+  g_autofree float         *G = g_new (float, (gsize) Q *NH *P), *dx = g_new (float, Q *PC);
+  g_autofree float         *dy = g_new (float, PC), *dln = g_new (float, PC);
+  g_autofree float         *dattn = g_new (float, PC), *dkvq = g_new (float, 3 * PC);
+  g_autofree float         *dact = g_new (float, PM), *dfc1 = g_new (float, PM);
+  g_autofree float         *datt = g_new (float, (gsize) NH *P *P);
+  g_autofree double        *alpha = g_new (double, C);
+
+  siglip_post_ln (model, a->resid2, P, x, mean, rstd);
+  siglip_head_scores (model, x, P, queries, Q, A, G, dx);
+  for (int q = 0; q < Q; q++) {
+    /* dy: the gradient of the block's output, then of resid1 through the MLP branch. */
+    memset (dy, 0, PC * sizeof (float));
+    wp_layernorm_backward (dy, NULL, NULL, dx + (gsize) q * PC, a->resid2, model->p.post_ln_w,
+                           mean, rstd, P, C);
+    memset (dact, 0, PM * sizeof (float));
+    wp_matmul_backward (dact, NULL, NULL, dy, a->act, w->fc2_w, P, M, C);
+    memset (dfc1, 0, PM * sizeof (float));
+    wp_activation_backward (dfc1, dact, a->fc1, PM, t->activation);
+    memset (dln, 0, PC * sizeof (float));
+    wp_matmul_backward (dln, NULL, NULL, dfc1, a->ln2, w->fc1_w, P, C, M);
+    wp_layernorm_backward (dy, NULL, NULL, dln, a->resid1, w->ln2_w, a->ln2_mean, a->ln2_rstd, P,
+                           C);
+    memset (dattn, 0, PC * sizeof (float));
+    wp_matmul_backward (dattn, NULL, NULL, dy, a->attn, w->out_w, P, C, C);
+    memset (dkvq, 0, 3 * PC * sizeof (float));
+    wp_attention_backward (dkvq + 2 * C, dkvq, dkvq + C, 3 * C, datt, dattn, a->kvq + 2 * C,
+                           a->kvq, a->kvq + C, a->att, 1, P, C, NH, FALSE);
+    memset (dln, 0, PC * sizeof (float));
+    wp_matmul_backward (dln, NULL, NULL, dkvq, a->ln1, w->k_w, P, C, 3 * C);
+    memset (alpha, 0, (gsize) C * sizeof (double));
+    for (int p = 0; p < P; p++) {
+      for (int c = 0; c < C; c++)
+        alpha[c] += dln[(gsize) p * C + c];
+    }
+    for (int p = 0; p < P; p++) {
+      const float *h = a->ln1 + (gsize) p * C;
+      double       dot = 0.0;
+
+      for (int c = 0; c < C; c++)
+        dot += alpha[c] / P * h[c];
+      out[(gsize) q * P + p] = (float) MAX (dot, 0.0);
+    }
+  }
+}
+
+/* chefer: the head's attention in place of the class row, map_p = mean_h max(0, G_hp A_hp);
+ * legrad (ours): the head on each of the last K blocks' post_layernorm'ed output,
+ * map_p = sum_l mean_h max(0, G_l,hp). out (Q, P). */
+static void
+siglip_attention_maps (const WpDenseImage *image,
+                       const WpModel      *model,
+                       WpMapMethod         method,
+                       const float        *queries,
+                       int                 Q,
+                       int                 legrad_layers,
+                       float              *out)
+{
+  const WpTowerConfig *t = &model->config.vision;
+  const int            L = t->n_layers, C = t->width, NH = t->n_heads, P = image->P;
+  const int            K = method == WP_MAP_CHEFER                   ? 1
+                           : legrad_layers <= 0 || legrad_layers > L ? L
+                                                                     : legrad_layers;
+  g_autofree float    *x = g_new (float, (gsize) P *C), *mean = g_new (float, P);
+  g_autofree float    *rstd = g_new (float, P), *A = g_new (float, (gsize) NH *P);
+  g_autofree float    *G = g_new (float, (gsize) Q *NH *P);
+  g_autofree double   *sum = g_new0 (double, (gsize) Q *P);
+
+  for (int l = L - K; l < L; l++) {
+    siglip_post_ln (model, image->encoder.layers[l].resid2, P, x, mean, rstd);
+    siglip_head_scores (model, x, P, queries, Q, A, G, NULL);
+    for (int q = 0; q < Q; q++) {
+      for (int h = 0; h < NH; h++) {
+        for (int p = 0; p < P; p++) {
+          const double g = G[((gsize) q * NH + h) * P + p];
+
+          sum[(gsize) q * P + p] += MAX (method == WP_MAP_CHEFER ? g * A[(gsize) h * P + p] : g,
+                                         0.0);
+        }
+      }
+    }
+  }
+  for (gsize i = 0; i < (gsize) Q * P; i++)
+    out[i] = (float) (sum[i] / NH);
+}
+
 void
 wp_dense_image_gradient_maps (const WpDenseImage *image,
                               const WpModel      *model,
@@ -817,6 +1003,13 @@ wp_dense_image_gradient_maps (const WpDenseImage *image,
   GradScratch s;
 
   g_return_if_fail (image->has_activations && (image->methods & WP_MAP_BIT (method)));
+  if (model->config.family == WP_MODEL_FAMILY_SIGLIP) {
+    if (method == WP_MAP_GRADCAM)
+      siglip_gradcam_maps (image, model, queries, Q, out);
+    else
+      siglip_attention_maps (image, model, method, queries, Q, legrad_layers, out);
+    return;
+  }
   grad_scratch_init (&s, &model->config.vision, Q, image->T, image->E);
   switch (method) {
   case WP_MAP_GRADCAM:
