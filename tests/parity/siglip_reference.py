@@ -37,6 +37,7 @@ PRESETS = {
     # (width, mlp, heads, vision layers, text layers, image size, patch, context)
     'micro': (32, 64, 2, 2, 2, 32, 8, 16),
     'tiny': (48, 96, 3, 2, 2, 48, 12, 24),
+    'maps': (32, 64, 2, 3, 2, 64, 8, 16),
 }
 
 
