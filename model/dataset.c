@@ -651,7 +651,8 @@ wp_dataset_get_vocabulary_coverage (const WpDataset      *dataset,
 
     coverage->captions++;
     coverage->truncated += truncated;
-    for (int t = 1; t < limit;) {
+    /* From the first piece: after the start token when the tokenizer has one. */
+    for (int t = wp_tokenizer_get_bos_id (model->tokenizer) >= 0 ? 1 : 0; t < limit;) {
       const int  word = word_of_token[t];
       int        end = t;
       char      *text;
