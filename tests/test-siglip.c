@@ -203,8 +203,10 @@ test_model_round_trip (void)
   g_autofree char *bytes = NULL;
   const char      *paths[] = { folder, file };
   gsize            len, model_len;
-  const char      *model_bytes = wp_tokenizer_get_sentencepiece_model (model->tokenizer, &model_len);
+  const char      *model_bytes;
   g_autoptr (GError) error = NULL;
+
+  model_bytes = wp_tokenizer_get_sentencepiece_model (model->tokenizer, &model_len);
 
   g_assert_nonnull (model->p.logit_bias);
   g_assert_cmpfloat (*model->p.logit_bias, ==, -10.0f);
