@@ -1,10 +1,11 @@
 /* test-siglip.c: SigLIP's configuration, its SentencePiece tokenizer (on a vocabulary trained
- * here), its folders written and read back, and what SigLIP refuses. The numerics are checked
- * against an independent torch reference in tests/parity (embeddings, maps, the sigmoid loss) and
- * by finite differences in test-towers.c and test-objectives.c. */
+ * here), its folders written and read back, what SigLIP refuses, and the CLI on SigLIP. The
+ * numerics are checked against an independent torch reference in tests/parity (embeddings, maps,
+ * the sigmoid loss) and by finite differences in test-towers.c and test-objectives.c. */
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "cli-harness.h"
 #include "spiece-train.h"
 #include "test-util.h"
 #include "wordpatch/error.h"
@@ -277,6 +278,67 @@ test_sigmoid_needs_bias (void)
   assert_error_mentions (error, "logit_bias");
 }
 
+/* init --family siglip, then info, embed, heatmap with every method, convert and the loss as a
+ * user runs them. */
+static void
+test_cli (void)
+{
+  g_autoptr (WpTokenizer) tokenizer = trained_tokenizer (TRUE);
+  g_autofree char *dir = wp_test_make_tmp_dir ("siglip-cli");
+  g_autofree char *spiece = g_build_filename (dir, "spiece.model", NULL);
+  g_autofree char *model = g_build_filename (dir, "model", NULL);
+  g_autofree char *half = g_build_filename (dir, "half", NULL);
+  g_autofree char *image = g_build_filename (dir, "disc.png", NULL);
+  g_autofree char *figure = g_build_filename (dir, "maps.png", NULL);
+  g_autofree char *clip = g_build_filename (dir, "clip", NULL);
+  g_autoptr (GError) error = NULL;
+  g_auto (Run) run = { 0 };
+  gsize       len;
+  const char *bytes = wp_tokenizer_get_sentencepiece_model (tokenizer, &len);
+
+  g_assert_true (g_file_set_contents (spiece, bytes, (gssize) len, &error));
+  g_assert_true (write_test_image (image));
+
+  run_cli (&run, "init", "--family", "siglip", "--out", model, NULL);
+  assert_usage_error (&run, "init", "needs --vocab");
+  wp_test_run_clear (&run);
+  run_cli (&run, "init", "--family", "siglip", "--config", "tiny", "--vocab", dir, "--out", model,
+           NULL);
+  g_assert_cmpint (run.status, ==, 0);
+  assert_mentions (run.out, "SigLIP tiny");
+  wp_test_run_clear (&run);
+
+  run_cli (&run, "info", "--model", model, NULL);
+  g_assert_cmpint (run.status, ==, 0);
+  assert_mentions (run.out, "family: SigLIP");
+  assert_mentions (run.out, "tokenizer: SentencePiece");
+  assert_mentions (run.out, "logit bias -10.0000");
+  wp_test_run_clear (&run);
+
+  run_cli (&run, "embed", "--model", model, "--image", image, "--text", "A red DISC!", NULL);
+  g_assert_cmpint (run.status, ==, 0);
+  assert_mentions (run.out, "\"patch_embeddings\"");
+  assert_mentions (run.out, "\"token_embeddings\"");
+  assert_mentions (run.out, "\"</s>\"");
+  wp_test_run_clear (&run);
+
+  run_cli (&run, "heatmap", "--model", model, "--image", image, "--text", "red disc",
+           "--method", "all", "--out", figure, NULL);
+  g_assert_cmpint (run.status, ==, 0);
+  g_assert_true (g_file_test (figure, G_FILE_TEST_EXISTS));
+  wp_test_run_clear (&run);
+
+  run_cli (&run, "convert", "--model", model, "--out", half, "--dtype", "bf16", NULL);
+  g_assert_cmpint (run.status, ==, 0);
+  wp_test_run_clear (&run);
+  run_cli (&run, "info", "--model", half, NULL);
+  assert_mentions (run.out, "stored as BF16");
+  wp_test_run_clear (&run);
+  run_cli (&run, "convert", "--model", model, "--out", clip, "--format", "open_clip", NULL);
+  assert_failure (&run, "SigLIP cannot be written as an open_clip folder", NULL, NULL);
+  remove_tree (dir);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -290,5 +352,6 @@ main (int    argc,
   g_test_add_func ("/siglip/model/round-trip", test_model_round_trip);
   g_test_add_func ("/siglip/model/refusals", test_refusals);
   g_test_add_func ("/siglip/loss/sigmoid-needs-logit-bias", test_sigmoid_needs_bias);
+  g_test_add_func ("/siglip/cli/init-info-embed-heatmap-convert", test_cli);
   return g_test_run ();
 }
