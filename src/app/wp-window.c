@@ -714,8 +714,12 @@ missing_model_files (const char *path)
                                        "merges.txt" };
   g_autoptr (GString) missing = g_string_new (NULL);
   g_autofree char *latest = g_build_filename (path, "latest", NULL);
+  g_autofree char *spiece = g_build_filename (path, WP_SPIECE_FILE, NULL);
 
   if (!g_file_test (path, G_FILE_TEST_IS_DIR) || g_file_test (latest, G_FILE_TEST_IS_DIR))
+    return NULL;
+  /* A SigLIP folder's vocabulary is spiece.model instead: the loader says what else it lacks. */
+  if (g_file_test (spiece, G_FILE_TEST_EXISTS))
     return NULL;
   for (gsize i = 0; i < G_N_ELEMENTS (files); i++) {
     g_autofree char *file = g_build_filename (path, files[i], NULL);
