@@ -31,6 +31,63 @@ wp_clip_config_init_default (WpClipConfig *config)
   memcpy (config->image_std, clip_std, sizeof clip_std);
 }
 
+void
+wp_siglip_config_init_default (WpClipConfig *config)
+{
+  static const float half[3] = { 0.5f, 0.5f, 0.5f };
+
+  memset (config, 0, sizeof *config);
+  config->family = WP_MODEL_FAMILY_SIGLIP;
+  config->text = (WpTowerConfig){ 768, 3072, 12, 12, WP_ACTIVATION_GELU_TANH, 1e-6f };
+  config->vision = (WpTowerConfig){ 768, 3072, 12, 12, WP_ACTIVATION_GELU_TANH, 1e-6f };
+  config->vocab_size = 32000;
+  config->context_length = 64;
+  config->bos_token_id = 49406;
+  config->eos_token_id = 49407;
+  config->pad_token_id = 1;
+  config->image_size = 224;
+  config->patch_size = 16;
+  config->projection_dim = 768;
+  /* Zhai et al. 2023: t' = log 10, b = -10, so that the many negative pairs start near 0. */
+  config->logit_scale_init = 2.302585093f;
+  config->logit_bias_init = -10.0f;
+  config->text_pooling = WP_TEXT_POOL_LAST;
+  config->preprocess.resize_mode = WP_RESIZE_SQUASH;
+  memcpy (config->image_mean, half, sizeof half);
+  memcpy (config->image_std, half, sizeof half);
+}
+
+gboolean
+wp_siglip_config_init_preset (WpClipConfig *config,
+                              const char   *name,
+                              int           vocab_size,
+                              GError      **error)
+{
+  WpClipConfig sizes;
+
+  if (strcmp (name, "base") == 0) {
+    wp_siglip_config_init_default (config);
+  } else if (strcmp (name, "tiny") == 0 || strcmp (name, "small") == 0) {
+    if (!wp_clip_config_init_preset (&sizes, name, vocab_size, error))
+      return FALSE;
+    wp_siglip_config_init_default (config);
+    config->text = sizes.text;
+    config->vision = sizes.vision;
+    config->text.activation = config->vision.activation = WP_ACTIVATION_GELU_TANH;
+    config->text.layer_norm_eps = config->vision.layer_norm_eps = 1e-6f;
+    config->image_size = sizes.image_size;
+    config->patch_size = sizes.patch_size;
+    config->context_length = sizes.context_length;
+    config->projection_dim = sizes.vision.width;
+  } else {
+    g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
+                 "unknown SigLIP size '%s' (tiny, small or base)", name);
+    return FALSE;
+  }
+  config->vocab_size = vocab_size;
+  return wp_clip_config_validate (config, error);
+}
+
 gboolean
 wp_clip_config_init_preset (WpClipConfig *config,
                             const char   *name,
@@ -80,7 +137,13 @@ wp_activation_to_string (WpActivation activation)
 const char *
 wp_model_family_to_string (WpModelFamily family)
 {
-  return family == WP_MODEL_FAMILY_CLIP ? "CLIP" : "unknown";
+  switch (family) {
+  case WP_MODEL_FAMILY_SIGLIP:
+    return "SigLIP";
+  case WP_MODEL_FAMILY_CLIP:
+  default:
+    return "CLIP";
+  }
 }
 
 /* transformers' names (activations.py ACT2FN) for each activation. */
@@ -203,7 +266,7 @@ read_objective (JsonObject   *obj,
   name = json_node_get_string (node);
   if (!wp_objective_from_string (name, &objective)) {
     g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
-                 "wordpatch.objective '%s' is not known (clip, filip or sparc)", name);
+                 "wordpatch.objective '%s' is not known (clip, filip, sparc or sigmoid)", name);
     return FALSE;
   }
   config->objective = wp_objective_to_string (objective);
@@ -339,7 +402,7 @@ read_choice (JsonObject        *obj,
 static const char *const resize_mode_names[] = { "shortest", "squash", NULL };
 static const char *const interpolation_names[] = { "bicubic", "bilinear", NULL };
 static const char *const crop_offset_names[] = { "floor", "round", NULL };
-static const char *const text_pooling_names[] = { "eos", "argmax", NULL };
+static const char *const text_pooling_names[] = { "eos", "argmax", "last", NULL };
 
 static gboolean
 read_wordpatch_section (JsonObject   *obj,
@@ -358,7 +421,7 @@ read_wordpatch_section (JsonObject   *obj,
       !read_choice (obj, "wordpatch", "interpolation", interpolation_names, 2, &interpolation,
                     error) ||
       !read_choice (obj, "wordpatch", "crop_offset", crop_offset_names, 2, &offset, error) ||
-      !read_choice (obj, "wordpatch", "text_pooling", text_pooling_names, 2, &pooling, error) ||
+      !read_choice (obj, "wordpatch", "text_pooling", text_pooling_names, 3, &pooling, error) ||
       !read_objective (obj, config, error))
     return FALSE;
   config->preprocess.resize_mode = (WpResizeMode) mode;
@@ -393,6 +456,48 @@ load_object (JsonParser *parser,
   return json_node_get_object (json_parser_get_root (parser));
 }
 
+/* The optional "wordpatch" section over what transformers' keys said, then the checks. */
+static gboolean
+finish_parse (WpClipConfig *config,
+              JsonObject   *root,
+              GError      **error)
+{
+  JsonNode *extra = json_object_get_member (root, "wordpatch");
+
+  if (extra != NULL) {
+    if (!JSON_NODE_HOLDS_OBJECT (extra)) {
+      g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "\"wordpatch\" is not an object");
+      return FALSE;
+    }
+    if (!read_wordpatch_section (json_node_get_object (extra), config, error))
+      return FALSE;
+  }
+  if (config->preprocess.resize_size == config->image_size)
+    config->preprocess.resize_size = 0;
+  return wp_clip_config_validate (config, error);
+}
+
+/* SiglipConfig: its own defaults; the text head's width is text_config.projection_size. */
+static gboolean
+parse_siglip (WpClipConfig *config,
+              JsonObject   *root,
+              GError      **error)
+{
+  JsonObject *text, *vision;
+  int         projection = -1;
+
+  wp_siglip_config_init_default (config);
+  if (!get_section (root, "text_config", TRUE, &text, error) ||
+      !get_section (root, "vision_config", TRUE, &vision, error) ||
+      !read_text_section (text, "text_config", config, error) ||
+      !read_int (text, "text_config", "projection_size", &projection, error) ||
+      !read_vision_section (vision, "vision_config", config, error))
+    return FALSE;
+  config->projection_dim = projection >= 0 ? projection : config->text.width;
+  config->text_pooling = WP_TEXT_POOL_LAST;
+  return finish_parse (config, root, error);
+}
+
 gboolean
 wp_clip_config_parse (WpClipConfig *config,
                       const char   *json,
@@ -401,22 +506,26 @@ wp_clip_config_parse (WpClipConfig *config,
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
   JsonObject *root, *text, *vision, *text_dict, *vision_dict;
-  JsonNode   *type, *extra;
+  JsonNode   *type;
+  const char *type_name;
 
   wp_clip_config_init_default (config);
   if ((root = load_object (parser, json, len, error)) == NULL)
     return FALSE;
-  /* Other transformers models (SigLIP, CLIPSeg, a tower alone) keep other tensors under other
-   * names: say so rather than list a missing tensor. */
+  /* Other transformers models (CLIPSeg, a tower alone) keep other tensors under other names: say
+   * so rather than list a missing tensor. */
   type = json_object_get_member (root, "model_type");
-  if (type != NULL && (!JSON_NODE_HOLDS_VALUE (type) ||
-                       json_node_get_value_type (type) != G_TYPE_STRING ||
-                       strcmp (json_node_get_string (type), "clip") != 0)) {
+  type_name = type != NULL && JSON_NODE_HOLDS_VALUE (type) &&
+                  json_node_get_value_type (type) == G_TYPE_STRING
+                ? json_node_get_string (type)
+                : NULL;
+  if (g_strcmp0 (type_name, "siglip") == 0)
+    return parse_siglip (config, root, error);
+  if (type != NULL && g_strcmp0 (type_name, "clip") != 0) {
     g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
-                 "model_type '%s' is not supported (CLIPModel folders say \"clip\")",
-                 JSON_NODE_HOLDS_VALUE (type) && json_node_get_value_type (type) == G_TYPE_STRING
-                   ? json_node_get_string (type)
-                   : "(not a string)");
+                 "model_type '%s' is not supported (CLIPModel folders say \"clip\", "
+                 "SiglipModel folders \"siglip\")",
+                 type_name != NULL ? type_name : "(not a string)");
     return FALSE;
   }
   if (!get_section (root, "text_config", TRUE, &text, error) ||
@@ -435,18 +544,7 @@ wp_clip_config_parse (WpClipConfig *config,
   /* transformers' CLIPTextTransformer: folders from before its eos_token_id fix say 2 and pool
    * at the largest id, the others at the first eos_token_id. */
   config->text_pooling = config->eos_token_id == 2 ? WP_TEXT_POOL_ARGMAX : WP_TEXT_POOL_EOS;
-  extra = json_object_get_member (root, "wordpatch");
-  if (extra != NULL) {
-    if (!JSON_NODE_HOLDS_OBJECT (extra)) {
-      g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "\"wordpatch\" is not an object");
-      return FALSE;
-    }
-    if (!read_wordpatch_section (json_node_get_object (extra), config, error))
-      return FALSE;
-  }
-  if (config->preprocess.resize_size == config->image_size)
-    config->preprocess.resize_size = 0;
-  return wp_clip_config_validate (config, error);
+  return finish_parse (config, root, error);
 }
 
 static gboolean
@@ -515,6 +613,20 @@ count_parameters (const WpClipConfig *config)
     Cv + Cv * 3 * p * p + (P + 1) * Cv + 2 * Cv +
     (guint64) config->vision.n_layers * count_layer_parameters (&config->vision) + 2 * Cv;
 
+  if (config->family == WP_MODEL_FAMILY_SIGLIP) {
+    const guint64 I = (guint64) config->vision.mlp_width;
+    /* No class token, pre-LN or projections; a patch bias, the text head, the pooling head (probe,
+     * in_proj, out_proj, layer norm, MLP) and the logit bias. */
+    const guint64 head = Cv + 3 * (Cv * Cv + Cv) + (Cv * Cv + Cv) + 2 * Cv + (I * Cv + I) +
+                         (Cv * I + Cv);
+
+    const guint64 siglip_vision = Cv * 3 * p * p + Cv + P * Cv +
+                                  (guint64) config->vision.n_layers *
+                                    count_layer_parameters (&config->vision) +
+                                  2 * Cv;
+
+    return text + (E * Ct + E) + siglip_vision + head + 2;
+  }
   return text + vision + E * (Cv + Ct) + 1;
 }
 
@@ -531,6 +643,18 @@ wp_clip_config_validate (const WpClipConfig *config,
       !check_range (config->patch_size, config->image_size, "vision_config.patch_size", error) ||
       !check_range (config->projection_dim, WP_MAX_WIDTH, "projection_dim", error))
     return FALSE;
+  if (config->family == WP_MODEL_FAMILY_SIGLIP && config->projection_dim != config->vision.width) {
+    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE,
+                 "text_config.projection_size %d is not vision_config.hidden_size %d (SigLIP "
+                 "compares the text head's output with the vision tower's pooled output)",
+                 config->projection_dim, config->vision.width);
+    return FALSE;
+  }
+  if ((config->family == WP_MODEL_FAMILY_SIGLIP) != (config->text_pooling == WP_TEXT_POOL_LAST)) {
+    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
+                 "wordpatch.text_pooling 'last' is SigLIP's, and SigLIP's only");
+    return FALSE;
+  }
   if (config->context_length < 2) {
     g_set_error (error, WP_ERROR, WP_ERROR_SHAPE,
                  "text_config.max_position_embeddings must hold the start and end tokens");
@@ -555,7 +679,7 @@ wp_clip_config_validate (const WpClipConfig *config,
                  count_parameters (config), WP_MAX_PARAMETERS);
     return FALSE;
   }
-  if (!isfinite (config->logit_scale_init)) {
+  if (!isfinite (config->logit_scale_init) || !isfinite (config->logit_bias_init)) {
     g_set_error (error, WP_ERROR, WP_ERROR_NOT_FINITE,
                  "logit_scale_init_value is not a finite float");
     return FALSE;
@@ -594,11 +718,91 @@ add_tower (JsonBuilder         *builder,
   wp_json_add_int (builder, "projection_dim", projection_dim);
 }
 
-char *
-wp_clip_config_to_json (const WpClipConfig *config)
+/* The "wordpatch" section: only what differs from the defaults, so that the config.json of a
+ * model that never had these reads as before. */
+static void
+add_wordpatch_section (JsonBuilder        *builder,
+                       const WpClipConfig *config,
+                       WpTextPooling       default_pooling)
+{
+  json_builder_set_member_name (builder, "wordpatch");
+  json_builder_begin_object (builder);
+  wp_json_add_float3 (builder, "image_mean", config->image_mean);
+  wp_json_add_float3 (builder, "image_std", config->image_std);
+  if (config->preprocess.resize_size != 0)
+    wp_json_add_int (builder, "resize_size", config->preprocess.resize_size);
+  if (config->preprocess.resize_mode != WP_RESIZE_SHORTEST)
+    wp_json_add_string (builder, "resize_mode", resize_mode_names[config->preprocess.resize_mode]);
+  if (config->preprocess.interpolation != WP_INTERPOLATION_BICUBIC)
+    wp_json_add_string (builder, "interpolation", interpolation_names[config->preprocess.interpolation]);
+  if (config->preprocess.crop_offset != WP_CROP_OFFSET_FLOOR)
+    wp_json_add_string (builder, "crop_offset", crop_offset_names[config->preprocess.crop_offset]);
+  if (config->text_pooling != default_pooling)
+    wp_json_add_string (builder, "text_pooling", text_pooling_names[config->text_pooling]);
+  if (config->objective != NULL)
+    wp_json_add_string (builder, "objective", config->objective);
+  json_builder_end_object (builder);
+}
+
+static void
+add_siglip_tower (JsonBuilder         *builder,
+                  const WpTowerConfig *tower)
+{
+  wp_json_add_int (builder, "hidden_size", tower->width);
+  wp_json_add_int (builder, "intermediate_size", tower->mlp_width);
+  wp_json_add_int (builder, "num_attention_heads", tower->n_heads);
+  wp_json_add_int (builder, "num_hidden_layers", tower->n_layers);
+  wp_json_add_string (builder, "hidden_act",
+                      tower->activation == WP_ACTIVATION_GELU_TANH
+                        ? "gelu_pytorch_tanh"
+                        : wp_activation_to_string (tower->activation));
+  wp_json_add_double (builder, "layer_norm_eps", tower->layer_norm_eps);
+}
+
+/* SiglipConfig as transformers writes it. */
+static char *
+siglip_config_to_json (const WpClipConfig *config)
 {
   g_autoptr (JsonBuilder) builder = json_builder_new ();
 
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "architectures");
+  json_builder_begin_array (builder);
+  json_builder_add_string_value (builder, "SiglipModel");
+  json_builder_end_array (builder);
+  wp_json_add_string (builder, "model_type", "siglip");
+  json_builder_set_member_name (builder, "text_config");
+  json_builder_begin_object (builder);
+  add_siglip_tower (builder, &config->text);
+  wp_json_add_int (builder, "vocab_size", config->vocab_size);
+  wp_json_add_int (builder, "max_position_embeddings", config->context_length);
+  wp_json_add_int (builder, "projection_size", config->projection_dim);
+  wp_json_add_int (builder, "bos_token_id", config->bos_token_id);
+  wp_json_add_int (builder, "eos_token_id", config->eos_token_id);
+  wp_json_add_int (builder, "pad_token_id", config->pad_token_id);
+  wp_json_add_string (builder, "model_type", "siglip_text_model");
+  json_builder_end_object (builder);
+  json_builder_set_member_name (builder, "vision_config");
+  json_builder_begin_object (builder);
+  add_siglip_tower (builder, &config->vision);
+  wp_json_add_int (builder, "image_size", config->image_size);
+  wp_json_add_int (builder, "patch_size", config->patch_size);
+  wp_json_add_int (builder, "num_channels", 3);
+  wp_json_add_string (builder, "model_type", "siglip_vision_model");
+  json_builder_end_object (builder);
+  add_wordpatch_section (builder, config, WP_TEXT_POOL_LAST);
+  json_builder_end_object (builder);
+  return wp_json_builder_to_text (builder);
+}
+
+char *
+wp_clip_config_to_json (const WpClipConfig *config)
+{
+  g_autoptr (JsonBuilder) builder = NULL;
+
+  if (config->family == WP_MODEL_FAMILY_SIGLIP)
+    return siglip_config_to_json (config);
+  builder = json_builder_new ();
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "architectures");
   json_builder_begin_array (builder);
@@ -623,26 +827,8 @@ wp_clip_config_to_json (const WpClipConfig *config)
   wp_json_add_int (builder, "patch_size", config->patch_size);
   wp_json_add_int (builder, "num_channels", 3);
   json_builder_end_object (builder);
-  json_builder_set_member_name (builder, "wordpatch");
-  json_builder_begin_object (builder);
-  wp_json_add_float3 (builder, "image_mean", config->image_mean);
-  wp_json_add_float3 (builder, "image_std", config->image_std);
-  /* Only what differs from the defaults, so that the config.json of a model that never had these
-   * reads as before. */
-  if (config->preprocess.resize_size != 0)
-    wp_json_add_int (builder, "resize_size", config->preprocess.resize_size);
-  if (config->preprocess.resize_mode != WP_RESIZE_SHORTEST)
-    wp_json_add_string (builder, "resize_mode", resize_mode_names[config->preprocess.resize_mode]);
-  if (config->preprocess.interpolation != WP_INTERPOLATION_BICUBIC)
-    wp_json_add_string (builder, "interpolation",
-                        interpolation_names[config->preprocess.interpolation]);
-  if (config->preprocess.crop_offset != WP_CROP_OFFSET_FLOOR)
-    wp_json_add_string (builder, "crop_offset", crop_offset_names[config->preprocess.crop_offset]);
-  if (config->text_pooling != (config->eos_token_id == 2 ? WP_TEXT_POOL_ARGMAX : WP_TEXT_POOL_EOS))
-    wp_json_add_string (builder, "text_pooling", text_pooling_names[config->text_pooling]);
-  if (config->objective != NULL)
-    wp_json_add_string (builder, "objective", config->objective);
-  json_builder_end_object (builder);
+  add_wordpatch_section (builder, config,
+                         config->eos_token_id == 2 ? WP_TEXT_POOL_ARGMAX : WP_TEXT_POOL_EOS);
   json_builder_end_object (builder);
   return wp_json_builder_to_text (builder);
 }

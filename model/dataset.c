@@ -10,6 +10,7 @@
 #include "tokenizer-private.h"
 #include "wordpatch/error.h"
 #include "wordpatch/image.h"
+#include "wordpatch/text.h"
 
 /* ---- entries, skips, boxes ---- */
 
@@ -1155,7 +1156,7 @@ wp_dataset_load_batch_with (const WpDataset        *dataset,
 {
   const WpClipConfig *config = &model->config;
   const int           K = config->context_length, S = config->image_size;
-  const int           pad = wp_tokenizer_get_eos_id (model->tokenizer);
+  const int           pad = wp_tokenizer_get_pad_id (model->tokenizer);
   g_autofree int     *encoded = g_new (int, (gsize) B *K);
   int                 longest = 1;
 
@@ -1180,6 +1181,7 @@ wp_dataset_load_batch_with (const WpDataset        *dataset,
       wp_tokenizer_encode (model->tokenizer, pair->caption, encoded + (gsize) b * K, NULL, K);
     longest = MAX (longest, lengths[b]);
   }
+  longest = wp_text_run_length (config, longest);
   for (int b = 0; b < B; b++) {
     for (int t = 0; t < longest; t++)
       ids[(gsize) b * longest + t] = t < lengths[b] ? encoded[(gsize) b * K + t] : pad;
@@ -1232,7 +1234,8 @@ wp_dataset_get_vocabulary_coverage (const WpDataset      *dataset,
 
     coverage->captions++;
     coverage->truncated += truncated;
-    for (int t = 1; t < limit;) {
+    /* From the first piece: after the start token when the tokenizer has one. */
+    for (int t = wp_tokenizer_get_bos_id (model->tokenizer) >= 0 ? 1 : 0; t < limit;) {
       const int  word = word_of_token[t];
       int        end = t;
       char      *text;

@@ -7,6 +7,7 @@
 #include "wordpatch/encoder.h"
 #include "wordpatch/error.h"
 #include "wordpatch/kernels.h"
+#include "wordpatch/vision.h"
 
 /* Shapes as dense.h: P patches, T = P + 1 tokens, C width, M MLP width (dense.h's I, a name
  * complex.h takes), E projection, NH heads. */
@@ -150,26 +151,37 @@ wp_position_interpolate (float       *out,
                          int          cols,
                          int          C)
 {
+  memcpy (out, pos, (gsize) C * sizeof (float));
+  wp_position_interpolate_patches (out + C, pos + C, grid, rows, cols, C);
+}
+
+void
+wp_position_interpolate_patches (float       *out,
+                                 const float *pos,
+                                 int          grid,
+                                 int          rows,
+                                 int          cols,
+                                 int          C)
+{
   g_autofree int    *row_index = g_new (int, 4 * rows), *col_index = g_new (int, 4 * cols);
   g_autofree double *row_weight = g_new (double, 4 * rows), *col_weight = g_new (double, 4 * cols);
 
-  memcpy (out, pos, (gsize) C * sizeof (float));
   if (rows == grid && cols == grid) {
-    memcpy (out + C, pos + C, (gsize) grid * grid * C * sizeof (float));
+    memcpy (out, pos, (gsize) grid * grid * C * sizeof (float));
     return;
   }
   cubic_taps (grid, rows, row_index, row_weight);
   cubic_taps (grid, cols, col_index, col_weight);
   for (int r = 0; r < rows; r++) {
     for (int c = 0; c < cols; c++) {
-      float *dst = out + ((gsize) 1 + (gsize) r * cols + c) * C;
+      float *dst = out + ((gsize) r * cols + c) * C;
 
       for (int ch = 0; ch < C; ch++) {
         double sum = 0.0;
 
         for (int i = 0; i < 4; i++) {
           for (int j = 0; j < 4; j++) {
-            const gsize src = 1 + (gsize) row_index[4 * r + i] * grid + col_index[4 * c + j];
+            const gsize src = (gsize) row_index[4 * r + i] * grid + col_index[4 * c + j];
 
             sum += row_weight[4 * r + i] * col_weight[4 * c + j] * pos[src * C + ch];
           }
@@ -277,10 +289,11 @@ attention_with_neighbourhood (float       *out,
                               int          ld,
                               int          rows,
                               int          cols,
+                              int          n_cls,
                               int          C,
                               int          NH)
 {
-  const int   T = rows * cols + 1, HS = C / NH;
+  const int   T = rows * cols + n_cls, HS = C / NH;
   const float scale = 1.0f / sqrtf ((float) HS);
 
   for (int h = 0; h < NH; h++) {
@@ -293,8 +306,9 @@ attention_with_neighbourhood (float       *out,
       float  max = -INFINITY;
       double sum = 0.0;
 
-      for (int j = 1; i > 0 && j < T; j++) {
-        const double dy = (i - 1) / cols - (j - 1) / cols, dx = (i - 1) % cols - (j - 1) % cols;
+      for (int j = n_cls; i >= n_cls && j < T; j++) {
+        const int    pi = i - n_cls, pj = j - n_cls;
+        const double dy = pi / cols - pj / cols, dx = pi % cols - pj % cols;
 
         row[j] += (float) exp (-(dy * dy + dx * dx) / (2.0 * NACLIP_SIGMA * NACLIP_SIGMA));
       }
@@ -322,10 +336,11 @@ last_block (WpMapMethod               method,
             const float              *x,
             int                       rows,
             int                       cols,
+            int                       n_cls,
             Scratch                  *s,
             float                    *y)
 {
-  const int    T = rows * cols + 1, C = t->width, NH = t->n_heads;
+  const int    T = rows * cols + n_cls, C = t->width, NH = t->n_heads;
   const float *k = a->kvq, *v = a->kvq + C, *q = a->kvq + 2 * C;
   gboolean     residual = TRUE;
 
@@ -344,7 +359,7 @@ last_block (WpMapMethod               method,
     residual = FALSE;
     break;
   case WP_MAP_NACLIP:
-    attention_with_neighbourhood (s->a, s->att1, k, k, v, 3 * C, rows, cols, C, NH);
+    attention_with_neighbourhood (s->a, s->att1, k, k, v, 3 * C, rows, cols, n_cls, C, NH);
     residual = FALSE;
     break;
   case WP_MAP_FILIP:
@@ -362,7 +377,9 @@ last_block (WpMapMethod               method,
   }
 }
 
-/* out (T, E) = visual_projection (post_layernorm (y (T, C))). */
+/* out (T, E) = visual_projection (post_layernorm (y (T, C))). SigLIP, y (P, C) without a class
+ * token: out (1 + P, E) = the pooling head over post_layernorm (y), the pooled embedding first,
+ * then each patch's (vision.h). */
 static void
 project (const WpModel *model,
          const float   *y,
@@ -372,6 +389,16 @@ project (const WpModel *model,
 {
   const WpClipConfig *config = &model->config;
 
+  if (config->family == WP_MODEL_FAMILY_SIGLIP) {
+    WpSiglipHeadActs head;
+
+    wp_layernorm_forward (s->c, s->mean, s->rstd, y, model->p.post_ln_w, model->p.post_ln_b, T,
+                          config->vision.width, config->vision.layer_norm_eps);
+    wp_siglip_head_acts_init (&head, config, 1, T);
+    wp_siglip_head_forward (model, &head, s->c, 1, T, out);
+    wp_siglip_head_acts_clear (&head);
+    return;
+  }
   wp_layernorm_forward (s->c, s->mean, s->rstd, y, model->p.post_ln_w, model->p.post_ln_b, T,
                         config->vision.width, config->vision.layer_norm_eps);
   wp_matmul_forward (out, s->c, model->p.visual_projection, NULL, T, config->vision.width,
@@ -403,13 +430,15 @@ wp_dense_image_new (const WpModel *model,
   const WpTowerConfig *t = &config->vision;
   const WpParams      *w = &model->p;
   const int            p = config->patch_size, grid = wp_clip_config_grid (config);
-  const int            P = rows * cols, T = P + 1, C = t->width, E = config->projection_dim;
+  const gboolean       siglip = config->family == WP_MODEL_FAMILY_SIGLIP;
+  const int            n_cls = siglip ? 0 : 1;
+  const int            P = rows * cols, T = P + n_cls, C = t->width, E = config->projection_dim;
   const int            L = t->n_layers;
   WpDenseImage        *image = g_new0 (WpDenseImage, 1);
   g_autofree float    *patches = g_new (float, (gsize) P * 3 * p * p);
   g_autofree float    *tokens = g_new (float, (gsize) T *C);
   g_autofree float    *normed = g_new (float, (gsize) T *C);
-  g_autofree float    *out = g_new (float, (gsize) T *E);
+  g_autofree float    *out = g_new (float, (gsize) (P + 1) * E);
   g_autofree float    *y = g_new (float, (gsize) T *C);
   Scratch              s;
   const float         *hidden, *block_input;
@@ -425,12 +454,19 @@ wp_dense_image_new (const WpModel *model,
   scratch_init (&s, t, T);
 
   im2col (patches, pixels, rows, cols, p);
-  memcpy (tokens, w->class_embedding, (gsize) C * sizeof (float));
-  wp_matmul_forward (tokens + C, patches, w->patch_embedding, NULL, P, 3 * p * p, C);
-  wp_position_interpolate (y, w->vision_position, grid, rows, cols, C);
-  wp_residual_forward (tokens, tokens, y, (gsize) T * C);
-  wp_layernorm_forward (normed, s.mean, s.rstd, tokens, w->pre_ln_w, w->pre_ln_b, T, C,
-                        t->layer_norm_eps);
+  if (siglip) {
+    /* No class token and no pre-LN: the encoder's input is the embedded patches. */
+    wp_matmul_forward (tokens, patches, w->patch_embedding, w->patch_bias, P, 3 * p * p, C);
+    wp_position_interpolate_patches (y, w->vision_position, grid, rows, cols, C);
+    wp_residual_forward (normed, tokens, y, (gsize) T * C);
+  } else {
+    memcpy (tokens, w->class_embedding, (gsize) C * sizeof (float));
+    wp_matmul_forward (tokens + C, patches, w->patch_embedding, NULL, P, 3 * p * p, C);
+    wp_position_interpolate (y, w->vision_position, grid, rows, cols, C);
+    wp_residual_forward (tokens, tokens, y, (gsize) T * C);
+    wp_layernorm_forward (normed, s.mean, s.rstd, tokens, w->pre_ln_w, w->pre_ln_b, T, C,
+                          t->layer_norm_eps);
+  }
   wp_encoder_state_init (&image->encoder, t, 1, T);
   hidden = wp_encoder_forward (&image->encoder, w->vision_layers, normed, 1, T, FALSE);
 
@@ -445,7 +481,7 @@ wp_dense_image_new (const WpModel *model,
     if (m == WP_MAP_FILIP || !has_features ((WpMapMethod) m) || !(methods & WP_MAP_BIT (m)))
       continue;
     last_block ((WpMapMethod) m, t, &w->vision_layers[L - 1], &image->encoder.layers[L - 1],
-                block_input, rows, cols, &s, y);
+                block_input, rows, cols, n_cls, &s, y);
     project (model, y, T, &s, out);
     keep_features (image, (WpMapMethod) m, out);
   }
@@ -769,6 +805,192 @@ legrad_maps (const WpDenseImage *image,
     out[i] = (float) (sum[i] / ((double) NH * T));
 }
 
+/* ---- SigLIP: the scores of the attention-pooling head (docs/algorithms.md, "SigLIP") ---- */
+
+/* For tokens x (n, C), post_layernorm'ed, and Q unit queries (Q, E): the head's attention A
+ * (NH, n) and, for each query's score S = <normalize(pool(x)), e>, G (Q, NH, n) = dS/dA and,
+ * when dx is not NULL, dx (Q, n, C) = dS/dx. */
+static void
+siglip_head_scores (const WpModel *model,
+                    const float   *x,
+                    int            n,
+                    const float   *queries,
+                    int            Q,
+                    float         *A,
+                    float         *G,
+                    float         *dx)
+{
+  const WpClipConfig *config = &model->config;
+  const WpParams     *w = &model->p;
+  const int           C = config->vision.width, M = config->vision.mlp_width;
+  const int           NH = config->vision.n_heads, HS = C / NH;
+  const gsize         CC = (gsize) C * C;
+  WpSiglipHeadActs    a;
+  g_autofree float   *out = g_new (float, (gsize) (n + 1) * C);
+  g_autofree float   *row = g_new (float, 5 * (gsize) C + 2 * (gsize) M);
+  g_autofree float   *dkv = dx != NULL ? g_new (float, (gsize) n * 2 * C) : NULL;
+  float              *unit = row, *dpooled = row + C, *dln = row + 2 * C, *dhx = row + 3 * C;
+  float              *dattn = row + 4 * C, *dact = row + 5 * C, *dfc1 = dact + M, norm;
+
+  wp_siglip_head_acts_init (&a, config, 1, n);
+  wp_siglip_head_forward (model, &a, x, 1, n, out);
+  memcpy (A, a.att, (gsize) NH * n * sizeof (float));
+  wp_l2_normalize_rows (unit, &norm, out, 1, C);
+  for (int q = 0; q < Q; q++) {
+    const float *kv = a.kv;
+
+    /* Row 0 alone: the pooled output h + mlp(layernorm(h)), back to the heads' output. */
+    memset (dpooled, 0, (gsize) C * sizeof (float));
+    wp_l2_normalize_rows_backward (dpooled, queries + (gsize) q * C, out, &norm, 1, C);
+    memset (dact, 0, (gsize) M * sizeof (float));
+    wp_matmul_backward (dact, NULL, NULL, dpooled, a.act, w->head_fc2_w, 1, M, C);
+    memset (dfc1, 0, (gsize) M * sizeof (float));
+    wp_activation_backward (dfc1, dact, a.fc1, M, config->vision.activation);
+    memset (dln, 0, (gsize) C * sizeof (float));
+    wp_matmul_backward (dln, NULL, NULL, dfc1, a.ln, w->head_fc1_w, 1, C, M);
+    memcpy (dhx, dpooled, (gsize) C * sizeof (float));
+    wp_layernorm_backward (dhx, NULL, NULL, dln, a.x, w->head_ln_w, a.mean, a.rstd, 1, C);
+    memset (dattn, 0, (gsize) C * sizeof (float));
+    wp_matmul_backward (dattn, NULL, NULL, dhx, a.in, w->head_out_w, 1, C, C);
+    /* out_h = sum_p A_hp v_hp, so dS/dA_hp = dout_h . v_hp. */
+    for (int h = 0; h < NH; h++) {
+      for (int p = 0; p < n; p++) {
+        const float *v = kv + (gsize) p * 2 * C + C + h * HS;
+        double       sum = 0.0;
+
+        for (int i = 0; i < HS; i++)
+          sum += (double) dattn[h * HS + i] * v[i];
+        G[((gsize) q * NH + h) * n + p] = (float) sum;
+      }
+    }
+    if (dx != NULL) {
+      float *dxq = dx + (gsize) q * n * C;
+
+      memset (dkv, 0, (gsize) n * 2 * C * sizeof (float));
+      memset (dln, 0, (gsize) C * sizeof (float));
+      wp_probe_attention_backward (dln, dkv, dkv + C, 2 * C, dattn, a.q, kv, kv + C, a.att, 1, n,
+                                   C, NH);
+      memset (dxq, 0, (gsize) n * C * sizeof (float));
+      wp_matmul_backward (dxq, NULL, NULL, dkv, x, w->head_in_w + CC, n, C, 2 * C);
+    }
+  }
+  wp_siglip_head_acts_clear (&a);
+}
+
+/* x (P, C) = post_layernorm (y (P, C)), its mean and rstd (P) kept. */
+static void
+siglip_post_ln (const WpModel *model,
+                const float   *y,
+                int            P,
+                float         *x,
+                float         *mean,
+                float         *rstd)
+{
+  wp_layernorm_forward (x, mean, rstd, y, model->p.post_ln_w, model->p.post_ln_b, P,
+                        model->config.vision.width, model->config.vision.layer_norm_eps);
+}
+
+/* Grad-CAM on the last block's layer_norm1 output H, every token a patch: out (Q, P). */
+static void
+siglip_gradcam_maps (const WpDenseImage *image,
+                     const WpModel      *model,
+                     const float        *queries,
+                     int                 Q,
+                     float              *out)
+{
+  const WpTowerConfig      *t = &model->config.vision;
+  const int                 L = t->n_layers, C = t->width, M = t->mlp_width, NH = t->n_heads;
+  const int                 P = image->P;
+  const gsize               PC = (gsize) P * C, PM = (gsize) P * M;
+  const WpLayerParams      *w = &model->p.vision_layers[L - 1];
+  const WpEncoderLayerActs *a = &image->encoder.layers[L - 1];
+  g_autofree float         *x = g_new (float, PC), *mean = g_new (float, P);
+  g_autofree float         *rstd = g_new (float, P), *A = g_new (float, (gsize) NH *P);
+  g_autofree float         *G = g_new (float, (gsize) Q *NH *P), *dx = g_new (float, Q *PC);
+  g_autofree float         *dy = g_new (float, PC), *dln = g_new (float, PC);
+  g_autofree float         *dattn = g_new (float, PC), *dkvq = g_new (float, 3 * PC);
+  g_autofree float         *dact = g_new (float, PM), *dfc1 = g_new (float, PM);
+  g_autofree float         *datt = g_new (float, (gsize) NH *P *P);
+  g_autofree double        *alpha = g_new (double, C);
+
+  siglip_post_ln (model, a->resid2, P, x, mean, rstd);
+  siglip_head_scores (model, x, P, queries, Q, A, G, dx);
+  for (int q = 0; q < Q; q++) {
+    /* dy: the gradient of the block's output, then of resid1 through the MLP branch. */
+    memset (dy, 0, PC * sizeof (float));
+    wp_layernorm_backward (dy, NULL, NULL, dx + (gsize) q * PC, a->resid2, model->p.post_ln_w,
+                           mean, rstd, P, C);
+    memset (dact, 0, PM * sizeof (float));
+    wp_matmul_backward (dact, NULL, NULL, dy, a->act, w->fc2_w, P, M, C);
+    memset (dfc1, 0, PM * sizeof (float));
+    wp_activation_backward (dfc1, dact, a->fc1, PM, t->activation);
+    memset (dln, 0, PC * sizeof (float));
+    wp_matmul_backward (dln, NULL, NULL, dfc1, a->ln2, w->fc1_w, P, C, M);
+    wp_layernorm_backward (dy, NULL, NULL, dln, a->resid1, w->ln2_w, a->ln2_mean, a->ln2_rstd, P,
+                           C);
+    memset (dattn, 0, PC * sizeof (float));
+    wp_matmul_backward (dattn, NULL, NULL, dy, a->attn, w->out_w, P, C, C);
+    memset (dkvq, 0, 3 * PC * sizeof (float));
+    wp_attention_backward (dkvq + 2 * C, dkvq, dkvq + C, 3 * C, datt, dattn, a->kvq + 2 * C,
+                           a->kvq, a->kvq + C, a->att, 1, P, C, NH, FALSE);
+    memset (dln, 0, PC * sizeof (float));
+    wp_matmul_backward (dln, NULL, NULL, dkvq, a->ln1, w->k_w, P, C, 3 * C);
+    memset (alpha, 0, (gsize) C * sizeof (double));
+    for (int p = 0; p < P; p++) {
+      for (int c = 0; c < C; c++)
+        alpha[c] += dln[(gsize) p * C + c];
+    }
+    for (int p = 0; p < P; p++) {
+      const float *h = a->ln1 + (gsize) p * C;
+      double       dot = 0.0;
+
+      for (int c = 0; c < C; c++)
+        dot += alpha[c] / P * h[c];
+      out[(gsize) q * P + p] = (float) MAX (dot, 0.0);
+    }
+  }
+}
+
+/* chefer: the head's attention in place of the class row, map_p = mean_h max(0, G_hp A_hp);
+ * legrad (ours): the head on each of the last K blocks' post_layernorm'ed output,
+ * map_p = sum_l mean_h max(0, G_l,hp). out (Q, P). */
+static void
+siglip_attention_maps (const WpDenseImage *image,
+                       const WpModel      *model,
+                       WpMapMethod         method,
+                       const float        *queries,
+                       int                 Q,
+                       int                 legrad_layers,
+                       float              *out)
+{
+  const WpTowerConfig *t = &model->config.vision;
+  const int            L = t->n_layers, C = t->width, NH = t->n_heads, P = image->P;
+  const int            K = method == WP_MAP_CHEFER                   ? 1
+                           : legrad_layers <= 0 || legrad_layers > L ? L
+                                                                     : legrad_layers;
+  g_autofree float    *x = g_new (float, (gsize) P *C), *mean = g_new (float, P);
+  g_autofree float    *rstd = g_new (float, P), *A = g_new (float, (gsize) NH *P);
+  g_autofree float    *G = g_new (float, (gsize) Q *NH *P);
+  g_autofree double   *sum = g_new0 (double, (gsize) Q *P);
+
+  for (int l = L - K; l < L; l++) {
+    siglip_post_ln (model, image->encoder.layers[l].resid2, P, x, mean, rstd);
+    siglip_head_scores (model, x, P, queries, Q, A, G, NULL);
+    for (int q = 0; q < Q; q++) {
+      for (int h = 0; h < NH; h++) {
+        for (int p = 0; p < P; p++) {
+          const double g = G[((gsize) q * NH + h) * P + p];
+
+          sum[(gsize) q * P + p] += MAX (method == WP_MAP_CHEFER ? g * A[(gsize) h * P + p] : g,
+                                         0.0);
+        }
+      }
+    }
+  }
+  for (gsize i = 0; i < (gsize) Q * P; i++)
+    out[i] = (float) (sum[i] / NH);
+}
+
 void
 wp_dense_image_gradient_maps (const WpDenseImage *image,
                               const WpModel      *model,
@@ -781,6 +1003,13 @@ wp_dense_image_gradient_maps (const WpDenseImage *image,
   GradScratch s;
 
   g_return_if_fail (image->has_activations && (image->methods & WP_MAP_BIT (method)));
+  if (model->config.family == WP_MODEL_FAMILY_SIGLIP) {
+    if (method == WP_MAP_GRADCAM)
+      siglip_gradcam_maps (image, model, queries, Q, out);
+    else
+      siglip_attention_maps (image, model, method, queries, Q, legrad_layers, out);
+    return;
+  }
   grad_scratch_init (&s, &model->config.vision, Q, image->T, image->E);
   switch (method) {
   case WP_MAP_GRADCAM:

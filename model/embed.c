@@ -63,16 +63,18 @@ wp_embed_text (const WpModel *model,
   g_autoptr (WpTextState) state = NULL;
   WpTextEmbedding *out = g_new0 (WpTextEmbedding, 1);
   const float     *projected;
-  int              T;
+  int              T, run;
 
   out->text = g_strdup (text);
   out->ids = g_new (int, K);
   out->word_of_token = g_new (int, K);
   T = wp_tokenizer_encode (model->tokenizer, text, out->ids, out->word_of_token, K);
   /* Causal attention: the caption's T tokens never see what would follow them, so the tower runs
-   * over those alone, with buffers for T tokens rather than the whole context. */
-  state = wp_text_state_new_sized (config, 1, T);
-  wp_text_forward (model, state, out->ids, &T, 1, T);
+   * over those alone, with buffers for T tokens rather than the whole context (SigLIP's needs the
+   * whole context, padding included). */
+  run = wp_text_run_length (config, T);
+  state = wp_text_state_new_sized (config, 1, run);
+  wp_text_forward (model, state, out->ids, &T, 1, run);
   projected = wp_text_state_get_output (state);
 
   out->n_tokens = T;
@@ -82,6 +84,8 @@ wp_embed_text (const WpModel *model,
   out->tokens_raw = g_memdup2 (projected, (gsize) T * E * sizeof (float));
   wp_l2_normalize_rows (out->global, NULL,
                         projected + (gsize) wp_text_state_get_pooled (state)[0] * E, 1, E);
+  out->global_raw = g_memdup2 (projected + (gsize) wp_text_state_get_pooled (state)[0] * E,
+                               (gsize) E * sizeof (float));
   wp_l2_normalize_rows (out->tokens, NULL, out->tokens_raw, T, E);
   return out;
 }
@@ -107,6 +111,7 @@ wp_embed_pooled_texts (const WpModel     *model,
     lengths[i] = wp_tokenizer_encode (model->tokenizer, texts[i], ids + (gsize) i * K, NULL, K);
     T = MAX (T, lengths[i]);
   }
+  T = wp_text_run_length (config, T);
   /* Rows of T ids: causal attention keeps each text's tokens blind to the padding after them. */
   for (int i = 0; i < n; i++) {
     memmove (ids + (gsize) i * T, ids + (gsize) i * K, (gsize) lengths[i] * sizeof (int));
@@ -134,5 +139,6 @@ wp_text_embedding_free (WpTextEmbedding *embedding)
   g_free (embedding->global);
   g_free (embedding->tokens);
   g_free (embedding->tokens_raw);
+  g_free (embedding->global_raw);
   g_free (embedding);
 }

@@ -837,3 +837,106 @@ wp_l2_normalize_rows_backward (float       *dinp,
     }
   }
 }
+
+/* q (C) shared by the B sequences; k, v (B, T) rows ld apart; heads side by side in C. Per
+ * sequence b and head h, with scale = HS^-1/2: a = softmax(scale k_h q_h), out_h = a^T v_h. */
+void
+wp_probe_attention_forward (float       *out,
+                            float       *att,
+                            const float *q,
+                            const float *k,
+                            const float *v,
+                            int          ld,
+                            int          B,
+                            int          T,
+                            int          C,
+                            int          NH)
+{
+  const int   HS = C / NH;
+  const float scale = 1.0f / sqrtf ((float) HS);
+
+  for (int b = 0; b < B; b++) {
+    for (int h = 0; h < NH; h++) {
+      float *a = att + ((gsize) b * NH + h) * T;
+      float *o = out + (gsize) b * C + h * HS;
+      float  max = -INFINITY, sum = 0.0f;
+
+      for (int t = 0; t < T; t++) {
+        const float *kt = k + ((gsize) b * T + t) * ld + h * HS;
+        float        dot = 0.0f;
+
+        for (int i = 0; i < HS; i++)
+          dot += q[h * HS + i] * kt[i];
+        a[t] = scale * dot;
+        max = fmaxf (max, a[t]);
+      }
+      for (int t = 0; t < T; t++) {
+        a[t] = expf (a[t] - max);
+        sum += a[t];
+      }
+      memset (o, 0, (gsize) HS * sizeof (float));
+      for (int t = 0; t < T; t++) {
+        const float *vt = v + ((gsize) b * T + t) * ld + h * HS;
+
+        a[t] /= sum;
+        for (int i = 0; i < HS; i++)
+          o[i] += a[t] * vt[i];
+      }
+    }
+  }
+}
+
+/* With da_t = dout_h . v_t: dv_t += a_t dout_h; ds = a * (da - sum(a * da));
+ * dq_h += scale sum_t ds_t k_t; dk_t += scale ds_t q_h. */
+void
+wp_probe_attention_backward (float       *dq,
+                             float       *dk,
+                             float       *dv,
+                             int          ld,
+                             const float *dout,
+                             const float *q,
+                             const float *k,
+                             const float *v,
+                             const float *att,
+                             int          B,
+                             int          T,
+                             int          C,
+                             int          NH)
+{
+  const int   HS = C / NH;
+  const float scale = 1.0f / sqrtf ((float) HS);
+
+  for (int b = 0; b < B; b++) {
+    for (int h = 0; h < NH; h++) {
+      const float *a = att + ((gsize) b * NH + h) * T;
+      const float *d = dout + (gsize) b * C + h * HS;
+      float        total = 0.0f;
+
+      for (int t = 0; t < T; t++) {
+        const float *vt = v + ((gsize) b * T + t) * ld + h * HS;
+        float       *dvt = dv + ((gsize) b * T + t) * ld + h * HS;
+        float        da = 0.0f;
+
+        for (int i = 0; i < HS; i++) {
+          da += d[i] * vt[i];
+          dvt[i] += a[t] * d[i];
+        }
+        total += a[t] * da;
+      }
+      for (int t = 0; t < T; t++) {
+        const float *vt = v + ((gsize) b * T + t) * ld + h * HS;
+        const float *kt = k + ((gsize) b * T + t) * ld + h * HS;
+        float       *dkt = dk + ((gsize) b * T + t) * ld + h * HS;
+        float        da = 0.0f, ds;
+
+        for (int i = 0; i < HS; i++)
+          da += d[i] * vt[i];
+        ds = scale * a[t] * (da - total);
+        for (int i = 0; i < HS; i++) {
+          dq[h * HS + i] += ds * kt[i];
+          dkt[i] += ds * q[h * HS + i];
+        }
+      }
+    }
+  }
+}

@@ -40,7 +40,7 @@ wp_loss_options_init (WpLossOptions *options,
   options->box_tau = 0.07f;
 }
 
-static const char *const objective_names[] = { "clip", "filip", "sparc" };
+static const char *const objective_names[] = { "clip", "filip", "sparc", "sigmoid" };
 
 gboolean
 wp_objective_from_string (const char  *name,
@@ -251,6 +251,13 @@ wp_loss_compute (const WpModel       *model,
   g_return_val_if_fail (box_words_fit (boxes, lengths, B, P, K), FALSE);
 
   memset (parts, 0, sizeof *parts);
+  if (options->objective == WP_OBJECTIVE_SIGMOID && model->p.logit_bias == NULL) {
+    g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
+                 "the sigmoid loss needs the model's logit_bias, which %s models have not "
+                 "(SigLIP models have one)",
+                 wp_model_family_to_string (config->family));
+    return FALSE;
+  }
   wp_vision_forward (model, s->vision, pixels, B);
   wp_text_forward (model, s->text, ids, lengths, B, T);
   gather (s, lengths, B, T, P, K, E);
@@ -271,6 +278,11 @@ wp_loss_compute (const WpModel       *model,
       parts->clip = wp_loss_clip_forward (&s->objectives.clip, s->img, s->txt, logit_scale, B, E);
       parts->total += weight_global * parts->clip;
     }
+    break;
+  case WP_OBJECTIVE_SIGMOID:
+    parts->sigmoid = wp_loss_sigmoid_forward (&s->objectives.sigmoid, s->img, s->txt, logit_scale,
+                                              *model->p.logit_bias, B, E);
+    parts->total = parts->sigmoid;
     break;
   case WP_OBJECTIVE_SPARC:
   default:
@@ -304,7 +316,11 @@ wp_loss_compute (const WpModel       *model,
   memset (s->dtokens_unit, 0, (gsize) B * K * E * sizeof (float));
   memset (s->dpatches, 0, (gsize) B * P * E * sizeof (float));
   memset (s->dtokens, 0, (gsize) B * K * E * sizeof (float));
-  if (options->objective != WP_OBJECTIVE_FILIP || options->filip_global > 0.0f)
+  if (options->objective == WP_OBJECTIVE_SIGMOID)
+    wp_loss_sigmoid_backward (s->dimg, s->dtxt, &dscale_global, grads->logit_bias,
+                              &s->objectives.sigmoid, s->img, s->txt, logit_scale,
+                              *model->p.logit_bias, B, E);
+  else if (options->objective != WP_OBJECTIVE_FILIP || options->filip_global > 0.0f)
     wp_loss_clip_backward (s->dimg, s->dtxt, &dscale_global, &s->objectives.clip, s->img, s->txt,
                            logit_scale, B, E);
   /* The box term first, so that scaling its buffers by its weight leaves FILIP's alone. */
@@ -318,7 +334,7 @@ wp_loss_compute (const WpModel       *model,
     wp_loss_filip_backward (s->dpatches_unit, s->dtokens_unit, &dscale_fine, &s->objectives.filip,
                             s->patches_unit, s->tokens_unit, lengths, logit_scale,
                             options->filip_patch_fraction, B, P, K, E);
-  else if (options->objective != WP_OBJECTIVE_CLIP)
+  else if (options->objective == WP_OBJECTIVE_SPARC)
     wp_loss_sparc_fine_backward (s->dpatches, s->dtokens, &dscale_fine, &s->objectives.sparc,
                                  s->patches, s->tokens, lengths, logit_scale, B, P, K, E);
 

@@ -81,6 +81,45 @@ add_encoder_layers (SpecBuilder         *b,
   }
 }
 
+/* SiglipModel's tensors, in its state_dict's order (but for self-attention, as above). */
+static void
+add_siglip_specs (SpecBuilder        *b,
+                  const WpClipConfig *config)
+{
+  const gint64 Ct = config->text.width, Cv = config->vision.width, E = config->projection_dim;
+  const gint64 p = config->patch_size, P = wp_clip_config_n_patches (config);
+  const gint64 Iv = config->vision.mlp_width;
+
+  add_spec (b, FALSE, 2, SHAPE (config->vocab_size, Ct),
+            "text_model.embeddings.token_embedding.weight");
+  add_spec (b, FALSE, 2, SHAPE (config->context_length, Ct),
+            "text_model.embeddings.position_embedding.weight");
+  add_encoder_layers (b, "text_model", &config->text);
+  add_spec (b, FALSE, 1, SHAPE (Ct), "text_model.final_layer_norm.weight");
+  add_spec (b, FALSE, 1, SHAPE (Ct), "text_model.final_layer_norm.bias");
+  add_spec (b, TRUE, 2, SHAPE (E, Ct), "text_model.head.weight");
+  add_spec (b, FALSE, 1, SHAPE (E), "text_model.head.bias");
+  add_spec (b, FALSE, 4, SHAPE (Cv, 3, p, p), "vision_model.embeddings.patch_embedding.weight");
+  add_spec (b, FALSE, 1, SHAPE (Cv), "vision_model.embeddings.patch_embedding.bias");
+  add_spec (b, FALSE, 2, SHAPE (P, Cv), "vision_model.embeddings.position_embedding.weight");
+  add_encoder_layers (b, "vision_model", &config->vision);
+  add_spec (b, FALSE, 1, SHAPE (Cv), "vision_model.post_layernorm.weight");
+  add_spec (b, FALSE, 1, SHAPE (Cv), "vision_model.post_layernorm.bias");
+  add_spec (b, FALSE, 3, SHAPE (1, 1, Cv), "vision_model.head.probe");
+  add_spec (b, TRUE, 2, SHAPE (3 * Cv, Cv), "vision_model.head.attention.in_proj_weight");
+  add_spec (b, FALSE, 1, SHAPE (3 * Cv), "vision_model.head.attention.in_proj_bias");
+  add_spec (b, TRUE, 2, SHAPE (Cv, Cv), "vision_model.head.attention.out_proj.weight");
+  add_spec (b, FALSE, 1, SHAPE (Cv), "vision_model.head.attention.out_proj.bias");
+  add_spec (b, FALSE, 1, SHAPE (Cv), "vision_model.head.layernorm.weight");
+  add_spec (b, FALSE, 1, SHAPE (Cv), "vision_model.head.layernorm.bias");
+  add_spec (b, TRUE, 2, SHAPE (Iv, Cv), "vision_model.head.mlp.fc1.weight");
+  add_spec (b, FALSE, 1, SHAPE (Iv), "vision_model.head.mlp.fc1.bias");
+  add_spec (b, TRUE, 2, SHAPE (Cv, Iv), "vision_model.head.mlp.fc2.weight");
+  add_spec (b, FALSE, 1, SHAPE (Cv), "vision_model.head.mlp.fc2.bias");
+  add_spec (b, FALSE, 1, SHAPE (1), "logit_scale");
+  add_spec (b, FALSE, 1, SHAPE (1), "logit_bias");
+}
+
 /* The order follows transformers' state_dict, so a listing of our tensors reads like theirs, except
  * within a layer's self-attention (add_encoder_layers()). */
 WpTensorSpec *
@@ -91,6 +130,13 @@ wp_tensor_specs_new (const WpClipConfig *config,
   SpecBuilder  b = { g_array_new (FALSE, FALSE, sizeof (WpTensorSpec)), 0 };
   const gint64 Ct = config->text.width, Cv = config->vision.width, E = config->projection_dim;
   const gint64 p = config->patch_size, P = wp_clip_config_n_patches (config);
+
+  if (config->family == WP_MODEL_FAMILY_SIGLIP) {
+    add_siglip_specs (&b, config);
+    *n_specs = b.specs->len;
+    *n_params = b.offset;
+    return (WpTensorSpec *) g_array_free (b.specs, FALSE);
+  }
 
   add_spec (&b, FALSE, 2, SHAPE (config->vocab_size, Ct),
             "text_model.embeddings.token_embedding.weight");
@@ -140,6 +186,37 @@ init_layer_views (WpLayerParams      *layer,
     *order[k] = base + specs[(*i)++].offset;
 }
 
+/* Mirrors the order of add_siglip_specs() exactly. */
+static void
+init_siglip_views (WpParams           *params,
+                   const WpClipConfig *config,
+                   const WpTensorSpec *specs,
+                   float              *base)
+{
+  float **order[] = {
+    &params->final_ln_w, &params->final_ln_b, &params->text_head_w, &params->text_head_b,
+    &params->patch_embedding, &params->patch_bias, &params->vision_position
+  };
+  float **head[] = {
+    &params->post_ln_w, &params->post_ln_b, &params->head_probe, &params->head_in_w,
+    &params->head_in_b, &params->head_out_w, &params->head_out_b, &params->head_ln_w,
+    &params->head_ln_b, &params->head_fc1_w, &params->head_fc1_b, &params->head_fc2_w,
+    &params->head_fc2_b, &params->logit_scale, &params->logit_bias
+  };
+  guint i = 0;
+
+  params->token_embedding = base + specs[i++].offset;
+  params->text_position = base + specs[i++].offset;
+  for (int l = 0; l < config->text.n_layers; l++)
+    init_layer_views (&params->text_layers[l], specs, base, &i);
+  for (gsize k = 0; k < G_N_ELEMENTS (order); k++)
+    *order[k] = base + specs[i++].offset;
+  for (int l = 0; l < config->vision.n_layers; l++)
+    init_layer_views (&params->vision_layers[l], specs, base, &i);
+  for (gsize k = 0; k < G_N_ELEMENTS (head); k++)
+    *head[k] = base + specs[i++].offset;
+}
+
 /* Mirrors the order of wp_tensor_specs_new() exactly. */
 void
 wp_params_init_views (WpParams           *params,
@@ -150,6 +227,10 @@ wp_params_init_views (WpParams           *params,
   guint i = 0;
 
   memset (params, 0, sizeof *params);
+  if (config->family == WP_MODEL_FAMILY_SIGLIP) {
+    init_siglip_views (params, config, specs, base);
+    return;
+  }
   params->token_embedding = base + specs[i++].offset;
   params->text_position = base + specs[i++].offset;
   for (int l = 0; l < config->text.n_layers; l++)
@@ -226,7 +307,10 @@ wp_model_new_random (const WpClipConfig *config,
     return NULL;
   /* The config names the tokenizer's own start and end tokens (a learnt vocabulary has them
    * elsewhere than OpenAI's), so that transformers pools the text where we do. */
-  model->config.bos_token_id = wp_tokenizer_get_bos_id (tokenizer);
+  if (wp_tokenizer_is_sentencepiece (tokenizer))
+    model->config.pad_token_id = wp_tokenizer_get_pad_id (tokenizer);
+  else
+    model->config.bos_token_id = wp_tokenizer_get_bos_id (tokenizer);
   model->config.eos_token_id = wp_tokenizer_get_eos_id (tokenizer);
   wp_rng_init (&rng, seed);
   for (guint i = 0; i < model->n_specs; i++) {
@@ -245,6 +329,8 @@ wp_model_new_random (const WpClipConfig *config,
     }
   }
   *model->p.logit_scale = config->logit_scale_init;
+  if (model->p.logit_bias != NULL)
+    *model->p.logit_bias = config->logit_bias_init;
   return g_steal_pointer (&model);
 }
 
@@ -486,7 +572,13 @@ load_transformers_folder (const char *dir,
   if (!read_transformers_config (dir, &config, error) ||
       (weights = open_transformers_weights (dir, error)) == NULL)
     return NULL;
-  tokenizer = wp_model_load_folder_tokenizer (dir, FALSE, &bundled, error);
+  if (config.family == WP_MODEL_FAMILY_SIGLIP) {
+    g_autofree char *spiece_path = g_build_filename (dir, WP_SPIECE_FILE, NULL);
+
+    tokenizer = wp_tokenizer_new_sentencepiece_from_file (spiece_path, error);
+  } else {
+    tokenizer = wp_model_load_folder_tokenizer (dir, FALSE, &bundled, error);
+  }
   if (tokenizer == NULL)
     return NULL;
   model = wp_model_new_layout (&config, tokenizer, error);
@@ -527,15 +619,27 @@ load_bare_file (const char *path,
 
   if (weights == NULL)
     return NULL;
-  if ((config_text = require_metadata (weights, "wordpatch.config", error)) == NULL ||
-      (vocab = require_metadata (weights, "wordpatch.vocab", error)) == NULL ||
-      (merges = require_metadata (weights, "wordpatch.merges", error)) == NULL)
+  if ((config_text = require_metadata (weights, "wordpatch.config", error)) == NULL)
     return NULL;
   if (!wp_clip_config_parse (&config, config_text, strlen (config_text), error)) {
     g_prefix_error (error, "%s: metadata wordpatch.config: ", path);
     return NULL;
   }
-  tokenizer = wp_tokenizer_new_from_data (vocab, strlen (vocab), merges, strlen (merges), error);
+  if (config.family == WP_MODEL_FAMILY_SIGLIP) {
+    const char        *spiece = require_metadata (weights, "wordpatch.spiece", error);
+    g_autofree guchar *bytes = NULL;
+    gsize              len = 0;
+
+    if (spiece == NULL)
+      return NULL;
+    bytes = g_base64_decode (spiece, &len);
+    tokenizer = wp_tokenizer_new_sentencepiece ((const char *) bytes, len, error);
+  } else {
+    if ((vocab = require_metadata (weights, "wordpatch.vocab", error)) == NULL ||
+        (merges = require_metadata (weights, "wordpatch.merges", error)) == NULL)
+      return NULL;
+    tokenizer = wp_tokenizer_new_from_data (vocab, strlen (vocab), merges, strlen (merges), error);
+  }
   if (tokenizer == NULL) {
     g_prefix_error (error, "%s: embedded tokenizer: ", path);
     return NULL;
@@ -575,8 +679,8 @@ load_folder (const char *dir,
   if (!folder_has (dir, "config.json") && !folder_has (dir, "open_clip_config.json") &&
       !transformers_weights) {
     g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
-                 "%s: not a model folder: it has neither config.json (transformers' CLIPModel) "
-                 "nor open_clip_config.json (open_clip), nor a training run's latest",
+                 "%s: not a model folder: it has neither config.json (transformers' CLIPModel or "
+                 "SiglipModel) nor open_clip_config.json (open_clip), nor a training run's latest",
                  dir);
     return NULL;
   }
@@ -626,13 +730,26 @@ wp_params_read (const WpModel *model,
          read_layout (model, NULL, weights, buffer, error);
 }
 
+/* A tokenizer from the bytes tokenizer was built from, which it accepted. */
+static WpTokenizer *
+copy_tokenizer (const WpTokenizer *tokenizer)
+{
+  gsize       vocab_len, merges_len, len;
+  const char *vocab, *merges, *sp;
+
+  if (wp_tokenizer_is_sentencepiece (tokenizer)) {
+    sp = wp_tokenizer_get_sentencepiece_model (tokenizer, &len);
+    return wp_tokenizer_new_sentencepiece (sp, len, NULL);
+  }
+  vocab = wp_tokenizer_get_vocab_json (tokenizer, &vocab_len);
+  merges = wp_tokenizer_get_merges_txt (tokenizer, &merges_len);
+  return wp_tokenizer_new_from_data (vocab, vocab_len, merges, merges_len, NULL);
+}
+
 WpModel *
 wp_model_copy (const WpModel *model)
 {
-  gsize        vocab_len, merges_len;
-  const char  *vocab = wp_tokenizer_get_vocab_json (model->tokenizer, &vocab_len);
-  const char  *merges = wp_tokenizer_get_merges_txt (model->tokenizer, &merges_len);
-  WpTokenizer *tokenizer = wp_tokenizer_new_from_data (vocab, vocab_len, merges, merges_len, NULL);
+  WpTokenizer *tokenizer = copy_tokenizer (model->tokenizer);
   WpModel     *copy;
 
   g_assert (tokenizer != NULL);
@@ -743,6 +860,14 @@ wp_model_write_vocabulary (const WpModel *model,
   const char      *vocab = wp_tokenizer_get_vocab_json (model->tokenizer, &vocab_len);
   const char      *merges = wp_tokenizer_get_merges_txt (model->tokenizer, &merges_len);
 
+  if (wp_tokenizer_is_sentencepiece (model->tokenizer)) {
+    g_autofree char *spiece_path = g_build_filename (dir, WP_SPIECE_FILE, NULL);
+    gsize            len;
+    const char      *spiece = wp_tokenizer_get_sentencepiece_model (model->tokenizer, &len);
+
+    return g_file_set_contents (spiece_path, spiece, (gssize) len, error);
+  }
+
   /* g_file_set_contents writes a temporary file and renames it, so each file is whole. */
   return g_file_set_contents (vocab_path, vocab, (gssize) vocab_len, error) &&
          g_file_set_contents (merges_path, merges, (gssize) merges_len, error);
@@ -781,8 +906,16 @@ save_bare_file (const WpModel *model,
   const char *merges = wp_tokenizer_get_merges_txt (model->tokenizer, &merges_len);
 
   g_hash_table_insert (metadata, "wordpatch.config", wp_clip_config_to_json (&model->config));
-  g_hash_table_insert (metadata, "wordpatch.vocab", g_strndup (vocab, vocab_len));
-  g_hash_table_insert (metadata, "wordpatch.merges", g_strndup (merges, merges_len));
+  if (wp_tokenizer_is_sentencepiece (model->tokenizer)) {
+    gsize       len;
+    const char *spiece = wp_tokenizer_get_sentencepiece_model (model->tokenizer, &len);
+
+    g_hash_table_insert (metadata, "wordpatch.spiece",
+                         g_base64_encode ((const guchar *) spiece, len));
+  } else {
+    g_hash_table_insert (metadata, "wordpatch.vocab", g_strndup (vocab, vocab_len));
+    g_hash_table_insert (metadata, "wordpatch.merges", g_strndup (merges, merges_len));
+  }
   return params_write_as (model, model->params, path, metadata, dtype, error);
 }
 

@@ -28,6 +28,9 @@ lay_out (WpObjectiveCaches *caches,
   WP_LAYOUT_ARRAY (layout, clip->dlogits, BB);
   WP_LAYOUT_ARRAY (layout, clip->dlogits_t, BB);
   WP_LAYOUT_ARRAY (layout, clip->dscaled, BB);
+  WP_LAYOUT_ARRAY (layout, caches->sigmoid.dots, BB);
+  WP_LAYOUT_ARRAY (layout, caches->sigmoid.logits, BB);
+  WP_LAYOUT_ARRAY (layout, caches->sigmoid.dscaled, BB);
 
   WP_LAYOUT_ARRAY (layout, box->word, B * K * E);
   WP_LAYOUT_ARRAY (layout, box->map, B * K * P);
@@ -236,6 +239,75 @@ wp_loss_clip_backward (float       *dimg,
   cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, B, E, B, 1.0f, cache->dscaled, B, img, E,
                1.0f, dtxt, E);
   *dlogit_scale += (float) dscale;
+}
+
+/* log sigmoid(x) = -log(1 + exp(-x)), without overflow for either sign of x. */
+static double
+log_sigmoid (double x)
+{
+  return fmin (x, 0.0) - log1p (exp (-fabs (x)));
+}
+
+double
+wp_loss_sigmoid_forward (WpSigmoidCache *cache,
+                         const float    *img,
+                         const float    *txt,
+                         float           logit_scale,
+                         float           logit_bias,
+                         int             B,
+                         int             E)
+{
+  const double t = exp (logit_scale);
+  double       loss = 0.0;
+
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, B, B, E, 1.0f, img, E, txt, E, 0.0f,
+               cache->dots, B);
+  for (int i = 0; i < B; i++) {
+    for (int j = 0; j < B; j++) {
+      const gsize  k = (gsize) i * B + j;
+      const double z = i == j ? 1.0 : -1.0;
+
+      cache->logits[k] = t * cache->dots[k] + logit_bias;
+      loss -= log_sigmoid (z * cache->logits[k]);
+    }
+  }
+  return loss / B;
+}
+
+void
+wp_loss_sigmoid_backward (float          *dimg,
+                          float          *dtxt,
+                          float          *dlogit_scale,
+                          float          *dlogit_bias,
+                          WpSigmoidCache *cache,
+                          const float    *img,
+                          const float    *txt,
+                          float           logit_scale,
+                          float           logit_bias,
+                          int             B,
+                          int             E)
+{
+  const double t = exp (logit_scale);
+  double       dscale = 0.0, dbias = 0.0;
+
+  /* d/dl of -log sigmoid(z l) is -z sigmoid(-z l); l = t dots + b, t = exp(logit_scale). */
+  for (int i = 0; i < B; i++) {
+    for (int j = 0; j < B; j++) {
+      const gsize  k = (gsize) i * B + j;
+      const double z = i == j ? 1.0 : -1.0;
+      const double dl = -z / (1.0 + exp (z * cache->logits[k])) / B;
+
+      dbias += dl;
+      dscale += dl * t * cache->dots[k];
+      cache->dscaled[k] = (float) (t * dl);
+    }
+  }
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, B, 1.0f, cache->dscaled, B, txt, E,
+               1.0f, dimg, E);
+  cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, B, E, B, 1.0f, cache->dscaled, B, img, E,
+               1.0f, dtxt, E);
+  *dlogit_scale += (float) dscale;
+  *dlogit_bias += (float) dbias;
 }
 
 int

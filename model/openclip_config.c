@@ -663,7 +663,7 @@ wp_openclip_config_parse (WpClipConfig *config,
       return FALSE;
     if (name != NULL && !wp_objective_from_string (name, &objective)) {
       g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
-                   "wordpatch.objective '%s' is not known (clip, filip or sparc)", name);
+                   "wordpatch.objective '%s' is not known (clip, filip, sparc or sigmoid)", name);
       return FALSE;
     }
     if (name != NULL)
@@ -731,6 +731,12 @@ wp_openclip_config_to_json (const WpClipConfig *config,
   const gboolean text_quick = config->text.activation == WP_ACTIVATION_QUICK_GELU;
   const gboolean vision_quick = config->vision.activation == WP_ACTIVATION_QUICK_GELU;
 
+  if (config->family == WP_MODEL_FAMILY_SIGLIP) {
+    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
+                 "SigLIP cannot be written as an open_clip folder (open_clip's SigLIP models "
+                 "use timm towers): save it as a transformers folder");
+    return NULL;
+  }
   if (text_quick != vision_quick) {
     g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
                  "open_clip's quick_gelu is for both towers; this model's vision tower uses %s and "

@@ -56,6 +56,13 @@ wp_text_state_new (const WpClipConfig *config,
   return wp_text_state_new_sized (config, max_B, config->context_length);
 }
 
+int
+wp_text_run_length (const WpClipConfig *config,
+                    int                 n_tokens)
+{
+  return config->family == WP_MODEL_FAMILY_SIGLIP ? config->context_length : n_tokens;
+}
+
 WpTextState *
 wp_text_state_new_sized (const WpClipConfig *config,
                          int                 max_B,
@@ -65,6 +72,7 @@ wp_text_state_new_sized (const WpClipConfig *config,
   WpLayout     layout = { 0 };
 
   g_return_val_if_fail (max_B >= 1 && max_T >= 1 && max_T <= config->context_length, NULL);
+  max_T = wp_text_run_length (config, max_T);
 
   s = g_new0 (WpTextState, 1);
   s->max_B = max_B;
@@ -98,9 +106,11 @@ wp_text_forward (const WpModel *model,
   const WpClipConfig *config = &model->config;
   const WpParams     *w = &model->p;
   const int           C = config->text.width, E = config->projection_dim;
+  const gboolean      siglip = config->family == WP_MODEL_FAMILY_SIGLIP;
   const float        *hidden;
 
   g_return_if_fail (B >= 1 && B <= s->max_B && T >= 1 && T <= s->max_T);
+  g_return_if_fail (T == wp_text_run_length (config, T));
 
   s->B = B;
   s->T = T;
@@ -108,9 +118,14 @@ wp_text_forward (const WpModel *model,
 
   for (int b = 0; b < B; b++) {
     g_return_if_fail (lengths[b] >= 1 && lengths[b] <= T);
-    s->pooled[b] = wp_text_pooled_position (config, ids + (gsize) b * T, lengths[b]);
+    /* SigLIP sees its padding: it must be the pad id whatever the caller padded with. */
+    if (siglip) {
+      for (int t = lengths[b]; t < T; t++)
+        s->ids[(gsize) b * T + t] = wp_tokenizer_get_pad_id (model->tokenizer);
+    }
+    s->pooled[b] = wp_text_pooled_position (config, s->ids + (gsize) b * T, lengths[b]);
     for (int t = 0; t < T; t++) {
-      const int id = ids[(gsize) b * T + t];
+      const int id = s->ids[(gsize) b * T + t];
       float    *x = s->embed + ((gsize) b * T + t) * C;
 
       g_return_if_fail (id >= 0 && id < config->vocab_size);
@@ -118,10 +133,13 @@ wp_text_forward (const WpModel *model,
                            C);
     }
   }
-  hidden = wp_encoder_forward (&s->encoder, w->text_layers, s->embed, B, T, TRUE);
+  hidden = wp_encoder_forward (&s->encoder, w->text_layers, s->embed, B, T, !siglip);
   wp_layernorm_forward (s->final_ln, s->final_mean, s->final_rstd, hidden, w->final_ln_w,
                         w->final_ln_b, B * T, C, config->text.layer_norm_eps);
-  wp_matmul_forward (s->output, s->final_ln, w->text_projection, NULL, B * T, C, E);
+  if (siglip)
+    wp_matmul_forward (s->output, s->final_ln, w->text_head_w, w->text_head_b, B * T, C, E);
+  else
+    wp_matmul_forward (s->output, s->final_ln, w->text_projection, NULL, B * T, C, E);
 }
 
 const float *
@@ -143,6 +161,8 @@ wp_text_pooled_position (const WpClipConfig *config,
 {
   int best = 0;
 
+  if (config->text_pooling == WP_TEXT_POOL_LAST)
+    return config->context_length - 1;
   if (config->text_pooling == WP_TEXT_POOL_ARGMAX) {
     for (int t = 1; t < length; t++) {
       if (ids[t] > ids[best])
@@ -168,16 +188,21 @@ wp_text_backward (const WpModel *model,
   const WpClipConfig *config = &model->config;
   const WpParams     *w = &model->p;
   const int           B = s->B, T = s->T, C = config->text.width, E = config->projection_dim;
+  const gboolean      siglip = config->family == WP_MODEL_FAMILY_SIGLIP;
   const float        *hidden = s->encoder.layers[config->text.n_layers - 1].resid2;
 
   memset (s->dnormed, 0, (gsize) B * T * C * sizeof (float));
-  wp_matmul_backward (s->dnormed, grads->text_projection, NULL, doutput, s->final_ln,
-                      w->text_projection, B * T, C, E);
+  if (siglip)
+    wp_matmul_backward (s->dnormed, grads->text_head_w, grads->text_head_b, doutput, s->final_ln,
+                        w->text_head_w, B * T, C, E);
+  else
+    wp_matmul_backward (s->dnormed, grads->text_projection, NULL, doutput, s->final_ln,
+                        w->text_projection, B * T, C, E);
   memset (s->dhidden, 0, (gsize) B * T * C * sizeof (float));
   wp_layernorm_backward (s->dhidden, grads->final_ln_w, grads->final_ln_b, s->dnormed, hidden,
                          w->final_ln_w, s->final_mean, s->final_rstd, B * T, C);
   wp_encoder_backward (&s->encoder, w->text_layers, grads->text_layers, s->embed, s->dhidden,
-                       s->dnormed, TRUE);
+                       s->dnormed, !siglip);
   for (int b = 0; b < B; b++) {
     for (int t = 0; t < T; t++) {
       const float *d = s->dnormed + ((gsize) b * T + t) * C;

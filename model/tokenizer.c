@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "json-private.h"
+#include "sentencepiece-private.h"
 #include "tokenizer-private.h"
 #include "wordpatch/error.h"
 
@@ -20,8 +21,9 @@
 
 /* Bounds on the texts, checked before they are copied; OpenAI's 49408 tokens take 0.9 MB and its
  * 48894 merges 0.5 MB. */
-#define VOCAB_MAX_BYTES  (64 << 20)
-#define MERGES_MAX_BYTES (64 << 20)
+#define VOCAB_MAX_BYTES    (64 << 20)
+#define MERGES_MAX_BYTES   (64 << 20)
+#define SP_MODEL_MAX_BYTES (64 << 20)
 
 typedef struct {
   int rank; /* -1 marks an empty slot */
@@ -58,6 +60,13 @@ struct _WpTokenizer {
   guint      n_merge_slots;
 
   GRegex *word_regex;
+  /* SigLIP's SentencePiece tokenizer instead of BPE: the model file as given, the library's model
+   * of it (without the dummy prefix), the padding id and how many pieces "<unk>" takes. */
+  char      *sp_proto;
+  gsize      sp_proto_len;
+  WpSpModel *sp;
+  int        pad_id;
+  int        sp_unknown_length;
   /* The only state encoding changes, behind a pointer as encoding takes a const tokenizer. */
   WordCache *cache;
 };
@@ -431,11 +440,111 @@ wp_tokenizer_new_from_files (const char *vocab_path,
                         g_mapped_file_get_length (merges), merges_path, error);
 }
 
+WpTokenizer *
+wp_tokenizer_new_sentencepiece (const char *model,
+                                gsize       len,
+                                GError    **error)
+{
+  g_autoptr (WpTokenizer) tokenizer = NULL;
+  g_autoptr (GBytes) proto = NULL;
+  g_autofree char *message = NULL;
+  gsize            proto_len;
+  const char      *proto_data;
+
+  g_return_val_if_fail (model != NULL || len == 0, NULL);
+
+  if (len > SP_MODEL_MAX_BYTES) {
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
+                 "%" G_GSIZE_FORMAT " bytes, more than the limit of %d for a SentencePiece model",
+                 len, SP_MODEL_MAX_BYTES);
+    return NULL;
+  }
+  proto = wp_sp_proto_without_dummy_prefix (model, len, error);
+  if (proto == NULL)
+    return NULL;
+  tokenizer = g_new0 (WpTokenizer, 1);
+  tokenizer->symbol_chunk = g_string_chunk_new (4096);
+  tokenizer->ids = g_hash_table_new (g_str_hash, g_str_equal);
+  tokenizer->cache = g_new0 (WordCache, 1);
+  g_mutex_init (&tokenizer->cache->lock);
+  tokenizer->cache->words = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  tokenizer->sp_proto = g_memdup2 (model, len);
+  tokenizer->sp_proto_len = len;
+  proto_data = g_bytes_get_data (proto, &proto_len);
+  tokenizer->sp = wp_sp_model_new (proto_data, proto_len, &message);
+  if (tokenizer->sp == NULL) {
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "not a SentencePiece model (%s)", message);
+    return NULL;
+  }
+  tokenizer->n_vocab = wp_sp_model_get_n_pieces (tokenizer->sp);
+  if (tokenizer->n_vocab > WP_TOKENIZER_MAX_VOCAB) {
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%d pieces, more than the limit of %d",
+                 tokenizer->n_vocab, WP_TOKENIZER_MAX_VOCAB);
+    return NULL;
+  }
+  tokenizer->symbols = g_new (const char *, tokenizer->n_vocab);
+  for (int id = 0; id < tokenizer->n_vocab; id++)
+    tokenizer->symbols[id] =
+      g_string_chunk_insert (tokenizer->symbol_chunk, wp_sp_model_get_piece (tokenizer->sp, id));
+  tokenizer->eos_id = wp_sp_model_piece_to_id (tokenizer->sp, WP_SP_END);
+  if (wp_sp_model_is_unknown (tokenizer->sp, tokenizer->eos_id) ||
+      strcmp (tokenizer->symbols[tokenizer->eos_id], WP_SP_END) != 0) {
+    g_set_error (error, WP_ERROR, WP_ERROR_MISSING, "no piece '%s' (SiglipTokenizer's end token)",
+                 WP_SP_END);
+    return NULL;
+  }
+  /* SiglipTokenizer has no start token and pads with its end token. */
+  tokenizer->bos_id = -1;
+  tokenizer->pad_id = tokenizer->eos_id;
+  tokenizer->sp_unknown_length = wp_sp_unknown_length (tokenizer->sp);
+  return g_steal_pointer (&tokenizer);
+}
+
+WpTokenizer *
+wp_tokenizer_new_sentencepiece_from_file (const char *path,
+                                          GError    **error)
+{
+  g_autoptr (GMappedFile) file = NULL;
+  WpTokenizer *tokenizer;
+
+  g_return_val_if_fail (path != NULL, NULL);
+
+  if ((file = g_mapped_file_new (path, FALSE, error)) == NULL)
+    return NULL;
+  tokenizer = wp_tokenizer_new_sentencepiece (g_mapped_file_get_contents (file),
+                                              g_mapped_file_get_length (file), error);
+  if (tokenizer == NULL)
+    g_prefix_error (error, "%s: ", path);
+  return tokenizer;
+}
+
+gboolean
+wp_tokenizer_is_sentencepiece (const WpTokenizer *tokenizer)
+{
+  return tokenizer->sp != NULL;
+}
+
+const char *
+wp_tokenizer_get_sentencepiece_model (const WpTokenizer *tokenizer,
+                                      gsize             *len)
+{
+  *len = tokenizer->sp_proto_len;
+  return tokenizer->sp_proto;
+}
+
+int
+wp_tokenizer_get_pad_id (const WpTokenizer *tokenizer)
+{
+  return tokenizer->sp != NULL ? tokenizer->pad_id : tokenizer->eos_id;
+}
+
 void
 wp_tokenizer_free (WpTokenizer *tokenizer)
 {
   if (tokenizer == NULL)
     return;
+  g_clear_pointer (&tokenizer->sp, wp_sp_model_free);
+  g_free (tokenizer->sp_proto);
   g_free (tokenizer->vocab_json);
   g_free (tokenizer->merges_txt);
   g_string_chunk_free (tokenizer->symbol_chunk);
@@ -693,6 +802,9 @@ wp_tokenizer_encode (const WpTokenizer *tokenizer,
   g_return_val_if_fail (ids != NULL, 0);
   g_return_val_if_fail (max_tokens >= 2, 0);
 
+  if (tokenizer->sp != NULL)
+    return wp_sp_encode_caption (tokenizer->sp, tokenizer->sp_unknown_length, tokenizer->eos_id,
+                                 text, ids, word_of_token, max_tokens);
   clean = wp_tokenizer_clean_text (text);
   /* A word has at most one token per byte. */
   word_ids = g_new (int, strlen (clean) + 1);
@@ -746,6 +858,12 @@ wp_tokenizer_dup_token_text (const WpTokenizer *tokenizer,
     return NULL;
   if (id == tokenizer->bos_id || id == tokenizer->eos_id)
     return g_strdup (symbol);
+  if (tokenizer->sp != NULL) {
+    g_auto (GStrv) parts = g_strsplit (symbol, WP_SP_SPACE, -1);
+
+    /* A piece's U+2581 is the space before its word, which a word's text leaves out. */
+    return g_strjoinv ("", parts);
+  }
 
   end = symbol + strlen (symbol);
   if (g_str_has_suffix (symbol, WP_END_OF_WORD))

@@ -235,7 +235,8 @@ is_case_ignorable (gunichar c)
  * g_utf8_strdown() follows the process locale (in Turkish, "I" becomes dotless "ı") and tests
  * only the next character for the final sigma. */
 static char *
-lowercase (const char *text)
+lowercase_in_context (const char *text,
+                      gboolean    final_sigma)
 {
   glong                n;
   g_autofree gunichar *chars = g_utf8_to_ucs4_fast (text, -1, &n);
@@ -247,7 +248,7 @@ lowercase (const char *text)
     if (c == 0x0130) {
       /* Capital I with dot: its only unconditional mapping is two characters. */
       g_string_append (out, "i\u0307");
-    } else if (c == 0x03A3) {
+    } else if (c == 0x03A3 && final_sigma) {
       /* Capital sigma is final after a cased character and not before one, case-ignorable
        * characters skipped. */
       glong    j = i - 1;
@@ -274,6 +275,12 @@ lowercase (const char *text)
   return g_string_free (out, FALSE);
 }
 
+static char *
+lowercase (const char *text)
+{
+  return lowercase_in_context (text, TRUE);
+}
+
 char *
 wp_tokenizer_clean_text (const char *text)
 {
@@ -283,6 +290,27 @@ wp_tokenizer_clean_text (const char *text)
   g_autofree char *collapsed = collapse_whitespace (twice);
 
   return lowercase (collapsed);
+}
+
+char *
+wp_tokenizer_canonicalize_siglip (const char *text)
+{
+  static const char punctuation[] = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+  g_autofree char  *valid = g_utf8_make_valid (text, -1);
+  g_auto (GStrv) parts = g_strsplit (valid, WP_SP_SPACE, -1);
+  g_autofree char *spaced = g_strjoinv (" ", parts);
+  g_autofree char *prefixed = g_strconcat (WP_SP_SPACE, spaced, NULL);
+  /* transformers lowercases one character at a time (a regular expression's matches), so a
+   * capital sigma never takes its final form there. */
+  g_autofree char *lower = lowercase_in_context (prefixed, FALSE);
+  char            *kept = lower;
+
+  for (const char *p = lower; *p != '\0'; p++) {
+    if (strchr (punctuation, *p) == NULL)
+      *kept++ = *p;
+  }
+  *kept = '\0';
+  return collapse_whitespace (lower);
 }
 
 GRegex *

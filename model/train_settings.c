@@ -59,7 +59,7 @@ static const WpTrainSetting settings_table[] = {
     "patch-size", 0, "PX", "From scratch: patch side in pixels, dividing the image side",
     "the size's: tiny 8, small 12, vit-b32 32" },
   { "loss", WP_SETTING_OBJECTIVE, FIELD (loss.objective), WP_OBJECTIVE_SPARC, NO_RANGE, 0, "loss",
-    'l', "NAME", "Objective: clip, filip or sparc", NULL },
+    'l', "NAME", "Objective: clip, filip, sparc or sigmoid (SigLIP models)", NULL },
   { "lambda_global", WP_SETTING_FLOAT, FIELD (loss.lambda_global), 0.5, 0, 1e6, 0,
     "lambda-global", 0, "W", "SPARC's weight of the global loss", NULL },
   { "lambda_fine", WP_SETTING_FLOAT, FIELD (loss.lambda_fine), 1.0, 0, 1e6, 0, "lambda-fine", 0,
@@ -322,7 +322,7 @@ wp_train_setting_parse (const WpTrainSetting *setting,
     break;
   case WP_SETTING_OBJECTIVE:
     if (!wp_objective_from_string (text, &objective))
-      kind = "clip, filip or sparc";
+      kind = "clip, filip, sparc or sigmoid";
     else
       set_number (setting, s, objective);
     break;

@@ -577,6 +577,110 @@ test_l2_normalize_backward_degenerate (void)
   }
 }
 
+/* ---- probe attention (SigLIP's pooling head) ---- */
+
+/* loss = sum dout . out of one query q (C) over each sequence's T keys and values (B, T, C). */
+static double
+probe_attention_loss (const FdCase *fd)
+{
+  const double *q = fd->x[0], *k = fd->x[1], *v = fd->x[2];
+  const int     T = fd->T, C = fd->C, NH = fd->NH, HS = C / NH;
+  double        loss = 0.0;
+  double        row[64];
+
+  g_assert (T <= (int) G_N_ELEMENTS (row));
+  for (int b = 0; b < fd->B; b++) {
+    for (int h = 0; h < NH; h++) {
+      double max = -INFINITY, sum = 0.0;
+
+      for (int u = 0; u < T; u++) {
+        const double *ku = k + ((gsize) b * T + u) * C + h * HS;
+        double        dot = 0.0;
+
+        for (int i = 0; i < HS; i++)
+          dot += q[h * HS + i] * ku[i];
+        row[u] = dot / sqrt (HS);
+        max = fmax (max, row[u]);
+      }
+      for (int u = 0; u < T; u++) {
+        row[u] = exp (row[u] - max);
+        sum += row[u];
+      }
+      for (int i = 0; i < HS; i++) {
+        double out = 0.0;
+
+        for (int u = 0; u < T; u++)
+          out += row[u] / sum * v[((gsize) b * T + u) * C + h * HS + i];
+        loss += fd->dout[(gsize) b * C + h * HS + i] * out;
+      }
+    }
+  }
+  return loss;
+}
+
+/* The forward against the naive loop (through loss = one-hot dout), the backward against finite
+ * differences, and its accumulation. */
+static void
+check_probe_attention (int B,
+                       int T,
+                       int C,
+                       int NH)
+{
+  const gsize n = (gsize) B * T * C;
+  g_autoptr (GRand) rand = g_rand_new_with_seed ((guint32) (31 + B * 1000 + T * 100 + C));
+  g_autofree float  *q = wp_test_random_floats (rand, C, 1.5);
+  g_autofree float  *k = wp_test_random_floats (rand, n, 1.5);
+  g_autofree float  *v = wp_test_random_floats (rand, n, 1.0);
+  g_autofree float  *dout = wp_test_random_floats (rand, (gsize) B * C, 1.0);
+  g_autofree float  *out = g_new (float, (gsize) B *C);
+  g_autofree float  *att = g_new (float, (gsize) B *NH *T);
+  g_autofree float  *dq = g_new0 (float, C), *dk = g_new0 (float, n), *dv = g_new0 (float, n);
+  g_autofree float  *dq2 = g_new0 (float, C), *dk2 = g_new0 (float, n), *dv2 = g_new0 (float, n);
+  g_autofree double *q_d = to_double (q, C), *k_d = to_double (k, n), *v_d = to_double (v, n);
+  g_autofree double *dout_d = g_new0 (double, (gsize) B *C);
+  g_autofree double *want = g_new (double, MAX (n, (gsize) B * C));
+  g_autofree char   *prefix = g_strdup_printf ("probe_attention B=%d T=%d C=%d NH=%d", B, T, C, NH);
+  g_autofree char   *what = NULL;
+  const gsize        sizes[] = { C, n, n };
+  const char        *names[] = { "dq", "dk", "dv" };
+  float             *got[] = { dq, dk, dv };
+  FdCase             fd = { { q_d, k_d, v_d }, dout_d, NULL, 0, C, 0, B, T, NH, FALSE };
+
+  wp_probe_attention_forward (out, att, q, k, v, C, B, T, C, NH);
+  for (gsize i = 0; i < (gsize) B * C; i++) {
+    dout_d[i] = 1.0;
+    want[i] = probe_attention_loss (&fd);
+    dout_d[i] = 0.0;
+  }
+  what = g_strdup_printf ("%s: out", prefix);
+  check_grad (what, out, want, (gsize) B * C, 1e-5);
+  g_free (what);
+
+  for (gsize i = 0; i < (gsize) B * C; i++)
+    dout_d[i] = dout[i];
+  wp_probe_attention_backward (dq, dk, dv, C, dout, q, k, v, att, B, T, C, NH);
+  for (int i = 0; i < 3; i++) {
+    numeric_grad (want, fd.x[i], sizes[i], 1e-6, probe_attention_loss, &fd);
+    what = g_strdup_printf ("%s: %s", prefix, names[i]);
+    check_grad (what, got[i], want, sizes[i], 1e-3);
+    g_free (what);
+  }
+  for (int i = 0; i < 2; i++)
+    wp_probe_attention_backward (dq2, dk2, dv2, C, dout, q, k, v, att, B, T, C, NH);
+  what = g_strdup_printf ("%s accumulates", prefix);
+  check_doubled (what, dq, dq2, C);
+  check_doubled (what, dk, dk2, n);
+  check_doubled (what, dv, dv2, n);
+}
+
+static void
+test_probe_attention (void)
+{
+  check_probe_attention (2, 5, 6, 2);
+  check_probe_attention (1, 9, 8, 4);
+  check_probe_attention (3, 1, 4, 1);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -588,6 +692,7 @@ main (int   argc,
   g_test_add_func ("/kernels/activation/backward-finite-difference", test_activation_backward);
   g_test_add_func ("/kernels/activation/backward-extremes", test_activation_backward_extremes);
   g_test_add_func ("/kernels/attention/backward-finite-difference", test_attention_backward);
+  g_test_add_func ("/kernels/probe-attention/naive-and-finite-difference", test_probe_attention);
   g_test_add_func ("/kernels/l2-normalize/backward-finite-difference", test_l2_normalize_backward);
   g_test_add_func ("/kernels/l2-normalize/backward-degenerate",
                    test_l2_normalize_backward_degenerate);

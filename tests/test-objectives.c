@@ -313,6 +313,92 @@ test_clip_matches_definition (void)
   wp_objective_caches_clear (&caches);
 }
 
+/* The logit bias naive_sigmoid uses (NaiveLoss takes the scale only). */
+static double naive_bias = -1.5;
+
+/* SigLIP: -(1/B) sum_ij log sigmoid(z_ij (exp(scale) <img_i, txt_j> + b)), z_ii = 1, else -1,
+ * written as -log(1 / (1 + exp(-z l))) directly. */
+static double
+naive_sigmoid (const double *img,
+               const double *txt,
+               double        logit_scale)
+{
+  double loss = 0.0;
+
+  for (int i = 0; i < B; i++) {
+    for (int j = 0; j < B; j++) {
+      const double l = exp (logit_scale) * dot (img + i * E, txt + j * E, E) + naive_bias;
+      const double z = i == j ? 1.0 : -1.0;
+
+      loss -= log (1.0 / (1.0 + exp (-z * l)));
+    }
+  }
+  return loss / B;
+}
+
+static void
+test_sigmoid_matches_definition (void)
+{
+  float             img[B * E], txt[B * E], dimg[B * E] = { 0 }, dtxt[B * E] = { 0 };
+  float             dscale = 0.0f, dbias = 0.0f;
+  double            imgd[B * E], txtd[B * E], loss, numeric;
+  const double      h = 1e-5;
+  WpObjectiveCaches caches;
+  WpRng             rng;
+
+  wp_rng_init (&rng, 17);
+  fill_random (img, B * E, &rng);
+  fill_random (txt, B * E, &rng);
+  for (int i = 0; i < B * E; i++) {
+    imgd[i] = img[i];
+    txtd[i] = txt[i];
+  }
+  wp_objective_caches_init (&caches, MAX_B, P, K, E);
+  loss = wp_loss_sigmoid_forward (&caches.sigmoid, img, txt, 1.2f, (float) naive_bias, B, E);
+  wp_loss_sigmoid_backward (dimg, dtxt, &dscale, &dbias, &caches.sigmoid, img, txt, 1.2f,
+                            (float) naive_bias, B, E);
+  g_assert_cmpfloat_with_epsilon (loss, naive_sigmoid (imgd, txtd, 1.2f), 1e-5 * fabs (loss));
+  check_gradients ("sigmoid", naive_sigmoid, img, B * E, txt, B * E, 1.2f, dimg, dtxt, dscale);
+  naive_bias += h;
+  numeric = naive_sigmoid (imgd, txtd, 1.2f);
+  naive_bias -= 2 * h;
+  numeric = (numeric - naive_sigmoid (imgd, txtd, 1.2f)) / (2 * h);
+  naive_bias += h;
+  if (fabs (numeric - dbias) > 1e-4 * fmax (fabs (numeric), 1.0))
+    g_test_fail_printf ("sigmoid: logit_bias gradient %g, finite differences give %g", dbias,
+                        numeric);
+
+  /* Accumulates, as every backward. */
+  wp_loss_sigmoid_backward (dimg, dtxt, &dscale, &dbias, &caches.sigmoid, img, txt, 1.2f,
+                            (float) naive_bias, B, E);
+  g_assert_cmpfloat_with_epsilon (dbias, 2.0 * numeric, 1e-4 * fmax (fabs (numeric), 1.0));
+  wp_objective_caches_clear (&caches);
+}
+
+/* t = e^20 and b = -30: logits far beyond exp's range both ways stay finite. */
+static void
+test_sigmoid_large_logits_are_finite (void)
+{
+  float             img[B * E], txt[B * E], dimg[B * E] = { 0 }, dtxt[B * E] = { 0 };
+  float             dscale = 0.0f, dbias = 0.0f;
+  double            loss;
+  WpObjectiveCaches caches;
+  WpRng             rng;
+
+  wp_rng_init (&rng, 19);
+  fill_random (img, B * E, &rng);
+  fill_random (txt, B * E, &rng);
+  wp_objective_caches_init (&caches, MAX_B, P, K, E);
+  loss = wp_loss_sigmoid_forward (&caches.sigmoid, img, txt, 20.0f, -30.0f, B, E);
+  wp_loss_sigmoid_backward (dimg, dtxt, &dscale, &dbias, &caches.sigmoid, img, txt, 20.0f,
+                            -30.0f, B, E);
+  g_assert_true (isfinite (loss) && loss > 0.0);
+  g_assert_true (isfinite (dscale) && isfinite (dbias));
+  for (int i = 0; i < B * E; i++)
+    g_assert_true (isfinite (dimg[i]) && isfinite (dtxt[i]));
+  wp_objective_caches_clear (&caches);
+}
+
 /* Backward functions add to the gradients they are given, as the kernels' do. */
 static void
 test_backward_accumulates (gconstpointer data)
@@ -722,6 +808,9 @@ main (int    argc,
   g_test_set_nonfatal_assertions ();
   g_test_add_func ("/objectives/clip/matches-definition", test_clip_matches_definition);
   g_test_add_func ("/objectives/clip/large-scale-is-finite", test_clip_large_scale_is_finite);
+  g_test_add_func ("/objectives/sigmoid/matches-definition", test_sigmoid_matches_definition);
+  g_test_add_func ("/objectives/sigmoid/large-logits-are-finite",
+                   test_sigmoid_large_logits_are_finite);
   g_test_add_func ("/objectives/filip/matches-definition", test_filip_matches_definition);
   g_test_add_func ("/objectives/filip/patch-selection", test_filip_patch_selection);
   g_test_add_func ("/objectives/sparc/matches-definition", test_sparc_matches_definition);

@@ -1,5 +1,6 @@
 /* test-towers.c: both towers' backward passes against central finite differences of their
- * forward passes, on a small random model: sampled elements of every parameter tensor. */
+ * forward passes, on a small random CLIP and SigLIP model: sampled elements of every parameter
+ * tensor. */
 #include <math.h>
 #include <string.h>
 
@@ -20,7 +21,7 @@ typedef struct {
 } Fixture;
 
 static WpModel *
-small_model (void)
+small_model (WpModelFamily family)
 {
   g_autofree char *vocab =
     g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "vocab.json", NULL);
@@ -33,13 +34,23 @@ small_model (void)
   WpRng        rng;
 
   g_assert_no_error (error);
-  wp_clip_config_init_default (&config);
-  config.text = (WpTowerConfig){ 8, 12, 2, 2, WP_ACTIVATION_QUICK_GELU, 1e-5f };
-  config.vision = (WpTowerConfig){ 8, 12, 2, 2, WP_ACTIVATION_GELU, 1e-5f };
-  config.context_length = 8;
+  if (family == WP_MODEL_FAMILY_SIGLIP) {
+    /* The text tower runs on its whole context; the embedding is the vision width. */
+    wp_siglip_config_init_default (&config);
+    config.text = (WpTowerConfig){ 6, 12, 2, 2, WP_ACTIVATION_GELU_TANH, 1e-6f };
+    config.vision = (WpTowerConfig){ 8, 12, 2, 2, WP_ACTIVATION_GELU_TANH, 1e-6f };
+    config.context_length = SEQ;
+    config.projection_dim = 8;
+    config.vocab_size = 49408;
+  } else {
+    wp_clip_config_init_default (&config);
+    config.text = (WpTowerConfig){ 8, 12, 2, 2, WP_ACTIVATION_QUICK_GELU, 1e-5f };
+    config.vision = (WpTowerConfig){ 8, 12, 2, 2, WP_ACTIVATION_GELU, 1e-5f };
+    config.context_length = 8;
+    config.projection_dim = 6;
+  }
   config.image_size = 8;
   config.patch_size = 4;
-  config.projection_dim = 6;
   model = wp_model_new_random (&config, tokenizer, 3, &error);
   g_assert_no_error (error);
   /* Larger, non-zero weights everywhere so that every gradient is visible. */
@@ -78,8 +89,9 @@ probe (Fixture *f)
 }
 
 static void
-test_backward_matches_finite_differences (void)
+test_backward_matches_finite_differences (gconstpointer data)
 {
+  const WpModelFamily family = GPOINTER_TO_INT (data);
   Fixture             f = { 0 };
   const WpClipConfig *c;
   g_autofree float   *grads = NULL;
@@ -89,7 +101,7 @@ test_backward_matches_finite_differences (void)
   double              worst = 0.0, largest = 1e-9;
   const char         *worst_name = "";
 
-  f.model = small_model ();
+  f.model = small_model (family);
   c = &f.model->config;
   f.vision = wp_vision_state_new (c, BATCH);
   f.text = wp_text_state_new (c, BATCH);
@@ -103,13 +115,14 @@ test_backward_matches_finite_differences (void)
     f.pixels[i] = (float) wp_rng_normal (&rng);
   for (gsize i = 0; i < nv; i++)
     f.dvision[i] = (float) wp_rng_normal (&rng);
-  /* Caption 1 is shorter: its padding slots get no gradient, as the objectives give none. */
+  /* Caption 1 is shorter: its padding slots get no gradient, as the objectives give none, but
+   * for SigLIP's pooled last position. */
   f.lengths[0] = SEQ;
   f.lengths[1] = 3;
   for (int b = 0; b < BATCH; b++) {
     for (int t = 0; t < SEQ; t++) {
       f.ids[b * SEQ + t] = 320 + 7 * t + b;
-      if (t < f.lengths[b]) {
+      if (t < f.lengths[b] || (family == WP_MODEL_FAMILY_SIGLIP && t == SEQ - 1)) {
         for (int e = 0; e < c->projection_dim; e++)
           f.dtext[(b * SEQ + t) * c->projection_dim + e] = (float) wp_rng_normal (&rng);
       }
@@ -166,6 +179,11 @@ main (int    argc,
 {
   g_test_init (&argc, &argv, NULL);
   g_test_set_nonfatal_assertions ();
-  g_test_add_func ("/towers/backward/finite-differences", test_backward_matches_finite_differences);
+  g_test_add_data_func ("/towers/backward/finite-differences",
+                        GINT_TO_POINTER (WP_MODEL_FAMILY_CLIP),
+                        test_backward_matches_finite_differences);
+  g_test_add_data_func ("/towers/backward/siglip/finite-differences",
+                        GINT_TO_POINTER (WP_MODEL_FAMILY_SIGLIP),
+                        test_backward_matches_finite_differences);
   return g_test_run ();
 }

@@ -86,7 +86,7 @@ test_settings_table (void)
   check_parse (&settings, "holdout", "nan", "holdout must be in [0, 1)");
   check_parse (&settings, "loss", "filip", NULL);
   g_assert_cmpint (settings.loss.objective, ==, WP_OBJECTIVE_FILIP);
-  check_parse (&settings, "loss", "mse", "clip, filip or sparc");
+  check_parse (&settings, "loss", "mse", "clip, filip, sparc or sigmoid");
   check_parse (&settings, "seed", "18446744073709551615", NULL);
   g_assert_cmpuint (settings.seed, ==, G_MAXUINT64);
   check_parse (&settings, "freeze_text", "true", NULL);

@@ -13,9 +13,18 @@
  * other at the first eos_token_id. Optional "wordpatch" object, which transformers ignores:
  * image_mean, image_std, the preprocessing preprocessor_config.json cannot say ("resize_mode",
  * "interpolation", "resize_size", "crop_offset", written only when not the defaults),
- * "text_pooling" ("argmax", written when eos_token_id alone would not say it), and "objective",
+ * "text_pooling" ("argmax" or "last", written when the family and eos_token_id alone would not
+ * say it), and "objective",
  * the objective the model was trained with ("clip", "filip" or "sparc"; written by the trainer,
  * absent from OpenAI's and Hugging Face's folders).
+ *
+ * SigLIP (transformers' SiglipConfig, "model_type" "siglip"): the same text_config and
+ * vision_config keys with SiglipConfig's defaults (SigLIP-B/16 at 224 pixels, gelu_pytorch_tanh,
+ * layer_norm_eps 1e-6, context 64, vocabulary 32000, mean and std 0.5, images squashed to the
+ * square); text_config.projection_size (default: its hidden_size) is the embedding size, which
+ * must equal vision_config.hidden_size (the image embedding is the pooling head's output, not
+ * projected). No projection_dim and no logit_scale_init_value: a new SigLIP model starts at
+ * t = 10 and b = -10, as the paper does.
  *
  * preprocessor_config.json (transformers' CLIPImageProcessor) keys: "image_mean", "image_std",
  * "size" ({"shortest_edge": R}, {"height": R, "width": R} or a number, the legacy shortest edge),
@@ -44,7 +53,9 @@ G_BEGIN_DECLS
 /* Which architecture a configuration describes; each family has its own tensor layout
  * (model.h). */
 typedef enum {
-  WP_MODEL_FAMILY_CLIP, /* ViT with a class token, causal text tower pooled at its end token */
+  WP_MODEL_FAMILY_CLIP,   /* ViT with a class token, causal text tower pooled at its end token */
+  WP_MODEL_FAMILY_SIGLIP, /* transformers' SiglipModel: no class token, an attention-pooling head,
+                           * a bidirectional text tower pooled at its last position, sigmoid loss */
 } WpModelFamily;
 
 typedef enum {
@@ -57,6 +68,7 @@ typedef enum {
 typedef enum {
   WP_TEXT_POOL_EOS,    /* the first eos_token_id; the last token when there is none */
   WP_TEXT_POOL_ARGMAX, /* the first largest id (OpenAI's and open_clip's "argmax") */
+  WP_TEXT_POOL_LAST,   /* the last context position, padding included (SigLIP) */
 } WpTextPooling;
 
 typedef enum {
@@ -107,6 +119,7 @@ typedef struct {
   int           patch_size;
   int           projection_dim;
   float         logit_scale_init;
+  float         logit_bias_init; /* SigLIP's learnt bias b of the logits t cos + b */
   WpTextPooling text_pooling;
   float         image_mean[3];
   float         image_std[3];
@@ -118,6 +131,8 @@ typedef struct {
 
 /* OpenAI's ViT-B/32 (transformers' defaults). */
 void wp_clip_config_init_default (WpClipConfig *config);
+/* SigLIP-B/16 at 224 pixels (transformers' SiglipConfig defaults). */
+void wp_siglip_config_init_default (WpClipConfig *config);
 
 /* Sizes by name: "tiny" (64 px images, patch 8, width 192, 6 vision and 4 text layers, 3 heads,
  * MLP 768, context 32, projection 128), "small" (96 px, patch 12, width 256, 8 and 6 layers,
@@ -127,6 +142,12 @@ gboolean wp_clip_config_init_preset (WpClipConfig *config,
                                      const char   *name,
                                      int           vocab_size,
                                      GError      **error);
+/* SigLIP sizes by name: "tiny" and "small" (the CLIP sizes above; the embedding is the vision
+ * width) or "base" (SigLIP-B/16 at 224 pixels). The vocabulary size is the tokenizer's. */
+gboolean wp_siglip_config_init_preset (WpClipConfig *config,
+                                       const char   *name,
+                                       int           vocab_size,
+                                       GError      **error);
 
 /* json: at most WP_CONFIG_MAX_BYTES, validated as wp_clip_config_validate() does. */
 gboolean wp_clip_config_parse (WpClipConfig *config,

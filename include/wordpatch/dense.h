@@ -102,6 +102,14 @@ void wp_position_interpolate (float       *out,
                               int          rows,
                               int          cols,
                               int          C);
+/* As wp_position_interpolate() for positions without a class row (SigLIP's): out
+ * (rows * cols, C) from pos (grid * grid, C). */
+void wp_position_interpolate_patches (float       *out,
+                                      const float *pos,
+                                      int          grid,
+                                      int          rows,
+                                      int          cols,
+                                      int          C);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpDenseImage, wp_dense_image_free)
 

@@ -32,7 +32,9 @@ typedef struct {
   int    dim;
   int   *ids;           /* (T) */
   int   *word_of_token; /* (T) as wp_tokenizer_encode(); -1 for start and end */
-  float *global;        /* (E) unit: CLIP's pooled text embedding (the end token) */
+  float *global;        /* (E) unit: the pooled text embedding (CLIP's end token, SigLIP's last
+                         * context position) */
+  float *global_raw;    /* (E) the same before normalisation */
   float *tokens;        /* (T, E) unit */
   float *tokens_raw;    /* (T, E) */
 } WpTextEmbedding;

@@ -120,6 +120,36 @@ void wp_attention_backward (float       *dq,
                             int          NH,
                             gboolean     causal);
 
+/* One query attending over each of B sequences (SigLIP's pooling probe): out (B, C); q (C), the
+ * same query for every sequence; k, v (B, T) rows of C floats, ld >= C apart; heads side by side
+ * in C. att (B, NH, T) receives the softmax probabilities (kept for backward). */
+void wp_probe_attention_forward (float       *out,
+                                 float       *att,
+                                 const float *q,
+                                 const float *k,
+                                 const float *v,
+                                 int          ld,
+                                 int          B,
+                                 int          T,
+                                 int          C,
+                                 int          NH);
+
+/* dq (C), dk, dv (rows ld apart, as k and v) += the gradients of wp_probe_attention_forward;
+ * dout (B, C); q, k, v and att as the forward used and left them. Runs on the calling thread. */
+void wp_probe_attention_backward (float       *dq,
+                                  float       *dk,
+                                  float       *dv,
+                                  int          ld,
+                                  const float *dout,
+                                  const float *q,
+                                  const float *k,
+                                  const float *v,
+                                  const float *att,
+                                  int          B,
+                                  int          T,
+                                  int          C,
+                                  int          NH);
+
 /* out (n) = a (n) + b (n); out may alias a. */
 void wp_residual_forward (float       *out,
                           const float *a,

@@ -5,7 +5,9 @@
  *   clip:  L_CLIP on the pooled embeddings;
  *   filip: L_FILIP on the unit patch and valid token embeddings, plus filip_global L_CLIP
  *          (default 0: FILIP alone);
- *   sparc: lambda_global L_CLIP + lambda_fine L_f (L_f on the un-normalised embeddings).
+ *   sparc: lambda_global L_CLIP + lambda_fine L_f (L_f on the un-normalised embeddings);
+ *   sigmoid: SigLIP's sigmoid loss on the pooled embeddings, with the model's logit_bias (a
+ *          model without one, CLIP's, is refused with WP_ERROR_INVALID).
  * All share the model's logit_scale (not clamped here; the optimiser clamps it). Any of them may
  * add box_weight L_box, the box term on the word maps of the batch's boxed words (objectives.h;
  * docs/algorithms.md, "Box-supervised word maps"), which does not involve the logit scale.
@@ -26,6 +28,7 @@ typedef enum {
   WP_OBJECTIVE_CLIP,
   WP_OBJECTIVE_FILIP,
   WP_OBJECTIVE_SPARC,
+  WP_OBJECTIVE_SIGMOID,
 } WpObjective;
 
 typedef struct {
@@ -45,13 +48,14 @@ typedef struct {
   double fine;      /* L_f, unweighted (sparc) */
   double box;       /* L_box, unweighted; NAN when box_weight is 0 */
   int    box_words; /* the boxed words L_box averaged over */
+  double sigmoid;   /* the sigmoid loss (sigmoid) */
 } WpLossParts;
 
 typedef struct _WpLossState WpLossState;
 
 void wp_loss_options_init (WpLossOptions *options,
                            WpObjective    objective);
-/* "clip", "filip" or "sparc"; FALSE for anything else. */
+/* "clip", "filip", "sparc" or "sigmoid"; FALSE for anything else. */
 gboolean    wp_objective_from_string (const char  *name,
                                       WpObjective *objective);
 const char *wp_objective_to_string (WpObjective objective);

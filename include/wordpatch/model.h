@@ -8,9 +8,13 @@
  * - open_clip (WP_MODEL_FORMAT_OPEN_CLIP, see openclip.h): open_clip_config.json and
  *   open_clip_model.safetensors; vocab.json and merges.txt when the folder has them, otherwise
  *   OpenAI's vocabulary bundled with wordpatch (data/clip-bpe), as open_clip itself does.
+ * - SigLIP (transformers' SiglipModel, config.json's model_type "siglip"): a transformers folder
+ *   whose vocabulary is spiece.model (SentencePiece, see tokenizer.h) instead of vocab.json and
+ *   merges.txt.
  * A folder with both reads as transformers'. A bare .safetensors file (WP_MODEL_FORMAT_FILE) may
  * stand for a folder when its "__metadata__" holds "wordpatch.config", "wordpatch.vocab" and
- * "wordpatch.merges" (the three files' texts). "wordpatch.step" in the metadata, when present, is
+ * "wordpatch.merges" (the three files' texts; for SigLIP "wordpatch.spiece", spiece.model in
+ * base64, in place of the last two). "wordpatch.step" in the metadata, when present, is
  * the training step of a checkpoint.
  *
  * All parameters live in one float buffer laid out by a table of WpTensorSpec (one entry per
@@ -24,6 +28,9 @@
 #pragma once
 
 #include <glib.h>
+
+/* SigLIP folders' SentencePiece vocabulary. */
+#define WP_SPIECE_FILE "spiece.model"
 
 #include "wordpatch/config.h"
 #include "wordpatch/safetensors.h"
@@ -72,6 +79,20 @@ typedef struct {
   float        *visual_projection;     /* (E, Cv) */
   float        *text_projection;       /* (E, Ct) */
   float        *logit_scale;           /* (1), log of the inverse temperature */
+  /* SigLIP (NULL for CLIP, whose class_embedding, pre_ln_*, visual_projection and
+   * text_projection are NULL for SigLIP): the text head, the patch embedding's bias, the vision
+   * tower's attention-pooling head (one probe query; in_proj rows q, k, v as torch's
+   * nn.MultiheadAttention stores them; Iv the vision MLP width) and the logit bias. The vision
+   * position embedding then has P rows. */
+  float *text_head_w, *text_head_b; /* (E, Ct), (E) */
+  float *patch_bias;                /* (Cv) */
+  float *head_probe;                /* (Cv) */
+  float *head_in_w, *head_in_b;     /* (3Cv, Cv), (3Cv) */
+  float *head_out_w, *head_out_b;   /* (Cv, Cv), (Cv) */
+  float *head_ln_w, *head_ln_b;     /* (Cv) */
+  float *head_fc1_w, *head_fc1_b;   /* (Iv, Cv), (Iv) */
+  float *head_fc2_w, *head_fc2_b;   /* (Cv, Iv), (Cv) */
+  float *logit_bias;                /* (1) */
 } WpParams;
 
 /* How a model's files are laid out (see above). */

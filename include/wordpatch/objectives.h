@@ -1,5 +1,6 @@
 /* objectives.h: the contrastive objectives on embeddings (docs/algorithms.md: "CLIP", "FILIP",
- * "SPARC") and the box term on word maps ("Box-supervised word maps").
+ * "SPARC", and SigLIP's sigmoid loss) and the box term on word maps ("Box-supervised word
+ * maps").
  *
  * Shapes: B image-text pairs (pair i is the positive of row i), E embedding dim, P patches per
  * image, K token slots per caption of which lengths[j] are valid (start, caption, end). Inputs
@@ -27,6 +28,13 @@ typedef struct {
   double *dlogits, *dlogits_t; /* (B, B) backward scratch: the gradients of G and G^T */
   float  *dscaled;             /* (B, B) backward scratch: lambda dG */
 } WpClipCache;
+
+/* What the sigmoid forward records. */
+typedef struct {
+  float  *dots;    /* (B, B) img txt^T */
+  double *logits;  /* (B, B) t dots + b */
+  float  *dscaled; /* (B, B) backward scratch: t dlogits */
+} WpSigmoidCache;
 
 /* What the FILIP forward records. */
 typedef struct {
@@ -73,12 +81,13 @@ typedef struct {
  * dims. FILIP's and SPARC's share their memory (a forward of one overwrites the other's
  * record); CLIP's and the box term's have their own, so they run beside either. */
 typedef struct {
-  WpClipCache  clip;
-  WpFilipCache filip;
-  WpSparcCache sparc;
-  WpBoxCache   box;
-  int          max_B, P, K, E;
-  gpointer     buffer;
+  WpClipCache    clip;
+  WpSigmoidCache sigmoid;
+  WpFilipCache   filip;
+  WpSparcCache   sparc;
+  WpBoxCache     box;
+  int            max_B, P, K, E;
+  gpointer       buffer;
 } WpObjectiveCaches;
 
 void wp_objective_caches_init (WpObjectiveCaches *caches,
@@ -111,6 +120,29 @@ void   wp_loss_clip_backward (float       *dimg,
                               float        logit_scale,
                               int          B,
                               int          E);
+
+/* SigLIP's sigmoid loss (Zhai et al. 2023): every pair (i, j) a binary label z_ij (1 on the
+ * diagonal, -1 elsewhere) on the logit l_ij = t <img_i, txt_j> + b with t = exp(logit_scale),
+ * b = logit_bias; loss = -(1/B) sum_ij log sigmoid(z_ij l_ij). img, txt (B, E); dimg, dtxt
+ * (B, E); the backward also accumulates into dlogit_scale and dlogit_bias. */
+double wp_loss_sigmoid_forward (WpSigmoidCache *cache,
+                                const float    *img,
+                                const float    *txt,
+                                float           logit_scale,
+                                float           logit_bias,
+                                int             B,
+                                int             E);
+void   wp_loss_sigmoid_backward (float          *dimg,
+                                 float          *dtxt,
+                                 float          *dlogit_scale,
+                                 float          *dlogit_bias,
+                                 WpSigmoidCache *cache,
+                                 const float    *img,
+                                 const float    *txt,
+                                 float           logit_scale,
+                                 float           logit_bias,
+                                 int             B,
+                                 int             E);
 
 /* FILIP token-wise late interaction: sI_ij = mean over patches p of max over valid tokens l of
  * <v_ip, t_jl>; sT_ij = mean over valid tokens of max over patches. A = lambda sI (rows images),

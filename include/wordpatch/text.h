@@ -1,5 +1,6 @@
 /* text.h: the causal text tower (token and position embeddings, causal encoder layers, final
- * layer norm, projection).
+ * layer norm, projection), or SigLIP's (no causal mask, the whole context padded with the pad
+ * id, final layer norm, then `head`, a Linear with bias, on every token).
  *
  * Shapes: B captions padded to T tokens (T <= context length); lengths[b] counts the valid tokens
  * (start, caption, end). Causal attention means padding after a caption never changes its valid
@@ -29,8 +30,16 @@ void         wp_text_state_free (WpTextState *state);
 guint64 wp_text_state_bytes (const WpClipConfig *config,
                              int                 max_B);
 
+/* How many positions the tower runs on for captions of at most n_tokens tokens: n_tokens for
+ * CLIP (causal: what follows a caption never changes it), the context length for SigLIP (which
+ * attends to its padding and pools at the last position). */
+int wp_text_run_length (const WpClipConfig *config,
+                        int                 n_tokens);
+
 /* ids (B, T) with every id in [0, vocab_size); lengths (B) in [1, T]; T at most the state's
- * max_T (the context length for wp_text_state_new()). */
+ * max_T (the context length for wp_text_state_new()) and wp_text_run_length() of itself (the
+ * context length for SigLIP, whose positions from lengths[b] on are taken as the tokenizer's pad
+ * id whatever ids holds there). */
 void wp_text_forward (const WpModel *model,
                       WpTextState   *state,
                       const int     *ids,
@@ -38,8 +47,9 @@ void wp_text_forward (const WpModel *model,
                       int            B,
                       int            T);
 
-/* (B, T, E): every token through final_layer_norm and text_projection, not normalised. CLIP's
- * pooled text embedding of caption b is its token wp_text_state_get_pooled()[b]. */
+/* (B, T, E): every token through final_layer_norm and text_projection (SigLIP: head), not
+ * normalised. The pooled text embedding of caption b is its token
+ * wp_text_state_get_pooled()[b] (SigLIP: T - 1, a padding position for a short caption). */
 const float *wp_text_state_get_output (const WpTextState *state);
 /* (B): the pooled position of each caption of the last forward pass, as
  * wp_text_pooled_position() says. */

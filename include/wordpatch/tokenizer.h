@@ -1,4 +1,5 @@
-/* tokenizer.h: OpenAI CLIP's byte-level BPE tokenizer, in transformers' CLIPTokenizer file layout.
+/* tokenizer.h: OpenAI CLIP's byte-level BPE tokenizer, in transformers' CLIPTokenizer file layout,
+ * or SigLIP's SentencePiece tokenizer (see wp_tokenizer_new_sentencepiece()).
  *
  * Files: vocab.json maps token -> id (JSON object of integers); merges.txt is an optional
  * "#version" line, then one "a b" pair per line in rank order (line k is rank k). The vocabulary
@@ -54,14 +55,39 @@ WpTokenizer *wp_tokenizer_learn (const char *const *texts,
                                  guint              n_texts,
                                  int                vocab_size,
                                  GError           **error) G_GNUC_WARN_UNUSED_RESULT;
-void         wp_tokenizer_free (WpTokenizer *tokenizer);
+/* SigLIP's tokenizer, as transformers' SiglipTokenizer: model is an spiece.model file's bytes
+ * (at most 64 MiB), read by Debian's libsentencepiece with its dummy prefix turned off. Encoding
+ * canonicalises the caption (U+2581 becomes a space, then each character is lowercased as
+ * str.lower(), ASCII punctuation removed, whitespace runs collapsed to one space, ends stripped),
+ * encodes "<unk>" + U+2581 + that text and drops the pieces of "<unk>" (SiglipTokenizer's way of
+ * encoding the first word as any other), keeps at most max_tokens - 1 pieces and appends "</s>".
+ * There is no start token (wp_tokenizer_get_bos_id() is -1); "</s>" is also the padding. A
+ * caption's spelled "</s>" or "<unk>" is text here, where transformers would make it a special
+ * token. Words start at pieces that begin with U+2581. Errors: not a protocol buffer, refused by
+ * the library, no "</s>" piece. */
+WpTokenizer *wp_tokenizer_new_sentencepiece (const char *model,
+                                             gsize       len,
+                                             GError    **error) G_GNUC_WARN_UNUSED_RESULT;
+/* As above from a file; errors name it. */
+WpTokenizer *wp_tokenizer_new_sentencepiece_from_file (const char *path,
+                                                       GError    **error)
+  G_GNUC_WARN_UNUSED_RESULT;
+void wp_tokenizer_free (WpTokenizer *tokenizer);
+
+gboolean wp_tokenizer_is_sentencepiece (const WpTokenizer *tokenizer);
+/* The spiece.model bytes a SentencePiece tokenizer was built from, unchanged; NULL for BPE. */
+const char *wp_tokenizer_get_sentencepiece_model (const WpTokenizer *tokenizer,
+                                                  gsize             *len);
+/* The id captions are padded with: SentencePiece's "</s>", BPE's end token. */
+int wp_tokenizer_get_pad_id (const WpTokenizer *tokenizer);
 
 int wp_tokenizer_get_n_vocab (const WpTokenizer *tokenizer);
 int wp_tokenizer_get_n_merges (const WpTokenizer *tokenizer);
 int wp_tokenizer_get_bos_id (const WpTokenizer *tokenizer);
 int wp_tokenizer_get_eos_id (const WpTokenizer *tokenizer);
 
-/* The exact bytes the tokenizer was built from, so a model saves them back unchanged. */
+/* The exact bytes the tokenizer was built from, so a model saves them back unchanged (NULL for
+ * SentencePiece). */
 const char *wp_tokenizer_get_vocab_json (const WpTokenizer *tokenizer,
                                          gsize             *len);
 const char *wp_tokenizer_get_merges_txt (const WpTokenizer *tokenizer,

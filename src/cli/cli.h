@@ -75,6 +75,11 @@ char *wp_cli_setting_option (const WpTrainSetting *setting) G_GNUC_WARN_UNUSED_R
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WpCliSettings, wp_cli_settings_clear)
 
 /* Whether name is a model size (--config); prints the usage error when it is not. */
+/* CLIP's sizes (config.h) or "siglip-tiny", "siglip-small" and "siglip-b16" (SigLIP-B/16). */
+gboolean wp_cli_config_init_preset (WpClipConfig *config,
+                                    const char   *name,
+                                    int           vocab_size,
+                                    GError      **error);
 gboolean wp_cli_check_size (const char *command,
                             const char *name);
 

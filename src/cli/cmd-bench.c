@@ -175,6 +175,7 @@ objective_flops (const WpClipConfig *config,
 
   switch (objective) {
   case WP_OBJECTIVE_CLIP:
+  case WP_OBJECTIVE_SIGMOID:
     return 2.0 * B * B * E;
   case WP_OBJECTIVE_FILIP:
     return 2.0 * B * B * P * T * E;
@@ -354,8 +355,9 @@ new_random_model (const char *config_name,
   tokenizer = wp_tokenizer_new_from_files (vocab_path, merges_path, error);
   if (tokenizer == NULL)
     return NULL;
-  if (!wp_clip_config_init_preset (&config, config_name, wp_tokenizer_get_n_vocab (tokenizer),
-                                   error)) {
+  /* A SigLIP size keeps CLIP's vocabulary: the benchmark's text is ids, whatever their pieces. */
+  if (!wp_cli_config_init_preset (&config, config_name, wp_tokenizer_get_n_vocab (tokenizer),
+                                  error)) {
     g_prefix_error (error, "--config: ");
     wp_tokenizer_free (tokenizer);
     return NULL;
@@ -372,8 +374,13 @@ fill_batch (Bench *bench,
   const gsize         n_pixels = (gsize) bench->B * 3 * config->image_size * config->image_size;
   const int           K = config->context_length;
   g_autofree int     *caption = g_new (int, K);
+  const int           n =
+    wp_tokenizer_encode (bench->model->tokenizer, bench_caption, caption, NULL, K);
 
-  bench->T = wp_tokenizer_encode (bench->model->tokenizer, bench_caption, caption, NULL, K);
+  /* SigLIP's text tower runs on the whole context, its padding included. */
+  bench->T = wp_text_run_length (config, n);
+  for (int t = n; t < bench->T; t++)
+    caption[t] = wp_tokenizer_get_pad_id (bench->model->tokenizer);
   bench->pixels = g_new (float, n_pixels);
   for (gsize i = 0; i < n_pixels; i++)
     bench->pixels[i] = (float) wp_rng_normal (rng);
@@ -381,7 +388,7 @@ fill_batch (Bench *bench,
   bench->lengths = g_new (int, bench->B);
   for (int b = 0; b < bench->B; b++) {
     memcpy (bench->ids + (gsize) b * bench->T, caption, (gsize) bench->T * sizeof (int));
-    bench->lengths[b] = bench->T;
+    bench->lengths[b] = n;
   }
 }
 
@@ -485,13 +492,13 @@ wp_cli_bench (int    argc,
   gboolean         json = FALSE, maps = FALSE;
   GOptionEntry     entries[] = {
         { "config", 'c', 0, G_OPTION_ARG_STRING, &config_name,
-          "A model with random weights of this size: tiny, small, vit-b16 or vit-b32 "
-              "(default tiny)",
+          "A model with random weights of this size: tiny, small, vit-b16, vit-b32, "
+              "siglip-tiny, siglip-small or siglip-b16 (default tiny)",
           "SIZE" },
         { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
           "Or this model folder or .safetensors file", "DIR" },
         { "loss", 'l', 0, G_OPTION_ARG_STRING, &objective_name,
-          "Objective of the training step: clip, filip or sparc (default sparc)", "NAME" },
+          "Objective of the training step: clip, filip, sparc or sigmoid (default sparc)", "NAME" },
         { "batch", 'b', 0, G_OPTION_ARG_INT, &B, "Images, captions and pairs a batch (default 32)",
           "B" },
         { "threads", 't', 0, G_OPTION_ARG_INT, &threads,
@@ -519,7 +526,7 @@ wp_cli_bench (int    argc,
   if (config_name != NULL && !wp_cli_check_size ("bench", config_name))
     return 2;
   if (objective_name != NULL && !wp_objective_from_string (objective_name, &result.objective))
-    return wp_cli_usage_error ("bench", "unknown --loss '%s' (clip, filip or sparc)",
+    return wp_cli_usage_error ("bench", "unknown --loss '%s' (clip, filip, sparc or sigmoid)",
                                objective_name);
   if (objective_name == NULL)
     result.objective = WP_OBJECTIVE_SPARC;

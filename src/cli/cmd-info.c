@@ -81,16 +81,26 @@ print_text (const WpModel *model)
   print_preprocessing (c);
   printf ("text: context %d tokens, vocabulary %d, pooled at %s\n", c->context_length,
           c->vocab_size,
-          c->text_pooling == WP_TEXT_POOL_ARGMAX ? "the largest id"
+          c->text_pooling == WP_TEXT_POOL_LAST     ? "the last context position (padded)"
+          : c->text_pooling == WP_TEXT_POOL_ARGMAX ? "the largest id"
           : c->eos_token_id == wp_tokenizer_get_eos_id (model->tokenizer)
             ? "the first end token"
             : "the last token");
   print_tower ("text", &c->text);
-  printf ("projection: %d, logit scale %.4f (inverse temperature %.2f)\n", c->projection_dim,
-          *model->p.logit_scale, exp (*model->p.logit_scale));
-  printf ("tokenizer: %d tokens, %d merges%s\n", wp_tokenizer_get_n_vocab (model->tokenizer),
-          wp_tokenizer_get_n_merges (model->tokenizer),
-          model->bundled_vocabulary ? " (OpenAI's, bundled: the folder has none)" : "");
+  if (model->p.logit_bias != NULL)
+    printf ("embedding: %d (the pooling head's and the text head's), logit scale %.4f "
+            "(t = %.2f), logit bias %.4f\n",
+            c->projection_dim, *model->p.logit_scale, exp (*model->p.logit_scale),
+            *model->p.logit_bias);
+  else
+    printf ("projection: %d, logit scale %.4f (inverse temperature %.2f)\n", c->projection_dim,
+            *model->p.logit_scale, exp (*model->p.logit_scale));
+  if (wp_tokenizer_is_sentencepiece (model->tokenizer))
+    printf ("tokenizer: SentencePiece, %d pieces\n", wp_tokenizer_get_n_vocab (model->tokenizer));
+  else
+    printf ("tokenizer: %d tokens, %d merges%s\n", wp_tokenizer_get_n_vocab (model->tokenizer),
+            wp_tokenizer_get_n_merges (model->tokenizer),
+            model->bundled_vocabulary ? " (OpenAI's, bundled: the folder has none)" : "");
 }
 
 static void
@@ -129,6 +139,13 @@ print_json (const WpModel *model)
   json_builder_add_int_value (builder, wp_clip_config_grid (&model->config));
   json_builder_set_member_name (builder, "logit_scale");
   json_builder_add_double_value (builder, *model->p.logit_scale);
+  if (model->p.logit_bias != NULL) {
+    json_builder_set_member_name (builder, "logit_bias");
+    json_builder_add_double_value (builder, *model->p.logit_bias);
+  }
+  json_builder_set_member_name (builder, "tokenizer");
+  json_builder_add_string_value (
+    builder, wp_tokenizer_is_sentencepiece (model->tokenizer) ? "sentencepiece" : "bpe");
   json_builder_set_member_name (builder, "tokenizer_vocab");
   json_builder_add_int_value (builder, wp_tokenizer_get_n_vocab (model->tokenizer));
   json_builder_set_member_name (builder, "tokenizer_merges");

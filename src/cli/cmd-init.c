@@ -2,6 +2,44 @@
 
 #include "cli.h"
 
+/* SigLIP needs its SentencePiece vocabulary, which wordpatch does not bundle. */
+static int
+init_siglip (const char *size,
+             const char *out,
+             const char *vocab,
+             const char *format_name,
+             gint64      seed)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (WpModel) model = NULL;
+  g_autofree char *spiece = NULL;
+  WpTokenizer     *tokenizer;
+  WpClipConfig     config;
+  WpModelFormat    format = WP_MODEL_FORMAT_TRANSFORMERS;
+
+  if (vocab == NULL)
+    return wp_cli_usage_error ("init", "--family siglip needs --vocab: SigLIP's SentencePiece "
+                                       "vocabulary (spiece.model, or a folder with it)");
+  if (format_name != NULL && g_strcmp0 (format_name, "transformers") != 0)
+    return wp_cli_usage_error ("init", "--family siglip writes transformers folders only");
+  if (g_str_has_suffix (out, ".safetensors"))
+    format = WP_MODEL_FORMAT_FILE;
+  spiece = g_file_test (vocab, G_FILE_TEST_IS_DIR) ? g_build_filename (vocab, WP_SPIECE_FILE, NULL)
+                                                   : g_strdup (vocab);
+  tokenizer = wp_tokenizer_new_sentencepiece_from_file (spiece, &error);
+  if (tokenizer == NULL ||
+      !wp_siglip_config_init_preset (&config, size, wp_tokenizer_get_n_vocab (tokenizer), &error)) {
+    g_clear_pointer (&tokenizer, wp_tokenizer_free);
+    return wp_cli_fail (error);
+  }
+  model = wp_model_new_random (&config, tokenizer, (guint64) seed, &error);
+  if (model == NULL || !wp_model_save_format (model, out, format, WP_DTYPE_F32, &error))
+    return wp_cli_fail (error);
+  printf ("wrote a SigLIP %s model with random weights (%" G_GSIZE_FORMAT " parameters) to %s\n",
+          size, model->n_params, out);
+  return 0;
+}
+
 int
 wp_cli_init (int    argc,
              char **argv)
@@ -10,14 +48,21 @@ wp_cli_init (int    argc,
   g_autofree char *out = NULL;
   g_autofree char *vocab_dir = NULL;
   g_autofree char *format_name = NULL;
+  g_autofree char *family_name = NULL;
   gint64           seed = 1;
   GOptionEntry     entries[] = {
+        { "family", 0, 0, G_OPTION_ARG_STRING, &family_name,
+          "clip (default) or siglip", "FAMILY" },
         { "config", 'c', 0, G_OPTION_ARG_STRING, &size,
-          "Model size: tiny, small, vit-b16 or vit-b32 (default tiny)", "SIZE" },
+          "Model size: tiny, small, vit-b16 or vit-b32; for SigLIP tiny, small or base "
+              "(SigLIP-B/16) (default tiny)",
+          "SIZE" },
         { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out,
           "Output model folder, or FILE.safetensors for one self-contained file", "DIR" },
         { "vocab", 0, 0, G_OPTION_ARG_FILENAME, &vocab_dir,
-          "Folder with vocab.json and merges.txt (default: OpenAI's CLIP vocabulary)", "DIR" },
+          "Folder with vocab.json and merges.txt (default: OpenAI's CLIP vocabulary); for "
+              "SigLIP, required: spiece.model or a folder with it",
+          "DIR" },
         { "format", 0, 0, G_OPTION_ARG_STRING, &format_name,
           "Folder layout: transformers (default) or open_clip", "FORMAT" },
         { "seed", 's', 0, G_OPTION_ARG_INT64, &seed, "Random seed (default 1)", "S" },
@@ -35,6 +80,11 @@ wp_cli_init (int    argc,
     return 2;
   if (out == NULL)
     return wp_cli_usage_error ("init", "--out is required");
+  if (family_name != NULL && g_strcmp0 (family_name, "clip") != 0 &&
+      g_strcmp0 (family_name, "siglip") != 0)
+    return wp_cli_usage_error ("init", "unknown --family '%s' (clip or siglip)", family_name);
+  if (g_strcmp0 (family_name, "siglip") == 0)
+    return init_siglip (size != NULL ? size : "tiny", out, vocab_dir, format_name, seed);
   if (size != NULL && !wp_cli_check_size ("init", size))
     return 2;
   if (format_name != NULL &&

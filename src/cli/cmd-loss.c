@@ -40,14 +40,15 @@ print_parts (const WpLossParts    *parts,
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   g_autoptr (JsonNode) root = NULL;
   const gboolean box = !isnan (parts->box);
-  const char    *names[] = { "loss", "loss_clip", "loss_filip", "loss_fine", "loss_box" };
+  const char    *names[] = { "loss", "loss_clip", "loss_filip",
+                             "loss_fine", "loss_sigmoid", "loss_box" };
   /* Like the parts no objective computed, an unused box term is 0. */
-  const double values[] = { parts->total, parts->clip, parts->filip, parts->fine,
-                            box ? parts->box : 0.0 };
+  const double values[] = { parts->total, parts->clip, parts->filip,
+                            parts->fine, parts->sigmoid, box ? parts->box : 0.0 };
 
   if (!json) {
-    printf ("pairs %d: loss %.6f (clip %.6f, filip %.6f, sparc fine %.6f", B, parts->total,
-            parts->clip, parts->filip, parts->fine);
+    printf ("pairs %d: loss %.6f (clip %.6f, filip %.6f, sparc fine %.6f, sigmoid %.6f", B,
+            parts->total, parts->clip, parts->filip, parts->fine, parts->sigmoid);
     if (box)
       printf (", box %.6f over %d boxed words", parts->box, parts->box_words);
     printf (")\n");

@@ -14,12 +14,12 @@ static const struct {
   { "embed", wp_cli_embed,
     "embed an image and a caption; print tokens, global, patch and token embeddings as JSON" },
   { "loss", wp_cli_loss,
-    "the loss (clip, filip or sparc) and every parameter's gradient on the first pairs of a "
-    "dataset" },
+    "the loss (clip, filip, sparc or sigmoid) and every parameter's gradient on the first pairs "
+    "of a dataset" },
   { "heatmap", wp_cli_heatmap,
     "draw a caption's word maps (FILIP, SPARC, labels) over an image as PNG, SVG or PDF" },
   { "train", wp_cli_train,
-    "train or fine-tune with clip, filip or sparc; checkpoints, metrics, resume" },
+    "train or fine-tune with clip, filip, sparc or sigmoid; checkpoints, metrics, resume" },
   { "eval", wp_cli_eval,
     "retrieval recall and word localisation (pointing game, box IoU) of a model on a dataset" },
   { "init", wp_cli_init,

@@ -55,6 +55,21 @@ wp_cli_usage_error (const char *command,
 }
 
 gboolean
+wp_cli_config_init_preset (WpClipConfig *config,
+                           const char   *name,
+                           int           vocab_size,
+                           GError      **error)
+{
+  if (g_str_has_prefix (name, "siglip-")) {
+    const char *size = name + strlen ("siglip-");
+
+    return wp_siglip_config_init_preset (config, strcmp (size, "b16") == 0 ? "base" : size,
+                                         vocab_size, error);
+  }
+  return wp_clip_config_init_preset (config, name, vocab_size, error);
+}
+
+gboolean
 wp_cli_check_size (const char *command,
                    const char *name)
 {
@@ -62,7 +77,7 @@ wp_cli_check_size (const char *command,
   WpClipConfig config;
 
   /* Any vocabulary: only the name is in question. */
-  if (wp_clip_config_init_preset (&config, name, 1024, &error))
+  if (wp_cli_config_init_preset (&config, name, 1024, &error))
     return TRUE;
   wp_cli_usage_error (command, "--config: %s", error->message);
   return FALSE;

@@ -17,6 +17,11 @@ position embeddings are resized to that grid as transformers' interpolate_pos_en
 output has the layout of `wordpatch-cli heatmap --json`: "rows", "cols", "method", "query", and
 "words", one entry per query with its "text" and one map of rows * cols values (row-major) per
 method, before any display normalisation.
+
+SigLIP folders (siglip_reference.py's) follow ALGORITHMS.md's "SigLIP" section: no class token,
+the patch features of every forward method through the attention-pooling head (MaskCLIP through
+the head), S the head's pooled output, chefer on the head's attention, legrad on the head run over
+each block's post_layernorm'ed output; the tokenizer is siglip_reference.SiglipTokenizer.
 """
 
 import argparse
@@ -35,6 +40,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clip_reference as ref  # noqa: E402  (found beside this file)
+import siglip_reference as sref  # noqa: E402
 
 FORWARD_METHODS = ('filip', 'maskclip', 'sclip', 'clearclip', 'naclip')
 GRADIENT_METHODS = ('gradcam', 'chefer', 'legrad')
@@ -161,7 +167,7 @@ def model_tokenizer(model_dir):
 # ---------------------------------------------------------------------------------------------
 # Images and position embeddings.
 
-def pixels_from_png(path, patch):
+def pixels_from_png(path, patch, mean=ref.CLIP_MEAN, std=ref.CLIP_STD):
     """[3, H, W] float64, pixel/255 then (x - mean)/std per channel, as clip_reference does; H
     and W must be multiples of the patch size (the image is seen whole, no resampling)."""
     rgb = ref.read_png(path)
@@ -169,8 +175,8 @@ def pixels_from_png(path, patch):
     if h % patch or w % patch:
         raise ValueError(f'{path}: {w}x{h} is not a multiple of the patch size {patch}')
     x = torch.from_numpy(rgb.astype(np.float64) / 255.0).permute(2, 0, 1)
-    mean = torch.tensor(ref.CLIP_MEAN, dtype=torch.float64)[:, None, None]
-    std = torch.tensor(ref.CLIP_STD, dtype=torch.float64)[:, None, None]
+    mean = torch.tensor(mean, dtype=torch.float64)[:, None, None]
+    std = torch.tensor(std, dtype=torch.float64)[:, None, None]
     return (x - mean) / std
 
 
@@ -328,6 +334,156 @@ class Vision:
         return total
 
 
+class SiglipVision(Vision):
+    """SigLIP's vision tower: patch embedding with bias, no class token, no pre-LN; every method's
+    features and the score S come from the attention-pooling head over post_layernorm'ed tokens,
+    written out per head here so that its attention can be a gradient leaf."""
+
+    def __init__(self, config, w, pixels):
+        self.config, self.w = config, w
+        self.cfg = cfg = config['vision_config']
+        self.eps = cfg['layer_norm_eps']
+        self.heads = cfg['num_attention_heads']
+        self.n_layers = cfg['num_hidden_layers']
+        patch = cfg['patch_size']
+        self.rows, self.cols = pixels.shape[1] // patch, pixels.shape[2] // patch
+        x = F.conv2d(pixels[None], w['vision_model.embeddings.patch_embedding.weight'],
+                     w['vision_model.embeddings.patch_embedding.bias'], stride=patch)[0]
+        x = x.flatten(1).T + self.positions()
+        self.inputs = []
+        for layer in range(self.n_layers):
+            self.inputs.append(x)
+            x = ref.encoder_layer(x, w, self.prefix(layer), cfg, causal=False)
+        self.output = x
+
+    def positions(self):
+        """[rows * cols, D]: the patch rows resized by torch's bicubic (no class row)."""
+        pos = self.w['vision_model.embeddings.position_embedding.weight']
+        side = self.cfg['image_size'] // self.cfg['patch_size']
+        if (self.rows, self.cols) == (side, side):
+            return pos
+        d = pos.shape[1]
+        grid = pos.reshape(side, side, d).permute(2, 0, 1)[None]
+        grid = F.interpolate(grid, size=(self.rows, self.cols), mode='bicubic',
+                             align_corners=False)
+        return grid[0].permute(1, 2, 0).reshape(self.rows * self.cols, d)
+
+    def attention(self, method, q, k):
+        if method == 'naclip':
+            s = q.shape[-1] ** -0.5
+            return (s * k @ k.transpose(1, 2) + naclip_bias(self.rows, self.cols)[1:, 1:]
+                    ).softmax(-1)
+        return super().attention(method, q, k)
+
+    def _head_weights(self):
+        p = 'vision_model.head.attention.'
+        return self.w[p + 'in_proj_weight'], self.w[p + 'in_proj_bias']
+
+    def head_attention(self, x):
+        """[heads, n]: the probe's attention over post_layernorm'ed tokens x [n, C]."""
+        n, width = x.shape
+        d = width // self.heads
+        in_w, in_b = self._head_weights()
+        probe = self.w['vision_model.head.probe'].reshape(1, width)
+        q = F.linear(probe, in_w[:width], in_b[:width]).view(self.heads, d, 1)
+        k = F.linear(x, in_w[width:2 * width], in_b[width:2 * width]).view(n, self.heads, d)
+        return ((k.transpose(0, 1) @ q)[..., 0] * d ** -0.5).softmax(-1)
+
+    def head(self, x, probs=None):
+        """(pooled [C], patch embeddings [n, C]): h = out_proj(probs v) and u_p = out_proj(v_p),
+        each r then r + mlp(layernorm(r))."""
+        n, width = x.shape
+        d = width // self.heads
+        in_w, in_b = self._head_weights()
+        v = F.linear(x, in_w[2 * width:], in_b[2 * width:])
+        probs = self.head_attention(x) if probs is None else probs
+        mixed = (probs[:, None, :] @ v.view(n, self.heads, d).transpose(0, 1))[:, 0].reshape(width)
+        out_w = self.w['vision_model.head.attention.out_proj.weight']
+        out_b = self.w['vision_model.head.attention.out_proj.bias']
+        act = ref.activation(self.cfg['hidden_act'])
+
+        def mlp(r):
+            hidden = act(F.linear(self._ln(r, 'vision_model.head.layernorm'),
+                                  self.w['vision_model.head.mlp.fc1.weight'],
+                                  self.w['vision_model.head.mlp.fc1.bias']))
+            return r + F.linear(hidden, self.w['vision_model.head.mlp.fc2.weight'],
+                                self.w['vision_model.head.mlp.fc2.bias'])
+        return mlp(F.linear(mixed, out_w, out_b)), mlp(F.linear(v, out_w, out_b))
+
+    def post_ln(self, y):
+        return self._ln(y, 'vision_model.post_layernorm')
+
+    def dense(self, method):
+        return self.head(self.post_ln(self.block(self.n_layers - 1, method)))[1]
+
+    def _block_output(self, layer):
+        return self.inputs[layer + 1] if layer + 1 < self.n_layers else self.output
+
+    def gradcam(self, e):
+        last = self.n_layers - 1
+        h = self._ln(self.inputs[last], self.prefix(last) + '.layer_norm1').detach()
+        h.requires_grad_(True)
+        score = _unit(self.head(self.post_ln(self.block(last, h=h)))[0]) @ e
+        (grad,) = torch.autograd.grad(score, h)
+        return (h.detach() @ grad.mean(0)).clamp_min(0)
+
+    def _head_gradient(self, layer, e):
+        x = self.post_ln(self._block_output(layer)).detach()
+        probs = self.head_attention(x).detach().requires_grad_(True)
+        score = _unit(self.head(x, probs)[0]) @ e
+        (grad,) = torch.autograd.grad(score, probs)
+        return grad, probs.detach()
+
+    def chefer(self, e):
+        grad, probs = self._head_gradient(self.n_layers - 1, e)
+        return (grad * probs).clamp_min(0).mean(0)
+
+    def legrad(self, e, layers=None):
+        layers = self.n_layers if layers is None else layers
+        total = 0
+        for layer in range(self.n_layers - layers, self.n_layers):
+            grad, _ = self._head_gradient(layer, e)
+            total = total + grad.clamp_min(0).mean(0)
+        return total
+
+
+class SiglipWords:
+    """siglip_reference's SiglipTokenizer with the words wordpatch groups pieces into: a word
+    starts at each piece that begins with U+2581; its text is its pieces without U+2581."""
+
+    def __init__(self, spiece, context):
+        self.tokenizer = sref.SiglipTokenizer(spiece)
+        self.context = context
+
+    def encode(self, text):
+        ids = self.tokenizer.encode(text, self.context)
+        word_of, texts = [], []
+        for i in ids[:-1]:
+            piece = self.tokenizer.sp.id_to_piece(i)
+            if not texts or piece.startswith(sref.SPACE):
+                texts.append('')
+            texts[-1] += piece.replace(sref.SPACE, '')
+            word_of.append(len(texts) - 1)
+        return ids, word_of + [-1], texts
+
+
+class SiglipText:
+    """SigLIP's text tower: the caption padded to the context, its own positions' head outputs,
+    pooled at the last context position."""
+
+    def __init__(self, config, w, tokenizer):
+        self.config, self.w, self.tokenizer = config, w, tokenizer
+
+    def tokens(self, text):
+        ids, word_of, words = self.tokenizer.encode(text)
+        out = sref.text_tokens(self.config, self.w, ids, self.tokenizer.tokenizer.pad_id)
+        return out[:len(ids)], ids, word_of, words
+
+    def pooled(self, text):
+        ids, _, _ = self.tokenizer.encode(text)
+        return sref.text_tokens(self.config, self.w, ids, self.tokenizer.tokenizer.pad_id)[-1]
+
+
 # ---------------------------------------------------------------------------------------------
 # Queries and map values.
 
@@ -426,9 +582,10 @@ def compute_maps(config, w, pixels, caption, methods, kind='token', template=DEF
     layers = config['vision_config']['num_hidden_layers']
     if legrad_layers is not None and not 1 <= legrad_layers <= layers:
         raise ValueError(f'legrad layers {legrad_layers} not in 1..{layers}')
+    siglip = config.get('model_type') == 'siglip'
     tokenizer = tokenizer or Tokenizer(ref.BPE_DIR)
-    text_model = Text(config, w, tokenizer)
-    vision = Vision(config, w, pixels)
+    text_model = (SiglipText if siglip else Text)(config, w, tokenizer)
+    vision = (SiglipVision if siglip else Vision)(config, w, pixels)
     qs = queries(text_model, caption, kind, template)
     result = {'rows': vision.rows, 'cols': vision.cols, 'method': list(methods), 'query': kind,
               'words': [{'text': text} for text, _ in qs]}

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Parity test: `wordpatch-cli loss` (losses and parameter gradients) against a float64 torch
 reference of the CLIP, FILIP and SPARC objectives and of the box term as docs/algorithms.md
-defines them.
+defines them, and of SigLIP's sigmoid loss on a random SigLIP model (siglip_reference.py).
 
 Usage: test_loss_parity.py [WORDPATCH_CLI]   (default: $WORDPATCH_CLI). Output is TAP.
        test_loss_parity.py --self-check      (reference only: no CLI needed)
@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clip_reference as ref  # noqa: E402  (found beside this file)
+import siglip_reference as sref  # noqa: E402
 from tap import Tap  # noqa: E402
 
 LOSS_TOL = 1e-4     # relative, per reported loss value
@@ -780,6 +781,54 @@ def box_run(cli, tmp, model, config, weights, data, images, tokens, objective, w
                                  f'{worst[1]:.3g}')
 
 
+def sigmoid_loss(img, txt, logit_scale, logit_bias):
+    """Zhai et al. 2023: -(1/B) sum_ij log sigmoid(z_ij (t cos_ij + b)), z = 1 on the diagonal."""
+    logits = logit_scale.exp() * unit(img) @ unit(txt).T + logit_bias
+    z = 2 * torch.eye(len(img), dtype=torch.float64) - 1
+    return -F.logsigmoid(z * logits).sum() / len(img)
+
+
+def siglip_point(cli, tmp):
+    """The sigmoid loss and every gradient of a random SigLIP model, as one TAP point."""
+    folder = os.path.join(tmp, 'siglip')
+    spiece = sref.train_spiece(seed=3)
+    config, weights, _ = sref.make_model(folder, seed=SEED + 1, preset='micro', spiece=spiece)
+    tokenizer = sref.SiglipTokenizer(spiece)
+    size = config['vision_config']['image_size']
+    context = config['text_config']['max_position_embeddings']
+    data = os.path.join(tmp, 'siglip-data')
+    write_dataset(data, size)
+    images = [os.path.join(data, f'img{k}.png') for k in range(len(CAPTIONS))]
+    ids = [tokenizer.encode(c, context) for c in CAPTIONS]
+    lines, passed = [], True
+    for image, caption, want_ids in zip(images, CAPTIONS, ids):
+        got, error = cli_ids(cli, folder, image, caption)
+        if error or got != want_ids:
+            return False, [f'{caption!r}: ids {got}, expected {want_ids} {error or ""}']
+    w = {k: v.clone().requires_grad_(True) for k, v in weights.items()}
+    img = torch.stack([sref.head(config, w, sref.vision_tokens(
+        config, w, sref.pixels_from_png(p, size)))[0] for p in images])
+    txt = torch.stack([sref.text_tokens(config, w, i, tokenizer.pad_id)[-1] for i in ids])
+    loss = sigmoid_loss(img, txt, w['logit_scale'][0], w['logit_bias'][0])
+    loss.backward()
+    want = {k: v.grad if v.grad is not None else torch.zeros_like(v) for k, v in w.items()}
+    grads_path = os.path.join(tmp, 'grads-siglip.safetensors')
+    out, error = run([cli, 'loss', '--model', folder, '--data', data, '--loss', 'sigmoid',
+                      '--batch', str(BATCH), '--grads', grads_path, '--json'])
+    if error:
+        return False, [error]
+    for key in ('loss', 'loss_sigmoid'):
+        got = out.get(key)
+        ok = isinstance(got, (int, float)) and abs(got - loss.item()) <= LOSS_TOL * abs(loss.item())
+        passed &= ok
+        lines.append(f'{key}: ours {got!r}, ref {loss.item():.9g}' + ('' if ok else ' <-- MISMATCH'))
+    ours, _ = ref.read_safetensors(grads_path)
+    used = {i for seq in ids for i in seq} | {tokenizer.pad_id}
+    ok, more, worst = compare_grads(ours, want, used)
+    lines += more + [f'worst gradient tensor: {worst[0]} rel err {worst[1]:.3g}']
+    return passed and ok, lines
+
+
 def main(argv):
     if len(argv) > 1 and argv[1] == '--self-check':
         self_check()
@@ -790,7 +839,7 @@ def main(argv):
         print(f'Bail out! wordpatch-cli not found or not executable: {cli!r} '
               '(pass it as argv[1] or set WORDPATCH_CLI)')
         return 1
-    tap = Tap(2 + len(RUNS) + len(BOX_RUNS))
+    tap = Tap(3 + len(RUNS) + len(BOX_RUNS))
     try:
         self_check()
         tap.result(True, 'reference self-check (naive loops, hand values, finite differences)',
@@ -887,6 +936,9 @@ def main(argv):
             passed, lines, line = result
             summary.append(f'{desc}: {line}')
             tap.result(passed, desc, lines)
+        passed, lines = siglip_point(cli, tmp)
+        tap.result(passed, 'sigmoid loss on a SigLIP model (logit_scale and logit_bias learnt)',
+                   lines)
 
     print(f'# tolerances: loss {LOSS_TOL:g} relative; gradients {GRAD_TOL:g} of max|ref| '
           f'(floor {GRAD_FLOOR:g})')

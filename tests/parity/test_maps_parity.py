@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clip_reference as ref  # noqa: E402  (found beside this file)
 import maps_reference as maps  # noqa: E402
+import siglip_reference as sref  # noqa: E402
 from tap import Tap  # noqa: E402
 
 FORWARD_TOL = 5e-4   # absolute, filip, sparc, maskclip, sclip, clearclip, naclip
@@ -53,6 +54,8 @@ BANNER = ((192, 128), ['--crop', 'none', '--resolution', '128'])    # grid 16 x 
 
 # Models: (seed, activation).
 MODELS = {'A': (44, 'quick_gelu'), 'B': (46, 'gelu')}
+# SigLIP folders of siglip_reference.py (64-pixel images, patch 8, three blocks): name -> seed.
+SIGLIP_MODELS = {'S': 48}
 
 # (model, image, caption, query kind, surgery, methods, template or None, legrad layers or None)
 RUNS = [
@@ -81,6 +84,13 @@ RUNS = [
     ('B', BANNER, CAPTION, 'token', False, ALL, None, 2),
     # Without commas a prompt query is every word the tokenizer finds, punctuation included.
     ('A', SQUARE, 'a red disc.', 'prompt', False, ['filip'], None, None),
+    # SigLIP: no class token, the pooling head in its place (ALGORITHMS.md, "SigLIP").
+    ('S', SQUARE, CAPTION, 'token', False, ALL, None, None),
+    ('S', SQUARE, CAPTION, 'prompt', True, ALL, None, None),
+    ('S', SQUARE, SINGLE, 'token', True, ['legrad', 'naclip', 'filip', 'sparc'], None, None),
+    ('S', WIDE, PHRASES, 'prompt', False, ALL, None, 2),
+    ('S', TALL, CAPTION, 'token', True, ALL, None, 1),
+    ('S', BANNER, CAPTION, 'prompt', False, ALL, None, None),
 ]
 
 
@@ -191,6 +201,12 @@ def main(argv):
             path = os.path.join(tmp, f'model-{name}')
             ref.make_model(out_dir=path, seed=seed, act=act, image_size=IMAGE_SIZE)
             loaded[name] = (path,) + ref.load_model(path) + (maps.model_tokenizer(path),)
+        spiece = sref.train_spiece(seed=5)
+        for name, seed in SIGLIP_MODELS.items():
+            path = os.path.join(tmp, f'model-{name}')
+            config, weights, _ = sref.make_model(path, seed=seed, preset='maps', spiece=spiece)
+            context = config['text_config']['max_position_embeddings']
+            loaded[name] = (path, config, weights, maps.SiglipWords(spiece, context))
 
         for n, run in enumerate(RUNS):
             model, ((width, height), options), caption, kind, surgery, methods, template, \
@@ -199,7 +215,8 @@ def main(argv):
             image = os.path.join(tmp, f'image-{width}x{height}.png')
             if not os.path.exists(image):
                 ref.write_png(image, ref.test_image(width, height))
-            pixels = maps.pixels_from_png(image, config['vision_config']['patch_size'])
+            norm = (sref.MEAN, sref.STD) if model in SIGLIP_MODELS else ()
+            pixels = maps.pixels_from_png(image, config['vision_config']['patch_size'], *norm)
             want = maps.compute_maps(config, weights, pixels, caption, methods, kind,
                                      template or maps.DEFAULT_TEMPLATE, surgery, layers,
                                      tokenizer)

@@ -1,0 +1,113 @@
+#!/usr/bin/python3
+"""Parity test: `wordpatch-cli embed` on SigLIP folders against siglip_reference.py.
+
+Usage: test_siglip_parity.py [WORDPATCH_CLI]   (default: $WORDPATCH_CLI). Output is TAP.
+
+A SentencePiece vocabulary is trained here (unigram, and BPE for a second folder); random SigLIP
+models written by the float64 reference load in the CLI. The token ids of 200 varied captions
+must equal transformers' SiglipTokenizer's as the reference reproduces it with
+python3-sentencepiece, on each vocabulary; for a few captions every element of the five
+embeddings must be within TOLERANCE of the reference.
+"""
+
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clip_reference as ref  # noqa: E402
+import siglip_reference as sref  # noqa: E402
+from tap import Tap  # noqa: E402
+from test_embed_parity import OUTPUTS, compare, run_cli, check_tokens  # noqa: E402
+
+TOLERANCE = 1e-4
+N_CAPTIONS = 200
+EMBED_CAPTIONS = ['A photo of a CAT.', 'two red circles above a blue square', '', 'ΟΔΟΣ 猫 café',
+                  'x' * 80]
+
+# (description, preset, vocabulary model type, dtype, seed)
+CASES = [
+    ('micro F32 unigram', 'micro', 'unigram', 'F32', 21),
+    ('tiny BF16 bpe', 'tiny', 'bpe', 'BF16', 22),
+]
+
+
+def tokens_point(cli, path, image, tokenizer, context, caps):
+    """One TAP point: the CLI's ids for every caption equal the reference's."""
+    lines, passed = [], True
+    for caption in caps:
+        out, error = run_cli(cli, path, image, caption)
+        if error:
+            return False, [f'{caption!r}: {error}']
+        ids, error = check_tokens(out)
+        want = tokenizer.encode(caption, context)
+        if error or ids != want:
+            passed = False
+            lines.append(f'{caption!r}: ids {ids}, expected {want}')
+    lines.append(f'{len(caps)} captions')
+    return passed, lines
+
+
+def embed_point(cli, path, image, config, weights, pixels, tokenizer, caption, worst):
+    out, error = run_cli(cli, path, image, caption)
+    if error:
+        return False, [error]
+    context = config['text_config']['max_position_embeddings']
+    ids = tokenizer.encode(caption, context)
+    want = sref.embed(config, weights, pixels, ids, tokenizer.pad_id)
+    passed, lines = True, []
+    if out.get('grid') != want['grid']:
+        passed = False
+        lines.append(f'grid {out.get("grid")}, expected {want["grid"]}')
+    for name in OUTPUTS:
+        diff, line = compare(name, out.get(name), want[name])
+        lines.append(line)
+        if diff is None or diff > TOLERANCE:
+            passed = False
+        if diff is not None:
+            worst[name] = max(worst[name], diff)
+    return passed, lines
+
+
+def main(argv):
+    cli = argv[1] if len(argv) > 1 else os.environ.get('WORDPATCH_CLI')
+    if not cli or not os.access(cli, os.X_OK):
+        print(f'Bail out! wordpatch-cli not found or not executable: {cli!r}')
+        return 1
+    tap = Tap(1 + len(CASES) * (1 + len(EMBED_CAPTIONS)))
+    try:
+        sref.self_check()
+        tap.result(True, 'reference self-check', [])
+    except AssertionError as e:
+        tap.result(False, 'reference self-check', [str(e)])
+
+    caps = sref.captions(N_CAPTIONS)
+    worst = {name: 0.0 for name in OUTPUTS}
+    with tempfile.TemporaryDirectory(prefix='wordpatch-siglip-') as tmp:
+        for n, (description, preset, kind, dtype, seed) in enumerate(CASES):
+            path = os.path.join(tmp, f'model{n}')
+            spiece = sref.train_spiece(vocab_size=320, seed=n, model_type=kind)
+            config, weights, _ = sref.make_model(path, seed=seed, preset=preset, dtype=dtype,
+                                                 spiece=spiece)
+            tokenizer = sref.SiglipTokenizer(spiece)
+            size = config['vision_config']['image_size']
+            image = os.path.join(tmp, f'image{size}.png')
+            ref.write_png(image, ref.test_image(size, size))
+            pixels = sref.pixels_from_png(image, size)
+            context = config['text_config']['max_position_embeddings']
+
+            passed, lines = tokens_point(cli, path, image, tokenizer, context, caps)
+            tap.result(passed, f'{description}: token ids of {len(caps)} captions', lines)
+            for caption in EMBED_CAPTIONS:
+                passed, lines = embed_point(cli, path, image, config, weights, pixels, tokenizer,
+                                            caption, worst)
+                tap.result(passed, f'{description}: embeddings of {caption[:30]!r}', lines)
+
+    print(f'# tolerance {TOLERANCE:g}; max |diff| over all cases:')
+    for name, value in worst.items():
+        print(f'#   {name}: {value:.3g}')
+    return 1 if tap.failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))
