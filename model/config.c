@@ -734,7 +734,8 @@ add_wordpatch_section (JsonBuilder        *builder,
   if (config->preprocess.resize_mode != WP_RESIZE_SHORTEST)
     wp_json_add_string (builder, "resize_mode", resize_mode_names[config->preprocess.resize_mode]);
   if (config->preprocess.interpolation != WP_INTERPOLATION_BICUBIC)
-    wp_json_add_string (builder, "interpolation", interpolation_names[config->preprocess.interpolation]);
+    wp_json_add_string (builder, "interpolation",
+                        interpolation_names[config->preprocess.interpolation]);
   if (config->preprocess.crop_offset != WP_CROP_OFFSET_FLOOR)
     wp_json_add_string (builder, "crop_offset", crop_offset_names[config->preprocess.crop_offset]);
   if (config->text_pooling != default_pooling)

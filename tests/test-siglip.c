@@ -272,7 +272,8 @@ test_sigmoid_needs_bias (void)
   state = wp_loss_state_new (&model->config, 2);
   pixels = g_new0 (float, (gsize) 2 * 3 * config.image_size * config.image_size);
   wp_loss_options_init (&options, WP_OBJECTIVE_SIGMOID);
-  g_assert_false (wp_loss_compute (model, state, &options, pixels, ids, lengths, 2, 4, NULL, NULL, &parts,
+  g_assert_false (wp_loss_compute (model, state, &options, pixels, ids, lengths, 2, 4, NULL, NULL,
+                                   &parts,
                                    &error));
   g_assert_error (error, WP_ERROR, WP_ERROR_INVALID);
   assert_error_mentions (error, "logit_bias");
