@@ -19,6 +19,7 @@
 
 #include "cli-harness.h"
 #include "shapes.h"
+#include "spiece-train.h"
 #include "wordpatch/wordpatch.h"
 #include "wp-application.h"
 #include "wp-image-view.h"
@@ -965,6 +966,62 @@ test_explore_export (void)
   while (g_main_context_iteration (NULL, FALSE))
     ;
   remove_tree (tmp_dir);
+}
+
+/* A SigLIP model (its vocabulary trained here) opens in Explore with maps by every kind of
+ * method, and the Fine-Tune page starts on its own loss. */
+static void
+test_siglip (void)
+{
+  g_autoptr (GtkApplication) application =
+    gtk_application_new ("org.wordpatch.TestSiglip", G_APPLICATION_NON_UNIQUE);
+  static const char *const texts[] = { "a red circle", "a blue square above a green star",
+                                       "two small yellow triangles", "a purple cross" };
+  g_autoptr (GPtrArray) lines = g_ptr_array_new ();
+  g_autofree char *dir = g_dir_make_tmp ("wp-test-gui-siglip-XXXXXX", NULL);
+  g_autofree char *spiece = g_build_filename (dir, "spiece.model", NULL);
+  g_autofree char *model = g_build_filename (dir, "siglip-model", NULL);
+  g_autofree char *proto = NULL;
+  g_autoptr (GError) error = NULL;
+  g_auto (Run) init = { 0 };
+  WpWindow       *window;
+  const WpFigure *figure;
+  gsize           len;
+
+  for (int r = 0; r < 40; r++) {
+    for (gsize i = 0; i < G_N_ELEMENTS (texts); i++)
+      g_ptr_array_add (lines, (gpointer) texts[i]);
+  }
+  proto = wp_test_train_spiece ((const char *const *) lines->pdata, lines->len, 60, TRUE, &len);
+  g_assert_true (g_file_set_contents (spiece, proto, (gssize) len, &error));
+  g_assert_no_error (error);
+  run_cli (&init, "init", "--family", "siglip", "--config", "tiny", "--vocab", dir, "--out",
+           model, NULL);
+  g_assert_cmpint (init.status, ==, 0);
+
+  window = explore_window (application);
+  wp_window_open_model (window, model);
+  wp_window_set_caption (window, "a red circle");
+  g_assert_true (wait_idle (window));
+  assert_mentions (gtk_label_get_text (window_child (window, "subtitle_label")), "siglip-model");
+  figure = shown_figure (window);
+  g_assert_nonnull (figure->maps);
+  g_assert_nonnull (figure->maps->words[0].values[WP_MAP_FILIP]);
+  gtk_drop_down_set_selected (window_child (window, "method_dropdown"), WP_MAP_LEGRAD);
+  g_assert_true (wait_idle (window));
+  g_assert_nonnull (shown_figure (window)->maps->words[0].values[WP_MAP_LEGRAD]);
+  gtk_drop_down_set_selected (window_child (window, "method_dropdown"), WP_MAP_MASKCLIP);
+  g_assert_true (wait_idle (window));
+  g_assert_nonnull (shown_figure (window)->maps->words[0].values[WP_MAP_MASKCLIP]);
+  g_assert_cmpuint (gtk_drop_down_get_selected (GTK_DROP_DOWN (gtk_widget_get_template_child (
+                      GTK_WIDGET (wp_window_get_train_view (window)), WP_TYPE_TRAIN_VIEW,
+                      "objective_dropdown"))),
+                    ==, WP_OBJECTIVE_SIGMOID);
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  remove_tree (dir);
 }
 
 typedef struct {
@@ -2365,6 +2422,7 @@ main (int   argc,
   g_test_add_func ("/gui/explore/model-title", test_explore_model_title);
   g_test_add_func ("/gui/explore/small-window", test_explore_small_window);
   g_test_add_func ("/gui/command-line", test_command_line);
+  g_test_add_func ("/gui/siglip", test_siglip);
   g_test_add_func ("/gui/fine-tune", test_fine_tune);
   g_test_add_func ("/gui/fine-tune/small-window", test_fine_tune_small_window);
   g_test_add_func ("/gui/fine-tune/continue", test_fine_tune_continue);

@@ -1133,6 +1133,9 @@ wp_train_view_set_model (WpTrainView *self,
                             self->model->model->path != NULL ? self->model->model->path
                                                              : "(unsaved model)",
                             self->model->model->step);
+  /* SigLIP is trained with its own loss: the form starts there for it. */
+  if (self->model != NULL && self->model->model->config.family == WP_MODEL_FAMILY_SIGLIP)
+    gtk_drop_down_set_selected (self->objective_dropdown, WP_OBJECTIVE_SIGMOID);
   gtk_label_set_text (self->model_label, text != NULL ? text : "no model open");
   /* A long path is cut in the middle so that the window never grows for it; the whole of it
    * is a hover away. */
