@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "json-private.h"
+#include "json-write-private.h"
 #include "wordpatch/error.h"
 #include "wordpatch/loss.h"
 
@@ -65,7 +66,46 @@ wp_clip_config_init_preset (WpClipConfig *config,
 const char *
 wp_activation_to_string (WpActivation activation)
 {
-  return activation == WP_ACTIVATION_GELU ? "gelu" : "quick_gelu";
+  switch (activation) {
+  case WP_ACTIVATION_GELU:
+    return "gelu";
+  case WP_ACTIVATION_GELU_TANH:
+    return "gelu_new";
+  case WP_ACTIVATION_QUICK_GELU:
+  default:
+    return "quick_gelu";
+  }
+}
+
+const char *
+wp_model_family_to_string (WpModelFamily family)
+{
+  return family == WP_MODEL_FAMILY_CLIP ? "CLIP" : "unknown";
+}
+
+/* transformers' names (activations.py ACT2FN) for each activation. */
+static gboolean
+activation_from_string (const char   *name,
+                        WpActivation *activation)
+{
+  static const struct {
+    const char  *name;
+    WpActivation activation;
+  } names[] = {
+    { "quick_gelu", WP_ACTIVATION_QUICK_GELU },
+    { "gelu", WP_ACTIVATION_GELU },
+    { "gelu_new", WP_ACTIVATION_GELU_TANH },
+    { "gelu_pytorch_tanh", WP_ACTIVATION_GELU_TANH },
+    { "gelu_fast", WP_ACTIVATION_GELU_TANH },
+  };
+
+  for (gsize i = 0; name != NULL && i < G_N_ELEMENTS (names); i++) {
+    if (strcmp (name, names[i].name) == 0) {
+      *activation = names[i].activation;
+      return TRUE;
+    }
+  }
+  return FALSE;
 }
 
 static gboolean
@@ -126,8 +166,8 @@ read_float3 (JsonObject *obj,
     return TRUE;
   array = JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
   if (array == NULL || json_array_get_length (array) != 3) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s.%s must be an array of 3 numbers", section,
-                 key);
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s%s%s must be an array of 3 numbers", section,
+                 *section ? "." : "", key);
     return FALSE;
   }
   for (guint i = 0; i < 3; i++) {
@@ -136,8 +176,8 @@ read_float3 (JsonObject *obj,
       JSON_NODE_HOLDS_VALUE (element) ? json_node_get_value_type (element) : G_TYPE_INVALID;
 
     if (type != G_TYPE_INT64 && type != G_TYPE_DOUBLE) {
-      g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s.%s must be an array of 3 numbers", section,
-                   key);
+      g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s%s%s must be an array of 3 numbers",
+                   section, *section ? "." : "", key);
       return FALSE;
     }
     value[i] = (float) json_node_get_double (element);
@@ -191,37 +231,166 @@ read_tower (JsonObject    *obj,
         ? json_node_get_string (act)
         : NULL;
 
-    if (g_strcmp0 (name, "quick_gelu") == 0) {
-      tower->activation = WP_ACTIVATION_QUICK_GELU;
-    } else if (g_strcmp0 (name, "gelu") == 0) {
-      tower->activation = WP_ACTIVATION_GELU;
-    } else {
+    if (!activation_from_string (name, &tower->activation)) {
       g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
-                   "%s.hidden_act '%s' is not supported (quick_gelu or gelu)", section,
-                   name ? name : "(not a string)");
+                   "%s.hidden_act '%s' is not supported (quick_gelu, gelu, gelu_new, "
+                   "gelu_pytorch_tanh or gelu_fast)",
+                   section, name ? name : "(not a string)");
       return FALSE;
     }
   }
   return TRUE;
 }
 
-static JsonObject *
-get_section (JsonObject *root,
-             const char *key,
-             GError    **error)
+/* *section: root's object member key, or NULL when absent (an error when required). */
+static gboolean
+get_section (JsonObject  *root,
+             const char  *key,
+             gboolean     required,
+             JsonObject **section,
+             GError     **error)
 {
   JsonNode *node = json_object_get_member (root, key);
 
+  *section = NULL;
   if (node == NULL) {
+    if (!required)
+      return TRUE;
     g_set_error (error, WP_ERROR, WP_ERROR_MISSING,
                  "no \"%s\" object (is this a CLIPModel config?)", key);
-    return NULL;
+    return FALSE;
   }
   if (!JSON_NODE_HOLDS_OBJECT (node)) {
     g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "\"%s\" is not an object", key);
+    return FALSE;
+  }
+  *section = json_node_get_object (node);
+  return TRUE;
+}
+
+static gboolean
+read_text_section (JsonObject   *text,
+                   const char   *section,
+                   WpClipConfig *config,
+                   GError      **error)
+{
+  return read_tower (text, section, &config->text, error) &&
+         read_int (text, section, "vocab_size", &config->vocab_size, error) &&
+         read_int (text, section, "max_position_embeddings", &config->context_length, error) &&
+         read_int (text, section, "bos_token_id", &config->bos_token_id, error) &&
+         read_int (text, section, "eos_token_id", &config->eos_token_id, error) &&
+         read_int (text, section, "pad_token_id", &config->pad_token_id, error);
+}
+
+static gboolean
+read_vision_section (JsonObject   *vision,
+                     const char   *section,
+                     WpClipConfig *config,
+                     GError      **error)
+{
+  int num_channels = 3;
+
+  if (!read_tower (vision, section, &config->vision, error) ||
+      !read_int (vision, section, "image_size", &config->image_size, error) ||
+      !read_int (vision, section, "patch_size", &config->patch_size, error) ||
+      !read_int (vision, section, "num_channels", &num_channels, error))
+    return FALSE;
+  if (num_channels != 3) {
+    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
+                 "%s.num_channels is %d; only RGB (3) images are supported", section,
+                 num_channels);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* A string member named key, one of names (n of them, NULL-terminated not needed): its index in
+ * *value; left alone when absent. */
+static gboolean
+read_choice (JsonObject        *obj,
+             const char        *section,
+             const char        *key,
+             const char *const *names,
+             int                n,
+             int               *value,
+             GError           **error)
+{
+  JsonNode        *node = json_object_get_member (obj, key);
+  const char      *name;
+  g_autofree char *list = NULL;
+
+  if (node == NULL)
+    return TRUE;
+  name = JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING
+           ? json_node_get_string (node)
+           : NULL;
+  for (int i = 0; name != NULL && i < n; i++) {
+    if (strcmp (name, names[i]) == 0) {
+      *value = i;
+      return TRUE;
+    }
+  }
+  list = g_strjoinv (", ", (char **) (gpointer) names);
+  g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED, "%s.%s '%s' is not supported (%s)", section,
+               key, name ? name : "(not a string)", list);
+  return FALSE;
+}
+
+static const char *const resize_mode_names[] = { "shortest", "squash", NULL };
+static const char *const interpolation_names[] = { "bicubic", "bilinear", NULL };
+static const char *const crop_offset_names[] = { "floor", "round", NULL };
+static const char *const text_pooling_names[] = { "eos", "argmax", NULL };
+
+static gboolean
+read_wordpatch_section (JsonObject   *obj,
+                        WpClipConfig *config,
+                        GError      **error)
+{
+  int mode = (int) config->preprocess.resize_mode;
+  int interpolation = (int) config->preprocess.interpolation;
+  int offset = (int) config->preprocess.crop_offset;
+  int pooling = (int) config->text_pooling;
+
+  if (!read_float3 (obj, "wordpatch", "image_mean", config->image_mean, error) ||
+      !read_float3 (obj, "wordpatch", "image_std", config->image_std, error) ||
+      !read_int (obj, "wordpatch", "resize_size", &config->preprocess.resize_size, error) ||
+      !read_choice (obj, "wordpatch", "resize_mode", resize_mode_names, 2, &mode, error) ||
+      !read_choice (obj, "wordpatch", "interpolation", interpolation_names, 2, &interpolation,
+                    error) ||
+      !read_choice (obj, "wordpatch", "crop_offset", crop_offset_names, 2, &offset, error) ||
+      !read_choice (obj, "wordpatch", "text_pooling", text_pooling_names, 2, &pooling, error) ||
+      !read_objective (obj, config, error))
+    return FALSE;
+  config->preprocess.resize_mode = (WpResizeMode) mode;
+  config->preprocess.interpolation = (WpInterpolation) interpolation;
+  config->preprocess.crop_offset = (WpCropOffset) offset;
+  config->text_pooling = (WpTextPooling) pooling;
+  return TRUE;
+}
+
+/* Loads json into parser as a config's JSON object, its size and depth bounded first. */
+static JsonObject *
+load_object (JsonParser *parser,
+             const char *json,
+             gsize       len,
+             GError    **error)
+{
+  if (len > WP_CONFIG_MAX_BYTES) {
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
+                 "%" G_GSIZE_FORMAT " bytes, more than the limit of %d for a config", len,
+                 WP_CONFIG_MAX_BYTES);
     return NULL;
   }
-  return json_node_get_object (node);
+  /* Every byte could be a value; the size limit above bounds the tree. */
+  if (!wp_json_parser_load (parser, json, len, G_MAXSIZE, error))
+    return NULL;
+  /* json-glib accepts blank input and gives no root. */
+  if (json_parser_get_root (parser) == NULL ||
+      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "not a JSON object");
+    return NULL;
+  }
+  return json_node_get_object (json_parser_get_root (parser));
 }
 
 gboolean
@@ -231,62 +400,52 @@ wp_clip_config_parse (WpClipConfig *config,
                       GError      **error)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonObject *root, *text, *vision;
-  JsonNode   *extra;
-  int         num_channels = 3;
+  JsonObject *root, *text, *vision, *text_dict, *vision_dict;
+  JsonNode   *type, *extra;
 
   wp_clip_config_init_default (config);
-  if (len > WP_CONFIG_MAX_BYTES) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
-                 "%" G_GSIZE_FORMAT " bytes, more than the limit of %d for a config", len,
-                 WP_CONFIG_MAX_BYTES);
+  if ((root = load_object (parser, json, len, error)) == NULL)
+    return FALSE;
+  /* Other transformers models (SigLIP, CLIPSeg, a tower alone) keep other tensors under other
+   * names: say so rather than list a missing tensor. */
+  type = json_object_get_member (root, "model_type");
+  if (type != NULL && (!JSON_NODE_HOLDS_VALUE (type) ||
+                       json_node_get_value_type (type) != G_TYPE_STRING ||
+                       strcmp (json_node_get_string (type), "clip") != 0)) {
+    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
+                 "model_type '%s' is not supported (CLIPModel folders say \"clip\")",
+                 JSON_NODE_HOLDS_VALUE (type) && json_node_get_value_type (type) == G_TYPE_STRING
+                   ? json_node_get_string (type)
+                   : "(not a string)");
     return FALSE;
   }
-  /* Every byte could be a value; the size limit above bounds the tree. */
-  if (!wp_json_parser_load (parser, json, len, G_MAXSIZE, error))
-    return FALSE;
-  /* json-glib accepts blank input and gives no root. */
-  if (json_parser_get_root (parser) == NULL ||
-      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "not a JSON object");
-    return FALSE;
-  }
-  root = json_node_get_object (json_parser_get_root (parser));
-  if ((text = get_section (root, "text_config", error)) == NULL ||
-      (vision = get_section (root, "vision_config", error)) == NULL)
+  if (!get_section (root, "text_config", TRUE, &text, error) ||
+      !get_section (root, "vision_config", TRUE, &vision, error) ||
+      !get_section (root, "text_config_dict", FALSE, &text_dict, error) ||
+      !get_section (root, "vision_config_dict", FALSE, &vision_dict, error))
     return FALSE;
   if (!read_int (root, "", "projection_dim", &config->projection_dim, error) ||
       !read_float (root, "", "logit_scale_init_value", &config->logit_scale_init, error) ||
-      !read_tower (text, "text_config", &config->text, error) ||
-      !read_int (text, "text_config", "vocab_size", &config->vocab_size, error) ||
-      !read_int (text, "text_config", "max_position_embeddings", &config->context_length, error) ||
-      !read_int (text, "text_config", "bos_token_id", &config->bos_token_id, error) ||
-      !read_int (text, "text_config", "eos_token_id", &config->eos_token_id, error) ||
-      !read_int (text, "text_config", "pad_token_id", &config->pad_token_id, error) ||
-      !read_tower (vision, "vision_config", &config->vision, error) ||
-      !read_int (vision, "vision_config", "image_size", &config->image_size, error) ||
-      !read_int (vision, "vision_config", "patch_size", &config->patch_size, error) ||
-      !read_int (vision, "vision_config", "num_channels", &num_channels, error))
+      !read_text_section (text, "text_config", config, error) ||
+      (text_dict != NULL && !read_text_section (text_dict, "text_config_dict", config, error)) ||
+      !read_vision_section (vision, "vision_config", config, error) ||
+      (vision_dict != NULL &&
+       !read_vision_section (vision_dict, "vision_config_dict", config, error)))
     return FALSE;
-  if (num_channels != 3) {
-    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
-                 "vision_config.num_channels is %d; only RGB (3) images are supported",
-                 num_channels);
-    return FALSE;
-  }
+  /* transformers' CLIPTextTransformer: folders from before its eos_token_id fix say 2 and pool
+   * at the largest id, the others at the first eos_token_id. */
+  config->text_pooling = config->eos_token_id == 2 ? WP_TEXT_POOL_ARGMAX : WP_TEXT_POOL_EOS;
   extra = json_object_get_member (root, "wordpatch");
   if (extra != NULL) {
     if (!JSON_NODE_HOLDS_OBJECT (extra)) {
       g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "\"wordpatch\" is not an object");
       return FALSE;
     }
-    if (!read_float3 (json_node_get_object (extra), "wordpatch", "image_mean", config->image_mean,
-                      error) ||
-        !read_float3 (json_node_get_object (extra), "wordpatch", "image_std", config->image_std,
-                      error) ||
-        !read_objective (json_node_get_object (extra), config, error))
+    if (!read_wordpatch_section (json_node_get_object (extra), config, error))
       return FALSE;
   }
+  if (config->preprocess.resize_size == config->image_size)
+    config->preprocess.resize_size = 0;
   return wp_clip_config_validate (config, error);
 }
 
@@ -409,34 +568,16 @@ wp_clip_config_validate (const WpClipConfig *config,
       return FALSE;
     }
   }
+  if (config->preprocess.resize_size != 0 &&
+      (config->preprocess.resize_size < config->image_size ||
+       config->preprocess.resize_size > WP_MAX_RESIZE)) {
+    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE,
+                 "the resize size %d must be between the image size %d and %d (an image smaller "
+                 "than the crop would need padding)",
+                 config->preprocess.resize_size, config->image_size, WP_MAX_RESIZE);
+    return FALSE;
+  }
   return TRUE;
-}
-
-static void
-add_int (JsonBuilder *builder,
-         const char  *key,
-         gint64       value)
-{
-  json_builder_set_member_name (builder, key);
-  json_builder_add_int_value (builder, value);
-}
-
-static void
-add_double (JsonBuilder *builder,
-            const char  *key,
-            double       value)
-{
-  json_builder_set_member_name (builder, key);
-  json_builder_add_double_value (builder, value);
-}
-
-static void
-add_string (JsonBuilder *builder,
-            const char  *key,
-            const char  *value)
-{
-  json_builder_set_member_name (builder, key);
-  json_builder_add_string_value (builder, value);
 }
 
 static void
@@ -444,70 +585,238 @@ add_tower (JsonBuilder         *builder,
            const WpTowerConfig *tower,
            int                  projection_dim)
 {
-  add_int (builder, "hidden_size", tower->width);
-  add_int (builder, "intermediate_size", tower->mlp_width);
-  add_int (builder, "num_attention_heads", tower->n_heads);
-  add_int (builder, "num_hidden_layers", tower->n_layers);
-  add_string (builder, "hidden_act", wp_activation_to_string (tower->activation));
-  add_double (builder, "layer_norm_eps", tower->layer_norm_eps);
-  add_int (builder, "projection_dim", projection_dim);
-}
-
-static void
-add_float3 (JsonBuilder *builder,
-            const char  *key,
-            const float  value[3])
-{
-  json_builder_set_member_name (builder, key);
-  json_builder_begin_array (builder);
-  for (int i = 0; i < 3; i++)
-    json_builder_add_double_value (builder, value[i]);
-  json_builder_end_array (builder);
+  wp_json_add_int (builder, "hidden_size", tower->width);
+  wp_json_add_int (builder, "intermediate_size", tower->mlp_width);
+  wp_json_add_int (builder, "num_attention_heads", tower->n_heads);
+  wp_json_add_int (builder, "num_hidden_layers", tower->n_layers);
+  wp_json_add_string (builder, "hidden_act", wp_activation_to_string (tower->activation));
+  wp_json_add_double (builder, "layer_norm_eps", tower->layer_norm_eps);
+  wp_json_add_int (builder, "projection_dim", projection_dim);
 }
 
 char *
 wp_clip_config_to_json (const WpClipConfig *config)
 {
   g_autoptr (JsonBuilder) builder = json_builder_new ();
-  g_autoptr (JsonGenerator) generator = json_generator_new ();
-  g_autoptr (JsonNode) root = NULL;
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "architectures");
   json_builder_begin_array (builder);
   json_builder_add_string_value (builder, "CLIPModel");
   json_builder_end_array (builder);
-  add_string (builder, "model_type", "clip");
-  add_int (builder, "projection_dim", config->projection_dim);
-  add_double (builder, "logit_scale_init_value", config->logit_scale_init);
+  wp_json_add_string (builder, "model_type", "clip");
+  wp_json_add_int (builder, "projection_dim", config->projection_dim);
+  wp_json_add_double (builder, "logit_scale_init_value", config->logit_scale_init);
   json_builder_set_member_name (builder, "text_config");
   json_builder_begin_object (builder);
   add_tower (builder, &config->text, config->projection_dim);
-  add_int (builder, "vocab_size", config->vocab_size);
-  add_int (builder, "max_position_embeddings", config->context_length);
-  add_int (builder, "bos_token_id", config->bos_token_id);
-  add_int (builder, "eos_token_id", config->eos_token_id);
-  add_int (builder, "pad_token_id", config->pad_token_id);
+  wp_json_add_int (builder, "vocab_size", config->vocab_size);
+  wp_json_add_int (builder, "max_position_embeddings", config->context_length);
+  wp_json_add_int (builder, "bos_token_id", config->bos_token_id);
+  wp_json_add_int (builder, "eos_token_id", config->eos_token_id);
+  wp_json_add_int (builder, "pad_token_id", config->pad_token_id);
   json_builder_end_object (builder);
   json_builder_set_member_name (builder, "vision_config");
   json_builder_begin_object (builder);
   add_tower (builder, &config->vision, config->projection_dim);
-  add_int (builder, "image_size", config->image_size);
-  add_int (builder, "patch_size", config->patch_size);
-  add_int (builder, "num_channels", 3);
+  wp_json_add_int (builder, "image_size", config->image_size);
+  wp_json_add_int (builder, "patch_size", config->patch_size);
+  wp_json_add_int (builder, "num_channels", 3);
   json_builder_end_object (builder);
   json_builder_set_member_name (builder, "wordpatch");
   json_builder_begin_object (builder);
-  add_float3 (builder, "image_mean", config->image_mean);
-  add_float3 (builder, "image_std", config->image_std);
+  wp_json_add_float3 (builder, "image_mean", config->image_mean);
+  wp_json_add_float3 (builder, "image_std", config->image_std);
+  /* Only what differs from the defaults, so that the config.json of a model that never had these
+   * reads as before. */
+  if (config->preprocess.resize_size != 0)
+    wp_json_add_int (builder, "resize_size", config->preprocess.resize_size);
+  if (config->preprocess.resize_mode != WP_RESIZE_SHORTEST)
+    wp_json_add_string (builder, "resize_mode", resize_mode_names[config->preprocess.resize_mode]);
+  if (config->preprocess.interpolation != WP_INTERPOLATION_BICUBIC)
+    wp_json_add_string (builder, "interpolation",
+                        interpolation_names[config->preprocess.interpolation]);
+  if (config->preprocess.crop_offset != WP_CROP_OFFSET_FLOOR)
+    wp_json_add_string (builder, "crop_offset", crop_offset_names[config->preprocess.crop_offset]);
+  if (config->text_pooling != (config->eos_token_id == 2 ? WP_TEXT_POOL_ARGMAX : WP_TEXT_POOL_EOS))
+    wp_json_add_string (builder, "text_pooling", text_pooling_names[config->text_pooling]);
   if (config->objective != NULL)
-    add_string (builder, "objective", config->objective);
+    wp_json_add_string (builder, "objective", config->objective);
   json_builder_end_object (builder);
   json_builder_end_object (builder);
+  return wp_json_builder_to_text (builder);
+}
 
-  root = json_builder_get_root (builder);
-  json_generator_set_root (generator, root);
-  json_generator_set_pretty (generator, TRUE);
-  json_generator_set_indent (generator, 2);
-  return json_generator_to_data (generator, NULL);
+/* ---- preprocessor_config.json ---- */
+
+static gboolean
+read_bool (JsonObject *obj,
+           const char *key,
+           gboolean   *value,
+           GError    **error)
+{
+  JsonNode *node = json_object_get_member (obj, key);
+
+  if (node == NULL)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_BOOLEAN) {
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s must be true or false", key);
+    return FALSE;
+  }
+  *value = json_node_get_boolean (node);
+  return TRUE;
+}
+
+/* A size as CLIPImageProcessor takes it: a number, or an object with "shortest_edge" or with
+ * equal "height" and "width". *square says which object form it was (a number is neither). */
+static gboolean
+read_size (JsonObject *obj,
+           const char *key,
+           int        *size,
+           gboolean   *square,
+           GError    **error)
+{
+  JsonNode   *node = json_object_get_member (obj, key);
+  JsonObject *sides;
+  int         height = -1, width = -1, shortest = -1;
+
+  *square = FALSE;
+  if (node == NULL)
+    return TRUE;
+  if (JSON_NODE_HOLDS_VALUE (node))
+    return read_int (obj, "", key, size, error);
+  if (!JSON_NODE_HOLDS_OBJECT (node)) {
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s must be a number or an object", key);
+    return FALSE;
+  }
+  sides = json_node_get_object (node);
+  if (!read_int (sides, key, "shortest_edge", &shortest, error) ||
+      !read_int (sides, key, "height", &height, error) ||
+      !read_int (sides, key, "width", &width, error))
+    return FALSE;
+  if (shortest >= 0 && height < 0 && width < 0) {
+    *size = shortest;
+    return TRUE;
+  }
+  if (shortest < 0 && height >= 0 && height == width) {
+    *size = height;
+    *square = TRUE;
+    return TRUE;
+  }
+  g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
+               "%s: only {\"shortest_edge\": N} or a square {\"height\": N, \"width\": N} "
+               "is supported",
+               key);
+  return FALSE;
+}
+
+gboolean
+wp_preprocess_parse (WpClipConfig *config,
+                     const char   *json,
+                     gsize         len,
+                     GError      **error)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *root;
+  gboolean    do_resize = TRUE, do_crop = TRUE, do_normalize = TRUE, do_rescale = TRUE;
+  gboolean    convert_rgb = TRUE, squash = FALSE, square_crop = FALSE;
+  int         resize = config->image_size, crop = config->image_size, resample = 3;
+  float       rescale = 1.0f / 255.0f;
+
+  if ((root = load_object (parser, json, len, error)) == NULL)
+    return FALSE;
+  if (!read_float3 (root, "", "image_mean", config->image_mean, error) ||
+      !read_float3 (root, "", "image_std", config->image_std, error) ||
+      !read_size (root, "size", &resize, &squash, error) ||
+      !read_size (root, "crop_size", &crop, &square_crop, error) ||
+      !read_int (root, "", "resample", &resample, error) ||
+      !read_float (root, "", "rescale_factor", &rescale, error) ||
+      !read_bool (root, "do_resize", &do_resize, error) ||
+      !read_bool (root, "do_center_crop", &do_crop, error) ||
+      !read_bool (root, "do_normalize", &do_normalize, error) ||
+      !read_bool (root, "do_rescale", &do_rescale, error) ||
+      !read_bool (root, "do_convert_rgb", &convert_rgb, error))
+    return FALSE;
+  /* Each step transformers can leave out changes what the model sees; only CLIP's pipeline is
+   * reproduced. */
+  if (!do_resize || !do_rescale || !do_normalize || !convert_rgb ||
+      fabsf (rescale * 255.0f - 1.0f) > 1e-6f) {
+    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
+                 "only the full pipeline is supported (do_resize, do_rescale with "
+                 "rescale_factor 1/255, do_normalize and do_convert_rgb all true)");
+    return FALSE;
+  }
+  if (resample != 2 && resample != 3) {
+    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
+                 "resample %d is not supported (3 bicubic or 2 bilinear)", resample);
+    return FALSE;
+  }
+  if (!do_crop) {
+    /* Without the crop the resized image must already be the model's square. */
+    if (!squash || resize != config->image_size) {
+      g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
+                   "do_center_crop false needs size {\"height\": %d, \"width\": %d}, the "
+                   "model's image size",
+                   config->image_size, config->image_size);
+      return FALSE;
+    }
+    crop = config->image_size;
+  }
+  if (crop != config->image_size) {
+    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE,
+                 "crop_size %d is not the model's image size %d (vision_config.image_size)", crop,
+                 config->image_size);
+    return FALSE;
+  }
+  config->preprocess.resize_size = resize == config->image_size ? 0 : resize;
+  config->preprocess.resize_mode = squash ? WP_RESIZE_SQUASH : WP_RESIZE_SHORTEST;
+  config->preprocess.interpolation =
+    resample == 2 ? WP_INTERPOLATION_BILINEAR : WP_INTERPOLATION_BICUBIC;
+  return wp_clip_config_validate (config, error);
+}
+
+static void
+add_size (JsonBuilder *builder,
+          const char  *key,
+          int          size,
+          gboolean     square)
+{
+  json_builder_set_member_name (builder, key);
+  json_builder_begin_object (builder);
+  if (square) {
+    wp_json_add_int (builder, "height", size);
+    wp_json_add_int (builder, "width", size);
+  } else {
+    wp_json_add_int (builder, "shortest_edge", size);
+  }
+  json_builder_end_object (builder);
+}
+
+char *
+wp_preprocess_to_json (const WpClipConfig *config)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  add_size (builder, "crop_size", config->image_size, TRUE);
+  wp_json_add_string (builder, "image_processor_type", "CLIPImageProcessor");
+  json_builder_set_member_name (builder, "do_center_crop");
+  json_builder_add_boolean_value (builder, TRUE);
+  json_builder_set_member_name (builder, "do_convert_rgb");
+  json_builder_add_boolean_value (builder, TRUE);
+  json_builder_set_member_name (builder, "do_normalize");
+  json_builder_add_boolean_value (builder, TRUE);
+  json_builder_set_member_name (builder, "do_rescale");
+  json_builder_add_boolean_value (builder, TRUE);
+  json_builder_set_member_name (builder, "do_resize");
+  json_builder_add_boolean_value (builder, TRUE);
+  wp_json_add_float3 (builder, "image_mean", config->image_mean);
+  wp_json_add_float3 (builder, "image_std", config->image_std);
+  wp_json_add_int (builder, "resample",
+                   config->preprocess.interpolation == WP_INTERPOLATION_BILINEAR ? 2 : 3);
+  wp_json_add_double (builder, "rescale_factor", 1.0 / 255.0);
+  add_size (builder, "size", wp_clip_config_resize_size (config),
+            config->preprocess.resize_mode == WP_RESIZE_SQUASH);
+  json_builder_end_object (builder);
+  return wp_json_builder_to_text (builder);
 }

@@ -80,7 +80,8 @@ wp_embed_text (const WpModel *model,
   out->global = g_new (float, E);
   out->tokens = g_new (float, (gsize) T *E);
   out->tokens_raw = g_memdup2 (projected, (gsize) T * E * sizeof (float));
-  wp_l2_normalize_rows (out->global, NULL, projected + (gsize) (T - 1) * E, 1, E);
+  wp_l2_normalize_rows (out->global, NULL,
+                        projected + (gsize) wp_text_state_get_pooled (state)[0] * E, 1, E);
   wp_l2_normalize_rows (out->tokens, NULL, out->tokens_raw, T, E);
   return out;
 }
@@ -116,7 +117,8 @@ wp_embed_pooled_texts (const WpModel     *model,
   wp_text_forward (model, state, ids, lengths, n, T);
   projected = wp_text_state_get_output (state);
   for (int i = 0; i < n; i++)
-    memcpy (raw + (gsize) i * E, projected + ((gsize) i * T + lengths[i] - 1) * E,
+    memcpy (raw + (gsize) i * E,
+            projected + ((gsize) i * T + wp_text_state_get_pooled (state)[i]) * E,
             (gsize) E * sizeof (float));
   wp_l2_normalize_rows (unit, NULL, raw, n, E);
 }

@@ -389,6 +389,10 @@ typedef struct {
   WpEvalWord  rivals[2][2]; /* as WpEvalResult's */
   GArray     *words;        /* of WpEvalWord */
   GHashTable *by_word;      /* word -> index in words + 1 */
+  WpEvalWord  phrases;
+  GArray     *phrase_types; /* of WpEvalWord */
+  GHashTable *by_type;      /* phrase type -> index in phrase_types + 1 */
+  guint       unmatched_phrases;
   guint       unmatched;
   guint       background;                        /* patches outside every box */
   guint       background_label[WP_WORD_CLASS_N]; /* ... whose FILIP label is a word of a class */
@@ -411,6 +415,11 @@ localisation_init (Localisation *loc)
   loc->words = g_array_new (FALSE, FALSE, sizeof (WpEvalWord));
   g_array_set_clear_func (loc->words, word_clear);
   loc->by_word = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  word_init (&loc->phrases, "phrases");
+  loc->phrase_types = g_array_new (FALSE, FALSE, sizeof (WpEvalWord));
+  g_array_set_clear_func (loc->phrase_types, word_clear);
+  loc->by_type = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  loc->unmatched_phrases = 0;
   loc->unmatched = 0;
   loc->background = 0;
   memset (loc->background_label, 0, sizeof loc->background_label);
@@ -429,23 +438,35 @@ localisation_clear (Localisation *loc)
   }
   g_clear_pointer (&loc->words, g_array_unref);
   g_clear_pointer (&loc->by_word, g_hash_table_unref);
+  word_clear (&loc->phrases);
+  g_clear_pointer (&loc->phrase_types, g_array_unref);
+  g_clear_pointer (&loc->by_type, g_hash_table_unref);
+}
+
+/* The entry of name in words, indexed by index (name -> position + 1), added when new. */
+static WpEvalWord *
+find_or_add (GArray     *words,
+             GHashTable *index,
+             const char *name)
+{
+  guint position = GPOINTER_TO_UINT (g_hash_table_lookup (index, name));
+
+  if (position == 0) {
+    WpEvalWord word;
+
+    word_init (&word, name);
+    g_array_append_val (words, word);
+    position = words->len;
+    g_hash_table_insert (index, g_strdup (name), GUINT_TO_POINTER (position));
+  }
+  return &g_array_index (words, WpEvalWord, position - 1);
 }
 
 static WpEvalWord *
 localisation_word (Localisation *loc,
                    const char   *name)
 {
-  guint index = GPOINTER_TO_UINT (g_hash_table_lookup (loc->by_word, name));
-
-  if (index == 0) {
-    WpEvalWord word;
-
-    word_init (&word, name);
-    g_array_append_val (loc->words, word);
-    index = loc->words->len;
-    g_hash_table_insert (loc->by_word, g_strdup (name), GUINT_TO_POINTER (index));
-  }
-  return &g_array_index (loc->words, WpEvalWord, index - 1);
+  return find_or_add (loc->words, loc->by_word, name);
 }
 
 /* Tallies the FILIP labels of the pair's patches whose centre is outside every one of its boxes. */
@@ -509,6 +530,89 @@ has_rival (const WpPair *pair,
     }
   }
   return 0;
+}
+
+static gboolean
+same_word (const char *a,
+           const char *b)
+{
+  g_autofree char *lower_a = g_utf8_strdown (a, -1);
+  g_autofree char *lower_b = g_utf8_strdown (b, -1);
+
+  return strcmp (lower_a, lower_b) == 0;
+}
+
+/* Scores each grounded phrase of the pair once: for each method, its map is the mean of the maps
+ * of its words found in the caption, and its region the boxes of its first word (every word of a
+ * phrase has the same). A phrase none of whose words is found is unmatched. */
+static void
+localise_phrases (Localisation           *loc,
+                  const WpWordMaps       *maps,
+                  const WpPair           *pair,
+                  const WpImageEmbedding *image,
+                  int                     image_width,
+                  int                     image_height,
+                  guint8                 *selected)
+{
+  const int            P = image->n_patches, rows = image->rows, cols = image->cols;
+  g_autofree gboolean *done = g_new0 (gboolean, pair->n_boxes);
+  g_autofree WpBox    *group = g_new (WpBox, pair->n_boxes);
+  g_autofree int      *found = g_new (int, pair->n_boxes);
+  g_autofree float    *mean = g_new (float, P);
+
+  for (guint b = 0; b < pair->n_boxes; b++) {
+    const WpBox *first = &pair->boxes[b];
+    const char  *type = NULL;
+    guint        n_group = 0, n_found = 0;
+    gboolean     pointing[WP_N_MAP_METHODS] = { FALSE };
+    double       iou[WP_N_MAP_METHODS] = { 0.0 };
+
+    if (done[b] || first->phrase == 0)
+      continue;
+    for (guint c = b; c < pair->n_boxes; c++) {
+      const WpBox *box = &pair->boxes[c];
+      int          w;
+      gboolean     seen = FALSE;
+
+      if (box->phrase != first->phrase)
+        continue;
+      done[c] = TRUE;
+      if (type == NULL)
+        type = box->type;
+      if (box->occurrence == first->occurrence && same_word (box->word, first->word))
+        group[n_group++] = *box;
+      w = wp_word_maps_find_word (maps, box->word, box->occurrence);
+      for (guint k = 0; k < n_found && !seen; k++)
+        seen = found[k] == w;
+      if (w >= 0 && !seen)
+        found[n_found++] = w;
+    }
+    if (n_found == 0) {
+      loc->unmatched_phrases++;
+      continue;
+    }
+    for (int m = 0; m < WP_N_MAP_METHODS; m++) {
+      if (!(maps->methods & WP_MAP_BIT (m)))
+        continue;
+      for (int p = 0; p < P; p++) {
+        double sum = 0.0;
+
+        for (guint k = 0; k < n_found; k++)
+          sum += wp_word_maps_get_word (maps, found[k])->values[m][p];
+        mean[p] = (float) (sum / n_found);
+      }
+      pointing[m] = wp_pointing_hit (mean, rows, cols, &image->crop, group, n_group);
+      if (m == WP_MAP_SPARC)
+        wp_region_sparc (selected, mean, P);
+      else
+        wp_region_filip (selected, mean, P);
+      iou[m] = wp_region_iou (selected, rows, cols, &image->crop, image_width, image_height, group,
+                              n_group);
+    }
+    word_add (&loc->phrases, maps->methods, pointing, iou);
+    word_add (find_or_add (loc->phrase_types, loc->by_type, type != NULL ? type : "untyped"),
+              maps->methods, pointing, iou);
+  }
 }
 
 /* Scores every boxed word of one pair by every method of options. image_width x image_height:
@@ -586,6 +690,7 @@ localise_pair (Localisation           *loc,
         word_add (&loc->rivals[word_class][rival], maps->methods, pointing, iou);
     }
   }
+  localise_phrases (loc, maps, pair, image, image_width, image_height, selected);
   count_background_labels (loc, maps, pair);
   return TRUE;
 }
@@ -742,6 +847,7 @@ recalls (double      *r1,
 typedef struct {
   guint             n;                             /* pairs */
   const WpPair    **pairs;                         /* (n) */
+  guint            *indices;                       /* (n) in the dataset */
   guint             U, V;                          /* distinct images and captions */
   guint            *image_of;                      /* (n) */
   guint            *text_of;                       /* (n) */
@@ -761,6 +867,7 @@ eval_clear (Eval *ev)
   }
   g_free (ev->texts);
   g_free (ev->pairs);
+  g_free (ev->indices);
   g_free (ev->image_of);
   g_free (ev->text_of);
   g_free (ev->image_first);
@@ -828,6 +935,14 @@ fill_localisation (WpEvalResult *result,
     word_finish (&g_array_index (loc->words, WpEvalWord, w), methods);
   g_array_sort (loc->words, compare_words);
   result->words = g_steal_pointer (&loc->words);
+  word_finish (&loc->phrases, methods);
+  result->phrases = loc->phrases.count;
+  result->unmatched_phrases = loc->unmatched_phrases;
+  memcpy (result->phrase_scores, loc->phrases.scores, sizeof result->phrase_scores);
+  for (guint t = 0; t < loc->phrase_types->len; t++)
+    word_finish (&g_array_index (loc->phrase_types, WpEvalWord, t), methods);
+  g_array_sort (loc->phrase_types, compare_words);
+  result->phrase_types = g_steal_pointer (&loc->phrase_types);
   result->background_patches = loc->background;
   for (int c = 0; c < WP_WORD_CLASS_N; c++)
     result->background_label[c] =
@@ -886,6 +1001,7 @@ wp_evaluate (const WpModel       *model,
     return FALSE;
   }
   ev.pairs = g_new (const WpPair *, ev.n);
+  ev.indices = g_new (guint, ev.n);
   for (guint i = 0; i < ev.n; i++) {
     const guint index = indices != NULL ? indices[i] : i;
 
@@ -893,9 +1009,11 @@ wp_evaluate (const WpModel       *model,
       g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s: pair %u out of range (%u pairs)",
                    wp_dataset_get_dir (dataset), index, n_dataset);
       g_free (ev.pairs);
+      g_free (ev.indices);
       return FALSE;
     }
     ev.pairs[i] = wp_dataset_get_pair (dataset, index);
+    ev.indices[i] = index;
   }
   eval_group (&ev);
   localisation_init (&loc);
@@ -939,7 +1057,7 @@ wp_evaluate (const WpModel       *model,
 
     if (g_cancellable_set_error_if_cancelled (cancellable, error))
       goto out;
-    image = wp_image_load (ev.pairs[ev.image_first[u]]->image_path, error);
+    image = wp_dataset_load_image (dataset, ev.indices[ev.image_first[u]], error);
     if (image == NULL)
       goto out;
     embedding = wp_embed_image_view (model, image, &options->view, options->maps.methods, error);
@@ -1016,5 +1134,6 @@ wp_eval_result_clear (WpEvalResult *result)
       g_free (result->rivals[c][r].word);
   }
   g_clear_pointer (&result->words, g_array_unref);
+  g_clear_pointer (&result->phrase_types, g_array_unref);
   memset (result, 0, sizeof *result);
 }

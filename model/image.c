@@ -238,7 +238,7 @@ wp_image_load (const char *path,
                                     g_mapped_file_get_length (file), path, error);
 }
 
-/* PIL's bicubic kernel (a = -0.5). */
+/* PIL's bicubic kernel (a = -0.5), support 2. */
 static double
 bicubic (double x)
 {
@@ -252,25 +252,35 @@ bicubic (double x)
   return 0.0;
 }
 
+/* PIL's bilinear kernel (a triangle), support 1. */
+static double
+bilinear (double x)
+{
+  x = fabs (x);
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+
 /* Resamples n_in samples to n_out along one axis, as PIL's ImagingResample does: the kernel is
  * stretched by the scale when shrinking (antialiasing), weights normalised per output sample.
  * Only the n_window output samples from window on are computed; first[i] and
  * weights[i * max_taps ...] describe output sample window + i. */
 static int
-compute_weights (int      n_in,
-                 int      n_out,
-                 int      window,
-                 int      n_window,
-                 int    **first_out,
-                 int    **count_out,
-                 double **weights_out)
+compute_weights (int             n_in,
+                 int             n_out,
+                 int             window,
+                 int             n_window,
+                 WpInterpolation interpolation,
+                 int           **first_out,
+                 int           **count_out,
+                 double        **weights_out)
 {
-  const double scale = (double) n_in / n_out;
-  const double filter_scale = scale > 1.0 ? scale : 1.0;
-  const double support = 2.0 * filter_scale;
-  const int    max_taps = (int) ceil (support) * 2 + 1;
-  int         *first = g_new (int, n_window), *count = g_new (int, n_window);
-  double      *weights = g_new0 (double, (gsize) n_window *max_taps);
+  const gboolean linear = interpolation == WP_INTERPOLATION_BILINEAR;
+  const double   scale = (double) n_in / n_out;
+  const double   filter_scale = scale > 1.0 ? scale : 1.0;
+  const double   support = (linear ? 1.0 : 2.0) * filter_scale;
+  const int      max_taps = (int) ceil (support) * 2 + 1;
+  int           *first = g_new (int, n_window), *count = g_new (int, n_window);
+  double        *weights = g_new0 (double, (gsize) n_window *max_taps);
 
   for (int i = 0; i < n_window; i++) {
     const double center = (window + i + 0.5) * scale;
@@ -282,7 +292,8 @@ compute_weights (int      n_in,
     hi = MIN (hi, n_in);
     hi = MIN (hi, lo + max_taps);
     for (int j = lo; j < hi; j++) {
-      double w = bicubic ((j - center + 0.5) / filter_scale);
+      const double x = (j - center + 0.5) / filter_scale;
+      const double w = linear ? bilinear (x) : bicubic (x);
 
       weights[(gsize) i * max_taps + (j - lo)] = w;
       total += w;
@@ -306,23 +317,24 @@ clamp_byte (double v)
 
 /* One separable pass; stride is the distance between neighbouring samples along the axis. */
 static void
-resample_axis (const guint8 *src,
-               guint8       *dst,
-               int           n_in,
-               int           n_out,
-               int           window,
-               int           n_window,
-               int           n_lines,
-               gsize         src_stride,
-               gsize         src_line,
-               gsize         dst_stride,
-               gsize         dst_line)
+resample_axis (const guint8   *src,
+               guint8         *dst,
+               int             n_in,
+               int             n_out,
+               int             window,
+               int             n_window,
+               int             n_lines,
+               gsize           src_stride,
+               gsize           src_line,
+               gsize           dst_stride,
+               gsize           dst_line,
+               WpInterpolation interpolation)
 {
   g_autofree int    *first = NULL;
   g_autofree int    *count = NULL;
   g_autofree double *weights = NULL;
   const int          taps =
-    compute_weights (n_in, n_out, window, n_window, &first, &count, &weights);
+    compute_weights (n_in, n_out, window, n_window, interpolation, &first, &count, &weights);
 
   for (int line = 0; line < n_lines; line++) {
     for (int i = 0; i < n_window; i++) {
@@ -343,22 +355,28 @@ resample_axis (const guint8 *src,
  * computed without the rest of the resized image: a banner resized to a 224-pixel short side
  * would otherwise be hundreds of thousands of pixels long. */
 static WpImage *
-resize_window (const WpImage *image,
-               int            width,
-               int            height,
-               int            left,
-               int            top,
-               int            crop_width,
-               int            crop_height)
+resize_window (const WpImage  *image,
+               int             width,
+               int             height,
+               int             left,
+               int             top,
+               int             crop_width,
+               int             crop_height,
+               WpInterpolation interpolation)
 {
-  g_autoptr (WpImage) horizontal = wp_image_new (crop_width, image->height);
-  WpImage *out = wp_image_new (crop_width, crop_height);
+  g_autoptr (WpImage) horizontal = NULL;
+  WpImage *out;
 
+  /* Not resampled at its own size, as PIL copies it; only cropped. */
+  if (width == image->width && height == image->height)
+    return wp_image_crop (image, left, top, crop_width, crop_height);
+  horizontal = wp_image_new (crop_width, image->height);
+  out = wp_image_new (crop_width, crop_height);
   /* Rows first, then columns, rounding to 8 bits in between as PIL does for RGB images. */
   resample_axis (image->rgb, horizontal->rgb, image->width, width, left, crop_width, image->height,
-                 3, (gsize) image->width * 3, 3, (gsize) crop_width * 3);
+                 3, (gsize) image->width * 3, 3, (gsize) crop_width * 3, interpolation);
   resample_axis (horizontal->rgb, out->rgb, image->height, height, top, crop_height, crop_width,
-                 (gsize) crop_width * 3, 3, (gsize) crop_width * 3, 3);
+                 (gsize) crop_width * 3, 3, (gsize) crop_width * 3, 3, interpolation);
   return out;
 }
 
@@ -418,11 +436,26 @@ wp_image_resize (const WpImage *image,
                  int            width,
                  int            height)
 {
-  return resize_window (image, width, height, 0, 0, width, height);
+  return resize_window (image, width, height, 0, 0, width, height, WP_INTERPOLATION_BICUBIC);
 }
 
-/* The centre S x S square of the image resized so that its shorter side is S, as
- * transformers' CLIPImageProcessor crops; pixels (3, S, S) normalised. */
+/* Where a centre crop of S starts in a side of size pixels. */
+static int
+crop_offset (gint64       size,
+             int          S,
+             WpCropOffset rule)
+{
+  const gint64 excess = size - S;
+  gint64       offset = excess / 2;
+
+  /* torchvision's int(round(excess / 2.0)): a half rounds to the even neighbour. */
+  if (rule == WP_CROP_OFFSET_ROUND && excess % 2 == 1 && offset % 2 == 1)
+    offset++;
+  return (int) offset;
+}
+
+/* The centre S x S square of the image resized as the config's preprocessing says, scaled to a
+ * crop of S (the config's resize size at S = image size); pixels (3, S, S) normalised. */
 static void
 preprocess_square (const WpImage      *image,
                    const WpClipConfig *config,
@@ -430,23 +463,24 @@ preprocess_square (const WpImage      *image,
                    float              *pixels,
                    WpImageCrop        *crop)
 {
+  const WpPreprocess *pre = &config->preprocess;
   g_autoptr (WpImage) cropped = NULL;
-  const WpImage *src = image;
-  gint64         width = S, height = S;
-  int            left = 0, top = 0;
+  const double scale = (double) wp_clip_config_resize_size (config) / config->image_size;
+  const gint64 R = MAX (S, (gint64) llround (S * scale));
+  gint64       width = R, height = R;
+  int          left, top;
 
-  if (image->width != S || image->height != S) {
-    /* transformers: the shorter side becomes S, the longer int(S * long / short). */
+  /* transformers and torchvision: the shorter side becomes R, the longer int(R * long / short). */
+  if (pre->resize_mode == WP_RESIZE_SHORTEST) {
     if (image->width <= image->height)
-      height = MAX (S, (gint64) S * image->height / image->width);
+      height = MAX (R, R * image->height / image->width);
     else
-      width = MAX (S, (gint64) S * image->width / image->height);
-    left = (int) ((width - S) / 2);
-    top = (int) ((height - S) / 2);
-    cropped = resize_window (image, (int) width, (int) height, left, top, S, S);
-    src = cropped;
+      width = MAX (R, R * image->width / image->height);
   }
-  wp_image_to_unit_pixels (src, pixels);
+  left = crop_offset (width, S, pre->crop_offset);
+  top = crop_offset (height, S, pre->crop_offset);
+  cropped = resize_window (image, (int) width, (int) height, left, top, S, S, pre->interpolation);
+  wp_image_to_unit_pixels (cropped, pixels);
   normalise_plane (config, pixels, (gsize) S * S);
   if (crop != NULL) {
     const double sx = (double) image->width / width, sy = (double) image->height / height;
@@ -519,7 +553,9 @@ wp_image_preprocess_view (const WpImage       *image,
   if (image->width == width && image->height == height) {
     wp_image_to_unit_pixels (image, pixels);
   } else {
-    g_autoptr (WpImage) resized = wp_image_resize (image, (int) width, (int) height);
+    g_autoptr (WpImage) resized = resize_window (image, (int) width, (int) height, 0, 0,
+                                                 (int) width, (int) height,
+                                                 config->preprocess.interpolation);
 
     wp_image_to_unit_pixels (resized, pixels);
   }

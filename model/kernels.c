@@ -346,6 +346,32 @@ quick_gelu_backward (v4f x,
   return dout * (s + x * s * (splat (1.0f) - s) * splat (1.702f));
 }
 
+/* GELU's tanh approximation as y = x s with s = 0.5 (1 + tanh(u)) = sigmoid(2u),
+ * u = sqrt(2/pi) (x + 0.044715 x^3): the same function as transformers' gelu_new, without the
+ * cancellation of 1 + tanh(u) for negative x. In the tails u is +-inf and s exactly 1 or 0. */
+#define GELU_TANH_K 0.7978845608028654f /* sqrt(2/pi) */
+#define GELU_TANH_C 0.044715f
+
+static inline float
+gelu_tanh_gate (float x)
+{
+  const float u = GELU_TANH_K * (x + GELU_TANH_C * x * x * x);
+
+  return 1.0f / (1.0f + expf (-2.0f * u));
+}
+
+/* dy/dx = s + x s (1 - s) 2 du/dx with du/dx = sqrt(2/pi) (1 + 3 0.044715 x^2). Where s (1 - s)
+ * is 0 the second term is 0: computed, x^2 may be infinite there and 0 * inf is NaN. */
+static inline float
+gelu_tanh_derivative (float x)
+{
+  const float s = gelu_tanh_gate (x), g = s * (1.0f - s);
+
+  if (g == 0.0f)
+    return s;
+  return s + x * g * 2.0f * GELU_TANH_K * (1.0f + 3.0f * GELU_TANH_C * x * x);
+}
+
 typedef struct {
   float       *out;
   const float *inp, *dout;
@@ -362,6 +388,11 @@ activation_forward_range (gpointer data,
   if (a->activation == WP_ACTIVATION_GELU) {
     for (gsize i = first; i < end; i++)
       a->out[i] = 0.5f * a->inp[i] * (1.0f + erff (a->inp[i] * (float) M_SQRT1_2));
+    return;
+  }
+  if (a->activation == WP_ACTIVATION_GELU_TANH) {
+    for (gsize i = first; i < end; i++)
+      a->out[i] = a->inp[i] * gelu_tanh_gate (a->inp[i]);
     return;
   }
   gsize i = first;
@@ -391,7 +422,8 @@ wp_activation_forward (float       *out,
 }
 
 /* quick_gelu: y = x s with s = sigmoid(1.702 x), so dy/dx = s + 1.702 x s (1 - s).
- * GELU: y = x Phi(x), so dy/dx = Phi(x) + x phi(x) with phi the standard normal density. */
+ * GELU: y = x Phi(x), so dy/dx = Phi(x) + x phi(x) with phi the standard normal density.
+ * GELU's tanh approximation: gelu_tanh_derivative(). */
 static void
 activation_backward_range (gpointer data,
                            gsize    first,
@@ -410,6 +442,11 @@ activation_backward_range (gpointer data,
 
       a->out[i] += a->dout[i] * (cdf + x * pdf);
     }
+    return;
+  }
+  if (a->activation == WP_ACTIVATION_GELU_TANH) {
+    for (gsize i = first; i < end; i++)
+      a->out[i] += a->dout[i] * gelu_tanh_derivative (a->inp[i]);
     return;
   }
   gsize i = first;

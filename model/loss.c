@@ -181,10 +181,11 @@ gather (WpLossState *s,
 {
   const float *vout = wp_vision_state_get_output (s->vision);
   const float *tout = wp_text_state_get_output (s->text);
+  const int   *pooled = wp_text_state_get_pooled (s->text);
 
   for (int b = 0; b < B; b++) {
     memcpy (s->img_raw + (gsize) b * E, vout + (gsize) b * (P + 1) * E, (gsize) E * sizeof (float));
-    memcpy (s->txt_raw + (gsize) b * E, tout + ((gsize) b * T + lengths[b] - 1) * E,
+    memcpy (s->txt_raw + (gsize) b * E, tout + ((gsize) b * T + pooled[b]) * E,
             (gsize) E * sizeof (float));
     memcpy (s->patches + (gsize) b * P * E, vout + ((gsize) b * (P + 1) + 1) * E,
             (gsize) P * E * sizeof (float));
@@ -348,7 +349,8 @@ wp_loss_compute (const WpModel       *model,
     wp_l2_normalize_rows_backward (dt, s->dtokens_unit + (gsize) b * K * E,
                                    s->tokens + (gsize) b * K * E, s->tokens_norm + (gsize) b * K,
                                    lengths[b], E);
-    wp_l2_normalize_rows_backward (dt + (gsize) (lengths[b] - 1) * E, s->dtxt + (gsize) b * E,
+    wp_l2_normalize_rows_backward (dt + (gsize) wp_text_state_get_pooled (s->text)[b] * E,
+                                   s->dtxt + (gsize) b * E,
                                    s->txt_raw + (gsize) b * E, s->txt_norm + b, 1, E);
   }
   wp_vision_backward (model, s->vision, s->dvision, grads);

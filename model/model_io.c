@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "model-private.h"
 #include "wordpatch/error.h"
 #include "wordpatch/rng.h"
 #include "wordpatch/safetensors.h"
@@ -169,15 +170,15 @@ wp_params_init_views (WpParams           *params,
   params->logit_scale = base + specs[i++].offset;
 }
 
-/* Validates and lays out the model; the parameters are allocated by alloc_params(). */
-static WpModel *
-model_new (const WpClipConfig *config,
-           WpTokenizer        *tokenizer,
-           GError            **error)
+WpModel *
+wp_model_new_layout (const WpClipConfig *config,
+                     WpTokenizer        *tokenizer,
+                     GError            **error)
 {
   g_autoptr (WpModel) model = g_new0 (WpModel, 1);
 
   model->tokenizer = tokenizer;
+  model->stored_dtype = WP_DTYPE_OTHER;
   if (!wp_clip_config_validate (config, error))
     return NULL;
   if (wp_tokenizer_get_n_vocab (tokenizer) > config->vocab_size) {
@@ -191,9 +192,9 @@ model_new (const WpClipConfig *config,
   return g_steal_pointer (&model);
 }
 
-static gboolean
-alloc_params (WpModel *model,
-              GError **error)
+gboolean
+wp_model_alloc_params (WpModel *model,
+                       GError **error)
 {
   model->params = g_try_new0 (float, model->n_params);
   if (model->params == NULL) {
@@ -218,11 +219,15 @@ wp_model_new_random (const WpClipConfig *config,
                      guint64             seed,
                      GError            **error)
 {
-  g_autoptr (WpModel) model = model_new (config, tokenizer, error);
+  g_autoptr (WpModel) model = wp_model_new_layout (config, tokenizer, error);
   WpRng rng;
 
-  if (model == NULL || !alloc_params (model, error))
+  if (model == NULL || !wp_model_alloc_params (model, error))
     return NULL;
+  /* The config names the tokenizer's own start and end tokens (a learnt vocabulary has them
+   * elsewhere than OpenAI's), so that transformers pools the text where we do. */
+  model->config.bos_token_id = wp_tokenizer_get_bos_id (tokenizer);
+  model->config.eos_token_id = wp_tokenizer_get_eos_id (tokenizer);
   wp_rng_init (&rng, seed);
   for (guint i = 0; i < model->n_specs; i++) {
     const WpTensorSpec *spec = &model->specs[i];
@@ -243,9 +248,9 @@ wp_model_new_random (const WpClipConfig *config,
   return g_steal_pointer (&model);
 }
 
-static char *
-shape_to_string (int           ndim,
-                 const gint64 *shape)
+char *
+wp_model_shape_to_string (int           ndim,
+                          const gint64 *shape)
 {
   GString *s = g_string_new ("[");
 
@@ -271,73 +276,89 @@ shape_matches (const WpTensorSpec        *spec,
   return TRUE;
 }
 
-/* Checks that st holds every tensor of the model's layout, by name and shape, and nothing else. */
+/* Checks that the weights hold every tensor of the model's layout, by name and shape, and nothing
+ * else. */
 static gboolean
-check_layout (const WpModel       *model,
-              const WpSafetensors *st,
-              GError             **error)
+check_layout (const WpModel   *model,
+              const WpWeights *weights,
+              GError         **error)
 {
-  const char *path = wp_safetensors_get_path (st);
-
   for (guint i = 0; i < model->n_specs; i++) {
-    const WpTensorSpec        *spec = &model->specs[i];
-    const WpSafetensorsTensor *tensor = wp_safetensors_lookup (st, spec->name);
+    const WpTensorSpec    *spec = &model->specs[i];
+    const WpWeightsTensor *found = wp_weights_lookup (weights, spec->name);
 
-    if (tensor == NULL) {
-      g_set_error (error, WP_ERROR, WP_ERROR_MISSING, "%s: tensor '%s' is missing", path,
-                   spec->name);
+    if (found == NULL) {
+      g_set_error (error, WP_ERROR, WP_ERROR_MISSING, "%s: tensor '%s' is missing",
+                   wp_weights_get_path (weights), spec->name);
       return FALSE;
     }
-    if (!shape_matches (spec, tensor)) {
-      g_autofree char *got = shape_to_string (tensor->ndim, tensor->shape);
-      g_autofree char *want = shape_to_string (spec->ndim, spec->shape);
+    if (!shape_matches (spec, found->tensor)) {
+      const WpSafetensorsTensor *tensor = found->tensor;
+      g_autofree char           *got = wp_model_shape_to_string (tensor->ndim, tensor->shape);
+      g_autofree char           *want = wp_model_shape_to_string (spec->ndim, spec->shape);
 
       g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "%s: tensor '%s' has shape %s, expected %s",
-                   path, spec->name, got, want);
+                   wp_safetensors_get_path (found->file), spec->name, got, want);
       return FALSE;
     }
   }
   /* Anything else means the file and config.json describe different models. transformers keeps
    * position_ids buffers in some files; they carry no weights. */
-  for (guint i = 0; i < wp_safetensors_get_n_tensors (st); i++) {
-    const char *name = wp_safetensors_get_tensor (st, i)->name;
-    gboolean    known = g_str_has_suffix (name, "embeddings.position_ids");
+  for (guint i = 0; i < wp_weights_get_n_tensors (weights); i++) {
+    const WpWeightsTensor *entry = wp_weights_get_tensor (weights, i);
+    const char            *name = entry->tensor->name;
+    gboolean               known = g_str_has_suffix (name, "embeddings.position_ids");
 
     for (guint k = 0; !known && k < model->n_specs; k++)
       known = strcmp (name, model->specs[k].name) == 0;
     if (!known) {
       g_set_error (error, WP_ERROR, WP_ERROR_SHAPE,
-                   "%s: unexpected tensor '%s' (config.json describes a different model)", path,
-                   name);
+                   "%s: unexpected tensor '%s' (config.json describes a different model)",
+                   wp_safetensors_get_path (entry->file), name);
       return FALSE;
     }
   }
   return TRUE;
 }
 
-/* Reads every tensor of the model's layout from st (checked by check_layout) into buffer. */
-static gboolean
-read_layout (const WpModel       *model,
-             const WpSafetensors *st,
-             float               *buffer,
-             GError             **error)
+void
+wp_model_note_stored_dtype (WpModel *model,
+                            WpDtype  dtype,
+                            gboolean first)
 {
-  for (guint i = 0; i < model->n_specs; i++) {
-    const WpTensorSpec *spec = &model->specs[i];
+  if (first)
+    model->stored_dtype = dtype;
+  else if (model->stored_dtype != dtype)
+    model->stored_dtype = WP_DTYPE_OTHER;
+}
 
-    if (!wp_safetensors_read_f32 (st, wp_safetensors_lookup (st, spec->name), buffer + spec->offset,
-                                  TRUE, error))
+/* Reads every tensor of the model's layout (checked by check_layout) into buffer; model, when not
+ * NULL, notes their dtype. */
+static gboolean
+read_layout (const WpModel   *layout,
+             WpModel         *model,
+             const WpWeights *weights,
+             float           *buffer,
+             GError         **error)
+{
+  for (guint i = 0; i < layout->n_specs; i++) {
+    const WpTensorSpec    *spec = &layout->specs[i];
+    const WpWeightsTensor *found = wp_weights_lookup (weights, spec->name);
+
+    if (!wp_safetensors_read_f32 (found->file, found->tensor, buffer + spec->offset, TRUE, error))
       return FALSE;
+    if (model != NULL)
+      wp_model_note_stored_dtype (model, found->tensor->dtype, i == 0);
   }
   return TRUE;
 }
 
-static gboolean
-parse_step (WpModel             *model,
-            const WpSafetensors *st,
-            GError             **error)
+gboolean
+wp_model_read_step (WpModel         *model,
+                    const WpWeights *weights,
+                    GError         **error)
 {
-  const char *step = wp_safetensors_get_metadata (st, "wordpatch.step");
+  const char *step = wp_weights_get_metadata (weights, "wordpatch.step");
   guint64     value;
 
   if (step == NULL)
@@ -345,74 +366,152 @@ parse_step (WpModel             *model,
   if (!g_ascii_string_to_unsigned (step, 10, 0, G_MAXINT64, &value, NULL)) {
     g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
                  "%s: metadata wordpatch.step '%s' is not a step number",
-                 wp_safetensors_get_path (st), step);
+                 wp_weights_get_path (weights), step);
     return FALSE;
   }
   model->step = (gint64) value;
   return TRUE;
 }
 
-static WpModel *
-load_folder (const char *dir,
-             GError    **error)
+/* Checks the weights against the model's layout, then allocates and reads them. */
+static gboolean
+read_weights (WpModel         *model,
+              const WpWeights *weights,
+              GError         **error)
 {
-  g_autofree char *config_path = g_build_filename (dir, "config.json", NULL);
-  g_autofree char *weights_path = g_build_filename (dir, "model.safetensors", NULL);
+  /* The weights must hold every tensor before the parameters are allocated: a small file's
+   * config may describe a model of gigabytes. */
+  if (!check_layout (model, weights, error) || !wp_model_alloc_params (model, error) ||
+      !read_layout (model, model, weights, model->params, error) ||
+      !wp_model_read_step (model, weights, error))
+    return FALSE;
+  model->n_weight_files = wp_weights_get_n_files (weights);
+  return TRUE;
+}
+
+WpTokenizer *
+wp_model_load_folder_tokenizer (const char *dir,
+                                gboolean    bundled_fallback,
+                                gboolean   *bundled,
+                                GError    **error)
+{
   g_autofree char *vocab_path = g_build_filename (dir, "vocab.json", NULL);
   g_autofree char *merges_path = g_build_filename (dir, "merges.txt", NULL);
-  g_autoptr (GMappedFile) config_file = NULL;
-  g_autoptr (WpSafetensors) st = NULL;
+  g_autofree char *bpe = NULL;
+
+  *bundled = FALSE;
+  if (!bundled_fallback || g_file_test (vocab_path, G_FILE_TEST_EXISTS) ||
+      g_file_test (merges_path, G_FILE_TEST_EXISTS))
+    return wp_tokenizer_new_from_files (vocab_path, merges_path, error);
+  bpe = wp_data_find ("clip-bpe");
+  if (bpe == NULL) {
+    g_set_error (error, WP_ERROR, WP_ERROR_MISSING,
+                 "%s: no vocab.json and merges.txt, and OpenAI's vocabulary bundled with "
+                 "wordpatch (data/clip-bpe) is not installed",
+                 dir);
+    return NULL;
+  }
+  g_clear_pointer (&vocab_path, g_free);
+  g_clear_pointer (&merges_path, g_free);
+  vocab_path = g_build_filename (bpe, "vocab.json", NULL);
+  merges_path = g_build_filename (bpe, "merges.txt", NULL);
+  *bundled = TRUE;
+  return wp_tokenizer_new_from_files (vocab_path, merges_path, error);
+}
+
+/* Reads config.json and, when the folder has it, preprocessor_config.json into config. */
+static gboolean
+read_transformers_config (const char   *dir,
+                          WpClipConfig *config,
+                          GError      **error)
+{
+  g_autofree char *config_path = g_build_filename (dir, "config.json", NULL);
+  g_autofree char *preprocessor_path = g_build_filename (dir, "preprocessor_config.json", NULL);
+  /* Mapped, so that the size limit applies before anything is allocated for the text. */
+  g_autoptr (GMappedFile) file = g_mapped_file_new (config_path, FALSE, error);
+
+  if (file == NULL)
+    return FALSE;
+  if (!wp_clip_config_parse (config, g_mapped_file_get_contents (file),
+                             g_mapped_file_get_length (file), error)) {
+    g_prefix_error (error, "%s: ", config_path);
+    return FALSE;
+  }
+  if (!g_file_test (preprocessor_path, G_FILE_TEST_EXISTS))
+    return TRUE;
+  g_clear_pointer (&file, g_mapped_file_unref);
+  file = g_mapped_file_new (preprocessor_path, FALSE, error);
+  if (file == NULL)
+    return FALSE;
+  if (!wp_preprocess_parse (config, g_mapped_file_get_contents (file),
+                            g_mapped_file_get_length (file), error)) {
+    g_prefix_error (error, "%s: ", preprocessor_path);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* model.safetensors, or the shards its index lists. */
+static WpWeights *
+open_transformers_weights (const char *dir,
+                           GError    **error)
+{
+  g_autofree char *weights_path = g_build_filename (dir, "model.safetensors", NULL);
+  g_autofree char *index_path = g_build_filename (dir, "model.safetensors.index.json", NULL);
+  g_autofree char *bin_path = NULL;
+
+  if (g_file_test (weights_path, G_FILE_TEST_EXISTS))
+    return wp_weights_open_file (weights_path, error);
+  if (g_file_test (index_path, G_FILE_TEST_EXISTS))
+    return wp_weights_open_index (index_path, error);
+  bin_path = g_build_filename (dir, "pytorch_model.bin", NULL);
+  g_set_error (error, WP_ERROR, WP_ERROR_MISSING,
+               "%s: no model.safetensors or model.safetensors.index.json%s", dir,
+               g_file_test (bin_path, G_FILE_TEST_EXISTS)
+                 ? " (pytorch_model.bin is not read: save the model with safe_serialization=True)"
+                 : "");
+  return NULL;
+}
+
+static WpModel *
+load_transformers_folder (const char *dir,
+                          GError    **error)
+{
+  g_autoptr (WpWeights) weights = NULL;
   g_autoptr (WpModel) model = NULL;
   WpTokenizer *tokenizer;
   WpClipConfig config;
+  gboolean     bundled;
 
-  /* Mapped, so that the size limit applies before anything is allocated for the text. */
-  config_file = g_mapped_file_new (config_path, FALSE, error);
-  if (config_file == NULL)
+  if (!read_transformers_config (dir, &config, error) ||
+      (weights = open_transformers_weights (dir, error)) == NULL)
     return NULL;
-  if (!wp_clip_config_parse (&config, g_mapped_file_get_contents (config_file),
-                             g_mapped_file_get_length (config_file), error)) {
-    g_prefix_error (error, "%s: ", config_path);
-    return NULL;
-  }
-  if (!g_file_test (weights_path, G_FILE_TEST_EXISTS)) {
-    g_autofree char *bin_path = g_build_filename (dir, "pytorch_model.bin", NULL);
-
-    g_set_error (error, WP_ERROR, WP_ERROR_MISSING, "%s: no model.safetensors%s", dir,
-                 g_file_test (bin_path, G_FILE_TEST_EXISTS)
-                   ? " (pytorch_model.bin is not read: save the model with safe_serialization=True)"
-                   : "");
-    return NULL;
-  }
-  tokenizer = wp_tokenizer_new_from_files (vocab_path, merges_path, error);
+  tokenizer = wp_model_load_folder_tokenizer (dir, FALSE, &bundled, error);
   if (tokenizer == NULL)
     return NULL;
-  model = model_new (&config, tokenizer, error);
+  model = wp_model_new_layout (&config, tokenizer, error);
   if (model == NULL) {
     g_prefix_error (error, "%s: ", dir);
     return NULL;
   }
-  /* The file must hold every tensor before the parameters are allocated: a small file's
-   * config.json may describe a model of gigabytes. */
-  st = wp_safetensors_open (weights_path, error);
-  if (st == NULL || !check_layout (model, st, error) || !alloc_params (model, error) ||
-      !read_layout (model, st, model->params, error) || !parse_step (model, st, error))
+  if (!read_weights (model, weights, error))
     return NULL;
+  model->format = WP_MODEL_FORMAT_TRANSFORMERS;
   return g_steal_pointer (&model);
 }
 
 static const char *
-require_metadata (const WpSafetensors *st,
-                  const char          *key,
-                  GError             **error)
+require_metadata (const WpWeights *weights,
+                  const char      *key,
+                  GError         **error)
 {
-  const char *value = wp_safetensors_get_metadata (st, key);
+  const char *value = wp_weights_get_metadata (weights, key);
 
   if (value == NULL)
     g_set_error (error, WP_ERROR, WP_ERROR_MISSING,
                  "%s: a single-file model needs metadata \"%s\" (config, vocab and merges "
                  "embedded); or give the model's folder",
-                 wp_safetensors_get_path (st), key);
+                 wp_weights_get_path (weights), key);
   return value;
 }
 
@@ -420,17 +519,17 @@ static WpModel *
 load_bare_file (const char *path,
                 GError    **error)
 {
-  g_autoptr (WpSafetensors) st = wp_safetensors_open (path, error);
+  g_autoptr (WpWeights) weights = wp_weights_open_file (path, error);
   g_autoptr (WpModel) model = NULL;
   const char  *config_text, *vocab, *merges;
   WpTokenizer *tokenizer;
   WpClipConfig config;
 
-  if (st == NULL)
+  if (weights == NULL)
     return NULL;
-  if ((config_text = require_metadata (st, "wordpatch.config", error)) == NULL ||
-      (vocab = require_metadata (st, "wordpatch.vocab", error)) == NULL ||
-      (merges = require_metadata (st, "wordpatch.merges", error)) == NULL)
+  if ((config_text = require_metadata (weights, "wordpatch.config", error)) == NULL ||
+      (vocab = require_metadata (weights, "wordpatch.vocab", error)) == NULL ||
+      (merges = require_metadata (weights, "wordpatch.merges", error)) == NULL)
     return NULL;
   if (!wp_clip_config_parse (&config, config_text, strlen (config_text), error)) {
     g_prefix_error (error, "%s: metadata wordpatch.config: ", path);
@@ -441,15 +540,50 @@ load_bare_file (const char *path,
     g_prefix_error (error, "%s: embedded tokenizer: ", path);
     return NULL;
   }
-  model = model_new (&config, tokenizer, error);
+  model = wp_model_new_layout (&config, tokenizer, error);
   if (model == NULL) {
     g_prefix_error (error, "%s: ", path);
     return NULL;
   }
-  if (!check_layout (model, st, error) || !alloc_params (model, error) ||
-      !read_layout (model, st, model->params, error) || !parse_step (model, st, error))
+  if (!read_weights (model, weights, error))
     return NULL;
+  model->format = WP_MODEL_FORMAT_FILE;
   return g_steal_pointer (&model);
+}
+
+static gboolean
+folder_has (const char *dir,
+            const char *name)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+
+  return g_file_test (path, G_FILE_TEST_EXISTS);
+}
+
+/* transformers' layout when the folder has its config and weights; open_clip's when it has
+ * open_clip's config (hub folders often hold both); otherwise transformers', whose errors say
+ * what is missing. */
+static WpModel *
+load_folder (const char *dir,
+             GError    **error)
+{
+  const gboolean transformers_weights =
+    folder_has (dir, "model.safetensors") || folder_has (dir, "model.safetensors.index.json");
+
+  /* A folder with weights but no config is a transformers folder missing its config.json, which
+   * the loader names. */
+  if (!folder_has (dir, "config.json") && !folder_has (dir, "open_clip_config.json") &&
+      !transformers_weights) {
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                 "%s: not a model folder: it has neither config.json (transformers' CLIPModel) "
+                 "nor open_clip_config.json (open_clip), nor a training run's latest",
+                 dir);
+    return NULL;
+  }
+  if (folder_has (dir, "open_clip_config.json") &&
+      !(folder_has (dir, "config.json") && transformers_weights))
+    return wp_openclip_load (dir, error);
+  return load_transformers_folder (dir, error);
 }
 
 WpModel *
@@ -461,11 +595,11 @@ wp_model_load (const char *path,
   g_return_val_if_fail (path != NULL, NULL);
 
   if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
-    g_autofree char *config_path = g_build_filename (path, "config.json", NULL);
     g_autofree char *latest = g_build_filename (path, "latest", NULL);
 
     /* A training run's folder stands for its latest checkpoint. */
-    if (!g_file_test (config_path, G_FILE_TEST_EXISTS) && g_file_test (latest, G_FILE_TEST_IS_DIR))
+    if (!folder_has (path, "config.json") && !folder_has (path, "open_clip_config.json") &&
+        g_file_test (latest, G_FILE_TEST_IS_DIR))
       model = load_folder (latest, error);
     else
       model = load_folder (path, error);
@@ -486,9 +620,10 @@ wp_params_read (const WpModel *model,
                 float         *buffer,
                 GError       **error)
 {
-  g_autoptr (WpSafetensors) st = wp_safetensors_open (path, error);
+  g_autoptr (WpWeights) weights = wp_weights_open_file (path, error);
 
-  return st != NULL && check_layout (model, st, error) && read_layout (model, st, buffer, error);
+  return weights != NULL && check_layout (model, weights, error) &&
+         read_layout (model, NULL, weights, buffer, error);
 }
 
 WpModel *
@@ -501,14 +636,18 @@ wp_model_copy (const WpModel *model)
   WpModel     *copy;
 
   g_assert (tokenizer != NULL);
-  copy = model_new (&model->config, tokenizer, NULL);
-  if (copy == NULL || !alloc_params (copy, NULL)) {
+  copy = wp_model_new_layout (&model->config, tokenizer, NULL);
+  if (copy == NULL || !wp_model_alloc_params (copy, NULL)) {
     wp_model_free (copy);
     return NULL;
   }
   memcpy (copy->params, model->params, model->n_params * sizeof (float));
   copy->step = model->step;
   copy->path = g_strdup (model->path);
+  copy->format = model->format;
+  copy->n_weight_files = model->n_weight_files;
+  copy->stored_dtype = model->stored_dtype;
+  copy->bundled_vocabulary = model->bundled_vocabulary;
   return copy;
 }
 
@@ -543,10 +682,13 @@ wp_params_write (const WpModel *model,
 }
 
 /* A weight F16 would store as infinity, which no loader accepts. */
-static gboolean
-check_fits_f16 (const WpModel *model,
-                GError       **error)
+gboolean
+wp_model_check_dtype (const WpModel *model,
+                      WpDtype        dtype,
+                      GError       **error)
 {
+  if (dtype != WP_DTYPE_F16)
+    return TRUE;
   for (guint i = 0; i < model->n_specs; i++) {
     const WpTensorSpec *spec = &model->specs[i];
 
@@ -565,6 +707,48 @@ check_fits_f16 (const WpModel *model,
 }
 
 gboolean
+wp_model_make_folder (const char *dir,
+                      GError    **error)
+{
+  if (g_mkdir_with_parents (dir, 0755) != 0) {
+    int saved_errno = errno;
+
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+                 "%s: cannot create folder: %s", dir, g_strerror (saved_errno));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+GHashTable *
+wp_model_new_metadata (const WpModel *model)
+{
+  GHashTable *metadata = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+
+  g_hash_table_insert (metadata, "format", g_strdup ("pt"));
+  if (model->step > 0)
+    g_hash_table_insert (metadata, "wordpatch.step",
+                         g_strdup_printf ("%" G_GINT64_FORMAT, model->step));
+  return metadata;
+}
+
+gboolean
+wp_model_write_vocabulary (const WpModel *model,
+                           const char    *dir,
+                           GError       **error)
+{
+  g_autofree char *vocab_path = g_build_filename (dir, "vocab.json", NULL);
+  g_autofree char *merges_path = g_build_filename (dir, "merges.txt", NULL);
+  gsize            vocab_len, merges_len;
+  const char      *vocab = wp_tokenizer_get_vocab_json (model->tokenizer, &vocab_len);
+  const char      *merges = wp_tokenizer_get_merges_txt (model->tokenizer, &merges_len);
+
+  /* g_file_set_contents writes a temporary file and renames it, so each file is whole. */
+  return g_file_set_contents (vocab_path, vocab, (gssize) vocab_len, error) &&
+         g_file_set_contents (merges_path, merges, (gssize) merges_len, error);
+}
+
+gboolean
 wp_model_save (const WpModel *model,
                const char    *path,
                GError       **error)
@@ -578,51 +762,150 @@ wp_model_save_as (const WpModel *model,
                   WpDtype        dtype,
                   GError       **error)
 {
-  g_autoptr (GHashTable) metadata = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
-  g_autofree char *config_json = wp_clip_config_to_json (&model->config);
-  g_autofree char *weights_path = NULL;
-  const char      *vocab, *merges;
-  gsize            vocab_len, merges_len;
+  return wp_model_save_format (model, path,
+                               g_str_has_suffix (path, ".safetensors")
+                                 ? WP_MODEL_FORMAT_FILE
+                                 : WP_MODEL_FORMAT_TRANSFORMERS,
+                               dtype, error);
+}
 
+static gboolean
+save_bare_file (const WpModel *model,
+                const char    *path,
+                WpDtype        dtype,
+                GError       **error)
+{
+  g_autoptr (GHashTable) metadata = wp_model_new_metadata (model);
+  gsize       vocab_len, merges_len;
+  const char *vocab = wp_tokenizer_get_vocab_json (model->tokenizer, &vocab_len);
+  const char *merges = wp_tokenizer_get_merges_txt (model->tokenizer, &merges_len);
+
+  g_hash_table_insert (metadata, "wordpatch.config", wp_clip_config_to_json (&model->config));
+  g_hash_table_insert (metadata, "wordpatch.vocab", g_strndup (vocab, vocab_len));
+  g_hash_table_insert (metadata, "wordpatch.merges", g_strndup (merges, merges_len));
+  return params_write_as (model, model->params, path, metadata, dtype, error);
+}
+
+static gboolean
+save_transformers_folder (const WpModel *model,
+                          const char    *dir,
+                          WpDtype        dtype,
+                          GError       **error)
+{
+  g_autoptr (GHashTable) metadata = wp_model_new_metadata (model);
+  g_autofree char *weights_path = g_build_filename (dir, "model.safetensors", NULL);
+  g_autofree char *config_path = g_build_filename (dir, "config.json", NULL);
+  g_autofree char *preprocessor_path = g_build_filename (dir, "preprocessor_config.json", NULL);
+  g_autofree char *config_json = wp_clip_config_to_json (&model->config);
+  g_autofree char *preprocessor_json = wp_preprocess_to_json (&model->config);
+
+  return wp_model_make_folder (dir, error) &&
+         params_write_as (model, model->params, weights_path, metadata, dtype, error) &&
+         g_file_set_contents (config_path, config_json, -1, error) &&
+         g_file_set_contents (preprocessor_path, preprocessor_json, -1, error) &&
+         wp_model_write_vocabulary (model, dir, error);
+}
+
+gboolean
+wp_model_save_format (const WpModel *model,
+                      const char    *path,
+                      WpModelFormat  format,
+                      WpDtype        dtype,
+                      GError       **error)
+{
   g_return_val_if_fail (model != NULL && path != NULL && dtype != WP_DTYPE_OTHER, FALSE);
-  if (dtype == WP_DTYPE_F16 && !check_fits_f16 (model, error)) {
+
+  if (!wp_model_check_dtype (model, dtype, error)) {
     g_prefix_error (error, "%s: ", path);
     return FALSE;
   }
-
-  vocab = wp_tokenizer_get_vocab_json (model->tokenizer, &vocab_len);
-  merges = wp_tokenizer_get_merges_txt (model->tokenizer, &merges_len);
-  g_hash_table_insert (metadata, "format", g_strdup ("pt"));
-  if (model->step > 0)
-    g_hash_table_insert (metadata, "wordpatch.step",
-                         g_strdup_printf ("%" G_GINT64_FORMAT, model->step));
-
-  if (g_str_has_suffix (path, ".safetensors")) {
-    g_hash_table_insert (metadata, "wordpatch.config", g_strdup (config_json));
-    g_hash_table_insert (metadata, "wordpatch.vocab", g_strndup (vocab, vocab_len));
-    g_hash_table_insert (metadata, "wordpatch.merges", g_strndup (merges, merges_len));
-    return params_write_as (model, model->params, path, metadata, dtype, error);
+  switch (format) {
+  case WP_MODEL_FORMAT_FILE:
+    return save_bare_file (model, path, dtype, error);
+  case WP_MODEL_FORMAT_OPEN_CLIP:
+    return wp_openclip_save (model, path, dtype, error);
+  case WP_MODEL_FORMAT_TRANSFORMERS:
+  default:
+    return save_transformers_folder (model, path, dtype, error);
   }
+}
 
-  if (g_mkdir_with_parents (path, 0755) != 0) {
-    int saved_errno = errno;
-
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
-                 "%s: cannot create folder: %s", path, g_strerror (saved_errno));
-    return FALSE;
+const char *
+wp_model_format_to_string (WpModelFormat format)
+{
+  switch (format) {
+  case WP_MODEL_FORMAT_OPEN_CLIP:
+    return "open_clip";
+  case WP_MODEL_FORMAT_FILE:
+    return "file";
+  case WP_MODEL_FORMAT_TRANSFORMERS:
+  default:
+    return "transformers";
   }
-  weights_path = g_build_filename (path, "model.safetensors", NULL);
-  {
-    g_autofree char *config_path = g_build_filename (path, "config.json", NULL);
-    g_autofree char *vocab_path = g_build_filename (path, "vocab.json", NULL);
-    g_autofree char *merges_path = g_build_filename (path, "merges.txt", NULL);
+}
 
-    /* g_file_set_contents writes a temporary file and renames it, so each file is whole. */
-    return params_write_as (model, model->params, weights_path, metadata, dtype, error) &&
-           g_file_set_contents (config_path, config_json, -1, error) &&
-           g_file_set_contents (vocab_path, vocab, (gssize) vocab_len, error) &&
-           g_file_set_contents (merges_path, merges, (gssize) merges_len, error);
+gboolean
+wp_model_format_from_string (const char    *name,
+                             WpModelFormat *format)
+{
+  static const WpModelFormat formats[] = { WP_MODEL_FORMAT_TRANSFORMERS, WP_MODEL_FORMAT_OPEN_CLIP,
+                                           WP_MODEL_FORMAT_FILE };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (formats); i++) {
+    if (g_strcmp0 (name, wp_model_format_to_string (formats[i])) == 0) {
+      *format = formats[i];
+      return TRUE;
+    }
   }
+  return FALSE;
+}
+
+static const char *
+dtype_to_string (WpDtype dtype)
+{
+  switch (dtype) {
+  case WP_DTYPE_F32:
+    return "F32";
+  case WP_DTYPE_F16:
+    return "F16";
+  case WP_DTYPE_BF16:
+    return "BF16";
+  case WP_DTYPE_OTHER:
+  default:
+    return "mixed dtypes";
+  }
+}
+
+char *
+wp_model_dup_summary (const WpModel *model)
+{
+  const WpClipConfig *c = &model->config;
+  GString            *s = g_string_new (wp_model_family_to_string (c->family));
+  const char         *where[] = { "transformers folder", "open_clip folder", "single file" };
+
+  /* OpenAI's names for the standard widths, the sizes otherwise. */
+  if (c->vision.width == 768 && c->vision.n_layers == 12)
+    g_string_append_printf (s, " ViT-B/%d", c->patch_size);
+  else if (c->vision.width == 1024 && c->vision.n_layers == 24)
+    g_string_append_printf (s, " ViT-L/%d", c->patch_size);
+  else
+    g_string_append_printf (s, " ViT (width %d, %d layers, patch %d)", c->vision.width,
+                            c->vision.n_layers, c->patch_size);
+  if (c->image_size != 224)
+    g_string_append_printf (s, " at %d px", c->image_size);
+  g_string_append_printf (s, ", %.1f M parameters", model->n_params / 1e6);
+  if (model->n_weight_files == 0) {
+    g_string_append (s, " (new)");
+    return g_string_free (s, FALSE);
+  }
+  g_string_append_printf (s, " (%s", where[model->format]);
+  if (model->n_weight_files > 1)
+    g_string_append_printf (s, ", %u shards", model->n_weight_files);
+  g_string_append_printf (s, ", %s", dtype_to_string (model->stored_dtype));
+  if (model->bundled_vocabulary)
+    g_string_append (s, ", OpenAI's vocabulary");
+  g_string_append_c (s, ')');
+  return g_string_free (s, FALSE);
 }
 
 void

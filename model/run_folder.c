@@ -150,10 +150,11 @@ builder_to_text (JsonBuilder *b,
 }
 
 static gboolean
-write_state (const char *path,
-             gint64      step,
-             guint64     seed,
-             GError    **error)
+write_state (const char             *path,
+             gint64                  step,
+             guint64                 seed,
+             const WpStreamPosition *position,
+             GError                **error)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autofree char *seed_text = g_strdup_printf ("%" G_GUINT64_FORMAT, seed);
@@ -167,40 +168,64 @@ write_state (const char *path,
   /* A string: JSON numbers lose 64-bit integers in many readers. */
   json_builder_set_member_name (b, "seed");
   json_builder_add_string_value (b, seed_text);
+  if (position != NULL) {
+    json_builder_set_member_name (b, "stream");
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "epoch");
+    json_builder_add_int_value (b, position->epoch);
+    json_builder_set_member_name (b, "shard");
+    json_builder_add_int_value (b, position->shard);
+    json_builder_set_member_name (b, "file");
+    if (position->file != NULL)
+      json_builder_add_string_value (b, position->file);
+    else
+      json_builder_add_null_value (b);
+    json_builder_set_member_name (b, "sample");
+    json_builder_add_int_value (b, position->sample);
+    json_builder_end_object (b);
+  }
   json_builder_end_object (b);
   text = builder_to_text (b, TRUE);
   return g_file_set_contents (path, text, -1, error);
 }
 
 static gboolean
-write_checkpoint_files (const char    *dir,
-                        const WpModel *model,
-                        const WpAdamW *adamw,
-                        guint64        seed,
-                        GError       **error)
+write_checkpoint_files (const char             *dir,
+                        const WpModel          *model,
+                        const WpAdamW          *adamw,
+                        guint64                 seed,
+                        const WpStreamPosition *position,
+                        GError                **error)
 {
   g_autofree char *m_path = g_build_filename (dir, "adam_m.safetensors", NULL);
   g_autofree char *v_path = g_build_filename (dir, "adam_v.safetensors", NULL);
   g_autofree char *state_path = g_build_filename (dir, "state.json", NULL);
 
-  /* state.json comes last: a folder holding it is complete. */
-  if (!wp_model_save (model, dir, error) ||
+  /* A model fine-tuned from an open_clip folder is written back in open_clip's layout; any
+   * other in transformers' (a checkpoint is a folder, never one file). state.json comes last: a
+   * folder holding it is complete. */
+  const WpModelFormat format = model->format == WP_MODEL_FORMAT_OPEN_CLIP
+                                 ? WP_MODEL_FORMAT_OPEN_CLIP
+                                 : WP_MODEL_FORMAT_TRANSFORMERS;
+
+  if (!wp_model_save_format (model, dir, format, WP_DTYPE_F32, error) ||
       !wp_params_write (model, adamw->m, m_path, NULL, error) ||
       !wp_params_write (model, adamw->v, v_path, NULL, error) ||
-      !write_state (state_path, model->step, seed, error))
+      !write_state (state_path, model->step, seed, position, error))
     return FALSE;
   fsync_dir (dir);
   return TRUE;
 }
 
 gboolean
-wp_run_save_checkpoint (const char    *out,
-                        WpModel       *model,
-                        const WpAdamW *adamw,
-                        guint64        seed,
-                        int            keep,
-                        char         **checkpoint_dir,
-                        GError       **error)
+wp_run_save_checkpoint (const char             *out,
+                        WpModel                *model,
+                        const WpAdamW          *adamw,
+                        guint64                 seed,
+                        const WpStreamPosition *position,
+                        int                     keep,
+                        char                  **checkpoint_dir,
+                        GError                **error)
 {
   const gint64     step = adamw->step;
   g_autofree char *final = wp_train_checkpoint_path (out, step);
@@ -215,7 +240,7 @@ wp_run_save_checkpoint (const char    *out,
   model->step = step;
   if (!wp_run_make_folder (root, error) || !remove_tree (tmp, error))
     return FALSE;
-  if (!write_checkpoint_files (tmp, model, adamw, seed, error)) {
+  if (!write_checkpoint_files (tmp, model, adamw, seed, position, error)) {
     /* A full disk is the likely cause: give the partial copy's space back. */
     remove_tree (tmp, NULL);
     g_prefix_error (error,
@@ -284,6 +309,61 @@ wp_run_read_checkpoint_step (const char *dir,
     return FALSE;
   }
   *step = json_node_get_int (node);
+  return TRUE;
+}
+
+/* A whole number from 0 in member key of obj, or FALSE. */
+static gboolean
+stream_number (JsonObject *obj,
+               const char *key,
+               gint64     *value)
+{
+  JsonNode *node = json_object_get_member (obj, key);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
+      json_node_get_value_type (node) != G_TYPE_INT64 || json_node_get_int (node) < 0 ||
+      json_node_get_int (node) > G_MAXUINT)
+    return FALSE;
+  *value = json_node_get_int (node);
+  return TRUE;
+}
+
+gboolean
+wp_run_read_stream_position (const char       *dir,
+                             WpStreamPosition *position,
+                             GError          **error)
+{
+  g_autofree char *path = g_build_filename (dir, "state.json", NULL);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *obj = wp_train_read_json_object (parser, path, error);
+  JsonNode   *node = obj != NULL ? json_object_get_member (obj, "stream") : NULL;
+  JsonObject *stream;
+  JsonNode   *file;
+  gint64      shard, sample;
+
+  memset (position, 0, sizeof *position);
+  position->epoch = -1;
+  if (obj == NULL)
+    return FALSE;
+  if (node == NULL)
+    return TRUE;
+  stream = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+  file = stream != NULL ? json_object_get_member (stream, "file") : NULL;
+  if (stream == NULL || !stream_number (stream, "epoch", &position->epoch) ||
+      !stream_number (stream, "shard", &shard) || !stream_number (stream, "sample", &sample) ||
+      file == NULL ||
+      !(JSON_NODE_HOLDS_NULL (file) || (JSON_NODE_HOLDS_VALUE (file) &&
+                                        json_node_get_value_type (file) == G_TYPE_STRING))) {
+    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
+                 "%s: \"stream\" needs whole numbers \"epoch\", \"shard\" and \"sample\" and "
+                 "a \"file\"",
+                 path);
+    position->epoch = -1;
+    return FALSE;
+  }
+  position->shard = (guint) shard;
+  position->sample = (guint) sample;
+  position->file = JSON_NODE_HOLDS_NULL (file) ? NULL : g_strdup (json_node_get_string (file));
   return TRUE;
 }
 

@@ -15,6 +15,7 @@ struct _WpTextState {
   float         *final_ln, *final_mean, *final_rstd; /* (B, T, C), (B, T), (B, T) */
   float         *output;                             /* (B, T, E) */
   int           *ids;                                /* (B, T) of the last forward pass */
+  int           *pooled;                             /* (B) pooled positions of that pass */
   float         *dhidden, *dnormed;                  /* (B, T, C) backward scratch */
 };
 
@@ -32,6 +33,7 @@ lay_out (WpTextState        *s,
   WP_LAYOUT_ARRAY (layout, s->final_rstd, BT);
   WP_LAYOUT_ARRAY (layout, s->output, BT * config->projection_dim);
   WP_LAYOUT_ARRAY (layout, s->ids, BT);
+  WP_LAYOUT_ARRAY (layout, s->pooled, s->max_B);
   WP_LAYOUT_ARRAY (layout, s->dhidden, BT * C);
   WP_LAYOUT_ARRAY (layout, s->dnormed, BT * C);
 }
@@ -106,6 +108,7 @@ wp_text_forward (const WpModel *model,
 
   for (int b = 0; b < B; b++) {
     g_return_if_fail (lengths[b] >= 1 && lengths[b] <= T);
+    s->pooled[b] = wp_text_pooled_position (config, ids + (gsize) b * T, lengths[b]);
     for (int t = 0; t < T; t++) {
       const int id = ids[(gsize) b * T + t];
       float    *x = s->embed + ((gsize) b * T + t) * C;
@@ -125,6 +128,35 @@ const float *
 wp_text_state_get_output (const WpTextState *state)
 {
   return state->output;
+}
+
+const int *
+wp_text_state_get_pooled (const WpTextState *state)
+{
+  return state->pooled;
+}
+
+int
+wp_text_pooled_position (const WpClipConfig *config,
+                         const int          *ids,
+                         int                 length)
+{
+  int best = 0;
+
+  if (config->text_pooling == WP_TEXT_POOL_ARGMAX) {
+    for (int t = 1; t < length; t++) {
+      if (ids[t] > ids[best])
+        best = t;
+    }
+    return best;
+  }
+  for (int t = 0; t < length; t++) {
+    if (ids[t] == config->eos_token_id)
+      return t;
+  }
+  /* A config whose eos_token_id is not its tokenizer's end token (models saved before the id was
+   * taken from the tokenizer): the end token the tokenizer always puts last. */
+  return length - 1;
 }
 
 void

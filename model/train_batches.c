@@ -1,11 +1,13 @@
-/* The training pairs and their batches: the held-out split, each epoch's order, group-by-word,
- * and the prefetch thread that loads them one batch ahead. */
+/* The training pairs and their batches: the held-out split, each epoch's order (a permutation,
+ * or a stream through a shuffle buffer), group-by-word, and the prefetch thread that loads them
+ * one batch ahead, reading shards in the order the epoch streams them. */
 #include <math.h>
 #include <string.h>
 
 #include "wordpatch/error.h"
 #include "wordpatch/rng.h"
 
+#include "dataset-private.h"
 #include "trainer-private.h"
 
 guint64
@@ -113,6 +115,24 @@ index_grouping_words (WpTrainSplit    *split,
   split->word_ids = (guint *) g_array_steal (kept, NULL);
 }
 
+/* Where each shard's training pairs start among train_indices (in dataset order, which is shard
+ * by shard); the other datasets are one shard. */
+static void
+index_shards (WpTrainSplit    *split,
+              const WpDataset *dataset)
+{
+  split->n_shards = split->streamed ? dataset->shards->len : 1;
+  split->shard_starts = g_new0 (guint, split->n_shards + 1);
+  for (guint t = 0; t < split->n_train; t++) {
+    const WpDatasetEntry *entry =
+      &g_array_index (dataset->entries, WpDatasetEntry, split->train_indices[t]);
+
+    split->shard_starts[(split->streamed ? entry->shard : 0) + 1]++;
+  }
+  for (guint s = 0; s < split->n_shards; s++)
+    split->shard_starts[s + 1] += split->shard_starts[s];
+}
+
 gboolean
 wp_train_split_init (WpTrainSplit          *split,
                      const WpDataset       *dataset,
@@ -146,6 +166,18 @@ wp_train_split_init (WpTrainSplit          *split,
     qsort (split->holdout_indices, n_holdout, sizeof (guint), compare_uint);
   qsort (split->train_indices, split->n_train, sizeof (guint), compare_uint);
   split->steps_per_epoch = split->n_train / (guint) settings->batch;
+  split->streamed = wp_dataset_get_format (dataset) == WP_DATASET_WEBDATASET;
+  split->shuffle_buffer = settings->shuffle_buffer;
+  if (split->streamed && split->shuffle_buffer == 0)
+    split->shuffle_buffer = WP_SHUFFLE_BUFFER_SHARDS;
+  if (split->streamed && settings->group_by_word > 0) {
+    g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
+                 "%s: group_by_word needs the pairs in any order, and WebDataset shards are read "
+                 "in order",
+                 settings->data_dir);
+    return FALSE;
+  }
+  index_shards (split, dataset);
   if (settings->group_by_word > 0)
     index_grouping_words (split, dataset);
   return TRUE;
@@ -158,6 +190,7 @@ wp_train_split_clear (WpTrainSplit *split)
   g_clear_pointer (&split->holdout_indices, g_free);
   g_clear_pointer (&split->word_starts, g_free);
   g_clear_pointer (&split->word_ids, g_free);
+  g_clear_pointer (&split->shard_starts, g_free);
 }
 
 /* ---- each epoch's order ---- */
@@ -215,10 +248,102 @@ group_by_word (const WpTrainSplit *split,
 }
 
 void
+wp_epoch_order_init (WpEpochOrder       *order,
+                     const WpTrainSplit *split)
+{
+  memset (order, 0, sizeof *order);
+  order->epoch = -1;
+  order->order = g_new (guint, split->n_train);
+  if (split->shuffle_buffer > 0) {
+    order->shards = g_new (guint, split->n_shards);
+    order->input = g_new (guint, split->n_train);
+    order->consumed = g_new (guint, split->n_train);
+  }
+}
+
+void
+wp_epoch_order_clear (WpEpochOrder *order)
+{
+  g_clear_pointer (&order->order, g_free);
+  g_clear_pointer (&order->shards, g_free);
+  g_clear_pointer (&order->input, g_free);
+  g_clear_pointer (&order->consumed, g_free);
+}
+
+/* Takes a random pair out of the shuffle buffer (filled pairs) as the next of the order, when
+ * read pairs have been read. */
+static void
+take (WpRng        *rng,
+      guint        *buffer,
+      guint        *filled,
+      WpEpochOrder *order,
+      guint        *out,
+      guint         read)
+{
+  const guint k = *filled > 1 ? (guint) (wp_rng_next (rng) % *filled) : 0;
+
+  order->order[*out] = buffer[k];
+  order->consumed[(*out)++] = read;
+  buffer[k] = buffer[--*filled];
+}
+
+/* A stream: the shards in a shuffled order (in their own order with a buffer of 1), each one's
+ * pairs in dataset order, through a buffer of N pairs: each pair read goes into the buffer, and
+ * once it holds N a random one of them comes out; at the end the rest come out in random order.
+ * With N = 1 the order is the dataset's. */
+static void
+stream_order (const WpTrainSplit *split,
+              gint64              epoch,
+              WpEpochOrder       *order)
+{
+  const guint       n = split->n_train, N = (guint) split->shuffle_buffer;
+  g_autofree guint *buffer = g_new (guint, MIN (N, n));
+  guint             filled = 0, out = 0, q = 0;
+  WpRng             rng;
+
+  for (guint s = 0; s < split->n_shards; s++)
+    order->shards[s] = s;
+  if (N > 1)
+    shuffle (order->shards, split->n_shards,
+             wp_train_derive_seed (split->seed, WP_STREAM_SHARDS, (guint64) epoch));
+  for (guint s = 0; s < split->n_shards; s++) {
+    const guint shard = order->shards[s];
+
+    for (guint t = split->shard_starts[shard]; t < split->shard_starts[shard + 1]; t++)
+      order->input[q++] = split->train_indices[t];
+  }
+  wp_rng_init (&rng, wp_train_derive_seed (split->seed, WP_STREAM_BUFFER, (guint64) epoch));
+  for (q = 0; q < n; q++) {
+    buffer[filled++] = order->input[q];
+    if (filled == N)
+      take (&rng, buffer, &filled, order, &out, q + 1);
+  }
+  while (filled > 0)
+    take (&rng, buffer, &filled, order, &out, n);
+}
+
+/* Computes the order of an epoch. */
+static void
+epoch_order (const WpTrainSplit *split,
+             gint64              epoch,
+             WpEpochOrder       *order)
+{
+  if (split->shuffle_buffer > 0) {
+    stream_order (split, epoch, order);
+  } else {
+    memcpy (order->order, split->train_indices, split->n_train * sizeof (guint));
+    shuffle (order->order, split->n_train,
+             wp_train_derive_seed (split->seed, WP_STREAM_SHUFFLE, (guint64) epoch));
+  }
+  if (split->group_by_word > 0)
+    group_by_word (split, order->order, epoch);
+  order->epoch = epoch;
+}
+
+void
 wp_train_split_batch (const WpTrainSplit *split,
                       gint64              step,
-                      guint              *order,
-                      gint64             *order_epoch,
+                      WpEpochOrder       *order,
                       guint              *indices,
                       guint64            *seeds)
 {
@@ -226,45 +351,182 @@ wp_train_split_batch (const WpTrainSplit *split,
   const gint64 epoch = step / split->steps_per_epoch;
   const gint64 slot = step % split->steps_per_epoch;
 
-  if (*order_epoch != epoch) {
-    memcpy (order, split->train_indices, split->n_train * sizeof (guint));
-    shuffle (order, split->n_train,
-             wp_train_derive_seed (split->seed, WP_STREAM_SHUFFLE, (guint64) epoch));
-    if (split->group_by_word > 0)
-      group_by_word (split, order, epoch);
-    *order_epoch = epoch;
-  }
+  if (order->epoch != epoch)
+    epoch_order (split, epoch, order);
   for (int b = 0; b < B; b++) {
-    indices[b] = order[slot * B + b];
+    indices[b] = order->order[slot * B + b];
     seeds[b] = wp_train_derive_seed (split->seed, WP_STREAM_AUGMENT, (guint64) (step * B + b));
   }
 }
 
+void
+wp_train_split_stream_position (const WpTrainSplit *split,
+                                const WpDataset    *dataset,
+                                gint64              step,
+                                WpStreamPosition   *position)
+{
+  WpEpochOrder order;
+  guint        read;
+
+  g_return_if_fail (split->streamed);
+  memset (position, 0, sizeof *position);
+  wp_epoch_order_init (&order, split);
+  epoch_order (split, step / split->steps_per_epoch, &order);
+  position->epoch = step / split->steps_per_epoch;
+  /* Read before the step's first pair is taken: what the previous pair needed. */
+  read = step % split->steps_per_epoch == 0
+           ? 0
+           : order.consumed[(step % split->steps_per_epoch) * split->batch - 1];
+  position->shard = split->n_shards;
+  if (read < split->n_train) {
+    const WpDatasetEntry *entry =
+      &g_array_index (dataset->entries, WpDatasetEntry, order.input[read]);
+
+    for (guint s = 0; s < split->n_shards; s++) {
+      if (order.shards[s] == entry->shard)
+        position->shard = s;
+    }
+    position->file = g_path_get_basename (dataset->shards->pdata[entry->shard]);
+    position->sample = entry->pair.line;
+  }
+  wp_epoch_order_clear (&order);
+}
+
+void
+wp_stream_position_clear (WpStreamPosition *position)
+{
+  g_clear_pointer (&position->file, g_free);
+}
+
 /* ---- batches, one ahead on a background thread ---- */
+
+/* Streamed splits: the epoch's pairs are read from the shards in the order it reads them, and
+ * those read before their turn wait in pending; at most the shuffle buffer's worth do. */
+struct _WpPrefetchStream {
+  WpShardReader *reader;
+  GHashTable    *pending;  /* pair index -> GBytes of its image */
+  gint64         epoch;    /* that reading follows; -1: none */
+  guint          next;     /* the next pair to read, a position in the epoch's input */
+  guint          first;    /* the first position of the epoch's order this run trains on */
+  guint         *position; /* (n_pairs) each training pair's position in the epoch's order */
+};
+
+static WpPrefetchStream *
+stream_new (const WpDataset *dataset)
+{
+  WpPrefetchStream *stream = g_new0 (WpPrefetchStream, 1);
+
+  stream->reader = wp_shard_reader_new (dataset);
+  stream->pending =
+    g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, (GDestroyNotify) g_bytes_unref);
+  stream->epoch = -1;
+  stream->position = g_new (guint, wp_dataset_get_n_pairs (dataset));
+  return stream;
+}
+
+static void
+stream_free (WpPrefetchStream *stream)
+{
+  wp_shard_reader_free (stream->reader);
+  g_hash_table_unref (stream->pending);
+  g_free (stream->position);
+  g_free (stream);
+}
+
+/* Starts reading the epoch of order; pairs before position first were trained on before (by
+ * the run this one resumes) and are not read. */
+static void
+stream_start_epoch (WpPrefetchStream   *stream,
+                    const WpTrainSplit *split,
+                    const WpEpochOrder *order,
+                    guint               first)
+{
+  g_hash_table_remove_all (stream->pending);
+  for (guint i = 0; i < split->n_train; i++)
+    stream->position[order->order[i]] = i;
+  stream->epoch = order->epoch;
+  stream->next = 0;
+  stream->first = first;
+}
+
+typedef struct {
+  WpPrefetchStream   *stream;
+  const WpEpochOrder *order;
+  guint               n_train;
+} StreamLoad;
+
+/* The image of pair index: read on through the epoch's input until it comes, keeping the pairs
+ * read on the way. */
+static WpImage *
+stream_image_cb (const WpDataset *dataset,
+                 guint            index,
+                 gpointer         user_data,
+                 GError         **error)
+{
+  StreamLoad       *load = user_data;
+  WpPrefetchStream *stream = load->stream;
+  g_autoptr (GBytes) bytes = NULL;
+  gpointer stolen;
+
+  if (g_hash_table_steal_extended (stream->pending, GUINT_TO_POINTER (index), NULL, &stolen))
+    bytes = stolen;
+  while (bytes == NULL && stream->next < load->n_train) {
+    const guint read = load->order->input[stream->next++];
+    GBytes     *data;
+
+    if (stream->position[read] < stream->first)
+      continue;
+    data = wp_shard_reader_read (stream->reader, read, error);
+    if (data == NULL)
+      return NULL;
+    if (read == index)
+      bytes = data;
+    else
+      g_hash_table_insert (stream->pending, GUINT_TO_POINTER (read), data);
+  }
+  g_assert (bytes != NULL);
+  return wp_image_load_from_memory (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes),
+                                    wp_dataset_get_pair (dataset, index)->image_path, error);
+}
+
+static WpImage *
+file_image_cb (const WpDataset *dataset,
+               guint            index,
+               gpointer         user_data,
+               GError         **error)
+{
+  return wp_dataset_load_image (dataset, index, error);
+}
 
 static gpointer
 prefetch_worker (gpointer user_data)
 {
   WpPrefetch                *prefetch = user_data;
-  const int                  B = prefetch->split->batch;
-  g_autofree guint          *order = g_new (guint, prefetch->split->n_train);
+  const WpTrainSplit        *split = prefetch->split;
+  const int                  B = split->batch;
   g_autofree guint          *indices = g_new (guint, B);
   g_autofree guint64        *seeds = g_new (guint64, B);
   g_autofree WpAugmentation *augmentations = g_new (WpAugmentation, B);
-  gint64                     order_epoch = -1;
+  WpEpochOrder               order;
+  StreamLoad                 load = { prefetch->stream, &order, split->n_train };
 
+  wp_epoch_order_init (&order, split);
   for (gint64 step = prefetch->first_step; step < prefetch->total_steps; step++) {
     WpTrainBatch *batch = g_async_queue_pop (prefetch->free_slots);
 
     if (batch == &prefetch->stop_marker)
       break;
-    wp_train_split_batch (prefetch->split, step, order, &order_epoch, indices, seeds);
+    wp_train_split_batch (split, step, &order, indices, seeds);
+    if (load.stream != NULL && load.stream->epoch != order.epoch)
+      stream_start_epoch (load.stream, split, &order,
+                          (guint) (step % split->steps_per_epoch) * (guint) B);
     batch->step = step;
     g_clear_error (&batch->error);
     batch->boxes.n_words = 0;
-    if (wp_dataset_load_batch (prefetch->dataset, prefetch->model, indices, B, prefetch->augment,
-                               seeds, batch->pixels, batch->ids, batch->lengths, &batch->T,
-                               augmentations, &batch->error) &&
+    if (wp_dataset_load_batch_with (prefetch->dataset, prefetch->model, indices, B,
+                                    load.stream != NULL ? stream_image_cb : file_image_cb, &load,
+                                    prefetch->augment, seeds, batch->pixels, batch->ids,
+                                    batch->lengths, &batch->T, augmentations, &batch->error) &&
         prefetch->box_words) {
       for (int b = 0; b < B; b++)
         wp_box_words_add_pair (&batch->boxes, prefetch->model,
@@ -273,6 +535,7 @@ prefetch_worker (gpointer user_data)
     }
     g_async_queue_push (prefetch->ready_slots, batch);
   }
+  wp_epoch_order_clear (&order);
   return NULL;
 }
 
@@ -292,6 +555,7 @@ wp_prefetch_start (WpPrefetch             *prefetch,
   memset (prefetch, 0, sizeof *prefetch);
   prefetch->split = split;
   prefetch->dataset = dataset;
+  prefetch->stream = split->streamed ? stream_new (dataset) : NULL;
   prefetch->model = model;
   prefetch->augment = augment;
   prefetch->box_words = box_words;
@@ -339,4 +603,5 @@ wp_prefetch_stop (WpPrefetch *prefetch)
   }
   g_async_queue_unref (prefetch->free_slots);
   g_async_queue_unref (prefetch->ready_slots);
+  g_clear_pointer (&prefetch->stream, stream_free);
 }

@@ -39,17 +39,22 @@ gboolean wp_train_config_from_scratch (const WpTrainSettings *settings,
 /* Creates path and its parents; a G_FILE_ERROR naming it otherwise. */
 gboolean wp_run_make_folder (const char *path,
                              GError    **error);
-/* Writes OUT/checkpoints/step-N for the model at adamw's step (model->step is set to it) into a
- * temporary folder and renames it into place, points OUT/latest at it and removes the oldest
+/* Where a streamed split stands (train_batches.c, below). */
+typedef struct _WpStreamPosition WpStreamPosition;
+
+/* Writes OUT/checkpoints/step-N for the model at adamw's step (model->step is set to it), and the
+ * position of a streamed split when position is not NULL, into a temporary folder and renames it
+ * into place, points OUT/latest at it and removes the oldest
  * beyond keep (step 0 stays). *checkpoint_dir names the newest complete checkpoint before the
  * call (NULL: none) and the new one after it. */
-gboolean wp_run_save_checkpoint (const char    *out_dir,
-                                 WpModel       *model,
-                                 const WpAdamW *adamw,
-                                 guint64        seed,
-                                 int            keep,
-                                 char         **checkpoint_dir,
-                                 GError       **error);
+gboolean wp_run_save_checkpoint (const char             *out_dir,
+                                 WpModel                *model,
+                                 const WpAdamW          *adamw,
+                                 guint64                 seed,
+                                 const WpStreamPosition *position,
+                                 int                     keep,
+                                 char                  **checkpoint_dir,
+                                 GError                **error);
 /* The newest complete checkpoint folder of the run; WP_ERROR_MISSING when there is none.
  * Removes what an interrupted save left. */
 char *wp_run_find_checkpoint (const char *out_dir,
@@ -58,6 +63,11 @@ char *wp_run_find_checkpoint (const char *out_dir,
 gboolean wp_run_read_checkpoint_step (const char *dir,
                                       gint64     *step,
                                       GError    **error);
+/* The stream position a checkpoint's state.json records ("stream"); epoch -1 when it records
+ * none. */
+gboolean wp_run_read_stream_position (const char       *dir,
+                                      WpStreamPosition *position,
+                                      GError          **error);
 /* A checkpoint's AdamW moments into adamw (of the model's layout). */
 gboolean wp_run_read_moments (const char    *dir,
                               const WpModel *model,
@@ -86,6 +96,8 @@ enum {
   WP_STREAM_AUGMENT,
   WP_STREAM_INIT,
   WP_STREAM_GROUP,
+  WP_STREAM_SHARDS,
+  WP_STREAM_BUFFER,
 };
 
 /* A seed for one purpose and index, independent of every other (purpose, index): every random
@@ -106,23 +118,60 @@ typedef struct {
   /* group_by_word: each pair's grouping words (ids), pair i's at word_ids[word_starts[i]..[i+1]) */
   guint *word_starts;
   guint *word_ids;
+  /* 0: each epoch a permutation of the whole; 1: dataset order; N: the pairs stream through a
+   * shuffle buffer of N, shard by shard (the shards in a shuffled order) */
+  int shuffle_buffer;
+  /* WebDataset: images are read from the shards in the order the epoch streams them */
+  gboolean streamed;
+  guint    n_shards;     /* streams: the shards; 1 for the other datasets */
+  guint   *shard_starts; /* (n_shards + 1) each shard's first position in train_indices */
 } WpTrainSplit;
 
 /* The held-out pairs, a seeded random subset, and the training pairs; WP_ERROR_DATASET when the
- * training pairs do not fill a batch. */
+ * training pairs do not fill a batch, WP_ERROR_INVALID when shards are to be grouped by word. */
 gboolean wp_train_split_init (WpTrainSplit          *split,
                               const WpDataset       *dataset,
                               const WpTrainSettings *settings,
                               GError               **error);
 void     wp_train_split_clear (WpTrainSplit *split);
-/* The dataset indices of step's batch and each pair's augmentation seed. order (n_train) holds
- * the epoch's order, computed again when the step's epoch is not *order_epoch (-1: none yet). */
+/* One epoch's order of the training pairs. */
+typedef struct {
+  gint64 epoch; /* -1: none yet */
+  guint *order; /* (n_train) the pairs as the epoch trains on them */
+  /* Streams (shuffle_buffer > 0): the shards as the epoch reads them (n_shards), the pairs as it
+   * reads them (n_train), and how many it has read when it takes order[i] (n_train). */
+  guint *shards;
+  guint *input;
+  guint *consumed;
+} WpEpochOrder;
+
+void wp_epoch_order_init (WpEpochOrder       *order,
+                          const WpTrainSplit *split);
+void wp_epoch_order_clear (WpEpochOrder *order);
+/* The dataset indices of step's batch and each pair's augmentation seed; order is computed
+ * again when the step's epoch is not its epoch. */
 void wp_train_split_batch (const WpTrainSplit *split,
                            gint64              step,
-                           guint              *order,
-                           gint64             *order_epoch,
+                           WpEpochOrder       *order,
                            guint              *indices,
                            guint64            *seeds);
+
+/* Where a stream stands before step: the epoch, the next shard it reads (its position in the
+ * epoch's shard order; n_shards once all are read) and the next sample of it (from 1; 0 then). */
+struct _WpStreamPosition {
+  gint64 epoch;
+  guint  shard;
+  char  *file; /* the shard's name; NULL once all are read */
+  guint  sample;
+};
+
+void wp_train_split_stream_position (const WpTrainSplit *split,
+                                     const WpDataset    *dataset,
+                                     gint64              step,
+                                     WpStreamPosition   *position);
+void wp_stream_position_clear (WpStreamPosition *position);
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WpStreamPosition, wp_stream_position_clear)
 
 typedef struct {
   gint64     step;
@@ -135,10 +184,13 @@ typedef struct {
 } WpTrainBatch;
 
 /* Loads the batches of steps first_step .. total_steps - 1 on a thread of its own, one ahead. */
+typedef struct _WpPrefetchStream WpPrefetchStream;
+
 typedef struct {
   const WpTrainSplit     *split;
   const WpDataset        *dataset;
-  const WpModel          *model; /* its config and tokenizer only */
+  WpPrefetchStream       *stream; /* streamed splits: the shard reader and the pairs read ahead */
+  const WpModel          *model;  /* its config and tokenizer only */
   const WpAugmentOptions *augment;
   gboolean                box_words; /* gather each batch's boxed words (the box term) */
   gint64                  first_step, total_steps;

@@ -70,7 +70,8 @@ open_dataset (WpTrainer  *trainer,
               const char *expected_fingerprint,
               GError    **error)
 {
-  trainer->dataset = wp_dataset_open (trainer->settings.data_dir, error);
+  trainer->dataset =
+    wp_dataset_open_full (trainer->settings.data_dir, &trainer->settings.dataset, error);
   if (trainer->dataset == NULL)
     return FALSE;
   if (!wp_dataset_check_images (trainer->dataset, (int) g_get_num_processors (), NULL, error))
@@ -145,12 +146,69 @@ static gboolean
 save_checkpoint (WpTrainer *trainer,
                  GError   **error)
 {
+  g_auto (WpStreamPosition) position = { 0 };
+
+  /* Where the shards are read from next: a resume checks it is where its order says. */
+  if (trainer->split.streamed)
+    wp_train_split_stream_position (&trainer->split, trainer->dataset, trainer->adamw->step,
+                                    &position);
   if (!wp_run_save_checkpoint (trainer->settings.out_dir, trainer->model, trainer->adamw,
-                               trainer->settings.seed, trainer->settings.keep,
-                               &trainer->checkpoint_dir, error))
+                               trainer->settings.seed, trainer->split.streamed ? &position : NULL,
+                               trainer->settings.keep, &trainer->checkpoint_dir, error))
     return FALSE;
   trainer->checkpoint_step = trainer->adamw->step;
   return TRUE;
+}
+
+/* The stream position a checkpoint recorded is where this run's order puts its step, or the
+ * shards are not the ones it was read from. */
+static gboolean
+check_stream_position (WpTrainer  *trainer,
+                       const char *dir,
+                       gint64      step,
+                       GError    **error)
+{
+  g_auto (WpStreamPosition) recorded = { 0 };
+  g_auto (WpStreamPosition) expected = { 0 };
+
+  if (!trainer->split.streamed)
+    return TRUE;
+  if (!wp_run_read_stream_position (dir, &recorded, error))
+    return FALSE;
+  if (recorded.epoch < 0)
+    return TRUE;
+  wp_train_split_stream_position (&trainer->split, trainer->dataset, step, &expected);
+  if (recorded.epoch != expected.epoch || recorded.shard != expected.shard ||
+      recorded.sample != expected.sample || g_strcmp0 (recorded.file, expected.file) != 0) {
+    g_set_error (error, WP_ERROR, WP_ERROR_DATASET,
+                 "%s: the checkpoint was to read epoch %" G_GINT64_FORMAT
+                 " on from shard %u (%s) sample %u, where this run's order has shard %u (%s) "
+                 "sample %u: the shards are not the ones the run started with",
+                 dir, recorded.epoch, recorded.shard, recorded.file ? recorded.file : "none",
+                 recorded.sample, expected.shard, expected.file ? expected.file : "none",
+                 expected.sample);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* The data's paths made absolute, so that a resume from another folder finds them. */
+static void
+canonicalize_paths (WpTrainSettings *settings)
+{
+  char **paths[] = { &settings->data_dir, &settings->dataset.images, &settings->dataset.instances,
+                     &settings->dataset.split };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (paths); i++) {
+    g_autofree char *given = *paths[i];
+
+    /* A split may be a name as well as a file. */
+    if (given != NULL && (paths[i] != &settings->dataset.split ||
+                          g_file_test (given, G_FILE_TEST_IS_REGULAR)))
+      *paths[i] = g_canonicalize_filename (given, NULL);
+    else
+      *paths[i] = g_steal_pointer (&given);
+  }
 }
 
 WpTrainer *
@@ -163,8 +221,7 @@ wp_trainer_new (const WpTrainSettings *settings,
   if (!wp_train_settings_validate (settings, error))
     return NULL;
   wp_train_settings_copy (&trainer->settings, settings);
-  g_free (trainer->settings.data_dir);
-  trainer->settings.data_dir = g_canonicalize_filename (settings->data_dir, NULL);
+  canonicalize_paths (&trainer->settings);
   settings_path = g_build_filename (settings->out_dir, "settings.json", NULL);
   if (g_file_test (settings_path, G_FILE_TEST_EXISTS)) {
     g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
@@ -211,11 +268,7 @@ apply_changes (WpTrainer             *trainer,
   guint                 n;
 
   wp_train_settings_copy (&asked, changes);
-  if (asked.data_dir != NULL) {
-    g_autofree char *relative = g_steal_pointer (&asked.data_dir);
-
-    asked.data_dir = g_canonicalize_filename (relative, NULL);
-  }
+  canonicalize_paths (&asked);
   table = wp_train_settings_table (&n);
   for (guint i = 0; i < n; i++) {
     g_autofree char *theirs = NULL;
@@ -266,7 +319,8 @@ load_checkpoint (WpTrainer *trainer,
     return FALSE;
   }
   prepare_training (trainer);
-  if (!wp_run_read_moments (dir, trainer->model, trainer->adamw, error))
+  if (!wp_run_read_moments (dir, trainer->model, trainer->adamw, error) ||
+      !check_stream_position (trainer, dir, step, error))
     return FALSE;
   trainer->adamw->step = step;
   trainer->checkpoint_dir = g_steal_pointer (&dir);
@@ -661,12 +715,13 @@ wp_trainer_get_batch (const WpTrainer *trainer,
                       gint64           step,
                       guint           *indices)
 {
-  g_autofree guint   *order = g_new (guint, trainer->split.n_train);
   g_autofree guint64 *seeds = g_new (guint64, trainer->settings.batch);
-  gint64              order_epoch = -1;
+  WpEpochOrder        order;
 
   g_return_if_fail (step >= 0);
-  wp_train_split_batch (&trainer->split, step, order, &order_epoch, indices, seeds);
+  wp_epoch_order_init (&order, &trainer->split);
+  wp_train_split_batch (&trainer->split, step, &order, indices, seeds);
+  wp_epoch_order_clear (&order);
 }
 
 const char *

@@ -23,6 +23,7 @@ static inline void
 wp_assert_clip_config_equal (const WpClipConfig *a,
                              const WpClipConfig *b)
 {
+  g_assert_cmpint (a->family, ==, b->family);
   wp_assert_tower_config_equal (&a->text, &b->text);
   wp_assert_tower_config_equal (&a->vision, &b->vision);
   g_assert_cmpint (a->vocab_size, ==, b->vocab_size);
@@ -34,6 +35,11 @@ wp_assert_clip_config_equal (const WpClipConfig *a,
   g_assert_cmpint (a->patch_size, ==, b->patch_size);
   g_assert_cmpint (a->projection_dim, ==, b->projection_dim);
   g_assert_cmpfloat (a->logit_scale_init, ==, b->logit_scale_init);
+  g_assert_cmpint (a->text_pooling, ==, b->text_pooling);
+  g_assert_cmpint (a->preprocess.resize_size, ==, b->preprocess.resize_size);
+  g_assert_cmpint (a->preprocess.resize_mode, ==, b->preprocess.resize_mode);
+  g_assert_cmpint (a->preprocess.interpolation, ==, b->preprocess.interpolation);
+  g_assert_cmpint (a->preprocess.crop_offset, ==, b->preprocess.crop_offset);
   for (int c = 0; c < 3; c++) {
     g_assert_cmpfloat (a->image_mean[c], ==, b->image_mean[c]);
     g_assert_cmpfloat (a->image_std[c], ==, b->image_std[c]);

@@ -6,21 +6,6 @@
 #include <sys/wait.h>
 
 void
-wp_test_check_mentions (const char *text,
-                        const char *fragment,
-                        const char *file,
-                        int         line,
-                        const char *func)
-{
-  g_autofree char *message = NULL;
-
-  if (strstr (text, fragment) != NULL)
-    return;
-  message = g_strdup_printf ("\"%s\" does not mention \"%s\"", text, fragment);
-  g_assertion_message (G_LOG_DOMAIN, file, line, func, message);
-}
-
-void
 wp_test_run_clear (Run *run)
 {
   g_clear_pointer (&run->out, g_free);

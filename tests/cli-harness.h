@@ -9,16 +9,6 @@
 
 G_BEGIN_DECLS
 
-/* Fails the running test (non-fatally) unless text holds fragment. */
-void wp_test_check_mentions (const char *text,
-                             const char *fragment,
-                             const char *file,
-                             int         line,
-                             const char *func);
-
-#define assert_mentions(text, fragment) \
-  wp_test_check_mentions ((text), (fragment), __FILE__, __LINE__, G_STRFUNC)
-
 typedef struct {
   int   status; /* exit status, or -1 when killed by a signal */
   char *out;

@@ -719,6 +719,30 @@ test_explore_model_title (void)
                                    "wordpatch — model-clip · CLIP · step "));
   g_assert_cmpint (shown_figure (window)->maps->query, ==, WP_QUERY_PROMPT);
 
+  /* An open_clip folder (no config.json, no model.safetensors) opens as any model does. */
+  {
+    g_autofree char *open_clip = g_build_filename (empty, "open-clip-model", NULL);
+    g_autofree char *bundled = wp_model_find_default ();
+    g_autoptr (GError) error = NULL;
+    WpModel *model = wp_model_load (bundled, &error);
+
+    g_assert_no_error (error);
+    /* As a checkpoint trained elsewhere: no objective recorded. */
+    model->config.objective = NULL;
+    g_assert_true (
+      wp_model_save_format (model, open_clip, WP_MODEL_FORMAT_OPEN_CLIP, WP_DTYPE_F16, &error));
+    g_assert_no_error (error);
+    wp_model_free (model);
+    wp_window_open_model (window, open_clip);
+    g_assert_true (wait_idle (window));
+    g_assert_true (g_str_has_prefix (gtk_label_get_text (window_child (window, "subtitle_label")),
+                                     "open-clip-model · open_clip · step 3000"));
+    assert_mentions (gtk_widget_get_tooltip_text (window_child (window, "subtitle_label")),
+                     "(open_clip folder, F16");
+    g_assert_nonnull (shown_figure (window)->maps);
+    remove_tree (open_clip);
+  }
+
   wp_window_set_caption (window, "a red circle");
   g_assert_true (wait_idle (window));
   chip = find_chip (window, "circle");
@@ -940,6 +964,69 @@ test_explore_export (void)
   gtk_window_destroy (GTK_WINDOW (window));
   while (g_main_context_iteration (NULL, FALSE))
     ;
+  remove_tree (tmp_dir);
+}
+
+typedef struct {
+  GtkApplication *application;
+  const char     *caption;
+  const char     *image_name;
+  const char     *model_name;
+  gboolean        checked;
+  int             tries;
+} CommandLineCheck;
+
+/* Once the window the command line opened is idle: it shows what the arguments named. */
+static gboolean
+check_command_line_window (gpointer data)
+{
+  CommandLineCheck *check = data;
+  WpWindow         *window = WP_WINDOW (gtk_application_get_active_window (check->application));
+
+  /* A minute at most, as wait_idle(). */
+  g_assert_cmpint (++check->tries, <, 3000);
+  if (window == NULL || !wp_window_is_idle (window))
+    return G_SOURCE_CONTINUE;
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (window_child (window, "caption_entry"))),
+                   ==, check->caption);
+  assert_mentions (gtk_label_get_text (window_child (window, "subtitle_label")),
+                   check->model_name);
+  assert_mentions (wp_window_get_status (window), check->image_name);
+  check->checked = TRUE;
+  gtk_window_destroy (GTK_WINDOW (window));
+  return G_SOURCE_REMOVE;
+}
+
+/* `wordpatch --model DIR --caption TEXT IMAGE` opens on them; two images are a usage error. */
+static void
+test_command_line (void)
+{
+  g_autofree char *bundled = wp_model_find_default ();
+  g_autofree char *demo = wp_data_find ("demo/scenes");
+  g_autofree char *image = g_build_filename (demo, "images", "000001.png", NULL);
+  g_autofree char *tmp_dir = g_dir_make_tmp ("wp-test-gui-args-XXXXXX", NULL);
+  g_autofree char *link = g_build_filename (tmp_dir, "model-by-argument", NULL);
+  CommandLineCheck check = { NULL, "a red circle", "000001.png", "model-by-argument", FALSE, 0 };
+  char            *argv[] = { "wordpatch", "--model", link, "--caption", "a red circle", image,
+                              NULL };
+  char            *two[] = { "wordpatch", image, image, NULL };
+
+  g_assert_cmpint (symlink (bundled, link), ==, 0);
+  {
+    g_autoptr (WpApplication) application = wp_application_new (
+      "org.wordpatch.TestArgs", G_APPLICATION_HANDLES_COMMAND_LINE | G_APPLICATION_NON_UNIQUE);
+
+    check.application = GTK_APPLICATION (application);
+    g_timeout_add (20, check_command_line_window, &check);
+    g_assert_cmpint (g_application_run (G_APPLICATION (application), 6, argv), ==, 0);
+    g_assert_true (check.checked);
+  }
+  {
+    g_autoptr (WpApplication) application = wp_application_new (
+      "org.wordpatch.TestArgs", G_APPLICATION_HANDLES_COMMAND_LINE | G_APPLICATION_NON_UNIQUE);
+
+    g_assert_cmpint (g_application_run (G_APPLICATION (application), 3, two), ==, 2);
+  }
   remove_tree (tmp_dir);
 }
 
@@ -1226,9 +1313,31 @@ test_fine_tune (void)
   /* The dataset is checked and summarised when chosen. */
   wp_train_view_set_data_dir (view, data_dir);
   g_assert_true (wait_for (view_idle, view));
-  g_assert_nonnull (strstr (wp_train_view_get_data_summary (view), "64 pairs ready"));
+  g_assert_nonnull (
+    strstr (wp_train_view_get_data_summary (view), "64 pairs (captions.jsonl) ready"));
   g_assert_nonnull (strstr (wp_train_view_get_data_summary (view), "word boxes"));
   g_assert_nonnull (strstr (wp_train_view_get_data_summary (view), "whole tokens"));
+
+  /* Another layout, named in the summary: an open_clip CSV of three of the same images. */
+  {
+    g_autoptr (WpDataset) scenes = wp_dataset_open (data_dir, &error);
+    g_autofree char *csv = g_build_filename (tmp_dir, "pairs.csv", NULL);
+    g_autoptr (GString) text = g_string_new ("filepath\ttitle\n");
+
+    g_assert_no_error (error);
+    for (guint i = 0; i < 3; i++) {
+      const WpPair *pair = wp_dataset_get_pair (scenes, i);
+
+      g_string_append_printf (text, "%s\t%s\n", pair->image_path, pair->caption);
+    }
+    g_assert_true (g_file_set_contents (csv, text->str, -1, &error));
+    wp_train_view_set_data_dir (view, csv);
+    g_assert_true (wait_for (view_idle, view));
+    assert_mentions (wp_train_view_get_data_summary (view), "3 pairs (open_clip CSV) ready");
+    assert_mentions (wp_train_view_get_data_summary (view), "No word boxes");
+    wp_train_view_set_data_dir (view, data_dir);
+    g_assert_true (wait_for (view_idle, view));
+  }
 
   set_spin (view, "steps_spin", 16);
   set_spin (view, "batch_spin", 8);
@@ -1256,6 +1365,9 @@ test_fine_tune (void)
   g_assert_true (live);
   run_loop_for (300);
   g_assert_cmpint (wp_train_session_get_progress (session)->step, ==, paused_step);
+  /* The header names the run's state as the slider does. */
+  assert_mentions (gtk_label_get_text (window_child (window, "subtitle_label")),
+                   "training paused");
   save_screenshot (window, "train", "fine-tune-paused");
   save_screenshot (window, "explore", "explore-paused");
 
@@ -1278,6 +1390,8 @@ test_fine_tune (void)
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (view), "train.stop", NULL));
   g_assert_true (wait_for (is_inactive, session));
   g_assert_cmpint (wp_train_session_get_state (session), ==, WP_TRAIN_STATE_STOPPED);
+  assert_mentions (gtk_label_get_text (window_child (window, "subtitle_label")),
+                   "training stopped");
   g_assert_cmpuint (wp_train_session_get_checkpoints (session)->len, >=, 2);
   last = g_strdup (g_ptr_array_index (wp_train_session_get_checkpoints (session),
                                       wp_train_session_get_checkpoints (session)->len - 1));
@@ -1712,7 +1826,7 @@ test_fine_tune_continue (void)
   /* The summary names the skipped lines, as the command line does. */
   wp_train_view_set_data_dir (view, data_dir);
   g_assert_true (wait_for (view_idle, view));
-  assert_mentions (wp_train_view_get_data_summary (view), "48 pairs ready");
+  assert_mentions (wp_train_view_get_data_summary (view), "48 pairs (captions.jsonl) ready");
   assert_mentions (wp_train_view_get_data_summary (view), "2 pairs skipped: 2 bad lines");
   assert_mentions (wp_train_view_get_data_summary (view), "line 49: empty caption");
   assert_mentions (wp_train_view_get_data_summary (view), "line 50: ");
@@ -2250,6 +2364,7 @@ main (int   argc,
   g_test_add_func ("/gui/explore/export", test_explore_export);
   g_test_add_func ("/gui/explore/model-title", test_explore_model_title);
   g_test_add_func ("/gui/explore/small-window", test_explore_small_window);
+  g_test_add_func ("/gui/command-line", test_command_line);
   g_test_add_func ("/gui/fine-tune", test_fine_tune);
   g_test_add_func ("/gui/fine-tune/small-window", test_fine_tune_small_window);
   g_test_add_func ("/gui/fine-tune/continue", test_fine_tune_continue);

@@ -1,5 +1,6 @@
-/* test-kernels.c: the forward kernels against naive double-precision loops written here, the
- * backward kernels against central finite differences of those loops.
+/* test-kernels.c: the forward kernels against naive double-precision loops written here (the
+ * backward kernels are in test-kernels-backward.c), and the threaded kernels' results at any
+ * thread count.
  *
  * Inputs are random (fixed seeds); every comparison reports the kernel, the array, the element
  * and both numbers. Tolerances are relative to the float result's scale. */
@@ -8,20 +9,9 @@
 
 #include <cblas.h>
 
+#include "kernels-reference.h"
 #include "test-util.h"
 #include "wordpatch/kernels.h"
-
-static float *
-random_array (GRand *rand,
-              gsize  n,
-              double scale)
-{
-  float *a = g_new (float, n);
-
-  for (gsize i = 0; i < n; i++)
-    a[i] = (float) g_rand_double_range (rand, -scale, scale);
-  return a;
-}
 
 /* Fails the test at the first element where got and want differ by more than tol * (1 + |want|). */
 static gboolean
@@ -50,9 +40,9 @@ check_matmul (int      N,
               gboolean with_bias)
 {
   g_autoptr (GRand) rand = g_rand_new_with_seed ((guint32) (N * 1000 + C * 10 + OC));
-  g_autofree float  *inp = random_array (rand, (gsize) N * C, 1.0);
-  g_autofree float  *weight = random_array (rand, (gsize) OC * C, 1.0);
-  g_autofree float  *bias = random_array (rand, OC, 1.0);
+  g_autofree float  *inp = wp_test_random_floats (rand, (gsize) N * C, 1.0);
+  g_autofree float  *weight = wp_test_random_floats (rand, (gsize) OC * C, 1.0);
+  g_autofree float  *bias = wp_test_random_floats (rand, OC, 1.0);
   g_autofree float  *out = g_new (float, (gsize) N *OC);
   g_autofree double *want = g_new (double, (gsize) N *OC);
   g_autofree char   *what = g_strdup_printf ("matmul N=%d C=%d OC=%d%s: out", N, C, OC,
@@ -98,9 +88,9 @@ check_layernorm (int   N,
                  float offset)
 {
   g_autoptr (GRand) rand = g_rand_new_with_seed ((guint32) (N * 100 + C));
-  g_autofree float  *inp = random_array (rand, (gsize) N * C, 2.0);
-  g_autofree float  *weight = random_array (rand, C, 1.5);
-  g_autofree float  *bias = random_array (rand, C, 0.5);
+  g_autofree float  *inp = wp_test_random_floats (rand, (gsize) N * C, 2.0);
+  g_autofree float  *weight = wp_test_random_floats (rand, C, 1.5);
+  g_autofree float  *bias = wp_test_random_floats (rand, C, 0.5);
   g_autofree float  *out = g_new (float, (gsize) N *C);
   g_autofree float  *mean = g_new (float, N);
   g_autofree float  *rstd = g_new (float, N);
@@ -190,6 +180,12 @@ test_activation (void)
     want[i] = 0.5 * inp[i] * (1.0 + erf (inp[i] / sqrt (2.0)));
   check_close ("gelu", out, want, n, 1e-6);
   g_assert_cmpfloat (out[1000], ==, 0.0f);
+
+  wp_activation_forward (out, inp, n, WP_ACTIVATION_GELU_TANH);
+  for (gsize i = 0; i < n; i++)
+    want[i] = gelu_tanh_reference (inp[i]);
+  check_close ("gelu_new", out, want, n, 1e-6);
+  g_assert_cmpfloat (out[1000], ==, 0.0f);
 }
 
 /* Far out in the tails the functions are 0 and x, never NaN. */
@@ -199,8 +195,8 @@ test_activation_extremes (void)
   const float inp[] = { -1e30f, -100.0f, -88.0f, 88.0f, 100.0f, 1e30f };
   float       out[G_N_ELEMENTS (inp)];
 
-  for (int kind = 0; kind < 2; kind++) {
-    WpActivation activation = kind ? WP_ACTIVATION_GELU : WP_ACTIVATION_QUICK_GELU;
+  for (int kind = 0; kind < N_ACTIVATIONS; kind++) {
+    WpActivation activation = activations[kind];
 
     wp_activation_forward (out, inp, G_N_ELEMENTS (inp), activation);
     for (gsize i = 0; i < G_N_ELEMENTS (inp); i++) {
@@ -236,9 +232,9 @@ check_attention (int      B,
   const int   HS = C / NH;
   const gsize n = (gsize) B * T * C, n_att = (gsize) B * NH * T * T;
   g_autoptr (GRand) rand = g_rand_new_with_seed ((guint32) (B * 1000 + T * 100 + C + causal));
-  g_autofree float  *q = random_array (rand, n, 2.0);
-  g_autofree float  *k = random_array (rand, n, 2.0);
-  g_autofree float  *v = random_array (rand, n, 1.0);
+  g_autofree float  *q = wp_test_random_floats (rand, n, 2.0);
+  g_autofree float  *k = wp_test_random_floats (rand, n, 2.0);
+  g_autofree float  *v = wp_test_random_floats (rand, n, 1.0);
   g_autofree float  *out = g_new (float, n);
   g_autofree float  *att = g_new (float, n_att);
   g_autofree double *want = g_new0 (double, n);
@@ -404,569 +400,6 @@ test_l2_normalize (void)
   }
 }
 
-/* ---- backward kernels against central finite differences ----
- *
- * Each op has a naive double-precision forward here; the loss is sum (dout * forward (inputs)) with
- * a random upstream gradient dout, so its derivative with respect to an input is exactly what the
- * backward kernel computes. The float kernel sees the same (float) inputs that the double forward
- * is differentiated at. */
-
-/* One op's double inputs (perturbed in place by numeric_grad) and dims; each loss reads its own. */
-typedef struct {
-  double       *x[3]; /* the differentiated inputs, in the order of the kernel's gradients */
-  const double *dout;
-  const float  *weight; /* layernorm's weight and bias are differentiated through x[1], x[2] */
-  int           N, C, OC, B, T, NH;
-  gboolean      causal;
-  WpActivation  activation;
-  double        eps;
-} FdCase;
-
-typedef double (*LossFunc) (const FdCase *fd);
-
-static double *
-to_double (const float *a,
-           gsize        n)
-{
-  double *d = g_new (double, n);
-
-  for (gsize i = 0; i < n; i++)
-    d[i] = a[i];
-  return d;
-}
-
-/* grad (n) = d loss / d x (n) by central differences with step h; x is one of fd->x. */
-static void
-numeric_grad (double       *grad,
-              double       *x,
-              gsize         n,
-              double        h,
-              LossFunc      loss,
-              const FdCase *fd)
-{
-  for (gsize i = 0; i < n; i++) {
-    const double save = x[i];
-    double       plus, minus;
-
-    x[i] = save + h;
-    plus = loss (fd);
-    x[i] = save - h;
-    minus = loss (fd);
-    x[i] = save;
-    grad[i] = (plus - minus) / (2.0 * h);
-  }
-}
-
-/* Worst relative error over the tensor, each element's error relative to max(|want|, 1e-2 max
- * |want|, 1e-4): near-zero elements are judged on the tensor's scale, and a gradient that is
- * exactly zero (C = 1 normalisation) against float rounding (the inputs and dout are of order
- * one). Fails the test above tol naming the element and both numbers; reports the worst error with
- * g_test_message either way. */
-static double
-check_grad (const char   *what,
-            const float  *got,
-            const double *want,
-            gsize         n,
-            double        tol)
-{
-  double max_want = 0.0, worst = 0.0;
-  gsize  worst_i = 0;
-
-  for (gsize i = 0; i < n; i++)
-    max_want = fmax (max_want, fabs (want[i]));
-  for (gsize i = 0; i < n; i++) {
-    const double err =
-      fabs (got[i] - want[i]) / fmax (fmax (fabs (want[i]), 1e-2 * max_want), 1e-4);
-
-    if (!isfinite (got[i]) || !(err <= worst)) {
-      worst = isfinite (got[i]) ? err : INFINITY;
-      worst_i = i;
-    }
-  }
-  if (!(worst <= tol))
-    g_test_fail_printf ("%s: worst element [%" G_GSIZE_FORMAT "] = %.9g, finite differences give "
-                        "%.9g (relative error %.3g > %.3g)",
-                        what, worst_i, got[worst_i], want[worst_i], worst, tol);
-  else
-    g_test_message ("%s: worst relative error %.3g at [%" G_GSIZE_FORMAT "] (%.9g vs %.9g)", what,
-                    worst, worst_i, got[worst_i], want[worst_i]);
-  return worst;
-}
-
-/* Calls to a backward kernel must add up: got2 (two calls into zeros) is twice got1 (one call). */
-static void
-check_doubled (const char  *what,
-               const float *got1,
-               const float *got2,
-               gsize        n)
-{
-  for (gsize i = 0; i < n; i++) {
-    if (!(fabsf (got2[i] - 2.0f * got1[i]) <= 1e-6f * (1.0f + fabsf (2.0f * got1[i])))) {
-      g_test_fail_printf ("%s[%" G_GSIZE_FORMAT "]: two calls give %.9g, one call %.9g "
-                          "(expected twice that)",
-                          what, i, got2[i], got1[i]);
-      return;
-    }
-  }
-}
-
-/* ---- matmul backward ---- */
-
-static double
-matmul_loss (const FdCase *fd)
-{
-  const double *inp = fd->x[0], *weight = fd->x[1], *bias = fd->x[2];
-  double        loss = 0.0;
-
-  for (int n = 0; n < fd->N; n++) {
-    for (int o = 0; o < fd->OC; o++) {
-      double out = bias != NULL ? bias[o] : 0.0;
-
-      for (int c = 0; c < fd->C; c++)
-        out += inp[n * fd->C + c] * weight[o * fd->C + c];
-      loss += fd->dout[n * fd->OC + o] * out;
-    }
-  }
-  return loss;
-}
-
-static void
-check_matmul_backward (int      N,
-                       int      C,
-                       int      OC,
-                       gboolean with_bias)
-{
-  const gsize n_inp = (gsize) N * C, n_w = (gsize) OC * C, n_out = (gsize) N * OC;
-  g_autoptr (GRand) rand = g_rand_new_with_seed ((guint32) (7 + N * 100 + C * 10 + OC));
-  g_autofree float  *inp = random_array (rand, n_inp, 1.0);
-  g_autofree float  *weight = random_array (rand, n_w, 1.0);
-  g_autofree float  *dout = random_array (rand, n_out, 1.0);
-  g_autofree float  *dinp = g_new0 (float, n_inp);
-  g_autofree float  *dweight = g_new0 (float, n_w);
-  g_autofree float  *dbias = g_new0 (float, OC);
-  g_autofree float  *dinp2 = g_new0 (float, n_inp);
-  g_autofree float  *dweight2 = g_new0 (float, n_w);
-  g_autofree float  *dbias2 = g_new0 (float, OC);
-  g_autofree double *dout_d = to_double (dout, n_out);
-  g_autofree double *inp_d = to_double (inp, n_inp);
-  g_autofree double *weight_d = to_double (weight, n_w);
-  g_autofree double *bias_d = g_new0 (double, OC);
-  g_autofree double *want_inp = g_new (double, n_inp);
-  g_autofree double *want_w = g_new (double, n_w);
-  g_autofree double *want_b = g_new (double, OC);
-  g_autofree char   *prefix = g_strdup_printf ("matmul_backward N=%d C=%d OC=%d%s", N, C, OC,
-                                             with_bias ? "" : " no bias");
-  g_autofree char   *what = NULL;
-  FdCase             fd = {
-                { inp_d, weight_d, with_bias ? bias_d : NULL },
-                dout_d,
-                NULL,
-                N,
-                C,
-                OC,
-  };
-
-  wp_matmul_backward (dinp, dweight, with_bias ? dbias : NULL, dout, inp, weight, N, C, OC);
-  numeric_grad (want_inp, inp_d, n_inp, 1e-6, matmul_loss, &fd);
-  numeric_grad (want_w, weight_d, n_w, 1e-6, matmul_loss, &fd);
-  what = g_strdup_printf ("%s: dinp", prefix);
-  check_grad (what, dinp, want_inp, n_inp, 1e-3);
-  g_free (what);
-  what = g_strdup_printf ("%s: dweight", prefix);
-  check_grad (what, dweight, want_w, n_w, 1e-3);
-  g_free (what);
-  if (with_bias) {
-    numeric_grad (want_b, bias_d, OC, 1e-6, matmul_loss, &fd);
-    what = g_strdup_printf ("%s: dbias", prefix);
-    check_grad (what, dbias, want_b, OC, 1e-3);
-    g_free (what);
-  } else {
-    for (int o = 0; o < OC; o++)
-      g_assert_cmpfloat (dbias[o], ==, 0.0f);
-  }
-
-  for (int i = 0; i < 2; i++)
-    wp_matmul_backward (dinp2, dweight2, with_bias ? dbias2 : NULL, dout, inp, weight, N, C, OC);
-  what = g_strdup_printf ("%s accumulates: dinp", prefix);
-  check_doubled (what, dinp, dinp2, n_inp);
-  g_free (what);
-  what = g_strdup_printf ("%s accumulates: dweight", prefix);
-  check_doubled (what, dweight, dweight2, n_w);
-  g_free (what);
-  what = g_strdup_printf ("%s accumulates: dbias", prefix);
-  check_doubled (what, dbias, dbias2, OC);
-}
-
-static void
-test_matmul_backward (void)
-{
-  check_matmul_backward (5, 6, 4, TRUE);
-  check_matmul_backward (5, 6, 4, FALSE);
-  check_matmul_backward (1, 1, 1, TRUE);
-  check_matmul_backward (3, 17, 9, TRUE);
-}
-
-/* ---- layer norm backward ---- */
-
-static double
-layernorm_loss (const FdCase *fd)
-{
-  const double *inp = fd->x[0], *weight = fd->x[1], *bias = fd->x[2];
-  const int     C = fd->C;
-  double        loss = 0.0;
-
-  for (int n = 0; n < fd->N; n++) {
-    const double *x = inp + n * C;
-    double        m = 0.0, v = 0.0, s;
-
-    for (int c = 0; c < C; c++)
-      m += x[c];
-    m /= C;
-    for (int c = 0; c < C; c++)
-      v += (x[c] - m) * (x[c] - m);
-    s = 1.0 / sqrt (v / C + fd->eps);
-    for (int c = 0; c < C; c++)
-      loss += fd->dout[n * C + c] * ((x[c] - m) * s * weight[c] + bias[c]);
-  }
-  return loss;
-}
-
-static void
-check_layernorm_backward (int   N,
-                          int   C,
-                          float eps)
-{
-  const gsize n = (gsize) N * C;
-  g_autoptr (GRand) rand = g_rand_new_with_seed ((guint32) (11 + N * 100 + C));
-  g_autofree float  *inp = random_array (rand, n, 2.0);
-  g_autofree float  *weight = random_array (rand, C, 1.5);
-  g_autofree float  *bias = random_array (rand, C, 0.5);
-  g_autofree float  *dout = random_array (rand, n, 1.0);
-  g_autofree float  *out = g_new (float, n);
-  g_autofree float  *mean = g_new (float, N);
-  g_autofree float  *rstd = g_new (float, N);
-  g_autofree float  *dinp = g_new0 (float, n);
-  g_autofree float  *dweight = g_new0 (float, C);
-  g_autofree float  *dbias = g_new0 (float, C);
-  g_autofree float  *dinp2 = g_new0 (float, n);
-  g_autofree float  *dweight2 = g_new0 (float, C);
-  g_autofree float  *dbias2 = g_new0 (float, C);
-  g_autofree double *dout_d = to_double (dout, n);
-  g_autofree double *inp_d = to_double (inp, n);
-  g_autofree double *weight_d = to_double (weight, C);
-  g_autofree double *bias_d = to_double (bias, C);
-  g_autofree double *want_inp = g_new (double, n);
-  g_autofree double *want_w = g_new (double, C);
-  g_autofree double *want_b = g_new (double, C);
-  g_autofree char   *what = NULL;
-  FdCase             fd = { { inp_d, weight_d, bias_d }, dout_d, NULL, N, C };
-
-  fd.eps = eps;
-  wp_layernorm_forward (out, mean, rstd, inp, weight, bias, N, C, eps);
-  wp_layernorm_backward (dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
-  numeric_grad (want_inp, inp_d, n, 1e-6, layernorm_loss, &fd);
-  numeric_grad (want_w, weight_d, C, 1e-6, layernorm_loss, &fd);
-  numeric_grad (want_b, bias_d, C, 1e-6, layernorm_loss, &fd);
-  what = g_strdup_printf ("layernorm_backward N=%d C=%d: dinp", N, C);
-  check_grad (what, dinp, want_inp, n, 1e-3);
-  g_free (what);
-  what = g_strdup_printf ("layernorm_backward N=%d C=%d: dweight", N, C);
-  check_grad (what, dweight, want_w, C, 1e-3);
-  g_free (what);
-  what = g_strdup_printf ("layernorm_backward N=%d C=%d: dbias", N, C);
-  check_grad (what, dbias, want_b, C, 1e-3);
-
-  for (int i = 0; i < 2; i++)
-    wp_layernorm_backward (dinp2, dweight2, dbias2, dout, inp, weight, mean, rstd, N, C);
-  check_doubled ("layernorm_backward accumulates: dinp", dinp, dinp2, n);
-  check_doubled ("layernorm_backward accumulates: dweight", dweight, dweight2, C);
-  check_doubled ("layernorm_backward accumulates: dbias", dbias, dbias2, C);
-}
-
-static void
-test_layernorm_backward (void)
-{
-  check_layernorm_backward (5, 6, 1e-5f);
-  check_layernorm_backward (3, 16, 1e-6f);
-  check_layernorm_backward (2, 2, 1e-5f);
-}
-
-/* ---- activation backward ---- */
-
-static double
-activation_loss (const FdCase *fd)
-{
-  const double *x = fd->x[0];
-  double        loss = 0.0;
-
-  for (int i = 0; i < fd->N; i++) {
-    const double y = fd->activation == WP_ACTIVATION_GELU
-                       ? 0.5 * x[i] * (1.0 + erf (x[i] / sqrt (2.0)))
-                       : x[i] / (1.0 + exp (-1.702 * x[i]));
-
-    loss += fd->dout[i] * y;
-  }
-  return loss;
-}
-
-static void
-test_activation_backward (void)
-{
-  const int n = 64;
-
-  for (int kind = 0; kind < 2; kind++) {
-    const WpActivation activation = kind ? WP_ACTIVATION_GELU : WP_ACTIVATION_QUICK_GELU;
-    g_autoptr (GRand) rand = g_rand_new_with_seed (13 + kind);
-    g_autofree float  *inp = random_array (rand, n, 4.0);
-    g_autofree float  *dout = random_array (rand, n, 1.0);
-    g_autofree float  *dinp = g_new0 (float, n);
-    g_autofree float  *dinp2 = g_new0 (float, n);
-    g_autofree double *inp_d = NULL;
-    g_autofree double *dout_d = to_double (dout, n);
-    g_autofree double *want = g_new (double, n);
-    g_autofree char   *what = NULL;
-    FdCase             fd = { { NULL }, dout_d, NULL, n };
-
-    inp[0] = 0.0f; /* the kink-free middle, exactly */
-    inp_d = to_double (inp, n);
-    fd.x[0] = inp_d;
-    fd.activation = activation;
-    wp_activation_backward (dinp, dout, inp, n, activation);
-    numeric_grad (want, inp_d, n, 1e-6, activation_loss, &fd);
-    what = g_strdup_printf ("activation_backward %s: dinp", wp_activation_to_string (activation));
-    check_grad (what, dinp, want, n, 1e-3);
-    g_free (what);
-
-    wp_activation_backward (dinp2, dout, inp, n, activation);
-    wp_activation_backward (dinp2, dout, inp, n, activation);
-    what = g_strdup_printf ("activation_backward %s accumulates: dinp",
-                            wp_activation_to_string (activation));
-    check_doubled (what, dinp, dinp2, n);
-  }
-}
-
-/* Far out in the tails the derivatives are 0 and 1, never NaN. */
-static void
-test_activation_backward_extremes (void)
-{
-  const float inp[] = { -1e30f, -100.0f, -88.0f, 88.0f, 100.0f, 1e30f };
-  float       dout[G_N_ELEMENTS (inp)], dinp[G_N_ELEMENTS (inp)];
-
-  for (gsize i = 0; i < G_N_ELEMENTS (inp); i++)
-    dout[i] = 1.0f;
-  for (int kind = 0; kind < 2; kind++) {
-    WpActivation activation = kind ? WP_ACTIVATION_GELU : WP_ACTIVATION_QUICK_GELU;
-
-    memset (dinp, 0, sizeof dinp);
-    wp_activation_backward (dinp, dout, inp, G_N_ELEMENTS (inp), activation);
-    for (gsize i = 0; i < G_N_ELEMENTS (inp); i++) {
-      const float want = inp[i] > 0 ? 1.0f : 0.0f;
-
-      if (!isfinite (dinp[i]) || fabsf (dinp[i] - want) > 1e-6f)
-        g_test_fail_printf ("%s'(%g) = %g, expected %g", wp_activation_to_string (activation),
-                            inp[i], dinp[i], want);
-    }
-  }
-}
-
-/* ---- attention backward ---- */
-
-static double
-attention_loss (const FdCase *fd)
-{
-  const double *q = fd->x[0], *k = fd->x[1], *v = fd->x[2];
-  const int     T = fd->T, C = fd->C, NH = fd->NH, HS = C / NH;
-  double        loss = 0.0;
-  double        row[64];
-
-  g_assert (T <= (int) G_N_ELEMENTS (row));
-  for (int b = 0; b < fd->B; b++) {
-    for (int h = 0; h < NH; h++) {
-      for (int t = 0; t < T; t++) {
-        const double *qt = q + ((gsize) b * T + t) * C + h * HS;
-        const int     n_keys = fd->causal ? t + 1 : T;
-        double        max = -INFINITY, sum = 0.0;
-
-        for (int u = 0; u < n_keys; u++) {
-          const double *ku = k + ((gsize) b * T + u) * C + h * HS;
-          double        dot = 0.0;
-
-          for (int i = 0; i < HS; i++)
-            dot += qt[i] * ku[i];
-          row[u] = dot / sqrt (HS);
-          max = fmax (max, row[u]);
-        }
-        for (int u = 0; u < n_keys; u++) {
-          row[u] = exp (row[u] - max);
-          sum += row[u];
-        }
-        for (int i = 0; i < HS; i++) {
-          double out = 0.0;
-
-          for (int u = 0; u < n_keys; u++)
-            out += row[u] / sum * v[((gsize) b * T + u) * C + h * HS + i];
-          loss += fd->dout[((gsize) b * T + t) * C + h * HS + i] * out;
-        }
-      }
-    }
-  }
-  return loss;
-}
-
-static void
-check_attention_backward (int      B,
-                          int      T,
-                          int      C,
-                          int      NH,
-                          gboolean causal)
-{
-  const gsize n = (gsize) B * T * C, n_att = (gsize) B * NH * T * T;
-  g_autoptr (GRand) rand = g_rand_new_with_seed ((guint32) (17 + B * 1000 + T * 100 + C + causal));
-  g_autofree float  *q = random_array (rand, n, 1.5);
-  g_autofree float  *k = random_array (rand, n, 1.5);
-  g_autofree float  *v = random_array (rand, n, 1.0);
-  g_autofree float  *dout = random_array (rand, n, 1.0);
-  g_autofree float  *out = g_new (float, n);
-  g_autofree float  *att = g_new (float, n_att);
-  g_autofree float  *scratch = g_new (float, n_att);
-  g_autofree float  *dq = g_new0 (float, n);
-  g_autofree float  *dk = g_new0 (float, n);
-  g_autofree float  *dv = g_new0 (float, n);
-  g_autofree float  *dq2 = g_new0 (float, n);
-  g_autofree float  *dk2 = g_new0 (float, n);
-  g_autofree float  *dv2 = g_new0 (float, n);
-  g_autofree double *q_d = to_double (q, n);
-  g_autofree double *k_d = to_double (k, n);
-  g_autofree double *v_d = to_double (v, n);
-  g_autofree double *dout_d = to_double (dout, n);
-  g_autofree double *want = g_new (double, n);
-  g_autofree char   *prefix = g_strdup_printf ("attention_backward B=%d T=%d C=%d NH=%d%s", B, T,
-                                               C, NH, causal ? " causal" : "");
-  g_autofree char   *what = NULL;
-  const char        *names[] = { "dq", "dk", "dv" };
-  float             *got[] = { dq, dk, dv };
-  FdCase             fd = { { q_d, k_d, v_d }, dout_d, NULL, 0, C, 0, B, T, NH, causal };
-
-  wp_attention_forward (out, att, q, k, v, C, B, T, C, NH, causal);
-  /* Garbage in the scratch: the kernel must not read it before writing it. */
-  for (gsize i = 0; i < n_att; i++)
-    scratch[i] = 1e30f;
-  wp_attention_backward (dq, dk, dv, C, scratch, dout, q, k, v, att, B, T, C, NH, causal);
-  for (int i = 0; i < 3; i++) {
-    numeric_grad (want, fd.x[i], n, 1e-6, attention_loss, &fd);
-    what = g_strdup_printf ("%s: %s", prefix, names[i]);
-    check_grad (what, got[i], want, n, 1e-3);
-    g_free (what);
-  }
-
-  for (int i = 0; i < 2; i++)
-    wp_attention_backward (dq2, dk2, dv2, C, scratch, dout, q, k, v, att, B, T, C, NH, causal);
-  what = g_strdup_printf ("%s accumulates: dq", prefix);
-  check_doubled (what, dq, dq2, n);
-  g_free (what);
-  what = g_strdup_printf ("%s accumulates: dk", prefix);
-  check_doubled (what, dk, dk2, n);
-  g_free (what);
-  what = g_strdup_printf ("%s accumulates: dv", prefix);
-  check_doubled (what, dv, dv2, n);
-}
-
-static void
-test_attention_backward (void)
-{
-  check_attention_backward (2, 4, 6, 2, FALSE);
-  check_attention_backward (2, 4, 6, 2, TRUE);
-  check_attention_backward (1, 5, 8, 1, TRUE);
-  check_attention_backward (1, 1, 4, 2, FALSE);
-}
-
-/* ---- L2 normalisation backward ---- */
-
-static double
-l2_normalize_loss (const FdCase *fd)
-{
-  const double *x = fd->x[0];
-  const int     C = fd->C;
-  double        loss = 0.0;
-
-  for (int n = 0; n < fd->N; n++) {
-    double sum = 0.0, norm;
-
-    for (int c = 0; c < C; c++)
-      sum += x[n * C + c] * x[n * C + c];
-    /* The kernel's floor is the float 1e-6f. */
-    norm = fmax (sqrt (sum), (double) 1e-6f);
-    for (int c = 0; c < C; c++)
-      loss += fd->dout[n * C + c] * x[n * C + c] / norm;
-  }
-  return loss;
-}
-
-/* scale sets the size of the inputs: 1 for ordinary rows, 1e-9 for rows below the 1e-6 floor
- * (differentiated with a step small enough to stay below it). */
-static void
-check_l2_normalize_backward (int    N,
-                             int    C,
-                             double scale)
-{
-  const gsize n = (gsize) N * C;
-  g_autoptr (GRand) rand = g_rand_new_with_seed ((guint32) (19 + N * 100 + C));
-  g_autofree float  *inp = random_array (rand, n, scale);
-  g_autofree float  *dout = random_array (rand, n, 1.0);
-  g_autofree float  *out = g_new (float, n);
-  g_autofree float  *norms = g_new (float, N);
-  g_autofree float  *dinp = g_new0 (float, n);
-  g_autofree float  *dinp2 = g_new0 (float, n);
-  g_autofree double *inp_d = to_double (inp, n);
-  g_autofree double *dout_d = to_double (dout, n);
-  g_autofree double *want = g_new (double, n);
-  g_autofree char   *what = NULL;
-  FdCase             fd = { { inp_d }, dout_d, NULL, N, C };
-
-  wp_l2_normalize_rows (out, norms, inp, N, C);
-  wp_l2_normalize_rows_backward (dinp, dout, inp, norms, N, C);
-  numeric_grad (want, inp_d, n, 1e-6 * scale, l2_normalize_loss, &fd);
-  what = g_strdup_printf ("l2_normalize_rows_backward N=%d C=%d scale=%g: dinp", N, C, scale);
-  check_grad (what, dinp, want, n, 1e-3);
-  g_free (what);
-
-  for (int i = 0; i < 2; i++)
-    wp_l2_normalize_rows_backward (dinp2, dout, inp, norms, N, C);
-  what = g_strdup_printf ("l2_normalize_rows_backward N=%d C=%d scale=%g accumulates: dinp", N, C,
-                          scale);
-  check_doubled (what, dinp, dinp2, n);
-}
-
-static void
-test_l2_normalize_backward (void)
-{
-  check_l2_normalize_backward (5, 6, 1.0);
-  check_l2_normalize_backward (4, 6, 1e-9);
-}
-
-/* Degenerate rows: an all-zero row has gradient dout / 1e-6 (finite); with C = 1 the output is
- * sign(x), so the true gradient is zero and the float result may only carry rounding. */
-static void
-test_l2_normalize_backward_degenerate (void)
-{
-  const float zero[3] = { 0, 0, 0 }, dout[3] = { 1, -2, 0.5f };
-  const float column[3] = { 0.7f, -1.3f, 2.9f };
-  float       out[3], norms[3], dinp[3] = { 0 };
-
-  wp_l2_normalize_rows (out, norms, zero, 1, 3);
-  wp_l2_normalize_rows_backward (dinp, dout, zero, norms, 1, 3);
-  for (int c = 0; c < 3; c++)
-    g_assert_cmpfloat_with_epsilon (dinp[c], dout[c] * 1e6, 1.0);
-
-  memset (dinp, 0, sizeof dinp);
-  wp_l2_normalize_rows (out, norms, column, 3, 1);
-  wp_l2_normalize_rows_backward (dinp, dout, column, norms, 3, 1);
-  for (int n = 0; n < 3; n++) {
-    if (!(fabsf (dinp[n]) <= 1e-6f * fabsf (dout[n] / column[n])))
-      g_test_fail_printf ("l2_normalize_rows_backward C=1: dinp[%d] = %g, expected 0", n, dinp[n]);
-  }
-}
-
 /* ---- attention over packed k, v, q in query blocks ---- */
 
 /* Attention of one (B, T, 3C) array holding k, v, q side by side, in double: out (B, T, C) and,
@@ -1055,8 +488,8 @@ check_attention_packed (int      B,
 {
   const gsize n = (gsize) B * T * C, n_att = (gsize) B * NH * T * T;
   g_autoptr (GRand) rand = g_rand_new_with_seed ((guint32) (B + T + C + NH + causal));
-  g_autofree float  *kvq = random_array (rand, 3 * n, 1.0);
-  g_autofree float  *dout = random_array (rand, n, 1.0);
+  g_autofree float  *kvq = wp_test_random_floats (rand, 3 * n, 1.0);
+  g_autofree float  *dout = wp_test_random_floats (rand, n, 1.0);
   g_autofree float  *out = g_new (float, n);
   g_autofree float  *att = g_new (float, n_att);
   g_autofree float  *scratch = g_new (float, n_att);
@@ -1165,10 +598,10 @@ test_threads_same_results (void)
 {
   const int saved = openblas_get_num_threads ();
   g_autoptr (GRand) rand = g_rand_new_with_seed (99);
-  g_autofree float *x = random_array (rand, RUN_N * RUN_C, 2.0);
-  g_autofree float *w = random_array (rand, 2 * RUN_C, 1.0);
-  g_autofree float *kvq = random_array (rand, 2 * RUN_N * RUN_MLP, 3.0);
-  g_autofree float *dout = random_array (rand, RUN_N * RUN_C, 1.0);
+  g_autofree float *x = wp_test_random_floats (rand, RUN_N * RUN_C, 2.0);
+  g_autofree float *w = wp_test_random_floats (rand, 2 * RUN_C, 1.0);
+  g_autofree float *kvq = wp_test_random_floats (rand, 2 * RUN_N * RUN_MLP, 3.0);
+  g_autofree float *dout = wp_test_random_floats (rand, RUN_N * RUN_C, 1.0);
   float            *one[RUN_N_ARRAYS], *two[RUN_N_ARRAYS];
 
   openblas_set_num_threads (1);
@@ -1206,14 +639,6 @@ main (int   argc,
   g_test_add_func ("/kernels/attention/packed-blocks", test_attention_packed);
   g_test_add_func ("/kernels/residual/add", test_residual);
   g_test_add_func ("/kernels/l2-normalize/rows", test_l2_normalize);
-  g_test_add_func ("/kernels/matmul/backward-finite-difference", test_matmul_backward);
-  g_test_add_func ("/kernels/layernorm/backward-finite-difference", test_layernorm_backward);
-  g_test_add_func ("/kernels/activation/backward-finite-difference", test_activation_backward);
-  g_test_add_func ("/kernels/activation/backward-extremes", test_activation_backward_extremes);
-  g_test_add_func ("/kernels/attention/backward-finite-difference", test_attention_backward);
-  g_test_add_func ("/kernels/l2-normalize/backward-finite-difference", test_l2_normalize_backward);
-  g_test_add_func ("/kernels/l2-normalize/backward-degenerate",
-                   test_l2_normalize_backward_degenerate);
   g_test_add_func ("/kernels/threads/same-results", test_threads_same_results);
   return g_test_run ();
 }

@@ -30,6 +30,15 @@ write_text (const char *dir,
   g_assert_no_error (error);
 }
 
+static void
+remove_file (const char *dir,
+             const char *name)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+
+  g_assert_cmpint (g_unlink (path), ==, 0);
+}
+
 static WpTokenizer *
 load_clip_tokenizer (void)
 {
@@ -205,8 +214,8 @@ static const BadConfig bad_configs[] = {
     "{\"text_config\": {}, \"vision_config\": {}, \"wordpatch\": {\"image_std\": [0.2, 0.2, "
     "0.2E5167]}}",
     WP_ERROR_SHAPE, "image_std must be positive and finite" },
-  { "gelu-new", "{\"text_config\": {\"hidden_act\": \"gelu_new\"}, \"vision_config\": {}}",
-    WP_ERROR_UNSUPPORTED, "gelu_new" },
+  { "relu", "{\"text_config\": {\"hidden_act\": \"relu\"}, \"vision_config\": {}}",
+    WP_ERROR_UNSUPPORTED, "text_config.hidden_act 'relu' is not supported" },
   { "hidden-act-number", "{\"text_config\": {}, \"vision_config\": {\"hidden_act\": 1}}",
     WP_ERROR_UNSUPPORTED, "vision_config.hidden_act" },
   { "one-channel", "{\"text_config\": {}, \"vision_config\": {\"num_channels\": 1}}",
@@ -233,6 +242,19 @@ static const BadConfig bad_configs[] = {
     WP_ERROR_FORMAT, "JSON nested more than 64 levels deep" },
   { "comment", "{\"text_config\": {}, /* ViT-B/32 */ \"vision_config\": {}}", WP_ERROR_FORMAT,
     "comments and single quotes are not JSON" },
+  { "siglip", "{\"model_type\": \"siglip\", \"text_config\": {}, \"vision_config\": {}}",
+    WP_ERROR_UNSUPPORTED, "model_type 'siglip' is not supported" },
+  { "config-dict-not-object",
+    "{\"text_config\": {}, \"text_config_dict\": [], \"vision_config\": {}}", WP_ERROR_FORMAT,
+    "\"text_config_dict\" is not an object" },
+  { "resize-below-image",
+    "{\"text_config\": {}, \"vision_config\": {}, \"wordpatch\": {\"resize_size\": 200}}",
+    WP_ERROR_SHAPE, "resize size 200 must be between the image size 224" },
+  { "interpolation-nearest",
+    "{\"text_config\": {}, \"vision_config\": {}, \"wordpatch\": {\"interpolation\": "
+    "\"nearest\"}}",
+    WP_ERROR_UNSUPPORTED,
+    "wordpatch.interpolation 'nearest' is not supported (bicubic, bilinear)" },
 };
 
 static void
@@ -289,6 +311,99 @@ test_config_round_trip (void)
   g_assert_nonnull (strstr (json, "\"CLIPModel\""));
   g_assert_nonnull (strstr (json, "\"text_config\""));
   g_assert_nonnull (strstr (json, "\"quick_gelu\""));
+  wp_clip_config_parse (&parsed, json, strlen (json), &error);
+  g_assert_no_error (error);
+  wp_assert_clip_config_equal (&parsed, &config);
+}
+
+/* transformers' names for GELU's tanh approximation; the writer says gelu_new. */
+static void
+test_config_gelu_tanh (void)
+{
+  static const char *const names[] = { "gelu_new", "gelu_pytorch_tanh", "gelu_fast" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++) {
+    g_autofree char *json = g_strdup_printf (
+      "{\"text_config\": {\"hidden_act\": \"%s\"}, \"vision_config\": {}}", names[i]);
+    g_autofree char *written = NULL;
+    WpClipConfig     config;
+    g_autoptr (GError) error = NULL;
+
+    wp_clip_config_parse (&config, json, strlen (json), &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (config.text.activation, ==, WP_ACTIVATION_GELU_TANH);
+    g_assert_cmpint (config.vision.activation, ==, WP_ACTIVATION_QUICK_GELU);
+    written = wp_clip_config_to_json (&config);
+    g_assert_nonnull (strstr (written, "\"gelu_new\""));
+  }
+}
+
+/* Older transformers folders carry text_config_dict beside text_config; its keys win. */
+static void
+test_config_dicts (void)
+{
+  const char  *json = "{\"text_config\": {\"hidden_size\": 64, \"num_attention_heads\": 4},"
+                      " \"text_config_dict\": {\"hidden_size\": 128},"
+                      " \"vision_config\": {\"image_size\": 224},"
+                      " \"vision_config_dict\": {\"image_size\": 336, \"patch_size\": 14}}";
+  WpClipConfig config;
+  g_autoptr (GError) error = NULL;
+
+  wp_clip_config_parse (&config, json, strlen (json), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (config.text.width, ==, 128);
+  g_assert_cmpint (config.text.n_heads, ==, 4);
+  g_assert_cmpint (config.image_size, ==, 336);
+  g_assert_cmpint (wp_clip_config_grid (&config), ==, 24);
+}
+
+/* transformers' rule: eos_token_id 2 pools at the largest id, any other at the first
+ * eos_token_id; "text_pooling" in the wordpatch object keeps a rule the id alone would not say. */
+static void
+test_config_text_pooling (void)
+{
+  const char      *legacy = "{\"text_config\": {\"bos_token_id\": 0, \"eos_token_id\": 2},"
+                            " \"vision_config\": {}}";
+  WpClipConfig     config, parsed;
+  g_autofree char *json = NULL;
+  g_autoptr (GError) error = NULL;
+
+  wp_clip_config_parse (&config, legacy, strlen (legacy), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (config.text_pooling, ==, WP_TEXT_POOL_ARGMAX);
+  json = wp_clip_config_to_json (&config);
+  g_assert_null (strstr (json, "text_pooling"));
+
+  wp_clip_config_init_default (&config);
+  g_assert_cmpint (config.text_pooling, ==, WP_TEXT_POOL_EOS);
+  config.text_pooling = WP_TEXT_POOL_ARGMAX;
+  g_clear_pointer (&json, g_free);
+  json = wp_clip_config_to_json (&config);
+  g_assert_nonnull (strstr (json, "\"text_pooling\" : \"argmax\""));
+  wp_clip_config_parse (&parsed, json, strlen (json), &error);
+  g_assert_no_error (error);
+  wp_assert_clip_config_equal (&parsed, &config);
+}
+
+/* The preprocessing preprocessor_config.json cannot say is kept in the wordpatch object, and only
+ * when it is not the default (a default config.json reads as before). */
+static void
+test_config_preprocessing (void)
+{
+  WpClipConfig     config, parsed;
+  g_autofree char *json = NULL;
+  g_autoptr (GError) error = NULL;
+
+  wp_clip_config_init_default (&config);
+  json = wp_clip_config_to_json (&config);
+  g_assert_null (strstr (json, "resize"));
+  g_assert_null (strstr (json, "interpolation"));
+  g_assert_null (strstr (json, "crop_offset"));
+
+  config.preprocess =
+    (WpPreprocess){ 256, WP_RESIZE_SQUASH, WP_INTERPOLATION_BILINEAR, WP_CROP_OFFSET_ROUND };
+  g_clear_pointer (&json, g_free);
+  json = wp_clip_config_to_json (&config);
   wp_clip_config_parse (&parsed, json, strlen (json), &error);
   g_assert_no_error (error);
   wp_assert_clip_config_equal (&parsed, &config);
@@ -979,8 +1094,8 @@ test_load_invalid_config (void)
   saved_init (&s);
   config = g_build_filename (s.model_dir, "config.json", NULL);
   write_text (s.model_dir, "config.json",
-              "{\"text_config\": {\"hidden_act\": \"gelu_new\"}, \"vision_config\": {}}");
-  expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_UNSUPPORTED, config, "gelu_new");
+              "{\"text_config\": {\"hidden_act\": \"relu\"}, \"vision_config\": {}}");
+  expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_UNSUPPORTED, config, "relu");
   saved_clear (&s);
 }
 
@@ -993,6 +1108,7 @@ test_load_config_larger_than_weights (void)
   Saved s;
 
   saved_init (&s);
+  remove_file (s.model_dir, "preprocessor_config.json");
   write_text (s.model_dir, "config.json",
               "{\"text_config\": {\"vocab_size\": 1048576}, \"vision_config\": {}}");
   expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_SHAPE, s.weights, "expected [1048576,512]");
@@ -1239,6 +1355,10 @@ main (int   argc,
   g_test_add_func ("/model/config/partial", test_config_partial);
   g_test_add_func ("/model/config/round-trip", test_config_round_trip);
   g_test_add_func ("/model/config/presets", test_config_presets);
+  g_test_add_func ("/model/config/gelu-tanh", test_config_gelu_tanh);
+  g_test_add_func ("/model/config/config-dicts", test_config_dicts);
+  g_test_add_func ("/model/config/text-pooling", test_config_text_pooling);
+  g_test_add_func ("/model/config/preprocessing", test_config_preprocessing);
   g_test_add_func ("/model/config/logit-scale-overflow", test_config_logit_scale_overflow);
   for (gsize i = 0; i < G_N_ELEMENTS (bad_configs); i++) {
     g_autofree char *path = g_strdup_printf ("/model/config/bad/%s", bad_configs[i].name);

@@ -1,9 +1,8 @@
-/* test-safetensors.c: the safetensors reader and writer.
+/* test-safetensors.c: the safetensors reader (the writer is tested in test-safetensors-write.c).
  *
- * Round trips through wp_safetensors_write, half-precision files built byte by byte here (header
- * JSON and little-endian data written by the test, not by the engine), and one test per malformed
- * input: each must fail with its WP_ERROR code and a message naming the file and the problem. */
-#include <glib/gstdio.h>
+ * Half-precision files built byte by byte here (header JSON and little-endian data written by the
+ * test, not by the engine), and one test per malformed input: each must fail with its WP_ERROR
+ * code and a message naming the file and the problem. */
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
@@ -66,262 +65,6 @@ assert_same_bits (float       got,
   }
 }
 
-/* ---- writing and reading back ---- */
-
-static void
-test_write_round_trip (void)
-{
-  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
-  g_autofree char *path = g_build_filename (dir, "x.safetensors", NULL);
-  g_autoptr (GHashTable) metadata = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr (WpSafetensors) st = NULL;
-  g_autoptr (GError) error = NULL;
-  const gint64 shape_a[] = { 2, 3 }, shape_b[] = { 5 }, shape_empty[] = { 0, 4 },
-               shape_4d[] = { 1, 2, 1, 2 };
-  float   a[6], b[5], scalar = -1.5f, empty = 0.0f, four[4] = { 1, 2, 3, 4 };
-  guint32 nan_payload = 0x7fc01234u;
-  float   out[6];
-
-  /* Values that a lossy path would change: -0, a subnormal, the extremes, NaN with a payload. */
-  a[0] = -0.0f;
-  a[1] = 1e-40f;
-  a[2] = 3.4028235e38f;
-  a[3] = -INFINITY;
-  memcpy (&a[4], &nan_payload, 4);
-  a[5] = 0.1f;
-  for (int i = 0; i < 5; i++)
-    b[i] = (float) i / 7.0f;
-  {
-    const WpSafetensorsEntry entries[] = {
-      { "text_model.a.weight", 2, shape_a, a },
-      { "b", 1, shape_b, b },
-      { "scalar", 0, NULL, &scalar },
-      { "empty", 2, shape_empty, &empty },
-      { "four.d", 4, shape_4d, four },
-    };
-
-    g_hash_table_insert (metadata, "format", "pt");
-    g_hash_table_insert (metadata, "text", "quote \" backslash \\ newline \n café");
-    wp_safetensors_write (path, entries, G_N_ELEMENTS (entries), metadata, &error);
-    g_assert_no_error (error);
-  }
-
-  st = wp_safetensors_open (path, &error);
-  g_assert_no_error (error);
-  g_assert_cmpstr (wp_safetensors_get_path (st), ==, path);
-  g_assert_cmpuint (wp_safetensors_get_n_tensors (st), ==, 5);
-  g_assert_cmpstr (wp_safetensors_get_metadata (st, "format"), ==, "pt");
-  g_assert_cmpstr (wp_safetensors_get_metadata (st, "text"), ==,
-                   "quote \" backslash \\ newline \n café");
-  g_assert_null (wp_safetensors_get_metadata (st, "absent"));
-  g_assert_null (wp_safetensors_lookup (st, "absent"));
-  g_assert_null (wp_safetensors_lookup (st, "__metadata__"));
-
-  {
-    const WpSafetensorsTensor *t = wp_safetensors_lookup (st, "text_model.a.weight");
-
-    g_assert_nonnull (t);
-    g_assert_cmpstr (t->name, ==, "text_model.a.weight");
-    g_assert_cmpstr (t->dtype_name, ==, "F32");
-    g_assert_cmpint (t->dtype, ==, WP_DTYPE_F32);
-    g_assert_cmpint (t->ndim, ==, 2);
-    g_assert_cmpint (t->shape[0], ==, 2);
-    g_assert_cmpint (t->shape[1], ==, 3);
-    g_assert_cmpuint (t->numel, ==, 6);
-    g_assert_cmpuint (t->n_bytes, ==, 24);
-    wp_safetensors_read_f32 (st, t, out, FALSE, &error);
-    g_assert_no_error (error);
-    g_assert_cmpmem (out, sizeof a, a, sizeof a);
-  }
-  {
-    const WpSafetensorsTensor *t = wp_safetensors_lookup (st, "b");
-
-    g_assert_nonnull (t);
-    g_assert_cmpint (t->ndim, ==, 1);
-    g_assert_cmpint (t->shape[0], ==, 5);
-    wp_safetensors_read_f32 (st, t, out, TRUE, &error);
-    g_assert_no_error (error);
-    g_assert_cmpmem (out, sizeof b, b, sizeof b);
-  }
-  {
-    const WpSafetensorsTensor *t = wp_safetensors_lookup (st, "scalar");
-
-    g_assert_nonnull (t);
-    g_assert_cmpint (t->ndim, ==, 0);
-    g_assert_cmpuint (t->numel, ==, 1);
-    wp_safetensors_read_f32 (st, t, out, TRUE, &error);
-    g_assert_no_error (error);
-    g_assert_cmpfloat (out[0], ==, -1.5f);
-  }
-  {
-    const WpSafetensorsTensor *t = wp_safetensors_lookup (st, "empty");
-
-    g_assert_nonnull (t);
-    g_assert_cmpint (t->ndim, ==, 2);
-    g_assert_cmpint (t->shape[0], ==, 0);
-    g_assert_cmpint (t->shape[1], ==, 4);
-    g_assert_cmpuint (t->numel, ==, 0);
-    g_assert_cmpuint (t->n_bytes, ==, 0);
-  }
-  {
-    const WpSafetensorsTensor *t = wp_safetensors_lookup (st, "four.d");
-
-    g_assert_nonnull (t);
-    g_assert_cmpint (t->ndim, ==, 4);
-    for (int d = 0; d < 4; d++)
-      g_assert_cmpint (t->shape[d], ==, shape_4d[d]);
-    wp_safetensors_read_f32 (st, t, out, TRUE, &error);
-    g_assert_no_error (error);
-    g_assert_cmpmem (out, sizeof four, four, sizeof four);
-  }
-  /* Every listed tensor is reachable by index too, and its name looks up to itself. */
-  for (guint i = 0; i < wp_safetensors_get_n_tensors (st); i++) {
-    const WpSafetensorsTensor *t = wp_safetensors_get_tensor (st, i);
-
-    g_assert_true (wp_safetensors_lookup (st, t->name) == t);
-  }
-
-  g_clear_pointer (&st, wp_safetensors_free);
-  remove_tree (dir);
-}
-
-/* The header is padded so the data section starts 8-byte aligned, and tensors follow each other. */
-static void
-test_write_layout (void)
-{
-  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
-  g_autofree char *path = g_build_filename (dir, "x.safetensors", NULL);
-  g_autofree char *contents = NULL;
-  g_autoptr (WpSafetensors) st = NULL;
-  g_autoptr (GError) error = NULL;
-  const gint64             shape_a[] = { 3 }, shape_b[] = { 2 };
-  const float              a[] = { 1, 2, 3 }, b[] = { 4, 5 };
-  const WpSafetensorsEntry entries[] = { { "a", 1, shape_a, a }, { "b", 1, shape_b, b } };
-  gsize                    len;
-  guint64                  header_len = 0;
-
-  wp_safetensors_write (path, entries, 2, NULL, &error);
-  g_assert_no_error (error);
-  g_file_get_contents (path, &contents, &len, &error);
-  g_assert_no_error (error);
-  for (int i = 7; i >= 0; i--)
-    header_len = (header_len << 8) | (guint8) contents[i];
-  g_assert_cmpuint ((8 + header_len) % 8, ==, 0);
-  g_assert_cmpuint (len, ==, 8 + header_len + sizeof a + sizeof b);
-  g_assert_cmpmem (contents + 8 + header_len, sizeof a, a, sizeof a);
-  g_assert_cmpmem (contents + 8 + header_len + sizeof a, sizeof b, b, sizeof b);
-
-  st = wp_safetensors_open (path, &error);
-  g_assert_no_error (error);
-  g_assert_null (wp_safetensors_get_metadata (st, "format"));
-  g_assert_cmpuint (wp_safetensors_lookup (st, "a")->begin, ==, 0);
-  g_assert_cmpuint (wp_safetensors_lookup (st, "b")->begin, ==, sizeof a);
-  g_clear_pointer (&st, wp_safetensors_free);
-  remove_tree (dir);
-}
-
-static void
-test_write_no_tensors (void)
-{
-  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
-  g_autofree char *path = g_build_filename (dir, "x.safetensors", NULL);
-  g_autoptr (WpSafetensors) st = NULL;
-  g_autoptr (GError) error = NULL;
-
-  wp_safetensors_write (path, NULL, 0, NULL, &error);
-  g_assert_no_error (error);
-  st = wp_safetensors_open (path, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (wp_safetensors_get_n_tensors (st), ==, 0);
-  g_clear_pointer (&st, wp_safetensors_free);
-  remove_tree (dir);
-}
-
-static void
-test_write_no_temp_file (void)
-{
-  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
-  g_autofree char *path = g_build_filename (dir, "x.safetensors", NULL);
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GDir) handle = NULL;
-  const gint64             shape[] = { 4 };
-  const float              data[] = { 1, 2, 3, 4 };
-  const WpSafetensorsEntry entry = { "a", 1, shape, data };
-  const char              *name;
-  int                      n_files = 0;
-
-  wp_safetensors_write (path, &entry, 1, NULL, &error);
-  g_assert_no_error (error);
-  handle = g_dir_open (dir, 0, &error);
-  g_assert_no_error (error);
-  while ((name = g_dir_read_name (handle)) != NULL) {
-    g_assert_cmpstr (name, ==, "x.safetensors");
-    n_files++;
-  }
-  g_assert_cmpint (n_files, ==, 1);
-  g_clear_pointer (&handle, g_dir_close);
-  remove_tree (dir);
-}
-
-/* A larger file under the same name is replaced whole, not overwritten in place. */
-static void
-test_write_replaces_existing (void)
-{
-  g_autofree char  *dir = wp_test_make_tmp_dir ("safetensors");
-  g_autofree char  *path = g_build_filename (dir, "x.safetensors", NULL);
-  g_autofree float *big = g_new (float, 1000);
-  g_autoptr (WpSafetensors) st = NULL;
-  g_autoptr (GError) error = NULL;
-  const gint64 big_shape[] = { 1000 }, small_shape[] = { 2 };
-  const float  small[] = { 7, 8 };
-  float        out[2];
-  GStatBuf     buf;
-
-  for (int i = 0; i < 1000; i++)
-    big[i] = (float) i;
-  {
-    const WpSafetensorsEntry entry = { "big", 1, big_shape, big };
-
-    wp_safetensors_write (path, &entry, 1, NULL, &error);
-    g_assert_no_error (error);
-  }
-  {
-    const WpSafetensorsEntry entry = { "small", 1, small_shape, small };
-
-    wp_safetensors_write (path, &entry, 1, NULL, &error);
-    g_assert_no_error (error);
-  }
-  st = wp_safetensors_open (path, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (wp_safetensors_get_n_tensors (st), ==, 1);
-  g_assert_null (wp_safetensors_lookup (st, "big"));
-  g_assert_nonnull (wp_safetensors_lookup (st, "small"));
-  wp_safetensors_read_f32 (st, wp_safetensors_lookup (st, "small"), out, TRUE, &error);
-  g_assert_no_error (error);
-  g_assert_cmpmem (out, sizeof out, small, sizeof small);
-  g_assert_cmpint (g_stat (path, &buf), ==, 0);
-  g_assert_cmpint (buf.st_size, <, 1000);
-  g_clear_pointer (&st, wp_safetensors_free);
-  remove_tree (dir);
-}
-
-static void
-test_write_missing_folder (void)
-{
-  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
-  g_autofree char *path = g_build_filename (dir, "no-such-folder", "x.safetensors", NULL);
-  g_autoptr (GError) error = NULL;
-  const gint64             shape[] = { 1 };
-  const float              data[] = { 1 };
-  const WpSafetensorsEntry entry = { "a", 1, shape, data };
-
-  g_assert_false (wp_safetensors_write (path, &entry, 1, NULL, &error));
-  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
-  assert_error_mentions (error, path);
-  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
-  remove_tree (dir);
-}
-
 /* ---- half precision ---- */
 
 typedef struct {
@@ -364,14 +107,24 @@ static const HalfCase bf16_cases[] = {
   { 0xffc1, NAN },
 };
 
+/* Each case's bits through to_f32 (named name in messages) give its value, bit for bit. */
+static void
+check_cases (const char *name,
+             float (*to_f32) (guint16),
+             const HalfCase *cases,
+             gsize           n_cases)
+{
+  for (gsize i = 0; i < n_cases; i++) {
+    g_autofree char *what = g_strdup_printf ("%s (0x%04x)", name, cases[i].bits);
+
+    assert_same_bits (to_f32 (cases[i].bits), cases[i].value, what);
+  }
+}
+
 static void
 test_f16_to_f32 (void)
 {
-  for (gsize i = 0; i < G_N_ELEMENTS (f16_cases); i++) {
-    g_autofree char *what = g_strdup_printf ("wp_f16_to_f32 (0x%04x)", f16_cases[i].bits);
-
-    assert_same_bits (wp_f16_to_f32 (f16_cases[i].bits), f16_cases[i].value, what);
-  }
+  check_cases ("wp_f16_to_f32", wp_f16_to_f32, f16_cases, G_N_ELEMENTS (f16_cases));
 }
 
 /* Every half value against the IEEE formula, evaluated in double. */
@@ -401,11 +154,7 @@ test_f16_to_f32_exhaustive (void)
 static void
 test_bf16_to_f32 (void)
 {
-  for (gsize i = 0; i < G_N_ELEMENTS (bf16_cases); i++) {
-    g_autofree char *what = g_strdup_printf ("wp_bf16_to_f32 (0x%04x)", bf16_cases[i].bits);
-
-    assert_same_bits (wp_bf16_to_f32 (bf16_cases[i].bits), bf16_cases[i].value, what);
-  }
+  check_cases ("wp_bf16_to_f32", wp_bf16_to_f32, bf16_cases, G_N_ELEMENTS (bf16_cases));
 }
 
 /* A file holding one half-precision tensor "h" of the cases' bit patterns, read back as float. */
@@ -591,6 +340,7 @@ test_read_non_finite (void)
 
 static void
 expect_open_error (const char *path,
+                   GQuark      domain,
                    int         code,
                    const char *fragment)
 {
@@ -599,7 +349,7 @@ expect_open_error (const char *path,
 
   st = wp_safetensors_open (path, &error);
   g_assert_null (st);
-  g_assert_error (error, WP_ERROR, code);
+  g_assert_error (error, domain, code);
   assert_error_mentions (error, path);
   assert_error_mentions (error, fragment);
 }
@@ -609,56 +359,60 @@ test_open_missing_file (void)
 {
   g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   g_autofree char *path = g_build_filename (dir, "absent.safetensors", NULL);
-  g_autoptr (WpSafetensors) st = NULL;
-  g_autoptr (GError) error = NULL;
 
-  st = wp_safetensors_open (path, &error);
-  g_assert_null (st);
-  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
-  assert_error_mentions (error, path);
+  expect_open_error (path, G_FILE_ERROR, G_FILE_ERROR_NOENT, "absent.safetensors");
+  remove_tree (dir);
+}
+
+/* A file of exactly these bytes, too short for what its length field promises. */
+static void
+expect_short_file (const char *name,
+                   const char *bytes,
+                   gsize       len,
+                   const char *fragment)
+{
+  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+
+  g_file_set_contents (path, bytes, (gssize) len, NULL);
+  expect_open_error (path, WP_ERROR, WP_ERROR_FORMAT, fragment);
   remove_tree (dir);
 }
 
 static void
 test_header_too_short (void)
 {
-  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
-  g_autofree char *path = g_build_filename (dir, "short.safetensors", NULL);
-
-  g_file_set_contents (path, "\x02\0\0\0\0", 5, NULL);
-  expect_open_error (path, WP_ERROR_FORMAT, "too short");
-  remove_tree (dir);
+  expect_short_file ("short.safetensors", "\x02\0\0\0\0", 5, "too short");
 }
 
 static void
 test_header_empty_file (void)
 {
-  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
-  g_autofree char *path = g_build_filename (dir, "empty.safetensors", NULL);
+  expect_short_file ("empty.safetensors", "", 0, "too short");
+}
 
-  g_file_set_contents (path, "", 0, NULL);
-  expect_open_error (path, WP_ERROR_FORMAT, "too short");
+/* The length field says length, the header is "{}" and no data follows. */
+static void
+expect_length_error (guint64     length,
+                     const char *fragment)
+{
+  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
+  g_autofree char *path = write_raw (dir, "t.safetensors", length, "{}", NULL, 0);
+
+  expect_open_error (path, WP_ERROR, WP_ERROR_FORMAT, fragment);
   remove_tree (dir);
 }
 
 static void
 test_header_beyond_file (void)
 {
-  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
-  g_autofree char *path = write_raw (dir, "t.safetensors", 1000, "{}", NULL, 0);
-
-  expect_open_error (path, WP_ERROR_FORMAT, "1000");
-  remove_tree (dir);
+  expect_length_error (1000, "1000");
 }
 
 static void
 test_header_length_huge (void)
 {
-  g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
-  g_autofree char *path = write_raw (dir, "t.safetensors", G_MAXUINT64, "{}", NULL, 0);
-
-  expect_open_error (path, WP_ERROR_FORMAT, "header length");
-  remove_tree (dir);
+  expect_length_error (G_MAXUINT64, "header length");
 }
 
 /* A header length above the limit in a file long enough to hold it: only the limit can refuse it.
@@ -672,7 +426,7 @@ test_header_too_large (void)
   g_autofree char *number = g_strdup_printf ("%" G_GUINT64_FORMAT, length);
 
   g_assert_cmpint (truncate (path, (off_t) (8 + length + 64)), ==, 0);
-  expect_open_error (path, WP_ERROR_FORMAT, number);
+  expect_open_error (path, WP_ERROR, WP_ERROR_FORMAT, number);
   remove_tree (dir);
 }
 
@@ -758,7 +512,7 @@ test_bad_header (gconstpointer data)
   g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   g_autofree char *path = write_file (dir, c->header, NULL, c->data_len);
 
-  expect_open_error (path, c->code, c->fragment);
+  expect_open_error (path, WP_ERROR, c->code, c->fragment);
   remove_tree (dir);
 }
 
@@ -769,7 +523,7 @@ test_header_zero_length (void)
   g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   g_autofree char *path = write_raw (dir, "t.safetensors", 0, "", NULL, 0);
 
-  expect_open_error (path, WP_ERROR_FORMAT, "JSON");
+  expect_open_error (path, WP_ERROR, WP_ERROR_FORMAT, "JSON");
   remove_tree (dir);
 }
 
@@ -788,84 +542,18 @@ test_header_json_limits (void)
   for (int i = 0; i < 100000; i++)
     g_string_append_c (deep, '[');
   deep_path = write_raw (dir, "deep.safetensors", deep->len, deep->str, NULL, 0);
-  expect_open_error (deep_path, WP_ERROR_FORMAT, "header: JSON nested more than 64 levels deep");
+  expect_open_error (deep_path, WP_ERROR, WP_ERROR_FORMAT,
+                     "header: JSON nested more than 64 levels deep");
   for (int i = 0; i < WP_SAFETENSORS_MAX_VALUES; i++)
     g_string_append (wide, ",0");
   g_string_append (wide, "]}");
   wide_path = write_raw (dir, "wide.safetensors", wide->len, wide->str, NULL, 0);
-  expect_open_error (wide_path, WP_ERROR_FORMAT, "header: more than 1048576 JSON values");
+  expect_open_error (wide_path, WP_ERROR, WP_ERROR_FORMAT, "header: more than 1048576 JSON values");
   comment_path =
     write_raw (dir, "comment.safetensors", strlen ("{/* [ */ }"), "{/* [ */ }", NULL, 0);
-  expect_open_error (comment_path, WP_ERROR_FORMAT, "comments and single quotes are not JSON");
+  expect_open_error (comment_path, WP_ERROR, WP_ERROR_FORMAT,
+                     "comments and single quotes are not JSON");
   remove_tree (dir);
-}
-
-/* Writing half precision: every finite F16 and BF16 value comes back as itself, a value halfway
- * between two neighbours goes to the one with an even mantissa, values past F16's range become
- * infinite, and NaN stays NaN. */
-static void
-test_f32_to_half (void)
-{
-  for (guint32 h = 0; h < 0x10000; h++) {
-    const float f16 = wp_f16_to_f32 ((guint16) h), bf16 = wp_bf16_to_f32 ((guint16) h);
-
-    if (!isnan (f16))
-      g_assert_cmphex (wp_f32_to_f16 (f16), ==, h);
-    else
-      g_assert_true (isnan (wp_f16_to_f32 (wp_f32_to_f16 (f16))));
-    if (!isnan (bf16))
-      g_assert_cmphex (wp_f32_to_bf16 (bf16), ==, h);
-    else
-      g_assert_true (isnan (wp_bf16_to_f32 (wp_f32_to_bf16 (bf16))));
-  }
-  for (guint32 h = 1; h < 0x7bff; h++) {
-    const double lo = wp_f16_to_f32 ((guint16) h), hi = wp_f16_to_f32 ((guint16) (h + 1));
-    const float  mid = (float) ((lo + hi) / 2.0);
-
-    g_assert_cmphex (wp_f32_to_f16 (mid), ==, h % 2 == 0 ? h : h + 1);
-    g_assert_cmphex (wp_f32_to_f16 (nextafterf (mid, 0.0f)), ==, h);
-    g_assert_cmphex (wp_f32_to_f16 (nextafterf (mid, INFINITY)), ==, h + 1);
-  }
-  g_assert_cmphex (wp_f32_to_f16 (65520.0f), ==, 0x7c00);
-  g_assert_cmphex (wp_f32_to_f16 (-1e30f), ==, 0xfc00);
-  g_assert_cmphex (wp_f32_to_f16 (1e-9f), ==, 0x0000);
-  g_assert_true (isnan (wp_f16_to_f32 (wp_f32_to_f16 (NAN))));
-}
-
-/* Tensors written as F16 and BF16 read back as the rounded values, with their dtype named. */
-static void
-test_write_half (void)
-{
-  static const float   values[] = { 1.0f, -2.5f, 0.1f, 3e-6f, 70000.0f };
-  static const gint64  shape[] = { 5 };
-  static const WpDtype dtypes[] = { WP_DTYPE_F16, WP_DTYPE_BF16 };
-  g_autofree char     *dir = g_dir_make_tmp ("wp-test-half-XXXXXX", NULL);
-
-  for (gsize d = 0; d < G_N_ELEMENTS (dtypes); d++) {
-    g_autofree char         *path = g_build_filename (dir, "half.safetensors", NULL);
-    const WpSafetensorsEntry entry = { "w", 1, shape, values, dtypes[d] };
-    g_autoptr (GError) error = NULL;
-    g_autoptr (WpSafetensors) st = NULL;
-    const WpSafetensorsTensor *tensor;
-    float                      back[5];
-
-    g_assert_true (wp_safetensors_write (path, &entry, 1, NULL, &error));
-    g_assert_no_error (error);
-    st = wp_safetensors_open (path, &error);
-    g_assert_no_error (error);
-    tensor = wp_safetensors_lookup (st, "w");
-    g_assert_cmpint (tensor->dtype, ==, dtypes[d]);
-    g_assert_cmpuint (tensor->n_bytes, ==, 10);
-    g_assert_true (wp_safetensors_read_f32 (st, tensor, back, FALSE, &error));
-    for (int i = 0; i < 5; i++) {
-      const float want = dtypes[d] == WP_DTYPE_F16 ? wp_f16_to_f32 (wp_f32_to_f16 (values[i]))
-                                                   : wp_bf16_to_f32 (wp_f32_to_bf16 (values[i]));
-
-      g_assert_cmpfloat (back[i], ==, want);
-    }
-    g_unlink (path);
-  }
-  g_rmdir (dir);
 }
 
 int
@@ -874,12 +562,6 @@ main (int   argc,
 {
   wp_test_init (&argc, &argv);
 
-  g_test_add_func ("/safetensors/write/round-trip", test_write_round_trip);
-  g_test_add_func ("/safetensors/write/layout", test_write_layout);
-  g_test_add_func ("/safetensors/write/no-tensors", test_write_no_tensors);
-  g_test_add_func ("/safetensors/write/no-temp-file", test_write_no_temp_file);
-  g_test_add_func ("/safetensors/write/replaces-existing", test_write_replaces_existing);
-  g_test_add_func ("/safetensors/write/missing-folder", test_write_missing_folder);
   g_test_add_func ("/safetensors/convert/f16", test_f16_to_f32);
   g_test_add_func ("/safetensors/convert/f16-exhaustive", test_f16_to_f32_exhaustive);
   g_test_add_func ("/safetensors/convert/bf16", test_bf16_to_f32);
@@ -896,8 +578,6 @@ main (int   argc,
   g_test_add_func ("/safetensors/header/too-large", test_header_too_large);
   g_test_add_func ("/safetensors/header/zero-length", test_header_zero_length);
   g_test_add_func ("/safetensors/header/json-limits", test_header_json_limits);
-  g_test_add_func ("/safetensors/half/from-f32", test_f32_to_half);
-  g_test_add_func ("/safetensors/half/write", test_write_half);
   for (gsize i = 0; i < G_N_ELEMENTS (bad_cases); i++) {
     g_autofree char *path = g_strdup_printf ("/safetensors/%s", bad_cases[i].name);
 

@@ -154,7 +154,7 @@ test_box_words (void)
              { "Red", 1, 16, 8, 8, 4 },          /* the second "red": centres x 18 and 22, y 10 */
              { "disc", 0, 26, 14, 0, 0 },        /* one centre, on the box's edges */
              { "disc", 0, 0, 60, 4, 4 },         /* outside the crop: adds nothing */
-             { "flummoxing", 0, 40, 20, 12, 4 }, /* x 42..50: flipped columns 1 and 0; y 22: row 3 */
+             { "flummoxing", 0, 40, 20, 12, 4 }, /* x 42..50: flipped columns 1, 0; y 22: row 3 */
              { "square", 0, 0, 0, 10, 10 },      /* outside the crop: no centre */
              { "blue", 0, 16, 8, 32, 32 },       /* not in the caption */
   };

@@ -25,6 +25,34 @@ wp_test_init (int    *argc,
   g_log_set_default_handler (log_cb, NULL);
 }
 
+float *
+wp_test_random_floats (GRand *rand,
+                       gsize  n,
+                       double scale)
+{
+  float *a = g_new (float, n);
+
+  for (gsize i = 0; i < n; i++)
+    a[i] = (float) g_rand_double_range (rand, -scale, scale);
+  return a;
+}
+
+guint8 *
+wp_test_pattern_pixels (int width,
+                        int height,
+                        int comp)
+{
+  guint8 *pixels = g_new (guint8, (gsize) width * height * comp);
+
+  for (int y = 0; y < height; y++) {
+    for (int x = 0; x < width; x++) {
+      for (int c = 0; c < comp; c++)
+        pixels[((gsize) y * width + x) * comp + c] = (guint8) (x * 37 + y * 11 + c * 90);
+    }
+  }
+  return pixels;
+}
+
 char *
 wp_test_make_tmp_dir (const char *name)
 {
@@ -56,16 +84,18 @@ remove_tree (const char *dir)
 }
 
 void
-wp_test_check_error_mentions (const GError *error,
-                              const char   *fragment,
-                              const char   *file,
-                              int           line,
-                              const char   *func)
+wp_test_check_mentions (const char *what,
+                        const char *text,
+                        const char *fragment,
+                        const char *file,
+                        int         line,
+                        const char *func)
 {
-  g_autofree char *text = NULL;
+  g_autofree char *message = NULL;
 
-  if (error == NULL || strstr (error->message, fragment) != NULL)
+  if (text != NULL && strstr (text, fragment) != NULL)
     return;
-  text = g_strdup_printf ("error message \"%s\" does not mention \"%s\"", error->message, fragment);
-  g_assertion_message (G_LOG_DOMAIN, file, line, func, text);
+  message = g_strdup_printf ("%s\"%s\" does not mention \"%s\"", what,
+                             text != NULL ? text : "(null)", fragment);
+  g_assertion_message (G_LOG_DOMAIN, file, line, func, message);
 }

@@ -1,5 +1,5 @@
 /* test-util.h: what the test programs share: a start that makes engine warnings fail the running
- * test, temporary folders, and error-message checks. */
+ * test, random inputs, temporary folders, and error-message checks. */
 #pragma once
 
 #include <glib.h>
@@ -12,6 +12,17 @@ G_BEGIN_DECLS
 void wp_test_init (int    *argc,
                    char ***argv);
 
+/* n floats drawn uniformly from [-scale, scale), freed with g_free. */
+float *wp_test_random_floats (GRand *rand,
+                              gsize  n,
+                              double scale) G_GNUC_WARN_UNUSED_RESULT;
+
+/* A width x height image of comp-channel 8-bit pixels whose every byte depends on its place
+ * ((x * 37 + y * 11 + c * 90) mod 256), freed with g_free. */
+guint8 *wp_test_pattern_pixels (int width,
+                                int height,
+                                int comp) G_GNUC_WARN_UNUSED_RESULT;
+
 /* A new temporary folder wp-test-NAME-XXXXXX. */
 char *wp_test_make_tmp_dir (const char *name) G_GNUC_WARN_UNUSED_RESULT;
 
@@ -19,15 +30,28 @@ char *wp_test_make_tmp_dir (const char *name) G_GNUC_WARN_UNUSED_RESULT;
  * that does not exist is left alone. */
 void remove_tree (const char *dir);
 
+/* Fails the running test (non-fatally) unless text holds fragment; what names the text in the
+ * failure ("" or "error message "). */
+void wp_test_check_mentions (const char *what,
+                             const char *text,
+                             const char *fragment,
+                             const char *file,
+                             int         line,
+                             const char *func);
+
+#define assert_mentions(text, fragment) \
+  wp_test_check_mentions ("", (text), (fragment), __FILE__, __LINE__, G_STRFUNC)
+
 /* Fails the running test unless error is unset (already reported by g_assert_error) or its
  * message holds fragment. */
-void wp_test_check_error_mentions (const GError *error,
-                                   const char   *fragment,
-                                   const char   *file,
-                                   int           line,
-                                   const char   *func);
-
-#define assert_error_mentions(error, fragment) \
-  wp_test_check_error_mentions ((error), (fragment), __FILE__, __LINE__, G_STRFUNC)
+#define assert_error_mentions(error, fragment)                                                 \
+  G_STMT_START                                                                                 \
+  {                                                                                            \
+    const GError *wp_test_error_ = (error);                                                    \
+    if (wp_test_error_ != NULL)                                                                \
+      wp_test_check_mentions ("error message ", wp_test_error_->message, (fragment), __FILE__, \
+                              __LINE__, G_STRFUNC);                                            \
+  }                                                                                            \
+  G_STMT_END
 
 G_END_DECLS

@@ -1,14 +1,27 @@
 /* config.h: the model configuration, read from and written to transformers' CLIPConfig JSON.
  *
- * config.json keys: "projection_dim", "logit_scale_init_value", "text_config" {vocab_size,
- * hidden_size, intermediate_size, num_attention_heads, num_hidden_layers, max_position_embeddings,
- * hidden_act, layer_norm_eps, bos_token_id, eos_token_id, pad_token_id} and "vision_config"
- * {hidden_size, intermediate_size, num_attention_heads, num_hidden_layers, image_size, patch_size,
- * num_channels, hidden_act, layer_norm_eps}. Keys left out take transformers' defaults (those of
- * OpenAI's ViT-B/32), as transformers does. Optional "wordpatch" object, which transformers
- * ignores: image_mean, image_std, and "objective", the objective the model was trained with
- * ("clip", "filip" or "sparc"; written by the trainer, absent from OpenAI's and Hugging Face's
- * folders). */
+ * config.json keys: "model_type" ("clip" when present), "projection_dim", "logit_scale_init_value",
+ * "text_config" {vocab_size, hidden_size, intermediate_size, num_attention_heads,
+ * num_hidden_layers, max_position_embeddings, hidden_act, layer_norm_eps, bos_token_id,
+ * eos_token_id, pad_token_id} and "vision_config" {hidden_size, intermediate_size,
+ * num_attention_heads, num_hidden_layers, image_size, patch_size, num_channels, hidden_act,
+ * layer_norm_eps}; "text_config_dict" and "vision_config_dict" (older transformers folders)
+ * override their namesakes key by key. hidden_act: quick_gelu, gelu, or GELU's tanh approximation
+ * (gelu_new, gelu_pytorch_tanh, gelu_fast). Keys left out take transformers' defaults (those of
+ * OpenAI's ViT-B/32), as transformers does. Text pooling follows transformers' CLIPTextTransformer:
+ * eos_token_id 2 (folders written before transformers fixed the id) pools at the largest id, any
+ * other at the first eos_token_id. Optional "wordpatch" object, which transformers ignores:
+ * image_mean, image_std, the preprocessing preprocessor_config.json cannot say ("resize_mode",
+ * "interpolation", "resize_size", "crop_offset", written only when not the defaults),
+ * "text_pooling" ("argmax", written when eos_token_id alone would not say it), and "objective",
+ * the objective the model was trained with ("clip", "filip" or "sparc"; written by the trainer,
+ * absent from OpenAI's and Hugging Face's folders).
+ *
+ * preprocessor_config.json (transformers' CLIPImageProcessor) keys: "image_mean", "image_std",
+ * "size" ({"shortest_edge": R}, {"height": R, "width": R} or a number, the legacy shortest edge),
+ * "crop_size" ({"height": S, "width": S} or a number; S must be the image size), "resample"
+ * (3 bicubic or 2 bilinear), "do_resize", "do_center_crop", "do_normalize", "do_rescale",
+ * "rescale_factor" (1/255) and "do_convert_rgb"; others are ignored. */
 #pragma once
 
 #include <glib.h>
@@ -24,13 +37,53 @@ G_BEGIN_DECLS
 #define WP_MAX_VOCAB        (1 << 20)
 #define WP_MAX_IMAGE        2048
 #define WP_MAX_PATCHES      4096
+#define WP_MAX_RESIZE       4096
 #define WP_MAX_PARAMETERS   G_MAXINT32
 #define WP_CONFIG_MAX_BYTES (1 << 20)
+
+/* Which architecture a configuration describes; each family has its own tensor layout
+ * (model.h). */
+typedef enum {
+  WP_MODEL_FAMILY_CLIP, /* ViT with a class token, causal text tower pooled at its end token */
+} WpModelFamily;
 
 typedef enum {
   WP_ACTIVATION_QUICK_GELU, /* x * sigmoid(1.702 x), OpenAI's CLIP */
   WP_ACTIVATION_GELU,       /* exact erf GELU */
+  WP_ACTIVATION_GELU_TANH,  /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
 } WpActivation;
+
+/* Which text token is the caption's pooled embedding, among its valid tokens. */
+typedef enum {
+  WP_TEXT_POOL_EOS,    /* the first eos_token_id; the last token when there is none */
+  WP_TEXT_POOL_ARGMAX, /* the first largest id (OpenAI's and open_clip's "argmax") */
+} WpTextPooling;
+
+typedef enum {
+  WP_RESIZE_SHORTEST, /* the shorter side to the resize size, aspect kept */
+  WP_RESIZE_SQUASH,   /* both sides to the resize size */
+} WpResizeMode;
+
+typedef enum {
+  WP_INTERPOLATION_BICUBIC, /* PIL's, antialiased */
+  WP_INTERPOLATION_BILINEAR,
+} WpInterpolation;
+
+/* Where the centre crop starts when the resized side exceeds the crop by an odd number of
+ * pixels. */
+typedef enum {
+  WP_CROP_OFFSET_FLOOR, /* floor((size - S) / 2): transformers */
+  WP_CROP_OFFSET_ROUND, /* round((size - S) / 2), halves to even: torchvision, so open_clip */
+} WpCropOffset;
+
+/* How an image becomes the model's S x S input: resized (resize_size pixels on the shorter side,
+ * or on both for WP_RESIZE_SQUASH; 0 stands for S), then its centre S x S crop. */
+typedef struct {
+  int             resize_size;
+  WpResizeMode    resize_mode;
+  WpInterpolation interpolation;
+  WpCropOffset    crop_offset;
+} WpPreprocess;
 
 typedef struct {
   int          width;     /* hidden_size */
@@ -42,6 +95,7 @@ typedef struct {
 } WpTowerConfig;
 
 typedef struct {
+  WpModelFamily family;
   WpTowerConfig text;
   WpTowerConfig vision;
   int           vocab_size;
@@ -53,8 +107,10 @@ typedef struct {
   int           patch_size;
   int           projection_dim;
   float         logit_scale_init;
+  WpTextPooling text_pooling;
   float         image_mean[3];
   float         image_std[3];
+  WpPreprocess  preprocess;
   /* The objective the model was trained with: one of wp_objective_to_string()'s names (static
    * strings), or NULL when the model does not say. */
   const char *objective;
@@ -77,13 +133,32 @@ gboolean wp_clip_config_parse (WpClipConfig *config,
                                const char   *json,
                                gsize         len,
                                GError      **error);
+/* Reads preprocessor_config.json (at most WP_CONFIG_MAX_BYTES) into config's image_mean,
+ * image_std and preprocess, over what config.json said; then validates the whole config. Errors
+ * name the key (the caller adds the file). */
+gboolean wp_preprocess_parse (WpClipConfig *config,
+                              const char   *json,
+                              gsize         len,
+                              GError      **error);
+/* preprocessor_config.json for config, as transformers' CLIPImageProcessor reads it. */
+char *wp_preprocess_to_json (const WpClipConfig *config) G_GNUC_WARN_UNUSED_RESULT;
 /* Checks sizes are positive, within the bounds above and consistent (heads divide the width,
- * patches tile the image, at most WP_MAX_PATCHES of them, at most WP_MAX_PARAMETERS in all). */
+ * patches tile the image, at most WP_MAX_PATCHES of them, at most WP_MAX_PARAMETERS in all, the
+ * resize size at least the image size). */
 gboolean wp_clip_config_validate (const WpClipConfig *config,
                                   GError            **error);
 char    *wp_clip_config_to_json (const WpClipConfig *config) G_GNUC_WARN_UNUSED_RESULT;
 
+/* transformers' hidden_act name: "quick_gelu", "gelu" or "gelu_new". */
 const char *wp_activation_to_string (WpActivation activation);
+const char *wp_model_family_to_string (WpModelFamily family);
+
+/* The shorter side an image is resized to before the centre crop. */
+static inline int
+wp_clip_config_resize_size (const WpClipConfig *config)
+{
+  return config->preprocess.resize_size > 0 ? config->preprocess.resize_size : config->image_size;
+}
 
 static inline int
 wp_clip_config_grid (const WpClipConfig *config)

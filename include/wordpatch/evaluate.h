@@ -33,6 +33,13 @@
  *   into cells that are wholly in or out of each union). An IoU >= 0.5 is a hit.
  * Averages are over boxed words overall, per word class (wp_word_class()) and per word.
  *
+ * Phrases. Boxes that carry a phrase number (dataset.h: Flickr30k Entities' phrases, COCO's
+ * category names) are also scored per phrase: the phrase's words are those of its boxes, its
+ * region the boxes of its first word; each method's map of the phrase is the mean of the maps of
+ * its words that are found in the caption, and is scored as a word's is (pointing game, IoU).
+ * Averages are over phrases overall and per phrase type; phrases none of whose words is found
+ * are counted in unmatched_phrases.
+ *
  * Rivals. For pairs whose dataset line lists its objects (dataset.h), the colour and shape words
  * are also split by whether their object has a rival: the word's objects are those whose
  * rectangle equals one of its boxes (to within half a pixel), and a rival is another object of
@@ -102,6 +109,12 @@ typedef struct {
    * are 0 when no pair lists its objects. */
   WpEvalWord rivals[2][2];
   GArray    *words; /* of WpEvalWord, sorted by word (strcmp) */
+  /* Grounded phrases (boxes with a phrase number, dataset.h), each scored once; phrase_types
+   * holds them by type ("untyped" for those without), sorted by type (strcmp). */
+  guint       phrases;
+  guint       unmatched_phrases; /* none of their words is in the caption */
+  WpEvalScore phrase_scores[WP_N_MAP_METHODS];
+  GArray     *phrase_types; /* of WpEvalWord: word = the type, count = its phrases */
   /* Where the background goes in the FILIP label map: of the patches whose centre lies outside
    * every box of their boxed pair, the share whose most similar token is a word of each class,
    * and the start or end token (NAN when there are none). A word class that collects the

@@ -4,11 +4,13 @@
  * alpha is dropped. Images above WP_IMAGE_MAX_SIDE pixels on a side or WP_IMAGE_MAX_PIXELS in all
  * (their 8-bit RGB takes 300 MB) are rejected from the size in their header, before decoding.
  *
- * Preprocessing as transformers' CLIPImageProcessor: resize so the shorter side is S (bicubic with
- * antialiasing, as PIL, rounded to 8 bits), centre crop S x S (offset floor((size - S) / 2)), scale
- * to [0, 1], subtract the mean and divide by the std per channel. An image already S x S is not
- * resampled. WpImageCrop records which region of the original image the crop covers, so patch
- * maps can be drawn back onto it. */
+ * Preprocessing as transformers' CLIPImageProcessor and open_clip's transform, by the config's
+ * WpPreprocess (config.h): resize so the shorter side (or, squashing, both sides) is the resize
+ * size R (bicubic or bilinear with antialiasing, as PIL, rounded to 8 bits), centre crop S x S
+ * (offset floor((size - S) / 2), or rounded half to even as torchvision), scale to [0, 1],
+ * subtract the mean and divide by the std per channel. An image already of the resized size is
+ * not resampled. WpImageCrop records which region of the original image the crop covers, so
+ * patch maps can be drawn back onto it. */
 #pragma once
 
 #include <glib.h>
@@ -89,7 +91,8 @@ typedef struct {
  * returns pixels (3, rows * p, cols * p) normalised as wp_image_preprocess() does (free with
  * g_free()), and crop the region of the original they cover. The resolution is rounded to the
  * nearest multiple of the patch size. WP_CROP_CENTER: that square, centred, from the image resized
- * so its shorter side has that size (at the model's image size exactly wp_image_preprocess()).
+ * as the config says with the resize size scaled by resolution / image size (at the model's image
+ * size exactly wp_image_preprocess()).
  * WP_CROP_NONE: the whole image resized so its shorter side has that size and each side is the
  * multiple of the patch size nearest to the aspect-preserving length (not resampled when it
  * already has those sides). NULL with an error for a resolution out of range or a view of more

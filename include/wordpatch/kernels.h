@@ -70,7 +70,7 @@ void wp_layernorm_backward (float       *dinp,
                             int          N,
                             int          C);
 
-/* out, inp (n); quick_gelu or exact GELU. */
+/* out, inp (n); quick_gelu, exact GELU or GELU's tanh approximation. */
 void wp_activation_forward (float       *out,
                             const float *inp,
                             gsize        n,

@@ -1,14 +1,23 @@
-/* model.h: a CLIP dual encoder in transformers' CLIPModel layout, its parameters and their files.
+/* model.h: a CLIP dual encoder, its parameters in transformers' CLIPModel layout, and its files.
  *
- * A model folder holds config.json (see config.h), model.safetensors with transformers' tensor
- * names and shapes, vocab.json and merges.txt (see tokenizer.h). A bare .safetensors file may stand
- * for the folder when its "__metadata__" holds "wordpatch.config", "wordpatch.vocab" and
+ * Model folders, told apart by their files (formats):
+ * - transformers (WP_MODEL_FORMAT_TRANSFORMERS): config.json (see config.h), the weights in
+ *   model.safetensors or in the shards model.safetensors.index.json lists, with transformers'
+ *   tensor names and shapes (F32, F16 or BF16), vocab.json and merges.txt (see tokenizer.h), and
+ *   optionally preprocessor_config.json (see config.h), which then says how images are prepared.
+ * - open_clip (WP_MODEL_FORMAT_OPEN_CLIP, see openclip.h): open_clip_config.json and
+ *   open_clip_model.safetensors; vocab.json and merges.txt when the folder has them, otherwise
+ *   OpenAI's vocabulary bundled with wordpatch (data/clip-bpe), as open_clip itself does.
+ * A folder with both reads as transformers'. A bare .safetensors file (WP_MODEL_FORMAT_FILE) may
+ * stand for a folder when its "__metadata__" holds "wordpatch.config", "wordpatch.vocab" and
  * "wordpatch.merges" (the three files' texts). "wordpatch.step" in the metadata, when present, is
  * the training step of a checkpoint.
  *
  * All parameters live in one float buffer laid out by a table of WpTensorSpec (one entry per
- * transformers tensor, in a fixed order); WpParams is a set of named pointers into any buffer of
- * that layout (the weights, their gradients, optimiser moments), filled once.
+ * transformers tensor, in a fixed order), whatever the format on disk; WpParams is a set of named
+ * pointers into any buffer of that layout (the weights, their gradients, optimiser moments),
+ * filled once. Saving writes any of the formats; F32 tensors loaded and saved again in their own
+ * format are bit-identical.
  *
  * Thread contract: a loaded WpModel is read-only during forward passes and may be shared between
  * threads. */
@@ -65,6 +74,13 @@ typedef struct {
   float        *logit_scale;           /* (1), log of the inverse temperature */
 } WpParams;
 
+/* How a model's files are laid out (see above). */
+typedef enum {
+  WP_MODEL_FORMAT_TRANSFORMERS,
+  WP_MODEL_FORMAT_OPEN_CLIP,
+  WP_MODEL_FORMAT_FILE,
+} WpModelFormat;
+
 typedef struct {
   WpClipConfig  config;
   WpTokenizer  *tokenizer;
@@ -75,6 +91,14 @@ typedef struct {
   WpParams      p;      /* views into params */
   gint64        step;   /* training step of a checkpoint, 0 otherwise */
   char         *path;   /* where it was loaded from, NULL for a new model */
+  /* Where it came from: the format (transformers for a new model), how many weight files were
+   * read (more than 1 for shards, 0 for a new model), the weights' dtype there (WP_DTYPE_OTHER
+   * when they mix dtypes or for a new model), and whether the folder had no vocabulary and
+   * OpenAI's bundled one stands in for it. */
+  WpModelFormat format;
+  guint         n_weight_files;
+  WpDtype       stored_dtype;
+  gboolean      bundled_vocabulary;
 } WpModel;
 
 /* Builds the layout table for config; returns the number of specs and the total element count. */
@@ -99,8 +123,9 @@ WpModel *wp_model_new_random (const WpClipConfig *config,
  * (see trainer.h), which stands for its latest checkpoint. */
 WpModel *wp_model_load (const char *path,
                         GError    **error) G_GNUC_WARN_UNUSED_RESULT;
-/* Writes config.json, model.safetensors (F32), vocab.json and merges.txt into dir (created if
- * needed), each through a temporary file renamed into place. */
+/* Writes config.json, model.safetensors (F32), preprocessor_config.json, vocab.json and
+ * merges.txt into dir (created if needed), each through a temporary file renamed into place; a
+ * path ending in .safetensors gets one self-contained file instead. */
 gboolean wp_model_save (const WpModel *model,
                         const char    *dir,
                         GError       **error);
@@ -110,6 +135,16 @@ gboolean wp_model_save_as (const WpModel *model,
                            const char    *dir,
                            WpDtype        dtype,
                            GError       **error);
+/* Writes the model in format, its weights as dtype: a transformers folder (with
+ * preprocessor_config.json), an open_clip folder (with vocab.json and merges.txt; refused, naming
+ * what, when open_clip cannot express the model, see openclip.h), or for WP_MODEL_FORMAT_FILE one
+ * self-contained .safetensors file at path. Every file through a temporary file renamed into
+ * place. */
+gboolean wp_model_save_format (const WpModel *model,
+                               const char    *path,
+                               WpModelFormat  format,
+                               WpDtype        dtype,
+                               GError       **error);
 void     wp_model_free (WpModel *model);
 /* Writes buffer (the model's parameter layout: weights, gradients, moments) as F32 safetensors
  * under the tensor names; metadata (string -> string) may be NULL. Temporary file + rename. */
@@ -129,6 +164,14 @@ gboolean wp_params_read (const WpModel *model,
 /* An independent copy (weights, tokenizer, step), e.g. for inference on a training snapshot;
  * NULL when the memory for it cannot be allocated. */
 WpModel *wp_model_copy (const WpModel *model) G_GNUC_WARN_UNUSED_RESULT;
+
+/* "transformers", "open_clip" or "file". */
+const char *wp_model_format_to_string (WpModelFormat format);
+gboolean    wp_model_format_from_string (const char    *name,
+                                         WpModelFormat *format);
+/* One line saying what the model is and where it came from, for front ends: "CLIP ViT-B/16,
+ * 150 M parameters (open_clip folder, F16, OpenAI's vocabulary)". */
+char *wp_model_dup_summary (const WpModel *model) G_GNUC_WARN_UNUSED_RESULT;
 
 /* A bundled data file or folder: the first of $WORDPATCH_DATADIR, the installed data folder and the
  * source tree's data/ (for running from the build folder) that holds relative. NULL if none does.

@@ -39,8 +39,18 @@ void wp_text_forward (const WpModel *model,
                       int            T);
 
 /* (B, T, E): every token through final_layer_norm and text_projection, not normalised. CLIP's
- * pooled text embedding of caption b is its token lengths[b] - 1 (the end token). */
+ * pooled text embedding of caption b is its token wp_text_state_get_pooled()[b]. */
 const float *wp_text_state_get_output (const WpTextState *state);
+/* (B): the pooled position of each caption of the last forward pass, as
+ * wp_text_pooled_position() says. */
+const int *wp_text_state_get_pooled (const WpTextState *state);
+
+/* The position among ids[0 .. length) whose embedding is the caption's pooled one, by
+ * config->text_pooling: transformers' and open_clip's rules, the end token (last) for a caption
+ * the tokenizer encoded unless the caption itself spelled an end token earlier. */
+int wp_text_pooled_position (const WpClipConfig *config,
+                             const int          *ids,
+                             int                 length);
 
 /* Backward through the last wp_text_forward() on this state: doutput (B, T, E) is the gradient
  * of its output (zero at padding). ACCUMULATES into grads (views of a gradient buffer). */

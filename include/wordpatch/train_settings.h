@@ -16,6 +16,7 @@
 #include <glib.h>
 
 #include "wordpatch/augment.h"
+#include "wordpatch/dataset.h"
 #include "wordpatch/loss.h"
 
 G_BEGIN_DECLS
@@ -49,7 +50,15 @@ typedef struct {
   gboolean         augment;
   WpAugmentOptions augment_options;
   int              keep; /* checkpoints kept besides step 0 */
+  /* How to read data_dir, a folder, a file or shards (dataset.h). */
+  WpDatasetOptions dataset;
+  /* Pairs shuffled at a time: 0 shuffles each epoch whole (WebDataset: a buffer of
+   * WP_SHUFFLE_BUFFER_SHARDS, the shards in a shuffled order), 1 keeps the dataset's order, N
+   * streams the pairs (the shards in a shuffled order) through a buffer of N. */
+  int shuffle_buffer;
 } WpTrainSettings;
+
+#define WP_SHUFFLE_BUFFER_SHARDS 1000
 
 typedef enum {
   WP_SETTING_PATH,      /* char *, a file or folder name; NULL when not set */

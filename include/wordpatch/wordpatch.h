@@ -16,6 +16,7 @@
 #include "wordpatch/maps.h"
 #include "wordpatch/model.h"
 #include "wordpatch/objectives.h"
+#include "wordpatch/openclip.h"
 #include "wordpatch/parallel.h"
 #include "wordpatch/rng.h"
 #include "wordpatch/safetensors.h"

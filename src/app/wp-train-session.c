@@ -2,60 +2,19 @@
 
 #include "wp-train-session.h"
 
-#include <json-glib/json-glib.h>
-#include <math.h>
 #include <string.h>
 
+#include "wp-train-run.h"
 #include "wp-worker.h"
 
 /* Bytes of snapshot weights kept for scrubbing back through a run. */
 #define SNAPSHOT_BUDGET (1024.0 * 1024.0 * 1024.0)
-/* Seconds between snapshots at least, however fast the steps are. */
-#define SNAPSHOT_MIN_INTERVAL 0.25
-
-typedef struct {
-  WpCurve curve;
-  double  step, value;
-} Point;
-
-/* What the worker and the main thread share, reference-counted (each pending idle and task holds
- * a reference). */
-typedef struct {
-  /* Set before the worker starts, then read-only. */
-  WpTrainSettings settings;
-  gboolean        resume; /* continue the run in settings.out_dir */
-  GMainContext   *main_context;
-  GWeakRef        session;
-
-  GMutex     lock; /* guards what follows, up to the worker's own fields */
-  WpTrainer *trainer;
-  gboolean   paused;
-  int        snapshot_every;
-  /* the mailbox */
-  gboolean        pending;
-  gboolean        started; /* the trainer is ready, at start_step of start_total */
-  gint64          start_step, start_total;
-  gboolean        has_progress;
-  gboolean        paused_reported;
-  gboolean        checkpoint_written;
-  WpTrainProgress progress;
-  GArray         *points;
-  GPtrArray      *snapshots;
-
-  /* The worker's own. */
-  WpModel *template; /* the run's layout and tokenizer, for snapshot copies */
-  guint    generation;
-  gboolean requested;
-  gint64   requested_step;
-  gint64   posted_step; /* of the newest snapshot posted */
-  GTimer  *since_request;
-} RunData;
 
 struct _WpTrainSession {
   GObject parent_instance;
 
-  RunData        *run;      /* the run shown */
-  RunData        *starting; /* a run whose trainer is not ready yet */
+  WpTrainRun     *run;      /* the run shown */
+  WpTrainRun     *starting; /* a run whose trainer is not ready yet */
   GCancellable   *cancellable;
   WpTrainState    state;
   WpTrainState    state_before; /* the shown run's, while another starts */
@@ -81,34 +40,12 @@ enum {
 
 static guint signals[N_SIGNALS];
 
-static void
-run_data_clear (gpointer pointer)
-{
-  RunData *data = pointer;
-
-  wp_train_settings_clear (&data->settings);
-  g_main_context_unref (data->main_context);
-  g_weak_ref_clear (&data->session);
-  g_clear_pointer (&data->trainer, wp_trainer_free);
-  g_clear_pointer (&data->points, g_array_unref);
-  g_clear_pointer (&data->snapshots, g_ptr_array_unref);
-  g_clear_pointer (&data->template, wp_model_free);
-  g_clear_pointer (&data->since_request, g_timer_destroy);
-  g_mutex_clear (&data->lock);
-}
-
-static void
-run_data_unref (gpointer data)
-{
-  g_atomic_rc_box_release_full (data, run_data_clear);
-}
-
-static RunData *
+static WpTrainRun *
 run_data_new (WpTrainSession        *session,
               const WpTrainSettings *settings,
               gboolean               resume)
 {
-  RunData *data = g_atomic_rc_box_new0 (RunData);
+  WpTrainRun *data = g_atomic_rc_box_new0 (WpTrainRun);
 
   wp_train_settings_copy (&data->settings, settings);
   data->resume = resume;
@@ -116,259 +53,10 @@ run_data_new (WpTrainSession        *session,
   g_weak_ref_init (&data->session, session);
   g_mutex_init (&data->lock);
   data->snapshot_every = session->snapshot_every;
-  data->points = g_array_new (FALSE, FALSE, sizeof (Point));
+  data->points = g_array_new (FALSE, FALSE, sizeof (WpTrainPoint));
   data->snapshots = g_ptr_array_new_with_free_func (wp_model_ref_release);
   data->since_request = g_timer_new ();
   return data;
-}
-
-/* ---- the worker's side ---- */
-
-static gboolean apply_mailbox_cb (gpointer user_data);
-
-/* Called with the lock held. */
-static void
-schedule_locked (RunData *data)
-{
-  GSource *source;
-
-  if (data->pending)
-    return;
-  data->pending = TRUE;
-  source = g_idle_source_new ();
-  g_source_set_callback (source, apply_mailbox_cb, g_atomic_rc_box_acquire (data), run_data_unref);
-  g_source_set_static_name (source, "[wp] train progress");
-  g_source_attach (source, data->main_context);
-  g_source_unref (source);
-}
-
-static void
-post_point (RunData *data,
-            WpCurve  curve,
-            gint64   step,
-            double   value)
-{
-  const Point point = { curve, (double) step, value };
-
-  if (isfinite (value))
-    g_array_append_val (data->points, point);
-}
-
-/* Called with the lock held: a step's points, the same for a live step and a logged one. */
-static void
-post_step_points (RunData           *data,
-                  gint64             step,
-                  const WpLossParts *loss,
-                  double             logit_scale)
-{
-  post_point (data, WP_CURVE_LOSS, step, loss->total);
-  post_point (data, WP_CURVE_LOGIT_SCALE, step, logit_scale);
-  /* CLIP's loss is its one term, FILIP's too unless a global term is added; SPARC's has two. */
-  if (data->settings.loss.objective == WP_OBJECTIVE_SPARC) {
-    post_point (data, WP_CURVE_LOSS_CLIP, step, loss->clip);
-    post_point (data, WP_CURVE_LOSS_FINE, step, loss->fine);
-  } else if (data->settings.loss.objective == WP_OBJECTIVE_FILIP &&
-             data->settings.loss.filip_global > 0.0f) {
-    post_point (data, WP_CURVE_LOSS_CLIP, step, loss->clip);
-    post_point (data, WP_CURVE_LOSS_FINE, step, loss->filip);
-  }
-  /* NAN, hence no point, without the box term. */
-  post_point (data, WP_CURVE_LOSS_BOX, step, loss->box);
-}
-
-/* Called with the lock held; pointing is NAN without boxed words. */
-static void
-post_eval_points (RunData *data,
-                  gint64   step,
-                  double   i2t_r1,
-                  double   t2i_r1,
-                  double   pointing_filip,
-                  double   pointing_sparc)
-{
-  post_point (data, WP_CURVE_I2T_R1, step, i2t_r1);
-  post_point (data, WP_CURVE_T2I_R1, step, t2i_r1);
-  post_point (data, WP_CURVE_POINTING_FILIP, step, pointing_filip);
-  post_point (data, WP_CURVE_POINTING_SPARC, step, pointing_sparc);
-}
-
-static double
-member_number (JsonObject *object,
-               const char *name)
-{
-  JsonNode *node = json_object_get_member (object, name);
-
-  return node != NULL && JSON_NODE_HOLDS_VALUE (node) ? json_node_get_double (node) : NAN;
-}
-
-/* A continued run's curves up to its checkpoint, from the metrics.jsonl the trainer keeps (and
- * has cut back to that checkpoint). A line that does not parse adds nothing. */
-static void
-post_logged_points (RunData *data)
-{
-  g_autofree char *path = g_build_filename (data->settings.out_dir, "metrics.jsonl", NULL);
-  g_autofree char *contents = NULL;
-  g_auto (GStrv) lines = NULL;
-
-  if (!g_file_get_contents (path, &contents, NULL, NULL))
-    return;
-  lines = g_strsplit (contents, "\n", -1);
-  g_mutex_lock (&data->lock);
-  for (guint i = 0; lines[i] != NULL; i++) {
-    g_autoptr (JsonParser) parser = json_parser_new ();
-    JsonObject *line, *eval;
-    gint64      step;
-
-    if (lines[i][0] == '\0' || !json_parser_load_from_data (parser, lines[i], -1, NULL) ||
-        !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
-      continue;
-    line = json_node_get_object (json_parser_get_root (parser));
-    step = json_object_get_int_member_with_default (line, "step", -1);
-    eval = json_object_has_member (line, "eval")
-             ? json_object_get_object_member (line, "eval")
-             : NULL;
-    if (step < 0) {
-      continue;
-    } else if (eval != NULL) {
-      post_eval_points (data, step, member_number (eval, "i2t_r1"), member_number (eval, "t2i_r1"),
-                        member_number (eval, "pointing_filip"),
-                        member_number (eval, "pointing_sparc"));
-    } else {
-      const WpLossParts loss = { member_number (line, "loss"), member_number (line, "loss_clip"),
-                                 member_number (line, "loss_filip"),
-                                 member_number (line, "loss_fine"),
-                                 member_number (line, "loss_box") };
-
-      post_step_points (data, step, &loss, member_number (line, "logit_scale"));
-    }
-  }
-  schedule_locked (data);
-  g_mutex_unlock (&data->lock);
-}
-
-static void
-post_snapshot (RunData *data,
-               WpModel *model)
-{
-  data->posted_step = model->step;
-  g_mutex_lock (&data->lock);
-  g_ptr_array_add (data->snapshots, wp_model_ref_new (model));
-  schedule_locked (data);
-  g_mutex_unlock (&data->lock);
-}
-
-/* The engine's newest snapshot as a model of its own, if it is newer than the last one posted. */
-static void
-collect_snapshot (RunData *data)
-{
-  WpModel *model = wp_model_copy (data->template);
-  guint    generation = wp_trainer_copy_snapshot (data->trainer, model);
-
-  if (generation == data->generation) {
-    wp_model_free (model);
-    return;
-  }
-  data->generation = generation;
-  post_snapshot (data, model);
-}
-
-static void
-progress_cb (const WpTrainProgress *progress,
-             gpointer               user_data)
-{
-  RunData *data = user_data;
-  int      every;
-
-  if (progress->event == WP_TRAIN_EVENT_STEP && data->requested) {
-    collect_snapshot (data);
-    data->requested = FALSE;
-  } else if (progress->event == WP_TRAIN_EVENT_PAUSED) {
-    collect_snapshot (data);
-  }
-
-  g_mutex_lock (&data->lock);
-  every = data->snapshot_every;
-  switch (progress->event) {
-  case WP_TRAIN_EVENT_STEP:
-    data->progress = *progress;
-    data->progress.checkpoint_dir = NULL;
-    data->has_progress = TRUE;
-    post_step_points (data, progress->step, &progress->loss, progress->logit_scale);
-    break;
-  case WP_TRAIN_EVENT_EVAL:
-    post_eval_points (data, progress->step, progress->i2t_r1, progress->t2i_r1,
-                      progress->eval_boxed_words > 0 ? progress->pointing_filip : NAN,
-                      progress->eval_boxed_words > 0 ? progress->pointing_sparc : NAN);
-    break;
-  case WP_TRAIN_EVENT_CHECKPOINT:
-    data->checkpoint_written = TRUE;
-    break;
-  case WP_TRAIN_EVENT_PAUSED:
-    data->paused_reported = TRUE;
-    break;
-  }
-  schedule_locked (data);
-  g_mutex_unlock (&data->lock);
-
-  /* Asked for now, taken by the engine after the next update, collected at the next step. */
-  if (progress->event == WP_TRAIN_EVENT_STEP && progress->step < progress->total_steps &&
-      (progress->step - data->requested_step >= every ||
-       progress->step + 1 == progress->total_steps) &&
-      g_timer_elapsed (data->since_request, NULL) >= SNAPSHOT_MIN_INTERVAL) {
-    wp_trainer_request_snapshot (data->trainer);
-    data->requested = TRUE;
-    data->requested_step = progress->step;
-    g_timer_start (data->since_request);
-  }
-}
-
-static void
-run_worker (GTask        *task,
-            gpointer      source_object,
-            gpointer      task_data,
-            GCancellable *cancellable)
-{
-  RunData   *data = task_data;
-  GError    *error = NULL;
-  WpTrainer *trainer = data->resume ? wp_trainer_resume (data->settings.out_dir, &data->settings,
-                                                         &error)
-                                    : wp_trainer_new (&data->settings, &error);
-  gboolean   ok;
-
-  if (trainer == NULL) {
-    g_task_return_error (task, error);
-    return;
-  }
-  /* This thread owns the live weights, so it may copy them: the first snapshot. */
-  data->template = wp_model_copy (wp_trainer_get_model (trainer));
-  /* A fine-tuned model may carry the step of its own training; snapshots count this run's. */
-  data->template->step = wp_trainer_get_step (trainer);
-  g_mutex_lock (&data->lock);
-  data->trainer = trainer;
-  wp_trainer_set_paused (trainer, data->paused);
-  data->started = TRUE;
-  data->start_step = wp_trainer_get_step (trainer);
-  data->start_total = wp_trainer_get_total_steps (trainer);
-  schedule_locked (data);
-  g_mutex_unlock (&data->lock);
-  if (data->start_step > 0) {
-    g_autofree char *start_path = wp_train_checkpoint_path (data->settings.out_dir, 0);
-    WpModel         *start = wp_model_load (start_path, NULL);
-
-    /* The first snapshot is the run's start, as for a new run, when its checkpoint is there. */
-    if (start != NULL)
-      post_snapshot (data, start);
-    post_logged_points (data);
-  }
-  post_snapshot (data, wp_model_copy (data->template));
-  data->requested_step = wp_trainer_get_step (trainer);
-
-  ok = wp_trainer_run (trainer, progress_cb, data, cancellable, &error);
-  if (wp_trainer_get_step (trainer) != data->posted_step)
-    post_snapshot (data, wp_model_copy (wp_trainer_get_model (trainer)));
-  if (ok)
-    g_task_return_boolean (task, TRUE);
-  else
-    g_task_return_error (task, error);
 }
 
 /* ---- the main thread's side ---- */
@@ -471,7 +159,7 @@ show_run (WpTrainSession *self,
           gint64          step,
           gint64          total_steps)
 {
-  g_clear_pointer (&self->run, run_data_unref);
+  g_clear_pointer (&self->run, wp_train_run_unref);
   self->run = g_steal_pointer (&self->starting);
   for (int c = 0; c < WP_N_CURVES; c++) {
     g_array_set_size (self->curves[c][0], 0);
@@ -489,7 +177,7 @@ show_run (WpTrainSession *self,
 
 static void
 drain_mailbox (WpTrainSession *self,
-               RunData        *data)
+               WpTrainRun     *data)
 {
   g_autoptr (GArray) points = NULL;
   g_autoptr (GPtrArray) snapshots = NULL;
@@ -500,7 +188,7 @@ drain_mailbox (WpTrainSession *self,
   g_mutex_lock (&data->lock);
   points = g_steal_pointer (&data->points);
   snapshots = g_steal_pointer (&data->snapshots);
-  data->points = g_array_new (FALSE, FALSE, sizeof (Point));
+  data->points = g_array_new (FALSE, FALSE, sizeof (WpTrainPoint));
   data->snapshots = g_ptr_array_new_with_free_func (wp_model_ref_release);
   started = data->started;
   start_step = data->start_step;
@@ -523,7 +211,7 @@ drain_mailbox (WpTrainSession *self,
   if (has_progress)
     self->progress = progress;
   for (guint i = 0; i < points->len; i++) {
-    const Point *point = &g_array_index (points, Point, i);
+    const WpTrainPoint *point = &g_array_index (points, WpTrainPoint, i);
 
     g_array_append_val (self->curves[point->curve][0], point->step);
     g_array_append_val (self->curves[point->curve][1], point->value);
@@ -540,10 +228,10 @@ drain_mailbox (WpTrainSession *self,
   g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
 }
 
-static gboolean
-apply_mailbox_cb (gpointer user_data)
+gboolean
+wp_train_session_apply_mailbox_cb (gpointer user_data)
 {
-  RunData *data = user_data;
+  WpTrainRun *data = user_data;
   g_autoptr (WpTrainSession) self = g_weak_ref_get (&data->session);
 
   if (self != NULL && (self->run == data || self->starting == data))
@@ -558,8 +246,8 @@ run_done_cb (GObject      *source,
 {
   WpTrainSession *self = WP_TRAIN_SESSION (source);
   g_autoptr (GError) error = NULL;
-  RunData *data = g_task_get_task_data (G_TASK (result));
-  gboolean ok;
+  WpTrainRun *data = g_task_get_task_data (G_TASK (result));
+  gboolean    ok;
 
   if (self->run == data || self->starting == data)
     drain_mailbox (self, data);
@@ -572,7 +260,7 @@ run_done_cb (GObject      *source,
   }
   if (self->starting == data) {
     /* It never started (or was stopped before it did): the run shown stays as it was. */
-    g_clear_pointer (&self->starting, run_data_unref);
+    g_clear_pointer (&self->starting, wp_train_run_unref);
     set_state (self, self->state_before);
   } else if (ok) {
     set_state (self, WP_TRAIN_STATE_FINISHED);
@@ -608,9 +296,9 @@ start_run (WpTrainSession        *self,
   self->starting = run_data_new (self, settings, resume);
   self->cancellable = g_cancellable_new ();
   task = g_task_new (self, self->cancellable, run_done_cb, NULL);
-  g_task_set_task_data (task, g_atomic_rc_box_acquire (self->starting), run_data_unref);
+  g_task_set_task_data (task, g_atomic_rc_box_acquire (self->starting), wp_train_run_unref);
   g_task_set_name (task, resume ? "[wp] continue training" : "[wp] train");
-  wp_worker_run (task, run_worker);
+  wp_worker_run (task, wp_train_run_worker);
   set_state (self, WP_TRAIN_STATE_PREPARING);
   return TRUE;
 }
@@ -632,7 +320,7 @@ wp_train_session_resume (WpTrainSession        *self,
 }
 
 /* The run going: starting, or started. */
-static RunData *
+static WpTrainRun *
 active_run (WpTrainSession *self)
 {
   if (!wp_train_session_is_active (self))
@@ -644,7 +332,7 @@ void
 wp_train_session_set_paused (WpTrainSession *self,
                              gboolean        paused)
 {
-  RunData *run = active_run (self);
+  WpTrainRun *run = active_run (self);
 
   if (run == NULL || self->state == WP_TRAIN_STATE_STOPPING)
     return;
@@ -749,7 +437,7 @@ void
 wp_train_session_set_snapshot_every (WpTrainSession *self,
                                      int             steps)
 {
-  RunData *runs[] = { self->run, self->starting };
+  WpTrainRun *runs[] = { self->run, self->starting };
 
   self->snapshot_every = MAX (1, steps);
   for (gsize i = 0; i < G_N_ELEMENTS (runs); i++) {
@@ -764,7 +452,7 @@ wp_train_session_set_snapshot_every (WpTrainSession *self,
 /* ---- evaluation before and after ---- */
 
 typedef struct {
-  RunData     *run;
+  WpTrainRun  *run;
   WpModelRef  *after;      /* the newest snapshot, or NULL: */
   char        *after_path; /* the newest checkpoint */
   char        *before_path;
@@ -777,7 +465,7 @@ eval_work_free (gpointer pointer)
 {
   EvalWork *work = pointer;
 
-  g_clear_pointer (&work->run, run_data_unref);
+  g_clear_pointer (&work->run, wp_train_run_unref);
   g_clear_pointer (&work->after, wp_model_ref_release);
   g_free (work->after_path);
   g_free (work->before_path);
@@ -885,8 +573,8 @@ wp_train_session_dispose (GObject *object)
 
   /* The worker holds the session's task, so a run still going keeps the session alive: by
    * here it has ended. */
-  g_clear_pointer (&self->run, run_data_unref);
-  g_clear_pointer (&self->starting, run_data_unref);
+  g_clear_pointer (&self->run, wp_train_run_unref);
+  g_clear_pointer (&self->starting, wp_train_run_unref);
   G_OBJECT_CLASS (wp_train_session_parent_class)->dispose (object);
 }
 

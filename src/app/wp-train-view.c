@@ -379,7 +379,8 @@ check_worker (GTask        *task,
   for (guint i = 0; i < n; i++)
     boxed += wp_dataset_get_pair (dataset, i)->n_boxes > 0;
   skipped = wp_dataset_describe_skipped (dataset);
-  g_string_append_printf (text, "%u pairs ready in %s", n, wp_dataset_get_file (dataset));
+  g_string_append_printf (text, "%u pairs (%s) ready in %s", n,
+                          wp_dataset_get_format_name (dataset), wp_dataset_get_file (dataset));
   if (skipped != NULL) {
     g_string_append_printf (text, " (%s):\n", skipped);
     append_skipped (text, dataset);

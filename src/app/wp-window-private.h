@@ -1,6 +1,8 @@
-/* wp-window-private.h: what wp-window.c (the window: pages, workers, comparison, following
- * training) and wp-window-actions.c (the window's actions: open, paste, export, compare, about)
- * share. */
+/* wp-window-private.h: what wp-window.c (the window: pages, models, comparison, the Explore
+ * page's controls, close-while-training), wp-window-maps.c (the Explore page's computation: an
+ * image's features, then a caption's maps, on workers), wp-window-training.c (following a
+ * fine-tuning run's snapshots) and wp-window-actions.c (the window's actions: open, paste, export,
+ * compare, about) share. */
 #pragma once
 
 #include "wordpatch/wordpatch.h"
@@ -131,6 +133,31 @@ struct _WpWindow {
   GtkWidget *close_dialog;
   gboolean   close_after_stop;
 };
+
+/* wp-window-maps.c: the shared pieces' lifetimes. */
+void wp_map_settings_clear (WpMapSettings *settings);
+void wp_picture_unref (gpointer picture);
+/* A model's prompt cache (NULL for a NULL model). */
+WpPrompts *wp_prompts_new (WpModelRef *model);
+void       wp_prompts_unref (gpointer prompts);
+void       wp_features_unref (gpointer features);
+void       wp_shown_free (gpointer shown);
+
+/* Brings the figure up to date with the image, models, caption and settings, on workers
+ * (wp-window-maps.c): the image's features only when they changed, then the caption's maps. */
+void wp_window_recompute (WpWindow *self);
+/* Hands what the figure shows to the image view (wp-window-maps.c); called whenever it changes. */
+void wp_window_update_view (WpWindow *self);
+/* The window's title and the header's subtitle (and its tooltip) name the model shown. */
+void wp_window_update_title (WpWindow *self);
+/* Reads the Explore page's controls into the window's settings (wp-window.c). */
+void wp_window_read_settings (WpWindow *self);
+/* Shows model (acquired), titled label, on the Explore page (wp-window.c). */
+void wp_window_set_model (WpWindow   *self,
+                          WpModelRef *model,
+                          const char *label);
+/* Connects the snapshot slider and the fine-tuning run's signals (wp-window-training.c). */
+void wp_window_follow_training (WpWindow *self);
 
 /* Installs the actions of wp-window-actions.c and their keys. */
 void wp_window_class_actions_init (WpWindowClass *klass);

@@ -82,10 +82,16 @@ gboolean wp_cli_check_size (const char *command,
 WpModel *wp_cli_load_model (const char *path,
                             GError    **error);
 
-/* Opens a dataset folder, drops the pairs whose image does not decode, and prints its warnings
- * (below). */
-WpDataset *wp_cli_open_dataset (const char *dir,
-                                GError    **error);
+/* The settings (train_settings.h) that say how to read a dataset: --images, --instances,
+ * --split and the --csv-* options, for commands that read one (wp_cli_settings_group()). */
+#define WP_CLI_DATASET_SETTINGS \
+  "images", "instances", "split", "csv_img_key", "csv_caption_key", "csv_separator"
+
+/* Opens a dataset (dataset.h: a folder, a file or shards; options may be NULL), drops the pairs
+ * whose image does not decode, and prints its warnings (below). */
+WpDataset *wp_cli_open_dataset (const char             *path,
+                                const WpDatasetOptions *options,
+                                GError                **error);
 /* On stderr, a warning for each skipped line (the first WP_DATASET_MAX_WARNINGS) and a summary. */
 void wp_cli_print_dataset_warnings (const WpDataset *dataset);
 

@@ -137,6 +137,29 @@ print_json (const WpEvalResult *result,
   wp_cli_add_number (builder, "start_end", result->background_label_special);
   json_builder_end_object (builder);
 
+  json_builder_set_member_name (builder, "phrases");
+  json_builder_begin_object (builder);
+  {
+    WpEvalWord all = { NULL, result->phrases, { { 0 } } };
+
+    memcpy (all.scores, result->phrase_scores, sizeof all.scores);
+    add_word_members (builder, &all);
+  }
+  json_builder_set_member_name (builder, "unmatched");
+  json_builder_add_int_value (builder, result->unmatched_phrases);
+  json_builder_set_member_name (builder, "types");
+  json_builder_begin_object (builder);
+  for (guint t = 0; t < result->phrase_types->len; t++) {
+    const WpEvalWord *type = &g_array_index (result->phrase_types, WpEvalWord, t);
+
+    json_builder_set_member_name (builder, type->word);
+    json_builder_begin_object (builder);
+    add_word_members (builder, type);
+    json_builder_end_object (builder);
+  }
+  json_builder_end_object (builder);
+  json_builder_end_object (builder);
+
   json_builder_set_member_name (builder, "words");
   json_builder_begin_object (builder);
   for (guint w = 0; w < result->words->len; w++) {
@@ -285,6 +308,20 @@ print_text (const WpEvalResult *result,
       printf (" %s word %.3f,", result->classes[c].word, result->background_label[c]);
     printf (" start/end token %.3f\n", result->background_label_special);
   }
+  if (result->phrases + result->unmatched_phrases > 0) {
+    WpEvalWord all = { NULL, result->phrases, { { 0 } } };
+
+    memcpy (all.scores, result->phrase_scores, sizeof all.scores);
+    printf ("  grounded phrases (each by the mean of its words' maps), %u unmatched:\n",
+            result->unmatched_phrases);
+    print_word_row ("all phrases", &all);
+    for (guint t = 0; t < result->phrase_types->len; t++) {
+      const WpEvalWord *type = &g_array_index (result->phrase_types, WpEvalWord, t);
+      g_autofree char  *name = g_strdup_printf ("type %s", type->word);
+
+      print_word_row (name, type);
+    }
+  }
   if (result->words->len > 0)
     printf ("per word:\n");
   for (guint w = 0; w < result->words->len; w++) {
@@ -327,7 +364,9 @@ wp_cli_eval (int    argc,
         { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
           "Model folder or .safetensors file (default: the bundled model)", "DIR" },
         { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir,
-          "Dataset folder (captions.jsonl or captions.tsv; boxes for localisation)", "DIR" },
+          "Dataset: a folder, a file or shards (captions.jsonl, open_clip CSV, COCO, Flickr30k "
+              "Entities, WebDataset); boxes for localisation",
+          "PATH" },
         { "similarity", 's', 0, G_OPTION_ARG_STRING, &similarity,
           "Retrieval similarity: global (cosine of the pooled embeddings) or filip (sI / sT); "
               "default: the one the model's objective trains (filip for FILIP models, else "
@@ -346,13 +385,17 @@ wp_cli_eval (int    argc,
   g_auto (WpEvalResult) result = { 0 };
   g_auto (WpCliMapArgs) map_args;
   g_autofree GOptionEntry *all_entries = NULL;
+  g_auto (WpCliSettings) cs = { 0 };
+  static const char *const dataset_settings[] = { WP_CLI_DATASET_SETTINGS, NULL };
   WpEvalOptions            options;
   guint                    n;
 
   wp_cli_map_args_init (&map_args);
   all_entries = wp_cli_map_args_entries (&map_args, entries);
-  if (!wp_cli_parse (&argc, &argv, "eval",
-                     "retrieval and word localisation of a model on a dataset", all_entries))
+  wp_cli_settings_init (&cs, FALSE);
+  if (!wp_cli_parse_group (&argc, &argv, "eval",
+                           "retrieval and word localisation of a model on a dataset",
+                           wp_cli_settings_group (&cs, dataset_settings, all_entries)))
     return 2;
   wp_eval_options_init (&options);
   if (similarity != NULL && !wp_retrieval_from_string (similarity, &options.retrieval))
@@ -361,7 +404,7 @@ wp_cli_eval (int    argc,
   if (limit != G_MININT && limit < 1)
     return wp_cli_usage_error ("eval", "--limit must be at least 1");
   if (data_dir == NULL)
-    return wp_cli_usage_error ("eval", "--data DIR is required, a dataset folder");
+    return wp_cli_usage_error ("eval", "--data PATH is required, a dataset");
   model = wp_cli_load_model (model_path, &error);
   if (model == NULL)
     return wp_cli_fail (error);
@@ -373,7 +416,7 @@ wp_cli_eval (int    argc,
     options.retrieval = default_retrieval (model, &why);
   else
     why = g_strdup ("as --similarity asked");
-  dataset = wp_cli_open_dataset (data_dir, &error);
+  dataset = wp_cli_open_dataset (data_dir, &cs.settings.dataset, &error);
   if (dataset == NULL)
     return wp_cli_fail (error);
 

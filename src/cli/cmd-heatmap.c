@@ -349,20 +349,24 @@ embed_maps (const WpModel      *model,
   return wp_word_maps_new_full (model, image_embedding, *text, &args->maps, NULL);
 }
 
-/* One image and caption: the maps, the JSON (when json_path is set), the figure (when out is). In
- * batch mode words of --tokens the caption lacks are skipped, and warnings start a new line under
- * the progress bar. */
+/* One image (pair index of dataset, or the file) and caption: the maps, the JSON (when
+ * json_path is set), the figure (when out is). In batch mode words of --tokens the caption lacks
+ * are skipped, and warnings start a new line under the progress bar. */
 static gboolean
-render_one (const Job  *job,
-            const char *image_path,
-            const char *caption,
-            gboolean    batch,
-            const char *out,
-            const char *json_path,
-            GError    **error)
+render_one (const Job       *job,
+            const WpDataset *dataset,
+            guint            index,
+            const char      *image_path,
+            const char      *caption,
+            gboolean         batch,
+            const char      *out,
+            const char      *json_path,
+            GError         **error)
 {
   const WpModel *model = job->model;
-  g_autoptr (WpImage) image = wp_image_load (image_path, error);
+  /* A dataset's image may be in a shard rather than in the file its path names. */
+  g_autoptr (WpImage) image = dataset != NULL ? wp_dataset_load_image (dataset, index, error)
+                                              : wp_image_load (image_path, error);
   g_autoptr (WpTextEmbedding) text = NULL;
   g_autoptr (WpTextEmbedding) other_text = NULL;
   g_autoptr (WpWordMaps) maps = NULL;
@@ -441,14 +445,15 @@ print_progress (guint done,
 
 /* Every pair of a dataset (or every image with one caption): one figure each in out_dir. */
 static int
-render_dataset (const Job  *job,
-                const char *data_dir,
-                const char *caption,
-                const char *out_dir,
-                const char *format)
+render_dataset (const Job              *job,
+                const char             *data_dir,
+                const WpDatasetOptions *options,
+                const char             *caption,
+                const char             *out_dir,
+                const char             *format)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (WpDataset) dataset = wp_cli_open_dataset (data_dir, &error);
+  g_autoptr (WpDataset) dataset = wp_cli_open_dataset (data_dir, options, &error);
   guint n, failed = 0;
 
   if (dataset == NULL)
@@ -468,8 +473,8 @@ render_dataset (const Job  *job,
     g_autofree char *name = g_strdup_printf ("%06u-%s.%s", i, dot, format);
     g_autofree char *out = g_build_filename (out_dir, name, NULL);
 
-    if (!render_one (job, pair->image_path, caption != NULL ? caption : pair->caption, TRUE, out,
-                     NULL, &error)) {
+    if (!render_one (job, dataset, i, pair->image_path,
+                     caption != NULL ? caption : pair->caption, TRUE, out, NULL, &error)) {
       fprintf (stderr, "\nwordpatch-cli: warning: %s\n", error->message);
       g_clear_error (&error);
       failed++;
@@ -535,7 +540,9 @@ wp_cli_heatmap (int    argc,
         { "json", 0, 0, G_OPTION_ARG_FILENAME, &json_path,
           "Also write every token's and word's maps as JSON", "MAPS.json" },
         { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir,
-          "Batch: every image of a dataset folder, with its caption or --text", "DIR" },
+          "Batch: every image of a dataset (a folder, a file or shards), with its caption or "
+              "--text",
+          "PATH" },
         { "out-dir", 0, 0, G_OPTION_ARG_FILENAME, &out_dir,
           "Batch: folder for the figures, NNNNNN-IMAGE.FORMAT", "DIR" },
         { "format", 0, 0, G_OPTION_ARG_STRING, &format, "Batch: png (default), svg or pdf", "FMT" },
@@ -546,16 +553,25 @@ wp_cli_heatmap (int    argc,
   g_autoptr (WpModel) other = NULL;
   g_auto (WpCliMapArgs) map_args;
   g_autofree GOptionEntry *all_entries = NULL;
+  g_auto (WpCliSettings) cs = { 0 };
+  static const char *const dataset_settings[] = { WP_CLI_DATASET_SETTINGS, NULL };
+  const WpDatasetOptions  *dataset = &cs.settings.dataset;
   Job                      job = { 0 };
   int                      status = 0;
 
   wp_figure_style_init (&job.style);
   wp_cli_map_args_init (&map_args);
   all_entries = wp_cli_map_args_entries (&map_args, entries);
-  if (!wp_cli_parse (&argc, &argv, "heatmap",
-                     "draw a caption's word maps over an image as a PNG, SVG or PDF figure",
-                     all_entries))
+  wp_cli_settings_init (&cs, FALSE);
+  if (!wp_cli_parse_group (&argc, &argv, "heatmap",
+                           "draw a caption's word maps over an image as a PNG, SVG or PDF figure",
+                           wp_cli_settings_group (&cs, dataset_settings, all_entries)))
     return 2;
+  if (data_dir == NULL &&
+      (dataset->images != NULL || dataset->instances != NULL || dataset->split != NULL ||
+       dataset->csv_img_key != NULL || dataset->csv_caption_key != NULL ||
+       dataset->csv_separator != NULL))
+    return wp_cli_usage_error ("heatmap", "the dataset options need --data");
   if (data_dir != NULL
         ? (out_dir == NULL || image_path != NULL || out != NULL || json_path != NULL)
         : (image_path == NULL || caption == NULL || (out == NULL && json_path == NULL)))
@@ -603,8 +619,9 @@ wp_cli_heatmap (int    argc,
   job.width = width;
   job.height = height;
   if (data_dir != NULL)
-    status = render_dataset (&job, data_dir, caption, out_dir, format != NULL ? format : "png");
-  else if (!render_one (&job, image_path, caption, FALSE, out, json_path, &error))
+    status = render_dataset (&job, data_dir, &cs.settings.dataset, caption, out_dir,
+                             format != NULL ? format : "png");
+  else if (!render_one (&job, NULL, 0, image_path, caption, FALSE, out, json_path, &error))
     status = wp_cli_fail (error);
   else if (out != NULL)
     printf ("wrote %s\n", out);

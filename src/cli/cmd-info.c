@@ -25,6 +25,36 @@ print_tower (const char          *name,
           t->n_heads, t->mlp_width, wp_activation_to_string (t->activation));
 }
 
+static const char *
+dtype_name (WpDtype dtype)
+{
+  switch (dtype) {
+  case WP_DTYPE_F32:
+    return "F32";
+  case WP_DTYPE_F16:
+    return "F16";
+  case WP_DTYPE_BF16:
+    return "BF16";
+  case WP_DTYPE_OTHER:
+  default:
+    return "mixed";
+  }
+}
+
+static void
+print_preprocessing (const WpClipConfig *c)
+{
+  const WpPreprocess *pre = &c->preprocess;
+  const int           R = wp_clip_config_resize_size (c);
+
+  printf ("preprocessing: %s to %d (%s), centre crop %d (offset %s), mean %.4g %.4g %.4g, std "
+          "%.4g %.4g %.4g\n",
+          pre->resize_mode == WP_RESIZE_SQUASH ? "both sides resized" : "shorter side resized", R,
+          pre->interpolation == WP_INTERPOLATION_BILINEAR ? "bilinear" : "bicubic", c->image_size,
+          pre->crop_offset == WP_CROP_OFFSET_ROUND ? "rounded" : "floored", c->image_mean[0],
+          c->image_mean[1], c->image_mean[2], c->image_std[0], c->image_std[1], c->image_std[2]);
+}
+
 static void
 print_text (const WpModel *model)
 {
@@ -32,6 +62,12 @@ print_text (const WpModel *model)
   const int           G = wp_clip_config_grid (c);
 
   printf ("model: %s\n", model->path);
+  printf ("family: %s; format: %s", wp_model_family_to_string (c->family),
+          wp_model_format_to_string (model->format));
+  if (model->n_weight_files > 0)
+    printf (", %u weight file%s, stored as %s", model->n_weight_files,
+            model->n_weight_files == 1 ? "" : "s", dtype_name (model->stored_dtype));
+  printf ("\n");
   if (model->step > 0)
     printf ("training step: %" G_GINT64_FORMAT "\n", model->step);
   if (c->objective != NULL)
@@ -42,12 +78,19 @@ print_text (const WpModel *model)
   printf ("images: %d x %d pixels, patch %d, %d x %d = %d patches\n", c->image_size, c->image_size,
           c->patch_size, G, G, G * G);
   print_tower ("vision", &c->vision);
-  printf ("text: context %d tokens, vocabulary %d\n", c->context_length, c->vocab_size);
+  print_preprocessing (c);
+  printf ("text: context %d tokens, vocabulary %d, pooled at %s\n", c->context_length,
+          c->vocab_size,
+          c->text_pooling == WP_TEXT_POOL_ARGMAX ? "the largest id"
+          : c->eos_token_id == wp_tokenizer_get_eos_id (model->tokenizer)
+            ? "the first end token"
+            : "the last token");
   print_tower ("text", &c->text);
   printf ("projection: %d, logit scale %.4f (inverse temperature %.2f)\n", c->projection_dim,
           *model->p.logit_scale, exp (*model->p.logit_scale));
-  printf ("tokenizer: %d tokens, %d merges\n", wp_tokenizer_get_n_vocab (model->tokenizer),
-          wp_tokenizer_get_n_merges (model->tokenizer));
+  printf ("tokenizer: %d tokens, %d merges%s\n", wp_tokenizer_get_n_vocab (model->tokenizer),
+          wp_tokenizer_get_n_merges (model->tokenizer),
+          model->bundled_vocabulary ? " (OpenAI's, bundled: the folder has none)" : "");
 }
 
 static void
@@ -56,11 +99,24 @@ print_json (const WpModel *model)
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   g_autoptr (JsonParser) parser = json_parser_new ();
   g_autofree char *config = wp_clip_config_to_json (&model->config);
+  g_autofree char *summary = wp_model_dup_summary (model);
   g_autoptr (JsonNode) root = NULL;
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "path");
   json_builder_add_string_value (builder, model->path);
+  json_builder_set_member_name (builder, "summary");
+  json_builder_add_string_value (builder, summary);
+  json_builder_set_member_name (builder, "family");
+  json_builder_add_string_value (builder, wp_model_family_to_string (model->config.family));
+  json_builder_set_member_name (builder, "format");
+  json_builder_add_string_value (builder, wp_model_format_to_string (model->format));
+  json_builder_set_member_name (builder, "weight_files");
+  json_builder_add_int_value (builder, model->n_weight_files);
+  json_builder_set_member_name (builder, "stored_dtype");
+  json_builder_add_string_value (builder, dtype_name (model->stored_dtype));
+  json_builder_set_member_name (builder, "bundled_vocabulary");
+  json_builder_add_boolean_value (builder, model->bundled_vocabulary);
   json_builder_set_member_name (builder, "step");
   json_builder_add_int_value (builder, model->step);
   json_builder_set_member_name (builder, "parameters");

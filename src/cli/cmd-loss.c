@@ -73,11 +73,17 @@ int
 wp_cli_loss (int    argc,
              char **argv)
 {
-  static const char *const settings[] = { "loss", "lambda_global",
-                                          "lambda_fine", "filip_patch_fraction",
-                                          "filip_global", "box_weight",
-                                          "box_tau", "augment",
-                                          "seed", NULL };
+  static const char *const settings[] = { "loss",
+                                          "lambda_global",
+                                          "lambda_fine",
+                                          "filip_patch_fraction",
+                                          "filip_global",
+                                          "box_weight",
+                                          "box_tau",
+                                          "augment",
+                                          "seed",
+                                          WP_CLI_DATASET_SETTINGS,
+                                          NULL };
   g_autofree char         *model_path = NULL;
   g_autofree char         *data_dir = NULL;
   g_autofree char         *grads_path = NULL;
@@ -87,7 +93,9 @@ wp_cli_loss (int    argc,
           { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
             "Model folder or .safetensors file (default: the bundled model)", "DIR" },
           { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir,
-            "Dataset folder (captions.jsonl or captions.tsv)", "DIR" },
+            "Dataset: a folder, a file or shards (captions.jsonl, open_clip CSV, COCO, Flickr30k "
+                  "Entities, WebDataset)",
+            "PATH" },
           { "batch", 'b', 0, G_OPTION_ARG_INT, &B,
             "Number of pairs, the first ones in file order (default 8)", "B" },
           { "grads", 'g', 0, G_OPTION_ARG_FILENAME, &grads_path,
@@ -126,7 +134,7 @@ wp_cli_loss (int    argc,
   model = wp_cli_load_model (model_path, &error);
   if (model == NULL)
     return wp_cli_fail (error);
-  dataset = wp_cli_open_dataset (data_dir, &error);
+  dataset = wp_cli_open_dataset (data_dir, &cs.settings.dataset, &error);
   if (dataset == NULL)
     return wp_cli_fail (error);
   if ((guint) B > wp_dataset_get_n_pairs (dataset)) {

@@ -88,10 +88,11 @@ wp_cli_load_model (const char *path,
 }
 
 WpDataset *
-wp_cli_open_dataset (const char *dir,
-                     GError    **error)
+wp_cli_open_dataset (const char             *path,
+                     const WpDatasetOptions *options,
+                     GError                **error)
 {
-  g_autoptr (WpDataset) dataset = wp_dataset_open (dir, error);
+  g_autoptr (WpDataset) dataset = wp_dataset_open_full (path, options, error);
 
   if (dataset == NULL ||
       !wp_dataset_check_images (dataset, (int) g_get_num_processors (), NULL, error))

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wordpatch/dataset.h"
 #include "wordpatch/tokenizer.h"
 
 G_BEGIN_DECLS
@@ -27,5 +28,11 @@ void fuzz_write_file (const char    *path,
                       size_t         size);
 /* The bundled CLIP tokenizer (data/clip-bpe), loaded once. */
 WpTokenizer *fuzz_clip_tokenizer (void);
+/* Writes an 8 x 8 PNG (a gradient) to path, creating its folder. */
+void fuzz_write_png (const char *path);
+/* Runs an opened dataset through what training and evaluation do with it: its pairs checked, the
+ * vocabulary coverage, every image read on its own, the image checks, batches with and without
+ * augmentation (a small model with CLIP's vocabulary). */
+void fuzz_use_dataset (WpDataset *dataset);
 
 G_END_DECLS

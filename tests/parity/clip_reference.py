@@ -298,6 +298,9 @@ def activation(name):
         return lambda x: x * torch.sigmoid(1.702 * x)
     if name == 'gelu':  # transformers' "gelu" is the exact erf form
         return lambda x: F.gelu(x)
+    if name in ('gelu_new', 'gelu_pytorch_tanh', 'gelu_fast'):  # GELU's tanh approximation
+        return lambda x: 0.5 * x * (1.0 + torch.tanh((2.0 / torch.pi) ** 0.5
+                                                     * (x + 0.044715 * torch.pow(x, 3.0))))
     raise ValueError(f'unsupported hidden_act {name}')
 
 

@@ -1,0 +1,63 @@
+/* model-private.h: what the readers and writers of each model format (model_io.c, openclip.c)
+ * share. */
+#pragma once
+
+#include <glib.h>
+
+#include "weights-private.h"
+#include "wordpatch/model.h"
+
+G_BEGIN_DECLS
+
+/* A model of config's layout with tokenizer (taken over, also on failure), its parameters not
+ * allocated yet: the config is validated and the tokenizer checked against it first. */
+WpModel *wp_model_new_layout (const WpClipConfig *config,
+                              WpTokenizer        *tokenizer,
+                              GError            **error) G_GNUC_WARN_UNUSED_RESULT;
+/* Allocates the parameters (zeroed) and points the views at them. */
+gboolean wp_model_alloc_params (WpModel *model,
+                                GError **error);
+
+/* vocab.json and merges.txt of dir. When the folder has neither and bundled_fallback is set,
+ * OpenAI's vocabulary bundled with wordpatch, and *bundled says so. */
+WpTokenizer *wp_model_load_folder_tokenizer (const char *dir,
+                                             gboolean    bundled_fallback,
+                                             gboolean   *bundled,
+                                             GError    **error) G_GNUC_WARN_UNUSED_RESULT;
+
+/* "[d0,d1,...]", as error messages show shapes. */
+char *wp_model_shape_to_string (int           ndim,
+                                const gint64 *shape) G_GNUC_WARN_UNUSED_RESULT;
+
+/* Reads "wordpatch.step" from the weights' metadata into model->step. */
+gboolean wp_model_read_step (WpModel         *model,
+                             const WpWeights *weights,
+                             GError         **error);
+/* Remembers that a tensor was stored as dtype: model->stored_dtype becomes it, or WP_DTYPE_OTHER
+ * when the tensors so far differ. first: the first tensor read. */
+void wp_model_note_stored_dtype (WpModel *model,
+                                 WpDtype  dtype,
+                                 gboolean first);
+
+/* The checks and metadata every writer needs: F16's range (naming the tensor), the folder made,
+ * "format" and "wordpatch.step" in a new metadata table. */
+gboolean    wp_model_check_dtype (const WpModel *model,
+                                  WpDtype        dtype,
+                                  GError       **error);
+gboolean    wp_model_make_folder (const char *dir,
+                                  GError    **error);
+GHashTable *wp_model_new_metadata (const WpModel *model) G_GNUC_WARN_UNUSED_RESULT;
+/* vocab.json and merges.txt into dir, as the tokenizer was read. */
+gboolean wp_model_write_vocabulary (const WpModel *model,
+                                    const char    *dir,
+                                    GError       **error);
+
+/* open_clip folders (openclip.c): dir holds open_clip_config.json. */
+WpModel *wp_openclip_load (const char *dir,
+                           GError    **error) G_GNUC_WARN_UNUSED_RESULT;
+gboolean wp_openclip_save (const WpModel *model,
+                           const char    *dir,
+                           WpDtype        dtype,
+                           GError       **error);
+
+G_END_DECLS

@@ -1,0 +1,39 @@
+/* fuzz-csv.c: an open_clip CSV file, separated by tabs or (odd first byte) commas, the rest of
+ * the input being its text. Its folder holds a.png (an image) and b.png (not one). */
+#include "fuzz.h"
+
+static char *dir;
+static char *csv_path;
+
+int
+LLVMFuzzerInitialize (int    *argc,
+                      char ***argv)
+{
+  g_autofree char *png = NULL;
+  g_autofree char *not_png = NULL;
+
+  dir = g_strdup (fuzz_init ());
+  csv_path = g_build_filename (dir, "pairs.csv", NULL);
+  png = g_build_filename (dir, "a.png", NULL);
+  not_png = g_build_filename (dir, "b.png", NULL);
+  fuzz_write_png (png);
+  fuzz_write_file (not_png, (const uint8_t *) "not an image", 12);
+  return 0;
+}
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data,
+                        size_t         size)
+{
+  g_autoptr (WpDataset) dataset = NULL;
+  WpDatasetOptions options = { 0 };
+
+  if (size == 0)
+    return 0;
+  options.csv_separator = (data[0] & 1) != 0 ? "," : NULL;
+  fuzz_write_file (csv_path, data + 1, size - 1);
+  dataset = wp_dataset_open_full (csv_path, &options, NULL);
+  if (dataset != NULL)
+    fuzz_use_dataset (dataset);
+  return 0;
+}
