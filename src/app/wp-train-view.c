@@ -1,76 +1,15 @@
 #define G_LOG_DOMAIN "wp-train-view"
 
-#include "wp-train-view.h"
+#include "wp-train-view-private.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "plot.h"
-#include "wp-file-chooser.h"
 #include "wp-worker.h"
 
 /* Skipped lines the dataset summary names; the rest are counted. */
 #define SUMMARY_WARNINGS 5
-
-struct _WpTrainView {
-  GtkBox parent_instance;
-
-  /* Template widgets */
-  GtkLabel       *model_label;
-  GtkEntry       *data_entry;
-  GtkLabel       *data_summary_label;
-  GtkDropDown    *objective_dropdown;
-  GtkLabel       *lambda_global_label;
-  GtkSpinButton  *lambda_global_spin;
-  GtkLabel       *lambda_fine_label;
-  GtkSpinButton  *lambda_fine_spin;
-  GtkLabel       *filip_patches_label;
-  GtkSpinButton  *filip_patches_spin;
-  GtkLabel       *filip_global_label;
-  GtkSpinButton  *filip_global_spin;
-  GtkLabel       *box_weight_label;
-  GtkSpinButton  *box_weight_spin;
-  GtkEntry       *lr_entry;
-  GtkSpinButton  *batch_spin;
-  GtkSpinButton  *steps_spin;
-  GtkSpinButton  *epochs_spin;
-  GtkCheckButton *freeze_text_check;
-  GtkCheckButton *freeze_vision_check;
-  GtkCheckButton *augment_check;
-  GtkSpinButton  *save_every_spin;
-  GtkEntry       *out_entry;
-  GtkEntry       *seed_entry;
-  GtkSpinButton  *warmup_spin;
-  GtkSpinButton  *weight_decay_spin;
-  GtkSpinButton  *holdout_spin;
-  GtkSpinButton  *keep_spin;
-  GtkLabel       *box_tau_label;
-  GtkSpinButton  *box_tau_spin;
-  GtkLabel       *threads_label;
-  GtkButton      *pause_button;
-  GtkGrid        *eval_grid;
-  GtkProgressBar *progress_bar;
-  GtkLabel       *status_label;
-  GtkScale       *smoothing_scale;
-  GtkCheckButton *log_check;
-  GtkDrawingArea *loss_plot;
-  GtkDrawingArea *scale_plot;
-  GtkDrawingArea *eval_plot;
-  GtkListBox     *checkpoints_list;
-
-  /* Owned */
-  WpTrainSession *session;
-  WpModelRef     *model;
-  GCancellable   *check_cancellable;
-  GCancellable   *eval_cancellable;
-  guint           pending;
-  char           *data_summary;
-  char           *status;
-  char           *notice; /* what an action said, shown until the session changes */
-  GString        *evaluation;
-  GtkWidget      *continue_dialog;
-  WpTrainSettings continue_settings; /* the run the dialog offers to continue */
-};
 
 G_DEFINE_FINAL_TYPE (WpTrainView, wp_train_view, GTK_TYPE_BOX)
 
@@ -84,202 +23,15 @@ static guint signals[N_SIGNALS];
 /* matplotlib's tab10, as the figures use for words */
 static const guint32 curve_colours[] = { 0x1f77b4, 0xff7f0e, 0x2ca02c, 0xd62728 };
 
-/* ---- the form: the engine's settings, one widget each ---- */
-
-typedef enum {
-  FIELD_SPIN,
-  FIELD_CHECK,
-  FIELD_ENTRY,
-  FIELD_OBJECTIVE, /* a drop-down in WpObjective's order */
-} FieldKind;
-
-typedef struct {
-  const char *name;  /* in the settings table */
-  const char *label; /* as the form says it, in messages */
-  gsize       offset;
-  FieldKind   kind;
-} FormField;
-
-#define WIDGET(member) G_STRUCT_OFFSET (WpTrainView, member)
-
-static const FormField form_fields[] = {
-  { "loss", "objective", WIDGET (objective_dropdown), FIELD_OBJECTIVE },
-  { "lambda_global", "SPARC λ global", WIDGET (lambda_global_spin), FIELD_SPIN },
-  { "lambda_fine", "SPARC λ fine", WIDGET (lambda_fine_spin), FIELD_SPIN },
-  { "filip_patch_fraction", "FILIP patches kept", WIDGET (filip_patches_spin), FIELD_SPIN },
-  { "filip_global", "FILIP global weight", WIDGET (filip_global_spin), FIELD_SPIN },
-  { "box_weight", "box weight", WIDGET (box_weight_spin), FIELD_SPIN },
-  { "lr", "learning rate", WIDGET (lr_entry), FIELD_ENTRY },
-  { "batch", "batch", WIDGET (batch_spin), FIELD_SPIN },
-  { "steps", "steps", WIDGET (steps_spin), FIELD_SPIN },
-  { "epochs", "epochs", WIDGET (epochs_spin), FIELD_SPIN },
-  { "freeze_text", "freeze the text tower", WIDGET (freeze_text_check), FIELD_CHECK },
-  { "freeze_vision", "freeze the image tower", WIDGET (freeze_vision_check), FIELD_CHECK },
-  { "augment", "augment images", WIDGET (augment_check), FIELD_CHECK },
-  { "save_every", "checkpoint every", WIDGET (save_every_spin), FIELD_SPIN },
-  { "seed", "seed", WIDGET (seed_entry), FIELD_ENTRY },
-  { "warmup", "warm-up share", WIDGET (warmup_spin), FIELD_SPIN },
-  { "weight_decay", "weight decay", WIDGET (weight_decay_spin), FIELD_SPIN },
-  { "holdout", "hold-out share", WIDGET (holdout_spin), FIELD_SPIN },
-  { "keep", "checkpoints kept", WIDGET (keep_spin), FIELD_SPIN },
-  { "box_tau", "box τ", WIDGET (box_tau_spin), FIELD_SPIN },
-};
-
-static GtkWidget *
-field_widget (WpTrainView     *self,
-              const FormField *field)
-{
-  return G_STRUCT_MEMBER (GtkWidget *, self, field->offset);
-}
-
-static const WpTrainSetting *
-field_setting (const FormField *field)
-{
-  const WpTrainSetting *setting = wp_train_settings_find (field->name);
-
-  g_assert (setting != NULL);
-  return setting;
-}
-
-/* A spin button's range is the setting's; an open end is the smallest step the button shows
- * inside it. */
-static void
-init_field (WpTrainView     *self,
-            const FormField *field)
-{
-  const WpTrainSetting *setting = field_setting (field);
-  GtkWidget            *widget = field_widget (self, field);
-
-  gtk_widget_set_tooltip_text (widget, setting->help);
-  if (field->kind == FIELD_SPIN) {
-    GtkSpinButton *spin = GTK_SPIN_BUTTON (widget);
-    GtkAdjustment *adjustment = gtk_spin_button_get_adjustment (spin);
-    const double   inside = pow (10.0, -(double) gtk_spin_button_get_digits (spin));
-
-    gtk_adjustment_set_lower (adjustment,
-                              setting->min + (setting->flags & WP_SETTING_MIN_OPEN ? inside : 0.0));
-    gtk_adjustment_set_upper (adjustment,
-                              setting->max - (setting->flags & WP_SETTING_MAX_OPEN ? inside : 0.0));
-  } else if (field->kind == FIELD_ENTRY && setting->default_help != NULL) {
-    g_autofree char *tooltip = g_strdup_printf ("%s; empty: %s", setting->help,
-                                                setting->default_help);
-
-    /* An empty entry is the engine's default, which may depend on the run (the learning rate). */
-    gtk_entry_set_placeholder_text (GTK_ENTRY (widget), setting->default_help);
-    gtk_widget_set_tooltip_text (widget, tooltip);
-  }
-}
-
-/* Shows settings in the form: the engine's defaults, or a run's own. */
-static void
-fill_form (WpTrainView           *self,
-           const WpTrainSettings *settings)
-{
-  g_auto (WpTrainSettings) defaults = { 0 };
-
-  wp_train_settings_init (&defaults);
-  for (gsize i = 0; i < G_N_ELEMENTS (form_fields); i++) {
-    const WpTrainSetting *setting = field_setting (&form_fields[i]);
-    GtkWidget            *widget = field_widget (self, &form_fields[i]);
-    g_autofree char      *text = wp_train_setting_to_string (setting, settings);
-
-    switch (form_fields[i].kind) {
-    case FIELD_SPIN:
-      gtk_spin_button_set_value (GTK_SPIN_BUTTON (widget), g_ascii_strtod (text, NULL));
-      break;
-    case FIELD_CHECK:
-      gtk_check_button_set_active (GTK_CHECK_BUTTON (widget), strcmp (text, "true") == 0);
-      break;
-    case FIELD_ENTRY:
-      gtk_editable_set_text (GTK_EDITABLE (widget),
-                             setting->default_help != NULL &&
-                                 wp_train_setting_equal (setting, settings, &defaults)
-                               ? ""
-                               : text);
-      break;
-    case FIELD_OBJECTIVE:
-      gtk_drop_down_set_selected (GTK_DROP_DOWN (widget), settings->loss.objective);
-      break;
-    }
-  }
-}
-
-/* The form's settings over settings' own, each checked against its range; FALSE with an error
- * naming the field as the form does otherwise. */
-static gboolean
-read_form (WpTrainView     *self,
-           WpTrainSettings *settings,
-           GError         **error)
-{
-  for (gsize i = 0; i < G_N_ELEMENTS (form_fields); i++) {
-    const WpTrainSetting *setting = field_setting (&form_fields[i]);
-    GtkWidget            *widget = field_widget (self, &form_fields[i]);
-    g_autofree char      *text = NULL;
-    char                  number[G_ASCII_DTOSTR_BUF_SIZE];
-
-    switch (form_fields[i].kind) {
-    case FIELD_SPIN:
-      /* Text typed and not yet taken (the focus still in the field) counts. */
-      gtk_spin_button_update (GTK_SPIN_BUTTON (widget));
-      text = g_strdup (g_ascii_dtostr (number, sizeof number,
-                                       gtk_spin_button_get_value (GTK_SPIN_BUTTON (widget))));
-      break;
-    case FIELD_CHECK:
-      text = g_strdup (gtk_check_button_get_active (GTK_CHECK_BUTTON (widget)) ? "true" : "false");
-      break;
-    case FIELD_ENTRY:
-      text = g_strstrip (g_strdup (gtk_editable_get_text (GTK_EDITABLE (widget))));
-      if (text[0] == '\0' && setting->default_help != NULL) {
-        g_auto (WpTrainSettings) defaults = { 0 };
-
-        wp_train_settings_init (&defaults);
-        wp_train_setting_copy (setting, settings, &defaults);
-        continue;
-      }
-      break;
-    case FIELD_OBJECTIVE:
-      text = g_strdup (
-        wp_objective_to_string ((WpObjective) gtk_drop_down_get_selected (GTK_DROP_DOWN (widget))));
-      break;
-    }
-    if (!wp_train_setting_parse (setting, settings, text, form_fields[i].label, error))
-      return FALSE;
-  }
-  return TRUE;
-}
-
-/* The objective's own weights are the ones that can be set. */
-static void
-objective_changed_cb (WpTrainView *self)
-{
-  const WpObjective objective = (WpObjective) gtk_drop_down_get_selected (self->objective_dropdown);
-  GtkWidget        *sparc[] = { GTK_WIDGET (self->lambda_global_label),
-                                GTK_WIDGET (self->lambda_global_spin),
-                                GTK_WIDGET (self->lambda_fine_label),
-                                GTK_WIDGET (self->lambda_fine_spin) };
-  GtkWidget        *filip[] = { GTK_WIDGET (self->filip_patches_label),
-                                GTK_WIDGET (self->filip_patches_spin),
-                                GTK_WIDGET (self->filip_global_label),
-                                GTK_WIDGET (self->filip_global_spin) };
-
-  for (gsize i = 0; i < G_N_ELEMENTS (sparc); i++)
-    gtk_widget_set_sensitive (sparc[i], objective == WP_OBJECTIVE_SPARC);
-  for (gsize i = 0; i < G_N_ELEMENTS (filip); i++)
-    gtk_widget_set_sensitive (filip[i], objective == WP_OBJECTIVE_FILIP);
-}
-
 /* ---- messages ---- */
 
-static void refresh (WpTrainView *self);
-static void clear_evaluation (WpTrainView *self);
-
-static void
-set_notice (WpTrainView *self,
-            const char  *notice)
+void
+wp_train_view_set_notice (WpTrainView *self,
+                          const char  *notice)
 {
   g_free (self->notice);
   self->notice = g_strdup (notice);
-  refresh (self);
+  wp_train_view_refresh (self);
 }
 
 static void
@@ -470,7 +222,7 @@ data_dir_changed (WpTrainView *self)
   g_clear_pointer (&self->notice, g_free);
   wp_train_session_clear_error (self->session);
   start_check (self);
-  refresh (self);
+  wp_train_view_refresh (self);
 }
 
 /* ---- plots ---- */
@@ -628,8 +380,8 @@ describe_state (WpTrainView *self)
                                       : "");
 }
 
-static void
-refresh (WpTrainView *self)
+void
+wp_train_view_refresh (WpTrainView *self)
 {
   const WpTrainState     state = wp_train_session_get_state (self->session);
   const WpTrainProgress *p = wp_train_session_get_progress (self->session);
@@ -672,14 +424,14 @@ session_changed_cb (WpTrainSession *session,
                     WpTrainView    *self)
 {
   g_clear_pointer (&self->notice, g_free);
-  refresh (self);
+  wp_train_view_refresh (self);
 }
 
 static void
 run_started_cb (WpTrainSession *session,
                 WpTrainView    *self)
 {
-  clear_evaluation (self);
+  wp_train_view_clear_evaluation (self);
 }
 
 /* The list is what the session found on disk; step 0 is where fine-tuning started. */
@@ -703,7 +455,7 @@ checkpoints_changed_cb (WpTrainSession *session,
     g_object_set_data_full (G_OBJECT (label), "wp-path", g_strdup (paths->pdata[i]), g_free);
     gtk_list_box_append (self->checkpoints_list, label);
   }
-  refresh (self);
+  wp_train_view_refresh (self);
 }
 
 /* The engine may have removed it since the list was read (it keeps the newest few): then the
@@ -722,394 +474,10 @@ checkpoint_activated_cb (GtkListBox    *list,
       g_strdup_printf ("%s is no longer on disk: the run keeps only its newest checkpoints", path);
 
     wp_train_session_update_checkpoints (self->session);
-    set_notice (self, notice);
+    wp_train_view_set_notice (self, notice);
     return;
   }
   g_signal_emit (self, signals[SIGNAL_OPEN_CHECKPOINT], 0, path);
-}
-
-/* ---- actions ---- */
-
-static gboolean
-read_settings (WpTrainView     *self,
-               WpTrainSettings *settings,
-               GError         **error)
-{
-  const char *data_dir = gtk_editable_get_text (GTK_EDITABLE (self->data_entry));
-  const char *out_dir = gtk_editable_get_text (GTK_EDITABLE (self->out_entry));
-
-  if (data_dir[0] == '\0') {
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "choose a dataset folder first");
-    return FALSE;
-  }
-  if (out_dir[0] == '\0') {
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                 "choose an output folder for the run");
-    return FALSE;
-  }
-  wp_train_settings_init (settings);
-  if (!read_form (self, settings, error))
-    return FALSE;
-  settings->data_dir = g_strdup (data_dir);
-  settings->out_dir = g_strdup (out_dir);
-  settings->init_model = g_strdup (self->model->model->path);
-  /* The app sets the count once for training and exploring alike; the run records it. */
-  settings->threads = wp_get_threads ();
-  return wp_train_settings_validate (settings, error);
-}
-
-static void
-start_new (WpTrainView           *self,
-           const WpTrainSettings *settings)
-{
-  g_autoptr (GError) error = NULL;
-
-  if (!wp_train_session_start (self->session, settings, &error))
-    set_notice (self, error->message);
-}
-
-/* A sibling of out_dir that does not exist yet: "run-2", "run-3", … */
-static char *
-new_folder_beside (const char *out_dir)
-{
-  g_autofree char *base = g_strdup (out_dir);
-
-  while (g_str_has_suffix (base, G_DIR_SEPARATOR_S) && strlen (base) > 1)
-    base[strlen (base) - 1] = '\0';
-  for (int i = 2;; i++) {
-    g_autofree char *candidate = g_strdup_printf ("%s-%d", base, i);
-
-    if (!g_file_test (candidate, G_FILE_TEST_EXISTS))
-      return g_steal_pointer (&candidate);
-  }
-}
-
-static void
-continue_response_cb (GtkDialog   *dialog,
-                      int          response,
-                      WpTrainView *self)
-{
-  g_auto (WpTrainSettings) run = self->continue_settings;
-  g_autoptr (GError) error = NULL;
-
-  memset (&self->continue_settings, 0, sizeof self->continue_settings);
-  self->continue_dialog = NULL;
-  gtk_window_destroy (GTK_WINDOW (dialog));
-  if (response == GTK_RESPONSE_ACCEPT) {
-    /* The form shows what runs: the run's own settings, with the changes it accepts. */
-    fill_form (self, &run);
-    if (!wp_train_session_resume (self->session, &run, &error))
-      set_notice (self, error->message);
-  } else if (response == WP_TRAIN_VIEW_RESPONSE_NEW_FOLDER) {
-    g_auto (WpTrainSettings) settings = { 0 };
-    g_autofree char *out_dir = new_folder_beside (run.out_dir);
-
-    wp_train_view_set_out_dir (self, out_dir);
-    if (read_settings (self, &settings, &error))
-      start_new (self, &settings);
-    else
-      set_notice (self, error->message);
-  } else {
-    refresh (self);
-  }
-}
-
-/* The run in the output folder, with what the form may change in it: the settings a resumed
- * run may change (train_settings.h) that the form shows, the dataset and the threads. Fills
- * differ with the form's other settings that are not the run's, which it keeps. */
-static gboolean
-prepare_continue (WpTrainView           *self,
-                  const WpTrainSettings *form,
-                  WpTrainSettings       *run,
-                  GString               *differ,
-                  GError               **error)
-{
-  static const char *const outside_form[] = { "data", "out", "threads" };
-
-  if (!wp_train_settings_load (run, form->out_dir, error))
-    return FALSE;
-  for (gsize i = 0; i < G_N_ELEMENTS (outside_form); i++)
-    wp_train_setting_copy (wp_train_settings_find (outside_form[i]), run, form);
-  for (gsize i = 0; i < G_N_ELEMENTS (form_fields); i++) {
-    const WpTrainSetting *setting = field_setting (&form_fields[i]);
-
-    if (setting->flags & WP_SETTING_RESUMABLE)
-      wp_train_setting_copy (setting, run, form);
-    else if (!wp_train_setting_equal (setting, run, form))
-      g_string_append_printf (differ, "%s%s", differ->len > 0 ? ", " : "", form_fields[i].label);
-  }
-  if (g_strcmp0 (run->init_model, form->init_model) != 0)
-    g_string_append_printf (differ, "%sthe model it fine-tunes (%s)", differ->len > 0 ? ", " : "",
-                            run->init_model != NULL ? run->init_model : "none: from scratch");
-  return TRUE;
-}
-
-static void
-ask_continue (WpTrainView           *self,
-              const WpTrainSettings *form)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GString) differ = g_string_new (NULL);
-  g_autoptr (GArray) steps = wp_train_run_list_checkpoints (form->out_dir);
-  g_autofree char *keeps = NULL;
-  g_autofree char *stopped = NULL;
-  GtkWidget       *dialog;
-  GtkRoot         *root = gtk_widget_get_root (GTK_WIDGET (self));
-
-  wp_train_settings_clear (&self->continue_settings);
-  if (!prepare_continue (self, form, &self->continue_settings, differ, &error)) {
-    g_autofree char *notice = g_strdup_printf ("%s holds a run that cannot be continued (%s): "
-                                               "choose another output folder",
-                                               form->out_dir, error->message);
-
-    set_notice (self, notice);
-    return;
-  }
-  if (steps->len == 0) {
-    g_autofree char *notice = g_strdup_printf (
-      "%s holds a run without a checkpoint to continue from: choose another output folder",
-      form->out_dir);
-
-    set_notice (self, notice);
-    return;
-  }
-  stopped = g_strdup_printf ("%s holds a run whose newest checkpoint is at step %" G_GINT64_FORMAT
-                             ".",
-                             form->out_dir, g_array_index (steps, gint64, steps->len - 1));
-  keeps = differ->len > 0
-            ? g_strdup_printf (" It keeps its own %s: the form shows them as the run has them.",
-                               differ->str)
-            : g_strdup ("");
-  dialog = gtk_message_dialog_new (GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL,
-                                   GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
-                                   GTK_MESSAGE_QUESTION, GTK_BUTTONS_NONE,
-                                   "Continue the run in this folder?");
-  gtk_message_dialog_format_secondary_text (
-    GTK_MESSAGE_DIALOG (dialog),
-    "%s Continuing trains on from there, with the dataset, steps, epochs, checkpoint interval "
-    "and checkpoints kept given here.%s",
-    stopped, keeps);
-  gtk_dialog_add_buttons (GTK_DIALOG (dialog), "Cancel", GTK_RESPONSE_CANCEL,
-                          "New Run in Another Folder", WP_TRAIN_VIEW_RESPONSE_NEW_FOLDER,
-                          "Continue Run", GTK_RESPONSE_ACCEPT, NULL);
-  gtk_dialog_set_default_response (GTK_DIALOG (dialog), GTK_RESPONSE_ACCEPT);
-  g_signal_connect (dialog, "response", G_CALLBACK (continue_response_cb), self);
-  self->continue_dialog = dialog;
-  gtk_window_present (GTK_WINDOW (dialog));
-  refresh (self);
-}
-
-static void
-start_action (GtkWidget  *widget,
-              const char *action_name,
-              GVariant   *parameter)
-{
-  WpTrainView *self = WP_TRAIN_VIEW (widget);
-  g_auto (WpTrainSettings) settings = { 0 };
-  g_autoptr (GError) error = NULL;
-  g_autofree char *settings_path = NULL;
-
-  g_clear_pointer (&self->notice, g_free);
-  if (self->model == NULL || self->model->model->path == NULL) {
-    set_notice (self, "open a model folder first: fine-tuning starts from it");
-    return;
-  }
-  if (!read_settings (self, &settings, &error)) {
-    set_notice (self, error->message);
-    return;
-  }
-  settings_path = g_build_filename (settings.out_dir, "settings.json", NULL);
-  if (g_file_test (settings_path, G_FILE_TEST_EXISTS))
-    ask_continue (self, &settings);
-  else
-    start_new (self, &settings);
-}
-
-static void
-pause_action (GtkWidget  *widget,
-              const char *action_name,
-              GVariant   *parameter)
-{
-  WpTrainView       *self = WP_TRAIN_VIEW (widget);
-  const WpTrainState state = wp_train_session_get_state (self->session);
-
-  wp_train_session_set_paused (self->session,
-                               state != WP_TRAIN_STATE_PAUSED && state != WP_TRAIN_STATE_PAUSING);
-}
-
-static void
-stop_action (GtkWidget  *widget,
-             const char *action_name,
-             GVariant   *parameter)
-{
-  wp_train_session_stop (WP_TRAIN_VIEW (widget)->session);
-}
-
-/* A new run's table starts empty: the one shown described the previous run. */
-static void
-clear_evaluation (WpTrainView *self)
-{
-  GtkWidget *child;
-
-  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->eval_grid))) != NULL)
-    gtk_grid_remove (self->eval_grid, child);
-  g_string_truncate (self->evaluation, 0);
-}
-
-static char *
-format_metric (double value)
-{
-  return isfinite (value) ? g_strdup_printf ("%.3f", value) : g_strdup ("–");
-}
-
-/* The names' column gives way first (cut, whole in the tooltip), so that the table never
- * widens the window. */
-static GtkWidget *
-eval_cell (const char *text,
-           int         column)
-{
-  GtkWidget *label = gtk_label_new (text);
-
-  gtk_label_set_xalign (GTK_LABEL (label), column == 0 ? 0.0f : 1.0f);
-  if (column == 0) {
-    gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_END);
-    gtk_label_set_width_chars (GTK_LABEL (label), 10);
-    gtk_widget_set_hexpand (label, TRUE);
-    gtk_widget_set_tooltip_text (label, text);
-  }
-  return label;
-}
-
-static void
-add_eval_row (WpTrainView *self,
-              int          row,
-              const char  *name,
-              double       before,
-              double       after)
-{
-  g_autofree char *b = format_metric (before);
-  g_autofree char *a = format_metric (after);
-  const char      *cells[] = { name, b, a };
-
-  for (int c = 0; c < 3; c++)
-    gtk_grid_attach (self->eval_grid, eval_cell (cells[c], c), c, row, 1, 1);
-  g_string_append_printf (self->evaluation, "%s\t%s\t%s\n", name, b, a);
-}
-
-static void
-show_evaluation (WpTrainView        *self,
-                 const WpEvalResult *before,
-                 const WpEvalResult *after,
-                 gint64              after_step)
-{
-  g_autofree char *after_title = g_strdup_printf ("step %" G_GINT64_FORMAT, after_step);
-  g_autofree char *pairs = g_strdup_printf ("held out: %u pairs", after->pairs);
-  const char      *titles[] = { pairs, "before (step 0)", after_title };
-  int              row = 1;
-
-  clear_evaluation (self);
-  for (int c = 0; c < 3; c++) {
-    GtkWidget *label = eval_cell (titles[c], c);
-
-    gtk_widget_add_css_class (label, "heading");
-    gtk_grid_attach (self->eval_grid, label, c, 0, 1, 1);
-  }
-  add_eval_row (self, row++, "image→text R@1", before->i2t_r1, after->i2t_r1);
-  add_eval_row (self, row++, "image→text R@5", before->i2t_r5, after->i2t_r5);
-  add_eval_row (self, row++, "text→image R@1", before->t2i_r1, after->t2i_r1);
-  add_eval_row (self, row++, "text→image R@5", before->t2i_r5, after->t2i_r5);
-  if (after->boxed_words > 0) {
-    add_eval_row (self, row++, "pointing, FILIP map", before->scores[WP_MAP_FILIP].pointing,
-                  after->scores[WP_MAP_FILIP].pointing);
-    add_eval_row (self, row++, "pointing, SPARC grouping", before->scores[WP_MAP_SPARC].pointing,
-                  after->scores[WP_MAP_SPARC].pointing);
-    for (int k = 0; k < WP_WORD_CLASS_N; k++) {
-      g_autofree char *name =
-        g_strdup_printf ("pointing, %s words (FILIP)", wp_word_class_to_string ((WpWordClass) k));
-
-      if (after->classes[k].count > 0)
-        add_eval_row (self, row++, name, before->classes[k].scores[WP_MAP_FILIP].pointing,
-                      after->classes[k].scores[WP_MAP_FILIP].pointing);
-    }
-  }
-}
-
-static void
-evaluate_done_cb (GObject      *source,
-                  GAsyncResult *result,
-                  gpointer      user_data)
-{
-  WpTrainView *self = user_data;
-  g_autoptr (GError) error = NULL;
-  g_auto (WpEvalResult) before = { 0 };
-  g_auto (WpEvalResult) after = { 0 };
-  gint64 after_step = 0;
-
-  self->pending--;
-  g_clear_object (&self->eval_cancellable);
-  if (!wp_train_session_evaluate_finish (WP_TRAIN_SESSION (source), result, &before, &after,
-                                         &after_step, &error)) {
-    if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-      set_notice (self, error->message);
-  } else {
-    show_evaluation (self, &before, &after, after_step);
-  }
-  refresh (self);
-  g_object_unref (self);
-}
-
-static void
-evaluate_action (GtkWidget  *widget,
-                 const char *action_name,
-                 GVariant   *parameter)
-{
-  WpTrainView *self = WP_TRAIN_VIEW (widget);
-
-  g_clear_pointer (&self->notice, g_free);
-  self->eval_cancellable = g_cancellable_new ();
-  self->pending++;
-  wp_train_session_evaluate_async (self->session, self->eval_cancellable, evaluate_done_cb,
-                                   g_object_ref (self));
-  refresh (self);
-}
-
-static void
-data_dir_chosen_cb (GtkWidget  *widget,
-                    const char *path,
-                    gpointer    user_data)
-{
-  wp_train_view_set_data_dir (WP_TRAIN_VIEW (widget), path);
-}
-
-static void
-out_dir_chosen_cb (GtkWidget  *widget,
-                   const char *path,
-                   gpointer    user_data)
-{
-  g_autofree char *run = g_build_filename (path, "run", NULL);
-  g_autofree char *settings = g_build_filename (path, "settings.json", NULL);
-
-  /* A folder that holds a run is that run's; any other gets a new "run" folder inside. */
-  wp_train_view_set_out_dir (WP_TRAIN_VIEW (widget),
-                             g_file_test (settings, G_FILE_TEST_EXISTS) ? path : run);
-}
-
-static void
-choose_data_action (GtkWidget  *widget,
-                    const char *action_name,
-                    GVariant   *parameter)
-{
-  wp_file_chooser_run (widget, "Dataset Folder", GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER,
-                       data_dir_chosen_cb, NULL);
-}
-
-static void
-choose_out_action (GtkWidget  *widget,
-                   const char *action_name,
-                   GVariant   *parameter)
-{
-  wp_file_chooser_run (widget, "Folder for the Run (a run's own, or one a new \"run\" goes in)",
-                       GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, out_dir_chosen_cb, NULL);
 }
 
 /* ---- public ---- */
@@ -1141,7 +509,7 @@ wp_train_view_set_model (WpTrainView *self,
    * is a hover away. */
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->model_label), text);
   start_check (self);
-  refresh (self);
+  wp_train_view_refresh (self);
 }
 
 void
@@ -1279,12 +647,7 @@ wp_train_view_class_init (WpTrainViewClass *klass)
   /* For gtk_widget_get_template_child() alone (tests). */
   gtk_widget_class_bind_template_child_full (widget_class, "start_button", FALSE, 0);
   gtk_widget_class_bind_template_child_full (widget_class, "advanced_expander", FALSE, 0);
-  gtk_widget_class_install_action (widget_class, "train.start", NULL, start_action);
-  gtk_widget_class_install_action (widget_class, "train.pause", NULL, pause_action);
-  gtk_widget_class_install_action (widget_class, "train.stop", NULL, stop_action);
-  gtk_widget_class_install_action (widget_class, "train.evaluate", NULL, evaluate_action);
-  gtk_widget_class_install_action (widget_class, "train.choose-data", NULL, choose_data_action);
-  gtk_widget_class_install_action (widget_class, "train.choose-out", NULL, choose_out_action);
+  wp_train_view_class_actions_init (klass);
 }
 
 static void
@@ -1305,11 +668,10 @@ wp_train_view_init (WpTrainView *self)
   gtk_widget_init_template (GTK_WIDGET (self));
   self->session = wp_train_session_new ();
   self->evaluation = g_string_new (NULL);
-  for (gsize i = 0; i < G_N_ELEMENTS (form_fields); i++)
-    init_field (self, &form_fields[i]);
+  wp_train_view_init_form (self);
   wp_train_settings_init (&defaults);
-  fill_form (self, &defaults);
-  objective_changed_cb (self);
+  wp_train_view_fill_form (self, &defaults);
+  wp_train_view_objective_changed_cb (self);
   set_box_words (self, 0);
   threads = g_strdup_printf ("Threads: %d, shared by training and exploring (all processors, set "
                              "when the app starts). A run records the count; continuing it with "
@@ -1328,11 +690,11 @@ wp_train_view_init (WpTrainView *self)
                     self);
   g_signal_connect_swapped (self->data_entry, "activate", G_CALLBACK (data_dir_changed), self);
   g_signal_connect_swapped (self->objective_dropdown, "notify::selected",
-                            G_CALLBACK (objective_changed_cb), self);
+                            G_CALLBACK (wp_train_view_objective_changed_cb), self);
   g_signal_connect_swapped (self->smoothing_scale, "value-changed", G_CALLBACK (plots_changed_cb),
                             self);
   g_signal_connect_swapped (self->log_check, "toggled", G_CALLBACK (plots_changed_cb), self);
-  refresh (self);
+  wp_train_view_refresh (self);
 }
 
 WpTrainView *
