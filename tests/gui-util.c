@@ -307,3 +307,19 @@ gui_test_setup (void)
   g_setenv ("GSETTINGS_BACKEND", "memory", FALSE);
   return cache;
 }
+
+int
+gui_test_main (int    argc,
+               char **argv,
+               void (*add_tests) (void))
+{
+  g_autofree char *cache = gui_test_setup ();
+  int              status;
+
+  g_set_application_name ("wordpatch tests");
+  gtk_test_init (&argc, &argv, NULL);
+  add_tests ();
+  status = g_test_run ();
+  remove_tree (cache);
+  return status;
+}

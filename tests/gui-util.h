@@ -88,4 +88,10 @@ void set_objective (WpTrainView *view,
  * renderer, settings in memory) and returns the cache folder, for remove_tree() at the end. */
 char *gui_test_setup (void) G_GNUC_WARN_UNUSED_RESULT;
 
+/* A GUI test program's main(): gtk_test_init() in gui_test_setup()'s environment, the cases
+ * add_tests registers, g_test_run()'s status. */
+int gui_test_main (int    argc,
+                   char **argv,
+                   void (*add_tests) (void));
+
 G_END_DECLS

@@ -528,22 +528,20 @@ test_explore_small_window (void)
     ;
 }
 
-int
-main (int   argc,
-      char *argv[])
+static void
+add_tests (void)
 {
-  g_autofree char *cache = gui_test_setup ();
-  int              status;
-
-  g_set_application_name ("wordpatch tests");
-  gtk_test_init (&argc, &argv, NULL);
   g_test_add_func ("/gui/explore/methods", test_explore_methods);
   g_test_add_func ("/gui/explore/compare-methods", test_explore_compare_methods);
   g_test_add_func ("/gui/explore/readout", test_explore_readout);
   g_test_add_func ("/gui/explore/repeated-words", test_explore_repeated_words);
   g_test_add_func ("/gui/explore/model-title", test_explore_model_title);
   g_test_add_func ("/gui/explore/small-window", test_explore_small_window);
-  status = g_test_run ();
-  remove_tree (cache);
-  return status;
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  return gui_test_main (argc, argv, add_tests);
 }

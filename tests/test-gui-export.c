@@ -219,17 +219,15 @@ test_explore_export (void)
   remove_tree (tmp_dir);
 }
 
+static void
+add_tests (void)
+{
+  g_test_add_func ("/gui/explore/export", test_explore_export);
+}
+
 int
 main (int   argc,
       char *argv[])
 {
-  g_autofree char *cache = gui_test_setup ();
-  int              status;
-
-  g_set_application_name ("wordpatch tests");
-  gtk_test_init (&argc, &argv, NULL);
-  g_test_add_func ("/gui/explore/export", test_explore_export);
-  status = g_test_run ();
-  remove_tree (cache);
-  return status;
+  return gui_test_main (argc, argv, add_tests);
 }

@@ -383,18 +383,16 @@ test_fine_tune_small_window (void)
     ;
 }
 
+static void
+add_tests (void)
+{
+  g_test_add_func ("/gui/fine-tune", test_fine_tune);
+  g_test_add_func ("/gui/fine-tune/small-window", test_fine_tune_small_window);
+}
+
 int
 main (int   argc,
       char *argv[])
 {
-  g_autofree char *cache = gui_test_setup ();
-  int              status;
-
-  g_set_application_name ("wordpatch tests");
-  gtk_test_init (&argc, &argv, NULL);
-  g_test_add_func ("/gui/fine-tune", test_fine_tune);
-  g_test_add_func ("/gui/fine-tune/small-window", test_fine_tune_small_window);
-  status = g_test_run ();
-  remove_tree (cache);
-  return status;
+  return gui_test_main (argc, argv, add_tests);
 }

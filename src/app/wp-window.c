@@ -388,27 +388,20 @@ open_default (WpWindow *self)
   }
 }
 
-/* One check button a method for the side-by-side view; FILIP's, MaskCLIP's, ClearCLIP's and
- * LeGrad's checked: the raw map beside two training-free ones and a gradient one. */
+/* One check button a method for the side-by-side view, named as figures name it (FILIP's and
+ * SPARC's raw maps by their maps' titles); FILIP's, MaskCLIP's, ClearCLIP's and LeGrad's checked:
+ * the raw map beside two training-free ones and a gradient one. */
 static void
 add_side_method_checks (WpWindow *self)
 {
-  static const char *const labels[WP_N_MAP_METHODS] = {
-    "FILIP map",
-    "SPARC grouping",
-    "MaskCLIP",
-    "SCLIP",
-    "ClearCLIP",
-    "NACLIP",
-    "Grad-CAM",
-    "Chefer",
-    "LeGrad",
-  };
   const guint checked = WP_MAP_BIT (WP_MAP_FILIP) | WP_MAP_BIT (WP_MAP_MASKCLIP) |
                         WP_MAP_BIT (WP_MAP_CLEARCLIP) | WP_MAP_BIT (WP_MAP_LEGRAD);
 
   for (int m = 0; m < WP_N_MAP_METHODS; m++) {
-    GtkWidget *check = gtk_check_button_new_with_label (labels[m]);
+    g_autofree char *label = m == WP_MAP_FILIP || m == WP_MAP_SPARC
+                               ? wp_figure_map_title ((WpMapMethod) m, FALSE)
+                               : g_strdup (wp_figure_method_name ((WpMapMethod) m));
+    GtkWidget       *check = gtk_check_button_new_with_label (label);
 
     gtk_check_button_set_active (GTK_CHECK_BUTTON (check), (checked & WP_MAP_BIT (m)) != 0);
     g_signal_connect_swapped (check, "toggled", G_CALLBACK (settings_changed_cb), self);

@@ -103,10 +103,16 @@ wp_figure_method_to_string (const WpFigureStyle *style)
                           style->labels ? " labels" : "");
 }
 
-/* The title of a method's map, or of its label map. */
-static char *
-map_title (WpMapMethod method,
-           gboolean    labels)
+const char *
+wp_figure_method_name (WpMapMethod method)
+{
+  g_return_val_if_fail (method < WP_N_MAP_METHODS, NULL);
+  return method_names[method];
+}
+
+char *
+wp_figure_map_title (WpMapMethod method,
+                     gboolean    labels)
 {
   if (labels)
     return g_strdup_printf ("%s label map", method_names[method]);
@@ -1227,7 +1233,7 @@ wp_figure_draw (cairo_t        *cr,
     g_string_append_printf (names, "%s%s", i > 0 ? ", " : "", label);
   }
   what = figure->methods != NULL ? g_strdup (style->labels ? "label maps" : "maps")
-                                 : map_title (style->method, style->labels);
+                                 : wp_figure_map_title (style->method, style->labels);
   title = g_strdup_printf ("\"%s\" - %s%s%s", figure->caption != NULL ? figure->caption : "",
                            what, names->len > 0 ? ": " : "", names->str);
   g_string_free (names, TRUE);

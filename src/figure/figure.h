@@ -93,6 +93,13 @@ gboolean    wp_colormap_from_string (const char *name,
                                      WpColormap *colormap);
 const char *wp_colormap_to_string (WpColormap colormap);
 
+/* A method as figures name it ("FILIP", "Grad-CAM", ...). */
+const char *wp_figure_method_name (WpMapMethod method);
+/* The title of a method's map ("FILIP map", "SPARC grouping", "LeGrad map"), or of its label map
+ * ("FILIP label map"). */
+char *wp_figure_map_title (WpMapMethod method,
+                           gboolean    labels) G_GNUC_WARN_UNUSED_RESULT;
+
 /* 0xRRGGBB as red, green, blue in [0, 1]. */
 void wp_rgb_from_hex (guint32 hex,
                       double *rgb);
