@@ -112,9 +112,11 @@ broken:
 int
 wp_sp_unknown_length (const WpSpModel *sp)
 {
-  int             n;
-  g_autofree int *ids = wp_sp_model_encode (sp, WP_SP_UNKNOWN, strlen (WP_SP_UNKNOWN), &n);
+  int  n;
+  int *ids = wp_sp_model_encode (sp, WP_SP_UNKNOWN, strlen (WP_SP_UNKNOWN), &n);
 
+  /* Only the count is wanted. */
+  g_free (ids);
   return n;
 }
 
