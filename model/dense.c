@@ -105,7 +105,8 @@ struct _WpDenseImage {
   float *pooled_raw, *pooled; /* (E) */
   float *features_raw[WP_N_MAP_METHODS];
   float *features[WP_N_MAP_METHODS]; /* (P, E), forward methods asked for */
-  /* Every layer's activations, kept for gradient methods. */
+  /* The encoder's activations, kept for gradient methods: every layer's for LeGrad, the last
+   * two layers' (encoder.h's forward-only state) for the others. */
   WpEncoderState encoder;
   gboolean       has_activations;
 };
@@ -467,7 +468,9 @@ wp_dense_image_new (const WpModel *model,
     wp_layernorm_forward (normed, s.mean, s.rstd, tokens, w->pre_ln_w, w->pre_ln_b, T, C,
                           t->layer_norm_eps);
   }
-  wp_encoder_state_init (&image->encoder, t, 1, T);
+  image->has_activations = (methods & WP_MAP_GRADIENT_METHODS) != 0;
+  /* Every method but LeGrad reads the last block's activations and its input only. */
+  wp_encoder_state_init (&image->encoder, t, 1, T, !(methods & WP_MAP_BIT (WP_MAP_LEGRAD)));
   hidden = wp_encoder_forward (&image->encoder, w->vision_layers, normed, 1, T, FALSE);
 
   project (model, hidden, T, &s, out);
@@ -486,7 +489,6 @@ wp_dense_image_new (const WpModel *model,
     keep_features (image, (WpMapMethod) m, out);
   }
   scratch_clear (&s);
-  image->has_activations = (methods & WP_MAP_GRADIENT_METHODS) != 0;
   if (!image->has_activations)
     wp_encoder_state_clear (&image->encoder);
   return image;

@@ -73,7 +73,7 @@ wp_embed_text (const WpModel *model,
    * over those alone, with buffers for T tokens rather than the whole context (SigLIP's needs the
    * whole context, padding included). */
   run = wp_text_run_length (config, T);
-  state = wp_text_state_new_sized (config, 1, run);
+  state = wp_text_state_new_forward (config, 1, run);
   wp_text_forward (model, state, out->ids, &T, 1, run);
   projected = wp_text_state_get_output (state);
 
@@ -118,7 +118,7 @@ wp_embed_pooled_texts (const WpModel     *model,
     for (int t = lengths[i]; t < T; t++)
       ids[(gsize) i * T + t] = ids[(gsize) i * T + lengths[i] - 1];
   }
-  state = wp_text_state_new_sized (config, n, T);
+  state = wp_text_state_new_forward (config, n, T);
   wp_text_forward (model, state, ids, lengths, n, T);
   projected = wp_text_state_get_output (state);
   for (int i = 0; i < n; i++)

@@ -6,7 +6,8 @@
 #include "wordpatch/kernels.h"
 
 /* Every layer's activations for the backward pass, then the backward's own scratch: the
- * gradients of one layer's activations, reused by every layer. */
+ * gradients of one layer's activations, reused by every layer. A forward-only state lays out two
+ * layers' activations, which the layers take in turn: each reads its input from the other's. */
 static void
 lay_out (WpEncoderState *state,
          WpLayout       *layout)
@@ -14,8 +15,9 @@ lay_out (WpEncoderState *state,
   const WpTowerConfig *t = &state->tower;
   const guint64        N = (guint64) state->max_B * state->max_T, C = t->width, I = t->mlp_width;
   const guint64        att = (guint64) state->max_B * t->n_heads * state->max_T * state->max_T;
+  const int            n_laid_out = state->forward_only ? MIN (2, t->n_layers) : t->n_layers;
 
-  for (int l = 0; l < t->n_layers; l++) {
+  for (int l = 0; l < n_laid_out; l++) {
     WpEncoderLayerActs *a = &state->layers[l];
 
     WP_LAYOUT_ARRAY (layout, a->ln1, N * C);
@@ -32,6 +34,10 @@ lay_out (WpEncoderState *state,
     WP_LAYOUT_ARRAY (layout, a->act, N * I);
     WP_LAYOUT_ARRAY (layout, a->att, att);
   }
+  for (int l = n_laid_out; l < t->n_layers; l++)
+    state->layers[l] = state->layers[l % 2];
+  if (state->forward_only)
+    return;
   WP_LAYOUT_ARRAY (layout, state->dresid, N * C);
   WP_LAYOUT_ARRAY (layout, state->dln, N * C);
   WP_LAYOUT_ARRAY (layout, state->dattn, N * C);
@@ -45,12 +51,14 @@ static void
 set_dims (WpEncoderState      *state,
           const WpTowerConfig *tower,
           int                  max_B,
-          int                  max_T)
+          int                  max_T,
+          gboolean             forward_only)
 {
   memset (state, 0, sizeof *state);
   state->tower = *tower;
   state->max_B = max_B;
   state->max_T = max_T;
+  state->forward_only = forward_only;
 }
 
 guint64
@@ -61,7 +69,7 @@ wp_encoder_state_bytes (const WpTowerConfig *tower,
   WpEncoderState measure;
   WpLayout       layout = { 0 };
 
-  set_dims (&measure, tower, max_B, max_T);
+  set_dims (&measure, tower, max_B, max_T, FALSE);
   lay_out (&measure, &layout);
   return layout.used;
 }
@@ -70,11 +78,12 @@ void
 wp_encoder_state_init (WpEncoderState      *state,
                        const WpTowerConfig *tower,
                        int                  max_B,
-                       int                  max_T)
+                       int                  max_T,
+                       gboolean             forward_only)
 {
   WpLayout layout = { 0 };
 
-  set_dims (state, tower, max_B, max_T);
+  set_dims (state, tower, max_B, max_T, forward_only);
   lay_out (state, &layout);
   state->buffer = wp_layout_alloc (&layout);
   lay_out (state, &layout);
@@ -154,6 +163,7 @@ wp_encoder_backward (WpEncoderState      *state,
   float               *dkvq = state->dkvq, *dfc1 = state->dfc1;
   float               *dact = state->dact, *datt = state->datt;
 
+  g_return_if_fail (!state->forward_only);
   memcpy (dresid, dout, (gsize) N * C * sizeof (float));
   for (int l = t->n_layers - 1; l >= 0; l--) {
     const WpLayerParams      *w = &layers[l];

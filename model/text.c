@@ -9,6 +9,7 @@
 struct _WpTextState {
   int            max_B, max_T;
   int            B, T; /* of the last forward pass */
+  gboolean       forward_only;
   gpointer       buffer;
   float         *embed; /* (B, T, C) */
   WpEncoderState encoder;
@@ -34,6 +35,8 @@ lay_out (WpTextState        *s,
   WP_LAYOUT_ARRAY (layout, s->output, BT * config->projection_dim);
   WP_LAYOUT_ARRAY (layout, s->ids, BT);
   WP_LAYOUT_ARRAY (layout, s->pooled, s->max_B);
+  if (s->forward_only)
+    return;
   WP_LAYOUT_ARRAY (layout, s->dhidden, BT * C);
   WP_LAYOUT_ARRAY (layout, s->dnormed, BT * C);
 }
@@ -49,11 +52,33 @@ wp_text_state_bytes (const WpClipConfig *config,
   return layout.used + wp_encoder_state_bytes (&config->text, max_B, config->context_length);
 }
 
+static WpTextState *
+new_state (const WpClipConfig *config,
+           int                 max_B,
+           int                 max_T,
+           gboolean            forward_only)
+{
+  WpTextState *s;
+  WpLayout     layout = { 0 };
+
+  s = g_new0 (WpTextState, 1);
+  s->max_B = max_B;
+  s->max_T = max_T;
+  s->forward_only = forward_only;
+  lay_out (s, config, &layout);
+  s->buffer = wp_layout_alloc (&layout);
+  lay_out (s, config, &layout);
+  wp_layout_check (&layout);
+  wp_encoder_state_init (&s->encoder, &config->text, max_B, max_T, forward_only);
+  return s;
+}
+
 WpTextState *
 wp_text_state_new (const WpClipConfig *config,
                    int                 max_B)
 {
-  return wp_text_state_new_sized (config, max_B, config->context_length);
+  g_return_val_if_fail (max_B >= 1, NULL);
+  return new_state (config, max_B, config->context_length, FALSE);
 }
 
 int
@@ -64,25 +89,12 @@ wp_text_run_length (const WpClipConfig *config,
 }
 
 WpTextState *
-wp_text_state_new_sized (const WpClipConfig *config,
-                         int                 max_B,
-                         int                 max_T)
+wp_text_state_new_forward (const WpClipConfig *config,
+                           int                 max_B,
+                           int                 max_T)
 {
-  WpTextState *s;
-  WpLayout     layout = { 0 };
-
   g_return_val_if_fail (max_B >= 1 && max_T >= 1 && max_T <= config->context_length, NULL);
-  max_T = wp_text_run_length (config, max_T);
-
-  s = g_new0 (WpTextState, 1);
-  s->max_B = max_B;
-  s->max_T = max_T;
-  lay_out (s, config, &layout);
-  s->buffer = wp_layout_alloc (&layout);
-  lay_out (s, config, &layout);
-  wp_layout_check (&layout);
-  wp_encoder_state_init (&s->encoder, &config->text, max_B, max_T);
-  return s;
+  return new_state (config, max_B, wp_text_run_length (config, max_T), TRUE);
 }
 
 void
@@ -191,6 +203,7 @@ wp_text_backward (const WpModel *model,
   const gboolean      siglip = config->family == WP_MODEL_FAMILY_SIGLIP;
   const float        *hidden = s->encoder.layers[config->text.n_layers - 1].resid2;
 
+  g_return_if_fail (!s->forward_only);
   memset (s->dnormed, 0, (gsize) B * T * C * sizeof (float));
   if (siglip)
     wp_matmul_backward (s->dnormed, grads->text_head_w, grads->text_head_b, doutput, s->final_ln,

@@ -104,7 +104,7 @@ wp_vision_state_new (const WpClipConfig *config,
   lay_out (s, config, &layout);
   wp_layout_check (&layout);
   wp_encoder_state_init (&s->encoder, &config->vision, max_B,
-                         config->family == WP_MODEL_FAMILY_SIGLIP ? T - 1 : T);
+                         config->family == WP_MODEL_FAMILY_SIGLIP ? T - 1 : T, FALSE);
   return s;
 }
 

@@ -1,11 +1,13 @@
 /* test-encoder.c: the encoder layer stack's backward pass against central finite differences of
- * its forward pass, for every parameter and the input, causal and not, both activations. */
+ * its forward pass, for every parameter and the input, causal and not, both activations; the
+ * forward-only state against the full one. */
 #include <math.h>
+#include <string.h>
 
 #include "wordpatch/encoder.h"
 #include "wordpatch/rng.h"
 
-#define N_LAYERS 2
+#define N_LAYERS 3
 #define BATCH    2
 #define TOKENS   3
 
@@ -128,7 +130,7 @@ run_case (WpActivation activation,
 
   wp_rng_init (&rng, causal ? 21 : 22);
   tower_init (&tw, activation, &rng);
-  wp_encoder_state_init (&state, &tw.tower, BATCH, TOKENS);
+  wp_encoder_state_init (&state, &tw.tower, BATCH, TOKENS, FALSE);
   for (gsize i = 0; i < n_io; i++) {
     inp[i] = (float) wp_rng_normal (&rng);
     dout[i] = (float) wp_rng_normal (&rng);
@@ -153,6 +155,51 @@ test_bidirectional_gelu (void)
   run_case (WP_ACTIVATION_GELU, FALSE);
 }
 
+/* The layers take two sets of buffers in turn in a forward-only state: the output must not change
+ * by a bit, for batches smaller than the state too. */
+static void
+test_forward_only (void)
+{
+  const gsize               n_io = (gsize) BATCH * TOKENS * 6;
+  Tower                     tw;
+  WpEncoderState            full, forward;
+  const WpEncoderLayerActs *fa, *fb;
+  WpRng                     rng;
+  float                     inp[BATCH * TOKENS * 6];
+
+  wp_rng_init (&rng, 23);
+  tower_init (&tw, WP_ACTIVATION_QUICK_GELU, &rng);
+  wp_encoder_state_init (&full, &tw.tower, BATCH, TOKENS, FALSE);
+  wp_encoder_state_init (&forward, &tw.tower, BATCH, TOKENS, TRUE);
+  fa = &full.layers[N_LAYERS - 1];
+  fb = &forward.layers[N_LAYERS - 1];
+  for (gsize i = 0; i < n_io; i++)
+    inp[i] = (float) wp_rng_normal (&rng);
+  for (int B = 1; B <= BATCH; B++) {
+    for (int causal = 0; causal < 2; causal++) {
+      const float *a = wp_encoder_forward (&full, tw.layers, inp, B, TOKENS, causal);
+      const float *b = wp_encoder_forward (&forward, tw.layers, inp, B, TOKENS, causal);
+      const gsize  io = (gsize) B * TOKENS * 6 * sizeof (float);
+
+      g_assert_cmpmem (a, io, b, io);
+      /* What the last-block map methods read: that block's activations and its input. */
+      g_assert_cmpmem (full.layers[N_LAYERS - 2].resid2, io, forward.layers[N_LAYERS - 2].resid2,
+                       io);
+      g_assert_cmpmem (fa->kvq, 3 * io, fb->kvq, 3 * io);
+      g_assert_cmpmem (fa->ln1, io, fb->ln1, io);
+      g_assert_cmpmem (fa->resid1, io, fb->resid1, io);
+      g_assert_cmpmem (fa->fc1, io / 6 * 8, fb->fc1, io / 6 * 8);
+    }
+  }
+  g_assert_true (forward.forward_only);
+  g_assert_true (forward.layers[2].resid2 == forward.layers[0].resid2);
+  g_assert_true (forward.layers[1].resid2 != forward.layers[0].resid2);
+  g_assert_null (forward.dresid);
+  wp_encoder_state_clear (&full);
+  wp_encoder_state_clear (&forward);
+  tower_clear (&tw);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -161,5 +208,6 @@ main (int    argc,
   g_test_set_nonfatal_assertions ();
   g_test_add_func ("/encoder/backward/causal-quick-gelu", test_causal_quick_gelu);
   g_test_add_func ("/encoder/backward/bidirectional-gelu", test_bidirectional_gelu);
+  g_test_add_func ("/encoder/forward-only", test_forward_only);
   return g_test_run ();
 }

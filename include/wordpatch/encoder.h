@@ -28,6 +28,7 @@ typedef struct {
   WpTowerConfig      tower;
   int                max_B, max_T;
   int                B, T; /* of the last forward pass */
+  gboolean           forward_only;
   gpointer           buffer;
   WpEncoderLayerActs layers[WP_MAX_LAYERS];
   /* The backward's gradients of one layer's activations, as their namesakes above; dresid is
@@ -35,10 +36,14 @@ typedef struct {
   float *dresid, *dln, *dattn, *dkvq, *dfc1, *dact, *datt;
 } WpEncoderState;
 
+/* forward_only: a state for forward passes only, a sixth of the memory for twelve layers: the
+ * layers take two sets of buffers in turn, so after a pass only the last two layers' activations
+ * are left (all the last block's and its input), and there is no backward. */
 void wp_encoder_state_init (WpEncoderState      *state,
                             const WpTowerConfig *tower,
                             int                  max_B,
-                            int                  max_T);
+                            int                  max_T,
+                            gboolean             forward_only);
 void wp_encoder_state_clear (WpEncoderState *state);
 /* Bytes a state of (max_B, max_T) allocates: every layer's activations and the backward's
  * scratch, from the list wp_encoder_state_init() lays out. */

@@ -19,11 +19,12 @@ typedef struct _WpTextState WpTextState;
 
 WpTextState *wp_text_state_new (const WpClipConfig *config,
                                 int                 max_B) G_GNUC_WARN_UNUSED_RESULT;
-/* A state for captions of at most max_T <= context length tokens: one caption's embedding needs
- * buffers for its own tokens only, not for the whole context. */
-WpTextState *wp_text_state_new_sized (const WpClipConfig *config,
-                                      int                 max_B,
-                                      int                 max_T) G_GNUC_WARN_UNUSED_RESULT;
+/* A state for embedding captions of at most max_T <= context length tokens, forward passes only
+ * (wp_text_backward() refuses it): buffers for their own tokens, not the whole context, and one
+ * layer's activations shared by all (encoder.h), small enough to stay in the caches. */
+WpTextState *wp_text_state_new_forward (const WpClipConfig *config,
+                                        int                 max_B,
+                                        int                 max_T) G_GNUC_WARN_UNUSED_RESULT;
 void         wp_text_state_free (WpTextState *state);
 /* Bytes wp_text_state_new() allocates for max_B captions of the context length, computed
  * without allocating from the list the state is laid out by. */

@@ -88,6 +88,8 @@ RUNS = [
     ('S', SQUARE, CAPTION, 'token', False, ALL, None, None),
     ('S', SQUARE, CAPTION, 'prompt', True, ALL, None, None),
     ('S', SQUARE, SINGLE, 'token', True, ['legrad', 'naclip', 'filip', 'sparc'], None, None),
+    # Without LeGrad the image keeps only its last two blocks' activations (encoder.h).
+    ('S', WIDE, CAPTION, 'token', False, ['chefer', 'gradcam', 'maskclip'], None, None),
     ('S', WIDE, PHRASES, 'prompt', False, ALL, None, 2),
     ('S', TALL, CAPTION, 'token', True, ALL, None, 1),
     ('S', BANNER, CAPTION, 'prompt', False, ALL, None, None),
