@@ -12,6 +12,7 @@
 #include "kernels-reference.h"
 #include "test-util.h"
 #include "wordpatch/kernels.h"
+#include "wordpatch/parallel.h"
 
 /* Fails the test at the first element where got and want differ by more than tol * (1 + |want|). */
 static gboolean
@@ -622,6 +623,62 @@ test_threads_same_results (void)
   }
 }
 
+/* One caller of concurrent_callers(): rows x 768 times 768 x 768, again and again. */
+typedef struct {
+  int          rows, repeats;
+  const float *x, *w, *expected;
+  float       *out;
+  gboolean     same;
+} MatmulCaller;
+
+static gpointer
+matmul_caller_run (gpointer data)
+{
+  MatmulCaller *c = data;
+  const gsize   bytes = (gsize) c->rows * 768 * sizeof (float);
+
+  c->same = TRUE;
+  for (int r = 0; r < c->repeats; r++) {
+    wp_matmul_forward (c->out, c->x, c->w, NULL, c->rows, 768, 768);
+    c->same = c->same && memcmp (c->out, c->expected, bytes) == 0;
+  }
+  return NULL;
+}
+
+/* The app multiplies on two threads at once (a map worker, a fine-tune) with OpenBLAS's count
+ * raised at start-up from the environment's (the tests start at OPENBLAS_NUM_THREADS=1): both
+ * callers must finish, with the results each gets alone. A deadlock here ends in the test's
+ * timeout. */
+static void
+test_threads_concurrent_callers (void)
+{
+  const int saved = openblas_get_num_threads ();
+  const int rows[2] = { 197, 12 };
+  g_autoptr (GRand) rand = g_rand_new_with_seed (7);
+  g_autofree float *w = wp_test_random_floats (rand, 768 * 768, 0.05);
+  MatmulCaller      callers[2];
+  GThread          *threads[2];
+
+  wp_set_threads (2);
+  for (int i = 0; i < 2; i++) {
+    callers[i] = (MatmulCaller){ rows[i], 60, NULL, w, NULL, NULL, FALSE };
+    callers[i].x = wp_test_random_floats (rand, rows[i] * 768, 1.0);
+    callers[i].out = g_new (float, rows[i] * 768);
+    callers[i].expected = g_new (float, rows[i] * 768);
+    wp_matmul_forward ((float *) callers[i].expected, callers[i].x, w, NULL, rows[i], 768, 768);
+  }
+  for (int i = 0; i < 2; i++)
+    threads[i] = g_thread_new ("caller", matmul_caller_run, &callers[i]);
+  for (int i = 0; i < 2; i++) {
+    g_thread_join (threads[i]);
+    g_assert_true (callers[i].same);
+    g_free ((float *) callers[i].x);
+    g_free ((float *) callers[i].expected);
+    g_free (callers[i].out);
+  }
+  openblas_set_num_threads (saved);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -640,5 +697,6 @@ main (int   argc,
   g_test_add_func ("/kernels/residual/add", test_residual);
   g_test_add_func ("/kernels/l2-normalize/rows", test_l2_normalize);
   g_test_add_func ("/kernels/threads/same-results", test_threads_same_results);
+  g_test_add_func ("/kernels/threads/concurrent-callers", test_threads_concurrent_callers);
   return g_test_run ();
 }
