@@ -1,0 +1,365 @@
+/* sparc.c: SPARC's alignment weights and fine-grained loss (docs/algorithms.md, "SPARC"). */
+#include <math.h>
+#include <string.h>
+
+#include "objectives-private.h"
+#include "wordpatch/objectives.h"
+
+/* One pair's part of a WpSparcCache: its arrays for L valid tokens (see objectives.h). */
+typedef struct {
+  double *a, *shat;          /* (L, P) */
+  int    *argmin, *argmax;   /* (L) */
+  double *range, *kept;      /* (L) */
+  double *chat, *that;       /* (L, E) */
+  double *c_norm, *t_norm;   /* (L) */
+  double *z, *zt;            /* (L, L) */
+  double *row_max, *row_sum; /* (2L): the rows of z, then those of zt */
+} SparcPair;
+
+static SparcPair
+sparc_pair (const WpSparcCache *cache,
+            int                 b,
+            int                 P,
+            int                 K,
+            int                 E)
+{
+  const gsize KP = (gsize) b * K * P, KE = (gsize) b * K * E, K1 = (gsize) b * K;
+  SparcPair   pair = {
+      cache->a + KP,
+      cache->shat + KP,
+      cache->argmin + K1,
+      cache->argmax + K1,
+      cache->range + K1,
+      cache->kept + K1,
+      cache->chat + KE,
+      cache->that + KE,
+      cache->c_norm + K1,
+      cache->t_norm + K1,
+      cache->z + (gsize) b * K * K,
+      cache->zt + (gsize) b * K * K,
+      cache->row_max + 2 * K1,
+      cache->row_sum + 2 * K1,
+  };
+
+  return pair;
+}
+
+/* Row-wise min-max normalisation and sparsification of s (L, P) into pair->a; records the
+ * normalised values, the arg-min and arg-max, the range and the kept sum of each row for the
+ * backward. A range below 1e-8 marks the row uniform (range 0). */
+static void
+sparc_weights_rows (SparcPair    *pair,
+                    const double *s,
+                    int           L,
+                    int           P)
+{
+  const double threshold = 1.0 / P;
+
+  for (int l = 0; l < L; l++) {
+    const double *row = s + (gsize) l * P;
+    double       *shat = pair->shat + (gsize) l * P;
+    double       *out = pair->a + (gsize) l * P;
+    int           lo = 0, hi = 0;
+    double        range, kept = 0.0;
+
+    for (int p = 1; p < P; p++) {
+      if (row[p] < row[lo])
+        lo = p;
+      if (row[p] > row[hi])
+        hi = p;
+    }
+    range = row[hi] - row[lo];
+    pair->argmin[l] = lo;
+    pair->argmax[l] = hi;
+    if (range < 1e-8) {
+      for (int p = 0; p < P; p++)
+        out[p] = threshold;
+      pair->range[l] = 0.0;
+      continue;
+    }
+    for (int p = 0; p < P; p++) {
+      shat[p] = (row[p] - row[lo]) / range;
+      out[p] = shat[p] >= threshold ? shat[p] : 0.0;
+      kept += out[p];
+    }
+    /* The maximum always survives (shat = 1), so kept >= 1. */
+    for (int p = 0; p < P; p++)
+      out[p] /= kept;
+    pair->range[l] = range;
+    pair->kept[l] = kept;
+  }
+}
+
+/* s (L, P) = tokens (L, E) . patches (P, E)^T in double. */
+static void
+similarities (double      *s,
+              const float *tokens,
+              const float *patches,
+              int          L,
+              int          P,
+              int          E)
+{
+  for (int l = 0; l < L; l++) {
+    for (int p = 0; p < P; p++) {
+      double sum = 0.0;
+
+      for (int e = 0; e < E; e++)
+        sum += (double) tokens[(gsize) l * E + e] * patches[(gsize) p * E + e];
+      s[(gsize) l * P + p] = sum;
+    }
+  }
+}
+
+void
+wp_sparc_weights (float       *weights,
+                  const float *tokens,
+                  const float *patches,
+                  int          L,
+                  int          P,
+                  int          E)
+{
+  const gsize        LP = (gsize) L * P;
+  g_autofree double *s = g_new (double, LP);
+  g_autofree double *a = g_new (double, LP);
+  g_autofree double *shat = g_new (double, LP);
+  g_autofree int    *args = g_new (int, 2 * (gsize) L);
+  g_autofree double *stats = g_new (double, 2 * (gsize) L);
+  SparcPair          pair = { .a = a,
+                              .shat = shat,
+                              .argmin = args,
+                              .argmax = args + L,
+                              .range = stats,
+                              .kept = stats + L };
+
+  similarities (s, tokens, patches, L, P, E);
+  sparc_weights_rows (&pair, s, L, P);
+  for (gsize k = 0; k < LP; k++)
+    weights[k] = (float) a[k];
+}
+
+/* y = x / max(||x||, 1e-6) for a row of n doubles; returns the divisor. */
+static double
+normalize (double       *y,
+           const double *x,
+           int           n)
+{
+  double norm = 0.0;
+
+  for (int i = 0; i < n; i++)
+    norm += x[i] * x[i];
+  norm = fmax (sqrt (norm), 1e-6);
+  for (int i = 0; i < n; i++)
+    y[i] = x[i] / norm;
+  return norm;
+}
+
+/* Accumulates into dx the gradient through y = x / max(||x||, 1e-6). */
+static void
+normalize_backward (double       *dx,
+                    const double *dy,
+                    const double *y,
+                    double        divisor,
+                    int           n)
+{
+  double projection = 0.0;
+
+  /* Below the floor the divisor is a constant and only the scaling remains. */
+  if (divisor > 1e-6) {
+    for (int i = 0; i < n; i++)
+      projection += y[i] * dy[i];
+  }
+  for (int i = 0; i < n; i++)
+    dx[i] += (dy[i] - y[i] * projection) / divisor;
+}
+
+/* One pair's forward: v (P, E) patches, t (L, E) valid tokens. Returns the pair's summed CE of
+ * both directions, before the division by the batch's token count. */
+static double
+sparc_pair_forward (SparcPair    *pair,
+                    WpSparcCache *cache,
+                    const float  *v,
+                    const float  *t,
+                    int           L,
+                    int           P,
+                    int           E,
+                    double        lambda)
+{
+  double *c = cache->c, *td = cache->td;
+
+  similarities (cache->s, t, v, L, P, E);
+  sparc_weights_rows (pair, cache->s, L, P);
+  memset (c, 0, (gsize) L * E * sizeof (double));
+  for (int l = 0; l < L; l++) {
+    for (int p = 0; p < P; p++) {
+      const double w = pair->a[(gsize) l * P + p];
+
+      for (int e = 0; e < E && w != 0.0; e++)
+        c[(gsize) l * E + e] += w * v[(gsize) p * E + e];
+    }
+    for (int e = 0; e < E; e++)
+      td[(gsize) l * E + e] = t[(gsize) l * E + e];
+    pair->c_norm[l] = normalize (pair->chat + (gsize) l * E, c + (gsize) l * E, E);
+    pair->t_norm[l] = normalize (pair->that + (gsize) l * E, td + (gsize) l * E, E);
+  }
+  for (int l = 0; l < L; l++) {
+    for (int k = 0; k < L; k++) {
+      double sum = 0.0;
+
+      for (int e = 0; e < E; e++)
+        sum += pair->chat[(gsize) l * E + e] * pair->that[(gsize) k * E + e];
+      pair->z[(gsize) l * L + k] = lambda * sum;
+      pair->zt[(gsize) k * L + l] = lambda * sum;
+    }
+  }
+  /* The cross-entropies are means over the L rows; the loss wants sums. */
+  return L * (wp_cross_entropy_rows_forward (pair->row_max, pair->row_sum, pair->z, L) +
+              wp_cross_entropy_rows_forward (pair->row_max + L, pair->row_sum + L, pair->zt, L));
+}
+
+/* One pair's backward: accumulates weight times the gradient of its summed CE into dv (P, E),
+ * dt (L, E) and dscale. */
+static void
+sparc_pair_backward (float           *dv,
+                     float           *dt,
+                     double          *dscale,
+                     const SparcPair *pair,
+                     WpSparcCache    *cache,
+                     const float     *v,
+                     const float     *t,
+                     int              L,
+                     int              P,
+                     int              E,
+                     double           lambda,
+                     double           weight)
+{
+  const gsize LE = (gsize) L * E;
+  double     *dz = cache->dz, *dzt = cache->dzt, *dchat = cache->dchat, *dthat = cache->dthat;
+  double     *dc = cache->dc, *dtd = cache->dtd, *ds = cache->ds, *da = cache->da;
+  double     *dshat = cache->dshat;
+
+  wp_cross_entropy_rows_backward (dz, pair->z, pair->row_max, pair->row_sum, L, weight * L);
+  wp_cross_entropy_rows_backward (dzt, pair->zt, pair->row_max + L, pair->row_sum + L, L, weight * L);
+  memset (dchat, 0, LE * sizeof (double));
+  memset (dthat, 0, LE * sizeof (double));
+  memset (dc, 0, LE * sizeof (double));
+  memset (dtd, 0, LE * sizeof (double));
+  memset (ds, 0, (gsize) L * P * sizeof (double));
+  for (int l = 0; l < L; l++) {
+    for (int k = 0; k < L; k++) {
+      const double g = dz[(gsize) l * L + k] + dzt[(gsize) k * L + l];
+
+      *dscale += g * pair->z[(gsize) l * L + k];
+      for (int e = 0; e < E; e++) {
+        dchat[(gsize) l * E + e] += lambda * g * pair->that[(gsize) k * E + e];
+        dthat[(gsize) k * E + e] += lambda * g * pair->chat[(gsize) l * E + e];
+      }
+    }
+  }
+  for (int l = 0; l < L; l++) {
+    const double *dcl = dc + (gsize) l * E;
+    const double *arow = pair->a + (gsize) l * P;
+    const double *shat = pair->shat + (gsize) l * P;
+    double       *dsrow = ds + (gsize) l * P;
+    const double  range = pair->range[l];
+    double        mean_da = 0.0;
+
+    normalize_backward (dc + (gsize) l * E, dchat + (gsize) l * E, pair->chat + (gsize) l * E,
+                        pair->c_norm[l], E);
+    normalize_backward (dtd + (gsize) l * E, dthat + (gsize) l * E, pair->that + (gsize) l * E,
+                        pair->t_norm[l], E);
+    for (int p = 0; p < P; p++) {
+      da[p] = 0.0;
+      for (int e = 0; e < E; e++)
+        da[p] += dcl[e] * v[(gsize) p * E + e];
+      mean_da += da[p] * arow[p];
+      if (arow[p] != 0.0) {
+        for (int e = 0; e < E; e++)
+          dv[(gsize) p * E + e] += (float) (arow[p] * dcl[e]);
+      }
+    }
+    /* A uniform row is a constant: nothing flows back into the similarities. */
+    if (range == 0.0)
+      continue;
+    for (int p = 0; p < P; p++) {
+      /* a = kept-entry / kept-sum; the threshold zeroes the rest. */
+      dshat[p] = arow[p] != 0.0 ? (da[p] - mean_da) / pair->kept[l] : 0.0;
+      dsrow[p] += dshat[p] / range;
+      dsrow[pair->argmin[l]] += dshat[p] * (shat[p] - 1.0) / range;
+      dsrow[pair->argmax[l]] -= dshat[p] * shat[p] / range;
+    }
+  }
+  for (int l = 0; l < L; l++) {
+    for (int p = 0; p < P; p++) {
+      const double g = ds[(gsize) l * P + p];
+
+      for (int e = 0; e < E && g != 0.0; e++) {
+        dtd[(gsize) l * E + e] += g * v[(gsize) p * E + e];
+        dv[(gsize) p * E + e] += (float) (g * t[(gsize) l * E + e]);
+      }
+    }
+  }
+  for (gsize k = 0; k < LE; k++)
+    dt[k] += (float) dtd[k];
+}
+
+static int
+count_tokens (const int *lengths,
+              int        B)
+{
+  int n_tokens = 0;
+
+  for (int b = 0; b < B; b++)
+    n_tokens += lengths[b];
+  return n_tokens;
+}
+
+double
+wp_loss_sparc_fine_forward (WpSparcCache *cache,
+                            const float  *patches,
+                            const float  *tokens,
+                            const int    *lengths,
+                            float         logit_scale,
+                            int           B,
+                            int           P,
+                            int           K,
+                            int           E)
+{
+  const double lambda = exp (logit_scale);
+  double       loss = 0.0;
+
+  for (int b = 0; b < B; b++) {
+    SparcPair pair = sparc_pair (cache, b, P, K, E);
+
+    loss += sparc_pair_forward (&pair, cache, patches + (gsize) b * P * E,
+                                tokens + (gsize) b * K * E, lengths[b], P, E, lambda);
+  }
+  return 0.5 * loss / count_tokens (lengths, B);
+}
+
+void
+wp_loss_sparc_fine_backward (float        *dpatches,
+                             float        *dtokens,
+                             float        *dlogit_scale,
+                             WpSparcCache *cache,
+                             const float  *patches,
+                             const float  *tokens,
+                             const int    *lengths,
+                             float         logit_scale,
+                             int           B,
+                             int           P,
+                             int           K,
+                             int           E)
+{
+  const double lambda = exp (logit_scale);
+  const double weight = 0.5 / count_tokens (lengths, B);
+  double       dscale = 0.0;
+
+  for (int b = 0; b < B; b++) {
+    const SparcPair pair = sparc_pair (cache, b, P, K, E);
+
+    sparc_pair_backward (dpatches + (gsize) b * P * E, dtokens + (gsize) b * K * E, &dscale, &pair,
+                         cache, patches + (gsize) b * P * E, tokens + (gsize) b * K * E,
+                         lengths[b], P, E, lambda, weight);
+  }
+  *dlogit_scale += (float) dscale;
+}
