@@ -10,11 +10,13 @@
 #   LOSS=sparc data/make-default-model.sh                   the SPARC variant, for comparison
 #   FILIP_PATCHES=1 data/make-default-model.sh              FILIP without token selection
 #   INSTALL=0 STEPS=60 data/make-default-model.sh build W   a short run that leaves data/model alone
+#   LOSS=sparc NAME=sparc-batch EXTRA=--sparc-batch-negatives data/make-default-model.sh
+#                                                           a variant with its own run folder
 #
 # About 24 minutes on one core of a 2-core machine for the training (a second thread gains little
 # at this size). Same seeds, same thread count: the same weights and metrics, bit for bit. The
 # filip and clip losses replace their bundled model; other variants are written to
-# WORK_DIR/run-LOSS and evaluated the same way. No augmentation: the random crops blur shapes of 6 to 10 pixels and
+# WORK_DIR/run-NAME and evaluated the same way. No augmentation: the random crops blur shapes of 6 to 10 pixels and
 # cost pointing on the held-out scenes (docs/bundled-model.md, "No augmentation").
 set -eu
 
@@ -25,6 +27,8 @@ FILIP_PATCHES=${FILIP_PATCHES:-0.1}
 STEPS=${STEPS:-3000}
 THREADS=${THREADS:-1}
 INSTALL=${INSTALL:-1}
+NAME=${NAME:-$LOSS}
+EXTRA=${EXTRA:-}
 CLI=$BUILD/src/cli/wordpatch-cli
 HERE=$(dirname "$0")
 
@@ -32,17 +36,18 @@ test -x "$CLI" || { echo "$CLI not built (ninja -C $BUILD)" >&2; exit 1; }
 mkdir -p "$WORK"
 test -f "$WORK/train/captions.jsonl" || "$CLI" shapes --out "$WORK/train" --count 20000 --seed 1 --split train
 test -f "$WORK/check/captions.jsonl" || "$CLI" shapes --out "$WORK/check" --count 500 --seed 7 --split test
-rm -rf "$WORK/run-$LOSS"
-"$CLI" train --config tiny --data "$WORK/train" --out "$WORK/run-$LOSS" --loss "$LOSS" --steps "$STEPS" \
-  --batch 32 --seed 1 --holdout 0.02 --save-every 500 --threads "$THREADS" --filip-patches "$FILIP_PATCHES"
-"$CLI" eval --model "$WORK/run-$LOSS" --data "$WORK/check" --limit 100
+rm -rf "$WORK/run-$NAME"
+# shellcheck disable=SC2086 # EXTRA is a list of options
+"$CLI" train --config tiny --data "$WORK/train" --out "$WORK/run-$NAME" --loss "$LOSS" --steps "$STEPS" \
+  --batch 32 --seed 1 --holdout 0.02 --save-every 500 --threads "$THREADS" --filip-patches "$FILIP_PATCHES" $EXTRA
+"$CLI" eval --model "$WORK/run-$NAME" --data "$WORK/check" --limit 100
 
-case "$LOSS" in
+case "$NAME" in
 filip) TARGET=$HERE/model ;;
 clip) TARGET=$HERE/model-clip ;;
 *) TARGET= ;;
 esac
 if [ -n "$TARGET" ] && [ "$INSTALL" != 0 ]; then
-  "$CLI" convert --model "$WORK/run-$LOSS" --out "$TARGET" --dtype f16
-  echo "$TARGET updated from $WORK/run-$LOSS/latest"
+  "$CLI" convert --model "$WORK/run-$NAME" --out "$TARGET" --dtype f16
+  echo "$TARGET updated from $WORK/run-$NAME/latest"
 fi

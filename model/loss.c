@@ -290,7 +290,8 @@ wp_loss_compute (const WpModel       *model,
     weight_fine = options->lambda_fine;
     parts->clip = wp_loss_clip_forward (&s->objectives.clip, s->img, s->txt, logit_scale, B, E);
     parts->fine = wp_loss_sparc_fine_forward (&s->objectives.sparc, s->patches, s->tokens, lengths,
-                                              logit_scale, B, P, K, E);
+                                              logit_scale, options->sparc_batch_negatives, B, P,
+                                              K, E);
     parts->total = weight_global * parts->clip + weight_fine * parts->fine;
     break;
   }
@@ -336,7 +337,8 @@ wp_loss_compute (const WpModel       *model,
                             options->filip_patch_fraction, B, P, K, E);
   else if (options->objective == WP_OBJECTIVE_SPARC)
     wp_loss_sparc_fine_backward (s->dpatches, s->dtokens, &dscale_fine, &s->objectives.sparc,
-                                 s->patches, s->tokens, lengths, logit_scale, B, P, K, E);
+                                 s->patches, s->tokens, lengths, logit_scale,
+                                 options->sparc_batch_negatives, B, P, K, E);
 
   /* Each objective wrote into its own buffers, so weighting is a scaling of those. */
   scale (s->dimg, (gsize) B * E, weight_global);

@@ -80,6 +80,9 @@ lay_out (WpObjectiveCaches *caches,
   WP_LAYOUT_ARRAY (layout, sparc->ds, K * P);
   WP_LAYOUT_ARRAY (layout, sparc->da, P);
   WP_LAYOUT_ARRAY (layout, sparc->dshat, P);
+  WP_LAYOUT_ARRAY (layout, sparc->dchat_all, B * K * E);
+  WP_LAYOUT_ARRAY (layout, sparc->dthat_all, B * K * E);
+  WP_LAYOUT_ARRAY (layout, sparc->slots, B * K);
   layout->used = MAX (layout->used, filip_end);
 }
 
@@ -192,15 +195,18 @@ wp_loss_clip_forward (WpClipCache *cache,
                       int          E)
 {
   const double lambda = exp (logit_scale);
+  double       images_to_texts, texts_to_images;
 
   cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, B, B, E, 1.0f, img, E, txt, E, 0.0f,
                cache->dots, B);
   for (gsize k = 0; k < (gsize) B * B; k++)
     cache->logits[k] = lambda * cache->dots[k];
   transpose (cache->logits_t, cache->logits, B);
-  return 0.5 * wp_cross_entropy_rows_forward (cache->row_max, cache->row_sum, cache->logits, B) +
-         0.5 * wp_cross_entropy_rows_forward (cache->row_max + B, cache->row_sum + B, cache->logits_t,
-                                              B);
+  images_to_texts =
+    wp_cross_entropy_rows_forward (cache->row_max, cache->row_sum, cache->logits, B);
+  texts_to_images =
+    wp_cross_entropy_rows_forward (cache->row_max + B, cache->row_sum + B, cache->logits_t, B);
+  return 0.5 * images_to_texts + 0.5 * texts_to_images;
 }
 
 void

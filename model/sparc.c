@@ -172,17 +172,16 @@ normalize_backward (double       *dx,
     dx[i] += (dy[i] - y[i] * projection) / divisor;
 }
 
-/* One pair's forward: v (P, E) patches, t (L, E) valid tokens. Returns the pair's summed CE of
- * both directions, before the division by the batch's token count. */
-static double
-sparc_pair_forward (SparcPair    *pair,
-                    WpSparcCache *cache,
-                    const float  *v,
-                    const float  *t,
-                    int           L,
-                    int           P,
-                    int           E,
-                    double        lambda)
+/* One pair's grouping: v (P, E) patches, t (L, E) valid tokens; the weights, and the unit
+ * grouped-vision and token embeddings into the pair's arrays. */
+static void
+sparc_pair_group (SparcPair    *pair,
+                  WpSparcCache *cache,
+                  const float  *v,
+                  const float  *t,
+                  int           L,
+                  int           P,
+                  int           E)
 {
   double *c = cache->c, *td = cache->td;
 
@@ -201,6 +200,16 @@ sparc_pair_forward (SparcPair    *pair,
     pair->c_norm[l] = normalize (pair->chat + (gsize) l * E, c + (gsize) l * E, E);
     pair->t_norm[l] = normalize (pair->that + (gsize) l * E, td + (gsize) l * E, E);
   }
+}
+
+/* The pair's own L x L logits (the paper's): returns its summed CE of both directions, before
+ * the division by the batch's token count. */
+static double
+sparc_pair_logits_forward (SparcPair *pair,
+                           int        L,
+                           int        E,
+                           double     lambda)
+{
   for (int l = 0; l < L; l++) {
     for (int k = 0; k < L; k++) {
       double sum = 0.0;
@@ -216,34 +225,26 @@ sparc_pair_forward (SparcPair    *pair,
               wp_cross_entropy_rows_forward (pair->row_max + L, pair->row_sum + L, pair->zt, L));
 }
 
-/* One pair's backward: accumulates weight times the gradient of its summed CE into dv (P, E),
- * dt (L, E) and dscale. */
+/* Writes into dchat and dthat (L, E) weight times the gradient of the pair's summed CE, and
+ * accumulates its logit-scale gradient into dscale. */
 static void
-sparc_pair_backward (float           *dv,
-                     float           *dt,
-                     double          *dscale,
-                     const SparcPair *pair,
-                     WpSparcCache    *cache,
-                     const float     *v,
-                     const float     *t,
-                     int              L,
-                     int              P,
-                     int              E,
-                     double           lambda,
-                     double           weight)
+sparc_pair_logits_backward (double          *dchat,
+                            double          *dthat,
+                            double          *dscale,
+                            const SparcPair *pair,
+                            WpSparcCache    *cache,
+                            int              L,
+                            int              E,
+                            double           lambda,
+                            double           weight)
 {
-  const gsize LE = (gsize) L * E;
-  double     *dz = cache->dz, *dzt = cache->dzt, *dchat = cache->dchat, *dthat = cache->dthat;
-  double     *dc = cache->dc, *dtd = cache->dtd, *ds = cache->ds, *da = cache->da;
-  double     *dshat = cache->dshat;
+  double *dz = cache->dz, *dzt = cache->dzt;
 
   wp_cross_entropy_rows_backward (dz, pair->z, pair->row_max, pair->row_sum, L, weight * L);
-  wp_cross_entropy_rows_backward (dzt, pair->zt, pair->row_max + L, pair->row_sum + L, L, weight * L);
-  memset (dchat, 0, LE * sizeof (double));
-  memset (dthat, 0, LE * sizeof (double));
-  memset (dc, 0, LE * sizeof (double));
-  memset (dtd, 0, LE * sizeof (double));
-  memset (ds, 0, (gsize) L * P * sizeof (double));
+  wp_cross_entropy_rows_backward (dzt, pair->zt, pair->row_max + L, pair->row_sum + L, L,
+                                  weight * L);
+  memset (dchat, 0, (gsize) L * E * sizeof (double));
+  memset (dthat, 0, (gsize) L * E * sizeof (double));
   for (int l = 0; l < L; l++) {
     for (int k = 0; k < L; k++) {
       const double g = dz[(gsize) l * L + k] + dzt[(gsize) k * L + l];
@@ -255,6 +256,30 @@ sparc_pair_backward (float           *dv,
       }
     }
   }
+}
+
+/* One pair's grouping backward: accumulates into dv (P, E) and dt (L, E) the gradient that
+ * dchat and dthat (L, E), of the pair's unit embeddings, carry back. */
+static void
+sparc_pair_group_backward (float           *dv,
+                           float           *dt,
+                           const SparcPair *pair,
+                           WpSparcCache    *cache,
+                           const double    *dchat,
+                           const double    *dthat,
+                           const float     *v,
+                           const float     *t,
+                           int              L,
+                           int              P,
+                           int              E)
+{
+  const gsize LE = (gsize) L * E;
+  double     *dc = cache->dc, *dtd = cache->dtd, *ds = cache->ds, *da = cache->da;
+  double     *dshat = cache->dshat;
+
+  memset (dc, 0, LE * sizeof (double));
+  memset (dtd, 0, LE * sizeof (double));
+  memset (ds, 0, (gsize) L * P * sizeof (double));
   for (int l = 0; l < L; l++) {
     const double *dcl = dc + (gsize) l * E;
     const double *arow = pair->a + (gsize) l * P;
@@ -313,12 +338,118 @@ count_tokens (const int *lengths,
   return n_tokens;
 }
 
+/* The batch's valid tokens as one list: the (B, K) slot of each into slots; returns their
+ * count. */
+static int
+valid_slots (int       *slots,
+             const int *lengths,
+             int        B,
+             int        K)
+{
+  int n = 0;
+
+  for (int b = 0; b < B; b++) {
+    for (int l = 0; l < lengths[b]; l++)
+      slots[n++] = b * K + l;
+  }
+  return n;
+}
+
+static double
+dot (const double *x,
+     const double *y,
+     int           n)
+{
+  double sum = 0.0;
+
+  for (int i = 0; i < n; i++)
+    sum += x[i] * y[i];
+  return sum;
+}
+
+/* Batch negatives: Z_ij = lambda <c^_i, t^_j> over every valid token of the batch, rows and
+ * columns both cross-entropies with diagonal targets. The N x N logits are recomputed rather
+ * than stored (N = B K can be large); each row's and column's maximum and sum of exponentials
+ * go to row_max and row_sum at the token's slot (rows) and the slot plus K (columns). Returns
+ * the summed CE of both directions. */
+static double
+sparc_batch_logits_forward (WpSparcCache *cache,
+                            const int    *slots,
+                            int           N,
+                            int           K,
+                            int           E,
+                            double        lambda)
+{
+  double loss = 0.0;
+
+  for (int side = 0; side < 2; side++) {
+    const double *rows = side == 0 ? cache->chat : cache->that;
+    const double *cols = side == 0 ? cache->that : cache->chat;
+
+    for (int i = 0; i < N; i++) {
+      const int    si = slots[i], stat = si / K * 2 * K + si % K + side * K;
+      const double diagonal = lambda * dot (cache->chat + (gsize) si * E,
+                                            cache->that + (gsize) si * E, E);
+      double       max = -G_MAXDOUBLE, sum = 0.0;
+
+      for (int j = 0; j < N; j++)
+        max = fmax (max, lambda * dot (rows + (gsize) si * E, cols + (gsize) slots[j] * E, E));
+      for (int j = 0; j < N; j++)
+        sum += exp (lambda * dot (rows + (gsize) si * E, cols + (gsize) slots[j] * E, E) - max);
+      cache->row_max[stat] = max;
+      cache->row_sum[stat] = sum;
+      loss += max + log (sum) - diagonal;
+    }
+  }
+  return loss;
+}
+
+/* Writes into dchat_all and dthat_all (B, K, E) weight times the gradient of the batch's summed
+ * CE, and accumulates its logit-scale gradient into dscale. */
+static void
+sparc_batch_logits_backward (WpSparcCache *cache,
+                             double       *dscale,
+                             const int    *slots,
+                             int           N,
+                             int           B,
+                             int           K,
+                             int           E,
+                             double        lambda,
+                             double        weight)
+{
+  memset (cache->dchat_all, 0, (gsize) B * K * E * sizeof (double));
+  memset (cache->dthat_all, 0, (gsize) B * K * E * sizeof (double));
+  for (int i = 0; i < N; i++) {
+    const int     si = slots[i], row = si / K * 2 * K + si % K;
+    const double *chat = cache->chat + (gsize) si * E;
+    double       *dchat = cache->dchat_all + (gsize) si * E;
+
+    for (int j = 0; j < N; j++) {
+      const int     sj = slots[j], col = sj / K * 2 * K + sj % K + K;
+      const double *that = cache->that + (gsize) sj * E;
+      double       *dthat = cache->dthat_all + (gsize) sj * E;
+      const double  z = lambda * dot (chat, that, E);
+      /* Z's row i (vision to language) and Z^T's row j (language to vision) hold z. */
+      const double g = weight * (exp (z - cache->row_max[row]) / cache->row_sum[row] +
+                                 exp (z - cache->row_max[col]) / cache->row_sum[col] -
+                                 2.0 * (i == j));
+
+      *dscale += g * z;
+      for (int e = 0; e < E; e++) {
+        dchat[e] += lambda * g * that[e];
+        dthat[e] += lambda * g * chat[e];
+      }
+    }
+  }
+}
+
 double
 wp_loss_sparc_fine_forward (WpSparcCache *cache,
                             const float  *patches,
                             const float  *tokens,
                             const int    *lengths,
                             float         logit_scale,
+                            gboolean      batch_negatives,
                             int           B,
                             int           P,
                             int           K,
@@ -330,8 +461,15 @@ wp_loss_sparc_fine_forward (WpSparcCache *cache,
   for (int b = 0; b < B; b++) {
     SparcPair pair = sparc_pair (cache, b, P, K, E);
 
-    loss += sparc_pair_forward (&pair, cache, patches + (gsize) b * P * E,
-                                tokens + (gsize) b * K * E, lengths[b], P, E, lambda);
+    sparc_pair_group (&pair, cache, patches + (gsize) b * P * E, tokens + (gsize) b * K * E,
+                      lengths[b], P, E);
+    if (!batch_negatives)
+      loss += sparc_pair_logits_forward (&pair, lengths[b], E, lambda);
+  }
+  if (batch_negatives) {
+    const int N = valid_slots (cache->slots, lengths, B, K);
+
+    loss = sparc_batch_logits_forward (cache, cache->slots, N, K, E, lambda);
   }
   return 0.5 * loss / count_tokens (lengths, B);
 }
@@ -345,6 +483,7 @@ wp_loss_sparc_fine_backward (float        *dpatches,
                              const float  *tokens,
                              const int    *lengths,
                              float         logit_scale,
+                             gboolean      batch_negatives,
                              int           B,
                              int           P,
                              int           K,
@@ -354,12 +493,25 @@ wp_loss_sparc_fine_backward (float        *dpatches,
   const double weight = 0.5 / count_tokens (lengths, B);
   double       dscale = 0.0;
 
+  if (batch_negatives) {
+    const int N = valid_slots (cache->slots, lengths, B, K);
+
+    sparc_batch_logits_backward (cache, &dscale, cache->slots, N, B, K, E, lambda, weight);
+  }
   for (int b = 0; b < B; b++) {
     const SparcPair pair = sparc_pair (cache, b, P, K, E);
+    const int       L = lengths[b];
+    double         *dchat = cache->dchat, *dthat = cache->dthat;
 
-    sparc_pair_backward (dpatches + (gsize) b * P * E, dtokens + (gsize) b * K * E, &dscale, &pair,
-                         cache, patches + (gsize) b * P * E, tokens + (gsize) b * K * E,
-                         lengths[b], P, E, lambda, weight);
+    if (batch_negatives) {
+      dchat = cache->dchat_all + (gsize) b * K * E;
+      dthat = cache->dthat_all + (gsize) b * K * E;
+    } else {
+      sparc_pair_logits_backward (dchat, dthat, &dscale, &pair, cache, L, E, lambda, weight);
+    }
+    sparc_pair_group_backward (dpatches + (gsize) b * P * E, dtokens + (gsize) b * K * E, &pair,
+                               cache, dchat, dthat, patches + (gsize) b * P * E,
+                               tokens + (gsize) b * K * E, L, P, E);
   }
   *dlogit_scale += (float) dscale;
 }

@@ -64,6 +64,11 @@ static const WpTrainSetting settings_table[] = {
     "lambda-global", 0, "W", "SPARC's weight of the global loss", NULL },
   { "lambda_fine", WP_SETTING_FLOAT, FIELD (loss.lambda_fine), 1.0, 0, 1e6, 0, "lambda-fine", 0,
     "W", "SPARC's weight of the fine-grained loss", NULL },
+  { "sparc_batch_negatives", WP_SETTING_BOOL, FIELD (loss.sparc_batch_negatives), 0, NO_RANGE,
+    WP_SETTING_OPTIONAL, "sparc-batch-negatives", 0, NULL,
+    "SPARC: each token's grouped patches told from every caption's tokens in the batch, not only "
+    "its own caption's (ours)",
+    NULL },
   { "filip_patch_fraction", WP_SETTING_FLOAT, FIELD (loss.filip_patch_fraction), 1.0, 0, 1,
     WP_SETTING_OPTIONAL | WP_SETTING_MIN_OPEN, "filip-patches", 0, "F",
     "FILIP: share of each image's patches in the image-to-text similarity, the most similar ones",

@@ -75,6 +75,7 @@ typedef enum {
   OBJECTIVE_CLIP,
   OBJECTIVE_FILIP,
   OBJECTIVE_SPARC,
+  OBJECTIVE_SPARC_BATCH, /* SPARC with batch negatives */
 } Objective;
 
 /* One forward and one backward of an objective on caches: x and y are img and txt (B, E) for
@@ -105,10 +106,12 @@ run (WpObjectiveCaches *caches,
                             patch_fraction, B, P, K, E);
     break;
   case OBJECTIVE_SPARC:
+  case OBJECTIVE_SPARC_BATCH:
   default:
-    loss = wp_loss_sparc_fine_forward (&caches->sparc, x, y, lengths, logit_scale, B, P, K, E);
+    loss = wp_loss_sparc_fine_forward (&caches->sparc, x, y, lengths, logit_scale,
+                                       objective == OBJECTIVE_SPARC_BATCH, B, P, K, E);
     wp_loss_sparc_fine_backward (dx, dy, dscale, &caches->sparc, x, y, lengths, logit_scale,
-                                 B, P, K, E);
+                                 objective == OBJECTIVE_SPARC_BATCH, B, P, K, E);
     break;
   }
   return loss;
@@ -174,23 +177,23 @@ naive_filip (const double *v,
   return 0.5 * (naive_ce_rows (a, B) + naive_ce_rows (c, B));
 }
 
-/* SPARC's fine-grained loss, written from its definition with no shortcuts. */
+/* SPARC's fine-grained loss, written from its definition with no shortcuts: with the logits of
+ * each pair's own tokens, or with batch negatives those of every valid token of the batch. */
 static double
-naive_sparc (const double *v,
-             const double *t,
-             double        logit_scale)
+naive_sparc_logits (const double *v,
+                    const double *t,
+                    double        logit_scale,
+                    gboolean      batch_negatives)
 {
-  double loss = 0.0;
-  int    n_tokens = 0;
+  double chat[B * K][E], that[B * K][E], z[B * K * B * K], zt[B * K * B * K], loss = 0.0;
+  int    pair_of[B * K], n_tokens = 0;
 
   for (int b = 0; b < B; b++) {
-    const int     L = lengths[b];
     const double *vb = v + b * P * E, *tb = t + b * K * E;
-    double        c[K][E], chat[K][E], that[K][E], z[K * K], zt[K * K];
 
-    n_tokens += L;
-    for (int l = 0; l < L; l++) {
-      double s[P], lo = INFINITY, hi = -INFINITY, kept = 0.0, a[P], norm_c = 0.0, norm_t = 0.0;
+    for (int l = 0; l < lengths[b]; l++, n_tokens++) {
+      double s[P], lo = INFINITY, hi = -INFINITY, kept = 0.0, a[P], c[E];
+      double norm_c = 0.0, norm_t = 0.0;
 
       for (int p = 0; p < P; p++) {
         s[p] = dot (tb + l * E, vb + p * E, E);
@@ -204,26 +207,61 @@ naive_sparc (const double *v,
         kept += a[p];
       }
       for (int e = 0; e < E; e++) {
-        c[l][e] = 0.0;
+        c[e] = 0.0;
         for (int p = 0; p < P; p++)
-          c[l][e] += a[p] / kept * vb[p * E + e];
-        norm_c += c[l][e] * c[l][e];
+          c[e] += a[p] / kept * vb[p * E + e];
+        norm_c += c[e] * c[e];
         norm_t += tb[l * E + e] * tb[l * E + e];
       }
       for (int e = 0; e < E; e++) {
-        chat[l][e] = c[l][e] / sqrt (norm_c);
-        that[l][e] = tb[l * E + e] / sqrt (norm_t);
+        chat[n_tokens][e] = c[e] / sqrt (norm_c);
+        that[n_tokens][e] = tb[l * E + e] / sqrt (norm_t);
+      }
+      pair_of[n_tokens] = b;
+    }
+  }
+  if (batch_negatives) {
+    const int N = n_tokens;
+
+    for (int i = 0; i < N; i++) {
+      for (int j = 0; j < N; j++) {
+        z[i * N + j] = exp (logit_scale) * dot (chat[i], that[j], E);
+        zt[j * N + i] = z[i * N + j];
       }
     }
+    return 0.5 * (naive_ce_rows (z, N) + naive_ce_rows (zt, N));
+  }
+  for (int first = 0; first < n_tokens;) {
+    int L = 0;
+
+    while (first + L < n_tokens && pair_of[first + L] == pair_of[first])
+      L++;
     for (int l = 0; l < L; l++) {
       for (int k = 0; k < L; k++) {
-        z[l * L + k] = exp (logit_scale) * dot (chat[l], that[k], E);
+        z[l * L + k] = exp (logit_scale) * dot (chat[first + l], that[first + k], E);
         zt[k * L + l] = z[l * L + k];
       }
     }
     loss += L * (naive_ce_rows (z, L) + naive_ce_rows (zt, L));
+    first += L;
   }
   return 0.5 * loss / n_tokens;
+}
+
+static double
+naive_sparc (const double *v,
+             const double *t,
+             double        logit_scale)
+{
+  return naive_sparc_logits (v, t, logit_scale, FALSE);
+}
+
+static double
+naive_sparc_batch (const double *v,
+                   const double *t,
+                   double        logit_scale)
+{
+  return naive_sparc_logits (v, t, logit_scale, TRUE);
 }
 
 typedef double (*NaiveLoss) (const double *x,
@@ -520,8 +558,10 @@ test_filip_patch_selection (void)
 }
 
 static void
-test_sparc_matches_definition (void)
+test_sparc_matches_definition (gconstpointer data)
 {
+  const Objective   objective = GPOINTER_TO_INT (data);
+  const NaiveLoss   naive = objective == OBJECTIVE_SPARC_BATCH ? naive_sparc_batch : naive_sparc;
   float             v[B * P * E], t[B * K * E], dv[B * P * E] = { 0 }, dt[B * K * E] = { 0 };
   float             dscale = 0.0f;
   double            vd[B * P * E], td[B * K * E], loss;
@@ -536,10 +576,10 @@ test_sparc_matches_definition (void)
   for (int i = 0; i < B * K * E; i++)
     td[i] = t[i];
   wp_objective_caches_init (&caches, MAX_B, P, K, E);
-  loss = run (&caches, OBJECTIVE_SPARC, v, t, 0.9f, 1.0, dv, dt, &dscale);
+  loss = run (&caches, objective, v, t, 0.9f, 1.0, dv, dt, &dscale);
   wp_objective_caches_clear (&caches);
-  g_assert_cmpfloat_with_epsilon (loss, naive_sparc (vd, td, 0.9f), 1e-6 * fabs (loss));
-  check_gradients ("sparc", naive_sparc, v, B * P * E, t, B * K * E, 0.9f, dv, dt, dscale);
+  g_assert_cmpfloat_with_epsilon (loss, naive (vd, td, 0.9f), 1e-6 * fabs (loss));
+  check_gradients ("sparc", naive, v, B * P * E, t, B * K * E, 0.9f, dv, dt, dscale);
   for (int j = 0; j < B; j++) {
     for (int l = lengths[j]; l < K; l++) {
       for (int e = 0; e < E; e++)
@@ -554,8 +594,8 @@ test_sparc_matches_definition (void)
 static void
 test_caches_reused (void)
 {
-  const Objective   order[] = { OBJECTIVE_SPARC, OBJECTIVE_FILIP, OBJECTIVE_CLIP, OBJECTIVE_SPARC,
-                                OBJECTIVE_FILIP };
+  const Objective   order[] = { OBJECTIVE_SPARC, OBJECTIVE_FILIP, OBJECTIVE_SPARC_BATCH,
+                                OBJECTIVE_CLIP, OBJECTIVE_SPARC, OBJECTIVE_FILIP };
   float             v[B * P * E], t[B * K * E], other_v[B * P * E], other_t[B * K * E];
   WpObjectiveCaches reused;
   WpRng             rng;
@@ -813,7 +853,10 @@ main (int    argc,
                    test_sigmoid_large_logits_are_finite);
   g_test_add_func ("/objectives/filip/matches-definition", test_filip_matches_definition);
   g_test_add_func ("/objectives/filip/patch-selection", test_filip_patch_selection);
-  g_test_add_func ("/objectives/sparc/matches-definition", test_sparc_matches_definition);
+  g_test_add_data_func ("/objectives/sparc/matches-definition", GINT_TO_POINTER (OBJECTIVE_SPARC),
+                        test_sparc_matches_definition);
+  g_test_add_data_func ("/objectives/sparc-batch/matches-definition",
+                        GINT_TO_POINTER (OBJECTIVE_SPARC_BATCH), test_sparc_matches_definition);
   g_test_add_func ("/objectives/sparc/weights-sparse-rows", test_sparc_weights_sparse_rows);
   g_test_add_data_func ("/objectives/clip/backward-accumulates", GINT_TO_POINTER (OBJECTIVE_CLIP),
                         test_backward_accumulates);
@@ -821,6 +864,8 @@ main (int    argc,
                         GINT_TO_POINTER (OBJECTIVE_FILIP), test_backward_accumulates);
   g_test_add_data_func ("/objectives/sparc/backward-accumulates",
                         GINT_TO_POINTER (OBJECTIVE_SPARC), test_backward_accumulates);
+  g_test_add_data_func ("/objectives/sparc-batch/backward-accumulates",
+                        GINT_TO_POINTER (OBJECTIVE_SPARC_BATCH), test_backward_accumulates);
   g_test_add_func ("/objectives/box/matches-definition", test_box_matches_definition);
   g_test_add_func ("/objectives/box/limits", test_box_limits);
   g_test_add_func ("/objectives/box/backward-accumulates", test_box_backward_accumulates);

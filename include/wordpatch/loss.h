@@ -33,12 +33,13 @@ typedef enum {
 
 typedef struct {
   WpObjective objective;
-  float       lambda_global;        /* SPARC's weight of L_CLIP, default 0.5 */
-  float       lambda_fine;          /* SPARC's weight of L_f, default 1.0 */
-  float       filip_patch_fraction; /* FILIP: share of each image's patches in sI, default 1 */
-  float       filip_global;         /* FILIP: weight of an added L_CLIP, default 0 */
-  float       box_weight;           /* weight of L_box, default 0: off */
-  float       box_tau;              /* L_box's temperature, default 0.07 */
+  float       lambda_global;         /* SPARC's weight of L_CLIP, default 0.5 */
+  float       lambda_fine;           /* SPARC's weight of L_f, default 1.0 */
+  gboolean    sparc_batch_negatives; /* SPARC's L_f against the whole batch's tokens (ours) */
+  float       filip_patch_fraction;  /* FILIP: share of each image's patches in sI, default 1 */
+  float       filip_global;          /* FILIP: weight of an added L_CLIP, default 0 */
+  float       box_weight;            /* weight of L_box, default 0: off */
+  float       box_tau;               /* L_box's temperature, default 0.07 */
 } WpLossOptions;
 
 typedef struct {

@@ -66,6 +66,10 @@ typedef struct {
   double *dchat, *dthat, *dc, *dtd; /* (K, E) */
   double *ds;                       /* (K, P) */
   double *da, *dshat;               /* (P) */
+  /* Batch negatives' backward: the whole batch's gradients of the unit embeddings, and the
+   * (B, K) slots of its valid tokens. */
+  double *dchat_all, *dthat_all; /* (B, K, E) */
+  int    *slots;                 /* (B K) */
 } WpSparcCache;
 
 /* What the box term's forward records, for up to max_B K words (a word holds at least one of
@@ -199,12 +203,18 @@ void wp_sparc_weights (float       *weights,
  * batch's valid tokens and divided by their count. patches (B, P, E) and tokens (B, K, E) are
  * NOT normalised; the normalisation of c and t is part of the loss. Gradients flow through the
  * min and max (to their first arg-indices) and the renormalisation; the threshold has none;
- * padding slots get none. The global part of SPARC is CLIP's loss on the pooled embeddings. */
+ * padding slots get none. The global part of SPARC is CLIP's loss on the pooled embeddings.
+ *
+ * batch_negatives (ours, docs/algorithms.md "SPARC"): Z spans every valid token of the batch
+ * (N x N, N the batch's token count) instead of each pair's own block, so a token's grouped
+ * embedding must also tell its own token from the other captions' tokens: where it picks
+ * patches no longer identifies it, what the patches show must. */
 double wp_loss_sparc_fine_forward (WpSparcCache *cache,
                                    const float  *patches,
                                    const float  *tokens,
                                    const int    *lengths,
                                    float         logit_scale,
+                                   gboolean      batch_negatives,
                                    int           B,
                                    int           P,
                                    int           K,
@@ -217,6 +227,7 @@ void   wp_loss_sparc_fine_backward (float        *dpatches,
                                     const float  *tokens,
                                     const int    *lengths,
                                     float         logit_scale,
+                                    gboolean      batch_negatives,
                                     int           B,
                                     int           P,
                                     int           K,

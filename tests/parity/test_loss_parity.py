@@ -58,8 +58,9 @@ KNOWN_IDS = {
 
 # (objective, global weight, lambda_fine or None for the CLI defaults): the global weight is
 # SPARC's lambda_global, or for FILIP the weight of the added CLIP loss (--filip-global).
+# 'sparc-batch' is SPARC with --sparc-batch-negatives.
 RUNS = [('clip', None, None), ('filip', None, None), ('filip', 0.4, None), ('sparc', None, None),
-        ('sparc', 0.3, 2.0)]
+        ('sparc', 0.3, 2.0), ('sparc-batch', None, None), ('sparc-batch', 0.3, 2.0)]
 DEFAULT_LG, DEFAULT_LF, DEFAULT_FILIP_GLOBAL = 0.5, 1.0, 0.0
 
 # The box dataset: (width, height, caption, boxes as (word, occurrence, x, y, w, h)). The model
@@ -139,9 +140,15 @@ def sparc_weights(t, v):
     return torch.where(flat[:, None], uniform, a)
 
 
-def sparc_fine(patches, tokens, lam):
+def sparc_fine(patches, tokens, lam, batch_negatives=False):
     """L_f: per pair L x L logits on the valid block, CE summed over all valid tokens of the
-    batch and divided by their number, in both directions, times 1/2."""
+    batch and divided by their number, in both directions, times 1/2. With batch negatives the
+    logits span every valid token of the batch (N x N) instead."""
+    if batch_negatives:
+        c = torch.cat([sparc_weights(t, v) @ v for v, t in zip(patches, tokens)])
+        t = torch.cat(list(tokens))
+        z = lam * unit(c) @ unit(t).T
+        return 0.5 * (ce_diag(z) + ce_diag(z.T))
     total_v2l, total_l2v, n = 0.0, 0.0, 0
     for v, t in zip(patches, tokens):
         a = sparc_weights(t, v)
@@ -179,7 +186,7 @@ def decision_margin(patches, tokens, objective):
                         if s.shape[dim] > 1:
                             top = s.topk(2, dim=dim).values
                             m = min(m, (top.select(dim, 0) - top.select(dim, 1)).min().item())
-        elif objective == 'sparc':
+        elif objective in ('sparc', 'sparc-batch'):
             for v, t in zip(patches, tokens):
                 s = t @ v.T
                 top = s.topk(2, dim=1).values
@@ -231,7 +238,7 @@ def reference_losses(config, weights, pixels, ids, objective, lg=DEFAULT_LG, lf=
             total = total + lg * parts['loss_clip']
     else:
         parts['loss_clip'] = clip_loss(vg, tg, lam)
-        parts['loss_fine'] = sparc_fine(patches, tokens, lam)
+        parts['loss_fine'] = sparc_fine(patches, tokens, lam, objective == 'sparc-batch')
         total = lg * parts['loss_clip'] + lf * parts['loss_fine']
     if box is not None:
         parts['loss_box'] = box_loss(patches, tokens, box[2], box[1])
@@ -891,8 +898,11 @@ def main(argv):
             if not passed:
                 lines.append(f'test data too close to a tie (< {MARGIN_MIN}); change SEED')
             grads_path = os.path.join(tmp, f'grads-{len(summary)}.safetensors')
-            cmd = [cli, 'loss', '--model', model, '--data', data, '--loss', objective,
+            base = 'sparc' if objective == 'sparc-batch' else objective
+            cmd = [cli, 'loss', '--model', model, '--data', data, '--loss', base,
                    '--batch', str(BATCH), '--grads', grads_path, '--json']
+            if objective == 'sparc-batch':
+                cmd.append('--sparc-batch-negatives')
             if lg is not None and objective == 'filip':
                 cmd += ['--filip-global', str(lg)]
             elif lg is not None:
@@ -902,7 +912,7 @@ def main(argv):
                 tap.result(False, desc, lines + [error])
                 summary.append(f'{desc}: CLI failed')
                 continue
-            ok, more = check_losses(out, want, objective, rlg, rlf)
+            ok, more = check_losses(out, want, base, rlg, rlf)
             passed &= ok
             lines += more
             try:
