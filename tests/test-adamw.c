@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "test-util.h"
 #include "wordpatch/adamw.h"
 #include "wordpatch/error.h"
 #include "wordpatch/loss.h"
@@ -25,18 +26,13 @@ batch_init (Batch *batch)
   static const char *const captions[BATCH] = { "a red circle",
                                                "two green squares above a big blue star", "cat",
                                                "a photo of a dog" };
-  g_autofree char         *vocab =
-    g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "vocab.json", NULL);
-  g_autofree char *merges =
-    g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "merges.txt", NULL);
   g_autoptr (GError) error = NULL;
-  WpTokenizer *tokenizer = wp_tokenizer_new_from_files (vocab, merges, &error);
+  WpTokenizer *tokenizer = wp_test_clip_tokenizer ();
   WpClipConfig config;
   int          encoded[BATCH][32];
   WpRng        rng;
   gsize        n_pixels;
 
-  g_assert_no_error (error);
   wp_clip_config_init_preset (&config, "tiny", wp_tokenizer_get_n_vocab (tokenizer), &error);
   g_assert_no_error (error);
   config.vision.n_layers = 2;

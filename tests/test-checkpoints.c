@@ -17,41 +17,6 @@
 
 #define CLIP_VOCAB 49408
 
-static void
-write_text (const char *dir,
-            const char *name,
-            const char *text)
-{
-  g_autofree char *path = g_build_filename (dir, name, NULL);
-  g_autoptr (GError) error = NULL;
-
-  g_file_set_contents (path, text, -1, &error);
-  g_assert_no_error (error);
-}
-
-static void
-remove_file (const char *dir,
-             const char *name)
-{
-  g_autofree char *path = g_build_filename (dir, name, NULL);
-
-  g_assert_cmpint (g_unlink (path), ==, 0);
-}
-
-static WpTokenizer *
-load_clip_tokenizer (void)
-{
-  g_autofree char *vocab =
-    g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "vocab.json", NULL);
-  g_autofree char *merges =
-    g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "merges.txt", NULL);
-  g_autoptr (GError) error = NULL;
-  WpTokenizer *tokenizer = wp_tokenizer_new_from_files (vocab, merges, &error);
-
-  g_assert_no_error (error);
-  return tokenizer;
-}
-
 /* Widths 16 and 24, two heads each, MLPs 40 (ratio 2.5) and 48: open_clip can express it. */
 static void
 tiny_config (WpClipConfig *config)
@@ -513,14 +478,14 @@ test_openclip_bundled_vocabulary (void)
   g_autofree char *merges = NULL;
   g_autoptr (GError) error = NULL;
 
-  openclip_fixture_init_with (&f, load_clip_tokenizer ());
-  remove_file (f.folder, "merges.txt");
+  openclip_fixture_init_with (&f, wp_test_clip_tokenizer ());
+  wp_test_remove_file (f.folder, "merges.txt");
   merges = g_build_filename (f.folder, "merges.txt", NULL);
   loaded = wp_model_load (f.folder, &error);
   g_assert_null (loaded);
   g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
   assert_error_mentions (error, merges);
-  remove_file (f.folder, "vocab.json");
+  wp_test_remove_file (f.folder, "vocab.json");
   loaded = load_ok (f.folder);
   g_assert_true (loaded->bundled_vocabulary);
   g_assert_cmpint (wp_tokenizer_get_n_vocab (loaded->tokenizer), ==, CLIP_VOCAB);
@@ -667,15 +632,15 @@ test_openclip_errors (void)
   expect_load_error (f.folder, WP_ERROR_MISSING, weights,
                      "tensor 'transformer.resblocks.0.attn.in_proj_weight' is missing");
 
-  write_text (f.folder, "open_clip_config.json",
-              "{\"model_cfg\": {\"embed_dim\": 8, \"vision_cfg\": {\"timm_model_name\": "
-              "\"vit_base_patch16_224\"}, \"text_cfg\": {}}}");
+  wp_test_write_text (f.folder, "open_clip_config.json",
+                      "{\"model_cfg\": {\"embed_dim\": 8, \"vision_cfg\": {\"timm_model_name\": "
+                      "\"vit_base_patch16_224\"}, \"text_cfg\": {}}}");
   expect_load_error (f.folder, WP_ERROR_UNSUPPORTED, config, "timm image towers");
 
   g_assert_true (
     wp_model_save_format (f.model, f.folder, WP_MODEL_FORMAT_OPEN_CLIP, WP_DTYPE_F32, &error));
-  remove_file (f.folder, "open_clip_model.safetensors");
-  write_text (f.folder, "open_clip_pytorch_model.bin", "pickle");
+  wp_test_remove_file (f.folder, "open_clip_model.safetensors");
+  wp_test_write_text (f.folder, "open_clip_pytorch_model.bin", "pickle");
   expect_load_error (f.folder, WP_ERROR_MISSING, "no open_clip_model.safetensors",
                      "open_clip_pytorch_model.bin is a pickle");
   openclip_fixture_clear (&f);
@@ -697,7 +662,7 @@ test_openclip_both_layouts (void)
                                        WP_DTYPE_F32, &error));
   first = load_ok (f.folder);
   g_assert_cmpint (first->format, ==, WP_MODEL_FORMAT_TRANSFORMERS);
-  remove_file (f.folder, "model.safetensors");
+  wp_test_remove_file (f.folder, "model.safetensors");
   second = load_ok (f.folder);
   g_assert_cmpint (second->format, ==, WP_MODEL_FORMAT_OPEN_CLIP);
   assert_params_equal (first, second);
@@ -746,8 +711,8 @@ shard_folder (const char *folder,
   }
   g_string_append (index, "}}");
   g_clear_pointer (&st, wp_safetensors_free);
-  remove_file (folder, "model.safetensors");
-  write_text (folder, "model.safetensors.index.json", index->str);
+  wp_test_remove_file (folder, "model.safetensors");
+  wp_test_write_text (folder, "model.safetensors.index.json", index->str);
 }
 
 static void
@@ -815,7 +780,7 @@ test_sharded_bad_index (gconstpointer data)
   g_assert_cmpuint (g_strv_length (parts), ==, 2);
   edited = g_strjoinv (c->to, parts);
   g_strfreev (parts);
-  write_text (folder, "model.safetensors.index.json", edited);
+  wp_test_write_text (folder, "model.safetensors.index.json", edited);
 
   loaded = wp_model_load (folder, &error);
   g_assert_null (loaded);
@@ -959,7 +924,7 @@ test_preprocessor_folder (void)
   g_assert_true (wp_model_save (model, folder, &error));
   loaded = load_ok (folder);
   g_assert_cmpint (loaded->config.preprocess.resize_size, ==, 18);
-  write_text (folder, "preprocessor_config.json", "{\"resample\": 1}");
+  wp_test_write_text (folder, "preprocessor_config.json", "{\"resample\": 1}");
   expect_load_error (folder, WP_ERROR_UNSUPPORTED, path, "resample 1");
   remove_tree (dir);
 }

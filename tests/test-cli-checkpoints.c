@@ -21,15 +21,6 @@ static char *sharded_dir;      /* transformers' weights over three shards */
 static char *wide_dir;         /* 42 px, patch 14, gelu_new, resized to 48 before the crop */
 static char *image_path;
 
-static void
-remove_file (const char *dir,
-             const char *name)
-{
-  g_autofree char *path = g_build_filename (dir, name, NULL);
-
-  g_assert_cmpint (g_unlink (path), ==, 0);
-}
-
 /* Splits folder's model.safetensors into n shards and writes their index. */
 static void
 shard_folder (const char *folder,
@@ -68,7 +59,7 @@ shard_folder (const char *folder,
   }
   g_string_append (index, "}}");
   g_clear_pointer (&st, wp_safetensors_free);
-  remove_file (folder, "model.safetensors");
+  wp_test_remove_file (folder, "model.safetensors");
   g_assert_true (g_file_set_contents (index_path, index->str, -1, NULL));
 }
 
@@ -125,8 +116,8 @@ ensure_models (void)
   run_cli (&convert, "convert", "--model", transformers_dir, "--out", openclip_dir, "--format",
            "open_clip", NULL);
   g_assert_cmpint (convert.status, ==, 0);
-  remove_file (openclip_dir, "vocab.json");
-  remove_file (openclip_dir, "merges.txt");
+  wp_test_remove_file (openclip_dir, "vocab.json");
+  wp_test_remove_file (openclip_dir, "merges.txt");
   {
     g_auto (Run) copy = { 0 };
 
@@ -368,7 +359,7 @@ test_unsupported (void)
   run_cli (&copy, "convert", "--model", transformers_dir, "--out", broken, NULL);
   g_assert_cmpint (copy.status, ==, 0);
   shard_folder (broken, 3);
-  remove_file (broken, "model-00002-of-00003.safetensors");
+  wp_test_remove_file (broken, "model-00002-of-00003.safetensors");
   run_cli (&missing, "info", "--model", broken, NULL);
   assert_failure (&missing, "model-00002-of-00003.safetensors", NULL, NULL);
 

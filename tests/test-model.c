@@ -19,41 +19,6 @@
 #define CLIP_VOCAB 49408
 
 static void
-write_text (const char *dir,
-            const char *name,
-            const char *text)
-{
-  g_autofree char *path = g_build_filename (dir, name, NULL);
-  g_autoptr (GError) error = NULL;
-
-  g_file_set_contents (path, text, -1, &error);
-  g_assert_no_error (error);
-}
-
-static void
-remove_file (const char *dir,
-             const char *name)
-{
-  g_autofree char *path = g_build_filename (dir, name, NULL);
-
-  g_assert_cmpint (g_unlink (path), ==, 0);
-}
-
-static WpTokenizer *
-load_clip_tokenizer (void)
-{
-  g_autofree char *vocab = g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "vocab.json",
-                                                  NULL);
-  g_autofree char *merges = g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "merges.txt",
-                                                   NULL);
-  g_autoptr (GError) error = NULL;
-  WpTokenizer *tokenizer = wp_tokenizer_new_from_files (vocab, merges, &error);
-
-  g_assert_no_error (error);
-  return tokenizer;
-}
-
-static void
 tiny_config (WpClipConfig *config)
 {
   wp_clip_config_init_default (config);
@@ -77,7 +42,7 @@ new_tiny_model (guint64 seed)
   WpModel *model;
 
   tiny_config (&config);
-  model = wp_model_new_random (&config, load_clip_tokenizer (), seed, &error);
+  model = wp_model_new_random (&config, wp_test_clip_tokenizer (), seed, &error);
   g_assert_no_error (error);
   g_assert_nonnull (model);
   return model;
@@ -757,7 +722,7 @@ test_new_random_vocab_too_small (void)
   tiny_config (&config);
   config.vocab_size = 1000;
   /* The tokenizer is taken over, also when the model cannot be made. */
-  model = wp_model_new_random (&config, load_clip_tokenizer (), 1, &error);
+  model = wp_model_new_random (&config, wp_test_clip_tokenizer (), 1, &error);
   g_assert_null (model);
   g_assert_error (error, WP_ERROR, WP_ERROR_SHAPE);
   assert_error_mentions (error, "49408");
@@ -773,7 +738,7 @@ test_new_random_invalid_config (void)
 
   tiny_config (&config);
   config.vision.n_heads = 3;
-  model = wp_model_new_random (&config, load_clip_tokenizer (), 1, &error);
+  model = wp_model_new_random (&config, wp_test_clip_tokenizer (), 1, &error);
   g_assert_null (model);
   g_assert_error (error, WP_ERROR, WP_ERROR_SHAPE);
   assert_error_mentions (error, "vision_config.hidden_size");
@@ -1074,7 +1039,7 @@ test_load_malformed_config (void)
 
   saved_init (&s);
   config = g_build_filename (s.model_dir, "config.json", NULL);
-  write_text (s.model_dir, "config.json", "{\"text_config\": {\"hidden_size\": 16,");
+  wp_test_write_text (s.model_dir, "config.json", "{\"text_config\": {\"hidden_size\": 16,");
   expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_FORMAT, config, "JSON");
   saved_clear (&s);
 }
@@ -1087,7 +1052,7 @@ test_load_empty_config (void)
 
   saved_init (&s);
   config = g_build_filename (s.model_dir, "config.json", NULL);
-  write_text (s.model_dir, "config.json", "");
+  wp_test_write_text (s.model_dir, "config.json", "");
   expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_FORMAT, config, NULL);
   saved_clear (&s);
 }
@@ -1100,8 +1065,8 @@ test_load_invalid_config (void)
 
   saved_init (&s);
   config = g_build_filename (s.model_dir, "config.json", NULL);
-  write_text (s.model_dir, "config.json",
-              "{\"text_config\": {\"hidden_act\": \"relu\"}, \"vision_config\": {}}");
+  wp_test_write_text (s.model_dir, "config.json",
+                      "{\"text_config\": {\"hidden_act\": \"relu\"}, \"vision_config\": {}}");
   expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_UNSUPPORTED, config, "relu");
   saved_clear (&s);
 }
@@ -1115,9 +1080,9 @@ test_load_config_larger_than_weights (void)
   Saved s;
 
   saved_init (&s);
-  remove_file (s.model_dir, "preprocessor_config.json");
-  write_text (s.model_dir, "config.json",
-              "{\"text_config\": {\"vocab_size\": 1048576}, \"vision_config\": {}}");
+  wp_test_remove_file (s.model_dir, "preprocessor_config.json");
+  wp_test_write_text (s.model_dir, "config.json",
+                      "{\"text_config\": {\"vocab_size\": 1048576}, \"vision_config\": {}}");
   expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_SHAPE, s.weights, "expected [1048576,512]");
   saved_clear (&s);
 }
@@ -1132,7 +1097,7 @@ test_load_config_too_large (void)
 
   saved_init (&s);
   config = g_build_filename (s.model_dir, "config.json", NULL);
-  write_text (s.model_dir, "config.json", text);
+  wp_test_write_text (s.model_dir, "config.json", text);
   expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_FORMAT, config,
                      "1048577 bytes, more than the limit of 1048576");
   saved_clear (&s);
@@ -1295,7 +1260,7 @@ test_load_vocab_larger_than_config (void)
   config = s.model->config;
   config.vocab_size = 1000;
   json = wp_clip_config_to_json (&config);
-  write_text (s.model_dir, "config.json", json);
+  wp_test_write_text (s.model_dir, "config.json", json);
   expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_SHAPE, s.model_dir, "49408");
   saved_clear (&s);
 }

@@ -65,6 +65,41 @@ wp_test_make_tmp_dir (const char *name)
 }
 
 void
+wp_test_write_text (const char *dir,
+                    const char *name,
+                    const char *text)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_autoptr (GError) error = NULL;
+
+  g_file_set_contents (path, text, -1, &error);
+  g_assert_no_error (error);
+}
+
+void
+wp_test_remove_file (const char *dir,
+                     const char *name)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+
+  g_assert_cmpint (g_unlink (path), ==, 0);
+}
+
+WpTokenizer *
+wp_test_clip_tokenizer (void)
+{
+  g_autofree char *vocab =
+    g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "vocab.json", NULL);
+  g_autofree char *merges =
+    g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "merges.txt", NULL);
+  g_autoptr (GError) error = NULL;
+  WpTokenizer *tokenizer = wp_tokenizer_new_from_files (vocab, merges, &error);
+
+  g_assert_no_error (error);
+  return tokenizer;
+}
+
+void
 remove_tree (const char *dir)
 {
   g_autoptr (GDir) handle = g_dir_open (dir, 0, NULL);
