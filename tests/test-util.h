@@ -38,6 +38,11 @@ void wp_test_write_text (const char *dir,
 void wp_test_remove_file (const char *dir,
                           const char *name);
 
+/* Splits folder's model.safetensors into n shards, its tensors dealt out in turn, and writes
+ * their model.safetensors.index.json, as transformers does for large models. */
+void wp_test_shard_folder (const char *folder,
+                           int         n);
+
 /* OpenAI's vocabulary and merges from tests/data/clip-bpe, failing the test if they do not load;
  * reading them takes seconds under the sanitizers, so tests that need no real vocabulary learn a
  * small one instead. */
