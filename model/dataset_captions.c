@@ -25,18 +25,6 @@ number_member (JsonObject *obj,
   return isfinite (*value);
 }
 
-static const char *
-string_member (JsonObject *obj,
-               const char *key)
-{
-  JsonNode *node = json_object_get_member (obj, key);
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
 typedef enum {
   LIST_BOXES,
   LIST_OBJECTS,
@@ -129,7 +117,7 @@ parse_boxes (JsonObject *obj,
     if (!JSON_NODE_HOLDS_OBJECT (element))
       return "every box must be an object";
     box_obj = json_node_get_object (element);
-    word = string_member (box_obj, "word");
+    word = wp_json_string_member (box_obj, "word");
     if (word == NULL || word[0] == '\0')
       return "every box needs a non-empty string \"word\"";
     problem = parse_rectangle (box_obj, LIST_BOXES, &box.x, &box.y, &box.w, &box.h);
@@ -140,7 +128,7 @@ parse_boxes (JsonObject *obj,
     if (!whole_member (box_obj, "phrase", 1000.0, &phrase))
       return "a box's \"phrase\" must be a whole number from 0";
     if (json_object_has_member (box_obj, "type")) {
-      type = string_member (box_obj, "type");
+      type = wp_json_string_member (box_obj, "type");
       if (type == NULL || type[0] == '\0')
         return "a box's \"type\" must be a non-empty string";
     }
@@ -173,8 +161,8 @@ parse_objects (JsonObject *obj,
     if (!JSON_NODE_HOLDS_OBJECT (element))
       return "every object must be a JSON object";
     object_obj = json_node_get_object (element);
-    colour = string_member (object_obj, "colour");
-    shape = string_member (object_obj, "shape");
+    colour = wp_json_string_member (object_obj, "colour");
+    shape = wp_json_string_member (object_obj, "shape");
     if (colour == NULL || colour[0] == '\0' || shape == NULL || shape[0] == '\0')
       return "every object needs non-empty strings \"colour\" and \"shape\"";
     problem =
@@ -222,8 +210,8 @@ parse_jsonl_line (WpDataset  *dataset,
                      line);
     return;
   }
-  image = string_member (json_node_get_object (root), "image");
-  caption = string_member (json_node_get_object (root), "caption");
+  image = wp_json_string_member (json_node_get_object (root), "image");
+  caption = wp_json_string_member (json_node_get_object (root), "caption");
   if (image == NULL || caption == NULL) {
     wp_dataset_skip (dataset, WP_SKIP_BAD_LINE,
                      "%s line %u: needs string members \"image\" and \"caption\"", dataset->file,
