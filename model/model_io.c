@@ -334,9 +334,10 @@ wp_model_new_random (const WpClipConfig *config,
   return g_steal_pointer (&model);
 }
 
-char *
-wp_model_shape_to_string (int           ndim,
-                          const gint64 *shape)
+/* "[d0,d1,...]", as error messages show shapes. */
+static char *
+shape_to_string (int           ndim,
+                 const gint64 *shape)
 {
   GString *s = g_string_new ("[");
 
@@ -347,17 +348,45 @@ wp_model_shape_to_string (int           ndim,
 }
 
 static gboolean
-shape_matches (const WpTensorSpec        *spec,
+shape_matches (int                        ndim,
+               const gint64              *shape,
                const WpSafetensorsTensor *tensor)
 {
-  /* A scalar may be stored as [] (transformers) or [1]. */
-  if (spec->ndim == 0)
+  /* A scalar may be stored as [] (transformers, open_clip) or [1] (open_clip's
+   * nonscalar_logit_scale). */
+  if (ndim == 0)
     return tensor->numel == 1 && tensor->ndim <= 1;
-  if (spec->ndim != tensor->ndim)
+  if (ndim != tensor->ndim)
     return FALSE;
-  for (int d = 0; d < spec->ndim; d++) {
-    if (spec->shape[d] != tensor->shape[d])
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] != tensor->shape[d])
       return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+wp_model_check_tensor (const WpWeights *weights,
+                       const char      *name,
+                       int              ndim,
+                       const gint64    *shape,
+                       GError         **error)
+{
+  const WpWeightsTensor *found = wp_weights_lookup (weights, name);
+
+  if (found == NULL) {
+    g_set_error (error, WP_ERROR, WP_ERROR_MISSING, "%s: tensor '%s' is missing",
+                 wp_weights_get_path (weights), name);
+    return FALSE;
+  }
+  if (!shape_matches (ndim, shape, found->tensor)) {
+    const WpSafetensorsTensor *tensor = found->tensor;
+    g_autofree char           *got = shape_to_string (tensor->ndim, tensor->shape);
+    g_autofree char           *want = shape_to_string (ndim, shape);
+
+    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "%s: tensor '%s' has shape %s, expected %s",
+                 wp_safetensors_get_path (found->file), name, got, want);
+    return FALSE;
   }
   return TRUE;
 }
@@ -370,23 +399,10 @@ check_layout (const WpModel   *model,
               GError         **error)
 {
   for (guint i = 0; i < model->n_specs; i++) {
-    const WpTensorSpec    *spec = &model->specs[i];
-    const WpWeightsTensor *found = wp_weights_lookup (weights, spec->name);
+    const WpTensorSpec *spec = &model->specs[i];
 
-    if (found == NULL) {
-      g_set_error (error, WP_ERROR, WP_ERROR_MISSING, "%s: tensor '%s' is missing",
-                   wp_weights_get_path (weights), spec->name);
+    if (!wp_model_check_tensor (weights, spec->name, spec->ndim, spec->shape, error))
       return FALSE;
-    }
-    if (!shape_matches (spec, found->tensor)) {
-      const WpSafetensorsTensor *tensor = found->tensor;
-      g_autofree char           *got = wp_model_shape_to_string (tensor->ndim, tensor->shape);
-      g_autofree char           *want = wp_model_shape_to_string (spec->ndim, spec->shape);
-
-      g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "%s: tensor '%s' has shape %s, expected %s",
-                   wp_safetensors_get_path (found->file), spec->name, got, want);
-      return FALSE;
-    }
   }
   /* Anything else means the file and config.json describe different models. transformers keeps
    * position_ids buffers in some files; they carry no weights. */
