@@ -1,5 +1,5 @@
-/* model-private.h: what the readers and writers of each model format (model_io.c, openclip.c)
- * share. */
+/* model-private.h: what the layout (model_specs.c) and the readers and writers of each model
+ * format (model_io.c, model_save.c, openclip.c) share. */
 #pragma once
 
 #include <glib.h>
