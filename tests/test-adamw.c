@@ -237,8 +237,7 @@ int
 main (int    argc,
       char **argv)
 {
-  g_test_init (&argc, &argv, NULL);
-  g_test_set_nonfatal_assertions ();
+  wp_test_init (&argc, &argv);
   g_test_add_data_func ("/adamw/step/lowers-clip-loss", GINT_TO_POINTER (WP_OBJECTIVE_CLIP),
                         test_step_lowers_loss);
   g_test_add_data_func ("/adamw/step/lowers-filip-loss", GINT_TO_POINTER (WP_OBJECTIVE_FILIP),

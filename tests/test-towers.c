@@ -173,8 +173,7 @@ int
 main (int    argc,
       char **argv)
 {
-  g_test_init (&argc, &argv, NULL);
-  g_test_set_nonfatal_assertions ();
+  wp_test_init (&argc, &argv);
   g_test_add_data_func ("/towers/backward/finite-differences",
                         GINT_TO_POINTER (WP_MODEL_FAMILY_CLIP),
                         test_backward_matches_finite_differences);
