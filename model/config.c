@@ -4,121 +4,11 @@
 #include <math.h>
 #include <string.h>
 
+#include "config-private.h"
 #include "json-private.h"
 #include "json-write-private.h"
 #include "wordpatch/error.h"
 #include "wordpatch/loss.h"
-
-void
-wp_clip_config_init_default (WpClipConfig *config)
-{
-  static const float clip_mean[3] = { 0.48145466f, 0.4578275f, 0.40821073f };
-  static const float clip_std[3] = { 0.26862954f, 0.26130258f, 0.27577711f };
-
-  memset (config, 0, sizeof *config);
-  config->text = (WpTowerConfig){ 512, 2048, 8, 12, WP_ACTIVATION_QUICK_GELU, 1e-5f };
-  config->vision = (WpTowerConfig){ 768, 3072, 12, 12, WP_ACTIVATION_QUICK_GELU, 1e-5f };
-  config->vocab_size = 49408;
-  config->context_length = 77;
-  config->bos_token_id = 49406;
-  config->eos_token_id = 49407;
-  config->pad_token_id = 1;
-  config->image_size = 224;
-  config->patch_size = 32;
-  config->projection_dim = 512;
-  config->logit_scale_init = 2.6592f;
-  memcpy (config->image_mean, clip_mean, sizeof clip_mean);
-  memcpy (config->image_std, clip_std, sizeof clip_std);
-}
-
-void
-wp_siglip_config_init_default (WpClipConfig *config)
-{
-  static const float half[3] = { 0.5f, 0.5f, 0.5f };
-
-  memset (config, 0, sizeof *config);
-  config->family = WP_MODEL_FAMILY_SIGLIP;
-  config->text = (WpTowerConfig){ 768, 3072, 12, 12, WP_ACTIVATION_GELU_TANH, 1e-6f };
-  config->vision = (WpTowerConfig){ 768, 3072, 12, 12, WP_ACTIVATION_GELU_TANH, 1e-6f };
-  config->vocab_size = 32000;
-  config->context_length = 64;
-  config->bos_token_id = 49406;
-  config->eos_token_id = 49407;
-  config->pad_token_id = 1;
-  config->image_size = 224;
-  config->patch_size = 16;
-  config->projection_dim = 768;
-  /* Zhai et al. 2023: t' = log 10, b = -10, so that the many negative pairs start near 0. */
-  config->logit_scale_init = 2.302585093f;
-  config->logit_bias_init = -10.0f;
-  config->text_pooling = WP_TEXT_POOL_LAST;
-  config->preprocess.resize_mode = WP_RESIZE_SQUASH;
-  memcpy (config->image_mean, half, sizeof half);
-  memcpy (config->image_std, half, sizeof half);
-}
-
-gboolean
-wp_siglip_config_init_preset (WpClipConfig *config,
-                              const char   *name,
-                              int           vocab_size,
-                              GError      **error)
-{
-  WpClipConfig sizes;
-
-  if (strcmp (name, "base") == 0) {
-    wp_siglip_config_init_default (config);
-  } else if (strcmp (name, "tiny") == 0 || strcmp (name, "small") == 0) {
-    if (!wp_clip_config_init_preset (&sizes, name, vocab_size, error))
-      return FALSE;
-    wp_siglip_config_init_default (config);
-    config->text = sizes.text;
-    config->vision = sizes.vision;
-    config->text.activation = config->vision.activation = WP_ACTIVATION_GELU_TANH;
-    config->text.layer_norm_eps = config->vision.layer_norm_eps = 1e-6f;
-    config->image_size = sizes.image_size;
-    config->patch_size = sizes.patch_size;
-    config->context_length = sizes.context_length;
-    config->projection_dim = sizes.vision.width;
-  } else {
-    g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
-                 "unknown SigLIP size '%s' (tiny, small or base)", name);
-    return FALSE;
-  }
-  config->vocab_size = vocab_size;
-  return wp_clip_config_validate (config, error);
-}
-
-gboolean
-wp_clip_config_init_preset (WpClipConfig *config,
-                            const char   *name,
-                            int           vocab_size,
-                            GError      **error)
-{
-  wp_clip_config_init_default (config);
-  config->vocab_size = vocab_size;
-  if (strcmp (name, "tiny") == 0) {
-    config->vision = (WpTowerConfig){ 192, 768, 3, 6, WP_ACTIVATION_QUICK_GELU, 1e-5f };
-    config->text = (WpTowerConfig){ 192, 768, 3, 4, WP_ACTIVATION_QUICK_GELU, 1e-5f };
-    config->image_size = 64;
-    config->patch_size = 8;
-    config->context_length = 32;
-    config->projection_dim = 128;
-  } else if (strcmp (name, "small") == 0) {
-    config->vision = (WpTowerConfig){ 256, 1024, 4, 8, WP_ACTIVATION_QUICK_GELU, 1e-5f };
-    config->text = (WpTowerConfig){ 256, 1024, 4, 6, WP_ACTIVATION_QUICK_GELU, 1e-5f };
-    config->image_size = 96;
-    config->patch_size = 12;
-    config->context_length = 32;
-    config->projection_dim = 256;
-  } else if (strcmp (name, "vit-b16") == 0) {
-    config->patch_size = 16;
-  } else if (strcmp (name, "vit-b32") != 0) {
-    g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
-                 "unknown model size '%s' (tiny, small, vit-b16 or vit-b32)", name);
-    return FALSE;
-  }
-  return wp_clip_config_validate (config, error);
-}
 
 const char *
 wp_activation_to_string (WpActivation activation)
@@ -171,12 +61,12 @@ activation_from_string (const char   *name,
   return FALSE;
 }
 
-static gboolean
-read_int (JsonObject *obj,
-          const char *section,
-          const char *key,
-          int        *value,
-          GError    **error)
+gboolean
+wp_config_read_int (JsonObject *obj,
+                    const char *section,
+                    const char *key,
+                    int        *value,
+                    GError    **error)
 {
   JsonNode *node = json_object_get_member (obj, key);
   gint64    v;
@@ -193,12 +83,12 @@ read_int (JsonObject *obj,
   return TRUE;
 }
 
-static gboolean
-read_float (JsonObject *obj,
-            const char *section,
-            const char *key,
-            float      *value,
-            GError    **error)
+gboolean
+wp_config_read_float (JsonObject *obj,
+                      const char *section,
+                      const char *key,
+                      float      *value,
+                      GError    **error)
 {
   JsonNode *node = json_object_get_member (obj, key);
   GType     type;
@@ -215,12 +105,12 @@ read_float (JsonObject *obj,
   return TRUE;
 }
 
-static gboolean
-read_float3 (JsonObject *obj,
-             const char *section,
-             const char *key,
-             float       value[3],
-             GError    **error)
+gboolean
+wp_config_read_float3 (JsonObject *obj,
+                       const char *section,
+                       const char *key,
+                       float       value[3],
+                       GError    **error)
 {
   JsonNode  *node = json_object_get_member (obj, key);
   JsonArray *array;
@@ -281,11 +171,11 @@ read_tower (JsonObject    *obj,
 {
   JsonNode *act;
 
-  if (!read_int (obj, section, "hidden_size", &tower->width, error) ||
-      !read_int (obj, section, "intermediate_size", &tower->mlp_width, error) ||
-      !read_int (obj, section, "num_attention_heads", &tower->n_heads, error) ||
-      !read_int (obj, section, "num_hidden_layers", &tower->n_layers, error) ||
-      !read_float (obj, section, "layer_norm_eps", &tower->layer_norm_eps, error))
+  if (!wp_config_read_int (obj, section, "hidden_size", &tower->width, error) ||
+      !wp_config_read_int (obj, section, "intermediate_size", &tower->mlp_width, error) ||
+      !wp_config_read_int (obj, section, "num_attention_heads", &tower->n_heads, error) ||
+      !wp_config_read_int (obj, section, "num_hidden_layers", &tower->n_layers, error) ||
+      !wp_config_read_float (obj, section, "layer_norm_eps", &tower->layer_norm_eps, error))
     return FALSE;
   act = json_object_get_member (obj, "hidden_act");
   if (act != NULL) {
@@ -338,11 +228,11 @@ read_text_section (JsonObject   *text,
                    GError      **error)
 {
   return read_tower (text, section, &config->text, error) &&
-         read_int (text, section, "vocab_size", &config->vocab_size, error) &&
-         read_int (text, section, "max_position_embeddings", &config->context_length, error) &&
-         read_int (text, section, "bos_token_id", &config->bos_token_id, error) &&
-         read_int (text, section, "eos_token_id", &config->eos_token_id, error) &&
-         read_int (text, section, "pad_token_id", &config->pad_token_id, error);
+         wp_config_read_int (text, section, "vocab_size", &config->vocab_size, error) &&
+         wp_config_read_int (text, section, "max_position_embeddings", &config->context_length, error) &&
+         wp_config_read_int (text, section, "bos_token_id", &config->bos_token_id, error) &&
+         wp_config_read_int (text, section, "eos_token_id", &config->eos_token_id, error) &&
+         wp_config_read_int (text, section, "pad_token_id", &config->pad_token_id, error);
 }
 
 static gboolean
@@ -354,9 +244,9 @@ read_vision_section (JsonObject   *vision,
   int num_channels = 3;
 
   if (!read_tower (vision, section, &config->vision, error) ||
-      !read_int (vision, section, "image_size", &config->image_size, error) ||
-      !read_int (vision, section, "patch_size", &config->patch_size, error) ||
-      !read_int (vision, section, "num_channels", &num_channels, error))
+      !wp_config_read_int (vision, section, "image_size", &config->image_size, error) ||
+      !wp_config_read_int (vision, section, "patch_size", &config->patch_size, error) ||
+      !wp_config_read_int (vision, section, "num_channels", &num_channels, error))
     return FALSE;
   if (num_channels != 3) {
     g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
@@ -414,9 +304,9 @@ read_wordpatch_section (JsonObject   *obj,
   int offset = (int) config->preprocess.crop_offset;
   int pooling = (int) config->text_pooling;
 
-  if (!read_float3 (obj, "wordpatch", "image_mean", config->image_mean, error) ||
-      !read_float3 (obj, "wordpatch", "image_std", config->image_std, error) ||
-      !read_int (obj, "wordpatch", "resize_size", &config->preprocess.resize_size, error) ||
+  if (!wp_config_read_float3 (obj, "wordpatch", "image_mean", config->image_mean, error) ||
+      !wp_config_read_float3 (obj, "wordpatch", "image_std", config->image_std, error) ||
+      !wp_config_read_int (obj, "wordpatch", "resize_size", &config->preprocess.resize_size, error) ||
       !read_choice (obj, "wordpatch", "resize_mode", resize_mode_names, 2, &mode, error) ||
       !read_choice (obj, "wordpatch", "interpolation", interpolation_names, 2, &interpolation,
                     error) ||
@@ -431,12 +321,11 @@ read_wordpatch_section (JsonObject   *obj,
   return TRUE;
 }
 
-/* Loads json into parser as a config's JSON object, its size and depth bounded first. */
-static JsonObject *
-load_object (JsonParser *parser,
-             const char *json,
-             gsize       len,
-             GError    **error)
+JsonObject *
+wp_config_load_object (JsonParser *parser,
+                       const char *json,
+                       gsize       len,
+                       GError    **error)
 {
   if (len > WP_CONFIG_MAX_BYTES) {
     g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
@@ -490,7 +379,7 @@ parse_siglip (WpClipConfig *config,
   if (!get_section (root, "text_config", TRUE, &text, error) ||
       !get_section (root, "vision_config", TRUE, &vision, error) ||
       !read_text_section (text, "text_config", config, error) ||
-      !read_int (text, "text_config", "projection_size", &projection, error) ||
+      !wp_config_read_int (text, "text_config", "projection_size", &projection, error) ||
       !read_vision_section (vision, "vision_config", config, error))
     return FALSE;
   config->projection_dim = projection >= 0 ? projection : config->text.width;
@@ -510,7 +399,7 @@ wp_clip_config_parse (WpClipConfig *config,
   const char *type_name;
 
   wp_clip_config_init_default (config);
-  if ((root = load_object (parser, json, len, error)) == NULL)
+  if ((root = wp_config_load_object (parser, json, len, error)) == NULL)
     return FALSE;
   /* Other transformers models (CLIPSeg, a tower alone) keep other tensors under other names: say
    * so rather than list a missing tensor. */
@@ -533,8 +422,8 @@ wp_clip_config_parse (WpClipConfig *config,
       !get_section (root, "text_config_dict", FALSE, &text_dict, error) ||
       !get_section (root, "vision_config_dict", FALSE, &vision_dict, error))
     return FALSE;
-  if (!read_int (root, "", "projection_dim", &config->projection_dim, error) ||
-      !read_float (root, "", "logit_scale_init_value", &config->logit_scale_init, error) ||
+  if (!wp_config_read_int (root, "", "projection_dim", &config->projection_dim, error) ||
+      !wp_config_read_float (root, "", "logit_scale_init_value", &config->logit_scale_init, error) ||
       !read_text_section (text, "text_config", config, error) ||
       (text_dict != NULL && !read_text_section (text_dict, "text_config_dict", config, error)) ||
       !read_vision_section (vision, "vision_config", config, error) ||
@@ -830,180 +719,6 @@ wp_clip_config_to_json (const WpClipConfig *config)
   json_builder_end_object (builder);
   add_wordpatch_section (builder, config,
                          config->eos_token_id == 2 ? WP_TEXT_POOL_ARGMAX : WP_TEXT_POOL_EOS);
-  json_builder_end_object (builder);
-  return wp_json_builder_to_text (builder);
-}
-
-/* ---- preprocessor_config.json ---- */
-
-static gboolean
-read_bool (JsonObject *obj,
-           const char *key,
-           gboolean   *value,
-           GError    **error)
-{
-  JsonNode *node = json_object_get_member (obj, key);
-
-  if (node == NULL)
-    return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_BOOLEAN) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s must be true or false", key);
-    return FALSE;
-  }
-  *value = json_node_get_boolean (node);
-  return TRUE;
-}
-
-/* A size as CLIPImageProcessor takes it: a number, or an object with "shortest_edge" or with
- * equal "height" and "width". *square says which object form it was (a number is neither). */
-static gboolean
-read_size (JsonObject *obj,
-           const char *key,
-           int        *size,
-           gboolean   *square,
-           GError    **error)
-{
-  JsonNode   *node = json_object_get_member (obj, key);
-  JsonObject *sides;
-  int         height = -1, width = -1, shortest = -1;
-
-  *square = FALSE;
-  if (node == NULL)
-    return TRUE;
-  if (JSON_NODE_HOLDS_VALUE (node))
-    return read_int (obj, "", key, size, error);
-  if (!JSON_NODE_HOLDS_OBJECT (node)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s must be a number or an object", key);
-    return FALSE;
-  }
-  sides = json_node_get_object (node);
-  if (!read_int (sides, key, "shortest_edge", &shortest, error) ||
-      !read_int (sides, key, "height", &height, error) ||
-      !read_int (sides, key, "width", &width, error))
-    return FALSE;
-  if (shortest >= 0 && height < 0 && width < 0) {
-    *size = shortest;
-    return TRUE;
-  }
-  if (shortest < 0 && height >= 0 && height == width) {
-    *size = height;
-    *square = TRUE;
-    return TRUE;
-  }
-  g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
-               "%s: only {\"shortest_edge\": N} or a square {\"height\": N, \"width\": N} "
-               "is supported",
-               key);
-  return FALSE;
-}
-
-gboolean
-wp_preprocess_parse (WpClipConfig *config,
-                     const char   *json,
-                     gsize         len,
-                     GError      **error)
-{
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonObject *root;
-  gboolean    do_resize = TRUE, do_crop = TRUE, do_normalize = TRUE, do_rescale = TRUE;
-  gboolean    convert_rgb = TRUE, squash = FALSE, square_crop = FALSE;
-  int         resize = config->image_size, crop = config->image_size, resample = 3;
-  float       rescale = 1.0f / 255.0f;
-
-  if ((root = load_object (parser, json, len, error)) == NULL)
-    return FALSE;
-  if (!read_float3 (root, "", "image_mean", config->image_mean, error) ||
-      !read_float3 (root, "", "image_std", config->image_std, error) ||
-      !read_size (root, "size", &resize, &squash, error) ||
-      !read_size (root, "crop_size", &crop, &square_crop, error) ||
-      !read_int (root, "", "resample", &resample, error) ||
-      !read_float (root, "", "rescale_factor", &rescale, error) ||
-      !read_bool (root, "do_resize", &do_resize, error) ||
-      !read_bool (root, "do_center_crop", &do_crop, error) ||
-      !read_bool (root, "do_normalize", &do_normalize, error) ||
-      !read_bool (root, "do_rescale", &do_rescale, error) ||
-      !read_bool (root, "do_convert_rgb", &convert_rgb, error))
-    return FALSE;
-  /* Each step transformers can leave out changes what the model sees; only CLIP's pipeline is
-   * reproduced. */
-  if (!do_resize || !do_rescale || !do_normalize || !convert_rgb ||
-      fabsf (rescale * 255.0f - 1.0f) > 1e-6f) {
-    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
-                 "only the full pipeline is supported (do_resize, do_rescale with "
-                 "rescale_factor 1/255, do_normalize and do_convert_rgb all true)");
-    return FALSE;
-  }
-  if (resample != 2 && resample != 3) {
-    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
-                 "resample %d is not supported (3 bicubic or 2 bilinear)", resample);
-    return FALSE;
-  }
-  if (!do_crop) {
-    /* Without the crop the resized image must already be the model's square. */
-    if (!squash || resize != config->image_size) {
-      g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
-                   "do_center_crop false needs size {\"height\": %d, \"width\": %d}, the "
-                   "model's image size",
-                   config->image_size, config->image_size);
-      return FALSE;
-    }
-    crop = config->image_size;
-  }
-  if (crop != config->image_size) {
-    g_set_error (error, WP_ERROR, WP_ERROR_SHAPE,
-                 "crop_size %d is not the model's image size %d (vision_config.image_size)", crop,
-                 config->image_size);
-    return FALSE;
-  }
-  config->preprocess.resize_size = resize == config->image_size ? 0 : resize;
-  config->preprocess.resize_mode = squash ? WP_RESIZE_SQUASH : WP_RESIZE_SHORTEST;
-  config->preprocess.interpolation =
-    resample == 2 ? WP_INTERPOLATION_BILINEAR : WP_INTERPOLATION_BICUBIC;
-  return wp_clip_config_validate (config, error);
-}
-
-static void
-add_size (JsonBuilder *builder,
-          const char  *key,
-          int          size,
-          gboolean     square)
-{
-  json_builder_set_member_name (builder, key);
-  json_builder_begin_object (builder);
-  if (square) {
-    wp_json_add_int (builder, "height", size);
-    wp_json_add_int (builder, "width", size);
-  } else {
-    wp_json_add_int (builder, "shortest_edge", size);
-  }
-  json_builder_end_object (builder);
-}
-
-char *
-wp_preprocess_to_json (const WpClipConfig *config)
-{
-  g_autoptr (JsonBuilder) builder = json_builder_new ();
-
-  json_builder_begin_object (builder);
-  add_size (builder, "crop_size", config->image_size, TRUE);
-  wp_json_add_string (builder, "image_processor_type", "CLIPImageProcessor");
-  json_builder_set_member_name (builder, "do_center_crop");
-  json_builder_add_boolean_value (builder, TRUE);
-  json_builder_set_member_name (builder, "do_convert_rgb");
-  json_builder_add_boolean_value (builder, TRUE);
-  json_builder_set_member_name (builder, "do_normalize");
-  json_builder_add_boolean_value (builder, TRUE);
-  json_builder_set_member_name (builder, "do_rescale");
-  json_builder_add_boolean_value (builder, TRUE);
-  json_builder_set_member_name (builder, "do_resize");
-  json_builder_add_boolean_value (builder, TRUE);
-  wp_json_add_float3 (builder, "image_mean", config->image_mean);
-  wp_json_add_float3 (builder, "image_std", config->image_std);
-  wp_json_add_int (builder, "resample",
-                   config->preprocess.interpolation == WP_INTERPOLATION_BILINEAR ? 2 : 3);
-  wp_json_add_double (builder, "rescale_factor", 1.0 / 255.0);
-  add_size (builder, "size", wp_clip_config_resize_size (config),
-            config->preprocess.resize_mode == WP_RESIZE_SQUASH);
   json_builder_end_object (builder);
   return wp_json_builder_to_text (builder);
 }

@@ -1,6 +1,7 @@
-/* dataset-private.h: what the dataset readers share: dataset.c (the dataset, its own layout, the
- * format's detection) and one file per other layout (dataset_csv.c, dataset_coco.c,
- * dataset_flickr.c, dataset_shards.c), and the shard reader training streams with. */
+/* dataset-private.h: what the dataset readers share: dataset.c (the dataset, the format's
+ * detection), one file per layout (dataset_captions.c, dataset_csv.c, dataset_coco.c,
+ * dataset_flickr.c, dataset_shards.c), dataset_batch.c (batches, vocabulary coverage), and the
+ * shard reader training streams with. */
 #pragma once
 
 #include <json-glib/json-glib.h>
@@ -156,6 +157,9 @@ void wp_word_counter_add (WpWordCounter *counter,
 
 /* ---- the readers: each fills dataset (its path and options set) or fails ---- */
 
+/* captions.jsonl or captions.tsv, as dataset->format says. */
+gboolean wp_dataset_read_captions (WpDataset *dataset,
+                                   GError   **error);
 gboolean wp_dataset_read_csv (WpDataset              *dataset,
                               const WpDatasetOptions *options,
                               GError                **error);

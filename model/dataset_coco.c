@@ -307,18 +307,6 @@ integer_member (JsonObject *obj,
   return TRUE;
 }
 
-static const char *
-string_member (JsonObject *obj,
-               const char *key)
-{
-  JsonNode *node = json_object_get_member (obj, key);
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
 typedef struct {
   gint64 image_id;
   char  *caption;
@@ -387,7 +375,7 @@ captions_element_cb (const char *array,
   if (strcmp (array, "images") == 0) {
     /* A malformed image shows in the warnings of its captions, which cannot find it. */
     if (obj != NULL && integer_member (obj, "id", &id) &&
-        (name = string_member (obj, "file_name")) != NULL && name[0] != '\0' &&
+        (name = wp_json_string_member (obj, "file_name")) != NULL && name[0] != '\0' &&
         !g_hash_table_contains (coco->file_names, &id))
       g_hash_table_insert (coco->file_names, g_memdup2 (&id, sizeof id), g_strdup (name));
     return TRUE;
@@ -403,7 +391,7 @@ captions_element_cb (const char *array,
     return FALSE;
   }
   if (obj != NULL && (!integer_member (obj, "image_id", &id) ||
-                      (name = string_member (obj, "caption")) == NULL))
+                      (name = wp_json_string_member (obj, "caption")) == NULL))
     problem = "needs an integer \"image_id\" and a string \"caption\"";
   if (problem != NULL) {
     wp_dataset_skip (coco->dataset, WP_SKIP_BAD_LINE, "%s line %u, annotations[%u]: %s",
@@ -468,7 +456,7 @@ add_category (Coco       *coco,
 {
   Category        *category;
   gint64           id;
-  const char      *name = string_member (obj, "name");
+  const char      *name = wp_json_string_member (obj, "name");
   g_autofree char *plural = NULL;
   WpWordCounter    counter;
 
@@ -477,7 +465,7 @@ add_category (Coco       *coco,
     return;
   category = g_new0 (Category, 1);
   category->name = g_strdup (name);
-  category->supercategory = g_strdup (string_member (obj, "supercategory"));
+  category->supercategory = g_strdup (wp_json_string_member (obj, "supercategory"));
   category->singular = g_ptr_array_new_with_free_func (g_free);
   wp_word_counter_init (&counter);
   wp_word_counter_add (&counter, name, category->singular, NULL);

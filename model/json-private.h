@@ -1,4 +1,4 @@
-/* json-private.h: handing untrusted JSON text to JSON-GLib.
+/* json-private.h: handing untrusted JSON text to JSON-GLib, and reading members of its tree.
  *
  * JSON-GLib's parser recurses once per nesting level and has no limit of its own: 100,000 nested
  * arrays (200 KB of text) overflow an 8 MiB stack. It also accepts C comments and single-quoted
@@ -22,5 +22,9 @@ gboolean wp_json_parser_load (JsonParser *parser,
                               gsize       len,
                               gsize       max_values,
                               GError    **error);
+
+/* Member key of obj when it is a string; NULL when it is absent or anything else. */
+const char *wp_json_string_member (JsonObject *obj,
+                                   const char *key);
 
 G_END_DECLS

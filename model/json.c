@@ -66,3 +66,15 @@ wp_json_parser_load (JsonParser *parser,
   }
   return TRUE;
 }
+
+const char *
+wp_json_string_member (JsonObject *obj,
+                       const char *key)
+{
+  JsonNode *node = json_object_get_member (obj, key);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
+      json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (node);
+}

@@ -1,5 +1,5 @@
-/* model-private.h: what the readers and writers of each model format (model_io.c, openclip.c)
- * share. */
+/* model-private.h: what the layout (model_specs.c) and the readers and writers of each model
+ * format (model_io.c, model_save.c, openclip.c) share. */
 #pragma once
 
 #include <glib.h>
@@ -25,9 +25,13 @@ WpTokenizer *wp_model_load_folder_tokenizer (const char *dir,
                                              gboolean   *bundled,
                                              GError    **error) G_GNUC_WARN_UNUSED_RESULT;
 
-/* "[d0,d1,...]", as error messages show shapes. */
-char *wp_model_shape_to_string (int           ndim,
-                                const gint64 *shape) G_GNUC_WARN_UNUSED_RESULT;
+/* Checks that weights hold tensor name with ndim dimensions of shape (a scalar may be stored as
+ * [] or [1]); otherwise an error naming the file, the tensor and, for a wrong shape, both. */
+gboolean wp_model_check_tensor (const WpWeights *weights,
+                                const char      *name,
+                                int              ndim,
+                                const gint64    *shape,
+                                GError         **error);
 
 /* Reads "wordpatch.step" from the weights' metadata into model->step. */
 gboolean wp_model_read_step (WpModel         *model,

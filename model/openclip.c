@@ -155,22 +155,6 @@ oc_layout_init (OcLayout      *layout,
 }
 
 static gboolean
-oc_shape_matches (const OcTensor            *t,
-                  const WpSafetensorsTensor *tensor)
-{
-  /* logit_scale is [] or, with nonscalar_logit_scale, [1]. */
-  if (t->ndim == 0)
-    return tensor->numel == 1 && tensor->ndim <= 1;
-  if (t->ndim != tensor->ndim)
-    return FALSE;
-  for (int d = 0; d < t->ndim; d++) {
-    if (t->shape[d] != tensor->shape[d])
-      return FALSE;
-  }
-  return TRUE;
-}
-
-static gboolean
 oc_check_layout (const OcLayout  *layout,
                  const WpWeights *weights,
                  GError         **error)
@@ -178,24 +162,11 @@ oc_check_layout (const OcLayout  *layout,
   g_autoptr (GHashTable) names = g_hash_table_new (g_str_hash, g_str_equal);
 
   for (guint i = 0; i < layout->tensors->len; i++) {
-    const OcTensor        *t = &g_array_index (layout->tensors, OcTensor, i);
-    const WpWeightsTensor *found = wp_weights_lookup (weights, t->name);
+    const OcTensor *t = &g_array_index (layout->tensors, OcTensor, i);
 
     g_hash_table_add (names, t->name);
-    if (found == NULL) {
-      g_set_error (error, WP_ERROR, WP_ERROR_MISSING, "%s: tensor '%s' is missing",
-                   wp_weights_get_path (weights), t->name);
+    if (!wp_model_check_tensor (weights, t->name, t->ndim, t->shape, error))
       return FALSE;
-    }
-    if (!oc_shape_matches (t, found->tensor)) {
-      const WpSafetensorsTensor *tensor = found->tensor;
-      g_autofree char           *got = wp_model_shape_to_string (tensor->ndim, tensor->shape);
-      g_autofree char           *want = wp_model_shape_to_string (t->ndim, t->shape);
-
-      g_set_error (error, WP_ERROR, WP_ERROR_SHAPE, "%s: tensor '%s' has shape %s, expected %s",
-                   wp_safetensors_get_path (found->file), t->name, got, want);
-      return FALSE;
-    }
   }
   for (guint i = 0; i < wp_weights_get_n_tensors (weights); i++) {
     const WpWeightsTensor *entry = wp_weights_get_tensor (weights, i);

@@ -87,9 +87,11 @@ append_cb (void *context,
 }
 
 gboolean
-write_test_image (const char *path)
+write_disc_image (const char *path,
+                  int         W,
+                  int         H,
+                  guint32     rgb)
 {
-  const int          W = 80, H = 60;
   g_autofree guint8 *pixels = g_new (guint8, W * H * 3);
   g_autoptr (GByteArray) png = g_byte_array_new ();
   g_autoptr (GError) error = NULL;
@@ -97,17 +99,23 @@ write_test_image (const char *path)
   for (int y = 0; y < H; y++) {
     for (int x = 0; x < W; x++) {
       guint8  *p = pixels + (y * W + x) * 3;
-      gboolean inside = (x - 40) * (x - 40) + (y - 30) * (y - 30) < 20 * 20;
+      gboolean inside = (x - W / 2) * (x - W / 2) + (y - H / 2) * (y - H / 2) < (H / 3) * (H / 3);
 
-      p[0] = 255;
-      p[1] = inside ? 0 : 255;
-      p[2] = inside ? 0 : 255;
+      p[0] = inside ? (guint8) (rgb >> 16) : 255;
+      p[1] = inside ? (guint8) (rgb >> 8) : 255;
+      p[2] = inside ? (guint8) rgb : 255;
     }
   }
   g_assert_true (stbi_write_png_to_func (append_cb, png, W, H, 3, pixels, W * 3));
   g_file_set_contents (path, (const char *) png->data, png->len, &error);
   g_assert_no_error (error);
   return error == NULL;
+}
+
+gboolean
+write_test_image (const char *path)
+{
+  return write_disc_image (path, 80, 60, 0xff0000);
 }
 
 void

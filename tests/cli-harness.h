@@ -45,6 +45,11 @@ void assert_usage_error (const Run  *run,
                          const char *command,
                          const char *fragment);
 
+/* A W x H PNG: a disc of colour rgb (0xRRGGBB) and radius H / 3 in the middle, on white. */
+gboolean write_disc_image (const char *path,
+                           int         W,
+                           int         H,
+                           guint32     rgb);
 /* An 80 x 60 PNG: a red disc on white. */
 gboolean write_test_image (const char *path);
 

@@ -9,15 +9,10 @@ const WpModel *
 get_model (void)
 {
   if (tiny_model == NULL) {
-    g_autofree char *vocab =
-      g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "vocab.json", NULL);
-    g_autofree char *merges =
-      g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "merges.txt", NULL);
     g_autoptr (GError) error = NULL;
-    WpTokenizer *tokenizer = wp_tokenizer_new_from_files (vocab, merges, &error);
+    WpTokenizer *tokenizer = wp_test_clip_tokenizer ();
     WpClipConfig config;
 
-    g_assert_no_error (error);
     wp_clip_config_init_preset (&config, "tiny", wp_tokenizer_get_n_vocab (tokenizer), &error);
     g_assert_no_error (error);
     tiny_model = wp_model_new_random (&config, tokenizer, 11, &error);

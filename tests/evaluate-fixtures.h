@@ -4,6 +4,7 @@
 
 #include <glib.h>
 
+#include "test-util.h"
 #include "wordpatch/wordpatch.h"
 
 G_BEGIN_DECLS

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "test-util.h"
 #include "wordpatch/adamw.h"
 #include "wordpatch/error.h"
 #include "wordpatch/loss.h"
@@ -25,18 +26,13 @@ batch_init (Batch *batch)
   static const char *const captions[BATCH] = { "a red circle",
                                                "two green squares above a big blue star", "cat",
                                                "a photo of a dog" };
-  g_autofree char         *vocab =
-    g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "vocab.json", NULL);
-  g_autofree char *merges =
-    g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "merges.txt", NULL);
   g_autoptr (GError) error = NULL;
-  WpTokenizer *tokenizer = wp_tokenizer_new_from_files (vocab, merges, &error);
+  WpTokenizer *tokenizer = wp_test_clip_tokenizer ();
   WpClipConfig config;
   int          encoded[BATCH][32];
   WpRng        rng;
   gsize        n_pixels;
 
-  g_assert_no_error (error);
   wp_clip_config_init_preset (&config, "tiny", wp_tokenizer_get_n_vocab (tokenizer), &error);
   g_assert_no_error (error);
   config.vision.n_layers = 2;
@@ -241,8 +237,7 @@ int
 main (int    argc,
       char **argv)
 {
-  g_test_init (&argc, &argv, NULL);
-  g_test_set_nonfatal_assertions ();
+  wp_test_init (&argc, &argv);
   g_test_add_data_func ("/adamw/step/lowers-clip-loss", GINT_TO_POINTER (WP_OBJECTIVE_CLIP),
                         test_step_lowers_loss);
   g_test_add_data_func ("/adamw/step/lowers-filip-loss", GINT_TO_POINTER (WP_OBJECTIVE_FILIP),

@@ -22,57 +22,6 @@ static char *wide_dir;         /* 42 px, patch 14, gelu_new, resized to 48 befor
 static char *image_path;
 
 static void
-remove_file (const char *dir,
-             const char *name)
-{
-  g_autofree char *path = g_build_filename (dir, name, NULL);
-
-  g_assert_cmpint (g_unlink (path), ==, 0);
-}
-
-/* Splits folder's model.safetensors into n shards and writes their index. */
-static void
-shard_folder (const char *folder,
-              int         n)
-{
-  g_autofree char *path = g_build_filename (folder, "model.safetensors", NULL);
-  g_autofree char *index_path = g_build_filename (folder, "model.safetensors.index.json", NULL);
-  g_autoptr (WpSafetensors) st = NULL;
-  g_autoptr (GPtrArray) buffers = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GString) index = g_string_new ("{\"weight_map\": {");
-  g_autoptr (GError) error = NULL;
-
-  st = wp_safetensors_open (path, &error);
-  g_assert_no_error (error);
-  for (int s = 0; s < n; s++) {
-    g_autoptr (GArray) entries = g_array_new (FALSE, TRUE, sizeof (WpSafetensorsEntry));
-    g_autofree char *name = g_strdup_printf ("model-%05d-of-%05d.safetensors", s + 1, n);
-    g_autofree char *shard = g_build_filename (folder, name, NULL);
-
-    for (guint i = (guint) s; i < wp_safetensors_get_n_tensors (st); i += (guint) n) {
-      const WpSafetensorsTensor *t = wp_safetensors_get_tensor (st, i);
-      WpSafetensorsEntry         e = { t->name, t->ndim, t->shape, NULL, WP_DTYPE_F32 };
-      float                     *data = g_new (float, MAX (t->numel, 1));
-
-      g_assert_true (wp_safetensors_read_f32 (st, t, data, TRUE, NULL));
-      g_ptr_array_add (buffers, data);
-      e.data = data;
-      g_array_append_val (entries, e);
-      const char *separator = index->str[index->len - 1] == '{' ? "" : ", ";
-
-      g_string_append_printf (index, "%s\"%s\": \"%s\"", separator, t->name, name);
-    }
-    g_assert_true (wp_safetensors_write (shard, (WpSafetensorsEntry *) (gpointer) entries->data,
-                                         entries->len, NULL, &error));
-    g_assert_no_error (error);
-  }
-  g_string_append (index, "}}");
-  g_clear_pointer (&st, wp_safetensors_free);
-  remove_file (folder, "model.safetensors");
-  g_assert_true (g_file_set_contents (index_path, index->str, -1, NULL));
-}
-
-static void
 make_wide_model (void)
 {
   g_autofree char *vocab = g_build_filename (vocab_dir, "vocab.json", NULL);
@@ -125,15 +74,15 @@ ensure_models (void)
   run_cli (&convert, "convert", "--model", transformers_dir, "--out", openclip_dir, "--format",
            "open_clip", NULL);
   g_assert_cmpint (convert.status, ==, 0);
-  remove_file (openclip_dir, "vocab.json");
-  remove_file (openclip_dir, "merges.txt");
+  wp_test_remove_file (openclip_dir, "vocab.json");
+  wp_test_remove_file (openclip_dir, "merges.txt");
   {
     g_auto (Run) copy = { 0 };
 
     run_cli (&copy, "convert", "--model", transformers_dir, "--out", sharded_dir, NULL);
     g_assert_cmpint (copy.status, ==, 0);
   }
-  shard_folder (sharded_dir, 3);
+  wp_test_shard_folder (sharded_dir, 3);
   make_wide_model ();
   return TRUE;
 }
@@ -367,8 +316,8 @@ test_unsupported (void)
   broken = g_build_filename (tmp_dir, "broken-shards", NULL);
   run_cli (&copy, "convert", "--model", transformers_dir, "--out", broken, NULL);
   g_assert_cmpint (copy.status, ==, 0);
-  shard_folder (broken, 3);
-  remove_file (broken, "model-00002-of-00003.safetensors");
+  wp_test_shard_folder (broken, 3);
+  wp_test_remove_file (broken, "model-00002-of-00003.safetensors");
   run_cli (&missing, "info", "--model", broken, NULL);
   assert_failure (&missing, "model-00002-of-00003.safetensors", NULL, NULL);
 

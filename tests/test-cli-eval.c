@@ -6,7 +6,6 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
-#include <stb_image_write.h>
 #include <string.h>
 
 #include "cli-harness.h"
@@ -17,41 +16,6 @@ static char    *model_dir;
 static char    *data_dir;
 static char    *vocab_dir;
 static gboolean made;
-
-static void
-append_cb (void *context,
-           void *data,
-           int   size)
-{
-  g_byte_array_append (context, data, (guint) size);
-}
-
-/* A W x H PNG: a disc of colour rgb on white. */
-static gboolean
-write_image (const char *path,
-             int         W,
-             int         H,
-             guint32     rgb)
-{
-  g_autofree guint8 *pixels = g_new (guint8, W * H * 3);
-  g_autoptr (GByteArray) png = g_byte_array_new ();
-  g_autoptr (GError) error = NULL;
-
-  for (int y = 0; y < H; y++) {
-    for (int x = 0; x < W; x++) {
-      guint8  *p = pixels + (y * W + x) * 3;
-      gboolean inside = (x - W / 2) * (x - W / 2) + (y - H / 2) * (y - H / 2) < (H / 3) * (H / 3);
-
-      p[0] = inside ? (guint8) (rgb >> 16) : 255;
-      p[1] = inside ? (guint8) (rgb >> 8) : 255;
-      p[2] = inside ? (guint8) rgb : 255;
-    }
-  }
-  g_assert_true (stbi_write_png_to_func (append_cb, png, W, H, 3, pixels, W * 3));
-  g_file_set_contents (path, (const char *) png->data, png->len, &error);
-  g_assert_no_error (error);
-  return error == NULL;
-}
 
 static const char captions[] =
   "{\"image\": \"red.png\", \"caption\": \"a red circle\", \"boxes\": ["
@@ -97,7 +61,7 @@ ensure_setup (void)
   for (gsize i = 0; i < G_N_ELEMENTS (images); i++) {
     g_autofree char *path = g_build_filename (data_dir, images[i].name, NULL);
 
-    if (!write_image (path, images[i].W, images[i].H, images[i].rgb))
+    if (!write_disc_image (path, images[i].W, images[i].H, images[i].rgb))
       return FALSE;
   }
   file = g_build_filename (data_dir, "captions.jsonl", NULL);
@@ -479,8 +443,7 @@ main (int   argc,
 {
   int status;
 
-  g_test_init (&argc, &argv, NULL);
-  g_test_set_nonfatal_assertions ();
+  wp_test_init (&argc, &argv);
   vocab_dir = g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", NULL);
 
   g_test_add_func ("/cli/eval/json-global", test_json_global);

@@ -844,8 +844,7 @@ main (int   argc,
 {
   int status;
 
-  g_test_init (&argc, &argv, NULL);
-  g_test_set_nonfatal_assertions ();
+  wp_test_init (&argc, &argv);
   vocab_dir = g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", NULL);
 
   add_test ("/cli/init/folder", test_init_folder);

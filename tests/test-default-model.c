@@ -85,8 +85,7 @@ int
 main (int   argc,
       char *argv[])
 {
-  g_test_init (&argc, &argv, NULL);
-  g_test_set_nonfatal_assertions ();
+  wp_test_init (&argc, &argv);
   g_test_add_func ("/default-model/held-out-floors", test_held_out_floors);
   return g_test_run ();
 }

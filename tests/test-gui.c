@@ -75,13 +75,8 @@ test_window (void)
   g_autofree char *png = g_build_filename (tmp_dir, "view.png", NULL);
   g_autofree char *junk = g_build_filename (tmp_dir, "junk.png", NULL);
   g_autoptr (WpImage) view = NULL;
-  WpWindow *window;
+  WpWindow *window = explore_window (application);
 
-  g_assert_true (g_application_register (G_APPLICATION (application), NULL, &error));
-  g_assert_no_error (error);
-  window = wp_window_new (application);
-  gtk_window_present (GTK_WINDOW (window));
-  g_assert_true (wait_idle (window));
   g_assert_cmpstr (wp_window_get_status (window), !=, "");
   g_assert_nonnull (strstr (wp_window_get_scores (window), "global cosine"));
 

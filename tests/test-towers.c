@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "test-util.h"
 #include "wordpatch/rng.h"
 #include "wordpatch/text.h"
 #include "wordpatch/vision.h"
@@ -23,17 +24,12 @@ typedef struct {
 static WpModel *
 small_model (WpModelFamily family)
 {
-  g_autofree char *vocab =
-    g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "vocab.json", NULL);
-  g_autofree char *merges =
-    g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "merges.txt", NULL);
   g_autoptr (GError) error = NULL;
-  WpTokenizer *tokenizer = wp_tokenizer_new_from_files (vocab, merges, &error);
+  WpTokenizer *tokenizer = wp_test_clip_tokenizer ();
   WpClipConfig config;
   WpModel     *model;
   WpRng        rng;
 
-  g_assert_no_error (error);
   if (family == WP_MODEL_FAMILY_SIGLIP) {
     /* The text tower runs on its whole context; the embedding is the vision width. */
     wp_siglip_config_init_default (&config);
@@ -177,8 +173,7 @@ int
 main (int    argc,
       char **argv)
 {
-  g_test_init (&argc, &argv, NULL);
-  g_test_set_nonfatal_assertions ();
+  wp_test_init (&argc, &argv);
   g_test_add_data_func ("/towers/backward/finite-differences",
                         GINT_TO_POINTER (WP_MODEL_FAMILY_CLIP),
                         test_backward_matches_finite_differences);

@@ -12,11 +12,6 @@
 #include "dataset-fixtures.h"
 #include "train-scenes.h"
 
-#define TRAIN_ARGS(data, out, steps, save_every)                                               \
-  "train", "--config", "tiny", "--data", (data), "--out", (out), "--batch", "16", "--threads", \
-    "1", "--seed", "5", "--holdout", "0.2", "--vocab-size", "600", "--steps", (steps),         \
-    "--save-every", (save_every)
-
 static char *shards_dir;
 
 /* The scenes of train-scenes.c as two shards of 80 samples, in captions.jsonl's order. */
@@ -67,48 +62,6 @@ ensure_shards (void)
   }
   fixture_tar_close (tar);
   return TRUE;
-}
-
-static void
-assert_same_files (const char *dir_a,
-                   const char *dir_b,
-                   const char *name)
-{
-  g_autofree char *a = g_build_filename (dir_a, name, NULL);
-  g_autofree char *b = g_build_filename (dir_b, name, NULL);
-  g_autofree char *da = NULL;
-  g_autofree char *db = NULL;
-  gsize            la = 0, lb = 0;
-
-  g_assert_true (g_file_get_contents (a, &da, &la, NULL));
-  g_assert_true (g_file_get_contents (b, &db, &lb, NULL));
-  g_assert_cmpmem (da, la, db, lb);
-}
-
-/* Waits until the run in out has logged at least min_step steps (or stopped). */
-static void
-wait_for_step (const char *out,
-               guint       min_step,
-               GPid        pid)
-{
-  g_autofree char *path = g_build_filename (out, "metrics.jsonl", NULL);
-
-  for (;;) {
-    g_autofree char *text = NULL;
-    guint            steps = 0;
-
-    if (waitpid (pid, NULL, WNOHANG) != 0) {
-      g_test_fail_printf ("the run in %s stopped before step %u", out, min_step);
-      return;
-    }
-    if (g_file_get_contents (path, &text, NULL, NULL)) {
-      for (const char *p = text; (p = strstr (p, "\"loss\"")) != NULL; p++)
-        steps++;
-    }
-    if (steps >= min_step)
-      return;
-    g_usleep (20000);
-  }
 }
 
 /* The same pairs in the same order: shards read in their order, captions.jsonl in its own. */
@@ -200,7 +153,7 @@ test_shards_resume_bit_exact (void)
     pid = spawn_cli (args);
     wait_for_step (killed, 4, pid);
     kill (pid, SIGKILL);
-    g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+    status = reap (pid);
     g_assert_true (WIFSIGNALED (status));
   }
   /* Steps 3 to 7 of 8 an epoch are reached with both shards begun: the stream stopped inside

@@ -13,11 +13,6 @@
 #include "train-scenes.h"
 #include "wordpatch/wordpatch.h"
 
-#define TRAIN_ARGS(out, steps, save_every)                                                       \
-  "train", "--config", "tiny", "--data", data_dir, "--out", (out), "--batch", "16", "--threads", \
-    "1", "--seed", "5", "--holdout", "0.2", "--vocab-size", "600", "--steps", (steps),           \
-    "--save-every", (save_every)
-
 static double
 mean_loss (const Metrics *m,
            guint          first,
@@ -42,7 +37,7 @@ test_learns (void)
   if (!ensure_data ())
     return;
   out = out_path ("learns");
-  run_cli (&run, TRAIN_ARGS (out, "50", "25"), "--loss", "sparc", NULL);
+  run_cli (&run, TRAIN_ARGS (data_dir, out, "50", "25"), "--loss", "sparc", NULL);
   g_assert_cmpint (run.status, ==, 0);
   assert_mentions (run.err, "128 training pairs, 32 held out; 50 steps");
   assert_mentions (run.err, "held-out retrieval on 32 pairs");
@@ -62,59 +57,6 @@ test_learns (void)
   run_cli (&info, "info", "--model", out, NULL);
   g_assert_cmpint (info.status, ==, 0);
   assert_mentions (info.out, "50");
-}
-
-static void
-assert_same_files (const char *dir_a,
-                   const char *dir_b,
-                   const char *name)
-{
-  g_autofree char *a = g_build_filename (dir_a, name, NULL);
-  g_autofree char *b = g_build_filename (dir_b, name, NULL);
-  g_autoptr (GMappedFile) fa = g_mapped_file_new (a, FALSE, NULL);
-  g_autoptr (GMappedFile) fb = g_mapped_file_new (b, FALSE, NULL);
-
-  g_assert_nonnull (fa);
-  g_assert_nonnull (fb);
-  if (fa == NULL || fb == NULL)
-    return;
-  g_assert_cmpmem (g_mapped_file_get_contents (fa), g_mapped_file_get_length (fa),
-                   g_mapped_file_get_contents (fb), g_mapped_file_get_length (fb));
-}
-
-/* Waits until the run in out has logged at least min_step steps (or stopped). */
-static void
-wait_for_step (const char *out,
-               guint       min_step,
-               GPid        pid)
-{
-  g_autofree char *path = g_build_filename (out, "metrics.jsonl", NULL);
-
-  for (;;) {
-    g_autofree char *text = NULL;
-    guint            steps = 0;
-
-    if (waitpid (pid, NULL, WNOHANG) != 0) {
-      g_test_fail_printf ("the run in %s stopped before step %u", out, min_step);
-      return;
-    }
-    if (g_file_get_contents (path, &text, NULL, NULL)) {
-      for (const char *p = text; (p = strstr (p, "\"loss\"")) != NULL; p++)
-        steps++;
-    }
-    if (steps >= min_step)
-      return;
-    g_usleep (20000);
-  }
-}
-
-static int
-reap (GPid pid)
-{
-  int status = 0;
-
-  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
-  return status;
 }
 
 static void
@@ -139,12 +81,12 @@ test_resume_bit_exact (void)
   straight = out_path ("straight");
   interrupted = out_path ("interrupted");
   killed = out_path ("killed");
-  run_cli (&run, TRAIN_ARGS (straight, "20", "10"), NULL);
+  run_cli (&run, TRAIN_ARGS (data_dir, straight, "20", "10"), NULL);
   g_assert_cmpint (run.status, ==, 0);
 
   /* Ctrl-C: a checkpoint at the step reached, exit status 130, then --resume to the end. */
   {
-    const char *args[] = { TRAIN_ARGS (interrupted, "20", "10"), NULL };
+    const char *args[] = { TRAIN_ARGS (data_dir, interrupted, "20", "10"), NULL };
 
     pid = spawn_cli (args);
     wait_for_step (interrupted, 3, pid);
@@ -171,7 +113,7 @@ test_resume_bit_exact (void)
    * resuming in between: each time what is left loads, and the run still ends where the
    * uninterrupted one did (checkpoint cadence does not change the arithmetic). */
   for (int trial = 0; trial < 3; trial++) {
-    const char *fresh[] = { TRAIN_ARGS (killed, "20", "1"), NULL };
+    const char *fresh[] = { TRAIN_ARGS (data_dir, killed, "20", "1"), NULL };
     const char *resume[] = { "train", "--out", killed, "--resume", NULL };
     g_auto (Run) info = { 0 };
 
@@ -220,7 +162,7 @@ test_disk_full (void)
     return;
   out = out_path ("disk-full");
   {
-    const char *args[] = { TRAIN_ARGS (out, "12", "10"), NULL };
+    const char *args[] = { TRAIN_ARGS (data_dir, out, "12", "10"), NULL };
 
     pid = spawn_cli (args);
     wait_for_step (out, 3, pid);
@@ -263,7 +205,7 @@ test_not_finite (void)
   if (!ensure_data ())
     return;
   out = out_path ("nan");
-  run_cli (&run, TRAIN_ARGS (out, "40", "100"), "--lr", "1e25", "--warmup", "0", NULL);
+  run_cli (&run, TRAIN_ARGS (data_dir, out, "40", "100"), "--lr", "1e25", "--warmup", "0", NULL);
   g_assert_cmpint (run.status, ==, 1);
   assert_mentions (run.err, "not finite");
   assert_mentions (run.err, "training stopped, the weights of");
@@ -358,9 +300,9 @@ test_usage (void)
   run_cli (&huge, "train", "--config", "huge", "--data", data_dir, "--out", out, NULL);
   assert_usage_error (&huge, "train", "'huge'");
 
-  run_cli (&first, TRAIN_ARGS (out, "1", "1"), NULL);
+  run_cli (&first, TRAIN_ARGS (data_dir, out, "1", "1"), NULL);
   g_assert_cmpint (first.status, ==, 0);
-  run_cli (&again, TRAIN_ARGS (out, "1", "1"), NULL);
+  run_cli (&again, TRAIN_ARGS (data_dir, out, "1", "1"), NULL);
   assert_failure (&again, out, "already holds a training run", NULL);
   nowhere = out_path ("no-run-here");
   run_cli (&no_run, "train", "--out", nowhere, "--resume", NULL);
@@ -372,7 +314,7 @@ test_usage (void)
            "--loss", "filip", "--filip-patches", "1.5", NULL);
   assert_usage_error (&bad_fraction, "train", "--filip-patches must be in (0, 1], not 1.5");
   selected_out = out_path ("filip-patches");
-  run_cli (&selected, TRAIN_ARGS (selected_out, "1", "1"), "--loss", "filip", "--filip-patches",
+  run_cli (&selected, TRAIN_ARGS (data_dir, selected_out, "1", "1"), "--loss", "filip", "--filip-patches",
            "0.25", NULL);
   g_assert_cmpint (selected.status, ==, 0);
   run_cli (&bad_groups, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere,
@@ -382,7 +324,7 @@ test_usage (void)
            "filip", "--filip-global", "-2", NULL);
   assert_usage_error (&bad_global, "train", "--filip-global must be in [0, 1000000], not -2");
   global_out = out_path ("filip-global");
-  run_cli (&global, TRAIN_ARGS (global_out, "1", "1"), "--loss", "filip", "--filip-global", "0.5",
+  run_cli (&global, TRAIN_ARGS (data_dir, global_out, "1", "1"), "--loss", "filip", "--filip-global", "0.5",
            NULL);
   g_assert_cmpint (global.status, ==, 0);
   /* Both terms are reported, and the global one is really computed. */
@@ -396,7 +338,7 @@ test_usage (void)
            "--patch-size", "16", NULL);
   assert_usage_error (&sized_init, "train", "chosen only from scratch");
   sized_out = out_path ("sized");
-  run_cli (&sized, TRAIN_ARGS (sized_out, "1", "1"), "--image-size", "48", "--patch-size", "12",
+  run_cli (&sized, TRAIN_ARGS (data_dir, sized_out, "1", "1"), "--image-size", "48", "--patch-size", "12",
            NULL);
   g_assert_cmpint (sized.status, ==, 0);
   sized_model = g_build_filename (sized_out, "latest", NULL);
@@ -481,7 +423,7 @@ test_resume_options (void)
   if (!ensure_data ())
     return;
   out = out_path ("resume-options");
-  run_cli (&first, TRAIN_ARGS (out, "4", "2"), NULL);
+  run_cli (&first, TRAIN_ARGS (data_dir, out, "4", "2"), NULL);
   g_assert_cmpint (first.status, ==, 0);
   before = read_text (out, "settings.json");
 

@@ -103,16 +103,11 @@ test_settings_table (void)
 static WpModel *
 clip_bpe_model (void)
 {
-  g_autofree char *vocab = g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "vocab.json",
-                                                  NULL);
-  g_autofree char *merges =
-    g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "merges.txt", NULL);
   g_autoptr (GError) error = NULL;
-  WpTokenizer *tokenizer = wp_tokenizer_new_from_files (vocab, merges, &error);
+  WpTokenizer *tokenizer = wp_test_clip_tokenizer ();
   WpClipConfig config;
   WpModel     *model;
 
-  g_assert_no_error (error);
   wp_clip_config_init_preset (&config, "tiny", wp_tokenizer_get_n_vocab (tokenizer), &error);
   g_assert_no_error (error);
   model = wp_model_new_random (&config, tokenizer, 3, &error);

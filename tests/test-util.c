@@ -3,6 +3,8 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "wordpatch/safetensors.h"
+
 static void
 log_cb (const char    *log_domain,
         GLogLevelFlags log_level,
@@ -62,6 +64,84 @@ wp_test_make_tmp_dir (const char *name)
 
   g_assert_no_error (error);
   return dir;
+}
+
+void
+wp_test_write_text (const char *dir,
+                    const char *name,
+                    const char *text)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_autoptr (GError) error = NULL;
+
+  g_file_set_contents (path, text, -1, &error);
+  g_assert_no_error (error);
+}
+
+void
+wp_test_remove_file (const char *dir,
+                     const char *name)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+
+  g_assert_cmpint (g_unlink (path), ==, 0);
+}
+
+void
+wp_test_shard_folder (const char *folder,
+                      int         n)
+{
+  g_autofree char *path = g_build_filename (folder, "model.safetensors", NULL);
+  g_autoptr (WpSafetensors) st = NULL;
+  g_autoptr (GPtrArray) buffers = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GString) index =
+    g_string_new ("{\"metadata\": {\"total_size\": 0}, \"weight_map\": {");
+  g_autoptr (GError) error = NULL;
+
+  st = wp_safetensors_open (path, &error);
+  g_assert_no_error (error);
+  for (int s = 0; s < n; s++) {
+    g_autoptr (GArray) entries = g_array_new (FALSE, TRUE, sizeof (WpSafetensorsEntry));
+    g_autofree char *name = g_strdup_printf ("model-%05d-of-%05d.safetensors", s + 1, n);
+    g_autofree char *shard = g_build_filename (folder, name, NULL);
+    g_autoptr (GHashTable) metadata = g_hash_table_new (g_str_hash, g_str_equal);
+
+    g_hash_table_insert (metadata, "format", "pt");
+    for (guint i = (guint) s; i < wp_safetensors_get_n_tensors (st); i += (guint) n) {
+      const WpSafetensorsTensor *t = wp_safetensors_get_tensor (st, i);
+      WpSafetensorsEntry         e = { t->name, t->ndim, t->shape, NULL, WP_DTYPE_F32 };
+      float                     *data = g_new (float, MAX (t->numel, 1));
+
+      g_assert_true (wp_safetensors_read_f32 (st, t, data, TRUE, NULL));
+      g_ptr_array_add (buffers, data);
+      e.data = data;
+      g_array_append_val (entries, e);
+      const char *separator = index->str[index->len - 1] == '{' ? "" : ", ";
+
+      g_string_append_printf (index, "%s\"%s\": \"%s\"", separator, t->name, name);
+    }
+    g_assert_true (wp_safetensors_write (shard, (WpSafetensorsEntry *) (gpointer) entries->data,
+                                         entries->len, metadata, &error));
+    g_assert_no_error (error);
+  }
+  g_string_append (index, "}}");
+  g_clear_pointer (&st, wp_safetensors_free);
+  wp_test_remove_file (folder, "model.safetensors");
+  wp_test_write_text (folder, "model.safetensors.index.json", index->str);
+}
+
+WpTokenizer *
+wp_test_clip_tokenizer (void)
+{
+  g_autofree char *vocab =
+    g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "vocab.json", NULL);
+  g_autofree char *merges =
+    g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", "merges.txt", NULL);
+  g_autoptr (GError) error = NULL;
+  WpTokenizer *tokenizer = wp_tokenizer_new_from_files (vocab, merges, &error);
+
+  g_assert_no_error (error);
+  return tokenizer;
 }
 
 void

@@ -1,8 +1,11 @@
 /* test-util.h: what the test programs share: a start that makes engine warnings fail the running
- * test, random inputs, temporary folders, and error-message checks. */
+ * test, random inputs, temporary folders and files, OpenAI's vocabulary, and error-message
+ * checks. */
 #pragma once
 
 #include <glib.h>
+
+#include "wordpatch/tokenizer.h"
 
 G_BEGIN_DECLS
 
@@ -25,6 +28,25 @@ guint8 *wp_test_pattern_pixels (int width,
 
 /* A new temporary folder wp-test-NAME-XXXXXX. */
 char *wp_test_make_tmp_dir (const char *name) G_GNUC_WARN_UNUSED_RESULT;
+
+/* Writes text to dir/name, failing the test if it cannot. */
+void wp_test_write_text (const char *dir,
+                         const char *name,
+                         const char *text);
+
+/* Deletes dir/name, which must exist. */
+void wp_test_remove_file (const char *dir,
+                          const char *name);
+
+/* Splits folder's model.safetensors into n shards, its tensors dealt out in turn, and writes
+ * their model.safetensors.index.json, as transformers does for large models. */
+void wp_test_shard_folder (const char *folder,
+                           int         n);
+
+/* OpenAI's vocabulary and merges from tests/data/clip-bpe, failing the test if they do not load;
+ * reading them takes seconds under the sanitizers, so tests that need no real vocabulary learn a
+ * small one instead. */
+WpTokenizer *wp_test_clip_tokenizer (void) G_GNUC_WARN_UNUSED_RESULT;
 
 /* Deletes a folder and everything in it (symbolic links are removed, not followed); a folder
  * that does not exist is left alone. */

@@ -3,6 +3,8 @@
 
 #include <json-glib/json-glib.h>
 #include <stb_image_write.h>
+#include <string.h>
+#include <sys/wait.h>
 
 #include "cli-harness.h"
 #include "wordpatch/rng.h"
@@ -154,4 +156,54 @@ read_metrics (const char *out,
       g_array_append_val (m->losses, loss);
     }
   }
+}
+
+void
+assert_same_files (const char *dir_a,
+                   const char *dir_b,
+                   const char *name)
+{
+  g_autofree char *a = g_build_filename (dir_a, name, NULL);
+  g_autofree char *b = g_build_filename (dir_b, name, NULL);
+  g_autofree char *da = NULL;
+  g_autofree char *db = NULL;
+  gsize            la = 0, lb = 0;
+
+  g_assert_true (g_file_get_contents (a, &da, &la, NULL));
+  g_assert_true (g_file_get_contents (b, &db, &lb, NULL));
+  g_assert_cmpmem (da, la, db, lb);
+}
+
+void
+wait_for_step (const char *out,
+               guint       min_step,
+               GPid        pid)
+{
+  g_autofree char *path = g_build_filename (out, "metrics.jsonl", NULL);
+
+  for (;;) {
+    g_autofree char *text = NULL;
+    guint            steps = 0;
+
+    if (waitpid (pid, NULL, WNOHANG) != 0) {
+      g_test_fail_printf ("the run in %s stopped before step %u", out, min_step);
+      return;
+    }
+    if (g_file_get_contents (path, &text, NULL, NULL)) {
+      for (const char *p = text; (p = strstr (p, "\"loss\"")) != NULL; p++)
+        steps++;
+    }
+    if (steps >= min_step)
+      return;
+    g_usleep (20000);
+  }
+}
+
+int
+reap (GPid pid)
+{
+  int status = 0;
+
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  return status;
 }

@@ -1,6 +1,7 @@
-/* train-scenes.h: what test-train.c and test-trainer.c share: a dataset of 64 x 64 scenes of one
- * coloured disc or square at a random place on grey, captioned "a red disc", so that a few dozen
- * steps of a tiny model learn something, in a temporary folder; and a run's metrics.jsonl. */
+/* train-scenes.h: what test-train.c, test-train-datasets.c and test-trainer.c share: a dataset of
+ * 64 x 64 scenes of one coloured disc or square at a random place on grey, captioned "a red disc",
+ * so that a few dozen steps of a tiny model learn something, in a temporary folder; the CLI's
+ * training runs on it, followed and compared; and a run's metrics.jsonl. */
 #pragma once
 
 #include <glib.h>
@@ -34,5 +35,23 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Metrics, metrics_clear)
 /* Reads OUT/metrics.jsonl: a loss for each step in order, and the evaluations. */
 void read_metrics (const char *out,
                    Metrics    *m);
+
+/* `wordpatch-cli train`'s arguments for a tiny model on data: 16-pair batches, one thread, seed 5,
+ * a fifth held out, a 600-token vocabulary learnt from the captions. */
+#define TRAIN_ARGS(data, out, steps, save_every)                                               \
+  "train", "--config", "tiny", "--data", (data), "--out", (out), "--batch", "16", "--threads", \
+    "1", "--seed", "5", "--holdout", "0.2", "--vocab-size", "600", "--steps", (steps),         \
+    "--save-every", (save_every)
+
+/* Fails the test unless dir_a/name and dir_b/name hold the same bytes. */
+void assert_same_files (const char *dir_a,
+                        const char *dir_b,
+                        const char *name);
+/* Waits until the run in out has logged at least min_step steps (or stopped). */
+void wait_for_step (const char *out,
+                    guint       min_step,
+                    GPid        pid);
+/* Waits for the child pid to end; its wait status. */
+int reap (GPid pid);
 
 G_END_DECLS

@@ -20,17 +20,6 @@ is_snapshot (WpWindow   *self,
   return FALSE;
 }
 
-static void
-append_option (GString    *command,
-               const char *option,
-               const char *value)
-{
-  g_autofree char *quoted = value != NULL ? g_shell_quote (value) : NULL;
-
-  g_string_append_printf (command, " %s%s%s", option, quoted != NULL ? " " : "",
-                          quoted != NULL ? quoted : "");
-}
-
 /* The methods as heatmap's --method names them. */
 static char *
 methods_option (const WpFigure *figure)
@@ -71,11 +60,11 @@ figure_command (WpWindow       *self,
       (b != NULL && (b->model->path == NULL || is_snapshot (self, b))))
     return NULL;
   command = g_string_new ("wordpatch-cli heatmap");
-  append_option (command, "--model", a->model->path);
+  wp_figure_append_option (command, "--model", a->model->path);
   if (b != NULL)
-    append_option (command, "--compare", b->model->path);
-  append_option (command, "--image", shown->features->picture->path);
-  append_option (command, "--text", figure->caption);
+    wp_figure_append_option (command, "--compare", b->model->path);
+  wp_figure_append_option (command, "--image", shown->features->picture->path);
+  wp_figure_append_option (command, "--text", figure->caption);
   if (figure->words != NULL) {
     GString *words = g_string_new (NULL);
 
@@ -84,47 +73,49 @@ figure_command (WpWindow       *self,
 
       g_string_append_printf (words, "%s%s", i > 0 ? "," : "", label);
     }
-    append_option (command, "--tokens", words->str);
+    wp_figure_append_option (command, "--tokens", words->str);
     g_string_free (words, TRUE);
   }
-  append_option (command, "--method", methods);
-  append_option (command, "--query", shown->settings.query == WP_QUERY_PROMPT ? "prompt" : "token");
+  wp_figure_append_option (command, "--method", methods);
+  wp_figure_append_option (command, "--query",
+                           shown->settings.query == WP_QUERY_PROMPT ? "prompt" : "token");
   if (shown->settings.query == WP_QUERY_PROMPT && shown->settings.template_text != NULL)
-    append_option (command, "--template", shown->settings.template_text);
+    wp_figure_append_option (command, "--template", shown->settings.template_text);
   if (shown->settings.surgery)
-    append_option (command, "--surgery", NULL);
+    wp_figure_append_option (command, "--surgery", NULL);
   if (shown->settings.legrad_layers > 0) {
     number = g_strdup_printf ("%d", shown->settings.legrad_layers);
-    append_option (command, "--legrad-layers", number);
+    wp_figure_append_option (command, "--legrad-layers", number);
     g_clear_pointer (&number, g_free);
   }
-  append_option (command, "--crop", shown->settings.view.crop == WP_CROP_NONE ? "none" : "center");
+  wp_figure_append_option (command, "--crop",
+                           shown->settings.view.crop == WP_CROP_NONE ? "none" : "center");
   if (shown->settings.view.resolution > 0) {
     number = g_strdup_printf ("%d", shown->settings.view.resolution);
-    append_option (command, "--resolution", number);
+    wp_figure_append_option (command, "--resolution", number);
     g_clear_pointer (&number, g_free);
   }
-  append_option (command, "--colormap", wp_colormap_to_string (figure->style.colormap));
+  wp_figure_append_option (command, "--colormap", wp_colormap_to_string (figure->style.colormap));
   if (figure->style.fixed_scale) {
     number = g_strdup_printf ("fixed:%.17g,%.17g", figure->style.lo, figure->style.hi);
-    append_option (command, "--scale", number);
+    wp_figure_append_option (command, "--scale", number);
     g_clear_pointer (&number, g_free);
   }
   number = g_strdup_printf ("%.6g", figure->style.opacity);
-  append_option (command, "--opacity", number);
+  wp_figure_append_option (command, "--opacity", number);
   g_clear_pointer (&number, g_free);
   if (figure->style.grid)
-    append_option (command, "--grid", NULL);
+    wp_figure_append_option (command, "--grid", NULL);
   if (figure->style.smooth)
-    append_option (command, "--smooth", NULL);
+    wp_figure_append_option (command, "--smooth", NULL);
   if (figure->style.patch_grid)
-    append_option (command, "--patch-grid", NULL);
+    wp_figure_append_option (command, "--patch-grid", NULL);
   number = g_strdup_printf ("%d", width);
-  append_option (command, "--width", number);
+  wp_figure_append_option (command, "--width", number);
   g_clear_pointer (&number, g_free);
   number = g_strdup_printf ("%d", height);
-  append_option (command, "--height", number);
-  append_option (command, "--out", out);
+  wp_figure_append_option (command, "--height", number);
+  wp_figure_append_option (command, "--out", out);
   return g_string_free (command, FALSE);
 }
 

@@ -252,17 +252,6 @@ model_label (const char    *path,
                          : g_strdup (name);
 }
 
-static void
-append_option (GString    *command,
-               const char *option,
-               const char *value)
-{
-  g_autofree char *quoted = value != NULL ? g_shell_quote (value) : NULL;
-
-  g_string_append_printf (command, " %s%s%s", option, quoted != NULL ? " " : "",
-                          quoted != NULL ? quoted : "");
-}
-
 /* The command line that draws this one figure again, for the PNG's metadata. */
 static char *
 figure_command (const Job  *job,
@@ -274,56 +263,57 @@ figure_command (const Job  *job,
   g_autofree char *size = NULL;
 
   if (job->model_path != NULL)
-    append_option (command, "--model", job->model_path);
+    wp_figure_append_option (command, "--model", job->model_path);
   if (job->other_path != NULL)
-    append_option (command, "--compare", job->other_path);
-  append_option (command, "--image", image_path);
-  append_option (command, "--text", caption);
+    wp_figure_append_option (command, "--compare", job->other_path);
+  wp_figure_append_option (command, "--image", image_path);
+  wp_figure_append_option (command, "--text", caption);
   if (job->tokens != NULL)
-    append_option (command, "--tokens", job->tokens);
+    wp_figure_append_option (command, "--tokens", job->tokens);
   {
     g_autofree char *methods = wp_cli_map_args_to_string (job->maps);
     g_autofree char *number = NULL;
 
-    append_option (command, "--method", methods);
-    append_option (command, "--query",
-                   job->maps->maps.query == WP_QUERY_PROMPT ? "prompt" : "token");
+    wp_figure_append_option (command, "--method", methods);
+    wp_figure_append_option (command, "--query",
+                             job->maps->maps.query == WP_QUERY_PROMPT ? "prompt" : "token");
     if (job->maps->template_text != NULL)
-      append_option (command, "--template", job->maps->template_text);
+      wp_figure_append_option (command, "--template", job->maps->template_text);
     if (job->maps->surgery)
-      append_option (command, "--surgery", NULL);
+      wp_figure_append_option (command, "--surgery", NULL);
     if (job->maps->legrad_layers > 0) {
       number = g_strdup_printf ("%d", job->maps->legrad_layers);
-      append_option (command, "--legrad-layers", number);
+      wp_figure_append_option (command, "--legrad-layers", number);
       g_clear_pointer (&number, g_free);
     }
-    append_option (command, "--crop", job->maps->view.crop == WP_CROP_NONE ? "none" : "center");
+    wp_figure_append_option (command, "--crop",
+                             job->maps->view.crop == WP_CROP_NONE ? "none" : "center");
     if (job->maps->resolution > 0) {
       number = g_strdup_printf ("%d", job->maps->resolution);
-      append_option (command, "--resolution", number);
+      wp_figure_append_option (command, "--resolution", number);
     }
   }
-  append_option (command, "--colormap", wp_colormap_to_string (job->style.colormap));
+  wp_figure_append_option (command, "--colormap", wp_colormap_to_string (job->style.colormap));
   if (job->style.fixed_scale) {
     g_autofree char *scale = g_strdup_printf ("fixed:%.17g,%.17g", job->style.lo, job->style.hi);
 
-    append_option (command, "--scale", scale);
+    wp_figure_append_option (command, "--scale", scale);
   }
   size = g_strdup_printf ("%.6g", job->style.opacity);
-  append_option (command, "--opacity", size);
+  wp_figure_append_option (command, "--opacity", size);
   g_clear_pointer (&size, g_free);
   if (job->style.grid)
-    append_option (command, "--grid", NULL);
+    wp_figure_append_option (command, "--grid", NULL);
   if (job->style.smooth)
-    append_option (command, "--smooth", NULL);
+    wp_figure_append_option (command, "--smooth", NULL);
   if (job->style.patch_grid)
-    append_option (command, "--patch-grid", NULL);
+    wp_figure_append_option (command, "--patch-grid", NULL);
   size = g_strdup_printf ("%d", job->width);
-  append_option (command, "--width", size);
+  wp_figure_append_option (command, "--width", size);
   g_clear_pointer (&size, g_free);
   size = g_strdup_printf ("%d", job->height);
-  append_option (command, "--height", size);
-  append_option (command, "--out", out);
+  wp_figure_append_option (command, "--height", size);
+  wp_figure_append_option (command, "--out", out);
   return g_string_free (command, FALSE);
 }
 

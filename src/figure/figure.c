@@ -1577,6 +1577,17 @@ wp_figure_describe_spot (const WpFigure     *figure,
   return g_string_free (text, FALSE);
 }
 
+void
+wp_figure_append_option (GString    *command,
+                         const char *option,
+                         const char *value)
+{
+  g_autofree char *quoted = value != NULL ? g_shell_quote (value) : NULL;
+
+  g_string_append_printf (command, " %s%s%s", option, quoted != NULL ? " " : "",
+                          quoted != NULL ? quoted : "");
+}
+
 GHashTable *
 wp_figure_new_png_text (const WpFigure *figure,
                         const WpModel  *model,

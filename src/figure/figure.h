@@ -226,6 +226,12 @@ GHashTable *wp_figure_new_png_text (const WpFigure *figure,
                                     const char     *image_path,
                                     const char     *command) G_GNUC_WARN_UNUSED_RESULT;
 
+/* Appends " option", or " option value" with value quoted for a POSIX shell, to command: how the
+ * command that draws a figure again (wp_figure_new_png_text()) spells each option. */
+void wp_figure_append_option (GString    *command,
+                              const char *option,
+                              const char *value);
+
 /* The size figures are exported at unless asked otherwise, by the command line and the app. */
 #define WP_FIGURE_DEFAULT_WIDTH  900
 #define WP_FIGURE_DEFAULT_HEIGHT 600

@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clip_reference as ref  # noqa: E402  (found beside this file)
 import maps_reference as maps  # noqa: E402
+import maps_self_check  # noqa: E402
 import siglip_reference as sref  # noqa: E402
 from tap import Tap  # noqa: E402
 
@@ -191,7 +192,7 @@ def main(argv):
     tap = Tap(1 + sum(1 + len(run[5]) for run in RUNS))
 
     try:
-        maps.self_check()
+        maps_self_check.self_check()
         tap.result(True, 'reference self-check', [])
     except AssertionError as e:
         tap.result(False, 'reference self-check', [str(e)])
