@@ -27,6 +27,13 @@ struct _WpLossState {
   float *dvision, *dtext;                            /* (B, P + 1, E), (B, K, E) */
 };
 
+static WpSparcFlags
+sparc_flags (const WpLossOptions *options)
+{
+  return (options->sparc_batch_negatives ? WP_SPARC_BATCH_NEGATIVES : 0) |
+         (options->sparc_stop_selection ? WP_SPARC_STOP_SELECTION : 0);
+}
+
 void
 wp_loss_options_init (WpLossOptions *options,
                       WpObjective    objective)
@@ -290,8 +297,7 @@ wp_loss_compute (const WpModel       *model,
     weight_fine = options->lambda_fine;
     parts->clip = wp_loss_clip_forward (&s->objectives.clip, s->img, s->txt, logit_scale, B, E);
     parts->fine = wp_loss_sparc_fine_forward (&s->objectives.sparc, s->patches, s->tokens, lengths,
-                                              logit_scale, options->sparc_batch_negatives, B, P,
-                                              K, E);
+                                              logit_scale, sparc_flags (options), B, P, K, E);
     parts->total = weight_global * parts->clip + weight_fine * parts->fine;
     break;
   }
@@ -338,7 +344,7 @@ wp_loss_compute (const WpModel       *model,
   else if (options->objective == WP_OBJECTIVE_SPARC)
     wp_loss_sparc_fine_backward (s->dpatches, s->dtokens, &dscale_fine, &s->objectives.sparc,
                                  s->patches, s->tokens, lengths, logit_scale,
-                                 options->sparc_batch_negatives, B, P, K, E);
+                                 sparc_flags (options), B, P, K, E);
 
   /* Each objective wrote into its own buffers, so weighting is a scaling of those. */
   scale (s->dimg, (gsize) B * E, weight_global);

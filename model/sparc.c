@@ -259,7 +259,8 @@ sparc_pair_logits_backward (double          *dchat,
 }
 
 /* One pair's grouping backward: accumulates into dv (P, E) and dt (L, E) the gradient that
- * dchat and dthat (L, E), of the pair's unit embeddings, carry back. */
+ * dchat and dthat (L, E), of the pair's unit embeddings, carry back; through the alignment
+ * weights too unless stop_selection. */
 static void
 sparc_pair_group_backward (float           *dv,
                            float           *dt,
@@ -269,6 +270,7 @@ sparc_pair_group_backward (float           *dv,
                            const double    *dthat,
                            const float     *v,
                            const float     *t,
+                           gboolean         stop_selection,
                            int              L,
                            int              P,
                            int              E)
@@ -303,7 +305,7 @@ sparc_pair_group_backward (float           *dv,
       }
     }
     /* A uniform row is a constant: nothing flows back into the similarities. */
-    if (range == 0.0)
+    if (range == 0.0 || stop_selection)
       continue;
     for (int p = 0; p < P; p++) {
       /* a = kept-entry / kept-sum; the threshold zeroes the rest. */
@@ -449,7 +451,7 @@ wp_loss_sparc_fine_forward (WpSparcCache *cache,
                             const float  *tokens,
                             const int    *lengths,
                             float         logit_scale,
-                            gboolean      batch_negatives,
+                            WpSparcFlags  flags,
                             int           B,
                             int           P,
                             int           K,
@@ -463,10 +465,10 @@ wp_loss_sparc_fine_forward (WpSparcCache *cache,
 
     sparc_pair_group (&pair, cache, patches + (gsize) b * P * E, tokens + (gsize) b * K * E,
                       lengths[b], P, E);
-    if (!batch_negatives)
+    if (!(flags & WP_SPARC_BATCH_NEGATIVES))
       loss += sparc_pair_logits_forward (&pair, lengths[b], E, lambda);
   }
-  if (batch_negatives) {
+  if (flags & WP_SPARC_BATCH_NEGATIVES) {
     const int N = valid_slots (cache->slots, lengths, B, K);
 
     loss = sparc_batch_logits_forward (cache, cache->slots, N, K, E, lambda);
@@ -483,7 +485,7 @@ wp_loss_sparc_fine_backward (float        *dpatches,
                              const float  *tokens,
                              const int    *lengths,
                              float         logit_scale,
-                             gboolean      batch_negatives,
+                             WpSparcFlags  flags,
                              int           B,
                              int           P,
                              int           K,
@@ -493,7 +495,7 @@ wp_loss_sparc_fine_backward (float        *dpatches,
   const double weight = 0.5 / count_tokens (lengths, B);
   double       dscale = 0.0;
 
-  if (batch_negatives) {
+  if (flags & WP_SPARC_BATCH_NEGATIVES) {
     const int N = valid_slots (cache->slots, lengths, B, K);
 
     sparc_batch_logits_backward (cache, &dscale, cache->slots, N, B, K, E, lambda, weight);
@@ -503,7 +505,7 @@ wp_loss_sparc_fine_backward (float        *dpatches,
     const int       L = lengths[b];
     double         *dchat = cache->dchat, *dthat = cache->dthat;
 
-    if (batch_negatives) {
+    if (flags & WP_SPARC_BATCH_NEGATIVES) {
       dchat = cache->dchat_all + (gsize) b * K * E;
       dthat = cache->dthat_all + (gsize) b * K * E;
     } else {
@@ -511,7 +513,8 @@ wp_loss_sparc_fine_backward (float        *dpatches,
     }
     sparc_pair_group_backward (dpatches + (gsize) b * P * E, dtokens + (gsize) b * K * E, &pair,
                                cache, dchat, dthat, patches + (gsize) b * P * E,
-                               tokens + (gsize) b * K * E, L, P, E);
+                               tokens + (gsize) b * K * E, (flags & WP_SPARC_STOP_SELECTION) != 0,
+                               L, P, E);
   }
   *dlogit_scale += (float) dscale;
 }

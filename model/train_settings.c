@@ -69,6 +69,11 @@ static const WpTrainSetting settings_table[] = {
     "SPARC: each token's grouped patches told from every caption's tokens in the batch, not only "
     "its own caption's (ours)",
     NULL },
+  { "sparc_stop_selection", WP_SETTING_BOOL, FIELD (loss.sparc_stop_selection), 0, NO_RANGE,
+    WP_SETTING_OPTIONAL, "sparc-stop-selection", 0, NULL,
+    "SPARC: the fine-grained loss trains what the grouped patches hold, not which are grouped "
+    "(ours)",
+    NULL },
   { "filip_patch_fraction", WP_SETTING_FLOAT, FIELD (loss.filip_patch_fraction), 1.0, 0, 1,
     WP_SETTING_OPTIONAL | WP_SETTING_MIN_OPEN, "filip-patches", 0, "F",
     "FILIP: share of each image's patches in the image-to-text similarity, the most similar ones",

@@ -76,7 +76,16 @@ typedef enum {
   OBJECTIVE_FILIP,
   OBJECTIVE_SPARC,
   OBJECTIVE_SPARC_BATCH, /* SPARC with batch negatives */
+  OBJECTIVE_SPARC_STOP,  /* SPARC whose alignment weights pass no gradient */
 } Objective;
+
+static WpSparcFlags
+sparc_flags (Objective objective)
+{
+  return objective == OBJECTIVE_SPARC_BATCH  ? WP_SPARC_BATCH_NEGATIVES
+         : objective == OBJECTIVE_SPARC_STOP ? WP_SPARC_STOP_SELECTION
+                                             : 0;
+}
 
 /* One forward and one backward of an objective on caches: x and y are img and txt (B, E) for
  * CLIP, patches (B, P, E) and tokens (B, K, E) otherwise. The gradients accumulate into dx, dy
@@ -107,11 +116,12 @@ run (WpObjectiveCaches *caches,
     break;
   case OBJECTIVE_SPARC:
   case OBJECTIVE_SPARC_BATCH:
+  case OBJECTIVE_SPARC_STOP:
   default:
     loss = wp_loss_sparc_fine_forward (&caches->sparc, x, y, lengths, logit_scale,
-                                       objective == OBJECTIVE_SPARC_BATCH, B, P, K, E);
+                                       sparc_flags (objective), B, P, K, E);
     wp_loss_sparc_fine_backward (dx, dy, dscale, &caches->sparc, x, y, lengths, logit_scale,
-                                 objective == OBJECTIVE_SPARC_BATCH, B, P, K, E);
+                                 sparc_flags (objective), B, P, K, E);
     break;
   }
   return loss;
@@ -177,6 +187,10 @@ naive_filip (const double *v,
   return 0.5 * (naive_ce_rows (a, B) + naive_ce_rows (c, B));
 }
 
+/* The inputs SPARC's alignment weights are computed from when they pass no gradient: the
+ * unperturbed ones, so that central differences see the weights as constants. */
+static const double *frozen_v, *frozen_t;
+
 /* SPARC's fine-grained loss, written from its definition with no shortcuts: with the logits of
  * each pair's own tokens, or with batch negatives those of every valid token of the batch. */
 static double
@@ -190,13 +204,15 @@ naive_sparc_logits (const double *v,
 
   for (int b = 0; b < B; b++) {
     const double *vb = v + b * P * E, *tb = t + b * K * E;
+    const double *wv = (frozen_v != NULL ? frozen_v : v) + b * P * E;
+    const double *wt = (frozen_t != NULL ? frozen_t : t) + b * K * E;
 
     for (int l = 0; l < lengths[b]; l++, n_tokens++) {
       double s[P], lo = INFINITY, hi = -INFINITY, kept = 0.0, a[P], c[E];
       double norm_c = 0.0, norm_t = 0.0;
 
       for (int p = 0; p < P; p++) {
-        s[p] = dot (tb + l * E, vb + p * E, E);
+        s[p] = dot (wt + l * E, wv + p * E, E);
         lo = fmin (lo, s[p]);
         hi = fmax (hi, s[p]);
       }
@@ -560,8 +576,10 @@ test_filip_patch_selection (void)
 static void
 test_sparc_matches_definition (gconstpointer data)
 {
-  const Objective   objective = GPOINTER_TO_INT (data);
-  const NaiveLoss   naive = objective == OBJECTIVE_SPARC_BATCH ? naive_sparc_batch : naive_sparc;
+  const Objective objective = GPOINTER_TO_INT (data);
+  const NaiveLoss naive = objective == OBJECTIVE_SPARC_BATCH ? naive_sparc_batch : naive_sparc;
+  /* With the selection stopped, the gradient is that of the loss with the weights held. */
+  const gboolean    frozen = objective == OBJECTIVE_SPARC_STOP;
   float             v[B * P * E], t[B * K * E], dv[B * P * E] = { 0 }, dt[B * K * E] = { 0 };
   float             dscale = 0.0f;
   double            vd[B * P * E], td[B * K * E], loss;
@@ -579,7 +597,10 @@ test_sparc_matches_definition (gconstpointer data)
   loss = run (&caches, objective, v, t, 0.9f, 1.0, dv, dt, &dscale);
   wp_objective_caches_clear (&caches);
   g_assert_cmpfloat_with_epsilon (loss, naive (vd, td, 0.9f), 1e-6 * fabs (loss));
+  frozen_v = frozen ? vd : NULL;
+  frozen_t = frozen ? td : NULL;
   check_gradients ("sparc", naive, v, B * P * E, t, B * K * E, 0.9f, dv, dt, dscale);
+  frozen_v = frozen_t = NULL;
   for (int j = 0; j < B; j++) {
     for (int l = lengths[j]; l < K; l++) {
       for (int e = 0; e < E; e++)
@@ -594,7 +615,7 @@ test_sparc_matches_definition (gconstpointer data)
 static void
 test_caches_reused (void)
 {
-  const Objective   order[] = { OBJECTIVE_SPARC, OBJECTIVE_FILIP, OBJECTIVE_SPARC_BATCH,
+  const Objective   order[] = { OBJECTIVE_SPARC_STOP, OBJECTIVE_FILIP, OBJECTIVE_SPARC_BATCH,
                                 OBJECTIVE_CLIP, OBJECTIVE_SPARC, OBJECTIVE_FILIP };
   float             v[B * P * E], t[B * K * E], other_v[B * P * E], other_t[B * K * E];
   WpObjectiveCaches reused;
@@ -857,6 +878,8 @@ main (int    argc,
                         test_sparc_matches_definition);
   g_test_add_data_func ("/objectives/sparc-batch/matches-definition",
                         GINT_TO_POINTER (OBJECTIVE_SPARC_BATCH), test_sparc_matches_definition);
+  g_test_add_data_func ("/objectives/sparc-stop/matches-definition",
+                        GINT_TO_POINTER (OBJECTIVE_SPARC_STOP), test_sparc_matches_definition);
   g_test_add_func ("/objectives/sparc/weights-sparse-rows", test_sparc_weights_sparse_rows);
   g_test_add_data_func ("/objectives/clip/backward-accumulates", GINT_TO_POINTER (OBJECTIVE_CLIP),
                         test_backward_accumulates);

@@ -36,6 +36,7 @@ typedef struct {
   float       lambda_global;         /* SPARC's weight of L_CLIP, default 0.5 */
   float       lambda_fine;           /* SPARC's weight of L_f, default 1.0 */
   gboolean    sparc_batch_negatives; /* SPARC's L_f against the whole batch's tokens (ours) */
+  gboolean    sparc_stop_selection;  /* SPARC's alignment weights pass no gradient (ours) */
   float       filip_patch_fraction;  /* FILIP: share of each image's patches in sI, default 1 */
   float       filip_global;          /* FILIP: weight of an added L_CLIP, default 0 */
   float       box_weight;            /* weight of L_box, default 0: off */

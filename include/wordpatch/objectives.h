@@ -197,6 +197,13 @@ void wp_sparc_weights (float       *weights,
                        int          P,
                        int          E);
 
+/* SPARC's variants of its fine-grained loss (ours, docs/algorithms.md "SPARC"); 0 is the paper's
+ * definition. */
+typedef enum {
+  WP_SPARC_BATCH_NEGATIVES = 1 << 0, /* Z over every valid token of the batch */
+  WP_SPARC_STOP_SELECTION = 1 << 1,  /* the alignment weights pass no gradient */
+} WpSparcFlags;
+
 /* SPARC's fine-grained loss L_f: for each pair, language-grouped vision embeddings
  * c_l = sum_p a_lp v_p, logits Z = lambda c^ t^^T over the pair's valid L x L block, and
  * (CE over rows of Z + CE over rows of Z^T) / 2 with diagonal targets, each summed over the
@@ -205,16 +212,18 @@ void wp_sparc_weights (float       *weights,
  * min and max (to their first arg-indices) and the renormalisation; the threshold has none;
  * padding slots get none. The global part of SPARC is CLIP's loss on the pooled embeddings.
  *
- * batch_negatives (ours, docs/algorithms.md "SPARC"): Z spans every valid token of the batch
- * (N x N, N the batch's token count) instead of each pair's own block, so a token's grouped
- * embedding must also tell its own token from the other captions' tokens: where it picks
- * patches no longer identifies it, what the patches show must. */
+ * WP_SPARC_BATCH_NEGATIVES: Z spans every valid token of the batch (N x N, N the batch's token
+ * count) instead of each pair's own block, so a token's grouped embedding must also tell its own
+ * token from the other captions' tokens: where it picks patches no longer identifies it, what
+ * the patches show must. WP_SPARC_STOP_SELECTION: the backward takes the alignment weights as
+ * constants, so L_f trains what the chosen patches hold, never which patches are chosen (the
+ * loss itself is the same). */
 double wp_loss_sparc_fine_forward (WpSparcCache *cache,
                                    const float  *patches,
                                    const float  *tokens,
                                    const int    *lengths,
                                    float         logit_scale,
-                                   gboolean      batch_negatives,
+                                   WpSparcFlags  flags,
                                    int           B,
                                    int           P,
                                    int           K,
@@ -227,7 +236,7 @@ void   wp_loss_sparc_fine_backward (float        *dpatches,
                                     const float  *tokens,
                                     const int    *lengths,
                                     float         logit_scale,
-                                    gboolean      batch_negatives,
+                                    WpSparcFlags  flags,
                                     int           B,
                                     int           P,
                                     int           K,

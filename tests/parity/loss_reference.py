@@ -60,18 +60,22 @@ def sparc_weights(t, v):
     return torch.where(flat[:, None], uniform, a)
 
 
-def sparc_fine(patches, tokens, lam, batch_negatives=False):
+def sparc_fine(patches, tokens, lam, batch_negatives=False, stop_selection=False):
     """L_f: per pair L x L logits on the valid block, CE summed over all valid tokens of the
     batch and divided by their number, in both directions, times 1/2. With batch negatives the
-    logits span every valid token of the batch (N x N) instead."""
+    logits span every valid token of the batch (N x N) instead; with the selection stopped the
+    alignment weights are constants to the gradient."""
+    def weights(t, v):
+        return sparc_weights(t.detach(), v.detach()) if stop_selection else sparc_weights(t, v)
+
     if batch_negatives:
-        c = torch.cat([sparc_weights(t, v) @ v for v, t in zip(patches, tokens)])
+        c = torch.cat([weights(t, v) @ v for v, t in zip(patches, tokens)])
         t = torch.cat(list(tokens))
         z = lam * unit(c) @ unit(t).T
         return 0.5 * (ce_diag(z) + ce_diag(z.T))
     total_v2l, total_l2v, n = 0.0, 0.0, 0
     for v, t in zip(patches, tokens):
-        a = sparc_weights(t, v)
+        a = weights(t, v)
         c = a @ v
         z = lam * unit(c) @ unit(t).T
         target = torch.arange(t.shape[0])
@@ -106,7 +110,7 @@ def decision_margin(patches, tokens, objective):
                         if s.shape[dim] > 1:
                             top = s.topk(2, dim=dim).values
                             m = min(m, (top.select(dim, 0) - top.select(dim, 1)).min().item())
-        elif objective in ('sparc', 'sparc-batch'):
+        elif objective.startswith('sparc'):
             for v, t in zip(patches, tokens):
                 s = t @ v.T
                 top = s.topk(2, dim=1).values

@@ -60,9 +60,12 @@ KNOWN_IDS = {
 
 # (objective, global weight, lambda_fine or None for the CLI defaults): the global weight is
 # SPARC's lambda_global, or for FILIP the weight of the added CLIP loss (--filip-global).
-# 'sparc-batch' is SPARC with --sparc-batch-negatives.
+# SPARC's variants: their names here and their options.
+SPARC_VARIANTS = {'sparc-batch': ['--sparc-batch-negatives'],
+                  'sparc-stop': ['--sparc-stop-selection']}
 RUNS = [('clip', None, None), ('filip', None, None), ('filip', 0.4, None), ('sparc', None, None),
-        ('sparc', 0.3, 2.0), ('sparc-batch', None, None), ('sparc-batch', 0.3, 2.0)]
+        ('sparc', 0.3, 2.0), ('sparc-batch', None, None), ('sparc-batch', 0.3, 2.0),
+        ('sparc-stop', None, None)]
 DEFAULT_LG, DEFAULT_LF, DEFAULT_FILIP_GLOBAL = 0.5, 1.0, 0.0
 
 # The box dataset: (width, height, caption, boxes as (word, occurrence, x, y, w, h)). The model
@@ -123,7 +126,8 @@ def reference_losses(config, weights, pixels, ids, objective, lg=DEFAULT_LG, lf=
             total = total + lg * parts['loss_clip']
     else:
         parts['loss_clip'] = clip_loss(vg, tg, lam)
-        parts['loss_fine'] = sparc_fine(patches, tokens, lam, objective == 'sparc-batch')
+        parts['loss_fine'] = sparc_fine(patches, tokens, lam, objective == 'sparc-batch',
+                                        objective == 'sparc-stop')
         total = lg * parts['loss_clip'] + lf * parts['loss_fine']
     if box is not None:
         parts['loss_box'] = box_loss(patches, tokens, box[2], box[1])
@@ -783,11 +787,10 @@ def main(argv):
             if not passed:
                 lines.append(f'test data too close to a tie (< {MARGIN_MIN}); change SEED')
             grads_path = os.path.join(tmp, f'grads-{len(summary)}.safetensors')
-            base = 'sparc' if objective == 'sparc-batch' else objective
+            base = 'sparc' if objective in SPARC_VARIANTS else objective
             cmd = [cli, 'loss', '--model', model, '--data', data, '--loss', base,
                    '--batch', str(BATCH), '--grads', grads_path, '--json']
-            if objective == 'sparc-batch':
-                cmd.append('--sparc-batch-negatives')
+            cmd += SPARC_VARIANTS.get(objective, [])
             if lg is not None and objective == 'filip':
                 cmd += ['--filip-global', str(lg)]
             elif lg is not None:
