@@ -229,7 +229,8 @@ read_text_section (JsonObject   *text,
 {
   return read_tower (text, section, &config->text, error) &&
          wp_config_read_int (text, section, "vocab_size", &config->vocab_size, error) &&
-         wp_config_read_int (text, section, "max_position_embeddings", &config->context_length, error) &&
+         wp_config_read_int (text, section, "max_position_embeddings", &config->context_length,
+                             error) &&
          wp_config_read_int (text, section, "bos_token_id", &config->bos_token_id, error) &&
          wp_config_read_int (text, section, "eos_token_id", &config->eos_token_id, error) &&
          wp_config_read_int (text, section, "pad_token_id", &config->pad_token_id, error);
@@ -306,7 +307,8 @@ read_wordpatch_section (JsonObject   *obj,
 
   if (!wp_config_read_float3 (obj, "wordpatch", "image_mean", config->image_mean, error) ||
       !wp_config_read_float3 (obj, "wordpatch", "image_std", config->image_std, error) ||
-      !wp_config_read_int (obj, "wordpatch", "resize_size", &config->preprocess.resize_size, error) ||
+      !wp_config_read_int (obj, "wordpatch", "resize_size", &config->preprocess.resize_size,
+                           error) ||
       !read_choice (obj, "wordpatch", "resize_mode", resize_mode_names, 2, &mode, error) ||
       !read_choice (obj, "wordpatch", "interpolation", interpolation_names, 2, &interpolation,
                     error) ||
@@ -423,7 +425,8 @@ wp_clip_config_parse (WpClipConfig *config,
       !get_section (root, "vision_config_dict", FALSE, &vision_dict, error))
     return FALSE;
   if (!wp_config_read_int (root, "", "projection_dim", &config->projection_dim, error) ||
-      !wp_config_read_float (root, "", "logit_scale_init_value", &config->logit_scale_init, error) ||
+      !wp_config_read_float (root, "", "logit_scale_init_value", &config->logit_scale_init,
+                             error) ||
       !read_text_section (text, "text_config", config, error) ||
       (text_dict != NULL && !read_text_section (text_dict, "text_config_dict", config, error)) ||
       !read_vision_section (vision, "vision_config", config, error) ||

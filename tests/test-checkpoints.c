@@ -494,7 +494,8 @@ test_openclip_errors (void)
   expect_load_error (f.folder, WP_ERROR, WP_ERROR_UNSUPPORTED, weights,
                      "'logit_bias' (a sigmoid-loss model)");
   rewrite_openclip (f.folder, "logit_bias", "visual.extra", 3, NULL, "");
-  expect_load_error (f.folder, WP_ERROR, WP_ERROR_SHAPE, weights, "unexpected tensor 'visual.extra'");
+  expect_load_error (f.folder, WP_ERROR, WP_ERROR_SHAPE, weights,
+                     "unexpected tensor 'visual.extra'");
   rewrite_openclip (f.folder, "visual.extra", NULL, 0, "visual.proj", "");
   expect_load_error (f.folder, WP_ERROR, WP_ERROR_SHAPE, "tensor 'visual.proj' has shape [192]",
                      "expected [24,8]");

@@ -314,8 +314,8 @@ test_usage (void)
            "--loss", "filip", "--filip-patches", "1.5", NULL);
   assert_usage_error (&bad_fraction, "train", "--filip-patches must be in (0, 1], not 1.5");
   selected_out = out_path ("filip-patches");
-  run_cli (&selected, TRAIN_ARGS (data_dir, selected_out, "1", "1"), "--loss", "filip", "--filip-patches",
-           "0.25", NULL);
+  run_cli (&selected, TRAIN_ARGS (data_dir, selected_out, "1", "1"), "--loss", "filip",
+           "--filip-patches", "0.25", NULL);
   g_assert_cmpint (selected.status, ==, 0);
   run_cli (&bad_groups, "train", "--config", "tiny", "--data", data_dir, "--out", nowhere,
            "--batch", "8", "--group-by-word", "9", NULL);
@@ -324,8 +324,8 @@ test_usage (void)
            "filip", "--filip-global", "-2", NULL);
   assert_usage_error (&bad_global, "train", "--filip-global must be in [0, 1000000], not -2");
   global_out = out_path ("filip-global");
-  run_cli (&global, TRAIN_ARGS (data_dir, global_out, "1", "1"), "--loss", "filip", "--filip-global", "0.5",
-           NULL);
+  run_cli (&global, TRAIN_ARGS (data_dir, global_out, "1", "1"), "--loss", "filip",
+           "--filip-global", "0.5", NULL);
   g_assert_cmpint (global.status, ==, 0);
   /* Both terms are reported, and the global one is really computed. */
   assert_mentions (global.err, "[filip ");
@@ -338,8 +338,8 @@ test_usage (void)
            "--patch-size", "16", NULL);
   assert_usage_error (&sized_init, "train", "chosen only from scratch");
   sized_out = out_path ("sized");
-  run_cli (&sized, TRAIN_ARGS (data_dir, sized_out, "1", "1"), "--image-size", "48", "--patch-size", "12",
-           NULL);
+  run_cli (&sized, TRAIN_ARGS (data_dir, sized_out, "1", "1"), "--image-size", "48",
+           "--patch-size", "12", NULL);
   g_assert_cmpint (sized.status, ==, 0);
   sized_model = g_build_filename (sized_out, "latest", NULL);
   sized_trained = wp_model_load (sized_model, &error);
