@@ -165,6 +165,39 @@ small_config (WpClipConfig *config,
   config->patch_size = S / 2;
 }
 
+/* The crop, in the original image's pixels, is x, y, width, height. */
+static void
+assert_crop (const WpImageCrop *crop,
+             double             x,
+             double             y,
+             double             width,
+             double             height)
+{
+  g_assert_cmpfloat_with_epsilon (crop->x, x, 1e-9);
+  g_assert_cmpfloat_with_epsilon (crop->y, y, 1e-9);
+  g_assert_cmpfloat_with_epsilon (crop->width, width, 1e-9);
+  g_assert_cmpfloat_with_epsilon (crop->height, height, 1e-9);
+}
+
+/* Every pixel of the three S x S planes is the colour (r, g, b) normalised. */
+static void
+assert_constant (const float        *pixels,
+                 int                 S,
+                 const WpClipConfig *config,
+                 int                 r,
+                 int                 g,
+                 int                 b)
+{
+  const int rgb[3] = { r, g, b };
+
+  for (int c = 0; c < 3; c++) {
+    const float want = (rgb[c] / 255.0f - config->image_mean[c]) / config->image_std[c];
+
+    for (int i = 0; i < S * S; i++)
+      g_assert_cmpfloat_with_epsilon (pixels[c * S * S + i], want, 1e-4);
+  }
+}
+
 /* How a view sees an image: the grid, the region and the pixels. Centre crop at the model's own
  * size is exactly CLIP's preprocessing; the whole image keeps its aspect in multiples of the
  * patch; a view of too many patches or out of range is an error. */
@@ -282,10 +315,7 @@ test_preprocess_crop_landscape (void)
     memset (image->rgb + ((gsize) y * 300 + 250) * 3, 0, 50 * 3);
   }
   wp_image_preprocess (image, &config, pixels, &crop);
-  g_assert_cmpfloat_with_epsilon (crop.x, 50.0, 1e-9);
-  g_assert_cmpfloat_with_epsilon (crop.y, 0.0, 1e-9);
-  g_assert_cmpfloat_with_epsilon (crop.width, 200.0, 1e-9);
-  g_assert_cmpfloat_with_epsilon (crop.height, 200.0, 1e-9);
+  assert_crop (&crop, 50.0, 0.0, 200.0, 200.0);
   for (int c = 0; c < 3; c++) {
     const float white = (1.0f - config.image_mean[c]) / config.image_std[c];
 
@@ -306,17 +336,9 @@ test_preprocess_crop_portrait (void)
 
   small_config (&config, 100);
   wp_image_preprocess (image, &config, pixels, &crop);
-  g_assert_cmpfloat_with_epsilon (crop.x, 0.0, 1e-9);
-  g_assert_cmpfloat_with_epsilon (crop.y, 50.0, 1e-9);
-  g_assert_cmpfloat_with_epsilon (crop.width, 200.0, 1e-9);
-  g_assert_cmpfloat_with_epsilon (crop.height, 200.0, 1e-9);
+  assert_crop (&crop, 0.0, 50.0, 200.0, 200.0);
   /* A constant image stays constant through resize and crop. */
-  for (int c = 0; c < 3; c++) {
-    const float want = ((c + 1) / 255.0f - config.image_mean[c]) / config.image_std[c];
-
-    for (int i = 0; i < 100 * 100; i++)
-      g_assert_cmpfloat_with_epsilon (pixels[c * 100 * 100 + i], want, 1e-4);
-  }
+  assert_constant (pixels, 100, &config, 1, 2, 3);
 }
 
 /* A square image of another size is resized whole: the crop is the entire image. */
@@ -330,10 +352,7 @@ test_preprocess_square_resized (void)
 
   small_config (&config, 16);
   wp_image_preprocess (image, &config, pixels, &crop);
-  g_assert_cmpfloat_with_epsilon (crop.x, 0.0, 1e-9);
-  g_assert_cmpfloat_with_epsilon (crop.y, 0.0, 1e-9);
-  g_assert_cmpfloat_with_epsilon (crop.width, 33.0, 1e-9);
-  g_assert_cmpfloat_with_epsilon (crop.height, 33.0, 1e-9);
+  assert_crop (&crop, 0.0, 0.0, 33.0, 33.0);
   g_assert_cmpfloat_with_epsilon (pixels[0], -config.image_mean[0] / config.image_std[0], 1e-5);
 }
 
@@ -348,11 +367,8 @@ test_preprocess_thin (void)
 
   small_config (&config, 16);
   wp_image_preprocess (image, &config, pixels, &crop);
-  g_assert_cmpfloat_with_epsilon (crop.width, 3.0, 1e-9);
-  g_assert_cmpfloat_with_epsilon (crop.x, 0.0, 1e-9);
   /* 90 * 16 / 3 = 480 rows, crop top (480 - 16) / 2 = 232, that is 232 * 90 / 480 = 43.5. */
-  g_assert_cmpfloat_with_epsilon (crop.y, 43.5, 1e-9);
-  g_assert_cmpfloat_with_epsilon (crop.height, 3.0, 1e-9);
+  assert_crop (&crop, 0.0, 43.5, 3.0, 3.0);
   g_assert_cmpfloat_with_epsilon (pixels[5 * 16 + 5],
                                   (1.0f - config.image_mean[0]) / config.image_std[0], 1e-4);
 }
@@ -370,16 +386,8 @@ test_preprocess_extreme_aspect (void)
 
   wp_clip_config_init_default (&config);
   wp_image_preprocess (image, &config, pixels, &crop);
-  g_assert_cmpfloat_with_epsilon (crop.x, 0.0, 1e-9);
-  g_assert_cmpfloat_with_epsilon (crop.y, 495.0, 1e-9);
-  g_assert_cmpfloat_with_epsilon (crop.width, 10.0, 1e-9);
-  g_assert_cmpfloat_with_epsilon (crop.height, 10.0, 1e-9);
-  for (int c = 0; c < 3; c++) {
-    const float want = ((c + 1) * 10 / 255.0f - config.image_mean[c]) / config.image_std[c];
-
-    for (int i = 0; i < 224 * 224; i++)
-      g_assert_cmpfloat_with_epsilon (pixels[c * 224 * 224 + i], want, 1e-4);
-  }
+  assert_crop (&crop, 0.0, 495.0, 10.0, 10.0);
+  assert_constant (pixels, 224, &config, 10, 20, 30);
 }
 
 /* ---- augmentation ---- */

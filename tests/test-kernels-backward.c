@@ -68,15 +68,23 @@ numeric_grad (double       *grad,
  * exactly zero (C = 1 normalisation) against float rounding (the inputs and dout are of order
  * one). Fails the test above tol naming the element and both numbers; reports the worst error with
  * g_test_message either way. */
+G_GNUC_PRINTF (5, 6)
 static double
-check_grad (const char   *what,
-            const float  *got,
+check_grad (const float  *got,
             const double *want,
             gsize         n,
-            double        tol)
+            double        tol,
+            const char   *format,
+            ...)
 {
-  double max_want = 0.0, worst = 0.0;
-  gsize  worst_i = 0;
+  g_autofree char *what = NULL;
+  double           max_want = 0.0, worst = 0.0;
+  gsize            worst_i = 0;
+  va_list          args;
+
+  va_start (args, format);
+  what = g_strdup_vprintf (format, args);
+  va_end (args);
 
   for (gsize i = 0; i < n; i++)
     max_want = fmax (max_want, fabs (want[i]));
@@ -100,14 +108,22 @@ check_grad (const char   *what,
 }
 
 /* Calls to a backward kernel must add up: got2 (two calls into zeros) is twice got1 (one call). */
+G_GNUC_PRINTF (4, 5)
 static void
-check_doubled (const char  *what,
-               const float *got1,
+check_doubled (const float *got1,
                const float *got2,
-               gsize        n)
+               gsize        n,
+               const char  *format,
+               ...)
 {
   for (gsize i = 0; i < n; i++) {
     if (!(fabsf (got2[i] - 2.0f * got1[i]) <= 1e-6f * (1.0f + fabsf (2.0f * got1[i])))) {
+      g_autofree char *what = NULL;
+      va_list          args;
+
+      va_start (args, format);
+      what = g_strdup_vprintf (format, args);
+      va_end (args);
       g_test_fail_printf ("%s[%" G_GSIZE_FORMAT "]: two calls give %.9g, one call %.9g "
                           "(expected twice that)",
                           what, i, got2[i], got1[i]);
@@ -162,7 +178,6 @@ check_matmul_backward (int      N,
   g_autofree double *want_b = g_new (double, OC);
   g_autofree char   *prefix = g_strdup_printf ("matmul_backward N=%d C=%d OC=%d%s", N, C, OC,
                                              with_bias ? "" : " no bias");
-  g_autofree char   *what = NULL;
   FdCase             fd = {
                 { inp_d, weight_d, with_bias ? bias_d : NULL },
                 dout_d,
@@ -175,17 +190,11 @@ check_matmul_backward (int      N,
   wp_matmul_backward (dinp, dweight, with_bias ? dbias : NULL, dout, inp, weight, N, C, OC);
   numeric_grad (want_inp, inp_d, n_inp, 1e-6, matmul_loss, &fd);
   numeric_grad (want_w, weight_d, n_w, 1e-6, matmul_loss, &fd);
-  what = g_strdup_printf ("%s: dinp", prefix);
-  check_grad (what, dinp, want_inp, n_inp, 1e-3);
-  g_free (what);
-  what = g_strdup_printf ("%s: dweight", prefix);
-  check_grad (what, dweight, want_w, n_w, 1e-3);
-  g_free (what);
+  check_grad (dinp, want_inp, n_inp, 1e-3, "%s: dinp", prefix);
+  check_grad (dweight, want_w, n_w, 1e-3, "%s: dweight", prefix);
   if (with_bias) {
     numeric_grad (want_b, bias_d, OC, 1e-6, matmul_loss, &fd);
-    what = g_strdup_printf ("%s: dbias", prefix);
-    check_grad (what, dbias, want_b, OC, 1e-3);
-    g_free (what);
+    check_grad (dbias, want_b, OC, 1e-3, "%s: dbias", prefix);
   } else {
     for (int o = 0; o < OC; o++)
       g_assert_cmpfloat (dbias[o], ==, 0.0f);
@@ -193,14 +202,9 @@ check_matmul_backward (int      N,
 
   for (int i = 0; i < 2; i++)
     wp_matmul_backward (dinp2, dweight2, with_bias ? dbias2 : NULL, dout, inp, weight, N, C, OC);
-  what = g_strdup_printf ("%s accumulates: dinp", prefix);
-  check_doubled (what, dinp, dinp2, n_inp);
-  g_free (what);
-  what = g_strdup_printf ("%s accumulates: dweight", prefix);
-  check_doubled (what, dweight, dweight2, n_w);
-  g_free (what);
-  what = g_strdup_printf ("%s accumulates: dbias", prefix);
-  check_doubled (what, dbias, dbias2, OC);
+  check_doubled (dinp, dinp2, n_inp, "%s accumulates: dinp", prefix);
+  check_doubled (dweight, dweight2, n_w, "%s accumulates: dweight", prefix);
+  check_doubled (dbias, dbias2, OC, "%s accumulates: dbias", prefix);
 }
 
 static void
@@ -264,7 +268,6 @@ check_layernorm_backward (int   N,
   g_autofree double *want_inp = g_new (double, n);
   g_autofree double *want_w = g_new (double, C);
   g_autofree double *want_b = g_new (double, C);
-  g_autofree char   *what = NULL;
   FdCase             fd = { { inp_d, weight_d, bias_d }, dout_d, NULL, N, C };
 
   fd.eps = eps;
@@ -273,20 +276,15 @@ check_layernorm_backward (int   N,
   numeric_grad (want_inp, inp_d, n, 1e-6, layernorm_loss, &fd);
   numeric_grad (want_w, weight_d, C, 1e-6, layernorm_loss, &fd);
   numeric_grad (want_b, bias_d, C, 1e-6, layernorm_loss, &fd);
-  what = g_strdup_printf ("layernorm_backward N=%d C=%d: dinp", N, C);
-  check_grad (what, dinp, want_inp, n, 1e-3);
-  g_free (what);
-  what = g_strdup_printf ("layernorm_backward N=%d C=%d: dweight", N, C);
-  check_grad (what, dweight, want_w, C, 1e-3);
-  g_free (what);
-  what = g_strdup_printf ("layernorm_backward N=%d C=%d: dbias", N, C);
-  check_grad (what, dbias, want_b, C, 1e-3);
+  check_grad (dinp, want_inp, n, 1e-3, "layernorm_backward N=%d C=%d: dinp", N, C);
+  check_grad (dweight, want_w, C, 1e-3, "layernorm_backward N=%d C=%d: dweight", N, C);
+  check_grad (dbias, want_b, C, 1e-3, "layernorm_backward N=%d C=%d: dbias", N, C);
 
   for (int i = 0; i < 2; i++)
     wp_layernorm_backward (dinp2, dweight2, dbias2, dout, inp, weight, mean, rstd, N, C);
-  check_doubled ("layernorm_backward accumulates: dinp", dinp, dinp2, n);
-  check_doubled ("layernorm_backward accumulates: dweight", dweight, dweight2, C);
-  check_doubled ("layernorm_backward accumulates: dbias", dbias, dbias2, C);
+  check_doubled (dinp, dinp2, n, "layernorm_backward accumulates: dinp");
+  check_doubled (dweight, dweight2, C, "layernorm_backward accumulates: dweight");
+  check_doubled (dbias, dbias2, C, "layernorm_backward accumulates: dbias");
 }
 
 static void
@@ -334,7 +332,6 @@ test_activation_backward (void)
     g_autofree double *inp_d = NULL;
     g_autofree double *dout_d = to_double (dout, n);
     g_autofree double *want = g_new (double, n);
-    g_autofree char   *what = NULL;
     FdCase             fd = { { NULL }, dout_d, NULL, n };
 
     inp[0] = 0.0f; /* the kink-free middle, exactly */
@@ -343,15 +340,14 @@ test_activation_backward (void)
     fd.activation = activation;
     wp_activation_backward (dinp, dout, inp, n, activation);
     numeric_grad (want, inp_d, n, 1e-6, activation_loss, &fd);
-    what = g_strdup_printf ("activation_backward %s: dinp", wp_activation_to_string (activation));
-    check_grad (what, dinp, want, n, 1e-3);
-    g_free (what);
+    check_grad (dinp, want, n, 1e-3,
+                "activation_backward %s: dinp", wp_activation_to_string (activation));
 
     wp_activation_backward (dinp2, dout, inp, n, activation);
     wp_activation_backward (dinp2, dout, inp, n, activation);
-    what = g_strdup_printf ("activation_backward %s accumulates: dinp",
-                            wp_activation_to_string (activation));
-    check_doubled (what, dinp, dinp2, n);
+    check_doubled (dinp, dinp2, n,
+                   "activation_backward %s accumulates: dinp",
+                   wp_activation_to_string (activation));
   }
 }
 
@@ -452,7 +448,6 @@ check_attention_backward (int      B,
   g_autofree double *want = g_new (double, n);
   g_autofree char   *prefix = g_strdup_printf ("attention_backward B=%d T=%d C=%d NH=%d%s", B, T,
                                                C, NH, causal ? " causal" : "");
-  g_autofree char   *what = NULL;
   const char        *names[] = { "dq", "dk", "dv" };
   float             *got[] = { dq, dk, dv };
   FdCase             fd = { { q_d, k_d, v_d }, dout_d, NULL, 0, C, 0, B, T, NH, causal };
@@ -464,21 +459,14 @@ check_attention_backward (int      B,
   wp_attention_backward (dq, dk, dv, C, scratch, dout, q, k, v, att, B, T, C, NH, causal);
   for (int i = 0; i < 3; i++) {
     numeric_grad (want, fd.x[i], n, 1e-6, attention_loss, &fd);
-    what = g_strdup_printf ("%s: %s", prefix, names[i]);
-    check_grad (what, got[i], want, n, 1e-3);
-    g_free (what);
+    check_grad (got[i], want, n, 1e-3, "%s: %s", prefix, names[i]);
   }
 
   for (int i = 0; i < 2; i++)
     wp_attention_backward (dq2, dk2, dv2, C, scratch, dout, q, k, v, att, B, T, C, NH, causal);
-  what = g_strdup_printf ("%s accumulates: dq", prefix);
-  check_doubled (what, dq, dq2, n);
-  g_free (what);
-  what = g_strdup_printf ("%s accumulates: dk", prefix);
-  check_doubled (what, dk, dk2, n);
-  g_free (what);
-  what = g_strdup_printf ("%s accumulates: dv", prefix);
-  check_doubled (what, dv, dv2, n);
+  check_doubled (dq, dq2, n, "%s accumulates: dq", prefix);
+  check_doubled (dk, dk2, n, "%s accumulates: dk", prefix);
+  check_doubled (dv, dv2, n, "%s accumulates: dv", prefix);
 }
 
 static void
@@ -530,21 +518,18 @@ check_l2_normalize_backward (int    N,
   g_autofree double *inp_d = to_double (inp, n);
   g_autofree double *dout_d = to_double (dout, n);
   g_autofree double *want = g_new (double, n);
-  g_autofree char   *what = NULL;
   FdCase             fd = { { inp_d }, dout_d, NULL, N, C };
 
   wp_l2_normalize_rows (out, norms, inp, N, C);
   wp_l2_normalize_rows_backward (dinp, dout, inp, norms, N, C);
   numeric_grad (want, inp_d, n, 1e-6 * scale, l2_normalize_loss, &fd);
-  what = g_strdup_printf ("l2_normalize_rows_backward N=%d C=%d scale=%g: dinp", N, C, scale);
-  check_grad (what, dinp, want, n, 1e-3);
-  g_free (what);
+  check_grad (dinp, want, n, 1e-3,
+              "l2_normalize_rows_backward N=%d C=%d scale=%g: dinp", N, C, scale);
 
   for (int i = 0; i < 2; i++)
     wp_l2_normalize_rows_backward (dinp2, dout, inp, norms, N, C);
-  what = g_strdup_printf ("l2_normalize_rows_backward N=%d C=%d scale=%g accumulates: dinp", N, C,
-                          scale);
-  check_doubled (what, dinp, dinp2, n);
+  check_doubled (dinp, dinp2, n,
+                 "l2_normalize_rows_backward N=%d C=%d scale=%g accumulates: dinp", N, C, scale);
 }
 
 static void
@@ -640,7 +625,6 @@ check_probe_attention (int B,
   g_autofree double *dout_d = g_new0 (double, (gsize) B *C);
   g_autofree double *want = g_new (double, MAX (n, (gsize) B * C));
   g_autofree char   *prefix = g_strdup_printf ("probe_attention B=%d T=%d C=%d NH=%d", B, T, C, NH);
-  g_autofree char   *what = NULL;
   const gsize        sizes[] = { C, n, n };
   const char        *names[] = { "dq", "dk", "dv" };
   float             *got[] = { dq, dk, dv };
@@ -652,25 +636,20 @@ check_probe_attention (int B,
     want[i] = probe_attention_loss (&fd);
     dout_d[i] = 0.0;
   }
-  what = g_strdup_printf ("%s: out", prefix);
-  check_grad (what, out, want, (gsize) B * C, 1e-5);
-  g_free (what);
+  check_grad (out, want, (gsize) B * C, 1e-5, "%s: out", prefix);
 
   for (gsize i = 0; i < (gsize) B * C; i++)
     dout_d[i] = dout[i];
   wp_probe_attention_backward (dq, dk, dv, C, dout, q, k, v, att, B, T, C, NH);
   for (int i = 0; i < 3; i++) {
     numeric_grad (want, fd.x[i], sizes[i], 1e-6, probe_attention_loss, &fd);
-    what = g_strdup_printf ("%s: %s", prefix, names[i]);
-    check_grad (what, got[i], want, sizes[i], 1e-3);
-    g_free (what);
+    check_grad (got[i], want, sizes[i], 1e-3, "%s: %s", prefix, names[i]);
   }
   for (int i = 0; i < 2; i++)
     wp_probe_attention_backward (dq2, dk2, dv2, C, dout, q, k, v, att, B, T, C, NH);
-  what = g_strdup_printf ("%s accumulates", prefix);
-  check_doubled (what, dq, dq2, C);
-  check_doubled (what, dk, dk2, n);
-  check_doubled (what, dv, dv2, n);
+  check_doubled (dq, dq2, C, "%s accumulates", prefix);
+  check_doubled (dk, dk2, n, "%s accumulates", prefix);
+  check_doubled (dv, dv2, n, "%s accumulates", prefix);
 }
 
 static void

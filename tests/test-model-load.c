@@ -126,44 +126,40 @@ test_load_missing_config (void)
   saved_clear (&s);
 }
 
+/* Writes text as the saved folder's config.json, then loads it, expecting code and a message
+ * naming config.json and holding fragment (may be NULL). */
 static void
-test_load_malformed_config (void)
+expect_config_refused (const char *text,
+                       int         code,
+                       const char *fragment)
 {
   Saved            s;
   g_autofree char *config = NULL;
 
   saved_init (&s);
   config = g_build_filename (s.model_dir, "config.json", NULL);
-  wp_test_write_text (s.model_dir, "config.json", "{\"text_config\": {\"hidden_size\": 16,");
-  expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_FORMAT, config, "JSON");
+  wp_test_write_text (s.model_dir, "config.json", text);
+  expect_load_error (s.model_dir, WP_ERROR, code, config, fragment);
   saved_clear (&s);
+}
+
+static void
+test_load_malformed_config (void)
+{
+  expect_config_refused ("{\"text_config\": {\"hidden_size\": 16,", WP_ERROR_FORMAT, "JSON");
 }
 
 static void
 test_load_empty_config (void)
 {
-  Saved            s;
-  g_autofree char *config = NULL;
-
-  saved_init (&s);
-  config = g_build_filename (s.model_dir, "config.json", NULL);
-  wp_test_write_text (s.model_dir, "config.json", "");
-  expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_FORMAT, config, NULL);
-  saved_clear (&s);
+  expect_config_refused ("", WP_ERROR_FORMAT, NULL);
 }
 
 static void
 test_load_invalid_config (void)
 {
-  Saved            s;
-  g_autofree char *config = NULL;
-
-  saved_init (&s);
-  config = g_build_filename (s.model_dir, "config.json", NULL);
-  wp_test_write_text (s.model_dir, "config.json",
-                      "{\"text_config\": {\"hidden_act\": \"relu\"}, \"vision_config\": {}}");
-  expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_UNSUPPORTED, config, "relu");
-  saved_clear (&s);
+  expect_config_refused ("{\"text_config\": {\"hidden_act\": \"relu\"}, \"vision_config\": {}}",
+                         WP_ERROR_UNSUPPORTED, "relu");
 }
 
 /* A config.json may describe a model of gigabytes (here 0.7 billion parameters, a 1048576-token
@@ -186,16 +182,9 @@ test_load_config_larger_than_weights (void)
 static void
 test_load_config_too_large (void)
 {
-  Saved            s;
-  g_autofree char *config = NULL;
   g_autofree char *text = g_strnfill (WP_CONFIG_MAX_BYTES + 1, ' ');
 
-  saved_init (&s);
-  config = g_build_filename (s.model_dir, "config.json", NULL);
-  wp_test_write_text (s.model_dir, "config.json", text);
-  expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_FORMAT, config,
-                     "1048577 bytes, more than the limit of 1048576");
-  saved_clear (&s);
+  expect_config_refused (text, WP_ERROR_FORMAT, "1048577 bytes, more than the limit of 1048576");
 }
 
 static void
@@ -222,17 +211,26 @@ test_load_missing_vocab (void)
   saved_clear (&s);
 }
 
+/* Saves the model with one edit of tensor name; the load fails with code, naming the weights file
+ * and the tensor. */
+static void
+expect_edit_refused (Edit        edit,
+                     const char *name,
+                     int         code)
+{
+  g_autofree char *quoted = g_strdup_printf ("'%s'", name);
+  Saved            s;
+
+  saved_init (&s);
+  write_edited_weights (s.model, s.weights, edit, name, NULL);
+  expect_load_error (s.model_dir, WP_ERROR, code, s.weights, quoted);
+  saved_clear (&s);
+}
+
 static void
 test_load_missing_tensor (void)
 {
-  Saved s;
-
-  saved_init (&s);
-  write_edited_weights (s.model, s.weights, EDIT_DROP, "text_model.encoder.layers.0.mlp.fc2.bias",
-                        NULL);
-  expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_MISSING, s.weights,
-                     "'text_model.encoder.layers.0.mlp.fc2.bias'");
-  saved_clear (&s);
+  expect_edit_refused (EDIT_DROP, "text_model.encoder.layers.0.mlp.fc2.bias", WP_ERROR_MISSING);
 }
 
 static void
@@ -277,13 +275,23 @@ test_load_truncated_weights (void)
 static void
 test_load_extra_tensor (void)
 {
+  expect_edit_refused (EDIT_EXTRA, "text_model.encoder.layers.1.mlp.fc1.weight", WP_ERROR_SHAPE);
+}
+
+/* Saves the model with one edit of tensor name; the load gives the same model. */
+static void
+expect_edit_accepted (Edit        edit,
+                      const char *name)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (WpModel) loaded = NULL;
   Saved s;
 
   saved_init (&s);
-  write_edited_weights (s.model, s.weights, EDIT_EXTRA,
-                        "text_model.encoder.layers.1.mlp.fc1.weight", NULL);
-  expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_SHAPE, s.weights,
-                     "'text_model.encoder.layers.1.mlp.fc1.weight'");
+  write_edited_weights (s.model, s.weights, edit, name, NULL);
+  loaded = wp_model_load (s.model_dir, &error);
+  g_assert_no_error (error);
+  assert_models_equal (loaded, s.model);
   saved_clear (&s);
 }
 
@@ -291,45 +299,21 @@ test_load_extra_tensor (void)
 static void
 test_load_position_ids_ignored (void)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (WpModel) loaded = NULL;
-  Saved s;
-
-  saved_init (&s);
-  write_edited_weights (s.model, s.weights, EDIT_EXTRA, "text_model.embeddings.position_ids", NULL);
-  loaded = wp_model_load (s.model_dir, &error);
-  g_assert_no_error (error);
-  assert_models_equal (loaded, s.model);
-  saved_clear (&s);
+  expect_edit_accepted (EDIT_EXTRA, "text_model.embeddings.position_ids");
 }
 
 /* transformers stores the logit scale as a 0-d tensor; a [1] tensor is accepted too. */
 static void
 test_load_scalar_as_vector (void)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (WpModel) loaded = NULL;
-  Saved s;
-
-  saved_init (&s);
-  write_edited_weights (s.model, s.weights, EDIT_SCALAR_AS_1, "logit_scale", NULL);
-  loaded = wp_model_load (s.model_dir, &error);
-  g_assert_no_error (error);
-  assert_models_equal (loaded, s.model);
-  saved_clear (&s);
+  expect_edit_accepted (EDIT_SCALAR_AS_1, "logit_scale");
 }
 
 static void
 test_load_nan (void)
 {
-  Saved s;
-
-  saved_init (&s);
-  write_edited_weights (s.model, s.weights, EDIT_NAN,
-                        "vision_model.encoder.layers.1.mlp.fc1.weight", NULL);
-  expect_load_error (s.model_dir, WP_ERROR, WP_ERROR_NOT_FINITE, s.weights,
-                     "'vision_model.encoder.layers.1.mlp.fc1.weight'");
-  saved_clear (&s);
+  expect_edit_refused (EDIT_NAN, "vision_model.encoder.layers.1.mlp.fc1.weight",
+                       WP_ERROR_NOT_FINITE);
 }
 
 static void

@@ -93,6 +93,16 @@ fuzz_write_png (const char *path)
   g_assert_no_error (error);
 }
 
+void
+fuzz_write_images (const char *dir)
+{
+  g_autofree char *png = g_build_filename (dir, "a.png", NULL);
+  g_autofree char *not_png = g_build_filename (dir, "b.png", NULL);
+
+  fuzz_write_png (png);
+  fuzz_write_file (not_png, (const uint8_t *) "not an image", 12);
+}
+
 /* A small model with CLIP's vocabulary: a 16-pixel input, a context of 8 tokens. */
 static WpModel *
 small_model (void)
@@ -138,6 +148,7 @@ fuzz_use_dataset (WpDataset *dataset)
     g_assert_true (g_utf8_validate (pair->caption, -1, NULL));
     g_assert_cmpuint (strlen (pair->caption), <=, WP_DATASET_MAX_CAPTION);
     g_assert_cmpuint (pair->n_boxes, <=, WP_DATASET_MAX_BOXES);
+    wp_caption_has_sides (pair->caption);
     for (guint b = 0; b < pair->n_boxes; b++)
       g_assert_true (pair->boxes[b].w > 0.0 && pair->boxes[b].h > 0.0);
   }

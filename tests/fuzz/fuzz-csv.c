@@ -9,15 +9,9 @@ int
 LLVMFuzzerInitialize (int    *argc,
                       char ***argv)
 {
-  g_autofree char *png = NULL;
-  g_autofree char *not_png = NULL;
-
   dir = g_strdup (fuzz_init ());
   csv_path = g_build_filename (dir, "pairs.csv", NULL);
-  png = g_build_filename (dir, "a.png", NULL);
-  not_png = g_build_filename (dir, "b.png", NULL);
-  fuzz_write_png (png);
-  fuzz_write_file (not_png, (const uint8_t *) "not an image", 12);
+  fuzz_write_images (dir);
   return 0;
 }
 

@@ -30,6 +30,9 @@ void fuzz_write_file (const char    *path,
 WpTokenizer *fuzz_clip_tokenizer (void);
 /* Writes an 8 x 8 PNG (a gradient) to path, creating its folder. */
 void fuzz_write_png (const char *path);
+/* Writes dir/a.png, an 8 x 8 PNG (fuzz_write_png()), and dir/b.png, text that is no image: the
+ * two pictures the captions of the dataset targets name. */
+void fuzz_write_images (const char *dir);
 /* Runs an opened dataset through what training and evaluation do with it: its pairs checked, the
  * vocabulary coverage, every image read on its own, the image checks, batches with and without
  * augmentation (a small model with CLIP's vocabulary). */
