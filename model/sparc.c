@@ -202,6 +202,18 @@ sparc_pair_group (SparcPair    *pair,
   }
 }
 
+static double
+dot (const double *x,
+     const double *y,
+     int           n)
+{
+  double sum = 0.0;
+
+  for (int i = 0; i < n; i++)
+    sum += x[i] * y[i];
+  return sum;
+}
+
 /* The pair's own L x L logits (the paper's): returns its summed CE of both directions, before
  * the division by the batch's token count. */
 static double
@@ -212,12 +224,10 @@ sparc_pair_logits_forward (SparcPair *pair,
 {
   for (int l = 0; l < L; l++) {
     for (int k = 0; k < L; k++) {
-      double sum = 0.0;
+      const double z = lambda * dot (pair->chat + (gsize) l * E, pair->that + (gsize) k * E, E);
 
-      for (int e = 0; e < E; e++)
-        sum += pair->chat[(gsize) l * E + e] * pair->that[(gsize) k * E + e];
-      pair->z[(gsize) l * L + k] = lambda * sum;
-      pair->zt[(gsize) k * L + l] = lambda * sum;
+      pair->z[(gsize) l * L + k] = z;
+      pair->zt[(gsize) k * L + l] = z;
     }
   }
   /* The cross-entropies are means over the L rows; the loss wants sums. */
@@ -357,18 +367,6 @@ valid_slots (int       *slots,
   return n;
 }
 
-static double
-dot (const double *x,
-     const double *y,
-     int           n)
-{
-  double sum = 0.0;
-
-  for (int i = 0; i < n; i++)
-    sum += x[i] * y[i];
-  return sum;
-}
-
 /* Batch negatives: Z_ij = lambda <c^_i, t^_j> over every valid token of the batch, rows and
  * columns both cross-entropies with diagonal targets. The N x N logits are recomputed rather
  * than stored (N = B K can be large); each row's and column's maximum and sum of exponentials
@@ -394,10 +392,17 @@ sparc_batch_logits_forward (WpSparcCache *cache,
                                             cache->that + (gsize) si * E, E);
       double       max = -G_MAXDOUBLE, sum = 0.0;
 
-      for (int j = 0; j < N; j++)
-        max = fmax (max, lambda * dot (rows + (gsize) si * E, cols + (gsize) slots[j] * E, E));
-      for (int j = 0; j < N; j++)
-        sum += exp (lambda * dot (rows + (gsize) si * E, cols + (gsize) slots[j] * E, E) - max);
+      /* One pass, each logit computed once: the running sum rescales when the maximum grows. */
+      for (int j = 0; j < N; j++) {
+        const double z = lambda * dot (rows + (gsize) si * E, cols + (gsize) slots[j] * E, E);
+
+        if (z > max) {
+          sum = sum * exp (max - z) + 1.0;
+          max = z;
+        } else {
+          sum += exp (z - max);
+        }
+      }
       cache->row_max[stat] = max;
       cache->row_sum[stat] = sum;
       loss += max + log (sum) - diagonal;
