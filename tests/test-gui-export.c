@@ -172,7 +172,6 @@ test_explore_export (void)
   /* The dialog: a name made from the model, caption and method; the picker sets the extension;
    * a .jpg is refused and the dialog stays; without an extension the picker's is taken. */
   {
-    g_autoptr (GFile) folder = g_file_new_for_path (tmp_dir);
     GtkFileChooser  *dialog;
     g_autofree char *name = NULL;
 
@@ -186,8 +185,8 @@ test_explore_export (void)
     g_free (name);
     name = gtk_file_chooser_get_current_name (dialog);
     g_assert_cmpstr (name, ==, "model_a-blue-circle_filip.svg");
-    g_assert_true (gtk_file_chooser_set_current_folder (dialog, folder, &error));
-    g_assert_no_error (error);
+    /* The folder is the last export's, set before the dialog is shown: set afterwards, GTK's own
+     * start-up folder may still be loading and win. */
     g_assert_true (wait_for (chooser_in_folder, dialog));
     gtk_file_chooser_set_current_name (dialog, "fig.jpg");
     g_assert_true (wait_for (chooser_named, dialog));
@@ -200,8 +199,6 @@ test_explore_export (void)
     {
       g_autofree char *bare = g_build_filename (tmp_dir, "chosen", NULL);
 
-      g_assert_true (gtk_file_chooser_set_current_folder (dialog, folder, &error));
-      g_assert_no_error (error);
       gtk_file_chooser_set_current_name (dialog, "chosen");
       wanted_file = bare;
       g_assert_true (wait_for (chooser_has_wanted_file, dialog));

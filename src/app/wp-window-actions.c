@@ -161,7 +161,11 @@ wp_window_export (WpWindow   *self,
     text = wp_figure_new_png_text (figure, self->shown->features->model->model, sha256,
                                    image_path, command);
   }
-  return wp_figure_export (figure, path, width, height, text, error);
+  if (!wp_figure_export (figure, path, width, height, text, error))
+    return FALSE;
+  g_free (self->export_folder);
+  self->export_folder = g_path_get_dirname (path);
+  return TRUE;
 }
 
 /* A name for the figure: the model's folder, the caption's first words, the method, as
@@ -276,7 +280,8 @@ export_action (GtkWidget  *widget,
 {
   g_autofree char *name = default_export_name (WP_WINDOW (widget));
 
-  wp_file_chooser_save_figure (widget, "Export Figure", NULL, name, export_chosen_cb, NULL);
+  wp_file_chooser_save_figure (widget, "Export Figure", WP_WINDOW (widget)->export_folder, name,
+                               export_chosen_cb, NULL);
 }
 
 /* ---- the clipboard ---- */

@@ -123,6 +123,7 @@ struct _WpWindow {
   gboolean      updating_controls;
   char         *status;
   char         *scores;
+  char         *export_folder; /* the last export's, where the export dialog opens */
   /* Comparison: the compare model is the baseline A, the open model B (B - A: what changed). */
   WpModelRef *compare_model;
   WpPrompts  *compare_prompts;

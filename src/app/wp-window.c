@@ -463,6 +463,7 @@ wp_window_finalize (GObject *object)
   g_free (self->image_path);
   g_free (self->status);
   g_free (self->scores);
+  g_free (self->export_folder);
   G_OBJECT_CLASS (wp_window_parent_class)->finalize (object);
 }
 

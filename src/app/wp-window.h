@@ -53,7 +53,7 @@ const char *wp_window_get_scores (WpWindow *self);
 
 /* Writes the figure shown as PNG, SVG or PDF (by extension), width x height, with its provenance
  * (figure.h) and, when the command line can draw it again (weights from files, words rather than
- * BPE pieces), the command that does. */
+ * BPE pieces), the command that does. The export dialog opens in the last export's folder. */
 gboolean wp_window_export (WpWindow   *self,
                            const char *path,
                            int         width,
