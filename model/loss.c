@@ -31,7 +31,22 @@ static WpSparcFlags
 sparc_flags (const WpLossOptions *options)
 {
   return (options->sparc_batch_negatives ? WP_SPARC_BATCH_NEGATIVES : 0) |
-         (options->sparc_stop_selection ? WP_SPARC_STOP_SELECTION : 0);
+         (options->sparc_stop_selection ? WP_SPARC_STOP_SELECTION : 0) |
+         (options->sparc_centre_positions ? WP_SPARC_CENTRE_POSITIONS : 0) |
+         (options->sparc_image_negatives ? WP_SPARC_IMAGE_NEGATIVES : 0);
+}
+
+gboolean
+wp_loss_options_check (const WpLossOptions *options,
+                       GError             **error)
+{
+  if (options->sparc_batch_negatives && options->sparc_image_negatives) {
+    g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
+                 "sparc-batch-negatives and sparc-image-negatives are two kinds of negatives for "
+                 "the same logits: choose one");
+    return FALSE;
+  }
+  return TRUE;
 }
 
 void

@@ -83,6 +83,9 @@ lay_out (WpObjectiveCaches *caches,
   WP_LAYOUT_ARRAY (layout, sparc->dchat_all, B * K * E);
   WP_LAYOUT_ARRAY (layout, sparc->dthat_all, B * K * E);
   WP_LAYOUT_ARRAY (layout, sparc->slots, B * K);
+  WP_LAYOUT_ARRAY (layout, sparc->centred, B * P * E);
+  WP_LAYOUT_ARRAY (layout, sparc->dcentred, B * P * E);
+  WP_LAYOUT_ARRAY (layout, sparc->zimg, B * K * B);
   layout->used = MAX (layout->used, filip_end);
 }
 

@@ -450,6 +450,133 @@ sparc_batch_logits_backward (WpSparcCache *cache,
   }
 }
 
+/* Image negatives: pair i's tokens grouped over image j's patches, each token's logit
+ * lambda <c^, t^> into zimg at column j. The groupings overwrite pair i's records. */
+static void
+sparc_image_logits_fill (WpSparcCache *cache,
+                         const float  *patches,
+                         const float  *tokens,
+                         const int    *lengths,
+                         int           i,
+                         int           j,
+                         int           B,
+                         int           P,
+                         int           K,
+                         int           E,
+                         double        lambda)
+{
+  SparcPair pair = sparc_pair (cache, i, P, K, E);
+
+  sparc_pair_group (&pair, cache, patches + (gsize) j * P * E, tokens + (gsize) i * K * E,
+                    lengths[i], P, E);
+  for (int l = 0; l < lengths[i]; l++)
+    cache->zimg[((gsize) i * K + l) * B + j] =
+      lambda * dot (pair.chat + (gsize) l * E, pair.that + (gsize) l * E, E);
+}
+
+/* Image negatives' summed CE over the images of every valid token, targets their own images;
+ * each row's maximum and sum of exponentials go to row_max and row_sum at the token's slot. */
+static double
+sparc_image_logits_forward (WpSparcCache *cache,
+                            const float  *patches,
+                            const float  *tokens,
+                            const int    *lengths,
+                            int           B,
+                            int           P,
+                            int           K,
+                            int           E,
+                            double        lambda)
+{
+  double loss = 0.0;
+
+  for (int i = 0; i < B; i++) {
+    for (int j = 0; j < B; j++)
+      sparc_image_logits_fill (cache, patches, tokens, lengths, i, j, B, P, K, E, lambda);
+    for (int l = 0; l < lengths[i]; l++) {
+      const double *row = cache->zimg + ((gsize) i * K + l) * B;
+      double        max = row[0], sum = 0.0;
+
+      for (int j = 1; j < B; j++)
+        max = fmax (max, row[j]);
+      for (int j = 0; j < B; j++)
+        sum += exp (row[j] - max);
+      cache->row_max[(gsize) i * 2 * K + l] = max;
+      cache->row_sum[(gsize) i * 2 * K + l] = sum;
+      loss += max + log (sum) - row[i];
+    }
+  }
+  return loss;
+}
+
+/* Accumulates into dpatches and dtokens weight times the gradient of the image negatives' summed
+ * CE (each grouping computed again), its logit-scale gradient into dscale. */
+static void
+sparc_image_logits_backward (float        *dpatches,
+                             float        *dtokens,
+                             double       *dscale,
+                             WpSparcCache *cache,
+                             const float  *patches,
+                             const float  *tokens,
+                             const int    *lengths,
+                             gboolean      stop_selection,
+                             int           B,
+                             int           P,
+                             int           K,
+                             int           E,
+                             double        lambda,
+                             double        weight)
+{
+  double *dchat = cache->dchat, *dthat = cache->dthat;
+
+  for (int i = 0; i < B; i++) {
+    const SparcPair pair = sparc_pair (cache, i, P, K, E);
+    const int       L = lengths[i];
+
+    for (int j = 0; j < B; j++) {
+      sparc_image_logits_fill (cache, patches, tokens, lengths, i, j, B, P, K, E, lambda);
+      for (int l = 0; l < L; l++) {
+        const gsize  slot = (gsize) i * 2 * K + l;
+        const double z = cache->zimg[((gsize) i * K + l) * B + j];
+        const double g =
+          weight * (exp (z - cache->row_max[slot]) / cache->row_sum[slot] - (double) (i == j));
+
+        *dscale += g * z;
+        for (int e = 0; e < E; e++) {
+          dchat[(gsize) l * E + e] = lambda * g * pair.that[(gsize) l * E + e];
+          dthat[(gsize) l * E + e] = lambda * g * pair.chat[(gsize) l * E + e];
+        }
+      }
+      sparc_pair_group_backward (dpatches + (gsize) j * P * E, dtokens + (gsize) i * K * E, &pair,
+                                 cache, dchat, dthat, patches + (gsize) j * P * E,
+                                 tokens + (gsize) i * K * E, stop_selection, L, P, E);
+    }
+  }
+}
+
+/* out (B, P, E) = in less the mean over the B images of each position's row; added to out when
+ * accumulate. The forward centres the patches with it, the backward their gradient (the map is
+ * its own transpose). */
+static void
+centre_positions (float       *out,
+                  const float *in,
+                  gboolean     accumulate,
+                  int          B,
+                  int          P,
+                  int          E)
+{
+  const gsize PE = (gsize) P * E;
+
+  for (gsize k = 0; k < PE; k++) {
+    double mean = 0.0;
+
+    for (int b = 0; b < B; b++)
+      mean += in[b * PE + k];
+    mean /= B;
+    for (int b = 0; b < B; b++)
+      out[b * PE + k] = (float) ((accumulate ? out[b * PE + k] : 0.0) + in[b * PE + k] - mean);
+  }
+}
+
 double
 wp_loss_sparc_fine_forward (WpSparcCache *cache,
                             const float  *patches,
@@ -465,6 +592,13 @@ wp_loss_sparc_fine_forward (WpSparcCache *cache,
   const double lambda = exp (logit_scale);
   double       loss = 0.0;
 
+  if (flags & WP_SPARC_CENTRE_POSITIONS) {
+    centre_positions (cache->centred, patches, FALSE, B, P, E);
+    patches = cache->centred;
+  }
+  if (flags & WP_SPARC_IMAGE_NEGATIVES)
+    return sparc_image_logits_forward (cache, patches, tokens, lengths, B, P, K, E, lambda) /
+           count_tokens (lengths, B);
   for (int b = 0; b < B; b++) {
     SparcPair pair = sparc_pair (cache, b, P, K, E);
 
@@ -496,30 +630,45 @@ wp_loss_sparc_fine_backward (float        *dpatches,
                              int           K,
                              int           E)
 {
-  const double lambda = exp (logit_scale);
-  const double weight = 0.5 / count_tokens (lengths, B);
-  double       dscale = 0.0;
+  const double   lambda = exp (logit_scale);
+  const double   weight = 0.5 / count_tokens (lengths, B);
+  const gboolean centre = (flags & WP_SPARC_CENTRE_POSITIONS) != 0;
+  const gboolean stop_selection = (flags & WP_SPARC_STOP_SELECTION) != 0;
+  float         *dv = centre ? cache->dcentred : dpatches;
+  double         dscale = 0.0;
 
-  if (flags & WP_SPARC_BATCH_NEGATIVES) {
-    const int N = valid_slots (cache->slots, lengths, B, K);
-
-    sparc_batch_logits_backward (cache, &dscale, cache->slots, N, B, K, E, lambda, weight);
+  /* The forward left the centred patches in the cache. */
+  if (centre) {
+    patches = cache->centred;
+    memset (dv, 0, (gsize) B * P * E * sizeof (float));
   }
-  for (int b = 0; b < B; b++) {
-    const SparcPair pair = sparc_pair (cache, b, P, K, E);
-    const int       L = lengths[b];
-    double         *dchat = cache->dchat, *dthat = cache->dthat;
-
+  if (flags & WP_SPARC_IMAGE_NEGATIVES) {
+    /* One direction only: twice the weight of each of the two the other logits have. */
+    sparc_image_logits_backward (dv, dtokens, &dscale, cache, patches, tokens, lengths,
+                                 stop_selection, B, P, K, E, lambda, 2.0 * weight);
+  } else {
     if (flags & WP_SPARC_BATCH_NEGATIVES) {
-      dchat = cache->dchat_all + (gsize) b * K * E;
-      dthat = cache->dthat_all + (gsize) b * K * E;
-    } else {
-      sparc_pair_logits_backward (dchat, dthat, &dscale, &pair, cache, L, E, lambda, weight);
+      const int N = valid_slots (cache->slots, lengths, B, K);
+
+      sparc_batch_logits_backward (cache, &dscale, cache->slots, N, B, K, E, lambda, weight);
     }
-    sparc_pair_group_backward (dpatches + (gsize) b * P * E, dtokens + (gsize) b * K * E, &pair,
-                               cache, dchat, dthat, patches + (gsize) b * P * E,
-                               tokens + (gsize) b * K * E, (flags & WP_SPARC_STOP_SELECTION) != 0,
-                               L, P, E);
+    for (int b = 0; b < B; b++) {
+      const SparcPair pair = sparc_pair (cache, b, P, K, E);
+      const int       L = lengths[b];
+      double         *dchat = cache->dchat, *dthat = cache->dthat;
+
+      if (flags & WP_SPARC_BATCH_NEGATIVES) {
+        dchat = cache->dchat_all + (gsize) b * K * E;
+        dthat = cache->dthat_all + (gsize) b * K * E;
+      } else {
+        sparc_pair_logits_backward (dchat, dthat, &dscale, &pair, cache, L, E, lambda, weight);
+      }
+      sparc_pair_group_backward (dv + (gsize) b * P * E, dtokens + (gsize) b * K * E, &pair,
+                                 cache, dchat, dthat, patches + (gsize) b * P * E,
+                                 tokens + (gsize) b * K * E, stop_selection, L, P, E);
+    }
   }
+  if (centre)
+    centre_positions (dpatches, dv, TRUE, B, P, E);
   *dlogit_scale += (float) dscale;
 }

@@ -74,6 +74,16 @@ static const WpTrainSetting settings_table[] = {
     "SPARC: the fine-grained loss trains what the grouped patches hold, not which are grouped "
     "(ours)",
     NULL },
+  { "sparc_image_negatives", WP_SETTING_BOOL, FIELD (loss.sparc_image_negatives), 0, NO_RANGE,
+    WP_SETTING_OPTIONAL, "sparc-image-negatives", 0, NULL,
+    "SPARC: each token's grouped patches told from its grouping in the batch's other images, so "
+    "only what its own image shows can win (ours)",
+    NULL },
+  { "sparc_centre_positions", WP_SETTING_BOOL, FIELD (loss.sparc_centre_positions), 0, NO_RANGE,
+    WP_SETTING_OPTIONAL, "sparc-centre-positions", 0, NULL,
+    "SPARC: the fine-grained loss sees each patch less its position's mean over the batch, so "
+    "where a patch is cannot tell tokens apart (ours)",
+    NULL },
   { "filip_patch_fraction", WP_SETTING_FLOAT, FIELD (loss.filip_patch_fraction), 1.0, 0, 1,
     WP_SETTING_OPTIONAL | WP_SETTING_MIN_OPEN, "filip-patches", 0, "F",
     "FILIP: share of each image's patches in the image-to-text similarity, the most similar ones",
@@ -495,6 +505,8 @@ wp_train_settings_validate (const WpTrainSettings *s,
     g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s", problem);
     return FALSE;
   }
+  if (!wp_loss_options_check (&s->loss, error))
+    return FALSE;
   return s->preset == NULL || wp_train_config_from_scratch (s, s->vocab_size, &config, error);
 }
 

@@ -75,16 +75,20 @@ typedef enum {
   OBJECTIVE_CLIP,
   OBJECTIVE_FILIP,
   OBJECTIVE_SPARC,
-  OBJECTIVE_SPARC_BATCH, /* SPARC with batch negatives */
-  OBJECTIVE_SPARC_STOP,  /* SPARC whose alignment weights pass no gradient */
+  OBJECTIVE_SPARC_BATCH,  /* SPARC with batch negatives */
+  OBJECTIVE_SPARC_STOP,   /* SPARC whose alignment weights pass no gradient */
+  OBJECTIVE_SPARC_CENTRE, /* SPARC on patches less their position's batch mean */
+  OBJECTIVE_SPARC_IMAGES, /* SPARC with image negatives */
 } Objective;
 
 static WpSparcFlags
 sparc_flags (Objective objective)
 {
-  return objective == OBJECTIVE_SPARC_BATCH  ? WP_SPARC_BATCH_NEGATIVES
-         : objective == OBJECTIVE_SPARC_STOP ? WP_SPARC_STOP_SELECTION
-                                             : 0;
+  return objective == OBJECTIVE_SPARC_BATCH    ? WP_SPARC_BATCH_NEGATIVES
+         : objective == OBJECTIVE_SPARC_STOP   ? WP_SPARC_STOP_SELECTION
+         : objective == OBJECTIVE_SPARC_CENTRE ? WP_SPARC_CENTRE_POSITIONS
+         : objective == OBJECTIVE_SPARC_IMAGES ? WP_SPARC_IMAGE_NEGATIVES
+                                               : 0;
 }
 
 /* One forward and one backward of an objective on caches: x and y are img and txt (B, E) for
@@ -117,6 +121,8 @@ run (WpObjectiveCaches *caches,
   case OBJECTIVE_SPARC:
   case OBJECTIVE_SPARC_BATCH:
   case OBJECTIVE_SPARC_STOP:
+  case OBJECTIVE_SPARC_CENTRE:
+  case OBJECTIVE_SPARC_IMAGES:
   default:
     loss = wp_loss_sparc_fine_forward (&caches->sparc, x, y, lengths, logit_scale,
                                        sparc_flags (objective), B, P, K, E);
@@ -278,6 +284,70 @@ naive_sparc_batch (const double *v,
                    double        logit_scale)
 {
   return naive_sparc_logits (v, t, logit_scale, TRUE);
+}
+
+/* SPARC's fine-grained loss on v_bp less the mean of v_.p over the batch. */
+static double
+naive_sparc_centred (const double *v,
+                     const double *t,
+                     double        logit_scale)
+{
+  double centred[B * P * E];
+
+  for (int k = 0; k < P * E; k++) {
+    double mean = 0.0;
+
+    for (int b = 0; b < B; b++)
+      mean += v[b * P * E + k] / B;
+    for (int b = 0; b < B; b++)
+      centred[b * P * E + k] = v[b * P * E + k] - mean;
+  }
+  return naive_sparc_logits (centred, t, logit_scale, FALSE);
+}
+
+/* SPARC's image negatives from their definition: every valid token grouped over every image's
+ * patches, one cross-entropy over the images per token, its own image the target. */
+static double
+naive_sparc_images (const double *v,
+                    const double *t,
+                    double        logit_scale)
+{
+  double loss = 0.0;
+  int    n_tokens = 0;
+
+  for (int i = 0; i < B; i++) {
+    for (int l = 0; l < lengths[i]; l++, n_tokens++) {
+      const double *tl = t + (i * K + l) * E;
+      double        z[B], max = -INFINITY, sum = 0.0;
+
+      for (int j = 0; j < B; j++) {
+        const double *vj = v + j * P * E;
+        double        s[P], a[P], c[E] = { 0 }, lo = INFINITY, hi = -INFINITY, kept = 0.0;
+
+        for (int p = 0; p < P; p++) {
+          s[p] = dot (tl, vj + p * E, E);
+          lo = fmin (lo, s[p]);
+          hi = fmax (hi, s[p]);
+        }
+        for (int p = 0; p < P; p++) {
+          const double shat = (s[p] - lo) / (hi - lo);
+
+          a[p] = shat >= 1.0 / P ? shat : 0.0;
+          kept += a[p];
+        }
+        for (int p = 0; p < P; p++) {
+          for (int e = 0; e < E; e++)
+            c[e] += a[p] / kept * vj[p * E + e];
+        }
+        z[j] = exp (logit_scale) * dot (c, tl, E) / sqrt (dot (c, c, E) * dot (tl, tl, E));
+        max = fmax (max, z[j]);
+      }
+      for (int j = 0; j < B; j++)
+        sum += exp (z[j] - max);
+      loss += max + log (sum) - z[i];
+    }
+  }
+  return loss / n_tokens;
 }
 
 typedef double (*NaiveLoss) (const double *x,
@@ -577,7 +647,10 @@ static void
 test_sparc_matches_definition (gconstpointer data)
 {
   const Objective objective = GPOINTER_TO_INT (data);
-  const NaiveLoss naive = objective == OBJECTIVE_SPARC_BATCH ? naive_sparc_batch : naive_sparc;
+  const NaiveLoss naive = objective == OBJECTIVE_SPARC_BATCH    ? naive_sparc_batch
+                          : objective == OBJECTIVE_SPARC_CENTRE ? naive_sparc_centred
+                          : objective == OBJECTIVE_SPARC_IMAGES ? naive_sparc_images
+                                                                : naive_sparc;
   /* With the selection stopped, the gradient is that of the loss with the weights held. */
   const gboolean    frozen = objective == OBJECTIVE_SPARC_STOP;
   float             v[B * P * E], t[B * K * E], dv[B * P * E] = { 0 }, dt[B * K * E] = { 0 };
@@ -616,7 +689,8 @@ static void
 test_caches_reused (void)
 {
   const Objective   order[] = { OBJECTIVE_SPARC_STOP, OBJECTIVE_FILIP, OBJECTIVE_SPARC_BATCH,
-                                OBJECTIVE_CLIP, OBJECTIVE_SPARC, OBJECTIVE_FILIP };
+                                OBJECTIVE_CLIP, OBJECTIVE_SPARC_CENTRE, OBJECTIVE_SPARC,
+                                OBJECTIVE_SPARC_IMAGES, OBJECTIVE_FILIP };
   float             v[B * P * E], t[B * K * E], other_v[B * P * E], other_t[B * K * E];
   WpObjectiveCaches reused;
   WpRng             rng;
@@ -880,6 +954,12 @@ main (int    argc,
                         GINT_TO_POINTER (OBJECTIVE_SPARC_BATCH), test_sparc_matches_definition);
   g_test_add_data_func ("/objectives/sparc-stop/matches-definition",
                         GINT_TO_POINTER (OBJECTIVE_SPARC_STOP), test_sparc_matches_definition);
+  g_test_add_data_func ("/objectives/sparc-centre/matches-definition",
+                        GINT_TO_POINTER (OBJECTIVE_SPARC_CENTRE), test_sparc_matches_definition);
+  g_test_add_data_func ("/objectives/sparc-images/matches-definition",
+                        GINT_TO_POINTER (OBJECTIVE_SPARC_IMAGES), test_sparc_matches_definition);
+  g_test_add_data_func ("/objectives/sparc-images/backward-accumulates",
+                        GINT_TO_POINTER (OBJECTIVE_SPARC_IMAGES), test_backward_accumulates);
   g_test_add_func ("/objectives/sparc/weights-sparse-rows", test_sparc_weights_sparse_rows);
   g_test_add_data_func ("/objectives/clip/backward-accumulates", GINT_TO_POINTER (OBJECTIVE_CLIP),
                         test_backward_accumulates);

@@ -70,6 +70,10 @@ typedef struct {
    * (B, K) slots of its valid tokens. */
   double *dchat_all, *dthat_all; /* (B, K, E) */
   int    *slots;                 /* (B K) */
+  /* Centred positions: the patches L_f sees and their gradient. */
+  float *centred, *dcentred; /* (B, P, E) */
+  /* Image negatives: each valid token's logits over the batch's images. */
+  double *zimg; /* (B, K, B) */
 } WpSparcCache;
 
 /* What the box term's forward records, for up to max_B K words (a word holds at least one of
@@ -200,8 +204,10 @@ void wp_sparc_weights (float       *weights,
 /* SPARC's variants of its fine-grained loss (ours, docs/algorithms.md "SPARC"); 0 is the paper's
  * definition. */
 typedef enum {
-  WP_SPARC_BATCH_NEGATIVES = 1 << 0, /* Z over every valid token of the batch */
-  WP_SPARC_STOP_SELECTION = 1 << 1,  /* the alignment weights pass no gradient */
+  WP_SPARC_BATCH_NEGATIVES = 1 << 0,  /* Z over every valid token of the batch */
+  WP_SPARC_STOP_SELECTION = 1 << 1,   /* the alignment weights pass no gradient */
+  WP_SPARC_CENTRE_POSITIONS = 1 << 2, /* each patch position's batch mean taken out first */
+  WP_SPARC_IMAGE_NEGATIVES = 1 << 3,  /* each token grouped over every image, its own the target */
 } WpSparcFlags;
 
 /* SPARC's fine-grained loss L_f: for each pair, language-grouped vision embeddings
@@ -217,7 +223,14 @@ typedef enum {
  * token from the other captions' tokens: where it picks patches no longer identifies it, what
  * the patches show must. WP_SPARC_STOP_SELECTION: the backward takes the alignment weights as
  * constants, so L_f trains what the chosen patches hold, never which patches are chosen (the
- * loss itself is the same). */
+ * loss itself is the same). WP_SPARC_CENTRE_POSITIONS: L_f sees v_bp minus the mean of v_.p over
+ * the batch's B images, so what every image holds at a position (the position's own code, which
+ * the paper's L_f grows until it dominates the patches) cannot pick or tell tokens apart; the
+ * gradient flows back through the mean. WP_SPARC_IMAGE_NEGATIVES (not with batch negatives):
+ * each valid token t_il is grouped over the patches of every image j of the batch, with logits
+ * z_il,j = lambda <c^(ij)_l^, t_il^> and one cross-entropy over j whose target is its own image
+ * i, averaged over the batch's valid tokens. A token's grouping always resembles it (it picks
+ * the patches most like it), so it can only win in its own image by what that image shows. */
 double wp_loss_sparc_fine_forward (WpSparcCache *cache,
                                    const float  *patches,
                                    const float  *tokens,

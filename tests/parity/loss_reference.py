@@ -60,14 +60,34 @@ def sparc_weights(t, v):
     return torch.where(flat[:, None], uniform, a)
 
 
-def sparc_fine(patches, tokens, lam, batch_negatives=False, stop_selection=False):
+def centre_positions(patches):
+    """The patches less the mean over the batch's images of each position's patch."""
+    v = torch.stack(list(patches))
+    return list((v - v.mean(dim=0, keepdim=True)).unbind(0))
+
+
+def sparc_fine(patches, tokens, lam, batch_negatives=False, stop_selection=False,
+               centre=False, image_negatives=False):
     """L_f: per pair L x L logits on the valid block, CE summed over all valid tokens of the
     batch and divided by their number, in both directions, times 1/2. With batch negatives the
     logits span every valid token of the batch (N x N) instead; with the selection stopped the
-    alignment weights are constants to the gradient."""
+    alignment weights are constants to the gradient; centred, the patches lose their position's
+    batch mean first. With image negatives each valid token is grouped over every image, one CE
+    over the images (its own the target) per token, averaged over the tokens."""
     def weights(t, v):
         return sparc_weights(t.detach(), v.detach()) if stop_selection else sparc_weights(t, v)
 
+    if centre:
+        patches = centre_positions(patches)
+    if image_negatives:
+        total, n = 0.0, 0
+        for i, t in enumerate(tokens):
+            z = torch.stack([lam * (unit(weights(t, v) @ v) * unit(t)).sum(dim=1)
+                             for v in patches], dim=1)  # [L_i, B]
+            target = torch.full((t.shape[0],), i, dtype=torch.long)
+            total = total + F.cross_entropy(z, target, reduction='sum')
+            n += t.shape[0]
+        return total / n
     if batch_negatives:
         c = torch.cat([weights(t, v) @ v for v, t in zip(patches, tokens)])
         t = torch.cat(list(tokens))
@@ -111,7 +131,11 @@ def decision_margin(patches, tokens, objective):
                             top = s.topk(2, dim=dim).values
                             m = min(m, (top.select(dim, 0) - top.select(dim, 1)).min().item())
         elif objective.startswith('sparc'):
-            for v, t in zip(patches, tokens):
+            if objective == 'sparc-centre':
+                patches = centre_positions(patches)
+            pairs = ([(v, t) for v in patches for t in tokens] if objective == 'sparc-images'
+                     else zip(patches, tokens))
+            for v, t in pairs:
                 s = t @ v.T
                 top = s.topk(2, dim=1).values
                 bot = (-s).topk(2, dim=1).values

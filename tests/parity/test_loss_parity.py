@@ -62,10 +62,13 @@ KNOWN_IDS = {
 # SPARC's lambda_global, or for FILIP the weight of the added CLIP loss (--filip-global).
 # SPARC's variants: their names here and their options.
 SPARC_VARIANTS = {'sparc-batch': ['--sparc-batch-negatives'],
-                  'sparc-stop': ['--sparc-stop-selection']}
+                  'sparc-stop': ['--sparc-stop-selection'],
+                  'sparc-centre': ['--sparc-centre-positions'],
+                  'sparc-images': ['--sparc-image-negatives']}
 RUNS = [('clip', None, None), ('filip', None, None), ('filip', 0.4, None), ('sparc', None, None),
         ('sparc', 0.3, 2.0), ('sparc-batch', None, None), ('sparc-batch', 0.3, 2.0),
-        ('sparc-stop', None, None)]
+        ('sparc-stop', None, None), ('sparc-centre', None, None), ('sparc-images', None, None),
+        ('sparc-images', 0.3, 2.0)]
 DEFAULT_LG, DEFAULT_LF, DEFAULT_FILIP_GLOBAL = 0.5, 1.0, 0.0
 
 # The box dataset: (width, height, caption, boxes as (word, occurrence, x, y, w, h)). The model
@@ -127,7 +130,8 @@ def reference_losses(config, weights, pixels, ids, objective, lg=DEFAULT_LG, lf=
     else:
         parts['loss_clip'] = clip_loss(vg, tg, lam)
         parts['loss_fine'] = sparc_fine(patches, tokens, lam, objective == 'sparc-batch',
-                                        objective == 'sparc-stop')
+                                        objective == 'sparc-stop', objective == 'sparc-centre',
+                                        objective == 'sparc-images')
         total = lg * parts['loss_clip'] + lf * parts['loss_fine']
     if box is not None:
         parts['loss_box'] = box_loss(patches, tokens, box[2], box[1])
