@@ -232,6 +232,14 @@ check_json (const char *similarity,
       total += fraction_member (background, shares[i], FALSE);
     g_assert_cmpfloat_with_epsilon (total, 1.0, 1e-9);
   }
+  {
+    JsonObject *variance = object_member (root, "patch_variance");
+
+    g_assert_nonnull (variance);
+    g_assert_cmpfloat (fraction_member (variance, "position", FALSE) +
+                         fraction_member (variance, "image", FALSE),
+                       <=, 1.0);
+  }
 
   words = object_member (root, "words");
   if (words == NULL) {

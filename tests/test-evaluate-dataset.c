@@ -550,6 +550,77 @@ test_evaluate_rivals (void)
   remove_tree (dir);
 }
 
+/* The patch variance shares against a two-pass computation over the images' raw patches: the
+ * positions' and the images' sums of squares about the grand mean over the total. */
+static void
+test_evaluate_patch_variance (void)
+{
+  const WpModel   *model = get_model ();
+  g_autofree char *dir = make_dataset (5, dataset_lines);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (WpDataset) dataset = wp_dataset_open (dir, &error);
+  const guint        indices[4] = { 0, 1, 2, 3 }; /* four distinct images */
+  const int          U = G_N_ELEMENTS (indices), E = model->config.projection_dim;
+  const int          P = wp_clip_config_n_patches (&model->config);
+  g_autofree double *v = g_new (double, (gsize) U *P *E);
+  g_autofree double *grand = g_new0 (double, E);
+  double             total = 0.0, positions = 0.0, images = 0.0;
+  g_auto (WpEvalResult) result = { 0 };
+
+  g_assert_no_error (error);
+  for (int u = 0; u < U; u++) {
+    g_autoptr (WpImage) image =
+      wp_image_load (wp_dataset_get_pair (dataset, indices[u])->image_path, &error);
+    g_autoptr (WpImageEmbedding) embedding = wp_embed_image (model, image);
+
+    g_assert_no_error (error);
+    for (int k = 0; k < P * E; k++) {
+      v[(gsize) u * P * E + k] = embedding->patches_raw[k];
+      grand[k % E] += embedding->patches_raw[k] / (U * P);
+    }
+  }
+  for (int e = 0; e < E; e++) {
+    for (int p = 0; p < P; p++) {
+      double position_mean = 0.0;
+
+      for (int u = 0; u < U; u++)
+        position_mean += v[((gsize) u * P + p) * E + e] / U;
+      positions += U * (position_mean - grand[e]) * (position_mean - grand[e]);
+    }
+    for (int u = 0; u < U; u++) {
+      double image_mean = 0.0;
+
+      for (int p = 0; p < P; p++) {
+        const double x = v[((gsize) u * P + p) * E + e];
+
+        image_mean += x / P;
+        total += (x - grand[e]) * (x - grand[e]);
+      }
+      images += P * (image_mean - grand[e]) * (image_mean - grand[e]);
+    }
+  }
+  g_assert_true (wp_evaluate (model, dataset, indices, U, NULL, NULL, &result, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (result.images, ==, U);
+  g_assert_cmpfloat_with_epsilon (result.patch_position_share, positions / total, 1e-6);
+  g_assert_cmpfloat_with_epsilon (result.patch_image_share, images / total, 1e-6);
+  g_assert_cmpfloat (result.patch_position_share, >, 0.0);
+  g_assert_cmpfloat (result.patch_image_share, >, 0.0);
+  g_assert_cmpfloat (result.patch_position_share + result.patch_image_share, <=, 1.0);
+  wp_eval_result_clear (&result);
+
+  /* Pairs 1 and 4 share their image: one image, no shares. */
+  {
+    const guint one[2] = { 1, 4 };
+
+    g_assert_true (wp_evaluate (model, dataset, one, 2, NULL, NULL, &result, &error));
+    g_assert_cmpuint (result.images, ==, 1);
+    g_assert_true (isnan (result.patch_position_share));
+    g_assert_true (isnan (result.patch_image_share));
+  }
+  remove_tree (dir);
+}
+
 static void
 test_evaluate_subsets_and_errors (void)
 {
@@ -638,6 +709,7 @@ main (int   argc,
   g_test_add_func ("/evaluate/dataset/vocabulary-coverage", test_vocabulary_coverage);
   g_test_add_func ("/evaluate/dataset/retrieval", test_evaluate_retrieval);
   g_test_add_func ("/evaluate/dataset/localisation", test_evaluate_localisation);
+  g_test_add_func ("/evaluate/dataset/patch-variance", test_evaluate_patch_variance);
   g_test_add_func ("/evaluate/dataset/subsets-and-errors", test_evaluate_subsets_and_errors);
   status = g_test_run ();
   clear_model ();

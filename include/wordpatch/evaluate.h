@@ -122,6 +122,13 @@ typedef struct {
   guint  background_patches;
   double background_label[WP_WORD_CLASS_N];
   double background_label_special;
+  /* What the raw patch embeddings (CLIP's own view) vary with: of their total variance over the
+   * images' patches, the share of the positions' means over the images (what every image holds
+   * at a position) and of the images' means over their patches (what every patch of an image
+   * holds). NAN below two images. A large position share is the SPARC shortcut's signature
+   * (docs/algorithms.md, "The patch variance shares"). */
+  double patch_position_share;
+  double patch_image_share;
 } WpEvalResult;
 
 /* retrieval = WP_RETRIEVAL_GLOBAL; maps as wp_map_options_init(); CLIP's own view. */

@@ -137,6 +137,12 @@ print_json (const WpEvalResult *result,
   wp_cli_add_number (builder, "start_end", result->background_label_special);
   json_builder_end_object (builder);
 
+  json_builder_set_member_name (builder, "patch_variance");
+  json_builder_begin_object (builder);
+  wp_cli_add_number (builder, "position", result->patch_position_share);
+  wp_cli_add_number (builder, "image", result->patch_image_share);
+  json_builder_end_object (builder);
+
   json_builder_set_member_name (builder, "phrases");
   json_builder_begin_object (builder);
   {
@@ -308,6 +314,9 @@ print_text (const WpEvalResult *result,
       printf (" %s word %.3f,", result->classes[c].word, result->background_label[c]);
     printf (" start/end token %.3f\n", result->background_label_special);
   }
+  if (!isnan (result->patch_position_share))
+    printf ("  patch embeddings' variance: position %.3f, image %.3f (the rest: both)\n",
+            result->patch_position_share, result->patch_image_share);
   if (result->phrases + result->unmatched_phrases > 0) {
     WpEvalWord all = { NULL, result->phrases, { { 0 } } };
 
