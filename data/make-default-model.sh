@@ -10,7 +10,7 @@
 #   LOSS=sparc data/make-default-model.sh                   the SPARC variant, for comparison
 #   FILIP_PATCHES=1 data/make-default-model.sh              FILIP without token selection
 #   INSTALL=0 STEPS=60 data/make-default-model.sh build W   a short run that leaves data/model alone
-#   LOSS=sparc NAME=sparc-batch EXTRA=--sparc-batch-negatives data/make-default-model.sh
+#   LOSS=sparc NAME=sparc-batch EXTRA="--sparc-negatives batch" data/make-default-model.sh
 #                                                           a variant with its own run folder
 #
 # About 24 minutes on one core of a 2-core machine for the training (a second thread gains little

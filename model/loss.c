@@ -30,23 +30,10 @@ struct _WpLossState {
 static WpSparcFlags
 sparc_flags (const WpLossOptions *options)
 {
-  return (options->sparc_batch_negatives ? WP_SPARC_BATCH_NEGATIVES : 0) |
+  return (options->sparc_negatives == WP_SPARC_NEGATIVES_BATCH ? WP_SPARC_BATCH_NEGATIVES : 0) |
+         (options->sparc_negatives == WP_SPARC_NEGATIVES_IMAGES ? WP_SPARC_IMAGE_NEGATIVES : 0) |
          (options->sparc_stop_selection ? WP_SPARC_STOP_SELECTION : 0) |
-         (options->sparc_centre_positions ? WP_SPARC_CENTRE_POSITIONS : 0) |
-         (options->sparc_image_negatives ? WP_SPARC_IMAGE_NEGATIVES : 0);
-}
-
-gboolean
-wp_loss_options_check (const WpLossOptions *options,
-                       GError             **error)
-{
-  if (options->sparc_batch_negatives && options->sparc_image_negatives) {
-    g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
-                 "sparc-batch-negatives and sparc-image-negatives are two kinds of negatives for "
-                 "the same logits: choose one");
-    return FALSE;
-  }
-  return TRUE;
+         (options->sparc_centre_positions ? WP_SPARC_CENTRE_POSITIONS : 0);
 }
 
 void
@@ -62,14 +49,15 @@ wp_loss_options_init (WpLossOptions *options,
   options->box_tau = 0.07f;
 }
 
-static const char *const objective_names[] = { "clip", "filip", "sparc", "sigmoid" };
+const char *const wp_objective_names[] = { "clip", "filip", "sparc", "sigmoid", NULL };
+const char *const wp_sparc_negatives_names[] = { "caption", "batch", "images", NULL };
 
 gboolean
 wp_objective_from_string (const char  *name,
                           WpObjective *objective)
 {
-  for (gsize i = 0; i < G_N_ELEMENTS (objective_names); i++) {
-    if (g_strcmp0 (name, objective_names[i]) == 0) {
+  for (int i = 0; wp_objective_names[i] != NULL; i++) {
+    if (g_strcmp0 (name, wp_objective_names[i]) == 0) {
       *objective = (WpObjective) i;
       return TRUE;
     }
@@ -80,7 +68,7 @@ wp_objective_from_string (const char  *name,
 const char *
 wp_objective_to_string (WpObjective objective)
 {
-  return objective_names[objective];
+  return wp_objective_names[objective];
 }
 
 /* The state's own arrays: the batch's embeddings in each objective's layout, and their

@@ -58,26 +58,23 @@ static const WpTrainSetting settings_table[] = {
   { "patch_size", WP_SETTING_INT, FIELD (patch_size), 0, 0, WP_MAX_IMAGE, WP_SETTING_OPTIONAL,
     "patch-size", 0, "PX", "From scratch: patch side in pixels, dividing the image side",
     "the size's: tiny 8, small 12, vit-b32 32" },
-  { "loss", WP_SETTING_OBJECTIVE, FIELD (loss.objective), WP_OBJECTIVE_SPARC, NO_RANGE, 0, "loss",
-    'l', "NAME", "Objective: clip, filip, sparc or sigmoid (SigLIP models)", NULL },
+  { "loss", WP_SETTING_CHOICE, FIELD (loss.objective), WP_OBJECTIVE_SPARC, NO_RANGE, 0, "loss",
+    'l', "NAME", "Objective: clip, filip, sparc or sigmoid (SigLIP models)", NULL,
+    wp_objective_names },
   { "lambda_global", WP_SETTING_FLOAT, FIELD (loss.lambda_global), 0.5, 0, 1e6, 0,
     "lambda-global", 0, "W", "SPARC's weight of the global loss", NULL },
   { "lambda_fine", WP_SETTING_FLOAT, FIELD (loss.lambda_fine), 1.0, 0, 1e6, 0, "lambda-fine", 0,
     "W", "SPARC's weight of the fine-grained loss", NULL },
-  { "sparc_batch_negatives", WP_SETTING_BOOL, FIELD (loss.sparc_batch_negatives), 0, NO_RANGE,
-    WP_SETTING_OPTIONAL, "sparc-batch-negatives", 0, NULL,
-    "SPARC: each token's grouped patches told from every caption's tokens in the batch, not only "
-    "its own caption's (ours)",
-    NULL },
+  { "sparc_negatives", WP_SETTING_CHOICE, FIELD (loss.sparc_negatives),
+    WP_SPARC_NEGATIVES_CAPTION, NO_RANGE, WP_SETTING_OPTIONAL, "sparc-negatives", 0, "KIND",
+    "SPARC: the fine-grained logits' negatives: caption (the paper's: the other tokens of the "
+    "caption), batch (every token of the batch) or images (the token's grouping in the other "
+    "images)",
+    NULL, wp_sparc_negatives_names },
   { "sparc_stop_selection", WP_SETTING_BOOL, FIELD (loss.sparc_stop_selection), 0, NO_RANGE,
     WP_SETTING_OPTIONAL, "sparc-stop-selection", 0, NULL,
     "SPARC: the fine-grained loss trains what the grouped patches hold, not which are grouped "
     "(ours)",
-    NULL },
-  { "sparc_image_negatives", WP_SETTING_BOOL, FIELD (loss.sparc_image_negatives), 0, NO_RANGE,
-    WP_SETTING_OPTIONAL, "sparc-image-negatives", 0, NULL,
-    "SPARC: each token's grouped patches told from its grouping in the batch's other images, so "
-    "only what its own image shows can win (ours)",
     NULL },
   { "sparc_centre_positions", WP_SETTING_BOOL, FIELD (loss.sparc_centre_positions), 0, NO_RANGE,
     WP_SETTING_OPTIONAL, "sparc-centre-positions", 0, NULL,
@@ -202,8 +199,8 @@ get_number (const WpTrainSetting  *setting,
     return FIELD_OF (double, s, setting);
   case WP_SETTING_BOOL:
     return FIELD_OF (gboolean, s, setting);
-  case WP_SETTING_OBJECTIVE:
-    return FIELD_OF (WpObjective, s, setting);
+  case WP_SETTING_CHOICE:
+    return FIELD_OF (int, s, setting);
   case WP_SETTING_PATH:
   case WP_SETTING_STRING:
     break;
@@ -236,8 +233,8 @@ set_number (const WpTrainSetting *setting,
   case WP_SETTING_BOOL:
     FIELD_OF (gboolean, s, setting) = value != 0.0;
     break;
-  case WP_SETTING_OBJECTIVE:
-    FIELD_OF (WpObjective, s, setting) = (WpObjective) value;
+  case WP_SETTING_CHOICE:
+    FIELD_OF (int, s, setting) = (int) value;
     break;
   case WP_SETTING_PATH:
   case WP_SETTING_STRING:
@@ -258,7 +255,7 @@ has_range (const WpTrainSetting *setting)
   case WP_SETTING_STRING:
   case WP_SETTING_UINT64:
   case WP_SETTING_BOOL:
-  case WP_SETTING_OBJECTIVE:
+  case WP_SETTING_CHOICE:
     break;
   }
   return FALSE;
@@ -288,6 +285,17 @@ check_range (const WpTrainSetting  *setting,
   return FALSE;
 }
 
+/* "a, b or c" */
+static char *
+choice_list (const char *const *choices)
+{
+  GString *list = g_string_new (choices[0]);
+
+  for (int i = 1; choices[i] != NULL; i++)
+    g_string_append_printf (list, choices[i + 1] != NULL ? ", %s" : " or %s", choices[i]);
+  return g_string_free (list, FALSE);
+}
+
 gboolean
 wp_train_setting_parse (const WpTrainSetting *setting,
                         WpTrainSettings      *s,
@@ -300,7 +308,7 @@ wp_train_setting_parse (const WpTrainSetting *setting,
   const char           *kind = NULL;
   gint64                whole;
   guint64               unsigned_whole;
-  WpObjective           objective;
+  g_autofree char      *choices = NULL;
   char                 *end;
   double                real;
 
@@ -340,11 +348,14 @@ wp_train_setting_parse (const WpTrainSetting *setting,
     else
       set_number (setting, s, g_strcmp0 (text, "true") == 0);
     break;
-  case WP_SETTING_OBJECTIVE:
-    if (!wp_objective_from_string (text, &objective))
-      kind = "clip, filip, sparc or sigmoid";
-    else
-      set_number (setting, s, objective);
+  case WP_SETTING_CHOICE:
+    for (int i = 0; setting->choices[i] != NULL; i++) {
+      if (g_strcmp0 (text, setting->choices[i]) == 0) {
+        set_number (setting, s, i);
+        return TRUE;
+      }
+    }
+    kind = choices = choice_list (setting->choices);
     break;
   }
   if (kind != NULL) {
@@ -371,8 +382,8 @@ wp_train_setting_to_string (const WpTrainSetting  *setting,
     return g_strdup_printf ("%" G_GUINT64_FORMAT, FIELD_OF (guint64, s, setting));
   case WP_SETTING_BOOL:
     return g_strdup (FIELD_OF (gboolean, s, setting) ? "true" : "false");
-  case WP_SETTING_OBJECTIVE:
-    return g_strdup (wp_objective_to_string (FIELD_OF (WpObjective, s, setting)));
+  case WP_SETTING_CHOICE:
+    return g_strdup (setting->choices[FIELD_OF (int, s, setting)]);
   case WP_SETTING_INT:
   case WP_SETTING_INT64:
   case WP_SETTING_FLOAT:
@@ -399,8 +410,8 @@ field_size (const WpTrainSetting *setting)
     return sizeof (double);
   case WP_SETTING_BOOL:
     return sizeof (gboolean);
-  case WP_SETTING_OBJECTIVE:
-    return sizeof (WpObjective);
+  case WP_SETTING_CHOICE:
+    return sizeof (int);
   case WP_SETTING_PATH:
   case WP_SETTING_STRING:
     break;
@@ -505,8 +516,6 @@ wp_train_settings_validate (const WpTrainSettings *s,
     g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s", problem);
     return FALSE;
   }
-  if (!wp_loss_options_check (&s->loss, error))
-    return FALSE;
   return s->preset == NULL || wp_train_config_from_scratch (s, s->vocab_size, &config, error);
 }
 
@@ -537,7 +546,7 @@ add_setting (JsonBuilder           *b,
     add_string (b, setting->name, FIELD_OF (char *, s, setting));
     return;
   case WP_SETTING_UINT64:
-  case WP_SETTING_OBJECTIVE:
+  case WP_SETTING_CHOICE:
     text = wp_train_setting_to_string (setting, s);
     add_string (b, setting->name, text);
     return;
@@ -648,7 +657,7 @@ json_type (const WpTrainSetting *setting)
   case WP_SETTING_PATH:
   case WP_SETTING_STRING:
   case WP_SETTING_UINT64:
-  case WP_SETTING_OBJECTIVE:
+  case WP_SETTING_CHOICE:
     break;
   }
   return G_TYPE_STRING;

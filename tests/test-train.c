@@ -368,7 +368,7 @@ option_value (const WpTrainSetting *setting)
   case WP_SETTING_UINT64:
   case WP_SETTING_FLOAT:
   case WP_SETTING_DOUBLE:
-  case WP_SETTING_OBJECTIVE:
+  case WP_SETTING_CHOICE:
     break;
   }
   return wp_train_setting_to_string (setting, &defaults);

@@ -31,18 +31,29 @@ typedef enum {
   WP_OBJECTIVE_SIGMOID,
 } WpObjective;
 
+/* The negatives of SPARC's fine-grained logits (docs/algorithms.md, "SPARC"). */
+typedef enum {
+  WP_SPARC_NEGATIVES_CAPTION, /* the other tokens of the pair's own caption: the paper's */
+  WP_SPARC_NEGATIVES_BATCH,   /* every valid token of the batch (ours) */
+  WP_SPARC_NEGATIVES_IMAGES,  /* the token's grouping in the batch's other images (ours) */
+} WpSparcNegatives;
+
+/* The names of the objectives and of SPARC's negatives, in their enums' order, NULL-terminated:
+ * "clip", "filip", "sparc", "sigmoid"; "caption", "batch", "images". */
+extern const char *const wp_objective_names[];
+extern const char *const wp_sparc_negatives_names[];
+
 typedef struct {
-  WpObjective objective;
-  float       lambda_global;          /* SPARC's weight of L_CLIP, default 0.5 */
-  float       lambda_fine;            /* SPARC's weight of L_f, default 1.0 */
-  gboolean    sparc_batch_negatives;  /* SPARC's L_f against the whole batch's tokens (ours) */
-  gboolean    sparc_stop_selection;   /* SPARC's alignment weights pass no gradient (ours) */
-  gboolean    sparc_image_negatives;  /* SPARC's L_f: each token grouped over every image (ours) */
-  gboolean    sparc_centre_positions; /* SPARC's L_f on patches less their position's mean (ours) */
-  float       filip_patch_fraction;   /* FILIP: share of each image's patches in sI, default 1 */
-  float       filip_global;           /* FILIP: weight of an added L_CLIP, default 0 */
-  float       box_weight;             /* weight of L_box, default 0: off */
-  float       box_tau;                /* L_box's temperature, default 0.07 */
+  WpObjective      objective;
+  float            lambda_global;          /* SPARC's weight of L_CLIP, default 0.5 */
+  float            lambda_fine;            /* SPARC's weight of L_f, default 1.0 */
+  WpSparcNegatives sparc_negatives;        /* SPARC's L_f's negatives, default the paper's */
+  gboolean         sparc_stop_selection;   /* SPARC's alignment weights pass no gradient (ours) */
+  gboolean         sparc_centre_positions; /* SPARC's L_f on patches less their position's mean (ours) */
+  float            filip_patch_fraction;   /* FILIP: share of each image's patches in sI, default 1 */
+  float            filip_global;           /* FILIP: weight of an added L_CLIP, default 0 */
+  float            box_weight;             /* weight of L_box, default 0: off */
+  float            box_tau;                /* L_box's temperature, default 0.07 */
 } WpLossOptions;
 
 typedef struct {
@@ -59,9 +70,6 @@ typedef struct _WpLossState WpLossState;
 
 void wp_loss_options_init (WpLossOptions *options,
                            WpObjective    objective);
-/* FALSE, with a message naming them, for options that exclude each other. */
-gboolean wp_loss_options_check (const WpLossOptions *options,
-                                GError             **error);
 /* "clip", "filip", "sparc" or "sigmoid"; FALSE for anything else. */
 gboolean    wp_objective_from_string (const char  *name,
                                       WpObjective *objective);

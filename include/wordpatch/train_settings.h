@@ -61,15 +61,15 @@ typedef struct {
 #define WP_SHUFFLE_BUFFER_SHARDS 1000
 
 typedef enum {
-  WP_SETTING_PATH,      /* char *, a file or folder name; NULL when not set */
-  WP_SETTING_STRING,    /* char *; NULL when not set */
-  WP_SETTING_INT,       /* int */
-  WP_SETTING_INT64,     /* gint64 */
-  WP_SETTING_UINT64,    /* guint64; a decimal string in settings.json, which JSON readers keep */
-  WP_SETTING_FLOAT,     /* float */
-  WP_SETTING_DOUBLE,    /* double */
-  WP_SETTING_BOOL,      /* gboolean; on the command line a flag without value */
-  WP_SETTING_OBJECTIVE, /* WpObjective, by name */
+  WP_SETTING_PATH,   /* char *, a file or folder name; NULL when not set */
+  WP_SETTING_STRING, /* char *; NULL when not set */
+  WP_SETTING_INT,    /* int */
+  WP_SETTING_INT64,  /* gint64 */
+  WP_SETTING_UINT64, /* guint64; a decimal string in settings.json, which JSON readers keep */
+  WP_SETTING_FLOAT,  /* float */
+  WP_SETTING_DOUBLE, /* double */
+  WP_SETTING_BOOL,   /* gboolean; on the command line a flag without value */
+  WP_SETTING_CHOICE, /* an enum (int) by name: choices[value] */
 } WpSettingType;
 
 typedef enum {
@@ -81,17 +81,18 @@ typedef enum {
 } WpSettingFlags;
 
 typedef struct {
-  const char    *name; /* settings.json key */
-  WpSettingType  type;
-  gsize          offset;        /* of the field in WpTrainSettings */
-  double         default_value; /* numbers, booleans (0, 1), the objective; strings: NULL */
-  double         min, max;      /* numbers but UINT64: the allowed values */
-  WpSettingFlags flags;
-  const char    *option; /* command-line option without "--"; NULL: none */
-  char           short_option;
-  const char    *arg;          /* the option's value in the help ("N", "DIR") */
-  const char    *help;         /* one line */
-  const char    *default_help; /* the default as the help says it, when its value says less */
+  const char        *name; /* settings.json key */
+  WpSettingType      type;
+  gsize              offset;        /* of the field in WpTrainSettings */
+  double             default_value; /* numbers, booleans (0, 1), the objective; strings: NULL */
+  double             min, max;      /* numbers but UINT64: the allowed values */
+  WpSettingFlags     flags;
+  const char        *option; /* command-line option without "--"; NULL: none */
+  char               short_option;
+  const char        *arg;          /* the option's value in the help ("N", "DIR") */
+  const char        *help;         /* one line */
+  const char        *default_help; /* the default as the help says it, when its value says less */
+  const char *const *choices;      /* a choice's names in its enum's order, NULL-terminated */
 } WpTrainSetting;
 
 /* Every setting, in settings.json's order; n_settings receives the count. */
@@ -112,7 +113,7 @@ void wp_train_settings_copy (WpTrainSettings       *dst,
 gboolean wp_train_settings_validate (const WpTrainSettings *settings,
                                      GError               **error);
 
-/* Sets settings' field from text: a number, "true" or "false", an objective's name, a string.
+/* Sets settings' field from text: a number, "true" or "false", a choice's name, a string.
  * Fails with WP_ERROR_INVALID naming the setting as name (e.g. its option), and the field as it
  * was, when the text is not of the setting's type or out of its range. */
 gboolean wp_train_setting_parse (const WpTrainSetting *setting,

@@ -77,9 +77,8 @@ wp_cli_loss (int    argc,
   static const char *const settings[] = { "loss",
                                           "lambda_global",
                                           "lambda_fine",
-                                          "sparc_batch_negatives",
+                                          "sparc_negatives",
                                           "sparc_stop_selection",
-                                          "sparc_image_negatives",
                                           "sparc_centre_positions",
                                           "filip_patch_fraction",
                                           "filip_global",
@@ -134,8 +133,6 @@ wp_cli_loss (int    argc,
     return 2;
   if (data_dir == NULL)
     return wp_cli_usage_error ("loss", "--data is required");
-  if (!wp_loss_options_check (&cs.settings.loss, &error))
-    return wp_cli_usage_error ("loss", "%s", error->message);
   if (B < 1 || B > 4096)
     return wp_cli_usage_error ("loss", "--batch must be in 1..4096, not %d", B);
   model = wp_cli_load_model (model_path, &error);

@@ -61,10 +61,10 @@ KNOWN_IDS = {
 # (objective, global weight, lambda_fine or None for the CLI defaults): the global weight is
 # SPARC's lambda_global, or for FILIP the weight of the added CLIP loss (--filip-global).
 # SPARC's variants: their names here and their options.
-SPARC_VARIANTS = {'sparc-batch': ['--sparc-batch-negatives'],
+SPARC_VARIANTS = {'sparc-batch': ['--sparc-negatives', 'batch'],
                   'sparc-stop': ['--sparc-stop-selection'],
                   'sparc-centre': ['--sparc-centre-positions'],
-                  'sparc-images': ['--sparc-image-negatives']}
+                  'sparc-images': ['--sparc-negatives', 'images']}
 RUNS = [('clip', None, None), ('filip', None, None), ('filip', 0.4, None), ('sparc', None, None),
         ('sparc', 0.3, 2.0), ('sparc-batch', None, None), ('sparc-batch', 0.3, 2.0),
         ('sparc-stop', None, None), ('sparc-centre', None, None), ('sparc-images', None, None),
