@@ -49,8 +49,8 @@ typedef struct {
   float            lambda_fine;            /* SPARC's weight of L_f, default 1.0 */
   WpSparcNegatives sparc_negatives;        /* SPARC's L_f's negatives, default the paper's */
   gboolean         sparc_stop_selection;   /* SPARC's alignment weights pass no gradient (ours) */
-  gboolean         sparc_centre_positions; /* SPARC's L_f on patches less their position's mean (ours) */
-  float            filip_patch_fraction;   /* FILIP: share of each image's patches in sI, default 1 */
+  gboolean         sparc_centre_positions; /* SPARC's L_f on position-centred patches (ours) */
+  float            filip_patch_fraction;   /* FILIP: share of each image's patches in sI (1) */
   float            filip_global;           /* FILIP: weight of an added L_CLIP, default 0 */
   float            box_weight;             /* weight of L_box, default 0: off */
   float            box_tau;                /* L_box's temperature, default 0.07 */
