@@ -33,7 +33,8 @@ sparc_flags (const WpLossOptions *options)
   return (options->sparc_negatives == WP_SPARC_NEGATIVES_BATCH ? WP_SPARC_BATCH_NEGATIVES : 0) |
          (options->sparc_negatives == WP_SPARC_NEGATIVES_IMAGES ? WP_SPARC_IMAGE_NEGATIVES : 0) |
          (options->sparc_stop_selection ? WP_SPARC_STOP_SELECTION : 0) |
-         (options->sparc_centre_positions ? WP_SPARC_CENTRE_POSITIONS : 0);
+         (options->sparc_centre_positions ? WP_SPARC_CENTRE_POSITIONS : 0) |
+         (options->sparc_centre_images ? WP_SPARC_CENTRE_IMAGES : 0);
 }
 
 void

@@ -553,28 +553,46 @@ sparc_image_logits_backward (float        *dpatches,
   }
 }
 
-/* out (B, P, E) = in less the mean over the B images of each position's row; added to out when
- * accumulate. The forward centres the patches with it, the backward their gradient (the map is
- * its own transpose). */
+/* x (B, P, E) less, in place, the mean over the B images of each position's row (over_images)
+ * or over the P patches of each image's rows. The forward centres the patches with it, the
+ * backward their gradient (the map is its own transpose). */
 static void
-centre_positions (float       *out,
-                  const float *in,
-                  gboolean     accumulate,
-                  int          B,
-                  int          P,
-                  int          E)
+centre (float   *x,
+        gboolean over_images,
+        int      B,
+        int      P,
+        int      E)
 {
-  const gsize PE = (gsize) P * E;
+  const gsize PE = (gsize) P * E, groups = over_images ? PE : (gsize) B * E;
+  const gsize stride = over_images ? PE : (gsize) E;
+  const int   count = over_images ? B : P;
 
-  for (gsize k = 0; k < PE; k++) {
+  for (gsize g = 0; g < groups; g++) {
+    float *row = x + (over_images ? g : g / E * PE + g % E);
     double mean = 0.0;
 
-    for (int b = 0; b < B; b++)
-      mean += in[b * PE + k];
-    mean /= B;
-    for (int b = 0; b < B; b++)
-      out[b * PE + k] = (float) ((accumulate ? out[b * PE + k] : 0.0) + in[b * PE + k] - mean);
+    for (int i = 0; i < count; i++)
+      mean += row[i * stride];
+    mean /= count;
+    for (int i = 0; i < count; i++)
+      row[i * stride] = (float) (row[i * stride] - mean);
   }
+}
+
+static const WpSparcFlags centred_flags = WP_SPARC_CENTRE_POSITIONS | WP_SPARC_CENTRE_IMAGES;
+
+/* Applies the flags' centrings to x (B, P, E) in place. */
+static void
+centre_by_flags (float       *x,
+                 WpSparcFlags flags,
+                 int          B,
+                 int          P,
+                 int          E)
+{
+  if (flags & WP_SPARC_CENTRE_POSITIONS)
+    centre (x, TRUE, B, P, E);
+  if (flags & WP_SPARC_CENTRE_IMAGES)
+    centre (x, FALSE, B, P, E);
 }
 
 double
@@ -592,8 +610,9 @@ wp_loss_sparc_fine_forward (WpSparcCache *cache,
   const double lambda = exp (logit_scale);
   double       loss = 0.0;
 
-  if (flags & WP_SPARC_CENTRE_POSITIONS) {
-    centre_positions (cache->centred, patches, FALSE, B, P, E);
+  if (flags & centred_flags) {
+    memcpy (cache->centred, patches, (gsize) B * P * E * sizeof (float));
+    centre_by_flags (cache->centred, flags, B, P, E);
     patches = cache->centred;
   }
   if (flags & WP_SPARC_IMAGE_NEGATIVES)
@@ -632,7 +651,7 @@ wp_loss_sparc_fine_backward (float        *dpatches,
 {
   const double   lambda = exp (logit_scale);
   const double   weight = 0.5 / count_tokens (lengths, B);
-  const gboolean centre = (flags & WP_SPARC_CENTRE_POSITIONS) != 0;
+  const gboolean centre = (flags & centred_flags) != 0;
   const gboolean stop_selection = (flags & WP_SPARC_STOP_SELECTION) != 0;
   float         *dv = centre ? cache->dcentred : dpatches;
   double         dscale = 0.0;
@@ -668,7 +687,10 @@ wp_loss_sparc_fine_backward (float        *dpatches,
                                  tokens + (gsize) b * K * E, stop_selection, L, P, E);
     }
   }
-  if (centre)
-    centre_positions (dpatches, dv, TRUE, B, P, E);
+  if (centre) {
+    centre_by_flags (dv, flags, B, P, E);
+    for (gsize k = 0; k < (gsize) B * P * E; k++)
+      dpatches[k] += dv[k];
+  }
   *dlogit_scale += (float) dscale;
 }

@@ -81,6 +81,11 @@ static const WpTrainSetting settings_table[] = {
     "SPARC: the fine-grained loss sees each patch less its position's mean over the batch, so "
     "where a patch is cannot tell tokens apart (ours)",
     NULL },
+  { "sparc_centre_images", WP_SETTING_BOOL, FIELD (loss.sparc_centre_images), 0, NO_RANGE,
+    WP_SETTING_OPTIONAL, "sparc-centre-images", 0, NULL,
+    "SPARC: the fine-grained loss sees each patch less its image's mean patch, so what the whole "
+    "image holds cannot tell images apart (ours)",
+    NULL },
   { "filip_patch_fraction", WP_SETTING_FLOAT, FIELD (loss.filip_patch_fraction), 1.0, 0, 1,
     WP_SETTING_OPTIONAL | WP_SETTING_MIN_OPEN, "filip-patches", 0, "F",
     "FILIP: share of each image's patches in the image-to-text similarity, the most similar ones",

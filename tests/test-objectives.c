@@ -75,10 +75,11 @@ typedef enum {
   OBJECTIVE_CLIP,
   OBJECTIVE_FILIP,
   OBJECTIVE_SPARC,
-  OBJECTIVE_SPARC_BATCH,  /* SPARC with batch negatives */
-  OBJECTIVE_SPARC_STOP,   /* SPARC whose alignment weights pass no gradient */
-  OBJECTIVE_SPARC_CENTRE, /* SPARC on patches less their position's batch mean */
-  OBJECTIVE_SPARC_IMAGES, /* SPARC with image negatives */
+  OBJECTIVE_SPARC_BATCH,          /* SPARC with batch negatives */
+  OBJECTIVE_SPARC_STOP,           /* SPARC whose alignment weights pass no gradient */
+  OBJECTIVE_SPARC_CENTRE,         /* SPARC on patches less their position's batch mean */
+  OBJECTIVE_SPARC_IMAGES,         /* SPARC with image negatives */
+  OBJECTIVE_SPARC_IMAGES_CENTRED, /* ... on patches less both their means */
 } Objective;
 
 static WpSparcFlags
@@ -88,7 +89,9 @@ sparc_flags (Objective objective)
          : objective == OBJECTIVE_SPARC_STOP   ? WP_SPARC_STOP_SELECTION
          : objective == OBJECTIVE_SPARC_CENTRE ? WP_SPARC_CENTRE_POSITIONS
          : objective == OBJECTIVE_SPARC_IMAGES ? WP_SPARC_IMAGE_NEGATIVES
-                                               : 0;
+         : objective == OBJECTIVE_SPARC_IMAGES_CENTRED
+           ? WP_SPARC_IMAGE_NEGATIVES | WP_SPARC_CENTRE_POSITIONS | WP_SPARC_CENTRE_IMAGES
+           : 0;
 }
 
 /* One forward and one backward of an objective on caches: x and y are img and txt (B, E) for
@@ -123,6 +126,7 @@ run (WpObjectiveCaches *caches,
   case OBJECTIVE_SPARC_STOP:
   case OBJECTIVE_SPARC_CENTRE:
   case OBJECTIVE_SPARC_IMAGES:
+  case OBJECTIVE_SPARC_IMAGES_CENTRED:
   default:
     loss = wp_loss_sparc_fine_forward (&caches->sparc, x, y, lengths, logit_scale,
                                        sparc_flags (objective), B, P, K, E);
@@ -348,6 +352,34 @@ naive_sparc_images (const double *v,
     }
   }
   return loss / n_tokens;
+}
+
+/* Image negatives on v_bp less the mean of v_.p over the images and of v_b. over the patches
+ * (plus the grand mean, which both take out). */
+static double
+naive_sparc_images_centred (const double *v,
+                            const double *t,
+                            double        logit_scale)
+{
+  double centred[B * P * E];
+
+  for (int e = 0; e < E; e++) {
+    double position_mean[P] = { 0 }, image_mean[B] = { 0 }, grand = 0.0;
+
+    for (int b = 0; b < B; b++) {
+      for (int p = 0; p < P; p++) {
+        position_mean[p] += v[(b * P + p) * E + e] / B;
+        image_mean[b] += v[(b * P + p) * E + e] / P;
+        grand += v[(b * P + p) * E + e] / (B * P);
+      }
+    }
+    for (int b = 0; b < B; b++) {
+      for (int p = 0; p < P; p++)
+        centred[(b * P + p) * E + e] = v[(b * P + p) * E + e] - position_mean[p] - image_mean[b] +
+                                       grand;
+    }
+  }
+  return naive_sparc_images (centred, t, logit_scale);
 }
 
 typedef double (*NaiveLoss) (const double *x,
@@ -650,7 +682,9 @@ test_sparc_matches_definition (gconstpointer data)
   const NaiveLoss naive = objective == OBJECTIVE_SPARC_BATCH    ? naive_sparc_batch
                           : objective == OBJECTIVE_SPARC_CENTRE ? naive_sparc_centred
                           : objective == OBJECTIVE_SPARC_IMAGES ? naive_sparc_images
-                                                                : naive_sparc;
+                          : objective == OBJECTIVE_SPARC_IMAGES_CENTRED
+                            ? naive_sparc_images_centred
+                            : naive_sparc;
   /* With the selection stopped, the gradient is that of the loss with the weights held. */
   const gboolean    frozen = objective == OBJECTIVE_SPARC_STOP;
   float             v[B * P * E], t[B * K * E], dv[B * P * E] = { 0 }, dt[B * K * E] = { 0 };
@@ -958,6 +992,12 @@ main (int    argc,
                         GINT_TO_POINTER (OBJECTIVE_SPARC_CENTRE), test_sparc_matches_definition);
   g_test_add_data_func ("/objectives/sparc-images/matches-definition",
                         GINT_TO_POINTER (OBJECTIVE_SPARC_IMAGES), test_sparc_matches_definition);
+  g_test_add_data_func ("/objectives/sparc-images-centred/matches-definition",
+                        GINT_TO_POINTER (OBJECTIVE_SPARC_IMAGES_CENTRED),
+                        test_sparc_matches_definition);
+  g_test_add_data_func ("/objectives/sparc-images-centred/backward-accumulates",
+                        GINT_TO_POINTER (OBJECTIVE_SPARC_IMAGES_CENTRED),
+                        test_backward_accumulates);
   g_test_add_data_func ("/objectives/sparc-images/backward-accumulates",
                         GINT_TO_POINTER (OBJECTIVE_SPARC_IMAGES), test_backward_accumulates);
   g_test_add_func ("/objectives/sparc/weights-sparse-rows", test_sparc_weights_sparse_rows);

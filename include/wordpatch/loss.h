@@ -50,6 +50,7 @@ typedef struct {
   WpSparcNegatives sparc_negatives;        /* SPARC's L_f's negatives, default the paper's */
   gboolean         sparc_stop_selection;   /* SPARC's alignment weights pass no gradient (ours) */
   gboolean         sparc_centre_positions; /* SPARC's L_f on position-centred patches (ours) */
+  gboolean         sparc_centre_images;    /* SPARC's L_f on image-centred patches (ours) */
   float            filip_patch_fraction;   /* FILIP: share of each image's patches in sI (1) */
   float            filip_global;           /* FILIP: weight of an added L_CLIP, default 0 */
   float            box_weight;             /* weight of L_box, default 0: off */

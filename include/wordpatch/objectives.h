@@ -208,6 +208,7 @@ typedef enum {
   WP_SPARC_STOP_SELECTION = 1 << 1,   /* the alignment weights pass no gradient */
   WP_SPARC_CENTRE_POSITIONS = 1 << 2, /* each patch position's batch mean taken out first */
   WP_SPARC_IMAGE_NEGATIVES = 1 << 3,  /* each token grouped over every image, its own the target */
+  WP_SPARC_CENTRE_IMAGES = 1 << 4,    /* each image's mean patch taken out first */
 } WpSparcFlags;
 
 /* SPARC's fine-grained loss L_f: for each pair, language-grouped vision embeddings
@@ -226,7 +227,10 @@ typedef enum {
  * loss itself is the same). WP_SPARC_CENTRE_POSITIONS: L_f sees v_bp minus the mean of v_.p over
  * the batch's B images, so what every image holds at a position (the position's own code, which
  * the paper's L_f grows until it dominates the patches) cannot pick or tell tokens apart; the
- * gradient flows back through the mean. WP_SPARC_IMAGE_NEGATIVES (not with batch negatives):
+ * gradient flows back through the mean. WP_SPARC_CENTRE_IMAGES: likewise less the mean of each
+ * image's P patches, so what every patch of an image holds (the whole image) cannot either; the
+ * alignment weights do not change (a constant shift of a row of similarities), the grouped
+ * embeddings do. Both centrings may be on. WP_SPARC_IMAGE_NEGATIVES (not with batch negatives):
  * each valid token t_il is grouped over the patches of every image j of the batch, with logits
  * z_il,j = lambda <c^(ij)_l^, t_il^> and one cross-entropy over j whose target is its own image
  * i, averaged over the batch's valid tokens. A token's grouping always resembles it (it picks

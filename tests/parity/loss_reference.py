@@ -60,25 +60,30 @@ def sparc_weights(t, v):
     return torch.where(flat[:, None], uniform, a)
 
 
-def centre_positions(patches):
-    """The patches less the mean over the batch's images of each position's patch."""
+def centre(patches, positions, images):
+    """The patches less the mean over the batch's images of each position's patch (positions),
+    then less each image's mean patch (images)."""
     v = torch.stack(list(patches))
-    return list((v - v.mean(dim=0, keepdim=True)).unbind(0))
+    if positions:
+        v = v - v.mean(dim=0, keepdim=True)
+    if images:
+        v = v - v.mean(dim=1, keepdim=True)
+    return list(v.unbind(0))
 
 
 def sparc_fine(patches, tokens, lam, batch_negatives=False, stop_selection=False,
-               centre=False, image_negatives=False):
+               centre_positions=False, image_negatives=False, centre_images=False):
     """L_f: per pair L x L logits on the valid block, CE summed over all valid tokens of the
     batch and divided by their number, in both directions, times 1/2. With batch negatives the
     logits span every valid token of the batch (N x N) instead; with the selection stopped the
     alignment weights are constants to the gradient; centred, the patches lose their position's
-    batch mean first. With image negatives each valid token is grouped over every image, one CE
-    over the images (its own the target) per token, averaged over the tokens."""
+    batch mean, or their image's mean patch, or both, first. With image negatives each valid
+    token is grouped over every image, one CE over the images (its own the target) per token,
+    averaged over the tokens."""
     def weights(t, v):
         return sparc_weights(t.detach(), v.detach()) if stop_selection else sparc_weights(t, v)
 
-    if centre:
-        patches = centre_positions(patches)
+    patches = centre(patches, centre_positions, centre_images)
     if image_negatives:
         total, n = 0.0, 0
         for i, t in enumerate(tokens):
@@ -131,10 +136,10 @@ def decision_margin(patches, tokens, objective):
                             top = s.topk(2, dim=dim).values
                             m = min(m, (top.select(dim, 0) - top.select(dim, 1)).min().item())
         elif objective.startswith('sparc'):
-            if objective == 'sparc-centre':
-                patches = centre_positions(patches)
-            pairs = ([(v, t) for v in patches for t in tokens] if objective == 'sparc-images'
-                     else zip(patches, tokens))
+            patches = centre(patches, objective in ('sparc-centre', 'sparc-images-centred'),
+                             objective == 'sparc-images-centred')
+            cross = objective.startswith('sparc-images')
+            pairs = [(v, t) for v in patches for t in tokens] if cross else zip(patches, tokens)
             for v, t in pairs:
                 s = t @ v.T
                 top = s.topk(2, dim=1).values

@@ -64,11 +64,13 @@ KNOWN_IDS = {
 SPARC_VARIANTS = {'sparc-batch': ['--sparc-negatives', 'batch'],
                   'sparc-stop': ['--sparc-stop-selection'],
                   'sparc-centre': ['--sparc-centre-positions'],
-                  'sparc-images': ['--sparc-negatives', 'images']}
+                  'sparc-images': ['--sparc-negatives', 'images'],
+                  'sparc-images-centred': ['--sparc-negatives', 'images',
+                                           '--sparc-centre-positions', '--sparc-centre-images']}
 RUNS = [('clip', None, None), ('filip', None, None), ('filip', 0.4, None), ('sparc', None, None),
         ('sparc', 0.3, 2.0), ('sparc-batch', None, None), ('sparc-batch', 0.3, 2.0),
         ('sparc-stop', None, None), ('sparc-centre', None, None), ('sparc-images', None, None),
-        ('sparc-images', 0.3, 2.0)]
+        ('sparc-images', 0.3, 2.0), ('sparc-images-centred', None, None)]
 DEFAULT_LG, DEFAULT_LF, DEFAULT_FILIP_GLOBAL = 0.5, 1.0, 0.0
 
 # The box dataset: (width, height, caption, boxes as (word, occurrence, x, y, w, h)). The model
@@ -129,9 +131,10 @@ def reference_losses(config, weights, pixels, ids, objective, lg=DEFAULT_LG, lf=
             total = total + lg * parts['loss_clip']
     else:
         parts['loss_clip'] = clip_loss(vg, tg, lam)
-        parts['loss_fine'] = sparc_fine(patches, tokens, lam, objective == 'sparc-batch',
-                                        objective == 'sparc-stop', objective == 'sparc-centre',
-                                        objective == 'sparc-images')
+        parts['loss_fine'] = sparc_fine(
+            patches, tokens, lam, objective == 'sparc-batch', objective == 'sparc-stop',
+            objective in ('sparc-centre', 'sparc-images-centred'),
+            objective.startswith('sparc-images'), objective == 'sparc-images-centred')
         total = lg * parts['loss_clip'] + lf * parts['loss_fine']
     if box is not None:
         parts['loss_box'] = box_loss(patches, tokens, box[2], box[1])
