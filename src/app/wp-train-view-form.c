@@ -10,7 +10,7 @@ typedef enum {
   FIELD_SPIN,
   FIELD_CHECK,
   FIELD_ENTRY,
-  FIELD_OBJECTIVE, /* a drop-down in WpObjective's order */
+  FIELD_CHOICE, /* a drop-down in the order of the setting's choices */
 } FieldKind;
 
 typedef struct {
@@ -23,7 +23,7 @@ typedef struct {
 #define WIDGET(member) G_STRUCT_OFFSET (WpTrainView, member)
 
 static const FormField form_fields[] = {
-  { "loss", "objective", WIDGET (objective_dropdown), FIELD_OBJECTIVE },
+  { "loss", "objective", WIDGET (objective_dropdown), FIELD_CHOICE },
   { "lambda_global", "SPARC λ global", WIDGET (lambda_global_spin), FIELD_SPIN },
   { "lambda_fine", "SPARC λ fine", WIDGET (lambda_fine_spin), FIELD_SPIN },
   { "filip_patch_fraction", "FILIP patches kept", WIDGET (filip_patches_spin), FIELD_SPIN },
@@ -43,6 +43,7 @@ static const FormField form_fields[] = {
   { "holdout", "hold-out share", WIDGET (holdout_spin), FIELD_SPIN },
   { "keep", "checkpoints kept", WIDGET (keep_spin), FIELD_SPIN },
   { "box_tau", "box τ", WIDGET (box_tau_spin), FIELD_SPIN },
+  { "sparc_negatives", "SPARC negatives", WIDGET (sparc_negatives_dropdown), FIELD_CHOICE },
 };
 
 static GtkWidget *
@@ -116,8 +117,11 @@ wp_train_view_fill_form (WpTrainView           *self,
                                ? ""
                                : text);
       break;
-    case FIELD_OBJECTIVE:
-      gtk_drop_down_set_selected (GTK_DROP_DOWN (widget), settings->loss.objective);
+    case FIELD_CHOICE:
+      for (guint c = 0; setting->choices[c] != NULL; c++) {
+        if (strcmp (text, setting->choices[c]) == 0)
+          gtk_drop_down_set_selected (GTK_DROP_DOWN (widget), c);
+      }
       break;
     }
   }
@@ -154,9 +158,8 @@ wp_train_view_read_form (WpTrainView     *self,
         continue;
       }
       break;
-    case FIELD_OBJECTIVE:
-      text = g_strdup (
-        wp_objective_to_string ((WpObjective) gtk_drop_down_get_selected (GTK_DROP_DOWN (widget))));
+    case FIELD_CHOICE:
+      text = g_strdup (setting->choices[gtk_drop_down_get_selected (GTK_DROP_DOWN (widget))]);
       break;
     }
     if (!wp_train_setting_parse (setting, settings, text, form_fields[i].label, error))
@@ -172,7 +175,9 @@ wp_train_view_objective_changed_cb (WpTrainView *self)
   GtkWidget        *sparc[] = { GTK_WIDGET (self->lambda_global_label),
                                 GTK_WIDGET (self->lambda_global_spin),
                                 GTK_WIDGET (self->lambda_fine_label),
-                                GTK_WIDGET (self->lambda_fine_spin) };
+                                GTK_WIDGET (self->lambda_fine_spin),
+                                GTK_WIDGET (self->sparc_negatives_label),
+                                GTK_WIDGET (self->sparc_negatives_dropdown) };
   GtkWidget        *filip[] = { GTK_WIDGET (self->filip_patches_label),
                                 GTK_WIDGET (self->filip_patches_spin),
                                 GTK_WIDGET (self->filip_global_label),

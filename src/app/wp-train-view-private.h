@@ -42,6 +42,8 @@ struct _WpTrainView {
   GtkSpinButton  *keep_spin;
   GtkLabel       *box_tau_label;
   GtkSpinButton  *box_tau_spin;
+  GtkLabel       *sparc_negatives_label;
+  GtkDropDown    *sparc_negatives_dropdown;
   GtkLabel       *threads_label;
   GtkButton      *pause_button;
   GtkGrid        *eval_grid;
