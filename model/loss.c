@@ -32,6 +32,9 @@ sparc_flags (const WpLossOptions *options)
 {
   return (options->sparc_negatives == WP_SPARC_NEGATIVES_BATCH ? WP_SPARC_BATCH_NEGATIVES : 0) |
          (options->sparc_negatives == WP_SPARC_NEGATIVES_IMAGES ? WP_SPARC_IMAGE_NEGATIVES : 0) |
+         (options->sparc_negatives == WP_SPARC_NEGATIVES_UNSHARED_IMAGES
+            ? WP_SPARC_IMAGE_NEGATIVES | WP_SPARC_UNSHARED_IMAGES
+            : 0) |
          (options->sparc_stop_selection ? WP_SPARC_STOP_SELECTION : 0) |
          (options->sparc_centre_positions ? WP_SPARC_CENTRE_POSITIONS : 0) |
          (options->sparc_centre_images ? WP_SPARC_CENTRE_IMAGES : 0);
@@ -51,7 +54,8 @@ wp_loss_options_init (WpLossOptions *options,
 }
 
 const char *const wp_objective_names[] = { "clip", "filip", "sparc", "sigmoid", NULL };
-const char *const wp_sparc_negatives_names[] = { "caption", "batch", "images", NULL };
+const char *const wp_sparc_negatives_names[] = { "caption", "batch", "images", "unshared-images",
+                                                 NULL };
 
 gboolean
 wp_objective_from_string (const char  *name,
@@ -300,8 +304,9 @@ wp_loss_compute (const WpModel       *model,
     weight_global = options->lambda_global;
     weight_fine = options->lambda_fine;
     parts->clip = wp_loss_clip_forward (&s->objectives.clip, s->img, s->txt, logit_scale, B, E);
-    parts->fine = wp_loss_sparc_fine_forward (&s->objectives.sparc, s->patches, s->tokens, lengths,
-                                              logit_scale, sparc_flags (options), B, P, K, E);
+    parts->fine =
+      wp_loss_sparc_fine_forward (&s->objectives.sparc, s->patches, s->tokens, lengths, ids, T,
+                                  logit_scale, sparc_flags (options), B, P, K, E);
     parts->total = weight_global * parts->clip + weight_fine * parts->fine;
     break;
   }
@@ -347,7 +352,7 @@ wp_loss_compute (const WpModel       *model,
                             options->filip_patch_fraction, B, P, K, E);
   else if (options->objective == WP_OBJECTIVE_SPARC)
     wp_loss_sparc_fine_backward (s->dpatches, s->dtokens, &dscale_fine, &s->objectives.sparc,
-                                 s->patches, s->tokens, lengths, logit_scale,
+                                 s->patches, s->tokens, lengths, ids, T, logit_scale,
                                  sparc_flags (options), B, P, K, E);
 
   /* Each objective wrote into its own buffers, so weighting is a scaling of those. */

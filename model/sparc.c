@@ -450,20 +450,42 @@ sparc_batch_logits_backward (WpSparcCache *cache,
   }
 }
 
+/* Which images are no negatives of a token: with unshared images, those whose captions hold
+ * its id (ids (B, T), pair b's valid tokens first); none otherwise. */
+typedef struct {
+  const int *ids;
+  int        T;
+} SharedTokens;
+
+static gboolean
+caption_holds (const SharedTokens *shared,
+               const int          *lengths,
+               int                 j,
+               int                 id)
+{
+  for (int l = 0; shared->ids != NULL && l < lengths[j]; l++) {
+    if (shared->ids[(gsize) j * shared->T + l] == id)
+      return TRUE;
+  }
+  return FALSE;
+}
+
 /* Image negatives: pair i's tokens grouped over image j's patches, each token's logit
- * lambda <c^, t^> into zimg at column j. The groupings overwrite pair i's records. */
+ * lambda <c^, t^> into zimg at column j, or -inf where image j is no negative of the token. The
+ * groupings overwrite pair i's records. */
 static void
-sparc_image_logits_fill (WpSparcCache *cache,
-                         const float  *patches,
-                         const float  *tokens,
-                         const int    *lengths,
-                         int           i,
-                         int           j,
-                         int           B,
-                         int           P,
-                         int           K,
-                         int           E,
-                         double        lambda)
+sparc_image_logits_fill (WpSparcCache       *cache,
+                         const float        *patches,
+                         const float        *tokens,
+                         const int          *lengths,
+                         const SharedTokens *shared,
+                         int                 i,
+                         int                 j,
+                         int                 B,
+                         int                 P,
+                         int                 K,
+                         int                 E,
+                         double              lambda)
 {
   SparcPair pair = sparc_pair (cache, i, P, K, E);
 
@@ -471,27 +493,31 @@ sparc_image_logits_fill (WpSparcCache *cache,
                     lengths[i], P, E);
   for (int l = 0; l < lengths[i]; l++)
     cache->zimg[((gsize) i * K + l) * B + j] =
-      lambda * dot (pair.chat + (gsize) l * E, pair.that + (gsize) l * E, E);
+      j != i && shared->ids != NULL &&
+          caption_holds (shared, lengths, j, shared->ids[(gsize) i * shared->T + l])
+        ? -INFINITY
+        : lambda * dot (pair.chat + (gsize) l * E, pair.that + (gsize) l * E, E);
 }
 
 /* Image negatives' summed CE over the images of every valid token, targets their own images;
  * each row's maximum and sum of exponentials go to row_max and row_sum at the token's slot. */
 static double
-sparc_image_logits_forward (WpSparcCache *cache,
-                            const float  *patches,
-                            const float  *tokens,
-                            const int    *lengths,
-                            int           B,
-                            int           P,
-                            int           K,
-                            int           E,
-                            double        lambda)
+sparc_image_logits_forward (WpSparcCache       *cache,
+                            const float        *patches,
+                            const float        *tokens,
+                            const int          *lengths,
+                            const SharedTokens *shared,
+                            int                 B,
+                            int                 P,
+                            int                 K,
+                            int                 E,
+                            double              lambda)
 {
   double loss = 0.0;
 
   for (int i = 0; i < B; i++) {
     for (int j = 0; j < B; j++)
-      sparc_image_logits_fill (cache, patches, tokens, lengths, i, j, B, P, K, E, lambda);
+      sparc_image_logits_fill (cache, patches, tokens, lengths, shared, i, j, B, P, K, E, lambda);
     for (int l = 0; l < lengths[i]; l++) {
       const double *row = cache->zimg + ((gsize) i * K + l) * B;
       double        max = row[0], sum = 0.0;
@@ -511,20 +537,21 @@ sparc_image_logits_forward (WpSparcCache *cache,
 /* Accumulates into dpatches and dtokens weight times the gradient of the image negatives' summed
  * CE (each grouping computed again), its logit-scale gradient into dscale. */
 static void
-sparc_image_logits_backward (float        *dpatches,
-                             float        *dtokens,
-                             double       *dscale,
-                             WpSparcCache *cache,
-                             const float  *patches,
-                             const float  *tokens,
-                             const int    *lengths,
-                             gboolean      stop_selection,
-                             int           B,
-                             int           P,
-                             int           K,
-                             int           E,
-                             double        lambda,
-                             double        weight)
+sparc_image_logits_backward (float              *dpatches,
+                             float              *dtokens,
+                             double             *dscale,
+                             WpSparcCache       *cache,
+                             const float        *patches,
+                             const float        *tokens,
+                             const int          *lengths,
+                             const SharedTokens *shared,
+                             gboolean            stop_selection,
+                             int                 B,
+                             int                 P,
+                             int                 K,
+                             int                 E,
+                             double              lambda,
+                             double              weight)
 {
   double *dchat = cache->dchat, *dthat = cache->dthat;
 
@@ -533,14 +560,18 @@ sparc_image_logits_backward (float        *dpatches,
     const int       L = lengths[i];
 
     for (int j = 0; j < B; j++) {
-      sparc_image_logits_fill (cache, patches, tokens, lengths, i, j, B, P, K, E, lambda);
+      sparc_image_logits_fill (cache, patches, tokens, lengths, shared, i, j, B, P, K, E, lambda);
       for (int l = 0; l < L; l++) {
         const gsize  slot = (gsize) i * 2 * K + l;
         const double z = cache->zimg[((gsize) i * K + l) * B + j];
+        /* An image that is no negative has no logit, so no gradient. */
         const double g =
-          weight * (exp (z - cache->row_max[slot]) / cache->row_sum[slot] - (double) (i == j));
+          isinf (z) ? 0.0
+                    : weight * (exp (z - cache->row_max[slot]) / cache->row_sum[slot] -
+                                (double) (i == j));
 
-        *dscale += g * z;
+        if (g != 0.0)
+          *dscale += g * z;
         for (int e = 0; e < E; e++) {
           dchat[(gsize) l * E + e] = lambda * g * pair.that[(gsize) l * E + e];
           dthat[(gsize) l * E + e] = lambda * g * pair.chat[(gsize) l * E + e];
@@ -600,6 +631,8 @@ wp_loss_sparc_fine_forward (WpSparcCache *cache,
                             const float  *patches,
                             const float  *tokens,
                             const int    *lengths,
+                            const int    *ids,
+                            int           T,
                             float         logit_scale,
                             WpSparcFlags  flags,
                             int           B,
@@ -615,9 +648,13 @@ wp_loss_sparc_fine_forward (WpSparcCache *cache,
     centre_by_flags (cache->centred, flags, B, P, E);
     patches = cache->centred;
   }
-  if (flags & WP_SPARC_IMAGE_NEGATIVES)
-    return sparc_image_logits_forward (cache, patches, tokens, lengths, B, P, K, E, lambda) /
+  if (flags & WP_SPARC_IMAGE_NEGATIVES) {
+    const SharedTokens shared = { flags & WP_SPARC_UNSHARED_IMAGES ? ids : NULL, T };
+
+    return sparc_image_logits_forward (cache, patches, tokens, lengths, &shared, B, P, K, E,
+                                       lambda) /
            count_tokens (lengths, B);
+  }
   for (int b = 0; b < B; b++) {
     SparcPair pair = sparc_pair (cache, b, P, K, E);
 
@@ -642,6 +679,8 @@ wp_loss_sparc_fine_backward (float        *dpatches,
                              const float  *patches,
                              const float  *tokens,
                              const int    *lengths,
+                             const int    *ids,
+                             int           T,
                              float         logit_scale,
                              WpSparcFlags  flags,
                              int           B,
@@ -662,8 +701,10 @@ wp_loss_sparc_fine_backward (float        *dpatches,
     memset (dv, 0, (gsize) B * P * E * sizeof (float));
   }
   if (flags & WP_SPARC_IMAGE_NEGATIVES) {
+    const SharedTokens shared = { flags & WP_SPARC_UNSHARED_IMAGES ? ids : NULL, T };
+
     /* One direction only: twice the weight of each of the two the other logits have. */
-    sparc_image_logits_backward (dv, dtokens, &dscale, cache, patches, tokens, lengths,
+    sparc_image_logits_backward (dv, dtokens, &dscale, cache, patches, tokens, lengths, &shared,
                                  stop_selection, B, P, K, E, lambda, 2.0 * weight);
   } else {
     if (flags & WP_SPARC_BATCH_NEGATIVES) {

@@ -68,8 +68,8 @@ static const WpTrainSetting settings_table[] = {
   { "sparc_negatives", WP_SETTING_CHOICE, FIELD (loss.sparc_negatives),
     WP_SPARC_NEGATIVES_CAPTION, NO_RANGE, WP_SETTING_OPTIONAL, "sparc-negatives", 0, "KIND",
     "SPARC: the fine-grained logits' negatives: caption (the paper's: the other tokens of the "
-    "caption), batch (every token of the batch) or images (the token's grouping in the other "
-    "images)",
+    "caption), batch (every token of the batch), images (the token's grouping in the other "
+    "images) or unshared-images (in the other images whose captions lack the token)",
     NULL, wp_sparc_negatives_names },
   { "sparc_stop_selection", WP_SETTING_BOOL, FIELD (loss.sparc_stop_selection), 0, NO_RANGE,
     WP_SETTING_OPTIONAL, "sparc-stop-selection", 0, NULL,

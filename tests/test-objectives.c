@@ -70,6 +70,10 @@ naive_clip (const double *img,
 }
 
 static const int lengths[B] = { 4, 2, 3, 1 };
+/* The captions' token ids (B, K), valid ones first: pairs 0 to 2 share 1, pairs 0 and 1 share 7,
+ * pairs 0 and 2 share 2; the padding's ids are those of other pairs' tokens, which no rule may
+ * read. */
+static const int ids[B * K] = { 1, 7, 8, 2, 1, 7, 9, 5, 1, 9, 2, 8, 5, 7, 1, 2 };
 
 typedef enum {
   OBJECTIVE_CLIP,
@@ -80,18 +84,31 @@ typedef enum {
   OBJECTIVE_SPARC_CENTRE,         /* SPARC on patches less their position's batch mean */
   OBJECTIVE_SPARC_IMAGES,         /* SPARC with image negatives */
   OBJECTIVE_SPARC_IMAGES_CENTRED, /* ... on patches less both their means */
+  OBJECTIVE_SPARC_UNSHARED,       /* ... only images whose captions lack the token */
 } Objective;
 
 static WpSparcFlags
 sparc_flags (Objective objective)
 {
-  return objective == OBJECTIVE_SPARC_BATCH    ? WP_SPARC_BATCH_NEGATIVES
-         : objective == OBJECTIVE_SPARC_STOP   ? WP_SPARC_STOP_SELECTION
-         : objective == OBJECTIVE_SPARC_CENTRE ? WP_SPARC_CENTRE_POSITIONS
-         : objective == OBJECTIVE_SPARC_IMAGES ? WP_SPARC_IMAGE_NEGATIVES
-         : objective == OBJECTIVE_SPARC_IMAGES_CENTRED
-           ? WP_SPARC_IMAGE_NEGATIVES | WP_SPARC_CENTRE_POSITIONS | WP_SPARC_CENTRE_IMAGES
-           : 0;
+  switch (objective) {
+  case OBJECTIVE_SPARC_BATCH:
+    return WP_SPARC_BATCH_NEGATIVES;
+  case OBJECTIVE_SPARC_STOP:
+    return WP_SPARC_STOP_SELECTION;
+  case OBJECTIVE_SPARC_CENTRE:
+    return WP_SPARC_CENTRE_POSITIONS;
+  case OBJECTIVE_SPARC_IMAGES:
+    return WP_SPARC_IMAGE_NEGATIVES;
+  case OBJECTIVE_SPARC_IMAGES_CENTRED:
+    return WP_SPARC_IMAGE_NEGATIVES | WP_SPARC_CENTRE_POSITIONS | WP_SPARC_CENTRE_IMAGES;
+  case OBJECTIVE_SPARC_UNSHARED:
+    return WP_SPARC_IMAGE_NEGATIVES | WP_SPARC_UNSHARED_IMAGES;
+  case OBJECTIVE_CLIP:
+  case OBJECTIVE_FILIP:
+  case OBJECTIVE_SPARC:
+  default:
+    return 0;
+  }
 }
 
 /* One forward and one backward of an objective on caches: x and y are img and txt (B, E) for
@@ -127,10 +144,12 @@ run (WpObjectiveCaches *caches,
   case OBJECTIVE_SPARC_CENTRE:
   case OBJECTIVE_SPARC_IMAGES:
   case OBJECTIVE_SPARC_IMAGES_CENTRED:
+  case OBJECTIVE_SPARC_UNSHARED:
   default:
-    loss = wp_loss_sparc_fine_forward (&caches->sparc, x, y, lengths, logit_scale,
+    loss = wp_loss_sparc_fine_forward (&caches->sparc, x, y, lengths, ids, K, logit_scale,
                                        sparc_flags (objective), B, P, K, E);
-    wp_loss_sparc_fine_backward (dx, dy, dscale, &caches->sparc, x, y, lengths, logit_scale,
+    wp_loss_sparc_fine_backward (dx, dy, dscale, &caches->sparc, x, y, lengths, ids, K,
+                                 logit_scale,
                                  sparc_flags (objective), B, P, K, E);
     break;
   }
@@ -311,6 +330,8 @@ naive_sparc_centred (const double *v,
 
 /* SPARC's image negatives from their definition: every valid token grouped over every image's
  * patches, one cross-entropy over the images per token, its own image the target. */
+static gboolean naive_unshared;
+
 static double
 naive_sparc_images (const double *v,
                     const double *t,
@@ -346,8 +367,14 @@ naive_sparc_images (const double *v,
         z[j] = exp (logit_scale) * dot (c, tl, E) / sqrt (dot (c, c, E) * dot (tl, tl, E));
         max = fmax (max, z[j]);
       }
-      for (int j = 0; j < B; j++)
-        sum += exp (z[j] - max);
+      for (int j = 0; j < B; j++) {
+        gboolean shared = FALSE;
+
+        /* Unshared: another image whose caption holds the token's id is no negative. */
+        for (int k = 0; naive_unshared && j != i && k < lengths[j]; k++)
+          shared |= ids[j * K + k] == ids[i * K + l];
+        sum += shared ? 0.0 : exp (z[j] - max);
+      }
       loss += max + log (sum) - z[i];
     }
   }
@@ -681,7 +708,9 @@ test_sparc_matches_definition (gconstpointer data)
   const Objective objective = GPOINTER_TO_INT (data);
   const NaiveLoss naive = objective == OBJECTIVE_SPARC_BATCH    ? naive_sparc_batch
                           : objective == OBJECTIVE_SPARC_CENTRE ? naive_sparc_centred
-                          : objective == OBJECTIVE_SPARC_IMAGES ? naive_sparc_images
+                          : objective == OBJECTIVE_SPARC_IMAGES ||
+                              objective == OBJECTIVE_SPARC_UNSHARED
+                            ? naive_sparc_images
                           : objective == OBJECTIVE_SPARC_IMAGES_CENTRED
                             ? naive_sparc_images_centred
                             : naive_sparc;
@@ -703,11 +732,13 @@ test_sparc_matches_definition (gconstpointer data)
   wp_objective_caches_init (&caches, MAX_B, P, K, E);
   loss = run (&caches, objective, v, t, 0.9f, 1.0, dv, dt, &dscale);
   wp_objective_caches_clear (&caches);
+  naive_unshared = objective == OBJECTIVE_SPARC_UNSHARED;
   g_assert_cmpfloat_with_epsilon (loss, naive (vd, td, 0.9f), 1e-6 * fabs (loss));
   frozen_v = frozen ? vd : NULL;
   frozen_t = frozen ? td : NULL;
   check_gradients ("sparc", naive, v, B * P * E, t, B * K * E, 0.9f, dv, dt, dscale);
   frozen_v = frozen_t = NULL;
+  naive_unshared = FALSE;
   for (int j = 0; j < B; j++) {
     for (int l = lengths[j]; l < K; l++) {
       for (int e = 0; e < E; e++)
@@ -992,6 +1023,10 @@ main (int    argc,
                         GINT_TO_POINTER (OBJECTIVE_SPARC_CENTRE), test_sparc_matches_definition);
   g_test_add_data_func ("/objectives/sparc-images/matches-definition",
                         GINT_TO_POINTER (OBJECTIVE_SPARC_IMAGES), test_sparc_matches_definition);
+  g_test_add_data_func ("/objectives/sparc-unshared/matches-definition",
+                        GINT_TO_POINTER (OBJECTIVE_SPARC_UNSHARED), test_sparc_matches_definition);
+  g_test_add_data_func ("/objectives/sparc-unshared/backward-accumulates",
+                        GINT_TO_POINTER (OBJECTIVE_SPARC_UNSHARED), test_backward_accumulates);
   g_test_add_data_func ("/objectives/sparc-images-centred/matches-definition",
                         GINT_TO_POINTER (OBJECTIVE_SPARC_IMAGES_CENTRED),
                         test_sparc_matches_definition);

@@ -33,13 +33,14 @@ typedef enum {
 
 /* The negatives of SPARC's fine-grained logits (docs/algorithms.md, "SPARC"). */
 typedef enum {
-  WP_SPARC_NEGATIVES_CAPTION, /* the other tokens of the pair's own caption: the paper's */
-  WP_SPARC_NEGATIVES_BATCH,   /* every valid token of the batch (ours) */
-  WP_SPARC_NEGATIVES_IMAGES,  /* the token's grouping in the batch's other images (ours) */
+  WP_SPARC_NEGATIVES_CAPTION,         /* the other tokens of the pair's own caption: the paper's */
+  WP_SPARC_NEGATIVES_BATCH,           /* every valid token of the batch (ours) */
+  WP_SPARC_NEGATIVES_IMAGES,          /* the token's grouping in the batch's other images (ours) */
+  WP_SPARC_NEGATIVES_UNSHARED_IMAGES, /* ... in those whose captions lack the token (ours) */
 } WpSparcNegatives;
 
 /* The names of the objectives and of SPARC's negatives, in their enums' order, NULL-terminated:
- * "clip", "filip", "sparc", "sigmoid"; "caption", "batch", "images". */
+ * "clip", "filip", "sparc", "sigmoid"; "caption", "batch", "images", "unshared-images". */
 extern const char *const wp_objective_names[];
 extern const char *const wp_sparc_negatives_names[];
 

@@ -209,6 +209,7 @@ typedef enum {
   WP_SPARC_CENTRE_POSITIONS = 1 << 2, /* each patch position's batch mean taken out first */
   WP_SPARC_IMAGE_NEGATIVES = 1 << 3,  /* each token grouped over every image, its own the target */
   WP_SPARC_CENTRE_IMAGES = 1 << 4,    /* each image's mean patch taken out first */
+  WP_SPARC_UNSHARED_IMAGES = 1 << 5,  /* image negatives: not those whose captions hold the token */
 } WpSparcFlags;
 
 /* SPARC's fine-grained loss L_f: for each pair, language-grouped vision embeddings
@@ -234,11 +235,17 @@ typedef enum {
  * each valid token t_il is grouped over the patches of every image j of the batch, with logits
  * z_il,j = lambda <c^(ij)_l^, t_il^> and one cross-entropy over j whose target is its own image
  * i, averaged over the batch's valid tokens. A token's grouping always resembles it (it picks
- * the patches most like it), so it can only win in its own image by what that image shows. */
+ * the patches most like it), so it can only win in its own image by what that image shows.
+ * WP_SPARC_UNSHARED_IMAGES, with image negatives: an image j != i whose caption holds the
+ * token's id is not among its negatives (its logit is left out), so a word is not pushed away
+ * from the other images it names. ids (B, T) are the captions' token ids, pair b's valid tokens
+ * first; they may be NULL without this flag. */
 double wp_loss_sparc_fine_forward (WpSparcCache *cache,
                                    const float  *patches,
                                    const float  *tokens,
                                    const int    *lengths,
+                                   const int    *ids,
+                                   int           T,
                                    float         logit_scale,
                                    WpSparcFlags  flags,
                                    int           B,
@@ -252,6 +259,8 @@ void   wp_loss_sparc_fine_backward (float        *dpatches,
                                     const float  *patches,
                                     const float  *tokens,
                                     const int    *lengths,
+                                    const int    *ids,
+                                    int           T,
                                     float         logit_scale,
                                     WpSparcFlags  flags,
                                     int           B,

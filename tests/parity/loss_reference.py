@@ -72,14 +72,16 @@ def centre(patches, positions, images):
 
 
 def sparc_fine(patches, tokens, lam, batch_negatives=False, stop_selection=False,
-               centre_positions=False, image_negatives=False, centre_images=False):
+               centre_positions=False, image_negatives=False, centre_images=False,
+               token_ids=None):
     """L_f: per pair L x L logits on the valid block, CE summed over all valid tokens of the
     batch and divided by their number, in both directions, times 1/2. With batch negatives the
     logits span every valid token of the batch (N x N) instead; with the selection stopped the
     alignment weights are constants to the gradient; centred, the patches lose their position's
     batch mean, or their image's mean patch, or both, first. With image negatives each valid
     token is grouped over every image, one CE over the images (its own the target) per token,
-    averaged over the tokens."""
+    averaged over the tokens; given token_ids (each caption's valid ids), another image whose
+    caption holds the token's id is left out of its negatives."""
     def weights(t, v):
         return sparc_weights(t.detach(), v.detach()) if stop_selection else sparc_weights(t, v)
 
@@ -89,6 +91,10 @@ def sparc_fine(patches, tokens, lam, batch_negatives=False, stop_selection=False
         for i, t in enumerate(tokens):
             z = torch.stack([lam * (unit(weights(t, v) @ v) * unit(t)).sum(dim=1)
                              for v in patches], dim=1)  # [L_i, B]
+            if token_ids is not None:
+                shared = torch.tensor([[j != i and tok in token_ids[j] for j in range(len(patches))]
+                                       for tok in token_ids[i]])
+                z = z.masked_fill(shared, float('-inf'))
             target = torch.full((t.shape[0],), i, dtype=torch.long)
             total = total + F.cross_entropy(z, target, reduction='sum')
             n += t.shape[0]
@@ -138,7 +144,7 @@ def decision_margin(patches, tokens, objective):
         elif objective.startswith('sparc'):
             patches = centre(patches, objective in ('sparc-centre', 'sparc-images-centred'),
                              objective == 'sparc-images-centred')
-            cross = objective.startswith('sparc-images')
+            cross = objective.startswith('sparc-images') or objective == 'sparc-unshared'
             pairs = [(v, t) for v in patches for t in tokens] if cross else zip(patches, tokens)
             for v, t in pairs:
                 s = t @ v.T

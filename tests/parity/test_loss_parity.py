@@ -65,12 +65,14 @@ SPARC_VARIANTS = {'sparc-batch': ['--sparc-negatives', 'batch'],
                   'sparc-stop': ['--sparc-stop-selection'],
                   'sparc-centre': ['--sparc-centre-positions'],
                   'sparc-images': ['--sparc-negatives', 'images'],
+                  'sparc-unshared': ['--sparc-negatives', 'unshared-images'],
                   'sparc-images-centred': ['--sparc-negatives', 'images',
                                            '--sparc-centre-positions', '--sparc-centre-images']}
 RUNS = [('clip', None, None), ('filip', None, None), ('filip', 0.4, None), ('sparc', None, None),
         ('sparc', 0.3, 2.0), ('sparc-batch', None, None), ('sparc-batch', 0.3, 2.0),
         ('sparc-stop', None, None), ('sparc-centre', None, None), ('sparc-images', None, None),
-        ('sparc-images', 0.3, 2.0), ('sparc-images-centred', None, None)]
+        ('sparc-images', 0.3, 2.0), ('sparc-images-centred', None, None),
+        ('sparc-unshared', None, None)]
 DEFAULT_LG, DEFAULT_LF, DEFAULT_FILIP_GLOBAL = 0.5, 1.0, 0.0
 
 # The box dataset: (width, height, caption, boxes as (word, occurrence, x, y, w, h)). The model
@@ -134,7 +136,9 @@ def reference_losses(config, weights, pixels, ids, objective, lg=DEFAULT_LG, lf=
         parts['loss_fine'] = sparc_fine(
             patches, tokens, lam, objective == 'sparc-batch', objective == 'sparc-stop',
             objective in ('sparc-centre', 'sparc-images-centred'),
-            objective.startswith('sparc-images'), objective == 'sparc-images-centred')
+            objective.startswith('sparc-images') or objective == 'sparc-unshared',
+            objective == 'sparc-images-centred',
+            [list(t) for t in ids] if objective == 'sparc-unshared' else None)
         total = lg * parts['loss_clip'] + lf * parts['loss_fine']
     if box is not None:
         parts['loss_box'] = box_loss(patches, tokens, box[2], box[1])
