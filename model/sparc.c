@@ -690,13 +690,13 @@ wp_loss_sparc_fine_backward (float        *dpatches,
 {
   const double   lambda = exp (logit_scale);
   const double   weight = 0.5 / count_tokens (lengths, B);
-  const gboolean centre = (flags & centred_flags) != 0;
+  const gboolean centred = (flags & centred_flags) != 0;
   const gboolean stop_selection = (flags & WP_SPARC_STOP_SELECTION) != 0;
-  float         *dv = centre ? cache->dcentred : dpatches;
+  float         *dv = centred ? cache->dcentred : dpatches;
   double         dscale = 0.0;
 
   /* The forward left the centred patches in the cache. */
-  if (centre) {
+  if (centred) {
     patches = cache->centred;
     memset (dv, 0, (gsize) B * P * E * sizeof (float));
   }
@@ -728,7 +728,7 @@ wp_loss_sparc_fine_backward (float        *dpatches,
                                  tokens + (gsize) b * K * E, stop_selection, L, P, E);
     }
   }
-  if (centre) {
+  if (centred) {
     centre_by_flags (dv, flags, B, P, E);
     for (gsize k = 0; k < (gsize) B * P * E; k++)
       dpatches[k] += dv[k];
