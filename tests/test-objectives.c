@@ -220,6 +220,34 @@ naive_filip (const double *v,
  * unperturbed ones, so that central differences see the weights as constants. */
 static const double *frozen_v, *frozen_t;
 
+/* c (E) = sum_p a_p v_p: one token's grouping of one image's patches v (P, E), its alignment
+ * weights a from the similarities of wt (E) with wv (P, E) (t and v, or their frozen copies). */
+static void
+naive_group (double       *c,
+             const double *wt,
+             const double *wv,
+             const double *v)
+{
+  double s[P], a[P], lo = INFINITY, hi = -INFINITY, kept = 0.0;
+
+  for (int p = 0; p < P; p++) {
+    s[p] = dot (wt, wv + p * E, E);
+    lo = fmin (lo, s[p]);
+    hi = fmax (hi, s[p]);
+  }
+  for (int p = 0; p < P; p++) {
+    const double shat = (s[p] - lo) / (hi - lo);
+
+    a[p] = shat >= 1.0 / P ? shat : 0.0;
+    kept += a[p];
+  }
+  for (int e = 0; e < E; e++) {
+    c[e] = 0.0;
+    for (int p = 0; p < P; p++)
+      c[e] += a[p] / kept * v[p * E + e];
+  }
+}
+
 /* SPARC's fine-grained loss, written from its definition with no shortcuts: with the logits of
  * each pair's own tokens, or with batch negatives those of every valid token of the batch. */
 static double
@@ -237,27 +265,11 @@ naive_sparc_logits (const double *v,
     const double *wt = (frozen_t != NULL ? frozen_t : t) + b * K * E;
 
     for (int l = 0; l < lengths[b]; l++, n_tokens++) {
-      double s[P], lo = INFINITY, hi = -INFINITY, kept = 0.0, a[P], c[E];
-      double norm_c = 0.0, norm_t = 0.0;
+      double c[E], norm_c, norm_t;
 
-      for (int p = 0; p < P; p++) {
-        s[p] = dot (wt + l * E, wv + p * E, E);
-        lo = fmin (lo, s[p]);
-        hi = fmax (hi, s[p]);
-      }
-      for (int p = 0; p < P; p++) {
-        double shat = (s[p] - lo) / (hi - lo);
-
-        a[p] = shat >= 1.0 / P ? shat : 0.0;
-        kept += a[p];
-      }
-      for (int e = 0; e < E; e++) {
-        c[e] = 0.0;
-        for (int p = 0; p < P; p++)
-          c[e] += a[p] / kept * vb[p * E + e];
-        norm_c += c[e] * c[e];
-        norm_t += tb[l * E + e] * tb[l * E + e];
-      }
+      naive_group (c, wt + l * E, wv, vb);
+      norm_c = dot (c, c, E);
+      norm_t = dot (tb + l * E, tb + l * E, E);
       for (int e = 0; e < E; e++) {
         chat[n_tokens][e] = c[e] / sqrt (norm_c);
         that[n_tokens][e] = tb[l * E + e] / sqrt (norm_t);
@@ -309,6 +321,34 @@ naive_sparc_batch (const double *v,
   return naive_sparc_logits (v, t, logit_scale, TRUE);
 }
 
+/* out (B, P, E) = v_bp less the mean of v_.p over the images (positions), less the mean of v_b.
+ * over the patches (images); with both, plus the grand mean, which each takes out. */
+static void
+naive_centre (double       *out,
+              const double *v,
+              gboolean      positions,
+              gboolean      images)
+{
+  for (int e = 0; e < E; e++) {
+    double position_mean[P] = { 0 }, image_mean[B] = { 0 }, grand = 0.0;
+
+    for (int b = 0; b < B; b++) {
+      for (int p = 0; p < P; p++) {
+        position_mean[p] += v[(b * P + p) * E + e] / B;
+        image_mean[b] += v[(b * P + p) * E + e] / P;
+        grand += v[(b * P + p) * E + e] / (B * P);
+      }
+    }
+    for (int b = 0; b < B; b++) {
+      for (int p = 0; p < P; p++)
+        out[(b * P + p) * E + e] = v[(b * P + p) * E + e] -
+                                   (positions ? position_mean[p] : 0.0) -
+                                   (images ? image_mean[b] : 0.0) +
+                                   (positions && images ? grand : 0.0);
+    }
+  }
+}
+
 /* SPARC's fine-grained loss on v_bp less the mean of v_.p over the batch. */
 static double
 naive_sparc_centred (const double *v,
@@ -317,21 +357,15 @@ naive_sparc_centred (const double *v,
 {
   double centred[B * P * E];
 
-  for (int k = 0; k < P * E; k++) {
-    double mean = 0.0;
-
-    for (int b = 0; b < B; b++)
-      mean += v[b * P * E + k] / B;
-    for (int b = 0; b < B; b++)
-      centred[b * P * E + k] = v[b * P * E + k] - mean;
-  }
+  naive_centre (centred, v, TRUE, FALSE);
   return naive_sparc_logits (centred, t, logit_scale, FALSE);
 }
 
-/* SPARC's image negatives from their definition: every valid token grouped over every image's
- * patches, one cross-entropy over the images per token, its own image the target. */
+/* Whether naive_sparc_images leaves out the images whose captions hold the token (unshared). */
 static gboolean naive_unshared;
 
+/* SPARC's image negatives from their definition: every valid token grouped over every image's
+ * patches, one cross-entropy over the images per token, its own image the target. */
 static double
 naive_sparc_images (const double *v,
                     const double *t,
@@ -346,24 +380,9 @@ naive_sparc_images (const double *v,
       double        z[B], max = -INFINITY, sum = 0.0;
 
       for (int j = 0; j < B; j++) {
-        const double *vj = v + j * P * E;
-        double        s[P], a[P], c[E] = { 0 }, lo = INFINITY, hi = -INFINITY, kept = 0.0;
+        double c[E];
 
-        for (int p = 0; p < P; p++) {
-          s[p] = dot (tl, vj + p * E, E);
-          lo = fmin (lo, s[p]);
-          hi = fmax (hi, s[p]);
-        }
-        for (int p = 0; p < P; p++) {
-          const double shat = (s[p] - lo) / (hi - lo);
-
-          a[p] = shat >= 1.0 / P ? shat : 0.0;
-          kept += a[p];
-        }
-        for (int p = 0; p < P; p++) {
-          for (int e = 0; e < E; e++)
-            c[e] += a[p] / kept * vj[p * E + e];
-        }
+        naive_group (c, tl, v + j * P * E, v + j * P * E);
         z[j] = exp (logit_scale) * dot (c, tl, E) / sqrt (dot (c, c, E) * dot (tl, tl, E));
         max = fmax (max, z[j]);
       }
@@ -381,8 +400,7 @@ naive_sparc_images (const double *v,
   return loss / n_tokens;
 }
 
-/* Image negatives on v_bp less the mean of v_.p over the images and of v_b. over the patches
- * (plus the grand mean, which both take out). */
+/* Image negatives on v_bp less the mean of v_.p over the images and of v_b. over the patches. */
 static double
 naive_sparc_images_centred (const double *v,
                             const double *t,
@@ -390,22 +408,7 @@ naive_sparc_images_centred (const double *v,
 {
   double centred[B * P * E];
 
-  for (int e = 0; e < E; e++) {
-    double position_mean[P] = { 0 }, image_mean[B] = { 0 }, grand = 0.0;
-
-    for (int b = 0; b < B; b++) {
-      for (int p = 0; p < P; p++) {
-        position_mean[p] += v[(b * P + p) * E + e] / B;
-        image_mean[b] += v[(b * P + p) * E + e] / P;
-        grand += v[(b * P + p) * E + e] / (B * P);
-      }
-    }
-    for (int b = 0; b < B; b++) {
-      for (int p = 0; p < P; p++)
-        centred[(b * P + p) * E + e] = v[(b * P + p) * E + e] - position_mean[p] - image_mean[b] +
-                                       grand;
-    }
-  }
+  naive_centre (centred, v, TRUE, TRUE);
   return naive_sparc_images (centred, t, logit_scale);
 }
 
