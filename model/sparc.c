@@ -457,13 +457,14 @@ typedef struct {
   int        T;
 } SharedTokens;
 
+/* Whether caption j holds id; shared->ids must be set. */
 static gboolean
 caption_holds (const SharedTokens *shared,
                const int          *lengths,
                int                 j,
                int                 id)
 {
-  for (int l = 0; shared->ids != NULL && l < lengths[j]; l++) {
+  for (int l = 0; l < lengths[j]; l++) {
     if (shared->ids[(gsize) j * shared->T + l] == id)
       return TRUE;
   }
