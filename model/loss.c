@@ -27,17 +27,20 @@ struct _WpLossState {
   float *dvision, *dtext;                            /* (B, P + 1, E), (B, K, E) */
 };
 
-static WpSparcFlags
-sparc_flags (const WpLossOptions *options)
+static WpSparcVariant
+sparc_variant (const WpLossOptions *options)
 {
-  return (options->sparc_negatives == WP_SPARC_NEGATIVES_BATCH ? WP_SPARC_BATCH_NEGATIVES : 0) |
-         (options->sparc_negatives == WP_SPARC_NEGATIVES_IMAGES ? WP_SPARC_IMAGE_NEGATIVES : 0) |
-         (options->sparc_negatives == WP_SPARC_NEGATIVES_UNSHARED_IMAGES
-            ? WP_SPARC_IMAGE_NEGATIVES | WP_SPARC_UNSHARED_IMAGES
-            : 0) |
-         (options->sparc_stop_selection ? WP_SPARC_STOP_SELECTION : 0) |
-         (options->sparc_centre_positions ? WP_SPARC_CENTRE_POSITIONS : 0) |
-         (options->sparc_centre_images ? WP_SPARC_CENTRE_IMAGES : 0);
+  const WpSparcFlags flags =
+    (options->sparc_negatives == WP_SPARC_NEGATIVES_BATCH ? WP_SPARC_BATCH_NEGATIVES : 0) |
+    (options->sparc_negatives == WP_SPARC_NEGATIVES_IMAGES ? WP_SPARC_IMAGE_NEGATIVES : 0) |
+    (options->sparc_negatives == WP_SPARC_NEGATIVES_UNSHARED_IMAGES
+       ? WP_SPARC_IMAGE_NEGATIVES | WP_SPARC_UNSHARED_IMAGES
+       : 0) |
+    (options->sparc_stop_selection ? WP_SPARC_STOP_SELECTION : 0) |
+    (options->sparc_centre_positions ? WP_SPARC_CENTRE_POSITIONS : 0) |
+    (options->sparc_centre_images ? WP_SPARC_CENTRE_IMAGES : 0);
+
+  return (WpSparcVariant){ flags, options->sparc_threshold };
 }
 
 void
@@ -254,11 +257,12 @@ wp_loss_compute (const WpModel       *model,
   const WpClipConfig *config = &model->config;
   const int           E = config->projection_dim, P = wp_clip_config_n_patches (config),
             K = config->context_length;
-  const float      logit_scale = *model->p.logit_scale;
-  const gboolean   backward = grads != NULL, boxed = options->box_weight > 0.0f;
-  const WpBoxWords no_words = { 0 };
-  float            dscale_global = 0.0f, dscale_fine = 0.0f;
-  float            weight_global = 1.0f, weight_fine = 1.0f;
+  const float          logit_scale = *model->p.logit_scale;
+  const gboolean       backward = grads != NULL, boxed = options->box_weight > 0.0f;
+  const WpBoxWords     no_words = { 0 };
+  const WpSparcVariant sparc = sparc_variant (options);
+  float                dscale_global = 0.0f, dscale_fine = 0.0f;
+  float                weight_global = 1.0f, weight_fine = 1.0f;
 
   g_return_val_if_fail (B >= 1 && B <= s->max_B && T >= 1 && T <= K, FALSE);
   if (boxes == NULL || !boxed)
@@ -304,9 +308,8 @@ wp_loss_compute (const WpModel       *model,
     weight_global = options->lambda_global;
     weight_fine = options->lambda_fine;
     parts->clip = wp_loss_clip_forward (&s->objectives.clip, s->img, s->txt, logit_scale, B, E);
-    parts->fine =
-      wp_loss_sparc_fine_forward (&s->objectives.sparc, s->patches, s->tokens, lengths, ids, T,
-                                  logit_scale, sparc_flags (options), B, P, K, E);
+    parts->fine = wp_loss_sparc_fine_forward (&s->objectives.sparc, s->patches, s->tokens, lengths,
+                                              ids, T, logit_scale, &sparc, B, P, K, E);
     parts->total = weight_global * parts->clip + weight_fine * parts->fine;
     break;
   }
@@ -352,8 +355,8 @@ wp_loss_compute (const WpModel       *model,
                             options->filip_patch_fraction, B, P, K, E);
   else if (options->objective == WP_OBJECTIVE_SPARC)
     wp_loss_sparc_fine_backward (s->dpatches, s->dtokens, &dscale_fine, &s->objectives.sparc,
-                                 s->patches, s->tokens, lengths, ids, T, logit_scale,
-                                 sparc_flags (options), B, P, K, E);
+                                 s->patches, s->tokens, lengths, ids, T, logit_scale, &sparc, B,
+                                 P, K, E);
 
   /* Each objective wrote into its own buffers, so weighting is a scaling of those. */
   scale (s->dimg, (gsize) B * E, weight_global);

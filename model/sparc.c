@@ -44,17 +44,16 @@ sparc_pair (const WpSparcCache *cache,
   return pair;
 }
 
-/* Row-wise min-max normalisation and sparsification of s (L, P) into pair->a; records the
- * normalised values, the arg-min and arg-max, the range and the kept sum of each row for the
- * backward. A range below 1e-8 marks the row uniform (range 0). */
+/* Row-wise min-max normalisation and sparsification at threshold of s (L, P) into pair->a;
+ * records the normalised values, the arg-min and arg-max, the range and the kept sum of each row
+ * for the backward. A range below 1e-8 marks the row uniform (range 0). */
 static void
 sparc_weights_rows (SparcPair    *pair,
                     const double *s,
+                    double        threshold,
                     int           L,
                     int           P)
 {
-  const double threshold = 1.0 / P;
-
   for (int l = 0; l < L; l++) {
     const double *row = s + (gsize) l * P;
     double       *shat = pair->shat + (gsize) l * P;
@@ -73,7 +72,7 @@ sparc_weights_rows (SparcPair    *pair,
     pair->argmax[l] = hi;
     if (range < 1e-8) {
       for (int p = 0; p < P; p++)
-        out[p] = threshold;
+        out[p] = 1.0 / P;
       pair->range[l] = 0.0;
       continue;
     }
@@ -132,7 +131,7 @@ wp_sparc_weights (float       *weights,
                               .kept = stats + L };
 
   similarities (s, tokens, patches, L, P, E);
-  sparc_weights_rows (&pair, s, L, P);
+  sparc_weights_rows (&pair, s, 1.0 / P, L, P);
   for (gsize k = 0; k < LP; k++)
     weights[k] = (float) a[k];
 }
@@ -179,6 +178,7 @@ sparc_pair_group (SparcPair    *pair,
                   WpSparcCache *cache,
                   const float  *v,
                   const float  *t,
+                  double        threshold,
                   int           L,
                   int           P,
                   int           E)
@@ -186,7 +186,7 @@ sparc_pair_group (SparcPair    *pair,
   double *c = cache->c, *td = cache->td;
 
   similarities (cache->s, t, v, L, P, E);
-  sparc_weights_rows (pair, cache->s, L, P);
+  sparc_weights_rows (pair, cache->s, threshold, L, P);
   memset (c, 0, (gsize) L * E * sizeof (double));
   for (int l = 0; l < L; l++) {
     for (int p = 0; p < P; p++) {
@@ -480,6 +480,7 @@ sparc_image_logits_fill (WpSparcCache       *cache,
                          const float        *tokens,
                          const int          *lengths,
                          const SharedTokens *shared,
+                         double              threshold,
                          int                 i,
                          int                 j,
                          int                 B,
@@ -491,7 +492,7 @@ sparc_image_logits_fill (WpSparcCache       *cache,
   SparcPair pair = sparc_pair (cache, i, P, K, E);
 
   sparc_pair_group (&pair, cache, patches + (gsize) j * P * E, tokens + (gsize) i * K * E,
-                    lengths[i], P, E);
+                    threshold, lengths[i], P, E);
   for (int l = 0; l < lengths[i]; l++)
     cache->zimg[((gsize) i * K + l) * B + j] =
       j != i && shared->ids != NULL &&
@@ -508,6 +509,7 @@ sparc_image_logits_forward (WpSparcCache       *cache,
                             const float        *tokens,
                             const int          *lengths,
                             const SharedTokens *shared,
+                            double              threshold,
                             int                 B,
                             int                 P,
                             int                 K,
@@ -518,7 +520,8 @@ sparc_image_logits_forward (WpSparcCache       *cache,
 
   for (int i = 0; i < B; i++) {
     for (int j = 0; j < B; j++)
-      sparc_image_logits_fill (cache, patches, tokens, lengths, shared, i, j, B, P, K, E, lambda);
+      sparc_image_logits_fill (cache, patches, tokens, lengths, shared, threshold, i, j, B, P, K,
+                               E, lambda);
     for (int l = 0; l < lengths[i]; l++) {
       const double *row = cache->zimg + ((gsize) i * K + l) * B;
       double        max = row[0], sum = 0.0;
@@ -546,6 +549,7 @@ sparc_image_logits_backward (float              *dpatches,
                              const float        *tokens,
                              const int          *lengths,
                              const SharedTokens *shared,
+                             double              threshold,
                              gboolean            stop_selection,
                              int                 B,
                              int                 P,
@@ -561,7 +565,8 @@ sparc_image_logits_backward (float              *dpatches,
     const int       L = lengths[i];
 
     for (int j = 0; j < B; j++) {
-      sparc_image_logits_fill (cache, patches, tokens, lengths, shared, i, j, B, P, K, E, lambda);
+      sparc_image_logits_fill (cache, patches, tokens, lengths, shared, threshold, i, j, B, P, K,
+                               E, lambda);
       for (int l = 0; l < L; l++) {
         const gsize  slot = (gsize) i * 2 * K + l;
         const double z = cache->zimg[((gsize) i * K + l) * B + j];
@@ -611,6 +616,14 @@ centre (float   *x,
   }
 }
 
+/* The variant's sparsity threshold, the paper's 1/P where it gives none. */
+static double
+sparc_threshold (const WpSparcVariant *variant,
+                 int                   P)
+{
+  return variant->threshold > 0.0 ? variant->threshold : 1.0 / P;
+}
+
 static const WpSparcFlags centred_flags = WP_SPARC_CENTRE_POSITIONS | WP_SPARC_CENTRE_IMAGES;
 
 /* Applies the flags' centrings to x (B, P, E) in place. */
@@ -628,21 +641,23 @@ centre_by_flags (float       *x,
 }
 
 double
-wp_loss_sparc_fine_forward (WpSparcCache *cache,
-                            const float  *patches,
-                            const float  *tokens,
-                            const int    *lengths,
-                            const int    *ids,
-                            int           T,
-                            float         logit_scale,
-                            WpSparcFlags  flags,
-                            int           B,
-                            int           P,
-                            int           K,
-                            int           E)
+wp_loss_sparc_fine_forward (WpSparcCache         *cache,
+                            const float          *patches,
+                            const float          *tokens,
+                            const int            *lengths,
+                            const int            *ids,
+                            int                   T,
+                            float                 logit_scale,
+                            const WpSparcVariant *variant,
+                            int                   B,
+                            int                   P,
+                            int                   K,
+                            int                   E)
 {
-  const double lambda = exp (logit_scale);
-  double       loss = 0.0;
+  const WpSparcFlags flags = variant->flags;
+  const double       threshold = sparc_threshold (variant, P);
+  const double       lambda = exp (logit_scale);
+  double             loss = 0.0;
 
   if (flags & centred_flags) {
     memcpy (cache->centred, patches, (gsize) B * P * E * sizeof (float));
@@ -652,15 +667,15 @@ wp_loss_sparc_fine_forward (WpSparcCache *cache,
   if (flags & WP_SPARC_IMAGE_NEGATIVES) {
     const SharedTokens shared = { flags & WP_SPARC_UNSHARED_IMAGES ? ids : NULL, T };
 
-    return sparc_image_logits_forward (cache, patches, tokens, lengths, &shared, B, P, K, E,
-                                       lambda) /
+    return sparc_image_logits_forward (cache, patches, tokens, lengths, &shared, threshold, B, P,
+                                       K, E, lambda) /
            count_tokens (lengths, B);
   }
   for (int b = 0; b < B; b++) {
     SparcPair pair = sparc_pair (cache, b, P, K, E);
 
     sparc_pair_group (&pair, cache, patches + (gsize) b * P * E, tokens + (gsize) b * K * E,
-                      lengths[b], P, E);
+                      threshold, lengths[b], P, E);
     if (!(flags & WP_SPARC_BATCH_NEGATIVES))
       loss += sparc_pair_logits_forward (&pair, lengths[b], E, lambda);
   }
@@ -673,28 +688,29 @@ wp_loss_sparc_fine_forward (WpSparcCache *cache,
 }
 
 void
-wp_loss_sparc_fine_backward (float        *dpatches,
-                             float        *dtokens,
-                             float        *dlogit_scale,
-                             WpSparcCache *cache,
-                             const float  *patches,
-                             const float  *tokens,
-                             const int    *lengths,
-                             const int    *ids,
-                             int           T,
-                             float         logit_scale,
-                             WpSparcFlags  flags,
-                             int           B,
-                             int           P,
-                             int           K,
-                             int           E)
+wp_loss_sparc_fine_backward (float                *dpatches,
+                             float                *dtokens,
+                             float                *dlogit_scale,
+                             WpSparcCache         *cache,
+                             const float          *patches,
+                             const float          *tokens,
+                             const int            *lengths,
+                             const int            *ids,
+                             int                   T,
+                             float                 logit_scale,
+                             const WpSparcVariant *variant,
+                             int                   B,
+                             int                   P,
+                             int                   K,
+                             int                   E)
 {
-  const double   lambda = exp (logit_scale);
-  const double   weight = 0.5 / count_tokens (lengths, B);
-  const gboolean centred = (flags & centred_flags) != 0;
-  const gboolean stop_selection = (flags & WP_SPARC_STOP_SELECTION) != 0;
-  float         *dv = centred ? cache->dcentred : dpatches;
-  double         dscale = 0.0;
+  const WpSparcFlags flags = variant->flags;
+  const double       lambda = exp (logit_scale);
+  const double       weight = 0.5 / count_tokens (lengths, B);
+  const gboolean     centred = (flags & centred_flags) != 0;
+  const gboolean     stop_selection = (flags & WP_SPARC_STOP_SELECTION) != 0;
+  float             *dv = centred ? cache->dcentred : dpatches;
+  double             dscale = 0.0;
 
   /* The forward left the centred patches in the cache. */
   if (centred) {
@@ -706,7 +722,8 @@ wp_loss_sparc_fine_backward (float        *dpatches,
 
     /* One direction only: twice the weight of each of the two the other logits have. */
     sparc_image_logits_backward (dv, dtokens, &dscale, cache, patches, tokens, lengths, &shared,
-                                 stop_selection, B, P, K, E, lambda, 2.0 * weight);
+                                 sparc_threshold (variant, P), stop_selection, B, P, K, E, lambda,
+                                 2.0 * weight);
   } else {
     if (flags & WP_SPARC_BATCH_NEGATIVES) {
       const int N = valid_slots (cache->slots, lengths, B, K);

@@ -85,7 +85,20 @@ typedef enum {
   OBJECTIVE_SPARC_IMAGES,         /* SPARC with image negatives */
   OBJECTIVE_SPARC_IMAGES_CENTRED, /* ... on patches less both their means */
   OBJECTIVE_SPARC_UNSHARED,       /* ... only images whose captions lack the token */
+  OBJECTIVE_SPARC_IMAGES_SHARP,   /* ... every image, weights at a threshold of SHARP */
+  OBJECTIVE_SPARC_MAX,            /* SPARC whose groupings are each token's most similar patch */
 } Objective;
+
+/* The sparsity threshold of OBJECTIVE_SPARC_IMAGES_SHARP. */
+#define SHARP 0.5
+
+static double
+sparc_threshold (Objective objective)
+{
+  return objective == OBJECTIVE_SPARC_IMAGES_SHARP ? SHARP
+         : objective == OBJECTIVE_SPARC_MAX        ? 1.0
+                                                   : 0.0;
+}
 
 static WpSparcFlags
 sparc_flags (Objective objective)
@@ -98,6 +111,7 @@ sparc_flags (Objective objective)
   case OBJECTIVE_SPARC_CENTRE:
     return WP_SPARC_CENTRE_POSITIONS;
   case OBJECTIVE_SPARC_IMAGES:
+  case OBJECTIVE_SPARC_IMAGES_SHARP:
     return WP_SPARC_IMAGE_NEGATIVES;
   case OBJECTIVE_SPARC_IMAGES_CENTRED:
     return WP_SPARC_IMAGE_NEGATIVES | WP_SPARC_CENTRE_POSITIONS | WP_SPARC_CENTRE_IMAGES;
@@ -125,7 +139,8 @@ run (WpObjectiveCaches *caches,
      float             *dy,
      float             *dscale)
 {
-  double loss;
+  const WpSparcVariant variant = { sparc_flags (objective), sparc_threshold (objective) };
+  double               loss;
 
   switch (objective) {
   case OBJECTIVE_CLIP:
@@ -145,12 +160,13 @@ run (WpObjectiveCaches *caches,
   case OBJECTIVE_SPARC_IMAGES:
   case OBJECTIVE_SPARC_IMAGES_CENTRED:
   case OBJECTIVE_SPARC_UNSHARED:
+  case OBJECTIVE_SPARC_IMAGES_SHARP:
+  case OBJECTIVE_SPARC_MAX:
   default:
     loss = wp_loss_sparc_fine_forward (&caches->sparc, x, y, lengths, ids, K, logit_scale,
-                                       sparc_flags (objective), B, P, K, E);
+                                       &variant, B, P, K, E);
     wp_loss_sparc_fine_backward (dx, dy, dscale, &caches->sparc, x, y, lengths, ids, K,
-                                 logit_scale,
-                                 sparc_flags (objective), B, P, K, E);
+                                 logit_scale, &variant, B, P, K, E);
     break;
   }
   return loss;
@@ -220,6 +236,9 @@ naive_filip (const double *v,
  * unperturbed ones, so that central differences see the weights as constants. */
 static const double *frozen_v, *frozen_t;
 
+/* The sparsity threshold of naive_group, the paper's 1/P where 0. */
+static double naive_threshold;
+
 /* c (E) = sum_p a_p v_p: one token's grouping of one image's patches v (P, E), its alignment
  * weights a from the similarities of wt (E) with wv (P, E) (t and v, or their frozen copies). */
 static void
@@ -238,7 +257,7 @@ naive_group (double       *c,
   for (int p = 0; p < P; p++) {
     const double shat = (s[p] - lo) / (hi - lo);
 
-    a[p] = shat >= 1.0 / P ? shat : 0.0;
+    a[p] = shat >= (naive_threshold > 0.0 ? naive_threshold : 1.0 / P) ? shat : 0.0;
     kept += a[p];
   }
   for (int e = 0; e < E; e++) {
@@ -712,7 +731,8 @@ test_sparc_matches_definition (gconstpointer data)
   const NaiveLoss naive = objective == OBJECTIVE_SPARC_BATCH    ? naive_sparc_batch
                           : objective == OBJECTIVE_SPARC_CENTRE ? naive_sparc_centred
                           : objective == OBJECTIVE_SPARC_IMAGES ||
-                              objective == OBJECTIVE_SPARC_UNSHARED
+                              objective == OBJECTIVE_SPARC_UNSHARED ||
+                              objective == OBJECTIVE_SPARC_IMAGES_SHARP
                             ? naive_sparc_images
                           : objective == OBJECTIVE_SPARC_IMAGES_CENTRED
                             ? naive_sparc_images_centred
@@ -736,12 +756,14 @@ test_sparc_matches_definition (gconstpointer data)
   loss = run (&caches, objective, v, t, 0.9f, 1.0, dv, dt, &dscale);
   wp_objective_caches_clear (&caches);
   naive_unshared = objective == OBJECTIVE_SPARC_UNSHARED;
+  naive_threshold = sparc_threshold (objective);
   g_assert_cmpfloat_with_epsilon (loss, naive (vd, td, 0.9f), 1e-6 * fabs (loss));
   frozen_v = frozen ? vd : NULL;
   frozen_t = frozen ? td : NULL;
   check_gradients ("sparc", naive, v, B * P * E, t, B * K * E, 0.9f, dv, dt, dscale);
   frozen_v = frozen_t = NULL;
   naive_unshared = FALSE;
+  naive_threshold = 0.0;
   for (int j = 0; j < B; j++) {
     for (int l = lengths[j]; l < K; l++) {
       for (int e = 0; e < E; e++)
@@ -1036,6 +1058,11 @@ main (int    argc,
   g_test_add_data_func ("/objectives/sparc-images-centred/backward-accumulates",
                         GINT_TO_POINTER (OBJECTIVE_SPARC_IMAGES_CENTRED),
                         test_backward_accumulates);
+  g_test_add_data_func ("/objectives/sparc-images-sharp/matches-definition",
+                        GINT_TO_POINTER (OBJECTIVE_SPARC_IMAGES_SHARP),
+                        test_sparc_matches_definition);
+  g_test_add_data_func ("/objectives/sparc-max/matches-definition",
+                        GINT_TO_POINTER (OBJECTIVE_SPARC_MAX), test_sparc_matches_definition);
   g_test_add_data_func ("/objectives/sparc-images/backward-accumulates",
                         GINT_TO_POINTER (OBJECTIVE_SPARC_IMAGES), test_backward_accumulates);
   g_test_add_func ("/objectives/sparc/weights-sparse-rows", test_sparc_weights_sparse_rows);

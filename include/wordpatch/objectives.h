@@ -212,6 +212,14 @@ typedef enum {
   WP_SPARC_UNSHARED_IMAGES = 1 << 5,  /* image negatives: not those whose captions hold the token */
 } WpSparcFlags;
 
+/* A SPARC fine-grained loss: its flags, and the sparsity threshold of its alignment weights on
+ * the min-max normalised similarities (0 for the paper's 1/P; 1 keeps each token's most similar
+ * patch alone). */
+typedef struct {
+  WpSparcFlags flags;
+  double       threshold;
+} WpSparcVariant;
+
 /* SPARC's fine-grained loss L_f: for each pair, language-grouped vision embeddings
  * c_l = sum_p a_lp v_p, logits Z = lambda c^ t^^T over the pair's valid L x L block, and
  * (CE over rows of Z + CE over rows of Z^T) / 2 with diagonal targets, each summed over the
@@ -238,35 +246,36 @@ typedef enum {
  * the patches most like it), so it can only win in its own image by what that image shows.
  * WP_SPARC_UNSHARED_IMAGES, with image negatives: an image j != i whose caption holds the
  * token's id is not among its negatives (its logit is left out), so a word is not pushed away
- * from the other images it names. ids (B, T) are the captions' token ids, pair b's valid tokens
+ * from the other images it names. The variant's threshold replaces the paper's 1/P in every
+ * grouping; the alignment weights the maps draw (wp_sparc_weights) keep 1/P. ids (B, T) are the captions' token ids, pair b's valid tokens
  * first; they may be NULL without this flag. */
-double wp_loss_sparc_fine_forward (WpSparcCache *cache,
-                                   const float  *patches,
-                                   const float  *tokens,
-                                   const int    *lengths,
-                                   const int    *ids,
-                                   int           T,
-                                   float         logit_scale,
-                                   WpSparcFlags  flags,
-                                   int           B,
-                                   int           P,
-                                   int           K,
-                                   int           E);
-void   wp_loss_sparc_fine_backward (float        *dpatches,
-                                    float        *dtokens,
-                                    float        *dlogit_scale,
-                                    WpSparcCache *cache,
-                                    const float  *patches,
-                                    const float  *tokens,
-                                    const int    *lengths,
-                                    const int    *ids,
-                                    int           T,
-                                    float         logit_scale,
-                                    WpSparcFlags  flags,
-                                    int           B,
-                                    int           P,
-                                    int           K,
-                                    int           E);
+double wp_loss_sparc_fine_forward (WpSparcCache         *cache,
+                                   const float          *patches,
+                                   const float          *tokens,
+                                   const int            *lengths,
+                                   const int            *ids,
+                                   int                   T,
+                                   float                 logit_scale,
+                                   const WpSparcVariant *variant,
+                                   int                   B,
+                                   int                   P,
+                                   int                   K,
+                                   int                   E);
+void   wp_loss_sparc_fine_backward (float                *dpatches,
+                                    float                *dtokens,
+                                    float                *dlogit_scale,
+                                    WpSparcCache         *cache,
+                                    const float          *patches,
+                                    const float          *tokens,
+                                    const int            *lengths,
+                                    const int            *ids,
+                                    int                   T,
+                                    float                 logit_scale,
+                                    const WpSparcVariant *variant,
+                                    int                   B,
+                                    int                   P,
+                                    int                   K,
+                                    int                   E);
 
 /* The boxed words of a batch, the box term's targets: word w is the n_tokens[w] valid tokens
  * from first[w] of pair pair[w], and its boxes hold the patches p with inside[w * P + p] = 1

@@ -44,8 +44,9 @@ def filip_loss(patches, tokens, lam):
     return 0.5 * (ce_diag(a) + ce_diag(c))
 
 
-def sparc_weights(t, v):
-    """Alignment weights a [L, P] from un-normalised tokens t [L, E] and patches v [P, E]."""
+def sparc_weights(t, v, threshold=None):
+    """Alignment weights a [L, P] from un-normalised tokens t [L, E] and patches v [P, E]; the
+    sparsity threshold is the paper's 1/P unless given."""
     s = t @ v.T
     p = v.shape[0]
     mn = s.min(dim=1, keepdim=True).values   # gradient to the arg-index (first on ties)
@@ -53,7 +54,7 @@ def sparc_weights(t, v):
     rng = mx - mn
     flat = (rng < 1e-8).squeeze(1)
     shat = (s - mn) / torch.where(flat[:, None], torch.ones_like(rng), rng)
-    keep = (shat >= 1.0 / p).detach()
+    keep = (shat >= (1.0 / p if threshold is None else threshold)).detach()
     stil = shat * keep
     a = stil / stil.sum(dim=1, keepdim=True)
     uniform = torch.full_like(a, 1.0 / p)
@@ -73,7 +74,7 @@ def centre(patches, positions, images):
 
 def sparc_fine(patches, tokens, lam, batch_negatives=False, stop_selection=False,
                centre_positions=False, image_negatives=False, centre_images=False,
-               token_ids=None):
+               token_ids=None, threshold=None):
     """L_f: per pair L x L logits on the valid block, CE summed over all valid tokens of the
     batch and divided by their number, in both directions, times 1/2. With batch negatives the
     logits span every valid token of the batch (N x N) instead; with the selection stopped the
@@ -81,9 +82,12 @@ def sparc_fine(patches, tokens, lam, batch_negatives=False, stop_selection=False
     batch mean, or their image's mean patch, or both, first. With image negatives each valid
     token is grouped over every image, one CE over the images (its own the target) per token,
     averaged over the tokens; given token_ids (each caption's valid ids), another image whose
-    caption holds the token's id is left out of its negatives."""
+    caption holds the token's id is left out of its negatives. threshold replaces the paper's
+    1/P in the alignment weights."""
     def weights(t, v):
-        return sparc_weights(t.detach(), v.detach()) if stop_selection else sparc_weights(t, v)
+        if stop_selection:
+            t, v = t.detach(), v.detach()
+        return sparc_weights(t, v, threshold)
 
     patches = centre(patches, centre_positions, centre_images)
     if image_negatives:
@@ -128,9 +132,10 @@ def box_loss(patches, tokens, words, tau):
     return torch.stack(losses).mean() if losses else torch.zeros((), dtype=torch.float64)
 
 
-def decision_margin(patches, tokens, objective):
-    """Smallest distance of any discrete decision (argmax, argmin, 1/P threshold) from a tie, so
-    a float32 implementation cannot legitimately take a different branch."""
+def decision_margin(patches, tokens, objective, threshold=None):
+    """Smallest distance of any discrete decision (argmax, argmin, the sparsity threshold, 1/P
+    unless given) from a tie, so a float32 implementation cannot legitimately take a different
+    branch."""
     m = float('inf')
     with torch.no_grad():
         if objective == 'filip':
@@ -154,5 +159,8 @@ def decision_margin(patches, tokens, objective):
                 m = min(m, (top[:, 0] - top[:, 1]).min().item() / rng.max().item(),
                         (bot[:, 0] - bot[:, 1]).min().item() / rng.max().item())
                 shat = (s + bot[:, :1]) / rng[:, None]
-                m = min(m, (shat - 1.0 / v.shape[0]).abs().min().item())
+                # A threshold of 1 keeps the maximum alone: the decision is the arg-max's.
+                if threshold is None or threshold < 1.0:
+                    sigma = 1.0 / v.shape[0] if threshold is None else threshold
+                    m = min(m, (shat - sigma).abs().min().item())
     return m
