@@ -36,6 +36,7 @@ sparc_variant (const WpLossOptions *options)
     (options->sparc_negatives == WP_SPARC_NEGATIVES_UNSHARED_IMAGES
        ? WP_SPARC_IMAGE_NEGATIVES | WP_SPARC_UNSHARED_IMAGES
        : 0) |
+    (options->sparc_negatives == WP_SPARC_NEGATIVES_PAIRS ? WP_SPARC_PAIR_NEGATIVES : 0) |
     (options->sparc_stop_selection ? WP_SPARC_STOP_SELECTION : 0) |
     (options->sparc_centre_positions ? WP_SPARC_CENTRE_POSITIONS : 0) |
     (options->sparc_centre_images ? WP_SPARC_CENTRE_IMAGES : 0);
@@ -58,7 +59,7 @@ wp_loss_options_init (WpLossOptions *options,
 
 const char *const wp_objective_names[] = { "clip", "filip", "sparc", "sigmoid", NULL };
 const char *const wp_sparc_negatives_names[] = { "caption", "batch", "images", "unshared-images",
-                                                 NULL };
+                                                 "pairs", NULL };
 
 gboolean
 wp_objective_from_string (const char  *name,

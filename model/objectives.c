@@ -85,7 +85,7 @@ lay_out (WpObjectiveCaches *caches,
   WP_LAYOUT_ARRAY (layout, sparc->slots, B * K);
   WP_LAYOUT_ARRAY (layout, sparc->centred, B * P * E);
   WP_LAYOUT_ARRAY (layout, sparc->dcentred, B * P * E);
-  WP_LAYOUT_ARRAY (layout, sparc->zimg, B * K * B);
+  WP_LAYOUT_ARRAY (layout, sparc->zimg, B * MAX (K, 2) * B);
   layout->used = MAX (layout->used, filip_end);
 }
 

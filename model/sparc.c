@@ -590,6 +590,107 @@ sparc_image_logits_backward (float              *dpatches,
   }
 }
 
+/* Pair negatives: caption i's tokens grouped over image j's patches; the pair's score
+ * lambda mean_l <c^, t^> into zimg at (i, j) and at B^2 + (j, i), the transpose. The groupings
+ * overwrite pair i's records. */
+static void
+sparc_pair_scores_fill (WpSparcCache *cache,
+                        const float  *patches,
+                        const float  *tokens,
+                        const int    *lengths,
+                        double        threshold,
+                        int           i,
+                        int           j,
+                        int           B,
+                        int           P,
+                        int           K,
+                        int           E,
+                        double        lambda)
+{
+  SparcPair pair = sparc_pair (cache, i, P, K, E);
+  double    sum = 0.0;
+
+  sparc_pair_group (&pair, cache, patches + (gsize) j * P * E, tokens + (gsize) i * K * E,
+                    threshold, lengths[i], P, E);
+  for (int l = 0; l < lengths[i]; l++)
+    sum += dot (pair.chat + (gsize) l * E, pair.that + (gsize) l * E, E);
+  cache->zimg[(gsize) i * B + j] = lambda * sum / lengths[i];
+  cache->zimg[(gsize) (B + j) * B + i] = cache->zimg[(gsize) i * B + j];
+}
+
+/* Pair negatives' CE over the rows (a caption over the images) and over the columns (an image
+ * over the captions) of the B x B scores, summed; their maxima and sums of exponentials go to
+ * row_max and row_sum, the rows' first. */
+static double
+sparc_pair_scores_forward (WpSparcCache *cache,
+                           const float  *patches,
+                           const float  *tokens,
+                           const int    *lengths,
+                           double        threshold,
+                           int           B,
+                           int           P,
+                           int           K,
+                           int           E,
+                           double        lambda)
+{
+  for (int i = 0; i < B; i++) {
+    for (int j = 0; j < B; j++)
+      sparc_pair_scores_fill (cache, patches, tokens, lengths, threshold, i, j, B, P, K, E,
+                              lambda);
+  }
+  return B * (wp_cross_entropy_rows_forward (cache->row_max, cache->row_sum, cache->zimg, B) +
+              wp_cross_entropy_rows_forward (cache->row_max + B, cache->row_sum + B,
+                                             cache->zimg + (gsize) B * B, B));
+}
+
+/* Accumulates into dpatches and dtokens weight times the gradient of the pair negatives' summed
+ * CE (each grouping computed again), its logit-scale gradient into dscale. */
+static void
+sparc_pair_scores_backward (float        *dpatches,
+                            float        *dtokens,
+                            double       *dscale,
+                            WpSparcCache *cache,
+                            const float  *patches,
+                            const float  *tokens,
+                            const int    *lengths,
+                            double        threshold,
+                            gboolean      stop_selection,
+                            int           B,
+                            int           P,
+                            int           K,
+                            int           E,
+                            double        lambda,
+                            double        weight)
+{
+  double *dchat = cache->dchat, *dthat = cache->dthat;
+
+  for (int i = 0; i < B; i++) {
+    const SparcPair pair = sparc_pair (cache, i, P, K, E);
+    const int       L = lengths[i];
+
+    for (int j = 0; j < B; j++) {
+      double z, g;
+
+      sparc_pair_scores_fill (cache, patches, tokens, lengths, threshold, i, j, B, P, K, E,
+                              lambda);
+      z = cache->zimg[(gsize) i * B + j];
+      /* z is row i's logit j and column j's logit i. */
+      g = weight * (exp (z - cache->row_max[i]) / cache->row_sum[i] +
+                    exp (z - cache->row_max[B + j]) / cache->row_sum[B + j] - 2.0 * (i == j));
+      *dscale += g * z;
+      for (int l = 0; l < L; l++) {
+        for (int e = 0; e < E; e++) {
+          dchat[(gsize) l * E + e] = lambda * g / L * pair.that[(gsize) l * E + e];
+          dthat[(gsize) l * E + e] = lambda * g / L * pair.chat[(gsize) l * E + e];
+        }
+      }
+      sparc_pair_group_backward (dpatches + (gsize) j * P * E, dtokens + (gsize) i * K * E, &pair,
+                                 cache, dchat, dthat, patches + (gsize) j * P * E,
+                                 tokens + (gsize) i * K * E, stop_selection, L, P, E);
+    }
+  }
+}
+
 /* x (B, P, E) less, in place, the mean over the B images of each position's row (over_images)
  * or over the P patches of each image's rows. The forward centres the patches with it, the
  * backward their gradient (the map is its own transpose). */
@@ -664,6 +765,9 @@ wp_loss_sparc_fine_forward (WpSparcCache         *cache,
     centre_by_flags (cache->centred, flags, B, P, E);
     patches = cache->centred;
   }
+  if (flags & WP_SPARC_PAIR_NEGATIVES)
+    return 0.5 * sparc_pair_scores_forward (cache, patches, tokens, lengths, threshold, B, P, K, E, lambda) /
+           B;
   if (flags & WP_SPARC_IMAGE_NEGATIVES) {
     const SharedTokens shared = { flags & WP_SPARC_UNSHARED_IMAGES ? ids : NULL, T };
 
@@ -717,7 +821,11 @@ wp_loss_sparc_fine_backward (float                *dpatches,
     patches = cache->centred;
     memset (dv, 0, (gsize) B * P * E * sizeof (float));
   }
-  if (flags & WP_SPARC_IMAGE_NEGATIVES) {
+  if (flags & WP_SPARC_PAIR_NEGATIVES) {
+    sparc_pair_scores_backward (dv, dtokens, &dscale, cache, patches, tokens, lengths,
+                                sparc_threshold (variant, P), stop_selection, B, P, K, E, lambda,
+                                0.5 / B);
+  } else if (flags & WP_SPARC_IMAGE_NEGATIVES) {
     const SharedTokens shared = { flags & WP_SPARC_UNSHARED_IMAGES ? ids : NULL, T };
 
     /* One direction only: twice the weight of each of the two the other logits have. */

@@ -69,7 +69,8 @@ static const WpTrainSetting settings_table[] = {
     WP_SPARC_NEGATIVES_CAPTION, NO_RANGE, WP_SETTING_OPTIONAL, "sparc-negatives", 0, "KIND",
     "SPARC: the fine-grained logits' negatives: caption (the paper's: the other tokens of the "
     "caption), batch (every token of the batch), images (the token's grouping in the other "
-    "images) or unshared-images (in the other images whose captions lack the token)",
+    "images), unshared-images (in the other images whose captions lack the token) or pairs "
+    "(each caption's mean over its tokens in every image, contrasted as CLIP's pairs)",
     NULL, wp_sparc_negatives_names },
   { "sparc_stop_selection", WP_SETTING_BOOL, FIELD (loss.sparc_stop_selection), 0, NO_RANGE,
     WP_SETTING_OPTIONAL, "sparc-stop-selection", 0, NULL,

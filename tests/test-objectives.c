@@ -87,6 +87,7 @@ typedef enum {
   OBJECTIVE_SPARC_UNSHARED,       /* ... only images whose captions lack the token */
   OBJECTIVE_SPARC_IMAGES_SHARP,   /* ... every image, weights at a threshold of SHARP */
   OBJECTIVE_SPARC_MAX,            /* SPARC whose groupings are each token's most similar patch */
+  OBJECTIVE_SPARC_PAIRS,          /* SPARC with pair negatives */
 } Objective;
 
 /* The sparsity threshold of OBJECTIVE_SPARC_IMAGES_SHARP. */
@@ -117,6 +118,8 @@ sparc_flags (Objective objective)
     return WP_SPARC_IMAGE_NEGATIVES | WP_SPARC_CENTRE_POSITIONS | WP_SPARC_CENTRE_IMAGES;
   case OBJECTIVE_SPARC_UNSHARED:
     return WP_SPARC_IMAGE_NEGATIVES | WP_SPARC_UNSHARED_IMAGES;
+  case OBJECTIVE_SPARC_PAIRS:
+    return WP_SPARC_PAIR_NEGATIVES;
   case OBJECTIVE_CLIP:
   case OBJECTIVE_FILIP:
   case OBJECTIVE_SPARC:
@@ -162,6 +165,7 @@ run (WpObjectiveCaches *caches,
   case OBJECTIVE_SPARC_UNSHARED:
   case OBJECTIVE_SPARC_IMAGES_SHARP:
   case OBJECTIVE_SPARC_MAX:
+  case OBJECTIVE_SPARC_PAIRS:
   default:
     loss = wp_loss_sparc_fine_forward (&caches->sparc, x, y, lengths, ids, K, logit_scale,
                                        &variant, B, P, K, E);
@@ -429,6 +433,34 @@ naive_sparc_images_centred (const double *v,
 
   naive_centre (centred, v, TRUE, TRUE);
   return naive_sparc_images (centred, t, logit_scale);
+}
+
+/* SPARC's pair negatives from their definition: a pair's score is the mean over the caption's
+ * valid tokens of the cosine of each token with its grouping of the image's patches; CLIP's
+ * loss on those scores. */
+static double
+naive_sparc_pairs (const double *v,
+                   const double *t,
+                   double        logit_scale)
+{
+  double z[B * B], zt[B * B];
+
+  for (int i = 0; i < B; i++) {
+    for (int j = 0; j < B; j++) {
+      double sum = 0.0;
+
+      for (int l = 0; l < lengths[i]; l++) {
+        const double *tl = t + (i * K + l) * E;
+        double        c[E];
+
+        naive_group (c, tl, v + j * P * E, v + j * P * E);
+        sum += dot (c, tl, E) / sqrt (dot (c, c, E) * dot (tl, tl, E));
+      }
+      z[i * B + j] = exp (logit_scale) * sum / lengths[i];
+      zt[j * B + i] = z[i * B + j];
+    }
+  }
+  return 0.5 * (naive_ce_rows (z, B) + naive_ce_rows (zt, B));
 }
 
 typedef double (*NaiveLoss) (const double *x,
@@ -736,7 +768,8 @@ test_sparc_matches_definition (gconstpointer data)
                             ? naive_sparc_images
                           : objective == OBJECTIVE_SPARC_IMAGES_CENTRED
                             ? naive_sparc_images_centred
-                            : naive_sparc;
+                          : objective == OBJECTIVE_SPARC_PAIRS ? naive_sparc_pairs
+                                                               : naive_sparc;
   /* With the selection stopped, the gradient is that of the loss with the weights held. */
   const gboolean    frozen = objective == OBJECTIVE_SPARC_STOP;
   float             v[B * P * E], t[B * K * E], dv[B * P * E] = { 0 }, dt[B * K * E] = { 0 };
@@ -780,7 +813,7 @@ test_caches_reused (void)
 {
   const Objective   order[] = { OBJECTIVE_SPARC_STOP, OBJECTIVE_FILIP, OBJECTIVE_SPARC_BATCH,
                                 OBJECTIVE_CLIP, OBJECTIVE_SPARC_CENTRE, OBJECTIVE_SPARC,
-                                OBJECTIVE_SPARC_IMAGES, OBJECTIVE_FILIP };
+                                OBJECTIVE_SPARC_IMAGES, OBJECTIVE_SPARC_PAIRS, OBJECTIVE_FILIP };
   float             v[B * P * E], t[B * K * E], other_v[B * P * E], other_t[B * K * E];
   WpObjectiveCaches reused;
   WpRng             rng;
@@ -1063,6 +1096,10 @@ main (int    argc,
                         test_sparc_matches_definition);
   g_test_add_data_func ("/objectives/sparc-max/matches-definition",
                         GINT_TO_POINTER (OBJECTIVE_SPARC_MAX), test_sparc_matches_definition);
+  g_test_add_data_func ("/objectives/sparc-pairs/matches-definition",
+                        GINT_TO_POINTER (OBJECTIVE_SPARC_PAIRS), test_sparc_matches_definition);
+  g_test_add_data_func ("/objectives/sparc-pairs/backward-accumulates",
+                        GINT_TO_POINTER (OBJECTIVE_SPARC_PAIRS), test_backward_accumulates);
   g_test_add_data_func ("/objectives/sparc-images/backward-accumulates",
                         GINT_TO_POINTER (OBJECTIVE_SPARC_IMAGES), test_backward_accumulates);
   g_test_add_func ("/objectives/sparc/weights-sparse-rows", test_sparc_weights_sparse_rows);

@@ -37,10 +37,12 @@ typedef enum {
   WP_SPARC_NEGATIVES_BATCH,           /* every valid token of the batch (ours) */
   WP_SPARC_NEGATIVES_IMAGES,          /* the token's grouping in the batch's other images (ours) */
   WP_SPARC_NEGATIVES_UNSHARED_IMAGES, /* ... in those whose captions lack the token (ours) */
+  WP_SPARC_NEGATIVES_PAIRS,           /* each caption's grouping in the other images (ours) */
 } WpSparcNegatives;
 
 /* The names of the objectives and of SPARC's negatives, in their enums' order, NULL-terminated:
- * "clip", "filip", "sparc", "sigmoid"; "caption", "batch", "images", "unshared-images". */
+ * "clip", "filip", "sparc", "sigmoid"; "caption", "batch", "images", "unshared-images",
+ * "pairs". */
 extern const char *const wp_objective_names[];
 extern const char *const wp_sparc_negatives_names[];
 

@@ -73,7 +73,7 @@ typedef struct {
   /* Centred positions: the patches L_f sees and their gradient. */
   float *centred, *dcentred; /* (B, P, E) */
   /* Image negatives: each valid token's logits over the batch's images. */
-  double *zimg; /* (B, K, B) */
+  double *zimg; /* (B, max(K, 2), B) */
 } WpSparcCache;
 
 /* What the box term's forward records, for up to max_B K words (a word holds at least one of
@@ -210,6 +210,7 @@ typedef enum {
   WP_SPARC_IMAGE_NEGATIVES = 1 << 3,  /* each token grouped over every image, its own the target */
   WP_SPARC_CENTRE_IMAGES = 1 << 4,    /* each image's mean patch taken out first */
   WP_SPARC_UNSHARED_IMAGES = 1 << 5,  /* image negatives: not those whose captions hold the token */
+  WP_SPARC_PAIR_NEGATIVES = 1 << 6,   /* each caption grouped over every image, CE over pairs */
 } WpSparcFlags;
 
 /* A SPARC fine-grained loss: its flags, and the sparsity threshold of its alignment weights on
@@ -246,7 +247,11 @@ typedef struct {
  * the patches most like it), so it can only win in its own image by what that image shows.
  * WP_SPARC_UNSHARED_IMAGES, with image negatives: an image j != i whose caption holds the
  * token's id is not among its negatives (its logit is left out), so a word is not pushed away
- * from the other images it names. The variant's threshold replaces the paper's 1/P in every
+ * from the other images it names. WP_SPARC_PAIR_NEGATIVES (alone of the negatives): caption i's
+ * tokens are grouped over every image j, the pair's score z_ij = lambda mean_l
+ * <c^(ij)_l^, t_il^>, and L_f = (CE over the rows of z + CE over its columns) / 2, each the mean
+ * over the B pairs with diagonal targets: FILIP's late interaction with SPARC's groupings in
+ * place of its maxima. The variant's threshold replaces the paper's 1/P in every
  * grouping; the alignment weights the maps draw (wp_sparc_weights) keep 1/P. ids (B, T) are the captions' token ids, pair b's valid tokens
  * first; they may be NULL without this flag. */
 double wp_loss_sparc_fine_forward (WpSparcCache         *cache,

@@ -74,7 +74,7 @@ def centre(patches, positions, images):
 
 def sparc_fine(patches, tokens, lam, batch_negatives=False, stop_selection=False,
                centre_positions=False, image_negatives=False, centre_images=False,
-               token_ids=None, threshold=None):
+               token_ids=None, threshold=None, pair_negatives=False):
     """L_f: per pair L x L logits on the valid block, CE summed over all valid tokens of the
     batch and divided by their number, in both directions, times 1/2. With batch negatives the
     logits span every valid token of the batch (N x N) instead; with the selection stopped the
@@ -83,13 +83,19 @@ def sparc_fine(patches, tokens, lam, batch_negatives=False, stop_selection=False
     token is grouped over every image, one CE over the images (its own the target) per token,
     averaged over the tokens; given token_ids (each caption's valid ids), another image whose
     caption holds the token's id is left out of its negatives. threshold replaces the paper's
-    1/P in the alignment weights."""
+    1/P in the alignment weights. With pair negatives each caption is grouped over every image,
+    the pair's score is the mean of its tokens' cosines with their groupings, and the loss is
+    CLIP's on those scores."""
     def weights(t, v):
         if stop_selection:
             t, v = t.detach(), v.detach()
         return sparc_weights(t, v, threshold)
 
     patches = centre(patches, centre_positions, centre_images)
+    if pair_negatives:
+        z = torch.stack([torch.stack([lam * (unit(weights(t, v) @ v) * unit(t)).sum(dim=1).mean()
+                                      for v in patches]) for t in tokens])  # [captions, images]
+        return 0.5 * (ce_diag(z) + ce_diag(z.T))
     if image_negatives:
         total, n = 0.0, 0
         for i, t in enumerate(tokens):
@@ -149,7 +155,8 @@ def decision_margin(patches, tokens, objective, threshold=None):
         elif objective.startswith('sparc'):
             patches = centre(patches, objective in ('sparc-centre', 'sparc-images-centred'),
                              objective == 'sparc-images-centred')
-            cross = objective.startswith('sparc-images') or objective == 'sparc-unshared'
+            cross = objective.startswith('sparc-images') or objective in ('sparc-unshared',
+                                                                           'sparc-pairs')
             pairs = [(v, t) for v in patches for t in tokens] if cross else zip(patches, tokens)
             for v, t in pairs:
                 s = t @ v.T
