@@ -538,6 +538,36 @@ sparc_image_logits_forward (WpSparcCache       *cache,
   return loss;
 }
 
+/* Carries back into dpatches and dtokens the gradient of pair i's tokens grouped over image j
+ * (pair's records), given the gradient dcos[l] of the loss with respect to each token's cosine
+ * <c^, t^> with its grouping. */
+static void
+sparc_cross_group_backward (float           *dpatches,
+                            float           *dtokens,
+                            const SparcPair *pair,
+                            WpSparcCache    *cache,
+                            const float     *patches,
+                            const float     *tokens,
+                            const double    *dcos,
+                            gboolean         stop_selection,
+                            int              i,
+                            int              j,
+                            int              L,
+                            int              P,
+                            int              K,
+                            int              E)
+{
+  for (int l = 0; l < L; l++) {
+    for (int e = 0; e < E; e++) {
+      cache->dchat[(gsize) l * E + e] = dcos[l] * pair->that[(gsize) l * E + e];
+      cache->dthat[(gsize) l * E + e] = dcos[l] * pair->chat[(gsize) l * E + e];
+    }
+  }
+  sparc_pair_group_backward (dpatches + (gsize) j * P * E, dtokens + (gsize) i * K * E, pair,
+                             cache, cache->dchat, cache->dthat, patches + (gsize) j * P * E,
+                             tokens + (gsize) i * K * E, stop_selection, L, P, E);
+}
+
 /* Accumulates into dpatches and dtokens weight times the gradient of the image negatives' summed
  * CE (each grouping computed again), its logit-scale gradient into dscale. */
 static void
@@ -558,16 +588,16 @@ sparc_image_logits_backward (float              *dpatches,
                              double              lambda,
                              double              weight)
 {
-  double *dchat = cache->dchat, *dthat = cache->dthat;
+  /* The pair logits' scratch, which these negatives leave unused, holds each token's dcos. */
+  double *dcos = cache->dz;
 
   for (int i = 0; i < B; i++) {
     const SparcPair pair = sparc_pair (cache, i, P, K, E);
-    const int       L = lengths[i];
 
     for (int j = 0; j < B; j++) {
       sparc_image_logits_fill (cache, patches, tokens, lengths, shared, threshold, i, j, B, P, K,
                                E, lambda);
-      for (int l = 0; l < L; l++) {
+      for (int l = 0; l < lengths[i]; l++) {
         const gsize  slot = (gsize) i * 2 * K + l;
         const double z = cache->zimg[((gsize) i * K + l) * B + j];
         /* An image that is no negative has no logit, so no gradient. */
@@ -578,14 +608,10 @@ sparc_image_logits_backward (float              *dpatches,
 
         if (g != 0.0)
           *dscale += g * z;
-        for (int e = 0; e < E; e++) {
-          dchat[(gsize) l * E + e] = lambda * g * pair.that[(gsize) l * E + e];
-          dthat[(gsize) l * E + e] = lambda * g * pair.chat[(gsize) l * E + e];
-        }
+        dcos[l] = lambda * g;
       }
-      sparc_pair_group_backward (dpatches + (gsize) j * P * E, dtokens + (gsize) i * K * E, &pair,
-                                 cache, dchat, dthat, patches + (gsize) j * P * E,
-                                 tokens + (gsize) i * K * E, stop_selection, L, P, E);
+      sparc_cross_group_backward (dpatches, dtokens, &pair, cache, patches, tokens, dcos,
+                                  stop_selection, i, j, lengths[i], P, K, E);
     }
   }
 }
@@ -662,11 +688,11 @@ sparc_pair_scores_backward (float        *dpatches,
                             double        lambda,
                             double        weight)
 {
-  double *dchat = cache->dchat, *dthat = cache->dthat;
+  /* The pair logits' scratch, which these negatives leave unused, holds each token's dcos. */
+  double *dcos = cache->dz;
 
   for (int i = 0; i < B; i++) {
     const SparcPair pair = sparc_pair (cache, i, P, K, E);
-    const int       L = lengths[i];
 
     for (int j = 0; j < B; j++) {
       double z, g;
@@ -678,15 +704,10 @@ sparc_pair_scores_backward (float        *dpatches,
       g = weight * (exp (z - cache->row_max[i]) / cache->row_sum[i] +
                     exp (z - cache->row_max[B + j]) / cache->row_sum[B + j] - 2.0 * (i == j));
       *dscale += g * z;
-      for (int l = 0; l < L; l++) {
-        for (int e = 0; e < E; e++) {
-          dchat[(gsize) l * E + e] = lambda * g / L * pair.that[(gsize) l * E + e];
-          dthat[(gsize) l * E + e] = lambda * g / L * pair.chat[(gsize) l * E + e];
-        }
-      }
-      sparc_pair_group_backward (dpatches + (gsize) j * P * E, dtokens + (gsize) i * K * E, &pair,
-                                 cache, dchat, dthat, patches + (gsize) j * P * E,
-                                 tokens + (gsize) i * K * E, stop_selection, L, P, E);
+      for (int l = 0; l < lengths[i]; l++)
+        dcos[l] = lambda * g / lengths[i];
+      sparc_cross_group_backward (dpatches, dtokens, &pair, cache, patches, tokens, dcos,
+                                  stop_selection, i, j, lengths[i], P, K, E);
     }
   }
 }
