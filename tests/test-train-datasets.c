@@ -131,14 +131,10 @@ test_shards_resume_bit_exact (void)
 {
   g_autofree char *straight = NULL;
   g_autofree char *killed = NULL;
-  g_autofree char *straight_latest = NULL;
-  g_autofree char *killed_latest = NULL;
   g_auto (Run) run = { 0 };
   g_auto (Run) resumed = { 0 };
   g_autoptr (JsonParser) parser = json_parser_new ();
   JsonObject *position;
-  int         status = 0;
-  GPid        pid;
 
   if (!ensure_shards ())
     return;
@@ -150,11 +146,7 @@ test_shards_resume_bit_exact (void)
     const char *args[] = { TRAIN_ARGS (shards_dir, killed, "20", "1"), "--shuffle-buffer", "24",
                            NULL };
 
-    pid = spawn_cli (args);
-    wait_for_step (killed, 4, pid);
-    kill (pid, SIGKILL);
-    status = reap (pid);
-    g_assert_true (WIFSIGNALED (status));
+    stop_run (args, killed, 4, 0, SIGKILL);
   }
   /* Steps 3 to 7 of 8 an epoch are reached with both shards begun: the stream stopped inside
    * one of them. */
@@ -170,11 +162,7 @@ test_shards_resume_bit_exact (void)
   run_cli (&resumed, "train", "--out", killed, "--resume", NULL);
   g_assert_cmpint (resumed.status, ==, 0);
   assert_mentions (resumed.err, "resuming at step");
-  straight_latest = g_build_filename (straight, "latest", NULL);
-  killed_latest = g_build_filename (killed, "latest", NULL);
-  assert_same_files (straight_latest, killed_latest, "model.safetensors");
-  assert_same_files (straight_latest, killed_latest, "adam_m.safetensors");
-  assert_same_files (straight_latest, killed_latest, "adam_v.safetensors");
+  assert_same_latest (straight, killed, TRUE);
 }
 
 /* Shards renamed under a run (the same samples, another shard order) are refused on resume, and

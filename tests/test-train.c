@@ -65,16 +65,11 @@ test_resume_bit_exact (void)
   g_autofree char *straight = NULL;
   g_autofree char *interrupted = NULL;
   g_autofree char *killed = NULL;
-  g_autofree char *straight_latest = NULL;
-  g_autofree char *interrupted_latest = NULL;
-  g_autofree char *killed_latest = NULL;
   g_auto (Run) run = { 0 };
   g_auto (Run) resumed = { 0 };
   g_auto (Run) resumed_after_kill = { 0 };
   g_auto (Metrics) straight_metrics = { 0 };
   g_auto (Metrics) resumed_metrics = { 0 };
-  GPid pid;
-  int  status;
 
   if (!ensure_data ())
     return;
@@ -88,21 +83,12 @@ test_resume_bit_exact (void)
   {
     const char *args[] = { TRAIN_ARGS (data_dir, interrupted, "20", "10"), NULL };
 
-    pid = spawn_cli (args);
-    wait_for_step (interrupted, 3, pid);
-    kill (pid, SIGINT);
-    status = reap (pid);
-    g_assert_true (WIFEXITED (status));
-    g_assert_cmpint (WEXITSTATUS (status), ==, 130);
+    stop_run (args, interrupted, 3, 0, SIGINT);
   }
   run_cli (&resumed, "train", "--out", interrupted, "--resume", NULL);
   g_assert_cmpint (resumed.status, ==, 0);
   assert_mentions (resumed.err, "resuming at step");
-  straight_latest = g_build_filename (straight, "latest", NULL);
-  interrupted_latest = g_build_filename (interrupted, "latest", NULL);
-  assert_same_files (straight_latest, interrupted_latest, "model.safetensors");
-  assert_same_files (straight_latest, interrupted_latest, "adam_m.safetensors");
-  assert_same_files (straight_latest, interrupted_latest, "adam_v.safetensors");
+  assert_same_latest (straight, interrupted, TRUE);
   read_metrics (straight, &straight_metrics);
   read_metrics (interrupted, &resumed_metrics);
   g_assert_cmpuint (resumed_metrics.losses->len, ==, 20);
@@ -117,19 +103,14 @@ test_resume_bit_exact (void)
     const char *resume[] = { "train", "--out", killed, "--resume", NULL };
     g_auto (Run) info = { 0 };
 
-    pid = spawn_cli (trial == 0 ? fresh : resume);
-    wait_for_step (killed, 4 + 5 * (guint) trial, pid);
-    g_usleep ((gulong) g_test_rand_int_range (0, 200000));
-    kill (pid, SIGKILL);
-    status = reap (pid);
-    g_assert_true (WIFSIGNALED (status));
+    stop_run (trial == 0 ? fresh : resume, killed, 4 + 5 * (guint) trial,
+              (gulong) g_test_rand_int_range (0, 200000), SIGKILL);
     run_cli (&info, "info", "--model", killed, NULL);
     g_assert_cmpint (info.status, ==, 0);
   }
   run_cli (&resumed_after_kill, "train", "--out", killed, "--resume", NULL);
   g_assert_cmpint (resumed_after_kill.status, ==, 0);
-  killed_latest = g_build_filename (killed, "latest", NULL);
-  assert_same_files (straight_latest, killed_latest, "model.safetensors");
+  assert_same_latest (straight, killed, FALSE);
 }
 
 /* In the child: files may grow to this many bytes, and going past fails the write (EFBIG) instead
@@ -156,7 +137,6 @@ test_disk_full (void)
   g_auto (Run) full = { 0 };
   g_auto (Run) info = { 0 };
   g_auto (Run) resumed = { 0 };
-  GPid pid;
 
   if (!ensure_data ())
     return;
@@ -164,10 +144,7 @@ test_disk_full (void)
   {
     const char *args[] = { TRAIN_ARGS (data_dir, out, "12", "10"), NULL };
 
-    pid = spawn_cli (args);
-    wait_for_step (out, 3, pid);
-    kill (pid, SIGINT);
-    g_assert_cmpint (WEXITSTATUS (reap (pid)), ==, 130);
+    stop_run (args, out, 3, 0, SIGINT);
   }
   /* The run's small files fit, a checkpoint's weights do not. */
   {
@@ -587,15 +564,12 @@ test_box_term (void)
   g_autofree char *straight = NULL;
   g_autofree char *interrupted = NULL;
   g_autofree char *unboxed = NULL;
-  g_autofree char *straight_latest = NULL;
-  g_autofree char *interrupted_latest = NULL;
   g_autofree char *settings = NULL;
   g_auto (Run) generate = { 0 };
   g_auto (Run) run = { 0 };
   g_auto (Run) resumed = { 0 };
   g_auto (Run) refused = { 0 };
   guint steps, with_box;
-  int   status;
 
 #define BOX_ARGS(data, out)                                                                   \
   "train", "--config", "tiny", "--data", (data), "--out", (out), "--batch", "8", "--threads", \
@@ -624,21 +598,13 @@ test_box_term (void)
 
   {
     const char *args[] = { BOX_ARGS (shapes, interrupted), NULL };
-    GPid        pid = spawn_cli (args);
 
-    wait_for_step (interrupted, 7, pid);
-    kill (pid, SIGINT);
-    status = reap (pid);
-    g_assert_true (WIFEXITED (status));
-    g_assert_cmpint (WEXITSTATUS (status), ==, 130);
+    stop_run (args, interrupted, 7, 0, SIGINT);
   }
   run_cli (&resumed, "train", "--out", interrupted, "--resume", NULL);
   g_assert_cmpint (resumed.status, ==, 0);
   assert_mentions (resumed.err, "[box ");
-  straight_latest = g_build_filename (straight, "latest", NULL);
-  interrupted_latest = g_build_filename (interrupted, "latest", NULL);
-  assert_same_files (straight_latest, interrupted_latest, "model.safetensors");
-  assert_same_files (straight_latest, interrupted_latest, "adam_m.safetensors");
+  assert_same_latest (straight, interrupted, TRUE);
 
   run_cli (&refused, BOX_ARGS (data_dir, unboxed), NULL);
   assert_failure (&refused, data_dir, "box_weight is 0.5", "no box of the dataset");

@@ -2,6 +2,7 @@
 #include "train-scenes.h"
 
 #include <json-glib/json-glib.h>
+#include <signal.h>
 #include <stb_image_write.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -206,4 +207,42 @@ reap (GPid pid)
 
   g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
   return status;
+}
+
+void
+assert_same_latest (const char *run_a,
+                    const char *run_b,
+                    gboolean    optimizer)
+{
+  g_autofree char *a = g_build_filename (run_a, "latest", NULL);
+  g_autofree char *b = g_build_filename (run_b, "latest", NULL);
+
+  assert_same_files (a, b, "model.safetensors");
+  if (optimizer) {
+    assert_same_files (a, b, "adam_m.safetensors");
+    assert_same_files (a, b, "adam_v.safetensors");
+  }
+}
+
+void
+stop_run (const char *const *args,
+          const char        *out,
+          guint              min_step,
+          gulong             delay_us,
+          int                signal)
+{
+  const GPid pid = spawn_cli (args);
+  int        status;
+
+  wait_for_step (out, min_step, pid);
+  g_usleep (delay_us);
+  kill (pid, signal);
+  status = reap (pid);
+  if (signal == SIGINT) {
+    g_assert_true (WIFEXITED (status));
+    g_assert_cmpint (WEXITSTATUS (status), ==, 130);
+  } else {
+    g_assert_true (WIFSIGNALED (status));
+    g_assert_cmpint (WTERMSIG (status), ==, signal);
+  }
 }

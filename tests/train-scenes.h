@@ -53,5 +53,18 @@ void wait_for_step (const char *out,
                     GPid        pid);
 /* Waits for the child pid to end; its wait status. */
 int reap (GPid pid);
+/* The latest checkpoints of runs a and b hold the same weights, and with optimizer the same
+ * AdamW moments. */
+void assert_same_latest (const char *run_a,
+                         const char *run_b,
+                         gboolean    optimizer);
+/* Runs the CLI with args, waits until the run in out has logged min_step steps, delay_us more,
+ * and sends it signal: after SIGINT it must exit with status 130 (stopped at a checkpoint),
+ * after another signal be killed by it. */
+void stop_run (const char *const *args,
+               const char        *out,
+               guint              min_step,
+               gulong             delay_us,
+               int                signal);
 
 G_END_DECLS
