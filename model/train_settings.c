@@ -90,8 +90,8 @@ static const WpTrainSetting settings_table[] = {
   { "sparc_threshold", WP_SETTING_FLOAT, FIELD (loss.sparc_threshold), 0.0, 0, 1,
     WP_SETTING_OPTIONAL, "sparc-threshold", 0, "S",
     "SPARC: the alignment weights keep the patches whose min-max normalised similarity is at "
-    "least S (1: each token's most similar patch alone)",
-    "0: 1/P, the paper's" },
+    "least S (0: the paper's 1/P; 1: each token's most similar patch alone)",
+    NULL },
   { "filip_patch_fraction", WP_SETTING_FLOAT, FIELD (loss.filip_patch_fraction), 1.0, 0, 1,
     WP_SETTING_OPTIONAL | WP_SETTING_MIN_OPEN, "filip-patches", 0, "F",
     "FILIP: share of each image's patches in the image-to-text similarity, the most similar ones",

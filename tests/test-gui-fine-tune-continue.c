@@ -190,6 +190,7 @@ test_fine_tune_continue (void)
   g_assert_cmpuint (
     gtk_drop_down_get_selected (GTK_DROP_DOWN (train_child (view, "sparc_negatives_dropdown"))), ==,
     defaults.loss.sparc_negatives);
+  g_assert_cmpfloat (spin_value (view, "sparc_threshold_spin"), ==, defaults.loss.sparc_threshold);
   g_assert_cmpfloat (spin_value (view, "batch_spin"), ==, defaults.batch);
   g_assert_cmpfloat (spin_value (view, "steps_spin"), ==, defaults.steps);
   g_assert_cmpfloat (spin_value (view, "epochs_spin"), ==, defaults.epochs);
@@ -210,6 +211,7 @@ test_fine_tune_continue (void)
   set_objective (view, WP_OBJECTIVE_CLIP);
   g_assert_false (gtk_widget_get_sensitive (train_child (view, "lambda_global_spin")));
   g_assert_false (gtk_widget_get_sensitive (train_child (view, "sparc_negatives_dropdown")));
+  g_assert_false (gtk_widget_get_sensitive (train_child (view, "sparc_threshold_spin")));
   g_assert_false (gtk_widget_get_sensitive (train_child (view, "filip_patches_spin")));
   set_objective (view, WP_OBJECTIVE_FILIP);
   g_assert_false (gtk_widget_get_sensitive (train_child (view, "lambda_fine_spin")));
@@ -217,6 +219,7 @@ test_fine_tune_continue (void)
   set_objective (view, WP_OBJECTIVE_SPARC);
   g_assert_true (gtk_widget_get_sensitive (train_child (view, "lambda_global_spin")));
   g_assert_true (gtk_widget_get_sensitive (train_child (view, "sparc_negatives_dropdown")));
+  g_assert_true (gtk_widget_get_sensitive (train_child (view, "sparc_threshold_spin")));
   g_assert_false (gtk_widget_get_sensitive (train_child (view, "filip_patches_spin")));
 
   /* The summary names the skipped lines, as the command line does. */
@@ -461,7 +464,8 @@ test_fine_tune_box_term (void)
   set_spin (view, "holdout_spin", 0.25);
   /* Kept in the run's settings though CLIP does not use it: the form's choice as its name. */
   gtk_drop_down_set_selected (GTK_DROP_DOWN (train_child (view, "sparc_negatives_dropdown")),
-                              WP_SPARC_NEGATIVES_IMAGES);
+                              WP_SPARC_NEGATIVES_PAIRS);
+  set_spin (view, "sparc_threshold_spin", 0.25);
   gtk_editable_set_text (GTK_EDITABLE (train_child (view, "lr_entry")), "2e-4");
   wp_train_view_set_out_dir (view, out_dir);
   gtk_expander_set_expanded (GTK_EXPANDER (train_child (view, "advanced_expander")), TRUE);
@@ -490,7 +494,8 @@ test_fine_tune_box_term (void)
     g_assert_no_error (error);
     settings = json_node_get_object (json_parser_get_root (parser));
     g_assert_cmpstr (json_object_get_string_member (settings, "loss"), ==, "clip");
-    g_assert_cmpstr (json_object_get_string_member (settings, "sparc_negatives"), ==, "images");
+    g_assert_cmpstr (json_object_get_string_member (settings, "sparc_negatives"), ==, "pairs");
+    g_assert_cmpfloat (json_object_get_double_member (settings, "sparc_threshold"), ==, 0.25);
     g_assert_cmpfloat (json_object_get_double_member (settings, "box_weight"), ==, 1.0);
     g_assert_cmpfloat_with_epsilon (json_object_get_double_member (settings, "box_tau"), 0.05,
                                     1e-6);

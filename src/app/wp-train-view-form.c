@@ -44,6 +44,7 @@ static const FormField form_fields[] = {
   { "keep", "checkpoints kept", WIDGET (keep_spin), FIELD_SPIN },
   { "box_tau", "box τ", WIDGET (box_tau_spin), FIELD_SPIN },
   { "sparc_negatives", "SPARC negatives", WIDGET (sparc_negatives_dropdown), FIELD_CHOICE },
+  { "sparc_threshold", "SPARC threshold", WIDGET (sparc_threshold_spin), FIELD_SPIN },
 };
 
 static GtkWidget *
@@ -177,7 +178,9 @@ wp_train_view_objective_changed_cb (WpTrainView *self)
                                 GTK_WIDGET (self->lambda_fine_label),
                                 GTK_WIDGET (self->lambda_fine_spin),
                                 GTK_WIDGET (self->sparc_negatives_label),
-                                GTK_WIDGET (self->sparc_negatives_dropdown) };
+                                GTK_WIDGET (self->sparc_negatives_dropdown),
+                                GTK_WIDGET (self->sparc_threshold_label),
+                                GTK_WIDGET (self->sparc_threshold_spin) };
   GtkWidget        *filip[] = { GTK_WIDGET (self->filip_patches_label),
                                 GTK_WIDGET (self->filip_patches_spin),
                                 GTK_WIDGET (self->filip_global_label),

@@ -44,6 +44,8 @@ struct _WpTrainView {
   GtkSpinButton  *box_tau_spin;
   GtkLabel       *sparc_negatives_label;
   GtkDropDown    *sparc_negatives_dropdown;
+  GtkLabel       *sparc_threshold_label;
+  GtkSpinButton  *sparc_threshold_spin;
   GtkLabel       *threads_label;
   GtkButton      *pause_button;
   GtkGrid        *eval_grid;

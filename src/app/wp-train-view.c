@@ -635,6 +635,8 @@ wp_train_view_class_init (WpTrainViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, box_tau_spin);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, sparc_negatives_label);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, sparc_negatives_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, WpTrainView, sparc_threshold_label);
+  gtk_widget_class_bind_template_child (widget_class, WpTrainView, sparc_threshold_spin);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, threads_label);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, pause_button);
   gtk_widget_class_bind_template_child (widget_class, WpTrainView, eval_grid);
