@@ -377,42 +377,56 @@ test_activation_backward_extremes (void)
 
 /* ---- attention backward ---- */
 
+/* sum_i dout_i out_i for one query qh (HS) of one head, out = softmax(qh . k_u / sqrt(HS)) over
+ * the first n_keys keys k_u and values v_u, row u at k + u * C (the head's columns). */
+static double
+naive_head_loss (const double *qh,
+                 const double *k,
+                 const double *v,
+                 const double *dout,
+                 int           n_keys,
+                 int           C,
+                 int           HS)
+{
+  double row[64], max = -INFINITY, sum = 0.0, loss = 0.0;
+
+  g_assert (n_keys <= (int) G_N_ELEMENTS (row));
+  for (int u = 0; u < n_keys; u++) {
+    double dot = 0.0;
+
+    for (int i = 0; i < HS; i++)
+      dot += qh[i] * k[(gsize) u * C + i];
+    row[u] = dot / sqrt (HS);
+    max = fmax (max, row[u]);
+  }
+  for (int u = 0; u < n_keys; u++) {
+    row[u] = exp (row[u] - max);
+    sum += row[u];
+  }
+  for (int i = 0; i < HS; i++) {
+    double out = 0.0;
+
+    for (int u = 0; u < n_keys; u++)
+      out += row[u] / sum * v[(gsize) u * C + i];
+    loss += dout[i] * out;
+  }
+  return loss;
+}
+
 static double
 attention_loss (const FdCase *fd)
 {
   const double *q = fd->x[0], *k = fd->x[1], *v = fd->x[2];
   const int     T = fd->T, C = fd->C, NH = fd->NH, HS = C / NH;
   double        loss = 0.0;
-  double        row[64];
 
-  g_assert (T <= (int) G_N_ELEMENTS (row));
   for (int b = 0; b < fd->B; b++) {
     for (int h = 0; h < NH; h++) {
       for (int t = 0; t < T; t++) {
-        const double *qt = q + ((gsize) b * T + t) * C + h * HS;
-        const int     n_keys = fd->causal ? t + 1 : T;
-        double        max = -INFINITY, sum = 0.0;
+        const gsize first = (gsize) b * T * C + h * HS, at = ((gsize) b * T + t) * C + h * HS;
 
-        for (int u = 0; u < n_keys; u++) {
-          const double *ku = k + ((gsize) b * T + u) * C + h * HS;
-          double        dot = 0.0;
-
-          for (int i = 0; i < HS; i++)
-            dot += qt[i] * ku[i];
-          row[u] = dot / sqrt (HS);
-          max = fmax (max, row[u]);
-        }
-        for (int u = 0; u < n_keys; u++) {
-          row[u] = exp (row[u] - max);
-          sum += row[u];
-        }
-        for (int i = 0; i < HS; i++) {
-          double out = 0.0;
-
-          for (int u = 0; u < n_keys; u++)
-            out += row[u] / sum * v[((gsize) b * T + u) * C + h * HS + i];
-          loss += fd->dout[((gsize) b * T + t) * C + h * HS + i] * out;
-        }
+        loss += naive_head_loss (q + at, k + first, v + first, fd->dout + at,
+                                 fd->causal ? t + 1 : T, C, HS);
       }
     }
   }
@@ -571,33 +585,13 @@ probe_attention_loss (const FdCase *fd)
   const double *q = fd->x[0], *k = fd->x[1], *v = fd->x[2];
   const int     T = fd->T, C = fd->C, NH = fd->NH, HS = C / NH;
   double        loss = 0.0;
-  double        row[64];
 
-  g_assert (T <= (int) G_N_ELEMENTS (row));
   for (int b = 0; b < fd->B; b++) {
     for (int h = 0; h < NH; h++) {
-      double max = -INFINITY, sum = 0.0;
+      const gsize first = (gsize) b * T * C + h * HS;
 
-      for (int u = 0; u < T; u++) {
-        const double *ku = k + ((gsize) b * T + u) * C + h * HS;
-        double        dot = 0.0;
-
-        for (int i = 0; i < HS; i++)
-          dot += q[h * HS + i] * ku[i];
-        row[u] = dot / sqrt (HS);
-        max = fmax (max, row[u]);
-      }
-      for (int u = 0; u < T; u++) {
-        row[u] = exp (row[u] - max);
-        sum += row[u];
-      }
-      for (int i = 0; i < HS; i++) {
-        double out = 0.0;
-
-        for (int u = 0; u < T; u++)
-          out += row[u] / sum * v[((gsize) b * T + u) * C + h * HS + i];
-        loss += fd->dout[(gsize) b * C + h * HS + i] * out;
-      }
+      loss += naive_head_loss (q + h * HS, k + first, v + first,
+                               fd->dout + (gsize) b * C + h * HS, T, C, HS);
     }
   }
   return loss;
