@@ -154,6 +154,31 @@ class_scores_to_heads (const WpDenseImage *image,
   block_backward_to_heads (t, &model->p.vision_layers[L - 1], a, Q, 1, s, dattn);
 }
 
+/* Grad-CAM's map of one query over P patches: out_p = max(0, <alpha, h_p>) with alpha the mean
+ * over the patches of the gradient dh_p; dh and h (P, C) start at the first patch's row, alpha
+ * (C) is scratch. */
+static void
+gradcam_row (float       *out,
+             double      *alpha,
+             const float *dh,
+             const float *h,
+             int          P,
+             int          C)
+{
+  memset (alpha, 0, (gsize) C * sizeof (double));
+  for (int p = 0; p < P; p++) {
+    for (int c = 0; c < C; c++)
+      alpha[c] += dh[(gsize) p * C + c];
+  }
+  for (int p = 0; p < P; p++) {
+    double dot = 0.0;
+
+    for (int c = 0; c < C; c++)
+      dot += alpha[c] / P * h[(gsize) p * C + c];
+    out[p] = (float) MAX (dot, 0.0);
+  }
+}
+
 /* Grad-CAM on the last block's layer_norm1 output H: out (Q, P). */
 static void
 gradcam_maps (const WpDenseImage *image,
@@ -182,19 +207,7 @@ gradcam_maps (const WpDenseImage *image,
                            FALSE);
     memset (dh, 0, (gsize) T * C * sizeof (float));
     wp_matmul_backward (dh, NULL, NULL, dkvq, a->ln1, w->k_w, T, C, 3 * C);
-    memset (alpha, 0, (gsize) C * sizeof (double));
-    for (int p = 0; p < P; p++) {
-      for (int c = 0; c < C; c++)
-        alpha[c] += dh[(gsize) (1 + p) * C + c];
-    }
-    for (int p = 0; p < P; p++) {
-      const float *h = a->ln1 + (gsize) (1 + p) * C;
-      double       dot = 0.0;
-
-      for (int c = 0; c < C; c++)
-        dot += alpha[c] / P * h[c];
-      out[(gsize) q * P + p] = (float) MAX (dot, 0.0);
-    }
+    gradcam_row (out + (gsize) q * P, alpha, dh + C, a->ln1 + C, P, C);
   }
 }
 
@@ -414,19 +427,7 @@ siglip_gradcam_maps (const WpDenseImage *image,
                            a->kvq, a->kvq + C, a->att, 1, P, C, NH, FALSE);
     memset (dln, 0, PC * sizeof (float));
     wp_matmul_backward (dln, NULL, NULL, dkvq, a->ln1, w->k_w, P, C, 3 * C);
-    memset (alpha, 0, (gsize) C * sizeof (double));
-    for (int p = 0; p < P; p++) {
-      for (int c = 0; c < C; c++)
-        alpha[c] += dln[(gsize) p * C + c];
-    }
-    for (int p = 0; p < P; p++) {
-      const float *h = a->ln1 + (gsize) p * C;
-      double       dot = 0.0;
-
-      for (int c = 0; c < C; c++)
-        dot += alpha[c] / P * h[c];
-      out[(gsize) q * P + p] = (float) MAX (dot, 0.0);
-    }
+    gradcam_row (out + (gsize) q * P, alpha, dln, a->ln1, P, C);
   }
 }
 
