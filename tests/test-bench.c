@@ -64,6 +64,33 @@ test_json (void)
                                   4.996319232, 1e-9);
 }
 
+/* The step's objective takes the training settings' options: SPARC's pair negatives group
+ * every caption over every image, B^2 4 T P E + B^2 2 T E instead of the pairs' B (4 T P E +
+ * 2 T T E). */
+static void
+test_sparc_options (void)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_auto (Run) run = { 0 };
+  JsonObject *root;
+
+  if (!have_cli ())
+    return;
+  run_cli (&run, "bench", "--config", "tiny", "--batch", "4", "--iterations", "1",
+           "--sparc-negatives", "pairs", "--sparc-threshold", "0.5", "--json", NULL);
+  g_assert_cmpint (run.status, ==, 0);
+  root = parse_object (parser, run.out);
+  g_assert_nonnull (root);
+  if (root == NULL)
+    return;
+  g_assert_cmpstr (json_object_get_string_member (root, "sparc_negatives"), ==, "pairs");
+  g_assert_cmpfloat (json_object_get_double_member (root, "sparc_threshold"), ==, 0.5);
+  /* 4.996319232 GFLOP less 3 * 4 * (4 * 12 * 64 * 128 + 2 * 12^2 * 128), plus
+   * 3 * 16 * (4 * 12 * 64 * 128 + 2 * 12 * 128). */
+  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (root, "train_gflop_per_step"),
+                                  4.996319232 - 0.005160960 + 0.019021824, 1e-9);
+}
+
 static void
 test_bad_options (void)
 {
@@ -120,6 +147,7 @@ main (int   argc,
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/bench/json", test_json);
+  g_test_add_func ("/bench/sparc-options", test_sparc_options);
   g_test_add_func ("/bench/bad-options", test_bad_options);
   return g_test_run ();
 }

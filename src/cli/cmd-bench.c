@@ -164,16 +164,19 @@ text_flops (const WpClipConfig *config,
 /* The objective's similarity products for B pairs of P patches and T tokens: CLIP's B x B
  * cosines 2 B B E; FILIP's patch-token block of every image-caption pair 2 B B P T E; SPARC's
  * CLIP part plus, per pair, the token-patch similarities and the aligned patch embeddings
- * (2 x 2 T P E) and the token-to-token logits 2 T T E. */
+ * (2 x 2 T P E) and the token-to-token logits 2 T T E (with batch negatives those of the
+ * whole batch, 2 (B T)^2 E); with image or pair negatives the
+ * similarities and aligned embeddings of every caption with every image (B B 4 T P E) and one
+ * cosine a token and image (B B 2 T E). */
 static double
-objective_flops (const WpClipConfig *config,
-                 WpObjective         objective,
-                 double              B,
-                 double              T)
+objective_flops (const WpClipConfig  *config,
+                 const WpLossOptions *loss,
+                 double               B,
+                 double               T)
 {
   const double P = wp_clip_config_n_patches (config), E = config->projection_dim;
 
-  switch (objective) {
+  switch (loss->objective) {
   case WP_OBJECTIVE_CLIP:
   case WP_OBJECTIVE_SIGMOID:
     return 2.0 * B * B * E;
@@ -181,22 +184,27 @@ objective_flops (const WpClipConfig *config,
     return 2.0 * B * B * P * T * E;
   case WP_OBJECTIVE_SPARC:
   default:
-    return 2.0 * B * B * E + B * (4.0 * T * P * E + 2.0 * T * T * E);
+    if (loss->sparc_negatives == WP_SPARC_NEGATIVES_CAPTION)
+      return 2.0 * B * B * E + B * (4.0 * T * P * E + 2.0 * T * T * E);
+    if (loss->sparc_negatives == WP_SPARC_NEGATIVES_BATCH)
+      return 2.0 * B * B * E + B * 4.0 * T * P * E + 2.0 * B * T * B * T * E;
+    return 2.0 * B * B * E + B * B * (4.0 * T * P * E + 2.0 * T * E);
   }
 }
 
 /* A training step is counted as three forward passes: the backward pass of a product computes
  * the gradients of both its inputs, two products of the forward's size (the usual convention;
  * it slightly overstates the patch embedding, which has no pixel gradient, and FILIP, whose
- * gradient flows only through its arg-maxes). */
+ * gradient flows only through its arg-maxes). SPARC's image and pair negatives compute their
+ * groupings again in the backward, which is not counted. */
 static double
-train_flops (const WpClipConfig *config,
-             WpObjective         objective,
-             int                 B,
-             int                 T)
+train_flops (const WpClipConfig  *config,
+             const WpLossOptions *loss,
+             int                  B,
+             int                  T)
 {
   return 3.0 * (B * (vision_flops (config) + text_flops (config, T)) +
-                objective_flops (config, objective, B, T));
+                objective_flops (config, loss, B, T));
 }
 
 /* This machine's matrix-product speed with the same library and threads: the best of several
@@ -246,13 +254,13 @@ peak_rss_mb (void)
 }
 
 typedef struct {
-  const char *config_name; /* NULL for --model */
-  const char *model_path;  /* NULL for --config */
-  WpObjective objective;
-  int         B, T, threads, iterations;
-  gsize       n_params;
-  double      image_s, text_s, heatmap_s, train_s;
-  double      train_flop, sgemm_gflops, rss_mb;
+  const char   *config_name; /* NULL for --model */
+  const char   *model_path;  /* NULL for --config */
+  WpLossOptions loss;        /* the training step's objective and its options */
+  int           B, T, threads, iterations;
+  gsize         n_params;
+  double        image_s, text_s, heatmap_s, train_s;
+  double        train_flop, sgemm_gflops, rss_mb;
 } BenchResult;
 
 static void
@@ -286,7 +294,11 @@ print_json (const BenchResult *r)
   json_builder_begin_object (builder);
   add_string (builder, "config", r->config_name);
   add_string (builder, "model", r->model_path);
-  add_string (builder, "loss", wp_objective_to_string (r->objective));
+  add_string (builder, "loss", wp_objective_to_string (r->loss.objective));
+  if (r->loss.objective == WP_OBJECTIVE_SPARC) {
+    add_string (builder, "sparc_negatives", wp_sparc_negatives_names[r->loss.sparc_negatives]);
+    wp_cli_add_number (builder, "sparc_threshold", r->loss.sparc_threshold);
+  }
   add_int (builder, "batch", r->B);
   add_int (builder, "threads", r->threads);
   add_int (builder, "iterations", r->iterations);
@@ -315,10 +327,14 @@ print_table (const BenchResult *r)
 {
   const double train_gflops = r->train_flop / r->train_s / 1e9;
 
-  printf ("%s (%.2f M parameters), %s loss, batch %d, captions of %d tokens, %d thread%s\n",
+  printf ("%s (%.2f M parameters), %s loss%s%s, batch %d, captions of %d tokens, %d thread%s\n",
           r->config_name != NULL ? r->config_name : r->model_path, r->n_params / 1e6,
-          wp_objective_to_string (r->objective), r->B, r->T, r->threads,
-          r->threads == 1 ? "" : "s");
+          wp_objective_to_string (r->loss.objective),
+          r->loss.objective == WP_OBJECTIVE_SPARC ? " with negatives " : "",
+          r->loss.objective == WP_OBJECTIVE_SPARC
+            ? wp_sparc_negatives_names[r->loss.sparc_negatives]
+            : "",
+          r->B, r->T, r->threads, r->threads == 1 ? "" : "s");
   printf ("median of %d run%s after %d warm-up\n\n", r->iterations, r->iterations == 1 ? "" : "s",
           BENCH_WARMUP);
   printf ("%-32s %10.2f ms   %10.1f images/s\n", "image encoder forward (batch)", r->image_s * 1e3,
@@ -462,7 +478,7 @@ run_bench (Bench       *bench,
   g_clear_pointer (&bench->image, wp_image_embedding_free);
 
   bench->loss = wp_loss_state_new (config, bench->B);
-  wp_loss_options_init (&bench->loss_options, r->objective);
+  bench->loss_options = r->loss;
   bench->grads = g_new0 (float, bench->model->n_params);
   wp_params_init_views (&bench->grad_views, config, bench->model->specs, bench->grads);
   bench->adamw = wp_adamw_new (bench->model->n_params);
@@ -471,7 +487,7 @@ run_bench (Bench       *bench,
     g_prefix_error (error, "training step: ");
     return FALSE;
   }
-  r->train_flop = train_flops (config, r->objective, bench->B, bench->T);
+  r->train_flop = train_flops (config, &r->loss, bench->B, bench->T);
   g_clear_pointer (&bench->loss, wp_loss_state_free);
   g_clear_pointer (&bench->grads, g_free);
   g_clear_pointer (&bench->adamw, wp_adamw_free);
@@ -485,51 +501,67 @@ int
 wp_cli_bench (int    argc,
               char **argv)
 {
-  g_autofree char *config_name = NULL;
-  g_autofree char *model_path = NULL;
-  g_autofree char *objective_name = NULL;
-  gint             B = 32, threads = 0, iterations = 10;
-  gboolean         json = FALSE, maps = FALSE;
-  GOptionEntry     entries[] = {
-        { "config", 'c', 0, G_OPTION_ARG_STRING, &config_name,
-          "A model with random weights of this size: tiny, small, vit-b16, vit-b32, "
-              "siglip-tiny, siglip-small or siglip-b16 (default tiny)",
-          "SIZE" },
-        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
-          "Or this model folder or .safetensors file", "DIR" },
-        { "loss", 'l', 0, G_OPTION_ARG_STRING, &objective_name,
-          "Objective of the training step: clip, filip, sparc or sigmoid (default sparc)", "NAME" },
-        { "batch", 'b', 0, G_OPTION_ARG_INT, &B, "Images, captions and pairs a batch (default 32)",
-          "B" },
-        { "threads", 't', 0, G_OPTION_ARG_INT, &threads,
-          "Threads of the engine: OpenBLAS's and its own pool's (default: all processors)", "T" },
-        { "iterations", 'n', 0, G_OPTION_ARG_INT, &iterations,
-          "Timed runs of each measurement, after one warm-up (default 10)", "N" },
-        { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
-        { "maps", 0, 0, G_OPTION_ARG_NONE, &maps,
-          "Time the map methods instead (--method, default all; --crop, --resolution, ...)", NULL },
-        { NULL }
+  static const char *const loss_settings[] = { "lambda_global",
+                                               "lambda_fine",
+                                               "sparc_negatives",
+                                               "sparc_stop_selection",
+                                               "sparc_centre_positions",
+                                               "sparc_centre_images",
+                                               "sparc_threshold",
+                                               "filip_patch_fraction",
+                                               "filip_global",
+                                               NULL };
+  g_autofree char         *config_name = NULL;
+  g_autofree char         *model_path = NULL;
+  g_autofree char         *objective_name = NULL;
+  gint                     B = 32, threads = 0, iterations = 10;
+  gboolean                 json = FALSE, maps = FALSE;
+  GOptionEntry             entries[] = {
+                { "config", 'c', 0, G_OPTION_ARG_STRING, &config_name,
+                  "A model with random weights of this size: tiny, small, vit-b16, vit-b32, "
+                              "siglip-tiny, siglip-small or siglip-b16 (default tiny)",
+                  "SIZE" },
+                { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
+                  "Or this model folder or .safetensors file", "DIR" },
+                { "loss", 'l', 0, G_OPTION_ARG_STRING, &objective_name,
+                  "Objective of the training step: clip, filip, sparc or sigmoid (default sparc)", "NAME" },
+                { "batch", 'b', 0, G_OPTION_ARG_INT, &B, "Images, captions and pairs a batch (default 32)",
+                  "B" },
+                { "threads", 't', 0, G_OPTION_ARG_INT, &threads,
+                  "Threads of the engine: OpenBLAS's and its own pool's (default: all processors)", "T" },
+                { "iterations", 'n', 0, G_OPTION_ARG_INT, &iterations,
+                  "Timed runs of each measurement, after one warm-up (default 10)", "N" },
+                { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
+                { "maps", 0, 0, G_OPTION_ARG_NONE, &maps,
+                  "Time the map methods instead (--method, default all; --crop, --resolution, ...)", NULL },
+                { NULL }
   };
   g_autoptr (GError) error = NULL;
   g_auto (Bench) bench = { 0 };
   g_auto (WpCliMapArgs) map_args;
+  g_auto (WpCliSettings) cs;
   g_autofree GOptionEntry *all_entries = NULL;
   BenchResult              result = { 0 };
 
+  /* The objective's options are the training settings' own, so the step is the one train
+   * would take. */
   wp_cli_map_args_init (&map_args);
+  wp_cli_settings_init (&cs, FALSE);
   all_entries = wp_cli_map_args_entries (&map_args, entries);
-  if (!wp_cli_parse (&argc, &argv, "bench", "time the towers, a training step and the word maps",
-                     all_entries))
+  if (!wp_cli_parse_group (&argc, &argv, "bench",
+                           "time the towers, a training step and the word maps",
+                           wp_cli_settings_group (&cs, loss_settings, all_entries)))
     return 2;
   if (config_name != NULL && model_path != NULL)
     return wp_cli_usage_error ("bench", "give --config or --model, not both");
   if (config_name != NULL && !wp_cli_check_size ("bench", config_name))
     return 2;
-  if (objective_name != NULL && !wp_objective_from_string (objective_name, &result.objective))
+  result.loss = cs.settings.loss;
+  if (objective_name != NULL && !wp_objective_from_string (objective_name, &result.loss.objective))
     return wp_cli_usage_error ("bench", "unknown --loss '%s' (clip, filip, sparc or sigmoid)",
                                objective_name);
   if (objective_name == NULL)
-    result.objective = WP_OBJECTIVE_SPARC;
+    result.loss.objective = WP_OBJECTIVE_SPARC;
   if (B < 1 || B > 4096)
     return wp_cli_usage_error ("bench", "--batch must be in 1..4096, not %d", B);
   if (threads < 0 || threads > WP_MAX_THREADS)
