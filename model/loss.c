@@ -41,7 +41,7 @@ sparc_variant (const WpLossOptions *options)
     (options->sparc_centre_positions ? WP_SPARC_CENTRE_POSITIONS : 0) |
     (options->sparc_centre_images ? WP_SPARC_CENTRE_IMAGES : 0);
 
-  return (WpSparcVariant){ flags, options->sparc_threshold };
+  return (WpSparcVariant){ flags, options->sparc_threshold, options->sparc_patch_side };
 }
 
 void

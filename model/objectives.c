@@ -85,7 +85,10 @@ lay_out (WpObjectiveCaches *caches,
   WP_LAYOUT_ARRAY (layout, sparc->slots, B * K);
   WP_LAYOUT_ARRAY (layout, sparc->centred, B * P * E);
   WP_LAYOUT_ARRAY (layout, sparc->dcentred, B * P * E);
-  WP_LAYOUT_ARRAY (layout, sparc->zimg, B * MAX (K, 2) * B);
+  WP_LAYOUT_ARRAY (layout, sparc->zimg, B * MAX (K, 3) * B);
+  WP_LAYOUT_ARRAY (layout, sparc->patch_kept, B * P);
+  WP_LAYOUT_ARRAY (layout, sparc->patch_norm, B * P);
+  WP_LAYOUT_ARRAY (layout, sparc->token_norm, B * K);
   layout->used = MAX (layout->used, filip_end);
 }
 

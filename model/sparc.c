@@ -644,29 +644,211 @@ sparc_pair_scores_fill (WpSparcCache *cache,
   cache->zimg[(gsize) (B + j) * B + i] = cache->zimg[(gsize) i * B + j];
 }
 
+static double
+dot_float (const float *x,
+           const float *y,
+           int          n)
+{
+  double sum = 0.0;
+
+  for (int i = 0; i < n; i++)
+    sum += (double) x[i] * y[i];
+  return sum;
+}
+
+/* The patch side's patches: of each image, the n_kept most similar (raw dot product) to any
+ * valid token of the batch, ties to the lower index, as FILIP's token selection; and the norms
+ * of every patch and valid token. */
+static void
+patch_side_select (WpSparcCache *cache,
+                   const float  *patches,
+                   const float  *tokens,
+                   const int    *lengths,
+                   int           n_kept,
+                   int           B,
+                   int           P,
+                   int           K,
+                   int           E)
+{
+  double *score = cache->da;
+
+  for (int i = 0; i < B; i++) {
+    for (int l = 0; l < lengths[i]; l++) {
+      const float *t = tokens + ((gsize) i * K + l) * E;
+
+      cache->token_norm[(gsize) i * K + l] = fmax (sqrt (dot_float (t, t, E)), 1e-6);
+    }
+  }
+  for (int j = 0; j < B; j++) {
+    guint8 *keep = cache->patch_kept + (gsize) j * P;
+
+    for (int p = 0; p < P; p++) {
+      const float *v = patches + ((gsize) j * P + p) * E;
+
+      cache->patch_norm[(gsize) j * P + p] = fmax (sqrt (dot_float (v, v, E)), 1e-6);
+      score[p] = -G_MAXDOUBLE;
+      for (int i = 0; i < B; i++) {
+        for (int l = 0; l < lengths[i]; l++)
+          score[p] = fmax (score[p], dot_float (v, tokens + ((gsize) i * K + l) * E, E));
+      }
+    }
+    memset (keep, 0, P);
+    for (int n = 0; n < n_kept; n++) {
+      int best = -1;
+
+      for (int p = 0; p < P; p++) {
+        if (!keep[p] && (best < 0 || score[p] > score[best]))
+          best = p;
+      }
+      keep[best] = 1;
+    }
+  }
+}
+
+/* The cosine of patch p of image j with token l of caption i. */
+static double
+patch_side_cosine (const WpSparcCache *cache,
+                   const float        *patches,
+                   const float        *tokens,
+                   int                 j,
+                   int                 p,
+                   int                 i,
+                   int                 l,
+                   int                 P,
+                   int                 K,
+                   int                 E)
+{
+  return dot_float (patches + ((gsize) j * P + p) * E, tokens + ((gsize) i * K + l) * E, E) /
+         (cache->patch_norm[(gsize) j * P + p] * cache->token_norm[(gsize) i * K + l]);
+}
+
+/* The valid token of caption i most similar to patch p of image j, the first on ties. */
+static int
+patch_side_best (const WpSparcCache *cache,
+                 const float        *patches,
+                 const float        *tokens,
+                 const int          *lengths,
+                 int                 j,
+                 int                 p,
+                 int                 i,
+                 int                 P,
+                 int                 K,
+                 int                 E)
+{
+  int best = 0;
+
+  for (int l = 1; l < lengths[i]; l++) {
+    if (patch_side_cosine (cache, patches, tokens, j, p, i, l, P, K, E) >
+        patch_side_cosine (cache, patches, tokens, j, p, i, best, P, K, E))
+      best = l;
+  }
+  return best;
+}
+
+/* The patch side's score of image j and caption i: lambda times the mean over j's kept patches
+ * of each one's largest cosine with i's valid tokens. */
+static double
+patch_side_score (const WpSparcCache *cache,
+                  const float        *patches,
+                  const float        *tokens,
+                  const int          *lengths,
+                  int                 j,
+                  int                 i,
+                  int                 n_kept,
+                  int                 P,
+                  int                 K,
+                  int                 E,
+                  double              lambda)
+{
+  double sum = 0.0;
+
+  for (int p = 0; p < P; p++) {
+    if (cache->patch_kept[(gsize) j * P + p])
+      sum += patch_side_cosine (cache, patches, tokens, j, p, i,
+                                patch_side_best (cache, patches, tokens, lengths, j, p, i, P, K,
+                                                 E),
+                                P, K, E);
+  }
+  return lambda * sum / n_kept;
+}
+
+/* Accumulates into dpatches and dtokens the gradient of the patch side's score of image j and
+ * caption i, times dscore: through each kept patch's cosine with its best token. */
+static void
+patch_side_backward (float              *dpatches,
+                     float              *dtokens,
+                     const WpSparcCache *cache,
+                     const float        *patches,
+                     const float        *tokens,
+                     const int          *lengths,
+                     int                 j,
+                     int                 i,
+                     int                 n_kept,
+                     int                 P,
+                     int                 K,
+                     int                 E,
+                     double              dscore)
+{
+  for (int p = 0; p < P; p++) {
+    const gsize  vp = (gsize) j * P + p;
+    int          l;
+    gsize        tl;
+    double       cosine, nv, nt;
+    const float *v, *t;
+
+    if (!cache->patch_kept[vp])
+      continue;
+    l = patch_side_best (cache, patches, tokens, lengths, j, p, i, P, K, E);
+    tl = (gsize) i * K + l;
+    v = patches + vp * E;
+    t = tokens + tl * E;
+    nv = cache->patch_norm[vp];
+    nt = cache->token_norm[tl];
+    cosine = dot_float (v, t, E) / (nv * nt);
+    /* d cos / dv = t / (|v| |t|) - cos v / |v|^2, and symmetrically for t. */
+    for (int e = 0; e < E; e++) {
+      const double d = dscore / n_kept;
+
+      dpatches[vp * E + e] += (float) (d * (t[e] / (nv * nt) - cosine * v[e] / (nv * nv)));
+      dtokens[tl * E + e] += (float) (d * (v[e] / (nv * nt) - cosine * t[e] / (nt * nt)));
+    }
+  }
+}
+
 /* Pair negatives' CE over the rows (a caption over the images) and over the columns (an image
- * over the captions) of the B x B scores, summed; their maxima and sums of exponentials go to
- * row_max and row_sum, the rows' first. */
+ * over the captions) of the B x B scores, summed; with a patch side, the columns' CE is over
+ * its scores instead, at zimg + 2 B^2 (rows images). Their maxima and sums of exponentials go
+ * to row_max and row_sum, the rows' first. */
 static double
 sparc_pair_scores_forward (WpSparcCache *cache,
                            const float  *patches,
                            const float  *tokens,
                            const int    *lengths,
                            double        threshold,
+                           double        patch_side,
                            int           B,
                            int           P,
                            int           K,
                            int           E,
                            double        lambda)
 {
+  const gsize BB = (gsize) B * B;
+  const int   n_kept = wp_filip_kept_patches (patch_side, P);
+
+  if (patch_side > 0.0)
+    patch_side_select (cache, patches, tokens, lengths, n_kept, B, P, K, E);
   for (int i = 0; i < B; i++) {
-    for (int j = 0; j < B; j++)
+    for (int j = 0; j < B; j++) {
       sparc_pair_scores_fill (cache, patches, tokens, lengths, threshold, i, j, B, P, K, E,
                               lambda);
+      if (patch_side > 0.0)
+        cache->zimg[2 * BB + (gsize) j * B + i] =
+          patch_side_score (cache, patches, tokens, lengths, j, i, n_kept, P, K, E, lambda);
+    }
   }
   return B * (wp_cross_entropy_rows_forward (cache->row_max, cache->row_sum, cache->zimg, B) +
               wp_cross_entropy_rows_forward (cache->row_max + B, cache->row_sum + B,
-                                             cache->zimg + (gsize) B * B, B));
+                                             cache->zimg + (patch_side > 0.0 ? 2 : 1) * BB, B));
 }
 
 /* Accumulates into dpatches and dtokens weight times the gradient of the pair negatives' summed
@@ -680,6 +862,7 @@ sparc_pair_scores_backward (float        *dpatches,
                             const float  *tokens,
                             const int    *lengths,
                             double        threshold,
+                            double        patch_side,
                             gboolean      stop_selection,
                             int           B,
                             int           P,
@@ -688,6 +871,8 @@ sparc_pair_scores_backward (float        *dpatches,
                             double        lambda,
                             double        weight)
 {
+  const gsize BB = (gsize) B * B;
+  const int   n_kept = wp_filip_kept_patches (patch_side, P);
   /* The pair logits' scratch, which these negatives leave unused, holds each token's dcos. */
   double *dcos = cache->dz;
 
@@ -700,9 +885,19 @@ sparc_pair_scores_backward (float        *dpatches,
       sparc_pair_scores_fill (cache, patches, tokens, lengths, threshold, i, j, B, P, K, E,
                               lambda);
       z = cache->zimg[(gsize) i * B + j];
-      /* z is row i's logit j and column j's logit i. */
-      g = weight * (exp (z - cache->row_max[i]) / cache->row_sum[i] +
-                    exp (z - cache->row_max[B + j]) / cache->row_sum[B + j] - 2.0 * (i == j));
+      /* z is row i's logit j, and column j's logit i unless the patch side takes the columns. */
+      g = weight * (exp (z - cache->row_max[i]) / cache->row_sum[i] - (double) (i == j));
+      if (patch_side > 0.0) {
+        const double zp = cache->zimg[2 * BB + (gsize) j * B + i];
+        const double gp =
+          weight * (exp (zp - cache->row_max[B + j]) / cache->row_sum[B + j] - (double) (i == j));
+
+        *dscale += gp * zp;
+        patch_side_backward (dpatches, dtokens, cache, patches, tokens, lengths, j, i, n_kept, P,
+                             K, E, lambda * gp);
+      } else {
+        g += weight * (exp (z - cache->row_max[B + j]) / cache->row_sum[B + j] - (double) (i == j));
+      }
       *dscale += g * z;
       for (int l = 0; l < lengths[i]; l++)
         dcos[l] = lambda * g / lengths[i];
@@ -787,7 +982,9 @@ wp_loss_sparc_fine_forward (WpSparcCache         *cache,
     patches = cache->centred;
   }
   if (flags & WP_SPARC_PAIR_NEGATIVES)
-    return 0.5 * sparc_pair_scores_forward (cache, patches, tokens, lengths, threshold, B, P, K, E, lambda) /
+    return 0.5 *
+           sparc_pair_scores_forward (cache, patches, tokens, lengths, threshold,
+                                      variant->patch_side, B, P, K, E, lambda) /
            B;
   if (flags & WP_SPARC_IMAGE_NEGATIVES) {
     const SharedTokens shared = { flags & WP_SPARC_UNSHARED_IMAGES ? ids : NULL, T };
@@ -844,8 +1041,8 @@ wp_loss_sparc_fine_backward (float                *dpatches,
   }
   if (flags & WP_SPARC_PAIR_NEGATIVES) {
     sparc_pair_scores_backward (dv, dtokens, &dscale, cache, patches, tokens, lengths,
-                                sparc_threshold (variant, P), stop_selection, B, P, K, E, lambda,
-                                0.5 / B);
+                                sparc_threshold (variant, P), variant->patch_side, stop_selection,
+                                B, P, K, E, lambda, 0.5 / B);
   } else if (flags & WP_SPARC_IMAGE_NEGATIVES) {
     const SharedTokens shared = { flags & WP_SPARC_UNSHARED_IMAGES ? ids : NULL, T };
 

@@ -92,6 +92,11 @@ static const WpTrainSetting settings_table[] = {
     "SPARC: the alignment weights keep the patches whose min-max normalised similarity is at "
     "least S (0: the paper's 1/P; 1: each token's most similar patch alone)",
     NULL },
+  { "sparc_patch_side", WP_SETTING_FLOAT, FIELD (loss.sparc_patch_side), 0.0, 0, 1,
+    WP_SETTING_OPTIONAL, "sparc-patch-side", 0, "F",
+    "SPARC pair negatives: the images' side is scored as FILIP's, each image's F most "
+    "caption-like patches matched to their most similar token (ours)",
+    "0: off" },
   { "filip_patch_fraction", WP_SETTING_FLOAT, FIELD (loss.filip_patch_fraction), 1.0, 0, 1,
     WP_SETTING_OPTIONAL | WP_SETTING_MIN_OPEN, "filip-patches", 0, "F",
     "FILIP: share of each image's patches in the image-to-text similarity, the most similar ones",
@@ -518,6 +523,10 @@ wp_train_settings_validate (const WpTrainSettings *s,
     problem = "a dataset folder and an output folder are needed";
   else if ((s->init_model == NULL) == (s->preset == NULL))
     problem = "give either a model to fine-tune or a size to train from scratch";
+  else if (s->loss.sparc_patch_side > 0.0f &&
+           s->loss.sparc_negatives != WP_SPARC_NEGATIVES_PAIRS)
+    problem = "--sparc-patch-side scores the pair negatives' images: it needs --sparc-negatives "
+              "pairs";
   else if (s->group_by_word > s->batch)
     problem = "the word groups must hold 0 (off) to a batch of pairs";
   else if (s->init_model != NULL && (s->image_size > 0 || s->patch_size > 0))

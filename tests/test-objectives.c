@@ -88,7 +88,11 @@ typedef enum {
   OBJECTIVE_SPARC_IMAGES_SHARP,   /* ... every image, weights at a threshold of SHARP */
   OBJECTIVE_SPARC_MAX,            /* SPARC whose groupings are each token's most similar patch */
   OBJECTIVE_SPARC_PAIRS,          /* SPARC with pair negatives */
+  OBJECTIVE_SPARC_PAIRS_PATCHES,  /* ... and a patch side over PATCH_SIDE of the patches */
 } Objective;
+
+/* The patch side's share of OBJECTIVE_SPARC_PAIRS_PATCHES: 3 of the 5 patches. */
+#define PATCH_SIDE 0.6
 
 /* The sparsity threshold of OBJECTIVE_SPARC_IMAGES_SHARP. */
 #define SHARP 0.5
@@ -119,6 +123,7 @@ sparc_flags (Objective objective)
   case OBJECTIVE_SPARC_UNSHARED:
     return WP_SPARC_IMAGE_NEGATIVES | WP_SPARC_UNSHARED_IMAGES;
   case OBJECTIVE_SPARC_PAIRS:
+  case OBJECTIVE_SPARC_PAIRS_PATCHES:
     return WP_SPARC_PAIR_NEGATIVES;
   case OBJECTIVE_CLIP:
   case OBJECTIVE_FILIP:
@@ -142,7 +147,8 @@ run (WpObjectiveCaches *caches,
      float             *dy,
      float             *dscale)
 {
-  const WpSparcVariant variant = { sparc_flags (objective), sparc_threshold (objective) };
+  const WpSparcVariant variant = { sparc_flags (objective), sparc_threshold (objective),
+                                   objective == OBJECTIVE_SPARC_PAIRS_PATCHES ? PATCH_SIDE : 0.0 };
   double               loss;
 
   switch (objective) {
@@ -166,6 +172,7 @@ run (WpObjectiveCaches *caches,
   case OBJECTIVE_SPARC_IMAGES_SHARP:
   case OBJECTIVE_SPARC_MAX:
   case OBJECTIVE_SPARC_PAIRS:
+  case OBJECTIVE_SPARC_PAIRS_PATCHES:
   default:
     loss = wp_loss_sparc_fine_forward (&caches->sparc, x, y, lengths, ids, K, logit_scale,
                                        &variant, B, P, K, E);
@@ -435,9 +442,51 @@ naive_sparc_images_centred (const double *v,
   return naive_sparc_images (centred, t, logit_scale);
 }
 
+/* Whether naive_sparc_pairs scores the images' side as FILIP's s^I over PATCH_SIDE of them. */
+static gboolean naive_patch_side;
+
+/* FILIP's s^I of image i and caption j over the kept patches: the ceil(PATCH_SIDE P) patches of
+ * image i with the largest dot product with any valid token of the batch, each patch's largest
+ * cosine with caption j's valid tokens, their mean. */
+static double
+naive_patch_side_score (const double *v,
+                        const double *t,
+                        int           i,
+                        int           j)
+{
+  const int n_kept = (int) ceil (PATCH_SIDE * P - 1e-9);
+  double    sum = 0.0;
+
+  for (int p = 0; p < P; p++) {
+    const double *vp = v + (i * P + p) * E;
+    double        score[P], best = -INFINITY;
+    int           higher = 0;
+
+    for (int q = 0; q < P; q++) {
+      score[q] = -INFINITY;
+      for (int b = 0; b < B; b++) {
+        for (int l = 0; l < lengths[b]; l++)
+          score[q] = fmax (score[q], dot (v + (i * P + q) * E, t + (b * K + l) * E, E));
+      }
+    }
+    for (int q = 0; q < P; q++)
+      higher += score[q] > score[p];
+    if (higher >= n_kept)
+      continue;
+    for (int l = 0; l < lengths[j]; l++) {
+      const double *tl = t + (j * K + l) * E;
+
+      best = fmax (best, dot (vp, tl, E) / sqrt (dot (vp, vp, E) * dot (tl, tl, E)));
+    }
+    sum += best;
+  }
+  return sum / n_kept;
+}
+
 /* SPARC's pair negatives from their definition: a pair's score is the mean over the caption's
  * valid tokens of the cosine of each token with its grouping of the image's patches; CLIP's
- * loss on those scores. */
+ * loss on those scores, or with the patch side the captions' CE on those and the images' CE on
+ * naive_patch_side's. */
 static double
 naive_sparc_pairs (const double *v,
                    const double *t,
@@ -457,7 +506,8 @@ naive_sparc_pairs (const double *v,
         sum += dot (c, tl, E) / sqrt (dot (c, c, E) * dot (tl, tl, E));
       }
       z[i * B + j] = exp (logit_scale) * sum / lengths[i];
-      zt[j * B + i] = z[i * B + j];
+      zt[j * B + i] = naive_patch_side ? exp (logit_scale) * naive_patch_side_score (v, t, j, i)
+                                       : z[i * B + j];
     }
   }
   return 0.5 * (naive_ce_rows (z, B) + naive_ce_rows (zt, B));
@@ -768,8 +818,10 @@ test_sparc_matches_definition (gconstpointer data)
                             ? naive_sparc_images
                           : objective == OBJECTIVE_SPARC_IMAGES_CENTRED
                             ? naive_sparc_images_centred
-                          : objective == OBJECTIVE_SPARC_PAIRS ? naive_sparc_pairs
-                                                               : naive_sparc;
+                          : objective == OBJECTIVE_SPARC_PAIRS ||
+                              objective == OBJECTIVE_SPARC_PAIRS_PATCHES
+                            ? naive_sparc_pairs
+                            : naive_sparc;
   /* With the selection stopped, the gradient is that of the loss with the weights held. */
   const gboolean    frozen = objective == OBJECTIVE_SPARC_STOP;
   float             v[B * P * E], t[B * K * E], dv[B * P * E] = { 0 }, dt[B * K * E] = { 0 };
@@ -790,6 +842,7 @@ test_sparc_matches_definition (gconstpointer data)
   wp_objective_caches_clear (&caches);
   naive_unshared = objective == OBJECTIVE_SPARC_UNSHARED;
   naive_threshold = sparc_threshold (objective);
+  naive_patch_side = objective == OBJECTIVE_SPARC_PAIRS_PATCHES;
   g_assert_cmpfloat_with_epsilon (loss, naive (vd, td, 0.9f), 1e-6 * fabs (loss));
   frozen_v = frozen ? vd : NULL;
   frozen_t = frozen ? td : NULL;
@@ -797,6 +850,7 @@ test_sparc_matches_definition (gconstpointer data)
   frozen_v = frozen_t = NULL;
   naive_unshared = FALSE;
   naive_threshold = 0.0;
+  naive_patch_side = FALSE;
   for (int j = 0; j < B; j++) {
     for (int l = lengths[j]; l < K; l++) {
       for (int e = 0; e < E; e++)
@@ -1098,6 +1152,11 @@ main (int    argc,
                         GINT_TO_POINTER (OBJECTIVE_SPARC_MAX), test_sparc_matches_definition);
   g_test_add_data_func ("/objectives/sparc-pairs/matches-definition",
                         GINT_TO_POINTER (OBJECTIVE_SPARC_PAIRS), test_sparc_matches_definition);
+  g_test_add_data_func ("/objectives/sparc-pairs-patches/matches-definition",
+                        GINT_TO_POINTER (OBJECTIVE_SPARC_PAIRS_PATCHES),
+                        test_sparc_matches_definition);
+  g_test_add_data_func ("/objectives/sparc-pairs-patches/backward-accumulates",
+                        GINT_TO_POINTER (OBJECTIVE_SPARC_PAIRS_PATCHES), test_backward_accumulates);
   g_test_add_data_func ("/objectives/sparc-pairs/backward-accumulates",
                         GINT_TO_POINTER (OBJECTIVE_SPARC_PAIRS), test_backward_accumulates);
   g_test_add_data_func ("/objectives/sparc-images/backward-accumulates",

@@ -55,6 +55,7 @@ typedef struct {
   gboolean         sparc_centre_positions; /* SPARC's L_f on position-centred patches (ours) */
   gboolean         sparc_centre_images;    /* SPARC's L_f on image-centred patches (ours) */
   float            sparc_threshold;        /* SPARC's sparsity threshold; 0: the paper's 1/P */
+  float            sparc_patch_side;       /* SPARC pair negatives' patch side's share, or 0 */
   float            filip_patch_fraction;   /* FILIP: share of each image's patches in sI (1) */
   float            filip_global;           /* FILIP: weight of an added L_CLIP, default 0 */
   float            box_weight;             /* weight of L_box, default 0: off */

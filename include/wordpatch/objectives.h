@@ -72,8 +72,12 @@ typedef struct {
   int    *slots;                 /* (B K) */
   /* Centred positions: the patches L_f sees and their gradient. */
   float *centred, *dcentred; /* (B, P, E) */
-  /* Image negatives: each valid token's logits over the batch's images. */
-  double *zimg; /* (B, max(K, 2), B) */
+  /* Image negatives: each valid token's logits over the batch's images; pair negatives: the
+   * caption side's scores, their transpose and the patch side's scores. */
+  double *zimg; /* (B, max(K, 3), B) */
+  /* Pair negatives' patch side: the patches it scores, and the embeddings' norms. */
+  guint8 *patch_kept;              /* (B, P) */
+  double *patch_norm, *token_norm; /* (B, P), (B, K) */
 } WpSparcCache;
 
 /* What the box term's forward records, for up to max_B K words (a word holds at least one of
@@ -219,6 +223,7 @@ typedef enum {
 typedef struct {
   WpSparcFlags flags;
   double       threshold;
+  double       patch_side; /* pair negatives' patch side: the share of patches it scores, or 0 */
 } WpSparcVariant;
 
 /* SPARC's fine-grained loss L_f: for each pair, language-grouped vision embeddings
@@ -251,9 +256,13 @@ typedef struct {
  * tokens are grouped over every image j, the pair's score z_ij = lambda mean_l
  * <c^(ij)_l^, t_il^>, and L_f = (CE over the rows of z + CE over its columns) / 2, each the mean
  * over the B pairs with diagonal targets: FILIP's late interaction with SPARC's groupings in
- * place of its maxima. The variant's threshold replaces the paper's 1/P in every
- * grouping; the alignment weights the maps draw (wp_sparc_weights) keep 1/P. ids (B, T) are the captions' token ids, pair b's valid tokens
- * first; they may be NULL without this flag. */
+ * place of its maxima. With a patch side (patch_side > 0, pair negatives only), the columns'
+ * CE reads instead the patch side's scores, FILIP's s^I: z'_ji = lambda mean over the kept
+ * patches p of image j of max_l <v_jp^, t_il^>, the kept patches being the
+ * wp_filip_kept_patches (patch_side, P) of image j most similar (raw dot product) to any valid
+ * token of the batch. The variant's threshold replaces the paper's 1/P in every grouping; the
+ * alignment weights the maps draw (wp_sparc_weights) keep 1/P. ids (B, T) are the captions'
+ * token ids, pair b's valid tokens first; they may be NULL without this flag. */
 double wp_loss_sparc_fine_forward (WpSparcCache         *cache,
                                    const float          *patches,
                                    const float          *tokens,

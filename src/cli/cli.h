@@ -87,6 +87,13 @@ gboolean wp_cli_check_size (const char *command,
 WpModel *wp_cli_load_model (const char *path,
                             GError    **error);
 
+/* The settings (train_settings.h) of the objectives' options, for commands that compute a loss
+ * as train does (wp_cli_settings_group()). */
+#define WP_CLI_OBJECTIVE_SETTINGS                                                           \
+  "lambda_global", "lambda_fine", "sparc_negatives", "sparc_stop_selection",                \
+    "sparc_centre_positions", "sparc_centre_images", "sparc_threshold", "sparc_patch_side", \
+    "filip_patch_fraction", "filip_global"
+
 /* The settings (train_settings.h) that say how to read a dataset: --images, --instances,
  * --split and the --csv-* options, for commands that read one (wp_cli_settings_group()). */
 #define WP_CLI_DATASET_SETTINGS \

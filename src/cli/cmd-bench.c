@@ -497,44 +497,37 @@ run_bench (Bench       *bench,
   return TRUE;
 }
 
+/* train's settings of the objective, which the training step takes. */
+static const char *const loss_settings[] = { WP_CLI_OBJECTIVE_SETTINGS, NULL };
+
 int
 wp_cli_bench (int    argc,
               char **argv)
 {
-  static const char *const loss_settings[] = { "lambda_global",
-                                               "lambda_fine",
-                                               "sparc_negatives",
-                                               "sparc_stop_selection",
-                                               "sparc_centre_positions",
-                                               "sparc_centre_images",
-                                               "sparc_threshold",
-                                               "filip_patch_fraction",
-                                               "filip_global",
-                                               NULL };
-  g_autofree char         *config_name = NULL;
-  g_autofree char         *model_path = NULL;
-  g_autofree char         *objective_name = NULL;
-  gint                     B = 32, threads = 0, iterations = 10;
-  gboolean                 json = FALSE, maps = FALSE;
-  GOptionEntry             entries[] = {
-                { "config", 'c', 0, G_OPTION_ARG_STRING, &config_name,
-                  "A model with random weights of this size: tiny, small, vit-b16, vit-b32, "
-                              "siglip-tiny, siglip-small or siglip-b16 (default tiny)",
-                  "SIZE" },
-                { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
-                  "Or this model folder or .safetensors file", "DIR" },
-                { "loss", 'l', 0, G_OPTION_ARG_STRING, &objective_name,
-                  "Objective of the training step: clip, filip, sparc or sigmoid (default sparc)", "NAME" },
-                { "batch", 'b', 0, G_OPTION_ARG_INT, &B, "Images, captions and pairs a batch (default 32)",
-                  "B" },
-                { "threads", 't', 0, G_OPTION_ARG_INT, &threads,
-                  "Threads of the engine: OpenBLAS's and its own pool's (default: all processors)", "T" },
-                { "iterations", 'n', 0, G_OPTION_ARG_INT, &iterations,
-                  "Timed runs of each measurement, after one warm-up (default 10)", "N" },
-                { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
-                { "maps", 0, 0, G_OPTION_ARG_NONE, &maps,
-                  "Time the map methods instead (--method, default all; --crop, --resolution, ...)", NULL },
-                { NULL }
+  g_autofree char *config_name = NULL;
+  g_autofree char *model_path = NULL;
+  g_autofree char *objective_name = NULL;
+  gint             B = 32, threads = 0, iterations = 10;
+  gboolean         json = FALSE, maps = FALSE;
+  GOptionEntry     entries[] = {
+        { "config", 'c', 0, G_OPTION_ARG_STRING, &config_name,
+          "A model with random weights of this size: tiny, small, vit-b16, vit-b32, "
+              "siglip-tiny, siglip-small or siglip-b16 (default tiny)",
+          "SIZE" },
+        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
+          "Or this model folder or .safetensors file", "DIR" },
+        { "loss", 'l', 0, G_OPTION_ARG_STRING, &objective_name,
+          "Objective of the training step: clip, filip, sparc or sigmoid (default sparc)", "NAME" },
+        { "batch", 'b', 0, G_OPTION_ARG_INT, &B, "Images, captions and pairs a batch (default 32)",
+          "B" },
+        { "threads", 't', 0, G_OPTION_ARG_INT, &threads,
+          "Threads of the engine: OpenBLAS's and its own pool's (default: all processors)", "T" },
+        { "iterations", 'n', 0, G_OPTION_ARG_INT, &iterations,
+          "Timed runs of each measurement, after one warm-up (default 10)", "N" },
+        { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
+        { "maps", 0, 0, G_OPTION_ARG_NONE, &maps,
+          "Time the map methods instead (--method, default all; --crop, --resolution, ...)", NULL },
+        { NULL }
   };
   g_autoptr (GError) error = NULL;
   g_auto (Bench) bench = { 0 };

@@ -74,22 +74,9 @@ int
 wp_cli_loss (int    argc,
              char **argv)
 {
-  static const char *const settings[] = { "loss",
-                                          "lambda_global",
-                                          "lambda_fine",
-                                          "sparc_negatives",
-                                          "sparc_stop_selection",
-                                          "sparc_centre_positions",
-                                          "sparc_centre_images",
-                                          "sparc_threshold",
-                                          "filip_patch_fraction",
-                                          "filip_global",
-                                          "box_weight",
-                                          "box_tau",
-                                          "augment",
-                                          "seed",
-                                          WP_CLI_DATASET_SETTINGS,
-                                          NULL };
+  static const char *const settings[] = { "loss", WP_CLI_OBJECTIVE_SETTINGS,
+                                          "box_weight", "box_tau", "augment", "seed",
+                                          WP_CLI_DATASET_SETTINGS, NULL };
   g_autofree char         *model_path = NULL;
   g_autofree char         *data_dir = NULL;
   g_autofree char         *grads_path = NULL;

@@ -1,6 +1,8 @@
 """The objectives in float64 torch, written from docs/algorithms.md ("CLIP", "FILIP", "SPARC",
 "Box-supervised word maps"): the independent reference test_loss_parity.py compares
 wordpatch-cli's losses and gradients with."""
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -74,7 +76,7 @@ def centre(patches, positions, images):
 
 def sparc_fine(patches, tokens, lam, batch_negatives=False, stop_selection=False,
                centre_positions=False, image_negatives=False, centre_images=False,
-               token_ids=None, threshold=None, pair_negatives=False):
+               token_ids=None, threshold=None, pair_negatives=False, patch_side=None):
     """L_f: per pair L x L logits on the valid block, CE summed over all valid tokens of the
     batch and divided by their number, in both directions, times 1/2. With batch negatives the
     logits span every valid token of the batch (N x N) instead; with the selection stopped the
@@ -85,7 +87,9 @@ def sparc_fine(patches, tokens, lam, batch_negatives=False, stop_selection=False
     caption holds the token's id is left out of its negatives. threshold replaces the paper's
     1/P in the alignment weights. With pair negatives each caption is grouped over every image,
     the pair's score is the mean of its tokens' cosines with their groupings, and the loss is
-    CLIP's on those scores."""
+    CLIP's on those scores; with a patch side (a share of the patches) the images' cross-entropy
+    reads FILIP's s^I over each image's ceil(share P) patches most similar to any valid token of
+    the batch (raw dot products) instead."""
     def weights(t, v):
         if stop_selection:
             t, v = t.detach(), v.detach()
@@ -95,7 +99,17 @@ def sparc_fine(patches, tokens, lam, batch_negatives=False, stop_selection=False
     if pair_negatives:
         z = torch.stack([torch.stack([lam * (unit(weights(t, v) @ v) * unit(t)).sum(dim=1).mean()
                                       for v in patches]) for t in tokens])  # [captions, images]
-        return 0.5 * (ce_diag(z) + ce_diag(z.T))
+        if patch_side is None:
+            return 0.5 * (ce_diag(z) + ce_diag(z.T))
+        every = torch.cat(list(tokens)).detach()
+        n_kept = max(1, min(len(patches[0]), math.ceil(patch_side * len(patches[0]) - 1e-9)))
+        zi = []  # [images, captions]
+        for v in patches:
+            score = (v.detach() @ every.T).max(dim=1).values
+            kept = v[torch.sort(-score, stable=True).indices[:n_kept]]
+            zi.append(torch.stack([lam * (unit(kept) @ unit(t).T).max(dim=1).values.mean()
+                                   for t in tokens]))
+        return 0.5 * (ce_diag(z) + ce_diag(torch.stack(zi)))
     if image_negatives:
         total, n = 0.0, 0
         for i, t in enumerate(tokens):
@@ -155,8 +169,8 @@ def decision_margin(patches, tokens, objective, threshold=None):
         elif objective.startswith('sparc'):
             patches = centre(patches, objective in ('sparc-centre', 'sparc-images-centred'),
                              objective == 'sparc-images-centred')
-            cross = objective.startswith('sparc-images') or objective in ('sparc-unshared',
-                                                                           'sparc-pairs')
+            cross = objective.startswith(('sparc-images', 'sparc-pairs')) or \
+                objective == 'sparc-unshared'
             pairs = [(v, t) for v in patches for t in tokens] if cross else zip(patches, tokens)
             for v, t in pairs:
                 s = t @ v.T
@@ -170,4 +184,14 @@ def decision_margin(patches, tokens, objective, threshold=None):
                 if threshold is None or threshold < 1.0:
                     sigma = 1.0 / v.shape[0] if threshold is None else threshold
                     m = min(m, (shat - sigma).abs().min().item())
+            if objective == 'sparc-pairs-patches':
+                # The patch side ranks each image's patches and picks each one's best token.
+                every = torch.cat(list(tokens))
+                for v in patches:
+                    top = (v @ every.T).max(dim=1).values.sort(descending=True).values
+                    m = min(m, (top[:-1] - top[1:]).min().item())
+                    for t in tokens:
+                        if t.shape[0] > 1:
+                            best = (unit(v) @ unit(t).T).topk(2, dim=1).values
+                            m = min(m, (best[:, 0] - best[:, 1]).min().item())
     return m

@@ -70,7 +70,8 @@ SPARC_VARIANTS = {'sparc-batch': ['--sparc-negatives', 'batch'],
                                            '--sparc-centre-positions', '--sparc-centre-images'],
                   'sparc-images-sharp': ['--sparc-negatives', 'images', '--sparc-threshold', '0.5'],
                   'sparc-max': ['--sparc-threshold', '1'],
-                  'sparc-pairs': ['--sparc-negatives', 'pairs']}
+                  'sparc-pairs': ['--sparc-negatives', 'pairs'],
+                  'sparc-pairs-patches': ['--sparc-negatives', 'pairs', '--sparc-patch-side', '0.3']}
 # The variants' sparsity thresholds where not the paper's 1/P.
 SPARC_THRESHOLDS = {'sparc-images-sharp': 0.5, 'sparc-max': 1.0}
 RUNS = [('clip', None, None), ('filip', None, None), ('filip', 0.4, None), ('sparc', None, None),
@@ -78,7 +79,8 @@ RUNS = [('clip', None, None), ('filip', None, None), ('filip', 0.4, None), ('spa
         ('sparc-stop', None, None), ('sparc-centre', None, None), ('sparc-images', None, None),
         ('sparc-images', 0.3, 2.0), ('sparc-images-centred', None, None),
         ('sparc-unshared', None, None), ('sparc-images-sharp', None, None),
-        ('sparc-max', None, None), ('sparc-pairs', None, None)]
+        ('sparc-max', None, None), ('sparc-pairs', None, None),
+        ('sparc-pairs-patches', None, None)]
 DEFAULT_LG, DEFAULT_LF, DEFAULT_FILIP_GLOBAL = 0.5, 1.0, 0.0
 
 # The box dataset: (width, height, caption, boxes as (word, occurrence, x, y, w, h)). The model
@@ -145,7 +147,8 @@ def reference_losses(config, weights, pixels, ids, objective, lg=DEFAULT_LG, lf=
             objective.startswith('sparc-images') or objective == 'sparc-unshared',
             objective == 'sparc-images-centred',
             [list(t) for t in ids] if objective == 'sparc-unshared' else None,
-            SPARC_THRESHOLDS.get(objective), objective == 'sparc-pairs')
+            SPARC_THRESHOLDS.get(objective), objective.startswith('sparc-pairs'),
+            0.3 if objective == 'sparc-pairs-patches' else None)
         total = lg * parts['loss_clip'] + lf * parts['loss_fine']
     if box is not None:
         parts['loss_box'] = box_loss(patches, tokens, box[2], box[1])
