@@ -1,5 +1,6 @@
 /* eval_metrics.c: the evaluation's building blocks (evaluate.h): word classes and caption keys,
- * ranks and recall, the pointing game, a map's selected regions and their IoU with boxes.
+ * ranks and recall, the pointing game, a map's selected regions and their IoU with boxes, the
+ * patch variance shares.
  * wp_evaluate() in evaluate.c puts them together over a dataset. */
 #include "wordpatch/evaluate.h"
 
@@ -288,4 +289,60 @@ wp_region_iou (const guint8      *selected,
     }
   }
   return uni > 0.0 ? inter / uni : 0.0;
+}
+
+/* ---- the patch variance shares ---- */
+
+void
+wp_patch_variance_add (WpPatchVariance *pv,
+                       const float     *patches,
+                       int              P,
+                       int              E)
+{
+  g_autofree double *mean = g_new0 (double, E);
+
+  for (int p = 0; p < P; p++) {
+    for (int e = 0; e < E; e++) {
+      const double x = patches[(gsize) p * E + e];
+
+      pv->position_sum[(gsize) p * E + e] += x;
+      pv->sum_sq += x * x;
+      mean[e] += x / P;
+    }
+  }
+  for (int e = 0; e < E; e++)
+    pv->image_sum_sq += P * mean[e] * mean[e];
+  pv->images++;
+}
+
+/* Sums of squares about the grand mean g: total = sum |v|^2 - N |g|^2 over N = U P patches;
+ * positions' = sum_p |S_p|^2 / U - N |g|^2; images' = sum_u P |m_u|^2 - N |g|^2. */
+void
+wp_patch_variance_shares (double                *position_share,
+                          double                *image_share,
+                          const WpPatchVariance *pv,
+                          int                    P,
+                          int                    E)
+{
+  const double U = pv->images, N = U * P;
+  double       grand_sq = 0.0, position_sq = 0.0, total;
+
+  *position_share = *image_share = NAN;
+  if (pv->images < 2)
+    return;
+  for (int e = 0; e < E; e++) {
+    double g = 0.0;
+
+    for (int p = 0; p < P; p++)
+      g += pv->position_sum[(gsize) p * E + e];
+    g /= N;
+    grand_sq += g * g;
+  }
+  for (gsize k = 0; k < (gsize) P * E; k++)
+    position_sq += pv->position_sum[k] * pv->position_sum[k];
+  total = pv->sum_sq - N * grand_sq;
+  if (total <= 0.0)
+    return;
+  *position_share = (position_sq / U - N * grand_sq) / total;
+  *image_share = (pv->image_sum_sq - N * grand_sq) / total;
 }

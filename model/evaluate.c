@@ -468,68 +468,6 @@ list_groups (guint       *offsets,
 
 /* ---- similarities ---- */
 
-/* Running sums for WpEvalResult's patch variance shares. */
-typedef struct {
-  double *position_sum; /* (P, E) each position's sum over the images */
-  double  image_sum_sq; /* sum over the images of P |the image's mean patch|^2 */
-  double  sum_sq;       /* sum of every patch's squared norm */
-  guint   images;
-} PatchVariance;
-
-static void
-patch_variance_add (PatchVariance *pv,
-                    const float   *patches,
-                    int            P,
-                    int            E)
-{
-  g_autofree double *mean = g_new0 (double, E);
-
-  for (int p = 0; p < P; p++) {
-    for (int e = 0; e < E; e++) {
-      const double x = patches[(gsize) p * E + e];
-
-      pv->position_sum[(gsize) p * E + e] += x;
-      pv->sum_sq += x * x;
-      mean[e] += x / P;
-    }
-  }
-  for (int e = 0; e < E; e++)
-    pv->image_sum_sq += P * mean[e] * mean[e];
-  pv->images++;
-}
-
-/* Sums of squares about the grand mean g: total = sum |v|^2 - N |g|^2 over N = U P patches;
- * positions' = sum_p |S_p|^2 / U - N |g|^2; images' = sum_u P |m_u|^2 - N |g|^2. */
-static void
-patch_variance_shares (double              *position_share,
-                       double              *image_share,
-                       const PatchVariance *pv,
-                       int                  P,
-                       int                  E)
-{
-  const double U = pv->images, N = U * P;
-  double       grand_sq = 0.0, position_sq = 0.0, total;
-
-  *position_share = *image_share = NAN;
-  if (pv->images < 2)
-    return;
-  for (int e = 0; e < E; e++) {
-    double g = 0.0;
-
-    for (int p = 0; p < P; p++)
-      g += pv->position_sum[(gsize) p * E + e];
-    g /= N;
-    grand_sq += g * g;
-  }
-  for (gsize k = 0; k < (gsize) P * E; k++)
-    position_sq += pv->position_sum[k] * pv->position_sum[k];
-  total = pv->sum_sq - N * grand_sq;
-  if (total <= 0.0)
-    return;
-  *position_share = (position_sq / U - N * grand_sq) / total;
-  *image_share = (pv->image_sum_sq - N * grand_sq) / total;
-}
-
 /* FILIP over every image and caption: i2t (U, V) = sI, t2i (V, U) = sT. patches (U, P, E) unit;
  * tokens (sum of lengths, E) unit, caption v's at rows offsets[v] .. offsets[v+1]-1. */
 static gboolean
@@ -762,7 +700,7 @@ wp_evaluate (const WpModel       *model,
   g_autofree float  *i2t = NULL;
   g_autofree float  *t2i = NULL;
   g_autofree double *position_sum = g_new0 (double, (gsize) P *E);
-  PatchVariance      variance = { position_sum, 0.0, 0.0, 0 };
+  WpPatchVariance    variance = { position_sum, 0.0, 0.0, 0 };
   gboolean           ok = FALSE;
 
   g_return_val_if_fail (model != NULL && dataset != NULL && result != NULL, FALSE);
@@ -876,7 +814,7 @@ wp_evaluate (const WpModel       *model,
     if (filip)
       memcpy (image_patches + (gsize) u * P * E, (clip_view ? clip_view : embedding)->patches,
               (gsize) P * E * sizeof (float));
-    patch_variance_add (&variance, (clip_view ? clip_view : embedding)->patches_raw, P, E);
+    wp_patch_variance_add (&variance, (clip_view ? clip_view : embedding)->patches_raw, P, E);
   }
 
   /* Similarities: i2t (U, V), t2i (V, U). */
@@ -902,8 +840,8 @@ wp_evaluate (const WpModel       *model,
   recalls (&result->t2i_r1, &result->t2i_r5, &result->t2i_r10, t2i, (int) ev.V, (int) ev.U,
            ev.text_offsets, ev.text_members, ev.image_of);
   fill_localisation (result, &loc, options->maps.methods | WP_MAP_BIT (WP_MAP_FILIP));
-  patch_variance_shares (&result->patch_position_share, &result->patch_image_share, &variance, P,
-                         E);
+  wp_patch_variance_shares (&result->patch_position_share, &result->patch_image_share, &variance, P,
+                            E);
   ok = TRUE;
 
 out:

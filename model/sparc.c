@@ -1,44 +1,35 @@
-/* sparc.c: SPARC's alignment weights and fine-grained loss (docs/algorithms.md, "SPARC"). */
+/* sparc.c: SPARC's alignment weights and fine-grained loss (docs/algorithms.md, "SPARC"); its
+ * image and pair negatives are in sparc_cross.c. */
 #include <math.h>
 #include <string.h>
 
 #include "objectives-private.h"
+#include "sparc-private.h"
 #include "wordpatch/objectives.h"
 
-/* One pair's part of a WpSparcCache: its arrays for L valid tokens (see objectives.h). */
-typedef struct {
-  double *a, *shat;          /* (L, P) */
-  int    *argmin, *argmax;   /* (L) */
-  double *range, *kept;      /* (L) */
-  double *chat, *that;       /* (L, E) */
-  double *c_norm, *t_norm;   /* (L) */
-  double *z, *zt;            /* (L, L) */
-  double *row_max, *row_sum; /* (2L): the rows of z, then those of zt */
-} SparcPair;
-
-static SparcPair
-sparc_pair (const WpSparcCache *cache,
-            int                 b,
-            int                 P,
-            int                 K,
-            int                 E)
+WpSparcPair
+wp_sparc_pair (const WpSparcCache *cache,
+               int                 b,
+               int                 P,
+               int                 K,
+               int                 E)
 {
   const gsize KP = (gsize) b * K * P, KE = (gsize) b * K * E, K1 = (gsize) b * K;
-  SparcPair   pair = {
-      cache->a + KP,
-      cache->shat + KP,
-      cache->argmin + K1,
-      cache->argmax + K1,
-      cache->range + K1,
-      cache->kept + K1,
-      cache->chat + KE,
-      cache->that + KE,
-      cache->c_norm + K1,
-      cache->t_norm + K1,
-      cache->z + (gsize) b * K * K,
-      cache->zt + (gsize) b * K * K,
-      cache->row_max + 2 * K1,
-      cache->row_sum + 2 * K1,
+  WpSparcPair pair = {
+    cache->a + KP,
+    cache->shat + KP,
+    cache->argmin + K1,
+    cache->argmax + K1,
+    cache->range + K1,
+    cache->kept + K1,
+    cache->chat + KE,
+    cache->that + KE,
+    cache->c_norm + K1,
+    cache->t_norm + K1,
+    cache->z + (gsize) b * K * K,
+    cache->zt + (gsize) b * K * K,
+    cache->row_max + 2 * K1,
+    cache->row_sum + 2 * K1,
   };
 
   return pair;
@@ -48,7 +39,7 @@ sparc_pair (const WpSparcCache *cache,
  * records the normalised values, the arg-min and arg-max, the range and the kept sum of each row
  * for the backward. A range below 1e-8 marks the row uniform (range 0). */
 static void
-sparc_weights_rows (SparcPair    *pair,
+sparc_weights_rows (WpSparcPair  *pair,
                     const double *s,
                     double        threshold,
                     int           L,
@@ -123,7 +114,7 @@ wp_sparc_weights (float       *weights,
   g_autofree double *shat = g_new (double, LP);
   g_autofree int    *args = g_new (int, 2 * (gsize) L);
   g_autofree double *stats = g_new (double, 2 * (gsize) L);
-  SparcPair          pair = { .a = a,
+  WpSparcPair        pair = { .a = a,
                               .shat = shat,
                               .argmin = args,
                               .argmax = args + L,
@@ -171,17 +162,15 @@ normalize_backward (double       *dx,
     dx[i] += (dy[i] - y[i] * projection) / divisor;
 }
 
-/* One pair's grouping: v (P, E) patches, t (L, E) valid tokens; the weights, and the unit
- * grouped-vision and token embeddings into the pair's arrays. */
-static void
-sparc_pair_group (SparcPair    *pair,
-                  WpSparcCache *cache,
-                  const float  *v,
-                  const float  *t,
-                  double        threshold,
-                  int           L,
-                  int           P,
-                  int           E)
+void
+wp_sparc_pair_group (WpSparcPair  *pair,
+                     WpSparcCache *cache,
+                     const float  *v,
+                     const float  *t,
+                     double        threshold,
+                     int           L,
+                     int           P,
+                     int           E)
 {
   double *c = cache->c, *td = cache->td;
 
@@ -202,10 +191,10 @@ sparc_pair_group (SparcPair    *pair,
   }
 }
 
-static double
-dot (const double *x,
-     const double *y,
-     int           n)
+double
+wp_sparc_dot (const double *x,
+              const double *y,
+              int           n)
 {
   double sum = 0.0;
 
@@ -217,14 +206,15 @@ dot (const double *x,
 /* The pair's own L x L logits (the paper's): returns its summed CE of both directions, before
  * the division by the batch's token count. */
 static double
-sparc_pair_logits_forward (SparcPair *pair,
-                           int        L,
-                           int        E,
-                           double     lambda)
+sparc_pair_logits_forward (WpSparcPair *pair,
+                           int          L,
+                           int          E,
+                           double       lambda)
 {
   for (int l = 0; l < L; l++) {
     for (int k = 0; k < L; k++) {
-      const double z = lambda * dot (pair->chat + (gsize) l * E, pair->that + (gsize) k * E, E);
+      const double z =
+        lambda * wp_sparc_dot (pair->chat + (gsize) l * E, pair->that + (gsize) k * E, E);
 
       pair->z[(gsize) l * L + k] = z;
       pair->zt[(gsize) k * L + l] = z;
@@ -238,15 +228,15 @@ sparc_pair_logits_forward (SparcPair *pair,
 /* Writes into dchat and dthat (L, E) weight times the gradient of the pair's summed CE, and
  * accumulates its logit-scale gradient into dscale. */
 static void
-sparc_pair_logits_backward (double          *dchat,
-                            double          *dthat,
-                            double          *dscale,
-                            const SparcPair *pair,
-                            WpSparcCache    *cache,
-                            int              L,
-                            int              E,
-                            double           lambda,
-                            double           weight)
+sparc_pair_logits_backward (double            *dchat,
+                            double            *dthat,
+                            double            *dscale,
+                            const WpSparcPair *pair,
+                            WpSparcCache      *cache,
+                            int                L,
+                            int                E,
+                            double             lambda,
+                            double             weight)
 {
   double *dz = cache->dz, *dzt = cache->dzt;
 
@@ -268,22 +258,19 @@ sparc_pair_logits_backward (double          *dchat,
   }
 }
 
-/* One pair's grouping backward: accumulates into dv (P, E) and dt (L, E) the gradient that
- * dchat and dthat (L, E), of the pair's unit embeddings, carry back; through the alignment
- * weights too unless stop_selection. */
-static void
-sparc_pair_group_backward (float           *dv,
-                           float           *dt,
-                           const SparcPair *pair,
-                           WpSparcCache    *cache,
-                           const double    *dchat,
-                           const double    *dthat,
-                           const float     *v,
-                           const float     *t,
-                           gboolean         stop_selection,
-                           int              L,
-                           int              P,
-                           int              E)
+void
+wp_sparc_pair_group_backward (float             *dv,
+                              float             *dt,
+                              const WpSparcPair *pair,
+                              WpSparcCache      *cache,
+                              const double      *dchat,
+                              const double      *dthat,
+                              const float       *v,
+                              const float       *t,
+                              gboolean           stop_selection,
+                              int                L,
+                              int                P,
+                              int                E)
 {
   const gsize LE = (gsize) L * E;
   double     *dc = cache->dc, *dtd = cache->dtd, *ds = cache->ds, *da = cache->da;
@@ -388,13 +375,14 @@ sparc_batch_logits_forward (WpSparcCache *cache,
 
     for (int i = 0; i < N; i++) {
       const int    si = slots[i], stat = si / K * 2 * K + si % K + side * K;
-      const double diagonal = lambda * dot (cache->chat + (gsize) si * E,
-                                            cache->that + (gsize) si * E, E);
+      const double diagonal = lambda * wp_sparc_dot (cache->chat + (gsize) si * E,
+                                                     cache->that + (gsize) si * E, E);
       double       max = -G_MAXDOUBLE, sum = 0.0;
 
       /* One pass, each logit computed once: the running sum rescales when the maximum grows. */
       for (int j = 0; j < N; j++) {
-        const double z = lambda * dot (rows + (gsize) si * E, cols + (gsize) slots[j] * E, E);
+        const double z =
+          lambda * wp_sparc_dot (rows + (gsize) si * E, cols + (gsize) slots[j] * E, E);
 
         if (z > max) {
           sum = sum * exp (max - z) + 1.0;
@@ -435,7 +423,7 @@ sparc_batch_logits_backward (WpSparcCache *cache,
       const int     sj = slots[j], col = sj / K * 2 * K + sj % K + K;
       const double *that = cache->that + (gsize) sj * E;
       double       *dthat = cache->dthat_all + (gsize) sj * E;
-      const double  z = lambda * dot (chat, that, E);
+      const double  z = lambda * wp_sparc_dot (chat, that, E);
       /* Z's row i (vision to language) and Z^T's row j (language to vision) hold z. */
       const double g = weight * (exp (z - cache->row_max[row]) / cache->row_sum[row] +
                                  exp (z - cache->row_max[col]) / cache->row_sum[col] -
@@ -446,463 +434,6 @@ sparc_batch_logits_backward (WpSparcCache *cache,
         dchat[e] += lambda * g * that[e];
         dthat[e] += lambda * g * chat[e];
       }
-    }
-  }
-}
-
-/* Which images are no negatives of a token: with unshared images, those whose captions hold
- * its id (ids (B, T), pair b's valid tokens first); none otherwise. */
-typedef struct {
-  const int *ids;
-  int        T;
-} SharedTokens;
-
-/* Whether caption j holds id; shared->ids must be set. */
-static gboolean
-caption_holds (const SharedTokens *shared,
-               const int          *lengths,
-               int                 j,
-               int                 id)
-{
-  for (int l = 0; l < lengths[j]; l++) {
-    if (shared->ids[(gsize) j * shared->T + l] == id)
-      return TRUE;
-  }
-  return FALSE;
-}
-
-/* Image negatives: pair i's tokens grouped over image j's patches, each token's logit
- * lambda <c^, t^> into zimg at column j, or -inf where image j is no negative of the token. The
- * groupings overwrite pair i's records. */
-static void
-sparc_image_logits_fill (WpSparcCache       *cache,
-                         const float        *patches,
-                         const float        *tokens,
-                         const int          *lengths,
-                         const SharedTokens *shared,
-                         double              threshold,
-                         int                 i,
-                         int                 j,
-                         int                 B,
-                         int                 P,
-                         int                 K,
-                         int                 E,
-                         double              lambda)
-{
-  SparcPair pair = sparc_pair (cache, i, P, K, E);
-
-  sparc_pair_group (&pair, cache, patches + (gsize) j * P * E, tokens + (gsize) i * K * E,
-                    threshold, lengths[i], P, E);
-  for (int l = 0; l < lengths[i]; l++)
-    cache->zimg[((gsize) i * K + l) * B + j] =
-      j != i && shared->ids != NULL &&
-          caption_holds (shared, lengths, j, shared->ids[(gsize) i * shared->T + l])
-        ? -INFINITY
-        : lambda * dot (pair.chat + (gsize) l * E, pair.that + (gsize) l * E, E);
-}
-
-/* Image negatives' summed CE over the images of every valid token, targets their own images;
- * each row's maximum and sum of exponentials go to row_max and row_sum at the token's slot. */
-static double
-sparc_image_logits_forward (WpSparcCache       *cache,
-                            const float        *patches,
-                            const float        *tokens,
-                            const int          *lengths,
-                            const SharedTokens *shared,
-                            double              threshold,
-                            int                 B,
-                            int                 P,
-                            int                 K,
-                            int                 E,
-                            double              lambda)
-{
-  double loss = 0.0;
-
-  for (int i = 0; i < B; i++) {
-    for (int j = 0; j < B; j++)
-      sparc_image_logits_fill (cache, patches, tokens, lengths, shared, threshold, i, j, B, P, K,
-                               E, lambda);
-    for (int l = 0; l < lengths[i]; l++) {
-      const double *row = cache->zimg + ((gsize) i * K + l) * B;
-      double        max = row[0], sum = 0.0;
-
-      for (int j = 1; j < B; j++)
-        max = fmax (max, row[j]);
-      for (int j = 0; j < B; j++)
-        sum += exp (row[j] - max);
-      cache->row_max[(gsize) i * 2 * K + l] = max;
-      cache->row_sum[(gsize) i * 2 * K + l] = sum;
-      loss += max + log (sum) - row[i];
-    }
-  }
-  return loss;
-}
-
-/* Carries back into dpatches and dtokens the gradient of pair i's tokens grouped over image j
- * (pair's records), given the gradient dcos[l] of the loss with respect to each token's cosine
- * <c^, t^> with its grouping. */
-static void
-sparc_cross_group_backward (float           *dpatches,
-                            float           *dtokens,
-                            const SparcPair *pair,
-                            WpSparcCache    *cache,
-                            const float     *patches,
-                            const float     *tokens,
-                            const double    *dcos,
-                            gboolean         stop_selection,
-                            int              i,
-                            int              j,
-                            int              L,
-                            int              P,
-                            int              K,
-                            int              E)
-{
-  for (int l = 0; l < L; l++) {
-    for (int e = 0; e < E; e++) {
-      cache->dchat[(gsize) l * E + e] = dcos[l] * pair->that[(gsize) l * E + e];
-      cache->dthat[(gsize) l * E + e] = dcos[l] * pair->chat[(gsize) l * E + e];
-    }
-  }
-  sparc_pair_group_backward (dpatches + (gsize) j * P * E, dtokens + (gsize) i * K * E, pair,
-                             cache, cache->dchat, cache->dthat, patches + (gsize) j * P * E,
-                             tokens + (gsize) i * K * E, stop_selection, L, P, E);
-}
-
-/* Accumulates into dpatches and dtokens weight times the gradient of the image negatives' summed
- * CE (each grouping computed again), its logit-scale gradient into dscale. */
-static void
-sparc_image_logits_backward (float              *dpatches,
-                             float              *dtokens,
-                             double             *dscale,
-                             WpSparcCache       *cache,
-                             const float        *patches,
-                             const float        *tokens,
-                             const int          *lengths,
-                             const SharedTokens *shared,
-                             double              threshold,
-                             gboolean            stop_selection,
-                             int                 B,
-                             int                 P,
-                             int                 K,
-                             int                 E,
-                             double              lambda,
-                             double              weight)
-{
-  /* The pair logits' scratch, which these negatives leave unused, holds each token's dcos. */
-  double *dcos = cache->dz;
-
-  for (int i = 0; i < B; i++) {
-    const SparcPair pair = sparc_pair (cache, i, P, K, E);
-
-    for (int j = 0; j < B; j++) {
-      sparc_image_logits_fill (cache, patches, tokens, lengths, shared, threshold, i, j, B, P, K,
-                               E, lambda);
-      for (int l = 0; l < lengths[i]; l++) {
-        const gsize  slot = (gsize) i * 2 * K + l;
-        const double z = cache->zimg[((gsize) i * K + l) * B + j];
-        /* An image that is no negative has no logit, so no gradient. */
-        const double g =
-          isinf (z) ? 0.0
-                    : weight * (exp (z - cache->row_max[slot]) / cache->row_sum[slot] -
-                                (double) (i == j));
-
-        if (g != 0.0)
-          *dscale += g * z;
-        dcos[l] = lambda * g;
-      }
-      sparc_cross_group_backward (dpatches, dtokens, &pair, cache, patches, tokens, dcos,
-                                  stop_selection, i, j, lengths[i], P, K, E);
-    }
-  }
-}
-
-/* Pair negatives: caption i's tokens grouped over image j's patches; the pair's score
- * lambda mean_l <c^, t^> into zimg at (i, j) and at B^2 + (j, i), the transpose. The groupings
- * overwrite pair i's records. */
-static void
-sparc_pair_scores_fill (WpSparcCache *cache,
-                        const float  *patches,
-                        const float  *tokens,
-                        const int    *lengths,
-                        double        threshold,
-                        int           i,
-                        int           j,
-                        int           B,
-                        int           P,
-                        int           K,
-                        int           E,
-                        double        lambda)
-{
-  SparcPair pair = sparc_pair (cache, i, P, K, E);
-  double    sum = 0.0;
-
-  sparc_pair_group (&pair, cache, patches + (gsize) j * P * E, tokens + (gsize) i * K * E,
-                    threshold, lengths[i], P, E);
-  for (int l = 0; l < lengths[i]; l++)
-    sum += dot (pair.chat + (gsize) l * E, pair.that + (gsize) l * E, E);
-  cache->zimg[(gsize) i * B + j] = lambda * sum / lengths[i];
-  cache->zimg[(gsize) (B + j) * B + i] = cache->zimg[(gsize) i * B + j];
-}
-
-static double
-dot_float (const float *x,
-           const float *y,
-           int          n)
-{
-  double sum = 0.0;
-
-  for (int i = 0; i < n; i++)
-    sum += (double) x[i] * y[i];
-  return sum;
-}
-
-/* The patch side's patches: of each image, the n_kept most similar (raw dot product) to any
- * valid token of the batch, ties to the lower index, as FILIP's token selection; and the norms
- * of every patch and valid token. */
-static void
-patch_side_select (WpSparcCache *cache,
-                   const float  *patches,
-                   const float  *tokens,
-                   const int    *lengths,
-                   int           n_kept,
-                   int           B,
-                   int           P,
-                   int           K,
-                   int           E)
-{
-  double *score = cache->da;
-
-  for (int i = 0; i < B; i++) {
-    for (int l = 0; l < lengths[i]; l++) {
-      const float *t = tokens + ((gsize) i * K + l) * E;
-
-      cache->token_norm[(gsize) i * K + l] = fmax (sqrt (dot_float (t, t, E)), 1e-6);
-    }
-  }
-  for (int j = 0; j < B; j++) {
-    guint8 *keep = cache->patch_kept + (gsize) j * P;
-
-    for (int p = 0; p < P; p++) {
-      const float *v = patches + ((gsize) j * P + p) * E;
-
-      cache->patch_norm[(gsize) j * P + p] = fmax (sqrt (dot_float (v, v, E)), 1e-6);
-      score[p] = -G_MAXDOUBLE;
-      for (int i = 0; i < B; i++) {
-        for (int l = 0; l < lengths[i]; l++)
-          score[p] = fmax (score[p], dot_float (v, tokens + ((gsize) i * K + l) * E, E));
-      }
-    }
-    memset (keep, 0, P);
-    for (int n = 0; n < n_kept; n++) {
-      int best = -1;
-
-      for (int p = 0; p < P; p++) {
-        if (!keep[p] && (best < 0 || score[p] > score[best]))
-          best = p;
-      }
-      keep[best] = 1;
-    }
-  }
-}
-
-/* The cosine of patch p of image j with token l of caption i. */
-static double
-patch_side_cosine (const WpSparcCache *cache,
-                   const float        *patches,
-                   const float        *tokens,
-                   int                 j,
-                   int                 p,
-                   int                 i,
-                   int                 l,
-                   int                 P,
-                   int                 K,
-                   int                 E)
-{
-  return dot_float (patches + ((gsize) j * P + p) * E, tokens + ((gsize) i * K + l) * E, E) /
-         (cache->patch_norm[(gsize) j * P + p] * cache->token_norm[(gsize) i * K + l]);
-}
-
-/* The valid token of caption i most similar to patch p of image j, the first on ties. */
-static int
-patch_side_best (const WpSparcCache *cache,
-                 const float        *patches,
-                 const float        *tokens,
-                 const int          *lengths,
-                 int                 j,
-                 int                 p,
-                 int                 i,
-                 int                 P,
-                 int                 K,
-                 int                 E)
-{
-  int best = 0;
-
-  for (int l = 1; l < lengths[i]; l++) {
-    if (patch_side_cosine (cache, patches, tokens, j, p, i, l, P, K, E) >
-        patch_side_cosine (cache, patches, tokens, j, p, i, best, P, K, E))
-      best = l;
-  }
-  return best;
-}
-
-/* The patch side's score of image j and caption i: lambda times the mean over j's kept patches
- * of each one's largest cosine with i's valid tokens. */
-static double
-patch_side_score (const WpSparcCache *cache,
-                  const float        *patches,
-                  const float        *tokens,
-                  const int          *lengths,
-                  int                 j,
-                  int                 i,
-                  int                 n_kept,
-                  int                 P,
-                  int                 K,
-                  int                 E,
-                  double              lambda)
-{
-  double sum = 0.0;
-
-  for (int p = 0; p < P; p++) {
-    if (cache->patch_kept[(gsize) j * P + p])
-      sum += patch_side_cosine (cache, patches, tokens, j, p, i,
-                                patch_side_best (cache, patches, tokens, lengths, j, p, i, P, K,
-                                                 E),
-                                P, K, E);
-  }
-  return lambda * sum / n_kept;
-}
-
-/* Accumulates into dpatches and dtokens the gradient of the patch side's score of image j and
- * caption i, times dscore: through each kept patch's cosine with its best token. */
-static void
-patch_side_backward (float              *dpatches,
-                     float              *dtokens,
-                     const WpSparcCache *cache,
-                     const float        *patches,
-                     const float        *tokens,
-                     const int          *lengths,
-                     int                 j,
-                     int                 i,
-                     int                 n_kept,
-                     int                 P,
-                     int                 K,
-                     int                 E,
-                     double              dscore)
-{
-  for (int p = 0; p < P; p++) {
-    const gsize  vp = (gsize) j * P + p;
-    int          l;
-    gsize        tl;
-    double       cosine, nv, nt;
-    const float *v, *t;
-
-    if (!cache->patch_kept[vp])
-      continue;
-    l = patch_side_best (cache, patches, tokens, lengths, j, p, i, P, K, E);
-    tl = (gsize) i * K + l;
-    v = patches + vp * E;
-    t = tokens + tl * E;
-    nv = cache->patch_norm[vp];
-    nt = cache->token_norm[tl];
-    cosine = dot_float (v, t, E) / (nv * nt);
-    /* d cos / dv = t / (|v| |t|) - cos v / |v|^2, and symmetrically for t. */
-    for (int e = 0; e < E; e++) {
-      const double d = dscore / n_kept;
-
-      dpatches[vp * E + e] += (float) (d * (t[e] / (nv * nt) - cosine * v[e] / (nv * nv)));
-      dtokens[tl * E + e] += (float) (d * (v[e] / (nv * nt) - cosine * t[e] / (nt * nt)));
-    }
-  }
-}
-
-/* Pair negatives' CE over the rows (a caption over the images) and over the columns (an image
- * over the captions) of the B x B scores, summed; with a patch side, the columns' CE is over
- * its scores instead, at zimg + 2 B^2 (rows images). Their maxima and sums of exponentials go
- * to row_max and row_sum, the rows' first. */
-static double
-sparc_pair_scores_forward (WpSparcCache *cache,
-                           const float  *patches,
-                           const float  *tokens,
-                           const int    *lengths,
-                           double        threshold,
-                           double        patch_side,
-                           int           B,
-                           int           P,
-                           int           K,
-                           int           E,
-                           double        lambda)
-{
-  const gsize BB = (gsize) B * B;
-  const int   n_kept = wp_filip_kept_patches (patch_side, P);
-
-  if (patch_side > 0.0)
-    patch_side_select (cache, patches, tokens, lengths, n_kept, B, P, K, E);
-  for (int i = 0; i < B; i++) {
-    for (int j = 0; j < B; j++) {
-      sparc_pair_scores_fill (cache, patches, tokens, lengths, threshold, i, j, B, P, K, E,
-                              lambda);
-      if (patch_side > 0.0)
-        cache->zimg[2 * BB + (gsize) j * B + i] =
-          patch_side_score (cache, patches, tokens, lengths, j, i, n_kept, P, K, E, lambda);
-    }
-  }
-  return B * (wp_cross_entropy_rows_forward (cache->row_max, cache->row_sum, cache->zimg, B) +
-              wp_cross_entropy_rows_forward (cache->row_max + B, cache->row_sum + B,
-                                             cache->zimg + (patch_side > 0.0 ? 2 : 1) * BB, B));
-}
-
-/* Accumulates into dpatches and dtokens weight times the gradient of the pair negatives' summed
- * CE (each grouping computed again), its logit-scale gradient into dscale. */
-static void
-sparc_pair_scores_backward (float        *dpatches,
-                            float        *dtokens,
-                            double       *dscale,
-                            WpSparcCache *cache,
-                            const float  *patches,
-                            const float  *tokens,
-                            const int    *lengths,
-                            double        threshold,
-                            double        patch_side,
-                            gboolean      stop_selection,
-                            int           B,
-                            int           P,
-                            int           K,
-                            int           E,
-                            double        lambda,
-                            double        weight)
-{
-  const gsize BB = (gsize) B * B;
-  const int   n_kept = wp_filip_kept_patches (patch_side, P);
-  /* The pair logits' scratch, which these negatives leave unused, holds each token's dcos. */
-  double *dcos = cache->dz;
-
-  for (int i = 0; i < B; i++) {
-    const SparcPair pair = sparc_pair (cache, i, P, K, E);
-
-    for (int j = 0; j < B; j++) {
-      double z, g;
-
-      sparc_pair_scores_fill (cache, patches, tokens, lengths, threshold, i, j, B, P, K, E,
-                              lambda);
-      z = cache->zimg[(gsize) i * B + j];
-      /* z is row i's logit j, and column j's logit i unless the patch side takes the columns. */
-      g = weight * (exp (z - cache->row_max[i]) / cache->row_sum[i] - (double) (i == j));
-      if (patch_side > 0.0) {
-        const double zp = cache->zimg[2 * BB + (gsize) j * B + i];
-        const double gp =
-          weight * (exp (zp - cache->row_max[B + j]) / cache->row_sum[B + j] - (double) (i == j));
-
-        *dscale += gp * zp;
-        patch_side_backward (dpatches, dtokens, cache, patches, tokens, lengths, j, i, n_kept, P,
-                             K, E, lambda * gp);
-      } else {
-        g += weight * (exp (z - cache->row_max[B + j]) / cache->row_sum[B + j] - (double) (i == j));
-      }
-      *dscale += g * z;
-      for (int l = 0; l < lengths[i]; l++)
-        dcos[l] = lambda * g / lengths[i];
-      sparc_cross_group_backward (dpatches, dtokens, &pair, cache, patches, tokens, dcos,
-                                  stop_selection, i, j, lengths[i], P, K, E);
     }
   }
 }
@@ -983,21 +514,21 @@ wp_loss_sparc_fine_forward (WpSparcCache         *cache,
   }
   if (flags & WP_SPARC_PAIR_NEGATIVES)
     return 0.5 *
-           sparc_pair_scores_forward (cache, patches, tokens, lengths, threshold,
-                                      variant->patch_side, B, P, K, E, lambda) /
+           wp_sparc_pair_scores_forward (cache, patches, tokens, lengths, threshold,
+                                         variant->patch_side, B, P, K, E, lambda) /
            B;
   if (flags & WP_SPARC_IMAGE_NEGATIVES) {
-    const SharedTokens shared = { flags & WP_SPARC_UNSHARED_IMAGES ? ids : NULL, T };
+    const WpSparcSharedTokens shared = { flags & WP_SPARC_UNSHARED_IMAGES ? ids : NULL, T };
 
-    return sparc_image_logits_forward (cache, patches, tokens, lengths, &shared, threshold, B, P,
-                                       K, E, lambda) /
+    return wp_sparc_image_logits_forward (cache, patches, tokens, lengths, &shared, threshold, B, P,
+                                          K, E, lambda) /
            count_tokens (lengths, B);
   }
   for (int b = 0; b < B; b++) {
-    SparcPair pair = sparc_pair (cache, b, P, K, E);
+    WpSparcPair pair = wp_sparc_pair (cache, b, P, K, E);
 
-    sparc_pair_group (&pair, cache, patches + (gsize) b * P * E, tokens + (gsize) b * K * E,
-                      threshold, lengths[b], P, E);
+    wp_sparc_pair_group (&pair, cache, patches + (gsize) b * P * E, tokens + (gsize) b * K * E,
+                         threshold, lengths[b], P, E);
     if (!(flags & WP_SPARC_BATCH_NEGATIVES))
       loss += sparc_pair_logits_forward (&pair, lengths[b], E, lambda);
   }
@@ -1040,16 +571,16 @@ wp_loss_sparc_fine_backward (float                *dpatches,
     memset (dv, 0, (gsize) B * P * E * sizeof (float));
   }
   if (flags & WP_SPARC_PAIR_NEGATIVES) {
-    sparc_pair_scores_backward (dv, dtokens, &dscale, cache, patches, tokens, lengths,
-                                sparc_threshold (variant, P), variant->patch_side, stop_selection,
-                                B, P, K, E, lambda, 0.5 / B);
+    wp_sparc_pair_scores_backward (dv, dtokens, &dscale, cache, patches, tokens, lengths,
+                                   sparc_threshold (variant, P), variant->patch_side,
+                                   stop_selection, B, P, K, E, lambda, 0.5 / B);
   } else if (flags & WP_SPARC_IMAGE_NEGATIVES) {
-    const SharedTokens shared = { flags & WP_SPARC_UNSHARED_IMAGES ? ids : NULL, T };
+    const WpSparcSharedTokens shared = { flags & WP_SPARC_UNSHARED_IMAGES ? ids : NULL, T };
 
     /* One direction only: twice the weight of each of the two the other logits have. */
-    sparc_image_logits_backward (dv, dtokens, &dscale, cache, patches, tokens, lengths, &shared,
-                                 sparc_threshold (variant, P), stop_selection, B, P, K, E, lambda,
-                                 2.0 * weight);
+    wp_sparc_image_logits_backward (dv, dtokens, &dscale, cache, patches, tokens, lengths, &shared,
+                                    sparc_threshold (variant, P), stop_selection, B, P, K, E,
+                                    lambda, 2.0 * weight);
   } else {
     if (flags & WP_SPARC_BATCH_NEGATIVES) {
       const int N = valid_slots (cache->slots, lengths, B, K);
@@ -1057,9 +588,9 @@ wp_loss_sparc_fine_backward (float                *dpatches,
       sparc_batch_logits_backward (cache, &dscale, cache->slots, N, B, K, E, lambda, weight);
     }
     for (int b = 0; b < B; b++) {
-      const SparcPair pair = sparc_pair (cache, b, P, K, E);
-      const int       L = lengths[b];
-      double         *dchat = cache->dchat, *dthat = cache->dthat;
+      const WpSparcPair pair = wp_sparc_pair (cache, b, P, K, E);
+      const int         L = lengths[b];
+      double           *dchat = cache->dchat, *dthat = cache->dthat;
 
       if (flags & WP_SPARC_BATCH_NEGATIVES) {
         dchat = cache->dchat_all + (gsize) b * K * E;
@@ -1067,9 +598,9 @@ wp_loss_sparc_fine_backward (float                *dpatches,
       } else {
         sparc_pair_logits_backward (dchat, dthat, &dscale, &pair, cache, L, E, lambda, weight);
       }
-      sparc_pair_group_backward (dv + (gsize) b * P * E, dtokens + (gsize) b * K * E, &pair,
-                                 cache, dchat, dthat, patches + (gsize) b * P * E,
-                                 tokens + (gsize) b * K * E, stop_selection, L, P, E);
+      wp_sparc_pair_group_backward (dv + (gsize) b * P * E, dtokens + (gsize) b * K * E, &pair,
+                                    cache, dchat, dthat, patches + (gsize) b * P * E,
+                                    tokens + (gsize) b * K * E, stop_selection, L, P, E);
     }
   }
   if (centred) {

@@ -1,73 +1,14 @@
-/* test-objectives.c: the contrastive losses and the box term against naive double-precision
- * implementations written here from the definitions, and their gradients against central finite
- * differences of those naive losses; the caches' reuse and sizing. */
+/* test-objectives.c: the contrastive losses against naive double-precision implementations
+ * written here from the definitions, and their gradients against central finite differences of
+ * those naive losses; the caches' reuse and sizing. The box term's: test-box-term.c. */
 #include <math.h>
 #include <string.h>
 
 #include "wordpatch/objectives.h"
 #include "wordpatch/rng.h"
 
-#define B 4
-#define E 6
-#define P 5
-#define K 4
-/* The caches hold more pairs than the batches use: a stride taken from the caches' size instead
- * of the batch's would show. */
-#define MAX_B (B + 3)
-
-static void
-fill_random (float *x,
-             gsize  n,
-             WpRng *rng)
-{
-  for (gsize i = 0; i < n; i++)
-    x[i] = (float) wp_rng_normal (rng) * 0.5f;
-}
-
-static double
-dot (const double *a,
-     const double *b,
-     int           n)
-{
-  double s = 0.0;
-
-  for (int i = 0; i < n; i++)
-    s += a[i] * b[i];
-  return s;
-}
-
-/* Mean CE over rows of m (n x n, row stride n) with diagonal targets. */
-static double
-naive_ce_rows (const double *m,
-               int           n)
-{
-  double loss = 0.0;
-
-  for (int i = 0; i < n; i++) {
-    double sum = 0.0;
-
-    for (int j = 0; j < n; j++)
-      sum += exp (m[i * n + j]);
-    loss += log (sum) - m[i * n + i];
-  }
-  return loss / n;
-}
-
-static double
-naive_clip (const double *img,
-            const double *txt,
-            double        logit_scale)
-{
-  double g[B * B], gt[B * B];
-
-  for (int i = 0; i < B; i++) {
-    for (int j = 0; j < B; j++) {
-      g[i * B + j] = exp (logit_scale) * dot (img + i * E, txt + j * E, E);
-      gt[j * B + i] = g[i * B + j];
-    }
-  }
-  return 0.5 * (naive_ce_rows (g, B) + naive_ce_rows (gt, B));
-}
+/* Last: its shape macros (B, E, P, K) would rename the headers' parameters. */
+#include "objectives-fixtures.h"
 
 static const int lengths[B] = { 4, 2, 3, 1 };
 /* The captions' token ids (B, K), valid ones first: pairs 0 to 2 share 1, pairs 0 and 1 share 7,
@@ -513,71 +454,6 @@ naive_sparc_pairs (const double *v,
   return 0.5 * (naive_ce_rows (z, B) + naive_ce_rows (zt, B));
 }
 
-typedef double (*NaiveLoss) (const double *x,
-                             const double *y,
-                             double        logit_scale);
-
-/* Compares analytic gradients of x, y and the logit scale with central differences of naive. */
-static void
-check_gradients (const char  *what,
-                 NaiveLoss    naive,
-                 const float *x,
-                 gsize        nx,
-                 const float *y,
-                 gsize        ny,
-                 float        logit_scale,
-                 const float *dx,
-                 const float *dy,
-                 float        dscale)
-{
-  g_autofree double *xd = g_new (double, nx);
-  g_autofree double *yd = g_new (double, ny);
-  const double       h = 1e-5;
-  double             worst = 0.0, max_grad = 1e-12;
-  const char        *worst_name = "";
-  gsize              worst_index = 0;
-
-  for (gsize i = 0; i < nx; i++)
-    xd[i] = x[i];
-  for (gsize i = 0; i < ny; i++)
-    yd[i] = y[i];
-  for (int which = 0; which < 3; which++) {
-    gsize        n = which == 0 ? nx : which == 1 ? ny
-                                                  : 1;
-    double      *base = which == 0 ? xd : yd;
-    const float *analytic = which == 0 ? dx : which == 1 ? dy
-                                                         : &dscale;
-
-    for (gsize k = 0; k < n; k++) {
-      double numeric;
-
-      if (which == 2) {
-        numeric = (naive (xd, yd, logit_scale + h) - naive (xd, yd, logit_scale - h)) / (2 * h);
-      } else {
-        double saved = base[k];
-
-        base[k] = saved + h;
-        numeric = naive (xd, yd, logit_scale);
-        base[k] = saved - h;
-        numeric -= naive (xd, yd, logit_scale);
-        base[k] = saved;
-        numeric /= 2 * h;
-      }
-      max_grad = fmax (max_grad, fabs (numeric));
-      if (fabs (numeric - analytic[k]) > worst) {
-        worst = fabs (numeric - analytic[k]);
-        worst_name = which == 0 ? "first input" : which == 1 ? "second input"
-                                                             : "logit_scale";
-        worst_index = k;
-      }
-    }
-  }
-  if (worst > 1e-3 * max_grad)
-    g_test_fail_printf ("%s: gradient of the %s element %" G_GSIZE_FORMAT
-                        " off by %g (largest gradient %g)",
-                        what, worst_name, worst_index, worst, max_grad);
-}
-
 static void
 test_clip_matches_definition (void)
 {
@@ -946,172 +822,6 @@ test_sparc_weights_sparse_rows (void)
   }
 }
 
-/* The box term's words: several tokens (pair 0), one token (pairs 1 and 3), two words of one
- * pair (pair 2), boxes of one patch and of all but one; pair 3 has no boxed word. */
-#define N_BOX_WORDS 4
-static const int    box_pair[N_BOX_WORDS] = { 0, 1, 2, 2 };
-static const int    box_first[N_BOX_WORDS] = { 1, 0, 0, 2 };
-static const int    box_n_tokens[N_BOX_WORDS] = { 3, 1, 2, 1 };
-static const guint8 box_inside[N_BOX_WORDS][P] = {
-  { 0, 1, 1, 0, 0 },
-  { 0, 0, 0, 1, 0 },
-  { 1, 1, 1, 1, 0 },
-  { 1, 0, 0, 0, 1 },
-};
-static const double box_tau = 0.3;
-
-static void
-fill_box_words (WpBoxWords *words)
-{
-  wp_box_words_init (words, MAX_B * K, P);
-  words->n_words = N_BOX_WORDS;
-  for (int w = 0; w < N_BOX_WORDS; w++) {
-    words->pair[w] = box_pair[w];
-    words->first[w] = box_first[w];
-    words->n_tokens[w] = box_n_tokens[w];
-    memcpy (words->inside + w * P, box_inside[w], P);
-  }
-}
-
-/* L_box from the definition: each word's map the mean of its tokens' dot products, the
- * cross-entropy of its softmax against the uniform distribution on its boxes' patches, and the
- * mean over the words. The logit scale plays no part. */
-static double
-naive_box (const double *v,
-           const double *t,
-           double        logit_scale)
-{
-  double loss = 0.0;
-
-  for (int w = 0; w < N_BOX_WORDS; w++) {
-    const double *vb = v + box_pair[w] * P * E;
-    double        m[P], sum = 0.0, n_inside = 0.0, word_loss = 0.0;
-
-    for (int p = 0; p < P; p++) {
-      m[p] = 0.0;
-      for (int l = box_first[w]; l < box_first[w] + box_n_tokens[w]; l++)
-        m[p] += dot (vb + p * E, t + (box_pair[w] * K + l) * E, E) / box_n_tokens[w];
-      sum += exp (m[p] / box_tau);
-      n_inside += box_inside[w][p];
-    }
-    for (int p = 0; p < P; p++) {
-      if (box_inside[w][p])
-        word_loss -= log (exp (m[p] / box_tau) / sum) / n_inside;
-    }
-    loss += word_loss;
-  }
-  return loss / N_BOX_WORDS;
-}
-
-static void
-test_box_matches_definition (void)
-{
-  float             v[B * P * E], t[B * K * E], dv[B * P * E] = { 0 }, dt[B * K * E] = { 0 };
-  double            vd[B * P * E], td[B * K * E], loss;
-  WpObjectiveCaches caches;
-  g_auto (WpBoxWords) words = { 0 };
-  WpRng rng;
-
-  wp_rng_init (&rng, 23);
-  fill_random (v, B * P * E, &rng);
-  fill_random (t, B * K * E, &rng);
-  fill_box_words (&words);
-  /* Tokens no word holds are never read. */
-  for (int e = 0; e < E; e++) {
-    t[(0 * K + 0) * E + e] = NAN;
-    t[(2 * K + 3) * E + e] = NAN;
-  }
-  for (int i = 0; i < B * P * E; i++)
-    vd[i] = v[i];
-  for (int i = 0; i < B * K * E; i++)
-    td[i] = t[i];
-  wp_objective_caches_init (&caches, MAX_B, P, K, E);
-  loss = wp_loss_box_forward (&caches.box, v, t, &words, box_tau, P, K, E);
-  wp_loss_box_backward (dv, dt, &caches.box, v, t, &words, box_tau, P, K, E);
-  wp_objective_caches_clear (&caches);
-  g_assert_true (isfinite (loss));
-  g_assert_cmpfloat_with_epsilon (loss, naive_box (vd, td, 0.0), 1e-6 * fabs (loss));
-  /* Pair 3 has no boxed word: its patches and tokens get nothing. */
-  for (int i = 3 * P * E; i < 4 * P * E; i++)
-    g_assert_cmpfloat (dv[i], ==, 0.0f);
-  for (int i = 0; i < B * K * E; i++) {
-    if (isnan (t[i])) {
-      g_assert_cmpfloat (dt[i], ==, 0.0f);
-      t[i] = 0.0f;
-    }
-  }
-  for (int i = 3 * K * E; i < 4 * K * E; i++)
-    g_assert_cmpfloat (dt[i], ==, 0.0f);
-  check_gradients ("box", naive_box, v, B * P * E, t, B * K * E, 0.0f, dv, dt, 0.0f);
-}
-
-/* A word whose map already peaks on its box at a low temperature has a small loss; without words
- * the term is 0 and gives no gradient. */
-static void
-test_box_limits (void)
-{
-  float             v[B * P * E] = { 0 }, t[B * K * E] = { 0 }, dv[B * P * E] = { 0 };
-  float             dt[B * K * E] = { 0 };
-  WpObjectiveCaches caches;
-  g_auto (WpBoxWords) words = { 0 };
-  double loss;
-
-  wp_objective_caches_init (&caches, MAX_B, P, K, E);
-  wp_box_words_init (&words, MAX_B * K, P);
-  g_assert_cmpfloat (wp_loss_box_forward (&caches.box, v, t, &words, 0.07, P, K, E), ==, 0.0);
-  wp_loss_box_backward (dv, dt, &caches.box, v, t, &words, 0.07, P, K, E);
-  for (int i = 0; i < B * P * E; i++)
-    g_assert_cmpfloat (dv[i], ==, 0.0f);
-
-  /* Unit patches along the axes, token 0 of pair 0 along patch 2's axis, its box patch 2. */
-  for (int p = 0; p < P; p++)
-    v[p * E + p] = 1.0f;
-  t[2] = 1.0f;
-  words.n_words = 1;
-  words.pair[0] = 0;
-  words.first[0] = 0;
-  words.n_tokens[0] = 1;
-  memset (words.inside, 0, P);
-  words.inside[2] = 1;
-  /* m = (0, 0, 1, 0, 0): L = log (e^(1/tau) + 4) - 1/tau. */
-  loss = wp_loss_box_forward (&caches.box, v, t, &words, 0.07, P, K, E);
-  g_assert_cmpfloat_with_epsilon (loss, log (exp (1 / 0.07) + 4) - 1 / 0.07, 1e-9);
-  g_assert_cmpfloat (loss, <, 1e-5);
-  /* The same word with its box elsewhere pays the whole contrast. */
-  words.inside[2] = 0;
-  words.inside[4] = 1;
-  loss = wp_loss_box_forward (&caches.box, v, t, &words, 0.07, P, K, E);
-  g_assert_cmpfloat_with_epsilon (loss, log (exp (1 / 0.07) + 4), 1e-9);
-  wp_objective_caches_clear (&caches);
-}
-
-static void
-test_box_backward_accumulates (void)
-{
-  float             v[B * P * E], t[B * K * E], dv1[B * P * E] = { 0 }, dt1[B * K * E] = { 0 };
-  float             dv2[B * P * E] = { 0 }, dt2[B * K * E] = { 0 };
-  WpObjectiveCaches caches;
-  g_auto (WpBoxWords) words = { 0 };
-  WpRng rng;
-
-  wp_rng_init (&rng, 29);
-  fill_random (v, B * P * E, &rng);
-  fill_random (t, B * K * E, &rng);
-  fill_box_words (&words);
-  wp_objective_caches_init (&caches, MAX_B, P, K, E);
-  wp_loss_box_forward (&caches.box, v, t, &words, box_tau, P, K, E);
-  wp_loss_box_backward (dv1, dt1, &caches.box, v, t, &words, box_tau, P, K, E);
-  for (int i = 0; i < 2; i++) {
-    wp_loss_box_forward (&caches.box, v, t, &words, box_tau, P, K, E);
-    wp_loss_box_backward (dv2, dt2, &caches.box, v, t, &words, box_tau, P, K, E);
-  }
-  for (gsize i = 0; i < B * P * E; i++)
-    g_assert_cmpfloat_with_epsilon (dv2[i], 2.0f * dv1[i], 1e-6);
-  for (gsize i = 0; i < B * K * E; i++)
-    g_assert_cmpfloat_with_epsilon (dt2[i], 2.0f * dt1[i], 1e-6);
-  wp_objective_caches_clear (&caches);
-}
-
 int
 main (int    argc,
       char **argv)
@@ -1170,9 +880,6 @@ main (int    argc,
                         GINT_TO_POINTER (OBJECTIVE_SPARC), test_backward_accumulates);
   g_test_add_data_func ("/objectives/sparc-batch/backward-accumulates",
                         GINT_TO_POINTER (OBJECTIVE_SPARC_BATCH), test_backward_accumulates);
-  g_test_add_func ("/objectives/box/matches-definition", test_box_matches_definition);
-  g_test_add_func ("/objectives/box/limits", test_box_limits);
-  g_test_add_func ("/objectives/box/backward-accumulates", test_box_backward_accumulates);
   g_test_add_func ("/objectives/caches/reused", test_caches_reused);
   g_test_add_func ("/objectives/caches/bytes", test_caches_bytes);
   return g_test_run ();

@@ -1,0 +1,128 @@
+/* sparc-private.h: what sparc.c (the paper's loss, its batch negatives, the public calls) and
+ * sparc_cross.c (image and pair negatives) share: one pair's records and its grouping. */
+#pragma once
+
+#include <glib.h>
+
+#include "wordpatch/objectives.h"
+
+G_BEGIN_DECLS
+
+/* One pair's part of a WpSparcCache: its arrays for L valid tokens (see objectives.h). */
+typedef struct {
+  double *a, *shat;          /* (L, P) */
+  int    *argmin, *argmax;   /* (L) */
+  double *range, *kept;      /* (L) */
+  double *chat, *that;       /* (L, E) */
+  double *c_norm, *t_norm;   /* (L) */
+  double *z, *zt;            /* (L, L) */
+  double *row_max, *row_sum; /* (2L): the rows of z, then those of zt */
+} WpSparcPair;
+
+/* Which images are no negatives of a token: with unshared images, those whose captions hold
+ * its id (ids (B, T), pair b's valid tokens first); none otherwise. */
+typedef struct {
+  const int *ids;
+  int        T;
+} WpSparcSharedTokens;
+
+/* Pair b's records in the cache, for up to K valid tokens of P patches and E dims. */
+WpSparcPair wp_sparc_pair (const WpSparcCache *cache,
+                           int                 b,
+                           int                 P,
+                           int                 K,
+                           int                 E);
+/* One pair's grouping: v (P, E) patches, t (L, E) valid tokens; the weights at threshold, and the
+ * unit grouped-vision and token embeddings into the pair's arrays. */
+void wp_sparc_pair_group (WpSparcPair  *pair,
+                          WpSparcCache *cache,
+                          const float  *v,
+                          const float  *t,
+                          double        threshold,
+                          int           L,
+                          int           P,
+                          int           E);
+/* One pair's grouping backward: accumulates into dv (P, E) and dt (L, E) the gradient that
+ * dchat and dthat (L, E), of the pair's unit embeddings, carry back; through the alignment
+ * weights too unless stop_selection. */
+void   wp_sparc_pair_group_backward (float             *dv,
+                                     float             *dt,
+                                     const WpSparcPair *pair,
+                                     WpSparcCache      *cache,
+                                     const double      *dchat,
+                                     const double      *dthat,
+                                     const float       *v,
+                                     const float       *t,
+                                     gboolean           stop_selection,
+                                     int                L,
+                                     int                P,
+                                     int                E);
+double wp_sparc_dot (const double *x,
+                     const double *y,
+                     int           n);
+
+/* Image negatives' summed CE over the images of every valid token, targets their own images;
+ * each row's maximum and sum of exponentials go to row_max and row_sum at the token's slot. */
+double wp_sparc_image_logits_forward (WpSparcCache              *cache,
+                                      const float               *patches,
+                                      const float               *tokens,
+                                      const int                 *lengths,
+                                      const WpSparcSharedTokens *shared,
+                                      double                     threshold,
+                                      int                        B,
+                                      int                        P,
+                                      int                        K,
+                                      int                        E,
+                                      double                     lambda);
+/* Accumulates into dpatches and dtokens weight times the gradient of the image negatives'
+ * summed CE (each grouping computed again), its logit-scale gradient into dscale. */
+void wp_sparc_image_logits_backward (float                     *dpatches,
+                                     float                     *dtokens,
+                                     double                    *dscale,
+                                     WpSparcCache              *cache,
+                                     const float               *patches,
+                                     const float               *tokens,
+                                     const int                 *lengths,
+                                     const WpSparcSharedTokens *shared,
+                                     double                     threshold,
+                                     gboolean                   stop_selection,
+                                     int                        B,
+                                     int                        P,
+                                     int                        K,
+                                     int                        E,
+                                     double                     lambda,
+                                     double                     weight);
+/* Pair negatives' CE over the rows (a caption over the images) and over the columns (an image
+ * over the captions) of the B x B scores, summed; with a patch side (a share of the patches, or
+ * 0) the columns' CE is over its scores instead. */
+double wp_sparc_pair_scores_forward (WpSparcCache *cache,
+                                     const float  *patches,
+                                     const float  *tokens,
+                                     const int    *lengths,
+                                     double        threshold,
+                                     double        patch_side,
+                                     int           B,
+                                     int           P,
+                                     int           K,
+                                     int           E,
+                                     double        lambda);
+/* Accumulates into dpatches and dtokens weight times the gradient of the pair negatives' summed
+ * CE (each grouping computed again), its logit-scale gradient into dscale. */
+void wp_sparc_pair_scores_backward (float        *dpatches,
+                                    float        *dtokens,
+                                    double       *dscale,
+                                    WpSparcCache *cache,
+                                    const float  *patches,
+                                    const float  *tokens,
+                                    const int    *lengths,
+                                    double        threshold,
+                                    double        patch_side,
+                                    gboolean      stop_selection,
+                                    int           B,
+                                    int           P,
+                                    int           K,
+                                    int           E,
+                                    double        lambda,
+                                    double        weight);
+
+G_END_DECLS

@@ -1,0 +1,448 @@
+/* sparc_cross.c: SPARC's fine-grained loss with image and pair negatives, whose groupings pair
+ * every caption with every image of the batch (docs/algorithms.md, "SPARC"). */
+#include <math.h>
+#include <string.h>
+
+#include "objectives-private.h"
+#include "sparc-private.h"
+#include "wordpatch/objectives.h"
+
+/* Whether caption j holds id; shared->ids must be set. */
+static gboolean
+caption_holds (const WpSparcSharedTokens *shared,
+               const int                 *lengths,
+               int                        j,
+               int                        id)
+{
+  for (int l = 0; l < lengths[j]; l++) {
+    if (shared->ids[(gsize) j * shared->T + l] == id)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* Image negatives: pair i's tokens grouped over image j's patches, each token's logit
+ * lambda <c^, t^> into zimg at column j, or -inf where image j is no negative of the token. The
+ * groupings overwrite pair i's records. */
+static void
+sparc_image_logits_fill (WpSparcCache              *cache,
+                         const float               *patches,
+                         const float               *tokens,
+                         const int                 *lengths,
+                         const WpSparcSharedTokens *shared,
+                         double                     threshold,
+                         int                        i,
+                         int                        j,
+                         int                        B,
+                         int                        P,
+                         int                        K,
+                         int                        E,
+                         double                     lambda)
+{
+  WpSparcPair pair = wp_sparc_pair (cache, i, P, K, E);
+
+  wp_sparc_pair_group (&pair, cache, patches + (gsize) j * P * E, tokens + (gsize) i * K * E,
+                       threshold, lengths[i], P, E);
+  for (int l = 0; l < lengths[i]; l++)
+    cache->zimg[((gsize) i * K + l) * B + j] =
+      j != i && shared->ids != NULL &&
+          caption_holds (shared, lengths, j, shared->ids[(gsize) i * shared->T + l])
+        ? -INFINITY
+        : lambda * wp_sparc_dot (pair.chat + (gsize) l * E, pair.that + (gsize) l * E, E);
+}
+
+double
+wp_sparc_image_logits_forward (WpSparcCache              *cache,
+                               const float               *patches,
+                               const float               *tokens,
+                               const int                 *lengths,
+                               const WpSparcSharedTokens *shared,
+                               double                     threshold,
+                               int                        B,
+                               int                        P,
+                               int                        K,
+                               int                        E,
+                               double                     lambda)
+{
+  double loss = 0.0;
+
+  for (int i = 0; i < B; i++) {
+    for (int j = 0; j < B; j++)
+      sparc_image_logits_fill (cache, patches, tokens, lengths, shared, threshold, i, j, B, P, K,
+                               E, lambda);
+    for (int l = 0; l < lengths[i]; l++) {
+      const double *row = cache->zimg + ((gsize) i * K + l) * B;
+      double        max = row[0], sum = 0.0;
+
+      for (int j = 1; j < B; j++)
+        max = fmax (max, row[j]);
+      for (int j = 0; j < B; j++)
+        sum += exp (row[j] - max);
+      cache->row_max[(gsize) i * 2 * K + l] = max;
+      cache->row_sum[(gsize) i * 2 * K + l] = sum;
+      loss += max + log (sum) - row[i];
+    }
+  }
+  return loss;
+}
+
+/* Carries back into dpatches and dtokens the gradient of pair i's tokens grouped over image j
+ * (pair's records), given the gradient dcos[l] of the loss with respect to each token's cosine
+ * <c^, t^> with its grouping. */
+static void
+sparc_cross_group_backward (float             *dpatches,
+                            float             *dtokens,
+                            const WpSparcPair *pair,
+                            WpSparcCache      *cache,
+                            const float       *patches,
+                            const float       *tokens,
+                            const double      *dcos,
+                            gboolean           stop_selection,
+                            int                i,
+                            int                j,
+                            int                L,
+                            int                P,
+                            int                K,
+                            int                E)
+{
+  for (int l = 0; l < L; l++) {
+    for (int e = 0; e < E; e++) {
+      cache->dchat[(gsize) l * E + e] = dcos[l] * pair->that[(gsize) l * E + e];
+      cache->dthat[(gsize) l * E + e] = dcos[l] * pair->chat[(gsize) l * E + e];
+    }
+  }
+  wp_sparc_pair_group_backward (dpatches + (gsize) j * P * E, dtokens + (gsize) i * K * E, pair,
+                                cache, cache->dchat, cache->dthat, patches + (gsize) j * P * E,
+                                tokens + (gsize) i * K * E, stop_selection, L, P, E);
+}
+
+void
+wp_sparc_image_logits_backward (float                     *dpatches,
+                                float                     *dtokens,
+                                double                    *dscale,
+                                WpSparcCache              *cache,
+                                const float               *patches,
+                                const float               *tokens,
+                                const int                 *lengths,
+                                const WpSparcSharedTokens *shared,
+                                double                     threshold,
+                                gboolean                   stop_selection,
+                                int                        B,
+                                int                        P,
+                                int                        K,
+                                int                        E,
+                                double                     lambda,
+                                double                     weight)
+{
+  /* The pair logits' scratch, which these negatives leave unused, holds each token's dcos. */
+  double *dcos = cache->dz;
+
+  for (int i = 0; i < B; i++) {
+    const WpSparcPair pair = wp_sparc_pair (cache, i, P, K, E);
+
+    for (int j = 0; j < B; j++) {
+      sparc_image_logits_fill (cache, patches, tokens, lengths, shared, threshold, i, j, B, P, K,
+                               E, lambda);
+      for (int l = 0; l < lengths[i]; l++) {
+        const gsize  slot = (gsize) i * 2 * K + l;
+        const double z = cache->zimg[((gsize) i * K + l) * B + j];
+        /* An image that is no negative has no logit, so no gradient. */
+        const double g =
+          isinf (z) ? 0.0
+                    : weight * (exp (z - cache->row_max[slot]) / cache->row_sum[slot] -
+                                (double) (i == j));
+
+        if (g != 0.0)
+          *dscale += g * z;
+        dcos[l] = lambda * g;
+      }
+      sparc_cross_group_backward (dpatches, dtokens, &pair, cache, patches, tokens, dcos,
+                                  stop_selection, i, j, lengths[i], P, K, E);
+    }
+  }
+}
+
+/* Pair negatives: caption i's tokens grouped over image j's patches; the pair's score
+ * lambda mean_l <c^, t^> into zimg at (i, j) and at B^2 + (j, i), the transpose. The groupings
+ * overwrite pair i's records. */
+static void
+sparc_pair_scores_fill (WpSparcCache *cache,
+                        const float  *patches,
+                        const float  *tokens,
+                        const int    *lengths,
+                        double        threshold,
+                        int           i,
+                        int           j,
+                        int           B,
+                        int           P,
+                        int           K,
+                        int           E,
+                        double        lambda)
+{
+  WpSparcPair pair = wp_sparc_pair (cache, i, P, K, E);
+  double      sum = 0.0;
+
+  wp_sparc_pair_group (&pair, cache, patches + (gsize) j * P * E, tokens + (gsize) i * K * E,
+                       threshold, lengths[i], P, E);
+  for (int l = 0; l < lengths[i]; l++)
+    sum += wp_sparc_dot (pair.chat + (gsize) l * E, pair.that + (gsize) l * E, E);
+  cache->zimg[(gsize) i * B + j] = lambda * sum / lengths[i];
+  cache->zimg[(gsize) (B + j) * B + i] = cache->zimg[(gsize) i * B + j];
+}
+
+static double
+dot_float (const float *x,
+           const float *y,
+           int          n)
+{
+  double sum = 0.0;
+
+  for (int i = 0; i < n; i++)
+    sum += (double) x[i] * y[i];
+  return sum;
+}
+
+/* The patch side's patches: of each image, the n_kept most similar (raw dot product) to any
+ * valid token of the batch, ties to the lower index, as FILIP's token selection; and the norms
+ * of every patch and valid token. */
+static void
+patch_side_select (WpSparcCache *cache,
+                   const float  *patches,
+                   const float  *tokens,
+                   const int    *lengths,
+                   int           n_kept,
+                   int           B,
+                   int           P,
+                   int           K,
+                   int           E)
+{
+  double *score = cache->da;
+
+  for (int i = 0; i < B; i++) {
+    for (int l = 0; l < lengths[i]; l++) {
+      const float *t = tokens + ((gsize) i * K + l) * E;
+
+      cache->token_norm[(gsize) i * K + l] = fmax (sqrt (dot_float (t, t, E)), 1e-6);
+    }
+  }
+  for (int j = 0; j < B; j++) {
+    guint8 *keep = cache->patch_kept + (gsize) j * P;
+
+    for (int p = 0; p < P; p++) {
+      const float *v = patches + ((gsize) j * P + p) * E;
+
+      cache->patch_norm[(gsize) j * P + p] = fmax (sqrt (dot_float (v, v, E)), 1e-6);
+      score[p] = -G_MAXDOUBLE;
+      for (int i = 0; i < B; i++) {
+        for (int l = 0; l < lengths[i]; l++)
+          score[p] = fmax (score[p], dot_float (v, tokens + ((gsize) i * K + l) * E, E));
+      }
+    }
+    memset (keep, 0, P);
+    for (int n = 0; n < n_kept; n++) {
+      int best = -1;
+
+      for (int p = 0; p < P; p++) {
+        if (!keep[p] && (best < 0 || score[p] > score[best]))
+          best = p;
+      }
+      keep[best] = 1;
+    }
+  }
+}
+
+/* The cosine of patch p of image j with token l of caption i. */
+static double
+patch_side_cosine (const WpSparcCache *cache,
+                   const float        *patches,
+                   const float        *tokens,
+                   int                 j,
+                   int                 p,
+                   int                 i,
+                   int                 l,
+                   int                 P,
+                   int                 K,
+                   int                 E)
+{
+  return dot_float (patches + ((gsize) j * P + p) * E, tokens + ((gsize) i * K + l) * E, E) /
+         (cache->patch_norm[(gsize) j * P + p] * cache->token_norm[(gsize) i * K + l]);
+}
+
+/* The valid token of caption i most similar to patch p of image j, the first on ties. */
+static int
+patch_side_best (const WpSparcCache *cache,
+                 const float        *patches,
+                 const float        *tokens,
+                 const int          *lengths,
+                 int                 j,
+                 int                 p,
+                 int                 i,
+                 int                 P,
+                 int                 K,
+                 int                 E)
+{
+  int best = 0;
+
+  for (int l = 1; l < lengths[i]; l++) {
+    if (patch_side_cosine (cache, patches, tokens, j, p, i, l, P, K, E) >
+        patch_side_cosine (cache, patches, tokens, j, p, i, best, P, K, E))
+      best = l;
+  }
+  return best;
+}
+
+/* The patch side's score of image j and caption i: lambda times the mean over j's kept patches
+ * of each one's largest cosine with i's valid tokens. */
+static double
+patch_side_score (const WpSparcCache *cache,
+                  const float        *patches,
+                  const float        *tokens,
+                  const int          *lengths,
+                  int                 j,
+                  int                 i,
+                  int                 n_kept,
+                  int                 P,
+                  int                 K,
+                  int                 E,
+                  double              lambda)
+{
+  double sum = 0.0;
+
+  for (int p = 0; p < P; p++) {
+    if (cache->patch_kept[(gsize) j * P + p])
+      sum += patch_side_cosine (cache, patches, tokens, j, p, i,
+                                patch_side_best (cache, patches, tokens, lengths, j, p, i, P, K,
+                                                 E),
+                                P, K, E);
+  }
+  return lambda * sum / n_kept;
+}
+
+/* Accumulates into dpatches and dtokens the gradient of the patch side's score of image j and
+ * caption i, times dscore: through each kept patch's cosine with its best token. */
+static void
+patch_side_backward (float              *dpatches,
+                     float              *dtokens,
+                     const WpSparcCache *cache,
+                     const float        *patches,
+                     const float        *tokens,
+                     const int          *lengths,
+                     int                 j,
+                     int                 i,
+                     int                 n_kept,
+                     int                 P,
+                     int                 K,
+                     int                 E,
+                     double              dscore)
+{
+  for (int p = 0; p < P; p++) {
+    const gsize  vp = (gsize) j * P + p;
+    int          l;
+    gsize        tl;
+    double       cosine, nv, nt;
+    const float *v, *t;
+
+    if (!cache->patch_kept[vp])
+      continue;
+    l = patch_side_best (cache, patches, tokens, lengths, j, p, i, P, K, E);
+    tl = (gsize) i * K + l;
+    v = patches + vp * E;
+    t = tokens + tl * E;
+    nv = cache->patch_norm[vp];
+    nt = cache->token_norm[tl];
+    cosine = dot_float (v, t, E) / (nv * nt);
+    /* d cos / dv = t / (|v| |t|) - cos v / |v|^2, and symmetrically for t. */
+    for (int e = 0; e < E; e++) {
+      const double d = dscore / n_kept;
+
+      dpatches[vp * E + e] += (float) (d * (t[e] / (nv * nt) - cosine * v[e] / (nv * nv)));
+      dtokens[tl * E + e] += (float) (d * (v[e] / (nv * nt) - cosine * t[e] / (nt * nt)));
+    }
+  }
+}
+
+double
+wp_sparc_pair_scores_forward (WpSparcCache *cache,
+                              const float  *patches,
+                              const float  *tokens,
+                              const int    *lengths,
+                              double        threshold,
+                              double        patch_side,
+                              int           B,
+                              int           P,
+                              int           K,
+                              int           E,
+                              double        lambda)
+{
+  const gsize BB = (gsize) B * B;
+  const int   n_kept = wp_filip_kept_patches (patch_side, P);
+
+  if (patch_side > 0.0)
+    patch_side_select (cache, patches, tokens, lengths, n_kept, B, P, K, E);
+  for (int i = 0; i < B; i++) {
+    for (int j = 0; j < B; j++) {
+      sparc_pair_scores_fill (cache, patches, tokens, lengths, threshold, i, j, B, P, K, E,
+                              lambda);
+      if (patch_side > 0.0)
+        cache->zimg[2 * BB + (gsize) j * B + i] =
+          patch_side_score (cache, patches, tokens, lengths, j, i, n_kept, P, K, E, lambda);
+    }
+  }
+  return B * (wp_cross_entropy_rows_forward (cache->row_max, cache->row_sum, cache->zimg, B) +
+              wp_cross_entropy_rows_forward (cache->row_max + B, cache->row_sum + B,
+                                             cache->zimg + (patch_side > 0.0 ? 2 : 1) * BB, B));
+}
+
+void
+wp_sparc_pair_scores_backward (float        *dpatches,
+                               float        *dtokens,
+                               double       *dscale,
+                               WpSparcCache *cache,
+                               const float  *patches,
+                               const float  *tokens,
+                               const int    *lengths,
+                               double        threshold,
+                               double        patch_side,
+                               gboolean      stop_selection,
+                               int           B,
+                               int           P,
+                               int           K,
+                               int           E,
+                               double        lambda,
+                               double        weight)
+{
+  const gsize BB = (gsize) B * B;
+  const int   n_kept = wp_filip_kept_patches (patch_side, P);
+  /* The pair logits' scratch, which these negatives leave unused, holds each token's dcos. */
+  double *dcos = cache->dz;
+
+  for (int i = 0; i < B; i++) {
+    const WpSparcPair pair = wp_sparc_pair (cache, i, P, K, E);
+
+    for (int j = 0; j < B; j++) {
+      double z, g;
+
+      sparc_pair_scores_fill (cache, patches, tokens, lengths, threshold, i, j, B, P, K, E,
+                              lambda);
+      z = cache->zimg[(gsize) i * B + j];
+      /* z is row i's logit j, and column j's logit i unless the patch side takes the columns. */
+      g = weight * (exp (z - cache->row_max[i]) / cache->row_sum[i] - (double) (i == j));
+      if (patch_side > 0.0) {
+        const double zp = cache->zimg[2 * BB + (gsize) j * B + i];
+        const double gp =
+          weight * (exp (zp - cache->row_max[B + j]) / cache->row_sum[B + j] - (double) (i == j));
+
+        *dscale += gp * zp;
+        patch_side_backward (dpatches, dtokens, cache, patches, tokens, lengths, j, i, n_kept, P,
+                             K, E, lambda * gp);
+      } else {
+        g += weight * (exp (z - cache->row_max[B + j]) / cache->row_sum[B + j] - (double) (i == j));
+      }
+      *dscale += g * z;
+      for (int l = 0; l < lengths[i]; l++)
+        dcos[l] = lambda * g / lengths[i];
+      sparc_cross_group_backward (dpatches, dtokens, &pair, cache, patches, tokens, dcos,
+                                  stop_selection, i, j, lengths[i], P, K, E);
+    }
+  }
+}
