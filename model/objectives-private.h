@@ -20,4 +20,11 @@ void wp_cross_entropy_rows_backward (double       *dlogits,
                                      int           n,
                                      double        weight);
 
+/* keep (n) = 1 for the k highest of score (n), ties to the lower index, 0 elsewhere: FILIP's
+ * token selection and SPARC's patch side. */
+void wp_keep_highest (guint8       *keep,
+                      const double *score,
+                      int           n,
+                      int           k);
+
 G_END_DECLS

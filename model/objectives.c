@@ -332,24 +332,35 @@ wp_filip_kept_patches (double patch_fraction,
  * score (P) is scratch. */
 static void
 select_patches (guint8      *keep,
-                float       *score,
+                double      *score,
                 const float *patch_best,
                 int          B,
                 int          P,
                 int          k)
 {
   for (int p = 0; p < P; p++) {
-    score[p] = -G_MAXFLOAT;
+    float best = -G_MAXFLOAT;
+
     for (int j = 0; j < B; j++)
-      score[p] = fmaxf (score[p], patch_best[(gsize) j * P + p]);
+      best = fmaxf (best, patch_best[(gsize) j * P + p]);
+    score[p] = best;
   }
-  memset (keep, 0, P);
-  for (int n = 0; n < k; n++) {
+  wp_keep_highest (keep, score, P, k);
+}
+
+void
+wp_keep_highest (guint8       *keep,
+                 const double *score,
+                 int           n,
+                 int           k)
+{
+  memset (keep, 0, n);
+  for (int m = 0; m < k; m++) {
     int best = -1;
 
-    for (int p = 0; p < P; p++) {
-      if (!keep[p] && (best < 0 || score[p] > score[best]))
-        best = p;
+    for (int i = 0; i < n; i++) {
+      if (!keep[i] && (best < 0 || score[i] > score[best]))
+        best = i;
     }
     keep[best] = 1;
   }

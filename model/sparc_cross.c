@@ -226,8 +226,6 @@ patch_side_select (WpSparcCache *cache,
     }
   }
   for (int j = 0; j < B; j++) {
-    guint8 *keep = cache->patch_kept + (gsize) j * P;
-
     for (int p = 0; p < P; p++) {
       const float *v = patches + ((gsize) j * P + p) * E;
 
@@ -238,16 +236,7 @@ patch_side_select (WpSparcCache *cache,
           score[p] = fmax (score[p], dot_float (v, tokens + ((gsize) i * K + l) * E, E));
       }
     }
-    memset (keep, 0, P);
-    for (int n = 0; n < n_kept; n++) {
-      int best = -1;
-
-      for (int p = 0; p < P; p++) {
-        if (!keep[p] && (best < 0 || score[p] > score[best]))
-          best = p;
-      }
-      keep[best] = 1;
-    }
+    wp_keep_highest (cache->patch_kept + (gsize) j * P, score, P, n_kept);
   }
 }
 
@@ -268,9 +257,11 @@ patch_side_cosine (const WpSparcCache *cache,
          (cache->patch_norm[(gsize) j * P + p] * cache->token_norm[(gsize) i * K + l]);
 }
 
-/* The valid token of caption i most similar to patch p of image j, the first on ties. */
+/* The valid token of caption i most similar to patch p of image j, the first on ties; its
+ * cosine into best_cosine. */
 static int
-patch_side_best (const WpSparcCache *cache,
+patch_side_best (double             *best_cosine,
+                 const WpSparcCache *cache,
                  const float        *patches,
                  const float        *tokens,
                  const int          *lengths,
@@ -283,10 +274,14 @@ patch_side_best (const WpSparcCache *cache,
 {
   int best = 0;
 
+  *best_cosine = patch_side_cosine (cache, patches, tokens, j, p, i, 0, P, K, E);
   for (int l = 1; l < lengths[i]; l++) {
-    if (patch_side_cosine (cache, patches, tokens, j, p, i, l, P, K, E) >
-        patch_side_cosine (cache, patches, tokens, j, p, i, best, P, K, E))
+    const double cosine = patch_side_cosine (cache, patches, tokens, j, p, i, l, P, K, E);
+
+    if (cosine > *best_cosine) {
+      *best_cosine = cosine;
       best = l;
+    }
   }
   return best;
 }
@@ -309,11 +304,12 @@ patch_side_score (const WpSparcCache *cache,
   double sum = 0.0;
 
   for (int p = 0; p < P; p++) {
-    if (cache->patch_kept[(gsize) j * P + p])
-      sum += patch_side_cosine (cache, patches, tokens, j, p, i,
-                                patch_side_best (cache, patches, tokens, lengths, j, p, i, P, K,
-                                                 E),
-                                P, K, E);
+    double cosine;
+
+    if (!cache->patch_kept[(gsize) j * P + p])
+      continue;
+    patch_side_best (&cosine, cache, patches, tokens, lengths, j, p, i, P, K, E);
+    sum += cosine;
   }
   return lambda * sum / n_kept;
 }
@@ -344,13 +340,12 @@ patch_side_backward (float              *dpatches,
 
     if (!cache->patch_kept[vp])
       continue;
-    l = patch_side_best (cache, patches, tokens, lengths, j, p, i, P, K, E);
+    l = patch_side_best (&cosine, cache, patches, tokens, lengths, j, p, i, P, K, E);
     tl = (gsize) i * K + l;
     v = patches + vp * E;
     t = tokens + tl * E;
     nv = cache->patch_norm[vp];
     nt = cache->token_norm[tl];
-    cosine = dot_float (v, t, E) / (nv * nt);
     /* d cos / dv = t / (|v| |t|) - cos v / |v|^2, and symmetrically for t. */
     for (int e = 0; e < E; e++) {
       const double d = dscore / n_kept;

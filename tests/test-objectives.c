@@ -396,20 +396,20 @@ naive_patch_side_score (const double *v,
                         int           j)
 {
   const int n_kept = (int) ceil (PATCH_SIDE * P - 1e-9);
-  double    sum = 0.0;
+  double    score[P], sum = 0.0;
 
+  for (int q = 0; q < P; q++) {
+    score[q] = -INFINITY;
+    for (int b = 0; b < B; b++) {
+      for (int l = 0; l < lengths[b]; l++)
+        score[q] = fmax (score[q], dot (v + (i * P + q) * E, t + (b * K + l) * E, E));
+    }
+  }
   for (int p = 0; p < P; p++) {
     const double *vp = v + (i * P + p) * E;
-    double        score[P], best = -INFINITY;
+    double        best = -INFINITY;
     int           higher = 0;
 
-    for (int q = 0; q < P; q++) {
-      score[q] = -INFINITY;
-      for (int b = 0; b < B; b++) {
-        for (int l = 0; l < lengths[b]; l++)
-          score[q] = fmax (score[q], dot (v + (i * P + q) * E, t + (b * K + l) * E, E));
-      }
-    }
     for (int q = 0; q < P; q++)
       higher += score[q] > score[p];
     if (higher >= n_kept)

@@ -40,7 +40,7 @@ typedef struct {
 typedef struct {
   float  *sim;               /* (P, K) one (image, text) block's similarities, forward scratch */
   float  *patch_best;        /* (B, P) one image's patch maxima over each text's valid tokens */
-  float  *score;             /* (P) one image's patch scores for the selection, forward scratch */
+  double *score;             /* (P) one image's patch scores for the selection, forward scratch */
   int    *best_token;        /* (B, B, P) arg-max token of each patch, per (image, text) */
   int    *best_patch;        /* (B, B, K) arg-max patch of each valid token, per (image, text) */
   guint8 *keep;              /* (B, P) 1 for the patches sI keeps */
