@@ -60,6 +60,10 @@ void   wp_sparc_pair_group_backward (float             *dv,
 double wp_sparc_dot (const double *x,
                      const double *y,
                      int           n);
+/* The dot product of two float vectors, accumulated in double. */
+double wp_sparc_dot_float (const float *x,
+                           const float *y,
+                           int          n);
 
 /* Image negatives' summed CE over the images of every valid token, targets their own images;
  * each row's maximum and sum of exponentials go to row_max and row_sum at the token's slot. */

@@ -80,6 +80,18 @@ sparc_weights_rows (WpSparcPair  *pair,
   }
 }
 
+double
+wp_sparc_dot_float (const float *x,
+                    const float *y,
+                    int          n)
+{
+  double sum = 0.0;
+
+  for (int i = 0; i < n; i++)
+    sum += (double) x[i] * y[i];
+  return sum;
+}
+
 /* s (L, P) = tokens (L, E) . patches (P, E)^T in double. */
 static void
 similarities (double      *s,
@@ -90,13 +102,9 @@ similarities (double      *s,
               int          E)
 {
   for (int l = 0; l < L; l++) {
-    for (int p = 0; p < P; p++) {
-      double sum = 0.0;
-
-      for (int e = 0; e < E; e++)
-        sum += (double) tokens[(gsize) l * E + e] * patches[(gsize) p * E + e];
-      s[(gsize) l * P + p] = sum;
-    }
+    for (int p = 0; p < P; p++)
+      s[(gsize) l * P + p] =
+        wp_sparc_dot_float (tokens + (gsize) l * E, patches + (gsize) p * E, E);
   }
 }
 

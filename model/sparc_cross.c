@@ -190,18 +190,6 @@ sparc_pair_scores_fill (WpSparcCache *cache,
   cache->zimg[(gsize) (B + j) * B + i] = cache->zimg[(gsize) i * B + j];
 }
 
-static double
-dot_float (const float *x,
-           const float *y,
-           int          n)
-{
-  double sum = 0.0;
-
-  for (int i = 0; i < n; i++)
-    sum += (double) x[i] * y[i];
-  return sum;
-}
-
 /* The patch side's patches: of each image, the n_kept most similar (raw dot product) to any
  * valid token of the batch, ties to the lower index, as FILIP's token selection; and the norms
  * of every patch and valid token. */
@@ -222,18 +210,21 @@ patch_side_select (WpSparcCache *cache,
     for (int l = 0; l < lengths[i]; l++) {
       const float *t = tokens + ((gsize) i * K + l) * E;
 
-      cache->token_norm[(gsize) i * K + l] = fmax (sqrt (dot_float (t, t, E)), 1e-6);
+      cache->token_norm[(gsize) i * K + l] = fmax (sqrt (wp_sparc_dot_float (t, t, E)), 1e-6);
     }
   }
   for (int j = 0; j < B; j++) {
     for (int p = 0; p < P; p++) {
       const float *v = patches + ((gsize) j * P + p) * E;
 
-      cache->patch_norm[(gsize) j * P + p] = fmax (sqrt (dot_float (v, v, E)), 1e-6);
+      cache->patch_norm[(gsize) j * P + p] = fmax (sqrt (wp_sparc_dot_float (v, v, E)), 1e-6);
       score[p] = -G_MAXDOUBLE;
       for (int i = 0; i < B; i++) {
-        for (int l = 0; l < lengths[i]; l++)
-          score[p] = fmax (score[p], dot_float (v, tokens + ((gsize) i * K + l) * E, E));
+        for (int l = 0; l < lengths[i]; l++) {
+          const float *t = tokens + ((gsize) i * K + l) * E;
+
+          score[p] = fmax (score[p], wp_sparc_dot_float (v, t, E));
+        }
       }
     }
     wp_keep_highest (cache->patch_kept + (gsize) j * P, score, P, n_kept);
@@ -253,8 +244,10 @@ patch_side_cosine (const WpSparcCache *cache,
                    int                 K,
                    int                 E)
 {
-  return dot_float (patches + ((gsize) j * P + p) * E, tokens + ((gsize) i * K + l) * E, E) /
-         (cache->patch_norm[(gsize) j * P + p] * cache->token_norm[(gsize) i * K + l]);
+  const gsize vp = (gsize) j * P + p, tl = (gsize) i * K + l;
+
+  return wp_sparc_dot_float (patches + vp * E, tokens + tl * E, E) /
+         (cache->patch_norm[vp] * cache->token_norm[tl]);
 }
 
 /* The valid token of caption i most similar to patch p of image j, the first on ties; its
