@@ -48,13 +48,27 @@ void
 wp_loss_options_init (WpLossOptions *options,
                       WpObjective    objective)
 {
-  options->objective = objective;
-  options->lambda_global = 0.5f;
-  options->lambda_fine = 1.0f;
-  options->filip_patch_fraction = 1.0f;
-  options->filip_global = 0.0f;
-  options->box_weight = 0.0f;
-  options->box_tau = 0.07f;
+  /* Every other option is off: the paper's SPARC, no threshold or patch side of ours. */
+  *options = (WpLossOptions){ .objective = objective,
+                              .lambda_global = 0.5f,
+                              .lambda_fine = 1.0f,
+                              .sparc_negatives = WP_SPARC_NEGATIVES_CAPTION,
+                              .filip_patch_fraction = 1.0f,
+                              .box_tau = 0.07f };
+}
+
+gboolean
+wp_loss_options_check (const WpLossOptions *options,
+                       GError             **error)
+{
+  if (options->sparc_patch_side > 0.0f &&
+      options->sparc_negatives != WP_SPARC_NEGATIVES_PAIRS) {
+    g_set_error (error, WP_ERROR, WP_ERROR_INVALID,
+                 "--sparc-patch-side scores the pair negatives' images: it needs "
+                 "--sparc-negatives pairs");
+    return FALSE;
+  }
+  return TRUE;
 }
 
 const char *const wp_objective_names[] = { "clip", "filip", "sparc", "sigmoid", NULL };

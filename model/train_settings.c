@@ -523,10 +523,6 @@ wp_train_settings_validate (const WpTrainSettings *s,
     problem = "a dataset folder and an output folder are needed";
   else if ((s->init_model == NULL) == (s->preset == NULL))
     problem = "give either a model to fine-tune or a size to train from scratch";
-  else if (s->loss.sparc_patch_side > 0.0f &&
-           s->loss.sparc_negatives != WP_SPARC_NEGATIVES_PAIRS)
-    problem = "--sparc-patch-side scores the pair negatives' images: it needs --sparc-negatives "
-              "pairs";
   else if (s->group_by_word > s->batch)
     problem = "the word groups must hold 0 (off) to a batch of pairs";
   else if (s->init_model != NULL && (s->image_size > 0 || s->patch_size > 0))
@@ -536,6 +532,8 @@ wp_train_settings_validate (const WpTrainSettings *s,
     g_set_error (error, WP_ERROR, WP_ERROR_INVALID, "%s", problem);
     return FALSE;
   }
+  if (!wp_loss_options_check (&s->loss, error))
+    return FALSE;
   return s->preset == NULL || wp_train_config_from_scratch (s, s->vocab_size, &config, error);
 }
 

@@ -52,6 +52,12 @@ test_settings_table (void)
   g_assert_cmpfloat (settings.loss.filip_global, ==, loss.filip_global);
   g_assert_cmpfloat (settings.loss.box_weight, ==, loss.box_weight);
   g_assert_cmpfloat (settings.loss.box_tau, ==, loss.box_tau);
+  g_assert_cmpint (settings.loss.sparc_negatives, ==, loss.sparc_negatives);
+  g_assert_cmpint (settings.loss.sparc_stop_selection, ==, loss.sparc_stop_selection);
+  g_assert_cmpint (settings.loss.sparc_centre_positions, ==, loss.sparc_centre_positions);
+  g_assert_cmpint (settings.loss.sparc_centre_images, ==, loss.sparc_centre_images);
+  g_assert_cmpfloat (settings.loss.sparc_threshold, ==, loss.sparc_threshold);
+  g_assert_cmpfloat (settings.loss.sparc_patch_side, ==, loss.sparc_patch_side);
   g_assert_cmpfloat (loss.box_weight, ==, 0.0f);
   g_assert_cmpfloat (settings.augment_options.crop_scale_min, ==, augment.crop_scale_min);
   g_assert_cmpfloat (settings.augment_options.crop_ratio_max, ==, augment.crop_ratio_max);

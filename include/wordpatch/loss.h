@@ -76,6 +76,10 @@ typedef struct _WpLossState WpLossState;
 
 void wp_loss_options_init (WpLossOptions *options,
                            WpObjective    objective);
+/* FALSE with WP_ERROR_INVALID for options that exclude each other (the patch side without pair
+ * negatives); each option's own range is the settings table's (train_settings.h). */
+gboolean wp_loss_options_check (const WpLossOptions *options,
+                                GError             **error);
 /* "clip", "filip", "sparc" or "sigmoid"; FALSE for anything else. */
 gboolean    wp_objective_from_string (const char  *name,
                                       WpObjective *objective);

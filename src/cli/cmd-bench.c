@@ -555,6 +555,8 @@ wp_cli_bench (int    argc,
                                objective_name);
   if (objective_name == NULL)
     result.loss.objective = WP_OBJECTIVE_SPARC;
+  if (!wp_loss_options_check (&result.loss, &error))
+    return wp_cli_usage_error ("bench", "%s", error->message);
   if (B < 1 || B > 4096)
     return wp_cli_usage_error ("bench", "--batch must be in 1..4096, not %d", B);
   if (threads < 0 || threads > WP_MAX_THREADS)

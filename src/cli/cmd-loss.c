@@ -124,6 +124,8 @@ wp_cli_loss (int    argc,
     return wp_cli_usage_error ("loss", "--data is required");
   if (B < 1 || B > 4096)
     return wp_cli_usage_error ("loss", "--batch must be in 1..4096, not %d", B);
+  if (!wp_loss_options_check (&cs.settings.loss, &error))
+    return wp_cli_usage_error ("loss", "%s", error->message);
   model = wp_cli_load_model (model_path, &error);
   if (model == NULL)
     return wp_cli_fail (error);
