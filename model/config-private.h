@@ -6,6 +6,8 @@
 
 #include <json-glib/json-glib.h>
 
+#include "wordpatch/config.h"
+
 G_BEGIN_DECLS
 
 /* Loads json into parser as a config's JSON object, its size and depth bounded first. */
@@ -34,5 +36,14 @@ gboolean wp_config_read_float3 (JsonObject *obj,
                                 const char *key,
                                 float       value[3],
                                 GError    **error);
+
+/* The training's record in a "wordpatch" object: "objective" (wp_objective_from_string()'s names)
+ * and "similarity" ("global", "filip" or "sparc"), each left unset when absent. */
+gboolean wp_config_read_training (JsonObject   *obj,
+                                  WpClipConfig *config,
+                                  GError      **error);
+/* Writes the members wp_config_read_training() reads, those that are set. */
+void wp_config_add_training (JsonBuilder        *builder,
+                             const WpClipConfig *config);
 
 G_END_DECLS

@@ -139,31 +139,6 @@ wp_config_read_float3 (JsonObject *obj,
 }
 
 static gboolean
-read_objective (JsonObject   *obj,
-                WpClipConfig *config,
-                GError      **error)
-{
-  JsonNode   *node = json_object_get_member (obj, "objective");
-  const char *name;
-  WpObjective objective;
-
-  if (node == NULL)
-    return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "wordpatch.objective must be a string");
-    return FALSE;
-  }
-  name = json_node_get_string (node);
-  if (!wp_objective_from_string (name, &objective)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
-                 "wordpatch.objective '%s' is not known (clip, filip, sparc or sigmoid)", name);
-    return FALSE;
-  }
-  config->objective = wp_objective_to_string (objective);
-  return TRUE;
-}
-
-static gboolean
 read_tower (JsonObject    *obj,
             const char    *section,
             WpTowerConfig *tower,
@@ -295,6 +270,48 @@ static const char *const interpolation_names[] = { "bicubic", "bilinear", NULL }
 static const char *const crop_offset_names[] = { "floor", "round", NULL };
 static const char *const text_pooling_names[] = { "eos", "argmax", "last", NULL };
 
+static const char *const similarity_names[] = { "global", "filip", "sparc", NULL };
+
+gboolean
+wp_config_read_training (JsonObject   *obj,
+                         WpClipConfig *config,
+                         GError      **error)
+{
+  JsonNode   *node = json_object_get_member (obj, "objective");
+  const char *name;
+  WpObjective objective;
+  int         similarity = -1;
+
+  if (node != NULL) {
+    if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING) {
+      g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "wordpatch.objective must be a string");
+      return FALSE;
+    }
+    name = json_node_get_string (node);
+    if (!wp_objective_from_string (name, &objective)) {
+      g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
+                   "wordpatch.objective '%s' is not known (clip, filip, sparc or sigmoid)", name);
+      return FALSE;
+    }
+    config->objective = wp_objective_to_string (objective);
+  }
+  if (!read_choice (obj, "wordpatch", "similarity", similarity_names, 3, &similarity, error))
+    return FALSE;
+  if (similarity >= 0)
+    config->similarity = similarity_names[similarity];
+  return TRUE;
+}
+
+void
+wp_config_add_training (JsonBuilder        *builder,
+                        const WpClipConfig *config)
+{
+  if (config->objective != NULL)
+    wp_json_add_string (builder, "objective", config->objective);
+  if (config->similarity != NULL)
+    wp_json_add_string (builder, "similarity", config->similarity);
+}
+
 static gboolean
 read_wordpatch_section (JsonObject   *obj,
                         WpClipConfig *config,
@@ -314,7 +331,7 @@ read_wordpatch_section (JsonObject   *obj,
                     error) ||
       !read_choice (obj, "wordpatch", "crop_offset", crop_offset_names, 2, &offset, error) ||
       !read_choice (obj, "wordpatch", "text_pooling", text_pooling_names, 3, &pooling, error) ||
-      !read_objective (obj, config, error))
+      !wp_config_read_training (obj, config, error))
     return FALSE;
   config->preprocess.resize_mode = (WpResizeMode) mode;
   config->preprocess.interpolation = (WpInterpolation) interpolation;
@@ -632,8 +649,7 @@ add_wordpatch_section (JsonBuilder        *builder,
     wp_json_add_string (builder, "crop_offset", crop_offset_names[config->preprocess.crop_offset]);
   if (config->text_pooling != default_pooling)
     wp_json_add_string (builder, "text_pooling", text_pooling_names[config->text_pooling]);
-  if (config->objective != NULL)
-    wp_json_add_string (builder, "objective", config->objective);
+  wp_config_add_training (builder, config);
   json_builder_end_object (builder);
 }
 

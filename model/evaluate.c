@@ -10,6 +10,7 @@
 #include "wordpatch/error.h"
 #include "wordpatch/kernels.h"
 #include "wordpatch/maps.h"
+#include "wordpatch/objectives.h"
 
 /* Shapes: U distinct images, V distinct captions, P patches, E projection dim, T tokens of one
  * caption, NT the tokens of a block of captions. */
@@ -31,7 +32,15 @@ wp_eval_options_init (WpEvalOptions *options)
 const char *
 wp_retrieval_to_string (WpRetrieval retrieval)
 {
-  return retrieval == WP_RETRIEVAL_FILIP ? "filip" : "global";
+  switch (retrieval) {
+  case WP_RETRIEVAL_FILIP:
+    return "filip";
+  case WP_RETRIEVAL_SPARC:
+    return "sparc";
+  case WP_RETRIEVAL_GLOBAL:
+  default:
+    return "global";
+  }
 }
 
 gboolean
@@ -42,9 +51,34 @@ wp_retrieval_from_string (const char  *name,
     *retrieval = WP_RETRIEVAL_GLOBAL;
   else if (g_strcmp0 (name, "filip") == 0)
     *retrieval = WP_RETRIEVAL_FILIP;
+  else if (g_strcmp0 (name, "sparc") == 0)
+    *retrieval = WP_RETRIEVAL_SPARC;
   else
     return FALSE;
   return TRUE;
+}
+
+WpRetrieval
+wp_retrieval_for_model (const WpClipConfig *config,
+                        char              **why)
+{
+  WpRetrieval retrieval = WP_RETRIEVAL_GLOBAL;
+  char       *reason;
+
+  if (config->similarity != NULL && wp_retrieval_from_string (config->similarity, &retrieval))
+    reason = g_strdup ("the one the model's training trains, as its config.json says");
+  else if (config->objective == NULL)
+    reason = g_strdup ("the default; the model does not record the objective it was trained with");
+  else {
+    if (strcmp (config->objective, "filip") == 0)
+      retrieval = WP_RETRIEVAL_FILIP;
+    reason = g_strdup_printf ("the default for a model trained with %s", config->objective);
+  }
+  if (why != NULL)
+    *why = reason;
+  else
+    g_free (reason);
+  return retrieval;
 }
 
 /* ---- accumulating results ---- */
@@ -468,6 +502,20 @@ list_groups (guint       *offsets,
 
 /* ---- similarities ---- */
 
+/* The end of the block of captions from v0 whose tokens go through one matrix product: at least
+ * one caption, and at most TOKEN_BLOCK tokens when there are more. */
+static int
+token_block_end (const guint *offsets,
+                 int          v0,
+                 int          V)
+{
+  int v1 = v0 + 1;
+
+  while (v1 < V && offsets[v1 + 1] - offsets[v0] <= TOKEN_BLOCK)
+    v1++;
+  return v1;
+}
+
 /* FILIP over every image and caption: i2t (U, V) = sI, t2i (V, U) = sT. patches (U, P, E) unit;
  * tokens (sum of lengths, E) unit, caption v's at rows offsets[v] .. offsets[v+1]-1. */
 static gboolean
@@ -491,12 +539,9 @@ filip_similarities (float        *i2t,
   block = g_new (float, (gsize) P *MAX (max_tokens, TOKEN_BLOCK));
 
   for (int v0 = 0; v0 < V;) {
-    int v1 = v0 + 1;
-    int NT;
+    const int v1 = token_block_end (offsets, v0, V);
+    const int NT = (int) (offsets[v1] - offsets[v0]);
 
-    while (v1 < V && offsets[v1 + 1] - offsets[v0] <= TOKEN_BLOCK)
-      v1++;
-    NT = (int) (offsets[v1] - offsets[v0]);
     for (int u = 0; u < U; u++) {
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
@@ -525,6 +570,39 @@ filip_similarities (float        *i2t,
         i2t[(gsize) u * V + v] = (float) (s_image / P);
         t2i[(gsize) v * U + u] = (float) (s_text / T);
       }
+    }
+    v0 = v1;
+  }
+  return TRUE;
+}
+
+/* SPARC's pair scores over every image and caption, the same both ways: i2t (U, V), t2i (V, U).
+ * patches (U, P, E), tokens (sum of lengths, E), both not normalised; offsets as above. */
+static gboolean
+sparc_similarities (float        *i2t,
+                    float        *t2i,
+                    const float  *patches,
+                    const float  *tokens,
+                    const guint  *offsets,
+                    int           U,
+                    int           V,
+                    int           P,
+                    int           E,
+                    GCancellable *cancellable,
+                    GError      **error)
+{
+  g_autofree float *scores = g_new (float, V);
+
+  for (int v0 = 0; v0 < V;) {
+    const int v1 = token_block_end (offsets, v0, V);
+
+    for (int u = 0; u < U; u++) {
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      wp_sparc_caption_scores (scores, patches + (gsize) u * P * E,
+                               tokens + (gsize) offsets[v0] * E, offsets + v0, v1 - v0, P, E);
+      for (int v = v0; v < v1; v++)
+        i2t[(gsize) u * V + v] = t2i[(gsize) v * U + u] = scores[v - v0];
     }
     v0 = v1;
   }
@@ -688,7 +766,7 @@ wp_evaluate (const WpModel       *model,
   WpEvalOptions defaults;
   WpMapOptions  maps;
   g_autoptr (WpPromptCache) prompt_cache = NULL;
-  gboolean           filip, default_view;
+  gboolean           filip, sparc, default_view;
   const guint        n_dataset = wp_dataset_get_n_pairs (dataset);
   Eval               ev = { 0 };
   Localisation       loc;
@@ -710,6 +788,7 @@ wp_evaluate (const WpModel       *model,
     options = &defaults;
   }
   filip = options->retrieval == WP_RETRIEVAL_FILIP;
+  sparc = options->retrieval == WP_RETRIEVAL_SPARC;
   /* Captions repeat their words: each prompt goes through the text tower once. */
   maps = options->maps;
   if (maps.query == WP_QUERY_PROMPT && maps.prompt_cache == NULL)
@@ -763,17 +842,19 @@ wp_evaluate (const WpModel       *model,
   text_global = g_new (float, (gsize) ev.V *E);
   for (guint v = 0; v < ev.V; v++)
     memcpy (text_global + (gsize) v * E, ev.texts[v]->global, E * sizeof (float));
-  if (filip) {
+  /* FILIP compares unit embeddings; SPARC's weights need the raw ones. */
+  if (filip || sparc) {
     text_tokens = g_new (float, (gsize) token_offsets[ev.V] * E);
     for (guint v = 0; v < ev.V; v++)
-      memcpy (text_tokens + (gsize) token_offsets[v] * E, ev.texts[v]->tokens,
+      memcpy (text_tokens + (gsize) token_offsets[v] * E,
+              filip ? ev.texts[v]->tokens : ev.texts[v]->tokens_raw,
               (gsize) ev.texts[v]->n_tokens * E * sizeof (float));
   }
 
   /* Images: each distinct one embedded once, its boxed pairs localised right away, and only
    * what retrieval needs kept. */
   image_global = g_new (float, (gsize) ev.U *E);
-  if (filip)
+  if (filip || sparc)
     image_patches = g_new (float, (gsize) ev.U *P *E);
   for (guint u = 0; u < ev.U; u++) {
     g_autoptr (WpImage) image = NULL;
@@ -811,9 +892,12 @@ wp_evaluate (const WpModel       *model,
     }
     memcpy (image_global + (gsize) u * E, (clip_view ? clip_view : embedding)->global,
             E * sizeof (float));
-    if (filip)
-      memcpy (image_patches + (gsize) u * P * E, (clip_view ? clip_view : embedding)->patches,
+    if (filip || sparc) {
+      const WpImageEmbedding *own_view = clip_view ? clip_view : embedding;
+
+      memcpy (image_patches + (gsize) u * P * E, filip ? own_view->patches : own_view->patches_raw,
               (gsize) P * E * sizeof (float));
+    }
     wp_patch_variance_add (&variance, (clip_view ? clip_view : embedding)->patches_raw, P, E);
   }
 
@@ -822,6 +906,10 @@ wp_evaluate (const WpModel       *model,
   t2i = g_new (float, (gsize) ev.V *ev.U);
   if (filip) {
     if (!filip_similarities (i2t, t2i, image_patches, text_tokens, token_offsets, (int) ev.U,
+                             (int) ev.V, P, E, cancellable, error))
+      goto out;
+  } else if (sparc) {
+    if (!sparc_similarities (i2t, t2i, image_patches, text_tokens, token_offsets, (int) ev.U,
                              (int) ev.V, P, E, cancellable, error))
       goto out;
   } else {

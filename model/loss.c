@@ -48,11 +48,12 @@ void
 wp_loss_options_init (WpLossOptions *options,
                       WpObjective    objective)
 {
-  /* Every other option is off: the paper's SPARC, no threshold or patch side of ours. */
+  /* SPARC with pair negatives and no global term, the variant that localises
+   * (docs/bundled-model.md, "SPARC pilots"); every other option is off. */
   *options = (WpLossOptions){ .objective = objective,
-                              .lambda_global = 0.5f,
+                              .lambda_global = 0.0f,
                               .lambda_fine = 1.0f,
-                              .sparc_negatives = WP_SPARC_NEGATIVES_CAPTION,
+                              .sparc_negatives = WP_SPARC_NEGATIVES_PAIRS,
                               .filip_patch_fraction = 1.0f,
                               .box_tau = 0.07f };
 }

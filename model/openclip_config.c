@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "config-private.h"
 #include "json-private.h"
 #include "json-write-private.h"
 #include "wordpatch/error.h"
@@ -655,19 +656,12 @@ wp_openclip_config_parse (WpClipConfig *config,
   if ((preprocess != NULL && !read_preprocess (preprocess, config, error)))
     return FALSE;
   if (extra != NULL) {
-    static const KeyRule extra_rules[] = { { "objective", KEY_READ, NULL, { NULL } } };
-    const char          *name = node_string (json_object_get_member (extra, "objective"));
-    WpObjective          objective;
+    static const KeyRule extra_rules[] = { { "objective", KEY_READ, NULL, { NULL } },
+                                           { "similarity", KEY_READ, NULL, { NULL } } };
 
-    if (!check_keys (extra, "wordpatch", extra_rules, G_N_ELEMENTS (extra_rules), error))
+    if (!check_keys (extra, "wordpatch", extra_rules, G_N_ELEMENTS (extra_rules), error) ||
+        !wp_config_read_training (extra, config, error))
       return FALSE;
-    if (name != NULL && !wp_objective_from_string (name, &objective)) {
-      g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
-                   "wordpatch.objective '%s' is not known (clip, filip, sparc or sigmoid)", name);
-      return FALSE;
-    }
-    if (name != NULL)
-      config->objective = wp_objective_to_string (objective);
   }
   return wp_clip_config_validate (config, error);
 }
@@ -797,10 +791,10 @@ wp_openclip_config_to_json (const WpClipConfig *config,
                       config->preprocess.resize_mode == WP_RESIZE_SQUASH ? "squash" : "shortest");
   wp_json_add_int (builder, "size", config->image_size);
   json_builder_end_object (builder);
-  if (config->objective != NULL) {
+  if (config->objective != NULL || config->similarity != NULL) {
     json_builder_set_member_name (builder, "wordpatch");
     json_builder_begin_object (builder);
-    wp_json_add_string (builder, "objective", config->objective);
+    wp_config_add_training (builder, config);
     json_builder_end_object (builder);
   }
   json_builder_end_object (builder);

@@ -1,5 +1,6 @@
 /* sparc.c: SPARC's alignment weights and fine-grained loss (docs/algorithms.md, "SPARC"); its
  * image and pair negatives are in sparc_cross.c. */
+#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -108,6 +109,30 @@ similarities (double      *s,
   }
 }
 
+/* The maps' alignment weights (L, P) of the similarities s (L, P): the paper's 1/P threshold. */
+static void
+map_weights (float        *weights,
+             const double *s,
+             int           L,
+             int           P)
+{
+  const gsize        LP = (gsize) L * P;
+  g_autofree double *a = g_new (double, LP);
+  g_autofree double *shat = g_new (double, LP);
+  g_autofree int    *args = g_new (int, 2 * (gsize) L);
+  g_autofree double *stats = g_new (double, 2 * (gsize) L);
+  WpSparcPair        rows = { .a = a,
+                              .shat = shat,
+                              .argmin = args,
+                              .argmax = args + L,
+                              .range = stats,
+                              .kept = stats + L };
+
+  sparc_weights_rows (&rows, s, 1.0 / P, L, P);
+  for (gsize k = 0; k < LP; k++)
+    weights[k] = (float) a[k];
+}
+
 void
 wp_sparc_weights (float       *weights,
                   const float *tokens,
@@ -116,23 +141,49 @@ wp_sparc_weights (float       *weights,
                   int          P,
                   int          E)
 {
-  const gsize        LP = (gsize) L * P;
-  g_autofree double *s = g_new (double, LP);
-  g_autofree double *a = g_new (double, LP);
-  g_autofree double *shat = g_new (double, LP);
-  g_autofree int    *args = g_new (int, 2 * (gsize) L);
-  g_autofree double *stats = g_new (double, 2 * (gsize) L);
-  WpSparcPair        pair = { .a = a,
-                              .shat = shat,
-                              .argmin = args,
-                              .argmax = args + L,
-                              .range = stats,
-                              .kept = stats + L };
+  g_autofree double *s = g_new (double, (gsize) L *P);
 
   similarities (s, tokens, patches, L, P, E);
-  sparc_weights_rows (&pair, s, 1.0 / P, L, P);
-  for (gsize k = 0; k < LP; k++)
-    weights[k] = (float) a[k];
+  map_weights (weights, s, L, P);
+}
+
+void
+wp_sparc_caption_scores (float       *scores,
+                         const float *patches,
+                         const float *tokens,
+                         const guint *offsets,
+                         int          V,
+                         int          P,
+                         int          E)
+{
+  const int          N = (int) (offsets[V] - offsets[0]);
+  const gsize        NP = (gsize) N * P;
+  g_autofree float  *products = g_new (float, NP);
+  g_autofree float  *weights = g_new (float, NP);
+  g_autofree float  *grouped = g_new (float, (gsize) N *E);
+  g_autofree double *s = g_new (double, NP);
+
+  /* Every caption's tokens at once: two matrix products per image instead of two per pair. */
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, N, P, E, 1.0f, tokens, E, patches, E,
+               0.0f, products, P);
+  for (gsize k = 0; k < NP; k++)
+    s[k] = products[k];
+  map_weights (weights, s, N, P);
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, N, E, P, 1.0f, weights, P, patches, E,
+               0.0f, grouped, E);
+  for (int v = 0; v < V; v++) {
+    const int first = (int) (offsets[v] - offsets[0]), L = (int) (offsets[v + 1] - offsets[v]);
+    double    sum = 0.0;
+
+    for (int l = first; l < first + L; l++) {
+      const float *c = grouped + (gsize) l * E, *t = tokens + (gsize) l * E;
+      const double c_norm = sqrt (wp_sparc_dot_float (c, c, E));
+      const double t_norm = sqrt (wp_sparc_dot_float (t, t, E));
+
+      sum += wp_sparc_dot_float (c, t, E) / (fmax (c_norm, 1e-6) * fmax (t_norm, 1e-6));
+    }
+    scores[v] = (float) (sum / L);
+  }
 }
 
 /* y = x / max(||x||, 1e-6) for a row of n doubles; returns the divisor. */

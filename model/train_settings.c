@@ -61,12 +61,16 @@ static const WpTrainSetting settings_table[] = {
   { "loss", WP_SETTING_CHOICE, FIELD (loss.objective), WP_OBJECTIVE_SPARC, NO_RANGE, 0, "loss",
     'l', "NAME", "Objective: clip, filip, sparc or sigmoid (SigLIP models)", NULL,
     wp_objective_names },
-  { "lambda_global", WP_SETTING_FLOAT, FIELD (loss.lambda_global), 0.5, 0, 1e6, 0,
-    "lambda-global", 0, "W", "SPARC's weight of the global loss", NULL },
+  { "lambda_global", WP_SETTING_FLOAT, FIELD (loss.lambda_global), 0.0, 0, 1e6, 0,
+    "lambda-global", 0, "W",
+    "SPARC's weight of the global loss (the paper's 0.5; without it the pooled embeddings are not "
+    "trained)",
+    NULL },
   { "lambda_fine", WP_SETTING_FLOAT, FIELD (loss.lambda_fine), 1.0, 0, 1e6, 0, "lambda-fine", 0,
     "W", "SPARC's weight of the fine-grained loss", NULL },
   { "sparc_negatives", WP_SETTING_CHOICE, FIELD (loss.sparc_negatives),
-    WP_SPARC_NEGATIVES_CAPTION, NO_RANGE, WP_SETTING_OPTIONAL, "sparc-negatives", 0, "KIND",
+    WP_SPARC_NEGATIVES_PAIRS, NO_RANGE, WP_SETTING_OPTIONAL | WP_SETTING_ABSENT_OFF,
+    "sparc-negatives", 0, "KIND",
     "SPARC: the fine-grained logits' negatives: caption (the paper's: the other tokens of the "
     "caption), batch (every token of the batch), images (the token's grouping in the other "
     "images), unshared-images (in the other images whose captions lack the token) or pairs "
@@ -743,8 +747,11 @@ wp_train_settings_read (WpTrainSettings *s,
     const WpTrainSetting *setting = &settings_table[i];
 
     if (setting->flags & WP_SETTING_UNSAVED ||
-        (setting->flags & WP_SETTING_OPTIONAL && !json_object_has_member (obj, setting->name)))
+        (setting->flags & WP_SETTING_OPTIONAL && !json_object_has_member (obj, setting->name))) {
+      if (setting->flags & WP_SETTING_ABSENT_OFF && !(setting->flags & WP_SETTING_UNSAVED))
+        set_number (setting, s, 0.0);
       continue;
+    }
     node = typed_member (obj, setting->name, json_type (setting));
     if (node == NULL || !read_setting (node, setting, s)) {
       g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: \"%s\" is missing or not valid", path,

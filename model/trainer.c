@@ -99,6 +99,18 @@ total_steps_of (const WpTrainer *trainer)
   return MAX (1, (gint64) ceil (s->epochs * (double) trainer->split.steps_per_epoch));
 }
 
+/* The retrieval similarity a loss trains: FILIP's token-wise one, SPARC's pair score when its
+ * global term is off (only the fine-grained term trains then), else the pooled embeddings'. */
+static WpRetrieval
+trained_similarity (const WpLossOptions *loss)
+{
+  if (loss->objective == WP_OBJECTIVE_FILIP)
+    return WP_RETRIEVAL_FILIP;
+  if (loss->objective == WP_OBJECTIVE_SPARC && loss->lambda_global == 0.0f)
+    return WP_RETRIEVAL_SPARC;
+  return WP_RETRIEVAL_GLOBAL;
+}
+
 /* The optimiser for the run's total steps, and the record of what the model is trained with. */
 static void
 prepare_training (WpTrainer *trainer)
@@ -116,6 +128,7 @@ prepare_training (WpTrainer *trainer)
   if (trainer->adamw == NULL)
     trainer->adamw = wp_adamw_new (trainer->model->n_params);
   trainer->model->config.objective = wp_objective_to_string (s->loss.objective);
+  trainer->model->config.similarity = wp_retrieval_to_string (trained_similarity (&s->loss));
   trainer->settings.threads = wp_get_threads ();
 }
 
@@ -494,6 +507,7 @@ wp_trainer_evaluate (const WpTrainer *trainer,
     return FALSE;
   }
   wp_eval_options_init (&options);
+  options.retrieval = wp_retrieval_for_model (&model->config, NULL);
   return wp_evaluate (model, trainer->dataset, trainer->split.holdout_indices,
                       MIN (trainer->split.n_holdout, (guint) trainer->settings.eval_max), &options,
                       cancellable, result, error);

@@ -56,17 +56,18 @@ test_json (void)
   g_assert_cmpint (json_object_get_int_member (root, "iterations"), ==, 1);
   /* The bench caption is 12 CLIP tokens. By docs/performance.md's formula, per pair: vision
    * 2*64*192*192 + 6*(2*65*(4*192^2 + 2*192*768) + 4*65^2*192) + 2*65*192*128 = 372,429,312;
-   * text 4*(2*12*(4*192^2 + 2*192*768) + 4*12^2*192) + 2*12*192*128 = 43,499,520; SPARC for
-   * B = 4: 2*4^2*128 + 4*(4*12*64*128 + 2*12^2*128) = 1,724,416; a step is three times
-   * 4 * 415,928,832 + 1,724,416. */
+   * text 4*(2*12*(4*192^2 + 2*192*768) + 4*12^2*192) + 2*12*192*128 = 43,499,520; SPARC with
+   * its default pair negatives, every caption grouped over every image, for B = 4:
+   * 2*4^2*128 + 4^2*(4*12*64*128 + 2*12*128) = 6,344,704; a step is three times
+   * 4 * 415,928,832 + 6,344,704. */
   g_assert_cmpint (json_object_get_int_member (root, "caption_tokens"), ==, 12);
   g_assert_cmpfloat_with_epsilon (json_object_get_double_member (root, "train_gflop_per_step"),
-                                  4.996319232, 1e-9);
+                                  5.010180096, 1e-9);
 }
 
-/* The step's objective takes the training settings' options: SPARC's pair negatives group
- * every caption over every image, B^2 4 T P E + B^2 2 T E instead of the pairs' B (4 T P E +
- * 2 T T E). */
+/* The step's objective takes the training settings' options: the paper's caption negatives
+ * group each caption over its own image alone, B (4 T P E + 2 T T E) instead of the default
+ * pair negatives' B^2 4 T P E + B^2 2 T E. */
 static void
 test_sparc_options (void)
 {
@@ -77,18 +78,18 @@ test_sparc_options (void)
   if (!have_cli ())
     return;
   run_cli (&run, "bench", "--config", "tiny", "--batch", "4", "--iterations", "1",
-           "--sparc-negatives", "pairs", "--sparc-threshold", "0.5", "--json", NULL);
+           "--sparc-negatives", "caption", "--sparc-threshold", "0.5", "--json", NULL);
   g_assert_cmpint (run.status, ==, 0);
   root = parse_object (parser, run.out);
   g_assert_nonnull (root);
   if (root == NULL)
     return;
-  g_assert_cmpstr (json_object_get_string_member (root, "sparc_negatives"), ==, "pairs");
+  g_assert_cmpstr (json_object_get_string_member (root, "sparc_negatives"), ==, "caption");
   g_assert_cmpfloat (json_object_get_double_member (root, "sparc_threshold"), ==, 0.5);
-  /* 4.996319232 GFLOP less 3 * 4 * (4 * 12 * 64 * 128 + 2 * 12^2 * 128), plus
-   * 3 * 16 * (4 * 12 * 64 * 128 + 2 * 12 * 128). */
+  /* 5.010180096 GFLOP less 3 * 16 * (4 * 12 * 64 * 128 + 2 * 12 * 128), plus
+   * 3 * 4 * (4 * 12 * 64 * 128 + 2 * 12^2 * 128). */
   g_assert_cmpfloat_with_epsilon (json_object_get_double_member (root, "train_gflop_per_step"),
-                                  4.996319232 - 0.005160960 + 0.019021824, 1e-9);
+                                  5.010180096 - 0.019021824 + 0.005160960, 1e-9);
 }
 
 static void

@@ -269,6 +269,13 @@ test_json_filip (void)
 }
 
 static void
+test_json_sparc (void)
+{
+  if (ensure_setup ())
+    check_json ("sparc", NULL);
+}
+
+static void
 test_json_limit (void)
 {
   if (ensure_setup ())
@@ -303,11 +310,13 @@ test_text (void)
   assert_mentions (filip.out, "filip similarity");
 }
 
-/* A copy of the shared model under tmp_dir that records objective (NULL: none). */
+/* A copy of the shared model under tmp_dir that records objective and similarity (NULL: none). */
 static char *
-model_trained_with (const char *objective)
+model_trained_with (const char *objective,
+                    const char *similarity)
 {
-  g_autofree char *name = g_strdup_printf ("model-%s", objective != NULL ? objective : "none");
+  g_autofree char *name = g_strdup_printf ("model-%s-%s", objective != NULL ? objective : "none",
+                                           similarity != NULL ? similarity : "none");
   char            *dir = g_build_filename (tmp_dir, name, NULL);
   g_autoptr (WpModel) model = NULL;
   g_autoptr (GError) error = NULL;
@@ -317,44 +326,48 @@ model_trained_with (const char *objective)
   if (model == NULL)
     return dir;
   model->config.objective = objective;
+  model->config.similarity = similarity;
   wp_model_save (model, dir, &error);
   g_assert_no_error (error);
   return dir;
 }
 
-/* Without --similarity, eval ranks by the similarity the model's objective trains, and says so:
- * FILIP's for a FILIP model, the global one for SPARC and for a model that does not say. */
+/* Without --similarity, eval ranks by the similarity the model's training trains, and says so:
+ * the one config.json records, else FILIP's for a FILIP model, the global one for SPARC and for
+ * a model that does not say. */
 static void
 test_default_similarity (void)
 {
   static const struct {
     const char *objective;
+    const char *recorded;
     const char *similarity;
     const char *why;
   } cases[] = {
-    { "filip", "filip similarity", "the default for a model trained with filip" },
-    { "sparc", "global similarity", "the default for a model trained with sparc" },
-    { NULL, "global similarity", "does not record the objective" },
+    { "filip", NULL, "filip", "the default for a model trained with filip" },
+    { "sparc", NULL, "global", "the default for a model trained with sparc" },
+    { "sparc", "sparc", "sparc", "as its config.json says" },
+    { "filip", "global", "global", "as its config.json says" },
+    { NULL, NULL, "global", "does not record the objective" },
   };
 
   if (!ensure_setup ())
     return;
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
-    g_autofree char *dir = model_trained_with (cases[i].objective);
+    g_autofree char *dir = model_trained_with (cases[i].objective, cases[i].recorded);
+    g_autofree char *said = g_strdup_printf ("retrieval by %s similarity", cases[i].similarity);
     g_auto (Run) text = { 0 };
     g_auto (Run) json = { 0 };
     g_auto (Run) asked = { 0 };
 
     run_cli (&text, "eval", "--model", dir, "--data", data_dir, NULL);
     g_assert_cmpint (text.status, ==, 0);
-    assert_mentions (text.out, cases[i].similarity);
+    assert_mentions (text.out, said);
     assert_mentions (text.out, cases[i].why);
     /* The same figures as asking for that similarity. */
     run_cli (&json, "eval", "--model", dir, "--data", data_dir, "--json", NULL);
     run_cli (&asked, "eval", "--model", dir, "--data", data_dir, "--json", "--similarity",
-             cases[i].objective != NULL && strcmp (cases[i].objective, "filip") == 0 ? "filip"
-                                                                                     : "global",
-             NULL);
+             cases[i].similarity, NULL);
     g_assert_cmpint (json.status, ==, 0);
     g_assert_cmpstr (json.out, ==, asked.out);
   }
@@ -384,6 +397,25 @@ test_objective_record (void)
   g_clear_error (&error);
   g_assert_false (wp_clip_config_parse (&config, number, strlen (number), &error));
   g_assert_error (error, WP_ERROR, WP_ERROR_FORMAT);
+  g_clear_error (&error);
+
+  /* The similarity the training trains, likewise. */
+  {
+    g_autofree char *sparc =
+      g_strdup_printf ("%s{\"objective\": \"sparc\", \"similarity\": \"sparc\"}}", head);
+    g_autofree char *dot = g_strdup_printf ("%s{\"similarity\": \"dot\"}}", head);
+    g_autofree char *back = NULL;
+
+    g_assert_true (wp_clip_config_parse (&config, sparc, strlen (sparc), &error));
+    g_assert_no_error (error);
+    g_assert_cmpstr (config.similarity, ==, "sparc");
+    back = wp_clip_config_to_json (&config);
+    assert_mentions (back, "\"similarity\" : \"sparc\"");
+    g_assert_false (wp_clip_config_parse (&config, dot, strlen (dot), &error));
+    g_assert_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED);
+    if (error != NULL)
+      assert_mentions (error->message, "wordpatch.similarity 'dot'");
+  }
 }
 
 static void
@@ -456,6 +488,7 @@ main (int   argc,
 
   g_test_add_func ("/cli/eval/json-global", test_json_global);
   g_test_add_func ("/cli/eval/json-filip", test_json_filip);
+  g_test_add_func ("/cli/eval/json-sparc", test_json_sparc);
   g_test_add_func ("/cli/eval/json-limit", test_json_limit);
   g_test_add_func ("/cli/eval/text", test_text);
   g_test_add_func ("/cli/eval/default-similarity", test_default_similarity);

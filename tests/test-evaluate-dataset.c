@@ -128,6 +128,50 @@ naive_recalls (double      *r,
     r[k] = wp_recall_at_k (sim, correct, n_rows, n_cols, ks[k]);
 }
 
+/* SPARC's pair score as its definition reads: each token's similarities to the patches, min-max
+ * normalised, those below 1/P dropped, renormalised; the grouping's cosine with the token,
+ * averaged over the tokens. */
+static double
+naive_sparc_score (const WpImageEmbedding *im,
+                   const WpTextEmbedding  *tx,
+                   int                     E)
+{
+  const int          P = im->n_patches;
+  g_autofree double *s = g_new (double, P);
+  g_autofree double *c = g_new (double, E);
+  double             total = 0.0;
+
+  for (int l = 0; l < tx->n_tokens; l++) {
+    const float *t = tx->tokens_raw + (gsize) l * E;
+    double       lo = INFINITY, hi = -INFINITY, kept = 0.0, dot = 0.0, cc = 0.0, tt = 0.0;
+
+    for (int p = 0; p < P; p++) {
+      s[p] = 0.0;
+      for (int e = 0; e < E; e++)
+        s[p] += (double) t[e] * im->patches_raw[(gsize) p * E + e];
+      lo = fmin (lo, s[p]);
+      hi = fmax (hi, s[p]);
+    }
+    for (int p = 0; p < P; p++) {
+      s[p] = (s[p] - lo) / (hi - lo);
+      s[p] = s[p] >= 1.0 / P ? s[p] : 0.0;
+      kept += s[p];
+    }
+    memset (c, 0, E * sizeof *c);
+    for (int p = 0; p < P; p++) {
+      for (int e = 0; e < E; e++)
+        c[e] += s[p] / kept * im->patches_raw[(gsize) p * E + e];
+    }
+    for (int e = 0; e < E; e++) {
+      dot += c[e] * t[e];
+      cc += c[e] * c[e];
+      tt += (double) t[e] * t[e];
+    }
+    total += dot / sqrt (cc * tt);
+  }
+  return total / tx->n_tokens;
+}
+
 static void
 check_retrieval (const WpModel   *model,
                  const WpDataset *dataset,
@@ -170,6 +214,8 @@ check_retrieval (const WpModel   *model,
 
       if (retrieval == WP_RETRIEVAL_GLOBAL) {
         i2t[u * V + v] = t2i[v * U + u] = (float) naive_cosine (im->global, tx->global, E);
+      } else if (retrieval == WP_RETRIEVAL_SPARC) {
+        i2t[u * V + v] = t2i[v * U + u] = (float) naive_sparc_score (im, tx, E);
       } else {
         /* FILIP: sI = mean over patches of the max over tokens; sT the other way. */
         double s_image = 0.0, s_text = 0.0;
@@ -193,6 +239,24 @@ check_retrieval (const WpModel   *model,
         i2t[u * V + v] = (float) (s_image / im->n_patches);
         t2i[v * U + u] = (float) (s_text / tx->n_tokens);
       }
+    }
+  }
+  if (retrieval == WP_RETRIEVAL_SPARC) {
+    for (int u = 0; u < U; u++) {
+      const WpImageEmbedding *im = images->pdata[u];
+      g_autofree float       *tokens = NULL;
+      guint                   offsets[4 + 1] = { 0 };
+      float                   scores[4];
+
+      for (int v = 0; v < V; v++)
+        offsets[v + 1] = offsets[v] + (guint) ((WpTextEmbedding *) texts->pdata[v])->n_tokens;
+      tokens = g_new (float, (gsize) offsets[V] * E);
+      for (int v = 0; v < V; v++)
+        memcpy (tokens + (gsize) offsets[v] * E, ((WpTextEmbedding *) texts->pdata[v])->tokens_raw,
+                (gsize) (offsets[v + 1] - offsets[v]) * E * sizeof (float));
+      wp_sparc_caption_scores (scores, im->patches_raw, tokens, offsets, V, im->n_patches, E);
+      for (int v = 0; v < V; v++)
+        g_assert_cmpfloat_with_epsilon (scores[v], i2t[u * V + v], 1e-5);
     }
   }
   naive_recalls (expected_i2t, i2t, image_of, text_of, 6, U, V);
@@ -227,6 +291,7 @@ test_evaluate_retrieval (void)
   g_assert_no_error (error);
   check_retrieval (model, dataset, WP_RETRIEVAL_GLOBAL);
   check_retrieval (model, dataset, WP_RETRIEVAL_FILIP);
+  check_retrieval (model, dataset, WP_RETRIEVAL_SPARC);
   remove_tree (dir);
 }
 

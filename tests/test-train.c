@@ -513,8 +513,10 @@ test_eval_pointing (void)
   resumed = wp_trainer_resume (out, NULL, &error);
   g_assert_no_error (error);
   if (resumed != NULL) {
-    /* The checkpoint records the objective it was trained with. */
+    /* The checkpoint records the objective it was trained with and, SPARC's default having no
+     * global term, that its pair score is what ranks it; the run's evaluation ranks by it. */
     g_assert_cmpstr (wp_trainer_get_model (resumed)->config.objective, ==, "sparc");
+    g_assert_cmpstr (wp_trainer_get_model (resumed)->config.similarity, ==, "sparc");
     g_assert_true (
       wp_trainer_evaluate (resumed, wp_trainer_get_model (resumed), NULL, &result, &error));
     g_assert_no_error (error);

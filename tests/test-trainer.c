@@ -384,6 +384,7 @@ test_api_pause_snapshot_cancel (void)
   settings.augment_options.crop_scale_min = 0.8;
   settings.augment_options.brightness = 0.1;
   settings.augment_options.flip = FALSE;
+  settings.loss.lambda_global = 0.5f;
   settings.loss.lambda_fine = 0.25f;
   settings.loss.filip_patch_fraction = 0.5f;
   settings.loss.filip_global = 0.75f;
@@ -468,11 +469,13 @@ test_api_pause_snapshot_cancel (void)
     g_assert_cmpfloat (back->loss.lambda_fine, ==, 0.25f);
     g_assert_cmpfloat (back->loss.filip_patch_fraction, ==, 0.5f);
     g_assert_cmpfloat (back->loss.filip_global, ==, 0.75f);
-    g_assert_cmpfloat (back->loss.lambda_global, ==, settings.loss.lambda_global);
+    g_assert_cmpfloat (back->loss.lambda_global, ==, 0.5f);
     g_assert_cmpfloat (back->holdout, ==, 0.0);
     g_assert_cmpstr (back->preset, ==, "tiny");
     g_assert_null (back->init_model);
     g_assert_cmpint (back->loss.objective, ==, WP_OBJECTIVE_SPARC);
+    /* SPARC with its global term trains the pooled embeddings: the model says so. */
+    g_assert_cmpstr (wp_trainer_get_model (resumed)->config.similarity, ==, "global");
   }
 
   /* A resume may change what the run's arithmetic does not depend on, nothing else. */
@@ -517,6 +520,30 @@ test_api_pause_snapshot_cancel (void)
     if (error != NULL)
       g_assert_nonnull (strstr (error->message, "not the one the run started with"));
     g_clear_error (&error);
+  }
+
+  /* A settings.json written before SPARC's negatives were a setting ran with the paper's, not
+   * with today's default; a later optional setting it lacks takes its default. */
+  {
+    g_autofree char *path = g_build_filename (settings.out_dir, "settings.json", NULL);
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    g_autoptr (JsonGenerator) generator = json_generator_new ();
+    g_auto (WpTrainSettings) older = { 0 };
+    JsonObject *root;
+
+    json_parser_load_from_file (parser, path, &error);
+    g_assert_no_error (error);
+    root = json_node_get_object (json_parser_get_root (parser));
+    g_assert_cmpstr (json_object_get_string_member (root, "sparc_negatives"), ==, "pairs");
+    json_object_remove_member (root, "sparc_negatives");
+    json_object_remove_member (root, "sparc_threshold");
+    json_generator_set_root (generator, json_parser_get_root (parser));
+    json_generator_to_file (generator, path, &error);
+    g_assert_no_error (error);
+    wp_train_settings_load (&older, settings.out_dir, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (older.loss.sparc_negatives, ==, WP_SPARC_NEGATIVES_CAPTION);
+    g_assert_cmpfloat (older.loss.sparc_threshold, ==, 0.0f);
   }
 }
 

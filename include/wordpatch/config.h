@@ -14,9 +14,10 @@
  * image_mean, image_std, the preprocessing preprocessor_config.json cannot say ("resize_mode",
  * "interpolation", "resize_size", "crop_offset", written only when not the defaults),
  * "text_pooling" ("argmax" or "last", written when the family and eos_token_id alone would not
- * say it), and "objective",
+ * say it), "objective",
  * the objective the model was trained with ("clip", "filip" or "sparc"; written by the trainer,
- * absent from OpenAI's and Hugging Face's folders).
+ * absent from OpenAI's and Hugging Face's folders), and "similarity", the retrieval similarity
+ * that training trains ("global", "filip" or "sparc", evaluate.h; written by the trainer).
  *
  * SigLIP (transformers' SiglipConfig, "model_type" "siglip"): the same text_config and
  * vision_config keys with SiglipConfig's defaults (SigLIP-B/16 at 224 pixels, gelu_pytorch_tanh,
@@ -127,6 +128,9 @@ typedef struct {
   /* The objective the model was trained with: one of wp_objective_to_string()'s names (static
    * strings), or NULL when the model does not say. */
   const char *objective;
+  /* The retrieval similarity the model's training trains: "global", "filip" or "sparc" (static
+   * strings), or NULL when the model does not say. */
+  const char *similarity;
 } WpClipConfig;
 
 /* OpenAI's ViT-B/32 (transformers' defaults). */

@@ -12,8 +12,9 @@
  * caption a query over the distinct images (text-to-image); a candidate is correct when some
  * pair joins it to the query, i.e. it is the query pair's own or its caption is the same text,
  * or its image the same file. Similarity: the cosine of the global embeddings
- * (WP_RETRIEVAL_GLOBAL), or FILIP's sI for image-to-text and sT for text-to-image
- * (WP_RETRIEVAL_FILIP), over all valid tokens (start and end included, as the loss does).
+ * (WP_RETRIEVAL_GLOBAL), FILIP's sI for image-to-text and sT for text-to-image
+ * (WP_RETRIEVAL_FILIP), or SPARC's pair score both ways (WP_RETRIEVAL_SPARC,
+ * wp_sparc_caption_scores()), over all valid tokens (start and end included, as the losses do).
  * Rank (from 0) of a query = the number of WRONG candidates whose similarity is >= that of the
  * best correct candidate: ties count against the query, and NaN similarities always lose. Recall@K
  * = the fraction of queries with rank < K.
@@ -64,6 +65,7 @@ G_BEGIN_DECLS
 typedef enum {
   WP_RETRIEVAL_GLOBAL, /* cosine of the pooled embeddings */
   WP_RETRIEVAL_FILIP,  /* FILIP's sI (image-to-text) and sT (text-to-image) */
+  WP_RETRIEVAL_SPARC,  /* the mean cosine of the caption's tokens and their groupings */
 } WpRetrieval;
 
 typedef enum {
@@ -156,10 +158,16 @@ void wp_eval_result_clear (WpEvalResult *result);
 WpWordClass wp_word_class (const char *word);
 /* "colour", "shape", "size", "other". */
 const char *wp_word_class_to_string (WpWordClass word_class);
-/* "global", "filip". */
+/* "global", "filip", "sparc". */
 const char *wp_retrieval_to_string (WpRetrieval retrieval);
 gboolean    wp_retrieval_from_string (const char  *name,
                                       WpRetrieval *retrieval);
+/* The similarity the model's training trains, which ranks it best: the one its config.json
+ * records (config.h, "similarity"), else FILIP's for a FILIP model and the pooled embeddings'
+ * cosine for the others and for models that do not say. why, when not NULL, receives the
+ * reason, to be freed. */
+WpRetrieval wp_retrieval_for_model (const WpClipConfig *config,
+                                    char              **why);
 
 /* ---- Building blocks, public for tests and the app ---- */
 

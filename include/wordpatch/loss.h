@@ -48,9 +48,9 @@ extern const char *const wp_sparc_negatives_names[];
 
 typedef struct {
   WpObjective      objective;
-  float            lambda_global;          /* SPARC's weight of L_CLIP, default 0.5 */
+  float            lambda_global;          /* SPARC's weight of L_CLIP: default 0, the paper 0.5 */
   float            lambda_fine;            /* SPARC's weight of L_f, default 1.0 */
-  WpSparcNegatives sparc_negatives;        /* SPARC's L_f's negatives, default the paper's */
+  WpSparcNegatives sparc_negatives;        /* SPARC's L_f's negatives: default pairs */
   gboolean         sparc_stop_selection;   /* SPARC's alignment weights pass no gradient (ours) */
   gboolean         sparc_centre_positions; /* SPARC's L_f on position-centred patches (ours) */
   gboolean         sparc_centre_images;    /* SPARC's L_f on image-centred patches (ours) */

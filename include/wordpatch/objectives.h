@@ -205,6 +205,20 @@ void wp_sparc_weights (float       *weights,
                        int          P,
                        int          E);
 
+/* SPARC's retrieval score of V captions against one image (docs/algorithms.md, "Retrieval"):
+ * caption v's is the mean over its tokens l of cos(c_l, t_l), c_l = sum_p a_lp v_p the token's
+ * grouping of the image's patches with wp_sparc_weights()'s weights: the score SPARC's pair
+ * negatives train, without the logit scale. patches (P, E) and tokens (N, E) not normalised,
+ * N = offsets[V] - offsets[0]; caption v's tokens are the rows offsets[v] - offsets[0] to
+ * offsets[v + 1] - offsets[0] - 1 of tokens, at least one each; scores (V). */
+void wp_sparc_caption_scores (float       *scores,
+                              const float *patches,
+                              const float *tokens,
+                              const guint *offsets,
+                              int          V,
+                              int          P,
+                              int          E);
+
 /* SPARC's variants of its fine-grained loss (ours, docs/algorithms.md "SPARC"); 0 is the paper's
  * definition. */
 typedef enum {

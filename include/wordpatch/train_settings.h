@@ -78,6 +78,9 @@ typedef enum {
   WP_SETTING_UNSAVED = 1 << 2,   /* not in settings.json (the output folder is where it is) */
   WP_SETTING_MIN_OPEN = 1 << 3,  /* the range excludes min */
   WP_SETTING_MAX_OPEN = 1 << 4,  /* the range excludes max */
+  /* with OPTIONAL: older settings.json files that lack it ran with it off (0, the first choice),
+   * the default before it changed */
+  WP_SETTING_ABSENT_OFF = 1 << 5,
 } WpSettingFlags;
 
 typedef struct {

@@ -270,8 +270,9 @@ print_text (const WpEvalResult *result,
   printf ("pairs: %u (%u distinct images, %u distinct captions)\n\n", result->pairs, result->images,
           result->texts);
   printf ("retrieval by %s similarity (%s; %s)\n", wp_retrieval_to_string (retrieval),
-          retrieval == WP_RETRIEVAL_FILIP ? "FILIP's sI image -> text, sT text -> image"
-                                          : "cosine of the pooled embeddings",
+          retrieval == WP_RETRIEVAL_FILIP   ? "FILIP's sI image -> text, sT text -> image"
+          : retrieval == WP_RETRIEVAL_SPARC ? "SPARC's mean cosine of tokens and their groupings"
+                                            : "cosine of the pooled embeddings",
           why);
   printf ("  %-14s  %5s  %5s  %5s\n", "", "R@1", "R@5", "R@10");
   printf ("  %-14s", "image -> text");
@@ -342,23 +343,6 @@ print_text (const WpEvalResult *result,
     print_methods (result, maps);
 }
 
-/* The similarity the model's objective trains: FILIP's token-wise one for a FILIP model, the
- * pooled embeddings' cosine for CLIP and SPARC (whose fine-grained term shapes the patches but
- * whose retrieval is global) and for models that do not say. why receives the reason. */
-static WpRetrieval
-default_retrieval (const WpModel *model,
-                   char         **why)
-{
-  const char *objective = model->config.objective;
-
-  if (objective == NULL) {
-    *why = g_strdup ("the default; the model does not record the objective it was trained with");
-    return WP_RETRIEVAL_GLOBAL;
-  }
-  *why = g_strdup_printf ("the default for a model trained with %s", objective);
-  return strcmp (objective, "filip") == 0 ? WP_RETRIEVAL_FILIP : WP_RETRIEVAL_GLOBAL;
-}
-
 int
 wp_cli_eval (int    argc,
              char **argv)
@@ -377,9 +361,10 @@ wp_cli_eval (int    argc,
               "Entities, WebDataset); boxes for localisation",
           "PATH" },
         { "similarity", 's', 0, G_OPTION_ARG_STRING, &similarity,
-          "Retrieval similarity: global (cosine of the pooled embeddings) or filip (sI / sT); "
-              "default: the one the model's objective trains (filip for FILIP models, else "
-              "global)",
+          "Retrieval similarity: global (cosine of the pooled embeddings), filip (sI / sT) or "
+              "sparc (tokens against their groupings); default: the one the model's training "
+              "trains (filip for FILIP models, sparc for SPARC models without the global term, "
+              "else global)",
           "NAME" },
         { "limit", 'n', 0, G_OPTION_ARG_INT, &limit,
           "Evaluate only the first N pairs, in file order",
@@ -408,7 +393,7 @@ wp_cli_eval (int    argc,
     return 2;
   wp_eval_options_init (&options);
   if (similarity != NULL && !wp_retrieval_from_string (similarity, &options.retrieval))
-    return wp_cli_usage_error ("eval", "unknown --similarity '%s' (global or filip)",
+    return wp_cli_usage_error ("eval", "unknown --similarity '%s' (global, filip or sparc)",
                                similarity);
   if (limit != G_MININT && limit < 1)
     return wp_cli_usage_error ("eval", "--limit must be at least 1");
@@ -422,7 +407,7 @@ wp_cli_eval (int    argc,
   options.maps = map_args.maps;
   options.view = map_args.view;
   if (similarity == NULL)
-    options.retrieval = default_retrieval (model, &why);
+    options.retrieval = wp_retrieval_for_model (&model->config, &why);
   else
     why = g_strdup ("as --similarity asked");
   dataset = wp_cli_open_dataset (data_dir, &cs.settings.dataset, &error);

@@ -60,19 +60,21 @@ KNOWN_IDS = {
 
 # (objective, global weight, lambda_fine or None for the CLI defaults): the global weight is
 # SPARC's lambda_global, or for FILIP the weight of the added CLIP loss (--filip-global).
-# SPARC's variants: their names here and their options.
-SPARC_VARIANTS = {'sparc-batch': ['--sparc-negatives', 'batch'],
-                  'sparc-stop': ['--sparc-stop-selection'],
-                  'sparc-centre': ['--sparc-centre-positions'],
+# SPARC's variants: their names here and their options; 'sparc' is the paper's definition and
+# 'sparc-pairs' the CLI's default negatives, given by no option so that the default is tested.
+CAPTION = ['--sparc-negatives', 'caption']
+SPARC_VARIANTS = {'sparc': CAPTION,
+                  'sparc-batch': ['--sparc-negatives', 'batch'],
+                  'sparc-stop': CAPTION + ['--sparc-stop-selection'],
+                  'sparc-centre': CAPTION + ['--sparc-centre-positions'],
                   'sparc-images': ['--sparc-negatives', 'images'],
                   'sparc-unshared': ['--sparc-negatives', 'unshared-images'],
                   'sparc-images-centred': ['--sparc-negatives', 'images',
                                            '--sparc-centre-positions', '--sparc-centre-images'],
                   'sparc-images-sharp': ['--sparc-negatives', 'images', '--sparc-threshold', '0.5'],
-                  'sparc-max': ['--sparc-threshold', '1'],
-                  'sparc-pairs': ['--sparc-negatives', 'pairs'],
-                  'sparc-pairs-patches': ['--sparc-negatives', 'pairs', '--sparc-patch-side', '0.3']}
-# The variants' sparsity thresholds where not the paper's 1/P.
+                  'sparc-max': CAPTION + ['--sparc-threshold', '1'],
+                  'sparc-pairs': [],
+                  'sparc-pairs-patches': ['--sparc-patch-side', '0.3']}
 SPARC_THRESHOLDS = {'sparc-images-sharp': 0.5, 'sparc-max': 1.0}
 RUNS = [('clip', None, None), ('filip', None, None), ('filip', 0.4, None), ('sparc', None, None),
         ('sparc', 0.3, 2.0), ('sparc-batch', None, None), ('sparc-batch', 0.3, 2.0),
@@ -81,7 +83,7 @@ RUNS = [('clip', None, None), ('filip', None, None), ('filip', 0.4, None), ('spa
         ('sparc-unshared', None, None), ('sparc-images-sharp', None, None),
         ('sparc-max', None, None), ('sparc-pairs', None, None),
         ('sparc-pairs-patches', None, None)]
-DEFAULT_LG, DEFAULT_LF, DEFAULT_FILIP_GLOBAL = 0.5, 1.0, 0.0
+DEFAULT_LG, DEFAULT_LF, DEFAULT_FILIP_GLOBAL = 0.0, 1.0, 0.0
 
 # The box dataset: (width, height, caption, boxes as (word, occurrence, x, y, w, h)). The model
 # input is 32 x 32 pixels of 4 x 4 patches of 8 pixels, centred on 4, 12, 20, 28.
@@ -638,6 +640,7 @@ def box_run(cli, tmp, model, config, weights, data, images, tokens, objective, w
     grads_path = os.path.join(tmp, f'grads-box-{index}.safetensors')
     cmd = [cli, 'loss', '--model', model, '--data', data, '--loss', objective, '--batch',
            str(len(images)), '--box-weight', str(weight), '--grads', grads_path, '--json']
+    cmd += SPARC_VARIANTS.get(objective, [])
     if tau != DEFAULT_BOX_TAU:
         cmd += ['--box-tau', str(tau)]
     if seed is not None:
