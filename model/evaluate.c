@@ -923,6 +923,7 @@ wp_evaluate (const WpModel       *model,
   result->pairs = ev.n;
   result->images = ev.U;
   result->texts = ev.V;
+  result->retrieval = options->retrieval;
   recalls (&result->i2t_r1, &result->i2t_r5, &result->i2t_r10, i2t, (int) ev.U, (int) ev.V,
            ev.image_offsets, ev.image_members, ev.text_of);
   recalls (&result->t2i_r1, &result->t2i_r5, &result->t2i_r10, t2i, (int) ev.V, (int) ev.U,

@@ -461,6 +461,8 @@ wp_run_log_eval (const char         *out_dir,
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "pairs");
   json_builder_add_int_value (b, r->pairs);
+  json_builder_set_member_name (b, "similarity");
+  json_builder_add_string_value (b, wp_retrieval_to_string (r->retrieval));
   add_number (b, "i2t_r1", r->i2t_r1);
   add_number (b, "i2t_r5", r->i2t_r5);
   add_number (b, "i2t_r10", r->i2t_r10);

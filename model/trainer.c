@@ -507,7 +507,9 @@ wp_trainer_evaluate (const WpTrainer *trainer,
     return FALSE;
   }
   wp_eval_options_init (&options);
-  options.retrieval = wp_retrieval_for_model (&model->config, NULL);
+  /* The run's similarity, not the model's record: a step-0 model fine-tuned from another
+   * objective is then ranked as its later checkpoints are. */
+  options.retrieval = trained_similarity (&trainer->settings.loss);
   return wp_evaluate (model, trainer->dataset, trainer->split.holdout_indices,
                       MIN (trainer->split.n_holdout, (guint) trainer->settings.eval_max), &options,
                       cancellable, result, error);
@@ -525,6 +527,7 @@ evaluate_holdout (WpTrainer       *trainer,
     return FALSE;
   progress->event = WP_TRAIN_EVENT_EVAL;
   progress->eval_pairs = result.pairs;
+  progress->eval_similarity = wp_retrieval_to_string (result.retrieval);
   progress->i2t_r1 = result.i2t_r1;
   progress->i2t_r5 = result.i2t_r5;
   progress->t2i_r1 = result.t2i_r1;

@@ -40,7 +40,7 @@ test_learns (void)
   run_cli (&run, TRAIN_ARGS (data_dir, out, "50", "25"), "--loss", "sparc", NULL);
   g_assert_cmpint (run.status, ==, 0);
   assert_mentions (run.err, "128 training pairs, 32 held out; 50 steps");
-  assert_mentions (run.err, "held-out retrieval on 32 pairs");
+  assert_mentions (run.err, "held-out retrieval on 32 pairs by sparc similarity");
   assert_mentions (run.out, "trained 50 steps");
 
   read_metrics (out, &metrics);
@@ -506,6 +506,7 @@ test_eval_pointing (void)
   g_assert_nonnull (eval);
   if (eval == NULL)
     return;
+  g_assert_cmpstr (json_object_get_string_member (eval, "similarity"), ==, "sparc");
   g_assert_cmpint (json_object_get_int_member (eval, "boxed_words"), >, 0);
   g_assert_cmpfloat (json_object_get_double_member (eval, "pointing_filip"), >=, 0.0);
   g_assert_cmpfloat (json_object_get_double_member (eval, "pointing_sparc"), <=, 1.0);

@@ -97,8 +97,9 @@ typedef struct {
 
 typedef struct {
   guint       pairs;
-  guint       images; /* distinct images: the image-to-text queries */
-  guint       texts;  /* distinct captions: the text-to-image queries */
+  guint       images;    /* distinct images: the image-to-text queries */
+  guint       texts;     /* distinct captions: the text-to-image queries */
+  WpRetrieval retrieval; /* the similarity the recalls rank by */
   double      i2t_r1, i2t_r5, i2t_r10;
   double      t2i_r1, t2i_r5, t2i_r10;
   guint       boxed_words;

@@ -59,12 +59,14 @@ typedef struct {
   double       pairs_per_second;
   double       elapsed_seconds; /* since this wp_trainer_run() started */
   double       eta_seconds;
-  /* WP_TRAIN_EVENT_EVAL: held-out retrieval (global similarity) and, when the held-out pairs have
-   * boxes, the pointing game (NAN without boxes) */
-  guint  eval_pairs;
-  double i2t_r1, i2t_r5, t2i_r1, t2i_r5;
-  guint  eval_boxed_words;
-  double pointing_filip, pointing_sparc;
+  /* WP_TRAIN_EVENT_EVAL: held-out retrieval by eval_similarity (wp_retrieval_to_string()'s name
+   * of the similarity the run trains) and, when the held-out pairs have boxes, the pointing game
+   * (NAN without boxes) */
+  guint       eval_pairs;
+  const char *eval_similarity;
+  double      i2t_r1, i2t_r5, t2i_r1, t2i_r5;
+  guint       eval_boxed_words;
+  double      pointing_filip, pointing_sparc;
   /* WP_TRAIN_EVENT_CHECKPOINT */
   const char *checkpoint_dir;
 } WpTrainProgress;
@@ -112,7 +114,8 @@ guint wp_trainer_copy_snapshot (WpTrainer *trainer,
                                 WpModel   *model);
 
 /* Evaluates model (the run's model at any step: a snapshot or a checkpoint) on the run's
- * held-out pairs (at most eval_max of them), as the evaluations during training do. Reads only
+ * held-out pairs (at most eval_max of them), as the evaluations during training do: retrieval
+ * by the similarity the run's objective trains (evaluate.h, wp_retrieval_for_model()). Reads only
  * the dataset and the split, so it may run on another thread while training goes on. Fails when
  * the run holds nothing out. */
 gboolean wp_trainer_evaluate (const WpTrainer *trainer,

@@ -83,9 +83,10 @@ progress_cb (const WpTrainProgress *p,
   case WP_TRAIN_EVENT_EVAL:
     end_progress_line (run);
     fprintf (stderr,
-             "step %" G_GINT64_FORMAT ": held-out retrieval on %u pairs: image-to-text R@1 %.3f "
-             "R@5 %.3f, text-to-image R@1 %.3f R@5 %.3f\n",
-             p->step, p->eval_pairs, p->i2t_r1, p->i2t_r5, p->t2i_r1, p->t2i_r5);
+             "step %" G_GINT64_FORMAT ": held-out retrieval on %u pairs by %s similarity: "
+             "image-to-text R@1 %.3f R@5 %.3f, text-to-image R@1 %.3f R@5 %.3f\n",
+             p->step, p->eval_pairs, p->eval_similarity, p->i2t_r1, p->i2t_r5, p->t2i_r1,
+             p->t2i_r5);
     if (p->eval_boxed_words > 0)
       fprintf (stderr,
                "step %" G_GINT64_FORMAT
