@@ -252,10 +252,11 @@ show_evaluation (WpTrainView        *self,
                  gint64              after_step)
 {
   g_autofree char *after_title = g_strdup_printf ("step %" G_GINT64_FORMAT, after_step);
-  g_autofree char *pairs = g_strdup_printf ("held out: %u pairs, ranked by %s similarity",
-                                            after->pairs, wp_retrieval_to_string (after->retrieval));
-  const char      *titles[] = { pairs, "before (step 0)", after_title };
-  int              row = 1;
+  const char      *similarity = wp_retrieval_to_string (after->retrieval);
+  g_autofree char *pairs =
+    g_strdup_printf ("held out: %u pairs, ranked by %s similarity", after->pairs, similarity);
+  const char *titles[] = { pairs, "before (step 0)", after_title };
+  int         row = 1;
 
   wp_train_view_clear_evaluation (self);
   for (int c = 0; c < 3; c++) {
