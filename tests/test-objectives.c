@@ -38,92 +38,6 @@ typedef enum {
 /* The sparsity threshold of OBJECTIVE_SPARC_IMAGES_SHARP. */
 #define SHARP 0.5
 
-static double
-sparc_threshold (Objective objective)
-{
-  return objective == OBJECTIVE_SPARC_IMAGES_SHARP ? SHARP
-         : objective == OBJECTIVE_SPARC_MAX        ? 1.0
-                                                   : 0.0;
-}
-
-static WpSparcFlags
-sparc_flags (Objective objective)
-{
-  switch (objective) {
-  case OBJECTIVE_SPARC_BATCH:
-    return WP_SPARC_BATCH_NEGATIVES;
-  case OBJECTIVE_SPARC_STOP:
-    return WP_SPARC_STOP_SELECTION;
-  case OBJECTIVE_SPARC_CENTRE:
-    return WP_SPARC_CENTRE_POSITIONS;
-  case OBJECTIVE_SPARC_IMAGES:
-  case OBJECTIVE_SPARC_IMAGES_SHARP:
-    return WP_SPARC_IMAGE_NEGATIVES;
-  case OBJECTIVE_SPARC_IMAGES_CENTRED:
-    return WP_SPARC_IMAGE_NEGATIVES | WP_SPARC_CENTRE_POSITIONS | WP_SPARC_CENTRE_IMAGES;
-  case OBJECTIVE_SPARC_UNSHARED:
-    return WP_SPARC_IMAGE_NEGATIVES | WP_SPARC_UNSHARED_IMAGES;
-  case OBJECTIVE_SPARC_PAIRS:
-  case OBJECTIVE_SPARC_PAIRS_PATCHES:
-    return WP_SPARC_PAIR_NEGATIVES;
-  case OBJECTIVE_CLIP:
-  case OBJECTIVE_FILIP:
-  case OBJECTIVE_SPARC:
-  default:
-    return 0;
-  }
-}
-
-/* One forward and one backward of an objective on caches: x and y are img and txt (B, E) for
- * CLIP, patches (B, P, E) and tokens (B, K, E) otherwise. The gradients accumulate into dx, dy
- * and dscale; returns the loss. */
-static double
-run (WpObjectiveCaches *caches,
-     Objective          objective,
-     const float       *x,
-     const float       *y,
-     float              logit_scale,
-     double             patch_fraction,
-     float             *dx,
-     float             *dy,
-     float             *dscale)
-{
-  const WpSparcVariant variant = { sparc_flags (objective), sparc_threshold (objective),
-                                   objective == OBJECTIVE_SPARC_PAIRS_PATCHES ? PATCH_SIDE : 0.0 };
-  double               loss;
-
-  switch (objective) {
-  case OBJECTIVE_CLIP:
-    loss = wp_loss_clip_forward (&caches->clip, x, y, logit_scale, B, E);
-    wp_loss_clip_backward (dx, dy, dscale, &caches->clip, x, y, logit_scale, B, E);
-    break;
-  case OBJECTIVE_FILIP:
-    loss = wp_loss_filip_forward (&caches->filip, x, y, lengths, logit_scale, patch_fraction,
-                                  B, P, K, E);
-    wp_loss_filip_backward (dx, dy, dscale, &caches->filip, x, y, lengths, logit_scale,
-                            patch_fraction, B, P, K, E);
-    break;
-  case OBJECTIVE_SPARC:
-  case OBJECTIVE_SPARC_BATCH:
-  case OBJECTIVE_SPARC_STOP:
-  case OBJECTIVE_SPARC_CENTRE:
-  case OBJECTIVE_SPARC_IMAGES:
-  case OBJECTIVE_SPARC_IMAGES_CENTRED:
-  case OBJECTIVE_SPARC_UNSHARED:
-  case OBJECTIVE_SPARC_IMAGES_SHARP:
-  case OBJECTIVE_SPARC_MAX:
-  case OBJECTIVE_SPARC_PAIRS:
-  case OBJECTIVE_SPARC_PAIRS_PATCHES:
-  default:
-    loss = wp_loss_sparc_fine_forward (&caches->sparc, x, y, lengths, ids, K, logit_scale,
-                                       &variant, B, P, K, E);
-    wp_loss_sparc_fine_backward (dx, dy, dscale, &caches->sparc, x, y, lengths, ids, K,
-                                 logit_scale, &variant, B, P, K, E);
-    break;
-  }
-  return loss;
-}
-
 /* How many patches of each image naive_filip's sI keeps (FILIP's token selection). */
 static int naive_filip_kept = P;
 
@@ -454,6 +368,108 @@ naive_sparc_pairs (const double *v,
   return 0.5 * (naive_ce_rows (z, B) + naive_ce_rows (zt, B));
 }
 
+/* SPARC's cases: the variant the engine runs and the naive loss that defines it, which reads
+ * the variant's threshold, unshared images and patch side from naive_threshold, naive_unshared
+ * and naive_patch_side (set by use_sparc_case). */
+typedef struct {
+  const char    *name; /* in the test paths */
+  WpSparcVariant variant;
+  NaiveLoss      naive;
+} SparcCase;
+
+static const SparcCase sparc_cases[] = {
+  [OBJECTIVE_SPARC] = { "sparc", { 0, 0.0, 0.0 }, naive_sparc },
+  [OBJECTIVE_SPARC_BATCH] = {
+    "sparc-batch",
+    { WP_SPARC_BATCH_NEGATIVES, 0.0, 0.0 },
+    naive_sparc_batch,
+  },
+  [OBJECTIVE_SPARC_STOP] = { "sparc-stop", { WP_SPARC_STOP_SELECTION, 0.0, 0.0 }, naive_sparc },
+  [OBJECTIVE_SPARC_CENTRE] = {
+    "sparc-centre",
+    { WP_SPARC_CENTRE_POSITIONS, 0.0, 0.0 },
+    naive_sparc_centred,
+  },
+  [OBJECTIVE_SPARC_IMAGES] = {
+    "sparc-images",
+    { WP_SPARC_IMAGE_NEGATIVES, 0.0, 0.0 },
+    naive_sparc_images,
+  },
+  [OBJECTIVE_SPARC_IMAGES_CENTRED] = {
+    "sparc-images-centred",
+    { WP_SPARC_IMAGE_NEGATIVES | WP_SPARC_CENTRE_POSITIONS | WP_SPARC_CENTRE_IMAGES, 0.0, 0.0 },
+    naive_sparc_images_centred,
+  },
+  [OBJECTIVE_SPARC_UNSHARED] = {
+    "sparc-unshared",
+    { WP_SPARC_IMAGE_NEGATIVES | WP_SPARC_UNSHARED_IMAGES, 0.0, 0.0 },
+    naive_sparc_images,
+  },
+  [OBJECTIVE_SPARC_IMAGES_SHARP] = {
+    "sparc-images-sharp",
+    { WP_SPARC_IMAGE_NEGATIVES, SHARP, 0.0 },
+    naive_sparc_images,
+  },
+  [OBJECTIVE_SPARC_MAX] = { "sparc-max", { 0, 1.0, 0.0 }, naive_sparc },
+  [OBJECTIVE_SPARC_PAIRS] = {
+    "sparc-pairs",
+    { WP_SPARC_PAIR_NEGATIVES, 0.0, 0.0 },
+    naive_sparc_pairs,
+  },
+  [OBJECTIVE_SPARC_PAIRS_PATCHES] = {
+    "sparc-pairs-patches",
+    { WP_SPARC_PAIR_NEGATIVES, 0.0, PATCH_SIDE },
+    naive_sparc_pairs,
+  },
+};
+
+/* Sets the naive losses' settings to sparc_case's variant, or back to the paper's with NULL. */
+static void
+use_sparc_case (const SparcCase *sparc_case)
+{
+  naive_unshared =
+    sparc_case != NULL && (sparc_case->variant.flags & WP_SPARC_UNSHARED_IMAGES) != 0;
+  naive_threshold = sparc_case != NULL ? sparc_case->variant.threshold : 0.0;
+  naive_patch_side = sparc_case != NULL && sparc_case->variant.patch_side > 0.0;
+}
+
+/* One forward and one backward of an objective on caches: x and y are img and txt (B, E) for
+ * CLIP, patches (B, P, E) and tokens (B, K, E) otherwise. The gradients accumulate into dx, dy
+ * and dscale; returns the loss. */
+static double
+run (WpObjectiveCaches *caches,
+     Objective          objective,
+     const float       *x,
+     const float       *y,
+     float              logit_scale,
+     double             patch_fraction,
+     float             *dx,
+     float             *dy,
+     float             *dscale)
+{
+  double loss;
+
+  switch (objective) {
+  case OBJECTIVE_CLIP:
+    loss = wp_loss_clip_forward (&caches->clip, x, y, logit_scale, B, E);
+    wp_loss_clip_backward (dx, dy, dscale, &caches->clip, x, y, logit_scale, B, E);
+    break;
+  case OBJECTIVE_FILIP:
+    loss = wp_loss_filip_forward (&caches->filip, x, y, lengths, logit_scale, patch_fraction,
+                                  B, P, K, E);
+    wp_loss_filip_backward (dx, dy, dscale, &caches->filip, x, y, lengths, logit_scale,
+                            patch_fraction, B, P, K, E);
+    break;
+  default:
+    loss = wp_loss_sparc_fine_forward (&caches->sparc, x, y, lengths, ids, K, logit_scale,
+                                       &sparc_cases[objective].variant, B, P, K, E);
+    wp_loss_sparc_fine_backward (dx, dy, dscale, &caches->sparc, x, y, lengths, ids, K,
+                                 logit_scale, &sparc_cases[objective].variant, B, P, K, E);
+    break;
+  }
+  return loss;
+}
+
 static void
 test_clip_matches_definition (void)
 {
@@ -685,21 +701,10 @@ test_filip_patch_selection (void)
 static void
 test_sparc_matches_definition (gconstpointer data)
 {
-  const Objective objective = GPOINTER_TO_INT (data);
-  const NaiveLoss naive = objective == OBJECTIVE_SPARC_BATCH    ? naive_sparc_batch
-                          : objective == OBJECTIVE_SPARC_CENTRE ? naive_sparc_centred
-                          : objective == OBJECTIVE_SPARC_IMAGES ||
-                              objective == OBJECTIVE_SPARC_UNSHARED ||
-                              objective == OBJECTIVE_SPARC_IMAGES_SHARP
-                            ? naive_sparc_images
-                          : objective == OBJECTIVE_SPARC_IMAGES_CENTRED
-                            ? naive_sparc_images_centred
-                          : objective == OBJECTIVE_SPARC_PAIRS ||
-                              objective == OBJECTIVE_SPARC_PAIRS_PATCHES
-                            ? naive_sparc_pairs
-                            : naive_sparc;
+  const Objective  objective = GPOINTER_TO_INT (data);
+  const SparcCase *sparc_case = &sparc_cases[objective];
   /* With the selection stopped, the gradient is that of the loss with the weights held. */
-  const gboolean    frozen = objective == OBJECTIVE_SPARC_STOP;
+  const gboolean    frozen = (sparc_case->variant.flags & WP_SPARC_STOP_SELECTION) != 0;
   float             v[B * P * E], t[B * K * E], dv[B * P * E] = { 0 }, dt[B * K * E] = { 0 };
   float             dscale = 0.0f;
   double            vd[B * P * E], td[B * K * E], loss;
@@ -716,17 +721,14 @@ test_sparc_matches_definition (gconstpointer data)
   wp_objective_caches_init (&caches, MAX_B, P, K, E);
   loss = run (&caches, objective, v, t, 0.9f, 1.0, dv, dt, &dscale);
   wp_objective_caches_clear (&caches);
-  naive_unshared = objective == OBJECTIVE_SPARC_UNSHARED;
-  naive_threshold = sparc_threshold (objective);
-  naive_patch_side = objective == OBJECTIVE_SPARC_PAIRS_PATCHES;
-  g_assert_cmpfloat_with_epsilon (loss, naive (vd, td, 0.9f), 1e-6 * fabs (loss));
+  use_sparc_case (sparc_case);
+  g_assert_cmpfloat_with_epsilon (loss, sparc_case->naive (vd, td, 0.9f), 1e-6 * fabs (loss));
   frozen_v = frozen ? vd : NULL;
   frozen_t = frozen ? td : NULL;
-  check_gradients ("sparc", naive, v, B * P * E, t, B * K * E, 0.9f, dv, dt, dscale);
+  check_gradients (sparc_case->name, sparc_case->naive, v, B * P * E, t, B * K * E, 0.9f, dv, dt,
+                   dscale);
   frozen_v = frozen_t = NULL;
-  naive_unshared = FALSE;
-  naive_threshold = 0.0;
-  naive_patch_side = FALSE;
+  use_sparc_case (NULL);
   for (int j = 0; j < B; j++) {
     for (int l = lengths[j]; l < K; l++) {
       for (int e = 0; e < E; e++)
@@ -835,51 +837,20 @@ main (int    argc,
                    test_sigmoid_large_logits_are_finite);
   g_test_add_func ("/objectives/filip/matches-definition", test_filip_matches_definition);
   g_test_add_func ("/objectives/filip/patch-selection", test_filip_patch_selection);
-  g_test_add_data_func ("/objectives/sparc/matches-definition", GINT_TO_POINTER (OBJECTIVE_SPARC),
-                        test_sparc_matches_definition);
-  g_test_add_data_func ("/objectives/sparc-batch/matches-definition",
-                        GINT_TO_POINTER (OBJECTIVE_SPARC_BATCH), test_sparc_matches_definition);
-  g_test_add_data_func ("/objectives/sparc-stop/matches-definition",
-                        GINT_TO_POINTER (OBJECTIVE_SPARC_STOP), test_sparc_matches_definition);
-  g_test_add_data_func ("/objectives/sparc-centre/matches-definition",
-                        GINT_TO_POINTER (OBJECTIVE_SPARC_CENTRE), test_sparc_matches_definition);
-  g_test_add_data_func ("/objectives/sparc-images/matches-definition",
-                        GINT_TO_POINTER (OBJECTIVE_SPARC_IMAGES), test_sparc_matches_definition);
-  g_test_add_data_func ("/objectives/sparc-unshared/matches-definition",
-                        GINT_TO_POINTER (OBJECTIVE_SPARC_UNSHARED), test_sparc_matches_definition);
-  g_test_add_data_func ("/objectives/sparc-unshared/backward-accumulates",
-                        GINT_TO_POINTER (OBJECTIVE_SPARC_UNSHARED), test_backward_accumulates);
-  g_test_add_data_func ("/objectives/sparc-images-centred/matches-definition",
-                        GINT_TO_POINTER (OBJECTIVE_SPARC_IMAGES_CENTRED),
-                        test_sparc_matches_definition);
-  g_test_add_data_func ("/objectives/sparc-images-centred/backward-accumulates",
-                        GINT_TO_POINTER (OBJECTIVE_SPARC_IMAGES_CENTRED),
-                        test_backward_accumulates);
-  g_test_add_data_func ("/objectives/sparc-images-sharp/matches-definition",
-                        GINT_TO_POINTER (OBJECTIVE_SPARC_IMAGES_SHARP),
-                        test_sparc_matches_definition);
-  g_test_add_data_func ("/objectives/sparc-max/matches-definition",
-                        GINT_TO_POINTER (OBJECTIVE_SPARC_MAX), test_sparc_matches_definition);
-  g_test_add_data_func ("/objectives/sparc-pairs/matches-definition",
-                        GINT_TO_POINTER (OBJECTIVE_SPARC_PAIRS), test_sparc_matches_definition);
-  g_test_add_data_func ("/objectives/sparc-pairs-patches/matches-definition",
-                        GINT_TO_POINTER (OBJECTIVE_SPARC_PAIRS_PATCHES),
-                        test_sparc_matches_definition);
-  g_test_add_data_func ("/objectives/sparc-pairs-patches/backward-accumulates",
-                        GINT_TO_POINTER (OBJECTIVE_SPARC_PAIRS_PATCHES), test_backward_accumulates);
-  g_test_add_data_func ("/objectives/sparc-pairs/backward-accumulates",
-                        GINT_TO_POINTER (OBJECTIVE_SPARC_PAIRS), test_backward_accumulates);
-  g_test_add_data_func ("/objectives/sparc-images/backward-accumulates",
-                        GINT_TO_POINTER (OBJECTIVE_SPARC_IMAGES), test_backward_accumulates);
+  for (int o = OBJECTIVE_SPARC; o < (int) G_N_ELEMENTS (sparc_cases); o++) {
+    g_autofree char *matches =
+      g_strdup_printf ("/objectives/%s/matches-definition", sparc_cases[o].name);
+    g_autofree char *accumulates =
+      g_strdup_printf ("/objectives/%s/backward-accumulates", sparc_cases[o].name);
+
+    g_test_add_data_func (matches, GINT_TO_POINTER (o), test_sparc_matches_definition);
+    g_test_add_data_func (accumulates, GINT_TO_POINTER (o), test_backward_accumulates);
+  }
   g_test_add_func ("/objectives/sparc/weights-sparse-rows", test_sparc_weights_sparse_rows);
   g_test_add_data_func ("/objectives/clip/backward-accumulates", GINT_TO_POINTER (OBJECTIVE_CLIP),
                         test_backward_accumulates);
   g_test_add_data_func ("/objectives/filip/backward-accumulates",
                         GINT_TO_POINTER (OBJECTIVE_FILIP), test_backward_accumulates);
-  g_test_add_data_func ("/objectives/sparc/backward-accumulates",
-                        GINT_TO_POINTER (OBJECTIVE_SPARC), test_backward_accumulates);
-  g_test_add_data_func ("/objectives/sparc-batch/backward-accumulates",
-                        GINT_TO_POINTER (OBJECTIVE_SPARC_BATCH), test_backward_accumulates);
   g_test_add_func ("/objectives/caches/reused", test_caches_reused);
   g_test_add_func ("/objectives/caches/bytes", test_caches_bytes);
   return g_test_run ();
