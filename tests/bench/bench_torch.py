@@ -2,14 +2,15 @@
 """The speed of the same model, batch, objective and optimiser step in PyTorch, as the yardstick
 for `wordpatch-cli bench` (tests/bench/compare.sh runs both on one model).
 
-  bench_torch.py --model DIR [--loss clip|filip|sparc] [--batch B] [--threads T]
+  bench_torch.py --model DIR [--loss clip|filip|sparc|sparc-paper] [--batch B] [--threads T]
                  [--iterations N] [--tokens K]
   bench_torch.py --self-check
 
-DIR is a wordpatch model folder or .safetensors file (`wordpatch-cli init --config SIZE --out DIR`);
+sparc is wordpatch's default SPARC (pair negatives, no global term), sparc-paper the paper's
+definition (caption negatives, global weight 0.5). DIR is a wordpatch model folder or .safetensors file (`wordpatch-cli init --config SIZE --out DIR`);
 tests/parity/clip_reference.py reads its configuration and weights, used here in float32. The
 towers and objectives are batched versions of clip_reference.py's towers and of the objectives of
-tests/parity/test_loss_parity.py (docs/algorithms.md), that run one sequence or pair at a time and
+tests/parity/loss_reference.py (docs/algorithms.md), that run one sequence or pair at a time and
 would time Python rather than torch; --self-check compares the two. Every caption of the batch has
 K tokens (start, K - 2 others, end), like the bench's; images are random normalised pixels. The
 training step is wordpatch's: forward, loss, backward, gradient clipping at norm 1,
@@ -42,7 +43,7 @@ DECAY_KINDS = ('q_proj', 'k_proj', 'v_proj', 'out_proj', 'fc1', 'fc2', 'projecti
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--model', help='wordpatch model folder or .safetensors file')
-    ap.add_argument('--loss', choices=('clip', 'filip', 'sparc'), default='sparc')
+    ap.add_argument('--loss', choices=('clip', 'filip', 'sparc', 'sparc-paper'), default='sparc')
     ap.add_argument('--batch', type=int, default=32)
     ap.add_argument('--threads', type=int, default=os.cpu_count())
     ap.add_argument('--iterations', type=int, default=10)
@@ -76,7 +77,7 @@ def import_torch(threads):
     import torch
     import torch.nn.functional as F
     import clip_reference as ref
-    import test_loss_parity as lossref
+    import loss_reference as lossref
     torch.set_num_threads(threads)
 
 
@@ -148,22 +149,35 @@ def filip_loss(patches, tokens, lam):
     return 0.5 * (lossref.ce_diag(lam * si) + lossref.ce_diag(lam * st.T))
 
 
-def sparc_fine(patches, tokens, lam):
-    """L_f of patches [B, P, E] and tokens [B, T, E], un-normalised."""
-    b, p, _ = patches.shape
-    n = tokens.shape[1]
-    s = tokens @ patches.transpose(1, 2)  # [B, T, P]
-    mn = s.min(dim=2, keepdim=True).values
-    rng = s.max(dim=2, keepdim=True).values - mn
+def alignment(s, p):
+    """SPARC's alignment weights of similarities s [..., P] over their last axis."""
+    mn = s.min(dim=-1, keepdim=True).values
+    rng = s.max(dim=-1, keepdim=True).values - mn
     flat = rng < 1e-8
     shat = (s - mn) / torch.where(flat, torch.ones_like(rng), rng)
     stil = shat * (shat >= 1.0 / p).detach()
-    a = torch.where(flat, torch.full_like(s, 1.0 / p), stil / stil.sum(dim=2, keepdim=True))
+    return torch.where(flat, torch.full_like(s, 1.0 / p), stil / stil.sum(dim=-1, keepdim=True))
+
+
+def sparc_fine(patches, tokens, lam):
+    """The paper's L_f of patches [B, P, E] and tokens [B, T, E], un-normalised."""
+    b, p, _ = patches.shape
+    n = tokens.shape[1]
+    a = alignment(tokens @ patches.transpose(1, 2), p)  # [B, T, P]
     z = lam * lossref.unit(a @ patches) @ lossref.unit(tokens).transpose(1, 2)  # [B, T, T]
     target = torch.arange(n).repeat(b)
     v2l = F.cross_entropy(z.reshape(b * n, n), target)
     l2v = F.cross_entropy(z.transpose(1, 2).reshape(b * n, n), target)
     return 0.5 * (v2l + l2v)
+
+
+def sparc_pairs(patches, tokens, lam):
+    """L_f with pair negatives: every caption grouped over every image, CLIP's loss on the pairs'
+    mean cosines of tokens and groupings."""
+    a = alignment(torch.einsum('jle,ipe->jilp', tokens, patches), patches.shape[1])
+    grouped = torch.einsum('jilp,ipe->jile', a, patches)  # [caption, image, T, E]
+    z = lam * (lossref.unit(grouped) * lossref.unit(tokens)[:, None]).sum(dim=3).mean(dim=2)
+    return 0.5 * (lossref.ce_diag(z) + lossref.ce_diag(z.T))
 
 
 def objective(name, w, vision, text):
@@ -173,7 +187,10 @@ def objective(name, w, vision, text):
         return clip
     if name == 'filip':
         return filip_loss(vision[:, 1:], text, lam)
-    return lossref.DEFAULT_LG * clip + lossref.DEFAULT_LF * sparc_fine(vision[:, 1:], text, lam)
+    if name == 'sparc-paper':
+        return 0.5 * clip + sparc_fine(vision[:, 1:], text, lam)
+    # The default's global weight is 0; wordpatch computes the term all the same, as here.
+    return 0.0 * clip + sparc_pairs(vision[:, 1:], text, lam)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,7 +294,9 @@ def self_check():
     for got, want, name in ((filip_loss(patches, tokens, lam), lossref.filip_loss(*pairs, lam),
                              'FILIP'),
                             (sparc_fine(patches, tokens, lam), lossref.sparc_fine(*pairs, lam),
-                             'SPARC')):
+                             'SPARC'),
+                            (sparc_pairs(patches, tokens, lam),
+                             lossref.sparc_fine(*pairs, lam, pair_negatives=True), 'SPARC pairs')):
         assert abs(got.item() - want.item()) < 1e-12, f'self-check: {name} {got} vs {want}'
 
 

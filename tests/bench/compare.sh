@@ -3,6 +3,7 @@
 # architecture, weights, batch, captions, objective and AdamW step, in float32) one after the
 # other, then the ratio wordpatch / torch of each speed.
 # Usage: tests/bench/compare.sh [CONFIG] [LOSS] [BATCH] [THREADS]
+#   LOSS: clip, filip, sparc (the default SPARC) or sparc-paper (the paper's SPARC);
 #   defaults: tiny sparc 32 and every processor. Environment: BUILD (default build),
 #   ITERATIONS (timed runs of each measurement, default 10), KEEP=DIR keeps both JSON outputs.
 # Torch comes from Debian's /usr/bin/python3 (python3-torch), not the first python3 on PATH.
@@ -19,7 +20,10 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 "$cli" init --config "$config" --out "$tmp/model" >/dev/null
-"$cli" bench --model "$tmp/model" --loss "$loss" --batch "$batch" --threads "$threads" \
+# sparc-paper: the paper's SPARC, which wordpatch runs by options of its sparc objective.
+objective=(--loss "$loss")
+[ "$loss" = sparc-paper ] && objective=(--loss sparc --sparc-negatives caption --lambda-global 0.5)
+"$cli" bench --model "$tmp/model" "${objective[@]}" --batch "$batch" --threads "$threads" \
   --iterations "$iterations" --json >"$tmp/wordpatch.json"
 # The torch captions get as many tokens as the bench's caption has under this vocabulary.
 tokens=$("$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["caption_tokens"])' "$tmp/wordpatch.json")
