@@ -64,7 +64,8 @@ test_openclip_config_options (void)
     "32, \"heads\": 4, \"layers\": 1, \"pool_type\": \"eos\", \"eos_id\": 49407, \"pad_id\": 0, "
     "\"tokenizer_kwargs\": {\"clean\": \"lower\"}}}, \"preprocess_cfg\": {\"mean\": 0.5, \"std\": "
     "0.25, \"interpolation\": \"bilinear\", \"resize_mode\": \"squash\", \"size\": 999, "
-    "\"fill_color\": 0}, \"wordpatch\": {\"objective\": \"sparc\"}}";
+    "\"fill_color\": 0}, \"wordpatch\": {\"objective\": \"sparc\", \"similarity\": "
+    "\"sparc\"}}";
   WpClipConfig config;
   g_autoptr (GError) error = NULL;
 
@@ -84,6 +85,7 @@ test_openclip_config_options (void)
   g_assert_cmpint (config.preprocess.interpolation, ==, WP_INTERPOLATION_BILINEAR);
   g_assert_cmpint (config.preprocess.resize_mode, ==, WP_RESIZE_SQUASH);
   g_assert_cmpstr (config.objective, ==, "sparc");
+  g_assert_cmpstr (config.similarity, ==, "sparc");
 }
 
 /* An act_kwargs approximation makes nn.GELU tanh's, per tower. */
@@ -202,12 +204,14 @@ test_openclip_config_round_trip (void)
   config.preprocess.interpolation = WP_INTERPOLATION_BILINEAR;
   config.vision = (WpTowerConfig){ 1664, 8192, 16, 1, WP_ACTIVATION_GELU_TANH, 1e-6f };
   config.objective = "filip";
+  config.similarity = "global";
   json = wp_openclip_config_to_json (&config, &error);
   g_assert_no_error (error);
   g_assert_true (parse_openclip (&parsed, json, &error));
   g_assert_no_error (error);
   wp_assert_clip_config_equal (&parsed, &config);
   g_assert_cmpstr (parsed.objective, ==, "filip");
+  g_assert_cmpstr (parsed.similarity, ==, "global");
 
   config.text_pooling = WP_TEXT_POOL_ARGMAX;
   g_clear_pointer (&json, g_free);
