@@ -68,9 +68,10 @@ lay_out (WpObjectiveCaches *caches,
   WP_LAYOUT_ARRAY (layout, sparc->zt, B * K * K);
   WP_LAYOUT_ARRAY (layout, sparc->row_max, B * 2 * K);
   WP_LAYOUT_ARRAY (layout, sparc->row_sum, B * 2 * K);
+  WP_LAYOUT_ARRAY (layout, sparc->patches_d, B * P * E);
+  WP_LAYOUT_ARRAY (layout, sparc->tokens_d, B * K * E);
   WP_LAYOUT_ARRAY (layout, sparc->s, K * P);
   WP_LAYOUT_ARRAY (layout, sparc->c, K * E);
-  WP_LAYOUT_ARRAY (layout, sparc->td, K * E);
   WP_LAYOUT_ARRAY (layout, sparc->dz, K * K);
   WP_LAYOUT_ARRAY (layout, sparc->dzt, K * K);
   WP_LAYOUT_ARRAY (layout, sparc->dchat, K * E);
@@ -78,8 +79,9 @@ lay_out (WpObjectiveCaches *caches,
   WP_LAYOUT_ARRAY (layout, sparc->dc, K * E);
   WP_LAYOUT_ARRAY (layout, sparc->dtd, K * E);
   WP_LAYOUT_ARRAY (layout, sparc->ds, K * P);
-  WP_LAYOUT_ARRAY (layout, sparc->da, P);
+  WP_LAYOUT_ARRAY (layout, sparc->da, K * P);
   WP_LAYOUT_ARRAY (layout, sparc->dshat, P);
+  WP_LAYOUT_ARRAY (layout, sparc->dv, P * E);
   WP_LAYOUT_ARRAY (layout, sparc->dchat_all, B * K * E);
   WP_LAYOUT_ARRAY (layout, sparc->dthat_all, B * K * E);
   WP_LAYOUT_ARRAY (layout, sparc->slots, B * K);

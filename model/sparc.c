@@ -224,29 +224,24 @@ normalize_backward (double       *dx,
 void
 wp_sparc_pair_group (WpSparcPair  *pair,
                      WpSparcCache *cache,
-                     const float  *v,
-                     const float  *t,
+                     const double *v,
+                     const double *t,
                      double        threshold,
                      int           L,
                      int           P,
                      int           E)
 {
-  double *c = cache->c, *td = cache->td;
+  double *c = cache->c;
 
-  similarities (cache->s, t, v, L, P, E);
+  /* s (L, P) = t v^T; c (L, E) = a v */
+  cblas_dgemm (CblasRowMajor, CblasNoTrans, CblasTrans, L, P, E, 1.0, t, E, v, E, 0.0, cache->s,
+               P);
   sparc_weights_rows (pair, cache->s, threshold, L, P);
-  memset (c, 0, (gsize) L * E * sizeof (double));
+  cblas_dgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, L, E, P, 1.0, pair->a, P, v, E, 0.0, c,
+               E);
   for (int l = 0; l < L; l++) {
-    for (int p = 0; p < P; p++) {
-      const double w = pair->a[(gsize) l * P + p];
-
-      for (int e = 0; e < E && w != 0.0; e++)
-        c[(gsize) l * E + e] += w * v[(gsize) p * E + e];
-    }
-    for (int e = 0; e < E; e++)
-      td[(gsize) l * E + e] = t[(gsize) l * E + e];
     pair->c_norm[l] = normalize (pair->chat + (gsize) l * E, c + (gsize) l * E, E);
-    pair->t_norm[l] = normalize (pair->that + (gsize) l * E, td + (gsize) l * E, E);
+    pair->t_norm[l] = normalize (pair->that + (gsize) l * E, t + (gsize) l * E, E);
   }
 }
 
@@ -324,63 +319,55 @@ wp_sparc_pair_group_backward (float             *dv,
                               WpSparcCache      *cache,
                               const double      *dchat,
                               const double      *dthat,
-                              const float       *v,
-                              const float       *t,
+                              const double      *v,
+                              const double      *t,
                               gboolean           stop_selection,
                               int                L,
                               int                P,
                               int                E)
 {
-  const gsize LE = (gsize) L * E;
+  const gsize LE = (gsize) L * E, PE = (gsize) P * E;
   double     *dc = cache->dc, *dtd = cache->dtd, *ds = cache->ds, *da = cache->da;
-  double     *dshat = cache->dshat;
+  double     *dshat = cache->dshat, *dvd = cache->dv;
 
   memset (dc, 0, LE * sizeof (double));
   memset (dtd, 0, LE * sizeof (double));
   memset (ds, 0, (gsize) L * P * sizeof (double));
   for (int l = 0; l < L; l++) {
-    const double *dcl = dc + (gsize) l * E;
-    const double *arow = pair->a + (gsize) l * P;
+    normalize_backward (dc + (gsize) l * E, dchat + (gsize) l * E, pair->chat + (gsize) l * E,
+                        pair->c_norm[l], E);
+    normalize_backward (dtd + (gsize) l * E, dthat + (gsize) l * E, pair->that + (gsize) l * E,
+                        pair->t_norm[l], E);
+  }
+  /* c = a v: da (L, P) = dc v^T, and dv = a^T dc. */
+  cblas_dgemm (CblasRowMajor, CblasNoTrans, CblasTrans, L, P, E, 1.0, dc, E, v, E, 0.0, da, P);
+  cblas_dgemm (CblasRowMajor, CblasTrans, CblasNoTrans, P, E, L, 1.0, pair->a, P, dc, E, 0.0, dvd,
+               E);
+  for (int l = 0; l < L; l++) {
+    const double *arow = pair->a + (gsize) l * P, *darow = da + (gsize) l * P;
     const double *shat = pair->shat + (gsize) l * P;
     double       *dsrow = ds + (gsize) l * P;
     const double  range = pair->range[l];
     double        mean_da = 0.0;
 
-    normalize_backward (dc + (gsize) l * E, dchat + (gsize) l * E, pair->chat + (gsize) l * E,
-                        pair->c_norm[l], E);
-    normalize_backward (dtd + (gsize) l * E, dthat + (gsize) l * E, pair->that + (gsize) l * E,
-                        pair->t_norm[l], E);
-    for (int p = 0; p < P; p++) {
-      da[p] = 0.0;
-      for (int e = 0; e < E; e++)
-        da[p] += dcl[e] * v[(gsize) p * E + e];
-      mean_da += da[p] * arow[p];
-      if (arow[p] != 0.0) {
-        for (int e = 0; e < E; e++)
-          dv[(gsize) p * E + e] += (float) (arow[p] * dcl[e]);
-      }
-    }
     /* A uniform row is a constant: nothing flows back into the similarities. */
     if (range == 0.0 || stop_selection)
       continue;
+    for (int p = 0; p < P; p++)
+      mean_da += darow[p] * arow[p];
     for (int p = 0; p < P; p++) {
       /* a = kept-entry / kept-sum; the threshold zeroes the rest. */
-      dshat[p] = arow[p] != 0.0 ? (da[p] - mean_da) / pair->kept[l] : 0.0;
+      dshat[p] = arow[p] != 0.0 ? (darow[p] - mean_da) / pair->kept[l] : 0.0;
       dsrow[p] += dshat[p] / range;
       dsrow[pair->argmin[l]] += dshat[p] * (shat[p] - 1.0) / range;
       dsrow[pair->argmax[l]] -= dshat[p] * shat[p] / range;
     }
   }
-  for (int l = 0; l < L; l++) {
-    for (int p = 0; p < P; p++) {
-      const double g = ds[(gsize) l * P + p];
-
-      for (int e = 0; e < E && g != 0.0; e++) {
-        dtd[(gsize) l * E + e] += g * v[(gsize) p * E + e];
-        dv[(gsize) p * E + e] += (float) (g * t[(gsize) l * E + e]);
-      }
-    }
-  }
+  /* s = t v^T: dt += ds v, dv += ds^T t. */
+  cblas_dgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, L, E, P, 1.0, ds, P, v, E, 1.0, dtd, E);
+  cblas_dgemm (CblasRowMajor, CblasTrans, CblasNoTrans, P, E, L, 1.0, ds, P, t, E, 1.0, dvd, E);
+  for (gsize k = 0; k < PE; k++)
+    dv[k] += (float) dvd[k];
   for (gsize k = 0; k < LE; k++)
     dt[k] += (float) dtd[k];
 }
@@ -533,6 +520,22 @@ sparc_threshold (const WpSparcVariant *variant,
 
 static const WpSparcFlags centred_flags = WP_SPARC_CENTRE_POSITIONS | WP_SPARC_CENTRE_IMAGES;
 
+/* The patches (B, P, E) and the tokens (B, K, E) L_f sees into the cache in double. */
+static void
+sparc_inputs_to_double (WpSparcCache *cache,
+                        const float  *patches,
+                        const float  *tokens,
+                        int           B,
+                        int           P,
+                        int           K,
+                        int           E)
+{
+  for (gsize k = 0; k < (gsize) B * P * E; k++)
+    cache->patches_d[k] = patches[k];
+  for (gsize k = 0; k < (gsize) B * K * E; k++)
+    cache->tokens_d[k] = tokens[k];
+}
+
 /* Applies the flags' centrings to x (B, P, E) in place. */
 static void
 centre_by_flags (float       *x,
@@ -571,6 +574,7 @@ wp_loss_sparc_fine_forward (WpSparcCache         *cache,
     centre_by_flags (cache->centred, flags, B, P, E);
     patches = cache->centred;
   }
+  sparc_inputs_to_double (cache, patches, tokens, B, P, K, E);
   if (flags & WP_SPARC_PAIR_NEGATIVES)
     return 0.5 *
            wp_sparc_pair_scores_forward (cache, patches, tokens, lengths, threshold,
@@ -579,15 +583,14 @@ wp_loss_sparc_fine_forward (WpSparcCache         *cache,
   if (flags & WP_SPARC_IMAGE_NEGATIVES) {
     const WpSparcSharedTokens shared = { flags & WP_SPARC_UNSHARED_IMAGES ? ids : NULL, T };
 
-    return wp_sparc_image_logits_forward (cache, patches, tokens, lengths, &shared, threshold, B, P,
-                                          K, E, lambda) /
+    return wp_sparc_image_logits_forward (cache, lengths, &shared, threshold, B, P, K, E, lambda) /
            count_tokens (lengths, B);
   }
   for (int b = 0; b < B; b++) {
     WpSparcPair pair = wp_sparc_pair (cache, b, P, K, E);
 
-    wp_sparc_pair_group (&pair, cache, patches + (gsize) b * P * E, tokens + (gsize) b * K * E,
-                         threshold, lengths[b], P, E);
+    wp_sparc_pair_group (&pair, cache, cache->patches_d + (gsize) b * P * E,
+                         cache->tokens_d + (gsize) b * K * E, threshold, lengths[b], P, E);
     if (!(flags & WP_SPARC_BATCH_NEGATIVES))
       loss += sparc_pair_logits_forward (&pair, lengths[b], E, lambda);
   }
@@ -629,6 +632,7 @@ wp_loss_sparc_fine_backward (float                *dpatches,
     patches = cache->centred;
     memset (dv, 0, (gsize) B * P * E * sizeof (float));
   }
+  sparc_inputs_to_double (cache, patches, tokens, B, P, K, E);
   if (flags & WP_SPARC_PAIR_NEGATIVES) {
     wp_sparc_pair_scores_backward (dv, dtokens, &dscale, cache, patches, tokens, lengths,
                                    sparc_threshold (variant, P), variant->patch_side,
@@ -637,7 +641,7 @@ wp_loss_sparc_fine_backward (float                *dpatches,
     const WpSparcSharedTokens shared = { flags & WP_SPARC_UNSHARED_IMAGES ? ids : NULL, T };
 
     /* One direction only: twice the weight of each of the two the other logits have. */
-    wp_sparc_image_logits_backward (dv, dtokens, &dscale, cache, patches, tokens, lengths, &shared,
+    wp_sparc_image_logits_backward (dv, dtokens, &dscale, cache, lengths, &shared,
                                     sparc_threshold (variant, P), stop_selection, B, P, K, E,
                                     lambda, 2.0 * weight);
   } else {
@@ -658,8 +662,9 @@ wp_loss_sparc_fine_backward (float                *dpatches,
         sparc_pair_logits_backward (dchat, dthat, &dscale, &pair, cache, L, E, lambda, weight);
       }
       wp_sparc_pair_group_backward (dv + (gsize) b * P * E, dtokens + (gsize) b * K * E, &pair,
-                                    cache, dchat, dthat, patches + (gsize) b * P * E,
-                                    tokens + (gsize) b * K * E, stop_selection, L, P, E);
+                                    cache, dchat, dthat, cache->patches_d + (gsize) b * P * E,
+                                    cache->tokens_d + (gsize) b * K * E, stop_selection, L, P,
+                                    E);
     }
   }
   if (centred) {

@@ -26,8 +26,6 @@ caption_holds (const WpSparcSharedTokens *shared,
  * groupings overwrite pair i's records. */
 static void
 sparc_image_logits_fill (WpSparcCache              *cache,
-                         const float               *patches,
-                         const float               *tokens,
                          const int                 *lengths,
                          const WpSparcSharedTokens *shared,
                          double                     threshold,
@@ -41,8 +39,8 @@ sparc_image_logits_fill (WpSparcCache              *cache,
 {
   WpSparcPair pair = wp_sparc_pair (cache, i, P, K, E);
 
-  wp_sparc_pair_group (&pair, cache, patches + (gsize) j * P * E, tokens + (gsize) i * K * E,
-                       threshold, lengths[i], P, E);
+  wp_sparc_pair_group (&pair, cache, cache->patches_d + (gsize) j * P * E,
+                       cache->tokens_d + (gsize) i * K * E, threshold, lengths[i], P, E);
   for (int l = 0; l < lengths[i]; l++)
     cache->zimg[((gsize) i * K + l) * B + j] =
       j != i && shared->ids != NULL &&
@@ -53,8 +51,6 @@ sparc_image_logits_fill (WpSparcCache              *cache,
 
 double
 wp_sparc_image_logits_forward (WpSparcCache              *cache,
-                               const float               *patches,
-                               const float               *tokens,
                                const int                 *lengths,
                                const WpSparcSharedTokens *shared,
                                double                     threshold,
@@ -68,7 +64,7 @@ wp_sparc_image_logits_forward (WpSparcCache              *cache,
 
   for (int i = 0; i < B; i++) {
     for (int j = 0; j < B; j++)
-      sparc_image_logits_fill (cache, patches, tokens, lengths, shared, threshold, i, j, B, P, K,
+      sparc_image_logits_fill (cache, lengths, shared, threshold, i, j, B, P, K,
                                E, lambda);
     for (int l = 0; l < lengths[i]; l++) {
       const double *row = cache->zimg + ((gsize) i * K + l) * B;
@@ -94,8 +90,6 @@ sparc_cross_group_backward (float             *dpatches,
                             float             *dtokens,
                             const WpSparcPair *pair,
                             WpSparcCache      *cache,
-                            const float       *patches,
-                            const float       *tokens,
                             const double      *dcos,
                             gboolean           stop_selection,
                             int                i,
@@ -112,8 +106,9 @@ sparc_cross_group_backward (float             *dpatches,
     }
   }
   wp_sparc_pair_group_backward (dpatches + (gsize) j * P * E, dtokens + (gsize) i * K * E, pair,
-                                cache, cache->dchat, cache->dthat, patches + (gsize) j * P * E,
-                                tokens + (gsize) i * K * E, stop_selection, L, P, E);
+                                cache, cache->dchat, cache->dthat,
+                                cache->patches_d + (gsize) j * P * E,
+                                cache->tokens_d + (gsize) i * K * E, stop_selection, L, P, E);
 }
 
 void
@@ -121,8 +116,6 @@ wp_sparc_image_logits_backward (float                     *dpatches,
                                 float                     *dtokens,
                                 double                    *dscale,
                                 WpSparcCache              *cache,
-                                const float               *patches,
-                                const float               *tokens,
                                 const int                 *lengths,
                                 const WpSparcSharedTokens *shared,
                                 double                     threshold,
@@ -141,7 +134,7 @@ wp_sparc_image_logits_backward (float                     *dpatches,
     const WpSparcPair pair = wp_sparc_pair (cache, i, P, K, E);
 
     for (int j = 0; j < B; j++) {
-      sparc_image_logits_fill (cache, patches, tokens, lengths, shared, threshold, i, j, B, P, K,
+      sparc_image_logits_fill (cache, lengths, shared, threshold, i, j, B, P, K,
                                E, lambda);
       for (int l = 0; l < lengths[i]; l++) {
         const gsize  slot = (gsize) i * 2 * K + l;
@@ -156,7 +149,7 @@ wp_sparc_image_logits_backward (float                     *dpatches,
           *dscale += g * z;
         dcos[l] = lambda * g;
       }
-      sparc_cross_group_backward (dpatches, dtokens, &pair, cache, patches, tokens, dcos,
+      sparc_cross_group_backward (dpatches, dtokens, &pair, cache, dcos,
                                   stop_selection, i, j, lengths[i], P, K, E);
     }
   }
@@ -167,8 +160,6 @@ wp_sparc_image_logits_backward (float                     *dpatches,
  * overwrite pair i's records. */
 static void
 sparc_pair_scores_fill (WpSparcCache *cache,
-                        const float  *patches,
-                        const float  *tokens,
                         const int    *lengths,
                         double        threshold,
                         int           i,
@@ -182,8 +173,8 @@ sparc_pair_scores_fill (WpSparcCache *cache,
   WpSparcPair pair = wp_sparc_pair (cache, i, P, K, E);
   double      sum = 0.0;
 
-  wp_sparc_pair_group (&pair, cache, patches + (gsize) j * P * E, tokens + (gsize) i * K * E,
-                       threshold, lengths[i], P, E);
+  wp_sparc_pair_group (&pair, cache, cache->patches_d + (gsize) j * P * E,
+                       cache->tokens_d + (gsize) i * K * E, threshold, lengths[i], P, E);
   for (int l = 0; l < lengths[i]; l++)
     sum += wp_sparc_dot (pair.chat + (gsize) l * E, pair.that + (gsize) l * E, E);
   cache->zimg[(gsize) i * B + j] = lambda * sum / lengths[i];
@@ -369,7 +360,7 @@ wp_sparc_pair_scores_forward (WpSparcCache *cache,
     patch_side_select (cache, patches, tokens, lengths, n_kept, B, P, K, E);
   for (int i = 0; i < B; i++) {
     for (int j = 0; j < B; j++) {
-      sparc_pair_scores_fill (cache, patches, tokens, lengths, threshold, i, j, B, P, K, E,
+      sparc_pair_scores_fill (cache, lengths, threshold, i, j, B, P, K, E,
                               lambda);
       if (patch_side > 0.0)
         cache->zimg[2 * BB + (gsize) j * B + i] =
@@ -410,7 +401,7 @@ wp_sparc_pair_scores_backward (float        *dpatches,
     for (int j = 0; j < B; j++) {
       double z, g;
 
-      sparc_pair_scores_fill (cache, patches, tokens, lengths, threshold, i, j, B, P, K, E,
+      sparc_pair_scores_fill (cache, lengths, threshold, i, j, B, P, K, E,
                               lambda);
       z = cache->zimg[(gsize) i * B + j];
       /* z is row i's logit j, and column j's logit i unless the patch side takes the columns. */
@@ -429,7 +420,7 @@ wp_sparc_pair_scores_backward (float        *dpatches,
       *dscale += g * z;
       for (int l = 0; l < lengths[i]; l++)
         dcos[l] = lambda * g / lengths[i];
-      sparc_cross_group_backward (dpatches, dtokens, &pair, cache, patches, tokens, dcos,
+      sparc_cross_group_backward (dpatches, dtokens, &pair, cache, dcos,
                                   stop_selection, i, j, lengths[i], P, K, E);
     }
   }

@@ -58,14 +58,17 @@ typedef struct {
   double *c_norm, *t_norm;   /* (B, K) their divisors */
   double *z, *zt;            /* (B, K, K) Z = lambda c^ t^^T over the valid block, and Z^T */
   double *row_max, *row_sum; /* (B, 2K) as CLIP's: Z's rows, Z^T's rows */
+  /* The patches and tokens L_f sees, in double for the groupings' matrix products. */
+  double *patches_d, *tokens_d; /* (B, P, E), (B, K, E) */
   /* One pair's scratch, forward: */
-  double *s;      /* (K, P) similarities */
-  double *c, *td; /* (K, E) grouped vision embeddings, the tokens in double */
+  double *s; /* (K, P) similarities */
+  double *c; /* (K, E) grouped vision embeddings */
   /* and backward: */
   double *dz, *dzt;                 /* (K, K) */
   double *dchat, *dthat, *dc, *dtd; /* (K, E) */
-  double *ds;                       /* (K, P) */
-  double *da, *dshat;               /* (P) */
+  double *ds, *da;                  /* (K, P) */
+  double *dshat;                    /* (P) */
+  double *dv;                       /* (P, E) one image's patches' gradient */
   /* Batch negatives' backward: the whole batch's gradients of the unit embeddings, and the
    * (B, K) slots of its valid tokens. */
   double *dchat_all, *dthat_all; /* (B, K, E) */
