@@ -39,7 +39,8 @@ import json
 import sys
 
 ours, torch = (json.load(open(path)) for path in sys.argv[1:3])
-print(f'{sys.argv[3]}, {ours["loss"]} loss, batch {ours["batch"]}, {ours["threads"]} threads, '
+negatives = f' ({ours["sparc_negatives"]} negatives)' if 'sparc_negatives' in ours else ''
+print(f'{sys.argv[3]}, {ours["loss"]}{negatives} loss, batch {ours["batch"]}, {ours["threads"]} threads, '
       f'captions of {ours["caption_tokens"]} tokens, median of {ours["iterations"]} runs; '
       f'{torch["framework"]}')
 print(f'{"":28} {"wordpatch":>12} {"torch":>12} {"wordpatch/torch":>16}')
