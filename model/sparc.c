@@ -627,12 +627,12 @@ wp_loss_sparc_fine_backward (float                *dpatches,
   float             *dv = centred ? cache->dcentred : dpatches;
   double             dscale = 0.0;
 
-  /* The forward left the centred patches in the cache. */
+  /* The forward left the centred patches, and the double copies of what L_f sees, in the
+   * cache. */
   if (centred) {
     patches = cache->centred;
     memset (dv, 0, (gsize) B * P * E * sizeof (float));
   }
-  sparc_inputs_to_double (cache, patches, tokens, B, P, K, E);
   if (flags & WP_SPARC_PAIR_NEGATIVES) {
     wp_sparc_pair_scores_backward (dv, dtokens, &dscale, cache, patches, tokens, lengths,
                                    sparc_threshold (variant, P), variant->patch_side,
