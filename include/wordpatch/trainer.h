@@ -115,9 +115,9 @@ guint wp_trainer_copy_snapshot (WpTrainer *trainer,
 
 /* Evaluates model (the run's model at any step: a snapshot or a checkpoint) on the run's
  * held-out pairs (at most eval_max of them), as the evaluations during training do: retrieval
- * by the similarity the run's objective trains, the one its checkpoints record in config.json. Reads only
- * the dataset and the split, so it may run on another thread while training goes on. Fails when
- * the run holds nothing out. */
+ * by the similarity the run's objective trains, the one its checkpoints record in config.json.
+ * Reads only the dataset and the split, so it may run on another thread while training goes on.
+ * Fails when the run holds nothing out. */
 gboolean wp_trainer_evaluate (const WpTrainer *trainer,
                               const WpModel   *model,
                               GCancellable    *cancellable,
