@@ -489,22 +489,6 @@ wp_model_format_from_string (const char    *name,
   return FALSE;
 }
 
-static const char *
-dtype_to_string (WpDtype dtype)
-{
-  switch (dtype) {
-  case WP_DTYPE_F32:
-    return "F32";
-  case WP_DTYPE_F16:
-    return "F16";
-  case WP_DTYPE_BF16:
-    return "BF16";
-  case WP_DTYPE_OTHER:
-  default:
-    return "mixed dtypes";
-  }
-}
-
 char *
 wp_model_dup_summary (const WpModel *model)
 {
@@ -530,7 +514,10 @@ wp_model_dup_summary (const WpModel *model)
   g_string_append_printf (s, " (%s", where[model->format]);
   if (model->n_weight_files > 1)
     g_string_append_printf (s, ", %u shards", model->n_weight_files);
-  g_string_append_printf (s, ", %s", dtype_to_string (model->stored_dtype));
+  if (model->stored_dtype == WP_DTYPE_OTHER)
+    g_string_append (s, ", mixed dtypes");
+  else
+    g_string_append_printf (s, ", %s", wp_dtype_name (model->stored_dtype));
   if (model->bundled_vocabulary)
     g_string_append (s, ", OpenAI's vocabulary");
   g_string_append_c (s, ')');

@@ -435,7 +435,21 @@ compare_strings (const void *a,
   return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
-static const char *const dtype_names[] = { "F32", "F16", "BF16" };
+const char *
+wp_dtype_name (WpDtype dtype)
+{
+  switch (dtype) {
+  case WP_DTYPE_F32:
+    return "F32";
+  case WP_DTYPE_F16:
+    return "F16";
+  case WP_DTYPE_BF16:
+    return "BF16";
+  case WP_DTYPE_OTHER:
+  default:
+    return "mixed";
+  }
+}
 
 static gboolean write_all (FILE       *file,
                            const void *data,
@@ -508,7 +522,7 @@ build_header (const WpSafetensorsEntry *entries,
     json_builder_set_member_name (builder, entries[i].name);
     json_builder_begin_object (builder);
     json_builder_set_member_name (builder, "dtype");
-    json_builder_add_string_value (builder, dtype_names[entries[i].dtype]);
+    json_builder_add_string_value (builder, wp_dtype_name (entries[i].dtype));
     json_builder_set_member_name (builder, "shape");
     json_builder_begin_array (builder);
     for (int d = 0; d < entries[i].ndim; d++)

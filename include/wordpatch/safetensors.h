@@ -31,6 +31,10 @@ typedef enum {
   WP_DTYPE_OTHER, /* listed, not convertible to float (I64 position_ids buffers, for example) */
 } WpDtype;
 
+/* "F32", "F16" or "BF16" as safetensors writes them; "mixed" for WP_DTYPE_OTHER, which a model's
+ * stored dtype is when its tensors differ. */
+const char *wp_dtype_name (WpDtype dtype);
+
 typedef struct {
   const char *name;
   const char *dtype_name; /* as written in the file: "F32", "I64", ... */

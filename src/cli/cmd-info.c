@@ -25,22 +25,6 @@ print_tower (const char          *name,
           t->n_heads, t->mlp_width, wp_activation_to_string (t->activation));
 }
 
-static const char *
-dtype_name (WpDtype dtype)
-{
-  switch (dtype) {
-  case WP_DTYPE_F32:
-    return "F32";
-  case WP_DTYPE_F16:
-    return "F16";
-  case WP_DTYPE_BF16:
-    return "BF16";
-  case WP_DTYPE_OTHER:
-  default:
-    return "mixed";
-  }
-}
-
 static void
 print_preprocessing (const WpClipConfig *c)
 {
@@ -66,7 +50,7 @@ print_text (const WpModel *model)
           wp_model_format_to_string (model->format));
   if (model->n_weight_files > 0)
     printf (", %u weight file%s, stored as %s", model->n_weight_files,
-            model->n_weight_files == 1 ? "" : "s", dtype_name (model->stored_dtype));
+            model->n_weight_files == 1 ? "" : "s", wp_dtype_name (model->stored_dtype));
   printf ("\n");
   if (model->step > 0)
     printf ("training step: %" G_GINT64_FORMAT "\n", model->step);
@@ -124,7 +108,7 @@ print_json (const WpModel *model)
   json_builder_set_member_name (builder, "weight_files");
   json_builder_add_int_value (builder, model->n_weight_files);
   json_builder_set_member_name (builder, "stored_dtype");
-  json_builder_add_string_value (builder, dtype_name (model->stored_dtype));
+  json_builder_add_string_value (builder, wp_dtype_name (model->stored_dtype));
   json_builder_set_member_name (builder, "bundled_vocabulary");
   json_builder_add_boolean_value (builder, model->bundled_vocabulary);
   json_builder_set_member_name (builder, "step");
