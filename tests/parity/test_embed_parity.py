@@ -102,6 +102,22 @@ def compare(name, got, want):
     return worst, line
 
 
+def compare_outputs(out, want, worst, lines):
+    """The CLI's grid and embeddings against the reference's: (passed, lines), worst updated."""
+    passed = True
+    if out.get('grid') != want['grid']:
+        passed = False
+        lines.append(f'grid {out.get("grid")}, expected {want["grid"]}')
+    for name in OUTPUTS:
+        diff, line = compare(name, out.get(name), want[name])
+        lines.append(line)
+        if diff is None or diff > TOLERANCE:
+            passed = False
+        if diff is not None:
+            worst[name] = max(worst[name], diff)
+    return passed, lines
+
+
 def parity_point(cli, model_path, config, weights, pixels, image, caption, expected, worst):
     """One TAP point: token ids, grid and the four embedding outputs of one CLI run."""
     out, error = run_cli(cli, model_path, image, caption)
@@ -121,17 +137,8 @@ def parity_point(cli, model_path, config, weights, pixels, image, caption, expec
             return False, lines
         lines.append('comparing embeddings for the CLI ids')
     want = ref.embed(config, weights, pixels, ids)
-    if out.get('grid') != want['grid']:
-        passed = False
-        lines.append(f'grid {out.get("grid")}, expected {want["grid"]}')
-    for name in OUTPUTS:
-        diff, line = compare(name, out.get(name), want[name])
-        lines.append(line)
-        if diff is None or diff > TOLERANCE:
-            passed = False
-        if diff is not None:
-            worst[name] = max(worst[name], diff)
-    return passed, lines
+    outputs_passed, lines = compare_outputs(out, want, worst, lines)
+    return passed and outputs_passed, lines
 
 
 def odd_image_point(cli, model_path, config, image, caption, expected):

@@ -18,9 +18,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clip_reference as ref  # noqa: E402
 import siglip_reference as sref  # noqa: E402
 from tap import Tap  # noqa: E402
-from test_embed_parity import OUTPUTS, compare, run_cli, check_tokens  # noqa: E402
+from test_embed_parity import (  # noqa: E402
+    OUTPUTS, TOLERANCE, check_tokens, compare_outputs, run_cli)
 
-TOLERANCE = 1e-4
 N_CAPTIONS = 200
 EMBED_CAPTIONS = ['A photo of a CAT.', 'two red circles above a blue square', '', 'ΟΔΟΣ 猫 café',
                   'x' * 80]
@@ -55,18 +55,7 @@ def embed_point(cli, path, image, config, weights, pixels, tokenizer, caption, w
     context = config['text_config']['max_position_embeddings']
     ids = tokenizer.encode(caption, context)
     want = sref.embed(config, weights, pixels, ids, tokenizer.pad_id)
-    passed, lines = True, []
-    if out.get('grid') != want['grid']:
-        passed = False
-        lines.append(f'grid {out.get("grid")}, expected {want["grid"]}')
-    for name in OUTPUTS:
-        diff, line = compare(name, out.get(name), want[name])
-        lines.append(line)
-        if diff is None or diff > TOLERANCE:
-            passed = False
-        if diff is not None:
-            worst[name] = max(worst[name], diff)
-    return passed, lines
+    return compare_outputs(out, want, worst, [])
 
 
 def main(argv):
