@@ -1,8 +1,8 @@
-/* evaluate-private.h: what evaluate.c (wp_evaluate()) and eval_metrics.c (its building blocks)
- * share. */
+/* evaluate-private.h: what evaluate.c (wp_evaluate()) shares with eval_metrics.c (its building
+ * blocks) and eval_retrieval.c (its similarities and recalls). */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
 #include "wordpatch/evaluate.h"
 
@@ -36,5 +36,43 @@ void wp_patch_variance_shares (double                *position_share,
                                const WpPatchVariance *pv,
                                int                    P,
                                int                    E);
+
+/* FILIP over every image and caption: i2t (U, V) = sI, t2i (V, U) = sT. patches (U, P, E) unit;
+ * tokens (sum of lengths, E) unit, caption v's at rows offsets[v] .. offsets[v+1]-1. */
+gboolean wp_eval_filip_similarities (float        *i2t,
+                                     float        *t2i,
+                                     const float  *patches,
+                                     const float  *tokens,
+                                     const guint  *offsets,
+                                     int           U,
+                                     int           V,
+                                     int           P,
+                                     int           E,
+                                     GCancellable *cancellable,
+                                     GError      **error);
+/* SPARC's pair scores over every image and caption, the same both ways: i2t (U, V), t2i (V, U).
+ * patches (U, P, E), tokens (sum of lengths, E), both not normalised; offsets as above. */
+gboolean wp_eval_sparc_similarities (float        *i2t,
+                                     float        *t2i,
+                                     const float  *patches,
+                                     const float  *tokens,
+                                     const guint  *offsets,
+                                     int           U,
+                                     int           V,
+                                     int           P,
+                                     int           E,
+                                     GCancellable *cancellable,
+                                     GError      **error);
+/* Recall@1, 5, 10 of the n_rows queries of sim (n_rows, n_cols); the correct candidates of row
+ * r are the groups other_group[m] of the members m of row r's list (offsets, members). */
+void wp_eval_recalls (double      *r1,
+                      double      *r5,
+                      double      *r10,
+                      const float *sim,
+                      int          n_rows,
+                      int          n_cols,
+                      const guint *offsets,
+                      const guint *members,
+                      const guint *other_group);
 
 G_END_DECLS

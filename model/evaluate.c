@@ -10,15 +10,11 @@
 #include "wordpatch/error.h"
 #include "wordpatch/kernels.h"
 #include "wordpatch/maps.h"
-#include "wordpatch/objectives.h"
 
-/* Shapes: U distinct images, V distinct captions, P patches, E projection dim, T tokens of one
- * caption, NT the tokens of a block of captions. */
+/* Shapes: U distinct images, V distinct captions, P patches, E projection dim. */
 
 /* Bound on U x V, so that the two similarity matrices stay within 2 GB. */
 #define MAX_SIMILARITIES ((gsize) 1 << 28)
-/* Captions' tokens multiplied against one image's patches at a time. */
-#define TOKEN_BLOCK 4096
 
 void
 wp_eval_options_init (WpEvalOptions *options)
@@ -27,58 +23,6 @@ wp_eval_options_init (WpEvalOptions *options)
   options->retrieval = WP_RETRIEVAL_GLOBAL;
   wp_map_options_init (&options->maps);
   options->view.crop = WP_CROP_CENTER;
-}
-
-const char *
-wp_retrieval_to_string (WpRetrieval retrieval)
-{
-  switch (retrieval) {
-  case WP_RETRIEVAL_FILIP:
-    return "filip";
-  case WP_RETRIEVAL_SPARC:
-    return "sparc";
-  case WP_RETRIEVAL_GLOBAL:
-  default:
-    return "global";
-  }
-}
-
-gboolean
-wp_retrieval_from_string (const char  *name,
-                          WpRetrieval *retrieval)
-{
-  if (g_strcmp0 (name, "global") == 0)
-    *retrieval = WP_RETRIEVAL_GLOBAL;
-  else if (g_strcmp0 (name, "filip") == 0)
-    *retrieval = WP_RETRIEVAL_FILIP;
-  else if (g_strcmp0 (name, "sparc") == 0)
-    *retrieval = WP_RETRIEVAL_SPARC;
-  else
-    return FALSE;
-  return TRUE;
-}
-
-WpRetrieval
-wp_retrieval_for_model (const WpClipConfig *config,
-                        char              **why)
-{
-  WpRetrieval retrieval = WP_RETRIEVAL_GLOBAL;
-  char       *reason;
-
-  if (config->similarity != NULL && wp_retrieval_from_string (config->similarity, &retrieval))
-    reason = g_strdup ("the one the model's training trains, as its config.json says");
-  else if (config->objective == NULL)
-    reason = g_strdup ("the default; the model does not record the objective it was trained with");
-  else {
-    if (strcmp (config->objective, "filip") == 0)
-      retrieval = WP_RETRIEVAL_FILIP;
-    reason = g_strdup_printf ("the default for a model trained with %s", config->objective);
-  }
-  if (why != NULL)
-    *why = reason;
-  else
-    g_free (reason);
-  return retrieval;
 }
 
 /* ---- accumulating results ---- */
@@ -500,149 +444,6 @@ list_groups (guint       *offsets,
     members[offsets[group[i]] + fill[group[i]]++] = i;
 }
 
-/* ---- similarities ---- */
-
-/* The end of the block of captions from v0 whose tokens go through one matrix product: at least
- * one caption, and at most TOKEN_BLOCK tokens when there are more. */
-static int
-token_block_end (const guint *offsets,
-                 int          v0,
-                 int          V)
-{
-  int v1 = v0 + 1;
-
-  while (v1 < V && offsets[v1 + 1] - offsets[v0] <= TOKEN_BLOCK)
-    v1++;
-  return v1;
-}
-
-/* FILIP over every image and caption: i2t (U, V) = sI, t2i (V, U) = sT. patches (U, P, E) unit;
- * tokens (sum of lengths, E) unit, caption v's at rows offsets[v] .. offsets[v+1]-1. */
-static gboolean
-filip_similarities (float        *i2t,
-                    float        *t2i,
-                    const float  *patches,
-                    const float  *tokens,
-                    const guint  *offsets,
-                    int           U,
-                    int           V,
-                    int           P,
-                    int           E,
-                    GCancellable *cancellable,
-                    GError      **error)
-{
-  g_autofree float *block = NULL;
-  guint             max_tokens = 0;
-
-  for (int v = 0; v < V; v++)
-    max_tokens = MAX (max_tokens, offsets[v + 1] - offsets[v]);
-  block = g_new (float, (gsize) P *MAX (max_tokens, TOKEN_BLOCK));
-
-  for (int v0 = 0; v0 < V;) {
-    const int v1 = token_block_end (offsets, v0, V);
-    const int NT = (int) (offsets[v1] - offsets[v0]);
-
-    for (int u = 0; u < U; u++) {
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        return FALSE;
-      /* block (P, NT) = patches_u (P, E) . tokens (NT, E)^T */
-      wp_matmul_forward (block, patches + (gsize) u * P * E, tokens + (gsize) offsets[v0] * E, NULL,
-                         P, E, NT);
-      for (int v = v0; v < v1; v++) {
-        const int first = (int) (offsets[v] - offsets[v0]), T = (int) (offsets[v + 1] - offsets[v]);
-        double    s_image = 0.0, s_text = 0.0;
-
-        for (int p = 0; p < P; p++) {
-          const float *row = block + (gsize) p * NT + first;
-          float        best = row[0];
-
-          for (int l = 1; l < T; l++)
-            best = MAX (best, row[l]);
-          s_image += best;
-        }
-        for (int l = 0; l < T; l++) {
-          float best = block[first + l];
-
-          for (int p = 1; p < P; p++)
-            best = MAX (best, block[(gsize) p * NT + first + l]);
-          s_text += best;
-        }
-        i2t[(gsize) u * V + v] = (float) (s_image / P);
-        t2i[(gsize) v * U + u] = (float) (s_text / T);
-      }
-    }
-    v0 = v1;
-  }
-  return TRUE;
-}
-
-/* SPARC's pair scores over every image and caption, the same both ways: i2t (U, V), t2i (V, U).
- * patches (U, P, E), tokens (sum of lengths, E), both not normalised; offsets as above. */
-static gboolean
-sparc_similarities (float        *i2t,
-                    float        *t2i,
-                    const float  *patches,
-                    const float  *tokens,
-                    const guint  *offsets,
-                    int           U,
-                    int           V,
-                    int           P,
-                    int           E,
-                    GCancellable *cancellable,
-                    GError      **error)
-{
-  g_autofree float *scores = g_new (float, V);
-
-  for (int v0 = 0; v0 < V;) {
-    const int v1 = token_block_end (offsets, v0, V);
-
-    for (int u = 0; u < U; u++) {
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        return FALSE;
-      wp_sparc_caption_scores (scores, patches + (gsize) u * P * E,
-                               tokens + (gsize) offsets[v0] * E, offsets + v0, v1 - v0, P, E);
-      for (int v = v0; v < v1; v++)
-        i2t[(gsize) u * V + v] = t2i[(gsize) v * U + u] = scores[v - v0];
-    }
-    v0 = v1;
-  }
-  return TRUE;
-}
-
-/* Recall@1, 5, 10 of the n_rows queries of sim (n_rows, n_cols); the correct candidates of row
- * r are the groups other_group[m] of the members m of row r's list (offsets, members). */
-static void
-recalls (double      *r1,
-         double      *r5,
-         double      *r10,
-         const float *sim,
-         int          n_rows,
-         int          n_cols,
-         const guint *offsets,
-         const guint *members,
-         const guint *other_group)
-{
-  g_autofree guint8 *correct = g_new0 (guint8, n_cols);
-  int                hits[3] = { 0, 0, 0 };
-
-  for (int r = 0; r < n_rows; r++) {
-    int rank;
-
-    for (guint m = offsets[r]; m < offsets[r + 1]; m++)
-      correct[other_group[members[m]]] = 1;
-    rank = wp_retrieval_rank (sim + (gsize) r * n_cols, correct, n_cols);
-    g_assert (rank >= 0);
-    hits[0] += rank < 1;
-    hits[1] += rank < 5;
-    hits[2] += rank < 10;
-    for (guint m = offsets[r]; m < offsets[r + 1]; m++)
-      correct[other_group[members[m]]] = 0;
-  }
-  *r1 = (double) hits[0] / n_rows;
-  *r5 = (double) hits[1] / n_rows;
-  *r10 = (double) hits[2] / n_rows;
-}
-
 /* ---- the evaluation ---- */
 
 typedef struct {
@@ -905,12 +706,12 @@ wp_evaluate (const WpModel       *model,
   i2t = g_new (float, (gsize) ev.U *ev.V);
   t2i = g_new (float, (gsize) ev.V *ev.U);
   if (filip) {
-    if (!filip_similarities (i2t, t2i, image_patches, text_tokens, token_offsets, (int) ev.U,
-                             (int) ev.V, P, E, cancellable, error))
+    if (!wp_eval_filip_similarities (i2t, t2i, image_patches, text_tokens, token_offsets, (int) ev.U,
+                                     (int) ev.V, P, E, cancellable, error))
       goto out;
   } else if (sparc) {
-    if (!sparc_similarities (i2t, t2i, image_patches, text_tokens, token_offsets, (int) ev.U,
-                             (int) ev.V, P, E, cancellable, error))
+    if (!wp_eval_sparc_similarities (i2t, t2i, image_patches, text_tokens, token_offsets, (int) ev.U,
+                                     (int) ev.V, P, E, cancellable, error))
       goto out;
   } else {
     wp_matmul_forward (i2t, image_global, text_global, NULL, (int) ev.U, E, (int) ev.V);
@@ -924,10 +725,10 @@ wp_evaluate (const WpModel       *model,
   result->images = ev.U;
   result->texts = ev.V;
   result->retrieval = options->retrieval;
-  recalls (&result->i2t_r1, &result->i2t_r5, &result->i2t_r10, i2t, (int) ev.U, (int) ev.V,
-           ev.image_offsets, ev.image_members, ev.text_of);
-  recalls (&result->t2i_r1, &result->t2i_r5, &result->t2i_r10, t2i, (int) ev.V, (int) ev.U,
-           ev.text_offsets, ev.text_members, ev.image_of);
+  wp_eval_recalls (&result->i2t_r1, &result->i2t_r5, &result->i2t_r10, i2t, (int) ev.U, (int) ev.V,
+                   ev.image_offsets, ev.image_members, ev.text_of);
+  wp_eval_recalls (&result->t2i_r1, &result->t2i_r5, &result->t2i_r10, t2i, (int) ev.V, (int) ev.U,
+                   ev.text_offsets, ev.text_members, ev.image_of);
   fill_localisation (result, &loc, options->maps.methods | WP_MAP_BIT (WP_MAP_FILIP));
   wp_patch_variance_shares (&result->patch_position_share, &result->patch_image_share, &variance, P,
                             E);
