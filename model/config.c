@@ -8,6 +8,7 @@
 #include "json-private.h"
 #include "json-write-private.h"
 #include "wordpatch/error.h"
+#include "wordpatch/evaluate.h"
 #include "wordpatch/loss.h"
 
 const char *
@@ -270,8 +271,6 @@ static const char *const interpolation_names[] = { "bicubic", "bilinear", NULL }
 static const char *const crop_offset_names[] = { "floor", "round", NULL };
 static const char *const text_pooling_names[] = { "eos", "argmax", "last", NULL };
 
-static const char *const similarity_names[] = { "global", "filip", "sparc", NULL };
-
 gboolean
 wp_config_read_training (JsonObject   *obj,
                          WpClipConfig *config,
@@ -295,10 +294,10 @@ wp_config_read_training (JsonObject   *obj,
     }
     config->objective = wp_objective_to_string (objective);
   }
-  if (!read_choice (obj, "wordpatch", "similarity", similarity_names, 3, &similarity, error))
+  if (!read_choice (obj, "wordpatch", "similarity", wp_retrieval_names, 3, &similarity, error))
     return FALSE;
   if (similarity >= 0)
-    config->similarity = similarity_names[similarity];
+    config->similarity = wp_retrieval_names[similarity];
   return TRUE;
 }
 

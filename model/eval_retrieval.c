@@ -11,33 +11,25 @@
 /* Captions' tokens multiplied against one image's patches at a time. */
 #define TOKEN_BLOCK 4096
 
+const char *const wp_retrieval_names[] = { "global", "filip", "sparc", NULL };
+
 const char *
 wp_retrieval_to_string (WpRetrieval retrieval)
 {
-  switch (retrieval) {
-  case WP_RETRIEVAL_FILIP:
-    return "filip";
-  case WP_RETRIEVAL_SPARC:
-    return "sparc";
-  case WP_RETRIEVAL_GLOBAL:
-  default:
-    return "global";
-  }
+  return wp_retrieval_names[retrieval];
 }
 
 gboolean
 wp_retrieval_from_string (const char  *name,
                           WpRetrieval *retrieval)
 {
-  if (g_strcmp0 (name, "global") == 0)
-    *retrieval = WP_RETRIEVAL_GLOBAL;
-  else if (g_strcmp0 (name, "filip") == 0)
-    *retrieval = WP_RETRIEVAL_FILIP;
-  else if (g_strcmp0 (name, "sparc") == 0)
-    *retrieval = WP_RETRIEVAL_SPARC;
-  else
-    return FALSE;
-  return TRUE;
+  for (int i = 0; wp_retrieval_names[i] != NULL; i++) {
+    if (g_strcmp0 (name, wp_retrieval_names[i]) == 0) {
+      *retrieval = (WpRetrieval) i;
+      return TRUE;
+    }
+  }
+  return FALSE;
 }
 
 WpRetrieval

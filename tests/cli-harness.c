@@ -1,6 +1,7 @@
 #include "cli-harness.h"
 
 #include <glib/gstdio.h>
+#include <math.h>
 #include <stb_image_write.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -170,4 +171,21 @@ parse_object (JsonParser *parser,
     return NULL;
   }
   return json_node_get_object (root);
+}
+
+double
+eval_class_value (JsonObject *result,
+                  const char *group,
+                  const char *word_class,
+                  const char *row,
+                  const char *key)
+{
+  JsonObject *classes = result != NULL ? json_object_get_object_member (result, group) : NULL;
+  JsonObject *entry = classes != NULL ? json_object_get_object_member (classes, word_class) : NULL;
+
+  if (entry != NULL && row != NULL)
+    entry = json_object_get_object_member (entry, row);
+
+  g_assert_nonnull (entry);
+  return entry != NULL ? json_object_get_double_member (entry, key) : NAN;
 }

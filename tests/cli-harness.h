@@ -57,4 +57,13 @@ gboolean write_test_image (const char *path);
 JsonObject *parse_object (JsonParser *parser,
                           const char *text);
 
+/* In eval's JSON output, result.group.word_class.key, or result.group.word_class.row.key when row
+ * is not NULL (e.g. "classes", "colour", NULL, "pointing_sparc"); NAN and the test failed when
+ * the entry is missing. */
+double eval_class_value (JsonObject *result,
+                         const char *group,
+                         const char *word_class,
+                         const char *row,
+                         const char *key);
+
 G_END_DECLS

@@ -4,7 +4,6 @@
  * A fresh held-out set comes from `wordpatch-cli shapes --split test` with a seed that
  * data/make-default-model.sh never uses; `wordpatch-cli eval` (bundled model by default) must stay
  * above floors set a margin below what README.md reports for the larger held-out set. */
-#include <math.h>
 
 #include "cli-harness.h"
 
@@ -16,24 +15,6 @@
 #define FLOOR_SHAPE    0.80
 #define FLOOR_T2I_R1   0.35
 #define FLOOR_NO_RIVAL 0.90
-
-/* result.group.word_class.key, or result.group.word_class.row.key when row is not NULL. */
-static double
-class_value (JsonObject *result,
-             const char *group,
-             const char *word_class,
-             const char *row,
-             const char *key)
-{
-  JsonObject *classes = json_object_get_object_member (result, group);
-  JsonObject *entry = classes != NULL ? json_object_get_object_member (classes, word_class) : NULL;
-
-  if (entry != NULL && row != NULL)
-    entry = json_object_get_object_member (entry, row);
-
-  g_assert_nonnull (entry);
-  return entry != NULL ? json_object_get_double_member (entry, key) : NAN;
-}
 
 static void
 test_held_out_floors (void)
@@ -66,8 +47,8 @@ test_held_out_floors (void)
 
     for (gsize c = 0; c < G_N_ELEMENTS (classes); c++) {
       for (gsize k = 0; k < G_N_ELEMENTS (keys); k++) {
-        const double value = class_value (result, "classes", classes[c], NULL, keys[k]);
-        const double unrivalled = class_value (result, "rivals", classes[c], "no_rival", keys[k]);
+        const double value = eval_class_value (result, "classes", classes[c], NULL, keys[k]);
+        const double unrivalled = eval_class_value (result, "rivals", classes[c], "no_rival", keys[k]);
 
         g_test_message ("%s %s: %.3f, without a rival %.3f", classes[c], keys[k], value,
                         unrivalled);

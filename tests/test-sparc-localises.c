@@ -7,7 +7,6 @@
  * 0.23 to 0.47 and 0.55. The same run with the paper's definition (`--sparc-negatives caption
  * --lambda-global 0.5`) ends at 0.40 and 0.20, which fails here; at 300 steps of 16 (lr 5e-4) it
  * ends at 0.21 and 0.13 (docs/bundled-model.md, "SPARC pilots"). */
-#include <math.h>
 
 #include "cli-harness.h"
 #include "train-scenes.h"
@@ -19,18 +18,6 @@
  * the 300 scenes has a standard error of about 0.02. */
 #define MIN_RISE      0.06
 #define MIN_LOSS_FINE 0.3
-
-/* The SPARC grouping's pointing game on a word class in eval's JSON output. */
-static double
-class_pointing (JsonObject *result,
-                const char *word_class)
-{
-  JsonObject *classes = json_object_get_object_member (result, "classes");
-  JsonObject *entry = classes != NULL ? json_object_get_object_member (classes, word_class) : NULL;
-
-  g_assert_nonnull (entry);
-  return entry != NULL ? json_object_get_double_member (entry, "pointing_sparc") : NAN;
-}
 
 /* eval's JSON on the held-out scenes of checkpoint; its object is parser's. */
 static JsonObject *
@@ -89,7 +76,8 @@ test_pointing_rises (void)
     return;
   for (int c = 0; c < 2; c++) {
     const char  *word_class = c == 0 ? "colour" : "shape";
-    const double was = class_pointing (before, word_class), is = class_pointing (after, word_class);
+    const double was = eval_class_value (before, "classes", word_class, NULL, "pointing_sparc");
+    const double is = eval_class_value (after, "classes", word_class, NULL, "pointing_sparc");
 
     g_test_message ("%s words, SPARC grouping's pointing: %.3f before, %.3f after", word_class, was,
                     is);

@@ -159,7 +159,9 @@ void wp_eval_result_clear (WpEvalResult *result);
 WpWordClass wp_word_class (const char *word);
 /* "colour", "shape", "size", "other". */
 const char *wp_word_class_to_string (WpWordClass word_class);
-/* "global", "filip", "sparc". */
+/* The similarities' names in WpRetrieval's order, NULL-terminated: "global", "filip", "sparc". */
+extern const char *const wp_retrieval_names[];
+
 const char *wp_retrieval_to_string (WpRetrieval retrieval);
 gboolean    wp_retrieval_from_string (const char  *name,
                                       WpRetrieval *retrieval);
