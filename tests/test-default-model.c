@@ -48,7 +48,8 @@ test_held_out_floors (void)
     for (gsize c = 0; c < G_N_ELEMENTS (classes); c++) {
       for (gsize k = 0; k < G_N_ELEMENTS (keys); k++) {
         const double value = eval_class_value (result, "classes", classes[c], NULL, keys[k]);
-        const double unrivalled = eval_class_value (result, "rivals", classes[c], "no_rival", keys[k]);
+        const double unrivalled =
+          eval_class_value (result, "rivals", classes[c], "no_rival", keys[k]);
 
         g_test_message ("%s %s: %.3f, without a rival %.3f", classes[c], keys[k], value,
                         unrivalled);
