@@ -277,8 +277,11 @@ wp_loss_compute (const WpModel       *model,
   const gboolean       backward = grads != NULL, boxed = options->box_weight > 0.0f;
   const WpBoxWords     no_words = { 0 };
   const WpSparcVariant sparc = sparc_variant (options);
-  float                dscale_global = 0.0f, dscale_fine = 0.0f;
-  float                weight_global = 1.0f, weight_fine = 1.0f;
+  /* FILIP and the box term read the unit embeddings, SPARC's L_f the raw ones. */
+  const WpFineBatch unit = { s->patches_unit, s->tokens_unit, lengths, B, P, K, E };
+  const WpFineBatch raw = { s->patches, s->tokens, lengths, B, P, K, E };
+  float             dscale_global = 0.0f, dscale_fine = 0.0f;
+  float             weight_global = 1.0f, weight_fine = 1.0f;
 
   g_return_val_if_fail (B >= 1 && B <= s->max_B && T >= 1 && T <= K, FALSE);
   if (boxes == NULL || !boxed)
@@ -305,8 +308,8 @@ wp_loss_compute (const WpModel       *model,
     break;
   case WP_OBJECTIVE_FILIP:
     parts->filip =
-      wp_loss_filip_forward (&s->objectives.filip, s->patches_unit, s->tokens_unit, lengths,
-                             logit_scale, options->filip_patch_fraction, B, P, K, E);
+      wp_loss_filip_forward (&s->objectives.filip, &unit, logit_scale,
+                             options->filip_patch_fraction);
     parts->total = parts->filip;
     if (options->filip_global > 0.0f) {
       weight_global = options->filip_global;
@@ -324,16 +327,15 @@ wp_loss_compute (const WpModel       *model,
     weight_global = options->lambda_global;
     weight_fine = options->lambda_fine;
     parts->clip = wp_loss_clip_forward (&s->objectives.clip, s->img, s->txt, logit_scale, B, E);
-    parts->fine = wp_loss_sparc_fine_forward (&s->objectives.sparc, s->patches, s->tokens, lengths,
-                                              ids, T, logit_scale, &sparc, B, P, K, E);
+    parts->fine =
+      wp_loss_sparc_fine_forward (&s->objectives.sparc, &raw, ids, T, logit_scale, &sparc);
     parts->total = weight_global * parts->clip + weight_fine * parts->fine;
     break;
   }
   parts->box = NAN;
   if (boxed) {
     parts->box_words = boxes->n_words;
-    parts->box = wp_loss_box_forward (&s->objectives.box, s->patches_unit, s->tokens_unit, boxes,
-                                      options->box_tau, P, K, E);
+    parts->box = wp_loss_box_forward (&s->objectives.box, &unit, boxes, options->box_tau);
     parts->total += options->box_weight * parts->box;
   }
   if (!isfinite (parts->total)) {
@@ -360,19 +362,17 @@ wp_loss_compute (const WpModel       *model,
                            logit_scale, B, E);
   /* The box term first, so that scaling its buffers by its weight leaves FILIP's alone. */
   if (boxed) {
-    wp_loss_box_backward (s->dpatches_unit, s->dtokens_unit, &s->objectives.box, s->patches_unit,
-                          s->tokens_unit, boxes, options->box_tau, P, K, E);
+    wp_loss_box_backward (s->dpatches_unit, s->dtokens_unit, &s->objectives.box, &unit, boxes,
+                          options->box_tau);
     scale (s->dpatches_unit, (gsize) B * P * E, options->box_weight);
     scale (s->dtokens_unit, (gsize) B * K * E, options->box_weight);
   }
   if (options->objective == WP_OBJECTIVE_FILIP)
     wp_loss_filip_backward (s->dpatches_unit, s->dtokens_unit, &dscale_fine, &s->objectives.filip,
-                            s->patches_unit, s->tokens_unit, lengths, logit_scale,
-                            options->filip_patch_fraction, B, P, K, E);
+                            &unit, logit_scale, options->filip_patch_fraction);
   else if (options->objective == WP_OBJECTIVE_SPARC)
-    wp_loss_sparc_fine_backward (s->dpatches, s->dtokens, &dscale_fine, &s->objectives.sparc,
-                                 s->patches, s->tokens, lengths, ids, T, logit_scale, &sparc, B,
-                                 P, K, E);
+    wp_loss_sparc_fine_backward (s->dpatches, s->dtokens, &dscale_fine, &s->objectives.sparc, &raw,
+                                 ids, T, logit_scale, &sparc);
 
   /* Each objective wrote into its own buffers, so weighting is a scaling of those. */
   scale (s->dimg, (gsize) B * E, weight_global);

@@ -369,17 +369,12 @@ wp_keep_highest (guint8       *keep,
 }
 
 double
-wp_loss_filip_forward (WpFilipCache *cache,
-                       const float  *patches,
-                       const float  *tokens,
-                       const int    *lengths,
-                       float         logit_scale,
-                       double        patch_fraction,
-                       int           B,
-                       int           P,
-                       int           K,
-                       int           E)
+wp_loss_filip_forward (WpFilipCache      *cache,
+                       const WpFineBatch *batch,
+                       float              logit_scale,
+                       double             patch_fraction)
 {
+  const int    B = batch->B, P = batch->P, K = batch->K, E = batch->E;
   const double lambda = exp (logit_scale);
   const int    n_kept = wp_filip_kept_patches (patch_fraction, P);
   float       *sim = cache->sim;
@@ -387,12 +382,12 @@ wp_loss_filip_forward (WpFilipCache *cache,
   /* Image by image: the selection of an image's patches needs its blocks with every text, and
    * then its sI row can be summed. */
   for (int i = 0; i < B; i++) {
-    const float *v = patches + (gsize) i * P * E;
+    const float *v = batch->patches + (gsize) i * P * E;
     guint8      *keep = cache->keep + (gsize) i * P;
 
     for (int j = 0; j < B; j++) {
-      const float *t = tokens + (gsize) j * K * E;
-      const int    L = lengths[j];
+      const float *t = batch->tokens + (gsize) j * K * E;
+      const int    L = batch->lengths[j];
       const gsize  ij = (gsize) i * B + j;
       float       *patch_best = cache->patch_best + (gsize) j * P;
       double       s_text = 0.0;
@@ -442,20 +437,15 @@ wp_loss_filip_forward (WpFilipCache *cache,
 }
 
 void
-wp_loss_filip_backward (float        *dpatches,
-                        float        *dtokens,
-                        float        *dlogit_scale,
-                        WpFilipCache *cache,
-                        const float  *patches,
-                        const float  *tokens,
-                        const int    *lengths,
-                        float         logit_scale,
-                        double        patch_fraction,
-                        int           B,
-                        int           P,
-                        int           K,
-                        int           E)
+wp_loss_filip_backward (float             *dpatches,
+                        float             *dtokens,
+                        float             *dlogit_scale,
+                        WpFilipCache      *cache,
+                        const WpFineBatch *batch,
+                        float              logit_scale,
+                        double             patch_fraction)
 {
+  const int    B = batch->B, P = batch->P, K = batch->K, E = batch->E;
   const double lambda = exp (logit_scale);
   const int    n_kept = wp_filip_kept_patches (patch_fraction, P);
   double       dscale = 0.0;
@@ -465,14 +455,14 @@ wp_loss_filip_backward (float        *dpatches,
                                   0.5);
   /* Each similarity's gradient flows to the arg-maxes the forward recorded. */
   for (int i = 0; i < B; i++) {
-    const float  *v = patches + (gsize) i * P * E;
+    const float  *v = batch->patches + (gsize) i * P * E;
     float        *dv = dpatches + (gsize) i * P * E;
     const guint8 *keep = cache->keep + (gsize) i * P;
 
     for (int j = 0; j < B; j++) {
-      const float *t = tokens + (gsize) j * K * E;
+      const float *t = batch->tokens + (gsize) j * K * E;
       float       *dt = dtokens + (gsize) j * K * E;
-      const int    L = lengths[j];
+      const int    L = batch->lengths[j];
       const gsize  ij = (gsize) i * B + j, ji = (gsize) j * B + i;
       const float  g_image = (float) (lambda * cache->da[ij] / n_kept),
                   g_text = (float) (lambda * cache->dc[ji] / L);
@@ -522,21 +512,17 @@ wp_box_words_clear (WpBoxWords *words)
 }
 
 double
-wp_loss_box_forward (WpBoxCache       *cache,
-                     const float      *patches,
-                     const float      *tokens,
-                     const WpBoxWords *words,
-                     double            tau,
-                     int               P,
-                     int               K,
-                     int               E)
+wp_loss_box_forward (WpBoxCache        *cache,
+                     const WpFineBatch *batch,
+                     const WpBoxWords  *words,
+                     double             tau)
 {
-  const int W = words->n_words;
+  const int W = words->n_words, P = batch->P, K = batch->K, E = batch->E;
   double    loss = 0.0;
 
   for (int w = 0; w < W; w++) {
-    const float  *v = patches + (gsize) words->pair[w] * P * E;
-    const float  *t = tokens + ((gsize) words->pair[w] * K + words->first[w]) * E;
+    const float  *v = batch->patches + (gsize) words->pair[w] * P * E;
+    const float  *t = batch->tokens + ((gsize) words->pair[w] * K + words->first[w]) * E;
     const guint8 *inside = words->inside + (gsize) w * P;
     double       *word = cache->word + (gsize) w * E, *map = cache->map + (gsize) w * P;
     double        max = -G_MAXDOUBLE, sum = 0.0, target = 0.0;
@@ -568,23 +554,19 @@ wp_loss_box_forward (WpBoxCache       *cache,
 }
 
 void
-wp_loss_box_backward (float            *dpatches,
-                      float            *dtokens,
-                      WpBoxCache       *cache,
-                      const float      *patches,
-                      const float      *tokens,
-                      const WpBoxWords *words,
-                      double            tau,
-                      int               P,
-                      int               K,
-                      int               E)
+wp_loss_box_backward (float             *dpatches,
+                      float             *dtokens,
+                      WpBoxCache        *cache,
+                      const WpFineBatch *batch,
+                      const WpBoxWords  *words,
+                      double             tau)
 {
-  const int W = words->n_words;
+  const int W = words->n_words, P = batch->P, K = batch->K, E = batch->E;
   double   *dword = cache->dword;
 
   for (int w = 0; w < W; w++) {
     const gsize   b = (gsize) words->pair[w];
-    const float  *v = patches + b * P * E;
+    const float  *v = batch->patches + b * P * E;
     float        *dv = dpatches + b * P * E;
     float        *dt = dtokens + (b * K + words->first[w]) * E;
     const guint8 *inside = words->inside + (gsize) w * P;

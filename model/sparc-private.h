@@ -32,32 +32,27 @@ WpSparcPair wp_sparc_pair (const WpSparcCache *cache,
                            int                 P,
                            int                 K,
                            int                 E);
-/* One pair's grouping: v (P, E) patches, t (L, E) valid tokens, in double (the cache's
- * patches_d and tokens_d); the weights at threshold, and the unit grouped-vision and token
- * embeddings into the pair's arrays. */
-void wp_sparc_pair_group (WpSparcPair  *pair,
-                          WpSparcCache *cache,
-                          const double *v,
-                          const double *t,
-                          double        threshold,
-                          int           L,
-                          int           P,
-                          int           E);
-/* One pair's grouping backward: accumulates into dv (P, E) and dt (L, E) the gradient that
- * dchat and dthat (L, E), of the pair's unit embeddings, carry back; through the alignment
- * weights too unless stop_selection. */
-void   wp_sparc_pair_group_backward (float             *dv,
-                                     float             *dt,
+/* Caption i's valid tokens grouped over image j's patches (pair i's own image where j = i),
+ * both read in double from the cache's patches_d and tokens_d: the weights at threshold, and
+ * the unit grouped-vision and token embeddings, into pair i's records, which it returns. */
+WpSparcPair wp_sparc_pair_group (WpSparcCache      *cache,
+                                 const WpFineBatch *batch,
+                                 double             threshold,
+                                 int                i,
+                                 int                j);
+/* That grouping's backward: accumulates into image j's patches of dpatches (B, P, E) and caption
+ * i's tokens of dtokens (B, K, E) the gradient that dchat and dthat (L, E), of the pair's unit
+ * embeddings, carry back; through the alignment weights too unless stop_selection. */
+void   wp_sparc_pair_group_backward (float             *dpatches,
+                                     float             *dtokens,
                                      const WpSparcPair *pair,
                                      WpSparcCache      *cache,
+                                     const WpFineBatch *batch,
                                      const double      *dchat,
                                      const double      *dthat,
-                                     const double      *v,
-                                     const double      *t,
                                      gboolean           stop_selection,
-                                     int                L,
-                                     int                P,
-                                     int                E);
+                                     int                i,
+                                     int                j);
 double wp_sparc_dot (const double *x,
                      const double *y,
                      int           n);
@@ -67,15 +62,13 @@ double wp_sparc_dot_float (const float *x,
                            int          n);
 
 /* Image negatives' summed CE over the images of every valid token, targets their own images;
- * each row's maximum and sum of exponentials go to row_max and row_sum at the token's slot. */
+ * each row's maximum and sum of exponentials go to row_max and row_sum at the token's slot. The
+ * groupings read the cache's double copies of the batch's embeddings; the batch gives the
+ * lengths and dims. */
 double wp_sparc_image_logits_forward (WpSparcCache              *cache,
-                                      const int                 *lengths,
+                                      const WpFineBatch         *batch,
                                       const WpSparcSharedTokens *shared,
                                       double                     threshold,
-                                      int                        B,
-                                      int                        P,
-                                      int                        K,
-                                      int                        E,
                                       double                     lambda);
 /* Accumulates into dpatches and dtokens weight times the gradient of the image negatives'
  * summed CE (each grouping computed again), its logit-scale gradient into dscale. */
@@ -83,47 +76,31 @@ void wp_sparc_image_logits_backward (float                     *dpatches,
                                      float                     *dtokens,
                                      double                    *dscale,
                                      WpSparcCache              *cache,
-                                     const int                 *lengths,
+                                     const WpFineBatch         *batch,
                                      const WpSparcSharedTokens *shared,
                                      double                     threshold,
                                      gboolean                   stop_selection,
-                                     int                        B,
-                                     int                        P,
-                                     int                        K,
-                                     int                        E,
                                      double                     lambda,
                                      double                     weight);
 /* Pair negatives' CE over the rows (a caption over the images) and over the columns (an image
  * over the captions) of the B x B scores, summed; with a patch side (a share of the patches, or
  * 0) the columns' CE is over its scores instead. */
-double wp_sparc_pair_scores_forward (WpSparcCache *cache,
-                                     const float  *patches,
-                                     const float  *tokens,
-                                     const int    *lengths,
-                                     double        threshold,
-                                     double        patch_side,
-                                     int           B,
-                                     int           P,
-                                     int           K,
-                                     int           E,
-                                     double        lambda);
+double wp_sparc_pair_scores_forward (WpSparcCache      *cache,
+                                     const WpFineBatch *batch,
+                                     double             threshold,
+                                     double             patch_side,
+                                     double             lambda);
 /* Accumulates into dpatches and dtokens weight times the gradient of the pair negatives' summed
  * CE (each grouping computed again), its logit-scale gradient into dscale. */
-void wp_sparc_pair_scores_backward (float        *dpatches,
-                                    float        *dtokens,
-                                    double       *dscale,
-                                    WpSparcCache *cache,
-                                    const float  *patches,
-                                    const float  *tokens,
-                                    const int    *lengths,
-                                    double        threshold,
-                                    double        patch_side,
-                                    gboolean      stop_selection,
-                                    int           B,
-                                    int           P,
-                                    int           K,
-                                    int           E,
-                                    double        lambda,
-                                    double        weight);
+void wp_sparc_pair_scores_backward (float             *dpatches,
+                                    float             *dtokens,
+                                    double            *dscale,
+                                    WpSparcCache      *cache,
+                                    const WpFineBatch *batch,
+                                    double             threshold,
+                                    double             patch_side,
+                                    gboolean           stop_selection,
+                                    double             lambda,
+                                    double             weight);
 
 G_END_DECLS

@@ -221,28 +221,30 @@ normalize_backward (double       *dx,
     dx[i] += (dy[i] - y[i] * projection) / divisor;
 }
 
-void
-wp_sparc_pair_group (WpSparcPair  *pair,
-                     WpSparcCache *cache,
-                     const double *v,
-                     const double *t,
-                     double        threshold,
-                     int           L,
-                     int           P,
-                     int           E)
+WpSparcPair
+wp_sparc_pair_group (WpSparcCache      *cache,
+                     const WpFineBatch *batch,
+                     double             threshold,
+                     int                i,
+                     int                j)
 {
-  double *c = cache->c;
+  const int     P = batch->P, K = batch->K, E = batch->E, L = batch->lengths[i];
+  const double *v = cache->patches_d + (gsize) j * P * E;
+  const double *t = cache->tokens_d + (gsize) i * K * E;
+  WpSparcPair   pair = wp_sparc_pair (cache, i, P, K, E);
+  double       *c = cache->c;
 
   /* s (L, P) = t v^T; c (L, E) = a v */
   cblas_dgemm (CblasRowMajor, CblasNoTrans, CblasTrans, L, P, E, 1.0, t, E, v, E, 0.0, cache->s,
                P);
-  sparc_weights_rows (pair, cache->s, threshold, L, P);
-  cblas_dgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, L, E, P, 1.0, pair->a, P, v, E, 0.0, c,
+  sparc_weights_rows (&pair, cache->s, threshold, L, P);
+  cblas_dgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, L, E, P, 1.0, pair.a, P, v, E, 0.0, c,
                E);
   for (int l = 0; l < L; l++) {
-    pair->c_norm[l] = normalize (pair->chat + (gsize) l * E, c + (gsize) l * E, E);
-    pair->t_norm[l] = normalize (pair->that + (gsize) l * E, t + (gsize) l * E, E);
+    pair.c_norm[l] = normalize (pair.chat + (gsize) l * E, c + (gsize) l * E, E);
+    pair.t_norm[l] = normalize (pair.that + (gsize) l * E, t + (gsize) l * E, E);
   }
+  return pair;
 }
 
 double
@@ -313,22 +315,23 @@ sparc_pair_logits_backward (double            *dchat,
 }
 
 void
-wp_sparc_pair_group_backward (float             *dv,
-                              float             *dt,
+wp_sparc_pair_group_backward (float             *dpatches,
+                              float             *dtokens,
                               const WpSparcPair *pair,
                               WpSparcCache      *cache,
+                              const WpFineBatch *batch,
                               const double      *dchat,
                               const double      *dthat,
-                              const double      *v,
-                              const double      *t,
                               gboolean           stop_selection,
-                              int                L,
-                              int                P,
-                              int                E)
+                              int                i,
+                              int                j)
 {
-  const gsize LE = (gsize) L * E, PE = (gsize) P * E;
-  double     *dc = cache->dc, *dtd = cache->dtd, *ds = cache->ds, *da = cache->da;
-  double     *dshat = cache->dshat, *dvd = cache->dv;
+  const int     P = batch->P, K = batch->K, E = batch->E, L = batch->lengths[i];
+  const gsize   LE = (gsize) L * E, PE = (gsize) P * E;
+  const double *v = cache->patches_d + j * PE, *t = cache->tokens_d + (gsize) i * K * E;
+  float        *dv = dpatches + j * PE, *dt = dtokens + (gsize) i * K * E;
+  double       *dc = cache->dc, *dtd = cache->dtd, *ds = cache->ds, *da = cache->da;
+  double       *dshat = cache->dshat, *dvd = cache->dv;
 
   memset (dc, 0, LE * sizeof (double));
   memset (dtd, 0, LE * sizeof (double));
@@ -520,20 +523,15 @@ sparc_threshold (const WpSparcVariant *variant,
 
 static const WpSparcFlags centred_flags = WP_SPARC_CENTRE_POSITIONS | WP_SPARC_CENTRE_IMAGES;
 
-/* The patches (B, P, E) and the tokens (B, K, E) L_f sees into the cache in double. */
+/* The patches and the tokens L_f sees into the cache in double. */
 static void
-sparc_inputs_to_double (WpSparcCache *cache,
-                        const float  *patches,
-                        const float  *tokens,
-                        int           B,
-                        int           P,
-                        int           K,
-                        int           E)
+sparc_inputs_to_double (WpSparcCache      *cache,
+                        const WpFineBatch *seen)
 {
-  for (gsize k = 0; k < (gsize) B * P * E; k++)
-    cache->patches_d[k] = patches[k];
-  for (gsize k = 0; k < (gsize) B * K * E; k++)
-    cache->tokens_d[k] = tokens[k];
+  for (gsize k = 0; k < (gsize) seen->B * seen->P * seen->E; k++)
+    cache->patches_d[k] = seen->patches[k];
+  for (gsize k = 0; k < (gsize) seen->B * seen->K * seen->E; k++)
+    cache->tokens_d[k] = seen->tokens[k];
 }
 
 /* Applies the flags' centrings to x (B, P, E) in place. */
@@ -552,45 +550,38 @@ centre_by_flags (float       *x,
 
 double
 wp_loss_sparc_fine_forward (WpSparcCache         *cache,
-                            const float          *patches,
-                            const float          *tokens,
-                            const int            *lengths,
+                            const WpFineBatch    *batch,
                             const int            *ids,
                             int                   T,
                             float                 logit_scale,
-                            const WpSparcVariant *variant,
-                            int                   B,
-                            int                   P,
-                            int                   K,
-                            int                   E)
+                            const WpSparcVariant *variant)
 {
+  const int          B = batch->B, P = batch->P, K = batch->K, E = batch->E;
+  const int         *lengths = batch->lengths;
   const WpSparcFlags flags = variant->flags;
   const double       threshold = sparc_threshold (variant, P);
   const double       lambda = exp (logit_scale);
+  WpFineBatch        seen = *batch;
   double             loss = 0.0;
 
   if (flags & centred_flags) {
-    memcpy (cache->centred, patches, (gsize) B * P * E * sizeof (float));
+    memcpy (cache->centred, batch->patches, (gsize) B * P * E * sizeof (float));
     centre_by_flags (cache->centred, flags, B, P, E);
-    patches = cache->centred;
+    seen.patches = cache->centred;
   }
-  sparc_inputs_to_double (cache, patches, tokens, B, P, K, E);
+  sparc_inputs_to_double (cache, &seen);
   if (flags & WP_SPARC_PAIR_NEGATIVES)
     return 0.5 *
-           wp_sparc_pair_scores_forward (cache, patches, tokens, lengths, threshold,
-                                         variant->patch_side, B, P, K, E, lambda) /
-           B;
+           wp_sparc_pair_scores_forward (cache, &seen, threshold, variant->patch_side, lambda) / B;
   if (flags & WP_SPARC_IMAGE_NEGATIVES) {
     const WpSparcSharedTokens shared = { flags & WP_SPARC_UNSHARED_IMAGES ? ids : NULL, T };
 
-    return wp_sparc_image_logits_forward (cache, lengths, &shared, threshold, B, P, K, E, lambda) /
+    return wp_sparc_image_logits_forward (cache, &seen, &shared, threshold, lambda) /
            count_tokens (lengths, B);
   }
   for (int b = 0; b < B; b++) {
-    WpSparcPair pair = wp_sparc_pair (cache, b, P, K, E);
+    WpSparcPair pair = wp_sparc_pair_group (cache, &seen, threshold, b, b);
 
-    wp_sparc_pair_group (&pair, cache, cache->patches_d + (gsize) b * P * E,
-                         cache->tokens_d + (gsize) b * K * E, threshold, lengths[b], P, E);
     if (!(flags & WP_SPARC_BATCH_NEGATIVES))
       loss += sparc_pair_logits_forward (&pair, lengths[b], E, lambda);
   }
@@ -607,43 +598,40 @@ wp_loss_sparc_fine_backward (float                *dpatches,
                              float                *dtokens,
                              float                *dlogit_scale,
                              WpSparcCache         *cache,
-                             const float          *patches,
-                             const float          *tokens,
-                             const int            *lengths,
+                             const WpFineBatch    *batch,
                              const int            *ids,
                              int                   T,
                              float                 logit_scale,
-                             const WpSparcVariant *variant,
-                             int                   B,
-                             int                   P,
-                             int                   K,
-                             int                   E)
+                             const WpSparcVariant *variant)
 {
+  const int          B = batch->B, P = batch->P, K = batch->K, E = batch->E;
+  const int         *lengths = batch->lengths;
   const WpSparcFlags flags = variant->flags;
   const double       lambda = exp (logit_scale);
   const double       weight = 0.5 / count_tokens (lengths, B);
   const gboolean     centred = (flags & centred_flags) != 0;
   const gboolean     stop_selection = (flags & WP_SPARC_STOP_SELECTION) != 0;
   float             *dv = centred ? cache->dcentred : dpatches;
+  WpFineBatch        seen = *batch;
   double             dscale = 0.0;
 
   /* The forward left the centred patches, and the double copies of what L_f sees, in the
    * cache. */
   if (centred) {
-    patches = cache->centred;
+    seen.patches = cache->centred;
     memset (dv, 0, (gsize) B * P * E * sizeof (float));
   }
   if (flags & WP_SPARC_PAIR_NEGATIVES) {
-    wp_sparc_pair_scores_backward (dv, dtokens, &dscale, cache, patches, tokens, lengths,
+    wp_sparc_pair_scores_backward (dv, dtokens, &dscale, cache, &seen,
                                    sparc_threshold (variant, P), variant->patch_side,
-                                   stop_selection, B, P, K, E, lambda, 0.5 / B);
+                                   stop_selection, lambda, 0.5 / B);
   } else if (flags & WP_SPARC_IMAGE_NEGATIVES) {
     const WpSparcSharedTokens shared = { flags & WP_SPARC_UNSHARED_IMAGES ? ids : NULL, T };
 
     /* One direction only: twice the weight of each of the two the other logits have. */
-    wp_sparc_image_logits_backward (dv, dtokens, &dscale, cache, lengths, &shared,
-                                    sparc_threshold (variant, P), stop_selection, B, P, K, E,
-                                    lambda, 2.0 * weight);
+    wp_sparc_image_logits_backward (dv, dtokens, &dscale, cache, &seen, &shared,
+                                    sparc_threshold (variant, P), stop_selection, lambda,
+                                    2.0 * weight);
   } else {
     if (flags & WP_SPARC_BATCH_NEGATIVES) {
       const int N = valid_slots (cache->slots, lengths, B, K);
@@ -661,10 +649,8 @@ wp_loss_sparc_fine_backward (float                *dpatches,
       } else {
         sparc_pair_logits_backward (dchat, dthat, &dscale, &pair, cache, L, E, lambda, weight);
       }
-      wp_sparc_pair_group_backward (dv + (gsize) b * P * E, dtokens + (gsize) b * K * E, &pair,
-                                    cache, dchat, dthat, cache->patches_d + (gsize) b * P * E,
-                                    cache->tokens_d + (gsize) b * K * E, stop_selection, L, P,
-                                    E);
+      wp_sparc_pair_group_backward (dv, dtokens, &pair, cache, &seen, dchat, dthat, stop_selection,
+                                    b, b);
     }
   }
   if (centred) {

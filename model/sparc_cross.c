@@ -10,11 +10,11 @@
 /* Whether caption j holds id; shared->ids must be set. */
 static gboolean
 caption_holds (const WpSparcSharedTokens *shared,
-               const int                 *lengths,
+               const WpFineBatch         *batch,
                int                        j,
                int                        id)
 {
-  for (int l = 0; l < lengths[j]; l++) {
+  for (int l = 0; l < batch->lengths[j]; l++) {
     if (shared->ids[(gsize) j * shared->T + l] == id)
       return TRUE;
   }
@@ -26,47 +26,38 @@ caption_holds (const WpSparcSharedTokens *shared,
  * groupings overwrite pair i's records. */
 static void
 sparc_image_logits_fill (WpSparcCache              *cache,
-                         const int                 *lengths,
+                         const WpFineBatch         *batch,
                          const WpSparcSharedTokens *shared,
                          double                     threshold,
                          int                        i,
                          int                        j,
-                         int                        B,
-                         int                        P,
-                         int                        K,
-                         int                        E,
                          double                     lambda)
 {
-  WpSparcPair pair = wp_sparc_pair (cache, i, P, K, E);
+  const int         B = batch->B, K = batch->K, E = batch->E;
+  const WpSparcPair pair = wp_sparc_pair_group (cache, batch, threshold, i, j);
 
-  wp_sparc_pair_group (&pair, cache, cache->patches_d + (gsize) j * P * E,
-                       cache->tokens_d + (gsize) i * K * E, threshold, lengths[i], P, E);
-  for (int l = 0; l < lengths[i]; l++)
+  for (int l = 0; l < batch->lengths[i]; l++)
     cache->zimg[((gsize) i * K + l) * B + j] =
       j != i && shared->ids != NULL &&
-          caption_holds (shared, lengths, j, shared->ids[(gsize) i * shared->T + l])
+          caption_holds (shared, batch, j, shared->ids[(gsize) i * shared->T + l])
         ? -INFINITY
         : lambda * wp_sparc_dot (pair.chat + (gsize) l * E, pair.that + (gsize) l * E, E);
 }
 
 double
 wp_sparc_image_logits_forward (WpSparcCache              *cache,
-                               const int                 *lengths,
+                               const WpFineBatch         *batch,
                                const WpSparcSharedTokens *shared,
                                double                     threshold,
-                               int                        B,
-                               int                        P,
-                               int                        K,
-                               int                        E,
                                double                     lambda)
 {
-  double loss = 0.0;
+  const int B = batch->B, K = batch->K;
+  double    loss = 0.0;
 
   for (int i = 0; i < B; i++) {
     for (int j = 0; j < B; j++)
-      sparc_image_logits_fill (cache, lengths, shared, threshold, i, j, B, P, K,
-                               E, lambda);
-    for (int l = 0; l < lengths[i]; l++) {
+      sparc_image_logits_fill (cache, batch, shared, threshold, i, j, lambda);
+    for (int l = 0; l < batch->lengths[i]; l++) {
       const double *row = cache->zimg + ((gsize) i * K + l) * B;
       double        max = row[0], sum = 0.0;
 
@@ -90,25 +81,22 @@ sparc_cross_group_backward (float             *dpatches,
                             float             *dtokens,
                             const WpSparcPair *pair,
                             WpSparcCache      *cache,
+                            const WpFineBatch *batch,
                             const double      *dcos,
                             gboolean           stop_selection,
                             int                i,
-                            int                j,
-                            int                L,
-                            int                P,
-                            int                K,
-                            int                E)
+                            int                j)
 {
-  for (int l = 0; l < L; l++) {
+  const int E = batch->E;
+
+  for (int l = 0; l < batch->lengths[i]; l++) {
     for (int e = 0; e < E; e++) {
       cache->dchat[(gsize) l * E + e] = dcos[l] * pair->that[(gsize) l * E + e];
       cache->dthat[(gsize) l * E + e] = dcos[l] * pair->chat[(gsize) l * E + e];
     }
   }
-  wp_sparc_pair_group_backward (dpatches + (gsize) j * P * E, dtokens + (gsize) i * K * E, pair,
-                                cache, cache->dchat, cache->dthat,
-                                cache->patches_d + (gsize) j * P * E,
-                                cache->tokens_d + (gsize) i * K * E, stop_selection, L, P, E);
+  wp_sparc_pair_group_backward (dpatches, dtokens, pair, cache, batch, cache->dchat, cache->dthat,
+                                stop_selection, i, j);
 }
 
 void
@@ -116,17 +104,14 @@ wp_sparc_image_logits_backward (float                     *dpatches,
                                 float                     *dtokens,
                                 double                    *dscale,
                                 WpSparcCache              *cache,
-                                const int                 *lengths,
+                                const WpFineBatch         *batch,
                                 const WpSparcSharedTokens *shared,
                                 double                     threshold,
                                 gboolean                   stop_selection,
-                                int                        B,
-                                int                        P,
-                                int                        K,
-                                int                        E,
                                 double                     lambda,
                                 double                     weight)
 {
+  const int B = batch->B, P = batch->P, K = batch->K, E = batch->E;
   /* The pair logits' scratch, which these negatives leave unused, holds each token's dcos. */
   double *dcos = cache->dz;
 
@@ -134,9 +119,8 @@ wp_sparc_image_logits_backward (float                     *dpatches,
     const WpSparcPair pair = wp_sparc_pair (cache, i, P, K, E);
 
     for (int j = 0; j < B; j++) {
-      sparc_image_logits_fill (cache, lengths, shared, threshold, i, j, B, P, K,
-                               E, lambda);
-      for (int l = 0; l < lengths[i]; l++) {
+      sparc_image_logits_fill (cache, batch, shared, threshold, i, j, lambda);
+      for (int l = 0; l < batch->lengths[i]; l++) {
         const gsize  slot = (gsize) i * 2 * K + l;
         const double z = cache->zimg[((gsize) i * K + l) * B + j];
         /* An image that is no negative has no logit, so no gradient. */
@@ -149,8 +133,8 @@ wp_sparc_image_logits_backward (float                     *dpatches,
           *dscale += g * z;
         dcos[l] = lambda * g;
       }
-      sparc_cross_group_backward (dpatches, dtokens, &pair, cache, dcos,
-                                  stop_selection, i, j, lengths[i], P, K, E);
+      sparc_cross_group_backward (dpatches, dtokens, &pair, cache, batch, dcos, stop_selection, i,
+                                  j);
     }
   }
 }
@@ -159,25 +143,20 @@ wp_sparc_image_logits_backward (float                     *dpatches,
  * lambda mean_l <c^, t^> into zimg at (i, j) and at B^2 + (j, i), the transpose. The groupings
  * overwrite pair i's records. */
 static void
-sparc_pair_scores_fill (WpSparcCache *cache,
-                        const int    *lengths,
-                        double        threshold,
-                        int           i,
-                        int           j,
-                        int           B,
-                        int           P,
-                        int           K,
-                        int           E,
-                        double        lambda)
+sparc_pair_scores_fill (WpSparcCache      *cache,
+                        const WpFineBatch *batch,
+                        double             threshold,
+                        int                i,
+                        int                j,
+                        double             lambda)
 {
-  WpSparcPair pair = wp_sparc_pair (cache, i, P, K, E);
-  double      sum = 0.0;
+  const int         B = batch->B, E = batch->E, L = batch->lengths[i];
+  const WpSparcPair pair = wp_sparc_pair_group (cache, batch, threshold, i, j);
+  double            sum = 0.0;
 
-  wp_sparc_pair_group (&pair, cache, cache->patches_d + (gsize) j * P * E,
-                       cache->tokens_d + (gsize) i * K * E, threshold, lengths[i], P, E);
-  for (int l = 0; l < lengths[i]; l++)
+  for (int l = 0; l < L; l++)
     sum += wp_sparc_dot (pair.chat + (gsize) l * E, pair.that + (gsize) l * E, E);
-  cache->zimg[(gsize) i * B + j] = lambda * sum / lengths[i];
+  cache->zimg[(gsize) i * B + j] = lambda * sum / L;
   cache->zimg[(gsize) (B + j) * B + i] = cache->zimg[(gsize) i * B + j];
 }
 
@@ -185,17 +164,14 @@ sparc_pair_scores_fill (WpSparcCache *cache,
  * valid token of the batch, ties to the lower index, as FILIP's token selection; and the norms
  * of every patch and valid token. */
 static void
-patch_side_select (WpSparcCache *cache,
-                   const float  *patches,
-                   const float  *tokens,
-                   const int    *lengths,
-                   int           n_kept,
-                   int           B,
-                   int           P,
-                   int           K,
-                   int           E)
+patch_side_select (WpSparcCache      *cache,
+                   const WpFineBatch *batch,
+                   int                n_kept)
 {
-  double *score = cache->da;
+  const int    B = batch->B, P = batch->P, K = batch->K, E = batch->E;
+  const float *patches = batch->patches, *tokens = batch->tokens;
+  const int   *lengths = batch->lengths;
+  double      *score = cache->da;
 
   for (int i = 0; i < B; i++) {
     for (int l = 0; l < lengths[i]; l++) {
@@ -225,19 +201,16 @@ patch_side_select (WpSparcCache *cache,
 /* The cosine of patch p of image j with token l of caption i. */
 static double
 patch_side_cosine (const WpSparcCache *cache,
-                   const float        *patches,
-                   const float        *tokens,
+                   const WpFineBatch  *batch,
                    int                 j,
                    int                 p,
                    int                 i,
-                   int                 l,
-                   int                 P,
-                   int                 K,
-                   int                 E)
+                   int                 l)
 {
-  const gsize vp = (gsize) j * P + p, tl = (gsize) i * K + l;
+  const int   E = batch->E;
+  const gsize vp = (gsize) j * batch->P + p, tl = (gsize) i * batch->K + l;
 
-  return wp_sparc_dot_float (patches + vp * E, tokens + tl * E, E) /
+  return wp_sparc_dot_float (batch->patches + vp * E, batch->tokens + tl * E, E) /
          (cache->patch_norm[vp] * cache->token_norm[tl]);
 }
 
@@ -246,21 +219,16 @@ patch_side_cosine (const WpSparcCache *cache,
 static int
 patch_side_best (double             *best_cosine,
                  const WpSparcCache *cache,
-                 const float        *patches,
-                 const float        *tokens,
-                 const int          *lengths,
+                 const WpFineBatch  *batch,
                  int                 j,
                  int                 p,
-                 int                 i,
-                 int                 P,
-                 int                 K,
-                 int                 E)
+                 int                 i)
 {
   int best = 0;
 
-  *best_cosine = patch_side_cosine (cache, patches, tokens, j, p, i, 0, P, K, E);
-  for (int l = 1; l < lengths[i]; l++) {
-    const double cosine = patch_side_cosine (cache, patches, tokens, j, p, i, l, P, K, E);
+  *best_cosine = patch_side_cosine (cache, batch, j, p, i, 0);
+  for (int l = 1; l < batch->lengths[i]; l++) {
+    const double cosine = patch_side_cosine (cache, batch, j, p, i, l);
 
     if (cosine > *best_cosine) {
       *best_cosine = cosine;
@@ -274,25 +242,20 @@ patch_side_best (double             *best_cosine,
  * of each one's largest cosine with i's valid tokens. */
 static double
 patch_side_score (const WpSparcCache *cache,
-                  const float        *patches,
-                  const float        *tokens,
-                  const int          *lengths,
+                  const WpFineBatch  *batch,
                   int                 j,
                   int                 i,
                   int                 n_kept,
-                  int                 P,
-                  int                 K,
-                  int                 E,
                   double              lambda)
 {
   double sum = 0.0;
 
-  for (int p = 0; p < P; p++) {
+  for (int p = 0; p < batch->P; p++) {
     double cosine;
 
-    if (!cache->patch_kept[(gsize) j * P + p])
+    if (!cache->patch_kept[(gsize) j * batch->P + p])
       continue;
-    patch_side_best (&cosine, cache, patches, tokens, lengths, j, p, i, P, K, E);
+    patch_side_best (&cosine, cache, batch, j, p, i);
     sum += cosine;
   }
   return lambda * sum / n_kept;
@@ -304,17 +267,14 @@ static void
 patch_side_backward (float              *dpatches,
                      float              *dtokens,
                      const WpSparcCache *cache,
-                     const float        *patches,
-                     const float        *tokens,
-                     const int          *lengths,
+                     const WpFineBatch  *batch,
                      int                 j,
                      int                 i,
                      int                 n_kept,
-                     int                 P,
-                     int                 K,
-                     int                 E,
                      double              dscore)
 {
+  const int P = batch->P, K = batch->K, E = batch->E;
+
   for (int p = 0; p < P; p++) {
     const gsize  vp = (gsize) j * P + p;
     int          l;
@@ -324,10 +284,10 @@ patch_side_backward (float              *dpatches,
 
     if (!cache->patch_kept[vp])
       continue;
-    l = patch_side_best (&cosine, cache, patches, tokens, lengths, j, p, i, P, K, E);
+    l = patch_side_best (&cosine, cache, batch, j, p, i);
     tl = (gsize) i * K + l;
-    v = patches + vp * E;
-    t = tokens + tl * E;
+    v = batch->patches + vp * E;
+    t = batch->tokens + tl * E;
     nv = cache->patch_norm[vp];
     nt = cache->token_norm[tl];
     /* d cos / dv = t / (|v| |t|) - cos v / |v|^2, and symmetrically for t. */
@@ -341,30 +301,24 @@ patch_side_backward (float              *dpatches,
 }
 
 double
-wp_sparc_pair_scores_forward (WpSparcCache *cache,
-                              const float  *patches,
-                              const float  *tokens,
-                              const int    *lengths,
-                              double        threshold,
-                              double        patch_side,
-                              int           B,
-                              int           P,
-                              int           K,
-                              int           E,
-                              double        lambda)
+wp_sparc_pair_scores_forward (WpSparcCache      *cache,
+                              const WpFineBatch *batch,
+                              double             threshold,
+                              double             patch_side,
+                              double             lambda)
 {
+  const int   B = batch->B;
   const gsize BB = (gsize) B * B;
-  const int   n_kept = wp_filip_kept_patches (patch_side, P);
+  const int   n_kept = wp_filip_kept_patches (patch_side, batch->P);
 
   if (patch_side > 0.0)
-    patch_side_select (cache, patches, tokens, lengths, n_kept, B, P, K, E);
+    patch_side_select (cache, batch, n_kept);
   for (int i = 0; i < B; i++) {
     for (int j = 0; j < B; j++) {
-      sparc_pair_scores_fill (cache, lengths, threshold, i, j, B, P, K, E,
-                              lambda);
+      sparc_pair_scores_fill (cache, batch, threshold, i, j, lambda);
       if (patch_side > 0.0)
         cache->zimg[2 * BB + (gsize) j * B + i] =
-          patch_side_score (cache, patches, tokens, lengths, j, i, n_kept, P, K, E, lambda);
+          patch_side_score (cache, batch, j, i, n_kept, lambda);
     }
   }
   return B * (wp_cross_entropy_rows_forward (cache->row_max, cache->row_sum, cache->zimg, B) +
@@ -373,23 +327,18 @@ wp_sparc_pair_scores_forward (WpSparcCache *cache,
 }
 
 void
-wp_sparc_pair_scores_backward (float        *dpatches,
-                               float        *dtokens,
-                               double       *dscale,
-                               WpSparcCache *cache,
-                               const float  *patches,
-                               const float  *tokens,
-                               const int    *lengths,
-                               double        threshold,
-                               double        patch_side,
-                               gboolean      stop_selection,
-                               int           B,
-                               int           P,
-                               int           K,
-                               int           E,
-                               double        lambda,
-                               double        weight)
+wp_sparc_pair_scores_backward (float             *dpatches,
+                               float             *dtokens,
+                               double            *dscale,
+                               WpSparcCache      *cache,
+                               const WpFineBatch *batch,
+                               double             threshold,
+                               double             patch_side,
+                               gboolean           stop_selection,
+                               double             lambda,
+                               double             weight)
 {
+  const int   B = batch->B, P = batch->P, K = batch->K, E = batch->E;
   const gsize BB = (gsize) B * B;
   const int   n_kept = wp_filip_kept_patches (patch_side, P);
   /* The pair logits' scratch, which these negatives leave unused, holds each token's dcos. */
@@ -401,8 +350,7 @@ wp_sparc_pair_scores_backward (float        *dpatches,
     for (int j = 0; j < B; j++) {
       double z, g;
 
-      sparc_pair_scores_fill (cache, lengths, threshold, i, j, B, P, K, E,
-                              lambda);
+      sparc_pair_scores_fill (cache, batch, threshold, i, j, lambda);
       z = cache->zimg[(gsize) i * B + j];
       /* z is row i's logit j, and column j's logit i unless the patch side takes the columns. */
       g = weight * (exp (z - cache->row_max[i]) / cache->row_sum[i] - (double) (i == j));
@@ -412,16 +360,15 @@ wp_sparc_pair_scores_backward (float        *dpatches,
           weight * (exp (zp - cache->row_max[B + j]) / cache->row_sum[B + j] - (double) (i == j));
 
         *dscale += gp * zp;
-        patch_side_backward (dpatches, dtokens, cache, patches, tokens, lengths, j, i, n_kept, P,
-                             K, E, lambda * gp);
+        patch_side_backward (dpatches, dtokens, cache, batch, j, i, n_kept, lambda * gp);
       } else {
         g += weight * (exp (z - cache->row_max[B + j]) / cache->row_sum[B + j] - (double) (i == j));
       }
       *dscale += g * z;
-      for (int l = 0; l < lengths[i]; l++)
-        dcos[l] = lambda * g / lengths[i];
-      sparc_cross_group_backward (dpatches, dtokens, &pair, cache, dcos,
-                                  stop_selection, i, j, lengths[i], P, K, E);
+      for (int l = 0; l < batch->lengths[i]; l++)
+        dcos[l] = lambda * g / batch->lengths[i];
+      sparc_cross_group_backward (dpatches, dtokens, &pair, cache, batch, dcos, stop_selection, i,
+                                  j);
     }
   }
 }

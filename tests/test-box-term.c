@@ -73,6 +73,7 @@ test_box_matches_definition (void)
   float             v[B * P * E], t[B * K * E], dv[B * P * E] = { 0 }, dt[B * K * E] = { 0 };
   double            vd[B * P * E], td[B * K * E], loss;
   WpObjectiveCaches caches;
+  const WpFineBatch batch = { v, t, NULL, B, P, K, E };
   g_auto (WpBoxWords) words = { 0 };
   WpRng rng;
 
@@ -90,8 +91,8 @@ test_box_matches_definition (void)
   for (int i = 0; i < B * K * E; i++)
     td[i] = t[i];
   wp_objective_caches_init (&caches, MAX_B, P, K, E);
-  loss = wp_loss_box_forward (&caches.box, v, t, &words, box_tau, P, K, E);
-  wp_loss_box_backward (dv, dt, &caches.box, v, t, &words, box_tau, P, K, E);
+  loss = wp_loss_box_forward (&caches.box, &batch, &words, box_tau);
+  wp_loss_box_backward (dv, dt, &caches.box, &batch, &words, box_tau);
   wp_objective_caches_clear (&caches);
   g_assert_true (isfinite (loss));
   g_assert_cmpfloat_with_epsilon (loss, naive_box (vd, td, 0.0), 1e-6 * fabs (loss));
@@ -117,13 +118,14 @@ test_box_limits (void)
   float             v[B * P * E] = { 0 }, t[B * K * E] = { 0 }, dv[B * P * E] = { 0 };
   float             dt[B * K * E] = { 0 };
   WpObjectiveCaches caches;
+  const WpFineBatch batch = { v, t, NULL, B, P, K, E };
   g_auto (WpBoxWords) words = { 0 };
   double loss;
 
   wp_objective_caches_init (&caches, MAX_B, P, K, E);
   wp_box_words_init (&words, MAX_B * K, P);
-  g_assert_cmpfloat (wp_loss_box_forward (&caches.box, v, t, &words, 0.07, P, K, E), ==, 0.0);
-  wp_loss_box_backward (dv, dt, &caches.box, v, t, &words, 0.07, P, K, E);
+  g_assert_cmpfloat (wp_loss_box_forward (&caches.box, &batch, &words, 0.07), ==, 0.0);
+  wp_loss_box_backward (dv, dt, &caches.box, &batch, &words, 0.07);
   for (int i = 0; i < B * P * E; i++)
     g_assert_cmpfloat (dv[i], ==, 0.0f);
 
@@ -138,13 +140,13 @@ test_box_limits (void)
   memset (words.inside, 0, P);
   words.inside[2] = 1;
   /* m = (0, 0, 1, 0, 0): L = log (e^(1/tau) + 4) - 1/tau. */
-  loss = wp_loss_box_forward (&caches.box, v, t, &words, 0.07, P, K, E);
+  loss = wp_loss_box_forward (&caches.box, &batch, &words, 0.07);
   g_assert_cmpfloat_with_epsilon (loss, log (exp (1 / 0.07) + 4) - 1 / 0.07, 1e-9);
   g_assert_cmpfloat (loss, <, 1e-5);
   /* The same word with its box elsewhere pays the whole contrast. */
   words.inside[2] = 0;
   words.inside[4] = 1;
-  loss = wp_loss_box_forward (&caches.box, v, t, &words, 0.07, P, K, E);
+  loss = wp_loss_box_forward (&caches.box, &batch, &words, 0.07);
   g_assert_cmpfloat_with_epsilon (loss, log (exp (1 / 0.07) + 4), 1e-9);
   wp_objective_caches_clear (&caches);
 }
@@ -155,6 +157,7 @@ test_box_backward_accumulates (void)
   float             v[B * P * E], t[B * K * E], dv1[B * P * E] = { 0 }, dt1[B * K * E] = { 0 };
   float             dv2[B * P * E] = { 0 }, dt2[B * K * E] = { 0 };
   WpObjectiveCaches caches;
+  const WpFineBatch batch = { v, t, NULL, B, P, K, E };
   g_auto (WpBoxWords) words = { 0 };
   WpRng rng;
 
@@ -163,11 +166,11 @@ test_box_backward_accumulates (void)
   fill_random (t, B * K * E, &rng);
   fill_box_words (&words);
   wp_objective_caches_init (&caches, MAX_B, P, K, E);
-  wp_loss_box_forward (&caches.box, v, t, &words, box_tau, P, K, E);
-  wp_loss_box_backward (dv1, dt1, &caches.box, v, t, &words, box_tau, P, K, E);
+  wp_loss_box_forward (&caches.box, &batch, &words, box_tau);
+  wp_loss_box_backward (dv1, dt1, &caches.box, &batch, &words, box_tau);
   for (int i = 0; i < 2; i++) {
-    wp_loss_box_forward (&caches.box, v, t, &words, box_tau, P, K, E);
-    wp_loss_box_backward (dv2, dt2, &caches.box, v, t, &words, box_tau, P, K, E);
+    wp_loss_box_forward (&caches.box, &batch, &words, box_tau);
+    wp_loss_box_backward (dv2, dt2, &caches.box, &batch, &words, box_tau);
   }
   for (gsize i = 0; i < B * P * E; i++)
     g_assert_cmpfloat_with_epsilon (dv2[i], 2.0f * dv1[i], 1e-6);

@@ -447,7 +447,8 @@ run (WpObjectiveCaches *caches,
      float             *dy,
      float             *dscale)
 {
-  double loss;
+  const WpFineBatch batch = { x, y, lengths, B, P, K, E };
+  double            loss;
 
   switch (objective) {
   case OBJECTIVE_CLIP:
@@ -455,16 +456,14 @@ run (WpObjectiveCaches *caches,
     wp_loss_clip_backward (dx, dy, dscale, &caches->clip, x, y, logit_scale, B, E);
     break;
   case OBJECTIVE_FILIP:
-    loss = wp_loss_filip_forward (&caches->filip, x, y, lengths, logit_scale, patch_fraction,
-                                  B, P, K, E);
-    wp_loss_filip_backward (dx, dy, dscale, &caches->filip, x, y, lengths, logit_scale,
-                            patch_fraction, B, P, K, E);
+    loss = wp_loss_filip_forward (&caches->filip, &batch, logit_scale, patch_fraction);
+    wp_loss_filip_backward (dx, dy, dscale, &caches->filip, &batch, logit_scale, patch_fraction);
     break;
   default:
-    loss = wp_loss_sparc_fine_forward (&caches->sparc, x, y, lengths, ids, K, logit_scale,
-                                       &sparc_cases[objective].variant, B, P, K, E);
-    wp_loss_sparc_fine_backward (dx, dy, dscale, &caches->sparc, x, y, lengths, ids, K,
-                                 logit_scale, &sparc_cases[objective].variant, B, P, K, E);
+    loss = wp_loss_sparc_fine_forward (&caches->sparc, &batch, ids, K, logit_scale,
+                                       &sparc_cases[objective].variant);
+    wp_loss_sparc_fine_backward (dx, dy, dscale, &caches->sparc, &batch, ids, K, logit_scale,
+                                 &sparc_cases[objective].variant);
     break;
   }
   return loss;
@@ -678,6 +677,7 @@ static void
 test_filip_patch_selection (void)
 {
   float             v[B * P * E], t[B * K * E];
+  const WpFineBatch batch = { v, t, lengths, B, P, K, E };
   WpObjectiveCaches caches;
   WpRng             rng;
 
@@ -692,8 +692,8 @@ test_filip_patch_selection (void)
   fill_random (t, B * K * E, &rng);
   wp_objective_caches_init (&caches, MAX_B, P, K, E);
   g_assert_cmpfloat (
-    fabs (wp_loss_filip_forward (&caches.filip, v, t, lengths, 0.7f, 0.4, B, P, K, E) -
-          wp_loss_filip_forward (&caches.filip, v, t, lengths, 0.7f, 1.0, B, P, K, E)),
+    fabs (wp_loss_filip_forward (&caches.filip, &batch, 0.7f, 0.4) -
+          wp_loss_filip_forward (&caches.filip, &batch, 0.7f, 1.0)),
     >, 1e-4);
   wp_objective_caches_clear (&caches);
 }

@@ -20,6 +20,16 @@
 
 G_BEGIN_DECLS
 
+/* A batch's token-wise embeddings, what FILIP, SPARC and the box term read: pair b's image has
+ * P patches at patches + b P E, its caption K token slots at tokens + b K E of which the first
+ * lengths[b] are valid. */
+typedef struct {
+  const float *patches; /* (B, P, E) */
+  const float *tokens;  /* (B, K, E) */
+  const int   *lengths; /* (B), each in [1, K] */
+  int          B, P, K, E;
+} WpFineBatch;
+
 /* What the CLIP forward records, for up to max_B pairs (rows of B at the current batch). */
 typedef struct {
   float  *dots;                /* (B, B) img txt^T */
@@ -162,35 +172,23 @@ void   wp_loss_sigmoid_backward (float          *dimg,
 /* FILIP token-wise late interaction: sI_ij = mean over patches p of max over valid tokens l of
  * <v_ip, t_jl>; sT_ij = mean over valid tokens of max over patches. A = lambda sI (rows images),
  * C_ji = lambda sT_ij (rows texts); loss = (CE_rows(A) + CE_rows(C)) / 2. The gradient of a max
- * flows to its first arg-max. patches (B, P, E), tokens (B, K, E) with lengths (B) in [1, K];
- * padding slots are never read nor given gradient. dpatches (B, P, E), dtokens (B, K, E).
+ * flows to its first arg-max. The batch's padding slots are never read nor given gradient.
+ * dpatches (B, P, E), dtokens (B, K, E).
  *
  * patch_fraction below 1 applies FILIP's token selection on the image side: sI_ij averages only
  * over the wp_filip_kept_patches() patches of image i with the highest maximum similarity to any
  * valid token of the batch (ties to the lower index); the others get no gradient from sI. */
-double wp_loss_filip_forward (WpFilipCache *cache,
-                              const float  *patches,
-                              const float  *tokens,
-                              const int    *lengths,
-                              float         logit_scale,
-                              double        patch_fraction,
-                              int           B,
-                              int           P,
-                              int           K,
-                              int           E);
-void   wp_loss_filip_backward (float        *dpatches,
-                               float        *dtokens,
-                               float        *dlogit_scale,
-                               WpFilipCache *cache,
-                               const float  *patches,
-                               const float  *tokens,
-                               const int    *lengths,
-                               float         logit_scale,
-                               double        patch_fraction,
-                               int           B,
-                               int           P,
-                               int           K,
-                               int           E);
+double wp_loss_filip_forward (WpFilipCache      *cache,
+                              const WpFineBatch *batch,
+                              float              logit_scale,
+                              double             patch_fraction);
+void   wp_loss_filip_backward (float             *dpatches,
+                               float             *dtokens,
+                               float             *dlogit_scale,
+                               WpFilipCache      *cache,
+                               const WpFineBatch *batch,
+                               float              logit_scale,
+                               double             patch_fraction);
 
 /* How many of P patches FILIP's sI keeps for a patch fraction in (0, 1]: ceil(fraction P), at
  * least 1. */
@@ -246,7 +244,7 @@ typedef struct {
 /* SPARC's fine-grained loss L_f: for each pair, language-grouped vision embeddings
  * c_l = sum_p a_lp v_p, logits Z = lambda c^ t^^T over the pair's valid L x L block, and
  * (CE over rows of Z + CE over rows of Z^T) / 2 with diagonal targets, each summed over the
- * batch's valid tokens and divided by their count. patches (B, P, E) and tokens (B, K, E) are
+ * batch's valid tokens and divided by their count. The batch's patches and tokens are
  * NOT normalised; the normalisation of c and t is part of the loss. Gradients flow through the
  * min and max (to their first arg-indices) and the renormalisation; the threshold has none;
  * padding slots get none. The global part of SPARC is CLIP's loss on the pooled embeddings.
@@ -281,32 +279,20 @@ typedef struct {
  * alignment weights the maps draw (wp_sparc_weights) keep 1/P. ids (B, T) are the captions'
  * token ids, pair b's valid tokens first; they may be NULL without this flag. */
 double wp_loss_sparc_fine_forward (WpSparcCache         *cache,
-                                   const float          *patches,
-                                   const float          *tokens,
-                                   const int            *lengths,
+                                   const WpFineBatch    *batch,
                                    const int            *ids,
                                    int                   T,
                                    float                 logit_scale,
-                                   const WpSparcVariant *variant,
-                                   int                   B,
-                                   int                   P,
-                                   int                   K,
-                                   int                   E);
+                                   const WpSparcVariant *variant);
 void   wp_loss_sparc_fine_backward (float                *dpatches,
                                     float                *dtokens,
                                     float                *dlogit_scale,
                                     WpSparcCache         *cache,
-                                    const float          *patches,
-                                    const float          *tokens,
-                                    const int            *lengths,
+                                    const WpFineBatch    *batch,
                                     const int            *ids,
                                     int                   T,
                                     float                 logit_scale,
-                                    const WpSparcVariant *variant,
-                                    int                   B,
-                                    int                   P,
-                                    int                   K,
-                                    int                   E);
+                                    const WpSparcVariant *variant);
 
 /* The boxed words of a batch, the box term's targets: word w is the n_tokens[w] valid tokens
  * from first[w] of pair pair[w], and its boxes hold the patches p with inside[w * P + p] = 1
@@ -326,26 +312,19 @@ void wp_box_words_clear (WpBoxWords *words);
 
 /* The box term (ours): for each word w, its map m_p = (1/n) sum_l <v_p, t_l> over its n tokens,
  * pi = softmax_p (m / tau) and q uniform on the patches its boxes hold; L_w = -sum_p q_p log pi_p
- * and the loss is the mean of L_w over the words (0 without words). patches (B, P, E), tokens
- * (B, K, E); dpatches (B, P, E), dtokens (B, K, E); only the words' tokens get gradient. */
-double wp_loss_box_forward (WpBoxCache       *cache,
-                            const float      *patches,
-                            const float      *tokens,
-                            const WpBoxWords *words,
-                            double            tau,
-                            int               P,
-                            int               K,
-                            int               E);
-void   wp_loss_box_backward (float            *dpatches,
-                             float            *dtokens,
-                             WpBoxCache       *cache,
-                             const float      *patches,
-                             const float      *tokens,
-                             const WpBoxWords *words,
-                             double            tau,
-                             int               P,
-                             int               K,
-                             int               E);
+ * and the loss is the mean of L_w over the words (0 without words); the batch's lengths are not
+ * read (the words name their tokens). dpatches (B, P, E), dtokens (B, K, E); only the words'
+ * tokens get gradient. */
+double wp_loss_box_forward (WpBoxCache        *cache,
+                            const WpFineBatch *batch,
+                            const WpBoxWords  *words,
+                            double             tau);
+void   wp_loss_box_backward (float             *dpatches,
+                             float             *dtokens,
+                             WpBoxCache        *cache,
+                             const WpFineBatch *batch,
+                             const WpBoxWords  *words,
+                             double             tau);
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WpBoxWords, wp_box_words_clear)
 
