@@ -469,21 +469,33 @@ run (WpObjectiveCaches *caches,
   return loss;
 }
 
+/* img and txt (B, E) drawn from seed, and their copies in double for the naive losses. */
 static void
-test_clip_matches_definition (void)
+random_embeddings (float  *img,
+                   float  *txt,
+                   double *imgd,
+                   double *txtd,
+                   guint64 seed)
 {
-  float             img[B * E], txt[B * E], dimg[B * E] = { 0 }, dtxt[B * E] = { 0 }, dscale = 0.0f;
-  double            imgd[B * E], txtd[B * E], loss;
-  WpObjectiveCaches caches;
-  WpRng             rng;
+  WpRng rng;
 
-  wp_rng_init (&rng, 7);
+  wp_rng_init (&rng, seed);
   fill_random (img, B * E, &rng);
   fill_random (txt, B * E, &rng);
   for (int i = 0; i < B * E; i++) {
     imgd[i] = img[i];
     txtd[i] = txt[i];
   }
+}
+
+static void
+test_clip_matches_definition (void)
+{
+  float             img[B * E], txt[B * E], dimg[B * E] = { 0 }, dtxt[B * E] = { 0 }, dscale = 0.0f;
+  double            imgd[B * E], txtd[B * E], loss;
+  WpObjectiveCaches caches;
+
+  random_embeddings (img, txt, imgd, txtd, 7);
   wp_objective_caches_init (&caches, MAX_B, P, K, E);
   loss = run (&caches, OBJECTIVE_CLIP, img, txt, 1.2f, 1.0, dimg, dtxt, &dscale);
   g_assert_cmpfloat_with_epsilon (loss, naive_clip (imgd, txtd, 1.2f), 1e-5 * fabs (loss));
@@ -522,15 +534,8 @@ test_sigmoid_matches_definition (void)
   double            imgd[B * E], txtd[B * E], loss, numeric;
   const double      h = 1e-5;
   WpObjectiveCaches caches;
-  WpRng             rng;
 
-  wp_rng_init (&rng, 17);
-  fill_random (img, B * E, &rng);
-  fill_random (txt, B * E, &rng);
-  for (int i = 0; i < B * E; i++) {
-    imgd[i] = img[i];
-    txtd[i] = txt[i];
-  }
+  random_embeddings (img, txt, imgd, txtd, 17);
   wp_objective_caches_init (&caches, MAX_B, P, K, E);
   loss = wp_loss_sigmoid_forward (&caches.sigmoid, img, txt, 1.2f, (float) naive_bias, B, E);
   wp_loss_sigmoid_backward (dimg, dtxt, &dscale, &dbias, &caches.sigmoid, img, txt, 1.2f,
