@@ -194,6 +194,36 @@ transpose (double       *out,
   }
 }
 
+/* dots (B, B) = img txt^T: every pair's similarity, CLIP's and SigLIP's logits before their
+ * scale. */
+static void
+pair_dots (float       *dots,
+           const float *img,
+           const float *txt,
+           int          B,
+           int          E)
+{
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, B, B, E, 1.0f, img, E, txt, E, 0.0f, dots,
+               B);
+}
+
+/* Accumulates the gradient through dots = img txt^T given ddots (B, B): dimg += ddots txt,
+ * dtxt += ddots^T img. */
+static void
+pair_dots_backward (float       *dimg,
+                    float       *dtxt,
+                    const float *ddots,
+                    const float *img,
+                    const float *txt,
+                    int          B,
+                    int          E)
+{
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, B, 1.0f, ddots, B, txt, E, 1.0f,
+               dimg, E);
+  cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, B, E, B, 1.0f, ddots, B, img, E, 1.0f,
+               dtxt, E);
+}
+
 double
 wp_loss_clip_forward (WpClipCache *cache,
                       const float *img,
@@ -205,8 +235,7 @@ wp_loss_clip_forward (WpClipCache *cache,
   const double lambda = exp (logit_scale);
   double       images_to_texts, texts_to_images;
 
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, B, B, E, 1.0f, img, E, txt, E, 0.0f,
-               cache->dots, B);
+  pair_dots (cache->dots, img, txt, B, E);
   for (gsize k = 0; k < (gsize) B * B; k++)
     cache->logits[k] = lambda * cache->dots[k];
   transpose (cache->logits_t, cache->logits, B);
@@ -245,10 +274,7 @@ wp_loss_clip_backward (float       *dimg,
       cache->dscaled[(gsize) i * B + j] = (float) (lambda * dg);
     }
   }
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, B, 1.0f, cache->dscaled, B, txt, E,
-               1.0f, dimg, E);
-  cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, B, E, B, 1.0f, cache->dscaled, B, img, E,
-               1.0f, dtxt, E);
+  pair_dots_backward (dimg, dtxt, cache->dscaled, img, txt, B, E);
   *dlogit_scale += (float) dscale;
 }
 
@@ -271,8 +297,7 @@ wp_loss_sigmoid_forward (WpSigmoidCache *cache,
   const double t = exp (logit_scale);
   double       loss = 0.0;
 
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, B, B, E, 1.0f, img, E, txt, E, 0.0f,
-               cache->dots, B);
+  pair_dots (cache->dots, img, txt, B, E);
   for (int i = 0; i < B; i++) {
     for (int j = 0; j < B; j++) {
       const gsize  k = (gsize) i * B + j;
@@ -313,10 +338,7 @@ wp_loss_sigmoid_backward (float          *dimg,
       cache->dscaled[k] = (float) (t * dl);
     }
   }
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, B, 1.0f, cache->dscaled, B, txt, E,
-               1.0f, dimg, E);
-  cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, B, E, B, 1.0f, cache->dscaled, B, img, E,
-               1.0f, dtxt, E);
+  pair_dots_backward (dimg, dtxt, cache->dscaled, img, txt, B, E);
   *dlogit_scale += (float) dscale;
   *dlogit_bias += (float) dbias;
 }
