@@ -705,13 +705,10 @@ wp_evaluate (const WpModel       *model,
   /* Similarities: i2t (U, V), t2i (V, U). */
   i2t = g_new (float, (gsize) ev.U *ev.V);
   t2i = g_new (float, (gsize) ev.V *ev.U);
-  if (filip) {
-    if (!wp_eval_filip_similarities (i2t, t2i, image_patches, text_tokens, token_offsets,
-                                     (int) ev.U, (int) ev.V, P, E, cancellable, error))
-      goto out;
-  } else if (sparc) {
-    if (!wp_eval_sparc_similarities (i2t, t2i, image_patches, text_tokens, token_offsets,
-                                     (int) ev.U, (int) ev.V, P, E, cancellable, error))
+  if (filip || sparc) {
+    if (!wp_eval_token_similarities (i2t, t2i, image_patches, text_tokens, token_offsets,
+                                     (int) ev.U, (int) ev.V, P, E, options->retrieval,
+                                     cancellable, error))
       goto out;
   } else {
     wp_matmul_forward (i2t, image_global, text_global, NULL, (int) ev.U, E, (int) ev.V);
