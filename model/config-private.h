@@ -16,6 +16,13 @@ JsonObject *wp_config_load_object (JsonParser *parser,
                                    gsize       len,
                                    GError    **error);
 
+/* Returns FALSE with WP_ERROR_FORMAT "section.key must be what" (key alone when section is ""),
+ * the error of every typed member. */
+gboolean wp_config_member_error (GError    **error,
+                                 const char *section,
+                                 const char *key,
+                                 const char *what);
+
 /* An integer that fits an int. */
 gboolean wp_config_read_int (JsonObject *obj,
                              const char *section,

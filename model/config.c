@@ -63,6 +63,17 @@ activation_from_string (const char   *name,
 }
 
 gboolean
+wp_config_member_error (GError    **error,
+                        const char *section,
+                        const char *key,
+                        const char *what)
+{
+  g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s%s%s must be %s", section, *section ? "." : "",
+               key, what);
+  return FALSE;
+}
+
+gboolean
 wp_config_read_int (JsonObject *obj,
                     const char *section,
                     const char *key,
@@ -75,11 +86,8 @@ wp_config_read_int (JsonObject *obj,
   if (node == NULL)
     return TRUE;
   if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64 ||
-      (v = json_node_get_int (node)) < G_MININT || v > G_MAXINT) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s%s%s must be an integer", section,
-                 *section ? "." : "", key);
-    return FALSE;
-  }
+      (v = json_node_get_int (node)) < G_MININT || v > G_MAXINT)
+    return wp_config_member_error (error, section, key, "an integer");
   *value = (int) v;
   return TRUE;
 }
@@ -97,11 +105,8 @@ wp_config_read_float (JsonObject *obj,
   if (node == NULL)
     return TRUE;
   type = JSON_NODE_HOLDS_VALUE (node) ? json_node_get_value_type (node) : G_TYPE_INVALID;
-  if (type != G_TYPE_INT64 && type != G_TYPE_DOUBLE) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s%s%s must be a number", section,
-                 *section ? "." : "", key);
-    return FALSE;
-  }
+  if (type != G_TYPE_INT64 && type != G_TYPE_DOUBLE)
+    return wp_config_member_error (error, section, key, "a number");
   *value = (float) json_node_get_double (node);
   return TRUE;
 }
@@ -119,21 +124,15 @@ wp_config_read_float3 (JsonObject *obj,
   if (node == NULL)
     return TRUE;
   array = JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
-  if (array == NULL || json_array_get_length (array) != 3) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s%s%s must be an array of 3 numbers", section,
-                 *section ? "." : "", key);
-    return FALSE;
-  }
+  if (array == NULL || json_array_get_length (array) != 3)
+    return wp_config_member_error (error, section, key, "an array of 3 numbers");
   for (guint i = 0; i < 3; i++) {
     JsonNode *element = json_array_get_element (array, i);
     GType     type =
       JSON_NODE_HOLDS_VALUE (element) ? json_node_get_value_type (element) : G_TYPE_INVALID;
 
-    if (type != G_TYPE_INT64 && type != G_TYPE_DOUBLE) {
-      g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s%s%s must be an array of 3 numbers",
-                   section, *section ? "." : "", key);
-      return FALSE;
-    }
+    if (type != G_TYPE_INT64 && type != G_TYPE_DOUBLE)
+      return wp_config_member_error (error, section, key, "an array of 3 numbers");
     value[i] = (float) json_node_get_double (element);
   }
   return TRUE;

@@ -33,16 +33,13 @@ wp_siglip_config_init_default (WpClipConfig *config)
 {
   static const float half[3] = { 0.5f, 0.5f, 0.5f };
 
-  memset (config, 0, sizeof *config);
+  /* CLIP's token ids and image size, the rest SigLIP's own. */
+  wp_clip_config_init_default (config);
   config->family = WP_MODEL_FAMILY_SIGLIP;
   config->text = (WpTowerConfig){ 768, 3072, 12, 12, WP_ACTIVATION_GELU_TANH, 1e-6f };
   config->vision = (WpTowerConfig){ 768, 3072, 12, 12, WP_ACTIVATION_GELU_TANH, 1e-6f };
   config->vocab_size = 32000;
   config->context_length = 64;
-  config->bos_token_id = 49406;
-  config->eos_token_id = 49407;
-  config->pad_token_id = 1;
-  config->image_size = 224;
   config->patch_size = 16;
   config->projection_dim = 768;
   /* Zhai et al. 2023: t' = log 10, b = -10, so that the many negative pairs start near 0. */

@@ -21,6 +21,30 @@ wp_caption_has_sides (const char *caption)
   return FALSE;
 }
 
+char *
+wp_pair_group_boxes (const WpPair *pair,
+                     guint         b,
+                     gboolean     *done,
+                     WpBox        *group,
+                     guint        *n_group)
+{
+  char *lower = g_utf8_strdown (pair->boxes[b].word, -1);
+
+  *n_group = 0;
+  for (guint c = b; c < pair->n_boxes; c++) {
+    g_autofree char *other = NULL;
+
+    if (done[c] || pair->boxes[c].occurrence != pair->boxes[b].occurrence)
+      continue;
+    other = g_utf8_strdown (pair->boxes[c].word, -1);
+    if (strcmp (other, lower) != 0)
+      continue;
+    done[c] = TRUE;
+    group[(*n_group)++] = pair->boxes[c];
+  }
+  return lower;
+}
+
 static WpImage *
 load_image_cb (const WpDataset *dataset,
                guint            index,

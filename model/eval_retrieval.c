@@ -70,7 +70,7 @@ token_block_end (const guint *offsets,
 }
 
 gboolean
-wp_eval_filip_similarities (float        *i2t,
+wp_eval_token_similarities (float        *i2t,
                             float        *t2i,
                             const float  *patches,
                             const float  *tokens,
@@ -79,6 +79,7 @@ wp_eval_filip_similarities (float        *i2t,
                             int           V,
                             int           P,
                             int           E,
+                            WpRetrieval   retrieval,
                             GCancellable *cancellable,
                             GError      **error)
 {
@@ -87,18 +88,28 @@ wp_eval_filip_similarities (float        *i2t,
 
   for (int v = 0; v < V; v++)
     max_tokens = MAX (max_tokens, offsets[v + 1] - offsets[v]);
-  block = g_new (float, (gsize) P *MAX (max_tokens, TOKEN_BLOCK));
+  /* FILIP's token-patch products of a block of captions, or SPARC's scores of one. */
+  block = retrieval == WP_RETRIEVAL_FILIP ? g_new (float, (gsize) P *MAX (max_tokens, TOKEN_BLOCK))
+                                          : g_new (float, V);
 
   for (int v0 = 0; v0 < V;) {
     const int v1 = token_block_end (offsets, v0, V);
     const int NT = (int) (offsets[v1] - offsets[v0]);
 
     for (int u = 0; u < U; u++) {
+      const float *patches_u = patches + (gsize) u * P * E;
+
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
+      if (retrieval == WP_RETRIEVAL_SPARC) {
+        wp_sparc_caption_scores (block, patches_u, tokens + (gsize) offsets[v0] * E, offsets + v0,
+                                 v1 - v0, P, E);
+        for (int v = v0; v < v1; v++)
+          i2t[(gsize) u * V + v] = t2i[(gsize) v * U + u] = block[v - v0];
+        continue;
+      }
       /* block (P, NT) = patches_u (P, E) . tokens (NT, E)^T */
-      wp_matmul_forward (block, patches + (gsize) u * P * E, tokens + (gsize) offsets[v0] * E, NULL,
-                         P, E, NT);
+      wp_matmul_forward (block, patches_u, tokens + (gsize) offsets[v0] * E, NULL, P, E, NT);
       for (int v = v0; v < v1; v++) {
         const int first = (int) (offsets[v] - offsets[v0]), T = (int) (offsets[v + 1] - offsets[v]);
         double    s_image = 0.0, s_text = 0.0;
@@ -121,37 +132,6 @@ wp_eval_filip_similarities (float        *i2t,
         i2t[(gsize) u * V + v] = (float) (s_image / P);
         t2i[(gsize) v * U + u] = (float) (s_text / T);
       }
-    }
-    v0 = v1;
-  }
-  return TRUE;
-}
-
-gboolean
-wp_eval_sparc_similarities (float        *i2t,
-                            float        *t2i,
-                            const float  *patches,
-                            const float  *tokens,
-                            const guint  *offsets,
-                            int           U,
-                            int           V,
-                            int           P,
-                            int           E,
-                            GCancellable *cancellable,
-                            GError      **error)
-{
-  g_autofree float *scores = g_new (float, V);
-
-  for (int v0 = 0; v0 < V;) {
-    const int v1 = token_block_end (offsets, v0, V);
-
-    for (int u = 0; u < U; u++) {
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        return FALSE;
-      wp_sparc_caption_scores (scores, patches + (gsize) u * P * E,
-                               tokens + (gsize) offsets[v0] * E, offsets + v0, v1 - v0, P, E);
-      for (int v = v0; v < v1; v++)
-        i2t[(gsize) u * V + v] = t2i[(gsize) v * U + u] = scores[v - v0];
     }
     v0 = v1;
   }

@@ -37,9 +37,10 @@ void wp_patch_variance_shares (double                *position_share,
                                int                    P,
                                int                    E);
 
-/* FILIP over every image and caption: i2t (U, V) = sI, t2i (V, U) = sT. patches (U, P, E) unit;
- * tokens (sum of lengths, E) unit, caption v's at rows offsets[v] .. offsets[v+1]-1. */
-gboolean wp_eval_filip_similarities (float        *i2t,
+/* FILIP's or SPARC's similarities of every image and caption: i2t (U, V), t2i (V, U). patches
+ * (U, P, E); tokens (sum of lengths, E), caption v's at rows offsets[v] .. offsets[v+1]-1; both
+ * unit for FILIP, not normalised for SPARC (whose scores are the same both ways). */
+gboolean wp_eval_token_similarities (float        *i2t,
                                      float        *t2i,
                                      const float  *patches,
                                      const float  *tokens,
@@ -48,19 +49,7 @@ gboolean wp_eval_filip_similarities (float        *i2t,
                                      int           V,
                                      int           P,
                                      int           E,
-                                     GCancellable *cancellable,
-                                     GError      **error);
-/* SPARC's pair scores over every image and caption, the same both ways: i2t (U, V), t2i (V, U).
- * patches (U, P, E), tokens (sum of lengths, E), both not normalised; offsets as above. */
-gboolean wp_eval_sparc_similarities (float        *i2t,
-                                     float        *t2i,
-                                     const float  *patches,
-                                     const float  *tokens,
-                                     const guint  *offsets,
-                                     int           U,
-                                     int           V,
-                                     int           P,
-                                     int           E,
+                                     WpRetrieval   retrieval,
                                      GCancellable *cancellable,
                                      GError      **error);
 /* Recall@1, 5, 10 of the n_rows queries of sim (n_rows, n_cols); the correct candidates of row

@@ -340,7 +340,7 @@ localise_pair (Localisation           *loc,
   for (guint b = 0; b < pair->n_boxes; b++) {
     g_autofree char *lower = NULL;
     const WpWordMap *word;
-    guint            n_group = 0;
+    guint            n_group;
     int              w;
     gboolean         pointing[WP_N_MAP_METHODS] = { FALSE };
     double           iou[WP_N_MAP_METHODS] = { 0.0 };
@@ -348,19 +348,8 @@ localise_pair (Localisation           *loc,
 
     if (done[b])
       continue;
-    /* The word's region: every box of the same word (lowercased) and occurrence. */
-    lower = g_utf8_strdown (pair->boxes[b].word, -1);
-    for (guint c = b; c < pair->n_boxes; c++) {
-      g_autofree char *other = NULL;
-
-      if (done[c] || pair->boxes[c].occurrence != pair->boxes[b].occurrence)
-        continue;
-      other = g_utf8_strdown (pair->boxes[c].word, -1);
-      if (strcmp (other, lower) != 0)
-        continue;
-      done[c] = TRUE;
-      group[n_group++] = pair->boxes[c];
-    }
+    /* The word's region: every box of the same word and occurrence. */
+    lower = wp_pair_group_boxes (pair, b, done, group, &n_group);
     w = wp_word_maps_find_word (maps, lower, pair->boxes[b].occurrence);
     if (w < 0) {
       loc->unmatched += n_group;
@@ -705,13 +694,10 @@ wp_evaluate (const WpModel       *model,
   /* Similarities: i2t (U, V), t2i (V, U). */
   i2t = g_new (float, (gsize) ev.U *ev.V);
   t2i = g_new (float, (gsize) ev.V *ev.U);
-  if (filip) {
-    if (!wp_eval_filip_similarities (i2t, t2i, image_patches, text_tokens, token_offsets,
-                                     (int) ev.U, (int) ev.V, P, E, cancellable, error))
-      goto out;
-  } else if (sparc) {
-    if (!wp_eval_sparc_similarities (i2t, t2i, image_patches, text_tokens, token_offsets,
-                                     (int) ev.U, (int) ev.V, P, E, cancellable, error))
+  if (filip || sparc) {
+    if (!wp_eval_token_similarities (i2t, t2i, image_patches, text_tokens, token_offsets,
+                                     (int) ev.U, (int) ev.V, P, E, options->retrieval,
+                                     cancellable, error))
       goto out;
   } else {
     wp_matmul_forward (i2t, image_global, text_global, NULL, (int) ev.U, E, (int) ev.V);

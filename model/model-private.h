@@ -18,12 +18,14 @@ WpModel *wp_model_new_layout (const WpClipConfig *config,
 gboolean wp_model_alloc_params (WpModel *model,
                                 GError **error);
 
-/* vocab.json and merges.txt of dir. When the folder has neither and bundled_fallback is set,
- * OpenAI's vocabulary bundled with wordpatch, and *bundled says so. */
-WpTokenizer *wp_model_load_folder_tokenizer (const char *dir,
-                                             gboolean    bundled_fallback,
-                                             gboolean   *bundled,
-                                             GError    **error) G_GNUC_WARN_UNUSED_RESULT;
+/* wp_model_new_layout() with the tokenizer of folder dir, its layout errors prefixed with dir:
+ * spiece.model for SigLIP, else vocab.json and merges.txt. When the folder has neither and
+ * bundled_fallback is set, OpenAI's vocabulary bundled with wordpatch, and
+ * model->bundled_vocabulary says so. */
+WpModel *wp_model_new_folder_layout (const char         *dir,
+                                     const WpClipConfig *config,
+                                     gboolean            bundled_fallback,
+                                     GError            **error) G_GNUC_WARN_UNUSED_RESULT;
 
 /* Checks that weights hold tensor name with ndim dimensions of shape (a scalar may be stored as
  * [] or [1]); otherwise an error naming the file, the tensor and, for a wrong shape, both. */

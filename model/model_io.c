@@ -166,34 +166,51 @@ read_weights (WpModel         *model,
   return TRUE;
 }
 
-WpTokenizer *
-wp_model_load_folder_tokenizer (const char *dir,
-                                gboolean    bundled_fallback,
-                                gboolean   *bundled,
-                                GError    **error)
+WpModel *
+wp_model_new_folder_layout (const char         *dir,
+                            const WpClipConfig *config,
+                            gboolean            bundled_fallback,
+                            GError            **error)
 {
   g_autofree char *vocab_path = g_build_filename (dir, "vocab.json", NULL);
   g_autofree char *merges_path = g_build_filename (dir, "merges.txt", NULL);
   g_autofree char *bpe = NULL;
+  WpTokenizer     *tokenizer;
+  WpModel         *model;
+  gboolean         bundled = FALSE;
 
-  *bundled = FALSE;
-  if (!bundled_fallback || g_file_test (vocab_path, G_FILE_TEST_EXISTS) ||
-      g_file_test (merges_path, G_FILE_TEST_EXISTS))
-    return wp_tokenizer_new_from_files (vocab_path, merges_path, error);
-  bpe = wp_data_find ("clip-bpe");
-  if (bpe == NULL) {
-    g_set_error (error, WP_ERROR, WP_ERROR_MISSING,
-                 "%s: no vocab.json and merges.txt, and OpenAI's vocabulary bundled with "
-                 "wordpatch (data/clip-bpe) is not installed",
-                 dir);
+  if (config->family == WP_MODEL_FAMILY_SIGLIP) {
+    g_autofree char *spiece_path = g_build_filename (dir, WP_SPIECE_FILE, NULL);
+
+    tokenizer = wp_tokenizer_new_sentencepiece_from_file (spiece_path, error);
+  } else {
+    if (bundled_fallback && !g_file_test (vocab_path, G_FILE_TEST_EXISTS) &&
+        !g_file_test (merges_path, G_FILE_TEST_EXISTS)) {
+      bpe = wp_data_find ("clip-bpe");
+      if (bpe == NULL) {
+        g_set_error (error, WP_ERROR, WP_ERROR_MISSING,
+                     "%s: no vocab.json and merges.txt, and OpenAI's vocabulary bundled with "
+                     "wordpatch (data/clip-bpe) is not installed",
+                     dir);
+        return NULL;
+      }
+      g_free (vocab_path);
+      g_free (merges_path);
+      vocab_path = g_build_filename (bpe, "vocab.json", NULL);
+      merges_path = g_build_filename (bpe, "merges.txt", NULL);
+      bundled = TRUE;
+    }
+    tokenizer = wp_tokenizer_new_from_files (vocab_path, merges_path, error);
+  }
+  if (tokenizer == NULL)
+    return NULL;
+  model = wp_model_new_layout (config, tokenizer, error);
+  if (model == NULL) {
+    g_prefix_error (error, "%s: ", dir);
     return NULL;
   }
-  g_clear_pointer (&vocab_path, g_free);
-  g_clear_pointer (&merges_path, g_free);
-  vocab_path = g_build_filename (bpe, "vocab.json", NULL);
-  merges_path = g_build_filename (bpe, "merges.txt", NULL);
-  *bundled = TRUE;
-  return wp_tokenizer_new_from_files (vocab_path, merges_path, error);
+  model->bundled_vocabulary = bundled;
+  return model;
 }
 
 /* Reads config.json and, when the folder has it, preprocessor_config.json into config. */
@@ -256,28 +273,12 @@ load_transformers_folder (const char *dir,
 {
   g_autoptr (WpWeights) weights = NULL;
   g_autoptr (WpModel) model = NULL;
-  WpTokenizer *tokenizer;
   WpClipConfig config;
-  gboolean     bundled;
 
   if (!read_transformers_config (dir, &config, error) ||
-      (weights = open_transformers_weights (dir, error)) == NULL)
-    return NULL;
-  if (config.family == WP_MODEL_FAMILY_SIGLIP) {
-    g_autofree char *spiece_path = g_build_filename (dir, WP_SPIECE_FILE, NULL);
-
-    tokenizer = wp_tokenizer_new_sentencepiece_from_file (spiece_path, error);
-  } else {
-    tokenizer = wp_model_load_folder_tokenizer (dir, FALSE, &bundled, error);
-  }
-  if (tokenizer == NULL)
-    return NULL;
-  model = wp_model_new_layout (&config, tokenizer, error);
-  if (model == NULL) {
-    g_prefix_error (error, "%s: ", dir);
-    return NULL;
-  }
-  if (!read_weights (model, weights, error))
+      (weights = open_transformers_weights (dir, error)) == NULL ||
+      (model = wp_model_new_folder_layout (dir, &config, FALSE, error)) == NULL ||
+      !read_weights (model, weights, error))
     return NULL;
   model->format = WP_MODEL_FORMAT_TRANSFORMERS;
   return g_steal_pointer (&model);

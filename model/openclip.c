@@ -306,9 +306,7 @@ wp_openclip_load (const char *dir,
   g_autoptr (WpWeights) weights = NULL;
   g_autoptr (WpModel) model = NULL;
   g_auto (OcLayout) layout = { 0 };
-  WpTokenizer *tokenizer;
   WpClipConfig config;
-  gboolean     bundled;
 
   /* Mapped, so that the size limit applies before anything is allocated for the text. */
   file = g_mapped_file_new (config_path, FALSE, error);
@@ -338,14 +336,9 @@ wp_openclip_load (const char *dir,
   weights = wp_weights_open_file (weights_path, error);
   if (weights == NULL)
     return NULL;
-  tokenizer = wp_model_load_folder_tokenizer (dir, TRUE, &bundled, error);
-  if (tokenizer == NULL)
+  model = wp_model_new_folder_layout (dir, &config, TRUE, error);
+  if (model == NULL)
     return NULL;
-  model = wp_model_new_layout (&config, tokenizer, error);
-  if (model == NULL) {
-    g_prefix_error (error, "%s: ", dir);
-    return NULL;
-  }
   /* open_clip's training script saves the state dict of its DistributedDataParallel wrapper. */
   oc_layout_init (&layout, model,
                   wp_weights_lookup (weights, "logit_scale") == NULL &&
@@ -358,7 +351,6 @@ wp_openclip_load (const char *dir,
     return NULL;
   model->format = WP_MODEL_FORMAT_OPEN_CLIP;
   model->n_weight_files = 1;
-  model->bundled_vocabulary = bundled;
   return g_steal_pointer (&model);
 }
 

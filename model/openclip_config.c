@@ -309,10 +309,8 @@ read_int (JsonObject *obj,
   } else {
     n = 0;
   }
-  if (n == 0 || v[0] < G_MININT || v[0] > G_MAXINT) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s.%s must be an integer", section, key);
-    return FALSE;
-  }
+  if (n == 0 || v[0] < G_MININT || v[0] > G_MAXINT)
+    return wp_config_member_error (error, section, key, "an integer");
   *value = (int) v[0];
   return TRUE;
 }
@@ -330,10 +328,8 @@ read_number (JsonObject *obj,
   if (is_null (node))
     return TRUE;
   type = JSON_NODE_HOLDS_VALUE (node) ? json_node_get_value_type (node) : G_TYPE_INVALID;
-  if (type != G_TYPE_INT64 && type != G_TYPE_DOUBLE) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s.%s must be a number", section, key);
-    return FALSE;
-  }
+  if (type != G_TYPE_INT64 && type != G_TYPE_DOUBLE)
+    return wp_config_member_error (error, section, key, "a number");
   *value = json_node_get_double (node);
   return TRUE;
 }
@@ -349,10 +345,8 @@ read_bool (JsonObject *obj,
 
   if (is_null (node))
     return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_BOOLEAN) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s.%s must be true or false", section, key);
-    return FALSE;
-  }
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_BOOLEAN)
+    return wp_config_member_error (error, section, key, "true or false");
   *value = json_node_get_boolean (node);
   return TRUE;
 }

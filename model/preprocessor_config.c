@@ -19,10 +19,8 @@ read_bool (JsonObject *obj,
 
   if (node == NULL)
     return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_BOOLEAN) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s must be true or false", key);
-    return FALSE;
-  }
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_BOOLEAN)
+    return wp_config_member_error (error, "", key, "true or false");
   *value = json_node_get_boolean (node);
   return TRUE;
 }
@@ -45,10 +43,8 @@ read_size (JsonObject *obj,
     return TRUE;
   if (JSON_NODE_HOLDS_VALUE (node))
     return wp_config_read_int (obj, "", key, size, error);
-  if (!JSON_NODE_HOLDS_OBJECT (node)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s must be a number or an object", key);
-    return FALSE;
-  }
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    return wp_config_member_error (error, "", key, "a number or an object");
   sides = json_node_get_object (node);
   if (!wp_config_read_int (sides, key, "shortest_edge", &shortest, error) ||
       !wp_config_read_int (sides, key, "height", &height, error) ||

@@ -298,12 +298,11 @@ wp_run_read_checkpoint_step (const char *dir,
   g_autofree char *path = g_build_filename (dir, "state.json", NULL);
   g_autoptr (JsonParser) parser = json_parser_new ();
   JsonObject *obj = wp_train_read_json_object (parser, path, error);
-  JsonNode   *node = obj != NULL ? json_object_get_member (obj, "step") : NULL;
+  JsonNode   *node = obj != NULL ? wp_train_typed_member (obj, "step", G_TYPE_INT64) : NULL;
 
   if (obj == NULL)
     return FALSE;
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_INT64) {
+  if (node == NULL) {
     g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: \"step\" is missing or not an integer",
                  path);
     return FALSE;
@@ -318,11 +317,9 @@ stream_number (JsonObject *obj,
                const char *key,
                gint64     *value)
 {
-  JsonNode *node = json_object_get_member (obj, key);
+  JsonNode *node = wp_train_typed_member (obj, key, G_TYPE_INT64);
 
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_INT64 || json_node_get_int (node) < 0 ||
-      json_node_get_int (node) > G_MAXUINT)
+  if (node == NULL || json_node_get_int (node) < 0 || json_node_get_int (node) > G_MAXUINT)
     return FALSE;
   *value = json_node_get_int (node);
   return TRUE;
@@ -348,12 +345,11 @@ wp_run_read_stream_position (const char       *dir,
   if (node == NULL)
     return TRUE;
   stream = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-  file = stream != NULL ? json_object_get_member (stream, "file") : NULL;
+  /* "file": a string, or null. */
+  file = stream != NULL ? wp_train_typed_member (stream, "file", G_TYPE_STRING) : NULL;
   if (stream == NULL || !stream_number (stream, "epoch", &position->epoch) ||
       !stream_number (stream, "shard", &shard) || !stream_number (stream, "sample", &sample) ||
-      file == NULL ||
-      !(JSON_NODE_HOLDS_NULL (file) || (JSON_NODE_HOLDS_VALUE (file) &&
-                                        json_node_get_value_type (file) == G_TYPE_STRING))) {
+      file == NULL) {
     g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
                  "%s: \"stream\" needs whole numbers \"epoch\", \"shard\" and \"sample\" and "
                  "a \"file\"",

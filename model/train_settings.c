@@ -646,12 +646,10 @@ wp_train_read_json_object (JsonParser *parser,
   return json_node_get_object (root);
 }
 
-/* The member's value when it is of the type (a number for a double, a string or null for a
- * string); NULL otherwise. */
-static JsonNode *
-typed_member (JsonObject *obj,
-              const char *key,
-              GType       type)
+JsonNode *
+wp_train_typed_member (JsonObject *obj,
+                       const char *key,
+                       GType       type)
 {
   JsonNode *node = json_object_get_member (obj, key);
   GType     held;
@@ -737,7 +735,7 @@ wp_train_settings_read (WpTrainSettings *s,
   obj = wp_train_read_json_object (parser, path, error);
   if (obj == NULL)
     return FALSE;
-  node = typed_member (obj, "format", G_TYPE_INT64);
+  node = wp_train_typed_member (obj, "format", G_TYPE_INT64);
   if (node == NULL || json_node_get_int (node) != SETTINGS_FORMAT) {
     g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
                  "%s: unknown format (this version reads %d)", path, SETTINGS_FORMAT);
@@ -752,16 +750,16 @@ wp_train_settings_read (WpTrainSettings *s,
         set_number (setting, s, 0.0);
       continue;
     }
-    node = typed_member (obj, setting->name, json_type (setting));
+    node = wp_train_typed_member (obj, setting->name, json_type (setting));
     if (node == NULL || !read_setting (node, setting, s)) {
       g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: \"%s\" is missing or not valid", path,
                    setting->name);
       return FALSE;
     }
   }
-  node = typed_member (obj, "dataset_fingerprint", G_TYPE_STRING);
+  node = wp_train_typed_member (obj, "dataset_fingerprint", G_TYPE_STRING);
   if (node == NULL || JSON_NODE_HOLDS_NULL (node) ||
-      (node = typed_member (obj, "total_steps", G_TYPE_INT64)) == NULL ||
+      (node = wp_train_typed_member (obj, "total_steps", G_TYPE_INT64)) == NULL ||
       json_node_get_int (node) < 1) {
     g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
                  "%s: \"dataset_fingerprint\" or \"total_steps\" is missing or not valid", path);

@@ -206,6 +206,15 @@ void wp_vocabulary_coverage_clear (WpVocabularyCoverage *coverage);
  * false. */
 gboolean wp_caption_has_sides (const char *caption);
 
+/* The boxes of pair from box b on that name b's word (lowercased) at b's occurrence and are not
+ * done (pair->n_boxes flags): copied to group (room for pair->n_boxes), marked done, counted in
+ * *n_group. Returns b's word, lowercased. */
+char *wp_pair_group_boxes (const WpPair *pair,
+                           guint         b,
+                           gboolean     *done,
+                           WpBox        *group,
+                           guint        *n_group) G_GNUC_WARN_UNUSED_RESULT;
+
 /* Decodes and preprocesses the images and tokenizes the captions of pairs indices[0..B-1] for
  * model: pixels (B, 3, S, S); ids (B, K) with K the context length, each caption padded with the
  * end token after its lengths[b] valid tokens; *T receives the longest length, and rows are laid

@@ -7,18 +7,44 @@
 
 /* ---- JSON ---- */
 
+/* The scores of FILIP's and SPARC's maps, the two every result and word has. */
+static void
+add_filip_sparc_members (JsonBuilder       *builder,
+                         const WpEvalScore *scores)
+{
+  wp_cli_add_number (builder, "pointing_filip", scores[WP_MAP_FILIP].pointing);
+  wp_cli_add_number (builder, "pointing_sparc", scores[WP_MAP_SPARC].pointing);
+  wp_cli_add_number (builder, "iou_filip", scores[WP_MAP_FILIP].iou);
+  wp_cli_add_number (builder, "iou_sparc", scores[WP_MAP_SPARC].iou);
+  wp_cli_add_number (builder, "iou_hit_filip", scores[WP_MAP_FILIP].iou_hit);
+  wp_cli_add_number (builder, "iou_hit_sparc", scores[WP_MAP_SPARC].iou_hit);
+}
+
 static void
 add_word_members (JsonBuilder      *builder,
                   const WpEvalWord *word)
 {
   json_builder_set_member_name (builder, "count");
   json_builder_add_int_value (builder, word->count);
-  wp_cli_add_number (builder, "pointing_filip", word->scores[WP_MAP_FILIP].pointing);
-  wp_cli_add_number (builder, "pointing_sparc", word->scores[WP_MAP_SPARC].pointing);
-  wp_cli_add_number (builder, "iou_filip", word->scores[WP_MAP_FILIP].iou);
-  wp_cli_add_number (builder, "iou_sparc", word->scores[WP_MAP_SPARC].iou);
-  wp_cli_add_number (builder, "iou_hit_filip", word->scores[WP_MAP_FILIP].iou_hit);
-  wp_cli_add_number (builder, "iou_hit_sparc", word->scores[WP_MAP_SPARC].iou_hit);
+  add_filip_sparc_members (builder, word->scores);
+}
+
+static void
+add_word_list (JsonBuilder  *builder,
+               const char   *name,
+               const GArray *words)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_begin_object (builder);
+  for (guint w = 0; w < words->len; w++) {
+    const WpEvalWord *word = &g_array_index (words, WpEvalWord, w);
+
+    json_builder_set_member_name (builder, word->word);
+    json_builder_begin_object (builder);
+    add_word_members (builder, word);
+    json_builder_end_object (builder);
+  }
+  json_builder_end_object (builder);
 }
 
 static void
@@ -92,12 +118,7 @@ print_json (const WpEvalResult *result,
   json_builder_add_int_value (builder, result->boxed_words);
   json_builder_set_member_name (builder, "unmatched_boxes");
   json_builder_add_int_value (builder, result->unmatched_boxes);
-  wp_cli_add_number (builder, "pointing_filip", result->scores[WP_MAP_FILIP].pointing);
-  wp_cli_add_number (builder, "pointing_sparc", result->scores[WP_MAP_SPARC].pointing);
-  wp_cli_add_number (builder, "iou_filip", result->scores[WP_MAP_FILIP].iou);
-  wp_cli_add_number (builder, "iou_sparc", result->scores[WP_MAP_SPARC].iou);
-  wp_cli_add_number (builder, "iou_hit_filip", result->scores[WP_MAP_FILIP].iou_hit);
-  wp_cli_add_number (builder, "iou_hit_sparc", result->scores[WP_MAP_SPARC].iou_hit);
+  add_filip_sparc_members (builder, result->scores);
   json_builder_set_member_name (builder, "query");
   json_builder_add_string_value (builder,
                                  maps->maps.query == WP_QUERY_PROMPT ? "prompt" : "token");
@@ -153,30 +174,10 @@ print_json (const WpEvalResult *result,
   }
   json_builder_set_member_name (builder, "unmatched");
   json_builder_add_int_value (builder, result->unmatched_phrases);
-  json_builder_set_member_name (builder, "types");
-  json_builder_begin_object (builder);
-  for (guint t = 0; t < result->phrase_types->len; t++) {
-    const WpEvalWord *type = &g_array_index (result->phrase_types, WpEvalWord, t);
-
-    json_builder_set_member_name (builder, type->word);
-    json_builder_begin_object (builder);
-    add_word_members (builder, type);
-    json_builder_end_object (builder);
-  }
-  json_builder_end_object (builder);
+  add_word_list (builder, "types", result->phrase_types);
   json_builder_end_object (builder);
 
-  json_builder_set_member_name (builder, "words");
-  json_builder_begin_object (builder);
-  for (guint w = 0; w < result->words->len; w++) {
-    const WpEvalWord *word = &g_array_index (result->words, WpEvalWord, w);
-
-    json_builder_set_member_name (builder, word->word);
-    json_builder_begin_object (builder);
-    add_word_members (builder, word);
-    json_builder_end_object (builder);
-  }
-  json_builder_end_object (builder);
+  add_word_list (builder, "words", result->words);
   json_builder_end_object (builder);
   root = json_builder_get_root (builder);
   wp_cli_print_json (root);
