@@ -23,7 +23,6 @@ layout's reference, what the original gives through its own (float64 both: 1e-9)
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -32,7 +31,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import checkpoints_reference as ckpt  # noqa: E402  (found beside this file)
 import clip_reference as ref  # noqa: E402
-from tap import Tap  # noqa: E402
+from tap import Tap, find_cli, run_command  # noqa: E402
 
 TOLERANCE = 1e-4
 LAYOUT_TOLERANCE = 1e-9
@@ -52,15 +51,8 @@ IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 def run_cli(cli, *args):
     """(stdout, None) or (None, error text)."""
-    cmd = [cli, *args]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=CLI_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return None, f'timed out after {CLI_TIMEOUT} s: {cmd}'
-    if proc.returncode != 0:
-        stderr = proc.stderr.decode('utf-8', 'replace').strip()
-        return None, f'{" ".join(cmd)}: exit status {proc.returncode}: {stderr[-2000:]}'
-    return proc.stdout.decode('utf-8'), None
+    stdout, error = run_command([cli, *args], CLI_TIMEOUT)
+    return (None, error) if error else (stdout.decode('utf-8'), None)
 
 
 def compare(name, got, want, tolerance):
@@ -158,6 +150,33 @@ def make_cases(tmp):
     return cases
 
 
+# Each layout's reference: its reader and its embedding.
+READERS = {
+    'open_clip': (ckpt.load_openclip, ckpt.openclip_embed),
+    'transformers': (ckpt.load_transformers, ckpt.transformers_embed),
+}
+
+
+def convert_point(cli, tap, source, source_format, target, target_format, pixels, ids):
+    """convert source to target_format: the result, read by its layout's reference, embeds pixels
+    and ids as the source does."""
+    _, error = run_cli(cli, 'convert', '--model', source, '--out', target, '--format',
+                       target_format)
+    lines, passed = [], error is None
+    if error:
+        lines.append(error)
+    else:
+        load, embed = READERS[source_format]
+        want = embed(*load(source), pixels, ids)
+        load, embed = READERS[target_format]
+        got = embed(*load(target), pixels, ids)
+        for name in OUTPUTS:
+            ok, line = compare(name, got[name].tolist(), want[name], LAYOUT_TOLERANCE)
+            passed = passed and ok
+            lines.append(line)
+    tap.result(passed, f'convert {source_format} -> {target_format}: same model', lines)
+
+
 def layout_points(cli, tmp, tap):
     """convert both ways, each result read by the other layout's reference."""
     ids = CAPTIONS[1][1]
@@ -165,57 +184,23 @@ def layout_points(cli, tmp, tap):
 
     source = os.path.join(tmp, 'convert-openclip')
     ckpt.make_openclip(source, ckpt.openclip_config(pool='eos'), seed=41, dtype='F32')
-    target = os.path.join(tmp, 'convert-openclip-as-transformers')
-    _, error = run_cli(cli, 'convert', '--model', source, '--out', target, '--format',
-                       'transformers')
-    lines, passed = [], error is None
-    if error:
-        lines.append(error)
-    else:
-        config, w = ckpt.load_openclip(source)
-        want = ckpt.openclip_embed(config, w, pixels, ids)
-        config, w = ckpt.load_transformers(target)
-        got = ckpt.transformers_embed(config, w, pixels, ids)
-        for name in OUTPUTS:
-            ok, line = compare(name, got[name].tolist(), want[name], LAYOUT_TOLERANCE)
-            passed = passed and ok
-            lines.append(line)
-    tap.result(passed, 'convert open_clip -> transformers: same model', lines)
+    convert_point(cli, tap, source, 'open_clip',
+                  os.path.join(tmp, 'convert-openclip-as-transformers'), 'transformers', pixels,
+                  ids)
 
     source = os.path.join(tmp, 'convert-transformers')
-    config = ref.make_config('tiny', 'gelu', 'F32')
-    ckpt.make_transformers(source, config, seed=42, dtype='F32')
-    target = os.path.join(tmp, 'convert-transformers-as-openclip')
-    _, error = run_cli(cli, 'convert', '--model', source, '--out', target, '--format',
-                       'open_clip')
-    lines, passed = [], error is None
-    if error:
-        lines.append(error)
-    else:
-        config, w = ckpt.load_transformers(source)
-        want = ckpt.transformers_embed(config, w, pixels, ids)
-        config, w = ckpt.load_openclip(target)
-        got = ckpt.openclip_embed(config, w, pixels, ids)
-        for name in OUTPUTS:
-            ok, line = compare(name, got[name].tolist(), want[name], LAYOUT_TOLERANCE)
-            passed = passed and ok
-            lines.append(line)
-    tap.result(passed, 'convert transformers -> open_clip: same model', lines)
+    ckpt.make_transformers(source, ref.make_config('tiny', 'gelu', 'F32'), seed=42, dtype='F32')
+    convert_point(cli, tap, source, 'transformers',
+                  os.path.join(tmp, 'convert-transformers-as-openclip'), 'open_clip', pixels, ids)
 
 
 def main(argv):
-    cli = argv[1] if len(argv) > 1 else os.environ.get('WORDPATCH_CLI')
-    if not cli or not os.access(cli, os.X_OK):
-        print(f'Bail out! wordpatch-cli not found or not executable: {cli!r} '
-              '(pass it as argv[1] or set WORDPATCH_CLI)')
+    cli = find_cli(argv)
+    if cli is None:
         return 1
     n_cases = 4
     tap = Tap(1 + n_cases * len(CAPTIONS) + 2)
-    try:
-        ckpt.self_check()
-        tap.result(True, 'reference self-check', [])
-    except AssertionError as e:
-        tap.result(False, 'reference self-check', [str(e)])
+    tap.self_check(ckpt.self_check)
 
     with tempfile.TemporaryDirectory(prefix='wordpatch-checkpoints-') as tmp:
         cases = make_cases(tmp)
@@ -225,9 +210,7 @@ def main(argv):
                 passed, lines = embed_point(cli, path, image, caption, expected, reference)
                 tap.result(passed, f'{description}: {caption!r}', lines)
         layout_points(cli, tmp, tap)
-    if tap.failed:
-        print(f'# FAILED {tap.failed} of {tap.count}')
-    return 1 if tap.failed else 0
+    return tap.exit_status()
 
 
 if __name__ == '__main__':
