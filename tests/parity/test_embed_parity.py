@@ -154,6 +154,13 @@ def odd_image_point(cli, model_path, config, image, caption, expected):
     return passed, lines
 
 
+def print_worst(worst):
+    """The tolerance and each output's largest difference over all points, as TAP comments."""
+    print(f'# tolerance {TOLERANCE:g}; max |diff| over all cases:')
+    for name, value in worst.items():
+        print(f'#   {name}: {value:.3g}')
+
+
 def main(argv):
     cli = find_cli(argv)
     if cli is None:
@@ -188,9 +195,7 @@ def main(argv):
             tap.result(passed, f'{description}: {ODD_SIZE[0]}x{ODD_SIZE[1]} image, shapes only',
                        lines)
 
-    print(f'# tolerance {TOLERANCE:g}; max |diff| over all cases:')
-    for name, value in worst.items():
-        print(f'#   {name}: {value:.3g}')
+    print_worst(worst)
     return tap.exit_status()
 
 

@@ -19,7 +19,7 @@ import clip_reference as ref  # noqa: E402
 import siglip_reference as sref  # noqa: E402
 from tap import Tap, find_cli  # noqa: E402
 from test_embed_parity import (  # noqa: E402
-    OUTPUTS, TOLERANCE, check_tokens, compare_outputs, run_cli)
+    OUTPUTS, check_tokens, compare_outputs, print_worst, run_cli)
 
 N_CAPTIONS = 200
 EMBED_CAPTIONS = ['A photo of a CAT.', 'two red circles above a blue square', '', 'ΟΔΟΣ 猫 café',
@@ -87,9 +87,7 @@ def main(argv):
                                             caption, worst)
                 tap.result(passed, f'{description}: embeddings of {caption[:30]!r}', lines)
 
-    print(f'# tolerance {TOLERANCE:g}; max |diff| over all cases:')
-    for name, value in worst.items():
-        print(f'#   {name}: {value:.3g}')
+    print_worst(worst)
     return tap.exit_status()
 
 
