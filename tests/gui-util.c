@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "shapes.h"
 #include "test-util.h"
 
 /* Runs the main loop until the window has no computation pending (at most about 60 s). */
@@ -97,6 +98,20 @@ explore_window (GtkApplication *application)
   /* The view has its size before anything is pointed at. */
   run_loop_for (100);
   return window;
+}
+
+void
+write_scenes (const char *dir,
+              guint       n,
+              guint64     seed)
+{
+  g_autoptr (GError) error = NULL;
+  WpShapesOptions options;
+
+  wp_shapes_options_init (&options);
+  options.seed = seed;
+  g_assert_true (wp_shapes_write_dataset (dir, n, &options, &error));
+  g_assert_no_error (error);
 }
 
 gboolean

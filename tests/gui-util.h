@@ -37,6 +37,11 @@ int count_near (const WpImage *image,
 int count_colour (const WpImage *image,
                   guint32        rgb);
 
+/* Writes n scenes of the shapes generator (its default options with seed) to dir, a dataset. */
+void write_scenes (const char *dir,
+                   guint       n,
+                   guint64     seed);
+
 /* Whether the file holds text. */
 gboolean file_contains (const char *path,
                         const char *text);
