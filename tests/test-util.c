@@ -27,6 +27,22 @@ wp_test_init (int    *argc,
   g_log_set_default_handler (log_cb, NULL);
 }
 
+void
+wp_test_add_named_cases_full (const char   *prefix,
+                              gconstpointer cases,
+                              gsize         n,
+                              gsize         size,
+                              GTestDataFunc func)
+{
+  for (gsize i = 0; i < n; i++) {
+    gconstpointer    element = (const char *) cases + i * size;
+    g_autofree char *path =
+      g_strdup_printf ("%s/%s", prefix, *(const char *const *) element);
+
+    g_test_add_data_func (path, element, func);
+  }
+}
+
 float *
 wp_test_random_floats (GRand *rand,
                        gsize  n,

@@ -15,6 +15,24 @@ G_BEGIN_DECLS
 void wp_test_init (int    *argc,
                    char ***argv);
 
+/* Adds func once per element of the array cases (n of size bytes each, every one starting with
+ * its name, a const char *), at path prefix/name with the element as data. */
+void wp_test_add_named_cases_full (const char   *prefix,
+                                   gconstpointer cases,
+                                   gsize         n,
+                                   gsize         size,
+                                   GTestDataFunc func);
+
+/* wp_test_add_named_cases_full() over a whole array, whose elements must start with name. */
+#define wp_test_add_named_cases(prefix, cases, func)                                          \
+  G_STMT_START                                                                                \
+  {                                                                                           \
+    G_STATIC_ASSERT (G_STRUCT_OFFSET (__typeof__ ((cases)[0]), name) == 0);                   \
+    wp_test_add_named_cases_full ((prefix), (cases), G_N_ELEMENTS (cases), sizeof (cases)[0], \
+                                  (func));                                                    \
+  }                                                                                           \
+  G_STMT_END
+
 /* n floats drawn uniformly from [-scale, scale), freed with g_free. */
 float *wp_test_random_floats (GRand *rand,
                               gsize  n,
