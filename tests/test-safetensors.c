@@ -303,10 +303,7 @@ test_read_non_finite (void)
                                          { "inf", 1, shape, with_inf } };
   float                    out[3];
 
-  wp_safetensors_write (path, entries, 2, NULL, &error);
-  g_assert_no_error (error);
-  st = wp_safetensors_open (path, &error);
-  g_assert_no_error (error);
+  st = wp_test_write_safetensors (path, entries, 2, NULL);
 
   g_assert_false (wp_safetensors_read_f32 (st, wp_safetensors_lookup (st, "nan"), out, TRUE,
                                            &error));

@@ -103,6 +103,22 @@ wp_test_remove_file (const char *dir,
   g_assert_cmpint (g_unlink (path), ==, 0);
 }
 
+WpSafetensors *
+wp_test_write_safetensors (const char               *path,
+                           const WpSafetensorsEntry *entries,
+                           guint                     n,
+                           GHashTable               *metadata)
+{
+  g_autoptr (GError) error = NULL;
+  WpSafetensors *st;
+
+  g_assert_true (wp_safetensors_write (path, entries, n, metadata, &error));
+  g_assert_no_error (error);
+  st = wp_safetensors_open (path, &error);
+  g_assert_no_error (error);
+  return st;
+}
+
 void
 wp_test_shard_folder (const char *folder,
                       int         n)

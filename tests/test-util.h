@@ -5,6 +5,7 @@
 
 #include <glib.h>
 
+#include "wordpatch/safetensors.h"
 #include "wordpatch/tokenizer.h"
 
 G_BEGIN_DECLS
@@ -55,6 +56,14 @@ void wp_test_write_text (const char *dir,
 /* Deletes dir/name, which must exist. */
 void wp_test_remove_file (const char *dir,
                           const char *name);
+
+/* Writes the n entries and metadata (may be NULL) to path and opens the file, failing the test if
+ * either step fails. */
+WpSafetensors *wp_test_write_safetensors (const char               *path,
+                                          const WpSafetensorsEntry *entries,
+                                          guint                     n,
+                                          GHashTable               *metadata)
+  G_GNUC_WARN_UNUSED_RESULT;
 
 /* Splits folder's model.safetensors into n shards, its tensors dealt out in turn, and writes
  * their model.safetensors.index.json, as transformers does for large models. */
