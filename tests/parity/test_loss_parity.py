@@ -114,20 +114,20 @@ def embeddings(config, w, pixels, ids):
     return vision[0], text[end], vision[1:], text
 
 
+def batch_embeddings(config, w, pixels, ids):
+    """embeddings() of each pair: the globals stacked ([B,E] each), the patches and tokens as
+    lists."""
+    vg, tg, patches, tokens = zip(*(embeddings(config, w, px, tid) for px, tid in zip(pixels, ids)))
+    return torch.stack(vg), torch.stack(tg), list(patches), list(tokens)
+
+
 def reference_losses(config, weights, pixels, ids, objective, lg=DEFAULT_LG, lf=DEFAULT_LF,
                      box=None):
     """({key: float}, {name: float64 gradient of the total}, decision margin). box: None, or
     (weight, tau, words) adding weight * L_box."""
     names = [n for n, _, _ in ref.tensor_layout(config)]
     w = {n: weights[n].detach().clone().requires_grad_(True) for n in names}
-    vg, tg, patches, tokens = [], [], [], []
-    for px, tid in zip(pixels, ids):
-        a, b, c, d = embeddings(config, w, px, tid)
-        vg.append(a)
-        tg.append(b)
-        patches.append(c)
-        tokens.append(d)
-    vg, tg = torch.stack(vg), torch.stack(tg)
+    vg, tg, patches, tokens = batch_embeddings(config, w, pixels, ids)
     lam = w['logit_scale'].exp()  # no clamp in the loss
     zero = torch.zeros((), dtype=torch.float64)
     parts = {'loss_clip': zero, 'loss_filip': zero, 'loss_fine': zero, 'loss_box': zero}
@@ -302,14 +302,7 @@ def self_check():
 
 
 def reference_losses_nograd(config, weights, pixels, ids, objective, lg, lf, box=None):
-    vg, tg, patches, tokens = [], [], [], []
-    for px, tid in zip(pixels, ids):
-        a, b, c, d = embeddings(config, weights, px, tid)
-        vg.append(a)
-        tg.append(b)
-        patches.append(c)
-        tokens.append(d)
-    vg, tg = torch.stack(vg), torch.stack(tg)
+    vg, tg, patches, tokens = batch_embeddings(config, weights, pixels, ids)
     lam = weights['logit_scale'].exp()
     extra = 0.0 if box is None else box[0] * box_loss(patches, tokens, box[2], box[1]).item()
     if objective == 'clip':
