@@ -93,19 +93,32 @@ def write_image(path, width, height):
     return ref.read_png(path)
 
 
+# Each layout's reference: its reader and its embedding.
+READERS = {
+    'open_clip': (ckpt.load_openclip, ckpt.openclip_embed),
+    'transformers': (ckpt.load_transformers, ckpt.transformers_embed),
+}
+
+
+def reference_case(description, path, layout, image, pixels):
+    """A case of make_cases(): the model at path read by its layout's reference, which embeds
+    pixels (image as the CLI should prepare it)."""
+    load, embed = READERS[layout]
+    config, w = load(path)
+    return description, path, image, lambda ids: embed(config, w, pixels, ids)
+
+
 def make_cases(tmp):
     """(description, model path, image path, reference(ids)) of every kind."""
     cases = []
 
     # open_clip, exact GELU, argmax pooling, F32; 32 x 35: a crop offset of round(1.5) = 2.
     path = os.path.join(tmp, 'openclip-gelu')
-    config = ckpt.make_openclip(path, ckpt.openclip_config(mean=INCEPTION[0], std=INCEPTION[1]),
-                                seed=31, dtype='F32')
+    ckpt.make_openclip(path, ckpt.openclip_config(mean=INCEPTION[0], std=INCEPTION[1]), seed=31,
+                       dtype='F32')
     image = os.path.join(tmp, 'image-32x35.png')
     pixels = ckpt.prepared_pixels(write_image(image, 32, 35), 32, 32, *INCEPTION, 'round')
-    config, w = ckpt.load_openclip(path)
-    cases.append(('open_clip F32 gelu argmax', path, image,
-                  lambda ids, c=config, w=w, p=pixels: ckpt.openclip_embed(c, w, p, ids)))
+    cases.append(reference_case('open_clip F32 gelu argmax', path, 'open_clip', image, pixels))
 
     # open_clip, QuickGELU, eos pooling, BF16; 39 x 32: round(3.5) = 4 where floor gives 3.
     path = os.path.join(tmp, 'openclip-quick')
@@ -113,9 +126,7 @@ def make_cases(tmp):
                                                   std=IMAGENET[1]), seed=32, dtype='BF16')
     image = os.path.join(tmp, 'image-39x32.png')
     pixels = ckpt.prepared_pixels(write_image(image, 39, 32), 32, 32, *IMAGENET, 'round')
-    config, w = ckpt.load_openclip(path)
-    cases.append(('open_clip BF16 quick_gelu eos', path, image,
-                  lambda ids, c=config, w=w, p=pixels: ckpt.openclip_embed(c, w, p, ids)))
+    cases.append(reference_case('open_clip BF16 quick_gelu eos', path, 'open_clip', image, pixels))
 
     # transformers 336 / 14, GELU's tanh approximation, its own preprocessing, F16; 352 x 363:
     # crop offsets 8 and floor(27 / 2) = 13.
@@ -132,9 +143,8 @@ def make_cases(tmp):
     ckpt.make_transformers(path, config, seed=33, dtype='F16', preprocessor=preprocessor)
     image = os.path.join(tmp, 'image-352x363.png')
     pixels = ckpt.prepared_pixels(write_image(image, 352, 363), 352, 336, *IMAGENET, 'floor')
-    config, w = ckpt.load_transformers(path)
-    cases.append(('transformers 336/14 gelu_new F16 preprocessor_config', path, image,
-                  lambda ids, c=config, w=w, p=pixels: ckpt.transformers_embed(c, w, p, ids)))
+    cases.append(reference_case('transformers 336/14 gelu_new F16 preprocessor_config', path,
+                                'transformers', image, pixels))
 
     # transformers sharded over three files, BF16, exact GELU, eos_token_id 2.
     path = os.path.join(tmp, 'transformers-sharded')
@@ -144,17 +154,9 @@ def make_cases(tmp):
     image = os.path.join(tmp, 'image-32x32.png')
     write_image(image, 32, 32)
     pixels = ref.pixels_from_png(image, 32)
-    config, w = ckpt.load_transformers(path)
-    cases.append(('transformers 3 shards BF16 eos_token_id 2', path, image,
-                  lambda ids, c=config, w=w, p=pixels: ckpt.transformers_embed(c, w, p, ids)))
+    cases.append(reference_case('transformers 3 shards BF16 eos_token_id 2', path, 'transformers',
+                                image, pixels))
     return cases
-
-
-# Each layout's reference: its reader and its embedding.
-READERS = {
-    'open_clip': (ckpt.load_openclip, ckpt.openclip_embed),
-    'transformers': (ckpt.load_transformers, ckpt.transformers_embed),
-}
 
 
 def convert_point(cli, tap, source, source_format, target, target_format, pixels, ids):
