@@ -76,6 +76,9 @@ void save_screenshot (WpWindow   *window,
                       const char *page,
                       const char *name);
 
+/* The widget as drawn now, rendered by its window's renderer. */
+GdkTexture *render_widget (GtkWidget *widget) G_GNUC_WARN_UNUSED_RESULT;
+
 /* The Fine-Tune page's template child of that name (asserted to exist). */
 GtkWidget *train_child (WpTrainView *view,
                         const char  *name);
