@@ -13,6 +13,15 @@ wp_test_run_clear (Run *run)
   g_clear_pointer (&run->err, g_free);
 }
 
+gboolean
+have_cli (void)
+{
+  if (g_getenv ("WORDPATCH_CLI") != NULL)
+    return TRUE;
+  g_test_skip ("WORDPATCH_CLI is not set");
+  return FALSE;
+}
+
 /* $WORDPATCH_CLI and args, NULL-terminated. */
 static GPtrArray *
 cli_argv (const char *const *args)

@@ -18,6 +18,9 @@ typedef struct {
 void wp_test_run_clear (Run *run);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Run, wp_test_run_clear)
 
+/* Whether $WORDPATCH_CLI is set; when it is not, the running test is skipped. */
+gboolean have_cli (void);
+
 /* Runs $WORDPATCH_CLI with the NULL-terminated arguments and waits for it. */
 void run_cli (Run *run,
               ...) G_GNUC_NULL_TERMINATED;

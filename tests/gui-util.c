@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "shapes.h"
 #include "test-util.h"
 
 /* Runs the main loop until the window has no computation pending (at most about 60 s). */
@@ -99,6 +100,20 @@ explore_window (GtkApplication *application)
   return window;
 }
 
+void
+write_scenes (const char *dir,
+              guint       n,
+              guint64     seed)
+{
+  g_autoptr (GError) error = NULL;
+  WpShapesOptions options;
+
+  wp_shapes_options_init (&options);
+  options.seed = seed;
+  g_assert_true (wp_shapes_write_dataset (dir, n, &options, &error));
+  g_assert_no_error (error);
+}
+
 gboolean
 file_contains (const char *path,
                const char *text)
@@ -123,30 +138,36 @@ save_screenshot (WpWindow   *window,
   const char *dir = g_getenv ("WP_TEST_SCREENSHOTS");
   GObject    *stack =
     gtk_widget_get_template_child (GTK_WIDGET (window), WP_TYPE_WINDOW, "stack");
-  GtkWidget       *widget = GTK_WIDGET (window);
-  GdkPaintable    *paintable;
-  GtkSnapshot     *snapshot;
-  GskRenderNode   *node;
-  GdkTexture      *texture;
+  g_autoptr (GdkTexture) texture = NULL;
   g_autofree char *path = NULL;
 
   if (dir == NULL)
     return;
   gtk_stack_set_visible_child_name (GTK_STACK (stack), page);
   run_loop_for (300);
-  paintable = gtk_widget_paintable_new (widget);
-  snapshot = gtk_snapshot_new ();
+  texture = render_widget (GTK_WIDGET (window));
+  path = g_strdup_printf ("%s/%s.png", dir, name);
+  gdk_texture_save_to_png (texture, path);
+  gtk_stack_set_visible_child_name (GTK_STACK (stack), "explore");
+}
+
+GdkTexture *
+render_widget (GtkWidget *widget)
+{
+  GdkPaintable  *paintable = gtk_widget_paintable_new (widget);
+  GtkSnapshot   *snapshot = gtk_snapshot_new ();
+  GskRenderNode *node;
+  GdkTexture    *texture;
+
   gdk_paintable_snapshot (paintable, snapshot, gtk_widget_get_width (widget),
                           gtk_widget_get_height (widget));
   node = gtk_snapshot_free_to_node (snapshot);
+  g_assert_nonnull (node);
   texture = gsk_renderer_render_texture (gtk_native_get_renderer (gtk_widget_get_native (widget)),
                                          node, NULL);
-  path = g_strdup_printf ("%s/%s.png", dir, name);
-  gdk_texture_save_to_png (texture, path);
-  g_object_unref (texture);
   gsk_render_node_unref (node);
   g_object_unref (paintable);
-  gtk_stack_set_visible_child_name (GTK_STACK (stack), "explore");
+  return texture;
 }
 
 /* Keeps the main loop running (the test's own waiting must not count as a stall). */

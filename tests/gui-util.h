@@ -37,6 +37,11 @@ int count_near (const WpImage *image,
 int count_colour (const WpImage *image,
                   guint32        rgb);
 
+/* Writes n scenes of the shapes generator (its default options with seed) to dir, a dataset. */
+void write_scenes (const char *dir,
+                   guint       n,
+                   guint64     seed);
+
 /* Whether the file holds text. */
 gboolean file_contains (const char *path,
                         const char *text);
@@ -70,6 +75,9 @@ void show_page (WpWindow   *window,
 void save_screenshot (WpWindow   *window,
                       const char *page,
                       const char *name);
+
+/* The widget as drawn now, rendered by its window's renderer. */
+GdkTexture *render_widget (GtkWidget *widget) G_GNUC_WARN_UNUSED_RESULT;
 
 /* The Fine-Tune page's template child of that name (asserted to exist). */
 GtkWidget *train_child (WpTrainView *view,

@@ -64,6 +64,34 @@ batch_clear (Batch *batch)
   g_free (batch->pixels);
 }
 
+/* What an update test starts from: the batch, a new optimiser for its model, gradients of zero and
+ * the default options of a 10-step run. */
+typedef struct {
+  Batch          batch;
+  WpAdamW       *adamw;
+  float         *grads;
+  WpAdamWOptions options;
+} Step;
+
+static void
+step_setup (Step         *step,
+            gconstpointer data)
+{
+  batch_init (&step->batch);
+  step->adamw = wp_adamw_new (step->batch.model->n_params);
+  step->grads = g_new0 (float, step->batch.model->n_params);
+  wp_adamw_options_init (&step->options, 10);
+}
+
+static void
+step_teardown (Step         *step,
+               gconstpointer data)
+{
+  wp_adamw_free (step->adamw);
+  g_free (step->grads);
+  batch_clear (&step->batch);
+}
+
 static double
 loss_and_grads (Batch       *batch,
                 WpLossState *state,
@@ -87,110 +115,79 @@ loss_and_grads (Batch       *batch,
 }
 
 static void
-test_step_lowers_loss (gconstpointer data)
+test_step_lowers_loss (Step         *step,
+                       gconstpointer data)
 {
   const WpObjective objective = GPOINTER_TO_INT (data);
-  Batch             batch;
-  g_autoptr (WpLossState) state = NULL;
-  g_autoptr (WpAdamW) adamw = NULL;
-  g_autofree float *grads = NULL;
-  WpAdamWOptions    options;
-  double            before, after;
+  g_autoptr (WpLossState) state = wp_loss_state_new (&step->batch.model->config, BATCH);
+  double before, after;
 
-  batch_init (&batch);
-  state = wp_loss_state_new (&batch.model->config, BATCH);
-  adamw = wp_adamw_new (batch.model->n_params);
-  grads = g_new (float, batch.model->n_params);
-  wp_adamw_options_init (&options, 10);
   /* Adam's first update moves every parameter that has a gradient by about lr, whatever its
    * gradient's size; at a 0.02-scale random init the layer norms make the loss sharply curved
    * (measured: lr 1e-4 overshoots the CLIP loss), so take the small step a warm-up starts with. */
-  options.lr_max = 1e-5f;
-  before = loss_and_grads (&batch, state, objective, grads);
-  wp_adamw_update (adamw, batch.model, grads, &options);
-  after = loss_and_grads (&batch, state, objective, NULL);
+  step->options.lr_max = 1e-5f;
+  before = loss_and_grads (&step->batch, state, objective, step->grads);
+  wp_adamw_update (step->adamw, step->batch.model, step->grads, &step->options);
+  after = loss_and_grads (&step->batch, state, objective, NULL);
   g_test_message ("%s: loss %g -> %g", wp_objective_to_string (objective), before, after);
   g_assert_cmpfloat (after, <, before);
-  batch_clear (&batch);
 }
 
 static void
-test_logit_scale_clamped (void)
+test_logit_scale_clamped (Step         *step,
+                          gconstpointer data)
 {
-  Batch batch;
-  g_autoptr (WpAdamW) adamw = NULL;
-  g_autofree float *grads = NULL;
-  WpAdamWOptions    options;
+  WpModel *model = step->batch.model;
 
-  batch_init (&batch);
-  adamw = wp_adamw_new (batch.model->n_params);
-  grads = g_new0 (float, batch.model->n_params);
-  wp_adamw_options_init (&options, 10);
-  options.lr_max = 1.0f;
-  *batch.model->p.logit_scale = logf (99.0f);
+  step->options.lr_max = 1.0f;
+  *model->p.logit_scale = logf (99.0f);
   /* A large negative gradient pushes the scale up by about lr per step. */
-  grads[batch.model->p.logit_scale - batch.model->params] = -1.0f;
+  step->grads[model->p.logit_scale - model->params] = -1.0f;
   for (int i = 0; i < 3; i++)
-    wp_adamw_update (adamw, batch.model, grads, &options);
-  g_assert_cmpfloat (expf (*batch.model->p.logit_scale), <=, 100.0f + 1e-3f);
-  batch_clear (&batch);
+    wp_adamw_update (step->adamw, model, step->grads, &step->options);
+  g_assert_cmpfloat (expf (*model->p.logit_scale), <=, 100.0f + 1e-3f);
 }
 
 static void
-test_decay_and_freeze (void)
+test_decay_and_freeze (Step         *step,
+                       gconstpointer data)
 {
-  Batch batch;
-  g_autoptr (WpAdamW) adamw = NULL;
-  g_autofree float *grads = NULL;
-  g_autofree float *before = NULL;
-  WpAdamWOptions    options;
+  WpModel          *model = step->batch.model;
+  g_autofree float *before = g_memdup2 (model->params, model->n_params * sizeof (float));
 
-  batch_init (&batch);
-  adamw = wp_adamw_new (batch.model->n_params);
-  grads = g_new0 (float, batch.model->n_params);
-  before = g_memdup2 (batch.model->params, batch.model->n_params * sizeof (float));
-  wp_adamw_options_init (&options, 10);
-  options.weight_decay = 0.5f;
-  options.freeze_text = TRUE;
+  step->options.weight_decay = 0.5f;
+  step->options.freeze_text = TRUE;
   /* Zero gradients: only weight decay can move a parameter. */
-  wp_adamw_update (adamw, batch.model, grads, &options);
-  for (guint i = 0; i < batch.model->n_specs; i++) {
-    const WpTensorSpec *spec = &batch.model->specs[i];
-    gboolean            changed = memcmp (before + spec->offset, batch.model->params + spec->offset,
+  wp_adamw_update (step->adamw, model, step->grads, &step->options);
+  for (guint i = 0; i < model->n_specs; i++) {
+    const WpTensorSpec *spec = &model->specs[i];
+    gboolean            changed = memcmp (before + spec->offset, model->params + spec->offset,
                                           spec->numel * sizeof (float)) != 0;
-    gboolean            expected = spec->decay && wp_adamw_is_trainable (&options, spec);
+    gboolean            expected = spec->decay && wp_adamw_is_trainable (&step->options, spec);
 
     if (changed != expected)
       g_test_fail_printf ("'%s' %s under weight decay with the text tower frozen", spec->name,
                           changed ? "changed" : "did not change");
   }
-  g_assert_false (wp_adamw_is_trainable (&options, &batch.model->specs[0]));
-  batch_clear (&batch);
+  g_assert_false (wp_adamw_is_trainable (&step->options, &model->specs[0]));
 }
 
 static void
-test_clipping (void)
+test_clipping (Step         *step,
+               gconstpointer data)
 {
-  Batch batch;
-  g_autoptr (WpAdamW) adamw = NULL;
-  g_autofree float *grads = NULL;
-  WpAdamWOptions    options;
-  double            norm, m_norm = 0.0;
+  const gsize n_params = step->batch.model->n_params;
+  double      norm, m_norm = 0.0;
 
-  batch_init (&batch);
-  adamw = wp_adamw_new (batch.model->n_params);
-  grads = g_new (float, batch.model->n_params);
-  for (gsize k = 0; k < batch.model->n_params; k++)
-    grads[k] = 1.0f;
-  wp_adamw_options_init (&options, 10);
-  options.clip_norm = 2.0f;
-  norm = wp_adamw_update (adamw, batch.model, grads, &options);
-  g_assert_cmpfloat_with_epsilon (norm, sqrt ((double) batch.model->n_params), 1e-3 * norm);
-  for (gsize k = 0; k < batch.model->n_params; k++)
-    m_norm += (double) adamw->m[k] * adamw->m[k];
+  for (gsize k = 0; k < n_params; k++)
+    step->grads[k] = 1.0f;
+  step->options.clip_norm = 2.0f;
+  norm = wp_adamw_update (step->adamw, step->batch.model, step->grads, &step->options);
+  g_assert_cmpfloat_with_epsilon (norm, sqrt ((double) n_params), 1e-3 * norm);
+  for (gsize k = 0; k < n_params; k++)
+    m_norm += (double) step->adamw->m[k] * step->adamw->m[k];
   /* m = (1 - beta1) g after one step, g clipped to norm 2. */
-  g_assert_cmpfloat_with_epsilon (sqrt (m_norm), (1.0 - options.beta1) * 2.0, 1e-4);
-  batch_clear (&batch);
+  g_assert_cmpfloat_with_epsilon (sqrt (m_norm), (1.0 - step->options.beta1) * 2.0, 1e-4);
 }
 
 static void
@@ -233,20 +230,23 @@ test_loss_state_memory (void)
   g_assert_nonnull (strstr (error->message, "lower the batch"));
 }
 
+#define add_step_test(path, data, func) \
+  g_test_add (path, Step, data, step_setup, func, step_teardown)
+
 int
 main (int    argc,
       char **argv)
 {
   wp_test_init (&argc, &argv);
-  g_test_add_data_func ("/adamw/step/lowers-clip-loss", GINT_TO_POINTER (WP_OBJECTIVE_CLIP),
-                        test_step_lowers_loss);
-  g_test_add_data_func ("/adamw/step/lowers-filip-loss", GINT_TO_POINTER (WP_OBJECTIVE_FILIP),
-                        test_step_lowers_loss);
-  g_test_add_data_func ("/adamw/step/lowers-sparc-loss", GINT_TO_POINTER (WP_OBJECTIVE_SPARC),
-                        test_step_lowers_loss);
-  g_test_add_func ("/adamw/logit-scale/clamped-at-100", test_logit_scale_clamped);
-  g_test_add_func ("/adamw/decay/only-decayed-tensors-and-not-frozen", test_decay_and_freeze);
-  g_test_add_func ("/adamw/clipping/global-norm", test_clipping);
+  add_step_test ("/adamw/step/lowers-clip-loss", GINT_TO_POINTER (WP_OBJECTIVE_CLIP),
+                 test_step_lowers_loss);
+  add_step_test ("/adamw/step/lowers-filip-loss", GINT_TO_POINTER (WP_OBJECTIVE_FILIP),
+                 test_step_lowers_loss);
+  add_step_test ("/adamw/step/lowers-sparc-loss", GINT_TO_POINTER (WP_OBJECTIVE_SPARC),
+                 test_step_lowers_loss);
+  add_step_test ("/adamw/logit-scale/clamped-at-100", NULL, test_logit_scale_clamped);
+  add_step_test ("/adamw/decay/only-decayed-tensors-and-not-frozen", NULL, test_decay_and_freeze);
+  add_step_test ("/adamw/clipping/global-norm", NULL, test_clipping);
   g_test_add_func ("/adamw/schedule/warmup-cosine", test_schedule);
   g_test_add_func ("/loss/state/memory-check", test_loss_state_memory);
   return g_test_run ();

@@ -6,15 +6,6 @@
 
 #include "cli-harness.h"
 
-static gboolean
-have_cli (void)
-{
-  if (g_getenv ("WORDPATCH_CLI") != NULL)
-    return TRUE;
-  g_test_skip ("WORDPATCH_CLI is not set");
-  return FALSE;
-}
-
 static void
 test_json (void)
 {

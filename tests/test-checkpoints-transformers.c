@@ -425,21 +425,12 @@ main (int    argc,
   wp_test_init (&argc, &argv);
 
   g_test_add_func ("/checkpoints/sharded/load", test_sharded_load);
-  for (gsize i = 0; i < G_N_ELEMENTS (bad_indexes); i++) {
-    g_autofree char *path = g_strdup_printf ("/checkpoints/sharded/bad-index/%s",
-                                             bad_indexes[i].name);
-
-    g_test_add_data_func (path, &bad_indexes[i], test_sharded_bad_index);
-  }
+  wp_test_add_named_cases ("/checkpoints/sharded/bad-index", bad_indexes, test_sharded_bad_index);
   g_test_add_func ("/checkpoints/sharded/duplicate-tensor", test_sharded_duplicate);
   g_test_add_func ("/checkpoints/preprocessor/forms", test_preprocessor_forms);
   g_test_add_func ("/checkpoints/preprocessor/round-trip", test_preprocessor_round_trip);
-  for (gsize i = 0; i < G_N_ELEMENTS (bad_preprocessors); i++) {
-    g_autofree char *path = g_strdup_printf ("/checkpoints/preprocessor/bad/%s",
-                                             bad_preprocessors[i].name);
-
-    g_test_add_data_func (path, &bad_preprocessors[i], test_preprocessor_bad);
-  }
+  wp_test_add_named_cases ("/checkpoints/preprocessor/bad", bad_preprocessors,
+                           test_preprocessor_bad);
   g_test_add_func ("/checkpoints/preprocessor/folder", test_preprocessor_folder);
   g_test_add_func ("/checkpoints/preprocess/crop-offset", test_preprocess_crop_offset);
   g_test_add_func ("/checkpoints/preprocess/resize-size", test_preprocess_resize_size);

@@ -557,12 +557,8 @@ main (int    argc,
   g_test_add_func ("/checkpoints/openclip-config/vit-b32", test_openclip_config_vit_b32);
   g_test_add_func ("/checkpoints/openclip-config/options", test_openclip_config_options);
   g_test_add_func ("/checkpoints/openclip-config/tanh", test_openclip_config_tanh);
-  for (gsize i = 0; i < G_N_ELEMENTS (bad_openclip); i++) {
-    g_autofree char *path = g_strdup_printf ("/checkpoints/openclip-config/refused/%s",
-                                             bad_openclip[i].name);
-
-    g_test_add_data_func (path, &bad_openclip[i], test_openclip_config_bad);
-  }
+  wp_test_add_named_cases ("/checkpoints/openclip-config/refused", bad_openclip,
+                           test_openclip_config_bad);
   g_test_add_func ("/checkpoints/openclip-config/round-trip", test_openclip_config_round_trip);
   g_test_add_func ("/checkpoints/openclip-config/write-refused",
                    test_openclip_config_write_refused);

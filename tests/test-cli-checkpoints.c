@@ -53,10 +53,8 @@ ensure_models (void)
   g_auto (Run) convert = { 0 };
   g_autoptr (GError) error = NULL;
 
-  if (g_getenv ("WORDPATCH_CLI") == NULL) {
-    g_test_skip ("WORDPATCH_CLI is not set");
+  if (!have_cli ())
     return FALSE;
-  }
   if (transformers_dir != NULL)
     return TRUE;
   tmp_dir = g_dir_make_tmp ("wp-test-cli-checkpoints-XXXXXX", &error);

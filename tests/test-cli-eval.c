@@ -47,10 +47,8 @@ ensure_setup (void)
 
   if (made)
     return TRUE;
-  if (g_getenv ("WORDPATCH_CLI") == NULL) {
-    g_test_skip ("WORDPATCH_CLI is not set");
+  if (!have_cli ())
     return FALSE;
-  }
   tmp_dir = g_dir_make_tmp ("wp-test-cli-eval-XXXXXX", &error);
   g_assert_no_error (error);
   if (tmp_dir == NULL)

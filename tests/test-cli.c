@@ -50,10 +50,8 @@ ensure_model (void)
 
   if (model != NULL)
     return TRUE;
-  if (g_getenv ("WORDPATCH_CLI") == NULL) {
-    g_test_skip ("WORDPATCH_CLI is not set");
+  if (!have_cli ())
     return FALSE;
-  }
   tmp_dir = g_dir_make_tmp ("wp-test-cli-XXXXXX", &error);
   g_assert_no_error (error);
   if (tmp_dir == NULL)

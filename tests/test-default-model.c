@@ -27,10 +27,8 @@ test_held_out_floors (void)
   g_auto (Run) eval = { 0 };
   JsonObject *result;
 
-  if (g_getenv ("WORDPATCH_CLI") == NULL) {
-    g_test_skip ("WORDPATCH_CLI is not set");
+  if (!have_cli ())
     return;
-  }
   tmp_dir = g_dir_make_tmp ("wp-test-default-model-XXXXXX", &error);
   g_assert_no_error (error);
   data_dir = g_build_filename (tmp_dir, "held-out", NULL);

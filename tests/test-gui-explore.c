@@ -32,27 +32,11 @@ shown_figure (WpWindow *window)
 static GBytes *
 view_pixels (WpWindow *window)
 {
-  GtkWidget     *view = GTK_WIDGET (window_view (window));
-  GdkPaintable  *paintable;
-  GtkSnapshot   *snapshot;
-  GskRenderNode *node;
-  GdkTexture    *texture;
-  GBytes        *bytes;
+  g_autoptr (GdkTexture) texture = NULL;
 
   run_loop_for (200);
-  paintable = gtk_widget_paintable_new (view);
-  snapshot = gtk_snapshot_new ();
-  gdk_paintable_snapshot (paintable, snapshot, gtk_widget_get_width (view),
-                          gtk_widget_get_height (view));
-  node = gtk_snapshot_free_to_node (snapshot);
-  g_assert_nonnull (node);
-  texture = gsk_renderer_render_texture (gtk_native_get_renderer (gtk_widget_get_native (view)),
-                                         node, NULL);
-  bytes = gdk_texture_save_to_png_bytes (texture);
-  g_object_unref (texture);
-  gsk_render_node_unref (node);
-  g_object_unref (paintable);
-  return bytes;
+  texture = render_widget (GTK_WIDGET (window_view (window)));
+  return gdk_texture_save_to_png_bytes (texture);
 }
 
 /* Switching the method, the query kind and the resolution redraws the maps: the window never

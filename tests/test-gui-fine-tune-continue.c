@@ -10,7 +10,6 @@
 
 #include "cli-harness.h"
 #include "gui-util.h"
-#include "shapes.h"
 #include "wordpatch/wordpatch.h"
 #include "wp-application.h"
 #include "wp-image-view.h"
@@ -148,7 +147,6 @@ test_fine_tune_continue (void)
   g_autofree char *evaluation = NULL;
   g_auto (WpTrainSettings) defaults = { 0 };
   g_auto (Run) cli = { 0 };
-  WpShapesOptions options;
   WpWindow       *window;
   WpTrainView    *view;
   WpTrainSession *session;
@@ -157,10 +155,7 @@ test_fine_tune_continue (void)
   gint64          stopped_step;
   int             opened = 0;
 
-  wp_shapes_options_init (&options);
-  options.seed = 11;
-  g_assert_true (wp_shapes_write_dataset (data_dir, 48, &options, &error));
-  g_assert_no_error (error);
+  write_scenes (data_dir, 48, 11);
   {
     /* Two lines the engine skips: an empty caption (line 49) and one that is not JSON (50). */
     g_autoptr (GFile) file = g_file_new_for_path (captions);
@@ -406,7 +401,6 @@ test_fine_tune_box_term (void)
   g_autofree char *expected = NULL;
   g_autoptr (WpModel) model = NULL;
   g_autoptr (WpDataset) dataset = NULL;
-  WpShapesOptions options;
   WpWindow       *window;
   WpTrainView    *view;
   WpTrainSession *session;
@@ -414,10 +408,7 @@ test_fine_tune_box_term (void)
   guint           n;
 
   g_assert_nonnull (model_dir);
-  wp_shapes_options_init (&options);
-  options.seed = 17;
-  g_assert_true (wp_shapes_write_dataset (data_dir, 128, &options, &error));
-  g_assert_no_error (error);
+  write_scenes (data_dir, 128, 17);
   {
     /* The same images without boxes. */
     g_autofree char *tsv = g_build_filename (plain_dir, "captions.tsv", NULL);

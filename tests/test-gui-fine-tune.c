@@ -10,7 +10,6 @@
 
 #include "cli-harness.h"
 #include "gui-util.h"
-#include "shapes.h"
 #include "wordpatch/wordpatch.h"
 #include "wp-application.h"
 #include "wp-image-view.h"
@@ -111,7 +110,6 @@ test_fine_tune (void)
   g_autofree char *last = NULL;
   g_autoptr (WpModel) saved = NULL;
   g_autoptr (WpImage) view_png = NULL;
-  WpShapesOptions options;
   WpWindow       *window;
   WpTrainView    *view;
   WpTrainSession *session;
@@ -121,10 +119,7 @@ test_fine_tune (void)
   double          gap_alone, gap_busy;
   gboolean        live;
 
-  wp_shapes_options_init (&options);
-  options.seed = 5;
-  g_assert_true (wp_shapes_write_dataset (data_dir, 64, &options, &error));
-  g_assert_no_error (error);
+  write_scenes (data_dir, 64, 5);
 
   g_assert_true (g_application_register (G_APPLICATION (application), NULL, &error));
   window = wp_window_new (application);

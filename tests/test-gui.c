@@ -14,7 +14,6 @@
 
 #include "cli-harness.h"
 #include "gui-util.h"
-#include "shapes.h"
 #include "spiece-train.h"
 #include "wordpatch/wordpatch.h"
 #include "wp-application.h"
@@ -425,16 +424,12 @@ test_exit_during_training (gconstpointer data)
   g_autoptr (GDataInputStream) output = NULL;
   g_autofree char *line = NULL;
   g_autoptr (WpModel) latest = NULL;
-  ChildWait       wait = { g_main_loop_new (NULL, FALSE), FALSE };
-  WpShapesOptions options;
-  gint64          closed_step = -1, closed_at;
-  guint           timeout;
-  double          seconds;
+  ChildWait wait = { g_main_loop_new (NULL, FALSE), FALSE };
+  gint64    closed_step = -1, closed_at;
+  guint     timeout;
+  double    seconds;
 
-  wp_shapes_options_init (&options);
-  options.seed = 7;
-  g_assert_true (wp_shapes_write_dataset (data_dir, 128, &options, &error));
-  g_assert_no_error (error);
+  write_scenes (data_dir, 128, 7);
 
   g_subprocess_launcher_setenv (launcher, EXIT_CHILD_DATA, data_dir, TRUE);
   g_subprocess_launcher_setenv (launcher, EXIT_CHILD_OUT, out_dir, TRUE);

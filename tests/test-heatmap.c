@@ -21,10 +21,8 @@ ensure_model (void)
   g_auto (Run) run = { 0 };
   g_autoptr (GError) error = NULL;
 
-  if (g_getenv ("WORDPATCH_CLI") == NULL) {
-    g_test_skip ("WORDPATCH_CLI is not set");
+  if (!have_cli ())
     return FALSE;
-  }
   if (model_dir != NULL)
     return TRUE;
   tmp_dir = g_dir_make_tmp ("wp-test-heatmap-XXXXXX", &error);

@@ -385,10 +385,6 @@ main (int   argc,
     g_test_add_data_func (large_pngs[i].test, &large_pngs[i], test_too_large_png);
   g_test_add_func ("/image/load/too-large-bmp", test_too_large_bmp);
   g_test_add_func ("/image/load/too-many-pixels", test_too_many_pixels);
-  for (gsize i = 0; i < G_N_ELEMENTS (bad_images); i++) {
-    g_autofree char *path = g_strdup_printf ("/image/load/bad/%s", bad_images[i].name);
-
-    g_test_add_data_func (path, &bad_images[i], test_load_bad_image);
-  }
+  wp_test_add_named_cases ("/image/load/bad", bad_images, test_load_bad_image);
   return g_test_run ();
 }

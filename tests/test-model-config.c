@@ -382,10 +382,6 @@ main (int   argc,
   g_test_add_func ("/model/config/text-pooling", test_config_text_pooling);
   g_test_add_func ("/model/config/preprocessing", test_config_preprocessing);
   g_test_add_func ("/model/config/logit-scale-overflow", test_config_logit_scale_overflow);
-  for (gsize i = 0; i < G_N_ELEMENTS (bad_configs); i++) {
-    g_autofree char *path = g_strdup_printf ("/model/config/bad/%s", bad_configs[i].name);
-
-    g_test_add_data_func (path, &bad_configs[i], test_config_bad);
-  }
+  wp_test_add_named_cases ("/model/config/bad", bad_configs, test_config_bad);
   return g_test_run ();
 }

@@ -113,17 +113,24 @@ test_load_missing_folder (void)
   remove_tree (dir);
 }
 
+/* Deletes the saved folder's file of that name; the load fails, naming it. */
+static void
+expect_missing_file_refused (const char *name)
+{
+  Saved            s;
+  g_autofree char *path = NULL;
+
+  saved_init (&s);
+  path = g_build_filename (s.model_dir, name, NULL);
+  g_assert_cmpint (g_unlink (path), ==, 0);
+  expect_load_error (s.model_dir, G_FILE_ERROR, G_FILE_ERROR_NOENT, path, NULL);
+  saved_clear (&s);
+}
+
 static void
 test_load_missing_config (void)
 {
-  Saved            s;
-  g_autofree char *config = NULL;
-
-  saved_init (&s);
-  config = g_build_filename (s.model_dir, "config.json", NULL);
-  g_assert_cmpint (g_unlink (config), ==, 0);
-  expect_load_error (s.model_dir, G_FILE_ERROR, G_FILE_ERROR_NOENT, config, NULL);
-  saved_clear (&s);
+  expect_missing_file_refused ("config.json");
 }
 
 /* Writes text as the saved folder's config.json, then loads it, expecting code and a message
@@ -201,14 +208,7 @@ test_load_missing_weights (void)
 static void
 test_load_missing_vocab (void)
 {
-  Saved            s;
-  g_autofree char *vocab = NULL;
-
-  saved_init (&s);
-  vocab = g_build_filename (s.model_dir, "vocab.json", NULL);
-  g_assert_cmpint (g_unlink (vocab), ==, 0);
-  expect_load_error (s.model_dir, G_FILE_ERROR, G_FILE_ERROR_NOENT, vocab, NULL);
-  saved_clear (&s);
+  expect_missing_file_refused ("vocab.json");
 }
 
 /* Saves the model with one edit of tensor name; the load fails with code, naming the weights file

@@ -44,12 +44,9 @@ test_write_round_trip (void)
 
     g_hash_table_insert (metadata, "format", "pt");
     g_hash_table_insert (metadata, "text", "quote \" backslash \\ newline \n café");
-    wp_safetensors_write (path, entries, G_N_ELEMENTS (entries), metadata, &error);
-    g_assert_no_error (error);
+    st = wp_test_write_safetensors (path, entries, G_N_ELEMENTS (entries), metadata);
   }
 
-  st = wp_safetensors_open (path, &error);
-  g_assert_no_error (error);
   g_assert_cmpstr (wp_safetensors_get_path (st), ==, path);
   g_assert_cmpuint (wp_safetensors_get_n_tensors (st), ==, 5);
   g_assert_cmpstr (wp_safetensors_get_metadata (st, "format"), ==, "pt");
@@ -167,13 +164,8 @@ test_write_no_tensors (void)
 {
   g_autofree char *dir = wp_test_make_tmp_dir ("safetensors");
   g_autofree char *path = g_build_filename (dir, "x.safetensors", NULL);
-  g_autoptr (WpSafetensors) st = NULL;
-  g_autoptr (GError) error = NULL;
+  g_autoptr (WpSafetensors) st = wp_test_write_safetensors (path, NULL, 0, NULL);
 
-  wp_safetensors_write (path, NULL, 0, NULL, &error);
-  g_assert_no_error (error);
-  st = wp_safetensors_open (path, &error);
-  g_assert_no_error (error);
   g_assert_cmpuint (wp_safetensors_get_n_tensors (st), ==, 0);
   g_clear_pointer (&st, wp_safetensors_free);
   remove_tree (dir);
@@ -230,11 +222,8 @@ test_write_replaces_existing (void)
   {
     const WpSafetensorsEntry entry = { "small", 1, small_shape, small };
 
-    wp_safetensors_write (path, &entry, 1, NULL, &error);
-    g_assert_no_error (error);
+    st = wp_test_write_safetensors (path, &entry, 1, NULL);
   }
-  st = wp_safetensors_open (path, &error);
-  g_assert_no_error (error);
   g_assert_cmpuint (wp_safetensors_get_n_tensors (st), ==, 1);
   g_assert_null (wp_safetensors_lookup (st, "big"));
   g_assert_nonnull (wp_safetensors_lookup (st, "small"));
@@ -315,10 +304,7 @@ test_write_half (void)
     const WpSafetensorsTensor *tensor;
     float                      back[5];
 
-    g_assert_true (wp_safetensors_write (path, &entry, 1, NULL, &error));
-    g_assert_no_error (error);
-    st = wp_safetensors_open (path, &error);
-    g_assert_no_error (error);
+    st = wp_test_write_safetensors (path, &entry, 1, NULL);
     tensor = wp_safetensors_lookup (st, "w");
     g_assert_cmpint (tensor->dtype, ==, dtypes[d]);
     g_assert_cmpuint (tensor->n_bytes, ==, 10);

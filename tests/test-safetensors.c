@@ -303,10 +303,7 @@ test_read_non_finite (void)
                                          { "inf", 1, shape, with_inf } };
   float                    out[3];
 
-  wp_safetensors_write (path, entries, 2, NULL, &error);
-  g_assert_no_error (error);
-  st = wp_safetensors_open (path, &error);
-  g_assert_no_error (error);
+  st = wp_test_write_safetensors (path, entries, 2, NULL);
 
   g_assert_false (wp_safetensors_read_f32 (st, wp_safetensors_lookup (st, "nan"), out, TRUE,
                                            &error));
@@ -578,10 +575,6 @@ main (int   argc,
   g_test_add_func ("/safetensors/header/too-large", test_header_too_large);
   g_test_add_func ("/safetensors/header/zero-length", test_header_zero_length);
   g_test_add_func ("/safetensors/header/json-limits", test_header_json_limits);
-  for (gsize i = 0; i < G_N_ELEMENTS (bad_cases); i++) {
-    g_autofree char *path = g_strdup_printf ("/safetensors/%s", bad_cases[i].name);
-
-    g_test_add_data_func (path, &bad_cases[i], test_bad_header);
-  }
+  wp_test_add_named_cases ("/safetensors", bad_cases, test_bad_header);
   return g_test_run ();
 }

@@ -4,6 +4,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "test-util.h"
 #include "wordpatch/error.h"
 #include "wordpatch/tokenizer.h"
 
@@ -474,11 +475,7 @@ main (int   argc,
                    test_learn_is_deterministic_and_round_trips);
   g_test_add_func ("/tokenizer/learn/rejects-tiny-vocabulary", test_learn_rejects_tiny_vocabulary);
   g_test_add_func ("/tokenizer/load/small", test_load_small);
-  for (gsize i = 0; i < G_N_ELEMENTS (bad_cases); i++) {
-    g_autofree char *path = g_strdup_printf ("/tokenizer/load/%s", bad_cases[i].name);
-
-    g_test_add_data_func (path, &bad_cases[i], test_load_bad);
-  }
+  wp_test_add_named_cases ("/tokenizer/load", bad_cases, test_load_bad);
   g_test_add_func ("/tokenizer/load/merges/too-many", test_load_too_many_merges);
   g_test_add_func ("/tokenizer/load/vocab/too-large", test_load_vocab_too_large);
   g_test_add_func ("/tokenizer/load/vocab/too-many-tokens", test_load_too_many_tokens);

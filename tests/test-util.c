@@ -27,6 +27,22 @@ wp_test_init (int    *argc,
   g_log_set_default_handler (log_cb, NULL);
 }
 
+void
+wp_test_add_named_cases_full (const char   *prefix,
+                              gconstpointer cases,
+                              gsize         n,
+                              gsize         size,
+                              GTestDataFunc func)
+{
+  for (gsize i = 0; i < n; i++) {
+    gconstpointer    element = (const char *) cases + i * size;
+    g_autofree char *path =
+      g_strdup_printf ("%s/%s", prefix, *(const char *const *) element);
+
+    g_test_add_data_func (path, element, func);
+  }
+}
+
 float *
 wp_test_random_floats (GRand *rand,
                        gsize  n,
@@ -85,6 +101,22 @@ wp_test_remove_file (const char *dir,
   g_autofree char *path = g_build_filename (dir, name, NULL);
 
   g_assert_cmpint (g_unlink (path), ==, 0);
+}
+
+WpSafetensors *
+wp_test_write_safetensors (const char               *path,
+                           const WpSafetensorsEntry *entries,
+                           guint                     n,
+                           GHashTable               *metadata)
+{
+  g_autoptr (GError) error = NULL;
+  WpSafetensors *st;
+
+  g_assert_true (wp_safetensors_write (path, entries, n, metadata, &error));
+  g_assert_no_error (error);
+  st = wp_safetensors_open (path, &error);
+  g_assert_no_error (error);
+  return st;
 }
 
 void

@@ -5,6 +5,7 @@
 
 #include <glib.h>
 
+#include "wordpatch/safetensors.h"
 #include "wordpatch/tokenizer.h"
 
 G_BEGIN_DECLS
@@ -14,6 +15,24 @@ G_BEGIN_DECLS
  * program without naming the test (the engine must not log them for any input). */
 void wp_test_init (int    *argc,
                    char ***argv);
+
+/* Adds func once per element of the array cases (n of size bytes each, every one starting with
+ * its name, a const char *), at path prefix/name with the element as data. */
+void wp_test_add_named_cases_full (const char   *prefix,
+                                   gconstpointer cases,
+                                   gsize         n,
+                                   gsize         size,
+                                   GTestDataFunc func);
+
+/* wp_test_add_named_cases_full() over a whole array, whose elements must start with name. */
+#define wp_test_add_named_cases(prefix, cases, func)                                          \
+  G_STMT_START                                                                                \
+  {                                                                                           \
+    G_STATIC_ASSERT (G_STRUCT_OFFSET (__typeof__ ((cases)[0]), name) == 0);                   \
+    wp_test_add_named_cases_full ((prefix), (cases), G_N_ELEMENTS (cases), sizeof (cases)[0], \
+                                  (func));                                                    \
+  }                                                                                           \
+  G_STMT_END
 
 /* n floats drawn uniformly from [-scale, scale), freed with g_free. */
 float *wp_test_random_floats (GRand *rand,
@@ -37,6 +56,14 @@ void wp_test_write_text (const char *dir,
 /* Deletes dir/name, which must exist. */
 void wp_test_remove_file (const char *dir,
                           const char *name);
+
+/* Writes the n entries and metadata (may be NULL) to path and opens the file, failing the test if
+ * either step fails. */
+WpSafetensors *wp_test_write_safetensors (const char               *path,
+                                          const WpSafetensorsEntry *entries,
+                                          guint                     n,
+                                          GHashTable               *metadata)
+  G_GNUC_WARN_UNUSED_RESULT;
 
 /* Splits folder's model.safetensors into n shards, its tensors dealt out in turn, and writes
  * their model.safetensors.index.json, as transformers does for large models. */

@@ -82,10 +82,8 @@ ensure_data (void)
 {
   g_autoptr (GError) error = NULL;
 
-  if (g_getenv ("WORDPATCH_CLI") == NULL) {
-    g_test_skip ("WORDPATCH_CLI is not set");
+  if (!have_cli ())
     return FALSE;
-  }
   if (data_dir != NULL)
     return TRUE;
   tmp_dir = g_dir_make_tmp ("wp-test-train-XXXXXX", &error);

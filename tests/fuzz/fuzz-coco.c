@@ -37,7 +37,6 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
 {
-  g_autoptr (WpDataset) dataset = NULL;
   WpDatasetOptions options = { 0 };
   const gboolean   instances = size > 0 && (data[0] & 1) != 0;
 
@@ -50,8 +49,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   } else {
     fuzz_write_file (captions_path, data + 1, size - 1);
   }
-  dataset = wp_dataset_open_full (captions_path, &options, NULL);
-  if (dataset != NULL)
-    fuzz_use_dataset (dataset);
+  fuzz_open_dataset (captions_path, &options);
   return 0;
 }

@@ -57,6 +57,18 @@ fuzz_write_file (const char    *path,
   g_assert_no_error (error);
 }
 
+void
+fuzz_assert_within_limits (const WpClipConfig *config)
+{
+  WpTensorSpec *specs;
+  guint         n_specs;
+  gsize         n_params;
+
+  specs = wp_tensor_specs_new (config, &n_specs, &n_params);
+  g_assert_cmpuint (n_params, <=, WP_MAX_PARAMETERS);
+  wp_tensor_specs_free (specs, n_specs);
+}
+
 WpTokenizer *
 fuzz_clip_tokenizer (void)
 {
@@ -125,8 +137,8 @@ small_model (void)
   return model;
 }
 
-void
-fuzz_use_dataset (WpDataset *dataset)
+static void
+use_dataset (WpDataset *dataset)
 {
   const WpModel    *model = small_model ();
   const int         B = 4, S = model->config.image_size, K = model->config.context_length;
@@ -168,4 +180,14 @@ fuzz_use_dataset (WpDataset *dataset)
                                         lengths, &T, NULL, NULL));
   g_assert_cmpint (T, >=, 2);
   g_assert_cmpint (T, <=, K);
+}
+
+void
+fuzz_open_dataset (const char             *path,
+                   const WpDatasetOptions *options)
+{
+  g_autoptr (WpDataset) dataset = wp_dataset_open_full (path, options, NULL);
+
+  if (dataset != NULL)
+    use_dataset (dataset);
 }

@@ -6,7 +6,6 @@
 
 #include "../assert-config.h"
 #include "wordpatch/config.h"
-#include "wordpatch/model.h"
 
 int
 LLVMFuzzerInitialize (int    *argc,
@@ -22,16 +21,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
 {
   WpClipConfig     config, again;
   g_autofree char *json = NULL;
-  WpTensorSpec    *specs;
-  guint            n_specs;
-  gsize            n_params;
 
   if (!wp_clip_config_parse (&config, (const char *) data, size, NULL))
     return 0;
-
-  specs = wp_tensor_specs_new (&config, &n_specs, &n_params);
-  g_assert_cmpuint (n_params, <=, WP_MAX_PARAMETERS);
-  wp_tensor_specs_free (specs, n_specs);
+  fuzz_assert_within_limits (&config);
 
   json = wp_clip_config_to_json (&config);
   g_assert_true (wp_clip_config_parse (&again, json, strlen (json), NULL));

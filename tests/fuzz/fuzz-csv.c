@@ -19,15 +19,12 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
 {
-  g_autoptr (WpDataset) dataset = NULL;
   WpDatasetOptions options = { 0 };
 
   if (size == 0)
     return 0;
   options.csv_separator = (data[0] & 1) != 0 ? "," : NULL;
   fuzz_write_file (csv_path, data + 1, size - 1);
-  dataset = wp_dataset_open_full (csv_path, &options, NULL);
-  if (dataset != NULL)
-    fuzz_use_dataset (dataset);
+  fuzz_open_dataset (csv_path, &options);
   return 0;
 }

@@ -41,7 +41,6 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
 {
-  g_autoptr (WpDataset) dataset = NULL;
   const gboolean xml = size > 0 && (data[0] & 1) != 0;
 
   if (size == 0)
@@ -50,8 +49,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
                    (const uint8_t *) (xml ? fixed_sentences : fixed_xml),
                    (xml ? sizeof fixed_sentences : sizeof fixed_xml) - 1);
   fuzz_write_file (xml ? xml_path : sentences_path, data + 1, size - 1);
-  dataset = wp_dataset_open (root, NULL);
-  if (dataset != NULL)
-    fuzz_use_dataset (dataset);
+  fuzz_open_dataset (root, NULL);
   return 0;
 }

@@ -8,7 +8,6 @@
 
 #include "../assert-config.h"
 #include "wordpatch/config.h"
-#include "wordpatch/model.h"
 #include "wordpatch/openclip.h"
 
 int
@@ -25,15 +24,10 @@ openclip (const char *text,
 {
   WpClipConfig     config, again;
   g_autofree char *json = NULL;
-  WpTensorSpec    *specs;
-  guint            n_specs;
-  gsize            n_params;
 
   if (!wp_openclip_config_parse (&config, text, size, NULL))
     return;
-  specs = wp_tensor_specs_new (&config, &n_specs, &n_params);
-  g_assert_cmpuint (n_params, <=, WP_MAX_PARAMETERS);
-  wp_tensor_specs_free (specs, n_specs);
+  fuzz_assert_within_limits (&config);
 
   json = wp_openclip_config_to_json (&config, NULL);
   if (json == NULL)

@@ -17,11 +17,7 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
 {
-  g_autoptr (WpDataset) dataset = NULL;
-
   fuzz_write_file (shard_path, data, size);
-  dataset = wp_dataset_open (shard_path, NULL);
-  if (dataset != NULL)
-    fuzz_use_dataset (dataset);
+  fuzz_open_dataset (shard_path, NULL);
   return 0;
 }

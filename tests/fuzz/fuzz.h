@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wordpatch/config.h"
 #include "wordpatch/dataset.h"
 #include "wordpatch/tokenizer.h"
 
@@ -26,6 +27,8 @@ const char *fuzz_init (void);
 void fuzz_write_file (const char    *path,
                       const uint8_t *data,
                       size_t         size);
+/* Asserts that config lays out a model within the limits (WP_MAX_PARAMETERS). */
+void fuzz_assert_within_limits (const WpClipConfig *config);
 /* The bundled CLIP tokenizer (data/clip-bpe), loaded once. */
 WpTokenizer *fuzz_clip_tokenizer (void);
 /* Writes an 8 x 8 PNG (a gradient) to path, creating its folder. */
@@ -33,9 +36,11 @@ void fuzz_write_png (const char *path);
 /* Writes dir/a.png, an 8 x 8 PNG (fuzz_write_png()), and dir/b.png, text that is no image: the
  * two pictures the captions of the dataset targets name. */
 void fuzz_write_images (const char *dir);
-/* Runs an opened dataset through what training and evaluation do with it: its pairs checked, the
- * vocabulary coverage, every image read on its own, the image checks, batches with and without
- * augmentation (a small model with CLIP's vocabulary). */
-void fuzz_use_dataset (WpDataset *dataset);
+/* Opens path as a dataset (options may be NULL) and, when it opens, runs it through what training
+ * and evaluation do with it: its pairs checked, the vocabulary coverage, every image read on its
+ * own, the image checks, batches with and without augmentation (a small model with CLIP's
+ * vocabulary). */
+void fuzz_open_dataset (const char             *path,
+                        const WpDatasetOptions *options);
 
 G_END_DECLS

@@ -122,18 +122,8 @@ def openclip_init(config, seed):
             out[name] = z / shape[1] ** 0.5
         elif kind == 'projection_t':  # (in, out)
             out[name] = z / shape[0] ** 0.5
-        elif kind == 'patch':
-            out[name] = z / (shape[1] * shape[2] * shape[3]) ** 0.5
-        elif kind == 'embedding':
-            out[name] = z * 0.5
-        elif kind == 'ln_weight':
-            out[name] = 1.0 + 0.1 * z
-        elif kind == 'bias':
-            out[name] = 0.1 * z
-        elif kind == 'logit_scale':
-            out[name] = torch.tensor(ref.LOGIT_SCALE_INIT, dtype=torch.float32)
         else:
-            raise AssertionError(kind)
+            out[name] = ref.init_tensor(kind, z, shape)
     return out
 
 

@@ -218,19 +218,24 @@ def init_weights(config, seed):
             out[name] = z * (1.5 / fan_in ** 0.5)
         elif kind in ('v_proj', 'out_proj', 'fc1', 'fc2', 'projection'):
             out[name] = z / fan_in ** 0.5
-        elif kind == 'patch':
-            out[name] = z / (shape[1] * shape[2] * shape[3]) ** 0.5
-        elif kind == 'embedding':
-            out[name] = z * 0.5
-        elif kind == 'ln_weight':
-            out[name] = 1.0 + 0.1 * z
-        elif kind == 'bias':
-            out[name] = 0.1 * z
-        elif kind == 'logit_scale':
-            out[name] = torch.tensor(LOGIT_SCALE_INIT, dtype=torch.float32)
         else:
-            raise AssertionError(kind)
+            out[name] = init_tensor(kind, z, shape)
     return out
+
+
+def init_tensor(kind, z, shape):
+    """init_weights' value, from the standard normal z, for a kind every layout has."""
+    if kind == 'patch':
+        return z / (shape[1] * shape[2] * shape[3]) ** 0.5
+    if kind == 'embedding':
+        return z * 0.5
+    if kind == 'ln_weight':
+        return 1.0 + 0.1 * z
+    if kind == 'bias':
+        return 0.1 * z
+    if kind == 'logit_scale':
+        return torch.tensor(LOGIT_SCALE_INIT, dtype=torch.float32)
+    raise AssertionError(kind)
 
 
 def _read_bpe():

@@ -23,7 +23,6 @@ layout's reference, what the original gives through its own (float64 both: 1e-9)
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -32,7 +31,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import checkpoints_reference as ckpt  # noqa: E402  (found beside this file)
 import clip_reference as ref  # noqa: E402
-from tap import Tap  # noqa: E402
+from tap import Tap, find_cli, run_command  # noqa: E402
 
 TOLERANCE = 1e-4
 LAYOUT_TOLERANCE = 1e-9
@@ -52,15 +51,8 @@ IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 def run_cli(cli, *args):
     """(stdout, None) or (None, error text)."""
-    cmd = [cli, *args]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=CLI_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return None, f'timed out after {CLI_TIMEOUT} s: {cmd}'
-    if proc.returncode != 0:
-        stderr = proc.stderr.decode('utf-8', 'replace').strip()
-        return None, f'{" ".join(cmd)}: exit status {proc.returncode}: {stderr[-2000:]}'
-    return proc.stdout.decode('utf-8'), None
+    stdout, error = run_command([cli, *args], CLI_TIMEOUT)
+    return (None, error) if error else (stdout.decode('utf-8'), None)
 
 
 def compare(name, got, want, tolerance):
@@ -101,19 +93,32 @@ def write_image(path, width, height):
     return ref.read_png(path)
 
 
+# Each layout's reference: its reader and its embedding.
+READERS = {
+    'open_clip': (ckpt.load_openclip, ckpt.openclip_embed),
+    'transformers': (ckpt.load_transformers, ckpt.transformers_embed),
+}
+
+
+def reference_case(description, path, layout, image, pixels):
+    """A case of make_cases(): the model at path read by its layout's reference, which embeds
+    pixels (image as the CLI should prepare it)."""
+    load, embed = READERS[layout]
+    config, w = load(path)
+    return description, path, image, lambda ids: embed(config, w, pixels, ids)
+
+
 def make_cases(tmp):
     """(description, model path, image path, reference(ids)) of every kind."""
     cases = []
 
     # open_clip, exact GELU, argmax pooling, F32; 32 x 35: a crop offset of round(1.5) = 2.
     path = os.path.join(tmp, 'openclip-gelu')
-    config = ckpt.make_openclip(path, ckpt.openclip_config(mean=INCEPTION[0], std=INCEPTION[1]),
-                                seed=31, dtype='F32')
+    ckpt.make_openclip(path, ckpt.openclip_config(mean=INCEPTION[0], std=INCEPTION[1]), seed=31,
+                       dtype='F32')
     image = os.path.join(tmp, 'image-32x35.png')
     pixels = ckpt.prepared_pixels(write_image(image, 32, 35), 32, 32, *INCEPTION, 'round')
-    config, w = ckpt.load_openclip(path)
-    cases.append(('open_clip F32 gelu argmax', path, image,
-                  lambda ids, c=config, w=w, p=pixels: ckpt.openclip_embed(c, w, p, ids)))
+    cases.append(reference_case('open_clip F32 gelu argmax', path, 'open_clip', image, pixels))
 
     # open_clip, QuickGELU, eos pooling, BF16; 39 x 32: round(3.5) = 4 where floor gives 3.
     path = os.path.join(tmp, 'openclip-quick')
@@ -121,9 +126,7 @@ def make_cases(tmp):
                                                   std=IMAGENET[1]), seed=32, dtype='BF16')
     image = os.path.join(tmp, 'image-39x32.png')
     pixels = ckpt.prepared_pixels(write_image(image, 39, 32), 32, 32, *IMAGENET, 'round')
-    config, w = ckpt.load_openclip(path)
-    cases.append(('open_clip BF16 quick_gelu eos', path, image,
-                  lambda ids, c=config, w=w, p=pixels: ckpt.openclip_embed(c, w, p, ids)))
+    cases.append(reference_case('open_clip BF16 quick_gelu eos', path, 'open_clip', image, pixels))
 
     # transformers 336 / 14, GELU's tanh approximation, its own preprocessing, F16; 352 x 363:
     # crop offsets 8 and floor(27 / 2) = 13.
@@ -140,9 +143,8 @@ def make_cases(tmp):
     ckpt.make_transformers(path, config, seed=33, dtype='F16', preprocessor=preprocessor)
     image = os.path.join(tmp, 'image-352x363.png')
     pixels = ckpt.prepared_pixels(write_image(image, 352, 363), 352, 336, *IMAGENET, 'floor')
-    config, w = ckpt.load_transformers(path)
-    cases.append(('transformers 336/14 gelu_new F16 preprocessor_config', path, image,
-                  lambda ids, c=config, w=w, p=pixels: ckpt.transformers_embed(c, w, p, ids)))
+    cases.append(reference_case('transformers 336/14 gelu_new F16 preprocessor_config', path,
+                                'transformers', image, pixels))
 
     # transformers sharded over three files, BF16, exact GELU, eos_token_id 2.
     path = os.path.join(tmp, 'transformers-sharded')
@@ -152,10 +154,29 @@ def make_cases(tmp):
     image = os.path.join(tmp, 'image-32x32.png')
     write_image(image, 32, 32)
     pixels = ref.pixels_from_png(image, 32)
-    config, w = ckpt.load_transformers(path)
-    cases.append(('transformers 3 shards BF16 eos_token_id 2', path, image,
-                  lambda ids, c=config, w=w, p=pixels: ckpt.transformers_embed(c, w, p, ids)))
+    cases.append(reference_case('transformers 3 shards BF16 eos_token_id 2', path, 'transformers',
+                                image, pixels))
     return cases
+
+
+def convert_point(cli, tap, source, source_format, target, target_format, pixels, ids):
+    """convert source to target_format: the result, read by its layout's reference, embeds pixels
+    and ids as the source does."""
+    _, error = run_cli(cli, 'convert', '--model', source, '--out', target, '--format',
+                       target_format)
+    lines, passed = [], error is None
+    if error:
+        lines.append(error)
+    else:
+        load, embed = READERS[source_format]
+        want = embed(*load(source), pixels, ids)
+        load, embed = READERS[target_format]
+        got = embed(*load(target), pixels, ids)
+        for name in OUTPUTS:
+            ok, line = compare(name, got[name].tolist(), want[name], LAYOUT_TOLERANCE)
+            passed = passed and ok
+            lines.append(line)
+    tap.result(passed, f'convert {source_format} -> {target_format}: same model', lines)
 
 
 def layout_points(cli, tmp, tap):
@@ -165,57 +186,23 @@ def layout_points(cli, tmp, tap):
 
     source = os.path.join(tmp, 'convert-openclip')
     ckpt.make_openclip(source, ckpt.openclip_config(pool='eos'), seed=41, dtype='F32')
-    target = os.path.join(tmp, 'convert-openclip-as-transformers')
-    _, error = run_cli(cli, 'convert', '--model', source, '--out', target, '--format',
-                       'transformers')
-    lines, passed = [], error is None
-    if error:
-        lines.append(error)
-    else:
-        config, w = ckpt.load_openclip(source)
-        want = ckpt.openclip_embed(config, w, pixels, ids)
-        config, w = ckpt.load_transformers(target)
-        got = ckpt.transformers_embed(config, w, pixels, ids)
-        for name in OUTPUTS:
-            ok, line = compare(name, got[name].tolist(), want[name], LAYOUT_TOLERANCE)
-            passed = passed and ok
-            lines.append(line)
-    tap.result(passed, 'convert open_clip -> transformers: same model', lines)
+    convert_point(cli, tap, source, 'open_clip',
+                  os.path.join(tmp, 'convert-openclip-as-transformers'), 'transformers', pixels,
+                  ids)
 
     source = os.path.join(tmp, 'convert-transformers')
-    config = ref.make_config('tiny', 'gelu', 'F32')
-    ckpt.make_transformers(source, config, seed=42, dtype='F32')
-    target = os.path.join(tmp, 'convert-transformers-as-openclip')
-    _, error = run_cli(cli, 'convert', '--model', source, '--out', target, '--format',
-                       'open_clip')
-    lines, passed = [], error is None
-    if error:
-        lines.append(error)
-    else:
-        config, w = ckpt.load_transformers(source)
-        want = ckpt.transformers_embed(config, w, pixels, ids)
-        config, w = ckpt.load_openclip(target)
-        got = ckpt.openclip_embed(config, w, pixels, ids)
-        for name in OUTPUTS:
-            ok, line = compare(name, got[name].tolist(), want[name], LAYOUT_TOLERANCE)
-            passed = passed and ok
-            lines.append(line)
-    tap.result(passed, 'convert transformers -> open_clip: same model', lines)
+    ckpt.make_transformers(source, ref.make_config('tiny', 'gelu', 'F32'), seed=42, dtype='F32')
+    convert_point(cli, tap, source, 'transformers',
+                  os.path.join(tmp, 'convert-transformers-as-openclip'), 'open_clip', pixels, ids)
 
 
 def main(argv):
-    cli = argv[1] if len(argv) > 1 else os.environ.get('WORDPATCH_CLI')
-    if not cli or not os.access(cli, os.X_OK):
-        print(f'Bail out! wordpatch-cli not found or not executable: {cli!r} '
-              '(pass it as argv[1] or set WORDPATCH_CLI)')
+    cli = find_cli(argv)
+    if cli is None:
         return 1
     n_cases = 4
     tap = Tap(1 + n_cases * len(CAPTIONS) + 2)
-    try:
-        ckpt.self_check()
-        tap.result(True, 'reference self-check', [])
-    except AssertionError as e:
-        tap.result(False, 'reference self-check', [str(e)])
+    tap.self_check(ckpt.self_check)
 
     with tempfile.TemporaryDirectory(prefix='wordpatch-checkpoints-') as tmp:
         cases = make_cases(tmp)
@@ -225,9 +212,7 @@ def main(argv):
                 passed, lines = embed_point(cli, path, image, caption, expected, reference)
                 tap.result(passed, f'{description}: {caption!r}', lines)
         layout_points(cli, tmp, tap)
-    if tap.failed:
-        print(f'# FAILED {tap.failed} of {tap.count}')
-    return 1 if tap.failed else 0
+    return tap.exit_status()
 
 
 if __name__ == '__main__':

@@ -9,9 +9,7 @@ embeddings must be within TOLERANCE of the float64 reference, which is computed 
 stored weights on an image already at the model's input size (so no resampling is involved).
 """
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -19,7 +17,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clip_reference as ref  # noqa: E402  (found beside this file)
-from tap import Tap  # noqa: E402
+from tap import Tap, find_cli, run_json  # noqa: E402
 
 TOLERANCE = 1e-4
 CLI_TIMEOUT = 120  # seconds per run; the tiny models take a fraction of a second
@@ -53,18 +51,8 @@ OUTPUTS = ('image_embedding', 'text_embedding', 'patch_embeddings', 'token_embed
 
 def run_cli(cli, model, image, caption):
     """(parsed stdout JSON, None) or (None, error text)."""
-    cmd = [cli, 'embed', '--model', model, '--image', image, '--text', caption]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=CLI_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return None, f'timed out after {CLI_TIMEOUT} s: {cmd}'
-    stderr = proc.stderr.decode('utf-8', 'replace').strip()
-    if proc.returncode != 0:
-        return None, f'exit status {proc.returncode}: {stderr[-2000:]}'
-    try:
-        return json.loads(proc.stdout.decode('utf-8')), None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        return None, f'stdout is not JSON ({e}): {proc.stdout[:300]!r}'
+    return run_json([cli, 'embed', '--model', model, '--image', image, '--text', caption],
+                    CLI_TIMEOUT)
 
 
 def check_tokens(out):
@@ -166,19 +154,20 @@ def odd_image_point(cli, model_path, config, image, caption, expected):
     return passed, lines
 
 
+def print_worst(worst):
+    """The tolerance and each output's largest difference over all points, as TAP comments."""
+    print(f'# tolerance {TOLERANCE:g}; max |diff| over all cases:')
+    for name, value in worst.items():
+        print(f'#   {name}: {value:.3g}')
+
+
 def main(argv):
-    cli = argv[1] if len(argv) > 1 else os.environ.get('WORDPATCH_CLI')
-    if not cli or not os.access(cli, os.X_OK):
-        print(f'Bail out! wordpatch-cli not found or not executable: {cli!r} '
-              '(pass it as argv[1] or set WORDPATCH_CLI)')
+    cli = find_cli(argv)
+    if cli is None:
         return 1
     tap = Tap(1 + len(CASES) * (len(CAPTIONS) + 1))
 
-    try:
-        ref.self_check()
-        tap.result(True, 'reference self-check', [])
-    except AssertionError as e:
-        tap.result(False, 'reference self-check', [str(e)])
+    tap.self_check(ref.self_check)
 
     worst = {name: 0.0 for name in OUTPUTS}
     with tempfile.TemporaryDirectory(prefix='wordpatch-parity-') as tmp:
@@ -206,12 +195,8 @@ def main(argv):
             tap.result(passed, f'{description}: {ODD_SIZE[0]}x{ODD_SIZE[1]} image, shapes only',
                        lines)
 
-    print(f'# tolerance {TOLERANCE:g}; max |diff| over all cases:')
-    for name, value in worst.items():
-        print(f'#   {name}: {value:.3g}')
-    if tap.failed:
-        print(f'# FAILED {tap.failed} of {tap.count}')
-    return 1 if tap.failed else 0
+    print_worst(worst)
+    return tap.exit_status()
 
 
 if __name__ == '__main__':

@@ -25,7 +25,6 @@ docs/algorithms.md describes wordpatch's), and maps the boxes to patches itself.
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -36,7 +35,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clip_reference as ref  # noqa: E402  (found beside this file)
 import siglip_reference as sref  # noqa: E402
-from tap import Tap  # noqa: E402
+from tap import Tap, find_cli, run_json  # noqa: E402
 from loss_reference import (box_loss, clip_loss, decision_margin, filip_loss,  # noqa: E402
                             filip_sims, sparc_fine, sparc_weights, unit)
 
@@ -115,20 +114,20 @@ def embeddings(config, w, pixels, ids):
     return vision[0], text[end], vision[1:], text
 
 
+def batch_embeddings(config, w, pixels, ids):
+    """embeddings() of each pair: the globals stacked ([B,E] each), the patches and tokens as
+    lists."""
+    vg, tg, patches, tokens = zip(*(embeddings(config, w, px, tid) for px, tid in zip(pixels, ids)))
+    return torch.stack(vg), torch.stack(tg), list(patches), list(tokens)
+
+
 def reference_losses(config, weights, pixels, ids, objective, lg=DEFAULT_LG, lf=DEFAULT_LF,
                      box=None):
     """({key: float}, {name: float64 gradient of the total}, decision margin). box: None, or
     (weight, tau, words) adding weight * L_box."""
     names = [n for n, _, _ in ref.tensor_layout(config)]
     w = {n: weights[n].detach().clone().requires_grad_(True) for n in names}
-    vg, tg, patches, tokens = [], [], [], []
-    for px, tid in zip(pixels, ids):
-        a, b, c, d = embeddings(config, w, px, tid)
-        vg.append(a)
-        tg.append(b)
-        patches.append(c)
-        tokens.append(d)
-    vg, tg = torch.stack(vg), torch.stack(tg)
+    vg, tg, patches, tokens = batch_embeddings(config, w, pixels, ids)
     lam = w['logit_scale'].exp()  # no clamp in the loss
     zero = torch.zeros((), dtype=torch.float64)
     parts = {'loss_clip': zero, 'loss_filip': zero, 'loss_fine': zero, 'loss_box': zero}
@@ -303,14 +302,7 @@ def self_check():
 
 
 def reference_losses_nograd(config, weights, pixels, ids, objective, lg, lf, box=None):
-    vg, tg, patches, tokens = [], [], [], []
-    for px, tid in zip(pixels, ids):
-        a, b, c, d = embeddings(config, weights, px, tid)
-        vg.append(a)
-        tg.append(b)
-        patches.append(c)
-        tokens.append(d)
-    vg, tg = torch.stack(vg), torch.stack(tg)
+    vg, tg, patches, tokens = batch_embeddings(config, weights, pixels, ids)
     lam = weights['logit_scale'].exp()
     extra = 0.0 if box is None else box[0] * box_loss(patches, tokens, box[2], box[1]).item()
     if objective == 'clip':
@@ -508,17 +500,7 @@ def box_targets(b, boxes, tokens, crop, flipped, grid):
 # CLI and comparison.
 
 def run(cmd):
-    try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=CLI_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return None, f'timed out after {CLI_TIMEOUT} s: {" ".join(cmd)}'
-    if proc.returncode != 0:
-        err = proc.stderr.decode('utf-8', 'replace').strip()
-        return None, f'exit status {proc.returncode}: {" ".join(cmd)}: {err[-2000:]}'
-    try:
-        return json.loads(proc.stdout.decode('utf-8')), None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        return None, f'stdout is not one JSON object ({e}): {proc.stdout[:300]!r}'
+    return run_json(cmd, CLI_TIMEOUT)
 
 
 def cli_tokens(cli, model, image, caption):
@@ -755,10 +737,8 @@ def main(argv):
         self_check()
         print('self-check passed')
         return 0
-    cli = argv[1] if len(argv) > 1 else os.environ.get('WORDPATCH_CLI')
-    if not cli or not os.access(cli, os.X_OK):
-        print(f'Bail out! wordpatch-cli not found or not executable: {cli!r} '
-              '(pass it as argv[1] or set WORDPATCH_CLI)')
+    cli = find_cli(argv)
+    if cli is None:
         return 1
     tap = Tap(3 + len(RUNS) + len(BOX_RUNS))
     try:
@@ -867,9 +847,7 @@ def main(argv):
           f'(floor {GRAD_FLOOR:g})')
     for line in summary:
         print(f'#   {line}')
-    if tap.failed:
-        print(f'# FAILED {tap.failed} of {tap.count}')
-    return 1 if tap.failed else 0
+    return tap.exit_status()
 
 
 if __name__ == '__main__':

@@ -18,7 +18,6 @@ of each map's largest reference magnitude.
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -29,7 +28,7 @@ import clip_reference as ref  # noqa: E402  (found beside this file)
 import maps_reference as maps  # noqa: E402
 import maps_self_check  # noqa: E402
 import siglip_reference as sref  # noqa: E402
-from tap import Tap  # noqa: E402
+from tap import Tap, find_cli, run_command  # noqa: E402
 
 FORWARD_TOL = 5e-4   # absolute, filip, sparc, maskclip, sclip, clearclip, naclip
 GRAD_TOL = 2e-3      # of max |reference map|, gradcam, chefer, legrad ...
@@ -100,13 +99,9 @@ RUNS = [
 def run_cli(cmd):
     """(parsed JSON written by the CLI, None) or (None, error text)."""
     json_path = cmd[cmd.index('--json') + 1]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=CLI_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return None, f'timed out after {CLI_TIMEOUT} s'
-    stderr = proc.stderr.decode('utf-8', 'replace').strip()
-    if proc.returncode != 0:
-        return None, f'exit status {proc.returncode}: {stderr[-2000:]}'
+    _, error = run_command(cmd, CLI_TIMEOUT)
+    if error:
+        return None, error
     try:
         with open(json_path, encoding='utf-8') as f:
             return json.load(f), None
@@ -184,18 +179,12 @@ def describe(run):
 
 
 def main(argv):
-    cli = argv[1] if len(argv) > 1 else os.environ.get('WORDPATCH_CLI')
-    if not cli or not os.access(cli, os.X_OK):
-        print(f'Bail out! wordpatch-cli not found or not executable: {cli!r} '
-              '(pass it as argv[1] or set WORDPATCH_CLI)')
+    cli = find_cli(argv)
+    if cli is None:
         return 1
     tap = Tap(1 + sum(1 + len(run[5]) for run in RUNS))
 
-    try:
-        maps_self_check.self_check()
-        tap.result(True, 'reference self-check', [])
-    except AssertionError as e:
-        tap.result(False, 'reference self-check', [str(e)])
+    tap.self_check(maps_self_check.self_check)
 
     worst = {}
     with tempfile.TemporaryDirectory(prefix='wordpatch-maps-parity-') as tmp:
@@ -260,9 +249,7 @@ def main(argv):
     for method in maps.METHODS:
         if method in worst:
             print(f'#   {method}: {worst[method]:.3g}')
-    if tap.failed:
-        print(f'# FAILED {tap.failed} of {tap.count}')
-    return 1 if tap.failed else 0
+    return tap.exit_status()
 
 
 if __name__ == '__main__':

@@ -17,9 +17,9 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clip_reference as ref  # noqa: E402
 import siglip_reference as sref  # noqa: E402
-from tap import Tap  # noqa: E402
+from tap import Tap, find_cli  # noqa: E402
 from test_embed_parity import (  # noqa: E402
-    OUTPUTS, TOLERANCE, check_tokens, compare_outputs, run_cli)
+    OUTPUTS, check_tokens, compare_outputs, print_worst, run_cli)
 
 N_CAPTIONS = 200
 EMBED_CAPTIONS = ['A photo of a CAT.', 'two red circles above a blue square', '', 'ΟΔΟΣ 猫 café',
@@ -59,16 +59,11 @@ def embed_point(cli, path, image, config, weights, pixels, tokenizer, caption, w
 
 
 def main(argv):
-    cli = argv[1] if len(argv) > 1 else os.environ.get('WORDPATCH_CLI')
-    if not cli or not os.access(cli, os.X_OK):
-        print(f'Bail out! wordpatch-cli not found or not executable: {cli!r}')
+    cli = find_cli(argv)
+    if cli is None:
         return 1
     tap = Tap(1 + len(CASES) * (1 + len(EMBED_CAPTIONS)))
-    try:
-        sref.self_check()
-        tap.result(True, 'reference self-check', [])
-    except AssertionError as e:
-        tap.result(False, 'reference self-check', [str(e)])
+    tap.self_check(sref.self_check)
 
     caps = sref.captions(N_CAPTIONS)
     worst = {name: 0.0 for name in OUTPUTS}
@@ -92,10 +87,8 @@ def main(argv):
                                             caption, worst)
                 tap.result(passed, f'{description}: embeddings of {caption[:30]!r}', lines)
 
-    print(f'# tolerance {TOLERANCE:g}; max |diff| over all cases:')
-    for name, value in worst.items():
-        print(f'#   {name}: {value:.3g}')
-    return 1 if tap.failed else 0
+    print_worst(worst)
+    return tap.exit_status()
 
 
 if __name__ == '__main__':
