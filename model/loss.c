@@ -487,23 +487,12 @@ for_each_box_word (const WpModel *model,
   group = g_new (WpBox, pair->n_boxes);
   for (guint b = 0; b < pair->n_boxes; b++) {
     g_autofree char *lower = NULL;
-    guint            n_group = 0;
+    guint            n_group;
     int              occurrence = pair->boxes[b].occurrence;
 
     if (done[b])
       continue;
-    lower = g_utf8_strdown (pair->boxes[b].word, -1);
-    for (guint c = b; c < pair->n_boxes; c++) {
-      g_autofree char *other = NULL;
-
-      if (done[c] || pair->boxes[c].occurrence != pair->boxes[b].occurrence)
-        continue;
-      other = g_utf8_strdown (pair->boxes[c].word, -1);
-      if (strcmp (other, lower) != 0)
-        continue;
-      done[c] = TRUE;
-      group[n_group++] = pair->boxes[c];
-    }
+    lower = wp_pair_group_boxes (pair, b, done, group, &n_group);
     for (guint w = 0; w < words->len; w++) {
       const CaptionWord *word = &g_array_index (words, CaptionWord, w);
 
