@@ -51,14 +51,12 @@ ensure_models (void)
 {
   g_auto (Run) init = { 0 };
   g_auto (Run) convert = { 0 };
-  g_autoptr (GError) error = NULL;
 
   if (!have_cli ())
     return FALSE;
   if (transformers_dir != NULL)
     return TRUE;
-  tmp_dir = g_dir_make_tmp ("wp-test-cli-checkpoints-XXXXXX", &error);
-  g_assert_no_error (error);
+  tmp_dir = wp_test_make_tmp_dir ("cli-checkpoints");
   transformers_dir = g_build_filename (tmp_dir, "tiny", NULL);
   openclip_dir = g_build_filename (tmp_dir, "openclip", NULL);
   sharded_dir = g_build_filename (tmp_dir, "sharded", NULL);

@@ -49,8 +49,7 @@ ensure_setup (void)
     return TRUE;
   if (!have_cli ())
     return FALSE;
-  tmp_dir = g_dir_make_tmp ("wp-test-cli-eval-XXXXXX", &error);
-  g_assert_no_error (error);
+  tmp_dir = wp_test_make_tmp_dir ("cli-eval");
   if (tmp_dir == NULL)
     return FALSE;
   model_dir = g_build_filename (tmp_dir, "model", NULL);

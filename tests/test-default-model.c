@@ -19,7 +19,6 @@
 static void
 test_held_out_floors (void)
 {
-  g_autoptr (GError) error = NULL;
   g_autofree char *tmp_dir = NULL;
   g_autofree char *data_dir = NULL;
   g_autoptr (JsonParser) parser = json_parser_new ();
@@ -29,8 +28,7 @@ test_held_out_floors (void)
 
   if (!have_cli ())
     return;
-  tmp_dir = g_dir_make_tmp ("wp-test-default-model-XXXXXX", &error);
-  g_assert_no_error (error);
+  tmp_dir = wp_test_make_tmp_dir ("default-model");
   data_dir = g_build_filename (tmp_dir, "held-out", NULL);
   run_cli (&shapes, "shapes", "--out", data_dir, "--count", "100", "--seed", "4242", "--split",
            "test", NULL);

@@ -40,9 +40,8 @@ make_dataset (int         n_images,
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *captions = NULL;
-  char            *dir = g_dir_make_tmp ("wp-test-evaluate-XXXXXX", &error);
+  char            *dir = wp_test_make_tmp_dir ("evaluate");
 
-  g_assert_no_error (error);
   for (int i = 0; i < n_images; i++) {
     g_autofree char *name = g_strdup_printf ("img%d.png", i);
     g_autofree char *path = g_build_filename (dir, name, NULL);

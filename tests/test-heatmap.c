@@ -19,14 +19,12 @@ static gboolean
 ensure_model (void)
 {
   g_auto (Run) run = { 0 };
-  g_autoptr (GError) error = NULL;
 
   if (!have_cli ())
     return FALSE;
   if (model_dir != NULL)
     return TRUE;
-  tmp_dir = g_dir_make_tmp ("wp-test-heatmap-XXXXXX", &error);
-  g_assert_no_error (error);
+  tmp_dir = wp_test_make_tmp_dir ("heatmap");
   model_dir = g_build_filename (tmp_dir, "tiny", NULL);
   image_path = g_build_filename (tmp_dir, "disc.png", NULL);
   g_assert_true (write_test_image (image_path));

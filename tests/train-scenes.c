@@ -80,14 +80,11 @@ make_dataset (const char *name,
 gboolean
 ensure_data (void)
 {
-  g_autoptr (GError) error = NULL;
-
   if (!have_cli ())
     return FALSE;
   if (data_dir != NULL)
     return TRUE;
-  tmp_dir = g_dir_make_tmp ("wp-test-train-XXXXXX", &error);
-  g_assert_no_error (error);
+  tmp_dir = wp_test_make_tmp_dir ("train");
   data_dir = make_dataset ("scenes", 160, "");
   return !g_test_failed ();
 }
