@@ -13,13 +13,9 @@ number_member (JsonObject *obj,
                const char *key,
                double     *value)
 {
-  JsonNode *node = json_object_get_member (obj, key);
-  GType     type;
+  JsonNode *node = wp_json_typed_member (obj, key, G_TYPE_DOUBLE);
 
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node))
-    return FALSE;
-  type = json_node_get_value_type (node);
-  if (type != G_TYPE_INT64 && type != G_TYPE_DOUBLE)
+  if (node == NULL)
     return FALSE;
   *value = json_node_get_double (node);
   return isfinite (*value);

@@ -298,10 +298,9 @@ integer_member (JsonObject *obj,
                 const char *key,
                 gint64     *value)
 {
-  JsonNode *node = json_object_get_member (obj, key);
+  JsonNode *node = wp_json_typed_member (obj, key, G_TYPE_INT64);
 
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_INT64)
+  if (node == NULL)
     return FALSE;
   *value = json_node_get_int (node);
   return TRUE;

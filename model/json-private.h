@@ -23,6 +23,11 @@ gboolean wp_json_parser_load (JsonParser *parser,
                               gsize       max_values,
                               GError    **error);
 
+/* Member key of obj when it is of the type (a number for a double, a string or null for a
+ * string); NULL when it is absent or anything else. */
+JsonNode *wp_json_typed_member (JsonObject *obj,
+                                const char *key,
+                                GType       type);
 /* Member key of obj when it is a string; NULL when it is absent or anything else. */
 const char *wp_json_string_member (JsonObject *obj,
                                    const char *key);

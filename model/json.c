@@ -78,3 +78,19 @@ wp_json_string_member (JsonObject *obj,
     return NULL;
   return json_node_get_string (node);
 }
+
+JsonNode *
+wp_json_typed_member (JsonObject *obj,
+                      const char *key,
+                      GType       type)
+{
+  JsonNode *node = json_object_get_member (obj, key);
+  GType     held;
+
+  if (node == NULL || (JSON_NODE_HOLDS_NULL (node) && type == G_TYPE_STRING))
+    return node;
+  if (!JSON_NODE_HOLDS_VALUE (node))
+    return NULL;
+  held = json_node_get_value_type (node);
+  return held == type || (type == G_TYPE_DOUBLE && held == G_TYPE_INT64) ? node : NULL;
+}

@@ -298,7 +298,7 @@ wp_run_read_checkpoint_step (const char *dir,
   g_autofree char *path = g_build_filename (dir, "state.json", NULL);
   g_autoptr (JsonParser) parser = json_parser_new ();
   JsonObject *obj = wp_train_read_json_object (parser, path, error);
-  JsonNode   *node = obj != NULL ? wp_train_typed_member (obj, "step", G_TYPE_INT64) : NULL;
+  JsonNode   *node = obj != NULL ? wp_json_typed_member (obj, "step", G_TYPE_INT64) : NULL;
 
   if (obj == NULL)
     return FALSE;
@@ -317,7 +317,7 @@ stream_number (JsonObject *obj,
                const char *key,
                gint64     *value)
 {
-  JsonNode *node = wp_train_typed_member (obj, key, G_TYPE_INT64);
+  JsonNode *node = wp_json_typed_member (obj, key, G_TYPE_INT64);
 
   if (node == NULL || json_node_get_int (node) < 0 || json_node_get_int (node) > G_MAXUINT)
     return FALSE;
@@ -346,7 +346,7 @@ wp_run_read_stream_position (const char       *dir,
     return TRUE;
   stream = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
   /* "file": a string, or null. */
-  file = stream != NULL ? wp_train_typed_member (stream, "file", G_TYPE_STRING) : NULL;
+  file = stream != NULL ? wp_json_typed_member (stream, "file", G_TYPE_STRING) : NULL;
   if (stream == NULL || !stream_number (stream, "epoch", &position->epoch) ||
       !stream_number (stream, "shard", &shard) || !stream_number (stream, "sample", &sample) ||
       file == NULL) {

@@ -646,22 +646,6 @@ wp_train_read_json_object (JsonParser *parser,
   return json_node_get_object (root);
 }
 
-JsonNode *
-wp_train_typed_member (JsonObject *obj,
-                       const char *key,
-                       GType       type)
-{
-  JsonNode *node = json_object_get_member (obj, key);
-  GType     held;
-
-  if (node == NULL || (JSON_NODE_HOLDS_NULL (node) && type == G_TYPE_STRING))
-    return node;
-  if (!JSON_NODE_HOLDS_VALUE (node))
-    return NULL;
-  held = json_node_get_value_type (node);
-  return held == type || (type == G_TYPE_DOUBLE && held == G_TYPE_INT64) ? node : NULL;
-}
-
 static GType
 json_type (const WpTrainSetting *setting)
 {
@@ -735,7 +719,7 @@ wp_train_settings_read (WpTrainSettings *s,
   obj = wp_train_read_json_object (parser, path, error);
   if (obj == NULL)
     return FALSE;
-  node = wp_train_typed_member (obj, "format", G_TYPE_INT64);
+  node = wp_json_typed_member (obj, "format", G_TYPE_INT64);
   if (node == NULL || json_node_get_int (node) != SETTINGS_FORMAT) {
     g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
                  "%s: unknown format (this version reads %d)", path, SETTINGS_FORMAT);
@@ -750,16 +734,16 @@ wp_train_settings_read (WpTrainSettings *s,
         set_number (setting, s, 0.0);
       continue;
     }
-    node = wp_train_typed_member (obj, setting->name, json_type (setting));
+    node = wp_json_typed_member (obj, setting->name, json_type (setting));
     if (node == NULL || !read_setting (node, setting, s)) {
       g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: \"%s\" is missing or not valid", path,
                    setting->name);
       return FALSE;
     }
   }
-  node = wp_train_typed_member (obj, "dataset_fingerprint", G_TYPE_STRING);
+  node = wp_json_typed_member (obj, "dataset_fingerprint", G_TYPE_STRING);
   if (node == NULL || JSON_NODE_HOLDS_NULL (node) ||
-      (node = wp_train_typed_member (obj, "total_steps", G_TYPE_INT64)) == NULL ||
+      (node = wp_json_typed_member (obj, "total_steps", G_TYPE_INT64)) == NULL ||
       json_node_get_int (node) < 1) {
     g_set_error (error, WP_ERROR, WP_ERROR_FORMAT,
                  "%s: \"dataset_fingerprint\" or \"total_steps\" is missing or not valid", path);

@@ -28,11 +28,6 @@ gboolean wp_train_settings_read (WpTrainSettings *settings,
 JsonObject *wp_train_read_json_object (JsonParser *parser,
                                        const char *path,
                                        GError    **error);
-/* The member's value when it is of the type (a number for a double, a string or null for a
- * string); NULL otherwise. */
-JsonNode *wp_train_typed_member (JsonObject *obj,
-                                 const char *key,
-                                 GType       type);
 /* The architecture trained from scratch: the preset, with the image and patch sides asked for. */
 gboolean wp_train_config_from_scratch (const WpTrainSettings *settings,
                                        int                    vocab_size,
