@@ -233,14 +233,13 @@ read_vision_section (JsonObject   *vision,
   return TRUE;
 }
 
-/* A string member named key, one of names (n of them, NULL-terminated not needed): its index in
- * *value; left alone when absent. */
+/* A string member named key, one of names (NULL-terminated, which the error lists): its index
+ * in *value; left alone when absent. */
 static gboolean
 read_choice (JsonObject        *obj,
              const char        *section,
              const char        *key,
              const char *const *names,
-             int                n,
              int               *value,
              GError           **error)
 {
@@ -253,7 +252,7 @@ read_choice (JsonObject        *obj,
   name = JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING
            ? json_node_get_string (node)
            : NULL;
-  for (int i = 0; name != NULL && i < n; i++) {
+  for (int i = 0; name != NULL && names[i] != NULL; i++) {
     if (strcmp (name, names[i]) == 0) {
       *value = i;
       return TRUE;
@@ -293,7 +292,7 @@ wp_config_read_training (JsonObject   *obj,
     }
     config->objective = wp_objective_to_string (objective);
   }
-  if (!read_choice (obj, "wordpatch", "similarity", wp_retrieval_names, 3, &similarity, error))
+  if (!read_choice (obj, "wordpatch", "similarity", wp_retrieval_names, &similarity, error))
     return FALSE;
   if (similarity >= 0)
     config->similarity = wp_retrieval_names[similarity];
@@ -324,11 +323,11 @@ read_wordpatch_section (JsonObject   *obj,
       !wp_config_read_float3 (obj, "wordpatch", "image_std", config->image_std, error) ||
       !wp_config_read_int (obj, "wordpatch", "resize_size", &config->preprocess.resize_size,
                            error) ||
-      !read_choice (obj, "wordpatch", "resize_mode", resize_mode_names, 2, &mode, error) ||
-      !read_choice (obj, "wordpatch", "interpolation", interpolation_names, 2, &interpolation,
+      !read_choice (obj, "wordpatch", "resize_mode", resize_mode_names, &mode, error) ||
+      !read_choice (obj, "wordpatch", "interpolation", interpolation_names, &interpolation,
                     error) ||
-      !read_choice (obj, "wordpatch", "crop_offset", crop_offset_names, 2, &offset, error) ||
-      !read_choice (obj, "wordpatch", "text_pooling", text_pooling_names, 3, &pooling, error) ||
+      !read_choice (obj, "wordpatch", "crop_offset", crop_offset_names, &offset, error) ||
+      !read_choice (obj, "wordpatch", "text_pooling", text_pooling_names, &pooling, error) ||
       !wp_config_read_training (obj, config, error))
     return FALSE;
   config->preprocess.resize_mode = (WpResizeMode) mode;
