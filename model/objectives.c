@@ -6,6 +6,7 @@
 
 #include "layout-private.h"
 #include "objectives-private.h"
+#include "wordpatch/kernels.h"
 
 /* FILIP's and SPARC's caches share the bytes after CLIP's and the box term's: no loss runs both,
  * and FILIP's grows as B^2 where SPARC's grows as B, so the larger of the two is what a state
@@ -195,7 +196,8 @@ transpose (double       *out,
 }
 
 /* dots (B, B) = img txt^T: every pair's similarity, CLIP's and SigLIP's logits before their
- * scale. */
+ * scale. One product rather than wp_matmul_forward(), which splits small batches into column
+ * blocks whose sums may round differently. */
 static void
 pair_dots (float       *dots,
            const float *img,
@@ -205,23 +207,6 @@ pair_dots (float       *dots,
 {
   cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, B, B, E, 1.0f, img, E, txt, E, 0.0f, dots,
                B);
-}
-
-/* Accumulates the gradient through dots = img txt^T given ddots (B, B): dimg += ddots txt,
- * dtxt += ddots^T img. */
-static void
-pair_dots_backward (float       *dimg,
-                    float       *dtxt,
-                    const float *ddots,
-                    const float *img,
-                    const float *txt,
-                    int          B,
-                    int          E)
-{
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, B, 1.0f, ddots, B, txt, E, 1.0f,
-               dimg, E);
-  cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, B, E, B, 1.0f, ddots, B, img, E, 1.0f,
-               dtxt, E);
 }
 
 double
@@ -274,7 +259,8 @@ wp_loss_clip_backward (float       *dimg,
       cache->dscaled[(gsize) i * B + j] = (float) (lambda * dg);
     }
   }
-  pair_dots_backward (dimg, dtxt, cache->dscaled, img, txt, B, E);
+  /* dots = img txt^T is a layer's product with txt as its weight. */
+  wp_matmul_backward (dimg, dtxt, NULL, cache->dscaled, img, txt, B, E, B);
   *dlogit_scale += (float) dscale;
 }
 
@@ -338,7 +324,8 @@ wp_loss_sigmoid_backward (float          *dimg,
       cache->dscaled[k] = (float) (t * dl);
     }
   }
-  pair_dots_backward (dimg, dtxt, cache->dscaled, img, txt, B, E);
+  /* dots = img txt^T is a layer's product with txt as its weight. */
+  wp_matmul_backward (dimg, dtxt, NULL, cache->dscaled, img, txt, B, E, B);
   *dlogit_scale += (float) dscale;
   *dlogit_bias += (float) dbias;
 }
