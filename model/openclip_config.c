@@ -364,10 +364,8 @@ read_object (JsonObject  *obj,
   *value = NULL;
   if (is_null (node))
     return TRUE;
-  if (!JSON_NODE_HOLDS_OBJECT (node)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s.%s must be an object", section, key);
-    return FALSE;
-  }
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    return wp_config_member_error (error, section, key, "an object");
   *value = json_node_get_object (node);
   return TRUE;
 }

@@ -173,6 +173,8 @@ static const BadOpenclip bad_openclip[] = {
     "\"longest\"}}",
     WP_ERROR_UNSUPPORTED, "preprocess_cfg.resize_mode is \"longest\"" },
   { "not-json", "!{\"model_cfg\": ", WP_ERROR_FORMAT, "JSON" },
+  { "vision-not-object", "\"embed_dim\": 8, \"vision_cfg\": 3, \"text_cfg\": {}", WP_ERROR_FORMAT,
+    "model_cfg.vision_cfg must be an object" },
 };
 
 static void
@@ -188,6 +190,18 @@ test_openclip_config_bad (gconstpointer data)
   g_assert_false (parse_openclip (&config, json, &error));
   g_assert_error (error, WP_ERROR, c->code);
   assert_error_mentions (error, c->fragment);
+}
+
+/* A top-level member is named without a section before it. */
+static void
+test_openclip_config_top_level_not_object (void)
+{
+  WpClipConfig config;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (parse_openclip (&config, "{\"model_cfg\": [1]}", &error));
+  g_assert_error (error, WP_ERROR, WP_ERROR_FORMAT);
+  g_assert_cmpstr (error->message, ==, "model_cfg must be an object");
 }
 
 /* What the writer says is read back as it was (open_clip's crop offset included). */
@@ -559,6 +573,8 @@ main (int    argc,
   g_test_add_func ("/checkpoints/openclip-config/tanh", test_openclip_config_tanh);
   wp_test_add_named_cases ("/checkpoints/openclip-config/refused", bad_openclip,
                            test_openclip_config_bad);
+  g_test_add_func ("/checkpoints/openclip-config/top-level-not-object",
+                   test_openclip_config_top_level_not_object);
   g_test_add_func ("/checkpoints/openclip-config/round-trip", test_openclip_config_round_trip);
   g_test_add_func ("/checkpoints/openclip-config/write-refused",
                    test_openclip_config_write_refused);
