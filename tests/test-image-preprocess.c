@@ -194,7 +194,7 @@ assert_constant (const float        *pixels,
     const float want = (rgb[c] / 255.0f - config->image_mean[c]) / config->image_std[c];
 
     for (int i = 0; i < S * S; i++)
-      g_assert_cmpfloat_with_epsilon (pixels[c * S * S + i], want, 1e-4);
+      g_assert_cmpfloat_with_epsilon (pixels[c * S * S + i], want, 1e-5);
   }
 }
 
@@ -326,68 +326,42 @@ test_preprocess_crop_landscape (void)
   }
 }
 
+/* A constant image of any shape: the centre crop's place in the original (x, y, width, height)
+ * and a result that stays the constant colour through resize and crop. */
+typedef struct {
+  const char *name;
+  int         width, height;
+  guint8      r, g, b;
+  int         S;
+  double      crop[4];
+} ConstantCrop;
+
+static const ConstantCrop constant_crops[] = {
+  { "crop-portrait", 200, 300, 1, 2, 3, 100, { 0.0, 50.0, 200.0, 200.0 } },
+  /* A square image of another size is resized whole: the crop is the entire image. */
+  { "square-resized", 33, 33, 0, 0, 0, 16, { 0.0, 0.0, 33.0, 33.0 } },
+  /* A very thin image: the shorter side (3) becomes S, the longer one grows to match: 90 * 16 / 3
+   * = 480 rows, crop top (480 - 16) / 2 = 232, that is 232 * 90 / 480 = 43.5. */
+  { "thin", 3, 90, 255, 0, 0, 16, { 0.0, 43.5, 3.0, 3.0 } },
+  /* A banner 10 x 1000 pixels: the shorter side becomes S = 224, so the resized image would be
+   * 224 x 22400, taller than WP_IMAGE_MAX_SIDE. Preprocessing cannot fail; it must still give the
+   * centre crop: rows 495 to 505 of the original. */
+  { "extreme-aspect", 10, 1000, 10, 20, 30, 224, { 0.0, 495.0, 10.0, 10.0 } },
+};
+
 static void
-test_preprocess_crop_portrait (void)
+test_preprocess_constant_crop (gconstpointer data)
 {
-  WpClipConfig config;
-  g_autoptr (WpImage) image = constant_image (200, 300, 1, 2, 3);
-  g_autofree float *pixels = g_new (float, 3 * 100 * 100);
+  const ConstantCrop *c = data;
+  WpClipConfig        config;
+  g_autoptr (WpImage) image = constant_image (c->width, c->height, c->r, c->g, c->b);
+  g_autofree float *pixels = g_new (float, 3 * c->S * c->S);
   WpImageCrop       crop;
 
-  small_config (&config, 100);
+  small_config (&config, c->S);
   wp_image_preprocess (image, &config, pixels, &crop);
-  assert_crop (&crop, 0.0, 50.0, 200.0, 200.0);
-  /* A constant image stays constant through resize and crop. */
-  assert_constant (pixels, 100, &config, 1, 2, 3);
-}
-
-/* A square image of another size is resized whole: the crop is the entire image. */
-static void
-test_preprocess_square_resized (void)
-{
-  WpClipConfig config;
-  g_autoptr (WpImage) image = constant_image (33, 33, 0, 0, 0);
-  g_autofree float *pixels = g_new (float, 3 * 16 * 16);
-  WpImageCrop       crop;
-
-  small_config (&config, 16);
-  wp_image_preprocess (image, &config, pixels, &crop);
-  assert_crop (&crop, 0.0, 0.0, 33.0, 33.0);
-  g_assert_cmpfloat_with_epsilon (pixels[0], -config.image_mean[0] / config.image_std[0], 1e-5);
-}
-
-/* A very thin image: the shorter side (3) becomes S, the longer one grows to match. */
-static void
-test_preprocess_thin (void)
-{
-  WpClipConfig config;
-  g_autoptr (WpImage) image = constant_image (3, 90, 255, 0, 0);
-  g_autofree float *pixels = g_new (float, 3 * 16 * 16);
-  WpImageCrop       crop;
-
-  small_config (&config, 16);
-  wp_image_preprocess (image, &config, pixels, &crop);
-  /* 90 * 16 / 3 = 480 rows, crop top (480 - 16) / 2 = 232, that is 232 * 90 / 480 = 43.5. */
-  assert_crop (&crop, 0.0, 43.5, 3.0, 3.0);
-  g_assert_cmpfloat_with_epsilon (pixels[5 * 16 + 5],
-                                  (1.0f - config.image_mean[0]) / config.image_std[0], 1e-4);
-}
-
-/* A banner 10 x 1000 pixels: the shorter side becomes S = 224, so the resized image would be
- * 224 x 22400, taller than WP_IMAGE_MAX_SIDE. Preprocessing cannot fail; it must still give the
- * centre crop: rows 495 to 505 of the original. */
-static void
-test_preprocess_extreme_aspect (void)
-{
-  WpClipConfig config;
-  g_autoptr (WpImage) image = constant_image (10, 1000, 10, 20, 30);
-  g_autofree float *pixels = g_new (float, 3 * 224 * 224);
-  WpImageCrop       crop;
-
-  wp_clip_config_init_default (&config);
-  wp_image_preprocess (image, &config, pixels, &crop);
-  assert_crop (&crop, 0.0, 495.0, 10.0, 10.0);
-  assert_constant (pixels, 224, &config, 10, 20, 30);
+  assert_crop (&crop, c->crop[0], c->crop[1], c->crop[2], c->crop[3]);
+  assert_constant (pixels, c->S, &config, c->r, c->g, c->b);
 }
 
 /* ---- augmentation ---- */
@@ -508,10 +482,7 @@ main (int   argc,
   g_test_add_func ("/image/resize/upscale-ramp", test_resize_upscale_ramp);
   g_test_add_func ("/image/preprocess/exact-size", test_preprocess_exact_size);
   g_test_add_func ("/image/preprocess/crop-landscape", test_preprocess_crop_landscape);
-  g_test_add_func ("/image/preprocess/crop-portrait", test_preprocess_crop_portrait);
-  g_test_add_func ("/image/preprocess/square-resized", test_preprocess_square_resized);
-  g_test_add_func ("/image/preprocess/thin", test_preprocess_thin);
-  g_test_add_func ("/image/preprocess/extreme-aspect", test_preprocess_extreme_aspect);
+  wp_test_add_named_cases ("/image/preprocess", constant_crops, test_preprocess_constant_crop);
   g_test_add_func ("/image/preprocess/view", test_preprocess_view);
   g_test_add_func ("/image/augment/identity", test_augment_identity);
   g_test_add_func ("/image/augment/flip-and-determinism", test_augment_flip_and_determinism);
