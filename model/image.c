@@ -156,6 +156,48 @@ pnm_header_valid (const guint8 *data,
   return TRUE;
 }
 
+/* The name of a common image format stb_image cannot read, from its signature, so that a phone's
+ * HEIC photo or a WebDataset's WebP is refused by name; NULL for anything else. */
+static const char *
+unsupported_format_name (const guint8 *data,
+                         gsize         len)
+{
+  static const guint8 jxl_container[] = { 0, 0, 0, 12, 'J', 'X', 'L', ' ', '\r', '\n', 0x87, '\n' };
+  static const guint8 jp2_container[] = { 0, 0, 0, 12, 'j', 'P', ' ', ' ', '\r', '\n', 0x87, '\n' };
+  static const struct {
+    const char *brand;
+    const char *format;
+  } heif_brands[] = {
+    { "heic", "HEIC" },
+    { "heix", "HEIC" },
+    { "heim", "HEIC" },
+    { "heis", "HEIC" },
+    { "hevc", "HEIC" },
+    { "hevx", "HEIC" },
+    { "mif1", "HEIF" },
+    { "msf1", "HEIF" },
+    { "avif", "AVIF" },
+    { "avis", "AVIF" },
+  };
+
+  if (len >= 12 && memcmp (data, "RIFF", 4) == 0 && memcmp (data + 8, "WEBP", 4) == 0)
+    return "WebP";
+  if (len >= 12 && memcmp (data + 4, "ftyp", 4) == 0) {
+    for (gsize i = 0; i < G_N_ELEMENTS (heif_brands); i++) {
+      if (memcmp (data + 8, heif_brands[i].brand, 4) == 0)
+        return heif_brands[i].format;
+    }
+  }
+  if (len >= 4 && (memcmp (data, "II*\0", 4) == 0 || memcmp (data, "MM\0*", 4) == 0))
+    return "TIFF";
+  if ((len >= 2 && data[0] == 0xFF && data[1] == 0x0A) ||
+      (len >= sizeof jxl_container && memcmp (data, jxl_container, sizeof jxl_container) == 0))
+    return "JPEG XL";
+  if (len >= sizeof jp2_container && memcmp (data, jp2_container, sizeof jp2_container) == 0)
+    return "JPEG 2000";
+  return NULL;
+}
+
 WpImage *
 wp_image_load_from_memory (const guint8 *data,
                            gsize         len,
@@ -188,8 +230,15 @@ wp_image_load_from_memory (const guint8 *data,
    * limit inside stbi_info, so read a PNG's IHDR ourselves to say why. */
   if (!png_header_size (data, len, &width, &height) &&
       !stbi_info_from_memory (data, (int) len, &width, &height, &channels)) {
-    g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: not a readable image (%s)", name,
-                 stbi_failure_reason ());
+    const char *format = unsupported_format_name (data, len);
+
+    if (format != NULL)
+      g_set_error (error, WP_ERROR, WP_ERROR_UNSUPPORTED,
+                   "%s: %s images are not supported (PNG, JPEG, BMP, GIF, TGA and PNM are)", name,
+                   format);
+    else
+      g_set_error (error, WP_ERROR, WP_ERROR_FORMAT, "%s: not a readable image (%s)", name,
+                   stbi_failure_reason ());
     return NULL;
   }
   if (width < 1 || height < 1 || width > WP_IMAGE_MAX_SIDE || height > WP_IMAGE_MAX_SIDE) {

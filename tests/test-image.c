@@ -337,13 +337,28 @@ typedef struct {
 /* Inputs on which Debian 12's stb_image 2.27 writes or reads out of bounds, or overflows an int
  * (tests/fuzz/regressions/image holds the files the fuzzer found): refused before stb reads
  * them. */
-static const guint8   jpeg_huffman_300_codes[] = { 0xFF, 0xD8, 0xFF, 0xC4, 0x00, 0x13, 0x00, 0,
-                                                   0, 0, 0, 0, 0, 0, 0, 0,
-                                                   0, 0, 0, 0, 0, 0xFF, 45 };
-static const guint8   jpeg_undefined_table[] = { 0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x08, 0x01,
-                                                 0x01, 0x11, 0x00, 0x3F, 0x00, 0xFF, 0xD9 };
-static const guint8   pnm_16_bit[] = "P5 2 1 65535\n\1\2\3\4";
-static const guint8   pnm_huge_number[] = "P6\v2 1 99999999999\n\1\2\3\4\5\6";
+static const guint8 jpeg_huffman_300_codes[] = { 0xFF, 0xD8, 0xFF, 0xC4, 0x00, 0x13, 0x00, 0,
+                                                 0, 0, 0, 0, 0, 0, 0, 0,
+                                                 0, 0, 0, 0, 0, 0xFF, 45 };
+static const guint8 jpeg_undefined_table[] = { 0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x08, 0x01,
+                                               0x01, 0x11, 0x00, 0x3F, 0x00, 0xFF, 0xD9 };
+static const guint8 pnm_16_bit[] = "P5 2 1 65535\n\1\2\3\4";
+static const guint8 pnm_huge_number[] = "P6\v2 1 99999999999\n\1\2\3\4\5\6";
+/* Common formats stb_image cannot read, refused by name from their first bytes. */
+static const guint8   webp[] = "RIFF\x1a\0\0\0WEBPVP8 \x0e\0\0\0";
+static const guint8   heic[] = "\0\0\0\x18"
+                               "ftypheic\0\0\0\0mif1heic";
+static const guint8   heif[] = "\0\0\0\x18"
+                               "ftypmif1\0\0\0\0mif1heic";
+static const guint8   avif[] = "\0\0\0\x1c"
+                               "ftypavif\0\0\0\0avifmif1miaf";
+static const guint8   tiff_le[] = "II*\0\x08\0\0\0";
+static const guint8   tiff_be[] = "MM\0*\0\0\0\x08";
+static const guint8   jxl_codestream[] = { 0xFF, 0x0A, 0xFA, 0x7F };
+static const guint8   jxl_container[] = { 0, 0, 0, 12, 'J', 'X', 'L', ' ', '\r', '\n', 0x87, '\n' };
+static const guint8   jp2[] = { 0, 0, 0, 12, 'j', 'P', ' ', ' ', '\r', '\n', 0x87, '\n' };
+static const guint8   mp4[] = "\0\0\0\x18"
+                              "ftypisom\0\0\0\0isomiso2";
 static const BadImage bad_images[] = {
   { "jpeg-huffman-300-codes", jpeg_huffman_300_codes, sizeof jpeg_huffman_300_codes,
     WP_ERROR_FORMAT, "more than 256 codes" },
@@ -352,6 +367,20 @@ static const BadImage bad_images[] = {
   { "pnm-16-bit", pnm_16_bit, sizeof pnm_16_bit - 1, WP_ERROR_UNSUPPORTED, "16-bit PNM" },
   { "pnm-huge-number", pnm_huge_number, sizeof pnm_huge_number - 1, WP_ERROR_FORMAT,
     "more than 9 digits" },
+  { "webp", webp, sizeof webp - 1, WP_ERROR_UNSUPPORTED,
+    "WebP images are not supported (PNG, JPEG, BMP, GIF, TGA and PNM are)" },
+  { "heic", heic, sizeof heic - 1, WP_ERROR_UNSUPPORTED, "HEIC images are not supported" },
+  { "heif", heif, sizeof heif - 1, WP_ERROR_UNSUPPORTED, "HEIF images are not supported" },
+  { "avif", avif, sizeof avif - 1, WP_ERROR_UNSUPPORTED, "AVIF images are not supported" },
+  { "tiff-le", tiff_le, sizeof tiff_le - 1, WP_ERROR_UNSUPPORTED, "TIFF images are not supported" },
+  { "tiff-be", tiff_be, sizeof tiff_be - 1, WP_ERROR_UNSUPPORTED, "TIFF images are not supported" },
+  { "jpeg-xl", jxl_codestream, sizeof jxl_codestream, WP_ERROR_UNSUPPORTED,
+    "JPEG XL images are not supported" },
+  { "jpeg-xl-container", jxl_container, sizeof jxl_container, WP_ERROR_UNSUPPORTED,
+    "JPEG XL images are not supported" },
+  { "jpeg-2000", jp2, sizeof jp2, WP_ERROR_UNSUPPORTED, "JPEG 2000 images are not supported" },
+  /* An ISO media file that is not an image keeps stb's own reason. */
+  { "mp4", mp4, sizeof mp4 - 1, WP_ERROR_FORMAT, "not a readable image (unknown image type)" },
 };
 
 static void

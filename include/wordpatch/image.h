@@ -1,8 +1,10 @@
 /* image.h: decoding images and CLIP's preprocessing.
  *
  * Decoding: PNG, JPEG, BMP, GIF (first frame), TGA, PNM through stb_image, converted to 8-bit RGB;
- * alpha is dropped. Images above WP_IMAGE_MAX_SIDE pixels on a side or WP_IMAGE_MAX_PIXELS in all
- * (their 8-bit RGB takes 300 MB) are rejected from the size in their header, before decoding.
+ * alpha is dropped. WebP, HEIC/HEIF, AVIF, TIFF, JPEG XL and JPEG 2000 are recognised by their
+ * signature and refused by name (WP_ERROR_UNSUPPORTED). Images above WP_IMAGE_MAX_SIDE pixels on
+ * a side or WP_IMAGE_MAX_PIXELS in all (their 8-bit RGB takes 300 MB) are rejected from the size
+ * in their header, before decoding.
  *
  * Preprocessing as transformers' CLIPImageProcessor and open_clip's transform, by the config's
  * WpPreprocess (config.h): resize so the shorter side (or, squashing, both sides) is the resize
