@@ -17,6 +17,7 @@ wp_image_new (int width,
 
   image->width = width;
   image->height = height;
+  image->orientation = 1;
   image->rgb = g_new0 (guint8, (gsize) width * height * 3);
   return image;
 }
@@ -156,6 +157,109 @@ pnm_header_valid (const guint8 *data,
   return TRUE;
 }
 
+/* A 16- or 32-bit number of a TIFF block, in its byte order. */
+static guint32
+tiff_number (const guint8 *p,
+             int           bytes,
+             gboolean      big_endian)
+{
+  guint32 value = 0;
+
+  for (int k = 0; k < bytes; k++)
+    value |= (guint32) p[big_endian ? k : bytes - 1 - k] << (8 * (bytes - 1 - k));
+  return value;
+}
+
+/* The Orientation tag (0x0112, one SHORT) of a TIFF block's first IFD, where EXIF keeps it: 1 to
+ * 8, or 1 where it is absent or malformed. */
+static int
+tiff_orientation (const guint8 *tiff,
+                  gsize         len)
+{
+  gboolean big_endian;
+  gsize    ifd, n;
+
+  if (len < 8 || (memcmp (tiff, "II*\0", 4) != 0 && memcmp (tiff, "MM\0*", 4) != 0))
+    return 1;
+  big_endian = tiff[0] == 'M';
+  ifd = tiff_number (tiff + 4, 4, big_endian);
+  if (ifd > len - 2)
+    return 1;
+  n = tiff_number (tiff + ifd, 2, big_endian);
+  for (gsize e = 0; e < n && ifd + 2 + 12 * (e + 1) <= len; e++) {
+    const guint8 *entry = tiff + ifd + 2 + 12 * e;
+
+    if (tiff_number (entry, 2, big_endian) == 0x0112) {
+      const guint32 type = tiff_number (entry + 2, 2, big_endian);
+      const guint32 count = tiff_number (entry + 4, 4, big_endian);
+      const guint32 value = tiff_number (entry + 8, 2, big_endian);
+
+      return type == 3 && count == 1 && value >= 1 && value <= 8 ? (int) value : 1;
+    }
+  }
+  return 1;
+}
+
+/* The EXIF orientation of a JPEG, from its first APP1 "Exif" segment before the first scan: 1 to
+ * 8, or 1 where there is none (any other file). */
+static int
+jpeg_exif_orientation (const guint8 *data,
+                       gsize         len)
+{
+  gsize i = 2;
+
+  if (len < 4 || data[0] != 0xFF || data[1] != 0xD8)
+    return 1;
+  while (i + 4 <= len && data[i] == 0xFF) {
+    const guint8 marker = data[i + 1];
+    const gsize  size = (gsize) data[i + 2] << 8 | data[i + 3]; /* with its own two bytes */
+
+    if (marker == 0xFF) {
+      i++;
+      continue;
+    }
+    if (marker == 0xDA || marker == 0xD9 || size < 2)
+      return 1;
+    if (marker == 0xE1 && size >= 8 && i + 2 + size <= len &&
+        memcmp (data + i + 4, "Exif\0\0", 6) == 0)
+      return tiff_orientation (data + i + 10, size - 8);
+    i += 2 + size;
+  }
+  return 1;
+}
+
+void
+wp_image_make_upright (WpImage *image)
+{
+  const int o = image->orientation, W = image->width, H = image->height;
+  /* Orientations 5 to 8 swap the axes; then the source is read mirrored as EXIF says. */
+  const gboolean swap = o >= 5, flip_x = o == 2 || o == 3 || o == 7 || o == 8;
+  const gboolean flip_y = o == 3 || o == 4 || o == 6 || o == 7;
+  const int      out_w = swap ? H : W, out_h = swap ? W : H;
+  guint8        *rgb;
+
+  g_return_if_fail (image != NULL);
+  image->orientation = 1;
+  if (o < 2 || o > 8)
+    return;
+  rgb = g_new (guint8, (gsize) W * H * 3);
+  for (int v = 0; v < out_h; v++) {
+    for (int u = 0; u < out_w; u++) {
+      int x = swap ? v : u, y = swap ? u : v;
+
+      if (flip_x)
+        x = W - 1 - x;
+      if (flip_y)
+        y = H - 1 - y;
+      memcpy (rgb + ((gsize) v * out_w + u) * 3, image->rgb + ((gsize) y * W + x) * 3, 3);
+    }
+  }
+  g_free (image->rgb);
+  image->rgb = rgb;
+  image->width = out_w;
+  image->height = out_h;
+}
+
 /* The name of a common image format stb_image cannot read, from its signature, so that a phone's
  * HEIC photo or a WebDataset's WebP is refused by name; NULL for anything else. */
 static const char *
@@ -270,6 +374,7 @@ wp_image_load_from_memory (const guint8 *data,
   image = g_new0 (WpImage, 1);
   image->width = width;
   image->height = height;
+  image->orientation = jpeg_exif_orientation (data, len);
   image->rgb = g_memdup2 (pixels, (gsize) width * height * 3);
   stbi_image_free (pixels);
   return g_steal_pointer (&image);
@@ -285,6 +390,17 @@ wp_image_load (const char *path,
     return NULL;
   return wp_image_load_from_memory ((const guint8 *) g_mapped_file_get_contents (file),
                                     g_mapped_file_get_length (file), path, error);
+}
+
+WpImage *
+wp_image_load_upright (const char *path,
+                       GError    **error)
+{
+  WpImage *image = wp_image_load (path, error);
+
+  if (image != NULL)
+    wp_image_make_upright (image);
+  return image;
 }
 
 /* PIL's bicubic kernel (a = -0.5), support 2. */

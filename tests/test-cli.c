@@ -640,6 +640,58 @@ test_init_unknown_size (Fixture      *fixture,
   g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
 }
 
+/* A phone's photo: a JPEG whose EXIF orientation says to turn it 90 degrees clockwise. embed
+ * reads it as the PNG of its pixels turned by hand here, and with --stored-orientation as the PNG
+ * of its pixels as stored. */
+static void
+test_embed_exif_orientation (Fixture      *fixture,
+                             gconstpointer data)
+{
+  const int          W = 40, H = 24;
+  g_autofree guint8 *pixels = wp_test_pattern_pixels (W, H, 3);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (WpImage) stored = NULL;
+  g_autoptr (WpImage) turned = wp_image_new (H, W);
+  g_autofree char *photo = NULL, *stored_png = NULL, *turned_png = NULL;
+  g_auto (Run) upright_run = { 0 };
+  g_auto (Run) turned_run = { 0 };
+  g_auto (Run) as_stored_run = { 0 };
+  g_auto (Run) stored_run = { 0 };
+
+  if (!ensure_model ())
+    return;
+  photo = g_build_filename (tmp_dir, "photo.jpg", NULL);
+  stored_png = g_build_filename (tmp_dir, "stored.png", NULL);
+  turned_png = g_build_filename (tmp_dir, "turned.png", NULL);
+  wp_test_write_exif_jpeg (photo, pixels, W, H, 6, FALSE);
+
+  stored = wp_image_load (photo, &error);
+  g_assert_no_error (error);
+  /* Turned clockwise: the stored image's left column becomes the top row. */
+  for (int y = 0; y < W; y++) {
+    for (int x = 0; x < H; x++) {
+      const guint8 *from = stored->rgb + ((gsize) (H - 1 - x) * W + y) * 3;
+
+      memcpy (turned->rgb + ((gsize) y * H + x) * 3, from, 3);
+    }
+  }
+  g_assert_true (wp_image_save_png (stored, stored_png, NULL, &error));
+  g_assert_true (wp_image_save_png (turned, turned_png, NULL, &error));
+
+  run_cli (&upright_run, "embed", "--model", model_dir, "--image", photo, "--text", "a cat", NULL);
+  run_cli (&turned_run, "embed", "--model", model_dir, "--image", turned_png, "--text", "a cat",
+           NULL);
+  run_cli (&as_stored_run, "embed", "--model", model_dir, "--image", photo, "--text", "a cat",
+           "--stored-orientation", NULL);
+  run_cli (&stored_run, "embed", "--model", model_dir, "--image", stored_png, "--text", "a cat",
+           NULL);
+  g_assert_cmpint (upright_run.status, ==, 0);
+  g_assert_cmpint (as_stored_run.status, ==, 0);
+  g_assert_cmpstr (upright_run.out, ==, turned_run.out);
+  g_assert_cmpstr (as_stored_run.out, ==, stored_run.out);
+  g_assert_cmpstr (upright_run.out, !=, as_stored_run.out);
+}
+
 /* ---- usage ---- */
 
 /* Every command: an unknown option, and a wrong or missing value, exit with status 2 and one line
@@ -663,6 +715,8 @@ test_usage (Fixture      *fixture,
     { { "shapes", "--out", "O", "--count", "0", "--seed", "1" }, "--count" },
     { { "heatmap", "--image", "I", "--text", "a", "--out", "x.png", "--method", "x" }, "'x'" },
     { { "heatmap", "--image", "I", "--text", "a", "--out", "x.bmp" }, ".png, .svg or .pdf" },
+    { { "heatmap", "--data", "D", "--out-dir", "O", "--stored-orientation" },
+      "--stored-orientation goes with --image" },
     { { "loss", "--model", "M", "--data", "D", "--sparc-negatives", "tokens" },
       "caption, batch, images, unshared-images or pairs" },
     { { "train", "--config", "tiny", "--data", "D", "--out", "O", "--batch", "1" }, "--batch" },
@@ -863,6 +917,7 @@ main (int   argc,
   add_test ("/cli/info/text", test_info_text);
   add_test ("/cli/info/json", test_info_json);
   add_test ("/cli/embed/json", test_embed);
+  add_test ("/cli/embed/exif-orientation", test_embed_exif_orientation);
   add_test ("/cli/loss/json-and-gradients", test_loss_json);
   add_test ("/cli/loss/bad-data", test_loss_bad_data);
   add_test ("/cli/fail/missing-tensor", test_missing_tensor);

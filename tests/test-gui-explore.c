@@ -1,7 +1,7 @@
 /* test-gui-explore.c: the Explore page in the real window under a display (Xvfb in CI): the
  * method, query kind and resolution redraw the maps without waiting on them, methods side by side,
- * the read-out under the pointer, repeated words, the model's title, and an 800x600 window that
- * never grows. */
+ * the read-out under the pointer, repeated words, the model's title, a phone's photo shown upright,
+ * and an 800x600 window that never grows. */
 #include <glib/gstdio.h>
 #include <gtk/gtk.h>
 #include <math.h>
@@ -462,6 +462,40 @@ test_explore_model_title (void)
   g_rmdir (empty);
 }
 
+/* A phone's photo, stored landscape with an EXIF orientation that turns it portrait, is shown and
+ * mapped upright. */
+static void
+test_explore_photo_upright (void)
+{
+  g_autoptr (GtkApplication) application =
+    gtk_application_new ("org.wordpatch.TestUpright", G_APPLICATION_NON_UNIQUE);
+  g_autofree char   *tmp_dir = wp_test_make_tmp_dir ("gui-upright");
+  g_autofree char   *photo = g_build_filename (tmp_dir, "photo.jpg", NULL);
+  g_autofree guint8 *pixels = wp_test_pattern_pixels (40, 24, 3);
+  g_autoptr (WpImage) upright = NULL;
+  g_autoptr (GError) error = NULL;
+  WpWindow      *window = explore_window (application);
+  const WpImage *shown;
+
+  wp_test_write_exif_jpeg (photo, pixels, 40, 24, 6, TRUE);
+  upright = wp_image_load_upright (photo, &error);
+  g_assert_no_error (error);
+
+  wp_window_open_image (window, photo);
+  g_assert_true (wait_idle (window));
+  shown = shown_figure (window)->image;
+  g_assert_cmpint (shown->width, ==, 24);
+  g_assert_cmpint (shown->height, ==, 40);
+  g_assert_cmpmem (shown->rgb, 24 * 40 * 3, upright->rgb, 24 * 40 * 3);
+  g_assert_nonnull (shown_figure (window)->maps);
+  save_screenshot (window, "explore", "explore-photo-upright");
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  remove_tree (tmp_dir);
+}
+
 /* An 800 x 600 window: the Explore page and the header fit, and nothing the page does (a long
  * caption, comparing methods or models, label maps, the stale mark) makes the window grow. */
 static void
@@ -520,6 +554,7 @@ add_tests (void)
   g_test_add_func ("/gui/explore/readout", test_explore_readout);
   g_test_add_func ("/gui/explore/repeated-words", test_explore_repeated_words);
   g_test_add_func ("/gui/explore/model-title", test_explore_model_title);
+  g_test_add_func ("/gui/explore/photo-upright", test_explore_photo_upright);
   g_test_add_func ("/gui/explore/small-window", test_explore_small_window);
 }
 

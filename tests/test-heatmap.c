@@ -213,6 +213,65 @@ test_png_svg_pdf (void)
   g_assert_true (g_str_has_prefix (pdf_text, "%PDF"));
 }
 
+/* The crop of a heatmap's --json: x, y, width and height in the image's pixels. */
+static void
+read_crop (const char *json_path,
+           double      crop[4])
+{
+  static const char *const keys[4] = { "x", "y", "width", "height" };
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autofree char *text = NULL;
+  JsonObject      *root;
+  JsonObject      *object;
+
+  g_assert_true (g_file_get_contents (json_path, &text, NULL, NULL));
+  root = parse_object (parser, text);
+  g_assert_nonnull (root);
+  object = json_object_get_object_member (root, "crop");
+  g_assert_nonnull (object);
+  for (guint i = 0; i < 4; i++)
+    crop[i] = json_object_get_double_member_with_default (object, keys[i], -1.0);
+}
+
+/* A photo stored landscape whose EXIF orientation turns it portrait: the centre crop is taken
+ * across its height, as the photo is seen; --stored-orientation crops across the stored width,
+ * and the figure's command says so. */
+static void
+test_exif_orientation (void)
+{
+  g_autofree guint8 *pixels = wp_test_pattern_pixels (40, 24, 3);
+  g_autofree char   *photo = NULL, *upright_json = NULL, *stored_json = NULL, *png = NULL;
+  g_autofree char   *bytes = NULL;
+  gsize              len = 0;
+  double             upright[4], stored[4];
+  g_auto (Run) upright_run = { 0 };
+  g_auto (Run) stored_run = { 0 };
+
+  if (!ensure_model ())
+    return;
+  photo = g_build_filename (tmp_dir, "photo.jpg", NULL);
+  upright_json = g_build_filename (tmp_dir, "upright.json", NULL);
+  stored_json = g_build_filename (tmp_dir, "stored.json", NULL);
+  png = g_build_filename (tmp_dir, "stored.png", NULL);
+  wp_test_write_exif_jpeg (photo, pixels, 40, 24, 6, FALSE);
+  run_cli (&upright_run, "heatmap", "--model", model_dir, "--image", photo, "--text", caption,
+           "--json", upright_json, NULL);
+  g_assert_cmpint (upright_run.status, ==, 0);
+  run_cli (&stored_run, "heatmap", "--model", model_dir, "--image", photo, "--text", caption,
+           "--stored-orientation", "--json", stored_json, "--out", png, NULL);
+  g_assert_cmpint (stored_run.status, ==, 0);
+  read_crop (upright_json, upright);
+  read_crop (stored_json, stored);
+  g_assert_cmpfloat (upright[0], ==, 0.0);
+  g_assert_cmpfloat (upright[1], >, 0.0);
+  g_assert_cmpfloat_with_epsilon (upright[2], 24.0, 1e-9);
+  g_assert_cmpfloat (stored[0], >, 0.0);
+  g_assert_cmpfloat (stored[1], ==, 0.0);
+  g_assert_cmpfloat_with_epsilon (stored[3], 24.0, 1e-9);
+  g_assert_true (g_file_get_contents (png, &bytes, &len, NULL));
+  g_assert_true (contains (bytes, len, "--stored-orientation"));
+}
+
 static void
 test_bad_input (void)
 {
@@ -646,6 +705,7 @@ main (int   argc,
   vocab_dir = g_test_build_filename (G_TEST_DIST, "data", "clip-bpe", NULL);
   g_test_add_func ("/heatmap/json-matches-embed", test_json_matches_embed);
   g_test_add_func ("/heatmap/png-svg-pdf", test_png_svg_pdf);
+  g_test_add_func ("/heatmap/exif-orientation", test_exif_orientation);
   g_test_add_func ("/heatmap/bad-input", test_bad_input);
   g_test_add_func ("/heatmap/batch", test_batch);
   g_test_add_func ("/heatmap/compare/same-model", test_compare_same_model);

@@ -128,6 +128,149 @@ test_load_jpeg (void)
   remove_tree (dir);
 }
 
+/* ---- EXIF orientation ---- */
+
+/* A 3 x 2 image of pixels a b c / d e f (each pixel's bytes its letter) turned upright for each
+ * EXIF orientation, as PIL's ImageOps.exif_transpose does: 2 mirrors left-right, 3 turns 180
+ * degrees, 4 mirrors top-bottom, 5 transposes, 6 turns 90 degrees clockwise, 7 transposes across
+ * the other diagonal, 8 turns 90 degrees anticlockwise. */
+static void
+test_orientation_upright (void)
+{
+  static const char *const upright[9] = { NULL, "abc/def", "cba/fed", "fed/cba", "def/abc",
+                                          "ad/be/cf", "da/eb/fc", "fc/eb/da", "cf/be/ad" };
+
+  for (int o = 1; o <= 8; o++) {
+    g_autoptr (WpImage) image = wp_image_new (3, 2);
+    g_auto (GStrv) rows = g_strsplit (upright[o], "/", -1);
+
+    for (int i = 0; i < 6; i++)
+      memset (image->rgb + 3 * i, 'a' + i, 3);
+    image->orientation = o;
+    wp_image_make_upright (image);
+    g_assert_cmpint (image->orientation, ==, 1);
+    g_assert_cmpint (image->height, ==, g_strv_length (rows));
+    g_assert_cmpint (image->width, ==, strlen (rows[0]));
+    for (int y = 0; y < image->height; y++) {
+      for (int x = 0; x < image->width; x++) {
+        const guint8 *px = image->rgb + ((gsize) y * image->width + x) * 3;
+
+        if (px[0] != rows[y][x] || px[1] != rows[y][x] || px[2] != rows[y][x])
+          g_test_fail_printf ("orientation %d: pixel (%d, %d) is '%c', expected '%c'", o, x, y,
+                              px[0], rows[y][x]);
+      }
+    }
+  }
+}
+
+/* A JPEG of the pattern with the EXIF block payload (NULL: none) in front of its frame. */
+static GByteArray *
+pattern_jpeg (const guint8 *payload,
+              gsize         len)
+{
+  g_autofree guint8 *pixels = wp_test_pattern_pixels (12, 8, 3);
+  GByteArray        *jpg = encode ("jpg", pixels, 12, 8, 3);
+
+  if (payload != NULL)
+    wp_test_jpeg_insert_app1 (jpg, payload, len);
+  return jpg;
+}
+
+/* Every orientation in either byte order is read from a camera's EXIF block; the pixels stay as
+ * stored until wp_image_make_upright(), and wp_image_load_upright() turns them. */
+static void
+test_orientation_exif (void)
+{
+  g_autofree char *dir = wp_test_make_tmp_dir ("image");
+  g_autoptr (GByteArray) plain = pattern_jpeg (NULL, 0);
+  g_autoptr (WpImage) stored = wp_image_load_from_memory (plain->data, plain->len, "plain", NULL);
+
+  g_assert_nonnull (stored);
+  g_assert_cmpint (stored->orientation, ==, 1);
+  for (int big_endian = 0; big_endian <= 1; big_endian++) {
+    for (int o = 1; o <= 8; o++) {
+      g_autoptr (GByteArray) exif = wp_test_exif_orientation (o, big_endian);
+      g_autoptr (GByteArray) jpg = pattern_jpeg (exif->data, exif->len);
+      g_autofree char *path = write_bytes (dir, "photo.jpg", jpg->data, jpg->len);
+      g_autoptr (WpImage) image = wp_image_load (path, NULL);
+      g_autoptr (WpImage) upright = wp_image_load_upright (path, NULL);
+      g_autoptr (WpImage) expected = wp_image_new (12, 8);
+
+      g_assert_nonnull (image);
+      g_assert_nonnull (upright);
+      g_assert_cmpint (image->orientation, ==, o);
+      g_assert_cmpmem (image->rgb, 12 * 8 * 3, stored->rgb, 12 * 8 * 3);
+      memcpy (expected->rgb, stored->rgb, 12 * 8 * 3);
+      expected->orientation = o;
+      wp_image_make_upright (expected);
+      g_assert_cmpint (upright->orientation, ==, 1);
+      g_assert_cmpint (upright->width, ==, o >= 5 ? 8 : 12);
+      g_assert_cmpint (upright->height, ==, o >= 5 ? 12 : 8);
+      g_assert_cmpmem (upright->rgb, 12 * 8 * 3, expected->rgb, 12 * 8 * 3);
+    }
+  }
+  remove_tree (dir);
+}
+
+typedef struct {
+  const char *name;
+  int         at;    /* a byte of the little-endian EXIF block for orientation 6 to change, */
+  guint8      value; /* to this, or -1: the block cut short there */
+  int         orientation;
+} ExifEdit;
+
+/* Blocks that are not what they should be are ignored: the image loads as stored. */
+static const ExifEdit exif_edits[] = {
+  { "not-exif", 0, 'X', 1 },       /* an APP1 of something else (XMP, say) */
+  { "not-tiff", 6, 'X', 1 },       /* no TIFF byte order */
+  { "ifd-past-end", 13, 0x7F, 1 }, /* the IFD's offset past the block */
+  { "long", 18, 4, 1 },            /* a LONG, not a SHORT */
+  { "two-values", 20, 2, 1 },      /* a count of 2 */
+  { "nine", 24, 9, 1 },            /* no orientation 9 */
+  { "zero", 24, 0, 1 },            /* nor 0 */
+  { "other-tag", 16, 0x13, 1 },    /* 0x0113, not Orientation */
+  { "many-entries", 15, 0xFF, 6 }, /* 65281 entries claimed, the first one read */
+  { "entry-cut-short", 26, 0, 1 }, /* the block ends inside the entry */
+  { "ifd-cut-short", 15, 0, 1 },   /* the block ends inside the entry count */
+};
+
+static void
+test_orientation_exif_edited (gconstpointer data)
+{
+  const ExifEdit *edit = data;
+  g_autoptr (GByteArray) exif = wp_test_exif_orientation (6, FALSE);
+  g_autoptr (GByteArray) plain = pattern_jpeg (NULL, 0);
+  g_autoptr (GByteArray) jpg = NULL;
+  g_autoptr (WpImage) stored = wp_image_load_from_memory (plain->data, plain->len, "plain", NULL);
+  g_autoptr (WpImage) image = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (g_str_has_suffix (edit->name, "cut-short"))
+    g_byte_array_set_size (exif, edit->at);
+  else
+    exif->data[edit->at] = edit->value;
+  jpg = pattern_jpeg (exif->data, exif->len);
+  image = wp_image_load_from_memory (jpg->data, jpg->len, edit->name, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (image->orientation, ==, edit->orientation);
+  g_assert_cmpmem (image->rgb, 12 * 8 * 3, stored->rgb, 12 * 8 * 3);
+}
+
+/* A camera writes XMP and EXIF in APP1 segments of their own: the EXIF one counts. */
+static void
+test_orientation_after_xmp (void)
+{
+  static const char xmp[] = "http://ns.adobe.com/xap/1.0/\0<x:xmpmeta/>";
+  g_autoptr (GByteArray) exif = wp_test_exif_orientation (8, TRUE);
+  g_autoptr (GByteArray) jpg = pattern_jpeg (exif->data, exif->len);
+  g_autoptr (WpImage) image = NULL;
+
+  wp_test_jpeg_insert_app1 (jpg, (const guint8 *) xmp, sizeof xmp - 1);
+  image = wp_image_load_from_memory (jpg->data, jpg->len, "xmp", NULL);
+  g_assert_nonnull (image);
+  g_assert_cmpint (image->orientation, ==, 8);
+}
+
 /* Loading path fails with the error domain and code, naming the file. */
 static void
 expect_path_error (const char *path,
@@ -415,5 +558,10 @@ main (int   argc,
   g_test_add_func ("/image/load/too-large-bmp", test_too_large_bmp);
   g_test_add_func ("/image/load/too-many-pixels", test_too_many_pixels);
   wp_test_add_named_cases ("/image/load/bad", bad_images, test_load_bad_image);
+  g_test_add_func ("/image/orientation/upright", test_orientation_upright);
+  g_test_add_func ("/image/orientation/exif", test_orientation_exif);
+  wp_test_add_named_cases ("/image/orientation/exif-edited", exif_edits,
+                           test_orientation_exif_edited);
+  g_test_add_func ("/image/orientation/after-xmp", test_orientation_after_xmp);
   return g_test_run ();
 }

@@ -1,6 +1,7 @@
 #include "test-util.h"
 
 #include <glib/gstdio.h>
+#include <stb_image_write.h>
 #include <string.h>
 
 #include "wordpatch/safetensors.h"
@@ -69,6 +70,77 @@ wp_test_pattern_pixels (int width,
     }
   }
   return pixels;
+}
+
+void
+wp_test_jpeg_insert_app1 (GByteArray   *jpeg,
+                          const guint8 *payload,
+                          gsize         len)
+{
+  const guint8 header[] = { 0xFF, 0xE1, (guint8) ((len + 2) >> 8), (guint8) (len + 2) };
+
+  g_assert_cmpuint (len + 2, <=, 0xFFFF);
+  g_assert_cmpuint (jpeg->len, >=, 2);
+  g_assert_cmpuint (jpeg->data[0], ==, 0xFF);
+  g_assert_cmpuint (jpeg->data[1], ==, 0xD8);
+  g_byte_array_remove_range (jpeg, 0, 2);
+  g_byte_array_prepend (jpeg, payload, (guint) len);
+  g_byte_array_prepend (jpeg, header, sizeof header);
+  g_byte_array_prepend (jpeg, (const guint8[]){ 0xFF, 0xD8 }, 2);
+}
+
+GByteArray *
+wp_test_exif_orientation (int      orientation,
+                          gboolean big_endian)
+{
+  /* Little-endian; big-endian swaps each number's bytes. */
+  guint8 exif[] = { 'E', 'x', 'i', 'f', 0, 0,
+                    'I', 'I', 42, 0, 8, 0, 0, 0, /* TIFF header: the first IFD at 8 */
+                    1, 0,                        /* one entry */
+                    0x12, 0x01, 3, 0, 1, 0, 0, 0, (guint8) orientation, 0, 0, 0,
+                    0, 0, 0, 0 }; /* no next IFD */
+  if (big_endian) {
+    static const struct {
+      int at, bytes;
+    } numbers[] = { { 8, 2 }, { 10, 4 }, { 14, 2 }, { 16, 2 }, { 18, 2 }, { 20, 4 }, { 24, 2 } };
+
+    exif[6] = exif[7] = 'M';
+    for (gsize i = 0; i < G_N_ELEMENTS (numbers); i++) {
+      for (int k = 0; k < numbers[i].bytes / 2; k++) {
+        const guint8 t = exif[numbers[i].at + k];
+
+        exif[numbers[i].at + k] = exif[numbers[i].at + numbers[i].bytes - 1 - k];
+        exif[numbers[i].at + numbers[i].bytes - 1 - k] = t;
+      }
+    }
+  }
+  return g_byte_array_append (g_byte_array_new (), exif, sizeof exif);
+}
+
+static void
+append_cb (void *context,
+           void *data,
+           int   size)
+{
+  g_byte_array_append (context, data, (guint) size);
+}
+
+void
+wp_test_write_exif_jpeg (const char   *path,
+                         const guint8 *pixels,
+                         int           width,
+                         int           height,
+                         int           orientation,
+                         gboolean      big_endian)
+{
+  g_autoptr (GByteArray) jpg = g_byte_array_new ();
+  g_autoptr (GByteArray) exif = wp_test_exif_orientation (orientation, big_endian);
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (stbi_write_jpg_to_func (append_cb, jpg, width, height, 3, pixels, 95));
+  wp_test_jpeg_insert_app1 (jpg, exif->data, exif->len);
+  g_file_set_contents (path, (const char *) jpg->data, jpg->len, &error);
+  g_assert_no_error (error);
 }
 
 char *

@@ -45,6 +45,25 @@ guint8 *wp_test_pattern_pixels (int width,
                                 int height,
                                 int comp) G_GNUC_WARN_UNUSED_RESULT;
 
+/* Inserts an APP1 segment holding payload (len bytes) right after a JPEG's start-of-image
+ * marker, where cameras put their EXIF block. */
+void wp_test_jpeg_insert_app1 (GByteArray   *jpeg,
+                               const guint8 *payload,
+                               gsize         len);
+
+/* A camera's EXIF block: "Exif\0\0", a TIFF header in big- or little-endian order and a first IFD
+ * holding one entry, Orientation (0x0112, one SHORT) = orientation. */
+GByteArray *wp_test_exif_orientation (int      orientation,
+                                      gboolean big_endian) G_GNUC_WARN_UNUSED_RESULT;
+
+/* Writes width x height RGB pixels to path as a JPEG whose EXIF block holds orientation. */
+void wp_test_write_exif_jpeg (const char   *path,
+                              const guint8 *pixels,
+                              int           width,
+                              int           height,
+                              int           orientation,
+                              gboolean      big_endian);
+
 /* A new temporary folder wp-test-NAME-XXXXXX. */
 char *wp_test_make_tmp_dir (const char *name) G_GNUC_WARN_UNUSED_RESULT;
 

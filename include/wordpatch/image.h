@@ -33,7 +33,8 @@ G_BEGIN_DECLS
 typedef struct {
   int     width;
   int     height;
-  guint8 *rgb; /* (height, width, 3) */
+  guint8 *rgb;         /* (height, width, 3), as stored in the file */
+  int     orientation; /* a JPEG's EXIF orientation, 1 (none: as stored) to 8 */
 } WpImage;
 
 /* The region of the original image (in its pixels) that became the S x S model input. */
@@ -51,6 +52,14 @@ WpImage *wp_image_load_from_memory (const guint8 *data,
                                     const char   *name,
                                     GError      **error) G_GNUC_WARN_UNUSED_RESULT;
 void     wp_image_free (WpImage *image);
+
+/* Turns the pixels as the image's EXIF orientation says (rotations by 90, 180 or 270 degrees and
+ * mirrors, as image viewers, PIL's ImageOps.exif_transpose and transformers' load_image do) and
+ * sets it to 1. Datasets keep the stored pixels, as open_clip's loaders (PIL's Image.open) do. */
+void wp_image_make_upright (WpImage *image);
+/* wp_image_load(), then wp_image_make_upright(): a photo as a person sees it. */
+WpImage *wp_image_load_upright (const char *path,
+                                GError    **error) G_GNUC_WARN_UNUSED_RESULT;
 
 /* Resamples to width x height (bicubic, antialiased when shrinking). */
 WpImage *wp_image_resize (const WpImage *image,

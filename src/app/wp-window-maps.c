@@ -266,7 +266,7 @@ image_worker (GTask        *task,
 
   work->features = features;
   if (work->picture == NULL) {
-    WpImage *image = wp_image_load (work->path, &error);
+    WpImage *image = wp_image_load_upright (work->path, &error);
 
     if (image == NULL) {
       g_task_return_error (task, error);

@@ -87,6 +87,19 @@ gboolean wp_cli_check_size (const char *command,
 WpModel *wp_cli_load_model (const char *path,
                             GError    **error);
 
+/* --stored-orientation for the commands that read one image, and its reader: set, the pixels as
+ * stored (PIL's Image.open); unset, upright as the image's EXIF orientation says. */
+#define WP_CLI_STORED_ORIENTATION_ENTRY(flag)                                    \
+  {                                                                              \
+    "stored-orientation", 0, 0, G_OPTION_ARG_NONE, (flag),                       \
+      "Read a JPEG's pixels as stored, ignoring its EXIF orientation (as PIL's " \
+      "Image.open; default: upright, as image viewers show it)",                 \
+      NULL                                                                       \
+  }
+WpImage *wp_cli_load_image (const char *path,
+                            gboolean    stored_orientation,
+                            GError    **error);
+
 /* The settings (train_settings.h) of the objectives' options, for commands that compute a loss
  * as train does (wp_cli_settings_group()). */
 #define WP_CLI_OBJECTIVE_SETTINGS                                                           \

@@ -49,12 +49,14 @@ wp_cli_embed (int    argc,
   g_autofree char *model_path = NULL;
   g_autofree char *image_path = NULL;
   g_autofree char *text = NULL;
+  gboolean         stored_orientation = FALSE;
   GOptionEntry     entries[] = { { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
                                    "Model folder or .safetensors file (default: the bundled model)",
                                    "DIR" },
                                  { "image", 'i', 0, G_OPTION_ARG_FILENAME, &image_path,
                                    "Image file (PNG, JPEG, BMP, GIF, TGA, PNM)", "IMG" },
                                  { "text", 't', 0, G_OPTION_ARG_STRING, &text, "Caption", "TEXT" },
+                                 WP_CLI_STORED_ORIENTATION_ENTRY (&stored_orientation),
                                  { NULL } };
   g_autoptr (GError) error = NULL;
   g_autoptr (WpModel) model = NULL;
@@ -70,7 +72,7 @@ wp_cli_embed (int    argc,
   model = wp_cli_load_model (model_path, &error);
   if (model == NULL)
     return wp_cli_fail (error);
-  image = wp_image_load (image_path, &error);
+  image = wp_cli_load_image (image_path, stored_orientation, &error);
   if (image == NULL)
     return wp_cli_fail (error);
   image_embedding = wp_embed_image (model, image);

@@ -231,6 +231,7 @@ typedef struct {
   const WpCliMapArgs *maps;
   const char         *tokens;
   int                 width, height;
+  gboolean            stored_orientation;
 } Job;
 
 static char *
@@ -267,6 +268,8 @@ figure_command (const Job  *job,
   if (job->other_path != NULL)
     wp_figure_append_option (command, "--compare", job->other_path);
   wp_figure_append_option (command, "--image", image_path);
+  if (job->stored_orientation)
+    wp_figure_append_option (command, "--stored-orientation", NULL);
   wp_figure_append_option (command, "--text", caption);
   if (job->tokens != NULL)
     wp_figure_append_option (command, "--tokens", job->tokens);
@@ -355,8 +358,9 @@ render_one (const Job       *job,
 {
   const WpModel *model = job->model;
   /* A dataset's image may be in a shard rather than in the file its path names. */
-  g_autoptr (WpImage) image = dataset != NULL ? wp_dataset_load_image (dataset, index, error)
-                                              : wp_image_load (image_path, error);
+  g_autoptr (WpImage) image =
+    dataset != NULL ? wp_dataset_load_image (dataset, index, error)
+                    : wp_cli_load_image (image_path, job->stored_orientation, error);
   g_autoptr (WpTextEmbedding) text = NULL;
   g_autoptr (WpTextEmbedding) other_text = NULL;
   g_autoptr (WpWordMaps) maps = NULL;
@@ -501,7 +505,7 @@ wp_cli_heatmap (int    argc,
   g_autofree char *format = NULL;
   gint             width = 900, height = 600;
   gdouble          opacity = -1.0;
-  gboolean         grid = FALSE, smooth = FALSE, patch_grid = FALSE;
+  gboolean         grid = FALSE, smooth = FALSE, patch_grid = FALSE, stored_orientation = FALSE;
   GOptionEntry     entries[] = {
         { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
           "Model folder, .safetensors or training run (default: the bundled model)", "DIR" },
@@ -511,6 +515,7 @@ wp_cli_heatmap (int    argc,
           "DIR2" },
         { "image", 'i', 0, G_OPTION_ARG_FILENAME, &image_path, "Image file", "IMG" },
         { "text", 't', 0, G_OPTION_ARG_STRING, &caption, "Caption", "TEXT" },
+        WP_CLI_STORED_ORIENTATION_ENTRY (&stored_orientation),
         { "tokens", 'w', 0, G_OPTION_ARG_STRING, &tokens,
           "Words to show, comma-separated, word#N for its N-th occurrence (default: all)", "a,b" },
         { "grid", 0, 0, G_OPTION_ARG_NONE, &grid, "One small view per word", NULL },
@@ -567,6 +572,9 @@ wp_cli_heatmap (int    argc,
         : (image_path == NULL || caption == NULL || (out == NULL && json_path == NULL)))
     return wp_cli_usage_error ("heatmap", "give --image, --text and --out (or --json), or --data "
                                           "and --out-dir");
+  if (data_dir != NULL && stored_orientation)
+    return wp_cli_usage_error ("heatmap", "--stored-orientation goes with --image (a dataset's "
+                                          "images are always read as stored)");
   if (format != NULL && !known_format (format))
     return wp_cli_usage_error ("heatmap", "unknown --format '%s' (png, svg or pdf)", format);
   if (out != NULL && (strrchr (out, '.') == NULL || !known_format (strrchr (out, '.') + 1)))
@@ -608,6 +616,7 @@ wp_cli_heatmap (int    argc,
   job.tokens = tokens;
   job.width = width;
   job.height = height;
+  job.stored_orientation = stored_orientation;
   if (data_dir != NULL)
     status = render_dataset (&job, data_dir, &cs.settings.dataset, caption, out_dir,
                              format != NULL ? format : "png");

@@ -102,6 +102,14 @@ wp_cli_load_model (const char *path,
   return wp_model_load (path, error);
 }
 
+WpImage *
+wp_cli_load_image (const char *path,
+                   gboolean    stored_orientation,
+                   GError    **error)
+{
+  return stored_orientation ? wp_image_load (path, error) : wp_image_load_upright (path, error);
+}
+
 WpDataset *
 wp_cli_open_dataset (const char             *path,
                      const WpDatasetOptions *options,

@@ -1,6 +1,6 @@
 /* fuzz-image.c: an encoded image (PNG, JPEG, BMP, GIF, TGA, PNM, or anything stb_image tries),
- * decoded from memory; a decoded image then goes through CLIP's preprocessing, a resize and the
- * training augmentation. */
+ * decoded from memory with its EXIF orientation; a decoded image is then turned upright and goes
+ * through CLIP's preprocessing, a resize and the training augmentation. */
 #include "fuzz.h"
 
 #include "wordpatch/augment.h"
@@ -34,6 +34,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   g_assert_cmpint (image->width, >=, 1);
   g_assert_cmpint (image->height, >=, 1);
   g_assert_cmpint ((gint64) image->width * image->height, <=, WP_IMAGE_MAX_PIXELS);
+  g_assert_cmpint (image->orientation, >=, 1);
+  g_assert_cmpint (image->orientation, <=, 8);
+  wp_image_make_upright (image);
   wp_image_preprocess (image, &config, pixels, &crop);
   g_assert_cmpfloat (crop.x + crop.width, <=, image->width + 1e-6);
   g_assert_cmpfloat (crop.y + crop.height, <=, image->height + 1e-6);
