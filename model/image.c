@@ -231,27 +231,34 @@ jpeg_exif_orientation (const guint8 *data,
 void
 wp_image_make_upright (WpImage *image)
 {
+  g_return_if_fail (image != NULL);
+
   const int o = image->orientation, W = image->width, H = image->height;
   /* Orientations 5 to 8 swap the axes; then the source is read mirrored as EXIF says. */
   const gboolean swap = o >= 5, flip_x = o == 2 || o == 3 || o == 7 || o == 8;
   const gboolean flip_y = o == 3 || o == 4 || o == 6 || o == 7;
   const int      out_w = swap ? H : W, out_h = swap ? W : H;
-  guint8        *rgb;
+  /* The source pixel of output pixel (u, v) is origin + u du + v dv. */
+  const gssize step_x = flip_x ? -1 : 1, step_y = flip_y ? -(gssize) W : W;
+  const gssize du = swap ? step_y : step_x, dv = swap ? step_x : step_y;
+  const gssize origin = (flip_y ? (gssize) (H - 1) * W : 0) + (flip_x ? W - 1 : 0);
+  guint8      *rgb;
 
-  g_return_if_fail (image != NULL);
   image->orientation = 1;
   if (o < 2 || o > 8)
     return;
   rgb = g_new (guint8, (gsize) W * H * 3);
-  for (int v = 0; v < out_h; v++) {
-    for (int u = 0; u < out_w; u++) {
-      int x = swap ? v : u, y = swap ? u : v;
+  /* Tiles keep the reads of a turned image, which stride across source rows, in the cache: a
+   * 12-megapixel photo turns about as fast as it is copied. */
+  for (int v0 = 0; v0 < out_h; v0 += 64) {
+    for (int u0 = 0; u0 < out_w; u0 += 64) {
+      for (int v = v0; v < MIN (v0 + 64, out_h); v++) {
+        gssize  from = origin + u0 * du + v * dv;
+        guint8 *to = rgb + ((gsize) v * out_w + u0) * 3;
 
-      if (flip_x)
-        x = W - 1 - x;
-      if (flip_y)
-        y = H - 1 - y;
-      memcpy (rgb + ((gsize) v * out_w + u) * 3, image->rgb + ((gsize) y * W + x) * 3, 3);
+        for (int u = u0; u < MIN (u0 + 64, out_w); u++, from += du, to += 3)
+          memcpy (to, image->rgb + from * 3, 3);
+      }
     }
   }
   g_free (image->rgb);
