@@ -2,7 +2,6 @@
 
 #include <glib/gstdio.h>
 #include <math.h>
-#include <stb_image_write.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -88,14 +87,6 @@ run_cli (Run *run,
   run_cli_argv (run, (const char *const *) args->pdata, NULL, NULL);
 }
 
-static void
-append_cb (void *context,
-           void *data,
-           int   size)
-{
-  g_byte_array_append (context, data, (guint) size);
-}
-
 gboolean
 write_disc_image (const char *path,
                   int         W,
@@ -103,7 +94,7 @@ write_disc_image (const char *path,
                   guint32     rgb)
 {
   g_autofree guint8 *pixels = g_new (guint8, W * H * 3);
-  g_autoptr (GByteArray) png = g_byte_array_new ();
+  g_autoptr (GByteArray) png = NULL;
   g_autoptr (GError) error = NULL;
 
   for (int y = 0; y < H; y++) {
@@ -116,7 +107,7 @@ write_disc_image (const char *path,
       p[2] = inside ? (guint8) rgb : 255;
     }
   }
-  g_assert_true (stbi_write_png_to_func (append_cb, png, W, H, 3, pixels, W * 3));
+  png = wp_test_encode_image ("png", pixels, W, H, 3);
   g_file_set_contents (path, (const char *) png->data, png->len, &error);
   g_assert_no_error (error);
   return error == NULL;

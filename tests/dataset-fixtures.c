@@ -2,8 +2,9 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <stb_image_write.h>
 #include <string.h>
+
+#include "test-util.h"
 
 void
 fixture_write_data (const char *path,
@@ -25,14 +26,6 @@ fixture_write (const char *path,
   fixture_write_data (path, text, strlen (text));
 }
 
-static void
-append_cb (void *context,
-           void *data,
-           int   size)
-{
-  g_byte_array_append (context, data, (guint) size);
-}
-
 GBytes *
 fixture_png (int    w,
              int    h,
@@ -41,15 +34,13 @@ fixture_png (int    w,
              guint8 b)
 {
   g_autofree guint8 *pixels = g_new (guint8, (gsize) w * h * 3);
-  GByteArray        *png = g_byte_array_new ();
 
   for (int i = 0; i < w * h; i++) {
     pixels[3 * i] = r;
     pixels[3 * i + 1] = g;
     pixels[3 * i + 2] = b;
   }
-  g_assert_true (stbi_write_png_to_func (append_cb, png, w, h, 3, pixels, w * 3));
-  return g_byte_array_free_to_bytes (png);
+  return g_byte_array_free_to_bytes (wp_test_encode_image ("png", pixels, w, h, 3));
 }
 
 struct _FixtureTar {

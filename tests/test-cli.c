@@ -10,7 +10,6 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
-#include <stb_image_write.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>

@@ -3,7 +3,6 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <math.h>
-#include <stb_image_write.h>
 #include <string.h>
 
 #include "evaluate-fixtures.h"
@@ -13,22 +12,13 @@
 /* ---- wp_evaluate on dataset folders ---- */
 
 static void
-append_cb (void *context,
-           void *data,
-           int   size)
-{
-  g_byte_array_append (context, data, (guint) size);
-}
-
-static void
 write_png (const char *path,
            WpImage    *image)
 {
-  g_autoptr (GByteArray) png = g_byte_array_new ();
+  g_autoptr (GByteArray) png =
+    wp_test_encode_image ("png", image->rgb, image->width, image->height, 3);
   g_autoptr (GError) error = NULL;
 
-  g_assert_true (stbi_write_png_to_func (append_cb, png, image->width, image->height, 3, image->rgb,
-                                         image->width * 3));
   g_file_set_contents (path, (const char *) png->data, png->len, &error);
   g_assert_no_error (error);
 }

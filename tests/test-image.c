@@ -1,41 +1,13 @@
 /* test-image.c: image decoding (resizing, preprocessing and augmentation are tested in
  * test-image-preprocess.c).
  *
- * Images are made here: PNG and JPEG through stb_image_write (compiled into libstb like
- * stb_image), oversized headers byte by byte. */
-#include <stb_image_write.h>
+ * Images are made here: PNG and JPEG through stb_image_write (wp_test_encode_image()), oversized
+ * headers byte by byte. */
 #include <string.h>
 
 #include "test-util.h"
 #include "wordpatch/error.h"
 #include "wordpatch/image.h"
-
-static void
-append_cb (void *context,
-           void *data,
-           int   size)
-{
-  g_byte_array_append (context, data, (guint) size);
-}
-
-/* An encoded image in memory: "png" or "jpg" of width x height pixels with comp channels. */
-static GByteArray *
-encode (const char   *format,
-        const guint8 *pixels,
-        int           width,
-        int           height,
-        int           comp)
-{
-  GByteArray *bytes = g_byte_array_new ();
-  int         ok;
-
-  if (strcmp (format, "png") == 0)
-    ok = stbi_write_png_to_func (append_cb, bytes, width, height, comp, pixels, width * comp);
-  else
-    ok = stbi_write_jpg_to_func (append_cb, bytes, width, height, comp, pixels, 100);
-  g_assert_true (ok);
-  return bytes;
-}
 
 static char *
 write_bytes (const char   *dir,
@@ -58,7 +30,7 @@ test_load_png_rgb (void)
 {
   g_autofree char   *dir = wp_test_make_tmp_dir ("image");
   g_autofree guint8 *pixels = wp_test_pattern_pixels (7, 5, 3);
-  g_autoptr (GByteArray) png = encode ("png", pixels, 7, 5, 3);
+  g_autoptr (GByteArray) png = wp_test_encode_image ("png", pixels, 7, 5, 3);
   g_autofree char *path = write_bytes (dir, "x.png", png->data, png->len);
   g_autoptr (WpImage) image = NULL;
   g_autoptr (GError) error = NULL;
@@ -77,8 +49,8 @@ test_load_png_rgba_and_grey (void)
 {
   g_autofree guint8 *rgba = wp_test_pattern_pixels (4, 3, 4);
   g_autofree guint8 *grey = wp_test_pattern_pixels (4, 3, 1);
-  g_autoptr (GByteArray) rgba_png = encode ("png", rgba, 4, 3, 4);
-  g_autoptr (GByteArray) grey_png = encode ("png", grey, 4, 3, 1);
+  g_autoptr (GByteArray) rgba_png = wp_test_encode_image ("png", rgba, 4, 3, 4);
+  g_autoptr (GByteArray) grey_png = wp_test_encode_image ("png", grey, 4, 3, 1);
   g_autoptr (WpImage) image = NULL;
   g_autoptr (GError) error = NULL;
 
@@ -115,7 +87,7 @@ test_load_jpeg (void)
     pixels[3 * i + 1] = 40;
     pixels[3 * i + 2] = 90;
   }
-  jpg = encode ("jpg", pixels, 16, 16, 3);
+  jpg = wp_test_encode_image ("jpg", pixels, 16, 16, 3);
   g_assert_cmpuint (jpg->data[0], ==, 0xff);
   g_assert_cmpuint (jpg->data[1], ==, 0xd8);
   path = write_bytes (dir, "x.jpg", jpg->data, jpg->len);
@@ -169,7 +141,7 @@ pattern_jpeg (const guint8 *payload,
               gsize         len)
 {
   g_autofree guint8 *pixels = wp_test_pattern_pixels (12, 8, 3);
-  GByteArray        *jpg = encode ("jpg", pixels, 12, 8, 3);
+  GByteArray        *jpg = wp_test_encode_image ("jpg", pixels, 12, 8, 3);
 
   if (payload != NULL)
     wp_test_jpeg_insert_app1 (jpg, payload, len);
@@ -317,7 +289,7 @@ test_load_truncated_png (void)
 {
   g_autofree char   *dir = wp_test_make_tmp_dir ("image");
   g_autofree guint8 *pixels = wp_test_pattern_pixels (64, 64, 3);
-  g_autoptr (GByteArray) png = encode ("png", pixels, 64, 64, 3);
+  g_autoptr (GByteArray) png = wp_test_encode_image ("png", pixels, 64, 64, 3);
 
   g_assert_cmpuint (png->len, >, 200);
   expect_load_error (dir, "cut.png", png->data, png->len / 2);

@@ -125,6 +125,24 @@ append_cb (void *context,
   g_byte_array_append (context, data, (guint) size);
 }
 
+GByteArray *
+wp_test_encode_image (const char   *format,
+                      const guint8 *pixels,
+                      int           width,
+                      int           height,
+                      int           comp)
+{
+  GByteArray *bytes = g_byte_array_new ();
+  int         ok;
+
+  if (strcmp (format, "png") == 0)
+    ok = stbi_write_png_to_func (append_cb, bytes, width, height, comp, pixels, width * comp);
+  else
+    ok = stbi_write_jpg_to_func (append_cb, bytes, width, height, comp, pixels, 100);
+  g_assert_true (ok);
+  return bytes;
+}
+
 void
 wp_test_write_exif_jpeg (const char   *path,
                          const guint8 *pixels,
@@ -133,11 +151,10 @@ wp_test_write_exif_jpeg (const char   *path,
                          int           orientation,
                          gboolean      big_endian)
 {
-  g_autoptr (GByteArray) jpg = g_byte_array_new ();
+  g_autoptr (GByteArray) jpg = wp_test_encode_image ("jpg", pixels, width, height, 3);
   g_autoptr (GByteArray) exif = wp_test_exif_orientation (orientation, big_endian);
   g_autoptr (GError) error = NULL;
 
-  g_assert_true (stbi_write_jpg_to_func (append_cb, jpg, width, height, 3, pixels, 95));
   wp_test_jpeg_insert_app1 (jpg, exif->data, exif->len);
   g_file_set_contents (path, (const char *) jpg->data, jpg->len, &error);
   g_assert_no_error (error);

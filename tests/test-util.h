@@ -45,6 +45,14 @@ guint8 *wp_test_pattern_pixels (int width,
                                 int height,
                                 int comp) G_GNUC_WARN_UNUSED_RESULT;
 
+/* width x height pixels of comp channels encoded in memory as "png" or "jpg" (quality 100), by
+ * stb_image_write rather than the engine's own writer. */
+GByteArray *wp_test_encode_image (const char   *format,
+                                  const guint8 *pixels,
+                                  int           width,
+                                  int           height,
+                                  int           comp) G_GNUC_WARN_UNUSED_RESULT;
+
 /* Inserts an APP1 segment holding payload (len bytes) right after a JPEG's start-of-image
  * marker, where cameras put their EXIF block. */
 void wp_test_jpeg_insert_app1 (GByteArray   *jpeg,
