@@ -173,6 +173,18 @@ parse_object (JsonParser *parser,
   return json_node_get_object (root);
 }
 
+JsonObject *
+parse_object_file (JsonParser *parser,
+                   const char *path)
+{
+  g_autofree char *text = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_file_get_contents (path, &text, NULL, &error);
+  g_assert_no_error (error);
+  return parse_object (parser, text);
+}
+
 double
 eval_class_value (JsonObject *result,
                   const char *group,

@@ -59,6 +59,9 @@ gboolean write_test_image (const char *path);
 /* The root object of a JSON text (parsed by parser, which owns it), or NULL and the test failed. */
 JsonObject *parse_object (JsonParser *parser,
                           const char *text);
+/* parse_object() of the file at path, which must be readable. */
+JsonObject *parse_object_file (JsonParser *parser,
+                               const char *path);
 
 /* In eval's JSON output, result.group.word_class.key, or result.group.word_class.row.key when row
  * is not NULL (e.g. "classes", "colour", NULL, "pointing_sparc"); NAN and the test failed when

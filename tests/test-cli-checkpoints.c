@@ -241,7 +241,6 @@ test_heatmap_all_methods (void)
   models[2] = wide_dir;
   for (gsize m = 0; m < G_N_ELEMENTS (models); m++) {
     g_autofree char *json_path = g_build_filename (tmp_dir, "maps.json", NULL);
-    g_autofree char *json_text = NULL;
     g_autoptr (JsonParser) parser = json_parser_new ();
     g_auto (Run) run = { 0 };
     JsonObject *root;
@@ -252,8 +251,7 @@ test_heatmap_all_methods (void)
              "a red disc", "--method", "all", "--json", json_path, NULL);
     g_assert_cmpstr (run.err, ==, "");
     g_assert_cmpint (run.status, ==, 0);
-    g_assert_true (g_file_get_contents (json_path, &json_text, NULL, NULL));
-    root = parse_object (parser, json_text);
+    root = parse_object_file (parser, json_path);
     g_assert_nonnull (root);
     P = json_object_get_int_member (root, "rows") * json_object_get_int_member (root, "cols");
     g_assert_cmpint (P, >, 0);

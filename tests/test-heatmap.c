@@ -67,7 +67,6 @@ static void
 test_json_matches_embed (void)
 {
   g_autofree char *json_path = NULL;
-  g_autofree char *json_text = NULL;
   g_autoptr (JsonParser) embed_parser = json_parser_new ();
   g_autoptr (JsonParser) maps_parser = json_parser_new ();
   g_auto (Run) embed = { 0 };
@@ -85,9 +84,8 @@ test_json_matches_embed (void)
   run_cli (&heatmap, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption,
            "--query", "token", "--json", json_path, NULL);
   g_assert_cmpint (heatmap.status, ==, 0);
-  g_assert_true (g_file_get_contents (json_path, &json_text, NULL, NULL));
   e = parse_object (embed_parser, embed.out);
-  m = parse_object (maps_parser, json_text);
+  m = parse_object_file (maps_parser, json_path);
   g_assert_nonnull (e);
   g_assert_nonnull (m);
   if (e == NULL || m == NULL)
@@ -220,12 +218,9 @@ read_crop (const char *json_path,
 {
   static const char *const keys[4] = { "x", "y", "width", "height" };
   g_autoptr (JsonParser) parser = json_parser_new ();
-  g_autofree char *text = NULL;
-  JsonObject      *root;
-  JsonObject      *object;
+  JsonObject *root = parse_object_file (parser, json_path);
+  JsonObject *object;
 
-  g_assert_true (g_file_get_contents (json_path, &text, NULL, NULL));
-  root = parse_object (parser, text);
   g_assert_nonnull (root);
   object = json_object_get_object_member (root, "crop");
   g_assert_nonnull (object);
@@ -538,7 +533,6 @@ test_default_query (void)
     return;
   for (gsize c = 0; c < G_N_ELEMENTS (cases); c++) {
     g_autofree char *json_path = g_build_filename (tmp_dir, "default-query.json", NULL);
-    g_autofree char *json_text = NULL;
     g_autoptr (JsonParser) parser = json_parser_new ();
     g_auto (Run) run = { 0 };
     JsonObject *root;
@@ -550,8 +544,7 @@ test_default_query (void)
       run_cli (&run, "heatmap", "--model", model_dir, "--image", image_path, "--text", caption,
                "--json", json_path, NULL);
     g_assert_cmpint (run.status, ==, 0);
-    g_assert_true (g_file_get_contents (json_path, &json_text, NULL, NULL));
-    if ((root = parse_object (parser, json_text)) != NULL)
+    if ((root = parse_object_file (parser, json_path)) != NULL)
       g_assert_cmpstr (json_object_get_string_member (root, "query"), ==, cases[c].query);
   }
 }
@@ -571,7 +564,6 @@ test_methods_json (void)
     return;
   for (int surgery = 0; surgery < 2; surgery++) {
     g_autofree char *json_path = g_build_filename (tmp_dir, "methods.json", NULL);
-    g_autofree char *json_text = NULL;
     g_autoptr (JsonParser) parser = json_parser_new ();
     g_auto (Run) run = { 0 };
     JsonObject *root;
@@ -582,8 +574,7 @@ test_methods_json (void)
              "--method", "all", "--query", "prompt", "--crop", "none", "--json", json_path,
              surgery ? "--surgery" : NULL, NULL);
     g_assert_cmpint (run.status, ==, 0);
-    g_assert_true (g_file_get_contents (json_path, &json_text, NULL, NULL));
-    root = parse_object (parser, json_text);
+    root = parse_object_file (parser, json_path);
     g_assert_nonnull (root);
     g_assert_cmpint (json_object_get_int_member (root, "rows"), ==, 8);
     g_assert_cmpint (json_object_get_int_member (root, "cols"), ==, 11);

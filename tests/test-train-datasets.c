@@ -116,11 +116,8 @@ stream_position (JsonParser *parser,
                  const char *out)
 {
   g_autofree char *state = g_build_filename (out, "latest", "state.json", NULL);
-  g_autofree char *text = NULL;
-  JsonObject      *obj;
+  JsonObject      *obj = parse_object_file (parser, state);
 
-  g_assert_true (g_file_get_contents (state, &text, NULL, NULL));
-  obj = parse_object (parser, text);
   g_assert_true (json_object_has_member (obj, "stream"));
   return json_object_get_object_member (obj, "stream");
 }
@@ -302,7 +299,6 @@ test_dataset_options (void)
   g_autofree char *images = NULL;
   g_autofree char *out = NULL;
   g_autofree char *settings = NULL;
-  g_autofree char *text = NULL;
   g_autofree char *cwd = g_get_current_dir ();
   g_auto (Run) run = { 0 };
   g_auto (Run) resumed = { 0 };
@@ -323,8 +319,7 @@ test_dataset_options (void)
   g_assert_cmpint (chdir (cwd), ==, 0);
   g_assert_cmpint (run.status, ==, 0);
   settings = g_build_filename (out, "settings.json", NULL);
-  g_assert_true (g_file_get_contents (settings, &text, NULL, NULL));
-  obj = parse_object (parser, text);
+  obj = parse_object_file (parser, settings);
   g_assert_cmpstr (json_object_get_string_member (obj, "images"), ==, images);
   g_assert_cmpstr (json_object_get_string_member (obj, "data"), ==, root);
   run_cli (&resumed, "train", "--out", out, "--resume", "--steps", "3", NULL);
